@@ -1,0 +1,392 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.c
+ *	  The master key file, HKDF working keys and the per-backend key cache.
+ *
+ * The 256-bit master key lives in a file named by pg_privacy.key_file
+ * (superuser-only, reloadable).  It is read lazily by the first function
+ * that needs a key, never stored in a table, never passed through SQL and
+ * never printed.  Every working key is derived from it with HKDF-SHA256
+ * (RFC 5869) for one (purpose, domain, version); derived keys and the
+ * OpenSSL contexts prepared from them are cached for the life of the
+ * backend and wiped when the key file setting is reloaded (SIGHUP), which
+ * bumps pgp_key_generation so that every cached reference re-resolves.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_privacy.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+char	   *pgp_key_file = NULL;
+
+/* Bumped whenever the key file setting is (re)assigned. */
+uint64		pgp_key_generation = 1;
+
+/* Master key state of this backend. */
+static unsigned char master_key[PGP_KEY_LEN];
+static bool master_loaded = false;
+static uint64 master_generation = 0;
+
+/* Derived keys, a short list: one entry per purpose and domain in use. */
+static PgpKey *key_cache = NULL;
+
+#define PGP_HKDF_SALT		"pg_privacy master key v1"
+#define PGP_KEYFILE_HINT	"Generate a key with \"openssl rand -hex 32 > FILE\" and \"chmod 600 FILE\" " \
+							"(FILE outside the data directory, owned by the server's OS user), " \
+							"set pg_privacy.key_file to it and reload the configuration."
+
+static void release_keys(void);
+
+/*
+ * GUC assign hook: a (re)assignment of the key file, at start-up or on
+ * SIGHUP, invalidates the loaded master key and every derived key.
+ */
+static void
+assign_key_file(const char *newval, void *extra)
+{
+	pgp_key_generation++;
+}
+
+/*
+ * Define the key settings.  Called from _PG_init.
+ */
+void
+pgp_define_key_gucs(void)
+{
+	DefineCustomStringVariable("pg_privacy.key_file",
+							   "File holding the pg_privacy master key (64 hexadecimal digits).",
+							   "Must be readable only by the server's OS user and lie outside the data directory.",
+							   &pgp_key_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   NULL,
+							   assign_key_file,
+							   NULL);
+}
+
+/*
+ * Raise the error for an OpenSSL failure, in one place, without any key
+ * material; the OpenSSL error queue is cleared so nothing lingers.
+ */
+void
+pgp_crypto_error(const char *what)
+{
+	unsigned long e = ERR_get_error();
+	char		buf[256];
+
+	if (e != 0)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	else
+		strlcpy(buf, "no OpenSSL error reported", sizeof(buf));
+	ERR_clear_error();
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("pg_privacy cryptographic operation failed: %s", what),
+			 errdetail("%s", buf)));
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Raise the "key file not usable" error.  The message names the problem,
+ * the path goes to the server log only, the content never anywhere.
+ */
+static void
+key_file_error(const char *problem, const char *detail)
+pg_attribute_noreturn();
+
+static void
+key_file_error(const char *problem, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("pg_privacy master key is not usable: %s", problem),
+			 detail ? errdetail("%s", detail) : 0,
+			 errdetail_log("pg_privacy.key_file is \"%s\".", pgp_key_file),
+			 errhint(PGP_KEYFILE_HINT)));
+}
+
+/*
+ * True when path lies inside dir (both canonical absolute paths).
+ */
+static bool
+path_is_inside(const char *path, const char *dir)
+{
+	size_t		n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/*
+ * Read and check the master key file into master_key.  Refuses a file
+ * that is missing, not a regular file, accessible by group or others,
+ * inside the data directory, or not exactly 64 hex digits (plus optional
+ * trailing whitespace).  The buffer holding the file's text is wiped.
+ */
+static void
+load_master_key(void)
+{
+	int			fd;
+	struct stat st;
+	char		buf[128];
+	ssize_t		n;
+	int			i;
+	int			ndig = 0;
+	char		resolved[PATH_MAX];
+	char		datadir[PATH_MAX];
+
+	if (pgp_key_file == NULL || pgp_key_file[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_privacy master key is not configured"),
+				 errdetail("pg_privacy.key_file is not set."),
+				 errhint(PGP_KEYFILE_HINT)));
+
+	if (!is_absolute_path(pgp_key_file))
+		key_file_error("pg_privacy.key_file is not an absolute path", NULL);
+
+	if (realpath(pgp_key_file, resolved) == NULL)
+		key_file_error("the key file cannot be opened",
+					   "The file does not exist or cannot be reached by the server.");
+	if (DataDir != NULL && realpath(DataDir, datadir) != NULL &&
+		path_is_inside(resolved, datadir))
+		key_file_error("the key file lies inside the data directory",
+					   "Base backups and file copies of the data directory would carry the key.");
+
+	fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		key_file_error("the key file cannot be opened",
+					   "The server's OS user cannot read it.");
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		key_file_error("the key file is not a regular file", NULL);
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		close(fd);
+		key_file_error("the key file is accessible by group or others",
+					   "Its permissions must be 0600 or 0400.");
+	}
+
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		key_file_error("the key file cannot be read", NULL);
+
+	/* 64 hex digits, then only whitespace */
+	for (i = 0; i < n; i++)
+	{
+		int			v = hexval(buf[i]);
+
+		if (v >= 0 && ndig < 2 * PGP_KEY_LEN)
+		{
+			if (ndig % 2 == 0)
+				master_key[ndig / 2] = (unsigned char) (v << 4);
+			else
+				master_key[ndig / 2] |= (unsigned char) v;
+			ndig++;
+		}
+		else if (ndig == 2 * PGP_KEY_LEN &&
+				 (buf[i] == '\n' || buf[i] == '\r' || buf[i] == ' ' || buf[i] == '\t'))
+			continue;
+		else
+		{
+			ndig = -1;
+			break;
+		}
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (ndig != 2 * PGP_KEY_LEN || n >= (ssize_t) sizeof(buf))
+	{
+		OPENSSL_cleanse(master_key, sizeof(master_key));
+		key_file_error("the key file is malformed",
+					   "The file must hold exactly 64 hexadecimal digits (256 bits).");
+	}
+	master_loaded = true;
+}
+
+/*
+ * Wipe the master key and every derived key of this backend.
+ */
+static void
+release_keys(void)
+{
+	PgpKey	   *k = key_cache;
+
+	while (k != NULL)
+	{
+		PgpKey	   *next = k->next;
+
+		if (k->hmac_ready)
+			pgp_hmac_free(&k->hmac);
+		if (k->ff1_ready)
+			pgp_ff1_free(&k->ff1);
+		OPENSSL_cleanse(k->key, sizeof(k->key));
+		free(k->domain);
+		free(k);
+		k = next;
+	}
+	key_cache = NULL;
+	OPENSSL_cleanse(master_key, sizeof(master_key));
+	master_loaded = false;
+}
+
+/*
+ * Return the working key for (purpose, domain, version), deriving it on
+ * first use: HKDF-SHA256 with the master key as input keying material, a
+ * fixed salt, and info = purpose 0x00 domain 0x00 version (4 bytes, big
+ * endian).  Raises 55000 when no usable master key is configured.
+ */
+PgpKey *
+pgp_get_key(const char *purpose, const char *domain, int domain_len,
+			uint32 version)
+{
+	PgpKey	   *k;
+	size_t		plen = strlen(purpose);
+	size_t		info_len;
+	unsigned char *info;
+
+	if (master_generation != pgp_key_generation)
+	{
+		release_keys();
+		master_generation = pgp_key_generation;
+	}
+	if (!master_loaded)
+		load_master_key();
+
+	for (k = key_cache; k != NULL; k = k->next)
+	{
+		if (k->version == version && strcmp(k->purpose, purpose) == 0 &&
+			k->domain_len == domain_len &&
+			memcmp(k->domain, domain, domain_len) == 0)
+			return k;
+	}
+
+	k = calloc(1, sizeof(PgpKey));
+	if (k == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	k->domain = malloc(domain_len + 1);
+	if (k->domain == NULL)
+	{
+		free(k);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	}
+	memcpy(k->domain, domain, domain_len);
+	k->domain[domain_len] = '\0';
+	k->domain_len = domain_len;
+	k->purpose = purpose;
+	k->version = version;
+
+	info_len = plen + 1 + domain_len + 1 + 4;
+	info = palloc(info_len);
+	memcpy(info, purpose, plen);
+	info[plen] = 0;
+	memcpy(info + plen + 1, domain, domain_len);
+	info[plen + 1 + domain_len] = 0;
+	info[info_len - 4] = (unsigned char) (version >> 24);
+	info[info_len - 3] = (unsigned char) (version >> 16);
+	info[info_len - 2] = (unsigned char) (version >> 8);
+	info[info_len - 1] = (unsigned char) version;
+
+	if (!pgp_hkdf_sha256(master_key, PGP_KEY_LEN,
+						 (const unsigned char *) PGP_HKDF_SALT, strlen(PGP_HKDF_SALT),
+						 info, info_len, k->key, PGP_KEY_LEN))
+	{
+		pfree(info);
+		free(k->domain);
+		free(k);
+		pgp_crypto_error("key derivation");
+	}
+	pfree(info);
+
+	k->next = key_cache;
+	key_cache = k;
+	return k;
+}
+
+/*
+ * The prepared HMAC-SHA256 contexts of a working key, set up on first use.
+ */
+PgpHmac *
+pgp_key_hmac(PgpKey *k)
+{
+	if (!k->hmac_ready)
+	{
+		if (!pgp_hmac_init(&k->hmac, k->key, PGP_KEY_LEN))
+		{
+			pgp_hmac_free(&k->hmac);
+			pgp_crypto_error("HMAC initialization");
+		}
+		k->hmac_ready = true;
+	}
+	return &k->hmac;
+}
+
+/*
+ * The prepared FF1 (AES-256) context of a working key, set up on first use.
+ */
+PgpFF1 *
+pgp_key_ff1(PgpKey *k)
+{
+	if (!k->ff1_ready)
+	{
+		if (!pgp_ff1_init(&k->ff1, k->key))
+		{
+			pgp_ff1_free(&k->ff1);
+			pgp_crypto_error("AES key schedule");
+		}
+		k->ff1_ready = true;
+	}
+	return &k->ff1;
+}
+
+PG_FUNCTION_INFO_V1(pgp_key_fingerprint);
+
+/*
+ * key_fingerprint(): identifies the loaded master key without revealing
+ * it: the first 64 bits of a working key derived for that sole purpose.
+ * Two servers with the same fingerprint pseudonymize alike.
+ */
+Datum
+pgp_key_fingerprint(PG_FUNCTION_ARGS)
+{
+	PgpKey	   *k = pgp_get_key(PGP_KP_FINGERPRINT, "", 0, PGP_KEY_VERSION);
+	char		out[5 + 16 + 1];
+	static const char hex[] = "0123456789abcdef";
+	int			i;
+
+	memcpy(out, "pgp1:", 5);
+	for (i = 0; i < 8; i++)
+	{
+		out[5 + 2 * i] = hex[k->key[i] >> 4];
+		out[5 + 2 * i + 1] = hex[k->key[i] & 0x0f];
+	}
+	out[sizeof(out) - 1] = '\0';
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}

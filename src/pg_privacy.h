@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_privacy.h
+ *	  Shared declarations of the pg_privacy backend module.
+ *
+ * The module is split by concern:
+ *	  pg_privacy.c	module entry (_PG_init), GUCs, small SQL helpers
+ *	  keys.c		master key file, HKDF working keys, per-backend key cache
+ *	  pgp_crypto.c	HKDF/HMAC primitives (pure C, also used by unit tests)
+ *	  ff1.c			FF1 format-preserving encryption (pure C)
+ *	  e164.c		E.164 phone number normalization (pure C)
+ *	  pseudonym.c	SQL-callable pseudonymization and masking functions
+ *	  protect.c		the on-write protect trigger and its per-relation cache
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_PRIVACY_H
+#define PG_PRIVACY_H
+
+#include "postgres.h"
+
+#include "pgp_crypto.h"
+
+/* Key purposes: each derives its own working keys (HKDF info). */
+#define PGP_KP_PSEUDONYM		"pseudonym"
+#define PGP_KP_MSISDN_FPE		"msisdn-fpe"
+#define PGP_KP_EMAIL			"email-pseudonym"
+#define PGP_KP_AUDIT			"audit"
+#define PGP_KP_FINGERPRINT		"fingerprint"
+
+/* Current key version mixed into every derivation. */
+#define PGP_KEY_VERSION			1
+
+/*
+ * A working key derived from the master key for one (purpose, domain,
+ * version), with the OpenSSL contexts prepared from it.  Lives in the
+ * per-backend key cache until the key file is reloaded; key bytes are
+ * wiped when the entry is released.
+ */
+typedef struct PgpKey
+{
+	struct PgpKey *next;
+	const char *purpose;		/* one of the PGP_KP_* constants */
+	char	   *domain;			/* NUL-terminated copy */
+	int			domain_len;
+	uint32		version;
+	unsigned char key[PGP_KEY_LEN];
+	bool		hmac_ready;
+	PgpHmac		hmac;
+	bool		ff1_ready;
+	PgpFF1		ff1;
+} PgpKey;
+
+/* keys.c */
+extern char *pgp_key_file;
+extern uint64 pgp_key_generation;
+extern void pgp_define_key_gucs(void);
+extern PgpKey *pgp_get_key(const char *purpose, const char *domain,
+						   int domain_len, uint32 version);
+extern PgpHmac *pgp_key_hmac(PgpKey *k);
+extern PgpFF1 *pgp_key_ff1(PgpKey *k);
+extern void pgp_crypto_error(const char *what) pg_attribute_noreturn();
+
+/*
+ * Fast path: a call site caches the PgpKey it used last, valid while the
+ * key generation is unchanged and the domain is the same.  One PgpKeyRef
+ * serves one key purpose only (the purpose is fixed per call site).  Kept in
+ * fn_extra (SQL functions) or in the protect trigger's relation cache.
+ */
+typedef struct PgpKeyRef
+{
+	uint64		generation;
+	PgpKey	   *key;
+} PgpKeyRef;
+
+static inline PgpKey *
+pgp_key_cached(PgpKeyRef *ref, const char *purpose, const char *domain,
+			   int domain_len)
+{
+	PgpKey	   *k = ref->key;
+
+	if (likely(k != NULL && ref->generation == pgp_key_generation &&
+			   k->domain_len == domain_len &&
+			   memcmp(k->domain, domain, domain_len) == 0))
+		return k;
+	k = pgp_get_key(purpose, domain, domain_len, PGP_KEY_VERSION);
+	ref->key = k;
+	ref->generation = pgp_key_generation;
+	return k;
+}
+
+#endif							/* PG_PRIVACY_H */

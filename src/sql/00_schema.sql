@@ -1,0 +1,38 @@
+-- pg_privacy install script, assembled by the Makefile from src/sql/*.sql
+-- in file-name order.  This part: the schema and internal helpers.
+
+\echo Use "CREATE EXTENSION pg_privacy" to load this file. \quit
+
+COMMENT ON SCHEMA privacy IS
+  'pg_privacy: personal-data catalog, keyed pseudonymization, retention, consent and data-subject rights';
+
+-- Everyone may look up names in the schema; what each function or relation
+-- allows is granted one by one at the end of the script.
+GRANT USAGE ON SCHEMA privacy TO PUBLIC;
+
+-- The role on whose behalf a statement runs, even inside SECURITY DEFINER
+-- functions (the role set by SET ROLE, else the session user).
+CREATE FUNCTION privacy._invoker() RETURNS name
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_invoker';
+COMMENT ON FUNCTION privacy._invoker() IS
+  'internal: the role on whose behalf the current statement runs';
+
+-- Raise an error unless the invoking role owns (is a member of the owner
+-- of) the relation.  Catalog functions run as the extension owner, so they
+-- check the caller's right to act on a table themselves.
+CREATE FUNCTION privacy._check_owner(tbl regclass) RETURNS void
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  owner oid;
+BEGIN
+  SELECT c.relowner INTO owner FROM pg_catalog.pg_class c
+   WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF NOT pg_catalog.pg_has_role(privacy._invoker(), owner, 'MEMBER') THEN
+    RAISE EXCEPTION 'must be owner of table %', tbl
+      USING ERRCODE = '42501';
+  END IF;
+END
+$$;

@@ -1,0 +1,616 @@
+-- The personal-data catalog: purposes, registered tables and columns.
+--
+-- The catalog is the record of processing (GDPR Art. 30) and the map every
+-- other part of pg_privacy follows: the protect trigger reads each column's
+-- transformation from it, retention its policies, export and erasure the
+-- identifier kinds and links.  Tables are referred to by regclass, which
+-- follows renames and survives pg_dump/pg_restore; columns by name, kept
+-- right across renames and drops by the event triggers below.
+
+CREATE TABLE privacy.legal_basis (
+  name        text PRIMARY KEY,
+  article     text NOT NULL,
+  description text NOT NULL
+);
+COMMENT ON TABLE privacy.legal_basis IS 'pg_privacy: the lawful bases of GDPR Art. 6(1)';
+INSERT INTO privacy.legal_basis VALUES
+  ('consent',             'GDPR Art. 6(1)(a)', 'the data subject has given consent for the purpose'),
+  ('contract',            'GDPR Art. 6(1)(b)', 'necessary for a contract with the data subject'),
+  ('legal_obligation',    'GDPR Art. 6(1)(c)', 'necessary for a legal obligation of the controller'),
+  ('vital_interest',      'GDPR Art. 6(1)(d)', 'necessary to protect vital interests'),
+  ('public_task',         'GDPR Art. 6(1)(e)', 'necessary for a task in the public interest'),
+  ('legitimate_interest', 'GDPR Art. 6(1)(f)', 'necessary for legitimate interests of the controller');
+
+CREATE TABLE privacy.category (
+  name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+  description text NOT NULL,
+  special     boolean NOT NULL DEFAULT false,   -- GDPR Art. 9/10 data
+  builtin     boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE privacy.category IS 'pg_privacy: categories of personal data';
+INSERT INTO privacy.category (name, description, special, builtin) VALUES
+  ('name',              'a person''s name', false, true),
+  ('email',             'e-mail address', false, true),
+  ('phone',             'telephone number (MSISDN), own or a counterparty''s', false, true),
+  ('postal_address',    'street, postal code, town', false, true),
+  ('company',           'company name (personal data for sole traders)', false, true),
+  ('business_id',       'business registration number (CVR)', false, true),
+  ('customer_number',   'customer or account number', false, true),
+  ('bank_account',      'bank account for direct debit', false, true),
+  ('national_id',       'national identity number (CPR)', false, true),
+  ('traffic',           'traffic data: time, duration, price of a call or session', false, true),
+  ('location',          'location data (country level)', false, true),
+  ('online_identifier', 'IP address, IMSI, IMEI and similar', false, true),
+  ('free_text',         'free text that may mention a person', false, true),
+  ('other',             'other personal data', false, true);
+
+-- Identifier kinds: how a data subject is reached, and how values of the
+-- kind are normalized before they are compared.
+CREATE TABLE privacy.identifier_kind (
+  name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+  normalize   text NOT NULL CHECK (normalize IN ('msisdn', 'email', 'text')),
+  description text,
+  builtin     boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE privacy.identifier_kind IS
+  'pg_privacy: kinds of identifier a data subject is reached by';
+INSERT INTO privacy.identifier_kind VALUES
+  ('customer', 'text',   'customer number', true),
+  ('msisdn',   'msisdn', 'telephone number, E.164', true),
+  ('email',    'email',  'e-mail address', true),
+  ('cvr',      'text',   'Danish business registration number', true);
+
+CREATE TABLE privacy.purpose (
+  name             text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]*$'),
+  legal_basis      text NOT NULL REFERENCES privacy.legal_basis,
+  requires_consent boolean NOT NULL DEFAULT false,
+  description      text,
+  recipients       text[] NOT NULL DEFAULT '{}',
+  defined_at       timestamptz NOT NULL DEFAULT now(),
+  CHECK (requires_consent = (legal_basis = 'consent'))
+);
+COMMENT ON TABLE privacy.purpose IS 'pg_privacy: purposes of processing and their legal basis';
+
+CREATE TABLE privacy.registered_table (
+  tbl           regclass PRIMARY KEY,
+  purpose       text NOT NULL REFERENCES privacy.purpose ON UPDATE CASCADE,
+  registered_at timestamptz NOT NULL DEFAULT now(),
+  registered_by name NOT NULL DEFAULT current_user
+);
+COMMENT ON TABLE privacy.registered_table IS 'pg_privacy: tables holding personal data';
+
+CREATE TABLE privacy.registered_column (
+  tbl         regclass NOT NULL REFERENCES privacy.registered_table ON DELETE CASCADE,
+  col         name NOT NULL,
+  attnum      smallint NOT NULL,  -- kept current by _registered_column_attnum
+  category    text NOT NULL REFERENCES privacy.category,
+  identifies  text REFERENCES privacy.identifier_kind,
+  link        text NOT NULL DEFAULT 'owner' CHECK (link IN ('owner', 'mention')),
+  protect     text CHECK (protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym', 'country', 'null')),
+  PRIMARY KEY (tbl, col)
+);
+COMMENT ON TABLE privacy.registered_column IS 'pg_privacy: columns holding personal data';
+
+-- Column-name patterns that look personal, for privacy.undeclared_columns.
+CREATE TABLE privacy.name_pattern (
+  pattern  text PRIMARY KEY,        -- case-insensitive POSIX regular expression
+  category text NOT NULL REFERENCES privacy.category,
+  builtin  boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE privacy.name_pattern IS
+  'pg_privacy: column names that look personal (privacy.undeclared_columns)';
+INSERT INTO privacy.name_pattern VALUES
+  ('msisdn|phone|mobile|(^|_)tel(_|$)|telephone|(^|_)[ab]_?number$|caller|callee', 'phone', true),
+  ('e_?mail', 'email', true),
+  ('(^|_)((first|last|full|given|family|middle|sur|contact|person)_?)?name$', 'name', true),
+  ('address|street|(^|_)addr|postal|(^|_)zip|postcode|(^|_)city$', 'postal_address', true),
+  ('account|iban|(^|_)bic$|(^|_)reg_?no$', 'bank_account', true),
+  ('(^|_)cpr|(^|_)ssn(_|$)|national_id|personnummer|birth|(^|_)dob$', 'national_id', true),
+  ('(^|_)cvr|(^|_)vat_?(no|number|id)', 'business_id', true),
+  ('ip_?addr|(^|_)imsi|(^|_)imei|mac_?addr', 'online_identifier', true),
+  ('(^|_)company', 'company', true),
+  ('customer_?(no|number|id)$', 'customer_number', true);
+
+SELECT pg_catalog.pg_extension_config_dump('privacy.category', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('privacy.identifier_kind', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('privacy.name_pattern', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('privacy.purpose', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.registered_table', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.registered_column', '');
+
+-- Keep registered_column.attnum matching the column name, also when rows
+-- come back from a dump (attribute numbers can change across a restore).
+CREATE FUNCTION privacy._registered_column_attnum() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  SELECT a.attnum INTO NEW.attnum FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) NEW.tbl
+     AND a.attname OPERATOR(pg_catalog.=) NEW.col
+     AND NOT a.attisdropped;
+  IF NEW.attnum IS NULL THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', NEW.col, NEW.tbl
+      USING ERRCODE = '42703';
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER registered_column_attnum
+  BEFORE INSERT OR UPDATE OF tbl, col ON privacy.registered_column
+  FOR EACH ROW EXECUTE FUNCTION privacy._registered_column_attnum();
+
+------------------------------------------------------------------------
+-- Declaring purposes, tables and columns
+------------------------------------------------------------------------
+
+CREATE FUNCTION privacy.define_purpose(name text, legal_basis text,
+                                       requires_consent boolean DEFAULT false,
+                                       description text DEFAULT NULL,
+                                       recipients text[] DEFAULT '{}')
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  old privacy.purpose;
+  needs_consent boolean;
+BEGIN
+  IF name IS NULL OR legal_basis IS NULL THEN
+    RAISE EXCEPTION 'purpose name and legal basis must not be null'
+      USING ERRCODE = '22004';
+  END IF;
+  IF name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.length(name) > 63 THEN
+    RAISE EXCEPTION 'invalid purpose name "%"', name
+      USING ERRCODE = '22023',
+            DETAIL = 'A purpose name is 1 to 63 lower-case letters, digits and underscores, starting with a letter.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.legal_basis b WHERE b.name OPERATOR(pg_catalog.=) legal_basis) THEN
+    RAISE EXCEPTION 'unknown legal basis "%"', legal_basis
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(b.name, ', ' ORDER BY b.name)
+                                        FROM privacy.legal_basis b) || '.';
+  END IF;
+  needs_consent := pg_catalog.coalesce(requires_consent, false)
+                   OR legal_basis OPERATOR(pg_catalog.=) 'consent';
+  IF needs_consent AND legal_basis OPERATOR(pg_catalog.<>) 'consent' THEN
+    RAISE EXCEPTION 'a purpose that requires consent must have legal basis "consent"'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Purpose "%s" was given legal basis "%s".', name, legal_basis);
+  END IF;
+  IF recipients IS NULL OR pg_catalog.array_position(recipients, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'recipients must not be null or hold null elements'
+      USING ERRCODE = '22004';
+  END IF;
+
+  SELECT * INTO old FROM privacy.purpose p WHERE p.name OPERATOR(pg_catalog.=) define_purpose.name
+    FOR UPDATE;
+  INSERT INTO privacy.purpose AS p (name, legal_basis, requires_consent, description, recipients)
+       VALUES (name, legal_basis, needs_consent, description, recipients)
+  ON CONFLICT ON CONSTRAINT purpose_pkey DO UPDATE
+       SET legal_basis = EXCLUDED.legal_basis,
+           requires_consent = EXCLUDED.requires_consent,
+           description = EXCLUDED.description,
+           recipients = EXCLUDED.recipients;
+  PERFORM privacy._audit(
+    CASE WHEN old.name IS NULL THEN 'catalog.define_purpose' ELSE 'catalog.redefine_purpose' END,
+    name,
+    pg_catalog.jsonb_build_object('legal_basis', legal_basis,
+                                  'requires_consent', needs_consent,
+                                  'recipients', pg_catalog.to_jsonb(recipients))
+    OPERATOR(pg_catalog.||)
+    CASE WHEN old.name IS NULL THEN '{}'::jsonb
+         ELSE pg_catalog.jsonb_build_object('previous_legal_basis', old.legal_basis,
+                                            'previous_recipients', pg_catalog.to_jsonb(old.recipients)) END);
+END
+$$;
+COMMENT ON FUNCTION privacy.define_purpose(text, text, boolean, text, text[]) IS
+  'define (or redefine) a purpose of processing with its legal basis and recipients';
+
+CREATE FUNCTION privacy.drop_purpose(name text) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF EXISTS (SELECT FROM privacy.registered_table t WHERE t.purpose OPERATOR(pg_catalog.=) name) THEN
+    RAISE EXCEPTION 'purpose "%" is still in use', name
+      USING ERRCODE = '2BP01',
+            DETAIL = (SELECT pg_catalog.format('Registered tables: %s.', pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text))
+                        FROM privacy.registered_table t WHERE t.purpose OPERATOR(pg_catalog.=) name),
+            HINT = 'Give those tables another purpose with privacy.set_purpose() first.';
+  END IF;
+  DELETE FROM privacy.purpose p WHERE p.name OPERATOR(pg_catalog.=) drop_purpose.name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'purpose "%" does not exist', name USING ERRCODE = '22023';
+  END IF;
+  PERFORM privacy._audit('catalog.drop_purpose', name);
+END
+$$;
+COMMENT ON FUNCTION privacy.drop_purpose(text) IS 'remove a purpose no table uses';
+
+-- Raise 22023 unless the purpose exists.
+CREATE FUNCTION privacy._check_purpose(purpose text) RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF purpose IS NULL THEN
+    RAISE EXCEPTION 'purpose must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.purpose p WHERE p.name OPERATOR(pg_catalog.=) purpose) THEN
+    RAISE EXCEPTION 'purpose "%" does not exist', purpose
+      USING ERRCODE = '22023',
+            HINT = 'Define it first with privacy.define_purpose().';
+  END IF;
+END
+$$;
+
+CREATE FUNCTION privacy.register_table(tbl regclass, purpose text) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  rel record;
+  parent regclass;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname
+    INTO rel
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+   WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+  END IF;
+  IF rel.relkind NOT IN ('r', 'p', 'f') THEN
+    RAISE EXCEPTION '% is not a table', tbl
+      USING ERRCODE = '42809',
+            DETAIL = 'Only ordinary, partitioned and foreign tables hold personal data in the catalog.';
+  END IF;
+  IF rel.relpersistence OPERATOR(pg_catalog.=) 't' THEN
+    RAISE EXCEPTION 'cannot register temporary table %', tbl USING ERRCODE = '42809';
+  END IF;
+  IF rel.nspname IN ('pg_catalog', 'information_schema', 'privacy') THEN
+    RAISE EXCEPTION 'cannot register system or pg_privacy table %', tbl USING ERRCODE = '42809';
+  END IF;
+  IF rel.relispartition THEN
+    SELECT i.inhparent::regclass INTO parent FROM pg_catalog.pg_inherits i
+     WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl;
+    RAISE EXCEPTION 'cannot register partition % on its own', tbl
+      USING ERRCODE = '42809',
+            DETAIL = pg_catalog.format('It is a partition of %s.', parent),
+            HINT = 'Register the partitioned table; its declarations apply to every partition.';
+  END IF;
+  PERFORM privacy._check_owner(tbl);
+  PERFORM privacy._check_purpose(purpose);
+  IF EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) register_table.tbl) THEN
+    RAISE EXCEPTION 'table % is already registered', tbl
+      USING ERRCODE = '42710',
+            HINT = 'Use privacy.set_purpose() to change its purpose.';
+  END IF;
+  INSERT INTO privacy.registered_table (tbl, purpose, registered_by)
+       VALUES (tbl, purpose, privacy._invoker());
+  PERFORM privacy._audit('catalog.register_table', tbl::text,
+                         pg_catalog.jsonb_build_object('purpose', purpose));
+END
+$$;
+COMMENT ON FUNCTION privacy.register_table(regclass, text) IS
+  'declare that a table holds personal data, kept for a purpose';
+
+CREATE FUNCTION privacy.set_purpose(tbl regclass, purpose text) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  old text;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  PERFORM privacy._check_purpose(purpose);
+  SELECT t.purpose INTO old FROM privacy.registered_table t
+   WHERE t.tbl OPERATOR(pg_catalog.=) set_purpose.tbl FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000', HINT = 'Register it with privacy.register_table().';
+  END IF;
+  PERFORM privacy._check_owner(tbl);
+  UPDATE privacy.registered_table t SET purpose = set_purpose.purpose
+   WHERE t.tbl OPERATOR(pg_catalog.=) set_purpose.tbl;
+  PERFORM privacy._audit('catalog.set_purpose', tbl::text,
+                         pg_catalog.jsonb_build_object('purpose', purpose, 'previous_purpose', old));
+END
+$$;
+COMMENT ON FUNCTION privacy.set_purpose(regclass, text) IS 'change the purpose a registered table is kept for';
+
+CREATE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM privacy._check_owner(tbl);
+  DELETE FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) unregister_table.tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % is not registered', tbl USING ERRCODE = '55000';
+  END IF;
+  PERFORM privacy._audit('catalog.unregister_table', tbl::text);
+END
+$$;
+COMMENT ON FUNCTION privacy.unregister_table(regclass) IS
+  'remove a table and its columns from the catalog';
+
+CREATE FUNCTION privacy.register_column(tbl regclass, col name, category text,
+                                        identifies text DEFAULT NULL,
+                                        link text DEFAULT 'owner',
+                                        protect text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  att record;
+BEGIN
+  IF tbl IS NULL OR col IS NULL OR category IS NULL THEN
+    RAISE EXCEPTION 'table, column and category must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) register_column.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() first.';
+  END IF;
+  PERFORM privacy._check_owner(tbl);
+  SELECT a.attnum, a.atttypid, a.attnotnull, t.typcategory
+    INTO att
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+     AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+  END IF;
+  IF att.attnum OPERATOR(pg_catalog.<=) 0 THEN
+    RAISE EXCEPTION 'cannot register system column "%"', col USING ERRCODE = '22023';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.category c WHERE c.name OPERATOR(pg_catalog.=) category) THEN
+    RAISE EXCEPTION 'unknown category "%"', category
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(c.name, ', ' ORDER BY c.name)
+                                        FROM privacy.category c) || '.';
+  END IF;
+  IF identifies IS NOT NULL
+     AND NOT EXISTS (SELECT FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) identifies) THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', identifies
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
+                                        FROM privacy.identifier_kind k) || '.';
+  END IF;
+  IF link IS NULL OR link NOT IN ('owner', 'mention') THEN
+    RAISE EXCEPTION 'invalid link "%"', link
+      USING ERRCODE = '22023', HINT = 'Use "owner" or "mention".';
+  END IF;
+  IF link OPERATOR(pg_catalog.=) 'mention' AND identifies IS NULL THEN
+    RAISE EXCEPTION 'a mention must say which identifier kind it holds'
+      USING ERRCODE = '22023', HINT = 'Pass identifies => ''msisdn'' (or another kind).';
+  END IF;
+  IF protect IS NOT NULL THEN
+    IF protect NOT IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym', 'country', 'null') THEN
+      RAISE EXCEPTION 'invalid protect transformation "%"', protect
+        USING ERRCODE = '22023',
+              HINT = 'Use one of: pseudonym, msisdn_fpe, email_pseudonym, country, null.';
+    END IF;
+    IF protect OPERATOR(pg_catalog.=) 'null' AND att.attnotnull THEN
+      RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be protected by nulling', col, tbl
+        USING ERRCODE = '22023';
+    END IF;
+    IF protect OPERATOR(pg_catalog.<>) 'null'
+       AND att.atttypid NOT IN ('text'::regtype, 'varchar'::regtype) THEN
+      RAISE EXCEPTION 'protect transformation "%" needs a text or varchar column', protect
+        USING ERRCODE = '42804',
+              DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
+                                         pg_catalog.format_type(att.atttypid, NULL));
+    END IF;
+  END IF;
+  IF EXISTS (SELECT FROM privacy.registered_column c
+              WHERE c.tbl OPERATOR(pg_catalog.=) register_column.tbl
+                AND c.col OPERATOR(pg_catalog.=) register_column.col) THEN
+    RAISE EXCEPTION 'column "%" of relation % is already registered', col, tbl
+      USING ERRCODE = '42710',
+            HINT = 'Unregister it with privacy.unregister_column() to declare it anew.';
+  END IF;
+  INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect)
+       VALUES (tbl, col, att.attnum, category, identifies, link, protect);
+  PERFORM privacy._audit('catalog.register_column', tbl::text,
+                         pg_catalog.jsonb_build_object('column', col, 'category', category,
+                                                       'identifies', identifies, 'link', link,
+                                                       'protect', protect));
+END
+$$;
+COMMENT ON FUNCTION privacy.register_column(regclass, name, text, text, text, text) IS
+  'declare a column of a registered table as personal data: category, identifier kind, link, on-write protection';
+
+CREATE FUNCTION privacy.unregister_column(tbl regclass, col name) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM privacy._check_owner(tbl);
+  DELETE FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) unregister_column.tbl
+     AND c.col OPERATOR(pg_catalog.=) unregister_column.col;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % is not registered', col, tbl USING ERRCODE = '55000';
+  END IF;
+  PERFORM privacy._audit('catalog.unregister_column', tbl::text,
+                         pg_catalog.jsonb_build_object('column', col));
+END
+$$;
+COMMENT ON FUNCTION privacy.unregister_column(regclass, name) IS 'remove a column from the catalog';
+
+------------------------------------------------------------------------
+-- Views
+------------------------------------------------------------------------
+
+-- The record of processing: every declared column with its purpose and
+-- legal basis.
+CREATE VIEW privacy.personal_data AS
+SELECT c.tbl                          AS table_name,
+       c.col                          AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       c.category,
+       c.identifies,
+       c.link,
+       c.protect,
+       t.purpose,
+       p.legal_basis,
+       b.article                      AS legal_basis_article,
+       p.requires_consent,
+       p.recipients,
+       p.description                  AS purpose_description
+  FROM privacy.registered_column c
+  JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) c.tbl
+  JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
+  JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+  LEFT JOIN pg_catalog.pg_attribute a
+         ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+        AND NOT a.attisdropped;
+COMMENT ON VIEW privacy.personal_data IS
+  'the record of processing (GDPR Art. 30): every declared personal column with purpose, legal basis and recipients';
+
+-- Columns whose names look personal but are not declared.  Partitions are
+-- covered by their parent; tables belonging to extensions are skipped.
+CREATE VIEW privacy.undeclared_columns AS
+SELECT c.oid::regclass                AS table_name,
+       a.attname                      AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       m.category                     AS suggested_category,
+       (t.tbl IS NOT NULL)            AS table_registered
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+  CROSS JOIN LATERAL (
+        SELECT np.category FROM privacy.name_pattern np
+         WHERE a.attname::text OPERATOR(pg_catalog.~*) np.pattern
+         ORDER BY np.builtin, np.pattern LIMIT 1) m
+  LEFT JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) c.oid
+ WHERE c.relkind IN ('r', 'p', 'f')
+   AND NOT c.relispartition
+   AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'privacy')
+   AND n.nspname !~ '^pg_toast'
+   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+                      AND d.objid OPERATOR(pg_catalog.=) c.oid
+                      AND d.deptype OPERATOR(pg_catalog.=) 'e')
+   AND NOT EXISTS (SELECT FROM privacy.registered_column rc
+                    WHERE rc.tbl OPERATOR(pg_catalog.=) c.oid
+                      AND rc.col OPERATOR(pg_catalog.=) a.attname);
+COMMENT ON VIEW privacy.undeclared_columns IS
+  'columns whose names look personal (phone, email, name, address, account, ...) but are not declared';
+
+-- What is wrong with the catalog: registered columns that no longer exist
+-- or whose type no longer suits their protect transformation.  Empty when
+-- all is well; the event triggers keep it empty under ordinary DDL.
+CREATE VIEW privacy.catalog_problems AS
+SELECT c.tbl AS table_name, c.col AS column_name,
+       'column does not exist'::text AS problem
+  FROM privacy.registered_column c
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) c.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) c.col AND NOT a.attisdropped)
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('type %s does not suit protect transformation "%s"',
+                         pg_catalog.format_type(a.atttypid, NULL), c.protect)
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.protect IS NOT NULL AND c.protect OPERATOR(pg_catalog.<>) 'null'
+   AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
+UNION ALL
+SELECT t.tbl, NULL, 'table does not exist'
+  FROM privacy.registered_table t
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl);
+COMMENT ON VIEW privacy.catalog_problems IS
+  'registered tables and columns the catalog no longer describes correctly (empty when all is well)';
+
+------------------------------------------------------------------------
+-- Event triggers: follow renames and drops
+------------------------------------------------------------------------
+
+-- A dropped table or column leaves the catalog with it; the audit log says so.
+CREATE FUNCTION privacy._on_sql_drop() RETURNS event_trigger
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  o record;
+  n bigint;
+BEGIN
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()
+            WHERE object_type IN ('table', 'foreign table', 'table column')
+  LOOP
+    IF o.object_type OPERATOR(pg_catalog.=) 'table column' THEN
+      DELETE FROM privacy.registered_column c
+       WHERE c.tbl::oid OPERATOR(pg_catalog.=) o.objid
+         AND c.attnum OPERATOR(pg_catalog.=) o.objsubid;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM privacy._audit('catalog.column_dropped', o.object_identity);
+      END IF;
+    ELSE
+      DELETE FROM privacy.registered_table t WHERE t.tbl::oid OPERATOR(pg_catalog.=) o.objid;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM privacy._audit('catalog.table_dropped', o.object_identity);
+      END IF;
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- After ALTER TABLE: a registered column whose name is gone but whose
+-- attribute number still holds a live column was renamed; follow it.
+CREATE FUNCTION privacy._on_ddl_end() RETURNS event_trigger
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT c.tbl, c.col, a.attname AS new_name
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      JOIN privacy.registered_column c ON c.tbl::oid OPERATOR(pg_catalog.=) d.objid
+      JOIN pg_catalog.pg_attribute a
+        ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attnum OPERATOR(pg_catalog.=) c.attnum
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+       AND NOT a.attisdropped
+       AND a.attname OPERATOR(pg_catalog.<>) c.col
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a2
+                        WHERE a2.attrelid OPERATOR(pg_catalog.=) c.tbl
+                          AND a2.attname OPERATOR(pg_catalog.=) c.col AND NOT a2.attisdropped)
+  LOOP
+    UPDATE privacy.registered_column c SET col = r.new_name
+     WHERE c.tbl OPERATOR(pg_catalog.=) r.tbl AND c.col OPERATOR(pg_catalog.=) r.col;
+    PERFORM privacy._audit('catalog.column_renamed', r.tbl::text,
+                           pg_catalog.jsonb_build_object('from', r.col, 'to', r.new_name));
+  END LOOP;
+END
+$$;
+
+CREATE EVENT TRIGGER pg_privacy_sql_drop ON sql_drop
+  EXECUTE FUNCTION privacy._on_sql_drop();
+CREATE EVENT TRIGGER pg_privacy_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE')
+  EXECUTE FUNCTION privacy._on_ddl_end();

@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# pg_privacy's doors: `make demo`, `make test`, `make bench` all come here.
+#
+#   test/run.sh demo    set up, load the telephony data set, run the demo
+#   test/run.sh test    set up, run every suite, print "N passed, N failed"
+#   test/run.sh bench   set up, run the benchmarks, print ratios
+#
+# Set-up, the same for each: install missing Debian packages (as root),
+# build and install the extension, start a throwaway PostgreSQL 15 cluster
+# (own port and socket directory, run as an unprivileged OS user, pg_cron
+# and pg_privacy preloaded, a key file of its own), and tear it down on
+# exit, failure included.  Each step is idempotent: a second run skips what
+# is already there.
+set -euo pipefail
+
+MODE=${1:-test}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PGBIN=/usr/lib/postgresql/15/bin
+PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
+PACKAGES=(make gcc clang libclang-rt-14-dev libssl-dev postgresql-15 postgresql-server-dev-15
+          postgresql-contrib postgresql-15-cron libipc-run-perl openssl)
+
+case "$MODE" in
+  demo)  PORT=54330 ;;
+  test)  PORT=54329 ;;
+  bench) PORT=54331 ;;
+  *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
+esac
+WORK=${PGP_WORKDIR:-/tmp/pg_privacy-$MODE}
+SOCK=$WORK/sock
+export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres
+
+say()  { printf '\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+
+# --- set-up -----------------------------------------------------------------
+
+install_packages() {
+  local missing=() p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    note "packages: all present"
+    return
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run as root, or apt-get install them)" >&2
+    exit 1
+  fi
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The OS user that runs the cluster: never root.
+RUNAS=postgres
+if [ "$(id -u)" -ne 0 ]; then RUNAS=$(id -un); fi
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u "$RUNAS" -- env PATH="$PGBIN:$PATH" "$@"
+  else env PATH="$PGBIN:$PATH" "$@"; fi
+}
+
+build_install() {
+  say "building and installing pg_privacy"
+  local extra=()
+  [ "$MODE" = test ] && extra=(ASSERTS=1)
+  # Rebuild when the assertion setting changes between doors.
+  local stamp="$ROOT/.build-mode" want="$MODE"
+  [ "$MODE" = test ] || want=release
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    make -s -C "$ROOT" clean >/dev/null 2>&1 || true
+    echo "$want" > "$stamp"
+  fi
+  make -s -C "$ROOT" "${extra[@]}" >/dev/null
+  make -s -C "$ROOT" "${extra[@]}" install >/dev/null
+}
+
+CLUSTER_UP=0
+stop_cluster() {
+  if [ "$CLUSTER_UP" = 1 ]; then
+    as_pg pg_ctl -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
+    CLUSTER_UP=0
+  fi
+}
+cleanup() {
+  local rc=$?
+  stop_cluster
+  if [ "$rc" -ne 0 ] && [ -f "$WORK/server.log" ]; then
+    echo "--- last lines of the server log ($WORK/server.log) ---" >&2
+    tail -n 20 "$WORK/server.log" >&2 || true
+  fi
+  if [ "$rc" -eq 0 ] && [ "${PGP_KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_cluster() {
+  say "starting a throwaway cluster on port $PORT ($WORK)"
+  if [ -f "$WORK/data/postmaster.pid" ]; then
+    as_pg pg_ctl -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+  mkdir -p "$WORK/data" "$SOCK" "$WORK/keys" "$WORK/src"
+  # A key of this run's own, outside the data directory, mode 0600.  The
+  # test door uses the fixed test key so expected outputs hold exact values.
+  if [ "$MODE" = test ]; then
+    install -m 600 "$ROOT/test/keys/regress.key" "$WORK/keys/master.key"
+  else
+    (umask 077; openssl rand -hex 32 > "$WORK/keys/master.key")
+  fi
+  # The suites run from a copy the cluster's OS user can read and write.
+  cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/src/"
+  chown -R "$RUNAS" "$WORK"
+  chmod 700 "$WORK/keys"
+  as_pg initdb -D "$WORK/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
+  cat >> "$WORK/data/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$SOCK'
+shared_preload_libraries = 'pg_cron,pg_privacy'
+cron.database_name = 'postgres'
+pg_privacy.key_file = '$WORK/keys/master.key'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_wal_size = '8GB'
+checkpoint_timeout = '30min'
+jit = off
+max_parallel_workers_per_gather = 0
+shared_buffers = '1GB'
+work_mem = '64MB'
+maintenance_work_mem = '512MB'
+log_min_messages = warning
+EOF
+  as_pg pg_ctl -D "$WORK/data" -l "$WORK/server.log" -w -t 60 start >/dev/null
+  CLUSTER_UP=1
+}
+
+setup() {
+  local t0=$SECONDS
+  say "set-up"
+  install_packages
+  build_install
+  start_cluster
+  note "set-up took $((SECONDS - t0)) s"
+}
+
+# --- test -------------------------------------------------------------------
+
+PASSED=0
+FAILED=0
+FAILURES=()
+
+# pg_regress-style output: "test name ... ok" / "FAILED" / "failed".
+count_regress() {
+  local suite=$1 log=$2 rc=$3 p f
+  p=$(grep -Ec '\.\.\. ok( |$)' "$log" || true)
+  f=$(grep -Eic '\.\.\. failed' "$log" || true)
+  # A runner that failed without naming a failed test (no server, bad
+  # option) still counts as a failure.
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; tail -n 20 "$log"; fi
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  [ "$f" -eq 0 ] || FAILURES+=("$suite: see $(dirname "$log")/regression.diffs")
+  note "$suite: $p passed, $f failed"
+}
+
+run_unit() {
+  say "C unit tests"
+  local log=$WORK/unit.log p f
+  if make -s -C "$ROOT/test/unit" run >"$log" 2>&1; then :; fi
+  p=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail -1)
+  f=$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -1)
+  if [ -z "$p" ]; then p=0; f=1; tail -n 20 "$log"; fi
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  [ "$f" -eq 0 ] || FAILURES+=("unit: see $log")
+  note "unit: $p passed, $f failed"
+}
+
+run_fuzz() {
+  say "fuzzing (${FUZZ_SECONDS:-20} s per target)"
+  local log=$WORK/fuzz.log
+  if make -s -C "$ROOT/test/fuzz" run FUZZ_SECONDS="${FUZZ_SECONDS:-20}" >"$log" 2>&1; then
+    PASSED=$((PASSED + 1)); note "fuzz: no crash"
+  else
+    FAILED=$((FAILED + 1)); FAILURES+=("fuzz: see $log"); tail -n 30 "$log"
+  fi
+}
+
+run_regress() {
+  say "pg_regress"
+  local dir=$WORK/src log=$WORK/regress/out.log tests rc
+  mkdir -p "$WORK/regress"; chown "$RUNAS" "$WORK/regress"
+  tests=$(cd "$dir/sql" && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
+  as_pg "$PGXS_DIR/src/test/regress/pg_regress" \
+      --inputdir="$dir" --outputdir="$WORK/regress" --bindir="$PGBIN" \
+      --host="$SOCK" --port="$PORT" --user=postgres --dbname=contrib_regression \
+      $tests >"$log" 2>&1 && rc=0 || rc=$?
+  count_regress regress "$log" "$rc"
+}
+
+run_isolation() {
+  local specs
+  specs=$(cd "$WORK/src/test/isolation/specs" 2>/dev/null && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort | tr '\n' ' ' || true)
+  [ -n "$specs" ] || return 0
+  say "isolation"
+  local log=$WORK/isolation/out.log rc
+  mkdir -p "$WORK/isolation"; chown "$RUNAS" "$WORK/isolation"
+  as_pg "$PGXS_DIR/src/test/isolation/pg_isolation_regress" \
+      --inputdir="$WORK/src/test/isolation" --outputdir="$WORK/isolation" --bindir="$PGBIN" \
+      --host="$SOCK" --port="$PORT" --user=postgres --dbname=isolation_regression \
+      $specs >"$log" 2>&1 && rc=0 || rc=$?
+  count_regress isolation "$log" "$rc"
+}
+
+run_tap() {
+  local t files
+  files=$(ls "$WORK/src/test/t/"*.pl 2>/dev/null || true)
+  [ -n "$files" ] || return 0
+  say "TAP"
+  mkdir -p "$WORK/tap"; chown "$RUNAS" "$WORK/tap"
+  for t in $files; do
+    local name log p f total
+    name=$(basename "$t" .pl)
+    log=$WORK/tap/$name.log
+    if as_pg env TESTDIR="$WORK/tap" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+         PGP_SRC="$WORK/src" PERL5LIB="$PGXS_DIR/src/test/perl" \
+         prove -v "$t" >"$log" 2>&1; then
+      p=$(grep -Ec '^ok [0-9]+' "$log" || true); f=0
+    else
+      p=$(grep -Ec '^ok [0-9]+' "$log" || true)
+      f=$(grep -Ec '^not ok [0-9]+' "$log" || true)
+      [ "$f" -gt 0 ] || f=1
+      FAILURES+=("tap $name: see $log")
+      grep -E '^(not ok|#)' "$log" | head -n 30 || true
+    fi
+    PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+    note "tap $name: $p passed, $f failed"
+  done
+}
+
+do_test() {
+  local t0=$SECONDS
+  setup
+  run_unit
+  run_regress
+  run_isolation
+  run_tap
+  run_fuzz
+  echo
+  if [ ${#FAILURES[@]} -gt 0 ]; then
+    printf 'failed: %s\n' "${FAILURES[@]}"
+  fi
+  note "make test took $((SECONDS - t0)) s"
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ]
+}
+
+# --- demo and bench ---------------------------------------------------------
+
+do_demo() {
+  local t0=$SECONDS
+  setup
+  as_pg env PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres DEMO_SCALE="${DEMO_SCALE:-20}" \
+    bash "$WORK/src/test/demo.sh"
+  note "make demo took $((SECONDS - t0)) s"
+}
+
+do_bench() {
+  setup
+  as_pg env PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres \
+    bash "$WORK/src/test/bench/run.sh"
+}
+
+case "$MODE" in
+  test)  do_test ;;
+  demo)  do_demo ;;
+  bench) do_bench ;;
+esac
