@@ -7,6 +7,8 @@ MODULE_big = pg_privacy
 OBJS = \
 	src/pg_privacy.o \
 	src/keys.o \
+	src/pseudonym.o \
+	src/protect.o \
 	src/pgp_crypto.o \
 	src/ff1.o \
 	src/e164.o
@@ -50,7 +52,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 
-$(OBJS): src/pg_privacy.h src/pgp_crypto.h src/e164.h
+$(OBJS): src/pg_privacy.h src/pgp_crypto.h src/e164.h src/pgp_transform.h
 
 .PHONY: demo test bench unit fuzz
 # The doors: each installs what is missing, builds, installs, runs a

@@ -58,6 +58,17 @@ extern PgpE164Status pgp_e164_normalize(const char *raw, size_t len,
  */
 extern int	pgp_e164_cc_len(const char *digits, size_t n);
 
+/*
+ * The ISO 3166-1 alpha-2 code of the country a calling code belongs to
+ * (for a shared code, its principal country: +1 US, +7 RU, +44 GB, ...),
+ * or NULL when unassigned.  digits start with the calling code of length
+ * cc_len.
+ */
+extern const char *pgp_e164_country_of(const char *digits, int cc_len);
+
+/* True when iso (two upper-case letters) is a known country code. */
+extern int	pgp_e164_country_known(const char *iso);
+
 /* Text for a status, for error messages ("contains an invalid character"). */
 extern const char *pgp_e164_status_text(PgpE164Status st);
 

@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pg_privacy.h"
+#include "pgp_transform.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -28,6 +29,7 @@ void
 _PG_init(void)
 {
 	pgp_define_key_gucs();
+	pgp_define_transform_gucs();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("pg_privacy");
 #else

@@ -36,3 +36,9 @@ BEGIN
   END IF;
 END
 $$;
+
+-- Make every backend drop its cached protect-trigger state of a table (and
+-- its partitions) at commit; called when a declaration changes.
+CREATE FUNCTION privacy._invalidate(tbl regclass) RETURNS void
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_invalidate';

@@ -53,7 +53,7 @@ AS $$
       pg_catalog.concat_ws(
         '|',
         id::text,
-        (pg_catalog.extract(epoch FROM at) OPERATOR(pg_catalog.*) 1000000)::bigint::text,
+        (EXTRACT(epoch FROM at) OPERATOR(pg_catalog.*) 1000000)::bigint::text,
         pg_catalog.length(actor::text) || ':' || actor::text,
         pg_catalog.length(role::text) || ':' || role::text,
         pg_catalog.length(event) || ':' || event,
@@ -84,7 +84,7 @@ BEGIN
   IF event IS NULL THEN
     RAISE EXCEPTION 'audit event must not be null' USING ERRCODE = '22004';
   END IF;
-  detail := pg_catalog.coalesce(detail, '{}'::jsonb);
+  detail := COALESCE(detail, '{}'::jsonb);
   -- Lock the head: writers queue here, and under REPEATABLE READ a
   -- concurrent append raises a serialization failure instead of forking
   -- the chain.

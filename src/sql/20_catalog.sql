@@ -87,6 +87,8 @@ CREATE TABLE privacy.registered_column (
   identifies  text REFERENCES privacy.identifier_kind,
   link        text NOT NULL DEFAULT 'owner' CHECK (link IN ('owner', 'mention')),
   protect     text CHECK (protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym', 'country', 'null')),
+  domain      text NOT NULL DEFAULT 'default'
+              CHECK (pg_catalog.octet_length(domain) BETWEEN 1 AND 200),
   PRIMARY KEY (tbl, col)
 );
 COMMENT ON TABLE privacy.registered_column IS 'pg_privacy: columns holding personal data';
@@ -172,7 +174,7 @@ BEGIN
             HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(b.name, ', ' ORDER BY b.name)
                                         FROM privacy.legal_basis b) || '.';
   END IF;
-  needs_consent := pg_catalog.coalesce(requires_consent, false)
+  needs_consent := COALESCE(requires_consent, false)
                    OR legal_basis OPERATOR(pg_catalog.=) 'consent';
   IF needs_consent AND legal_basis OPERATOR(pg_catalog.<>) 'consent' THEN
     RAISE EXCEPTION 'a purpose that requires consent must have legal basis "consent"'
@@ -339,6 +341,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % is not registered', tbl USING ERRCODE = '55000';
   END IF;
+  PERFORM privacy._invalidate(tbl);
   PERFORM privacy._audit('catalog.unregister_table', tbl::text);
 END
 $$;
@@ -348,7 +351,8 @@ COMMENT ON FUNCTION privacy.unregister_table(regclass) IS
 CREATE FUNCTION privacy.register_column(tbl regclass, col name, category text,
                                         identifies text DEFAULT NULL,
                                         link text DEFAULT 'owner',
-                                        protect text DEFAULT NULL)
+                                        protect text DEFAULT NULL,
+                                        domain text DEFAULT 'default')
   RETURNS void
   LANGUAGE plpgsql VOLATILE
   SECURITY DEFINER
@@ -409,12 +413,18 @@ BEGIN
         USING ERRCODE = '22023';
     END IF;
     IF protect OPERATOR(pg_catalog.<>) 'null'
-       AND att.atttypid NOT IN ('text'::regtype, 'varchar'::regtype) THEN
+       AND att.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
+       AND NOT (protect OPERATOR(pg_catalog.=) 'country' AND att.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype) THEN
       RAISE EXCEPTION 'protect transformation "%" needs a text or varchar column', protect
         USING ERRCODE = '42804',
               DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
                                          pg_catalog.format_type(att.atttypid, NULL));
     END IF;
+  END IF;
+  IF domain IS NULL OR pg_catalog.octet_length(domain) NOT BETWEEN 1 AND 200 THEN
+    RAISE EXCEPTION 'invalid pseudonymization domain'
+      USING ERRCODE = '22023',
+            DETAIL = 'A domain is a non-empty text of at most 200 bytes.';
   END IF;
   IF EXISTS (SELECT FROM privacy.registered_column c
               WHERE c.tbl OPERATOR(pg_catalog.=) register_column.tbl
@@ -423,15 +433,16 @@ BEGIN
       USING ERRCODE = '42710',
             HINT = 'Unregister it with privacy.unregister_column() to declare it anew.';
   END IF;
-  INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect)
-       VALUES (tbl, col, att.attnum, category, identifies, link, protect);
+  INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
+       VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
+  PERFORM privacy._invalidate(tbl);
   PERFORM privacy._audit('catalog.register_column', tbl::text,
                          pg_catalog.jsonb_build_object('column', col, 'category', category,
                                                        'identifies', identifies, 'link', link,
-                                                       'protect', protect));
+                                                       'protect', protect, 'domain', domain));
 END
 $$;
-COMMENT ON FUNCTION privacy.register_column(regclass, name, text, text, text, text) IS
+COMMENT ON FUNCTION privacy.register_column(regclass, name, text, text, text, text, text) IS
   'declare a column of a registered table as personal data: category, identifier kind, link, on-write protection';
 
 CREATE FUNCTION privacy.unregister_column(tbl regclass, col name) RETURNS void
@@ -447,6 +458,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'column "%" of relation % is not registered', col, tbl USING ERRCODE = '55000';
   END IF;
+  PERFORM privacy._invalidate(tbl);
   PERFORM privacy._audit('catalog.unregister_column', tbl::text,
                          pg_catalog.jsonb_build_object('column', col));
 END
@@ -467,6 +479,8 @@ SELECT c.tbl                          AS table_name,
        c.identifies,
        c.link,
        c.protect,
+       CASE WHEN c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN c.domain END
+                                      AS protect_domain,
        t.purpose,
        p.legal_basis,
        b.article                      AS legal_basis_article,
@@ -535,6 +549,7 @@ SELECT c.tbl, c.col,
    AND NOT a.attisdropped
  WHERE c.protect IS NOT NULL AND c.protect OPERATOR(pg_catalog.<>) 'null'
    AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
+   AND NOT (c.protect OPERATOR(pg_catalog.=) 'country' AND a.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype)
 UNION ALL
 SELECT t.tbl, NULL, 'table does not exist'
   FROM privacy.registered_table t

@@ -1,0 +1,109 @@
+-- Pseudonymization and masking functions.
+\set VERBOSITY terse
+CREATE EXTENSION IF NOT EXISTS pg_privacy;
+
+-- normalize_msisdn: what people type, to E.164
+SELECT raw, privacy.normalize_msisdn(raw) AS e164
+  FROM (VALUES ('+45 20 12 34 56'), ('0045 20123456'), ('20123456'), ('20 12 34 56'),
+               ('+45-20.12.34.56'), ('(+45) 2012 3456'), ('  +4520123456  '),
+               ('+46 70 123 45 67'), ('+1 (212) 555-0123'), ('+358 40 1234567')) v(raw);
+SELECT privacy.normalize_msisdn('030 1234567', 'DE') AS de,
+       privacy.normalize_msisdn('07700 900123', 'gb') AS gb,
+       privacy.normalize_msisdn('(212) 555-0123', 'US') AS us,
+       privacy.normalize_msisdn('+4520123456', NULL) AS intl_only;
+SELECT privacy.normalize_msisdn(NULL) IS NULL AS null_in_null_out;
+-- bad numbers: 22P02, the detail says what and where, never the number
+\set VERBOSITY default
+SELECT privacy.normalize_msisdn('+45 2O12 3456');
+SELECT privacy.normalize_msisdn('45+20123456');
+\set VERBOSITY terse
+SELECT privacy.normalize_msisdn('');
+SELECT privacy.normalize_msisdn(' - ');
+SELECT privacy.normalize_msisdn('+45 201');
+SELECT privacy.normalize_msisdn('+45 2012345678901234');
+SELECT privacy.normalize_msisdn('+999 12345678');
+SELECT privacy.normalize_msisdn('20123456', 'XX');
+SELECT privacy.normalize_msisdn('20123456', NULL);
+
+-- pseudonymize: deterministic under the test key, 22 characters, and
+-- domain-separated
+SELECT privacy.pseudonymize('+4520123456') AS p_default,
+       privacy.pseudonymize('+4520123456', 'analytics') AS p_analytics,
+       privacy.pseudonymize('+4520123456', 'default') = privacy.pseudonymize('+4520123456') AS default_domain,
+       length(privacy.pseudonymize('x')) AS len;
+SELECT count(DISTINCT privacy.pseudonymize(i::text)) AS distinct_of_10000
+  FROM generate_series(1, 10000) i;
+SELECT privacy.pseudonymize('', 'default') AS empty_value;
+SELECT privacy.pseudonymize('x', '');
+SELECT privacy.pseudonymize('x', repeat('d', 201));
+SELECT privacy.pseudonymize(NULL) IS NULL AS null_in_null_out;
+
+-- pseudonymize_msisdn: still E.164, same country code, first digit and
+-- length; reversible only through reidentify_msisdn
+SELECT m, privacy.pseudonymize_msisdn(m) AS fpe
+  FROM (VALUES ('+4520123456'), ('+4520123457'), ('+46701234567'), ('+12125550123')) v(m);
+SELECT privacy.pseudonymize_msisdn('+45 20 12 34 56') = privacy.pseudonymize_msisdn('004520123456')
+       AS messy_forms_agree,
+       privacy.pseudonymize_msisdn('+4520123456', 'analytics') <> privacy.pseudonymize_msisdn('+4520123456')
+       AS domains_differ;
+SELECT privacy.reidentify_msisdn(privacy.pseudonymize_msisdn('+45 20 12 34 56')) AS round_trip,
+       privacy.reidentify_msisdn(privacy.pseudonymize_msisdn('+4520123456', 'analytics'), 'analytics')
+       AS round_trip_analytics;
+-- a bijection: 20,000 distinct numbers give 20,000 distinct pseudonyms
+-- that all decrypt back
+WITH n AS (SELECT '+4520' || lpad(i::text, 6, '0') AS m FROM generate_series(0, 19999) i),
+     p AS (SELECT m, privacy.pseudonymize_msisdn(m) AS f FROM n)
+SELECT count(DISTINCT f) AS distinct_pseudonyms,
+       count(*) FILTER (WHERE f !~ '^\+452[0-9]{7}$') AS malformed,
+       count(*) FILTER (WHERE privacy._msisdn_decrypt(f, 'default') <> m) AS not_reversed
+  FROM p;
+-- too short to hide: fewer than 10^6 values
+SELECT privacy.pseudonymize_msisdn('+298 123456');
+SELECT privacy.pseudonymize_msisdn('not a number');
+SELECT privacy.pseudonymize_msisdn('+4520123456', '');
+SELECT privacy.reidentify_msisdn('+45 2O');
+-- every re-identification is audited, without the number
+SELECT event, detail FROM privacy.audit_log WHERE event = 'pseudonym.reidentify' ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS numbers_in_audit_log FROM privacy.audit_log
+ WHERE detail::text ~ '20123456|\+45';
+
+-- pseudonymize_email: keyed local part, domain kept (lower-cased)
+SELECT privacy.pseudonymize_email('Ann.Jensen@Example.DK') AS pe,
+       privacy.pseudonymize_email('  ann.jensen@example.dk ') = privacy.pseudonymize_email('Ann.Jensen@Example.DK')
+       AS normalized,
+       privacy.pseudonymize_email('ann.jensen@example.dk', 'analytics') AS pe_analytics;
+SELECT privacy.pseudonymize_email('no-at-sign');
+SELECT privacy.pseudonymize_email('@example.dk');
+SELECT privacy.pseudonymize_email('ann@');
+SELECT privacy.pseudonymize_email('ann jensen@example.dk');
+
+-- mask_msisdn
+SELECT privacy.mask_msisdn('+4520123456') AS m4, privacy.mask_msisdn('20 12 34 56', 6) AS m6,
+       privacy.mask_msisdn('+4520123456', 0) AS m0, privacy.mask_msisdn('garbage') AS unparsable;
+SELECT privacy.mask_msisdn('+4520123456', -1);
+SELECT privacy.mask_msisdn('+4520123456', 16);
+
+-- country_of: location at country level
+SELECT privacy.country_of('+4520123456') AS dk, privacy.country_of('+12125550123') AS us,
+       privacy.country_of('se') AS se, privacy.country_of('+447700900123') AS gb;
+SELECT privacy.country_of('Copenhagen');
+SELECT privacy.country_of('QQ');
+
+-- generalize
+SET TimeZone = 'Europe/Copenhagen';
+SELECT privacy.generalize('2026-03-14 15:09:26.5+01', 'hour') AS hour,
+       privacy.generalize('2026-03-14 15:09:26.5+01', 'day') AS day,
+       privacy.generalize('2026-03-14 15:09:26.5+01', 'month') AS month;
+SELECT privacy.generalize(now(), 'fortnight');
+RESET TimeZone;
+
+-- Keyed functions are not for PUBLIC; the keyless ones are.
+CREATE ROLE regress_pseudo_user;
+SET ROLE regress_pseudo_user;
+SELECT privacy.normalize_msisdn('20123456'), privacy.mask_msisdn('+4520123456');
+SELECT privacy.pseudonymize('x');
+SELECT privacy.pseudonymize_msisdn('+4520123456');
+SELECT privacy.reidentify_msisdn('+4520123456');
+SELECT privacy._msisdn_decrypt('+4520123456', 'default');
+RESET ROLE;
+DROP ROLE regress_pseudo_user;

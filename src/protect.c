@@ -1,0 +1,446 @@
+/*-------------------------------------------------------------------------
+ *
+ * protect.c
+ *	  The protect trigger: applies each registered column's on-write
+ *	  transformation, so raw identifiers never reach the table.
+ *
+ * privacy.protect(tbl) creates a BEFORE INSERT OR UPDATE row trigger that
+ * runs pgp_protect_trigger().  On a partitioned table PostgreSQL clones it
+ * to every partition, present and future; the trigger then fires with the
+ * partition as its relation, so the per-relation state is kept per firing
+ * relation and found through the partition's registered ancestor.
+ *
+ * Per-relation state (attribute numbers, transformations, key
+ * references) is built once with one catalog query and cached in
+ * CacheMemoryContext.  A relcache invalidation of the relation or of its
+ * registered ancestor drops it; the catalog functions send one when a
+ * declaration changes (privacy._invalidate), and ALTER TABLE sends one by
+ * itself.  Per row there is no catalog lookup and no SPI: a loop over the
+ * protected columns, the transformation, and one heap_modify_tuple.
+ *
+ * On UPDATE a column is transformed only when its value changed, so an
+ * UPDATE that does not touch a protected column never transforms an
+ * already protected value a second time.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_privacy.h"
+#include "pgp_transform.h"
+
+#include "access/htup_details.h"
+#include "catalog/partition.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+typedef enum ProtectKind
+{
+	PROTECT_PSEUDONYM,
+	PROTECT_MSISDN_FPE,
+	PROTECT_EMAIL,
+	PROTECT_COUNTRY,
+	PROTECT_NULL
+} ProtectKind;
+
+typedef struct ProtectCol
+{
+	AttrNumber	attnum;			/* in the firing relation */
+	ProtectKind kind;
+	Oid			typid;			/* text, varchar or bpchar */
+	int32		maxlen;			/* character limit from the typmod, or -1 */
+	char	   *domain;
+	int			domain_len;
+	PgpKeyRef	ref;
+} ProtectCol;
+
+typedef struct ProtectRel
+{
+	Oid			relid;			/* hash key: the firing relation */
+	Oid			registered;		/* the registered table (itself or an
+								 * ancestor) */
+	bool		valid;
+	int			ncols;
+	ProtectCol *cols;
+	int		   *repl_cols;		/* scratch for heap_modify_tuple_by_cols */
+	Datum	   *repl_vals;
+	bool	   *repl_nulls;
+	MemoryContext cxt;
+} ProtectRel;
+
+static HTAB *protect_cache = NULL;
+
+/*
+ * Relcache callback: forget the state of an invalidated relation, and of
+ * every partition whose registered ancestor it is.
+ */
+static void
+protect_relcache_cb(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	ProtectRel *pr;
+
+	if (protect_cache == NULL)
+		return;
+	hash_seq_init(&status, protect_cache);
+	while ((pr = hash_seq_search(&status)) != NULL)
+	{
+		if (relid == InvalidOid || pr->relid == relid || pr->registered == relid)
+			pr->valid = false;
+	}
+}
+
+static void
+protect_cache_init(void)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Oid);
+	ctl.entrysize = sizeof(ProtectRel);
+	ctl.hcxt = CacheMemoryContext;
+	protect_cache = hash_create("pg_privacy protect cache", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	CacheRegisterRelcacheCallback(protect_relcache_cb, (Datum) 0);
+}
+
+static ProtectKind
+parse_kind(const char *s)
+{
+	if (strcmp(s, "pseudonym") == 0)
+		return PROTECT_PSEUDONYM;
+	if (strcmp(s, "msisdn_fpe") == 0)
+		return PROTECT_MSISDN_FPE;
+	if (strcmp(s, "email_pseudonym") == 0)
+		return PROTECT_EMAIL;
+	if (strcmp(s, "country") == 0)
+		return PROTECT_COUNTRY;
+	if (strcmp(s, "null") == 0)
+		return PROTECT_NULL;
+	elog(ERROR, "unknown protect transformation \"%s\"", s);
+	return PROTECT_NULL;		/* keep compiler quiet */
+}
+
+/*
+ * Build the state of the firing relation from the catalog: one query
+ * (through a SECURITY DEFINER function, as the writing role has no access
+ * to the catalog), attribute numbers resolved by name in this relation.
+ */
+static void
+protect_build(ProtectRel *pr, Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	List	   *ancestors = NIL;
+	Datum	   *elems;
+	int			nelems;
+	int			i;
+	ListCell   *lc;
+	ArrayType  *arr;
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+	MemoryContext oldcxt;
+	MemoryContext cxt;
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	int			ret;
+
+	if (pr->cxt != NULL)
+		MemoryContextDelete(pr->cxt);
+	pr->cxt = NULL;
+	pr->ncols = 0;
+	pr->registered = InvalidOid;
+
+	if (rel->rd_rel->relispartition)
+		ancestors = get_partition_ancestors(relid);
+	nelems = list_length(ancestors) + 1;
+	elems = palloc(sizeof(Datum) * nelems);
+	elems[0] = ObjectIdGetDatum(relid);
+	i = 1;
+	foreach(lc, ancestors)
+		elems[i++] = ObjectIdGetDatum(lfirst_oid(lc));
+	arr = construct_array(elems, nelems, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+	values[0] = PointerGetDatum(arr);
+
+	cxt = AllocSetContextCreate(CacheMemoryContext, "pg_privacy protect state",
+								ALLOCSET_SMALL_SIZES);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute_with_args("SELECT col, protect, domain, tbl FROM privacy._protect_spec($1)",
+								1, argtypes, values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+
+	oldcxt = MemoryContextSwitchTo(cxt);
+	pr->cols = palloc0(sizeof(ProtectCol) * Max(SPI_processed, 1));
+	pr->repl_cols = palloc(sizeof(int) * Max(SPI_processed, 1));
+	pr->repl_vals = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	pr->repl_nulls = palloc(sizeof(bool) * Max(SPI_processed, 1));
+	for (i = 0; i < (int) SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		char	   *col = SPI_getvalue(t, td, 1);
+		char	   *kind = SPI_getvalue(t, td, 2);
+		char	   *domain = SPI_getvalue(t, td, 3);
+		bool		isnull;
+		Oid			reg = DatumGetObjectId(SPI_getbinval(t, td, 4, &isnull));
+		ProtectCol *pc = &pr->cols[pr->ncols];
+		int			a;
+
+		pc->attnum = InvalidAttrNumber;
+		for (a = 0; a < tupdesc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), col) == 0)
+			{
+				pc->attnum = att->attnum;
+				pc->typid = att->atttypid;
+				pc->maxlen = (att->atttypmod >= VARHDRSZ) ? att->atttypmod - VARHDRSZ : -1;
+				break;
+			}
+		}
+		if (pc->attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("protected column \"%s\" does not exist in relation \"%s\"",
+							col, RelationGetRelationName(rel)),
+					 errhint("See privacy.catalog_problems.")));
+		pc->kind = parse_kind(kind);
+		if (pc->kind != PROTECT_NULL &&
+			pc->typid != TEXTOID && pc->typid != VARCHAROID && pc->typid != BPCHAROID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("protected column \"%s\" of relation \"%s\" is not of a text type",
+							col, RelationGetRelationName(rel)),
+					 errhint("See privacy.catalog_problems.")));
+		pc->domain = pstrdup(domain);
+		pc->domain_len = strlen(domain);
+		pr->registered = reg;
+		pr->ncols++;
+	}
+	MemoryContextSwitchTo(oldcxt);
+	SPI_finish();
+
+	pr->cxt = cxt;
+	pr->valid = true;
+}
+
+/*
+ * The cached state of the firing relation, built on first use.
+ */
+static ProtectRel *
+protect_lookup(Relation rel)
+{
+	Oid			relid = RelationGetRelid(rel);
+	ProtectRel *pr;
+	bool		found;
+
+	if (protect_cache == NULL)
+		protect_cache_init();
+	pr = hash_search(protect_cache, &relid, HASH_ENTER, &found);
+	if (!found)
+	{
+		pr->valid = false;
+		pr->cxt = NULL;
+		pr->ncols = 0;
+		pr->registered = InvalidOid;
+	}
+	if (!pr->valid)
+	{
+		PG_TRY();
+		{
+			protect_build(pr, rel);
+		}
+		PG_CATCH();
+		{
+			pr->valid = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+	return pr;
+}
+
+/* Equal raw bytes of two non-null text datums. */
+static bool
+text_equal(Datum a, Datum b)
+{
+	text	   *ta = (text *) PG_DETOAST_DATUM_PACKED(a);
+	text	   *tb = (text *) PG_DETOAST_DATUM_PACKED(b);
+
+	return VARSIZE_ANY_EXHDR(ta) == VARSIZE_ANY_EXHDR(tb) &&
+		memcmp(VARDATA_ANY(ta), VARDATA_ANY(tb), VARSIZE_ANY_EXHDR(ta)) == 0;
+}
+
+/*
+ * Apply one column's transformation to a non-null value.
+ */
+static Datum
+protect_value(ProtectCol *pc, Relation rel, Datum value)
+{
+	text	   *t = (text *) PG_DETOAST_DATUM_PACKED(value);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	text	   *out;
+	PgpKey	   *k;
+
+	switch (pc->kind)
+	{
+		case PROTECT_PSEUDONYM:
+			k = pgp_key_cached(&pc->ref, PGP_KP_PSEUDONYM, pc->domain, pc->domain_len);
+			out = (text *) palloc(VARHDRSZ + PGP_PSEUDONYM_LEN);
+			SET_VARSIZE(out, VARHDRSZ + PGP_PSEUDONYM_LEN);
+			pgp_pseudonym(k, s, len, VARDATA(out));
+			break;
+		case PROTECT_MSISDN_FPE:
+			{
+				PgpE164Result res;
+
+				pgp_normalize_or_error(s, len, pgp_default_country, &res);
+				k = pgp_key_cached(&pc->ref, PGP_KP_MSISDN_FPE, pc->domain, pc->domain_len);
+				pgp_msisdn_ff1(k, &res, pc->domain, pc->domain_len, false);
+				out = cstring_to_text_with_len(res.number, res.ndigits + 1);
+				break;
+			}
+		case PROTECT_EMAIL:
+			k = pgp_key_cached(&pc->ref, PGP_KP_EMAIL, pc->domain, pc->domain_len);
+			out = pgp_email_pseudonym(k, s, len);
+			break;
+		case PROTECT_COUNTRY:
+			{
+				char		iso[3];
+
+				pgp_country(s, len, iso);
+				out = cstring_to_text(iso);
+				break;
+			}
+		default:
+			elog(ERROR, "unexpected protect transformation %d", (int) pc->kind);
+			return (Datum) 0;
+	}
+
+	if (pc->maxlen >= 0 &&
+		pg_mbstrlen_with_len(VARDATA(out), VARSIZE(out) - VARHDRSZ) > pc->maxlen)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("protected value too long for column \"%s\" of relation \"%s\"",
+						NameStr(TupleDescAttr(RelationGetDescr(rel), pc->attnum - 1)->attname),
+						RelationGetRelationName(rel)),
+				 errdetail("The transformed value has %d characters; the column holds %d.",
+						   pg_mbstrlen_with_len(VARDATA(out), VARSIZE(out) - VARHDRSZ),
+						   pc->maxlen)));
+	if (pc->typid == BPCHAROID && pc->maxlen > (int) (VARSIZE(out) - VARHDRSZ))
+	{
+		/* blank-pad to the declared length, as char(n) input would */
+		int			have = VARSIZE(out) - VARHDRSZ;
+		text	   *padded = (text *) palloc(VARHDRSZ + pc->maxlen);
+
+		SET_VARSIZE(padded, VARHDRSZ + pc->maxlen);
+		memcpy(VARDATA(padded), VARDATA(out), have);
+		memset(VARDATA(padded) + have, ' ', pc->maxlen - have);
+		out = padded;
+	}
+	return PointerGetDatum(out);
+}
+
+PG_FUNCTION_INFO_V1(pgp_protect_trigger);
+
+/*
+ * The trigger function: BEFORE INSERT OR UPDATE, FOR EACH ROW.
+ */
+Datum
+pgp_protect_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	tupdesc;
+	HeapTuple	tuple;
+	HeapTuple	oldtuple = NULL;
+	ProtectRel *pr;
+	int			i;
+	int			nrepl = 0;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._protect_trigger() must be called as a trigger")));
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._protect_trigger() must be a BEFORE INSERT OR UPDATE row trigger")));
+
+	rel = td->tg_relation;
+	tupdesc = RelationGetDescr(rel);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		tuple = td->tg_newtuple;
+		oldtuple = td->tg_trigtuple;
+	}
+	else
+		tuple = td->tg_trigtuple;
+
+	pr = protect_lookup(rel);
+
+	for (i = 0; i < pr->ncols; i++)
+	{
+		ProtectCol *pc = &pr->cols[i];
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, pc->attnum, tupdesc, &isnull);
+
+		if (isnull)
+			continue;
+		if (oldtuple != NULL && pc->kind != PROTECT_NULL)
+		{
+			bool		oldnull;
+			Datum		od = heap_getattr(oldtuple, pc->attnum, tupdesc, &oldnull);
+
+			if (!oldnull && text_equal(d, od))
+				continue;		/* unchanged: already protected */
+		}
+		pr->repl_cols[nrepl] = pc->attnum;
+		if (pc->kind == PROTECT_NULL)
+		{
+			pr->repl_vals[nrepl] = (Datum) 0;
+			pr->repl_nulls[nrepl] = true;
+		}
+		else
+		{
+			pr->repl_vals[nrepl] = protect_value(pc, rel, d);
+			pr->repl_nulls[nrepl] = false;
+		}
+		nrepl++;
+	}
+
+	if (nrepl == 0)
+		return PointerGetDatum(tuple);
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, nrepl,
+													 pr->repl_cols,
+													 pr->repl_vals,
+													 pr->repl_nulls));
+}
+
+PG_FUNCTION_INFO_V1(pgp_invalidate);
+
+/*
+ * _invalidate(tbl): make every backend drop its cached protect state of
+ * the table (and its partitions) at commit.  Called by the catalog
+ * functions when a declaration changes.
+ */
+Datum
+pgp_invalidate(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+
+	CacheInvalidateRelcacheByRelid(relid);
+	PG_RETURN_VOID();
+}

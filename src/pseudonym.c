@@ -1,0 +1,483 @@
+/*-------------------------------------------------------------------------
+ *
+ * pseudonym.c
+ *	  Keyed pseudonymization, format-preserving phone numbers, masking.
+ *
+ * The transformations live here once and are used by the SQL functions
+ * (pseudonymize, pseudonymize_msisdn, reidentify_msisdn,
+ * pseudonymize_email, normalize_msisdn, mask_msisdn, country_of) and by the
+ * protect trigger (protect.c), so a value written through the trigger is
+ * byte-for-byte what the function returns.
+ *
+ *	- pseudonym: HMAC-SHA256 under a key derived for the domain, first 128
+ *	  bits, base64url without padding (22 characters).
+ *	- msisdn_fpe: the number is normalized to E.164; the country code and
+ *	  the first digit of the national number stay, the remaining digits
+ *	  (at least 6, so at least 10^6 values) are FF1-encrypted with AES-256
+ *	  under a key derived for the domain.  The tweak binds the domain, the
+ *	  country code and the kept digit, so equal subscriber digits under
+ *	  different prefixes encrypt differently.  Reversible by
+ *	  reidentify_msisdn only.
+ *	- email_pseudonym: the trimmed, lower-cased local part becomes a keyed
+ *	  pseudonym (128 bits, base32, 26 characters); the domain part stays.
+ *
+ * Hot path: per call, no catalog access, no allocation beyond the result,
+ * and the working key is found through a PgpKeyRef cached in fn_extra.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_privacy.h"
+#include "pgp_transform.h"
+
+#include "e164.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+char	   *pgp_default_country = NULL;
+
+static const char b64url[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+
+/*
+ * Define the settings of the transformations.  Called from _PG_init.
+ */
+void
+pgp_define_transform_gucs(void)
+{
+	DefineCustomStringVariable("pg_privacy.default_country",
+							   "Country (ISO 3166-1 alpha-2) of phone numbers written without a country code.",
+							   "Used by the protect trigger; the SQL functions take it as an argument.",
+							   &pgp_default_country,
+							   "DK",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+}
+
+/*
+ * Check a domain argument: non-empty and short enough to be a tweak.
+ */
+void
+pgp_check_domain(const char *domain, int len)
+{
+	if (len <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pseudonymization domain must not be empty")));
+	if (len > PGP_MAX_DOMAIN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pseudonymization domain is too long"),
+				 errdetail("A domain has at most %d bytes; this one has %d.",
+						   PGP_MAX_DOMAIN, len)));
+}
+
+/*
+ * Pseudonym of len bytes of data: base64url of the first 16 bytes of
+ * HMAC-SHA256 under k, into out (PGP_PSEUDONYM_LEN characters, no NUL).
+ */
+void
+pgp_pseudonym(PgpKey *k, const char *data, int len, char *out)
+{
+	unsigned char mac[PGP_SHA256_LEN];
+	int			i;
+	int			o = 0;
+	uint32		acc = 0;
+	int			bits = 0;
+
+	if (!pgp_hmac_sha256(pgp_key_hmac(k), (const unsigned char *) data, len, mac))
+		pgp_crypto_error("HMAC");
+	for (i = 0; i < 16; i++)
+	{
+		acc = (acc << 8) | mac[i];
+		bits += 8;
+		while (bits >= 6)
+		{
+			bits -= 6;
+			out[o++] = b64url[(acc >> bits) & 0x3f];
+		}
+	}
+	if (bits > 0)
+		out[o++] = b64url[(acc << (6 - bits)) & 0x3f];
+	Assert(o == PGP_PSEUDONYM_LEN);
+}
+
+/*
+ * Raise the error for a phone number that does not normalize.  The detail
+ * says what is wrong and where, never the number itself.
+ */
+void
+pgp_e164_error(PgpE164Status st, const PgpE164Result *res,
+			   const char *default_country)
+{
+	if (st == PGP_E164_BAD_DEFAULT_COUNTRY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 default_country ?
+				 errmsg("unknown default country \"%s\"", default_country) :
+				 errmsg("phone number has no country code and no default country is given"),
+				 errhint("Use an ISO 3166-1 alpha-2 country code such as 'DK', or write the number with + and its country code.")));
+	if (st == PGP_E164_BAD_CHAR || st == PGP_E164_MISPLACED_PLUS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid phone number"),
+				 errdetail("The number %s at position %zu.",
+						   pgp_e164_status_text(st), res->err_pos),
+				 errhint("A phone number holds digits, an optional leading +, and spaces, dashes, dots, slashes or parentheses.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid phone number"),
+			 errdetail("The number %s.", pgp_e164_status_text(st))));
+}
+
+/*
+ * Normalize or raise.
+ */
+void
+pgp_normalize_or_error(const char *raw, int len, const char *default_country,
+					   PgpE164Result *res)
+{
+	PgpE164Status st = pgp_e164_normalize(raw, len, default_country, res);
+
+	if (st != PGP_E164_OK)
+		pgp_e164_error(st, res, default_country);
+}
+
+/*
+ * FF1 over the digits after the country code and the first national
+ * digit of an E.164 number, in place (number is "+<digits>").  decrypt
+ * selects the direction.  Raises 22023 when fewer than 6 digits would be
+ * encrypted (a domain below 10^6 values is too small to hide anything).
+ */
+void
+pgp_msisdn_ff1(PgpKey *k, PgpE164Result *res, const char *domain,
+			   int domain_len, bool decrypt)
+{
+	unsigned char tweak[PGP_MAX_DOMAIN + 1 + 4];
+	int			tlen = 0;
+	uint8_t		digits[PGP_E164_MAX_DIGITS];
+	int			keep = res->cc_len + 1;	/* country code + first digit */
+	int			n = res->ndigits - keep;
+	int			i;
+	PgpFF1Status st;
+
+	if (n < 6)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("phone number is too short for format-preserving pseudonymization"),
+				 errdetail("A number with country code %.*s and %d national digits leaves %d digits to encrypt; at least 6 (10^6 values) are needed.",
+						   res->cc_len + 1, res->number, res->ndigits - res->cc_len, n)));
+
+	memcpy(tweak, domain, domain_len);
+	tlen = domain_len;
+	tweak[tlen++] = 0;
+	memcpy(tweak + tlen, res->number + 1, keep);	/* cc digits + first */
+	tlen += keep;
+
+	for (i = 0; i < n; i++)
+		digits[i] = (uint8_t) (res->number[1 + keep + i] - '0');
+	if (decrypt)
+		st = pgp_ff1_decrypt(pgp_key_ff1(k), 10, tweak, tlen, digits, digits, n);
+	else
+		st = pgp_ff1_encrypt(pgp_key_ff1(k), 10, tweak, tlen, digits, digits, n);
+	if (st != PGP_FF1_OK)
+		pgp_crypto_error("FF1");
+	for (i = 0; i < n; i++)
+		res->number[1 + keep + i] = (char) ('0' + digits[i]);
+}
+
+/*
+ * Keyed pseudonym of an e-mail address: trimmed, local part lower-cased
+ * and pseudonymized, domain part lower-cased and kept.  Returns a palloc'd
+ * text.  Raises 22P02 for a value that is not an address.
+ */
+text *
+pgp_email_pseudonym(PgpKey *k, const char *s, int len)
+{
+	int			start = 0;
+	int			end = len;
+	int			at = -1;
+	int			i;
+	char	   *local;
+	int			llen;
+	int			dlen;
+	unsigned char mac[PGP_SHA256_LEN];
+	text	   *result;
+	char	   *p;
+	uint32		acc = 0;
+	int			bits = 0;
+
+	while (start < end && (s[start] == ' ' || s[start] == '\t' || s[start] == '\n' || s[start] == '\r'))
+		start++;
+	while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\n' || s[end - 1] == '\r'))
+		end--;
+	for (i = start; i < end; i++)
+		if (s[i] == '@')
+			at = i;
+	if (at < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid e-mail address"),
+				 errdetail("The address has no \"@\".")));
+	llen = at - start;
+	dlen = end - at - 1;
+	if (llen == 0 || dlen == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid e-mail address"),
+				 errdetail("The %s part of the address is empty.", llen == 0 ? "local" : "domain")));
+	for (i = start; i < end; i++)
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("invalid e-mail address"),
+					 errdetail("The address contains white space at position %d.", i + 1)));
+
+	local = palloc(llen);
+	for (i = 0; i < llen; i++)
+		local[i] = pg_ascii_tolower((unsigned char) s[start + i]);
+	if (!pgp_hmac_sha256(pgp_key_hmac(k), (unsigned char *) local, llen, mac))
+		pgp_crypto_error("HMAC");
+	pfree(local);
+
+	result = (text *) palloc(VARHDRSZ + PGP_EMAIL_LOCAL_LEN + 1 + dlen);
+	SET_VARSIZE(result, VARHDRSZ + PGP_EMAIL_LOCAL_LEN + 1 + dlen);
+	p = VARDATA(result);
+	for (i = 0; i < 16; i++)
+	{
+		acc = (acc << 8) | mac[i];
+		bits += 8;
+		while (bits >= 5)
+		{
+			bits -= 5;
+			*p++ = b32[(acc >> bits) & 0x1f];
+		}
+	}
+	if (bits > 0)
+		*p++ = b32[(acc << (5 - bits)) & 0x1f];
+	*p++ = '@';
+	for (i = 0; i < dlen; i++)
+		*p++ = pg_ascii_tolower((unsigned char) s[at + 1 + i]);
+	return result;
+}
+
+/* ---------------------------------------------------------------------
+ * SQL-callable functions
+ * ---------------------------------------------------------------------
+ */
+
+/* The call site's cached key reference, in fn_extra. */
+static PgpKeyRef *
+fn_keyref(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra =
+			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PgpKeyRef));
+	return (PgpKeyRef *) fcinfo->flinfo->fn_extra;
+}
+
+/* A text argument's default country as a C string (NULL when SQL NULL). */
+static char *
+country_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+PG_FUNCTION_INFO_V1(pgp_pseudonymize);
+
+/* pseudonymize(value text, domain text): keyed, deterministic, one-way. */
+Datum
+pgp_pseudonymize(PG_FUNCTION_ARGS)
+{
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	text	   *domain = PG_GETARG_TEXT_PP(1);
+	int			dlen = VARSIZE_ANY_EXHDR(domain);
+	PgpKey	   *k;
+	text	   *result;
+
+	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_PSEUDONYM, VARDATA_ANY(domain), dlen);
+	result = (text *) palloc(VARHDRSZ + PGP_PSEUDONYM_LEN);
+	SET_VARSIZE(result, VARHDRSZ + PGP_PSEUDONYM_LEN);
+	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(result));
+	PG_RETURN_TEXT_P(result);
+}
+
+PG_FUNCTION_INFO_V1(pgp_normalize_msisdn);
+
+/* normalize_msisdn(raw text, default_country text): E.164 or 22P02. */
+Datum
+pgp_normalize_msisdn(PG_FUNCTION_ARGS)
+{
+	text	   *raw;
+	char	   *country;
+	PgpE164Result res;
+
+	/* not STRICT: a NULL default country means "international only" */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	raw = PG_GETARG_TEXT_PP(0);
+	country = country_arg(fcinfo, 1);
+
+	pgp_normalize_or_error(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), country, &res);
+	PG_RETURN_TEXT_P(cstring_to_text(res.number));
+}
+
+/* Shared body of pseudonymize_msisdn and the internal decryption. */
+static Datum
+msisdn_fpe(FunctionCallInfo fcinfo, bool decrypt)
+{
+	text	   *raw;
+	text	   *domain;
+	int			dlen;
+	char	   *country;
+	PgpE164Result res;
+	PgpKey	   *k;
+
+	/* pseudonymize_msisdn is not STRICT in its default country */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	raw = PG_GETARG_TEXT_PP(0);
+	domain = PG_GETARG_TEXT_PP(1);
+	dlen = VARSIZE_ANY_EXHDR(domain);
+	country = decrypt ? NULL : country_arg(fcinfo, 2);
+
+	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	pgp_normalize_or_error(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), country, &res);
+	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_MSISDN_FPE, VARDATA_ANY(domain), dlen);
+	pgp_msisdn_ff1(k, &res, VARDATA_ANY(domain), dlen, decrypt);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(res.number, res.ndigits + 1));
+}
+
+PG_FUNCTION_INFO_V1(pgp_pseudonymize_msisdn);
+
+/* pseudonymize_msisdn(msisdn, domain, default_country): FF1, reversible. */
+Datum
+pgp_pseudonymize_msisdn(PG_FUNCTION_ARGS)
+{
+	return msisdn_fpe(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(pgp_msisdn_decrypt);
+
+/*
+ * _msisdn_decrypt(pseudonym, domain): the inverse of pseudonymize_msisdn.
+ * Internal: reached through reidentify_msisdn, which audits every call.
+ */
+Datum
+pgp_msisdn_decrypt(PG_FUNCTION_ARGS)
+{
+	return msisdn_fpe(fcinfo, true);
+}
+
+PG_FUNCTION_INFO_V1(pgp_pseudonymize_email);
+
+/* pseudonymize_email(email, domain): keyed local part, domain kept. */
+Datum
+pgp_pseudonymize_email(PG_FUNCTION_ARGS)
+{
+	text	   *email = PG_GETARG_TEXT_PP(0);
+	text	   *domain = PG_GETARG_TEXT_PP(1);
+	int			dlen = VARSIZE_ANY_EXHDR(domain);
+	PgpKey	   *k;
+
+	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_EMAIL, VARDATA_ANY(domain), dlen);
+	PG_RETURN_TEXT_P(pgp_email_pseudonym(k, VARDATA_ANY(email), VARSIZE_ANY_EXHDR(email)));
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_msisdn);
+
+/*
+ * mask_msisdn(msisdn, visible): "+4520XXXXXX".  The number is normalized
+ * (default country DK) and all but the first `visible` digits become X.
+ * A value that is not a phone number is masked whole, so a display never
+ * shows what could not be parsed.
+ */
+Datum
+pgp_mask_msisdn(PG_FUNCTION_ARGS)
+{
+	text	   *raw = PG_GETARG_TEXT_PP(0);
+	int32		visible = PG_GETARG_INT32(1);
+	PgpE164Result res;
+	char	   *out;
+	int			i;
+	int			len = VARSIZE_ANY_EXHDR(raw);
+
+	if (visible < 0 || visible > PGP_E164_MAX_DIGITS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visible must be between 0 and %d", PGP_E164_MAX_DIGITS),
+				 errdetail("The value given was %d.", visible)));
+
+	if (pgp_e164_normalize(VARDATA_ANY(raw), len, "DK", &res) != PGP_E164_OK)
+	{
+		out = palloc(len + 1);
+		for (i = 0; i < len; i++)
+			out[i] = 'X';
+		out[len] = '\0';
+		PG_RETURN_TEXT_P(cstring_to_text(out));
+	}
+	for (i = visible; i < res.ndigits; i++)
+		res.number[1 + i] = 'X';
+	PG_RETURN_TEXT_P(cstring_to_text(res.number));
+}
+
+PG_FUNCTION_INFO_V1(pgp_country_of);
+
+/*
+ * country_of(value): the country, as ISO 3166-1 alpha-2, of a phone
+ * number or of a value that already is a two-letter country code.  This
+ * is the 'country' protect transformation: location kept at country
+ * level, never finer.
+ */
+Datum
+pgp_country_of(PG_FUNCTION_ARGS)
+{
+	text	   *v = PG_GETARG_TEXT_PP(0);
+	char		iso[3];
+
+	pgp_country(VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v), iso);
+	PG_RETURN_TEXT_P(cstring_to_text(iso));
+}
+
+/*
+ * The country of a value (see country_of) into iso[3], or raise 22P02.
+ */
+void
+pgp_country(const char *s, int len, char *iso)
+{
+	PgpE164Result res;
+	const char *c;
+
+	while (len > 0 && (s[len - 1] == ' '))
+		len--;					/* char(n) padding */
+	if (len == 2 && isalpha((unsigned char) s[0]) && isalpha((unsigned char) s[1]))
+	{
+		iso[0] = pg_ascii_toupper((unsigned char) s[0]);
+		iso[1] = pg_ascii_toupper((unsigned char) s[1]);
+		iso[2] = '\0';
+		if (pgp_e164_country_known(iso))
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("unknown country code \"%s\"", iso),
+				 errhint("Use an ISO 3166-1 alpha-2 code or an E.164 phone number.")));
+	}
+	if (pgp_e164_normalize(s, len, NULL, &res) == PGP_E164_OK &&
+		(c = pgp_e164_country_of(res.number + 1, res.cc_len)) != NULL)
+	{
+		memcpy(iso, c, 2);
+		iso[2] = '\0';
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("cannot derive a country from the value"),
+			 errdetail("The value is neither an ISO 3166-1 alpha-2 code nor a phone number with a country code."),
+			 errhint("Location is kept at country level: store a country code or an international phone number.")));
+}
