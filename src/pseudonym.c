@@ -122,12 +122,14 @@ pgp_e164_error(PgpE164Status st, const PgpE164Result *res,
 	if (st == PGP_E164_BAD_CHAR || st == PGP_E164_MISPLACED_PLUS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errhidestmt(true),
 				 errmsg("invalid phone number"),
 				 errdetail("The number %s at position %zu.",
 						   pgp_e164_status_text(st), res->err_pos),
 				 errhint("A phone number holds digits, an optional leading +, and spaces, dashes, dots, slashes or parentheses.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errhidestmt(true),
 			 errmsg("invalid phone number"),
 			 errdetail("The number %s.", pgp_e164_status_text(st))));
 }
@@ -166,6 +168,7 @@ pgp_msisdn_ff1(PgpKey *k, PgpE164Result *res, const char *domain,
 	if (n < 6)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),
 				 errmsg("phone number is too short for format-preserving pseudonymization"),
 				 errdetail("A number with country code %.*s and %d national digits leaves %d digits to encrypt; at least 6 (10^6 values) are needed.",
 						   res->cc_len + 1, res->number, res->ndigits - res->cc_len, n)));
@@ -219,6 +222,7 @@ pgp_email_pseudonym(PgpKey *k, const char *s, int len)
 	if (at < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errhidestmt(true),
 				 errmsg("invalid e-mail address"),
 				 errdetail("The address has no \"@\".")));
 	llen = at - start;
@@ -226,13 +230,15 @@ pgp_email_pseudonym(PgpKey *k, const char *s, int len)
 	if (llen == 0 || dlen == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errhidestmt(true),
 				 errmsg("invalid e-mail address"),
 				 errdetail("The %s part of the address is empty.", llen == 0 ? "local" : "domain")));
 	for (i = start; i < end; i++)
 		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("invalid e-mail address"),
+					 errhidestmt(true),
+				 errmsg("invalid e-mail address"),
 					 errdetail("The address contains white space at position %d.", i + 1)));
 
 	local = palloc(llen);
@@ -477,6 +483,7 @@ pgp_country(const char *s, int len, char *iso)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errhidestmt(true),
 			 errmsg("cannot derive a country from the value"),
 			 errdetail("The value is neither an ISO 3166-1 alpha-2 code nor a phone number with a country code."),
 			 errhint("Location is kept at country level: store a country code or an international phone number.")));
