@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# make demo: the telephony data set under pg_privacy, printed for a person.
+# Runs as the cluster's OS user against the throwaway cluster that
+# test/run.sh set up (PGHOST/PGPORT are set).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SCALE=${DEMO_SCALE:-20}
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d postgres)
+
+title() { printf '\n\033[1m=== %s\033[0m\n' "$*"; }
+sql()   { "${PSQL[@]}" -P footer=off -c "$1"; }
+
+title "1. Install pg_privacy and the operator's schema"
+"${PSQL[@]}" -c 'CREATE EXTENSION pg_privacy' -c 'CREATE EXTENSION IF NOT EXISTS pg_cron' 2>/dev/null || true
+sql "SELECT privacy.key_fingerprint() AS \"master key (fingerprint only)\""
+"${PSQL[@]}" -f "$HERE/data/telephony.sql" >/dev/null
+echo "schema telco: customers, subscriptions, CDRs (24 monthly partitions), invoices, newsletter, tickets, consents"
+
+title "2. Declare the personal data (test/data/register.sql): purposes, columns, CDR protection"
+"${PSQL[@]}" -f "$HERE/data/register.sql" >/dev/null
+sql "SELECT event, count(*) AS entries FROM privacy.audit_log GROUP BY event ORDER BY min(id)"
+
+title "3. Load the data set (seed 42, scale $SCALE); CDRs pass the protect trigger on the way in"
+sql "SELECT table_name AS \"table\", rows FROM telco.generate(42, $SCALE)"
+
+title "4. The record of processing (privacy.personal_data, GDPR Art. 30)"
+sql "SELECT table_name AS \"table\", purpose, legal_basis AS basis,
+            array_to_string(recipients, ', ') AS recipients,
+            string_agg(column_name || coalesce(' [' || protect || ']', ''), ', ' ORDER BY column_name) AS \"personal columns [on-write protection]\"
+       FROM privacy.personal_data
+      GROUP BY table_name, purpose, legal_basis, recipients
+      ORDER BY table_name::text"
+
+title "5. Columns that look personal but nobody declared (privacy.undeclared_columns)"
+echo "(a developer adds two columns without telling the DBA)"
+"${PSQL[@]}" -c "ALTER TABLE telco.customer ADD COLUMN mobile_phone text, ADD COLUMN birth_date date"
+sql "SELECT table_name AS \"table\", column_name AS \"column\", suggested_category FROM privacy.undeclared_columns
+      WHERE table_name::text LIKE 'telco.%' ORDER BY 1::text, 2"
+
+title "6. Call detail records as stored: A/B-numbers are FF1 pseudonyms, still E.164, same country and length"
+sql "SELECT started_at::timestamp(0) AS started, a_number, b_number, duration_s, price, country
+       FROM telco.cdr ORDER BY cdr_id LIMIT 6"
+
+title "7. One subscriber: the pseudonym joins the CDRs; re-identification is audited"
+sql "WITH s AS (SELECT msisdn FROM telco.subscription ORDER BY subscription_id LIMIT 1)
+     SELECT privacy.mask_msisdn(s.msisdn) AS subscriber,
+            privacy.pseudonymize_msisdn(s.msisdn) AS stored_as,
+            (SELECT count(*) FROM telco.cdr c WHERE c.a_number = privacy.pseudonymize_msisdn(s.msisdn)) AS calls_made,
+            privacy.pseudonymize(s.msisdn, 'analytics') AS analytics_pseudonym,
+            privacy.reidentify_msisdn(privacy.pseudonymize_msisdn(s.msisdn)) = s.msisdn AS reidentified
+       FROM s"
+
+title "8. Numbers as people type them, normalized (support tickets)"
+sql "SELECT msisdn_raw AS typed, privacy.normalize_msisdn(msisdn_raw) AS e164,
+            privacy.mask_msisdn(msisdn_raw) AS shown_to_support
+       FROM telco.support_ticket WHERE msisdn_raw IS NOT NULL ORDER BY ticket_id LIMIT 6"
+
+title "9. The audit trail: hash-chained, no raw identifiers"
+sql "SELECT id, at::timestamp(0) AS at, role, event, object, detail FROM privacy.audit_log ORDER BY id DESC LIMIT 5"
+sql "SELECT count(*) AS entries, coalesce(privacy.verify_audit_log()::text, 'intact') AS chain FROM privacy.audit_log"
