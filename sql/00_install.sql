@@ -1,6 +1,8 @@
 -- Installing pg_privacy: schema, objects, and what PUBLIC may do.
 \set VERBOSITY terse
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+RESET client_min_messages;
 
 SELECT extname, extversion, extrelocatable, n.nspname AS schema
   FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace

@@ -1,6 +1,8 @@
 -- The audit log: append-only, hash-chained, verifiable.
 \set VERBOSITY terse
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+RESET client_min_messages;
 
 SELECT privacy.define_purpose('regress_audit', 'contract');
 SELECT privacy.define_purpose('regress_audit', 'contract', description => 'changed');

@@ -1,7 +1,9 @@
 -- The personal-data catalog: purposes, tables, columns, the record of
 -- processing, undeclared columns, and the catalog following DDL.
 \set VERBOSITY terse
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+RESET client_min_messages;
 
 CREATE SCHEMA regress_cat;
 CREATE TABLE regress_cat.customer (

@@ -1,7 +1,9 @@
 -- Keys: the fingerprint identifies the loaded key without revealing it;
 -- the key file setting is superuser-only.
 \set VERBOSITY terse
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+RESET client_min_messages;
 
 -- The make-test cluster runs with test/keys/regress.key: a fixed value.
 SELECT privacy.key_fingerprint();

@@ -1,7 +1,9 @@
 -- The protect trigger: raw identifiers never reach the table, under
 -- INSERT, COPY and UPDATE, on plain and partitioned tables.
 \set VERBOSITY terse
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+RESET client_min_messages;
 
 CREATE SCHEMA regress_prot;
 SELECT privacy.define_purpose('regress_traffic', 'legal_obligation');
@@ -131,8 +133,53 @@ SELECT privacy.unprotect('regress_prot.cdr');
 INSERT INTO regress_prot.cdr (id, a_number, started_at) VALUES (12, '+4520123456', '2026-01-12');
 SELECT a_number FROM regress_prot.cdr WHERE id = 12;
 
-SELECT event, object FROM privacy.audit_log WHERE event LIKE 'protect.%' ORDER BY id;
+-- Rows stored before protection are converted by rewrite_existing, as the
+-- table's owner: a trigger the owner planted runs with the owner's rights,
+-- not the superuser's.
+CREATE ROLE regress_prot_owner;
+CREATE TABLE regress_prot.legacy (id int, phone text, mail text, note text);
+INSERT INTO regress_prot.legacy VALUES (1, '+4520123456', 'Ann@Example.dk', 'x'), (2, NULL, 'bo@example.com', 'y');
+CREATE TABLE regress_prot.who (usr name, is_super boolean);
+CREATE FUNCTION regress_prot.spy() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO regress_prot.who SELECT current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user);
+  RETURN NEW;
+END $$;
+CREATE TRIGGER a_spy BEFORE UPDATE ON regress_prot.legacy FOR EACH ROW EXECUTE FUNCTION regress_prot.spy();
+GRANT USAGE ON SCHEMA regress_prot TO regress_prot_owner;
+GRANT INSERT ON regress_prot.who TO regress_prot_owner;
+ALTER TABLE regress_prot.legacy OWNER TO regress_prot_owner;
+SELECT privacy.register_table('regress_prot.legacy', 'regress_traffic');
+SELECT privacy.register_column('regress_prot.legacy', 'phone', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('regress_prot.legacy', 'mail', 'email', identifies => 'email', protect => 'email_pseudonym');
+SELECT privacy.protect('regress_prot.legacy', rewrite_existing => true);
+SELECT id, phone = privacy.pseudonymize_msisdn('+4520123456') AS phone_ok, phone IS NULL AS phone_null,
+       mail = privacy.pseudonymize_email(CASE id WHEN 1 THEN 'ann@example.dk' ELSE 'bo@example.com' END) AS mail_ok,
+       note
+  FROM regress_prot.legacy ORDER BY id;
+SELECT DISTINCT usr, is_super FROM regress_prot.who;
+-- Once protected, a second rewrite would transform twice: refused.
+SELECT privacy.protect('regress_prot.legacy', rewrite_existing => true);
+-- A failing rewrite changes nothing and leaves the table unprotected.
+CREATE TABLE regress_prot.bad (phone text);
+INSERT INTO regress_prot.bad VALUES ('+4520123456'), ('not a number');
+SELECT privacy.register_table('regress_prot.bad', 'regress_traffic');
+SELECT privacy.register_column('regress_prot.bad', 'phone', 'phone', protect => 'msisdn_fpe');
+SELECT privacy.protect('regress_prot.bad', rewrite_existing => true);
+SELECT phone FROM regress_prot.bad ORDER BY 1;
+SELECT protected FROM privacy.protected_tables WHERE table_name = 'regress_prot.bad'::regclass;
+
+-- _transform gives what the trigger stores
+SELECT privacy._transform('+45 20123456', 'msisdn_fpe', 'default') = privacy.pseudonymize_msisdn('+4520123456') AS fpe,
+       privacy._transform('x', 'pseudonym', 'd') = privacy.pseudonymize('x', 'd') AS pseudonym,
+       privacy._transform('x', 'null', 'default') IS NULL AS nulled,
+       privacy._transform('+4520123456', 'country', 'default') AS country;
+SELECT privacy._transform('x', 'scramble', 'default');
+
+SELECT event, object, detail->>'rows_rewritten' AS rewritten FROM privacy.audit_log WHERE event LIKE 'protect.%' ORDER BY id;
 
 DROP SCHEMA regress_prot CASCADE;
 DROP ROLE regress_prot_writer;
+DROP OWNED BY regress_prot_owner;
+DROP ROLE regress_prot_owner;
 SELECT privacy.drop_purpose('regress_traffic');

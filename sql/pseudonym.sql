@@ -1,6 +1,8 @@
 -- Pseudonymization and masking functions.
 \set VERBOSITY terse
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
+RESET client_min_messages;
 
 -- normalize_msisdn: what people type, to E.164
 SELECT raw, privacy.normalize_msisdn(raw) AS e164

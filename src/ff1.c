@@ -53,9 +53,11 @@ typedef struct Ff1Setup
 	uint64_t	pow_v;			/* radix^v */
 	size_t		b;				/* bytes of NUM(B) in Q (1..8) */
 	size_t		d;				/* bytes of S used for y (8 or 12) */
-	unsigned char y0[AES_BLOCK];	/* CBC-MAC state before Q's last block */
-	unsigned char last[AES_BLOCK];	/* Q's last block, round byte and NUM
-									 * field zero */
+	uint64_t	mu_u;			/* floor((2^64 - 1) / radix^u), d = 8 only */
+	uint64_t	mu_v;			/* floor((2^64 - 1) / radix^v), d = 8 only */
+	uint64_t	z[2];			/* the CBC-MAC state before Q's last block
+								 * XOR that block with its round byte and
+								 * NUM field zero: 16 bytes in memory order */
 } Ff1Setup;
 
 /*
@@ -73,6 +75,58 @@ AesBlock(EVP_CIPHER_CTX *ecb, const unsigned char in[AES_BLOCK],
 }
 
 /*
+ * ToBigEndian64
+ *		x in big-endian byte order (a byte swap on little-endian hosts), so
+ *		that memcpy of the result writes the bytes most significant first.
+ */
+static inline uint64_t
+ToBigEndian64(uint64_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return __builtin_bswap64(x);
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return x;
+#else
+	unsigned char b[8];
+	uint64_t	r;
+	int			k;
+
+	for (k = 7; k >= 0; k--)
+	{
+		b[k] = (unsigned char) x;
+		x >>= 8;
+	}
+	memcpy(&r, b, 8);
+	return r;
+#endif
+}
+
+/*
+ * LoadBE64
+ *		The big-endian 64-bit integer at p.  One load (and a byte swap)
+ *		instead of a byte loop: it sits on the serial path of every round.
+ */
+static inline uint64_t
+LoadBE64(const unsigned char *p)
+{
+	uint64_t	r;
+
+	memcpy(&r, p, 8);
+	return ToBigEndian64(r);	/* the swap is its own inverse */
+}
+
+/*
+ * LoadBE32
+ *		The big-endian 32-bit integer at p.
+ */
+static inline uint64_t
+LoadBE32(const unsigned char *p)
+{
+	return ((uint64_t) p[0] << 24) | ((uint64_t) p[1] << 16) |
+		((uint64_t) p[2] << 8) | (uint64_t) p[3];
+}
+
+/*
  * PowChecked
  *		radix^e into *result; false if it does not fit in 64 bits.
  */
@@ -83,9 +137,8 @@ PowChecked(unsigned int radix, size_t e, uint64_t *result)
 
 	while (e-- > 0)
 	{
-		if (r > UINT64_MAX / radix)
+		if (__builtin_mul_overflow(r, (uint64_t) radix, &r))
 			return false;
-		r *= radix;
 	}
 	*result = r;
 	return true;
@@ -106,6 +159,7 @@ Ff1Prepare(PgpFF1 *f, unsigned int radix,
 		   const uint8_t *in, const uint8_t *out, size_t n, Ff1Setup *s)
 {
 	unsigned char p[AES_BLOCK];
+	unsigned char y[AES_BLOCK];
 	unsigned char q[PGP_FF1_MAX_TWEAK + 2 * AES_BLOCK];
 	size_t		qlen;
 	size_t		pad;
@@ -144,6 +198,12 @@ Ff1Prepare(PgpFF1 *f, unsigned int radix,
 	 */
 	s->b = (size_t) ((64 - __builtin_clzll(s->pow_v - 1) + 7) / 8);
 	s->d = 4 * ((s->b + 3) / 4) + 4;
+	if (s->d == 8)
+	{
+		/* Barrett constants, so the rounds need no division */
+		s->mu_u = UINT64_MAX / s->pow_u;
+		s->mu_v = UINT64_MAX / s->pow_v;
+	}
 
 	/* P = [1][2][1][radix]^3 [10][u mod 256][n]^4 [t]^4 */
 	p[0] = 1;
@@ -163,7 +223,7 @@ Ff1Prepare(PgpFF1 *f, unsigned int radix,
 	p[14] = (unsigned char) (tweak_len >> 8);
 	p[15] = (unsigned char) tweak_len;
 
-	if (!AesBlock(f->ecb, p, s->y0))
+	if (!AesBlock(f->ecb, p, y))
 		return PGP_FF1_CRYPTO_ERROR;
 
 	/* Q = T || [0]^((-t-b-1) mod 16) || [i]^1 || [NUM(B)]^b */
@@ -179,11 +239,13 @@ Ff1Prepare(PgpFF1 *f, unsigned int radix,
 		unsigned char x[AES_BLOCK];
 
 		for (i = 0; i < AES_BLOCK; i++)
-			x[i] = s->y0[i] ^ q[j * AES_BLOCK + i];
-		if (!AesBlock(f->ecb, x, s->y0))
+			x[i] = y[i] ^ q[j * AES_BLOCK + i];
+		if (!AesBlock(f->ecb, x, y))
 			return PGP_FF1_CRYPTO_ERROR;
 	}
-	memcpy(s->last, q + (nblocks - 1) * AES_BLOCK, AES_BLOCK);
+	for (i = 0; i < AES_BLOCK; i++)
+		y[i] ^= q[(nblocks - 1) * AES_BLOCK + i];
+	memcpy(s->z, y, AES_BLOCK);
 
 	return PGP_FF1_OK;
 }
@@ -196,26 +258,63 @@ Ff1Prepare(PgpFF1 *f, unsigned int radix,
  */
 static bool
 Ff1Round(PgpFF1 *f, const Ff1Setup *s, unsigned int i, uint64_t num,
-		 uint64_t modulus, uint64_t *y_mod)
+		 bool m_is_u, uint64_t *y_mod)
 {
-	unsigned char x[AES_BLOCK];
+	uint64_t	modulus = m_is_u ? s->pow_u : s->pow_v;
+	uint64_t	w[2];
+	uint64_t	tail_hi;
+	uint64_t	tail_lo;
 	unsigned char r[AES_BLOCK];
-	ff1_u128	y = 0;
-	size_t		k;
 
-	for (k = 0; k < AES_BLOCK; k++)
-		x[k] = s->y0[k] ^ s->last[k];
-	x[AES_BLOCK - s->b - 1] ^= (unsigned char) i;
-	for (k = 0; k < s->b; k++)
-		x[AES_BLOCK - 1 - k] ^= (unsigned char) (num >> (8 * k));
+	/*
+	 * The last block of Q ends in [i]^1 || [num]^b: as a 128-bit big-endian
+	 * integer that is (i << 8b) | num.  XOR it into the saved state in two
+	 * words and store the block whole (b <= 8, num < 2^(8b)).
+	 */
+	if (s->b < 8)
+	{
+		tail_hi = 0;
+		tail_lo = num | ((uint64_t) i << (8 * s->b));
+	}
+	else
+	{
+		tail_hi = i;
+		tail_lo = num;
+	}
+	w[0] = s->z[0] ^ ToBigEndian64(tail_hi);
+	w[1] = s->z[1] ^ ToBigEndian64(tail_lo);
 
-	if (!AesBlock(f->ecb, x, r))
+	if (!AesBlock(f->ecb, (const unsigned char *) w, r))
 		return false;
 
-	/* d <= 12 <= 16: S is a prefix of R, no further blocks needed */
-	for (k = 0; k < s->d; k++)
-		y = (y << 8) | r[k];
-	*y_mod = (uint64_t) (y % modulus);
+	/*
+	 * d <= 12 <= 16: S is a prefix of R, no further blocks are needed.
+	 */
+	if (s->d == 8)
+	{
+		/*
+		 * y fits in 64 bits and M = radix^m <= 2^32 (b <= 4).  Barrett
+		 * reduction: with mu = floor((2^64 - 1) / M) the quotient estimate
+		 * is at most 2 too small, so the remainder is below 3M, which does
+		 * not overflow.  No division on the serial path of the rounds.
+		 */
+		uint64_t	y64 = LoadBE64(r);
+		uint64_t	mu = m_is_u ? s->mu_u : s->mu_v;
+		uint64_t	q = (uint64_t) (((ff1_u128) y64 * mu) >> 64);
+		uint64_t	rem = y64 - q * modulus;
+
+		if (rem >= modulus)
+			rem -= modulus;
+		if (rem >= modulus)
+			rem -= modulus;
+		*y_mod = rem;
+	}
+	else
+	{
+		ff1_u128	y = ((ff1_u128) LoadBE32(r) << 64) | LoadBE64(r + 4);
+
+		*y_mod = (uint64_t) (y % modulus);
+	}
 	return true;
 }
 
@@ -229,6 +328,12 @@ NumRadix(const uint8_t *x, size_t len, unsigned int radix)
 	uint64_t	r = 0;
 	size_t		k;
 
+	if (radix == 10)			/* constant multiplier for the common case */
+	{
+		for (k = 0; k < len; k++)
+			r = r * 10 + x[k];
+		return r;
+	}
 	for (k = 0; k < len; k++)
 		r = r * radix + x[k];
 	return r;
@@ -241,6 +346,15 @@ NumRadix(const uint8_t *x, size_t len, unsigned int radix)
 static inline void
 StrRadix(uint64_t x, uint8_t *out, size_t len, unsigned int radix)
 {
+	if (radix == 10)			/* division by a constant is a multiply */
+	{
+		while (len-- > 0)
+		{
+			out[len] = (uint8_t) (x % 10);
+			x /= 10;
+		}
+		return;
+	}
 	while (len-- > 0)
 	{
 		out[len] = (uint8_t) (x % radix);
@@ -308,18 +422,17 @@ pgp_ff1_encrypt(PgpFF1 *f, unsigned int radix,
 
 	for (i = 0; i < FF1_ROUNDS; i++)
 	{
-		uint64_t	modulus = (i % 2 == 0) ? s.pow_u : s.pow_v;
+		bool		even = (i % 2 == 0);
+		uint64_t	modulus = even ? s.pow_u : s.pow_v;
 		uint64_t	y;
-		ff1_u128	c;
+		uint64_t	c;
 
-		if (!Ff1Round(f, &s, i, b, modulus, &y))
+		if (!Ff1Round(f, &s, i, b, even, &y))
 			return PGP_FF1_CRYPTO_ERROR;
-		/* c = (NUM(A) + y) mod radix^m; A < radix^m, so one subtraction */
-		c = (ff1_u128) a + y;
-		if (c >= modulus)
-			c -= modulus;
+		/* c = (NUM(A) + y) mod radix^m, with A < radix^m and y < radix^m */
+		c = (a >= modulus - y) ? a - (modulus - y) : a + y;
 		a = b;
-		b = (uint64_t) c;
+		b = c;
 	}
 
 	StrRadix(a, out, s.u, radix);
@@ -352,11 +465,12 @@ pgp_ff1_decrypt(PgpFF1 *f, unsigned int radix,
 
 	for (i = FF1_ROUNDS - 1; i >= 0; i--)
 	{
-		uint64_t	modulus = (i % 2 == 0) ? s.pow_u : s.pow_v;
+		bool		even = (i % 2 == 0);
+		uint64_t	modulus = even ? s.pow_u : s.pow_v;
 		uint64_t	y;
 		uint64_t	c;
 
-		if (!Ff1Round(f, &s, (unsigned int) i, a, modulus, &y))
+		if (!Ff1Round(f, &s, (unsigned int) i, a, even, &y))
 			return PGP_FF1_CRYPTO_ERROR;
 		/* c = (NUM(B) - y) mod radix^m, with B < radix^m and y < radix^m */
 		c = (b >= y) ? b - y : modulus - (y - b);

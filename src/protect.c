@@ -29,6 +29,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/partition.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -41,6 +42,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
 
 typedef enum ProtectKind
 {
@@ -77,6 +81,13 @@ typedef struct ProtectRel
 } ProtectRel;
 
 static HTAB *protect_cache = NULL;
+
+/*
+ * While protect(..., rewrite_existing => true) rewrites a table, the
+ * trigger transforms the rewritten columns of that table even though the
+ * UPDATE leaves their values unchanged.  InvalidOid otherwise.
+ */
+static Oid	rewrite_relid = InvalidOid;
 
 /*
  * Relcache callback: forget the state of an invalidated relation, and of
@@ -125,7 +136,10 @@ parse_kind(const char *s)
 		return PROTECT_COUNTRY;
 	if (strcmp(s, "null") == 0)
 		return PROTECT_NULL;
-	elog(ERROR, "unknown protect transformation \"%s\"", s);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid protect transformation \"%s\"", s),
+			 errhint("Use one of: pseudonym, msisdn_fpe, email_pseudonym, country, null.")));
 	return PROTECT_NULL;		/* keep compiler quiet */
 }
 
@@ -285,7 +299,7 @@ text_equal(Datum a, Datum b)
  * Apply one column's transformation to a non-null value.
  */
 static Datum
-protect_value(ProtectCol *pc, Relation rel, Datum value)
+protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum value)
 {
 	text	   *t = (text *) PG_DETOAST_DATUM_PACKED(value);
 	const char *s = VARDATA_ANY(t);
@@ -333,8 +347,7 @@ protect_value(ProtectCol *pc, Relation rel, Datum value)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 				 errmsg("protected value too long for column \"%s\" of relation \"%s\"",
-						NameStr(TupleDescAttr(RelationGetDescr(rel), pc->attnum - 1)->attname),
-						RelationGetRelationName(rel)),
+						colname, relname),
 				 errdetail("The transformed value has %d characters; the column holds %d.",
 						   pg_mbstrlen_with_len(VARDATA(out), VARSIZE(out) - VARHDRSZ),
 						   pc->maxlen)));
@@ -399,7 +412,9 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 		if (isnull)
 			continue;
-		if (oldtuple != NULL && pc->kind != PROTECT_NULL)
+		if (oldtuple != NULL && pc->kind != PROTECT_NULL &&
+			!(OidIsValid(rewrite_relid) &&
+			  (rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel))))
 		{
 			bool		oldnull;
 			Datum		od = heap_getattr(oldtuple, pc->attnum, tupdesc, &oldnull);
@@ -415,7 +430,10 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			pr->repl_vals[nrepl] = protect_value(pc, rel, d);
+			pr->repl_vals[nrepl] =
+				protect_value(pc,
+							  NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname),
+							  RelationGetRelationName(rel), d);
 			pr->repl_nulls[nrepl] = false;
 		}
 		nrepl++;
@@ -427,6 +445,127 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 													 pr->repl_cols,
 													 pr->repl_vals,
 													 pr->repl_nulls));
+}
+
+PG_FUNCTION_INFO_V1(pgp_transform);
+
+/*
+ * _transform(value, protect, domain): one value through a protect
+ * transformation, exactly as the trigger would store it.  Used by
+ * protect(..., rewrite_existing => true) to convert rows written before
+ * the table was protected.  The column is taken as unbounded text.
+ */
+Datum
+pgp_transform(PG_FUNCTION_ARGS)
+{
+	ProtectCol *pc = (ProtectCol *) fcinfo->flinfo->fn_extra;
+	text	   *kind = PG_GETARG_TEXT_PP(1);
+	text	   *domain = PG_GETARG_TEXT_PP(2);
+	char	   *kind_s = text_to_cstring(kind);
+	int			dlen = VARSIZE_ANY_EXHDR(domain);
+
+	if (pc == NULL || pc->kind != parse_kind(kind_s) || pc->domain_len != dlen ||
+		memcmp(pc->domain, VARDATA_ANY(domain), dlen) != 0)
+	{
+		pgp_check_domain(VARDATA_ANY(domain), dlen);
+		pc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ProtectCol));
+		pc->kind = parse_kind(kind_s);
+		pc->typid = TEXTOID;
+		pc->maxlen = -1;
+		pc->domain = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, dlen + 1);
+		memcpy(pc->domain, VARDATA_ANY(domain), dlen);
+		pc->domain[dlen] = '\0';
+		pc->domain_len = dlen;
+		fcinfo->flinfo->fn_extra = pc;
+	}
+	if (pc->kind == PROTECT_NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(protect_value(pc, "value", "argument", PG_GETARG_DATUM(0)));
+}
+
+PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
+
+/*
+ * _rewrite_protected(tbl, cols): transform the rows a table held before it
+ * was protected, through the protect trigger (which must exist), with an
+ * UPDATE that sets each protected column to itself.
+ *
+ * The UPDATE runs as the table's owner in a security-restricted operation
+ * with a safe search_path, as PostgreSQL's own maintenance commands do, so
+ * a trigger or default the owner planted never runs with the rights of the
+ * caller of this SECURITY DEFINER path.  Returns the number of rows.
+ */
+Datum
+pgp_rewrite_protected(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *cols = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			ncols;
+	int			i;
+	StringInfoData sql;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	uint64		processed = 0;
+	HeapTuple	reltup;
+
+	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(reltup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+	ReleaseSysCache(reltup);
+
+	deconstruct_array(cols, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
+					  &elems, &nulls, &ncols);
+	if (ncols == 0)
+		PG_RETURN_INT64(0);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "UPDATE %s SET ",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												get_rel_name(relid)));
+	for (i = 0; i < ncols; i++)
+	{
+		const char *col = quote_identifier(NameStr(*DatumGetName(elems[i])));
+
+		if (nulls[i])
+			elog(ERROR, "null column name");
+		appendStringInfo(&sql, "%s%s = %s", i > 0 ? ", " : "", col, col);
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	rewrite_relid = relid;
+	PG_TRY();
+	{
+		int			ret;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute(sql.data, false, 0);
+		if (ret != SPI_OK_UPDATE)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		processed = SPI_processed;
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		rewrite_relid = InvalidOid;
+	}
+	PG_END_TRY();
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	PG_RETURN_INT64((int64) processed);
 }
 
 PG_FUNCTION_INFO_V1(pgp_invalidate);

@@ -116,13 +116,30 @@ AS $$
    ORDER BY c.attnum
 $$;
 
-CREATE FUNCTION privacy.protect(tbl regclass) RETURNS void
+-- Rewrite the rows a table held before it was protected (see protect()).
+CREATE FUNCTION privacy._rewrite_protected(tbl regclass, cols name[])
+  RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_rewrite_protected';
+COMMENT ON FUNCTION privacy._rewrite_protected(regclass, name[]) IS
+  'internal: transform pre-existing rows through the protect trigger, as the table owner';
+
+-- One value through a protect transformation, as the trigger stores it.
+CREATE FUNCTION privacy._transform(value text, protect text, domain text)
+  RETURNS text
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_transform';
+COMMENT ON FUNCTION privacy._transform(text, text, text) IS
+  'internal: one value through a protect transformation, as the protect trigger stores it';
+
+CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   ncols integer;
+  nrows bigint := 0;
 BEGIN
   IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) protect.tbl) THEN
     RAISE EXCEPTION 'table % is not registered', tbl
@@ -140,6 +157,11 @@ BEGIN
   IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
               WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
                 AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
+    IF rewrite_existing THEN
+      RAISE EXCEPTION 'table % is already protected', tbl
+        USING ERRCODE = '55000',
+              DETAIL = 'Its rows were protected on write; rewriting them would transform them twice.';
+    END IF;
     RAISE NOTICE 'table % is already protected', tbl;
     RETURN;
   END IF;
@@ -148,12 +170,21 @@ BEGIN
   EXECUTE pg_catalog.format(
     'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
     'FOR EACH ROW EXECUTE FUNCTION privacy._protect_trigger()', tbl);
+  -- Rows written before protection: transformed in place through the new
+  -- trigger, in this transaction (the trigger's creation locks out
+  -- concurrent writers until commit), as the table's owner.
+  IF rewrite_existing THEN
+    nrows := privacy._rewrite_protected(tbl,
+               ARRAY(SELECT c.col FROM privacy.registered_column c
+                      WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+                      ORDER BY c.attnum));
+  END IF;
   PERFORM privacy._audit('protect.on', tbl::text,
-                         pg_catalog.jsonb_build_object('columns', ncols));
+                         pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', nrows));
 END
 $$;
-COMMENT ON FUNCTION privacy.protect(regclass) IS
-  'install the on-write protect trigger: each declared transformation is applied on INSERT, UPDATE and COPY, also on partitions';
+COMMENT ON FUNCTION privacy.protect(regclass, boolean) IS
+  'install the on-write protect trigger: each declared transformation is applied on INSERT, UPDATE and COPY, also on partitions; rewrite_existing converts rows already stored';
 
 CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
