@@ -92,10 +92,23 @@ COPY regress_prot.cdr (id, a_number, started_at) FROM stdin;
 \.
 SELECT count(*) AS none_written FROM regress_prot.cdr WHERE id >= 6;
 
--- A declaration changed later is picked up by this session at once
+-- Declarations of a protected table cannot be withdrawn under it
 SELECT privacy.unregister_column('regress_prot.cdr', 'imei');
-INSERT INTO regress_prot.cdr (id, a_number, imei, started_at) VALUES (9, '+4520123456', 'kept', '2026-01-10');
-SELECT imei FROM regress_prot.cdr WHERE id = 9;
+SELECT privacy.unregister_table('regress_prot.cdr');
+-- A declaration added later is picked up by this session at once
+ALTER TABLE regress_prot.cdr ADD COLUMN cell_id text;
+INSERT INTO regress_prot.cdr (id, a_number, cell_id, started_at) VALUES (9, '+4520123456', 'DK-CPH-0042', '2026-01-10');
+SELECT privacy.register_column('regress_prot.cdr', 'cell_id', 'location', protect => 'null');
+INSERT INTO regress_prot.cdr (id, a_number, cell_id, started_at) VALUES (9, '+4520123456', 'DK-CPH-0043', '2026-01-10');
+SELECT cell_id FROM regress_prot.cdr WHERE id = 9 ORDER BY 1 NULLS LAST;
+-- pg_privacy.default_country takes only known countries
+SET pg_privacy.default_country = 'XX';
+SET pg_privacy.default_country = 'denmark';
+SET pg_privacy.default_country = 'se';
+SHOW pg_privacy.default_country;
+INSERT INTO regress_prot.cdr (id, a_number, started_at) VALUES (13, '070 123 45 67', '2026-01-13');
+SELECT a_number = privacy.pseudonymize_msisdn('+46701234567') AS swedish_default FROM regress_prot.cdr WHERE id = 13;
+RESET pg_privacy.default_country;
 
 -- A renamed column stays protected
 ALTER TABLE regress_prot.cdr RENAME COLUMN email TO contact_email;

@@ -65,7 +65,14 @@ SELECT privacy.pseudonymize_msisdn('not a number');
 SELECT privacy.pseudonymize_msisdn('+4520123456', '');
 SELECT privacy.reidentify_msisdn('+45 2O');
 -- every re-identification is audited, without the number
-SELECT event, detail FROM privacy.audit_log WHERE event = 'pseudonym.reidentify' ORDER BY id DESC LIMIT 1;
+SELECT event, detail - 'subject' AS detail,
+       detail->>'subject' = privacy._subject_ref('msisdn', '+45 20 12 34 56') AS subject_ref_matches
+  FROM privacy.audit_log WHERE event = 'pseudonym.reidentify' ORDER BY id DESC LIMIT 1;
+SELECT privacy._subject_ref('msisdn', '004520123456') = privacy._subject_ref('msisdn', '+4520123456') AS normalized,
+       privacy._subject_ref('email', ' Ann@Example.DK') = privacy._subject_ref('email', 'ann@example.dk') AS email_normalized,
+       privacy._subject_ref('msisdn', '+4520123456') <> privacy._subject_ref('customer', '+4520123456') AS kinds_differ,
+       privacy._subject_ref('msisdn', '+4520123456') <> privacy.pseudonymize('+4520123456') AS not_a_pseudonym;
+SELECT privacy._subject_ref('passport', 'x');
 SELECT count(*) AS numbers_in_audit_log FROM privacy.audit_log
  WHERE detail::text ~ '20123456|\+45';
 

@@ -31,8 +31,10 @@
  * or a leading "011" when the default country is in the NANP.  In
  * international form a "(0)" right after the country code is the national
  * trunk prefix written for domestic callers ("+44 (0)20 7946 0000") and is
- * dropped.  Anything else is a national number of the default country: its
- * trunk prefix, if present, is removed and its calling code prepended.
+ * dropped, where that country's trunk prefix is 0 (not in Italy, where the
+ * 0 is part of the number, nor in Denmark, which has no trunk prefix).
+ * Anything else is a national number of the default country: its trunk
+ * prefix, if present, is removed and its calling code prepended.
  *
  * Error positions are 1-based byte offsets into the input.  Scanning stops
  * at the first byte that is not ASCII, so every byte before it is one
@@ -514,6 +516,37 @@ StripTrunk(const char *trunk, const char *digits, size_t n)
 }
 
 /*
+ * CcHasTrunkZero
+ *		Whether a country under calling code cc dials a trunk prefix "0".
+ *		Only there is a "(0)" after the country code the trunk prefix; in
+ *		Italy, say, the 0 belongs to the number and must stay.
+ */
+static bool
+CcHasTrunkZero(unsigned int cc)
+{
+	size_t		i;
+
+	for (i = 0; i < N_DEFAULT_COUNTRIES; i++)
+	{
+		const char *alt = DefaultCountries[i].trunk;
+
+		if (DefaultCountries[i].cc != cc)
+			continue;
+		while (*alt != '\0')
+		{
+			size_t		len = strcspn(alt, "|");
+
+			if (len == 1 && alt[0] == '0')
+				return true;
+			alt += len;
+			if (*alt == '|')
+				alt++;
+		}
+	}
+	return false;
+}
+
+/*
  * CheckNsnLength
  *		Apply the general minimum and any per-plan length rule to an NSN of
  *		nsn digits under calling code cc.
@@ -635,7 +668,7 @@ pgp_e164_normalize(const char *raw, size_t len, const char *default_country,
 	PgpE164Status st;
 	char	   *o;
 
-	if (res == NULL)
+	if (res == NULL)			/* caller bug; nothing to write into */
 		return PGP_E164_EMPTY;
 	memset(res, 0, sizeof(*res));
 	if (raw == NULL)
@@ -716,7 +749,7 @@ pgp_e164_normalize(const char *raw, size_t len, const char *default_country,
 		for (i = 0; i < (size_t) cc_len; i++)
 			cc = cc * 10 + (unsigned int) (digits[p + i] - '0');
 		nsn_off = p + (size_t) cc_len;
-		if (zero_group == nsn_off && nsn_off < kept)
+		if (zero_group == nsn_off && nsn_off < kept && CcHasTrunkZero(cc))
 			nsn_off++;			/* "+44 (0)20 ...": drop the trunk 0 */
 		nsn_len = ndig - nsn_off;
 	}

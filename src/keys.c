@@ -125,6 +125,7 @@ key_file_error(const char *problem, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errhidestmt(true),
 			 errmsg("pg_privacy master key is not usable: %s", problem),
 			 detail ? errdetail("%s", detail) : 0,
 			 errdetail_log("pg_privacy.key_file is \"%s\".", pgp_key_file),
@@ -163,6 +164,7 @@ load_master_key(void)
 	if (pgp_key_file == NULL || pgp_key_file[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errhidestmt(true),
 				 errmsg("pg_privacy master key is not configured"),
 				 errdetail("pg_privacy.key_file is not set."),
 				 errhint(PGP_KEYFILE_HINT)));

@@ -28,6 +28,7 @@
 #include "pgp_transform.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -123,6 +124,22 @@ protect_cache_init(void)
 	CacheRegisterRelcacheCallback(protect_relcache_cb, (Datum) 0);
 }
 
+/* The owner of a relation. */
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(reltup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+	ReleaseSysCache(reltup);
+	return owner;
+}
+
 static ProtectKind
 parse_kind(const char *s)
 {
@@ -144,9 +161,8 @@ parse_kind(const char *s)
 }
 
 /*
- * Build the state of the firing relation from the catalog: one query
- * (through a SECURITY DEFINER function, as the writing role has no access
- * to the catalog), attribute numbers resolved by name in this relation.
+ * Build the state of the firing relation from the catalog: one query,
+ * attribute numbers resolved by name in this relation.
  */
 static void
 protect_build(ProtectRel *pr, Relation rel)
@@ -163,7 +179,11 @@ protect_build(ProtectRel *pr, Relation rel)
 	MemoryContext oldcxt;
 	MemoryContext cxt;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	int			ret;
+	volatile int ret = 0;
+	Oid			catrel;
+	Oid			catowner;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (pr->cxt != NULL)
 		MemoryContextDelete(pr->cxt);
@@ -185,10 +205,36 @@ protect_build(ProtectRel *pr, Relation rel)
 	cxt = AllocSetContextCreate(CacheMemoryContext, "pg_privacy protect state",
 								ALLOCSET_SMALL_SIZES);
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_with_args("SELECT col, protect, domain, tbl FROM privacy._protect_spec($1)",
-								1, argtypes, values, NULL, true, 0);
+	/*
+	 * The writing role has no access to the catalog: read it as the
+	 * catalog's owner (the extension owner), in a security-restricted
+	 * operation, with a fully qualified query, the way PostgreSQL's
+	 * referential-integrity triggers act as the table owner.
+	 */
+	catrel = get_relname_relid("registered_column", get_namespace_oid("privacy", false));
+	if (!OidIsValid(catrel))
+		elog(ERROR, "privacy.registered_column is missing");
+	catowner = rel_owner(catrel);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(catowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute_with_args("SELECT c.col::pg_catalog.text, c.protect, c.domain, c.tbl::pg_catalog.oid"
+									"  FROM privacy.registered_column c"
+									" WHERE c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
+									"   AND c.protect IS NOT NULL"
+									" ORDER BY c.attnum",
+									1, argtypes, values, NULL, true, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 
@@ -346,6 +392,7 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 		pg_mbstrlen_with_len(VARDATA(out), VARSIZE(out) - VARHDRSZ) > pc->maxlen)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errhidestmt(true),
 				 errmsg("protected value too long for column \"%s\" of relation \"%s\"",
 						colname, relname),
 				 errdetail("The transformed value has %d characters; the column holds %d.",
@@ -510,15 +557,8 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 	int			save_sec_context;
 	int			save_nestlevel;
 	uint64		processed = 0;
-	HeapTuple	reltup;
 
-	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(reltup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-	ReleaseSysCache(reltup);
+	owner = rel_owner(relid);
 
 	deconstruct_array(cols, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
 					  &elems, &nulls, &ncols);

@@ -41,6 +41,33 @@ static const char b64url[] =
 static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
 
 /*
+ * GUC check hook: pg_privacy.default_country must be a known ISO 3166-1
+ * alpha-2 code (any case); it is stored upper-cased.
+ */
+static bool
+check_default_country(char **newval, void **extra, GucSource source)
+{
+	char		iso[3];
+
+	if (*newval == NULL || strlen(*newval) != 2)
+	{
+		GUC_check_errdetail("A default country is a two-letter ISO 3166-1 code such as DK.");
+		return false;
+	}
+	iso[0] = pg_ascii_toupper((unsigned char) (*newval)[0]);
+	iso[1] = pg_ascii_toupper((unsigned char) (*newval)[1]);
+	iso[2] = '\0';
+	if (!pgp_e164_country_known(iso))
+	{
+		GUC_check_errdetail("\"%s\" is not a known ISO 3166-1 alpha-2 country code.", *newval);
+		return false;
+	}
+	(*newval)[0] = iso[0];
+	(*newval)[1] = iso[1];
+	return true;
+}
+
+/*
  * Define the settings of the transformations.  Called from _PG_init.
  */
 void
@@ -53,7 +80,7 @@ pgp_define_transform_gucs(void)
 							   "DK",
 							   PGC_USERSET,
 							   0,
-							   NULL, NULL, NULL);
+							   check_default_country, NULL, NULL);
 }
 
 /*
@@ -115,6 +142,7 @@ pgp_e164_error(PgpE164Status st, const PgpE164Result *res,
 	if (st == PGP_E164_BAD_DEFAULT_COUNTRY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),
 				 default_country ?
 				 errmsg("unknown default country \"%s\"", default_country) :
 				 errmsg("phone number has no country code and no default country is given"),
@@ -401,8 +429,8 @@ PG_FUNCTION_INFO_V1(pgp_mask_msisdn);
 /*
  * mask_msisdn(msisdn, visible): "+4520XXXXXX".  The number is normalized
  * (default country DK) and all but the first `visible` digits become X.
- * A value that is not a phone number is masked whole, so a display never
- * shows what could not be parsed.
+ * A value that is not a phone number is masked whole, as a fixed
+ * "XXXXXXXX" that does not even tell its length.
  */
 Datum
 pgp_mask_msisdn(PG_FUNCTION_ARGS)
@@ -410,7 +438,6 @@ pgp_mask_msisdn(PG_FUNCTION_ARGS)
 	text	   *raw = PG_GETARG_TEXT_PP(0);
 	int32		visible = PG_GETARG_INT32(1);
 	PgpE164Result res;
-	char	   *out;
 	int			i;
 	int			len = VARSIZE_ANY_EXHDR(raw);
 
@@ -421,13 +448,7 @@ pgp_mask_msisdn(PG_FUNCTION_ARGS)
 				 errdetail("The value given was %d.", visible)));
 
 	if (pgp_e164_normalize(VARDATA_ANY(raw), len, "DK", &res) != PGP_E164_OK)
-	{
-		out = palloc(len + 1);
-		for (i = 0; i < len; i++)
-			out[i] = 'X';
-		out[len] = '\0';
-		PG_RETURN_TEXT_P(cstring_to_text(out));
-	}
+		PG_RETURN_TEXT_P(cstring_to_text("XXXXXXXX"));
 	for (i = visible; i < res.ndigits; i++)
 		res.number[1 + i] = 'X';
 	PG_RETURN_TEXT_P(cstring_to_text(res.number));
@@ -487,4 +508,31 @@ pgp_country(const char *s, int len, char *iso)
 			 errmsg("cannot derive a country from the value"),
 			 errdetail("The value is neither an ISO 3166-1 alpha-2 code nor a phone number with a country code."),
 			 errhint("Location is kept at country level: store a country code or an international phone number.")));
+}
+
+PG_FUNCTION_INFO_V1(pgp_audit_ref);
+
+/*
+ * _audit_ref(kind, value): how the audit log refers to a data subject's
+ * identifier: a keyed pseudonym under the audit key, with the identifier
+ * kind as domain.  One-way; whoever knows an identifier (and may use the
+ * key) can find the entries about it, nobody can read identifiers out of
+ * the log.  value is expected normalized (see privacy._subject_ref).
+ */
+Datum
+pgp_audit_ref(PG_FUNCTION_ARGS)
+{
+	text	   *kind = PG_GETARG_TEXT_PP(0);
+	text	   *value = PG_GETARG_TEXT_PP(1);
+	int			klen = VARSIZE_ANY_EXHDR(kind);
+	PgpKey	   *k;
+	text	   *result;
+
+	pgp_check_domain(VARDATA_ANY(kind), klen);
+	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_AUDIT, VARDATA_ANY(kind), klen);
+	result = (text *) palloc(VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
+	SET_VARSIZE(result, VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
+	memcpy(VARDATA(result), "ref:", 4);
+	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(result) + 4);
+	PG_RETURN_TEXT_P(result);
 }

@@ -330,6 +330,16 @@ END
 $$;
 COMMENT ON FUNCTION privacy.set_purpose(regclass, text) IS 'change the purpose a registered table is kept for';
 
+-- True when the protect trigger is installed on the table.
+CREATE FUNCTION privacy._is_protected(tbl regclass) RETURNS boolean
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect')
+$$;
+
 CREATE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
   SECURITY DEFINER
@@ -337,6 +347,12 @@ CREATE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);
+  IF privacy._is_protected(tbl) THEN
+    RAISE EXCEPTION 'table % is protected', tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'Without its declarations the protect trigger would store raw values.',
+            HINT = 'Remove the protection with privacy.unprotect() first.';
+  END IF;
   DELETE FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) unregister_table.tbl;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % is not registered', tbl USING ERRCODE = '55000';
@@ -452,6 +468,15 @@ CREATE FUNCTION privacy.unregister_column(tbl regclass, col name) RETURNS void
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);
+  IF privacy._is_protected(tbl) AND EXISTS (
+       SELECT FROM privacy.registered_column c
+        WHERE c.tbl OPERATOR(pg_catalog.=) unregister_column.tbl
+          AND c.col OPERATOR(pg_catalog.=) unregister_column.col AND c.protect IS NOT NULL) THEN
+    RAISE EXCEPTION 'column "%" of relation % is protected', col, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'Without its declaration the protect trigger would store raw values in it.',
+            HINT = 'Remove the protection with privacy.unprotect() first.';
+  END IF;
   DELETE FROM privacy.registered_column c
    WHERE c.tbl OPERATOR(pg_catalog.=) unregister_column.tbl
      AND c.col OPERATOR(pg_catalog.=) unregister_column.col;

@@ -32,8 +32,36 @@ CREATE FUNCTION privacy._msisdn_decrypt(pseudonym text, domain text)
 COMMENT ON FUNCTION privacy._msisdn_decrypt(text, text) IS
   'internal: inverse of pseudonymize_msisdn; use reidentify_msisdn, which audits';
 
+-- How the audit log refers to a subject's identifier: a keyed one-way
+-- reference under the audit key, after the kind's normalization.
+CREATE FUNCTION privacy._audit_ref(kind text, value text) RETURNS text
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_audit_ref';
+COMMENT ON FUNCTION privacy._audit_ref(text, text) IS
+  'internal: keyed one-way reference to an identifier, as written to the audit log';
+
+CREATE FUNCTION privacy._subject_ref(kind text, value text) RETURNS text
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  norm text;
+BEGIN
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+  END IF;
+  RETURN privacy._audit_ref(kind,
+           CASE norm WHEN 'msisdn' THEN privacy.normalize_msisdn(value)
+                     WHEN 'email' THEN pg_catalog.lower(pg_catalog.btrim(value))
+                     ELSE value END);
+END
+$$;
+COMMENT ON FUNCTION privacy._subject_ref(text, text) IS
+  'internal: the audit log''s reference to a subject identifier (normalized by its kind, keyed, one-way)';
+
 -- Re-identification is audited on every call: who, when, which domain,
--- never the number.
+-- and a keyed one-way reference to the number (never the number).
 CREATE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text DEFAULT 'default')
   RETURNS text
   LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
@@ -45,7 +73,8 @@ DECLARE
 BEGIN
   result := privacy._msisdn_decrypt(pseudonym, domain);
   PERFORM privacy._audit('pseudonym.reidentify', NULL,
-                         pg_catalog.jsonb_build_object('domain', domain, 'kind', 'msisdn'));
+                         pg_catalog.jsonb_build_object('domain', domain, 'kind', 'msisdn',
+                                                       'subject', privacy._subject_ref('msisdn', result)));
   RETURN result;
 END
 $$;
@@ -100,22 +129,6 @@ CREATE FUNCTION privacy._protect_trigger() RETURNS trigger
 COMMENT ON FUNCTION privacy._protect_trigger() IS
   'internal: the on-write protect trigger created by privacy.protect()';
 
--- The protected columns of the registered table among rels (a relation
--- and its partition ancestors).  Read by the trigger once per relation;
--- SECURITY DEFINER because the writing role cannot read the catalog.
-CREATE FUNCTION privacy._protect_spec(rels oid[])
-  RETURNS TABLE(col name, protect text, domain text, tbl oid)
-  LANGUAGE sql STABLE
-  SECURITY DEFINER
-  SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT c.col, c.protect, c.domain, c.tbl::oid
-    FROM privacy.registered_column c
-   WHERE c.tbl::oid OPERATOR(pg_catalog.=) ANY (rels)
-     AND c.protect IS NOT NULL
-   ORDER BY c.attnum
-$$;
-
 -- Rewrite the rows a table held before it was protected (see protect()).
 CREATE FUNCTION privacy._rewrite_protected(tbl regclass, cols name[])
   RETURNS bigint
@@ -154,9 +167,7 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = 'Declare one with privacy.register_column(..., protect => ''pseudonym'').';
   END IF;
-  IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
-              WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
-                AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
+  IF privacy._is_protected(tbl) THEN
     IF rewrite_existing THEN
       RAISE EXCEPTION 'table % is already protected', tbl
         USING ERRCODE = '55000',
@@ -193,9 +204,7 @@ CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
-                    AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
+  IF NOT privacy._is_protected(tbl) THEN
     RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '55000';
   END IF;
   EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
@@ -208,9 +217,7 @@ COMMENT ON FUNCTION privacy.unprotect(regclass) IS 'remove the on-write protect 
 CREATE VIEW privacy.protected_tables AS
 SELECT t.tbl AS table_name,
        pg_catalog.array_agg(c.col::text || ':' || c.protect ORDER BY c.attnum) AS columns,
-       EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                WHERE g.tgrelid OPERATOR(pg_catalog.=) t.tbl
-                  AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') AS protected
+       privacy._is_protected(t.tbl) AS protected
   FROM privacy.registered_table t
   JOIN privacy.registered_column c ON c.tbl OPERATOR(pg_catalog.=) t.tbl
  WHERE c.protect IS NOT NULL

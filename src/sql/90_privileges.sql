@@ -10,8 +10,6 @@ GRANT EXECUTE ON FUNCTION privacy.normalize_msisdn(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.mask_msisdn(text, integer) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.country_of(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.generalize(timestamptz, text) TO PUBLIC;
--- The protect trigger reads its column list through this as any writer.
-GRANT EXECUTE ON FUNCTION privacy._protect_spec(oid[]) TO PUBLIC;
 -- Keyed functions (pseudonymize*, key_fingerprint) are not granted to
 -- PUBLIC: whoever can call them can test guesses against pseudonyms.
 -- reidentify_msisdn stays with the extension owner unless granted.

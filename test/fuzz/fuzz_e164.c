@@ -33,6 +33,7 @@ static const char *const countries[] = {
 	"GL", "LT", "dk", NULL
 };
 
+/* ASCII letter: the first two input bytes then name the country. */
 static int
 is_letter(uint8_t c)
 {
@@ -105,6 +106,11 @@ check_result(const uint8_t *raw, size_t len, const char *country)
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/*
+ * LLVMFuzzerTestOneInput
+ *		libFuzzer entry point: split the input into default country and
+ *		number as described in the file header, then check the invariants.
+ */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -61,6 +61,11 @@ expected_status(unsigned int radix, size_t tlen, const uint8_t *x, size_t n)
 	return PGP_FF1_OK;
 }
 
+/*
+ * LLVMFuzzerTestOneInput
+ *		libFuzzer entry point: decode radix, length, tweak and numerals,
+ *		compare the status with the rules, and check both round trips.
+ */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

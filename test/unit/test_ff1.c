@@ -7,12 +7,17 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "pgp_crypto.h"
 #include "unit.h"
+
+__extension__ typedef unsigned __int128 u128;
 
 /* Key of the NIST FF1-AES256 samples (published test key, not a secret) */
 static const char *nist_key =
@@ -46,6 +51,7 @@ to_numerals(const char *s, uint8_t *out)
 	return n;
 }
 
+/* Whether numerals x[0..n) spell the string s. */
 static int
 numerals_equal(const uint8_t *x, const char *s, size_t n)
 {
@@ -54,6 +60,7 @@ numerals_equal(const uint8_t *x, const char *s, size_t n)
 	return to_numerals(s, y) == n && memcmp(x, y, n) == 0;
 }
 
+/* xorshift64: deterministic test data, never key material */
 static uint64_t
 next_rand(uint64_t *s)
 {
@@ -101,6 +108,276 @@ test_ff1_samples(PgpFF1 *f)
 			  PGP_FF1_OK && numerals_equal(back, s->pt, n),
 			  "%s: decrypt in place", s->name);
 	}
+	group_end();
+}
+
+/*
+ * Reference FF1, written line by line from the pseudocode of SP 800-38G
+ * Algorithms 7 and 8 with no shortcuts: numeral strings, the full P || Q
+ * through CBC-MAC, S extended block by block, b from log2.  Slow and
+ * simple; used to check the optimized src/ff1.c bit for bit.
+ */
+static void
+ref_ciph(EVP_CIPHER_CTX *ecb, const unsigned char in[16], unsigned char out[16])
+{
+	int			outl = 0;
+
+	if (EVP_EncryptUpdate(ecb, out, &outl, in, 16) != 1 || outl != 16)
+		abort();
+}
+
+/* Reference NUM_radix(X), in 128 bits. */
+static u128
+ref_num_radix(const uint8_t *x, size_t len, unsigned int radix)
+{
+	u128		r = 0;
+	size_t		k;
+
+	for (k = 0; k < len; k++)
+		r = r * radix + x[k];
+	return r;
+}
+
+/* Reference STR^len_radix(x). */
+static void
+ref_str_radix(u128 x, uint8_t *out, size_t len, unsigned int radix)
+{
+	while (len-- > 0)
+	{
+		out[len] = (uint8_t) (x % radix);
+		x /= radix;
+	}
+}
+
+/* radix^e in 128 bits (callers keep it below 2^128). */
+static u128
+ref_pow(unsigned int radix, size_t e)
+{
+	u128		r = 1;
+
+	while (e-- > 0)
+		r *= radix;
+	return r;
+}
+
+/* y = NUM(S) for round i, given the numeral string that Q carries */
+static u128
+ref_round_y(EVP_CIPHER_CTX *ecb, unsigned int radix, const unsigned char *t,
+			size_t tlen, size_t n, size_t u, size_t b, size_t d,
+			unsigned int i, const uint8_t *half, size_t half_len)
+{
+	unsigned char pq[16 + PGP_FF1_MAX_TWEAK + 32];
+	unsigned char r[16];
+	unsigned char s[64];
+	size_t		len = 0;
+	size_t		pad = (size_t) ((16 - (long) ((tlen + b + 1) % 16)) % 16);
+	size_t		j;
+	size_t		k;
+	u128		numb = ref_num_radix(half, half_len, radix);
+	u128		y = 0;
+
+	/* P */
+	pq[len++] = 1;
+	pq[len++] = 2;
+	pq[len++] = 1;
+	pq[len++] = (unsigned char) (radix >> 16);
+	pq[len++] = (unsigned char) (radix >> 8);
+	pq[len++] = (unsigned char) radix;
+	pq[len++] = 10;
+	pq[len++] = (unsigned char) (u % 256);
+	for (k = 0; k < 4; k++)
+		pq[len++] = (unsigned char) (n >> (24 - 8 * k));
+	for (k = 0; k < 4; k++)
+		pq[len++] = (unsigned char) (tlen >> (24 - 8 * k));
+	/* Q */
+	memcpy(pq + len, t, tlen);
+	len += tlen;
+	memset(pq + len, 0, pad);
+	len += pad;
+	pq[len++] = (unsigned char) i;
+	for (k = 0; k < b; k++)
+		pq[len++] = (unsigned char) (numb >> (8 * (b - 1 - k)));
+	if (len % 16 != 0)
+		abort();
+
+	/* R = PRF(P || Q) */
+	memset(r, 0, 16);
+	for (j = 0; j < len; j += 16)
+	{
+		unsigned char x[16];
+
+		for (k = 0; k < 16; k++)
+			x[k] = r[k] ^ pq[j + k];
+		ref_ciph(ecb, x, r);
+	}
+	/* S = R || CIPH(R xor [1]^16) || ... */
+	memcpy(s, r, 16);
+	for (j = 1; j < (d + 15) / 16; j++)
+	{
+		unsigned char x[16];
+
+		memcpy(x, r, 16);
+		for (k = 0; k < 8; k++)
+			x[15 - k] ^= (unsigned char) (j >> (8 * k));
+		ref_ciph(ecb, x, s + 16 * j);
+	}
+	for (k = 0; k < d; k++)
+		y = (y << 8) | s[k];
+	return y;
+}
+
+/*
+ * Reference FF1.Encrypt (encrypt != 0) or FF1.Decrypt of x[0..n) into out,
+ * following Algorithms 7 and 8 step by step.
+ */
+static void
+ref_ff1(EVP_CIPHER_CTX *ecb, int encrypt, unsigned int radix,
+		const unsigned char *t, size_t tlen, const uint8_t *x, uint8_t *out,
+		size_t n)
+{
+	size_t		u = n / 2;
+	size_t		v = n - u;
+	size_t		b = (size_t) ceil(ceil((double) v * log2((double) radix)) / 8);
+	size_t		d = 4 * ((b + 3) / 4) + 4;
+	uint8_t		a[64],
+				bb[64],
+				c[64];
+	size_t		alen = u,
+				blen = v;
+	int			i;
+
+	memcpy(a, x, u);
+	memcpy(bb, x + u, v);
+	for (i = 0; i < 10; i++)
+	{
+		int			rnd = encrypt ? i : 9 - i;
+		size_t		m = (rnd % 2 == 0) ? u : v;
+		u128		mod = ref_pow(radix, m);
+		u128		y;
+		u128		cv;
+
+		if (encrypt)
+		{
+			y = ref_round_y(ecb, radix, t, tlen, n, u, b, d,
+							(unsigned int) rnd, bb, blen);
+			cv = (ref_num_radix(a, alen, radix) + y % mod) % mod;
+			ref_str_radix(cv, c, m, radix);
+			memcpy(a, bb, blen);
+			alen = blen;
+			memcpy(bb, c, m);
+			blen = m;
+		}
+		else
+		{
+			y = ref_round_y(ecb, radix, t, tlen, n, u, b, d,
+							(unsigned int) rnd, a, alen);
+			cv = (ref_num_radix(bb, blen, radix) + mod - y % mod) % mod;
+			ref_str_radix(cv, c, m, radix);
+			memcpy(bb, a, alen);
+			blen = alen;
+			memcpy(a, c, m);
+			alen = m;
+		}
+	}
+	memcpy(out, a, alen);
+	memcpy(out + alen, bb, blen);
+}
+
+/*
+ * test_ff1_reference
+ *		The reference reproduces the NIST samples, and src/ff1.c agrees with
+ *		it on random inputs for every radix 2..36, every supported length
+ *		and tweaks of 0..256 bytes (all b = 1..8 and d = 8, 12 occur).
+ */
+static void
+test_ff1_reference(PgpFF1 *f, const unsigned char *key)
+{
+	EVP_CIPHER_CTX *ecb = EVP_CIPHER_CTX_new();
+	uint64_t	seed = 0xfeedfacecafebeefULL;
+	unsigned char tweak[PGP_FF1_MAX_TWEAK];
+	unsigned int radix;
+	int			agree = 1;
+	int			cases = 0;
+	size_t		i;
+	int			seen_b[9] = {0};
+
+	group_begin("ff1-aes256: agreement with a literal reference FF1");
+	if (ecb == NULL ||
+		EVP_EncryptInit_ex2(ecb, EVP_aes_256_ecb(), key, NULL, NULL) != 1 ||
+		EVP_CIPHER_CTX_set_padding(ecb, 0) != 1)
+	{
+		CHECK(0, "reference cipher context");
+		EVP_CIPHER_CTX_free(ecb);
+		group_end();
+		return;
+	}
+
+	for (i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
+	{
+		const Ff1Sample *s = &samples[i];
+		unsigned char t[64];
+		size_t		tlen = hex_to_bytes(s->tweak, t, sizeof(t));
+		uint8_t		pt[64],
+					ct[64];
+		size_t		n = to_numerals(s->pt, pt);
+
+		ref_ff1(ecb, 1, s->radix, t, tlen, pt, ct, n);
+		CHECK(numerals_equal(ct, s->ct, n), "reference: %s", s->name);
+	}
+
+	for (radix = 2; radix <= 36; radix++)
+	{
+		size_t		n;
+
+		for (n = 2; n <= 56; n++)
+		{
+			uint8_t		x[64],
+						y1[64],
+						y2[64],
+						z1[64],
+						z2[64];
+			size_t		tlen;
+			size_t		k;
+			size_t		v = n - n / 2;
+			u128		pv = ref_pow(radix, v);
+			int			rep;
+
+			if (pv > UINT64_MAX)
+				break;
+			if (ref_pow(radix, n) < 100)
+				continue;
+			seen_b[(64 - __builtin_clzll((uint64_t) (pv - 1)) + 7) / 8] = 1;
+			for (rep = 0; rep < 3; rep++)
+			{
+				tlen = (size_t) (next_rand(&seed) % 4 == 0 ?
+								 next_rand(&seed) % (PGP_FF1_MAX_TWEAK + 1) :
+								 next_rand(&seed) % 20);
+				for (k = 0; k < tlen; k++)
+					tweak[k] = (unsigned char) next_rand(&seed);
+				for (k = 0; k < n; k++)
+					x[k] = (uint8_t) (next_rand(&seed) % radix);
+				ref_ff1(ecb, 1, radix, tweak, tlen, x, y1, n);
+				ref_ff1(ecb, 0, radix, tweak, tlen, x, z1, n);
+				if (pgp_ff1_encrypt(f, radix, tweak, tlen, x, y2, n) !=
+					PGP_FF1_OK ||
+					pgp_ff1_decrypt(f, radix, tweak, tlen, x, z2, n) !=
+					PGP_FF1_OK ||
+					memcmp(y1, y2, n) != 0 || memcmp(z1, z2, n) != 0)
+				{
+					if (agree)
+						fprintf(stderr, "first disagreement: radix %u n %zu "
+								"tweak %zu bytes\n", radix, n, tlen);
+					agree = 0;
+				}
+				cases++;
+			}
+		}
+	}
+	CHECK(agree, "encrypt and decrypt agree with the reference "
+		  "(%d cases)", cases);
+	for (i = 1; i <= 8; i++)
+		CHECK(seen_b[i], "some case had b = %zu", i);
+	EVP_CIPHER_CTX_free(ecb);
 	group_end();
 }
 
@@ -388,6 +665,7 @@ test_ff1(void)
 		return;
 	}
 	test_ff1_samples(&f);
+	test_ff1_reference(&f, key);
 	test_ff1_roundtrip(&f);
 	test_ff1_permutation(&f);
 	test_ff1_errors(&f);
