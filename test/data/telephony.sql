@@ -25,8 +25,10 @@
  * day of the following month and is still unpaid.
  *
  * Scale: scale 1 is about 50 customers, 150 subscriptions, 5,000 CDRs;
- * everything grows linearly.  Scale is capped at 7,000 by the size of the
- * number plan used for subscriber numbers (21 prefixes x 10^6 numbers).
+ * everything grows linearly; scale 200 is 1,000,000 CDRs.  Scale is capped
+ * at 100,000 (the number plan for subscriber numbers has 21 x 10^6 numbers).
+ * SET client_min_messages = debug1 before generate() shows the time of each
+ * step.
  */
 
 \set ON_ERROR_STOP on
@@ -663,8 +665,8 @@ BEGIN
     IF seed IS NULL OR scale IS NULL OR anchor IS NULL THEN
         RAISE EXCEPTION 'seed, scale and anchor must not be null';
     END IF;
-    IF scale < 1 OR scale > 7000 THEN
-        RAISE EXCEPTION 'scale must be between 1 and 7000, not %', scale;
+    IF scale < 1 OR scale > 100000 THEN
+        RAISE EXCEPTION 'scale must be between 1 and 100000, not %', scale;
     END IF;
 
     -- A multiplier coprime with n_cust makes k -> (k * v_perm + off) mod n_cust
@@ -678,7 +680,8 @@ BEGIN
     TRUNCATE telco.cdr, telco.invoice, telco.support_ticket, telco.subscription,
              telco.newsletter_subscriber, telco.consent_import, telco.customer;
     PERFORM telco.create_partitions(anchor);
-    RAISE DEBUG 'telco.generate: % done after % ms', 'truncate and partitions', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: truncate and partitions done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     /*
      * Customers.  Ids are assigned in sign-up order: sign-up days spread
@@ -772,7 +775,8 @@ BEGIN
     END LOOP;
 
     SELECT count(*) INTO v_n_old FROM telco.customer WHERE created_at::date < v_w_start;
-    RAISE DEBUG 'telco.generate: % done after % ms', 'customer', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: customer done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     /*
      * Subscriptions, built from number slots 1..n_slot (one msisdn each):
@@ -842,7 +846,8 @@ BEGIN
            END,
            vf, vt
     FROM periods;
-    RAISE DEBUG 'telco.generate: % done after % ms', 'subscription', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: subscription done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     /*
      * Call detail records.  Every subscription-day inside the window is a
@@ -850,7 +855,7 @@ BEGIN
      * point on that line, which gives a subscription valid that day and the
      * day.  So calls are spread evenly over active subscriptions and the
      * A-number is always valid at started_at.  Then: most weekend calls move
-     * to the nearest weekday still inside the validity, business hours get
+     * to a weekday inside the validity, business hours get
      * most calls, subscriptions roam in whole weeks (trips), the B-number is
      * a subscriber of ours valid that day for ~25% of the calls, otherwise
      * Danish or foreign.  OFFSET 0 keeps each level a separate subquery, so
@@ -885,24 +890,29 @@ BEGIN
         JOIN line l ON l.idx = width_bucket(p.x, (SELECT a FROM thr))
         OFFSET 0
     ),
-    -- Level 2: fewer calls at weekends.
+    -- Level 2: fewer calls at weekends.  80% of the weekend calls move to a
+    -- random weekday of the same week, or of the next week when the
+    -- subscription had not started yet.
     l2 AS (
         SELECT i, subscription_id, a_number, data_only, day_raw,
-               CASE WHEN extract(isodow FROM day_raw) < 6 OR telco.rnd(seed, i, 305) >= 0.8 THEN day_raw
-                    WHEN day_raw + sh1 >= d0 AND day_raw + sh1 < d0 + days THEN day_raw + sh1
-                    WHEN day_raw + sh2 >= d0 AND day_raw + sh2 < d0 + days THEN day_raw + sh2
+               CASE WHEN dow < 6 OR telco.rnd(seed, i, 305) >= 0.8 THEN day_raw
+                    WHEN day_raw + back >= d0 THEN day_raw + back
+                    WHEN day_raw + fwd < d0 + days THEN day_raw + fwd
                     ELSE day_raw END AS day
-        FROM (SELECT l1.*,
-                     CASE WHEN extract(isodow FROM day_raw) = 6 THEN -1 ELSE 1 END AS sh1,   -- Sat -> Fri, Sun -> Mon
-                     CASE WHEN extract(isodow FROM day_raw) = 6 THEN 2 ELSE -2 END AS sh2    -- Sat -> Mon, Sun -> Fri
-              FROM l1) w
+        FROM (SELECT l1.*, dow,
+                     -- k = 0..4 picks Monday..Friday
+                     k - dow + 1 AS back,      -- Monday..Friday before
+                     k - dow + 8 AS fwd        -- Monday..Friday after
+              FROM l1,
+                   LATERAL (SELECT extract(isodow FROM l1.day_raw)::integer AS dow,
+                                   floor(telco.rnd(seed, l1.i, 306) * 5)::integer AS k) d) w
         OFFSET 0
     ),
     -- Level 3: time, type, duration, roaming country, kind of B-number.
     l3 AS (
         SELECT i, a_number, day, call_type, country,
-               (day + floor(CASE WHEN tb < 0.45 THEN 27000 + (t1 + t2) * 9000    -- 07:30-12:30, peak 10:00
-                                 WHEN tb < 0.88 THEN 45000 + (t1 + t2) * 9000    -- 12:30-17:30, peak 15:00
+               (day + floor(CASE WHEN tb < 0.45 THEN 27000 + (t1 + t2) * 10000   -- 07:30-13:03, peak 10:17
+                                 WHEN tb < 0.88 THEN 43200 + (t1 + t2) * 9900    -- 12:00-17:30, peak 14:45
                                  ELSE t1 * 86400 END)::integer * interval '1 second')::timestamptz AS started_at,
                CASE call_type
                    WHEN 'voice' THEN CASE WHEN dm < 0.18 THEN 2 + floor(dr * 25)::integer     -- unanswered, voicemail
@@ -970,12 +980,13 @@ BEGIN
     CREATE INDEX cdr_a_number_idx ON telco.cdr (a_number);
     CREATE INDEX cdr_b_number_idx ON telco.cdr (b_number);
     CREATE INDEX cdr_started_at_idx ON telco.cdr (started_at);
-    RAISE DEBUG 'telco.generate: % done after % ms', 'cdr', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: cdr done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     /*
      * Invoices: one per customer and month from the sign-up month on.
      * Fees pro rata for the days each subscription was valid in the month,
-     * plus usage from the CDRs, plus 25% VAT.  ~12% of the direct-debit
+     * plus usage from the CDRs, plus 25% VAT.  ~15% of the direct-debit
      * customers changed bank account during the window: their earlier
      * invoices carry the old account.
      */
@@ -989,6 +1000,8 @@ BEGIN
     cm AS (
         SELECT c.customer_id, c.bank_account, mo.m, mo.ms, mo.me,
                greatest(mo.ms, c.created_at::date) AS ps,
+               -- first issue date of the customer's invoices
+               (date_trunc('month', greatest(c.created_at::date, v_w_start)) + interval '1 month')::date AS fi,
                c.customer_id * 100 + mo.m AS k
         FROM telco.customer c JOIN months mo ON c.created_at::date < mo.me
     ),
@@ -1018,8 +1031,9 @@ BEGIN
                cm.me AS issued, cm.me + 14 AS due,
                -- the account at issue time
                CASE WHEN cm.bank_account IS NOT NULL
-                         AND telco.rnd(seed, cm.customer_id, 130) < 0.12
-                         AND cm.me <= v_w_start + floor(telco.rnd(seed, cm.customer_id, 131) * 600)::integer
+                         AND telco.rnd(seed, cm.customer_id, 130) < 0.15
+                         AND cm.fi < v_w_end
+                         AND cm.me <= cm.fi + floor(telco.rnd(seed, cm.customer_id, 131) * (v_w_end - cm.fi))::integer
                     THEN telco.pick(ARRAY['2191','3409','4180','5301','6610','9070'], telco.rnd(seed, cm.customer_id, 132))
                          || ' ' || lpad(floor(telco.rnd(seed, cm.customer_id, 133) * 1e10)::bigint::text, 10, '0')
                     ELSE cm.bank_account END AS acct
@@ -1044,7 +1058,8 @@ BEGIN
                END AS paid
         FROM inv
     ) x;
-    RAISE DEBUG 'telco.generate: % done after % ms', 'invoice', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: invoice done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     /*
      * Newsletter subscribers: ~45% are customers' contacts (each contact at
@@ -1116,7 +1131,8 @@ BEGIN
          WHERE d.subscriber_id = n.subscriber_id AND d.rk > 1;
         EXIT WHEN NOT FOUND;
     END LOOP;
-    RAISE DEBUG 'telco.generate: % done after % ms', 'newsletter_subscriber', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: newsletter_subscriber done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     /*
      * Support tickets: ~85% from customers (about the customer's first
@@ -1206,14 +1222,15 @@ BEGIN
             ) c
         ) s
     ) x;
-    RAISE DEBUG 'telco.generate: % done after % ms', 'support_ticket', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: support_ticket done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     /*
      * Consent events, numbered in order of arrival:
      *  newsletter grants of every subscriber (a few imported twice by the CRM
      *  sync), withdrawals of ~22% of them and re-grants of a quarter of
-     *  those; marketing-by-SMS grants given with the sign-up and SMS STOP
-     *  withdrawals; marketing-by-e-mail grants of customers' contacts from
+     *  those; marketing-by-SMS grants given with the sign-up by ~60% of those
+     *  who gave a number, and SMS STOP withdrawals by ~35% of those; marketing-by-e-mail grants of customers' contacts from
      *  the CRM and their withdrawals; marketing grants on numbers that were
      *  later reassigned (the consent belongs to the earlier holder); and
      *  withdrawals for addresses never granted.
@@ -1221,7 +1238,9 @@ BEGIN
     INSERT INTO telco.consent_import (import_id, kind, value, purpose, event, at, source, notice_version)
     WITH ns AS (
         SELECT n.*,
-               n.subscribed_at + (7 + telco.rnd(seed, n.subscriber_id, 704) * 400) * interval '1 day' AS w_at,
+               -- later events fall between the sign-up and the end of the window
+               n.subscribed_at + (v_w_end::timestamptz - n.subscribed_at)
+                                 * (0.05 + 0.9 * telco.rnd(seed, n.subscriber_id, 704)) AS w_at,
                telco.rnd(seed, n.subscriber_id, 703) < 0.22 AS withdraws
         FROM telco.newsletter_subscriber n
     ),
@@ -1245,31 +1264,28 @@ BEGIN
                telco.pick(ARRAY['unsubscribe link', 'unsubscribe link', 'email reply', 'customer service'],
                           telco.rnd(seed, subscriber_id, 706)),
                NULL
-        FROM ns WHERE withdraws AND w_at < v_w_end::timestamptz
+        FROM ns WHERE withdraws
         UNION ALL
         -- signed up again later
         SELECT 4, subscriber_id, 'email', telco.messy_email(email, telco.rnd(seed, subscriber_id, 707)),
-               'newsletter', 'grant', w_at + (30 + telco.rnd(seed, subscriber_id, 709) * 200) * interval '1 day',
-               'web form',
-               telco.notice_version('newsletter', (w_at + (30 + telco.rnd(seed, subscriber_id, 709) * 200) * interval '1 day')::date)
-        FROM ns
+               'newsletter', 'grant', r_at, 'web form', telco.notice_version('newsletter', r_at::date)
+        FROM (SELECT ns.*, w_at + (v_w_end::timestamptz - w_at) * (0.1 + 0.8 * telco.rnd(seed, subscriber_id, 709)) AS r_at
+                FROM ns) ns
         WHERE withdraws AND telco.rnd(seed, subscriber_id, 708) < 0.25
-          AND w_at + (30 + telco.rnd(seed, subscriber_id, 709) * 200) * interval '1 day' < v_w_end::timestamptz
         UNION ALL
         -- marketing by SMS, ticked in the same sign-up
         SELECT 5, subscriber_id, 'msisdn', phone, 'marketing', 'grant',
                subscribed_at + interval '1 second', source,
                telco.notice_version('marketing', subscribed_at::date)
-        FROM ns WHERE phone IS NOT NULL AND telco.rnd(seed, subscriber_id, 710) < 0.5
+        FROM ns WHERE phone IS NOT NULL AND telco.rnd(seed, subscriber_id, 710) < 0.6
         UNION ALL
         -- SMS STOP, reported by the gateway in E.164
         SELECT 6, subscriber_id, 'msisdn', telco.tidy_msisdn(phone), 'marketing', 'withdraw',
-               subscribed_at + (20 + telco.rnd(seed, subscriber_id, 712) * 480) * interval '1 day',
+               subscribed_at + (v_w_end::timestamptz - subscribed_at) * (0.05 + 0.9 * telco.rnd(seed, subscriber_id, 712)),
                'SMS STOP', NULL
         FROM ns
-        WHERE phone IS NOT NULL AND telco.rnd(seed, subscriber_id, 710) < 0.5
-          AND telco.rnd(seed, subscriber_id, 711) < 0.18
-          AND subscribed_at + (20 + telco.rnd(seed, subscriber_id, 712) * 480) * interval '1 day' < v_w_end::timestamptz
+        WHERE phone IS NOT NULL AND telco.rnd(seed, subscriber_id, 710) < 0.6
+          AND telco.rnd(seed, subscriber_id, 711) < 0.35
         UNION ALL
         -- customers' contacts: marketing by e-mail, from the CRM
         SELECT 7, customer_id, 'email', telco.messy_email(email, telco.rnd(seed, customer_id, 720)),
@@ -1284,12 +1300,11 @@ BEGIN
                'marketing', 'withdraw', w_at,
                telco.pick(ARRAY['customer service', 'unsubscribe link'], telco.rnd(seed, customer_id, 725)),
                NULL
-        FROM (SELECT c.*,
-                     c.created_at + telco.rnd(seed, c.customer_id, 721) * 60 * interval '1 day'
-                     + (30 + telco.rnd(seed, c.customer_id, 726) * 570) * interval '1 day' AS w_at
-                FROM telco.customer c) c
+        FROM (SELECT c.*, g_at + (v_w_end::timestamptz - g_at) * (0.05 + 0.9 * telco.rnd(seed, c.customer_id, 726)) AS w_at
+                FROM (SELECT c.*, c.created_at + telco.rnd(seed, c.customer_id, 721) * 60 * interval '1 day' AS g_at
+                        FROM telco.customer c) c) c
         WHERE telco.rnd(seed, customer_id, 723) < 0.3 AND telco.rnd(seed, customer_id, 727) < 0.2
-          AND w_at < v_w_end::timestamptz
+          AND g_at < v_w_end::timestamptz
         UNION ALL
         -- consent given by the earlier holder of a number that was reassigned later
         SELECT 9, s.subscription_id, 'msisdn',
@@ -1319,7 +1334,8 @@ BEGIN
     SELECT row_number() OVER (ORDER BY date_trunc('second', at), grp, key),
            kind, value, purpose, event, date_trunc('second', at), source, notice_version
     FROM ev;
-    RAISE DEBUG 'telco.generate: % done after % ms', 'consent_import', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: consent_import done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     -- Let the identity columns continue after the generated ids.
     PERFORM setval(pg_get_serial_sequence('telco.customer', 'customer_id'), (SELECT max(customer_id) FROM telco.customer));
@@ -1332,7 +1348,8 @@ BEGIN
 
     ANALYZE telco.customer, telco.subscription, telco.cdr, telco.invoice,
             telco.newsletter_subscriber, telco.support_ticket, telco.consent_import;
-    RAISE DEBUG 'telco.generate: % done after % ms', 'sequences and analyze', round(extract(epoch FROM clock_timestamp() - v_clock) * 1000);
+    RAISE DEBUG 'telco.generate: sequences and analyze done after % ms',
+                round(1000 * extract(epoch FROM clock_timestamp() - v_clock));
 
     RETURN QUERY
         SELECT 'customer', count(*) FROM telco.customer
