@@ -37,12 +37,14 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
@@ -62,6 +64,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -132,6 +135,40 @@ static bool callbacks_registered = false;
 static HTAB *checked = NULL;
 
 /*
+ * An index scan that one has_consent call site keeps open for the rest of
+ * its query, so each call is a rescan (as a correlated subquery's index
+ * scan is) instead of opening relations and a scan descriptor anew.
+ *
+ * Everything such a scan holds (relation references, the slot's tuple
+ * descriptor, buffer pins during a call) is held by the top transaction's
+ * resource owner, whatever portal or subtransaction the call runs in, and
+ * no buffer stays pinned between calls.  A scan is closed when the call
+ * site's memory goes (end of query), before commit at the latest, and when
+ * the subtransaction that opened it (and took its locks) aborts, or one
+ * aborts in the middle of a call; at a top-level abort the resource owner
+ * releases it and it is only forgotten.
+ */
+typedef struct ConsentScan
+{
+	struct ConsentScan *next;	/* in open_scans while open */
+	bool		open;
+	bool		in_call;		/* an error now leaves its state unusable */
+	Oid			relid;
+	Oid			indexid;
+	int			nkeys;
+	Relation	rel;
+	Relation	idx;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snap;
+	SubTransactionId subid;		/* (sub)transaction that opened it */
+	MemoryContext mcxt;
+	MemoryContextCallback cb;
+} ConsentScan;
+
+static ConsentScan *open_scans = NULL;
+
+/*
  * Set while _consent_forget_identity runs: the one UPDATE the append-only
  * trigger lets through.  Only C code sets it.
  */
@@ -166,20 +203,110 @@ consent_relcache_cb(Datum arg, Oid relid)
 	}
 }
 
-/* Forget the checked subjects at transaction end. */
+/* Take a scan out of open_scans; its resources are someone else's now. */
+static void
+scan_forget(ConsentScan *cs)
+{
+	ConsentScan **p;
+
+	for (p = &open_scans; *p != NULL; p = &(*p)->next)
+	{
+		if (*p == cs)
+		{
+			*p = cs->next;
+			break;
+		}
+	}
+	cs->next = NULL;
+	cs->open = false;
+}
+
+/*
+ * Close a scan, as the top transaction's resource owner.  A scan stopped
+ * in the middle of a call by an error may hold index entries to be marked
+ * dead; they are dropped rather than written during an abort.
+ */
+static void
+scan_close(ConsentScan *cs)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	if (!cs->open)
+		return;
+	scan_forget(cs);
+	if (cs->in_call && cs->idx->rd_rel->relam == BTREE_AM_OID)
+		((BTScanOpaque) cs->scan->opaque)->numKilled = 0;
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	index_endscan(cs->scan);
+	ExecDropSingleTupleTableSlot(cs->slot);
+	index_close(cs->idx, NoLock);
+	table_close(cs->rel, NoLock);
+	CurrentResourceOwner = save;
+}
+
+/* The call site's memory goes away: close its scan if still open. */
+static void
+scan_reset_cb(void *arg)
+{
+	scan_close((ConsentScan *) arg);
+}
+
+/*
+ * Transaction end: forget the checked subjects (their memory goes with
+ * TopTransactionContext); close open scans before commit, forget them at
+ * an abort (the resource owner releases them).
+ */
 static void
 consent_xact_cb(XactEvent event, void *arg)
 {
-	checked = NULL;				/* its memory goes with TopTransactionContext */
+	checked = NULL;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			while (open_scans != NULL)
+				scan_close(open_scans);
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			while (open_scans != NULL)
+				scan_forget(open_scans);
+			break;
+		default:
+			break;
+	}
 }
 
-/* A subtransaction that aborts releases its row locks: forget. */
+/*
+ * A subtransaction that aborts releases its row locks (forget the checked
+ * subjects) and the relation locks of the scans it opened (close them); a
+ * scan it interrupted in the middle of a call is closed too.  A committing
+ * one hands its scans up.
+ */
 static void
 consent_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 				   SubTransactionId parentSubid, void *arg)
 {
+	ConsentScan *cs;
+	ConsentScan *next;
+
 	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
 		checked = NULL;
+		for (cs = open_scans; cs != NULL; cs = next)
+		{
+			next = cs->next;
+			if (cs->subid == mySubid || cs->in_call)
+				scan_close(cs);
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		for (cs = open_scans; cs != NULL; cs = cs->next)
+			if (cs->subid == mySubid)
+				cs->subid = parentSubid;
+	}
 }
 
 static void
@@ -381,14 +508,16 @@ text_key(ScanKey key, Relation idx, AttrNumber attno, text *value)
 }
 
 /*
- * The current consent of (kind, value, purpose): true when its latest
- * event is a grant.  With lock, the state row is locked FOR KEY SHARE (the
+ * The current consent of (kind, value, purpose) for the trigger: true when
+ * its latest event is a grant.  The state row is locked FOR KEY SHARE (the
  * newest version of it in READ COMMITTED, so a withdrawal committed after
  * the statement's snapshot is seen); under REPEATABLE READ a concurrent
  * change is a serialization failure, as for SELECT ... FOR KEY SHARE.
+ * The lookup is cached per transaction by the caller, so it opens its
+ * relations per call.
  */
 static bool
-consent_current(text *kind, text *value, text *purpose, bool lock)
+consent_current_locked(text *kind, text *value, text *purpose)
 {
 	Relation	rel;
 	Relation	idx;
@@ -396,12 +525,11 @@ consent_current(text *kind, text *value, text *purpose, bool lock)
 	ScanKeyData keys[3];
 	TupleTableSlot *slot;
 	Snapshot	snap = GetActiveSnapshot();
-	LOCKMODE	lockmode = lock ? RowShareLock : AccessShareLock;
 	bool		granted = false;
 	bool		isnull;
 
 	consent_rels_ensure();
-	rel = table_open(crels.state_rel, lockmode);
+	rel = table_open(crels.state_rel, RowShareLock);
 	idx = index_open(crels.state_idx, AccessShareLock);
 	text_key(&keys[0], idx, 1, kind);
 	text_key(&keys[1], idx, 2, value);
@@ -411,95 +539,174 @@ consent_current(text *kind, text *value, text *purpose, bool lock)
 	index_rescan(scan, keys, 3, NULL, 0);
 	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
-		if (!lock)
-			granted = DatumGetBool(slot_getattr(slot, crels.state_granted, &isnull)) && !isnull;
-		else
-		{
-			ItemPointerData tid = slot->tts_tid;
-			TM_FailureData tmfd;
-			TM_Result	res;
+		ItemPointerData tid = slot->tts_tid;
+		TM_FailureData tmfd;
+		TM_Result	res;
 
-			res = table_tuple_lock(rel, &tid, snap, slot, GetCurrentCommandId(false),
-								   LockTupleKeyShare, LockWaitBlock,
-								   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
-								   &tmfd);
-			switch (res)
-			{
-				case TM_Ok:
-					granted = DatumGetBool(slot_getattr(slot, crels.state_granted, &isnull)) && !isnull;
-					break;
-				case TM_Deleted:
-					if (IsolationUsesXactSnapshot())
-						ereport(ERROR,
-								(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-								 errmsg("could not serialize access due to concurrent delete")));
-					granted = false;	/* the identifier was erased */
-					break;
-				case TM_Updated:
+		res = table_tuple_lock(rel, &tid, snap, slot, GetCurrentCommandId(false),
+							   LockTupleKeyShare, LockWaitBlock,
+							   IsolationUsesXactSnapshot() ? 0 : TUPLE_LOCK_FLAG_FIND_LAST_VERSION,
+							   &tmfd);
+		switch (res)
+		{
+			case TM_Ok:
+				granted = DatumGetBool(slot_getattr(slot, crels.state_granted, &isnull)) && !isnull;
+				break;
+			case TM_Deleted:
+				if (IsolationUsesXactSnapshot())
 					ereport(ERROR,
 							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("could not serialize access due to concurrent update"),
-							 errdetail("The consent this row depends on changed after the transaction began.")));
-					break;
-				case TM_SelfModified:
-					ereport(ERROR,
-							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-							 errmsg("consent changed by the statement that depends on it")));
-					break;
-				default:
-					elog(ERROR, "unexpected table_tuple_lock status: %u", res);
-			}
+							 errmsg("could not serialize access due to concurrent delete")));
+				granted = false;	/* the identifier was erased */
+				break;
+			case TM_Updated:
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update"),
+						 errdetail("The consent this row depends on changed after the transaction began.")));
+				break;
+			case TM_SelfModified:
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("consent changed by the statement that depends on it")));
+				break;
+			default:
+				elog(ERROR, "unexpected table_tuple_lock status: %u", res);
 		}
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, lockmode);
+	index_close(idx, NoLock);
+	table_close(rel, NoLock);
 	return granted;
 }
 
 /*
- * The consent of (kind, value, purpose) at a moment: true when the latest
- * event at or before it is a grant.
+ * The open scan of a call site over (relid, indexid) with nkeys keys,
+ * opened on first use and re-begun when the active snapshot changes.
+ */
+static ConsentScan *
+scan_get(ConsentScan **pcs, MemoryContext mcxt, Oid relid, Oid indexid, int nkeys)
+{
+	ConsentScan *cs = *pcs;
+	Snapshot	snap = GetActiveSnapshot();
+	MemoryContext old;
+	ResourceOwner save;
+
+	if (cs == NULL)
+	{
+		cs = MemoryContextAllocZero(mcxt, sizeof(ConsentScan));
+		cs->mcxt = mcxt;
+		cs->cb.func = scan_reset_cb;
+		cs->cb.arg = cs;
+		MemoryContextRegisterResetCallback(mcxt, &cs->cb);
+		*pcs = cs;
+	}
+	if (cs->open && (cs->relid != relid || cs->indexid != indexid || cs->nkeys != nkeys))
+		scan_close(cs);
+	old = MemoryContextSwitchTo(cs->mcxt);
+	save = CurrentResourceOwner;
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	if (!cs->open)
+	{
+		cs->rel = table_open(relid, AccessShareLock);
+		cs->idx = index_open(indexid, AccessShareLock);
+		cs->slot = table_slot_create(cs->rel, NULL);
+		cs->scan = index_beginscan(cs->rel, cs->idx, snap, nkeys, 0);
+		cs->relid = relid;
+		cs->indexid = indexid;
+		cs->nkeys = nkeys;
+		cs->snap = snap;
+		cs->subid = GetCurrentSubTransactionId();
+		cs->in_call = false;
+		cs->open = true;
+		cs->next = open_scans;
+		open_scans = cs;
+	}
+	else if (cs->snap != snap)
+	{
+		index_endscan(cs->scan);
+		cs->scan = index_beginscan(cs->rel, cs->idx, snap, nkeys, 0);
+		cs->snap = snap;
+	}
+	CurrentResourceOwner = save;
+	MemoryContextSwitchTo(old);
+	return cs;
+}
+
+/*
+ * Look up the first index entry for keys with an open scan and return
+ * attribute attno of its row (isnull and false when there is none).  No
+ * buffer stays pinned afterwards.
  */
 static bool
-consent_at(text *kind, text *value, text *purpose, TimestampTz at)
+scan_first(ConsentScan *cs, ScanKey keys, AttrNumber attno, Datum *value, bool *isnull)
 {
-	Relation	rel;
-	Relation	idx;
-	IndexScanDesc scan;
+	volatile bool found = false;
+	ResourceOwner save = CurrentResourceOwner;
+
+	cs->in_call = true;
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		index_rescan(cs->scan, keys, cs->nkeys, NULL, 0);
+		found = index_getnext_slot(cs->scan, ForwardScanDirection, cs->slot);
+		if (found)
+		{
+			*value = slot_getattr(cs->slot, attno, isnull);
+			/* copy out before the slot lets go of the buffer */
+			if (!*isnull && attno == crels.event_event)
+				*value = PointerGetDatum(DatumGetTextPCopy(*value));
+		}
+		else
+			*isnull = true;
+		ExecClearTuple(cs->slot);
+		index_rescan(cs->scan, keys, cs->nkeys, NULL, 0);	/* drops the pins */
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+	}
+	PG_END_TRY();
+	cs->in_call = false;
+	return found;
+}
+
+/*
+ * The consent of (kind, value, purpose) for has_consent: now (the latest
+ * state the snapshot sees) or, with has_at, at a moment (the latest event
+ * at or before it).
+ */
+static bool
+consent_lookup(ConsentScan **pcs, MemoryContext mcxt, text *kind, text *value,
+			   text *purpose, bool has_at, TimestampTz at)
+{
+	ConsentScan *cs;
 	ScanKeyData keys[4];
-	TupleTableSlot *slot;
-	bool		granted = false;
-	bool		isnull;
+	Datum		d = (Datum) 0;
+	bool		isnull = true;
 
 	consent_rels_ensure();
-	rel = table_open(crels.event_rel, AccessShareLock);
-	idx = index_open(crels.event_idx, AccessShareLock);
-	text_key(&keys[0], idx, 1, kind);
-	text_key(&keys[1], idx, 2, value);
-	text_key(&keys[2], idx, 3, purpose);
+	if (!has_at)
+	{
+		cs = scan_get(pcs, mcxt, crels.state_rel, crels.state_idx, 3);
+		text_key(&keys[0], cs->idx, 1, kind);
+		text_key(&keys[1], cs->idx, 2, value);
+		text_key(&keys[2], cs->idx, 3, purpose);
+		(void) scan_first(cs, keys, crels.state_granted, &d, &isnull);
+		return !isnull && DatumGetBool(d);
+	}
+	cs = scan_get(pcs, mcxt, crels.event_rel, crels.event_idx, 4);
+	text_key(&keys[0], cs->idx, 1, kind);
+	text_key(&keys[1], cs->idx, 2, value);
+	text_key(&keys[2], cs->idx, 3, purpose);
 	ScanKeyEntryInitialize(&keys[3], 0, 4, BTLessEqualStrategyNumber, InvalidOid,
 						   InvalidOid, F_TIMESTAMPTZ_LE, TimestampTzGetDatum(at));
-	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, idx, GetActiveSnapshot(), 4, 0);
-	index_rescan(scan, keys, 4, NULL, 0);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		Datum		ev = slot_getattr(slot, crels.event_event, &isnull);
-
-		if (!isnull)
-		{
-			text	   *t = DatumGetTextPP(ev);
-
-			granted = VARSIZE_ANY_EXHDR(t) == 5 && memcmp(VARDATA_ANY(t), "grant", 5) == 0;
-		}
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(idx, AccessShareLock);
-	table_close(rel, AccessShareLock);
-	return granted;
+	(void) scan_first(cs, keys, crels.event_event, &d, &isnull);
+	if (isnull)
+		return false;
+	return VARSIZE_ANY_EXHDR(DatumGetPointer(d)) == 5 &&
+		memcmp(VARDATA_ANY(DatumGetPointer(d)), "grant", 5) == 0;
 }
 
 /*
@@ -593,6 +800,8 @@ typedef struct HasConsentCache
 	text	   *kind;
 	text	   *purpose;
 	IdNorm		norm;
+	ConsentScan *now_scan;		/* over consent_state */
+	ConsentScan *at_scan;		/* over consent_event */
 } HasConsentCache;
 
 static bool
@@ -652,9 +861,11 @@ pgp_has_consent(PG_FUNCTION_ARGS)
 	norm_value = identifier_normalize(cache->norm, VARDATA_ANY(value),
 									  VARSIZE_ANY_EXHDR(value), false);
 	if (PG_NARGS() < 4 || PG_ARGISNULL(3))
-		PG_RETURN_BOOL(consent_current(cache->kind, norm_value, cache->purpose, false));
-	PG_RETURN_BOOL(consent_at(cache->kind, norm_value, cache->purpose,
-							  PG_GETARG_TIMESTAMPTZ(3)));
+		PG_RETURN_BOOL(consent_lookup(&cache->now_scan, fcinfo->flinfo->fn_mcxt,
+									  cache->kind, norm_value, cache->purpose, false, 0));
+	PG_RETURN_BOOL(consent_lookup(&cache->at_scan, fcinfo->flinfo->fn_mcxt,
+								  cache->kind, norm_value, cache->purpose, true,
+								  PG_GETARG_TIMESTAMPTZ(3)));
 }
 
 /* ------------------------------------------------------------------------
@@ -968,7 +1179,7 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 		cacheable = klen < (int) sizeof(key);
 		if (cacheable && checked_probe(key, false))
 			continue;
-		if (!consent_current(rq->kind, subject, rq->purpose, true))
+		if (!consent_current_locked(rq->kind, subject, rq->purpose))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("no consent for purpose \"%s\"", rq->purpose_s),
