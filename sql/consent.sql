@@ -275,6 +275,57 @@ SELECT purpose, event, at, notice_version FROM privacy.consent_history('email', 
 -- (and only the hook may touch the register)
 UPDATE privacy.consent_event SET value = NULL WHERE value = 'bob@example.dk';
 
+-- has_consent keeps its index scan open for the rest of a query: errors,
+-- savepoints, exception blocks, holdable cursors and changing snapshots
+-- leave nothing behind (a leak would show as a WARNING here)
+CREATE TABLE regress_consent.q AS
+  SELECT CASE WHEN g % 3 = 0 THEN '+4520123456' WHEN g % 3 = 1 THEN '+4530111111' ELSE '+45 40 40 40 40' END AS msisdn
+    FROM generate_series(1, 300) g;
+SELECT privacy.grant_consent('msisdn', '+4540404040', 'regress_sms', 'web form', 'sms-2') > 0 AS granted;
+SELECT count(*) FILTER (WHERE privacy.has_consent('msisdn', msisdn, 'regress_sms')) AS now,
+       count(*) FILTER (WHERE privacy.has_consent('msisdn', msisdn, 'regress_sms', '2026-02-01')) AS in_february
+  FROM regress_consent.q;
+SELECT count(*) FILTER (WHERE privacy.has_consent('msisdn', m, 'regress_sms'))
+  FROM (SELECT msisdn AS m FROM regress_consent.q UNION ALL SELECT 'not a number') s;
+BEGIN;
+SELECT count(*) FILTER (WHERE privacy.has_consent('msisdn', msisdn, 'regress_sms')) FROM regress_consent.q;
+SAVEPOINT s;
+SELECT count(*) FILTER (WHERE privacy.has_consent('msisdn', msisdn, 'regress_sms')) FROM regress_consent.q;
+SELECT privacy.has_consent('msisdn', 'not a number', 'regress_sms');
+ROLLBACK TO SAVEPOINT s;
+SELECT privacy.withdraw_consent('msisdn', '+4540404040', 'regress_sms') > 0 AS withdrawn;
+SELECT count(*) FILTER (WHERE privacy.has_consent('msisdn', msisdn, 'regress_sms')) AS after_withdrawal
+  FROM regress_consent.q;
+ROLLBACK;
+DO $$
+DECLARE
+  r record;
+  yes int := 0;
+  failed int := 0;
+BEGIN
+  FOR r IN SELECT msisdn, row_number() OVER () AS n FROM regress_consent.q LOOP
+    BEGIN
+      IF privacy.has_consent('msisdn', CASE WHEN r.n % 100 = 0 THEN 'bad' ELSE r.msisdn END, 'regress_sms') THEN
+        yes := yes + 1;
+      END IF;
+      IF privacy.has_consent('msisdn', r.msisdn, 'regress_sms', '2026-02-01') THEN
+        yes := yes + 0;
+      END IF;
+    EXCEPTION WHEN invalid_text_representation THEN
+      failed := failed + 1;
+    END;
+  END LOOP;
+  RAISE NOTICE 'consenting %, refused values %', yes, failed;
+END
+$$;
+BEGIN;
+DECLARE c CURSOR WITH HOLD FOR
+  SELECT msisdn, privacy.has_consent('msisdn', msisdn, 'regress_sms') FROM regress_consent.q LIMIT 3;
+FETCH 1 FROM c;
+COMMIT;
+FETCH 2 FROM c;
+CLOSE c;
+
 -- The audit log refers to subjects only by keyed references
 SELECT event, count(*) FROM privacy.audit_log
  WHERE event LIKE 'consent.%' AND object LIKE 'regress\_%' GROUP BY event ORDER BY event;
