@@ -275,6 +275,33 @@ SELECT purpose, event, at, notice_version FROM privacy.consent_history('email', 
 -- (and only the hook may touch the register)
 UPDATE privacy.consent_event SET value = NULL WHERE value = 'bob@example.dk';
 
+-- Fail closed: a requirement the trigger can no longer check refuses writes
+CREATE TABLE regress_consent.later (email text, note text);
+SELECT privacy.require_consent('regress_consent.later', 'email', 'regress_newsletter', kind => 'email');
+SELECT privacy.grant_consent('email', 'fay@example.dk', 'regress_newsletter', 'web form', 'nl-2026-06') > 0 AS granted;
+INSERT INTO regress_consent.later VALUES ('fay@example.dk', 'checked');
+ALTER TABLE regress_consent.later RENAME COLUMN email TO mail;
+INSERT INTO regress_consent.later VALUES ('fay@example.dk', 'renamed column');
+ALTER TABLE regress_consent.later RENAME COLUMN mail TO email;
+SELECT privacy.register_table('regress_consent.later', 'regress_newsletter');
+SELECT privacy.register_column('regress_consent.later', 'email', 'email', identifies => 'email', protect => 'email_pseudonym');
+SELECT privacy.protect('regress_consent.later');
+INSERT INTO regress_consent.later VALUES ('fay@example.dk', 'one-way protection added later');
+SELECT note FROM regress_consent.later;
+-- The trigger function only works as the BEFORE row trigger it is made for
+CREATE TABLE regress_consent.misfire (email text);
+CREATE TRIGGER after_insert AFTER INSERT ON regress_consent.misfire
+  FOR EACH ROW EXECUTE FUNCTION privacy._consent_trigger();
+INSERT INTO regress_consent.misfire VALUES ('fay@example.dk');
+SELECT privacy._consent_trigger();
+-- Identifiers of kinds compared as text must not be empty; the internal
+-- normalizers say what they cannot do
+SELECT privacy.grant_consent('customer', '', 'regress_newsletter');
+SELECT privacy._identifier_normalize('fax', 'x');
+SELECT privacy._identifier_key('msisdn', 'call me') IS NULL AS no_key,
+       privacy._identifier_key('email', E' Fay@Example.DK\t') AS email_key,
+       privacy._identifier_key('msisdn', '0045 20 12 34 56') AS msisdn_key;
+
 -- has_consent keeps its index scan open for the rest of a query: errors,
 -- savepoints, exception blocks, holdable cursors and changing snapshots
 -- leave nothing behind (a leak would show as a WARNING here)

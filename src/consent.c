@@ -313,6 +313,7 @@ consent_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/* Register the cache callbacks once per backend. */
 static void
 consent_register_callbacks(void)
 {
@@ -383,6 +384,7 @@ consent_rels_ensure(void)
  * ------------------------------------------------------------------------
  */
 
+/* The normalization named in privacy.identifier_kind.normalize. */
 static IdNorm
 parse_norm(const char *s)
 {
@@ -399,6 +401,7 @@ parse_norm(const char *s)
 	return ID_TEXT;				/* keep compiler quiet */
 }
 
+/* White space trimmed from e-mail addresses. */
 static inline bool
 is_space(char c)
 {
@@ -808,6 +811,7 @@ typedef struct HasConsentCache
 	ConsentScan *at_scan;		/* over consent_event */
 } HasConsentCache;
 
+/* Byte-equal texts. */
 static bool
 text_same(text *a, text *b)
 {

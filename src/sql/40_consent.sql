@@ -230,6 +230,8 @@ BEGIN
   RAISE EXCEPTION 'could not lock the consent state' USING ERRCODE = 'XX000';
 END
 $$;
+COMMENT ON FUNCTION privacy._consent_lock_state(text, text, text, boolean) IS
+  'internal: locks (creating on first grant) the consent state of an identifier and purpose';
 
 -- Append one event and move the state to it; audit it.  Shared by grant
 -- and withdraw once the state is locked.
@@ -276,6 +278,8 @@ BEGIN
   RETURN new_id;
 END
 $$;
+COMMENT ON FUNCTION privacy._consent_append(text, text, text, text, timestamptz, text, text, privacy.consent_state) IS
+  'internal: appends one consent event, moves the state to it and audits it';
 
 CREATE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
                                       source text DEFAULT NULL, notice_version text DEFAULT NULL,
@@ -636,6 +640,8 @@ BEGIN
   END LOOP;
 END
 $$;
+COMMENT ON FUNCTION privacy._consent_on_sql_drop() IS
+  'internal: removes the consent requirements of dropped tables';
 CREATE EVENT TRIGGER pg_privacy_consent_sql_drop ON sql_drop
   EXECUTE FUNCTION privacy._consent_on_sql_drop();
 
