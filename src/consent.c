@@ -13,7 +13,9 @@
  *	  has_consent()		one btree descent into consent_state (now) or into
  *						consent_event's (kind, value, purpose, at DESC, id
  *						DESC) index (a past moment), with the statement's
- *						snapshot; no SPI per call.
+ *						snapshot, through an index scan each call site keeps
+ *						open for its query (see ConsentScan); no SPI and no
+ *						catalog lookup per call.
  *	  the trigger		per row: normalize the subject, descend into
  *						consent_state and lock the row FOR KEY SHARE.  A
  *						withdrawal locks the same row FOR UPDATE and updates
@@ -44,8 +46,8 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_am.h"
 #include "catalog/partition.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -128,8 +130,9 @@ static ConsentRel *last_rel = NULL;	/* the entry looked up last */
 static bool callbacks_registered = false;
 
 /*
- * Subjects this transaction has checked and locked: "purpose|kind|value".
- * Lives in TopTransactionContext; dropped at transaction end, when a
+ * Subjects this transaction has checked and locked, keyed "purpose|kind|"
+ * plus the value as written ('r') or in normal form ('n').  Lives in
+ * TopTransactionContext; dropped at transaction end, when a
  * subtransaction aborts (its row locks go with it) and when this
  * transaction changes a consent.
  */
