@@ -81,3 +81,14 @@ sql "SELECT privacy.create_pseudonymized_extract('bi.cdr_extract', 'telco.cdr', 
 sql "SELECT cdr_id, a_number, b_number, started_at, duration_s, country FROM bi.cdr_extract ORDER BY cdr_id LIMIT 4"
 sql "SET ROLE bi_reader; SELECT count(DISTINCT a_number) AS distinct_callers, count(*) AS calls FROM bi.cdr_extract"
 { "${PSQL[@]}" -c "SET ROLE bi_reader; SELECT count(*) FROM telco.cdr" 2>&1 || true; } | head -1 | sed 's/^/bi_reader reading telco.cdr directly: /'
+
+# The consent, retention and data-subject parts, each a psql script.
+for part in consent retention subject; do
+  if [ -f "$HERE/demo_$part.sql" ]; then
+    "${PSQL[@]}" -P footer=off -f "$HERE/demo_$part.sql"
+  fi
+done
+
+title "The audit trail at the end"
+sql "SELECT event, count(*) AS entries FROM privacy.audit_log GROUP BY event ORDER BY min(id)"
+sql "SELECT count(*) AS entries, coalesce(privacy.verify_audit_log()::text, 'intact') AS chain FROM privacy.audit_log"
