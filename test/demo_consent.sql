@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 \pset footer off
 
 \echo
-\echo '=== 10. Consent: replay the events as they arrived (telco.consent_import)'
+\echo '=== Consent: replay the events as they arrived (telco.consent_import)'
 \echo '(identifiers as typed: e-mails in mixed case with stray spaces, numbers in every form;'
 \echo ' the register refuses withdrawals of what was never granted, and events dated after now)'
 SELECT privacy.define_purpose('marketing', 'consent',
@@ -52,7 +52,7 @@ SELECT purpose, count(*) FILTER (WHERE granted) AS consenting, count(*) FILTER (
   FROM privacy.consent_state GROUP BY purpose ORDER BY purpose;
 
 \echo
-\echo '=== 11. Enforcement: newsletter sign-ups require consent for "newsletter"; withdrawal deletes them'
+\echo '=== Consent enforced: newsletter sign-ups require consent for "newsletter"; withdrawal deletes them'
 SELECT privacy.require_consent('telco.newsletter_subscriber', 'email', 'newsletter', on_withdraw => 'delete');
 SELECT table_name, subject_column, kind, purpose, on_withdraw, enforced FROM privacy.consent_requirements;
 \echo 'Rows written before the requirement whose subject no longer consents (to clean up once):'
@@ -76,7 +76,7 @@ VALUES ('Jens.Nielsen@Example.dk', 'Jens Nielsen', NULL, now(), 'web form')
 RETURNING subscriber_id, email, source;
 
 \echo
-\echo '=== 12. Withdrawal at any time: the unsubscribe link, and the cascade in the same transaction'
+\echo '=== Consent withdrawn at any time: the unsubscribe link, and the cascade in the same transaction'
 SELECT count(*) AS jens_rows_before FROM telco.newsletter_subscriber WHERE lower(email) = 'jens.nielsen@example.dk';
 SELECT privacy.withdraw_consent('email', 'JENS.NIELSEN@example.dk', 'newsletter', 'unsubscribe link') > 0 AS withdrawn;
 SELECT count(*) AS jens_rows_after FROM telco.newsletter_subscriber WHERE lower(email) = 'jens.nielsen@example.dk';
@@ -88,7 +88,7 @@ SELECT privacy.has_consent('email', 'jens.nielsen@example.dk', 'newsletter') AS 
 SELECT id, event, object, detail - 'at' AS detail FROM privacy.audit_log ORDER BY id DESC LIMIT 2;
 
 \echo
-\echo '=== 13. The proof (GDPR Art. 7(1)): history and consent receipt'
+\echo '=== Consent, the proof (GDPR Art. 7(1)): history and consent receipt'
 SELECT purpose, event, at::timestamp(0) AS at, source, notice_version
   FROM privacy.consent_history('email', 'jens.nielsen@example.dk');
 \echo 'A subscriber from the import with the longest history:'
