@@ -51,6 +51,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -77,6 +78,9 @@ typedef enum IdNorm
 	ID_MSISDN,
 	ID_EMAIL
 } IdNorm;
+
+/* Longest key of the checked-subjects cache (see checked below). */
+#define CHECKED_KEYLEN	160
 
 /* The register's relations, looked up once per backend. */
 typedef struct ConsentRels
@@ -109,6 +113,9 @@ typedef struct ConsentReq
 	char	   *purpose_s;
 	char	   *keyprefix;		/* "purpose|kind|" for the checked cache */
 	int			keyprefix_len;
+	uint64		lastkey_gen;	/* the generation of checked ... */
+	int			lastkey_len;	/* ... in which this key was checked last */
+	char		lastkey[CHECKED_KEYLEN];
 	bool		fpe;			/* column protected by msisdn_fpe */
 	char	   *domain;
 	int			domain_len;
@@ -136,9 +143,19 @@ static bool callbacks_registered = false;
  * subtransaction aborts (its row locks go with it) and when this
  * transaction changes a consent.
  */
-#define CHECKED_KEYLEN	160
 #define CHECKED_MAX		(256 * 1024)
 static HTAB *checked = NULL;
+
+/* Bumped whenever checked is dropped: a remembered key is valid only in its generation. */
+static uint64 checked_gen = 1;
+
+/* Drop the checked subjects. */
+static inline void
+checked_reset(void)
+{
+	checked = NULL;
+	checked_gen++;
+}
 
 /*
  * An index scan that one has_consent call site keeps open for the rest of
@@ -266,7 +283,7 @@ scan_reset_cb(void *arg)
 static void
 consent_xact_cb(XactEvent event, void *arg)
 {
-	checked = NULL;
+	checked_reset();
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
@@ -300,7 +317,7 @@ consent_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		checked = NULL;
+		checked_reset();
 		for (cs = open_scans; cs != NULL; cs = next)
 		{
 			next = cs->next;
@@ -1065,9 +1082,10 @@ consent_rel_lookup(Relation rel)
  * key; with add, remember it.
  */
 static bool
-checked_probe(const char *key, bool add)
+checked_probe(const char *key, int klen, bool add)
 {
 	bool		found;
+	uint32		hash;
 
 	if (checked == NULL)
 	{
@@ -1082,14 +1100,16 @@ checked_probe(const char *key, bool add)
 		checked = hash_create("pg_privacy checked consents", 1024, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
+	/* string_hash would give the same, after a strlen */
+	hash = hash_bytes((const unsigned char *) key, klen);
 	if (add)
 	{
 		if (hash_get_num_entries(checked) >= CHECKED_MAX)
 			return false;		/* bounded: later subjects are looked up */
-		(void) hash_search(checked, key, HASH_ENTER, &found);
+		(void) hash_search_with_hash_value(checked, key, hash, HASH_ENTER, &found);
 		return found;
 	}
-	(void) hash_search(checked, key, HASH_FIND, &found);
+	(void) hash_search_with_hash_value(checked, key, hash, HASH_FIND, &found);
 	return found;
 }
 
@@ -1215,7 +1235,10 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 				}
 				memcpy(key + rq->keyprefix_len + dlen, VARDATA_ANY(t), vlen);
 				key[klen] = '\0';
-				if (checked_probe(key, false))
+				if (rq->lastkey_gen == checked_gen && rq->lastkey_len == klen &&
+					memcmp(rq->lastkey, key, klen) == 0)
+					continue;	/* the same subject as the row before */
+				if (checked_probe(key, klen, false))
 					continue;
 			}
 			subject = identifier_normalize(rq->norm, VARDATA_ANY(t), vlen, false);
@@ -1232,7 +1255,7 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 				key[rq->keyprefix_len] = 'n';
 				memcpy(key + rq->keyprefix_len + 1, VARDATA_ANY(subject), VARSIZE_ANY_EXHDR(subject));
 				key[klen] = '\0';
-				if (checked_probe(key, false))
+				if (checked_probe(key, klen, false))
 					continue;
 			}
 		}
@@ -1244,7 +1267,12 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 							   RelationGetRelationName(rel), rq->purpose_s, rq->colname),
 					 errhint("Record the consent with privacy.grant_consent() first.")));
 		if (cacheable)
-			(void) checked_probe(key, true);
+		{
+			(void) checked_probe(key, klen, true);
+			memcpy(rq->lastkey, key, klen + 1);
+			rq->lastkey_len = klen;
+			rq->lastkey_gen = checked_gen;
+		}
 	}
 	return PointerGetDatum(tuple);
 }
@@ -1258,7 +1286,7 @@ PG_FUNCTION_INFO_V1(pgp_consent_changed);
 Datum
 pgp_consent_changed(PG_FUNCTION_ARGS)
 {
-	checked = NULL;
+	checked_reset();
 	PG_RETURN_VOID();
 }
 
@@ -1465,6 +1493,6 @@ pgp_consent_forget_identity(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	SPI_finish();
-	checked = NULL;
+	checked_reset();
 	PG_RETURN_INT64((int64) n);
 }
