@@ -225,6 +225,8 @@ SELECT privacy.set_retention('regress_ret.cdr', 'started_at', '2 months', align 
 -- the stored value first, the way the protect trigger would have
 UPDATE regress_ret.cdr SET a_number = privacy._transform(a_number, 'msisdn_fpe', 'default');
 SELECT privacy.hold('msisdn', '+4530000004', 'case 99') AS hold_id \gset
+-- a number the column's transformation refuses cannot be in it: no effect
+SELECT privacy.hold('msisdn', '+298 123456', 'case 100') AS faroe_hold_id \gset
 SELECT tableoid::regclass AS partition, count(*) FILTER (WHERE a_number = privacy.pseudonymize_msisdn('+4530000004')) AS held,
        count(*) AS total
   FROM regress_ret.cdr GROUP BY 1 ORDER BY 1;
@@ -238,6 +240,7 @@ SELECT count(*) AS detached_leftovers FROM pg_class
 SELECT detail->'dropped' AS dropped, detail->'rows' AS rows, detail->'partitions' AS partitions
   FROM privacy.audit_log WHERE event = 'retention.purge' AND object = 'regress_ret.cdr' ORDER BY id DESC LIMIT 1;
 SELECT privacy.release_hold(:hold_id);
+SELECT privacy.release_hold(:faroe_hold_id);
 SELECT * FROM privacy.purge(true, 'regress_ret.cdr');
 
 ------------------------------------------------------------------------

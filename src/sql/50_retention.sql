@@ -188,7 +188,7 @@ COMMENT ON FUNCTION privacy._lock_key(text) IS
 -- financial year (and its quarters) start in month year_start.
 CREATE FUNCTION privacy._period_start(ts timestamptz, align text, year_start integer, zone text)
   RETURNS timestamptz
-  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -215,7 +215,7 @@ COMMENT ON FUNCTION privacy._period_start(timestamptz, text, integer, text) IS
 -- (counted the same way) as well.
 CREATE FUNCTION privacy._retention_cutoff(p privacy.retention_policy, at timestamptz)
   RETURNS timestamptz
-  LANGUAGE plpgsql IMMUTABLE
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -236,23 +236,23 @@ COMMENT ON FUNCTION privacy._retention_cutoff(privacy.retention_policy, timestam
 
 -- A policy in words, for the record of processing.
 CREATE FUNCTION privacy._retention_text(p privacy.retention_policy) RETURNS text
-  LANGUAGE sql STABLE
+  LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT pg_catalog.concat(
+  SELECT CASE WHEN p.tbl IS NOT NULL THEN pg_catalog.concat(
     CASE p.action WHEN 'delete' THEN 'deleted' ELSE 'anonymized' END,
     ' ', p.keep::text,
     CASE WHEN p.align IS NULL THEN ' after ' || p.time_column
          WHEN p.align OPERATOR(pg_catalog.=) 'year' AND p.year_start OPERATOR(pg_catalog.<>) 1
            THEN ' after the end of the financial year (from month ' || p.year_start || ') of ' || p.time_column
          ELSE ' after the end of the ' || p.align || ' of ' || p.time_column END,
-    CASE WHEN p.keep_at_least IS NOT NULL THEN ', never before ' || p.keep_at_least::text END)
+    CASE WHEN p.keep_at_least IS NOT NULL THEN ', never before ' || p.keep_at_least::text END) END
 $$;
 
 -- A text value of the time column's type from an instant, in a form every
 -- DateStyle reads back the same.
 CREATE FUNCTION privacy._retention_literal(ts timestamptz, typ regtype, zone text) RETURNS text
-  LANGUAGE sql IMMUTABLE STRICT
+  LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT CASE typ
@@ -281,6 +281,19 @@ CREATE TYPE privacy._retention_work AS (
   set_list     text,       -- anonymize: SET ...
   todo         text        -- anonymize: the row is not anonymized yet
 );
+
+-- The form an identifier is stored in by a protect transformation; NULL
+-- when the transformation refuses it (then no row can hold it there).
+CREATE FUNCTION privacy._stored_form(value text, protect text, domain text) RETURNS text
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN privacy._transform(value, protect, domain);
+EXCEPTION WHEN data_exception THEN
+  RETURN NULL;
+END
+$$;
 
 CREATE FUNCTION privacy._retention_work(tbl regclass) RETURNS privacy._retention_work
   LANGUAGE plpgsql STABLE
@@ -335,8 +348,10 @@ BEGIN
   LOOP
     CONTINUE WHEN c.vals IS NULL;
     IF c.protect IS NOT NULL THEN
-      SELECT pg_catalog.array_agg(privacy._transform(v, c.protect, c.domain)) INTO vals
-        FROM pg_catalog.unnest(c.vals) v;
+      SELECT pg_catalog.array_agg(f) INTO vals
+        FROM pg_catalog.unnest(c.vals) v, privacy._stored_form(v, c.protect, c.domain) f
+       WHERE f IS NOT NULL;
+      CONTINUE WHEN vals IS NULL;
       expr := pg_catalog.quote_ident(c.col) || '::pg_catalog.text';
     ELSE
       vals := c.vals;
@@ -823,6 +838,11 @@ BEGIN
   PERFORM privacy._check_purge_privilege();
   -- A hold placed from now on waits for this batch; one placed before is seen.
   PERFORM pg_catalog.pg_advisory_xact_lock_shared(1885827186, privacy._lock_key('hold'));
+  IF NOT EXISTS (SELECT FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl) THEN
+    -- the policy (or the table) went away since the run started
+    done := true;
+    RETURN;
+  END IF;
   w := privacy._retention_work(tbl);
   action := (w.policy).action;
 
@@ -1055,6 +1075,7 @@ BEGIN
       SELECT * INTO b FROM privacy._purge_batch(t, run, 10000, lock_timeout_ms, retries);
       EXIT WHEN b.done;
     END LOOP;
+    CONTINUE WHEN b.action IS NULL;     -- its policy was dropped meanwhile
     table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
     total_rows := total_rows OPERATOR(pg_catalog.+) b.rows;
     total_parts := total_parts OPERATOR(pg_catalog.+) b.partitions;
@@ -1084,7 +1105,7 @@ BEGIN
                 AND l.classid OPERATOR(pg_catalog.=) 1885827186
                 AND l.objid OPERATOR(pg_catalog.=) privacy._lock_key('purge')::oid
                 AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
-                AND l.virtualtransaction IS NOT NULL AND l.granted) THEN
+                AND l.granted) THEN
     PERFORM pg_catalog.pg_advisory_unlock(1885827186, privacy._lock_key('purge'));
   END IF;
   IF NOT pg_catalog.pg_try_advisory_lock(1885827186, privacy._lock_key('purge')) THEN
@@ -1145,6 +1166,7 @@ DECLARE
   failed jsonb := pg_catalog.jsonb_build_array();
   st text;
   msg text;
+  table_failed boolean;
 BEGIN
   IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'batch size must be positive' USING ERRCODE = '22023',
@@ -1167,6 +1189,7 @@ BEGIN
   tables := b.tables;
   COMMIT;
   FOREACH t IN ARRAY tables LOOP
+    table_failed := false;
     LOOP
       BEGIN
         SELECT * INTO b FROM privacy._purge_batch(t, run, batch_size, lock_timeout_ms, retries);
@@ -1179,12 +1202,12 @@ BEGIN
           RAISE WARNING 'purge of % failed: %', t, msg;
           failed := failed OPERATOR(pg_catalog.||)
                     pg_catalog.jsonb_build_object('table', t::text, 'sqlstate', st, 'message', msg);
-          b := NULL;
+          table_failed := true;
       END;
       COMMIT;
-      EXIT WHEN b IS NULL OR b.done;
+      EXIT WHEN table_failed OR b.done;
     END LOOP;
-    IF b IS NOT NULL THEN
+    IF NOT table_failed AND b.action IS NOT NULL THEN
       total_rows := total_rows OPERATOR(pg_catalog.+) b.rows;
       total_parts := total_parts OPERATOR(pg_catalog.+) b.partitions;
       RAISE NOTICE 'purged %: % % rows, % partitions dropped', t, b.action, b.rows, b.partitions;
