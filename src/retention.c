@@ -177,15 +177,16 @@ pgp_owner_exec(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgp_owner_query);
 
 /*
- * _owner_query(tbl, sql, args): run a query as the owner of tbl and return
- * the first column of its first row as text (NULL when there is none).
- * Used for the counts of a dry run, the batch boundaries and the checks
- * whether a partition holds rows under a hold.
+ * _owner_query(tbl, sql, args, lock_timeout_ms): run a query as the owner
+ * of tbl and return the first column of its first row as text (NULL when
+ * there is none).  Used for the counts of a dry run, the batch boundaries
+ * and the checks whether a partition holds rows under a hold.
  */
 Datum
 pgp_owner_query(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
+	int32		timeout;
 	text	   *value = NULL;
 	bool		isnull = true;
 
@@ -194,9 +195,10 @@ pgp_owner_query(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("table and query must not be null")));
 	relid = PG_GETARG_OID(0);
+	timeout = (PG_NARGS() > 3 && !PG_ARGISNULL(3)) ? PG_GETARG_INT32(3) : 0;
 	(void) run_as_owner(relid, PG_GETARG_TEXT_PP(1),
 						PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
-						0, true, &value, &isnull);
+						timeout, true, &value, &isnull);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(value);

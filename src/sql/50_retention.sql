@@ -169,11 +169,12 @@ CREATE FUNCTION privacy._owner_exec(tbl regclass, sql text, args text[] DEFAULT 
 COMMENT ON FUNCTION privacy._owner_exec(regclass, text, text[], integer) IS
   'internal: run a statement with text parameters as the table owner in a security-restricted operation; rows processed';
 
-CREATE FUNCTION privacy._owner_query(tbl regclass, sql text, args text[] DEFAULT '{}')
+CREATE FUNCTION privacy._owner_query(tbl regclass, sql text, args text[] DEFAULT '{}',
+                                     lock_timeout_ms integer DEFAULT 0)
   RETURNS text
   LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_owner_query';
-COMMENT ON FUNCTION privacy._owner_query(regclass, text, text[]) IS
+COMMENT ON FUNCTION privacy._owner_query(regclass, text, text[], integer) IS
   'internal: run a query as the table owner in a security-restricted operation; first value as text';
 
 -- The advisory lock keys: one purge at a time; holds against batches.
@@ -829,6 +830,7 @@ DECLARE
   n bigint := 0;
   leaf regclass;
   leafname text;
+  dropped_one boolean;
   est bigint;
   attempt integer;
   wh text;
@@ -872,26 +874,30 @@ BEGIN
         JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) e.leaf
        ORDER BY e.upper_bound, e.leaf::text
     LOOP
-      IF w.held IS NULL
-         OR privacy._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leaf, w.held),
-                                 ARRAY[NULL, NULL]::text[] || w.held_args)::boolean IS FALSE THEN
-        leafname := leaf::text;       -- the name, before the oid is gone
-        attempt := 0;
-        LOOP
-          BEGIN
+      leafname := leaf::text;       -- the name, before the oid is gone
+      dropped_one := false;
+      attempt := 0;
+      LOOP
+        BEGIN
+          IF w.held IS NULL
+             OR privacy._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leafname, w.held),
+                                     ARRAY[NULL, NULL]::text[] || w.held_args, lock_timeout_ms)::boolean IS FALSE THEN
             PERFORM privacy._owner_exec(leaf, pg_catalog.format('DROP TABLE %s', leafname), '{}', lock_timeout_ms);
-            EXIT;
-          EXCEPTION WHEN lock_not_available THEN
-            attempt := attempt OPERATOR(pg_catalog.+) 1;
-            IF attempt OPERATOR(pg_catalog.>) retries THEN
-              RAISE EXCEPTION 'could not lock partition % to drop it', leaf
-                USING ERRCODE = '55P03',
-                      DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
-                      HINT = 'The next run tries again; the purge continues where it stopped.';
-            END IF;
-            PERFORM pg_catalog.pg_sleep(0.05 OPERATOR(pg_catalog.*) attempt);
-          END;
-        END LOOP;
+            dropped_one := true;
+          END IF;
+          EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+          attempt := attempt OPERATOR(pg_catalog.+) 1;
+          IF attempt OPERATOR(pg_catalog.>) retries THEN
+            RAISE EXCEPTION 'could not lock partition % to drop it', leafname
+              USING ERRCODE = '55P03',
+                    DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
+                    HINT = 'The next run tries again; the purge continues where it stopped.';
+          END IF;
+          PERFORM pg_catalog.pg_sleep(0.05 OPERATOR(pg_catalog.*) attempt);
+        END;
+      END LOOP;
+      IF dropped_one THEN
         UPDATE privacy.retention_progress p
            SET partitions = p.partitions OPERATOR(pg_catalog.+) 1,
                dropped = p.dropped OPERATOR(pg_catalog.||) leafname,
@@ -913,16 +919,6 @@ BEGIN
   -- Rows: the key range [next_from, hi) holding batch_size rows to purge.
   args := ARRAY[cut, g.next_from] OPERATOR(pg_catalog.||) w.held_args;
   wh := privacy._retention_where(w, g.next_from IS NOT NULL);
-  hi := privacy._owner_query(tbl,
-          pg_catalog.format('SELECT %s FROM %s WHERE %s ORDER BY %s OFFSET %s LIMIT 1',
-                            w.tcol, w.rel, wh, w.tcol, batch_size), args);
-  IF hi IS NOT NULL AND hi OPERATOR(pg_catalog.=) g.next_from THEN
-    -- batch_size rows or more share one time: take them all
-    hi := privacy._owner_query(tbl,
-            pg_catalog.format('SELECT pg_catalog.min(%s) FROM %s WHERE %s AND %s OPERATOR(pg_catalog.>) $2::%s',
-                              w.tcol, w.rel, wh, w.tcol, w.ttype), args);
-  END IF;
-  args[1] := COALESCE(hi, cut);
   IF (w.policy).action OPERATOR(pg_catalog.=) 'delete' THEN
     q := pg_catalog.format('DELETE FROM %s WHERE %s', w.rel, wh);
   ELSE
@@ -931,6 +927,17 @@ BEGIN
   attempt := 0;
   LOOP
     BEGIN
+      args[1] := cut;
+      hi := privacy._owner_query(tbl,
+              pg_catalog.format('SELECT %s FROM %s WHERE %s ORDER BY %s OFFSET %s LIMIT 1',
+                                w.tcol, w.rel, wh, w.tcol, batch_size), args, lock_timeout_ms);
+      IF hi IS NOT NULL AND hi OPERATOR(pg_catalog.=) g.next_from THEN
+        -- batch_size rows or more share one time: take them all
+        hi := privacy._owner_query(tbl,
+                pg_catalog.format('SELECT pg_catalog.min(%s) FROM %s WHERE %s AND %s OPERATOR(pg_catalog.>) $2::%s',
+                                  w.tcol, w.rel, wh, w.tcol, w.ttype), args, lock_timeout_ms);
+      END IF;
+      args[1] := COALESCE(hi, cut);
       n := privacy._owner_exec(tbl, q, args, lock_timeout_ms);
       EXIT;
     EXCEPTION WHEN lock_not_available THEN
