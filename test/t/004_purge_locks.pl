@@ -95,6 +95,34 @@ is($node->safe_psql('postgres', q{SELECT rows || '/' || partitions FROM privacy.
 is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.part}), '2,3', 'only current rows are left');
 is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'audit chain intact');
 
+# Policies and holds go through pg_dump and pg_restore with the catalog,
+# the time column's attribute number resolved again.
+$node->safe_psql('postgres', q{
+CREATE TABLE app.books (gone int, id int, booked_on date NOT NULL);
+ALTER TABLE app.books DROP COLUMN gone;
+INSERT INTO app.books VALUES (1, '2019-03-01'), (2, '2026-03-01');
+SELECT privacy.register_table('app.books', 'support');
+SELECT privacy.set_retention('app.books', 'booked_on', '5 years', align => 'year', year_start => 7,
+                             keep_at_least => '5 years', time_zone => 'Europe/Copenhagen');
+SELECT privacy.hold('email', 'Q7@example.dk', 'audit 2026', now() + interval '1 year');
+});
+my $policies_q = q{SELECT string_agg(table_name::text || ' ' || description || ' ' || time_zone, '; ' ORDER BY table_name::text)
+                   FROM privacy.retention_policies};
+my $holds_q = q{SELECT string_agg(kind || ' ' || masked_value || ' ' || reason || ' ' || active, '; ' ORDER BY id) FROM privacy.legal_holds};
+$node->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/ret.dump", '-d', $node->connstr('postgres') ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), "$dir/ret.dump" ], 'pg_restore');
+is($node->safe_psql('restored', $policies_q), $node->safe_psql('postgres', $policies_q), 'policies restored');
+is($node->safe_psql('restored', $holds_q), $node->safe_psql('postgres', $holds_q), 'holds restored');
+is($node->safe_psql('restored', q{SELECT time_attnum FROM privacy.retention_policy WHERE tbl = 'app.books'::regclass}),
+	$node->safe_psql('restored', q{SELECT attnum FROM pg_attribute WHERE attrelid = 'app.books'::regclass AND attname = 'booked_on'}),
+	'the time column is resolved again');
+isnt($node->safe_psql('postgres', q{SELECT time_attnum FROM privacy.retention_policy WHERE tbl = 'app.books'::regclass}),
+	$node->safe_psql('restored', q{SELECT time_attnum FROM privacy.retention_policy WHERE tbl = 'app.books'::regclass}),
+	'(it did shift)');
+is($node->safe_psql('restored', q{SELECT rows FROM privacy.purge(false, 'app.books')}), '1', 'the restored policy works');
+is($node->safe_psql('restored', q{SELECT string_agg(id::text, ',') FROM app.books}), '2', 'on the right rows');
+
 $app->quit;
 $node->stop;
 done_testing();
