@@ -59,6 +59,7 @@ SELECT i, format('user%s@example.dk', i % 3), '+452012345' || (i % 3),
 -- Bad input: clear errors, nothing changed
 ------------------------------------------------------------------------
 SELECT privacy.set_retention(NULL, 'opened_at', '10 days');
+SELECT privacy.set_retention('regress_ret.no_such_table', 'opened_at', '10 days');
 SELECT privacy.set_retention('regress_ret.trigger_log', 'who', '10 days');
 SELECT privacy.set_retention('regress_ret.ticket', 'no_such', '10 days');
 SELECT privacy.set_retention('regress_ret.ticket', 'body', '10 days');

@@ -76,9 +76,14 @@ SELECT * FROM privacy.purge(dry_run => true) WHERE table_name = 'telco.cdr'::reg
 
 \echo
 \echo '=== 16. Scheduling with pg_cron, and the record of processing with retention'
+SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') AS has_pg_cron \gset
+\if :has_pg_cron
 SELECT privacy.schedule_purge('30 3 * * *') AS job_id \gset
 SELECT jobid, jobname, schedule, command FROM cron.job WHERE jobid = :job_id;
 SELECT privacy.unschedule_purge() AS unscheduled \g /dev/null
+\else
+\echo '(pg_cron is not installed in this database: schedule CALL privacy.run_purge() another way)'
+\endif
 SELECT DISTINCT table_name::text AS "table", purpose, retention
   FROM privacy.personal_data WHERE retention IS NOT NULL ORDER BY 1;
 SELECT coalesce(privacy.verify_audit_log()::text, 'intact') AS audit_chain;
