@@ -9,6 +9,7 @@ OBJS = \
 	src/keys.o \
 	src/pseudonym.o \
 	src/protect.o \
+	src/analytics.o \
 	src/pgp_crypto.o \
 	src/ff1.o \
 	src/e164.o \

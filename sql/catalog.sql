@@ -121,6 +121,7 @@ DROP TABLE regress_cat.cdr;
 SELECT count(*) AS cdr_declared FROM privacy.registered_table WHERE tbl::text LIKE '%cdr%';
 SELECT event, object, detail FROM privacy.audit_log
  WHERE event IN ('catalog.column_renamed', 'catalog.column_dropped', 'catalog.table_dropped')
+   AND object LIKE 'regress_cat.%'
  ORDER BY id;
 
 -- Only the table's owner may declare it.

@@ -117,6 +117,12 @@ SELECT align, keep, keep_at_least,
                ('quarter', '1 month', NULL), (NULL, '10 days', NULL),
                ('month', '3 months', '6 months')) v(align, keep, keep_at_least);
 SELECT table_name, description FROM privacy.retention_policies WHERE table_name = 'regress_ret.books'::regclass;
+-- for erasure: until when the legal minimum keeps a row (none set here)
+SELECT privacy._legal_minimum_until('regress_ret.books', '2026-03-01') AS no_legal_minimum;
+SELECT privacy.set_retention('regress_ret.books', 'booked_on', '5 years', align => 'year', year_start => 7,
+                             keep_at_least => '5 years', time_zone => 'Europe/Copenhagen');
+SELECT d, privacy._legal_minimum_until('regress_ret.books', d) AT TIME ZONE 'Europe/Copenhagen' AS kept_until
+  FROM unnest(ARRAY['2026-03-01 12:00+01', '2026-07-01 00:00+02']::timestamptz[]) d;
 SELECT privacy.drop_retention('regress_ret.books');
 SELECT privacy.drop_retention('regress_ret.books');
 

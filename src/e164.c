@@ -455,6 +455,8 @@ IsCcPrefix(const char *digits, size_t n)
  *		Look up an ISO 3166-1 alpha-2 code, case-insensitively; NULL if it is
  *		not exactly two letters of a known country.
  */
+static const DefaultCountry *last_found = NULL;
+
 static const DefaultCountry *
 FindDefaultCountry(const char *iso)
 {
@@ -477,13 +479,24 @@ FindDefaultCountry(const char *iso)
 		return NULL;
 	key[2] = '\0';
 
+	/*
+	 * Bulk loads normalize millions of numbers with one default country:
+	 * remember the last one found (the tables are constant, so a stale
+	 * entry is impossible).
+	 */
+	if (last_found != NULL && last_found->iso[0] == key[0] && last_found->iso[1] == key[1])
+		return last_found;
+
 	while (lo < hi)
 	{
 		size_t		mid = lo + (hi - lo) / 2;
-		int			cmp = strcmp(DefaultCountries[mid].iso, key);
+		int			cmp = memcmp(DefaultCountries[mid].iso, key, 2);
 
 		if (cmp == 0)
-			return &DefaultCountries[mid];
+		{
+			last_found = &DefaultCountries[mid];
+			return last_found;
+		}
 		if (cmp < 0)
 			lo = mid + 1;
 		else

@@ -43,6 +43,14 @@ static uint64 master_generation = 0;
 
 /* Derived keys, a short list: one entry per purpose and domain in use. */
 static PgpKey *key_cache = NULL;
+static int	key_cache_len = 0;
+
+/*
+ * A backend that uses more domains than this (a caller looping over
+ * invented domain names) drops its derived keys and starts over, rather
+ * than growing without bound.
+ */
+#define PGP_KEY_CACHE_MAX	256
 
 #define PGP_HKDF_SALT		"pg_privacy master key v1"
 #define PGP_KEYFILE_HINT	"Generate a key with \"openssl rand -hex 32 > FILE\" and \"chmod 600 FILE\" " \
@@ -255,6 +263,7 @@ release_keys(void)
 		k = next;
 	}
 	key_cache = NULL;
+	key_cache_len = 0;
 	OPENSSL_cleanse(master_key, sizeof(master_key));
 	master_loaded = false;
 }
@@ -288,6 +297,18 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 			k->domain_len == domain_len &&
 			memcmp(k->domain, domain, domain_len) == 0)
 			return k;
+	}
+
+	if (key_cache_len >= PGP_KEY_CACHE_MAX)
+	{
+		/*
+		 * Start over.  Bumping the generation makes every cached reference
+		 * (PgpKeyRef) re-resolve instead of pointing at a freed entry.
+		 */
+		release_keys();
+		pgp_key_generation++;
+		master_generation = pgp_key_generation;
+		load_master_key();
 	}
 
 	k = calloc(1, sizeof(PgpKey));
@@ -329,6 +350,7 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 
 	k->next = key_cache;
 	key_cache = k;
+	key_cache_len++;
 	return k;
 }
 

@@ -321,24 +321,36 @@ country_arg(FunctionCallInfo fcinfo, int argno)
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
+/*
+ * A keyed pseudonym as a text datum: prefix, then the base64url pseudonym
+ * of value under the call site's key for (purpose, domain).
+ */
+static text *
+keyed_pseudonym_text(FunctionCallInfo fcinfo, const char *purpose,
+					 text *domain, text *value, const char *prefix)
+{
+	int			dlen = VARSIZE_ANY_EXHDR(domain);
+	int			plen = strlen(prefix);
+	PgpKey	   *k;
+	text	   *result;
+
+	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	k = pgp_key_cached(fn_keyref(fcinfo), purpose, VARDATA_ANY(domain), dlen);
+	result = (text *) palloc(VARHDRSZ + plen + PGP_PSEUDONYM_LEN);
+	SET_VARSIZE(result, VARHDRSZ + plen + PGP_PSEUDONYM_LEN);
+	memcpy(VARDATA(result), prefix, plen);
+	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(result) + plen);
+	return result;
+}
+
 PG_FUNCTION_INFO_V1(pgp_pseudonymize);
 
 /* pseudonymize(value text, domain text): keyed, deterministic, one-way. */
 Datum
 pgp_pseudonymize(PG_FUNCTION_ARGS)
 {
-	text	   *value = PG_GETARG_TEXT_PP(0);
-	text	   *domain = PG_GETARG_TEXT_PP(1);
-	int			dlen = VARSIZE_ANY_EXHDR(domain);
-	PgpKey	   *k;
-	text	   *result;
-
-	pgp_check_domain(VARDATA_ANY(domain), dlen);
-	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_PSEUDONYM, VARDATA_ANY(domain), dlen);
-	result = (text *) palloc(VARHDRSZ + PGP_PSEUDONYM_LEN);
-	SET_VARSIZE(result, VARHDRSZ + PGP_PSEUDONYM_LEN);
-	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(result));
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(keyed_pseudonym_text(fcinfo, PGP_KP_PSEUDONYM,
+										  PG_GETARG_TEXT_PP(1), PG_GETARG_TEXT_PP(0), ""));
 }
 
 PG_FUNCTION_INFO_V1(pgp_normalize_msisdn);
@@ -522,17 +534,6 @@ PG_FUNCTION_INFO_V1(pgp_audit_ref);
 Datum
 pgp_audit_ref(PG_FUNCTION_ARGS)
 {
-	text	   *kind = PG_GETARG_TEXT_PP(0);
-	text	   *value = PG_GETARG_TEXT_PP(1);
-	int			klen = VARSIZE_ANY_EXHDR(kind);
-	PgpKey	   *k;
-	text	   *result;
-
-	pgp_check_domain(VARDATA_ANY(kind), klen);
-	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_AUDIT, VARDATA_ANY(kind), klen);
-	result = (text *) palloc(VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
-	SET_VARSIZE(result, VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
-	memcpy(VARDATA(result), "ref:", 4);
-	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(result) + 4);
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(keyed_pseudonym_text(fcinfo, PGP_KP_AUDIT,
+										  PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), "ref:"));
 }

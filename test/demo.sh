@@ -58,3 +58,37 @@ sql "SELECT msisdn_raw AS typed, privacy.normalize_msisdn(msisdn_raw) AS e164,
 title "9. The audit trail: hash-chained, no raw identifiers"
 sql "SELECT id, at::timestamp(0) AS at, role, event, object, detail FROM privacy.audit_log ORDER BY id DESC LIMIT 5"
 sql "SELECT count(*) AS entries, coalesce(privacy.verify_audit_log()::text, 'intact') AS chain FROM privacy.audit_log"
+
+title "10. Figures for the parent group: a safe aggregate (groups under 50 calls suppressed)"
+"${PSQL[@]}" -c "CREATE SCHEMA IF NOT EXISTS bi" -c "CREATE ROLE bi_reader" 2>/dev/null || true
+"${PSQL[@]}" -c "GRANT USAGE ON SCHEMA bi TO bi_reader" >/dev/null
+sql "SELECT privacy.create_safe_aggregate('bi.calls_per_country_month',
+       'SELECT country, date_trunc(''month'', started_at)::date AS month, count(*) AS n,
+               round(sum(duration_s) / 60.0) AS minutes
+          FROM telco.cdr WHERE started_at >= ''2026-09-01'' GROUP BY 1, 2', 50,
+       grant_to => 'bi_reader') AS published"
+sql "SELECT country, month, n AS calls, minutes FROM bi.calls_per_country_month ORDER BY month, n DESC"
+echo "(what the view withholds, seen by the DBA only:)"
+sql "SELECT month, count(*) AS groups_suppressed, sum(calls) AS calls_in_them
+       FROM (SELECT country, date_trunc('month', started_at)::date AS month, count(*) AS calls
+               FROM telco.cdr WHERE started_at >= '2026-09-01' GROUP BY 1, 2 HAVING count(*) < 50) g
+      GROUP BY month ORDER BY month"
+sql "SELECT * FROM privacy.k_anonymity('telco.cdr', ARRAY['country', 'call_type'], 50)"
+
+title "11. A pseudonymized extract for analysts (domain 'analytics', time by hour)"
+sql "SELECT privacy.create_pseudonymized_extract('bi.cdr_extract', 'telco.cdr', 'analytics', 'hour',
+                                                 grant_to => 'bi_reader') AS published"
+sql "SELECT cdr_id, a_number, b_number, started_at, duration_s, country FROM bi.cdr_extract ORDER BY cdr_id LIMIT 4"
+sql "SET ROLE bi_reader; SELECT count(DISTINCT a_number) AS distinct_callers, count(*) AS calls FROM bi.cdr_extract"
+{ "${PSQL[@]}" -c "SET ROLE bi_reader; SELECT count(*) FROM telco.cdr" 2>&1 || true; } | head -1 | sed 's/^/bi_reader reading telco.cdr directly: /'
+
+# The consent, retention and data-subject parts, each a psql script.
+for part in consent retention subject; do
+  if [ -f "$HERE/demo_$part.sql" ]; then
+    "${PSQL[@]}" -P footer=off -f "$HERE/demo_$part.sql"
+  fi
+done
+
+title "The audit trail at the end"
+sql "SELECT event, count(*) AS entries FROM privacy.audit_log GROUP BY event ORDER BY min(id)"
+sql "SELECT count(*) AS entries, coalesce(privacy.verify_audit_log()::text, 'intact') AS chain FROM privacy.audit_log"

@@ -17,7 +17,7 @@ MODE=${1:-test}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
 PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
-PACKAGES=(make gcc clang libclang-rt-14-dev libssl-dev postgresql-15 postgresql-server-dev-15
+PACKAGES=(make gcc perl clang libclang-rt-14-dev libssl-dev postgresql-15 postgresql-server-dev-15
           postgresql-contrib postgresql-15-cron libipc-run-perl openssl)
 
 case "$MODE" in

@@ -597,9 +597,16 @@ DECLARE
   n bigint;
 BEGIN
   FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()
-            WHERE object_type IN ('table', 'foreign table', 'table column')
+            WHERE object_type IN ('table', 'foreign table', 'table column', 'view')
   LOOP
-    IF o.object_type OPERATOR(pg_catalog.=) 'table column' THEN
+    IF o.object_type OPERATOR(pg_catalog.=) 'view' THEN
+      -- a published view (safe aggregate, extract) leaves the register
+      DELETE FROM privacy.published p WHERE p.view_name::oid OPERATOR(pg_catalog.=) o.objid;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM privacy._audit('analytics.unpublished', o.object_identity);
+      END IF;
+    ELSIF o.object_type OPERATOR(pg_catalog.=) 'table column' THEN
       DELETE FROM privacy.registered_column c
        WHERE c.tbl::oid OPERATOR(pg_catalog.=) o.objid
          AND c.attnum OPERATOR(pg_catalog.=) o.objsubid;

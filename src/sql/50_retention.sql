@@ -235,6 +235,33 @@ $$;
 COMMENT ON FUNCTION privacy._retention_cutoff(privacy.retention_policy, timestamptz) IS
   'internal: the instant before which rows of a policy''s table are expired';
 
+-- Until when the legal minimum of a table's policy keeps a row dated ts:
+-- keep_at_least after the end of the row's period (or after ts without
+-- alignment); NULL when the table has no legal minimum.  For erasure,
+-- which must keep (restricted) what the law still requires.
+CREATE FUNCTION privacy._legal_minimum_until(tbl regclass, ts timestamptz) RETURNS timestamptz
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  p privacy.retention_policy;
+  local timestamp;
+BEGIN
+  SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _legal_minimum_until.tbl;
+  IF NOT FOUND OR p.keep_at_least IS NULL THEN
+    RETURN NULL;
+  END IF;
+  local := privacy._period_start(ts, p.align, p.year_start, p.time_zone) AT TIME ZONE p.time_zone;
+  IF p.align IS NOT NULL THEN
+    local := local OPERATOR(pg_catalog.+)
+             CASE p.align WHEN 'quarter' THEN interval '3 months' ELSE ('1 ' || p.align)::interval END;
+  END IF;
+  RETURN (local OPERATOR(pg_catalog.+) p.keep_at_least) AT TIME ZONE p.time_zone;
+END
+$$;
+COMMENT ON FUNCTION privacy._legal_minimum_until(regclass, timestamptz) IS
+  'internal: until when the legal minimum of the table''s retention policy keeps a row dated ts (NULL: no minimum)';
+
 -- A policy in words, for the record of processing.
 CREATE FUNCTION privacy._retention_text(p privacy.retention_policy) RETURNS text
   LANGUAGE sql STABLE STRICT
