@@ -117,6 +117,8 @@ SELECT align, keep, keep_at_least,
                ('quarter', '1 month', NULL), (NULL, '10 days', NULL),
                ('month', '3 months', '6 months')) v(align, keep, keep_at_least);
 SELECT table_name, description FROM privacy.retention_policies WHERE table_name = 'regress_ret.books'::regclass;
+SELECT i, privacy._interval_text(i) AS in_words
+  FROM unnest('{1 year 2 mons 3 days 04:05:06, 1 mon 1 day, 18 months, 00:00:00}'::interval[]) i;
 -- for erasure: until when the legal minimum keeps a row (none set here)
 SELECT privacy._legal_minimum_until('regress_ret.books', '2026-03-01') AS no_legal_minimum;
 SELECT privacy.set_retention('regress_ret.books', 'booked_on', '5 years', align => 'year', year_start => 7,

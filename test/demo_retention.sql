@@ -7,7 +7,7 @@ SET client_min_messages = warning;
 SET TimeZone = 'Europe/Copenhagen';
 
 \echo
-\echo '=== 10. Retention policies: how long each kind of data is kept (privacy policy section 5)'
+\echo '\033[1m=== Retention policies: how long each kind of data is kept (privacy policy section 5)\033[0m'
 \echo '(traffic data: until bills can no longer be disputed; support tickets: anonymized after a year;'
 \echo ' invoices: 5 years after the end of the financial year, the Bookkeeping Act''s minimum)'
 SELECT privacy.set_retention('telco.cdr', 'started_at', '6 months', align => 'month',
@@ -21,7 +21,7 @@ SELECT table_name AS "table", purpose, action, description AS policy,
   FROM privacy.retention_policies ORDER BY table_name::text;
 
 \echo
-\echo '=== 11. A legal hold: one subscriber''s calls are evidence in a billing dispute'
+\echo '\033[1m=== Retention: A legal hold: one subscriber''s calls are evidence in a billing dispute\033[0m'
 -- a number with expired calls in as few months as possible
 SELECT s.msisdn AS held_msisdn
   FROM telco.subscription s
@@ -35,12 +35,12 @@ SELECT privacy.hold('msisdn', :'held_msisdn', 'billing dispute 2026-117') AS hol
 SELECT id, kind, masked_value AS subject, reason, active FROM privacy.legal_holds WHERE id = :hold_id;
 
 \echo
-\echo '=== 12. Dry run: what the purge would do, changing nothing'
+\echo '\033[1m=== Retention: Dry run: what the purge would do, changing nothing\033[0m'
 SELECT count(*) AS cdr_partitions_before FROM pg_inherits WHERE inhparent = 'telco.cdr'::regclass \gset
 SELECT * FROM privacy.purge(dry_run => true);
 
 \echo
-\echo '=== 13. The real run: CALL privacy.run_purge() commits after every batch (this is what pg_cron runs)'
+\echo '\033[1m=== Retention: The real run: CALL privacy.run_purge() commits after every batch (this is what pg_cron runs)\033[0m'
 CALL privacy.run_purge(5000);
 SELECT :cdr_partitions_before AS "CDR partitions before",
        (SELECT count(*) FROM pg_inherits WHERE inhparent = 'telco.cdr'::regclass) AS "after",
@@ -57,7 +57,7 @@ SELECT ticket_id, customer_id, msisdn_raw, contact_email, opened_at::timestamp(0
  ORDER BY ticket_id LIMIT 4;
 
 \echo
-\echo '=== 14. The receipts in the audit log: counts and time window, no personal data'
+\echo '\033[1m=== Retention: The receipts in the audit log: counts and time window, no personal data\033[0m'
 SELECT id, event, object, detail->>'action' AS action, detail->'rows' AS rows, detail->'partitions' AS partitions,
        (detail->>'expired_before')::timestamptz::timestamp(0) AS expired_before, detail->'batches' AS batches
   FROM privacy.audit_log WHERE event = 'retention.purge' ORDER BY id;
@@ -69,13 +69,13 @@ SELECT jsonb_array_elements_text(detail->'dropped') AS partition
   FROM privacy.audit_log WHERE event = 'retention.purge' AND object = 'telco.cdr' ORDER BY id DESC LIMIT 30;
 
 \echo
-\echo '=== 15. The next night: nothing left to do; the hold ends and its rows go'
+\echo '\033[1m=== Retention: The next night: nothing left to do; the hold ends and its rows go\033[0m'
 SELECT * FROM privacy.purge(dry_run => true);
 SELECT privacy.release_hold(:hold_id) \g /dev/null
 SELECT * FROM privacy.purge(dry_run => true) WHERE table_name = 'telco.cdr'::regclass;
 
 \echo
-\echo '=== 16. Scheduling with pg_cron, and the record of processing with retention'
+\echo '\033[1m=== Retention: Scheduling with pg_cron, and the record of processing with retention\033[0m'
 SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') AS has_pg_cron \gset
 \if :has_pg_cron
 SELECT privacy.schedule_purge('30 3 * * *') AS job_id \gset

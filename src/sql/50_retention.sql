@@ -262,6 +262,22 @@ $$;
 COMMENT ON FUNCTION privacy._legal_minimum_until(regclass, timestamptz) IS
   'internal: until when the legal minimum of the table''s retention policy keeps a row dated ts (NULL: no minimum)';
 
+-- An interval in words ("5 years", "6 months", "1 year 2 days"), the
+-- same whatever the session's IntervalStyle.
+CREATE FUNCTION privacy._interval_text(i interval) RETURNS text
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT COALESCE(NULLIF(pg_catalog.concat_ws(' ',
+           CASE WHEN y OPERATOR(pg_catalog.=) 1 THEN '1 year' WHEN y OPERATOR(pg_catalog.<>) 0 THEN y || ' years' END,
+           CASE WHEN m OPERATOR(pg_catalog.=) 1 THEN '1 month' WHEN m OPERATOR(pg_catalog.<>) 0 THEN m || ' months' END,
+           CASE WHEN d OPERATOR(pg_catalog.=) 1 THEN '1 day' WHEN d OPERATOR(pg_catalog.<>) 0 THEN d || ' days' END,
+           CASE WHEN t OPERATOR(pg_catalog.<>) interval '0' THEN pg_catalog.to_char(t, 'HH24:MI:SS') END), ''), '0')
+    FROM (SELECT pg_catalog.date_part('year', i)::integer AS y, pg_catalog.date_part('month', i)::integer AS m,
+                 pg_catalog.date_part('day', i)::integer AS d,
+                 i OPERATOR(pg_catalog.-) pg_catalog.date_trunc('day', i) AS t) v
+$$;
+
 -- A policy in words, for the record of processing.
 CREATE FUNCTION privacy._retention_text(p privacy.retention_policy) RETURNS text
   LANGUAGE sql STABLE STRICT
@@ -269,12 +285,12 @@ CREATE FUNCTION privacy._retention_text(p privacy.retention_policy) RETURNS text
 AS $$
   SELECT CASE WHEN p.tbl IS NOT NULL THEN pg_catalog.concat(
     CASE p.action WHEN 'delete' THEN 'deleted' ELSE 'anonymized' END,
-    ' ', p.keep::text,
+    ' ', privacy._interval_text(p.keep),
     CASE WHEN p.align IS NULL THEN ' after ' || p.time_column
          WHEN p.align OPERATOR(pg_catalog.=) 'year' AND p.year_start OPERATOR(pg_catalog.<>) 1
            THEN ' after the end of the financial year (from month ' || p.year_start || ') of ' || p.time_column
          ELSE ' after the end of the ' || p.align || ' of ' || p.time_column END,
-    CASE WHEN p.keep_at_least IS NOT NULL THEN ', never before ' || p.keep_at_least::text END) END
+    CASE WHEN p.keep_at_least IS NOT NULL THEN ', never before ' || privacy._interval_text(p.keep_at_least) END) END
 $$;
 
 -- A text value of the time column's type from an instant, in a form every
