@@ -90,6 +90,7 @@ CREATE TABLE privacy.retention_progress (
   partitions   integer NOT NULL DEFAULT 0,
   dropped      text[] NOT NULL DEFAULT '{}',
   dropped_rows_estimate bigint NOT NULL DEFAULT 0,
+  pending      oid[],                  -- expired partitions still to drop
   batches      integer NOT NULL DEFAULT 0
 );
 COMMENT ON TABLE privacy.retention_progress IS
@@ -179,9 +180,13 @@ COMMENT ON FUNCTION privacy._owner_query(regclass, text, text[], integer) IS
 
 -- The advisory lock keys: one purge at a time; holds against batches.
 CREATE FUNCTION privacy._lock_key(what text) RETURNS integer
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
   SET search_path = pg_catalog, pg_temp
-AS $$ SELECT CASE what WHEN 'purge' THEN 1 WHEN 'hold' THEN 2 END $$;
+AS $$
+BEGIN
+  RETURN CASE what WHEN 'purge' THEN 1 WHEN 'hold' THEN 2 END;
+END
+$$;
 COMMENT ON FUNCTION privacy._lock_key(text) IS
   'internal: second key of the advisory locks of purge and holds (first key: 0x70677072)';
 
@@ -296,18 +301,18 @@ $$;
 -- A text value of the time column's type from an instant, in a form every
 -- DateStyle reads back the same.
 CREATE FUNCTION privacy._retention_literal(ts timestamptz, typ regtype, zone text) RETURNS text
-  LANGUAGE sql STABLE STRICT
+  LANGUAGE plpgsql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE typ
-    WHEN 'timestamptz'::regtype THEN
-      pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') OPERATOR(pg_catalog.||) 'Z'
-    WHEN 'timestamp'::regtype THEN
-      pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD"T"HH24:MI:SS.US')
-    ELSE
-      -- a date: the rows of a day are expired when the whole day is
-      pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD')
-  END
+BEGIN
+  IF typ OPERATOR(pg_catalog.=) 'timestamptz'::regtype THEN
+    RETURN pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') OPERATOR(pg_catalog.||) 'Z';
+  ELSIF typ OPERATOR(pg_catalog.=) 'timestamp'::regtype THEN
+    RETURN pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD"T"HH24:MI:SS.US');
+  END IF;
+  -- a date: the rows of a day are expired when the whole day is
+  RETURN pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD');
+END
 $$;
 
 -- What a purge of one table needs to know, built from the catalog: the
@@ -472,14 +477,16 @@ COMMENT ON FUNCTION privacy._retention_work(regclass) IS
 -- The WHERE clause of a batch: [lo <= t] and t < hi ($1), not held,
 -- not anonymized yet.  $2 is lo.
 CREATE FUNCTION privacy._retention_where(w privacy._retention_work, with_lo boolean) RETURNS text
-  LANGUAGE sql IMMUTABLE
+  LANGUAGE plpgsql IMMUTABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT pg_catalog.concat_ws(' AND ',
+BEGIN
+  RETURN pg_catalog.concat_ws(' AND ',
     CASE WHEN with_lo THEN pg_catalog.format('%s OPERATOR(pg_catalog.>=) $2::%s', w.tcol, w.ttype) END,
     pg_catalog.format('%s OPERATOR(pg_catalog.<) $1::%s', w.tcol, w.ttype),
-    CASE WHEN w.held IS NOT NULL THEN 'NOT ' || w.held END,
-    w.todo)
+    CASE WHEN w.held IS NOT NULL THEN 'NOT ' OPERATOR(pg_catalog.||) w.held END,
+    w.todo);
+END
 $$;
 
 -- Whole partitions that a purge of tbl drops: leaves range-partitioned on
@@ -874,6 +881,8 @@ DECLARE
   leaf regclass;
   leafname text;
   dropped_one boolean;
+  pend oid[];
+  i integer;
   est bigint;
   attempt integer;
   wh text;
@@ -907,16 +916,21 @@ BEGIN
       RETURNING * INTO g;
   END IF;
   cutoff := g.cutoff;
-  cut := privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone);
 
   IF g.phase OPERATOR(pg_catalog.=) 'partitions' THEN
-    -- the next expired partition with no row under a hold
-    FOR leaf, est IN
-      SELECT e.leaf, GREATEST(c.reltuples, 0)::bigint
-        FROM privacy._retention_expired_partitions(w, cutoff) e
-        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) e.leaf
-       ORDER BY e.upper_bound, e.leaf::text
-    LOOP
+    -- the expired partitions, listed once per pass, oldest first; each
+    -- batch drops the next one that holds no row under a hold
+    pend := g.pending;
+    IF pend IS NULL THEN
+      pend := ARRAY(SELECT e.leaf::oid FROM privacy._retention_expired_partitions(w, cutoff) e
+                     ORDER BY e.upper_bound, e.leaf::text);
+    END IF;
+    i := 1;
+    WHILE i OPERATOR(pg_catalog.<=) pg_catalog.cardinality(pend) LOOP
+      SELECT c.oid::regclass, GREATEST(c.reltuples, 0)::bigint INTO leaf, est
+        FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pend[i];
+      i := i OPERATOR(pg_catalog.+) 1;
+      CONTINUE WHEN leaf IS NULL;   -- dropped meanwhile
       leafname := leaf::text;       -- the name, before the oid is gone
       dropped_one := false;
       attempt := 0;
@@ -945,6 +959,7 @@ BEGIN
            SET partitions = p.partitions OPERATOR(pg_catalog.+) 1,
                dropped = p.dropped OPERATOR(pg_catalog.||) leafname,
                dropped_rows_estimate = p.dropped_rows_estimate OPERATOR(pg_catalog.+) est,
+               pending = pend[i:],
                batches = p.batches OPERATOR(pg_catalog.+) 1
          WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
           RETURNING * INTO g;
@@ -953,13 +968,15 @@ BEGIN
         partitions := g.partitions;
         RETURN;
       END IF;
+      -- it holds a row under a hold: its other rows go by rows below
     END LOOP;
-    UPDATE privacy.retention_progress p SET phase = 'rows'
+    UPDATE privacy.retention_progress p SET phase = 'rows', pending = '{}'
      WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
       RETURNING * INTO g;
   END IF;
 
   -- Rows: the key range [next_from, hi) holding batch_size rows to purge.
+  cut := privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone);
   args := ARRAY[cut, g.next_from] OPERATOR(pg_catalog.||) w.held_args;
   wh := privacy._retention_where(w, g.next_from IS NOT NULL);
   IF (w.policy).action OPERATOR(pg_catalog.=) 'delete' THEN
@@ -1048,7 +1065,12 @@ BEGIN
   cutoff := privacy._retention_cutoff(w.policy, pg_catalog.now());
   IF w.relkind OPERATOR(pg_catalog.=) 'p' AND (w.policy).action OPERATOR(pg_catalog.=) 'delete'
      AND (g.tbl IS NULL OR g.phase OPERATOR(pg_catalog.=) 'partitions') THEN
-    FOR leaf IN SELECT e.leaf FROM privacy._retention_expired_partitions(w, cutoff) e LOOP
+    FOR leaf IN
+      SELECT c.oid::regclass FROM pg_catalog.pg_class c
+       WHERE g.pending IS NOT NULL AND c.oid OPERATOR(pg_catalog.=) ANY (g.pending)
+      UNION ALL
+      SELECT e.leaf FROM privacy._retention_expired_partitions(w, cutoff) e WHERE g.pending IS NULL
+    LOOP
       IF w.held IS NULL
          OR privacy._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leaf, w.held),
                                  ARRAY[NULL, NULL]::text[] || w.held_args)::boolean IS FALSE THEN
