@@ -76,6 +76,14 @@ SELECT privacy.set_retention('regress_ret.ticket', 'opened_at', '10 days', 'anon
 SET ROLE regress_ret_other;
 SELECT privacy.set_retention('regress_ret.ticket', 'opened_at', '10 days');
 RESET ROLE;
+GRANT USAGE ON SCHEMA regress_ret TO regress_ret_other;
+GRANT EXECUTE ON FUNCTION privacy.set_retention(regclass, name, interval, text, interval, text, integer, text, text)
+  TO regress_ret_other;
+SET ROLE regress_ret_other;
+SELECT privacy.set_retention('regress_ret.ticket', 'opened_at', '10 days');
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION privacy.set_retention(regclass, name, interval, text, interval, text, integer, text, text)
+  FROM regress_ret_other;
 -- anonymize needs every personal column emptiable: body is NOT NULL text
 -- (emptied), but a NOT NULL protected or non-text column is refused
 ALTER TABLE regress_ret.ticket ALTER COLUMN minutes SET NOT NULL;
@@ -308,6 +316,18 @@ CALL privacy.run_purge();
 SELECT privacy.hold('email', 'a@b.dk', 'case');
 SELECT privacy.schedule_purge();
 RESET ROLE;
+-- run_purge's steps refuse a role that may run no purge
+GRANT EXECUTE ON FUNCTION privacy._purge_batch(regclass, bigint, integer, integer, integer) TO regress_ret_other;
+SET ROLE regress_ret_other;
+SELECT * FROM privacy._purge_batch('regress_ret.ticket', 0, 10, 100, 0);
+RESET ROLE;
+-- a role granted purge() may run it
+GRANT EXECUTE ON FUNCTION privacy.purge(boolean, regclass, integer, integer) TO regress_ret_other;
+SET ROLE regress_ret_other;
+SELECT * FROM privacy.purge(true);
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION privacy._purge_batch(regclass, bigint, integer, integer, integer),
+                           privacy.purge(boolean, regclass, integer, integer) FROM regress_ret_other;
 SELECT privacy.purge(NULL);
 SELECT privacy.purge(false, 'regress_ret.trigger_log');
 SELECT privacy.purge(false, NULL, 0);

@@ -33,7 +33,6 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 /* The owner of a relation, or an error when it no longer exists. */
