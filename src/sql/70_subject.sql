@@ -661,8 +661,9 @@ BEGIN
   IF pg_catalog.to_regclass('privacy.retention_policy') IS NULL THEN
     RETURN NULL;
   END IF;
-  EXECUTE 'SELECT pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.-) ''tbl'' FROM privacy.retention_policy p
-            WHERE p.tbl OPERATOR(pg_catalog.=) $1'
+  EXECUTE 'SELECT pg_catalog.jsonb_build_object(''time_column'', p.time_column, ''keep'', p.keep,
+                                                ''action'', p.action, ''keep_at_least'', p.keep_at_least)
+             FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) $1'
     INTO result USING tbl;
   RETURN result;
 END
@@ -699,7 +700,7 @@ BEGIN
     'SELECT h.id, h.reason, h.until FROM privacy.legal_hold h
       WHERE h.released_at IS NULL
         AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
-        AND h.subject_ref OPERATOR(pg_catalog.=) ANY (privacy._subject_refs($1, $2))
+        AND (h.kind, h.value) IN (SELECT u.k, u.v FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(k, v))
       ORDER BY h.id'
     USING kinds, vals;
 END
@@ -1229,7 +1230,9 @@ BEGIN
     RETURN NULL;
   END IF;
   SELECT a.relid INTO reg
-    FROM pg_catalog.pg_partition_ancestors(TG_RELID) WITH ORDINALITY a(relid, o)
+    FROM (SELECT TG_RELID::regclass AS relid, 0 AS o
+          UNION ALL
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(TG_RELID) WITH ORDINALITY p(relid, o)) a
     JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
    ORDER BY a.o LIMIT 1;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
@@ -1281,7 +1284,8 @@ BEGIN
   FOR r IN SELECT p.relid
              FROM (SELECT DISTINCT sc.tbl FROM privacy._subject_column sc
                     WHERE sc.link OPERATOR(pg_catalog.=) 'owner') t
-             CROSS JOIN LATERAL pg_catalog.pg_partition_tree(t.tbl) p
+             CROSS JOIN LATERAL (SELECT t.tbl::oid::regclass AS relid
+                                 UNION SELECT pt.relid FROM pg_catalog.pg_partition_tree(t.tbl) pt) p
              JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) p.relid
             WHERE k.relkind IN ('r', 'p')
               AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
