@@ -8,10 +8,12 @@ SET client_min_messages = warning;
 SET max_parallel_workers_per_gather = 0;
 SET jit = off;
 
+\o /dev/null
 \ir ../data/register.sql
 \ir ../data/register_subject.sql
-SELECT privacy.unprotect('telco.cdr') \g /dev/null
-SELECT privacy.protect('telco.cdr', rewrite_existing => true) \g /dev/null
+SELECT privacy.unprotect('telco.cdr');
+SELECT privacy.protect('telco.cdr', rewrite_existing => true);
+\o
 VACUUM ANALYZE telco.cdr;
 SET client_min_messages = warning;
 
@@ -95,7 +97,7 @@ BEGIN
   DELETE FROM telco.customer WHERE customer_id = c;
 END
 $$;
-SELECT bench.hand_erase(0);   -- create the temporary table outside the timing
+SELECT bench.hand_erase(0) \g /dev/null
 
 DO $$
 DECLARE
