@@ -1,0 +1,657 @@
+-- Consent: an append-only register of consent events, the current state
+-- derived from it, requirements that make the database refuse writes
+-- without consent, and the cascade that stops processing on withdrawal.
+--
+-- privacy.consent_event is the proof (GDPR Art. 7(1)): one row per grant
+-- or withdrawal, never updated or deleted (only the erasure hook may null
+-- the identifier, keeping the keyed subject reference).  privacy.consent_state
+-- holds one row per (kind, value, purpose) with the latest event; it is
+-- what the require_consent trigger locks (FOR KEY SHARE, in C) and what a
+-- withdrawal locks FOR UPDATE before it appends its event and deletes the
+-- subject's rows, so a write that depends on a consent and the withdrawal
+-- of that consent are serialized.  has_consent and the trigger are C
+-- (src/consent.c): direct index scans, no SPI and no catalog query per row.
+
+CREATE SEQUENCE privacy.consent_event_id_seq;
+
+CREATE TABLE privacy.consent_event (
+  id             bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('privacy.consent_event_id_seq'),
+  kind           text        NOT NULL REFERENCES privacy.identifier_kind,
+  value          text,       -- normalized identifier; NULL once the subject is erased
+  subject_ref    text        NOT NULL,   -- privacy._subject_ref(kind, value): kept after erasure
+  purpose        text        NOT NULL REFERENCES privacy.purpose,
+  event          text        NOT NULL CHECK (event IN ('grant', 'withdraw')),
+  at             timestamptz NOT NULL,   -- when the subject gave or withdrew consent
+  source         text,                   -- channel: web form, SMS STOP, customer service ...
+  notice_version text,                   -- the consent text shown (grants)
+  actor          name        NOT NULL,   -- session user that recorded it
+  role           name        NOT NULL,   -- role the statement ran as
+  recorded_at    timestamptz NOT NULL    -- when it was recorded
+);
+COMMENT ON TABLE privacy.consent_event IS
+  'pg_privacy consent register: append-only grants and withdrawals, the proof of consent (GDPR Art. 7(1))';
+-- has_consent(..., at => t) and the hand-written equivalent: the latest
+-- event at or before t is the first entry of this index.
+CREATE INDEX consent_event_lookup ON privacy.consent_event (kind, value, purpose, at DESC, id DESC);
+CREATE INDEX consent_event_subject ON privacy.consent_event (subject_ref);
+
+CREATE TABLE privacy.consent_state (
+  kind      text        NOT NULL,
+  value     text        NOT NULL,
+  purpose   text        NOT NULL,
+  granted   boolean     NOT NULL,
+  event_id  bigint,                     -- the latest event (NULL only inside the granting transaction)
+  at        timestamptz,                -- its time
+  PRIMARY KEY (kind, value, purpose)
+);
+COMMENT ON TABLE privacy.consent_state IS
+  'pg_privacy: current consent per subject identifier and purpose, derived from privacy.consent_event';
+
+CREATE TABLE privacy.consent_requirement (
+  tbl          regclass    NOT NULL,
+  col          name        NOT NULL,
+  purpose      text        NOT NULL REFERENCES privacy.purpose,
+  kind         text        NOT NULL REFERENCES privacy.identifier_kind,
+  on_withdraw  text        NOT NULL CHECK (on_withdraw IN ('keep', 'delete')),
+  required_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  required_by  name        NOT NULL,
+  PRIMARY KEY (tbl, col, purpose)
+);
+COMMENT ON TABLE privacy.consent_requirement IS
+  'pg_privacy: tables that refuse rows of subjects without consent for a purpose (privacy.require_consent)';
+
+SELECT pg_catalog.pg_extension_config_dump('privacy.consent_event', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.consent_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.consent_state', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.consent_requirement', '');
+
+------------------------------------------------------------------------
+-- C parts (src/consent.c)
+------------------------------------------------------------------------
+
+-- The register is append-only for everyone, its owner included; only
+-- privacy._consent_forget_identity (below) may null an identifier.
+CREATE FUNCTION privacy._consent_append_only() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_consent_append_only';
+COMMENT ON FUNCTION privacy._consent_append_only() IS
+  'internal: refuses UPDATE, DELETE and TRUNCATE on the consent register';
+CREATE TRIGGER consent_event_append_only
+  BEFORE UPDATE OR DELETE ON privacy.consent_event
+  FOR EACH ROW EXECUTE FUNCTION privacy._consent_append_only();
+CREATE TRIGGER consent_event_no_truncate
+  BEFORE TRUNCATE ON privacy.consent_event
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy._consent_append_only();
+
+-- An identifier in its kind's normal form: msisdn to E.164 (default
+-- country from pg_privacy.default_country), email trimmed and lower-cased,
+-- other kinds as given.  Raises 22P02/22023 on a value that has no normal
+-- form.  mode is privacy.identifier_kind.normalize.
+CREATE FUNCTION privacy._identifier_normalize(mode text, value text) RETURNS text
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_identifier_normalize';
+COMMENT ON FUNCTION privacy._identifier_normalize(text, text) IS
+  'internal: an identifier in the normal form of its kind''s normalization (msisdn, email, text)';
+
+-- The same, but NULL instead of an error: used to find a subject's rows in
+-- columns that hold identifiers as people typed them.
+CREATE FUNCTION privacy._identifier_key(mode text, value text) RETURNS text
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_identifier_key';
+COMMENT ON FUNCTION privacy._identifier_key(text, text) IS
+  'internal: normal form of an identifier, NULL when it has none (matching typed values)';
+
+CREATE FUNCTION privacy.has_consent(kind text, value text, purpose text,
+                                    at timestamptz DEFAULT NULL)
+  RETURNS boolean
+  LANGUAGE c STABLE PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_has_consent';
+COMMENT ON FUNCTION privacy.has_consent(text, text, text, timestamptz) IS
+  'whether the subject identifier has consent for the purpose: now (at NULL: the latest event the statement sees) or at a past moment';
+
+CREATE FUNCTION privacy._consent_trigger() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_consent_trigger';
+COMMENT ON FUNCTION privacy._consent_trigger() IS
+  'internal: the require_consent trigger (BEFORE INSERT OR UPDATE, FOR EACH ROW)';
+
+-- Forget the trigger's per-transaction memory of checked consents; called
+-- after this transaction changed a consent.
+CREATE FUNCTION privacy._consent_changed() RETURNS void
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_consent_changed';
+COMMENT ON FUNCTION privacy._consent_changed() IS
+  'internal: resets the require_consent trigger''s per-transaction cache';
+
+-- Delete a subject's rows from a table as the table's owner (withdrawal
+-- cascade).  how: 'equal' (column as text equals match), 'msisdn' or
+-- 'email' (column normalized equals match).
+CREATE FUNCTION privacy._consent_delete(tbl regclass, col name, how text, match text)
+  RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_consent_delete';
+COMMENT ON FUNCTION privacy._consent_delete(regclass, name, text, text) IS
+  'internal: deletes a subject''s rows from a table as its owner (withdrawal with on_withdraw => delete)';
+
+-- The erasure hook.  Nulls the identifier of every consent event of a
+-- subject (the keyed subject_ref stays, so the proof of what was consented
+-- and withdrawn survives without the identity) and drops the subject's
+-- current state.  The append-only trigger lets exactly this through, and
+-- only while this C function runs; EXECUTE stays with the extension owner
+-- (the data-subject erasure path).  Returns the number of events.
+CREATE FUNCTION privacy._consent_forget_identity(kind text, value text) RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_consent_forget_identity';
+COMMENT ON FUNCTION privacy._consent_forget_identity(text, text) IS
+  'internal (erasure path only): nulls a subject''s identifier in the consent register, keeping subject_ref and the events';
+
+------------------------------------------------------------------------
+-- Recording consent
+------------------------------------------------------------------------
+
+-- Check a (kind, value, purpose) triple and return the value in its
+-- kind's normal form.  Errors: NULLs 22004; unknown kind or purpose, a
+-- purpose whose legal basis is not consent, no normal form: 22023/22P02.
+CREATE FUNCTION privacy._consent_subject(kind text, value text, purpose text)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  norm text;
+  p    privacy.purpose;
+BEGIN
+  IF kind IS NULL OR value IS NULL OR purpose IS NULL THEN
+    RAISE EXCEPTION 'identifier kind, value and purpose must not be null'
+      USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
+   WHERE k.name OPERATOR(pg_catalog.=) _consent_subject.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
+                                        FROM privacy.identifier_kind k) || '.';
+  END IF;
+  SELECT * INTO p FROM privacy.purpose q WHERE q.name OPERATOR(pg_catalog.=) _consent_subject.purpose;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'purpose "%" does not exist', purpose
+      USING ERRCODE = '22023',
+            HINT = 'Define it first with privacy.define_purpose().';
+  END IF;
+  IF NOT p.requires_consent THEN
+    RAISE EXCEPTION 'purpose "%" is not based on consent', purpose
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Its legal basis is "%s"; consent is recorded only for purposes whose legal basis is consent.',
+                                       p.legal_basis);
+  END IF;
+  RETURN privacy._identifier_normalize(norm, value);
+END
+$$;
+COMMENT ON FUNCTION privacy._consent_subject(text, text, text) IS
+  'internal: checks a consent subject and purpose, returns the identifier in normal form';
+
+-- Lock the current state of (kind, value, purpose) for a change, creating
+-- it (not granted, no event) on first use.  Grants lock FOR NO KEY UPDATE,
+-- which lets writers holding FOR KEY SHARE go on; withdrawals lock FOR
+-- UPDATE, which waits for every transaction that wrote a row relying on
+-- the consent, and makes later writers see the withdrawal.
+CREATE FUNCTION privacy._consent_lock_state(kind text, value text, purpose text, for_withdraw boolean)
+  RETURNS privacy.consent_state
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  st privacy.consent_state;
+BEGIN
+  FOR i IN 1..2 LOOP
+    IF for_withdraw THEN
+      SELECT * INTO st FROM privacy.consent_state s
+       WHERE s.kind OPERATOR(pg_catalog.=) _consent_lock_state.kind
+         AND s.value OPERATOR(pg_catalog.=) _consent_lock_state.value
+         AND s.purpose OPERATOR(pg_catalog.=) _consent_lock_state.purpose
+         FOR UPDATE;
+    ELSE
+      SELECT * INTO st FROM privacy.consent_state s
+       WHERE s.kind OPERATOR(pg_catalog.=) _consent_lock_state.kind
+         AND s.value OPERATOR(pg_catalog.=) _consent_lock_state.value
+         AND s.purpose OPERATOR(pg_catalog.=) _consent_lock_state.purpose
+         FOR NO KEY UPDATE;
+    END IF;
+    IF FOUND OR for_withdraw THEN
+      RETURN st;      -- NULL fields: never granted
+    END IF;
+    -- First grant: create the state row; a concurrent first grant makes
+    -- this wait and then do nothing, and the loop locks its row.
+    INSERT INTO privacy.consent_state (kind, value, purpose, granted)
+         VALUES (kind, value, purpose, false)
+    ON CONFLICT DO NOTHING;
+  END LOOP;
+  RAISE EXCEPTION 'could not lock the consent state' USING ERRCODE = 'XX000';
+END
+$$;
+COMMENT ON FUNCTION privacy._consent_lock_state(text, text, text, boolean) IS
+  'internal: locks (creating on first grant) the consent state of an identifier and purpose';
+
+-- Append one event and move the state to it; audit it.  Shared by grant
+-- and withdraw once the state is locked.
+CREATE FUNCTION privacy._consent_append(kind text, value text, purpose text, event text,
+                                        at timestamptz, source text, notice_version text,
+                                        st privacy.consent_state)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  new_id bigint;
+  ts     timestamptz := pg_catalog.clock_timestamp();
+  ref    text := privacy._subject_ref(kind, value);
+BEGIN
+  IF at IS NULL THEN
+    at := GREATEST(ts, st.at);
+  ELSIF at OPERATOR(pg_catalog.>) ts THEN
+    RAISE EXCEPTION 'consent % time is in the future', event
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('at is %s; it is now %s.', at, ts);
+  ELSIF at OPERATOR(pg_catalog.<) st.at THEN
+    RAISE EXCEPTION 'consent events must be recorded in time order'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('at is %s; the latest event for this identifier and purpose is at %s.',
+                                       at, st.at);
+  END IF;
+  INSERT INTO privacy.consent_event (kind, value, subject_ref, purpose, event, at, source,
+                                     notice_version, actor, role, recorded_at)
+       VALUES (kind, value, ref, purpose, event, at, source, notice_version,
+               pg_catalog.session_user(), privacy._invoker(), ts)
+    RETURNING id INTO new_id;
+  UPDATE privacy.consent_state s
+     SET granted = (event OPERATOR(pg_catalog.=) 'grant'), event_id = new_id, at = _consent_append.at
+   WHERE s.kind OPERATOR(pg_catalog.=) _consent_append.kind
+     AND s.value OPERATOR(pg_catalog.=) _consent_append.value
+     AND s.purpose OPERATOR(pg_catalog.=) _consent_append.purpose;
+  PERFORM privacy._consent_changed();
+  PERFORM privacy._audit('consent.' || event, purpose,
+                         pg_catalog.jsonb_build_object('subject', ref, 'kind', kind,
+                                                       'event_id', new_id, 'at', at,
+                                                       'source', source,
+                                                       'notice_version', notice_version));
+  RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION privacy._consent_append(text, text, text, text, timestamptz, text, text, privacy.consent_state) IS
+  'internal: appends one consent event, moves the state to it and audits it';
+
+CREATE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
+                                      source text DEFAULT NULL, notice_version text DEFAULT NULL,
+                                      at timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  norm text := privacy._consent_subject(kind, value, purpose);
+  st   privacy.consent_state;
+BEGIN
+  st := privacy._consent_lock_state(kind, norm, purpose, false);
+  RETURN privacy._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
+END
+$$;
+COMMENT ON FUNCTION privacy.grant_consent(text, text, text, text, text, timestamptz) IS
+  'record that a subject identifier gave consent for a purpose (source/channel, notice version shown, time); returns the event id';
+
+CREATE FUNCTION privacy.withdraw_consent(kind text, value text, purpose text,
+                                         source text DEFAULT NULL, at timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  norm   text := privacy._consent_subject(kind, value, purpose);
+  st     privacy.consent_state;
+  new_id bigint;
+  r      record;
+  n      bigint;
+  how    text;
+  match  text;
+  total  bigint := 0;
+  tables jsonb := '{}';
+BEGIN
+  st := privacy._consent_lock_state(kind, norm, purpose, true);
+  IF st.granted IS NULL OR st.event_id IS NULL THEN
+    RAISE EXCEPTION 'no consent to withdraw for purpose "%"', purpose
+      USING ERRCODE = '55000',
+            DETAIL = 'Consent for this identifier and purpose was never granted.';
+  END IF;
+  IF NOT st.granted THEN
+    -- Withdrawing twice (a second click on an unsubscribe link) changes
+    -- nothing: the withdrawal in force is the answer.
+    RAISE NOTICE 'consent for purpose "%" is already withdrawn', purpose
+      USING DETAIL = pg_catalog.format('Withdrawn at %s (event %s).', st.at, st.event_id);
+    RETURN st.event_id;
+  END IF;
+  new_id := privacy._consent_append(kind, norm, purpose, 'withdraw', at, source, NULL, st);
+  -- Stop processing: delete the subject's rows where the requirement says
+  -- so, as each table's owner, in this transaction.
+  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy._is_protected(q.tbl) AS is_protected,
+                  k.normalize
+             FROM privacy.consent_requirement q
+             JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
+             LEFT JOIN privacy.registered_column c
+               ON c.tbl OPERATOR(pg_catalog.=) q.tbl AND c.col OPERATOR(pg_catalog.=) q.col
+            WHERE q.purpose OPERATOR(pg_catalog.=) withdraw_consent.purpose
+              AND q.kind OPERATOR(pg_catalog.=) withdraw_consent.kind
+              AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete'
+            ORDER BY q.tbl::oid, q.col
+  LOOP
+    IF r.is_protected AND r.protect IS NOT NULL THEN
+      how := 'equal';
+      match := privacy._transform(norm, r.protect, r.domain);
+    ELSIF r.normalize IN ('msisdn', 'email') THEN
+      how := r.normalize;
+      match := norm;
+    ELSE
+      how := 'equal';
+      match := norm;
+    END IF;
+    n := privacy._consent_delete(r.tbl, r.col, how, match);
+    total := total OPERATOR(pg_catalog.+) n;
+    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
+  END LOOP;
+  IF tables OPERATOR(pg_catalog.<>) '{}'::jsonb THEN
+    PERFORM privacy._audit('consent.withdraw_cascade', purpose,
+                           pg_catalog.jsonb_build_object('subject', privacy._subject_ref(kind, norm),
+                                                         'event_id', new_id, 'deleted', tables));
+  END IF;
+  RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION privacy.withdraw_consent(text, text, text, text, timestamptz) IS
+  'record that a subject identifier withdrew consent for a purpose; deletes its rows where require_consent says on_withdraw => delete; returns the event id';
+
+CREATE FUNCTION privacy.consent_history(kind text, value text)
+  RETURNS TABLE(purpose text, event text, at timestamptz, source text, notice_version text,
+                event_id bigint, recorded_at timestamptz, actor name)
+  LANGUAGE plpgsql STABLE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  norm text;
+  ref  text;
+BEGIN
+  IF kind IS NULL OR value IS NULL THEN
+    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
+   WHERE k.name OPERATOR(pg_catalog.=) consent_history.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+  END IF;
+  -- By the keyed subject reference, so the history of an erased identifier
+  -- (value nulled, reference kept) is still found by whoever knows it.
+  ref := privacy._subject_ref(kind, privacy._identifier_normalize(norm, value));
+  RETURN QUERY
+    SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
+      FROM privacy.consent_event e
+     WHERE e.subject_ref OPERATOR(pg_catalog.=) ref
+       AND e.kind OPERATOR(pg_catalog.=) consent_history.kind
+     ORDER BY e.at, e.id;
+END
+$$;
+COMMENT ON FUNCTION privacy.consent_history(text, text) IS
+  'every consent event of a subject identifier, oldest first: purpose, grant/withdraw, time, source, notice version';
+
+-- A consent receipt: the subject's consents as JSON, with field names
+-- after the Kantara Initiative Consent Receipt (v1.1) and the event model
+-- of ISO/IEC TS 27560 (consent record, events given/withdrawn, state).
+CREATE FUNCTION privacy.consent_receipt(kind text, value text, controller jsonb DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  norm    text;
+  normv   text;
+  ref     text;
+  records jsonb;
+  last_id bigint;
+BEGIN
+  IF kind IS NULL OR value IS NULL THEN
+    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
+   WHERE k.name OPERATOR(pg_catalog.=) consent_receipt.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+  END IF;
+  normv := privacy._identifier_normalize(norm, value);
+  ref := privacy._subject_ref(kind, normv);
+  SELECT pg_catalog.jsonb_agg(r ORDER BY r OPERATOR(pg_catalog.->>) 'purpose'), pg_catalog.max(m.last_id)
+    INTO records, last_id
+    FROM (
+      SELECT pg_catalog.jsonb_build_object(
+               'purpose', p.name,
+               'purposeDescription', p.description,
+               'legalBasis', p.legal_basis,
+               'legalBasisArticle', b.article,
+               'consentType', 'EXPLICIT',
+               'thirdPartyDisclosure', pg_catalog.cardinality(p.recipients) OPERATOR(pg_catalog.>) 0,
+               'thirdPartyName', pg_catalog.to_jsonb(p.recipients),
+               'termination', 'withdrawal at any time, as easy as giving it (GDPR Art. 7(3))',
+               'state', CASE pg_catalog.max(e.id) FILTER (WHERE e.event OPERATOR(pg_catalog.=) 'grant')
+                              OPERATOR(pg_catalog.=) pg_catalog.max(e.id)
+                             WHEN true THEN 'active' ELSE 'withdrawn' END,
+               'events', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                           'eventId', e.id,
+                           'eventType', CASE e.event WHEN 'grant' THEN 'given' ELSE 'withdrawn' END,
+                           'eventTime', e.at,
+                           'recordedTime', e.recorded_at,
+                           'collectionMethod', e.source,
+                           'noticeVersion', e.notice_version,
+                           'recordedBy', e.actor) ORDER BY e.at, e.id)) AS r,
+             pg_catalog.max(e.id) AS last_id
+        FROM privacy.consent_event e
+        JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) e.purpose
+        JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+       WHERE e.subject_ref OPERATOR(pg_catalog.=) ref
+         AND e.kind OPERATOR(pg_catalog.=) consent_receipt.kind
+       GROUP BY p.name, p.description, p.legal_basis, b.article, p.recipients) m;
+  RETURN pg_catalog.jsonb_build_object(
+    'version', 'KI-CR-v1.1.0',
+    'model', 'ISO/IEC TS 27560 consent record',
+    'jurisdiction', 'DK',
+    'language', 'da',
+    -- Same subject and same last event give the same receipt id.
+    'consentReceiptID', CASE WHEN last_id IS NULL THEN NULL ELSE
+        pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ref || '|' || last_id::text, 'UTF8')), 'hex'), 32)::uuid::text END,
+    'iat', pg_catalog.floor(EXTRACT(epoch FROM pg_catalog.now()))::bigint,
+    'piiPrincipalId', pg_catalog.jsonb_build_object('kind', kind, 'value', normv),
+    'piiControllers', CASE WHEN controller IS NULL THEN '[]'::jsonb
+                           ELSE pg_catalog.jsonb_build_array(controller) END,
+    'sensitive', false,
+    'spiCat', '[]'::jsonb,
+    'consents', COALESCE(records, '[]'::jsonb));
+END
+$$;
+COMMENT ON FUNCTION privacy.consent_receipt(text, text, jsonb) IS
+  'the consents of a subject identifier as a receipt (Kantara Consent Receipt fields, ISO/IEC TS 27560 events)';
+
+------------------------------------------------------------------------
+-- Enforcement
+------------------------------------------------------------------------
+
+CREATE FUNCTION privacy.require_consent(tbl regclass, subject_column name, purpose text,
+                                        on_withdraw text DEFAULT 'keep', kind text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  rel      record;
+  att      record;
+  reg      record;
+  p        privacy.purpose;
+  old      privacy.consent_requirement;
+  use_kind text := kind;
+BEGIN
+  IF tbl IS NULL OR subject_column IS NULL OR purpose IS NULL OR on_withdraw IS NULL THEN
+    RAISE EXCEPTION 'table, subject column, purpose and on_withdraw must not be null'
+      USING ERRCODE = '22004';
+  END IF;
+  SELECT c.relkind, c.relispartition, n.nspname INTO rel
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+   WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+  END IF;
+  IF rel.relkind NOT IN ('r', 'p') OR rel.nspname IN ('pg_catalog', 'information_schema', 'privacy') THEN
+    RAISE EXCEPTION '% is not a table that can require consent', tbl
+      USING ERRCODE = '42809',
+            DETAIL = 'Only ordinary and partitioned tables outside the system schemas can.';
+  END IF;
+  IF rel.relispartition THEN
+    RAISE EXCEPTION 'cannot require consent on partition % on its own', tbl
+      USING ERRCODE = '42809',
+            HINT = 'Require it on the partitioned table; its trigger applies to every partition.';
+  END IF;
+  PERFORM privacy._check_owner(tbl);
+  SELECT a.attnum INTO att FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) subject_column
+     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', subject_column, tbl USING ERRCODE = '42703';
+  END IF;
+  SELECT * INTO p FROM privacy.purpose q WHERE q.name OPERATOR(pg_catalog.=) require_consent.purpose;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'purpose "%" does not exist', purpose
+      USING ERRCODE = '22023', HINT = 'Define it first with privacy.define_purpose().';
+  END IF;
+  IF NOT p.requires_consent THEN
+    RAISE EXCEPTION 'purpose "%" is not based on consent', purpose
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Its legal basis is "%s"; consent is recorded only for purposes whose legal basis is consent.',
+                                       p.legal_basis);
+  END IF;
+  IF on_withdraw NOT IN ('keep', 'delete') THEN
+    RAISE EXCEPTION 'invalid on_withdraw "%"', on_withdraw
+      USING ERRCODE = '22023', HINT = 'Use "keep" or "delete".';
+  END IF;
+  SELECT c.identifies, c.protect INTO reg FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) require_consent.tbl
+     AND c.col OPERATOR(pg_catalog.=) subject_column;
+  IF use_kind IS NULL THEN
+    use_kind := reg.identifies;
+  ELSIF reg.identifies IS NOT NULL AND reg.identifies OPERATOR(pg_catalog.<>) use_kind THEN
+    RAISE EXCEPTION 'column "%" of relation % is declared to hold identifier kind "%", not "%"',
+                    subject_column, tbl, reg.identifies, use_kind
+      USING ERRCODE = '22023';
+  END IF;
+  IF use_kind IS NULL THEN
+    RAISE EXCEPTION 'the identifier kind of column "%" of relation % is unknown', subject_column, tbl
+      USING ERRCODE = '22023',
+            HINT = 'Register the column with identifies => ..., or pass kind => ....';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) use_kind) THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', use_kind USING ERRCODE = '22023';
+  END IF;
+  IF reg.protect IS NOT NULL AND reg.protect OPERATOR(pg_catalog.<>) 'msisdn_fpe' THEN
+    RAISE EXCEPTION 'cannot require consent on column "%" of relation %', subject_column, tbl
+      USING ERRCODE = '0A000',
+            DETAIL = pg_catalog.format('The column is protected by "%s", which cannot be reversed, so an update could not tell whose row it is.', reg.protect),
+            HINT = 'Require consent on a column that holds the identifier, raw or protected by msisdn_fpe.';
+  END IF;
+
+  SELECT * INTO old FROM privacy.consent_requirement q
+   WHERE q.tbl OPERATOR(pg_catalog.=) require_consent.tbl
+     AND q.col OPERATOR(pg_catalog.=) subject_column
+     AND q.purpose OPERATOR(pg_catalog.=) require_consent.purpose
+     FOR UPDATE;
+  INSERT INTO privacy.consent_requirement AS q (tbl, col, purpose, kind, on_withdraw, required_by)
+       VALUES (tbl, subject_column, purpose, use_kind, on_withdraw, privacy._invoker())
+  ON CONFLICT ON CONSTRAINT consent_requirement_pkey DO UPDATE
+       SET kind = EXCLUDED.kind, on_withdraw = EXCLUDED.on_withdraw;
+  -- Named to fire after the table's own BEFORE triggers and before the
+  -- protect trigger (zz_pg_privacy_protect): it sees the raw identifier.
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND g.tgname OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent') THEN
+    EXECUTE pg_catalog.format(
+      'CREATE TRIGGER zy_pg_privacy_consent BEFORE INSERT OR UPDATE ON %s '
+      'FOR EACH ROW EXECUTE FUNCTION privacy._consent_trigger()', tbl);
+  END IF;
+  PERFORM privacy._invalidate(tbl);
+  PERFORM privacy._audit(CASE WHEN old.tbl IS NULL THEN 'consent.require' ELSE 'consent.require_changed' END,
+                         tbl::text,
+                         pg_catalog.jsonb_build_object('column', subject_column, 'purpose', purpose,
+                                                       'kind', use_kind, 'on_withdraw', on_withdraw)
+                         OPERATOR(pg_catalog.||)
+                         CASE WHEN old.tbl IS NULL THEN '{}'::jsonb
+                              ELSE pg_catalog.jsonb_build_object('previous_on_withdraw', old.on_withdraw) END);
+END
+$$;
+COMMENT ON FUNCTION privacy.require_consent(regclass, name, text, text, text) IS
+  'make the table refuse rows whose subject (in the column) has no consent for the purpose; on_withdraw => delete removes them on withdrawal';
+
+CREATE FUNCTION privacy.unrequire_consent(tbl regclass, subject_column name, purpose text)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM privacy._check_owner(tbl);
+  DELETE FROM privacy.consent_requirement q
+   WHERE q.tbl OPERATOR(pg_catalog.=) unrequire_consent.tbl
+     AND q.col OPERATOR(pg_catalog.=) subject_column
+     AND q.purpose OPERATOR(pg_catalog.=) unrequire_consent.purpose;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation % does not require consent for purpose "%" in column "%"',
+                    tbl, purpose, subject_column
+      USING ERRCODE = '55000';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.consent_requirement q WHERE q.tbl OPERATOR(pg_catalog.=) unrequire_consent.tbl) THEN
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS zy_pg_privacy_consent ON %s', tbl);
+  END IF;
+  PERFORM privacy._invalidate(tbl);
+  PERFORM privacy._audit('consent.unrequire', tbl::text,
+                         pg_catalog.jsonb_build_object('column', subject_column, 'purpose', purpose));
+END
+$$;
+COMMENT ON FUNCTION privacy.unrequire_consent(regclass, name, text) IS
+  'stop requiring consent for the purpose in the table''s column';
+
+-- A dropped table takes its requirements with it.
+CREATE FUNCTION privacy._consent_on_sql_drop() RETURNS event_trigger
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  o record;
+BEGIN
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()
+            WHERE object_type OPERATOR(pg_catalog.=) 'table'
+  LOOP
+    DELETE FROM privacy.consent_requirement q WHERE q.tbl::oid OPERATOR(pg_catalog.=) o.objid;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION privacy._consent_on_sql_drop() IS
+  'internal: removes the consent requirements of dropped tables';
+CREATE EVENT TRIGGER pg_privacy_consent_sql_drop ON sql_drop
+  EXECUTE FUNCTION privacy._consent_on_sql_drop();
+
+-- Which tables require consent, with the trigger's presence.
+CREATE VIEW privacy.consent_requirements AS
+SELECT q.tbl AS table_name, q.col AS subject_column, q.kind, q.purpose, q.on_withdraw,
+       EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                WHERE g.tgrelid OPERATOR(pg_catalog.=) q.tbl
+                  AND g.tgname OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent') AS enforced,
+       q.required_at, q.required_by
+  FROM privacy.consent_requirement q;
+COMMENT ON VIEW privacy.consent_requirements IS
+  'tables that refuse rows of subjects without consent, per column and purpose';

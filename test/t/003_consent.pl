@@ -1,0 +1,129 @@
+# The consent register through pg_dump and pg_restore, a restart, and a
+# reinstall of the extension: the events, the state and the requirements
+# come back unchanged (the append-only guard and the consent trigger do not
+# get in the restore's way), the restored database enforces and cascades,
+# and has_consent's cached relation OIDs follow a DROP/CREATE EXTENSION in
+# the same session.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $dir = PostgreSQL::Test::Utils::tempdir();
+my $keyfile = "$dir/master.key";
+open(my $fh, '>', $keyfile) or die;
+print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
+close($fh);
+chmod(0600, $keyfile);
+
+my $node = PostgreSQL::Test::Cluster->new('consent');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+pg_privacy.key_file = '$keyfile'
+});
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE src');
+$node->safe_psql('src', q{
+CREATE EXTENSION pg_privacy;
+CREATE SCHEMA mk;
+CREATE TABLE mk.newsletter (id int, email text);
+CREATE TABLE mk.sms (id int, msisdn text, body text);
+SELECT privacy.define_purpose('newsletter', 'consent');
+SELECT privacy.define_purpose('sms', 'consent');
+SELECT privacy.register_table('mk.sms', 'sms');
+SELECT privacy.register_column('mk.sms', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('mk.sms');
+SELECT privacy.require_consent('mk.newsletter', 'email', 'newsletter', 'delete', kind => 'email');
+SELECT privacy.require_consent('mk.sms', 'msisdn', 'sms', 'delete');
+SELECT privacy.grant_consent('email', 'Ann@Example.dk', 'newsletter', 'web form', 'nl-1', at => '2026-01-01');
+SELECT privacy.grant_consent('email', 'bob@example.dk', 'newsletter', 'web form', 'nl-1', at => '2026-01-02');
+SELECT privacy.withdraw_consent('email', 'bob@example.dk', 'newsletter', 'unsubscribe', at => '2026-02-01');
+SELECT privacy.grant_consent('msisdn', '+45 20 12 34 56', 'sms', 'shop', 'sms-1', at => '2026-01-03');
+SELECT privacy.grant_consent('msisdn', '+4530303030', 'sms', 'shop', 'sms-1', at => '2026-01-04');
+INSERT INTO mk.newsletter VALUES (1, 'ann@example.dk'), (2, 'ANN@example.dk');
+INSERT INTO mk.sms VALUES (1, '20123456', 'hi'), (2, '+4530303030', 'hej');
+});
+
+my $register_q = q{
+  SELECT string_agg(concat_ws('/', id, kind, value, subject_ref, purpose, event, at, source, notice_version), ';' ORDER BY id)
+    FROM privacy.consent_event};
+my $state_q = q{
+  SELECT string_agg(concat_ws('/', kind, value, purpose, granted, event_id, at), ';' ORDER BY kind, value, purpose)
+    FROM privacy.consent_state};
+my $req_q = q{
+  SELECT string_agg(concat_ws('/', table_name, subject_column, kind, purpose, on_withdraw, enforced), ';' ORDER BY 1)
+    FROM privacy.consent_requirements};
+my $answers_q = q{
+  SELECT concat_ws(',',
+    privacy.has_consent('email', 'ann@example.dk', 'newsletter'),
+    privacy.has_consent('email', 'bob@example.dk', 'newsletter'),
+    privacy.has_consent('email', 'bob@example.dk', 'newsletter', '2026-01-15'),
+    privacy.has_consent('msisdn', '20123456', 'sms'),
+    (SELECT count(*) FROM mk.newsletter), (SELECT count(*) FROM mk.sms))};
+
+my %before = map { $_ => $node->safe_psql('src', $_) } ($register_q, $state_q, $req_q, $answers_q);
+is($before{$answers_q}, 't,f,t,t,2,2', 'answers in the source database');
+
+my $dump = "$dir/src.dump";
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('src'), '-f', $dump ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE dst');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), $dump ],
+	'pg_restore runs through the append-only guard and the consent trigger');
+
+is($node->safe_psql('dst', $register_q), $before{$register_q}, 'consent events restored unchanged');
+is($node->safe_psql('dst', $state_q), $before{$state_q}, 'consent state restored unchanged');
+is($node->safe_psql('dst', $req_q), $before{$req_q}, 'requirements and their triggers restored');
+is($node->safe_psql('dst', $answers_q), $before{$answers_q}, 'has_consent answers the same after restore');
+is($node->safe_psql('dst', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'audit chain intact after restore');
+
+# The restored database enforces, cascades, and keeps the register append-only.
+my ($ret, $out, $err) = $node->psql('dst', q{INSERT INTO mk.newsletter VALUES (3, 'bob@example.dk')});
+like($err, qr/no consent for purpose "newsletter"/, 'restored table refuses a subject without consent');
+unlike($err, qr/bob/, 'the refusal does not name the subject');
+($ret, $out, $err) = $node->psql('dst', q{DELETE FROM privacy.consent_event});
+like($err, qr/append-only/, 'restored register is append-only');
+is($node->safe_psql('dst', q{
+  SELECT privacy.withdraw_consent('msisdn', '+4520123456', 'sms', 'SMS STOP') > 0;
+  SELECT string_agg(id::text, ',' ORDER BY id) FROM mk.sms;}), "t\n2", 'withdrawal cascades through the protected column after restore');
+is($node->safe_psql('dst', q{
+  SELECT privacy.grant_consent('email', 'bob@example.dk', 'newsletter', 'web form', 'nl-2') > 0;
+  INSERT INTO mk.newsletter VALUES (3, ' Bob@example.dk');
+  SELECT count(*) FROM mk.newsletter;}), "t\n3", 'a new grant lets the row in');
+
+# After a restart the backend-local caches are built anew.
+$node->restart;
+is($node->safe_psql('dst', $answers_q), 't,t,t,f,3,1', 'answers after a restart');
+($ret, $out, $err) = $node->psql('dst', q{INSERT INTO mk.sms VALUES (3, '20123456', 'again')});
+like($err, qr/no consent for purpose "sms"/, 'enforced after a restart');
+
+# DROP and CREATE EXTENSION in one session: has_consent and the trigger
+# find the new register, not the dropped one.
+is($node->safe_psql('postgres', q{
+  CREATE EXTENSION pg_privacy;
+  SELECT privacy.define_purpose('newsletter', 'consent');
+  SELECT privacy.grant_consent('email', 'ann@example.dk', 'newsletter') > 0;
+  SELECT privacy.has_consent('email', 'ann@example.dk', 'newsletter');
+  CREATE TABLE nl (email text);
+  SELECT privacy.require_consent('nl', 'email', 'newsletter', kind => 'email');
+  INSERT INTO nl VALUES ('ann@example.dk');
+  DROP TABLE nl;
+  ALTER TABLE privacy.consent_event DISABLE TRIGGER consent_event_append_only;
+  DROP EXTENSION pg_privacy CASCADE;
+  CREATE EXTENSION pg_privacy;
+  SELECT privacy.define_purpose('newsletter', 'consent');
+  SELECT privacy.has_consent('email', 'ann@example.dk', 'newsletter');
+  SELECT privacy.grant_consent('email', 'ann@example.dk', 'newsletter') > 0;
+  SELECT privacy.has_consent('email', 'ann@example.dk', 'newsletter');
+  CREATE TABLE nl (email text);
+  SELECT privacy.require_consent('nl', 'email', 'newsletter', kind => 'email');
+  INSERT INTO nl VALUES ('ann@example.dk');
+  SELECT count(*) FROM nl;}),
+  join("\n", '', 't', 't', '', '', 'f', 't', 't', '', '1'),
+  'a reinstalled extension is found by the same session');
+
+$node->stop;
+done_testing();
