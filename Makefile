@@ -14,7 +14,8 @@ OBJS = \
 	src/pgp_crypto.o \
 	src/ff1.o \
 	src/e164.o \
-	src/consent.o
+	src/consent.o \
+	src/retention.o
 
 # The install script is assembled from src/sql/*.sql in name order.
 SQL_PARTS  = $(sort $(wildcard src/sql/*.sql))

@@ -1,0 +1,205 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *	  Running a purge statement as the owner of the table it touches.
+ *
+ * Retention (src/sql/50_retention.sql) is written in PL/pgSQL: it reads
+ * the policies and holds, builds each DELETE, UPDATE or DROP with quoted
+ * identifiers, and passes every value as a parameter.  The statement itself
+ * is run here, as the table's owner, in a security-restricted operation
+ * with search_path pinned to pg_catalog, pg_temp: the way PostgreSQL's own
+ * maintenance commands (VACUUM, ANALYZE, REFRESH MATERIALIZED VIEW) act on
+ * a table.  pg_cron runs the nightly purge as a superuser; a trigger, a
+ * default or an index expression the table's owner planted therefore runs
+ * with the owner's rights only, and cannot change role or leave settings
+ * behind.
+ *
+ * Values reach the statement as text parameters ($1, $2, ...), never as
+ * literals in its text, so identifiers under a legal hold do not show up
+ * in an error context in the server log.  A lock_timeout is set for the
+ * statement only (restored afterwards, also on error), so a purge that
+ * waits for a lock gives up instead of queueing the application's writers
+ * behind it; the caller retries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_privacy.h"
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+/* The owner of a relation, or an error when it no longer exists. */
+static Oid
+retention_rel_owner(Oid relid)
+{
+	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(reltup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+	ReleaseSysCache(reltup);
+	return owner;
+}
+
+/*
+ * Run sql with the text parameters in args as the owner of relid, in a
+ * security-restricted operation with a safe search_path and, when
+ * lock_timeout_ms > 0, that lock_timeout.  With want_value, return the
+ * first column of the first row as text in *value (NULL when there is no
+ * row or the value is NULL).  Returns the number of rows processed.
+ */
+static uint64
+run_as_owner(Oid relid, text *sql, ArrayType *args, int32 lock_timeout_ms,
+			 bool want_value, text **value, bool *value_null)
+{
+	char	   *query = text_to_cstring(sql);
+	Datum	   *elems = NULL;
+	bool	   *elemnulls = NULL;
+	int			nargs = 0;
+	Oid		   *argtypes = NULL;
+	char	   *nulls = NULL;
+	int			i;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	int			ret;
+	uint64		processed;
+	MemoryContext callercxt = CurrentMemoryContext;
+
+	owner = retention_rel_owner(relid);
+
+	if (args != NULL)
+	{
+		if (ARR_NDIM(args) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("statement parameters must be a one-dimensional array")));
+		deconstruct_array(args, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elemnulls, &nargs);
+	}
+	if (nargs > 0)
+	{
+		argtypes = palloc(sizeof(Oid) * nargs);
+		nulls = palloc(sizeof(char) * nargs);
+		for (i = 0; i < nargs; i++)
+		{
+			argtypes[i] = TEXTOID;
+			nulls[i] = elemnulls[i] ? 'n' : ' ';
+		}
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (lock_timeout_ms > 0)
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), "%d", lock_timeout_ms);
+		(void) set_config_option("lock_timeout", buf,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	}
+
+	/*
+	 * On error the transaction (or the caller's subtransaction) is aborted,
+	 * which restores the user id, the security context and the settings.
+	 */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute_with_args(query, nargs, argtypes, elems, nulls, false,
+								want_value ? 1 : 0);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	processed = SPI_processed;
+	if (want_value)
+	{
+		*value_null = true;
+		if (SPI_tuptable != NULL && SPI_processed > 0)
+		{
+			char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (s != NULL)
+			{
+				MemoryContext oldcxt = MemoryContextSwitchTo(callercxt);
+
+				*value = cstring_to_text(s);
+				*value_null = false;
+				MemoryContextSwitchTo(oldcxt);
+			}
+		}
+	}
+	SPI_finish();
+
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return processed;
+}
+
+PG_FUNCTION_INFO_V1(pgp_owner_exec);
+
+/*
+ * _owner_exec(tbl, sql, args, lock_timeout_ms): run a purge statement
+ * (DELETE, UPDATE, DROP) as the owner of tbl; returns the rows processed.
+ */
+Datum
+pgp_owner_exec(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	int32		timeout;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and statement must not be null")));
+	relid = PG_GETARG_OID(0);
+	timeout = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+	PG_RETURN_INT64((int64) run_as_owner(relid, PG_GETARG_TEXT_PP(1),
+										 PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
+										 timeout, false, NULL, NULL));
+}
+
+PG_FUNCTION_INFO_V1(pgp_owner_query);
+
+/*
+ * _owner_query(tbl, sql, args, lock_timeout_ms): run a query as the owner
+ * of tbl and return the first column of its first row as text (NULL when
+ * there is none).  Used for the counts of a dry run, the batch boundaries
+ * and the checks whether a partition holds rows under a hold.
+ */
+Datum
+pgp_owner_query(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	int32		timeout;
+	text	   *value = NULL;
+	bool		isnull = true;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and query must not be null")));
+	relid = PG_GETARG_OID(0);
+	timeout = (PG_NARGS() > 3 && !PG_ARGISNULL(3)) ? PG_GETARG_INT32(3) : 0;
+	(void) run_as_owner(relid, PG_GETARG_TEXT_PP(1),
+						PG_ARGISNULL(2) ? NULL : PG_GETARG_ARRAYTYPE_P(2),
+						timeout, true, &value, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(value);
+}

@@ -1,0 +1,1315 @@
+-- Retention: declarative policies, partition-aware purge, anonymization
+-- instead of deletion, legal holds, and the nightly run by pg_cron.
+--
+-- A policy says, for one registered table, which column dates a row, how
+-- long a row is kept (optionally counted from the end of the calendar or
+-- financial period the row falls in), whether an expired row is deleted or
+-- anonymized, and the legal minimum no row is purged before.  A policy
+-- turns into one instant per run, the cutoff: rows dated before it are
+-- expired.
+--
+-- The purge works in batches (privacy._purge_batch), each one of:
+--   - dropping one whole expired partition (range partitions on the time
+--     column whose upper bound is at or before the cutoff and which hold no
+--     row under a legal hold; never merely detached);
+--   - deleting or anonymizing the rows of one key range [lo, hi) of the
+--     time column, hi chosen so that the range holds batch_size rows; the
+--     next batch starts at hi (keyset), so every row is visited once and
+--     rows under a hold are skipped without being visited again.
+-- Each batch's statement runs as the table's owner in a security-restricted
+-- operation (src/retention.c), with a lock_timeout and retries.  Progress
+-- (phase, next key, counts) is kept per table in privacy.retention_progress
+-- and committed with each batch, so an interrupted run_purge is continued
+-- by the next run, and nothing is counted twice.  When a table is done, its
+-- receipt goes to the audit log: action, rows, partitions, the time window,
+-- and no personal data.
+--
+-- CALL privacy.run_purge() commits after every batch: it is a plain
+-- (not SECURITY DEFINER) procedure calling SECURITY DEFINER functions per
+-- batch, because only such a procedure may commit.  privacy.purge() does
+-- the same work in the caller's transaction.
+--
+-- Concurrency: one purge at a time (an advisory lock: run_purge skips when
+-- another purge runs, purge() waits); a batch holds a shared lock that
+-- privacy.hold() takes exclusively, so a hold is either seen by a batch or
+-- placed after it.
+
+------------------------------------------------------------------------
+-- Catalog
+------------------------------------------------------------------------
+
+CREATE TABLE privacy.retention_policy (
+  tbl           regclass PRIMARY KEY REFERENCES privacy.registered_table ON DELETE CASCADE,
+  time_column   name NOT NULL,
+  time_attnum   smallint NOT NULL,     -- kept current by _retention_policy_attnum
+  keep          interval NOT NULL CHECK (keep OPERATOR(pg_catalog.>) interval '0'),
+  action        text NOT NULL CHECK (action IN ('delete', 'anonymize')),
+  keep_at_least interval CHECK (keep_at_least OPERATOR(pg_catalog.>) interval '0'),
+  align         text CHECK (align IN ('day', 'week', 'month', 'quarter', 'year')),
+  year_start    smallint NOT NULL DEFAULT 1 CHECK (year_start BETWEEN 1 AND 12),
+  time_zone     text NOT NULL,
+  generalize    text NOT NULL DEFAULT 'day'
+                CHECK (generalize IN ('minute', 'hour', 'day', 'week', 'month', 'quarter', 'year')),
+  set_at        timestamptz NOT NULL DEFAULT now(),
+  set_by        name NOT NULL
+);
+COMMENT ON TABLE privacy.retention_policy IS
+  'pg_privacy: retention policies, one per registered table';
+
+-- Legal holds: the identifier is kept normalized by its kind, because the
+-- purge must find the subject's rows (through each column's transformation)
+-- in tables declared after the hold was placed.
+CREATE SEQUENCE privacy.legal_hold_id_seq;
+CREATE TABLE privacy.legal_hold (
+  id          bigint PRIMARY KEY DEFAULT pg_catalog.nextval('privacy.legal_hold_id_seq'),
+  kind        text NOT NULL REFERENCES privacy.identifier_kind,
+  value       text NOT NULL,          -- normalized identifier
+  reason      text NOT NULL,
+  placed_at   timestamptz NOT NULL DEFAULT now(),
+  placed_by   name NOT NULL,
+  until       timestamptz,
+  released_at timestamptz,
+  released_by name
+);
+ALTER SEQUENCE privacy.legal_hold_id_seq OWNED BY privacy.legal_hold.id;
+CREATE INDEX legal_hold_active_idx ON privacy.legal_hold (kind) WHERE released_at IS NULL;
+COMMENT ON TABLE privacy.legal_hold IS
+  'pg_privacy: legal holds; rows of a subject under an active hold are never purged';
+
+-- Work in progress of a purge, per table, committed with every batch.
+CREATE TABLE privacy.retention_progress (
+  tbl          regclass PRIMARY KEY REFERENCES privacy.retention_policy ON DELETE CASCADE,
+  run_id       bigint NOT NULL,        -- the run now working on it
+  first_run_id bigint NOT NULL,        -- the run that started this pass
+  runs         integer NOT NULL DEFAULT 1,
+  started_at   timestamptz NOT NULL,
+  cutoff       timestamptz NOT NULL,
+  phase        text NOT NULL CHECK (phase IN ('partitions', 'rows')),
+  next_from    text,                   -- keyset: the next batch starts here
+  rows         bigint NOT NULL DEFAULT 0,
+  partitions   integer NOT NULL DEFAULT 0,
+  dropped      text[] NOT NULL DEFAULT '{}',
+  dropped_rows_estimate bigint NOT NULL DEFAULT 0,
+  batches      integer NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE privacy.retention_progress IS
+  'pg_privacy: purges under way (an interrupted run_purge is continued from here)';
+
+CREATE SEQUENCE privacy.retention_run_seq;
+
+SELECT pg_catalog.pg_extension_config_dump('privacy.retention_policy', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.legal_hold', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.legal_hold_id_seq', '');
+
+-- Keep time_attnum matching the column name, also for rows restored from a
+-- dump (attribute numbers can change across a restore).
+CREATE FUNCTION privacy._retention_policy_attnum() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  SELECT a.attnum INTO NEW.time_attnum FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) NEW.tbl
+     AND a.attname OPERATOR(pg_catalog.=) NEW.time_column
+     AND NOT a.attisdropped;
+  IF NEW.time_attnum IS NULL THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', NEW.time_column, NEW.tbl
+      USING ERRCODE = '42703';
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER retention_policy_attnum
+  BEFORE INSERT OR UPDATE OF tbl, time_column ON privacy.retention_policy
+  FOR EACH ROW EXECUTE FUNCTION privacy._retention_policy_attnum();
+
+-- After ALTER TABLE: a policy's time column that was renamed is followed.
+CREATE FUNCTION privacy._retention_on_ddl_end() RETURNS event_trigger
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT p.tbl, p.time_column, a.attname AS new_name
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      JOIN privacy.retention_policy p ON p.tbl::oid OPERATOR(pg_catalog.=) d.objid
+      JOIN pg_catalog.pg_attribute a
+        ON a.attrelid OPERATOR(pg_catalog.=) p.tbl AND a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+       AND NOT a.attisdropped
+       AND a.attname OPERATOR(pg_catalog.<>) p.time_column
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a2
+                        WHERE a2.attrelid OPERATOR(pg_catalog.=) p.tbl
+                          AND a2.attname OPERATOR(pg_catalog.=) p.time_column AND NOT a2.attisdropped)
+  LOOP
+    UPDATE privacy.retention_policy p SET time_column = r.new_name
+     WHERE p.tbl OPERATOR(pg_catalog.=) r.tbl;
+    PERFORM privacy._audit('retention.column_renamed', r.tbl::text,
+                           pg_catalog.jsonb_build_object('from', r.time_column, 'to', r.new_name));
+  END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER pg_privacy_retention_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE')
+  EXECUTE FUNCTION privacy._retention_on_ddl_end();
+
+------------------------------------------------------------------------
+-- Internal helpers
+------------------------------------------------------------------------
+
+-- Statements run as a table's owner (src/retention.c).
+CREATE FUNCTION privacy._owner_exec(tbl regclass, sql text, args text[] DEFAULT '{}',
+                                    lock_timeout_ms integer DEFAULT 0)
+  RETURNS bigint
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_owner_exec';
+COMMENT ON FUNCTION privacy._owner_exec(regclass, text, text[], integer) IS
+  'internal: run a statement with text parameters as the table owner in a security-restricted operation; rows processed';
+
+CREATE FUNCTION privacy._owner_query(tbl regclass, sql text, args text[] DEFAULT '{}',
+                                     lock_timeout_ms integer DEFAULT 0)
+  RETURNS text
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_owner_query';
+COMMENT ON FUNCTION privacy._owner_query(regclass, text, text[], integer) IS
+  'internal: run a query as the table owner in a security-restricted operation; first value as text';
+
+-- The advisory lock keys: one purge at a time; holds against batches.
+CREATE FUNCTION privacy._lock_key(what text) RETURNS integer
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE what WHEN 'purge' THEN 1 WHEN 'hold' THEN 2 END $$;
+COMMENT ON FUNCTION privacy._lock_key(text) IS
+  'internal: second key of the advisory locks of purge and holds (first key: 0x70677072)';
+
+-- The start of the period (align) that ts falls in, in the time zone; the
+-- financial year (and its quarters) start in month year_start.
+CREATE FUNCTION privacy._period_start(ts timestamptz, align text, year_start integer, zone text)
+  RETURNS timestamptz
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  local timestamp := ts AT TIME ZONE zone;
+  shift interval := pg_catalog.make_interval(months => year_start OPERATOR(pg_catalog.-) 1);
+BEGIN
+  IF align IS NULL THEN
+    RETURN ts;
+  END IF;
+  IF align IN ('quarter', 'year') THEN
+    local := pg_catalog.date_trunc(align, local OPERATOR(pg_catalog.-) shift) OPERATOR(pg_catalog.+) shift;
+  ELSE
+    local := pg_catalog.date_trunc(align, local);
+  END IF;
+  RETURN local AT TIME ZONE zone;
+END
+$$;
+COMMENT ON FUNCTION privacy._period_start(timestamptz, text, integer, text) IS
+  'internal: start of the day/week/month/quarter/(financial) year a time falls in, in a time zone';
+
+-- The cutoff of a policy at a given time: rows dated before it are
+-- expired.  A row is expired when `keep` has passed since the end of its
+-- period (or since its time, without alignment), and `keep_at_least`
+-- (counted the same way) as well.
+CREATE FUNCTION privacy._retention_cutoff(p privacy.retention_policy, at timestamptz)
+  RETURNS timestamptz
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  local timestamp := at AT TIME ZONE p.time_zone;
+  c timestamptz;
+BEGIN
+  c := privacy._period_start((local OPERATOR(pg_catalog.-) p.keep) AT TIME ZONE p.time_zone,
+                             p.align, p.year_start, p.time_zone);
+  IF p.keep_at_least IS NOT NULL THEN
+    c := LEAST(c, privacy._period_start((local OPERATOR(pg_catalog.-) p.keep_at_least) AT TIME ZONE p.time_zone,
+                                        p.align, p.year_start, p.time_zone));
+  END IF;
+  RETURN c;
+END
+$$;
+COMMENT ON FUNCTION privacy._retention_cutoff(privacy.retention_policy, timestamptz) IS
+  'internal: the instant before which rows of a policy''s table are expired';
+
+-- A policy in words, for the record of processing.
+CREATE FUNCTION privacy._retention_text(p privacy.retention_policy) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN p.tbl IS NOT NULL THEN pg_catalog.concat(
+    CASE p.action WHEN 'delete' THEN 'deleted' ELSE 'anonymized' END,
+    ' ', p.keep::text,
+    CASE WHEN p.align IS NULL THEN ' after ' || p.time_column
+         WHEN p.align OPERATOR(pg_catalog.=) 'year' AND p.year_start OPERATOR(pg_catalog.<>) 1
+           THEN ' after the end of the financial year (from month ' || p.year_start || ') of ' || p.time_column
+         ELSE ' after the end of the ' || p.align || ' of ' || p.time_column END,
+    CASE WHEN p.keep_at_least IS NOT NULL THEN ', never before ' || p.keep_at_least::text END) END
+$$;
+
+-- A text value of the time column's type from an instant, in a form every
+-- DateStyle reads back the same.
+CREATE FUNCTION privacy._retention_literal(ts timestamptz, typ regtype, zone text) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE typ
+    WHEN 'timestamptz'::regtype THEN
+      pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') OPERATOR(pg_catalog.||) 'Z'
+    WHEN 'timestamp'::regtype THEN
+      pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD"T"HH24:MI:SS.US')
+    ELSE
+      -- a date: the rows of a day are expired when the whole day is
+      pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD')
+  END
+$$;
+
+-- What a purge of one table needs to know, built from the catalog: the
+-- relation to query, the time column, the predicate that leaves rows
+-- under a hold alone (with its parameters), and for anonymize the SET list
+-- and the predicate of rows not yet anonymized.
+CREATE TYPE privacy._retention_work AS (
+  policy       privacy.retention_policy,
+  relkind      "char",
+  rel          text,       -- relation as written in the statements
+  tcol         text,       -- quoted time column
+  ttype        regtype,
+  held         text,       -- predicate: the row is under a hold ($3...)
+  held_args    text[],
+  set_list     text,       -- anonymize: SET ...
+  todo         text        -- anonymize: the row is not anonymized yet
+);
+
+-- The form an identifier is stored in by a protect transformation; NULL
+-- when the transformation refuses it (then no row can hold it there).
+CREATE FUNCTION privacy._stored_form(value text, protect text, domain text) RETURNS text
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN privacy._transform(value, protect, domain);
+EXCEPTION WHEN data_exception THEN
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION privacy._retention_work(tbl regclass) RETURNS privacy._retention_work
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  w privacy._retention_work;
+  p privacy.retention_policy;
+  c record;
+  vals text[];
+  sets text[] := '{}';
+  todo text[] := '{}';
+  held text[] := '{}';
+  expr text;
+BEGIN
+  SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _retention_work.tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % has no retention policy', tbl
+      USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
+  END IF;
+  w.policy := p;
+  SELECT k.relkind INTO w.relkind FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) tbl;
+  w.rel := CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' THEN tbl::text ELSE 'ONLY ' || tbl::text END;
+  SELECT pg_catalog.quote_ident(a.attname), a.atttypid::regtype INTO w.tcol, w.ttype
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+     AND NOT a.attisdropped;
+  IF w.tcol IS NULL THEN
+    RAISE EXCEPTION 'the time column of the retention policy of % no longer exists', tbl
+      USING ERRCODE = '55000', HINT = 'Set the policy again with privacy.set_retention().';
+  END IF;
+  IF w.ttype NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION 'time column % of relation % has type %', w.tcol, tbl, w.ttype
+      USING ERRCODE = '42804', HINT = 'The time column must be timestamptz, timestamp or date.';
+  END IF;
+
+  -- Holds: every registered column that holds an identifier of the kind,
+  -- compared in its stored form (through its protect transformation).
+  w.held_args := '{}';
+  FOR c IN
+    SELECT rc.col, rc.protect, rc.domain, ik.normalize,
+           (SELECT pg_catalog.array_agg(DISTINCT h.value)
+              FROM privacy.legal_hold h
+             WHERE h.kind OPERATOR(pg_catalog.=) rc.identifies
+               AND h.released_at IS NULL
+               AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())) AS vals
+      FROM privacy.registered_column rc
+      JOIN privacy.identifier_kind ik ON ik.name OPERATOR(pg_catalog.=) rc.identifies
+     WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
+       AND (rc.protect IS NULL OR rc.protect NOT IN ('null', 'country'))
+     ORDER BY rc.attnum
+  LOOP
+    CONTINUE WHEN c.vals IS NULL;
+    IF c.protect IS NOT NULL THEN
+      SELECT pg_catalog.array_agg(f) INTO vals
+        FROM pg_catalog.unnest(c.vals) v, privacy._stored_form(v, c.protect, c.domain) f
+       WHERE f IS NOT NULL;
+      CONTINUE WHEN vals IS NULL;
+      expr := pg_catalog.quote_ident(c.col) || '::pg_catalog.text';
+    ELSE
+      vals := c.vals;
+      expr := CASE WHEN c.normalize OPERATOR(pg_catalog.=) 'email'
+                   THEN pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%I::pg_catalog.text))', c.col)
+                   ELSE pg_catalog.quote_ident(c.col) || '::pg_catalog.text' END;
+    END IF;
+    w.held_args := w.held_args || vals::text;
+    held := held || pg_catalog.format('COALESCE(%s OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[]), false)',
+                                      expr, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
+  END LOOP;
+  w.held := CASE WHEN pg_catalog.cardinality(held) OPERATOR(pg_catalog.=) 0 THEN NULL
+                 ELSE '(' || pg_catalog.array_to_string(held, ' OR ') || ')' END;
+
+  IF p.action OPERATOR(pg_catalog.=) 'anonymize' THEN
+    -- the time column and other registered traffic times: generalized
+    FOR c IN
+      SELECT a.attname, a.atttypid::regtype AS typ
+        FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND NOT a.attisdropped
+         AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+         AND (a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+              OR EXISTS (SELECT FROM privacy.registered_column rc
+                          WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
+                            AND rc.col OPERATOR(pg_catalog.=) a.attname
+                            AND rc.category OPERATOR(pg_catalog.=) 'traffic'))
+       ORDER BY a.attnum
+    LOOP
+      expr := CASE c.typ
+        WHEN 'timestamptz'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I, %L)', p.generalize, c.attname, p.time_zone)
+        WHEN 'timestamp'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I)', p.generalize, c.attname)
+        ELSE pg_catalog.format('pg_catalog.date_trunc(%L, %I::pg_catalog.timestamp)::pg_catalog.date', p.generalize, c.attname) END;
+      sets := sets || pg_catalog.format('%I = %s', c.attname, expr);
+      todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %s', c.attname, expr);
+    END LOOP;
+    -- every other registered column, unless it is a traffic or location fact
+    FOR c IN
+      SELECT rc.col, a.attnotnull, a.atttypid, rc.protect
+        FROM privacy.registered_column rc
+        JOIN pg_catalog.pg_attribute a
+          ON a.attrelid OPERATOR(pg_catalog.=) rc.tbl AND a.attname OPERATOR(pg_catalog.=) rc.col
+         AND NOT a.attisdropped
+       WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
+         AND a.attnum OPERATOR(pg_catalog.<>) p.time_attnum
+         AND (rc.identifies IS NOT NULL OR rc.category NOT IN ('traffic', 'location'))
+       ORDER BY a.attnum
+    LOOP
+      IF NOT c.attnotnull THEN
+        sets := sets || pg_catalog.format('%I = NULL', c.col);
+        todo := todo || pg_catalog.format('%I IS NOT NULL', c.col);
+      ELSIF c.protect IS NULL
+            AND c.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
+        sets := sets || pg_catalog.format('%I = %L', c.col, '');
+        todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %L', c.col, '');
+      ELSE
+        RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be anonymized', c.col, tbl
+          USING ERRCODE = '55000',
+                DETAIL = CASE WHEN c.protect IS NOT NULL
+                              THEN 'Its protect transformation applies to any value but NULL, so only NULL hides it.'
+                              ELSE 'Only NULL (or an empty text) carries no personal data.' END,
+                HINT = pg_catalog.format('Allow NULL in it (ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL) or use action ''delete''.',
+                                         tbl, c.col);
+      END IF;
+    END LOOP;
+    w.set_list := pg_catalog.array_to_string(sets, ', ');
+    w.todo := '(' || pg_catalog.array_to_string(todo, ' OR ') || ')';
+  END IF;
+  RETURN w;
+END
+$$;
+COMMENT ON FUNCTION privacy._retention_work(regclass) IS
+  'internal: the relation, time column, hold predicate and anonymization of one table''s purge';
+
+-- The WHERE clause of a batch: [lo <= t] and t < hi ($1), not held,
+-- not anonymized yet.  $2 is lo.
+CREATE FUNCTION privacy._retention_where(w privacy._retention_work, with_lo boolean) RETURNS text
+  LANGUAGE sql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.concat_ws(' AND ',
+    CASE WHEN with_lo THEN pg_catalog.format('%s OPERATOR(pg_catalog.>=) $2::%s', w.tcol, w.ttype) END,
+    pg_catalog.format('%s OPERATOR(pg_catalog.<) $1::%s', w.tcol, w.ttype),
+    CASE WHEN w.held IS NOT NULL THEN 'NOT ' || w.held END,
+    w.todo)
+$$;
+
+-- Whole partitions that a purge of tbl drops: leaves range-partitioned on
+-- the time column alone, whose upper bound is at or before the cutoff (so
+-- every row they can hold is expired).  Rows under a hold are checked by
+-- the caller.
+CREATE FUNCTION privacy._retention_expired_partitions(w privacy._retention_work, cutoff timestamptz)
+  RETURNS TABLE(leaf regclass, upper_bound timestamptz)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+  r record;
+  bound text;
+  ub timestamptz;
+BEGIN
+  IF w.relkind OPERATOR(pg_catalog.<>) 'p' THEN
+    RETURN;
+  END IF;
+  FOR r IN
+    SELECT t.relid AS leaf, t.parentrelid AS parent,
+           pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS spec
+      FROM pg_catalog.pg_partition_tree((w.policy).tbl) t
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+      JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) t.parentrelid
+      JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.parentrelid
+                                    AND a.attnum OPERATOR(pg_catalog.=) pt.partattrs[0]
+     WHERE t.isleaf AND c.relkind OPERATOR(pg_catalog.=) 'r'
+       AND pt.partstrat OPERATOR(pg_catalog.=) 'r' AND pt.partnatts OPERATOR(pg_catalog.=) 1
+       AND a.attname OPERATOR(pg_catalog.=) (w.policy).time_column
+  LOOP
+    bound := pg_catalog.substring(r.spec, '\) TO \((.*)\)$');
+    CONTINUE WHEN bound IS NULL OR bound !~ '^''.*''$';     -- MAXVALUE
+    bound := pg_catalog.replace(pg_catalog.substr(bound, 2, pg_catalog.length(bound) OPERATOR(pg_catalog.-) 2), '''''', '''');
+    ub := CASE w.ttype
+            WHEN 'timestamptz'::regtype THEN bound::timestamptz
+            WHEN 'timestamp'::regtype THEN bound::timestamp AT TIME ZONE (w.policy).time_zone
+            ELSE bound::date::timestamp AT TIME ZONE (w.policy).time_zone END;
+    -- for a date column a row's whole day must be expired: compare dates
+    IF (w.ttype OPERATOR(pg_catalog.=) 'date'::regtype
+        AND bound::date OPERATOR(pg_catalog.<=) privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone)::date)
+       OR (w.ttype OPERATOR(pg_catalog.<>) 'date'::regtype AND ub OPERATOR(pg_catalog.<=) cutoff) THEN
+      leaf := r.leaf;
+      upper_bound := ub;
+      RETURN NEXT;
+    END IF;
+  END LOOP;
+END
+$$;
+
+-- Raise 42501 unless the invoking role may run purges.
+CREATE FUNCTION privacy._check_purge_privilege() RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT (pg_catalog.has_function_privilege(privacy._invoker(), 'privacy.purge(boolean, regclass, integer, integer)', 'EXECUTE')
+          OR pg_catalog.has_function_privilege(privacy._invoker(), 'privacy.run_purge(integer, integer, integer)', 'EXECUTE')) THEN
+    RAISE EXCEPTION 'permission denied to purge'
+      USING ERRCODE = '42501',
+            HINT = 'Grant EXECUTE on privacy.purge() or privacy.run_purge() to this role.';
+  END IF;
+END
+$$;
+
+------------------------------------------------------------------------
+-- Policies
+------------------------------------------------------------------------
+
+CREATE FUNCTION privacy.set_retention(tbl regclass, time_column name, keep interval,
+                                      action text DEFAULT 'delete',
+                                      keep_at_least interval DEFAULT NULL,
+                                      align text DEFAULT NULL,
+                                      year_start integer DEFAULT 1,
+                                      time_zone text DEFAULT NULL,
+                                      generalize text DEFAULT 'day')
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  att record;
+  old privacy.retention_policy;
+  zone text := COALESCE(time_zone, pg_catalog.current_setting('TimeZone'));
+  rel record;
+  other regclass;
+  w privacy._retention_work;
+BEGIN
+  IF tbl IS NULL OR time_column IS NULL OR keep IS NULL OR action IS NULL THEN
+    RAISE EXCEPTION 'table, time column, keep and action must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) set_retention.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() first; a policy is part of the record of processing.';
+  END IF;
+  PERFORM privacy._check_owner(tbl);
+  SELECT a.attnum, a.atttypid::regtype AS typ INTO att
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) time_column
+     AND NOT a.attisdropped AND a.attnum OPERATOR(pg_catalog.>) 0;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', time_column, tbl USING ERRCODE = '42703';
+  END IF;
+  IF att.typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION 'time column "%" of relation % has type %', time_column, tbl, att.typ
+      USING ERRCODE = '42804',
+            HINT = 'The column that dates a row must be of type timestamptz, timestamp or date.';
+  END IF;
+  IF keep OPERATOR(pg_catalog.<=) interval '0' THEN
+    RAISE EXCEPTION 'retention period must be positive'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('keep was %s.', keep);
+  END IF;
+  IF keep_at_least IS NOT NULL AND keep_at_least OPERATOR(pg_catalog.<=) interval '0' THEN
+    RAISE EXCEPTION 'legal minimum must be positive'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('keep_at_least was %s.', keep_at_least);
+  END IF;
+  IF keep_at_least IS NOT NULL AND keep OPERATOR(pg_catalog.<) keep_at_least THEN
+    RAISE EXCEPTION 'retention period is shorter than the legal minimum'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('keep was %s, keep_at_least %s: rows could never be purged when they expire.',
+                                       keep, keep_at_least),
+            HINT = 'Keep rows at least as long as the law requires.';
+  END IF;
+  IF action NOT IN ('delete', 'anonymize') THEN
+    RAISE EXCEPTION 'invalid retention action "%"', action
+      USING ERRCODE = '22023', HINT = 'Use "delete" or "anonymize".';
+  END IF;
+  IF align IS NOT NULL AND align NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
+    RAISE EXCEPTION 'invalid period "%"', align
+      USING ERRCODE = '22023', HINT = 'Use one of: day, week, month, quarter, year (the financial year with year_start).';
+  END IF;
+  IF year_start IS NULL OR year_start NOT BETWEEN 1 AND 12 THEN
+    RAISE EXCEPTION 'invalid first month of the financial year: %', year_start
+      USING ERRCODE = '22023', HINT = 'year_start is a month, 1 to 12.';
+  END IF;
+  IF year_start OPERATOR(pg_catalog.<>) 1 AND align IS DISTINCT FROM 'year' AND align IS DISTINCT FROM 'quarter' THEN
+    RAISE EXCEPTION 'year_start applies only to periods "year" and "quarter"' USING ERRCODE = '22023';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names z WHERE z.name OPERATOR(pg_catalog.=) zone)
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev OPERATOR(pg_catalog.=) zone) THEN
+    RAISE EXCEPTION 'time zone "%" not recognized', zone USING ERRCODE = '22023';
+  END IF;
+  IF generalize IS NULL OR generalize NOT IN ('minute', 'hour', 'day', 'week', 'month', 'quarter', 'year') THEN
+    RAISE EXCEPTION 'invalid generalization unit "%"', generalize
+      USING ERRCODE = '22023', HINT = 'Use one of: minute, hour, day, week, month, quarter, year.';
+  END IF;
+  -- Conflicts: a table that inherits from, or is inherited by, a table
+  -- with a policy would be purged under two policies.
+  WITH RECURSIVE up(r) AS (
+      SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl
+      UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.r),
+    down(r) AS (
+      SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) tbl
+      UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.r)
+  SELECT p.tbl INTO other FROM privacy.retention_policy p
+   WHERE p.tbl::oid IN (SELECT r FROM up UNION SELECT r FROM down)
+   LIMIT 1;
+  IF other IS NOT NULL THEN
+    RAISE EXCEPTION 'conflicting retention policy'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Table %s inherits from or is inherited by %s, which has a policy; its rows would be purged under both.',
+                                       tbl, other),
+            HINT = pg_catalog.format('Remove the policy of %s with privacy.drop_retention() first.', other);
+  END IF;
+
+  SELECT * INTO old FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) set_retention.tbl FOR UPDATE;
+  INSERT INTO privacy.retention_policy AS p
+         (tbl, time_column, time_attnum, keep, action, keep_at_least, align, year_start, time_zone, generalize, set_by)
+  VALUES (tbl, time_column, att.attnum, keep, action, keep_at_least, align, year_start, zone, generalize, privacy._invoker())
+  ON CONFLICT ON CONSTRAINT retention_policy_pkey DO UPDATE
+     SET time_column = EXCLUDED.time_column, keep = EXCLUDED.keep, action = EXCLUDED.action,
+         keep_at_least = EXCLUDED.keep_at_least, align = EXCLUDED.align, year_start = EXCLUDED.year_start,
+         time_zone = EXCLUDED.time_zone, generalize = EXCLUDED.generalize,
+         set_at = pg_catalog.now(), set_by = EXCLUDED.set_by;
+  -- A purge under way continues under the new policy from the start.
+  DELETE FROM privacy.retention_progress g WHERE g.tbl OPERATOR(pg_catalog.=) set_retention.tbl;
+  -- Check that the purge can be carried out (anonymize: every personal
+  -- column can be emptied); an error undoes the change.
+  w := privacy._retention_work(tbl);
+  PERFORM privacy._audit(
+    CASE WHEN old.tbl IS NULL THEN 'retention.set' ELSE 'retention.change' END,
+    tbl::text,
+    pg_catalog.jsonb_build_object('time_column', time_column, 'keep', keep::text, 'action', action,
+                                  'keep_at_least', keep_at_least::text, 'align', align,
+                                  'year_start', year_start, 'time_zone', zone,
+                                  'generalize', CASE WHEN action OPERATOR(pg_catalog.=) 'anonymize' THEN generalize END)
+    OPERATOR(pg_catalog.||)
+    CASE WHEN old.tbl IS NULL THEN '{}'::jsonb
+         ELSE pg_catalog.jsonb_build_object('previous', privacy._retention_text(old)) END);
+END
+$$;
+COMMENT ON FUNCTION privacy.set_retention(regclass, name, interval, text, interval, text, integer, text, text) IS
+  'set (or replace) the retention policy of a registered table: rows older than keep (counted from the end of the align period, a financial year starting in month year_start) are deleted or anonymized, never before keep_at_least';
+
+CREATE FUNCTION privacy.drop_retention(tbl regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  old privacy.retention_policy;
+BEGIN
+  SELECT * INTO old FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) drop_retention.tbl FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % has no retention policy', tbl USING ERRCODE = '55000';
+  END IF;
+  PERFORM privacy._check_owner(tbl);
+  DELETE FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) drop_retention.tbl;
+  PERFORM privacy._audit('retention.drop', tbl::text,
+                         pg_catalog.jsonb_build_object('previous', privacy._retention_text(old)));
+END
+$$;
+COMMENT ON FUNCTION privacy.drop_retention(regclass) IS 'remove the retention policy of a table';
+
+CREATE VIEW privacy.retention_policies AS
+SELECT p.tbl AS table_name, t.purpose, p.time_column, p.keep, p.align AS period,
+       CASE WHEN p.align IN ('year', 'quarter') THEN p.year_start END AS year_start,
+       p.action, p.keep_at_least, p.time_zone,
+       CASE WHEN p.action OPERATOR(pg_catalog.=) 'anonymize' THEN p.generalize END AS generalize,
+       privacy._retention_cutoff(p, pg_catalog.now()) AS expired_before,
+       privacy._retention_text(p) AS description,
+       p.set_at, p.set_by,
+       g.tbl IS NOT NULL AS purge_under_way
+  FROM privacy.retention_policy p
+  JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) p.tbl
+  LEFT JOIN privacy.retention_progress g ON g.tbl OPERATOR(pg_catalog.=) p.tbl;
+COMMENT ON VIEW privacy.retention_policies IS
+  'retention policies: what is kept how long, what happens then, and the cutoff as of now';
+
+-- The record of processing, with retention (the columns of 20_catalog.sql
+-- unchanged and in order; retention appended).
+CREATE OR REPLACE VIEW privacy.personal_data AS
+SELECT c.tbl                          AS table_name,
+       c.col                          AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       c.category,
+       c.identifies,
+       c.link,
+       c.protect,
+       CASE WHEN c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN c.domain END
+                                      AS protect_domain,
+       t.purpose,
+       p.legal_basis,
+       b.article                      AS legal_basis_article,
+       p.requires_consent,
+       p.recipients,
+       p.description                  AS purpose_description,
+       privacy._retention_text(r)     AS retention,
+       r.keep                         AS retention_keep,
+       r.action                       AS retention_action,
+       r.keep_at_least                AS retention_keep_at_least
+  FROM privacy.registered_column c
+  JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) c.tbl
+  JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
+  JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+  LEFT JOIN pg_catalog.pg_attribute a
+         ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+        AND NOT a.attisdropped
+  LEFT JOIN privacy.retention_policy r ON r.tbl OPERATOR(pg_catalog.=) c.tbl;
+
+------------------------------------------------------------------------
+-- Legal holds
+------------------------------------------------------------------------
+
+-- An identifier normalized by its kind, as holds store and compare it.
+CREATE FUNCTION privacy._normalize_identifier(kind text, value text) RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  norm text;
+BEGIN
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
+                                        FROM privacy.identifier_kind k) || '.';
+  END IF;
+  RETURN CASE norm WHEN 'msisdn' THEN privacy.normalize_msisdn(value)
+                   WHEN 'email' THEN pg_catalog.lower(pg_catalog.btrim(value))
+                   ELSE value END;
+END
+$$;
+
+CREATE FUNCTION privacy.hold(kind text, value text, reason text, until timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  norm text;
+  new_id bigint;
+BEGIN
+  IF kind IS NULL OR value IS NULL OR reason IS NULL THEN
+    RAISE EXCEPTION 'kind, value and reason must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'a legal hold needs a reason' USING ERRCODE = '22023';
+  END IF;
+  IF until IS NOT NULL AND until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+    RAISE EXCEPTION 'a legal hold must end in the future'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('until was %s.', until);
+  END IF;
+  norm := privacy._normalize_identifier(kind, value);
+  IF norm IS NULL OR norm OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'empty identifier' USING ERRCODE = '22023';
+  END IF;
+  -- Wait for a purge batch in progress: it did not see this hold.  The
+  -- next batch does.
+  PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy._lock_key('hold'));
+  INSERT INTO privacy.legal_hold (kind, value, reason, placed_by, until)
+       VALUES (kind, norm, reason, privacy._invoker(), until)
+    RETURNING id INTO new_id;
+  PERFORM privacy._audit('retention.hold', NULL,
+                         pg_catalog.jsonb_build_object('hold', new_id, 'kind', kind,
+                                                       'subject', privacy._subject_ref(kind, value),
+                                                       'until', until));
+  RETURN new_id;
+END
+$$;
+COMMENT ON FUNCTION privacy.hold(text, text, text, timestamptz) IS
+  'place a legal hold on a data subject: rows holding the identifier are not purged until the hold ends or is released';
+
+CREATE FUNCTION privacy.release_hold(hold_id bigint) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  h privacy.legal_hold;
+BEGIN
+  IF hold_id IS NULL THEN
+    RAISE EXCEPTION 'hold id must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT * INTO h FROM privacy.legal_hold l WHERE l.id OPERATOR(pg_catalog.=) hold_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'legal hold % does not exist', hold_id USING ERRCODE = '22023';
+  END IF;
+  IF h.released_at IS NOT NULL THEN
+    RAISE EXCEPTION 'legal hold % was already released', hold_id
+      USING ERRCODE = '55000', DETAIL = pg_catalog.format('It was released at %s.', h.released_at);
+  END IF;
+  UPDATE privacy.legal_hold l SET released_at = pg_catalog.now(), released_by = privacy._invoker()
+   WHERE l.id OPERATOR(pg_catalog.=) hold_id;
+  PERFORM privacy._audit('retention.release_hold', NULL,
+                         pg_catalog.jsonb_build_object('hold', hold_id, 'kind', h.kind,
+                                                       'subject', privacy._subject_ref(h.kind, h.value)));
+END
+$$;
+COMMENT ON FUNCTION privacy.release_hold(bigint) IS
+  'end a legal hold: the subject''s expired rows are purged by the next run';
+
+CREATE VIEW privacy.legal_holds AS
+SELECT h.id, h.kind,
+       CASE k.normalize WHEN 'msisdn' THEN privacy.mask_msisdn(h.value)
+                        ELSE pg_catalog.left(h.value, 2) || '***' END AS masked_value,
+       h.reason, h.placed_at, h.placed_by, h.until, h.released_at, h.released_by,
+       (h.released_at IS NULL AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())) AS active
+  FROM privacy.legal_hold h
+  JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) h.kind;
+COMMENT ON VIEW privacy.legal_holds IS
+  'legal holds with masked identifiers, and whether each is active';
+
+------------------------------------------------------------------------
+-- The purge
+------------------------------------------------------------------------
+
+-- One batch of the purge of one table.  Returns done when the table is
+-- finished (its receipt is then in the audit log), with the totals of its
+-- pass so far.
+CREATE FUNCTION privacy._purge_batch(tbl regclass, run_id bigint, batch_size integer,
+                                     lock_timeout_ms integer, retries integer,
+                                     OUT done boolean, OUT action text,
+                                     OUT rows bigint, OUT partitions integer)
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+  SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+  w privacy._retention_work;
+  g privacy.retention_progress;
+  cutoff timestamptz;
+  cut text;
+  hi text;
+  n bigint := 0;
+  leaf regclass;
+  leafname text;
+  dropped_one boolean;
+  est bigint;
+  attempt integer;
+  wh text;
+  q text;
+  args text[];
+BEGIN
+  PERFORM privacy._check_purge_privilege();
+  -- A hold placed from now on waits for this batch; one placed before is seen.
+  PERFORM pg_catalog.pg_advisory_xact_lock_shared(1885827186, privacy._lock_key('hold'));
+  IF NOT EXISTS (SELECT FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl) THEN
+    -- the policy (or the table) went away since the run started
+    done := true;
+    RETURN;
+  END IF;
+  w := privacy._retention_work(tbl);
+  action := (w.policy).action;
+
+  SELECT * INTO g FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO privacy.retention_progress AS p (tbl, run_id, first_run_id, started_at, cutoff, phase)
+         VALUES (tbl, run_id, run_id, pg_catalog.now(), privacy._retention_cutoff(w.policy, pg_catalog.now()),
+                 CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' AND (w.policy).action OPERATOR(pg_catalog.=) 'delete'
+                      THEN 'partitions' ELSE 'rows' END)
+      RETURNING * INTO g;
+  ELSIF g.run_id OPERATOR(pg_catalog.<>) run_id THEN
+    -- continuing an interrupted run: the cutoff as of now
+    UPDATE privacy.retention_progress p
+       SET run_id = _purge_batch.run_id, runs = p.runs OPERATOR(pg_catalog.+) 1,
+           cutoff = privacy._retention_cutoff(w.policy, pg_catalog.now())
+     WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
+      RETURNING * INTO g;
+  END IF;
+  cutoff := g.cutoff;
+  cut := privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone);
+
+  IF g.phase OPERATOR(pg_catalog.=) 'partitions' THEN
+    -- the next expired partition with no row under a hold
+    FOR leaf, est IN
+      SELECT e.leaf, GREATEST(c.reltuples, 0)::bigint
+        FROM privacy._retention_expired_partitions(w, cutoff) e
+        JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) e.leaf
+       ORDER BY e.upper_bound, e.leaf::text
+    LOOP
+      leafname := leaf::text;       -- the name, before the oid is gone
+      dropped_one := false;
+      attempt := 0;
+      LOOP
+        BEGIN
+          IF w.held IS NULL
+             OR privacy._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leafname, w.held),
+                                     ARRAY[NULL, NULL]::text[] || w.held_args, lock_timeout_ms)::boolean IS FALSE THEN
+            PERFORM privacy._owner_exec(leaf, pg_catalog.format('DROP TABLE %s', leafname), '{}', lock_timeout_ms);
+            dropped_one := true;
+          END IF;
+          EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+          attempt := attempt OPERATOR(pg_catalog.+) 1;
+          IF attempt OPERATOR(pg_catalog.>) retries THEN
+            RAISE EXCEPTION 'could not lock partition % to drop it', leafname
+              USING ERRCODE = '55P03',
+                    DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
+                    HINT = 'The next run tries again; the purge continues where it stopped.';
+          END IF;
+          PERFORM pg_catalog.pg_sleep(0.05 OPERATOR(pg_catalog.*) attempt);
+        END;
+      END LOOP;
+      IF dropped_one THEN
+        UPDATE privacy.retention_progress p
+           SET partitions = p.partitions OPERATOR(pg_catalog.+) 1,
+               dropped = p.dropped OPERATOR(pg_catalog.||) leafname,
+               dropped_rows_estimate = p.dropped_rows_estimate OPERATOR(pg_catalog.+) est,
+               batches = p.batches OPERATOR(pg_catalog.+) 1
+         WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
+          RETURNING * INTO g;
+        done := false;
+        rows := g.rows;
+        partitions := g.partitions;
+        RETURN;
+      END IF;
+    END LOOP;
+    UPDATE privacy.retention_progress p SET phase = 'rows'
+     WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
+      RETURNING * INTO g;
+  END IF;
+
+  -- Rows: the key range [next_from, hi) holding batch_size rows to purge.
+  args := ARRAY[cut, g.next_from] OPERATOR(pg_catalog.||) w.held_args;
+  wh := privacy._retention_where(w, g.next_from IS NOT NULL);
+  IF (w.policy).action OPERATOR(pg_catalog.=) 'delete' THEN
+    q := pg_catalog.format('DELETE FROM %s WHERE %s', w.rel, wh);
+  ELSE
+    q := pg_catalog.format('UPDATE %s SET %s WHERE %s', w.rel, w.set_list, wh);
+  END IF;
+  attempt := 0;
+  LOOP
+    BEGIN
+      args[1] := cut;
+      hi := privacy._owner_query(tbl,
+              pg_catalog.format('SELECT %s FROM %s WHERE %s ORDER BY %s OFFSET %s LIMIT 1',
+                                w.tcol, w.rel, wh, w.tcol, batch_size), args, lock_timeout_ms);
+      IF hi IS NOT NULL AND hi OPERATOR(pg_catalog.=) g.next_from THEN
+        -- batch_size rows or more share one time: take them all
+        hi := privacy._owner_query(tbl,
+                pg_catalog.format('SELECT pg_catalog.min(%s) FROM %s WHERE %s AND %s OPERATOR(pg_catalog.>) $2::%s',
+                                  w.tcol, w.rel, wh, w.tcol, w.ttype), args, lock_timeout_ms);
+      END IF;
+      args[1] := COALESCE(hi, cut);
+      n := privacy._owner_exec(tbl, q, args, lock_timeout_ms);
+      EXIT;
+    EXCEPTION WHEN lock_not_available THEN
+      attempt := attempt OPERATOR(pg_catalog.+) 1;
+      IF attempt OPERATOR(pg_catalog.>) retries THEN
+        RAISE EXCEPTION 'could not lock rows of % to purge them', tbl
+          USING ERRCODE = '55P03',
+                DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
+                HINT = 'The next run tries again; the purge continues where it stopped.';
+      END IF;
+      PERFORM pg_catalog.pg_sleep(0.05 OPERATOR(pg_catalog.*) attempt);
+    END;
+  END LOOP;
+  UPDATE privacy.retention_progress p
+     SET rows = p.rows OPERATOR(pg_catalog.+) n, next_from = hi,
+         batches = p.batches OPERATOR(pg_catalog.+) 1
+   WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
+    RETURNING * INTO g;
+  rows := g.rows;
+  partitions := g.partitions;
+  done := hi IS NULL;
+  IF done THEN
+    -- the receipt: no personal data, only what was done to which table
+    PERFORM privacy._audit('retention.purge', tbl::text,
+      pg_catalog.jsonb_build_object(
+        'run', g.first_run_id, 'action', (w.policy).action,
+        'rows', g.rows, 'partitions', g.partitions,
+        'dropped', pg_catalog.to_jsonb(g.dropped),
+        'dropped_rows_estimate', g.dropped_rows_estimate,
+        'expired_before', g.cutoff,
+        'policy', privacy._retention_text(w.policy),
+        'held_columns', pg_catalog.cardinality(w.held_args),
+        'started_at', g.started_at, 'finished_at', pg_catalog.clock_timestamp(),
+        'batches', g.batches, 'runs', g.runs));
+    DELETE FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy._purge_batch(regclass, bigint, integer, integer, integer) IS
+  'internal: one batch of a table''s purge (drop one expired partition, or purge one key range of rows), as the table owner';
+
+-- What a purge of one table would do now: the expired partitions it
+-- would drop and the rows it would delete or anonymize, counted with the
+-- same predicates (a dry run).
+CREATE FUNCTION privacy._purge_preview(tbl regclass,
+                                       OUT action text, OUT rows bigint, OUT partitions integer)
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+  SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+  w privacy._retention_work;
+  g privacy.retention_progress;
+  cutoff timestamptz;
+  leaf regclass;
+  dropped oid[] := '{}';
+  args text[];
+BEGIN
+  PERFORM privacy._check_purge_privilege();
+  w := privacy._retention_work(tbl);
+  action := (w.policy).action;
+  partitions := 0;
+  SELECT * INTO g FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_preview.tbl;
+  cutoff := privacy._retention_cutoff(w.policy, pg_catalog.now());
+  IF w.relkind OPERATOR(pg_catalog.=) 'p' AND (w.policy).action OPERATOR(pg_catalog.=) 'delete'
+     AND (g.tbl IS NULL OR g.phase OPERATOR(pg_catalog.=) 'partitions') THEN
+    FOR leaf IN SELECT e.leaf FROM privacy._retention_expired_partitions(w, cutoff) e LOOP
+      IF w.held IS NULL
+         OR privacy._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leaf, w.held),
+                                 ARRAY[NULL, NULL]::text[] || w.held_args)::boolean IS FALSE THEN
+        partitions := partitions OPERATOR(pg_catalog.+) 1;
+        dropped := dropped OPERATOR(pg_catalog.||) leaf::oid;
+      END IF;
+    END LOOP;
+  END IF;
+  args := ARRAY[privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone), g.next_from]
+          OPERATOR(pg_catalog.||) w.held_args OPERATOR(pg_catalog.||) dropped::text;
+  rows := privacy._owner_query(tbl,
+            pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE %s AND tableoid OPERATOR(pg_catalog.<>) ALL ($%s::pg_catalog.oid[])',
+                              w.rel, privacy._retention_where(w, g.next_from IS NOT NULL),
+                              pg_catalog.cardinality(args)), args)::bigint;
+END
+$$;
+COMMENT ON FUNCTION privacy._purge_preview(regclass) IS
+  'internal: what a purge of the table would do now (dry run)';
+
+CREATE FUNCTION privacy.purge(dry_run boolean DEFAULT false, tbl regclass DEFAULT NULL,
+                              lock_timeout_ms integer DEFAULT 1000, retries integer DEFAULT 5)
+  RETURNS TABLE(table_name regclass, action text, rows bigint, partitions integer)
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  tables regclass[];
+  t regclass;
+  b record;
+  run bigint;
+  total_rows bigint := 0;
+  total_parts integer := 0;
+BEGIN
+  IF dry_run IS NULL THEN
+    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1
+     OR retries IS NULL OR retries OPERATOR(pg_catalog.<) 0 THEN
+    RAISE EXCEPTION 'invalid lock_timeout_ms % or retries %', lock_timeout_ms, retries
+      USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1, retries at least 0.';
+  END IF;
+  PERFORM privacy._check_purge_privilege();
+  IF tbl IS NOT NULL
+     AND NOT EXISTS (SELECT FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) purge.tbl) THEN
+    RAISE EXCEPTION 'table % has no retention policy', tbl
+      USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
+  END IF;
+  tables := ARRAY(SELECT p.tbl FROM privacy.retention_policy p
+                   WHERE purge.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) purge.tbl
+                   ORDER BY p.tbl::text);
+  IF dry_run THEN
+    FOREACH t IN ARRAY tables LOOP
+      SELECT * INTO b FROM privacy._purge_preview(t);
+      table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
+      RETURN NEXT;
+    END LOOP;
+    RETURN;
+  END IF;
+
+  -- A batch must see holds placed while the purge runs: READ COMMITTED.
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'purge must run at isolation level READ COMMITTED'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The transaction runs at %s; a snapshot taken earlier would not see a legal hold placed meanwhile.',
+                                       pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+            HINT = 'Run it in a READ COMMITTED transaction, or use a dry run.';
+  END IF;
+  -- One purge at a time: wait for one in progress.
+  PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy._lock_key('purge'));
+  run := pg_catalog.nextval('privacy.retention_run_seq');
+  FOREACH t IN ARRAY tables LOOP
+    LOOP
+      SELECT * INTO b FROM privacy._purge_batch(t, run, 10000, lock_timeout_ms, retries);
+      EXIT WHEN b.done;
+    END LOOP;
+    CONTINUE WHEN b.action IS NULL;     -- its policy was dropped meanwhile
+    table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
+    total_rows := total_rows OPERATOR(pg_catalog.+) b.rows;
+    total_parts := total_parts OPERATOR(pg_catalog.+) b.partitions;
+    RETURN NEXT;
+  END LOOP;
+  PERFORM privacy._audit('retention.run', NULL,
+                         pg_catalog.jsonb_build_object('run', run, 'via', 'purge', 'tables', pg_catalog.cardinality(tables),
+                                                       'rows', total_rows, 'partitions', total_parts,
+                                                       'failed', '[]'::jsonb));
+END
+$$;
+COMMENT ON FUNCTION privacy.purge(boolean, regclass, integer, integer) IS
+  'purge expired rows of every table with a retention policy (or of one): drop expired partitions, delete or anonymize rows, keep rows under a hold; dry_run reports what it would do; one transaction';
+
+-- run_purge's steps (SECURITY DEFINER); the procedure itself cannot be.
+CREATE FUNCTION privacy._purge_begin(OUT run_id bigint, OUT tables regclass[])
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM privacy._check_purge_privilege();
+  -- A run of this session that was interrupted may have kept the lock.
+  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
+              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
+                AND l.classid OPERATOR(pg_catalog.=) 1885827186
+                AND l.objid OPERATOR(pg_catalog.=) privacy._lock_key('purge')::oid
+                AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
+                AND l.granted) THEN
+    PERFORM pg_catalog.pg_advisory_unlock(1885827186, privacy._lock_key('purge'));
+  END IF;
+  IF NOT pg_catalog.pg_try_advisory_lock(1885827186, privacy._lock_key('purge')) THEN
+    run_id := NULL;
+    RETURN;
+  END IF;
+  run_id := pg_catalog.nextval('privacy.retention_run_seq');
+  tables := ARRAY(SELECT p.tbl FROM privacy.retention_policy p ORDER BY p.tbl::text);
+END
+$$;
+COMMENT ON FUNCTION privacy._purge_begin() IS
+  'internal: start a run_purge (one purge at a time); NULL run id when another purge runs';
+
+CREATE FUNCTION privacy._purge_end(run_id bigint, tables integer, rows bigint, partitions integer,
+                                   failed jsonb)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM privacy._check_purge_privilege();
+  IF failed IS NOT NULL THEN
+    PERFORM privacy._audit('retention.run', NULL,
+                           pg_catalog.jsonb_build_object('run', run_id, 'via', 'run_purge', 'tables', tables,
+                                                         'rows', rows, 'partitions', partitions,
+                                                         'failed', failed));
+  END IF;
+  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
+              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
+                AND l.classid OPERATOR(pg_catalog.=) 1885827186
+                AND l.objid OPERATOR(pg_catalog.=) privacy._lock_key('purge')::oid
+                AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
+                AND l.granted) THEN
+    PERFORM pg_catalog.pg_advisory_unlock(1885827186, privacy._lock_key('purge'));
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy._purge_end(bigint, integer, bigint, integer, jsonb) IS
+  'internal: finish a run_purge: the run''s receipt, and the lock released';
+
+-- The nightly job.  Not SECURITY DEFINER and without SET clauses, so that
+-- it may COMMIT; every name and operator in it is qualified, because it
+-- runs with the caller's search_path (pg_cron's superuser's among them).
+CREATE PROCEDURE privacy.run_purge(batch_size integer DEFAULT 10000,
+                                   lock_timeout_ms integer DEFAULT 1000,
+                                   retries integer DEFAULT 5)
+  LANGUAGE plpgsql
+AS $$
+DECLARE
+  b record;
+  run bigint;
+  tables regclass[];
+  t regclass;
+  total_rows bigint := 0;
+  total_parts integer := 0;
+  failed jsonb := pg_catalog.jsonb_build_array();
+  st text;
+  msg text;
+  table_failed boolean;
+BEGIN
+  IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'batch size must be positive' USING ERRCODE = '22023',
+          DETAIL = pg_catalog.format('batch_size was %s.', batch_size);
+  END IF;
+  IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1
+     OR retries IS NULL OR retries OPERATOR(pg_catalog.<) 0 THEN
+    RAISE EXCEPTION 'invalid lock_timeout_ms % or retries %', lock_timeout_ms, retries
+      USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1, retries at least 0.';
+  END IF;
+  -- Fails here, before anything is locked, when CALLed inside a
+  -- transaction block (where the batches could not commit).
+  COMMIT;
+  SELECT * INTO b FROM privacy._purge_begin();
+  IF b.run_id IS NULL THEN
+    RAISE NOTICE 'another purge is running; this one does nothing';
+    RETURN;
+  END IF;
+  run := b.run_id;
+  tables := b.tables;
+  COMMIT;
+  FOREACH t IN ARRAY tables LOOP
+    table_failed := false;
+    LOOP
+      BEGIN
+        SELECT * INTO b FROM privacy._purge_batch(t, run, batch_size, lock_timeout_ms, retries);
+      EXCEPTION
+        WHEN query_canceled THEN
+          PERFORM privacy._purge_end(run, NULL, NULL, NULL, NULL);
+          RAISE;
+        WHEN OTHERS THEN
+          GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+          RAISE WARNING 'purge of % failed: %', t, msg;
+          failed := failed OPERATOR(pg_catalog.||)
+                    pg_catalog.jsonb_build_object('table', t::text, 'sqlstate', st, 'message', msg);
+          table_failed := true;
+      END;
+      COMMIT;
+      EXIT WHEN table_failed OR b.done;
+    END LOOP;
+    IF NOT table_failed AND b.action IS NOT NULL THEN
+      total_rows := total_rows OPERATOR(pg_catalog.+) b.rows;
+      total_parts := total_parts OPERATOR(pg_catalog.+) b.partitions;
+      RAISE NOTICE 'purged %: % % rows, % partitions dropped', t, b.action, b.rows, b.partitions;
+    END IF;
+  END LOOP;
+  PERFORM privacy._purge_end(run, pg_catalog.cardinality(tables), total_rows, total_parts, failed);
+  COMMIT;
+  IF pg_catalog.jsonb_array_length(failed) OPERATOR(pg_catalog.>) 0 THEN
+    RAISE EXCEPTION 'purge failed for % of % tables', pg_catalog.jsonb_array_length(failed), pg_catalog.cardinality(tables)
+      USING ERRCODE = failed OPERATOR(pg_catalog.->) 0 OPERATOR(pg_catalog.->>) 'sqlstate',
+            DETAIL = (SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s', f OPERATOR(pg_catalog.->>) 'table',
+                                                                     f OPERATOR(pg_catalog.->>) 'message'), '; ')
+                        FROM pg_catalog.jsonb_array_elements(failed) f),
+            HINT = 'The other tables were purged; the next run continues the failed ones where they stopped.';
+  END IF;
+END
+$$;
+COMMENT ON PROCEDURE privacy.run_purge(integer, integer, integer) IS
+  'purge every table with a retention policy in batches, committing after each; CALL it outside a transaction block (pg_cron does)';
+
+------------------------------------------------------------------------
+-- Scheduling with pg_cron
+------------------------------------------------------------------------
+
+CREATE FUNCTION privacy._check_pg_cron() RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+    RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
+      USING ERRCODE = '55000',
+            HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron; or schedule CALL privacy.run_purge() with another scheduler.';
+  END IF;
+END
+$$;
+
+CREATE FUNCTION privacy.schedule_purge(schedule text DEFAULT '30 3 * * *', batch_size integer DEFAULT 10000)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  job bigint;
+  st text;
+  msg text;
+BEGIN
+  IF schedule IS NULL OR batch_size IS NULL THEN
+    RAISE EXCEPTION 'schedule and batch size must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF batch_size OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'batch size must be positive' USING ERRCODE = '22023',
+          DETAIL = pg_catalog.format('batch_size was %s.', batch_size);
+  END IF;
+  PERFORM privacy._check_pg_cron();
+  -- One statement only: pg_cron then runs it outside a transaction block,
+  -- where the procedure may commit after every batch.
+  BEGIN
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
+      USING 'pg_privacy_purge', schedule, pg_catalog.format('CALL privacy.run_purge(%s)', batch_size);
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+    IF msg LIKE 'invalid schedule%' THEN
+      RAISE EXCEPTION 'invalid schedule "%"', schedule
+        USING ERRCODE = '22023', HINT = 'Use cron syntax, for example ''30 3 * * *'' (03:30 every night).';
+    END IF;
+    RAISE;
+  END;
+  PERFORM privacy._audit('retention.schedule', NULL,
+                         pg_catalog.jsonb_build_object('job', job, 'schedule', schedule, 'batch_size', batch_size));
+  RETURN job;
+END
+$$;
+COMMENT ON FUNCTION privacy.schedule_purge(text, integer) IS
+  'schedule CALL privacy.run_purge() with pg_cron (job "pg_privacy_purge", replaced when scheduled again); returns the job id';
+
+CREATE FUNCTION privacy.unschedule_purge() RETURNS boolean
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  job bigint;
+BEGIN
+  PERFORM privacy._check_pg_cron();
+  EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobname OPERATOR(pg_catalog.=) $1 AND j.username OPERATOR(pg_catalog.=) CURRENT_USER'
+    INTO job USING 'pg_privacy_purge';
+  IF job IS NULL THEN
+    RETURN false;
+  END IF;
+  EXECUTE 'SELECT cron.unschedule($1)' USING job;
+  PERFORM privacy._audit('retention.unschedule', NULL, pg_catalog.jsonb_build_object('job', job));
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION privacy.unschedule_purge() IS
+  'remove the pg_cron job of the purge; false when none was scheduled';
