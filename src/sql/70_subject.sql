@@ -706,7 +706,8 @@ BEGIN
 END
 $$;
 
--- The subject's consent receipts (consent part), or NULL.
+-- The subject's consent receipts (consent part): one per identifier that
+-- has consent events; an empty array without the consent part.
 CREATE FUNCTION privacy._subject_consent(kinds text[], vals text[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
@@ -718,7 +719,7 @@ DECLARE
   i integer;
 BEGIN
   IF pg_catalog.to_regprocedure('privacy.consent_receipt(text,text,jsonb)') IS NULL THEN
-    RETURN NULL;
+    RETURN result;    -- the consent part is not installed: no receipts
   END IF;
   FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
     EXECUTE 'SELECT privacy.consent_receipt($1, $2)' INTO receipt USING kinds[i], vals[i];
@@ -1446,8 +1447,10 @@ DECLARE
   nrows   bigint;
   kept_any boolean := false;
   max_until timestamptz;
+  row_until timestamptz;
   forever boolean := false;
   scrubbed jsonb;
+  referenced boolean;
 BEGIN
   ids := privacy._subject_identifiers(kind, value, at);
   params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
@@ -1489,7 +1492,7 @@ BEGIN
       END LOOP;
       IF n OPERATOR(pg_catalog.>) 0 THEN
         action := 'keep'; rows := n; kept_until := hold_until;
-        reason := 'legal hold: ' || holds || COALESCE(' (until ' || hold_until::date || ')', ' (until released)');
+        reason := 'legal hold: ' || holds || COALESCE(' (until ' || pg_catalog.to_char(hold_until, 'YYYY-MM-DD') || ')', ' (until released)');
         kept_any := true;
         RETURN NEXT;
       END IF;
@@ -1501,7 +1504,7 @@ BEGIN
     keepcond := CASE WHEN keep.keep_at_least IS NULL THEN 'false'
                      ELSE pg_catalog.format('(t.%I::timestamptz OPERATOR(pg_catalog.+) %L::interval OPERATOR(pg_catalog.>) pg_catalog.now())',
                                             keep.time_column, keep.keep_at_least) END;
-    deleted := 0; kept := 0; until := NULL;
+    deleted := 0; kept := 0; until := NULL; referenced := false;
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
@@ -1509,9 +1512,9 @@ BEGIN
       IF keep.keep_at_least IS NOT NULL THEN
         EXECUTE pg_catalog.format('SELECT pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(t.%I::timestamptz OPERATOR(pg_catalog.+) %L::interval) FROM %s AND %s',
                                   keep.time_column, keep.keep_at_least, privacy._subject_from(c, dc), keepcond)
-          INTO nrows, max_until USING params;
+          INTO nrows, row_until USING params;
         kept := GREATEST(kept, nrows);
-        until := GREATEST(until, max_until);
+        until := GREATEST(until, row_until);
       END IF;
       BEGIN
         n := privacy._subject_exec(t.tbl,
@@ -1520,11 +1523,10 @@ BEGIN
                                  privacy._subject_match(c, dc), keepcond),
                ARRAY[params::text]);
       EXCEPTION WHEN foreign_key_violation THEN
-        -- Rows that other kept rows still reference stay with them.
+        -- Rows that other kept rows still reference stay as long as they do.
         EXECUTE 'SELECT pg_catalog.count(*) FROM ' || privacy._subject_from(c, dc) INTO nrows USING params;
         kept := GREATEST(kept, nrows);
-        forever := forever OR keep.keep_at_least IS NULL;
-        reason := 'referenced by kept rows of another table';
+        referenced := true;
         n := 0;
       END;
       deleted := deleted OPERATOR(pg_catalog.+) n;
@@ -1535,11 +1537,18 @@ BEGIN
       RETURN NEXT;
     END IF;
     IF kept OPERATOR(pg_catalog.>) 0 THEN
+      IF referenced THEN
+        -- as long as the rows that reference them (tables referencing
+        -- this one were handled before it)
+        until := GREATEST(until, max_until);
+      END IF;
       action := 'keep'; rows := kept; kept_until := until;
-      reason := CASE WHEN keep.keep_at_least IS NOT NULL
-                     THEN pg_catalog.format('legal minimum: kept %s after %s (until %s), restricted',
-                                            keep.keep_at_least, keep.time_column, until::date)
-                     ELSE 'referenced by kept rows of another table, restricted' END;
+      reason := CASE WHEN referenced
+                     THEN pg_catalog.format('referenced by rows kept in another table (until %s), restricted',
+                                            COALESCE(pg_catalog.to_char(until, 'YYYY-MM-DD'), 'they go'))
+                     ELSE pg_catalog.format('legal minimum: kept %s after %s (until %s), restricted',
+                                            keep.keep_at_least, keep.time_column,
+                                            pg_catalog.to_char(until, 'YYYY-MM-DD')) END;
       kept_any := true;
       IF kept_until IS NULL THEN
         forever := true;
