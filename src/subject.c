@@ -17,6 +17,10 @@
  *	  _erasing			true while erase_subject scrubs and deletes, so the
  *						restriction trigger lets the erasure through; reset
  *						at the end of every transaction, error included
+ *	  _subject_query	run one generated read-only query with the subject's
+ *						identifiers as its jsonb parameter, through a plan
+ *						prepared once per backend and kept (the plan cache
+ *						replans it when a table changes), returning jsonb
  *	  _subject_cache	the SQL that export and erasure generate from the
  *						catalog, kept per backend: generating it takes far
  *						longer than running it for one subject.  Any
@@ -40,6 +44,7 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -334,4 +339,94 @@ pgp_subject_cache_put(PG_FUNCTION_ARGS)
 		pfree(e->value);
 	e->value = MemoryContextStrdup(SubjectCacheContext, text_to_cstring(value));
 	PG_RETURN_TEXT_P(value);
+}
+
+/*
+ * Prepared plans of the generated queries, by their text.  The texts come
+ * from the catalog and are few; a new declaration makes new texts, and the
+ * oldest plans go when the list is full.
+ */
+#define SUBJECT_MAX_PLANS 64
+
+typedef struct SubjectPlan
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+} SubjectPlan;
+
+static SubjectPlan subject_plans[SUBJECT_MAX_PLANS];
+static int	subject_nplans = 0;
+
+/* The kept plan of sql, prepared on first use (inside SPI). */
+static SPIPlanPtr
+subject_plan(const char *sql)
+{
+	Oid			argtypes[1] = {JSONBOID};
+	SPIPlanPtr	plan;
+	int			i;
+
+	for (i = 0; i < subject_nplans; i++)
+	{
+		if (strcmp(subject_plans[i].sql, sql) == 0)
+			return subject_plans[i].plan;
+	}
+	plan = SPI_prepare(sql, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	if (subject_nplans == SUBJECT_MAX_PLANS)
+	{
+		/* forget the oldest */
+		SPI_freeplan(subject_plans[0].plan);
+		pfree(subject_plans[0].sql);
+		memmove(&subject_plans[0], &subject_plans[1],
+				sizeof(SubjectPlan) * (SUBJECT_MAX_PLANS - 1));
+		subject_nplans--;
+	}
+	subject_plans[subject_nplans].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	subject_plans[subject_nplans].plan = plan;
+	subject_nplans++;
+	return plan;
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_query);
+
+/*
+ * _subject_query(sql, params): the first column (jsonb) of the first row
+ * of a generated read-only query whose only parameter $1 is params.  Runs
+ * in the caller's snapshot (read-only SPI), so a STABLE caller reads one
+ * snapshot throughout.  NULL when there is no row.
+ */
+Datum
+pgp_subject_query(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	SPIPlanPtr	plan;
+	int			ret;
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+
+	values[0] = PG_GETARG_DATUM(1);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = subject_plan(sql);
+	ret = SPI_execute_plan(plan, values, nulls, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		if (SPI_tuptable->tupdesc->natts != 1 ||
+			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
+			elog(ERROR, "a generated subject query must return one jsonb column");
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = SPI_datumTransfer(result, false, -1);
+	}
+	SPI_finish();
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }

@@ -123,6 +123,13 @@ CREATE FUNCTION privacy._subject_erasing()
 COMMENT ON FUNCTION privacy._subject_erasing() IS
   'internal: true while erase_subject runs its statements';
 
+CREATE FUNCTION privacy._subject_query(sql text, params jsonb)
+  RETURNS jsonb
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_query';
+COMMENT ON FUNCTION privacy._subject_query(text, jsonb) IS
+  'internal: one generated read-only query over the subject''s identifiers, through a kept prepared plan';
+
 CREATE FUNCTION privacy._subject_cache_get(key text)
   RETURNS text
   LANGUAGE c VOLATILE STRICT
@@ -429,7 +436,11 @@ BEGIN
         s := privacy._transform(vals[i], c.protect, c.domain);
       ELSE
         s := vals[i];
-        IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ NOT IN ('text'::regtype, 'varchar'::regtype) THEN
+        IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+          IF s OPERATOR(pg_catalog.!~) '^[+-]?[0-9]{1,18}$' THEN
+            s := NULL;    -- not a value this column can hold
+          END IF;
+        ELSIF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ NOT IN ('text'::regtype, 'varchar'::regtype) THEN
           BEGIN
             EXECUTE pg_catalog.format('SELECT $1::%s', c.typ) USING s;
           EXCEPTION WHEN data_exception THEN
@@ -494,6 +505,7 @@ DECLARE
   branches text[];
   rs       tstzrange[];
   cached   text;
+  keys     text[];
   link_sql text[] := '{}';
   fk       text[];
   fv       text[];
@@ -554,6 +566,7 @@ BEGIN
             ORDER BY sc.tbl::oid LOOP
     EXIT WHEN cached IS NOT NULL;
     branches := '{}';
+    keys := '{}';
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
@@ -566,8 +579,11 @@ BEGIN
                WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links));
       branches := branches OPERATOR(pg_catalog.||)
                   pg_catalog.format('SELECT * FROM (%s) b WHERE $1 OPERATOR(pg_catalog.?) %L', q, c.tbl::oid::text || '.' || c.attnum::text);
+      keys := keys OPERATOR(pg_catalog.||) (c.tbl::oid::text || '.' || c.attnum::text);
     END LOOP;
-    link_sql := link_sql OPERATOR(pg_catalog.||) pg_catalog.array_to_string(branches, ' UNION ALL ');
+    -- "key key ...|query": the query runs only when a key has identifiers
+    link_sql := link_sql OPERATOR(pg_catalog.||)
+                (pg_catalog.array_to_string(keys, ' ') || '|' || pg_catalog.array_to_string(branches, ' UNION ALL '));
   END LOOP;
   IF cached IS NULL THEN
     PERFORM privacy._subject_cache_put('link:' || dc, link_sql::text);
@@ -587,7 +603,14 @@ BEGIN
     params := privacy._subject_params(fk, fv, fs);
     nk := '{}'; nv := '{}'; ns := '{}';
     FOREACH q IN ARRAY link_sql LOOP
-      FOR r IN EXECUTE q USING params LOOP
+      CONTINUE WHEN NOT params OPERATOR(pg_catalog.?|)
+                        pg_catalog.string_to_array(pg_catalog.split_part(q, '|', 1), ' ');
+      FOR r IN SELECT e OPERATOR(pg_catalog.->>) 0 AS k, e OPERATOR(pg_catalog.->>) 1 AS v,
+                      (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
+                 FROM pg_catalog.jsonb_array_elements(privacy._subject_query(
+                        'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::text)) FROM ('
+                        || pg_catalog.substr(q, pg_catalog.strpos(q, '|') OPERATOR(pg_catalog.+) 1) || ') z',
+                        params)) e LOOP
         i := pg_catalog.array_position(vals, r.v);
         WHILE i IS NOT NULL AND kinds[i] OPERATOR(pg_catalog.<>) r.k LOOP
           i := pg_catalog.array_position(vals, r.v, i OPERATOR(pg_catalog.+) 1);
@@ -716,12 +739,19 @@ AS $$
 DECLARE
   result jsonb := '[]';
   receipt jsonb;
+  has boolean;
   i integer;
 BEGIN
   IF pg_catalog.to_regprocedure('privacy.consent_receipt(text,text,jsonb)') IS NULL THEN
     RETURN result;    -- the consent part is not installed: no receipts
   END IF;
   FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
+    -- a receipt only for identifiers with consent events (one index probe)
+    EXECUTE 'SELECT EXISTS (SELECT FROM privacy.consent_event e
+                             WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref($1, $2)
+                               AND e.kind OPERATOR(pg_catalog.=) $1)'
+      INTO has USING kinds[i], vals[i];
+    CONTINUE WHEN NOT has;
     EXECUTE 'SELECT privacy.consent_receipt($1, $2)' INTO receipt USING kinds[i], vals[i];
     IF receipt IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
                                 OPERATOR(pg_catalog.>) 0 THEN
@@ -1055,6 +1085,7 @@ DECLARE
   q      text;
   own    jsonb;
   ment   jsonb;
+  res    jsonb;
   tables jsonb := '[]';
 BEGIN
   ids := privacy._subject_identifiers(kind, value, at);
@@ -1065,9 +1096,12 @@ BEGIN
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
     q := privacy._subject_rows_sql(t.tbl, dc);
     CONTINUE WHEN q IS NULL;
-    EXECUTE 'SELECT pg_catalog.jsonb_agg(x.j) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
-                    pg_catalog.jsonb_agg(x.j) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1) FROM (' || q || ') x'
-      INTO own, ment USING params;
+    res := privacy._subject_query(
+             'SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_agg(x.j) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
+                     pg_catalog.jsonb_agg(x.j) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)) FROM (' || q || ') x',
+             params);
+    own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
+    ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
     CONTINUE WHEN own IS NULL AND ment IS NULL;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
                 privacy._subject_table_json(t.tbl) OPERATOR(pg_catalog.||)
