@@ -254,6 +254,9 @@ typedef struct SubjectCacheEntry
 static HTAB *subject_cache = NULL;
 static MemoryContext SubjectCacheContext = NULL;
 
+/* The searchable columns (privacy._subject_column[]), flat, or NULL. */
+static struct varlena *subject_cols = NULL;
+
 /*
  * Relcache callback: a declaration (or a table) changed somewhere; forget
  * everything generated.  Rebuilding costs one export's worth of catalog
@@ -263,10 +266,23 @@ static void
 subject_cache_reset(Datum arg, Oid relid)
 {
 	if (subject_cache != NULL)
-	{
 		hash_destroy(subject_cache);
-		subject_cache = NULL;
+	subject_cache = NULL;
+	subject_cols = NULL;
+	if (SubjectCacheContext != NULL)
 		MemoryContextReset(SubjectCacheContext);
+}
+
+/* The cache's memory context and invalidation callback, on first use. */
+static void
+subject_cache_context(void)
+{
+	if (SubjectCacheContext == NULL)
+	{
+		SubjectCacheContext = AllocSetContextCreate(TopMemoryContext,
+													"pg_privacy subject SQL cache",
+													ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(subject_cache_reset, (Datum) 0);
 	}
 }
 
@@ -275,13 +291,7 @@ subject_cache_init(void)
 {
 	HASHCTL		ctl;
 
-	if (SubjectCacheContext == NULL)
-	{
-		SubjectCacheContext = AllocSetContextCreate(TopMemoryContext,
-													"pg_privacy subject SQL cache",
-													ALLOCSET_DEFAULT_SIZES);
-		CacheRegisterRelcacheCallback(subject_cache_reset, (Datum) 0);
-	}
+	subject_cache_context();
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = NAMEDATALEN * 2;
 	ctl.entrysize = sizeof(SubjectCacheEntry);
@@ -429,4 +439,48 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_cols);
+
+/*
+ * _subject_cols(): the searchable identifier columns (the view
+ * privacy._subject_column as an array), read once and kept flat until the
+ * next relcache invalidation.  Every step of finding a subject reads them;
+ * a copy of the flat array costs a memcpy, reading the view a query.
+ */
+Datum
+pgp_subject_cols(PG_FUNCTION_ARGS)
+{
+	struct varlena *copy;
+
+	if (subject_cols == NULL)
+	{
+		int			ret;
+		bool		isnull;
+		Datum		d;
+		struct varlena *flat;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute("SELECT pg_catalog.array_agg(sc ORDER BY sc.tbl::pg_catalog.oid, sc.attnum)"
+						  "  FROM privacy._subject_column sc", true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+		{
+			SPI_finish();
+			PG_RETURN_NULL();	/* no searchable column: nothing to keep */
+		}
+		flat = PG_DETOAST_DATUM_COPY(d);
+		subject_cache_context();
+		copy = MemoryContextAlloc(SubjectCacheContext, VARSIZE(flat));
+		memcpy(copy, flat, VARSIZE(flat));
+		SPI_finish();
+		subject_cols = copy;
+	}
+	copy = palloc(VARSIZE(subject_cols));
+	memcpy(copy, subject_cols, VARSIZE(subject_cols));
+	PG_RETURN_POINTER(copy);
 }

@@ -270,23 +270,14 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
 COMMENT ON VIEW privacy._subject_column IS
   'internal: identifying columns a data subject can be searched by';
 
--- The searchable columns, from the per-backend cache.
+-- The searchable columns, from the per-backend cache (src/subject.c);
+-- NULL when there is none.
 CREATE FUNCTION privacy._subject_cols()
   RETURNS privacy._subject_column[]
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  v text := privacy._subject_cache_get('cols');
-BEGIN
-  IF v IS NULL THEN
-    v := privacy._subject_cache_put('cols',
-           (SELECT COALESCE(pg_catalog.array_agg(sc ORDER BY sc.tbl::oid, sc.attnum), '{}')
-              FROM privacy._subject_column sc)::text);
-  END IF;
-  RETURN v::privacy._subject_column[];
-END
-$$;
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_cols';
+COMMENT ON FUNCTION privacy._subject_cols() IS
+  'internal: the searchable identifier columns, kept per backend until a relcache invalidation';
 
 -- Identifying columns whose lookup has no index: every export and erasure
 -- then scans the table.
@@ -1273,19 +1264,27 @@ BEGIN
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
               AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe') LOOP
+    -- The keyed reference is computed once per distinct value, and the
+    -- period checked only for values that are restricted.
     conds := conds OPERATOR(pg_catalog.||) pg_catalog.format(
-      'SELECT r.reason, %L AS col FROM pgp_old_rows t JOIN privacy.restriction r '
-      'ON r.kind OPERATOR(pg_catalog.=) %L AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(%L, %s) '
-      'WHERE (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())%s',
-      c.col, c.kind, c.kind,
-      CASE WHEN c.protect IS NOT NULL THEN pg_catalog.format('privacy._msisdn_decrypt(t.%I, %L)', c.col, c.domain)
-           ELSE pg_catalog.format('privacy._subject_key(%L, t.%I::text, %L)', c.mode, c.col, dc) END,
+      'SELECT h.reason, %1$L AS col FROM ('
+      'SELECT v.val, r.reason, r.span FROM (SELECT DISTINCT t.%2$I AS val FROM pgp_old_rows t WHERE t.%2$I IS NOT NULL) v '
+      'JOIN privacy.restriction r ON r.kind OPERATOR(pg_catalog.=) %3$L '
+      'AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(%3$L, %4$s) '
+      'WHERE (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())) h%5$s',
+      c.col, c.col, c.kind,
+      CASE WHEN c.protect IS NOT NULL THEN pg_catalog.format('privacy._msisdn_decrypt(v.val, %L)', c.domain)
+           ELSE pg_catalog.format('privacy._subject_key(%L, v.val::text, %L)', c.mode, dc) END,
       CASE WHEN c.is_validity THEN
-             pg_catalog.format(' AND r.span OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)'')',
+             pg_catalog.format(' JOIN pgp_old_rows t ON t.%I OPERATOR(pg_catalog.=) h.val'
+                               ' AND h.span OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)'')',
+                               c.col,
                                COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
                                COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
            WHEN c.event_time IS NOT NULL THEN
-             pg_catalog.format(' AND (r.span OPERATOR(pg_catalog.=) ''{(,)}'' OR r.span OPERATOR(pg_catalog.@>) t.%I::timestamptz)', c.event_time)
+             pg_catalog.format(' JOIN pgp_old_rows t ON t.%I OPERATOR(pg_catalog.=) h.val'
+                               ' AND (h.span OPERATOR(pg_catalog.=) ''{(,)}'' OR h.span OPERATOR(pg_catalog.@>) t.%I::timestamptz)',
+                               c.col, c.event_time)
            ELSE '' END);
   END LOOP;
   IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.=) 0 THEN

@@ -52,7 +52,8 @@ SELECT customer_id, cdrs FROM per
  LIMIT 10;
 SELECT count(*) AS n, sum(cdrs) AS cdrs FROM bench.subjects \gset
 
--- The hand-written export: one indexed SELECT per table, the same JSON.
+-- The hand-written export: one indexed SELECT per table, the same JSON,
+-- the subject's consent events and open requests included.
 CREATE FUNCTION bench.hand_export(c bigint) RETURNS jsonb LANGUAGE sql AS $$
 WITH cu AS (SELECT * FROM telco.customer WHERE customer_id = c),
      nums AS (SELECT msisdn, privacy.pseudonymize_msisdn(msisdn) AS p, valid_from, valid_to
@@ -73,31 +74,36 @@ SELECT jsonb_build_object(
                       WHERE t.customer_id = c
                          OR privacy._subject_key('email', t.contact_email, 'DK') = (SELECT email FROM cu)),
   'newsletter', (SELECT jsonb_agg(to_jsonb(n)) FROM telco.newsletter_subscriber n
-                  WHERE privacy._subject_key('email', n.email, 'DK') = (SELECT email FROM cu)))
+                  WHERE privacy._subject_key('email', n.email, 'DK') = (SELECT email FROM cu)),
+  'consent', (SELECT jsonb_agg(to_jsonb(e)) FROM privacy.consent_event e
+               WHERE e.subject_ref = ANY (ARRAY(SELECT privacy._audit_ref('msisdn', msisdn) FROM nums
+                                                UNION ALL SELECT privacy._audit_ref('email', email) FROM cu))),
+  'requests', (SELECT jsonb_agg(to_jsonb(r)) FROM privacy.subject_request r
+                WHERE r.subject_ref = privacy._audit_ref('customer', c::text) AND r.closed_at IS NULL))
 $$;
 
--- The hand-written erasure: the same deletes and scrubs, one statement each.
+-- The hand-written erasure: the same deletes and scrubs, one indexed
+-- statement per number and table.
 CREATE FUNCTION bench.hand_erase(c bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   mail text := (SELECT email FROM telco.customer WHERE customer_id = c);
+  n record;
 BEGIN
-  CREATE TEMP TABLE IF NOT EXISTS nums (msisdn text, p text, valid_from date, valid_to date);
-  TRUNCATE nums;
-  INSERT INTO nums SELECT msisdn, privacy.pseudonymize_msisdn(msisdn), valid_from, valid_to
-                     FROM telco.subscription WHERE customer_id = c;
-  DELETE FROM telco.cdr d USING nums n
-   WHERE d.a_number = n.p AND d.started_at >= n.valid_from AND (n.valid_to IS NULL OR d.started_at < n.valid_to);
-  UPDATE telco.cdr d SET b_number = NULL FROM nums n
-   WHERE d.b_number = n.p AND d.started_at >= n.valid_from AND (n.valid_to IS NULL OR d.started_at < n.valid_to);
+  FOR n IN SELECT privacy.pseudonymize_msisdn(msisdn) AS p, valid_from, valid_to
+             FROM telco.subscription WHERE customer_id = c LOOP
+    DELETE FROM telco.cdr
+     WHERE a_number = n.p AND started_at >= n.valid_from AND (n.valid_to IS NULL OR started_at < n.valid_to);
+    UPDATE telco.cdr SET b_number = NULL
+     WHERE b_number = n.p AND started_at >= n.valid_from AND (n.valid_to IS NULL OR started_at < n.valid_to);
+  END LOOP;
   DELETE FROM telco.invoice WHERE customer_id = c;
-  DELETE FROM telco.support_ticket t
-   WHERE t.customer_id = c OR privacy._subject_key('email', t.contact_email, 'DK') = mail;
+  DELETE FROM telco.support_ticket t WHERE t.customer_id = c;
+  DELETE FROM telco.support_ticket t WHERE privacy._subject_key('email', t.contact_email, 'DK') = mail;
   DELETE FROM telco.newsletter_subscriber n WHERE privacy._subject_key('email', n.email, 'DK') = mail;
   DELETE FROM telco.subscription WHERE customer_id = c;
   DELETE FROM telco.customer WHERE customer_id = c;
 END
 $$;
-SELECT bench.hand_erase(0) \g /dev/null
 
 DO $$
 DECLARE
