@@ -87,14 +87,14 @@ $$;
 CREATE FUNCTION bench.hand_erase(c bigint) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
   mail text := (SELECT email FROM telco.customer WHERE customer_id = c);
-  n record;
+  num record;
 BEGIN
-  FOR n IN SELECT privacy.pseudonymize_msisdn(msisdn) AS p, valid_from, valid_to
-             FROM telco.subscription WHERE customer_id = c LOOP
+  FOR num IN SELECT privacy.pseudonymize_msisdn(msisdn) AS p, valid_from, valid_to
+               FROM telco.subscription WHERE customer_id = c LOOP
     DELETE FROM telco.cdr
-     WHERE a_number = n.p AND started_at >= n.valid_from AND (n.valid_to IS NULL OR started_at < n.valid_to);
+     WHERE a_number = num.p AND started_at >= num.valid_from AND (num.valid_to IS NULL OR started_at < num.valid_to);
     UPDATE telco.cdr SET b_number = NULL
-     WHERE b_number = n.p AND started_at >= n.valid_from AND (n.valid_to IS NULL OR started_at < n.valid_to);
+     WHERE b_number = num.p AND started_at >= num.valid_from AND (num.valid_to IS NULL OR started_at < num.valid_to);
   END LOOP;
   DELETE FROM telco.invoice WHERE customer_id = c;
   DELETE FROM telco.support_ticket t WHERE t.customer_id = c;
