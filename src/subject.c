@@ -13,7 +13,8 @@
  *	  _subject_exec		run one DELETE or UPDATE of the erasure as the
  *						owner of the table, in a security-restricted
  *						operation with a safe search_path (as
- *						pgp_rewrite_protected does), values as parameters
+ *						pgp_rewrite_protected does), the identifiers as its
+ *						jsonb parameter, through a kept plan
  *	  _erasing			true while erase_subject scrubs and deletes, so the
  *						restriction trigger lets the erasure through; reset
  *						at the end of every transaction, error included
@@ -144,42 +145,42 @@ pgp_subject_key(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();			/* keep compiler quiet */
 }
 
+static SPIPlanPtr subject_plan(const char *sql);
+
 PG_FUNCTION_INFO_V1(pgp_subject_exec);
 
 /*
- * _subject_exec(tbl, sql, args): run one statement of the erasure (a
- * DELETE or UPDATE of tbl built by erase_subject with quoted identifiers)
- * as the owner of tbl, with args as its text parameters $1..$n.  Returns
- * the number of rows processed.
+ * _subject_exec(tbl, sql, params): run one statement of the erasure (a
+ * DELETE or UPDATE of tbl built by erase_subject with quoted identifiers,
+ * its only parameter $1 the subject's identifiers as jsonb) as the owner
+ * of tbl.  Returns the number of rows processed.
  *
  * erase_subject runs as the extension owner; the table's triggers,
  * defaults and index expressions belong to the table's owner and must not
  * run with more rights than the owner has.  So the statement runs as the
  * owner, in a security-restricted operation, with search_path pinned to
  * pg_catalog, pg_temp, the way PostgreSQL's maintenance commands act on a
- * table.  Values travel as parameters, never in the statement text, so no
- * identifier shows up in an error context in the server log.
+ * table.  Values travel as the parameter, never in the statement text, so
+ * no identifier shows up in an error context in the server log.  The plan
+ * is prepared once per backend and kept (see subject_plan).
  */
 Datum
 pgp_subject_exec(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	ArrayType  *args = PG_GETARG_ARRAYTYPE_P(2);
-	Datum	   *elems;
-	bool	   *elemnulls;
-	int			nargs;
-	Oid		   *argtypes;
-	char	   *nulls;
+	Datum		values[1];
+	char		nulls[1] = {' '};
 	HeapTuple	reltup;
 	Oid			owner;
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
-	int			i;
 	int			ret;
 	uint64		processed;
+	SPIPlanPtr	plan;
 
+	values[0] = PG_GETARG_DATUM(2);
 	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(reltup))
 		ereport(ERROR,
@@ -187,16 +188,6 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid)));
 	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
 	ReleaseSysCache(reltup);
-
-	deconstruct_array(args, TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &elemnulls, &nargs);
-	argtypes = palloc(sizeof(Oid) * Max(nargs, 1));
-	nulls = palloc(sizeof(char) * Max(nargs, 1));
-	for (i = 0; i < nargs; i++)
-	{
-		argtypes[i] = TEXTOID;
-		nulls[i] = elemnulls[i] ? 'n' : ' ';
-	}
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
@@ -206,9 +197,10 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_with_args(sql, nargs, argtypes, elems, nulls, false, 0);
+	plan = subject_plan(sql);
+	ret = SPI_execute_plan(plan, values, nulls, false, 0);
 	if (ret != SPI_OK_DELETE && ret != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	processed = SPI_processed;
 	SPI_finish();
 	AtEOXact_GUC(false, save_nestlevel);
@@ -367,7 +359,11 @@ typedef struct SubjectPlan
 static SubjectPlan subject_plans[SUBJECT_MAX_PLANS];
 static int	subject_nplans = 0;
 
-/* The kept plan of sql, prepared on first use (inside SPI). */
+/*
+ * The kept plan of sql, prepared on first use (inside SPI).  A plan is
+ * independent of the role that prepared it; permissions are checked when
+ * it runs, and the plan cache replans it when a table or function changes.
+ */
 static SPIPlanPtr
 subject_plan(const char *sql)
 {

@@ -102,11 +102,11 @@ CREATE FUNCTION privacy._subject_key(mode text, value text, default_country text
 COMMENT ON FUNCTION privacy._subject_key(text, text, text) IS
   'normal form of an identifier as typed (mode msisdn, email or text), NULL when it has none; indexable';
 
-CREATE FUNCTION privacy._subject_exec(tbl regclass, sql text, args text[])
+CREATE FUNCTION privacy._subject_exec(tbl regclass, sql text, params jsonb)
   RETURNS bigint
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_exec';
-COMMENT ON FUNCTION privacy._subject_exec(regclass, text, text[]) IS
+COMMENT ON FUNCTION privacy._subject_exec(regclass, text, jsonb) IS
   'internal: one erasure statement run as the table owner in a security-restricted operation';
 
 CREATE FUNCTION privacy._subject_set_erasing(on_ boolean)
@@ -1484,17 +1484,19 @@ DECLARE
   forever boolean := false;
   scrubbed jsonb;
   referenced boolean;
+  order_  regclass[];
 BEGIN
-  ids := privacy._subject_identifiers(kind, value, at);
-  params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
-
   -- Writers of the subject's tables wait until the erasure commits, and an
   -- erasure waits for writers in flight: a row inserted concurrently is
-  -- either seen and erased here or written after the erasure.
-  FOR t IN SELECT o.tbl FROM privacy._subject_table_order() o ORDER BY o.tbl::oid LOOP
-    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', t.tbl);
-  END LOOP;
-  -- The lock may have waited: find the subject again in what is now committed.
+  -- either seen and erased here or written after the erasure.  (Each
+  -- statement below takes a new snapshot, so it sees what the writers we
+  -- waited for committed.)
+  SELECT pg_catalog.array_agg(o.tbl ORDER BY o.depth, o.tbl::text) INTO order_
+    FROM privacy._subject_table_order() o;
+  IF order_ IS NOT NULL THEN
+    EXECUTE 'LOCK TABLE ' || (SELECT pg_catalog.string_agg(x::text, ', ' ORDER BY x::oid) FROM pg_catalog.unnest(order_) x)
+            || ' IN SHARE ROW EXCLUSIVE MODE';
+  END IF;
   ids := privacy._subject_identifiers(kind, value, at);
   params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
 
@@ -1511,7 +1513,7 @@ BEGIN
   END IF;
 
   PERFORM privacy._subject_set_erasing(true);
-  FOR t IN SELECT o.tbl FROM privacy._subject_table_order() o ORDER BY o.depth, o.tbl::text LOOP
+  FOR t IN SELECT x AS tbl FROM pg_catalog.unnest(order_) WITH ORDINALITY u(x, o) ORDER BY u.o LOOP
     table_name := t.tbl;
     IF holds IS NOT NULL THEN
       -- Under a hold nothing of the subject changes: count what is kept.
@@ -1551,10 +1553,10 @@ BEGIN
       END IF;
       BEGIN
         n := privacy._subject_exec(t.tbl,
-               pg_catalog.format('DELETE FROM %s t USING privacy._subject_ids($1::pg_catalog.jsonb, %L) f WHERE %s AND NOT %s',
+               pg_catalog.format('DELETE FROM %s t USING privacy._subject_ids($1, %L) f WHERE %s AND NOT %s',
                                  t.tbl, c.tbl::oid::text || '.' || c.attnum::text,
                                  privacy._subject_match(c, dc), keepcond),
-               ARRAY[params::text]);
+               params);
       EXCEPTION WHEN foreign_key_violation THEN
         -- Rows that other kept rows still reference stay as long as they do.
         EXECUTE 'SELECT pg_catalog.count(*) FROM ' || privacy._subject_from(c, dc) INTO nrows USING params;
@@ -1605,10 +1607,10 @@ BEGIN
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
       nrows := privacy._subject_exec(t.tbl,
-               pg_catalog.format('UPDATE %s t SET %I = NULL FROM privacy._subject_ids($1::pg_catalog.jsonb, %L) f WHERE %s',
+               pg_catalog.format('UPDATE %s t SET %I = NULL FROM privacy._subject_ids($1, %L) f WHERE %s',
                                  t.tbl, c.col, c.tbl::oid::text || '.' || c.attnum::text,
                                  privacy._subject_match(c, dc)),
-               ARRAY[params::text]);
+               params);
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
         scrubbed := scrubbed OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(c.col, nrows);
         n := n OPERATOR(pg_catalog.+) nrows;
