@@ -8,7 +8,7 @@ SET client_min_messages = warning;
 \pset footer off
 
 \echo
-\echo '=== 12. Data-subject rights: how a subject is found (test/data/register_subject.sql)'
+\echo '=== Data-subject rights 1/5: how a subject is found (test/data/register_subject.sql)'
 \ir data/register_subject.sql
 \pset footer off
 SELECT s.tbl AS "table", s.event_time, s.validity_column AS "held for a period",
@@ -26,7 +26,7 @@ SELECT s.customer_id AS ann, s.msisdn AS ann_old_number, o.customer_id AS next_h
 SELECT privacy.export_subject('customer', :'ann') AS doc \gset
 
 \echo
-\echo '=== 13. Export of customer' :ann '(GDPR Art. 15 and 20): one JSON document'
+\echo '=== Data-subject rights 2/5: export of customer' :ann '(GDPR Art. 15 and 20): one JSON document'
 \echo '(the identifiers reached from the customer number; a reassigned number only for the holding period)'
 SELECT i->>'kind' AS kind, i->>'value' AS value,
        CASE WHEN jsonb_typeof(i->'periods') = 'array'
@@ -62,7 +62,7 @@ SELECT part, section, table_name, CASE WHEN section IN ('rows', 'mentions') THEN
   FROM privacy.export_subject_chunks('customer', :'ann', chunk_rows => 50) LIMIT 8;
 
 \echo
-\echo '=== 14. Requests: answered within one month (GDPR Art. 12(3))'
+\echo '=== Data-subject rights 3/5: requests, answered within one month (GDPR Art. 12(3))'
 SELECT privacy.open_request('customer', :'ann', 'access') AS req \gset
 SELECT privacy.open_request('customer', :'next_holder', 'erasure', now() - interval '40 days') AS late \gset
 SELECT privacy.close_request(:req, 'export sent to the customer by secure e-mail') \g /dev/null
@@ -70,7 +70,7 @@ SELECT id, request, received_at::date, due_at::date, status, overdue, days_left
   FROM privacy.request_deadlines ORDER BY id;
 
 \echo
-\echo '=== 15. Restriction (GDPR Art. 18): stored and exported, not updated'
+\echo '=== Data-subject rights 4/5: restriction (GDPR Art. 18): stored and exported, not updated'
 SELECT privacy.restrict_subject('customer', :'next_holder', 'accuracy of the invoices contested') \g /dev/null
 SELECT privacy.is_restricted('customer', :'next_holder') AS restricted;
 \set ON_ERROR_STOP off
@@ -82,13 +82,17 @@ SELECT privacy.unrestrict_subject('customer', :'next_holder') \g /dev/null
 \echo '(restriction lifted)'
 
 \echo
-\echo '=== 16. Erasure of another subscriber (GDPR Art. 17): the dry run, then the erasure and its report'
+\echo '=== Data-subject rights 5/5: erasure of another subscriber (GDPR Art. 17): the dry run, then the erasure and its report'
 SELECT customer_id AS bo FROM telco.customer
  WHERE customer_id NOT IN (:ann, :next_holder)
    AND EXISTS (SELECT FROM telco.support_ticket t WHERE t.customer_id = telco.customer.customer_id)
  ORDER BY customer_id LIMIT 1 \gset
 SELECT table_name, action, rows, reason, kept_until::date FROM privacy.erase_subject('customer', :'bo', dry_run => true);
 SELECT table_name, action, rows, reason, kept_until::date FROM privacy.erase_subject('customer', :'bo');
-\echo '(afterwards the export is empty, and the audit log has the erasure without any identifier)'
-SELECT jsonb_array_length(privacy.export_subject('customer', :'bo')->'tables') AS "tables holding the subject";
-SELECT event, jsonb_pretty(detail) AS detail FROM privacy.audit_log WHERE event = 'subject.erase' ORDER BY id DESC LIMIT 1;
+\echo '(afterwards the export holds only what the report kept, and the audit log has the erasure with no identifier, only a keyed reference)'
+SELECT t->>'table' AS "still held", jsonb_array_length(t->'rows') AS rows
+  FROM jsonb_array_elements(privacy.export_subject('customer', :'bo')->'tables') t;
+SELECT a.event, a.detail->>'kind' AS kind, a.detail->>'subject' AS subject_ref,
+       (SELECT string_agg((r->>'table_name') || ' ' || (r->>'action') || ' ' || (r->>'rows'), ', ')
+          FROM jsonb_array_elements(a.detail->'report') r) AS report
+  FROM privacy.audit_log a WHERE a.event = 'subject.erase' ORDER BY a.id DESC LIMIT 1;
