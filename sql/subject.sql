@@ -113,6 +113,17 @@ SELECT e - 'generated_at' AS export FROM privacy.export_subject('customer', '99'
 SELECT i->>'kind' AS kind, i->>'value' AS value, i->'periods' AS periods
   FROM jsonb_array_elements(privacy.export_subject('customer', '1')->'identifiers') i;
 
+-- A changed declaration takes effect at once (the generated SQL is
+-- forgotten): with the e-mail linking neither in the customer row nor in
+-- the newsletter row (found by its number), customer 1 no longer reaches it.
+SELECT privacy.set_subject_table('regress_subj.customer', link_columns => ARRAY['customer_id']::name[]);
+SELECT privacy.set_subject_table('regress_subj.newsletter', event_time => 'signed_up',
+                                 link_columns => ARRAY['phone']::name[]);
+SELECT i->>'kind' AS kind, i->>'value' AS value
+  FROM jsonb_array_elements(privacy.export_subject('customer', '1')->'identifiers') i;
+SELECT privacy.set_subject_table('regress_subj.customer');
+SELECT privacy.set_subject_table('regress_subj.newsletter', event_time => 'signed_up');
+
 -- Ann's export: her rows per table, with purpose, legal basis, recipients
 -- and source; her own numbers in clear, counterparties masked; Cid's call
 -- to her is a mention with Cid's number masked; Bob's calls are not hers.

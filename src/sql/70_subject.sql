@@ -237,6 +237,8 @@ BEGIN
        SET event_time = EXCLUDED.event_time, validity_column = EXCLUDED.validity_column,
            valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
            link_columns = EXCLUDED.link_columns, source = EXCLUDED.source;
+  -- Every backend forgets the SQL it generated from the old declaration.
+  PERFORM privacy._invalidate(tbl);
   PERFORM privacy._audit('subject.set_table', tbl::text,
                          pg_catalog.jsonb_build_object('event_time', event_time,
                                                        'validity_column', validity_column,
