@@ -767,11 +767,18 @@ DECLARE
   n bigint := 0;
   m bigint;
   i integer;
+  has boolean;
 BEGIN
   IF pg_catalog.to_regprocedure('privacy._consent_forget_identity(text,text)') IS NULL THEN
     RETURN NULL;
   END IF;
   FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
+    -- only identifiers that have consent events (one index probe)
+    EXECUTE 'SELECT EXISTS (SELECT FROM privacy.consent_event e
+                             WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref($1, $2)
+                               AND e.kind OPERATOR(pg_catalog.=) $1)'
+      INTO has USING kinds[i], vals[i];
+    CONTINUE WHEN NOT has;
     EXECUTE 'SELECT privacy._consent_forget_identity($1, $2)' INTO m USING kinds[i], vals[i];
     n := n OPERATOR(pg_catalog.+) COALESCE(m, 0);
   END LOOP;
