@@ -664,9 +664,9 @@ $$;
 -- Integration with retention and consent (when installed)
 ------------------------------------------------------------------------
 
--- The retention policy of a table as the export shows it, or NULL.  Read
--- from the retention part's table when it is installed.
-CREATE FUNCTION privacy._subject_retention(tbl regclass)
+-- Every table's retention policy, by table oid (one query; empty without
+-- the retention part).
+CREATE FUNCTION privacy._subject_retention_all()
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -675,28 +675,14 @@ DECLARE
   result jsonb;
 BEGIN
   IF pg_catalog.to_regclass('privacy.retention_policy') IS NULL THEN
-    RETURN NULL;
+    RETURN '{}';
   END IF;
-  EXECUTE 'SELECT pg_catalog.jsonb_build_object(''time_column'', p.time_column, ''keep'', p.keep,
-                                                ''action'', p.action, ''keep_at_least'', p.keep_at_least)
-             FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) $1'
-    INTO result USING tbl;
-  RETURN result;
-END
-$$;
-
--- The legal minimum of a table: (time column, keep_at_least), or NULLs.
-CREATE FUNCTION privacy._subject_keep_at_least(tbl regclass, OUT time_column name, OUT keep_at_least interval)
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF pg_catalog.to_regclass('privacy.retention_policy') IS NULL THEN
-    RETURN;
-  END IF;
-  EXECUTE 'SELECT p.time_column, p.keep_at_least FROM privacy.retention_policy p
-            WHERE p.tbl OPERATOR(pg_catalog.=) $1 AND p.keep_at_least IS NOT NULL'
-    INTO time_column, keep_at_least USING tbl;
+  EXECUTE 'SELECT pg_catalog.jsonb_object_agg(p.tbl::pg_catalog.oid::text,
+             pg_catalog.jsonb_build_object(''time_column'', p.time_column, ''keep'', p.keep,
+                                           ''action'', p.action, ''keep_at_least'', p.keep_at_least))
+             FROM privacy.retention_policy p'
+    INTO result;
+  RETURN COALESCE(result, '{}');
 END
 $$;
 
@@ -722,6 +708,28 @@ BEGIN
 END
 $$;
 
+-- The positions of the identifiers that have consent events (consent
+-- part; empty without it), found with one query.
+CREATE FUNCTION privacy._subject_with_consent(kinds text[], vals text[])
+  RETURNS integer[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  result integer[];
+BEGIN
+  IF pg_catalog.to_regclass('privacy.consent_event') IS NULL THEN
+    RETURN '{}';
+  END IF;
+  EXECUTE 'SELECT pg_catalog.array_agg(i ORDER BY i) FROM pg_catalog.generate_subscripts($1, 1) i
+            WHERE EXISTS (SELECT FROM privacy.consent_event e
+                           WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref($1[i], $2[i])
+                             AND e.kind OPERATOR(pg_catalog.=) $1[i])'
+    INTO result USING kinds, vals;
+  RETURN COALESCE(result, '{}');
+END
+$$;
+
 -- The subject's consent receipts (consent part): one per identifier that
 -- has consent events; an empty array without the consent part.
 CREATE FUNCTION privacy._subject_consent(kinds text[], vals text[])
@@ -732,19 +740,13 @@ AS $$
 DECLARE
   result jsonb := '[]';
   receipt jsonb;
-  has boolean;
   i integer;
 BEGIN
   IF pg_catalog.to_regprocedure('privacy.consent_receipt(text,text,jsonb)') IS NULL THEN
     RETURN result;    -- the consent part is not installed: no receipts
   END IF;
-  FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
-    -- a receipt only for identifiers with consent events (one index probe)
-    EXECUTE 'SELECT EXISTS (SELECT FROM privacy.consent_event e
-                             WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref($1, $2)
-                               AND e.kind OPERATOR(pg_catalog.=) $1)'
-      INTO has USING kinds[i], vals[i];
-    CONTINUE WHEN NOT has;
+  -- a receipt only for identifiers with consent events (one query)
+  FOREACH i IN ARRAY privacy._subject_with_consent(kinds, vals) LOOP
     EXECUTE 'SELECT privacy.consent_receipt($1, $2)' INTO receipt USING kinds[i], vals[i];
     IF receipt IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
                                 OPERATOR(pg_catalog.>) 0 THEN
@@ -767,18 +769,12 @@ DECLARE
   n bigint := 0;
   m bigint;
   i integer;
-  has boolean;
 BEGIN
   IF pg_catalog.to_regprocedure('privacy._consent_forget_identity(text,text)') IS NULL THEN
     RETURN NULL;
   END IF;
-  FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
-    -- only identifiers that have consent events (one index probe)
-    EXECUTE 'SELECT EXISTS (SELECT FROM privacy.consent_event e
-                             WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref($1, $2)
-                               AND e.kind OPERATOR(pg_catalog.=) $1)'
-      INTO has USING kinds[i], vals[i];
-    CONTINUE WHEN NOT has;
+  -- only identifiers that have consent events (one query)
+  FOREACH i IN ARRAY privacy._subject_with_consent(kinds, vals) LOOP
     EXECUTE 'SELECT privacy._consent_forget_identity($1, $2)' INTO m USING kinds[i], vals[i];
     n := n OPERATOR(pg_catalog.+) COALESCE(m, 0);
   END LOOP;
@@ -1014,7 +1010,7 @@ END
 $$;
 
 -- What the export says about a table besides its rows (GDPR Art. 15(1)).
-CREATE FUNCTION privacy._subject_table_json(tbl regclass)
+CREATE FUNCTION privacy._subject_table_json(tbl regclass, retention jsonb)
   RETURNS jsonb
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -1026,7 +1022,7 @@ AS $$
            'legal_basis', p.legal_basis,
            'legal_basis_article', b.article,
            'recipients', pg_catalog.to_jsonb(p.recipients),
-           'retention', privacy._subject_retention(t.tbl),
+           'retention', retention OPERATOR(pg_catalog.->) (t.tbl::oid::text),
            'source', s.source,
            'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category)
                             FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) t.tbl))
@@ -1087,6 +1083,7 @@ DECLARE
   ment   jsonb;
   res    jsonb;
   tables jsonb := '[]';
+  reten  jsonb := privacy._subject_retention_all();
 BEGIN
   ids := privacy._subject_identifiers(kind, value, at);
   params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
@@ -1104,7 +1101,7 @@ BEGIN
     ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
     CONTINUE WHEN own IS NULL AND ment IS NULL;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
-                privacy._subject_table_json(t.tbl) OPERATOR(pg_catalog.||)
+                privacy._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
   END LOOP;
   RETURN privacy._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
@@ -1155,6 +1152,7 @@ DECLARE
   chunk  jsonb[];
   cpri   integer;
   meta   boolean;
+  reten  jsonb := privacy._subject_retention_all();
 BEGIN
   IF chunk_rows IS NULL OR chunk_rows OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'chunk_rows must be at least 1' USING ERRCODE = '22023';
@@ -1180,7 +1178,7 @@ BEGIN
         part := part OPERATOR(pg_catalog.+) 1;
         section := 'table';
         table_name := t.tbl;
-        data := privacy._subject_table_json(t.tbl);
+        data := privacy._subject_table_json(t.tbl, reten);
         RETURN NEXT;
         meta := true;
       END IF;
@@ -1494,6 +1492,7 @@ DECLARE
   scrubbed jsonb;
   referenced boolean;
   order_  regclass[];
+  reten   jsonb := privacy._subject_retention_all();
 BEGIN
   -- Writers of the subject's tables wait until the erasure commits, and an
   -- erasure waits for writers in flight: a row inserted concurrently is
@@ -1544,7 +1543,9 @@ BEGIN
     END IF;
 
     -- Legal minimum: rows younger than keep_at_least stay.
-    keep := privacy._subject_keep_at_least(t.tbl);
+    SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
+           (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least
+      INTO keep;
     keepcond := CASE WHEN keep.keep_at_least IS NULL THEN 'false'
                      ELSE pg_catalog.format('(t.%I::timestamptz OPERATOR(pg_catalog.+) %L::interval OPERATOR(pg_catalog.>) pg_catalog.now())',
                                             keep.time_column, keep.keep_at_least) END;
