@@ -499,6 +499,7 @@ DECLARE
   rs       tstzrange[];
   cached   text;
   keys     text[];
+  link_all text;
   link_sql text[] := '{}';
   fk       text[];
   fv       text[];
@@ -582,6 +583,13 @@ BEGIN
     PERFORM privacy._subject_cache_put('link:' || dc, link_sql::text);
   END IF;
 
+  IF pg_catalog.cardinality(link_sql) OPERATOR(pg_catalog.>) 0 THEN
+    link_all := 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::text)) FROM ('
+                || (SELECT pg_catalog.string_agg(pg_catalog.substr(l, pg_catalog.strpos(l, '|') OPERATOR(pg_catalog.+) 1),
+                                                 ' UNION ALL ' ORDER BY o)
+                      FROM pg_catalog.unnest(link_sql) WITH ORDINALITY u(l, o))
+                || ') z';
+  END IF;
   kinds := ARRAY[kind];
   vals := ARRAY[norm];
   spans := ARRAY[span0];
@@ -595,15 +603,12 @@ BEGIN
     END IF;
     params := privacy._subject_params(fk, fv, fs);
     nk := '{}'; nv := '{}'; ns := '{}';
-    FOREACH q IN ARRAY link_sql LOOP
-      CONTINUE WHEN NOT params OPERATOR(pg_catalog.?|)
-                        pg_catalog.string_to_array(pg_catalog.split_part(q, '|', 1), ' ');
+    -- One query per round over every linking table (a branch without
+    -- identifiers of its column's kind returns nothing at once).
+    IF link_all IS NOT NULL THEN
       FOR r IN SELECT e OPERATOR(pg_catalog.->>) 0 AS k, e OPERATOR(pg_catalog.->>) 1 AS v,
                       (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
-                 FROM pg_catalog.jsonb_array_elements(privacy._subject_query(
-                        'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::text)) FROM ('
-                        || pg_catalog.substr(q, pg_catalog.strpos(q, '|') OPERATOR(pg_catalog.+) 1) || ') z',
-                        params)) e LOOP
+                 FROM pg_catalog.jsonb_array_elements(privacy._subject_query(link_all, params)) e LOOP
         i := pg_catalog.array_position(vals, r.v);
         WHILE i IS NOT NULL AND kinds[i] OPERATOR(pg_catalog.<>) r.k LOOP
           i := pg_catalog.array_position(vals, r.v, i OPERATOR(pg_catalog.+) 1);
@@ -627,7 +632,7 @@ BEGIN
         nv := nv OPERATOR(pg_catalog.||) vals[i];
         ns := ns OPERATOR(pg_catalog.||) spans[i];
       END LOOP;
-    END LOOP;
+    END IF;
     fk := nk; fv := nv; fs := ns;
   END LOOP;
 END
