@@ -456,16 +456,22 @@ BEGIN
 END
 $$;
 
--- The subject's identifiers for one column, from _subject_params.  Not
--- inlined (SET clause), so the planner takes its estimate of a few rows
--- and looks each one up through the column's index.
+-- The subject's identifiers for one column, from _subject_params.  A
+-- PL/pgSQL function: its plan is kept for the session (a SQL function with
+-- a SET clause would be planned anew on every call, and an inlined one
+-- would hand the planner jsonb_to_recordset's estimate of 100 rows); its
+-- estimate of a few rows makes the planner look each one up through the
+-- column's index.  Called only from functions that pin search_path.
 CREATE FUNCTION privacy._subject_ids(params jsonb, key text)
   RETURNS TABLE(s text, span tstzmultirange, b boolean)
-  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE ROWS 4
-  SET search_path = pg_catalog, pg_temp
+  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE ROWS 4
 AS $$
-  SELECT f.s, f.span, f.b
-    FROM pg_catalog.jsonb_to_recordset(params OPERATOR(pg_catalog.->) key) f(s text, span tstzmultirange, b boolean)
+BEGIN
+  RETURN QUERY
+    SELECT f.s, f.span, f.b
+      FROM pg_catalog.jsonb_to_recordset(params OPERATOR(pg_catalog.->) key)
+           AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool);
+END
 $$;
 
 -- The FROM clause of one branch: the subject's identifiers for column c
