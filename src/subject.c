@@ -195,6 +195,9 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+	(void) set_config_option("plan_cache_mode", "force_generic_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = subject_plan(sql);
@@ -412,10 +415,20 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 	char		nulls[1] = {' '};
 	SPIPlanPtr	plan;
 	int			ret;
+	int			save_nestlevel;
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 
 	values[0] = PG_GETARG_DATUM(1);
+	/*
+	 * The plan does not depend on the identifiers (their estimate is a
+	 * fixed few rows), so the generic plan is the plan: never replan per
+	 * call.
+	 */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("plan_cache_mode", "force_generic_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	plan = subject_plan(sql);
@@ -432,6 +445,7 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 			result = SPI_datumTransfer(result, false, -1);
 	}
 	SPI_finish();
+	AtEOXact_GUC(false, save_nestlevel);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
