@@ -1503,6 +1503,7 @@ DECLARE
   scrubbed jsonb;
   referenced boolean;
   order_  regclass[];
+  cached  text;
   reten   jsonb := privacy._subject_retention_all();
 BEGIN
   -- Writers of the subject's tables wait until the erasure commits, and an
@@ -1510,8 +1511,14 @@ BEGIN
   -- either seen and erased here or written after the erasure.  (Each
   -- statement below takes a new snapshot, so it sees what the writers we
   -- waited for committed.)
-  SELECT pg_catalog.array_agg(o.tbl ORDER BY o.depth, o.tbl::text) INTO order_
-    FROM privacy._subject_table_order() o;
+  cached := privacy._subject_cache_get('order');
+  IF cached IS NULL THEN
+    SELECT pg_catalog.array_agg(o.tbl ORDER BY o.depth, o.tbl::text) INTO order_
+      FROM privacy._subject_table_order() o;
+    PERFORM privacy._subject_cache_put('order', COALESCE(order_::text, ''));
+  ELSE
+    order_ := NULLIF(cached, '')::regclass[];
+  END IF;
   IF order_ IS NOT NULL THEN
     EXECUTE 'LOCK TABLE ' || (SELECT pg_catalog.string_agg(x::text, ', ' ORDER BY x::oid) FROM pg_catalog.unnest(order_) x)
             || ' IN SHARE ROW EXCLUSIVE MODE';
