@@ -649,26 +649,32 @@ COMMENT ON FUNCTION privacy._subject_identifiers(text, text, timestamptz) IS
 -- The identifiers as the export shows them.
 CREATE FUNCTION privacy._subject_identifiers_json(kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
-  LANGUAGE sql IMMUTABLE
+  LANGUAGE plpgsql IMMUTABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+  RETURN (
   SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'kind', k, 'value', v,
            'periods', CASE WHEN s OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN NULL
                            ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                                           'from', pg_catalog.lower(r), 'to', pg_catalog.upper(r)) ORDER BY r)
                                    FROM pg_catalog.unnest(s) r) END) ORDER BY o), '[]')
-    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, v, s, o)
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, v, s, o));
+END
 $$;
 
 -- The keyed references of the subject's identifiers.
 CREATE FUNCTION privacy._subject_refs(kinds text[], vals text[])
   RETURNS text[]
-  LANGUAGE sql STABLE
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+  RETURN (
   SELECT COALESCE(pg_catalog.array_agg(privacy._audit_ref(k, v)), '{}')
-    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v)
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v));
+END
 $$;
 
 ------------------------------------------------------------------------
@@ -1023,9 +1029,11 @@ $$;
 -- What the export says about a table besides its rows (GDPR Art. 15(1)).
 CREATE FUNCTION privacy._subject_table_json(tbl regclass, retention jsonb)
   RETURNS jsonb
-  LANGUAGE sql STABLE
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+  RETURN (
   SELECT pg_catalog.jsonb_build_object(
            'table', t.tbl::text,
            'purpose', p.name,
@@ -1041,28 +1049,34 @@ AS $$
     JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
     JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
     LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) t.tbl
-   WHERE t.tbl OPERATOR(pg_catalog.=) _subject_table_json.tbl
+   WHERE t.tbl OPERATOR(pg_catalog.=) _subject_table_json.tbl);
+END
 $$;
 
 -- The subject's requests as the export shows them.
 CREATE FUNCTION privacy._subject_requests_json(refs text[])
   RETURNS jsonb
-  LANGUAGE sql STABLE
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+  RETURN (
   SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'id', d.id, 'request', d.request, 'received_at', d.received_at, 'due_at', d.due_at,
            'status', d.status) ORDER BY d.id), '[]')
     FROM privacy.request_deadlines d
-   WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (refs) AND d.closed_at IS NULL
+   WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (refs) AND d.closed_at IS NULL);
+END
 $$;
 
 -- The export's header: everything but the rows.
 CREATE FUNCTION privacy._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
-  LANGUAGE sql STABLE
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+  RETURN (
   SELECT pg_catalog.jsonb_build_object(
            'format', 'pg_privacy.subject_export',
            'version', 1,
@@ -1073,7 +1087,8 @@ AS $$
                                   WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy._subject_refs(kinds, vals))
                                     AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),
            'consent', privacy._subject_consent(kinds, vals),
-           'requests', privacy._subject_requests_json(privacy._subject_refs(kinds, vals)))
+           'requests', privacy._subject_requests_json(privacy._subject_refs(kinds, vals))));
+END
 $$;
 
 -- The whole export, read in one snapshot (a STABLE function sees the
