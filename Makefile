@@ -10,6 +10,7 @@ OBJS = \
 	src/pseudonym.o \
 	src/protect.o \
 	src/analytics.o \
+	src/subject.o \
 	src/pgp_crypto.o \
 	src/ff1.o \
 	src/e164.o \

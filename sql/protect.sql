@@ -189,8 +189,7 @@ SELECT privacy._transform('+45 20123456', 'msisdn_fpe', 'default') = privacy.pse
        privacy._transform('+4520123456', 'country', 'default') AS country;
 SELECT privacy._transform('x', 'scramble', 'default');
 
-SELECT event, object, detail->>'rows_rewritten' AS rewritten FROM privacy.audit_log
- WHERE event LIKE 'protect.%' AND object LIKE 'regress_prot.%' ORDER BY id;
+SELECT event, object, detail->>'rows_rewritten' AS rewritten FROM privacy.audit_log WHERE event LIKE 'protect.%' AND object LIKE 'regress\_prot.%' ORDER BY id;
 
 DROP SCHEMA regress_prot CASCADE;
 DROP ROLE regress_prot_writer;

@@ -11,6 +11,8 @@
  *	  e164.c		E.164 phone number normalization (pure C)
  *	  pseudonym.c	SQL-callable pseudonymization and masking functions
  *	  protect.c		the on-write protect trigger and its per-relation cache
+ *	  subject.c		data-subject rights: identifier keys, erasure statements
+ *					run as the table owner, generated SQL and plan caches
  *
  *-------------------------------------------------------------------------
  */

@@ -1,0 +1,496 @@
+/*-------------------------------------------------------------------------
+ *
+ * subject.c
+ *	  C helpers of the data-subject rights (src/sql/70_subject.sql).
+ *
+ * Export, erasure and restriction are written in PL/pgSQL; three small
+ * pieces are C because they run per row or need backend state:
+ *
+ *	  _subject_key		the normal form of an identifier as people typed it,
+ *						or NULL when it has none (never an error), so a
+ *						column of messy phone numbers can be searched, and
+ *						indexed, by its normal form
+ *	  _subject_exec		run one DELETE or UPDATE of the erasure as the
+ *						owner of the table, in a security-restricted
+ *						operation with a safe search_path (as
+ *						pgp_rewrite_protected does), the identifiers as its
+ *						jsonb parameter, through a kept plan
+ *	  _erasing			true while erase_subject scrubs and deletes, so the
+ *						restriction trigger lets the erasure through; reset
+ *						at the end of every transaction, error included
+ *	  _subject_query	run one generated read-only query with the subject's
+ *						identifiers as its jsonb parameter, through a plan
+ *						prepared once per backend and kept (the plan cache
+ *						replans it when a table changes), returning jsonb
+ *	  _subject_cache	the SQL that export and erasure generate from the
+ *						catalog, kept per backend: generating it takes far
+ *						longer than running it for one subject.  Any
+ *						relcache invalidation empties it; the catalog
+ *						functions send one for every declaration they
+ *						change (privacy._invalidate)
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_privacy.h"
+#include "pgp_transform.h"
+
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+/* True while erase_subject runs its statements (this transaction only). */
+static bool subject_erasing = false;
+static bool subject_xact_cb_registered = false;
+
+/*
+ * Transaction callback: the erasure flag never outlives the transaction
+ * that set it, whether it commits or aborts.
+ */
+static void
+subject_xact_cb(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		subject_erasing = false;
+}
+
+static inline bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_key);
+
+/*
+ * _subject_key(mode, value, default_country): value in the normal form of
+ * its kind's normalization, or NULL when it has none.
+ *
+ *	  msisdn	E.164 (national numbers of default_country)
+ *	  email		trimmed, ASCII lower-cased; NULL without an '@'
+ *	  text		trimmed
+ *
+ * IMMUTABLE (the default country is an argument), so it can back an
+ * expression index on a column of identifiers as people typed them.
+ */
+Datum
+pgp_subject_key(PG_FUNCTION_ARGS)
+{
+	text	   *mode = PG_GETARG_TEXT_PP(0);
+	text	   *value = PG_GETARG_TEXT_PP(1);
+	char	   *country = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	const char *m = VARDATA_ANY(mode);
+	int			mlen = VARSIZE_ANY_EXHDR(mode);
+	const char *s = VARDATA_ANY(value);
+	int			len = VARSIZE_ANY_EXHDR(value);
+
+	if (mlen == 6 && memcmp(m, "msisdn", 6) == 0)
+	{
+		PgpE164Result res;
+
+		if (pgp_e164_normalize(s, len, country, &res) != PGP_E164_OK)
+			PG_RETURN_NULL();
+		PG_RETURN_TEXT_P(cstring_to_text_with_len(res.number, res.ndigits + 1));
+	}
+
+	/* email and text: trim white space */
+	while (len > 0 && is_space(s[0]))
+	{
+		s++;
+		len--;
+	}
+	while (len > 0 && is_space(s[len - 1]))
+		len--;
+	if (len == 0)
+		PG_RETURN_NULL();
+
+	if (mlen == 5 && memcmp(m, "email", 5) == 0)
+	{
+		text	   *out = (text *) palloc(VARHDRSZ + len);
+		char	   *d = VARDATA(out);
+		bool		has_at = false;
+		int			i;
+
+		for (i = 0; i < len; i++)
+		{
+			d[i] = pg_ascii_tolower((unsigned char) s[i]);
+			if (s[i] == '@')
+				has_at = true;
+		}
+		if (!has_at)
+			PG_RETURN_NULL();
+		SET_VARSIZE(out, VARHDRSZ + len);
+		PG_RETURN_TEXT_P(out);
+	}
+	if (mlen == 4 && memcmp(m, "text", 4) == 0)
+		PG_RETURN_TEXT_P(cstring_to_text_with_len(s, len));
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid identifier normalization \"%s\"", text_to_cstring(mode)),
+			 errhint("Use msisdn, email or text.")));
+	PG_RETURN_NULL();			/* keep compiler quiet */
+}
+
+static SPIPlanPtr subject_plan(const char *sql);
+
+PG_FUNCTION_INFO_V1(pgp_subject_exec);
+
+/*
+ * _subject_exec(tbl, sql, params): run one statement of the erasure (a
+ * DELETE or UPDATE of tbl built by erase_subject with quoted identifiers,
+ * its only parameter $1 the subject's identifiers as jsonb) as the owner
+ * of tbl.  Returns the number of rows processed.
+ *
+ * erase_subject runs as the extension owner; the table's triggers,
+ * defaults and index expressions belong to the table's owner and must not
+ * run with more rights than the owner has.  So the statement runs as the
+ * owner, in a security-restricted operation, with search_path pinned to
+ * pg_catalog, pg_temp, the way PostgreSQL's maintenance commands act on a
+ * table.  Values travel as the parameter, never in the statement text, so
+ * no identifier shows up in an error context in the server log.  The plan
+ * is prepared once per backend and kept (see subject_plan).
+ */
+Datum
+pgp_subject_exec(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	HeapTuple	reltup;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	int			ret;
+	uint64		processed;
+	SPIPlanPtr	plan;
+
+	values[0] = PG_GETARG_DATUM(2);
+	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(reltup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+	ReleaseSysCache(reltup);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	(void) set_config_option("plan_cache_mode", "force_generic_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = subject_plan(sql);
+	ret = SPI_execute_plan(plan, values, nulls, false, 0);
+	if (ret != SPI_OK_DELETE && ret != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	processed = SPI_processed;
+	SPI_finish();
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	PG_RETURN_INT64((int64) processed);
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_set_erasing);
+
+/*
+ * _subject_set_erasing(on): mark (or unmark) this transaction as running
+ * an erasure.  Only erase_subject calls it (EXECUTE is not granted).
+ */
+Datum
+pgp_subject_set_erasing(PG_FUNCTION_ARGS)
+{
+	if (!subject_xact_cb_registered)
+	{
+		RegisterXactCallback(subject_xact_cb, NULL);
+		subject_xact_cb_registered = true;
+	}
+	subject_erasing = PG_GETARG_BOOL(0);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_erasing);
+
+/* _subject_erasing(): true while erase_subject runs its statements. */
+Datum
+pgp_subject_erasing(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(subject_erasing);
+}
+
+/* The generated-SQL cache: key and value strings in SubjectCacheContext. */
+typedef struct SubjectCacheEntry
+{
+	char		key[NAMEDATALEN * 2];
+	char	   *value;
+} SubjectCacheEntry;
+
+static HTAB *subject_cache = NULL;
+static MemoryContext SubjectCacheContext = NULL;
+
+/* The searchable columns (privacy._subject_column[]), flat, or NULL. */
+static struct varlena *subject_cols = NULL;
+
+/*
+ * Relcache callback: a declaration (or a table) changed somewhere; forget
+ * everything generated.  Rebuilding costs one export's worth of catalog
+ * reads.
+ */
+static void
+subject_cache_reset(Datum arg, Oid relid)
+{
+	if (subject_cache != NULL)
+		hash_destroy(subject_cache);
+	subject_cache = NULL;
+	subject_cols = NULL;
+	if (SubjectCacheContext != NULL)
+		MemoryContextReset(SubjectCacheContext);
+}
+
+/* The cache's memory context and invalidation callback, on first use. */
+static void
+subject_cache_context(void)
+{
+	if (SubjectCacheContext == NULL)
+	{
+		SubjectCacheContext = AllocSetContextCreate(TopMemoryContext,
+													"pg_privacy subject SQL cache",
+													ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(subject_cache_reset, (Datum) 0);
+	}
+}
+
+static void
+subject_cache_init(void)
+{
+	HASHCTL		ctl;
+
+	subject_cache_context();
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN * 2;
+	ctl.entrysize = sizeof(SubjectCacheEntry);
+	ctl.hcxt = SubjectCacheContext;
+	subject_cache = hash_create("pg_privacy subject SQL cache", 64, &ctl,
+								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+/* The key as a fixed-size, NUL-padded hash key; too long is an error. */
+static void
+subject_cache_key(text *t, char *key)
+{
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len >= NAMEDATALEN * 2)
+		elog(ERROR, "subject cache key too long");
+	memset(key, 0, NAMEDATALEN * 2);
+	memcpy(key, VARDATA_ANY(t), len);
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_cache_get);
+
+/* _subject_cache_get(key): the cached text, or NULL. */
+Datum
+pgp_subject_cache_get(PG_FUNCTION_ARGS)
+{
+	char		key[NAMEDATALEN * 2];
+	SubjectCacheEntry *e;
+
+	if (subject_cache == NULL)
+		PG_RETURN_NULL();
+	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
+	e = hash_search(subject_cache, key, HASH_FIND, NULL);
+	if (e == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(e->value));
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_cache_put);
+
+/* _subject_cache_put(key, value): remember value; returns it. */
+Datum
+pgp_subject_cache_put(PG_FUNCTION_ARGS)
+{
+	char		key[NAMEDATALEN * 2];
+	text	   *value = PG_GETARG_TEXT_PP(1);
+	SubjectCacheEntry *e;
+	bool		found;
+
+	if (subject_cache == NULL)
+		subject_cache_init();
+	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
+	e = hash_search(subject_cache, key, HASH_ENTER, &found);
+	if (found)
+		pfree(e->value);
+	e->value = MemoryContextStrdup(SubjectCacheContext, text_to_cstring(value));
+	PG_RETURN_TEXT_P(value);
+}
+
+/*
+ * Prepared plans of the generated queries, by their text.  The texts come
+ * from the catalog and are few; a new declaration makes new texts, and the
+ * oldest plans go when the list is full.
+ */
+#define SUBJECT_MAX_PLANS 64
+
+typedef struct SubjectPlan
+{
+	char	   *sql;
+	SPIPlanPtr	plan;
+} SubjectPlan;
+
+static SubjectPlan subject_plans[SUBJECT_MAX_PLANS];
+static int	subject_nplans = 0;
+
+/*
+ * The kept plan of sql, prepared on first use (inside SPI).  A plan is
+ * independent of the role that prepared it; permissions are checked when
+ * it runs, and the plan cache replans it when a table or function changes.
+ */
+static SPIPlanPtr
+subject_plan(const char *sql)
+{
+	Oid			argtypes[1] = {JSONBOID};
+	SPIPlanPtr	plan;
+	int			i;
+
+	for (i = 0; i < subject_nplans; i++)
+	{
+		if (strcmp(subject_plans[i].sql, sql) == 0)
+			return subject_plans[i].plan;
+	}
+	plan = SPI_prepare(sql, 1, argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	if (subject_nplans == SUBJECT_MAX_PLANS)
+	{
+		/* forget the oldest */
+		SPI_freeplan(subject_plans[0].plan);
+		pfree(subject_plans[0].sql);
+		memmove(&subject_plans[0], &subject_plans[1],
+				sizeof(SubjectPlan) * (SUBJECT_MAX_PLANS - 1));
+		subject_nplans--;
+	}
+	subject_plans[subject_nplans].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	subject_plans[subject_nplans].plan = plan;
+	subject_nplans++;
+	return plan;
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_query);
+
+/*
+ * _subject_query(sql, params): the first column (jsonb) of the first row
+ * of a generated read-only query whose only parameter $1 is params.  Runs
+ * in the caller's snapshot (read-only SPI), so a STABLE caller reads one
+ * snapshot throughout.  NULL when there is no row.
+ */
+Datum
+pgp_subject_query(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	SPIPlanPtr	plan;
+	int			ret;
+	int			save_nestlevel;
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+
+	values[0] = PG_GETARG_DATUM(1);
+	/*
+	 * The plan does not depend on the identifiers (their estimate is a
+	 * fixed few rows), so the generic plan is the plan: never replan per
+	 * call.
+	 */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("plan_cache_mode", "force_generic_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = subject_plan(sql);
+	ret = SPI_execute_plan(plan, values, nulls, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
+	{
+		if (SPI_tuptable->tupdesc->natts != 1 ||
+			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
+			elog(ERROR, "a generated subject query must return one jsonb column");
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = SPI_datumTransfer(result, false, -1);
+	}
+	SPI_finish();
+	AtEOXact_GUC(false, save_nestlevel);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_cols);
+
+/*
+ * _subject_cols(): the searchable identifier columns (the view
+ * privacy._subject_column as an array), read once and kept flat until the
+ * next relcache invalidation.  Every step of finding a subject reads them;
+ * a copy of the flat array costs a memcpy, reading the view a query.
+ */
+Datum
+pgp_subject_cols(PG_FUNCTION_ARGS)
+{
+	struct varlena *copy;
+
+	if (subject_cols == NULL)
+	{
+		int			ret;
+		bool		isnull;
+		Datum		d;
+		struct varlena *flat;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		ret = SPI_execute("SELECT pg_catalog.array_agg(sc ORDER BY sc.tbl::pg_catalog.oid, sc.attnum)"
+						  "  FROM privacy._subject_column sc", true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+		{
+			SPI_finish();
+			PG_RETURN_NULL();	/* no searchable column: nothing to keep */
+		}
+		flat = PG_DETOAST_DATUM_COPY(d);
+		subject_cache_context();
+		copy = MemoryContextAlloc(SubjectCacheContext, VARSIZE(flat));
+		memcpy(copy, flat, VARSIZE(flat));
+		SPI_finish();
+		subject_cols = copy;
+	}
+	copy = palloc(VARSIZE(subject_cols));
+	memcpy(copy, subject_cols, VARSIZE(subject_cols));
+	PG_RETURN_POINTER(copy);
+}

@@ -1,0 +1,163 @@
+-- Data-subject rights: export_subject and erase_subject for typical
+-- subscribers against hand-written indexed SQL that gathers (or deletes
+-- and scrubs) the same rows, and the restriction check on UPDATE against
+-- the same UPDATE without it.  The telco tables are declared here
+-- (test/data/register.sql, register_subject.sql) and the CDRs loaded
+-- before are converted through the protect trigger.
+SET client_min_messages = warning;
+SET max_parallel_workers_per_gather = 0;
+SET jit = off;
+
+\o /dev/null
+\ir ../data/register.sql
+\ir ../data/register_subject.sql
+SELECT privacy.unprotect('telco.cdr');
+SELECT privacy.protect('telco.cdr', rewrite_existing => true);
+\o
+VACUUM ANALYZE telco.cdr;
+SET client_min_messages = warning;
+
+-- Milliseconds a statement takes, rolled back afterwards (for erasures).
+CREATE FUNCTION bench.ms_undo(q text) RETURNS numeric LANGUAGE plpgsql AS $$
+DECLARE
+  t0 timestamptz;
+  ms numeric;
+BEGIN
+  BEGIN
+    t0 := clock_timestamp();
+    EXECUTE q;
+    ms := round((extract(epoch FROM clock_timestamp() - t0) * 1000)::numeric, 1);
+    RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'undo';
+  EXCEPTION WHEN assert_failure THEN
+    NULL;
+  END;
+  RETURN ms;
+END
+$$;
+
+-- Ten typical subscribers: customers with the median number of CDRs,
+-- whose numbers were not reassigned (their hand-written SQL needs no
+-- period logic beyond the subscription dates).
+CREATE TABLE bench.subjects AS
+WITH per AS (
+  SELECT s.customer_id, count(*) AS cdrs
+    FROM telco.subscription s
+    JOIN telco.cdr d ON d.a_number = privacy.pseudonymize_msisdn(s.msisdn)
+                    AND d.started_at >= s.valid_from AND (s.valid_to IS NULL OR d.started_at < s.valid_to)
+   WHERE s.customer_id % 50 = 7
+     AND NOT EXISTS (SELECT FROM telco.subscription o WHERE o.msisdn = s.msisdn AND o.customer_id <> s.customer_id)
+   GROUP BY s.customer_id)
+SELECT customer_id, cdrs FROM per
+ ORDER BY abs(cdrs - (SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY cdrs) FROM per)), customer_id
+ LIMIT 10;
+SELECT count(*) AS n, sum(cdrs) AS cdrs FROM bench.subjects \gset
+
+-- The hand-written export: one indexed SELECT per table, the same JSON,
+-- the subject's consent events and open requests included.
+CREATE FUNCTION bench.hand_export(c bigint) RETURNS jsonb LANGUAGE sql AS $$
+WITH cu AS (SELECT * FROM telco.customer WHERE customer_id = c),
+     nums AS (SELECT msisdn, privacy.pseudonymize_msisdn(msisdn) AS p, valid_from, valid_to
+                FROM telco.subscription WHERE customer_id = c)
+SELECT jsonb_build_object(
+  'customer', (SELECT jsonb_agg(to_jsonb(cu)) FROM cu),
+  'subscription', (SELECT jsonb_agg(to_jsonb(s)) FROM telco.subscription s WHERE s.customer_id = c),
+  'cdr', (SELECT jsonb_agg(to_jsonb(d) || jsonb_build_object('a_number', n.msisdn,
+                             'b_number', privacy.mask_msisdn(privacy._msisdn_decrypt(d.b_number, 'default'))))
+            FROM nums n JOIN telco.cdr d ON d.a_number = n.p
+           WHERE d.started_at >= n.valid_from AND (n.valid_to IS NULL OR d.started_at < n.valid_to)),
+  'cdr_mentions', (SELECT jsonb_agg(to_jsonb(d) || jsonb_build_object('b_number', n.msisdn,
+                             'a_number', privacy.mask_msisdn(privacy._msisdn_decrypt(d.a_number, 'default'))))
+            FROM nums n JOIN telco.cdr d ON d.b_number = n.p
+           WHERE d.started_at >= n.valid_from AND (n.valid_to IS NULL OR d.started_at < n.valid_to)),
+  'invoice', (SELECT jsonb_agg(to_jsonb(i)) FROM telco.invoice i WHERE i.customer_id = c),
+  'support_ticket', (SELECT jsonb_agg(to_jsonb(t)) FROM telco.support_ticket t
+                      WHERE t.customer_id = c
+                         OR privacy._subject_key('email', t.contact_email, 'DK') = (SELECT email FROM cu)),
+  'newsletter', (SELECT jsonb_agg(to_jsonb(n)) FROM telco.newsletter_subscriber n
+                  WHERE privacy._subject_key('email', n.email, 'DK') = (SELECT email FROM cu)),
+  'consent', (SELECT jsonb_agg(to_jsonb(e)) FROM privacy.consent_event e
+               WHERE e.subject_ref = ANY (ARRAY(SELECT privacy._audit_ref('msisdn', msisdn) FROM nums
+                                                UNION ALL SELECT privacy._audit_ref('email', email) FROM cu))),
+  'requests', (SELECT jsonb_agg(to_jsonb(r)) FROM privacy.subject_request r
+                WHERE r.subject_ref = privacy._audit_ref('customer', c::text) AND r.closed_at IS NULL))
+$$;
+
+-- The hand-written erasure: the same deletes and scrubs, one indexed
+-- statement per number and table.
+CREATE FUNCTION bench.hand_erase(c bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  mail text := (SELECT email FROM telco.customer WHERE customer_id = c);
+  num record;
+BEGIN
+  FOR num IN SELECT privacy.pseudonymize_msisdn(msisdn) AS p, valid_from, valid_to
+               FROM telco.subscription WHERE customer_id = c LOOP
+    DELETE FROM telco.cdr
+     WHERE a_number = num.p AND started_at >= num.valid_from AND (num.valid_to IS NULL OR started_at < num.valid_to);
+    UPDATE telco.cdr SET b_number = NULL
+     WHERE b_number = num.p AND started_at >= num.valid_from AND (num.valid_to IS NULL OR started_at < num.valid_to);
+  END LOOP;
+  DELETE FROM telco.invoice WHERE customer_id = c;
+  DELETE FROM telco.support_ticket t WHERE t.customer_id = c;
+  DELETE FROM telco.support_ticket t WHERE privacy._subject_key('email', t.contact_email, 'DK') = mail;
+  DELETE FROM telco.newsletter_subscriber n WHERE privacy._subject_key('email', n.email, 'DK') = mail;
+  DELETE FROM telco.subscription WHERE customer_id = c;
+  DELETE FROM telco.customer WHERE customer_id = c;
+END
+$$;
+
+DO $$
+DECLARE
+  r int;
+  ids text := (SELECT string_agg(customer_id::text, ',') FROM bench.subjects);
+BEGIN
+  FOR r IN 1..3 LOOP
+    INSERT INTO bench.result SELECT 'export', 'hand-written SELECTs', r, bench.ms(
+      format('SELECT bench.hand_export(c) FROM unnest(ARRAY[%s]::bigint[]) c', ids));
+    INSERT INTO bench.result SELECT 'export', 'export_subject', r, bench.ms(
+      format('SELECT privacy.export_subject(''customer'', c::text) FROM unnest(ARRAY[%s]) c', ids));
+    INSERT INTO bench.result SELECT 'erase', 'hand-written DELETE/UPDATE', r, bench.ms_undo(
+      format('SELECT bench.hand_erase(c) FROM unnest(ARRAY[%s]::bigint[]) c', ids));
+    INSERT INTO bench.result SELECT 'erase', 'erase_subject', r, bench.ms_undo(
+      format('SELECT privacy.erase_subject(''customer'', c::text) FROM unnest(ARRAY[%s]) c', ids));
+  END LOOP;
+END
+$$;
+
+-- The restriction check on UPDATE: 100,000 CDRs updated with no
+-- restriction trigger, and with it installed and one subject restricted.
+SELECT min(cdr_id) AS lo FROM telco.cdr \gset
+DO $$
+DECLARE
+  r int;
+  q text := format('UPDATE telco.cdr SET price = price WHERE cdr_id BETWEEN %s AND %s',
+                   (SELECT min(cdr_id) FROM telco.cdr), (SELECT min(cdr_id) + 99999 FROM telco.cdr));
+  victim text := (SELECT max(customer_id)::text FROM telco.customer);
+BEGIN
+  FOR r IN 1..3 LOOP
+    INSERT INTO bench.result SELECT 'restrict', 'UPDATE without the check', r, bench.ms_undo(q);
+  END LOOP;
+  PERFORM privacy.restrict_subject('customer', victim, 'benchmark');
+  FOR r IN 1..3 LOOP
+    INSERT INTO bench.result SELECT 'restrict', 'UPDATE with the restriction check', r, bench.ms_undo(q);
+  END LOOP;
+  PERFORM privacy.unrestrict_subject('customer', victim);
+END
+$$;
+
+\echo
+\echo '== data-subject rights (best of 3 rounds;' :n 'typical subscribers,' :cdrs 'own CDRs in all)'
+SELECT bench, variant, ms, round(ms / :n, 2) AS "ms/subject"
+  FROM bench.best WHERE bench IN ('export', 'erase', 'restrict') ORDER BY bench, ms;
+
+WITH b AS (SELECT variant, ms FROM bench.best WHERE bench IN ('export', 'erase', 'restrict'))
+SELECT measure, ratio, target, CASE WHEN ok THEN 'met' ELSE 'NOT MET' END AS result FROM (
+  SELECT 1 AS o, 'export_subject / hand-written SELECTs' AS measure,
+         round(e.ms / h.ms, 2) AS ratio, '<= 2' AS target, e.ms / h.ms <= 2 AS ok
+    FROM b e, b h WHERE e.variant = 'export_subject' AND h.variant = 'hand-written SELECTs'
+  UNION ALL
+  SELECT 2, 'erase_subject / hand-written DELETE/UPDATE', round(e.ms / h.ms, 2), '<= 2', e.ms / h.ms <= 2
+    FROM b e, b h WHERE e.variant = 'erase_subject' AND h.variant = 'hand-written DELETE/UPDATE'
+  UNION ALL
+  SELECT 3, 'UPDATE with restriction check / without', round(e.ms / h.ms, 2), '<= 1.5', e.ms / h.ms <= 1.5
+    FROM b e, b h WHERE e.variant = 'UPDATE with the restriction check' AND h.variant = 'UPDATE without the check'
+) s ORDER BY o;
