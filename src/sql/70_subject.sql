@@ -738,10 +738,13 @@ BEGIN
   IF pg_catalog.to_regclass('privacy.consent_event') IS NULL THEN
     RETURN '{}';
   END IF;
+  -- A scalar subquery per identifier, so that each is one probe of the
+  -- subject_ref index (an EXISTS may be planned as a hash join over the
+  -- whole register).
   EXECUTE 'SELECT pg_catalog.array_agg(i ORDER BY i) FROM pg_catalog.generate_subscripts($1, 1) i
-            WHERE EXISTS (SELECT FROM privacy.consent_event e
-                           WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref($1[i], $2[i])
-                             AND e.kind OPERATOR(pg_catalog.=) $1[i])'
+            WHERE (SELECT true FROM privacy.consent_event e
+                    WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref($1[i], $2[i])
+                      AND e.kind OPERATOR(pg_catalog.=) $1[i] LIMIT 1)'
     INTO result USING kinds, vals;
   RETURN COALESCE(result, '{}');
 END
