@@ -359,21 +359,6 @@ privacy_relid(Oid nsp, const char *name)
 	return relid;
 }
 
-/* The owner of a relation. */
-static Oid
-relation_owner(Oid relid)
-{
-	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(reltup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-	ReleaseSysCache(reltup);
-	return owner;
-}
 
 /*
  * Make sure crels holds the register's OIDs and attribute numbers.
@@ -395,7 +380,7 @@ consent_rels_ensure(void)
 	crels.event_event = get_attnum(crels.event_rel, "event");
 	if (crels.state_granted == InvalidAttrNumber || crels.event_event == InvalidAttrNumber)
 		elog(ERROR, "the consent register has an unexpected shape");
-	crels.owner = relation_owner(crels.state_rel);
+	crels.owner = pgp_rel_owner(crels.state_rel);
 	crels.valid = true;
 }
 
@@ -1318,7 +1303,7 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 	char	   *how = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	Datum		match = PG_GETARG_DATUM(3);
 	StringInfoData sql;
-	Oid			owner = relation_owner(relid);
+	Oid			owner = pgp_rel_owner(relid);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	Oid			save_userid;

@@ -16,6 +16,9 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/syscache.h"
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 
 PG_MODULE_MAGIC;
 
@@ -51,4 +54,23 @@ pgp_invoker(PG_FUNCTION_ARGS)
 	char	   *name = GetUserNameFromId(GetOuterUserId(), false);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(name)));
+}
+
+/*
+ * The owner of a relation, or an error when it no longer exists.  Work
+ * done on a user's table (purge, rewrite, cascade) runs as this role.
+ */
+Oid
+pgp_rel_owner(Oid relid)
+{
+	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(reltup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+	ReleaseSysCache(reltup);
+	return owner;
 }

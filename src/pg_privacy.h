@@ -53,6 +53,9 @@ typedef struct PgpKey
 	PgpFF1		ff1;
 } PgpKey;
 
+/* pg_privacy.c */
+extern Oid	pgp_rel_owner(Oid relid);
+
 /* keys.c */
 extern char *pgp_key_file;
 extern uint64 pgp_key_generation;

@@ -124,21 +124,6 @@ protect_cache_init(void)
 	CacheRegisterRelcacheCallback(protect_relcache_cb, (Datum) 0);
 }
 
-/* The owner of a relation. */
-static Oid
-rel_owner(Oid relid)
-{
-	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(reltup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-	ReleaseSysCache(reltup);
-	return owner;
-}
 
 static ProtectKind
 parse_kind(const char *s)
@@ -214,7 +199,7 @@ protect_build(ProtectRel *pr, Relation rel)
 	catrel = get_relname_relid("registered_column", get_namespace_oid("privacy", false));
 	if (!OidIsValid(catrel))
 		elog(ERROR, "privacy.registered_column is missing");
-	catowner = rel_owner(catrel);
+	catowner = pgp_rel_owner(catrel);
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(catowner,
 						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
@@ -558,7 +543,7 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 	int			save_nestlevel;
 	uint64		processed = 0;
 
-	owner = rel_owner(relid);
+	owner = pgp_rel_owner(relid);
 
 	deconstruct_array(cols, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
 					  &elems, &nulls, &ncols);

@@ -35,21 +35,6 @@
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
-/* The owner of a relation, or an error when it no longer exists. */
-static Oid
-retention_rel_owner(Oid relid)
-{
-	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(reltup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-	ReleaseSysCache(reltup);
-	return owner;
-}
 
 /*
  * Run sql with the text parameters in args as the owner of relid, in a
@@ -77,7 +62,7 @@ run_as_owner(Oid relid, text *sql, ArrayType *args, int32 lock_timeout_ms,
 	uint64		processed;
 	MemoryContext callercxt = CurrentMemoryContext;
 
-	owner = retention_rel_owner(relid);
+	owner = pgp_rel_owner(relid);
 
 	if (args != NULL)
 	{
