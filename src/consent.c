@@ -92,7 +92,6 @@ typedef struct ConsentRels
 	Oid			event_idx;		/* consent_event_lookup */
 	AttrNumber	state_granted;
 	AttrNumber	event_event;
-	Oid			owner;			/* owner of the register: reads the catalog */
 } ConsentRels;
 
 static ConsentRels crels;
@@ -380,7 +379,6 @@ consent_rels_ensure(void)
 	crels.event_event = get_attnum(crels.event_rel, "event");
 	if (crels.state_granted == InvalidAttrNumber || crels.event_event == InvalidAttrNumber)
 		elog(ERROR, "the consent register has an unexpected shape");
-	crels.owner = pgp_rel_owner(crels.state_rel);
 	crels.valid = true;
 }
 
@@ -722,35 +720,6 @@ consent_lookup(ConsentScan **pcs, MemoryContext mcxt, text *kind, text *value,
 }
 
 /*
- * Run a catalog query as the register's owner in a security-restricted
- * operation (the caller may not read the catalog).  The caller is
- * connected to SPI.
- */
-static void
-spi_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values)
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	volatile int ret = 0;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(crels.owner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 0);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-}
-
-/*
  * Check an identifier kind and a purpose the way the SQL functions do, and
  * return the kind's normalization.
  */
@@ -771,7 +740,7 @@ consent_validate(text *kind, text *purpose)
 	values[1] = PointerGetDatum(purpose);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	spi_as_owner("SELECT (SELECT k.normalize FROM privacy.identifier_kind k"
+	pgp_catalog_select("SELECT (SELECT k.normalize FROM privacy.identifier_kind k"
 				 "         WHERE k.name OPERATOR(pg_catalog.=) $1),"
 				 "       (SELECT p.legal_basis FROM privacy.purpose p"
 				 "         WHERE p.name OPERATOR(pg_catalog.=) $2),"
@@ -928,7 +897,7 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 								ALLOCSET_SMALL_SIZES);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	spi_as_owner("SELECT q.col::pg_catalog.text, q.purpose, q.kind, k.normalize,"
+	pgp_catalog_select("SELECT q.col::pg_catalog.text, q.purpose, q.kind, k.normalize,"
 				 "       CASE WHEN privacy._is_protected(q.tbl) THEN c.protect END,"
 				 "       c.domain, q.tbl::pg_catalog.oid"
 				 "  FROM privacy.consent_requirement q"
@@ -954,21 +923,15 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 		bool		isnull;
 		Oid			reg = DatumGetObjectId(SPI_getbinval(t, td, 7, &isnull));
 		ConsentReq *rq = &cr->reqs[cr->nreqs];
-		int			a;
 
-		rq->attnum = InvalidAttrNumber;
-		for (a = 0; a < tupdesc->natts; a++)
+		rq->attnum = get_attnum(RelationGetRelid(rel), col);
+		if (rq->attnum != InvalidAttrNumber)
 		{
-			Form_pg_attribute att = TupleDescAttr(tupdesc, a);
+			Form_pg_attribute att = TupleDescAttr(tupdesc, rq->attnum - 1);
 
-			if (!att->attisdropped && strcmp(NameStr(att->attname), col) == 0)
-			{
-				rq->attnum = att->attnum;
-				rq->typid = att->atttypid;
-				rq->typbyval = att->attbyval;
-				rq->typlen = att->attlen;
-				break;
-			}
+			rq->typid = att->atttypid;
+			rq->typbyval = att->attbyval;
+			rq->typlen = att->attlen;
 		}
 		if (rq->attnum == InvalidAttrNumber)
 			ereport(ERROR,
@@ -1303,12 +1266,9 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 	char	   *how = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	Datum		match = PG_GETARG_DATUM(3);
 	StringInfoData sql;
-	Oid			owner = pgp_rel_owner(relid);
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	PgpAsOwner	as_owner;
 	uint64		processed = 0;
 	const char *qcol = quote_identifier(col);
 
@@ -1325,12 +1285,7 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 		elog(ERROR, "invalid match \"%s\"", how);
 	values[0] = match;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	pgp_begin_as_owner(relid, &as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (IsolationUsesXactSnapshot())
@@ -1355,8 +1310,7 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 	}
 	processed = SPI_processed;
 	SPI_finish();
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	pgp_end_as_owner(&as_owner);
 
 	PG_RETURN_INT64((int64) processed);
 }

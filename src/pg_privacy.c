@@ -17,6 +17,9 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
+#include "catalog/namespace.h"
+#include "utils/lsyscache.h"
+#include "executor/spi.h"
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 
@@ -73,4 +76,67 @@ pgp_rel_owner(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
 	ReleaseSysCache(reltup);
 	return owner;
+}
+
+/*
+ * Act as the owner of relid until pgp_end_as_owner(): in a
+ * security-restricted operation, with search_path = pg_catalog, pg_temp,
+ * the way PostgreSQL's own maintenance commands act on a user's table, so
+ * that a trigger, default or function the owner planted never runs with
+ * the caller's (often a superuser's) rights.  Settings changed meanwhile
+ * (the search_path, a lock_timeout) are undone at the end; on error the
+ * transaction's abort restores everything.
+ */
+void
+pgp_begin_as_owner(Oid relid, PgpAsOwner *save)
+{
+	Oid			owner = pgp_rel_owner(relid);
+
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_RESTRICTED_OPERATION);
+	save->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+void
+pgp_end_as_owner(PgpAsOwner *save)
+{
+	AtEOXact_GUC(false, save->nestlevel);
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * Run a fully qualified SELECT on pg_privacy's own catalog as its owner
+ * (the extension owner), in a security-restricted operation: the roles
+ * whose writes fire pg_privacy's triggers cannot read the catalog.  The
+ * caller is connected to SPI; the result is in SPI_tuptable.
+ */
+void
+pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			catrel = get_relname_relid("registered_table",
+										   get_namespace_oid("privacy", false));
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile int ret = 0;
+
+	if (!OidIsValid(catrel))
+		elog(ERROR, "privacy.registered_table is missing");
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(pgp_rel_owner(catrel),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 }

@@ -56,6 +56,19 @@ typedef struct PgpKey
 /* pg_privacy.c */
 extern Oid	pgp_rel_owner(Oid relid);
 
+/* What pgp_begin_as_owner() changed, for pgp_end_as_owner() to undo. */
+typedef struct PgpAsOwner
+{
+	Oid			userid;
+	int			sec_context;
+	int			nestlevel;
+} PgpAsOwner;
+
+extern void pgp_begin_as_owner(Oid relid, PgpAsOwner *save);
+extern void pgp_end_as_owner(PgpAsOwner *save);
+extern void pgp_catalog_select(const char *sql, int nargs, Oid *argtypes,
+							   Datum *values);
+
 /* keys.c */
 extern char *pgp_key_file;
 extern uint64 pgp_key_generation;

@@ -164,11 +164,6 @@ protect_build(ProtectRel *pr, Relation rel)
 	MemoryContext oldcxt;
 	MemoryContext cxt;
 	TupleDesc	tupdesc = RelationGetDescr(rel);
-	volatile int ret = 0;
-	Oid			catrel;
-	Oid			catowner;
-	Oid			save_userid;
-	int			save_sec_context;
 
 	if (pr->cxt != NULL)
 		MemoryContextDelete(pr->cxt);
@@ -190,38 +185,15 @@ protect_build(ProtectRel *pr, Relation rel)
 	cxt = AllocSetContextCreate(CacheMemoryContext, "pg_privacy protect state",
 								ALLOCSET_SMALL_SIZES);
 
-	/*
-	 * The writing role has no access to the catalog: read it as the
-	 * catalog's owner (the extension owner), in a security-restricted
-	 * operation, with a fully qualified query, the way PostgreSQL's
-	 * referential-integrity triggers act as the table owner.
-	 */
-	catrel = get_relname_relid("registered_column", get_namespace_oid("privacy", false));
-	if (!OidIsValid(catrel))
-		elog(ERROR, "privacy.registered_column is missing");
-	catowner = pgp_rel_owner(catrel);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(catowner,
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		ret = SPI_execute_with_args("SELECT c.col::pg_catalog.text, c.protect, c.domain, c.tbl::pg_catalog.oid"
-									"  FROM privacy.registered_column c"
-									" WHERE c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
-									"   AND c.protect IS NOT NULL"
-									" ORDER BY c.attnum",
-									1, argtypes, values, NULL, true, 0);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	/* The writing role has no access to the catalog: read it as its owner. */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT c.col::pg_catalog.text, c.protect, c.domain, c.tbl::pg_catalog.oid"
+					   "  FROM privacy.registered_column c"
+					   " WHERE c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
+					   "   AND c.protect IS NOT NULL"
+					   " ORDER BY c.attnum",
+					   1, argtypes, values);
 
 	oldcxt = MemoryContextSwitchTo(cxt);
 	pr->cols = palloc0(sizeof(ProtectCol) * Max(SPI_processed, 1));
@@ -238,20 +210,14 @@ protect_build(ProtectRel *pr, Relation rel)
 		bool		isnull;
 		Oid			reg = DatumGetObjectId(SPI_getbinval(t, td, 4, &isnull));
 		ProtectCol *pc = &pr->cols[pr->ncols];
-		int			a;
 
-		pc->attnum = InvalidAttrNumber;
-		for (a = 0; a < tupdesc->natts; a++)
+		pc->attnum = get_attnum(relid, col);
+		if (pc->attnum != InvalidAttrNumber)
 		{
-			Form_pg_attribute att = TupleDescAttr(tupdesc, a);
+			Form_pg_attribute att = TupleDescAttr(tupdesc, pc->attnum - 1);
 
-			if (!att->attisdropped && strcmp(NameStr(att->attname), col) == 0)
-			{
-				pc->attnum = att->attnum;
-				pc->typid = att->atttypid;
-				pc->maxlen = (att->atttypmod >= VARHDRSZ) ? att->atttypmod - VARHDRSZ : -1;
-				break;
-			}
+			pc->typid = att->atttypid;
+			pc->maxlen = (att->atttypmod >= VARHDRSZ) ? att->atttypmod - VARHDRSZ : -1;
 		}
 		if (pc->attnum == InvalidAttrNumber)
 			ereport(ERROR,
@@ -537,13 +503,8 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 	int			ncols;
 	int			i;
 	StringInfoData sql;
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	PgpAsOwner	as_owner;
 	uint64		processed = 0;
-
-	owner = pgp_rel_owner(relid);
 
 	deconstruct_array(cols, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
 					  &elems, &nulls, &ncols);
@@ -563,12 +524,7 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "%s%s = %s", i > 0 ? ", " : "", col, col);
 	}
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	pgp_begin_as_owner(relid, &as_owner);
 	rewrite_relid = relid;
 	PG_TRY();
 	{
@@ -587,8 +543,7 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 		rewrite_relid = InvalidOid;
 	}
 	PG_END_TRY();
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	pgp_end_as_owner(&as_owner);
 
 	PG_RETURN_INT64((int64) processed);
 }

@@ -54,15 +54,10 @@ run_as_owner(Oid relid, text *sql, ArrayType *args, int32 lock_timeout_ms,
 	Oid		   *argtypes = NULL;
 	char	   *nulls = NULL;
 	int			i;
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	PgpAsOwner	as_owner;
 	int			ret;
 	uint64		processed;
 	MemoryContext callercxt = CurrentMemoryContext;
-
-	owner = pgp_rel_owner(relid);
 
 	if (args != NULL)
 	{
@@ -84,12 +79,7 @@ run_as_owner(Oid relid, text *sql, ArrayType *args, int32 lock_timeout_ms,
 		}
 	}
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	pgp_begin_as_owner(relid, &as_owner);
 	if (lock_timeout_ms > 0)
 	{
 		char		buf[32];
@@ -130,8 +120,7 @@ run_as_owner(Oid relid, text *sql, ArrayType *args, int32 lock_timeout_ms,
 	}
 	SPI_finish();
 
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	pgp_end_as_owner(&as_owner);
 	return processed;
 }
 

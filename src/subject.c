@@ -171,30 +171,13 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Datum		values[1];
 	char		nulls[1] = {' '};
-	HeapTuple	reltup;
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	PgpAsOwner	as_owner;
 	int			ret;
 	uint64		processed;
 	SPIPlanPtr	plan;
 
 	values[0] = PG_GETARG_DATUM(2);
-	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(reltup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-	ReleaseSysCache(reltup);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(owner, save_sec_context | SECURITY_RESTRICTED_OPERATION);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	pgp_begin_as_owner(relid, &as_owner);
 	(void) set_config_option("plan_cache_mode", "force_generic_plan",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
@@ -206,8 +189,7 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	processed = SPI_processed;
 	SPI_finish();
-	AtEOXact_GUC(false, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	pgp_end_as_owner(&as_owner);
 
 	PG_RETURN_INT64((int64) processed);
 }
