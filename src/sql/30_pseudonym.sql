@@ -40,8 +40,10 @@ CREATE FUNCTION privacy._audit_ref(kind text, value text) RETURNS text
 COMMENT ON FUNCTION privacy._audit_ref(text, text) IS
   'internal: keyed one-way reference to an identifier, as written to the audit log';
 
-CREATE FUNCTION privacy._subject_ref(kind text, value text) RETURNS text
-  LANGUAGE plpgsql STABLE STRICT
+-- An identifier normalized as its kind says (privacy.identifier_kind): the
+-- form audit references, holds and restrictions store and compare.
+CREATE FUNCTION privacy._normalize_identifier(kind text, value text) RETURNS text
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -49,13 +51,22 @@ DECLARE
 BEGIN
   SELECT k.normalize INTO norm FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) kind;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
+                                        FROM privacy.identifier_kind k) || '.';
   END IF;
-  RETURN privacy._audit_ref(kind,
-           CASE norm WHEN 'msisdn' THEN privacy.normalize_msisdn(value)
-                     WHEN 'email' THEN pg_catalog.lower(pg_catalog.btrim(value))
-                     ELSE value END);
+  RETURN CASE norm WHEN 'msisdn' THEN privacy.normalize_msisdn(value)
+                   WHEN 'email' THEN pg_catalog.lower(pg_catalog.btrim(value))
+                   ELSE value END;
 END
+$$;
+
+CREATE FUNCTION privacy._subject_ref(kind text, value text) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy._audit_ref(kind, privacy._normalize_identifier(kind, value))
 $$;
 COMMENT ON FUNCTION privacy._subject_ref(text, text) IS
   'internal: the audit log''s reference to a subject identifier (normalized by its kind, keyed, one-way)';

@@ -754,26 +754,6 @@ SELECT c.tbl                          AS table_name,
 -- Legal holds
 ------------------------------------------------------------------------
 
--- An identifier normalized by its kind, as holds store and compare it.
-CREATE FUNCTION privacy._normalize_identifier(kind text, value text) RETURNS text
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  norm text;
-BEGIN
-  SELECT k.normalize INTO norm FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) kind;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown identifier kind "%"', kind
-      USING ERRCODE = '22023',
-            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
-                                        FROM privacy.identifier_kind k) || '.';
-  END IF;
-  RETURN CASE norm WHEN 'msisdn' THEN privacy.normalize_msisdn(value)
-                   WHEN 'email' THEN pg_catalog.lower(pg_catalog.btrim(value))
-                   ELSE value END;
-END
-$$;
 
 CREATE FUNCTION privacy.hold(kind text, value text, reason text, until timestamptz DEFAULT NULL)
   RETURNS bigint
