@@ -6,6 +6,8 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_privacy;
 RESET client_min_messages;
+-- this test's own audit entries are those after this point
+SELECT coalesce(max(id), 0) AS audit_start FROM privacy.audit_log \gset
 SET TimeZone = 'UTC';
 
 CREATE SCHEMA regress_consent;
@@ -355,7 +357,7 @@ CLOSE c;
 
 -- The audit log refers to subjects only by keyed references
 SELECT event, count(*) FROM privacy.audit_log
- WHERE event LIKE 'consent.%' AND object LIKE 'regress\_%' GROUP BY event ORDER BY event;
+ WHERE event LIKE 'consent.%' AND id > :audit_start GROUP BY event ORDER BY event;
 SELECT count(*) AS raw_identifiers_in_audit FROM privacy.audit_log
  WHERE detail::text ~* '(example\.dk|20123456|30111111|1042)';
 SELECT privacy.verify_audit_log() AS first_bad_entry;
