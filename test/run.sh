@@ -15,8 +15,15 @@ set -euo pipefail
 
 MODE=${1:-test}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PGBIN=/usr/lib/postgresql/15/bin
-PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
+# PGP_PGROOT: run against a private copy of the PostgreSQL 15 installation
+# under that directory (made on first use), so that several checkouts can
+# build, install and test side by side without overwriting each other's
+# installed extension.  PostgreSQL finds its share and lib directories
+# relative to its binaries, so the copy works where it lies.
+PGROOT=${PGP_PGROOT:-}
+PGBIN=$PGROOT/usr/lib/postgresql/15/bin
+PGXS_DIR=$PGROOT/usr/lib/postgresql/15/lib/pgxs
+export PG_CONFIG=$PGBIN/pg_config
 PACKAGES=(make gcc perl clang libclang-rt-14-dev libssl-dev postgresql-15 postgresql-server-dev-15
           postgresql-contrib postgresql-15-cron libipc-run-perl openssl)
 
@@ -26,6 +33,8 @@ case "$MODE" in
   bench) PORT=54331 ;;
   *) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
 esac
+# PGP_PORT and PGP_WORKDIR let two runs share one machine.
+PORT=${PGP_PORT:-$PORT}
 WORK=${PGP_WORKDIR:-/tmp/pg_privacy-$MODE}
 SOCK=$WORK/sock
 export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres
@@ -62,8 +71,18 @@ as_pg() {
   else env PATH="$PGBIN:$PATH" "$@"; fi
 }
 
+private_pg() {
+  [ -n "$PGROOT" ] || return 0
+  [ -x "$PGBIN/postgres" ] && return 0
+  note "private PostgreSQL copy in $PGROOT"
+  mkdir -p "$PGROOT/usr/lib/postgresql" "$PGROOT/usr/share/postgresql"
+  cp -a /usr/lib/postgresql/15 "$PGROOT/usr/lib/postgresql/"
+  cp -a /usr/share/postgresql/15 "$PGROOT/usr/share/postgresql/"
+}
+
 build_install() {
   say "building and installing pg_privacy"
+  private_pg
   local extra=()
   [ "$MODE" = test ] && extra=(ASSERTS=1)
   # Rebuild when the assertion setting changes between doors.
