@@ -6,6 +6,7 @@ EXTVERSION := $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTEN
 MODULE_big = pg_privacy
 OBJS = \
 	src/pg_privacy.o \
+	src/caller.o \
 	src/keys.o \
 	src/pseudonym.o \
 	src/protect.o \

@@ -36,6 +36,7 @@ _PG_init(void)
 {
 	pgp_define_key_gucs();
 	pgp_define_transform_gucs();
+	pgp_caller_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("pg_privacy");
 #else
@@ -46,15 +47,15 @@ _PG_init(void)
 PG_FUNCTION_INFO_V1(pgp_invoker);
 
 /*
- * _invoker(): the role on whose behalf the current statement runs, seen
- * from inside a SECURITY DEFINER function (where current_user is the
- * function's owner).  That is the role set by SET ROLE, or the session
- * user.  The audit log records it as the acting role.
+ * _invoker(): the role that really acted, seen from inside pg_privacy's
+ * functions (where current_user is the extension owner): the caller of the
+ * outermost API entry point (caller.c).  Ownership checks use its rights;
+ * the audit log records it as the acting role.
  */
 Datum
 pgp_invoker(PG_FUNCTION_ARGS)
 {
-	char	   *name = GetUserNameFromId(GetOuterUserId(), false);
+	char	   *name = GetUserNameFromId(pgp_caller(), false);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(name)));
 }

@@ -4,7 +4,8 @@
  *	  Shared declarations of the pg_privacy backend module.
  *
  * The module is split by concern:
- *	  pg_privacy.c	module entry (_PG_init), GUCs, small SQL helpers
+ *	  pg_privacy.c	module entry (_PG_init), GUCs, acting as a table's owner
+ *	  caller.c		API entry points: who called, running as the extension owner
  *	  keys.c		master key file, HKDF working keys, per-backend key cache
  *	  pgp_crypto.c	HKDF/HMAC primitives (pure C, also used by unit tests)
  *	  ff1.c			FF1 format-preserving encryption (pure C)
@@ -52,6 +53,11 @@ typedef struct PgpKey
 	bool		ff1_ready;
 	PgpFF1		ff1;
 } PgpKey;
+
+/* caller.c */
+extern void pgp_caller_init(void);
+extern Oid	pgp_caller(void);
+extern bool pgp_in_api(void);
 
 /* pg_privacy.c */
 extern Oid	pgp_rel_owner(Oid relid);

@@ -75,7 +75,8 @@ private_pg() {
   [ -n "$PGROOT" ] || return 0
   [ -x "$PGBIN/postgres" ] && return 0
   note "private PostgreSQL copy in $PGROOT"
-  mkdir -p "$PGROOT/usr/lib/postgresql" "$PGROOT/usr/share/postgresql"
+  mkdir -p "$PGROOT/usr/lib/postgresql" "$PGROOT/usr/share/postgresql" "$PGROOT/usr/include"
+  ln -sfn /usr/include/postgresql "$PGROOT/usr/include/postgresql"
   cp -a /usr/lib/postgresql/15 "$PGROOT/usr/lib/postgresql/"
   cp -a /usr/share/postgresql/15 "$PGROOT/usr/share/postgresql/"
 }

@@ -1,0 +1,288 @@
+/*-------------------------------------------------------------------------
+ *
+ * caller.c
+ *	  Who called pg_privacy: the entry points of the management API and
+ *	  the role that really acted.
+ *
+ * A SECURITY DEFINER function cannot see who called it: current_user is
+ * the function's owner, and session_user or the role set by SET ROLE
+ * (GetOuterUserId) is not the caller when the call comes from another
+ * role's SECURITY DEFINER function, or from a table owner's trigger that
+ * fires while a superuser's maintenance runs on her table.  Checking
+ * ownership against those roles lets a table owner borrow the rights of
+ * whoever runs code over her table.
+ *
+ * So the API's privileged entry points are not SECURITY DEFINER.  They
+ * carry the setting
+ *
+ *		SET pg_privacy.definer = 'api'
+ *
+ * and this module's function-manager hook does what SECURITY DEFINER does,
+ * one step earlier: at entry it records the role that called (the current
+ * user at the moment of the call), refuses to run inside a
+ * security-restricted operation (a table owner's trigger, default or index
+ * expression running during pg_privacy's or PostgreSQL's own maintenance
+ * of her table), and then switches to the function's owner, the extension
+ * owner; at exit it switches back.  privacy._invoker() returns the caller
+ * of the outermost entry point: the role whose rights ownership checks
+ * use and whose name the audit log records.
+ *
+ * The hook is installed when the library is loaded.  pg_privacy belongs in
+ * shared_preload_libraries; if it is not loaded when an entry point is
+ * first called in a session, the function runs with the caller's own
+ * rights and fails on the first catalog access (fail closed), and
+ * privacy._invoker() then reports the missing preload.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_privacy.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+
+/* The setting that marks an entry point, and its one value. */
+#define PGP_DEFINER_SETTING		"pg_privacy.definer"
+#define PGP_DEFINER_MARK		"pg_privacy.definer=api"
+
+/* Value of the setting: has no effect of its own, it is only a mark. */
+static char *pgp_definer_value = NULL;
+
+/* Entry points active in this backend, outermost first. */
+typedef struct ApiFrame
+{
+	Oid			caller;			/* current user when the call was made */
+	Oid			saved_user;		/* what to restore at exit */
+	int			saved_sec;
+} ApiFrame;
+
+#define PGP_API_MAX_DEPTH	32
+static ApiFrame api_stack[PGP_API_MAX_DEPTH];
+static int	api_depth = 0;
+
+/* Per-backend memo: is this function an entry point, and its owner. */
+typedef struct DefinerEntry
+{
+	Oid			fn_oid;			/* hash key */
+	bool		is_api;
+	Oid			owner;
+} DefinerEntry;
+
+static HTAB *definer_cache = NULL;
+
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static fmgr_hook_type prev_fmgr_hook = NULL;
+
+/* Any change of pg_proc may change a function's settings or owner. */
+static void
+definer_cache_reset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	if (definer_cache != NULL)
+	{
+		hash_destroy(definer_cache);
+		definer_cache = NULL;
+	}
+}
+
+/*
+ * Look a function up in pg_proc: an entry point is a function of the
+ * privacy schema whose settings carry the mark.
+ */
+static DefinerEntry *
+definer_lookup(Oid fn_oid)
+{
+	DefinerEntry *e;
+	bool		found;
+	HeapTuple	tup;
+
+	if (definer_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(DefinerEntry);
+		ctl.hcxt = CacheMemoryContext;
+		definer_cache = hash_create("pg_privacy entry points", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(definer_cache, &fn_oid, HASH_FIND, NULL);
+	if (e != NULL)
+		return e;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
+	if (!HeapTupleIsValid(tup))
+		return NULL;			/* not cached: it may appear later */
+
+	e = hash_search(definer_cache, &fn_oid, HASH_ENTER, &found);
+	e->is_api = false;
+	e->owner = InvalidOid;
+	{
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
+		Oid			nsp = get_namespace_oid("privacy", true);
+		bool		isnull;
+		Datum		config;
+
+		if (OidIsValid(nsp) && proc->pronamespace == nsp && !proc->prosecdef)
+		{
+			config = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_proconfig, &isnull);
+			if (!isnull)
+			{
+				ArrayType  *arr = DatumGetArrayTypeP(config);
+				Datum	   *items;
+				bool	   *nulls;
+				int			n;
+
+				deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT,
+								  &items, &nulls, &n);
+				for (int i = 0; i < n; i++)
+				{
+					char	   *s;
+
+					if (nulls[i])
+						continue;
+					s = TextDatumGetCString(items[i]);
+					if (strcmp(s, PGP_DEFINER_MARK) == 0)
+						e->is_api = true;
+					pfree(s);
+				}
+			}
+			e->owner = proc->proowner;
+		}
+	}
+	ReleaseSysCache(tup);
+	return e;
+}
+
+static bool
+pgp_needs_fmgr_hook(Oid fn_oid)
+{
+	DefinerEntry *e;
+
+	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn_oid))
+		return true;
+	if (fn_oid < FirstNormalObjectId)
+		return false;
+	e = definer_lookup(fn_oid);
+	return e != NULL && e->is_api;
+}
+
+static void
+pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
+{
+	DefinerEntry *e;
+
+	if (prev_fmgr_hook)
+		(*prev_fmgr_hook) (event, flinfo, private);
+	if (flinfo->fn_oid < FirstNormalObjectId)
+		return;
+	e = definer_lookup(flinfo->fn_oid);
+	if (e == NULL || !e->is_api)
+		return;
+
+	switch (event)
+	{
+		case FHET_START:
+			{
+				Oid			userid;
+				int			sec;
+				ApiFrame   *f;
+
+				GetUserIdAndSecContext(&userid, &sec);
+				if (sec & SECURITY_RESTRICTED_OPERATION)
+					ereport(ERROR,
+							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							 errmsg("pg_privacy function %s cannot be called inside a security-restricted operation",
+									get_func_name(flinfo->fn_oid)),
+							 errdetail("It was called by code of a table's owner (a trigger, default, index expression or function) "
+									   "while maintenance ran on the table as its owner."),
+							 errhint("Call pg_privacy's functions directly, not from triggers or expressions of a table.")));
+				if (api_depth >= PGP_API_MAX_DEPTH)
+					ereport(ERROR,
+							(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
+							 errmsg("pg_privacy entry points nested more than %d deep",
+									PGP_API_MAX_DEPTH)));
+				f = &api_stack[api_depth++];
+				f->caller = userid;
+				f->saved_user = userid;
+				f->saved_sec = sec;
+				SetUserIdAndSecContext(e->owner, sec | SECURITY_LOCAL_USERID_CHANGE);
+				break;
+			}
+		case FHET_END:
+			if (api_depth > 0)
+			{
+				ApiFrame   *f = &api_stack[--api_depth];
+
+				SetUserIdAndSecContext(f->saved_user, f->saved_sec);
+			}
+			break;
+		case FHET_ABORT:
+			/* the (sub)transaction's abort restores the user id */
+			if (api_depth > 0)
+				api_depth--;
+			break;
+	}
+}
+
+/* A transaction that ends, however, leaves no entry point active. */
+static void
+caller_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+		api_depth = 0;
+}
+
+/*
+ * Install the hook and define the marking setting.  Called from _PG_init.
+ */
+void
+pgp_caller_init(void)
+{
+	DefineCustomStringVariable(PGP_DEFINER_SETTING,
+							   "Marks pg_privacy's API entry points (no effect when set otherwise).",
+							   NULL,
+							   &pgp_definer_value,
+							   "",
+							   PGC_USERSET,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL,
+							   NULL, NULL, NULL);
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = pgp_needs_fmgr_hook;
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = pgp_fmgr_hook;
+	CacheRegisterSyscacheCallback(PROCOID, definer_cache_reset, (Datum) 0);
+	RegisterXactCallback(caller_xact_callback, NULL);
+}
+
+/*
+ * The role that really acted: the caller of the outermost active entry
+ * point; outside any entry point (a trigger of pg_privacy firing for an
+ * application's write), the role the statement runs as.
+ */
+Oid
+pgp_caller(void)
+{
+	if (api_depth > 0)
+		return api_stack[0].caller;
+	return GetOuterUserId();
+}
+
+/* True while an entry point of the API runs. */
+bool
+pgp_in_api(void)
+{
+	return api_depth > 0;
+}
