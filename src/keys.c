@@ -25,10 +25,18 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 char	   *pgp_key_file = NULL;
@@ -58,6 +66,18 @@ static int	key_cache_len = 0;
 							"set pg_privacy.key_file to it and reload the configuration."
 
 static void release_keys(void);
+static void check_database_key(void);
+
+/*
+ * The database remembers the fingerprint of the key its pseudonyms, holds
+ * and keyed references were made with (privacy.key_state).  This backend
+ * checked the loaded key against it for key generation db_key_checked;
+ * a change of privacy.key_state (a restore, accept_key_change) resets it.
+ */
+static uint64 db_key_checked = 0;
+static bool db_key_checking = false;
+static Oid	key_state_relid = InvalidOid;
+static bool key_state_callback_set = false;
 
 /*
  * GUC assign hook: a (re)assignment of the key file, at start-up or on
@@ -290,6 +310,9 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 	}
 	if (!master_loaded)
 		load_master_key();
+	if (db_key_checked != pgp_key_generation &&
+		strcmp(purpose, PGP_KP_FINGERPRINT) != 0)
+		check_database_key();
 
 	for (k = key_cache; k != NULL; k = k->next)
 	{
@@ -390,18 +413,14 @@ pgp_key_ff1(PgpKey *k)
 	return &k->ff1;
 }
 
-PG_FUNCTION_INFO_V1(pgp_key_fingerprint);
-
 /*
- * key_fingerprint(): identifies the loaded master key without revealing
- * it: the first 64 bits of a working key derived for that sole purpose.
- * Two servers with the same fingerprint pseudonymize alike.
+ * The fingerprint of the loaded master key, "pgp1:" and 16 hex digits: the
+ * first 64 bits of a working key derived for that sole purpose.
  */
-Datum
-pgp_key_fingerprint(PG_FUNCTION_ARGS)
+static void
+key_fingerprint_text(char *out)
 {
 	PgpKey	   *k = pgp_get_key(PGP_KP_FINGERPRINT, "", 0, PGP_KEY_VERSION);
-	char		out[5 + 16 + 1];
 	static const char hex[] = "0123456789abcdef";
 	int			i;
 
@@ -411,6 +430,137 @@ pgp_key_fingerprint(PG_FUNCTION_ARGS)
 		out[5 + 2 * i] = hex[k->key[i] >> 4];
 		out[5 + 2 * i + 1] = hex[k->key[i] & 0x0f];
 	}
-	out[sizeof(out) - 1] = '\0';
+	out[PGP_FINGERPRINT_LEN] = '\0';
+}
+
+/* A change of privacy.key_state makes every backend check again. */
+static void
+key_state_changed(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == key_state_relid)
+	{
+		db_key_checked = 0;
+		/* cached key references re-resolve, and so pass the check again */
+		pgp_key_generation++;
+	}
+}
+
+/*
+ * Check the loaded key against the fingerprint this database remembers.
+ * The first keyed work of a database records it (where the database can
+ * be written: not on a standby or in a read-only transaction).  Under
+ * another key the work fails closed: its pseudonyms would not match the
+ * stored ones, holds and references would find nothing, re-identification
+ * would return wrong numbers.
+ */
+static void
+check_database_key(void)
+{
+	char		loaded[PGP_FINGERPRINT_LEN + 1];
+	char	   *volatile stored = NULL;
+	Oid			nsp;
+	Oid			relid;
+	Oid			owner;
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile bool connected = false;
+
+	if (db_key_checking || !IsTransactionState())
+		return;
+	nsp = get_namespace_oid("privacy", true);
+	relid = OidIsValid(nsp) ? get_relname_relid("key_state", nsp) : InvalidOid;
+	if (!OidIsValid(relid))
+		return;					/* extension not (yet) installed here */
+	key_state_relid = relid;
+	if (!key_state_callback_set)
+	{
+		CacheRegisterRelcacheCallback(key_state_changed, (Datum) 0);
+		key_state_callback_set = true;
+	}
+	key_fingerprint_text(loaded);
+
+	owner = pgp_rel_owner(relid);
+	db_key_checking = true;
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	PG_TRY();
+	{
+		SetUserIdAndSecContext(owner, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		connected = true;
+		if (SPI_execute("SELECT fingerprint FROM privacy.key_state", true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "reading privacy.key_state failed");
+		if (SPI_processed > 0)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (v != NULL)
+				stored = MemoryContextStrdup(TopTransactionContext, v);
+		}
+		else if (!RecoveryInProgress() && !XactReadOnly && !IsParallelWorker() &&
+				 !IsInParallelMode())
+		{
+			Oid			argtypes[1] = {TEXTOID};
+			Datum		values[1];
+
+			values[0] = CStringGetTextDatum(loaded);
+			if (SPI_execute_with_args("INSERT INTO privacy.key_state (fingerprint) VALUES ($1) "
+									  "ON CONFLICT DO NOTHING",
+									  1, argtypes, values, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "recording the key fingerprint failed");
+			stored = MemoryContextStrdup(TopTransactionContext, loaded);
+		}
+		SPI_finish();
+		connected = false;
+	}
+	PG_FINALLY();
+	{
+		if (connected)
+			SPI_finish();
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+		db_key_checking = false;
+	}
+	PG_END_TRY();
+
+	if (stored != NULL && strcmp(stored, loaded) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_privacy master key does not match this database"),
+				 errdetail("The database's pseudonyms, holds and keyed references were made with the key of fingerprint %s; "
+						   "the loaded key has fingerprint %s.", stored, loaded),
+				 errhint("Install the key file of fingerprint %s and reload the configuration. "
+						 "If the key was replaced on purpose, declare it with SELECT privacy.accept_key_change('%s'); "
+						 "existing pseudonyms are not converted.", stored, stored)));
+	if (stored != NULL)
+		db_key_checked = pgp_key_generation;
+}
+
+PG_FUNCTION_INFO_V1(pgp_key_fingerprint);
+
+/*
+ * key_fingerprint(): identifies the loaded master key without revealing
+ * it.  Two servers with the same fingerprint pseudonymize alike.
+ */
+Datum
+pgp_key_fingerprint(PG_FUNCTION_ARGS)
+{
+	char		out[PGP_FINGERPRINT_LEN + 1];
+
+	key_fingerprint_text(out);
 	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+PG_FUNCTION_INFO_V1(pgp_database_key_check);
+
+/*
+ * _check_key(): fail unless the loaded key is the database's key (records
+ * it on first use).  For SQL paths that do keyed work without deriving a
+ * key in this backend first.
+ */
+Datum
+pgp_database_key_check(PG_FUNCTION_ARGS)
+{
+	(void) pgp_get_key(PGP_KP_PSEUDONYM, "default", 7, PGP_KEY_VERSION);
+	PG_RETURN_VOID();
 }

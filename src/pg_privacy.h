@@ -31,6 +31,9 @@
 #define PGP_KP_AUDIT			"audit"
 #define PGP_KP_FINGERPRINT		"fingerprint"
 
+/* Length of a key fingerprint: "pgp1:" and 16 hex digits. */
+#define PGP_FINGERPRINT_LEN		21
+
 /* Current key version mixed into every derivation. */
 #define PGP_KEY_VERSION			1
 

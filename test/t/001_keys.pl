@@ -159,9 +159,26 @@ $node->reload;
 $session->query_safe('SELECT pg_sleep(0.2)');
 is($session->query_safe('SELECT privacy.key_fingerprint()'),
 	expected_fingerprint($key2), 'the same session uses key 2 after the reload');
+# The database remembers key 1: keyed work under key 2 fails closed, in the
+# open session too, naming both fingerprints, until the change is declared.
+($state, undef, $err) = try_sql(q{SELECT privacy.pseudonymize('+4520123456')});
+is($state, '55000', 'keyed work under another key: 55000');
+like($err, qr/does not match this database/, 'wrong key: message says so');
+my ($fp1, $fp2) = (expected_fingerprint($key1), expected_fingerprint($key2));
+like($err, qr/fingerprint \Q$fp1\E.*fingerprint \Q$fp2\E/s, 'wrong key: both fingerprints named');
+like($err, qr/accept_key_change\('\Q$fp1\E'\)/, 'wrong key: the hint shows the declaration');
+($state, undef, $err) = try_sql(q{SELECT privacy.reidentify_msisdn(privacy.pseudonymize_msisdn('+4520123456'))});
+is($state, '55000', 're-identification under another key: 55000');
+is($session->query_safe(q{SELECT count(*) FROM privacy.key_state}), '1', 'one recorded key');
+($state, undef, $err) = try_sql(q{SELECT privacy.accept_key_change('pgp1:0000000000000000')});
+is($state, '22023', 'accept_key_change with a wrong old fingerprint: 22023');
+is($node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp1')}), $fp2,
+	'accept_key_change declares key 2');
 is($session->query_safe(q{SELECT privacy.pseudonymize('+4520123456')}),
 	expected_pseudonym($key2, '+4520123456', 'default'),
-	'cached derived keys were dropped on reload');
+	'cached derived keys were dropped on reload, and the open session follows the declared key');
+is($node->safe_psql('postgres', q{SELECT detail->>'from' || ' ' || (detail->>'to') FROM privacy.audit_log WHERE event = 'key.change'}),
+	"$fp1 $fp2", 'the key change is audited with both fingerprints');
 $session->quit;
 
 # --- the key never appears in a log, a setting or a dump ------------------
