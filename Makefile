@@ -7,6 +7,7 @@ MODULE_big = pg_privacy
 OBJS = \
 	src/pg_privacy.o \
 	src/keys.o \
+	src/audit.o \
 	src/pseudonym.o \
 	src/protect.o \
 	src/analytics.o \
