@@ -27,7 +27,8 @@
  * against.  Nothing is written for a transaction or subtransaction that
  * rolls back, so every anchor names an entry that was committed.  (A
  * crash between the commit and the log write loses that one line; the
- * previous anchor still verifies.  A prepared transaction writes none.)
+ * previous anchor still verifies.  A prepared transaction writes none.
+ * log_min_messages above "log" would suppress the lines.)
  *
  *-------------------------------------------------------------------------
  */
@@ -222,13 +223,17 @@ audit_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
-			if (npending > 0)
 			{
-				PendingHead h = pending[npending - 1];
+				bool		any = npending > 0;
+				PendingHead h;
 
+				if (any)
+					h = pending[npending - 1];
+				/* the array goes with TopTransactionContext */
 				pending = NULL;
 				npending = maxpending = 0;
-				audit_log_head(&h);
+				if (any)
+					audit_log_head(&h);
 			}
 			break;
 		case XACT_EVENT_ABORT:
