@@ -176,5 +176,27 @@ my $dumptext = slurp_file("$dir/src.sql");
 unlike($dumptext, qr/20123456|30123456|701234567|Ann\@Example/i, 'the dump holds no raw identifier of a protected column');
 like($dumptext, qr/Ann Jensen/, '(unprotected columns are dumped as they are)');
 
+# Someone edits an audit entry in the dump: the restored chain shows it.
+my ($copy, $rows) = $dumptext =~ /^(COPY privacy\.audit_log \(([^)]*)\) FROM stdin;\n)/m
+  or die 'no audit log in the dump';
+my @cols = split /, /, $rows;
+my ($event_col) = grep { $cols[$_] eq 'event' } 0 .. $#cols;
+my $first_edited;
+(my $edited = $dumptext) =~ s{^(\Q$copy\E)([^\n]*)\n}{
+	my @f = split /\t/, $2, -1;
+	$first_edited = $f[0];
+	$f[$event_col] = 'catalog.forged';
+	$1 . join("\t", @f) . "\n"
+}me;
+ok(defined $first_edited, '(an audit entry was edited in the dump)');
+open(my $efh, '>', "$dir/edited.sql") or die;
+print $efh $edited;
+close($efh);
+$node->safe_psql('postgres', 'CREATE DATABASE edited');
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('edited'), '-f', "$dir/edited.sql" ],
+	'the edited dump restores');
+is($node->safe_psql('edited', 'SELECT privacy.verify_audit_log()'), $first_edited,
+	'an audit entry edited in a dump is found');
+
 $node->stop;
 done_testing();
