@@ -8,6 +8,7 @@ OBJS = \
 	src/pg_privacy.o \
 	src/caller.o \
 	src/keys.o \
+	src/audit.o \
 	src/pseudonym.o \
 	src/protect.o \
 	src/analytics.o \

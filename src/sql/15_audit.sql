@@ -1,12 +1,49 @@
--- The audit log: append-only and hash-chained.
+-- The audit log: append-only, hash-chained under a key, anchored outside
+-- the database.
 --
--- Every privacy operation (catalog changes, and in later parts purges,
--- exports, erasures, restrictions, consent changes, re-identifications)
--- appends one entry through privacy._audit().  Each entry's hash covers the
--- previous entry's hash and every field of its own, so an entry changed,
--- removed or inserted behind the extension's back breaks the chain, which
--- privacy.verify_audit_log() reports.  Entries never hold a raw identifier:
--- subjects are referred to by keyed pseudonyms.
+-- Every privacy operation (catalog changes, purges, exports, erasures,
+-- restrictions, consent changes, re-identifications) appends one entry
+-- through privacy._audit().  Entries never hold a raw identifier: subjects
+-- are referred to by keyed pseudonyms.
+--
+-- The chain.  Each entry's hash is HMAC-SHA256 under the audit chain key,
+-- a working key derived from the master key (HKDF, purpose "audit", a
+-- domain of its own, key version 1), over the previous entry's hash and
+-- every field of the entry, each length-prefixed (privacy._audit_digest,
+-- src/audit.c).  An entry changed, removed or inserted breaks the chain, and
+-- whoever edits the table or a dump without the key cannot recompute it:
+-- plain SHA-256 or any other keyless recomputation does not verify.  Each
+-- entry names the fingerprint of the key it was chained under
+-- (privacy.key_fingerprint()); that column is covered by the MAC.
+--
+-- The anchor.  A superuser of the live server can use the key, so the key
+-- alone does not protect the chain against her.  When a transaction that
+-- appended entries commits, the newest head is written to the server log,
+-- and only there (never to the client, statement hidden):
+--     LOG:  pg_privacy audit head: id=N hash=HEX key=pgp1:...
+-- A log collector keeps these lines outside the database.  Because the line
+-- is written at commit, a transaction or subtransaction that rolls back
+-- writes none, and every anchor names a committed entry; the collector
+-- keeps the newest.  (A crash between commit and log write loses one line,
+-- which is harmless: the previous anchor still verifies.  A prepared
+-- transaction writes no anchor.)  A superuser can write lines of her own to
+-- the log, but cannot remove the ones the collector already holds.
+--
+-- Verification.  privacy.verify_audit_log() walks the chain in id order and
+-- returns NULL when every link and every MAC verifies and privacy.audit_head
+-- names the last entry, else the id of the first entry that does not verify
+-- (changed, or following a removed entry; a removed or changed newest
+-- entry is reported as the id the head row names).  It needs the key: with
+-- no key loaded it fails with 55000.  Entries chained under another key
+-- (a dump restored onto a server with another key file) cannot be verified
+-- here: it fails with 55000 naming both fingerprints, and never says
+-- intact.  privacy.verify_audit_log(head_id, head_hash) does the same and
+-- also checks that the chain holds the head the caller supplies (an anchor
+-- taken from the log): an entry up to the head changed or removed, the
+-- head's entry missing or with another hash (a truncated tail with the
+-- head row rewritten, a recomputed chain), or an entry after it that does
+-- not verify, is reported as the id of the first bad entry, the supplied
+-- head_id when the chain does not hold the head.
 
 CREATE SEQUENCE privacy.audit_log_id_seq;
 
@@ -19,10 +56,11 @@ CREATE TABLE privacy.audit_log (
   object     text,                   -- e.g. the table concerned
   detail     jsonb       NOT NULL DEFAULT '{}',
   prev_hash  bytea       NOT NULL,
-  hash       bytea       NOT NULL
+  hash       bytea       NOT NULL,   -- HMAC-SHA256 under the audit chain key
+  key_fingerprint text   NOT NULL    -- the key it was chained under
 );
 COMMENT ON TABLE privacy.audit_log IS
-  'pg_privacy audit trail: append-only, hash-chained; never holds a raw identifier';
+  'pg_privacy audit trail: append-only, hash-chained under a key; never holds a raw identifier';
 
 -- The head of the chain: one row, locked by each writer, so entries are
 -- chained in commit order and a removed last entry is still detected.
@@ -38,32 +76,28 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit_head', '');
 
--- The hash of one entry: SHA-256 over the previous hash and each field,
--- every field length-prefixed so that no two entries serialize alike.
--- Time is taken as microseconds since the epoch, independent of settings.
+-- The MAC of one entry under the audit chain key (src/audit.c): over the
+-- previous hash and each field, every field length-prefixed.  Only object
+-- may be NULL; 55000 without a usable key.  Internal, not for PUBLIC: whoever
+-- may call it can forge entries.
 CREATE FUNCTION privacy._audit_digest(prev bytea, id bigint, at timestamptz,
                                       actor name, role name, event text,
-                                      object text, detail jsonb)
+                                      object text, detail jsonb,
+                                      key_fingerprint text)
   RETURNS bytea
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT pg_catalog.sha256(
-    prev OPERATOR(pg_catalog.||) pg_catalog.convert_to(
-      pg_catalog.concat_ws(
-        '|',
-        id::text,
-        (EXTRACT(epoch FROM at) OPERATOR(pg_catalog.*) 1000000)::bigint::text,
-        pg_catalog.length(actor::text) || ':' || actor::text,
-        pg_catalog.length(role::text) || ':' || role::text,
-        pg_catalog.length(event) || ':' || event,
-        CASE WHEN object IS NULL THEN '-'
-             ELSE pg_catalog.length(object) || ':' || object END,
-        pg_catalog.length(detail::text) || ':' || detail::text),
-      'UTF8'))
-$$;
-COMMENT ON FUNCTION privacy._audit_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb) IS
-  'internal: hash of one audit entry chained to the previous one';
+  LANGUAGE c STABLE PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_audit_digest';
+COMMENT ON FUNCTION privacy._audit_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb, text) IS
+  'internal: keyed hash (HMAC-SHA256 under the audit chain key) of one audit entry chained to the previous one';
+
+-- Note a new chain head, written to the server log when the transaction
+-- commits (src/audit.c).  Internal.
+CREATE FUNCTION privacy._audit_anchor(id bigint, hash bytea, key_fingerprint text)
+  RETURNS void
+  LANGUAGE c VOLATILE PARALLEL UNSAFE
+  AS 'MODULE_PATHNAME', 'pgp_audit_anchor';
+COMMENT ON FUNCTION privacy._audit_anchor(bigint, bytea, text) IS
+  'internal: write the audit chain head to the server log at commit';
 
 -- Append one entry.  Internal: called by the extension's own functions.
 CREATE FUNCTION privacy._audit(event text, object text DEFAULT NULL,
@@ -79,12 +113,15 @@ DECLARE
   ts     timestamptz := pg_catalog.clock_timestamp();
   who    name := pg_catalog.session_user();
   as_role name := privacy._invoker();
+  fp     text;
   h      bytea;
 BEGIN
   IF event IS NULL THEN
     RAISE EXCEPTION 'audit event must not be null' USING ERRCODE = '22004';
   END IF;
   detail := COALESCE(detail, '{}'::jsonb);
+  -- Nothing is appended unkeyed: without a usable key this fails (55000).
+  fp := privacy.key_fingerprint();
   -- Lock the head: writers queue here, and under REPEATABLE READ a
   -- concurrent append raises a serialization failure instead of forking
   -- the chain.
@@ -95,52 +132,126 @@ BEGIN
     SELECT h0.last_hash INTO prev FROM privacy.audit_head h0 FOR UPDATE;
   END IF;
   new_id := pg_catalog.nextval('privacy.audit_log_id_seq');
-  h := privacy._audit_digest(prev, new_id, ts, who, as_role, event, object, detail);
-  INSERT INTO privacy.audit_log (id, at, actor, role, event, object, detail, prev_hash, hash)
-       VALUES (new_id, ts, who, as_role, event, object, detail, prev, h);
+  h := privacy._audit_digest(prev, new_id, ts, who, as_role, event, object, detail, fp);
+  INSERT INTO privacy.audit_log (id, at, actor, role, event, object, detail, prev_hash, hash, key_fingerprint)
+       VALUES (new_id, ts, who, as_role, event, object, detail, prev, h, fp);
   UPDATE privacy.audit_head SET last_id = new_id, last_hash = h;
+  PERFORM privacy._audit_anchor(new_id, h, fp);
   RETURN new_id;
 END
 $$;
 COMMENT ON FUNCTION privacy._audit(text, text, jsonb) IS
-  'internal: append one entry to the hash-chained audit log';
+  'internal: append one entry to the keyed, hash-chained audit log';
 
--- NULL when the chain is intact, else the id of the first entry that does
--- not verify (changed, or following a removed entry).  A removed or changed
--- newest entry is reported as the id the chain head names.
-CREATE FUNCTION privacy.verify_audit_log() RETURNS bigint
+-- The walk behind both verify_audit_log functions (see the top of this
+-- file).  head_id/head_hash NULL: no supplied head.  Every comparison is
+-- NULL-safe: a NULL where the table says NOT NULL (constraints dropped by
+-- a superuser) is a mismatch, never a pass.
+CREATE FUNCTION privacy._audit_verify(head_id bigint, head_hash bytea) RETURNS bigint
   LANGUAGE plpgsql STABLE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  r       record;
-  prev    bytea := '\x'::bytea;
-  last_id bigint := 0;
-  head    record;
+  r          record;
+  prev       bytea := '\x'::bytea;
+  last_id    bigint := 0;
+  head       record;
+  fp         text;
+  head_seen  boolean := false;
+  other_from bigint;
+  other_to   bigint;
+  other_fp   text;
 BEGIN
+  -- Fails closed (55000) when no usable key is loaded.
+  fp := privacy.key_fingerprint();
   FOR r IN SELECT * FROM privacy.audit_log ORDER BY id LOOP
-    IF r.prev_hash OPERATOR(pg_catalog.<>) prev
-       OR r.hash OPERATOR(pg_catalog.<>) privacy._audit_digest(
-            r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail) THEN
+    -- the supplied head's entry was passed over: it is not in the chain
+    IF head_id IS NOT NULL AND NOT head_seen AND r.id OPERATOR(pg_catalog.>) head_id THEN
+      RETURN head_id;
+    END IF;
+    IF (r.prev_hash OPERATOR(pg_catalog.=) prev) IS NOT TRUE THEN
       RETURN r.id;
+    END IF;
+    IF (r.key_fingerprint OPERATOR(pg_catalog.=) fp) IS TRUE THEN
+      IF (r.hash OPERATOR(pg_catalog.=) privacy._audit_digest(
+            r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail,
+            r.key_fingerprint)) IS NOT TRUE THEN
+        RETURN r.id;
+      END IF;
+    ELSE
+      -- chained under another key: links are checked, MACs cannot be
+      other_from := COALESCE(other_from, r.id);
+      other_to := r.id;
+      other_fp := COALESCE(other_fp, r.key_fingerprint, '(none)');
+    END IF;
+    IF r.id OPERATOR(pg_catalog.=) head_id THEN
+      IF (r.hash OPERATOR(pg_catalog.=) head_hash) IS NOT TRUE THEN
+        RETURN head_id;
+      END IF;
+      head_seen := true;
     END IF;
     prev := r.hash;
     last_id := r.id;
   END LOOP;
+  IF head_id IS NOT NULL AND NOT head_seen THEN
+    RETURN head_id;
+  END IF;
   SELECT * INTO head FROM privacy.audit_head;
-  IF FOUND AND (head.last_id OPERATOR(pg_catalog.<>) last_id
-                OR head.last_hash OPERATOR(pg_catalog.<>) prev) THEN
-    RETURN head.last_id;
+  IF FOUND AND ((head.last_id OPERATOR(pg_catalog.=) last_id) IS NOT TRUE
+                OR (head.last_hash OPERATOR(pg_catalog.=) prev) IS NOT TRUE) THEN
+    RETURN COALESCE(head.last_id, last_id);
   END IF;
   IF NOT FOUND AND last_id OPERATOR(pg_catalog.<>) 0 THEN
     RETURN last_id;
   END IF;
+  IF other_from IS NOT NULL THEN
+    RAISE EXCEPTION 'the audit log was chained under another key'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('Entries %s to %s name key %s; the loaded key is %s.',
+                                       other_from, other_to, other_fp, fp),
+            HINT = 'Verify the audit log on a server that loads the key it was chained under; '
+                   'its entries cannot be verified under another key.';
+  END IF;
   RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION privacy._audit_verify(bigint, bytea) IS
+  'internal: walk and verify the audit chain, optionally against a supplied head';
+
+-- NULL when the chain is intact, else the id of the first entry that does
+-- not verify (changed, or following a removed entry).  A removed or changed
+-- newest entry is reported as the id the chain head names.  55000 without
+-- the key, or when entries were chained under another key.
+CREATE FUNCTION privacy.verify_audit_log() RETURNS bigint
+  LANGUAGE sql STABLE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy._audit_verify(NULL::bigint, NULL::bytea)
+$$;
 COMMENT ON FUNCTION privacy.verify_audit_log() IS
   'NULL when the audit hash chain is intact, else the id of the first entry that does not verify';
+
+-- The same, and the chain must hold the head the caller supplies: an
+-- anchor "pg_privacy audit head: id=N hash=HEX" from the server log,
+-- e.g. verify_audit_log(N, decode('HEX', 'hex')).
+CREATE FUNCTION privacy.verify_audit_log(head_id bigint, head_hash bytea) RETURNS bigint
+  LANGUAGE plpgsql STABLE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF head_id IS NULL OR head_hash IS NULL THEN
+    RAISE EXCEPTION 'audit head id and hash must not be null'
+      USING ERRCODE = '22004',
+            HINT = 'Pass the id and hash of a "pg_privacy audit head" line of the server log, '
+                   'or call verify_audit_log() without a head.';
+  END IF;
+  RETURN privacy._audit_verify(head_id, head_hash);
+END
+$$;
+COMMENT ON FUNCTION privacy.verify_audit_log(bigint, bytea) IS
+  'NULL when the audit chain is intact and holds the given head (from the server log), else the id of the first entry that does not verify';
 
 -- Append-only: refuse UPDATE, DELETE and TRUNCATE to everyone, the table
 -- owner included.  (A superuser can still disable the trigger; the hash

@@ -1,6 +1,7 @@
 # The catalog, the audit log and protected data survive pg_dump and
 # pg_restore: declarations come back (also when attribute numbers shift),
-# the hash chain still verifies, restored rows are not protected twice,
+# the keyed hash chain still verifies (also against the head anchored in
+# the server log, never under another key or without one), restored rows are not protected twice,
 # and the protect trigger works in the restored database.
 use strict;
 use warnings;
@@ -69,6 +70,82 @@ is($node->safe_psql('dst', $catalog_q), $catalog_before, 'the record of processi
 is($node->safe_psql('dst', $data_q), $data_before, 'protected rows are restored as they were, not protected twice');
 is($node->safe_psql('dst', $audit_q), $audit_before, 'the audit log is restored whole');
 is($node->safe_psql('dst', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'the restored chain verifies');
+
+# The chain is keyed and anchored: the newest head of each committing
+# transaction is written to the server log, and verifies against the
+# restored chain.
+my @anchors = slurp_file($node->logfile) =~ /pg_privacy audit head: id=(\d+) hash=([0-9a-f]{64}) key=(\S+)/g;
+ok(@anchors >= 3, 'audit heads are written to the server log');
+my ($anchor_id, $anchor_hash, $anchor_key) = @anchors[-3 .. -1];
+is("$anchor_id $anchor_hash", $node->safe_psql('src', q{SELECT last_id || ' ' || encode(last_hash, 'hex') FROM privacy.audit_head}),
+	'the newest anchor in the log is the head of the chain');
+is($anchor_key, $node->safe_psql('src', 'SELECT privacy.key_fingerprint()'), 'the anchor names the key fingerprint');
+is($node->safe_psql('dst', "SELECT privacy.verify_audit_log($anchor_id, decode('$anchor_hash', 'hex')) IS NULL"), 't',
+	'the restored chain holds the anchor from the log');
+is($node->safe_psql('dst', "SELECT privacy.verify_audit_log($anchor_id, sha256('x'))"), $anchor_id,
+	'a head the chain does not hold is reported');
+
+# Only committed heads are anchored, and only in the server log.
+my $nanchors = () = slurp_file($node->logfile) =~ /pg_privacy audit head:/g;
+my ($ret, $out, $err) = $node->psql('src', q{
+SET client_min_messages = debug5;
+BEGIN;
+SELECT privacy.define_purpose('rolled_back', 'contract');
+ROLLBACK;
+BEGIN;
+SAVEPOINT s;
+SELECT privacy.define_purpose('rolled_back_savepoint', 'contract');
+ROLLBACK TO s;
+COMMIT;
+BEGIN;
+SELECT privacy.define_purpose('kept', 'contract');
+SAVEPOINT s;
+SELECT privacy.define_purpose('rolled_back_too', 'contract');
+ROLLBACK TO s;
+COMMIT;
+});
+is($ret, 0, 'appends with rollbacks run');
+unlike($err, qr/audit head/, 'the anchor is never sent to the client');
+my @new = slurp_file($node->logfile) =~ /pg_privacy audit head: id=(\d+) hash=([0-9a-f]{64})/g;
+my $nanchors_after = () = slurp_file($node->logfile) =~ /pg_privacy audit head:/g;
+is($nanchors_after - $nanchors, 1,
+	'one anchor for the committed transaction, none for the rolled-back one');
+is("$new[-2] $new[-1]", $node->safe_psql('src', q{SELECT last_id || ' ' || encode(last_hash, 'hex') FROM privacy.audit_head}),
+	'the anchor names the committed head, not the rolled-back savepoint');
+is($node->safe_psql('src', "SELECT privacy.verify_audit_log($new[-2], decode('$new[-1]', 'hex')) IS NULL"), 't',
+	'the chain holds the new anchor');
+
+# Restored onto a server with another key: never intact, both keys named.
+my $otherkey = "$dir/other.key";
+open(my $ofh, '>', $otherkey) or die;
+print $ofh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
+close($ofh);
+chmod(0600, $otherkey);
+$node->safe_psql('postgres', "ALTER SYSTEM SET pg_privacy.key_file = '$otherkey'");
+$node->reload;
+$node->poll_query_until('dst', "SELECT current_setting('pg_privacy.key_file') = '$otherkey'")
+  or die 'key file setting not reloaded';
+my $otherfp = $node->safe_psql('dst', 'SELECT privacy.key_fingerprint()');
+isnt($otherfp, $anchor_key, '(another key is loaded)');
+($ret, $out, $err) = $node->psql('dst', "\\set VERBOSITY verbose\nSELECT privacy.verify_audit_log()");
+like($err, qr/ERROR:\s+55000: the audit log was chained under another key/, 'another key: verification fails closed (55000)');
+like($err, qr/DETAIL:.*name key \Q$anchor_key\E; the loaded key is \Q$otherfp\E/, 'another key: both fingerprints named');
+($ret, $out, $err) = $node->psql('dst', "SELECT privacy.verify_audit_log($anchor_id, decode('$anchor_hash', 'hex'))");
+like($err, qr/chained under another key/, 'another key: verification against the anchor fails closed too');
+
+# Without a key: 55000 and a hint, never intact.
+$node->safe_psql('postgres', "ALTER SYSTEM SET pg_privacy.key_file = ''");
+$node->reload;
+$node->poll_query_until('dst', "SELECT current_setting('pg_privacy.key_file') = ''")
+  or die 'key file setting not reloaded';
+($ret, $out, $err) = $node->psql('dst', "\\set VERBOSITY verbose\nSELECT privacy.verify_audit_log()");
+like($err, qr/ERROR:\s+55000: pg_privacy master key is not configured/, 'no key: verification fails closed (55000)');
+like($err, qr/HINT:/, 'no key: with a hint');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET pg_privacy.key_file');
+$node->reload;
+$node->poll_query_until('dst', "SELECT current_setting('pg_privacy.key_file') = '$keyfile'")
+  or die 'key file setting not reloaded';
+is($node->safe_psql('dst', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'the right key again: the chain verifies');
 is($node->safe_psql('dst', q{SELECT count(*) FROM privacy.category WHERE name = 'contract_text'}), '1',
 	'a user-defined category is restored');
 is($node->safe_psql('dst', q{SELECT count(*) FROM privacy.category}),
@@ -98,6 +175,28 @@ $node->command_ok([ 'pg_dump', '-Fp', '-f', "$dir/src.sql", '-d', $node->connstr
 my $dumptext = slurp_file("$dir/src.sql");
 unlike($dumptext, qr/20123456|30123456|701234567|Ann\@Example/i, 'the dump holds no raw identifier of a protected column');
 like($dumptext, qr/Ann Jensen/, '(unprotected columns are dumped as they are)');
+
+# Someone edits an audit entry in the dump: the restored chain shows it.
+my ($copy, $rows) = $dumptext =~ /^(COPY privacy\.audit_log \(([^)]*)\) FROM stdin;\n)/m
+  or die 'no audit log in the dump';
+my @cols = split /, /, $rows;
+my ($event_col) = grep { $cols[$_] eq 'event' } 0 .. $#cols;
+my $first_edited;
+(my $edited = $dumptext) =~ s{^(\Q$copy\E)([^\n]*)\n}{
+	my @f = split /\t/, $2, -1;
+	$first_edited = $f[0];
+	$f[$event_col] = 'catalog.forged';
+	$1 . join("\t", @f) . "\n"
+}me;
+ok(defined $first_edited, '(an audit entry was edited in the dump)');
+open(my $efh, '>', "$dir/edited.sql") or die;
+print $efh $edited;
+close($efh);
+$node->safe_psql('postgres', 'CREATE DATABASE edited');
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('edited'), '-f', "$dir/edited.sql" ],
+	'the edited dump restores');
+is($node->safe_psql('edited', 'SELECT privacy.verify_audit_log()'), $first_edited,
+	'an audit entry edited in a dump is found');
 
 $node->stop;
 done_testing();
