@@ -1125,6 +1125,22 @@ BEGIN
   END IF;
   cutoff := g.cutoff;
 
+  -- In one transaction (purge()), a partition dropped before holds the
+  -- parent's ACCESS EXCLUSIVE lock until the end: every writer of the
+  -- table waits for as long as this transaction does.  Then no lock is
+  -- waited for any more: the first one not granted fails the table, and
+  -- its work is undone (releasing the parent) instead.
+  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
+              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                AND l.locktype OPERATOR(pg_catalog.=) 'relation'
+                AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock' AND l.granted
+                AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                AND l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t WHERE NOT t.isleaf)) THEN
+    lock_timeout_ms := 1;
+    retries := 0;
+  END IF;
+
   IF g.phase OPERATOR(pg_catalog.=) 'partitions' THEN
     -- the expired partitions, listed once per pass, oldest first; each
     -- batch drops the next one that holds no row under a hold
