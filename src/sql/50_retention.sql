@@ -29,10 +29,27 @@
 -- batch, because only such a procedure may commit.  privacy.purge() does
 -- the same work in the caller's transaction.
 --
+-- Failures stay with their table: each batch (run_purge) or each table's
+-- whole work (purge()) runs in a subtransaction; a table that fails (its
+-- owner's trigger raises, a lock is not granted, a policy no longer fits
+-- the table) is left as its last committed batch left it, audited
+-- (retention.purge_failed: the table, the SQLSTATE and the message with
+-- values masked) and listed in the run's receipt, and the other tables
+-- are purged.
+--
+-- What a purge leaves alone: rows under a legal hold (the identifier in
+-- any declared column of its kind, in any written form) and the
+-- partitions holding one; rows under their legal minimum (the rule of
+-- _legal_minimum_from, which erasure applies too); and, when anonymizing,
+-- the rows of restricted data subjects (which may be stored, not changed).
+--
 -- Concurrency: one purge at a time (an advisory lock: run_purge skips when
 -- another purge runs, purge() waits); a batch holds a shared lock that
 -- privacy.hold() takes exclusively, so a hold is either seen by a batch or
--- placed after it.
+-- placed after it.  Dropping a partition locks the partition, then the
+-- default partition, then the parent, each without waiting in a lock
+-- queue (privacy._lock_nowait), so the application's writers never queue
+-- behind a purge that is itself waiting.
 
 ------------------------------------------------------------------------
 -- Catalog
