@@ -358,6 +358,12 @@ SELECT count(*) AS records_with_the_value FROM privacy.audit_log
 SELECT privacy._purge_error('P0001', 'the row of Anna@Example.DK with ''+45 20 55 66 77'' and "x"') AS p0,
        privacy._purge_error('22P02', 'invalid input syntax for type integer: "20556677"') AS data,
        privacy._purge_error('42703', 'record "b" has no field "done"') AS other;
+-- a policy the owner broke (the time column is text now) fails the same way
+DROP TRIGGER refuse_all ON regress_ret.aaa_first;
+ALTER TABLE regress_ret.aaa_first ALTER COLUMN at TYPE text;
+SELECT * FROM privacy.purge();
+SELECT object, detail->>'sqlstate' AS sqlstate, detail->>'message' AS message
+  FROM privacy.audit_log WHERE event = 'retention.purge_failed' ORDER BY id DESC LIMIT 1;
 SELECT privacy.drop_retention('regress_ret.aaa_first');
 
 ------------------------------------------------------------------------
