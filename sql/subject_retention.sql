@@ -56,6 +56,23 @@ SELECT privacy.unrestrict_subject('msisdn', '+4520000001');
 SELECT * FROM privacy.purge(false, 'regress_sr.calls');
 SELECT id, phone, email, minutes FROM regress_sr.calls WHERE id <= 3 ORDER BY id;
 SELECT privacy.drop_retention('regress_sr.calls');
+-- the same through an msisdn_fpe column; a stored value that cannot be
+-- read back (the restriction trigger would refuse it too) is left alone
+CREATE TABLE regress_sr.fpe_calls (id int, msisdn text, at timestamptz NOT NULL);
+ALTER TABLE regress_sr.fpe_calls OWNER TO regress_sr_owner;
+SELECT privacy.register_table('regress_sr.fpe_calls', 'regress_sr_traffic');
+SELECT privacy.register_column('regress_sr.fpe_calls', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+INSERT INTO regress_sr.fpe_calls VALUES
+  (1, privacy._transform('+4520000011', 'msisdn_fpe', 'default'), now() - interval '40 days'),
+  (2, privacy._transform('+4520000012', 'msisdn_fpe', 'default'), now() - interval '41 days'),
+  (3, 'not a number', now() - interval '42 days'),
+  (4, privacy._transform('+4520000011', 'msisdn_fpe', 'default'), now() - interval '1 day');
+SELECT privacy.set_retention('regress_sr.fpe_calls', 'at', '30 days', 'anonymize', time_zone => 'UTC');
+SELECT privacy.restrict_subject('msisdn', '+4520000011', 'regress_sr fpe') AS restricted;
+SELECT * FROM privacy.purge(false, 'regress_sr.fpe_calls');
+SELECT id, msisdn IS NULL AS anonymized FROM regress_sr.fpe_calls ORDER BY id;
+SELECT privacy.unrestrict_subject('msisdn', '+4520000011');
+SELECT privacy.drop_retention('regress_sr.fpe_calls');
 
 ------------------------------------------------------------------------
 -- The legal minimum: one rule for purge and erasure (period alignment and
@@ -93,7 +110,7 @@ SELECT privacy.drop_retention('regress_sr.invoice');
 ------------------------------------------------------------------------
 -- Clean up
 ------------------------------------------------------------------------
-SELECT privacy.unregister_table(t) FROM unnest('{regress_sr.calls,regress_sr.invoice}'::regclass[]) t;
+SELECT privacy.unregister_table(t) FROM unnest('{regress_sr.calls,regress_sr.fpe_calls,regress_sr.invoice}'::regclass[]) t;
 DROP SCHEMA regress_sr CASCADE;
 SELECT privacy.drop_purpose('regress_sr_support');
 SELECT privacy.drop_purpose('regress_sr_traffic');

@@ -662,6 +662,21 @@ $$;
 -- read as the table's owner; which of them are restricted is decided here,
 -- by the restriction trigger's own match (keyed reference, and the period
 -- for which the identifier was the subject's).
+-- The restriction reference of a value stored by msisdn_fpe: '' when it
+-- cannot be read back (not a pseudonym of that domain).
+CREATE FUNCTION privacy._retention_fpe_ref(kind text, val text, domain text) RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN COALESCE(privacy._audit_ref(kind, privacy._msisdn_decrypt(val, domain)), '');
+EXCEPTION WHEN data_exception THEN
+  RETURN '';
+END
+$$;
+COMMENT ON FUNCTION privacy._retention_fpe_ref(text, text, text) IS
+  'internal: restriction reference of an msisdn_fpe stored value, empty when it cannot be read back';
+
 CREATE FUNCTION privacy._retention_restricted(w privacy._retention_work, wh text, args text[],
                                              lock_timeout_ms integer,
                                              OUT pred text, OUT pargs text[])
@@ -698,15 +713,21 @@ BEGIN
              args, lock_timeout_ms);
     CONTINUE WHEN raw IS NULL;
     vals := raw::text[];
-    SELECT pg_catalog.array_agg(v.val ORDER BY v.val), pg_catalog.array_agg(r.span ORDER BY v.val)
+    -- (a stored value that cannot be read back, which the trigger would
+    -- refuse as well, is left alone as if restricted)
+    WITH v AS (
+      SELECT u.val,
+             CASE WHEN c.protect IS NOT NULL THEN privacy._retention_fpe_ref(c.kind, u.val, c.domain)
+                  ELSE privacy._audit_ref(c.kind, privacy._subject_key(c.mode, u.val, dc)) END AS ref
+        FROM pg_catalog.unnest(vals) u(val))
+    SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
       INTO rvals, rspans
-      FROM pg_catalog.unnest(vals) v(val)
-      JOIN privacy.restriction r
-        ON r.kind OPERATOR(pg_catalog.=) c.kind
-       AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(c.kind,
-             CASE WHEN c.protect IS NOT NULL THEN privacy._msisdn_decrypt(v.val, c.domain)
-                  ELSE privacy._subject_key(c.mode, v.val, dc) END)
-     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now();
+      FROM (SELECT v.val, r.span
+              FROM v JOIN privacy.restriction r
+                ON r.kind OPERATOR(pg_catalog.=) c.kind AND r.subject_ref OPERATOR(pg_catalog.=) v.ref
+             WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+            UNION ALL
+            SELECT v.val, '{(,)}'::pg_catalog.tstzmultirange FROM v WHERE v.ref OPERATOR(pg_catalog.=) '') x;
     CONTINUE WHEN rvals IS NULL;
     pargs := pargs || rvals::text || rspans::text;
     conds := conds || pg_catalog.format(
