@@ -29,10 +29,27 @@
 -- batch, because only such a procedure may commit.  privacy.purge() does
 -- the same work in the caller's transaction.
 --
+-- Failures stay with their table: each batch (run_purge) or each table's
+-- whole work (purge()) runs in a subtransaction; a table that fails (its
+-- owner's trigger raises, a lock is not granted, a policy no longer fits
+-- the table) is left as its last committed batch left it, audited
+-- (retention.purge_failed: the table, the SQLSTATE and the message with
+-- values masked) and listed in the run's receipt, and the other tables
+-- are purged.
+--
+-- What a purge leaves alone: rows under a legal hold (the identifier in
+-- any declared column of its kind, in any written form) and the
+-- partitions holding one; rows under their legal minimum (the rule of
+-- _legal_minimum_from, which erasure applies too); and, when anonymizing,
+-- the rows of restricted data subjects (which may be stored, not changed).
+--
 -- Concurrency: one purge at a time (an advisory lock: run_purge skips when
 -- another purge runs, purge() waits); a batch holds a shared lock that
 -- privacy.hold() takes exclusively, so a hold is either seen by a batch or
--- placed after it.
+-- placed after it.  Dropping a partition locks the partition, then the
+-- default partition, then the parent, each without waiting in a lock
+-- queue (privacy._lock_nowait), so the application's writers never queue
+-- behind a purge that is itself waiting.
 
 ------------------------------------------------------------------------
 -- Catalog
@@ -178,6 +195,15 @@ CREATE FUNCTION privacy._owner_query(tbl regclass, sql text, args text[] DEFAULT
 COMMENT ON FUNCTION privacy._owner_query(regclass, text, text[], integer) IS
   'internal: run a query as the table owner in a security-restricted operation; first value as text';
 
+-- Lock relations in ACCESS EXCLUSIVE mode, in the order given, without
+-- waiting: 55P03 at the first one another session holds (src/retention.c).
+CREATE FUNCTION privacy._lock_nowait(rels regclass[])
+  RETURNS void
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_lock_nowait';
+COMMENT ON FUNCTION privacy._lock_nowait(regclass[]) IS
+  'internal: take ACCESS EXCLUSIVE locks on relations in order without waiting (55P03 when one is taken)';
+
 -- The advisory lock keys: one purge at a time; holds against batches.
 CREATE FUNCTION privacy._lock_key(what text) RETURNS integer
   LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
@@ -215,10 +241,34 @@ $$;
 COMMENT ON FUNCTION privacy._period_start(timestamptz, text, integer, text) IS
   'internal: start of the day/week/month/quarter/(financial) year a time falls in, in a time zone';
 
+-- The legal minimum, one rule for purge and erasure alike: at time `at`,
+-- a row of the policy's table dated at or after _legal_minimum_from(p, at)
+-- is still under its legal minimum (keep_at_least counted from the end of
+-- the row's period, in the policy's time zone, or from the row's time
+-- without alignment); NULL when the policy has none.  The purge never
+-- takes such a row (its cutoff is at most this instant), and erasure keeps
+-- it (privacy._legal_minimum_sql).  _legal_minimum_until says until when a
+-- row is kept: the first instant at which this rule lets it go.
+CREATE FUNCTION privacy._legal_minimum_from(p privacy.retention_policy, at timestamptz)
+  RETURNS timestamptz
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF p.keep_at_least IS NULL OR at IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN privacy._period_start(((at AT TIME ZONE p.time_zone) OPERATOR(pg_catalog.-) p.keep_at_least) AT TIME ZONE p.time_zone,
+                               p.align, p.year_start, p.time_zone);
+END
+$$;
+COMMENT ON FUNCTION privacy._legal_minimum_from(privacy.retention_policy, timestamptz) IS
+  'internal: rows dated at or after this instant are under the legal minimum of the policy at time at (NULL: no minimum)';
+
 -- The cutoff of a policy at a given time: rows dated before it are
 -- expired.  A row is expired when `keep` has passed since the end of its
--- period (or since its time, without alignment), and `keep_at_least`
--- (counted the same way) as well.
+-- period (or since its time, without alignment), and its legal minimum
+-- (privacy._legal_minimum_from) as well.
 CREATE FUNCTION privacy._retention_cutoff(p privacy.retention_policy, at timestamptz)
   RETURNS timestamptz
   LANGUAGE plpgsql STABLE
@@ -231,8 +281,7 @@ BEGIN
   c := privacy._period_start((local OPERATOR(pg_catalog.-) p.keep) AT TIME ZONE p.time_zone,
                              p.align, p.year_start, p.time_zone);
   IF p.keep_at_least IS NOT NULL THEN
-    c := LEAST(c, privacy._period_start((local OPERATOR(pg_catalog.-) p.keep_at_least) AT TIME ZONE p.time_zone,
-                                        p.align, p.year_start, p.time_zone));
+    c := LEAST(c, privacy._legal_minimum_from(p, at));
   END IF;
   RETURN c;
 END
@@ -242,8 +291,9 @@ COMMENT ON FUNCTION privacy._retention_cutoff(privacy.retention_policy, timestam
 
 -- Until when the legal minimum of a table's policy keeps a row dated ts:
 -- keep_at_least after the end of the row's period (or after ts without
--- alignment); NULL when the table has no legal minimum.  For erasure,
--- which must keep (restricted) what the law still requires.
+-- alignment); NULL when the table has no legal minimum.  Erasure reports
+-- it as kept_until; whether a row is kept is decided by
+-- _legal_minimum_from, of which this is the inverse.
 CREATE FUNCTION privacy._legal_minimum_until(tbl regclass, ts timestamptz) RETURNS timestamptz
   LANGUAGE plpgsql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
@@ -266,6 +316,48 @@ END
 $$;
 COMMENT ON FUNCTION privacy._legal_minimum_until(regclass, timestamptz) IS
   'internal: until when the legal minimum of the table''s retention policy keeps a row dated ts (NULL: no minimum)';
+
+-- The legal minimum as SQL over a row of tbl (alias `alias`), for erasure:
+-- keep_cond is true for the rows still under it at `at` (NULL when the
+-- table has no legal minimum), row_time the row's time as timestamptz in
+-- the policy's time zone (for _legal_minimum_until).  Only built-in
+-- operators and literals: the statement runs as the table's owner.
+CREATE FUNCTION privacy._legal_minimum_sql(tbl regclass, alias text, at timestamptz,
+                                           OUT keep_cond text, OUT row_time text)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  p privacy.retention_policy;
+  typ regtype;
+  col text;
+BEGIN
+  SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _legal_minimum_sql.tbl;
+  IF NOT FOUND OR p.keep_at_least IS NULL THEN
+    RETURN;
+  END IF;
+  SELECT pg_catalog.quote_ident(alias) || '.' || pg_catalog.quote_ident(a.attname), a.atttypid::regtype
+    INTO col, typ
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+     AND NOT a.attisdropped;
+  IF typ IS NULL OR typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION 'the time column of the retention policy of % is missing or not a time', tbl
+      USING ERRCODE = '55000', HINT = 'Set the policy again with privacy.set_retention().';
+  END IF;
+  -- the purge's own comparison, negated (a date is kept whole while any
+  -- of its day is under the minimum)
+  keep_cond := pg_catalog.format('(%s OPERATOR(pg_catalog.>=) %L::%s)', col,
+                                 privacy._retention_literal(privacy._legal_minimum_from(p, at), typ, p.time_zone),
+                                 typ);
+  row_time := CASE typ
+                WHEN 'timestamptz'::regtype THEN col
+                WHEN 'timestamp'::regtype THEN pg_catalog.format('pg_catalog.timezone(%L, %s)', p.time_zone, col)
+                ELSE pg_catalog.format('pg_catalog.timezone(%L, %s::pg_catalog.timestamp)', p.time_zone, col) END;
+END
+$$;
+COMMENT ON FUNCTION privacy._legal_minimum_sql(regclass, text, timestamptz) IS
+  'internal: SQL condition that a row is under the legal minimum of the table''s policy, and its time, for erasure';
 
 -- An interval in words ("5 years", "6 months", "1 year 2 days"), the
 -- same whatever the session's IntervalStyle.
@@ -327,6 +419,7 @@ CREATE TYPE privacy._retention_work AS (
   ttype        regtype,
   held         text,       -- predicate: the row is under a hold ($3...)
   held_args    text[],
+  held_cols    integer,    -- how many columns the hold predicate looks at
   set_list     text,       -- anonymize: SET ...
   todo         text        -- anonymize: the row is not anonymized yet
 );
@@ -344,6 +437,48 @@ EXCEPTION WHEN data_exception THEN
 END
 $$;
 
+-- The usual written forms of normalized identifiers: a phone number in
+-- E.164 also as 00<digits>, <digits>, and the national number of the
+-- default country; others as they are.  A column protected before its
+-- transformation normalized what it was given stores the transform of
+-- the form that was typed; these are the forms a hold looks for there.
+CREATE FUNCTION privacy._retention_written_forms(vals text[], mode text, dc text) RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v text;
+  n text;
+  i integer;
+  out text[] := '{}';
+BEGIN
+  IF vals IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF mode IS DISTINCT FROM 'msisdn' THEN
+    RETURN vals;
+  END IF;
+  FOREACH v IN ARRAY vals LOOP
+    out := out || v;
+    CONTINUE WHEN v IS NULL OR v OPERATOR(pg_catalog.!~) '^\+[0-9]+$';
+    out := out || ('00' || pg_catalog.substr(v, 2)) || pg_catalog.substr(v, 2);
+    -- national forms: those the default country reads as this number
+    FOR i IN 1..3 LOOP
+      n := pg_catalog.substr(v, 2 OPERATOR(pg_catalog.+) i);
+      IF privacy._subject_key('msisdn', n, dc) IS NOT DISTINCT FROM v THEN
+        out := out || n;
+      END IF;
+      IF privacy._subject_key('msisdn', '0' || n, dc) IS NOT DISTINCT FROM v THEN
+        out := out || ('0' || n);
+      END IF;
+    END LOOP;
+  END LOOP;
+  RETURN out;
+END
+$$;
+COMMENT ON FUNCTION privacy._retention_written_forms(text[], text, text) IS
+  'internal: usual written forms of normalized identifiers (a number in E.164, 00 and national forms)';
+
 CREATE FUNCTION privacy._retention_work(tbl regclass) RETURNS privacy._retention_work
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -357,6 +492,9 @@ DECLARE
   todo text[] := '{}';
   held text[] := '{}';
   expr text;
+  norms text[];
+  cond text[];
+  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
 BEGIN
   SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _retention_work.tbl;
   IF NOT FOUND THEN
@@ -379,8 +517,14 @@ BEGIN
       USING ERRCODE = '42804', HINT = 'The time column must be timestamptz, timestamp or date.';
   END IF;
 
-  -- Holds: every registered column that holds an identifier of the kind,
-  -- compared in its stored form (through its protect transformation).
+  -- Holds: every registered column that holds an identifier of the kind
+  -- (owner or mention), whatever form it is written in.  A stored
+  -- (transformed) value is compared with the transformation of the held
+  -- identifier and of its usual written forms; a value as typed, and one
+  -- written before the column was protected, by its kind's normal form
+  -- (privacy._subject_key: '20 55 66 77', '004520556677' and '+4520556677'
+  -- are one number).  Only built-in operators and the keyless, PUBLIC
+  -- _subject_key: the predicate runs as the table's owner.
   w.held_args := '{}';
   FOR c IN
     SELECT rc.col, rc.protect, rc.domain, ik.normalize,
@@ -396,22 +540,42 @@ BEGIN
      ORDER BY rc.attnum
   LOOP
     CONTINUE WHEN c.vals IS NULL;
+    -- the normal forms (as _subject_key writes them) of the held values
+    SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
+      FROM pg_catalog.unnest(c.vals) v,
+           LATERAL (VALUES (v), (privacy._subject_key(c.normalize, v, dc))) x(f)
+     WHERE f IS NOT NULL;
+    cond := '{}';
     IF c.protect IS NOT NULL THEN
-      SELECT pg_catalog.array_agg(f) INTO vals
-        FROM pg_catalog.unnest(c.vals) v, privacy._stored_form(v, c.protect, c.domain) f
+      SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
+        FROM pg_catalog.unnest(privacy._retention_written_forms(c.vals, c.normalize, dc)) v,
+             privacy._stored_form(v, c.protect, c.domain) f
        WHERE f IS NOT NULL;
-      CONTINUE WHEN vals IS NULL;
-      expr := pg_catalog.quote_ident(c.col) || '::pg_catalog.text';
+      IF vals IS NOT NULL THEN
+        w.held_args := w.held_args || vals::text;
+        cond := cond || pg_catalog.format('%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
+                                          c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
+      END IF;
     ELSE
-      vals := c.vals;
-      expr := CASE WHEN c.normalize OPERATOR(pg_catalog.=) 'email'
-                   THEN pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%I::pg_catalog.text))', c.col)
-                   ELSE pg_catalog.quote_ident(c.col) || '::pg_catalog.text' END;
+      w.held_args := w.held_args || c.vals::text;
+      cond := cond || pg_catalog.format('%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
+                                        c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
+      IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
+        cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%I::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
+                                          c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
+      END IF;
     END IF;
-    w.held_args := w.held_args || vals::text;
-    held := held || pg_catalog.format('COALESCE(%s OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[]), false)',
-                                      expr, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
+    -- as typed, or raw from before protection: by the normal form (not in
+    -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
+    IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
+      w.held_args := w.held_args || norms::text;
+      cond := cond || pg_catalog.format('privacy._subject_key(%L, %I::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
+                                        c.normalize, c.col, dc, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
+    END IF;
+    CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
+    held := held || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
   END LOOP;
+  w.held_cols := pg_catalog.cardinality(held);
   w.held := CASE WHEN pg_catalog.cardinality(held) OPERATOR(pg_catalog.=) 0 THEN NULL
                  ELSE '(' || pg_catalog.array_to_string(held, ' OR ') || ')' END;
 
@@ -488,6 +652,106 @@ BEGIN
     w.todo);
 END
 $$;
+
+-- Rows of restricted data subjects (GDPR Art. 18, privacy.restrict_subject)
+-- are left as they are by an anonymizing purge: restriction allows storing
+-- them, not changing them (privacy._restrict_trigger refuses the UPDATE).
+-- Returns the predicate that leaves them out of the rows `wh` selects (with
+-- the parameters args), and its parameters to append; NULL when no active
+-- restriction concerns the table.  The owner identifiers of those rows are
+-- read as the table's owner; which of them are restricted is decided here,
+-- by the restriction trigger's own match (keyed reference, and the period
+-- for which the identifier was the subject's).
+-- The restriction reference of a value stored by msisdn_fpe: '' when it
+-- cannot be read back (not a pseudonym of that domain).
+CREATE FUNCTION privacy._retention_fpe_ref(kind text, val text, domain text) RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN COALESCE(privacy._audit_ref(kind, privacy._msisdn_decrypt(val, domain)), '');
+EXCEPTION WHEN data_exception THEN
+  RETURN '';
+END
+$$;
+COMMENT ON FUNCTION privacy._retention_fpe_ref(text, text, text) IS
+  'internal: restriction reference of an msisdn_fpe stored value, empty when it cannot be read back';
+
+CREATE FUNCTION privacy._retention_restricted(w privacy._retention_work, wh text, args text[],
+                                             lock_timeout_ms integer,
+                                             OUT pred text, OUT pargs text[])
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  c record;
+  raw text;
+  vals text[];
+  rvals text[];
+  rspans tstzmultirange[];
+  rel text := (w.policy).tbl::text;     -- qualifies the outer row below
+  conds text[] := '{}';
+  n integer := pg_catalog.cardinality(args);
+BEGIN
+  pargs := '{}';
+  IF (w.policy).action OPERATOR(pg_catalog.<>) 'anonymize'
+     OR NOT EXISTS (SELECT FROM privacy.restriction r
+                     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
+    RETURN;
+  END IF;
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+            WHERE sc.tbl OPERATOR(pg_catalog.=) (w.policy).tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            ORDER BY sc.attnum LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction r
+                               WHERE r.kind OPERATOR(pg_catalog.=) c.kind
+                                 AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
+    raw := privacy._owner_query((w.policy).tbl,
+             pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT %I::pg_catalog.text) FROM %s WHERE %s AND %I IS NOT NULL',
+                               c.col, w.rel, wh, c.col),
+             args, lock_timeout_ms);
+    CONTINUE WHEN raw IS NULL;
+    vals := raw::text[];
+    -- (a stored value that cannot be read back, which the trigger would
+    -- refuse as well, is left alone as if restricted)
+    WITH v AS (
+      SELECT u.val,
+             CASE WHEN c.protect IS NOT NULL THEN privacy._retention_fpe_ref(c.kind, u.val, c.domain)
+                  ELSE privacy._audit_ref(c.kind, privacy._subject_key(c.mode, u.val, dc)) END AS ref
+        FROM pg_catalog.unnest(vals) u(val))
+    SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
+      INTO rvals, rspans
+      FROM (SELECT v.val, r.span
+              FROM v JOIN privacy.restriction r
+                ON r.kind OPERATOR(pg_catalog.=) c.kind AND r.subject_ref OPERATOR(pg_catalog.=) v.ref
+             WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+            UNION ALL
+            SELECT v.val, '{(,)}'::pg_catalog.tstzmultirange FROM v WHERE v.ref OPERATOR(pg_catalog.=) '') x;
+    CONTINUE WHEN rvals IS NULL;
+    pargs := pargs || rvals::text || rspans::text;
+    conds := conds || pg_catalog.format(
+      'NOT EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest($%s::pg_catalog.text[]), pg_catalog.unnest($%s::pg_catalog.tstzmultirange[])) AS pgp_r(pgp_v, pgp_s) '
+      'WHERE %s.%I::pg_catalog.text OPERATOR(pg_catalog.=) pgp_r.pgp_v%s)',
+      n OPERATOR(pg_catalog.+) pg_catalog.cardinality(pargs) OPERATOR(pg_catalog.-) 1,
+      n OPERATOR(pg_catalog.+) pg_catalog.cardinality(pargs),
+      rel, c.col,
+      CASE WHEN c.is_validity THEN
+             pg_catalog.format(' AND pgp_r.pgp_s OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(%s, %s, ''[)'')',
+                               COALESCE(rel || '.' || pg_catalog.quote_ident(c.valid_from) || '::pg_catalog.timestamptz', 'NULL'),
+                               COALESCE(rel || '.' || pg_catalog.quote_ident(c.valid_to) || '::pg_catalog.timestamptz', 'NULL'))
+           WHEN c.event_time IS NOT NULL THEN
+             pg_catalog.format(' AND (pgp_r.pgp_s OPERATOR(pg_catalog.=) ''{(,)}'' OR pgp_r.pgp_s OPERATOR(pg_catalog.@>) %s.%I::pg_catalog.timestamptz)',
+                               rel, c.event_time)
+           ELSE '' END);
+  END LOOP;
+  IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.>) 0 THEN
+    pred := pg_catalog.array_to_string(conds, ' AND ');
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy._retention_restricted(privacy._retention_work, text, text[], integer) IS
+  'internal: the predicate that leaves rows of restricted data subjects out of an anonymizing purge batch';
 
 -- Whole partitions that a purge of tbl drops: leaves range-partitioned on
 -- the time column alone, whose upper bound is at or before the cutoff (so
@@ -868,6 +1132,8 @@ DECLARE
   wh text;
   q text;
   args text[];
+  parent regclass;
+  r record;
 BEGIN
   PERFORM privacy._check_purge_privilege();
   -- A hold placed from now on waits for this batch; one placed before is seen.
@@ -897,6 +1163,22 @@ BEGIN
   END IF;
   cutoff := g.cutoff;
 
+  -- In one transaction (purge()), a partition dropped before holds the
+  -- parent's ACCESS EXCLUSIVE lock until the end: every writer of the
+  -- table waits for as long as this transaction does.  Then no lock is
+  -- waited for any more: the first one not granted fails the table, and
+  -- its work is undone (releasing the parent) instead.
+  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
+              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                AND l.locktype OPERATOR(pg_catalog.=) 'relation'
+                AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock' AND l.granted
+                AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                AND l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t WHERE NOT t.isleaf)) THEN
+    lock_timeout_ms := 1;
+    retries := 0;
+  END IF;
+
   IF g.phase OPERATOR(pg_catalog.=) 'partitions' THEN
     -- the expired partitions, listed once per pass, oldest first; each
     -- batch drops the next one that holds no row under a hold
@@ -915,10 +1197,25 @@ BEGIN
       dropped_one := false;
       attempt := 0;
       LOOP
+        -- Dropping a partition takes ACCESS EXCLUSIVE on it, on its parent
+        -- and on the parent's default partition.  Every INSERT into the
+        -- table queues behind a lock request on the parent, so the parent
+        -- is locked last, only once the partition (and the default) are
+        -- held, and never waited for: each lock is tried without waiting,
+        -- and a failed try gives back all of them (the subtransaction
+        -- ends), sleeps, and tries again.
         BEGIN
+          PERFORM privacy._lock_nowait(ARRAY[leaf]);
           IF w.held IS NULL
              OR privacy._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leafname, w.held),
                                      ARRAY[NULL, NULL]::text[] || w.held_args, lock_timeout_ms)::boolean IS FALSE THEN
+            SELECT i.inhparent::regclass INTO parent FROM pg_catalog.pg_inherits i
+             WHERE i.inhrelid OPERATOR(pg_catalog.=) leaf;
+            PERFORM privacy._lock_nowait(ARRAY(
+              SELECT d.partdefid::regclass FROM pg_catalog.pg_partitioned_table d
+               WHERE d.partrelid OPERATOR(pg_catalog.=) parent
+                 AND d.partdefid OPERATOR(pg_catalog.<>) 0 AND d.partdefid OPERATOR(pg_catalog.<>) leaf
+              UNION ALL SELECT parent WHERE parent IS NOT NULL));
             PERFORM privacy._owner_exec(leaf, pg_catalog.format('DROP TABLE %s', leafname), '{}', lock_timeout_ms);
             dropped_one := true;
           END IF;
@@ -931,7 +1228,7 @@ BEGIN
                     DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
                     HINT = 'The next run tries again; the purge continues where it stopped.';
           END IF;
-          PERFORM pg_catalog.pg_sleep(0.05 OPERATOR(pg_catalog.*) attempt);
+          PERFORM pg_catalog.pg_sleep(lock_timeout_ms OPERATOR(pg_catalog./) 1000.0);
         END;
       END LOOP;
       IF dropped_one THEN
@@ -978,7 +1275,13 @@ BEGIN
                                   w.tcol, w.rel, wh, w.tcol, w.ttype), args, lock_timeout_ms);
       END IF;
       args[1] := COALESCE(hi, cut);
-      n := privacy._owner_exec(tbl, q, args, lock_timeout_ms);
+      -- anonymize: the rows of restricted subjects stay as they are
+      r := privacy._retention_restricted(w, wh, args, lock_timeout_ms);
+      IF r.pred IS NULL THEN
+        n := privacy._owner_exec(tbl, q, args, lock_timeout_ms);
+      ELSE
+        n := privacy._owner_exec(tbl, q || ' AND ' || r.pred, args || r.pargs, lock_timeout_ms);
+      END IF;
       EXIT;
     EXCEPTION WHEN lock_not_available THEN
       attempt := attempt OPERATOR(pg_catalog.+) 1;
@@ -1009,7 +1312,7 @@ BEGIN
         'dropped_rows_estimate', g.dropped_rows_estimate,
         'expired_before', g.cutoff,
         'policy', privacy._retention_text(w.policy),
-        'held_columns', pg_catalog.cardinality(w.held_args),
+        'held_columns', w.held_cols,
         'started_at', g.started_at, 'finished_at', pg_catalog.clock_timestamp(),
         'batches', g.batches, 'runs', g.runs));
     DELETE FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl;
@@ -1036,6 +1339,8 @@ DECLARE
   leaf regclass;
   dropped oid[] := '{}';
   args text[];
+  wh text;
+  r record;
 BEGIN
   PERFORM privacy._check_purge_privilege();
   w := privacy._retention_work(tbl);
@@ -1061,10 +1366,14 @@ BEGIN
   END IF;
   args := ARRAY[privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone), g.next_from]
           OPERATOR(pg_catalog.||) w.held_args OPERATOR(pg_catalog.||) dropped::text;
-  rows := privacy._owner_query(tbl,
-            pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE %s AND tableoid OPERATOR(pg_catalog.<>) ALL ($%s::pg_catalog.oid[])',
-                              w.rel, privacy._retention_where(w, g.next_from IS NOT NULL),
-                              pg_catalog.cardinality(args)), args)::bigint;
+  wh := privacy._retention_where(w, g.next_from IS NOT NULL)
+        || pg_catalog.format(' AND tableoid OPERATOR(pg_catalog.<>) ALL ($%s::pg_catalog.oid[])', pg_catalog.cardinality(args));
+  r := privacy._retention_restricted(w, wh, args, 0);
+  IF r.pred IS NOT NULL THEN
+    wh := wh || ' AND ' || r.pred;
+    args := args || r.pargs;
+  END IF;
+  rows := privacy._owner_query(tbl, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE %s', w.rel, wh), args)::bigint;
 END
 $$;
 COMMENT ON FUNCTION privacy._purge_preview(regclass) IS
@@ -1084,6 +1393,10 @@ DECLARE
   run bigint;
   total_rows bigint := 0;
   total_parts integer := 0;
+  failed jsonb := '[]';
+  f jsonb;
+  st text;
+  msg text;
 BEGIN
   IF dry_run IS NULL THEN
     RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
@@ -1104,8 +1417,19 @@ BEGIN
                    ORDER BY p.tbl::text);
   IF dry_run THEN
     FOREACH t IN ARRAY tables LOOP
-      SELECT * INTO b FROM privacy._purge_preview(t);
-      table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
+      BEGIN
+        SELECT * INTO b FROM privacy._purge_preview(t);
+        table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
+      EXCEPTION
+        WHEN query_canceled THEN
+          RAISE;
+        WHEN OTHERS THEN
+          GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+          f := privacy._purge_error(st, msg);
+          RAISE WARNING 'purge of % would fail: %', t, f OPERATOR(pg_catalog.->>) 'message'
+            USING DETAIL = pg_catalog.format('SQLSTATE %s.', st);
+          table_name := t; action := 'failed'; rows := NULL; partitions := NULL;
+      END;
       RETURN NEXT;
     END LOOP;
     RETURN;
@@ -1123,10 +1447,32 @@ BEGIN
   PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy._lock_key('purge'));
   run := pg_catalog.nextval('privacy.retention_run_seq');
   FOREACH t IN ARRAY tables LOOP
-    LOOP
-      SELECT * INTO b FROM privacy._purge_batch(t, run, 10000, lock_timeout_ms, retries);
-      EXIT WHEN b.done;
-    END LOOP;
+    -- Each table in a subtransaction of its own: a table that fails (its
+    -- owner's trigger raises, a partition stays locked, its protection is
+    -- not in force) is left as it was, reported and audited, and the
+    -- other tables are purged.
+    BEGIN
+      LOOP
+        SELECT * INTO b FROM privacy._purge_batch(t, run, 10000, lock_timeout_ms, retries);
+        EXIT WHEN b.done;
+      END LOOP;
+    EXCEPTION
+      WHEN query_canceled THEN
+        RAISE;
+      WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        f := pg_catalog.jsonb_build_object('table', t::text) OPERATOR(pg_catalog.||) privacy._purge_error(st, msg);
+        failed := failed OPERATOR(pg_catalog.||) f;
+        PERFORM privacy._audit('retention.purge_failed', t::text,
+                               pg_catalog.jsonb_build_object('run', run, 'via', 'purge',
+                                                             'sqlstate', f OPERATOR(pg_catalog.->>) 'sqlstate',
+                                                             'message', f OPERATOR(pg_catalog.->>) 'message'));
+        RAISE WARNING 'purge of % failed: %', t, f OPERATOR(pg_catalog.->>) 'message'
+          USING DETAIL = pg_catalog.format('SQLSTATE %s. Nothing of this table was purged; the other tables were.', st);
+        table_name := t; action := 'failed'; rows := NULL; partitions := NULL;
+        RETURN NEXT;
+        CONTINUE;
+    END;
     CONTINUE WHEN b.action IS NULL;     -- its policy was dropped meanwhile
     table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
     total_rows := total_rows OPERATOR(pg_catalog.+) b.rows;
@@ -1136,11 +1482,11 @@ BEGIN
   PERFORM privacy._audit('retention.run', NULL,
                          pg_catalog.jsonb_build_object('run', run, 'via', 'purge', 'tables', pg_catalog.cardinality(tables),
                                                        'rows', total_rows, 'partitions', total_parts,
-                                                       'failed', '[]'::jsonb));
+                                                       'failed', failed));
 END
 $$;
 COMMENT ON FUNCTION privacy.purge(boolean, regclass, integer, integer) IS
-  'purge expired rows of every table with a retention policy (or of one): drop expired partitions, delete or anonymize rows, keep rows under a hold; dry_run reports what it would do; one transaction';
+  'purge expired rows of every table with a retention policy (or of one): drop expired partitions, delete or anonymize rows, keep rows under a hold; dry_run reports what it would do; one transaction, a table that fails is left as it was and reported (action failed)';
 
 -- run_purge's steps (SECURITY DEFINER); the procedure itself cannot be.
 CREATE FUNCTION privacy._purge_begin(OUT run_id bigint, OUT tables regclass[])
@@ -1173,18 +1519,33 @@ COMMENT ON FUNCTION privacy._purge_begin() IS
 
 CREATE FUNCTION privacy._purge_end(run_id bigint, tables integer, rows bigint, partitions integer,
                                    failed jsonb)
-  RETURNS void
+  RETURNS jsonb
   LANGUAGE plpgsql VOLATILE
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  f jsonb;
+  reported jsonb := '[]';
 BEGIN
   PERFORM privacy._check_purge_privilege();
   IF failed IS NOT NULL THEN
-    PERFORM privacy._audit('retention.run', NULL,
-                           pg_catalog.jsonb_build_object('run', run_id, 'via', 'run_purge', 'tables', tables,
-                                                         'rows', rows, 'partitions', partitions,
-                                                         'failed', failed));
+    -- each failed table audited, with what went wrong and no value
+    FOR f IN SELECT e FROM pg_catalog.jsonb_array_elements(failed) e LOOP
+      f := pg_catalog.jsonb_build_object('table', f OPERATOR(pg_catalog.->>) 'table')
+           OPERATOR(pg_catalog.||) privacy._purge_error(f OPERATOR(pg_catalog.->>) 'sqlstate', f OPERATOR(pg_catalog.->>) 'message');
+      reported := reported OPERATOR(pg_catalog.||) f;
+      PERFORM privacy._audit('retention.purge_failed', f OPERATOR(pg_catalog.->>) 'table',
+                             pg_catalog.jsonb_build_object('run', run_id, 'via', 'run_purge',
+                                                           'sqlstate', f OPERATOR(pg_catalog.->>) 'sqlstate',
+                                                           'message', f OPERATOR(pg_catalog.->>) 'message'));
+    END LOOP;
+    IF tables IS NOT NULL THEN
+      PERFORM privacy._audit('retention.run', NULL,
+                             pg_catalog.jsonb_build_object('run', run_id, 'via', 'run_purge', 'tables', tables,
+                                                           'rows', rows, 'partitions', partitions,
+                                                           'failed', reported));
+    END IF;
   END IF;
   IF EXISTS (SELECT FROM pg_catalog.pg_locks l
               WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
@@ -1195,10 +1556,35 @@ BEGIN
                 AND l.granted) THEN
     PERFORM pg_catalog.pg_advisory_unlock(1885827186, privacy._lock_key('purge'));
   END IF;
+  RETURN CASE WHEN failed IS NOT NULL THEN reported END;
 END
 $$;
 COMMENT ON FUNCTION privacy._purge_end(bigint, integer, bigint, integer, jsonb) IS
-  'internal: finish a run_purge: the run''s receipt, and the lock released';
+  'internal: finish a run_purge: each failed table and the run''s receipt audited, the lock released; returns the failures as recorded';
+
+-- A table's failure as the audit log and the receipt record it: the
+-- SQLSTATE and the message, without what may be a personal value (an
+-- error raised over a row, by a cast or by the owner's own trigger, can
+-- quote one): quoted literals, e-mail addresses and digit runs are masked.
+CREATE FUNCTION privacy._purge_error(sqlstate text, message text) RETURNS jsonb
+  LANGUAGE plpgsql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  m text := COALESCE(message, '');
+BEGIN
+  m := pg_catalog.regexp_replace(m, $r$'[^']*'$r$, $r$'...'$r$, 'g');
+  m := pg_catalog.regexp_replace(m, $r$[^[:space:]"']*@[^[:space:]"']*$r$, '...', 'g');
+  m := pg_catalog.regexp_replace(m, '\+?[0-9][0-9 ().-]{4,}[0-9]', '...', 'g');
+  -- data and integrity errors, and errors a trigger raised, quote values
+  IF pg_catalog.left(sqlstate, 2) IN ('22', '23', 'P0') THEN
+    m := pg_catalog.regexp_replace(m, '"[^"]*"', '"..."', 'g');
+  END IF;
+  RETURN pg_catalog.jsonb_build_object('sqlstate', sqlstate, 'message', pg_catalog.left(m, 300));
+END
+$$;
+COMMENT ON FUNCTION privacy._purge_error(text, text) IS
+  'internal: a purge failure as recorded: SQLSTATE and the message with values masked';
 
 -- The nightly job.  Not SECURITY DEFINER and without SET clauses, so that
 -- it may COMMIT; every name and operator in it is qualified, because it
@@ -1219,6 +1605,10 @@ DECLARE
   st text;
   msg text;
   table_failed boolean;
+  tbl_done boolean;
+  tbl_action text;
+  tbl_rows bigint;
+  tbl_parts integer;
 BEGIN
   IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'batch size must be positive' USING ERRCODE = '22023',
@@ -1241,31 +1631,39 @@ BEGIN
   tables := b.tables;
   COMMIT;
   FOREACH t IN ARRAY tables LOOP
+    -- Each batch in a subtransaction of its own, committed after it: a
+    -- batch that fails is undone, the table is reported (and audited by
+    -- _purge_end), and the other tables are purged.  (The COMMIT is
+    -- outside the block: PL/pgSQL cannot commit inside one that catches
+    -- errors.)
     table_failed := false;
+    tbl_done := false;
+    tbl_action := NULL;
     LOOP
       BEGIN
-        SELECT * INTO b FROM privacy._purge_batch(t, run, batch_size, lock_timeout_ms, retries);
+        SELECT x.done, x.action, x.rows, x.partitions INTO tbl_done, tbl_action, tbl_rows, tbl_parts
+          FROM privacy._purge_batch(t, run, batch_size, lock_timeout_ms, retries) x;
       EXCEPTION
         WHEN query_canceled THEN
           PERFORM privacy._purge_end(run, NULL, NULL, NULL, NULL);
           RAISE;
         WHEN OTHERS THEN
           GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-          RAISE WARNING 'purge of % failed: %', t, msg;
+          RAISE WARNING 'purge of % failed (SQLSTATE %); the other tables go on', t, st;
           failed := failed OPERATOR(pg_catalog.||)
                     pg_catalog.jsonb_build_object('table', t::text, 'sqlstate', st, 'message', msg);
           table_failed := true;
       END;
       COMMIT;
-      EXIT WHEN table_failed OR b.done;
+      EXIT WHEN table_failed OR tbl_done;
     END LOOP;
-    IF NOT table_failed AND b.action IS NOT NULL THEN
-      total_rows := total_rows OPERATOR(pg_catalog.+) b.rows;
-      total_parts := total_parts OPERATOR(pg_catalog.+) b.partitions;
-      RAISE NOTICE 'purged %: % % rows, % partitions dropped', t, b.action, b.rows, b.partitions;
+    IF NOT table_failed AND tbl_action IS NOT NULL THEN
+      total_rows := total_rows OPERATOR(pg_catalog.+) tbl_rows;
+      total_parts := total_parts OPERATOR(pg_catalog.+) tbl_parts;
+      RAISE NOTICE 'purged %: % % rows, % partitions dropped', t, tbl_action, tbl_rows, tbl_parts;
     END IF;
   END LOOP;
-  PERFORM privacy._purge_end(run, pg_catalog.cardinality(tables), total_rows, total_parts, failed);
+  failed := privacy._purge_end(run, pg_catalog.cardinality(tables), total_rows, total_parts, failed);
   COMMIT;
   IF pg_catalog.jsonb_array_length(failed) OPERATOR(pg_catalog.>) 0 THEN
     RAISE EXCEPTION 'purge failed for % of % tables', pg_catalog.jsonb_array_length(failed), pg_catalog.cardinality(tables)

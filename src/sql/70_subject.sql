@@ -1578,24 +1578,25 @@ BEGIN
       CONTINUE;
     END IF;
 
-    -- Legal minimum: rows younger than keep_at_least stay.
+    -- Legal minimum: rows under keep_at_least stay, by the purge's own
+    -- rule (privacy._legal_minimum_sql: period alignment and time zone).
     SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
-           (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least
-      INTO keep;
-    keepcond := CASE WHEN keep.keep_at_least IS NULL THEN 'false'
-                     ELSE pg_catalog.format('(t.%I::timestamptz OPERATOR(pg_catalog.+) %L::interval OPERATOR(pg_catalog.>) pg_catalog.now())',
-                                            keep.time_column, keep.keep_at_least) END;
+           (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least,
+           m.keep_cond, m.row_time
+      INTO keep
+      FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
+    keepcond := COALESCE(keep.keep_cond, 'false');
     deleted := 0; kept := 0; until := NULL; referenced := false;
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
-      IF keep.keep_at_least IS NOT NULL THEN
-        EXECUTE pg_catalog.format('SELECT pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(t.%I::timestamptz OPERATOR(pg_catalog.+) %L::interval) FROM %s AND %s',
-                                  keep.time_column, keep.keep_at_least, privacy._subject_from(c, dc), keepcond)
+      IF keep.keep_cond IS NOT NULL THEN
+        EXECUTE pg_catalog.format('SELECT pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s) FROM %s AND %s',
+                                  keep.row_time, privacy._subject_from(c, dc), keepcond)
           INTO nrows, row_until USING params;
         kept := GREATEST(kept, nrows);
-        until := GREATEST(until, row_until);
+        until := GREATEST(until, privacy._legal_minimum_until(t.tbl, row_until));
       END IF;
       BEGIN
         n := privacy._subject_exec(t.tbl,

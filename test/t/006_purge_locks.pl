@@ -10,7 +10,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time usleep);
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my $keyfile = "$dir/master.key";
@@ -52,12 +52,18 @@ $app->query_safe('BEGIN');
 $app->query_safe('UPDATE app.busy SET n = n + 1 WHERE id = 50');
 
 my $t0 = time();
-my ($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, 'app.busy', 100, 2)});
+my ($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, NULL, 100, 2)});
 my $elapsed = time() - $t0;
-like($err, qr/could not lock rows of app\.busy to purge them/, 'purge() gives up on a row the application holds');
-like($err, qr/Gave up after 3 attempts with lock_timeout 100 ms/, 'after its retries');
+like($err, qr/purge of app\.busy failed: could not lock rows of app\.busy to purge them/,
+	'purge() gives up on a row the application holds');
+like($out, qr/^app\.busy\|failed\|\|$/m, 'and reports the table as failed');
+like($out, qr/^app\.quiet\|delete\|100\|0$/m, 'while it purges the other table');
 cmp_ok($elapsed, '<', 10, 'within seconds, not waiting for the application');
-is($node->safe_psql('postgres', 'SELECT count(*) FROM app.busy'), '100', 'nothing of it purged (one transaction)');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM app.busy'), '100', 'nothing of the failed table purged');
+is($node->safe_psql('postgres', q{SELECT object || ' ' || (detail->>'sqlstate') FROM privacy.audit_log
+                                   WHERE event = 'retention.purge_failed' ORDER BY id DESC LIMIT 1}),
+	'app.busy 55P03', 'the failure is audited');
+$node->safe_psql('postgres', q{INSERT INTO app.quiet SELECT i, 'q' || i || '@example.dk', now() - make_interval(days => 100 + i) FROM generate_series(1, 100) i});
 
 ($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.run_purge(30, 100, 1)});
 like($err, qr/purge failed for 1 of 2 tables/, 'run_purge reports the table it gave up on');
@@ -93,6 +99,76 @@ $app->query_safe('COMMIT');
 is($node->safe_psql('postgres', q{SELECT rows || '/' || partitions FROM privacy.purge(false, 'app.part', 100, 1)}),
 	'0/1', 'once it is free, the partition is dropped');
 is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.part}), '2,3', 'only current rows are left');
+
+# A purge waiting for an expired partition never makes the application's
+# writers wait: it takes the partition (and the default partition) before
+# the parent, and none of them by waiting in a lock queue.  Dropping a
+# partition needs ACCESS EXCLUSIVE on the parent; had the purge asked for
+# it first (as DROP TABLE does) and then waited for the partition, every
+# INSERT would queue behind it.  Shown with a reader holding the expired
+# partition, then one holding the default partition, and a writer whose
+# lock_timeout is far below the purge's patience.
+$node->safe_psql('postgres', q{CREATE TABLE app.part_def PARTITION OF app.part DEFAULT});
+my $id = 100;
+my $year = 1998;
+foreach my $held ('partition', 'app.part_def')
+{
+	$year--;
+	$node->safe_psql('postgres', qq{
+CREATE TABLE app.part_$year PARTITION OF app.part FOR VALUES FROM ('$year-01-01') TO ('@{[$year + 1]}-01-01');
+INSERT INTO app.part VALUES ($year, '$year-06-01');
+});
+	my $lock = $held eq 'partition' ? "app.part_$year" : $held;
+	$app->query_safe('BEGIN');
+	$app->query_safe("SELECT count(*) FROM $lock");
+	my $purger = $node->background_psql('postgres');
+	$purger->query_until(qr/purging/, "\\echo purging\nCALL privacy.run_purge(1000, 200, 40);\n");
+	my ($ok, $slow) = (0, 0);
+	for my $i (1 .. 10)
+	{
+		$id++;
+		my $t1 = time();
+		my ($r) = $node->psql('postgres', qq{SET lock_timeout = '100ms'; INSERT INTO app.part VALUES ($id, now())});
+		$ok++ if $r == 0;
+		$slow++ if time() - $t1 > 1;
+		usleep(100_000);
+	}
+	is($ok, 10, "while a reader holds $lock, every INSERT into the parent succeeds");
+	is($slow, 0, '(none waited)');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'CALL privacy.run_purge%'}),
+		'1', 'the purge was still waiting meanwhile');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+	                                   WHERE l.relation = 'app.part'::regclass AND a.query LIKE 'CALL privacy.run_purge%'}),
+		'0', 'holding no lock on the parent');
+	$app->query_safe('COMMIT');
+	$purger->query('SELECT 1');
+	$purger->quit;
+	is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_class WHERE relname = 'part_$year'}), '0',
+		"once $lock is free, the purge drops the expired partition");
+}
+is($node->safe_psql('postgres', q{SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                                   WHERE i.inhparent = 'app.part'::regclass}),
+	'part_def,part_new', 'the expired partitions are gone, the others are there');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.part WHERE id > 100}), '20', 'and so is every insert');
+
+# In one transaction (purge()), a dropped partition keeps the parent
+# locked to the end: then a second partition in use is not waited for,
+# the table's work is undone, and writers do not wait either.
+$node->safe_psql('postgres', q{
+CREATE TABLE app.part_1990 PARTITION OF app.part FOR VALUES FROM ('1990-01-01') TO ('1991-01-01');
+CREATE TABLE app.part_1991 PARTITION OF app.part FOR VALUES FROM ('1991-01-01') TO ('1992-01-01');
+INSERT INTO app.part VALUES (1990, '1990-06-01'), (1991, '1991-06-01');
+});
+$app->query_safe('BEGIN');
+$app->query_safe('SELECT count(*) FROM app.part_1991');
+$t0 = time();
+($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, 'app.part', 1000, 10)});
+cmp_ok(time() - $t0, '<', 3, 'purge() does not wait for the second partition while it holds the parent');
+like($err, qr/could not lock partition app\.part_1991 to drop it/, 'it reports it');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname IN ('part_1990', 'part_1991')}), '2',
+	'and undoes the table\'s work');
+$app->query_safe('COMMIT');
+is($node->safe_psql('postgres', q{SELECT partitions FROM privacy.purge(false, 'app.part')}), '2', 'the next purge drops both');
 is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'audit chain intact');
 
 # Policies and holds go through pg_dump and pg_restore with the catalog,
