@@ -49,6 +49,8 @@
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "funcapi.h"
+#include "utils/tuplestore.h"
 
 /* True while erase_subject runs its statements (this transaction only). */
 static bool subject_erasing = false;
@@ -89,13 +91,24 @@ PG_FUNCTION_INFO_V1(pgp_subject_key);
 Datum
 pgp_subject_key(PG_FUNCTION_ARGS)
 {
-	text	   *mode = PG_GETARG_TEXT_PP(0);
-	text	   *value = PG_GETARG_TEXT_PP(1);
-	char	   *country = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	const char *m = VARDATA_ANY(mode);
-	int			mlen = VARSIZE_ANY_EXHDR(mode);
-	const char *s = VARDATA_ANY(value);
-	int			len = VARSIZE_ANY_EXHDR(value);
+	text	   *mode;
+	text	   *value;
+	char	   *country;
+	const char *m;
+	int			mlen;
+	const char *s;
+	int			len;
+
+	/* STRICT; checked anyway, so a changed declaration cannot crash */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	mode = PG_GETARG_TEXT_PP(0);
+	value = PG_GETARG_TEXT_PP(1);
+	country = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	m = VARDATA_ANY(mode);
+	mlen = VARSIZE_ANY_EXHDR(mode);
+	s = VARDATA_ANY(value);
+	len = VARSIZE_ANY_EXHDR(value);
 
 	if (mlen == 6 && memcmp(m, "msisdn", 6) == 0)
 	{
@@ -167,8 +180,8 @@ PG_FUNCTION_INFO_V1(pgp_subject_exec);
 Datum
 pgp_subject_exec(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			relid;
+	char	   *sql;
 	Datum		values[1];
 	char		nulls[1] = {' '};
 	PgpAsOwner	as_owner;
@@ -176,6 +189,10 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 	uint64		processed;
 	SPIPlanPtr	plan;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	values[0] = PG_GETARG_DATUM(2);
 	pgp_begin_as_owner(relid, &as_owner);
 	(void) set_config_option("plan_cache_mode", "force_generic_plan",
@@ -208,6 +225,10 @@ pgp_subject_set_erasing(PG_FUNCTION_ARGS)
 		RegisterXactCallback(subject_xact_cb, NULL);
 		subject_xact_cb_registered = true;
 	}
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("erasure flag must not be null")));
 	subject_erasing = PG_GETARG_BOOL(0);
 	PG_RETURN_VOID();
 }
@@ -298,7 +319,7 @@ pgp_subject_cache_get(PG_FUNCTION_ARGS)
 	char		key[NAMEDATALEN * 2];
 	SubjectCacheEntry *e;
 
-	if (subject_cache == NULL)
+	if (subject_cache == NULL || PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
 	e = hash_search(subject_cache, key, HASH_FIND, NULL);
@@ -314,10 +335,13 @@ Datum
 pgp_subject_cache_put(PG_FUNCTION_ARGS)
 {
 	char		key[NAMEDATALEN * 2];
-	text	   *value = PG_GETARG_TEXT_PP(1);
+	text	   *value;
 	SubjectCacheEntry *e;
 	bool		found;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	value = PG_GETARG_TEXT_PP(1);
 	if (subject_cache == NULL)
 		subject_cache_init();
 	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
@@ -384,30 +408,46 @@ subject_plan(const char *sql)
 PG_FUNCTION_INFO_V1(pgp_subject_query);
 
 /*
- * _subject_query(sql, params): the first column (jsonb) of the first row
- * of a generated read-only query whose only parameter $1 is params.  Runs
- * in the caller's snapshot (read-only SPI), so a STABLE caller reads one
- * snapshot throughout.  NULL when there is no row.
+ * _subject_query(tbl, sql, params): the first column (jsonb) of the first
+ * row of a generated read-only query over tbl whose only parameter $1 is
+ * params.  NULL when there is no row.
+ *
+ * The query reads a user's table and evaluates what its columns' types
+ * bring (casts to json, operators, a row-level security policy), so it runs
+ * as the owner of tbl in a security-restricted operation with search_path
+ * pg_catalog, pg_temp (pgp_begin_as_owner), never as the extension owner
+ * or the caller.  It may only call what the owner may: built-in functions
+ * and the extension's functions granted to PUBLIC; keyed work on its
+ * result is done by the caller afterwards.  It runs in the caller's
+ * snapshot (read-only SPI), so a STABLE caller reads one snapshot
+ * throughout.  STRICT; the NULL checks below guard a changed declaration.
  */
 Datum
 pgp_subject_query(PG_FUNCTION_ARGS)
 {
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			relid;
+	char	   *sql;
 	Datum		values[1];
 	char		nulls[1] = {' '};
 	SPIPlanPtr	plan;
 	int			ret;
-	int			save_nestlevel;
+	PgpAsOwner	as_owner;
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 
-	values[0] = PG_GETARG_DATUM(1);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	values[0] = PG_GETARG_DATUM(2);
+
+	pgp_begin_as_owner(relid, &as_owner);
+
 	/*
 	 * The plan does not depend on the identifiers (their estimate is a
 	 * fixed few rows), so the generic plan is the plan: never replan per
 	 * call.
 	 */
-	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("plan_cache_mode", "force_generic_plan",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
@@ -427,10 +467,74 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 			result = SPI_datumTransfer(result, false, -1);
 	}
 	SPI_finish();
-	AtEOXact_GUC(false, save_nestlevel);
+	pgp_end_as_owner(&as_owner);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_rows);
+
+/*
+ * _subject_rows(tbl, sql, params): every row's first column (jsonb) of a
+ * generated read-only query over tbl, as a set.  Run like _subject_query
+ * (as the owner of tbl, security-restricted), through a cursor, into a
+ * tuplestore that spills to disk: a subject with millions of rows is
+ * exported without one huge value.
+ */
+Datum
+pgp_subject_rows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	char	   *sql;
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	PgpAsOwner	as_owner;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		return (Datum) 0;
+	relid = PG_GETARG_OID(0);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	values[0] = PG_GETARG_DATUM(2);
+	if (rsinfo->setDesc->natts != 1 ||
+		TupleDescAttr(rsinfo->setDesc, 0)->atttypid != JSONBOID)
+		elog(ERROR, "_subject_rows must return jsonb");
+
+	pgp_begin_as_owner(relid, &as_owner);
+	(void) set_config_option("plan_cache_mode", "force_generic_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = subject_plan(sql);
+	portal = SPI_cursor_open(NULL, plan, values, nulls, true);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		if (SPI_tuptable->tupdesc->natts != 1 ||
+			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
+			elog(ERROR, "a generated subject query must return one jsonb column");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	pgp_end_as_owner(&as_owner);
+	return (Datum) 0;
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_cols);

@@ -123,12 +123,19 @@ CREATE FUNCTION privacy._subject_erasing()
 COMMENT ON FUNCTION privacy._subject_erasing() IS
   'internal: true while erase_subject runs its statements';
 
-CREATE FUNCTION privacy._subject_query(sql text, params jsonb)
+CREATE FUNCTION privacy._subject_query(tbl regclass, sql text, params jsonb)
   RETURNS jsonb
-  LANGUAGE c STABLE
+  LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_query';
-COMMENT ON FUNCTION privacy._subject_query(text, jsonb) IS
-  'internal: one generated read-only query over the subject''s identifiers, through a kept prepared plan';
+COMMENT ON FUNCTION privacy._subject_query(regclass, text, jsonb) IS
+  'internal: one generated read-only query over a table and the subject''s identifiers, run as the table owner in a security-restricted operation, through a kept prepared plan';
+
+CREATE FUNCTION privacy._subject_rows(tbl regclass, sql text, params jsonb)
+  RETURNS SETOF jsonb
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_rows';
+COMMENT ON FUNCTION privacy._subject_rows(regclass, text, jsonb) IS
+  'internal: the rows of a generated read-only query over a table, run as the table owner in a security-restricted operation';
 
 CREATE FUNCTION privacy._subject_cache_get(key text)
   RETURNS text
@@ -250,6 +257,9 @@ COMMENT ON FUNCTION privacy.set_subject_table(regclass, name, name, name, name, 
   'declare how a data subject is found in a registered table: event time of a row, the identifier held only from valid_from to valid_to, the columns that link identifiers, and the data''s source';
 
 -- Every identifying column that can be searched, with what the search needs.
+-- type_problem is NULL when the column (and the table's time columns) still
+-- have the built-in types the search computes with; otherwise it says what
+-- is wrong, and every use of the column fails closed (privacy._subject_check).
 CREATE VIEW privacy._subject_column AS
 SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain,
        k.normalize AS mode, a.atttypid::regtype AS typ, a.attnotnull AS notnull,
@@ -262,7 +272,17 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
                  JOIN privacy.registered_column vc
                    ON vc.tbl OPERATOR(pg_catalog.=) v.tbl AND vc.col OPERATOR(pg_catalog.=) v.validity_column
                 WHERE vc.identifies OPERATOR(pg_catalog.=) c.identifies) AS reassignable,
-       s.source
+       s.source,
+       CASE WHEN NOT privacy._identifier_type_ok(a.atttypid)
+            THEN pg_catalog.format('identifier column "%s" of relation %s has type %s',
+                                   c.col, c.tbl, pg_catalog.format_type(a.atttypid, NULL))
+            ELSE (SELECT pg_catalog.format('time column "%s" of relation %s has type %s',
+                                           ta.attname, c.tbl, pg_catalog.format_type(ta.atttypid, NULL))
+                    FROM pg_catalog.pg_attribute ta
+                   WHERE ta.attrelid OPERATOR(pg_catalog.=) c.tbl AND NOT ta.attisdropped
+                     AND ta.attname IN (s.event_time, s.valid_from, s.valid_to)
+                     AND ta.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+                   ORDER BY ta.attnum LIMIT 1) END AS type_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies
   JOIN pg_catalog.pg_attribute a
@@ -271,6 +291,26 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
  WHERE c.protect IS NULL OR c.protect IN ('msisdn_fpe', 'pseudonym', 'email_pseudonym');
 COMMENT ON VIEW privacy._subject_column IS
   'internal: identifying columns a data subject can be searched by';
+
+-- Fail closed on a column whose type is no longer one the search computes
+-- with (a column changed to a domain, an enum or any type of the owner's
+-- since it was declared): its casts, checks and operators are the owner's
+-- code, and what it holds can no longer be matched as declared.
+CREATE FUNCTION privacy._subject_check(c privacy._subject_column)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF c.type_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot search % for data subjects', c.tbl
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.upper(pg_catalog.left(c.type_problem, 1)) || pg_catalog.substr(c.type_problem, 2)
+                     || '; identifier columns must be text, varchar, char, smallint, integer, bigint or numeric, and time columns timestamptz, timestamp or date.',
+            HINT = 'Change the column back to a built-in type, or unregister it (privacy.catalog_problems lists it).';
+  END IF;
+END
+$$;
 
 -- The searchable columns, from the per-backend cache (src/subject.c);
 -- NULL when there is none.
@@ -362,7 +402,9 @@ AS $$
              pg_catalog.format('privacy._subject_key(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
                                CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END, dc)
            WHEN c.typ IN ('text'::regtype, 'varchar'::regtype) THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
-           ELSE pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s::%s', c.col, c.typ)
+           -- built-in types only (privacy._subject_check): their casts
+           ELSE pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s::pg_catalog.%s', c.col,
+                                  (SELECT y.typname FROM pg_catalog.pg_type y WHERE y.oid OPERATOR(pg_catalog.=) c.typ))
          END
       || CASE
            WHEN c.is_validity THEN
@@ -376,16 +418,28 @@ AS $$
 $$;
 
 -- The identifier a column of row t holds, in normal form (NULL when the
--- column's transformation cannot be reversed).
+-- column's transformation cannot be reversed), as the table's owner can
+-- compute it: a column protected by msisdn_fpe gives its stored pseudonym,
+-- which the caller decrypts (privacy._subject_decrypt_expr) outside the
+-- owner's query.
 CREATE FUNCTION privacy._subject_value_expr(c privacy._subject_column, dc text)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
   SELECT CASE
-           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN pg_catalog.format('privacy._msisdn_decrypt(t.%I, %L)', c.col, c.domain)
-           WHEN c.protect IS NOT NULL THEN 'NULL::text'
-           ELSE pg_catalog.format('privacy._subject_key(%L, t.%I::text, %L)', c.mode, c.col, dc)
+           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN pg_catalog.format('t.%I::pg_catalog.text', c.col)
+           WHEN c.protect IS NOT NULL THEN 'NULL::pg_catalog.text'
+           ELSE pg_catalog.format('privacy._subject_key(%L, t.%I::pg_catalog.text, %L)', c.mode, c.col, dc)
          END
+$$;
+
+-- The domain whose key decrypts what _subject_value_expr gives for c, or
+-- NULL when it is the identifier already.
+CREATE FUNCTION privacy._subject_decrypt_domain(c privacy._subject_column)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN c.domain END
 $$;
 
 -- The period for which an identifier found in column c of row t is the
@@ -415,13 +469,15 @@ CREATE FUNCTION privacy._subject_params(kinds text[], vals text[], spans tstzmul
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  c      record;
+  c      privacy._subject_column;
   i      integer;
   s      text;
   arr    jsonb;
   result jsonb := '{}';
 BEGIN
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) ANY (kinds) LOOP
+    -- every search, export, erasure and restriction passes here
+    PERFORM privacy._subject_check(c);
     arr := '[]';
     FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
       CONTINUE WHEN kinds[i] OPERATOR(pg_catalog.<>) c.kind;
@@ -429,13 +485,19 @@ BEGIN
         s := privacy._transform(vals[i], c.protect, c.domain);
       ELSE
         s := vals[i];
-        IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
-          IF s OPERATOR(pg_catalog.!~) '^[+-]?[0-9]{1,18}$' THEN
-            s := NULL;    -- not a value this column can hold
-          END IF;
-        ELSIF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ NOT IN ('text'::regtype, 'varchar'::regtype) THEN
+        IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+           AND s OPERATOR(pg_catalog.!~) '^[+-]?[0-9]{1,18}$' THEN
+          s := NULL;    -- not a value this column can hold
+        ELSIF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
+          -- The built-in casts only (the type was checked above): never a
+          -- cast or domain check of the table's owner.
           BEGIN
-            EXECUTE pg_catalog.format('SELECT $1::%s', c.typ) USING s;
+            CASE c.typ
+              WHEN 'int2'::regtype THEN PERFORM s::pg_catalog.int2;
+              WHEN 'int4'::regtype THEN PERFORM s::pg_catalog.int4;
+              WHEN 'int8'::regtype THEN PERFORM s::pg_catalog.int8;
+              WHEN 'numeric'::regtype THEN PERFORM s::pg_catalog.numeric;
+            END CASE;
           EXCEPTION WHEN data_exception THEN
             s := NULL;    -- not a value this column can hold
           END;
@@ -456,22 +518,17 @@ BEGIN
 END
 $$;
 
--- The subject's identifiers for one column, from _subject_params.  A
--- PL/pgSQL function: its plan is kept for the session (a SQL function with
--- a SET clause would be planned anew on every call, and an inlined one
--- would hand the planner jsonb_to_recordset's estimate of 100 rows); its
--- estimate of a few rows makes the planner look each one up through the
--- column's index.  Called only from functions that pin search_path.
-CREATE FUNCTION privacy._subject_ids(params jsonb, key text)
-  RETURNS TABLE(s text, span tstzmultirange, b boolean)
-  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+-- The subject's identifiers for one column (alias f), taken from the
+-- statement's parameter $1 (_subject_params).  The generated statements run
+-- as the table's owner, so they read the identifiers from their parameter
+-- with built-in functions only, never through an internal helper the owner
+-- may not execute.
+CREATE FUNCTION privacy._subject_ids_sql(key text)
+  RETURNS text
+  LANGUAGE sql IMMUTABLE
 AS $$
-BEGIN
-  RETURN QUERY
-    SELECT f.s, f.span, f.b
-      FROM pg_catalog.jsonb_to_recordset(params OPERATOR(pg_catalog.->) key)
-           AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool);
-END
+  SELECT pg_catalog.format('pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) %L) '
+                           'AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool)', key)
 $$;
 
 -- The FROM clause of one branch: the subject's identifiers for column c
@@ -481,9 +538,8 @@ CREATE FUNCTION privacy._subject_from(c privacy._subject_column, dc text)
   LANGUAGE sql STABLE
 AS $$
   SELECT pg_catalog.format(
-           'privacy._subject_ids($1, %L) f '
-           'JOIN %s t ON %s',
-           c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy._subject_match(c, dc))
+           '%s JOIN %s t ON %s',
+           privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy._subject_match(c, dc))
 $$;
 
 -- All identifiers of the subject reached from (kind, value): the fixed
@@ -505,7 +561,7 @@ DECLARE
   rs       tstzrange[];
   cached   text;
   keys     text[];
-  link_all text;
+  link_all jsonb;
   link_sql text[] := '{}';
   fk       text[];
   fv       text[];
@@ -528,11 +584,13 @@ BEGIN
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind AND sc.is_validity LOOP
       IF params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
-        EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)'')) FROM %s',
-                                  COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
-                                  COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'),
-                                  privacy._subject_from(c, dc))
-          INTO rs USING params;
+        -- read as the table's owner
+        rs := (privacy._subject_query(c.tbl,
+                 pg_catalog.format('SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)''))::pg_catalog.text) FROM %s',
+                                   COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                                   COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'),
+                                   privacy._subject_from(c, dc)),
+                 params) OPERATOR(pg_catalog.#>>) '{}')::tstzrange[];
         ranges := ranges OPERATOR(pg_catalog.||) COALESCE(rs, '{}');
       END IF;
     END LOOP;
@@ -553,7 +611,9 @@ BEGIN
 
   -- One query per linking table: for each searchable owner column, the
   -- rows holding a current identifier, and from them every linking
-  -- column's identifier with its period.
+  -- column's identifier with its period.  Each runs as its table's owner
+  -- and gives what the owner can compute: an msisdn_fpe column's stored
+  -- pseudonym comes with its domain (d), and is decrypted here.
   cached := privacy._subject_cache_get('link:' || dc);
   IF cached IS NOT NULL THEN
     link_sql := cached::text[];
@@ -570,32 +630,29 @@ BEGIN
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
-      q := pg_catalog.format('SELECT x.k, x.v, x.s FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s) WHERE x.v IS NOT NULL',
+      q := pg_catalog.format('SELECT x.k, x.v, x.s, x.d FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d) WHERE x.v IS NOT NULL',
              privacy._subject_from(c, dc),
-             (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s)', l.kind,
+             (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text)', l.kind,
                                                              privacy._subject_value_expr(l, dc),
-                                                             privacy._subject_span_expr(l)), ', ' ORDER BY l.attnum)
+                                                             privacy._subject_span_expr(l),
+                                                             privacy._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
                 FROM pg_catalog.unnest(privacy._subject_cols()) l
                WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links));
       branches := branches OPERATOR(pg_catalog.||)
                   pg_catalog.format('SELECT * FROM (%s) b WHERE $1 OPERATOR(pg_catalog.?) %L', q, c.tbl::oid::text || '.' || c.attnum::text);
       keys := keys OPERATOR(pg_catalog.||) (c.tbl::oid::text || '.' || c.attnum::text);
     END LOOP;
-    -- "key key ...|query": the query runs only when a key has identifiers
+    -- "table|key key ...|query": the query runs, as the table's owner,
+    -- only when a key has identifiers
     link_sql := link_sql OPERATOR(pg_catalog.||)
-                (pg_catalog.array_to_string(keys, ' ') || '|' || pg_catalog.array_to_string(branches, ' UNION ALL '));
+                (t.tbl::oid::text || '|' || pg_catalog.array_to_string(keys, ' ') || '|'
+                 || 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM ('
+                 || pg_catalog.array_to_string(branches, ' UNION ALL ') || ') z');
   END LOOP;
   IF cached IS NULL THEN
     PERFORM privacy._subject_cache_put('link:' || dc, link_sql::text);
   END IF;
 
-  IF pg_catalog.cardinality(link_sql) OPERATOR(pg_catalog.>) 0 THEN
-    link_all := 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::text)) FROM ('
-                || (SELECT pg_catalog.string_agg(pg_catalog.substr(l, pg_catalog.strpos(l, '|') OPERATOR(pg_catalog.+) 1),
-                                                 ' UNION ALL ' ORDER BY o)
-                      FROM pg_catalog.unnest(link_sql) WITH ORDINALITY u(l, o))
-                || ') z';
-  END IF;
   kinds := ARRAY[kind];
   vals := ARRAY[norm];
   spans := ARRAY[span0];
@@ -609,12 +666,30 @@ BEGIN
     END IF;
     params := privacy._subject_params(fk, fv, fs);
     nk := '{}'; nv := '{}'; ns := '{}';
-    -- One query per round over every linking table (a branch without
-    -- identifiers of its column's kind returns nothing at once).
+    -- One query per round and linking table with identifiers to look up,
+    -- as its owner (a branch without identifiers of its column's kind
+    -- returns nothing at once); stored pseudonyms decrypted here.
+    link_all := NULL;
+    FOR i IN 1 .. COALESCE(pg_catalog.cardinality(link_sql), 0) LOOP
+      q := link_sql[i];
+      CONTINUE WHEN NOT params OPERATOR(pg_catalog.?|)
+                        pg_catalog.string_to_array(pg_catalog.split_part(q, '|', 2), ' ');
+      link_all := COALESCE(link_all, '[]'::jsonb) OPERATOR(pg_catalog.||)
+                  COALESCE(privacy._subject_query(pg_catalog.split_part(q, '|', 1)::oid::regclass,
+                                                  pg_catalog.substr(q, pg_catalog.length(pg_catalog.split_part(q, '|', 1))
+                                                                       OPERATOR(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(q, '|', 2))
+                                                                       OPERATOR(pg_catalog.+) 3),
+                                                  params), '[]'::jsonb);
+    END LOOP;
     IF link_all IS NOT NULL THEN
-      FOR r IN SELECT e OPERATOR(pg_catalog.->>) 0 AS k, e OPERATOR(pg_catalog.->>) 1 AS v,
-                      (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
-                 FROM pg_catalog.jsonb_array_elements(privacy._subject_query(link_all, params)) e LOOP
+      FOR r IN SELECT x.k, x.v, x.s
+                 FROM (SELECT e OPERATOR(pg_catalog.->>) 0 AS k,
+                              CASE WHEN e OPERATOR(pg_catalog.->>) 3 IS NULL THEN e OPERATOR(pg_catalog.->>) 1
+                                   ELSE privacy._msisdn_decrypt(e OPERATOR(pg_catalog.->>) 1, e OPERATOR(pg_catalog.->>) 3) END AS v,
+                              (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
+                         FROM pg_catalog.jsonb_array_elements(link_all) e) x
+                WHERE x.v IS NOT NULL
+                ORDER BY x.k, x.v LOOP
         i := pg_catalog.array_position(vals, r.v);
         WHILE i IS NOT NULL AND kinds[i] OPERATOR(pg_catalog.<>) r.k LOOP
           i := pg_catalog.array_position(vals, r.v, i OPERATOR(pg_catalog.+) 1);
@@ -930,7 +1005,16 @@ COMMENT ON VIEW privacy.request_deadlines IS
 -- Export
 ------------------------------------------------------------------------
 
--- The JSON of one row of table tbl (alias t) as the export shows it.  In
+-- The export reads a table in two steps.  The table's owner reads the
+-- subject's rows, each as to_jsonb(t) (_subject_rows_sql, run by
+-- _subject_query/_subject_rows as the owner in a security-restricted
+-- operation): whatever the row's types bring (a cast to json of the
+-- owner's type) runs with the owner's rights.  The extension then shows
+-- each row from that JSON alone (_subject_row_json): protected numbers
+-- decrypted, counterparties masked; nothing of the owner's runs there.
+
+-- The JSON of one row of table tbl as the export shows it, as an
+-- expression over x.j (the row as the owner's to_jsonb(t) gave it).  In
 -- the subject's own rows (mention_col NULL) the owner identifiers are
 -- shown in clear and every mention is masked; in another subject's row
 -- that mentions the subject (mention_col), only that column is shown, the
@@ -945,19 +1029,26 @@ DECLARE
   r     record;
   parts text[] := '{}';
   clear text;
+  clear_text text;
+  masked text;
 BEGIN
   FOR r IN SELECT rc.col, rc.category, rc.identifies, rc.link, rc.protect, rc.domain
              FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) _subject_row_json.tbl
             ORDER BY rc.attnum LOOP
-    clear := CASE WHEN r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
-                  THEN pg_catalog.format('privacy._msisdn_decrypt(t.%I, %L)', r.col, r.domain)
-                  ELSE pg_catalog.format('t.%I', r.col) END;
+    IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+      clear := pg_catalog.format('privacy._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %L, %L)', r.col, r.domain);
+      clear_text := clear;
+    ELSE
+      clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
+      clear_text := pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col);
+    END IF;
+    masked := pg_catalog.format('CASE WHEN x.j OPERATOR(pg_catalog.->>) %L IS NOT NULL THEN ''(masked)'' END', r.col);
     IF mention_col IS NULL THEN
       IF r.link OPERATOR(pg_catalog.=) 'mention' THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col,
                    CASE WHEN r.identifies OPERATOR(pg_catalog.=) 'msisdn'
-                        THEN pg_catalog.format('privacy.mask_msisdn(%s)', clear)
-                        ELSE pg_catalog.format('CASE WHEN t.%I IS NOT NULL THEN ''(masked)'' END', r.col) END);
+                        THEN pg_catalog.format('privacy.mask_msisdn(%s)', clear_text)
+                        ELSE masked END);
       ELSIF r.identifies IS NOT NULL AND r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
       END IF;
@@ -965,18 +1056,17 @@ BEGIN
       IF r.col OPERATOR(pg_catalog.=) mention_col THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
       ELSIF r.identifies OPERATOR(pg_catalog.=) 'msisdn' THEN
-        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, privacy.mask_msisdn(%s)', r.col, clear);
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, privacy.mask_msisdn(%s)', r.col, clear_text);
       ELSIF r.category NOT IN ('traffic', 'location') THEN
-        parts := parts OPERATOR(pg_catalog.||)
-                 pg_catalog.format('%L, CASE WHEN t.%I IS NOT NULL THEN ''(masked)'' END', r.col, r.col);
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, masked);
       END IF;
     END IF;
   END LOOP;
   IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
-    RETURN 'pg_catalog.to_jsonb(t)';
+    RETURN 'x.j';
   END IF;
   -- jsonb_build_object takes at most 100 arguments: one call per 50 columns.
-  RETURN 'pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.||) ' ||
+  RETURN 'x.j OPERATOR(pg_catalog.||) ' ||
          (SELECT pg_catalog.string_agg('pg_catalog.jsonb_build_object(' ||
                    pg_catalog.array_to_string(parts[g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 1 :
                                                     g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 50], ', ') || ')',
@@ -985,47 +1075,52 @@ BEGIN
 END
 $$;
 
--- The query returning the subject's rows of one table, each once:
--- (pri 0 = the subject's own row, 1 = a row that mentions the subject, j).
--- NULL when no column of the table can hold the subject's identifiers.
-CREATE FUNCTION privacy._subject_rows_sql(tbl regclass, dc text)
-  RETURNS text
+-- The query, run as the table's owner, returning the subject's rows of one
+-- table, each once, as jsonb [pri, mention column, to_jsonb(t)] (pri 0 =
+-- the subject's own row, 1 = a row that mentions the subject), in order of
+-- pri; and the expression over x.pri, x.m, x.j that shows such a row
+-- (_subject_row_json).  Both NULL when no column of the table can hold the
+-- subject's identifiers.
+CREATE FUNCTION privacy._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   c        privacy._subject_column;
   branches text[] := '{}';
+  whens    text[] := '{}';
   own_json text;
   key      text := 'rows:' || tbl::oid::text || ':' || dc;
-  q        text := privacy._subject_cache_get(key);
+  cached   text := privacy._subject_cache_get(key);
 BEGIN
-  IF q IS NOT NULL THEN
-    RETURN NULLIF(q, '');
+  IF cached IS NOT NULL THEN
+    q := NULLIF(pg_catalog.split_part(cached, E'\x01', 1), '');
+    shown := NULLIF(pg_catalog.split_part(cached, E'\x01', 2), '');
+    RETURN;
   END IF;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
             ORDER BY sc.link DESC, sc.attnum LOOP
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
       own_json := COALESCE(own_json, privacy._subject_row_json(tbl, NULL));
       branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 0 AS pri, t.tableoid AS o, t.ctid AS d, %s AS j FROM %s',
-                          own_json, privacy._subject_from(c, dc));
+        pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          privacy._subject_from(c, dc));
     ELSE
       branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 1 AS pri, t.tableoid AS o, t.ctid AS d, %s AS j FROM %s',
-                          privacy._subject_row_json(tbl, c.col), privacy._subject_from(c, dc));
+        pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          c.col, privacy._subject_from(c, dc));
+      whens := whens OPERATOR(pg_catalog.||)
+        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy._subject_row_json(tbl, c.col));
     END IF;
   END LOOP;
-  IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.=) 0 THEN
-    q := '';
-  ELSIF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.=) 1 THEN
-    q := 'SELECT u.pri, u.j FROM (' || branches[1] || ') u';
-  ELSE
-    q := 'SELECT DISTINCT ON (u.o, u.d) u.pri, u.j FROM (' ||
-         pg_catalog.array_to_string(branches, ' UNION ALL ') || ') u ORDER BY u.o, u.d, u.pri';
+  IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_build_array(u.pri, u.m, u.j) FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
+         || pg_catalog.array_to_string(branches, ' UNION ALL ')
+         || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d';
+    shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
+             || pg_catalog.array_to_string(whens, ' ') || ' END';
   END IF;
-  PERFORM privacy._subject_cache_put(key, q);
-  RETURN NULLIF(q, '');
+  PERFORM privacy._subject_cache_put(key, COALESCE(q, '') || E'\x01' || COALESCE(shown, ''));
 END
 $$;
 
@@ -1107,10 +1202,9 @@ DECLARE
   ids    record;
   params jsonb;
   t      record;
-  q      text;
+  rs     record;
   own    jsonb;
   ment   jsonb;
-  res    jsonb;
   tables jsonb := '[]';
   reten  jsonb := privacy._subject_retention_all();
 BEGIN
@@ -1120,14 +1214,15 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    q := privacy._subject_rows_sql(t.tbl, dc);
-    CONTINUE WHEN q IS NULL;
-    res := privacy._subject_query(
-             'SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_agg(x.j) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
-                     pg_catalog.jsonb_agg(x.j) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)) FROM (' || q || ') x',
-             params);
-    own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
-    ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
+    rs := privacy._subject_rows_sql(t.tbl, dc);
+    CONTINUE WHEN rs.q IS NULL;
+    -- the rows, read as the table's owner; shown from their JSON here
+    EXECUTE 'SELECT pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
+                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)
+               FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
+                            e OPERATOR(pg_catalog.->) 2 AS j
+                       FROM privacy._subject_rows($1, $2, $3) e) x'
+      INTO own, ment USING t.tbl, rs.q, params;
     CONTINUE WHEN own IS NULL AND ment IS NULL;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
                 privacy._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
@@ -1177,7 +1272,7 @@ DECLARE
   params jsonb;
   t      record;
   r      record;
-  q      text;
+  rs     record;
   chunk  jsonb[];
   cpri   integer;
   meta   boolean;
@@ -1197,12 +1292,17 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    q := privacy._subject_rows_sql(t.tbl, dc);
-    CONTINUE WHEN q IS NULL;
+    rs := privacy._subject_rows_sql(t.tbl, dc);
+    CONTINUE WHEN rs.q IS NULL;
     meta := false;
     chunk := '{}';
     cpri := 0;
-    FOR r IN EXECUTE 'SELECT x.pri, x.j FROM (' || q || ') x ORDER BY x.pri' USING params LOOP
+    -- the rows, read as the table's owner (in order of pri); shown here
+    FOR r IN EXECUTE 'SELECT x.pri, ' || rs.shown || ' AS j
+                        FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
+                                     e OPERATOR(pg_catalog.->) 2 AS j
+                                FROM privacy._subject_rows($1, $2, $3) e) x'
+               USING t.tbl, rs.q, params LOOP
       IF NOT meta THEN
         part := part OPERATOR(pg_catalog.+) 1;
         section := 'table';
@@ -1280,7 +1380,7 @@ AS $$
 DECLARE
   reg   regclass;
   dc    text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
-  c     record;
+  c     privacy._subject_column;
   conds text[] := '{}';
   hit   record;
 BEGIN
@@ -1300,6 +1400,11 @@ BEGIN
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
               AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe') LOOP
+    -- Only built-in types (fail closed otherwise): reading the old rows'
+    -- identifiers and times below then evaluates nothing of the table's
+    -- owner (no cast, comparison or check of hers) with this function's
+    -- rights.
+    PERFORM privacy._subject_check(c);
     -- The keyed reference is computed once per distinct value, and the
     -- period checked only for values that are restricted.
     conds := conds OPERATOR(pg_catalog.||) pg_catalog.format(
@@ -1309,8 +1414,8 @@ BEGIN
       'AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(%3$L, %4$s) '
       'WHERE (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())) h%5$s',
       c.col, c.col, c.kind,
-      CASE WHEN c.protect IS NOT NULL THEN pg_catalog.format('privacy._msisdn_decrypt(v.val, %L)', c.domain)
-           ELSE pg_catalog.format('privacy._subject_key(%L, v.val::text, %L)', c.mode, dc) END,
+      CASE WHEN c.protect IS NOT NULL THEN pg_catalog.format('privacy._msisdn_decrypt(v.val::pg_catalog.text, %L)', c.domain)
+           ELSE pg_catalog.format('privacy._subject_key(%L, v.val::pg_catalog.text, %L)', c.mode, dc) END,
       CASE WHEN c.is_validity THEN
              pg_catalog.format(' JOIN pgp_old_rows t ON t.%I OPERATOR(pg_catalog.=) h.val'
                                ' AND h.span OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)'')',
@@ -1522,6 +1627,7 @@ DECLARE
   referenced boolean;
   order_  regclass[];
   cached  text;
+  res     jsonb;
   reten   jsonb := privacy._subject_retention_all();
 BEGIN
   -- Writers of the subject's tables wait until the erasure commits, and an
@@ -1565,8 +1671,9 @@ BEGIN
       FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
                 WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner' LOOP
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
-        EXECUTE 'SELECT pg_catalog.count(DISTINCT (t.tableoid, t.ctid)) FROM ' || privacy._subject_from(c, dc)
-          INTO nrows USING params;
+        nrows := (privacy._subject_query(t.tbl,
+                    'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM ' || privacy._subject_from(c, dc),
+                    params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         n := GREATEST(n, nrows);
       END LOOP;
       IF n OPERATOR(pg_catalog.>) 0 THEN
@@ -1591,21 +1698,25 @@ BEGIN
               ORDER BY sc.attnum LOOP
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF keep.keep_at_least IS NOT NULL THEN
-        EXECUTE pg_catalog.format('SELECT pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(t.%I::timestamptz OPERATOR(pg_catalog.+) %L::interval) FROM %s AND %s',
-                                  keep.time_column, keep.keep_at_least, privacy._subject_from(c, dc), keepcond)
-          INTO nrows, row_until USING params;
+        res := privacy._subject_query(t.tbl,
+                 pg_catalog.format('SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(t.%I::pg_catalog.timestamptz OPERATOR(pg_catalog.+) %L::pg_catalog.interval)) FROM %s AND %s',
+                                   keep.time_column, keep.keep_at_least, privacy._subject_from(c, dc), keepcond),
+                 params);
+        nrows := (res OPERATOR(pg_catalog.->>) 0)::bigint;
+        row_until := (res OPERATOR(pg_catalog.->>) 1)::timestamptz;
         kept := GREATEST(kept, nrows);
         until := GREATEST(until, row_until);
       END IF;
       BEGIN
         n := privacy._subject_exec(t.tbl,
-               pg_catalog.format('DELETE FROM %s t USING privacy._subject_ids($1, %L) f WHERE %s AND NOT %s',
-                                 t.tbl, c.tbl::oid::text || '.' || c.attnum::text,
+               pg_catalog.format('DELETE FROM %s t USING %s WHERE %s AND NOT %s',
+                                 t.tbl, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
                                  privacy._subject_match(c, dc), keepcond),
                params);
       EXCEPTION WHEN foreign_key_violation THEN
         -- Rows that other kept rows still reference stay as long as they do.
-        EXECUTE 'SELECT pg_catalog.count(*) FROM ' || privacy._subject_from(c, dc) INTO nrows USING params;
+        nrows := (privacy._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy._subject_from(c, dc),
+                                         params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         kept := GREATEST(kept, nrows);
         referenced := true;
         n := 0;
@@ -1653,8 +1764,8 @@ BEGIN
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
       nrows := privacy._subject_exec(t.tbl,
-               pg_catalog.format('UPDATE %s t SET %I = NULL FROM privacy._subject_ids($1, %L) f WHERE %s',
-                                 t.tbl, c.col, c.tbl::oid::text || '.' || c.attnum::text,
+               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s',
+                                 t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
                                  privacy._subject_match(c, dc)),
                params);
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
