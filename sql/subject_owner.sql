@@ -219,6 +219,9 @@ SELECT count(*) FROM privacy._subject_rows(NULL, NULL, NULL);
 SELECT privacy.has_consent(NULL, 'a@b.dk', NULL);
 SELECT privacy._consent_changed();
 SELECT privacy._subject_cols() IS NOT NULL AS cols;
+SELECT privacy._raise_hidden(NULL, NULL);
+SELECT privacy._raise_hidden('no', 'message');
+SELECT privacy._raise_hidden('55000', 'message', NULL, 'hint');
 SELECT privacy._consent_trigger();
 SELECT privacy._consent_append_only();
 

@@ -1265,6 +1265,37 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(tuple);
 }
 
+PG_FUNCTION_INFO_V1(pgp_raise_hidden);
+
+/*
+ * _raise_hidden(sqlstate, message, detail, hint): raise an error about a
+ * data subject from PL/pgSQL without logging the statement, which names
+ * the subject (RAISE cannot hide it).  The message and detail must not
+ * hold the value themselves.
+ */
+Datum
+pgp_raise_hidden(PG_FUNCTION_ARGS)
+{
+	const char *code = "P0001";
+	const char *msg = "error about a data subject";
+
+	if (!PG_ARGISNULL(0))
+		code = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+		msg = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strlen(code) != 5 || strspn(code, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid SQLSTATE code")));
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4])),
+			 errhidestmt(true),
+			 errmsg_internal("%s", msg),
+			 PG_ARGISNULL(2) ? 0 : errdetail_internal("%s", text_to_cstring(PG_GETARG_TEXT_PP(2))),
+			 PG_ARGISNULL(3) ? 0 : errhint("%s", text_to_cstring(PG_GETARG_TEXT_PP(3)))));
+	PG_RETURN_VOID();
+}
+
 PG_FUNCTION_INFO_V1(pgp_consent_changed);
 
 /*

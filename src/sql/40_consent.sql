@@ -145,6 +145,17 @@ CREATE FUNCTION privacy._consent_forget_identity(kind text, value text) RETURNS 
 COMMENT ON FUNCTION privacy._consent_forget_identity(text, text) IS
   'internal (erasure path only): nulls a subject''s identifier in the consent register, keeping subject_ref and the events';
 
+-- Raise an error about a data subject without logging the statement that
+-- names it (PL/pgSQL's RAISE cannot hide the statement).  Used by the
+-- consent and data-subject functions; never echo the value itself.
+CREATE FUNCTION privacy._raise_hidden(sqlstate text, message text, detail text DEFAULT NULL,
+                                      hint text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_raise_hidden';
+COMMENT ON FUNCTION privacy._raise_hidden(text, text, text, text) IS
+  'internal: raises an error about a data subject with the statement hidden from the server log';
+
 ------------------------------------------------------------------------
 -- Recording consent
 ------------------------------------------------------------------------
@@ -353,9 +364,8 @@ BEGIN
   END IF;
   st := privacy._consent_lock_state(kind, norm, purpose, true);
   IF st.granted IS NULL OR st.event_id IS NULL THEN
-    RAISE EXCEPTION 'no consent to withdraw for purpose "%"', purpose
-      USING ERRCODE = '55000',
-            DETAIL = 'Consent for this identifier and purpose was never granted.';
+    PERFORM privacy._raise_hidden('55000', pg_catalog.format('no consent to withdraw for purpose "%s"', purpose),
+                                  'Consent for this identifier and purpose was never granted.');
   END IF;
   IF NOT st.granted THEN
     -- Withdrawing twice (a second click on an unsubscribe link) changes

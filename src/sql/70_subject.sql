@@ -377,10 +377,9 @@ BEGIN
   END IF;
   norm := privacy._subject_key(mode, value, 'DK');
   IF norm IS NULL THEN
-    RAISE EXCEPTION 'identifier of kind "%" has no normal form', kind
-      USING ERRCODE = '22023',
-            DETAIL = CASE mode WHEN 'email' THEN 'An e-mail address needs an "@" and may not be blank.'
-                               ELSE 'The value is blank.' END;
+    PERFORM privacy._raise_hidden('22023', pg_catalog.format('identifier of kind "%s" has no normal form', kind),
+            CASE mode WHEN 'email' THEN 'An e-mail address needs an "@" and may not be blank.'
+                      ELSE 'The value is blank.' END);
   END IF;
   RETURN norm;
 END
@@ -660,9 +659,8 @@ BEGIN
   WHILE pg_catalog.cardinality(fk) OPERATOR(pg_catalog.>) 0 LOOP
     rounds := rounds OPERATOR(pg_catalog.+) 1;
     IF rounds OPERATOR(pg_catalog.>) 10 THEN
-      RAISE EXCEPTION 'the identifiers of this data subject do not reach a fixed point in 10 rounds'
-        USING ERRCODE = '54000',
-              HINT = 'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).';
+      PERFORM privacy._raise_hidden('54000', 'the identifiers of this data subject do not reach a fixed point in 10 rounds', NULL,
+              'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
     END IF;
     params := privacy._subject_params(fk, fv, fs);
     nk := '{}'; nv := '{}'; ns := '{}';
@@ -705,9 +703,8 @@ BEGIN
           spans[i] := spans[i] OPERATOR(pg_catalog.+) r.s::tstzmultirange;
         END IF;
         IF pg_catalog.cardinality(kinds) OPERATOR(pg_catalog.>) 500 THEN
-          RAISE EXCEPTION 'this data subject has more than 500 identifiers'
-            USING ERRCODE = '54000',
-                  HINT = 'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).';
+          PERFORM privacy._raise_hidden('54000', 'this data subject has more than 500 identifiers', NULL,
+                  'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
         END IF;
         nk := nk OPERATOR(pg_catalog.||) kinds[i];
         nv := nv OPERATOR(pg_catalog.||) vals[i];
@@ -1433,11 +1430,11 @@ BEGIN
   END IF;
   EXECUTE pg_catalog.array_to_string(conds, ' UNION ALL ') || ' LIMIT 1' INTO hit;
   IF hit IS NOT NULL THEN
-    RAISE EXCEPTION 'cannot update a row of a data subject whose processing is restricted'
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
-                                       TG_RELID::regclass, hit.col, hit.reason),
-            HINT = 'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().';
+    -- the UPDATE statement may name the subject: not logged
+    PERFORM privacy._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
+            pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
+                              TG_RELID::regclass, hit.col, hit.reason),
+            'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().');
   END IF;
   RETURN NULL;
 END
@@ -1541,8 +1538,8 @@ BEGIN
                                        FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v));
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.=) 0 THEN
-    RAISE EXCEPTION 'data subject is not restricted' USING ERRCODE = '55000',
-      DETAIL = 'No identifier of this subject has a restriction requested by the subject; restrictions kept after an erasure end on their own.';
+    PERFORM privacy._raise_hidden('55000', 'data subject is not restricted',
+      'No identifier of this subject has a restriction requested by the subject; restrictions kept after an erasure end on their own.');
   END IF;
   PERFORM privacy._audit('subject.unrestrict', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, ids.vals[1]),
