@@ -191,6 +191,31 @@ ALTER TABLE regress_own_b.calls ALTER COLUMN started_at TYPE timestamptz USING s
 SELECT jsonb_array_length(privacy.export_subject('msisdn', '+4520000002')->'tables') AS tables;
 
 
+-- Consent: a subject column of a built-in type only, at declaration and at
+-- each use (the trigger on her writes, the withdrawal's cascade)
+SELECT privacy.define_purpose('regress_own_news', 'consent');
+SET ROLE regress_own_eve;
+CREATE DOMAIN regress_own_e.mail AS text CHECK (regress_own_e.trap('mail'));
+CREATE TABLE regress_own_e.news (id int, who text, m regress_own_e.mood);
+RESET ROLE;
+SELECT privacy.require_consent('regress_own_e.news', 'm', 'regress_own_news', kind => 'customer');
+SELECT privacy.require_consent('regress_own_e.news', 'who', 'regress_own_news', 'delete', kind => 'email');
+SELECT privacy.grant_consent('email', 'ann@example.dk', 'regress_own_news') > 0 AS granted;
+SET ROLE regress_own_eve;
+INSERT INTO regress_own_e.news VALUES (1, 'ann@example.dk', 'happy');
+ALTER TABLE regress_own_e.news ALTER COLUMN who TYPE regress_own_e.mail;
+INSERT INTO regress_own_e.news VALUES (2, 'ann@example.dk', 'sad');
+RESET ROLE;
+TRUNCATE regress_own_e.ran_as;
+SELECT privacy.withdraw_consent('email', 'ann@example.dk', 'regress_own_news');
+SELECT count(*) AS traps_run FROM regress_own_e.ran_as;
+SET ROLE regress_own_eve;
+ALTER TABLE regress_own_e.news ALTER COLUMN who TYPE text;
+RESET ROLE;
+SELECT privacy.withdraw_consent('email', 'ann@example.dk', 'regress_own_news') > 0 AS withdrawn;
+SELECT count(*) AS rows_left FROM regress_own_e.news;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_own_eve';
+
 -- Internal helpers stay internal: the owners have no EXECUTE on them
 SET ROLE regress_own_eve;
 SELECT privacy._subject_query('regress_own_e.customer', 'SELECT NULL::jsonb', '{}');
@@ -228,6 +253,11 @@ SELECT privacy._consent_append_only();
 DROP SCHEMA regress_own_e CASCADE;
 DROP SCHEMA regress_own_b CASCADE;
 DELETE FROM privacy.restriction;
+ALTER TABLE privacy.consent_event DISABLE TRIGGER consent_event_append_only;
+DELETE FROM privacy.consent_event WHERE purpose = 'regress_own_news';
+ALTER TABLE privacy.consent_event ENABLE TRIGGER consent_event_append_only;
+DELETE FROM privacy.consent_state WHERE purpose = 'regress_own_news';
+SELECT privacy.drop_purpose('regress_own_news');
 DELETE FROM privacy.purpose WHERE name = 'regress_own_service';
 DROP ROLE regress_own_eve;
 DROP ROLE regress_own_bob;
