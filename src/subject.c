@@ -3,8 +3,9 @@
  * subject.c
  *	  C helpers of the data-subject rights (src/sql/70_subject.sql).
  *
- * Export, erasure and restriction are written in PL/pgSQL; three small
- * pieces are C because they run per row or need backend state:
+ * Export, erasure and restriction are written in PL/pgSQL; these pieces
+ * are C because they run per row, need backend state, or act as a table's
+ * owner:
  *
  *	  _subject_key		the normal form of an identifier as people typed it,
  *						or NULL when it has none (never an error), so a
@@ -18,10 +19,15 @@
  *	  _erasing			true while erase_subject scrubs and deletes, so the
  *						restriction trigger lets the erasure through; reset
  *						at the end of every transaction, error included
- *	  _subject_query	run one generated read-only query with the subject's
- *						identifiers as its jsonb parameter, through a plan
- *						prepared once per backend and kept (the plan cache
- *						replans it when a table changes), returning jsonb
+ *	  _subject_query	run one generated read-only query over a table, as
+ *						the table's owner in a security-restricted
+ *						operation, with the subject's identifiers as its
+ *						jsonb parameter, through a plan prepared once per
+ *						backend and kept (the plan cache replans it when a
+ *						table changes), returning jsonb
+ *	  _subject_rows		the same, returning every row (the export's rows)
+ *	  _restrict_trigger	the restriction trigger: the old rows read as the
+ *						table's owner, checked as the extension owner
  *	  _subject_cache	the SQL that export and erasure generate from the
  *						catalog, kept per backend: generating it takes far
  *						longer than running it for one subject.  Any
@@ -37,6 +43,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -579,4 +586,85 @@ pgp_subject_cols(PG_FUNCTION_ARGS)
 	copy = palloc(VARSIZE(subject_cols));
 	memcpy(copy, subject_cols, VARSIZE(subject_cols));
 	PG_RETURN_POINTER(copy);
+}
+
+PG_FUNCTION_INFO_V1(pgp_restrict_trigger);
+
+/*
+ * The restriction trigger (AFTER UPDATE, FOR EACH STATEMENT, old rows as
+ * the transition table pgp_old_rows): refuses an UPDATE of rows of a
+ * restricted data subject.  See privacy._restrict_sql in 70_subject.sql
+ * for the three steps: the catalog and the restrictions are read as the
+ * extension owner (pgp_catalog_select), the old rows only as the owner of
+ * the table, in a security-restricted operation, so that nothing of the
+ * owner's (a cast, a comparison of her type) runs with more rights than
+ * hers, whoever wrote.  The erasure's own statements pass (_erasing).
+ */
+Datum
+pgp_restrict_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Oid			relid;
+	Oid			argtypes[2] = {REGCLASSOID, JSONBOID};
+	Datum		values[2];
+	bool		isnull;
+	char	   *sql;
+	Datum		vals = (Datum) 0;
+	bool		vals_null = true;
+	PgpAsOwner	as_owner;
+	int			ret;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._restrict_trigger() must be called as a trigger")));
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(td->tg_event) || td->tg_oldtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._restrict_trigger() must be an AFTER UPDATE statement trigger with an old transition table")));
+	if (subject_erasing)
+		return PointerGetDatum(NULL);
+
+	relid = RelationGetRelid(td->tg_relation);
+	values[0] = ObjectIdGetDatum(relid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* 1. the owner's query, or NULL (as the extension owner) */
+	pgp_catalog_select("SELECT privacy._restrict_sql($1)", 1, argtypes, values);
+	if (SPI_processed != 1)
+		elog(ERROR, "privacy._restrict_sql returned %d rows", (int) SPI_processed);
+	sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (sql == NULL)
+	{
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
+	/* 2. the old rows, read as the table's owner */
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	pgp_begin_as_owner(relid, &as_owner);
+	ret = SPI_execute(sql, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1 && SPI_tuptable->tupdesc->natts == 1 &&
+		SPI_gettypeid(SPI_tuptable->tupdesc, 1) == JSONBOID)
+	{
+		vals = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		vals_null = isnull;
+	}
+	else
+		elog(ERROR, "the restriction trigger's query must return one jsonb");
+	pgp_end_as_owner(&as_owner);
+
+	/* 3. the check against the restrictions (as the extension owner) */
+	if (!vals_null)
+	{
+		values[1] = vals;
+		pgp_catalog_select("SELECT privacy._restrict_check($1, $2)", 2, argtypes, values);
+	}
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }

@@ -1365,82 +1365,138 @@ COMMENT ON FUNCTION privacy.export_subject_chunks(text, text, integer, timestamp
 ------------------------------------------------------------------------
 
 -- The restriction trigger: AFTER UPDATE, FOR EACH STATEMENT, with the old
--- rows as a transition table.  One query per statement checks the old rows'
--- owner identifiers against the active restrictions; per row there is only
--- the transition table's copy and, inside that one query, a keyed
--- reference per identifier.  With no active restriction it returns at once.
-CREATE FUNCTION privacy._restrict_trigger() RETURNS trigger
-  LANGUAGE plpgsql
-  SECURITY DEFINER
+-- rows as a transition table (src/subject.c).  It fires for the table's
+-- owner's (or any writer's) UPDATE and works in three steps, so that the
+-- old rows are read, and anything of their types evaluated, only with the
+-- rights of the table's owner:
+--   1. as the extension owner, _restrict_sql: NULL at once when no
+--      restriction is active; else the query over the old rows;
+--   2. as the owner of the table, in a security-restricted operation: that
+--      query, giving the distinct (column, stored value, period) of the old
+--      rows' owner identifiers, all built-in text;
+--   3. as the extension owner, _restrict_check: the keyed reference of each
+--      distinct value (decrypted when stored by msisdn_fpe), against the
+--      active restrictions and their periods; an error on a hit.
+
+-- Step 1: the owner's query over the old rows of fired (a registered table
+-- or a partition of one), or NULL when there is nothing to check.
+CREATE FUNCTION privacy._restrict_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   reg   regclass;
-  dc    text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
   c     privacy._subject_column;
-  conds text[] := '{}';
-  hit   record;
+  parts text[] := '{}';
+  key   text := 'restrict:' || fired::oid::text;
+  q     text;
 BEGIN
-  IF privacy._subject_erasing() THEN
-    RETURN NULL;
-  END IF;
   IF NOT EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
     RETURN NULL;
   END IF;
+  q := privacy._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
   SELECT a.relid INTO reg
-    FROM (SELECT TG_RELID::regclass AS relid, 0 AS o
+    FROM (SELECT fired AS relid, 0 AS o
           UNION ALL
-          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(TG_RELID) WITH ORDINALITY p(relid, o)) a
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
     JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
    ORDER BY a.o LIMIT 1;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
-              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe') LOOP
-    -- Only built-in types (fail closed otherwise): reading the old rows'
-    -- identifiers and times below then evaluates nothing of the table's
-    -- owner (no cast, comparison or check of hers) with this function's
-    -- rights.
+              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            ORDER BY sc.attnum LOOP
+    -- Fail closed on a column whose type changed since it was declared.
     PERFORM privacy._subject_check(c);
-    -- The keyed reference is computed once per distinct value, and the
-    -- period checked only for values that are restricted.
-    conds := conds OPERATOR(pg_catalog.||) pg_catalog.format(
-      'SELECT h.reason, %1$L AS col FROM ('
-      'SELECT v.val, r.reason, r.span FROM (SELECT DISTINCT t.%2$I AS val FROM pgp_old_rows t WHERE t.%2$I IS NOT NULL) v '
-      'JOIN privacy.restriction r ON r.kind OPERATOR(pg_catalog.=) %3$L '
-      'AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(%3$L, %4$s) '
-      'WHERE (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())) h%5$s',
-      c.col, c.col, c.kind,
-      CASE WHEN c.protect IS NOT NULL THEN pg_catalog.format('privacy._msisdn_decrypt(v.val::pg_catalog.text, %L)', c.domain)
-           ELSE pg_catalog.format('privacy._subject_key(%L, v.val::pg_catalog.text, %L)', c.mode, dc) END,
+    parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+      'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+      c.col, c.col,
       CASE WHEN c.is_validity THEN
-             pg_catalog.format(' JOIN pgp_old_rows t ON t.%I OPERATOR(pg_catalog.=) h.val'
-                               ' AND h.span OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)'')',
-                               c.col,
+             pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
                                COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
                                COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
            WHEN c.event_time IS NOT NULL THEN
-             pg_catalog.format(' JOIN pgp_old_rows t ON t.%I OPERATOR(pg_catalog.=) h.val'
-                               ' AND (h.span OPERATOR(pg_catalog.=) ''{(,)}'' OR h.span OPERATOR(pg_catalog.@>) t.%I::timestamptz)',
-                               c.col, c.event_time)
-           ELSE '' END);
+             pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
+           ELSE 'NULL::pg_catalog.text' END,
+      c.col);
   END LOOP;
-  IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.=) 0 THEN
-    RETURN NULL;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
+         || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') u';
   END IF;
-  EXECUTE pg_catalog.array_to_string(conds, ' UNION ALL ') || ' LIMIT 1' INTO hit;
-  IF hit IS NOT NULL THEN
+  PERFORM privacy._subject_cache_put(key, COALESCE(q, ''));
+  RETURN q;
+END
+$$;
+COMMENT ON FUNCTION privacy._restrict_sql(regclass) IS
+  'internal: the restriction trigger''s query over the old rows, run as the table''s owner; NULL when no restriction is active';
+
+-- Step 3: refuse the UPDATE when an old row belongs to a restricted
+-- subject.  vals: [[column, stored value, period], ...] from step 2.  The
+-- keyed reference is computed once per distinct value, and the period
+-- checked only for values that are restricted.
+CREATE FUNCTION privacy._restrict_check(fired regclass, vals jsonb)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc  text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  reg regclass;
+  hit record;
+BEGIN
+  IF vals IS NULL THEN
+    RETURN;
+  END IF;
+  SELECT a.relid INTO reg
+    FROM (SELECT fired AS relid, 0 AS o
+          UNION ALL
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
+    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
+   ORDER BY a.o LIMIT 1;
+  WITH e AS (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val,
+                    x OPERATOR(pg_catalog.->>) 2 AS span
+               FROM pg_catalog.jsonb_array_elements(vals) x),
+       n AS (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
+                    CASE WHEN c.protect IS NOT NULL THEN privacy._msisdn_decrypt(d.val, c.domain)
+                         ELSE privacy._subject_key(c.mode, d.val, dc) END AS norm
+               FROM (SELECT DISTINCT e.col, e.val FROM e) d
+               JOIN pg_catalog.unnest(privacy._subject_cols()) c
+                 ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
+       h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
+               FROM n JOIN privacy.restriction r
+                 ON r.kind OPERATOR(pg_catalog.=) n.kind
+                AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(n.kind, n.norm)
+              WHERE n.norm IS NOT NULL
+                AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
+  SELECT h.col, h.reason INTO hit
+    FROM h JOIN e ON e.col OPERATOR(pg_catalog.=) h.col AND e.val OPERATOR(pg_catalog.=) h.val
+   WHERE CASE WHEN h.is_validity THEN h.span OPERATOR(pg_catalog.&&) e.span::tstzrange
+              WHEN h.has_event THEN h.span OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange
+                                    OR h.span OPERATOR(pg_catalog.@>) e.span::timestamptz
+              ELSE true END
+   LIMIT 1;
+  IF hit.col IS NOT NULL THEN
     -- the UPDATE statement may name the subject: not logged
     PERFORM privacy._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
             pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
-                              TG_RELID::regclass, hit.col, hit.reason),
+                              fired, hit.col, hit.reason),
             'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().');
   END IF;
-  RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION privacy._restrict_check(regclass, jsonb) IS
+  'internal: refuses the UPDATE when an old row''s identifier belongs to a restricted subject';
+
+CREATE FUNCTION privacy._restrict_trigger() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_restrict_trigger';
 COMMENT ON FUNCTION privacy._restrict_trigger() IS
-  'internal: refuses UPDATE of rows of restricted data subjects (statement-level, transition table)';
+  'internal: refuses UPDATE of rows of restricted data subjects (statement-level, transition table; reads the old rows as the table''s owner)';
 
 -- Install the restriction trigger on every registered table with owner
 -- identifiers (and on each partition, for UPDATEs aimed at a partition).
