@@ -249,6 +249,7 @@ SELECT privacy._raise_hidden('no', 'message');
 SELECT privacy._raise_hidden('55000', 'message', NULL, 'hint');
 SELECT privacy._consent_trigger();
 SELECT privacy._consent_append_only();
+SELECT privacy._restrict_trigger();
 
 DROP SCHEMA regress_own_e CASCADE;
 DROP SCHEMA regress_own_b CASCADE;
