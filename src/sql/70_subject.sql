@@ -32,6 +32,29 @@
 -- typed (privacy._subject_key), which an expression index can serve;
 -- privacy.missing_indexes lists identifying columns without a usable index.
 --
+-- Acting as the table's owner.  Every statement that reads or writes a
+-- registered table runs as that table's owner in a security-restricted
+-- operation with search_path pg_catalog, pg_temp (src/subject.c:
+-- _subject_query and _subject_rows read, _subject_exec writes; the
+-- restriction trigger reads the old rows the same way), never as the
+-- extension owner or the caller: a cast to json of the owner's type in the
+-- export, her trigger on the erasure's DELETE, her index expressions run
+-- with her rights only.  These statements call nothing the owner may not
+-- execute: the subject's identifiers travel as their jsonb parameter, read
+-- with jsonb_to_recordset; keyed work (decrypting an msisdn_fpe column,
+-- keyed references) is done by the extension on what the owner's query
+-- returned, which is plain JSON and text.
+--
+-- Identifier columns (and the time columns that bound them) have built-in
+-- types: text, varchar, char, smallint, integer, bigint or numeric
+-- (timestamptz, timestamp or date), checked when declared
+-- (register_column, set_subject_table) and again at every use
+-- (privacy._subject_check): a column changed since to a domain, an enum or
+-- any type of the owner's stops export, erasure and restriction with 42804
+-- until it is changed back or unregistered, and privacy.catalog_problems
+-- lists it.  So nothing of the owner's is evaluated where the extension
+-- computes (casting, matching, normalizing identifiers).
+--
 -- Nothing here writes a raw identifier outside the registered tables:
 -- restrictions and requests keep privacy._subject_ref() references, and
 -- the audit log the same.
