@@ -161,7 +161,7 @@ ALTER TABLE regress_own_e.account ALTER COLUMN note TYPE regress_own_e.cust USIN
 RESET ROLE;
 TRUNCATE regress_own_e.ran_as;
 SELECT table_name, column_name, problem FROM privacy.catalog_problems
- WHERE table_name::text LIKE 'regress_own_%' ORDER BY 1::text, 2;
+ WHERE table_name::text LIKE 'regress_own_%' ORDER BY table_name::text, column_name;
 SELECT privacy.export_subject('customer', '2');
 SELECT * FROM privacy.erase_subject('customer', '2');
 SELECT privacy.restrict_subject('customer', '2', 'contested');
@@ -190,6 +190,19 @@ SELECT privacy.export_subject('msisdn', '+4520000002');
 ALTER TABLE regress_own_b.calls ALTER COLUMN started_at TYPE timestamptz USING started_at::timestamptz;
 SELECT jsonb_array_length(privacy.export_subject('msisdn', '+4520000002')->'tables') AS tables;
 
+
+-- Rows kept by a legal hold or a legal minimum are counted as each table's
+-- owner too (Bob's calls, Eve's customer), and the report is right.
+SELECT privacy.hold('customer', '2', 'regress_own litigation', now() + interval '30 days') AS hold_id \gset
+SELECT table_name, action, rows, kept_until > now() AS until_ok FROM privacy.erase_subject('customer', '2') ORDER BY table_name::text, action;
+SELECT privacy.release_hold(:hold_id);
+SELECT privacy.set_retention('regress_own_b.calls', 'started_at', interval '30 years', keep_at_least => interval '25 years');
+SELECT table_name, action, rows, kept_until > now() AS until_ok
+  FROM privacy.erase_subject('customer', '2', dry_run => true) ORDER BY table_name::text, action;
+SELECT DISTINCT fn, role FROM regress_own_e.ran_as ORDER BY 1, 2;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_own_eve';
+DELETE FROM privacy.restriction;
+TRUNCATE regress_own_e.ran_as;
 
 -- Consent: a subject column of a built-in type only, at declaration and at
 -- each use (the trigger on her writes, the withdrawal's cascade)
@@ -254,6 +267,7 @@ SELECT privacy._restrict_trigger();
 DROP SCHEMA regress_own_e CASCADE;
 DROP SCHEMA regress_own_b CASCADE;
 DELETE FROM privacy.restriction;
+DELETE FROM privacy.legal_hold WHERE reason = 'regress_own litigation';
 ALTER TABLE privacy.consent_event DISABLE TRIGGER consent_event_append_only;
 DELETE FROM privacy.consent_event WHERE purpose = 'regress_own_news';
 ALTER TABLE privacy.consent_event ENABLE TRIGGER consent_event_append_only;
