@@ -95,6 +95,10 @@ SELECT privacy.register_column('regress_own_e.customer', 'customer_id', 'custome
 SELECT privacy.register_column('regress_own_e.customer', 'email', 'email', identifies => 'email');
 SELECT privacy.register_column('regress_own_e.customer', 'phone', 'phone', identifies => 'msisdn');
 SELECT privacy.register_column('regress_own_e.customer', 'mood', 'other');
+-- a column name made to break generated SQL (a quote, a bar, a control
+-- character): quoted wherever it goes
+ALTER TABLE regress_own_e.customer ADD COLUMN U&"odd\0001"" |col" text DEFAULT 'x';
+SELECT privacy.register_column('regress_own_e.customer', U&'odd\0001" |col', 'other');
 SELECT privacy.register_table('regress_own_b.calls', 'regress_own_service');
 SELECT privacy.register_column('regress_own_b.calls', 'a_number', 'phone', identifies => 'msisdn');
 SELECT privacy.register_column('regress_own_b.calls', 'b_number', 'phone', identifies => 'msisdn', link => 'mention');

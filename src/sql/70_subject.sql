@@ -1110,13 +1110,19 @@ DECLARE
   branches text[] := '{}';
   whens    text[] := '{}';
   own_json text;
-  key      text := 'rows:' || tbl::oid::text || ':' || dc;
-  cached   text := privacy._subject_cache_get(key);
+  key      text := tbl::oid::text || ':' || dc;
+  cached   text := privacy._subject_cache_get('rows:' || key);
 BEGIN
+  -- two entries (no separator that a column name could hold), used only
+  -- together
   IF cached IS NOT NULL THEN
-    q := NULLIF(pg_catalog.split_part(cached, E'\x01', 1), '');
-    shown := NULLIF(pg_catalog.split_part(cached, E'\x01', 2), '');
-    RETURN;
+    shown := privacy._subject_cache_get('shown:' || key);
+    IF shown IS NOT NULL THEN
+      q := NULLIF(cached, '');
+      shown := NULLIF(shown, '');
+      RETURN;
+    END IF;
+    shown := NULL;
   END IF;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
             ORDER BY sc.link DESC, sc.attnum LOOP
@@ -1140,7 +1146,8 @@ BEGIN
     shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
              || pg_catalog.array_to_string(whens, ' ') || ' END';
   END IF;
-  PERFORM privacy._subject_cache_put(key, COALESCE(q, '') || E'\x01' || COALESCE(shown, ''));
+  PERFORM privacy._subject_cache_put('shown:' || key, COALESCE(shown, ''));
+  PERFORM privacy._subject_cache_put('rows:' || key, COALESCE(q, ''));
 END
 $$;
 
