@@ -203,6 +203,25 @@ SELECT privacy.release_hold(:hold_id);
 SELECT privacy.set_retention('regress_own_b.calls', 'started_at', interval '30 years', keep_at_least => interval '25 years');
 SELECT table_name, action, rows, kept_until > now() AS until_ok
   FROM privacy.erase_subject('customer', '2', dry_run => true) ORDER BY table_name::text, action;
+DELETE FROM privacy.restriction;
+-- An erasure that fails half-way (a mention it cannot scrub), caught by
+-- its caller, leaves nothing behind: the restriction trigger, which lets
+-- an erasure's own statements through, refuses restricted rows again.
+UPDATE regress_own_b.calls SET b_number = '+4520000002' WHERE b_number IS NULL;
+ALTER TABLE regress_own_b.calls ALTER COLUMN b_number SET NOT NULL;
+SELECT privacy.restrict_subject('customer', '2', 'contested');
+BEGIN;
+DO $$
+BEGIN
+  PERFORM * FROM privacy.erase_subject('customer', '2');
+EXCEPTION WHEN object_not_in_prerequisite_state THEN
+  RAISE NOTICE 'erasure failed: %', SQLERRM;
+END
+$$;
+SET ROLE regress_own_bob;
+UPDATE regress_own_b.calls SET started_at = started_at WHERE call_id = 2;
+ROLLBACK;
+ALTER TABLE regress_own_b.calls ALTER COLUMN b_number DROP NOT NULL;
 SELECT DISTINCT fn, role FROM regress_own_e.ran_as ORDER BY 1, 2;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_own_eve';
 DELETE FROM privacy.restriction;

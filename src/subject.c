@@ -59,8 +59,13 @@
 #include "funcapi.h"
 #include "utils/tuplestore.h"
 
-/* True while erase_subject runs its statements (this transaction only). */
+/*
+ * True while erase_subject runs its statements (this transaction only),
+ * and the transaction nesting level that set it: an erasure that fails in
+ * a subtransaction its caller catches leaves the flag unset.
+ */
 static bool subject_erasing = false;
+static int	subject_erasing_level = 0;
 static bool subject_xact_cb_registered = false;
 
 /*
@@ -73,6 +78,19 @@ subject_xact_cb(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
+		subject_erasing = false;
+}
+
+/*
+ * Subtransaction callback: the abort of the subtransaction that set the
+ * flag, or of one enclosing it, unsets it.
+ */
+static void
+subject_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+				   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && subject_erasing &&
+		GetCurrentTransactionNestLevel() <= subject_erasing_level)
 		subject_erasing = false;
 }
 
@@ -230,6 +248,7 @@ pgp_subject_set_erasing(PG_FUNCTION_ARGS)
 	if (!subject_xact_cb_registered)
 	{
 		RegisterXactCallback(subject_xact_cb, NULL);
+		RegisterSubXactCallback(subject_subxact_cb, NULL);
 		subject_xact_cb_registered = true;
 	}
 	if (PG_ARGISNULL(0))
@@ -237,6 +256,7 @@ pgp_subject_set_erasing(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("erasure flag must not be null")));
 	subject_erasing = PG_GETARG_BOOL(0);
+	subject_erasing_level = GetCurrentTransactionNestLevel();
 	PG_RETURN_VOID();
 }
 

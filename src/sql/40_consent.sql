@@ -317,14 +317,25 @@ CREATE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm   text := privacy._consent_subject(kind, value, purpose);
+  norm   text;
   st     privacy.consent_state;
   new_id bigint;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._consent_subject(kind, value, purpose);
   st := privacy._consent_lock_state(kind, norm, purpose, false);
   new_id := privacy._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
   PERFORM privacy._consent_audit(new_id);
   RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.grant_consent(text, text, text, text, text, timestamptz) IS
@@ -338,7 +349,7 @@ CREATE FUNCTION privacy.withdraw_consent(kind text, value text, purpose text,
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm   text := privacy._consent_subject(kind, value, purpose);
+  norm   text;
   st     privacy.consent_state;
   new_id bigint;
   r      record;
@@ -348,7 +359,12 @@ DECLARE
   total  bigint := 0;
   tables jsonb := '{}';
   locks  text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._consent_subject(kind, value, purpose);
   -- One lock order for every path that writes user tables and the audit
   -- log (erase_subject takes the same): the user tables first, in order of
   -- their oid, then the consent state, the audit head last.  So the tables
@@ -412,6 +428,12 @@ BEGIN
                                                          'event_id', new_id, 'deleted', tables));
   END IF;
   RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.withdraw_consent(text, text, text, text, timestamptz) IS
@@ -427,6 +449,10 @@ AS $$
 DECLARE
   norm text;
   ref  text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
   IF kind IS NULL OR value IS NULL THEN
     RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
@@ -445,6 +471,12 @@ BEGIN
      WHERE e.subject_ref OPERATOR(pg_catalog.=) ref
        AND e.kind OPERATOR(pg_catalog.=) consent_history.kind
      ORDER BY e.at, e.id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.consent_history(text, text) IS
@@ -465,6 +497,10 @@ DECLARE
   ref     text;
   records jsonb;
   last_id bigint;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
   IF kind IS NULL OR value IS NULL THEN
     RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
@@ -521,6 +557,12 @@ BEGIN
     'sensitive', false,
     'spiCat', '[]'::jsonb,
     'consents', COALESCE(records, '[]'::jsonb));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.consent_receipt(text, text, jsonb) IS

@@ -909,9 +909,14 @@ CREATE FUNCTION privacy.open_request(kind text, value text, request text,
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm   text := privacy._subject_normalize(kind, value);
+  norm   text;
   new_id bigint;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   IF request IS NULL OR request NOT IN ('access', 'portability', 'erasure', 'rectification', 'restriction', 'objection') THEN
     RAISE EXCEPTION 'invalid request "%"', request
       USING ERRCODE = '22023',
@@ -928,6 +933,12 @@ BEGIN
     pg_catalog.jsonb_build_object('id', new_id, 'kind', kind, 'subject', privacy._audit_ref(kind, norm),
                                   'received_at', received_at));
   RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.open_request(text, text, text, timestamptz) IS
@@ -1268,8 +1279,13 @@ CREATE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEF
 AS $$
 DECLARE
   doc  jsonb;
-  norm text := privacy._subject_normalize(kind, value);
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   doc := privacy._subject_export(kind, value, at);
   PERFORM privacy._audit('subject.export', NULL,
     pg_catalog.jsonb_build_object(
@@ -1280,6 +1296,12 @@ BEGIN
                                    OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')
                    FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'tables') e)));
   RETURN doc;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.export_subject(text, text, timestamptz) IS
@@ -1369,10 +1391,15 @@ CREATE FUNCTION privacy.export_subject_chunks(kind text, value text, chunk_rows 
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm text := privacy._subject_normalize(kind, value);
+  norm text;
   n    bigint := 0;
   tabs jsonb := '{}';
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   FOR part, section, table_name, data IN SELECT * FROM privacy._subject_export_stream(kind, value, chunk_rows, at) LOOP
     IF section IN ('rows', 'mentions') THEN
       tabs := tabs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(table_name::text,
@@ -1385,6 +1412,12 @@ BEGIN
   PERFORM privacy._audit('subject.export', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, norm),
                                   'chunks', n, 'tables', tabs));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.export_subject_chunks(text, text, integer, timestamptz) IS
@@ -1592,6 +1625,10 @@ AS $$
 DECLARE
   ids  record;
   n    integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
   IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
     RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
@@ -1602,6 +1639,12 @@ BEGIN
   PERFORM privacy._audit('subject.restrict', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, ids.vals[1]),
                                   'identifiers', n, 'reason', reason));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.restrict_subject(text, text, text, timestamptz) IS
@@ -1616,6 +1659,10 @@ AS $$
 DECLARE
   ids record;
   n   integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
   ids := privacy._subject_identifiers(kind, value, at);
   DELETE FROM privacy.restriction r
@@ -1630,6 +1677,12 @@ BEGIN
   PERFORM privacy._audit('subject.unrestrict', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, ids.vals[1]),
                                   'identifiers', n));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.unrestrict_subject(text, text, timestamptz) IS
@@ -1642,12 +1695,23 @@ CREATE FUNCTION privacy.is_restricted(kind text, value text)
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm text := privacy._subject_normalize(kind, value);
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   RETURN EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
                     AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(is_restricted.kind, norm)
                     AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.is_restricted(text, text) IS
@@ -1902,9 +1966,14 @@ CREATE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEF
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm   text := privacy._subject_normalize(kind, value);
+  norm   text;
   report jsonb;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   IF dry_run IS NULL THEN
     RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
   END IF;
@@ -1938,6 +2007,12 @@ BEGIN
            (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
            (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
       FROM pg_catalog.jsonb_array_elements(report) e;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.erase_subject(text, text, boolean, timestamptz) IS
