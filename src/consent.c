@@ -769,15 +769,18 @@ consent_validate(text *kind, text *purpose)
 	if (normalize == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),	/* has_consent's statement names the subject */
 				 errmsg("unknown identifier kind \"%s\"", kind_s)));
 	if (basis == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),	/* has_consent's statement names the subject */
 				 errmsg("purpose \"%s\" does not exist", purpose_s),
 				 errhint("Define it first with privacy.define_purpose().")));
 	if (strcmp(requires, "true") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),	/* has_consent's statement names the subject */
 				 errmsg("purpose \"%s\" is not based on consent", purpose_s),
 				 errdetail("Its legal basis is \"%s\"; consent is recorded only for purposes whose legal basis is consent.",
 						   basis)));

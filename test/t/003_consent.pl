@@ -139,6 +139,10 @@ for my $sql (
   q{INSERT INTO mk.newsletter VALUES (9, 'zed.unique@example.dk')},
   q{SELECT privacy.withdraw_consent('email', 'zed.unique@example.dk', 'newsletter')},
   q{SELECT privacy.export_subject('email', 'zed.unique.example.dk')},
+  q{SELECT privacy.grant_consent('email', 'zed.unique@example.dk', 'no_such_purpose')},
+  q{SELECT privacy.has_consent('no_such_kind', 'zed.unique@example.dk', 'newsletter')},
+  q{BEGIN ISOLATION LEVEL REPEATABLE READ;
+    SELECT * FROM privacy.erase_subject('email', 'zed.unique@example.dk')},
   q{SELECT privacy.restrict_subject('msisdn', '+4530303030', 'contested');
     UPDATE mk.sms SET body = 'x' WHERE msisdn = privacy.pseudonymize_msisdn('+4530303030')})
 {
