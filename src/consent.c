@@ -450,6 +450,7 @@ identifier_normalize(IdNorm norm, const char *s, int len, bool quiet)
 						return NULL;
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errhidestmt(true),
 							 errmsg("e-mail address must not be empty")));
 				}
 				t = cstring_to_text_with_len(s + b, e - b);
@@ -463,6 +464,7 @@ identifier_normalize(IdNorm norm, const char *s, int len, bool quiet)
 					return NULL;
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errhidestmt(true),
 						 errmsg("identifier must not be empty")));
 			}
 			return cstring_to_text_with_len(s, len);
@@ -477,8 +479,14 @@ PG_FUNCTION_INFO_V1(pgp_identifier_normalize);
 Datum
 pgp_identifier_normalize(PG_FUNCTION_ARGS)
 {
-	char	   *mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	text	   *value = PG_GETARG_TEXT_PP(1);
+	char	   *mode;
+	text	   *value;
+
+	/* STRICT; checked anyway, so a changed declaration cannot crash */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	value = PG_GETARG_TEXT_PP(1);
 
 	PG_RETURN_TEXT_P(identifier_normalize(parse_norm(mode), VARDATA_ANY(value),
 										  VARSIZE_ANY_EXHDR(value), false));
@@ -492,9 +500,14 @@ PG_FUNCTION_INFO_V1(pgp_identifier_key);
 Datum
 pgp_identifier_key(PG_FUNCTION_ARGS)
 {
-	char	   *mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	text	   *value = PG_GETARG_TEXT_PP(1);
+	char	   *mode;
+	text	   *value;
 	text	   *result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	value = PG_GETARG_TEXT_PP(1);
 
 	result = identifier_normalize(parse_norm(mode), VARDATA_ANY(value),
 								  VARSIZE_ANY_EXHDR(value), true);
@@ -566,18 +579,21 @@ consent_current_locked(text *kind, text *value, text *purpose)
 				if (IsolationUsesXactSnapshot())
 					ereport(ERROR,
 							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errhidestmt(true),
 							 errmsg("could not serialize access due to concurrent delete")));
 				granted = false;	/* the identifier was erased */
 				break;
 			case TM_Updated:
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errhidestmt(true),
 						 errmsg("could not serialize access due to concurrent update"),
 						 errdetail("The consent this row depends on changed after the transaction began.")));
 				break;
 			case TM_SelfModified:
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errhidestmt(true),
 						 errmsg("consent changed by the statement that depends on it")));
 				break;
 			default:
@@ -753,15 +769,18 @@ consent_validate(text *kind, text *purpose)
 	if (normalize == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),	/* has_consent's statement names the subject */
 				 errmsg("unknown identifier kind \"%s\"", kind_s)));
 	if (basis == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),	/* has_consent's statement names the subject */
 				 errmsg("purpose \"%s\" does not exist", purpose_s),
 				 errhint("Define it first with privacy.define_purpose().")));
 	if (strcmp(requires, "true") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),	/* has_consent's statement names the subject */
 				 errmsg("purpose \"%s\" is not based on consent", purpose_s),
 				 errdetail("Its legal basis is \"%s\"; consent is recorded only for purposes whose legal basis is consent.",
 						   basis)));
@@ -860,6 +879,18 @@ pgp_has_consent(PG_FUNCTION_ARGS)
  * query, columns resolved by name in this relation (a partition may number
  * them differently).
  */
+/*
+ * The types a column holding identifiers may have: built-in text and
+ * integer types (privacy._identifier_type_ok in SQL).
+ */
+static bool
+pgp_consent_type_ok(Oid typid)
+{
+	return typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID ||
+		typid == INT2OID || typid == INT4OID || typid == INT8OID ||
+		typid == NUMERICOID;
+}
+
 static void
 consent_rel_build(ConsentRel *cr, Relation rel)
 {
@@ -939,6 +970,17 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 					 errmsg("column \"%s\" of relation \"%s\" that requires consent does not exist",
 							col, RelationGetRelationName(rel)),
 					 errhint("Declare the requirement anew with privacy.require_consent() after renaming a column.")));
+		/*
+		 * Fail closed on a column whose type changed since the requirement
+		 * was declared: only built-in text and integer types are read.
+		 */
+		if (!pgp_consent_type_ok(rq->typid))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of relation \"%s\" that requires consent has type %s",
+							col, RelationGetRelationName(rel), format_type_be(rq->typid)),
+					 errdetail("A subject column must have a built-in text or integer type."),
+					 errhint("Change the column back, or remove the requirement with privacy.unrequire_consent().")));
 		rq->colname = pstrdup(col);
 		rq->is_text = (rq->typid == TEXTOID || rq->typid == VARCHAROID || rq->typid == BPCHAROID);
 		if (!rq->is_text)
@@ -1210,6 +1252,7 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 		if (!consent_current_locked(rq->kind, subject, rq->purpose))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errhidestmt(true),	/* the statement holds the subject */
 					 errmsg("no consent for purpose \"%s\"", rq->purpose_s),
 					 errdetail("Relation \"%s\" requires consent for purpose \"%s\" from the subject in column \"%s\"; this row's subject has not given it, or has withdrawn it.",
 							   RelationGetRelationName(rel), rq->purpose_s, rq->colname),
@@ -1223,6 +1266,37 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 		}
 	}
 	return PointerGetDatum(tuple);
+}
+
+PG_FUNCTION_INFO_V1(pgp_raise_hidden);
+
+/*
+ * _raise_hidden(sqlstate, message, detail, hint): raise an error about a
+ * data subject from PL/pgSQL without logging the statement, which names
+ * the subject (RAISE cannot hide it).  The message and detail must not
+ * hold the value themselves.
+ */
+Datum
+pgp_raise_hidden(PG_FUNCTION_ARGS)
+{
+	const char *code = "P0001";
+	const char *msg = "error about a data subject";
+
+	if (!PG_ARGISNULL(0))
+		code = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!PG_ARGISNULL(1))
+		msg = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strlen(code) != 5 || strspn(code, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ") != 5)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid SQLSTATE code")));
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE(code[0], code[1], code[2], code[3], code[4])),
+			 errhidestmt(true),
+			 errmsg_internal("%s", msg),
+			 PG_ARGISNULL(2) ? 0 : errdetail_internal("%s", text_to_cstring(PG_GETARG_TEXT_PP(2))),
+			 PG_ARGISNULL(3) ? 0 : errhint("%s", text_to_cstring(PG_GETARG_TEXT_PP(3)))));
+	PG_RETURN_VOID();
 }
 
 PG_FUNCTION_INFO_V1(pgp_consent_changed);
@@ -1261,16 +1335,41 @@ PG_FUNCTION_INFO_V1(pgp_consent_delete);
 Datum
 pgp_consent_delete(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *col = NameStr(*PG_GETARG_NAME(1));
-	char	   *how = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	Datum		match = PG_GETARG_DATUM(3);
+	Oid			relid;
+	char	   *col;
+	char	   *how;
+	Datum		match;
 	StringInfoData sql;
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		values[1];
 	PgpAsOwner	as_owner;
 	uint64		processed = 0;
-	const char *qcol = quote_identifier(col);
+	const char *qcol;
+	AttrNumber	attnum;
+	Oid			typid;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	col = NameStr(*PG_GETARG_NAME(1));
+	how = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	match = PG_GETARG_DATUM(3);
+	qcol = quote_identifier(col);
+
+	/* fail closed on a column whose type changed since it was declared */
+	attnum = get_attnum(relid, col);
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist", col, get_rel_name(relid))));
+	typid = get_atttype(relid, attnum);
+	if (!pgp_consent_type_ok(typid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" that requires consent has type %s",
+						col, get_rel_name(relid), format_type_be(typid)),
+				 errdetail("A subject column must have a built-in text or integer type."),
+				 errhint("Change the column back, or remove the requirement with privacy.unrequire_consent().")));
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "DELETE FROM %s WHERE ",
@@ -1403,6 +1502,8 @@ pgp_consent_forget_identity(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	uint64		n = 0;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = PG_GETARG_DATUM(1);
 	if (SPI_connect() != SPI_OK_CONNECT)

@@ -3,8 +3,9 @@
  * subject.c
  *	  C helpers of the data-subject rights (src/sql/70_subject.sql).
  *
- * Export, erasure and restriction are written in PL/pgSQL; three small
- * pieces are C because they run per row or need backend state:
+ * Export, erasure and restriction are written in PL/pgSQL; these pieces
+ * are C because they run per row, need backend state, or act as a table's
+ * owner:
  *
  *	  _subject_key		the normal form of an identifier as people typed it,
  *						or NULL when it has none (never an error), so a
@@ -18,10 +19,15 @@
  *	  _erasing			true while erase_subject scrubs and deletes, so the
  *						restriction trigger lets the erasure through; reset
  *						at the end of every transaction, error included
- *	  _subject_query	run one generated read-only query with the subject's
- *						identifiers as its jsonb parameter, through a plan
- *						prepared once per backend and kept (the plan cache
- *						replans it when a table changes), returning jsonb
+ *	  _subject_query	run one generated read-only query over a table, as
+ *						the table's owner in a security-restricted
+ *						operation, with the subject's identifiers as its
+ *						jsonb parameter, through a plan prepared once per
+ *						backend and kept (the plan cache replans it when a
+ *						table changes), returning jsonb
+ *	  _subject_rows		the same, returning every row (the export's rows)
+ *	  _restrict_trigger	the restriction trigger: the old rows read as the
+ *						table's owner, checked as the extension owner
  *	  _subject_cache	the SQL that export and erasure generate from the
  *						catalog, kept per backend: generating it takes far
  *						longer than running it for one subject.  Any
@@ -37,6 +43,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -49,9 +56,16 @@
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "funcapi.h"
+#include "utils/tuplestore.h"
 
-/* True while erase_subject runs its statements (this transaction only). */
+/*
+ * True while erase_subject runs its statements (this transaction only),
+ * and the transaction nesting level that set it: an erasure that fails in
+ * a subtransaction its caller catches leaves the flag unset.
+ */
 static bool subject_erasing = false;
+static int	subject_erasing_level = 0;
 static bool subject_xact_cb_registered = false;
 
 /*
@@ -64,6 +78,19 @@ subject_xact_cb(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
+		subject_erasing = false;
+}
+
+/*
+ * Subtransaction callback: the abort of the subtransaction that set the
+ * flag, or of one enclosing it, unsets it.
+ */
+static void
+subject_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+				   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB && subject_erasing &&
+		GetCurrentTransactionNestLevel() <= subject_erasing_level)
 		subject_erasing = false;
 }
 
@@ -89,13 +116,24 @@ PG_FUNCTION_INFO_V1(pgp_subject_key);
 Datum
 pgp_subject_key(PG_FUNCTION_ARGS)
 {
-	text	   *mode = PG_GETARG_TEXT_PP(0);
-	text	   *value = PG_GETARG_TEXT_PP(1);
-	char	   *country = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	const char *m = VARDATA_ANY(mode);
-	int			mlen = VARSIZE_ANY_EXHDR(mode);
-	const char *s = VARDATA_ANY(value);
-	int			len = VARSIZE_ANY_EXHDR(value);
+	text	   *mode;
+	text	   *value;
+	char	   *country;
+	const char *m;
+	int			mlen;
+	const char *s;
+	int			len;
+
+	/* STRICT; checked anyway, so a changed declaration cannot crash */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	mode = PG_GETARG_TEXT_PP(0);
+	value = PG_GETARG_TEXT_PP(1);
+	country = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	m = VARDATA_ANY(mode);
+	mlen = VARSIZE_ANY_EXHDR(mode);
+	s = VARDATA_ANY(value);
+	len = VARSIZE_ANY_EXHDR(value);
 
 	if (mlen == 6 && memcmp(m, "msisdn", 6) == 0)
 	{
@@ -167,8 +205,8 @@ PG_FUNCTION_INFO_V1(pgp_subject_exec);
 Datum
 pgp_subject_exec(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			relid;
+	char	   *sql;
 	Datum		values[1];
 	char		nulls[1] = {' '};
 	PgpAsOwner	as_owner;
@@ -176,6 +214,10 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 	uint64		processed;
 	SPIPlanPtr	plan;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	values[0] = PG_GETARG_DATUM(2);
 	pgp_begin_as_owner(relid, &as_owner);
 	(void) set_config_option("plan_cache_mode", "force_generic_plan",
@@ -206,9 +248,15 @@ pgp_subject_set_erasing(PG_FUNCTION_ARGS)
 	if (!subject_xact_cb_registered)
 	{
 		RegisterXactCallback(subject_xact_cb, NULL);
+		RegisterSubXactCallback(subject_subxact_cb, NULL);
 		subject_xact_cb_registered = true;
 	}
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("erasure flag must not be null")));
 	subject_erasing = PG_GETARG_BOOL(0);
+	subject_erasing_level = GetCurrentTransactionNestLevel();
 	PG_RETURN_VOID();
 }
 
@@ -298,7 +346,7 @@ pgp_subject_cache_get(PG_FUNCTION_ARGS)
 	char		key[NAMEDATALEN * 2];
 	SubjectCacheEntry *e;
 
-	if (subject_cache == NULL)
+	if (subject_cache == NULL || PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
 	e = hash_search(subject_cache, key, HASH_FIND, NULL);
@@ -314,10 +362,13 @@ Datum
 pgp_subject_cache_put(PG_FUNCTION_ARGS)
 {
 	char		key[NAMEDATALEN * 2];
-	text	   *value = PG_GETARG_TEXT_PP(1);
+	text	   *value;
 	SubjectCacheEntry *e;
 	bool		found;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	value = PG_GETARG_TEXT_PP(1);
 	if (subject_cache == NULL)
 		subject_cache_init();
 	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
@@ -384,30 +435,46 @@ subject_plan(const char *sql)
 PG_FUNCTION_INFO_V1(pgp_subject_query);
 
 /*
- * _subject_query(sql, params): the first column (jsonb) of the first row
- * of a generated read-only query whose only parameter $1 is params.  Runs
- * in the caller's snapshot (read-only SPI), so a STABLE caller reads one
- * snapshot throughout.  NULL when there is no row.
+ * _subject_query(tbl, sql, params): the first column (jsonb) of the first
+ * row of a generated read-only query over tbl whose only parameter $1 is
+ * params.  NULL when there is no row.
+ *
+ * The query reads a user's table and evaluates what its columns' types
+ * bring (casts to json, operators, a row-level security policy), so it runs
+ * as the owner of tbl in a security-restricted operation with search_path
+ * pg_catalog, pg_temp (pgp_begin_as_owner), never as the extension owner
+ * or the caller.  It may only call what the owner may: built-in functions
+ * and the extension's functions granted to PUBLIC; keyed work on its
+ * result is done by the caller afterwards.  It runs in the caller's
+ * snapshot (read-only SPI), so a STABLE caller reads one snapshot
+ * throughout.  STRICT; the NULL checks below guard a changed declaration.
  */
 Datum
 pgp_subject_query(PG_FUNCTION_ARGS)
 {
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Oid			relid;
+	char	   *sql;
 	Datum		values[1];
 	char		nulls[1] = {' '};
 	SPIPlanPtr	plan;
 	int			ret;
-	int			save_nestlevel;
+	PgpAsOwner	as_owner;
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 
-	values[0] = PG_GETARG_DATUM(1);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	values[0] = PG_GETARG_DATUM(2);
+
+	pgp_begin_as_owner(relid, &as_owner);
+
 	/*
 	 * The plan does not depend on the identifiers (their estimate is a
 	 * fixed few rows), so the generic plan is the plan: never replan per
 	 * call.
 	 */
-	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("plan_cache_mode", "force_generic_plan",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
@@ -427,10 +494,74 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 			result = SPI_datumTransfer(result, false, -1);
 	}
 	SPI_finish();
-	AtEOXact_GUC(false, save_nestlevel);
+	pgp_end_as_owner(&as_owner);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_rows);
+
+/*
+ * _subject_rows(tbl, sql, params): every row's first column (jsonb) of a
+ * generated read-only query over tbl, as a set.  Run like _subject_query
+ * (as the owner of tbl, security-restricted), through a cursor, into a
+ * tuplestore that spills to disk: a subject with millions of rows is
+ * exported without one huge value.
+ */
+Datum
+pgp_subject_rows(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	char	   *sql;
+	Datum		values[1];
+	char		nulls[1] = {' '};
+	SPIPlanPtr	plan;
+	Portal		portal;
+	PgpAsOwner	as_owner;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		return (Datum) 0;
+	relid = PG_GETARG_OID(0);
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	values[0] = PG_GETARG_DATUM(2);
+	if (rsinfo->setDesc->natts != 1 ||
+		TupleDescAttr(rsinfo->setDesc, 0)->atttypid != JSONBOID)
+		elog(ERROR, "_subject_rows must return jsonb");
+
+	pgp_begin_as_owner(relid, &as_owner);
+	(void) set_config_option("plan_cache_mode", "force_generic_plan",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	plan = subject_plan(sql);
+	portal = SPI_cursor_open(NULL, plan, values, nulls, true);
+	for (;;)
+	{
+		uint64		i;
+
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		if (SPI_tuptable->tupdesc->natts != 1 ||
+			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
+			elog(ERROR, "a generated subject query must return one jsonb column");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	pgp_end_as_owner(&as_owner);
+	return (Datum) 0;
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_cols);
@@ -475,4 +606,85 @@ pgp_subject_cols(PG_FUNCTION_ARGS)
 	copy = palloc(VARSIZE(subject_cols));
 	memcpy(copy, subject_cols, VARSIZE(subject_cols));
 	PG_RETURN_POINTER(copy);
+}
+
+PG_FUNCTION_INFO_V1(pgp_restrict_trigger);
+
+/*
+ * The restriction trigger (AFTER UPDATE, FOR EACH STATEMENT, old rows as
+ * the transition table pgp_old_rows): refuses an UPDATE of rows of a
+ * restricted data subject.  See privacy._restrict_sql in 70_subject.sql
+ * for the three steps: the catalog and the restrictions are read as the
+ * extension owner (pgp_catalog_select), the old rows only as the owner of
+ * the table, in a security-restricted operation, so that nothing of the
+ * owner's (a cast, a comparison of her type) runs with more rights than
+ * hers, whoever wrote.  The erasure's own statements pass (_erasing).
+ */
+Datum
+pgp_restrict_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Oid			relid;
+	Oid			argtypes[2] = {REGCLASSOID, JSONBOID};
+	Datum		values[2];
+	bool		isnull;
+	char	   *sql;
+	Datum		vals = (Datum) 0;
+	bool		vals_null = true;
+	PgpAsOwner	as_owner;
+	int			ret;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._restrict_trigger() must be called as a trigger")));
+	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		!TRIGGER_FIRED_BY_UPDATE(td->tg_event) || td->tg_oldtable == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._restrict_trigger() must be an AFTER UPDATE statement trigger with an old transition table")));
+	if (subject_erasing)
+		return PointerGetDatum(NULL);
+
+	relid = RelationGetRelid(td->tg_relation);
+	values[0] = ObjectIdGetDatum(relid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	/* 1. the owner's query, or NULL (as the extension owner) */
+	pgp_catalog_select("SELECT privacy._restrict_sql($1)", 1, argtypes, values);
+	if (SPI_processed != 1)
+		elog(ERROR, "privacy._restrict_sql returned %d rows", (int) SPI_processed);
+	sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (sql == NULL)
+	{
+		SPI_finish();
+		return PointerGetDatum(NULL);
+	}
+
+	/* 2. the old rows, read as the table's owner */
+	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	pgp_begin_as_owner(relid, &as_owner);
+	ret = SPI_execute(sql, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1 && SPI_tuptable->tupdesc->natts == 1 &&
+		SPI_gettypeid(SPI_tuptable->tupdesc, 1) == JSONBOID)
+	{
+		vals = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		vals_null = isnull;
+	}
+	else
+		elog(ERROR, "the restriction trigger's query must return one jsonb");
+	pgp_end_as_owner(&as_owner);
+
+	/* 3. the check against the restrictions (as the extension owner) */
+	if (!vals_null)
+	{
+		values[1] = vals;
+		pgp_catalog_select("SELECT privacy._restrict_check($1, $2)", 2, argtypes, values);
+	}
+	SPI_finish();
+	return PointerGetDatum(NULL);
 }

@@ -437,6 +437,15 @@ BEGIN
                                          pg_catalog.format_type(att.atttypid, NULL));
     END IF;
   END IF;
+  -- Identifiers are matched, normalized and cast by the extension: only
+  -- built-in text and integer types (privacy._identifier_type_ok).
+  IF identifies IS NOT NULL AND NOT privacy._identifier_type_ok(att.atttypid) THEN
+    RAISE EXCEPTION 'an identifier column must have a built-in text or integer type'
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
+                                       pg_catalog.format_type(att.atttypid, NULL)),
+            HINT = 'Use text, varchar, char, smallint, integer, bigint or numeric.';
+  END IF;
   IF domain IS NULL OR pg_catalog.octet_length(domain) NOT BETWEEN 1 AND 200 THEN
     RAISE EXCEPTION 'invalid pseudonymization domain'
       USING ERRCODE = '22023',
@@ -554,6 +563,20 @@ SELECT c.oid::regclass                AS table_name,
 COMMENT ON VIEW privacy.undeclared_columns IS
   'columns whose names look personal (phone, email, name, address, account, ...) but are not declared';
 
+-- The types a declared identifier column may have: built-in text and
+-- integer types, whose casts, comparisons and output are PostgreSQL's own
+-- (never code of the table's owner).  Checked when a column is declared
+-- and again wherever identifiers are used.
+CREATE FUNCTION privacy._identifier_type_ok(typ oid) RETURNS boolean
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT typ IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
+                 'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+$$;
+COMMENT ON FUNCTION privacy._identifier_type_ok(oid) IS
+  'internal: whether a declared identifier column may have this type (built-in text and integer types)';
+
 -- What is wrong with the catalog: registered columns that no longer exist
 -- or whose type no longer suits their protect transformation.  Empty when
 -- all is well; the event triggers keep it empty under ordinary DDL.
@@ -575,6 +598,19 @@ SELECT c.tbl, c.col,
  WHERE c.protect IS NOT NULL AND c.protect OPERATOR(pg_catalog.<>) 'null'
    AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
    AND NOT (c.protect OPERATOR(pg_catalog.=) 'country' AND a.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype)
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('identifier column has type %s, not a built-in text or integer type',
+                         pg_catalog.format_type(a.atttypid, NULL))
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.identifies IS NOT NULL
+   -- the list of privacy._identifier_type_ok, inline: whoever may read
+   -- this view needs no grant on an internal function
+   AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
+                          'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
 UNION ALL
 SELECT t.tbl, NULL, 'table does not exist'
   FROM privacy.registered_table t

@@ -145,6 +145,17 @@ CREATE FUNCTION privacy._consent_forget_identity(kind text, value text) RETURNS 
 COMMENT ON FUNCTION privacy._consent_forget_identity(text, text) IS
   'internal (erasure path only): nulls a subject''s identifier in the consent register, keeping subject_ref and the events';
 
+-- Raise an error about a data subject without logging the statement that
+-- names it (PL/pgSQL's RAISE cannot hide the statement).  Used by the
+-- consent and data-subject functions; never echo the value itself.
+CREATE FUNCTION privacy._raise_hidden(sqlstate text, message text, detail text DEFAULT NULL,
+                                      hint text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_raise_hidden';
+COMMENT ON FUNCTION privacy._raise_hidden(text, text, text, text) IS
+  'internal: raises an error about a data subject with the statement hidden from the server log';
+
 ------------------------------------------------------------------------
 -- Recording consent
 ------------------------------------------------------------------------
@@ -233,8 +244,9 @@ $$;
 COMMENT ON FUNCTION privacy._consent_lock_state(text, text, text, boolean) IS
   'internal: locks (creating on first grant) the consent state of an identifier and purpose';
 
--- Append one event and move the state to it; audit it.  Shared by grant
--- and withdraw once the state is locked.
+-- Append one event and move the state to it.  Shared by grant and
+-- withdraw once the state is locked; each audits the event afterwards
+-- (privacy._consent_audit), the audit head being the last lock taken.
 CREATE FUNCTION privacy._consent_append(kind text, value text, purpose text, event text,
                                         at timestamptz, source text, notice_version text,
                                         st privacy.consent_state)
@@ -270,16 +282,31 @@ BEGIN
      AND s.value OPERATOR(pg_catalog.=) _consent_append.value
      AND s.purpose OPERATOR(pg_catalog.=) _consent_append.purpose;
   PERFORM privacy._consent_changed();
-  PERFORM privacy._audit('consent.' || event, purpose,
-                         pg_catalog.jsonb_build_object('subject', ref, 'kind', kind,
-                                                       'event_id', new_id, 'at', at,
-                                                       'source', source,
-                                                       'notice_version', notice_version));
   RETURN new_id;
 END
 $$;
 COMMENT ON FUNCTION privacy._consent_append(text, text, text, text, timestamptz, text, text, privacy.consent_state) IS
-  'internal: appends one consent event, moves the state to it and audits it';
+  'internal: appends one consent event and moves the state to it';
+
+-- Audit one consent event (after every other lock of the change).
+CREATE FUNCTION privacy._consent_audit(event_id bigint)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  e privacy.consent_event;
+BEGIN
+  SELECT * INTO e FROM privacy.consent_event x WHERE x.id OPERATOR(pg_catalog.=) event_id;
+  PERFORM privacy._audit('consent.' || e.event, e.purpose,
+                         pg_catalog.jsonb_build_object('subject', e.subject_ref, 'kind', e.kind,
+                                                       'event_id', e.id, 'at', e.at,
+                                                       'source', e.source,
+                                                       'notice_version', e.notice_version));
+END
+$$;
+COMMENT ON FUNCTION privacy._consent_audit(bigint) IS
+  'internal: the audit entry of one consent event';
 
 CREATE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
                                       source text DEFAULT NULL, notice_version text DEFAULT NULL,
@@ -290,11 +317,25 @@ CREATE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm text := privacy._consent_subject(kind, value, purpose);
-  st   privacy.consent_state;
+  norm   text;
+  st     privacy.consent_state;
+  new_id bigint;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._consent_subject(kind, value, purpose);
   st := privacy._consent_lock_state(kind, norm, purpose, false);
-  RETURN privacy._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
+  new_id := privacy._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
+  PERFORM privacy._consent_audit(new_id);
+  RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.grant_consent(text, text, text, text, text, timestamptz) IS
@@ -308,7 +349,7 @@ CREATE FUNCTION privacy.withdraw_consent(kind text, value text, purpose text,
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm   text := privacy._consent_subject(kind, value, purpose);
+  norm   text;
   st     privacy.consent_state;
   new_id bigint;
   r      record;
@@ -317,12 +358,30 @@ DECLARE
   match  text;
   total  bigint := 0;
   tables jsonb := '{}';
+  locks  text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._consent_subject(kind, value, purpose);
+  -- One lock order for every path that writes user tables and the audit
+  -- log (erase_subject takes the same): the user tables first, in order of
+  -- their oid, then the consent state, the audit head last.  So the tables
+  -- the cascade deletes from are locked before anything else: an erasure
+  -- holding them makes the withdrawal wait here, holding nothing it needs.
+  SELECT pg_catalog.string_agg(x.tbl::text, ', ' ORDER BY x.tbl::oid) INTO locks
+    FROM (SELECT DISTINCT q.tbl FROM privacy.consent_requirement q
+           WHERE q.purpose OPERATOR(pg_catalog.=) withdraw_consent.purpose
+             AND q.kind OPERATOR(pg_catalog.=) withdraw_consent.kind
+             AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete') x;
+  IF locks IS NOT NULL THEN
+    EXECUTE 'LOCK TABLE ' || locks || ' IN ROW EXCLUSIVE MODE';
+  END IF;
   st := privacy._consent_lock_state(kind, norm, purpose, true);
   IF st.granted IS NULL OR st.event_id IS NULL THEN
-    RAISE EXCEPTION 'no consent to withdraw for purpose "%"', purpose
-      USING ERRCODE = '55000',
-            DETAIL = 'Consent for this identifier and purpose was never granted.';
+    PERFORM privacy._raise_hidden('55000', pg_catalog.format('no consent to withdraw for purpose "%s"', purpose),
+                                  'Consent for this identifier and purpose was never granted.');
   END IF;
   IF NOT st.granted THEN
     -- Withdrawing twice (a second click on an unsubscribe link) changes
@@ -331,9 +390,12 @@ BEGIN
       USING DETAIL = pg_catalog.format('Withdrawn at %s (event %s).', st.at, st.event_id);
     RETURN st.event_id;
   END IF;
+  -- The withdrawal is in force before anything of a table's owner runs
+  -- (a trigger of hers writing the subject's row anew is refused).
   new_id := privacy._consent_append(kind, norm, purpose, 'withdraw', at, source, NULL, st);
   -- Stop processing: delete the subject's rows where the requirement says
-  -- so, as each table's owner, in this transaction.
+  -- so, as each table's owner, in this transaction; the audit head is
+  -- locked last.
   FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy._is_protected(q.tbl) AS is_protected,
                   k.normalize
              FROM privacy.consent_requirement q
@@ -359,12 +421,19 @@ BEGIN
     total := total OPERATOR(pg_catalog.+) n;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
   END LOOP;
+  PERFORM privacy._consent_audit(new_id);
   IF tables OPERATOR(pg_catalog.<>) '{}'::jsonb THEN
     PERFORM privacy._audit('consent.withdraw_cascade', purpose,
                            pg_catalog.jsonb_build_object('subject', privacy._subject_ref(kind, norm),
                                                          'event_id', new_id, 'deleted', tables));
   END IF;
   RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.withdraw_consent(text, text, text, text, timestamptz) IS
@@ -380,6 +449,10 @@ AS $$
 DECLARE
   norm text;
   ref  text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
   IF kind IS NULL OR value IS NULL THEN
     RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
@@ -398,6 +471,12 @@ BEGIN
      WHERE e.subject_ref OPERATOR(pg_catalog.=) ref
        AND e.kind OPERATOR(pg_catalog.=) consent_history.kind
      ORDER BY e.at, e.id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.consent_history(text, text) IS
@@ -418,6 +497,10 @@ DECLARE
   ref     text;
   records jsonb;
   last_id bigint;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
   IF kind IS NULL OR value IS NULL THEN
     RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
@@ -474,6 +557,12 @@ BEGIN
     'sensitive', false,
     'spiCat', '[]'::jsonb,
     'consents', COALESCE(records, '[]'::jsonb));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.consent_receipt(text, text, jsonb) IS
@@ -519,11 +608,20 @@ BEGIN
             HINT = 'Require it on the partitioned table; its trigger applies to every partition.';
   END IF;
   PERFORM privacy._check_owner(tbl);
-  SELECT a.attnum INTO att FROM pg_catalog.pg_attribute a
+  SELECT a.attnum, a.atttypid INTO att FROM pg_catalog.pg_attribute a
    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) subject_column
      AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'column "%" of relation % does not exist', subject_column, tbl USING ERRCODE = '42703';
+  END IF;
+  -- The trigger and the withdrawal read the column: built-in text and
+  -- integer types only (checked again at each use).
+  IF NOT privacy._identifier_type_ok(att.atttypid) THEN
+    RAISE EXCEPTION 'a subject column must have a built-in text or integer type'
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', subject_column, tbl,
+                                       pg_catalog.format_type(att.atttypid, NULL)),
+            HINT = 'Use text, varchar, char, smallint, integer, bigint or numeric.';
   END IF;
   SELECT * INTO p FROM privacy.purpose q WHERE q.name OPERATOR(pg_catalog.=) require_consent.purpose;
   IF NOT FOUND THEN

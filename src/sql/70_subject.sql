@@ -32,6 +32,29 @@
 -- typed (privacy._subject_key), which an expression index can serve;
 -- privacy.missing_indexes lists identifying columns without a usable index.
 --
+-- Acting as the table's owner.  Every statement that reads or writes a
+-- registered table runs as that table's owner in a security-restricted
+-- operation with search_path pg_catalog, pg_temp (src/subject.c:
+-- _subject_query and _subject_rows read, _subject_exec writes; the
+-- restriction trigger reads the old rows the same way), never as the
+-- extension owner or the caller: a cast to json of the owner's type in the
+-- export, her trigger on the erasure's DELETE, her index expressions run
+-- with her rights only.  These statements call nothing the owner may not
+-- execute: the subject's identifiers travel as their jsonb parameter, read
+-- with jsonb_to_recordset; keyed work (decrypting an msisdn_fpe column,
+-- keyed references) is done by the extension on what the owner's query
+-- returned, which is plain JSON and text.
+--
+-- Identifier columns (and the time columns that bound them) have built-in
+-- types: text, varchar, char, smallint, integer, bigint or numeric
+-- (timestamptz, timestamp or date), checked when declared
+-- (register_column, set_subject_table) and again at every use
+-- (privacy._subject_check): a column changed since to a domain, an enum or
+-- any type of the owner's stops export, erasure and restriction with 42804
+-- until it is changed back or unregistered, and privacy.catalog_problems
+-- lists it.  So nothing of the owner's is evaluated where the extension
+-- computes (casting, matching, normalizing identifiers).
+--
 -- Nothing here writes a raw identifier outside the registered tables:
 -- restrictions and requests keep privacy._subject_ref() references, and
 -- the audit log the same.
@@ -123,12 +146,19 @@ CREATE FUNCTION privacy._subject_erasing()
 COMMENT ON FUNCTION privacy._subject_erasing() IS
   'internal: true while erase_subject runs its statements';
 
-CREATE FUNCTION privacy._subject_query(sql text, params jsonb)
+CREATE FUNCTION privacy._subject_query(tbl regclass, sql text, params jsonb)
   RETURNS jsonb
-  LANGUAGE c STABLE
+  LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_query';
-COMMENT ON FUNCTION privacy._subject_query(text, jsonb) IS
-  'internal: one generated read-only query over the subject''s identifiers, through a kept prepared plan';
+COMMENT ON FUNCTION privacy._subject_query(regclass, text, jsonb) IS
+  'internal: one generated read-only query over a table and the subject''s identifiers, run as the table owner in a security-restricted operation, through a kept prepared plan';
+
+CREATE FUNCTION privacy._subject_rows(tbl regclass, sql text, params jsonb)
+  RETURNS SETOF jsonb
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_rows';
+COMMENT ON FUNCTION privacy._subject_rows(regclass, text, jsonb) IS
+  'internal: the rows of a generated read-only query over a table, run as the table owner in a security-restricted operation';
 
 CREATE FUNCTION privacy._subject_cache_get(key text)
   RETURNS text
@@ -250,6 +280,9 @@ COMMENT ON FUNCTION privacy.set_subject_table(regclass, name, name, name, name, 
   'declare how a data subject is found in a registered table: event time of a row, the identifier held only from valid_from to valid_to, the columns that link identifiers, and the data''s source';
 
 -- Every identifying column that can be searched, with what the search needs.
+-- type_problem is NULL when the column (and the table's time columns) still
+-- have the built-in types the search computes with; otherwise it says what
+-- is wrong, and every use of the column fails closed (privacy._subject_check).
 CREATE VIEW privacy._subject_column AS
 SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain,
        k.normalize AS mode, a.atttypid::regtype AS typ, a.attnotnull AS notnull,
@@ -262,7 +295,17 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
                  JOIN privacy.registered_column vc
                    ON vc.tbl OPERATOR(pg_catalog.=) v.tbl AND vc.col OPERATOR(pg_catalog.=) v.validity_column
                 WHERE vc.identifies OPERATOR(pg_catalog.=) c.identifies) AS reassignable,
-       s.source
+       s.source,
+       CASE WHEN NOT privacy._identifier_type_ok(a.atttypid)
+            THEN pg_catalog.format('identifier column "%s" of relation %s has type %s',
+                                   c.col, c.tbl, pg_catalog.format_type(a.atttypid, NULL))
+            ELSE (SELECT pg_catalog.format('time column "%s" of relation %s has type %s',
+                                           ta.attname, c.tbl, pg_catalog.format_type(ta.atttypid, NULL))
+                    FROM pg_catalog.pg_attribute ta
+                   WHERE ta.attrelid OPERATOR(pg_catalog.=) c.tbl AND NOT ta.attisdropped
+                     AND ta.attname IN (s.event_time, s.valid_from, s.valid_to)
+                     AND ta.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+                   ORDER BY ta.attnum LIMIT 1) END AS type_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies
   JOIN pg_catalog.pg_attribute a
@@ -271,6 +314,26 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
  WHERE c.protect IS NULL OR c.protect IN ('msisdn_fpe', 'pseudonym', 'email_pseudonym');
 COMMENT ON VIEW privacy._subject_column IS
   'internal: identifying columns a data subject can be searched by';
+
+-- Fail closed on a column whose type is no longer one the search computes
+-- with (a column changed to a domain, an enum or any type of the owner's
+-- since it was declared): its casts, checks and operators are the owner's
+-- code, and what it holds can no longer be matched as declared.
+CREATE FUNCTION privacy._subject_check(c privacy._subject_column)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF c.type_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot search % for data subjects', c.tbl
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.upper(pg_catalog.left(c.type_problem, 1)) || pg_catalog.substr(c.type_problem, 2)
+                     || '; identifier columns must be text, varchar, char, smallint, integer, bigint or numeric, and time columns timestamptz, timestamp or date.',
+            HINT = 'Change the column back to a built-in type, or unregister it (privacy.catalog_problems lists it).';
+  END IF;
+END
+$$;
 
 -- The searchable columns, from the per-backend cache (src/subject.c);
 -- NULL when there is none.
@@ -337,10 +400,9 @@ BEGIN
   END IF;
   norm := privacy._subject_key(mode, value, 'DK');
   IF norm IS NULL THEN
-    RAISE EXCEPTION 'identifier of kind "%" has no normal form', kind
-      USING ERRCODE = '22023',
-            DETAIL = CASE mode WHEN 'email' THEN 'An e-mail address needs an "@" and may not be blank.'
-                               ELSE 'The value is blank.' END;
+    PERFORM privacy._raise_hidden('22023', pg_catalog.format('identifier of kind "%s" has no normal form', kind),
+            CASE mode WHEN 'email' THEN 'An e-mail address needs an "@" and may not be blank.'
+                      ELSE 'The value is blank.' END);
   END IF;
   RETURN norm;
 END
@@ -362,7 +424,9 @@ AS $$
              pg_catalog.format('privacy._subject_key(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
                                CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END, dc)
            WHEN c.typ IN ('text'::regtype, 'varchar'::regtype) THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
-           ELSE pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s::%s', c.col, c.typ)
+           -- built-in types only (privacy._subject_check): their casts
+           ELSE pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s::pg_catalog.%s', c.col,
+                                  (SELECT y.typname FROM pg_catalog.pg_type y WHERE y.oid OPERATOR(pg_catalog.=) c.typ))
          END
       || CASE
            WHEN c.is_validity THEN
@@ -376,16 +440,28 @@ AS $$
 $$;
 
 -- The identifier a column of row t holds, in normal form (NULL when the
--- column's transformation cannot be reversed).
+-- column's transformation cannot be reversed), as the table's owner can
+-- compute it: a column protected by msisdn_fpe gives its stored pseudonym,
+-- which the caller decrypts (privacy._subject_decrypt_expr) outside the
+-- owner's query.
 CREATE FUNCTION privacy._subject_value_expr(c privacy._subject_column, dc text)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
   SELECT CASE
-           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN pg_catalog.format('privacy._msisdn_decrypt(t.%I, %L)', c.col, c.domain)
-           WHEN c.protect IS NOT NULL THEN 'NULL::text'
-           ELSE pg_catalog.format('privacy._subject_key(%L, t.%I::text, %L)', c.mode, c.col, dc)
+           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN pg_catalog.format('t.%I::pg_catalog.text', c.col)
+           WHEN c.protect IS NOT NULL THEN 'NULL::pg_catalog.text'
+           ELSE pg_catalog.format('privacy._subject_key(%L, t.%I::pg_catalog.text, %L)', c.mode, c.col, dc)
          END
+$$;
+
+-- The domain whose key decrypts what _subject_value_expr gives for c, or
+-- NULL when it is the identifier already.
+CREATE FUNCTION privacy._subject_decrypt_domain(c privacy._subject_column)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN c.domain END
 $$;
 
 -- The period for which an identifier found in column c of row t is the
@@ -415,13 +491,15 @@ CREATE FUNCTION privacy._subject_params(kinds text[], vals text[], spans tstzmul
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  c      record;
+  c      privacy._subject_column;
   i      integer;
   s      text;
   arr    jsonb;
   result jsonb := '{}';
 BEGIN
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) ANY (kinds) LOOP
+    -- every search, export, erasure and restriction passes here
+    PERFORM privacy._subject_check(c);
     arr := '[]';
     FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
       CONTINUE WHEN kinds[i] OPERATOR(pg_catalog.<>) c.kind;
@@ -429,13 +507,19 @@ BEGIN
         s := privacy._transform(vals[i], c.protect, c.domain);
       ELSE
         s := vals[i];
-        IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
-          IF s OPERATOR(pg_catalog.!~) '^[+-]?[0-9]{1,18}$' THEN
-            s := NULL;    -- not a value this column can hold
-          END IF;
-        ELSIF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ NOT IN ('text'::regtype, 'varchar'::regtype) THEN
+        IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+           AND s OPERATOR(pg_catalog.!~) '^[+-]?[0-9]{1,18}$' THEN
+          s := NULL;    -- not a value this column can hold
+        ELSIF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
+          -- The built-in casts only (the type was checked above): never a
+          -- cast or domain check of the table's owner.
           BEGIN
-            EXECUTE pg_catalog.format('SELECT $1::%s', c.typ) USING s;
+            CASE c.typ
+              WHEN 'int2'::regtype THEN PERFORM s::pg_catalog.int2;
+              WHEN 'int4'::regtype THEN PERFORM s::pg_catalog.int4;
+              WHEN 'int8'::regtype THEN PERFORM s::pg_catalog.int8;
+              WHEN 'numeric'::regtype THEN PERFORM s::pg_catalog.numeric;
+            END CASE;
           EXCEPTION WHEN data_exception THEN
             s := NULL;    -- not a value this column can hold
           END;
@@ -456,22 +540,17 @@ BEGIN
 END
 $$;
 
--- The subject's identifiers for one column, from _subject_params.  A
--- PL/pgSQL function: its plan is kept for the session (a SQL function with
--- a SET clause would be planned anew on every call, and an inlined one
--- would hand the planner jsonb_to_recordset's estimate of 100 rows); its
--- estimate of a few rows makes the planner look each one up through the
--- column's index.  Called only from functions that pin search_path.
-CREATE FUNCTION privacy._subject_ids(params jsonb, key text)
-  RETURNS TABLE(s text, span tstzmultirange, b boolean)
-  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+-- The subject's identifiers for one column (alias f), taken from the
+-- statement's parameter $1 (_subject_params).  The generated statements run
+-- as the table's owner, so they read the identifiers from their parameter
+-- with built-in functions only, never through an internal helper the owner
+-- may not execute.
+CREATE FUNCTION privacy._subject_ids_sql(key text)
+  RETURNS text
+  LANGUAGE sql IMMUTABLE
 AS $$
-BEGIN
-  RETURN QUERY
-    SELECT f.s, f.span, f.b
-      FROM pg_catalog.jsonb_to_recordset(params OPERATOR(pg_catalog.->) key)
-           AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool);
-END
+  SELECT pg_catalog.format('pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) %L) '
+                           'AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool)', key)
 $$;
 
 -- The FROM clause of one branch: the subject's identifiers for column c
@@ -481,9 +560,8 @@ CREATE FUNCTION privacy._subject_from(c privacy._subject_column, dc text)
   LANGUAGE sql STABLE
 AS $$
   SELECT pg_catalog.format(
-           'privacy._subject_ids($1, %L) f '
-           'JOIN %s t ON %s',
-           c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy._subject_match(c, dc))
+           '%s JOIN %s t ON %s',
+           privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy._subject_match(c, dc))
 $$;
 
 -- All identifiers of the subject reached from (kind, value): the fixed
@@ -505,7 +583,7 @@ DECLARE
   rs       tstzrange[];
   cached   text;
   keys     text[];
-  link_all text;
+  link_all jsonb;
   link_sql text[] := '{}';
   fk       text[];
   fv       text[];
@@ -528,11 +606,13 @@ BEGIN
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind AND sc.is_validity LOOP
       IF params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
-        EXECUTE pg_catalog.format('SELECT pg_catalog.array_agg(pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)'')) FROM %s',
-                                  COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
-                                  COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'),
-                                  privacy._subject_from(c, dc))
-          INTO rs USING params;
+        -- read as the table's owner
+        rs := (privacy._subject_query(c.tbl,
+                 pg_catalog.format('SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)''))::pg_catalog.text) FROM %s',
+                                   COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                                   COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'),
+                                   privacy._subject_from(c, dc)),
+                 params) OPERATOR(pg_catalog.#>>) '{}')::tstzrange[];
         ranges := ranges OPERATOR(pg_catalog.||) COALESCE(rs, '{}');
       END IF;
     END LOOP;
@@ -553,7 +633,9 @@ BEGIN
 
   -- One query per linking table: for each searchable owner column, the
   -- rows holding a current identifier, and from them every linking
-  -- column's identifier with its period.
+  -- column's identifier with its period.  Each runs as its table's owner
+  -- and gives what the owner can compute: an msisdn_fpe column's stored
+  -- pseudonym comes with its domain (d), and is decrypted here.
   cached := privacy._subject_cache_get('link:' || dc);
   IF cached IS NOT NULL THEN
     link_sql := cached::text[];
@@ -570,32 +652,29 @@ BEGIN
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
-      q := pg_catalog.format('SELECT x.k, x.v, x.s FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s) WHERE x.v IS NOT NULL',
+      q := pg_catalog.format('SELECT x.k, x.v, x.s, x.d FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d) WHERE x.v IS NOT NULL',
              privacy._subject_from(c, dc),
-             (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s)', l.kind,
+             (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text)', l.kind,
                                                              privacy._subject_value_expr(l, dc),
-                                                             privacy._subject_span_expr(l)), ', ' ORDER BY l.attnum)
+                                                             privacy._subject_span_expr(l),
+                                                             privacy._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
                 FROM pg_catalog.unnest(privacy._subject_cols()) l
                WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links));
       branches := branches OPERATOR(pg_catalog.||)
                   pg_catalog.format('SELECT * FROM (%s) b WHERE $1 OPERATOR(pg_catalog.?) %L', q, c.tbl::oid::text || '.' || c.attnum::text);
       keys := keys OPERATOR(pg_catalog.||) (c.tbl::oid::text || '.' || c.attnum::text);
     END LOOP;
-    -- "key key ...|query": the query runs only when a key has identifiers
+    -- "table|key key ...|query": the query runs, as the table's owner,
+    -- only when a key has identifiers
     link_sql := link_sql OPERATOR(pg_catalog.||)
-                (pg_catalog.array_to_string(keys, ' ') || '|' || pg_catalog.array_to_string(branches, ' UNION ALL '));
+                (t.tbl::oid::text || '|' || pg_catalog.array_to_string(keys, ' ') || '|'
+                 || 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM ('
+                 || pg_catalog.array_to_string(branches, ' UNION ALL ') || ') z');
   END LOOP;
   IF cached IS NULL THEN
     PERFORM privacy._subject_cache_put('link:' || dc, link_sql::text);
   END IF;
 
-  IF pg_catalog.cardinality(link_sql) OPERATOR(pg_catalog.>) 0 THEN
-    link_all := 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::text)) FROM ('
-                || (SELECT pg_catalog.string_agg(pg_catalog.substr(l, pg_catalog.strpos(l, '|') OPERATOR(pg_catalog.+) 1),
-                                                 ' UNION ALL ' ORDER BY o)
-                      FROM pg_catalog.unnest(link_sql) WITH ORDINALITY u(l, o))
-                || ') z';
-  END IF;
   kinds := ARRAY[kind];
   vals := ARRAY[norm];
   spans := ARRAY[span0];
@@ -603,18 +682,35 @@ BEGIN
   WHILE pg_catalog.cardinality(fk) OPERATOR(pg_catalog.>) 0 LOOP
     rounds := rounds OPERATOR(pg_catalog.+) 1;
     IF rounds OPERATOR(pg_catalog.>) 10 THEN
-      RAISE EXCEPTION 'the identifiers of this data subject do not reach a fixed point in 10 rounds'
-        USING ERRCODE = '54000',
-              HINT = 'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).';
+      PERFORM privacy._raise_hidden('54000', 'the identifiers of this data subject do not reach a fixed point in 10 rounds', NULL,
+              'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
     END IF;
     params := privacy._subject_params(fk, fv, fs);
     nk := '{}'; nv := '{}'; ns := '{}';
-    -- One query per round over every linking table (a branch without
-    -- identifiers of its column's kind returns nothing at once).
+    -- One query per round and linking table with identifiers to look up,
+    -- as its owner (a branch without identifiers of its column's kind
+    -- returns nothing at once); stored pseudonyms decrypted here.
+    link_all := NULL;
+    FOR i IN 1 .. COALESCE(pg_catalog.cardinality(link_sql), 0) LOOP
+      q := link_sql[i];
+      CONTINUE WHEN NOT params OPERATOR(pg_catalog.?|)
+                        pg_catalog.string_to_array(pg_catalog.split_part(q, '|', 2), ' ');
+      link_all := COALESCE(link_all, '[]'::jsonb) OPERATOR(pg_catalog.||)
+                  COALESCE(privacy._subject_query(pg_catalog.split_part(q, '|', 1)::oid::regclass,
+                                                  pg_catalog.substr(q, pg_catalog.length(pg_catalog.split_part(q, '|', 1))
+                                                                       OPERATOR(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(q, '|', 2))
+                                                                       OPERATOR(pg_catalog.+) 3),
+                                                  params), '[]'::jsonb);
+    END LOOP;
     IF link_all IS NOT NULL THEN
-      FOR r IN SELECT e OPERATOR(pg_catalog.->>) 0 AS k, e OPERATOR(pg_catalog.->>) 1 AS v,
-                      (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
-                 FROM pg_catalog.jsonb_array_elements(privacy._subject_query(link_all, params)) e LOOP
+      FOR r IN SELECT x.k, x.v, x.s
+                 FROM (SELECT e OPERATOR(pg_catalog.->>) 0 AS k,
+                              CASE WHEN e OPERATOR(pg_catalog.->>) 3 IS NULL THEN e OPERATOR(pg_catalog.->>) 1
+                                   ELSE privacy._msisdn_decrypt(e OPERATOR(pg_catalog.->>) 1, e OPERATOR(pg_catalog.->>) 3) END AS v,
+                              (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
+                         FROM pg_catalog.jsonb_array_elements(link_all) e) x
+                WHERE x.v IS NOT NULL
+                ORDER BY x.k, x.v LOOP
         i := pg_catalog.array_position(vals, r.v);
         WHILE i IS NOT NULL AND kinds[i] OPERATOR(pg_catalog.<>) r.k LOOP
           i := pg_catalog.array_position(vals, r.v, i OPERATOR(pg_catalog.+) 1);
@@ -630,9 +726,8 @@ BEGIN
           spans[i] := spans[i] OPERATOR(pg_catalog.+) r.s::tstzmultirange;
         END IF;
         IF pg_catalog.cardinality(kinds) OPERATOR(pg_catalog.>) 500 THEN
-          RAISE EXCEPTION 'this data subject has more than 500 identifiers'
-            USING ERRCODE = '54000',
-                  HINT = 'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).';
+          PERFORM privacy._raise_hidden('54000', 'this data subject has more than 500 identifiers', NULL,
+                  'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
         END IF;
         nk := nk OPERATOR(pg_catalog.||) kinds[i];
         nv := nv OPERATOR(pg_catalog.||) vals[i];
@@ -814,9 +909,14 @@ CREATE FUNCTION privacy.open_request(kind text, value text, request text,
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm   text := privacy._subject_normalize(kind, value);
+  norm   text;
   new_id bigint;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   IF request IS NULL OR request NOT IN ('access', 'portability', 'erasure', 'rectification', 'restriction', 'objection') THEN
     RAISE EXCEPTION 'invalid request "%"', request
       USING ERRCODE = '22023',
@@ -833,6 +933,12 @@ BEGIN
     pg_catalog.jsonb_build_object('id', new_id, 'kind', kind, 'subject', privacy._audit_ref(kind, norm),
                                   'received_at', received_at));
   RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.open_request(text, text, text, timestamptz) IS
@@ -930,7 +1036,16 @@ COMMENT ON VIEW privacy.request_deadlines IS
 -- Export
 ------------------------------------------------------------------------
 
--- The JSON of one row of table tbl (alias t) as the export shows it.  In
+-- The export reads a table in two steps.  The table's owner reads the
+-- subject's rows, each as to_jsonb(t) (_subject_rows_sql, run by
+-- _subject_query/_subject_rows as the owner in a security-restricted
+-- operation): whatever the row's types bring (a cast to json of the
+-- owner's type) runs with the owner's rights.  The extension then shows
+-- each row from that JSON alone (_subject_row_json): protected numbers
+-- decrypted, counterparties masked; nothing of the owner's runs there.
+
+-- The JSON of one row of table tbl as the export shows it, as an
+-- expression over x.j (the row as the owner's to_jsonb(t) gave it).  In
 -- the subject's own rows (mention_col NULL) the owner identifiers are
 -- shown in clear and every mention is masked; in another subject's row
 -- that mentions the subject (mention_col), only that column is shown, the
@@ -945,19 +1060,26 @@ DECLARE
   r     record;
   parts text[] := '{}';
   clear text;
+  clear_text text;
+  masked text;
 BEGIN
   FOR r IN SELECT rc.col, rc.category, rc.identifies, rc.link, rc.protect, rc.domain
              FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) _subject_row_json.tbl
             ORDER BY rc.attnum LOOP
-    clear := CASE WHEN r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
-                  THEN pg_catalog.format('privacy._msisdn_decrypt(t.%I, %L)', r.col, r.domain)
-                  ELSE pg_catalog.format('t.%I', r.col) END;
+    IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+      clear := pg_catalog.format('privacy._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %L, %L)', r.col, r.domain);
+      clear_text := clear;
+    ELSE
+      clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
+      clear_text := pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col);
+    END IF;
+    masked := pg_catalog.format('CASE WHEN x.j OPERATOR(pg_catalog.->>) %L IS NOT NULL THEN ''(masked)'' END', r.col);
     IF mention_col IS NULL THEN
       IF r.link OPERATOR(pg_catalog.=) 'mention' THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col,
                    CASE WHEN r.identifies OPERATOR(pg_catalog.=) 'msisdn'
-                        THEN pg_catalog.format('privacy.mask_msisdn(%s)', clear)
-                        ELSE pg_catalog.format('CASE WHEN t.%I IS NOT NULL THEN ''(masked)'' END', r.col) END);
+                        THEN pg_catalog.format('privacy.mask_msisdn(%s)', clear_text)
+                        ELSE masked END);
       ELSIF r.identifies IS NOT NULL AND r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
       END IF;
@@ -965,18 +1087,17 @@ BEGIN
       IF r.col OPERATOR(pg_catalog.=) mention_col THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
       ELSIF r.identifies OPERATOR(pg_catalog.=) 'msisdn' THEN
-        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, privacy.mask_msisdn(%s)', r.col, clear);
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, privacy.mask_msisdn(%s)', r.col, clear_text);
       ELSIF r.category NOT IN ('traffic', 'location') THEN
-        parts := parts OPERATOR(pg_catalog.||)
-                 pg_catalog.format('%L, CASE WHEN t.%I IS NOT NULL THEN ''(masked)'' END', r.col, r.col);
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, masked);
       END IF;
     END IF;
   END LOOP;
   IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
-    RETURN 'pg_catalog.to_jsonb(t)';
+    RETURN 'x.j';
   END IF;
   -- jsonb_build_object takes at most 100 arguments: one call per 50 columns.
-  RETURN 'pg_catalog.to_jsonb(t) OPERATOR(pg_catalog.||) ' ||
+  RETURN 'x.j OPERATOR(pg_catalog.||) ' ||
          (SELECT pg_catalog.string_agg('pg_catalog.jsonb_build_object(' ||
                    pg_catalog.array_to_string(parts[g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 1 :
                                                     g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 50], ', ') || ')',
@@ -985,47 +1106,59 @@ BEGIN
 END
 $$;
 
--- The query returning the subject's rows of one table, each once:
--- (pri 0 = the subject's own row, 1 = a row that mentions the subject, j).
--- NULL when no column of the table can hold the subject's identifiers.
-CREATE FUNCTION privacy._subject_rows_sql(tbl regclass, dc text)
-  RETURNS text
+-- The query, run as the table's owner, returning the subject's rows of one
+-- table, each once, as jsonb [pri, mention column, to_jsonb(t)] (pri 0 =
+-- the subject's own row, 1 = a row that mentions the subject), in order of
+-- pri; and the expression over x.pri, x.m, x.j that shows such a row
+-- (_subject_row_json).  Both NULL when no column of the table can hold the
+-- subject's identifiers.
+CREATE FUNCTION privacy._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   c        privacy._subject_column;
   branches text[] := '{}';
+  whens    text[] := '{}';
   own_json text;
-  key      text := 'rows:' || tbl::oid::text || ':' || dc;
-  q        text := privacy._subject_cache_get(key);
+  key      text := tbl::oid::text || ':' || dc;
+  cached   text := privacy._subject_cache_get('rows:' || key);
 BEGIN
-  IF q IS NOT NULL THEN
-    RETURN NULLIF(q, '');
+  -- two entries (no separator that a column name could hold), used only
+  -- together
+  IF cached IS NOT NULL THEN
+    shown := privacy._subject_cache_get('shown:' || key);
+    IF shown IS NOT NULL THEN
+      q := NULLIF(cached, '');
+      shown := NULLIF(shown, '');
+      RETURN;
+    END IF;
+    shown := NULL;
   END IF;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
             ORDER BY sc.link DESC, sc.attnum LOOP
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
       own_json := COALESCE(own_json, privacy._subject_row_json(tbl, NULL));
       branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 0 AS pri, t.tableoid AS o, t.ctid AS d, %s AS j FROM %s',
-                          own_json, privacy._subject_from(c, dc));
+        pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          privacy._subject_from(c, dc));
     ELSE
       branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 1 AS pri, t.tableoid AS o, t.ctid AS d, %s AS j FROM %s',
-                          privacy._subject_row_json(tbl, c.col), privacy._subject_from(c, dc));
+        pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          c.col, privacy._subject_from(c, dc));
+      whens := whens OPERATOR(pg_catalog.||)
+        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy._subject_row_json(tbl, c.col));
     END IF;
   END LOOP;
-  IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.=) 0 THEN
-    q := '';
-  ELSIF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.=) 1 THEN
-    q := 'SELECT u.pri, u.j FROM (' || branches[1] || ') u';
-  ELSE
-    q := 'SELECT DISTINCT ON (u.o, u.d) u.pri, u.j FROM (' ||
-         pg_catalog.array_to_string(branches, ' UNION ALL ') || ') u ORDER BY u.o, u.d, u.pri';
+  IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_build_array(u.pri, u.m, u.j) FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
+         || pg_catalog.array_to_string(branches, ' UNION ALL ')
+         || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d';
+    shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
+             || pg_catalog.array_to_string(whens, ' ') || ' END';
   END IF;
-  PERFORM privacy._subject_cache_put(key, q);
-  RETURN NULLIF(q, '');
+  PERFORM privacy._subject_cache_put('shown:' || key, COALESCE(shown, ''));
+  PERFORM privacy._subject_cache_put('rows:' || key, COALESCE(q, ''));
 END
 $$;
 
@@ -1107,10 +1240,9 @@ DECLARE
   ids    record;
   params jsonb;
   t      record;
-  q      text;
+  rs     record;
   own    jsonb;
   ment   jsonb;
-  res    jsonb;
   tables jsonb := '[]';
   reten  jsonb := privacy._subject_retention_all();
 BEGIN
@@ -1120,14 +1252,15 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    q := privacy._subject_rows_sql(t.tbl, dc);
-    CONTINUE WHEN q IS NULL;
-    res := privacy._subject_query(
-             'SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_agg(x.j) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
-                     pg_catalog.jsonb_agg(x.j) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)) FROM (' || q || ') x',
-             params);
-    own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
-    ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
+    rs := privacy._subject_rows_sql(t.tbl, dc);
+    CONTINUE WHEN rs.q IS NULL;
+    -- the rows, read as the table's owner; shown from their JSON here
+    EXECUTE 'SELECT pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
+                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)
+               FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
+                            e OPERATOR(pg_catalog.->) 2 AS j
+                       FROM privacy._subject_rows($1, $2, $3) e) x'
+      INTO own, ment USING t.tbl, rs.q, params;
     CONTINUE WHEN own IS NULL AND ment IS NULL;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
                 privacy._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
@@ -1146,8 +1279,13 @@ CREATE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEF
 AS $$
 DECLARE
   doc  jsonb;
-  norm text := privacy._subject_normalize(kind, value);
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   doc := privacy._subject_export(kind, value, at);
   PERFORM privacy._audit('subject.export', NULL,
     pg_catalog.jsonb_build_object(
@@ -1158,6 +1296,12 @@ BEGIN
                                    OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')
                    FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'tables') e)));
   RETURN doc;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.export_subject(text, text, timestamptz) IS
@@ -1177,7 +1321,7 @@ DECLARE
   params jsonb;
   t      record;
   r      record;
-  q      text;
+  rs     record;
   chunk  jsonb[];
   cpri   integer;
   meta   boolean;
@@ -1197,12 +1341,17 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    q := privacy._subject_rows_sql(t.tbl, dc);
-    CONTINUE WHEN q IS NULL;
+    rs := privacy._subject_rows_sql(t.tbl, dc);
+    CONTINUE WHEN rs.q IS NULL;
     meta := false;
     chunk := '{}';
     cpri := 0;
-    FOR r IN EXECUTE 'SELECT x.pri, x.j FROM (' || q || ') x ORDER BY x.pri' USING params LOOP
+    -- the rows, read as the table's owner (in order of pri); shown here
+    FOR r IN EXECUTE 'SELECT x.pri, ' || rs.shown || ' AS j
+                        FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
+                                     e OPERATOR(pg_catalog.->) 2 AS j
+                                FROM privacy._subject_rows($1, $2, $3) e) x'
+               USING t.tbl, rs.q, params LOOP
       IF NOT meta THEN
         part := part OPERATOR(pg_catalog.+) 1;
         section := 'table';
@@ -1242,10 +1391,15 @@ CREATE FUNCTION privacy.export_subject_chunks(kind text, value text, chunk_rows 
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm text := privacy._subject_normalize(kind, value);
+  norm text;
   n    bigint := 0;
   tabs jsonb := '{}';
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   FOR part, section, table_name, data IN SELECT * FROM privacy._subject_export_stream(kind, value, chunk_rows, at) LOOP
     IF section IN ('rows', 'mentions') THEN
       tabs := tabs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(table_name::text,
@@ -1258,6 +1412,12 @@ BEGIN
   PERFORM privacy._audit('subject.export', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, norm),
                                   'chunks', n, 'tables', tabs));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.export_subject_chunks(text, text, integer, timestamptz) IS
@@ -1268,77 +1428,138 @@ COMMENT ON FUNCTION privacy.export_subject_chunks(text, text, integer, timestamp
 ------------------------------------------------------------------------
 
 -- The restriction trigger: AFTER UPDATE, FOR EACH STATEMENT, with the old
--- rows as a transition table.  One query per statement checks the old rows'
--- owner identifiers against the active restrictions; per row there is only
--- the transition table's copy and, inside that one query, a keyed
--- reference per identifier.  With no active restriction it returns at once.
-CREATE FUNCTION privacy._restrict_trigger() RETURNS trigger
-  LANGUAGE plpgsql
-  SECURITY DEFINER
+-- rows as a transition table (src/subject.c).  It fires for the table's
+-- owner's (or any writer's) UPDATE and works in three steps, so that the
+-- old rows are read, and anything of their types evaluated, only with the
+-- rights of the table's owner:
+--   1. as the extension owner, _restrict_sql: NULL at once when no
+--      restriction is active; else the query over the old rows;
+--   2. as the owner of the table, in a security-restricted operation: that
+--      query, giving the distinct (column, stored value, period) of the old
+--      rows' owner identifiers, all built-in text;
+--   3. as the extension owner, _restrict_check: the keyed reference of each
+--      distinct value (decrypted when stored by msisdn_fpe), against the
+--      active restrictions and their periods; an error on a hit.
+
+-- Step 1: the owner's query over the old rows of fired (a registered table
+-- or a partition of one), or NULL when there is nothing to check.
+CREATE FUNCTION privacy._restrict_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   reg   regclass;
-  dc    text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
-  c     record;
-  conds text[] := '{}';
-  hit   record;
+  c     privacy._subject_column;
+  parts text[] := '{}';
+  key   text := 'restrict:' || fired::oid::text;
+  q     text;
 BEGIN
-  IF privacy._subject_erasing() THEN
-    RETURN NULL;
-  END IF;
   IF NOT EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
     RETURN NULL;
   END IF;
+  q := privacy._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
   SELECT a.relid INTO reg
-    FROM (SELECT TG_RELID::regclass AS relid, 0 AS o
+    FROM (SELECT fired AS relid, 0 AS o
           UNION ALL
-          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(TG_RELID) WITH ORDINALITY p(relid, o)) a
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
     JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
    ORDER BY a.o LIMIT 1;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
-              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe') LOOP
-    -- The keyed reference is computed once per distinct value, and the
-    -- period checked only for values that are restricted.
-    conds := conds OPERATOR(pg_catalog.||) pg_catalog.format(
-      'SELECT h.reason, %1$L AS col FROM ('
-      'SELECT v.val, r.reason, r.span FROM (SELECT DISTINCT t.%2$I AS val FROM pgp_old_rows t WHERE t.%2$I IS NOT NULL) v '
-      'JOIN privacy.restriction r ON r.kind OPERATOR(pg_catalog.=) %3$L '
-      'AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(%3$L, %4$s) '
-      'WHERE (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())) h%5$s',
-      c.col, c.col, c.kind,
-      CASE WHEN c.protect IS NOT NULL THEN pg_catalog.format('privacy._msisdn_decrypt(v.val, %L)', c.domain)
-           ELSE pg_catalog.format('privacy._subject_key(%L, v.val::text, %L)', c.mode, dc) END,
+              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            ORDER BY sc.attnum LOOP
+    -- Fail closed on a column whose type changed since it was declared.
+    PERFORM privacy._subject_check(c);
+    parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+      'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+      c.col, c.col,
       CASE WHEN c.is_validity THEN
-             pg_catalog.format(' JOIN pgp_old_rows t ON t.%I OPERATOR(pg_catalog.=) h.val'
-                               ' AND h.span OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)'')',
-                               c.col,
+             pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
                                COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
                                COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
            WHEN c.event_time IS NOT NULL THEN
-             pg_catalog.format(' JOIN pgp_old_rows t ON t.%I OPERATOR(pg_catalog.=) h.val'
-                               ' AND (h.span OPERATOR(pg_catalog.=) ''{(,)}'' OR h.span OPERATOR(pg_catalog.@>) t.%I::timestamptz)',
-                               c.col, c.event_time)
-           ELSE '' END);
+             pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
+           ELSE 'NULL::pg_catalog.text' END,
+      c.col);
   END LOOP;
-  IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.=) 0 THEN
-    RETURN NULL;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
+         || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') u';
   END IF;
-  EXECUTE pg_catalog.array_to_string(conds, ' UNION ALL ') || ' LIMIT 1' INTO hit;
-  IF hit IS NOT NULL THEN
-    RAISE EXCEPTION 'cannot update a row of a data subject whose processing is restricted'
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
-                                       TG_RELID::regclass, hit.col, hit.reason),
-            HINT = 'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().';
-  END IF;
-  RETURN NULL;
+  PERFORM privacy._subject_cache_put(key, COALESCE(q, ''));
+  RETURN q;
 END
 $$;
+COMMENT ON FUNCTION privacy._restrict_sql(regclass) IS
+  'internal: the restriction trigger''s query over the old rows, run as the table''s owner; NULL when no restriction is active';
+
+-- Step 3: refuse the UPDATE when an old row belongs to a restricted
+-- subject.  vals: [[column, stored value, period], ...] from step 2.  The
+-- keyed reference is computed once per distinct value, and the period
+-- checked only for values that are restricted.
+CREATE FUNCTION privacy._restrict_check(fired regclass, vals jsonb)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc  text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  reg regclass;
+  hit record;
+BEGIN
+  IF vals IS NULL THEN
+    RETURN;
+  END IF;
+  SELECT a.relid INTO reg
+    FROM (SELECT fired AS relid, 0 AS o
+          UNION ALL
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
+    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
+   ORDER BY a.o LIMIT 1;
+  WITH e AS (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val,
+                    x OPERATOR(pg_catalog.->>) 2 AS span
+               FROM pg_catalog.jsonb_array_elements(vals) x),
+       n AS (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
+                    CASE WHEN c.protect IS NOT NULL THEN privacy._msisdn_decrypt(d.val, c.domain)
+                         ELSE privacy._subject_key(c.mode, d.val, dc) END AS norm
+               FROM (SELECT DISTINCT e.col, e.val FROM e) d
+               JOIN pg_catalog.unnest(privacy._subject_cols()) c
+                 ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
+       h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
+               FROM n JOIN privacy.restriction r
+                 ON r.kind OPERATOR(pg_catalog.=) n.kind
+                AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(n.kind, n.norm)
+              WHERE n.norm IS NOT NULL
+                AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
+  SELECT h.col, h.reason INTO hit
+    FROM h JOIN e ON e.col OPERATOR(pg_catalog.=) h.col AND e.val OPERATOR(pg_catalog.=) h.val
+   WHERE CASE WHEN h.is_validity THEN h.span OPERATOR(pg_catalog.&&) e.span::tstzrange
+              WHEN h.has_event THEN h.span OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange
+                                    OR h.span OPERATOR(pg_catalog.@>) e.span::timestamptz
+              ELSE true END
+   LIMIT 1;
+  IF hit.col IS NOT NULL THEN
+    -- the UPDATE statement may name the subject: not logged
+    PERFORM privacy._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
+            pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
+                              fired, hit.col, hit.reason),
+            'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().');
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy._restrict_check(regclass, jsonb) IS
+  'internal: refuses the UPDATE when an old row''s identifier belongs to a restricted subject';
+
+CREATE FUNCTION privacy._restrict_trigger() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_restrict_trigger';
 COMMENT ON FUNCTION privacy._restrict_trigger() IS
-  'internal: refuses UPDATE of rows of restricted data subjects (statement-level, transition table)';
+  'internal: refuses UPDATE of rows of restricted data subjects (statement-level, transition table; reads the old rows as the table''s owner)';
 
 -- Install the restriction trigger on every registered table with owner
 -- identifiers (and on each partition, for UPDATEs aimed at a partition).
@@ -1404,6 +1625,10 @@ AS $$
 DECLARE
   ids  record;
   n    integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
   IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
     RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
@@ -1414,6 +1639,12 @@ BEGIN
   PERFORM privacy._audit('subject.restrict', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, ids.vals[1]),
                                   'identifiers', n, 'reason', reason));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.restrict_subject(text, text, text, timestamptz) IS
@@ -1428,6 +1659,10 @@ AS $$
 DECLARE
   ids record;
   n   integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
   ids := privacy._subject_identifiers(kind, value, at);
   DELETE FROM privacy.restriction r
@@ -1436,12 +1671,18 @@ BEGIN
                                        FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v));
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.=) 0 THEN
-    RAISE EXCEPTION 'data subject is not restricted' USING ERRCODE = '55000',
-      DETAIL = 'No identifier of this subject has a restriction requested by the subject; restrictions kept after an erasure end on their own.';
+    PERFORM privacy._raise_hidden('55000', 'data subject is not restricted',
+      'No identifier of this subject has a restriction requested by the subject; restrictions kept after an erasure end on their own.');
   END IF;
   PERFORM privacy._audit('subject.unrestrict', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, ids.vals[1]),
                                   'identifiers', n));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.unrestrict_subject(text, text, timestamptz) IS
@@ -1454,12 +1695,23 @@ CREATE FUNCTION privacy.is_restricted(kind text, value text)
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm text := privacy._subject_normalize(kind, value);
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   RETURN EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
                     AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(is_restricted.kind, norm)
                     AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.is_restricted(text, text) IS
@@ -1522,6 +1774,7 @@ DECLARE
   referenced boolean;
   order_  regclass[];
   cached  text;
+  res     jsonb;
   reten   jsonb := privacy._subject_retention_all();
 BEGIN
   -- Writers of the subject's tables wait until the erasure commits, and an
@@ -1565,8 +1818,9 @@ BEGIN
       FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
                 WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner' LOOP
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
-        EXECUTE 'SELECT pg_catalog.count(DISTINCT (t.tableoid, t.ctid)) FROM ' || privacy._subject_from(c, dc)
-          INTO nrows USING params;
+        nrows := (privacy._subject_query(t.tbl,
+                    'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM ' || privacy._subject_from(c, dc),
+                    params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         n := GREATEST(n, nrows);
       END LOOP;
       IF n OPERATOR(pg_catalog.>) 0 THEN
@@ -1592,21 +1846,25 @@ BEGIN
               ORDER BY sc.attnum LOOP
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF keep.keep_cond IS NOT NULL THEN
-        EXECUTE pg_catalog.format('SELECT pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s) FROM %s AND %s',
-                                  keep.row_time, privacy._subject_from(c, dc), keepcond)
-          INTO nrows, row_until USING params;
+        res := privacy._subject_query(t.tbl,
+                 pg_catalog.format('SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s',
+                                   keep.row_time, privacy._subject_from(c, dc), keepcond),
+                 params);
+        nrows := (res OPERATOR(pg_catalog.->>) 0)::bigint;
+        row_until := (res OPERATOR(pg_catalog.->>) 1)::timestamptz;
         kept := GREATEST(kept, nrows);
         until := GREATEST(until, privacy._legal_minimum_until(t.tbl, row_until));
       END IF;
       BEGIN
         n := privacy._subject_exec(t.tbl,
-               pg_catalog.format('DELETE FROM %s t USING privacy._subject_ids($1, %L) f WHERE %s AND NOT %s',
-                                 t.tbl, c.tbl::oid::text || '.' || c.attnum::text,
+               pg_catalog.format('DELETE FROM %s t USING %s WHERE %s AND NOT %s',
+                                 t.tbl, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
                                  privacy._subject_match(c, dc), keepcond),
                params);
       EXCEPTION WHEN foreign_key_violation THEN
         -- Rows that other kept rows still reference stay as long as they do.
-        EXECUTE 'SELECT pg_catalog.count(*) FROM ' || privacy._subject_from(c, dc) INTO nrows USING params;
+        nrows := (privacy._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy._subject_from(c, dc),
+                                         params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         kept := GREATEST(kept, nrows);
         referenced := true;
         n := 0;
@@ -1654,8 +1912,8 @@ BEGIN
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
       nrows := privacy._subject_exec(t.tbl,
-               pg_catalog.format('UPDATE %s t SET %I = NULL FROM privacy._subject_ids($1, %L) f WHERE %s',
-                                 t.tbl, c.col, c.tbl::oid::text || '.' || c.attnum::text,
+               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s',
+                                 t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
                                  privacy._subject_match(c, dc)),
                params);
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
@@ -1709,9 +1967,14 @@ CREATE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEF
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  norm   text := privacy._subject_normalize(kind, value);
+  norm   text;
   report jsonb;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
 BEGIN
+  norm := privacy._subject_normalize(kind, value);
   IF dry_run IS NULL THEN
     RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
   END IF;
@@ -1745,6 +2008,12 @@ BEGIN
            (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
            (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
       FROM pg_catalog.jsonb_array_elements(report) e;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.erase_subject(text, text, boolean, timestamptz) IS

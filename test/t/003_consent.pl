@@ -125,5 +125,35 @@ is($node->safe_psql('postgres', q{
   join("\n", '', 't', 't', '', '', 'f', 't', 't', '', '1'),
   'a reinstalled extension is found by the same session');
 
+# Errors about a person's value are logged without the statement that
+# holds it: the consent trigger's refusal of a literal INSERT, a withdrawal
+# of a consent never given, an identifier without a normal form, the
+# restriction trigger's refusal of an UPDATE naming the subject.
+# (The test cluster logs every statement; a production server logs only
+# the statements of errors, which is what is checked here.)
+$node->append_conf('postgresql.conf', "log_statement = 'none'");
+$node->reload;
+my $logstart = -s $node->logfile;
+for my $sql (
+  q{INSERT INTO mk.sms VALUES (9, '+45 99 88 77 66', 'x')},
+  q{INSERT INTO mk.newsletter VALUES (9, 'zed.unique@example.dk')},
+  q{SELECT privacy.withdraw_consent('email', 'zed.unique@example.dk', 'newsletter')},
+  q{SELECT privacy.export_subject('email', 'zed.unique.example.dk')},
+  q{SELECT privacy.grant_consent('email', 'zed.unique@example.dk', 'no_such_purpose')},
+  q{SELECT privacy.has_consent('no_such_kind', 'zed.unique@example.dk', 'newsletter')},
+  q{BEGIN ISOLATION LEVEL REPEATABLE READ;
+    SELECT * FROM privacy.erase_subject('email', 'zed.unique@example.dk')},
+  q{SELECT privacy.restrict_subject('msisdn', '+4530303030', 'contested');
+    UPDATE mk.sms SET body = 'x' WHERE msisdn = privacy.pseudonymize_msisdn('+4530303030')})
+{
+  ($ret, $out, $err) = $node->psql('dst', $sql);
+  isnt($ret, 0, "refused: $sql");
+}
+$node->safe_psql('dst', q{DELETE FROM privacy.restriction});
+my $log = slurp_file($node->logfile, $logstart);
+like($log, qr/no consent for purpose "sms"/, 'the refusals are logged');
+like($log, qr/cannot update a row of a data subject whose processing is restricted/, 'the restriction refusal is logged');
+unlike($log, qr/99 88 77 66|zed\.unique|30303030/, 'no statement naming the subject is logged');
+
 $node->stop;
 done_testing();
