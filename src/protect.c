@@ -22,6 +22,35 @@
  * UPDATE that does not touch a protected column never transforms an
  * already protected value a second time.
  *
+ * Exactly once across trigger firings.  Two statements show a row to the
+ * trigger twice:
+ *
+ *	- INSERT ... ON CONFLICT DO UPDATE SET col = EXCLUDED.col: BEFORE
+ *	  INSERT transforms the proposed row, which becomes EXCLUDED; on a
+ *	  conflict BEFORE UPDATE fires, on the same relation and in the same
+ *	  statement, with the transformed value as NEW.
+ *	- An UPDATE that moves a row to another partition: BEFORE UPDATE on
+ *	  the source partition, then BEFORE INSERT on the destination with the
+ *	  row as it left BEFORE UPDATE.
+ *
+ * The trigger remembers, per backend and transaction, what it last stored
+ * for an insert (per firing relation) and for an update (the last one).
+ * BEFORE UPDATE keeps a new value that is byte for byte what BEFORE
+ * INSERT just stored in that column of that relation; BEFORE INSERT keeps
+ * a value that is what BEFORE UPDATE just left in that column of another
+ * partition of the same registered table.  Every other value is
+ * transformed.  A value kept this way is by construction the output of a
+ * transformation of the same column (or, for a partition move, the value
+ * the row already had), so a false match never stores a raw value that
+ * was not already in the table; a missed match (another write to the
+ * same relation by a user's trigger between the two firings) transforms
+ * twice.  See the README's "exactly once" for the limits.
+ *
+ * Values of a known identifier kind (registered_column.identifies) are
+ * normalized before the transformation: phone numbers to E.164 (the
+ * pg_privacy.default_country applies), e-mail addresses trimmed and
+ * lower-cased, so every written form of an identifier gets one pseudonym.
+ *
  *-------------------------------------------------------------------------
  */
 #include "pg_privacy.h"
@@ -46,6 +75,10 @@
 #include "utils/syscache.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "access/xact.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "catalog/pg_collation.h"
 
 typedef enum ProtectKind
 {
@@ -56,10 +89,18 @@ typedef enum ProtectKind
 	PROTECT_NULL
 } ProtectKind;
 
+typedef enum ProtectNorm
+{
+	NORM_NONE,
+	NORM_MSISDN,
+	NORM_EMAIL
+} ProtectNorm;
+
 typedef struct ProtectCol
 {
 	AttrNumber	attnum;			/* in the firing relation */
 	ProtectKind kind;
+	ProtectNorm norm;			/* identifier kind's normalization */
 	Oid			typid;			/* text, varchar or bpchar */
 	int32		maxlen;			/* character limit from the typmod, or -1 */
 	char	   *domain;
@@ -79,9 +120,36 @@ typedef struct ProtectRel
 	Datum	   *repl_vals;
 	bool	   *repl_nulls;
 	MemoryContext cxt;
+	/* what BEFORE INSERT last stored in this relation (see the top) */
+	LocalTransactionId memo_lxid;
+	Datum	   *memo_vals;		/* per column, in cxt's child memo_cxt */
+	bool	   *memo_nulls;
+	MemoryContext memo_cxt;
 } ProtectRel;
 
 static HTAB *protect_cache = NULL;
+
+/* What BEFORE UPDATE last left in a row (see the top). */
+typedef struct UpdateMemo
+{
+	LocalTransactionId lxid;
+	Oid			relid;			/* firing relation */
+	Oid			registered;
+	int			ncols;
+	Datum	   *vals;
+	bool	   *nulls;
+	MemoryContext cxt;
+} UpdateMemo;
+
+static UpdateMemo update_memo;
+
+/*
+ * The relation whose protect trigger privacy.unprotect() is dropping, so
+ * the event trigger lets that drop pass (see _allow_protect_ddl).
+ * Cleared at the end of the transaction.
+ */
+static Oid	protect_ddl_relid = InvalidOid;
+static bool protect_xact_cb_registered = false;
 
 /*
  * While protect(..., rewrite_existing => true) rewrites a table, the
@@ -168,6 +236,8 @@ protect_build(ProtectRel *pr, Relation rel)
 	if (pr->cxt != NULL)
 		MemoryContextDelete(pr->cxt);
 	pr->cxt = NULL;
+	pr->memo_cxt = NULL;
+	pr->memo_lxid = InvalidLocalTransactionId;
 	pr->ncols = 0;
 	pr->registered = InvalidOid;
 
@@ -188,8 +258,11 @@ protect_build(ProtectRel *pr, Relation rel)
 	/* The writing role has no access to the catalog: read it as its owner. */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	pgp_catalog_select("SELECT c.col::pg_catalog.text, c.protect, c.domain, c.tbl::pg_catalog.oid"
+	pgp_catalog_select("SELECT c.col::pg_catalog.text, c.protect, c.domain, c.tbl::pg_catalog.oid,"
+					   "       k.normalize"
 					   "  FROM privacy.registered_column c"
+					   "  LEFT JOIN privacy.identifier_kind k"
+					   "    ON k.name OPERATOR(pg_catalog.=) c.identifies"
 					   " WHERE c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
 					   "   AND c.protect IS NOT NULL"
 					   " ORDER BY c.attnum",
@@ -200,6 +273,10 @@ protect_build(ProtectRel *pr, Relation rel)
 	pr->repl_cols = palloc(sizeof(int) * Max(SPI_processed, 1));
 	pr->repl_vals = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	pr->repl_nulls = palloc(sizeof(bool) * Max(SPI_processed, 1));
+	pr->memo_vals = palloc0(sizeof(Datum) * Max(SPI_processed, 1));
+	pr->memo_nulls = palloc0(sizeof(bool) * Max(SPI_processed, 1));
+	pr->memo_cxt = AllocSetContextCreate(cxt, "pg_privacy protect memo",
+										 ALLOCSET_SMALL_SIZES);
 	for (i = 0; i < (int) SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -207,6 +284,7 @@ protect_build(ProtectRel *pr, Relation rel)
 		char	   *col = SPI_getvalue(t, td, 1);
 		char	   *kind = SPI_getvalue(t, td, 2);
 		char	   *domain = SPI_getvalue(t, td, 3);
+		char	   *norm = SPI_getvalue(t, td, 5);
 		bool		isnull;
 		Oid			reg = DatumGetObjectId(SPI_getbinval(t, td, 4, &isnull));
 		ProtectCol *pc = &pr->cols[pr->ncols];
@@ -218,6 +296,14 @@ protect_build(ProtectRel *pr, Relation rel)
 
 			pc->typid = att->atttypid;
 			pc->maxlen = (att->atttypmod >= VARHDRSZ) ? att->atttypmod - VARHDRSZ : -1;
+			/* computed after BEFORE triggers: would be stored raw */
+			if (att->attgenerated != '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("protected column \"%s\" of relation \"%s\" is a generated column",
+								col, RelationGetRelationName(rel)),
+						 errdetail("A generated column is computed after the protect trigger and would be stored untransformed."),
+						 errhint("See privacy.catalog_problems.")));
 		}
 		if (pc->attnum == InvalidAttrNumber)
 			ereport(ERROR,
@@ -235,11 +321,35 @@ protect_build(ProtectRel *pr, Relation rel)
 					 errhint("See privacy.catalog_problems.")));
 		pc->domain = pstrdup(domain);
 		pc->domain_len = strlen(domain);
+		if (norm == NULL || pc->kind == PROTECT_COUNTRY || pc->kind == PROTECT_NULL)
+			pc->norm = NORM_NONE;
+		else if (strcmp(norm, "msisdn") == 0)
+			pc->norm = NORM_MSISDN;
+		else if (strcmp(norm, "email") == 0)
+			pc->norm = NORM_EMAIL;
+		else
+			pc->norm = NORM_NONE;
 		pr->registered = reg;
 		pr->ncols++;
 	}
 	MemoryContextSwitchTo(oldcxt);
 	SPI_finish();
+
+	/*
+	 * Whoever owns the table (or this partition of it) can write numbers of
+	 * her choice and read their pseudonyms: she must hold the domain.
+	 */
+	for (i = 0; i < pr->ncols; i++)
+	{
+		ProtectCol *pc = &pr->cols[i];
+
+		if (pc->kind == PROTECT_COUNTRY || pc->kind == PROTECT_NULL)
+			continue;
+		pgp_check_domain_grant(rel->rd_rel->relowner, pc->domain, pc->domain_len);
+		if (OidIsValid(pr->registered) && pr->registered != relid)
+			pgp_check_domain_grant(pgp_rel_owner(pr->registered),
+								   pc->domain, pc->domain_len);
+	}
 
 	pr->cxt = cxt;
 	pr->valid = true;
@@ -262,6 +372,8 @@ protect_lookup(Relation rel)
 	{
 		pr->valid = false;
 		pr->cxt = NULL;
+		pr->memo_cxt = NULL;
+		pr->memo_lxid = InvalidLocalTransactionId;
 		pr->ncols = 0;
 		pr->registered = InvalidOid;
 	}
@@ -303,6 +415,35 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 	int			len = VARSIZE_ANY_EXHDR(t);
 	text	   *out;
 	PgpKey	   *k;
+	PgpE164Result nres;
+
+	/*
+	 * One identifier, one pseudonym: normalize by the identifier kind
+	 * first, as holds, export and erasure normalize what they look for.
+	 * msisdn_fpe normalizes by itself.
+	 */
+	if (pc->norm == NORM_MSISDN && pc->kind != PROTECT_MSISDN_FPE)
+	{
+		pgp_normalize_or_error(s, len, pgp_default_country, &nres);
+		s = nres.number;
+		len = nres.ndigits + 1;
+	}
+	else if (pc->norm == NORM_EMAIL)
+	{
+		int			start = 0;
+		int			end = len;
+		text	   *lowered;
+
+		/* pg_catalog.lower(pg_catalog.btrim(value)) */
+		while (start < end && s[start] == ' ')
+			start++;
+		while (end > start && s[end - 1] == ' ')
+			end--;
+		lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
+														 PointerGetDatum(cstring_to_text_with_len(s + start, end - start))));
+		s = VARDATA_ANY(lowered);
+		len = VARSIZE_ANY_EXHDR(lowered);
+	}
 
 	switch (pc->kind)
 	{
@@ -363,6 +504,37 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 	return PointerGetDatum(out);
 }
 
+/* Does the memo hold exactly this non-null value for the column? */
+static inline bool
+memo_matches(Datum *vals, bool *nulls, int i, Datum d)
+{
+	return !nulls[i] && vals[i] != (Datum) 0 && text_equal(d, vals[i]);
+}
+
+/*
+ * Remember the protected columns of the row as it leaves the trigger,
+ * copied into cxt (which the caller has reset).
+ */
+static void
+memo_store(MemoryContext cxt, ProtectRel *pr, TupleDesc tupdesc, HeapTuple tuple,
+		   Datum *vals, bool *nulls)
+{
+	MemoryContext oldcxt;
+	int			i;
+
+	oldcxt = MemoryContextSwitchTo(cxt);
+	for (i = 0; i < pr->ncols; i++)
+	{
+		ProtectCol *pc = &pr->cols[i];
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, pc->attnum, tupdesc, &isnull);
+
+		nulls[i] = isnull || pc->kind == PROTECT_NULL;
+		vals[i] = nulls[i] ? (Datum) 0 : datumCopy(d, false, -1);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
 PG_FUNCTION_INFO_V1(pgp_protect_trigger);
 
 /*
@@ -376,9 +548,14 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	HeapTuple	tuple;
 	HeapTuple	oldtuple = NULL;
+	HeapTuple	result;
 	ProtectRel *pr;
 	int			i;
 	int			nrepl = 0;
+	bool		rewriting;
+	bool		upsert_memo;
+	bool		move_memo;
+	LocalTransactionId lxid = MyProc->lxid;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -402,6 +579,16 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 	pr = protect_lookup(rel);
 
+	rewriting = OidIsValid(rewrite_relid) &&
+		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));
+	/* BEFORE UPDATE of EXCLUDED, right after this relation's BEFORE INSERT */
+	upsert_memo = oldtuple != NULL && !rewriting && pr->memo_lxid == lxid;
+	/* BEFORE INSERT of a row moving here from another partition */
+	move_memo = oldtuple == NULL && !rewriting &&
+		update_memo.lxid == lxid && update_memo.registered == pr->registered &&
+		OidIsValid(pr->registered) && update_memo.relid != RelationGetRelid(rel) &&
+		update_memo.ncols == pr->ncols;
+
 	for (i = 0; i < pr->ncols; i++)
 	{
 		ProtectCol *pc = &pr->cols[i];
@@ -410,16 +597,19 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 		if (isnull)
 			continue;
-		if (oldtuple != NULL && pc->kind != PROTECT_NULL &&
-			!(OidIsValid(rewrite_relid) &&
-			  (rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel))))
+		if (oldtuple != NULL && pc->kind != PROTECT_NULL && !rewriting)
 		{
 			bool		oldnull;
 			Datum		od = heap_getattr(oldtuple, pc->attnum, tupdesc, &oldnull);
 
 			if (!oldnull && text_equal(d, od))
 				continue;		/* unchanged: already protected */
+			if (upsert_memo && memo_matches(pr->memo_vals, pr->memo_nulls, i, d))
+				continue;		/* EXCLUDED: protected by BEFORE INSERT */
 		}
+		if (move_memo && pc->kind != PROTECT_NULL &&
+			memo_matches(update_memo.vals, update_memo.nulls, i, d))
+			continue;			/* moved row: left so by BEFORE UPDATE */
 		pr->repl_cols[nrepl] = pc->attnum;
 		if (pc->kind == PROTECT_NULL)
 		{
@@ -438,47 +628,146 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	}
 
 	if (nrepl == 0)
-		return PointerGetDatum(tuple);
-	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, nrepl,
-													 pr->repl_cols,
-													 pr->repl_vals,
-													 pr->repl_nulls));
+		result = tuple;
+	else
+		result = heap_modify_tuple_by_cols(tuple, tupdesc, nrepl,
+										   pr->repl_cols,
+										   pr->repl_vals,
+										   pr->repl_nulls);
+
+	/* remember what this firing stored, for the next one (see the top) */
+	if (pr->ncols > 0 && !rewriting)
+	{
+		if (oldtuple == NULL)
+		{
+			pr->memo_lxid = InvalidLocalTransactionId;
+			MemoryContextReset(pr->memo_cxt);
+			memo_store(pr->memo_cxt, pr, tupdesc, result, pr->memo_vals, pr->memo_nulls);
+			pr->memo_lxid = lxid;
+		}
+		else
+		{
+			if (update_memo.cxt == NULL)
+				update_memo.cxt = AllocSetContextCreate(TopMemoryContext,
+														"pg_privacy protect update memo",
+														ALLOCSET_SMALL_SIZES);
+			update_memo.lxid = InvalidLocalTransactionId;
+			MemoryContextReset(update_memo.cxt);
+			update_memo.vals = MemoryContextAllocZero(update_memo.cxt, sizeof(Datum) * pr->ncols);
+			update_memo.nulls = MemoryContextAllocZero(update_memo.cxt, sizeof(bool) * pr->ncols);
+			memo_store(update_memo.cxt, pr, tupdesc, result, update_memo.vals, update_memo.nulls);
+			update_memo.lxid = lxid;
+			update_memo.relid = RelationGetRelid(rel);
+			update_memo.registered = pr->registered;
+			update_memo.ncols = pr->ncols;
+		}
+	}
+	return PointerGetDatum(result);
 }
+
+/*
+ * The normalization of an identifier kind, by its name.  The built-in
+ * kinds are known; others are read from privacy.identifier_kind.
+ */
+static ProtectNorm
+kind_norm(const char *kind)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	char	   *norm = NULL;
+	ProtectNorm result;
+
+	if (strcmp(kind, "msisdn") == 0)
+		return NORM_MSISDN;
+	if (strcmp(kind, "email") == 0)
+		return NORM_EMAIL;
+	if (strcmp(kind, "customer") == 0 || strcmp(kind, "cvr") == 0)
+		return NORM_NONE;
+	values[0] = CStringGetTextDatum(kind);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT k.normalize FROM privacy.identifier_kind k"
+					   " WHERE k.name OPERATOR(pg_catalog.=) $1",
+					   1, argtypes, values);
+	if (SPI_processed == 1)
+		norm = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (norm == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown identifier kind \"%s\"", kind)));
+	result = strcmp(norm, "msisdn") == 0 ? NORM_MSISDN :
+		strcmp(norm, "email") == 0 ? NORM_EMAIL : NORM_NONE;
+	SPI_finish();
+	return result;
+}
+
+/* The call site's state of _transform, in fn_extra. */
+typedef struct TransformState
+{
+	ProtectCol	col;
+	char	   *kind;			/* identifier kind, or NULL */
+} TransformState;
 
 PG_FUNCTION_INFO_V1(pgp_transform);
 
 /*
- * _transform(value, protect, domain): one value through a protect
- * transformation, exactly as the trigger would store it.  Used by
- * protect(..., rewrite_existing => true) to convert rows written before
- * the table was protected.  The column is taken as unbounded text.
+ * _transform(value, protect, domain, identifies): one value through a
+ * protect transformation, exactly as the trigger would store it in a
+ * column of that identifier kind (NULL: none): normalized by the kind,
+ * then transformed.  Used by protect(..., rewrite_existing => true) and by
+ * the lookups (holds, consent, export, erasure) that compute the stored
+ * form of an identifier.  The column is taken as unbounded text.  The
+ * current user must hold the domain.
  */
 Datum
 pgp_transform(PG_FUNCTION_ARGS)
 {
-	ProtectCol *pc = (ProtectCol *) fcinfo->flinfo->fn_extra;
-	text	   *kind = PG_GETARG_TEXT_PP(1);
-	text	   *domain = PG_GETARG_TEXT_PP(2);
-	char	   *kind_s = text_to_cstring(kind);
-	int			dlen = VARSIZE_ANY_EXHDR(domain);
+	TransformState *ts = (TransformState *) fcinfo->flinfo->fn_extra;
+	text	   *kind;
+	text	   *domain;
+	char	   *kind_s;
+	char	   *ident = NULL;
+	int			dlen;
 
-	if (pc == NULL || pc->kind != parse_kind(kind_s) || pc->domain_len != dlen ||
-		memcmp(pc->domain, VARDATA_ANY(domain), dlen) != 0)
-	{
-		pgp_check_domain(VARDATA_ANY(domain), dlen);
-		pc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ProtectCol));
-		pc->kind = parse_kind(kind_s);
-		pc->typid = TEXTOID;
-		pc->maxlen = -1;
-		pc->domain = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, dlen + 1);
-		memcpy(pc->domain, VARDATA_ANY(domain), dlen);
-		pc->domain[dlen] = '\0';
-		pc->domain_len = dlen;
-		fcinfo->flinfo->fn_extra = pc;
-	}
-	if (pc->kind == PROTECT_NULL)
+	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	PG_RETURN_DATUM(protect_value(pc, "value", "argument", PG_GETARG_DATUM(0)));
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("protect transformation and domain must not be null")));
+	kind = PG_GETARG_TEXT_PP(1);
+	domain = PG_GETARG_TEXT_PP(2);
+	kind_s = text_to_cstring(kind);
+	dlen = VARSIZE_ANY_EXHDR(domain);
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		ident = text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	if (ts == NULL || ts->col.kind != parse_kind(kind_s) || ts->col.domain_len != dlen ||
+		memcmp(ts->col.domain, VARDATA_ANY(domain), dlen) != 0 ||
+		(ts->kind == NULL) != (ident == NULL) ||
+		(ident != NULL && strcmp(ts->kind, ident) != 0))
+	{
+		ProtectKind pk = parse_kind(kind_s);
+		ProtectNorm norm = ident ? kind_norm(ident) : NORM_NONE;
+
+		pgp_check_domain(VARDATA_ANY(domain), dlen);
+		ts = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TransformState));
+		ts->col.kind = pk;
+		ts->col.norm = (pk == PROTECT_COUNTRY || pk == PROTECT_NULL) ? NORM_NONE : norm;
+		ts->col.typid = TEXTOID;
+		ts->col.maxlen = -1;
+		ts->col.domain = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, dlen + 1);
+		memcpy(ts->col.domain, VARDATA_ANY(domain), dlen);
+		ts->col.domain[dlen] = '\0';
+		ts->col.domain_len = dlen;
+		ts->kind = ident ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, ident) : NULL;
+		fcinfo->flinfo->fn_extra = ts;
+	}
+	if (ts->col.kind == PROTECT_NULL)
+		PG_RETURN_NULL();
+	if (ts->col.kind != PROTECT_COUNTRY)
+		pgp_check_domain_grant(GetUserId(), ts->col.domain, ts->col.domain_len);
+	PG_RETURN_DATUM(protect_value(&ts->col, "value", "argument", PG_GETARG_DATUM(0)));
 }
 
 PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
@@ -496,15 +785,34 @@ PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
 Datum
 pgp_rewrite_protected(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	ArrayType  *cols = PG_GETARG_ARRAYTYPE_P(1);
+	Oid			relid;
+	ArrayType  *cols;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			ncols;
 	int			i;
+	char	   *relname;
+	char	   *nspname;
 	StringInfoData sql;
 	PgpAsOwner	as_owner;
 	uint64		processed = 0;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and columns must not be null")));
+	relid = PG_GETARG_OID(0);
+	cols = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(cols) > 1 || ARR_ELEMTYPE(cols) != NAMEOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("columns must be a one-dimensional array of names")));
+	relname = get_rel_name(relid);
+	nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 
 	deconstruct_array(cols, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
 					  &elems, &nulls, &ncols);
@@ -513,14 +821,16 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "UPDATE %s SET ",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-												get_rel_name(relid)));
+					 quote_qualified_identifier(nspname, relname));
 	for (i = 0; i < ncols; i++)
 	{
-		const char *col = quote_identifier(NameStr(*DatumGetName(elems[i])));
+		const char *col;
 
 		if (nulls[i])
-			elog(ERROR, "null column name");
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("column names must not be null")));
+		col = quote_identifier(NameStr(*DatumGetName(elems[i])));
 		appendStringInfo(&sql, "%s%s = %s", i > 0 ? ", " : "", col, col);
 	}
 
@@ -562,4 +872,40 @@ pgp_invalidate(PG_FUNCTION_ARGS)
 
 	CacheInvalidateRelcacheByRelid(relid);
 	PG_RETURN_VOID();
+}
+
+static void
+protect_xact_cb(XactEvent event, void *arg)
+{
+	protect_ddl_relid = InvalidOid;
+}
+
+PG_FUNCTION_INFO_V1(pgp_allow_protect_ddl);
+
+/*
+ * _allow_protect_ddl(tbl): let the event triggers pass the next drop of
+ * the protect trigger of tbl, in this transaction; NULL ends that.  Only
+ * privacy.unprotect() calls it (the function is not granted to anyone),
+ * around its own DROP TRIGGER.
+ */
+Datum
+pgp_allow_protect_ddl(PG_FUNCTION_ARGS)
+{
+	if (!protect_xact_cb_registered)
+	{
+		RegisterXactCallback(protect_xact_cb, NULL);
+		protect_xact_cb_registered = true;
+	}
+	protect_ddl_relid = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgp_protect_ddl_allowed);
+
+/* _protect_ddl_allowed(tbl): is privacy.unprotect() dropping its trigger? */
+Datum
+pgp_protect_ddl_allowed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(OidIsValid(protect_ddl_relid) &&
+				   protect_ddl_relid == PG_GETARG_OID(0));
 }
