@@ -437,6 +437,15 @@ BEGIN
     IF FOUND THEN
       RETURN pg_catalog.format('trigger %I on %s fires after zz_pg_privacy_protect', g.tgname, r.rel);
     END IF;
+    -- a second trigger running the protect function transforms twice
+    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgfoid OPERATOR(pg_catalog.=) fn
+       AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect'
+     ORDER BY t.tgname LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('trigger %I on %s runs privacy._protect_trigger() a second time', g.tgname, r.rel);
+    END IF;
   END LOOP;
   RETURN NULL;
 END
