@@ -46,6 +46,13 @@
  * same relation by a user's trigger between the two firings) transforms
  * twice.  See the README's "exactly once" for the limits.
  *
+ * A restore.  pg_restore creates the protect trigger after it loads the
+ * data, so its rows (protected when they were dumped) pass once.  The
+ * trigger fires in a pg_restore session only when data is restored into a
+ * table that is already protected (a data-only restore without
+ * --disable-triggers): the rows would be transformed a second time, so
+ * the trigger refuses.
+ *
  * Values of a known identifier kind (registered_column.identifies) are
  * normalized before the transformation: phone numbers to E.164 (the
  * pg_privacy.default_country applies), e-mail addresses trimmed and
@@ -67,6 +74,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -578,6 +586,15 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		tuple = td->tg_trigtuple;
 
 	pr = protect_lookup(rel);
+
+	if (pr->ncols > 0 && application_name != NULL &&
+		strcmp(application_name, "pg_restore") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot restore rows into protected table \"%s\" through its protect trigger",
+						RelationGetRelationName(rel)),
+				 errdetail("Rows in a dump were protected when they were written; the trigger would transform them a second time."),
+				 errhint("Restore schema and data together, or restore the data with --disable-triggers as a superuser.")));
 
 	rewriting = OidIsValid(rewrite_relid) &&
 		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));

@@ -395,8 +395,13 @@ BEGIN
     IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) who) THEN
       RAISE WARNING 'protection of table % is not in force', reg
         USING DETAIL = problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
-      PERFORM privacy._audit('protect.weakened', reg::text,
-                             pg_catalog.jsonb_build_object('problem', problem, 'command', pg_catalog.current_query() IS NOT NULL));
+      RAISE LOG 'pg_privacy: superuser % switched off protection of table %: %', who, reg, problem;
+      BEGIN
+        PERFORM privacy._audit('protect.weakened', reg::text, pg_catalog.jsonb_build_object('problem', problem));
+      EXCEPTION WHEN unique_violation THEN
+        -- a data-only restore loading the audit log itself: the server log has it
+        NULL;
+      END;
       CONTINUE;
     END IF;
     RAISE LOG 'pg_privacy: refused DDL of role % that would switch off protection of table %: %', who, reg, problem;
@@ -432,8 +437,13 @@ BEGIN
     IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) who) THEN
       RAISE WARNING 'protection of table % is not in force', rel
         USING DETAIL = 'Its protect trigger was dropped.', HINT = 'Use privacy.unprotect() to remove a protection.';
-      PERFORM privacy._audit('protect.weakened', rel::text,
-                             pg_catalog.jsonb_build_object('problem', 'trigger zz_pg_privacy_protect dropped'));
+      RAISE LOG 'pg_privacy: superuser % dropped the protect trigger of table %', who, rel;
+      BEGIN
+        PERFORM privacy._audit('protect.weakened', rel::text,
+                               pg_catalog.jsonb_build_object('problem', 'trigger zz_pg_privacy_protect dropped'));
+      EXCEPTION WHEN unique_violation THEN
+        NULL;
+      END;
       CONTINUE;
     END IF;
     RAISE LOG 'pg_privacy: refused DROP TRIGGER of role % on protected table %', who, rel;
