@@ -39,12 +39,18 @@
  * INSERT just stored in that column of that relation; BEFORE INSERT keeps
  * a value that is what BEFORE UPDATE just left in that column of another
  * partition of the same registered table.  Every other value is
- * transformed.  A value kept this way is by construction the output of a
- * transformation of the same column (or, for a partition move, the value
- * the row already had), so a false match never stores a raw value that
- * was not already in the table; a missed match (another write to the
- * same relation by a user's trigger between the two firings) transforms
- * twice.  See the README's "exactly once" for the limits.
+ * transformed, except that in BEFORE UPDATE a value that is what BEFORE
+ * INSERT just stored in another protected column (SET b = EXCLUDED.a) is
+ * refused: it cannot be stored right either way.  A value kept this way
+ * is by construction the output of a transformation of the same column
+ * (or, for a partition move, the value the row already had), so a false
+ * match never stores a raw value that was not already in the table.  A
+ * missed match transforms twice: when a user's trigger writes the same
+ * relation between BEFORE INSERT and BEFORE UPDATE of an upsert (the memo
+ * holds the last row only), or in a move when the row is changed by a
+ * user's BEFORE INSERT trigger on the destination.  Rows stored raw before
+ * protect() (without rewrite_existing) carry their raw value through a
+ * move, as they would through any UPDATE.
  *
  * A restore.  pg_restore creates the protect trigger after it loads the
  * data, so its rows (protected when they were dumped) pass once.  The
@@ -621,8 +627,31 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 			if (!oldnull && text_equal(d, od))
 				continue;		/* unchanged: already protected */
-			if (upsert_memo && memo_matches(pr->memo_vals, pr->memo_nulls, i, d))
-				continue;		/* EXCLUDED: protected by BEFORE INSERT */
+			if (upsert_memo)
+			{
+				int			j;
+
+				if (memo_matches(pr->memo_vals, pr->memo_nulls, i, d))
+					continue;	/* EXCLUDED: protected by BEFORE INSERT */
+
+				/*
+				 * EXCLUDED of another protected column (SET b = EXCLUDED.a):
+				 * protected under the other column's transformation, and a
+				 * second one would corrupt it.  Neither is right: refuse.
+				 */
+				for (j = 0; j < pr->ncols; j++)
+					if (j != i && pr->cols[j].kind != PROTECT_NULL &&
+						memo_matches(pr->memo_vals, pr->memo_nulls, j, d))
+						ereport(ERROR,
+								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+								 errhidestmt(true),
+								 errmsg("cannot protect column \"%s\" of relation \"%s\" with the protected value of column \"%s\"",
+										NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname),
+										RelationGetRelationName(rel),
+										NameStr(TupleDescAttr(tupdesc, pr->cols[j].attnum - 1)->attname)),
+								 errdetail("The value was already transformed for the other column; transforming it again would store neither form."),
+								 errhint("Set the column to the raw value, not to EXCLUDED of another protected column.")));
+			}
 		}
 		if (move_memo && pc->kind != PROTECT_NULL &&
 			memo_matches(update_memo.vals, update_memo.nulls, i, d))
