@@ -332,6 +332,25 @@ SELECT event, object, detail->>'problem' AS problem FROM privacy.audit_log
 -- a table that is not protected at all passes the check
 SELECT privacy._check_protection('regress_att.oracle');
 
+-- Her code running in a superuser's session (the rewrite of protect()
+-- runs her triggers as her, in a security-restricted operation) cannot
+-- take the superuser's way either.
+CREATE FUNCTION regress_att.switch_off() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  ALTER TABLE regress_att.cdr DISABLE TRIGGER zz_pg_privacy_protect;
+  RETURN NEW;
+END $$;
+ALTER FUNCTION regress_att.switch_off() OWNER TO regress_owner;
+SET ROLE regress_owner;
+CREATE TABLE regress_att.legacy (phone text);
+INSERT INTO regress_att.legacy VALUES ('+4520123456');
+CREATE TRIGGER a_switch_off BEFORE UPDATE ON regress_att.legacy FOR EACH ROW EXECUTE FUNCTION regress_att.switch_off();
+SELECT privacy.register_table('regress_att.legacy', 'regress_att');
+SELECT privacy.register_column('regress_att.legacy', 'phone', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+RESET ROLE;
+SELECT privacy.protect('regress_att.legacy', rewrite_existing => true);
+SELECT privacy._check_protection('regress_att.cdr');
+
 -- protect() refuses a table whose late BEFORE trigger would undo it
 SET ROLE regress_owner;
 CREATE TABLE regress_att.late (id int, phone text);

@@ -74,7 +74,11 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -954,4 +958,46 @@ pgp_protect_ddl_allowed(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(OidIsValid(protect_ddl_relid) &&
 				   protect_ddl_relid == PG_GETARG_OID(0));
+}
+
+PG_FUNCTION_INFO_V1(pgp_protect_event_trigger);
+
+/*
+ * The event trigger that keeps protection in force (ddl_command_end and
+ * sql_drop).  It runs as the role that executes the DDL, so it can tell
+ * whether that role is a superuser acting on its own (not inside a
+ * security-restricted operation, where a table owner's code may run in a
+ * superuser's session): only then may a protection be switched off, with
+ * a warning.  The checks themselves are the SECURITY DEFINER functions
+ * privacy._protect_on_ddl_end(boolean) and _protect_on_sql_drop(boolean),
+ * called directly (they are granted to no one).
+ */
+Datum
+pgp_protect_event_trigger(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	bool		may_switch_off;
+	const char *fname;
+	Oid			fargs[1] = {BOOLOID};
+	Oid			fnoid;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._protect_event_trigger() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	may_switch_off = superuser() && !InSecurityRestrictedOperation();
+	if (strcmp(trigdata->event, "ddl_command_end") == 0)
+		fname = "_protect_on_ddl_end";
+	else if (strcmp(trigdata->event, "sql_drop") == 0)
+		fname = "_protect_on_sql_drop";
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._protect_event_trigger() does not handle event \"%s\"",
+						trigdata->event)));
+	fnoid = LookupFuncName(list_make2(makeString("privacy"), makeString((char *) fname)),
+						   1, fargs, false);
+	OidFunctionCall1(fnoid, BoolGetDatum(may_switch_off));
+	PG_RETURN_VOID();
 }

@@ -363,10 +363,13 @@ COMMENT ON VIEW privacy.protected_tables IS
 -- protected (it carries the protect trigger) whose protection is no longer
 -- in force, because the command disabled, replaced or renamed the trigger,
 -- added a BEFORE row trigger that fires after it, or attached a partition
--- that has one, is refused.  Superusers may (a data-only restore with
--- --disable-triggers); that is audited, and catalog_problems shows it
--- until the protection is back.
-CREATE FUNCTION privacy._protect_on_ddl_end() RETURNS event_trigger
+-- that has one, is refused.  A superuser acting on its own (not inside a
+-- security-restricted operation) may: a data-only restore with
+-- --disable-triggers does.  That is logged and audited, and
+-- catalog_problems shows it until the protection is back.  Called by the
+-- event trigger function privacy._protect_event_trigger() (protect.c),
+-- which runs as the role executing the DDL and tells whether it may.
+CREATE FUNCTION privacy._protect_on_ddl_end(may_switch_off boolean) RETURNS void
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
@@ -392,7 +395,7 @@ BEGIN
     CONTINUE WHEN NOT privacy._has_protect_trigger(reg);
     problem := privacy._protection_problem(reg);
     CONTINUE WHEN problem IS NULL;
-    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) who) THEN
+    IF may_switch_off THEN
       RAISE WARNING 'protection of table % is not in force', reg
         USING DETAIL = problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
       RAISE LOG 'pg_privacy: superuser % switched off protection of table %: %', who, reg, problem;
@@ -416,7 +419,7 @@ $$;
 -- DROP TRIGGER zz_pg_privacy_protect on a registered table that still
 -- exists is refused, unless privacy.unprotect() drops it (DROP TABLE and
 -- DETACH PARTITION drop it with the table or from the partition: allowed).
-CREATE FUNCTION privacy._protect_on_sql_drop() RETURNS event_trigger
+CREATE FUNCTION privacy._protect_on_sql_drop(may_switch_off boolean) RETURNS void
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
@@ -434,7 +437,7 @@ BEGIN
     CONTINUE WHEN rel IS NULL;
     CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) rel);
     CONTINUE WHEN privacy._protect_ddl_allowed(rel);
-    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) who) THEN
+    IF may_switch_off THEN
       RAISE WARNING 'protection of table % is not in force', rel
         USING DETAIL = 'Its protect trigger was dropped.', HINT = 'Use privacy.unprotect() to remove a protection.';
       RAISE LOG 'pg_privacy: superuser % dropped the protect trigger of table %', who, rel;
@@ -454,9 +457,15 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION privacy._protect_event_trigger() RETURNS event_trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_protect_event_trigger';
+COMMENT ON FUNCTION privacy._protect_event_trigger() IS
+  'internal: refuses DDL that switches off the protection of a protected table';
+
 CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
   WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
-  EXECUTE FUNCTION privacy._protect_on_ddl_end();
+  EXECUTE FUNCTION privacy._protect_event_trigger();
 CREATE EVENT TRIGGER pg_privacy_protect_sql_drop ON sql_drop
   WHEN TAG IN ('DROP TRIGGER', 'ALTER TABLE')
-  EXECUTE FUNCTION privacy._protect_on_sql_drop();
+  EXECUTE FUNCTION privacy._protect_event_trigger();
