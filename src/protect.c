@@ -15,7 +15,9 @@
  * CacheMemoryContext.  A relcache invalidation of the relation or of its
  * registered ancestor drops it; the catalog functions send one when a
  * declaration changes (privacy._invalidate), and ALTER TABLE sends one by
- * itself.  Per row there is no catalog lookup and no SPI: a loop over the
+ * itself; a change of privacy.domain_grant drops every relation's state
+ * (the owners' grants are checked when it is built).  Per row there is
+ * no catalog lookup and no SPI: a loop over the
  * protected columns, the transformation, and one heap_modify_tuple.
  *
  * On UPDATE a column is transformed only when its value changed, so an
@@ -185,13 +187,17 @@ protect_relcache_cb(Datum arg, Oid relid)
 {
 	HASH_SEQ_STATUS status;
 	ProtectRel *pr;
+	bool		all;
 
 	if (protect_cache == NULL)
 		return;
+	/* a domain grant changed: every table's owner is checked again */
+	all = relid == InvalidOid ||
+		(OidIsValid(pgp_domain_grant_relid()) && relid == pgp_domain_grant_relid());
 	hash_seq_init(&status, protect_cache);
 	while ((pr = hash_seq_search(&status)) != NULL)
 	{
-		if (relid == InvalidOid || pr->relid == relid || pr->registered == relid)
+		if (all || pr->relid == relid || pr->registered == relid)
 			pr->valid = false;
 	}
 }

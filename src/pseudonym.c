@@ -390,6 +390,9 @@ pgp_domain_allowed(Oid roleid, const char *domain, int len)
 
 	if (len <= 0 || len > PGP_MAX_DOMAIN)
 		return false;
+	if (!OidIsValid(domain_grant_relid))
+		domain_grant_relid = get_relname_relid("domain_grant",
+											   get_namespace_oid("privacy", false));
 	if (!callbacks)
 	{
 		CacheRegisterRelcacheCallback(domain_grant_relcache_cb, (Datum) 0);
@@ -424,9 +427,6 @@ pgp_domain_allowed(Oid roleid, const char *domain, int len)
 		Datum		values[2];
 		bool		isnull;
 
-		if (!OidIsValid(domain_grant_relid))
-			domain_grant_relid = get_relname_relid("domain_grant",
-												   get_namespace_oid("privacy", false));
 		values[0] = ObjectIdGetDatum(roleid);
 		values[1] = PointerGetDatum(cstring_to_text_with_len(domain, len));
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -452,8 +452,18 @@ pgp_domain_allowed(Oid roleid, const char *domain, int len)
 }
 
 /*
- * Raise 42501 unless roleid may produce pseudonyms of the domain.  what
- * names the producer in the message ("role", "owner of relation ...").
+ * privacy.domain_grant, once a grant has been looked up in this backend
+ * (InvalidOid before): the protect trigger drops its per-relation state,
+ * built under the grants of the day, when it changes.
+ */
+Oid
+pgp_domain_grant_relid(void)
+{
+	return domain_grant_relid;
+}
+
+/*
+ * Raise 42501 unless roleid may produce pseudonyms of the domain.
  */
 void
 pgp_check_domain_grant(Oid roleid, const char *domain, int len)
