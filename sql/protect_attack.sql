@@ -71,13 +71,14 @@ RESET ROLE;
 -- writes (fail closed) and shows in catalog_problems.
 SELECT privacy.grant_domain('default', 'regress_owner');
 SET ROLE regress_owner;
+SELECT privacy.pseudonymize_msisdn('+4520123456', 'default') AS owner_fpe;
 CREATE TABLE regress_att.mine (id int, msisdn text);
 SELECT privacy.register_table('regress_att.mine', 'regress_att');
 SELECT privacy.register_column('regress_att.mine', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
 SELECT privacy.protect('regress_att.mine');
 INSERT INTO regress_att.mine VALUES (1, '+4520123456');
 RESET ROLE;
-SELECT msisdn = privacy.pseudonymize_msisdn('+4520123456') AS stored_once FROM regress_att.mine;
+SELECT msisdn = privacy.pseudonymize_msisdn('+4520123456') AS stored_once, msisdn AS dba_fpe FROM regress_att.mine;
 SELECT privacy.revoke_domain('default', 'regress_owner');
 SET ROLE regress_owner;
 INSERT INTO regress_att.mine VALUES (2, '+4520123457');
