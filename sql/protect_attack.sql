@@ -139,6 +139,18 @@ INSERT INTO regress_att.sub VALUES
 -- EXCLUDED of another protected column cannot be stored right: refused
 INSERT INTO regress_att.sub VALUES (4, '+4520000077', 'x@example.dk', 'm')
   ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.msisdn;
+-- A number that happens to be the pseudonym just stored, written by the
+-- next statement of the transaction, is a raw number: transformed.
+BEGIN;
+INSERT INTO regress_att.sub VALUES (5, '+4520000050', NULL, 'c');
+UPDATE regress_att.sub SET msisdn = (SELECT s.msisdn FROM regress_att.sub s WHERE s.id = 5) WHERE id = 4;
+COMMIT;
+RESET ROLE;
+SELECT (SELECT privacy.reidentify_msisdn(msisdn) FROM regress_att.sub WHERE id = 4)
+       = (SELECT msisdn FROM regress_att.sub WHERE id = 5) AS next_statement_transformed;
+SET ROLE regress_owner;
+DELETE FROM regress_att.sub WHERE id = 5;
+UPDATE regress_att.sub SET msisdn = '+4520000014' WHERE id = 4;
 -- DO NOTHING and a plain UPDATE of another column
 INSERT INTO regress_att.sub VALUES (4, '+4520000099', 'zz@example.dk', 'm') ON CONFLICT DO NOTHING;
 UPDATE regress_att.sub SET note = 'touched';

@@ -35,24 +35,31 @@
  *	  the source partition, then BEFORE INSERT on the destination with the
  *	  row as it left BEFORE UPDATE.
  *
- * The trigger remembers, per backend and transaction, what it last stored
- * for an insert (per firing relation) and for an update (the last one).
- * BEFORE UPDATE keeps a new value that is byte for byte what BEFORE
- * INSERT just stored in that column of that relation; BEFORE INSERT keeps
- * a value that is what BEFORE UPDATE just left in that column of another
- * partition of the same registered table.  Every other value is
+ * The trigger remembers what it last stored for an insert (per firing
+ * relation) and for an update (the last one).  BEFORE UPDATE keeps a new
+ * value that is byte for byte what BEFORE INSERT stored in that column of
+ * that relation at the trigger's previous firing, in the same statement;
+ * BEFORE INSERT keeps a value that is what BEFORE UPDATE left in that
+ * column of another partition of the same registered table at the
+ * previous firing, in the same statement.  ("The same statement": the
+ * same transaction and statement start; "previous firing": no firing of
+ * the protect trigger, on any table, in between.)  Every other value is
  * transformed, except that in BEFORE UPDATE a value that is what BEFORE
  * INSERT just stored in another protected column (SET b = EXCLUDED.a) is
- * refused: it cannot be stored right either way.  A value kept this way
- * is by construction the output of a transformation of the same column
- * (or, for a partition move, the value the row already had), so a false
- * match never stores a raw value that was not already in the table.  A
- * missed match transforms twice: when a user's trigger writes the same
- * relation between BEFORE INSERT and BEFORE UPDATE of an upsert (the memo
- * holds the last row only), or in a move when the row is changed by a
- * user's BEFORE INSERT trigger on the destination.  Rows stored raw before
- * protect() (without rewrite_existing) carry their raw value through a
- * move, as they would through any UPDATE.
+ * refused: it cannot be stored right either way.
+ *
+ * A kept value is the output of a transformation of the same column (or,
+ * for a partition move, the value the row already had).  A false match
+ * needs a raw value byte for byte equal to what the previous firing, in
+ * the same statement, stored for another row: only msisdn_fpe pseudonyms
+ * are phone numbers, and a number in E.164 form equal to the pseudonym
+ * just computed for another number (one chance in 10^6 or less) in one
+ * statement that both inserts and updates the table.  A missed match
+ * transforms twice: when a user's trigger writes a protected table
+ * between BEFORE INSERT and BEFORE UPDATE of an upsert, or in a move when
+ * a user's BEFORE INSERT trigger on the destination changes the value.
+ * Rows stored raw before protect() (without rewrite_existing) carry their
+ * raw value through a move, as they would through any UPDATE.
  *
  * A restore.  pg_restore creates the protect trigger after it loads the
  * data, so its rows (protected when they were dumped) pass once.  The
@@ -87,6 +94,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/timestamp.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -142,6 +150,8 @@ typedef struct ProtectRel
 	MemoryContext cxt;
 	/* what BEFORE INSERT last stored in this relation (see the top) */
 	LocalTransactionId memo_lxid;
+	TimestampTz memo_stmt;		/* statement start */
+	uint64		memo_seq;		/* firing number */
 	Datum	   *memo_vals;		/* per column, in cxt's child memo_cxt */
 	bool	   *memo_nulls;
 	MemoryContext memo_cxt;
@@ -153,6 +163,8 @@ static HTAB *protect_cache = NULL;
 typedef struct UpdateMemo
 {
 	LocalTransactionId lxid;
+	TimestampTz stmt;
+	uint64		seq;
 	Oid			relid;			/* firing relation */
 	Oid			registered;
 	int			ncols;
@@ -162,6 +174,9 @@ typedef struct UpdateMemo
 } UpdateMemo;
 
 static UpdateMemo update_memo;
+
+/* Firings of the protect trigger in this backend, numbered. */
+static uint64 protect_fire_seq = 0;
 
 /*
  * The relation whose protect trigger privacy.unprotect() is dropping, so
@@ -580,6 +595,8 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	bool		upsert_memo;
 	bool		move_memo;
 	LocalTransactionId lxid = MyProc->lxid;
+	TimestampTz stmt = GetCurrentStatementStartTimestamp();
+	uint64		seq = ++protect_fire_seq;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -615,10 +632,12 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	rewriting = OidIsValid(rewrite_relid) &&
 		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));
 	/* BEFORE UPDATE of EXCLUDED, right after this relation's BEFORE INSERT */
-	upsert_memo = oldtuple != NULL && !rewriting && pr->memo_lxid == lxid;
+	upsert_memo = oldtuple != NULL && !rewriting && pr->memo_lxid == lxid &&
+		pr->memo_stmt == stmt && pr->memo_seq == seq - 1;
 	/* BEFORE INSERT of a row moving here from another partition */
 	move_memo = oldtuple == NULL && !rewriting &&
-		update_memo.lxid == lxid && update_memo.registered == pr->registered &&
+		update_memo.lxid == lxid && update_memo.stmt == stmt && update_memo.seq == seq - 1 &&
+		update_memo.registered == pr->registered &&
 		OidIsValid(pr->registered) && update_memo.relid != RelationGetRelid(rel) &&
 		update_memo.ncols == pr->ncols;
 
@@ -700,6 +719,8 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			MemoryContextReset(pr->memo_cxt);
 			memo_store(pr->memo_cxt, pr, tupdesc, result, pr->memo_vals, pr->memo_nulls);
 			pr->memo_lxid = lxid;
+			pr->memo_stmt = stmt;
+			pr->memo_seq = seq;
 		}
 		else
 		{
@@ -713,6 +734,8 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			update_memo.nulls = MemoryContextAllocZero(update_memo.cxt, sizeof(bool) * pr->ncols);
 			memo_store(update_memo.cxt, pr, tupdesc, result, update_memo.vals, update_memo.nulls);
 			update_memo.lxid = lxid;
+			update_memo.stmt = stmt;
+			update_memo.seq = seq;
 			update_memo.relid = RelationGetRelid(rel);
 			update_memo.registered = pr->registered;
 			update_memo.ncols = pr->ncols;
