@@ -83,7 +83,13 @@ SELECT privacy.revoke_domain('default', 'regress_owner');
 SET ROLE regress_owner;
 INSERT INTO regress_att.mine VALUES (2, '+4520123457');
 RESET ROLE;
+-- (a role granted the views reads them without further grants)
+GRANT SELECT ON privacy.catalog_problems, privacy.protected_tables TO regress_granted;
+SET ROLE regress_granted;
 SELECT table_name, column_name, problem FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_att.%';
+SELECT table_name, protected FROM privacy.protected_tables WHERE table_name::text LIKE 'regress_att.%';
+RESET ROLE;
+REVOKE SELECT ON privacy.catalog_problems, privacy.protected_tables FROM regress_granted;
 -- A table handed to a role without the grant stops too.
 SELECT privacy.grant_domain('default', 'regress_owner');
 CREATE ROLE regress_heir;
