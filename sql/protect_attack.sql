@@ -90,8 +90,16 @@ SELECT table_name, column_name, problem FROM privacy.catalog_problems WHERE tabl
 SELECT table_name, protected FROM privacy.protected_tables WHERE table_name::text LIKE 'regress_att.%';
 RESET ROLE;
 REVOKE SELECT ON privacy.catalog_problems, privacy.protected_tables FROM regress_granted;
+-- nor can she protect it anew without the grant
+SET ROLE regress_owner;
+SELECT privacy.unprotect('regress_att.mine');
+SELECT privacy.protect('regress_att.mine');
+RESET ROLE;
 -- A table handed to a role without the grant stops too.
 SELECT privacy.grant_domain('default', 'regress_owner');
+SET ROLE regress_owner;
+SELECT privacy.protect('regress_att.mine');
+RESET ROLE;
 CREATE ROLE regress_heir;
 ALTER TABLE regress_att.mine OWNER TO regress_heir;
 INSERT INTO regress_att.mine VALUES (3, '+4520123458');
@@ -245,6 +253,8 @@ SELECT privacy._invalidate('regress_att.gen');
 SELECT table_name, column_name, problem FROM privacy.catalog_problems WHERE table_name = 'regress_att.gen'::regclass;
 INSERT INTO regress_att.gen (phone) VALUES ('+4520123456');
 SELECT count(*) AS written FROM regress_att.gen;
+SELECT privacy.unprotect('regress_att.gen');
+SELECT privacy.protect('regress_att.gen');
 DELETE FROM privacy.registered_column WHERE tbl = 'regress_att.gen'::regclass AND col = 'phone_copy';
 
 ------------------------------------------------------------------------
@@ -275,6 +285,17 @@ SELECT count(*) AS found FROM regress_att.norm
 SELECT privacy._transform('call me', 'pseudonym', 'default', 'msisdn');
 SELECT privacy._transform('x', 'pseudonym', 'default', 'no_such_kind');
 SELECT privacy._transform('C-1', 'pseudonym', 'default', 'customer') = privacy.pseudonymize('C-1') AS text_kind_as_is;
+-- a kind of one's own normalizes as its normalization says
+INSERT INTO privacy.identifier_kind (name, normalize, description) VALUES ('regress_mobile', 'msisdn', 'mobile number');
+INSERT INTO privacy.identifier_kind (name, normalize, description) VALUES ('regress_login', 'email', 'login address');
+SELECT privacy._transform('20 55 66 77', 'pseudonym', 'default', 'regress_mobile') = privacy.pseudonymize('+4520556677') AS own_msisdn_kind,
+       privacy._transform(' Ann@Example.DK', 'pseudonym', 'default', 'regress_login') = privacy.pseudonymize('ann@example.dk') AS own_email_kind;
+SET ROLE regress_owner;
+ALTER TABLE regress_att.norm ADD COLUMN mobile text;
+SELECT privacy.register_column('regress_att.norm', 'mobile', 'phone', identifies => 'regress_mobile', protect => 'pseudonym');
+INSERT INTO regress_att.norm (id, mobile) VALUES (5, '0045 20 55 66 77');
+RESET ROLE;
+SELECT mobile = privacy.pseudonymize('+4520556677') AS own_kind_in_trigger FROM regress_att.norm WHERE id = 5;
 
 ------------------------------------------------------------------------
 -- 5. Protection is verified, and cannot be switched off by the owner
@@ -412,6 +433,7 @@ SELECT privacy._transform('QQ', 'country', 'default');
 -- Clean up
 DROP SCHEMA regress_att CASCADE;
 DELETE FROM privacy.domain_grant WHERE grantee::text LIKE 'regress\_%';
+DELETE FROM privacy.identifier_kind WHERE name LIKE 'regress\_%';
 DROP ROLE regress_member;
 DROP ROLE regress_heir;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA privacy FROM regress_owner, regress_granted;
