@@ -162,6 +162,8 @@ CREATE TRIGGER a_spy BEFORE UPDATE ON regress_prot.legacy FOR EACH ROW EXECUTE F
 GRANT USAGE ON SCHEMA regress_prot TO regress_prot_owner;
 GRANT INSERT ON regress_prot.who TO regress_prot_owner;
 ALTER TABLE regress_prot.legacy OWNER TO regress_prot_owner;
+-- the owner of a protected table produces its domain's pseudonyms: granted
+SELECT privacy.grant_domain('default', 'regress_prot_owner');
 SELECT privacy.register_table('regress_prot.legacy', 'regress_traffic');
 SELECT privacy.register_column('regress_prot.legacy', 'phone', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
 SELECT privacy.register_column('regress_prot.legacy', 'mail', 'email', identifies => 'email', protect => 'email_pseudonym');
@@ -193,6 +195,7 @@ SELECT event, object, detail->>'rows_rewritten' AS rewritten FROM privacy.audit_
 
 DROP SCHEMA regress_prot CASCADE;
 DROP ROLE regress_prot_writer;
+SELECT privacy.revoke_domain('default', 'regress_prot_owner');
 DROP OWNED BY regress_prot_owner;
 DROP ROLE regress_prot_owner;
 SELECT privacy.drop_purpose('regress_traffic');

@@ -235,6 +235,8 @@ INSERT INTO regress_ret.cdr
 SELECT '+4530999999', date_trunc('month', now()) - interval '3 years' + make_interval(days => i), 0
   FROM generate_series(1, 4) i;
 SELECT privacy.register_table('regress_ret.cdr', 'regress_ret_traffic');
+-- the owner of a protected table produces its domain's pseudonyms: granted
+SELECT privacy.grant_domain('default', 'regress_ret_owner');
 SELECT privacy.register_column('regress_ret.cdr', 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
 -- expired: everything before the start of the month two months back, so
 -- m3, m4, m5 whole and the default partition's rows, nothing of m2; m4
@@ -458,6 +460,7 @@ SELECT privacy.unregister_table(t) FROM unnest('{regress_ret.aaa_first,regress_r
 DROP SCHEMA regress_ret CASCADE;
 SELECT privacy.drop_purpose('regress_ret_support');
 SELECT privacy.drop_purpose('regress_ret_traffic');
+SELECT privacy.revoke_domain('default', 'regress_ret_owner');
 DROP ROLE regress_ret_owner, regress_ret_other, regress_ret_hostile;
 DELETE FROM privacy.legal_hold WHERE reason IN ('case 17', 'case 18', 'case 99', 'case 100', 'case 200');
 SELECT privacy.verify_audit_log() IS NULL AS audit_chain_intact;

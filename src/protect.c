@@ -15,12 +15,63 @@
  * CacheMemoryContext.  A relcache invalidation of the relation or of its
  * registered ancestor drops it; the catalog functions send one when a
  * declaration changes (privacy._invalidate), and ALTER TABLE sends one by
- * itself.  Per row there is no catalog lookup and no SPI: a loop over the
+ * itself; a change of privacy.domain_grant drops every relation's state
+ * (the owners' grants are checked when it is built).  Per row there is
+ * no catalog lookup and no SPI: a loop over the
  * protected columns, the transformation, and one heap_modify_tuple.
  *
  * On UPDATE a column is transformed only when its value changed, so an
  * UPDATE that does not touch a protected column never transforms an
  * already protected value a second time.
+ *
+ * Exactly once across trigger firings.  Two statements show a row to the
+ * trigger twice:
+ *
+ *	- INSERT ... ON CONFLICT DO UPDATE SET col = EXCLUDED.col: BEFORE
+ *	  INSERT transforms the proposed row, which becomes EXCLUDED; on a
+ *	  conflict BEFORE UPDATE fires, on the same relation and in the same
+ *	  statement, with the transformed value as NEW.
+ *	- An UPDATE that moves a row to another partition: BEFORE UPDATE on
+ *	  the source partition, then BEFORE INSERT on the destination with the
+ *	  row as it left BEFORE UPDATE.
+ *
+ * The trigger remembers what it last stored for an insert (per firing
+ * relation) and for an update (the last one).  BEFORE UPDATE keeps a new
+ * value that is byte for byte what BEFORE INSERT stored in that column of
+ * that relation at the trigger's previous firing, in the same statement;
+ * BEFORE INSERT keeps a value that is what BEFORE UPDATE left in that
+ * column of another partition of the same registered table at the
+ * previous firing, in the same statement.  ("The same statement": the
+ * same transaction and statement start; "previous firing": no firing of
+ * the protect trigger, on any table, in between.)  Every other value is
+ * transformed, except that in BEFORE UPDATE a value that is what BEFORE
+ * INSERT just stored in another protected column (SET b = EXCLUDED.a) is
+ * refused: it cannot be stored right either way.
+ *
+ * A kept value is the output of a transformation of the same column (or,
+ * for a partition move, the value the row already had).  A false match
+ * needs a raw value byte for byte equal to what the previous firing, in
+ * the same statement, stored for another row: only msisdn_fpe pseudonyms
+ * are phone numbers, and a number in E.164 form equal to the pseudonym
+ * just computed for another number (one chance in 10^6 or less) in one
+ * statement that both inserts and updates the table.  A missed match
+ * transforms twice: when a user's trigger writes a protected table
+ * between BEFORE INSERT and BEFORE UPDATE of an upsert, or in a move when
+ * a user's BEFORE INSERT trigger on the destination changes the value.
+ * Rows stored raw before protect() (without rewrite_existing) carry their
+ * raw value through a move, as they would through any UPDATE.
+ *
+ * A restore.  pg_restore creates the protect trigger after it loads the
+ * data, so its rows (protected when they were dumped) pass once.  The
+ * trigger fires in a pg_restore session only when data is restored into a
+ * table that is already protected (a data-only restore without
+ * --disable-triggers): the rows would be transformed a second time, so
+ * the trigger refuses.
+ *
+ * Values of a known identifier kind (registered_column.identifies) are
+ * normalized before the transformation: phone numbers to E.164 (the
+ * pg_privacy.default_country applies), e-mail addresses trimmed and
+ * lower-cased, so every written form of an identifier gets one pseudonym.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,12 +83,18 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -46,6 +103,10 @@
 #include "utils/syscache.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "access/xact.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "catalog/pg_collation.h"
 
 typedef enum ProtectKind
 {
@@ -56,10 +117,18 @@ typedef enum ProtectKind
 	PROTECT_NULL
 } ProtectKind;
 
+typedef enum ProtectNorm
+{
+	NORM_NONE,
+	NORM_MSISDN,
+	NORM_EMAIL
+} ProtectNorm;
+
 typedef struct ProtectCol
 {
 	AttrNumber	attnum;			/* in the firing relation */
 	ProtectKind kind;
+	ProtectNorm norm;			/* identifier kind's normalization */
 	Oid			typid;			/* text, varchar or bpchar */
 	int32		maxlen;			/* character limit from the typmod, or -1 */
 	char	   *domain;
@@ -79,9 +148,43 @@ typedef struct ProtectRel
 	Datum	   *repl_vals;
 	bool	   *repl_nulls;
 	MemoryContext cxt;
+	/* what BEFORE INSERT last stored in this relation (see the top) */
+	LocalTransactionId memo_lxid;
+	TimestampTz memo_stmt;		/* statement start */
+	uint64		memo_seq;		/* firing number */
+	Datum	   *memo_vals;		/* per column, in cxt's child memo_cxt */
+	bool	   *memo_nulls;
+	MemoryContext memo_cxt;
 } ProtectRel;
 
 static HTAB *protect_cache = NULL;
+
+/* What BEFORE UPDATE last left in a row (see the top). */
+typedef struct UpdateMemo
+{
+	LocalTransactionId lxid;
+	TimestampTz stmt;
+	uint64		seq;
+	Oid			relid;			/* firing relation */
+	Oid			registered;
+	int			ncols;
+	Datum	   *vals;
+	bool	   *nulls;
+	MemoryContext cxt;
+} UpdateMemo;
+
+static UpdateMemo update_memo;
+
+/* Firings of the protect trigger in this backend, numbered. */
+static uint64 protect_fire_seq = 0;
+
+/*
+ * The relation whose protect trigger privacy.unprotect() is dropping, so
+ * the event trigger lets that drop pass (see _allow_protect_ddl).
+ * Cleared at the end of the transaction.
+ */
+static Oid	protect_ddl_relid = InvalidOid;
+static bool protect_xact_cb_registered = false;
 
 /*
  * While protect(..., rewrite_existing => true) rewrites a table, the
@@ -99,13 +202,17 @@ protect_relcache_cb(Datum arg, Oid relid)
 {
 	HASH_SEQ_STATUS status;
 	ProtectRel *pr;
+	bool		all;
 
 	if (protect_cache == NULL)
 		return;
+	/* a domain grant changed: every table's owner is checked again */
+	all = relid == InvalidOid ||
+		(OidIsValid(pgp_domain_grant_relid()) && relid == pgp_domain_grant_relid());
 	hash_seq_init(&status, protect_cache);
 	while ((pr = hash_seq_search(&status)) != NULL)
 	{
-		if (relid == InvalidOid || pr->relid == relid || pr->registered == relid)
+		if (all || pr->relid == relid || pr->registered == relid)
 			pr->valid = false;
 	}
 }
@@ -168,6 +275,8 @@ protect_build(ProtectRel *pr, Relation rel)
 	if (pr->cxt != NULL)
 		MemoryContextDelete(pr->cxt);
 	pr->cxt = NULL;
+	pr->memo_cxt = NULL;
+	pr->memo_lxid = InvalidLocalTransactionId;
 	pr->ncols = 0;
 	pr->registered = InvalidOid;
 
@@ -188,8 +297,11 @@ protect_build(ProtectRel *pr, Relation rel)
 	/* The writing role has no access to the catalog: read it as its owner. */
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	pgp_catalog_select("SELECT c.col::pg_catalog.text, c.protect, c.domain, c.tbl::pg_catalog.oid"
+	pgp_catalog_select("SELECT c.col::pg_catalog.text, c.protect, c.domain, c.tbl::pg_catalog.oid,"
+					   "       k.normalize"
 					   "  FROM privacy.registered_column c"
+					   "  LEFT JOIN privacy.identifier_kind k"
+					   "    ON k.name OPERATOR(pg_catalog.=) c.identifies"
 					   " WHERE c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) ANY ($1)"
 					   "   AND c.protect IS NOT NULL"
 					   " ORDER BY c.attnum",
@@ -200,6 +312,10 @@ protect_build(ProtectRel *pr, Relation rel)
 	pr->repl_cols = palloc(sizeof(int) * Max(SPI_processed, 1));
 	pr->repl_vals = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	pr->repl_nulls = palloc(sizeof(bool) * Max(SPI_processed, 1));
+	pr->memo_vals = palloc0(sizeof(Datum) * Max(SPI_processed, 1));
+	pr->memo_nulls = palloc0(sizeof(bool) * Max(SPI_processed, 1));
+	pr->memo_cxt = AllocSetContextCreate(cxt, "pg_privacy protect memo",
+										 ALLOCSET_SMALL_SIZES);
 	for (i = 0; i < (int) SPI_processed; i++)
 	{
 		HeapTuple	t = SPI_tuptable->vals[i];
@@ -207,6 +323,7 @@ protect_build(ProtectRel *pr, Relation rel)
 		char	   *col = SPI_getvalue(t, td, 1);
 		char	   *kind = SPI_getvalue(t, td, 2);
 		char	   *domain = SPI_getvalue(t, td, 3);
+		char	   *norm = SPI_getvalue(t, td, 5);
 		bool		isnull;
 		Oid			reg = DatumGetObjectId(SPI_getbinval(t, td, 4, &isnull));
 		ProtectCol *pc = &pr->cols[pr->ncols];
@@ -218,6 +335,14 @@ protect_build(ProtectRel *pr, Relation rel)
 
 			pc->typid = att->atttypid;
 			pc->maxlen = (att->atttypmod >= VARHDRSZ) ? att->atttypmod - VARHDRSZ : -1;
+			/* computed after BEFORE triggers: would be stored raw */
+			if (att->attgenerated != '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("protected column \"%s\" of relation \"%s\" is a generated column",
+								col, RelationGetRelationName(rel)),
+						 errdetail("A generated column is computed after the protect trigger and would be stored untransformed."),
+						 errhint("See privacy.catalog_problems.")));
 		}
 		if (pc->attnum == InvalidAttrNumber)
 			ereport(ERROR,
@@ -235,11 +360,35 @@ protect_build(ProtectRel *pr, Relation rel)
 					 errhint("See privacy.catalog_problems.")));
 		pc->domain = pstrdup(domain);
 		pc->domain_len = strlen(domain);
+		if (norm == NULL || pc->kind == PROTECT_COUNTRY || pc->kind == PROTECT_NULL)
+			pc->norm = NORM_NONE;
+		else if (strcmp(norm, "msisdn") == 0)
+			pc->norm = NORM_MSISDN;
+		else if (strcmp(norm, "email") == 0)
+			pc->norm = NORM_EMAIL;
+		else
+			pc->norm = NORM_NONE;
 		pr->registered = reg;
 		pr->ncols++;
 	}
 	MemoryContextSwitchTo(oldcxt);
 	SPI_finish();
+
+	/*
+	 * Whoever owns the table (or this partition of it) can write numbers of
+	 * her choice and read their pseudonyms: she must hold the domain.
+	 */
+	for (i = 0; i < pr->ncols; i++)
+	{
+		ProtectCol *pc = &pr->cols[i];
+
+		if (pc->kind == PROTECT_COUNTRY || pc->kind == PROTECT_NULL)
+			continue;
+		pgp_check_domain_grant(rel->rd_rel->relowner, pc->domain, pc->domain_len);
+		if (OidIsValid(pr->registered) && pr->registered != relid)
+			pgp_check_domain_grant(pgp_rel_owner(pr->registered),
+								   pc->domain, pc->domain_len);
+	}
 
 	pr->cxt = cxt;
 	pr->valid = true;
@@ -262,6 +411,8 @@ protect_lookup(Relation rel)
 	{
 		pr->valid = false;
 		pr->cxt = NULL;
+		pr->memo_cxt = NULL;
+		pr->memo_lxid = InvalidLocalTransactionId;
 		pr->ncols = 0;
 		pr->registered = InvalidOid;
 	}
@@ -303,6 +454,35 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 	int			len = VARSIZE_ANY_EXHDR(t);
 	text	   *out;
 	PgpKey	   *k;
+	PgpE164Result nres;
+
+	/*
+	 * One identifier, one pseudonym: normalize by the identifier kind
+	 * first, as holds, export and erasure normalize what they look for.
+	 * msisdn_fpe normalizes by itself.
+	 */
+	if (pc->norm == NORM_MSISDN && pc->kind != PROTECT_MSISDN_FPE)
+	{
+		pgp_normalize_or_error(s, len, pgp_default_country, &nres);
+		s = nres.number;
+		len = nres.ndigits + 1;
+	}
+	else if (pc->norm == NORM_EMAIL)
+	{
+		int			start = 0;
+		int			end = len;
+		text	   *lowered;
+
+		/* pg_catalog.lower(pg_catalog.btrim(value)) */
+		while (start < end && s[start] == ' ')
+			start++;
+		while (end > start && s[end - 1] == ' ')
+			end--;
+		lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
+														 PointerGetDatum(cstring_to_text_with_len(s + start, end - start))));
+		s = VARDATA_ANY(lowered);
+		len = VARSIZE_ANY_EXHDR(lowered);
+	}
 
 	switch (pc->kind)
 	{
@@ -363,6 +543,37 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 	return PointerGetDatum(out);
 }
 
+/* Does the memo hold exactly this non-null value for the column? */
+static inline bool
+memo_matches(Datum *vals, bool *nulls, int i, Datum d)
+{
+	return !nulls[i] && vals[i] != (Datum) 0 && text_equal(d, vals[i]);
+}
+
+/*
+ * Remember the protected columns of the row as it leaves the trigger,
+ * copied into cxt (which the caller has reset).
+ */
+static void
+memo_store(MemoryContext cxt, ProtectRel *pr, TupleDesc tupdesc, HeapTuple tuple,
+		   Datum *vals, bool *nulls)
+{
+	MemoryContext oldcxt;
+	int			i;
+
+	oldcxt = MemoryContextSwitchTo(cxt);
+	for (i = 0; i < pr->ncols; i++)
+	{
+		ProtectCol *pc = &pr->cols[i];
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, pc->attnum, tupdesc, &isnull);
+
+		nulls[i] = isnull || pc->kind == PROTECT_NULL;
+		vals[i] = nulls[i] ? (Datum) 0 : datumCopy(d, false, -1);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
 PG_FUNCTION_INFO_V1(pgp_protect_trigger);
 
 /*
@@ -376,9 +587,16 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	HeapTuple	tuple;
 	HeapTuple	oldtuple = NULL;
+	HeapTuple	result;
 	ProtectRel *pr;
 	int			i;
 	int			nrepl = 0;
+	bool		rewriting;
+	bool		upsert_memo;
+	bool		move_memo;
+	LocalTransactionId lxid = MyProc->lxid;
+	TimestampTz stmt = GetCurrentStatementStartTimestamp();
+	uint64		seq = ++protect_fire_seq;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -402,6 +620,27 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 	pr = protect_lookup(rel);
 
+	if (pr->ncols > 0 && application_name != NULL &&
+		strcmp(application_name, "pg_restore") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot restore rows into protected table \"%s\" through its protect trigger",
+						RelationGetRelationName(rel)),
+				 errdetail("Rows in a dump were protected when they were written; the trigger would transform them a second time."),
+				 errhint("Restore schema and data together, or restore the data with --disable-triggers as a superuser.")));
+
+	rewriting = OidIsValid(rewrite_relid) &&
+		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));
+	/* BEFORE UPDATE of EXCLUDED, right after this relation's BEFORE INSERT */
+	upsert_memo = oldtuple != NULL && !rewriting && pr->memo_lxid == lxid &&
+		pr->memo_stmt == stmt && pr->memo_seq == seq - 1;
+	/* BEFORE INSERT of a row moving here from another partition */
+	move_memo = oldtuple == NULL && !rewriting &&
+		update_memo.lxid == lxid && update_memo.stmt == stmt && update_memo.seq == seq - 1 &&
+		update_memo.registered == pr->registered &&
+		OidIsValid(pr->registered) && update_memo.relid != RelationGetRelid(rel) &&
+		update_memo.ncols == pr->ncols;
+
 	for (i = 0; i < pr->ncols; i++)
 	{
 		ProtectCol *pc = &pr->cols[i];
@@ -410,16 +649,42 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 		if (isnull)
 			continue;
-		if (oldtuple != NULL && pc->kind != PROTECT_NULL &&
-			!(OidIsValid(rewrite_relid) &&
-			  (rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel))))
+		if (oldtuple != NULL && pc->kind != PROTECT_NULL && !rewriting)
 		{
 			bool		oldnull;
 			Datum		od = heap_getattr(oldtuple, pc->attnum, tupdesc, &oldnull);
 
 			if (!oldnull && text_equal(d, od))
 				continue;		/* unchanged: already protected */
+			if (upsert_memo)
+			{
+				int			j;
+
+				if (memo_matches(pr->memo_vals, pr->memo_nulls, i, d))
+					continue;	/* EXCLUDED: protected by BEFORE INSERT */
+
+				/*
+				 * EXCLUDED of another protected column (SET b = EXCLUDED.a):
+				 * protected under the other column's transformation, and a
+				 * second one would corrupt it.  Neither is right: refuse.
+				 */
+				for (j = 0; j < pr->ncols; j++)
+					if (j != i && pr->cols[j].kind != PROTECT_NULL &&
+						memo_matches(pr->memo_vals, pr->memo_nulls, j, d))
+						ereport(ERROR,
+								(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+								 errhidestmt(true),
+								 errmsg("cannot protect column \"%s\" of relation \"%s\" with the protected value of column \"%s\"",
+										NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname),
+										RelationGetRelationName(rel),
+										NameStr(TupleDescAttr(tupdesc, pr->cols[j].attnum - 1)->attname)),
+								 errdetail("The value was already transformed for the other column; transforming it again would store neither form."),
+								 errhint("Set the column to the raw value, not to EXCLUDED of another protected column.")));
+			}
 		}
+		if (move_memo && pc->kind != PROTECT_NULL &&
+			memo_matches(update_memo.vals, update_memo.nulls, i, d))
+			continue;			/* moved row: left so by BEFORE UPDATE */
 		pr->repl_cols[nrepl] = pc->attnum;
 		if (pc->kind == PROTECT_NULL)
 		{
@@ -438,47 +703,150 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	}
 
 	if (nrepl == 0)
-		return PointerGetDatum(tuple);
-	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, nrepl,
-													 pr->repl_cols,
-													 pr->repl_vals,
-													 pr->repl_nulls));
+		result = tuple;
+	else
+		result = heap_modify_tuple_by_cols(tuple, tupdesc, nrepl,
+										   pr->repl_cols,
+										   pr->repl_vals,
+										   pr->repl_nulls);
+
+	/* remember what this firing stored, for the next one (see the top) */
+	if (pr->ncols > 0 && !rewriting)
+	{
+		if (oldtuple == NULL)
+		{
+			pr->memo_lxid = InvalidLocalTransactionId;
+			MemoryContextReset(pr->memo_cxt);
+			memo_store(pr->memo_cxt, pr, tupdesc, result, pr->memo_vals, pr->memo_nulls);
+			pr->memo_lxid = lxid;
+			pr->memo_stmt = stmt;
+			pr->memo_seq = seq;
+		}
+		else
+		{
+			if (update_memo.cxt == NULL)
+				update_memo.cxt = AllocSetContextCreate(TopMemoryContext,
+														"pg_privacy protect update memo",
+														ALLOCSET_SMALL_SIZES);
+			update_memo.lxid = InvalidLocalTransactionId;
+			MemoryContextReset(update_memo.cxt);
+			update_memo.vals = MemoryContextAllocZero(update_memo.cxt, sizeof(Datum) * pr->ncols);
+			update_memo.nulls = MemoryContextAllocZero(update_memo.cxt, sizeof(bool) * pr->ncols);
+			memo_store(update_memo.cxt, pr, tupdesc, result, update_memo.vals, update_memo.nulls);
+			update_memo.lxid = lxid;
+			update_memo.stmt = stmt;
+			update_memo.seq = seq;
+			update_memo.relid = RelationGetRelid(rel);
+			update_memo.registered = pr->registered;
+			update_memo.ncols = pr->ncols;
+		}
+	}
+	return PointerGetDatum(result);
 }
+
+/*
+ * The normalization of an identifier kind, by its name.  The built-in
+ * kinds are known; others are read from privacy.identifier_kind.
+ */
+static ProtectNorm
+kind_norm(const char *kind)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	char	   *norm = NULL;
+	ProtectNorm result;
+
+	if (strcmp(kind, "msisdn") == 0)
+		return NORM_MSISDN;
+	if (strcmp(kind, "email") == 0)
+		return NORM_EMAIL;
+	if (strcmp(kind, "customer") == 0 || strcmp(kind, "cvr") == 0)
+		return NORM_NONE;
+	values[0] = CStringGetTextDatum(kind);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT k.normalize FROM privacy.identifier_kind k"
+					   " WHERE k.name OPERATOR(pg_catalog.=) $1",
+					   1, argtypes, values);
+	if (SPI_processed == 1)
+		norm = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (norm == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown identifier kind \"%s\"", kind)));
+	result = strcmp(norm, "msisdn") == 0 ? NORM_MSISDN :
+		strcmp(norm, "email") == 0 ? NORM_EMAIL : NORM_NONE;
+	SPI_finish();
+	return result;
+}
+
+/* The call site's state of _transform, in fn_extra. */
+typedef struct TransformState
+{
+	ProtectCol	col;
+	char	   *kind;			/* identifier kind, or NULL */
+} TransformState;
 
 PG_FUNCTION_INFO_V1(pgp_transform);
 
 /*
- * _transform(value, protect, domain): one value through a protect
- * transformation, exactly as the trigger would store it.  Used by
- * protect(..., rewrite_existing => true) to convert rows written before
- * the table was protected.  The column is taken as unbounded text.
+ * _transform(value, protect, domain, identifies): one value through a
+ * protect transformation, exactly as the trigger would store it in a
+ * column of that identifier kind (NULL: none): normalized by the kind,
+ * then transformed.  Used by protect(..., rewrite_existing => true) and by
+ * the lookups (holds, consent, export, erasure) that compute the stored
+ * form of an identifier.  The column is taken as unbounded text.  The
+ * current user must hold the domain.
  */
 Datum
 pgp_transform(PG_FUNCTION_ARGS)
 {
-	ProtectCol *pc = (ProtectCol *) fcinfo->flinfo->fn_extra;
-	text	   *kind = PG_GETARG_TEXT_PP(1);
-	text	   *domain = PG_GETARG_TEXT_PP(2);
-	char	   *kind_s = text_to_cstring(kind);
-	int			dlen = VARSIZE_ANY_EXHDR(domain);
+	TransformState *ts = (TransformState *) fcinfo->flinfo->fn_extra;
+	text	   *kind;
+	text	   *domain;
+	char	   *kind_s;
+	char	   *ident = NULL;
+	int			dlen;
 
-	if (pc == NULL || pc->kind != parse_kind(kind_s) || pc->domain_len != dlen ||
-		memcmp(pc->domain, VARDATA_ANY(domain), dlen) != 0)
-	{
-		pgp_check_domain(VARDATA_ANY(domain), dlen);
-		pc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ProtectCol));
-		pc->kind = parse_kind(kind_s);
-		pc->typid = TEXTOID;
-		pc->maxlen = -1;
-		pc->domain = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, dlen + 1);
-		memcpy(pc->domain, VARDATA_ANY(domain), dlen);
-		pc->domain[dlen] = '\0';
-		pc->domain_len = dlen;
-		fcinfo->flinfo->fn_extra = pc;
-	}
-	if (pc->kind == PROTECT_NULL)
+	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	PG_RETURN_DATUM(protect_value(pc, "value", "argument", PG_GETARG_DATUM(0)));
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("protect transformation and domain must not be null")));
+	kind = PG_GETARG_TEXT_PP(1);
+	domain = PG_GETARG_TEXT_PP(2);
+	kind_s = text_to_cstring(kind);
+	dlen = VARSIZE_ANY_EXHDR(domain);
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+		ident = text_to_cstring(PG_GETARG_TEXT_PP(3));
+
+	if (ts == NULL || ts->col.kind != parse_kind(kind_s) || ts->col.domain_len != dlen ||
+		memcmp(ts->col.domain, VARDATA_ANY(domain), dlen) != 0 ||
+		(ts->kind == NULL) != (ident == NULL) ||
+		(ident != NULL && strcmp(ts->kind, ident) != 0))
+	{
+		ProtectKind pk = parse_kind(kind_s);
+		ProtectNorm norm = ident ? kind_norm(ident) : NORM_NONE;
+
+		pgp_check_domain(VARDATA_ANY(domain), dlen);
+		ts = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TransformState));
+		ts->col.kind = pk;
+		ts->col.norm = (pk == PROTECT_COUNTRY || pk == PROTECT_NULL) ? NORM_NONE : norm;
+		ts->col.typid = TEXTOID;
+		ts->col.maxlen = -1;
+		ts->col.domain = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, dlen + 1);
+		memcpy(ts->col.domain, VARDATA_ANY(domain), dlen);
+		ts->col.domain[dlen] = '\0';
+		ts->col.domain_len = dlen;
+		ts->kind = ident ? MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, ident) : NULL;
+		fcinfo->flinfo->fn_extra = ts;
+	}
+	if (ts->col.kind == PROTECT_NULL)
+		PG_RETURN_NULL();
+	if (ts->col.kind != PROTECT_COUNTRY)
+		pgp_check_domain_grant(GetUserId(), ts->col.domain, ts->col.domain_len);
+	PG_RETURN_DATUM(protect_value(&ts->col, "value", "argument", PG_GETARG_DATUM(0)));
 }
 
 PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
@@ -496,15 +864,34 @@ PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
 Datum
 pgp_rewrite_protected(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	ArrayType  *cols = PG_GETARG_ARRAYTYPE_P(1);
+	Oid			relid;
+	ArrayType  *cols;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			ncols;
 	int			i;
+	char	   *relname;
+	char	   *nspname;
 	StringInfoData sql;
 	PgpAsOwner	as_owner;
 	uint64		processed = 0;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and columns must not be null")));
+	relid = PG_GETARG_OID(0);
+	cols = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(cols) > 1 || ARR_ELEMTYPE(cols) != NAMEOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("columns must be a one-dimensional array of names")));
+	relname = get_rel_name(relid);
+	nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 
 	deconstruct_array(cols, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
 					  &elems, &nulls, &ncols);
@@ -513,14 +900,16 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "UPDATE %s SET ",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-												get_rel_name(relid)));
+					 quote_qualified_identifier(nspname, relname));
 	for (i = 0; i < ncols; i++)
 	{
-		const char *col = quote_identifier(NameStr(*DatumGetName(elems[i])));
+		const char *col;
 
 		if (nulls[i])
-			elog(ERROR, "null column name");
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("column names must not be null")));
+		col = quote_identifier(NameStr(*DatumGetName(elems[i])));
 		appendStringInfo(&sql, "%s%s = %s", i > 0 ? ", " : "", col, col);
 	}
 
@@ -561,5 +950,83 @@ pgp_invalidate(PG_FUNCTION_ARGS)
 	Oid			relid = PG_GETARG_OID(0);
 
 	CacheInvalidateRelcacheByRelid(relid);
+	PG_RETURN_VOID();
+}
+
+static void
+protect_xact_cb(XactEvent event, void *arg)
+{
+	protect_ddl_relid = InvalidOid;
+}
+
+PG_FUNCTION_INFO_V1(pgp_allow_protect_ddl);
+
+/*
+ * _allow_protect_ddl(tbl): let the event triggers pass the next drop of
+ * the protect trigger of tbl, in this transaction; NULL ends that.  Only
+ * privacy.unprotect() calls it (the function is not granted to anyone),
+ * around its own DROP TRIGGER.
+ */
+Datum
+pgp_allow_protect_ddl(PG_FUNCTION_ARGS)
+{
+	if (!protect_xact_cb_registered)
+	{
+		RegisterXactCallback(protect_xact_cb, NULL);
+		protect_xact_cb_registered = true;
+	}
+	protect_ddl_relid = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(pgp_protect_ddl_allowed);
+
+/* _protect_ddl_allowed(tbl): is privacy.unprotect() dropping its trigger? */
+Datum
+pgp_protect_ddl_allowed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(OidIsValid(protect_ddl_relid) &&
+				   protect_ddl_relid == PG_GETARG_OID(0));
+}
+
+PG_FUNCTION_INFO_V1(pgp_protect_event_trigger);
+
+/*
+ * The event trigger that keeps protection in force (ddl_command_end and
+ * sql_drop).  It runs as the role that executes the DDL, so it can tell
+ * whether that role is a superuser acting on its own (not inside a
+ * security-restricted operation, where a table owner's code may run in a
+ * superuser's session): only then may a protection be switched off, with
+ * a warning.  The checks themselves are the SECURITY DEFINER functions
+ * privacy._protect_on_ddl_end(boolean) and _protect_on_sql_drop(boolean),
+ * called directly (they are granted to no one).
+ */
+Datum
+pgp_protect_event_trigger(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	bool		may_switch_off;
+	const char *fname;
+	Oid			fargs[1] = {BOOLOID};
+	Oid			fnoid;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._protect_event_trigger() must be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	may_switch_off = superuser() && !InSecurityRestrictedOperation();
+	if (strcmp(trigdata->event, "ddl_command_end") == 0)
+		fname = "_protect_on_ddl_end";
+	else if (strcmp(trigdata->event, "sql_drop") == 0)
+		fname = "_protect_on_sql_drop";
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("privacy._protect_event_trigger() does not handle event \"%s\"",
+						trigdata->event)));
+	fnoid = LookupFuncName(list_make2(makeString("privacy"), makeString((char *) fname)),
+						   1, fargs, false);
+	OidFunctionCall1(fnoid, BoolGetDatum(may_switch_off));
 	PG_RETURN_VOID();
 }

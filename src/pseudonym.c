@@ -30,9 +30,19 @@
 #include "pgp_transform.h"
 
 #include "e164.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
 
 char	   *pgp_default_country = NULL;
 
@@ -298,6 +308,193 @@ pgp_email_pseudonym(PgpKey *k, const char *s, int len)
 }
 
 /* ---------------------------------------------------------------------
+ * Domain grants: who may produce a domain's pseudonyms
+ *
+ * Whoever can make pseudonyms of a domain can reverse them by enumeration
+ * (every Danish number in minutes), so a domain is a capability.  The
+ * owner of pg_privacy's catalog (the extension owner) and superusers hold
+ * every domain; any other role holds the domains privacy.domain_grant
+ * lists for it or for a role whose privileges it has.  The SQL functions
+ * check the current user; the protect trigger checks the owners of the
+ * table and of the firing partition when it builds its per-relation
+ * state, and protect()/register_column() check them when declared.
+ *
+ * Answers are cached per backend by (role, domain).  The cache is dropped
+ * on any relcache invalidation of privacy.domain_grant (grant_domain and
+ * revoke_domain send one) and on any change of roles or memberships.
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct DomainGrantKey
+{
+	Oid			roleid;
+	int			len;
+	char		domain[PGP_MAX_DOMAIN];
+} DomainGrantKey;
+
+typedef struct DomainGrantEntry
+{
+	DomainGrantKey key;
+	bool		allowed;
+} DomainGrantEntry;
+
+static HTAB *domain_grant_cache = NULL;
+static Oid	domain_grant_relid = InvalidOid;
+
+static void
+domain_grant_reset(void)
+{
+	if (domain_grant_cache != NULL)
+	{
+		hash_destroy(domain_grant_cache);
+		domain_grant_cache = NULL;
+	}
+}
+
+static void
+domain_grant_relcache_cb(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == domain_grant_relid)
+		domain_grant_reset();
+}
+
+static void
+domain_grant_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	domain_grant_reset();
+}
+
+/* Owner of pg_privacy's catalog: holds every domain. */
+static Oid
+catalog_owner(void)
+{
+	Oid			nsp = get_namespace_oid("privacy", false);
+	Oid			catrel = get_relname_relid("registered_table", nsp);
+
+	if (!OidIsValid(catrel))
+		elog(ERROR, "privacy.registered_table is missing");
+	return pgp_rel_owner(catrel);
+}
+
+/*
+ * May roleid produce pseudonyms of the domain?
+ */
+bool
+pgp_domain_allowed(Oid roleid, const char *domain, int len)
+{
+	static bool callbacks = false;
+	DomainGrantKey key;
+	DomainGrantEntry *e;
+	bool		found;
+	bool		allowed;
+
+	if (len <= 0 || len > PGP_MAX_DOMAIN)
+		return false;
+	if (!OidIsValid(domain_grant_relid))
+		domain_grant_relid = get_relname_relid("domain_grant",
+											   get_namespace_oid("privacy", false));
+	if (!callbacks)
+	{
+		CacheRegisterRelcacheCallback(domain_grant_relcache_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, domain_grant_syscache_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, domain_grant_syscache_cb, (Datum) 0);
+		callbacks = true;
+	}
+	if (domain_grant_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(DomainGrantKey);
+		ctl.entrysize = sizeof(DomainGrantEntry);
+		ctl.hcxt = CacheMemoryContext;
+		domain_grant_cache = hash_create("pg_privacy domain grants", 16, &ctl,
+										 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.roleid = roleid;
+	key.len = len;
+	memcpy(key.domain, domain, len);
+	e = hash_search(domain_grant_cache, &key, HASH_FIND, &found);
+	if (found)
+		return e->allowed;
+
+	if (superuser_arg(roleid) || has_privs_of_role(roleid, catalog_owner()))
+		allowed = true;
+	else
+	{
+		Oid			argtypes[2] = {OIDOID, TEXTOID};
+		Datum		values[2];
+		bool		isnull;
+
+		values[0] = ObjectIdGetDatum(roleid);
+		values[1] = PointerGetDatum(cstring_to_text_with_len(domain, len));
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		pgp_catalog_select("SELECT pg_catalog.bool_or(pg_catalog.pg_has_role($1, g.grantee::pg_catalog.oid, 'USAGE'))"
+						   "  FROM privacy.domain_grant g"
+						   "  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.grantee::pg_catalog.oid"
+						   " WHERE g.domain OPERATOR(pg_catalog.=) $2",
+						   2, argtypes, values);
+		allowed = SPI_processed == 1 &&
+			DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+			!isnull;
+		SPI_finish();
+	}
+
+	/* the cache may have been dropped by an invalidation meanwhile */
+	if (domain_grant_cache != NULL)
+	{
+		e = hash_search(domain_grant_cache, &key, HASH_ENTER, &found);
+		e->allowed = allowed;
+	}
+	return allowed;
+}
+
+/*
+ * privacy.domain_grant, once a grant has been looked up in this backend
+ * (InvalidOid before): the protect trigger drops its per-relation state,
+ * built under the grants of the day, when it changes.
+ */
+Oid
+pgp_domain_grant_relid(void)
+{
+	return domain_grant_relid;
+}
+
+/*
+ * Raise 42501 unless roleid may produce pseudonyms of the domain.
+ */
+void
+pgp_check_domain_grant(Oid roleid, const char *domain, int len)
+{
+	if (!pgp_domain_allowed(roleid, domain, len))
+	{
+		char	   *rolname = GetUserNameFromId(roleid, true);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not produce pseudonyms of domain \"%.*s\"",
+						rolname ? rolname : "?", len, domain),
+				 errdetail("Whoever produces a domain's pseudonyms can reverse them by trying every value."),
+				 errhint("The owner of pg_privacy grants a domain with privacy.grant_domain().")));
+	}
+}
+
+PG_FUNCTION_INFO_V1(pgp_domain_allowed_sql);
+
+/* _domain_allowed(role oid, domain text): may the role produce it? */
+Datum
+pgp_domain_allowed_sql(PG_FUNCTION_ARGS)
+{
+	Oid			roleid = PG_GETARG_OID(0);
+	text	   *domain = PG_GETARG_TEXT_PP(1);
+
+	PG_RETURN_BOOL(pgp_domain_allowed(roleid, VARDATA_ANY(domain),
+									  VARSIZE_ANY_EXHDR(domain)));
+}
+
+/* ---------------------------------------------------------------------
  * SQL-callable functions
  * ---------------------------------------------------------------------
  */
@@ -335,6 +532,8 @@ keyed_pseudonym_text(FunctionCallInfo fcinfo, const char *purpose,
 	text	   *result;
 
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	if (strcmp(purpose, PGP_KP_AUDIT) != 0)
+		pgp_check_domain_grant(GetUserId(), VARDATA_ANY(domain), dlen);
 	k = pgp_key_cached(fn_keyref(fcinfo), purpose, VARDATA_ANY(domain), dlen);
 	result = (text *) palloc(VARHDRSZ + plen + PGP_PSEUDONYM_LEN);
 	SET_VARSIZE(result, VARHDRSZ + plen + PGP_PSEUDONYM_LEN);
@@ -393,6 +592,8 @@ msisdn_fpe(FunctionCallInfo fcinfo, bool decrypt)
 	country = decrypt ? NULL : country_arg(fcinfo, 2);
 
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	if (!decrypt)
+		pgp_check_domain_grant(GetUserId(), VARDATA_ANY(domain), dlen);
 	pgp_normalize_or_error(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), country, &res);
 	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_MSISDN_FPE, VARDATA_ANY(domain), dlen);
 	pgp_msisdn_ff1(k, &res, VARDATA_ANY(domain), dlen, decrypt);
@@ -432,6 +633,7 @@ pgp_pseudonymize_email(PG_FUNCTION_ARGS)
 	PgpKey	   *k;
 
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	pgp_check_domain_grant(GetUserId(), VARDATA_ANY(domain), dlen);
 	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_EMAIL, VARDATA_ANY(domain), dlen);
 	PG_RETURN_TEXT_P(pgp_email_pseudonym(k, VARDATA_ANY(email), VARSIZE_ANY_EXHDR(email)));
 }
@@ -504,7 +706,9 @@ pgp_country(const char *s, int len, char *iso)
 			return;
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("unknown country code \"%s\"", iso),
+				 errhidestmt(true),
+				 errmsg("unknown country code"),
+				 errdetail("The value is two letters that are not an ISO 3166-1 alpha-2 code."),
 				 errhint("Use an ISO 3166-1 alpha-2 code or an E.164 phone number.")));
 	}
 	if (pgp_e164_normalize(s, len, NULL, &res) == PGP_E164_OK &&

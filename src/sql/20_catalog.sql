@@ -93,6 +93,22 @@ CREATE TABLE privacy.registered_column (
 );
 COMMENT ON TABLE privacy.registered_column IS 'pg_privacy: columns holding personal data';
 
+-- Pseudonymization domains are capabilities: whoever produces a domain's
+-- pseudonyms (by the keyed functions, or by writing a table protected in
+-- it and reading the result) can reverse them by trying every value.  The
+-- extension owner and superusers hold every domain, "default" included;
+-- any other role holds the domains granted here to it or to a role whose
+-- privileges it has (privacy.grant_domain, privacy.revoke_domain).
+CREATE TABLE privacy.domain_grant (
+  domain      text NOT NULL CHECK (pg_catalog.octet_length(domain) BETWEEN 1 AND 200),
+  grantee     regrole NOT NULL,
+  granted_at  timestamptz NOT NULL DEFAULT now(),
+  granted_by  name NOT NULL,
+  PRIMARY KEY (domain, grantee)
+);
+COMMENT ON TABLE privacy.domain_grant IS
+  'pg_privacy: roles that may produce the pseudonyms of a domain';
+
 -- Column-name patterns that look personal, for privacy.undeclared_columns.
 CREATE TABLE privacy.name_pattern (
   pattern  text PRIMARY KEY,        -- case-insensitive POSIX regular expression
@@ -119,6 +135,41 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.name_pattern', 'WHERE NOT bu
 SELECT pg_catalog.pg_extension_config_dump('privacy.purpose', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.registered_table', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.registered_column', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.domain_grant', '');
+
+-- May the role produce pseudonyms of the domain?  Cached per backend,
+-- dropped when privacy.domain_grant or a role membership changes.
+CREATE FUNCTION privacy._domain_allowed(role oid, domain text) RETURNS boolean
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_domain_allowed_sql';
+COMMENT ON FUNCTION privacy._domain_allowed(oid, text) IS
+  'internal: whether a role may produce the pseudonyms of a domain (privacy.domain_grant)';
+
+-- Raise 42501 unless the owners of the table and of each of its partitions
+-- hold the domain of every keyed protect transformation given.
+CREATE FUNCTION privacy._check_domain_owner(tbl regclass, domain text) RETURNS void
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  owner oid;
+BEGIN
+  FOR owner IN
+    SELECT DISTINCT c.relowner FROM pg_catalog.pg_class c
+     WHERE c.oid OPERATOR(pg_catalog.=) tbl
+        OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p)
+  LOOP
+    IF NOT privacy._domain_allowed(owner, domain) THEN
+      RAISE EXCEPTION 'role "%" may not produce pseudonyms of domain "%"',
+                      pg_catalog.pg_get_userbyid(owner), domain
+        USING ERRCODE = '42501',
+              DETAIL = pg_catalog.format('Role %I owns %s (or a partition of it); whoever writes a protected table and reads it produces the domain''s pseudonyms, and can reverse them by trying every value.',
+                                         pg_catalog.pg_get_userbyid(owner), tbl),
+              HINT = 'The owner of pg_privacy grants a domain with privacy.grant_domain().';
+    END IF;
+  END LOOP;
+END
+$$;
 
 -- Keep registered_column.attnum matching the column name, also when rows
 -- come back from a dump (attribute numbers can change across a restore).
@@ -330,14 +381,120 @@ END
 $$;
 COMMENT ON FUNCTION privacy.set_purpose(regclass, text) IS 'change the purpose a registered table is kept for';
 
--- True when the protect trigger is installed on the table.
-CREATE FUNCTION privacy._is_protected(tbl regclass) RETURNS boolean
+-- Protection is verified, not assumed.  A table's protection is in force
+-- when the table and each of its partitions have the trigger
+-- zz_pg_privacy_protect running privacy._protect_trigger() as a BEFORE
+-- INSERT OR UPDATE row trigger on every column, without WHEN condition,
+-- enabled (origin mode), and no other enabled BEFORE INSERT/UPDATE row
+-- trigger fires after it (row triggers fire in name order).  NULL when in
+-- force, else the first reason it is not.
+CREATE FUNCTION privacy._protection_problem(tbl regclass) RETURNS text
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  fn oid := pg_catalog.to_regprocedure('privacy._protect_trigger()');
+  r record;
+  g record;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl) THEN
+    RETURN pg_catalog.format('table with OID %s does not exist', tbl::oid);
+  END IF;
+  FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+            WHERE c.oid OPERATOR(pg_catalog.=) tbl
+               OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p)
+            ORDER BY c.oid OPERATOR(pg_catalog.<>) tbl, c.oid::regclass::text
+  LOOP
+    SELECT t.tgfoid, t.tgtype, t.tgenabled, t.tgqual IS NOT NULL AS has_when,
+           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols
+      INTO g
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
+    IF NOT FOUND THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect is missing on %s', r.rel);
+    ELSIF g.tgfoid OPERATOR(pg_catalog.<>) fn THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s does not run privacy._protect_trigger()', r.rel);
+    ELSIF g.tgtype OPERATOR(pg_catalog.<>) 23 OR g.has_cols THEN
+      -- 23 = ROW | BEFORE | INSERT | UPDATE
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s is not a BEFORE INSERT OR UPDATE row trigger on every column', r.rel);
+    ELSIF g.has_when THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s has a WHEN condition', r.rel);
+    ELSIF g.tgenabled OPERATOR(pg_catalog.<>) 'O' THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s is %s', r.rel,
+                               CASE g.tgenabled WHEN 'D' THEN 'disabled'
+                                                WHEN 'R' THEN 'enabled for replica sessions only'
+                                                ELSE 'enabled always, not as created' END);
+    END IF;
+    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND NOT t.tgisinternal
+       AND t.tgenabled IN ('O', 'A')
+       AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3     -- ROW, BEFORE
+       AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0   -- INSERT or UPDATE
+       AND t.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name
+     ORDER BY t.tgname LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('trigger %I on %s fires after zz_pg_privacy_protect', g.tgname, r.rel);
+    END IF;
+    -- a second trigger running the protect function transforms twice
+    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgfoid OPERATOR(pg_catalog.=) fn
+       AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect'
+     ORDER BY t.tgname LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('trigger %I on %s runs privacy._protect_trigger() a second time', g.tgname, r.rel);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+-- True when the table carries a protect trigger (by name or by function),
+-- whether or not it is in force: the table is meant to be protected.
+CREATE FUNCTION privacy._has_protect_trigger(tbl regclass) RETURNS boolean
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
-                    AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect')
+                    AND (g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                         OR g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('privacy._protect_trigger()')))
+$$;
+
+-- True when the table's protection is in force (see _protection_problem).
+CREATE FUNCTION privacy._is_protected(tbl regclass) RETURNS boolean
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy._protection_problem(tbl) IS NULL
+$$;
+
+-- Raise 55000 when a table meant to be protected is not protected now.
+-- The purge and erasure paths call it before they touch a table.
+CREATE FUNCTION privacy._check_protection(tbl regclass) RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  problem text;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT privacy._has_protect_trigger(tbl) THEN
+    RETURN;
+  END IF;
+  problem := privacy._protection_problem(tbl);
+  IF problem IS NOT NULL THEN
+    RAISE LOG 'pg_privacy: protection of table % is not in force: % (role %)', tbl, problem, privacy._invoker();
+    RAISE EXCEPTION 'protection of table % is not in force', tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(problem, 1)) || pg_catalog.substr(problem, 2) || '.',
+            HINT = 'Restore the protect trigger, or remove the protection with privacy.unprotect() and install it again with privacy.protect().';
+  END IF;
+END
 $$;
 
 CREATE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
@@ -347,7 +504,7 @@ CREATE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);
-  IF privacy._is_protected(tbl) THEN
+  IF privacy._has_protect_trigger(tbl) THEN
     RAISE EXCEPTION 'table % is protected', tbl
       USING ERRCODE = '55000',
             DETAIL = 'Without its declarations the protect trigger would store raw values.',
@@ -386,7 +543,7 @@ BEGIN
             HINT = 'Register it with privacy.register_table() first.';
   END IF;
   PERFORM privacy._check_owner(tbl);
-  SELECT a.attnum, a.atttypid, a.attnotnull, t.typcategory
+  SELECT a.attnum, a.atttypid, a.attnotnull, a.attgenerated, t.typcategory
     INTO att
     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
@@ -451,6 +608,16 @@ BEGIN
       USING ERRCODE = '22023',
             DETAIL = 'A domain is a non-empty text of at most 200 bytes.';
   END IF;
+  IF protect IS NOT NULL AND att.attgenerated OPERATOR(pg_catalog.<>) '' THEN
+    RAISE EXCEPTION 'cannot protect generated column "%" of relation %', col, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the protect trigger and would be stored untransformed.',
+            HINT = 'Protect the columns it is computed from, or register it without protect.';
+  END IF;
+  -- A protected table produces the pseudonyms of its domain for its owner.
+  IF protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
+    PERFORM privacy._check_domain_owner(tbl, domain);
+  END IF;
   IF EXISTS (SELECT FROM privacy.registered_column c
               WHERE c.tbl OPERATOR(pg_catalog.=) register_column.tbl
                 AND c.col OPERATOR(pg_catalog.=) register_column.col) THEN
@@ -477,7 +644,7 @@ CREATE FUNCTION privacy.unregister_column(tbl regclass, col name) RETURNS void
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);
-  IF privacy._is_protected(tbl) AND EXISTS (
+  IF privacy._has_protect_trigger(tbl) AND EXISTS (
        SELECT FROM privacy.registered_column c
         WHERE c.tbl OPERATOR(pg_catalog.=) unregister_column.tbl
           AND c.col OPERATOR(pg_catalog.=) unregister_column.col AND c.protect IS NOT NULL) THEN
@@ -611,6 +778,34 @@ SELECT c.tbl, c.col,
    -- this view needs no grant on an internal function
    AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
                           'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+UNION ALL
+SELECT c.tbl, c.col, 'protected column is generated and would be stored untransformed'
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.protect IS NOT NULL AND a.attgenerated OPERATOR(pg_catalog.<>) ''
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('owner %s of the table may not produce pseudonyms of domain "%s"',
+                         pg_catalog.pg_get_userbyid(k.relowner), c.domain)
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.tbl
+ WHERE c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
+   -- as privacy._domain_allowed() decides, readable by whoever reads the view
+   AND NOT pg_catalog.pg_has_role(k.relowner,
+                                  (SELECT o.relowner FROM pg_catalog.pg_class o
+                                    WHERE o.oid OPERATOR(pg_catalog.=) 'privacy.registered_table'::regclass),
+                                  'USAGE')
+   AND NOT EXISTS (SELECT FROM privacy.domain_grant g
+                     JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.grantee::pg_catalog.oid
+                    WHERE g.domain OPERATOR(pg_catalog.=) c.domain
+                      AND pg_catalog.pg_has_role(k.relowner, g.grantee::pg_catalog.oid, 'USAGE'))
+UNION ALL
+SELECT t.tbl, NULL, 'protection is not in force: ' || x.problem
+  FROM privacy.registered_table t
+  CROSS JOIN LATERAL (SELECT privacy._protection_problem(t.tbl) AS problem) x
+ WHERE privacy._has_protect_trigger(t.tbl) AND x.problem IS NOT NULL
 UNION ALL
 SELECT t.tbl, NULL, 'table does not exist'
   FROM privacy.registered_table t

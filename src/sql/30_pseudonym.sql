@@ -148,13 +148,90 @@ CREATE FUNCTION privacy._rewrite_protected(tbl regclass, cols name[])
 COMMENT ON FUNCTION privacy._rewrite_protected(regclass, name[]) IS
   'internal: transform pre-existing rows through the protect trigger, as the table owner';
 
--- One value through a protect transformation, as the trigger stores it.
-CREATE FUNCTION privacy._transform(value text, protect text, domain text)
+-- One value through a protect transformation, as the trigger stores it in
+-- a column of identifier kind `identifies` (normalized by the kind first).
+-- Not STRICT: NULL value gives NULL, NULL identifies means no kind.
+CREATE FUNCTION privacy._transform(value text, protect text, domain text,
+                                   identifies text DEFAULT NULL)
   RETURNS text
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_transform';
-COMMENT ON FUNCTION privacy._transform(text, text, text) IS
-  'internal: one value through a protect transformation, as the protect trigger stores it';
+COMMENT ON FUNCTION privacy._transform(text, text, text, text) IS
+  'internal: one value through a protect transformation, as the protect trigger stores it in a column of the identifier kind';
+
+-- Domains are capabilities (see privacy.domain_grant).
+CREATE FUNCTION privacy.grant_domain(domain text, grantee regrole) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF domain IS NULL OR grantee IS NULL THEN
+    RAISE EXCEPTION 'domain and grantee must not be null' USING ERRCODE = '22004';
+  END IF;
+  PERFORM privacy._check_domain_admin();
+  IF pg_catalog.octet_length(domain) NOT BETWEEN 1 AND 200 THEN
+    RAISE EXCEPTION 'invalid pseudonymization domain'
+      USING ERRCODE = '22023', DETAIL = 'A domain is a non-empty text of at most 200 bytes.';
+  END IF;
+  INSERT INTO privacy.domain_grant (domain, grantee, granted_by)
+       VALUES (domain, grantee, privacy._invoker())
+  ON CONFLICT DO NOTHING;
+  PERFORM privacy._invalidate('privacy.domain_grant'::regclass);
+  PERFORM privacy._audit('pseudonym.grant_domain', domain,
+                         pg_catalog.jsonb_build_object('grantee', grantee::text));
+END
+$$;
+COMMENT ON FUNCTION privacy.grant_domain(text, regrole) IS
+  'let a role (and the roles that have its privileges) produce the pseudonyms of a domain, by the keyed functions or by tables it protects';
+
+CREATE FUNCTION privacy.revoke_domain(domain text, grantee regrole) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF domain IS NULL OR grantee IS NULL THEN
+    RAISE EXCEPTION 'domain and grantee must not be null' USING ERRCODE = '22004';
+  END IF;
+  PERFORM privacy._check_domain_admin();
+  DELETE FROM privacy.domain_grant g
+   WHERE g.domain OPERATOR(pg_catalog.=) revoke_domain.domain
+     AND g.grantee OPERATOR(pg_catalog.=) revoke_domain.grantee;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'role % holds no grant of domain "%"', grantee, domain USING ERRCODE = '42704';
+  END IF;
+  PERFORM privacy._invalidate('privacy.domain_grant'::regclass);
+  PERFORM privacy._audit('pseudonym.revoke_domain', domain,
+                         pg_catalog.jsonb_build_object('grantee', grantee::text));
+END
+$$;
+COMMENT ON FUNCTION privacy.revoke_domain(text, regrole) IS
+  'withdraw a domain grant; tables the role protects in the domain refuse writes until it is granted again';
+
+-- Only the extension owner (or a superuser) grants domains.
+CREATE FUNCTION privacy._check_domain_admin() RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT pg_catalog.pg_has_role(privacy._invoker(),
+                                (SELECT c.relowner FROM pg_catalog.pg_class c
+                                  WHERE c.oid OPERATOR(pg_catalog.=) 'privacy.domain_grant'::regclass),
+                                'USAGE') THEN
+    RAISE EXCEPTION 'only the owner of pg_privacy may grant or revoke pseudonymization domains'
+      USING ERRCODE = '42501';
+  END IF;
+END
+$$;
+
+-- privacy.unprotect() lets its own DROP TRIGGER pass the event trigger.
+CREATE FUNCTION privacy._allow_protect_ddl(tbl regclass) RETURNS void
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_allow_protect_ddl';
+CREATE FUNCTION privacy._protect_ddl_allowed(tbl regclass) RETURNS boolean
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_protect_ddl_allowed';
 
 CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
@@ -164,6 +241,7 @@ AS $$
 DECLARE
   ncols integer;
   nrows bigint := 0;
+  d text;
 BEGIN
   IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) protect.tbl) THEN
     RAISE EXCEPTION 'table % is not registered', tbl
@@ -178,7 +256,8 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = 'Declare one with privacy.register_column(..., protect => ''pseudonym'').';
   END IF;
-  IF privacy._is_protected(tbl) THEN
+  IF privacy._has_protect_trigger(tbl) THEN
+    PERFORM privacy._check_protection(tbl);
     IF rewrite_existing THEN
       RAISE EXCEPTION 'table % is already protected', tbl
         USING ERRCODE = '55000',
@@ -186,6 +265,41 @@ BEGIN
     END IF;
     RAISE NOTICE 'table % is already protected', tbl;
     RETURN;
+  END IF;
+  -- The owner of the table (and of each partition) must hold the domains.
+  FOR d IN SELECT DISTINCT c.domain FROM privacy.registered_column c
+            WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl
+              AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
+  LOOP
+    PERFORM privacy._check_domain_owner(tbl, d);
+  END LOOP;
+  -- A generated column is computed after BEFORE triggers: stored raw.
+  SELECT c.col INTO d FROM privacy.registered_column c
+    JOIN pg_catalog.pg_attribute a
+      ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+     AND NOT a.attisdropped
+   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+     AND a.attgenerated OPERATOR(pg_catalog.<>) '' LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot protect generated column "%" of relation %', d, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the protect trigger and would be stored untransformed.';
+  END IF;
+  -- No BEFORE row trigger may fire after ours and put a raw value back.
+  SELECT pg_catalog.format('trigger %I on %s', g.tgname, g.tgrelid::regclass) INTO d
+    FROM pg_catalog.pg_trigger g
+   WHERE (g.tgrelid OPERATOR(pg_catalog.=) tbl
+          OR g.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p))
+     AND NOT g.tgisinternal AND g.tgenabled IN ('O', 'A')
+     AND (g.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+     AND (g.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+     AND g.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name
+   ORDER BY g.tgname LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'table % has a BEFORE row trigger that would fire after the protect trigger', tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The %s sorts after zz_pg_privacy_protect and could store raw values.', d),
+            HINT = 'Rename that trigger so that it sorts before zz_pg_privacy_protect.';
   END IF;
   -- Named to fire after the table's other BEFORE triggers (they fire in
   -- name order), so no later trigger can put a raw value back.
@@ -215,10 +329,15 @@ CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);
-  IF NOT privacy._is_protected(tbl) THEN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
     RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '55000';
   END IF;
+  -- The event trigger lets this one drop pass (and only this one).
+  PERFORM privacy._allow_protect_ddl(tbl);
   EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
+  PERFORM privacy._allow_protect_ddl(NULL);
   PERFORM privacy._audit('protect.off', tbl::text);
 END
 $$;
@@ -234,4 +353,119 @@ SELECT t.tbl AS table_name,
  WHERE c.protect IS NOT NULL
  GROUP BY t.tbl;
 COMMENT ON VIEW privacy.protected_tables IS
-  'registered tables with protect transformations, and whether the protect trigger is installed';
+  'registered tables with protect transformations, and whether their protection is in force (trigger present, enabled, last, on every partition)';
+
+------------------------------------------------------------------------
+-- Protection cannot be switched off behind pg_privacy's back
+------------------------------------------------------------------------
+
+-- After ALTER TABLE, CREATE TRIGGER or ALTER TRIGGER: a table meant to be
+-- protected (it carries the protect trigger) whose protection is no longer
+-- in force, because the command disabled, replaced or renamed the trigger,
+-- added a BEFORE row trigger that fires after it, or attached a partition
+-- that has one, is refused.  A superuser acting on its own (not inside a
+-- security-restricted operation) may: a data-only restore with
+-- --disable-triggers does.  That is logged and audited, and
+-- catalog_problems shows it until the protection is back.  Called by the
+-- event trigger function privacy._protect_event_trigger() (protect.c),
+-- which runs as the role executing the DDL and tells whether it may.
+CREATE FUNCTION privacy._protect_on_ddl_end(may_switch_off boolean) RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  reg regclass;
+  problem text;
+  who name := privacy._invoker();
+BEGIN
+  FOR reg IN
+    SELECT DISTINCT t.tbl
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      CROSS JOIN LATERAL (
+        SELECT CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass THEN d.objid
+                    WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
+                    THEN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g WHERE g.oid OPERATOR(pg_catalog.=) d.objid)
+               END AS relid) x
+      JOIN privacy.registered_table t
+        ON t.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(x.relid)))
+        OR t.tbl::oid OPERATOR(pg_catalog.=) x.relid
+     WHERE x.relid IS NOT NULL
+  LOOP
+    CONTINUE WHEN NOT privacy._has_protect_trigger(reg);
+    problem := privacy._protection_problem(reg);
+    CONTINUE WHEN problem IS NULL;
+    IF may_switch_off THEN
+      RAISE WARNING 'protection of table % is not in force', reg
+        USING DETAIL = problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
+      RAISE LOG 'pg_privacy: superuser % switched off protection of table %: %', who, reg, problem;
+      BEGIN
+        PERFORM privacy._audit('protect.weakened', reg::text, pg_catalog.jsonb_build_object('problem', problem));
+      EXCEPTION WHEN unique_violation THEN
+        -- a data-only restore loading the audit log itself: the server log has it
+        NULL;
+      END;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DDL of role % that would switch off protection of table %: %', who, reg, problem;
+    RAISE EXCEPTION 'cannot switch off the protection of table %', reg
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(problem, 1)) || pg_catalog.substr(problem, 2) || '.',
+            HINT = 'Remove the protection with privacy.unprotect() first.';
+  END LOOP;
+END
+$$;
+
+-- DROP TRIGGER zz_pg_privacy_protect on a registered table that still
+-- exists is refused, unless privacy.unprotect() drops it (DROP TABLE and
+-- DETACH PARTITION drop it with the table or from the partition: allowed).
+CREATE FUNCTION privacy._protect_on_sql_drop(may_switch_off boolean) RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  o record;
+  rel regclass;
+  who name := privacy._invoker();
+BEGIN
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
+            WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
+              AND x.address_names[3] OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+  LOOP
+    rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
+    CONTINUE WHEN rel IS NULL;
+    CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) rel);
+    CONTINUE WHEN privacy._protect_ddl_allowed(rel);
+    IF may_switch_off THEN
+      RAISE WARNING 'protection of table % is not in force', rel
+        USING DETAIL = 'Its protect trigger was dropped.', HINT = 'Use privacy.unprotect() to remove a protection.';
+      RAISE LOG 'pg_privacy: superuser % dropped the protect trigger of table %', who, rel;
+      BEGIN
+        PERFORM privacy._audit('protect.weakened', rel::text,
+                               pg_catalog.jsonb_build_object('problem', 'trigger zz_pg_privacy_protect dropped'));
+      EXCEPTION WHEN unique_violation THEN
+        NULL;
+      END;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DROP TRIGGER of role % on protected table %', who, rel;
+    RAISE EXCEPTION 'cannot drop the protect trigger of table %', rel
+      USING ERRCODE = '55000',
+            HINT = 'Remove the protection with privacy.unprotect() first.';
+  END LOOP;
+END
+$$;
+
+CREATE FUNCTION privacy._protect_event_trigger() RETURNS event_trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_protect_event_trigger';
+COMMENT ON FUNCTION privacy._protect_event_trigger() IS
+  'internal: refuses DDL that switches off the protection of a protected table';
+
+CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+  EXECUTE FUNCTION privacy._protect_event_trigger();
+CREATE EVENT TRIGGER pg_privacy_protect_sql_drop ON sql_drop
+  WHEN TAG IN ('DROP TRIGGER', 'ALTER TABLE')
+  EXECUTE FUNCTION privacy._protect_event_trigger();

@@ -13,3 +13,12 @@ GRANT EXECUTE ON FUNCTION privacy.generalize(timestamptz, text) TO PUBLIC;
 -- Keyed functions (pseudonymize*, key_fingerprint) are not granted to
 -- PUBLIC: whoever can call them can test guesses against pseudonyms.
 -- reidentify_msisdn stays with the extension owner unless granted.
+-- The protect trigger's function: PostgreSQL checks EXECUTE on it when it
+-- clones the trigger to a partition a table owner creates or attaches.  It
+-- only runs as a BEFORE row trigger and only applies the catalog's
+-- declarations, under the table owner's domain grants.
+GRANT EXECUTE ON FUNCTION privacy._protect_trigger() TO PUBLIC;
+-- Whether a table's protection is in force: read from pg_catalog only, for
+-- the views protected_tables and catalog_problems and whoever reads them.
+GRANT EXECUTE ON FUNCTION privacy._is_protected(regclass), privacy._has_protect_trigger(regclass),
+                          privacy._protection_problem(regclass) TO PUBLIC;
