@@ -122,6 +122,13 @@ typedef struct CheckContext
 	List	   *cols;			/* SourceColumn *, each once */
 } CheckContext;
 
+static char *
+qualified_name(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
 static bool
 is_builtin(Oid oid)
 {
@@ -411,13 +418,13 @@ analyze_grouped_query(const char *sql, Oid role, List **cols)
 			rte->relkind != RELKIND_MATVIEW)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a safe aggregate cannot read %s", get_rel_name(rte->relid)),
+					 errmsg("a safe aggregate cannot read %s", qualified_name(rte->relid)),
 					 errdetail("Only tables and materialized views can be read.")));
 		if (get_rel_persistence(rte->relid) == RELPERSISTENCE_TEMP)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("a safe aggregate cannot read temporary table %s",
-							get_rel_name(rte->relid))));
+							qualified_name(rte->relid))));
 		if (rte->tablesample != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -487,3 +487,62 @@ END
 $$;
 COMMENT ON FUNCTION privacy.create_pseudonymized_extract(text, regclass, text, text, name) IS
   'publish a view of a registered table with personal columns pseudonymized under an analytics domain, time generalized, location at country level';
+
+------------------------------------------------------------------------
+-- Withdrawing
+------------------------------------------------------------------------
+
+-- Drop a published view and its row function.  Its publisher (or a member
+-- of the publishing role) and the owner of its schema may; the view and
+-- the function belong to the extension owner, so this is how a publisher
+-- takes back (and republishes) what it published.
+CREATE FUNCTION privacy.unpublish(view_name regclass)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  caller name := privacy._invoker();
+  creator name;
+  schema_owner oid;
+  fn regprocedure;
+BEGIN
+  IF view_name IS NULL THEN
+    RAISE EXCEPTION 'view name must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT p.created_by INTO creator FROM privacy.published p
+   WHERE p.view_name OPERATOR(pg_catalog.=) unpublish.view_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '% is not a published view', view_name USING ERRCODE = '55000';
+  END IF;
+  SELECT n.nspowner INTO schema_owner
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+   WHERE c.oid OPERATOR(pg_catalog.=) view_name;
+  IF NOT (pg_catalog.pg_has_role(caller, schema_owner, 'MEMBER')
+          OR (EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) creator)
+              AND pg_catalog.pg_has_role(caller, creator, 'MEMBER'))) THEN
+    RAISE EXCEPTION 'must be the publisher of % or the owner of its schema', view_name
+      USING ERRCODE = '42501';
+  END IF;
+  -- the row function the view reads
+  SELECT d.refobjid::pg_catalog.regprocedure INTO fn
+    FROM pg_catalog.pg_depend d
+    JOIN pg_catalog.pg_rewrite rw ON rw.oid OPERATOR(pg_catalog.=) d.objid
+    JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) d.refobjid
+   WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+     AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+     AND rw.ev_class OPERATOR(pg_catalog.=) view_name
+     AND f.proowner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+                                             WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+     AND f.pronargs OPERATOR(pg_catalog.=) 0 AND f.prosecdef
+   LIMIT 1;
+  -- the event trigger takes it off the register and audits it
+  EXECUTE pg_catalog.format('DROP VIEW %s', view_name);
+  IF fn IS NOT NULL THEN
+    EXECUTE pg_catalog.format('DROP FUNCTION %s', fn);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy.unpublish(regclass) IS
+  'drop a published view and its row function (its publisher or the owner of its schema)';
