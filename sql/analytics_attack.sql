@@ -113,6 +113,27 @@ SELECT event, object, role FROM privacy.audit_log
  WHERE event = 'analytics.unpublished' AND object LIKE 'regress_att.%' ORDER BY id;
 SELECT privacy.unpublish('regress_att.dba_view');
 SELECT privacy.unpublish(NULL);
+-- A table owner's code running during a superuser's maintenance (here
+-- REFRESH MATERIALIZED VIEW, as her, in a security-restricted operation)
+-- cannot publish in the superuser's name.
+GRANT EXECUTE ON FUNCTION privacy.create_safe_aggregate(text, text, integer, name, boolean, name),
+                          privacy.unpublish(regclass) TO regress_att_nobody;
+GRANT CREATE ON SCHEMA regress_att TO regress_att_nobody;
+SET ROLE regress_att_nobody;
+CREATE FUNCTION regress_att.sneak() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('regress_att.armed', true) = 'on' THEN
+    PERFORM privacy.create_safe_aggregate('regress_att.sneaked',
+      'SELECT country, count(*) AS n FROM regress_att.calls GROUP BY country', 2, grant_to => 'regress_att_nobody');
+  END IF;
+  RETURN 1;
+END $$;
+CREATE MATERIALIZED VIEW regress_att.innocent AS SELECT regress_att.sneak() AS one;
+RESET ROLE;
+SET regress_att.armed = on;
+REFRESH MATERIALIZED VIEW regress_att.innocent;
+RESET regress_att.armed;
+SELECT count(*) AS sneaked FROM privacy.published WHERE view_name::text = 'regress_att.sneaked';
 -- The publisher needs CREATE on the schema, as for any view of its own.
 SET ROLE regress_att_pub;
 SELECT privacy.create_safe_aggregate('public.by_country',

@@ -854,3 +854,22 @@ pgp_extract_country(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cstring_to_text_with_len(c, 2));
 	PG_RETURN_NULL();
 }
+
+PG_FUNCTION_INFO_V1(pgp_refuse_restricted);
+
+/*
+ * _refuse_restricted(what text): raise when called inside a
+ * security-restricted operation.  There the session's role is not the
+ * role that acts (a table owner's code runs during someone else's
+ * maintenance), so nothing may be published or withdrawn in its name.
+ */
+Datum
+pgp_refuse_restricted(PG_FUNCTION_ARGS)
+{
+	if (InSecurityRestrictedOperation())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot %s within a security-restricted operation",
+						text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+	PG_RETURN_VOID();
+}

@@ -143,6 +143,14 @@ BEGIN
 END
 $$;
 
+-- Refuse inside a security-restricted operation (src/analytics.c).
+CREATE FUNCTION privacy._refuse_restricted(what text)
+  RETURNS void
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_refuse_restricted';
+COMMENT ON FUNCTION privacy._refuse_restricted(text) IS
+  'internal: raise 42501 inside a security-restricted operation, where the session role is not the acting role';
+
 -- The caller may create the view in the schema.
 CREATE FUNCTION privacy._check_publish_schema(schema_name text, caller name)
   RETURNS void
@@ -250,6 +258,7 @@ DECLARE
   subj_col name[] := '{}';
   size_expr text;
 BEGIN
+  PERFORM privacy._refuse_restricted('publish');
   IF view_name IS NULL OR query IS NULL OR min_group IS NULL OR count_column IS NULL
      OR with_total IS NULL THEN
     RAISE EXCEPTION 'view name, query, min_group, count_column and with_total must not be null'
@@ -402,6 +411,7 @@ DECLARE
   keyed boolean := false;
   fpe boolean := false;
 BEGIN
+  PERFORM privacy._refuse_restricted('publish');
   IF view_name IS NULL OR tbl IS NULL OR domain IS NULL OR time_unit IS NULL THEN
     RAISE EXCEPTION 'view name, table, domain and time unit must not be null' USING ERRCODE = '22004';
   END IF;
@@ -508,6 +518,7 @@ DECLARE
   schema_owner oid;
   fn regprocedure;
 BEGIN
+  PERFORM privacy._refuse_restricted('unpublish');
   IF view_name IS NULL THEN
     RAISE EXCEPTION 'view name must not be null' USING ERRCODE = '22004';
   END IF;
