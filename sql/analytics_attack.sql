@@ -322,6 +322,25 @@ SELECT e.id, e.msisdn = privacy.pseudonymize(privacy.pseudonymize_msisdn(s.msisd
 SELECT count(*) AS raw_values_shown
   FROM regress_att.subscriber_extract e JOIN regress_att.subscriber s USING (id)
  WHERE e.msisdn = s.msisdn OR e.msisdn LIKE '%not a number%' OR e.msisdn LIKE '%+45 12%';
+-- an undeclared column that looks personal is not passed raw
+ALTER TABLE regress_att.subscriber ADD COLUMN contact_email text;
+SELECT privacy.create_pseudonymized_extract('regress_att.x3', 'regress_att.subscriber', 'regress_att_analytics');
+ALTER TABLE regress_att.subscriber DROP COLUMN contact_email;
+-- a partition is declared by its partitioned table: extracting or
+-- aggregating one partition keeps the declarations
+CREATE TABLE regress_att.cdr (a_number text, started_at timestamptz, country text) PARTITION BY RANGE (started_at);
+CREATE TABLE regress_att.cdr_2026 PARTITION OF regress_att.cdr FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO regress_att.cdr SELECT msisdn, started_at, country FROM regress_att.calls;
+SELECT privacy.register_table('regress_att.cdr', 'regress_att_traffic');
+SELECT privacy.register_column('regress_att.cdr', 'a_number', 'phone', identifies => 'msisdn');
+SELECT privacy.register_column('regress_att.cdr', 'country', 'location');
+SELECT privacy.create_pseudonymized_extract('regress_att.cdr_2026_extract', 'regress_att.cdr_2026', 'regress_att_analytics');
+SELECT count(*) AS raw_numbers_in_partition_extract FROM regress_att.cdr_2026_extract e
+ WHERE e.a_number IN (SELECT msisdn FROM regress_att.calls);
+SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.z', 'SELECT a_number AS c, count(*) AS n FROM regress_att.cdr_2026 GROUP BY 1', 10)$q$);
+SELECT privacy.create_safe_aggregate('regress_att.cdr_2026_by_country',
+  'SELECT country, count(*) AS n FROM regress_att.cdr_2026 GROUP BY country', 10);
+SELECT * FROM regress_att.cdr_2026_by_country ORDER BY country;
 -- the extract's row function belongs to the extension owner too
 SET ROLE regress_att_pub;
 CREATE OR REPLACE FUNCTION regress_att.subscriber_extract_rows()

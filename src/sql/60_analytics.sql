@@ -201,8 +201,11 @@ DECLARE
   d record;
   looks text;
 BEGIN
+  -- a partition is declared by its partitioned table
   SELECT c.category, c.identifies INTO d FROM privacy.registered_column c
-   WHERE c.tbl OPERATOR(pg_catalog.=) rel AND c.col OPERATOR(pg_catalog.=) _check_publishable.col;
+   WHERE c.tbl OPERATOR(pg_catalog.=) ANY (SELECT rel UNION SELECT a.relid FROM pg_catalog.pg_partition_ancestors(rel) a)
+     AND c.col OPERATOR(pg_catalog.=) _check_publishable.col
+   LIMIT 1;
   IF FOUND THEN
     IF d.identifies IS NOT NULL
        OR d.category OPERATOR(pg_catalog.<>) ALL (ARRAY['traffic', 'location']) THEN
@@ -277,7 +280,8 @@ BEGIN
   FOR s IN SELECT * FROM privacy._analyze_grouped_query(q, caller_id) LOOP
     IF s.what OPERATOR(pg_catalog.=) 'relation' THEN
       FOR d IN SELECT c.col FROM privacy.registered_column c
-                WHERE c.tbl OPERATOR(pg_catalog.=) s.rel AND c.identifies IS NOT NULL
+                WHERE c.tbl OPERATOR(pg_catalog.=) ANY (SELECT s.rel UNION SELECT a.relid FROM pg_catalog.pg_partition_ancestors(s.rel) a)
+                  AND c.identifies IS NOT NULL
                   AND c.link OPERATOR(pg_catalog.=) 'owner'
                 ORDER BY c.attnum LOOP
         subj_rti := subj_rti OPERATOR(pg_catalog.||) s.rtindex;
@@ -431,15 +435,29 @@ BEGIN
   PERFORM privacy._check_publish_schema(parts[1], caller);
   FOR s IN
     SELECT a.attname AS col, a.atttypid AS typid, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-           c.category, c.identifies, c.protect
+           c.category, c.identifies, c.protect,
+           (SELECT np.category FROM privacy.name_pattern np
+             WHERE a.attname::text OPERATOR(pg_catalog.~*) np.pattern
+             ORDER BY np.pattern LIMIT 1) AS looks
       FROM pg_catalog.pg_attribute a
-      LEFT JOIN privacy.registered_column c
-        ON c.tbl OPERATOR(pg_catalog.=) create_pseudonymized_extract.tbl
-       AND c.col OPERATOR(pg_catalog.=) a.attname
+      -- a partition is declared by its partitioned table
+      LEFT JOIN LATERAL (
+             SELECT c0.category, c0.identifies, c0.protect FROM privacy.registered_column c0
+              WHERE c0.tbl OPERATOR(pg_catalog.=) ANY (
+                      SELECT create_pseudonymized_extract.tbl
+                      UNION SELECT pa.relid FROM pg_catalog.pg_partition_ancestors(create_pseudonymized_extract.tbl) pa)
+                AND c0.col OPERATOR(pg_catalog.=) a.attname
+              LIMIT 1) c ON true
      WHERE a.attrelid OPERATOR(pg_catalog.=) create_pseudonymized_extract.tbl AND a.attnum OPERATOR(pg_catalog.>) 0
        AND NOT a.attisdropped
      ORDER BY a.attnum
   LOOP
+    -- an undeclared column that looks personal would pass raw: declare it first
+    IF s.category IS NULL AND s.looks IS NOT NULL THEN
+      RAISE EXCEPTION 'column "%" of % looks like personal data (%) and is not declared', s.col, tbl, s.looks
+        USING ERRCODE = '42501',
+              HINT = 'Declare it with privacy.register_column(); an extract passes undeclared columns unchanged.';
+    END IF;
     -- what the extract computes over, it computes over built-in types only
     IF s.category IS NOT NULL AND s.typid OPERATOR(pg_catalog.>=) 16384 THEN
       RAISE EXCEPTION 'column "%" of % has type %, which an extract cannot transform', s.col, tbl, s.type
