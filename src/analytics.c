@@ -21,7 +21,7 @@
  * added where a table declares an owner identifier, so that a group's
  * size counts people and not rows.
  *
- * _published_rows() computes the rows of a published view: it runs the
+ * pgp_published_rows() computes the rows of a published view: it runs the
  * registered definition with the rights of the role that published it,
  * in a security-restricted operation, and returns the figures only.  The
  * reader of the view sees a function scan, never the plan over the
@@ -720,51 +720,54 @@ pgp_grouped_query_def(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgp_published_rows);
 
 /*
- * _published_rows(view text) RETURNS SETOF record
- *
- * The rows of a published view: its registered definition (the safe
- * aggregate with its suppression, or the extract) run with the rights of
- * the role that published it, in a security-restricted operation with a
- * pinned search_path.  Called by the view's own row function, which the
- * view's readers are granted; this function is granted to no one.
+ * <view>_rows() RETURNS TABLE(...), LANGUAGE c, SECURITY DEFINER: the
+ * row function of a published view, created by privacy._publish() and
+ * owned by the extension owner.  Its rows come from the definition that
+ * privacy.published records for it (the safe aggregate with its
+ * suppression, or the extract), run with the rights of the role that
+ * published it, in a security-restricted operation with a pinned
+ * search_path.  No SQL function takes a view's name or a query: a reader
+ * granted the view and this function gets the published rows and nothing
+ * else.
  */
 Datum
 pgp_published_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			view;
+	Oid			fn = fcinfo->flinfo->fn_oid;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1];
 	char	   *body;
 	char	   *creator;
+	char	   *view;
 	Oid			role;
 	SPIPlanPtr	plan;
 	Portal		portal;
 	PgpAsOwner	save;
 	TupleDesc	want;
 
-	view = DatumGetObjectId(DirectFunctionCall1(regclassin,
-												CStringGetDatum(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	want = rsinfo->setDesc;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	args[0] = ObjectIdGetDatum(view);
-	pgp_catalog_select("SELECT p.body, p.created_by::pg_catalog.text FROM privacy.published p"
-					   " WHERE p.view_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+	args[0] = ObjectIdGetDatum(fn);
+	pgp_catalog_select("SELECT p.body, p.created_by::pg_catalog.text, p.view_name::pg_catalog.text"
+					   "  FROM privacy.published p"
+					   " WHERE p.row_function::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 					   1, argtypes, args);
 	if (SPI_processed != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s is not a published view", get_rel_name(view)),
-				 errhint("Publish it with privacy.create_safe_aggregate() or privacy.create_pseudonymized_extract().")));
+				 errmsg("%s is not the row function of a published view", format_procedure(fn)),
+				 errhint("Publish with privacy.create_safe_aggregate() or privacy.create_pseudonymized_extract().")));
 	body = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	creator = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	view = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	if (body == NULL || creator == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("published view %s has no definition", get_rel_name(view)),
+				 errmsg("published view %s has no definition", view),
 				 errhint("Drop it and publish it again.")));
 	role = get_role_oid(creator, false);
 
@@ -783,12 +786,12 @@ pgp_published_rows(PG_FUNCTION_ARGS)
 		if (SPI_tuptable->tupdesc->natts != want->natts)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("published view %s no longer matches its definition", get_rel_name(view))));
+					 errmsg("published view %s no longer matches its definition", view)));
 		for (i = 0; i < (uint64) want->natts; i++)
 			if (TupleDescAttr(SPI_tuptable->tupdesc, i)->atttypid != TupleDescAttr(want, i)->atttypid)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("published view %s no longer matches its definition", get_rel_name(view))));
+						 errmsg("published view %s no longer matches its definition", view)));
 		for (i = 0; i < SPI_processed; i++)
 			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
 		SPI_freetuptable(SPI_tuptable);

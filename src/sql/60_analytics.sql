@@ -2,15 +2,15 @@
 -- no one out, and pseudonymized extracts for analysts.
 --
 -- A published view is SELECT * FROM <view>_rows(), a function without
--- arguments that returns the figures only: its rows are computed by
--- privacy._published_rows() from the definition recorded in
--- privacy.published, with the rights of the role that published it, in a
--- security-restricted operation.  The view and its function belong to the
--- extension owner, so neither the publisher nor a reader can change what
--- the register says was published; the builders are SECURITY DEFINER,
--- check the caller's rights themselves, and record what they built (no
--- one can record anything else).  A reader's EXPLAIN shows a function
--- scan, never the plan over the source.
+-- arguments that returns the figures only: its rows are computed (in C,
+-- pgp_published_rows) from the definition recorded in privacy.published,
+-- with the rights of the role that published it, in a security-restricted
+-- operation.  The view and its function belong to the extension owner, so
+-- neither the publisher nor a reader can change what the register says was
+-- published; the builders are SECURITY DEFINER, check the caller's rights
+-- themselves, and record what they built (no one can record anything
+-- else).  A reader's EXPLAIN shows a function scan, never the plan over
+-- the source.
 
 CREATE TABLE privacy.published (
   view_name    regclass PRIMARY KEY,
@@ -22,7 +22,8 @@ CREATE TABLE privacy.published (
   time_unit    text,
   created_by   name NOT NULL,          -- the rows are computed with this role's rights
   created_at   timestamptz NOT NULL DEFAULT now(),
-  body         text                    -- the query that computes the rows
+  body         text,                   -- the query that computes the rows
+  row_function regprocedure            -- <view_name>_rows(), which the view reads
 );
 COMMENT ON TABLE privacy.published IS
   'pg_privacy: safe aggregates and pseudonymized extracts published for analysts';
@@ -98,14 +99,6 @@ BEGIN
 END
 $$;
 
--- The rows of a published view (src/analytics.c), for its row function.
-CREATE FUNCTION privacy._published_rows(view_name text)
-  RETURNS SETOF record
-  LANGUAGE c STABLE STRICT
-  AS 'MODULE_PATHNAME', 'pgp_published_rows';
-COMMENT ON FUNCTION privacy._published_rows(text) IS
-  'internal: rows of a published view, computed from its registered definition with the publisher''s rights in a security-restricted operation';
-
 -- Create a published view: its row function and the view over it, both
 -- owned by the extension owner; record and audit it.  Internal, called by
 -- the builders (SECURITY DEFINER) after their checks.
@@ -122,16 +115,19 @@ DECLARE
   vq text := pg_catalog.format('%I.%I', parts[1], parts[2]);
   v regclass;
 BEGIN
+  -- The row function computes the rows from the register (src/analytics.c,
+  -- pgp_published_rows): the view's readers see a function scan only.
   EXECUTE pg_catalog.format(
-    'CREATE FUNCTION %s() RETURNS TABLE(%s) LANGUAGE sql STABLE SECURITY DEFINER '
-    'SET search_path = pg_catalog, pg_temp AS %L',
-    fn, coldefs, pg_catalog.format('SELECT * FROM privacy._published_rows(%L) AS t(%s)', vq, coldefs));
+    'CREATE FUNCTION %s() RETURNS TABLE(%s) LANGUAGE c STABLE SECURITY DEFINER '
+    'SET search_path = pg_catalog, pg_temp AS %L, %L',
+    fn, coldefs, 'MODULE_PATHNAME', 'pgp_published_rows');
   EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s() FROM PUBLIC', fn);
   EXECUTE pg_catalog.format('CREATE VIEW %s WITH (security_barrier) AS SELECT * FROM %s()', vq, fn);
   v := vq::regclass;
   INSERT INTO privacy.published (view_name, kind, source, min_group, with_total, domain, time_unit,
-                                 created_by, body)
-       VALUES (v, kind, source, min_group, with_total, domain, time_unit, creator, body);
+                                 created_by, body, row_function)
+       VALUES (v, kind, source, min_group, with_total, domain, time_unit, creator, body,
+               (fn OPERATOR(pg_catalog.||) '()')::pg_catalog.regprocedure);
   EXECUTE pg_catalog.format('COMMENT ON VIEW %s IS %L', v, comment);
   IF grant_to IS NOT NULL THEN
     EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %I', v, grant_to);
@@ -554,18 +550,8 @@ BEGIN
     RAISE EXCEPTION 'must be the publisher of % or the owner of its schema', view_name
       USING ERRCODE = '42501';
   END IF;
-  -- the row function the view reads
-  SELECT d.refobjid::pg_catalog.regprocedure INTO fn
-    FROM pg_catalog.pg_depend d
-    JOIN pg_catalog.pg_rewrite rw ON rw.oid OPERATOR(pg_catalog.=) d.objid
-    JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) d.refobjid
-   WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-     AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-     AND rw.ev_class OPERATOR(pg_catalog.=) view_name
-     AND f.proowner OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
-                                             WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
-     AND f.pronargs OPERATOR(pg_catalog.=) 0 AND f.prosecdef
-   LIMIT 1;
+  SELECT p.row_function INTO fn FROM privacy.published p
+   WHERE p.view_name OPERATOR(pg_catalog.=) unpublish.view_name;
   -- the event trigger takes it off the register and audits it
   EXECUTE pg_catalog.format('DROP VIEW %s', view_name);
   IF fn IS NOT NULL THEN

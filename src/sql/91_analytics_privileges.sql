@@ -2,7 +2,7 @@
 -- create_pseudonymized_extract) are SECURITY DEFINER and granted by the
 -- DBA (see README); they check the caller's rights themselves.  Their
 -- internal steps (_analyze_grouped_query, _grouped_query_def, _publish,
--- _published_rows, ...) are granted to no one: nothing outside a builder
+-- _refuse_restricted, ...) are granted to no one: nothing outside a builder
 -- can record a published view or compute a view's rows.
 --
 -- Measuring k-anonymity reads only what the caller may read.
