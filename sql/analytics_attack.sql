@@ -186,6 +186,7 @@ SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.x', 
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.x', 'SELECT country, count(*) AS n, generate_series(1, 2) AS g FROM regress_att.calls GROUP BY country', 10)$q$);
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.x', 'SELECT country, count(*) AS n, sum(random())::int AS r FROM regress_att.calls GROUP BY country', 10)$q$);
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.x', 'SELECT country, count(*) AS n FROM regress_att.calls TABLESAMPLE SYSTEM (50) GROUP BY country', 10)$q$);
+SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.x', 'SELECT country, count(*) AS n FROM regress_att.calls GROUP BY country ORDER BY n OFFSET 1 LIMIT 1', 10)$q$);
 SELECT count(*) AS nothing_created FROM pg_class WHERE relname IN ('x', 'x_rows') AND relnamespace = 'regress_att'::regnamespace;
 -- still allowed: counts and sums of traffic and location data, grouped by them
 SELECT privacy.create_safe_aggregate('regress_att.by_day',

@@ -386,6 +386,11 @@ analyze_grouped_query(const char *sql, Oid role, List **cols)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the query of a safe aggregate must not contain subqueries"),
 				 errdetail("A subquery can publish values that are not counted in any group.")));
+	if (q->limitCount != NULL || q->limitOffset != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the query of a safe aggregate must not use LIMIT or OFFSET"),
+				 errdetail("Which groups a limit keeps depends on the groups it suppresses.")));
 	if (q->hasTargetSRFs)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
