@@ -219,6 +219,26 @@ SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n FROM regress_att.her GROUP BY region ORDER BY region USING OPERATOR(regress_att.===)', 5)$q$);
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n FROM regress_att.her_view GROUP BY region', 5)$q$);
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n, sum(duration::regress_att.cc::text::int) AS s FROM regress_att.her GROUP BY region', 5)$q$);
+-- her row-level security policies, or her partition key, would run with
+-- the publisher's rights when the rows are computed: refused
+SET ROLE regress_att_owner;
+CREATE TABLE regress_att.her_rls (region text, duration int);
+INSERT INTO regress_att.her_rls SELECT 'r' || (i % 2), i FROM generate_series(1, 30) i;
+ALTER TABLE regress_att.her_rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY everything ON regress_att.her_rls USING (regress_att.pwn(region));
+GRANT SELECT ON regress_att.her_rls TO PUBLIC;
+CREATE FUNCTION regress_att.part_of(t text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS 'BEGIN RETURN t; END';
+CREATE TABLE regress_att.her_parted (region text, duration int) PARTITION BY LIST (regress_att.part_of(region));
+CREATE TABLE regress_att.her_parted_0 PARTITION OF regress_att.her_parted FOR VALUES IN ('r0');
+GRANT SELECT ON regress_att.her_parted TO PUBLIC;
+RESET ROLE;
+SET ROLE regress_att_pub;
+SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n FROM regress_att.her_rls GROUP BY region', 5)$q$);
+SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n FROM regress_att.her_parted WHERE region = ''r0'' GROUP BY region', 5)$q$);
+RESET ROLE;
+-- (a superuser is not subject to her policies)
+SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.her_rls_regions', 'SELECT region, count(*) AS n FROM regress_att.her_rls GROUP BY region', 5)$q$);
+SELECT * FROM regress_att.her_rls_regions ORDER BY region;
 -- the owner herself publishing: rows computed as her, still no code of hers
 SET ROLE regress_att_owner;
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n FROM regress_att.her WHERE regress_att.pwn(region) GROUP BY region', 5)$q$);
@@ -359,6 +379,18 @@ RESET ROLE;
 SELECT privacy.register_table('regress_att.her_subscriber', 'regress_att_traffic');
 SELECT privacy.register_column('regress_att.her_subscriber', 'msisdn', 'phone');
 SELECT privacy.create_pseudonymized_extract('regress_att.her_extract', 'regress_att.her_subscriber', 'regress_att_analytics');
+-- nor an extract of a table whose policies would run as the publisher
+SET ROLE regress_att_owner;
+CREATE TABLE regress_att.her_rls_subscriber (msisdn text, plan text);
+ALTER TABLE regress_att.her_rls_subscriber ENABLE ROW LEVEL SECURITY;
+CREATE POLICY everything ON regress_att.her_rls_subscriber USING (regress_att.pwn(plan));
+GRANT SELECT ON regress_att.her_rls_subscriber TO PUBLIC;
+RESET ROLE;
+SELECT privacy.register_table('regress_att.her_rls_subscriber', 'regress_att_traffic');
+SELECT privacy.register_column('regress_att.her_rls_subscriber', 'msisdn', 'phone', identifies => 'msisdn');
+SET ROLE regress_att_pub;
+SELECT privacy.create_pseudonymized_extract('regress_att.x4', 'regress_att.her_rls_subscriber', 'regress_att_analytics');
+RESET ROLE;
 -- without the keys there is no extract
 GRANT SELECT ON regress_att.subscriber TO regress_att_owner;
 SET ROLE regress_att_owner;

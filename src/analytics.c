@@ -33,11 +33,13 @@
 #include "e164.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/transam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -59,6 +61,9 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/ruleutils.h"
@@ -133,6 +138,12 @@ static bool
 is_builtin(Oid oid)
 {
 	return OidIsValid(oid) && oid < FirstNormalObjectId;
+}
+
+static bool
+not_builtin_function(Oid funcid, void *context)
+{
+	return !is_builtin(funcid);
 }
 
 static void
@@ -330,6 +341,66 @@ check_walker(Node *node, CheckContext *cx)
 	return expression_tree_walker(node, check_walker, (void *) cx);
 }
 
+static bool
+builtin_functions_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (check_functions_in_node(node, not_builtin_function, NULL))
+		return true;
+	return expression_tree_walker(node, builtin_functions_walker, context);
+}
+
+/*
+ * The rows are computed with the publisher's rights: no code of the
+ * table's owner may run then.  Refused: a table whose row-level security
+ * policies would apply to the publisher, and a partitioned table whose
+ * partition key (evaluated when partitions are pruned) uses an operator
+ * class or expression that is not built in.
+ */
+static void
+check_source(Oid relid, Oid role)
+{
+	ListCell   *lc;
+
+	if (check_enable_rls(relid, role, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a safe aggregate cannot read %s, whose row-level security policies would apply",
+						qualified_name(relid)),
+				 errdetail("Its rows are computed with the publisher's rights, where the policies of the table's owner would run."),
+				 errhint("Publish it as the table's owner.")));
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return;
+	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+	{
+		Oid			part = lfirst_oid(lc);
+		Relation	rel;
+		PartitionKey key;
+		int			i;
+		bool		ok = true;
+
+		if (get_rel_relkind(part) != RELKIND_PARTITIONED_TABLE)
+			continue;
+		rel = relation_open(part, AccessShareLock);
+		key = RelationGetPartitionKey(rel);
+		for (i = 0; i < key->partnatts; i++)
+			if (!is_builtin(key->partopfamily[i]) || !is_builtin(key->partsupfunc[i].fn_oid) ||
+				!is_builtin(key->parttypid[i]))
+				ok = false;
+		if (key->partexprs != NIL &&
+			builtin_functions_walker((Node *) key->partexprs, NULL))
+			ok = false;
+		relation_close(rel, AccessShareLock);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a safe aggregate cannot read %s, whose partition key is not built in",
+							qualified_name(part)),
+					 errdetail("Partition pruning would run the operator class or expression of the table's owner.")));
+	}
+}
+
 static void
 check_sort_group(List *clauses)
 {
@@ -434,6 +505,7 @@ analyze_grouped_query(const char *sql, Oid role, List **cols)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("a safe aggregate cannot use TABLESAMPLE")));
+		check_source(rte->relid, role);
 	}
 	/* the role must be allowed to read all of it */
 	(void) ExecCheckRTPerms(q->rtable, true);

@@ -428,6 +428,16 @@ BEGIN
   IF NOT pg_catalog.has_table_privilege(caller, tbl, 'SELECT') THEN
     RAISE EXCEPTION 'permission denied for table %', tbl USING ERRCODE = '42501';
   END IF;
+  -- the rows are computed with the caller's rights: no policy of the
+  -- table owner's may run then
+  IF EXISTS (SELECT FROM pg_catalog.pg_class c
+              WHERE c.oid OPERATOR(pg_catalog.=) tbl AND c.relrowsecurity
+                AND NOT EXISTS (SELECT FROM pg_catalog.pg_roles r
+                                 WHERE r.rolname OPERATOR(pg_catalog.=) caller AND (r.rolsuper OR r.rolbypassrls))
+                AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(caller, c.relowner, 'USAGE'))) THEN
+    RAISE EXCEPTION 'an extract cannot read %, whose row-level security policies would apply', tbl
+      USING ERRCODE = '0A000', HINT = 'Publish it as the table''s owner.';
+  END IF;
   PERFORM privacy._check_publish_schema(parts[1], caller);
   FOR s IN
     SELECT a.attname AS col, a.atttypid AS typid, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
