@@ -236,6 +236,33 @@ SET ROLE regress_att_pub;
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n FROM regress_att.her_rls GROUP BY region', 5)$q$);
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n FROM regress_att.her_parted WHERE region = ''r0'' GROUP BY region', 5)$q$);
 RESET ROLE;
+-- ... also when she adds them after the view was published: the tables
+-- are checked again each time the rows are computed
+SET ROLE regress_att_owner;
+CREATE TABLE regress_att.her_late (region text, duration int) PARTITION BY LIST (region);
+CREATE TABLE regress_att.her_late_0 PARTITION OF regress_att.her_late FOR VALUES IN ('r0');
+CREATE TABLE regress_att.her_late_x (region text, duration int);
+INSERT INTO regress_att.her_late SELECT 'r0', i FROM generate_series(1, 5) i;
+INSERT INTO regress_att.her_late_x SELECT 'r0', i FROM generate_series(1, 5) i;
+GRANT SELECT ON regress_att.her_late, regress_att.her_late_x TO PUBLIC;
+RESET ROLE;
+SET ROLE regress_att_pub;
+SELECT privacy.create_safe_aggregate('regress_att.late_parted',
+  'SELECT region, count(*) AS n FROM regress_att.her_late WHERE region = ''r1'' GROUP BY region', 2);
+SELECT privacy.create_safe_aggregate('regress_att.late_rls',
+  'SELECT region, count(*) AS n FROM regress_att.her_late_x GROUP BY region', 2);
+RESET ROLE;
+SELECT * FROM regress_att.late_parted;
+SELECT * FROM regress_att.late_rls;
+SET ROLE regress_att_owner;
+CREATE TABLE regress_att.her_late_1 PARTITION OF regress_att.her_late FOR VALUES IN ('r1')
+  PARTITION BY LIST (regress_att.part_of(region));
+CREATE TABLE regress_att.her_late_1a PARTITION OF regress_att.her_late_1 FOR VALUES IN ('r1');
+ALTER TABLE regress_att.her_late_x ENABLE ROW LEVEL SECURITY;
+CREATE POLICY everything ON regress_att.her_late_x USING (regress_att.pwn(region));
+RESET ROLE;
+SELECT * FROM regress_att.late_parted;
+SELECT * FROM regress_att.late_rls;
 -- (a superuser is not subject to her policies)
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.her_rls_regions', 'SELECT region, count(*) AS n FROM regress_att.her_rls GROUP BY region', 5)$q$);
 SELECT * FROM regress_att.her_rls_regions ORDER BY region;

@@ -62,6 +62,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/partcache.h"
+#include "utils/plancache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/lsyscache.h"
@@ -101,6 +102,10 @@ begin_as_role(Oid role, PgpAsOwner *save)
 						   SECURITY_RESTRICTED_OPERATION);
 	save->nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	/* a policy that would apply makes the query fail instead of running */
+	(void) set_config_option("row_security", "off",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 }
@@ -399,6 +404,25 @@ check_source(Oid relid, Oid role)
 							qualified_name(part)),
 					 errdetail("Partition pruning would run the operator class or expression of the table's owner.")));
 	}
+}
+
+/* check_source() for every table a (rewritten) query reads */
+static void
+check_sources_in_query(Query *q, Oid role)
+{
+	ListCell   *lc;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		if (rte->rtekind == RTE_RELATION)
+			check_source(rte->relid, role);
+		else if (rte->rtekind == RTE_SUBQUERY)
+			check_sources_in_query(rte->subquery, role);
+	}
+	foreach(lc, q->cteList)
+		check_sources_in_query(castNode(Query, lfirst_node(CommonTableExpr, lc)->ctequery), role);
 }
 
 static void
@@ -822,6 +846,7 @@ pgp_published_rows(PG_FUNCTION_ARGS)
 	Portal		portal;
 	PgpAsOwner	save;
 	TupleDesc	want;
+	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	want = rsinfo->setDesc;
@@ -852,6 +877,15 @@ pgp_published_rows(PG_FUNCTION_ARGS)
 	plan = SPI_prepare(body, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	/* what the tables are now: checked again before anything is planned */
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
+		ListCell   *lc2;
+
+		foreach(lc2, ps->query_list)
+			check_sources_in_query(lfirst_node(Query, lc2), role);
+	}
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	for (;;)
 	{
