@@ -266,6 +266,11 @@ SELECT * FROM regress_att.late_rls;
 -- (a superuser is not subject to her policies)
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.her_rls_regions', 'SELECT region, count(*) AS n FROM regress_att.her_rls GROUP BY region', 5)$q$);
 SELECT * FROM regress_att.her_rls_regions ORDER BY region;
+-- k_anonymity, run by a superuser over her table, runs none of her code either
+SELECT * FROM privacy.k_anonymity('regress_att.her', ARRAY['country'], 2);
+SELECT * FROM privacy.k_anonymity('regress_att.her_view', ARRAY['region'], 2);
+SELECT * FROM privacy.k_anonymity('regress_att.her', ARRAY['region'], 2);
+SELECT * FROM privacy.k_anonymity('regress_att.by_country', ARRAY['country'], 2);
 -- the owner herself publishing: rows computed as her, still no code of hers
 SET ROLE regress_att_owner;
 SELECT pg_temp.refusal($q$SELECT privacy.create_safe_aggregate('regress_att.y', 'SELECT region, count(*) AS n FROM regress_att.her WHERE regress_att.pwn(region) GROUP BY region', 5)$q$);

@@ -41,6 +41,7 @@ AS $$
 DECLARE
   cols text;
   c name;
+  typid oid;
 BEGIN
   IF tbl IS NULL OR quasi_identifiers IS NULL OR k IS NULL THEN
     RAISE EXCEPTION 'table, quasi-identifiers and k must not be null' USING ERRCODE = '22004';
@@ -52,12 +53,29 @@ BEGIN
   IF pg_catalog.cardinality(quasi_identifiers) OPERATOR(pg_catalog.=) 0 THEN
     RAISE EXCEPTION 'at least one quasi-identifier is needed' USING ERRCODE = '22023';
   END IF;
+  -- Nothing of a table owner's may run with the caller's (perhaps a
+  -- superuser's) rights: tables and published views only, grouped by
+  -- columns of built-in types.
+  IF NOT EXISTS (
+       SELECT FROM pg_catalog.pg_class r
+        WHERE r.oid OPERATOR(pg_catalog.=) tbl
+          AND (r.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'm']::"char"[])
+               OR (r.relkind OPERATOR(pg_catalog.=) 'v'
+                   AND r.relowner OPERATOR(pg_catalog.=) (SELECT e.extowner FROM pg_catalog.pg_extension e
+                                                           WHERE e.extname OPERATOR(pg_catalog.=) 'pg_privacy')))) THEN
+    RAISE EXCEPTION 'k_anonymity cannot read %', tbl
+      USING ERRCODE = '0A000', DETAIL = 'It reads tables, materialized views and published views only.';
+  END IF;
   FOREACH c IN ARRAY quasi_identifiers LOOP
-    IF c IS NULL OR NOT EXISTS (
-         SELECT FROM pg_catalog.pg_attribute a
-          WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) c
-            AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) THEN
+    SELECT a.atttypid INTO typid FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) c
+       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+    IF c IS NULL OR NOT FOUND THEN
       RAISE EXCEPTION 'column "%" of relation % does not exist', c, tbl USING ERRCODE = '42703';
+    END IF;
+    IF typid OPERATOR(pg_catalog.>=) 16384 THEN
+      RAISE EXCEPTION 'column "%" of % has type %, which k_anonymity cannot group by', c, tbl, typid::regtype
+        USING ERRCODE = '0A000', DETAIL = 'Quasi-identifiers must be of built-in types.';
     END IF;
   END LOOP;
   SELECT pg_catalog.string_agg(pg_catalog.quote_ident(q), ', ') INTO cols
