@@ -93,6 +93,7 @@ SELECT privacy.create_safe_aggregate('regress_ana.v1', 'SELECT country, count(*)
 SELECT privacy.create_safe_aggregate('regress_ana.v1', 'SELECT country, count(*) AS n, duration > 60 FROM regress_ana.calls GROUP BY country, duration', 5);
 SELECT privacy.create_safe_aggregate('regress_ana.v1', 'SELECT country, count(*) AS n, count(*) AS n FROM regress_ana.calls GROUP BY country', 5);
 SELECT privacy.create_safe_aggregate('regress_ana.v1', 'SELECT country, count(*) AS n, sum(duration) / count(*) AS a FROM regress_ana.calls GROUP BY country', 5, with_total => true);
+SELECT privacy.create_safe_aggregate('regress_ana.v1', 'SELECT country, count(*) AS n, count(*) AS total FROM regress_ana.calls GROUP BY country', 5, with_total => true);
 SELECT privacy.create_safe_aggregate('regress_ana.v1', 'SELECT country, count(*) AS n FROM regress_ana.calls GROUP BY country', 1);
 SELECT privacy.create_safe_aggregate('v1', 'SELECT country, count(*) AS n FROM regress_ana.calls GROUP BY country', 5);
 SELECT privacy.create_safe_aggregate('regress_ana."unterminated', 'SELECT country, count(*) AS n FROM regress_ana.calls GROUP BY country', 5);

@@ -315,6 +315,10 @@ BEGIN
       END IF;
       found_count := true;
     END IF;
+    IF with_total AND s.col OPERATOR(pg_catalog.=) 'total' THEN
+      RAISE EXCEPTION 'column name "total" is reserved for the total row'
+        USING ERRCODE = '22023', HINT = 'Name the column otherwise, or publish without with_total.';
+    END IF;
     IF with_total AND s.kind OPERATOR(pg_catalog.<>) ALL (ARRAY['group', 'count', 'sum']) THEN
       RAISE EXCEPTION 'column "%" cannot be totalled', s.col
         USING ERRCODE = '22023',
