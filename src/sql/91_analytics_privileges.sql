@@ -1,11 +1,13 @@
--- Analytics: the builders run with their caller's rights and are granted
--- by the DBA (see README); the internal steps they take are safe for
--- anyone: parsing a query as the caller, splitting a name, reading the
--- declarations of a table the caller may read, and recording a view the
--- caller owns.
-GRANT EXECUTE ON FUNCTION privacy._analyze_grouped_query(text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy._qualified_name(text, text) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy._extract_spec(regclass) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION privacy._record_published(regclass, text, text, integer, boolean, text, text) TO PUBLIC;
+-- Analytics.  The builders (create_safe_aggregate,
+-- create_pseudonymized_extract) are SECURITY DEFINER and granted by the
+-- DBA (see README); they check the caller's rights themselves.  Their
+-- internal steps (_analyze_grouped_query, _grouped_query_def, _publish,
+-- _refuse_restricted, ...) are granted to no one: nothing outside a builder
+-- can record a published view or compute a view's rows.
+--
 -- Measuring k-anonymity reads only what the caller may read.
 GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBLIC;
+-- Keyless and immutable, called in the rows of an extract, which are
+-- computed with the publisher's rights.
+GRANT EXECUTE ON FUNCTION privacy._extract_msisdn(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._extract_country(text) TO PUBLIC;
