@@ -126,7 +126,7 @@ start_cluster() {
   mkdir -p "$WORK/data" "$SOCK" "$WORK/keys" "$WORK/src"
   # A key of this run's own, outside the data directory, mode 0600.  The
   # test door uses the fixed test key so expected outputs hold exact values.
-  if [ "$MODE" = test ]; then
+  if [ "$MODE" = test ] || [ "$MODE" = asan ]; then
     install -m 600 "$ROOT/test/keys/regress.key" "$WORK/keys/master.key"
   else
     (umask 077; openssl rand -hex 32 > "$WORK/keys/master.key")
