@@ -32,6 +32,14 @@ PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
 ifeq ($(ASSERTS),1)
 PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
+# The sanitizer build (make asan, and the last phase of make test): the
+# library instrumented with AddressSanitizer (globals) and UBSan; see
+# run_asan in test/run.sh for what each checks there.
+ifeq ($(SANITIZE),1)
+PG_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize=alignment \
+	--param=asan-stack=0
+SHLIB_LINK += -fsanitize=address,undefined
+endif
 
 # pg_regress: sql/ + expected/, one file per feature.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
@@ -60,7 +68,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 
 $(OBJS): src/pg_privacy.h src/pgp_crypto.h src/e164.h src/pgp_transform.h
 
-.PHONY: demo test bench unit fuzz
+.PHONY: demo test bench unit fuzz asan
 # The doors: each installs what is missing, builds, installs, runs a
 # throwaway cluster and tears it down (see test/run.sh).
 demo:
@@ -69,6 +77,10 @@ test:
 	@bash test/run.sh test
 bench:
 	@bash test/run.sh bench
+# The regression and isolation suites against an AddressSanitizer/UBSan
+# build of the extension (also the last phase of make test).
+asan:
+	@bash test/run.sh asan
 
 # C unit tests and fuzzing of the pure-C primitives (no server needed).
 unit:

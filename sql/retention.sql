@@ -395,7 +395,7 @@ INSERT INTO regress_ret.contacts (id, caller, callee, pseud, fpe, at) VALUES
   (2, '+4599999991', NULL, NULL, NULL, '2019-07-01'),
   (3, '+4599999992', '+4599999993', NULL, NULL, '2020-06-01'),         -- old2: nobody held
   (4, NULL, '004520556677', NULL, NULL, '2022-01-01'),                 -- mentioned, 00 form
-  (5, NULL, NULL, privacy._transform('20556677', 'pseudonym', 'default'), NULL, '2022-01-02'),
+  (5, NULL, NULL, privacy._transform('20556677', 'pseudonym', 'default', 'msisdn'), NULL, '2022-01-02'),  -- as the trigger stores it
   (6, NULL, NULL, NULL, privacy._transform('+4520556677', 'msisdn_fpe', 'default'), '2022-01-03'),
   (7, '+45 2055 6677', NULL, NULL, NULL, '2022-01-04'),
   (8, '+4599999994', NULL, privacy._transform('+4599999994', 'pseudonym', 'default'), NULL, '2022-01-05'),

@@ -8,6 +8,8 @@ CREATE EXTENSION IF NOT EXISTS pg_privacy;
 RESET client_min_messages;
 
 CREATE ROLE regress_sr_owner;
+-- her protected tables produce pseudonyms of the default domain
+SELECT privacy.grant_domain('default', 'regress_sr_owner');
 CREATE SCHEMA regress_sr AUTHORIZATION regress_sr_owner;
 SELECT privacy.define_purpose('regress_sr_support', 'contract');
 SELECT privacy.define_purpose('regress_sr_traffic', 'legal_obligation');
@@ -114,6 +116,7 @@ SELECT privacy.unregister_table(t) FROM unnest('{regress_sr.calls,regress_sr.fpe
 DROP SCHEMA regress_sr CASCADE;
 SELECT privacy.drop_purpose('regress_sr_support');
 SELECT privacy.drop_purpose('regress_sr_traffic');
+SELECT privacy.revoke_domain('default', 'regress_sr_owner');
 DROP ROLE regress_sr_owner;
 SELECT count(*) AS restrictions_left FROM privacy.restriction WHERE reason LIKE 'regress_sr%';
 SELECT privacy.verify_audit_log() IS NULL AS audit_chain_intact;

@@ -929,7 +929,7 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	pgp_catalog_select("SELECT q.col::pg_catalog.text, q.purpose, q.kind, k.normalize,"
-				 "       CASE WHEN privacy._is_protected(q.tbl) THEN c.protect END,"
+				 "       CASE WHEN privacy._has_protect_trigger(q.tbl) THEN c.protect END,"
 				 "       c.domain, q.tbl::pg_catalog.oid"
 				 "  FROM privacy.consent_requirement q"
 				 "  JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind"

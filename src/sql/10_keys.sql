@@ -34,8 +34,8 @@ CREATE FUNCTION privacy._check_key() RETURNS void
 -- match, which is why the change is explicit and audited.
 CREATE FUNCTION privacy.accept_key_change(old_fingerprint text) RETURNS text
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   stored text;

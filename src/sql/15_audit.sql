@@ -224,8 +224,8 @@ COMMENT ON FUNCTION privacy._audit_verify(bigint, bytea) IS
 -- the key, or when entries were chained under another key.
 CREATE FUNCTION privacy.verify_audit_log() RETURNS bigint
   LANGUAGE sql STABLE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
   SELECT privacy._audit_verify(NULL::bigint, NULL::bytea)
 $$;
@@ -237,8 +237,8 @@ COMMENT ON FUNCTION privacy.verify_audit_log() IS
 -- e.g. verify_audit_log(N, decode('HEX', 'hex')).
 CREATE FUNCTION privacy.verify_audit_log(head_id bigint, head_hash bytea) RETURNS bigint
   LANGUAGE plpgsql STABLE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   IF head_id IS NULL OR head_hash IS NULL THEN

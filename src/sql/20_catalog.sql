@@ -203,8 +203,8 @@ CREATE FUNCTION privacy.define_purpose(name text, legal_basis text,
                                        recipients text[] DEFAULT '{}')
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   old privacy.purpose;
@@ -263,8 +263,8 @@ COMMENT ON FUNCTION privacy.define_purpose(text, text, boolean, text, text[]) IS
 
 CREATE FUNCTION privacy.drop_purpose(name text) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   IF EXISTS (SELECT FROM privacy.registered_table t WHERE t.purpose OPERATOR(pg_catalog.=) name) THEN
@@ -302,8 +302,8 @@ $$;
 
 CREATE FUNCTION privacy.register_table(tbl regclass, purpose text) RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   rel record;
@@ -356,8 +356,8 @@ COMMENT ON FUNCTION privacy.register_table(regclass, text) IS
 
 CREATE FUNCTION privacy.set_purpose(tbl regclass, purpose text) RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   old text;
@@ -499,8 +499,8 @@ $$;
 
 CREATE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);
@@ -528,8 +528,8 @@ CREATE FUNCTION privacy.register_column(tbl regclass, col name, category text,
                                         domain text DEFAULT 'default')
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   att record;
@@ -639,8 +639,8 @@ COMMENT ON FUNCTION privacy.register_column(regclass, name, text, text, text, te
 
 CREATE FUNCTION privacy.unregister_column(tbl regclass, col name) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);

@@ -76,8 +76,8 @@ COMMENT ON FUNCTION privacy._subject_ref(text, text) IS
 CREATE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text DEFAULT 'default')
   RETURNS text
   LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   result text;
@@ -162,8 +162,8 @@ COMMENT ON FUNCTION privacy._transform(text, text, text, text) IS
 -- Domains are capabilities (see privacy.domain_grant).
 CREATE FUNCTION privacy.grant_domain(domain text, grantee regrole) RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   IF domain IS NULL OR grantee IS NULL THEN
@@ -187,8 +187,8 @@ COMMENT ON FUNCTION privacy.grant_domain(text, regrole) IS
 
 CREATE FUNCTION privacy.revoke_domain(domain text, grantee regrole) RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   IF domain IS NULL OR grantee IS NULL THEN
@@ -235,8 +235,8 @@ CREATE FUNCTION privacy._protect_ddl_allowed(tbl regclass) RETURNS boolean
 
 CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   ncols integer;
@@ -324,8 +324,8 @@ COMMENT ON FUNCTION privacy.protect(regclass, boolean) IS
 
 CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);

@@ -313,8 +313,8 @@ CREATE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
                                       at timestamptz DEFAULT NULL)
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm   text;
@@ -345,8 +345,8 @@ CREATE FUNCTION privacy.withdraw_consent(kind text, value text, purpose text,
                                          source text DEFAULT NULL, at timestamptz DEFAULT NULL)
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm   text;
@@ -396,7 +396,7 @@ BEGIN
   -- Stop processing: delete the subject's rows where the requirement says
   -- so, as each table's owner, in this transaction; the audit head is
   -- locked last.
-  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy._is_protected(q.tbl) AS is_protected,
+  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy._has_protect_trigger(q.tbl) AS is_protected,
                   k.normalize
              FROM privacy.consent_requirement q
              JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
@@ -408,8 +408,10 @@ BEGIN
             ORDER BY q.tbl::oid, q.col
   LOOP
     IF r.is_protected AND r.protect IS NOT NULL THEN
+      -- fail closed where protection was switched off (raw values)
+      PERFORM privacy._check_protection(r.tbl);
       how := 'equal';
-      match := privacy._transform(norm, r.protect, r.domain);
+      match := privacy._transform(norm, r.protect, r.domain, kind);
     ELSIF r.normalize IN ('msisdn', 'email') THEN
       how := r.normalize;
       match := norm;
@@ -443,8 +445,8 @@ CREATE FUNCTION privacy.consent_history(kind text, value text)
   RETURNS TABLE(purpose text, event text, at timestamptz, source text, notice_version text,
                 event_id bigint, recorded_at timestamptz, actor name)
   LANGUAGE plpgsql STABLE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm text;
@@ -488,8 +490,8 @@ COMMENT ON FUNCTION privacy.consent_history(text, text) IS
 CREATE FUNCTION privacy.consent_receipt(kind text, value text, controller jsonb DEFAULT NULL)
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm    text;
@@ -576,8 +578,8 @@ CREATE FUNCTION privacy.require_consent(tbl regclass, subject_column name, purpo
                                         on_withdraw text DEFAULT 'keep', kind text DEFAULT NULL)
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   rel      record;
@@ -697,8 +699,8 @@ COMMENT ON FUNCTION privacy.require_consent(regclass, name, text, text, text) IS
 CREATE FUNCTION privacy.unrequire_consent(tbl regclass, subject_column name, purpose text)
   RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   PERFORM privacy._check_owner(tbl);

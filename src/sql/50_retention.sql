@@ -426,12 +426,16 @@ CREATE TYPE privacy._retention_work AS (
 
 -- The form an identifier is stored in by a protect transformation; NULL
 -- when the transformation refuses it (then no row can hold it there).
-CREATE FUNCTION privacy._stored_form(value text, protect text, domain text) RETURNS text
-  LANGUAGE plpgsql STABLE STRICT
+CREATE FUNCTION privacy._stored_form(value text, protect text, domain text, identifies text)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  RETURN privacy._transform(value, protect, domain);
+  IF value IS NULL OR protect IS NULL OR domain IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN privacy._transform(value, protect, domain, identifies);
 EXCEPTION WHEN data_exception THEN
   RETURN NULL;
 END
@@ -496,6 +500,9 @@ DECLARE
   cond text[];
   dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
 BEGIN
+  -- Fail closed on a table whose protection was switched off: its rows may
+  -- hold raw values that the hold predicate would not recognize.
+  PERFORM privacy._check_protection(tbl);
   SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _retention_work.tbl;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % has no retention policy', tbl
@@ -527,7 +534,7 @@ BEGIN
   -- _subject_key: the predicate runs as the table's owner.
   w.held_args := '{}';
   FOR c IN
-    SELECT rc.col, rc.protect, rc.domain, ik.normalize,
+    SELECT rc.col, rc.protect, rc.domain, rc.identifies, ik.normalize,
            (SELECT pg_catalog.array_agg(DISTINCT h.value)
               FROM privacy.legal_hold h
              WHERE h.kind OPERATOR(pg_catalog.=) rc.identifies
@@ -549,7 +556,7 @@ BEGIN
     IF c.protect IS NOT NULL THEN
       SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
         FROM pg_catalog.unnest(privacy._retention_written_forms(c.vals, c.normalize, dc)) v,
-             privacy._stored_form(v, c.protect, c.domain) f
+             privacy._stored_form(v, c.protect, c.domain, c.identifies) f
        WHERE f IS NOT NULL;
       IF vals IS NOT NULL THEN
         w.held_args := w.held_args || vals::text;
@@ -830,8 +837,8 @@ CREATE FUNCTION privacy.set_retention(tbl regclass, time_column name, keep inter
                                       generalize text DEFAULT 'day')
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   att record;
@@ -950,8 +957,8 @@ COMMENT ON FUNCTION privacy.set_retention(regclass, name, interval, text, interv
 
 CREATE FUNCTION privacy.drop_retention(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   old privacy.retention_policy;
@@ -1022,8 +1029,8 @@ SELECT c.tbl                          AS table_name,
 CREATE FUNCTION privacy.hold(kind text, value text, reason text, until timestamptz DEFAULT NULL)
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm text;
@@ -1061,8 +1068,8 @@ COMMENT ON FUNCTION privacy.hold(text, text, text, timestamptz) IS
 
 CREATE FUNCTION privacy.release_hold(hold_id bigint) RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   h privacy.legal_hold;
@@ -1111,8 +1118,8 @@ CREATE FUNCTION privacy._purge_batch(tbl regclass, run_id bigint, batch_size int
                                      OUT done boolean, OUT action text,
                                      OUT rows bigint, OUT partitions integer)
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
   SET datestyle = 'ISO, YMD'
 AS $$
 DECLARE
@@ -1328,8 +1335,8 @@ COMMENT ON FUNCTION privacy._purge_batch(regclass, bigint, integer, integer, int
 CREATE FUNCTION privacy._purge_preview(tbl regclass,
                                        OUT action text, OUT rows bigint, OUT partitions integer)
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
   SET datestyle = 'ISO, YMD'
 AS $$
 DECLARE
@@ -1383,8 +1390,8 @@ CREATE FUNCTION privacy.purge(dry_run boolean DEFAULT false, tbl regclass DEFAUL
                               lock_timeout_ms integer DEFAULT 1000, retries integer DEFAULT 5)
   RETURNS TABLE(table_name regclass, action text, rows bigint, partitions integer)
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   tables regclass[];
@@ -1491,8 +1498,8 @@ COMMENT ON FUNCTION privacy.purge(boolean, regclass, integer, integer) IS
 -- run_purge's steps (SECURITY DEFINER); the procedure itself cannot be.
 CREATE FUNCTION privacy._purge_begin(OUT run_id bigint, OUT tables regclass[])
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
   PERFORM privacy._check_purge_privilege();
@@ -1521,8 +1528,8 @@ CREATE FUNCTION privacy._purge_end(run_id bigint, tables integer, rows bigint, p
                                    failed jsonb)
   RETURNS jsonb
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   f jsonb;
@@ -1698,8 +1705,8 @@ $$;
 CREATE FUNCTION privacy.schedule_purge(schedule text DEFAULT '30 3 * * *', batch_size integer DEFAULT 10000)
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   job bigint;
@@ -1737,8 +1744,8 @@ COMMENT ON FUNCTION privacy.schedule_purge(text, integer) IS
 
 CREATE FUNCTION privacy.unschedule_purge() RETURNS boolean
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   job bigint;

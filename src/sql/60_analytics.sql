@@ -256,8 +256,8 @@ CREATE FUNCTION privacy.create_safe_aggregate(view_name text, query text, min_gr
                                               grant_to name DEFAULT NULL)
   RETURNS regclass
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   caller name := privacy._invoker();
@@ -418,8 +418,8 @@ CREATE FUNCTION privacy.create_pseudonymized_extract(view_name text, tbl regclas
                                                      grant_to name DEFAULT NULL)
   RETURNS regclass
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   caller name := privacy._invoker();
@@ -555,8 +555,8 @@ COMMENT ON FUNCTION privacy.create_pseudonymized_extract(text, regclass, text, t
 CREATE FUNCTION privacy.unpublish(view_name regclass)
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   caller name := privacy._invoker();

@@ -211,8 +211,8 @@ CREATE FUNCTION privacy.set_subject_table(tbl regclass,
                                           source text DEFAULT NULL)
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   c name;
@@ -504,7 +504,7 @@ BEGIN
     FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
       CONTINUE WHEN kinds[i] OPERATOR(pg_catalog.<>) c.kind;
       IF c.protect IS NOT NULL THEN
-        s := privacy._transform(vals[i], c.protect, c.domain);
+        s := privacy._transform(vals[i], c.protect, c.domain, c.kind);
       ELSE
         s := vals[i];
         IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
@@ -905,8 +905,8 @@ CREATE FUNCTION privacy.open_request(kind text, value text, request text,
                                      received_at timestamptz DEFAULT pg_catalog.now())
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm   text;
@@ -947,8 +947,8 @@ COMMENT ON FUNCTION privacy.open_request(text, text, text, timestamptz) IS
 CREATE FUNCTION privacy.extend_request(request_id bigint, months integer, reason text)
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   r privacy.subject_request;
@@ -989,8 +989,8 @@ COMMENT ON FUNCTION privacy.extend_request(bigint, integer, text) IS
 CREATE FUNCTION privacy.close_request(request_id bigint, outcome text)
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   r privacy.subject_request;
@@ -1274,8 +1274,8 @@ $$;
 CREATE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
   RETURNS jsonb
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   doc  jsonb;
@@ -1387,8 +1387,8 @@ CREATE FUNCTION privacy.export_subject_chunks(kind text, value text, chunk_rows 
                                               at timestamptz DEFAULT NULL)
   RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm text;
@@ -1619,8 +1619,8 @@ $$;
 CREATE FUNCTION privacy.restrict_subject(kind text, value text, reason text, at timestamptz DEFAULT NULL)
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   ids  record;
@@ -1653,8 +1653,8 @@ COMMENT ON FUNCTION privacy.restrict_subject(text, text, text, timestamptz) IS
 CREATE FUNCTION privacy.unrestrict_subject(kind text, value text, at timestamptz DEFAULT NULL)
   RETURNS void
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   ids record;
@@ -1691,8 +1691,8 @@ COMMENT ON FUNCTION privacy.unrestrict_subject(text, text, timestamptz) IS
 CREATE FUNCTION privacy.is_restricted(kind text, value text)
   RETURNS boolean
   LANGUAGE plpgsql STABLE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm text;
@@ -1810,6 +1810,9 @@ BEGIN
   END IF;
 
   PERFORM privacy._subject_set_erasing(true);
+  -- Fail closed before anything changes: a table whose protection was
+  -- switched off may hold raw values the erasure would not find.
+  PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
   FOR t IN SELECT x AS tbl FROM pg_catalog.unnest(order_) WITH ORDINALITY u(x, o) ORDER BY u.o LOOP
     table_name := t.tbl;
     IF holds IS NOT NULL THEN
@@ -1963,8 +1966,8 @@ CREATE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEF
                                       at timestamptz DEFAULT NULL)
   RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
   LANGUAGE plpgsql VOLATILE
-  SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
   norm   text;

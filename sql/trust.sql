@@ -1,0 +1,164 @@
+-- Trust: who called, and what runs with whose rights.
+--
+-- The API's entry points record the role that called them (not the
+-- session's role, not current_user of a SECURITY DEFINER function), refuse
+-- to run inside a security-restricted operation, and nothing privileged is
+-- executable by PUBLIC.  Every function of the extension survives NULL
+-- arguments.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+
+CREATE ROLE regress_tr_alice;      -- owns a table of her own
+CREATE ROLE regress_tr_mallory;    -- owns nothing registered
+CREATE SCHEMA regress_tr;
+GRANT USAGE, CREATE ON SCHEMA regress_tr TO regress_tr_alice, regress_tr_mallory;
+SELECT privacy.define_purpose('regress_tr_billing', 'contract');
+SELECT privacy.grant_domain('default', 'regress_tr_alice');
+CREATE TABLE regress_tr.cdr (id int, msisdn text, at timestamptz);
+ALTER TABLE regress_tr.cdr OWNER TO regress_tr_alice;
+SELECT privacy.register_table('regress_tr.cdr', 'regress_tr_billing');
+SELECT privacy.register_column('regress_tr.cdr', 'msisdn', 'phone', 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('regress_tr.cdr');
+GRANT EXECUTE ON FUNCTION privacy.unprotect(regclass), privacy.register_table(regclass, text)
+   TO regress_tr_alice, regress_tr_mallory;
+
+-- 1. The API functions are not SECURITY DEFINER: they carry the mark the
+-- function-manager hook acts on, and the search_path is pinned.
+SELECT count(*) AS api_entry_points,
+       count(*) FILTER (WHERE p.prosecdef) AS security_definer,
+       count(*) FILTER (WHERE NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)) AS unpinned
+  FROM pg_proc p
+ WHERE p.pronamespace = 'privacy'::regnamespace
+   AND 'pg_privacy.definer=api' = ANY (p.proconfig);
+-- every SECURITY DEFINER function left pins its search_path
+SELECT p.oid::regprocedure AS unpinned_definer
+  FROM pg_proc p
+ WHERE p.pronamespace = 'privacy'::regnamespace AND p.prosecdef
+   AND (p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig));
+
+-- 2. Nothing that runs with the extension owner's rights is executable by
+-- a role without grants (PUBLIC), volatile or not.
+SELECT p.oid::regprocedure AS privileged_for_public
+  FROM pg_proc p
+ WHERE p.pronamespace = 'privacy'::regnamespace
+   AND (p.prosecdef OR 'pg_privacy.definer=api' = ANY (p.proconfig))
+   AND has_function_privilege('public', p.oid, 'EXECUTE');
+SELECT count(*) AS public_procedures
+  FROM pg_proc p
+ WHERE p.pronamespace = 'privacy'::regnamespace AND p.prokind = 'p'
+   AND has_function_privilege('public', p.oid, 'EXECUTE');
+
+-- 3. A SECURITY DEFINER function of mallory's, called by a superuser, acts
+-- with mallory's rights: she owns neither table.
+CREATE FUNCTION regress_tr.evil() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+  AS $$ BEGIN PERFORM privacy.unprotect('regress_tr.cdr'); END $$;
+ALTER FUNCTION regress_tr.evil() OWNER TO regress_tr_mallory;
+SELECT regress_tr.evil();
+SELECT table_name, protected FROM privacy.protected_tables WHERE table_name = 'regress_tr.cdr'::regclass;
+
+-- 4. Inside a security-restricted operation (here REFRESH MATERIALIZED VIEW,
+-- which runs the view's query as its owner) no entry point runs, even for
+-- a table its caller owns.
+CREATE TABLE regress_tr.mine (id int);
+ALTER TABLE regress_tr.mine OWNER TO regress_tr_mallory;
+CREATE FUNCTION regress_tr.sneaky() RETURNS int LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM privacy.register_table('regress_tr.mine', 'regress_tr_billing'); RETURN 1; END $$;
+ALTER FUNCTION regress_tr.sneaky() OWNER TO regress_tr_mallory;
+CREATE MATERIALIZED VIEW regress_tr.mv2 AS SELECT regress_tr.sneaky() AS x WITH NO DATA;
+ALTER MATERIALIZED VIEW regress_tr.mv2 OWNER TO regress_tr_mallory;
+REFRESH MATERIALIZED VIEW regress_tr.mv2;
+SELECT count(*) AS registered FROM privacy.registered_table WHERE tbl = 'regress_tr.mine'::regclass;
+
+-- ... and the same through pg_privacy's own maintenance: alice's BEFORE
+-- DELETE trigger, fired while a superuser purges her table as its owner,
+-- tries to switch protection off.  The purge of her table fails (isolated,
+-- audited); protection stays.
+CREATE FUNCTION regress_tr.on_delete() RETURNS trigger LANGUAGE plpgsql
+  AS $$ BEGIN PERFORM privacy.unprotect('regress_tr.cdr'); RETURN OLD; END $$;
+ALTER FUNCTION regress_tr.on_delete() OWNER TO regress_tr_alice;
+SET ROLE regress_tr_alice;
+CREATE TRIGGER a_on_delete BEFORE DELETE ON regress_tr.cdr
+  FOR EACH ROW EXECUTE FUNCTION regress_tr.on_delete();
+INSERT INTO regress_tr.cdr VALUES (1, '+4520556677', now() - interval '3 years');
+RESET ROLE;
+SELECT privacy.set_retention('regress_tr.cdr', 'at', '1 year');
+SELECT table_name, action FROM privacy.purge(false, 'regress_tr.cdr');
+SELECT count(*) AS rows_left FROM regress_tr.cdr;
+SELECT table_name, protected FROM privacy.protected_tables WHERE table_name = 'regress_tr.cdr'::regclass;
+SELECT count(*) AS failure_audited FROM privacy.audit_log
+ WHERE event = 'retention.purge_failed' AND object = 'regress_tr.cdr';
+SELECT count(*) AS unprotect_audited FROM privacy.audit_log
+ WHERE event = 'protect.off' AND object = 'regress_tr.cdr';
+SELECT privacy.drop_retention('regress_tr.cdr');
+
+-- 5. The audit log names the role that really acted: alice's own SECURITY
+-- DEFINER function registering her own table, called by a superuser.
+CREATE TABLE regress_tr.alices (id int);
+ALTER TABLE regress_tr.alices OWNER TO regress_tr_alice;
+CREATE FUNCTION regress_tr.register_mine() RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+  AS $$ BEGIN PERFORM privacy.register_table('regress_tr.alices', 'regress_tr_billing'); END $$;
+ALTER FUNCTION regress_tr.register_mine() OWNER TO regress_tr_alice;
+SELECT regress_tr.register_mine();
+SELECT actor = session_user AS actor_is_session, role FROM privacy.audit_log
+ WHERE event = 'catalog.register_table' AND object = 'regress_tr.alices';
+SELECT registered_by FROM privacy.registered_table WHERE tbl = 'regress_tr.alices'::regclass;
+
+-- 6. The database remembers its key; declaring a key change needs the
+-- fingerprint being replaced.
+SELECT count(*) AS recorded, bool_and(fingerprint = privacy.key_fingerprint()) AS matches
+  FROM privacy.key_state;
+SELECT privacy.accept_key_change(NULL);
+SELECT privacy.accept_key_change('pgp1:0000000000000000');
+SELECT privacy.accept_key_change(privacy.key_fingerprint());
+SET ROLE regress_tr_alice;
+SELECT privacy.accept_key_change(privacy.key_fingerprint());
+SELECT * FROM privacy.key_state;
+RESET ROLE;
+
+-- 7. Every function of the extension called with NULL for each argument:
+-- an error or a result, never a crash.  (In a transaction rolled back:
+-- some calls succeed and would change the catalog.)
+BEGIN;
+SET LOCAL statement_timeout = '60s';
+CREATE TEMP TABLE null_calls (fn text, outcome text);
+DO $$
+DECLARE
+  f record;
+  args text;
+BEGIN
+  FOR f IN
+    SELECT p.oid, p.oid::regprocedure::text AS sig, p.pronargs, p.proargtypes
+      FROM pg_proc p
+     WHERE p.pronamespace = 'privacy'::regnamespace AND p.prokind = 'f'
+       AND p.pronargs > 0
+       AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
+     ORDER BY 2
+  LOOP
+    SELECT string_agg(format('NULL::%s', format_type(t, NULL)), ', ' ORDER BY o)
+      INTO args FROM unnest(f.proargtypes::oid[]) WITH ORDINALITY u(t, o);
+    BEGIN
+      EXECUTE format('SELECT count(*) FROM (SELECT %s.%I(%s)) s',
+                     'privacy', (SELECT proname FROM pg_proc WHERE oid = f.oid), args);
+      INSERT INTO null_calls VALUES (f.sig, 'ok');
+    EXCEPTION WHEN OTHERS THEN
+      INSERT INTO null_calls VALUES (f.sig, 'error ' || SQLSTATE);
+    END;
+  END LOOP;
+END
+$$;
+SELECT count(*) > 100 AS many_functions_called,
+       count(*) FILTER (WHERE outcome LIKE 'error XX%') AS internal_errors
+  FROM null_calls;
+ROLLBACK;
+SELECT 'server still up' AS after_null_sweep;
+
+-- clean up
+DROP SCHEMA regress_tr CASCADE;
+SELECT count(*) AS left_registered FROM privacy.registered_table t
+ WHERE NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.tbl);
+SELECT privacy.revoke_domain('default', 'regress_tr_alice');
+SELECT privacy.drop_purpose('regress_tr_billing');
+REVOKE EXECUTE ON FUNCTION privacy.unprotect(regclass), privacy.register_table(regclass, text)
+  FROM regress_tr_alice, regress_tr_mallory;
+DROP ROLE regress_tr_alice, regress_tr_mallory;
+SELECT privacy.verify_audit_log() IS NULL AS audit_chain_intact;
