@@ -27,6 +27,11 @@
  * of the outermost entry point: the role whose rights ownership checks
  * use and whose name the audit log records.
  *
+ * On a standby, entry points that may write (the volatile ones: they
+ * append to the audit log or change the catalog) are refused with a
+ * message that names the primary as the place to run them; the read-only
+ * ones (is_restricted, consent_history, verify_audit_log, ...) run.
+ *
  * The hook is installed when the library is loaded.  pg_privacy belongs in
  * shared_preload_libraries; if it is not loaded when an entry point is
  * first called in a session, the function runs with the caller's own
@@ -39,6 +44,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
@@ -76,6 +82,7 @@ typedef struct DefinerEntry
 {
 	Oid			fn_oid;			/* hash key */
 	bool		is_api;
+	bool		writes;			/* volatile: may write (audit, catalog) */
 	Oid			owner;
 } DefinerEntry;
 
@@ -126,6 +133,7 @@ definer_lookup(Oid fn_oid)
 
 	e = hash_search(definer_cache, &fn_oid, HASH_ENTER, &found);
 	e->is_api = false;
+	e->writes = false;
 	e->owner = InvalidOid;
 	{
 		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
@@ -158,6 +166,7 @@ definer_lookup(Oid fn_oid)
 				}
 			}
 			e->owner = proc->proowner;
+			e->writes = (proc->provolatile == PROVOLATILE_VOLATILE);
 		}
 	}
 	ReleaseSysCache(tup);
@@ -207,6 +216,13 @@ pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 							 errdetail("It was called by code of a table's owner (a trigger, default, index expression or function) "
 									   "while maintenance ran on the table as its owner."),
 							 errhint("Call pg_privacy's functions directly, not from triggers or expressions of a table.")));
+				if (e->writes && RecoveryInProgress())
+					ereport(ERROR,
+							(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+							 errmsg("pg_privacy function %s cannot run on a standby server",
+									get_func_name(flinfo->fn_oid)),
+							 errdetail("It writes the audit log or pg_privacy's catalog, and this server is in recovery."),
+							 errhint("Run it on the primary server.")));
 				if (api_depth >= PGP_API_MAX_DEPTH)
 					ereport(ERROR,
 							(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
