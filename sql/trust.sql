@@ -115,6 +115,27 @@ SELECT privacy.accept_key_change(privacy.key_fingerprint());
 SELECT * FROM privacy.key_state;
 RESET ROLE;
 
+-- 6b. A legal hold keeps every row that holds the held identifier, in any
+-- declared column and written form, whichever subject is being erased:
+-- erasing the caller keeps (and does not scrub) her calls to a held
+-- number, protected or typed as it came.
+CREATE TABLE regress_tr.calls (id int, a_number text, b_number text, b_fpe text);
+SELECT privacy.register_table('regress_tr.calls', 'regress_tr_billing');
+SELECT privacy.register_column('regress_tr.calls', 'a_number', 'phone', 'msisdn');
+SELECT privacy.register_column('regress_tr.calls', 'b_number', 'phone', 'msisdn', link => 'mention');
+SELECT privacy.register_column('regress_tr.calls', 'b_fpe', 'phone', 'msisdn', link => 'mention', protect => 'msisdn_fpe');
+SELECT privacy.protect('regress_tr.calls');
+INSERT INTO regress_tr.calls VALUES
+  (1, '+4521000001', '20 99 88 77', NULL),      -- her call to the held number, as typed
+  (2, '+4521000001', NULL, '+4520998877'),      -- the same, in the protected column
+  (3, '+4521000001', '+4522000002', NULL),      -- an ordinary call of hers
+  (4, '+4522000002', '+4521000001', NULL);      -- someone else's call to her
+SELECT privacy.hold('msisdn', '+45 2099 8877', 'regress_tr case 7') AS hold_id \gset
+SELECT action, rows, reason FROM privacy.erase_subject('msisdn', '+4521000001')
+ WHERE table_name = 'regress_tr.calls'::regclass ORDER BY action;
+SELECT id, a_number, b_number, b_fpe IS NOT NULL AS has_b_fpe FROM regress_tr.calls ORDER BY id;
+SELECT privacy.release_hold(:hold_id);
+
 -- 7. Every function of the extension called with NULL for each argument:
 -- an error or a result, never a crash.  (In a transaction rolled back:
 -- some calls succeed and would change the catalog.)

@@ -483,6 +483,103 @@ $$;
 COMMENT ON FUNCTION privacy._retention_written_forms(text[], text, text) IS
   'internal: usual written forms of normalized identifiers (a number in E.164, 00 and national forms)';
 
+-- The legal-hold predicate over a row of tbl: true when any registered
+-- column that holds an identifier of a held kind (owner or mention) holds
+-- a held identifier, in any written form.  Used by the purge (arguments
+-- as $3, $4, ... in held_args) and by erasure (literal => true: the
+-- arrays written into the SQL), so that a hold keeps a row whichever
+-- subject is being purged or erased.  `alias` qualifies the columns.
+CREATE FUNCTION privacy._hold_arg(args text[], literal boolean) RETURNS text
+  LANGUAGE sql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN literal
+              THEN pg_catalog.quote_literal(args[pg_catalog.cardinality(args)]) || '::pg_catalog.text[]'
+              ELSE '$' || (pg_catalog.cardinality(args) OPERATOR(pg_catalog.+) 2)::text || '::pg_catalog.text[]' END
+$$;
+
+CREATE FUNCTION privacy._hold_predicate(tbl regclass, alias text, literal boolean,
+                                        OUT held text, OUT held_args text[], OUT held_cols integer)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c record;
+  vals text[];
+  norms text[];
+  cond text[];
+  parts text[] := '{}';
+  colref text;
+  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+BEGIN
+  -- Holds: every registered column that holds an identifier of the kind
+  -- (owner or mention), whatever form it is written in.  A stored
+  -- (transformed) value is compared with the transformation of the held
+  -- identifier and of its usual written forms; a value as typed, and one
+  -- written before the column was protected, by its kind's normal form
+  -- (privacy._subject_key: '20 55 66 77', '004520556677' and '+4520556677'
+  -- are one number).  Only built-in operators and the keyless, PUBLIC
+  -- _subject_key: the predicate runs as the table's owner.
+  held_args := '{}';
+  FOR c IN
+    SELECT rc.col, rc.protect, rc.domain, rc.identifies, ik.normalize,
+           (SELECT pg_catalog.array_agg(DISTINCT h.value)
+              FROM privacy.legal_hold h
+             WHERE h.kind OPERATOR(pg_catalog.=) rc.identifies
+               AND h.released_at IS NULL
+               AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())) AS vals
+      FROM privacy.registered_column rc
+      JOIN privacy.identifier_kind ik ON ik.name OPERATOR(pg_catalog.=) rc.identifies
+     WHERE rc.tbl OPERATOR(pg_catalog.=) _hold_predicate.tbl
+       AND (rc.protect IS NULL OR rc.protect NOT IN ('null', 'country'))
+     ORDER BY rc.attnum
+  LOOP
+    CONTINUE WHEN c.vals IS NULL;
+    colref := CASE WHEN alias IS NULL THEN pg_catalog.quote_ident(c.col)
+                   ELSE pg_catalog.quote_ident(alias) || '.' || pg_catalog.quote_ident(c.col) END;
+    -- the normal forms (as _subject_key writes them) of the held values
+    SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
+      FROM pg_catalog.unnest(c.vals) v,
+           LATERAL (VALUES (v), (privacy._subject_key(c.normalize, v, dc))) x(f)
+     WHERE f IS NOT NULL;
+    cond := '{}';
+    IF c.protect IS NOT NULL THEN
+      SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
+        FROM pg_catalog.unnest(privacy._retention_written_forms(c.vals, c.normalize, dc)) v,
+             privacy._stored_form(v, c.protect, c.domain, c.identifies) f
+       WHERE f IS NOT NULL;
+      IF vals IS NOT NULL THEN
+        held_args := held_args || vals::text;
+        cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
+                                          colref, privacy._hold_arg(held_args, literal));
+      END IF;
+    ELSE
+      held_args := held_args || c.vals::text;
+      cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
+                                        colref, privacy._hold_arg(held_args, literal));
+      IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
+        cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%s::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY (%s)',
+                                          colref, privacy._hold_arg(held_args, literal));
+      END IF;
+    END IF;
+    -- as typed, or raw from before protection: by the normal form (not in
+    -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
+    IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
+      held_args := held_args || norms::text;
+      cond := cond || pg_catalog.format('privacy._subject_key(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
+                                        c.normalize, colref, dc, privacy._hold_arg(held_args, literal));
+    END IF;
+    CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
+    parts := parts || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
+  END LOOP;
+  held_cols := pg_catalog.cardinality(parts);
+  held := CASE WHEN pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN NULL
+               ELSE '(' || pg_catalog.array_to_string(parts, ' OR ') || ')' END;
+END
+$$;
+COMMENT ON FUNCTION privacy._hold_predicate(regclass, text, boolean) IS
+  'internal: SQL predicate true for rows of the table that hold an identifier under an active legal hold';
+
 CREATE FUNCTION privacy._retention_work(tbl regclass) RETURNS privacy._retention_work
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -524,67 +621,9 @@ BEGIN
       USING ERRCODE = '42804', HINT = 'The time column must be timestamptz, timestamp or date.';
   END IF;
 
-  -- Holds: every registered column that holds an identifier of the kind
-  -- (owner or mention), whatever form it is written in.  A stored
-  -- (transformed) value is compared with the transformation of the held
-  -- identifier and of its usual written forms; a value as typed, and one
-  -- written before the column was protected, by its kind's normal form
-  -- (privacy._subject_key: '20 55 66 77', '004520556677' and '+4520556677'
-  -- are one number).  Only built-in operators and the keyless, PUBLIC
-  -- _subject_key: the predicate runs as the table's owner.
-  w.held_args := '{}';
-  FOR c IN
-    SELECT rc.col, rc.protect, rc.domain, rc.identifies, ik.normalize,
-           (SELECT pg_catalog.array_agg(DISTINCT h.value)
-              FROM privacy.legal_hold h
-             WHERE h.kind OPERATOR(pg_catalog.=) rc.identifies
-               AND h.released_at IS NULL
-               AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())) AS vals
-      FROM privacy.registered_column rc
-      JOIN privacy.identifier_kind ik ON ik.name OPERATOR(pg_catalog.=) rc.identifies
-     WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
-       AND (rc.protect IS NULL OR rc.protect NOT IN ('null', 'country'))
-     ORDER BY rc.attnum
-  LOOP
-    CONTINUE WHEN c.vals IS NULL;
-    -- the normal forms (as _subject_key writes them) of the held values
-    SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
-      FROM pg_catalog.unnest(c.vals) v,
-           LATERAL (VALUES (v), (privacy._subject_key(c.normalize, v, dc))) x(f)
-     WHERE f IS NOT NULL;
-    cond := '{}';
-    IF c.protect IS NOT NULL THEN
-      SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
-        FROM pg_catalog.unnest(privacy._retention_written_forms(c.vals, c.normalize, dc)) v,
-             privacy._stored_form(v, c.protect, c.domain, c.identifies) f
-       WHERE f IS NOT NULL;
-      IF vals IS NOT NULL THEN
-        w.held_args := w.held_args || vals::text;
-        cond := cond || pg_catalog.format('%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
-                                          c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
-      END IF;
-    ELSE
-      w.held_args := w.held_args || c.vals::text;
-      cond := cond || pg_catalog.format('%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
-                                        c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
-      IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
-        cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%I::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
-                                          c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
-      END IF;
-    END IF;
-    -- as typed, or raw from before protection: by the normal form (not in
-    -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
-    IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
-      w.held_args := w.held_args || norms::text;
-      cond := cond || pg_catalog.format('privacy._subject_key(%L, %I::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
-                                        c.normalize, c.col, dc, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
-    END IF;
-    CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
-    held := held || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
-  END LOOP;
-  w.held_cols := pg_catalog.cardinality(held);
-  w.held := CASE WHEN pg_catalog.cardinality(held) OPERATOR(pg_catalog.=) 0 THEN NULL
-                 ELSE '(' || pg_catalog.array_to_string(held, ' OR ') || ')' END;
+  -- Holds (privacy._hold_predicate): the predicate's arguments are $3...
+  SELECT hp.held, hp.held_args, hp.held_cols INTO w.held, w.held_args, w.held_cols
+    FROM privacy._hold_predicate(tbl, NULL, false) hp;
 
   IF p.action OPERATOR(pg_catalog.=) 'anonymize' THEN
     -- the time column and other registered traffic times: generalized

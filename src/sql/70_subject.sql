@@ -1770,6 +1770,7 @@ DECLARE
   max_until timestamptz;
   row_until timestamptz;
   forever boolean := false;
+  heldcond text;
   scrubbed jsonb;
   referenced boolean;
   order_  regclass[];
@@ -1843,6 +1844,30 @@ BEGIN
       INTO keep
       FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
     keepcond := COALESCE(keep.keep_cond, 'false');
+    -- A legal hold on any identifier a row holds keeps the row as it is,
+    -- whoever's identifier it is (a call of this subject to a held
+    -- number): neither deleted nor scrubbed.
+    heldcond := (SELECT hp.held FROM privacy._hold_predicate(t.tbl, 't', true) hp);
+    IF heldcond IS NOT NULL THEN
+      n := 0;
+      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl LOOP
+        CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
+        nrows := (privacy._subject_query(t.tbl,
+                    'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM '
+                    || privacy._subject_from(c, dc) || ' AND ' || heldcond,
+                    params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
+        n := GREATEST(n, nrows);
+      END LOOP;
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        action := 'keep'; rows := n; kept_until := NULL;
+        reason := 'legal hold on another identifier these rows hold (until released)';
+        kept_any := true;
+        forever := true;
+        RETURN NEXT;
+      END IF;
+      keepcond := '(' || keepcond || ' OR ' || heldcond || ')';
+    END IF;
     deleted := 0; kept := 0; until := NULL; referenced := false;
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
@@ -1850,8 +1875,9 @@ BEGIN
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF keep.keep_cond IS NOT NULL THEN
         res := privacy._subject_query(t.tbl,
-                 pg_catalog.format('SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s',
-                                   keep.row_time, privacy._subject_from(c, dc), keepcond),
+                 pg_catalog.format('SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s AND NOT %s',
+                                   keep.row_time, privacy._subject_from(c, dc), keep.keep_cond,
+                                   COALESCE(heldcond, 'false')),
                  params);
         nrows := (res OPERATOR(pg_catalog.->>) 0)::bigint;
         row_until := (res OPERATOR(pg_catalog.->>) 1)::timestamptz;
@@ -1915,9 +1941,9 @@ BEGIN
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
       nrows := privacy._subject_exec(t.tbl,
-               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s',
+               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s AND NOT %s',
                                  t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy._subject_match(c, dc)),
+                                 privacy._subject_match(c, dc), COALESCE(heldcond, 'false')),
                params);
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
         scrubbed := scrubbed OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(c.col, nrows);
