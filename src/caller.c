@@ -35,8 +35,7 @@
  * The hook is installed when the library is loaded.  pg_privacy belongs in
  * shared_preload_libraries; if it is not loaded when an entry point is
  * first called in a session, the function runs with the caller's own
- * rights and fails on the first catalog access (fail closed), and
- * privacy._invoker() then reports the missing preload.
+ * rights and fails on the first catalog access (fail closed).
  *
  *-------------------------------------------------------------------------
  */
