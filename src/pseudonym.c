@@ -341,9 +341,13 @@ typedef struct DomainGrantEntry
 static HTAB *domain_grant_cache = NULL;
 static Oid	domain_grant_relid = InvalidOid;
 
+/* Bumped whenever the cached answers are dropped (call-site memos). */
+static uint64 domain_grant_generation = 1;
+
 static void
 domain_grant_reset(void)
 {
+	domain_grant_generation++;
 	if (domain_grant_cache != NULL)
 	{
 		hash_destroy(domain_grant_cache);
@@ -499,14 +503,59 @@ pgp_domain_allowed_sql(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * A call site's state, in fn_extra: its cached key reference, and the
+ * answer of the domain-grant check for the key (purpose and domain) and
+ * role it last saw, so that a call repeated over many rows pays the check
+ * once (valid while neither the key cache nor the grants change).
+ */
+typedef struct FnCache
+{
+	PgpKeyRef	ref;			/* first: fn_keyref() returns it */
+	PgpKey	   *granted_key;
+	uint64		granted_keygen;
+	uint64		granted_gen;
+	Oid			granted_role;
+} FnCache;
+
+static FnCache *
+fn_cache(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra =
+			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(FnCache));
+	return (FnCache *) fcinfo->flinfo->fn_extra;
+}
+
 /* The call site's cached key reference, in fn_extra. */
 static PgpKeyRef *
 fn_keyref(FunctionCallInfo fcinfo)
 {
-	if (fcinfo->flinfo->fn_extra == NULL)
-		fcinfo->flinfo->fn_extra =
-			MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PgpKeyRef));
-	return (PgpKeyRef *) fcinfo->flinfo->fn_extra;
+	return &fn_cache(fcinfo)->ref;
+}
+
+/*
+ * The key of (purpose, domain) for this call site, after checking that
+ * the current role may produce the domain's pseudonyms.
+ */
+static PgpKey *
+fn_granted_key(FunctionCallInfo fcinfo, const char *purpose,
+			   const char *domain, int dlen)
+{
+	FnCache    *c = fn_cache(fcinfo);
+	PgpKey	   *k = pgp_key_cached(&c->ref, purpose, domain, dlen);
+	Oid			role = GetUserId();
+
+	if (c->granted_key != k || c->granted_keygen != pgp_key_generation ||
+		c->granted_gen != domain_grant_generation || c->granted_role != role)
+	{
+		pgp_check_domain_grant(role, domain, dlen);
+		c->granted_key = k;
+		c->granted_keygen = pgp_key_generation;
+		c->granted_gen = domain_grant_generation;
+		c->granted_role = role;
+	}
+	return k;
 }
 
 /* A text argument's default country as a C string (NULL when SQL NULL). */
@@ -533,8 +582,9 @@ keyed_pseudonym_text(FunctionCallInfo fcinfo, const char *purpose,
 
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
 	if (strcmp(purpose, PGP_KP_AUDIT) != 0)
-		pgp_check_domain_grant(GetUserId(), VARDATA_ANY(domain), dlen);
-	k = pgp_key_cached(fn_keyref(fcinfo), purpose, VARDATA_ANY(domain), dlen);
+		k = fn_granted_key(fcinfo, purpose, VARDATA_ANY(domain), dlen);
+	else
+		k = pgp_key_cached(fn_keyref(fcinfo), purpose, VARDATA_ANY(domain), dlen);
 	result = (text *) palloc(VARHDRSZ + plen + PGP_PSEUDONYM_LEN);
 	SET_VARSIZE(result, VARHDRSZ + plen + PGP_PSEUDONYM_LEN);
 	memcpy(VARDATA(result), prefix, plen);
@@ -592,10 +642,9 @@ msisdn_fpe(FunctionCallInfo fcinfo, bool decrypt)
 	country = decrypt ? NULL : country_arg(fcinfo, 2);
 
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
-	if (!decrypt)
-		pgp_check_domain_grant(GetUserId(), VARDATA_ANY(domain), dlen);
+	k = decrypt ? pgp_key_cached(fn_keyref(fcinfo), PGP_KP_MSISDN_FPE, VARDATA_ANY(domain), dlen)
+		: fn_granted_key(fcinfo, PGP_KP_MSISDN_FPE, VARDATA_ANY(domain), dlen);
 	pgp_normalize_or_error(VARDATA_ANY(raw), VARSIZE_ANY_EXHDR(raw), country, &res);
-	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_MSISDN_FPE, VARDATA_ANY(domain), dlen);
 	pgp_msisdn_ff1(k, &res, VARDATA_ANY(domain), dlen, decrypt);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(res.number, res.ndigits + 1));
 }
@@ -633,8 +682,7 @@ pgp_pseudonymize_email(PG_FUNCTION_ARGS)
 	PgpKey	   *k;
 
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
-	pgp_check_domain_grant(GetUserId(), VARDATA_ANY(domain), dlen);
-	k = pgp_key_cached(fn_keyref(fcinfo), PGP_KP_EMAIL, VARDATA_ANY(domain), dlen);
+	k = fn_granted_key(fcinfo, PGP_KP_EMAIL, VARDATA_ANY(domain), dlen);
 	PG_RETURN_TEXT_P(pgp_email_pseudonym(k, VARDATA_ANY(email), VARSIZE_ANY_EXHDR(email)));
 }
 

@@ -5,3 +5,7 @@
 -- The lenient normal form has no key and backs expression indexes on
 -- identifier columns, which every role writing such a table evaluates.
 GRANT EXECUTE ON FUNCTION privacy._subject_key(text, text, text) TO PUBLIC;
+
+-- The identifiers of a generated statement's parameter as rows: pure (no
+-- key, no data), executed by the table owners the statements run as.
+GRANT EXECUTE ON FUNCTION privacy._subject_ids(jsonb, text) TO PUBLIC;
