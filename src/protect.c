@@ -88,6 +88,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "utils/acl.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -152,6 +153,7 @@ typedef struct ProtectRel
 	LocalTransactionId memo_lxid;
 	TimestampTz memo_stmt;		/* statement start */
 	uint64		memo_seq;		/* firing number */
+	int			memo_depth;		/* executor nesting level of the firing */
 	Datum	   *memo_vals;		/* per column, in cxt's child memo_cxt */
 	bool	   *memo_nulls;
 	MemoryContext memo_cxt;
@@ -173,10 +175,74 @@ typedef struct UpdateMemo
 	MemoryContext cxt;
 } UpdateMemo;
 
-static UpdateMemo update_memo;
-
-/* Firings of the protect trigger in this backend, numbered. */
+/*
+ * Firings of the protect trigger in this backend, numbered, and the
+ * executor nesting level they fire at.  The memos hold for the very next
+ * firing at the same level: a firing in a statement nested in between (a
+ * history or archiving trigger of the table writing another protected
+ * table between the BEFORE INSERT and BEFORE UPDATE of an upsert, or the
+ * BEFORE UPDATE and BEFORE INSERT of a partition move) does not count,
+ * while a firing at the same or an outer level does.  protect_last_seq[d]
+ * is the number of the last firing at level d or above (outer); deeper
+ * levels than the array share its last slot, which only ever makes a memo
+ * lapse (a second transformation is refused or done as before), never hold
+ * wrongly.
+ */
+#define PROTECT_MAX_DEPTH	32
+static UpdateMemo update_memo[PROTECT_MAX_DEPTH];
 static uint64 protect_fire_seq = 0;
+static uint64 protect_last_seq[PROTECT_MAX_DEPTH];
+static int	protect_exec_depth = 0;
+
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+
+static void
+protect_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+					uint64 count, bool execute_once)
+{
+	protect_exec_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		protect_exec_depth--;
+	}
+	PG_END_TRY();
+}
+
+static void
+protect_ExecutorFinish(QueryDesc *queryDesc)
+{
+	protect_exec_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		protect_exec_depth--;
+	}
+	PG_END_TRY();
+}
+
+/* Install the executor hooks that count nesting levels.  From _PG_init. */
+void
+pgp_protect_init(void)
+{
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = protect_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = protect_ExecutorFinish;
+}
 
 /*
  * The relation whose protect trigger privacy.unprotect() is dropping, so
@@ -597,6 +663,9 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	LocalTransactionId lxid = MyProc->lxid;
 	TimestampTz stmt = GetCurrentStatementStartTimestamp();
 	uint64		seq = ++protect_fire_seq;
+	int			depth = Min(Max(protect_exec_depth, 0), PROTECT_MAX_DEPTH - 1);
+	uint64		prev_seq = protect_last_seq[depth];
+	UpdateMemo *um = &update_memo[depth];
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -633,13 +702,16 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));
 	/* BEFORE UPDATE of EXCLUDED, right after this relation's BEFORE INSERT */
 	upsert_memo = oldtuple != NULL && !rewriting && pr->memo_lxid == lxid &&
-		pr->memo_stmt == stmt && pr->memo_seq == seq - 1;
+		pr->memo_stmt == stmt && pr->memo_depth == depth && pr->memo_seq == prev_seq;
 	/* BEFORE INSERT of a row moving here from another partition */
 	move_memo = oldtuple == NULL && !rewriting &&
-		update_memo.lxid == lxid && update_memo.stmt == stmt && update_memo.seq == seq - 1 &&
-		update_memo.registered == pr->registered &&
-		OidIsValid(pr->registered) && update_memo.relid != RelationGetRelid(rel) &&
-		update_memo.ncols == pr->ncols;
+		um->lxid == lxid && um->stmt == stmt && um->seq == prev_seq &&
+		um->registered == pr->registered &&
+		OidIsValid(pr->registered) && um->relid != RelationGetRelid(rel) &&
+		um->ncols == pr->ncols;
+	/* this firing is the last one at its level and for the levels within */
+	for (i = depth; i < PROTECT_MAX_DEPTH; i++)
+		protect_last_seq[i] = seq;
 
 	for (i = 0; i < pr->ncols; i++)
 	{
@@ -683,7 +755,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			}
 		}
 		if (move_memo && pc->kind != PROTECT_NULL &&
-			memo_matches(update_memo.vals, update_memo.nulls, i, d))
+			memo_matches(um->vals, um->nulls, i, d))
 			continue;			/* moved row: left so by BEFORE UPDATE */
 		pr->repl_cols[nrepl] = pc->attnum;
 		if (pc->kind == PROTECT_NULL)
@@ -721,24 +793,25 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			pr->memo_lxid = lxid;
 			pr->memo_stmt = stmt;
 			pr->memo_seq = seq;
+			pr->memo_depth = depth;
 		}
 		else
 		{
-			if (update_memo.cxt == NULL)
-				update_memo.cxt = AllocSetContextCreate(TopMemoryContext,
-														"pg_privacy protect update memo",
-														ALLOCSET_SMALL_SIZES);
-			update_memo.lxid = InvalidLocalTransactionId;
-			MemoryContextReset(update_memo.cxt);
-			update_memo.vals = MemoryContextAllocZero(update_memo.cxt, sizeof(Datum) * pr->ncols);
-			update_memo.nulls = MemoryContextAllocZero(update_memo.cxt, sizeof(bool) * pr->ncols);
-			memo_store(update_memo.cxt, pr, tupdesc, result, update_memo.vals, update_memo.nulls);
-			update_memo.lxid = lxid;
-			update_memo.stmt = stmt;
-			update_memo.seq = seq;
-			update_memo.relid = RelationGetRelid(rel);
-			update_memo.registered = pr->registered;
-			update_memo.ncols = pr->ncols;
+			if (um->cxt == NULL)
+				um->cxt = AllocSetContextCreate(TopMemoryContext,
+												"pg_privacy protect update memo",
+												ALLOCSET_SMALL_SIZES);
+			um->lxid = InvalidLocalTransactionId;
+			MemoryContextReset(um->cxt);
+			um->vals = MemoryContextAllocZero(um->cxt, sizeof(Datum) * pr->ncols);
+			um->nulls = MemoryContextAllocZero(um->cxt, sizeof(bool) * pr->ncols);
+			memo_store(um->cxt, pr, tupdesc, result, um->vals, um->nulls);
+			um->lxid = lxid;
+			um->stmt = stmt;
+			um->seq = seq;
+			um->relid = RelationGetRelid(rel);
+			um->registered = pr->registered;
+			um->ncols = pr->ncols;
 		}
 	}
 	return PointerGetDatum(result);
