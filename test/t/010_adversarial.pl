@@ -390,6 +390,23 @@ CREATE TRIGGER a_keep BEFORE DELETE ON o.cdr FOR EACH ROW EXECUTE FUNCTION o.kee
 		$node->safe_psql('once', 'SELECT count(*) FROM o.hist'), 'the history rows written in between are protected once too');
 }
 {
+	# MERGE inserting and updating in one statement, with the history
+	# trigger; COPY routed into partitions
+	my ($out, $err) = try_sql($node, 'once', q{SET ROLE regress_app;
+		MERGE INTO o.sub t
+		USING (VALUES (1, '+4520556641'), (8, '+4520556648')) s(id, msisdn) ON t.id = s.id
+		WHEN MATCHED THEN UPDATE SET msisdn = s.msisdn
+		WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.msisdn)});
+	is($err, '', 'MERGE into a protected table');
+	is($node->safe_psql('once', q{SELECT string_agg(id || '=' || privacy.reidentify_msisdn(msisdn), ',' ORDER BY id) FROM o.sub WHERE id IN (1, 8)}),
+		'1=+4520556641,8=+4520556648', 'MERGE stores each value once');
+	$node->psql('once', "SET ROLE regress_app;\nCOPY o.cdr FROM STDIN;\n5\t20556655\t1\n6\t+4520556656\t2\n\\.\n",
+		stdout => \$out, stderr => \$err);
+	is($err, '', 'COPY routed into partitions');
+	is($node->safe_psql('once', q{SELECT string_agg(id || '=' || privacy.reidentify_msisdn(msisdn), ',' ORDER BY id) FROM o.cdr WHERE id IN (5, 6)}),
+		'5=+4520556655,6=+4520556656', 'COPY into partitions stores each value once, normalized');
+}
+{
 	# a table holding raw numbers attached as a partition of a protected table
 	my ($out, $err) = try_sql($node, 'once', q{SET ROLE regress_app;
 		CREATE TABLE o.cdr3 (id int NOT NULL, msisdn text, p int NOT NULL);
@@ -467,13 +484,14 @@ SET ROLE regress_owner;
 CREATE SCHEMA telco;
 CREATE TABLE telco.cdr (id int, a_number text, started timestamptz NOT NULL) PARTITION BY RANGE (started);
 CREATE TABLE telco.cdr_old PARTITION OF telco.cdr FOR VALUES FROM ('2020-01-01') TO ('2020-02-01');
-CREATE TABLE telco.cdr_new PARTITION OF telco.cdr FOR VALUES FROM ('2020-02-01') TO ('2100-01-01');
+CREATE TABLE telco.cdr_old2 PARTITION OF telco.cdr FOR VALUES FROM ('2020-02-01') TO ('2020-03-01');
+CREATE TABLE telco.cdr_new PARTITION OF telco.cdr FOR VALUES FROM ('2020-03-01') TO ('2100-01-01');
 SELECT privacy.register_table('telco.cdr', 'traffic');
 SELECT privacy.register_column('telco.cdr', 'a_number', 'phone', 'msisdn', protect => 'msisdn_fpe');
 SELECT privacy.protect('telco.cdr');
 SELECT privacy.set_subject_table('telco.cdr', event_time => 'started');
 INSERT INTO telco.cdr VALUES (1, '+4520123456', '2020-01-10'), (2, '+4520123457', '2020-01-11'),
-                             (3, '+4520123456', now());
+                             (3, '+4520123456', now()), (4, '+4520123400', '2020-02-10');
 RESET ROLE;
 SELECT privacy.set_retention('telco.cdr', 'started', '1 year');
 SELECT privacy.hold('msisdn', '+4520123456', 'litigation');
@@ -484,6 +502,13 @@ like($fp_a, qr/^pgp1:[0-9a-f]{16}$/, 'the source database recorded its key');
 my $pseudo_a = $node->safe_psql('src', q{SELECT a_number FROM telco.cdr WHERE id = 1});
 my $dump = "$dir/src.dump";
 $node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('src'), '-f', $dump ], 'pg_dump of the source');
+
+# Under its own key the source purges: the held partition stays, the
+# expired one without a held number goes.
+$node->safe_psql('src', 'CALL privacy.run_purge()');
+is($node->safe_psql('src', q{SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'telco.cdr'::regclass}),
+	'cdr_new,cdr_old', 'under its key, run_purge keeps the held partition and drops the other expired one');
 
 my $restored = PostgreSQL::Test::Cluster->new('restored');
 $restored->init;
@@ -523,9 +548,9 @@ for my $what (sort keys %keyed)
 	like($err, qr/ERROR:\s+55000: pg_privacy master key does not match/, 'under another key, purge fails closed with 55000');
 	($out, $err) = try_sql($restored, 'dst', q{CALL privacy.run_purge()});
 	like($err, qr/ERROR:\s+55000: pg_privacy master key does not match/, 'under another key, run_purge fails closed with 55000');
-	is($restored->safe_psql('dst', q{SELECT count(*) FROM pg_class WHERE oid = 'telco.cdr_old'::regclass}), '1',
-		'under another key, purge and run_purge keep the held partition');
-	is($restored->safe_psql('dst', 'SELECT count(*) FROM telco.cdr'), '3', 'and delete no row');
+	is($restored->safe_psql('dst', q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'telco.cdr'::regclass}), '3',
+		'under another key, purge and run_purge drop no partition, held or not');
+	is($restored->safe_psql('dst', 'SELECT count(*) FROM telco.cdr'), '4', 'and delete no row');
 }
 # Consent is not keyed: under another key has_consent gives the right answer.
 is($restored->safe_psql('dst', q{SELECT privacy.has_consent('msisdn', '+4520123457', 'marketing')}
@@ -546,8 +571,14 @@ is($restored->safe_psql('dst', q{SELECT count(*) FROM privacy.audit_log WHERE ev
 is($restored->safe_psql('dst', q{SELECT privacy.pseudonymize_msisdn('+4520123456') <> } . "'$pseudo_a'"), 't',
 	'keyed work proceeds under the declared key (existing pseudonyms are not converted)');
 {
-	my ($out, $err) = try_sql($restored, 'dst', q{SELECT * FROM privacy.purge(false, 'telco.cdr')});
-	unlike($err, qr/55000/, 'purge proceeds after the key change');
+	my ($out, $err) = try_sql($restored, 'dst', q{CALL privacy.run_purge()});
+	unlike($err, qr/55000/, 'run_purge proceeds after the key change');
+	is($restored->safe_psql('dst', q{SELECT count(*) FROM pg_class WHERE oid = to_regclass('telco.cdr_old2')}), '0',
+		'after the key change the expired partition without a hold is dropped');
+	local $TODO = 'finding: a legal hold placed before a declared key change no longer matches the rows '
+	  . 'pseudonymized under the old key: the held partition is dropped (retention holds are keyed)';
+	is($restored->safe_psql('dst', q{SELECT count(*) FROM pg_class WHERE oid = to_regclass('telco.cdr_old')}), '1',
+		'after the key change the held partition is still kept');
 }
 
 # ---------------------------------------------------------------------------
