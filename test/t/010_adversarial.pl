@@ -115,6 +115,14 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
+-- and tries to leave settings behind in the session that ran her code
+CREATE FUNCTION m.gspy() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM m.spy('guc');
+  PERFORM pg_catalog.set_config('search_path', 'm, public', false);
+  PERFORM pg_catalog.set_config('pg_privacy.default_country', 'SE', false);
+  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END $$;
 CREATE DOMAIN m.dnote AS text CHECK (m.spy('domain_check'));
 CREATE TYPE m.mood AS ENUM ('calm', 'angry');
 CREATE FUNCTION m.mood_json(m.mood) RETURNS json LANGUAGE sql
@@ -142,6 +150,7 @@ CREATE TRIGGER a_bs BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON m.cdr FOR E
 CREATE TRIGGER z_ar AFTER INSERT OR UPDATE OR DELETE ON m.cdr FOR EACH ROW EXECUTE FUNCTION m.tspy();
 CREATE TRIGGER z_as AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON m.cdr FOR EACH STATEMENT EXECUTE FUNCTION m.tspy();
 CREATE TRIGGER z_bd BEFORE DELETE ON m.cdr FOR EACH ROW EXECUTE FUNCTION m.tspy();
+CREATE TRIGGER a_guc BEFORE UPDATE OR DELETE ON m.cdr FOR EACH ROW EXECUTE FUNCTION m.gspy();
 INSERT INTO m.cdr (id, msisdn, started) VALUES
   (1, '+4520556677', now() - interval '3 years'),
   (2, '+4520556677', now()),
@@ -160,8 +169,12 @@ sub superuser_runs
 {
 	my ($label, $sql) = @_;
 	$node->safe_psql('hostile', 'DELETE FROM public.spylog');
-	my ($out, $err) = try_sql($node, 'hostile', $sql);
+	my ($out, $err) = try_sql($node, 'hostile', "$sql;\n"
+		  . q{SELECT 'settings:' || current_setting('search_path') || '|' || current_setting('pg_privacy.default_country')
+});
 	unlike($err, qr/ERROR/, "$label: the superuser's call succeeds") or diag($err);
+	like($out, qr/^settings:"\$user", public\|DK$/m,
+		"$label: the owner's code left no setting behind in the superuser's session");
 	is($node->safe_psql('hostile', q{
 		SELECT count(*) FROM public.spylog WHERE cu <> 'regress_mallory' OR super}),
 		'0', "$label: the owner's code never ran as another role");
@@ -213,7 +226,7 @@ is($node->safe_psql('hostile', 'SELECT count(*) FROM m.cdr WHERE id IN (5, 6)'),
 	'run_purge: the expired rows were deleted');
 # the attacks were real: her code did run inside our operations
 ok($spied{$_}, "her $_ ran during the superuser's operations")
-	for qw(a_br a_bs z_ar z_as z_bd rule_update rule_delete index cast_json);
+	for qw(a_br a_bs z_ar z_as z_bd rule_update rule_delete index cast_json guc);
 is($node->safe_psql('hostile', q{SELECT count(*) FROM privacy.audit_log WHERE event LIKE 'retention.purge_failed'}),
 	'0', 'no purge of her table failed');
 
