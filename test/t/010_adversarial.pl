@@ -432,6 +432,29 @@ CREATE TRIGGER a_keep BEFORE DELETE ON o.cdr FOR EACH ROW EXECUTE FUNCTION o.kee
 		'attaching a partition of raw rows is refused or reported');
 }
 
+{
+	# children by inheritance get no protect trigger: a protected table with
+	# one is not protected (reported, purge and erasure refuse it), and the
+	# owner cannot make an existing table of raw rows one
+	my ($out, $err) = try_sql($node, 'once', q{SET ROLE regress_app;
+		CREATE TABLE o.raw2 (id int NOT NULL, msisdn text);
+		INSERT INTO o.raw2 VALUES (11, '+4520556611');
+		ALTER TABLE o.raw2 INHERIT o.sub;});
+	like($err, qr/ERROR:\s+55000: cannot switch off the protection of table o\.sub/,
+		'ALTER TABLE ... INHERIT a protected table is refused');
+	($out, $err) = try_sql($node, 'once', q{SET ROLE regress_app;
+		CREATE TABLE o.kid () INHERITS (o.sub);
+		INSERT INTO o.kid VALUES (12, '+4520556612');});
+	is($node->safe_psql('once', q{SELECT problem FROM privacy.catalog_problems WHERE table_name = 'o.sub'::regclass}),
+		'protection is not in force: table o.kid inherits from o.sub: rows written to it are not protected',
+		'a child by inheritance of a protected table is reported');
+	is($node->safe_psql('once', q{SELECT protected FROM privacy.protected_tables WHERE table_name = 'o.sub'::regclass}),
+		'f', 'and the table is not reported protected');
+	$node->safe_psql('once', 'DROP TABLE o.kid, o.raw2');
+	is($node->safe_psql('once', q{SELECT protected FROM privacy.protected_tables WHERE table_name = 'o.sub'::regclass}),
+		't', 'without the child the protection is in force again');
+}
+
 # ---------------------------------------------------------------------------
 # 4. Odd input to every function: never a crash
 # ---------------------------------------------------------------------------
