@@ -1062,6 +1062,70 @@ pgp_protect_ddl_allowed(PG_FUNCTION_ARGS)
 				   protect_ddl_relid == PG_GETARG_OID(0));
 }
 
+/*
+ * ATTACH PARTITION into a protected table: the partition's rows were not
+ * written through the protect trigger (a table made for it, or a partition
+ * detached and written raw meanwhile), and nothing tells raw rows from
+ * protected ones.  A partition with rows is refused, except for a
+ * superuser acting on its own (reattaching a partition detached from this
+ * table), which is logged.  The partition is read as its owner.
+ */
+static void
+protect_check_attach(PartitionCmd *pc, bool may_switch_off)
+{
+	Oid			part = RangeVarGetRelid(pc->name, NoLock, true);
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+	bool		protected_tree;
+	bool		has_rows = false;
+	bool		isnull;
+	PgpAsOwner	as_owner;
+	char	   *partname;
+
+	if (!OidIsValid(part))
+		return;
+	values[0] = ObjectIdGetDatum(part);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* not read-only: a fresh snapshot sees the trigger the command cloned */
+	if (SPI_execute_with_args("SELECT privacy._has_protect_trigger($1)", 1, argtypes, values,
+							  NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "checking the protect trigger of an attached partition failed");
+	protected_tree = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	SPI_finish();
+	if (!protected_tree)
+		return;
+
+	partname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+										  get_rel_name(part));
+	pgp_begin_as_owner(part, &as_owner);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(psprintf("SELECT EXISTS (SELECT FROM %s)", partname), false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "reading an attached partition failed");
+	has_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	SPI_finish();
+	pgp_end_as_owner(&as_owner);
+	if (!has_rows)
+		return;
+	if (may_switch_off)
+	{
+		ereport(WARNING,
+				(errmsg("partition %s attached to a protected table holds rows that were not written through its protect trigger",
+						partname),
+				 errhint("Attach only a partition detached from this table; raw rows in it are not protected.")));
+		ereport(LOG,
+				(errmsg("pg_privacy: superuser attached partition %s with rows to a protected table", partname)));
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot attach partition %s with rows to a protected table", partname),
+			 errdetail("Its rows were not written through the protect trigger: they would be stored raw, or transformed twice."),
+			 errhint("Attach an empty partition and insert the rows through the table.")));
+}
+
 PG_FUNCTION_INFO_V1(pgp_protect_event_trigger);
 
 /*
@@ -1101,5 +1165,19 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 	fnoid = LookupFuncName(list_make2(makeString("privacy"), makeString((char *) fname)),
 						   1, fargs, false);
 	OidFunctionCall1(fnoid, BoolGetDatum(may_switch_off));
+	if (strcmp(trigdata->event, "ddl_command_end") == 0 &&
+		trigdata->parsetree != NULL && IsA(trigdata->parsetree, AlterTableStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((AlterTableStmt *) trigdata->parsetree)->cmds)
+		{
+			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+			if (IsA(cmd, AlterTableCmd) && cmd->subtype == AT_AttachPartition &&
+				cmd->def != NULL && IsA(cmd->def, PartitionCmd))
+				protect_check_attach((PartitionCmd *) cmd->def, may_switch_off);
+		}
+	}
 	PG_RETURN_VOID();
 }
