@@ -300,6 +300,20 @@ for my $call (
 	my ($out, $err) = try_sql($node, 'hostile', $call, '-U', 'regress_nobody');
 	like($err, qr/ERROR:\s+42501/, "a role without grants is refused: $call");
 }
+# A superuser's session SET ROLE to the owner acts with the owner's rights.
+{
+	$node->safe_psql('hostile', q{
+		CREATE TABLE public.dba (id int, msisdn text);
+		SELECT privacy.register_table('public.dba', 'regress_adv');
+		SELECT privacy.register_column('public.dba', 'msisdn', 'phone', 'msisdn', protect => 'msisdn_fpe');
+		SELECT privacy.protect('public.dba');
+		GRANT EXECUTE ON FUNCTION privacy.unprotect(regclass) TO regress_mallory;});
+	my ($out, $err) = try_sql($node, 'hostile',
+		q{SET ROLE regress_mallory; SELECT privacy.unprotect('public.dba')});
+	like($err, qr/ERROR:\s+42501/, 'SET ROLE to the owner in a superuser\'s session: no superuser\'s rights for the API');
+	is($node->safe_psql('hostile', q{SELECT protected FROM privacy.protected_tables WHERE table_name = 'public.dba'::regclass}),
+		't', 'the DBA\'s table stays protected');
+}
 # A protect trigger of her own, attached by hand to a table of a role with
 # no domain grant, makes no pseudonym.
 $node->safe_psql('hostile', q{
@@ -513,6 +527,22 @@ SELECT count(*) > 500, count(*) FILTER (WHERE outcome LIKE 'error XX%') FROM odd
 ROLLBACK;});
 	is($out, 't|0', 'odd input to every function: errors or results, no internal error') or diag($err);
 	is($node->safe_psql('once', 'SELECT 1'), '1', 'the server survived the odd input');
+}
+
+# Odd values written to protected columns: refused, the statement with
+# the value kept out of the server log, the server up.
+{
+	my $log_offset = -s $node->logfile;
+	for my $v (q{''}, q{'+'}, q{repeat('9', 1000000)}, q{'٢٠٥٥٦٦٧٧'}, q{'+45 2055 667７'})
+	{
+		my ($out, $err) = try_sql($node, 'once', "SET ROLE regress_app; INSERT INTO o.sub VALUES (99, $v)");
+		like($err, qr/ERROR:\s+22/, "an odd value written to a protected column is refused: " . substr($v, 0, 30));
+	}
+	my ($out, $err) = try_sql($node, 'once', q{SET ROLE regress_app; INSERT INTO o.sub VALUES (98, 'oddity-4520556677')});
+	like($err, qr/ERROR/, 'a marked odd value is refused');
+	my $log = PostgreSQL::Test::Utils::slurp_file($node->logfile, $log_offset);
+	unlike($log, qr/oddity-4520556677|٢٠٥٥٦٦٧٧/, 'no odd value reached the server log');
+	is($node->safe_psql('once', 'SELECT count(*) FROM o.sub WHERE id IN (98, 99)'), '0', 'and none was stored');
 }
 
 # ---------------------------------------------------------------------------
