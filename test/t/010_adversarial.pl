@@ -230,6 +230,45 @@ ok($spied{$_}, "her $_ ran during the superuser's operations")
 is($node->safe_psql('hostile', q{SELECT count(*) FROM privacy.audit_log WHERE event LIKE 'retention.purge_failed'}),
 	'0', 'no purge of her table failed');
 
+# Column types changed to her domains after registration: every path
+# fails closed, none evaluates her domain checks.
+$node->safe_psql('hostile', q{
+SET ROLE regress_mallory;
+CREATE DOMAIN m.dts AS timestamptz CHECK (m.spy('dts_check'));
+CREATE DOMAIN m.dtext AS text CHECK (m.spy('dtext_check'));
+CREATE TABLE m.e (id int, msisdn text, started timestamptz);
+INSERT INTO m.e VALUES (1, '+4520556677', now() - interval '3 years'), (2, '+4520556688', now() - interval '3 years');
+SELECT privacy.register_table('m.e', 'regress_adv');
+SELECT privacy.register_column('m.e', 'msisdn', 'phone', 'msisdn');
+SELECT privacy.set_subject_table('m.e', event_time => 'started');
+RESET ROLE;
+SELECT privacy.set_retention('m.e', 'started', '1 year');
+SET ROLE regress_mallory;
+ALTER TABLE m.e ALTER COLUMN started TYPE m.dts;
+ALTER TABLE m.e ALTER COLUMN msisdn TYPE m.dtext;
+RESET ROLE;
+DELETE FROM public.spylog;
+});
+for my $call (
+	q{SELECT * FROM privacy.purge(false, 'm.e')},
+	q{CALL privacy.run_purge()},
+	q{SELECT privacy.export_subject('msisdn', '+4520556677')},
+	q{SELECT * FROM privacy.erase_subject('msisdn', '+4520556677')},
+	q{SELECT privacy.restrict_subject('msisdn', '+4520556688', 'x')})
+{
+	my ($out, $err) = try_sql($node, 'hostile', $call);
+	ok($err =~ /ERROR|WARNING:.*purge of m\.e failed/ || $out =~ /failed/,
+		"after a type change to her domain, fails closed: $call");
+}
+is($node->safe_psql('hostile', 'SELECT count(*) FROM m.e'), '2', 'no row of the changed table was touched');
+is($node->safe_psql('hostile', q{SELECT count(*) FROM public.spylog WHERE cu <> 'regress_mallory' OR super}), '0',
+	'her domain checks never ran as another role');
+is($node->safe_psql('hostile', q{SELECT count(*) FROM public.spylog WHERE what LIKE 'dt%'}), '0',
+	'her domain checks never ran at all');
+like($node->safe_psql('hostile', q{SELECT string_agg(problem, '; ') FROM privacy.catalog_problems WHERE table_name = 'm.e'::regclass}),
+	qr/identifier column has type m\.dtext/, 'the changed identifier column is reported');
+$node->safe_psql('hostile', q{SELECT privacy.drop_retention('m.e'); SELECT privacy.unregister_table('m.e')});
+
 # Her code calling the API from inside our maintenance is refused.
 $node->safe_psql('hostile', q{
 SET ROLE regress_mallory;
