@@ -10,20 +10,26 @@
 #     of every timing, RULEs, a column DEFAULT, an index expression, a
 #     domain CHECK and casts of her enum to json, jsonb and text.  Her code
 #     records current_user and tries ALTER ROLE ... SUPERUSER: it must only
-#     ever run as her.
+#     ever run as her, leave no setting behind in the superuser's session,
+#     and reach no API entry point; columns retyped to her domains after
+#     registration fail closed without running her checks.
 #  2. An ordinary login role reaches nothing privileged: no SECURITY
 #     DEFINER or entry point for PUBLIC, no keyed value without a grant.
-#  3. Exactly once: a value written through an upsert or a partition
-#     move is transformed once even when an ordinary trigger of the table
-#     writes another protected table in between; a partition attached with
-#     rows it never protected does not pass as protected.
+#  3. Exactly once: VALUES, INSERT ... SELECT, COPY (routed too), MERGE,
+#     upserts and partition moves, in a function or not, transform once,
+#     even when an ordinary trigger writes another protected table in
+#     between; a partition attached with rows it never protected, or a
+#     child by inheritance, does not pass as protected; odd values are
+#     refused and kept out of the log.
 #  4. Odd input (NULLs, empty strings, a megabyte of digits, arrays of
 #     NULLs, extreme integers) to every function: errors, never a crash.
 #  5. Restore onto a server with a different key file: keyed work
-#     (pseudonymize, reidentify_msisdn, protected writes, (has_consent answers right: consent is not keyed),
+#     (pseudonymize, reidentify_msisdn, protected writes, holds, export,
 #     erase_subject, purge and run_purge of a partitioned table under a
 #     legal hold) fails closed with 55000 and drops no held partition;
-#     after accept_key_change(old fingerprint) it proceeds.
+#     has_consent (consent is not keyed) answers right;
+#     after accept_key_change(old fingerprint) it proceeds (what then
+#     happens to rows written under the old key is a recorded finding).
 #  6. A key file swapped under an open session and reloaded: the next
 #     keyed call of that session fails closed.
 use strict;
@@ -692,10 +698,14 @@ is($restored->safe_psql('dst', q{SELECT privacy.pseudonymize_msisdn('+4520123456
 	unlike($err, qr/55000/, 'run_purge proceeds after the key change');
 	is($restored->safe_psql('dst', q{SELECT count(*) FROM pg_class WHERE oid = to_regclass('telco.cdr_old2')}), '0',
 		'after the key change the expired partition without a hold is dropped');
-	local $TODO = 'finding: a legal hold placed before a declared key change no longer matches the rows '
-	  . 'pseudonymized under the old key: the held partition is dropped (retention holds are keyed)';
+	local $TODO = 'finding: after a declared key change nothing tells rows written under the old key: '
+	  . 'a legal hold no longer matches them (the held partition is dropped) and re-identification '
+	  . 'returns another valid-looking number (keys.c, 50_retention.sql, 30_pseudonym.sql)';
 	is($restored->safe_psql('dst', q{SELECT count(*) FROM pg_class WHERE oid = to_regclass('telco.cdr_old')}), '1',
 		'after the key change the held partition is still kept');
+	my ($o, $e) = try_sql($restored, 'dst', q{SELECT privacy.reidentify_msisdn(a_number) FROM telco.cdr WHERE id = 3});
+	ok($o eq '+4520123456' || $e =~ /ERROR/,
+		'after the key change a row written under the old key re-identifies right or fails, never to another number');
 }
 
 # ---------------------------------------------------------------------------
