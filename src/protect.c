@@ -36,14 +36,18 @@
  *	  row as it left BEFORE UPDATE.
  *
  * The trigger remembers what it last stored for an insert (per firing
- * relation) and for an update (the last one).  BEFORE UPDATE keeps a new
+ * relation) and for an update (the last one at each executor nesting
+ * level).  BEFORE UPDATE keeps a new
  * value that is byte for byte what BEFORE INSERT stored in that column of
  * that relation at the trigger's previous firing, in the same statement;
  * BEFORE INSERT keeps a value that is what BEFORE UPDATE left in that
  * column of another partition of the same registered table at the
  * previous firing, in the same statement.  ("The same statement": the
  * same transaction and statement start; "previous firing": no firing of
- * the protect trigger, on any table, in between.)  Every other value is
+ * the protect trigger, on any table, in between at the same or an outer
+ * executor nesting level: firings in statements nested in between, such
+ * as a history trigger writing another protected table, do not count.)
+ * Every other value is
  * transformed, except that in BEFORE UPDATE a value that is what BEFORE
  * INSERT just stored in another protected column (SET b = EXCLUDED.a) is
  * refused: it cannot be stored right either way.
@@ -55,9 +59,10 @@
  * are phone numbers, and a number in E.164 form equal to the pseudonym
  * just computed for another number (one chance in 10^6 or less) in one
  * statement that both inserts and updates the table.  A missed match
- * transforms twice: when a user's trigger writes a protected table
- * between BEFORE INSERT and BEFORE UPDATE of an upsert, or in a move when
- * a user's BEFORE INSERT trigger on the destination changes the value.
+ * transforms twice: when a user's trigger nested in between writes the
+ * very relation of the memo (its memo is then another row's), or in a
+ * move when a user's BEFORE INSERT trigger on the destination changes the
+ * value.
  * Rows stored raw before protect() (without rewrite_existing) carry their
  * raw value through a move, as they would through any UPDATE.
  *
