@@ -37,6 +37,7 @@ _PG_init(void)
 	pgp_define_key_gucs();
 	pgp_define_transform_gucs();
 	pgp_caller_init();
+	pgp_protect_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("pg_privacy");
 #else

@@ -59,6 +59,7 @@ typedef struct PgpKey
 
 /* caller.c */
 extern void pgp_caller_init(void);
+extern void pgp_protect_init(void);
 extern Oid	pgp_caller(void);
 extern bool pgp_in_api(void);
 

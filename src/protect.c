@@ -36,14 +36,18 @@
  *	  row as it left BEFORE UPDATE.
  *
  * The trigger remembers what it last stored for an insert (per firing
- * relation) and for an update (the last one).  BEFORE UPDATE keeps a new
+ * relation) and for an update (the last one at each executor nesting
+ * level).  BEFORE UPDATE keeps a new
  * value that is byte for byte what BEFORE INSERT stored in that column of
  * that relation at the trigger's previous firing, in the same statement;
  * BEFORE INSERT keeps a value that is what BEFORE UPDATE left in that
  * column of another partition of the same registered table at the
  * previous firing, in the same statement.  ("The same statement": the
  * same transaction and statement start; "previous firing": no firing of
- * the protect trigger, on any table, in between.)  Every other value is
+ * the protect trigger, on any table, in between at the same or an outer
+ * executor nesting level: firings in statements nested in between, such
+ * as a history trigger writing another protected table, do not count.)
+ * Every other value is
  * transformed, except that in BEFORE UPDATE a value that is what BEFORE
  * INSERT just stored in another protected column (SET b = EXCLUDED.a) is
  * refused: it cannot be stored right either way.
@@ -55,9 +59,10 @@
  * are phone numbers, and a number in E.164 form equal to the pseudonym
  * just computed for another number (one chance in 10^6 or less) in one
  * statement that both inserts and updates the table.  A missed match
- * transforms twice: when a user's trigger writes a protected table
- * between BEFORE INSERT and BEFORE UPDATE of an upsert, or in a move when
- * a user's BEFORE INSERT trigger on the destination changes the value.
+ * transforms twice: when a user's trigger nested in between writes the
+ * very relation of the memo (its memo is then another row's), or in a
+ * move when a user's BEFORE INSERT trigger on the destination changes the
+ * value.
  * Rows stored raw before protect() (without rewrite_existing) carry their
  * raw value through a move, as they would through any UPDATE.
  *
@@ -88,6 +93,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "utils/acl.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
@@ -152,6 +158,7 @@ typedef struct ProtectRel
 	LocalTransactionId memo_lxid;
 	TimestampTz memo_stmt;		/* statement start */
 	uint64		memo_seq;		/* firing number */
+	int			memo_depth;		/* executor nesting level of the firing */
 	Datum	   *memo_vals;		/* per column, in cxt's child memo_cxt */
 	bool	   *memo_nulls;
 	MemoryContext memo_cxt;
@@ -173,10 +180,74 @@ typedef struct UpdateMemo
 	MemoryContext cxt;
 } UpdateMemo;
 
-static UpdateMemo update_memo;
-
-/* Firings of the protect trigger in this backend, numbered. */
+/*
+ * Firings of the protect trigger in this backend, numbered, and the
+ * executor nesting level they fire at.  The memos hold for the very next
+ * firing at the same level: a firing in a statement nested in between (a
+ * history or archiving trigger of the table writing another protected
+ * table between the BEFORE INSERT and BEFORE UPDATE of an upsert, or the
+ * BEFORE UPDATE and BEFORE INSERT of a partition move) does not count,
+ * while a firing at the same or an outer level does.  protect_last_seq[d]
+ * is the number of the last firing at level d or above (outer); deeper
+ * levels than the array share its last slot, which only ever makes a memo
+ * lapse (a second transformation is refused or done as before), never hold
+ * wrongly.
+ */
+#define PROTECT_MAX_DEPTH	32
+static UpdateMemo update_memo[PROTECT_MAX_DEPTH];
 static uint64 protect_fire_seq = 0;
+static uint64 protect_last_seq[PROTECT_MAX_DEPTH];
+static int	protect_exec_depth = 0;
+
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+
+static void
+protect_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+					uint64 count, bool execute_once)
+{
+	protect_exec_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		protect_exec_depth--;
+	}
+	PG_END_TRY();
+}
+
+static void
+protect_ExecutorFinish(QueryDesc *queryDesc)
+{
+	protect_exec_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		protect_exec_depth--;
+	}
+	PG_END_TRY();
+}
+
+/* Install the executor hooks that count nesting levels.  From _PG_init. */
+void
+pgp_protect_init(void)
+{
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = protect_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = protect_ExecutorFinish;
+}
 
 /*
  * The relation whose protect trigger privacy.unprotect() is dropping, so
@@ -597,6 +668,9 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	LocalTransactionId lxid = MyProc->lxid;
 	TimestampTz stmt = GetCurrentStatementStartTimestamp();
 	uint64		seq = ++protect_fire_seq;
+	int			depth = Min(Max(protect_exec_depth, 0), PROTECT_MAX_DEPTH - 1);
+	uint64		prev_seq = protect_last_seq[depth];
+	UpdateMemo *um = &update_memo[depth];
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -633,13 +707,16 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));
 	/* BEFORE UPDATE of EXCLUDED, right after this relation's BEFORE INSERT */
 	upsert_memo = oldtuple != NULL && !rewriting && pr->memo_lxid == lxid &&
-		pr->memo_stmt == stmt && pr->memo_seq == seq - 1;
+		pr->memo_stmt == stmt && pr->memo_depth == depth && pr->memo_seq == prev_seq;
 	/* BEFORE INSERT of a row moving here from another partition */
 	move_memo = oldtuple == NULL && !rewriting &&
-		update_memo.lxid == lxid && update_memo.stmt == stmt && update_memo.seq == seq - 1 &&
-		update_memo.registered == pr->registered &&
-		OidIsValid(pr->registered) && update_memo.relid != RelationGetRelid(rel) &&
-		update_memo.ncols == pr->ncols;
+		um->lxid == lxid && um->stmt == stmt && um->seq == prev_seq &&
+		um->registered == pr->registered &&
+		OidIsValid(pr->registered) && um->relid != RelationGetRelid(rel) &&
+		um->ncols == pr->ncols;
+	/* this firing is the last one at its level and for the levels within */
+	for (i = depth; i < PROTECT_MAX_DEPTH; i++)
+		protect_last_seq[i] = seq;
 
 	for (i = 0; i < pr->ncols; i++)
 	{
@@ -683,7 +760,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			}
 		}
 		if (move_memo && pc->kind != PROTECT_NULL &&
-			memo_matches(update_memo.vals, update_memo.nulls, i, d))
+			memo_matches(um->vals, um->nulls, i, d))
 			continue;			/* moved row: left so by BEFORE UPDATE */
 		pr->repl_cols[nrepl] = pc->attnum;
 		if (pc->kind == PROTECT_NULL)
@@ -721,24 +798,25 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			pr->memo_lxid = lxid;
 			pr->memo_stmt = stmt;
 			pr->memo_seq = seq;
+			pr->memo_depth = depth;
 		}
 		else
 		{
-			if (update_memo.cxt == NULL)
-				update_memo.cxt = AllocSetContextCreate(TopMemoryContext,
-														"pg_privacy protect update memo",
-														ALLOCSET_SMALL_SIZES);
-			update_memo.lxid = InvalidLocalTransactionId;
-			MemoryContextReset(update_memo.cxt);
-			update_memo.vals = MemoryContextAllocZero(update_memo.cxt, sizeof(Datum) * pr->ncols);
-			update_memo.nulls = MemoryContextAllocZero(update_memo.cxt, sizeof(bool) * pr->ncols);
-			memo_store(update_memo.cxt, pr, tupdesc, result, update_memo.vals, update_memo.nulls);
-			update_memo.lxid = lxid;
-			update_memo.stmt = stmt;
-			update_memo.seq = seq;
-			update_memo.relid = RelationGetRelid(rel);
-			update_memo.registered = pr->registered;
-			update_memo.ncols = pr->ncols;
+			if (um->cxt == NULL)
+				um->cxt = AllocSetContextCreate(TopMemoryContext,
+												"pg_privacy protect update memo",
+												ALLOCSET_SMALL_SIZES);
+			um->lxid = InvalidLocalTransactionId;
+			MemoryContextReset(um->cxt);
+			um->vals = MemoryContextAllocZero(um->cxt, sizeof(Datum) * pr->ncols);
+			um->nulls = MemoryContextAllocZero(um->cxt, sizeof(bool) * pr->ncols);
+			memo_store(um->cxt, pr, tupdesc, result, um->vals, um->nulls);
+			um->lxid = lxid;
+			um->stmt = stmt;
+			um->seq = seq;
+			um->relid = RelationGetRelid(rel);
+			um->registered = pr->registered;
+			um->ncols = pr->ncols;
 		}
 	}
 	return PointerGetDatum(result);
@@ -989,6 +1067,70 @@ pgp_protect_ddl_allowed(PG_FUNCTION_ARGS)
 				   protect_ddl_relid == PG_GETARG_OID(0));
 }
 
+/*
+ * ATTACH PARTITION into a protected table: the partition's rows were not
+ * written through the protect trigger (a table made for it, or a partition
+ * detached and written raw meanwhile), and nothing tells raw rows from
+ * protected ones.  A partition with rows is refused, except for a
+ * superuser acting on its own (reattaching a partition detached from this
+ * table), which is logged.  The partition is read as its owner.
+ */
+static void
+protect_check_attach(PartitionCmd *pc, bool may_switch_off)
+{
+	Oid			part = RangeVarGetRelid(pc->name, NoLock, true);
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+	bool		protected_tree;
+	bool		has_rows = false;
+	bool		isnull;
+	PgpAsOwner	as_owner;
+	char	   *partname;
+
+	if (!OidIsValid(part))
+		return;
+	values[0] = ObjectIdGetDatum(part);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* not read-only: a fresh snapshot sees the trigger the command cloned */
+	if (SPI_execute_with_args("SELECT privacy._has_protect_trigger($1)", 1, argtypes, values,
+							  NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "checking the protect trigger of an attached partition failed");
+	protected_tree = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	SPI_finish();
+	if (!protected_tree)
+		return;
+
+	partname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+										  get_rel_name(part));
+	pgp_begin_as_owner(part, &as_owner);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(psprintf("SELECT EXISTS (SELECT FROM %s)", partname), false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "reading an attached partition failed");
+	has_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	SPI_finish();
+	pgp_end_as_owner(&as_owner);
+	if (!has_rows)
+		return;
+	if (may_switch_off)
+	{
+		ereport(WARNING,
+				(errmsg("partition %s attached to a protected table holds rows that were not written through its protect trigger",
+						partname),
+				 errhint("Attach only a partition detached from this table; raw rows in it are not protected.")));
+		ereport(LOG,
+				(errmsg("pg_privacy: superuser attached partition %s with rows to a protected table", partname)));
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot attach partition %s with rows to a protected table", partname),
+			 errdetail("Its rows were not written through the protect trigger: they would be stored raw, or transformed twice."),
+			 errhint("Attach an empty partition and insert the rows through the table.")));
+}
+
 PG_FUNCTION_INFO_V1(pgp_protect_event_trigger);
 
 /*
@@ -1028,5 +1170,19 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 	fnoid = LookupFuncName(list_make2(makeString("privacy"), makeString((char *) fname)),
 						   1, fargs, false);
 	OidFunctionCall1(fnoid, BoolGetDatum(may_switch_off));
+	if (strcmp(trigdata->event, "ddl_command_end") == 0 &&
+		trigdata->parsetree != NULL && IsA(trigdata->parsetree, AlterTableStmt))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((AlterTableStmt *) trigdata->parsetree)->cmds)
+		{
+			AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+			if (IsA(cmd, AlterTableCmd) && cmd->subtype == AT_AttachPartition &&
+				cmd->def != NULL && IsA(cmd->def, PartitionCmd))
+				protect_check_attach((PartitionCmd *) cmd->def, may_switch_off);
+		}
+	}
 	PG_RETURN_VOID();
 }

@@ -332,7 +332,10 @@ subject_cache_key(text *t, char *key)
 	int			len = VARSIZE_ANY_EXHDR(t);
 
 	if (len >= NAMEDATALEN * 2)
-		elog(ERROR, "subject cache key too long");
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("subject cache key is too long"),
+				 errdetail("A key is at most %d bytes.", NAMEDATALEN * 2 - 1)));
 	memset(key, 0, NAMEDATALEN * 2);
 	memcpy(key, VARDATA_ANY(t), len);
 }

@@ -446,6 +446,16 @@ BEGIN
     IF FOUND THEN
       RETURN pg_catalog.format('trigger %I on %s runs privacy._protect_trigger() a second time', g.tgname, r.rel);
     END IF;
+    -- a child by inheritance (not a partition) gets no protect trigger:
+    -- rows written to it are stored raw and show in every scan of the table
+    SELECT i.inhrelid::regclass AS child INTO g
+      FROM pg_catalog.pg_inherits i
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+     WHERE i.inhparent OPERATOR(pg_catalog.=) r.rel AND NOT c.relispartition
+     ORDER BY i.inhrelid::regclass::text LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('table %s inherits from %s: rows written to it are not protected', g.child, r.rel);
+    END IF;
   END LOOP;
   RETURN NULL;
 END

@@ -390,6 +390,9 @@ BEGIN
       JOIN privacy.registered_table t
         ON t.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(x.relid)))
         OR t.tbl::oid OPERATOR(pg_catalog.=) x.relid
+        -- ALTER TABLE ... INHERIT a protected table
+        OR t.tbl::oid IN (SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                           WHERE i.inhrelid OPERATOR(pg_catalog.=) x.relid)
      WHERE x.relid IS NOT NULL
   LOOP
     CONTINUE WHEN NOT privacy._has_protect_trigger(reg);
