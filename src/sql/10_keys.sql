@@ -32,7 +32,7 @@ CREATE FUNCTION privacy._check_key() RETURNS void
 -- stale call cannot move a database to a wrong key.  Existing pseudonyms
 -- are not converted: lookups of rows written under the old key no longer
 -- match, which is why the change is explicit and audited.
-CREATE FUNCTION privacy.accept_key_change(old_fingerprint text) RETURNS text
+CREATE FUNCTION privacy.accept_key_change(old_fingerprint text, holds text DEFAULT 'refuse') RETURNS text
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
@@ -40,6 +40,8 @@ AS $$
 DECLARE
   stored text;
   loaded text := privacy.key_fingerprint();
+  held_n bigint;
+  held_kinds text;
 BEGIN
   IF old_fingerprint IS NULL THEN
     RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
@@ -58,12 +60,46 @@ BEGIN
   IF stored OPERATOR(pg_catalog.=) loaded THEN
     RAISE EXCEPTION 'the loaded key is already the database''s key' USING ERRCODE = '55000';
   END IF;
+  -- A legal hold finds the rows that hold its identifier in a protected
+  -- column by transforming the identifier under the current key: rows
+  -- written under the replaced key would no longer be recognized, and the
+  -- purge or an erasure would remove what the hold must keep.  Refuse
+  -- while such a hold is active.
+  SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT h.kind, ', ')
+    INTO held_n, held_kinds
+    FROM privacy.legal_hold h
+   WHERE h.released_at IS NULL
+     AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+     AND EXISTS (SELECT FROM privacy.registered_column c
+                  WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
+                    AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  IF holds IS NULL OR holds NOT IN ('refuse', 'release') THEN
+    RAISE EXCEPTION 'invalid holds option "%"', holds
+      USING ERRCODE = '22023', HINT = 'Use ''refuse'' (the default) or ''release''.';
+  END IF;
+  IF held_n OPERATOR(pg_catalog.>) 0 AND holds OPERATOR(pg_catalog.=) 'refuse' THEN
+    RAISE EXCEPTION 'cannot accept a new key while legal holds cover protected columns'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('%s active hold(s) on %s identifiers; rows protected under the key %s would no longer be recognized as held.',
+                                       held_n, held_kinds, stored),
+            HINT = 'Install the key file of the database''s key again; or secure the rows the holds keep and call accept_key_change(..., holds => ''release''), which releases them with the key change.';
+  END IF;
+  IF held_n OPERATOR(pg_catalog.>) 0 THEN
+    -- released with the key change, explicitly: recorded in its audit entry
+    UPDATE privacy.legal_hold h SET released_at = pg_catalog.now(), released_by = privacy._invoker()
+     WHERE h.released_at IS NULL
+       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+       AND EXISTS (SELECT FROM privacy.registered_column c
+                    WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
+                      AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  END IF;
   UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
   PERFORM privacy._invalidate('privacy.key_state'::regclass);
   PERFORM privacy._audit('key.change', NULL,
-                         pg_catalog.jsonb_build_object('from', stored, 'to', loaded));
+                         pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
+                                                       'holds_released', held_n));
   RETURN loaded;
 END
 $$;
-COMMENT ON FUNCTION privacy.accept_key_change(text) IS
-  'declare that the loaded master key replaces the database''s key of the given fingerprint (existing pseudonyms are not converted)';
+COMMENT ON FUNCTION privacy.accept_key_change(text, text) IS
+  'declare that the loaded master key replaces the database''s key of the given fingerprint (existing pseudonyms are not converted; refused while legal holds cover protected columns unless holds => ''release'')';

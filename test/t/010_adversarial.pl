@@ -687,10 +687,27 @@ is($restored->safe_psql('dst', 'SELECT count(*) FROM privacy.consent_state'),
 	($out, $err) = try_sql($restored, 'dst', qq{SELECT privacy.accept_key_change('$fp_a')}, '-U', 'regress_owner');
 	like($err, qr/ERROR:\s+42501/, 'accept_key_change is the DBA\'s');
 }
-is($restored->safe_psql('dst', qq{SELECT privacy.accept_key_change('$fp_a')}), $fp_b,
-	'accept_key_change(old fingerprint) declares the new key');
+{
+	# A legal hold covers the protected a_number: under the new key its
+	# rows would no longer be recognized, so the change is refused ...
+	my ($out, $err) = try_sql($restored, 'dst', qq{SELECT privacy.accept_key_change('$fp_a')});
+	like($err, qr/ERROR:\s+55000: cannot accept a new key while legal holds cover protected columns/,
+		'accept_key_change refuses while a legal hold covers protected columns');
+	like($err, qr/holds => 'release'/, '  ... and names the explicit way out');
+	is($restored->safe_psql('dst', 'SELECT fingerprint FROM privacy.key_state'), $fp_a,
+		'the refused change changed nothing');
+	($out, $err) = try_sql($restored, 'dst', qq{SELECT privacy.accept_key_change('$fp_a', holds => 'maybe')});
+	like($err, qr/ERROR:\s+22023: invalid holds option/, 'accept_key_change refuses an unknown holds option');
+}
+# ... unless the DBA releases the holds with the change, explicitly.
+is($restored->safe_psql('dst', qq{SELECT privacy.accept_key_change('$fp_a', holds => 'release')}), $fp_b,
+	'accept_key_change(old fingerprint, holds => release) declares the new key');
 is($restored->safe_psql('dst', q{SELECT count(*) FROM privacy.audit_log WHERE event = 'key.change'}), '1',
 	'the key change is audited');
+is($restored->safe_psql('dst', q{SELECT detail->>'holds_released' FROM privacy.audit_log WHERE event = 'key.change'}), '1',
+	'the key change records the holds it released');
+is($restored->safe_psql('dst', q{SELECT count(*) FROM privacy.legal_hold WHERE released_at IS NULL}), '0',
+	'no hold is silently left unmatched');
 is($restored->safe_psql('dst', q{SELECT privacy.pseudonymize_msisdn('+4520123456') <> } . "'$pseudo_a'"), 't',
 	'keyed work proceeds under the declared key (existing pseudonyms are not converted)');
 {
@@ -698,11 +715,8 @@ is($restored->safe_psql('dst', q{SELECT privacy.pseudonymize_msisdn('+4520123456
 	unlike($err, qr/55000/, 'run_purge proceeds after the key change');
 	is($restored->safe_psql('dst', q{SELECT count(*) FROM pg_class WHERE oid = to_regclass('telco.cdr_old2')}), '0',
 		'after the key change the expired partition without a hold is dropped');
-	local $TODO = 'finding: after a declared key change nothing tells rows written under the old key: '
-	  . 'a legal hold no longer matches them (the held partition is dropped) and re-identification '
-	  . 'returns another valid-looking number (keys.c, 50_retention.sql, 30_pseudonym.sql)';
-	is($restored->safe_psql('dst', q{SELECT count(*) FROM pg_class WHERE oid = to_regclass('telco.cdr_old')}), '1',
-		'after the key change the held partition is still kept');
+	local $TODO = 'limit: a row written under the replaced key re-identifies to another valid-looking number '
+	  . '(FF1 has no integrity check; key versions per row are issue 14)';
 	my ($o, $e) = try_sql($restored, 'dst', q{SELECT privacy.reidentify_msisdn(a_number) FROM telco.cdr WHERE id = 3});
 	ok($o eq '+4520123456' || $e =~ /ERROR/,
 		'after the key change a row written under the old key re-identifies right or fails, never to another number');
