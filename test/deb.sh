@@ -56,15 +56,16 @@ do_build() {
   chmod -R a+rX "$DW"
   (cd "$DW/src" && dpkg-buildpackage -us -uc -b)
   local deb
-  deb=$(ls "$DW"/${PKG}_"$VERSION"*.deb 2>/dev/null | head -n 1)
-  [ -n "$deb" ] || { echo "deb: no $PKG $VERSION package built" >&2; exit 1; }
+  deb=$(ls "$DW"/${PKG}_[0-9]*.deb 2>/dev/null | head -n 1)
+  [ -n "$deb" ] || { echo "deb: no $PKG package built" >&2; exit 1; }
   echo "deb: built $deb"
 }
 
 do_test() {
-  local deb R bin port=${PGP_DEB_PORT:-55432} runas=postgres rc
-  deb=$(ls "$DW"/${PKG}_"$VERSION"*.deb 2>/dev/null | head -n 1)
-  [ -n "$deb" ] || { echo "deb: no $PKG $VERSION package in $DW: run make deb first" >&2; exit 1; }
+  local deb R bin port=${PGP_DEB_PORT:-55432} rc
+  runas=postgres
+  deb=$(ls "$DW"/${PKG}_[0-9]*.deb 2>/dev/null | head -n 1)
+  [ -n "$deb" ] || { echo "deb: no $PKG package in $DW: run make deb first" >&2; exit 1; }
   [ "$(id -u)" -eq 0 ] || runas=$(id -un)
   as_pg() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u "$runas" -- "$@"; else "$@"; fi
@@ -91,6 +92,7 @@ do_test() {
   mkdir -p "$C/data" "$C/sock" "$C/keys" "$C/check"
   (umask 077; openssl rand -hex 32 > "$C/keys/master.key")
   cp -r "$ROOT/sql" "$ROOT/expected" "$C/check/"
+  mkdir -p "$C/check/test"; cp -r "$ROOT/test/isolation" "$C/check/test/"
   chown -R "$runas" "$C"; chmod 700 "$C/keys"
   as_pg "$bin/initdb" -D "$C/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
   cat >> "$C/data/postgresql.conf" <<CONF
@@ -104,15 +106,16 @@ fsync = off
 jit = off
 CONF
   as_pg "$bin/pg_ctl" -D "$C/data" -l "$C/server.log" -w -t 60 start >/dev/null
-  trap 'as_pg "$bin/pg_ctl" -D "$C/data" -m immediate -w stop >/dev/null 2>&1 || true' EXIT
+  trap "as_pg '$bin/pg_ctl' -D '$C/data' -m immediate -w stop >/dev/null 2>&1 || true" EXIT
   local avail
   avail=$(as_pg "$bin/psql" -X -A -t -h "$C/sock" -p "$port" -U postgres -d postgres \
             -c "SELECT default_version FROM pg_available_extensions WHERE name = 'pg_privacy'")
   [ "$avail" = "$VERSION" ] || { echo "deb: the cluster offers pg_privacy '$avail', not $VERSION" >&2; exit 1; }
   # make installcheck, as documented in the Makefile, from a copy of the
-  # suite the cluster's OS user can write to.
+  # suite the cluster's OS user can write to: regress and isolation (the
+  # TAP tests start clusters of their own; make test runs them).
   (cd "$C/check" && as_pg make -s -f "$ROOT/Makefile" installcheck PG_CONFIG="$bin/pg_config" \
-       PGHOST="$C/sock" PGPORT="$port" PGUSER=postgres) >"$C/installcheck.log" 2>&1 && rc=0 || rc=$?
+       PGHOST="$C/sock" PGPORT="$port" PGUSER=postgres TAP_TESTS=) >"$C/installcheck.log" 2>&1 && rc=0 || rc=$?
   cat "$C/installcheck.log"
   [ -f "$C/check/regression.diffs" ] && cat "$C/check/regression.diffs"
   [ "$rc" -eq 0 ] || { echo "deb: installcheck failed" >&2; exit 1; }
