@@ -127,14 +127,14 @@ build_install() {
 RELEASE_TREE_OK=1
 check_release_tree() {
   local f bad=()
-  if ! nm -u "$WORK/build/pg_privacy.so" | grep -q ExceptionalCondition; then
+  if ! nm -u "$WORK/build/pg_privacy.so" | grep ExceptionalCondition >/dev/null; then
     bad+=("the test build has no assertion checks")
   fi
   for f in "$ROOT"/src/*.o "$ROOT"/pg_privacy.so; do
     [ -e "$f" ] || continue
-    nm -u "$f" 2>/dev/null | grep -q ExceptionalCondition && bad+=("$f has assertion checks")
+    nm -u "$f" 2>/dev/null | grep ExceptionalCondition >/dev/null && bad+=("$f has assertion checks")
   done
-  if make -n -C "$ROOT" 2>/dev/null | grep -q USE_ASSERT_CHECKING; then
+  if make -n -C "$ROOT" 2>/dev/null | grep USE_ASSERT_CHECKING >/dev/null; then
     bad+=("make in the tree would build with assertion checks")
   fi
   if [ ${#bad[@]} -gt 0 ]; then
@@ -434,7 +434,7 @@ run_deb() {
   local log=$WORK/deb.log
   if PGPORT=$((PORT + 200)) PGP_DEB_WORK="$WORK/deb" bash "$ROOT/test/deb.sh" build >"$log" 2>&1 &&
      PGP_DEB_WORK="$WORK/deb" PGP_DEB_PORT=$((PORT + 201)) bash "$ROOT/test/deb.sh" test >>"$log" 2>&1; then
-    PASSED=$((PASSED + 1)); note "deb: $(grep -E '^deb: ' "$log" | tail -n 1)"
+    PASSED=$((PASSED + 1)); note "$(grep -E '^deb: ' "$log" | tail -n 1)"
   else
     FAILED=$((FAILED + 1)); FAILURES+=("deb: see $log"); tail -n 40 "$log"
   fi
