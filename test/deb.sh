@@ -20,7 +20,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DW=${PGP_DEB_WORK:-$ROOT/build/deb}
 VERSION=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" "$ROOT/pg_privacy.control")
 PKG=postgresql-15-pg-privacy
-PACKAGES=(make gcc dpkg-dev debhelper libssl-dev openssl postgresql-15
+PACKAGES=(build-essential make gcc dpkg-dev debhelper libssl-dev openssl postgresql-15
           postgresql-server-dev-all postgresql-15-cron)
 
 note() { printf '    %s\n' "$*"; }
