@@ -68,7 +68,11 @@ endif
 #   cron.database_name = 'postgres'          (or the database pg_cron uses)
 #   pg_privacy.key_file = '/absolute/path/to/a/key'   (openssl rand -hex 32,
 #                                            mode 0600, owned by postgres)
-# and a superuser to connect as (PGUSER, PGHOST, PGPORT as usual).  The
+# and a superuser to connect as (PGUSER, PGHOST, PGPORT as usual).
+# installcheck also runs the isolation specs (key-independent too) and the
+# TAP tests (test/t: they start clusters of their own from the installed
+# binaries, with keys of their own; they need libipc-run-perl; leave them
+# out with `make installcheck TAP_TESTS=`).  The
 # tests that compare exact pseudonyms, fingerprints, format-preserving
 # numbers and keyed references live in test/keyed/ and run under the fixed
 # test key (test/keys/regress.key) in make test, or against a server loaded
