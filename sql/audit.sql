@@ -124,6 +124,8 @@ EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
                           det = PG_EXCEPTION_DETAIL, hnt = PG_EXCEPTION_HINT;
   det := replace(det, format('Entries %s to %s ', first_id, last_id), 'Entries FIRST to LAST ');
+  -- the loaded key's fingerprint depends on the server's key
+  det := replace(det, privacy.key_fingerprint(), 'LOADED_KEY');
   RETURN format(E'%s: %s\nDETAIL: %s\nHINT: %s', st, msg, det, hnt);
 END
 $$;

@@ -53,10 +53,11 @@ SELECT privacy.grant_domain('regress_att', 'regress_granted');
 SELECT privacy.grant_domain('regress_att', 'regress_granted');   -- twice is once
 SELECT domain, grantee, granted_by FROM privacy.domain_grant WHERE domain = 'regress_att';
 SET ROLE regress_granted;
-SELECT privacy.pseudonymize_msisdn('+4520123456', 'regress_att') AS granted_fpe;
+SELECT privacy.pseudonymize_msisdn('+4520123456', 'regress_att') AS granted_fpe \gset
 SELECT privacy.pseudonymize_msisdn('+4520123456', 'default');
 RESET ROLE;
-SELECT privacy.pseudonymize_msisdn('+4520123456', 'regress_att') AS dba_fpe;
+SELECT privacy.pseudonymize_msisdn('+4520123456', 'regress_att') = :'granted_fpe' AS dba_fpe_is_granted_fpe,
+       :'granted_fpe' ~ '^\+452[0-9]{7}$' AS well_formed;
 SET ROLE regress_member;
 SELECT privacy.pseudonymize('x', 'regress_att') = privacy.pseudonymize('x', 'regress_att') AS member_ok;
 RESET ROLE;
@@ -71,14 +72,15 @@ RESET ROLE;
 -- writes (fail closed) and shows in catalog_problems.
 SELECT privacy.grant_domain('default', 'regress_owner');
 SET ROLE regress_owner;
-SELECT privacy.pseudonymize_msisdn('+4520123456', 'default') AS owner_fpe;
+SELECT privacy.pseudonymize_msisdn('+4520123456', 'default') AS owner_fpe \gset
 CREATE TABLE regress_att.mine (id int, msisdn text);
 SELECT privacy.register_table('regress_att.mine', 'regress_att');
 SELECT privacy.register_column('regress_att.mine', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
 SELECT privacy.protect('regress_att.mine');
 INSERT INTO regress_att.mine VALUES (1, '+4520123456');
 RESET ROLE;
-SELECT msisdn = privacy.pseudonymize_msisdn('+4520123456') AS stored_once, msisdn AS dba_fpe FROM regress_att.mine;
+SELECT msisdn = privacy.pseudonymize_msisdn('+4520123456') AS stored_once, msisdn = :'owner_fpe' AS dba_fpe_is_owner_fpe
+  FROM regress_att.mine;
 SELECT privacy.revoke_domain('default', 'regress_owner');
 SET ROLE regress_owner;
 INSERT INTO regress_att.mine VALUES (2, '+4520123457');

@@ -82,20 +82,65 @@ private_pg() {
   cp -a /usr/share/postgresql/15 "$PGROOT/usr/share/postgresql/"
 }
 
+# A copy of the source tree (no objects, no built install script) in $1:
+# test builds (assertions, sanitizers) are made there, so that their objects
+# never reach a release build made in the tree.
+copy_tree() {
+  local dest=$1 ver extra=() f
+  ver=$(sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" "$ROOT/pg_privacy.control")
+  # the kept install scripts of earlier versions and the upgrade scripts
+  for f in "$ROOT"/pg_privacy--*.sql; do
+    [ -e "$f" ] && [ "$(basename "$f")" != "pg_privacy--$ver.sql" ] && extra+=("$(basename "$f")")
+  done
+  mkdir -p "$dest"
+  (cd "$ROOT" && tar --exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - \
+       Makefile pg_privacy.control src "${extra[@]}") | (cd "$dest" && tar xf -)
+}
+
+# make test builds the assertion-enabled developer build (warnings are
+# errors) in $WORK/build, a copy of the tree; demo and bench build the
+# release build in the tree, as the README's make && make install does.
 build_install() {
   say "building and installing pg_privacy"
   private_pg
-  local extra=()
-  [ "$MODE" = test ] && extra=(ASSERTS=1)
-  # Rebuild when the assertion setting changes between doors.
-  local stamp="$ROOT/.build-mode" want="$MODE"
-  [ "$MODE" = test ] || want=release
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  # Trees built by an earlier make test in place hold assertion objects.
+  if [ "$(cat "$ROOT/.build-mode" 2>/dev/null)" = test ]; then
     make -s -C "$ROOT" clean >/dev/null 2>&1 || true
-    echo "$want" > "$stamp"
   fi
-  make -s -C "$ROOT" "${extra[@]}" >/dev/null
-  make -s -C "$ROOT" "${extra[@]}" install >/dev/null
+  rm -f "$ROOT/.build-mode"
+  if [ "$MODE" = test ]; then
+    rm -rf "$WORK/build"
+    copy_tree "$WORK/build"
+    make -s -C "$WORK/build" ASSERTS=1 PGP_DEVELOPER=1 >/dev/null
+    make -s -C "$WORK/build" ASSERTS=1 PGP_DEVELOPER=1 install >/dev/null
+    check_release_tree
+  else
+    make -s -C "$ROOT" >/dev/null
+    make -s -C "$ROOT" install >/dev/null
+  fi
+}
+
+# After make test, `make` in the tree builds a release library: the test
+# build's objects carry assertion checks (a reference to
+# ExceptionalCondition), none in the tree does, and make in the tree would
+# not compile with -DUSE_ASSERT_CHECKING.  Counted once, in do_test.
+RELEASE_TREE_OK=1
+check_release_tree() {
+  local f bad=()
+  if ! nm -u "$WORK/build/pg_privacy.so" | grep ExceptionalCondition >/dev/null; then
+    bad+=("the test build has no assertion checks")
+  fi
+  for f in "$ROOT"/src/*.o "$ROOT"/pg_privacy.so; do
+    [ -e "$f" ] || continue
+    nm -u "$f" 2>/dev/null | grep ExceptionalCondition >/dev/null && bad+=("$f has assertion checks")
+  done
+  if make -n -C "$ROOT" 2>/dev/null | grep USE_ASSERT_CHECKING >/dev/null; then
+    bad+=("make in the tree would build with assertion checks")
+  fi
+  if [ ${#bad[@]} -gt 0 ]; then
+    printf '    release tree: %s\n' "${bad[@]}"
+    RELEASE_TREE_OK=0
+  fi
 }
 
 CLUSTER_UP=0
@@ -225,6 +270,21 @@ run_regress() {
       --host="$SOCK" --port="$PORT" --user=postgres --dbname=contrib_regression \
       $tests >"$log" 2>&1 && rc=0 || rc=$?
   count_regress regress "$log" "$rc"
+  run_keyed "$PGBIN" "$PGXS_DIR" "$SOCK" "$PORT" "$WORK/keyed" keyed
+}
+
+# The keyed suite (test/keyed/): exact pseudonyms, format-preserving numbers
+# and the fingerprint under the fixed test key, which this cluster loads.
+# sql/ (make installcheck) holds only what passes under any key.
+run_keyed() {
+  local bin=$1 pgxs=$2 sock=$3 port=$4 out=$5 name=$6 tests rc
+  mkdir -p "$out"; chown "$RUNAS" "$out"
+  tests=$(cd "$WORK/src/test/keyed/sql" && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ')
+  as_pg "$pgxs/src/test/regress/pg_regress" \
+      --inputdir="$WORK/src/test/keyed" --outputdir="$out" --bindir="$bin" \
+      --host="$sock" --port="$port" --user=postgres --dbname=keyed_regression \
+      $tests >"$out/out.log" 2>&1 && rc=0 || rc=$?
+  count_regress "$name" "$out/out.log" "$rc"
 }
 
 run_isolation() {
@@ -290,10 +350,9 @@ run_asan() {
   cp -a "$PGROOT/usr/lib/postgresql/15" "$root/usr/lib/postgresql/"
   cp -a "$PGROOT/usr/share/postgresql/15" "$root/usr/share/postgresql/"
   ln -sfn /usr/include/postgresql "$root/usr/include/postgresql"
-  (cd "$ROOT" && tar cf - Makefile pg_privacy.control src) | (cd "$A/src" && tar xf -)
-  rm -f "$A"/src/src/*.o "$A"/src/*.so
-  if ! { make -s -C "$A/src" PG_CONFIG="$bin/pg_config" SANITIZE=1 ASSERTS=1 &&
-         make -s -C "$A/src" PG_CONFIG="$bin/pg_config" SANITIZE=1 ASSERTS=1 install; } >"$A/build.log" 2>&1; then
+  copy_tree "$A/src"
+  if ! { make -s -C "$A/src" PG_CONFIG="$bin/pg_config" SANITIZE=1 ASSERTS=1 PGP_DEVELOPER=1 &&
+         make -s -C "$A/src" PG_CONFIG="$bin/pg_config" SANITIZE=1 ASSERTS=1 PGP_DEVELOPER=1 install; } >"$A/build.log" 2>&1; then
     FAILED=$((FAILED + 1)); FAILURES+=("asan build: see $A/build.log"); tail -n 20 "$A/build.log"; return 0
   fi
   mkdir -p "$A/data" "$A/sock" "$A/regress" "$A/isolation" "$A/reports"
@@ -320,6 +379,7 @@ EOF
       --host="$A/sock" --port="$aport" --user=postgres --dbname=contrib_regression \
       $(cd "$WORK/src/sql" && ls *.sql | sed 's/\.sql$//' | sort | tr '\n' ' ') >"$A/regress.log" 2>&1 && rc=0 || rc=$?
   count_regress "asan regress" "$A/regress.log" "$rc"
+  run_keyed "$bin" "$root/usr/lib/postgresql/15/lib/pgxs" "$A/sock" "$aport" "$A/keyed" "asan keyed"
   as_pg "$root/usr/lib/postgresql/15/lib/pgxs/src/test/isolation/pg_isolation_regress" \
       --inputdir="$WORK/src/test/isolation" --outputdir="$A/isolation" --bindir="$bin" \
       --host="$A/sock" --port="$aport" --user=postgres --dbname=isolation_regression \
@@ -345,15 +405,53 @@ do_asan() {
   [ "$FAILED" -eq 0 ]
 }
 
+# One line of the count: the tree is left ready for a release build.
+run_release_tree() {
+  if [ "$RELEASE_TREE_OK" = 1 ]; then
+    PASSED=$((PASSED + 1)); note "release tree: no assertion objects, make builds a release library"
+  else
+    FAILED=$((FAILED + 1)); FAILURES+=("release tree: assertion objects where a release build picks them up")
+  fi
+}
+
+# The version lives in the control file; META.json, CHANGELOG.md and
+# debian/changelog must agree with it.
+run_version_check() {
+  local log=$WORK/version.log
+  if bash "$ROOT/test/check-version.sh" >"$log" 2>&1; then
+    PASSED=$((PASSED + 1)); note "$(tail -n 1 "$log")"
+  else
+    FAILED=$((FAILED + 1)); FAILURES+=("version: see $log"); cat "$log"
+  fi
+}
+
+# The Debian package: built as `make deb` builds it (its own build-time
+# installcheck included), unpacked into a private copy of the PostgreSQL
+# installation (never installed system-wide), and make installcheck run
+# against a cluster of that copy with a random key.
+run_deb() {
+  say "Debian package: make deb, then installcheck of the unpacked package"
+  local log=$WORK/deb.log
+  if PGPORT=$((PORT + 200)) PGP_DEB_WORK="$WORK/deb" bash "$ROOT/test/deb.sh" build >"$log" 2>&1 &&
+     PGP_DEB_WORK="$WORK/deb" PGP_DEB_PORT=$((PORT + 201)) bash "$ROOT/test/deb.sh" test >>"$log" 2>&1; then
+    PASSED=$((PASSED + 1)); note "$(grep -E '^deb: ' "$log" | tail -n 1)"
+  else
+    FAILED=$((FAILED + 1)); FAILURES+=("deb: see $log"); tail -n 40 "$log"
+  fi
+}
+
 do_test() {
   local t0=$SECONDS
   setup
+  run_release_tree
+  run_version_check
   run_unit
   run_regress
   run_isolation
   run_tap
   run_fuzz
   run_asan
+  run_deb
   echo
   if [ ${#FAILURES[@]} -gt 0 ]; then
     printf 'failed: %s\n' "${FAILURES[@]}"
