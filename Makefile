@@ -22,6 +22,8 @@ OBJS = \
 # The install script is assembled from src/sql/*.sql in name order.
 SQL_PARTS  = $(sort $(wildcard src/sql/*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# Released versions' install scripts (kept as shipped) and the upgrade scripts.
+DATA = $(wildcard $(EXTENSION)--0.1.0.sql $(EXTENSION)--*--*.sql)
 SHLIB_LINK = -lcrypto
 
 # Warnings are errors.  PostgreSQL's headers are not -Wextra clean for
