@@ -47,6 +47,8 @@ SELECT privacy.grant_consent('msisdn', '+4520123456', 'newsletter', source => 'c
 SELECT privacy.withdraw_consent('msisdn', '+4520123456', 'newsletter', source => 'call');
 SELECT privacy.hold('msisdn', '+4530123456', 'litigation');
 SELECT privacy.define_purpose('regress_upgrade', 'contract');
+CREATE SCHEMA bi;
+SELECT privacy.create_pseudonymized_extract('bi.cdr_extract', 'telco.cdr', 'analytics', 'hour');
 });
 
 # A C function whose arguments changed in 0.2.0 refuses under its 0.1.0
@@ -71,6 +73,8 @@ my %q = (
 	audit => q{SELECT md5(string_agg(concat_ws('|', id, at, actor, role, event, object, detail, prev_hash, hash), ','
 	                                 ORDER BY id)) FROM privacy.audit_log
 	            WHERE id <= (SELECT max(id) FROM privacy.audit_log WHERE event <> 'extension.update')},
+	# a view published at 0.1.0
+	extract => q{SELECT md5(string_agg(e::text, ',' ORDER BY e::text)) FROM bi.cdr_extract e},
 	# calls found from the subscriptions through the keyed lookup
 	lookup => q{SELECT count(*) FROM telco.subscription s
 	              JOIN telco.cdr c ON c.a_number = privacy.pseudonymize_msisdn(s.msisdn)},
@@ -203,6 +207,10 @@ is($node->safe_psql('old', q{SELECT string_agg(table_name || ' ' || protected, '
 	'telco.cdr true', 'the protection of telco.cdr is in force');
 ok($node->safe_psql('old', q{SELECT privacy.export_subject('email', 'ann@example.dk') IS NOT NULL}) eq 't',
 	'export_subject works after the update');
+# a view published at 0.1.0 can be taken back at 0.2.0
+$node->safe_psql('old', q{SELECT privacy.unpublish('bi.cdr_extract')});
+is($node->safe_psql('old', q{SELECT count(*) || ' ' || (to_regclass('bi.cdr_extract') IS NULL) FROM privacy.published}),
+	'0 true', 'a view published at 0.1.0 is unpublished at 0.2.0');
 $node->safe_psql('old', q{SELECT privacy.define_purpose('regress_upgrade_2', 'contract')});
 is($node->safe_psql('old', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'new entries chain on');
 if ($node->safe_psql('old', q{SELECT to_regprocedure('privacy.health()') IS NOT NULL}) eq 't')
