@@ -49,6 +49,10 @@ SELECT privacy.hold('msisdn', '+4530123456', 'litigation');
 SELECT privacy.define_purpose('regress_upgrade', 'contract');
 CREATE SCHEMA bi;
 SELECT privacy.create_pseudonymized_extract('bi.cdr_extract', 'telco.cdr', 'analytics', 'hour');
+CREATE TABLE public.mailing (email text NOT NULL);
+SELECT privacy.register_table('public.mailing', 'newsletter');
+SELECT privacy.register_column('public.mailing', 'email', 'email', identifies => 'email');
+SELECT privacy.require_consent('public.mailing', 'email', 'newsletter');
 });
 
 # A C function whose arguments changed in 0.2.0 refuses under its 0.1.0
@@ -207,6 +211,12 @@ is($node->safe_psql('old', q{SELECT string_agg(table_name || ' ' || protected, '
 	'telco.cdr true', 'the protection of telco.cdr is in force');
 ok($node->safe_psql('old', q{SELECT privacy.export_subject('email', 'ann@example.dk') IS NOT NULL}) eq 't',
 	'export_subject works after the update');
+# a consent requirement made at 0.1.0 is still enforced
+$node->safe_psql('old', q{INSERT INTO public.mailing VALUES ('ann@example.dk'), ('Ann@Example.dk ')});
+($ret, $out, $err) = $node->psql('old', q{INSERT INTO public.mailing VALUES ('bob@example.dk')});
+ok($ret != 0 && $err =~ /no consent for purpose "newsletter"/, 'a consent requirement made at 0.1.0 still refuses a subject without consent');
+is($node->safe_psql('old', 'SELECT count(*) FROM public.mailing'), '2', 'rows of consenting subjects are written');
+
 # a view published at 0.1.0 can be taken back at 0.2.0
 $node->safe_psql('old', q{SELECT privacy.unpublish('bi.cdr_extract')});
 is($node->safe_psql('old', q{SELECT count(*) || ' ' || (to_regclass('bi.cdr_extract') IS NULL) FROM privacy.published}),
