@@ -200,6 +200,9 @@ is($node->safe_psql('old', q{SELECT event || ' ' || (key_fingerprint = privacy.k
 	FROM privacy.audit_log WHERE id = (SELECT last_id + 1 FROM privacy.audit_legacy)}),
 	'extension.update true true', 'the update seals the legacy chain with a keyed entry');
 
+is($node->safe_psql('old', q{SELECT fingerprint = privacy.key_fingerprint() FROM privacy.key_state}), 't',
+	'the update records the fingerprint of the key the 0.1.0 data was made with');
+
 # protect still works, with the pseudonyms of a fresh install
 my $pseudonym = $node->safe_psql('fresh', q{SELECT privacy.pseudonymize_msisdn('+4520999888')});
 is($node->safe_psql('old', q{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
