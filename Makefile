@@ -27,7 +27,8 @@ OBJS = \
 	src/ff1.o \
 	src/e164.o \
 	src/consent.o \
-	src/retention.o
+	src/retention.o \
+	src/compat.o
 
 # The install script is assembled from src/sql/*.sql in name order.
 SQL_PARTS  = $(sort $(wildcard src/sql/*.sql))

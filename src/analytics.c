@@ -615,14 +615,18 @@ Datum
 pgp_analyze_grouped_query(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid			role = PG_GETARG_OID(1);
+	char	   *sql;
+	Oid			role;
 	Query	   *q;
 	List	   *cols;
 	ListCell   *lc;
 	List	   *seen = NIL;
 	Index		rti = 0;
 
+	/* 0.1.0 declared it (query text): see src/compat.c */
+	pgp_compat_check_nargs(fcinfo, 2, "privacy._analyze_grouped_query");
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	role = PG_GETARG_OID(1);
 	InitMaterializedSRF(fcinfo, 0);
 	q = analyze_grouped_query(sql, role, &cols);
 

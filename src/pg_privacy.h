@@ -22,6 +22,7 @@
 
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "pgp_crypto.h"
 
 /* Key purposes: each derives its own working keys (HKDF info). */
@@ -116,5 +117,9 @@ pgp_key_cached(PgpKeyRef *ref, const char *purpose, const char *domain,
 	ref->generation = pgp_key_generation;
 	return k;
 }
+
+/* src/compat.c: a 0.1.0 declaration of a changed C function */
+extern void pgp_compat_check_nargs(FunctionCallInfo fcinfo, int nargs,
+								   const char *name);
 
 #endif							/* PG_PRIVACY_H */

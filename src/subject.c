@@ -465,6 +465,8 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 
+	/* 0.1.0 declared it (sql text, params jsonb): see src/compat.c */
+	pgp_compat_check_nargs(fcinfo, 3, "privacy._subject_query");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	relid = PG_GETARG_OID(0);

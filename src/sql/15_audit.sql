@@ -37,7 +37,10 @@
 -- no key loaded it fails with 55000.  Entries chained under another key
 -- (a dump restored onto a server with another key file) cannot be verified
 -- here: it fails with 55000 naming both fingerprints, and never says
--- intact.  privacy.verify_audit_log(head_id, head_hash) does the same and
+-- intact.  In a database updated from 0.1.0, the entries 0.1.0 wrote
+-- (key_fingerprint NULL, plain SHA-256) verify as the chain's prefix up to
+-- the head recorded in privacy.audit_legacy, and only there (see that
+-- table).  privacy.verify_audit_log(head_id, head_hash) does the same and
 -- also checks that the chain holds the head the caller supplies (an anchor
 -- taken from the log): an entry up to the head changed or removed, the
 -- head's entry missing or with another hash (a truncated tail with the
@@ -57,7 +60,8 @@ CREATE TABLE privacy.audit_log (
   detail     jsonb       NOT NULL DEFAULT '{}',
   prev_hash  bytea       NOT NULL,
   hash       bytea       NOT NULL,   -- HMAC-SHA256 under the audit chain key
-  key_fingerprint text   NOT NULL    -- the key it was chained under
+  key_fingerprint text               -- the key it was chained under (NULL:
+                                     -- a 0.1.0 entry, see audit_legacy)
 );
 COMMENT ON TABLE privacy.audit_log IS
   'pg_privacy audit trail: append-only, hash-chained under a key; never holds a raw identifier';
@@ -72,9 +76,58 @@ CREATE TABLE privacy.audit_head (
 COMMENT ON TABLE privacy.audit_head IS
   'pg_privacy: the id and hash of the newest audit entry';
 
+-- Entries written by pg_privacy 0.1.0, before ALTER EXTENSION pg_privacy
+-- UPDATE to 0.2.0: their hash is plain SHA-256 (no key) and their
+-- key_fingerprint NULL.  The update records the legacy chain's head here;
+-- a fresh 0.2.0 install leaves it empty, so it accepts no legacy entry.
+-- Legacy entries verify only as the prefix of the chain up to this head
+-- (never after a keyed entry, never beyond last_id): whoever cannot use
+-- the key cannot append or downgrade entries.  They are weaker than keyed
+-- ones: anyone who can write the table can recompute their plain SHA-256.
+-- What binds them is the first keyed entry after them (its MAC covers the
+-- legacy head as its prev_hash) and the head recorded here; the update
+-- appends that keyed entry when a key is loaded.
+CREATE TABLE privacy.audit_legacy (
+  singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  last_id    bigint  NOT NULL,
+  last_hash  bytea   NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE privacy.audit_legacy IS
+  'pg_privacy: the head of the audit chain written by 0.1.0 (plain SHA-256), empty on a fresh install';
+
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit_log', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit_log_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.audit_head', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.audit_legacy', '');
+
+-- The hash of a 0.1.0 entry: plain SHA-256 over the previous hash and the
+-- fields, as pg_privacy 0.1.0 computed it.  Used only to verify the legacy
+-- prefix of an updated database's chain (see audit_legacy); never to
+-- append.  Internal.
+CREATE FUNCTION privacy._audit_legacy_digest(prev bytea, id bigint, at timestamptz,
+                                             actor name, role name, event text,
+                                             object text, detail jsonb)
+  RETURNS bytea
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.sha256(
+    prev OPERATOR(pg_catalog.||) pg_catalog.convert_to(
+      pg_catalog.concat_ws(
+        '|',
+        id::text,
+        (EXTRACT(epoch FROM at) OPERATOR(pg_catalog.*) 1000000)::bigint::text,
+        pg_catalog.length(actor::text) || ':' || actor::text,
+        pg_catalog.length(role::text) || ':' || role::text,
+        pg_catalog.length(event) || ':' || event,
+        CASE WHEN object IS NULL THEN '-'
+             ELSE pg_catalog.length(object) || ':' || object END,
+        pg_catalog.length(detail::text) || ':' || detail::text),
+      'UTF8'))
+$$;
+COMMENT ON FUNCTION privacy._audit_legacy_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb) IS
+  'internal: plain SHA-256 hash of an audit entry written by pg_privacy 0.1.0 (verification only)';
 
 -- The MAC of one entry under the audit chain key (src/audit.c): over the
 -- previous hash and each field, every field length-prefixed.  Only object
@@ -161,9 +214,14 @@ DECLARE
   other_from bigint;
   other_to   bigint;
   other_fp   text;
+  legacy     record;
+  keyed_seen boolean := false;
+  legacy_end boolean := false;
 BEGIN
   -- Fails closed (55000) when no usable key is loaded.
   fp := privacy.key_fingerprint();
+  -- the head of the 0.1.0 chain of an updated database (none: fresh install)
+  SELECT * INTO legacy FROM privacy.audit_legacy;
   FOR r IN SELECT * FROM privacy.audit_log ORDER BY id LOOP
     -- the supplied head's entry was passed over: it is not in the chain
     IF head_id IS NOT NULL AND NOT head_seen AND r.id OPERATOR(pg_catalog.>) head_id THEN
@@ -172,7 +230,28 @@ BEGIN
     IF (r.prev_hash OPERATOR(pg_catalog.=) prev) IS NOT TRUE THEN
       RETURN r.id;
     END IF;
-    IF (r.key_fingerprint OPERATOR(pg_catalog.=) fp) IS TRUE THEN
+    IF r.key_fingerprint IS NULL THEN
+      -- A 0.1.0 entry (plain SHA-256, weaker: see audit_legacy).  Only the
+      -- prefix of the chain up to the recorded legacy head may be legacy:
+      -- never after a keyed entry, never on a fresh install.
+      IF keyed_seen OR legacy_end OR legacy.last_id IS NULL
+         OR r.id OPERATOR(pg_catalog.>) legacy.last_id
+         OR (r.hash OPERATOR(pg_catalog.=) privacy._audit_legacy_digest(
+               r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail)) IS NOT TRUE THEN
+        RETURN r.id;
+      END IF;
+      IF r.id OPERATOR(pg_catalog.=) legacy.last_id THEN
+        IF (r.hash OPERATOR(pg_catalog.=) legacy.last_hash) IS NOT TRUE THEN
+          RETURN r.id;
+        END IF;
+        legacy_end := true;
+      END IF;
+    ELSIF (r.key_fingerprint OPERATOR(pg_catalog.=) fp) IS TRUE THEN
+      -- the legacy prefix, when there is one, ends at its recorded head
+      IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
+        RETURN r.id;
+      END IF;
+      keyed_seen := true;
       IF (r.hash OPERATOR(pg_catalog.=) privacy._audit_digest(
             r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail,
             r.key_fingerprint)) IS NOT TRUE THEN
@@ -180,6 +259,10 @@ BEGIN
       END IF;
     ELSE
       -- chained under another key: links are checked, MACs cannot be
+      IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
+        RETURN r.id;
+      END IF;
+      keyed_seen := true;
       other_from := COALESCE(other_from, r.id);
       other_to := r.id;
       other_fp := COALESCE(other_fp, r.key_fingerprint, '(none)');
@@ -195,6 +278,10 @@ BEGIN
   END LOOP;
   IF head_id IS NOT NULL AND NOT head_seen THEN
     RETURN head_id;
+  END IF;
+  -- the recorded legacy head must be in the chain
+  IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
+    RETURN legacy.last_id;
   END IF;
   SELECT * INTO head FROM privacy.audit_head;
   IF FOUND AND ((head.last_id OPERATOR(pg_catalog.=) last_id) IS NOT TRUE

@@ -1,0 +1,275 @@
+# ALTER EXTENSION pg_privacy UPDATE from 0.1.0 to 0.2.0: a database made
+# at 0.1.0 (under the 0.2.0 library, as after a package upgrade) and filled
+# with the telephony data set ends up with exactly the objects, ACLs and
+# behaviour of a fresh 0.2.0 install, with its data, catalog, consent
+# register, holds and audit chain intact.  The 0.1.0 audit entries (plain
+# SHA-256) verify as the chain's legacy prefix only: never on a fresh
+# install, never after a keyed entry.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $src = $ENV{PGP_SRC} // '.';
+my $dir = PostgreSQL::Test::Utils::tempdir();
+my $keyfile = "$dir/master.key";
+open(my $fh, '>', $keyfile) or die;
+print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
+close($fh);
+chmod(0600, $keyfile);
+
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+pg_privacy.key_file = '$keyfile'
+});
+$node->start;
+
+# --- a database made at 0.1.0 --------------------------------------------
+
+$node->safe_psql('postgres', 'CREATE DATABASE old');
+$node->safe_psql('old', q{CREATE EXTENSION pg_privacy VERSION '0.1.0'});
+is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
+	'0.1.0', 'CREATE EXTENSION pg_privacy VERSION 0.1.0 works with the 0.2.0 library');
+
+for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
+{
+	$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('old'), '-f', $f ],
+		"load $f at 0.1.0");
+}
+$node->safe_psql('old', 'SELECT telco.generate(42, 1)');
+$node->safe_psql('old', q{
+SELECT privacy.grant_consent('email', 'ann@example.dk', 'newsletter', source => 'web');
+SELECT privacy.grant_consent('msisdn', '+4520123456', 'newsletter', source => 'call');
+SELECT privacy.withdraw_consent('msisdn', '+4520123456', 'newsletter', source => 'call');
+SELECT privacy.hold('msisdn', '+4530123456', 'litigation');
+SELECT privacy.define_purpose('regress_upgrade', 'contract');
+CREATE SCHEMA bi;
+SELECT privacy.create_pseudonymized_extract('bi.cdr_extract', 'telco.cdr', 'analytics', 'hour');
+CREATE TABLE public.mailing (email text NOT NULL);
+SELECT privacy.register_table('public.mailing', 'newsletter');
+SELECT privacy.register_column('public.mailing', 'email', 'email', identifies => 'email');
+SELECT privacy.require_consent('public.mailing', 'email', 'newsletter');
+});
+
+# A C function whose arguments changed in 0.2.0 refuses under its 0.1.0
+# declaration instead of reading arguments that were never passed.
+my ($ret, $out, $err) = $node->psql('old', q{\set VERBOSITY verbose
+SELECT privacy._subject_query('SELECT 1', '{}')});
+like($err, qr/0A000: function privacy._subject_query removed in 0.2.0; run ALTER EXTENSION pg_privacy UPDATE/,
+	'a changed C function refuses under its 0.1.0 declaration');
+
+my %q = (
+	data => q{SELECT md5(string_agg(concat_ws('|', cdr_id, a_number, b_number, country), ',' ORDER BY cdr_id))
+	            FROM telco.cdr},
+	catalog => q{SELECT string_agg(concat_ws('|', table_name, column_name, category, identifies, link, protect,
+	                                         purpose, legal_basis), ',' ORDER BY table_name::text, column_name)
+	               FROM privacy.personal_data},
+	consent => q{SELECT string_agg(concat_ws('|', kind, value, purpose, granted, event_id, at), ','
+	                               ORDER BY kind, value, purpose) FROM privacy.consent_state},
+	events => q{SELECT count(*) || ':' || max(id) FROM privacy.consent_event},
+	holds => q{SELECT string_agg(concat_ws('|', id, kind, value, reason, released_at), ',' ORDER BY id)
+	             FROM privacy.legal_hold},
+	# the entries 0.1.0 wrote (the update appends one after them)
+	audit => q{SELECT md5(string_agg(concat_ws('|', id, at, actor, role, event, object, detail, prev_hash, hash), ','
+	                                 ORDER BY id)) FROM privacy.audit_log
+	            WHERE id <= (SELECT max(id) FROM privacy.audit_log WHERE event <> 'extension.update')},
+	# a view published at 0.1.0
+	extract => q{SELECT md5(string_agg(e::text, ',' ORDER BY e::text)) FROM bi.cdr_extract e},
+	# calls found from the subscriptions through the keyed lookup
+	lookup => q{SELECT count(*) FROM telco.subscription s
+	              JOIN telco.cdr c ON c.a_number = privacy.pseudonymize_msisdn(s.msisdn)},
+);
+my %before = map { $_ => $node->safe_psql('old', $q{$_}) } keys %q;
+my $legacy_entries = $node->safe_psql('old', 'SELECT count(*) FROM privacy.audit_log');
+ok($legacy_entries > 40, "0.1.0 wrote $legacy_entries audit entries");
+is($node->safe_psql('old', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'the 0.1.0 chain verifies at 0.1.0');
+
+# --- the update -----------------------------------------------------------
+
+$node->safe_psql('old', 'ALTER EXTENSION pg_privacy UPDATE');
+is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
+	'0.2.0', 'ALTER EXTENSION pg_privacy UPDATE goes to 0.2.0');
+
+$node->safe_psql('postgres', 'CREATE DATABASE fresh');
+$node->safe_psql('fresh', 'CREATE EXTENSION pg_privacy');
+
+# --- the same objects as a fresh install -------------------------------------
+
+# Objects of the extension, described without OIDs.
+my $members = q{
+  SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS obj, d.classid, d.objid
+    FROM pg_catalog.pg_depend d
+   WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
+     AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'pg_privacy')};
+my %schema = (
+	'extension members' => qq{SELECT string_agg(obj, E'\\n' ORDER BY obj) FROM ($members) m},
+	'functions' => q{
+	  SELECT string_agg(concat_ws(' | ', p.oid::regprocedure, pg_catalog.pg_get_function_result(p.oid),
+	                              pg_catalog.pg_get_function_arguments(p.oid), p.prokind, l.lanname,
+	                              p.prosecdef, p.proconfig, p.provolatile, p.proisstrict, p.proparallel,
+	                              p.proleakproof, p.procost, p.prorows, p.proacl,
+	                              CASE WHEN l.lanname = 'c' THEN p.prosrc ELSE md5(p.prosrc) END,
+	                              pg_catalog.obj_description(p.oid, 'pg_proc')),
+	                    E'\n' ORDER BY p.oid::regprocedure::text)
+	    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+	   WHERE p.pronamespace = 'privacy'::regnamespace},
+	'relations' => q{
+	  SELECT string_agg(concat_ws(' | ', c.relname, c.relkind, c.relacl, c.relrowsecurity, c.relforcerowsecurity,
+	                              c.reloptions, c.relpersistence, pg_catalog.obj_description(c.oid, 'pg_class'),
+	                              CASE WHEN c.relkind = 'v' THEN pg_catalog.pg_get_viewdef(c.oid) END),
+	                    E'\n' ORDER BY c.relname)
+	    FROM pg_catalog.pg_class c WHERE c.relnamespace = 'privacy'::regnamespace},
+	'columns' => q{
+	  SELECT string_agg(concat_ws(' | ', c.relname, a.attnum, a.attname,
+	                              pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attcollation,
+	                              a.attidentity, a.attgenerated, a.attacl,
+	                              pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)),
+	                    E'\n' ORDER BY c.relname, a.attnum)
+	    FROM pg_catalog.pg_class c
+	    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	    LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
+	   WHERE c.relnamespace = 'privacy'::regnamespace},
+	'constraints and indexes' => q{
+	  SELECT string_agg(x, E'\n' ORDER BY x) FROM (
+	    SELECT concat_ws(' | ', conrelid::regclass, conname, pg_catalog.pg_get_constraintdef(oid)) AS x
+	      FROM pg_catalog.pg_constraint WHERE connamespace = 'privacy'::regnamespace
+	    UNION ALL
+	    SELECT concat_ws(' | ', indexrelid::regclass, pg_catalog.pg_get_indexdef(indexrelid))
+	      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+	     WHERE c.relnamespace = 'privacy'::regnamespace) s},
+	'triggers' => q{
+	  SELECT string_agg(concat_ws(' | ', pg_catalog.pg_get_triggerdef(t.oid), t.tgenabled), E'\n'
+	                    ORDER BY t.tgrelid::regclass::text, t.tgname)
+	    FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+	   WHERE c.relnamespace = 'privacy'::regnamespace AND NOT t.tgisinternal},
+	'event triggers' => q{
+	  SELECT string_agg(concat_ws(' | ', evtname, evtevent, evtfoid::regprocedure, evtenabled, evttags), E'\n'
+	                    ORDER BY evtname)
+	    FROM pg_catalog.pg_event_trigger},
+	'types' => q{
+	  SELECT string_agg(concat_ws(' | ', t.typname, t.typtype,
+	                              (SELECT string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod),
+	                                                 ', ' ORDER BY a.attnum)
+	                                 FROM pg_catalog.pg_attribute a
+	                                WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)),
+	                    E'\n' ORDER BY t.typname)
+	    FROM pg_catalog.pg_type t
+	   WHERE t.typnamespace = 'privacy'::regnamespace},
+	'initial privileges' => qq{
+	  SELECT string_agg(concat_ws(' | ', pg_catalog.pg_describe_object(i.classoid, i.objoid, i.objsubid),
+	                              i.privtype, i.initprivs), E'\\n'
+	                    ORDER BY pg_catalog.pg_describe_object(i.classoid, i.objoid, i.objsubid))
+	    FROM pg_catalog.pg_init_privs i
+	   WHERE (i.classoid, i.objoid) IN (SELECT classid, objid FROM ($members) m)},
+	'dumped configuration' => q{
+	  SELECT string_agg(c::regclass || ' ' || coalesce(w, ''), E'\n' ORDER BY c::regclass::text)
+	    FROM pg_catalog.pg_extension e,
+	         unnest(e.extconfig, e.extcondition) AS u(c, w)
+	   WHERE e.extname = 'pg_privacy'},
+);
+for my $what (sort keys %schema)
+{
+	my $fresh = $node->safe_psql('fresh', $schema{$what});
+	isnt($fresh, '', "fresh install: $what listed");
+	is($node->safe_psql('old', $schema{$what}), $fresh, "updated database: the same $what as a fresh install");
+}
+
+# --- the data, intact -------------------------------------------------------
+
+for my $what (sort keys %q)
+{
+	is($node->safe_psql('old', $q{$what}), $before{$what}, "$what unchanged by the update");
+}
+is($node->safe_psql('old', q{SELECT privacy.has_consent('email', 'ann@example.dk', 'newsletter')}
+	. q{ || ' ' || privacy.has_consent('msisdn', '+4520123456', 'newsletter')}),
+	'true false', 'consent state answers as before');
+
+# --- behaviour ----------------------------------------------------------------
+
+is($node->safe_psql('old', 'SELECT privacy.verify_audit_log() IS NULL'), 't',
+	'the chain verifies after the update: 0.1.0 entries, then keyed ones');
+is($node->safe_psql('old', q{SELECT count(*) FILTER (WHERE key_fingerprint IS NULL) || ' '
+	|| (SELECT last_id FROM privacy.audit_legacy) FROM privacy.audit_log}),
+	"$legacy_entries $legacy_entries", '0.1.0 entries are kept as they were, up to the recorded legacy head');
+is($node->safe_psql('old', q{SELECT event || ' ' || (key_fingerprint = privacy.key_fingerprint())
+	|| ' ' || (prev_hash = (SELECT last_hash FROM privacy.audit_legacy))
+	FROM privacy.audit_log WHERE id = (SELECT last_id + 1 FROM privacy.audit_legacy)}),
+	'extension.update true true', 'the update seals the legacy chain with a keyed entry');
+
+is($node->safe_psql('old', q{SELECT fingerprint = privacy.key_fingerprint() FROM privacy.key_state}), 't',
+	'the update records the fingerprint of the key the 0.1.0 data was made with');
+
+# protect still works, with the pseudonyms of a fresh install
+my $pseudonym = $node->safe_psql('fresh', q{SELECT privacy.pseudonymize_msisdn('+4520999888')});
+is($node->safe_psql('old', q{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+	VALUES ('+4520999888', '+4530123456', (SELECT max(started_at) FROM telco.cdr), 10, 1, 'DK', 'voice')
+	RETURNING a_number}), $pseudonym, 'the protect trigger stores the pseudonym a fresh install makes');
+ok($before{lookup} > 1000, "pseudonyms stored at 0.1.0 are found by the keyed lookup ($before{lookup} calls)");
+is($node->safe_psql('old', q{SELECT count(*) FROM privacy.catalog_problems}), '0', 'catalog_problems is empty');
+is($node->safe_psql('old', q{SELECT string_agg(table_name || ' ' || protected, ',') FROM privacy.protected_tables}),
+	'telco.cdr true', 'the protection of telco.cdr is in force');
+ok($node->safe_psql('old', q{SELECT privacy.export_subject('email', 'ann@example.dk') IS NOT NULL}) eq 't',
+	'export_subject works after the update');
+# a consent requirement made at 0.1.0 is still enforced
+$node->safe_psql('old', q{INSERT INTO public.mailing VALUES ('ann@example.dk'), ('Ann@Example.dk ')});
+($ret, $out, $err) = $node->psql('old', q{INSERT INTO public.mailing VALUES ('bob@example.dk')});
+ok($ret != 0 && $err =~ /no consent for purpose "newsletter"/, 'a consent requirement made at 0.1.0 still refuses a subject without consent');
+is($node->safe_psql('old', 'SELECT count(*) FROM public.mailing'), '2', 'rows of consenting subjects are written');
+
+# a view published at 0.1.0 can be taken back at 0.2.0
+$node->safe_psql('old', q{SELECT privacy.unpublish('bi.cdr_extract')});
+is($node->safe_psql('old', q{SELECT count(*) || ' ' || (to_regclass('bi.cdr_extract') IS NULL) FROM privacy.published}),
+	'0 true', 'a view published at 0.1.0 is unpublished at 0.2.0');
+$node->safe_psql('old', q{SELECT privacy.define_purpose('regress_upgrade_2', 'contract')});
+is($node->safe_psql('old', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'new entries chain on');
+if ($node->safe_psql('old', q{SELECT to_regprocedure('privacy.health()') IS NOT NULL}) eq 't')
+{
+	is($node->safe_psql('old', q{SELECT count(*) FROM privacy.health() WHERE area ~ 'catalog|protect' AND status = 'error'}),
+		'0', 'health: no catalog or protection error');
+}
+
+# --- legacy entries: only as the prefix, never forged -----------------------
+
+# The plain SHA-256 of 0.1.0, recomputed by whoever edits the table: the
+# newest entry rewritten as a legacy entry, head row updated.
+my $downgrade = q{
+BEGIN;
+ALTER TABLE privacy.audit_log DISABLE TRIGGER audit_log_append_only;
+UPDATE privacy.audit_log SET key_fingerprint = NULL, event = 'forged',
+       hash = privacy._audit_legacy_digest(prev_hash, id, at, actor, role, 'forged', object, detail)
+ WHERE id = (SELECT max(id) FROM privacy.audit_log);
+UPDATE privacy.audit_head SET last_hash = (SELECT hash FROM privacy.audit_log ORDER BY id DESC LIMIT 1);
+SELECT privacy.verify_audit_log() = (SELECT max(id) FROM privacy.audit_log);
+ROLLBACK;
+};
+is($node->safe_psql('old', $downgrade), 't',
+	'updated database: a legacy-style entry after keyed ones does not verify');
+$node->safe_psql('fresh', q{SELECT privacy.define_purpose('regress_upgrade', 'contract')});
+is($node->safe_psql('fresh', $downgrade), 't',
+	'fresh install: a legacy-style entry does not verify');
+is($node->safe_psql('fresh', 'SELECT count(*) FROM privacy.audit_legacy'), '0',
+	'a fresh install records no legacy head');
+# a legacy entry changed (and its plain hash recomputed): the keyed entry
+# after the legacy head no longer links
+is($node->safe_psql('old', q{
+BEGIN;
+ALTER TABLE privacy.audit_log DISABLE TRIGGER audit_log_append_only;
+UPDATE privacy.audit_log SET event = 'forged',
+       hash = privacy._audit_legacy_digest(prev_hash, id, at, actor, role, 'forged', object, detail)
+ WHERE id = (SELECT last_id FROM privacy.audit_legacy);
+SELECT privacy.verify_audit_log() = (SELECT last_id FROM privacy.audit_legacy);
+ROLLBACK;
+}), 't', 'a rewritten legacy entry is found');
+# the recorded legacy head removed: no entry may be legacy any more
+is($node->safe_psql('old', q{
+BEGIN;
+DELETE FROM privacy.audit_legacy;
+SELECT privacy.verify_audit_log() = (SELECT min(id) FROM privacy.audit_log);
+ROLLBACK;
+}), 't', 'without the recorded legacy head, legacy entries do not verify');
+
+done_testing();
