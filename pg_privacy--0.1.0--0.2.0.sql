@@ -84,8 +84,6 @@ DROP FUNCTION privacy._extract_spec(regclass);
 
 DROP FUNCTION privacy._subject_query(text, jsonb);
 
-DROP FUNCTION privacy._subject_ids(jsonb, text);
-
 
 -- Functions new or changed in 0.2.0, in the order of its install script (generated)
 
@@ -93,7 +91,7 @@ CREATE FUNCTION privacy._check_key() RETURNS void
   LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_database_key_check';
 
-CREATE FUNCTION privacy.accept_key_change(old_fingerprint text) RETURNS text
+CREATE FUNCTION privacy.accept_key_change(old_fingerprint text, holds text DEFAULT 'refuse') RETURNS text
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
@@ -101,6 +99,8 @@ AS $$
 DECLARE
   stored text;
   loaded text := privacy.key_fingerprint();
+  held_n bigint;
+  held_kinds text;
 BEGIN
   IF old_fingerprint IS NULL THEN
     RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
@@ -119,16 +119,50 @@ BEGIN
   IF stored OPERATOR(pg_catalog.=) loaded THEN
     RAISE EXCEPTION 'the loaded key is already the database''s key' USING ERRCODE = '55000';
   END IF;
+  -- A legal hold finds the rows that hold its identifier in a protected
+  -- column by transforming the identifier under the current key: rows
+  -- written under the replaced key would no longer be recognized, and the
+  -- purge or an erasure would remove what the hold must keep.  Refuse
+  -- while such a hold is active.
+  SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT h.kind, ', ')
+    INTO held_n, held_kinds
+    FROM privacy.legal_hold h
+   WHERE h.released_at IS NULL
+     AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+     AND EXISTS (SELECT FROM privacy.registered_column c
+                  WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
+                    AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  IF holds IS NULL OR holds NOT IN ('refuse', 'release') THEN
+    RAISE EXCEPTION 'invalid holds option "%"', holds
+      USING ERRCODE = '22023', HINT = 'Use ''refuse'' (the default) or ''release''.';
+  END IF;
+  IF held_n OPERATOR(pg_catalog.>) 0 AND holds OPERATOR(pg_catalog.=) 'refuse' THEN
+    RAISE EXCEPTION 'cannot accept a new key while legal holds cover protected columns'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('%s active hold(s) on %s identifiers; rows protected under the key %s would no longer be recognized as held.',
+                                       held_n, held_kinds, stored),
+            HINT = 'Install the key file of the database''s key again; or secure the rows the holds keep and call accept_key_change(..., holds => ''release''), which releases them with the key change.';
+  END IF;
+  IF held_n OPERATOR(pg_catalog.>) 0 THEN
+    -- released with the key change, explicitly: recorded in its audit entry
+    UPDATE privacy.legal_hold h SET released_at = pg_catalog.now(), released_by = privacy._invoker()
+     WHERE h.released_at IS NULL
+       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+       AND EXISTS (SELECT FROM privacy.registered_column c
+                    WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
+                      AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  END IF;
   UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
   PERFORM privacy._invalidate('privacy.key_state'::regclass);
   PERFORM privacy._audit('key.change', NULL,
-                         pg_catalog.jsonb_build_object('from', stored, 'to', loaded));
+                         pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
+                                                       'holds_released', held_n));
   RETURN loaded;
 END
 $$;
 
-COMMENT ON FUNCTION privacy.accept_key_change(text) IS
-  'declare that the loaded master key replaces the database''s key of the given fingerprint (existing pseudonyms are not converted)';
+COMMENT ON FUNCTION privacy.accept_key_change(text, text) IS
+  'declare that the loaded master key replaces the database''s key of the given fingerprint (existing pseudonyms are not converted; refused while legal holds cover protected columns unless holds => ''release'')';
 
 CREATE FUNCTION privacy._audit_legacy_digest(prev bytea, id bigint, at timestamptz,
                                              actor name, role name, event text,
@@ -601,6 +635,16 @@ BEGIN
     IF FOUND THEN
       RETURN pg_catalog.format('trigger %I on %s runs privacy._protect_trigger() a second time', g.tgname, r.rel);
     END IF;
+    -- a child by inheritance (not a partition) gets no protect trigger:
+    -- rows written to it are stored raw and show in every scan of the table
+    SELECT i.inhrelid::regclass AS child INTO g
+      FROM pg_catalog.pg_inherits i
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+     WHERE i.inhparent OPERATOR(pg_catalog.=) r.rel AND NOT c.relispartition
+     ORDER BY i.inhrelid::regclass::text LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('table %s inherits from %s: rows written to it are not protected', g.child, r.rel);
+    END IF;
   END LOOP;
   RETURN NULL;
 END
@@ -1050,6 +1094,9 @@ BEGIN
       JOIN privacy.registered_table t
         ON t.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(x.relid)))
         OR t.tbl::oid OPERATOR(pg_catalog.=) x.relid
+        -- ALTER TABLE ... INHERIT a protected table
+        OR t.tbl::oid IN (SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                           WHERE i.inhrelid OPERATOR(pg_catalog.=) x.relid)
      WHERE x.relid IS NOT NULL
   LOOP
     CONTINUE WHEN NOT privacy._has_protect_trigger(reg);
@@ -1723,6 +1770,98 @@ $$;
 COMMENT ON FUNCTION privacy._retention_written_forms(text[], text, text) IS
   'internal: usual written forms of normalized identifiers (a number in E.164, 00 and national forms)';
 
+CREATE FUNCTION privacy._hold_arg(args text[], literal boolean) RETURNS text
+  LANGUAGE sql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN literal
+              THEN pg_catalog.quote_literal(args[pg_catalog.cardinality(args)]) || '::pg_catalog.text[]'
+              ELSE '$' || (pg_catalog.cardinality(args) OPERATOR(pg_catalog.+) 2)::text || '::pg_catalog.text[]' END
+$$;
+
+CREATE FUNCTION privacy._hold_predicate(tbl regclass, alias text, literal boolean,
+                                        OUT held text, OUT held_args text[], OUT held_cols integer)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c record;
+  vals text[];
+  norms text[];
+  cond text[];
+  parts text[] := '{}';
+  colref text;
+  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+BEGIN
+  -- Holds: every registered column that holds an identifier of the kind
+  -- (owner or mention), whatever form it is written in.  A stored
+  -- (transformed) value is compared with the transformation of the held
+  -- identifier and of its usual written forms; a value as typed, and one
+  -- written before the column was protected, by its kind's normal form
+  -- (privacy._subject_key: '20 55 66 77', '004520556677' and '+4520556677'
+  -- are one number).  Only built-in operators and the keyless, PUBLIC
+  -- _subject_key: the predicate runs as the table's owner.
+  held_args := '{}';
+  FOR c IN
+    SELECT rc.col, rc.protect, rc.domain, rc.identifies, ik.normalize,
+           (SELECT pg_catalog.array_agg(DISTINCT h.value)
+              FROM privacy.legal_hold h
+             WHERE h.kind OPERATOR(pg_catalog.=) rc.identifies
+               AND h.released_at IS NULL
+               AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())) AS vals
+      FROM privacy.registered_column rc
+      JOIN privacy.identifier_kind ik ON ik.name OPERATOR(pg_catalog.=) rc.identifies
+     WHERE rc.tbl OPERATOR(pg_catalog.=) _hold_predicate.tbl
+       AND (rc.protect IS NULL OR rc.protect NOT IN ('null', 'country'))
+     ORDER BY rc.attnum
+  LOOP
+    CONTINUE WHEN c.vals IS NULL;
+    colref := CASE WHEN alias IS NULL THEN pg_catalog.quote_ident(c.col)
+                   ELSE pg_catalog.quote_ident(alias) || '.' || pg_catalog.quote_ident(c.col) END;
+    -- the normal forms (as _subject_key writes them) of the held values
+    SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
+      FROM pg_catalog.unnest(c.vals) v,
+           LATERAL (VALUES (v), (privacy._subject_key(c.normalize, v, dc))) x(f)
+     WHERE f IS NOT NULL;
+    cond := '{}';
+    IF c.protect IS NOT NULL THEN
+      SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
+        FROM pg_catalog.unnest(privacy._retention_written_forms(c.vals, c.normalize, dc)) v,
+             privacy._stored_form(v, c.protect, c.domain, c.identifies) f
+       WHERE f IS NOT NULL;
+      IF vals IS NOT NULL THEN
+        held_args := held_args || vals::text;
+        cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
+                                          colref, privacy._hold_arg(held_args, literal));
+      END IF;
+    ELSE
+      held_args := held_args || c.vals::text;
+      cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
+                                        colref, privacy._hold_arg(held_args, literal));
+      IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
+        cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%s::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY (%s)',
+                                          colref, privacy._hold_arg(held_args, literal));
+      END IF;
+    END IF;
+    -- as typed, or raw from before protection: by the normal form (not in
+    -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
+    IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
+      held_args := held_args || norms::text;
+      cond := cond || pg_catalog.format('privacy._subject_key(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
+                                        c.normalize, colref, dc, privacy._hold_arg(held_args, literal));
+    END IF;
+    CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
+    parts := parts || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
+  END LOOP;
+  held_cols := pg_catalog.cardinality(parts);
+  held := CASE WHEN pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN NULL
+               ELSE '(' || pg_catalog.array_to_string(parts, ' OR ') || ')' END;
+END
+$$;
+
+COMMENT ON FUNCTION privacy._hold_predicate(regclass, text, boolean) IS
+  'internal: SQL predicate true for rows of the table that hold an identifier under an active legal hold';
+
 CREATE FUNCTION privacy._retention_work(tbl regclass) RETURNS privacy._retention_work
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -1764,67 +1903,9 @@ BEGIN
       USING ERRCODE = '42804', HINT = 'The time column must be timestamptz, timestamp or date.';
   END IF;
 
-  -- Holds: every registered column that holds an identifier of the kind
-  -- (owner or mention), whatever form it is written in.  A stored
-  -- (transformed) value is compared with the transformation of the held
-  -- identifier and of its usual written forms; a value as typed, and one
-  -- written before the column was protected, by its kind's normal form
-  -- (privacy._subject_key: '20 55 66 77', '004520556677' and '+4520556677'
-  -- are one number).  Only built-in operators and the keyless, PUBLIC
-  -- _subject_key: the predicate runs as the table's owner.
-  w.held_args := '{}';
-  FOR c IN
-    SELECT rc.col, rc.protect, rc.domain, rc.identifies, ik.normalize,
-           (SELECT pg_catalog.array_agg(DISTINCT h.value)
-              FROM privacy.legal_hold h
-             WHERE h.kind OPERATOR(pg_catalog.=) rc.identifies
-               AND h.released_at IS NULL
-               AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())) AS vals
-      FROM privacy.registered_column rc
-      JOIN privacy.identifier_kind ik ON ik.name OPERATOR(pg_catalog.=) rc.identifies
-     WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
-       AND (rc.protect IS NULL OR rc.protect NOT IN ('null', 'country'))
-     ORDER BY rc.attnum
-  LOOP
-    CONTINUE WHEN c.vals IS NULL;
-    -- the normal forms (as _subject_key writes them) of the held values
-    SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
-      FROM pg_catalog.unnest(c.vals) v,
-           LATERAL (VALUES (v), (privacy._subject_key(c.normalize, v, dc))) x(f)
-     WHERE f IS NOT NULL;
-    cond := '{}';
-    IF c.protect IS NOT NULL THEN
-      SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
-        FROM pg_catalog.unnest(privacy._retention_written_forms(c.vals, c.normalize, dc)) v,
-             privacy._stored_form(v, c.protect, c.domain, c.identifies) f
-       WHERE f IS NOT NULL;
-      IF vals IS NOT NULL THEN
-        w.held_args := w.held_args || vals::text;
-        cond := cond || pg_catalog.format('%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
-                                          c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
-      END IF;
-    ELSE
-      w.held_args := w.held_args || c.vals::text;
-      cond := cond || pg_catalog.format('%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
-                                        c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
-      IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
-        cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%I::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
-                                          c.col, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
-      END IF;
-    END IF;
-    -- as typed, or raw from before protection: by the normal form (not in
-    -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
-    IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
-      w.held_args := w.held_args || norms::text;
-      cond := cond || pg_catalog.format('privacy._subject_key(%L, %I::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY ($%s::pg_catalog.text[])',
-                                        c.normalize, c.col, dc, pg_catalog.cardinality(w.held_args) OPERATOR(pg_catalog.+) 2);
-    END IF;
-    CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
-    held := held || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
-  END LOOP;
-  w.held_cols := pg_catalog.cardinality(held);
-  w.held := CASE WHEN pg_catalog.cardinality(held) OPERATOR(pg_catalog.=) 0 THEN NULL
-                 ELSE '(' || pg_catalog.array_to_string(held, ' OR ') || ')' END;
+  -- Holds (privacy._hold_predicate): the predicate's arguments are $3...
+  SELECT hp.held, hp.held_args, hp.held_cols INTO w.held, w.held_args, w.held_cols
+    FROM privacy._hold_predicate(tbl, NULL, false) hp;
 
   IF p.action OPERATOR(pg_catalog.=) 'anonymize' THEN
     -- the time column and other registered traffic times: generalized
@@ -3588,12 +3669,24 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION privacy._subject_ids(params jsonb, key text)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean)
+  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN QUERY
+    SELECT f.s, f.span, f.b
+      FROM pg_catalog.jsonb_to_recordset(params OPERATOR(pg_catalog.->) key)
+           AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool);
+END
+$$;
+
 CREATE FUNCTION privacy._subject_ids_sql(key text)
   RETURNS text
   LANGUAGE sql IMMUTABLE
 AS $$
-  SELECT pg_catalog.format('pg_catalog.jsonb_to_recordset($1 OPERATOR(pg_catalog.->) %L) '
-                           'AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool)', key)
+  SELECT pg_catalog.format('privacy._subject_ids($1, %L) f', key)
 $$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_from(c privacy._subject_column, dc text)
@@ -4418,6 +4511,7 @@ DECLARE
   max_until timestamptz;
   row_until timestamptz;
   forever boolean := false;
+  heldcond text;
   scrubbed jsonb;
   referenced boolean;
   order_  regclass[];
@@ -4491,6 +4585,30 @@ BEGIN
       INTO keep
       FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
     keepcond := COALESCE(keep.keep_cond, 'false');
+    -- A legal hold on any identifier a row holds keeps the row as it is,
+    -- whoever's identifier it is (a call of this subject to a held
+    -- number): neither deleted nor scrubbed.
+    heldcond := (SELECT hp.held FROM privacy._hold_predicate(t.tbl, 't', true) hp);
+    IF heldcond IS NOT NULL THEN
+      n := 0;
+      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl LOOP
+        CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
+        nrows := (privacy._subject_query(t.tbl,
+                    'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM '
+                    || privacy._subject_from(c, dc) || ' AND ' || heldcond,
+                    params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
+        n := GREATEST(n, nrows);
+      END LOOP;
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        action := 'keep'; rows := n; kept_until := NULL;
+        reason := 'legal hold on another identifier these rows hold (until released)';
+        kept_any := true;
+        forever := true;
+        RETURN NEXT;
+      END IF;
+      keepcond := '(' || keepcond || ' OR ' || heldcond || ')';
+    END IF;
     deleted := 0; kept := 0; until := NULL; referenced := false;
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
@@ -4498,8 +4616,9 @@ BEGIN
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF keep.keep_cond IS NOT NULL THEN
         res := privacy._subject_query(t.tbl,
-                 pg_catalog.format('SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s',
-                                   keep.row_time, privacy._subject_from(c, dc), keepcond),
+                 pg_catalog.format('SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s AND NOT %s',
+                                   keep.row_time, privacy._subject_from(c, dc), keep.keep_cond,
+                                   COALESCE(heldcond, 'false')),
                  params);
         nrows := (res OPERATOR(pg_catalog.->>) 0)::bigint;
         row_until := (res OPERATOR(pg_catalog.->>) 1)::timestamptz;
@@ -4563,9 +4682,9 @@ BEGIN
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
       nrows := privacy._subject_exec(t.tbl,
-               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s',
+               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s AND NOT %s',
                                  t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy._subject_match(c, dc)),
+                                 privacy._subject_match(c, dc), COALESCE(heldcond, 'false')),
                params);
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
         scrubbed := scrubbed OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(c.col, nrows);
@@ -4855,3 +4974,5 @@ GRANT EXECUTE ON FUNCTION privacy._identifier_key(text, text) TO PUBLIC;
 REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy._subject_key(text, text, text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy._subject_ids(jsonb, text) TO PUBLIC;
