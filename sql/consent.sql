@@ -359,7 +359,8 @@ CLOSE c;
 SELECT event, count(*) FROM privacy.audit_log
  WHERE event LIKE 'consent.%' AND id > :audit_start GROUP BY event ORDER BY event;
 SELECT count(*) AS raw_identifiers_in_audit FROM privacy.audit_log
- WHERE detail::text ~* '(example\.dk|20123456|30111111|1042)';
+ WHERE id > :audit_start
+   AND detail::text ~* '(example\.dk|\m(\+?45)?20123456\M|\m(\+?45)?30111111\M|\m1042\M)';
 SELECT privacy.verify_audit_log() AS first_bad_entry;
 
 -- Clean up.  The register cannot be emptied through SQL; a superuser
