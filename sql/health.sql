@@ -16,7 +16,14 @@ SELECT has_function_privilege('public', 'privacy.health()', 'EXECUTE') AS public
 SELECT array_agg(DISTINCT area) @> '{library,key,purge,"subject requests",catalog,"undeclared columns",protection,"restrictions and holds"}' AS all_areas,
        bool_and(status IN ('ok', 'warning', 'error')) AS known_statuses
   FROM privacy.health();
+-- (keyed work records the database's key, whatever ran before)
+SELECT privacy.pseudonymize('x') IS NOT NULL AS keyed_work_done;
 SELECT area, status, detail FROM privacy.health() WHERE area IN ('library', 'key', 'purge');
+-- before any keyed work: ok, the key is recorded at first use
+BEGIN;
+DELETE FROM privacy.key_state;
+SELECT status, detail FROM privacy.health() WHERE area = 'key';
+ROLLBACK;
 
 ------------------------------------------------------------------------
 -- Findings

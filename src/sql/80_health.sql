@@ -131,14 +131,7 @@ BEGIN
         status := 'error';
         detail := pg_catalog.format('purge job %s runs in database %s, not in this one', job.jobid, job.database);
         hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule).';
-      ELSIF last.status IS NULL THEN
-        conn := privacy._cron_connection_problem();
-        status := CASE WHEN conn IS NULL THEN 'ok' ELSE 'warning' END;
-        detail := pg_catalog.format('purge job %s scheduled ''%s'' (%s), not run yet%s', job.jobid, job.schedule, job.command,
-                                    CASE WHEN conn IS NULL THEN '' ELSE '; ' || conn END);
-        hint := CASE WHEN conn IS NULL THEN NULL
-                     ELSE 'Set cron.use_background_workers = on and restart, then SELECT privacy.schedule_purge(schedule).' END;
-      ELSIF last.status OPERATOR(pg_catalog.=) 'failed' THEN
+      ELSIF last.status IS NOT DISTINCT FROM 'failed' THEN
         status := 'error';
         detail := pg_catalog.format('the last run of purge job %s failed at %s: %s', job.jobid,
                                     pg_catalog.to_char(COALESCE(last.end_time, last.start_time), 'YYYY-MM-DD HH24:MI:SSOF'),
@@ -149,6 +142,24 @@ BEGIN
           WHEN last.return_message LIKE 'could not start background process%'
             THEN 'Raise max_worker_processes (pg_cron''s jobs need background workers beside parallel query and replication) and restart.'
           ELSE 'See cron.job_run_details and privacy.audit_log (event retention.purge_failed); run CALL privacy.run_purge() by hand to see the error.' END;
+      ELSIF pg_catalog.current_setting('cron.use_background_workers', true) IS DISTINCT FROM 'on'
+            AND (job.nodename IS DISTINCT FROM COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost')
+                 OR job.nodeport IS DISTINCT FROM pg_catalog.current_setting('port')::integer) THEN
+        -- pg_cron connects to the node the job names: one restored from
+        -- another cluster, or made before cron.host changed, misses.
+        status := 'warning';
+        detail := pg_catalog.format('purge job %s connects to %s port %s, not to this server (%s port %s): its next run fails',
+                                    job.jobid, job.nodename, job.nodeport,
+                                    COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost'),
+                                    pg_catalog.current_setting('port'));
+        hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule): the job is made for this server.';
+      ELSIF last.status IS NULL THEN
+        conn := privacy._cron_connection_problem();
+        status := CASE WHEN conn IS NULL THEN 'ok' ELSE 'warning' END;
+        detail := pg_catalog.format('purge job %s scheduled ''%s'' (%s), not run yet%s', job.jobid, job.schedule, job.command,
+                                    CASE WHEN conn IS NULL THEN '' ELSE '; ' || conn END);
+        hint := CASE WHEN conn IS NULL THEN NULL
+                     ELSE 'Set cron.use_background_workers = on and restart, then SELECT privacy.schedule_purge(schedule).' END;
       ELSE
         status := 'ok';
         detail := pg_catalog.format('purge job %s scheduled ''%s''; last run %s at %s', job.jobid, job.schedule,

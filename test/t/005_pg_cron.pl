@@ -182,6 +182,16 @@ like(health('purge'), qr/^error \| the last run of purge job $job failed at .*: 
 like($err, qr/ERROR:  the purge job would not run: cron.use_background_workers is off, so pg_cron would connect over TCP to localhost/,
 	'schedule_purge refuses a job that would need a connection');
 like($err, qr/HINT:  Set cron.use_background_workers = on/, 'and says what to do');
+# A cron.job restored from another cluster (another port, no run yet):
+# health() warns that the job will miss this server.
+my $port = $node->port;
+$node->safe_psql('postgres', "UPDATE cron.job SET nodeport = nodeport + 1 WHERE jobid = $job;
+                              DELETE FROM cron.job_run_details WHERE jobid = $job");
+like(health('purge'), qr/^warning \| purge job $job connects to localhost port @{[$port + 1]}, not to this server \(localhost port $port\): its next run fails/,
+	'health: a job made for another server is a warning');
+$node->safe_psql('postgres', "UPDATE cron.job SET nodeport = $port WHERE jobid = $job");
+like(health('purge'), qr/^warning \| purge job $job scheduled .* not run yet; cron.use_background_workers is off/,
+	'health: a job not run yet that would connect over TCP is a warning');
 
 # Not preloaded: a warning in the session that loads the library, and
 # health() says so; a monitoring role sees that the entry points are not
