@@ -101,7 +101,7 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
     status := 'warning';
     detail := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0
-                   THEN pg_catalog.format('pg_cron not installed in this database; %s tables have retention policies', npolicies)
+                   THEN pg_catalog.format('pg_cron not installed in this database; tables with a retention policy: %s', npolicies)
                    ELSE 'pg_cron not installed in this database' END;
     hint := 'Schedule CALL privacy.run_purge() nightly: with pg_cron (cron.database_name = this database, cron.use_background_workers = on, CREATE EXTENSION pg_cron, SELECT privacy.schedule_purge()), '
             'or with cron.schedule_in_database() from pg_cron''s database, or another scheduler.';
@@ -114,7 +114,7 @@ BEGIN
     IF job.jobid IS NULL THEN
       status := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0 THEN 'error' ELSE 'warning' END;
       detail := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0
-                     THEN pg_catalog.format('the purge is not scheduled, but %s tables have retention policies', npolicies)
+                     THEN pg_catalog.format('the purge is not scheduled; tables with a retention policy: %s', npolicies)
                      ELSE 'the purge is not scheduled (and no table has a retention policy)' END;
       hint := 'Schedule it with SELECT privacy.schedule_purge(''30 3 * * *'').';
       RETURN NEXT;
@@ -179,7 +179,7 @@ BEGIN
    WHERE d.closed_at IS NULL AND d.due_at OPERATOR(pg_catalog.<) pg_catalog.now();
   IF n OPERATOR(pg_catalog.>) 0 THEN
     status := 'error';
-    detail := pg_catalog.format('%s open requests are past their deadline: %s', n, detail);
+    detail := pg_catalog.format('open requests past their deadline (%s): %s', n, detail);
     hint := 'Answer them and close them with privacy.close_request(id, outcome); privacy.request_deadlines lists them.';
   ELSE
     SELECT pg_catalog.count(*) INTO m FROM privacy.subject_request q WHERE q.closed_at IS NULL;
@@ -204,7 +204,7 @@ BEGIN
   END LOOP;
   IF n OPERATOR(pg_catalog.=) 0 THEN
     status := 'ok';
-    detail := pg_catalog.format('no catalog problem (%s registered tables)',
+    detail := pg_catalog.format('no catalog problem (registered tables: %s)',
                                 (SELECT pg_catalog.count(*) FROM privacy.registered_table));
     hint := NULL;
     RETURN NEXT;
@@ -220,7 +220,7 @@ BEGIN
             FROM privacy.undeclared_columns u) x;
   IF n OPERATOR(pg_catalog.>) 0 THEN
     status := 'warning';
-    detail := pg_catalog.format('%s columns look personal but are not declared: %s%s', n, detail,
+    detail := pg_catalog.format('columns that look personal but are not declared (%s): %s%s', n, detail,
                                 CASE WHEN n OPERATOR(pg_catalog.>) 10 THEN ', ...' ELSE '' END);
     hint := 'Declare them with privacy.register_column() (see privacy.undeclared_columns).';
   ELSE
@@ -246,7 +246,7 @@ BEGIN
   END LOOP;
   IF n OPERATOR(pg_catalog.=) 0 THEN
     status := 'ok';
-    detail := pg_catalog.format('protection in force on %s tables', (SELECT pg_catalog.count(*) FROM privacy.protected_tables));
+    detail := pg_catalog.format('protection in force (protected tables: %s)', (SELECT pg_catalog.count(*) FROM privacy.protected_tables));
     hint := NULL;
     RETURN NEXT;
   END IF;
@@ -262,13 +262,13 @@ BEGIN
    WHERE h.released_at IS NULL AND h.until IS NOT NULL AND h.until OPERATOR(pg_catalog.<) pg_catalog.now();
   IF n OPERATOR(pg_catalog.>) 0 THEN
     status := 'warning';
-    detail := pg_catalog.format('%s restrictions (%s) are past their end and still in place', n, detail);
+    detail := pg_catalog.format('restrictions past their end and still in place (%s): kinds %s', n, detail);
     hint := 'Lift them with privacy.unrestrict_subject(kind, value) or restrict again with a new end.';
     RETURN NEXT;
   END IF;
   IF m OPERATOR(pg_catalog.>) 0 THEN
     status := 'warning';
-    detail := pg_catalog.format('%s legal holds are past their end and not released: %s', m,
+    detail := pg_catalog.format('legal holds past their end and not released (%s): ids %s', m,
                                 (SELECT pg_catalog.string_agg(h.id::text, ', ' ORDER BY h.id) FROM privacy.legal_hold h
                                   WHERE h.released_at IS NULL AND h.until IS NOT NULL
                                     AND h.until OPERATOR(pg_catalog.<) pg_catalog.now()));
@@ -277,7 +277,7 @@ BEGIN
   END IF;
   IF n OPERATOR(pg_catalog.=) 0 AND m OPERATOR(pg_catalog.=) 0 THEN
     status := 'ok';
-    detail := pg_catalog.format('no restriction or hold past its end (%s restrictions, %s active holds)',
+    detail := pg_catalog.format('no restriction or hold past its end (restrictions: %s, active holds: %s)',
                                 (SELECT pg_catalog.count(*) FROM privacy.restriction),
                                 (SELECT pg_catalog.count(*) FROM privacy.legal_hold h
                                   WHERE h.released_at IS NULL

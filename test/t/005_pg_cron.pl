@@ -124,7 +124,7 @@ SELECT privacy.hold('msisdn', '+45 30 00 00 04', 'dispute 2026-17');
 is($node->safe_psql('postgres', 'SELECT rows || \'/\' || partitions FROM privacy.purge(true)'),
 	'9/2', 'dry run: two whole partitions, and the rows of the one with a held row');
 
-like(health('purge'), qr/^error \| the purge is not scheduled, but 1 tables have retention policies \| .*schedule_purge/,
+like(health('purge'), qr/^error \| the purge is not scheduled; tables with a retention policy: 1 \| .*schedule_purge/,
 	'health: policies without a scheduled purge are an error');
 
 # pg_cron's schedule rules: a named job, minute granularity in 1.4.
@@ -227,6 +227,14 @@ is($node->safe_psql('postgres', 'SELECT privacy.unschedule_purge()'), 'f', 'noth
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT privacy.schedule_purge('every night')});
 like($err, qr/invalid schedule "every night"/, 'a schedule pg_cron does not understand is refused');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM cron.job}), '0', 'and nothing is scheduled');
+
+# No key: health() says so as an error, with how to make one.
+$node->safe_psql('postgres', "ALTER SYSTEM SET pg_privacy.key_file = ''");
+$node->reload;
+$node->poll_query_until('postgres', "SELECT current_setting('pg_privacy.key_file') = ''")
+  or die 'key_file not reloaded';
+like(health('key'), qr/^error \| pg_privacy master key is not configured \| Set pg_privacy.key_file to a file of 64 hexadecimal digits/,
+	'health: no key is an error');
 
 $node->stop;
 done_testing();
