@@ -90,6 +90,29 @@ assign_key_file(const char *newval, void *extra)
 }
 
 /*
+ * GUC check hook: the key file must be named by an absolute path (the
+ * server's working directory is the data directory, where the key must
+ * not lie).  Refused when set or reloaded, not at first use; an empty
+ * value stays allowed and means "not configured".
+ */
+static bool
+check_key_file(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!is_absolute_path(*newval))
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errmsg("pg_privacy.key_file must be an absolute path");
+		GUC_check_errdetail("\"%s\" is a relative path.", *newval);
+		GUC_check_errhint("Name the key file by its full path outside the data directory, "
+						  "for example '/etc/postgresql/pg_privacy/master.key'.");
+		return false;
+	}
+	return true;
+}
+
+/*
  * Define the key settings.  Called from _PG_init.
  */
 void
@@ -102,7 +125,7 @@ pgp_define_key_gucs(void)
 							   "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY,
-							   NULL,
+							   check_key_file,
 							   assign_key_file,
 							   NULL);
 }

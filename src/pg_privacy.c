@@ -3,9 +3,11 @@
  * pg_privacy.c
  *	  Module entry point of pg_privacy: settings and small SQL helpers.
  *
- * The library works loaded on demand; listing it in
- * shared_preload_libraries makes its settings known from server start
- * (so that pg_privacy.key_file is checked and reserved at once).
+ * The library belongs in shared_preload_libraries: its API entry points
+ * rely on the function-manager hook installed at load (caller.c), and its
+ * settings are then known and checked from server start.  Loaded on
+ * demand instead, it warns once per backend (and privacy.health() says
+ * so).
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +36,19 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	/*
+	 * The API's entry points run as the extension owner through the
+	 * function-manager hook installed here (caller.c).  Loaded on demand,
+	 * the hook exists in this session only from now on, and in no other
+	 * session until each loads the library: say so, once per backend.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_privacy is not loaded through shared_preload_libraries"),
+				 errdetail("pg_privacy's API functions rely on a hook installed when the library is loaded at server start; "
+						   "without it they run with the caller's rights and fail."),
+				 errhint("Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server.")));
 	pgp_define_key_gucs();
 	pgp_define_transform_gucs();
 	pgp_caller_init();

@@ -262,11 +262,14 @@ COMMENT ON FUNCTION privacy.define_purpose(text, text, boolean, text, text[]) IS
   'define (or redefine) a purpose of processing with its legal basis and recipients';
 
 CREATE FUNCTION privacy.drop_purpose(name text) RETURNS void
-  LANGUAGE plpgsql VOLATILE STRICT
+  LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
+  IF name IS NULL THEN
+    RAISE EXCEPTION 'purpose must not be null' USING ERRCODE = '22004';
+  END IF;
   IF EXISTS (SELECT FROM privacy.registered_table t WHERE t.purpose OPERATOR(pg_catalog.=) name) THEN
     RAISE EXCEPTION 'purpose "%" is still in use', name
       USING ERRCODE = '2BP01',
@@ -295,7 +298,13 @@ BEGIN
   IF NOT EXISTS (SELECT FROM privacy.purpose p WHERE p.name OPERATOR(pg_catalog.=) purpose) THEN
     RAISE EXCEPTION 'purpose "%" does not exist', purpose
       USING ERRCODE = '22023',
-            HINT = 'Define it first with privacy.define_purpose().';
+            HINT = COALESCE((SELECT pg_catalog.format('Existing purposes: %s%s. Define a new one with privacy.define_purpose().',
+                                                     pg_catalog.string_agg(x.name, ', ' ORDER BY x.name),
+                                                     CASE WHEN (SELECT pg_catalog.count(*) FROM privacy.purpose) OPERATOR(pg_catalog.>) 20
+                                                          THEN ', ...' ELSE '' END)
+                               FROM (SELECT p.name FROM privacy.purpose p ORDER BY p.name LIMIT 20) x
+                             HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0),
+                            'No purpose is defined yet: define it first with privacy.define_purpose().');
   END IF;
 END
 $$;
@@ -508,11 +517,15 @@ END
 $$;
 
 CREATE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
-  LANGUAGE plpgsql VOLATILE STRICT
+  LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
   PERFORM privacy._check_owner(tbl);
   IF privacy._has_protect_trigger(tbl) THEN
     RAISE EXCEPTION 'table % is protected', tbl

@@ -234,7 +234,7 @@ CREATE FUNCTION privacy._protect_ddl_allowed(tbl regclass) RETURNS boolean
   AS 'MODULE_PATHNAME', 'pgp_protect_ddl_allowed';
 
 CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
-  LANGUAGE plpgsql VOLATILE STRICT
+  LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
@@ -243,6 +243,13 @@ DECLARE
   nrows bigint := 0;
   d text;
 BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
+  IF rewrite_existing IS NULL THEN
+    RAISE EXCEPTION 'rewrite_existing must not be null' USING ERRCODE = '22004';
+  END IF;
   IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) protect.tbl) THEN
     RAISE EXCEPTION 'table % is not registered', tbl
       USING ERRCODE = '55000',
@@ -323,11 +330,15 @@ COMMENT ON FUNCTION privacy.protect(regclass, boolean) IS
   'install the on-write protect trigger: each declared transformation is applied on INSERT, UPDATE and COPY, also on partitions; rewrite_existing converts rows already stored';
 
 CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
-  LANGUAGE plpgsql VOLATILE STRICT
+  LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
   PERFORM privacy._check_owner(tbl);
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl

@@ -1461,6 +1461,10 @@ BEGIN
   tables := ARRAY(SELECT p.tbl FROM privacy.retention_policy p
                    WHERE purge.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) purge.tbl
                    ORDER BY p.tbl::text);
+  IF pg_catalog.cardinality(tables) OPERATOR(pg_catalog.=) 0 THEN
+    RAISE NOTICE 'nothing to purge: no table has a retention policy'
+      USING HINT = 'Set one with privacy.set_retention(table, time_column, keep), for example privacy.set_retention(''app.cdr'', ''started_at'', ''6 months'').';
+  END IF;
   IF dry_run THEN
     FOREACH t IN ARRAY tables LOOP
       BEGIN
@@ -1675,6 +1679,10 @@ BEGIN
   END IF;
   run := b.run_id;
   tables := b.tables;
+  IF pg_catalog.cardinality(tables) OPERATOR(pg_catalog.=) 0 THEN
+    RAISE NOTICE 'nothing to purge: no table has a retention policy'
+      USING HINT = 'Set one with privacy.set_retention(table, time_column, keep), for example privacy.set_retention(''app.cdr'', ''started_at'', ''6 months'').';
+  END IF;
   COMMIT;
   FOREACH t IN ARRAY tables LOOP
     -- Each batch in a subtransaction of its own, committed after it: a
@@ -1736,10 +1744,42 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
     RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
       USING ERRCODE = '55000',
-            HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database, restart, and run CREATE EXTENSION pg_cron; or schedule CALL privacy.run_purge() with another scheduler.';
+            HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and cron.use_background_workers = on, restart, and run CREATE EXTENSION pg_cron; or schedule CALL privacy.run_purge() with another scheduler.';
   END IF;
 END
 $$;
+
+-- How pg_cron will run the purge job: in a background worker
+-- (cron.use_background_workers = on: no connection, nothing to
+-- authenticate), or as a client connecting to cron.host.  A connection
+-- over TCP (cron.host defaults to localhost) needs a password on a stock
+-- Debian cluster, whose pg_hba.conf asks for one on host lines; pg_cron
+-- has none to give unless the server's OS user keeps it in ~/.pgpass,
+-- which the server cannot see.  So schedule_purge refuses a job that
+-- would connect over TCP, and says how to make it run without one.  A
+-- connection through the Unix socket (cron.host set to the socket
+-- directory) uses Debian's "local ... peer" line and is accepted.
+-- Returns NULL when the job will run, else why not.
+CREATE FUNCTION privacy._cron_connection_problem() RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  bgw text := pg_catalog.current_setting('cron.use_background_workers', true);
+  host text := COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost');
+BEGIN
+  IF bgw OPERATOR(pg_catalog.=) 'on' THEN
+    RETURN NULL;
+  END IF;
+  IF pg_catalog.left(host, 1) OPERATOR(pg_catalog.=) '/' THEN
+    RETURN NULL;
+  END IF;
+  RETURN pg_catalog.format('cron.use_background_workers is off, so pg_cron would connect over TCP to %s port %s, where a stock pg_hba.conf asks for a password pg_cron does not have',
+                           host, pg_catalog.current_setting('port'));
+END
+$$;
+COMMENT ON FUNCTION privacy._cron_connection_problem() IS
+  'internal: why the purge job scheduled with pg_cron would fail to connect (NULL when it runs in a background worker or over the Unix socket)';
 
 CREATE FUNCTION privacy.schedule_purge(schedule text DEFAULT '30 3 * * *', batch_size integer DEFAULT 10000)
   RETURNS bigint
@@ -1749,6 +1789,12 @@ CREATE FUNCTION privacy.schedule_purge(schedule text DEFAULT '30 3 * * *', batch
 AS $$
 DECLARE
   job bigint;
+  old record;
+  cmd text;
+  problem text;
+  host text := COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost');
+  port integer := pg_catalog.current_setting('port')::integer;
+  how text;
   st text;
   msg text;
 BEGIN
@@ -1760,11 +1806,41 @@ BEGIN
           DETAIL = pg_catalog.format('batch_size was %s.', batch_size);
   END IF;
   PERFORM privacy._check_pg_cron();
+  problem := privacy._cron_connection_problem();
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'the purge job would not run: %', problem
+      USING ERRCODE = '55000',
+            HINT = 'Set cron.use_background_workers = on in postgresql.conf and restart (jobs then run without a connection); '
+                   'or set cron.host to the Unix socket directory (e.g. ''/var/run/postgresql''). '
+                   'If a ~/.pgpass of the server''s OS user provides the password, schedule it yourself: '
+                   'SELECT cron.schedule_in_database(''pg_privacy_purge'', ''30 3 * * *'', ''CALL privacy.run_purge()'', current_database()).';
+  END IF;
   -- One statement only: pg_cron then runs it outside a transaction block,
   -- where the procedure may commit after every batch.
+  cmd := pg_catalog.format('CALL privacy.run_purge(%s)', batch_size);
+  EXECUTE 'SELECT j.jobid, j.nodename, j.nodeport FROM cron.job j
+            WHERE j.jobname OPERATOR(pg_catalog.=) $1 AND j.username OPERATOR(pg_catalog.=) CURRENT_USER'
+    INTO old USING 'pg_privacy_purge';
   BEGIN
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO job
-      USING 'pg_privacy_purge', schedule, pg_catalog.format('CALL privacy.run_purge(%s)', batch_size);
+    IF old.jobid IS NOT NULL AND old.nodename IS NOT DISTINCT FROM host
+       AND old.nodeport IS NOT DISTINCT FROM port THEN
+      -- Same server: update the job in place (its run history stays).
+      EXECUTE 'SELECT cron.alter_job($1, $2, $3, $4, NULL, true)'
+        USING old.jobid, schedule, cmd, pg_catalog.current_database();
+      job := old.jobid;
+      how := 'updated';
+    ELSE
+      -- A job made for another node name or port (cron.host changed, the
+      -- cluster restored elsewhere) keeps them when altered: replace it.
+      IF old.jobid IS NOT NULL THEN
+        EXECUTE 'SELECT cron.unschedule($1)' USING old.jobid;
+        how := 'replaced';
+      ELSE
+        how := 'created';
+      END IF;
+      EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)' INTO job
+        USING 'pg_privacy_purge', schedule, cmd, pg_catalog.current_database();
+    END IF;
   EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
     IF msg LIKE 'invalid schedule%' THEN
@@ -1774,12 +1850,13 @@ BEGIN
     RAISE;
   END;
   PERFORM privacy._audit('retention.schedule', NULL,
-                         pg_catalog.jsonb_build_object('job', job, 'schedule', schedule, 'batch_size', batch_size));
+                         pg_catalog.jsonb_build_object('job', job, 'schedule', schedule, 'batch_size', batch_size,
+                                                       'job_was', how));
   RETURN job;
 END
 $$;
 COMMENT ON FUNCTION privacy.schedule_purge(text, integer) IS
-  'schedule CALL privacy.run_purge() with pg_cron (job "pg_privacy_purge", replaced when scheduled again); returns the job id';
+  'schedule CALL privacy.run_purge() with pg_cron (job "pg_privacy_purge" in this database; an existing one is updated, or replaced when made for another node); refuses a job that would need a connection pg_cron cannot make; returns the job id';
 
 CREATE FUNCTION privacy.unschedule_purge() RETURNS boolean
   LANGUAGE plpgsql VOLATILE

@@ -83,10 +83,19 @@ sub set_key_file
 	$node->reload;
 }
 
-set_key_file('relative/master.key');
+# A relative path is refused when set (the check hook), not at first use;
+# written into postgresql.conf, the reload keeps the previous value.
+($state, undef, $err) = try_sql("ALTER SYSTEM SET pg_privacy.key_file = 'relative/master.key'");
+is($state, '22023', 'relative path refused when set');
+like($err, qr/must be an absolute path/, 'relative path: message');
+like($err, qr/HINT:.*full path/, 'relative path: hint');
+$node->append_conf('postgresql.conf', "pg_privacy.key_file = 'relative/master.key'\n");
+$node->reload;
 ($state, undef, $err) = try_sql("SELECT privacy.key_fingerprint()");
-is($state, '55000', 'relative path refused');
-like($err, qr/not an absolute path/, 'relative path: message');
+is($state, '55000', 'relative path in the file: not taken, the key stays unconfigured');
+like($err, qr/master key is not configured/, 'relative path in the file: no key');
+$node->adjust_conf('postgresql.conf', 'pg_privacy.key_file', "''");
+$node->reload;
 
 set_key_file("$keydir/missing.key");
 ($state, undef, $err) = try_sql("SELECT privacy.key_fingerprint()");
