@@ -4912,7 +4912,7 @@ $$;
 
 CREATE FUNCTION privacy.health()
   RETURNS TABLE(area text, status text, detail text, hint text)
-  LANGUAGE plpgsql VOLATILE
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
