@@ -36,7 +36,10 @@ case "$MODE" in
 esac
 # PGP_PORT and PGP_WORKDIR let two runs share one machine.
 PORT=${PGP_PORT:-$PORT}
-WORK=${PGP_WORKDIR:-/tmp/pg_privacy-$MODE}
+# Each run has a work directory of its own (cluster, socket, logs), so two
+# runs on one machine never share one; PGP_WORKDIR names it instead.  It is
+# removed after a successful run and kept after a failure, for its logs.
+WORK=${PGP_WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/pg_privacy-$MODE.XXXXXX")}
 SOCK=$WORK/sock
 export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres
 
