@@ -144,6 +144,7 @@ for my $file (@pages) {
 	my @log = <$lh>;
 	close($lh);
 
+	print @log if $ENV{DOCS_VERBOSE};
 	my ($done, $fail, $last) = (0, undef, undef);
 	for my $l (@log) {
 		$last = [$1, $2] if $l =~ /^\@\@docs-block (\d+) (\d+)/;
