@@ -331,6 +331,24 @@ run_tap() {
   done
 }
 
+# The documentation's examples: every ```sql block of README.md and doc/*.md
+# runs, in order, as written (test/doc/run-docs.pl); one result per page.
+run_docs() {
+  say "documentation examples"
+  local log=$WORK/docs.log p f rc
+  perl "$ROOT/test/doc/run-docs.pl" --psql "$PGBIN/psql" "$ROOT/README.md" "$ROOT"/doc/*.md \
+      >"$log" 2>&1 && rc=0 || rc=$?
+  p=$(grep -Ec '^docs [^ ]+: ok' "$log" || true)
+  f=$(grep -Ec '^docs [^ ]+: FAILED' "$log" || true)
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+  if [ "$f" -gt 0 ]; then
+    FAILURES+=("docs: see $log")
+    grep -vE '^docs [^ ]+: ok' "$log" | head -n 40 || true
+  fi
+  PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
+  note "docs: $p passed, $f failed"
+}
+
 # The sanitizer phase: a copy of the source tree built with
 # AddressSanitizer and UBSan, installed into a private copy of the
 # PostgreSQL installation (the system-wide install is never touched), a
@@ -454,6 +472,7 @@ do_test() {
   run_regress
   run_isolation
   run_tap
+  run_docs
   run_fuzz
   run_asan
   run_deb
