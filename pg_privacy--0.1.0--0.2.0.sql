@@ -614,6 +614,34 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl) THEN
     RETURN pg_catalog.format('table with OID %s does not exist', tbl::oid);
   END IF;
+  -- The common case in one query over the whole partition tree: every
+  -- relation has the trigger as created, nothing fires after it or runs
+  -- it twice, no child by inheritance.  Only otherwise is the tree walked
+  -- below to name the problem.
+  IF (SELECT pg_catalog.bool_and(
+             EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                      WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
+                        AND t.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                        AND t.tgfoid OPERATOR(pg_catalog.=) fn
+                        AND t.tgtype OPERATOR(pg_catalog.=) 23
+                        AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0
+                        AND t.tgqual IS NULL
+                        AND t.tgenabled OPERATOR(pg_catalog.=) 'O')
+             AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                              WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
+                                AND ((NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
+                                      AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+                                      AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+                                      AND t.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name)
+                                     OR (t.tgfoid OPERATOR(pg_catalog.=) fn
+                                         AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect')))
+             AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+                              WHERE i.inhparent OPERATOR(pg_catalog.=) tree.relid AND NOT c.relispartition))
+        FROM (SELECT tbl::oid AS relid
+              UNION SELECT p.relid::oid FROM pg_catalog.pg_partition_tree(tbl) p) tree) THEN
+    RETURN NULL;
+  END IF;
   FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
             WHERE c.oid OPERATOR(pg_catalog.=) tbl
                OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p)
@@ -4635,6 +4663,7 @@ DECLARE
   row_until timestamptz;
   forever boolean := false;
   heldcond text;
+  any_hold boolean;
   scrubbed jsonb;
   referenced boolean;
   order_  regclass[];
@@ -4678,6 +4707,9 @@ BEGIN
   -- Fail closed before anything changes: a table whose protection was
   -- switched off may hold raw values the erasure would not find.
   PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
+  any_hold := EXISTS (SELECT FROM privacy.legal_hold lh
+                       WHERE lh.released_at IS NULL
+                         AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now()));
   FOR t IN SELECT x AS tbl FROM pg_catalog.unnest(order_) WITH ORDINALITY u(x, o) ORDER BY u.o LOOP
     table_name := t.tbl;
     IF holds IS NOT NULL THEN
@@ -4711,7 +4743,7 @@ BEGIN
     -- A legal hold on any identifier a row holds keeps the row as it is,
     -- whoever's identifier it is (a call of this subject to a held
     -- number): neither deleted nor scrubbed.
-    heldcond := (SELECT hp.held FROM privacy._hold_predicate(t.tbl, 't', true) hp);
+    heldcond := CASE WHEN any_hold THEN (SELECT hp.held FROM privacy._hold_predicate(t.tbl, 't', true) hp) END;
     IF heldcond IS NOT NULL THEN
       n := 0;
       FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc

@@ -1789,6 +1789,7 @@ DECLARE
   row_until timestamptz;
   forever boolean := false;
   heldcond text;
+  any_hold boolean;
   scrubbed jsonb;
   referenced boolean;
   order_  regclass[];
@@ -1832,6 +1833,9 @@ BEGIN
   -- Fail closed before anything changes: a table whose protection was
   -- switched off may hold raw values the erasure would not find.
   PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
+  any_hold := EXISTS (SELECT FROM privacy.legal_hold lh
+                       WHERE lh.released_at IS NULL
+                         AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now()));
   FOR t IN SELECT x AS tbl FROM pg_catalog.unnest(order_) WITH ORDINALITY u(x, o) ORDER BY u.o LOOP
     table_name := t.tbl;
     IF holds IS NOT NULL THEN
@@ -1865,7 +1869,7 @@ BEGIN
     -- A legal hold on any identifier a row holds keeps the row as it is,
     -- whoever's identifier it is (a call of this subject to a held
     -- number): neither deleted nor scrubbed.
-    heldcond := (SELECT hp.held FROM privacy._hold_predicate(t.tbl, 't', true) hp);
+    heldcond := CASE WHEN any_hold THEN (SELECT hp.held FROM privacy._hold_predicate(t.tbl, 't', true) hp) END;
     IF heldcond IS NOT NULL THEN
       n := 0;
       FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
