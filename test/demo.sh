@@ -38,7 +38,7 @@ sql "SELECT table_name AS \"table\", column_name AS \"column\", suggested_catego
       WHERE table_name::text LIKE 'telco.%' ORDER BY 1::text, 2"
 
 title "6. Call detail records as stored: A/B-numbers are FF1 pseudonyms, still E.164, same country and length"
-sql "SELECT started_at::timestamp(0) AS started, a_number, b_number, duration_s, price, country
+sql "SELECT date_trunc('second', started_at) AS started, a_number, b_number, duration_s, price, country
        FROM telco.cdr ORDER BY cdr_id LIMIT 6"
 
 title "7. One subscriber: the pseudonym joins the CDRs; re-identification is audited"
@@ -56,7 +56,7 @@ sql "SELECT msisdn_raw AS typed, privacy.normalize_msisdn(msisdn_raw) AS e164,
        FROM telco.support_ticket WHERE msisdn_raw IS NOT NULL ORDER BY ticket_id LIMIT 6"
 
 title "9. The audit trail: hash-chained, no raw identifiers"
-sql "SELECT id, at::timestamp(0) AS at, role, event, object, detail FROM privacy.audit_log ORDER BY id DESC LIMIT 5"
+sql "SELECT id, date_trunc('second', at) AS at, role, event, object, detail FROM privacy.audit_log ORDER BY id DESC LIMIT 5"
 sql "SELECT count(*) AS entries, coalesce(privacy.verify_audit_log()::text, 'intact') AS chain FROM privacy.audit_log"
 
 title "10. Figures for the parent group: a safe aggregate (groups under 50 calls suppressed)"

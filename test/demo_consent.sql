@@ -2,10 +2,21 @@
 -- set is loaded and declared (test/data/register.sql defines the consent
 -- purpose "newsletter").  Replays the raw consent events, then shows a
 -- grant, an enforced refusal, a withdrawal with its cascade, the history
--- and the receipt.  Run by psql with ON_ERROR_STOP; the one statement that
--- is meant to fail runs with it off.
+-- and the receipt.  Run by psql with ON_ERROR_STOP; the statements that
+-- are meant to fail run through pg_temp.refused(), which shows the refusal
+-- as a row.
 SET client_min_messages = warning;
 \pset footer off
+-- An intended refusal, shown as a result row instead of a raw error.
+CREATE FUNCTION pg_temp.refused(statement text) RETURNS text
+  LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE statement;
+  RETURN 'NOT refused';
+EXCEPTION WHEN OTHERS THEN
+  RETURN 'refused, ' || SQLSTATE || ': ' || SQLERRM;
+END
+$$;
 
 \echo
 \echo '=== Consent: replay the events as they arrived (telco.consent_import)'
@@ -61,12 +72,8 @@ SELECT count(*) AS rows_without_consent FROM telco.newsletter_subscriber
 
 \echo
 \echo 'A sign-up for someone who never consented is refused (the error names the purpose, not the person):'
-\set ON_ERROR_STOP off
-\set VERBOSITY default
-INSERT INTO telco.newsletter_subscriber (email, name, phone, subscribed_at, source)
-VALUES ('Jens.Nielsen@Example.dk', 'Jens Nielsen', NULL, now(), 'web form');
-\set VERBOSITY terse
-\set ON_ERROR_STOP on
+SELECT pg_temp.refused($q$INSERT INTO telco.newsletter_subscriber (email, name, phone, subscribed_at, source)
+VALUES ('Jens.Nielsen@Example.dk', 'Jens Nielsen', NULL, now(), 'web form')$q$) AS "sign-up without consent";
 
 \echo
 \echo 'Consent is granted (web form, notice nl-2026-06), and the same sign-up goes in:'
@@ -100,8 +107,6 @@ SELECT jsonb_pretty(r - 'iat') AS consent_receipt
   FROM privacy.consent_receipt('email', :'email',
          controller => '{"piiController": "the operator (demo)", "country": "DK"}') r;
 \echo 'The register is append-only, for the DBA too:'
-\set ON_ERROR_STOP off
-DELETE FROM privacy.consent_event WHERE value = :'email';
-\set ON_ERROR_STOP on
+SELECT pg_temp.refused(format('DELETE FROM privacy.consent_event WHERE value = %L', :'email')) AS "DELETE from the register";
 SELECT count(*) AS events, coalesce(privacy.verify_audit_log()::text, 'intact') AS audit_chain
   FROM privacy.consent_event;

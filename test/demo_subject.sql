@@ -6,6 +6,16 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 \pset footer off
+-- An intended refusal, shown as a result row instead of a raw error.
+CREATE FUNCTION pg_temp.refused(statement text) RETURNS text
+  LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE statement;
+  RETURN 'NOT refused';
+EXCEPTION WHEN OTHERS THEN
+  RETURN 'refused, ' || SQLSTATE || ': ' || SQLERRM;
+END
+$$;
 
 \echo
 \echo '=== Data-subject rights 1/5: how a subject is found (test/data/register_subject.sql)'
@@ -73,11 +83,8 @@ SELECT id, request, received_at::date, due_at::date, status, overdue, days_left
 \echo '=== Data-subject rights 4/5: restriction (GDPR Art. 18): stored and exported, not updated'
 SELECT privacy.restrict_subject('customer', :'next_holder', 'accuracy of the invoices contested') \g /dev/null
 SELECT privacy.is_restricted('customer', :'next_holder') AS restricted;
-\set ON_ERROR_STOP off
-\echo '(an UPDATE of the restricted customer''s invoices:)'
-UPDATE telco.invoice SET amount = amount + 1 WHERE customer_id = :next_holder;
-\set VERBOSITY default
-\set ON_ERROR_STOP on
+SELECT pg_temp.refused(format('UPDATE telco.invoice SET amount = amount + 1 WHERE customer_id = %s', :next_holder))
+       AS "UPDATE of the restricted customer's invoices";
 SELECT privacy.unrestrict_subject('customer', :'next_holder') \g /dev/null
 \echo '(restriction lifted)'
 
@@ -87,7 +94,9 @@ SELECT customer_id AS bo FROM telco.customer
  WHERE customer_id NOT IN (:ann, :next_holder)
    AND EXISTS (SELECT FROM telco.support_ticket t WHERE t.customer_id = telco.customer.customer_id)
  ORDER BY customer_id LIMIT 1 \gset
+\echo '-- the DRY RUN (nothing changes):'
 SELECT table_name, action, rows, reason, kept_until::date FROM privacy.erase_subject('customer', :'bo', dry_run => true);
+\echo '-- the ERASURE itself:'
 SELECT table_name, action, rows, reason, kept_until::date FROM privacy.erase_subject('customer', :'bo');
 \echo '(afterwards the export holds only what the report kept, and the audit log has the erasure with no identifier, only a keyed reference)'
 SELECT t->>'table' AS "still held", jsonb_array_length(t->'rows') AS rows
