@@ -88,6 +88,10 @@ typedef struct DefinerEntry
 static HTAB *definer_cache = NULL;
 
 static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* Set when an entry point unwinds with an error, until the transaction ends. */
+static bool hide_statement = false;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
 /* Any change of pg_proc may change a function's settings or owner. */
@@ -108,35 +112,30 @@ definer_cache_reset(Datum arg, int cacheid, uint32 hashvalue)
 static DefinerEntry *
 definer_lookup(Oid fn_oid)
 {
+	DefinerEntry found_entry;
 	DefinerEntry *e;
-	bool		found;
 	HeapTuple	tup;
+	Oid			nsp;
 
-	if (definer_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(DefinerEntry);
-		ctl.hcxt = CacheMemoryContext;
-		definer_cache = hash_create("pg_privacy entry points", 64, &ctl,
-									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	e = hash_search(definer_cache, &fn_oid, HASH_FIND, NULL);
-	if (e != NULL)
+	if (definer_cache != NULL &&
+		(e = hash_search(definer_cache, &fn_oid, HASH_FIND, NULL)) != NULL)
 		return e;
 
+	/*
+	 * Every catalog access first: a cache miss may process invalidations,
+	 * which destroy the memo (definer_cache_reset); it is written only
+	 * afterwards.
+	 */
+	nsp = get_namespace_oid("privacy", true);
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 	if (!HeapTupleIsValid(tup))
 		return NULL;			/* not cached: it may appear later */
-
-	e = hash_search(definer_cache, &fn_oid, HASH_ENTER, &found);
-	e->is_api = false;
-	e->writes = false;
-	e->owner = InvalidOid;
+	found_entry.fn_oid = fn_oid;
+	found_entry.is_api = false;
+	found_entry.writes = false;
+	found_entry.owner = InvalidOid;
 	{
 		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
-		Oid			nsp = get_namespace_oid("privacy", true);
 		bool		isnull;
 		Datum		config;
 
@@ -154,21 +153,34 @@ definer_lookup(Oid fn_oid)
 								  &items, &nulls, &n);
 				for (int i = 0; i < n; i++)
 				{
-					char	   *s;
+					char	   *str;
 
 					if (nulls[i])
 						continue;
-					s = TextDatumGetCString(items[i]);
-					if (strcmp(s, PGP_DEFINER_MARK) == 0)
-						e->is_api = true;
-					pfree(s);
+					str = TextDatumGetCString(items[i]);
+					if (strcmp(str, PGP_DEFINER_MARK) == 0)
+						found_entry.is_api = true;
+					pfree(str);
 				}
 			}
-			e->owner = proc->proowner;
-			e->writes = (proc->provolatile == PROVOLATILE_VOLATILE);
+			found_entry.owner = proc->proowner;
+			found_entry.writes = (proc->provolatile == PROVOLATILE_VOLATILE);
 		}
 	}
 	ReleaseSysCache(tup);
+
+	if (definer_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(DefinerEntry);
+		ctl.hcxt = CacheMemoryContext;
+		definer_cache = hash_create("pg_privacy entry points", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(definer_cache, &fn_oid, HASH_ENTER, NULL);
+	*e = found_entry;
 	return e;
 }
 
@@ -189,65 +201,92 @@ static void
 pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 {
 	DefinerEntry *e;
+	Oid			userid;
+	int			sec;
+	ApiFrame   *f;
 
 	if (prev_fmgr_hook)
 		(*prev_fmgr_hook) (event, flinfo, private);
 	if (flinfo->fn_oid < FirstNormalObjectId)
 		return;
-	e = definer_lookup(flinfo->fn_oid);
-	if (e == NULL || !e->is_api)
-		return;
 
-	switch (event)
+	/*
+	 * At exit, the call's own slot says whether its start pushed a frame:
+	 * no second catalog lookup, and no way for the two to disagree.
+	 */
+	if (event != FHET_START)
 	{
-		case FHET_START:
-			{
-				Oid			userid;
-				int			sec;
-				ApiFrame   *f;
-
-				GetUserIdAndSecContext(&userid, &sec);
-				if (sec & SECURITY_RESTRICTED_OPERATION)
-					ereport(ERROR,
-							(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-							 errmsg("pg_privacy function %s cannot be called inside a security-restricted operation",
-									get_func_name(flinfo->fn_oid)),
-							 errdetail("It was called by code of a table's owner (a trigger, default, index expression or function) "
-									   "while maintenance ran on the table as its owner."),
-							 errhint("Call pg_privacy's functions directly, not from triggers or expressions of a table.")));
-				if (e->writes && RecoveryInProgress())
-					ereport(ERROR,
-							(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-							 errmsg("pg_privacy function %s cannot run on a standby server",
-									get_func_name(flinfo->fn_oid)),
-							 errdetail("It writes the audit log or pg_privacy's catalog, and this server is in recovery."),
-							 errhint("Run it on the primary server.")));
-				if (api_depth >= PGP_API_MAX_DEPTH)
-					ereport(ERROR,
-							(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
-							 errmsg("pg_privacy entry points nested more than %d deep",
-									PGP_API_MAX_DEPTH)));
-				f = &api_stack[api_depth++];
-				f->caller = userid;
-				f->saved_user = userid;
-				f->saved_sec = sec;
-				SetUserIdAndSecContext(e->owner, sec | SECURITY_LOCAL_USERID_CHANGE);
-				break;
-			}
-		case FHET_END:
+		if (!DatumGetBool(*private))
+			return;
+		if (event == FHET_END)
+		{
 			if (api_depth > 0)
 			{
 				ApiFrame   *f = &api_stack[--api_depth];
 
 				SetUserIdAndSecContext(f->saved_user, f->saved_sec);
 			}
-			break;
-		case FHET_ABORT:
-			/* the (sub)transaction's abort restores the user id */
+		}
+		else
+		{
+			/*
+			 * The (sub)transaction's abort restores the user id.  The error
+			 * may be about a person's value given as an argument: the
+			 * statement that carries it is not logged with it.
+			 */
 			if (api_depth > 0)
 				api_depth--;
-			break;
+			hide_statement = true;
+		}
+		return;
 	}
+
+	e = definer_lookup(flinfo->fn_oid);
+	if (e == NULL || !e->is_api)
+		return;
+
+	GetUserIdAndSecContext(&userid, &sec);
+	if (sec & SECURITY_RESTRICTED_OPERATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("pg_privacy function %s cannot be called inside a security-restricted operation",
+						get_func_name(flinfo->fn_oid)),
+				 errdetail("It was called by code of a table's owner (a trigger, default, index expression or function) "
+						   "while maintenance ran on the table as its owner."),
+				 errhint("Call pg_privacy's functions directly, not from triggers or expressions of a table.")));
+	if (e->writes && RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("pg_privacy function %s cannot run on a standby server",
+						get_func_name(flinfo->fn_oid)),
+				 errdetail("It writes the audit log or pg_privacy's catalog, and this server is in recovery."),
+				 errhint("Run it on the primary server.")));
+	if (api_depth >= PGP_API_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
+				 errmsg("pg_privacy entry points nested more than %d deep",
+						PGP_API_MAX_DEPTH)));
+	f = &api_stack[api_depth++];
+	f->caller = userid;
+	f->saved_user = userid;
+	f->saved_sec = sec;
+	SetUserIdAndSecContext(e->owner, sec | SECURITY_LOCAL_USERID_CHANGE);
+	*private = BoolGetDatum(true);
+}
+
+/*
+ * An error that left an entry point unwinding is reported without the
+ * statement: the statement carries the entry point's arguments, a phone
+ * number or an e-mail address among them (a cancel or timeout included,
+ * which no exception handler of the function sees).
+ */
+static void
+pgp_emit_log(ErrorData *edata)
+{
+	if (hide_statement && edata->elevel >= ERROR)
+		edata->hide_stmt = true;
+	if (prev_emit_log_hook)
+		(*prev_emit_log_hook) (edata);
 }
 
 /* A transaction that ends, however, leaves no entry point active. */
@@ -257,7 +296,10 @@ caller_xact_callback(XactEvent event, void *arg)
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		api_depth = 0;
+		hide_statement = false;
+	}
 }
 
 /*
@@ -278,6 +320,8 @@ pgp_caller_init(void)
 	needs_fmgr_hook = pgp_needs_fmgr_hook;
 	prev_fmgr_hook = fmgr_hook;
 	fmgr_hook = pgp_fmgr_hook;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = pgp_emit_log;
 	CacheRegisterSyscacheCallback(PROCOID, definer_cache_reset, (Datum) 0);
 	RegisterXactCallback(caller_xact_callback, NULL);
 }
