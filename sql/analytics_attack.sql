@@ -57,7 +57,7 @@ SELECT p.oid::regprocedure AS public_volatile_definer
 SELECT p.oid::regprocedure AS internal, has_function_privilege('regress_att_pub', p.oid, 'EXECUTE') AS publisher_may
   FROM pg_proc p
  WHERE p.pronamespace = 'privacy'::regnamespace
-   AND p.proname IN ('_publish', '_analyze_grouped_query', '_grouped_query_def', '_refuse_restricted',
+   AND p.proname IN ('_publish', '_analyze_grouped_query', '_grouped_query_def',
                      '_check_publishable', '_check_publish_schema', '_qualified_name')
  ORDER BY 1::text;
 SELECT count(*) AS record_published_left FROM pg_proc
@@ -431,6 +431,34 @@ GRANT SELECT ON regress_att.subscriber TO regress_att_owner;
 SET ROLE regress_att_owner;
 SELECT privacy.create_pseudonymized_extract('regress_att.x2', 'regress_att.subscriber', 'regress_att_analytics');
 RESET ROLE;
+
+-- A table owner renames her table away and puts a view of the same name
+-- in its place, whose function would run as the publisher at every read:
+-- the published view refuses to read anything but a table.
+SET ROLE regress_att_owner;
+CREATE TABLE regress_att.owners_calls (country text, duration int);
+INSERT INTO regress_att.owners_calls SELECT 'DK', g FROM generate_series(1, 20) g;
+GRANT SELECT ON regress_att.owners_calls TO regress_att_pub;
+CREATE TABLE regress_att.spied (who name, role_now name);
+GRANT INSERT ON regress_att.spied TO PUBLIC;
+CREATE FUNCTION regress_att.spy() RETURNS boolean LANGUAGE plpgsql
+  AS $$ BEGIN INSERT INTO regress_att.spied VALUES (session_user, current_user); RETURN true; END $$;
+RESET ROLE;
+SET ROLE regress_att_pub;
+SELECT privacy.create_safe_aggregate('regress_att.owners_by_country',
+  'SELECT country, count(*) AS n FROM regress_att.owners_calls GROUP BY country', 10,
+  grant_to => 'regress_att_bi');
+RESET ROLE;
+SET ROLE regress_att_owner;
+ALTER TABLE regress_att.owners_calls RENAME TO owners_calls_old;
+CREATE VIEW regress_att.owners_calls AS
+  SELECT country, duration FROM regress_att.owners_calls_old WHERE regress_att.spy();
+GRANT SELECT ON regress_att.owners_calls TO regress_att_pub;
+RESET ROLE;
+SET ROLE regress_att_bi;
+SELECT * FROM regress_att.owners_by_country;
+RESET ROLE;
+SELECT count(*) AS spy_ran FROM regress_att.spied;
 
 -- clean up
 DROP SCHEMA regress_att CASCADE;

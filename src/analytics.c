@@ -417,7 +417,22 @@ check_sources_in_query(Query *q, Oid role)
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
 		if (rte->rtekind == RTE_RELATION)
+		{
+			/*
+			 * Read again at every read of the published view: a table the
+			 * definition names may have been renamed and replaced by a view
+			 * of its owner's (whose functions would run as the publisher).
+			 */
+			if (rte->relkind != RELKIND_RELATION &&
+				rte->relkind != RELKIND_PARTITIONED_TABLE &&
+				rte->relkind != RELKIND_MATVIEW)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("a published view reads %s, which is no longer a table",
+								qualified_name(rte->relid)),
+						 errhint("Publish the figures again with privacy.unpublish() and the builder.")));
 			check_source(rte->relid, role);
+		}
 		else if (rte->rtekind == RTE_SUBQUERY)
 			check_sources_in_query(rte->subquery, role);
 	}
@@ -971,23 +986,4 @@ pgp_extract_country(PG_FUNCTION_ARGS)
 		(c = pgp_e164_country_of(res.number + 1, res.cc_len)) != NULL)
 		PG_RETURN_TEXT_P(cstring_to_text_with_len(c, 2));
 	PG_RETURN_NULL();
-}
-
-PG_FUNCTION_INFO_V1(pgp_refuse_restricted);
-
-/*
- * _refuse_restricted(what text): raise when called inside a
- * security-restricted operation.  There the session's role is not the
- * role that acts (a table owner's code runs during someone else's
- * maintenance), so nothing may be published or withdrawn in its name.
- */
-Datum
-pgp_refuse_restricted(PG_FUNCTION_ARGS)
-{
-	if (InSecurityRestrictedOperation())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cannot %s within a security-restricted operation",
-						text_to_cstring(PG_GETARG_TEXT_PP(0)))));
-	PG_RETURN_VOID();
 }

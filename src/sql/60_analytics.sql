@@ -7,7 +7,7 @@
 -- with the rights of the role that published it, in a security-restricted
 -- operation.  The view and its function belong to the extension owner, so
 -- neither the publisher nor a reader can change what the register says was
--- published; the builders are SECURITY DEFINER, check the caller's rights
+-- published; the builders are API entry points, check the caller's rights
 -- themselves, and record what they built (no one can record anything
 -- else).  A reader's EXPLAIN shows a function scan, never the plan over
 -- the source.
@@ -119,7 +119,7 @@ $$;
 
 -- Create a published view: its row function and the view over it, both
 -- owned by the extension owner; record and audit it.  Internal, called by
--- the builders (SECURITY DEFINER) after their checks.
+-- the builders (API entry points) after their checks.
 CREATE FUNCTION privacy._publish(parts text[], coldefs text, body text, kind text, source text,
                                  min_group integer, with_total boolean, domain text,
                                  time_unit text, grant_to name, creator name, comment text,
@@ -157,13 +157,6 @@ BEGIN
 END
 $$;
 
--- Refuse inside a security-restricted operation (src/analytics.c).
-CREATE FUNCTION privacy._refuse_restricted(what text)
-  RETURNS void
-  LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'pgp_refuse_restricted';
-COMMENT ON FUNCTION privacy._refuse_restricted(text) IS
-  'internal: raise 42501 inside a security-restricted operation, where the session role is not the acting role';
 
 -- The caller may create the view in the schema.
 CREATE FUNCTION privacy._check_publish_schema(schema_name text, caller name)
@@ -275,7 +268,6 @@ DECLARE
   subj_col name[] := '{}';
   size_expr text;
 BEGIN
-  PERFORM privacy._refuse_restricted('publish');
   IF view_name IS NULL OR query IS NULL OR min_group IS NULL OR count_column IS NULL
      OR with_total IS NULL THEN
     RAISE EXCEPTION 'view name, query, min_group, count_column and with_total must not be null'
@@ -433,7 +425,6 @@ DECLARE
   keyed boolean := false;
   fpe boolean := false;
 BEGIN
-  PERFORM privacy._refuse_restricted('publish');
   IF view_name IS NULL OR tbl IS NULL OR domain IS NULL OR time_unit IS NULL THEN
     RAISE EXCEPTION 'view name, table, domain and time unit must not be null' USING ERRCODE = '22004';
   END IF;
@@ -564,7 +555,6 @@ DECLARE
   schema_owner oid;
   fn regprocedure;
 BEGIN
-  PERFORM privacy._refuse_restricted('unpublish');
   IF view_name IS NULL THEN
     RAISE EXCEPTION 'view name must not be null' USING ERRCODE = '22004';
   END IF;

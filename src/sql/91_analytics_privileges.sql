@@ -1,8 +1,10 @@
 -- Analytics.  The builders (create_safe_aggregate,
--- create_pseudonymized_extract) are SECURITY DEFINER and granted by the
--- DBA (see README); they check the caller's rights themselves.  Their
--- internal steps (_analyze_grouped_query, _grouped_query_def, _publish,
--- _refuse_restricted, ...) are granted to no one: nothing outside a builder
+-- create_pseudonymized_extract, unpublish) are API entry points granted by
+-- the DBA (see doc/analytics.md); they check the caller's rights
+-- themselves, and the entry-point hook refuses them inside a
+-- security-restricted operation.  Their internal steps
+-- (_analyze_grouped_query, _grouped_query_def, _publish, ...) are granted
+-- to no one: nothing outside a builder
 -- can record a published view or compute a view's rows.
 --
 -- Measuring k-anonymity reads only what the caller may read.
