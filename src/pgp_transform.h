@@ -32,6 +32,6 @@ extern text *pgp_email_pseudonym(PgpKey *k, const char *s, int len);
 extern void pgp_country(const char *s, int len, char *iso);
 extern bool pgp_domain_allowed(Oid roleid, const char *domain, int len);
 extern void pgp_check_domain_grant(Oid roleid, const char *domain, int len);
-extern Oid	pgp_domain_grant_relid(void);
+extern void pgp_protect_invalidate_all(void);
 
 #endif							/* PGP_TRANSFORM_H */

@@ -277,15 +277,23 @@ protect_relcache_cb(Datum arg, Oid relid)
 
 	if (protect_cache == NULL)
 		return;
-	/* a domain grant changed: every table's owner is checked again */
-	all = relid == InvalidOid ||
-		(OidIsValid(pgp_domain_grant_relid()) && relid == pgp_domain_grant_relid());
+	all = relid == InvalidOid;
 	hash_seq_init(&status, protect_cache);
 	while ((pr = hash_seq_search(&status)) != NULL)
 	{
 		if (all || pr->relid == relid || pr->registered == relid)
 			pr->valid = false;
 	}
+}
+
+/*
+ * Drop every relation's state (a domain grant changed: each table's owner
+ * is checked again when its state is rebuilt).  Called by pseudonym.c.
+ */
+void
+pgp_protect_invalidate_all(void)
+{
+	protect_relcache_cb((Datum) 0, InvalidOid);
 }
 
 static void

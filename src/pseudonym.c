@@ -344,15 +344,23 @@ static Oid	domain_grant_relid = InvalidOid;
 /* Bumped whenever the cached answers are dropped (call-site memos). */
 static uint64 domain_grant_generation = 1;
 
+/*
+ * Drop every answer: a grant, a role or a membership changed (or the
+ * extension was created again, so the table's OID is looked up anew).
+ * The protect trigger's per-relation state, built under the grants of
+ * the day, goes with it.
+ */
 static void
 domain_grant_reset(void)
 {
 	domain_grant_generation++;
+	domain_grant_relid = InvalidOid;
 	if (domain_grant_cache != NULL)
 	{
 		hash_destroy(domain_grant_cache);
 		domain_grant_cache = NULL;
 	}
+	pgp_protect_invalidate_all();
 }
 
 static void
@@ -453,17 +461,6 @@ pgp_domain_allowed(Oid roleid, const char *domain, int len)
 		e->allowed = allowed;
 	}
 	return allowed;
-}
-
-/*
- * privacy.domain_grant, once a grant has been looked up in this backend
- * (InvalidOid before): the protect trigger drops its per-relation state,
- * built under the grants of the day, when it changes.
- */
-Oid
-pgp_domain_grant_relid(void)
-{
-	return domain_grant_relid;
 }
 
 /*

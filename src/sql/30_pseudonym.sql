@@ -159,6 +159,21 @@ CREATE FUNCTION privacy._transform(value text, protect text, domain text,
 COMMENT ON FUNCTION privacy._transform(text, text, text, text) IS
   'internal: one value through a protect transformation, as the protect trigger stores it in a column of the identifier kind';
 
+-- Every change of the grants, by these functions, by hand or by a
+-- restore of the dumped table, makes every backend check them again.
+CREATE FUNCTION privacy._domain_grant_changed() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM privacy._invalidate('privacy.domain_grant'::regclass);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER domain_grant_changed
+  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.domain_grant
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy._domain_grant_changed();
+
 -- Domains are capabilities (see privacy.domain_grant).
 CREATE FUNCTION privacy.grant_domain(domain text, grantee regrole) RETURNS void
   LANGUAGE plpgsql VOLATILE
@@ -177,7 +192,6 @@ BEGIN
   INSERT INTO privacy.domain_grant (domain, grantee, granted_by)
        VALUES (domain, grantee, privacy._invoker())
   ON CONFLICT DO NOTHING;
-  PERFORM privacy._invalidate('privacy.domain_grant'::regclass);
   PERFORM privacy._audit('pseudonym.grant_domain', domain,
                          pg_catalog.jsonb_build_object('grantee', grantee::text));
 END
@@ -201,7 +215,6 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'role % holds no grant of domain "%"', grantee, domain USING ERRCODE = '42704';
   END IF;
-  PERFORM privacy._invalidate('privacy.domain_grant'::regclass);
   PERFORM privacy._audit('pseudonym.revoke_domain', domain,
                          pg_catalog.jsonb_build_object('grantee', grantee::text));
 END
