@@ -9,8 +9,11 @@
  * never printed.  Every working key is derived from it with HKDF-SHA256
  * (RFC 5869) for one (purpose, domain, version); derived keys and the
  * OpenSSL contexts prepared from them are cached for the life of the
- * backend and wiped when the key file setting is reloaded (SIGHUP), which
- * bumps pgp_key_generation so that every cached reference re-resolves.
+ * backend and wiped when the key file setting is reloaded (SIGHUP).
+ * pgp_key_generation makes every cached reference (PgpKeyRef) re-resolve:
+ * it moves on a reload and when privacy.key_state changes, and a reference
+ * is used only while the database's key was checked for the current
+ * generation (pgp_key_checked), so no keyed work skips that check.
  *
  *-------------------------------------------------------------------------
  */
@@ -44,6 +47,9 @@ char	   *pgp_key_file = NULL;
 /* Bumped whenever the key file setting is (re)assigned. */
 uint64		pgp_key_generation = 1;
 
+/* Bumped when the key file setting is (re)assigned: keys are reloaded. */
+static uint64 key_file_generation = 1;
+
 /* Master key state of this backend. */
 static unsigned char master_key[PGP_KEY_LEN];
 static bool master_loaded = false;
@@ -71,10 +77,10 @@ static void check_database_key(void);
 /*
  * The database remembers the fingerprint of the key its pseudonyms, holds
  * and keyed references were made with (privacy.key_state).  This backend
- * checked the loaded key against it for key generation db_key_checked;
+ * checked the loaded key against it for key generation pgp_key_checked;
  * a change of privacy.key_state (a restore, accept_key_change) resets it.
  */
-static uint64 db_key_checked = 0;
+uint64		pgp_key_checked = 0;
 static bool db_key_checking = false;
 static Oid	key_state_relid = InvalidOid;
 static bool key_state_callback_set = false;
@@ -86,6 +92,7 @@ static bool key_state_callback_set = false;
 static void
 assign_key_file(const char *newval, void *extra)
 {
+	key_file_generation++;
 	pgp_key_generation++;
 }
 
@@ -326,14 +333,14 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 	size_t		info_len;
 	unsigned char *info;
 
-	if (master_generation != pgp_key_generation)
+	if (master_generation != key_file_generation)
 	{
 		release_keys();
-		master_generation = pgp_key_generation;
+		master_generation = key_file_generation;
 	}
 	if (!master_loaded)
 		load_master_key();
-	if (db_key_checked != pgp_key_generation &&
+	if (pgp_key_checked != pgp_key_generation &&
 		strcmp(purpose, PGP_KP_FINGERPRINT) != 0)
 		check_database_key();
 
@@ -353,7 +360,6 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 		 */
 		release_keys();
 		pgp_key_generation++;
-		master_generation = pgp_key_generation;
 		load_master_key();
 	}
 
@@ -462,7 +468,7 @@ key_state_changed(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == key_state_relid)
 	{
-		db_key_checked = 0;
+		pgp_key_checked = 0;
 		/* cached key references re-resolve, and so pass the check again */
 		pgp_key_generation++;
 	}
@@ -556,7 +562,7 @@ check_database_key(void)
 						 "If the key was replaced on purpose, declare it with SELECT privacy.accept_key_change('%s'); "
 						 "existing pseudonyms are not converted.", stored, stored)));
 	if (stored != NULL)
-		db_key_checked = pgp_key_generation;
+		pgp_key_checked = pgp_key_generation;
 }
 
 PG_FUNCTION_INFO_V1(pgp_key_fingerprint);
@@ -572,18 +578,4 @@ pgp_key_fingerprint(PG_FUNCTION_ARGS)
 
 	key_fingerprint_text(out);
 	PG_RETURN_TEXT_P(cstring_to_text(out));
-}
-
-PG_FUNCTION_INFO_V1(pgp_database_key_check);
-
-/*
- * _check_key(): fail unless the loaded key is the database's key (records
- * it on first use).  For SQL paths that do keyed work without deriving a
- * key in this backend first.
- */
-Datum
-pgp_database_key_check(PG_FUNCTION_ARGS)
-{
-	(void) pgp_get_key(PGP_KP_PSEUDONYM, "default", 7, PGP_KEY_VERSION);
-	PG_RETURN_VOID();
 }

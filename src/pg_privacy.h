@@ -83,6 +83,7 @@ extern void pgp_catalog_select(const char *sql, int nargs, Oid *argtypes,
 /* keys.c */
 extern char *pgp_key_file;
 extern uint64 pgp_key_generation;
+extern uint64 pgp_key_checked;	/* generation the database's key was checked for */
 extern void pgp_define_key_gucs(void);
 extern PgpKey *pgp_get_key(const char *purpose, const char *domain,
 						   int domain_len, uint32 version);
@@ -109,6 +110,7 @@ pgp_key_cached(PgpKeyRef *ref, const char *purpose, const char *domain,
 	PgpKey	   *k = ref->key;
 
 	if (likely(k != NULL && ref->generation == pgp_key_generation &&
+			   pgp_key_checked == pgp_key_generation &&
 			   k->domain_len == domain_len &&
 			   memcmp(k->domain, domain, domain_len) == 0))
 		return k;

@@ -21,12 +21,6 @@ COMMENT ON TABLE privacy.key_state IS
   'pg_privacy: fingerprint of the master key this database''s keyed data was made with';
 SELECT pg_catalog.pg_extension_config_dump('privacy.key_state', '');
 
--- Fail unless the loaded key is the database's key (records it on first
--- use).  Internal: for paths that compare stored keyed values in SQL.
-CREATE FUNCTION privacy._check_key() RETURNS void
-  LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'pgp_database_key_check';
-
 -- Declare a deliberate key change: the database now belongs to the loaded
 -- key.  The caller names the fingerprint being replaced, so a mistyped or
 -- stale call cannot move a database to a wrong key.  Existing pseudonyms
