@@ -485,20 +485,23 @@ COMMENT ON FUNCTION privacy._retention_written_forms(text[], text, text) IS
 
 -- The legal-hold predicate over a row of tbl: true when any registered
 -- column that holds an identifier of a held kind (owner or mention) holds
--- a held identifier, in any written form.  Used by the purge (arguments
--- as $3, $4, ... in held_args) and by erasure (literal => true: the
--- arrays written into the SQL), so that a hold keeps a row whichever
--- subject is being purged or erased.  `alias` qualifies the columns.
-CREATE FUNCTION privacy._hold_arg(args text[], literal boolean) RETURNS text
+-- a held identifier, in any written form.  Used by the purge and by
+-- erasure, so that a hold keeps a row whichever subject is being purged or
+-- erased.  The held values never enter the SQL text (it may be logged):
+-- they are held_args, which the statement reads as $3, $4, ... (param_key
+-- NULL, the purge) or from its jsonb parameter $1 under param_key (the
+-- erasure's statements).  `alias` qualifies the columns.
+CREATE FUNCTION privacy._hold_arg(args text[], param_key text) RETURNS text
   LANGUAGE sql IMMUTABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE WHEN literal
-              THEN pg_catalog.quote_literal(args[pg_catalog.cardinality(args)]) || '::pg_catalog.text[]'
-              ELSE '$' || (pg_catalog.cardinality(args) OPERATOR(pg_catalog.+) 2)::text || '::pg_catalog.text[]' END
+  SELECT CASE WHEN param_key IS NULL
+              THEN '$' || (pg_catalog.cardinality(args) OPERATOR(pg_catalog.+) 2)::text || '::pg_catalog.text[]'
+              ELSE pg_catalog.format('($1 OPERATOR(pg_catalog.->) %L OPERATOR(pg_catalog.->>) %s)::pg_catalog.text[]',
+                                     param_key, pg_catalog.cardinality(args) OPERATOR(pg_catalog.-) 1) END
 $$;
 
-CREATE FUNCTION privacy._hold_predicate(tbl regclass, alias text, literal boolean,
+CREATE FUNCTION privacy._hold_predicate(tbl regclass, alias text, param_key text,
                                         OUT held text, OUT held_args text[], OUT held_cols integer)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -551,15 +554,15 @@ BEGIN
       IF vals IS NOT NULL THEN
         held_args := held_args || vals::text;
         cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
-                                          colref, privacy._hold_arg(held_args, literal));
+                                          colref, privacy._hold_arg(held_args, param_key));
       END IF;
     ELSE
       held_args := held_args || c.vals::text;
       cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
-                                        colref, privacy._hold_arg(held_args, literal));
+                                        colref, privacy._hold_arg(held_args, param_key));
       IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
         cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%s::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY (%s)',
-                                          colref, privacy._hold_arg(held_args, literal));
+                                          colref, privacy._hold_arg(held_args, param_key));
       END IF;
     END IF;
     -- as typed, or raw from before protection: by the normal form (not in
@@ -567,7 +570,7 @@ BEGIN
     IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
       held_args := held_args || norms::text;
       cond := cond || pg_catalog.format('privacy._subject_key(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
-                                        c.normalize, colref, dc, privacy._hold_arg(held_args, literal));
+                                        c.normalize, colref, dc, privacy._hold_arg(held_args, param_key));
     END IF;
     CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
     parts := parts || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
@@ -577,7 +580,7 @@ BEGIN
                ELSE '(' || pg_catalog.array_to_string(parts, ' OR ') || ')' END;
 END
 $$;
-COMMENT ON FUNCTION privacy._hold_predicate(regclass, text, boolean) IS
+COMMENT ON FUNCTION privacy._hold_predicate(regclass, text, text) IS
   'internal: SQL predicate true for rows of the table that hold an identifier under an active legal hold';
 
 CREATE FUNCTION privacy._retention_work(tbl regclass) RETURNS privacy._retention_work
@@ -588,14 +591,9 @@ DECLARE
   w privacy._retention_work;
   p privacy.retention_policy;
   c record;
-  vals text[];
   sets text[] := '{}';
   todo text[] := '{}';
-  held text[] := '{}';
   expr text;
-  norms text[];
-  cond text[];
-  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
 BEGIN
   -- Fail closed on a table whose protection was switched off: its rows may
   -- hold raw values that the hold predicate would not recognize.
@@ -623,7 +621,7 @@ BEGIN
 
   -- Holds (privacy._hold_predicate): the predicate's arguments are $3...
   SELECT hp.held, hp.held_args, hp.held_cols INTO w.held, w.held_args, w.held_cols
-    FROM privacy._hold_predicate(tbl, NULL, false) hp;
+    FROM privacy._hold_predicate(tbl, NULL, NULL) hp;
 
   IF p.action OPERATOR(pg_catalog.=) 'anonymize' THEN
     -- the time column and other registered traffic times: generalized

@@ -1789,6 +1789,7 @@ DECLARE
   row_until timestamptz;
   forever boolean := false;
   heldcond text;
+  held_args text[];
   any_hold boolean;
   scrubbed jsonb;
   referenced boolean;
@@ -1869,8 +1870,15 @@ BEGIN
     -- A legal hold on any identifier a row holds keeps the row as it is,
     -- whoever's identifier it is (a call of this subject to a held
     -- number): neither deleted nor scrubbed.
-    heldcond := CASE WHEN any_hold THEN (SELECT hp.held FROM privacy._hold_predicate(t.tbl, 't', true) hp) END;
+    heldcond := NULL;
+    IF any_hold THEN
+      SELECT hp.held, hp.held_args INTO heldcond, held_args
+        FROM privacy._hold_predicate(t.tbl, 't', 'held.' || t.tbl::oid::text) hp;
+    END IF;
     IF heldcond IS NOT NULL THEN
+      -- the held values travel in the parameter, never in the SQL text
+      params := params OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('held.' || t.tbl::oid::text, pg_catalog.to_jsonb(held_args));
       n := 0;
       FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
                 WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl LOOP
