@@ -87,10 +87,6 @@ DROP FUNCTION privacy._subject_query(text, jsonb);
 
 -- Functions new or changed in 0.2.0, in the order of its install script (generated)
 
-CREATE FUNCTION privacy._check_key() RETURNS void
-  LANGUAGE c VOLATILE
-  AS 'MODULE_PATHNAME', 'pgp_database_key_check';
-
 CREATE FUNCTION privacy.accept_key_change(old_fingerprint text, holds text DEFAULT 'refuse') RETURNS text
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -949,6 +945,16 @@ CREATE FUNCTION privacy._transform(value text, protect text, domain text,
 COMMENT ON FUNCTION privacy._transform(text, text, text, text) IS
   'internal: one value through a protect transformation, as the protect trigger stores it in a column of the identifier kind';
 
+CREATE FUNCTION privacy._domain_grant_changed() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM privacy._invalidate('privacy.domain_grant'::regclass);
+  RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION privacy.grant_domain(domain text, grantee regrole) RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -966,7 +972,6 @@ BEGIN
   INSERT INTO privacy.domain_grant (domain, grantee, granted_by)
        VALUES (domain, grantee, privacy._invoker())
   ON CONFLICT DO NOTHING;
-  PERFORM privacy._invalidate('privacy.domain_grant'::regclass);
   PERFORM privacy._audit('pseudonym.grant_domain', domain,
                          pg_catalog.jsonb_build_object('grantee', grantee::text));
 END
@@ -991,7 +996,6 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'role % holds no grant of domain "%"', grantee, domain USING ERRCODE = '42704';
   END IF;
-  PERFORM privacy._invalidate('privacy.domain_grant'::regclass);
   PERFORM privacy._audit('pseudonym.revoke_domain', domain,
                          pg_catalog.jsonb_build_object('grantee', grantee::text));
 END
@@ -1838,16 +1842,17 @@ $$;
 COMMENT ON FUNCTION privacy._retention_written_forms(text[], text, text) IS
   'internal: usual written forms of normalized identifiers (a number in E.164, 00 and national forms)';
 
-CREATE FUNCTION privacy._hold_arg(args text[], literal boolean) RETURNS text
+CREATE FUNCTION privacy._hold_arg(args text[], param_key text) RETURNS text
   LANGUAGE sql IMMUTABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT CASE WHEN literal
-              THEN pg_catalog.quote_literal(args[pg_catalog.cardinality(args)]) || '::pg_catalog.text[]'
-              ELSE '$' || (pg_catalog.cardinality(args) OPERATOR(pg_catalog.+) 2)::text || '::pg_catalog.text[]' END
+  SELECT CASE WHEN param_key IS NULL
+              THEN '$' || (pg_catalog.cardinality(args) OPERATOR(pg_catalog.+) 2)::text || '::pg_catalog.text[]'
+              ELSE pg_catalog.format('($1 OPERATOR(pg_catalog.->) %L OPERATOR(pg_catalog.->>) %s)::pg_catalog.text[]',
+                                     param_key, pg_catalog.cardinality(args) OPERATOR(pg_catalog.-) 1) END
 $$;
 
-CREATE FUNCTION privacy._hold_predicate(tbl regclass, alias text, literal boolean,
+CREATE FUNCTION privacy._hold_predicate(tbl regclass, alias text, param_key text,
                                         OUT held text, OUT held_args text[], OUT held_cols integer)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -1900,15 +1905,15 @@ BEGIN
       IF vals IS NOT NULL THEN
         held_args := held_args || vals::text;
         cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
-                                          colref, privacy._hold_arg(held_args, literal));
+                                          colref, privacy._hold_arg(held_args, param_key));
       END IF;
     ELSE
       held_args := held_args || c.vals::text;
       cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
-                                        colref, privacy._hold_arg(held_args, literal));
+                                        colref, privacy._hold_arg(held_args, param_key));
       IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
         cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%s::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY (%s)',
-                                          colref, privacy._hold_arg(held_args, literal));
+                                          colref, privacy._hold_arg(held_args, param_key));
       END IF;
     END IF;
     -- as typed, or raw from before protection: by the normal form (not in
@@ -1916,7 +1921,7 @@ BEGIN
     IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
       held_args := held_args || norms::text;
       cond := cond || pg_catalog.format('privacy._subject_key(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
-                                        c.normalize, colref, dc, privacy._hold_arg(held_args, literal));
+                                        c.normalize, colref, dc, privacy._hold_arg(held_args, param_key));
     END IF;
     CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
     parts := parts || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
@@ -1927,7 +1932,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION privacy._hold_predicate(regclass, text, boolean) IS
+COMMENT ON FUNCTION privacy._hold_predicate(regclass, text, text) IS
   'internal: SQL predicate true for rows of the table that hold an identifier under an active legal hold';
 
 CREATE FUNCTION privacy._retention_work(tbl regclass) RETURNS privacy._retention_work
@@ -1938,14 +1943,9 @@ DECLARE
   w privacy._retention_work;
   p privacy.retention_policy;
   c record;
-  vals text[];
   sets text[] := '{}';
   todo text[] := '{}';
-  held text[] := '{}';
   expr text;
-  norms text[];
-  cond text[];
-  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
 BEGIN
   -- Fail closed on a table whose protection was switched off: its rows may
   -- hold raw values that the hold predicate would not recognize.
@@ -1973,7 +1973,7 @@ BEGIN
 
   -- Holds (privacy._hold_predicate): the predicate's arguments are $3...
   SELECT hp.held, hp.held_args, hp.held_cols INTO w.held, w.held_args, w.held_cols
-    FROM privacy._hold_predicate(tbl, NULL, false) hp;
+    FROM privacy._hold_predicate(tbl, NULL, NULL) hp;
 
   IF p.action OPERATOR(pg_catalog.=) 'anonymize' THEN
     -- the time column and other registered traffic times: generalized
@@ -3184,14 +3184,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION privacy._refuse_restricted(what text)
-  RETURNS void
-  LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'pgp_refuse_restricted';
-
-COMMENT ON FUNCTION privacy._refuse_restricted(text) IS
-  'internal: raise 42501 inside a security-restricted operation, where the session role is not the acting role';
-
 CREATE FUNCTION privacy._check_publish_schema(schema_name text, caller name)
   RETURNS void
   LANGUAGE plpgsql STABLE
@@ -3287,7 +3279,6 @@ DECLARE
   subj_col name[] := '{}';
   size_expr text;
 BEGIN
-  PERFORM privacy._refuse_restricted('publish');
   IF view_name IS NULL OR query IS NULL OR min_group IS NULL OR count_column IS NULL
      OR with_total IS NULL THEN
     RAISE EXCEPTION 'view name, query, min_group, count_column and with_total must not be null'
@@ -3430,7 +3421,6 @@ DECLARE
   keyed boolean := false;
   fpe boolean := false;
 BEGIN
-  PERFORM privacy._refuse_restricted('publish');
   IF view_name IS NULL OR tbl IS NULL OR domain IS NULL OR time_unit IS NULL THEN
     RAISE EXCEPTION 'view name, table, domain and time unit must not be null' USING ERRCODE = '22004';
   END IF;
@@ -3551,7 +3541,6 @@ DECLARE
   schema_owner oid;
   fn regprocedure;
 BEGIN
-  PERFORM privacy._refuse_restricted('unpublish');
   IF view_name IS NULL THEN
     RAISE EXCEPTION 'view name must not be null' USING ERRCODE = '22004';
   END IF;
@@ -4663,6 +4652,7 @@ DECLARE
   row_until timestamptz;
   forever boolean := false;
   heldcond text;
+  held_args text[];
   any_hold boolean;
   scrubbed jsonb;
   referenced boolean;
@@ -4743,8 +4733,15 @@ BEGIN
     -- A legal hold on any identifier a row holds keeps the row as it is,
     -- whoever's identifier it is (a call of this subject to a held
     -- number): neither deleted nor scrubbed.
-    heldcond := CASE WHEN any_hold THEN (SELECT hp.held FROM privacy._hold_predicate(t.tbl, 't', true) hp) END;
+    heldcond := NULL;
+    IF any_hold THEN
+      SELECT hp.held, hp.held_args INTO heldcond, held_args
+        FROM privacy._hold_predicate(t.tbl, 't', 'held.' || t.tbl::oid::text) hp;
+    END IF;
     IF heldcond IS NOT NULL THEN
+      -- the held values travel in the parameter, never in the SQL text
+      params := params OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('held.' || t.tbl::oid::text, pg_catalog.to_jsonb(held_args));
       n := 0;
       FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
                 WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl LOOP
@@ -5300,6 +5297,10 @@ SELECT t.tbl, NULL, 'table does not exist'
 
 COMMENT ON VIEW privacy.catalog_problems IS
   'registered tables and columns the catalog no longer describes correctly (empty when all is well)';
+
+CREATE TRIGGER domain_grant_changed
+  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.domain_grant
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy._domain_grant_changed();
 
 COMMENT ON VIEW privacy.protected_tables IS
   'registered tables with protect transformations, and whether their protection is in force (trigger present, enabled, last, on every partition)';

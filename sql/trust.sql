@@ -136,6 +136,22 @@ SELECT action, rows, reason FROM privacy.erase_subject('msisdn', '+4521000001')
 SELECT id, a_number, b_number, b_fpe IS NOT NULL AS has_b_fpe FROM regress_tr.calls ORDER BY id;
 SELECT privacy.release_hold(:hold_id);
 
+-- 6c. Protection switched off (here by a superuser, the only one who
+-- can): erasure and the purge refuse the table, with nothing changed.
+ALTER TABLE regress_tr.calls DISABLE TRIGGER zz_pg_privacy_protect;
+SELECT table_name, problem FROM privacy.catalog_problems WHERE table_name = 'regress_tr.calls'::regclass;
+SELECT count(*) FROM privacy.erase_subject('msisdn', '+4522000002');
+SELECT count(*) AS calls_left FROM regress_tr.calls;
+ALTER TABLE regress_tr.calls ENABLE TRIGGER zz_pg_privacy_protect;
+DROP TRIGGER a_on_delete ON regress_tr.cdr;
+SELECT privacy.set_retention('regress_tr.cdr', 'at', '1 year');
+ALTER TABLE regress_tr.cdr DISABLE TRIGGER zz_pg_privacy_protect;
+SELECT table_name, action FROM privacy.purge(false, 'regress_tr.cdr');
+SELECT count(*) AS cdr_left FROM regress_tr.cdr;
+ALTER TABLE regress_tr.cdr ENABLE TRIGGER zz_pg_privacy_protect;
+SELECT privacy.drop_retention('regress_tr.cdr');
+SELECT count(*) AS problems_after FROM privacy.catalog_problems WHERE table_name = 'regress_tr.calls'::regclass;
+
 -- 7. Every function of the extension called with NULL for each argument:
 -- an error or a result, never a crash.  (In a transaction rolled back:
 -- some calls succeed and would change the catalog.)
