@@ -88,7 +88,8 @@ bad_query(const char *msg, const char *hint)
 
 /*
  * Act as role in a security-restricted operation with a pinned
- * search_path; undone by end_as_role(), or by the abort on error.
+ * search_path (pgp_begin_as_role), row security off; undone by
+ * pgp_end_as_owner(), or by the abort on error.
  */
 static void
 begin_as_role(Oid role, PgpAsOwner *save)
@@ -97,24 +98,11 @@ begin_as_role(Oid role, PgpAsOwner *save)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("role with OID %u does not exist", role)));
-	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(role, save->sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	save->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	pgp_begin_as_role(role, save);
 	/* a policy that would apply makes the query fail instead of running */
 	(void) set_config_option("row_security", "off",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
-}
-
-static void
-end_as_role(PgpAsOwner *save)
-{
-	AtEOXact_GUC(false, save->nestlevel);
-	SetUserIdAndSecContext(save->userid, save->sec_context);
 }
 
 /*
@@ -557,7 +545,7 @@ analyze_grouped_query(const char *sql, Oid role, List **cols)
 	check_sort_group(q->sortClause);
 	check_sort_group(q->distinctClause);
 
-	end_as_role(&save);
+	pgp_end_as_owner(&save);
 	*cols = cx.cols;
 	return q;
 }
@@ -833,7 +821,7 @@ pgp_grouped_query_def(PG_FUNCTION_ARGS)
 	/* qualify every name that the pinned search_path would not find */
 	begin_as_role(role, &save);
 	def = pg_get_querydef(q, false);
-	end_as_role(&save);
+	pgp_end_as_owner(&save);
 	PG_RETURN_TEXT_P(cstring_to_text(def));
 }
 
@@ -927,7 +915,7 @@ pgp_published_rows(PG_FUNCTION_ARGS)
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
-	end_as_role(&save);
+	pgp_end_as_owner(&save);
 	SPI_finish();
 	return (Datum) 0;
 }

@@ -107,10 +107,15 @@ pgp_rel_owner(Oid relid)
 void
 pgp_begin_as_owner(Oid relid, PgpAsOwner *save)
 {
-	Oid			owner = pgp_rel_owner(relid);
+	pgp_begin_as_role(pgp_rel_owner(relid), save);
+}
 
+/* The same for a role given by OID (the publisher of a view, say). */
+void
+pgp_begin_as_role(Oid role, PgpAsOwner *save)
+{
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(owner, save->sec_context | SECURITY_RESTRICTED_OPERATION);
+	SetUserIdAndSecContext(role, save->sec_context | SECURITY_RESTRICTED_OPERATION);
 	save->nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,

@@ -76,6 +76,7 @@ typedef struct PgpAsOwner
 } PgpAsOwner;
 
 extern void pgp_begin_as_owner(Oid relid, PgpAsOwner *save);
+extern void pgp_begin_as_role(Oid role, PgpAsOwner *save);
 extern void pgp_end_as_owner(PgpAsOwner *save);
 extern void pgp_catalog_select(const char *sql, int nargs, Oid *argtypes,
 							   Datum *values);
