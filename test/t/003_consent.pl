@@ -141,6 +141,9 @@ for my $sql (
   q{SELECT privacy.export_subject('email', 'zed.unique.example.dk')},
   q{SELECT privacy.grant_consent('email', 'zed.unique@example.dk', 'no_such_purpose')},
   q{SELECT privacy.has_consent('no_such_kind', 'zed.unique@example.dk', 'newsletter')},
+  # an entry point without an exception handler of its own: the
+  # entry-point hook hides the statement of any error that unwinds it
+  q{SELECT privacy.hold('email', 'zed.unique@example.dk', '   ')},
   q{BEGIN ISOLATION LEVEL REPEATABLE READ;
     SELECT * FROM privacy.erase_subject('email', 'zed.unique@example.dk')},
   q{SELECT privacy.restrict_subject('msisdn', '+4530303030', 'contested');
@@ -153,6 +156,7 @@ $node->safe_psql('dst', q{DELETE FROM privacy.restriction});
 my $log = slurp_file($node->logfile, $logstart);
 like($log, qr/no consent for purpose "sms"/, 'the refusals are logged');
 like($log, qr/cannot update a row of a data subject whose processing is restricted/, 'the restriction refusal is logged');
+like($log, qr/a legal hold needs a reason/, 'the refused hold is logged');
 unlike($log, qr/99 88 77 66|zed\.unique|30303030/, 'no statement naming the subject is logged');
 
 $node->stop;
