@@ -26,6 +26,7 @@ OBJS = \
 	src/pgp_crypto.o \
 	src/ff1.o \
 	src/e164.o \
+	src/identifier.o \
 	src/consent.o \
 	src/retention.o \
 	src/compat.o
@@ -103,7 +104,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 
-$(OBJS): src/pg_privacy.h src/pgp_crypto.h src/e164.h src/pgp_transform.h
+$(OBJS): src/pg_privacy.h src/pgp_crypto.h src/e164.h src/pgp_transform.h src/identifier.h
 
 .PHONY: demo test bench unit fuzz asan installcheck-keyed deb deb-installcheck check-version
 # The doors: each installs what is missing, builds, installs, runs a

@@ -300,9 +300,9 @@ SELECT privacy._consent_trigger();
 -- normalizers say what they cannot do
 SELECT privacy.grant_consent('customer', '', 'regress_newsletter');
 SELECT privacy._identifier_normalize('fax', 'x');
-SELECT privacy._identifier_key('msisdn', 'call me') IS NULL AS no_key,
-       privacy._identifier_key('email', E' Fay@Example.DK\t') AS email_key,
-       privacy._identifier_key('msisdn', '0045 20 12 34 56') AS msisdn_key;
+SELECT privacy.identifier_key('msisdn', 'call me', 'DK') IS NULL AS no_key,
+       privacy.identifier_key('email', E' Fay@Example.DK\t', 'DK') AS email_key,
+       privacy.identifier_key('msisdn', '0045 20 12 34 56', 'DK') AS msisdn_key;
 
 -- has_consent keeps its index scan open for the rest of a query: errors,
 -- savepoints, exception blocks, holdable cursors and changing snapshots

@@ -12,7 +12,7 @@ SELECT raw, privacy.normalize_msisdn(raw) AS e164
 SELECT privacy.normalize_msisdn('030 1234567', 'DE') AS de,
        privacy.normalize_msisdn('07700 900123', 'gb') AS gb,
        privacy.normalize_msisdn('(212) 555-0123', 'US') AS us,
-       privacy.normalize_msisdn('+4520123456', NULL) AS intl_only;
+       privacy.normalize_msisdn('+4520123456', NULL) AS null_country;
 SELECT privacy.normalize_msisdn(NULL) IS NULL AS null_in_null_out;
 -- bad numbers: 22P02, the detail says what and where, never the number
 \set VERBOSITY default
@@ -25,7 +25,10 @@ SELECT privacy.normalize_msisdn('+45 201');
 SELECT privacy.normalize_msisdn('+45 2012345678901234');
 SELECT privacy.normalize_msisdn('+999 12345678');
 SELECT privacy.normalize_msisdn('20123456', 'XX');
-SELECT privacy.normalize_msisdn('20123456', NULL);
+-- a NULL default_country is pg_privacy.default_country; identifier_key
+-- with a NULL country reads international forms only
+SELECT privacy.normalize_msisdn('20123456', NULL) AS null_is_the_setting,
+       privacy.identifier_key('msisdn', '20123456', NULL) IS NULL AS intl_only_key;
 
 -- pseudonymize: deterministic, 22 characters of base64url, and
 -- domain-separated (the exact values under the test key are checked in

@@ -71,13 +71,8 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-/* How an identifier kind is normalized (privacy.identifier_kind.normalize). */
-typedef enum IdNorm
-{
-	ID_TEXT,
-	ID_MSISDN,
-	ID_EMAIL
-} IdNorm;
+/* How an identifier kind is normalized: identifier.c. */
+typedef PgpIdNorm IdNorm;
 
 /* Longest key of the checked-subjects cache (see checked below). */
 #define CHECKED_KEYLEN	160
@@ -388,132 +383,20 @@ consent_rels_ensure(void)
  */
 
 /* The normalization named in privacy.identifier_kind.normalize. */
-static IdNorm
+static inline IdNorm
 parse_norm(const char *s)
 {
-	if (strcmp(s, "msisdn") == 0)
-		return ID_MSISDN;
-	if (strcmp(s, "email") == 0)
-		return ID_EMAIL;
-	if (strcmp(s, "text") == 0)
-		return ID_TEXT;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid identifier normalization \"%s\"", s),
-			 errhint("Use one of: msisdn, email, text.")));
-	return ID_TEXT;				/* keep compiler quiet */
-}
-
-/* White space trimmed from e-mail addresses. */
-static inline bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+	return pgp_identifier_norm_from_name(s, strlen(s));
 }
 
 /*
- * An identifier in its kind's normal form: E.164 for msisdn, trimmed and
- * lower-cased for email, as given otherwise.  With quiet, a value without
- * a normal form gives NULL instead of an error.
+ * An identifier in its kind's normal form (identifier.c), national phone
+ * numbers read under pg_privacy.default_country.
  */
-static text *
+static inline text *
 identifier_normalize(IdNorm norm, const char *s, int len, bool quiet)
 {
-	switch (norm)
-	{
-		case ID_MSISDN:
-			{
-				PgpE164Result res;
-
-				if (quiet)
-				{
-					if (pgp_e164_normalize(s, len, pgp_default_country, &res) != PGP_E164_OK)
-						return NULL;
-				}
-				else
-					pgp_normalize_or_error(s, len, pgp_default_country, &res);
-				return cstring_to_text_with_len(res.number, res.ndigits + 1);
-			}
-		case ID_EMAIL:
-			{
-				int			b = 0;
-				int			e = len;
-				text	   *t;
-
-				while (b < e && is_space(s[b]))
-					b++;
-				while (e > b && is_space(s[e - 1]))
-					e--;
-				if (b == e)
-				{
-					if (quiet)
-						return NULL;
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errhidestmt(true),
-							 errmsg("e-mail address must not be empty")));
-				}
-				t = cstring_to_text_with_len(s + b, e - b);
-				return DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
-															  PointerGetDatum(t)));
-			}
-		default:
-			if (len == 0)
-			{
-				if (quiet)
-					return NULL;
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errhidestmt(true),
-						 errmsg("identifier must not be empty")));
-			}
-			return cstring_to_text_with_len(s, len);
-	}
-}
-
-PG_FUNCTION_INFO_V1(pgp_identifier_normalize);
-
-/*
- * _identifier_normalize(mode, value): the normal form, or an error.
- */
-Datum
-pgp_identifier_normalize(PG_FUNCTION_ARGS)
-{
-	char	   *mode;
-	text	   *value;
-
-	/* STRICT; checked anyway, so a changed declaration cannot crash */
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	value = PG_GETARG_TEXT_PP(1);
-
-	PG_RETURN_TEXT_P(identifier_normalize(parse_norm(mode), VARDATA_ANY(value),
-										  VARSIZE_ANY_EXHDR(value), false));
-}
-
-PG_FUNCTION_INFO_V1(pgp_identifier_key);
-
-/*
- * _identifier_key(mode, value): the normal form, or NULL when there is none.
- */
-Datum
-pgp_identifier_key(PG_FUNCTION_ARGS)
-{
-	char	   *mode;
-	text	   *value;
-	text	   *result;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	mode = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	value = PG_GETARG_TEXT_PP(1);
-
-	result = identifier_normalize(parse_norm(mode), VARDATA_ANY(value),
-								  VARSIZE_ANY_EXHDR(value), true);
-	if (result == NULL)
-		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(result);
+	return pgp_normalize_identifier(norm, s, len, pgp_default_country, quiet);
 }
 
 /* ------------------------------------------------------------------------
@@ -1208,7 +1091,7 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 		{
 			text	   *t = DatumGetTextPP(d);
 			int			vlen = VARSIZE_ANY_EXHDR(t);
-			int			dlen = (rq->norm == ID_MSISDN) ? 4 : 1;
+			int			dlen = (rq->norm == PGP_ID_MSISDN) ? 4 : 1;
 
 			klen = rq->keyprefix_len + dlen + vlen;
 			cacheable = klen < (int) sizeof(key) && memchr(VARDATA_ANY(t), '\0', vlen) == NULL;
@@ -1378,8 +1261,8 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 	if (strcmp(how, "equal") == 0)
 		appendStringInfo(&sql, "%s::pg_catalog.text OPERATOR(pg_catalog.=) $1", qcol);
 	else if (strcmp(how, "msisdn") == 0 || strcmp(how, "email") == 0)
-		appendStringInfo(&sql, "privacy._identifier_key('%s', %s::pg_catalog.text) OPERATOR(pg_catalog.=) $1",
-						 how, qcol);
+		appendStringInfo(&sql, "privacy.identifier_key('%s', %s::pg_catalog.text, %s) OPERATOR(pg_catalog.=) $1",
+						 how, qcol, quote_literal_cstr(pgp_default_country));
 	else
 		elog(ERROR, "invalid match \"%s\"", how);
 	values[0] = match;
@@ -1484,10 +1367,8 @@ pgp_consent_append_only(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(pgp_consent_forget_identity);
 
-/* $2 in the normal form of the kind $1 (NULL for an unknown kind). */
-#define NORMALIZED_2 \
-	"privacy._identifier_normalize((SELECT k.normalize FROM privacy.identifier_kind k" \
-	" WHERE k.name OPERATOR(pg_catalog.=) $1), $2)"
+/* $2 in the normal form of the kind $1. */
+#define NORMALIZED_2 "privacy._identifier_normalize($1, $2)"
 
 /*
  * _consent_forget_identity(kind, value): the erasure hook.  Nulls the

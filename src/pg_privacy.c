@@ -12,6 +12,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pg_privacy.h"
+#include "identifier.h"
 #include "pgp_transform.h"
 
 #include "fmgr.h"
@@ -50,7 +51,7 @@ _PG_init(void)
 						   "without it they run with the caller's rights and fail."),
 				 errhint("Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server.")));
 	pgp_define_key_gucs();
-	pgp_define_transform_gucs();
+	pgp_identifier_define_gucs();
 	pgp_caller_init();
 	pgp_protect_init();
 #if PG_VERSION_NUM >= 150000

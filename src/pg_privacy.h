@@ -10,9 +10,11 @@
  *	  pgp_crypto.c	HKDF/HMAC primitives (pure C, also used by unit tests)
  *	  ff1.c			FF1 format-preserving encryption (pure C)
  *	  e164.c		E.164 phone number normalization (pure C)
+ *	  identifier.c	identifier kinds, their normalization, the default
+ *					country and the indexable lookup key
  *	  pseudonym.c	SQL-callable pseudonymization and masking functions
  *	  protect.c		the on-write protect trigger and its per-relation cache
- *	  subject.c		data-subject rights: identifier keys, erasure statements
+ *	  subject.c		data-subject rights: erasure statements
  *					run as the table owner, generated SQL and plan caches
  *
  *-------------------------------------------------------------------------

@@ -11,14 +11,12 @@
 
 #include "pg_privacy.h"
 #include "e164.h"
+#include "identifier.h"
 
 #define PGP_PSEUDONYM_LEN	22	/* base64url of 128 bits */
 #define PGP_EMAIL_LOCAL_LEN 26	/* base32 of 128 bits */
 #define PGP_MAX_DOMAIN		200 /* bytes; the FF1 tweak holds it */
 
-extern char *pgp_default_country;
-
-extern void pgp_define_transform_gucs(void);
 extern void pgp_check_domain(const char *domain, int len);
 extern void pgp_pseudonym(PgpKey *k, const char *data, int len, char *out);
 extern void pgp_e164_error(PgpE164Status st, const PgpE164Result *res,

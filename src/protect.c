@@ -74,9 +74,10 @@
  * the trigger refuses.
  *
  * Values of a known identifier kind (registered_column.identifies) are
- * normalized before the transformation: phone numbers to E.164 (the
- * pg_privacy.default_country applies), e-mail addresses trimmed and
- * lower-cased, so every written form of an identifier gets one pseudonym.
+ * normalized before the transformation by identifier.c (phone numbers to
+ * E.164 under pg_privacy.default_country, e-mail addresses trimmed with
+ * ASCII letters lower-cased, other identifiers trimmed), so every written
+ * form of an identifier gets one pseudonym.
  *
  *-------------------------------------------------------------------------
  */
@@ -123,12 +124,13 @@ typedef enum ProtectKind
 	PROTECT_NULL
 } ProtectKind;
 
-typedef enum ProtectNorm
-{
-	NORM_NONE,
-	NORM_MSISDN,
-	NORM_EMAIL
-} ProtectNorm;
+/*
+ * The identifier kind's normalization (identifier.c), or NORM_NONE for a
+ * column that holds no identifier or whose transformation keeps nothing
+ * of the value.
+ */
+typedef int ProtectNorm;
+#define NORM_NONE	(-1)
 
 typedef struct ProtectCol
 {
@@ -441,12 +443,8 @@ protect_build(ProtectRel *pr, Relation rel)
 		pc->domain_len = strlen(domain);
 		if (norm == NULL || pc->kind == PROTECT_COUNTRY || pc->kind == PROTECT_NULL)
 			pc->norm = NORM_NONE;
-		else if (strcmp(norm, "msisdn") == 0)
-			pc->norm = NORM_MSISDN;
-		else if (strcmp(norm, "email") == 0)
-			pc->norm = NORM_EMAIL;
 		else
-			pc->norm = NORM_NONE;
+			pc->norm = pgp_identifier_norm_from_name(norm, strlen(norm));
 		pr->registered = reg;
 		pr->ncols++;
 	}
@@ -537,30 +535,28 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 
 	/*
 	 * One identifier, one pseudonym: normalize by the identifier kind
-	 * first, as holds, export and erasure normalize what they look for.
-	 * msisdn_fpe normalizes by itself.
+	 * first (identifier.c), as holds, export and erasure normalize what
+	 * they look for.  msisdn_fpe normalizes by itself.  A phone number
+	 * that does not normalize is refused; an e-mail address or other
+	 * identifier without a normal form (blank, no "@") is transformed as
+	 * written.
 	 */
-	if (pc->norm == NORM_MSISDN && pc->kind != PROTECT_MSISDN_FPE)
+	if (pc->norm == PGP_ID_MSISDN && pc->kind != PROTECT_MSISDN_FPE)
 	{
 		pgp_normalize_or_error(s, len, pgp_default_country, &nres);
 		s = nres.number;
 		len = nres.ndigits + 1;
 	}
-	else if (pc->norm == NORM_EMAIL)
+	else if (pc->norm == PGP_ID_EMAIL || pc->norm == PGP_ID_TEXT)
 	{
-		int			start = 0;
-		int			end = len;
-		text	   *lowered;
+		text	   *normal = pgp_normalize_identifier((PgpIdNorm) pc->norm, s, len,
+													  pgp_default_country, true);
 
-		/* pg_catalog.lower(pg_catalog.btrim(value)) */
-		while (start < end && s[start] == ' ')
-			start++;
-		while (end > start && s[end - 1] == ' ')
-			end--;
-		lowered = DatumGetTextPP(DirectFunctionCall1Coll(lower, DEFAULT_COLLATION_OID,
-														 PointerGetDatum(cstring_to_text_with_len(s + start, end - start))));
-		s = VARDATA_ANY(lowered);
-		len = VARSIZE_ANY_EXHDR(lowered);
+		if (normal != NULL)
+		{
+			s = VARDATA_ANY(normal);
+			len = VARSIZE_ANY_EXHDR(normal);
+		}
 	}
 
 	switch (pc->kind)
@@ -830,42 +826,6 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(result);
 }
 
-/*
- * The normalization of an identifier kind, by its name.  The built-in
- * kinds are known; others are read from privacy.identifier_kind.
- */
-static ProtectNorm
-kind_norm(const char *kind)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	char	   *norm = NULL;
-	ProtectNorm result;
-
-	if (strcmp(kind, "msisdn") == 0)
-		return NORM_MSISDN;
-	if (strcmp(kind, "email") == 0)
-		return NORM_EMAIL;
-	if (strcmp(kind, "customer") == 0 || strcmp(kind, "cvr") == 0)
-		return NORM_NONE;
-	values[0] = CStringGetTextDatum(kind);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	pgp_catalog_select("SELECT k.normalize FROM privacy.identifier_kind k"
-					   " WHERE k.name OPERATOR(pg_catalog.=) $1",
-					   1, argtypes, values);
-	if (SPI_processed == 1)
-		norm = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (norm == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown identifier kind \"%s\"", kind)));
-	result = strcmp(norm, "msisdn") == 0 ? NORM_MSISDN :
-		strcmp(norm, "email") == 0 ? NORM_EMAIL : NORM_NONE;
-	SPI_finish();
-	return result;
-}
-
 /* The call site's state of _transform, in fn_extra. */
 typedef struct TransformState
 {
@@ -913,7 +873,7 @@ pgp_transform(PG_FUNCTION_ARGS)
 		(ident != NULL && strcmp(ts->kind, ident) != 0))
 	{
 		ProtectKind pk = parse_kind(kind_s);
-		ProtectNorm norm = ident ? kind_norm(ident) : NORM_NONE;
+		ProtectNorm norm = ident ? (ProtectNorm) pgp_identifier_kind_norm(ident) : NORM_NONE;
 
 		pgp_check_domain(VARDATA_ANY(domain), dlen);
 		ts = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TransformState));

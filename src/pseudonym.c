@@ -44,54 +44,10 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
-char	   *pgp_default_country = NULL;
 
 static const char b64url[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
-
-/*
- * GUC check hook: pg_privacy.default_country must be a known ISO 3166-1
- * alpha-2 code (any case); it is stored upper-cased.
- */
-static bool
-check_default_country(char **newval, void **extra, GucSource source)
-{
-	char		iso[3];
-
-	if (*newval == NULL || strlen(*newval) != 2)
-	{
-		GUC_check_errdetail("A default country is a two-letter ISO 3166-1 code such as DK.");
-		return false;
-	}
-	iso[0] = pg_ascii_toupper((unsigned char) (*newval)[0]);
-	iso[1] = pg_ascii_toupper((unsigned char) (*newval)[1]);
-	iso[2] = '\0';
-	if (!pgp_e164_country_known(iso))
-	{
-		GUC_check_errdetail("\"%s\" is not a known ISO 3166-1 alpha-2 country code.", *newval);
-		return false;
-	}
-	(*newval)[0] = iso[0];
-	(*newval)[1] = iso[1];
-	return true;
-}
-
-/*
- * Define the settings of the transformations.  Called from _PG_init.
- */
-void
-pgp_define_transform_gucs(void)
-{
-	DefineCustomStringVariable("pg_privacy.default_country",
-							   "Country (ISO 3166-1 alpha-2) of phone numbers written without a country code.",
-							   "Used by the protect trigger; the SQL functions take it as an argument.",
-							   &pgp_default_country,
-							   "DK",
-							   PGC_USERSET,
-							   0,
-							   check_default_country, NULL, NULL);
-}
 
 /*
  * Check a domain argument: non-empty and short enough to be a tweak.
@@ -555,12 +511,15 @@ fn_granted_key(FunctionCallInfo fcinfo, const char *purpose,
 	return k;
 }
 
-/* A text argument's default country as a C string (NULL when SQL NULL). */
+/*
+ * A default_country argument as a C string: SQL NULL (or no argument)
+ * is pg_privacy.default_country (identifier.c).
+ */
 static char *
 country_arg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return NULL;
+		return pgp_default_country;
 	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
 }
 
@@ -601,7 +560,10 @@ pgp_pseudonymize(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(pgp_normalize_msisdn);
 
-/* normalize_msisdn(raw text, default_country text): E.164 or 22P02. */
+/*
+ * normalize_msisdn(raw text, default_country text): E.164 or 22P02; the
+ * normalization of kind msisdn (identifier.c).
+ */
 Datum
 pgp_normalize_msisdn(PG_FUNCTION_ARGS)
 {
@@ -609,7 +571,7 @@ pgp_normalize_msisdn(PG_FUNCTION_ARGS)
 	char	   *country;
 	PgpE164Result res;
 
-	/* not STRICT: a NULL default country means "international only" */
+	/* not STRICT: a NULL default country is pg_privacy.default_country */
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	raw = PG_GETARG_TEXT_PP(0);

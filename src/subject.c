@@ -7,10 +7,6 @@
  * are C because they run per row, need backend state, or act as a table's
  * owner:
  *
- *	  _subject_key		the normal form of an identifier as people typed it,
- *						or NULL when it has none (never an error), so a
- *						column of messy phone numbers can be searched, and
- *						indexed, by its normal form
  *	  _subject_exec		run one DELETE or UPDATE of the erasure as the
  *						owner of the table, in a security-restricted
  *						operation with a safe search_path (as
@@ -92,95 +88,6 @@ subject_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 	if (event == SUBXACT_EVENT_ABORT_SUB && subject_erasing &&
 		GetCurrentTransactionNestLevel() <= subject_erasing_level)
 		subject_erasing = false;
-}
-
-static inline bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-PG_FUNCTION_INFO_V1(pgp_subject_key);
-
-/*
- * _subject_key(mode, value, default_country): value in the normal form of
- * its kind's normalization, or NULL when it has none.
- *
- *	  msisdn	E.164 (national numbers of default_country)
- *	  email		trimmed, ASCII lower-cased; NULL without an '@'
- *	  text		trimmed
- *
- * IMMUTABLE (the default country is an argument), so it can back an
- * expression index on a column of identifiers as people typed them.
- */
-Datum
-pgp_subject_key(PG_FUNCTION_ARGS)
-{
-	text	   *mode;
-	text	   *value;
-	char	   *country;
-	const char *m;
-	int			mlen;
-	const char *s;
-	int			len;
-
-	/* STRICT; checked anyway, so a changed declaration cannot crash */
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_NULL();
-	mode = PG_GETARG_TEXT_PP(0);
-	value = PG_GETARG_TEXT_PP(1);
-	country = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	m = VARDATA_ANY(mode);
-	mlen = VARSIZE_ANY_EXHDR(mode);
-	s = VARDATA_ANY(value);
-	len = VARSIZE_ANY_EXHDR(value);
-
-	if (mlen == 6 && memcmp(m, "msisdn", 6) == 0)
-	{
-		PgpE164Result res;
-
-		if (pgp_e164_normalize(s, len, country, &res) != PGP_E164_OK)
-			PG_RETURN_NULL();
-		PG_RETURN_TEXT_P(cstring_to_text_with_len(res.number, res.ndigits + 1));
-	}
-
-	/* email and text: trim white space */
-	while (len > 0 && is_space(s[0]))
-	{
-		s++;
-		len--;
-	}
-	while (len > 0 && is_space(s[len - 1]))
-		len--;
-	if (len == 0)
-		PG_RETURN_NULL();
-
-	if (mlen == 5 && memcmp(m, "email", 5) == 0)
-	{
-		text	   *out = (text *) palloc(VARHDRSZ + len);
-		char	   *d = VARDATA(out);
-		bool		has_at = false;
-		int			i;
-
-		for (i = 0; i < len; i++)
-		{
-			d[i] = pg_ascii_tolower((unsigned char) s[i]);
-			if (s[i] == '@')
-				has_at = true;
-		}
-		if (!has_at)
-			PG_RETURN_NULL();
-		SET_VARSIZE(out, VARHDRSZ + len);
-		PG_RETURN_TEXT_P(out);
-	}
-	if (mlen == 4 && memcmp(m, "text", 4) == 0)
-		PG_RETURN_TEXT_P(cstring_to_text_with_len(s, len));
-
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid identifier normalization \"%s\"", text_to_cstring(mode)),
-			 errhint("Use msisdn, email or text.")));
-	PG_RETURN_NULL();			/* keep compiler quiet */
 }
 
 static SPIPlanPtr subject_plan(const char *sql);

@@ -2,13 +2,15 @@
 -- protect trigger.  The transformations are C functions (pseudonym.c);
 -- the protect trigger (protect.c) applies them on write.
 
-CREATE FUNCTION privacy.normalize_msisdn(raw text, default_country text DEFAULT 'DK')
+-- STABLE: without a default_country (NULL) national numbers are read as
+-- numbers of pg_privacy.default_country.  privacy.identifier_key is the
+-- IMMUTABLE form, for indexes.
+CREATE FUNCTION privacy.normalize_msisdn(raw text, default_country text DEFAULT NULL)
   RETURNS text
-  LANGUAGE c IMMUTABLE PARALLEL SAFE
+  LANGUAGE c STABLE PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_normalize_msisdn';
--- Not STRICT in the second argument: NULL means "international forms only".
 COMMENT ON FUNCTION privacy.normalize_msisdn(text, text) IS
-  'E.164 form (+<country code><number>) of a phone number as people type it; NULL default_country accepts international forms only';
+  'E.164 form (+<country code><number>) of a phone number as people type it; national numbers of default_country (NULL: pg_privacy.default_country)';
 
 CREATE FUNCTION privacy.pseudonymize(value text, domain text DEFAULT 'default')
   RETURNS text
@@ -18,7 +20,7 @@ COMMENT ON FUNCTION privacy.pseudonymize(text, text) IS
   'keyed pseudonym (HMAC-SHA256 under a key derived for the domain, 128 bits, base64url): deterministic, one-way, domain-separated';
 
 CREATE FUNCTION privacy.pseudonymize_msisdn(msisdn text, domain text DEFAULT 'default',
-                                            default_country text DEFAULT 'DK')
+                                            default_country text DEFAULT NULL)
   RETURNS text
   LANGUAGE c STABLE PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_pseudonymize_msisdn';
@@ -40,33 +42,11 @@ CREATE FUNCTION privacy._audit_ref(kind text, value text) RETURNS text
 COMMENT ON FUNCTION privacy._audit_ref(text, text) IS
   'internal: keyed one-way reference to an identifier, as written to the audit log';
 
--- An identifier normalized as its kind says (privacy.identifier_kind): the
--- form audit references, holds and restrictions store and compare.
-CREATE FUNCTION privacy._normalize_identifier(kind text, value text) RETURNS text
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  norm text;
-BEGIN
-  SELECT k.normalize INTO norm FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) kind;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown identifier kind "%"', kind
-      USING ERRCODE = '22023',
-            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
-                                        FROM privacy.identifier_kind k) || '.';
-  END IF;
-  RETURN CASE norm WHEN 'msisdn' THEN privacy.normalize_msisdn(value)
-                   WHEN 'email' THEN pg_catalog.lower(pg_catalog.btrim(value))
-                   ELSE value END;
-END
-$$;
-
 CREATE FUNCTION privacy._subject_ref(kind text, value text) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT privacy._audit_ref(kind, privacy._normalize_identifier(kind, value))
+  SELECT privacy._audit_ref(kind, privacy._identifier_normalize(kind, value))
 $$;
 COMMENT ON FUNCTION privacy._subject_ref(text, text) IS
   'internal: the audit log''s reference to a subject identifier (normalized by its kind, keyed, one-way)';

@@ -83,24 +83,6 @@ CREATE TRIGGER consent_event_no_truncate
   BEFORE TRUNCATE ON privacy.consent_event
   FOR EACH STATEMENT EXECUTE FUNCTION privacy._consent_append_only();
 
--- An identifier in its kind's normal form: msisdn to E.164 (default
--- country from pg_privacy.default_country), email trimmed and lower-cased,
--- other kinds as given.  Raises 22P02/22023 on a value that has no normal
--- form.  mode is privacy.identifier_kind.normalize.
-CREATE FUNCTION privacy._identifier_normalize(mode text, value text) RETURNS text
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_identifier_normalize';
-COMMENT ON FUNCTION privacy._identifier_normalize(text, text) IS
-  'internal: an identifier in the normal form of its kind''s normalization (msisdn, email, text)';
-
--- The same, but NULL instead of an error: used to find a subject's rows in
--- columns that hold identifiers as people typed them.
-CREATE FUNCTION privacy._identifier_key(mode text, value text) RETURNS text
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_identifier_key';
-COMMENT ON FUNCTION privacy._identifier_key(text, text) IS
-  'internal: normal form of an identifier, NULL when it has none (matching typed values)';
-
 CREATE FUNCTION privacy.has_consent(kind text, value text, purpose text,
                                     at timestamptz DEFAULT NULL)
   RETURNS boolean
@@ -196,7 +178,7 @@ BEGIN
             DETAIL = pg_catalog.format('Its legal basis is "%s"; consent is recorded only for purposes whose legal basis is consent.',
                                        p.legal_basis);
   END IF;
-  RETURN privacy._identifier_normalize(norm, value);
+  RETURN privacy._identifier_normalize(kind, value);
 END
 $$;
 COMMENT ON FUNCTION privacy._consent_subject(text, text, text) IS
@@ -466,7 +448,7 @@ BEGIN
   END IF;
   -- By the keyed subject reference, so the history of an erased identifier
   -- (value nulled, reference kept) is still found by whoever knows it.
-  ref := privacy._subject_ref(kind, privacy._identifier_normalize(norm, value));
+  ref := privacy._subject_ref(kind, privacy._identifier_normalize(kind, value));
   RETURN QUERY
     SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
       FROM privacy.consent_event e
@@ -512,7 +494,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
   END IF;
-  normv := privacy._identifier_normalize(norm, value);
+  normv := privacy._identifier_normalize(kind, value);
   ref := privacy._subject_ref(kind, normv);
   SELECT pg_catalog.jsonb_agg(r ORDER BY r OPERATOR(pg_catalog.->>) 'purpose'), pg_catalog.max(m.last_id)
     INTO records, last_id

@@ -469,10 +469,10 @@ BEGIN
     -- national forms: those the default country reads as this number
     FOR i IN 1..3 LOOP
       n := pg_catalog.substr(v, 2 OPERATOR(pg_catalog.+) i);
-      IF privacy._subject_key('msisdn', n, dc) IS NOT DISTINCT FROM v THEN
+      IF privacy.identifier_key('msisdn', n, dc) IS NOT DISTINCT FROM v THEN
         out := out || n;
       END IF;
-      IF privacy._subject_key('msisdn', '0' || n, dc) IS NOT DISTINCT FROM v THEN
+      IF privacy.identifier_key('msisdn', '0' || n, dc) IS NOT DISTINCT FROM v THEN
         out := out || ('0' || n);
       END IF;
     END LOOP;
@@ -513,16 +513,19 @@ DECLARE
   cond text[];
   parts text[] := '{}';
   colref text;
-  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  dc text := privacy._default_country();
 BEGIN
   -- Holds: every registered column that holds an identifier of the kind
   -- (owner or mention), whatever form it is written in.  A stored
   -- (transformed) value is compared with the transformation of the held
   -- identifier and of its usual written forms; a value as typed, and one
   -- written before the column was protected, by its kind's normal form
-  -- (privacy._subject_key: '20 55 66 77', '004520556677' and '+4520556677'
-  -- are one number).  Only built-in operators and the keyless, PUBLIC
-  -- _subject_key: the predicate runs as the table's owner.
+  -- (privacy.identifier_key: '20 55 66 77', '004520556677' and '+4520556677'
+  -- are one number; the expression export and erasure use, so one index
+  -- serves them all).  Only built-in operators and the keyless, PUBLIC
+  -- identifier_key: the predicate runs as the table's owner.  Holds store
+  -- the normal form computed when they were placed (under the setting of
+  -- that moment); today's default country reads the column.
   held_args := '{}';
   FOR c IN
     SELECT rc.col, rc.protect, rc.domain, rc.identifies, ik.normalize,
@@ -540,10 +543,10 @@ BEGIN
     CONTINUE WHEN c.vals IS NULL;
     colref := CASE WHEN alias IS NULL THEN pg_catalog.quote_ident(c.col)
                    ELSE pg_catalog.quote_ident(alias) || '.' || pg_catalog.quote_ident(c.col) END;
-    -- the normal forms (as _subject_key writes them) of the held values
+    -- the normal forms (as identifier_key writes them) of the held values
     SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
       FROM pg_catalog.unnest(c.vals) v,
-           LATERAL (VALUES (v), (privacy._subject_key(c.normalize, v, dc))) x(f)
+           LATERAL (VALUES (v), (privacy.identifier_key(c.normalize, v, dc))) x(f)
      WHERE f IS NOT NULL;
     cond := '{}';
     IF c.protect IS NOT NULL THEN
@@ -560,16 +563,12 @@ BEGIN
       held_args := held_args || c.vals::text;
       cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
                                         colref, privacy._hold_arg(held_args, param_key));
-      IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
-        cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%s::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY (%s)',
-                                          colref, privacy._hold_arg(held_args, param_key));
-      END IF;
     END IF;
     -- as typed, or raw from before protection: by the normal form (not in
     -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
     IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
       held_args := held_args || norms::text;
-      cond := cond || pg_catalog.format('privacy._subject_key(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
+      cond := cond || pg_catalog.format('privacy.identifier_key(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
                                         c.normalize, colref, dc, privacy._hold_arg(held_args, param_key));
     END IF;
     CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
@@ -728,7 +727,7 @@ CREATE FUNCTION privacy._retention_restricted(w privacy._retention_work, wh text
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  dc text := privacy._default_country();
   c record;
   raw text;
   vals text[];
@@ -762,7 +761,7 @@ BEGIN
     WITH v AS (
       SELECT u.val,
              CASE WHEN c.protect IS NOT NULL THEN privacy._retention_fpe_ref(c.kind, u.val, c.domain)
-                  ELSE privacy._audit_ref(c.kind, privacy._subject_key(c.mode, u.val, dc)) END AS ref
+                  ELSE privacy._audit_ref(c.kind, privacy.identifier_key(c.mode, u.val, dc)) END AS ref
         FROM pg_catalog.unnest(vals) u(val))
     SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
       INTO rvals, rspans
@@ -1083,10 +1082,9 @@ BEGIN
     RAISE EXCEPTION 'a legal hold must end in the future'
       USING ERRCODE = '22023', DETAIL = pg_catalog.format('until was %s.', until);
   END IF;
-  norm := privacy._normalize_identifier(kind, value);
-  IF norm IS NULL OR norm OPERATOR(pg_catalog.=) '' THEN
-    RAISE EXCEPTION 'empty identifier' USING ERRCODE = '22023';
-  END IF;
+  -- the normal form under today's pg_privacy.default_country: a hold
+  -- placed on a national number means the number it meant when placed
+  norm := privacy._identifier_normalize(kind, value);
   -- Wait for a purge batch in progress: it did not see this hold.  The
   -- next batch does.
   PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy._lock_key('hold'));

@@ -29,7 +29,7 @@
 -- (privacy._transform of the normalized value); msisdn_fpe columns are
 -- also read back (privacy._msisdn_decrypt) to follow links.  Raw columns
 -- of kind msisdn or email are searched by the normal form of what people
--- typed (privacy._subject_key), which an expression index can serve;
+-- typed (privacy.identifier_key), which an expression index can serve;
 -- privacy.missing_indexes lists identifying columns without a usable index.
 --
 -- Acting as the table's owner.  Every statement that reads or writes a
@@ -118,12 +118,16 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.subject_request_id_seq', '')
 -- C helpers (src/subject.c)
 ------------------------------------------------------------------------
 
+-- The subject engine's names for identifier.c's functions: _subject_key
+-- is privacy.identifier_key (statements and indexes use the public name,
+-- so that one index serves consent, holds, export, erasure and
+-- restriction), _subject_normalize is privacy._identifier_normalize.
 CREATE FUNCTION privacy._subject_key(mode text, value text, default_country text)
   RETURNS text
   LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_subject_key';
+  AS 'MODULE_PATHNAME', 'pgp_identifier_key';
 COMMENT ON FUNCTION privacy._subject_key(text, text, text) IS
-  'normal form of an identifier as typed (mode msisdn, email or text), NULL when it has none; indexable';
+  'internal: privacy.identifier_key under the subject engine''s name';
 
 CREATE FUNCTION privacy._subject_exec(tbl regclass, sql text, params jsonb)
   RETURNS bigint
@@ -351,10 +355,10 @@ SELECT c.tbl AS table_name, c.col AS column_name, c.kind AS identifies, c.link,
        CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email') THEN 'normal form'
             ELSE 'stored value' END AS lookup,
        CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email')
-            THEN pg_catalog.format('CREATE INDEX ON %s (privacy._subject_key(%L, %I%s, %L))',
+            THEN pg_catalog.format('CREATE INDEX ON %s (privacy.identifier_key(%L, %I%s, %L))',
                                    c.tbl, c.mode, c.col,
                                    CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END,
-                                   COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK'))
+                                   privacy._default_country())
             ELSE pg_catalog.format('CREATE INDEX ON %s (%I)', c.tbl, c.col) END AS suggested_index
   FROM privacy._subject_column c
  WHERE NOT EXISTS (
@@ -363,9 +367,9 @@ SELECT c.tbl AS table_name, c.col AS column_name, c.kind AS identifies, c.link,
       AND CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email')
                THEN i.indkey[0] OPERATOR(pg_catalog.=) 0
                     AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true)
-                        OPERATOR(pg_catalog.~) ('_subject_key\(''' || c.mode || '''::text, '
+                        OPERATOR(pg_catalog.~) ('(^|\.)identifier_key\(''' || c.mode || '''::text, '
                                                 || pg_catalog.regexp_replace(pg_catalog.quote_ident(c.col), '([^a-zA-Z0-9_])', '\\\1', 'g')
-                                                || '[,:]')
+                                                || '(::text)?, ''' || privacy._default_country() || '''::text\)$')
                ELSE i.indkey[0] OPERATOR(pg_catalog.=) c.attnum END);
 COMMENT ON VIEW privacy.missing_indexes IS
   'identifying columns without an index for the data-subject lookup (export, erasure, restriction), with the index to create';
@@ -374,41 +378,14 @@ COMMENT ON VIEW privacy.missing_indexes IS
 -- Finding a subject
 ------------------------------------------------------------------------
 
--- The value in its kind's normal form, or a clear error.
+-- The value in its kind's normal form, or a clear error: the subject
+-- engine's name for privacy._identifier_normalize (src/identifier.c).
 CREATE FUNCTION privacy._subject_normalize(kind text, value text)
   RETURNS text
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  mode text;
-  norm text;
-BEGIN
-  IF kind IS NULL OR value IS NULL THEN
-    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
-  END IF;
-  SELECT k.normalize INTO mode FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) kind;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown identifier kind "%"', kind
-      USING ERRCODE = '22023',
-            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
-                                        FROM privacy.identifier_kind k) || '.';
-  END IF;
-  IF mode OPERATOR(pg_catalog.=) 'msisdn' THEN
-    RETURN privacy.normalize_msisdn(value,
-             COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK'));
-  END IF;
-  norm := privacy._subject_key(mode, value, 'DK');
-  IF norm IS NULL THEN
-    PERFORM privacy._raise_hidden('22023', pg_catalog.format('identifier of kind "%s" has no normal form', kind),
-            CASE mode WHEN 'email' THEN 'An e-mail address needs an "@" and may not be blank.'
-                      ELSE 'The value is blank.' END);
-  END IF;
-  RETURN norm;
-END
-$$;
+  LANGUAGE c STABLE PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
 COMMENT ON FUNCTION privacy._subject_normalize(text, text) IS
-  'internal: an identifier in its kind''s normal form, or an error';
+  'internal: an identifier in its kind''s normal form, or an error (privacy._identifier_normalize)';
 
 -- The SQL condition that a row (alias t) holds the identifier of a record
 -- f(s text, span tstzmultirange, b boolean) in column c: f.s is the value as
@@ -421,7 +398,7 @@ AS $$
   SELECT CASE
            WHEN c.protect IS NOT NULL THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
            WHEN c.mode IN ('msisdn', 'email') THEN
-             pg_catalog.format('privacy._subject_key(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
+             pg_catalog.format('privacy.identifier_key(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
                                CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END, dc)
            WHEN c.typ IN ('text'::regtype, 'varchar'::regtype) THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
            -- built-in types only (privacy._subject_check): their casts
@@ -451,7 +428,7 @@ AS $$
   SELECT CASE
            WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN pg_catalog.format('t.%I::pg_catalog.text', c.col)
            WHEN c.protect IS NOT NULL THEN 'NULL::pg_catalog.text'
-           ELSE pg_catalog.format('privacy._subject_key(%L, t.%I::pg_catalog.text, %L)', c.mode, c.col, dc)
+           ELSE pg_catalog.format('privacy.identifier_key(%L, t.%I::pg_catalog.text, %L)', c.mode, c.col, dc)
          END
 $$;
 
@@ -590,7 +567,7 @@ CREATE FUNCTION privacy._subject_identifiers(kind text, value text, at timestamp
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc       text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  dc       text := privacy._default_country();
   norm     text := privacy._subject_normalize(kind, value);
   span0    tstzmultirange := '{(,)}';
   c        privacy._subject_column;
@@ -1254,7 +1231,7 @@ CREATE FUNCTION privacy._subject_export(kind text, value text, at timestamptz)
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc     text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  dc     text := privacy._default_country();
   ids    record;
   params jsonb;
   t      record;
@@ -1334,7 +1311,7 @@ CREATE FUNCTION privacy._subject_export_stream(kind text, value text, chunk_rows
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc     text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  dc     text := privacy._default_country();
   ids    record;
   params jsonb;
   t      record;
@@ -1526,7 +1503,7 @@ CREATE FUNCTION privacy._restrict_check(fired regclass, vals jsonb)
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc  text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  dc  text := privacy._default_country();
   reg regclass;
   hit record;
 BEGIN
@@ -1544,7 +1521,7 @@ BEGIN
                FROM pg_catalog.jsonb_array_elements(vals) x),
        n AS (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
                     CASE WHEN c.protect IS NOT NULL THEN privacy._msisdn_decrypt(d.val, c.domain)
-                         ELSE privacy._subject_key(c.mode, d.val, dc) END AS norm
+                         ELSE privacy.identifier_key(c.mode, d.val, dc) END AS norm
                FROM (SELECT DISTINCT e.col, e.val FROM e) d
                JOIN pg_catalog.unnest(privacy._subject_cols()) c
                  ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
@@ -1768,7 +1745,7 @@ CREATE FUNCTION privacy._subject_erase(kind text, value text, at timestamptz)
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc      text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
+  dc      text := privacy._default_country();
   ids     record;
   params  jsonb;
   t       record;

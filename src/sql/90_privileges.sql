@@ -7,6 +7,10 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy FROM PUBLIC;
 
 -- Safe for everyone: no key involved.
 GRANT EXECUTE ON FUNCTION privacy.normalize_msisdn(text, text) TO PUBLIC;
+-- The lookup key of identifiers: pure, keyless, IMMUTABLE; users index it,
+-- and the table owners that consent, holds, export and erasure act as
+-- evaluate it (as does every writer of a table indexed by it).
+GRANT EXECUTE ON FUNCTION privacy.identifier_key(text, text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.mask_msisdn(text, integer) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.country_of(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.generalize(timestamptz, text) TO PUBLIC;

@@ -19,5 +19,4 @@
 -- erasure path).
 
 -- The withdrawal cascade deletes as each table's owner and matches typed
--- identifiers with this pure normalization function (no key, no data).
-GRANT EXECUTE ON FUNCTION privacy._identifier_key(text, text) TO PUBLIC;
+-- identifiers with privacy.identifier_key (90_privileges.sql grants it).

@@ -85,9 +85,9 @@ SELECT jsonb_build_object(
   'invoice', (SELECT jsonb_agg(to_jsonb(i)) FROM telco.invoice i WHERE i.customer_id = c),
   'support_ticket', (SELECT jsonb_agg(to_jsonb(t)) FROM telco.support_ticket t
                       WHERE t.customer_id = c
-                         OR privacy._subject_key('email', t.contact_email, 'DK') = (SELECT email FROM cu)),
+                         OR privacy.identifier_key('email', t.contact_email, 'DK') = (SELECT email FROM cu)),
   'newsletter', (SELECT jsonb_agg(to_jsonb(n)) FROM telco.newsletter_subscriber n
-                  WHERE privacy._subject_key('email', n.email, 'DK') = (SELECT email FROM cu)),
+                  WHERE privacy.identifier_key('email', n.email, 'DK') = (SELECT email FROM cu)),
   'consent', (SELECT jsonb_agg(to_jsonb(e)) FROM privacy.consent_event e
                WHERE e.subject_ref = ANY (ARRAY(SELECT privacy._audit_ref('msisdn', msisdn) FROM nums
                                                 UNION ALL SELECT privacy._audit_ref('email', email) FROM cu))),
@@ -111,8 +111,8 @@ BEGIN
   END LOOP;
   DELETE FROM telco.invoice WHERE customer_id = c;
   DELETE FROM telco.support_ticket t WHERE t.customer_id = c;
-  DELETE FROM telco.support_ticket t WHERE privacy._subject_key('email', t.contact_email, 'DK') = mail;
-  DELETE FROM telco.newsletter_subscriber n WHERE privacy._subject_key('email', n.email, 'DK') = mail;
+  DELETE FROM telco.support_ticket t WHERE privacy.identifier_key('email', t.contact_email, 'DK') = mail;
+  DELETE FROM telco.newsletter_subscriber n WHERE privacy.identifier_key('email', n.email, 'DK') = mail;
   DELETE FROM telco.subscription WHERE customer_id = c;
   DELETE FROM telco.customer WHERE customer_id = c;
 END

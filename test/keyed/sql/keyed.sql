@@ -32,3 +32,31 @@ SELECT privacy.reidentify_msisdn('+4522186386') AS reidentified;
 -- pseudonymize_email: keyed local part, domain kept.
 SELECT privacy.pseudonymize_email('Ann.Jensen@Example.DK') AS pe,
        privacy.pseudonymize_email('ann.jensen@example.dk', 'analytics') AS pe_analytics;
+
+-- Identifiers (src/identifier.c): one normal form wherever an identifier
+-- is written.  The audit reference of an e-mail address and the pseudonym
+-- the protect trigger stores do not depend on case (ASCII), white space or
+-- the column's collation; a national number is the setting's country's.
+SELECT privacy._subject_ref('email', ' INFO@Firma.DK ') AS ref_email,
+       privacy._subject_ref('email', 'info@firma.dk' COLLATE "tr-TR-x-icu")
+         = privacy._subject_ref('email', ' INFO@Firma.DK ') AS same_ref,
+       privacy._subject_ref('msisdn', '20 12 34 56') AS ref_msisdn,
+       privacy._subject_ref('customer', ' 1042 ') = privacy._subject_ref('customer', '1042') AS customer_trimmed;
+CREATE SCHEMA keyed_ident;
+CREATE TABLE keyed_ident.contact (email text COLLATE "tr-TR-x-icu", phone text);
+SELECT privacy.define_purpose('keyed_ident', 'contract');
+SELECT privacy.register_table('keyed_ident.contact', 'keyed_ident');
+SELECT privacy.register_column('keyed_ident.contact', 'email', 'email', identifies => 'email', protect => 'pseudonym');
+SELECT privacy.register_column('keyed_ident.contact', 'phone', 'phone', identifies => 'msisdn', protect => 'pseudonym');
+SELECT privacy.protect('keyed_ident.contact');
+INSERT INTO keyed_ident.contact VALUES (' INFO@FIRMA.DK', '20 12 34 56'), ('info@firma.dk ', '+45 20123456');
+SET pg_privacy.default_country = 'SE';
+INSERT INTO keyed_ident.contact VALUES ('Info@Firma.Dk', '070-123 45 67');
+RESET pg_privacy.default_country;
+SELECT email, phone, email = privacy.pseudonymize('info@firma.dk') AS email_normal_form,
+       phone IN (privacy.pseudonymize('+4520123456'), privacy.pseudonymize('+46701234567')) AS phone_normal_form
+  FROM keyed_ident.contact ORDER BY phone;
+SELECT privacy.unprotect('keyed_ident.contact');
+SELECT privacy.unregister_table('keyed_ident.contact');
+DROP SCHEMA keyed_ident CASCADE;
+SELECT privacy.drop_purpose('keyed_ident');
