@@ -3582,7 +3582,9 @@ BEGIN
       WHEN s.identifies OPERATOR(pg_catalog.=) 'msisdn' AND s.protect IS NULL
         THEN pg_catalog.format('privacy.pseudonymize(privacy.pseudonymize_msisdn(privacy._extract_msisdn(t.%I::text)), %L)', s.col, domain)
       WHEN s.identifies OPERATOR(pg_catalog.=) 'email' AND s.protect IS NULL
-        THEN pg_catalog.format('privacy.pseudonymize(pg_catalog.lower(pg_catalog.btrim(t.%I::text)), %L)', s.col, domain)
+        -- the e-mail normal form (src/identifier.c), as protect stores it
+        THEN pg_catalog.format('privacy.pseudonymize(COALESCE(privacy.identifier_key(''email'', t.%I::text, NULL), t.%I::text), %L)',
+                               s.col, s.col, domain)
       ELSE pg_catalog.format('privacy.pseudonymize(t.%I::text, %L)', s.col, domain)
     END;
     IF s.category IS NOT NULL THEN
