@@ -939,7 +939,7 @@ COMMENT ON FUNCTION privacy.identifier_key(text, text, text) IS
 
 CREATE FUNCTION privacy._identifier_normalize(kind text, value text)
   RETURNS text
-  LANGUAGE c STABLE PARALLEL SAFE
+  LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
 
 COMMENT ON FUNCTION privacy._identifier_normalize(text, text) IS
@@ -3783,7 +3783,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_normalize(kind text, value text)
   RETURNS text
-  LANGUAGE c STABLE PARALLEL SAFE
+  LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
 
 COMMENT ON FUNCTION privacy._subject_normalize(text, text) IS

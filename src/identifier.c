@@ -111,6 +111,7 @@ pgp_identifier_norm_from_name(const char *name, int len)
 		return PGP_ID_TEXT;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errhidestmt(true),	/* the statement may name a subject */
 			 errmsg("unknown identifier normalization \"%s\"", pnstrdup(name, len)),
 			 errdetail("An identifier kind is normalized as msisdn, email or text (privacy.identifier_kind.normalize)."),
 			 errhint("Use msisdn, email or text.")));
@@ -150,6 +151,7 @@ pgp_identifier_kind_norm(const char *kind)
 		kinds = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),	/* the statement may name a subject */
 				 errmsg("unknown identifier kind \"%s\"", kind),
 				 kinds ? errhint("Use one of: %s.", kinds) : 0));
 	}
@@ -265,6 +267,7 @@ pgp_identifier_key(PG_FUNCTION_ARGS)
 			 !pgp_e164_country_known(iso)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errhidestmt(true),	/* the statement may name a subject */
 					 errmsg("unknown default country \"%s\"", text_to_cstring(c)),
 					 errhint("Use an ISO 3166-1 alpha-2 country code such as 'DK', or NULL for international forms only.")));
 		country = pstrdup(iso);
@@ -292,6 +295,7 @@ pgp_identifier_normalize_kind(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errhidestmt(true),	/* the statement may name a subject */
 				 errmsg("identifier kind and value must not be null")));
 	norm = pgp_identifier_kind_norm(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	value = PG_GETARG_TEXT_PP(1);

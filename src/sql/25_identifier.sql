@@ -35,7 +35,7 @@ COMMENT ON FUNCTION privacy.identifier_key(text, text, text) IS
 -- and look for.
 CREATE FUNCTION privacy._identifier_normalize(kind text, value text)
   RETURNS text
-  LANGUAGE c STABLE PARALLEL SAFE
+  LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
 COMMENT ON FUNCTION privacy._identifier_normalize(text, text) IS
   'internal: an identifier in its kind''s normal form under pg_privacy.default_country, or an error';

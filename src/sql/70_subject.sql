@@ -382,7 +382,7 @@ COMMENT ON VIEW privacy.missing_indexes IS
 -- engine's name for privacy._identifier_normalize (src/identifier.c).
 CREATE FUNCTION privacy._subject_normalize(kind text, value text)
   RETURNS text
-  LANGUAGE c STABLE PARALLEL SAFE
+  LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
 COMMENT ON FUNCTION privacy._subject_normalize(text, text) IS
   'internal: an identifier in its kind''s normal form, or an error (privacy._identifier_normalize)';
