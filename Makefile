@@ -28,6 +28,7 @@ OBJS = \
 	src/e164.o \
 	src/consent.o \
 	src/retention.o \
+	src/catalog.o \
 	src/compat.o
 
 # The install script is assembled from src/sql/*.sql in name order.
