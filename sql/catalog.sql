@@ -155,6 +155,14 @@ ALTER TABLE regress_cat.line ADD COLUMN note text;
 ALTER TABLE regress_cat.line RENAME COLUMN note TO remark;
 SELECT count(*) AS audited FROM privacy.audit_log
  WHERE object = 'regress_cat.line' AND event LIKE '%.column_renamed' AND detail ->> 'from' = 'note';
+-- swapping two names in three renames is followed rename by rename: each
+-- declaration stays with its column
+ALTER TABLE regress_cat.line RENAME COLUMN msisdn TO swap;
+ALTER TABLE regress_cat.line RENAME COLUMN email TO msisdn;
+ALTER TABLE regress_cat.line RENAME COLUMN swap TO email;
+SELECT col, category, attnum FROM privacy.registered_column WHERE tbl = 'regress_cat.line'::regclass ORDER BY attnum;
+SELECT validity_column, link_columns FROM privacy.subject_table WHERE tbl = 'regress_cat.line'::regclass;
+SELECT col FROM privacy.consent_requirement WHERE tbl = 'regress_cat.line'::regclass;
 -- the function reads only what the event trigger hands it
 SELECT privacy._renamed_column(NULL) IS NULL AS no_command;
 -- a dropped column that a policy or the subject table names is a problem
