@@ -2,6 +2,23 @@
 -- the declarations.  They read the declarations of every module (catalog,
 -- consent, retention, subject), so they come after all of them.
 
+-- The tables pg_privacy enforces something on, and what: protection
+-- (registered), the consent check (consent_required) and the restriction
+-- check (restricted: a subject table while any subject is restricted).
+-- Read by catalog_problems and by the event trigger that refuses DDL
+-- switching an enforcement off.
+CREATE VIEW privacy._enforced_table AS
+SELECT t.tbl,
+       EXISTS (SELECT FROM privacy.registered_table r WHERE r.tbl OPERATOR(pg_catalog.=) t.tbl) AS registered,
+       EXISTS (SELECT FROM privacy.consent_requirement q WHERE q.tbl OPERATOR(pg_catalog.=) t.tbl) AS consent_required,
+       EXISTS (SELECT FROM privacy.restriction)
+       AND EXISTS (SELECT FROM privacy.registered_column c
+                    WHERE c.tbl OPERATOR(pg_catalog.=) t.tbl
+                      AND c.identifies IS NOT NULL AND c.link OPERATOR(pg_catalog.=) 'owner') AS restricted
+  FROM (SELECT r.tbl FROM privacy.registered_table r
+        UNION SELECT q.tbl FROM privacy.consent_requirement q) t
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl);
+
 -- The record of processing (GDPR Art. 30): every declared column with its
 -- purpose, legal basis, recipients and retention.
 CREATE VIEW privacy.personal_data AS
@@ -97,10 +114,9 @@ SELECT c.tbl, c.col,
                     WHERE g.domain OPERATOR(pg_catalog.=) c.domain
                       AND pg_catalog.pg_has_role(k.relowner, g.grantee::pg_catalog.oid, 'USAGE'))
 UNION ALL
-SELECT t.tbl, NULL, 'protection is not in force: ' || x.problem
-  FROM privacy.registered_table t
-  CROSS JOIN LATERAL (SELECT privacy._protection_problem(t.tbl) AS problem) x
- WHERE privacy._has_protect_trigger(t.tbl) AND x.problem IS NOT NULL
+SELECT t.tbl, NULL, e.what || ' is not in force: ' || e.problem
+  FROM privacy._enforced_table t
+  CROSS JOIN LATERAL privacy._enforcement_problems(t.tbl, t.registered, t.consent_required, t.restricted) e
 UNION ALL
 SELECT q.tbl, q.col, pg_catalog.format('consent requirement for purpose "%s" names a column that does not exist', q.purpose)
   FROM privacy.consent_requirement q
