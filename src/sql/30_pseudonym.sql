@@ -539,7 +539,7 @@ BEGIN
       IF may_switch_off THEN
         RAISE WARNING '% of table % is not in force', e.what, reg
           USING DETAIL = e.problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
-        RAISE LOG 'pg_privacy: superuser % switched off the % of table %: %', who, e.what, reg, e.problem;
+        RAISE LOG 'pg_privacy: superuser % switched off % of table %: %', who, e.what, reg, e.problem;
         BEGIN
           PERFORM privacy._audit(CASE e.what WHEN 'protection' THEN 'protect.weakened'
                                              WHEN 'consent check' THEN 'consent.weakened'
@@ -551,7 +551,7 @@ BEGIN
         END;
         CONTINUE;
       END IF;
-      RAISE LOG 'pg_privacy: refused DDL of role % that would switch off the % of table %: %', who, e.what, reg, e.problem;
+      RAISE LOG 'pg_privacy: refused DDL of role % that would switch off % of table %: %', who, e.what, reg, e.problem;
       RAISE EXCEPTION 'cannot switch off the % of table %', e.what, reg
         USING ERRCODE = '55000',
               DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2) || '.',
