@@ -29,6 +29,7 @@ OBJS = \
 	src/identifier.o \
 	src/consent.o \
 	src/retention.o \
+	src/catalog.o \
 	src/compat.o
 
 # The install script is assembled from src/sql/*.sql in name order.

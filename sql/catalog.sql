@@ -107,6 +107,72 @@ SELECT table_name, column_name FROM privacy.personal_data
  WHERE table_name::text LIKE 'regress_cat.%' AND category = 'name';
 SELECT * FROM privacy.catalog_problems;
 
+-- One rename-following mechanism for every catalog table that names a
+-- column: the declaration, the consent requirement, the retention policy's
+-- time column and the subject table's period and link columns all follow,
+-- each audited, and what they drive keeps working under the new names.
+CREATE TABLE regress_cat.line (phone text NOT NULL, mail text, since date NOT NULL,
+                               until date, seen timestamptz NOT NULL DEFAULT now());
+SELECT privacy.register_table('regress_cat.line', 'traffic');
+SELECT privacy.register_column('regress_cat.line', 'phone', 'phone', identifies => 'msisdn');
+SELECT privacy.register_column('regress_cat.line', 'mail', 'email', identifies => 'email');
+SELECT privacy.set_subject_table('regress_cat.line', event_time => 'seen', validity_column => 'phone',
+                                 valid_from => 'since', valid_to => 'until', link_columns => '{phone,mail}');
+SELECT privacy.set_retention('regress_cat.line', 'seen', '1 year');
+SELECT privacy.require_consent('regress_cat.line', 'mail', 'marketing', kind => 'email');
+ALTER TABLE regress_cat.line RENAME COLUMN phone TO msisdn;
+ALTER TABLE regress_cat.line RENAME COLUMN mail TO email;
+ALTER TABLE regress_cat.line RENAME COLUMN since TO valid_from;
+ALTER TABLE regress_cat.line RENAME COLUMN until TO valid_to;
+ALTER TABLE regress_cat.line RENAME COLUMN seen TO observed_at;
+SELECT col, attnum FROM privacy.registered_column WHERE tbl = 'regress_cat.line'::regclass ORDER BY attnum;
+SELECT event_time, validity_column, valid_from, valid_to, link_columns
+  FROM privacy.subject_table WHERE tbl = 'regress_cat.line'::regclass;
+SELECT time_column, time_attnum FROM privacy.retention_policy WHERE tbl = 'regress_cat.line'::regclass;
+SELECT col FROM privacy.consent_requirement WHERE tbl = 'regress_cat.line'::regclass;
+SELECT event, detail FROM privacy.audit_log
+ WHERE object = 'regress_cat.line' AND event LIKE '%.column_renamed' ORDER BY id;
+SELECT * FROM privacy.catalog_problems WHERE table_name = 'regress_cat.line'::regclass;
+-- the consent trigger checks the renamed column: refused without consent,
+-- accepted with it
+INSERT INTO regress_cat.line (msisdn, email, valid_from) VALUES ('+4520000001', 'noconsent@example.dk', '2026-01-01');
+SELECT privacy.grant_consent('email', 'yes@example.dk', 'marketing', 'web form') > 0 AS granted;
+INSERT INTO regress_cat.line (msisdn, email, valid_from) VALUES ('+4520000001', 'yes@example.dk', '2026-01-01');
+INSERT INTO regress_cat.line (msisdn, email, valid_from, observed_at)
+     VALUES ('+4520000001', 'yes@example.dk', '2020-01-01', '2020-06-01');
+-- the subject search and the purge use the new names
+SELECT t->>'table' AS table_name, jsonb_array_length(t->'rows') AS exported_rows
+  FROM jsonb_array_elements(privacy.export_subject('email', 'yes@example.dk')->'tables') t;
+SELECT table_name, action, rows FROM privacy.purge(dry_run => true, tbl => 'regress_cat.line');
+-- a rename in a rolled-back transaction leaves the catalog as it was
+BEGIN;
+ALTER TABLE regress_cat.line RENAME COLUMN email TO e_mail;
+SELECT col FROM privacy.consent_requirement WHERE tbl = 'regress_cat.line'::regclass;
+ROLLBACK;
+SELECT col FROM privacy.consent_requirement WHERE tbl = 'regress_cat.line'::regclass;
+-- renaming a column the catalog does not name changes nothing and audits nothing
+ALTER TABLE regress_cat.line ADD COLUMN note text;
+ALTER TABLE regress_cat.line RENAME COLUMN note TO remark;
+SELECT count(*) AS audited FROM privacy.audit_log
+ WHERE object = 'regress_cat.line' AND event LIKE '%.column_renamed' AND detail ->> 'from' = 'note';
+-- swapping two names in three renames is followed rename by rename: each
+-- declaration stays with its column
+ALTER TABLE regress_cat.line RENAME COLUMN msisdn TO swap;
+ALTER TABLE regress_cat.line RENAME COLUMN email TO msisdn;
+ALTER TABLE regress_cat.line RENAME COLUMN swap TO email;
+SELECT col, category, attnum FROM privacy.registered_column WHERE tbl = 'regress_cat.line'::regclass ORDER BY attnum;
+SELECT validity_column, link_columns FROM privacy.subject_table WHERE tbl = 'regress_cat.line'::regclass;
+SELECT col FROM privacy.consent_requirement WHERE tbl = 'regress_cat.line'::regclass;
+-- the function reads only what the event trigger hands it
+SELECT privacy._renamed_column(NULL) IS NULL AS no_command;
+-- a dropped column that a policy or the subject table names is a problem
+-- the catalog reports (and the purge refuses the table meanwhile)
+ALTER TABLE regress_cat.line DROP COLUMN observed_at;
+SELECT column_name, problem FROM privacy.catalog_problems
+ WHERE table_name = 'regress_cat.line'::regclass ORDER BY 1, 2;
+SELECT table_name, action, rows FROM privacy.purge(dry_run => true, tbl => 'regress_cat.line');
+DROP TABLE regress_cat.line;
+
 -- Dropping a column or table removes it from the catalog, audited.
 ALTER TABLE regress_cat.client DROP COLUMN phone;
 SELECT count(*) AS phone_declared FROM privacy.personal_data

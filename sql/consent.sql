@@ -282,9 +282,19 @@ CREATE TABLE regress_consent.later (email text, note text);
 SELECT privacy.require_consent('regress_consent.later', 'email', 'regress_newsletter', kind => 'email');
 SELECT privacy.grant_consent('email', 'fay@example.dk', 'regress_newsletter', 'web form', 'nl-2026-06') > 0 AS granted;
 INSERT INTO regress_consent.later VALUES ('fay@example.dk', 'checked');
+-- (a renamed column is followed: the requirement moves with it)
 ALTER TABLE regress_consent.later RENAME COLUMN email TO mail;
 INSERT INTO regress_consent.later VALUES ('fay@example.dk', 'renamed column');
+INSERT INTO regress_consent.later VALUES ('gus@example.dk', 'renamed column, no consent');
 ALTER TABLE regress_consent.later RENAME COLUMN mail TO email;
+-- (a dropped column is not: the requirement stays and refuses every write)
+CREATE TABLE regress_consent.later2 (email text, note text);
+SELECT privacy.require_consent('regress_consent.later2', 'email', 'regress_newsletter', kind => 'email');
+ALTER TABLE regress_consent.later2 DROP COLUMN email;
+INSERT INTO regress_consent.later2 (note) VALUES ('dropped column');
+SELECT col FROM privacy.consent_requirement WHERE tbl = 'regress_consent.later2'::regclass;
+SELECT * FROM privacy.catalog_problems WHERE table_name = 'regress_consent.later2'::regclass;
+DROP TABLE regress_consent.later2;
 SELECT privacy.register_table('regress_consent.later', 'regress_newsletter');
 SELECT privacy.register_column('regress_consent.later', 'email', 'email', identifies => 'email', protect => 'email_pseudonym');
 SELECT privacy.protect('regress_consent.later');

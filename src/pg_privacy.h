@@ -4,18 +4,24 @@
  *	  Shared declarations of the pg_privacy backend module.
  *
  * The module is split by concern:
- *	  pg_privacy.c	module entry (_PG_init), GUCs, acting as a table's owner
+ *	  pg_privacy.c	module entry (_PG_init), acting as a table's owner
  *	  caller.c		API entry points: who called, running as the extension owner
  *	  keys.c		master key file, HKDF working keys, per-backend key cache
  *	  pgp_crypto.c	HKDF/HMAC primitives (pure C, also used by unit tests)
  *	  ff1.c			FF1 format-preserving encryption (pure C)
  *	  e164.c		E.164 phone number normalization (pure C)
  *	  identifier.c	identifier kinds, their normalization, the default
- *					country and the indexable lookup key
+ *					country and the indexable lookup value
+ *	  audit.c		the keyed hash chain of the audit log
+ *	  catalog.c		the catalog's view of DDL: renamed columns
  *	  pseudonym.c	SQL-callable pseudonymization and masking functions
  *	  protect.c		the on-write protect trigger and its per-relation cache
- *	  subject.c		data-subject rights: erasure statements
- *					run as the table owner, generated SQL and plan caches
+ *	  consent.c		the consent register's hot path and the consent trigger
+ *	  retention.c	purge statements run as the table's owner
+ *	  analytics.c	safe aggregates and pseudonymized extracts
+ *	  subject.c		data-subject rights: statements run as
+ *					the table's owner, generated SQL and plan caches
+ *	  compat.c		refusing calls through an older version's declarations
  *
  *-------------------------------------------------------------------------
  */

@@ -721,34 +721,6 @@ COMMENT ON FUNCTION privacy.unregister_column(regclass, name) IS 'remove a colum
 -- Views
 ------------------------------------------------------------------------
 
--- The record of processing: every declared column with its purpose and
--- legal basis.
-CREATE VIEW privacy.personal_data AS
-SELECT c.tbl                          AS table_name,
-       c.col                          AS column_name,
-       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
-       c.category,
-       c.identifies,
-       c.link,
-       c.protect,
-       CASE WHEN c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN c.domain END
-                                      AS protect_domain,
-       t.purpose,
-       p.legal_basis,
-       b.article                      AS legal_basis_article,
-       p.requires_consent,
-       p.recipients,
-       p.description                  AS purpose_description
-  FROM privacy.registered_column c
-  JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) c.tbl
-  JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
-  JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
-  LEFT JOIN pg_catalog.pg_attribute a
-         ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
-        AND NOT a.attisdropped;
-COMMENT ON VIEW privacy.personal_data IS
-  'the record of processing (GDPR Art. 30): every declared personal column with purpose, legal basis and recipients';
-
 -- Columns whose names look personal but are not declared.  Partitions are
 -- covered by their parent; tables belonging to extensions are skipped.
 CREATE VIEW privacy.undeclared_columns AS
@@ -795,75 +767,6 @@ $$;
 COMMENT ON FUNCTION privacy._identifier_type_ok(oid) IS
   'internal: whether a declared identifier column may have this type (built-in text and integer types)';
 
--- What is wrong with the catalog: registered columns that no longer exist
--- or whose type no longer suits their protect transformation.  Empty when
--- all is well; the event triggers keep it empty under ordinary DDL.
-CREATE VIEW privacy.catalog_problems AS
-SELECT c.tbl AS table_name, c.col AS column_name,
-       'column does not exist'::text AS problem
-  FROM privacy.registered_column c
- WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
-                    WHERE a.attrelid OPERATOR(pg_catalog.=) c.tbl
-                      AND a.attname OPERATOR(pg_catalog.=) c.col AND NOT a.attisdropped)
-UNION ALL
-SELECT c.tbl, c.col,
-       pg_catalog.format('type %s does not suit protect transformation "%s"',
-                         pg_catalog.format_type(a.atttypid, NULL), c.protect)
-  FROM privacy.registered_column c
-  JOIN pg_catalog.pg_attribute a
-    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
-   AND NOT a.attisdropped
- WHERE c.protect IS NOT NULL AND c.protect OPERATOR(pg_catalog.<>) 'null'
-   AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
-   AND NOT (c.protect OPERATOR(pg_catalog.=) 'country' AND a.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype)
-UNION ALL
-SELECT c.tbl, c.col,
-       pg_catalog.format('identifier column has type %s, not a built-in text or integer type',
-                         pg_catalog.format_type(a.atttypid, NULL))
-  FROM privacy.registered_column c
-  JOIN pg_catalog.pg_attribute a
-    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
-   AND NOT a.attisdropped
- WHERE c.identifies IS NOT NULL
-   -- the list of privacy._identifier_type_ok, inline: whoever may read
-   -- this view needs no grant on an internal function
-   AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
-                          'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
-UNION ALL
-SELECT c.tbl, c.col, 'protected column is generated and would be stored untransformed'
-  FROM privacy.registered_column c
-  JOIN pg_catalog.pg_attribute a
-    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
-   AND NOT a.attisdropped
- WHERE c.protect IS NOT NULL AND a.attgenerated OPERATOR(pg_catalog.<>) ''
-UNION ALL
-SELECT c.tbl, c.col,
-       pg_catalog.format('owner %s of the table may not produce pseudonyms of domain "%s"',
-                         pg_catalog.pg_get_userbyid(k.relowner), c.domain)
-  FROM privacy.registered_column c
-  JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.tbl
- WHERE c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
-   -- as privacy._domain_allowed() decides, readable by whoever reads the view
-   AND NOT pg_catalog.pg_has_role(k.relowner,
-                                  (SELECT o.relowner FROM pg_catalog.pg_class o
-                                    WHERE o.oid OPERATOR(pg_catalog.=) 'privacy.registered_table'::regclass),
-                                  'USAGE')
-   AND NOT EXISTS (SELECT FROM privacy.domain_grant g
-                     JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.grantee::pg_catalog.oid
-                    WHERE g.domain OPERATOR(pg_catalog.=) c.domain
-                      AND pg_catalog.pg_has_role(k.relowner, g.grantee::pg_catalog.oid, 'USAGE'))
-UNION ALL
-SELECT t.tbl, NULL, 'protection is not in force: ' || x.problem
-  FROM privacy.registered_table t
-  CROSS JOIN LATERAL (SELECT privacy._protection_problem(t.tbl) AS problem) x
- WHERE privacy._has_protect_trigger(t.tbl) AND x.problem IS NOT NULL
-UNION ALL
-SELECT t.tbl, NULL, 'table does not exist'
-  FROM privacy.registered_table t
- WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl);
-COMMENT ON VIEW privacy.catalog_problems IS
-  'registered tables and columns the catalog no longer describes correctly (empty when all is well)';
-
 ------------------------------------------------------------------------
 -- Event triggers: follow renames and drops
 ------------------------------------------------------------------------
@@ -907,8 +810,84 @@ BEGIN
 END
 $$;
 
--- After ALTER TABLE: a registered column whose name is gone but whose
--- attribute number still holds a live column was renamed; follow it.
+-- Which column an ALTER ... RENAME COLUMN renamed (src/catalog.c): read from
+-- the command itself, inside the ddl_command_end event trigger only.
+CREATE FUNCTION privacy._renamed_column(cmd pg_catalog.pg_ddl_command,
+                                        OUT relid regclass, OUT old_name name, OUT new_name name)
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_renamed_column';
+COMMENT ON FUNCTION privacy._renamed_column(pg_catalog.pg_ddl_command) IS
+  'internal: the relation, old and new name of a column renamed by a collected DDL command';
+
+-- A column of a user's table was renamed: every catalog table that names
+-- columns follows it, here and nowhere else.  The list:
+--   registered_column.col                 (20_catalog.sql)
+--   consent_requirement.col               (40_consent.sql)
+--   retention_policy.time_column          (50_retention.sql)
+--   subject_table.event_time, validity_column, valid_from, valid_to,
+--                 link_columns            (70_subject.sql)
+-- Each change is audited under its module's event name; caches built from
+-- the old names are dropped in every backend at commit.
+CREATE FUNCTION privacy._follow_column_rename(tbl regclass, old_name name, new_name name)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  detail jsonb := pg_catalog.jsonb_build_object('from', old_name, 'to', new_name);
+  n bigint;
+  followed boolean := false;
+BEGIN
+  UPDATE privacy.registered_column c SET col = new_name
+   WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND c.col OPERATOR(pg_catalog.=) old_name;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    PERFORM privacy._audit('catalog.column_renamed', tbl::text, detail);
+    followed := true;
+  END IF;
+
+  UPDATE privacy.consent_requirement q SET col = new_name
+   WHERE q.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND q.col OPERATOR(pg_catalog.=) old_name;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    PERFORM privacy._audit('consent.column_renamed', tbl::text, detail);
+    followed := true;
+  END IF;
+
+  UPDATE privacy.retention_policy p SET time_column = new_name
+   WHERE p.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND p.time_column OPERATOR(pg_catalog.=) old_name;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    PERFORM privacy._audit('retention.column_renamed', tbl::text, detail);
+    followed := true;
+  END IF;
+
+  UPDATE privacy.subject_table s
+     SET event_time = CASE WHEN s.event_time OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.event_time END,
+         validity_column = CASE WHEN s.validity_column OPERATOR(pg_catalog.=) old_name THEN new_name
+                                ELSE s.validity_column END,
+         valid_from = CASE WHEN s.valid_from OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.valid_from END,
+         valid_to = CASE WHEN s.valid_to OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.valid_to END,
+         link_columns = pg_catalog.array_replace(s.link_columns, old_name, new_name)
+   WHERE s.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+     AND (old_name OPERATOR(pg_catalog.=) ANY (ARRAY[s.event_time, s.validity_column, s.valid_from, s.valid_to])
+          OR old_name OPERATOR(pg_catalog.=) ANY (s.link_columns));
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    PERFORM privacy._audit('subject.column_renamed', tbl::text, detail);
+    followed := true;
+  END IF;
+
+  IF followed THEN
+    PERFORM privacy._invalidate(tbl);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy._follow_column_rename(regclass, name, name) IS
+  'internal: carries a renamed column along in every catalog table that names columns';
+
+-- After ALTER TABLE (and ALTER FOREIGN TABLE, ALTER VIEW): follow renamed
+-- columns.
 CREATE FUNCTION privacy._on_ddl_end() RETURNS event_trigger
   LANGUAGE plpgsql
   SECURITY DEFINER
@@ -918,22 +897,12 @@ DECLARE
   r record;
 BEGIN
   FOR r IN
-    SELECT c.tbl, c.col, a.attname AS new_name
-      FROM pg_catalog.pg_event_trigger_ddl_commands() d
-      JOIN privacy.registered_column c ON c.tbl::oid OPERATOR(pg_catalog.=) d.objid
-      JOIN pg_catalog.pg_attribute a
-        ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attnum OPERATOR(pg_catalog.=) c.attnum
-     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
-       AND NOT a.attisdropped
-       AND a.attname OPERATOR(pg_catalog.<>) c.col
-       AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a2
-                        WHERE a2.attrelid OPERATOR(pg_catalog.=) c.tbl
-                          AND a2.attname OPERATOR(pg_catalog.=) c.col AND NOT a2.attisdropped)
+    SELECT x.relid, x.old_name, x.new_name
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d,
+           LATERAL privacy._renamed_column(d.command) x
+     WHERE x.relid IS NOT NULL
   LOOP
-    UPDATE privacy.registered_column c SET col = r.new_name
-     WHERE c.tbl OPERATOR(pg_catalog.=) r.tbl AND c.col OPERATOR(pg_catalog.=) r.col;
-    PERFORM privacy._audit('catalog.column_renamed', r.tbl::text,
-                           pg_catalog.jsonb_build_object('from', r.col, 'to', r.new_name));
+    PERFORM privacy._follow_column_rename(r.relid, r.old_name, r.new_name);
   END LOOP;
 END
 $$;
@@ -941,5 +910,5 @@ $$;
 CREATE EVENT TRIGGER pg_privacy_sql_drop ON sql_drop
   EXECUTE FUNCTION privacy._on_sql_drop();
 CREATE EVENT TRIGGER pg_privacy_ddl_end ON ddl_command_end
-  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE')
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW')
   EXECUTE FUNCTION privacy._on_ddl_end();

@@ -363,11 +363,119 @@ COMMENT ON VIEW privacy.protected_tables IS
 -- Protection cannot be switched off behind pg_privacy's back
 ------------------------------------------------------------------------
 
--- After ALTER TABLE, CREATE TRIGGER or ALTER TRIGGER: a table meant to be
--- protected (it carries the protect trigger) whose protection is no longer
--- in force, because the command disabled, replaced or renamed the trigger,
--- added a BEFORE row trigger that fires after it, or attached a partition
--- that has one, is refused.  A superuser acting on its own (not inside a
+-- The enforcement triggers besides the protect trigger (the consent check
+-- zy_pg_privacy_consent, the restriction check zx_pg_privacy_restrict) are
+-- verified the same way: the first reason why trigger `tgname` is not in
+-- force on tbl and on every relation of its partition tree, or NULL.  In
+-- force means: present, running fn, of the trigger type it was created
+-- with (tgtype), on every column, without WHEN condition, enabled as
+-- created (origin mode); and, for a BEFORE row trigger, no enabled BEFORE
+-- INSERT/UPDATE row trigger of the owner's fires after it (row triggers
+-- fire in name order) but those listed in `may_follow` (pg_privacy's own).
+CREATE FUNCTION privacy._trigger_problem(tbl regclass, tgname name, fn regprocedure, tgtype integer,
+                                         may_follow name[])
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+  g record;
+BEGIN
+  FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+            WHERE (c.oid OPERATOR(pg_catalog.=) tbl
+                   OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p))
+              AND c.relkind IN ('r', 'p', 'f')
+            ORDER BY c.oid OPERATOR(pg_catalog.<>) tbl, c.oid::regclass::text
+  LOOP
+    SELECT t.tgfoid, t.tgtype, t.tgenabled, t.tgqual IS NOT NULL AS has_when,
+           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols
+      INTO g
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgname OPERATOR(pg_catalog.=) _trigger_problem.tgname;
+    IF NOT FOUND THEN
+      RETURN pg_catalog.format('trigger %I is missing on %s', tgname, r.rel);
+    ELSIF g.tgfoid OPERATOR(pg_catalog.<>) fn THEN
+      RETURN pg_catalog.format('trigger %I on %s does not run %s', tgname, r.rel, fn);
+    ELSIF g.tgtype OPERATOR(pg_catalog.<>) _trigger_problem.tgtype OR g.has_cols THEN
+      RETURN pg_catalog.format('trigger %I on %s is not of the type pg_privacy created', tgname, r.rel);
+    ELSIF g.has_when THEN
+      RETURN pg_catalog.format('trigger %I on %s has a WHEN condition', tgname, r.rel);
+    ELSIF g.tgenabled OPERATOR(pg_catalog.<>) 'O' THEN
+      RETURN pg_catalog.format('trigger %I on %s is %s', tgname, r.rel,
+                               CASE g.tgenabled WHEN 'D' THEN 'disabled'
+                                                WHEN 'R' THEN 'enabled for replica sessions only'
+                                                ELSE 'enabled always, not as created' END);
+    END IF;
+    IF (tgtype OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3 THEN        -- ROW, BEFORE
+      SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+       WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+         AND NOT t.tgisinternal
+         AND t.tgenabled IN ('O', 'A')
+         AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+         AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+         AND t.tgname OPERATOR(pg_catalog.>) _trigger_problem.tgname
+         AND NOT (t.tgname OPERATOR(pg_catalog.=) ANY (COALESCE(may_follow, '{}'::name[])))
+       ORDER BY t.tgname LIMIT 1;
+      IF FOUND THEN
+        RETURN pg_catalog.format('trigger %I on %s fires after %I', g.tgname, r.rel, tgname);
+      END IF;
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION privacy._trigger_problem(regclass, name, regprocedure, integer, name[]) IS
+  'internal: why an enforcement trigger of pg_privacy is not in force on a table or one of its partitions (NULL: in force)';
+
+-- Every enforcement pg_privacy keeps on tbl that is not in force, one row
+-- per problem with what it switches off: the protection (a registered
+-- table carrying the protect trigger), the consent check (when
+-- consent_required: the table has a consent requirement) and the
+-- restriction check (when restricted: a subject table while any subject is
+-- restricted).  The flags come from the view privacy._enforced_table;
+-- this function reads pg_catalog only, so a role granted catalog_problems
+-- needs nothing more.
+CREATE FUNCTION privacy._enforcement_problems(tbl regclass, registered boolean, consent_required boolean,
+                                              restricted boolean, OUT what text, OUT problem text)
+  RETURNS SETOF record
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF registered AND privacy._has_protect_trigger(tbl) THEN
+    what := 'protection';
+    problem := privacy._protection_problem(tbl);
+    IF problem IS NOT NULL THEN
+      RETURN NEXT;
+    END IF;
+  END IF;
+  IF consent_required THEN
+    what := 'consent check';
+    problem := privacy._consent_problem(tbl);
+    IF problem IS NOT NULL THEN
+      RETURN NEXT;
+    END IF;
+  END IF;
+  IF restricted THEN
+    what := 'restriction check';
+    problem := privacy._restrict_problem(tbl);
+    IF problem IS NOT NULL THEN
+      RETURN NEXT;
+    END IF;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy._enforcement_problems(regclass, boolean, boolean, boolean) IS
+  'internal: the protection, consent check and restriction check of a table that are not in force, and why';
+
+-- After ALTER TABLE, CREATE TABLE, CREATE TRIGGER or ALTER TRIGGER: a
+-- command that leaves an enforcement of a table not in force (its
+-- protection, its consent check, its restriction check: see
+-- _enforcement_problems), because it disabled, replaced or renamed the
+-- trigger, added a BEFORE row trigger that fires after it, or attached a
+-- partition that has one, is refused.  A superuser acting on its own (not inside a
 -- security-restricted operation) may: a data-only restore with
 -- --disable-triggers does.  That is logged and audited, and
 -- catalog_problems shows it until the protection is back.  Called by the
@@ -380,9 +488,15 @@ CREATE FUNCTION privacy._protect_on_ddl_end(may_switch_off boolean) RETURNS void
 AS $$
 DECLARE
   reg regclass;
-  problem text;
+  e record;
   who name := privacy._invoker();
 BEGIN
+  -- A partition created or attached under a subject table while subjects
+  -- are restricted gets its restriction check (statement triggers are not
+  -- cloned to partitions).
+  IF EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy._restrict_install();
+  END IF;
   FOR reg IN
     SELECT DISTINCT t.tbl
       FROM pg_catalog.pg_event_trigger_ddl_commands() d
@@ -391,7 +505,7 @@ BEGIN
                     WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
                     THEN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g WHERE g.oid OPERATOR(pg_catalog.=) d.objid)
                END AS relid) x
-      JOIN privacy.registered_table t
+      JOIN privacy._enforced_table t
         ON t.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(x.relid)))
         OR t.tbl::oid OPERATOR(pg_catalog.=) x.relid
         -- ALTER TABLE ... INHERIT a protected table
@@ -399,33 +513,41 @@ BEGIN
                            WHERE i.inhrelid OPERATOR(pg_catalog.=) x.relid)
      WHERE x.relid IS NOT NULL
   LOOP
-    CONTINUE WHEN NOT privacy._has_protect_trigger(reg);
-    problem := privacy._protection_problem(reg);
-    CONTINUE WHEN problem IS NULL;
-    IF may_switch_off THEN
-      RAISE WARNING 'protection of table % is not in force', reg
-        USING DETAIL = problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
-      RAISE LOG 'pg_privacy: superuser % switched off protection of table %: %', who, reg, problem;
-      BEGIN
-        PERFORM privacy._audit('protect.weakened', reg::text, pg_catalog.jsonb_build_object('problem', problem));
-      EXCEPTION WHEN unique_violation THEN
-        -- a data-only restore loading the audit log itself: the server log has it
-        NULL;
-      END;
-      CONTINUE;
-    END IF;
-    RAISE LOG 'pg_privacy: refused DDL of role % that would switch off protection of table %: %', who, reg, problem;
-    RAISE EXCEPTION 'cannot switch off the protection of table %', reg
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.upper(pg_catalog.left(problem, 1)) || pg_catalog.substr(problem, 2) || '.',
-            HINT = 'Remove the protection with privacy.unprotect() first.';
+    FOR e IN SELECT p.* FROM privacy._enforced_table f,
+                    LATERAL privacy._enforcement_problems(f.tbl, f.registered, f.consent_required, f.restricted) p
+              WHERE f.tbl OPERATOR(pg_catalog.=) reg LOOP
+      IF may_switch_off THEN
+        RAISE WARNING '% of table % is not in force', e.what, reg
+          USING DETAIL = e.problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
+        RAISE LOG 'pg_privacy: superuser % switched off % of table %: %', who, e.what, reg, e.problem;
+        BEGIN
+          PERFORM privacy._audit(CASE e.what WHEN 'protection' THEN 'protect.weakened'
+                                             WHEN 'consent check' THEN 'consent.weakened'
+                                             ELSE 'subject.restriction_weakened' END,
+                                 reg::text, pg_catalog.jsonb_build_object('problem', e.problem));
+        EXCEPTION WHEN unique_violation THEN
+          -- a data-only restore loading the audit log itself: the server log has it
+          NULL;
+        END;
+        CONTINUE;
+      END IF;
+      RAISE LOG 'pg_privacy: refused DDL of role % that would switch off % of table %: %', who, e.what, reg, e.problem;
+      RAISE EXCEPTION 'cannot switch off the % of table %', e.what, reg
+        USING ERRCODE = '55000',
+              DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2) || '.',
+              HINT = CASE e.what WHEN 'protection' THEN 'Remove the protection with privacy.unprotect() first.'
+                                 WHEN 'consent check' THEN 'Remove the requirement with privacy.unrequire_consent() first.'
+                                 ELSE 'Lift the restrictions with privacy.unrestrict_subject() first.' END;
+    END LOOP;
   END LOOP;
 END
 $$;
 
--- DROP TRIGGER zz_pg_privacy_protect on a registered table that still
--- exists is refused, unless privacy.unprotect() drops it (DROP TABLE and
--- DETACH PARTITION drop it with the table or from the partition: allowed).
+-- DROP TRIGGER of an enforcement trigger on a table that still exists is
+-- refused: zz_pg_privacy_protect unless privacy.unprotect() drops it,
+-- zy_pg_privacy_consent while the table requires consent,
+-- zx_pg_privacy_restrict while any subject is restricted (DROP TABLE and
+-- DETACH PARTITION drop them with the table or from the partition: allowed).
 CREATE FUNCTION privacy._protect_on_sql_drop(may_switch_off boolean) RETURNS void
   LANGUAGE plpgsql
   SECURITY DEFINER
@@ -434,32 +556,50 @@ AS $$
 DECLARE
   o record;
   rel regclass;
+  what text;
   who name := privacy._invoker();
 BEGIN
   FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
             WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
-              AND x.address_names[3] OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+              AND x.address_names[3] IN ('zz_pg_privacy_protect', 'zy_pg_privacy_consent', 'zx_pg_privacy_restrict')
   LOOP
     rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
     CONTINUE WHEN rel IS NULL;
-    CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) rel);
-    CONTINUE WHEN privacy._protect_ddl_allowed(rel);
+    IF o.address_names[3] OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect' THEN
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) rel);
+      CONTINUE WHEN privacy._protect_ddl_allowed(rel);
+      what := 'protect trigger';
+    ELSIF o.address_names[3] OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent' THEN
+      -- privacy.unrequire_consent() drops it after the last requirement
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.consent_requirement q
+                                 WHERE q.tbl OPERATOR(pg_catalog.=) rel
+                                    OR q.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(rel))));
+      what := 'consent check';
+    ELSE
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction);
+      what := 'restriction check';
+    END IF;
     IF may_switch_off THEN
-      RAISE WARNING 'protection of table % is not in force', rel
-        USING DETAIL = 'Its protect trigger was dropped.', HINT = 'Use privacy.unprotect() to remove a protection.';
-      RAISE LOG 'pg_privacy: superuser % dropped the protect trigger of table %', who, rel;
+      RAISE WARNING '% of table % is not in force', CASE what WHEN 'protect trigger' THEN 'protection' ELSE what END, rel
+        USING DETAIL = pg_catalog.format('Its trigger %I was dropped.', o.address_names[3]);
+      RAISE LOG 'pg_privacy: superuser % dropped the % of table %', who, what, rel;
       BEGIN
-        PERFORM privacy._audit('protect.weakened', rel::text,
-                               pg_catalog.jsonb_build_object('problem', 'trigger zz_pg_privacy_protect dropped'));
+        PERFORM privacy._audit(CASE what WHEN 'protect trigger' THEN 'protect.weakened'
+                                         WHEN 'consent check' THEN 'consent.weakened'
+                                         ELSE 'subject.restriction_weakened' END,
+                               rel::text,
+                               pg_catalog.jsonb_build_object('problem', pg_catalog.format('trigger %s dropped', o.address_names[3])));
       EXCEPTION WHEN unique_violation THEN
         NULL;
       END;
       CONTINUE;
     END IF;
-    RAISE LOG 'pg_privacy: refused DROP TRIGGER of role % on protected table %', who, rel;
-    RAISE EXCEPTION 'cannot drop the protect trigger of table %', rel
+    RAISE LOG 'pg_privacy: refused DROP TRIGGER % of role % on table %', o.address_names[3], who, rel;
+    RAISE EXCEPTION 'cannot drop the % of table %', what, rel
       USING ERRCODE = '55000',
-            HINT = 'Remove the protection with privacy.unprotect() first.';
+            HINT = CASE what WHEN 'protect trigger' THEN 'Remove the protection with privacy.unprotect() first.'
+                             WHEN 'consent check' THEN 'Remove the requirement with privacy.unrequire_consent() first.'
+                             ELSE 'Lift the restrictions with privacy.unrestrict_subject() first.' END;
   END LOOP;
 END
 $$;
@@ -471,7 +611,7 @@ COMMENT ON FUNCTION privacy._protect_event_trigger() IS
   'internal: refuses DDL that switches off the protection of a protected table';
 
 CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
-  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
   EXECUTE FUNCTION privacy._protect_event_trigger();
 CREATE EVENT TRIGGER pg_privacy_protect_sql_drop ON sql_drop
   WHEN TAG IN ('DROP TRIGGER', 'ALTER TABLE')

@@ -728,11 +728,21 @@ CREATE EVENT TRIGGER pg_privacy_consent_sql_drop ON sql_drop
   EXECUTE FUNCTION privacy._consent_on_sql_drop();
 
 -- Which tables require consent, with the trigger's presence.
+-- Why the consent check of a table with a consent requirement is not in
+-- force (see privacy._trigger_problem), or NULL.  The check is named to fire
+-- after the table's own BEFORE triggers and before the protect trigger, so
+-- only the protect trigger may follow it.  Reads pg_catalog only.
+CREATE FUNCTION privacy._consent_problem(tbl regclass) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy._trigger_problem(tbl, 'zy_pg_privacy_consent', 'privacy._consent_trigger()'::regprocedure,
+                                  23, ARRAY['zz_pg_privacy_protect']::name[])   -- 23: ROW BEFORE INSERT UPDATE
+$$;
+
 CREATE VIEW privacy.consent_requirements AS
 SELECT q.tbl AS table_name, q.col AS subject_column, q.kind, q.purpose, q.on_withdraw,
-       EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                WHERE g.tgrelid OPERATOR(pg_catalog.=) q.tbl
-                  AND g.tgname OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent') AS enforced,
+       privacy._consent_problem(q.tbl) IS NULL AS enforced,
        q.required_at, q.required_by
   FROM privacy.consent_requirement q;
 COMMENT ON VIEW privacy.consent_requirements IS

@@ -141,38 +141,8 @@ CREATE TRIGGER retention_policy_attnum
   BEFORE INSERT OR UPDATE OF tbl, time_column ON privacy.retention_policy
   FOR EACH ROW EXECUTE FUNCTION privacy._retention_policy_attnum();
 
--- After ALTER TABLE: a policy's time column that was renamed is followed.
-CREATE FUNCTION privacy._retention_on_ddl_end() RETURNS event_trigger
-  LANGUAGE plpgsql
-  SECURITY DEFINER
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  r record;
-BEGIN
-  FOR r IN
-    SELECT p.tbl, p.time_column, a.attname AS new_name
-      FROM pg_catalog.pg_event_trigger_ddl_commands() d
-      JOIN privacy.retention_policy p ON p.tbl::oid OPERATOR(pg_catalog.=) d.objid
-      JOIN pg_catalog.pg_attribute a
-        ON a.attrelid OPERATOR(pg_catalog.=) p.tbl AND a.attnum OPERATOR(pg_catalog.=) p.time_attnum
-     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
-       AND NOT a.attisdropped
-       AND a.attname OPERATOR(pg_catalog.<>) p.time_column
-       AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a2
-                        WHERE a2.attrelid OPERATOR(pg_catalog.=) p.tbl
-                          AND a2.attname OPERATOR(pg_catalog.=) p.time_column AND NOT a2.attisdropped)
-  LOOP
-    UPDATE privacy.retention_policy p SET time_column = r.new_name
-     WHERE p.tbl OPERATOR(pg_catalog.=) r.tbl;
-    PERFORM privacy._audit('retention.column_renamed', r.tbl::text,
-                           pg_catalog.jsonb_build_object('from', r.time_column, 'to', r.new_name));
-  END LOOP;
-END
-$$;
-CREATE EVENT TRIGGER pg_privacy_retention_ddl_end ON ddl_command_end
-  WHEN TAG IN ('ALTER TABLE')
-  EXECUTE FUNCTION privacy._retention_on_ddl_end();
+-- A renamed time column is followed by the catalog's one rename-following
+-- mechanism (privacy._follow_column_rename, 20_catalog.sql).
 
 ------------------------------------------------------------------------
 -- Internal helpers
@@ -1025,37 +995,6 @@ SELECT p.tbl AS table_name, t.purpose, p.time_column, p.keep, p.align AS period,
   LEFT JOIN privacy.retention_progress g ON g.tbl OPERATOR(pg_catalog.=) p.tbl;
 COMMENT ON VIEW privacy.retention_policies IS
   'retention policies: what is kept how long, what happens then, and the cutoff as of now';
-
--- The record of processing, with retention (the columns of 20_catalog.sql
--- unchanged and in order; retention appended).
-CREATE OR REPLACE VIEW privacy.personal_data AS
-SELECT c.tbl                          AS table_name,
-       c.col                          AS column_name,
-       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
-       c.category,
-       c.identifies,
-       c.link,
-       c.protect,
-       CASE WHEN c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN c.domain END
-                                      AS protect_domain,
-       t.purpose,
-       p.legal_basis,
-       b.article                      AS legal_basis_article,
-       p.requires_consent,
-       p.recipients,
-       p.description                  AS purpose_description,
-       privacy._retention_text(r)     AS retention,
-       r.keep                         AS retention_keep,
-       r.action                       AS retention_action,
-       r.keep_at_least                AS retention_keep_at_least
-  FROM privacy.registered_column c
-  JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) c.tbl
-  JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
-  JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
-  LEFT JOIN pg_catalog.pg_attribute a
-         ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
-        AND NOT a.attisdropped
-  LEFT JOIN privacy.retention_policy r ON r.tbl OPERATOR(pg_catalog.=) c.tbl;
 
 ------------------------------------------------------------------------
 -- Legal holds

@@ -1578,6 +1578,11 @@ BEGIN
                                WHERE g.tgrelid OPERATOR(pg_catalog.=) p.relid
                                  AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict')
             ORDER BY p.relid LOOP
+    -- (checked again: the event trigger that follows each CREATE TRIGGER
+    -- installs what is missing too)
+    CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                           WHERE g.tgrelid OPERATOR(pg_catalog.=) r.relid
+                             AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict');
     EXECUTE pg_catalog.format(
       'CREATE TRIGGER zx_pg_privacy_restrict AFTER UPDATE ON %s REFERENCING OLD TABLE AS pgp_old_rows '
       'FOR EACH STATEMENT EXECUTE FUNCTION privacy._restrict_trigger()', r.relid::regclass);
@@ -1585,6 +1590,20 @@ BEGIN
   END LOOP;
   RETURN n;
 END
+$$;
+
+-- Why the restriction check of a subject table is not in force (see
+-- privacy._trigger_problem), or NULL.  The check is an AFTER UPDATE
+-- statement trigger on the table and on each partition (statement triggers
+-- are not cloned to partitions; _restrict_install adds them, also to
+-- partitions created later).  It must be in force while any subject is
+-- restricted.  Reads pg_catalog only.
+CREATE FUNCTION privacy._restrict_problem(tbl regclass) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy._trigger_problem(tbl, 'zx_pg_privacy_restrict', 'privacy._restrict_trigger()'::regprocedure,
+                                  16, NULL)   -- 16: STATEMENT AFTER UPDATE
 $$;
 
 -- Record restrictions of the subject's identifiers; returns how many.

@@ -256,7 +256,11 @@ BEGIN
   SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT x.kind, ', ')
     INTO n, detail
     FROM privacy.restriction x
-   WHERE x.until IS NOT NULL AND x.until OPERATOR(pg_catalog.<) pg_catalog.now();
+   -- a restriction an erasure left on the rows it had to keep ends by
+   -- itself at its end (restrict checks ignore it from then on); one the
+   -- subject asked for is lifted by hand
+   WHERE x.origin OPERATOR(pg_catalog.=) 'request'
+     AND x.until IS NOT NULL AND x.until OPERATOR(pg_catalog.<) pg_catalog.now();
   SELECT pg_catalog.count(*) INTO m
     FROM privacy.legal_hold h
    WHERE h.released_at IS NULL AND h.until IS NOT NULL AND h.until OPERATOR(pg_catalog.<) pg_catalog.now();

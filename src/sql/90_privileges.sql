@@ -22,7 +22,11 @@ GRANT EXECUTE ON FUNCTION privacy.generalize(timestamptz, text) TO PUBLIC;
 -- only runs as a BEFORE row trigger and only applies the catalog's
 -- declarations, under the table owner's domain grants.
 GRANT EXECUTE ON FUNCTION privacy._protect_trigger() TO PUBLIC;
--- Whether a table's protection is in force: read from pg_catalog only, for
+-- Whether a table's protection, consent check and restriction check are in
+-- force: read from pg_catalog only, for
 -- the views protected_tables and catalog_problems and whoever reads them.
 GRANT EXECUTE ON FUNCTION privacy._is_protected(regclass), privacy._has_protect_trigger(regclass),
-                          privacy._protection_problem(regclass) TO PUBLIC;
+                          privacy._protection_problem(regclass),
+                          privacy._trigger_problem(regclass, name, regprocedure, integer, name[]),
+                          privacy._consent_problem(regclass), privacy._restrict_problem(regclass),
+                          privacy._enforcement_problems(regclass, boolean, boolean, boolean) TO PUBLIC;

@@ -514,8 +514,14 @@ CREATE TRIGGER a_keep BEFORE DELETE ON o.cdr FOR EACH ROW EXECUTE FUNCTION o.kee
 	like($err, qr/ERROR:\s+55000: cannot switch off the protection of table o\.sub/,
 		'ALTER TABLE ... INHERIT a protected table is refused');
 	($out, $err) = try_sql($node, 'once', q{SET ROLE regress_app;
-		CREATE TABLE o.kid () INHERITS (o.sub);
+		CREATE TABLE o.kid () INHERITS (o.sub);});
+	like($err, qr/ERROR:\s+55000: cannot switch off the protection of table o\.sub/,
+		'CREATE TABLE ... INHERITS a protected table is refused');
+	# a superuser acting directly may, warned, and it is reported
+	($out, $err) = try_sql($node, 'once', q{CREATE TABLE o.kid () INHERITS (o.sub);
 		INSERT INTO o.kid VALUES (12, '+4520556612');});
+	like($err, qr/WARNING:.*protection of table o\.sub is not in force/,
+		'a superuser creating a child by inheritance is warned');
 	is($node->safe_psql('once', q{SELECT problem FROM privacy.catalog_problems WHERE table_name = 'o.sub'::regclass}),
 		'protection is not in force: table o.kid inherits from o.sub: rows written to it are not protected',
 		'a child by inheritance of a protected table is reported');

@@ -1,0 +1,144 @@
+-- The consent check and the restriction check cannot be switched off by a
+-- table's owner, as the protection cannot: disabling, dropping, renaming or
+-- replacing the trigger, or a BEFORE trigger of hers that fires after the
+-- consent check and changes the subject, is refused (55000); a superuser
+-- acting directly may, with a warning, an audit entry, and the problem
+-- listed in catalog_problems until the check is back.  A partition created
+-- later gets the checks too.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_privacy;
+RESET client_min_messages;
+
+CREATE ROLE regress_enf_owner;
+CREATE SCHEMA regress_enf AUTHORIZATION regress_enf_owner;
+SELECT privacy.define_purpose('regress_enf_news', 'consent');
+SELECT privacy.define_purpose('regress_enf_crm', 'contract');
+SELECT coalesce(max(id), 0) AS audit_start FROM privacy.audit_log \gset
+
+SET ROLE regress_enf_owner;
+CREATE TABLE regress_enf.signup (email text, note text);
+CREATE TABLE regress_enf.account (id int PRIMARY KEY, email text NOT NULL, plan text)
+  PARTITION BY RANGE (id);
+CREATE TABLE regress_enf.account_1 PARTITION OF regress_enf.account FOR VALUES FROM (0) TO (100);
+CREATE FUNCTION regress_enf.swap() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN NEW.email := 'nobody@example.dk'; RETURN NEW; END $$;
+CREATE FUNCTION regress_enf.noop() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN RETURN NULL; END $$;
+RESET ROLE;
+SELECT privacy.require_consent('regress_enf.signup', 'email', 'regress_enf_news', kind => 'email');
+SELECT privacy.grant_consent('email', 'yes@example.dk', 'regress_enf_news', 'web form') > 0 AS granted;
+SELECT privacy.register_table('regress_enf.account', 'regress_enf_crm');
+SELECT privacy.register_column('regress_enf.account', 'email', 'email', identifies => 'email');
+INSERT INTO regress_enf.account VALUES (1, 'held@example.dk', 'basic'), (2, 'free@example.dk', 'basic');
+SELECT privacy.restrict_subject('email', 'held@example.dk', 'accuracy contested');
+
+------------------------------------------------------------------------
+-- 1. The consent check, attacked by the table's owner
+------------------------------------------------------------------------
+SET ROLE regress_enf_owner;
+ALTER TABLE regress_enf.signup DISABLE TRIGGER zy_pg_privacy_consent;
+ALTER TABLE regress_enf.signup DISABLE TRIGGER ALL;
+ALTER TABLE regress_enf.signup DISABLE TRIGGER USER;
+ALTER TABLE regress_enf.signup ENABLE REPLICA TRIGGER zy_pg_privacy_consent;
+ALTER TABLE regress_enf.signup ENABLE ALWAYS TRIGGER zy_pg_privacy_consent;
+DROP TRIGGER zy_pg_privacy_consent ON regress_enf.signup;
+ALTER TRIGGER zy_pg_privacy_consent ON regress_enf.signup RENAME TO harmless;
+CREATE OR REPLACE TRIGGER zy_pg_privacy_consent BEFORE INSERT OR UPDATE ON regress_enf.signup
+  FOR EACH ROW EXECUTE FUNCTION regress_enf.noop();
+-- her trigger, named to fire after the check, would change the subject
+-- once consent was checked
+CREATE TRIGGER zz_after_check BEFORE INSERT ON regress_enf.signup
+  FOR EACH ROW EXECUTE FUNCTION regress_enf.swap();
+-- one that fires before the check is hers to have: the check sees its result
+CREATE TRIGGER a_before_check BEFORE INSERT ON regress_enf.signup
+  FOR EACH ROW EXECUTE FUNCTION regress_enf.swap();
+INSERT INTO regress_enf.signup VALUES ('yes@example.dk', 'swapped before the check');
+DROP TRIGGER a_before_check ON regress_enf.signup;
+-- so the check is still in force
+INSERT INTO regress_enf.signup VALUES ('no@example.dk', 'no consent');
+INSERT INTO regress_enf.signup VALUES ('yes@example.dk', 'consent');
+SELECT note FROM regress_enf.signup;
+RESET ROLE;
+SELECT table_name, subject_column, enforced FROM privacy.consent_requirements
+ WHERE table_name = 'regress_enf.signup'::regclass;
+
+------------------------------------------------------------------------
+-- 2. The restriction check, attacked by the table's owner
+------------------------------------------------------------------------
+SELECT tgrelid::regclass AS rel, tgenabled FROM pg_trigger
+ WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid::regclass::text LIKE 'regress_enf.%' ORDER BY 1;
+SET ROLE regress_enf_owner;
+ALTER TABLE regress_enf.account DISABLE TRIGGER zx_pg_privacy_restrict;
+ALTER TABLE regress_enf.account_1 DISABLE TRIGGER ALL;
+DROP TRIGGER zx_pg_privacy_restrict ON regress_enf.account_1;
+-- (a renamed check is replaced at once: the partition keeps one in force)
+ALTER TRIGGER zx_pg_privacy_restrict ON regress_enf.account_1 RENAME TO harmless;
+-- a partition created now gets the check at once
+CREATE TABLE regress_enf.account_2 PARTITION OF regress_enf.account FOR VALUES FROM (100) TO (200);
+INSERT INTO regress_enf.account VALUES (101, 'held@example.dk', 'basic');
+UPDATE regress_enf.account_2 SET plan = 'premium' WHERE id = 101;
+UPDATE regress_enf.account SET plan = 'premium' WHERE id = 1;
+UPDATE regress_enf.account SET plan = 'premium' WHERE id = 2;
+-- and so does a table attached as a partition
+CREATE TABLE regress_enf.account_3 (id int PRIMARY KEY, email text NOT NULL, plan text);
+ALTER TABLE regress_enf.account ATTACH PARTITION regress_enf.account_3 FOR VALUES FROM (200) TO (300);
+INSERT INTO regress_enf.account VALUES (201, 'held@example.dk', 'basic');
+UPDATE regress_enf.account_3 SET plan = 'premium' WHERE id = 201;
+RESET ROLE;
+SELECT tgrelid::regclass AS rel, tgenabled FROM pg_trigger
+ WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid::regclass::text LIKE 'regress_enf.%' ORDER BY 1;
+SELECT id, plan FROM regress_enf.account ORDER BY id;
+SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.%';
+
+------------------------------------------------------------------------
+-- 3. A superuser acting directly may, and it shows
+------------------------------------------------------------------------
+ALTER TABLE regress_enf.signup DISABLE TRIGGER zy_pg_privacy_consent;
+ALTER TABLE regress_enf.account_1 DISABLE TRIGGER zx_pg_privacy_restrict;
+SELECT table_name, subject_column, enforced FROM privacy.consent_requirements
+ WHERE table_name = 'regress_enf.signup'::regclass;
+SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.%' ORDER BY 1, 3;
+SELECT area, status, detail FROM privacy.health() WHERE area = 'catalog';
+SELECT event, object, detail FROM privacy.audit_log
+ WHERE id > :audit_start AND event LIKE '%weakened' ORDER BY id;
+-- switching it back on is anyone's to do
+SET ROLE regress_enf_owner;
+ALTER TABLE regress_enf.signup ENABLE TRIGGER zy_pg_privacy_consent;
+RESET ROLE;
+ALTER TABLE regress_enf.account_1 ENABLE TRIGGER zx_pg_privacy_restrict;
+SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.%';
+-- and dropping it, too
+DROP TRIGGER zy_pg_privacy_consent ON regress_enf.signup;
+SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.%';
+INSERT INTO regress_enf.signup VALUES ('no@example.dk', 'no check');
+SELECT privacy.require_consent('regress_enf.signup', 'email', 'regress_enf_news', kind => 'email');
+INSERT INTO regress_enf.signup VALUES ('no@example.dk', 'check back');
+
+------------------------------------------------------------------------
+-- 4. What pg_privacy itself does passes
+------------------------------------------------------------------------
+-- the last requirement removed drops the check; then the triggers are hers
+SELECT privacy.unrequire_consent('regress_enf.signup', 'email', 'regress_enf_news');
+SELECT count(*) AS consent_triggers FROM pg_trigger
+ WHERE tgrelid = 'regress_enf.signup'::regclass AND tgname = 'zy_pg_privacy_consent';
+SET ROLE regress_enf_owner;
+CREATE TRIGGER zz_after_check BEFORE INSERT ON regress_enf.signup
+  FOR EACH ROW EXECUTE FUNCTION regress_enf.swap();
+DROP TRIGGER zz_after_check ON regress_enf.signup;
+RESET ROLE;
+-- with no subject restricted, the restriction check may go (and comes
+-- back at the next restriction)
+SELECT privacy.unrestrict_subject('email', 'held@example.dk');
+SET ROLE regress_enf_owner;
+DROP TRIGGER zx_pg_privacy_restrict ON regress_enf.account_1;
+RESET ROLE;
+SELECT privacy.restrict_subject('email', 'held@example.dk', 'accuracy contested');
+SELECT count(*) AS restriction_triggers FROM pg_trigger
+ WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid::regclass::text LIKE 'regress_enf.%';
+UPDATE regress_enf.account_1 SET plan = 'premium' WHERE id = 1;
+SELECT privacy.unrestrict_subject('email', 'held@example.dk');
+
+DROP SCHEMA regress_enf CASCADE;
+SELECT privacy.drop_purpose('regress_enf_crm');
+DROP ROLE regress_enf_owner;
