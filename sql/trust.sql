@@ -175,7 +175,8 @@ BEGIN
       INTO args FROM unnest(f.proargtypes::oid[]) WITH ORDINALITY u(t, o);
     BEGIN
       EXECUTE format('SELECT count(*) FROM (SELECT %s.%I(%s)) s',
-                     'privacy', (SELECT proname FROM pg_proc WHERE oid = f.oid), args);
+                     (SELECT pronamespace::regnamespace::text FROM pg_proc WHERE oid = f.oid),
+                     (SELECT proname FROM pg_proc WHERE oid = f.oid), args);
       INSERT INTO null_calls VALUES (f.sig, 'ok');
     EXCEPTION WHEN OTHERS THEN
       INSERT INTO null_calls VALUES (f.sig, 'error ' || SQLSTATE);
@@ -188,6 +189,75 @@ SELECT count(*) > 100 AS many_functions_called,
   FROM null_calls;
 ROLLBACK;
 SELECT 'server still up' AS after_null_sweep;
+
+-- 8. The API schema shows the API: \df privacy.* (the functions and
+-- procedures of the schema privacy, not of privacy_internal) is exactly the
+-- documented list of doc/reference.md, no more, no less.
+WITH api(name) AS (VALUES
+  ('accept_key_change'), ('close_request'), ('consent_history'), ('consent_receipt'), ('country_of'),
+  ('create_pseudonymized_extract'), ('create_safe_aggregate'), ('define_purpose'), ('drop_purpose'),
+  ('drop_retention'), ('erase_subject'), ('export_subject'), ('export_subject_chunks'), ('extend_request'),
+  ('generalize'), ('grant_consent'), ('grant_domain'), ('has_consent'), ('health'), ('hold'),
+  ('is_restricted'), ('k_anonymity'), ('key_fingerprint'), ('mask_msisdn'), ('normalize_msisdn'),
+  ('open_request'), ('protect'), ('pseudonymize'), ('pseudonymize_email'), ('pseudonymize_msisdn'),
+  ('purge'), ('register_column'), ('register_table'), ('reidentify_msisdn'), ('release_hold'),
+  ('require_consent'), ('restrict_subject'), ('revoke_domain'), ('run_purge'), ('schedule_purge'),
+  ('set_purpose'), ('set_retention'), ('set_subject_table'), ('unprotect'), ('unpublish'),
+  ('unregister_column'), ('unregister_table'), ('unrequire_consent'), ('unrestrict_subject'),
+  ('unschedule_purge'), ('verify_audit_log'), ('withdraw_consent'))
+SELECT coalesce(p.proname, a.name) AS name,
+       CASE WHEN a.name IS NULL THEN 'in privacy, not documented' ELSE 'documented, missing' END AS problem
+  FROM (SELECT DISTINCT proname::text FROM pg_proc
+         WHERE pronamespace = 'privacy'::regnamespace) p     -- the API schema only, not privacy_internal
+  FULL JOIN api a ON a.name = p.proname
+ WHERE p.proname IS NULL OR a.name IS NULL
+ ORDER BY 1;
+-- no internal name (leading _) anywhere in the API schema, nor a type or relation
+SELECT 'privacy'::regnamespace AS nsp, count(*) AS internal_in_api_schema   -- internal ones: privacy_internal
+  FROM (SELECT proname AS n FROM pg_proc WHERE pronamespace = 'privacy'::regnamespace
+        UNION ALL SELECT relname FROM pg_class WHERE relnamespace = 'privacy'::regnamespace
+        UNION ALL SELECT typname FROM pg_type WHERE typnamespace = 'privacy'::regnamespace
+                                             AND typrelid = 0 AND typelem = 0) o
+ WHERE o.n LIKE '\_%';
+
+-- 9. Nothing in privacy_internal is executable by PUBLIC but these, each
+-- called in the context of another role and holding no key:
+--   _protect_trigger: PostgreSQL checks EXECUTE on a trigger's function when
+--     it clones the protect trigger to a partition a table owner attaches;
+--   _is_protected, _has_protect_trigger, _protection_problem: read pg_catalog
+--     only, for the views protected_tables and catalog_problems;
+--   _extract_msisdn, _extract_country: keyless, called in the rows of an
+--     extract, which its readers evaluate;
+--   _identifier_key: the consent cascade's statements, run as each table's
+--     owner, match identifiers with it;
+--   _subject_key, _subject_ids: expression indexes on identifier columns and
+--     the subject statements run as each table's owner.
+SELECT p.oid::regprocedure AS internal_for_public
+  FROM pg_proc p
+ WHERE p.pronamespace = 'privacy_internal'::regnamespace
+   AND has_function_privilege('public', p.oid, 'EXECUTE')
+   AND p.proname NOT IN ('_protect_trigger', '_is_protected', '_has_protect_trigger', '_protection_problem',
+                         '_extract_msisdn', '_extract_country', '_identifier_key', '_subject_key', '_subject_ids')
+ ORDER BY 1::text;
+SELECT count(*) AS internal_relations_for_public
+  FROM pg_class c
+ WHERE c.relnamespace = 'privacy_internal'::regnamespace
+   AND has_table_privilege('public', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER');
+-- The schema belongs to the extension owner and is the extension's; nobody
+-- else may create in it, so no role can plant a look-alike helper (an
+-- entry point or a trigger function that the C code would take for ours).
+SELECT n.nspowner = (SELECT extowner FROM pg_extension WHERE extname = 'pg_privacy') AS owned_by_extension_owner,
+       has_schema_privilege('public', n.oid, 'CREATE') AS public_may_create,
+       has_schema_privilege('regress_tr_mallory', n.oid, 'CREATE') AS mallory_may_create,
+       EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass AND d.objid = n.oid
+                  AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e') AS extension_member
+  FROM pg_namespace n WHERE n.nspname = 'privacy_internal';
+SET ROLE regress_tr_mallory;
+CREATE FUNCTION privacy_internal._purge_begin_x() RETURNS void LANGUAGE sql
+  SET pg_privacy.definer = 'api' AS 'SELECT';
+CREATE VIEW privacy_internal._subject_column_x AS SELECT 1;
+ALTER SCHEMA privacy_internal RENAME TO regress_tr_mine;
+RESET ROLE;
 
 -- clean up
 DROP SCHEMA regress_tr CASCADE;

@@ -107,7 +107,9 @@ definer_cache_reset(Datum arg, int cacheid, uint32 hashvalue)
 
 /*
  * Look a function up in pg_proc: an entry point is a function of the
- * privacy schema whose settings carry the mark.
+ * privacy schema, or of privacy_internal (run_purge's steps), whose settings
+ * carry the mark.  Only the extension owner creates objects in either
+ * schema, so no other role can make a function that passes for one.
  */
 static DefinerEntry *
 definer_lookup(Oid fn_oid)
@@ -116,6 +118,7 @@ definer_lookup(Oid fn_oid)
 	DefinerEntry *e;
 	HeapTuple	tup;
 	Oid			nsp;
+	Oid			insp;
 
 	if (definer_cache != NULL &&
 		(e = hash_search(definer_cache, &fn_oid, HASH_FIND, NULL)) != NULL)
@@ -127,6 +130,7 @@ definer_lookup(Oid fn_oid)
 	 * afterwards.
 	 */
 	nsp = get_namespace_oid("privacy", true);
+	insp = get_namespace_oid("privacy_internal", true);
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn_oid));
 	if (!HeapTupleIsValid(tup))
 		return NULL;			/* not cached: it may appear later */
@@ -139,7 +143,8 @@ definer_lookup(Oid fn_oid)
 		bool		isnull;
 		Datum		config;
 
-		if (OidIsValid(nsp) && proc->pronamespace == nsp && !proc->prosecdef)
+		if (((OidIsValid(nsp) && proc->pronamespace == nsp) ||
+			 (OidIsValid(insp) && proc->pronamespace == insp)) && !proc->prosecdef)
 		{
 			config = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_proconfig, &isnull);
 			if (!isnull)

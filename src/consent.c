@@ -1272,7 +1272,7 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	if (IsolationUsesXactSnapshot())
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql.data, 1, argtypes);
+		SPIPlanPtr	plan = SPI_prepare(pgp_internal_sql(sql.data), 1, argtypes);
 		int			ret;
 
 		if (plan == NULL)
@@ -1285,7 +1285,7 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		int			ret = SPI_execute_with_args(sql.data, 1, argtypes, values, NULL, false, 0);
+		int			ret = SPI_execute_with_args(pgp_internal_sql(sql.data), 1, argtypes, values, NULL, false, 0);
 
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
@@ -1394,16 +1394,16 @@ pgp_consent_forget_identity(PG_FUNCTION_ARGS)
 	{
 		int			ret;
 
-		ret = SPI_execute_with_args("UPDATE privacy.consent_event e SET value = NULL"
-									" WHERE e.kind OPERATOR(pg_catalog.=) $1"
-									"   AND e.value OPERATOR(pg_catalog.=) " NORMALIZED_2,
+		ret = SPI_execute_with_args(pgp_internal_sql("UPDATE privacy.consent_event e SET value = NULL"
+													 " WHERE e.kind OPERATOR(pg_catalog.=) $1"
+													 "   AND e.value OPERATOR(pg_catalog.=) " NORMALIZED_2),
 									2, argtypes, values, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 		n = SPI_processed;
-		ret = SPI_execute_with_args("DELETE FROM privacy.consent_state s"
-									" WHERE s.kind OPERATOR(pg_catalog.=) $1"
-									"   AND s.value OPERATOR(pg_catalog.=) " NORMALIZED_2,
+		ret = SPI_execute_with_args(pgp_internal_sql("DELETE FROM privacy.consent_state s"
+													 " WHERE s.kind OPERATOR(pg_catalog.=) $1"
+													 "   AND s.value OPERATOR(pg_catalog.=) " NORMALIZED_2),
 									2, argtypes, values, NULL, false, 0);
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));

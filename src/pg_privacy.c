@@ -153,7 +153,7 @@ pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 0);
+		ret = SPI_execute_with_args(pgp_internal_sql(sql), nargs, argtypes, values, NULL, true, 0);
 	}
 	PG_FINALLY();
 	{

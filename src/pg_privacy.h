@@ -132,5 +132,8 @@ pgp_key_cached(PgpKeyRef *ref, const char *purpose, const char *domain,
 /* src/compat.c: a 0.1.0 declaration of a changed C function */
 extern void pgp_compat_check_nargs(FunctionCallInfo fcinfo, int nargs,
 								   const char *name);
+/* src/compat.c: the internal helpers' schema of this database */
+extern const char *pgp_internal_sql(const char *sql);
+extern Oid	pgp_internal_func(const char *name, int nargs, const Oid *argtypes);
 
 #endif							/* PG_PRIVACY_H */

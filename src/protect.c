@@ -1062,7 +1062,7 @@ protect_check_attach(PartitionCmd *pc, bool may_switch_off)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* not read-only: a fresh snapshot sees the trigger the command cloned */
-	if (SPI_execute_with_args("SELECT privacy._has_protect_trigger($1)", 1, argtypes, values,
+	if (SPI_execute_with_args(pgp_internal_sql("SELECT privacy._has_protect_trigger($1)"), 1, argtypes, values,
 							  NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "checking the protect trigger of an attached partition failed");
 	protected_tree = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
@@ -1144,8 +1144,7 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privacy._protect_event_trigger() does not handle event \"%s\"",
 						trigdata->event)));
-	fnoid = LookupFuncName(list_make2(makeString("privacy"), makeString((char *) fname)),
-						   1, fargs, false);
+	fnoid = pgp_internal_func(fname, 1, fargs);
 	OidFunctionCall1(fnoid, BoolGetDatum(may_switch_off));
 	if (strcmp(trigdata->event, "ddl_command_end") == 0 &&
 		trigdata->parsetree != NULL && IsA(trigdata->parsetree, AlterTableStmt))

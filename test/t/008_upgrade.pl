@@ -1,8 +1,12 @@
-# ALTER EXTENSION pg_privacy UPDATE from 0.1.0 to 0.2.0: a database made
-# at 0.1.0 (under the 0.2.0 library, as after a package upgrade) and filled
+# ALTER EXTENSION pg_privacy UPDATE to 0.3.0, from 0.1.0 (through 0.2.0,
+# chained by PostgreSQL) and from 0.2.0: a database made at the old
+# version (under the 0.3.0 library, as after a package upgrade) and filled
 # with the telephony data set ends up with exactly the objects, ACLs and
-# behaviour of a fresh 0.2.0 install, with its data, catalog, consent
-# register, holds and audit chain intact.  The 0.1.0 audit entries (plain
+# behaviour of a fresh 0.3.0 install, with its data, catalog, consent
+# register, holds and audit chain intact.  The helpers that moved from
+# privacy to privacy_internal in 0.3.0 keep their OIDs: the protect,
+# consent and restriction triggers of user tables and the extracts'
+# views go on using them.  The 0.1.0 audit entries (plain
 # SHA-256) verify as the chain's legacy prefix only: never on a fresh
 # install, never after a keyed entry.
 use strict;
@@ -33,7 +37,7 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE old');
 $node->safe_psql('old', q{CREATE EXTENSION pg_privacy VERSION '0.1.0'});
 is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
-	'0.1.0', 'CREATE EXTENSION pg_privacy VERSION 0.1.0 works with the 0.2.0 library');
+	'0.1.0', 'CREATE EXTENSION pg_privacy VERSION 0.1.0 works with the 0.3.0 library');
 
 for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
 {
@@ -83,6 +87,12 @@ my %q = (
 	lookup => q{SELECT count(*) FROM telco.subscription s
 	              JOIN telco.cdr c ON c.a_number = privacy.pseudonymize_msisdn(s.msisdn)},
 );
+# The functions the triggers of user tables run (by OID), and the views
+# that call pg_privacy's functions.
+$q{triggers} = q{SELECT string_agg(concat_ws('|', t.tgrelid::regclass, t.tgname, t.tgfoid), ',' ORDER BY 1)
+                   FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                  WHERE NOT t.tgisinternal
+                    AND c.relnamespace NOT IN ('privacy'::regnamespace, 'pg_catalog'::regnamespace)};
 my %before = map { $_ => $node->safe_psql('old', $q{$_}) } keys %q;
 my $legacy_entries = $node->safe_psql('old', 'SELECT count(*) FROM privacy.audit_log');
 ok($legacy_entries > 40, "0.1.0 wrote $legacy_entries audit entries");
@@ -92,7 +102,7 @@ is($node->safe_psql('old', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 't
 
 $node->safe_psql('old', 'ALTER EXTENSION pg_privacy UPDATE');
 is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
-	'0.2.0', 'ALTER EXTENSION pg_privacy UPDATE goes to 0.2.0');
+	'0.3.0', 'ALTER EXTENSION pg_privacy UPDATE goes from 0.1.0 to 0.3.0 (through 0.2.0)');
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION pg_privacy');
@@ -116,49 +126,53 @@ my %schema = (
 	                              pg_catalog.obj_description(p.oid, 'pg_proc')),
 	                    E'\n' ORDER BY p.oid::regprocedure::text)
 	    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-	   WHERE p.pronamespace = 'privacy'::regnamespace},
+	   WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)},
 	'relations' => q{
-	  SELECT string_agg(concat_ws(' | ', c.relname, c.relkind, c.relacl, c.relrowsecurity, c.relforcerowsecurity,
+	  SELECT string_agg(concat_ws(' | ', c.oid::regclass, c.relkind, c.relacl, c.relrowsecurity, c.relforcerowsecurity,
 	                              c.reloptions, c.relpersistence, pg_catalog.obj_description(c.oid, 'pg_class'),
 	                              CASE WHEN c.relkind = 'v' THEN pg_catalog.pg_get_viewdef(c.oid) END),
-	                    E'\n' ORDER BY c.relname)
-	    FROM pg_catalog.pg_class c WHERE c.relnamespace = 'privacy'::regnamespace},
+	                    E'\n' ORDER BY c.oid::regclass::text)
+	    FROM pg_catalog.pg_class c WHERE c.relnamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)},
 	'columns' => q{
-	  SELECT string_agg(concat_ws(' | ', c.relname, a.attnum, a.attname,
+	  SELECT string_agg(concat_ws(' | ', c.oid::regclass, a.attnum, a.attname,
 	                              pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attcollation,
 	                              a.attidentity, a.attgenerated, a.attacl,
 	                              pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)),
-	                    E'\n' ORDER BY c.relname, a.attnum)
+	                    E'\n' ORDER BY c.oid::regclass::text, a.attnum)
 	    FROM pg_catalog.pg_class c
 	    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 	    LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
-	   WHERE c.relnamespace = 'privacy'::regnamespace},
+	   WHERE c.relnamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)},
 	'constraints and indexes' => q{
 	  SELECT string_agg(x, E'\n' ORDER BY x) FROM (
 	    SELECT concat_ws(' | ', conrelid::regclass, conname, pg_catalog.pg_get_constraintdef(oid)) AS x
-	      FROM pg_catalog.pg_constraint WHERE connamespace = 'privacy'::regnamespace
+	      FROM pg_catalog.pg_constraint WHERE connamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
 	    UNION ALL
 	    SELECT concat_ws(' | ', indexrelid::regclass, pg_catalog.pg_get_indexdef(indexrelid))
 	      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-	     WHERE c.relnamespace = 'privacy'::regnamespace) s},
+	     WHERE c.relnamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)) s},
 	'triggers' => q{
 	  SELECT string_agg(concat_ws(' | ', pg_catalog.pg_get_triggerdef(t.oid), t.tgenabled), E'\n'
 	                    ORDER BY t.tgrelid::regclass::text, t.tgname)
 	    FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
-	   WHERE c.relnamespace = 'privacy'::regnamespace AND NOT t.tgisinternal},
+	   WHERE c.relnamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND NOT t.tgisinternal},
 	'event triggers' => q{
 	  SELECT string_agg(concat_ws(' | ', evtname, evtevent, evtfoid::regprocedure, evtenabled, evttags), E'\n'
 	                    ORDER BY evtname)
 	    FROM pg_catalog.pg_event_trigger},
 	'types' => q{
-	  SELECT string_agg(concat_ws(' | ', t.typname, t.typtype,
+	  SELECT string_agg(concat_ws(' | ', t.typnamespace::regnamespace, t.typname, t.typtype,
 	                              (SELECT string_agg(a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod),
 	                                                 ', ' ORDER BY a.attnum)
 	                                 FROM pg_catalog.pg_attribute a
 	                                WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)),
-	                    E'\n' ORDER BY t.typname)
+	                    E'\n' ORDER BY t.typnamespace::regnamespace::text, t.typname)
 	    FROM pg_catalog.pg_type t
-	   WHERE t.typnamespace = 'privacy'::regnamespace},
+	   WHERE t.typnamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)},
+	'schemas' => q{
+	  SELECT string_agg(concat_ws(' | ', n.nspname, n.nspowner::regrole, n.nspacl,
+	                              pg_catalog.obj_description(n.oid, 'pg_namespace')), E'\n' ORDER BY n.nspname)
+	    FROM pg_catalog.pg_namespace n WHERE n.nspname IN ('privacy', 'privacy_internal')},
 	'initial privileges' => qq{
 	  SELECT string_agg(concat_ws(' | ', pg_catalog.pg_describe_object(i.classoid, i.objoid, i.objsubid),
 	                              i.privtype, i.initprivs), E'\\n'
@@ -171,12 +185,20 @@ my %schema = (
 	         unnest(e.extconfig, e.extcondition) AS u(c, w)
 	   WHERE e.extname = 'pg_privacy'},
 );
-for my $what (sort keys %schema)
+sub same_as_fresh
 {
-	my $fresh = $node->safe_psql('fresh', $schema{$what});
-	isnt($fresh, '', "fresh install: $what listed");
-	is($node->safe_psql('old', $schema{$what}), $fresh, "updated database: the same $what as a fresh install");
+	my ($db, $from) = @_;
+	for my $what (sort keys %schema)
+	{
+		my $fresh = $node->safe_psql('fresh', $schema{$what});
+		isnt($fresh, '', "fresh install: $what listed");
+		is($node->safe_psql($db, $schema{$what}), $fresh,
+			"database updated from $from: the same $what as a fresh install");
+	}
 }
+same_as_fresh('old', '0.1.0');
+is($node->safe_psql('fresh', q{SELECT count(*) FROM pg_proc WHERE pronamespace = 'privacy'::regnamespace AND proname LIKE '\_%'}),
+	'0', 'fresh install: no internal helper in the API schema');
 
 # --- the data, intact -------------------------------------------------------
 
@@ -184,6 +206,11 @@ for my $what (sort keys %q)
 {
 	is($node->safe_psql('old', $q{$what}), $before{$what}, "$what unchanged by the update");
 }
+is($node->safe_psql('old', q{SELECT string_agg(DISTINCT t.tgfoid::regprocedure::text, ',')
+	FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+	WHERE NOT t.tgisinternal AND c.relnamespace NOT IN ('privacy'::regnamespace, 'pg_catalog'::regnamespace)}),
+	'privacy_internal._consent_trigger(),privacy_internal._protect_trigger()',
+	'the triggers of user tables run the moved functions');
 is($node->safe_psql('old', q{SELECT privacy.has_consent('email', 'ann@example.dk', 'newsletter')}
 	. q{ || ' ' || privacy.has_consent('msisdn', '+4520123456', 'newsletter')}),
 	'true false', 'consent state answers as before');
@@ -220,10 +247,10 @@ $node->safe_psql('old', q{INSERT INTO public.mailing VALUES ('ann@example.dk'), 
 ok($ret != 0 && $err =~ /no consent for purpose "newsletter"/, 'a consent requirement made at 0.1.0 still refuses a subject without consent');
 is($node->safe_psql('old', 'SELECT count(*) FROM public.mailing'), '2', 'rows of consenting subjects are written');
 
-# a view published at 0.1.0 can be taken back at 0.2.0
+# a view published at 0.1.0 can be taken back at 0.3.0
 $node->safe_psql('old', q{SELECT privacy.unpublish('bi.cdr_extract')});
 is($node->safe_psql('old', q{SELECT count(*) || ' ' || (to_regclass('bi.cdr_extract') IS NULL) FROM privacy.published}),
-	'0 true', 'a view published at 0.1.0 is unpublished at 0.2.0');
+	'0 true', 'a view published at 0.1.0 is unpublished at 0.3.0');
 $node->safe_psql('old', q{SELECT privacy.define_purpose('regress_upgrade_2', 'contract')});
 is($node->safe_psql('old', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'new entries chain on');
 if ($node->safe_psql('old', q{SELECT to_regprocedure('privacy.health()') IS NOT NULL}) eq 't')
@@ -240,7 +267,7 @@ my $downgrade = q{
 BEGIN;
 ALTER TABLE privacy.audit_log DISABLE TRIGGER audit_log_append_only;
 UPDATE privacy.audit_log SET key_fingerprint = NULL, event = 'forged',
-       hash = privacy._audit_legacy_digest(prev_hash, id, at, actor, role, 'forged', object, detail)
+       hash = privacy_internal._audit_legacy_digest(prev_hash, id, at, actor, role, 'forged', object, detail)
  WHERE id = (SELECT max(id) FROM privacy.audit_log);
 UPDATE privacy.audit_head SET last_hash = (SELECT hash FROM privacy.audit_log ORDER BY id DESC LIMIT 1);
 SELECT privacy.verify_audit_log() = (SELECT max(id) FROM privacy.audit_log);
@@ -259,7 +286,7 @@ is($node->safe_psql('old', q{
 BEGIN;
 ALTER TABLE privacy.audit_log DISABLE TRIGGER audit_log_append_only;
 UPDATE privacy.audit_log SET event = 'forged',
-       hash = privacy._audit_legacy_digest(prev_hash, id, at, actor, role, 'forged', object, detail)
+       hash = privacy_internal._audit_legacy_digest(prev_hash, id, at, actor, role, 'forged', object, detail)
  WHERE id = (SELECT last_id FROM privacy.audit_legacy);
 SELECT privacy.verify_audit_log() = (SELECT last_id FROM privacy.audit_legacy);
 ROLLBACK;
@@ -271,5 +298,73 @@ DELETE FROM privacy.audit_legacy;
 SELECT privacy.verify_audit_log() = (SELECT min(id) FROM privacy.audit_log);
 ROLLBACK;
 }), 't', 'without the recorded legacy head, legacy entries do not verify');
+
+# --- a database made at 0.2.0 -------------------------------------------------
+
+$node->safe_psql('postgres', 'CREATE DATABASE mid');
+$node->safe_psql('mid', q{CREATE EXTENSION pg_privacy VERSION '0.2.0'});
+is($node->safe_psql('mid', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
+	'0.2.0', 'CREATE EXTENSION pg_privacy VERSION 0.2.0 works with the 0.3.0 library');
+for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
+{
+	$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('mid'), '-f', $f ],
+		"load $f at 0.2.0");
+}
+$node->safe_psql('mid', 'SELECT telco.generate(42, 1)');
+$node->safe_psql('mid', q{
+SELECT privacy.grant_consent('email', 'ann@example.dk', 'newsletter', source => 'web');
+SELECT privacy.hold('msisdn', '+4530123456', 'litigation');
+CREATE SCHEMA bi;
+SELECT privacy.create_pseudonymized_extract('bi.cdr_extract', 'telco.cdr', 'analytics', 'hour');
+CREATE TABLE public.mailing (email text NOT NULL);
+SELECT privacy.register_table('public.mailing', 'newsletter');
+SELECT privacy.register_column('public.mailing', 'email', 'email', identifies => 'email');
+SELECT privacy.require_consent('public.mailing', 'email', 'newsletter');
+});
+my $restricted = $node->safe_psql('mid', q{SELECT msisdn FROM telco.subscription ORDER BY msisdn LIMIT 1});
+$node->safe_psql('mid', qq{SELECT privacy.restrict_subject('msisdn', '$restricted', 'accuracy contested')});
+is($node->safe_psql('mid', q{SELECT count(*) > 0 FROM pg_trigger WHERE tgname = 'zx_pg_privacy_restrict'}), 't',
+	'0.2.0: the restriction installed its triggers');
+my %mid_before = map { $_ => $node->safe_psql('mid', $q{$_}) } qw(data catalog consent holds extract lookup triggers);
+my $extract_before = $node->safe_psql('mid', q{SELECT count(*) FROM bi.cdr_extract});
+
+$node->safe_psql('mid', 'ALTER EXTENSION pg_privacy UPDATE');
+is($node->safe_psql('mid', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
+	'0.3.0', 'ALTER EXTENSION pg_privacy UPDATE goes from 0.2.0 to 0.3.0');
+same_as_fresh('mid', '0.2.0');
+for my $what (sort keys %mid_before)
+{
+	is($node->safe_psql('mid', $q{$what}), $mid_before{$what}, "0.2.0 -> 0.3.0: $what unchanged by the update");
+}
+is($node->safe_psql('mid', q{SELECT string_agg(DISTINCT t.tgfoid::regprocedure::text, ',')
+	FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+	WHERE NOT t.tgisinternal AND c.relnamespace NOT IN ('privacy'::regnamespace, 'pg_catalog'::regnamespace)}),
+	'privacy_internal._consent_trigger(),privacy_internal._protect_trigger(),privacy_internal._restrict_trigger()',
+	'0.2.0 -> 0.3.0: the protect, consent and restriction triggers run the moved functions');
+is($node->safe_psql('mid', q{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+	VALUES ('+4520999888', '+4530123456', (SELECT max(started_at) FROM telco.cdr), 10, 1, 'DK', 'voice')
+	RETURNING a_number}), $pseudonym, '0.2.0 -> 0.3.0: the protect trigger still stores the pseudonym');
+is($node->safe_psql('mid', q{SELECT string_agg(table_name || ' ' || protected, ',') FROM privacy.protected_tables}),
+	'telco.cdr true', '0.2.0 -> 0.3.0: the protection of telco.cdr is in force');
+is($node->safe_psql('mid', q{SELECT count(*) FROM privacy.catalog_problems}), '0',
+	'0.2.0 -> 0.3.0: catalog_problems is empty');
+($ret, $out, $err) = $node->psql('mid', qq{UPDATE telco.subscription SET msisdn = msisdn WHERE msisdn = '$restricted'});
+ok($ret != 0 && $err =~ /restrict/i, '0.2.0 -> 0.3.0: the restriction trigger still refuses an update of a restricted subject');
+is($node->safe_psql('mid', q{SELECT count(*) FROM bi.cdr_extract}), $extract_before + 1,
+	'0.2.0 -> 0.3.0: an extract published at 0.2.0 reads through the moved helpers, the new row too');
+$node->safe_psql('mid', q{INSERT INTO public.mailing VALUES ('ann@example.dk')});
+($ret, $out, $err) = $node->psql('mid', q{INSERT INTO public.mailing VALUES ('bob@example.dk')});
+ok($ret != 0 && $err =~ /no consent for purpose "newsletter"/,
+	'0.2.0 -> 0.3.0: a consent requirement made at 0.2.0 still refuses a subject without consent');
+ok($node->safe_psql('mid', q{SELECT privacy.export_subject('email', 'ann@example.dk') IS NOT NULL}) eq 't',
+	'0.2.0 -> 0.3.0: export_subject works after the update');
+is($node->safe_psql('mid', 'SELECT privacy.verify_audit_log() IS NULL'), 't', '0.2.0 -> 0.3.0: the audit chain verifies');
+$node->safe_psql('mid', q{SELECT privacy.define_purpose('regress_upgrade_3', 'contract')});
+is($node->safe_psql('mid', 'SELECT privacy.verify_audit_log() IS NULL'), 't', '0.2.0 -> 0.3.0: new entries chain on');
+# an ordinary role reaches the internal schema's names only, never creates there
+$node->safe_psql('mid', 'CREATE ROLE regress_upgrade_mallory');
+($ret, $out, $err) = $node->psql('mid', q{SET ROLE regress_upgrade_mallory;
+CREATE FUNCTION privacy_internal._protect_trigger_x() RETURNS int LANGUAGE sql AS 'SELECT 1'});
+like($err, qr/permission denied for schema privacy_internal/, '0.2.0 -> 0.3.0: no role but the owner creates in privacy_internal');
 
 done_testing();

@@ -1,0 +1,5 @@
+-- The hand-written part of the update from 0.2.0 to 0.3.0 that runs before
+-- the generated functions, after the generated moves (new schemas first,
+-- then every privacy._name moved to privacy_internal with ALTER ... SET
+-- SCHEMA, keeping its OID): changes to existing tables and types, written
+-- with the names after the moves.
