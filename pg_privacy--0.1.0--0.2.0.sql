@@ -66,23 +66,13 @@ CREATE TABLE privacy.domain_grant (
 
 -- Functions removed, or whose arguments or result changed (generated)
 
-DROP FUNCTION privacy._identifier_normalize(text, text);
-
-DROP FUNCTION privacy.normalize_msisdn(text, text);
-
-DROP FUNCTION privacy.pseudonymize_msisdn(text, text, text);
-
 DROP FUNCTION privacy._purge_end(bigint, integer, bigint, integer, jsonb);
 
 DROP FUNCTION privacy._subject_rows_sql(regclass, text);
 
 DROP FUNCTION privacy._audit_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb);
 
-DROP FUNCTION privacy._normalize_identifier(text, text);
-
 DROP FUNCTION privacy._transform(text, text, text);
-
-DROP FUNCTION privacy._identifier_key(text, text);
 
 DROP FUNCTION privacy._stored_form(text, text, text);
 
@@ -929,54 +919,6 @@ $$;
 COMMENT ON FUNCTION privacy._identifier_type_ok(oid) IS
   'internal: whether a declared identifier column may have this type (built-in text and integer types)';
 
-CREATE FUNCTION privacy.identifier_key(normalization text, value text, default_country text)
-  RETURNS text
-  LANGUAGE c IMMUTABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_identifier_key';
-
-COMMENT ON FUNCTION privacy.identifier_key(text, text, text) IS
-  'lookup key of an identifier as typed: normal form by normalization (msisdn, email, text), NULL when it has none; IMMUTABLE, for expression indexes';
-
-CREATE FUNCTION privacy._identifier_normalize(kind text, value text)
-  RETURNS text
-  LANGUAGE c STABLE PARALLEL RESTRICTED
-  AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
-
-COMMENT ON FUNCTION privacy._identifier_normalize(text, text) IS
-  'internal: an identifier in its kind''s normal form under pg_privacy.default_country, or an error';
-
-CREATE FUNCTION privacy._default_country()
-  RETURNS text
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_identifier_default_country';
-
-COMMENT ON FUNCTION privacy._default_country() IS
-  'internal: pg_privacy.default_country';
-
-CREATE FUNCTION privacy.normalize_msisdn(raw text, default_country text DEFAULT NULL)
-  RETURNS text
-  LANGUAGE c STABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_normalize_msisdn';
-
-COMMENT ON FUNCTION privacy.normalize_msisdn(text, text) IS
-  'E.164 form (+<country code><number>) of a phone number as people type it; national numbers of default_country (NULL: pg_privacy.default_country)';
-
-CREATE FUNCTION privacy.pseudonymize_msisdn(msisdn text, domain text DEFAULT 'default',
-                                            default_country text DEFAULT NULL)
-  RETURNS text
-  LANGUAGE c STABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_pseudonymize_msisdn';
-
-COMMENT ON FUNCTION privacy.pseudonymize_msisdn(text, text, text) IS
-  'format-preserving pseudonym of a phone number (FF1/AES-256): same country code, first digit and length; reversible only by reidentify_msisdn';
-
-CREATE OR REPLACE FUNCTION privacy._subject_ref(kind text, value text) RETURNS text
-  LANGUAGE sql STABLE STRICT
-  SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT privacy._audit_ref(kind, privacy._identifier_normalize(kind, value))
-$$;
-
 CREATE OR REPLACE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text DEFAULT 'default')
   RETURNS text
   LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
@@ -1307,43 +1249,6 @@ CREATE FUNCTION privacy._raise_hidden(sqlstate text, message text, detail text D
 COMMENT ON FUNCTION privacy._raise_hidden(text, text, text, text) IS
   'internal: raises an error about a data subject with the statement hidden from the server log';
 
-CREATE OR REPLACE FUNCTION privacy._consent_subject(kind text, value text, purpose text)
-  RETURNS text
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  norm text;
-  p    privacy.purpose;
-BEGIN
-  IF kind IS NULL OR value IS NULL OR purpose IS NULL THEN
-    RAISE EXCEPTION 'identifier kind, value and purpose must not be null'
-      USING ERRCODE = '22004';
-  END IF;
-  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
-   WHERE k.name OPERATOR(pg_catalog.=) _consent_subject.kind;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown identifier kind "%"', kind
-      USING ERRCODE = '22023',
-            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
-                                        FROM privacy.identifier_kind k) || '.';
-  END IF;
-  SELECT * INTO p FROM privacy.purpose q WHERE q.name OPERATOR(pg_catalog.=) _consent_subject.purpose;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'purpose "%" does not exist', purpose
-      USING ERRCODE = '22023',
-            HINT = 'Define it first with privacy.define_purpose().';
-  END IF;
-  IF NOT p.requires_consent THEN
-    RAISE EXCEPTION 'purpose "%" is not based on consent', purpose
-      USING ERRCODE = '22023',
-            DETAIL = pg_catalog.format('Its legal basis is "%s"; consent is recorded only for purposes whose legal basis is consent.',
-                                       p.legal_basis);
-  END IF;
-  RETURN privacy._identifier_normalize(kind, value);
-END
-$$;
-
 CREATE OR REPLACE FUNCTION privacy._consent_append(kind text, value text, purpose text, event text,
                                         at timestamptz, source text, notice_version text,
                                         st privacy.consent_state)
@@ -1560,7 +1465,7 @@ BEGIN
   END IF;
   -- By the keyed subject reference, so the history of an erased identifier
   -- (value nulled, reference kept) is still found by whoever knows it.
-  ref := privacy._subject_ref(kind, privacy._identifier_normalize(kind, value));
+  ref := privacy._subject_ref(kind, privacy._identifier_normalize(norm, value));
   RETURN QUERY
     SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
       FROM privacy.consent_event e
@@ -1601,7 +1506,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
   END IF;
-  normv := privacy._identifier_normalize(kind, value);
+  normv := privacy._identifier_normalize(norm, value);
   ref := privacy._subject_ref(kind, normv);
   SELECT pg_catalog.jsonb_agg(r ORDER BY r OPERATOR(pg_catalog.->>) 'purpose'), pg_catalog.max(m.last_id)
     INTO records, last_id
@@ -1922,10 +1827,10 @@ BEGIN
     -- national forms: those the default country reads as this number
     FOR i IN 1..3 LOOP
       n := pg_catalog.substr(v, 2 OPERATOR(pg_catalog.+) i);
-      IF privacy.identifier_key('msisdn', n, dc) IS NOT DISTINCT FROM v THEN
+      IF privacy._subject_key('msisdn', n, dc) IS NOT DISTINCT FROM v THEN
         out := out || n;
       END IF;
-      IF privacy.identifier_key('msisdn', '0' || n, dc) IS NOT DISTINCT FROM v THEN
+      IF privacy._subject_key('msisdn', '0' || n, dc) IS NOT DISTINCT FROM v THEN
         out := out || ('0' || n);
       END IF;
     END LOOP;
@@ -1959,19 +1864,16 @@ DECLARE
   cond text[];
   parts text[] := '{}';
   colref text;
-  dc text := privacy._default_country();
+  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
 BEGIN
   -- Holds: every registered column that holds an identifier of the kind
   -- (owner or mention), whatever form it is written in.  A stored
   -- (transformed) value is compared with the transformation of the held
   -- identifier and of its usual written forms; a value as typed, and one
   -- written before the column was protected, by its kind's normal form
-  -- (privacy.identifier_key: '20 55 66 77', '004520556677' and '+4520556677'
-  -- are one number; the expression export and erasure use, so one index
-  -- serves them all).  Only built-in operators and the keyless, PUBLIC
-  -- identifier_key: the predicate runs as the table's owner.  Holds store
-  -- the normal form computed when they were placed (under the setting of
-  -- that moment); today's default country reads the column.
+  -- (privacy._subject_key: '20 55 66 77', '004520556677' and '+4520556677'
+  -- are one number).  Only built-in operators and the keyless, PUBLIC
+  -- _subject_key: the predicate runs as the table's owner.
   held_args := '{}';
   FOR c IN
     SELECT rc.col, rc.protect, rc.domain, rc.identifies, ik.normalize,
@@ -1989,10 +1891,10 @@ BEGIN
     CONTINUE WHEN c.vals IS NULL;
     colref := CASE WHEN alias IS NULL THEN pg_catalog.quote_ident(c.col)
                    ELSE pg_catalog.quote_ident(alias) || '.' || pg_catalog.quote_ident(c.col) END;
-    -- the normal forms (as identifier_key writes them) of the held values
+    -- the normal forms (as _subject_key writes them) of the held values
     SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
       FROM pg_catalog.unnest(c.vals) v,
-           LATERAL (VALUES (v), (privacy.identifier_key(c.normalize, v, dc))) x(f)
+           LATERAL (VALUES (v), (privacy._subject_key(c.normalize, v, dc))) x(f)
      WHERE f IS NOT NULL;
     cond := '{}';
     IF c.protect IS NOT NULL THEN
@@ -2009,12 +1911,16 @@ BEGIN
       held_args := held_args || c.vals::text;
       cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
                                         colref, privacy._hold_arg(held_args, param_key));
+      IF c.normalize OPERATOR(pg_catalog.=) 'email' THEN
+        cond := cond || pg_catalog.format('pg_catalog.lower(pg_catalog.btrim(%s::pg_catalog.text)) OPERATOR(pg_catalog.=) ANY (%s)',
+                                          colref, privacy._hold_arg(held_args, param_key));
+      END IF;
     END IF;
     -- as typed, or raw from before protection: by the normal form (not in
     -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
     IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
       held_args := held_args || norms::text;
-      cond := cond || pg_catalog.format('privacy.identifier_key(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
+      cond := cond || pg_catalog.format('privacy._subject_key(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
                                         c.normalize, colref, dc, privacy._hold_arg(held_args, param_key));
     END IF;
     CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
@@ -2163,7 +2069,7 @@ CREATE FUNCTION privacy._retention_restricted(w privacy._retention_work, wh text
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc text := privacy._default_country();
+  dc text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
   c record;
   raw text;
   vals text[];
@@ -2197,7 +2103,7 @@ BEGIN
     WITH v AS (
       SELECT u.val,
              CASE WHEN c.protect IS NOT NULL THEN privacy._retention_fpe_ref(c.kind, u.val, c.domain)
-                  ELSE privacy._audit_ref(c.kind, privacy.identifier_key(c.mode, u.val, dc)) END AS ref
+                  ELSE privacy._audit_ref(c.kind, privacy._subject_key(c.mode, u.val, dc)) END AS ref
         FROM pg_catalog.unnest(vals) u(val))
     SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
       INTO rvals, rspans
@@ -2442,9 +2348,10 @@ BEGIN
     RAISE EXCEPTION 'a legal hold must end in the future'
       USING ERRCODE = '22023', DETAIL = pg_catalog.format('until was %s.', until);
   END IF;
-  -- the normal form under today's pg_privacy.default_country: a hold
-  -- placed on a national number means the number it meant when placed
-  norm := privacy._identifier_normalize(kind, value);
+  norm := privacy._normalize_identifier(kind, value);
+  IF norm IS NULL OR norm OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'empty identifier' USING ERRCODE = '22023';
+  END IF;
   -- Wait for a purge batch in progress: it did not see this hold.  The
   -- next batch does.
   PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy._lock_key('hold'));
@@ -3582,9 +3489,7 @@ BEGIN
       WHEN s.identifies OPERATOR(pg_catalog.=) 'msisdn' AND s.protect IS NULL
         THEN pg_catalog.format('privacy.pseudonymize(privacy.pseudonymize_msisdn(privacy._extract_msisdn(t.%I::text)), %L)', s.col, domain)
       WHEN s.identifies OPERATOR(pg_catalog.=) 'email' AND s.protect IS NULL
-        -- the e-mail normal form (src/identifier.c), as protect stores it
-        THEN pg_catalog.format('privacy.pseudonymize(COALESCE(privacy.identifier_key(''email'', t.%I::text, NULL), t.%I::text), %L)',
-                               s.col, s.col, domain)
+        THEN pg_catalog.format('privacy.pseudonymize(pg_catalog.lower(pg_catalog.btrim(t.%I::text)), %L)', s.col, domain)
       ELSE pg_catalog.format('privacy.pseudonymize(t.%I::text, %L)', s.col, domain)
     END;
     IF s.category IS NOT NULL THEN
@@ -3665,14 +3570,6 @@ $$;
 
 COMMENT ON FUNCTION privacy.unpublish(regclass) IS
   'drop a published view and its row function (its publisher or the owner of its schema)';
-
-CREATE OR REPLACE FUNCTION privacy._subject_key(mode text, value text, default_country text)
-  RETURNS text
-  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_identifier_key';
-
-COMMENT ON FUNCTION privacy._subject_key(text, text, text) IS
-  'internal: privacy.identifier_key under the subject engine''s name';
 
 CREATE FUNCTION privacy._subject_query(tbl regclass, sql text, params jsonb)
   RETURNS jsonb
@@ -3783,11 +3680,36 @@ $$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_normalize(kind text, value text)
   RETURNS text
-  LANGUAGE c STABLE PARALLEL RESTRICTED
-  AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
-
-COMMENT ON FUNCTION privacy._subject_normalize(text, text) IS
-  'internal: an identifier in its kind''s normal form, or an error (privacy._identifier_normalize)';
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  mode text;
+  norm text;
+BEGIN
+  IF kind IS NULL OR value IS NULL THEN
+    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO mode FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
+                                        FROM privacy.identifier_kind k) || '.';
+  END IF;
+  IF mode OPERATOR(pg_catalog.=) 'msisdn' THEN
+    RETURN privacy.normalize_msisdn(value,
+             COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK'));
+  END IF;
+  norm := privacy._subject_key(mode, value, 'DK');
+  IF norm IS NULL THEN
+    PERFORM privacy._raise_hidden('22023', pg_catalog.format('identifier of kind "%s" has no normal form', kind),
+            CASE mode WHEN 'email' THEN 'An e-mail address needs an "@" and may not be blank.'
+                      ELSE 'The value is blank.' END);
+  END IF;
+  RETURN norm;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_match(c privacy._subject_column, dc text)
   RETURNS text
@@ -3796,7 +3718,7 @@ AS $$
   SELECT CASE
            WHEN c.protect IS NOT NULL THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
            WHEN c.mode IN ('msisdn', 'email') THEN
-             pg_catalog.format('privacy.identifier_key(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
+             pg_catalog.format('privacy._subject_key(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
                                CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END, dc)
            WHEN c.typ IN ('text'::regtype, 'varchar'::regtype) THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
            -- built-in types only (privacy._subject_check): their casts
@@ -3821,7 +3743,7 @@ AS $$
   SELECT CASE
            WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN pg_catalog.format('t.%I::pg_catalog.text', c.col)
            WHEN c.protect IS NOT NULL THEN 'NULL::pg_catalog.text'
-           ELSE pg_catalog.format('privacy.identifier_key(%L, t.%I::pg_catalog.text, %L)', c.mode, c.col, dc)
+           ELSE pg_catalog.format('privacy._subject_key(%L, t.%I::pg_catalog.text, %L)', c.mode, c.col, dc)
          END
 $$;
 
@@ -3922,7 +3844,7 @@ CREATE OR REPLACE FUNCTION privacy._subject_identifiers(kind text, value text, a
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc       text := privacy._default_country();
+  dc       text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
   norm     text := privacy._subject_normalize(kind, value);
   span0    tstzmultirange := '{(,)}';
   c        privacy._subject_column;
@@ -4311,7 +4233,7 @@ CREATE OR REPLACE FUNCTION privacy._subject_export(kind text, value text, at tim
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc     text := privacy._default_country();
+  dc     text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
   ids    record;
   params jsonb;
   t      record;
@@ -4386,7 +4308,7 @@ CREATE OR REPLACE FUNCTION privacy._subject_export_stream(kind text, value text,
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc     text := privacy._default_country();
+  dc     text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
   ids    record;
   params jsonb;
   t      record;
@@ -4553,7 +4475,7 @@ CREATE FUNCTION privacy._restrict_check(fired regclass, vals jsonb)
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc  text := privacy._default_country();
+  dc  text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
   reg regclass;
   hit record;
 BEGIN
@@ -4571,7 +4493,7 @@ BEGIN
                FROM pg_catalog.jsonb_array_elements(vals) x),
        n AS (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
                     CASE WHEN c.protect IS NOT NULL THEN privacy._msisdn_decrypt(d.val, c.domain)
-                         ELSE privacy.identifier_key(c.mode, d.val, dc) END AS norm
+                         ELSE privacy._subject_key(c.mode, d.val, dc) END AS norm
                FROM (SELECT DISTINCT e.col, e.val FROM e) d
                JOIN pg_catalog.unnest(privacy._subject_cols()) c
                  ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
@@ -4709,7 +4631,7 @@ CREATE OR REPLACE FUNCTION privacy._subject_erase(kind text, value text, at time
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc      text := privacy._default_country();
+  dc      text := COALESCE(pg_catalog.current_setting('pg_privacy.default_country', true), 'DK');
   ids     record;
   params  jsonb;
   t       record;
@@ -5421,28 +5343,6 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
   LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) c.tbl
  WHERE c.protect IS NULL OR c.protect IN ('msisdn_fpe', 'pseudonym', 'email_pseudonym');
 
-CREATE OR REPLACE VIEW privacy.missing_indexes AS
-SELECT c.tbl AS table_name, c.col AS column_name, c.kind AS identifies, c.link,
-       CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email') THEN 'normal form'
-            ELSE 'stored value' END AS lookup,
-       CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email')
-            THEN pg_catalog.format('CREATE INDEX ON %s (privacy.identifier_key(%L, %I%s, %L))',
-                                   c.tbl, c.mode, c.col,
-                                   CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END,
-                                   privacy._default_country())
-            ELSE pg_catalog.format('CREATE INDEX ON %s (%I)', c.tbl, c.col) END AS suggested_index
-  FROM privacy._subject_column c
- WHERE NOT EXISTS (
-   SELECT FROM pg_catalog.pg_index i
-    WHERE i.indrelid OPERATOR(pg_catalog.=) c.tbl
-      AND CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email')
-               THEN i.indkey[0] OPERATOR(pg_catalog.=) 0
-                    AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true)
-                        OPERATOR(pg_catalog.~) ('(^|\.)identifier_key\(''' || c.mode || '''::text, '
-                                                || pg_catalog.regexp_replace(pg_catalog.quote_ident(c.col), '([^a-zA-Z0-9_])', '\\\1', 'g')
-                                                || '(::text)?, ''' || privacy._default_country() || '''::text\)$')
-               ELSE i.indkey[0] OPERATOR(pg_catalog.=) c.attnum END);
-
 -- The hand-written part of the update from 0.1.0 to 0.2.0 that runs after
 -- the generated functions, views and comments.
 
@@ -5480,8 +5380,6 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.normalize_msisdn(text, text) TO PUBLIC;
 
-GRANT EXECUTE ON FUNCTION privacy.identifier_key(text, text, text) TO PUBLIC;
-
 GRANT EXECUTE ON FUNCTION privacy.mask_msisdn(text, integer) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.country_of(text) TO PUBLIC;
@@ -5498,6 +5396,8 @@ GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBL
 GRANT EXECUTE ON FUNCTION privacy._extract_msisdn(text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy._extract_country(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy._identifier_key(text, text) TO PUBLIC;
 
 REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC;
 
