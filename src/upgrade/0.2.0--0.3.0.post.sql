@@ -7,3 +7,17 @@
 UPDATE privacy.published
    SET body = pg_catalog.regexp_replace(body, '(^|[^[:alnum:]_."])privacy\._', '\1privacy_internal._', 'g')
  WHERE body OPERATOR(pg_catalog.~) 'privacy\._';
+
+-- Event triggers whose commands changed in 0.3.0 (an event trigger's tags
+-- cannot be altered): renames are followed after ALTER VIEW and ALTER
+-- MATERIALIZED VIEW too, and the enforcement checks run after CREATE TABLE
+-- (a child by inheritance of a protected table, a partition of a subject
+-- table that needs the restriction check).
+DROP EVENT TRIGGER pg_privacy_ddl_end;
+CREATE EVENT TRIGGER pg_privacy_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW')
+  EXECUTE FUNCTION privacy_internal._on_ddl_end();
+DROP EVENT TRIGGER pg_privacy_protect_ddl_end;
+CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+  EXECUTE FUNCTION privacy_internal._protect_event_trigger();
