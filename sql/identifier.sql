@@ -1,5 +1,5 @@
 -- Identifiers: one normalization per kind (src/identifier.c), the
--- IMMUTABLE lookup key privacy.identifier_key and the one index that
+-- IMMUTABLE lookup value privacy.lookup_value and the one index that
 -- serves consent, holds, export and erasure; the e-mail rule under a
 -- locale-sensitive collation; the default country as one setting, and
 -- what a stored hold or consent means after the setting changes.
@@ -10,40 +10,40 @@ RESET client_min_messages;
 SET TimeZone = 'UTC';
 RESET pg_privacy.default_country;
 
--- The lookup key: the normal form by normalization, NULL when none
-SELECT v, privacy.identifier_key('msisdn', v, 'DK') AS dk, privacy.identifier_key('msisdn', v, 'SE') AS se,
-       privacy.identifier_key('msisdn', v, NULL) AS intl_only
+-- The lookup value: the normal form by normalization, NULL when none
+SELECT v, privacy.lookup_value('msisdn', v, 'DK') AS dk, privacy.lookup_value('msisdn', v, 'SE') AS se,
+       privacy.lookup_value('msisdn', v, NULL) AS intl_only
   FROM (VALUES ('+45 20 12 34 56'), ('004520123456'), ('20 12 34 56'), ('070-123 45 67'), ('call me'), ('')) x(v);
-SELECT v, privacy.identifier_key('email', v, 'DK') AS email, privacy.identifier_key('text', v, 'DK') AS text
+SELECT v, privacy.lookup_value('email', v, 'DK') AS email, privacy.lookup_value('text', v, 'DK') AS text
   FROM (VALUES (E'  Ann.Hansen@Example.DK\t'), ('ann.hansen@example.dk'), ('no-at-sign'), ('   '),
                (' 1042 ')) x(v);
-SELECT privacy.identifier_key(NULL, 'x', 'DK') IS NULL AS null_kind,
-       privacy.identifier_key('email', NULL, 'DK') IS NULL AS null_value,
-       privacy.identifier_key('email', 'a@b', NULL) AS no_country_needed;
+SELECT privacy.lookup_value(NULL, 'x', 'DK') IS NULL AS null_kind,
+       privacy.lookup_value('email', NULL, 'DK') IS NULL AS null_value,
+       privacy.lookup_value('email', 'a@b', NULL) AS no_country_needed;
 
 -- The e-mail rule lower-cases ASCII letters only: the key does not depend
 -- on the database's locale or the value's collation.  lower() under a
 -- Turkish collation makes 'I' a dotless 'ı'; the key keeps 'i'.  'İ', 'ß'
 -- and 'Ä' are kept as they are (no locale decides what they fold to).
 SELECT lower('INFO@FIRMA.DK' COLLATE "tr-TR-x-icu") AS turkish_lower,
-       privacy.identifier_key('email', 'INFO@FIRMA.DK' COLLATE "tr-TR-x-icu", 'DK') AS key_tr,
-       privacy.identifier_key('email', 'INFO@FIRMA.DK' COLLATE "C", 'DK') AS key_c,
-       privacy.identifier_key('email', 'İnfo@Straße.DE' COLLATE "tr-TR-x-icu", 'DK') AS key_dotted_i,
-       privacy.identifier_key('email', 'ÄRNE.ß@EXAMPLE.DK' COLLATE "de-DE-x-icu", 'DK') AS key_umlaut;
+       privacy.lookup_value('email', 'INFO@FIRMA.DK' COLLATE "tr-TR-x-icu", 'DK') AS key_tr,
+       privacy.lookup_value('email', 'INFO@FIRMA.DK' COLLATE "C", 'DK') AS key_c,
+       privacy.lookup_value('email', 'İnfo@Straße.DE' COLLATE "tr-TR-x-icu", 'DK') AS key_dotted_i,
+       privacy.lookup_value('email', 'ÄRNE.ß@EXAMPLE.DK' COLLATE "de-DE-x-icu", 'DK') AS key_umlaut;
 
 -- Errors: a normalization that does not exist (22023), an unknown default
 -- country (22023); an unknown kind (22023) and a value without a normal
 -- form (22P02) wherever an identifier is given
-SELECT privacy.identifier_key('customer', '1042', 'DK');
-SELECT privacy.identifier_key('fax', '1042', 'DK');
-SELECT privacy.identifier_key('msisdn', '20123456', 'XX');
-SELECT privacy.identifier_key('email', 'a@b', 'denmark');
-SELECT privacy_internal._identifier_normalize('fax', '1042');
-SELECT privacy_internal._identifier_normalize('msisdn', 'call me');
-SELECT privacy_internal._identifier_normalize('email', 'no-at-sign');
-SELECT privacy_internal._identifier_normalize('email', '  ');
-SELECT privacy_internal._identifier_normalize('customer', ' ');
-SELECT privacy_internal._identifier_normalize(NULL, 'x');
+SELECT privacy.lookup_value('customer', '1042', 'DK');
+SELECT privacy.lookup_value('fax', '1042', 'DK');
+SELECT privacy.lookup_value('msisdn', '20123456', 'XX');
+SELECT privacy.lookup_value('email', 'a@b', 'denmark');
+SELECT privacy._identifier_normalize('fax', '1042');
+SELECT privacy._identifier_normalize('msisdn', 'call me');
+SELECT privacy._identifier_normalize('email', 'no-at-sign');
+SELECT privacy._identifier_normalize('email', '  ');
+SELECT privacy._identifier_normalize('customer', ' ');
+SELECT privacy._identifier_normalize(NULL, 'x');
 SELECT privacy.has_consent('fax', '1042', 'regress_ident_news');
 SELECT privacy.hold('fax', '1042', 'case 1');
 SELECT privacy.hold('msisdn', '20 12 34 5x', 'case 1');
@@ -55,17 +55,17 @@ SELECT privacy.restrict_subject('msisdn', 'call me', 'objection');
 SELECT p.oid::regprocedure, p.provolatile, p.proparallel, p.prosecdef,
        has_function_privilege('public', p.oid, 'EXECUTE') AS public_execute
   FROM pg_proc p
- WHERE p.oid IN ('privacy.identifier_key(text, text, text)'::regprocedure,
+ WHERE p.oid IN ('privacy.lookup_value(text, text, text)'::regprocedure,
                  'privacy.normalize_msisdn(text, text)'::regprocedure,
-                 'privacy_internal._identifier_normalize(text, text)'::regprocedure)
+                 'privacy._identifier_normalize(text, text)'::regprocedure)
  ORDER BY 1;
 CREATE SCHEMA regress_ident;
 CREATE TABLE regress_ident.dirty (v text);
 INSERT INTO regress_ident.dirty VALUES ('20 12 34 56'), ('not a number'), (''), (NULL), ('+46 70 123 45 67');
-CREATE INDEX dirty_key ON regress_ident.dirty (privacy.identifier_key('msisdn', v, 'DK'));
+CREATE INDEX dirty_key ON regress_ident.dirty (privacy.lookup_value('msisdn', v, 'DK'));
 SET enable_seqscan = off;
-SELECT v FROM regress_ident.dirty WHERE privacy.identifier_key('msisdn', v, 'DK') = '+4520123456';
-SELECT count(*) AS without_key FROM regress_ident.dirty WHERE privacy.identifier_key('msisdn', v, 'DK') IS NULL;
+SELECT v FROM regress_ident.dirty WHERE privacy.lookup_value('msisdn', v, 'DK') = '+4520123456';
+SELECT count(*) AS without_key FROM regress_ident.dirty WHERE privacy.lookup_value('msisdn', v, 'DK') IS NULL;
 RESET enable_seqscan;
 
 -- The default country is one setting, and the API's default
@@ -74,8 +74,8 @@ SELECT privacy.normalize_msisdn('20 12 34 56') AS dk_default,
        privacy.normalize_msisdn('070-123 45 67', 'SE') AS explicit_se;
 SET pg_privacy.default_country = 'se';
 SELECT privacy.normalize_msisdn('070-123 45 67') AS se_default,
-       privacy_internal._identifier_normalize('msisdn', '070-123 45 67') AS se_normal_form,
-       privacy_internal._default_country() AS setting;
+       privacy._identifier_normalize('msisdn', '070-123 45 67') AS se_normal_form,
+       privacy._default_country() AS setting;
 RESET pg_privacy.default_country;
 
 -- One index for the consent cascade, holds, export and erasure of an
@@ -92,20 +92,20 @@ SELECT column_name, lookup, suggested_index FROM privacy.missing_indexes
  WHERE table_name = 'regress_ident.newsletter'::regclass ORDER BY column_name;
 SELECT suggested_index FROM privacy.missing_indexes
  WHERE table_name = 'regress_ident.newsletter'::regclass ORDER BY column_name \gexec
-ALTER INDEX regress_ident.newsletter_identifier_key_idx RENAME TO newsletter_email_idx;
-ALTER INDEX regress_ident.newsletter_identifier_key_idx1 RENAME TO newsletter_phone_idx;
+ALTER INDEX regress_ident.newsletter_lookup_value_idx RENAME TO newsletter_email_idx;
+ALTER INDEX regress_ident.newsletter_lookup_value_idx1 RENAME TO newsletter_phone_idx;
 SELECT count(*) AS still_missing FROM privacy.missing_indexes
  WHERE table_name = 'regress_ident.newsletter'::regclass;
 SELECT c.relname, pg_get_indexdef(i.indexrelid) AS definition
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
  WHERE i.indrelid = 'regress_ident.newsletter'::regclass ORDER BY 1;
 -- an index with another default country does not serve the statements
-CREATE INDEX newsletter_se ON regress_ident.newsletter (privacy.identifier_key('msisdn', phone, 'SE'));
+CREATE INDEX newsletter_se ON regress_ident.newsletter (privacy.lookup_value('msisdn', phone, 'SE'));
 DROP INDEX regress_ident.newsletter_phone_idx;
 SELECT column_name, suggested_index FROM privacy.missing_indexes
  WHERE table_name = 'regress_ident.newsletter'::regclass;
 DROP INDEX regress_ident.newsletter_se;
-CREATE INDEX newsletter_phone_idx ON regress_ident.newsletter (privacy.identifier_key('msisdn', phone, 'DK'));
+CREATE INDEX newsletter_phone_idx ON regress_ident.newsletter (privacy.lookup_value('msisdn', phone, 'DK'));
 ANALYZE regress_ident.newsletter;
 SELECT privacy.require_consent('regress_ident.newsletter', 'email', 'regress_ident_news', kind => 'email',
                                on_withdraw => 'delete');
@@ -114,10 +114,10 @@ SELECT privacy.require_consent('regress_ident.newsletter', 'email', 'regress_ide
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF)
 DELETE FROM regress_ident.newsletter
- WHERE privacy.identifier_key('email', email::pg_catalog.text, 'DK') OPERATOR(pg_catalog.=) 'subscriber7@example.dk';
+ WHERE privacy.lookup_value('email', email::pg_catalog.text, 'DK') OPERATOR(pg_catalog.=) 'subscriber7@example.dk';
 EXPLAIN (COSTS OFF)
 SELECT t.id FROM jsonb_to_recordset('[{"s": "subscriber7@example.dk"}]') f(s text)
-  JOIN regress_ident.newsletter t ON privacy.identifier_key('email', t.email, 'DK') OPERATOR(pg_catalog.=) f.s;
+  JOIN regress_ident.newsletter t ON privacy.lookup_value('email', t.email, 'DK') OPERATOR(pg_catalog.=) f.s;
 
 -- ... and the real paths do: the index's scan count grows with each
 CREATE FUNCTION regress_ident.scans() RETURNS bigint LANGUAGE sql AS $$

@@ -94,8 +94,8 @@ INSERT INTO regress_subj.newsletter VALUES
 -- Columns without an index for the lookup
 SELECT table_name, column_name, lookup, suggested_index FROM privacy.missing_indexes
  WHERE table_name::text LIKE 'regress_subj.%' ORDER BY 1::text, 2;
-CREATE INDEX ON regress_subj.subscription (privacy.identifier_key('msisdn', msisdn, 'DK'));
-CREATE INDEX ON regress_subj.newsletter (privacy.identifier_key('email', email, 'DK'));
+CREATE INDEX ON regress_subj.subscription (privacy.lookup_value('msisdn', msisdn, 'DK'));
+CREATE INDEX ON regress_subj.newsletter (privacy.lookup_value('email', email, 'DK'));
 SELECT table_name, column_name FROM privacy.missing_indexes
  WHERE table_name::text LIKE 'regress_subj.%' ORDER BY 1::text, 2;
 
@@ -228,7 +228,7 @@ SELECT * FROM privacy.erase_subject('customer', '2', true);
 SELECT privacy.is_restricted('customer', '2');
 SELECT privacy.open_request('customer', '2', 'access');
 SELECT * FROM privacy.request_deadlines;
-SELECT privacy.identifier_key('msisdn', '20 00 00 02', 'DK');
+SELECT privacy.lookup_value('msisdn', '20 00 00 02', 'DK');
 RESET ROLE;
 DROP ROLE regress_subj_user;
 

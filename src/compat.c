@@ -21,7 +21,8 @@
  *
  *	  pgp_identifier_normalize	_identifier_normalize(mode, value)
  *	  pgp_subject_key			_subject_key(mode, value, default_country)
- *	  pgp_identifier_key		(identifier.c) under two arguments: the setting
+ *	  pgp_identifier_key		_identifier_key(mode, value): lookup_value
+ *								(identifier.c) under the setting
  * What the older versions built on them (export, erasure and restriction
  * of a data subject, safe aggregates) works again after the update.
  *
@@ -135,11 +136,20 @@ pgp_identifier_normalize(PG_FUNCTION_ARGS)
 											  pgp_default_country, false));
 }
 
+PG_FUNCTION_INFO_V1(pgp_identifier_key);
+
+/* 0.1.0's and 0.2.0's _identifier_key(mode, value): lookup_value. */
+Datum
+pgp_identifier_key(PG_FUNCTION_ARGS)
+{
+	return pgp_lookup_value(fcinfo);
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_key);
 
-/* 0.1.0's _subject_key(mode, value, default_country): identifier_key. */
+/* 0.1.0's _subject_key(mode, value, default_country): lookup_value. */
 Datum
 pgp_subject_key(PG_FUNCTION_ARGS)
 {
-	return pgp_identifier_key(fcinfo);
+	return pgp_lookup_value(fcinfo);
 }

@@ -24,16 +24,16 @@
  * later change of the setting does not change what they refer to.
  *
  * SQL:
- *	  privacy.identifier_key(normalization, value, default_country)
+ *	  privacy.lookup_value(normalization, value, default_country)
  *				the normal form or NULL, IMMUTABLE (the country is an
- *				argument): the lookup key every statement that searches a
+ *				argument): the lookup value every statement that searches a
  *				column of identifiers as people typed them uses, and the
  *				expression of the index that serves them all
- *	  privacy_internal._identifier_normalize(kind, value)
+ *	  privacy._identifier_normalize(kind, value)
  *				the normal form of a kind's value under the setting, or an
  *				error: what the API functions store and look for
- *	  privacy_internal._default_country()
- *				the setting, for SQL that inlines it into the lookup key
+ *	  privacy._default_country()
+ *				the setting, for SQL that inlines it into the lookup value
  *
  *-------------------------------------------------------------------------
  */
@@ -231,16 +231,16 @@ pgp_normalize_identifier(PgpIdNorm norm, const char *s, int len,
 	return cstring_to_text_with_len(s + b, e - b);
 }
 
-PG_FUNCTION_INFO_V1(pgp_identifier_key);
+PG_FUNCTION_INFO_V1(pgp_lookup_value);
 
 /*
- * identifier_key(normalization, value, default_country): the normal form
+ * lookup_value(normalization, value, default_country): the normal form
  * of value, or NULL when it has none (so an index over a column of dirty
  * data can be built).  A NULL default_country reads international forms
  * only.  IMMUTABLE: nothing but its arguments decides the result.
  */
 Datum
-pgp_identifier_key(PG_FUNCTION_ARGS)
+pgp_lookup_value(PG_FUNCTION_ARGS)
 {
 	text	   *normname;
 	text	   *value;
@@ -254,7 +254,7 @@ pgp_identifier_key(PG_FUNCTION_ARGS)
 	value = PG_GETARG_TEXT_PP(1);
 	norm = pgp_identifier_norm_from_name(VARDATA_ANY(normname), VARSIZE_ANY_EXHDR(normname));
 	if (PG_NARGS() < 3)
-		country = pgp_default_country;	/* 0.1.0's _identifier_key(mode, value) */
+		country = pgp_default_country;	/* 0.1.0's and 0.2.0's _identifier_key(mode, value) */
 	else if (!PG_ARGISNULL(2))
 	{
 		text	   *c = PG_GETARG_TEXT_PP(2);

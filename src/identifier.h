@@ -45,7 +45,7 @@ extern PgpIdNorm pgp_identifier_kind_norm(const char *kind);
 extern text *pgp_normalize_identifier(PgpIdNorm norm, const char *value, int len,
 									  const char *default_country, bool quiet);
 
-/* identifier_key(), also behind 0.1.0's _subject_key (compat.c) */
-extern PGDLLEXPORT Datum pgp_identifier_key(PG_FUNCTION_ARGS);
+/* lookup_value(), also behind 0.1.0's _subject_key (compat.c) */
+extern PGDLLEXPORT Datum pgp_lookup_value(PG_FUNCTION_ARGS);
 
 #endif							/* PGP_IDENTIFIER_H */

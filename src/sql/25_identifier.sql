@@ -14,37 +14,37 @@
 -- written, so changing the setting later does not change what a stored
 -- reference means.
 
--- The lookup key: the normal form, or NULL when the value has none.  Pure
+-- The lookup value: the normal form, or NULL when the value has none.  Pure
 -- and IMMUTABLE (the default country is an argument; NULL reads
 -- international forms only), so it backs an expression index.  Consent's
 -- withdrawal cascade, legal holds, export, erasure and restriction all
 -- search a column of identifiers as people typed them by exactly
---   privacy.identifier_key('<normalization>', col, '<pg_privacy.default_country>')
+--   privacy.lookup_value('<normalization>', col, '<pg_privacy.default_country>')
 -- so one index on that expression serves them all
 -- (privacy.missing_indexes proposes it).
-CREATE FUNCTION privacy.identifier_key(normalization text, value text, default_country text)
+CREATE FUNCTION privacy.lookup_value(normalization text, value text, default_country text)
   RETURNS text
   LANGUAGE c IMMUTABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_identifier_key';
-COMMENT ON FUNCTION privacy.identifier_key(text, text, text) IS
-  'lookup key of an identifier as typed: normal form by normalization (msisdn, email, text), NULL when it has none; IMMUTABLE, for expression indexes';
+  AS 'MODULE_PATHNAME', 'pgp_lookup_value';
+COMMENT ON FUNCTION privacy.lookup_value(text, text, text) IS
+  'lookup value of an identifier as typed: normal form by normalization (msisdn, email, text), NULL when it has none; IMMUTABLE, for expression indexes';
 
 -- A kind's value in normal form under pg_privacy.default_country, or an
 -- error: 22023 for an unknown kind, 22P02 for a value without a normal
 -- form (the value never in the message).  What the API functions store
 -- and look for.
-CREATE FUNCTION privacy_internal._identifier_normalize(kind text, value text)
+CREATE FUNCTION privacy._identifier_normalize(kind text, value text)
   RETURNS text
   LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
-COMMENT ON FUNCTION privacy_internal._identifier_normalize(text, text) IS
+COMMENT ON FUNCTION privacy._identifier_normalize(text, text) IS
   'internal: an identifier in its kind''s normal form under pg_privacy.default_country, or an error';
 
 -- pg_privacy.default_country, defined by the library whether or not it
--- was loaded before: the literal the statements inline into the lookup key.
-CREATE FUNCTION privacy_internal._default_country()
+-- was loaded before: the literal the statements inline into the lookup value.
+CREATE FUNCTION privacy._default_country()
   RETURNS text
   LANGUAGE c STABLE STRICT PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_identifier_default_country';
-COMMENT ON FUNCTION privacy_internal._default_country() IS
+COMMENT ON FUNCTION privacy._default_country() IS
   'internal: pg_privacy.default_country';
