@@ -28,24 +28,24 @@ SELECT count(*) AS api_entry_points,
        count(*) FILTER (WHERE p.prosecdef) AS security_definer,
        count(*) FILTER (WHERE NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)) AS unpinned
   FROM pg_proc p
- WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
+ WHERE p.pronamespace = 'privacy'::regnamespace
    AND 'pg_privacy.definer=api' = ANY (p.proconfig);
 -- every SECURITY DEFINER function left pins its search_path
 SELECT p.oid::regprocedure AS unpinned_definer
   FROM pg_proc p
- WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prosecdef
+ WHERE p.pronamespace = 'privacy'::regnamespace AND p.prosecdef
    AND (p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig));
 
 -- 2. Nothing that runs with the extension owner's rights is executable by
 -- a role without grants (PUBLIC), volatile or not.
 SELECT p.oid::regprocedure AS privileged_for_public
   FROM pg_proc p
- WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
+ WHERE p.pronamespace = 'privacy'::regnamespace
    AND (p.prosecdef OR 'pg_privacy.definer=api' = ANY (p.proconfig))
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 SELECT count(*) AS public_procedures
   FROM pg_proc p
- WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prokind = 'p'
+ WHERE p.pronamespace = 'privacy'::regnamespace AND p.prokind = 'p'
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 
 -- 3. A SECURITY DEFINER function of mallory's, called by a superuser, acts
@@ -166,7 +166,7 @@ BEGIN
   FOR f IN
     SELECT p.oid, p.oid::regprocedure::text AS sig, p.pronargs, p.proargtypes
       FROM pg_proc p
-     WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prokind = 'f'
+     WHERE p.pronamespace = 'privacy'::regnamespace AND p.prokind = 'f'
        AND p.pronargs > 0
        AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
      ORDER BY 2
@@ -198,7 +198,7 @@ WITH api(name) AS (VALUES
   ('create_pseudonymized_extract'), ('create_safe_aggregate'), ('define_purpose'), ('drop_purpose'),
   ('drop_retention'), ('erase_subject'), ('export_subject'), ('export_subject_chunks'), ('extend_request'),
   ('generalize'), ('grant_consent'), ('grant_domain'), ('has_consent'), ('health'), ('hold'),
-  ('is_restricted'), ('k_anonymity'), ('key_fingerprint'), ('mask_msisdn'), ('normalize_msisdn'),
+  ('is_restricted'), ('k_anonymity'), ('key_fingerprint'), ('lookup_value'), ('mask_msisdn'), ('normalize_msisdn'),
   ('open_request'), ('protect'), ('pseudonymize'), ('pseudonymize_email'), ('pseudonymize_msisdn'),
   ('purge'), ('register_column'), ('register_table'), ('reidentify_msisdn'), ('release_hold'),
   ('require_consent'), ('restrict_subject'), ('revoke_domain'), ('run_purge'), ('schedule_purge'),
@@ -228,8 +228,10 @@ SELECT 'privacy'::regnamespace AS nsp, count(*) AS internal_in_api_schema   -- i
 --     only, for the views protected_tables and catalog_problems;
 --   _extract_msisdn, _extract_country: keyless, called in the rows of an
 --     extract, which its readers evaluate;
---   _identifier_key: the consent cascade's statements, run as each table's
---     owner, match identifiers with it;
+--   _trigger_problem, _consent_problem, _restrict_problem,
+--     _enforcement_problems: read pg_catalog only, for catalog_problems and
+--     consent_requirements (whether the consent and restriction checks are
+--     in force);
 --   _subject_key, _subject_ids: expression indexes on identifier columns and
 --     the subject statements run as each table's owner.
 SELECT p.oid::regprocedure AS internal_for_public
@@ -237,7 +239,8 @@ SELECT p.oid::regprocedure AS internal_for_public
  WHERE p.pronamespace = 'privacy_internal'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
    AND p.proname NOT IN ('_protect_trigger', '_is_protected', '_has_protect_trigger', '_protection_problem',
-                         '_extract_msisdn', '_extract_country', '_identifier_key', '_subject_key', '_subject_ids')
+                         '_trigger_problem', '_consent_problem', '_restrict_problem', '_enforcement_problems',
+                         '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids')
  ORDER BY 1::text;
 SELECT count(*) AS internal_relations_for_public
   FROM pg_class c

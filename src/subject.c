@@ -29,7 +29,7 @@
  *						longer than running it for one subject.  Any
  *						relcache invalidation empties it; the catalog
  *						functions send one for every declaration they
- *						change (privacy_internal._invalidate)
+ *						change (privacy._invalidate)
  *
  *-------------------------------------------------------------------------
  */
@@ -186,7 +186,7 @@ typedef struct SubjectCacheEntry
 static HTAB *subject_cache = NULL;
 static MemoryContext SubjectCacheContext = NULL;
 
-/* The searchable columns (privacy_internal._subject_column[]), flat, or NULL. */
+/* The searchable columns (privacy._subject_column[]), flat, or NULL. */
 static struct varlena *subject_cols = NULL;
 
 /*
@@ -373,7 +373,7 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 	bool		isnull = true;
 
 	/* 0.1.0 declared it (sql text, params jsonb): see src/compat.c */
-	pgp_compat_check_nargs(fcinfo, 3, "privacy_internal._subject_query");
+	pgp_compat_check_nargs(fcinfo, 3, "privacy._subject_query");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	relid = PG_GETARG_OID(0);
@@ -480,7 +480,7 @@ PG_FUNCTION_INFO_V1(pgp_subject_cols);
 
 /*
  * _subject_cols(): the searchable identifier columns (the view
- * privacy_internal._subject_column as an array), read once and kept flat until the
+ * privacy._subject_column as an array), read once and kept flat until the
  * next relcache invalidation.  Every step of finding a subject reads them;
  * a copy of the flat array costs a memcpy, reading the view a query.
  */
@@ -499,7 +499,7 @@ pgp_subject_cols(PG_FUNCTION_ARGS)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		ret = SPI_execute(pgp_internal_sql("SELECT pg_catalog.array_agg(sc ORDER BY sc.tbl::pg_catalog.oid, sc.attnum)"
-											"  FROM privacy_internal._subject_column sc"), true, 1);
+											"  FROM privacy._subject_column sc"), true, 1);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -525,7 +525,7 @@ PG_FUNCTION_INFO_V1(pgp_restrict_trigger);
 /*
  * The restriction trigger (AFTER UPDATE, FOR EACH STATEMENT, old rows as
  * the transition table pgp_old_rows): refuses an UPDATE of rows of a
- * restricted data subject.  See privacy_internal._restrict_sql in 70_subject.sql
+ * restricted data subject.  See privacy._restrict_sql in 70_subject.sql
  * for the three steps: the catalog and the restrictions are read as the
  * extension owner (pgp_catalog_select), the old rows only as the owner of
  * the table, in a security-restricted operation, so that nothing of the
@@ -549,12 +549,12 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy_internal._restrict_trigger() must be called as a trigger")));
+				 errmsg("privacy._restrict_trigger() must be called as a trigger")));
 	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event) || td->tg_oldtable == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy_internal._restrict_trigger() must be an AFTER UPDATE statement trigger with an old transition table")));
+				 errmsg("privacy._restrict_trigger() must be an AFTER UPDATE statement trigger with an old transition table")));
 	if (subject_erasing)
 		return PointerGetDatum(NULL);
 
@@ -564,9 +564,9 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	/* 1. the owner's query, or NULL (as the extension owner) */
-	pgp_catalog_select("SELECT privacy_internal._restrict_sql($1)", 1, argtypes, values);
+	pgp_catalog_select("SELECT privacy._restrict_sql($1)", 1, argtypes, values);
 	if (SPI_processed != 1)
-		elog(ERROR, "privacy_internal._restrict_sql returned %d rows", (int) SPI_processed);
+		elog(ERROR, "privacy._restrict_sql returned %d rows", (int) SPI_processed);
 	sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (sql == NULL)
 	{
@@ -595,7 +595,7 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 	if (!vals_null)
 	{
 		values[1] = vals;
-		pgp_catalog_select("SELECT privacy_internal._restrict_check($1, $2)", 2, argtypes, values);
+		pgp_catalog_select("SELECT privacy._restrict_check($1, $2)", 2, argtypes, values);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

@@ -26,8 +26,8 @@
 -- identifier.
 --
 -- Columns stored transformed are searched through their transformation
--- (privacy_internal._transform of the normalized value); msisdn_fpe columns are
--- also read back (privacy_internal._msisdn_decrypt) to follow links.  Raw columns
+-- (privacy._transform of the normalized value); msisdn_fpe columns are
+-- also read back (privacy._msisdn_decrypt) to follow links.  Raw columns
 -- of kind msisdn or email are searched by the normal form of what people
 -- typed (privacy.lookup_value), which an expression index can serve;
 -- privacy.missing_indexes lists identifying columns without a usable index.
@@ -49,14 +49,14 @@
 -- types: text, varchar, char, smallint, integer, bigint or numeric
 -- (timestamptz, timestamp or date), checked when declared
 -- (register_column, set_subject_table) and again at every use
--- (privacy_internal._subject_check): a column changed since to a domain, an enum or
+-- (privacy._subject_check): a column changed since to a domain, an enum or
 -- any type of the owner's stops export, erasure and restriction with 42804
 -- until it is changed back or unregistered, and privacy.catalog_problems
 -- lists it.  So nothing of the owner's is evaluated where the extension
 -- computes (casting, matching, normalizing identifiers).
 --
 -- Nothing here writes a raw identifier outside the registered tables:
--- restrictions and requests keep privacy_internal._subject_ref() references, and
+-- restrictions and requests keep privacy._subject_ref() references, and
 -- the audit log the same.
 
 ------------------------------------------------------------------------
@@ -79,7 +79,7 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.subject_table', '');
 -- Restricted identifiers (GDPR Art. 18), by keyed reference only.
 CREATE TABLE privacy.restriction (
   kind          text        NOT NULL REFERENCES privacy.identifier_kind,
-  subject_ref   text        NOT NULL,   -- privacy_internal._subject_ref(kind, value)
+  subject_ref   text        NOT NULL,   -- privacy._subject_ref(kind, value)
   span          tstzmultirange NOT NULL DEFAULT '{(,)}',  -- when the identifier was the subject's
   reason        text        NOT NULL,
   origin        text        NOT NULL CHECK (origin IN ('request', 'erasure')),
@@ -121,61 +121,61 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.subject_request_id_seq', '')
 -- The subject engine's names for identifier.c's functions: _subject_key
 -- is privacy.lookup_value (statements and indexes use the public name,
 -- so that one index serves consent, holds, export, erasure and
--- restriction), _subject_normalize is privacy_internal._identifier_normalize.
-CREATE FUNCTION privacy_internal._subject_key(mode text, value text, default_country text)
+-- restriction), _subject_normalize is privacy._identifier_normalize.
+CREATE FUNCTION privacy._subject_key(mode text, value text, default_country text)
   RETURNS text
   LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_lookup_value';
-COMMENT ON FUNCTION privacy_internal._subject_key(text, text, text) IS
+COMMENT ON FUNCTION privacy._subject_key(text, text, text) IS
   'internal: privacy.lookup_value under the subject engine''s name';
 
-CREATE FUNCTION privacy_internal._subject_exec(tbl regclass, sql text, params jsonb)
+CREATE FUNCTION privacy._subject_exec(tbl regclass, sql text, params jsonb)
   RETURNS bigint
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_exec';
-COMMENT ON FUNCTION privacy_internal._subject_exec(regclass, text, jsonb) IS
+COMMENT ON FUNCTION privacy._subject_exec(regclass, text, jsonb) IS
   'internal: one erasure statement run as the table owner in a security-restricted operation';
 
-CREATE FUNCTION privacy_internal._subject_set_erasing(on_ boolean)
+CREATE FUNCTION privacy._subject_set_erasing(on_ boolean)
   RETURNS void
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_set_erasing';
-COMMENT ON FUNCTION privacy_internal._subject_set_erasing(boolean) IS
+COMMENT ON FUNCTION privacy._subject_set_erasing(boolean) IS
   'internal: marks this transaction as running erase_subject (reset at transaction end)';
 
-CREATE FUNCTION privacy_internal._subject_erasing()
+CREATE FUNCTION privacy._subject_erasing()
   RETURNS boolean
   LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_subject_erasing';
-COMMENT ON FUNCTION privacy_internal._subject_erasing() IS
+COMMENT ON FUNCTION privacy._subject_erasing() IS
   'internal: true while erase_subject runs its statements';
 
-CREATE FUNCTION privacy_internal._subject_query(tbl regclass, sql text, params jsonb)
+CREATE FUNCTION privacy._subject_query(tbl regclass, sql text, params jsonb)
   RETURNS jsonb
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_query';
-COMMENT ON FUNCTION privacy_internal._subject_query(regclass, text, jsonb) IS
+COMMENT ON FUNCTION privacy._subject_query(regclass, text, jsonb) IS
   'internal: one generated read-only query over a table and the subject''s identifiers, run as the table owner in a security-restricted operation, through a kept prepared plan';
 
-CREATE FUNCTION privacy_internal._subject_rows(tbl regclass, sql text, params jsonb)
+CREATE FUNCTION privacy._subject_rows(tbl regclass, sql text, params jsonb)
   RETURNS SETOF jsonb
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_rows';
-COMMENT ON FUNCTION privacy_internal._subject_rows(regclass, text, jsonb) IS
+COMMENT ON FUNCTION privacy._subject_rows(regclass, text, jsonb) IS
   'internal: the rows of a generated read-only query over a table, run as the table owner in a security-restricted operation';
 
-CREATE FUNCTION privacy_internal._subject_cache_get(key text)
+CREATE FUNCTION privacy._subject_cache_get(key text)
   RETURNS text
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_cache_get';
-COMMENT ON FUNCTION privacy_internal._subject_cache_get(text) IS
+COMMENT ON FUNCTION privacy._subject_cache_get(text) IS
   'internal: SQL generated from the catalog, cached per backend until a relcache invalidation';
 
-CREATE FUNCTION privacy_internal._subject_cache_put(key text, value text)
+CREATE FUNCTION privacy._subject_cache_put(key text, value text)
   RETURNS text
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_cache_put';
-COMMENT ON FUNCTION privacy_internal._subject_cache_put(text, text) IS
+COMMENT ON FUNCTION privacy._subject_cache_put(text, text) IS
   'internal: remember SQL generated from the catalog in the per-backend cache';
 
 ------------------------------------------------------------------------
@@ -183,7 +183,7 @@ COMMENT ON FUNCTION privacy_internal._subject_cache_put(text, text) IS
 ------------------------------------------------------------------------
 
 -- The column's type, or an error naming what is wrong.
-CREATE FUNCTION privacy_internal._subject_check_column(tbl regclass, col name, what text, time_column boolean)
+CREATE FUNCTION privacy._subject_check_column(tbl regclass, col name, what text, time_column boolean)
   RETURNS void
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -228,9 +228,9 @@ BEGIN
     RAISE EXCEPTION 'table % is not registered', tbl
       USING ERRCODE = '55000', HINT = 'Register it with privacy.register_table() first.';
   END IF;
-  PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy._check_owner(tbl);
   IF event_time IS NOT NULL THEN
-    PERFORM privacy_internal._subject_check_column(tbl, event_time, 'event_time', true);
+    PERFORM privacy._subject_check_column(tbl, event_time, 'event_time', true);
   END IF;
   IF (validity_column IS NULL) <> (valid_from IS NULL AND valid_to IS NULL) THEN
     RAISE EXCEPTION 'a validity column needs valid_from or valid_to, and they need a validity column'
@@ -247,10 +247,10 @@ BEGIN
               HINT = 'Register it with privacy.register_column(..., identifies => ...).';
     END IF;
     IF valid_from IS NOT NULL THEN
-      PERFORM privacy_internal._subject_check_column(tbl, valid_from, 'valid_from', true);
+      PERFORM privacy._subject_check_column(tbl, valid_from, 'valid_from', true);
     END IF;
     IF valid_to IS NOT NULL THEN
-      PERFORM privacy_internal._subject_check_column(tbl, valid_to, 'valid_to', true);
+      PERFORM privacy._subject_check_column(tbl, valid_to, 'valid_to', true);
     END IF;
   END IF;
   IF link_columns IS NOT NULL THEN
@@ -272,8 +272,8 @@ BEGIN
            valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
            link_columns = EXCLUDED.link_columns, source = EXCLUDED.source;
   -- Every backend forgets the SQL it generated from the old declaration.
-  PERFORM privacy_internal._invalidate(tbl);
-  PERFORM privacy_internal._audit('subject.set_table', tbl::text,
+  PERFORM privacy._invalidate(tbl);
+  PERFORM privacy._audit('subject.set_table', tbl::text,
                          pg_catalog.jsonb_build_object('event_time', event_time,
                                                        'validity_column', validity_column,
                                                        'valid_from', valid_from, 'valid_to', valid_to,
@@ -286,8 +286,8 @@ COMMENT ON FUNCTION privacy.set_subject_table(regclass, name, name, name, name, 
 -- Every identifying column that can be searched, with what the search needs.
 -- type_problem is NULL when the column (and the table's time columns) still
 -- have the built-in types the search computes with; otherwise it says what
--- is wrong, and every use of the column fails closed (privacy_internal._subject_check).
-CREATE VIEW privacy_internal._subject_column AS
+-- is wrong, and every use of the column fails closed (privacy._subject_check).
+CREATE VIEW privacy._subject_column AS
 SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain,
        k.normalize AS mode, a.atttypid::regtype AS typ, a.attnotnull AS notnull,
        s.event_time, s.valid_from, s.valid_to,
@@ -300,7 +300,7 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
                    ON vc.tbl OPERATOR(pg_catalog.=) v.tbl AND vc.col OPERATOR(pg_catalog.=) v.validity_column
                 WHERE vc.identifies OPERATOR(pg_catalog.=) c.identifies) AS reassignable,
        s.source,
-       CASE WHEN NOT privacy_internal._identifier_type_ok(a.atttypid)
+       CASE WHEN NOT privacy._identifier_type_ok(a.atttypid)
             THEN pg_catalog.format('identifier column "%s" of relation %s has type %s',
                                    c.col, c.tbl, pg_catalog.format_type(a.atttypid, NULL))
             ELSE (SELECT pg_catalog.format('time column "%s" of relation %s has type %s',
@@ -316,14 +316,14 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
     ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col AND NOT a.attisdropped
   LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) c.tbl
  WHERE c.protect IS NULL OR c.protect IN ('msisdn_fpe', 'pseudonym', 'email_pseudonym');
-COMMENT ON VIEW privacy_internal._subject_column IS
+COMMENT ON VIEW privacy._subject_column IS
   'internal: identifying columns a data subject can be searched by';
 
 -- Fail closed on a column whose type is no longer one the search computes
 -- with (a column changed to a domain, an enum or any type of the owner's
 -- since it was declared): its casts, checks and operators are the owner's
 -- code, and what it holds can no longer be matched as declared.
-CREATE FUNCTION privacy_internal._subject_check(c privacy_internal._subject_column)
+CREATE FUNCTION privacy._subject_check(c privacy._subject_column)
   RETURNS void
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -341,11 +341,11 @@ $$;
 
 -- The searchable columns, from the per-backend cache (src/subject.c);
 -- NULL when there is none.
-CREATE FUNCTION privacy_internal._subject_cols()
-  RETURNS privacy_internal._subject_column[]
+CREATE FUNCTION privacy._subject_cols()
+  RETURNS privacy._subject_column[]
   LANGUAGE c STABLE
   AS 'MODULE_PATHNAME', 'pgp_subject_cols';
-COMMENT ON FUNCTION privacy_internal._subject_cols() IS
+COMMENT ON FUNCTION privacy._subject_cols() IS
   'internal: the searchable identifier columns, kept per backend until a relcache invalidation';
 
 -- Identifying columns whose lookup has no index: every export and erasure
@@ -358,9 +358,9 @@ SELECT c.tbl AS table_name, c.col AS column_name, c.kind AS identifies, c.link,
             THEN pg_catalog.format('CREATE INDEX ON %s (privacy.lookup_value(%L, %I%s, %L))',
                                    c.tbl, c.mode, c.col,
                                    CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END,
-                                   privacy_internal._default_country())
+                                   privacy._default_country())
             ELSE pg_catalog.format('CREATE INDEX ON %s (%I)', c.tbl, c.col) END AS suggested_index
-  FROM privacy_internal._subject_column c
+  FROM privacy._subject_column c
  WHERE NOT EXISTS (
    SELECT FROM pg_catalog.pg_index i
     WHERE i.indrelid OPERATOR(pg_catalog.=) c.tbl
@@ -369,7 +369,7 @@ SELECT c.tbl AS table_name, c.col AS column_name, c.kind AS identifies, c.link,
                     AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true)
                         OPERATOR(pg_catalog.~) ('(^|\.)lookup_value\(''' || c.mode || '''::text, '
                                                 || pg_catalog.regexp_replace(pg_catalog.quote_ident(c.col), '([^a-zA-Z0-9_])', '\\\1', 'g')
-                                                || '(::text)?, ''' || privacy_internal._default_country() || '''::text\)$')
+                                                || '(::text)?, ''' || privacy._default_country() || '''::text\)$')
                ELSE i.indkey[0] OPERATOR(pg_catalog.=) c.attnum END);
 COMMENT ON VIEW privacy.missing_indexes IS
   'identifying columns without an index for the data-subject lookup (export, erasure, restriction), with the index to create';
@@ -379,19 +379,19 @@ COMMENT ON VIEW privacy.missing_indexes IS
 ------------------------------------------------------------------------
 
 -- The value in its kind's normal form, or a clear error: the subject
--- engine's name for privacy_internal._identifier_normalize (src/identifier.c).
-CREATE FUNCTION privacy_internal._subject_normalize(kind text, value text)
+-- engine's name for privacy._identifier_normalize (src/identifier.c).
+CREATE FUNCTION privacy._subject_normalize(kind text, value text)
   RETURNS text
   LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
-COMMENT ON FUNCTION privacy_internal._subject_normalize(text, text) IS
-  'internal: an identifier in its kind''s normal form, or an error (privacy_internal._identifier_normalize)';
+COMMENT ON FUNCTION privacy._subject_normalize(text, text) IS
+  'internal: an identifier in its kind''s normal form, or an error (privacy._identifier_normalize)';
 
 -- The SQL condition that a row (alias t) holds the identifier of a record
 -- f(s text, span tstzmultirange, b boolean) in column c: f.s is the value as
 -- the column stores it (prepared by _subject_params); for a bounded span
 -- (f.b) the row's validity or event time must fall in it.
-CREATE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_column, dc text)
+CREATE FUNCTION privacy._subject_match(c privacy._subject_column, dc text)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
@@ -401,7 +401,7 @@ AS $$
              pg_catalog.format('privacy.lookup_value(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
                                CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END, dc)
            WHEN c.typ IN ('text'::regtype, 'varchar'::regtype) THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
-           -- built-in types only (privacy_internal._subject_check): their casts
+           -- built-in types only (privacy._subject_check): their casts
            ELSE pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s::pg_catalog.%s', c.col,
                                   (SELECT y.typname FROM pg_catalog.pg_type y WHERE y.oid OPERATOR(pg_catalog.=) c.typ))
          END
@@ -419,9 +419,9 @@ $$;
 -- The identifier a column of row t holds, in normal form (NULL when the
 -- column's transformation cannot be reversed), as the table's owner can
 -- compute it: a column protected by msisdn_fpe gives its stored pseudonym,
--- which the caller decrypts (privacy_internal._subject_decrypt_expr) outside the
+-- which the caller decrypts (privacy._subject_decrypt_expr) outside the
 -- owner's query.
-CREATE FUNCTION privacy_internal._subject_value_expr(c privacy_internal._subject_column, dc text)
+CREATE FUNCTION privacy._subject_value_expr(c privacy._subject_column, dc text)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
@@ -434,7 +434,7 @@ $$;
 
 -- The domain whose key decrypts what _subject_value_expr gives for c, or
 -- NULL when it is the identifier already.
-CREATE FUNCTION privacy_internal._subject_decrypt_domain(c privacy_internal._subject_column)
+CREATE FUNCTION privacy._subject_decrypt_domain(c privacy._subject_column)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
@@ -443,7 +443,7 @@ $$;
 
 -- The period for which an identifier found in column c of row t is the
 -- subject's.
-CREATE FUNCTION privacy_internal._subject_span_expr(c privacy_internal._subject_column)
+CREATE FUNCTION privacy._subject_span_expr(c privacy._subject_column)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
@@ -462,26 +462,26 @@ $$;
 -- For every searchable column, the subject's identifiers of its kind as
 -- the column stores them: {"<table oid>.<attnum>": [{"s", "span", "b"}]}.
 -- Values that cannot be cast to a non-text column's type are left out.
-CREATE FUNCTION privacy_internal._subject_params(kinds text[], vals text[], spans tstzmultirange[])
+CREATE FUNCTION privacy._subject_params(kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  c      privacy_internal._subject_column;
+  c      privacy._subject_column;
   i      integer;
   s      text;
   arr    jsonb;
   result jsonb := '{}';
 BEGIN
-  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) ANY (kinds) LOOP
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) ANY (kinds) LOOP
     -- every search, export, erasure and restriction passes here
-    PERFORM privacy_internal._subject_check(c);
+    PERFORM privacy._subject_check(c);
     arr := '[]';
     FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
       CONTINUE WHEN kinds[i] OPERATOR(pg_catalog.<>) c.kind;
       IF c.protect IS NOT NULL THEN
-        s := privacy_internal._transform(vals[i], c.protect, c.domain, c.kind);
+        s := privacy._transform(vals[i], c.protect, c.domain, c.kind);
       ELSE
         s := vals[i];
         IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
@@ -527,8 +527,8 @@ $$;
 -- planner counts a handful of rows, not jsonb_to_recordset's hundred, and
 -- probes each partition's index instead of scanning the table.  Pure: it
 -- reads nothing but its argument, so the table owners the statements run
--- as may execute it (granted to PUBLIC in 90_privileges.sql).
-CREATE FUNCTION privacy_internal._subject_ids(params jsonb, key text)
+-- as may execute it (granted to PUBLIC in 94_subject_privileges.sql).
+CREATE FUNCTION privacy._subject_ids(params jsonb, key text)
   RETURNS TABLE(s text, span tstzmultirange, b boolean)
   LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE ROWS 4
   SET search_path = pg_catalog, pg_temp
@@ -541,36 +541,36 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION privacy_internal._subject_ids_sql(key text)
+CREATE FUNCTION privacy._subject_ids_sql(key text)
   RETURNS text
   LANGUAGE sql IMMUTABLE
 AS $$
-  SELECT pg_catalog.format('privacy_internal._subject_ids($1, %L) f', key)
+  SELECT pg_catalog.format('privacy._subject_ids($1, %L) f', key)
 $$;
 
 -- The FROM clause of one branch: the subject's identifiers for column c
 -- joined to the table's rows that hold them.
-CREATE FUNCTION privacy_internal._subject_from(c privacy_internal._subject_column, dc text)
+CREATE FUNCTION privacy._subject_from(c privacy._subject_column, dc text)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
   SELECT pg_catalog.format(
            '%s JOIN %s t ON %s',
-           privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy_internal._subject_match(c, dc))
+           privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy._subject_match(c, dc))
 $$;
 
 -- All identifiers of the subject reached from (kind, value): the fixed
 -- point described at the top of this file.
-CREATE FUNCTION privacy_internal._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
+CREATE FUNCTION privacy._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
                                              OUT kinds text[], OUT vals text[], OUT spans tstzmultirange[])
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc       text := privacy_internal._default_country();
-  norm     text := privacy_internal._subject_normalize(kind, value);
+  dc       text := privacy._default_country();
+  norm     text := privacy._subject_normalize(kind, value);
   span0    tstzmultirange := '{(,)}';
-  c        privacy_internal._subject_column;
+  c        privacy._subject_column;
   t        record;
   r        record;
   q        text;
@@ -594,19 +594,19 @@ DECLARE
 BEGIN
   at := COALESCE(at, pg_catalog.now());
   -- A reassignable identifier: its holder at `at`.
-  IF EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind
+  IF EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind
                 AND sc.is_validity) THEN
-    params := privacy_internal._subject_params(ARRAY[kind], ARRAY[norm], ARRAY['{(,)}'::tstzmultirange]);
+    params := privacy._subject_params(ARRAY[kind], ARRAY[norm], ARRAY['{(,)}'::tstzmultirange]);
     ranges := '{}';
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind AND sc.is_validity LOOP
       IF params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
         -- read as the table's owner
-        rs := (privacy_internal._subject_query(c.tbl,
+        rs := (privacy._subject_query(c.tbl,
                  pg_catalog.format('SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)''))::pg_catalog.text) FROM %s',
                                    COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
                                    COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'),
-                                   privacy_internal._subject_from(c, dc)),
+                                   privacy._subject_from(c, dc)),
                  params) OPERATOR(pg_catalog.#>>) '{}')::tstzrange[];
         ranges := ranges OPERATOR(pg_catalog.||) COALESCE(rs, '{}');
       END IF;
@@ -631,11 +631,11 @@ BEGIN
   -- column's identifier with its period.  Each runs as its table's owner
   -- and gives what the owner can compute: an msisdn_fpe column's stored
   -- pseudonym comes with its domain (d), and is decrypted here.
-  cached := privacy_internal._subject_cache_get('link:' || dc);
+  cached := privacy._subject_cache_get('link:' || dc);
   IF cached IS NOT NULL THEN
     link_sql := cached::text[];
   END IF;
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc
             WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
             GROUP BY sc.tbl
            HAVING pg_catalog.count(*) FILTER (WHERE sc.links) OPERATOR(pg_catalog.>=) 1
@@ -644,16 +644,16 @@ BEGIN
     EXIT WHEN cached IS NOT NULL;
     branches := '{}';
     keys := '{}';
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
       q := pg_catalog.format('SELECT x.k, x.v, x.s, x.d FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d) WHERE x.v IS NOT NULL',
-             privacy_internal._subject_from(c, dc),
+             privacy._subject_from(c, dc),
              (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text)', l.kind,
-                                                             privacy_internal._subject_value_expr(l, dc),
-                                                             privacy_internal._subject_span_expr(l),
-                                                             privacy_internal._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
-                FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
+                                                             privacy._subject_value_expr(l, dc),
+                                                             privacy._subject_span_expr(l),
+                                                             privacy._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
+                FROM pg_catalog.unnest(privacy._subject_cols()) l
                WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links));
       branches := branches OPERATOR(pg_catalog.||)
                   pg_catalog.format('SELECT * FROM (%s) b WHERE $1 OPERATOR(pg_catalog.?) %L', q, c.tbl::oid::text || '.' || c.attnum::text);
@@ -667,7 +667,7 @@ BEGIN
                  || pg_catalog.array_to_string(branches, ' UNION ALL ') || ') z');
   END LOOP;
   IF cached IS NULL THEN
-    PERFORM privacy_internal._subject_cache_put('link:' || dc, link_sql::text);
+    PERFORM privacy._subject_cache_put('link:' || dc, link_sql::text);
   END IF;
 
   kinds := ARRAY[kind];
@@ -677,10 +677,10 @@ BEGIN
   WHILE pg_catalog.cardinality(fk) OPERATOR(pg_catalog.>) 0 LOOP
     rounds := rounds OPERATOR(pg_catalog.+) 1;
     IF rounds OPERATOR(pg_catalog.>) 10 THEN
-      PERFORM privacy_internal._raise_hidden('54000', 'the identifiers of this data subject do not reach a fixed point in 10 rounds', NULL,
+      PERFORM privacy._raise_hidden('54000', 'the identifiers of this data subject do not reach a fixed point in 10 rounds', NULL,
               'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
     END IF;
-    params := privacy_internal._subject_params(fk, fv, fs);
+    params := privacy._subject_params(fk, fv, fs);
     nk := '{}'; nv := '{}'; ns := '{}';
     -- One query per round and linking table with identifiers to look up,
     -- as its owner (a branch without identifiers of its column's kind
@@ -691,7 +691,7 @@ BEGIN
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?|)
                         pg_catalog.string_to_array(pg_catalog.split_part(q, '|', 2), ' ');
       link_all := COALESCE(link_all, '[]'::jsonb) OPERATOR(pg_catalog.||)
-                  COALESCE(privacy_internal._subject_query(pg_catalog.split_part(q, '|', 1)::oid::regclass,
+                  COALESCE(privacy._subject_query(pg_catalog.split_part(q, '|', 1)::oid::regclass,
                                                   pg_catalog.substr(q, pg_catalog.length(pg_catalog.split_part(q, '|', 1))
                                                                        OPERATOR(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(q, '|', 2))
                                                                        OPERATOR(pg_catalog.+) 3),
@@ -701,7 +701,7 @@ BEGIN
       FOR r IN SELECT x.k, x.v, x.s
                  FROM (SELECT e OPERATOR(pg_catalog.->>) 0 AS k,
                               CASE WHEN e OPERATOR(pg_catalog.->>) 3 IS NULL THEN e OPERATOR(pg_catalog.->>) 1
-                                   ELSE privacy_internal._msisdn_decrypt(e OPERATOR(pg_catalog.->>) 1, e OPERATOR(pg_catalog.->>) 3) END AS v,
+                                   ELSE privacy._msisdn_decrypt(e OPERATOR(pg_catalog.->>) 1, e OPERATOR(pg_catalog.->>) 3) END AS v,
                               (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
                          FROM pg_catalog.jsonb_array_elements(link_all) e) x
                 WHERE x.v IS NOT NULL
@@ -721,7 +721,7 @@ BEGIN
           spans[i] := spans[i] OPERATOR(pg_catalog.+) r.s::tstzmultirange;
         END IF;
         IF pg_catalog.cardinality(kinds) OPERATOR(pg_catalog.>) 500 THEN
-          PERFORM privacy_internal._raise_hidden('54000', 'this data subject has more than 500 identifiers', NULL,
+          PERFORM privacy._raise_hidden('54000', 'this data subject has more than 500 identifiers', NULL,
                   'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
         END IF;
         nk := nk OPERATOR(pg_catalog.||) kinds[i];
@@ -733,11 +733,11 @@ BEGIN
   END LOOP;
 END
 $$;
-COMMENT ON FUNCTION privacy_internal._subject_identifiers(text, text, timestamptz) IS
+COMMENT ON FUNCTION privacy._subject_identifiers(text, text, timestamptz) IS
   'internal: every identifier of the data subject reached from one, with the period it is the subject''s';
 
 -- The identifiers as the export shows them.
-CREATE FUNCTION privacy_internal._subject_identifiers_json(kinds text[], vals text[], spans tstzmultirange[])
+CREATE FUNCTION privacy._subject_identifiers_json(kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
   LANGUAGE plpgsql IMMUTABLE
   SET search_path = pg_catalog, pg_temp
@@ -755,14 +755,14 @@ END
 $$;
 
 -- The keyed references of the subject's identifiers.
-CREATE FUNCTION privacy_internal._subject_refs(kinds text[], vals text[])
+CREATE FUNCTION privacy._subject_refs(kinds text[], vals text[])
   RETURNS text[]
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   RETURN (
-  SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref(k, v)), '{}')
+  SELECT COALESCE(pg_catalog.array_agg(privacy._audit_ref(k, v)), '{}')
     FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v));
 END
 $$;
@@ -773,7 +773,7 @@ $$;
 
 -- Every table's retention policy, by table oid (one query; empty without
 -- the retention part).
-CREATE FUNCTION privacy_internal._subject_retention_all()
+CREATE FUNCTION privacy._subject_retention_all()
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -796,7 +796,7 @@ $$;
 -- Active holds on any of the subject's identifiers: (reason, until),
 -- until NULL for an open-ended hold.  Read from the retention part's
 -- holds when installed.
-CREATE FUNCTION privacy_internal._subject_holds(kinds text[], vals text[])
+CREATE FUNCTION privacy._subject_holds(kinds text[], vals text[])
   RETURNS TABLE(hold_id bigint, reason text, until timestamptz)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -817,7 +817,7 @@ $$;
 
 -- The positions of the identifiers that have consent events (consent
 -- part; empty without it), found with one query.
-CREATE FUNCTION privacy_internal._subject_with_consent(kinds text[], vals text[])
+CREATE FUNCTION privacy._subject_with_consent(kinds text[], vals text[])
   RETURNS integer[]
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -833,7 +833,7 @@ BEGIN
   -- whole register).
   EXECUTE 'SELECT pg_catalog.array_agg(i ORDER BY i) FROM pg_catalog.generate_subscripts($1, 1) i
             WHERE (SELECT true FROM privacy.consent_event e
-                    WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref($1[i], $2[i])
+                    WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref($1[i], $2[i])
                       AND e.kind OPERATOR(pg_catalog.=) $1[i] LIMIT 1)'
     INTO result USING kinds, vals;
   RETURN COALESCE(result, '{}');
@@ -842,7 +842,7 @@ $$;
 
 -- The subject's consent receipts (consent part): one per identifier that
 -- has consent events; an empty array without the consent part.
-CREATE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
+CREATE FUNCTION privacy._subject_consent(kinds text[], vals text[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -856,7 +856,7 @@ BEGIN
     RETURN result;    -- the consent part is not installed: no receipts
   END IF;
   -- a receipt only for identifiers with consent events (one query)
-  FOREACH i IN ARRAY privacy_internal._subject_with_consent(kinds, vals) LOOP
+  FOREACH i IN ARRAY privacy._subject_with_consent(kinds, vals) LOOP
     EXECUTE 'SELECT privacy.consent_receipt($1, $2)' INTO receipt USING kinds[i], vals[i];
     IF receipt IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
                                 OPERATOR(pg_catalog.>) 0 THEN
@@ -870,7 +870,7 @@ $$;
 -- Erasure: replace the subject's identity in the consent history by its
 -- keyed reference (consent part).  Returns the events changed, or NULL
 -- when the consent part is not installed.
-CREATE FUNCTION privacy_internal._subject_forget_consent(kinds text[], vals text[])
+CREATE FUNCTION privacy._subject_forget_consent(kinds text[], vals text[])
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -880,12 +880,12 @@ DECLARE
   m bigint;
   i integer;
 BEGIN
-  IF pg_catalog.to_regprocedure('privacy_internal._consent_forget_identity(text,text)') IS NULL THEN
+  IF pg_catalog.to_regprocedure('privacy._consent_forget_identity(text,text)') IS NULL THEN
     RETURN NULL;
   END IF;
   -- only identifiers that have consent events (one query)
-  FOREACH i IN ARRAY privacy_internal._subject_with_consent(kinds, vals) LOOP
-    EXECUTE 'SELECT privacy_internal._consent_forget_identity($1, $2)' INTO m USING kinds[i], vals[i];
+  FOREACH i IN ARRAY privacy._subject_with_consent(kinds, vals) LOOP
+    EXECUTE 'SELECT privacy._consent_forget_identity($1, $2)' INTO m USING kinds[i], vals[i];
     n := n OPERATOR(pg_catalog.+) COALESCE(m, 0);
   END LOOP;
   RETURN n;
@@ -911,7 +911,7 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy_internal._subject_normalize(kind, value);
+  norm := privacy._subject_normalize(kind, value);
   IF request IS NULL OR request NOT IN ('access', 'portability', 'erasure', 'rectification', 'restriction', 'objection') THEN
     RAISE EXCEPTION 'invalid request "%"', request
       USING ERRCODE = '22023',
@@ -922,10 +922,10 @@ BEGIN
       USING ERRCODE = '22023', DETAIL = pg_catalog.format('received_at is %s.', received_at);
   END IF;
   INSERT INTO privacy.subject_request (kind, subject_ref, request, received_at, opened_by)
-       VALUES (kind, privacy_internal._audit_ref(kind, norm), request, received_at, privacy_internal._invoker())
+       VALUES (kind, privacy._audit_ref(kind, norm), request, received_at, privacy._invoker())
     RETURNING id INTO new_id;
-  PERFORM privacy_internal._audit('subject.request_open', request,
-    pg_catalog.jsonb_build_object('id', new_id, 'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+  PERFORM privacy._audit('subject.request_open', request,
+    pg_catalog.jsonb_build_object('id', new_id, 'kind', kind, 'subject', privacy._audit_ref(kind, norm),
                                   'received_at', received_at));
   RETURN new_id;
 EXCEPTION WHEN OTHERS THEN
@@ -933,7 +933,7 @@ EXCEPTION WHEN OTHERS THEN
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.open_request(text, text, text, timestamptz) IS
@@ -974,7 +974,7 @@ BEGIN
      SET extension_months = q.extension_months OPERATOR(pg_catalog.+) months,
          extension_reason = COALESCE(q.extension_reason || '; ', '') || reason
    WHERE q.id OPERATOR(pg_catalog.=) request_id;
-  PERFORM privacy_internal._audit('subject.request_extend', r.request,
+  PERFORM privacy._audit('subject.request_extend', r.request,
     pg_catalog.jsonb_build_object('id', request_id, 'months', months, 'reason', reason));
 END
 $$;
@@ -1004,7 +1004,7 @@ BEGIN
   END IF;
   UPDATE privacy.subject_request q SET closed_at = pg_catalog.now(), outcome = close_request.outcome
    WHERE q.id OPERATOR(pg_catalog.=) request_id;
-  PERFORM privacy_internal._audit('subject.request_close', r.request,
+  PERFORM privacy._audit('subject.request_close', r.request,
     pg_catalog.jsonb_build_object('id', request_id, 'outcome', outcome,
       'late', pg_catalog.now() OPERATOR(pg_catalog.>) (r.received_at OPERATOR(pg_catalog.+)
               pg_catalog.make_interval(months => 1 OPERATOR(pg_catalog.+) r.extension_months))));
@@ -1046,7 +1046,7 @@ COMMENT ON VIEW privacy.request_deadlines IS
 -- that mentions the subject (mention_col), only that column is shown, the
 -- row's owner identifiers and other personal data are masked, and
 -- traffic and location data stay.
-CREATE FUNCTION privacy_internal._subject_row_json(tbl regclass, mention_col name)
+CREATE FUNCTION privacy._subject_row_json(tbl regclass, mention_col name)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -1062,7 +1062,7 @@ BEGIN
              FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) _subject_row_json.tbl
             ORDER BY rc.attnum LOOP
     IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
-      clear := pg_catalog.format('privacy_internal._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %L, %L)', r.col, r.domain);
+      clear := pg_catalog.format('privacy._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %L, %L)', r.col, r.domain);
       clear_text := clear;
     ELSE
       clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
@@ -1107,22 +1107,22 @@ $$;
 -- pri; and the expression over x.pri, x.m, x.j that shows such a row
 -- (_subject_row_json).  Both NULL when no column of the table can hold the
 -- subject's identifiers.
-CREATE FUNCTION privacy_internal._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
+CREATE FUNCTION privacy._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  c        privacy_internal._subject_column;
+  c        privacy._subject_column;
   branches text[] := '{}';
   whens    text[] := '{}';
   own_json text;
   key      text := tbl::oid::text || ':' || dc;
-  cached   text := privacy_internal._subject_cache_get('rows:' || key);
+  cached   text := privacy._subject_cache_get('rows:' || key);
 BEGIN
   -- two entries (no separator that a column name could hold), used only
   -- together
   IF cached IS NOT NULL THEN
-    shown := privacy_internal._subject_cache_get('shown:' || key);
+    shown := privacy._subject_cache_get('shown:' || key);
     IF shown IS NOT NULL THEN
       q := NULLIF(cached, '');
       shown := NULLIF(shown, '');
@@ -1130,19 +1130,19 @@ BEGIN
     END IF;
     shown := NULL;
   END IF;
-  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
             ORDER BY sc.link DESC, sc.attnum LOOP
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
-      own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
+      own_json := COALESCE(own_json, privacy._subject_row_json(tbl, NULL));
       branches := branches OPERATOR(pg_catalog.||)
         pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                          privacy_internal._subject_from(c, dc));
+                          privacy._subject_from(c, dc));
     ELSE
       branches := branches OPERATOR(pg_catalog.||)
         pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                          c.col, privacy_internal._subject_from(c, dc));
+                          c.col, privacy._subject_from(c, dc));
       whens := whens OPERATOR(pg_catalog.||)
-        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy_internal._subject_row_json(tbl, c.col));
+        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy._subject_row_json(tbl, c.col));
     END IF;
   END LOOP;
   IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
@@ -1152,13 +1152,13 @@ BEGIN
     shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
              || pg_catalog.array_to_string(whens, ' ') || ' END';
   END IF;
-  PERFORM privacy_internal._subject_cache_put('shown:' || key, COALESCE(shown, ''));
-  PERFORM privacy_internal._subject_cache_put('rows:' || key, COALESCE(q, ''));
+  PERFORM privacy._subject_cache_put('shown:' || key, COALESCE(shown, ''));
+  PERFORM privacy._subject_cache_put('rows:' || key, COALESCE(q, ''));
 END
 $$;
 
 -- What the export says about a table besides its rows (GDPR Art. 15(1)).
-CREATE FUNCTION privacy_internal._subject_table_json(tbl regclass, retention jsonb)
+CREATE FUNCTION privacy._subject_table_json(tbl regclass, retention jsonb)
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -1185,7 +1185,7 @@ END
 $$;
 
 -- The subject's requests as the export shows them.
-CREATE FUNCTION privacy_internal._subject_requests_json(refs text[])
+CREATE FUNCTION privacy._subject_requests_json(refs text[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -1201,7 +1201,7 @@ END
 $$;
 
 -- The export's header: everything but the rows.
-CREATE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
+CREATE FUNCTION privacy._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -1213,25 +1213,25 @@ BEGIN
            'version', 1,
            'generated_at', pg_catalog.now(),
            'subject', pg_catalog.jsonb_build_object('kind', kind, 'value', norm),
-           'identifiers', privacy_internal._subject_identifiers_json(kinds, vals, spans),
+           'identifiers', privacy._subject_identifiers_json(kinds, vals, spans),
            'restricted', EXISTS (SELECT FROM privacy.restriction r
-                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._subject_refs(kinds, vals))
+                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy._subject_refs(kinds, vals))
                                     AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),
-           'consent', privacy_internal._subject_consent(kinds, vals),
-           'requests', privacy_internal._subject_requests_json(privacy_internal._subject_refs(kinds, vals))));
+           'consent', privacy._subject_consent(kinds, vals),
+           'requests', privacy._subject_requests_json(privacy._subject_refs(kinds, vals))));
 END
 $$;
 
 -- The whole export, read in one snapshot (a STABLE function sees the
 -- snapshot of the statement calling it): a concurrent erasure is seen
 -- entirely or not at all.
-CREATE FUNCTION privacy_internal._subject_export(kind text, value text, at timestamptz)
+CREATE FUNCTION privacy._subject_export(kind text, value text, at timestamptz)
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc     text := privacy_internal._default_country();
+  dc     text := privacy._default_country();
   ids    record;
   params jsonb;
   t      record;
@@ -1239,29 +1239,29 @@ DECLARE
   own    jsonb;
   ment   jsonb;
   tables jsonb := '[]';
-  reten  jsonb := privacy_internal._subject_retention_all();
+  reten  jsonb := privacy._subject_retention_all();
 BEGIN
-  ids := privacy_internal._subject_identifiers(kind, value, at);
-  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
-    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+  ids := privacy._subject_identifiers(kind, value, at);
+  params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    rs := privacy_internal._subject_rows_sql(t.tbl, dc);
+    rs := privacy._subject_rows_sql(t.tbl, dc);
     CONTINUE WHEN rs.q IS NULL;
     -- the rows, read as the table's owner; shown from their JSON here
     EXECUTE 'SELECT pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
                     pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)
                FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
                             e OPERATOR(pg_catalog.->) 2 AS j
-                       FROM privacy_internal._subject_rows($1, $2, $3) e) x'
+                       FROM privacy._subject_rows($1, $2, $3) e) x'
       INTO own, ment USING t.tbl, rs.q, params;
     CONTINUE WHEN own IS NULL AND ment IS NULL;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
-                privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
+                privacy._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
   END LOOP;
-  RETURN privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
+  RETURN privacy._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
          OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', tables);
 END
 $$;
@@ -1280,11 +1280,11 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy_internal._subject_normalize(kind, value);
-  doc := privacy_internal._subject_export(kind, value, at);
-  PERFORM privacy_internal._audit('subject.export', NULL,
+  norm := privacy._subject_normalize(kind, value);
+  doc := privacy._subject_export(kind, value, at);
+  PERFORM privacy._audit('subject.export', NULL,
     pg_catalog.jsonb_build_object(
-      'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+      'kind', kind, 'subject', privacy._audit_ref(kind, norm),
       'identifiers', pg_catalog.jsonb_array_length(doc OPERATOR(pg_catalog.->) 'identifiers'),
       'tables', (SELECT COALESCE(pg_catalog.jsonb_object_agg(e OPERATOR(pg_catalog.->>) 'table',
                                    pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'rows')
@@ -1296,7 +1296,7 @@ EXCEPTION WHEN OTHERS THEN
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.export_subject(text, text, timestamptz) IS
@@ -1305,13 +1305,13 @@ COMMENT ON FUNCTION privacy.export_subject(text, text, timestamptz) IS
 -- The same export as a stream: one row for the header, then per table one
 -- row of metadata and its rows in chunks of chunk_rows, so a subject with
 -- millions of rows is exported without one huge value.
-CREATE FUNCTION privacy_internal._subject_export_stream(kind text, value text, chunk_rows integer, at timestamptz)
+CREATE FUNCTION privacy._subject_export_stream(kind text, value text, chunk_rows integer, at timestamptz)
   RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc     text := privacy_internal._default_country();
+  dc     text := privacy._default_country();
   ids    record;
   params jsonb;
   t      record;
@@ -1320,23 +1320,23 @@ DECLARE
   chunk  jsonb[];
   cpri   integer;
   meta   boolean;
-  reten  jsonb := privacy_internal._subject_retention_all();
+  reten  jsonb := privacy._subject_retention_all();
 BEGIN
   IF chunk_rows IS NULL OR chunk_rows OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'chunk_rows must be at least 1' USING ERRCODE = '22023';
   END IF;
-  ids := privacy_internal._subject_identifiers(kind, value, at);
-  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
+  ids := privacy._subject_identifiers(kind, value, at);
+  params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
   part := 0;
   section := 'subject';
   table_name := NULL;
-  data := privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans);
+  data := privacy._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans);
   RETURN NEXT;
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
-    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    rs := privacy_internal._subject_rows_sql(t.tbl, dc);
+    rs := privacy._subject_rows_sql(t.tbl, dc);
     CONTINUE WHEN rs.q IS NULL;
     meta := false;
     chunk := '{}';
@@ -1345,13 +1345,13 @@ BEGIN
     FOR r IN EXECUTE 'SELECT x.pri, ' || rs.shown || ' AS j
                         FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
                                      e OPERATOR(pg_catalog.->) 2 AS j
-                                FROM privacy_internal._subject_rows($1, $2, $3) e) x'
+                                FROM privacy._subject_rows($1, $2, $3) e) x'
                USING t.tbl, rs.q, params LOOP
       IF NOT meta THEN
         part := part OPERATOR(pg_catalog.+) 1;
         section := 'table';
         table_name := t.tbl;
-        data := privacy_internal._subject_table_json(t.tbl, reten);
+        data := privacy._subject_table_json(t.tbl, reten);
         RETURN NEXT;
         meta := true;
       END IF;
@@ -1394,8 +1394,8 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy_internal._subject_normalize(kind, value);
-  FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
+  norm := privacy._subject_normalize(kind, value);
+  FOR part, section, table_name, data IN SELECT * FROM privacy._subject_export_stream(kind, value, chunk_rows, at) LOOP
     IF section IN ('rows', 'mentions') THEN
       tabs := tabs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(table_name::text,
                 COALESCE((tabs OPERATOR(pg_catalog.->>) table_name::text)::bigint, 0)
@@ -1404,15 +1404,15 @@ BEGIN
     n := n OPERATOR(pg_catalog.+) 1;
     RETURN NEXT;
   END LOOP;
-  PERFORM privacy_internal._audit('subject.export', NULL,
-    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+  PERFORM privacy._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, norm),
                                   'chunks', n, 'tables', tabs));
 EXCEPTION WHEN OTHERS THEN
   -- The statement that called this names a person: never logged with an
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.export_subject_chunks(text, text, integer, timestamptz) IS
@@ -1438,14 +1438,14 @@ COMMENT ON FUNCTION privacy.export_subject_chunks(text, text, integer, timestamp
 
 -- Step 1: the owner's query over the old rows of fired (a registered table
 -- or a partition of one), or NULL when there is nothing to check.
-CREATE FUNCTION privacy_internal._restrict_sql(fired regclass)
+CREATE FUNCTION privacy._restrict_sql(fired regclass)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   reg   regclass;
-  c     privacy_internal._subject_column;
+  c     privacy._subject_column;
   parts text[] := '{}';
   key   text := 'restrict:' || fired::oid::text;
   q     text;
@@ -1454,7 +1454,7 @@ BEGIN
                   WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
     RETURN NULL;
   END IF;
-  q := privacy_internal._subject_cache_get(key);
+  q := privacy._subject_cache_get(key);
   IF q IS NOT NULL THEN
     RETURN NULLIF(q, '');
   END IF;
@@ -1464,12 +1464,12 @@ BEGIN
           SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
     JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
    ORDER BY a.o LIMIT 1;
-  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
               AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
             ORDER BY sc.attnum LOOP
     -- Fail closed on a column whose type changed since it was declared.
-    PERFORM privacy_internal._subject_check(c);
+    PERFORM privacy._subject_check(c);
     parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
       'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
       c.col, c.col,
@@ -1486,24 +1486,24 @@ BEGIN
     q := 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
          || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') u';
   END IF;
-  PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
+  PERFORM privacy._subject_cache_put(key, COALESCE(q, ''));
   RETURN q;
 END
 $$;
-COMMENT ON FUNCTION privacy_internal._restrict_sql(regclass) IS
+COMMENT ON FUNCTION privacy._restrict_sql(regclass) IS
   'internal: the restriction trigger''s query over the old rows, run as the table''s owner; NULL when no restriction is active';
 
 -- Step 3: refuse the UPDATE when an old row belongs to a restricted
 -- subject.  vals: [[column, stored value, period], ...] from step 2.  The
 -- keyed reference is computed once per distinct value, and the period
 -- checked only for values that are restricted.
-CREATE FUNCTION privacy_internal._restrict_check(fired regclass, vals jsonb)
+CREATE FUNCTION privacy._restrict_check(fired regclass, vals jsonb)
   RETURNS void
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc  text := privacy_internal._default_country();
+  dc  text := privacy._default_country();
   reg regclass;
   hit record;
 BEGIN
@@ -1520,15 +1520,15 @@ BEGIN
                     x OPERATOR(pg_catalog.->>) 2 AS span
                FROM pg_catalog.jsonb_array_elements(vals) x),
        n AS (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
-                    CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
+                    CASE WHEN c.protect IS NOT NULL THEN privacy._msisdn_decrypt(d.val, c.domain)
                          ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
                FROM (SELECT DISTINCT e.col, e.val FROM e) d
-               JOIN pg_catalog.unnest(privacy_internal._subject_cols()) c
+               JOIN pg_catalog.unnest(privacy._subject_cols()) c
                  ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
        h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
                FROM n JOIN privacy.restriction r
                  ON r.kind OPERATOR(pg_catalog.=) n.kind
-                AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(n.kind, n.norm)
+                AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(n.kind, n.norm)
               WHERE n.norm IS NOT NULL
                 AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
   SELECT h.col, h.reason INTO hit
@@ -1540,25 +1540,25 @@ BEGIN
    LIMIT 1;
   IF hit.col IS NOT NULL THEN
     -- the UPDATE statement may name the subject: not logged
-    PERFORM privacy_internal._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
+    PERFORM privacy._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
             pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
                               fired, hit.col, hit.reason),
             'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().');
   END IF;
 END
 $$;
-COMMENT ON FUNCTION privacy_internal._restrict_check(regclass, jsonb) IS
+COMMENT ON FUNCTION privacy._restrict_check(regclass, jsonb) IS
   'internal: refuses the UPDATE when an old row''s identifier belongs to a restricted subject';
 
-CREATE FUNCTION privacy_internal._restrict_trigger() RETURNS trigger
+CREATE FUNCTION privacy._restrict_trigger() RETURNS trigger
   LANGUAGE c
   AS 'MODULE_PATHNAME', 'pgp_restrict_trigger';
-COMMENT ON FUNCTION privacy_internal._restrict_trigger() IS
+COMMENT ON FUNCTION privacy._restrict_trigger() IS
   'internal: refuses UPDATE of rows of restricted data subjects (statement-level, transition table; reads the old rows as the table''s owner)';
 
 -- Install the restriction trigger on every registered table with owner
 -- identifiers (and on each partition, for UPDATEs aimed at a partition).
-CREATE FUNCTION privacy_internal._restrict_install()
+CREATE FUNCTION privacy._restrict_install()
   RETURNS integer
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -1568,7 +1568,7 @@ DECLARE
   n integer := 0;
 BEGIN
   FOR r IN SELECT p.relid
-             FROM (SELECT DISTINCT sc.tbl FROM privacy_internal._subject_column sc
+             FROM (SELECT DISTINCT sc.tbl FROM privacy._subject_column sc
                     WHERE sc.link OPERATOR(pg_catalog.=) 'owner') t
              CROSS JOIN LATERAL (SELECT t.tbl::oid::regclass AS relid
                                  UNION SELECT pt.relid FROM pg_catalog.pg_partition_tree(t.tbl) pt) p
@@ -1585,7 +1585,7 @@ BEGIN
                              AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict');
     EXECUTE pg_catalog.format(
       'CREATE TRIGGER zx_pg_privacy_restrict AFTER UPDATE ON %s REFERENCING OLD TABLE AS pgp_old_rows '
-      'FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._restrict_trigger()', r.relid::regclass);
+      'FOR EACH STATEMENT EXECUTE FUNCTION privacy._restrict_trigger()', r.relid::regclass);
     n := n OPERATOR(pg_catalog.+) 1;
   END LOOP;
   RETURN n;
@@ -1593,21 +1593,21 @@ END
 $$;
 
 -- Why the restriction check of a subject table is not in force (see
--- privacy_internal._trigger_problem), or NULL.  The check is an AFTER UPDATE
+-- privacy._trigger_problem), or NULL.  The check is an AFTER UPDATE
 -- statement trigger on the table and on each partition (statement triggers
 -- are not cloned to partitions; _restrict_install adds them, also to
 -- partitions created later).  It must be in force while any subject is
 -- restricted.  Reads pg_catalog only.
-CREATE FUNCTION privacy_internal._restrict_problem(tbl regclass) RETURNS text
+CREATE FUNCTION privacy._restrict_problem(tbl regclass) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT privacy_internal._trigger_problem(tbl, 'zx_pg_privacy_restrict', 'privacy_internal._restrict_trigger()'::regprocedure,
+  SELECT privacy._trigger_problem(tbl, 'zx_pg_privacy_restrict', 'privacy._restrict_trigger()'::regprocedure,
                                   16, NULL)   -- 16: STATEMENT AFTER UPDATE
 $$;
 
 -- Record restrictions of the subject's identifiers; returns how many.
-CREATE FUNCTION privacy_internal._restrict_ids(kinds text[], vals text[], spans tstzmultirange[],
+CREATE FUNCTION privacy._restrict_ids(kinds text[], vals text[], spans tstzmultirange[],
                                       reason text, origin text, until timestamptz)
   RETURNS integer
   LANGUAGE plpgsql VOLATILE
@@ -1617,7 +1617,7 @@ DECLARE
   n integer;
 BEGIN
   INSERT INTO privacy.restriction AS r (kind, subject_ref, span, reason, origin, until, restricted_by)
-  SELECT u.k, privacy_internal._audit_ref(u.k, u.v), u.s, reason, origin, until, privacy_internal._invoker()
+  SELECT u.k, privacy._audit_ref(u.k, u.v), u.s, reason, origin, until, privacy._invoker()
     FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) u(k, v, s)
   ON CONFLICT ON CONSTRAINT restriction_pkey DO UPDATE
      SET span = r.span OPERATOR(pg_catalog.+) EXCLUDED.span,
@@ -1625,7 +1625,7 @@ BEGIN
          until = CASE WHEN r.until IS NULL OR EXCLUDED.until IS NULL THEN NULL
                       ELSE GREATEST(r.until, EXCLUDED.until) END;
   GET DIAGNOSTICS n = ROW_COUNT;
-  PERFORM privacy_internal._restrict_install();
+  PERFORM privacy._restrict_install();
   RETURN n;
 END
 $$;
@@ -1648,17 +1648,17 @@ BEGIN
     RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
       HINT = 'Say why processing is restricted, e.g. ''accuracy contested (Art. 18(1)(a))''.';
   END IF;
-  ids := privacy_internal._subject_identifiers(kind, value, at);
-  n := privacy_internal._restrict_ids(ids.kinds, ids.vals, ids.spans, reason, 'request', NULL);
-  PERFORM privacy_internal._audit('subject.restrict', NULL,
-    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+  ids := privacy._subject_identifiers(kind, value, at);
+  n := privacy._restrict_ids(ids.kinds, ids.vals, ids.spans, reason, 'request', NULL);
+  PERFORM privacy._audit('subject.restrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, ids.vals[1]),
                                   'identifiers', n, 'reason', reason));
 EXCEPTION WHEN OTHERS THEN
   -- The statement that called this names a person: never logged with an
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.restrict_subject(text, text, text, timestamptz) IS
@@ -1678,25 +1678,25 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  ids := privacy_internal._subject_identifiers(kind, value, at);
+  ids := privacy._subject_identifiers(kind, value, at);
   DELETE FROM privacy.restriction r
    WHERE r.origin OPERATOR(pg_catalog.=) 'request'
-     AND (r.kind, r.subject_ref) IN (SELECT u.k, privacy_internal._audit_ref(u.k, u.v)
+     AND (r.kind, r.subject_ref) IN (SELECT u.k, privacy._audit_ref(u.k, u.v)
                                        FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v));
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.=) 0 THEN
-    PERFORM privacy_internal._raise_hidden('55000', 'data subject is not restricted',
+    PERFORM privacy._raise_hidden('55000', 'data subject is not restricted',
       'No identifier of this subject has a restriction requested by the subject; restrictions kept after an erasure end on their own.');
   END IF;
-  PERFORM privacy_internal._audit('subject.unrestrict', NULL,
-    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+  PERFORM privacy._audit('subject.unrestrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, ids.vals[1]),
                                   'identifiers', n));
 EXCEPTION WHEN OTHERS THEN
   -- The statement that called this names a person: never logged with an
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.unrestrict_subject(text, text, timestamptz) IS
@@ -1715,17 +1715,17 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy_internal._subject_normalize(kind, value);
+  norm := privacy._subject_normalize(kind, value);
   RETURN EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
-                    AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(is_restricted.kind, norm)
+                    AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(is_restricted.kind, norm)
                     AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
 EXCEPTION WHEN OTHERS THEN
   -- The statement that called this names a person: never logged with an
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.is_restricted(text, text) IS
@@ -1737,12 +1737,12 @@ COMMENT ON FUNCTION privacy.is_restricted(text, text) IS
 
 -- Registered tables with searchable identifiers, referencing tables
 -- before the tables they reference, so children are deleted first.
-CREATE FUNCTION privacy_internal._subject_table_order()
+CREATE FUNCTION privacy._subject_table_order()
   RETURNS TABLE(tbl regclass, depth integer)
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
-  WITH RECURSIVE t AS (SELECT DISTINCT sc.tbl FROM privacy_internal._subject_column sc),
+  WITH RECURSIVE t AS (SELECT DISTINCT sc.tbl FROM privacy._subject_column sc),
   fk AS (SELECT DISTINCT c.conrelid::regclass AS child, c.confrelid::regclass AS parent
            FROM pg_catalog.pg_constraint c
           WHERE c.contype OPERATOR(pg_catalog.=) 'f'
@@ -1758,17 +1758,17 @@ AS $$
 $$;
 
 -- The work of erase_subject: returns the report rows.
-CREATE FUNCTION privacy_internal._subject_erase(kind text, value text, at timestamptz)
+CREATE FUNCTION privacy._subject_erase(kind text, value text, at timestamptz)
   RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc      text := privacy_internal._default_country();
+  dc      text := privacy._default_country();
   ids     record;
   params  jsonb;
   t       record;
-  c       privacy_internal._subject_column;
+  c       privacy._subject_column;
   h       record;
   holds   text;
   hold_until timestamptz;
@@ -1792,18 +1792,18 @@ DECLARE
   order_  regclass[];
   cached  text;
   res     jsonb;
-  reten   jsonb := privacy_internal._subject_retention_all();
+  reten   jsonb := privacy._subject_retention_all();
 BEGIN
   -- Writers of the subject's tables wait until the erasure commits, and an
   -- erasure waits for writers in flight: a row inserted concurrently is
   -- either seen and erased here or written after the erasure.  (Each
   -- statement below takes a new snapshot, so it sees what the writers we
   -- waited for committed.)
-  cached := privacy_internal._subject_cache_get('order');
+  cached := privacy._subject_cache_get('order');
   IF cached IS NULL THEN
     SELECT pg_catalog.array_agg(o.tbl ORDER BY o.depth, o.tbl::text) INTO order_
-      FROM privacy_internal._subject_table_order() o;
-    PERFORM privacy_internal._subject_cache_put('order', COALESCE(order_::text, ''));
+      FROM privacy._subject_table_order() o;
+    PERFORM privacy._subject_cache_put('order', COALESCE(order_::text, ''));
   ELSE
     order_ := NULLIF(cached, '')::regclass[];
   END IF;
@@ -1811,10 +1811,10 @@ BEGIN
     EXECUTE 'LOCK TABLE ' || (SELECT pg_catalog.string_agg(x::text, ', ' ORDER BY x::oid) FROM pg_catalog.unnest(order_) x)
             || ' IN SHARE ROW EXCLUSIVE MODE';
   END IF;
-  ids := privacy_internal._subject_identifiers(kind, value, at);
-  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
+  ids := privacy._subject_identifiers(kind, value, at);
+  params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
 
-  FOR h IN SELECT * FROM privacy_internal._subject_holds(ids.kinds, ids.vals) LOOP
+  FOR h IN SELECT * FROM privacy._subject_holds(ids.kinds, ids.vals) LOOP
     holds := COALESCE(holds || '; ', '') || h.reason;
     IF h.until IS NULL THEN
       open_hold := true;
@@ -1826,10 +1826,10 @@ BEGIN
     hold_until := NULL;
   END IF;
 
-  PERFORM privacy_internal._subject_set_erasing(true);
+  PERFORM privacy._subject_set_erasing(true);
   -- Fail closed before anything changes: a table whose protection was
   -- switched off may hold raw values the erasure would not find.
-  PERFORM privacy_internal._check_protection(x) FROM pg_catalog.unnest(order_) x;
+  PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
   any_hold := EXISTS (SELECT FROM privacy.legal_hold lh
                        WHERE lh.released_at IS NULL
                          AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now()));
@@ -1838,11 +1838,11 @@ BEGIN
     IF holds IS NOT NULL THEN
       -- Under a hold nothing of the subject changes: count what is kept.
       n := 0;
-      FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
                 WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner' LOOP
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
-        nrows := (privacy_internal._subject_query(t.tbl,
-                    'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM ' || privacy_internal._subject_from(c, dc),
+        nrows := (privacy._subject_query(t.tbl,
+                    'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM ' || privacy._subject_from(c, dc),
                     params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         n := GREATEST(n, nrows);
       END LOOP;
@@ -1856,12 +1856,12 @@ BEGIN
     END IF;
 
     -- Legal minimum: rows under keep_at_least stay, by the purge's own
-    -- rule (privacy_internal._legal_minimum_sql: period alignment and time zone).
+    -- rule (privacy._legal_minimum_sql: period alignment and time zone).
     SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
            (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least,
            m.keep_cond, m.row_time
       INTO keep
-      FROM privacy_internal._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
+      FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
     keepcond := COALESCE(keep.keep_cond, 'false');
     -- A legal hold on any identifier a row holds keeps the row as it is,
     -- whoever's identifier it is (a call of this subject to a held
@@ -1869,19 +1869,19 @@ BEGIN
     heldcond := NULL;
     IF any_hold THEN
       SELECT hp.held, hp.held_args INTO heldcond, held_args
-        FROM privacy_internal._hold_predicate(t.tbl, 't', 'held.' || t.tbl::oid::text) hp;
+        FROM privacy._hold_predicate(t.tbl, 't', 'held.' || t.tbl::oid::text) hp;
     END IF;
     IF heldcond IS NOT NULL THEN
       -- the held values travel in the parameter, never in the SQL text
       params := params OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('held.' || t.tbl::oid::text, pg_catalog.to_jsonb(held_args));
       n := 0;
-      FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
                 WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl LOOP
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
-        nrows := (privacy_internal._subject_query(t.tbl,
+        nrows := (privacy._subject_query(t.tbl,
                     'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM '
-                    || privacy_internal._subject_from(c, dc) || ' AND ' || heldcond,
+                    || privacy._subject_from(c, dc) || ' AND ' || heldcond,
                     params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         n := GREATEST(n, nrows);
       END LOOP;
@@ -1895,30 +1895,30 @@ BEGIN
       keepcond := '(' || keepcond || ' OR ' || heldcond || ')';
     END IF;
     deleted := 0; kept := 0; until := NULL; referenced := false;
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF keep.keep_cond IS NOT NULL THEN
-        res := privacy_internal._subject_query(t.tbl,
+        res := privacy._subject_query(t.tbl,
                  pg_catalog.format('SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s AND NOT %s',
-                                   keep.row_time, privacy_internal._subject_from(c, dc), keep.keep_cond,
+                                   keep.row_time, privacy._subject_from(c, dc), keep.keep_cond,
                                    COALESCE(heldcond, 'false')),
                  params);
         nrows := (res OPERATOR(pg_catalog.->>) 0)::bigint;
         row_until := (res OPERATOR(pg_catalog.->>) 1)::timestamptz;
         kept := GREATEST(kept, nrows);
-        until := GREATEST(until, privacy_internal._legal_minimum_until(t.tbl, row_until));
+        until := GREATEST(until, privacy._legal_minimum_until(t.tbl, row_until));
       END IF;
       BEGIN
-        n := privacy_internal._subject_exec(t.tbl,
+        n := privacy._subject_exec(t.tbl,
                pg_catalog.format('DELETE FROM %s t USING %s WHERE %s AND NOT %s',
-                                 t.tbl, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy_internal._subject_match(c, dc), keepcond),
+                                 t.tbl, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
+                                 privacy._subject_match(c, dc), keepcond),
                params);
       EXCEPTION WHEN foreign_key_violation THEN
         -- Rows that other kept rows still reference stay as long as they do.
-        nrows := (privacy_internal._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy_internal._subject_from(c, dc),
+        nrows := (privacy._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy._subject_from(c, dc),
                                          params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         kept := GREATEST(kept, nrows);
         referenced := true;
@@ -1956,7 +1956,7 @@ BEGIN
     -- Mentions in other subjects' rows: the subject's identifier goes.
     scrubbed := '{}';
     n := 0;
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'mention'
               ORDER BY sc.attnum LOOP
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
@@ -1966,10 +1966,10 @@ BEGIN
                 DETAIL = 'The column is NOT NULL, so the subject''s identifier cannot be removed from other subjects'' rows.',
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
-      nrows := privacy_internal._subject_exec(t.tbl,
+      nrows := privacy._subject_exec(t.tbl,
                pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s AND NOT %s',
-                                 t.tbl, c.col, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy_internal._subject_match(c, dc), COALESCE(heldcond, 'false')),
+                                 t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
+                                 privacy._subject_match(c, dc), COALESCE(heldcond, 'false')),
                params);
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
         scrubbed := scrubbed OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(c.col, nrows);
@@ -1984,10 +1984,10 @@ BEGIN
       RETURN NEXT;
     END IF;
   END LOOP;
-  PERFORM privacy_internal._subject_set_erasing(false);
+  PERFORM privacy._subject_set_erasing(false);
 
   IF holds IS NULL THEN
-    n := privacy_internal._subject_forget_consent(ids.kinds, ids.vals);
+    n := privacy._subject_forget_consent(ids.kinds, ids.vals);
     IF n IS NOT NULL AND n OPERATOR(pg_catalog.>) 0 THEN
       table_name := pg_catalog.to_regclass('privacy.consent_event');
       action := 'pseudonymize'; rows := n; kept_until := NULL;
@@ -2003,7 +2003,7 @@ BEGIN
     ELSE
       until := max_until;
     END IF;
-    n := privacy_internal._restrict_ids(ids.kinds, ids.vals, ids.spans,
+    n := privacy._restrict_ids(ids.kinds, ids.vals, ids.spans,
                                COALESCE('legal hold: ' || holds, 'rows kept after erasure'), 'erasure',
                                CASE WHEN forever THEN NULL ELSE until END);
     table_name := 'privacy.restriction'::regclass;
@@ -2029,7 +2029,7 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy_internal._subject_normalize(kind, value);
+  norm := privacy._subject_normalize(kind, value);
   IF dry_run IS NULL THEN
     RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
   END IF;
@@ -2044,18 +2044,18 @@ BEGIN
     -- would do now.
     BEGIN
       SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
-        FROM privacy_internal._subject_erase(kind, value, at) e;
+        FROM privacy._subject_erase(kind, value, at) e;
       RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_privacy dry run';
     EXCEPTION WHEN assert_failure THEN
       NULL;
     END;
   ELSE
     SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
-      FROM privacy_internal._subject_erase(kind, value, at) e;
+      FROM privacy._subject_erase(kind, value, at) e;
   END IF;
   report := COALESCE(report, '[]');
-  PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
-    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+  PERFORM privacy._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy._audit_ref(kind, norm),
                                   'report', (SELECT COALESCE(pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'reason'), '[]')
                                                FROM pg_catalog.jsonb_array_elements(report) e)));
   RETURN QUERY
@@ -2068,7 +2068,7 @@ EXCEPTION WHEN OTHERS THEN
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.erase_subject(text, text, boolean, timestamptz) IS

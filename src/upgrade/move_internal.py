@@ -351,8 +351,7 @@ USAGE_GRANT = """-- ------------------------------------------------------------
 -- what each helper allows is still its own EXECUTE grant (all revoked
 -- above, but for the few granted back with their reasons):
 --   * statements pg_privacy generates and runs as a table's owner (the
---     consent cascade, the subject statements) call _identifier_key,
---     _subject_key and _subject_ids by name;
+--     subject statements) call _subject_key and _subject_ids by name;
 --   * the views protected_tables and catalog_problems, read by anyone,
 --     find the protect trigger's function by name (_has_protect_trigger);
 --   * run_purge, a procedure running as its caller, calls its steps
