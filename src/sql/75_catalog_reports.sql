@@ -1,0 +1,148 @@
+-- The catalog's reports: the record of processing and what is wrong with
+-- the declarations.  They read the declarations of every module (catalog,
+-- consent, retention, subject), so they come after all of them.
+
+-- The tables pg_privacy enforces something on, and what: protection
+-- (registered), the consent check (consent_required) and the restriction
+-- check (restricted: a subject table while any subject is restricted).
+-- Read by catalog_problems and by the event trigger that refuses DDL
+-- switching an enforcement off.
+CREATE VIEW privacy._enforced_table AS
+SELECT t.tbl,
+       EXISTS (SELECT FROM privacy.registered_table r WHERE r.tbl OPERATOR(pg_catalog.=) t.tbl) AS registered,
+       EXISTS (SELECT FROM privacy.consent_requirement q WHERE q.tbl OPERATOR(pg_catalog.=) t.tbl) AS consent_required,
+       EXISTS (SELECT FROM privacy.restriction)
+       AND EXISTS (SELECT FROM privacy.registered_column c
+                    WHERE c.tbl OPERATOR(pg_catalog.=) t.tbl
+                      AND c.identifies IS NOT NULL AND c.link OPERATOR(pg_catalog.=) 'owner') AS restricted
+  FROM (SELECT r.tbl FROM privacy.registered_table r
+        UNION SELECT q.tbl FROM privacy.consent_requirement q) t
+ WHERE EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl);
+
+-- The record of processing (GDPR Art. 30): every declared column with its
+-- purpose, legal basis, recipients and retention.
+CREATE VIEW privacy.personal_data AS
+SELECT c.tbl                          AS table_name,
+       c.col                          AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       c.category,
+       c.identifies,
+       c.link,
+       c.protect,
+       CASE WHEN c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN c.domain END
+                                      AS protect_domain,
+       t.purpose,
+       p.legal_basis,
+       b.article                      AS legal_basis_article,
+       p.requires_consent,
+       p.recipients,
+       p.description                  AS purpose_description,
+       privacy._retention_text(r)     AS retention,
+       r.keep                         AS retention_keep,
+       r.action                       AS retention_action,
+       r.keep_at_least                AS retention_keep_at_least
+  FROM privacy.registered_column c
+  JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) c.tbl
+  JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
+  JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+  LEFT JOIN pg_catalog.pg_attribute a
+         ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+        AND NOT a.attisdropped
+  LEFT JOIN privacy.retention_policy r ON r.tbl OPERATOR(pg_catalog.=) c.tbl;
+COMMENT ON VIEW privacy.personal_data IS
+  'the record of processing (GDPR Art. 30): every declared personal column with purpose, legal basis, recipients and retention';
+
+-- What is wrong with the catalog: declared columns that no longer exist or
+-- whose type no longer suits their protect transformation, and consent
+-- requirements, retention policies and subject tables that name a column
+-- no longer there.  Empty when all is well; the event triggers keep it
+-- empty under ordinary DDL (renames are followed; a dropped column that a
+-- consent requirement or a policy names stays listed here, and what it
+-- drives fails closed).
+CREATE VIEW privacy.catalog_problems AS
+SELECT c.tbl AS table_name, c.col AS column_name,
+       'column does not exist'::text AS problem
+  FROM privacy.registered_column c
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) c.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) c.col AND NOT a.attisdropped)
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('type %s does not suit protect transformation "%s"',
+                         pg_catalog.format_type(a.atttypid, NULL), c.protect)
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.protect IS NOT NULL AND c.protect OPERATOR(pg_catalog.<>) 'null'
+   AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
+   AND NOT (c.protect OPERATOR(pg_catalog.=) 'country' AND a.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype)
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('identifier column has type %s, not a built-in text or integer type',
+                         pg_catalog.format_type(a.atttypid, NULL))
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.identifies IS NOT NULL
+   -- the list of privacy._identifier_type_ok, inline: whoever may read
+   -- this view needs no grant on an internal function
+   AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
+                          'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+UNION ALL
+SELECT c.tbl, c.col, 'protected column is generated and would be stored untransformed'
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.protect IS NOT NULL AND a.attgenerated OPERATOR(pg_catalog.<>) ''
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('owner %s of the table may not produce pseudonyms of domain "%s"',
+                         pg_catalog.pg_get_userbyid(k.relowner), c.domain)
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.tbl
+ WHERE c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
+   -- as privacy._domain_allowed() decides, readable by whoever reads the view
+   AND NOT pg_catalog.pg_has_role(k.relowner,
+                                  (SELECT o.relowner FROM pg_catalog.pg_class o
+                                    WHERE o.oid OPERATOR(pg_catalog.=) 'privacy.registered_table'::regclass),
+                                  'USAGE')
+   AND NOT EXISTS (SELECT FROM privacy.domain_grant g
+                     JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.grantee::pg_catalog.oid
+                    WHERE g.domain OPERATOR(pg_catalog.=) c.domain
+                      AND pg_catalog.pg_has_role(k.relowner, g.grantee::pg_catalog.oid, 'USAGE'))
+UNION ALL
+SELECT t.tbl, NULL, e.what || ' is not in force: ' || e.problem
+  FROM privacy._enforced_table t
+  CROSS JOIN LATERAL privacy._enforcement_problems(t.tbl, t.registered, t.consent_required, t.restricted) e
+UNION ALL
+SELECT q.tbl, q.col, pg_catalog.format('consent requirement for purpose "%s" names a column that does not exist', q.purpose)
+  FROM privacy.consent_requirement q
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) q.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) q.col AND NOT a.attisdropped)
+UNION ALL
+SELECT p.tbl, p.time_column, 'retention policy names a time column that does not exist'
+  FROM privacy.retention_policy p
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) p.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) p.time_column AND NOT a.attisdropped)
+UNION ALL
+SELECT s.tbl, x.col, pg_catalog.format('subject table''s %s column does not exist', x.role)
+  FROM privacy.subject_table s
+  CROSS JOIN LATERAL (VALUES ('event_time', s.event_time), ('validity', s.validity_column),
+                             ('valid_from', s.valid_from), ('valid_to', s.valid_to)
+                      UNION ALL
+                      SELECT 'link', l FROM pg_catalog.unnest(s.link_columns) l) x(role, col)
+ WHERE x.col IS NOT NULL
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) s.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) x.col AND NOT a.attisdropped)
+UNION ALL
+SELECT t.tbl, NULL, 'table does not exist'
+  FROM privacy.registered_table t
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl);
+COMMENT ON VIEW privacy.catalog_problems IS
+  'registered tables and columns the catalog no longer describes correctly (empty when all is well)';

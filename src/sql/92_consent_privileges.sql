@@ -1,0 +1,22 @@
+-- Consent privileges.  90_privileges.sql revoked everything from PUBLIC;
+-- this part grants back only what is safe for everyone.
+--
+-- Nothing of the consent register is granted to PUBLIC: has_consent
+-- reveals whether a person consented, grant_consent/withdraw_consent
+-- write the proof, consent_history and consent_receipt disclose it, and
+-- require_consent/unrequire_consent change enforcement (they also check
+-- that the caller owns the table).  A DBA grants them to the roles that
+-- need them, for example:
+--
+--   GRANT EXECUTE ON FUNCTION privacy.has_consent(text, text, text, timestamptz) TO app;
+--   GRANT EXECUTE ON FUNCTION privacy.grant_consent(text, text, text, text, text, timestamptz),
+--                             privacy.withdraw_consent(text, text, text, text, timestamptz) TO app;
+--   GRANT EXECUTE ON FUNCTION privacy.consent_history(text, text),
+--                             privacy.consent_receipt(text, text, jsonb) TO privacy_officer;
+--
+-- The require_consent trigger needs no grant: it fires for every writer.
+-- privacy._consent_forget_identity stays with the extension owner (the
+-- erasure path).
+
+-- The withdrawal cascade deletes as each table's owner and matches typed
+-- identifiers with privacy.lookup_value (90_privileges.sql grants it).
