@@ -183,8 +183,6 @@ pgp_subject_key(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();			/* keep compiler quiet */
 }
 
-static SPIPlanPtr subject_plan(const char *sql);
-
 PG_FUNCTION_INFO_V1(pgp_subject_exec);
 
 /*
@@ -200,39 +198,22 @@ PG_FUNCTION_INFO_V1(pgp_subject_exec);
  * pg_catalog, pg_temp, the way PostgreSQL's maintenance commands act on a
  * table.  Values travel as the parameter, never in the statement text, so
  * no identifier shows up in an error context in the server log.  The plan
- * is prepared once per backend and kept (see subject_plan).
+ * is prepared once per backend and kept (pgp_owner_run, src/owner.c).
  */
 Datum
 pgp_subject_exec(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
-	char	   *sql;
+	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
-	char		nulls[1] = {' '};
-	PgpAsOwner	as_owner;
-	int			ret;
 	uint64		processed;
-	SPIPlanPtr	plan;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
-	relid = PG_GETARG_OID(0);
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	values[0] = PG_GETARG_DATUM(2);
-	pgp_begin_as_owner(relid, &as_owner);
-	(void) set_config_option("plan_cache_mode", "force_generic_plan",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = subject_plan(sql);
-	ret = SPI_execute_plan(plan, values, nulls, false, 0);
-	if (ret != SPI_OK_DELETE && ret != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	processed = SPI_processed;
-	SPI_finish();
-	pgp_end_as_owner(&as_owner);
-
+	processed = pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+							  1, argtypes, values, NULL,
+							  PGP_RUN_EXEC | PGP_RUN_KEEP_PLAN, 0, InvalidOid,
+							  NULL, NULL, NULL, NULL);
 	PG_RETURN_INT64((int64) processed);
 }
 
@@ -382,59 +363,6 @@ pgp_subject_cache_put(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(value);
 }
 
-/*
- * Prepared plans of the generated queries, by their text.  The texts come
- * from the catalog and are few; a new declaration makes new texts, and the
- * oldest plans go when the list is full.
- */
-#define SUBJECT_MAX_PLANS 64
-
-typedef struct SubjectPlan
-{
-	char	   *sql;
-	SPIPlanPtr	plan;
-} SubjectPlan;
-
-static SubjectPlan subject_plans[SUBJECT_MAX_PLANS];
-static int	subject_nplans = 0;
-
-/*
- * The kept plan of sql, prepared on first use (inside SPI).  A plan is
- * independent of the role that prepared it; permissions are checked when
- * it runs, and the plan cache replans it when a table or function changes.
- */
-static SPIPlanPtr
-subject_plan(const char *sql)
-{
-	Oid			argtypes[1] = {JSONBOID};
-	SPIPlanPtr	plan;
-	int			i;
-
-	for (i = 0; i < subject_nplans; i++)
-	{
-		if (strcmp(subject_plans[i].sql, sql) == 0)
-			return subject_plans[i].plan;
-	}
-	plan = SPI_prepare(sql, 1, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	if (subject_nplans == SUBJECT_MAX_PLANS)
-	{
-		/* forget the oldest */
-		SPI_freeplan(subject_plans[0].plan);
-		pfree(subject_plans[0].sql);
-		memmove(&subject_plans[0], &subject_plans[1],
-				sizeof(SubjectPlan) * (SUBJECT_MAX_PLANS - 1));
-		subject_nplans--;
-	}
-	subject_plans[subject_nplans].sql = MemoryContextStrdup(TopMemoryContext, sql);
-	subject_plans[subject_nplans].plan = plan;
-	subject_nplans++;
-	return plan;
-}
-
 PG_FUNCTION_INFO_V1(pgp_subject_query);
 
 /*
@@ -455,13 +383,8 @@ PG_FUNCTION_INFO_V1(pgp_subject_query);
 Datum
 pgp_subject_query(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
-	char	   *sql;
+	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
-	char		nulls[1] = {' '};
-	SPIPlanPtr	plan;
-	int			ret;
-	PgpAsOwner	as_owner;
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 
@@ -469,37 +392,11 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 	pgp_compat_check_nargs(fcinfo, 3, "privacy._subject_query");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
-	relid = PG_GETARG_OID(0);
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	values[0] = PG_GETARG_DATUM(2);
-
-	pgp_begin_as_owner(relid, &as_owner);
-
-	/*
-	 * The plan does not depend on the identifiers (their estimate is a
-	 * fixed few rows), so the generic plan is the plan: never replan per
-	 * call.
-	 */
-	(void) set_config_option("plan_cache_mode", "force_generic_plan",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = subject_plan(sql);
-	ret = SPI_execute_plan(plan, values, nulls, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed > 0)
-	{
-		if (SPI_tuptable->tupdesc->natts != 1 ||
-			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
-			elog(ERROR, "a generated subject query must return one jsonb column");
-		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			result = SPI_datumTransfer(result, false, -1);
-	}
-	SPI_finish();
-	pgp_end_as_owner(&as_owner);
+	(void) pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						 1, argtypes, values, NULL,
+						 PGP_RUN_QUERY | PGP_RUN_KEEP_PLAN | PGP_RUN_READ_ONLY, 0, JSONBOID,
+						 &result, &isnull, NULL, NULL);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
@@ -518,55 +415,68 @@ Datum
 pgp_subject_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			relid;
-	char	   *sql;
+	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
-	char		nulls[1] = {' '};
-	SPIPlanPtr	plan;
-	Portal		portal;
-	PgpAsOwner	as_owner;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		return (Datum) 0;
-	relid = PG_GETARG_OID(0);
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	values[0] = PG_GETARG_DATUM(2);
 	if (rsinfo->setDesc->natts != 1 ||
 		TupleDescAttr(rsinfo->setDesc, 0)->atttypid != JSONBOID)
 		elog(ERROR, "_subject_rows must return jsonb");
+	values[0] = PG_GETARG_DATUM(2);
+	(void) pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						 1, argtypes, values, NULL,
+						 PGP_RUN_ROWS | PGP_RUN_KEEP_PLAN | PGP_RUN_READ_ONLY, 0, JSONBOID,
+						 NULL, NULL, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
 
-	pgp_begin_as_owner(relid, &as_owner);
-	(void) set_config_option("plan_cache_mode", "force_generic_plan",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+PG_FUNCTION_INFO_V1(pgp_subject_eval);
+
+/*
+ * _subject_eval(sql, tbl, q, params): the first column (jsonb) of the
+ * first row of sql, a query the extension built from its catalog over
+ * privacy._subject_rows($1, $2, $3) (the rows of tbl, read as its owner),
+ * that shows those rows: decrypts, masks.  It runs as the current user
+ * (the extension owner, inside the API), read-only, through a plan kept
+ * per backend: the export's per-table query is planned once, not per
+ * subject.  Internal: never granted.
+ */
+Datum
+pgp_subject_eval(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[3] = {REGCLASSOID, TEXTOID, JSONBOID};
+	Datum		values[3];
+	SPIPlanPtr	plan;
+	int			ret;
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_NULL();
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = PG_GETARG_DATUM(2);
+	values[2] = PG_GETARG_DATUM(3);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = subject_plan(sql);
-	portal = SPI_cursor_open(NULL, plan, values, nulls, true);
-	for (;;)
+	plan = pgp_kept_plan(text_to_cstring(PG_GETARG_TEXT_PP(0)), 3, argtypes);
+	ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
 	{
-		uint64		i;
-
-		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
-			break;
 		if (SPI_tuptable->tupdesc->natts != 1 ||
 			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
-			elog(ERROR, "a generated subject query must return one jsonb column");
-		for (i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
-		}
-		SPI_freetuptable(SPI_tuptable);
+			elog(ERROR, "_subject_eval's query must return one jsonb column");
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = SPI_datumTransfer(result, false, -1);
 	}
-	SPI_cursor_close(portal);
 	SPI_finish();
-	pgp_end_as_owner(&as_owner);
-	return (Datum) 0;
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_cols);

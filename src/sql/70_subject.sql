@@ -160,6 +160,13 @@ CREATE FUNCTION privacy._subject_rows(tbl regclass, sql text, params jsonb)
 COMMENT ON FUNCTION privacy._subject_rows(regclass, text, jsonb) IS
   'internal: the rows of a generated read-only query over a table, run as the table owner in a security-restricted operation';
 
+CREATE FUNCTION privacy._subject_eval(sql text, tbl regclass, q text, params jsonb)
+  RETURNS jsonb
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_eval';
+COMMENT ON FUNCTION privacy._subject_eval(text, regclass, text, jsonb) IS
+  'internal: run a query built from the catalog over _subject_rows($1, $2, $3) through a plan kept per backend';
+
 CREATE FUNCTION privacy._subject_cache_get(key text)
   RETURNS text
   LANGUAGE c VOLATILE STRICT
@@ -1262,6 +1269,7 @@ DECLARE
   own    jsonb;
   ment   jsonb;
   tables jsonb := '[]';
+  res    jsonb;
   reten  jsonb := privacy._subject_retention_all();
 BEGIN
   ids := privacy._subject_identifiers(kind, value, at);
@@ -1273,12 +1281,16 @@ BEGIN
     rs := privacy._subject_rows_sql(t.tbl, dc);
     CONTINUE WHEN rs.q IS NULL;
     -- the rows, read as the table's owner; shown from their JSON here
-    EXECUTE 'SELECT pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
-                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)
+    -- (planned once per backend and table: _subject_eval keeps the plan)
+    res := privacy._subject_eval(
+             'SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
+                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1))
                FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
                             e OPERATOR(pg_catalog.->) 2 AS j
-                       FROM privacy._subject_rows($1, $2, $3) e) x'
-      INTO own, ment USING t.tbl, rs.q, params;
+                       FROM privacy._subject_rows($1, $2, $3) e) x',
+             t.tbl, rs.q, params);
+    own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
+    ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
     CONTINUE WHEN own IS NULL AND ment IS NULL;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
                 privacy._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
@@ -1795,6 +1807,7 @@ DECLARE
   referenced boolean;
   order_  regclass[];
   cached  text;
+  q       text;
   res     jsonb;
   reten   jsonb := privacy._subject_retention_all();
 BEGIN
@@ -1832,8 +1845,14 @@ BEGIN
 
   PERFORM privacy._subject_set_erasing(true);
   -- Fail closed before anything changes: a table whose protection was
-  -- switched off may hold raw values the erasure would not find.
-  PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
+  -- switched off may hold raw values the erasure would not find.  The
+  -- check reads only the catalog (triggers, partitions, children), and
+  -- every change there invalidates the table's relcache entry, which
+  -- empties the per-backend cache: a success is remembered until then.
+  IF privacy._subject_cache_get('protected') IS NULL THEN
+    PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
+    PERFORM privacy._subject_cache_put('protected', 'ok');
+  END IF;
   any_hold := EXISTS (SELECT FROM privacy.legal_hold lh
                        WHERE lh.released_at IS NULL
                          AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now()));
@@ -1861,11 +1880,17 @@ BEGIN
 
     -- Legal minimum: rows under keep_at_least stay, by the purge's own
     -- rule (privacy._legal_minimum_sql: period alignment and time zone).
-    SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
-           (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least,
-           m.keep_cond, m.row_time
-      INTO keep
-      FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
+    IF reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least' IS NULL THEN
+      -- no legal minimum (privacy._legal_minimum_sql would say so too)
+      SELECT NULL::name AS time_column, NULL::interval AS keep_at_least, NULL::text AS keep_cond, NULL::text AS row_time
+        INTO keep;
+    ELSE
+      SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
+             (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least,
+             m.keep_cond, m.row_time
+        INTO keep
+        FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
+    END IF;
     keepcond := COALESCE(keep.keep_cond, 'false');
     -- A legal hold on any identifier a row holds keeps the row as it is,
     -- whoever's identifier it is (a call of this subject to a held
@@ -1914,12 +1939,16 @@ BEGIN
         kept := GREATEST(kept, nrows);
         until := GREATEST(until, privacy._legal_minimum_until(t.tbl, row_until));
       END IF;
-      BEGIN
-        n := privacy._subject_exec(t.tbl,
-               pg_catalog.format('DELETE FROM %s t USING %s WHERE %s AND NOT %s',
+      -- the statement without its keep condition, built once per backend
+      q := privacy._subject_cache_get('delete:' || c.tbl::oid::text || '.' || c.attnum::text || ':' || dc);
+      IF q IS NULL THEN
+        q := privacy._subject_cache_put('delete:' || c.tbl::oid::text || '.' || c.attnum::text || ':' || dc,
+               pg_catalog.format('DELETE FROM %s t USING %s WHERE %s',
                                  t.tbl, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy._subject_match(c, dc), keepcond),
-               params);
+                                 privacy._subject_match(c, dc)));
+      END IF;
+      BEGIN
+        n := privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
       EXCEPTION WHEN foreign_key_violation THEN
         -- Rows that other kept rows still reference stay as long as they do.
         nrows := (privacy._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy._subject_from(c, dc),
@@ -1970,11 +1999,14 @@ BEGIN
                 DETAIL = 'The column is NOT NULL, so the subject''s identifier cannot be removed from other subjects'' rows.',
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
-      nrows := privacy._subject_exec(t.tbl,
-               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s AND NOT %s',
+      q := privacy._subject_cache_get('scrub:' || c.tbl::oid::text || '.' || c.attnum::text || ':' || dc);
+      IF q IS NULL THEN
+        q := privacy._subject_cache_put('scrub:' || c.tbl::oid::text || '.' || c.attnum::text || ':' || dc,
+               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s',
                                  t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy._subject_match(c, dc), COALESCE(heldcond, 'false')),
-               params);
+                                 privacy._subject_match(c, dc)));
+      END IF;
+      nrows := privacy._subject_exec(t.tbl, q || ' AND NOT ' || COALESCE(heldcond, 'false'), params);
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
         scrubbed := scrubbed OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(c.col, nrows);
         n := n OPERATOR(pg_catalog.+) nrows;
