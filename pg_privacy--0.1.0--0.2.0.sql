@@ -3819,16 +3819,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_ids(params jsonb, key text)
   RETURNS TABLE(s text, span tstzmultirange, b boolean)
-  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE ROWS 4
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  RETURN QUERY
-    SELECT f.s, f.span, f.b
-      FROM pg_catalog.jsonb_to_recordset(params OPERATOR(pg_catalog.->) key)
-           AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool);
-END
-$$;
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  AS 'MODULE_PATHNAME', 'pgp_subject_ids';
 
 CREATE FUNCTION privacy._subject_ids_sql(key text)
   RETURNS text

@@ -217,6 +217,102 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64((int64) processed);
 }
 
+PG_FUNCTION_INFO_V1(pgp_subject_ids);
+
+/*
+ * _subject_ids(params, key): the subject's identifiers for one column, the
+ * array params->key of {"s": text, "span": tstzmultirange, "b": bool}
+ * (privacy._subject_params), as rows (s, span, b).  Every generated
+ * statement reads its identifiers through it, as the table's owner: pure
+ * (it reads nothing but its argument, and parses a multirange with the
+ * built-in input function only), so granted to PUBLIC.  In C so that a
+ * statement pays no PL/pgSQL call and no query per use.
+ */
+Datum
+pgp_subject_ids(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *params;
+	text	   *key;
+	JsonbValue	k;
+	JsonbValue *arr;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Oid			mr_in;
+	Oid			mr_ioparam;
+	FmgrInfo	mr_flinfo;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return (Datum) 0;
+	if (rsinfo->setDesc->natts != 3)
+		elog(ERROR, "_subject_ids must return three columns");
+	params = PG_GETARG_JSONB_P(0);
+	key = PG_GETARG_TEXT_PP(1);
+	if (!JB_ROOT_IS_OBJECT(params))
+		return (Datum) 0;
+	k.type = jbvString;
+	k.val.string.val = VARDATA_ANY(key);
+	k.val.string.len = VARSIZE_ANY_EXHDR(key);
+	arr = findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
+	if (arr == NULL || arr->type != jbvBinary)
+		return (Datum) 0;
+
+	getTypeInputInfo(TSTZMULTIRANGEOID, &mr_in, &mr_ioparam);
+	fmgr_info(mr_in, &mr_flinfo);
+
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbContainer *elem;
+		JsonbValue	f;
+		JsonbValue *fs;
+		JsonbValue *fspan;
+		JsonbValue *fb;
+		Datum		values[3];
+		bool		nulls[3] = {true, true, true};
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid subject identifiers")));
+		elem = v.val.binary.data;
+		f.type = jbvString;
+		f.val.string.val = "s";
+		f.val.string.len = 1;
+		fs = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		f.val.string.val = "span";
+		f.val.string.len = 4;
+		fspan = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		f.val.string.val = "b";
+		f.val.string.len = 1;
+		fb = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		if (fs != NULL && fs->type == jbvString)
+		{
+			values[0] = PointerGetDatum(cstring_to_text_with_len(fs->val.string.val,
+																 fs->val.string.len));
+			nulls[0] = false;
+		}
+		if (fspan != NULL && fspan->type == jbvString)
+		{
+			char	   *str = pnstrdup(fspan->val.string.val, fspan->val.string.len);
+
+			values[1] = InputFunctionCall(&mr_flinfo, str, mr_ioparam, -1);
+			nulls[1] = false;
+		}
+		if (fb != NULL && fb->type == jbvBool)
+		{
+			values[2] = BoolGetDatum(fb->val.boolean);
+			nulls[2] = false;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_set_erasing);
 
 /*
