@@ -3764,58 +3764,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_params(kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  c      privacy._subject_column;
-  i      integer;
-  s      text;
-  arr    jsonb;
-  result jsonb := '{}';
-BEGIN
-  FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) ANY (kinds) LOOP
-    -- every search, export, erasure and restriction passes here
-    PERFORM privacy._subject_check(c);
-    arr := '[]';
-    FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
-      CONTINUE WHEN kinds[i] OPERATOR(pg_catalog.<>) c.kind;
-      IF c.protect IS NOT NULL THEN
-        s := privacy._transform(vals[i], c.protect, c.domain, c.kind);
-      ELSE
-        s := vals[i];
-        IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
-           AND s OPERATOR(pg_catalog.!~) '^[+-]?[0-9]{1,18}$' THEN
-          s := NULL;    -- not a value this column can hold
-        ELSIF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
-          -- The built-in casts only (the type was checked above): never a
-          -- cast or domain check of the table's owner.
-          BEGIN
-            CASE c.typ
-              WHEN 'int2'::regtype THEN PERFORM s::pg_catalog.int2;
-              WHEN 'int4'::regtype THEN PERFORM s::pg_catalog.int4;
-              WHEN 'int8'::regtype THEN PERFORM s::pg_catalog.int8;
-              WHEN 'numeric'::regtype THEN PERFORM s::pg_catalog.numeric;
-            END CASE;
-          EXCEPTION WHEN data_exception THEN
-            s := NULL;    -- not a value this column can hold
-          END;
-        END IF;
-      END IF;
-      IF s IS NOT NULL THEN
-        arr := arr OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
-                 's', s, 'span', spans[i]::text,
-                 'b', spans[i] OPERATOR(pg_catalog.<>) '{(,)}'::tstzmultirange));
-      END IF;
-    END LOOP;
-    IF arr OPERATOR(pg_catalog.<>) '[]'::jsonb THEN
-      result := result OPERATOR(pg_catalog.||)
-                pg_catalog.jsonb_build_object(c.tbl::oid::text || '.' || c.attnum::text, arr);
-    END IF;
-  END LOOP;
-  RETURN result;
-END
-$$;
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_params';
 
 CREATE OR REPLACE FUNCTION privacy._subject_ids(params jsonb, key text)
   RETURNS TABLE(s text, span tstzmultirange, b boolean)
@@ -4008,6 +3958,68 @@ BEGIN
     END IF;
     fk := nk; fv := nv; fs := ns;
   END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._subject_retention_all()
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  IF pg_catalog.to_regclass('privacy.retention_policy') IS NULL THEN
+    RETURN '{}';
+  END IF;
+  -- static SQL: planned once per backend
+  SELECT pg_catalog.jsonb_object_agg(p.tbl::pg_catalog.oid::text,
+           pg_catalog.jsonb_build_object('time_column', p.time_column, 'keep', p.keep,
+                                         'action', p.action, 'keep_at_least', p.keep_at_least))
+    INTO result
+    FROM privacy.retention_policy p;
+  RETURN COALESCE(result, '{}');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._subject_holds(kinds text[], vals text[])
+  RETURNS TABLE(hold_id bigint, reason text, until timestamptz)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF pg_catalog.to_regclass('privacy.legal_hold') IS NULL THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT h.id, h.reason, h.until FROM privacy.legal_hold h
+     WHERE h.released_at IS NULL
+       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+       AND (h.kind, h.value) IN (SELECT u.k, u.v FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v))
+     ORDER BY h.id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy._subject_with_consent(kinds text[], vals text[])
+  RETURNS integer[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  result integer[];
+BEGIN
+  IF pg_catalog.to_regclass('privacy.consent_event') IS NULL THEN
+    RETURN '{}';
+  END IF;
+  -- A scalar subquery per identifier, so that each is one probe of the
+  -- subject_ref index (an EXISTS may be planned as a hash join over the
+  -- whole register).
+  SELECT pg_catalog.array_agg(i ORDER BY i) INTO result
+    FROM pg_catalog.generate_subscripts(kinds, 1) i
+   WHERE (SELECT true FROM privacy.consent_event e
+           WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(kinds[i], vals[i])
+             AND e.kind OPERATOR(pg_catalog.=) kinds[i] LIMIT 1);
+  RETURN COALESCE(result, '{}');
 END
 $$;
 
@@ -4661,9 +4673,11 @@ DECLARE
   any_hold boolean;
   scrubbed jsonb;
   referenced boolean;
+  refd    boolean;
   order_  regclass[];
   cached  text;
   q       text;
+  cols    privacy._subject_column[] := privacy._subject_cols();
   res     jsonb;
   reten   jsonb := privacy._subject_retention_all();
 BEGIN
@@ -4717,8 +4731,8 @@ BEGIN
     IF holds IS NOT NULL THEN
       -- Under a hold nothing of the subject changes: count what is kept.
       n := 0;
-      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner' LOOP
+      FOREACH c IN ARRAY cols LOOP
+        CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'owner';
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
         nrows := (privacy._subject_query(t.tbl,
                     'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM ' || privacy._subject_from(c, dc),
@@ -4761,8 +4775,8 @@ BEGIN
       params := params OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('held.' || t.tbl::oid::text, pg_catalog.to_jsonb(held_args));
       n := 0;
-      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl LOOP
+      FOREACH c IN ARRAY cols LOOP
+        CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl;
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
         nrows := (privacy._subject_query(t.tbl,
                     'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM '
@@ -4780,9 +4794,20 @@ BEGIN
       keepcond := '(' || keepcond || ' OR ' || heldcond || ')';
     END IF;
     deleted := 0; kept := 0; until := NULL; referenced := false;
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-              WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
-              ORDER BY sc.attnum LOOP
+    -- whether a foreign key references the table (or a partition of it),
+    -- remembered per backend until the catalog changes
+    cached := privacy._subject_cache_get('referenced:' || t.tbl::oid::text);
+    IF cached IS NULL THEN
+      cached := privacy._subject_cache_put('referenced:' || t.tbl::oid::text,
+                  EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                           WHERE k.contype OPERATOR(pg_catalog.=) 'f'
+                             AND (k.confrelid OPERATOR(pg_catalog.=) t.tbl
+                                  OR k.confrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(t.tbl) p)))::text);
+    END IF;
+    refd := cached::boolean;
+    -- (cols is in order of table and attnum)
+    FOREACH c IN ARRAY cols LOOP
+      CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'owner';
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF keep.keep_cond IS NOT NULL THEN
         res := privacy._subject_query(t.tbl,
@@ -4803,6 +4828,10 @@ BEGIN
                                  t.tbl, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
                                  privacy._subject_match(c, dc)));
       END IF;
+      IF NOT refd THEN
+        -- no foreign key references the table: no subtransaction needed
+        n := privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
+      ELSE
       BEGIN
         n := privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
       EXCEPTION WHEN foreign_key_violation THEN
@@ -4813,6 +4842,7 @@ BEGIN
         referenced := true;
         n := 0;
       END;
+      END IF;
       deleted := deleted OPERATOR(pg_catalog.+) n;
     END LOOP;
     IF deleted OPERATOR(pg_catalog.>) 0 THEN
@@ -4845,9 +4875,8 @@ BEGIN
     -- Mentions in other subjects' rows: the subject's identifier goes.
     scrubbed := '{}';
     n := 0;
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-              WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'mention'
-              ORDER BY sc.attnum LOOP
+    FOREACH c IN ARRAY cols LOOP
+      CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'mention';
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF c.notnull THEN
         RAISE EXCEPTION 'cannot scrub mentions in column "%" of relation %', c.col, c.tbl

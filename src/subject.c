@@ -40,7 +40,13 @@
 #include "pg_privacy.h"
 #include "pgp_transform.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/resowner.h"
+#include "utils/typcache.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -583,17 +589,20 @@ PG_FUNCTION_INFO_V1(pgp_subject_cols);
  * next relcache invalidation.  Every step of finding a subject reads them;
  * a copy of the flat array costs a memcpy, reading the view a query.
  */
-Datum
-pgp_subject_cols(PG_FUNCTION_ARGS)
+/*
+ * The searchable columns as kept (flat, in SubjectCacheContext), read on
+ * first use after an invalidation; NULL when there is none.
+ */
+static struct varlena *
+subject_cols_kept(void)
 {
-	struct varlena *copy;
-
 	if (subject_cols == NULL)
 	{
 		int			ret;
 		bool		isnull;
 		Datum		d;
 		struct varlena *flat;
+		struct varlena *copy;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
@@ -605,7 +614,7 @@ pgp_subject_cols(PG_FUNCTION_ARGS)
 		if (isnull)
 		{
 			SPI_finish();
-			PG_RETURN_NULL();	/* no searchable column: nothing to keep */
+			return NULL;		/* no searchable column: nothing to keep */
 		}
 		flat = PG_DETOAST_DATUM_COPY(d);
 		subject_cache_context();
@@ -614,9 +623,357 @@ pgp_subject_cols(PG_FUNCTION_ARGS)
 		SPI_finish();
 		subject_cols = copy;
 	}
-	copy = palloc(VARSIZE(subject_cols));
-	memcpy(copy, subject_cols, VARSIZE(subject_cols));
+	return subject_cols;
+}
+
+Datum
+pgp_subject_cols(PG_FUNCTION_ARGS)
+{
+	struct varlena *kept = subject_cols_kept();
+	struct varlena *copy;
+
+	if (kept == NULL)
+		PG_RETURN_NULL();
+	copy = palloc(VARSIZE(kept));
+	memcpy(copy, kept, VARSIZE(kept));
 	PG_RETURN_POINTER(copy);
+}
+
+/* What _subject_params keeps between calls (fn_extra). */
+typedef struct SubjectParamsState
+{
+	FmgrInfo	transform;		/* privacy._transform */
+} SubjectParamsState;
+
+/* text of a Datum column of a deformed _subject_column, or NULL */
+static inline char *
+col_text(Datum *v, bool *n, int i)
+{
+	return n[i] ? NULL : TextDatumGetCString(v[i]);
+}
+
+/* '^[+-]?[0-9]{1,18}$' */
+static bool
+is_small_integer(const char *s)
+{
+	int			d = 0;
+
+	if (*s == '+' || *s == '-')
+		s++;
+	for (; *s; s++, d++)
+	{
+		if (*s < '0' || *s > '9')
+			return false;
+	}
+	return d >= 1 && d <= 18;
+}
+
+/*
+ * Whether s is a value of the built-in type typ (int2, int4, int8 or
+ * numeric), by the type's own input function; an error of the input
+ * function means no, as a cast in a subtransaction would say.
+ */
+static bool
+fits_builtin_type(const char *s, Oid typ)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	if (typ == INT2OID || typ == INT4OID || typ == INT8OID)
+	{
+		/* is_small_integer was checked: a range check is all */
+		long long	v = strtoll(s, NULL, 10);
+
+		if (typ == INT2OID)
+			return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
+		if (typ == INT4OID)
+			return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
+		return true;
+	}
+	if (typ != NUMERICOID)
+		return true;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		(void) DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_params);
+
+/*
+ * _subject_params(kinds, vals, spans): for every searchable column of one
+ * of the kinds, the subject's identifiers of its kind as the column
+ * stores them: {"<table oid>.<attnum>": [{"s", "span", "b"}]}.  A column
+ * whose type is no longer one the search computes with fails closed
+ * (privacy._subject_check raises); a protected column gets the value
+ * through its transformation (privacy._transform); values that cannot be
+ * a value of a non-text column's built-in type are left out.  Every find,
+ * export, erasure and restriction passes here, several times: C, so that
+ * no statement runs per column.
+ */
+Datum
+pgp_subject_params(PG_FUNCTION_ARGS)
+{
+	SubjectParamsState *st = (SubjectParamsState *) fcinfo->flinfo->fn_extra;
+	ArrayType  *kinds_a;
+	ArrayType  *vals_a;
+	ArrayType  *spans_a;
+	Datum	   *kinds;
+	bool	   *kinds_n;
+	Datum	   *vals;
+	bool	   *vals_n;
+	Datum	   *spans;
+	bool	   *spans_n;
+	char	  **kind_s;
+	char	  **span_s;
+	int			nk,
+				nv,
+				ns;
+	struct varlena *kept;
+	ArrayType  *cols;
+	Datum	   *celems;
+	bool	   *cnulls;
+	int			ncols;
+	TupleDesc	ctd = NULL;
+	Oid			span_out;
+	bool		span_varlena;
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	int			c,
+				i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	if (st == NULL)
+	{
+		Oid			targs[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		List	   *tname = list_make2(makeString("privacy"), makeString("_transform"));
+
+		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SubjectParamsState));
+		fmgr_info_cxt(LookupFuncName(tname, 4, targs, false), &st->transform,
+					  fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = st;
+	}
+	kinds_a = PG_GETARG_ARRAYTYPE_P(0);
+	vals_a = PG_GETARG_ARRAYTYPE_P(1);
+	spans_a = PG_GETARG_ARRAYTYPE_P(2);
+	deconstruct_array(kinds_a, TEXTOID, -1, false, TYPALIGN_INT, &kinds, &kinds_n, &nk);
+	deconstruct_array(vals_a, TEXTOID, -1, false, TYPALIGN_INT, &vals, &vals_n, &nv);
+	{
+		int16		len;
+		bool		byval;
+		char		align;
+
+		get_typlenbyvalalign(ARR_ELEMTYPE(spans_a), &len, &byval, &align);
+		deconstruct_array(spans_a, ARR_ELEMTYPE(spans_a), len, byval, align,
+						  &spans, &spans_n, &ns);
+	}
+
+	/* the identifiers' kinds and periods as text, once */
+	getTypeOutputInfo(ARR_ELEMTYPE(spans_a), &span_out, &span_varlena);
+	kind_s = palloc0(sizeof(char *) * nk);
+	span_s = palloc0(sizeof(char *) * nk);
+	for (i = 0; i < nk; i++)
+	{
+		kind_s[i] = kinds_n[i] ? NULL : TextDatumGetCString(kinds[i]);
+		span_s[i] = (i >= ns || spans_n[i]) ? NULL : OidOutputFunctionCall(span_out, spans[i]);
+	}
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	kept = subject_cols_kept();
+	if (kept != NULL)
+	{
+		cols = (ArrayType *) palloc(VARSIZE(kept));
+		memcpy(cols, kept, VARSIZE(kept));
+		{
+			int16		len;
+			bool		byval;
+			char		align;
+
+			get_typlenbyvalalign(ARR_ELEMTYPE(cols), &len, &byval, &align);
+			deconstruct_array(cols, ARR_ELEMTYPE(cols), len, byval, align,
+							  &celems, &cnulls, &ncols);
+		}
+		for (c = 0; c < ncols; c++)
+		{
+			HeapTupleHeader th;
+			HeapTupleData tup;
+			Datum		cv[32];
+			bool		cn[32];
+			char	   *ckind;
+			char	   *cprotect;
+			char	   *cdomain;
+			char	   *cmode;
+			Oid			ctyp;
+			bool		any = false;
+			bool		has_kind = false;
+			char		keybuf[32];
+
+			if (cnulls[c])
+				continue;
+			th = DatumGetHeapTupleHeader(celems[c]);
+			if (ctd == NULL)
+			{
+				ctd = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(th),
+											 HeapTupleHeaderGetTypMod(th));
+				if (ctd->natts > 32 || ctd->natts < 18)
+					elog(ERROR, "unexpected shape of privacy._subject_column");
+			}
+			tup.t_len = HeapTupleHeaderGetDatumLength(th);
+			ItemPointerSetInvalid(&tup.t_self);
+			tup.t_tableOid = InvalidOid;
+			tup.t_data = th;
+			heap_deform_tuple(&tup, ctd, cv, cn);
+
+			/*
+			 * tbl 0, col 1, attnum 2, kind 3, link 4, protect 5, domain 6,
+			 * mode 7, typ 8, ..., type_problem 17
+			 */
+			ckind = col_text(cv, cn, 3);
+			if (ckind == NULL)
+				continue;
+			for (i = 0; i < nk; i++)
+			{
+				if (kind_s[i] != NULL && strcmp(kind_s[i], ckind) == 0)
+				{
+					has_kind = true;
+					break;
+				}
+			}
+			if (!has_kind)
+				continue;
+			if (!cn[17])
+			{
+				/* fail closed, with privacy._subject_check's own error */
+				Oid			cargs[1] = {HeapTupleHeaderGetTypeId(th)};
+				List	   *cname = list_make2(makeString("privacy"), makeString("_subject_check"));
+
+				OidFunctionCall1(LookupFuncName(cname, 1, cargs, false), celems[c]);
+				elog(ERROR, "privacy._subject_check passed a column with a type problem");
+			}
+			cprotect = col_text(cv, cn, 5);
+			cdomain = col_text(cv, cn, 6);
+			cmode = col_text(cv, cn, 7);
+			ctyp = cn[8] ? InvalidOid : DatumGetObjectId(cv[8]);
+
+			for (i = 0; i < nk; i++)
+			{
+				char	   *sval = NULL;
+				JsonbValue	k;
+				JsonbValue	v;
+
+				if (kind_s[i] == NULL || strcmp(kind_s[i], ckind) != 0)
+					continue;
+				if (cprotect != NULL)
+				{
+					LOCAL_FCINFO(tfc, 4);
+					Datum		r;
+
+					InitFunctionCallInfoData(*tfc, &st->transform, 4, InvalidOid, NULL, NULL);
+					tfc->args[0].value = (i < nv) ? vals[i] : (Datum) 0;
+					tfc->args[0].isnull = (i >= nv) || vals_n[i];
+					tfc->args[1].value = CStringGetTextDatum(cprotect);
+					tfc->args[1].isnull = false;
+					tfc->args[2].value = cdomain ? CStringGetTextDatum(cdomain) : (Datum) 0;
+					tfc->args[2].isnull = (cdomain == NULL);
+					tfc->args[3].value = CStringGetTextDatum(ckind);
+					tfc->args[3].isnull = false;
+					r = FunctionCallInvoke(tfc);
+					if (!tfc->isnull)
+						sval = TextDatumGetCString(r);
+				}
+				else
+				{
+					sval = (i < nv && !vals_n[i]) ? TextDatumGetCString(vals[i]) : NULL;
+					if (sval != NULL && cmode != NULL && strcmp(cmode, "text") == 0)
+					{
+						if ((ctyp == INT2OID || ctyp == INT4OID || ctyp == INT8OID) &&
+							!is_small_integer(sval))
+							sval = NULL;	/* not a value this column can hold */
+						else if (ctyp != TEXTOID && ctyp != VARCHAROID && ctyp != BPCHAROID &&
+								 !fits_builtin_type(sval, ctyp))
+							sval = NULL;	/* not a value this column can hold */
+					}
+				}
+				if (sval == NULL)
+					continue;
+				if (!any)
+				{
+					snprintf(keybuf, sizeof(keybuf), "%u.%d",
+							 DatumGetObjectId(cv[0]), (int) DatumGetInt16(cv[2]));
+					k.type = jbvString;
+					k.val.string.val = pstrdup(keybuf);
+					k.val.string.len = strlen(keybuf);
+					pushJsonbValue(&state, WJB_KEY, &k);
+					pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+					any = true;
+				}
+				pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+				k.type = jbvString;
+				k.val.string.val = "s";
+				k.val.string.len = 1;
+				pushJsonbValue(&state, WJB_KEY, &k);
+				v.type = jbvString;
+				v.val.string.val = sval;
+				v.val.string.len = strlen(sval);
+				pushJsonbValue(&state, WJB_VALUE, &v);
+				k.val.string.val = "span";
+				k.val.string.len = 4;
+				pushJsonbValue(&state, WJB_KEY, &k);
+				if (span_s[i] == NULL)
+					v.type = jbvNull;
+				else
+				{
+					v.type = jbvString;
+					v.val.string.val = span_s[i];
+					v.val.string.len = strlen(span_s[i]);
+				}
+				pushJsonbValue(&state, WJB_VALUE, &v);
+				k.val.string.val = "b";
+				k.val.string.len = 1;
+				pushJsonbValue(&state, WJB_KEY, &k);
+				if (span_s[i] == NULL)
+					v.type = jbvNull;
+				else
+				{
+					v.type = jbvBool;
+					v.val.boolean = strcmp(span_s[i], "{(,)}") != 0;
+				}
+				pushJsonbValue(&state, WJB_VALUE, &v);
+				pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+			}
+			if (any)
+				pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+		}
+		if (ctd != NULL)
+			ReleaseTupleDesc(ctd);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
 }
 
 PG_FUNCTION_INFO_V1(pgp_restrict_trigger);
