@@ -60,6 +60,9 @@
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/multirangetypes.h"
+#include "utils/rangetypes.h"
+#include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "funcapi.h"
@@ -223,6 +226,125 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64((int64) processed);
 }
 
+/*
+ * The rows of _subject_ids and _subject_ids_span: the identifiers of
+ * params->key; with spans, only those whose "b" is want_bounded, each with
+ * the bounds (lo, hi) of its period, -infinity and infinity where open.
+ */
+static void
+subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *params;
+	text	   *key;
+	JsonbValue	k;
+	JsonbValue *arr;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Oid			mr_in;
+	Oid			mr_ioparam;
+	FmgrInfo	mr_flinfo;
+	TypeCacheEntry *mr_type = NULL;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return;
+	if (rsinfo->setDesc->natts != (spans ? 5 : 3))
+		elog(ERROR, "_subject_ids returns an unexpected row type");
+	params = PG_GETARG_JSONB_P(0);
+	key = PG_GETARG_TEXT_PP(1);
+	if (!JB_ROOT_IS_OBJECT(params))
+		return;
+	k.type = jbvString;
+	k.val.string.val = VARDATA_ANY(key);
+	k.val.string.len = VARSIZE_ANY_EXHDR(key);
+	arr = findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
+	if (arr == NULL || arr->type != jbvBinary)
+		return;
+
+	getTypeInputInfo(TSTZMULTIRANGEOID, &mr_in, &mr_ioparam);
+	fmgr_info(mr_in, &mr_flinfo);
+	if (spans)
+		mr_type = lookup_type_cache(TSTZMULTIRANGEOID, TYPECACHE_MULTIRANGE_INFO);
+
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbContainer *elem;
+		JsonbValue	f;
+		JsonbValue *fs;
+		JsonbValue *fspan;
+		JsonbValue *fb;
+		Datum		values[5];
+		bool		nulls[5] = {true, true, true, true, true};
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid subject identifiers")));
+		elem = v.val.binary.data;
+		f.type = jbvString;
+		f.val.string.val = "b";
+		f.val.string.len = 1;
+		fb = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		if (fb != NULL && fb->type == jbvBool)
+		{
+			values[2] = BoolGetDatum(fb->val.boolean);
+			nulls[2] = false;
+		}
+		if (spans && (nulls[2] || DatumGetBool(values[2]) != want_bounded))
+			continue;
+		f.val.string.val = "s";
+		f.val.string.len = 1;
+		fs = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		f.val.string.val = "span";
+		f.val.string.len = 4;
+		fspan = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		if (fs != NULL && fs->type == jbvString)
+		{
+			values[0] = PointerGetDatum(cstring_to_text_with_len(fs->val.string.val,
+																 fs->val.string.len));
+			nulls[0] = false;
+		}
+		if (fspan != NULL && fspan->type == jbvString)
+		{
+			char	   *str = pnstrdup(fspan->val.string.val, fspan->val.string.len);
+
+			values[1] = InputFunctionCall(&mr_flinfo, str, mr_ioparam, -1);
+			nulls[1] = false;
+		}
+		if (spans)
+		{
+			/* the period's bounds, for partition pruning; open is infinite */
+			values[3] = TimestampTzGetDatum(DT_NOBEGIN);
+			values[4] = TimestampTzGetDatum(DT_NOEND);
+			nulls[3] = nulls[4] = false;
+			if (!nulls[1])
+			{
+				MultirangeType *mr = DatumGetMultirangeTypeP(values[1]);
+
+				if (!MultirangeIsEmpty(mr))
+				{
+					RangeBound	lower;
+					RangeBound	upper;
+					RangeBound	tmp;
+
+					multirange_get_bounds(mr_type->rngtype, mr, 0, &lower, &tmp);
+					multirange_get_bounds(mr_type->rngtype, mr, mr->rangeCount - 1, &tmp, &upper);
+					if (!lower.infinite)
+						values[3] = lower.val;
+					if (!upper.infinite)
+						values[4] = upper.val;
+				}
+			}
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_ids);
 
 /*
@@ -237,85 +359,27 @@ PG_FUNCTION_INFO_V1(pgp_subject_ids);
 Datum
 pgp_subject_ids(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Jsonb	   *params;
-	text	   *key;
-	JsonbValue	k;
-	JsonbValue *arr;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	Oid			mr_in;
-	Oid			mr_ioparam;
-	FmgrInfo	mr_flinfo;
+	subject_ids_rows(fcinfo, false, false);
+	return (Datum) 0;
+}
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		return (Datum) 0;
-	if (rsinfo->setDesc->natts != 3)
-		elog(ERROR, "_subject_ids must return three columns");
-	params = PG_GETARG_JSONB_P(0);
-	key = PG_GETARG_TEXT_PP(1);
-	if (!JB_ROOT_IS_OBJECT(params))
-		return (Datum) 0;
-	k.type = jbvString;
-	k.val.string.val = VARDATA_ANY(key);
-	k.val.string.len = VARSIZE_ANY_EXHDR(key);
-	arr = findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
-	if (arr == NULL || arr->type != jbvBinary)
-		return (Datum) 0;
+PG_FUNCTION_INFO_V1(pgp_subject_ids_span);
 
-	getTypeInputInfo(TSTZMULTIRANGEOID, &mr_in, &mr_ioparam);
-	fmgr_info(mr_in, &mr_flinfo);
-
-	it = JsonbIteratorInit(arr->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		JsonbContainer *elem;
-		JsonbValue	f;
-		JsonbValue *fs;
-		JsonbValue *fspan;
-		JsonbValue *fb;
-		Datum		values[3];
-		bool		nulls[3] = {true, true, true};
-
-		if (tok != WJB_ELEM)
-			continue;
-		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid subject identifiers")));
-		elem = v.val.binary.data;
-		f.type = jbvString;
-		f.val.string.val = "s";
-		f.val.string.len = 1;
-		fs = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
-		f.val.string.val = "span";
-		f.val.string.len = 4;
-		fspan = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
-		f.val.string.val = "b";
-		f.val.string.len = 1;
-		fb = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
-		if (fs != NULL && fs->type == jbvString)
-		{
-			values[0] = PointerGetDatum(cstring_to_text_with_len(fs->val.string.val,
-																 fs->val.string.len));
-			nulls[0] = false;
-		}
-		if (fspan != NULL && fspan->type == jbvString)
-		{
-			char	   *str = pnstrdup(fspan->val.string.val, fspan->val.string.len);
-
-			values[1] = InputFunctionCall(&mr_flinfo, str, mr_ioparam, -1);
-			nulls[1] = false;
-		}
-		if (fb != NULL && fb->type == jbvBool)
-		{
-			values[2] = BoolGetDatum(fb->val.boolean);
-			nulls[2] = false;
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+/*
+ * _subject_ids_span(params, key, bounded): the same rows, only those whose
+ * period is bounded (b) or not, with the bounds (lo, hi) of the period.  A
+ * statement over a table partitioned by its event time joins its rows on
+ * t.event_time BETWEEN lo AND hi as well: a superset of the period, which
+ * lets each identifier's probe skip the partitions outside its period.
+ */
+Datum
+pgp_subject_ids_span(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bounded must not be null")));
+	subject_ids_rows(fcinfo, true, PG_GETARG_BOOL(2));
 	return (Datum) 0;
 }
 

@@ -534,6 +534,87 @@ AS $$
            privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy._subject_match(c, dc))
 $$;
 
+-- The identifiers of a column with an event time, split by whether their
+-- period is bounded (src/subject.c, _subject_ids_span): the bounded ones
+-- also join on the event time between the bounds of the period, which
+-- skips, per identifier, the partitions of a table partitioned by its
+-- event time that lie outside it.  (Not for the others: an open period
+-- also takes rows without an event time.)
+CREATE FUNCTION privacy._subject_ids_span(params jsonb, key text, bounded boolean)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean, lo timestamptz, hi timestamptz)
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  AS 'MODULE_PATHNAME', 'pgp_subject_ids_span';
+
+-- The parts of column c's statements, in order: the identifiers (alias f)
+-- and the condition joining the table's rows (alias t) to them.  One part
+-- (all identifiers), or for a column with an event time two: bounded
+-- periods first, then open ones.
+CREATE FUNCTION privacy._subject_parts(c privacy._subject_column, dc text)
+  RETURNS TABLE(ids text, cond text)
+  LANGUAGE sql STABLE
+AS $$
+  SELECT x.ids, x.cond
+    FROM (SELECT 1 AS o, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
+                 privacy._subject_match(c, dc) AS cond
+           WHERE c.event_time IS NULL OR c.is_validity
+          UNION ALL
+          SELECT 2, pg_catalog.format('privacy._subject_ids_span($1, %L, true) f', c.tbl::oid::text || '.' || c.attnum::text),
+                 privacy._subject_match(c, dc)
+                 || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
+                                      c.event_time)
+           WHERE c.event_time IS NOT NULL AND NOT c.is_validity
+          UNION ALL
+          SELECT 3, pg_catalog.format('privacy._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
+                 privacy._subject_match(c, dc)
+           WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
+   ORDER BY x.o
+$$;
+
+-- The FROM clauses of column c's branches (see _subject_parts).
+CREATE FUNCTION privacy._subject_froms(c privacy._subject_column, dc text)
+  RETURNS text[]
+  LANGUAGE sql STABLE
+AS $$
+  SELECT pg_catalog.array_agg(pg_catalog.format('%s JOIN %s t ON %s', p.ids, c.tbl, p.cond))
+    FROM privacy._subject_parts(c, dc) p
+$$;
+
+-- The erasure's statements for column c (verb delete: its rows; scrub:
+-- its mentions set to NULL), without the keep condition the caller adds,
+-- for the identifiers params holds: built once per backend and kept
+-- (privacy._subject_cache_get) until the catalog changes.
+CREATE FUNCTION privacy._subject_stmts(verb text, c privacy._subject_column, dc text, params jsonb)
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  k      text := c.tbl::oid::text || '.' || c.attnum::text;
+  ck     text := verb || ':' || k || ':' || dc;
+  cached text := privacy._subject_cache_get(ck);
+  stmts  text[];
+BEGIN
+  IF cached IS NULL THEN
+    SELECT pg_catalog.array_agg(pg_catalog.format(
+             CASE verb WHEN 'delete' THEN 'DELETE FROM %1$s t USING %2$s WHERE %3$s'
+                       ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,
+             c.tbl, p.ids, p.cond, c.col))
+      INTO stmts
+      FROM privacy._subject_parts(c, dc) p;
+    cached := privacy._subject_cache_put(ck, stmts::text);
+  END IF;
+  stmts := cached::text[];
+  IF pg_catalog.cardinality(stmts) OPERATOR(pg_catalog.=) 1 THEN
+    RETURN stmts;
+  END IF;
+  -- bounded, then open periods: only those the subject has
+  RETURN (SELECT COALESCE(pg_catalog.array_agg(x.q ORDER BY x.o), '{}')
+            FROM pg_catalog.unnest(stmts) WITH ORDINALITY x(q, o)
+           WHERE params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>)
+                 pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('b', x.o OPERATOR(pg_catalog.=) 1)));
+END
+$$;
+
 -- All identifiers of the subject reached from (kind, value): the fixed
 -- point described at the top of this file.
 CREATE FUNCTION privacy._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
@@ -1110,12 +1191,14 @@ BEGIN
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
       own_json := COALESCE(own_json, privacy._subject_row_json(tbl, NULL));
       branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                          privacy._subject_from(c, dc));
+        (SELECT pg_catalog.array_agg(pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                                                       f))
+           FROM pg_catalog.unnest(privacy._subject_froms(c, dc)) f);
     ELSE
       branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                          c.col, privacy._subject_from(c, dc));
+        (SELECT pg_catalog.array_agg(pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                                                       c.col, f))
+           FROM pg_catalog.unnest(privacy._subject_froms(c, dc)) f);
       whens := whens OPERATOR(pg_catalog.||)
         pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy._subject_row_json(tbl, c.col));
     END IF;
@@ -1754,6 +1837,7 @@ DECLARE
   order_  regclass[];
   cached  text;
   q       text;
+  stmts   text[];
   cols    privacy._subject_column[] := privacy._subject_cols();
   res     jsonb;
   reten   jsonb := privacy._subject_retention_all();
@@ -1897,20 +1981,19 @@ BEGIN
         kept := GREATEST(kept, nrows);
         until := GREATEST(until, privacy._legal_minimum_until(t.tbl, row_until));
       END IF;
-      -- the statement without its keep condition, built once per backend
-      q := privacy._subject_cache_get('delete:' || c.tbl::oid::text || '.' || c.attnum::text || ':' || dc);
-      IF q IS NULL THEN
-        q := privacy._subject_cache_put('delete:' || c.tbl::oid::text || '.' || c.attnum::text || ':' || dc,
-               pg_catalog.format('DELETE FROM %s t USING %s WHERE %s',
-                                 t.tbl, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy._subject_match(c, dc)));
-      END IF;
+      -- the statements without their keep condition, built once per backend
+      stmts := privacy._subject_stmts('delete', c, dc, params);
+      n := 0;
       IF NOT refd THEN
         -- no foreign key references the table: no subtransaction needed
-        n := privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
+        FOREACH q IN ARRAY stmts LOOP
+          n := n OPERATOR(pg_catalog.+) privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
+        END LOOP;
       ELSE
       BEGIN
-        n := privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
+        FOREACH q IN ARRAY stmts LOOP
+          n := n OPERATOR(pg_catalog.+) privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
+        END LOOP;
       EXCEPTION WHEN foreign_key_violation THEN
         -- Rows that other kept rows still reference stay as long as they do.
         nrows := (privacy._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy._subject_from(c, dc),
@@ -1961,14 +2044,11 @@ BEGIN
                 DETAIL = 'The column is NOT NULL, so the subject''s identifier cannot be removed from other subjects'' rows.',
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
-      q := privacy._subject_cache_get('scrub:' || c.tbl::oid::text || '.' || c.attnum::text || ':' || dc);
-      IF q IS NULL THEN
-        q := privacy._subject_cache_put('scrub:' || c.tbl::oid::text || '.' || c.attnum::text || ':' || dc,
-               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s',
-                                 t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy._subject_match(c, dc)));
-      END IF;
-      nrows := privacy._subject_exec(t.tbl, q || ' AND NOT ' || COALESCE(heldcond, 'false'), params);
+      nrows := 0;
+      FOREACH q IN ARRAY privacy._subject_stmts('scrub', c, dc, params) LOOP
+        nrows := nrows OPERATOR(pg_catalog.+)
+                 privacy._subject_exec(t.tbl, q || ' AND NOT ' || COALESCE(heldcond, 'false'), params);
+      END LOOP;
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
         scrubbed := scrubbed OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(c.col, nrows);
         n := n OPERATOR(pg_catalog.+) nrows;
