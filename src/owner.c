@@ -40,6 +40,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
@@ -272,7 +273,13 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 			if (!null)
 			{
 				if (OidIsValid(expect_type))
-					*result = SPI_datumTransfer(d, false, -1);
+				{
+					int16		len;
+					bool		byval;
+
+					get_typlenbyval(expect_type, &len, &byval);
+					*result = SPI_datumTransfer(d, byval, len);
+				}
 				else
 				{
 					/* as text, in the caller's memory */

@@ -570,15 +570,6 @@ AS $$
    ORDER BY x.o
 $$;
 
--- The FROM clauses of column c's branches (see _subject_parts).
-CREATE FUNCTION privacy._subject_froms(c privacy._subject_column, dc text)
-  RETURNS text[]
-  LANGUAGE sql STABLE
-AS $$
-  SELECT pg_catalog.array_agg(pg_catalog.format('%s JOIN %s t ON %s', p.ids, c.tbl, p.cond))
-    FROM privacy._subject_parts(c, dc) p
-$$;
-
 -- The erasure's statements for column c (verb delete: its rows; scrub:
 -- its mentions set to NULL), without the keep condition the caller adds,
 -- for the identifiers params holds: built once per backend and kept
@@ -1191,14 +1182,12 @@ BEGIN
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
       own_json := COALESCE(own_json, privacy._subject_row_json(tbl, NULL));
       branches := branches OPERATOR(pg_catalog.||)
-        (SELECT pg_catalog.array_agg(pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                                                       f))
-           FROM pg_catalog.unnest(privacy._subject_froms(c, dc)) f);
+        pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          privacy._subject_from(c, dc));
     ELSE
       branches := branches OPERATOR(pg_catalog.||)
-        (SELECT pg_catalog.array_agg(pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                                                       c.col, f))
-           FROM pg_catalog.unnest(privacy._subject_froms(c, dc)) f);
+        pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          c.col, privacy._subject_from(c, dc));
       whens := whens OPERATOR(pg_catalog.||)
         pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy._subject_row_json(tbl, c.col));
     END IF;
@@ -1264,6 +1253,8 @@ CREATE FUNCTION privacy._subject_header(kind text, norm text, kinds text[], vals
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  refs text[] := privacy._subject_refs(kinds, vals);    -- keyed, computed once
 BEGIN
   RETURN (
   SELECT pg_catalog.jsonb_build_object(
@@ -1273,10 +1264,10 @@ BEGIN
            'subject', pg_catalog.jsonb_build_object('kind', kind, 'value', norm),
            'identifiers', privacy._subject_identifiers_json(kinds, vals, spans),
            'restricted', EXISTS (SELECT FROM privacy.restriction r
-                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy._subject_refs(kinds, vals))
+                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (refs)
                                     AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),
            'consent', privacy._subject_consent(kinds, vals),
-           'requests', privacy._subject_requests_json(privacy._subject_refs(kinds, vals))));
+           'requests', privacy._subject_requests_json(refs)));
 END
 $$;
 
@@ -1298,14 +1289,23 @@ DECLARE
   ment   jsonb;
   tables jsonb := '[]';
   res    jsonb;
+  cols   privacy._subject_column[] := privacy._subject_cols();
+  c      privacy._subject_column;
+  has_ids boolean;
   reten  jsonb := privacy._subject_retention_all();
 BEGIN
   ids := privacy._subject_identifiers(kind, value, at);
   params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
-    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
-                               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
-                                 AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(cols) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
+    -- only tables with a column that can hold one of the identifiers
+    has_ids := false;
+    FOREACH c IN ARRAY cols LOOP
+      IF c.tbl OPERATOR(pg_catalog.=) t.tbl AND params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
+        has_ids := true;
+        EXIT;
+      END IF;
+    END LOOP;
+    CONTINUE WHEN NOT has_ids;
     rs := privacy._subject_rows_sql(t.tbl, dc);
     CONTINUE WHEN rs.q IS NULL;
     -- the rows, read as the table's owner; shown from their JSON here
