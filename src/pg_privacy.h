@@ -14,8 +14,10 @@
  *	  e164.c		E.164 phone number normalization (pure C)
  *	  pseudonym.c	SQL-callable pseudonymization and masking functions
  *	  protect.c		the on-write protect trigger and its per-relation cache
- *	  subject.c		data-subject rights: identifier keys, erasure statements
- *					run as the table owner, generated SQL and plan caches
+ *	  subject.c		data-subject rights, the C side of the subject engine:
+ *					identifiers by column, statements run as the table owner
+ *					(through owner.c), generated SQL kept per backend
+ *	  retention.c	purge statements run as the table owner (through owner.c)
  *
  *-------------------------------------------------------------------------
  */

@@ -6,7 +6,8 @@
  * Retention (src/sql/50_retention.sql) is written in PL/pgSQL: it reads
  * the policies and holds, builds each DELETE, UPDATE or DROP with quoted
  * identifiers, and passes every value as a parameter.  The statement itself
- * is run here, as the table's owner, in a security-restricted operation
+ * is run here through pgp_owner_run (src/owner.c, the one way pg_privacy
+ * acts as a table's owner), in a security-restricted operation
  * with search_path pinned to pg_catalog, pg_temp: the way PostgreSQL's own
  * maintenance commands (VACUUM, ANALYZE, REFRESH MATERIALIZED VIEW) act on
  * a table.  pg_cron runs the nightly purge as a superuser; a trigger, a

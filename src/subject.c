@@ -3,37 +3,47 @@
  * subject.c
  *	  C helpers of the data-subject rights (src/sql/70_subject.sql).
  *
- * Export, erasure and restriction are written in PL/pgSQL; these pieces
- * are C because they run per row, need backend state, or act as a table's
- * owner:
+ * The subject engine works in three phases: find (the subject's
+ * identifiers to a fixed point), decide (legal minimums, holds,
+ * restriction, consent) and apply (export rows, delete, scrub, restrict).
+ * The phases' control flow and the reports are PL/pgSQL; the pieces below
+ * are C because they run per statement or per row, need backend state, or
+ * act as a table's owner (always through src/owner.c):
  *
  *	  _subject_key		the normal form of an identifier as people typed it,
  *						or NULL when it has none (never an error), so a
  *						column of messy phone numbers can be searched, and
  *						indexed, by its normal form
- *	  _subject_exec		run one DELETE or UPDATE of the erasure as the
- *						owner of the table, in a security-restricted
- *						operation with a safe search_path (as
- *						pgp_rewrite_protected does), the identifiers as its
- *						jsonb parameter, through a kept plan
+ *	  _subject_params	find: the subject's identifiers by column, as each
+ *						column stores them (transformed, cast-checked), the
+ *						one parameter of every generated statement
+ *	  _subject_ids, _subject_ids_span
+ *						inside a generated statement, run as the table's
+ *						owner: one column's identifiers as rows; pure
+ *	  _subject_exec		apply: one DELETE or UPDATE of the erasure as the
+ *						owner of the table (pgp_owner_run), through a kept
+ *						plan
  *	  _erasing			true while erase_subject scrubs and deletes, so the
  *						restriction trigger lets the erasure through; reset
  *						at the end of every transaction, error included
- *	  _subject_query	run one generated read-only query over a table, as
- *						the table's owner in a security-restricted
- *						operation, with the subject's identifiers as its
- *						jsonb parameter, through a plan prepared once per
- *						backend and kept (the plan cache replans it when a
- *						table changes), returning jsonb
+ *	  _subject_query	one generated read-only query over a table, as the
+ *						table's owner (pgp_owner_run), through a plan kept
+ *						per backend (the plan cache replans it when a table
+ *						changes), returning jsonb
  *	  _subject_rows		the same, returning every row (the export's rows)
+ *	  _subject_eval		the export's per-table query that shows those rows
+ *						(decrypts, masks), as the extension owner, through a
+ *						kept plan
  *	  _restrict_trigger	the restriction trigger: the old rows read as the
  *						table's owner, checked as the extension owner
  *	  _subject_cache	the SQL that export and erasure generate from the
- *						catalog, kept per backend: generating it takes far
- *						longer than running it for one subject.  Any
+ *						catalog, and what they checked in it (protection,
+ *						foreign keys), kept per backend: generating it takes
+ *						far longer than running it for one subject.  Any
  *						relcache invalidation empties it; the catalog
  *						functions send one for every declaration they
- *						change (privacy._invalidate)
+ *						change (privacy._invalidate), and a change of a
+ *						table's triggers or constraints sends one itself
  *
  *-------------------------------------------------------------------------
  */

@@ -34,15 +34,16 @@
 --
 -- Acting as the table's owner.  Every statement that reads or writes a
 -- registered table runs as that table's owner in a security-restricted
--- operation with search_path pg_catalog, pg_temp (src/subject.c:
--- _subject_query and _subject_rows read, _subject_exec writes; the
--- restriction trigger reads the old rows the same way), never as the
--- extension owner or the caller: a cast to json of the owner's type in the
--- export, her trigger on the erasure's DELETE, her index expressions run
--- with her rights only.  These statements call nothing the owner may not
--- execute: the subject's identifiers travel as their jsonb parameter, read
--- with jsonb_to_recordset; keyed work (decrypting an msisdn_fpe column,
--- keyed references) is done by the extension on what the owner's query
+-- operation with search_path pg_catalog, pg_temp (src/owner.c, through
+-- src/subject.c: _subject_query and _subject_rows read, _subject_exec
+-- writes; the restriction trigger reads the old rows the same way), never
+-- as the extension owner or the caller: a cast to json of the owner's type
+-- in the export, her trigger on the erasure's DELETE, her index
+-- expressions run with her rights only.  These statements call nothing
+-- the owner may not execute: the subject's identifiers travel as their
+-- jsonb parameter, read by the pure C functions _subject_ids and
+-- _subject_ids_span; keyed work (decrypting an msisdn_fpe column, keyed
+-- references) is done by the extension on what the owner's query
 -- returned, which is plain JSON and text.
 --
 -- Identifier columns (and the time columns that bound them) have built-in
