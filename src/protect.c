@@ -1019,14 +1019,20 @@ PG_FUNCTION_INFO_V1(pgp_invalidate);
 /*
  * _invalidate(tbl): make every backend drop its cached protect state of
  * the table (and its partitions) at commit.  Called by the catalog
- * functions when a declaration changes.
+ * functions when a declaration changes.  privacy.registered_table is
+ * invalidated too: the subject engine's kept statements (subject.c) watch
+ * it, and a table declared for the first time is not yet one they watch.
  */
 Datum
 pgp_invalidate(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
+	Oid			catrel = get_relname_relid("registered_table",
+										   get_namespace_oid("privacy", false));
 
 	CacheInvalidateRelcacheByRelid(relid);
+	if (OidIsValid(catrel) && catrel != relid)
+		CacheInvalidateRelcacheByRelid(catrel);
 	PG_RETURN_VOID();
 }
 

@@ -440,17 +440,47 @@ static MemoryContext SubjectCacheContext = NULL;
 static struct varlena *subject_cols = NULL;
 
 /*
+ * The relations whose invalidation empties the cache, sorted (NULL: not
+ * known yet, and then any invalidation empties it): the registered tables,
+ * their partitions and pg_privacy's catalog tables.  Everything the cache
+ * holds depends only on them: a declaration changed through the catalog
+ * functions invalidates its table and privacy.registered_table
+ * (privacy._invalidate); a change of a registered table's columns,
+ * triggers, constraints, partitions or inheritance children invalidates
+ * the table or the partition.  Invalidations of other relations (the
+ * statistics that autovacuum writes to any table, an application's
+ * temporary tables) leave the cache alone.
+ */
+static Oid *subject_watched = NULL;
+static int	subject_nwatched = 0;
+
+static int
+oid_cmp_unsigned(const void *a, const void *b)
+{
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
  * Relcache callback: a declaration (or a table) changed somewhere; forget
- * everything generated.  Rebuilding costs one export's worth of catalog
- * reads.
+ * everything generated, unless the relation is not one the cache depends
+ * on.  Rebuilding costs one export's worth of catalog reads.
  */
 static void
 subject_cache_reset(Datum arg, Oid relid)
 {
+	if (OidIsValid(relid) && subject_watched != NULL &&
+		bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid),
+				oid_cmp_unsigned) == NULL)
+		return;
 	if (subject_cache != NULL)
 		hash_destroy(subject_cache);
 	subject_cache = NULL;
 	subject_cols = NULL;
+	subject_watched = NULL;
+	subject_nwatched = 0;
 	if (SubjectCacheContext != NULL)
 		MemoryContextReset(SubjectCacheContext);
 }
@@ -691,9 +721,44 @@ subject_cols_kept(void)
 			return NULL;		/* no searchable column: nothing to keep */
 		}
 		flat = PG_DETOAST_DATUM_COPY(d);
+
+		/* the relations the cache depends on, sorted as unsigned OIDs */
+		ret = SPI_execute("SELECT pg_catalog.array_agg(DISTINCT x.r ORDER BY x.r) FROM ("
+						  " SELECT t.tbl::pg_catalog.oid AS r FROM privacy.registered_table t"
+						  " UNION ALL"
+						  " SELECT p.relid::pg_catalog.oid FROM privacy.registered_table t,"
+						  "        pg_catalog.pg_partition_tree(t.tbl) p"
+						  " UNION ALL"
+						  " SELECT c.oid FROM pg_catalog.pg_class c"
+						  "  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'privacy'::pg_catalog.regnamespace"
+						  "    AND c.relname IN ('registered_table', 'registered_column', 'subject_table',"
+						  "                      'identifier_kind', 'purpose', 'legal_basis', 'retention_policy')) x",
+						  true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
 		subject_cache_context();
 		copy = MemoryContextAlloc(SubjectCacheContext, VARSIZE(flat));
 		memcpy(copy, flat, VARSIZE(flat));
+		if (!isnull)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+			int			i;
+			Oid		   *w;
+
+			deconstruct_array(a, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			w = MemoryContextAlloc(SubjectCacheContext, sizeof(Oid) * Max(n, 1));
+			for (i = 0; i < n; i++)
+				w[i] = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
+			qsort(w, n, sizeof(Oid), oid_cmp_unsigned);
+			subject_watched = w;
+			subject_nwatched = n;
+		}
 		SPI_finish();
 		subject_cols = copy;
 	}
