@@ -57,10 +57,34 @@ ALTER TABLE regress_eng.mail ENABLE TRIGGER zz_pg_privacy_protect;
 SELECT table_name, action, rows FROM privacy.erase_subject('customer', '4') ORDER BY 1, 2;
 SELECT count(*) AS mails_left FROM regress_eng.mail;
 
+-- A table declared for the first time in the middle of the session is
+-- searched by the next export.
+INSERT INTO regress_eng.account VALUES (5, 'five@example.dk', 'e');
+SELECT e->>'table' AS tbl FROM jsonb_array_elements(privacy.export_subject('customer', '5')->'tables') e ORDER BY 1;
+CREATE TABLE regress_eng.letter (account_id bigint, body text);
+INSERT INTO regress_eng.letter VALUES (5, 'hello');
+SELECT privacy.register_table('regress_eng.letter', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.letter', 'account_id', 'customer_number', identifies => 'customer');
+SELECT e->>'table' AS tbl FROM jsonb_array_elements(privacy.export_subject('customer', '5')->'tables') e ORDER BY 1;
+
+-- What the cache keeps survives a change of an unrelated relation (a
+-- temporary table, the statistics of another table) and goes with a
+-- change of a registered one.  (One transaction: no autovacuum of a
+-- registered table can come in between.)
+BEGIN;
+SELECT count(*) FROM privacy.erase_subject('customer', '999', dry_run => true);
+SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+CREATE TEMP TABLE regress_eng_unrelated (x int);
+ANALYZE regress_eng_unrelated;
+SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+ALTER TABLE regress_eng.letter ADD COLUMN sent_at timestamptz;
+SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+COMMIT;
+
 -- Clean up
 SET client_min_messages = warning;
 SELECT privacy.unprotect('regress_eng.mail');
-SELECT privacy.unregister_table(t) FROM unnest(ARRAY['regress_eng.account', 'regress_eng.ticket', 'regress_eng.mail']::regclass[]) t;
+SELECT privacy.unregister_table(t) FROM unnest(ARRAY['regress_eng.account', 'regress_eng.ticket', 'regress_eng.mail', 'regress_eng.letter']::regclass[]) t;
 DROP SCHEMA regress_eng CASCADE;
 DELETE FROM privacy.restriction
  WHERE subject_ref IN (privacy._audit_ref('customer', '3'), privacy._audit_ref('email', 'three@example.dk'));
