@@ -571,8 +571,9 @@ AS $$
    ORDER BY x.o
 $$;
 
--- The erasure's statements for column c (verb delete: its rows; scrub:
--- its mentions set to NULL), without the keep condition the caller adds,
+-- The erasure's statements for column c (verb delete: its rows; ctid: the
+-- ctids of its rows; scrub: its mentions set to NULL), without the keep
+-- condition the caller adds,
 -- for the identifiers params holds: built once per backend and kept
 -- (privacy._subject_cache_get) until the catalog changes.
 CREATE FUNCTION privacy._subject_stmts(verb text, c privacy._subject_column, dc text, params jsonb)
@@ -589,6 +590,7 @@ BEGIN
   IF cached IS NULL THEN
     SELECT pg_catalog.array_agg(pg_catalog.format(
              CASE verb WHEN 'delete' THEN 'DELETE FROM %1$s t USING %2$s WHERE %3$s'
+                       WHEN 'ctid' THEN 'SELECT t.ctid FROM %2$s JOIN %1$s t ON %3$s'
                        ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,
              c.tbl, p.ids, p.cond, c.col))
       INTO stmts
@@ -600,10 +602,11 @@ BEGIN
     RETURN stmts;
   END IF;
   -- bounded, then open periods: only those the subject has
-  RETURN (SELECT COALESCE(pg_catalog.array_agg(x.q ORDER BY x.o), '{}')
-            FROM pg_catalog.unnest(stmts) WITH ORDINALITY x(q, o)
-           WHERE params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>)
-                 pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('b', x.o OPERATOR(pg_catalog.=) 1)));
+  RETURN CASE WHEN params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"b": true}]'::jsonb
+              THEN ARRAY[stmts[1]] ELSE '{}'::text[] END
+         OPERATOR(pg_catalog.||)
+         CASE WHEN params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"b": false}]'::jsonb
+              THEN ARRAY[stmts[2]] ELSE '{}'::text[] END;
 END
 $$;
 
@@ -684,12 +687,11 @@ BEGIN
     link_sql := cached::text[];
   END IF;
   FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc
-            WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
+            WHERE cached IS NULL AND sc.link OPERATOR(pg_catalog.=) 'owner'
             GROUP BY sc.tbl
            HAVING pg_catalog.count(*) FILTER (WHERE sc.links) OPERATOR(pg_catalog.>=) 1
               AND pg_catalog.count(*) OPERATOR(pg_catalog.>=) 2
             ORDER BY sc.tbl::oid LOOP
-    EXIT WHEN cached IS NOT NULL;
     branches := '{}';
     keys := '{}';
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
@@ -1839,6 +1841,8 @@ DECLARE
   cached  text;
   q       text;
   stmts   text[];
+  ctids   text[];
+  dels    text[];
   cols    privacy._subject_column[] := privacy._subject_cols();
   res     jsonb;
   reten   jsonb := privacy._subject_retention_all();
@@ -1967,6 +1971,17 @@ BEGIN
                                   OR k.confrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(t.tbl) p)))::text);
     END IF;
     refd := cached::boolean;
+    -- An ordinary table no foreign key references: the rows of all its
+    -- owner columns go in one DELETE (by their ctids; no concurrent writer,
+    -- the table is locked), not one per column.
+    cached := privacy._subject_cache_get('plain:' || t.tbl::oid::text);
+    IF cached IS NULL THEN
+      cached := privacy._subject_cache_put('plain:' || t.tbl::oid::text,
+                  EXISTS (SELECT FROM pg_catalog.pg_class k
+                           WHERE k.oid OPERATOR(pg_catalog.=) t.tbl AND k.relkind OPERATOR(pg_catalog.=) 'r')::text);
+    END IF;
+    ctids := '{}';
+    dels := '{}';
     -- (cols is in order of table and attnum)
     FOREACH c IN ARRAY cols LOOP
       CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'owner';
@@ -1981,6 +1996,11 @@ BEGIN
         row_until := (res OPERATOR(pg_catalog.->>) 1)::timestamptz;
         kept := GREATEST(kept, nrows);
         until := GREATEST(until, privacy._legal_minimum_until(t.tbl, row_until));
+      END IF;
+      IF NOT refd AND cached::boolean THEN
+        ctids := ctids OPERATOR(pg_catalog.||) privacy._subject_stmts('ctid', c, dc, params);
+        dels := dels OPERATOR(pg_catalog.||) privacy._subject_stmts('delete', c, dc, params);
+        CONTINUE;
       END IF;
       -- the statements without their keep condition, built once per backend
       stmts := privacy._subject_stmts('delete', c, dc, params);
@@ -2006,6 +2026,14 @@ BEGIN
       END IF;
       deleted := deleted OPERATOR(pg_catalog.+) n;
     END LOOP;
+    IF pg_catalog.cardinality(ctids) OPERATOR(pg_catalog.=) 1 THEN
+      deleted := deleted OPERATOR(pg_catalog.+) privacy._subject_exec(t.tbl, dels[1] || ' AND NOT ' || keepcond, params);
+    ELSIF pg_catalog.cardinality(ctids) OPERATOR(pg_catalog.>) 1 THEN
+      deleted := deleted OPERATOR(pg_catalog.+) privacy._subject_exec(t.tbl,
+                   'DELETE FROM ' || t.tbl::text || ' t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY('
+                   || pg_catalog.array_to_string(ctids, ' UNION ALL ') || ')) AND NOT ' || keepcond,
+                   params);
+    END IF;
     IF deleted OPERATOR(pg_catalog.>) 0 THEN
       action := 'delete'; rows := deleted; kept_until := NULL;
       reason := 'erased at the data subject''s request (GDPR Art. 17)';
