@@ -16,6 +16,7 @@ EXTVERSION := $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTEN
 MODULE_big = pg_privacy
 OBJS = \
 	src/pg_privacy.o \
+	src/owner.o \
 	src/caller.o \
 	src/keys.o \
 	src/audit.o \

@@ -78,59 +78,6 @@ pgp_invoker(PG_FUNCTION_ARGS)
 }
 
 /*
- * The owner of a relation, or an error when it no longer exists.  Work
- * done on a user's table (purge, rewrite, cascade) runs as this role.
- */
-Oid
-pgp_rel_owner(Oid relid)
-{
-	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(reltup))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
-	ReleaseSysCache(reltup);
-	return owner;
-}
-
-/*
- * Act as the owner of relid until pgp_end_as_owner(): in a
- * security-restricted operation, with search_path = pg_catalog, pg_temp,
- * the way PostgreSQL's own maintenance commands act on a user's table, so
- * that a trigger, default or function the owner planted never runs with
- * the caller's (often a superuser's) rights.  Settings changed meanwhile
- * (the search_path, a lock_timeout) are undone at the end; on error the
- * transaction's abort restores everything.
- */
-void
-pgp_begin_as_owner(Oid relid, PgpAsOwner *save)
-{
-	pgp_begin_as_role(pgp_rel_owner(relid), save);
-}
-
-/* The same for a role given by OID (the publisher of a view, say). */
-void
-pgp_begin_as_role(Oid role, PgpAsOwner *save)
-{
-	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(role, save->sec_context | SECURITY_RESTRICTED_OPERATION);
-	save->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-}
-
-void
-pgp_end_as_owner(PgpAsOwner *save)
-{
-	AtEOXact_GUC(false, save->nestlevel);
-	SetUserIdAndSecContext(save->userid, save->sec_context);
-}
-
-/*
  * Run a fully qualified SELECT on pg_privacy's own catalog as its owner
  * (the extension owner), in a security-restricted operation: the roles
  * whose writes fire pg_privacy's triggers cannot read the catalog.  The

@@ -4,7 +4,9 @@
  *	  Shared declarations of the pg_privacy backend module.
  *
  * The module is split by concern:
- *	  pg_privacy.c	module entry (_PG_init), acting as a table's owner
+ *	  pg_privacy.c	module entry (_PG_init), GUCs, reading pg_privacy's catalog
+ *	  owner.c		the one way to run SQL as a table's owner (security-
+ *					restricted, safe search_path), and the kept plans
  *	  caller.c		API entry points: who called, running as the extension owner
  *	  keys.c		master key file, HKDF working keys, per-backend key cache
  *	  pgp_crypto.c	HKDF/HMAC primitives (pure C, also used by unit tests)
@@ -16,12 +18,10 @@
  *	  catalog.c		the catalog's view of DDL: renamed columns
  *	  pseudonym.c	SQL-callable pseudonymization and masking functions
  *	  protect.c		the on-write protect trigger and its per-relation cache
- *	  consent.c		the consent register's hot path and the consent trigger
- *	  retention.c	purge statements run as the table's owner
- *	  analytics.c	safe aggregates and pseudonymized extracts
- *	  subject.c		data-subject rights: statements run as
- *					the table's owner, generated SQL and plan caches
- *	  compat.c		refusing calls through an older version's declarations
+ *	  subject.c		data-subject rights, the C side of the subject engine:
+ *					identifiers by column, statements run as the table owner
+ *					(through owner.c), generated SQL kept per backend
+ *	  retention.c	purge statements run as the table owner (through owner.c)
  *
  *-------------------------------------------------------------------------
  */
@@ -30,7 +30,10 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/tuplestore.h"
 #include "pgp_crypto.h"
 
 /* Key purposes: each derives its own working keys (HKDF info). */
@@ -73,6 +76,10 @@ extern Oid	pgp_caller(void);
 extern bool pgp_in_api(void);
 
 /* pg_privacy.c */
+extern void pgp_catalog_select(const char *sql, int nargs, Oid *argtypes,
+							   Datum *values);
+
+/* owner.c: the one way to run SQL as a table's owner */
 extern Oid	pgp_rel_owner(Oid relid);
 
 /* What pgp_begin_as_owner() changed, for pgp_end_as_owner() to undo. */
@@ -86,8 +93,20 @@ typedef struct PgpAsOwner
 extern void pgp_begin_as_owner(Oid relid, PgpAsOwner *save);
 extern void pgp_begin_as_role(Oid role, PgpAsOwner *save);
 extern void pgp_end_as_owner(PgpAsOwner *save);
-extern void pgp_catalog_select(const char *sql, int nargs, Oid *argtypes,
-							   Datum *values);
+
+/* pgp_owner_run's flags: one result kind, and whether to keep the plan */
+#define PGP_RUN_EXEC		0x01
+#define PGP_RUN_QUERY		0x02
+#define PGP_RUN_ROWS		0x04
+#define PGP_RUN_KEEP_PLAN	0x10
+#define PGP_RUN_READ_ONLY	0x20
+
+extern SPIPlanPtr pgp_kept_plan(const char *sql, int nargs, Oid *argtypes);
+extern uint64 pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
+							Datum *values, const char *nulls, int flags,
+							int32 lock_timeout_ms, Oid expect_type,
+							Datum *result, bool *isnull,
+							Tuplestorestate *store, TupleDesc desc);
 
 /* keys.c */
 extern char *pgp_key_file;

@@ -920,7 +920,6 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 	char	   *relname;
 	char	   *nspname;
 	StringInfoData sql;
-	PgpAsOwner	as_owner;
 	uint64		processed = 0;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -960,26 +959,18 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "%s%s = %s", i > 0 ? ", " : "", col, col);
 	}
 
-	pgp_begin_as_owner(relid, &as_owner);
 	rewrite_relid = relid;
 	PG_TRY();
 	{
-		int			ret;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		ret = SPI_execute(sql.data, false, 0);
-		if (ret != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-		processed = SPI_processed;
-		SPI_finish();
+		/* as the table's owner (src/owner.c) */
+		processed = pgp_owner_run(relid, sql.data, 0, NULL, NULL, NULL,
+								  PGP_RUN_EXEC, 0, InvalidOid, NULL, NULL, NULL, NULL);
 	}
 	PG_FINALLY();
 	{
 		rewrite_relid = InvalidOid;
 	}
 	PG_END_TRY();
-	pgp_end_as_owner(&as_owner);
 
 	PG_RETURN_INT64((int64) processed);
 }
@@ -989,14 +980,20 @@ PG_FUNCTION_INFO_V1(pgp_invalidate);
 /*
  * _invalidate(tbl): make every backend drop its cached protect state of
  * the table (and its partitions) at commit.  Called by the catalog
- * functions when a declaration changes.
+ * functions when a declaration changes.  privacy.registered_table is
+ * invalidated too: the subject engine's kept statements (subject.c) watch
+ * it, and a table declared for the first time is not yet one they watch.
  */
 Datum
 pgp_invalidate(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
+	Oid			catrel = get_relname_relid("registered_table",
+										   get_namespace_oid("privacy", false));
 
 	CacheInvalidateRelcacheByRelid(relid);
+	if (OidIsValid(catrel) && catrel != relid)
+		CacheInvalidateRelcacheByRelid(catrel);
 	PG_RETURN_VOID();
 }
 
@@ -1053,7 +1050,6 @@ protect_check_attach(PartitionCmd *pc, bool may_switch_off)
 	bool		protected_tree;
 	bool		has_rows = false;
 	bool		isnull;
-	PgpAsOwner	as_owner;
 	char	   *partname;
 
 	if (!OidIsValid(part))
@@ -1072,15 +1068,16 @@ protect_check_attach(PartitionCmd *pc, bool may_switch_off)
 
 	partname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
 										  get_rel_name(part));
-	pgp_begin_as_owner(part, &as_owner);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(psprintf("SELECT EXISTS (SELECT FROM %s)", partname), false, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "reading an attached partition failed");
-	has_rows = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
-	SPI_finish();
-	pgp_end_as_owner(&as_owner);
+	{
+		Datum		d = (Datum) 0;
+
+		/* read as the partition's owner (src/owner.c) */
+		if (pgp_owner_run(part, psprintf("SELECT EXISTS (SELECT FROM %s)", partname),
+						  0, NULL, NULL, NULL, PGP_RUN_QUERY, 0, BOOLOID,
+						  &d, &isnull, NULL, NULL) != 1)
+			elog(ERROR, "reading an attached partition failed");
+		has_rows = !isnull && DatumGetBool(d);
+	}
 	if (!has_rows)
 		return;
 	if (may_switch_off)

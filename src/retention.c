@@ -6,7 +6,8 @@
  * Retention (src/sql/50_retention.sql) is written in PL/pgSQL: it reads
  * the policies and holds, builds each DELETE, UPDATE or DROP with quoted
  * identifiers, and passes every value as a parameter.  The statement itself
- * is run here, as the table's owner, in a security-restricted operation
+ * is run here through pgp_owner_run (src/owner.c, the one way pg_privacy
+ * acts as a table's owner), in a security-restricted operation
  * with search_path pinned to pg_catalog, pg_temp: the way PostgreSQL's own
  * maintenance commands (VACUUM, ANALYZE, REFRESH MATERIALIZED VIEW) act on
  * a table.  pg_cron runs the nightly purge as a superuser; a trigger, a
@@ -49,17 +50,15 @@ static uint64
 run_as_owner(Oid relid, text *sql, ArrayType *args, int32 lock_timeout_ms,
 			 bool want_value, text **value, bool *value_null)
 {
-	char	   *query = text_to_cstring(sql);
 	Datum	   *elems = NULL;
 	bool	   *elemnulls = NULL;
 	int			nargs = 0;
 	Oid		   *argtypes = NULL;
 	char	   *nulls = NULL;
 	int			i;
-	PgpAsOwner	as_owner;
-	int			ret;
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
 	uint64		processed;
-	MemoryContext callercxt = CurrentMemoryContext;
 
 	if (args != NULL)
 	{
@@ -81,48 +80,18 @@ run_as_owner(Oid relid, text *sql, ArrayType *args, int32 lock_timeout_ms,
 		}
 	}
 
-	pgp_begin_as_owner(relid, &as_owner);
-	if (lock_timeout_ms > 0)
-	{
-		char		buf[32];
-
-		snprintf(buf, sizeof(buf), "%d", lock_timeout_ms);
-		(void) set_config_option("lock_timeout", buf,
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-								 true, 0, false);
-	}
-
-	/*
-	 * On error the transaction (or the caller's subtransaction) is aborted,
-	 * which restores the user id, the security context and the settings.
-	 */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute_with_args(query, nargs, argtypes, elems, nulls, false,
-								want_value ? 1 : 0);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	processed = SPI_processed;
+	/* the statements hold per-run literals (names, times): not kept */
+	processed = pgp_owner_run(relid, text_to_cstring(sql), nargs, argtypes,
+							  elems, nulls,
+							  want_value ? PGP_RUN_QUERY : PGP_RUN_EXEC,
+							  lock_timeout_ms, InvalidOid,
+							  &result, &isnull, NULL, NULL);
 	if (want_value)
 	{
-		*value_null = true;
-		if (SPI_tuptable != NULL && SPI_processed > 0)
-		{
-			char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-			if (s != NULL)
-			{
-				MemoryContext oldcxt = MemoryContextSwitchTo(callercxt);
-
-				*value = cstring_to_text(s);
-				*value_null = false;
-				MemoryContextSwitchTo(oldcxt);
-			}
-		}
+		*value_null = isnull;
+		if (!isnull)
+			*value = DatumGetTextPP(result);
 	}
-	SPI_finish();
-
-	pgp_end_as_owner(&as_owner);
 	return processed;
 }
 

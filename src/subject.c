@@ -3,40 +3,56 @@
  * subject.c
  *	  C helpers of the data-subject rights (src/sql/70_subject.sql).
  *
- * Export, erasure and restriction are written in PL/pgSQL; these pieces
- * are C because they run per row, need backend state, or act as a table's
- * owner:
+ * The subject engine works in three phases: find (the subject's
+ * identifiers to a fixed point), decide (legal minimums, holds,
+ * restriction, consent) and apply (export rows, delete, scrub, restrict).
+ * The phases' control flow and the reports are PL/pgSQL; the pieces below
+ * are C because they run per statement or per row, need backend state, or
+ * act as a table's owner (always through src/owner.c):
  *
- *	  _subject_exec		run one DELETE or UPDATE of the erasure as the
- *						owner of the table, in a security-restricted
- *						operation with a safe search_path (as
- *						pgp_rewrite_protected does), the identifiers as its
- *						jsonb parameter, through a kept plan
+ *	  _subject_params	find: the subject's identifiers by column, as each
+ *						column stores them (transformed, cast-checked), the
+ *						one parameter of every generated statement
+ *	  _subject_ids, _subject_ids_span
+ *						inside a generated statement, run as the table's
+ *						owner: one column's identifiers as rows; pure
+ *	  _subject_exec		apply: one DELETE or UPDATE of the erasure as the
+ *						owner of the table (pgp_owner_run), through a kept
+ *						plan
  *	  _erasing			true while erase_subject scrubs and deletes, so the
  *						restriction trigger lets the erasure through; reset
  *						at the end of every transaction, error included
- *	  _subject_query	run one generated read-only query over a table, as
- *						the table's owner in a security-restricted
- *						operation, with the subject's identifiers as its
- *						jsonb parameter, through a plan prepared once per
- *						backend and kept (the plan cache replans it when a
- *						table changes), returning jsonb
+ *	  _subject_query	one generated read-only query over a table, as the
+ *						table's owner (pgp_owner_run), through a plan kept
+ *						per backend (the plan cache replans it when a table
+ *						changes), returning jsonb
  *	  _subject_rows		the same, returning every row (the export's rows)
+ *	  _subject_eval		the export's per-table query that shows those rows
+ *						(decrypts, masks), as the extension owner, through a
+ *						kept plan
  *	  _restrict_trigger	the restriction trigger: the old rows read as the
  *						table's owner, checked as the extension owner
  *	  _subject_cache	the SQL that export and erasure generate from the
- *						catalog, kept per backend: generating it takes far
- *						longer than running it for one subject.  Any
+ *						catalog, and what they checked in it (protection,
+ *						foreign keys), kept per backend: generating it takes
+ *						far longer than running it for one subject.  Any
  *						relcache invalidation empties it; the catalog
  *						functions send one for every declaration they
- *						change (privacy._invalidate)
+ *						change (privacy._invalidate), and a change of a
+ *						table's triggers or constraints sends one itself
  *
  *-------------------------------------------------------------------------
  */
 #include "pg_privacy.h"
 #include "pgp_transform.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/resowner.h"
+#include "utils/typcache.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -50,6 +66,9 @@
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/multirangetypes.h"
+#include "utils/rangetypes.h"
+#include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "funcapi.h"
@@ -90,7 +109,6 @@ subject_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		subject_erasing = false;
 }
 
-static SPIPlanPtr subject_plan(const char *sql);
 
 PG_FUNCTION_INFO_V1(pgp_subject_exec);
 
@@ -107,40 +125,180 @@ PG_FUNCTION_INFO_V1(pgp_subject_exec);
  * pg_catalog, pg_temp, the way PostgreSQL's maintenance commands act on a
  * table.  Values travel as the parameter, never in the statement text, so
  * no identifier shows up in an error context in the server log.  The plan
- * is prepared once per backend and kept (see subject_plan).
+ * is prepared once per backend and kept (pgp_owner_run, src/owner.c).
  */
 Datum
 pgp_subject_exec(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
-	char	   *sql;
+	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
-	char		nulls[1] = {' '};
-	PgpAsOwner	as_owner;
-	int			ret;
 	uint64		processed;
-	SPIPlanPtr	plan;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
-	relid = PG_GETARG_OID(0);
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	values[0] = PG_GETARG_DATUM(2);
-	pgp_begin_as_owner(relid, &as_owner);
-	(void) set_config_option("plan_cache_mode", "force_generic_plan",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = subject_plan(sql);
-	ret = SPI_execute_plan(plan, values, nulls, false, 0);
-	if (ret != SPI_OK_DELETE && ret != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	processed = SPI_processed;
-	SPI_finish();
-	pgp_end_as_owner(&as_owner);
-
+	processed = pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+							  1, argtypes, values, NULL,
+							  PGP_RUN_EXEC | PGP_RUN_KEEP_PLAN, 0, InvalidOid,
+							  NULL, NULL, NULL, NULL);
 	PG_RETURN_INT64((int64) processed);
+}
+
+/*
+ * The rows of _subject_ids and _subject_ids_span: the identifiers of
+ * params->key; with spans, only those whose "b" is want_bounded, each with
+ * the bounds (lo, hi) of its period, -infinity and infinity where open.
+ */
+static void
+subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Jsonb	   *params;
+	text	   *key;
+	JsonbValue	k;
+	JsonbValue *arr;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Oid			mr_in;
+	Oid			mr_ioparam;
+	FmgrInfo	mr_flinfo;
+	TypeCacheEntry *mr_type = NULL;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return;
+	if (rsinfo->setDesc->natts != (spans ? 5 : 3))
+		elog(ERROR, "_subject_ids returns an unexpected row type");
+	params = PG_GETARG_JSONB_P(0);
+	key = PG_GETARG_TEXT_PP(1);
+	if (!JB_ROOT_IS_OBJECT(params))
+		return;
+	k.type = jbvString;
+	k.val.string.val = VARDATA_ANY(key);
+	k.val.string.len = VARSIZE_ANY_EXHDR(key);
+	arr = findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
+	if (arr == NULL || arr->type != jbvBinary)
+		return;
+
+	getTypeInputInfo(TSTZMULTIRANGEOID, &mr_in, &mr_ioparam);
+	fmgr_info(mr_in, &mr_flinfo);
+	if (spans)
+		mr_type = lookup_type_cache(TSTZMULTIRANGEOID, TYPECACHE_MULTIRANGE_INFO);
+
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbContainer *elem;
+		JsonbValue	f;
+		JsonbValue *fs;
+		JsonbValue *fspan;
+		JsonbValue *fb;
+		Datum		values[5];
+		bool		nulls[5] = {true, true, true, true, true};
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid subject identifiers")));
+		elem = v.val.binary.data;
+		f.type = jbvString;
+		f.val.string.val = "b";
+		f.val.string.len = 1;
+		fb = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		if (fb != NULL && fb->type == jbvBool)
+		{
+			values[2] = BoolGetDatum(fb->val.boolean);
+			nulls[2] = false;
+		}
+		if (spans && (nulls[2] || DatumGetBool(values[2]) != want_bounded))
+			continue;
+		f.val.string.val = "s";
+		f.val.string.len = 1;
+		fs = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		f.val.string.val = "span";
+		f.val.string.len = 4;
+		fspan = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		if (fs != NULL && fs->type == jbvString)
+		{
+			values[0] = PointerGetDatum(cstring_to_text_with_len(fs->val.string.val,
+																 fs->val.string.len));
+			nulls[0] = false;
+		}
+		if (fspan != NULL && fspan->type == jbvString)
+		{
+			char	   *str = pnstrdup(fspan->val.string.val, fspan->val.string.len);
+
+			values[1] = InputFunctionCall(&mr_flinfo, str, mr_ioparam, -1);
+			nulls[1] = false;
+		}
+		if (spans)
+		{
+			/* the period's bounds, for partition pruning; open is infinite */
+			values[3] = TimestampTzGetDatum(DT_NOBEGIN);
+			values[4] = TimestampTzGetDatum(DT_NOEND);
+			nulls[3] = nulls[4] = false;
+			if (!nulls[1])
+			{
+				MultirangeType *mr = DatumGetMultirangeTypeP(values[1]);
+
+				if (!MultirangeIsEmpty(mr))
+				{
+					RangeBound	lower;
+					RangeBound	upper;
+					RangeBound	tmp;
+
+					multirange_get_bounds(mr_type->rngtype, mr, 0, &lower, &tmp);
+					multirange_get_bounds(mr_type->rngtype, mr, mr->rangeCount - 1, &tmp, &upper);
+					if (!lower.infinite)
+						values[3] = lower.val;
+					if (!upper.infinite)
+						values[4] = upper.val;
+				}
+			}
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_ids);
+
+/*
+ * _subject_ids(params, key): the subject's identifiers for one column, the
+ * array params->key of {"s": text, "span": tstzmultirange, "b": bool}
+ * (privacy._subject_params), as rows (s, span, b).  Every generated
+ * statement reads its identifiers through it, as the table's owner: pure
+ * (it reads nothing but its argument, and parses a multirange with the
+ * built-in input function only), so granted to PUBLIC.  In C so that a
+ * statement pays no PL/pgSQL call and no query per use.
+ */
+Datum
+pgp_subject_ids(PG_FUNCTION_ARGS)
+{
+	subject_ids_rows(fcinfo, false, false);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_ids_span);
+
+/*
+ * _subject_ids_span(params, key, bounded): the same rows, only those whose
+ * period is bounded (b) or not, with the bounds (lo, hi) of the period.  A
+ * statement over a table partitioned by its event time joins its rows on
+ * t.event_time BETWEEN lo AND hi as well: a superset of the period, which
+ * lets each identifier's probe skip the partitions outside its period.
+ */
+Datum
+pgp_subject_ids_span(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("bounded must not be null")));
+	subject_ids_rows(fcinfo, true, PG_GETARG_BOOL(2));
+	return (Datum) 0;
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_set_erasing);
@@ -190,17 +348,47 @@ static MemoryContext SubjectCacheContext = NULL;
 static struct varlena *subject_cols = NULL;
 
 /*
+ * The relations whose invalidation empties the cache, sorted (NULL: not
+ * known yet, and then any invalidation empties it): the registered tables,
+ * their partitions and pg_privacy's catalog tables.  Everything the cache
+ * holds depends only on them: a declaration changed through the catalog
+ * functions invalidates its table and privacy.registered_table
+ * (privacy._invalidate); a change of a registered table's columns,
+ * triggers, constraints, partitions or inheritance children invalidates
+ * the table or the partition.  Invalidations of other relations (the
+ * statistics that autovacuum writes to any table, an application's
+ * temporary tables) leave the cache alone.
+ */
+static Oid *subject_watched = NULL;
+static int	subject_nwatched = 0;
+
+static int
+oid_cmp_unsigned(const void *a, const void *b)
+{
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
  * Relcache callback: a declaration (or a table) changed somewhere; forget
- * everything generated.  Rebuilding costs one export's worth of catalog
- * reads.
+ * everything generated, unless the relation is not one the cache depends
+ * on.  Rebuilding costs one export's worth of catalog reads.
  */
 static void
 subject_cache_reset(Datum arg, Oid relid)
 {
+	if (OidIsValid(relid) && subject_watched != NULL &&
+		bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid),
+				oid_cmp_unsigned) == NULL)
+		return;
 	if (subject_cache != NULL)
 		hash_destroy(subject_cache);
 	subject_cache = NULL;
 	subject_cols = NULL;
+	subject_watched = NULL;
+	subject_nwatched = 0;
 	if (SubjectCacheContext != NULL)
 		MemoryContextReset(SubjectCacheContext);
 }
@@ -289,59 +477,6 @@ pgp_subject_cache_put(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(value);
 }
 
-/*
- * Prepared plans of the generated queries, by their text.  The texts come
- * from the catalog and are few; a new declaration makes new texts, and the
- * oldest plans go when the list is full.
- */
-#define SUBJECT_MAX_PLANS 64
-
-typedef struct SubjectPlan
-{
-	char	   *sql;
-	SPIPlanPtr	plan;
-} SubjectPlan;
-
-static SubjectPlan subject_plans[SUBJECT_MAX_PLANS];
-static int	subject_nplans = 0;
-
-/*
- * The kept plan of sql, prepared on first use (inside SPI).  A plan is
- * independent of the role that prepared it; permissions are checked when
- * it runs, and the plan cache replans it when a table or function changes.
- */
-static SPIPlanPtr
-subject_plan(const char *sql)
-{
-	Oid			argtypes[1] = {JSONBOID};
-	SPIPlanPtr	plan;
-	int			i;
-
-	for (i = 0; i < subject_nplans; i++)
-	{
-		if (strcmp(subject_plans[i].sql, sql) == 0)
-			return subject_plans[i].plan;
-	}
-	plan = SPI_prepare(sql, 1, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	if (subject_nplans == SUBJECT_MAX_PLANS)
-	{
-		/* forget the oldest */
-		SPI_freeplan(subject_plans[0].plan);
-		pfree(subject_plans[0].sql);
-		memmove(&subject_plans[0], &subject_plans[1],
-				sizeof(SubjectPlan) * (SUBJECT_MAX_PLANS - 1));
-		subject_nplans--;
-	}
-	subject_plans[subject_nplans].sql = MemoryContextStrdup(TopMemoryContext, sql);
-	subject_plans[subject_nplans].plan = plan;
-	subject_nplans++;
-	return plan;
-}
-
 PG_FUNCTION_INFO_V1(pgp_subject_query);
 
 /*
@@ -362,13 +497,8 @@ PG_FUNCTION_INFO_V1(pgp_subject_query);
 Datum
 pgp_subject_query(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
-	char	   *sql;
+	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
-	char		nulls[1] = {' '};
-	SPIPlanPtr	plan;
-	int			ret;
-	PgpAsOwner	as_owner;
 	Datum		result = (Datum) 0;
 	bool		isnull = true;
 
@@ -376,37 +506,11 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 	pgp_compat_check_nargs(fcinfo, 3, "privacy._subject_query");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
-	relid = PG_GETARG_OID(0);
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	values[0] = PG_GETARG_DATUM(2);
-
-	pgp_begin_as_owner(relid, &as_owner);
-
-	/*
-	 * The plan does not depend on the identifiers (their estimate is a
-	 * fixed few rows), so the generic plan is the plan: never replan per
-	 * call.
-	 */
-	(void) set_config_option("plan_cache_mode", "force_generic_plan",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	plan = subject_plan(sql);
-	ret = SPI_execute_plan(plan, values, nulls, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed > 0)
-	{
-		if (SPI_tuptable->tupdesc->natts != 1 ||
-			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
-			elog(ERROR, "a generated subject query must return one jsonb column");
-		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			result = SPI_datumTransfer(result, false, -1);
-	}
-	SPI_finish();
-	pgp_end_as_owner(&as_owner);
+	(void) pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						 1, argtypes, values, NULL,
+						 PGP_RUN_QUERY | PGP_RUN_KEEP_PLAN | PGP_RUN_READ_ONLY, 0, JSONBOID,
+						 &result, &isnull, NULL, NULL);
 	if (isnull)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(result);
@@ -425,55 +529,68 @@ Datum
 pgp_subject_rows(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			relid;
-	char	   *sql;
+	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
-	char		nulls[1] = {' '};
-	SPIPlanPtr	plan;
-	Portal		portal;
-	PgpAsOwner	as_owner;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		return (Datum) 0;
-	relid = PG_GETARG_OID(0);
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	values[0] = PG_GETARG_DATUM(2);
 	if (rsinfo->setDesc->natts != 1 ||
 		TupleDescAttr(rsinfo->setDesc, 0)->atttypid != JSONBOID)
 		elog(ERROR, "_subject_rows must return jsonb");
+	values[0] = PG_GETARG_DATUM(2);
+	(void) pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+						 1, argtypes, values, NULL,
+						 PGP_RUN_ROWS | PGP_RUN_KEEP_PLAN | PGP_RUN_READ_ONLY, 0, JSONBOID,
+						 NULL, NULL, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
 
-	pgp_begin_as_owner(relid, &as_owner);
-	(void) set_config_option("plan_cache_mode", "force_generic_plan",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+PG_FUNCTION_INFO_V1(pgp_subject_eval);
+
+/*
+ * _subject_eval(sql, tbl, q, params): the first column (jsonb) of the
+ * first row of sql, a query the extension built from its catalog over
+ * privacy._subject_rows($1, $2, $3) (the rows of tbl, read as its owner),
+ * that shows those rows: decrypts, masks.  It runs as the current user
+ * (the extension owner, inside the API), read-only, through a plan kept
+ * per backend: the export's per-table query is planned once, not per
+ * subject.  Internal: never granted.
+ */
+Datum
+pgp_subject_eval(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[3] = {REGCLASSOID, TEXTOID, JSONBOID};
+	Datum		values[3];
+	SPIPlanPtr	plan;
+	int			ret;
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_NULL();
+	values[0] = PG_GETARG_DATUM(1);
+	values[1] = PG_GETARG_DATUM(2);
+	values[2] = PG_GETARG_DATUM(3);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	plan = subject_plan(sql);
-	portal = SPI_cursor_open(NULL, plan, values, nulls, true);
-	for (;;)
+	plan = pgp_kept_plan(text_to_cstring(PG_GETARG_TEXT_PP(0)), 3, argtypes);
+	ret = SPI_execute_plan(plan, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed > 0)
 	{
-		uint64		i;
-
-		SPI_cursor_fetch(portal, true, 1000);
-		if (SPI_processed == 0)
-			break;
 		if (SPI_tuptable->tupdesc->natts != 1 ||
 			SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
-			elog(ERROR, "a generated subject query must return one jsonb column");
-		for (i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &d, &isnull);
-		}
-		SPI_freetuptable(SPI_tuptable);
+			elog(ERROR, "_subject_eval's query must return one jsonb column");
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = SPI_datumTransfer(result, false, -1);
 	}
-	SPI_cursor_close(portal);
 	SPI_finish();
-	pgp_end_as_owner(&as_owner);
-	return (Datum) 0;
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_cols);
@@ -484,17 +601,20 @@ PG_FUNCTION_INFO_V1(pgp_subject_cols);
  * next relcache invalidation.  Every step of finding a subject reads them;
  * a copy of the flat array costs a memcpy, reading the view a query.
  */
-Datum
-pgp_subject_cols(PG_FUNCTION_ARGS)
+/*
+ * The searchable columns as kept (flat, in SubjectCacheContext), read on
+ * first use after an invalidation; NULL when there is none.
+ */
+static struct varlena *
+subject_cols_kept(void)
 {
-	struct varlena *copy;
-
 	if (subject_cols == NULL)
 	{
 		int			ret;
 		bool		isnull;
 		Datum		d;
 		struct varlena *flat;
+		struct varlena *copy;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
@@ -506,18 +626,401 @@ pgp_subject_cols(PG_FUNCTION_ARGS)
 		if (isnull)
 		{
 			SPI_finish();
-			PG_RETURN_NULL();	/* no searchable column: nothing to keep */
+			return NULL;		/* no searchable column: nothing to keep */
 		}
 		flat = PG_DETOAST_DATUM_COPY(d);
+
+		/* the relations the cache depends on, sorted as unsigned OIDs */
+		ret = SPI_execute("SELECT pg_catalog.array_agg(DISTINCT x.r ORDER BY x.r) FROM ("
+						  " SELECT t.tbl::pg_catalog.oid AS r FROM privacy.registered_table t"
+						  " UNION ALL"
+						  " SELECT p.relid::pg_catalog.oid FROM privacy.registered_table t,"
+						  "        pg_catalog.pg_partition_tree(t.tbl) p"
+						  " UNION ALL"
+						  " SELECT c.oid FROM pg_catalog.pg_class c"
+						  "  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'privacy'::pg_catalog.regnamespace"
+						  "    AND c.relname IN ('registered_table', 'registered_column', 'subject_table',"
+						  "                      'identifier_kind', 'purpose', 'legal_basis', 'retention_policy')) x",
+						  true, 1);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
 		subject_cache_context();
 		copy = MemoryContextAlloc(SubjectCacheContext, VARSIZE(flat));
 		memcpy(copy, flat, VARSIZE(flat));
+		if (!isnull)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+			int			i;
+			Oid		   *w;
+
+			deconstruct_array(a, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			w = MemoryContextAlloc(SubjectCacheContext, sizeof(Oid) * Max(n, 1));
+			for (i = 0; i < n; i++)
+				w[i] = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
+			qsort(w, n, sizeof(Oid), oid_cmp_unsigned);
+			subject_watched = w;
+			subject_nwatched = n;
+		}
 		SPI_finish();
 		subject_cols = copy;
 	}
-	copy = palloc(VARSIZE(subject_cols));
-	memcpy(copy, subject_cols, VARSIZE(subject_cols));
+	return subject_cols;
+}
+
+Datum
+pgp_subject_cols(PG_FUNCTION_ARGS)
+{
+	struct varlena *kept = subject_cols_kept();
+	struct varlena *copy;
+
+	if (kept == NULL)
+		PG_RETURN_NULL();
+	copy = palloc(VARSIZE(kept));
+	memcpy(copy, kept, VARSIZE(kept));
 	PG_RETURN_POINTER(copy);
+}
+
+/* What _subject_params keeps between calls (fn_extra). */
+typedef struct SubjectParamsState
+{
+	FmgrInfo	transform;		/* privacy._transform */
+} SubjectParamsState;
+
+/* text of a Datum column of a deformed _subject_column, or NULL */
+static inline char *
+col_text(Datum *v, bool *n, int i)
+{
+	return n[i] ? NULL : TextDatumGetCString(v[i]);
+}
+
+/* '^[+-]?[0-9]{1,18}$' */
+static bool
+is_small_integer(const char *s)
+{
+	int			d = 0;
+
+	if (*s == '+' || *s == '-')
+		s++;
+	for (; *s; s++, d++)
+	{
+		if (*s < '0' || *s > '9')
+			return false;
+	}
+	return d >= 1 && d <= 18;
+}
+
+/*
+ * Whether s is a value of the built-in type typ (int2, int4, int8 or
+ * numeric), by the type's own input function; an error of the input
+ * function means no, as a cast in a subtransaction would say.
+ */
+static bool
+fits_builtin_type(const char *s, Oid typ)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	if (typ == INT2OID || typ == INT4OID || typ == INT8OID)
+	{
+		/* is_small_integer was checked: a range check is all */
+		long long	v = strtoll(s, NULL, 10);
+
+		if (typ == INT2OID)
+			return v >= PG_INT16_MIN && v <= PG_INT16_MAX;
+		if (typ == INT4OID)
+			return v >= PG_INT32_MIN && v <= PG_INT32_MAX;
+		return true;
+	}
+	if (typ != NUMERICOID)
+		return true;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		(void) DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_params);
+
+/*
+ * _subject_params(kinds, vals, spans): for every searchable column of one
+ * of the kinds, the subject's identifiers of its kind as the column
+ * stores them: {"<table oid>.<attnum>": [{"s", "span", "b"}]}.  A column
+ * whose type is no longer one the search computes with fails closed
+ * (privacy._subject_check raises); a protected column gets the value
+ * through its transformation (privacy._transform); values that cannot be
+ * a value of a non-text column's built-in type are left out.  Every find,
+ * export, erasure and restriction passes here, several times: C, so that
+ * no statement runs per column.
+ */
+Datum
+pgp_subject_params(PG_FUNCTION_ARGS)
+{
+	SubjectParamsState *st = (SubjectParamsState *) fcinfo->flinfo->fn_extra;
+	ArrayType  *kinds_a;
+	ArrayType  *vals_a;
+	ArrayType  *spans_a;
+	Datum	   *kinds;
+	bool	   *kinds_n;
+	Datum	   *vals;
+	bool	   *vals_n;
+	Datum	   *spans;
+	bool	   *spans_n;
+	char	  **kind_s;
+	char	  **span_s;
+	int			nk,
+				nv,
+				ns;
+	struct varlena *kept;
+	ArrayType  *cols;
+	Datum	   *celems;
+	bool	   *cnulls;
+	int			ncols;
+	TupleDesc	ctd = NULL;
+	Oid			span_out;
+	bool		span_varlena;
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+	int			c,
+				i;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	if (st == NULL)
+	{
+		Oid			targs[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		List	   *tname = list_make2(makeString("privacy"), makeString("_transform"));
+
+		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SubjectParamsState));
+		fmgr_info_cxt(LookupFuncName(tname, 4, targs, false), &st->transform,
+					  fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = st;
+	}
+	kinds_a = PG_GETARG_ARRAYTYPE_P(0);
+	vals_a = PG_GETARG_ARRAYTYPE_P(1);
+	spans_a = PG_GETARG_ARRAYTYPE_P(2);
+	deconstruct_array(kinds_a, TEXTOID, -1, false, TYPALIGN_INT, &kinds, &kinds_n, &nk);
+	deconstruct_array(vals_a, TEXTOID, -1, false, TYPALIGN_INT, &vals, &vals_n, &nv);
+	{
+		int16		len;
+		bool		byval;
+		char		align;
+
+		get_typlenbyvalalign(ARR_ELEMTYPE(spans_a), &len, &byval, &align);
+		deconstruct_array(spans_a, ARR_ELEMTYPE(spans_a), len, byval, align,
+						  &spans, &spans_n, &ns);
+	}
+
+	/* the identifiers' kinds and periods as text, once */
+	getTypeOutputInfo(ARR_ELEMTYPE(spans_a), &span_out, &span_varlena);
+	kind_s = palloc0(sizeof(char *) * nk);
+	span_s = palloc0(sizeof(char *) * nk);
+	for (i = 0; i < nk; i++)
+	{
+		kind_s[i] = kinds_n[i] ? NULL : TextDatumGetCString(kinds[i]);
+		span_s[i] = (i >= ns || spans_n[i]) ? NULL : OidOutputFunctionCall(span_out, spans[i]);
+	}
+
+	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	kept = subject_cols_kept();
+	if (kept != NULL)
+	{
+		cols = (ArrayType *) palloc(VARSIZE(kept));
+		memcpy(cols, kept, VARSIZE(kept));
+		{
+			int16		len;
+			bool		byval;
+			char		align;
+
+			get_typlenbyvalalign(ARR_ELEMTYPE(cols), &len, &byval, &align);
+			deconstruct_array(cols, ARR_ELEMTYPE(cols), len, byval, align,
+							  &celems, &cnulls, &ncols);
+		}
+		for (c = 0; c < ncols; c++)
+		{
+			HeapTupleHeader th;
+			HeapTupleData tup;
+			Datum		cv[32];
+			bool		cn[32];
+			char	   *ckind;
+			char	   *cprotect;
+			char	   *cdomain;
+			char	   *cmode;
+			Oid			ctyp;
+			bool		any = false;
+			bool		has_kind = false;
+			char		keybuf[32];
+
+			if (cnulls[c])
+				continue;
+			th = DatumGetHeapTupleHeader(celems[c]);
+			if (ctd == NULL)
+			{
+				ctd = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(th),
+											 HeapTupleHeaderGetTypMod(th));
+				if (ctd->natts > 32 || ctd->natts < 18)
+					elog(ERROR, "unexpected shape of privacy._subject_column");
+			}
+			tup.t_len = HeapTupleHeaderGetDatumLength(th);
+			ItemPointerSetInvalid(&tup.t_self);
+			tup.t_tableOid = InvalidOid;
+			tup.t_data = th;
+			heap_deform_tuple(&tup, ctd, cv, cn);
+
+			/*
+			 * tbl 0, col 1, attnum 2, kind 3, link 4, protect 5, domain 6,
+			 * mode 7, typ 8, ..., type_problem 17
+			 */
+			ckind = col_text(cv, cn, 3);
+			if (ckind == NULL)
+				continue;
+			for (i = 0; i < nk; i++)
+			{
+				if (kind_s[i] != NULL && strcmp(kind_s[i], ckind) == 0)
+				{
+					has_kind = true;
+					break;
+				}
+			}
+			if (!has_kind)
+				continue;
+			if (!cn[17])
+			{
+				/* fail closed, with privacy._subject_check's own error */
+				Oid			cargs[1] = {HeapTupleHeaderGetTypeId(th)};
+				List	   *cname = list_make2(makeString("privacy"), makeString("_subject_check"));
+
+				OidFunctionCall1(LookupFuncName(cname, 1, cargs, false), celems[c]);
+				elog(ERROR, "privacy._subject_check passed a column with a type problem");
+			}
+			cprotect = col_text(cv, cn, 5);
+			cdomain = col_text(cv, cn, 6);
+			cmode = col_text(cv, cn, 7);
+			ctyp = cn[8] ? InvalidOid : DatumGetObjectId(cv[8]);
+
+			for (i = 0; i < nk; i++)
+			{
+				char	   *sval = NULL;
+				JsonbValue	k;
+				JsonbValue	v;
+
+				if (kind_s[i] == NULL || strcmp(kind_s[i], ckind) != 0)
+					continue;
+				if (cprotect != NULL)
+				{
+					LOCAL_FCINFO(tfc, 4);
+					Datum		r;
+
+					InitFunctionCallInfoData(*tfc, &st->transform, 4, InvalidOid, NULL, NULL);
+					tfc->args[0].value = (i < nv) ? vals[i] : (Datum) 0;
+					tfc->args[0].isnull = (i >= nv) || vals_n[i];
+					tfc->args[1].value = CStringGetTextDatum(cprotect);
+					tfc->args[1].isnull = false;
+					tfc->args[2].value = cdomain ? CStringGetTextDatum(cdomain) : (Datum) 0;
+					tfc->args[2].isnull = (cdomain == NULL);
+					tfc->args[3].value = CStringGetTextDatum(ckind);
+					tfc->args[3].isnull = false;
+					r = FunctionCallInvoke(tfc);
+					if (!tfc->isnull)
+						sval = TextDatumGetCString(r);
+				}
+				else
+				{
+					sval = (i < nv && !vals_n[i]) ? TextDatumGetCString(vals[i]) : NULL;
+					if (sval != NULL && cmode != NULL && strcmp(cmode, "text") == 0)
+					{
+						if ((ctyp == INT2OID || ctyp == INT4OID || ctyp == INT8OID) &&
+							!is_small_integer(sval))
+							sval = NULL;	/* not a value this column can hold */
+						else if (ctyp != TEXTOID && ctyp != VARCHAROID && ctyp != BPCHAROID &&
+								 !fits_builtin_type(sval, ctyp))
+							sval = NULL;	/* not a value this column can hold */
+					}
+				}
+				if (sval == NULL)
+					continue;
+				if (!any)
+				{
+					snprintf(keybuf, sizeof(keybuf), "%u.%d",
+							 DatumGetObjectId(cv[0]), (int) DatumGetInt16(cv[2]));
+					k.type = jbvString;
+					k.val.string.val = pstrdup(keybuf);
+					k.val.string.len = strlen(keybuf);
+					pushJsonbValue(&state, WJB_KEY, &k);
+					pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+					any = true;
+				}
+				pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+				k.type = jbvString;
+				k.val.string.val = "s";
+				k.val.string.len = 1;
+				pushJsonbValue(&state, WJB_KEY, &k);
+				v.type = jbvString;
+				v.val.string.val = sval;
+				v.val.string.len = strlen(sval);
+				pushJsonbValue(&state, WJB_VALUE, &v);
+				k.val.string.val = "span";
+				k.val.string.len = 4;
+				pushJsonbValue(&state, WJB_KEY, &k);
+				if (span_s[i] == NULL)
+					v.type = jbvNull;
+				else
+				{
+					v.type = jbvString;
+					v.val.string.val = span_s[i];
+					v.val.string.len = strlen(span_s[i]);
+				}
+				pushJsonbValue(&state, WJB_VALUE, &v);
+				k.val.string.val = "b";
+				k.val.string.len = 1;
+				pushJsonbValue(&state, WJB_KEY, &k);
+				if (span_s[i] == NULL)
+					v.type = jbvNull;
+				else
+				{
+					v.type = jbvBool;
+					v.val.boolean = strcmp(span_s[i], "{(,)}") != 0;
+				}
+				pushJsonbValue(&state, WJB_VALUE, &v);
+				pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+			}
+			if (any)
+				pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+		}
+		if (ctd != NULL)
+			ReleaseTupleDesc(ctd);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	PG_RETURN_JSONB_P(JsonbValueToJsonb(res));
 }
 
 PG_FUNCTION_INFO_V1(pgp_restrict_trigger);

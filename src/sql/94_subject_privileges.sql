@@ -9,3 +9,4 @@ GRANT EXECUTE ON FUNCTION privacy._subject_key(text, text, text) TO PUBLIC;
 -- The identifiers of a generated statement's parameter as rows: pure (no
 -- key, no data), executed by the table owners the statements run as.
 GRANT EXECUTE ON FUNCTION privacy._subject_ids(jsonb, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy._subject_ids_span(jsonb, text, boolean) TO PUBLIC;

@@ -1,0 +1,91 @@
+-- The subject engine's per-backend state: the statements it builds from
+-- the catalog, the protection check and whether a foreign key references a
+-- table are kept per backend, and a change of the catalog in the middle of
+-- a session is seen by the next export or erasure of that session.
+\set VERBOSITY terse
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_privacy;
+RESET client_min_messages;
+SET TimeZone = 'UTC';
+
+CREATE SCHEMA regress_eng;
+SELECT privacy.define_purpose('regress_eng_p', 'contract');
+CREATE TABLE regress_eng.account (account_id bigint PRIMARY KEY, email text, note text);
+CREATE TABLE regress_eng.ticket (ticket_id int, account_id bigint, contact text);
+CREATE TABLE regress_eng.mail (addr text, sent_at timestamptz);
+SELECT privacy.register_table('regress_eng.account', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.account', 'account_id', 'customer_number', identifies => 'customer');
+SELECT privacy.register_column('regress_eng.account', 'email', 'email', identifies => 'email');
+SELECT privacy.register_table('regress_eng.ticket', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.ticket', 'account_id', 'customer_number', identifies => 'customer');
+SELECT privacy.register_table('regress_eng.mail', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.mail', 'addr', 'email', identifies => 'email', protect => 'email_pseudonym');
+SELECT privacy.protect('regress_eng.mail');
+INSERT INTO regress_eng.account VALUES
+  (1, 'one@example.dk', 'a'), (2, 'two@example.dk', 'b'), (3, 'three@example.dk', 'c'), (4, 'four@example.dk', 'd');
+INSERT INTO regress_eng.ticket VALUES
+  (10, 1, NULL), (11, NULL, 'ONE@example.dk'), (20, 2, NULL), (21, NULL, 'two@example.dk');
+INSERT INTO regress_eng.mail VALUES ('one@example.dk', now()), ('four@example.dk', now());
+
+-- The export and erasure build and keep their statements: the ticket
+-- without an account number is not found while its contact column is not
+-- declared.
+SELECT e->>'table' AS tbl, jsonb_array_length(e->'rows') AS n
+  FROM jsonb_array_elements(privacy.export_subject('customer', '1')->'tables') e ORDER BY 1;
+
+-- The catalog changes in the middle of the session: the next export and
+-- erasure of this session search the new column.
+SELECT privacy.register_column('regress_eng.ticket', 'contact', 'email', identifies => 'email');
+SELECT e->>'table' AS tbl, jsonb_array_length(e->'rows') AS n
+  FROM jsonb_array_elements(privacy.export_subject('customer', '1')->'tables') e ORDER BY 1;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '1') ORDER BY 1, 2;
+SELECT ticket_id FROM regress_eng.ticket ORDER BY 1;
+
+-- No foreign key references account yet (remembered by the erasure); one
+-- is added: the next erasure keeps a referenced row instead of failing.
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '2') ORDER BY 1, 2;
+CREATE TABLE regress_eng.contract (account_id bigint REFERENCES regress_eng.account);
+INSERT INTO regress_eng.contract VALUES (3);
+SELECT table_name, action, rows, reason FROM privacy.erase_subject('customer', '3') ORDER BY 1, 2;
+SELECT account_id FROM regress_eng.account ORDER BY 1;
+
+-- The protection was checked and found in force (remembered); it is
+-- switched off in the middle of the session: the next erasure refuses.
+ALTER TABLE regress_eng.mail DISABLE TRIGGER zz_pg_privacy_protect;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '4') ORDER BY 1, 2;
+ALTER TABLE regress_eng.mail ENABLE TRIGGER zz_pg_privacy_protect;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '4') ORDER BY 1, 2;
+SELECT count(*) AS mails_left FROM regress_eng.mail;
+
+-- A table declared for the first time in the middle of the session is
+-- searched by the next export.
+INSERT INTO regress_eng.account VALUES (5, 'five@example.dk', 'e');
+SELECT e->>'table' AS tbl FROM jsonb_array_elements(privacy.export_subject('customer', '5')->'tables') e ORDER BY 1;
+CREATE TABLE regress_eng.letter (account_id bigint, body text);
+INSERT INTO regress_eng.letter VALUES (5, 'hello');
+SELECT privacy.register_table('regress_eng.letter', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.letter', 'account_id', 'customer_number', identifies => 'customer');
+SELECT e->>'table' AS tbl FROM jsonb_array_elements(privacy.export_subject('customer', '5')->'tables') e ORDER BY 1;
+
+-- What the cache keeps survives a change of an unrelated relation (a
+-- temporary table, the statistics of another table) and goes with a
+-- change of a registered one.  (One transaction: no autovacuum of a
+-- registered table can come in between.)
+BEGIN;
+SELECT count(*) FROM privacy.erase_subject('customer', '999', dry_run => true);
+SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+CREATE TEMP TABLE regress_eng_unrelated (x int);
+ANALYZE regress_eng_unrelated;
+SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+ALTER TABLE regress_eng.letter ADD COLUMN sent_at timestamptz;
+SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+COMMIT;
+
+-- Clean up
+SET client_min_messages = warning;
+SELECT privacy.unprotect('regress_eng.mail');
+SELECT privacy.unregister_table(t) FROM unnest(ARRAY['regress_eng.account', 'regress_eng.ticket', 'regress_eng.mail', 'regress_eng.letter']::regclass[]) t;
+DROP SCHEMA regress_eng CASCADE;
+DELETE FROM privacy.restriction
+ WHERE subject_ref IN (privacy._audit_ref('customer', '3'), privacy._audit_ref('email', 'three@example.dk'));
+RESET client_min_messages;

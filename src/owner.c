@@ -1,0 +1,299 @@
+/*-------------------------------------------------------------------------
+ *
+ * owner.c
+ *	  The one way pg_privacy runs SQL as the owner of a user's table.
+ *
+ * Anything that reads or writes a registered table, or evaluates what its
+ * types bring (casts, domain checks, operators, defaults, triggers, index
+ * expressions), runs as the table's owner in a security-restricted
+ * operation with search_path = pg_catalog, pg_temp: the way VACUUM,
+ * ANALYZE and REFRESH MATERIALIZED VIEW protect themselves.  Never as the
+ * extension owner, never as the caller.
+ *
+ *	  pgp_begin_as_owner / pgp_begin_as_role / pgp_end_as_owner
+ *						enter and leave that context (for C code that
+ *						runs its own SPI calls inside it: the protect
+ *						rewrite, the consent cascade, the restriction
+ *						trigger, the analytics reads)
+ *	  pgp_owner_run		run one statement in that context, with typed
+ *						parameters, a kept or a one-shot plan, an optional
+ *						lock_timeout, and one of three results: the rows
+ *						processed (exec), the first column of the first row
+ *						(query), or every row's first column into a
+ *						tuplestore (rows).  The SQL-callable helpers of
+ *						retention (_owner_exec, _owner_query) and of the
+ *						data-subject rights (_subject_exec, _subject_query,
+ *						_subject_rows) are thin wrappers over it.
+ *	  pgp_kept_plan		the per-backend cache of prepared plans, by
+ *						statement text and parameter types
+ *
+ * On error the transaction (or the caller's subtransaction) is aborted,
+ * which restores the user id, the security context and the settings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_privacy.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/tuplestore.h"
+
+/*
+ * The owner of a relation, or an error when it no longer exists.  Work
+ * done on a user's table (purge, rewrite, cascade, erasure) runs as this
+ * role.
+ */
+Oid
+pgp_rel_owner(Oid relid)
+{
+	HeapTuple	reltup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(reltup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	owner = ((Form_pg_class) GETSTRUCT(reltup))->relowner;
+	ReleaseSysCache(reltup);
+	return owner;
+}
+
+/*
+ * Act as the owner of relid until pgp_end_as_owner(): in a
+ * security-restricted operation, with search_path = pg_catalog, pg_temp,
+ * so that a trigger, default or function the owner planted never runs
+ * with the caller's (often a superuser's) rights.  Settings changed
+ * meanwhile (the search_path, a lock_timeout) are undone at the end; on
+ * error the transaction's abort restores everything.
+ */
+void
+pgp_begin_as_owner(Oid relid, PgpAsOwner *save)
+{
+	pgp_begin_as_role(pgp_rel_owner(relid), save);
+}
+
+/* The same for a role given by OID (the publisher of a view, say). */
+void
+pgp_begin_as_role(Oid role, PgpAsOwner *save)
+{
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(role, save->sec_context | SECURITY_RESTRICTED_OPERATION);
+	save->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+void
+pgp_end_as_owner(PgpAsOwner *save)
+{
+	AtEOXact_GUC(false, save->nestlevel);
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * Kept plans, by statement text and parameter types.  The texts are built
+ * from the catalog and are few; a new declaration makes new texts, and the
+ * oldest plans go when the list is full.  A plan is independent of the
+ * role that prepared it: permissions are checked when it runs, and the
+ * plan cache replans it when a table or function it uses changes.  Plans
+ * are generic (the identifiers' estimate is a fixed few rows), never
+ * replanned per call.
+ */
+#define PGP_MAX_PLANS 64
+#define PGP_MAX_PLAN_ARGS 4
+
+typedef struct PgpKeptPlan
+{
+	char	   *sql;
+	int			nargs;
+	Oid			argtypes[PGP_MAX_PLAN_ARGS];
+	SPIPlanPtr	plan;
+} PgpKeptPlan;
+
+static PgpKeptPlan kept_plans[PGP_MAX_PLANS];
+static int	n_kept_plans = 0;
+
+/* The kept plan of sql (inside SPI), prepared on first use. */
+SPIPlanPtr
+pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan;
+	int			i;
+
+	if (nargs > PGP_MAX_PLAN_ARGS)
+		elog(ERROR, "a kept plan takes at most %d parameters", PGP_MAX_PLAN_ARGS);
+	for (i = 0; i < n_kept_plans; i++)
+	{
+		if (kept_plans[i].nargs == nargs &&
+			memcmp(kept_plans[i].argtypes, argtypes, sizeof(Oid) * nargs) == 0 &&
+			strcmp(kept_plans[i].sql, sql) == 0)
+			return kept_plans[i].plan;
+	}
+	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	if (n_kept_plans == PGP_MAX_PLANS)
+	{
+		/* forget the oldest */
+		SPI_freeplan(kept_plans[0].plan);
+		pfree(kept_plans[0].sql);
+		memmove(&kept_plans[0], &kept_plans[1],
+				sizeof(PgpKeptPlan) * (PGP_MAX_PLANS - 1));
+		n_kept_plans--;
+	}
+	kept_plans[n_kept_plans].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	kept_plans[n_kept_plans].nargs = nargs;
+	memcpy(kept_plans[n_kept_plans].argtypes, argtypes, sizeof(Oid) * nargs);
+	kept_plans[n_kept_plans].plan = plan;
+	n_kept_plans++;
+	return plan;
+}
+
+/*
+ * Run sql as the owner of relid (pgp_begin_as_owner), with the parameters
+ * $1..$nargs of types argtypes (values, nulls as SPI takes them).
+ *
+ *	  PGP_RUN_EXEC		a DELETE, UPDATE or other statement; returns the
+ *						rows processed
+ *	  PGP_RUN_QUERY		a read-only query; its first row's first column in
+ *						*result (copied into the caller's memory context,
+ *						*isnull when there is no row or it is NULL)
+ *	  PGP_RUN_ROWS		a read-only query; every row's first column put
+ *						into store (desc), through a cursor, 1,000 rows at
+ *						a time: a subject with millions of rows is read
+ *						without one huge value
+ *
+ * PGP_RUN_READ_ONLY: a SELECT run in the caller's snapshot (a STABLE
+ * caller reads one snapshot throughout); without it the statement takes a
+ * new snapshot, as a statement of a VOLATILE function does.
+ * PGP_RUN_KEEP_PLAN: the statement is built from the catalog and prepared
+ * once per backend (pgp_kept_plan); otherwise it is planned for this run.
+ * lock_timeout_ms > 0 sets lock_timeout for the statement only.
+ * expect_type, when valid, is the type the first column must have.
+ */
+uint64
+pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
+			  Datum *values, const char *nulls, int flags,
+			  int32 lock_timeout_ms, Oid expect_type,
+			  Datum *result, bool *isnull,
+			  Tuplestorestate *store, TupleDesc desc)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	PgpAsOwner	as_owner;
+	bool		read_only = (flags & PGP_RUN_READ_ONLY) != 0;
+	SPIPlanPtr	plan = NULL;
+	uint64		processed = 0;
+	int			ret;
+
+	if (isnull)
+		*isnull = true;
+	pgp_begin_as_owner(relid, &as_owner);
+	if (lock_timeout_ms > 0)
+	{
+		char		buf[32];
+
+		snprintf(buf, sizeof(buf), "%d", lock_timeout_ms);
+		(void) set_config_option("lock_timeout", buf,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (flags & PGP_RUN_KEEP_PLAN)
+		plan = pgp_kept_plan(sql, nargs, argtypes);
+
+	if (flags & PGP_RUN_ROWS)
+	{
+		Portal		portal;
+
+		if (plan == NULL)
+		{
+			plan = SPI_prepare(sql, nargs, argtypes);
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		}
+		portal = SPI_cursor_open(NULL, plan, values, nulls, read_only);
+		for (;;)
+		{
+			uint64		i;
+
+			SPI_cursor_fetch(portal, true, 1000);
+			if (SPI_processed == 0)
+				break;
+			if (SPI_tuptable->tupdesc->natts != 1 ||
+				(OidIsValid(expect_type) &&
+				 SPI_gettypeid(SPI_tuptable->tupdesc, 1) != expect_type))
+				elog(ERROR, "a statement run as the table's owner returned an unexpected row type");
+			for (i = 0; i < SPI_processed; i++)
+			{
+				bool		null;
+				Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &null);
+
+				tuplestore_putvalues(store, desc, &d, &null);
+			}
+			processed += SPI_processed;
+			SPI_freetuptable(SPI_tuptable);
+		}
+		SPI_cursor_close(portal);
+	}
+	else
+	{
+		if (plan != NULL)
+			ret = SPI_execute_plan(plan, values, nulls, read_only,
+								   (flags & PGP_RUN_QUERY) ? 1 : 0);
+		else
+			ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
+										read_only, (flags & PGP_RUN_QUERY) ? 1 : 0);
+		if (ret < 0)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		if (read_only && ret != SPI_OK_SELECT)
+			elog(ERROR, "a query run as the table's owner must be a SELECT");
+		processed = SPI_processed;
+		if ((flags & PGP_RUN_QUERY) && SPI_tuptable != NULL && SPI_processed > 0)
+		{
+			bool		null;
+			Datum		d;
+
+			if (SPI_tuptable->tupdesc->natts < 1 ||
+				(OidIsValid(expect_type) &&
+				 (SPI_tuptable->tupdesc->natts != 1 ||
+				  SPI_gettypeid(SPI_tuptable->tupdesc, 1) != expect_type)))
+				elog(ERROR, "a statement run as the table's owner returned an unexpected row type");
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &null);
+			if (!null)
+			{
+				if (OidIsValid(expect_type))
+				{
+					int16		len;
+					bool		byval;
+
+					get_typlenbyval(expect_type, &len, &byval);
+					*result = SPI_datumTransfer(d, byval, len);
+				}
+				else
+				{
+					/* as text, in the caller's memory */
+					char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+					MemoryContext oldcxt = MemoryContextSwitchTo(callercxt);
+
+					*result = PointerGetDatum(cstring_to_text(s));
+					MemoryContextSwitchTo(oldcxt);
+				}
+				*isnull = false;
+			}
+		}
+	}
+	SPI_finish();
+	pgp_end_as_owner(&as_owner);
+	return processed;
+}
