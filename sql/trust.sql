@@ -232,15 +232,16 @@ SELECT 'privacy'::regnamespace AS nsp, count(*) AS internal_in_api_schema   -- i
 --     _enforcement_problems: read pg_catalog only, for catalog_problems and
 --     consent_requirements (whether the consent and restriction checks are
 --     in force);
---   _subject_key, _subject_ids: expression indexes on identifier columns and
---     the subject statements run as each table's owner.
+--   _subject_ids, _subject_ids_span: the subject statements run as each
+--     table's owner read the subject's identifiers with them (pure);
+--   _subject_key: expression indexes made under 0.2.0 name it.
 SELECT p.oid::regprocedure AS internal_for_public
   FROM pg_proc p
  WHERE p.pronamespace = 'privacy_internal'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
    AND p.proname NOT IN ('_protect_trigger', '_is_protected', '_has_protect_trigger', '_protection_problem',
                          '_trigger_problem', '_consent_problem', '_restrict_problem', '_enforcement_problems',
-                         '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids')
+                         '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids', '_subject_ids_span')
  ORDER BY 1::text;
 SELECT count(*) AS internal_relations_for_public
   FROM pg_class c

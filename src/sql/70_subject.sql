@@ -119,16 +119,17 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.subject_request_id_seq', '')
 -- C helpers (src/subject.c)
 ------------------------------------------------------------------------
 
--- The subject engine's names for identifier.c's functions: _subject_key
--- is privacy.lookup_value (statements and indexes use the public name,
--- so that one index serves consent, holds, export, erasure and
--- restriction), _subject_normalize is privacy._identifier_normalize.
+-- privacy.lookup_value under the name 0.2.0's missing_indexes proposed for
+-- expression indexes: kept so that such an index survives the update.  The
+-- statements search by the public name (one index serves consent, holds,
+-- export, erasure and restriction), so missing_indexes proposes the index
+-- on privacy.lookup_value, and the old one can be dropped.
 CREATE FUNCTION privacy._subject_key(mode text, value text, default_country text)
   RETURNS text
   LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_lookup_value';
 COMMENT ON FUNCTION privacy._subject_key(text, text, text) IS
-  'internal: privacy.lookup_value under the subject engine''s name';
+  'internal: privacy.lookup_value under its 0.2.0 name, for expression indexes made then';
 
 CREATE FUNCTION privacy._subject_exec(tbl regclass, sql text, params jsonb)
   RETURNS bigint
@@ -386,15 +387,6 @@ COMMENT ON VIEW privacy.missing_indexes IS
 -- Finding a subject
 ------------------------------------------------------------------------
 
--- The value in its kind's normal form, or a clear error: the subject
--- engine's name for privacy._identifier_normalize (src/identifier.c).
-CREATE FUNCTION privacy._subject_normalize(kind text, value text)
-  RETURNS text
-  LANGUAGE c STABLE PARALLEL RESTRICTED
-  AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
-COMMENT ON FUNCTION privacy._subject_normalize(text, text) IS
-  'internal: an identifier in its kind''s normal form, or an error (privacy._identifier_normalize)';
-
 -- The SQL condition that a row (alias t) holds the identifier of a record
 -- f(s text, span tstzmultirange, b boolean) in column c: f.s is the value as
 -- the column stores it (prepared by _subject_params); for a bounded span
@@ -596,7 +588,7 @@ CREATE FUNCTION privacy._subject_identifiers(kind text, value text, at timestamp
 AS $$
 DECLARE
   dc       text := privacy._default_country();
-  norm     text := privacy._subject_normalize(kind, value);
+  norm     text := privacy._identifier_normalize(kind, value);
   span0    tstzmultirange := '{(,)}';
   c        privacy._subject_column;
   t        record;
@@ -938,7 +930,7 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy._subject_normalize(kind, value);
+  norm := privacy._identifier_normalize(kind, value);
   IF request IS NULL OR request NOT IN ('access', 'portability', 'erasure', 'rectification', 'restriction', 'objection') THEN
     RAISE EXCEPTION 'invalid request "%"', request
       USING ERRCODE = '22023',
@@ -1323,7 +1315,7 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy._subject_normalize(kind, value);
+  norm := privacy._identifier_normalize(kind, value);
   doc := privacy._subject_export(kind, value, at);
   PERFORM privacy._audit('subject.export', NULL,
     pg_catalog.jsonb_build_object(
@@ -1437,7 +1429,7 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy._subject_normalize(kind, value);
+  norm := privacy._identifier_normalize(kind, value);
   FOR part, section, table_name, data IN SELECT * FROM privacy._subject_export_stream(kind, value, chunk_rows, at) LOOP
     IF section IN ('rows', 'mentions') THEN
       tabs := tabs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(table_name::text,
@@ -1758,7 +1750,7 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy._subject_normalize(kind, value);
+  norm := privacy._identifier_normalize(kind, value);
   RETURN EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
                     AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(is_restricted.kind, norm)
@@ -2132,7 +2124,7 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy._subject_normalize(kind, value);
+  norm := privacy._identifier_normalize(kind, value);
   IF dry_run IS NULL THEN
     RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
   END IF;

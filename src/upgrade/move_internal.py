@@ -351,12 +351,12 @@ USAGE_GRANT = """-- ------------------------------------------------------------
 -- what each helper allows is still its own EXECUTE grant (all revoked
 -- above, but for the few granted back with their reasons):
 --   * statements pg_privacy generates and runs as a table's owner (the
---     subject statements) call _subject_key and _subject_ids by name;
+--     subject statements) call _subject_ids and _subject_ids_span by name;
 --   * the views protected_tables and catalog_problems, read by anyone,
 --     find the protect trigger's function by name (_has_protect_trigger);
 --   * run_purge, a procedure running as its caller, calls its steps
 --     _purge_begin/_purge_batch/_purge_end by name (a DBA grants them);
---   * expression indexes on identifier columns name _subject_key.
+--   * expression indexes made under 0.2.0 name _subject_key.
 GRANT USAGE ON SCHEMA privacy_internal TO PUBLIC;
 """
 
