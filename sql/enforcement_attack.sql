@@ -90,6 +90,12 @@ SELECT tgrelid::regclass AS rel, tgenabled FROM pg_trigger
  WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid::regclass::text LIKE 'regress_enf.%' ORDER BY 1;
 SELECT id, plan FROM regress_enf.account ORDER BY id;
 SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.%';
+-- and so does a table declared while a subject is restricted
+CREATE TABLE regress_enf.invoice (no int, email text);
+INSERT INTO regress_enf.invoice VALUES (1, 'held@example.dk');
+SELECT privacy.register_table('regress_enf.invoice', 'regress_enf_crm');
+SELECT privacy.register_column('regress_enf.invoice', 'email', 'email', identifies => 'email');
+UPDATE regress_enf.invoice SET no = 2;
 
 ------------------------------------------------------------------------
 -- 3. A superuser acting directly may, and it shows

@@ -678,6 +678,12 @@ BEGIN
   END IF;
   INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
        VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
+  -- A table that now holds subjects' own identifiers gets the restriction
+  -- check at once while any subject is restricted (70_subject.sql).
+  IF identifies IS NOT NULL AND link OPERATOR(pg_catalog.=) 'owner'
+     AND EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy._restrict_install();
+  END IF;
   PERFORM privacy._invalidate(tbl);
   PERFORM privacy._audit('catalog.register_column', tbl::text,
                          pg_catalog.jsonb_build_object('column', col, 'category', category,
