@@ -7,17 +7,279 @@
 
 \echo Use "ALTER EXTENSION pg_privacy UPDATE TO '0.3.0'" to load this file. \quit
 
+-- Schemas new in 0.3.0, and objects moved to another schema: they keep
+-- their OIDs, so what uses them (triggers of user tables) survives (generated)
+
+CREATE SCHEMA privacy_internal;
+
+ALTER TYPE privacy._retention_work SET SCHEMA privacy_internal;
+
+ALTER VIEW privacy._subject_column SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._invoker() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_owner(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._invalidate(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._audit_legacy_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._audit_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._audit_anchor(bigint, bytea, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._audit(text, text, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._audit_verify(bigint, bytea) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._audit_append_only() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._domain_allowed(oid, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_domain_owner(regclass, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._registered_column_attnum() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_purpose(text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._protection_problem(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._has_protect_trigger(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._is_protected(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_protection(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._identifier_type_ok(oid) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._on_sql_drop() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._on_ddl_end() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._msisdn_decrypt(text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._audit_ref(text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_ref(text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._protect_trigger() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._rewrite_protected(regclass, name[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._transform(text, text, text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._domain_grant_changed() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_domain_admin() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._allow_protect_ddl(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._protect_ddl_allowed(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._protect_on_ddl_end(boolean) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._protect_on_sql_drop(boolean) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._protect_event_trigger() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_append_only() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._identifier_normalize(text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_trigger() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_changed() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_delete(regclass, name, text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_forget_identity(text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._raise_hidden(text, text, text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_subject(text, text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_lock_state(text, text, text, boolean) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_append(text, text, text, text, timestamptz, text, text, privacy.consent_state) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_audit(bigint) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._consent_on_sql_drop() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_policy_attnum() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._owner_exec(regclass, text, text[], integer) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._owner_query(regclass, text, text[], integer) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._lock_nowait(regclass[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._lock_key(text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._period_start(timestamptz, text, integer, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._legal_minimum_from(privacy.retention_policy, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_cutoff(privacy.retention_policy, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._legal_minimum_until(regclass, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._legal_minimum_sql(regclass, text, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._interval_text(interval) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_text(privacy.retention_policy) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_literal(timestamptz, regtype, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._stored_form(text, text, text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_written_forms(text[], text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._hold_arg(text[], text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._hold_predicate(regclass, text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_work(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_where(privacy_internal._retention_work, boolean) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_fpe_ref(text, text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_restricted(privacy_internal._retention_work, text, text[], integer) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._retention_expired_partitions(privacy_internal._retention_work, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_purge_privilege() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._purge_batch(regclass, bigint, integer, integer, integer) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._purge_preview(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._purge_begin() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._purge_end(bigint, integer, bigint, integer, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._purge_error(text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_pg_cron() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._cron_connection_problem() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._qualified_name(text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._publish(text[], text, text, text, text, integer, boolean, text, text, name, name, text, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_publish_schema(text, name) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._analyze_grouped_query(text, oid) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._grouped_query_def(text, oid, integer[], name[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._check_publishable(regclass, name) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._extract_msisdn(text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._extract_country(text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_key(text, text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_exec(regclass, text, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_set_erasing(boolean) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_erasing() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_query(regclass, text, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_rows(regclass, text, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_cache_get(text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_cache_put(text, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_check_column(regclass, name, text, boolean) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_check(privacy_internal._subject_column) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_cols() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_match(privacy_internal._subject_column, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_value_expr(privacy_internal._subject_column, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_decrypt_domain(privacy_internal._subject_column) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_span_expr(privacy_internal._subject_column) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_params(text[], text[], tstzmultirange[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_ids(jsonb, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_ids_sql(text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_from(privacy_internal._subject_column, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_identifiers(text, text, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_identifiers_json(text[], text[], tstzmultirange[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_refs(text[], text[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_retention_all() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_holds(text[], text[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_with_consent(text[], text[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_consent(text[], text[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_forget_consent(text[], text[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_row_json(regclass, name) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_rows_sql(regclass, text) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_table_json(regclass, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_requests_json(text[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_header(text, text, text[], text[], tstzmultirange[]) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_export(text, text, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_export_stream(text, text, integer, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._restrict_sql(regclass) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._restrict_check(regclass, jsonb) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._restrict_trigger() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._restrict_install() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._restrict_ids(text[], text[], tstzmultirange[], text, text, timestamptz) SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_table_order() SET SCHEMA privacy_internal;
+
+ALTER FUNCTION privacy._subject_erase(text, text, timestamptz) SET SCHEMA privacy_internal;
+
 -- The hand-written part of the update from 0.2.0 to 0.3.0 that runs before
 -- the generated functions, after the generated moves (new schemas first,
 -- then every privacy._name moved to privacy_internal with ALTER ... SET
 -- SCHEMA, keeping its OID): changes to existing tables and types, written
 -- with the names after the moves.
 
+-- Renamed columns are followed in one place for every catalog table that
+-- names a column (privacy_internal._on_ddl_end): retention's own event
+-- trigger goes before the update drops its function.
+DROP EVENT TRIGGER pg_privacy_retention_ddl_end;
+
 -- Tables new in 0.3.0 (generated)
 
 -- Functions removed, or whose arguments or result changed (generated)
 
-DROP FUNCTION privacy._identifier_normalize(text, text);
+DROP FUNCTION privacy_internal._identifier_normalize(text, text);
 
 DROP FUNCTION privacy.normalize_msisdn(text, text);
 
@@ -29,18 +291,779 @@ DROP FUNCTION privacy._identifier_key(text, text);
 
 DROP FUNCTION privacy._retention_on_ddl_end();
 
+DROP FUNCTION privacy._subject_normalize(text, text);
+
 
 -- Functions new or changed in 0.3.0, in the order of its install script (generated)
 
-CREATE FUNCTION privacy._renamed_column(cmd pg_catalog.pg_ddl_command,
+CREATE OR REPLACE FUNCTION privacy_internal._invoker() RETURNS name
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_invoker';
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_owner(tbl regclass) RETURNS void
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  owner oid;
+BEGIN
+  SELECT c.relowner INTO owner FROM pg_catalog.pg_class c
+   WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF NOT pg_catalog.pg_has_role(privacy_internal._invoker(), owner, 'MEMBER') THEN
+    RAISE EXCEPTION 'must be owner of table %', tbl
+      USING ERRCODE = '42501';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._invalidate(tbl regclass) RETURNS void
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_invalidate';
+
+CREATE OR REPLACE FUNCTION privacy.accept_key_change(old_fingerprint text, holds text DEFAULT 'refuse') RETURNS text
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  stored text;
+  loaded text := privacy.key_fingerprint();
+  held_n bigint;
+  held_kinds text;
+BEGIN
+  IF old_fingerprint IS NULL THEN
+    RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT s.fingerprint INTO stored FROM privacy.key_state s FOR UPDATE;
+  IF stored IS NULL THEN
+    RAISE EXCEPTION 'this database has no recorded key'
+      USING ERRCODE = '55000',
+            HINT = 'The first keyed work records the loaded key; there is nothing to change.';
+  END IF;
+  IF stored OPERATOR(pg_catalog.<>) old_fingerprint THEN
+    RAISE EXCEPTION 'fingerprint % is not the database''s key', old_fingerprint
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('The database''s key has fingerprint %s.', stored);
+  END IF;
+  IF stored OPERATOR(pg_catalog.=) loaded THEN
+    RAISE EXCEPTION 'the loaded key is already the database''s key' USING ERRCODE = '55000';
+  END IF;
+  -- A legal hold finds the rows that hold its identifier in a protected
+  -- column by transforming the identifier under the current key: rows
+  -- written under the replaced key would no longer be recognized, and the
+  -- purge or an erasure would remove what the hold must keep.  Refuse
+  -- while such a hold is active.
+  SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT h.kind, ', ')
+    INTO held_n, held_kinds
+    FROM privacy.legal_hold h
+   WHERE h.released_at IS NULL
+     AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+     AND EXISTS (SELECT FROM privacy.registered_column c
+                  WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
+                    AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  IF holds IS NULL OR holds NOT IN ('refuse', 'release') THEN
+    RAISE EXCEPTION 'invalid holds option "%"', holds
+      USING ERRCODE = '22023', HINT = 'Use ''refuse'' (the default) or ''release''.';
+  END IF;
+  IF held_n OPERATOR(pg_catalog.>) 0 AND holds OPERATOR(pg_catalog.=) 'refuse' THEN
+    RAISE EXCEPTION 'cannot accept a new key while legal holds cover protected columns'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('%s active hold(s) on %s identifiers; rows protected under the key %s would no longer be recognized as held.',
+                                       held_n, held_kinds, stored),
+            HINT = 'Install the key file of the database''s key again; or secure the rows the holds keep and call accept_key_change(..., holds => ''release''), which releases them with the key change.';
+  END IF;
+  IF held_n OPERATOR(pg_catalog.>) 0 THEN
+    -- released with the key change, explicitly: recorded in its audit entry
+    UPDATE privacy.legal_hold h SET released_at = pg_catalog.now(), released_by = privacy_internal._invoker()
+     WHERE h.released_at IS NULL
+       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+       AND EXISTS (SELECT FROM privacy.registered_column c
+                    WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
+                      AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  END IF;
+  UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
+  PERFORM privacy_internal._invalidate('privacy.key_state'::regclass);
+  PERFORM privacy_internal._audit('key.change', NULL,
+                         pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
+                                                       'holds_released', held_n));
+  RETURN loaded;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._audit_legacy_digest(prev bytea, id bigint, at timestamptz,
+                                             actor name, role name, event text,
+                                             object text, detail jsonb)
+  RETURNS bytea
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.sha256(
+    prev OPERATOR(pg_catalog.||) pg_catalog.convert_to(
+      pg_catalog.concat_ws(
+        '|',
+        id::text,
+        (EXTRACT(epoch FROM at) OPERATOR(pg_catalog.*) 1000000)::bigint::text,
+        pg_catalog.length(actor::text) || ':' || actor::text,
+        pg_catalog.length(role::text) || ':' || role::text,
+        pg_catalog.length(event) || ':' || event,
+        CASE WHEN object IS NULL THEN '-'
+             ELSE pg_catalog.length(object) || ':' || object END,
+        pg_catalog.length(detail::text) || ':' || detail::text),
+      'UTF8'))
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._audit_digest(prev bytea, id bigint, at timestamptz,
+                                      actor name, role name, event text,
+                                      object text, detail jsonb,
+                                      key_fingerprint text)
+  RETURNS bytea
+  LANGUAGE c STABLE PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_audit_digest';
+
+CREATE OR REPLACE FUNCTION privacy_internal._audit_anchor(id bigint, hash bytea, key_fingerprint text)
+  RETURNS void
+  LANGUAGE c VOLATILE PARALLEL UNSAFE
+  AS 'MODULE_PATHNAME', 'pgp_audit_anchor';
+
+CREATE OR REPLACE FUNCTION privacy_internal._audit(event text, object text DEFAULT NULL,
+                               detail jsonb DEFAULT '{}')
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  prev   bytea;
+  new_id bigint;
+  ts     timestamptz := pg_catalog.clock_timestamp();
+  who    name := pg_catalog.session_user();
+  as_role name := privacy_internal._invoker();
+  fp     text;
+  h      bytea;
+BEGIN
+  IF event IS NULL THEN
+    RAISE EXCEPTION 'audit event must not be null' USING ERRCODE = '22004';
+  END IF;
+  detail := COALESCE(detail, '{}'::jsonb);
+  -- Nothing is appended unkeyed: without a usable key this fails (55000).
+  fp := privacy.key_fingerprint();
+  -- Lock the head: writers queue here, and under REPEATABLE READ a
+  -- concurrent append raises a serialization failure instead of forking
+  -- the chain.
+  SELECT h0.last_hash INTO prev FROM privacy.audit_head h0 FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO privacy.audit_head VALUES (true, 0, '\x'::bytea)
+      ON CONFLICT DO NOTHING;
+    SELECT h0.last_hash INTO prev FROM privacy.audit_head h0 FOR UPDATE;
+  END IF;
+  new_id := pg_catalog.nextval('privacy.audit_log_id_seq');
+  h := privacy_internal._audit_digest(prev, new_id, ts, who, as_role, event, object, detail, fp);
+  INSERT INTO privacy.audit_log (id, at, actor, role, event, object, detail, prev_hash, hash, key_fingerprint)
+       VALUES (new_id, ts, who, as_role, event, object, detail, prev, h, fp);
+  UPDATE privacy.audit_head SET last_id = new_id, last_hash = h;
+  PERFORM privacy_internal._audit_anchor(new_id, h, fp);
+  RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._audit_verify(head_id bigint, head_hash bytea) RETURNS bigint
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r          record;
+  prev       bytea := '\x'::bytea;
+  last_id    bigint := 0;
+  head       record;
+  fp         text;
+  head_seen  boolean := false;
+  other_from bigint;
+  other_to   bigint;
+  other_fp   text;
+  legacy     record;
+  keyed_seen boolean := false;
+  legacy_end boolean := false;
+BEGIN
+  -- Fails closed (55000) when no usable key is loaded.
+  fp := privacy.key_fingerprint();
+  -- the head of the 0.1.0 chain of an updated database (none: fresh install)
+  SELECT * INTO legacy FROM privacy.audit_legacy;
+  FOR r IN SELECT * FROM privacy.audit_log ORDER BY id LOOP
+    -- the supplied head's entry was passed over: it is not in the chain
+    IF head_id IS NOT NULL AND NOT head_seen AND r.id OPERATOR(pg_catalog.>) head_id THEN
+      RETURN head_id;
+    END IF;
+    IF (r.prev_hash OPERATOR(pg_catalog.=) prev) IS NOT TRUE THEN
+      RETURN r.id;
+    END IF;
+    IF r.key_fingerprint IS NULL THEN
+      -- A 0.1.0 entry (plain SHA-256, weaker: see audit_legacy).  Only the
+      -- prefix of the chain up to the recorded legacy head may be legacy:
+      -- never after a keyed entry, never on a fresh install.
+      IF keyed_seen OR legacy_end OR legacy.last_id IS NULL
+         OR r.id OPERATOR(pg_catalog.>) legacy.last_id
+         OR (r.hash OPERATOR(pg_catalog.=) privacy_internal._audit_legacy_digest(
+               r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail)) IS NOT TRUE THEN
+        RETURN r.id;
+      END IF;
+      IF r.id OPERATOR(pg_catalog.=) legacy.last_id THEN
+        IF (r.hash OPERATOR(pg_catalog.=) legacy.last_hash) IS NOT TRUE THEN
+          RETURN r.id;
+        END IF;
+        legacy_end := true;
+      END IF;
+    ELSIF (r.key_fingerprint OPERATOR(pg_catalog.=) fp) IS TRUE THEN
+      -- the legacy prefix, when there is one, ends at its recorded head
+      IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
+        RETURN r.id;
+      END IF;
+      keyed_seen := true;
+      IF (r.hash OPERATOR(pg_catalog.=) privacy_internal._audit_digest(
+            r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail,
+            r.key_fingerprint)) IS NOT TRUE THEN
+        RETURN r.id;
+      END IF;
+    ELSE
+      -- chained under another key: links are checked, MACs cannot be
+      IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
+        RETURN r.id;
+      END IF;
+      keyed_seen := true;
+      other_from := COALESCE(other_from, r.id);
+      other_to := r.id;
+      other_fp := COALESCE(other_fp, r.key_fingerprint, '(none)');
+    END IF;
+    IF r.id OPERATOR(pg_catalog.=) head_id THEN
+      IF (r.hash OPERATOR(pg_catalog.=) head_hash) IS NOT TRUE THEN
+        RETURN head_id;
+      END IF;
+      head_seen := true;
+    END IF;
+    prev := r.hash;
+    last_id := r.id;
+  END LOOP;
+  IF head_id IS NOT NULL AND NOT head_seen THEN
+    RETURN head_id;
+  END IF;
+  -- the recorded legacy head must be in the chain
+  IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
+    RETURN legacy.last_id;
+  END IF;
+  SELECT * INTO head FROM privacy.audit_head;
+  IF FOUND AND ((head.last_id OPERATOR(pg_catalog.=) last_id) IS NOT TRUE
+                OR (head.last_hash OPERATOR(pg_catalog.=) prev) IS NOT TRUE) THEN
+    RETURN COALESCE(head.last_id, last_id);
+  END IF;
+  IF NOT FOUND AND last_id OPERATOR(pg_catalog.<>) 0 THEN
+    RETURN last_id;
+  END IF;
+  IF other_from IS NOT NULL THEN
+    RAISE EXCEPTION 'the audit log was chained under another key'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('Entries %s to %s name key %s; the loaded key is %s.',
+                                       other_from, other_to, other_fp, fp),
+            HINT = 'Verify the audit log on a server that loads the key it was chained under; '
+                   'its entries cannot be verified under another key.';
+  END IF;
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.verify_audit_log() RETURNS bigint
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+  SELECT privacy_internal._audit_verify(NULL::bigint, NULL::bytea)
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.verify_audit_log(head_id bigint, head_hash bytea) RETURNS bigint
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  IF head_id IS NULL OR head_hash IS NULL THEN
+    RAISE EXCEPTION 'audit head id and hash must not be null'
+      USING ERRCODE = '22004',
+            HINT = 'Pass the id and hash of a "pg_privacy audit head" line of the server log, '
+                   'or call verify_audit_log() without a head.';
+  END IF;
+  RETURN privacy_internal._audit_verify(head_id, head_hash);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._audit_append_only() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RAISE EXCEPTION 'privacy.audit_log is append-only'
+    USING ERRCODE = '42501',
+          DETAIL = pg_catalog.format('%s is not allowed on the audit log.', TG_OP);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._domain_allowed(role oid, domain text) RETURNS boolean
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_domain_allowed_sql';
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_domain_owner(tbl regclass, domain text) RETURNS void
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  owner oid;
+BEGIN
+  FOR owner IN
+    SELECT DISTINCT c.relowner FROM pg_catalog.pg_class c
+     WHERE c.oid OPERATOR(pg_catalog.=) tbl
+        OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p)
+  LOOP
+    IF NOT privacy_internal._domain_allowed(owner, domain) THEN
+      RAISE EXCEPTION 'role "%" may not produce pseudonyms of domain "%"',
+                      pg_catalog.pg_get_userbyid(owner), domain
+        USING ERRCODE = '42501',
+              DETAIL = pg_catalog.format('Role %I owns %s (or a partition of it); whoever writes a protected table and reads it produces the domain''s pseudonyms, and can reverse them by trying every value.',
+                                         pg_catalog.pg_get_userbyid(owner), tbl),
+              HINT = 'The owner of pg_privacy grants a domain with privacy.grant_domain().';
+    END IF;
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._registered_column_attnum() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  SELECT a.attnum INTO NEW.attnum FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) NEW.tbl
+     AND a.attname OPERATOR(pg_catalog.=) NEW.col
+     AND NOT a.attisdropped;
+  IF NEW.attnum IS NULL THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', NEW.col, NEW.tbl
+      USING ERRCODE = '42703';
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.define_purpose(name text, legal_basis text,
+                                       requires_consent boolean DEFAULT false,
+                                       description text DEFAULT NULL,
+                                       recipients text[] DEFAULT '{}')
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  old privacy.purpose;
+  needs_consent boolean;
+BEGIN
+  IF name IS NULL OR legal_basis IS NULL THEN
+    RAISE EXCEPTION 'purpose name and legal basis must not be null'
+      USING ERRCODE = '22004';
+  END IF;
+  IF name !~ '^[a-z][a-z0-9_]*$' OR pg_catalog.length(name) > 63 THEN
+    RAISE EXCEPTION 'invalid purpose name "%"', name
+      USING ERRCODE = '22023',
+            DETAIL = 'A purpose name is 1 to 63 lower-case letters, digits and underscores, starting with a letter.';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.legal_basis b WHERE b.name OPERATOR(pg_catalog.=) legal_basis) THEN
+    RAISE EXCEPTION 'unknown legal basis "%"', legal_basis
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(b.name, ', ' ORDER BY b.name)
+                                        FROM privacy.legal_basis b) || '.';
+  END IF;
+  needs_consent := COALESCE(requires_consent, false)
+                   OR legal_basis OPERATOR(pg_catalog.=) 'consent';
+  IF needs_consent AND legal_basis OPERATOR(pg_catalog.<>) 'consent' THEN
+    RAISE EXCEPTION 'a purpose that requires consent must have legal basis "consent"'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Purpose "%s" was given legal basis "%s".', name, legal_basis);
+  END IF;
+  IF recipients IS NULL OR pg_catalog.array_position(recipients, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'recipients must not be null or hold null elements'
+      USING ERRCODE = '22004';
+  END IF;
+
+  SELECT * INTO old FROM privacy.purpose p WHERE p.name OPERATOR(pg_catalog.=) define_purpose.name
+    FOR UPDATE;
+  INSERT INTO privacy.purpose AS p (name, legal_basis, requires_consent, description, recipients)
+       VALUES (name, legal_basis, needs_consent, description, recipients)
+  ON CONFLICT ON CONSTRAINT purpose_pkey DO UPDATE
+       SET legal_basis = EXCLUDED.legal_basis,
+           requires_consent = EXCLUDED.requires_consent,
+           description = EXCLUDED.description,
+           recipients = EXCLUDED.recipients;
+  PERFORM privacy_internal._audit(
+    CASE WHEN old.name IS NULL THEN 'catalog.define_purpose' ELSE 'catalog.redefine_purpose' END,
+    name,
+    pg_catalog.jsonb_build_object('legal_basis', legal_basis,
+                                  'requires_consent', needs_consent,
+                                  'recipients', pg_catalog.to_jsonb(recipients))
+    OPERATOR(pg_catalog.||)
+    CASE WHEN old.name IS NULL THEN '{}'::jsonb
+         ELSE pg_catalog.jsonb_build_object('previous_legal_basis', old.legal_basis,
+                                            'previous_recipients', pg_catalog.to_jsonb(old.recipients)) END);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.drop_purpose(name text) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  IF name IS NULL THEN
+    RAISE EXCEPTION 'purpose must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF EXISTS (SELECT FROM privacy.registered_table t WHERE t.purpose OPERATOR(pg_catalog.=) name) THEN
+    RAISE EXCEPTION 'purpose "%" is still in use', name
+      USING ERRCODE = '2BP01',
+            DETAIL = (SELECT pg_catalog.format('Registered tables: %s.', pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text))
+                        FROM privacy.registered_table t WHERE t.purpose OPERATOR(pg_catalog.=) name),
+            HINT = 'Give those tables another purpose with privacy.set_purpose() first.';
+  END IF;
+  DELETE FROM privacy.purpose p WHERE p.name OPERATOR(pg_catalog.=) drop_purpose.name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'purpose "%" does not exist', name USING ERRCODE = '22023';
+  END IF;
+  PERFORM privacy_internal._audit('catalog.drop_purpose', name);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_purpose(purpose text) RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF purpose IS NULL THEN
+    RAISE EXCEPTION 'purpose must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.purpose p WHERE p.name OPERATOR(pg_catalog.=) purpose) THEN
+    RAISE EXCEPTION 'purpose "%" does not exist', purpose
+      USING ERRCODE = '22023',
+            HINT = COALESCE((SELECT pg_catalog.format('Existing purposes: %s%s. Define a new one with privacy.define_purpose().',
+                                                     pg_catalog.string_agg(x.name, ', ' ORDER BY x.name),
+                                                     CASE WHEN (SELECT pg_catalog.count(*) FROM privacy.purpose) OPERATOR(pg_catalog.>) 20
+                                                          THEN ', ...' ELSE '' END)
+                               FROM (SELECT p.name FROM privacy.purpose p ORDER BY p.name LIMIT 20) x
+                             HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0),
+                            'No purpose is defined yet: define it first with privacy.define_purpose().');
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.register_table(tbl regclass, purpose text) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  rel record;
+  parent regclass;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname
+    INTO rel
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+   WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+  END IF;
+  IF rel.relkind NOT IN ('r', 'p', 'f') THEN
+    RAISE EXCEPTION '% is not a table', tbl
+      USING ERRCODE = '42809',
+            DETAIL = 'Only ordinary, partitioned and foreign tables hold personal data in the catalog.';
+  END IF;
+  IF rel.relpersistence OPERATOR(pg_catalog.=) 't' THEN
+    RAISE EXCEPTION 'cannot register temporary table %', tbl USING ERRCODE = '42809';
+  END IF;
+  IF rel.nspname IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal') THEN
+    RAISE EXCEPTION 'cannot register system or pg_privacy table %', tbl USING ERRCODE = '42809';
+  END IF;
+  IF rel.relispartition THEN
+    SELECT i.inhparent::regclass INTO parent FROM pg_catalog.pg_inherits i
+     WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl;
+    RAISE EXCEPTION 'cannot register partition % on its own', tbl
+      USING ERRCODE = '42809',
+            DETAIL = pg_catalog.format('It is a partition of %s.', parent),
+            HINT = 'Register the partitioned table; its declarations apply to every partition.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._check_purpose(purpose);
+  IF EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) register_table.tbl) THEN
+    RAISE EXCEPTION 'table % is already registered', tbl
+      USING ERRCODE = '42710',
+            HINT = 'Use privacy.set_purpose() to change its purpose.';
+  END IF;
+  INSERT INTO privacy.registered_table (tbl, purpose, registered_by)
+       VALUES (tbl, purpose, privacy_internal._invoker());
+  PERFORM privacy_internal._audit('catalog.register_table', tbl::text,
+                         pg_catalog.jsonb_build_object('purpose', purpose));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.set_purpose(tbl regclass, purpose text) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  old text;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  PERFORM privacy_internal._check_purpose(purpose);
+  SELECT t.purpose INTO old FROM privacy.registered_table t
+   WHERE t.tbl OPERATOR(pg_catalog.=) set_purpose.tbl FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000', HINT = 'Register it with privacy.register_table().';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  UPDATE privacy.registered_table t SET purpose = set_purpose.purpose
+   WHERE t.tbl OPERATOR(pg_catalog.=) set_purpose.tbl;
+  PERFORM privacy_internal._audit('catalog.set_purpose', tbl::text,
+                         pg_catalog.jsonb_build_object('purpose', purpose, 'previous_purpose', old));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  IF privacy_internal._has_protect_trigger(tbl) THEN
+    RAISE EXCEPTION 'table % is protected', tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'Without its declarations the protect trigger would store raw values.',
+            HINT = 'Remove the protection with privacy.unprotect() first.';
+  END IF;
+  DELETE FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) unregister_table.tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % is not registered', tbl USING ERRCODE = '55000';
+  END IF;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('catalog.unregister_table', tbl::text);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.register_column(tbl regclass, col name, category text,
+                                        identifies text DEFAULT NULL,
+                                        link text DEFAULT 'owner',
+                                        protect text DEFAULT NULL,
+                                        domain text DEFAULT 'default')
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  att record;
+BEGIN
+  IF tbl IS NULL OR col IS NULL OR category IS NULL THEN
+    RAISE EXCEPTION 'table, column and category must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) register_column.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() first.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  SELECT a.attnum, a.atttypid, a.attnotnull, a.attgenerated, t.typcategory
+    INTO att
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+     AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+  END IF;
+  IF att.attnum OPERATOR(pg_catalog.<=) 0 THEN
+    RAISE EXCEPTION 'cannot register system column "%"', col USING ERRCODE = '22023';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.category c WHERE c.name OPERATOR(pg_catalog.=) category) THEN
+    RAISE EXCEPTION 'unknown category "%"', category
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(c.name, ', ' ORDER BY c.name)
+                                        FROM privacy.category c) || '.';
+  END IF;
+  IF identifies IS NOT NULL
+     AND NOT EXISTS (SELECT FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) identifies) THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', identifies
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
+                                        FROM privacy.identifier_kind k) || '.';
+  END IF;
+  IF link IS NULL OR link NOT IN ('owner', 'mention') THEN
+    RAISE EXCEPTION 'invalid link "%"', link
+      USING ERRCODE = '22023', HINT = 'Use "owner" or "mention".';
+  END IF;
+  IF link OPERATOR(pg_catalog.=) 'mention' AND identifies IS NULL THEN
+    RAISE EXCEPTION 'a mention must say which identifier kind it holds'
+      USING ERRCODE = '22023', HINT = 'Pass identifies => ''msisdn'' (or another kind).';
+  END IF;
+  IF protect IS NOT NULL THEN
+    IF protect NOT IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym', 'country', 'null') THEN
+      RAISE EXCEPTION 'invalid protect transformation "%"', protect
+        USING ERRCODE = '22023',
+              HINT = 'Use one of: pseudonym, msisdn_fpe, email_pseudonym, country, null.';
+    END IF;
+    IF protect OPERATOR(pg_catalog.=) 'null' AND att.attnotnull THEN
+      RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be protected by nulling', col, tbl
+        USING ERRCODE = '22023';
+    END IF;
+    IF protect OPERATOR(pg_catalog.<>) 'null'
+       AND att.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
+       AND NOT (protect OPERATOR(pg_catalog.=) 'country' AND att.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype) THEN
+      RAISE EXCEPTION 'protect transformation "%" needs a text or varchar column', protect
+        USING ERRCODE = '42804',
+              DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
+                                         pg_catalog.format_type(att.atttypid, NULL));
+    END IF;
+  END IF;
+  -- Identifiers are matched, normalized and cast by the extension: only
+  -- built-in text and integer types (privacy_internal._identifier_type_ok).
+  IF identifies IS NOT NULL AND NOT privacy_internal._identifier_type_ok(att.atttypid) THEN
+    RAISE EXCEPTION 'an identifier column must have a built-in text or integer type'
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
+                                       pg_catalog.format_type(att.atttypid, NULL)),
+            HINT = 'Use text, varchar, char, smallint, integer, bigint or numeric.';
+  END IF;
+  IF domain IS NULL OR pg_catalog.octet_length(domain) NOT BETWEEN 1 AND 200 THEN
+    RAISE EXCEPTION 'invalid pseudonymization domain'
+      USING ERRCODE = '22023',
+            DETAIL = 'A domain is a non-empty text of at most 200 bytes.';
+  END IF;
+  IF protect IS NOT NULL AND att.attgenerated OPERATOR(pg_catalog.<>) '' THEN
+    RAISE EXCEPTION 'cannot protect generated column "%" of relation %', col, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the protect trigger and would be stored untransformed.',
+            HINT = 'Protect the columns it is computed from, or register it without protect.';
+  END IF;
+  -- A protected table produces the pseudonyms of its domain for its owner.
+  IF protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
+    PERFORM privacy_internal._check_domain_owner(tbl, domain);
+  END IF;
+  IF EXISTS (SELECT FROM privacy.registered_column c
+              WHERE c.tbl OPERATOR(pg_catalog.=) register_column.tbl
+                AND c.col OPERATOR(pg_catalog.=) register_column.col) THEN
+    RAISE EXCEPTION 'column "%" of relation % is already registered', col, tbl
+      USING ERRCODE = '42710',
+            HINT = 'Unregister it with privacy.unregister_column() to declare it anew.';
+  END IF;
+  INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
+       VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
+  -- A table that now holds subjects' own identifiers gets the restriction
+  -- check at once while any subject is restricted (70_subject.sql).
+  IF identifies IS NOT NULL AND link OPERATOR(pg_catalog.=) 'owner'
+     AND EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy_internal._restrict_install();
+  END IF;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('catalog.register_column', tbl::text,
+                         pg_catalog.jsonb_build_object('column', col, 'category', category,
+                                                       'identifies', identifies, 'link', link,
+                                                       'protect', protect, 'domain', domain));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.unregister_column(tbl regclass, col name) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  PERFORM privacy_internal._check_owner(tbl);
+  IF privacy_internal._has_protect_trigger(tbl) AND EXISTS (
+       SELECT FROM privacy.registered_column c
+        WHERE c.tbl OPERATOR(pg_catalog.=) unregister_column.tbl
+          AND c.col OPERATOR(pg_catalog.=) unregister_column.col AND c.protect IS NOT NULL) THEN
+    RAISE EXCEPTION 'column "%" of relation % is protected', col, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'Without its declaration the protect trigger would store raw values in it.',
+            HINT = 'Remove the protection with privacy.unprotect() first.';
+  END IF;
+  DELETE FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) unregister_column.tbl
+     AND c.col OPERATOR(pg_catalog.=) unregister_column.col;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % is not registered', col, tbl USING ERRCODE = '55000';
+  END IF;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('catalog.unregister_column', tbl::text,
+                         pg_catalog.jsonb_build_object('column', col));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._identifier_type_ok(typ oid) RETURNS boolean
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT typ IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
+                 'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._on_sql_drop() RETURNS event_trigger
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  o record;
+  n bigint;
+BEGIN
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()
+            WHERE object_type IN ('table', 'foreign table', 'table column', 'view')
+  LOOP
+    IF o.object_type OPERATOR(pg_catalog.=) 'view' THEN
+      -- a published view (safe aggregate, extract) leaves the register
+      DELETE FROM privacy.published p WHERE p.view_name::oid OPERATOR(pg_catalog.=) o.objid;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM privacy_internal._audit('analytics.unpublished', o.object_identity);
+      END IF;
+    ELSIF o.object_type OPERATOR(pg_catalog.=) 'table column' THEN
+      DELETE FROM privacy.registered_column c
+       WHERE c.tbl::oid OPERATOR(pg_catalog.=) o.objid
+         AND c.attnum OPERATOR(pg_catalog.=) o.objsubid;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM privacy_internal._audit('catalog.column_dropped', o.object_identity);
+      END IF;
+    ELSE
+      DELETE FROM privacy.registered_table t WHERE t.tbl::oid OPERATOR(pg_catalog.=) o.objid;
+      GET DIAGNOSTICS n = ROW_COUNT;
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        PERFORM privacy_internal._audit('catalog.table_dropped', o.object_identity);
+      END IF;
+    END IF;
+  END LOOP;
+END
+$$;
+
+CREATE FUNCTION privacy_internal._renamed_column(cmd pg_catalog.pg_ddl_command,
                                         OUT relid regclass, OUT old_name name, OUT new_name name)
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_renamed_column';
 
-COMMENT ON FUNCTION privacy._renamed_column(pg_catalog.pg_ddl_command) IS
+COMMENT ON FUNCTION privacy_internal._renamed_column(pg_catalog.pg_ddl_command) IS
   'internal: the relation, old and new name of a column renamed by a collected DDL command';
 
-CREATE FUNCTION privacy._follow_column_rename(tbl regclass, old_name name, new_name name)
+CREATE FUNCTION privacy_internal._follow_column_rename(tbl regclass, old_name name, new_name name)
   RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
   SET search_path = pg_catalog, pg_temp
@@ -54,7 +1077,7 @@ BEGIN
    WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND c.col OPERATOR(pg_catalog.=) old_name;
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy._audit('catalog.column_renamed', tbl::text, detail);
+    PERFORM privacy_internal._audit('catalog.column_renamed', tbl::text, detail);
     followed := true;
   END IF;
 
@@ -62,7 +1085,7 @@ BEGIN
    WHERE q.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND q.col OPERATOR(pg_catalog.=) old_name;
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy._audit('consent.column_renamed', tbl::text, detail);
+    PERFORM privacy_internal._audit('consent.column_renamed', tbl::text, detail);
     followed := true;
   END IF;
 
@@ -70,7 +1093,7 @@ BEGIN
    WHERE p.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND p.time_column OPERATOR(pg_catalog.=) old_name;
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy._audit('retention.column_renamed', tbl::text, detail);
+    PERFORM privacy_internal._audit('retention.column_renamed', tbl::text, detail);
     followed := true;
   END IF;
 
@@ -86,20 +1109,20 @@ BEGIN
           OR old_name OPERATOR(pg_catalog.=) ANY (s.link_columns));
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy._audit('subject.column_renamed', tbl::text, detail);
+    PERFORM privacy_internal._audit('subject.column_renamed', tbl::text, detail);
     followed := true;
   END IF;
 
   IF followed THEN
-    PERFORM privacy._invalidate(tbl);
+    PERFORM privacy_internal._invalidate(tbl);
   END IF;
 END
 $$;
 
-COMMENT ON FUNCTION privacy._follow_column_rename(regclass, name, name) IS
+COMMENT ON FUNCTION privacy_internal._follow_column_rename(regclass, name, name) IS
   'internal: carries a renamed column along in every catalog table that names columns';
 
-CREATE OR REPLACE FUNCTION privacy._on_ddl_end() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION privacy_internal._on_ddl_end() RETURNS event_trigger
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
@@ -110,10 +1133,10 @@ BEGIN
   FOR r IN
     SELECT x.relid, x.old_name, x.new_name
       FROM pg_catalog.pg_event_trigger_ddl_commands() d,
-           LATERAL privacy._renamed_column(d.command) x
+           LATERAL privacy_internal._renamed_column(d.command) x
      WHERE x.relid IS NOT NULL
   LOOP
-    PERFORM privacy._follow_column_rename(r.relid, r.old_name, r.new_name);
+    PERFORM privacy_internal._follow_column_rename(r.relid, r.old_name, r.new_name);
   END LOOP;
 END
 $$;
@@ -121,25 +1144,25 @@ $$;
 CREATE FUNCTION privacy.lookup_value(normalization text, value text, default_country text)
   RETURNS text
   LANGUAGE c IMMUTABLE PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_identifier_key';
+  AS 'MODULE_PATHNAME', 'pgp_lookup_value';
 
 COMMENT ON FUNCTION privacy.lookup_value(text, text, text) IS
   'lookup value of an identifier as typed: normal form by normalization (msisdn, email, text), NULL when it has none; IMMUTABLE, for expression indexes';
 
-CREATE FUNCTION privacy._identifier_normalize(kind text, value text)
+CREATE FUNCTION privacy_internal._identifier_normalize(kind text, value text)
   RETURNS text
   LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
 
-COMMENT ON FUNCTION privacy._identifier_normalize(text, text) IS
+COMMENT ON FUNCTION privacy_internal._identifier_normalize(text, text) IS
   'internal: an identifier in its kind''s normal form under pg_privacy.default_country, or an error';
 
-CREATE FUNCTION privacy._default_country()
+CREATE FUNCTION privacy_internal._default_country()
   RETURNS text
   LANGUAGE c STABLE STRICT PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_identifier_default_country';
 
-COMMENT ON FUNCTION privacy._default_country() IS
+COMMENT ON FUNCTION privacy_internal._default_country() IS
   'internal: pg_privacy.default_country';
 
 CREATE FUNCTION privacy.normalize_msisdn(raw text, default_country text DEFAULT NULL)
@@ -159,14 +1182,391 @@ CREATE FUNCTION privacy.pseudonymize_msisdn(msisdn text, domain text DEFAULT 'de
 COMMENT ON FUNCTION privacy.pseudonymize_msisdn(text, text, text) IS
   'format-preserving pseudonym of a phone number (FF1/AES-256): same country code, first digit and length; reversible only by reidentify_msisdn';
 
-CREATE OR REPLACE FUNCTION privacy._subject_ref(kind text, value text) RETURNS text
+CREATE OR REPLACE FUNCTION privacy_internal._msisdn_decrypt(pseudonym text, domain text)
+  RETURNS text
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_msisdn_decrypt';
+
+CREATE OR REPLACE FUNCTION privacy_internal._audit_ref(kind text, value text) RETURNS text
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_audit_ref';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_ref(kind text, value text) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT privacy._audit_ref(kind, privacy._identifier_normalize(kind, value))
+  SELECT privacy_internal._audit_ref(kind, privacy_internal._identifier_normalize(kind, value))
 $$;
 
-CREATE FUNCTION privacy._trigger_problem(tbl regclass, tgname name, fn regprocedure, tgtype integer,
+CREATE OR REPLACE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text DEFAULT 'default')
+  RETURNS text
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  result text;
+BEGIN
+  result := privacy_internal._msisdn_decrypt(pseudonym, domain);
+  PERFORM privacy_internal._audit('pseudonym.reidentify', NULL,
+                         pg_catalog.jsonb_build_object('domain', domain, 'kind', 'msisdn',
+                                                       'subject', privacy_internal._subject_ref('msisdn', result)));
+  RETURN result;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._domain_grant_changed() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  PERFORM privacy_internal._invalidate('privacy.domain_grant'::regclass);
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.grant_domain(domain text, grantee regrole) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  IF domain IS NULL OR grantee IS NULL THEN
+    RAISE EXCEPTION 'domain and grantee must not be null' USING ERRCODE = '22004';
+  END IF;
+  PERFORM privacy_internal._check_domain_admin();
+  IF pg_catalog.octet_length(domain) NOT BETWEEN 1 AND 200 THEN
+    RAISE EXCEPTION 'invalid pseudonymization domain'
+      USING ERRCODE = '22023', DETAIL = 'A domain is a non-empty text of at most 200 bytes.';
+  END IF;
+  INSERT INTO privacy.domain_grant (domain, grantee, granted_by)
+       VALUES (domain, grantee, privacy_internal._invoker())
+  ON CONFLICT DO NOTHING;
+  PERFORM privacy_internal._audit('pseudonym.grant_domain', domain,
+                         pg_catalog.jsonb_build_object('grantee', grantee::text));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.revoke_domain(domain text, grantee regrole) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  IF domain IS NULL OR grantee IS NULL THEN
+    RAISE EXCEPTION 'domain and grantee must not be null' USING ERRCODE = '22004';
+  END IF;
+  PERFORM privacy_internal._check_domain_admin();
+  DELETE FROM privacy.domain_grant g
+   WHERE g.domain OPERATOR(pg_catalog.=) revoke_domain.domain
+     AND g.grantee OPERATOR(pg_catalog.=) revoke_domain.grantee;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'role % holds no grant of domain "%"', grantee, domain USING ERRCODE = '42704';
+  END IF;
+  PERFORM privacy_internal._audit('pseudonym.revoke_domain', domain,
+                         pg_catalog.jsonb_build_object('grantee', grantee::text));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_domain_admin() RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT pg_catalog.pg_has_role(privacy_internal._invoker(),
+                                (SELECT c.relowner FROM pg_catalog.pg_class c
+                                  WHERE c.oid OPERATOR(pg_catalog.=) 'privacy.domain_grant'::regclass),
+                                'USAGE') THEN
+    RAISE EXCEPTION 'only the owner of pg_privacy may grant or revoke pseudonymization domains'
+      USING ERRCODE = '42501';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._protection_problem(tbl regclass) RETURNS text
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  fn oid := pg_catalog.to_regprocedure('privacy_internal._protect_trigger()');
+  r record;
+  g record;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl) THEN
+    RETURN pg_catalog.format('table with OID %s does not exist', tbl::oid);
+  END IF;
+  -- The common case in one query over the whole partition tree: every
+  -- relation has the trigger as created, nothing fires after it or runs
+  -- it twice, no child by inheritance.  Only otherwise is the tree walked
+  -- below to name the problem.
+  IF (SELECT pg_catalog.bool_and(
+             EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                      WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
+                        AND t.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                        AND t.tgfoid OPERATOR(pg_catalog.=) fn
+                        AND t.tgtype OPERATOR(pg_catalog.=) 23
+                        AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0
+                        AND t.tgqual IS NULL
+                        AND t.tgenabled OPERATOR(pg_catalog.=) 'O')
+             AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                              WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
+                                AND ((NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
+                                      AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+                                      AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+                                      AND t.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name)
+                                     OR (t.tgfoid OPERATOR(pg_catalog.=) fn
+                                         AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect')))
+             AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+                              WHERE i.inhparent OPERATOR(pg_catalog.=) tree.relid AND NOT c.relispartition))
+        FROM (SELECT tbl::oid AS relid
+              UNION SELECT p.relid::oid FROM pg_catalog.pg_partition_tree(tbl) p) tree) THEN
+    RETURN NULL;
+  END IF;
+  FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+            WHERE c.oid OPERATOR(pg_catalog.=) tbl
+               OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p)
+            ORDER BY c.oid OPERATOR(pg_catalog.<>) tbl, c.oid::regclass::text
+  LOOP
+    SELECT t.tgfoid, t.tgtype, t.tgenabled, t.tgqual IS NOT NULL AS has_when,
+           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols
+      INTO g
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
+    IF NOT FOUND THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect is missing on %s', r.rel);
+    ELSIF g.tgfoid OPERATOR(pg_catalog.<>) fn THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s does not run privacy_internal._protect_trigger()', r.rel);
+    ELSIF g.tgtype OPERATOR(pg_catalog.<>) 23 OR g.has_cols THEN
+      -- 23 = ROW | BEFORE | INSERT | UPDATE
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s is not a BEFORE INSERT OR UPDATE row trigger on every column', r.rel);
+    ELSIF g.has_when THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s has a WHEN condition', r.rel);
+    ELSIF g.tgenabled OPERATOR(pg_catalog.<>) 'O' THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s is %s', r.rel,
+                               CASE g.tgenabled WHEN 'D' THEN 'disabled'
+                                                WHEN 'R' THEN 'enabled for replica sessions only'
+                                                ELSE 'enabled always, not as created' END);
+    END IF;
+    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND NOT t.tgisinternal
+       AND t.tgenabled IN ('O', 'A')
+       AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3     -- ROW, BEFORE
+       AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0   -- INSERT or UPDATE
+       AND t.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name
+     ORDER BY t.tgname LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('trigger %I on %s fires after zz_pg_privacy_protect', g.tgname, r.rel);
+    END IF;
+    -- a second trigger running the protect function transforms twice
+    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgfoid OPERATOR(pg_catalog.=) fn
+       AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect'
+     ORDER BY t.tgname LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('trigger %I on %s runs privacy_internal._protect_trigger() a second time', g.tgname, r.rel);
+    END IF;
+    -- a child by inheritance (not a partition) gets no protect trigger:
+    -- rows written to it are stored raw and show in every scan of the table
+    SELECT i.inhrelid::regclass AS child INTO g
+      FROM pg_catalog.pg_inherits i
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+     WHERE i.inhparent OPERATOR(pg_catalog.=) r.rel AND NOT c.relispartition
+     ORDER BY i.inhrelid::regclass::text LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('table %s inherits from %s: rows written to it are not protected', g.child, r.rel);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._has_protect_trigger(tbl regclass) RETURNS boolean
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND (g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                         OR g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('privacy_internal._protect_trigger()')))
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._is_protected(tbl regclass) RETURNS boolean
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy_internal._protection_problem(tbl) IS NULL
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_protection(tbl regclass) RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  problem text;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT privacy_internal._has_protect_trigger(tbl) THEN
+    RETURN;
+  END IF;
+  problem := privacy_internal._protection_problem(tbl);
+  IF problem IS NOT NULL THEN
+    RAISE LOG 'pg_privacy: protection of table % is not in force: % (role %)', tbl, problem, privacy_internal._invoker();
+    RAISE EXCEPTION 'protection of table % is not in force', tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(problem, 1)) || pg_catalog.substr(problem, 2) || '.',
+            HINT = 'Restore the protect trigger, or remove the protection with privacy.unprotect() and install it again with privacy.protect().';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._protect_trigger() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_protect_trigger';
+
+CREATE OR REPLACE FUNCTION privacy_internal._rewrite_protected(tbl regclass, cols name[])
+  RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_rewrite_protected';
+
+CREATE OR REPLACE FUNCTION privacy_internal._transform(value text, protect text, domain text,
+                                   identifies text DEFAULT NULL)
+  RETURNS text
+  LANGUAGE c STABLE PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_transform';
+
+CREATE OR REPLACE FUNCTION privacy_internal._allow_protect_ddl(tbl regclass) RETURNS void
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_allow_protect_ddl';
+
+CREATE OR REPLACE FUNCTION privacy_internal._protect_ddl_allowed(tbl regclass) RETURNS boolean
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_protect_ddl_allowed';
+
+CREATE OR REPLACE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ncols integer;
+  nrows bigint := 0;
+  d text;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
+  IF rewrite_existing IS NULL THEN
+    RAISE EXCEPTION 'rewrite_existing must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) protect.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() and declare its columns with privacy.register_column().';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  SELECT pg_catalog.count(*) INTO ncols FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL;
+  IF ncols OPERATOR(pg_catalog.=) 0 THEN
+    RAISE EXCEPTION 'no column of table % has a protect transformation', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Declare one with privacy.register_column(..., protect => ''pseudonym'').';
+  END IF;
+  IF privacy_internal._has_protect_trigger(tbl) THEN
+    PERFORM privacy_internal._check_protection(tbl);
+    IF rewrite_existing THEN
+      RAISE EXCEPTION 'table % is already protected', tbl
+        USING ERRCODE = '55000',
+              DETAIL = 'Its rows were protected on write; rewriting them would transform them twice.';
+    END IF;
+    RAISE NOTICE 'table % is already protected', tbl;
+    RETURN;
+  END IF;
+  -- The owner of the table (and of each partition) must hold the domains.
+  FOR d IN SELECT DISTINCT c.domain FROM privacy.registered_column c
+            WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl
+              AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
+  LOOP
+    PERFORM privacy_internal._check_domain_owner(tbl, d);
+  END LOOP;
+  -- A generated column is computed after BEFORE triggers: stored raw.
+  SELECT c.col INTO d FROM privacy.registered_column c
+    JOIN pg_catalog.pg_attribute a
+      ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+     AND NOT a.attisdropped
+   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+     AND a.attgenerated OPERATOR(pg_catalog.<>) '' LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot protect generated column "%" of relation %', d, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the protect trigger and would be stored untransformed.';
+  END IF;
+  -- No BEFORE row trigger may fire after ours and put a raw value back.
+  SELECT pg_catalog.format('trigger %I on %s', g.tgname, g.tgrelid::regclass) INTO d
+    FROM pg_catalog.pg_trigger g
+   WHERE (g.tgrelid OPERATOR(pg_catalog.=) tbl
+          OR g.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p))
+     AND NOT g.tgisinternal AND g.tgenabled IN ('O', 'A')
+     AND (g.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+     AND (g.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+     AND g.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name
+   ORDER BY g.tgname LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'table % has a BEFORE row trigger that would fire after the protect trigger', tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The %s sorts after zz_pg_privacy_protect and could store raw values.', d),
+            HINT = 'Rename that trigger so that it sorts before zz_pg_privacy_protect.';
+  END IF;
+  -- Named to fire after the table's other BEFORE triggers (they fire in
+  -- name order), so no later trigger can put a raw value back.
+  EXECUTE pg_catalog.format(
+    'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
+    'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
+  -- Rows written before protection: transformed in place through the new
+  -- trigger, in this transaction (the trigger's creation locks out
+  -- concurrent writers until commit), as the table's owner.
+  IF rewrite_existing THEN
+    nrows := privacy_internal._rewrite_protected(tbl,
+               ARRAY(SELECT c.col FROM privacy.registered_column c
+                      WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+                      ORDER BY c.attnum));
+  END IF;
+  PERFORM privacy_internal._audit('protect.on', tbl::text,
+                         pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', nrows));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
+    RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '55000';
+  END IF;
+  -- The event trigger lets this one drop pass (and only this one).
+  PERFORM privacy_internal._allow_protect_ddl(tbl);
+  EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
+  PERFORM privacy_internal._allow_protect_ddl(NULL);
+  PERFORM privacy_internal._audit('protect.off', tbl::text);
+END
+$$;
+
+CREATE FUNCTION privacy_internal._trigger_problem(tbl regclass, tgname name, fn regprocedure, tgtype integer,
                                          may_follow name[])
   RETURNS text
   LANGUAGE plpgsql STABLE
@@ -221,33 +1621,33 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION privacy._trigger_problem(regclass, name, regprocedure, integer, name[]) IS
+COMMENT ON FUNCTION privacy_internal._trigger_problem(regclass, name, regprocedure, integer, name[]) IS
   'internal: why an enforcement trigger of pg_privacy is not in force on a table or one of its partitions (NULL: in force)';
 
-CREATE FUNCTION privacy._enforcement_problems(tbl regclass, registered boolean, consent_required boolean,
+CREATE FUNCTION privacy_internal._enforcement_problems(tbl regclass, registered boolean, consent_required boolean,
                                               restricted boolean, OUT what text, OUT problem text)
   RETURNS SETOF record
   LANGUAGE plpgsql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF registered AND privacy._has_protect_trigger(tbl) THEN
+  IF registered AND privacy_internal._has_protect_trigger(tbl) THEN
     what := 'protection';
-    problem := privacy._protection_problem(tbl);
+    problem := privacy_internal._protection_problem(tbl);
     IF problem IS NOT NULL THEN
       RETURN NEXT;
     END IF;
   END IF;
   IF consent_required THEN
     what := 'consent check';
-    problem := privacy._consent_problem(tbl);
+    problem := privacy_internal._consent_problem(tbl);
     IF problem IS NOT NULL THEN
       RETURN NEXT;
     END IF;
   END IF;
   IF restricted THEN
     what := 'restriction check';
-    problem := privacy._restrict_problem(tbl);
+    problem := privacy_internal._restrict_problem(tbl);
     IF problem IS NOT NULL THEN
       RETURN NEXT;
     END IF;
@@ -255,10 +1655,10 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION privacy._enforcement_problems(regclass, boolean, boolean, boolean) IS
+COMMENT ON FUNCTION privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean) IS
   'internal: the protection, consent check and restriction check of a table that are not in force, and why';
 
-CREATE OR REPLACE FUNCTION privacy._protect_on_ddl_end(may_switch_off boolean) RETURNS void
+CREATE OR REPLACE FUNCTION privacy_internal._protect_on_ddl_end(may_switch_off boolean) RETURNS void
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
@@ -266,13 +1666,13 @@ AS $$
 DECLARE
   reg regclass;
   e record;
-  who name := privacy._invoker();
+  who name := privacy_internal._invoker();
 BEGIN
   -- A partition created or attached under a subject table while subjects
   -- are restricted gets its restriction check (statement triggers are not
   -- cloned to partitions).
   IF EXISTS (SELECT FROM privacy.restriction) THEN
-    PERFORM privacy._restrict_install();
+    PERFORM privacy_internal._restrict_install();
   END IF;
   FOR reg IN
     SELECT DISTINCT t.tbl
@@ -282,7 +1682,7 @@ BEGIN
                     WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
                     THEN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g WHERE g.oid OPERATOR(pg_catalog.=) d.objid)
                END AS relid) x
-      JOIN privacy._enforced_table t
+      JOIN privacy_internal._enforced_table t
         ON t.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(x.relid)))
         OR t.tbl::oid OPERATOR(pg_catalog.=) x.relid
         -- ALTER TABLE ... INHERIT a protected table
@@ -290,15 +1690,15 @@ BEGIN
                            WHERE i.inhrelid OPERATOR(pg_catalog.=) x.relid)
      WHERE x.relid IS NOT NULL
   LOOP
-    FOR e IN SELECT p.* FROM privacy._enforced_table f,
-                    LATERAL privacy._enforcement_problems(f.tbl, f.registered, f.consent_required, f.restricted) p
+    FOR e IN SELECT p.* FROM privacy_internal._enforced_table f,
+                    LATERAL privacy_internal._enforcement_problems(f.tbl, f.registered, f.consent_required, f.restricted) p
               WHERE f.tbl OPERATOR(pg_catalog.=) reg LOOP
       IF may_switch_off THEN
         RAISE WARNING '% of table % is not in force', e.what, reg
           USING DETAIL = e.problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
         RAISE LOG 'pg_privacy: superuser % switched off % of table %: %', who, e.what, reg, e.problem;
         BEGIN
-          PERFORM privacy._audit(CASE e.what WHEN 'protection' THEN 'protect.weakened'
+          PERFORM privacy_internal._audit(CASE e.what WHEN 'protection' THEN 'protect.weakened'
                                              WHEN 'consent check' THEN 'consent.weakened'
                                              ELSE 'subject.restriction_weakened' END,
                                  reg::text, pg_catalog.jsonb_build_object('problem', e.problem));
@@ -320,7 +1720,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._protect_on_sql_drop(may_switch_off boolean) RETURNS void
+CREATE OR REPLACE FUNCTION privacy_internal._protect_on_sql_drop(may_switch_off boolean) RETURNS void
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
@@ -329,7 +1729,7 @@ DECLARE
   o record;
   rel regclass;
   what text;
-  who name := privacy._invoker();
+  who name := privacy_internal._invoker();
 BEGIN
   FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
             WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
@@ -339,7 +1739,7 @@ BEGIN
     CONTINUE WHEN rel IS NULL;
     IF o.address_names[3] OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect' THEN
       CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) rel);
-      CONTINUE WHEN privacy._protect_ddl_allowed(rel);
+      CONTINUE WHEN privacy_internal._protect_ddl_allowed(rel);
       what := 'protect trigger';
     ELSIF o.address_names[3] OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent' THEN
       -- privacy.unrequire_consent() drops it after the last requirement
@@ -356,7 +1756,7 @@ BEGIN
         USING DETAIL = pg_catalog.format('Its trigger %I was dropped.', o.address_names[3]);
       RAISE LOG 'pg_privacy: superuser % dropped the % of table %', who, what, rel;
       BEGIN
-        PERFORM privacy._audit(CASE what WHEN 'protect trigger' THEN 'protect.weakened'
+        PERFORM privacy_internal._audit(CASE what WHEN 'protect trigger' THEN 'protect.weakened'
                                          WHEN 'consent check' THEN 'consent.weakened'
                                          ELSE 'subject.restriction_weakened' END,
                                rel::text,
@@ -376,7 +1776,38 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._consent_subject(kind text, value text, purpose text)
+CREATE OR REPLACE FUNCTION privacy_internal._protect_event_trigger() RETURNS event_trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_protect_event_trigger';
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_append_only() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_consent_append_only';
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_trigger() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_consent_trigger';
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_changed() RETURNS void
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_consent_changed';
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_delete(tbl regclass, col name, how text, match text)
+  RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_consent_delete';
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_forget_identity(kind text, value text) RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_consent_forget_identity';
+
+CREATE OR REPLACE FUNCTION privacy_internal._raise_hidden(sqlstate text, message text, detail text DEFAULT NULL,
+                                      hint text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_raise_hidden';
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_subject(kind text, value text, purpose text)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -409,7 +1840,227 @@ BEGIN
             DETAIL = pg_catalog.format('Its legal basis is "%s"; consent is recorded only for purposes whose legal basis is consent.',
                                        p.legal_basis);
   END IF;
-  RETURN privacy._identifier_normalize(kind, value);
+  RETURN privacy_internal._identifier_normalize(kind, value);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_lock_state(kind text, value text, purpose text, for_withdraw boolean)
+  RETURNS privacy.consent_state
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  st privacy.consent_state;
+BEGIN
+  FOR i IN 1..2 LOOP
+    IF for_withdraw THEN
+      SELECT * INTO st FROM privacy.consent_state s
+       WHERE s.kind OPERATOR(pg_catalog.=) _consent_lock_state.kind
+         AND s.value OPERATOR(pg_catalog.=) _consent_lock_state.value
+         AND s.purpose OPERATOR(pg_catalog.=) _consent_lock_state.purpose
+         FOR UPDATE;
+    ELSE
+      SELECT * INTO st FROM privacy.consent_state s
+       WHERE s.kind OPERATOR(pg_catalog.=) _consent_lock_state.kind
+         AND s.value OPERATOR(pg_catalog.=) _consent_lock_state.value
+         AND s.purpose OPERATOR(pg_catalog.=) _consent_lock_state.purpose
+         FOR NO KEY UPDATE;
+    END IF;
+    IF FOUND OR for_withdraw THEN
+      RETURN st;      -- NULL fields: never granted
+    END IF;
+    -- First grant: create the state row; a concurrent first grant makes
+    -- this wait and then do nothing, and the loop locks its row.
+    INSERT INTO privacy.consent_state (kind, value, purpose, granted)
+         VALUES (kind, value, purpose, false)
+    ON CONFLICT DO NOTHING;
+  END LOOP;
+  RAISE EXCEPTION 'could not lock the consent state' USING ERRCODE = 'XX000';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_append(kind text, value text, purpose text, event text,
+                                        at timestamptz, source text, notice_version text,
+                                        st privacy.consent_state)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  new_id bigint;
+  ts     timestamptz := pg_catalog.clock_timestamp();
+  ref    text := privacy_internal._subject_ref(kind, value);
+BEGIN
+  IF at IS NULL THEN
+    at := GREATEST(ts, st.at);
+  ELSIF at OPERATOR(pg_catalog.>) ts THEN
+    RAISE EXCEPTION 'consent % time is in the future', event
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('at is %s; it is now %s.', at, ts);
+  ELSIF at OPERATOR(pg_catalog.<) st.at THEN
+    RAISE EXCEPTION 'consent events must be recorded in time order'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('at is %s; the latest event for this identifier and purpose is at %s.',
+                                       at, st.at);
+  END IF;
+  INSERT INTO privacy.consent_event (kind, value, subject_ref, purpose, event, at, source,
+                                     notice_version, actor, role, recorded_at)
+       VALUES (kind, value, ref, purpose, event, at, source, notice_version,
+               pg_catalog.session_user(), privacy_internal._invoker(), ts)
+    RETURNING id INTO new_id;
+  UPDATE privacy.consent_state s
+     SET granted = (event OPERATOR(pg_catalog.=) 'grant'), event_id = new_id, at = _consent_append.at
+   WHERE s.kind OPERATOR(pg_catalog.=) _consent_append.kind
+     AND s.value OPERATOR(pg_catalog.=) _consent_append.value
+     AND s.purpose OPERATOR(pg_catalog.=) _consent_append.purpose;
+  PERFORM privacy_internal._consent_changed();
+  RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_audit(event_id bigint)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  e privacy.consent_event;
+BEGIN
+  SELECT * INTO e FROM privacy.consent_event x WHERE x.id OPERATOR(pg_catalog.=) event_id;
+  PERFORM privacy_internal._audit('consent.' || e.event, e.purpose,
+                         pg_catalog.jsonb_build_object('subject', e.subject_ref, 'kind', e.kind,
+                                                       'event_id', e.id, 'at', e.at,
+                                                       'source', e.source,
+                                                       'notice_version', e.notice_version));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
+                                      source text DEFAULT NULL, notice_version text DEFAULT NULL,
+                                      at timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  st     privacy.consent_state;
+  new_id bigint;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._consent_subject(kind, value, purpose);
+  st := privacy_internal._consent_lock_state(kind, norm, purpose, false);
+  new_id := privacy_internal._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
+  PERFORM privacy_internal._consent_audit(new_id);
+  RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.withdraw_consent(kind text, value text, purpose text,
+                                         source text DEFAULT NULL, at timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  st     privacy.consent_state;
+  new_id bigint;
+  r      record;
+  n      bigint;
+  how    text;
+  match  text;
+  total  bigint := 0;
+  tables jsonb := '{}';
+  locks  text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._consent_subject(kind, value, purpose);
+  -- One lock order for every path that writes user tables and the audit
+  -- log (erase_subject takes the same): the user tables first, in order of
+  -- their oid, then the consent state, the audit head last.  So the tables
+  -- the cascade deletes from are locked before anything else: an erasure
+  -- holding them makes the withdrawal wait here, holding nothing it needs.
+  SELECT pg_catalog.string_agg(x.tbl::text, ', ' ORDER BY x.tbl::oid) INTO locks
+    FROM (SELECT DISTINCT q.tbl FROM privacy.consent_requirement q
+           WHERE q.purpose OPERATOR(pg_catalog.=) withdraw_consent.purpose
+             AND q.kind OPERATOR(pg_catalog.=) withdraw_consent.kind
+             AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete') x;
+  IF locks IS NOT NULL THEN
+    EXECUTE 'LOCK TABLE ' || locks || ' IN ROW EXCLUSIVE MODE';
+  END IF;
+  st := privacy_internal._consent_lock_state(kind, norm, purpose, true);
+  IF st.granted IS NULL OR st.event_id IS NULL THEN
+    PERFORM privacy_internal._raise_hidden('55000', pg_catalog.format('no consent to withdraw for purpose "%s"', purpose),
+                                  'Consent for this identifier and purpose was never granted.');
+  END IF;
+  IF NOT st.granted THEN
+    -- Withdrawing twice (a second click on an unsubscribe link) changes
+    -- nothing: the withdrawal in force is the answer.
+    RAISE NOTICE 'consent for purpose "%" is already withdrawn', purpose
+      USING DETAIL = pg_catalog.format('Withdrawn at %s (event %s).', st.at, st.event_id);
+    RETURN st.event_id;
+  END IF;
+  -- The withdrawal is in force before anything of a table's owner runs
+  -- (a trigger of hers writing the subject's row anew is refused).
+  new_id := privacy_internal._consent_append(kind, norm, purpose, 'withdraw', at, source, NULL, st);
+  -- Stop processing: delete the subject's rows where the requirement says
+  -- so, as each table's owner, in this transaction; the audit head is
+  -- locked last.
+  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy_internal._has_protect_trigger(q.tbl) AS is_protected,
+                  k.normalize
+             FROM privacy.consent_requirement q
+             JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
+             LEFT JOIN privacy.registered_column c
+               ON c.tbl OPERATOR(pg_catalog.=) q.tbl AND c.col OPERATOR(pg_catalog.=) q.col
+            WHERE q.purpose OPERATOR(pg_catalog.=) withdraw_consent.purpose
+              AND q.kind OPERATOR(pg_catalog.=) withdraw_consent.kind
+              AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete'
+            ORDER BY q.tbl::oid, q.col
+  LOOP
+    IF r.is_protected AND r.protect IS NOT NULL THEN
+      -- fail closed where protection was switched off (raw values)
+      PERFORM privacy_internal._check_protection(r.tbl);
+      how := 'equal';
+      match := privacy_internal._transform(norm, r.protect, r.domain, kind);
+    ELSIF r.normalize IN ('msisdn', 'email') THEN
+      how := r.normalize;
+      match := norm;
+    ELSE
+      how := 'equal';
+      match := norm;
+    END IF;
+    n := privacy_internal._consent_delete(r.tbl, r.col, how, match);
+    total := total OPERATOR(pg_catalog.+) n;
+    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
+  END LOOP;
+  PERFORM privacy_internal._consent_audit(new_id);
+  IF tables OPERATOR(pg_catalog.<>) '{}'::jsonb THEN
+    PERFORM privacy_internal._audit('consent.withdraw_cascade', purpose,
+                           pg_catalog.jsonb_build_object('subject', privacy_internal._subject_ref(kind, norm),
+                                                         'event_id', new_id, 'deleted', tables));
+  END IF;
+  RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 
@@ -438,7 +2089,7 @@ BEGIN
   END IF;
   -- By the keyed subject reference, so the history of an erased identifier
   -- (value nulled, reference kept) is still found by whoever knows it.
-  ref := privacy._subject_ref(kind, privacy._identifier_normalize(kind, value));
+  ref := privacy_internal._subject_ref(kind, privacy_internal._identifier_normalize(kind, value));
   RETURN QUERY
     SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
       FROM privacy.consent_event e
@@ -450,7 +2101,7 @@ EXCEPTION WHEN OTHERS THEN
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 
@@ -479,8 +2130,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
   END IF;
-  normv := privacy._identifier_normalize(kind, value);
-  ref := privacy._subject_ref(kind, normv);
+  normv := privacy_internal._identifier_normalize(kind, value);
+  ref := privacy_internal._subject_ref(kind, normv);
   SELECT pg_catalog.jsonb_agg(r ORDER BY r OPERATOR(pg_catalog.->>) 'purpose'), pg_catalog.max(m.last_id)
     INTO records, last_id
     FROM (
@@ -531,19 +2182,371 @@ EXCEPTION WHEN OTHERS THEN
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 
-CREATE FUNCTION privacy._consent_problem(tbl regclass) RETURNS text
+CREATE OR REPLACE FUNCTION privacy.require_consent(tbl regclass, subject_column name, purpose text,
+                                        on_withdraw text DEFAULT 'keep', kind text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  rel      record;
+  att      record;
+  reg      record;
+  p        privacy.purpose;
+  old      privacy.consent_requirement;
+  use_kind text := kind;
+BEGIN
+  IF tbl IS NULL OR subject_column IS NULL OR purpose IS NULL OR on_withdraw IS NULL THEN
+    RAISE EXCEPTION 'table, subject column, purpose and on_withdraw must not be null'
+      USING ERRCODE = '22004';
+  END IF;
+  SELECT c.relkind, c.relispartition, n.nspname INTO rel
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+   WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+  END IF;
+  IF rel.relkind NOT IN ('r', 'p') OR rel.nspname IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal') THEN
+    RAISE EXCEPTION '% is not a table that can require consent', tbl
+      USING ERRCODE = '42809',
+            DETAIL = 'Only ordinary and partitioned tables outside the system schemas can.';
+  END IF;
+  IF rel.relispartition THEN
+    RAISE EXCEPTION 'cannot require consent on partition % on its own', tbl
+      USING ERRCODE = '42809',
+            HINT = 'Require it on the partitioned table; its trigger applies to every partition.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  SELECT a.attnum, a.atttypid INTO att FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) subject_column
+     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', subject_column, tbl USING ERRCODE = '42703';
+  END IF;
+  -- The trigger and the withdrawal read the column: built-in text and
+  -- integer types only (checked again at each use).
+  IF NOT privacy_internal._identifier_type_ok(att.atttypid) THEN
+    RAISE EXCEPTION 'a subject column must have a built-in text or integer type'
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', subject_column, tbl,
+                                       pg_catalog.format_type(att.atttypid, NULL)),
+            HINT = 'Use text, varchar, char, smallint, integer, bigint or numeric.';
+  END IF;
+  SELECT * INTO p FROM privacy.purpose q WHERE q.name OPERATOR(pg_catalog.=) require_consent.purpose;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'purpose "%" does not exist', purpose
+      USING ERRCODE = '22023', HINT = 'Define it first with privacy.define_purpose().';
+  END IF;
+  IF NOT p.requires_consent THEN
+    RAISE EXCEPTION 'purpose "%" is not based on consent', purpose
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Its legal basis is "%s"; consent is recorded only for purposes whose legal basis is consent.',
+                                       p.legal_basis);
+  END IF;
+  IF on_withdraw NOT IN ('keep', 'delete') THEN
+    RAISE EXCEPTION 'invalid on_withdraw "%"', on_withdraw
+      USING ERRCODE = '22023', HINT = 'Use "keep" or "delete".';
+  END IF;
+  SELECT c.identifies, c.protect INTO reg FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) require_consent.tbl
+     AND c.col OPERATOR(pg_catalog.=) subject_column;
+  IF use_kind IS NULL THEN
+    use_kind := reg.identifies;
+  ELSIF reg.identifies IS NOT NULL AND reg.identifies OPERATOR(pg_catalog.<>) use_kind THEN
+    RAISE EXCEPTION 'column "%" of relation % is declared to hold identifier kind "%", not "%"',
+                    subject_column, tbl, reg.identifies, use_kind
+      USING ERRCODE = '22023';
+  END IF;
+  IF use_kind IS NULL THEN
+    RAISE EXCEPTION 'the identifier kind of column "%" of relation % is unknown', subject_column, tbl
+      USING ERRCODE = '22023',
+            HINT = 'Register the column with identifies => ..., or pass kind => ....';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) use_kind) THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', use_kind USING ERRCODE = '22023';
+  END IF;
+  IF reg.protect IS NOT NULL AND reg.protect OPERATOR(pg_catalog.<>) 'msisdn_fpe' THEN
+    RAISE EXCEPTION 'cannot require consent on column "%" of relation %', subject_column, tbl
+      USING ERRCODE = '0A000',
+            DETAIL = pg_catalog.format('The column is protected by "%s", which cannot be reversed, so an update could not tell whose row it is.', reg.protect),
+            HINT = 'Require consent on a column that holds the identifier, raw or protected by msisdn_fpe.';
+  END IF;
+
+  SELECT * INTO old FROM privacy.consent_requirement q
+   WHERE q.tbl OPERATOR(pg_catalog.=) require_consent.tbl
+     AND q.col OPERATOR(pg_catalog.=) subject_column
+     AND q.purpose OPERATOR(pg_catalog.=) require_consent.purpose
+     FOR UPDATE;
+  INSERT INTO privacy.consent_requirement AS q (tbl, col, purpose, kind, on_withdraw, required_by)
+       VALUES (tbl, subject_column, purpose, use_kind, on_withdraw, privacy_internal._invoker())
+  ON CONFLICT ON CONSTRAINT consent_requirement_pkey DO UPDATE
+       SET kind = EXCLUDED.kind, on_withdraw = EXCLUDED.on_withdraw;
+  -- Named to fire after the table's own BEFORE triggers and before the
+  -- protect trigger (zz_pg_privacy_protect): it sees the raw identifier.
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND g.tgname OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent') THEN
+    EXECUTE pg_catalog.format(
+      'CREATE TRIGGER zy_pg_privacy_consent BEFORE INSERT OR UPDATE ON %s '
+      'FOR EACH ROW EXECUTE FUNCTION privacy_internal._consent_trigger()', tbl);
+  END IF;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit(CASE WHEN old.tbl IS NULL THEN 'consent.require' ELSE 'consent.require_changed' END,
+                         tbl::text,
+                         pg_catalog.jsonb_build_object('column', subject_column, 'purpose', purpose,
+                                                       'kind', use_kind, 'on_withdraw', on_withdraw)
+                         OPERATOR(pg_catalog.||)
+                         CASE WHEN old.tbl IS NULL THEN '{}'::jsonb
+                              ELSE pg_catalog.jsonb_build_object('previous_on_withdraw', old.on_withdraw) END);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.unrequire_consent(tbl regclass, subject_column name, purpose text)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  PERFORM privacy_internal._check_owner(tbl);
+  DELETE FROM privacy.consent_requirement q
+   WHERE q.tbl OPERATOR(pg_catalog.=) unrequire_consent.tbl
+     AND q.col OPERATOR(pg_catalog.=) subject_column
+     AND q.purpose OPERATOR(pg_catalog.=) unrequire_consent.purpose;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation % does not require consent for purpose "%" in column "%"',
+                    tbl, purpose, subject_column
+      USING ERRCODE = '55000';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.consent_requirement q WHERE q.tbl OPERATOR(pg_catalog.=) unrequire_consent.tbl) THEN
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS zy_pg_privacy_consent ON %s', tbl);
+  END IF;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('consent.unrequire', tbl::text,
+                         pg_catalog.jsonb_build_object('column', subject_column, 'purpose', purpose));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_on_sql_drop() RETURNS event_trigger
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  o record;
+BEGIN
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects()
+            WHERE object_type OPERATOR(pg_catalog.=) 'table'
+  LOOP
+    DELETE FROM privacy.consent_requirement q WHERE q.tbl::oid OPERATOR(pg_catalog.=) o.objid;
+  END LOOP;
+END
+$$;
+
+CREATE FUNCTION privacy_internal._consent_problem(tbl regclass) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT privacy._trigger_problem(tbl, 'zy_pg_privacy_consent', 'privacy._consent_trigger()'::regprocedure,
+  SELECT privacy_internal._trigger_problem(tbl, 'zy_pg_privacy_consent', 'privacy_internal._consent_trigger()'::regprocedure,
                                   23, ARRAY['zz_pg_privacy_protect']::name[])   -- 23: ROW BEFORE INSERT UPDATE
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._retention_written_forms(vals text[], mode text, dc text) RETURNS text[]
+CREATE OR REPLACE FUNCTION privacy_internal._retention_policy_attnum() RETURNS trigger
+  LANGUAGE plpgsql
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  SELECT a.attnum INTO NEW.time_attnum FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) NEW.tbl
+     AND a.attname OPERATOR(pg_catalog.=) NEW.time_column
+     AND NOT a.attisdropped;
+  IF NEW.time_attnum IS NULL THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', NEW.time_column, NEW.tbl
+      USING ERRCODE = '42703';
+  END IF;
+  RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._owner_exec(tbl regclass, sql text, args text[] DEFAULT '{}',
+                                    lock_timeout_ms integer DEFAULT 0)
+  RETURNS bigint
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_owner_exec';
+
+CREATE OR REPLACE FUNCTION privacy_internal._owner_query(tbl regclass, sql text, args text[] DEFAULT '{}',
+                                     lock_timeout_ms integer DEFAULT 0)
+  RETURNS text
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_owner_query';
+
+CREATE OR REPLACE FUNCTION privacy_internal._lock_key(what text) RETURNS integer
+  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN CASE what WHEN 'purge' THEN 1 WHEN 'hold' THEN 2 END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._period_start(ts timestamptz, align text, year_start integer, zone text)
+  RETURNS timestamptz
+  LANGUAGE plpgsql STABLE PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  local timestamp := ts AT TIME ZONE zone;
+  shift interval := pg_catalog.make_interval(months => year_start OPERATOR(pg_catalog.-) 1);
+BEGIN
+  IF align IS NULL THEN
+    RETURN ts;
+  END IF;
+  IF align IN ('quarter', 'year') THEN
+    local := pg_catalog.date_trunc(align, local OPERATOR(pg_catalog.-) shift) OPERATOR(pg_catalog.+) shift;
+  ELSE
+    local := pg_catalog.date_trunc(align, local);
+  END IF;
+  RETURN local AT TIME ZONE zone;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._legal_minimum_from(p privacy.retention_policy, at timestamptz)
+  RETURNS timestamptz
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF p.keep_at_least IS NULL OR at IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN privacy_internal._period_start(((at AT TIME ZONE p.time_zone) OPERATOR(pg_catalog.-) p.keep_at_least) AT TIME ZONE p.time_zone,
+                               p.align, p.year_start, p.time_zone);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_cutoff(p privacy.retention_policy, at timestamptz)
+  RETURNS timestamptz
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  local timestamp := at AT TIME ZONE p.time_zone;
+  c timestamptz;
+BEGIN
+  c := privacy_internal._period_start((local OPERATOR(pg_catalog.-) p.keep) AT TIME ZONE p.time_zone,
+                             p.align, p.year_start, p.time_zone);
+  IF p.keep_at_least IS NOT NULL THEN
+    c := LEAST(c, privacy_internal._legal_minimum_from(p, at));
+  END IF;
+  RETURN c;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._legal_minimum_until(tbl regclass, ts timestamptz) RETURNS timestamptz
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  p privacy.retention_policy;
+  local timestamp;
+BEGIN
+  SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _legal_minimum_until.tbl;
+  IF NOT FOUND OR p.keep_at_least IS NULL THEN
+    RETURN NULL;
+  END IF;
+  local := privacy_internal._period_start(ts, p.align, p.year_start, p.time_zone) AT TIME ZONE p.time_zone;
+  IF p.align IS NOT NULL THEN
+    local := local OPERATOR(pg_catalog.+)
+             CASE p.align WHEN 'quarter' THEN interval '3 months' ELSE ('1 ' || p.align)::interval END;
+  END IF;
+  RETURN (local OPERATOR(pg_catalog.+) p.keep_at_least) AT TIME ZONE p.time_zone;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._legal_minimum_sql(tbl regclass, alias text, at timestamptz,
+                                           OUT keep_cond text, OUT row_time text)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  p privacy.retention_policy;
+  typ regtype;
+  col text;
+BEGIN
+  SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _legal_minimum_sql.tbl;
+  IF NOT FOUND OR p.keep_at_least IS NULL THEN
+    RETURN;
+  END IF;
+  SELECT pg_catalog.quote_ident(alias) || '.' || pg_catalog.quote_ident(a.attname), a.atttypid::regtype
+    INTO col, typ
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+     AND NOT a.attisdropped;
+  IF typ IS NULL OR typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION 'the time column of the retention policy of % is missing or not a time', tbl
+      USING ERRCODE = '55000', HINT = 'Set the policy again with privacy.set_retention().';
+  END IF;
+  -- the purge's own comparison, negated (a date is kept whole while any
+  -- of its day is under the minimum)
+  keep_cond := pg_catalog.format('(%s OPERATOR(pg_catalog.>=) %L::%s)', col,
+                                 privacy_internal._retention_literal(privacy_internal._legal_minimum_from(p, at), typ, p.time_zone),
+                                 typ);
+  row_time := CASE typ
+                WHEN 'timestamptz'::regtype THEN col
+                WHEN 'timestamp'::regtype THEN pg_catalog.format('pg_catalog.timezone(%L, %s)', p.time_zone, col)
+                ELSE pg_catalog.format('pg_catalog.timezone(%L, %s::pg_catalog.timestamp)', p.time_zone, col) END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._interval_text(i interval) RETURNS text
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT COALESCE(NULLIF(pg_catalog.concat_ws(' ',
+           CASE WHEN y OPERATOR(pg_catalog.=) 1 THEN '1 year' WHEN y OPERATOR(pg_catalog.<>) 0 THEN y || ' years' END,
+           CASE WHEN m OPERATOR(pg_catalog.=) 1 THEN '1 month' WHEN m OPERATOR(pg_catalog.<>) 0 THEN m || ' months' END,
+           CASE WHEN d OPERATOR(pg_catalog.=) 1 THEN '1 day' WHEN d OPERATOR(pg_catalog.<>) 0 THEN d || ' days' END,
+           CASE WHEN t OPERATOR(pg_catalog.<>) interval '0' THEN pg_catalog.to_char(t, 'HH24:MI:SS') END), ''), '0')
+    FROM (SELECT pg_catalog.date_part('year', i)::integer AS y, pg_catalog.date_part('month', i)::integer AS m,
+                 pg_catalog.date_part('day', i)::integer AS d,
+                 i OPERATOR(pg_catalog.-) pg_catalog.date_trunc('day', i) AS t) v
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_text(p privacy.retention_policy) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN p.tbl IS NOT NULL THEN pg_catalog.concat(
+    CASE p.action WHEN 'delete' THEN 'deleted' ELSE 'anonymized' END,
+    ' ', privacy_internal._interval_text(p.keep),
+    CASE WHEN p.align IS NULL THEN ' after ' || p.time_column
+         WHEN p.align OPERATOR(pg_catalog.=) 'year' AND p.year_start OPERATOR(pg_catalog.<>) 1
+           THEN ' after the end of the financial year (from month ' || p.year_start || ') of ' || p.time_column
+         ELSE ' after the end of the ' || p.align || ' of ' || p.time_column END,
+    CASE WHEN p.keep_at_least IS NOT NULL THEN ', never before ' || privacy_internal._interval_text(p.keep_at_least) END) END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._stored_form(value text, protect text, domain text, identifies text)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF value IS NULL OR protect IS NULL OR domain IS NULL THEN
+    RETURN NULL;
+  END IF;
+  RETURN privacy_internal._transform(value, protect, domain, identifies);
+EXCEPTION WHEN data_exception THEN
+  RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_written_forms(vals text[], mode text, dc text) RETURNS text[]
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -578,7 +2581,17 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._hold_predicate(tbl regclass, alias text, param_key text,
+CREATE OR REPLACE FUNCTION privacy_internal._hold_arg(args text[], param_key text) RETURNS text
+  LANGUAGE sql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN param_key IS NULL
+              THEN '$' || (pg_catalog.cardinality(args) OPERATOR(pg_catalog.+) 2)::text || '::pg_catalog.text[]'
+              ELSE pg_catalog.format('($1 OPERATOR(pg_catalog.->) %L OPERATOR(pg_catalog.->>) %s)::pg_catalog.text[]',
+                                     param_key, pg_catalog.cardinality(args) OPERATOR(pg_catalog.-) 1) END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._hold_predicate(tbl regclass, alias text, param_key text,
                                         OUT held text, OUT held_args text[], OUT held_cols integer)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -590,7 +2603,7 @@ DECLARE
   cond text[];
   parts text[] := '{}';
   colref text;
-  dc text := privacy._default_country();
+  dc text := privacy_internal._default_country();
 BEGIN
   -- Holds: every registered column that holds an identifier of the kind
   -- (owner or mention), whatever form it is written in.  A stored
@@ -600,7 +2613,7 @@ BEGIN
   -- (privacy.lookup_value: '20 55 66 77', '004520556677' and '+4520556677'
   -- are one number; the expression export and erasure use, so one index
   -- serves them all).  Only built-in operators and the keyless, PUBLIC
-  -- identifier_key: the predicate runs as the table's owner.  Holds store
+  -- lookup_value: the predicate runs as the table's owner.  Holds store
   -- the normal form computed when they were placed (under the setting of
   -- that moment); today's default country reads the column.
   held_args := '{}';
@@ -620,7 +2633,7 @@ BEGIN
     CONTINUE WHEN c.vals IS NULL;
     colref := CASE WHEN alias IS NULL THEN pg_catalog.quote_ident(c.col)
                    ELSE pg_catalog.quote_ident(alias) || '.' || pg_catalog.quote_ident(c.col) END;
-    -- the normal forms (as identifier_key writes them) of the held values
+    -- the normal forms (as lookup_value writes them) of the held values
     SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
       FROM pg_catalog.unnest(c.vals) v,
            LATERAL (VALUES (v), (privacy.lookup_value(c.normalize, v, dc))) x(f)
@@ -628,25 +2641,25 @@ BEGIN
     cond := '{}';
     IF c.protect IS NOT NULL THEN
       SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
-        FROM pg_catalog.unnest(privacy._retention_written_forms(c.vals, c.normalize, dc)) v,
-             privacy._stored_form(v, c.protect, c.domain, c.identifies) f
+        FROM pg_catalog.unnest(privacy_internal._retention_written_forms(c.vals, c.normalize, dc)) v,
+             privacy_internal._stored_form(v, c.protect, c.domain, c.identifies) f
        WHERE f IS NOT NULL;
       IF vals IS NOT NULL THEN
         held_args := held_args || vals::text;
         cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
-                                          colref, privacy._hold_arg(held_args, param_key));
+                                          colref, privacy_internal._hold_arg(held_args, param_key));
       END IF;
     ELSE
       held_args := held_args || c.vals::text;
       cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
-                                        colref, privacy._hold_arg(held_args, param_key));
+                                        colref, privacy_internal._hold_arg(held_args, param_key));
     END IF;
     -- as typed, or raw from before protection: by the normal form (not in
     -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
     IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
       held_args := held_args || norms::text;
       cond := cond || pg_catalog.format('privacy.lookup_value(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
-                                        c.normalize, colref, dc, privacy._hold_arg(held_args, param_key));
+                                        c.normalize, colref, dc, privacy_internal._hold_arg(held_args, param_key));
     END IF;
     CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
     parts := parts || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
@@ -657,14 +2670,363 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._retention_restricted(w privacy._retention_work, wh text, args text[],
+CREATE OR REPLACE FUNCTION privacy.set_retention(tbl regclass, time_column name, keep interval,
+                                      action text DEFAULT 'delete',
+                                      keep_at_least interval DEFAULT NULL,
+                                      align text DEFAULT NULL,
+                                      year_start integer DEFAULT 1,
+                                      time_zone text DEFAULT NULL,
+                                      generalize text DEFAULT 'day')
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  att record;
+  old privacy.retention_policy;
+  zone text := COALESCE(time_zone, pg_catalog.current_setting('TimeZone'));
+  rel record;
+  other regclass;
+  w privacy_internal._retention_work;
+BEGIN
+  IF tbl IS NULL OR time_column IS NULL OR keep IS NULL OR action IS NULL THEN
+    RAISE EXCEPTION 'table, time column, keep and action must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) set_retention.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() first; a policy is part of the record of processing.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  SELECT a.attnum, a.atttypid::regtype AS typ INTO att
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) time_column
+     AND NOT a.attisdropped AND a.attnum OPERATOR(pg_catalog.>) 0;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', time_column, tbl USING ERRCODE = '42703';
+  END IF;
+  IF att.typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION 'time column "%" of relation % has type %', time_column, tbl, att.typ
+      USING ERRCODE = '42804',
+            HINT = 'The column that dates a row must be of type timestamptz, timestamp or date.';
+  END IF;
+  IF keep OPERATOR(pg_catalog.<=) interval '0' THEN
+    RAISE EXCEPTION 'retention period must be positive'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('keep was %s.', keep);
+  END IF;
+  IF keep_at_least IS NOT NULL AND keep_at_least OPERATOR(pg_catalog.<=) interval '0' THEN
+    RAISE EXCEPTION 'legal minimum must be positive'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('keep_at_least was %s.', keep_at_least);
+  END IF;
+  IF keep_at_least IS NOT NULL AND keep OPERATOR(pg_catalog.<) keep_at_least THEN
+    RAISE EXCEPTION 'retention period is shorter than the legal minimum'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('keep was %s, keep_at_least %s: rows could never be purged when they expire.',
+                                       keep, keep_at_least),
+            HINT = 'Keep rows at least as long as the law requires.';
+  END IF;
+  IF action NOT IN ('delete', 'anonymize') THEN
+    RAISE EXCEPTION 'invalid retention action "%"', action
+      USING ERRCODE = '22023', HINT = 'Use "delete" or "anonymize".';
+  END IF;
+  IF align IS NOT NULL AND align NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
+    RAISE EXCEPTION 'invalid period "%"', align
+      USING ERRCODE = '22023', HINT = 'Use one of: day, week, month, quarter, year (the financial year with year_start).';
+  END IF;
+  IF year_start IS NULL OR year_start NOT BETWEEN 1 AND 12 THEN
+    RAISE EXCEPTION 'invalid first month of the financial year: %', year_start
+      USING ERRCODE = '22023', HINT = 'year_start is a month, 1 to 12.';
+  END IF;
+  IF year_start OPERATOR(pg_catalog.<>) 1 AND align IS DISTINCT FROM 'year' AND align IS DISTINCT FROM 'quarter' THEN
+    RAISE EXCEPTION 'year_start applies only to periods "year" and "quarter"' USING ERRCODE = '22023';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names z WHERE z.name OPERATOR(pg_catalog.=) zone)
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev OPERATOR(pg_catalog.=) zone) THEN
+    RAISE EXCEPTION 'time zone "%" not recognized', zone USING ERRCODE = '22023';
+  END IF;
+  IF generalize IS NULL OR generalize NOT IN ('minute', 'hour', 'day', 'week', 'month', 'quarter', 'year') THEN
+    RAISE EXCEPTION 'invalid generalization unit "%"', generalize
+      USING ERRCODE = '22023', HINT = 'Use one of: minute, hour, day, week, month, quarter, year.';
+  END IF;
+  -- Conflicts: a table that inherits from, or is inherited by, a table
+  -- with a policy would be purged under two policies.
+  WITH RECURSIVE up(r) AS (
+      SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl
+      UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.r),
+    down(r) AS (
+      SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) tbl
+      UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.r)
+  SELECT p.tbl INTO other FROM privacy.retention_policy p
+   WHERE p.tbl::oid IN (SELECT r FROM up UNION SELECT r FROM down)
+   LIMIT 1;
+  IF other IS NOT NULL THEN
+    RAISE EXCEPTION 'conflicting retention policy'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Table %s inherits from or is inherited by %s, which has a policy; its rows would be purged under both.',
+                                       tbl, other),
+            HINT = pg_catalog.format('Remove the policy of %s with privacy.drop_retention() first.', other);
+  END IF;
+
+  SELECT * INTO old FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) set_retention.tbl FOR UPDATE;
+  INSERT INTO privacy.retention_policy AS p
+         (tbl, time_column, time_attnum, keep, action, keep_at_least, align, year_start, time_zone, generalize, set_by)
+  VALUES (tbl, time_column, att.attnum, keep, action, keep_at_least, align, year_start, zone, generalize, privacy_internal._invoker())
+  ON CONFLICT ON CONSTRAINT retention_policy_pkey DO UPDATE
+     SET time_column = EXCLUDED.time_column, keep = EXCLUDED.keep, action = EXCLUDED.action,
+         keep_at_least = EXCLUDED.keep_at_least, align = EXCLUDED.align, year_start = EXCLUDED.year_start,
+         time_zone = EXCLUDED.time_zone, generalize = EXCLUDED.generalize,
+         set_at = pg_catalog.now(), set_by = EXCLUDED.set_by;
+  -- A purge under way continues under the new policy from the start.
+  DELETE FROM privacy.retention_progress g WHERE g.tbl OPERATOR(pg_catalog.=) set_retention.tbl;
+  -- Check that the purge can be carried out (anonymize: every personal
+  -- column can be emptied); an error undoes the change.
+  w := privacy_internal._retention_work(tbl);
+  PERFORM privacy_internal._audit(
+    CASE WHEN old.tbl IS NULL THEN 'retention.set' ELSE 'retention.change' END,
+    tbl::text,
+    pg_catalog.jsonb_build_object('time_column', time_column, 'keep', keep::text, 'action', action,
+                                  'keep_at_least', keep_at_least::text, 'align', align,
+                                  'year_start', year_start, 'time_zone', zone,
+                                  'generalize', CASE WHEN action OPERATOR(pg_catalog.=) 'anonymize' THEN generalize END)
+    OPERATOR(pg_catalog.||)
+    CASE WHEN old.tbl IS NULL THEN '{}'::jsonb
+         ELSE pg_catalog.jsonb_build_object('previous', privacy_internal._retention_text(old)) END);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.drop_retention(tbl regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  old privacy.retention_policy;
+BEGIN
+  SELECT * INTO old FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) drop_retention.tbl FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % has no retention policy', tbl USING ERRCODE = '55000';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  DELETE FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) drop_retention.tbl;
+  PERFORM privacy_internal._audit('retention.drop', tbl::text,
+                         pg_catalog.jsonb_build_object('previous', privacy_internal._retention_text(old)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.hold(kind text, value text, reason text, until timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  new_id bigint;
+BEGIN
+  IF kind IS NULL OR value IS NULL OR reason IS NULL THEN
+    RAISE EXCEPTION 'kind, value and reason must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'a legal hold needs a reason' USING ERRCODE = '22023';
+  END IF;
+  IF until IS NOT NULL AND until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
+    RAISE EXCEPTION 'a legal hold must end in the future'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('until was %s.', until);
+  END IF;
+  -- the normal form under today's pg_privacy.default_country: a hold
+  -- placed on a national number means the number it meant when placed
+  norm := privacy_internal._identifier_normalize(kind, value);
+  -- Wait for a purge batch in progress: it did not see this hold.  The
+  -- next batch does.
+  PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy_internal._lock_key('hold'));
+  INSERT INTO privacy.legal_hold (kind, value, reason, placed_by, until)
+       VALUES (kind, norm, reason, privacy_internal._invoker(), until)
+    RETURNING id INTO new_id;
+  PERFORM privacy_internal._audit('retention.hold', NULL,
+                         pg_catalog.jsonb_build_object('hold', new_id, 'kind', kind,
+                                                       'subject', privacy_internal._subject_ref(kind, value),
+                                                       'until', until));
+  RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.release_hold(hold_id bigint) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  h privacy.legal_hold;
+BEGIN
+  IF hold_id IS NULL THEN
+    RAISE EXCEPTION 'hold id must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT * INTO h FROM privacy.legal_hold l WHERE l.id OPERATOR(pg_catalog.=) hold_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'legal hold % does not exist', hold_id USING ERRCODE = '22023';
+  END IF;
+  IF h.released_at IS NOT NULL THEN
+    RAISE EXCEPTION 'legal hold % was already released', hold_id
+      USING ERRCODE = '55000', DETAIL = pg_catalog.format('It was released at %s.', h.released_at);
+  END IF;
+  UPDATE privacy.legal_hold l SET released_at = pg_catalog.now(), released_by = privacy_internal._invoker()
+   WHERE l.id OPERATOR(pg_catalog.=) hold_id;
+  PERFORM privacy_internal._audit('retention.release_hold', NULL,
+                         pg_catalog.jsonb_build_object('hold', hold_id, 'kind', h.kind,
+                                                       'subject', privacy_internal._subject_ref(h.kind, h.value)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._lock_nowait(rels regclass[])
+  RETURNS void
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_lock_nowait';
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_literal(ts timestamptz, typ regtype, zone text) RETURNS text
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF typ OPERATOR(pg_catalog.=) 'timestamptz'::regtype THEN
+    RETURN pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') OPERATOR(pg_catalog.||) 'Z';
+  ELSIF typ OPERATOR(pg_catalog.=) 'timestamp'::regtype THEN
+    RETURN pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD"T"HH24:MI:SS.US');
+  END IF;
+  -- a date: the rows of a day are expired when the whole day is
+  RETURN pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_work(tbl regclass) RETURNS privacy_internal._retention_work
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  w privacy_internal._retention_work;
+  p privacy.retention_policy;
+  c record;
+  sets text[] := '{}';
+  todo text[] := '{}';
+  expr text;
+BEGIN
+  -- Fail closed on a table whose protection was switched off: its rows may
+  -- hold raw values that the hold predicate would not recognize.
+  PERFORM privacy_internal._check_protection(tbl);
+  SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _retention_work.tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % has no retention policy', tbl
+      USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
+  END IF;
+  w.policy := p;
+  SELECT k.relkind INTO w.relkind FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) tbl;
+  w.rel := CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' THEN tbl::text ELSE 'ONLY ' || tbl::text END;
+  SELECT pg_catalog.quote_ident(a.attname), a.atttypid::regtype INTO w.tcol, w.ttype
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+     AND NOT a.attisdropped;
+  IF w.tcol IS NULL THEN
+    RAISE EXCEPTION 'the time column of the retention policy of % no longer exists', tbl
+      USING ERRCODE = '55000', HINT = 'Set the policy again with privacy.set_retention().';
+  END IF;
+  IF w.ttype NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION 'time column % of relation % has type %', w.tcol, tbl, w.ttype
+      USING ERRCODE = '42804', HINT = 'The time column must be timestamptz, timestamp or date.';
+  END IF;
+
+  -- Holds (privacy_internal._hold_predicate): the predicate's arguments are $3...
+  SELECT hp.held, hp.held_args, hp.held_cols INTO w.held, w.held_args, w.held_cols
+    FROM privacy_internal._hold_predicate(tbl, NULL, NULL) hp;
+
+  IF p.action OPERATOR(pg_catalog.=) 'anonymize' THEN
+    -- the time column and other registered traffic times: generalized
+    FOR c IN
+      SELECT a.attname, a.atttypid::regtype AS typ
+        FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND NOT a.attisdropped
+         AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+         AND (a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+              OR EXISTS (SELECT FROM privacy.registered_column rc
+                          WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
+                            AND rc.col OPERATOR(pg_catalog.=) a.attname
+                            AND rc.category OPERATOR(pg_catalog.=) 'traffic'))
+       ORDER BY a.attnum
+    LOOP
+      expr := CASE c.typ
+        WHEN 'timestamptz'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I, %L)', p.generalize, c.attname, p.time_zone)
+        WHEN 'timestamp'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I)', p.generalize, c.attname)
+        ELSE pg_catalog.format('pg_catalog.date_trunc(%L, %I::pg_catalog.timestamp)::pg_catalog.date', p.generalize, c.attname) END;
+      sets := sets || pg_catalog.format('%I = %s', c.attname, expr);
+      todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %s', c.attname, expr);
+    END LOOP;
+    -- every other registered column, unless it is a traffic or location fact
+    FOR c IN
+      SELECT rc.col, a.attnotnull, a.atttypid, rc.protect
+        FROM privacy.registered_column rc
+        JOIN pg_catalog.pg_attribute a
+          ON a.attrelid OPERATOR(pg_catalog.=) rc.tbl AND a.attname OPERATOR(pg_catalog.=) rc.col
+         AND NOT a.attisdropped
+       WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
+         AND a.attnum OPERATOR(pg_catalog.<>) p.time_attnum
+         AND (rc.identifies IS NOT NULL OR rc.category NOT IN ('traffic', 'location'))
+       ORDER BY a.attnum
+    LOOP
+      IF NOT c.attnotnull THEN
+        sets := sets || pg_catalog.format('%I = NULL', c.col);
+        todo := todo || pg_catalog.format('%I IS NOT NULL', c.col);
+      ELSIF c.protect IS NULL
+            AND c.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
+        sets := sets || pg_catalog.format('%I = %L', c.col, '');
+        todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %L', c.col, '');
+      ELSE
+        RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be anonymized', c.col, tbl
+          USING ERRCODE = '55000',
+                DETAIL = CASE WHEN c.protect IS NOT NULL
+                              THEN 'Its protect transformation applies to any value but NULL, so only NULL hides it.'
+                              ELSE 'Only NULL (or an empty text) carries no personal data.' END,
+                HINT = pg_catalog.format('Allow NULL in it (ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL) or use action ''delete''.',
+                                         tbl, c.col);
+      END IF;
+    END LOOP;
+    w.set_list := pg_catalog.array_to_string(sets, ', ');
+    w.todo := '(' || pg_catalog.array_to_string(todo, ' OR ') || ')';
+  END IF;
+  RETURN w;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_where(w privacy_internal._retention_work, with_lo boolean) RETURNS text
+  LANGUAGE plpgsql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN pg_catalog.concat_ws(' AND ',
+    CASE WHEN with_lo THEN pg_catalog.format('%s OPERATOR(pg_catalog.>=) $2::%s', w.tcol, w.ttype) END,
+    pg_catalog.format('%s OPERATOR(pg_catalog.<) $1::%s', w.tcol, w.ttype),
+    CASE WHEN w.held IS NOT NULL THEN 'NOT ' OPERATOR(pg_catalog.||) w.held END,
+    w.todo);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_fpe_ref(kind text, val text, domain text) RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN COALESCE(privacy_internal._audit_ref(kind, privacy_internal._msisdn_decrypt(val, domain)), '');
+EXCEPTION WHEN data_exception THEN
+  RETURN '';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_restricted(w privacy_internal._retention_work, wh text, args text[],
                                              lock_timeout_ms integer,
                                              OUT pred text, OUT pargs text[])
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc text := privacy._default_country();
+  dc text := privacy_internal._default_country();
   c record;
   raw text;
   vals text[];
@@ -680,14 +3042,14 @@ BEGIN
                      WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
     RETURN;
   END IF;
-  FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) (w.policy).tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
             ORDER BY sc.attnum LOOP
     CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction r
                                WHERE r.kind OPERATOR(pg_catalog.=) c.kind
                                  AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
-    raw := privacy._owner_query((w.policy).tbl,
+    raw := privacy_internal._owner_query((w.policy).tbl,
              pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT %I::pg_catalog.text) FROM %s WHERE %s AND %I IS NOT NULL',
                                c.col, w.rel, wh, c.col),
              args, lock_timeout_ms);
@@ -697,8 +3059,8 @@ BEGIN
     -- refuse as well, is left alone as if restricted)
     WITH v AS (
       SELECT u.val,
-             CASE WHEN c.protect IS NOT NULL THEN privacy._retention_fpe_ref(c.kind, u.val, c.domain)
-                  ELSE privacy._audit_ref(c.kind, privacy.lookup_value(c.mode, u.val, dc)) END AS ref
+             CASE WHEN c.protect IS NOT NULL THEN privacy_internal._retention_fpe_ref(c.kind, u.val, c.domain)
+                  ELSE privacy_internal._audit_ref(c.kind, privacy.lookup_value(c.mode, u.val, dc)) END AS ref
         FROM pg_catalog.unnest(vals) u(val))
     SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
       INTO rvals, rspans
@@ -731,42 +3093,1004 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy.hold(kind text, value text, reason text, until timestamptz DEFAULT NULL)
+CREATE OR REPLACE FUNCTION privacy_internal._retention_expired_partitions(w privacy_internal._retention_work, cutoff timestamptz)
+  RETURNS TABLE(leaf regclass, upper_bound timestamptz)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+  r record;
+  bound text;
+  ub timestamptz;
+BEGIN
+  IF w.relkind OPERATOR(pg_catalog.<>) 'p' THEN
+    RETURN;
+  END IF;
+  FOR r IN
+    SELECT t.relid AS leaf, t.parentrelid AS parent,
+           pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS spec
+      FROM pg_catalog.pg_partition_tree((w.policy).tbl) t
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
+      JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) t.parentrelid
+      JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.parentrelid
+                                    AND a.attnum OPERATOR(pg_catalog.=) pt.partattrs[0]
+     WHERE t.isleaf AND c.relkind OPERATOR(pg_catalog.=) 'r'
+       AND pt.partstrat OPERATOR(pg_catalog.=) 'r' AND pt.partnatts OPERATOR(pg_catalog.=) 1
+       AND a.attname OPERATOR(pg_catalog.=) (w.policy).time_column
+  LOOP
+    bound := pg_catalog.substring(r.spec, '\) TO \((.*)\)$');
+    CONTINUE WHEN bound IS NULL OR bound !~ '^''.*''$';     -- MAXVALUE
+    bound := pg_catalog.replace(pg_catalog.substr(bound, 2, pg_catalog.length(bound) OPERATOR(pg_catalog.-) 2), '''''', '''');
+    ub := CASE w.ttype
+            WHEN 'timestamptz'::regtype THEN bound::timestamptz
+            WHEN 'timestamp'::regtype THEN bound::timestamp AT TIME ZONE (w.policy).time_zone
+            ELSE bound::date::timestamp AT TIME ZONE (w.policy).time_zone END;
+    -- for a date column a row's whole day must be expired: compare dates
+    IF (w.ttype OPERATOR(pg_catalog.=) 'date'::regtype
+        AND bound::date OPERATOR(pg_catalog.<=) privacy_internal._retention_literal(cutoff, w.ttype, (w.policy).time_zone)::date)
+       OR (w.ttype OPERATOR(pg_catalog.<>) 'date'::regtype AND ub OPERATOR(pg_catalog.<=) cutoff) THEN
+      leaf := r.leaf;
+      upper_bound := ub;
+      RETURN NEXT;
+    END IF;
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_purge_privilege() RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT (pg_catalog.has_function_privilege(privacy_internal._invoker(), 'privacy.purge(boolean, regclass, integer, integer)', 'EXECUTE')
+          OR pg_catalog.has_function_privilege(privacy_internal._invoker(), 'privacy.run_purge(integer, integer, integer)', 'EXECUTE')) THEN
+    RAISE EXCEPTION 'permission denied to purge'
+      USING ERRCODE = '42501',
+            HINT = 'Grant EXECUTE on privacy.purge() or privacy.run_purge() to this role.';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._purge_batch(tbl regclass, run_id bigint, batch_size integer,
+                                     lock_timeout_ms integer, retries integer,
+                                     OUT done boolean, OUT action text,
+                                     OUT rows bigint, OUT partitions integer)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+  SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+  w privacy_internal._retention_work;
+  g privacy.retention_progress;
+  cutoff timestamptz;
+  cut text;
+  hi text;
+  n bigint := 0;
+  leaf regclass;
+  leafname text;
+  dropped_one boolean;
+  pend oid[];
+  i integer;
+  est bigint;
+  attempt integer;
+  wh text;
+  q text;
+  args text[];
+  parent regclass;
+  r record;
+BEGIN
+  PERFORM privacy_internal._check_purge_privilege();
+  -- A hold placed from now on waits for this batch; one placed before is seen.
+  PERFORM pg_catalog.pg_advisory_xact_lock_shared(1885827186, privacy_internal._lock_key('hold'));
+  IF NOT EXISTS (SELECT FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl) THEN
+    -- the policy (or the table) went away since the run started
+    done := true;
+    RETURN;
+  END IF;
+  w := privacy_internal._retention_work(tbl);
+  action := (w.policy).action;
+
+  SELECT * INTO g FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO privacy.retention_progress AS p (tbl, run_id, first_run_id, started_at, cutoff, phase)
+         VALUES (tbl, run_id, run_id, pg_catalog.now(), privacy_internal._retention_cutoff(w.policy, pg_catalog.now()),
+                 CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' AND (w.policy).action OPERATOR(pg_catalog.=) 'delete'
+                      THEN 'partitions' ELSE 'rows' END)
+      RETURNING * INTO g;
+  ELSIF g.run_id OPERATOR(pg_catalog.<>) run_id THEN
+    -- continuing an interrupted run: the cutoff as of now
+    UPDATE privacy.retention_progress p
+       SET run_id = _purge_batch.run_id, runs = p.runs OPERATOR(pg_catalog.+) 1,
+           cutoff = privacy_internal._retention_cutoff(w.policy, pg_catalog.now())
+     WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
+      RETURNING * INTO g;
+  END IF;
+  cutoff := g.cutoff;
+
+  -- In one transaction (purge()), a partition dropped before holds the
+  -- parent's ACCESS EXCLUSIVE lock until the end: every writer of the
+  -- table waits for as long as this transaction does.  Then no lock is
+  -- waited for any more: the first one not granted fails the table, and
+  -- its work is undone (releasing the parent) instead.
+  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
+              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                AND l.locktype OPERATOR(pg_catalog.=) 'relation'
+                AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock' AND l.granted
+                AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
+                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+                AND l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t WHERE NOT t.isleaf)) THEN
+    lock_timeout_ms := 1;
+    retries := 0;
+  END IF;
+
+  IF g.phase OPERATOR(pg_catalog.=) 'partitions' THEN
+    -- the expired partitions, listed once per pass, oldest first; each
+    -- batch drops the next one that holds no row under a hold
+    pend := g.pending;
+    IF pend IS NULL THEN
+      pend := ARRAY(SELECT e.leaf::oid FROM privacy_internal._retention_expired_partitions(w, cutoff) e
+                     ORDER BY e.upper_bound, e.leaf::text);
+    END IF;
+    i := 1;
+    WHILE i OPERATOR(pg_catalog.<=) pg_catalog.cardinality(pend) LOOP
+      SELECT c.oid::regclass, GREATEST(c.reltuples, 0)::bigint INTO leaf, est
+        FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pend[i];
+      i := i OPERATOR(pg_catalog.+) 1;
+      CONTINUE WHEN leaf IS NULL;   -- dropped meanwhile
+      leafname := leaf::text;       -- the name, before the oid is gone
+      dropped_one := false;
+      attempt := 0;
+      LOOP
+        -- Dropping a partition takes ACCESS EXCLUSIVE on it, on its parent
+        -- and on the parent's default partition.  Every INSERT into the
+        -- table queues behind a lock request on the parent, so the parent
+        -- is locked last, only once the partition (and the default) are
+        -- held, and never waited for: each lock is tried without waiting,
+        -- and a failed try gives back all of them (the subtransaction
+        -- ends), sleeps, and tries again.
+        BEGIN
+          PERFORM privacy_internal._lock_nowait(ARRAY[leaf]);
+          IF w.held IS NULL
+             OR privacy_internal._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leafname, w.held),
+                                     ARRAY[NULL, NULL]::text[] || w.held_args, lock_timeout_ms)::boolean IS FALSE THEN
+            SELECT i.inhparent::regclass INTO parent FROM pg_catalog.pg_inherits i
+             WHERE i.inhrelid OPERATOR(pg_catalog.=) leaf;
+            PERFORM privacy_internal._lock_nowait(ARRAY(
+              SELECT d.partdefid::regclass FROM pg_catalog.pg_partitioned_table d
+               WHERE d.partrelid OPERATOR(pg_catalog.=) parent
+                 AND d.partdefid OPERATOR(pg_catalog.<>) 0 AND d.partdefid OPERATOR(pg_catalog.<>) leaf
+              UNION ALL SELECT parent WHERE parent IS NOT NULL));
+            PERFORM privacy_internal._owner_exec(leaf, pg_catalog.format('DROP TABLE %s', leafname), '{}', lock_timeout_ms);
+            dropped_one := true;
+          END IF;
+          EXIT;
+        EXCEPTION WHEN lock_not_available THEN
+          attempt := attempt OPERATOR(pg_catalog.+) 1;
+          IF attempt OPERATOR(pg_catalog.>) retries THEN
+            RAISE EXCEPTION 'could not lock partition % to drop it', leafname
+              USING ERRCODE = '55P03',
+                    DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
+                    HINT = 'The next run tries again; the purge continues where it stopped.';
+          END IF;
+          PERFORM pg_catalog.pg_sleep(lock_timeout_ms OPERATOR(pg_catalog./) 1000.0);
+        END;
+      END LOOP;
+      IF dropped_one THEN
+        UPDATE privacy.retention_progress p
+           SET partitions = p.partitions OPERATOR(pg_catalog.+) 1,
+               dropped = p.dropped OPERATOR(pg_catalog.||) leafname,
+               dropped_rows_estimate = p.dropped_rows_estimate OPERATOR(pg_catalog.+) est,
+               pending = pend[i:],
+               batches = p.batches OPERATOR(pg_catalog.+) 1
+         WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
+          RETURNING * INTO g;
+        done := false;
+        rows := g.rows;
+        partitions := g.partitions;
+        RETURN;
+      END IF;
+      -- it holds a row under a hold: its other rows go by rows below
+    END LOOP;
+    UPDATE privacy.retention_progress p SET phase = 'rows', pending = '{}'
+     WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
+      RETURNING * INTO g;
+  END IF;
+
+  -- Rows: the key range [next_from, hi) holding batch_size rows to purge.
+  cut := privacy_internal._retention_literal(cutoff, w.ttype, (w.policy).time_zone);
+  args := ARRAY[cut, g.next_from] OPERATOR(pg_catalog.||) w.held_args;
+  wh := privacy_internal._retention_where(w, g.next_from IS NOT NULL);
+  IF (w.policy).action OPERATOR(pg_catalog.=) 'delete' THEN
+    q := pg_catalog.format('DELETE FROM %s WHERE %s', w.rel, wh);
+  ELSE
+    q := pg_catalog.format('UPDATE %s SET %s WHERE %s', w.rel, w.set_list, wh);
+  END IF;
+  attempt := 0;
+  LOOP
+    BEGIN
+      args[1] := cut;
+      hi := privacy_internal._owner_query(tbl,
+              pg_catalog.format('SELECT %s FROM %s WHERE %s ORDER BY %s OFFSET %s LIMIT 1',
+                                w.tcol, w.rel, wh, w.tcol, batch_size), args, lock_timeout_ms);
+      IF hi IS NOT NULL AND hi OPERATOR(pg_catalog.=) g.next_from THEN
+        -- batch_size rows or more share one time: take them all
+        hi := privacy_internal._owner_query(tbl,
+                pg_catalog.format('SELECT pg_catalog.min(%s) FROM %s WHERE %s AND %s OPERATOR(pg_catalog.>) $2::%s',
+                                  w.tcol, w.rel, wh, w.tcol, w.ttype), args, lock_timeout_ms);
+      END IF;
+      args[1] := COALESCE(hi, cut);
+      -- anonymize: the rows of restricted subjects stay as they are
+      r := privacy_internal._retention_restricted(w, wh, args, lock_timeout_ms);
+      IF r.pred IS NULL THEN
+        n := privacy_internal._owner_exec(tbl, q, args, lock_timeout_ms);
+      ELSE
+        n := privacy_internal._owner_exec(tbl, q || ' AND ' || r.pred, args || r.pargs, lock_timeout_ms);
+      END IF;
+      EXIT;
+    EXCEPTION WHEN lock_not_available THEN
+      attempt := attempt OPERATOR(pg_catalog.+) 1;
+      IF attempt OPERATOR(pg_catalog.>) retries THEN
+        RAISE EXCEPTION 'could not lock rows of % to purge them', tbl
+          USING ERRCODE = '55P03',
+                DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
+                HINT = 'The next run tries again; the purge continues where it stopped.';
+      END IF;
+      PERFORM pg_catalog.pg_sleep(0.05 OPERATOR(pg_catalog.*) attempt);
+    END;
+  END LOOP;
+  UPDATE privacy.retention_progress p
+     SET rows = p.rows OPERATOR(pg_catalog.+) n, next_from = hi,
+         batches = p.batches OPERATOR(pg_catalog.+) 1
+   WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
+    RETURNING * INTO g;
+  rows := g.rows;
+  partitions := g.partitions;
+  done := hi IS NULL;
+  IF done THEN
+    -- the receipt: no personal data, only what was done to which table
+    PERFORM privacy_internal._audit('retention.purge', tbl::text,
+      pg_catalog.jsonb_build_object(
+        'run', g.first_run_id, 'action', (w.policy).action,
+        'rows', g.rows, 'partitions', g.partitions,
+        'dropped', pg_catalog.to_jsonb(g.dropped),
+        'dropped_rows_estimate', g.dropped_rows_estimate,
+        'expired_before', g.cutoff,
+        'policy', privacy_internal._retention_text(w.policy),
+        'held_columns', w.held_cols,
+        'started_at', g.started_at, 'finished_at', pg_catalog.clock_timestamp(),
+        'batches', g.batches, 'runs', g.runs));
+    DELETE FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl;
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._purge_preview(tbl regclass,
+                                       OUT action text, OUT rows bigint, OUT partitions integer)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+  SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+  w privacy_internal._retention_work;
+  g privacy.retention_progress;
+  cutoff timestamptz;
+  leaf regclass;
+  dropped oid[] := '{}';
+  args text[];
+  wh text;
+  r record;
+BEGIN
+  PERFORM privacy_internal._check_purge_privilege();
+  w := privacy_internal._retention_work(tbl);
+  action := (w.policy).action;
+  partitions := 0;
+  SELECT * INTO g FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_preview.tbl;
+  cutoff := privacy_internal._retention_cutoff(w.policy, pg_catalog.now());
+  IF w.relkind OPERATOR(pg_catalog.=) 'p' AND (w.policy).action OPERATOR(pg_catalog.=) 'delete'
+     AND (g.tbl IS NULL OR g.phase OPERATOR(pg_catalog.=) 'partitions') THEN
+    FOR leaf IN
+      SELECT c.oid::regclass FROM pg_catalog.pg_class c
+       WHERE g.pending IS NOT NULL AND c.oid OPERATOR(pg_catalog.=) ANY (g.pending)
+      UNION ALL
+      SELECT e.leaf FROM privacy_internal._retention_expired_partitions(w, cutoff) e WHERE g.pending IS NULL
+    LOOP
+      IF w.held IS NULL
+         OR privacy_internal._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leaf, w.held),
+                                 ARRAY[NULL, NULL]::text[] || w.held_args)::boolean IS FALSE THEN
+        partitions := partitions OPERATOR(pg_catalog.+) 1;
+        dropped := dropped OPERATOR(pg_catalog.||) leaf::oid;
+      END IF;
+    END LOOP;
+  END IF;
+  args := ARRAY[privacy_internal._retention_literal(cutoff, w.ttype, (w.policy).time_zone), g.next_from]
+          OPERATOR(pg_catalog.||) w.held_args OPERATOR(pg_catalog.||) dropped::text;
+  wh := privacy_internal._retention_where(w, g.next_from IS NOT NULL)
+        || pg_catalog.format(' AND tableoid OPERATOR(pg_catalog.<>) ALL ($%s::pg_catalog.oid[])', pg_catalog.cardinality(args));
+  r := privacy_internal._retention_restricted(w, wh, args, 0);
+  IF r.pred IS NOT NULL THEN
+    wh := wh || ' AND ' || r.pred;
+    args := args || r.pargs;
+  END IF;
+  rows := privacy_internal._owner_query(tbl, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE %s', w.rel, wh), args)::bigint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.purge(dry_run boolean DEFAULT false, tbl regclass DEFAULT NULL,
+                              lock_timeout_ms integer DEFAULT 1000, retries integer DEFAULT 5)
+  RETURNS TABLE(table_name regclass, action text, rows bigint, partitions integer)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  tables regclass[];
+  t regclass;
+  b record;
+  run bigint;
+  total_rows bigint := 0;
+  total_parts integer := 0;
+  failed jsonb := '[]';
+  f jsonb;
+  st text;
+  msg text;
+BEGIN
+  IF dry_run IS NULL THEN
+    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1
+     OR retries IS NULL OR retries OPERATOR(pg_catalog.<) 0 THEN
+    RAISE EXCEPTION 'invalid lock_timeout_ms % or retries %', lock_timeout_ms, retries
+      USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1, retries at least 0.';
+  END IF;
+  PERFORM privacy_internal._check_purge_privilege();
+  IF tbl IS NOT NULL
+     AND NOT EXISTS (SELECT FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) purge.tbl) THEN
+    RAISE EXCEPTION 'table % has no retention policy', tbl
+      USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
+  END IF;
+  tables := ARRAY(SELECT p.tbl FROM privacy.retention_policy p
+                   WHERE purge.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) purge.tbl
+                   ORDER BY p.tbl::text);
+  IF pg_catalog.cardinality(tables) OPERATOR(pg_catalog.=) 0 THEN
+    RAISE NOTICE 'nothing to purge: no table has a retention policy'
+      USING HINT = 'Set one with privacy.set_retention(table, time_column, keep), for example privacy.set_retention(''app.cdr'', ''started_at'', ''6 months'').';
+  END IF;
+  IF dry_run THEN
+    FOREACH t IN ARRAY tables LOOP
+      BEGIN
+        SELECT * INTO b FROM privacy_internal._purge_preview(t);
+        table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
+      EXCEPTION
+        WHEN query_canceled THEN
+          RAISE;
+        WHEN OTHERS THEN
+          GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+          f := privacy_internal._purge_error(st, msg);
+          RAISE WARNING 'purge of % would fail: %', t, f OPERATOR(pg_catalog.->>) 'message'
+            USING DETAIL = pg_catalog.format('SQLSTATE %s.', st);
+          table_name := t; action := 'failed'; rows := NULL; partitions := NULL;
+      END;
+      RETURN NEXT;
+    END LOOP;
+    RETURN;
+  END IF;
+
+  -- A batch must see holds placed while the purge runs: READ COMMITTED.
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'purge must run at isolation level READ COMMITTED'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The transaction runs at %s; a snapshot taken earlier would not see a legal hold placed meanwhile.',
+                                       pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+            HINT = 'Run it in a READ COMMITTED transaction, or use a dry run.';
+  END IF;
+  -- One purge at a time: wait for one in progress.
+  PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy_internal._lock_key('purge'));
+  run := pg_catalog.nextval('privacy.retention_run_seq');
+  FOREACH t IN ARRAY tables LOOP
+    -- Each table in a subtransaction of its own: a table that fails (its
+    -- owner's trigger raises, a partition stays locked, its protection is
+    -- not in force) is left as it was, reported and audited, and the
+    -- other tables are purged.
+    BEGIN
+      LOOP
+        SELECT * INTO b FROM privacy_internal._purge_batch(t, run, 10000, lock_timeout_ms, retries);
+        EXIT WHEN b.done;
+      END LOOP;
+    EXCEPTION
+      WHEN query_canceled THEN
+        RAISE;
+      WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        f := pg_catalog.jsonb_build_object('table', t::text) OPERATOR(pg_catalog.||) privacy_internal._purge_error(st, msg);
+        failed := failed OPERATOR(pg_catalog.||) f;
+        PERFORM privacy_internal._audit('retention.purge_failed', t::text,
+                               pg_catalog.jsonb_build_object('run', run, 'via', 'purge',
+                                                             'sqlstate', f OPERATOR(pg_catalog.->>) 'sqlstate',
+                                                             'message', f OPERATOR(pg_catalog.->>) 'message'));
+        RAISE WARNING 'purge of % failed: %', t, f OPERATOR(pg_catalog.->>) 'message'
+          USING DETAIL = pg_catalog.format('SQLSTATE %s. Nothing of this table was purged; the other tables were.', st);
+        table_name := t; action := 'failed'; rows := NULL; partitions := NULL;
+        RETURN NEXT;
+        CONTINUE;
+    END;
+    CONTINUE WHEN b.action IS NULL;     -- its policy was dropped meanwhile
+    table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
+    total_rows := total_rows OPERATOR(pg_catalog.+) b.rows;
+    total_parts := total_parts OPERATOR(pg_catalog.+) b.partitions;
+    RETURN NEXT;
+  END LOOP;
+  PERFORM privacy_internal._audit('retention.run', NULL,
+                         pg_catalog.jsonb_build_object('run', run, 'via', 'purge', 'tables', pg_catalog.cardinality(tables),
+                                                       'rows', total_rows, 'partitions', total_parts,
+                                                       'failed', failed));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._purge_begin(OUT run_id bigint, OUT tables regclass[])
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  PERFORM privacy_internal._check_purge_privilege();
+  -- A run of this session that was interrupted may have kept the lock.
+  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
+              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
+                AND l.classid OPERATOR(pg_catalog.=) 1885827186
+                AND l.objid OPERATOR(pg_catalog.=) privacy_internal._lock_key('purge')::oid
+                AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
+                AND l.granted) THEN
+    PERFORM pg_catalog.pg_advisory_unlock(1885827186, privacy_internal._lock_key('purge'));
+  END IF;
+  IF NOT pg_catalog.pg_try_advisory_lock(1885827186, privacy_internal._lock_key('purge')) THEN
+    run_id := NULL;
+    RETURN;
+  END IF;
+  run_id := pg_catalog.nextval('privacy.retention_run_seq');
+  tables := ARRAY(SELECT p.tbl FROM privacy.retention_policy p ORDER BY p.tbl::text);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._purge_end(run_id bigint, tables integer, rows bigint, partitions integer,
+                                   failed jsonb)
+  RETURNS jsonb
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  f jsonb;
+  reported jsonb := '[]';
+BEGIN
+  PERFORM privacy_internal._check_purge_privilege();
+  IF failed IS NOT NULL THEN
+    -- each failed table audited, with what went wrong and no value
+    FOR f IN SELECT e FROM pg_catalog.jsonb_array_elements(failed) e LOOP
+      f := pg_catalog.jsonb_build_object('table', f OPERATOR(pg_catalog.->>) 'table')
+           OPERATOR(pg_catalog.||) privacy_internal._purge_error(f OPERATOR(pg_catalog.->>) 'sqlstate', f OPERATOR(pg_catalog.->>) 'message');
+      reported := reported OPERATOR(pg_catalog.||) f;
+      PERFORM privacy_internal._audit('retention.purge_failed', f OPERATOR(pg_catalog.->>) 'table',
+                             pg_catalog.jsonb_build_object('run', run_id, 'via', 'run_purge',
+                                                           'sqlstate', f OPERATOR(pg_catalog.->>) 'sqlstate',
+                                                           'message', f OPERATOR(pg_catalog.->>) 'message'));
+    END LOOP;
+    IF tables IS NOT NULL THEN
+      PERFORM privacy_internal._audit('retention.run', NULL,
+                             pg_catalog.jsonb_build_object('run', run_id, 'via', 'run_purge', 'tables', tables,
+                                                           'rows', rows, 'partitions', partitions,
+                                                           'failed', reported));
+    END IF;
+  END IF;
+  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
+              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
+                AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
+                AND l.classid OPERATOR(pg_catalog.=) 1885827186
+                AND l.objid OPERATOR(pg_catalog.=) privacy_internal._lock_key('purge')::oid
+                AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
+                AND l.granted) THEN
+    PERFORM pg_catalog.pg_advisory_unlock(1885827186, privacy_internal._lock_key('purge'));
+  END IF;
+  RETURN CASE WHEN failed IS NOT NULL THEN reported END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._purge_error(sqlstate text, message text) RETURNS jsonb
+  LANGUAGE plpgsql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  m text := COALESCE(message, '');
+BEGIN
+  m := pg_catalog.regexp_replace(m, $r$'[^']*'$r$, $r$'...'$r$, 'g');
+  m := pg_catalog.regexp_replace(m, $r$[^[:space:]"']*@[^[:space:]"']*$r$, '...', 'g');
+  m := pg_catalog.regexp_replace(m, '\+?[0-9][0-9 ().-]{4,}[0-9]', '...', 'g');
+  -- data and integrity errors, and errors a trigger raised, quote values
+  IF pg_catalog.left(sqlstate, 2) IN ('22', '23', 'P0') THEN
+    m := pg_catalog.regexp_replace(m, '"[^"]*"', '"..."', 'g');
+  END IF;
+  RETURN pg_catalog.jsonb_build_object('sqlstate', sqlstate, 'message', pg_catalog.left(m, 300));
+END
+$$;
+
+CREATE OR REPLACE PROCEDURE privacy.run_purge(batch_size integer DEFAULT 10000,
+                                   lock_timeout_ms integer DEFAULT 1000,
+                                   retries integer DEFAULT 5)
+  LANGUAGE plpgsql
+AS $$
+DECLARE
+  b record;
+  run bigint;
+  tables regclass[];
+  t regclass;
+  total_rows bigint := 0;
+  total_parts integer := 0;
+  failed jsonb := pg_catalog.jsonb_build_array();
+  st text;
+  msg text;
+  table_failed boolean;
+  tbl_done boolean;
+  tbl_action text;
+  tbl_rows bigint;
+  tbl_parts integer;
+BEGIN
+  IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'batch size must be positive' USING ERRCODE = '22023',
+          DETAIL = pg_catalog.format('batch_size was %s.', batch_size);
+  END IF;
+  IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1
+     OR retries IS NULL OR retries OPERATOR(pg_catalog.<) 0 THEN
+    RAISE EXCEPTION 'invalid lock_timeout_ms % or retries %', lock_timeout_ms, retries
+      USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1, retries at least 0.';
+  END IF;
+  -- Fails here, before anything is locked, when CALLed inside a
+  -- transaction block (where the batches could not commit).
+  COMMIT;
+  SELECT * INTO b FROM privacy_internal._purge_begin();
+  IF b.run_id IS NULL THEN
+    RAISE NOTICE 'another purge is running; this one does nothing';
+    RETURN;
+  END IF;
+  run := b.run_id;
+  tables := b.tables;
+  IF pg_catalog.cardinality(tables) OPERATOR(pg_catalog.=) 0 THEN
+    RAISE NOTICE 'nothing to purge: no table has a retention policy'
+      USING HINT = 'Set one with privacy.set_retention(table, time_column, keep), for example privacy.set_retention(''app.cdr'', ''started_at'', ''6 months'').';
+  END IF;
+  COMMIT;
+  FOREACH t IN ARRAY tables LOOP
+    -- Each batch in a subtransaction of its own, committed after it: a
+    -- batch that fails is undone, the table is reported (and audited by
+    -- _purge_end), and the other tables are purged.  (The COMMIT is
+    -- outside the block: PL/pgSQL cannot commit inside one that catches
+    -- errors.)
+    table_failed := false;
+    tbl_done := false;
+    tbl_action := NULL;
+    LOOP
+      BEGIN
+        SELECT x.done, x.action, x.rows, x.partitions INTO tbl_done, tbl_action, tbl_rows, tbl_parts
+          FROM privacy_internal._purge_batch(t, run, batch_size, lock_timeout_ms, retries) x;
+      EXCEPTION
+        WHEN query_canceled THEN
+          PERFORM privacy_internal._purge_end(run, NULL, NULL, NULL, NULL);
+          RAISE;
+        WHEN OTHERS THEN
+          GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+          RAISE WARNING 'purge of % failed (SQLSTATE %); the other tables go on', t, st;
+          failed := failed OPERATOR(pg_catalog.||)
+                    pg_catalog.jsonb_build_object('table', t::text, 'sqlstate', st, 'message', msg);
+          table_failed := true;
+      END;
+      COMMIT;
+      EXIT WHEN table_failed OR tbl_done;
+    END LOOP;
+    IF NOT table_failed AND tbl_action IS NOT NULL THEN
+      total_rows := total_rows OPERATOR(pg_catalog.+) tbl_rows;
+      total_parts := total_parts OPERATOR(pg_catalog.+) tbl_parts;
+      RAISE NOTICE 'purged %: % % rows, % partitions dropped', t, tbl_action, tbl_rows, tbl_parts;
+    END IF;
+  END LOOP;
+  failed := privacy_internal._purge_end(run, pg_catalog.cardinality(tables), total_rows, total_parts, failed);
+  COMMIT;
+  IF pg_catalog.jsonb_array_length(failed) OPERATOR(pg_catalog.>) 0 THEN
+    RAISE EXCEPTION 'purge failed for % of % tables', pg_catalog.jsonb_array_length(failed), pg_catalog.cardinality(tables)
+      USING ERRCODE = failed OPERATOR(pg_catalog.->) 0 OPERATOR(pg_catalog.->>) 'sqlstate',
+            DETAIL = (SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s', f OPERATOR(pg_catalog.->>) 'table',
+                                                                     f OPERATOR(pg_catalog.->>) 'message'), '; ')
+                        FROM pg_catalog.jsonb_array_elements(failed) f),
+            HINT = 'The other tables were purged; the next run continues the failed ones where they stopped.';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_pg_cron() RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+    RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
+      USING ERRCODE = '55000',
+            HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and cron.use_background_workers = on, restart, and run CREATE EXTENSION pg_cron; or schedule CALL privacy.run_purge() with another scheduler.';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._cron_connection_problem() RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  bgw text := pg_catalog.current_setting('cron.use_background_workers', true);
+  host text := COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost');
+BEGIN
+  IF bgw OPERATOR(pg_catalog.=) 'on' THEN
+    RETURN NULL;
+  END IF;
+  IF pg_catalog.left(host, 1) OPERATOR(pg_catalog.=) '/' THEN
+    RETURN NULL;
+  END IF;
+  RETURN pg_catalog.format('cron.use_background_workers is off, so pg_cron would connect over TCP to %s port %s, where a stock pg_hba.conf asks for a password pg_cron does not have',
+                           host, pg_catalog.current_setting('port'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.schedule_purge(schedule text DEFAULT '30 3 * * *', batch_size integer DEFAULT 10000)
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
-  norm text;
-  new_id bigint;
+  job bigint;
+  old record;
+  cmd text;
+  problem text;
+  host text := COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost');
+  port integer := pg_catalog.current_setting('port')::integer;
+  how text;
+  st text;
+  msg text;
 BEGIN
-  IF kind IS NULL OR value IS NULL OR reason IS NULL THEN
-    RAISE EXCEPTION 'kind, value and reason must not be null' USING ERRCODE = '22004';
+  IF schedule IS NULL OR batch_size IS NULL THEN
+    RAISE EXCEPTION 'schedule and batch size must not be null' USING ERRCODE = '22004';
   END IF;
-  IF pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
-    RAISE EXCEPTION 'a legal hold needs a reason' USING ERRCODE = '22023';
+  IF batch_size OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'batch size must be positive' USING ERRCODE = '22023',
+          DETAIL = pg_catalog.format('batch_size was %s.', batch_size);
   END IF;
-  IF until IS NOT NULL AND until OPERATOR(pg_catalog.<=) pg_catalog.now() THEN
-    RAISE EXCEPTION 'a legal hold must end in the future'
-      USING ERRCODE = '22023', DETAIL = pg_catalog.format('until was %s.', until);
+  PERFORM privacy_internal._check_pg_cron();
+  problem := privacy_internal._cron_connection_problem();
+  IF problem IS NOT NULL THEN
+    RAISE EXCEPTION 'the purge job would not run: %', problem
+      USING ERRCODE = '55000',
+            HINT = 'Set cron.use_background_workers = on in postgresql.conf and restart (jobs then run without a connection); '
+                   'or set cron.host to the Unix socket directory (e.g. ''/var/run/postgresql''). '
+                   'If a ~/.pgpass of the server''s OS user provides the password, schedule it yourself: '
+                   'SELECT cron.schedule_in_database(''pg_privacy_purge'', ''30 3 * * *'', ''CALL privacy.run_purge()'', current_database()).';
   END IF;
-  -- the normal form under today's pg_privacy.default_country: a hold
-  -- placed on a national number means the number it meant when placed
-  norm := privacy._identifier_normalize(kind, value);
-  -- Wait for a purge batch in progress: it did not see this hold.  The
-  -- next batch does.
-  PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy._lock_key('hold'));
-  INSERT INTO privacy.legal_hold (kind, value, reason, placed_by, until)
-       VALUES (kind, norm, reason, privacy._invoker(), until)
-    RETURNING id INTO new_id;
-  PERFORM privacy._audit('retention.hold', NULL,
-                         pg_catalog.jsonb_build_object('hold', new_id, 'kind', kind,
-                                                       'subject', privacy._subject_ref(kind, value),
-                                                       'until', until));
-  RETURN new_id;
+  -- One statement only: pg_cron then runs it outside a transaction block,
+  -- where the procedure may commit after every batch.
+  cmd := pg_catalog.format('CALL privacy.run_purge(%s)', batch_size);
+  EXECUTE 'SELECT j.jobid, j.nodename, j.nodeport FROM cron.job j
+            WHERE j.jobname OPERATOR(pg_catalog.=) $1 AND j.username OPERATOR(pg_catalog.=) CURRENT_USER'
+    INTO old USING 'pg_privacy_purge';
+  BEGIN
+    IF old.jobid IS NOT NULL AND old.nodename IS NOT DISTINCT FROM host
+       AND old.nodeport IS NOT DISTINCT FROM port THEN
+      -- Same server: update the job in place (its run history stays).
+      EXECUTE 'SELECT cron.alter_job($1, $2, $3, $4, NULL, true)'
+        USING old.jobid, schedule, cmd, pg_catalog.current_database();
+      job := old.jobid;
+      how := 'updated';
+    ELSE
+      -- A job made for another node name or port (cron.host changed, the
+      -- cluster restored elsewhere) keeps them when altered: replace it.
+      IF old.jobid IS NOT NULL THEN
+        EXECUTE 'SELECT cron.unschedule($1)' USING old.jobid;
+        how := 'replaced';
+      ELSE
+        how := 'created';
+      END IF;
+      EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)' INTO job
+        USING 'pg_privacy_purge', schedule, cmd, pg_catalog.current_database();
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+    IF msg LIKE 'invalid schedule%' THEN
+      RAISE EXCEPTION 'invalid schedule "%"', schedule
+        USING ERRCODE = '22023', HINT = 'Use cron syntax, for example ''30 3 * * *'' (03:30 every night).';
+    END IF;
+    RAISE;
+  END;
+  PERFORM privacy_internal._audit('retention.schedule', NULL,
+                         pg_catalog.jsonb_build_object('job', job, 'schedule', schedule, 'batch_size', batch_size,
+                                                       'job_was', how));
+  RETURN job;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION privacy.unschedule_purge() RETURNS boolean
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  job bigint;
+BEGIN
+  PERFORM privacy_internal._check_pg_cron();
+  EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobname OPERATOR(pg_catalog.=) $1 AND j.username OPERATOR(pg_catalog.=) CURRENT_USER'
+    INTO job USING 'pg_privacy_purge';
+  IF job IS NULL THEN
+    RETURN false;
+  END IF;
+  EXECUTE 'SELECT cron.unschedule($1)' USING job;
+  PERFORM privacy_internal._audit('retention.unschedule', NULL, pg_catalog.jsonb_build_object('job', job));
+  RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._qualified_name(name text, what text) RETURNS text[]
+  LANGUAGE plpgsql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  parts text[];
+BEGIN
+  BEGIN
+    parts := pg_catalog.parse_ident(name);
+  EXCEPTION WHEN OTHERS THEN
+    RAISE EXCEPTION 'invalid % name "%"', what, name USING ERRCODE = '22023';
+  END;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.<>) 2 THEN
+    RAISE EXCEPTION '% name "%" must be schema-qualified', what, name
+      USING ERRCODE = '22023', HINT = 'Write it as schema.name.';
+  END IF;
+  RETURN parts;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._publish(parts text[], coldefs text, body text, kind text, source text,
+                                 min_group integer, with_total boolean, domain text,
+                                 time_unit text, grant_to name, creator name, comment text,
+                                 detail jsonb)
+  RETURNS regclass
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  fn text := pg_catalog.format('%I.%I', parts[1], parts[2] OPERATOR(pg_catalog.||) '_rows');
+  vq text := pg_catalog.format('%I.%I', parts[1], parts[2]);
+  v regclass;
+BEGIN
+  -- The row function computes the rows from the register (src/analytics.c,
+  -- pgp_published_rows): the view's readers see a function scan only.
+  EXECUTE pg_catalog.format(
+    'CREATE FUNCTION %s() RETURNS TABLE(%s) LANGUAGE c STABLE SECURITY DEFINER '
+    'SET search_path = pg_catalog, pg_temp AS %L, %L',
+    fn, coldefs, 'MODULE_PATHNAME', 'pgp_published_rows');
+  EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s() FROM PUBLIC', fn);
+  EXECUTE pg_catalog.format('CREATE VIEW %s WITH (security_barrier) AS SELECT * FROM %s()', vq, fn);
+  v := vq::regclass;
+  INSERT INTO privacy.published (view_name, kind, source, min_group, with_total, domain, time_unit,
+                                 created_by, body, row_function)
+       VALUES (v, kind, source, min_group, with_total, domain, time_unit, creator, body,
+               (fn OPERATOR(pg_catalog.||) '()')::pg_catalog.regprocedure);
+  EXECUTE pg_catalog.format('COMMENT ON VIEW %s IS %L', v, comment);
+  IF grant_to IS NOT NULL THEN
+    EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %I', v, grant_to);
+    EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s() TO %I', fn, grant_to);
+  END IF;
+  PERFORM privacy_internal._audit('analytics.' OPERATOR(pg_catalog.||) kind, v::text,
+                         pg_catalog.jsonb_strip_nulls(detail));
+  RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_publish_schema(schema_name text, caller name)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n
+                  WHERE n.nspname OPERATOR(pg_catalog.=) schema_name) THEN
+    RAISE EXCEPTION 'schema "%" does not exist', schema_name USING ERRCODE = '3F000';
+  END IF;
+  IF NOT pg_catalog.has_schema_privilege(caller, schema_name, 'CREATE') THEN
+    RAISE EXCEPTION 'permission denied for schema %', schema_name USING ERRCODE = '42501';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._analyze_grouped_query(query text, as_role oid)
+  RETURNS TABLE(what text, col name, type text, kind text, rel regclass, rtindex integer)
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_analyze_grouped_query';
+
+CREATE OR REPLACE FUNCTION privacy_internal._grouped_query_def(query text, as_role oid, subject_rtindex integer[],
+                                           subject_col name[])
+  RETURNS text
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_grouped_query_def';
+
+CREATE OR REPLACE FUNCTION privacy_internal._check_publishable(rel regclass, col name)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  d record;
+  looks text;
+BEGIN
+  -- a partition is declared by its partitioned table
+  SELECT c.category, c.identifies INTO d FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) ANY (SELECT rel UNION SELECT a.relid FROM pg_catalog.pg_partition_ancestors(rel) a)
+     AND c.col OPERATOR(pg_catalog.=) _check_publishable.col
+   LIMIT 1;
+  IF FOUND THEN
+    IF d.identifies IS NOT NULL
+       OR d.category OPERATOR(pg_catalog.<>) ALL (ARRAY['traffic', 'location']) THEN
+      RAISE EXCEPTION 'column "%" of % identifies a person and cannot be used in a safe aggregate', col, rel
+        USING ERRCODE = '42501',
+              DETAIL = pg_catalog.format('It is declared as %s. A safe aggregate counts and sums traffic and location data only, grouped by them.',
+                                         CASE WHEN d.identifies IS NOT NULL
+                                              THEN pg_catalog.format('identifier "%s"', d.identifies)
+                                              ELSE pg_catalog.format('personal data of category "%s"', d.category) END);
+    END IF;
+    RETURN;
+  END IF;
+  SELECT np.category INTO looks FROM privacy.name_pattern np
+   WHERE col::text OPERATOR(pg_catalog.~*) np.pattern
+   ORDER BY np.pattern LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'column "%" of % looks like personal data (%) and is not declared', col, rel, looks
+      USING ERRCODE = '42501',
+            HINT = 'Declare it with privacy.register_column(); traffic and location data can be published.';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.create_safe_aggregate(view_name text, query text, min_group integer,
+                                              count_column name DEFAULT 'n',
+                                              with_total boolean DEFAULT false,
+                                              grant_to name DEFAULT NULL)
+  RETURNS regclass
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  caller name := privacy_internal._invoker();
+  caller_id oid;
+  parts text[];
+  body text;
+  q text;
+  s record;
+  d record;
+  sel text[] := '{}';
+  tot text[] := '{}';
+  coldefs text[] := '{}';
+  found_count boolean := false;
+  subj_rti integer[] := '{}';
+  subj_col name[] := '{}';
+  size_expr text;
+BEGIN
+  IF view_name IS NULL OR query IS NULL OR min_group IS NULL OR count_column IS NULL
+     OR with_total IS NULL THEN
+    RAISE EXCEPTION 'view name, query, min_group, count_column and with_total must not be null'
+      USING ERRCODE = '22004';
+  END IF;
+  IF min_group OPERATOR(pg_catalog.<) 2 THEN
+    RAISE EXCEPTION 'min_group must be at least 2'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('The value given was %s.', min_group);
+  END IF;
+  parts := privacy_internal._qualified_name(view_name, 'view');
+  SELECT r.oid INTO caller_id FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) caller;
+  PERFORM privacy_internal._check_publish_schema(parts[1], caller);
+  q := pg_catalog.regexp_replace(query, '[[:space:];]+$', '');
+
+  -- analyzed as the caller, who must be able to read what it reads
+  FOR s IN SELECT * FROM privacy_internal._analyze_grouped_query(q, caller_id) LOOP
+    IF s.what OPERATOR(pg_catalog.=) 'relation' THEN
+      FOR d IN SELECT c.col FROM privacy.registered_column c
+                WHERE c.tbl OPERATOR(pg_catalog.=) ANY (SELECT s.rel UNION SELECT a.relid FROM pg_catalog.pg_partition_ancestors(s.rel) a)
+                  AND c.identifies IS NOT NULL
+                  AND c.link OPERATOR(pg_catalog.=) 'owner'
+                ORDER BY c.attnum LOOP
+        subj_rti := subj_rti OPERATOR(pg_catalog.||) s.rtindex;
+        subj_col := subj_col OPERATOR(pg_catalog.||) d.col;
+      END LOOP;
+      CONTINUE;
+    END IF;
+    IF s.what OPERATOR(pg_catalog.=) 'column' THEN
+      PERFORM privacy_internal._check_publishable(s.rel, s.col);
+      CONTINUE;
+    END IF;
+    IF s.col OPERATOR(pg_catalog.=) count_column THEN
+      IF s.kind OPERATOR(pg_catalog.<>) 'count' THEN
+        RAISE EXCEPTION 'column "%" of a safe aggregate must be count(*)', count_column
+          USING ERRCODE = '22023',
+                DETAIL = 'Only count(*) without FILTER or DISTINCT gives the true size of a group.';
+      END IF;
+      found_count := true;
+    END IF;
+    IF with_total AND s.col OPERATOR(pg_catalog.=) 'total' THEN
+      RAISE EXCEPTION 'column name "total" is reserved for the total row'
+        USING ERRCODE = '22023', HINT = 'Name the column otherwise, or publish without with_total.';
+    END IF;
+    IF with_total AND s.kind OPERATOR(pg_catalog.<>) ALL (ARRAY['group', 'count', 'sum']) THEN
+      RAISE EXCEPTION 'column "%" cannot be totalled', s.col
+        USING ERRCODE = '22023',
+              DETAIL = 'A total over the published groups is only meaningful for count(*) and sum().',
+              HINT = 'Publish without with_total, or drop that column.';
+    END IF;
+    sel := sel OPERATOR(pg_catalog.||) pg_catalog.format('q.%I', s.col);
+    coldefs := coldefs OPERATOR(pg_catalog.||) pg_catalog.format('%I %s', s.col, s.type);
+    tot := tot OPERATOR(pg_catalog.||)
+           CASE WHEN s.kind OPERATOR(pg_catalog.=) 'group'
+                THEN pg_catalog.format('NULL::%s AS %I', s.type, s.col)
+                ELSE pg_catalog.format('pg_catalog.sum(q.%I)::%s AS %I', s.col, s.type, s.col) END;
+  END LOOP;
+  IF NOT found_count THEN
+    RAISE EXCEPTION 'the query of a safe aggregate must return count(*) as column "%"', count_column
+      USING ERRCODE = '22023', HINT = 'Add count(*) AS n to the select list, or name the column with count_column.';
+  END IF;
+  IF with_total THEN
+    sel := sel OPERATOR(pg_catalog.||) 'false AS total'::text;
+    tot := tot OPERATOR(pg_catalog.||) 'true AS total'::text;
+    coldefs := coldefs OPERATOR(pg_catalog.||) 'total boolean'::text;
+  END IF;
+
+  -- A group's size: its rows, or where tables declare an owner identifier
+  -- its data subjects (per table the largest distinct count of its owner
+  -- identifiers, over the tables the smallest).
+  IF pg_catalog.cardinality(subj_rti) OPERATOR(pg_catalog.=) 0 THEN
+    size_expr := pg_catalog.format('q.%I', count_column);
+  ELSE
+    SELECT 'LEAST(' OPERATOR(pg_catalog.||) pg_catalog.string_agg(g, ', ') OPERATOR(pg_catalog.||) ')'
+      INTO size_expr
+      FROM (SELECT 'GREATEST(' OPERATOR(pg_catalog.||)
+                   pg_catalog.string_agg(pg_catalog.format('q.%I', '_pgp_subjects_' OPERATOR(pg_catalog.||) u.i), ', ')
+                   OPERATOR(pg_catalog.||) ')' AS g
+              FROM pg_catalog.unnest(subj_rti) WITH ORDINALITY u(rti, i)
+             GROUP BY u.rti) x;
+  END IF;
+  body := pg_catalog.format('WITH q AS MATERIALIZED (%s) SELECT %s FROM q WHERE %s OPERATOR(pg_catalog.>=) %s',
+                            privacy_internal._grouped_query_def(q, caller_id, subj_rti, subj_col),
+                            pg_catalog.array_to_string(sel, ', '), size_expr, min_group);
+  IF with_total THEN
+    body := body OPERATOR(pg_catalog.||)
+            pg_catalog.format(' UNION ALL SELECT %s FROM q WHERE %s OPERATOR(pg_catalog.>=) %s',
+                              pg_catalog.array_to_string(tot, ', '), size_expr, min_group);
+  END IF;
+
+  RETURN privacy_internal._publish(parts, pg_catalog.array_to_string(coldefs, ', '), body, 'safe_aggregate', q,
+                          min_group, with_total, NULL, NULL, grant_to, caller,
+                          pg_catalog.format('safe aggregate (pg_privacy): groups under %s %s suppressed%s',
+                                            min_group,
+                                            CASE WHEN pg_catalog.cardinality(subj_rti) OPERATOR(pg_catalog.=) 0
+                                                 THEN 'rows' ELSE 'data subjects' END,
+                                            CASE WHEN with_total THEN '; total over published groups only' ELSE '' END),
+                          pg_catalog.jsonb_build_object('min_group', min_group, 'with_total', with_total,
+                                                        'counts', CASE WHEN pg_catalog.cardinality(subj_rti) OPERATOR(pg_catalog.=) 0
+                                                                       THEN 'rows' ELSE 'subjects' END));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._extract_msisdn(raw text)
+  RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_extract_msisdn';
+
+CREATE OR REPLACE FUNCTION privacy_internal._extract_country(value text)
+  RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_extract_country';
 
 CREATE OR REPLACE FUNCTION privacy.create_pseudonymized_extract(view_name text, tbl regclass,
                                                      domain text DEFAULT 'analytics',
@@ -778,7 +4102,7 @@ CREATE OR REPLACE FUNCTION privacy.create_pseudonymized_extract(view_name text, 
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
-  caller name := privacy._invoker();
+  caller name := privacy_internal._invoker();
   parts text[];
   s record;
   expr text;
@@ -792,7 +4116,7 @@ BEGIN
   IF view_name IS NULL OR tbl IS NULL OR domain IS NULL OR time_unit IS NULL THEN
     RAISE EXCEPTION 'view name, table, domain and time unit must not be null' USING ERRCODE = '22004';
   END IF;
-  parts := privacy._qualified_name(view_name, 'view');
+  parts := privacy_internal._qualified_name(view_name, 'view');
   IF time_unit OPERATOR(pg_catalog.<>) ALL (ARRAY['minute','hour','day','week','month','quarter','year']) THEN
     RAISE EXCEPTION 'invalid generalization unit "%"', time_unit
       USING ERRCODE = '22023', HINT = 'Use one of: minute, hour, day, week, month, quarter, year.';
@@ -815,7 +4139,7 @@ BEGIN
     RAISE EXCEPTION 'an extract cannot read %, whose row-level security policies would apply', tbl
       USING ERRCODE = '0A000', HINT = 'Publish it as the table''s owner.';
   END IF;
-  PERFORM privacy._check_publish_schema(parts[1], caller);
+  PERFORM privacy_internal._check_publish_schema(parts[1], caller);
   FOR s IN
     SELECT a.attname AS col, a.atttypid AS typid, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
            c.category, c.identifies, c.protect,
@@ -853,9 +4177,9 @@ BEGIN
         THEN pg_catalog.format('pg_catalog.date_trunc(%L, t.%I)', time_unit, s.col)
       WHEN s.category OPERATOR(pg_catalog.=) 'traffic' THEN pg_catalog.format('t.%I', s.col)
       WHEN s.category OPERATOR(pg_catalog.=) 'location'
-        THEN pg_catalog.format('privacy._extract_country(t.%I::text)', s.col)
+        THEN pg_catalog.format('privacy_internal._extract_country(t.%I::text)', s.col)
       WHEN s.identifies OPERATOR(pg_catalog.=) 'msisdn' AND s.protect IS NULL
-        THEN pg_catalog.format('privacy.pseudonymize(privacy.pseudonymize_msisdn(privacy._extract_msisdn(t.%I::text)), %L)', s.col, domain)
+        THEN pg_catalog.format('privacy.pseudonymize(privacy.pseudonymize_msisdn(privacy_internal._extract_msisdn(t.%I::text)), %L)', s.col, domain)
       WHEN s.identifies OPERATOR(pg_catalog.=) 'email' AND s.protect IS NULL
         -- the e-mail normal form (src/identifier.c), as protect stores it
         THEN pg_catalog.format('privacy.pseudonymize(COALESCE(privacy.lookup_value(''email'', t.%I::text, NULL), t.%I::text), %L)',
@@ -890,7 +4214,7 @@ BEGIN
   SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO src
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
    WHERE c.oid OPERATOR(pg_catalog.=) tbl;
-  RETURN privacy._publish(parts, cols, pg_catalog.format('SELECT %s FROM %s t', sel, src),
+  RETURN privacy_internal._publish(parts, cols, pg_catalog.format('SELECT %s FROM %s t', sel, src),
                           'pseudonymized_extract', tbl::text, NULL, NULL, domain, time_unit,
                           grant_to, caller,
                           pg_catalog.format('pseudonymized extract (pg_privacy) of %s: domain %s, time by %s',
@@ -899,23 +4223,216 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._subject_key(mode text, value text, default_country text)
+CREATE OR REPLACE FUNCTION privacy.unpublish(view_name regclass)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  caller name := privacy_internal._invoker();
+  creator name;
+  schema_owner oid;
+  fn regprocedure;
+BEGIN
+  IF view_name IS NULL THEN
+    RAISE EXCEPTION 'view name must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT p.created_by INTO creator FROM privacy.published p
+   WHERE p.view_name OPERATOR(pg_catalog.=) unpublish.view_name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION '% is not a published view', view_name USING ERRCODE = '55000';
+  END IF;
+  SELECT n.nspowner INTO schema_owner
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+   WHERE c.oid OPERATOR(pg_catalog.=) view_name;
+  IF NOT (pg_catalog.pg_has_role(caller, schema_owner, 'MEMBER')
+          OR (EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) creator)
+              AND pg_catalog.pg_has_role(caller, creator, 'MEMBER'))) THEN
+    RAISE EXCEPTION 'must be the publisher of % or the owner of its schema', view_name
+      USING ERRCODE = '42501';
+  END IF;
+  SELECT p.row_function INTO fn FROM privacy.published p
+   WHERE p.view_name OPERATOR(pg_catalog.=) unpublish.view_name;
+  -- the event trigger takes it off the register and audits it
+  EXECUTE pg_catalog.format('DROP VIEW %s', view_name);
+  IF fn IS NOT NULL THEN
+    EXECUTE pg_catalog.format('DROP FUNCTION %s', fn);
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_key(mode text, value text, default_country text)
   RETURNS text
   LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
-  AS 'MODULE_PATHNAME', 'pgp_identifier_key';
+  AS 'MODULE_PATHNAME', 'pgp_lookup_value';
 
-COMMENT ON FUNCTION privacy._subject_key(text, text, text) IS
-  'internal: privacy.lookup_value under the subject engine''s name';
+COMMENT ON FUNCTION privacy_internal._subject_key(text, text, text) IS
+  'internal: privacy.lookup_value under its 0.2.0 name, for expression indexes made then';
 
-CREATE OR REPLACE FUNCTION privacy._subject_normalize(kind text, value text)
+CREATE OR REPLACE FUNCTION privacy_internal._subject_exec(tbl regclass, sql text, params jsonb)
+  RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_exec';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_set_erasing(on_ boolean)
+  RETURNS void
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_set_erasing';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_erasing()
+  RETURNS boolean
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_subject_erasing';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_query(tbl regclass, sql text, params jsonb)
+  RETURNS jsonb
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_query';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_rows(tbl regclass, sql text, params jsonb)
+  RETURNS SETOF jsonb
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_rows';
+
+CREATE FUNCTION privacy_internal._subject_eval(sql text, tbl regclass, q text, params jsonb)
+  RETURNS jsonb
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_eval';
+
+COMMENT ON FUNCTION privacy_internal._subject_eval(text, regclass, text, jsonb) IS
+  'internal: run a query built from the catalog over _subject_rows($1, $2, $3) through a plan kept per backend';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_cache_get(key text)
   RETURNS text
-  LANGUAGE c STABLE PARALLEL RESTRICTED
-  AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_cache_get';
 
-COMMENT ON FUNCTION privacy._subject_normalize(text, text) IS
-  'internal: an identifier in its kind''s normal form, or an error (privacy._identifier_normalize)';
+CREATE OR REPLACE FUNCTION privacy_internal._subject_cache_put(key text, value text)
+  RETURNS text
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_cache_put';
 
-CREATE OR REPLACE FUNCTION privacy._subject_match(c privacy._subject_column, dc text)
+CREATE OR REPLACE FUNCTION privacy_internal._subject_check_column(tbl regclass, col name, what text, time_column boolean)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  typ regtype;
+BEGIN
+  SELECT a.atttypid::regtype INTO typ FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+      USING ERRCODE = '42703', DETAIL = pg_catalog.format('It was given as %s.', what);
+  END IF;
+  IF time_column AND typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION '% column "%" of relation % must be a date or time stamp', what, col, tbl
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('It has type %s.', typ);
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.set_subject_table(tbl regclass,
+                                          event_time name DEFAULT NULL,
+                                          validity_column name DEFAULT NULL,
+                                          valid_from name DEFAULT NULL,
+                                          valid_to name DEFAULT NULL,
+                                          link_columns name[] DEFAULT NULL,
+                                          source text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  c name;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) set_subject_table.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000', HINT = 'Register it with privacy.register_table() first.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  IF event_time IS NOT NULL THEN
+    PERFORM privacy_internal._subject_check_column(tbl, event_time, 'event_time', true);
+  END IF;
+  IF (validity_column IS NULL) <> (valid_from IS NULL AND valid_to IS NULL) THEN
+    RAISE EXCEPTION 'a validity column needs valid_from or valid_to, and they need a validity column'
+      USING ERRCODE = '22023',
+            HINT = 'Pass validity_column => ''msisdn'', valid_from => ''valid_from'', valid_to => ''valid_to''.';
+  END IF;
+  IF validity_column IS NOT NULL THEN
+    IF NOT EXISTS (SELECT FROM privacy.registered_column r
+                    WHERE r.tbl OPERATOR(pg_catalog.=) set_subject_table.tbl
+                      AND r.col OPERATOR(pg_catalog.=) validity_column
+                      AND r.identifies IS NOT NULL AND r.link OPERATOR(pg_catalog.=) 'owner') THEN
+      RAISE EXCEPTION 'column "%" of relation % is not a registered owner identifier', validity_column, tbl
+        USING ERRCODE = '22023',
+              HINT = 'Register it with privacy.register_column(..., identifies => ...).';
+    END IF;
+    IF valid_from IS NOT NULL THEN
+      PERFORM privacy_internal._subject_check_column(tbl, valid_from, 'valid_from', true);
+    END IF;
+    IF valid_to IS NOT NULL THEN
+      PERFORM privacy_internal._subject_check_column(tbl, valid_to, 'valid_to', true);
+    END IF;
+  END IF;
+  IF link_columns IS NOT NULL THEN
+    FOREACH c IN ARRAY link_columns LOOP
+      IF c IS NULL OR NOT EXISTS (SELECT FROM privacy.registered_column r
+                                   WHERE r.tbl OPERATOR(pg_catalog.=) set_subject_table.tbl
+                                     AND r.col OPERATOR(pg_catalog.=) c
+                                     AND r.identifies IS NOT NULL
+                                     AND r.link OPERATOR(pg_catalog.=) 'owner') THEN
+        RAISE EXCEPTION 'link column "%" of relation % is not a registered owner identifier', c, tbl
+          USING ERRCODE = '22023';
+      END IF;
+    END LOOP;
+  END IF;
+  INSERT INTO privacy.subject_table AS s (tbl, event_time, validity_column, valid_from, valid_to, link_columns, source)
+       VALUES (tbl, event_time, validity_column, valid_from, valid_to, link_columns, source)
+  ON CONFLICT ON CONSTRAINT subject_table_pkey DO UPDATE
+       SET event_time = EXCLUDED.event_time, validity_column = EXCLUDED.validity_column,
+           valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
+           link_columns = EXCLUDED.link_columns, source = EXCLUDED.source;
+  -- Every backend forgets the SQL it generated from the old declaration.
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('subject.set_table', tbl::text,
+                         pg_catalog.jsonb_build_object('event_time', event_time,
+                                                       'validity_column', validity_column,
+                                                       'valid_from', valid_from, 'valid_to', valid_to,
+                                                       'link_columns', link_columns, 'source', source));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_check(c privacy_internal._subject_column)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF c.type_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot search % for data subjects', c.tbl
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.upper(pg_catalog.left(c.type_problem, 1)) || pg_catalog.substr(c.type_problem, 2)
+                     || '; identifier columns must be text, varchar, char, smallint, integer, bigint or numeric, and time columns timestamptz, timestamp or date.',
+            HINT = 'Change the column back to a built-in type, or unregister it (privacy.catalog_problems lists it).';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_cols()
+  RETURNS privacy_internal._subject_column[]
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_cols';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_column, dc text)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
@@ -925,7 +4442,7 @@ AS $$
              pg_catalog.format('privacy.lookup_value(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
                                CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END, dc)
            WHEN c.typ IN ('text'::regtype, 'varchar'::regtype) THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
-           -- built-in types only (privacy._subject_check): their casts
+           -- built-in types only (privacy_internal._subject_check): their casts
            ELSE pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s::pg_catalog.%s', c.col,
                                   (SELECT y.typname FROM pg_catalog.pg_type y WHERE y.oid OPERATOR(pg_catalog.=) c.typ))
          END
@@ -940,7 +4457,7 @@ AS $$
          END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._subject_value_expr(c privacy._subject_column, dc text)
+CREATE OR REPLACE FUNCTION privacy_internal._subject_value_expr(c privacy_internal._subject_column, dc text)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
@@ -951,16 +4468,125 @@ AS $$
          END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
+CREATE OR REPLACE FUNCTION privacy_internal._subject_decrypt_domain(c privacy_internal._subject_column)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN c.domain END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_span_expr(c privacy_internal._subject_column)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE
+           WHEN c.is_validity THEN
+             pg_catalog.format('pg_catalog.tstzmultirange(pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)''))',
+                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+           WHEN c.reassignable AND c.event_time IS NOT NULL THEN
+             pg_catalog.format('pg_catalog.tstzmultirange(pg_catalog.tstzrange(t.%1$I::timestamptz, t.%1$I::timestamptz, ''[]''))',
+                               c.event_time)
+           ELSE '''{(,)}''::pg_catalog.tstzmultirange'
+         END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_params(kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_params';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_ids(params jsonb, key text)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean)
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  AS 'MODULE_PATHNAME', 'pgp_subject_ids';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_ids_sql(key text)
+  RETURNS text
+  LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT pg_catalog.format('privacy_internal._subject_ids($1, %L) f', key)
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_from(c privacy_internal._subject_column, dc text)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT pg_catalog.format(
+           '%s JOIN %s t ON %s',
+           privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy_internal._subject_match(c, dc))
+$$;
+
+CREATE FUNCTION privacy_internal._subject_ids_span(params jsonb, key text, bounded boolean)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean, lo timestamptz, hi timestamptz)
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  AS 'MODULE_PATHNAME', 'pgp_subject_ids_span';
+
+CREATE FUNCTION privacy_internal._subject_parts(c privacy_internal._subject_column, dc text)
+  RETURNS TABLE(ids text, cond text)
+  LANGUAGE sql STABLE
+AS $$
+  SELECT x.ids, x.cond
+    FROM (SELECT 1 AS o, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
+                 privacy_internal._subject_match(c, dc) AS cond
+           WHERE c.event_time IS NULL OR c.is_validity
+          UNION ALL
+          SELECT 2, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f', c.tbl::oid::text || '.' || c.attnum::text),
+                 privacy_internal._subject_match(c, dc)
+                 || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
+                                      c.event_time)
+           WHERE c.event_time IS NOT NULL AND NOT c.is_validity
+          UNION ALL
+          SELECT 3, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
+                 privacy_internal._subject_match(c, dc)
+           WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
+   ORDER BY x.o
+$$;
+
+CREATE FUNCTION privacy_internal._subject_stmts(verb text, c privacy_internal._subject_column, dc text, params jsonb)
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  k      text := c.tbl::oid::text || '.' || c.attnum::text;
+  ck     text := verb || ':' || k || ':' || dc;
+  cached text := privacy_internal._subject_cache_get(ck);
+  stmts  text[];
+BEGIN
+  IF cached IS NULL THEN
+    SELECT pg_catalog.array_agg(pg_catalog.format(
+             CASE verb WHEN 'delete' THEN 'DELETE FROM %1$s t USING %2$s WHERE %3$s'
+                       WHEN 'ctid' THEN 'SELECT t.ctid FROM %2$s JOIN %1$s t ON %3$s'
+                       ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,
+             c.tbl, p.ids, p.cond, c.col))
+      INTO stmts
+      FROM privacy_internal._subject_parts(c, dc) p;
+    cached := privacy_internal._subject_cache_put(ck, stmts::text);
+  END IF;
+  stmts := cached::text[];
+  IF pg_catalog.cardinality(stmts) OPERATOR(pg_catalog.=) 1 THEN
+    RETURN stmts;
+  END IF;
+  -- bounded, then open periods: only those the subject has
+  RETURN CASE WHEN params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"b": true}]'::jsonb
+              THEN ARRAY[stmts[1]] ELSE '{}'::text[] END
+         OPERATOR(pg_catalog.||)
+         CASE WHEN params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"b": false}]'::jsonb
+              THEN ARRAY[stmts[2]] ELSE '{}'::text[] END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
                                              OUT kinds text[], OUT vals text[], OUT spans tstzmultirange[])
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc       text := privacy._default_country();
-  norm     text := privacy._subject_normalize(kind, value);
+  dc       text := privacy_internal._default_country();
+  norm     text := privacy_internal._identifier_normalize(kind, value);
   span0    tstzmultirange := '{(,)}';
-  c        privacy._subject_column;
+  c        privacy_internal._subject_column;
   t        record;
   r        record;
   q        text;
@@ -984,19 +4610,19 @@ DECLARE
 BEGIN
   at := COALESCE(at, pg_catalog.now());
   -- A reassignable identifier: its holder at `at`.
-  IF EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind
+  IF EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind
                 AND sc.is_validity) THEN
-    params := privacy._subject_params(ARRAY[kind], ARRAY[norm], ARRAY['{(,)}'::tstzmultirange]);
+    params := privacy_internal._subject_params(ARRAY[kind], ARRAY[norm], ARRAY['{(,)}'::tstzmultirange]);
     ranges := '{}';
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
               WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind AND sc.is_validity LOOP
       IF params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
         -- read as the table's owner
-        rs := (privacy._subject_query(c.tbl,
+        rs := (privacy_internal._subject_query(c.tbl,
                  pg_catalog.format('SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)''))::pg_catalog.text) FROM %s',
                                    COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
                                    COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'),
-                                   privacy._subject_from(c, dc)),
+                                   privacy_internal._subject_from(c, dc)),
                  params) OPERATOR(pg_catalog.#>>) '{}')::tstzrange[];
         ranges := ranges OPERATOR(pg_catalog.||) COALESCE(rs, '{}');
       END IF;
@@ -1021,29 +4647,28 @@ BEGIN
   -- column's identifier with its period.  Each runs as its table's owner
   -- and gives what the owner can compute: an msisdn_fpe column's stored
   -- pseudonym comes with its domain (d), and is decrypted here.
-  cached := privacy._subject_cache_get('link:' || dc);
+  cached := privacy_internal._subject_cache_get('link:' || dc);
   IF cached IS NOT NULL THEN
     link_sql := cached::text[];
   END IF;
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc
-            WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+            WHERE cached IS NULL AND sc.link OPERATOR(pg_catalog.=) 'owner'
             GROUP BY sc.tbl
            HAVING pg_catalog.count(*) FILTER (WHERE sc.links) OPERATOR(pg_catalog.>=) 1
               AND pg_catalog.count(*) OPERATOR(pg_catalog.>=) 2
             ORDER BY sc.tbl::oid LOOP
-    EXIT WHEN cached IS NOT NULL;
     branches := '{}';
     keys := '{}';
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
       q := pg_catalog.format('SELECT x.k, x.v, x.s, x.d FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d) WHERE x.v IS NOT NULL',
-             privacy._subject_from(c, dc),
+             privacy_internal._subject_from(c, dc),
              (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text)', l.kind,
-                                                             privacy._subject_value_expr(l, dc),
-                                                             privacy._subject_span_expr(l),
-                                                             privacy._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
-                FROM pg_catalog.unnest(privacy._subject_cols()) l
+                                                             privacy_internal._subject_value_expr(l, dc),
+                                                             privacy_internal._subject_span_expr(l),
+                                                             privacy_internal._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
+                FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
                WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links));
       branches := branches OPERATOR(pg_catalog.||)
                   pg_catalog.format('SELECT * FROM (%s) b WHERE $1 OPERATOR(pg_catalog.?) %L', q, c.tbl::oid::text || '.' || c.attnum::text);
@@ -1057,7 +4682,7 @@ BEGIN
                  || pg_catalog.array_to_string(branches, ' UNION ALL ') || ') z');
   END LOOP;
   IF cached IS NULL THEN
-    PERFORM privacy._subject_cache_put('link:' || dc, link_sql::text);
+    PERFORM privacy_internal._subject_cache_put('link:' || dc, link_sql::text);
   END IF;
 
   kinds := ARRAY[kind];
@@ -1067,10 +4692,10 @@ BEGIN
   WHILE pg_catalog.cardinality(fk) OPERATOR(pg_catalog.>) 0 LOOP
     rounds := rounds OPERATOR(pg_catalog.+) 1;
     IF rounds OPERATOR(pg_catalog.>) 10 THEN
-      PERFORM privacy._raise_hidden('54000', 'the identifiers of this data subject do not reach a fixed point in 10 rounds', NULL,
+      PERFORM privacy_internal._raise_hidden('54000', 'the identifiers of this data subject do not reach a fixed point in 10 rounds', NULL,
               'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
     END IF;
-    params := privacy._subject_params(fk, fv, fs);
+    params := privacy_internal._subject_params(fk, fv, fs);
     nk := '{}'; nv := '{}'; ns := '{}';
     -- One query per round and linking table with identifiers to look up,
     -- as its owner (a branch without identifiers of its column's kind
@@ -1081,7 +4706,7 @@ BEGIN
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?|)
                         pg_catalog.string_to_array(pg_catalog.split_part(q, '|', 2), ' ');
       link_all := COALESCE(link_all, '[]'::jsonb) OPERATOR(pg_catalog.||)
-                  COALESCE(privacy._subject_query(pg_catalog.split_part(q, '|', 1)::oid::regclass,
+                  COALESCE(privacy_internal._subject_query(pg_catalog.split_part(q, '|', 1)::oid::regclass,
                                                   pg_catalog.substr(q, pg_catalog.length(pg_catalog.split_part(q, '|', 1))
                                                                        OPERATOR(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(q, '|', 2))
                                                                        OPERATOR(pg_catalog.+) 3),
@@ -1091,7 +4716,7 @@ BEGIN
       FOR r IN SELECT x.k, x.v, x.s
                  FROM (SELECT e OPERATOR(pg_catalog.->>) 0 AS k,
                               CASE WHEN e OPERATOR(pg_catalog.->>) 3 IS NULL THEN e OPERATOR(pg_catalog.->>) 1
-                                   ELSE privacy._msisdn_decrypt(e OPERATOR(pg_catalog.->>) 1, e OPERATOR(pg_catalog.->>) 3) END AS v,
+                                   ELSE privacy_internal._msisdn_decrypt(e OPERATOR(pg_catalog.->>) 1, e OPERATOR(pg_catalog.->>) 3) END AS v,
                               (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
                          FROM pg_catalog.jsonb_array_elements(link_all) e) x
                 WHERE x.v IS NOT NULL
@@ -1111,7 +4736,7 @@ BEGIN
           spans[i] := spans[i] OPERATOR(pg_catalog.+) r.s::tstzmultirange;
         END IF;
         IF pg_catalog.cardinality(kinds) OPERATOR(pg_catalog.>) 500 THEN
-          PERFORM privacy._raise_hidden('54000', 'this data subject has more than 500 identifiers', NULL,
+          PERFORM privacy_internal._raise_hidden('54000', 'this data subject has more than 500 identifiers', NULL,
                   'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
         END IF;
         nk := nk OPERATOR(pg_catalog.||) kinds[i];
@@ -1124,13 +4749,409 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._subject_export(kind text, value text, at timestamptz)
+CREATE OR REPLACE FUNCTION privacy_internal._subject_identifiers_json(kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE plpgsql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'kind', k, 'value', v,
+           'periods', CASE WHEN s OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN NULL
+                           ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                          'from', pg_catalog.lower(r), 'to', pg_catalog.upper(r)) ORDER BY r)
+                                   FROM pg_catalog.unnest(s) r) END) ORDER BY o), '[]')
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, v, s, o));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_refs(kinds text[], vals text[])
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref(k, v)), '{}')
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_retention_all()
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc     text := privacy._default_country();
+  result jsonb;
+BEGIN
+  IF pg_catalog.to_regclass('privacy.retention_policy') IS NULL THEN
+    RETURN '{}';
+  END IF;
+  -- static SQL: planned once per backend
+  SELECT pg_catalog.jsonb_object_agg(p.tbl::pg_catalog.oid::text,
+           pg_catalog.jsonb_build_object('time_column', p.time_column, 'keep', p.keep,
+                                         'action', p.action, 'keep_at_least', p.keep_at_least))
+    INTO result
+    FROM privacy.retention_policy p;
+  RETURN COALESCE(result, '{}');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_holds(kinds text[], vals text[])
+  RETURNS TABLE(hold_id bigint, reason text, until timestamptz)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF pg_catalog.to_regclass('privacy.legal_hold') IS NULL THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT h.id, h.reason, h.until FROM privacy.legal_hold h
+     WHERE h.released_at IS NULL
+       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+       AND (h.kind, h.value) IN (SELECT u.k, u.v FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v))
+     ORDER BY h.id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_with_consent(kinds text[], vals text[])
+  RETURNS integer[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  result integer[];
+BEGIN
+  IF pg_catalog.to_regclass('privacy.consent_event') IS NULL THEN
+    RETURN '{}';
+  END IF;
+  -- A scalar subquery per identifier, so that each is one probe of the
+  -- subject_ref index (an EXISTS may be planned as a hash join over the
+  -- whole register).
+  SELECT pg_catalog.array_agg(i ORDER BY i) INTO result
+    FROM pg_catalog.generate_subscripts(kinds, 1) i
+   WHERE (SELECT true FROM privacy.consent_event e
+           WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(kinds[i], vals[i])
+             AND e.kind OPERATOR(pg_catalog.=) kinds[i] LIMIT 1);
+  RETURN COALESCE(result, '{}');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  result jsonb := '[]';
+  receipt jsonb;
+  i integer;
+BEGIN
+  IF pg_catalog.to_regprocedure('privacy.consent_receipt(text,text,jsonb)') IS NULL THEN
+    RETURN result;    -- the consent part is not installed: no receipts
+  END IF;
+  -- a receipt only for identifiers with consent events (one query)
+  FOREACH i IN ARRAY privacy_internal._subject_with_consent(kinds, vals) LOOP
+    EXECUTE 'SELECT privacy.consent_receipt($1, $2)' INTO receipt USING kinds[i], vals[i];
+    IF receipt IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
+                                OPERATOR(pg_catalog.>) 0 THEN
+      result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(receipt);
+    END IF;
+  END LOOP;
+  RETURN result;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.open_request(kind text, value text, request text,
+                                     received_at timestamptz DEFAULT pg_catalog.now())
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  new_id bigint;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  IF request IS NULL OR request NOT IN ('access', 'portability', 'erasure', 'rectification', 'restriction', 'objection') THEN
+    RAISE EXCEPTION 'invalid request "%"', request
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: access, portability, erasure, rectification, restriction, objection.';
+  END IF;
+  IF received_at IS NULL OR received_at OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+    RAISE EXCEPTION 'a request cannot be received in the future'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('received_at is %s.', received_at);
+  END IF;
+  INSERT INTO privacy.subject_request (kind, subject_ref, request, received_at, opened_by)
+       VALUES (kind, privacy_internal._audit_ref(kind, norm), request, received_at, privacy_internal._invoker())
+    RETURNING id INTO new_id;
+  PERFORM privacy_internal._audit('subject.request_open', request,
+    pg_catalog.jsonb_build_object('id', new_id, 'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'received_at', received_at));
+  RETURN new_id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.extend_request(request_id bigint, months integer, reason text)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  r privacy.subject_request;
+BEGIN
+  IF months IS NULL OR months NOT BETWEEN 1 AND 2 THEN
+    RAISE EXCEPTION 'a request can be extended by one or two months' USING ERRCODE = '22023',
+      DETAIL = pg_catalog.format('months is %s.', COALESCE(months::text, 'NULL'));
+  END IF;
+  IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'an extension needs a reason' USING ERRCODE = '22023',
+      HINT = 'GDPR Art. 12(3): the subject must be told why, within the first month.';
+  END IF;
+  SELECT * INTO r FROM privacy.subject_request q WHERE q.id OPERATOR(pg_catalog.=) request_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'request % does not exist', request_id USING ERRCODE = '22023';
+  END IF;
+  IF r.closed_at IS NOT NULL THEN
+    RAISE EXCEPTION 'request % is closed', request_id USING ERRCODE = '55000';
+  END IF;
+  IF (r.extension_months OPERATOR(pg_catalog.+) months) OPERATOR(pg_catalog.>) 2 THEN
+    RAISE EXCEPTION 'request % cannot be extended beyond two months', request_id USING ERRCODE = '55000',
+      DETAIL = pg_catalog.format('It is already extended by %s month(s).', r.extension_months);
+  END IF;
+  IF pg_catalog.now() OPERATOR(pg_catalog.>) (r.received_at OPERATOR(pg_catalog.+) pg_catalog.make_interval(months => 1 OPERATOR(pg_catalog.+) r.extension_months)) THEN
+    RAISE EXCEPTION 'request % is overdue and can no longer be extended', request_id USING ERRCODE = '55000';
+  END IF;
+  UPDATE privacy.subject_request q
+     SET extension_months = q.extension_months OPERATOR(pg_catalog.+) months,
+         extension_reason = COALESCE(q.extension_reason || '; ', '') || reason
+   WHERE q.id OPERATOR(pg_catalog.=) request_id;
+  PERFORM privacy_internal._audit('subject.request_extend', r.request,
+    pg_catalog.jsonb_build_object('id', request_id, 'months', months, 'reason', reason));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.close_request(request_id bigint, outcome text)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  r privacy.subject_request;
+BEGIN
+  IF outcome IS NULL OR pg_catalog.btrim(outcome) OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'closing a request needs an outcome' USING ERRCODE = '22023',
+      HINT = 'Say what was done, e.g. ''exported and sent'' or ''erased; invoices kept (bookkeeping)''.';
+  END IF;
+  SELECT * INTO r FROM privacy.subject_request q WHERE q.id OPERATOR(pg_catalog.=) request_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'request % does not exist', request_id USING ERRCODE = '22023';
+  END IF;
+  IF r.closed_at IS NOT NULL THEN
+    RAISE EXCEPTION 'request % is already closed', request_id USING ERRCODE = '55000',
+      DETAIL = pg_catalog.format('It was closed at %s.', r.closed_at);
+  END IF;
+  UPDATE privacy.subject_request q SET closed_at = pg_catalog.now(), outcome = close_request.outcome
+   WHERE q.id OPERATOR(pg_catalog.=) request_id;
+  PERFORM privacy_internal._audit('subject.request_close', r.request,
+    pg_catalog.jsonb_build_object('id', request_id, 'outcome', outcome,
+      'late', pg_catalog.now() OPERATOR(pg_catalog.>) (r.received_at OPERATOR(pg_catalog.+)
+              pg_catalog.make_interval(months => 1 OPERATOR(pg_catalog.+) r.extension_months))));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_requests_json(refs text[])
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'id', d.id, 'request', d.request, 'received_at', d.received_at, 'due_at', d.due_at,
+           'status', d.status) ORDER BY d.id), '[]')
+    FROM privacy.request_deadlines d
+   WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (refs) AND d.closed_at IS NULL);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_row_json(tbl regclass, mention_col name)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r     record;
+  parts text[] := '{}';
+  clear text;
+  clear_text text;
+  masked text;
+BEGIN
+  FOR r IN SELECT rc.col, rc.category, rc.identifies, rc.link, rc.protect, rc.domain
+             FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) _subject_row_json.tbl
+            ORDER BY rc.attnum LOOP
+    IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+      clear := pg_catalog.format('privacy_internal._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %L, %L)', r.col, r.domain);
+      clear_text := clear;
+    ELSE
+      clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
+      clear_text := pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col);
+    END IF;
+    masked := pg_catalog.format('CASE WHEN x.j OPERATOR(pg_catalog.->>) %L IS NOT NULL THEN ''(masked)'' END', r.col);
+    IF mention_col IS NULL THEN
+      IF r.link OPERATOR(pg_catalog.=) 'mention' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col,
+                   CASE WHEN r.identifies OPERATOR(pg_catalog.=) 'msisdn'
+                        THEN pg_catalog.format('privacy.mask_msisdn(%s)', clear_text)
+                        ELSE masked END);
+      ELSIF r.identifies IS NOT NULL AND r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
+      END IF;
+    ELSE
+      IF r.col OPERATOR(pg_catalog.=) mention_col THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
+      ELSIF r.identifies OPERATOR(pg_catalog.=) 'msisdn' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, privacy.mask_msisdn(%s)', r.col, clear_text);
+      ELSIF r.category NOT IN ('traffic', 'location') THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, masked);
+      END IF;
+    END IF;
+  END LOOP;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
+    RETURN 'x.j';
+  END IF;
+  -- jsonb_build_object takes at most 100 arguments: one call per 50 columns.
+  RETURN 'x.j OPERATOR(pg_catalog.||) ' ||
+         (SELECT pg_catalog.string_agg('pg_catalog.jsonb_build_object(' ||
+                   pg_catalog.array_to_string(parts[g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 1 :
+                                                    g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 50], ', ') || ')',
+                   ' OPERATOR(pg_catalog.||) ')
+            FROM pg_catalog.generate_series(0, (pg_catalog.cardinality(parts) OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 50) g);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c        privacy_internal._subject_column;
+  branches text[] := '{}';
+  whens    text[] := '{}';
+  own_json text;
+  key      text := tbl::oid::text || ':' || dc;
+  cached   text := privacy_internal._subject_cache_get('rows:' || key);
+BEGIN
+  -- two entries (no separator that a column name could hold), used only
+  -- together
+  IF cached IS NOT NULL THEN
+    shown := privacy_internal._subject_cache_get('shown:' || key);
+    IF shown IS NOT NULL THEN
+      q := NULLIF(cached, '');
+      shown := NULLIF(shown, '');
+      RETURN;
+    END IF;
+    shown := NULL;
+  END IF;
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
+            ORDER BY sc.link DESC, sc.attnum LOOP
+    IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
+      own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
+      branches := branches OPERATOR(pg_catalog.||)
+        pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          privacy_internal._subject_from(c, dc));
+    ELSE
+      branches := branches OPERATOR(pg_catalog.||)
+        pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          c.col, privacy_internal._subject_from(c, dc));
+      whens := whens OPERATOR(pg_catalog.||)
+        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy_internal._subject_row_json(tbl, c.col));
+    END IF;
+  END LOOP;
+  IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_build_array(u.pri, u.m, u.j) FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
+         || pg_catalog.array_to_string(branches, ' UNION ALL ')
+         || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d';
+    shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
+             || pg_catalog.array_to_string(whens, ' ') || ' END';
+  END IF;
+  PERFORM privacy_internal._subject_cache_put('shown:' || key, COALESCE(shown, ''));
+  PERFORM privacy_internal._subject_cache_put('rows:' || key, COALESCE(q, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_table_json(tbl regclass, retention jsonb)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN (
+  SELECT pg_catalog.jsonb_build_object(
+           'table', t.tbl::text,
+           'purpose', p.name,
+           'purpose_description', p.description,
+           'legal_basis', p.legal_basis,
+           'legal_basis_article', b.article,
+           'recipients', pg_catalog.to_jsonb(p.recipients),
+           'retention', retention OPERATOR(pg_catalog.->) (t.tbl::oid::text),
+           'source', s.source,
+           'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category)
+                            FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) t.tbl))
+    FROM privacy.registered_table t
+    JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
+    JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+    LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) t.tbl
+   WHERE t.tbl OPERATOR(pg_catalog.=) _subject_table_json.tbl);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refs text[] := privacy_internal._subject_refs(kinds, vals);    -- keyed, computed once
+BEGIN
+  RETURN (
+  SELECT pg_catalog.jsonb_build_object(
+           'format', 'pg_privacy.subject_export',
+           'version', 1,
+           'generated_at', pg_catalog.now(),
+           'subject', pg_catalog.jsonb_build_object('kind', kind, 'value', norm),
+           'identifiers', privacy_internal._subject_identifiers_json(kinds, vals, spans),
+           'restricted', EXISTS (SELECT FROM privacy.restriction r
+                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (refs)
+                                    AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),
+           'consent', privacy_internal._subject_consent(kinds, vals),
+           'requests', privacy_internal._subject_requests_json(refs)));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_export(kind text, value text, at timestamptz)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc     text := privacy_internal._default_country();
   ids    record;
   params jsonb;
   t      record;
@@ -1138,40 +5159,88 @@ DECLARE
   own    jsonb;
   ment   jsonb;
   tables jsonb := '[]';
-  reten  jsonb := privacy._subject_retention_all();
+  res    jsonb;
+  cols   privacy_internal._subject_column[] := privacy_internal._subject_cols();
+  c      privacy_internal._subject_column;
+  has_ids boolean;
+  reten  jsonb := privacy_internal._subject_retention_all();
 BEGIN
-  ids := privacy._subject_identifiers(kind, value, at);
-  params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
-    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
-                               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
-                                 AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    rs := privacy._subject_rows_sql(t.tbl, dc);
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(cols) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
+    -- only tables with a column that can hold one of the identifiers
+    has_ids := false;
+    FOREACH c IN ARRAY cols LOOP
+      IF c.tbl OPERATOR(pg_catalog.=) t.tbl AND params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
+        has_ids := true;
+        EXIT;
+      END IF;
+    END LOOP;
+    CONTINUE WHEN NOT has_ids;
+    rs := privacy_internal._subject_rows_sql(t.tbl, dc);
     CONTINUE WHEN rs.q IS NULL;
     -- the rows, read as the table's owner; shown from their JSON here
-    EXECUTE 'SELECT pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
-                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)
+    -- (planned once per backend and table: _subject_eval keeps the plan)
+    res := privacy_internal._subject_eval(
+             'SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
+                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1))
                FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
                             e OPERATOR(pg_catalog.->) 2 AS j
-                       FROM privacy._subject_rows($1, $2, $3) e) x'
-      INTO own, ment USING t.tbl, rs.q, params;
+                       FROM privacy_internal._subject_rows($1, $2, $3) e) x',
+             t.tbl, rs.q, params);
+    own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
+    ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
     CONTINUE WHEN own IS NULL AND ment IS NULL;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
-                privacy._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
+                privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
   END LOOP;
-  RETURN privacy._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
+  RETURN privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
          OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', tables);
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._subject_export_stream(kind text, value text, chunk_rows integer, at timestamptz)
+CREATE OR REPLACE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  doc  jsonb;
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  doc := privacy_internal._subject_export(kind, value, at);
+  PERFORM privacy_internal._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object(
+      'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+      'identifiers', pg_catalog.jsonb_array_length(doc OPERATOR(pg_catalog.->) 'identifiers'),
+      'tables', (SELECT COALESCE(pg_catalog.jsonb_object_agg(e OPERATOR(pg_catalog.->>) 'table',
+                                   pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'rows')
+                                   OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')
+                   FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'tables') e)));
+  RETURN doc;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_export_stream(kind text, value text, chunk_rows integer, at timestamptz)
   RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc     text := privacy._default_country();
+  dc     text := privacy_internal._default_country();
   ids    record;
   params jsonb;
   t      record;
@@ -1180,23 +5249,23 @@ DECLARE
   chunk  jsonb[];
   cpri   integer;
   meta   boolean;
-  reten  jsonb := privacy._subject_retention_all();
+  reten  jsonb := privacy_internal._subject_retention_all();
 BEGIN
   IF chunk_rows IS NULL OR chunk_rows OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'chunk_rows must be at least 1' USING ERRCODE = '22023';
   END IF;
-  ids := privacy._subject_identifiers(kind, value, at);
-  params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
   part := 0;
   section := 'subject';
   table_name := NULL;
-  data := privacy._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans);
+  data := privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans);
   RETURN NEXT;
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
-    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    rs := privacy._subject_rows_sql(t.tbl, dc);
+    rs := privacy_internal._subject_rows_sql(t.tbl, dc);
     CONTINUE WHEN rs.q IS NULL;
     meta := false;
     chunk := '{}';
@@ -1205,13 +5274,13 @@ BEGIN
     FOR r IN EXECUTE 'SELECT x.pri, ' || rs.shown || ' AS j
                         FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
                                      e OPERATOR(pg_catalog.->) 2 AS j
-                                FROM privacy._subject_rows($1, $2, $3) e) x'
+                                FROM privacy_internal._subject_rows($1, $2, $3) e) x'
                USING t.tbl, rs.q, params LOOP
       IF NOT meta THEN
         part := part OPERATOR(pg_catalog.+) 1;
         section := 'table';
         table_name := t.tbl;
-        data := privacy._subject_table_json(t.tbl, reten);
+        data := privacy_internal._subject_table_json(t.tbl, reten);
         RETURN NEXT;
         meta := true;
       END IF;
@@ -1238,13 +5307,104 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._restrict_check(fired regclass, vals jsonb)
+CREATE OR REPLACE FUNCTION privacy.export_subject_chunks(kind text, value text, chunk_rows integer DEFAULT 10000,
+                                              at timestamptz DEFAULT NULL)
+  RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  n    bigint := 0;
+  tabs jsonb := '{}';
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
+    IF section IN ('rows', 'mentions') THEN
+      tabs := tabs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(table_name::text,
+                COALESCE((tabs OPERATOR(pg_catalog.->>) table_name::text)::bigint, 0)
+                OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(data));
+    END IF;
+    n := n OPERATOR(pg_catalog.+) 1;
+    RETURN NEXT;
+  END LOOP;
+  PERFORM privacy_internal._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'chunks', n, 'tables', tabs));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  reg   regclass;
+  c     privacy_internal._subject_column;
+  parts text[] := '{}';
+  key   text := 'restrict:' || fired::oid::text;
+  q     text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
+    RETURN NULL;
+  END IF;
+  q := privacy_internal._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
+  SELECT a.relid INTO reg
+    FROM (SELECT fired AS relid, 0 AS o
+          UNION ALL
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
+    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
+   ORDER BY a.o LIMIT 1;
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+            WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            ORDER BY sc.attnum LOOP
+    -- Fail closed on a column whose type changed since it was declared.
+    PERFORM privacy_internal._subject_check(c);
+    parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+      'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+      c.col, c.col,
+      CASE WHEN c.is_validity THEN
+             pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
+                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+           WHEN c.event_time IS NOT NULL THEN
+             pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
+           ELSE 'NULL::pg_catalog.text' END,
+      c.col);
+  END LOOP;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
+         || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') u';
+  END IF;
+  PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
+  RETURN q;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_check(fired regclass, vals jsonb)
   RETURNS void
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc  text := privacy._default_country();
+  dc  text := privacy_internal._default_country();
   reg regclass;
   hit record;
 BEGIN
@@ -1261,15 +5421,15 @@ BEGIN
                     x OPERATOR(pg_catalog.->>) 2 AS span
                FROM pg_catalog.jsonb_array_elements(vals) x),
        n AS (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
-                    CASE WHEN c.protect IS NOT NULL THEN privacy._msisdn_decrypt(d.val, c.domain)
+                    CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
                          ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
                FROM (SELECT DISTINCT e.col, e.val FROM e) d
-               JOIN pg_catalog.unnest(privacy._subject_cols()) c
+               JOIN pg_catalog.unnest(privacy_internal._subject_cols()) c
                  ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
        h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
                FROM n JOIN privacy.restriction r
                  ON r.kind OPERATOR(pg_catalog.=) n.kind
-                AND r.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(n.kind, n.norm)
+                AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(n.kind, n.norm)
               WHERE n.norm IS NOT NULL
                 AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
   SELECT h.col, h.reason INTO hit
@@ -1281,7 +5441,7 @@ BEGIN
    LIMIT 1;
   IF hit.col IS NOT NULL THEN
     -- the UPDATE statement may name the subject: not logged
-    PERFORM privacy._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
+    PERFORM privacy_internal._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
             pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
                               fired, hit.col, hit.reason),
             'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().');
@@ -1289,7 +5449,11 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._restrict_install()
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_trigger() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_restrict_trigger';
+
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_install()
   RETURNS integer
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -1299,7 +5463,7 @@ DECLARE
   n integer := 0;
 BEGIN
   FOR r IN SELECT p.relid
-             FROM (SELECT DISTINCT sc.tbl FROM privacy._subject_column sc
+             FROM (SELECT DISTINCT sc.tbl FROM privacy_internal._subject_column sc
                     WHERE sc.link OPERATOR(pg_catalog.=) 'owner') t
              CROSS JOIN LATERAL (SELECT t.tbl::oid::regclass AS relid
                                  UNION SELECT pt.relid FROM pg_catalog.pg_partition_tree(t.tbl) pt) p
@@ -1316,32 +5480,192 @@ BEGIN
                              AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict');
     EXECUTE pg_catalog.format(
       'CREATE TRIGGER zx_pg_privacy_restrict AFTER UPDATE ON %s REFERENCING OLD TABLE AS pgp_old_rows '
-      'FOR EACH STATEMENT EXECUTE FUNCTION privacy._restrict_trigger()', r.relid::regclass);
+      'FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._restrict_trigger()', r.relid::regclass);
     n := n OPERATOR(pg_catalog.+) 1;
   END LOOP;
   RETURN n;
 END
 $$;
 
-CREATE FUNCTION privacy._restrict_problem(tbl regclass) RETURNS text
+CREATE FUNCTION privacy_internal._restrict_problem(tbl regclass) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT privacy._trigger_problem(tbl, 'zx_pg_privacy_restrict', 'privacy._restrict_trigger()'::regprocedure,
+  SELECT privacy_internal._trigger_problem(tbl, 'zx_pg_privacy_restrict', 'privacy_internal._restrict_trigger()'::regprocedure,
                                   16, NULL)   -- 16: STATEMENT AFTER UPDATE
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._subject_erase(kind text, value text, at timestamptz)
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_ids(kinds text[], vals text[], spans tstzmultirange[],
+                                      reason text, origin text, until timestamptz)
+  RETURNS integer
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  n integer;
+BEGIN
+  INSERT INTO privacy.restriction AS r (kind, subject_ref, span, reason, origin, until, restricted_by)
+  SELECT u.k, privacy_internal._audit_ref(u.k, u.v), u.s, reason, origin, until, privacy_internal._invoker()
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) u(k, v, s)
+  ON CONFLICT ON CONSTRAINT restriction_pkey DO UPDATE
+     SET span = r.span OPERATOR(pg_catalog.+) EXCLUDED.span,
+         reason = EXCLUDED.reason, origin = EXCLUDED.origin,
+         until = CASE WHEN r.until IS NULL OR EXCLUDED.until IS NULL THEN NULL
+                      ELSE GREATEST(r.until, EXCLUDED.until) END;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  PERFORM privacy_internal._restrict_install();
+  RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.restrict_subject(kind text, value text, reason text, at timestamptz DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ids  record;
+  n    integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
+      HINT = 'Say why processing is restricted, e.g. ''accuracy contested (Art. 18(1)(a))''.';
+  END IF;
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  n := privacy_internal._restrict_ids(ids.kinds, ids.vals, ids.spans, reason, 'request', NULL);
+  PERFORM privacy_internal._audit('subject.restrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+                                  'identifiers', n, 'reason', reason));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.unrestrict_subject(kind text, value text, at timestamptz DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ids record;
+  n   integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  DELETE FROM privacy.restriction r
+   WHERE r.origin OPERATOR(pg_catalog.=) 'request'
+     AND (r.kind, r.subject_ref) IN (SELECT u.k, privacy_internal._audit_ref(u.k, u.v)
+                                       FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v));
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    PERFORM privacy_internal._raise_hidden('55000', 'data subject is not restricted',
+      'No identifier of this subject has a restriction requested by the subject; restrictions kept after an erasure end on their own.');
+  END IF;
+  PERFORM privacy_internal._audit('subject.unrestrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+                                  'identifiers', n));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.is_restricted(kind text, value text)
+  RETURNS boolean
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  RETURN EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
+                    AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(is_restricted.kind, norm)
+                    AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_forget_consent(kinds text[], vals text[])
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  n bigint := 0;
+  m bigint;
+  i integer;
+BEGIN
+  IF pg_catalog.to_regprocedure('privacy_internal._consent_forget_identity(text,text)') IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- only identifiers that have consent events (one query)
+  FOREACH i IN ARRAY privacy_internal._subject_with_consent(kinds, vals) LOOP
+    EXECUTE 'SELECT privacy_internal._consent_forget_identity($1, $2)' INTO m USING kinds[i], vals[i];
+    n := n OPERATOR(pg_catalog.+) COALESCE(m, 0);
+  END LOOP;
+  RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_table_order()
+  RETURNS TABLE(tbl regclass, depth integer)
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH RECURSIVE t AS (SELECT DISTINCT sc.tbl FROM privacy_internal._subject_column sc),
+  fk AS (SELECT DISTINCT c.conrelid::regclass AS child, c.confrelid::regclass AS parent
+           FROM pg_catalog.pg_constraint c
+          WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+            AND c.conrelid OPERATOR(pg_catalog.<>) c.confrelid
+            AND c.conparentid OPERATOR(pg_catalog.=) 0),
+  d(tbl, depth) AS (
+    SELECT t.tbl, 0 FROM t
+    UNION ALL
+    SELECT fk.parent, d.depth OPERATOR(pg_catalog.+) 1 FROM d JOIN fk ON fk.child OPERATOR(pg_catalog.=) d.tbl
+     WHERE d.depth OPERATOR(pg_catalog.<) 20)
+  SELECT t.tbl, (SELECT pg_catalog.max(d.depth) FROM d WHERE d.tbl OPERATOR(pg_catalog.=) t.tbl)::integer
+    FROM t
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_erase(kind text, value text, at timestamptz)
   RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc      text := privacy._default_country();
+  dc      text := privacy_internal._default_country();
   ids     record;
   params  jsonb;
   t       record;
-  c       privacy._subject_column;
+  c       privacy_internal._subject_column;
   h       record;
   holds   text;
   hold_until timestamptz;
@@ -1362,21 +5686,27 @@ DECLARE
   any_hold boolean;
   scrubbed jsonb;
   referenced boolean;
+  refd    boolean;
   order_  regclass[];
   cached  text;
+  q       text;
+  stmts   text[];
+  ctids   text[];
+  dels    text[];
+  cols    privacy_internal._subject_column[] := privacy_internal._subject_cols();
   res     jsonb;
-  reten   jsonb := privacy._subject_retention_all();
+  reten   jsonb := privacy_internal._subject_retention_all();
 BEGIN
   -- Writers of the subject's tables wait until the erasure commits, and an
   -- erasure waits for writers in flight: a row inserted concurrently is
   -- either seen and erased here or written after the erasure.  (Each
   -- statement below takes a new snapshot, so it sees what the writers we
   -- waited for committed.)
-  cached := privacy._subject_cache_get('order');
+  cached := privacy_internal._subject_cache_get('order');
   IF cached IS NULL THEN
     SELECT pg_catalog.array_agg(o.tbl ORDER BY o.depth, o.tbl::text) INTO order_
-      FROM privacy._subject_table_order() o;
-    PERFORM privacy._subject_cache_put('order', COALESCE(order_::text, ''));
+      FROM privacy_internal._subject_table_order() o;
+    PERFORM privacy_internal._subject_cache_put('order', COALESCE(order_::text, ''));
   ELSE
     order_ := NULLIF(cached, '')::regclass[];
   END IF;
@@ -1384,10 +5714,10 @@ BEGIN
     EXECUTE 'LOCK TABLE ' || (SELECT pg_catalog.string_agg(x::text, ', ' ORDER BY x::oid) FROM pg_catalog.unnest(order_) x)
             || ' IN SHARE ROW EXCLUSIVE MODE';
   END IF;
-  ids := privacy._subject_identifiers(kind, value, at);
-  params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
 
-  FOR h IN SELECT * FROM privacy._subject_holds(ids.kinds, ids.vals) LOOP
+  FOR h IN SELECT * FROM privacy_internal._subject_holds(ids.kinds, ids.vals) LOOP
     holds := COALESCE(holds || '; ', '') || h.reason;
     IF h.until IS NULL THEN
       open_hold := true;
@@ -1399,10 +5729,16 @@ BEGIN
     hold_until := NULL;
   END IF;
 
-  PERFORM privacy._subject_set_erasing(true);
+  PERFORM privacy_internal._subject_set_erasing(true);
   -- Fail closed before anything changes: a table whose protection was
-  -- switched off may hold raw values the erasure would not find.
-  PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
+  -- switched off may hold raw values the erasure would not find.  The
+  -- check reads only the catalog (triggers, partitions, children), and
+  -- every change there invalidates the table's relcache entry, which
+  -- empties the per-backend cache: a success is remembered until then.
+  IF privacy_internal._subject_cache_get('protected') IS NULL THEN
+    PERFORM privacy_internal._check_protection(x) FROM pg_catalog.unnest(order_) x;
+    PERFORM privacy_internal._subject_cache_put('protected', 'ok');
+  END IF;
   any_hold := EXISTS (SELECT FROM privacy.legal_hold lh
                        WHERE lh.released_at IS NULL
                          AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now()));
@@ -1411,11 +5747,11 @@ BEGIN
     IF holds IS NOT NULL THEN
       -- Under a hold nothing of the subject changes: count what is kept.
       n := 0;
-      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner' LOOP
+      FOREACH c IN ARRAY cols LOOP
+        CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'owner';
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
-        nrows := (privacy._subject_query(t.tbl,
-                    'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM ' || privacy._subject_from(c, dc),
+        nrows := (privacy_internal._subject_query(t.tbl,
+                    'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM ' || privacy_internal._subject_from(c, dc),
                     params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         n := GREATEST(n, nrows);
       END LOOP;
@@ -1429,12 +5765,18 @@ BEGIN
     END IF;
 
     -- Legal minimum: rows under keep_at_least stay, by the purge's own
-    -- rule (privacy._legal_minimum_sql: period alignment and time zone).
-    SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
-           (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least,
-           m.keep_cond, m.row_time
-      INTO keep
-      FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
+    -- rule (privacy_internal._legal_minimum_sql: period alignment and time zone).
+    IF reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least' IS NULL THEN
+      -- no legal minimum (privacy_internal._legal_minimum_sql would say so too)
+      SELECT NULL::name AS time_column, NULL::interval AS keep_at_least, NULL::text AS keep_cond, NULL::text AS row_time
+        INTO keep;
+    ELSE
+      SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
+             (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least,
+             m.keep_cond, m.row_time
+        INTO keep
+        FROM privacy_internal._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
+    END IF;
     keepcond := COALESCE(keep.keep_cond, 'false');
     -- A legal hold on any identifier a row holds keeps the row as it is,
     -- whoever's identifier it is (a call of this subject to a held
@@ -1442,19 +5784,19 @@ BEGIN
     heldcond := NULL;
     IF any_hold THEN
       SELECT hp.held, hp.held_args INTO heldcond, held_args
-        FROM privacy._hold_predicate(t.tbl, 't', 'held.' || t.tbl::oid::text) hp;
+        FROM privacy_internal._hold_predicate(t.tbl, 't', 'held.' || t.tbl::oid::text) hp;
     END IF;
     IF heldcond IS NOT NULL THEN
       -- the held values travel in the parameter, never in the SQL text
       params := params OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('held.' || t.tbl::oid::text, pg_catalog.to_jsonb(held_args));
       n := 0;
-      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl LOOP
+      FOREACH c IN ARRAY cols LOOP
+        CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl;
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
-        nrows := (privacy._subject_query(t.tbl,
+        nrows := (privacy_internal._subject_query(t.tbl,
                     'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM '
-                    || privacy._subject_from(c, dc) || ' AND ' || heldcond,
+                    || privacy_internal._subject_from(c, dc) || ' AND ' || heldcond,
                     params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         n := GREATEST(n, nrows);
       END LOOP;
@@ -1468,37 +5810,80 @@ BEGIN
       keepcond := '(' || keepcond || ' OR ' || heldcond || ')';
     END IF;
     deleted := 0; kept := 0; until := NULL; referenced := false;
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-              WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
-              ORDER BY sc.attnum LOOP
+    -- whether a foreign key references the table (or a partition of it),
+    -- remembered per backend until the catalog changes
+    cached := privacy_internal._subject_cache_get('referenced:' || t.tbl::oid::text);
+    IF cached IS NULL THEN
+      cached := privacy_internal._subject_cache_put('referenced:' || t.tbl::oid::text,
+                  EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                           WHERE k.contype OPERATOR(pg_catalog.=) 'f'
+                             AND (k.confrelid OPERATOR(pg_catalog.=) t.tbl
+                                  OR k.confrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(t.tbl) p)))::text);
+    END IF;
+    refd := cached::boolean;
+    -- An ordinary table no foreign key references: the rows of all its
+    -- owner columns go in one DELETE (by their ctids; no concurrent writer,
+    -- the table is locked), not one per column.
+    cached := privacy_internal._subject_cache_get('plain:' || t.tbl::oid::text);
+    IF cached IS NULL THEN
+      cached := privacy_internal._subject_cache_put('plain:' || t.tbl::oid::text,
+                  EXISTS (SELECT FROM pg_catalog.pg_class k
+                           WHERE k.oid OPERATOR(pg_catalog.=) t.tbl AND k.relkind OPERATOR(pg_catalog.=) 'r')::text);
+    END IF;
+    ctids := '{}';
+    dels := '{}';
+    -- (cols is in order of table and attnum)
+    FOREACH c IN ARRAY cols LOOP
+      CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'owner';
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF keep.keep_cond IS NOT NULL THEN
-        res := privacy._subject_query(t.tbl,
+        res := privacy_internal._subject_query(t.tbl,
                  pg_catalog.format('SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s AND NOT %s',
-                                   keep.row_time, privacy._subject_from(c, dc), keep.keep_cond,
+                                   keep.row_time, privacy_internal._subject_from(c, dc), keep.keep_cond,
                                    COALESCE(heldcond, 'false')),
                  params);
         nrows := (res OPERATOR(pg_catalog.->>) 0)::bigint;
         row_until := (res OPERATOR(pg_catalog.->>) 1)::timestamptz;
         kept := GREATEST(kept, nrows);
-        until := GREATEST(until, privacy._legal_minimum_until(t.tbl, row_until));
+        until := GREATEST(until, privacy_internal._legal_minimum_until(t.tbl, row_until));
       END IF;
+      IF NOT refd AND cached::boolean THEN
+        ctids := ctids OPERATOR(pg_catalog.||) privacy_internal._subject_stmts('ctid', c, dc, params);
+        dels := dels OPERATOR(pg_catalog.||) privacy_internal._subject_stmts('delete', c, dc, params);
+        CONTINUE;
+      END IF;
+      -- the statements without their keep condition, built once per backend
+      stmts := privacy_internal._subject_stmts('delete', c, dc, params);
+      n := 0;
+      IF NOT refd THEN
+        -- no foreign key references the table: no subtransaction needed
+        FOREACH q IN ARRAY stmts LOOP
+          n := n OPERATOR(pg_catalog.+) privacy_internal._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
+        END LOOP;
+      ELSE
       BEGIN
-        n := privacy._subject_exec(t.tbl,
-               pg_catalog.format('DELETE FROM %s t USING %s WHERE %s AND NOT %s',
-                                 t.tbl, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy._subject_match(c, dc), keepcond),
-               params);
+        FOREACH q IN ARRAY stmts LOOP
+          n := n OPERATOR(pg_catalog.+) privacy_internal._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
+        END LOOP;
       EXCEPTION WHEN foreign_key_violation THEN
         -- Rows that other kept rows still reference stay as long as they do.
-        nrows := (privacy._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy._subject_from(c, dc),
+        nrows := (privacy_internal._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy_internal._subject_from(c, dc),
                                          params) OPERATOR(pg_catalog.#>>) '{}')::bigint;
         kept := GREATEST(kept, nrows);
         referenced := true;
         n := 0;
       END;
+      END IF;
       deleted := deleted OPERATOR(pg_catalog.+) n;
     END LOOP;
+    IF pg_catalog.cardinality(ctids) OPERATOR(pg_catalog.=) 1 THEN
+      deleted := deleted OPERATOR(pg_catalog.+) privacy_internal._subject_exec(t.tbl, dels[1] || ' AND NOT ' || keepcond, params);
+    ELSIF pg_catalog.cardinality(ctids) OPERATOR(pg_catalog.>) 1 THEN
+      deleted := deleted OPERATOR(pg_catalog.+) privacy_internal._subject_exec(t.tbl,
+                   'DELETE FROM ' || t.tbl::text || ' t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY('
+                   || pg_catalog.array_to_string(ctids, ' UNION ALL ') || ')) AND NOT ' || keepcond,
+                   params);
+    END IF;
     IF deleted OPERATOR(pg_catalog.>) 0 THEN
       action := 'delete'; rows := deleted; kept_until := NULL;
       reason := 'erased at the data subject''s request (GDPR Art. 17)';
@@ -1529,9 +5914,8 @@ BEGIN
     -- Mentions in other subjects' rows: the subject's identifier goes.
     scrubbed := '{}';
     n := 0;
-    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-              WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'mention'
-              ORDER BY sc.attnum LOOP
+    FOREACH c IN ARRAY cols LOOP
+      CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'mention';
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF c.notnull THEN
         RAISE EXCEPTION 'cannot scrub mentions in column "%" of relation %', c.col, c.tbl
@@ -1539,11 +5923,11 @@ BEGIN
                 DETAIL = 'The column is NOT NULL, so the subject''s identifier cannot be removed from other subjects'' rows.',
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
-      nrows := privacy._subject_exec(t.tbl,
-               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s AND NOT %s',
-                                 t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
-                                 privacy._subject_match(c, dc), COALESCE(heldcond, 'false')),
-               params);
+      nrows := 0;
+      FOREACH q IN ARRAY privacy_internal._subject_stmts('scrub', c, dc, params) LOOP
+        nrows := nrows OPERATOR(pg_catalog.+)
+                 privacy_internal._subject_exec(t.tbl, q || ' AND NOT ' || COALESCE(heldcond, 'false'), params);
+      END LOOP;
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
         scrubbed := scrubbed OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(c.col, nrows);
         n := n OPERATOR(pg_catalog.+) nrows;
@@ -1557,10 +5941,10 @@ BEGIN
       RETURN NEXT;
     END IF;
   END LOOP;
-  PERFORM privacy._subject_set_erasing(false);
+  PERFORM privacy_internal._subject_set_erasing(false);
 
   IF holds IS NULL THEN
-    n := privacy._subject_forget_consent(ids.kinds, ids.vals);
+    n := privacy_internal._subject_forget_consent(ids.kinds, ids.vals);
     IF n IS NOT NULL AND n OPERATOR(pg_catalog.>) 0 THEN
       table_name := pg_catalog.to_regclass('privacy.consent_event');
       action := 'pseudonymize'; rows := n; kept_until := NULL;
@@ -1576,7 +5960,7 @@ BEGIN
     ELSE
       until := max_until;
     END IF;
-    n := privacy._restrict_ids(ids.kinds, ids.vals, ids.spans,
+    n := privacy_internal._restrict_ids(ids.kinds, ids.vals, ids.spans,
                                COALESCE('legal hold: ' || holds, 'rows kept after erasure'), 'erasure',
                                CASE WHEN forever THEN NULL ELSE until END);
     table_name := 'privacy.restriction'::regclass;
@@ -1584,6 +5968,64 @@ BEGIN
     reason := 'the kept rows are restricted: stored, not processed or updated';
     RETURN NEXT;
   END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
+                                      at timestamptz DEFAULT NULL)
+  RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  report jsonb;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  IF dry_run IS NULL THEN
+    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'erase_subject must run at isolation level READ COMMITTED'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The transaction runs at %s; its snapshot could miss rows written concurrently.',
+                                       pg_catalog.current_setting('transaction_isolation'));
+  END IF;
+  IF dry_run THEN
+    -- The same work, rolled back: the report is exactly what an erasure
+    -- would do now.
+    BEGIN
+      SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+        FROM privacy_internal._subject_erase(kind, value, at) e;
+      RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_privacy dry run';
+    EXCEPTION WHEN assert_failure THEN
+      NULL;
+    END;
+  ELSE
+    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+      FROM privacy_internal._subject_erase(kind, value, at) e;
+  END IF;
+  report := COALESCE(report, '[]');
+  PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'report', (SELECT COALESCE(pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                               FROM pg_catalog.jsonb_array_elements(report) e)));
+  RETURN QUERY
+    SELECT (e OPERATOR(pg_catalog.->>) 'table_name')::regclass, e OPERATOR(pg_catalog.->>) 'action',
+           (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
+           (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
+      FROM pg_catalog.jsonb_array_elements(report) e;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 
@@ -1722,7 +6164,7 @@ BEGIN
                                     pg_catalog.current_setting('port'));
         hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule): the job is made for this server.';
       ELSIF last.status IS NULL THEN
-        conn := privacy._cron_connection_problem();
+        conn := privacy_internal._cron_connection_problem();
         status := CASE WHEN conn IS NULL THEN 'ok' ELSE 'warning' END;
         detail := pg_catalog.format('purge job %s scheduled ''%s'' (%s), not run yet%s', job.jobid, job.schedule, job.command,
                                     CASE WHEN conn IS NULL THEN '' ELSE '; ' || conn END);
@@ -1804,9 +6246,9 @@ BEGIN
     n := n OPERATOR(pg_catalog.+) 1;
     status := 'error';
     detail := pg_catalog.format('protection of %s is not in force: %s', r.table_name,
-                                COALESCE(privacy._protection_problem(r.table_name),
+                                COALESCE(privacy_internal._protection_problem(r.table_name),
                                                     'it has protect declarations but no protect trigger'));
-    hint := CASE WHEN privacy._has_protect_trigger(r.table_name)
+    hint := CASE WHEN privacy_internal._has_protect_trigger(r.table_name)
                  THEN 'Restore the protect trigger (ALTER TABLE ... ENABLE TRIGGER zz_pg_privacy_protect, on every partition), or remove the protection with privacy.unprotect() and install it again with privacy.protect().'
                  ELSE pg_catalog.format('Run SELECT privacy.protect(%L) (rewrite_existing => true converts rows stored meanwhile).',
                                         r.table_name::text) END;
@@ -1862,11 +6304,94 @@ $$;
 
 -- Views, triggers, comments and configuration new or changed in 0.3.0 (generated)
 
+COMMENT ON SCHEMA privacy_internal IS
+  'pg_privacy: internal helpers, not part of the API; executable by no role but the extension owner unless granted in 90_privileges.sql';
+
+CREATE OR REPLACE VIEW privacy.undeclared_columns AS
+SELECT c.oid::regclass                AS table_name,
+       a.attname                      AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       m.category                     AS suggested_category,
+       (t.tbl IS NOT NULL)            AS table_registered
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+  CROSS JOIN LATERAL (
+        SELECT np.category FROM privacy.name_pattern np
+         WHERE a.attname::text OPERATOR(pg_catalog.~*) np.pattern
+         ORDER BY np.builtin, np.pattern LIMIT 1) m
+  LEFT JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) c.oid
+ WHERE c.relkind IN ('r', 'p', 'f')
+   AND NOT c.relispartition
+   AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal')
+   AND n.nspname !~ '^pg_toast'
+   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+                      AND d.objid OPERATOR(pg_catalog.=) c.oid
+                      AND d.deptype OPERATOR(pg_catalog.=) 'e')
+   AND NOT EXISTS (SELECT FROM privacy.registered_column rc
+                    WHERE rc.tbl OPERATOR(pg_catalog.=) c.oid
+                      AND rc.col OPERATOR(pg_catalog.=) a.attname);
+
+CREATE OR REPLACE VIEW privacy.protected_tables AS
+SELECT t.tbl AS table_name,
+       pg_catalog.array_agg(c.col::text || ':' || c.protect ORDER BY c.attnum) AS columns,
+       privacy_internal._is_protected(t.tbl) AS protected
+  FROM privacy.registered_table t
+  JOIN privacy.registered_column c ON c.tbl OPERATOR(pg_catalog.=) t.tbl
+ WHERE c.protect IS NOT NULL
+ GROUP BY t.tbl;
+
 CREATE OR REPLACE VIEW privacy.consent_requirements AS
 SELECT q.tbl AS table_name, q.col AS subject_column, q.kind, q.purpose, q.on_withdraw,
-       privacy._consent_problem(q.tbl) IS NULL AS enforced,
+       privacy_internal._consent_problem(q.tbl) IS NULL AS enforced,
        q.required_at, q.required_by
   FROM privacy.consent_requirement q;
+
+CREATE OR REPLACE VIEW privacy.retention_policies AS
+SELECT p.tbl AS table_name, t.purpose, p.time_column, p.keep, p.align AS period,
+       CASE WHEN p.align IN ('year', 'quarter') THEN p.year_start END AS year_start,
+       p.action, p.keep_at_least, p.time_zone,
+       CASE WHEN p.action OPERATOR(pg_catalog.=) 'anonymize' THEN p.generalize END AS generalize,
+       privacy_internal._retention_cutoff(p, pg_catalog.now()) AS expired_before,
+       privacy_internal._retention_text(p) AS description,
+       p.set_at, p.set_by,
+       g.tbl IS NOT NULL AS purge_under_way
+  FROM privacy.retention_policy p
+  JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) p.tbl
+  LEFT JOIN privacy.retention_progress g ON g.tbl OPERATOR(pg_catalog.=) p.tbl;
+
+CREATE OR REPLACE VIEW privacy_internal._subject_column AS
+SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain,
+       k.normalize AS mode, a.atttypid::regtype AS typ, a.attnotnull AS notnull,
+       s.event_time, s.valid_from, s.valid_to,
+       (s.validity_column OPERATOR(pg_catalog.=) c.col) IS TRUE AS is_validity,
+       (c.link OPERATOR(pg_catalog.=) 'owner'
+        AND (s.link_columns IS NULL OR c.col OPERATOR(pg_catalog.=) ANY (s.link_columns))
+        AND (c.protect IS NULL OR c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')) AS links,
+       EXISTS (SELECT FROM privacy.subject_table v
+                 JOIN privacy.registered_column vc
+                   ON vc.tbl OPERATOR(pg_catalog.=) v.tbl AND vc.col OPERATOR(pg_catalog.=) v.validity_column
+                WHERE vc.identifies OPERATOR(pg_catalog.=) c.identifies) AS reassignable,
+       s.source,
+       CASE WHEN NOT privacy_internal._identifier_type_ok(a.atttypid)
+            THEN pg_catalog.format('identifier column "%s" of relation %s has type %s',
+                                   c.col, c.tbl, pg_catalog.format_type(a.atttypid, NULL))
+            ELSE (SELECT pg_catalog.format('time column "%s" of relation %s has type %s',
+                                           ta.attname, c.tbl, pg_catalog.format_type(ta.atttypid, NULL))
+                    FROM pg_catalog.pg_attribute ta
+                   WHERE ta.attrelid OPERATOR(pg_catalog.=) c.tbl AND NOT ta.attisdropped
+                     AND ta.attname IN (s.event_time, s.valid_from, s.valid_to)
+                     AND ta.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+                   ORDER BY ta.attnum LIMIT 1) END AS type_problem
+  FROM privacy.registered_column c
+  JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col AND NOT a.attisdropped
+  LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) c.tbl
+ WHERE c.protect IS NULL OR c.protect IN ('msisdn_fpe', 'pseudonym', 'email_pseudonym');
 
 CREATE OR REPLACE VIEW privacy.missing_indexes AS
 SELECT c.tbl AS table_name, c.col AS column_name, c.kind AS identifies, c.link,
@@ -1876,21 +6401,21 @@ SELECT c.tbl AS table_name, c.col AS column_name, c.kind AS identifies, c.link,
             THEN pg_catalog.format('CREATE INDEX ON %s (privacy.lookup_value(%L, %I%s, %L))',
                                    c.tbl, c.mode, c.col,
                                    CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END,
-                                   privacy._default_country())
+                                   privacy_internal._default_country())
             ELSE pg_catalog.format('CREATE INDEX ON %s (%I)', c.tbl, c.col) END AS suggested_index
-  FROM privacy._subject_column c
+  FROM privacy_internal._subject_column c
  WHERE NOT EXISTS (
    SELECT FROM pg_catalog.pg_index i
     WHERE i.indrelid OPERATOR(pg_catalog.=) c.tbl
       AND CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email')
                THEN i.indkey[0] OPERATOR(pg_catalog.=) 0
                     AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true)
-                        OPERATOR(pg_catalog.~) ('(^|\.)identifier_key\(''' || c.mode || '''::text, '
+                        OPERATOR(pg_catalog.~) ('(^|\.)lookup_value\(''' || c.mode || '''::text, '
                                                 || pg_catalog.regexp_replace(pg_catalog.quote_ident(c.col), '([^a-zA-Z0-9_])', '\\\1', 'g')
-                                                || '(::text)?, ''' || privacy._default_country() || '''::text\)$')
+                                                || '(::text)?, ''' || privacy_internal._default_country() || '''::text\)$')
                ELSE i.indkey[0] OPERATOR(pg_catalog.=) c.attnum END);
 
-CREATE VIEW privacy._enforced_table AS
+CREATE VIEW privacy_internal._enforced_table AS
 SELECT t.tbl,
        EXISTS (SELECT FROM privacy.registered_table r WHERE r.tbl OPERATOR(pg_catalog.=) t.tbl) AS registered,
        EXISTS (SELECT FROM privacy.consent_requirement q WHERE q.tbl OPERATOR(pg_catalog.=) t.tbl) AS consent_required,
@@ -1918,7 +6443,7 @@ SELECT c.tbl                          AS table_name,
        p.requires_consent,
        p.recipients,
        p.description                  AS purpose_description,
-       privacy._retention_text(r)     AS retention,
+       privacy_internal._retention_text(r)     AS retention,
        r.keep                         AS retention_keep,
        r.action                       AS retention_action,
        r.keep_at_least                AS retention_keep_at_least
@@ -1961,7 +6486,7 @@ SELECT c.tbl, c.col,
     ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
    AND NOT a.attisdropped
  WHERE c.identifies IS NOT NULL
-   -- the list of privacy._identifier_type_ok, inline: whoever may read
+   -- the list of privacy_internal._identifier_type_ok, inline: whoever may read
    -- this view needs no grant on an internal function
    AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
                           'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
@@ -1979,7 +6504,7 @@ SELECT c.tbl, c.col,
   FROM privacy.registered_column c
   JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.tbl
  WHERE c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
-   -- as privacy._domain_allowed() decides, readable by whoever reads the view
+   -- as privacy_internal._domain_allowed() decides, readable by whoever reads the view
    AND NOT pg_catalog.pg_has_role(k.relowner,
                                   (SELECT o.relowner FROM pg_catalog.pg_class o
                                     WHERE o.oid OPERATOR(pg_catalog.=) 'privacy.registered_table'::regclass),
@@ -1990,8 +6515,8 @@ SELECT c.tbl, c.col,
                       AND pg_catalog.pg_has_role(k.relowner, g.grantee::pg_catalog.oid, 'USAGE'))
 UNION ALL
 SELECT t.tbl, NULL, e.what || ' is not in force: ' || e.problem
-  FROM privacy._enforced_table t
-  CROSS JOIN LATERAL privacy._enforcement_problems(t.tbl, t.registered, t.consent_required, t.restricted) e
+  FROM privacy_internal._enforced_table t
+  CROSS JOIN LATERAL privacy_internal._enforcement_problems(t.tbl, t.registered, t.consent_required, t.restricted) e
 UNION ALL
 SELECT q.tbl, q.col, pg_catalog.format('consent requirement for purpose "%s" names a column that does not exist', q.purpose)
   FROM privacy.consent_requirement q
@@ -2030,16 +6555,34 @@ UPDATE privacy.published
    SET body = pg_catalog.regexp_replace(body, '(^|[^[:alnum:]_."])privacy\._', '\1privacy_internal._', 'g')
  WHERE body OPERATOR(pg_catalog.~) 'privacy\._';
 
+-- Event triggers whose commands changed in 0.3.0 (an event trigger's tags
+-- cannot be altered): renames are followed after ALTER VIEW and ALTER
+-- MATERIALIZED VIEW too, and the enforcement checks run after CREATE TABLE
+-- (a child by inheritance of a protected table, a partition of a subject
+-- table that needs the restriction check).
+DROP EVENT TRIGGER pg_privacy_ddl_end;
+CREATE EVENT TRIGGER pg_privacy_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW')
+  EXECUTE FUNCTION privacy_internal._on_ddl_end();
+DROP EVENT TRIGGER pg_privacy_protect_ddl_end;
+CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+  EXECUTE FUNCTION privacy_internal._protect_event_trigger();
+
 
 -- Privileges: every GRANT and REVOKE of the 0.3.0 install script, in its order (generated)
 
-GRANT USAGE ON SCHEMA privacy TO PUBLIC;
-
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA privacy FROM PUBLIC;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA privacy_internal FROM PUBLIC;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA privacy FROM PUBLIC;
 
+REVOKE ALL ON ALL TABLES IN SCHEMA privacy_internal FROM PUBLIC;
+
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy FROM PUBLIC;
+
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy_internal FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.normalize_msisdn(text, text) TO PUBLIC;
 
@@ -2051,24 +6594,30 @@ GRANT EXECUTE ON FUNCTION privacy.country_of(text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.generalize(timestamptz, text) TO PUBLIC;
 
-GRANT EXECUTE ON FUNCTION privacy._protect_trigger() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._protect_trigger() TO PUBLIC;
 
-GRANT EXECUTE ON FUNCTION privacy._is_protected(regclass), privacy._has_protect_trigger(regclass),
-                          privacy._protection_problem(regclass),
-                          privacy._trigger_problem(regclass, name, regprocedure, integer, name[]),
-                          privacy._consent_problem(regclass), privacy._restrict_problem(regclass),
-                          privacy._enforcement_problems(regclass, boolean, boolean, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._is_protected(regclass), privacy_internal._has_protect_trigger(regclass),
+                          privacy_internal._protection_problem(regclass),
+                          privacy_internal._trigger_problem(regclass, name, regprocedure, integer, name[]),
+                          privacy_internal._consent_problem(regclass), privacy_internal._restrict_problem(regclass),
+                          privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBLIC;
 
-GRANT EXECUTE ON FUNCTION privacy._extract_msisdn(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._extract_msisdn(text) TO PUBLIC;
 
-GRANT EXECUTE ON FUNCTION privacy._extract_country(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._extract_country(text) TO PUBLIC;
 
 REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC;
 
-GRANT EXECUTE ON FUNCTION privacy._subject_key(text, text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._subject_key(text, text, text) TO PUBLIC;
 
-GRANT EXECUTE ON FUNCTION privacy._subject_ids(jsonb, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids(jsonb, text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids_span(jsonb, text, boolean) TO PUBLIC;
 
 REVOKE ALL ON FUNCTION privacy.health() FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA privacy TO PUBLIC;
+
+GRANT USAGE ON SCHEMA privacy_internal TO PUBLIC;

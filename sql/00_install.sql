@@ -16,20 +16,20 @@ DROP SCHEMA regress_other;
 -- Every SECURITY DEFINER function pins its search_path.
 SELECT p.oid::regprocedure AS definer_without_pinned_search_path
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace AND p.prosecdef
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prosecdef
    AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false);
 
 -- What PUBLIC may execute: only functions that involve no key and change nothing.
 SELECT p.oid::regprocedure AS public_function
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
    AND has_function_privilege('public', p.oid, 'EXECUTE')
  ORDER BY 1;
 
 -- PUBLIC has no privilege on any table, view or sequence of the schema.
 SELECT c.oid::regclass AS public_relation
   FROM pg_class c
- WHERE c.relnamespace = 'privacy'::regnamespace
+ WHERE c.relnamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
    AND c.relkind IN ('r', 'v', 'S', 'p')
    AND (has_table_privilege('public', c.oid, 'SELECT')
         OR has_table_privilege('public', c.oid, 'INSERT')
@@ -39,7 +39,7 @@ SELECT c.oid::regclass AS public_relation
 -- Every public function has a comment.
 SELECT p.oid::regprocedure AS uncommented
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
    AND p.proname !~ '^_'
    AND obj_description(p.oid, 'pg_proc') IS NULL;
 

@@ -52,26 +52,26 @@ GRANT SELECT ON regress_att.calls TO regress_att_pub;
 -- PUBLIC, and none of the analytics internals is.
 SELECT p.oid::regprocedure AS public_volatile_definer
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace AND p.prosecdef AND p.provolatile = 'v'
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prosecdef AND p.provolatile = 'v'
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 SELECT p.oid::regprocedure AS internal, has_function_privilege('regress_att_pub', p.oid, 'EXECUTE') AS publisher_may
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace
+ WHERE p.pronamespace = 'privacy_internal'::regnamespace
    AND p.proname IN ('_publish', '_analyze_grouped_query', '_grouped_query_def',
                      '_check_publishable', '_check_publish_schema', '_qualified_name')
  ORDER BY 1::text;
 SELECT count(*) AS record_published_left FROM pg_proc
- WHERE pronamespace = 'privacy'::regnamespace AND proname = '_record_published';
+ WHERE pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND proname = '_record_published';
 SET ROLE regress_att_nobody;
 -- what 0.1.0 let anyone do: append an arbitrary entry to the register and audit log
-SELECT privacy._publish(ARRAY['regress_att', 'forged'], 'x int', 'SELECT 1', 'safe_aggregate',
+SELECT privacy_internal._publish(ARRAY['regress_att', 'forged'], 'x int', 'SELECT 1', 'safe_aggregate',
                         repeat('x', 100000), 2, false, NULL, NULL, NULL, 'postgres', 'c', '{}');
 INSERT INTO privacy.published (view_name, kind, source, created_by) VALUES ('pg_class', 'safe_aggregate', 'x', 'postgres');
 RESET ROLE;
 -- A publisher's own view is not recorded by anything it can call either.
 SET ROLE regress_att_pub;
 CREATE VIEW regress_att.raw_numbers AS SELECT msisdn FROM regress_att.calls;
-SELECT privacy._publish(ARRAY['regress_att', 'raw2'], 'msisdn text', 'SELECT msisdn FROM regress_att.calls', 'safe_aggregate',
+SELECT privacy_internal._publish(ARRAY['regress_att', 'raw2'], 'msisdn text', 'SELECT msisdn FROM regress_att.calls', 'safe_aggregate',
                         'x', 2, false, NULL, NULL, NULL, 'regress_att_pub', 'c', '{}');
 -- The publisher publishes for real: the view and its row function belong
 -- to the extension owner, the rows are computed with the publisher's rights.

@@ -26,18 +26,18 @@ CREATE ROLE regress_audit_user;
 SET ROLE regress_audit_user;
 SELECT count(*) FROM privacy.audit_log;
 INSERT INTO privacy.audit_log VALUES (0, now(), 'x', 'x', 'x', NULL, '{}', '\x', '\x');
-SELECT privacy._audit('forged');
+SELECT privacy_internal._audit('forged');
 SELECT privacy.verify_audit_log();
 SELECT privacy.verify_audit_log(1, '\x00');
 -- nor compute or anchor a digest: whoever could would forge entries
-SELECT privacy._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, '{}', 'x');
-SELECT privacy._audit_anchor(1, sha256('x'), 'x');
-SELECT privacy._audit_verify(NULL, NULL);
+SELECT privacy_internal._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, '{}', 'x');
+SELECT privacy_internal._audit_anchor(1, sha256('x'), 'x');
+SELECT privacy_internal._audit_verify(NULL, NULL);
 RESET ROLE;
 DROP ROLE regress_audit_user;
 SELECT p.oid::regprocedure AS executable_by_public
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
    AND p.proname IN ('_audit', '_audit_digest', '_audit_anchor', '_audit_verify', 'verify_audit_log')
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 
@@ -216,23 +216,23 @@ SELECT privacy.verify_audit_log(:new_id, :'new_hash') AS after_rollback;
 SELECT privacy.verify_audit_log(NULL, NULL);
 SELECT privacy.verify_audit_log(:new_id, NULL);
 SELECT privacy.verify_audit_log(NULL, :'new_hash');
-SELECT privacy._audit_digest(NULL, 1, now(), 'x', 'x', 'x', NULL, '{}', 'x');
-SELECT privacy._audit_digest('\x', NULL, now(), 'x', 'x', 'x', NULL, '{}', 'x');
-SELECT privacy._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, NULL, 'x');
-SELECT privacy._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, '{}', NULL);
-SELECT privacy._audit_digest(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-SELECT length(privacy._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, '{}', 'x')) AS digest_bytes;
+SELECT privacy_internal._audit_digest(NULL, 1, now(), 'x', 'x', 'x', NULL, '{}', 'x');
+SELECT privacy_internal._audit_digest('\x', NULL, now(), 'x', 'x', 'x', NULL, '{}', 'x');
+SELECT privacy_internal._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, NULL, 'x');
+SELECT privacy_internal._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, '{}', NULL);
+SELECT privacy_internal._audit_digest(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT length(privacy_internal._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, '{}', 'x')) AS digest_bytes;
 -- object NULL and object '' (or '-') are different entries
-SELECT privacy._audit_digest('\x', 1, '2026-01-01', 'x', 'x', 'x', NULL, '{}', 'x')
-    <> privacy._audit_digest('\x', 1, '2026-01-01', 'x', 'x', 'x', '', '{}', 'x') AS null_object_distinct;
+SELECT privacy_internal._audit_digest('\x', 1, '2026-01-01', 'x', 'x', 'x', NULL, '{}', 'x')
+    <> privacy_internal._audit_digest('\x', 1, '2026-01-01', 'x', 'x', 'x', '', '{}', 'x') AS null_object_distinct;
 -- moving bytes between fields changes the digest
-SELECT privacy._audit_digest('\x', 1, '2026-01-01', 'ab', 'c', 'x', NULL, '{}', 'x')
-    <> privacy._audit_digest('\x', 1, '2026-01-01', 'a', 'bc', 'x', NULL, '{}', 'x') AS fields_delimited;
-SELECT privacy._audit_anchor(NULL, sha256('x'), 'x');
-SELECT privacy._audit_anchor(1, NULL, 'x');
-SELECT privacy._audit_anchor(1, sha256('x'), NULL);
-SELECT privacy._audit_anchor(1, '\x00', 'x');
-SELECT privacy._audit(NULL);
+SELECT privacy_internal._audit_digest('\x', 1, '2026-01-01', 'ab', 'c', 'x', NULL, '{}', 'x')
+    <> privacy_internal._audit_digest('\x', 1, '2026-01-01', 'a', 'bc', 'x', NULL, '{}', 'x') AS fields_delimited;
+SELECT privacy_internal._audit_anchor(NULL, sha256('x'), 'x');
+SELECT privacy_internal._audit_anchor(1, NULL, 'x');
+SELECT privacy_internal._audit_anchor(1, sha256('x'), NULL);
+SELECT privacy_internal._audit_anchor(1, '\x00', 'x');
+SELECT privacy_internal._audit(NULL);
 
 SELECT privacy.drop_purpose('regress_audit_2');
 SELECT privacy.drop_purpose('regress_audit_3');

@@ -164,7 +164,7 @@ SELECT col, category, attnum FROM privacy.registered_column WHERE tbl = 'regress
 SELECT validity_column, link_columns FROM privacy.subject_table WHERE tbl = 'regress_cat.line'::regclass;
 SELECT col FROM privacy.consent_requirement WHERE tbl = 'regress_cat.line'::regclass;
 -- the function reads only what the event trigger hands it
-SELECT privacy._renamed_column(NULL) IS NULL AS no_command;
+SELECT privacy_internal._renamed_column(NULL) IS NULL AS no_command;
 -- a dropped column that a policy or the subject table names is a problem
 -- the catalog reports (and the purge refuses the table meanwhile)
 ALTER TABLE regress_cat.line DROP COLUMN observed_at;

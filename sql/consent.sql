@@ -106,7 +106,7 @@ SELECT * FROM privacy.consent_history('msisdn', '+4520123456');
 SELECT privacy.consent_receipt('msisdn', '+4520123456');
 SELECT count(*) FROM privacy.consent_event;
 SELECT count(*) FROM privacy.consent_state;
-SELECT privacy._consent_forget_identity('msisdn', '+4520123456');
+SELECT privacy_internal._consent_forget_identity('msisdn', '+4520123456');
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION privacy.has_consent(text, text, text, timestamptz) TO regress_consent_app;
 SET ROLE regress_consent_app;
@@ -269,7 +269,7 @@ SELECT count(*) AS offers_triggers FROM pg_trigger WHERE tgrelid = 'regress_cons
 -- The erasure hook: the identifier goes, the proof stays
 SELECT privacy.grant_consent('email', 'erin@example.dk', 'regress_newsletter', 'web form', 'nl-2026-06',
                              at => '2026-06-01 00:00+00') > 0 AS granted;
-SELECT privacy._consent_forget_identity('email', ' ERIN@example.dk') AS events_forgotten;
+SELECT privacy_internal._consent_forget_identity('email', ' ERIN@example.dk') AS events_forgotten;
 SELECT count(*) AS raw_left FROM privacy.consent_event WHERE value = 'erin@example.dk';
 SELECT privacy.has_consent('email', 'erin@example.dk', 'regress_newsletter') AS now,
        privacy.has_consent('email', 'erin@example.dk', 'regress_newsletter', '2026-07-01') AS then;
@@ -303,13 +303,13 @@ SELECT note FROM regress_consent.later;
 -- The trigger function only works as the BEFORE row trigger it is made for
 CREATE TABLE regress_consent.misfire (email text);
 CREATE TRIGGER after_insert AFTER INSERT ON regress_consent.misfire
-  FOR EACH ROW EXECUTE FUNCTION privacy._consent_trigger();
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._consent_trigger();
 INSERT INTO regress_consent.misfire VALUES ('fay@example.dk');
-SELECT privacy._consent_trigger();
+SELECT privacy_internal._consent_trigger();
 -- Identifiers of kinds compared as text must not be empty; the internal
 -- normalizers say what they cannot do
 SELECT privacy.grant_consent('customer', '', 'regress_newsletter');
-SELECT privacy._identifier_normalize('fax', 'x');
+SELECT privacy_internal._identifier_normalize('fax', 'x');
 SELECT privacy.lookup_value('msisdn', 'call me', 'DK') IS NULL AS no_key,
        privacy.lookup_value('email', E' Fay@Example.DK\t', 'DK') AS email_key,
        privacy.lookup_value('msisdn', '0045 20 12 34 56', 'DK') AS msisdn_key;

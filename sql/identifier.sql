@@ -38,12 +38,12 @@ SELECT privacy.lookup_value('customer', '1042', 'DK');
 SELECT privacy.lookup_value('fax', '1042', 'DK');
 SELECT privacy.lookup_value('msisdn', '20123456', 'XX');
 SELECT privacy.lookup_value('email', 'a@b', 'denmark');
-SELECT privacy._identifier_normalize('fax', '1042');
-SELECT privacy._identifier_normalize('msisdn', 'call me');
-SELECT privacy._identifier_normalize('email', 'no-at-sign');
-SELECT privacy._identifier_normalize('email', '  ');
-SELECT privacy._identifier_normalize('customer', ' ');
-SELECT privacy._identifier_normalize(NULL, 'x');
+SELECT privacy_internal._identifier_normalize('fax', '1042');
+SELECT privacy_internal._identifier_normalize('msisdn', 'call me');
+SELECT privacy_internal._identifier_normalize('email', 'no-at-sign');
+SELECT privacy_internal._identifier_normalize('email', '  ');
+SELECT privacy_internal._identifier_normalize('customer', ' ');
+SELECT privacy_internal._identifier_normalize(NULL, 'x');
 SELECT privacy.has_consent('fax', '1042', 'regress_ident_news');
 SELECT privacy.hold('fax', '1042', 'case 1');
 SELECT privacy.hold('msisdn', '20 12 34 5x', 'case 1');
@@ -57,7 +57,7 @@ SELECT p.oid::regprocedure, p.provolatile, p.proparallel, p.prosecdef,
   FROM pg_proc p
  WHERE p.oid IN ('privacy.lookup_value(text, text, text)'::regprocedure,
                  'privacy.normalize_msisdn(text, text)'::regprocedure,
-                 'privacy._identifier_normalize(text, text)'::regprocedure)
+                 'privacy_internal._identifier_normalize(text, text)'::regprocedure)
  ORDER BY 1;
 CREATE SCHEMA regress_ident;
 CREATE TABLE regress_ident.dirty (v text);
@@ -74,8 +74,8 @@ SELECT privacy.normalize_msisdn('20 12 34 56') AS dk_default,
        privacy.normalize_msisdn('070-123 45 67', 'SE') AS explicit_se;
 SET pg_privacy.default_country = 'se';
 SELECT privacy.normalize_msisdn('070-123 45 67') AS se_default,
-       privacy._identifier_normalize('msisdn', '070-123 45 67') AS se_normal_form,
-       privacy._default_country() AS setting;
+       privacy_internal._identifier_normalize('msisdn', '070-123 45 67') AS se_normal_form,
+       privacy_internal._default_country() AS setting;
 RESET pg_privacy.default_country;
 
 -- One index for the consent cascade, holds, export and erasure of an

@@ -124,9 +124,9 @@ SELECT privacy.protect('regress_prot.small');
 INSERT INTO regress_prot.small VALUES ('a@b.dk');
 
 -- The trigger function is not callable on its own, nor as another kind of trigger
-SELECT privacy._protect_trigger();
+SELECT privacy_internal._protect_trigger();
 CREATE TABLE regress_prot.misuse (x text);
-CREATE TRIGGER t AFTER INSERT ON regress_prot.misuse FOR EACH ROW EXECUTE FUNCTION privacy._protect_trigger();
+CREATE TRIGGER t AFTER INSERT ON regress_prot.misuse FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger();
 INSERT INTO regress_prot.misuse VALUES ('x');
 
 -- A role that may write the table uses the trigger without any grant on
@@ -185,11 +185,11 @@ SELECT phone FROM regress_prot.bad ORDER BY 1;
 SELECT protected FROM privacy.protected_tables WHERE table_name = 'regress_prot.bad'::regclass;
 
 -- _transform gives what the trigger stores
-SELECT privacy._transform('+45 20123456', 'msisdn_fpe', 'default') = privacy.pseudonymize_msisdn('+4520123456') AS fpe,
-       privacy._transform('x', 'pseudonym', 'd') = privacy.pseudonymize('x', 'd') AS pseudonym,
-       privacy._transform('x', 'null', 'default') IS NULL AS nulled,
-       privacy._transform('+4520123456', 'country', 'default') AS country;
-SELECT privacy._transform('x', 'scramble', 'default');
+SELECT privacy_internal._transform('+45 20123456', 'msisdn_fpe', 'default') = privacy.pseudonymize_msisdn('+4520123456') AS fpe,
+       privacy_internal._transform('x', 'pseudonym', 'd') = privacy.pseudonymize('x', 'd') AS pseudonym,
+       privacy_internal._transform('x', 'null', 'default') IS NULL AS nulled,
+       privacy_internal._transform('+4520123456', 'country', 'default') AS country;
+SELECT privacy_internal._transform('x', 'scramble', 'default');
 
 SELECT event, object, detail->>'rows_rewritten' AS rewritten FROM privacy.audit_log WHERE event LIKE 'protect.%' AND object LIKE 'regress\_prot.%' ORDER BY id;
 

@@ -177,10 +177,10 @@ SELECT id, privacy.reidentify_msisdn(msisdn) AS number,
   FROM regress_att.sub ORDER BY id;
 -- the lookups find each row by its number's stored form: one transformation
 SELECT count(*) AS found FROM regress_att.sub
- WHERE msisdn IN (privacy._transform('20000011', 'msisdn_fpe', 'default', 'msisdn'),
-                  privacy._transform('+45 20 00 00 22', 'msisdn_fpe', 'default', 'msisdn'),
-                  privacy._transform('+4520000023', 'msisdn_fpe', 'default', 'msisdn'),
-                  privacy._transform('+4520000014', 'msisdn_fpe', 'default', 'msisdn'));
+ WHERE msisdn IN (privacy_internal._transform('20000011', 'msisdn_fpe', 'default', 'msisdn'),
+                  privacy_internal._transform('+45 20 00 00 22', 'msisdn_fpe', 'default', 'msisdn'),
+                  privacy_internal._transform('+4520000023', 'msisdn_fpe', 'default', 'msisdn'),
+                  privacy_internal._transform('+4520000014', 'msisdn_fpe', 'default', 'msisdn'));
 
 -- A partitioned table: upsert on a partition, and UPDATEs that move rows.
 SET ROLE regress_owner;
@@ -251,7 +251,7 @@ RESET ROLE;
 -- reported, and the trigger refuses to write rather than store it raw
 INSERT INTO privacy.registered_column (tbl, col, attnum, category, protect)
      VALUES ('regress_att.gen', 'phone_copy', 2, 'phone', 'null');
-SELECT privacy._invalidate('regress_att.gen');
+SELECT privacy_internal._invalidate('regress_att.gen');
 SELECT table_name, column_name, problem FROM privacy.catalog_problems WHERE table_name = 'regress_att.gen'::regclass;
 INSERT INTO regress_att.gen (phone) VALUES ('+4520123456');
 SELECT count(*) AS written FROM regress_att.gen;
@@ -282,16 +282,16 @@ SELECT count(DISTINCT phone) AS phones, count(DISTINCT mail) AS mails, count(DIS
   FROM regress_att.norm;
 -- what the lookups compute is what the trigger stored
 SELECT count(*) AS found FROM regress_att.norm
- WHERE phone = privacy._transform('20556677', 'pseudonym', 'default', 'msisdn')
-   AND mail = privacy._transform('ANN@example.dk ', 'pseudonym', 'default', 'email');
-SELECT privacy._transform('call me', 'pseudonym', 'default', 'msisdn');
-SELECT privacy._transform('x', 'pseudonym', 'default', 'no_such_kind');
-SELECT privacy._transform('C-1', 'pseudonym', 'default', 'customer') = privacy.pseudonymize('C-1') AS text_kind_as_is;
+ WHERE phone = privacy_internal._transform('20556677', 'pseudonym', 'default', 'msisdn')
+   AND mail = privacy_internal._transform('ANN@example.dk ', 'pseudonym', 'default', 'email');
+SELECT privacy_internal._transform('call me', 'pseudonym', 'default', 'msisdn');
+SELECT privacy_internal._transform('x', 'pseudonym', 'default', 'no_such_kind');
+SELECT privacy_internal._transform('C-1', 'pseudonym', 'default', 'customer') = privacy.pseudonymize('C-1') AS text_kind_as_is;
 -- a kind of one's own normalizes as its normalization says
 INSERT INTO privacy.identifier_kind (name, normalize, description) VALUES ('regress_mobile', 'msisdn', 'mobile number');
 INSERT INTO privacy.identifier_kind (name, normalize, description) VALUES ('regress_login', 'email', 'login address');
-SELECT privacy._transform('20 55 66 77', 'pseudonym', 'default', 'regress_mobile') = privacy.pseudonymize('+4520556677') AS own_msisdn_kind,
-       privacy._transform(' Ann@Example.DK', 'pseudonym', 'default', 'regress_login') = privacy.pseudonymize('ann@example.dk') AS own_email_kind;
+SELECT privacy_internal._transform('20 55 66 77', 'pseudonym', 'default', 'regress_mobile') = privacy.pseudonymize('+4520556677') AS own_msisdn_kind,
+       privacy_internal._transform(' Ann@Example.DK', 'pseudonym', 'default', 'regress_login') = privacy.pseudonymize('ann@example.dk') AS own_email_kind;
 SET ROLE regress_owner;
 ALTER TABLE regress_att.norm ADD COLUMN mobile text;
 SELECT privacy.register_column('regress_att.norm', 'mobile', 'phone', identifies => 'regress_mobile', protect => 'pseudonym');
@@ -319,7 +319,7 @@ DROP TRIGGER zz_pg_privacy_protect ON regress_att.cdr_01;
 CREATE OR REPLACE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.cdr
   FOR EACH ROW EXECUTE FUNCTION regress_att.noop();
 CREATE OR REPLACE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.cdr
-  FOR EACH ROW WHEN (false) EXECUTE FUNCTION privacy._protect_trigger();
+  FOR EACH ROW WHEN (false) EXECUTE FUNCTION privacy_internal._protect_trigger();
 CREATE TRIGGER zzz_raw BEFORE INSERT ON regress_att.cdr FOR EACH ROW EXECUTE FUNCTION regress_att.raw();
 CREATE TRIGGER zzz_raw BEFORE UPDATE ON regress_att.cdr_01 FOR EACH ROW EXECUTE FUNCTION regress_att.raw();
 ALTER TRIGGER zz_pg_privacy_protect ON regress_att.cdr RENAME TO a_protect;
@@ -328,7 +328,7 @@ CREATE TRIGGER a_raw BEFORE INSERT ON regress_att.cdr FOR EACH ROW EXECUTE FUNCT
 ALTER TRIGGER a_raw ON regress_att.cdr RENAME TO zzzz_raw;
 DROP TRIGGER a_raw ON regress_att.cdr;
 -- the protect function a second time, or our trigger with a WHEN condition
-CREATE TRIGGER a_twice BEFORE INSERT OR UPDATE ON regress_att.cdr FOR EACH ROW EXECUTE FUNCTION privacy._protect_trigger();
+CREATE TRIGGER a_twice BEFORE INSERT OR UPDATE ON regress_att.cdr FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger();
 -- a partition that brings its own late trigger
 CREATE TABLE regress_att.cdr_03 (LIKE regress_att.cdr);
 CREATE TRIGGER zzz_raw BEFORE INSERT ON regress_att.cdr_03 FOR EACH ROW EXECUTE FUNCTION regress_att.raw();
@@ -357,22 +357,22 @@ SELECT tableoid::regclass AS part, privacy.reidentify_msisdn(a_number) AS a
 ALTER TABLE regress_att.cdr DISABLE TRIGGER ALL;
 SELECT table_name, protected FROM privacy.protected_tables WHERE table_name = 'regress_att.cdr'::regclass;
 SELECT table_name, problem FROM privacy.catalog_problems WHERE table_name = 'regress_att.cdr'::regclass;
-SELECT privacy._check_protection('regress_att.cdr');
+SELECT privacy_internal._check_protection('regress_att.cdr');
 SELECT privacy.protect('regress_att.cdr');
 SET ROLE regress_owner;
 ALTER TABLE regress_att.cdr ADD COLUMN note2 text;
 ALTER TABLE regress_att.cdr ENABLE TRIGGER ALL;
 RESET ROLE;
 SELECT table_name, protected FROM privacy.protected_tables WHERE table_name = 'regress_att.cdr'::regclass;
-SELECT privacy._check_protection('regress_att.cdr');
+SELECT privacy_internal._check_protection('regress_att.cdr');
 -- One partition disabled by the superuser: the table is not in force.
 ALTER TABLE regress_att.cdr_01 DISABLE TRIGGER zz_pg_privacy_protect;
-SELECT privacy._check_protection('regress_att.cdr');
+SELECT privacy_internal._check_protection('regress_att.cdr');
 ALTER TABLE regress_att.cdr_01 ENABLE TRIGGER zz_pg_privacy_protect;
 SELECT event, object, detail->>'problem' AS problem FROM privacy.audit_log
  WHERE event = 'protect.weakened' AND object LIKE 'regress\_att.%' ORDER BY id;
 -- a table that is not protected at all passes the check
-SELECT privacy._check_protection('regress_att.oracle');
+SELECT privacy_internal._check_protection('regress_att.oracle');
 
 -- Her code running in a superuser's session (the rewrite of protect()
 -- runs her triggers as her, in a security-restricted operation) cannot
@@ -391,7 +391,7 @@ SELECT privacy.register_table('regress_att.legacy', 'regress_att');
 SELECT privacy.register_column('regress_att.legacy', 'phone', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
 RESET ROLE;
 SELECT privacy.protect('regress_att.legacy', rewrite_existing => true);
-SELECT privacy._check_protection('regress_att.cdr');
+SELECT privacy_internal._check_protection('regress_att.cdr');
 
 -- protect() refuses a table whose late BEFORE trigger would undo it
 SET ROLE regress_owner;
@@ -413,24 +413,24 @@ RESET ROLE;
 ------------------------------------------------------------------------
 -- 6. No crash on NULL; no value in messages
 ------------------------------------------------------------------------
-SELECT privacy._rewrite_protected('regress_att.cdr', ARRAY[NULL]::name[]);
-SELECT privacy._rewrite_protected('regress_att.cdr', ARRAY['a_number', NULL]::name[]);
-SELECT privacy._rewrite_protected(NULL, ARRAY['a_number']::name[]) IS NULL AS strict_null;
-SELECT privacy._rewrite_protected(1::oid::regclass, ARRAY['a_number']::name[]);
-SELECT privacy._rewrite_protected('regress_att.cdr', ARRAY[['a_number']]::name[]);
-SELECT privacy._transform(NULL, 'pseudonym', 'default') IS NULL AS null_value;
-SELECT privacy._transform('x', NULL, 'default');
-SELECT privacy._transform('x', 'pseudonym', NULL);
-SELECT privacy._transform('x', 'pseudonym', 'default', NULL) = privacy.pseudonymize('x') AS null_kind;
-SELECT privacy._domain_allowed(NULL, 'default') IS NULL AS strict_domain;
-SELECT privacy._check_protection(NULL);
-SELECT privacy._protect_ddl_allowed(NULL) IS NULL AS strict_ddl;
-SELECT privacy._allow_protect_ddl(NULL);
+SELECT privacy_internal._rewrite_protected('regress_att.cdr', ARRAY[NULL]::name[]);
+SELECT privacy_internal._rewrite_protected('regress_att.cdr', ARRAY['a_number', NULL]::name[]);
+SELECT privacy_internal._rewrite_protected(NULL, ARRAY['a_number']::name[]) IS NULL AS strict_null;
+SELECT privacy_internal._rewrite_protected(1::oid::regclass, ARRAY['a_number']::name[]);
+SELECT privacy_internal._rewrite_protected('regress_att.cdr', ARRAY[['a_number']]::name[]);
+SELECT privacy_internal._transform(NULL, 'pseudonym', 'default') IS NULL AS null_value;
+SELECT privacy_internal._transform('x', NULL, 'default');
+SELECT privacy_internal._transform('x', 'pseudonym', NULL);
+SELECT privacy_internal._transform('x', 'pseudonym', 'default', NULL) = privacy.pseudonymize('x') AS null_kind;
+SELECT privacy_internal._domain_allowed(NULL, 'default') IS NULL AS strict_domain;
+SELECT privacy_internal._check_protection(NULL);
+SELECT privacy_internal._protect_ddl_allowed(NULL) IS NULL AS strict_ddl;
+SELECT privacy_internal._allow_protect_ddl(NULL);
 SELECT privacy.grant_domain(NULL, 'regress_owner');
 SELECT privacy.revoke_domain('default', NULL);
-SELECT privacy._protection_problem(NULL) IS NULL AS strict_problem;
+SELECT privacy_internal._protection_problem(NULL) IS NULL AS strict_problem;
 SELECT privacy.country_of('QQ');
-SELECT privacy._transform('QQ', 'country', 'default');
+SELECT privacy_internal._transform('QQ', 'country', 'default');
 
 -- Clean up
 DROP SCHEMA regress_att CASCADE;

@@ -70,7 +70,7 @@ WITH n AS (SELECT '+4520' || lpad(i::text, 6, '0') AS m FROM generate_series(0, 
      p AS (SELECT m, privacy.pseudonymize_msisdn(m) AS f FROM n)
 SELECT count(DISTINCT f) AS distinct_pseudonyms,
        count(*) FILTER (WHERE f !~ '^\+452[0-9]{7}$') AS malformed,
-       count(*) FILTER (WHERE privacy._msisdn_decrypt(f, 'default') <> m) AS not_reversed
+       count(*) FILTER (WHERE privacy_internal._msisdn_decrypt(f, 'default') <> m) AS not_reversed
   FROM p;
 -- too short to hide: fewer than 10^6 values
 SELECT privacy.pseudonymize_msisdn('+298 123456');
@@ -79,13 +79,13 @@ SELECT privacy.pseudonymize_msisdn('+4520123456', '');
 SELECT privacy.reidentify_msisdn('+45 2O');
 -- every re-identification is audited, without the number
 SELECT event, detail - 'subject' AS detail,
-       detail->>'subject' = privacy._subject_ref('msisdn', '+45 20 12 34 56') AS subject_ref_matches
+       detail->>'subject' = privacy_internal._subject_ref('msisdn', '+45 20 12 34 56') AS subject_ref_matches
   FROM privacy.audit_log WHERE event = 'pseudonym.reidentify' ORDER BY id DESC LIMIT 1;
-SELECT privacy._subject_ref('msisdn', '004520123456') = privacy._subject_ref('msisdn', '+4520123456') AS normalized,
-       privacy._subject_ref('email', ' Ann@Example.DK') = privacy._subject_ref('email', 'ann@example.dk') AS email_normalized,
-       privacy._subject_ref('msisdn', '+4520123456') <> privacy._subject_ref('customer', '+4520123456') AS kinds_differ,
-       privacy._subject_ref('msisdn', '+4520123456') <> privacy.pseudonymize('+4520123456') AS not_a_pseudonym;
-SELECT privacy._subject_ref('passport', 'x');
+SELECT privacy_internal._subject_ref('msisdn', '004520123456') = privacy_internal._subject_ref('msisdn', '+4520123456') AS normalized,
+       privacy_internal._subject_ref('email', ' Ann@Example.DK') = privacy_internal._subject_ref('email', 'ann@example.dk') AS email_normalized,
+       privacy_internal._subject_ref('msisdn', '+4520123456') <> privacy_internal._subject_ref('customer', '+4520123456') AS kinds_differ,
+       privacy_internal._subject_ref('msisdn', '+4520123456') <> privacy.pseudonymize('+4520123456') AS not_a_pseudonym;
+SELECT privacy_internal._subject_ref('passport', 'x');
 SELECT count(*) AS numbers_in_audit_log FROM privacy.audit_log
  WHERE detail::text ~ '20123456|\+45';
 
@@ -129,6 +129,6 @@ SELECT privacy.normalize_msisdn('20123456'), privacy.mask_msisdn('+4520123456');
 SELECT privacy.pseudonymize('x');
 SELECT privacy.pseudonymize_msisdn('+4520123456');
 SELECT privacy.reidentify_msisdn('+4520123456');
-SELECT privacy._msisdn_decrypt('+4520123456', 'default');
+SELECT privacy_internal._msisdn_decrypt('+4520123456', 'default');
 RESET ROLE;
 DROP ROLE regress_pseudo_user;

@@ -112,26 +112,26 @@ SELECT privacy.register_table('regress_ret.books', 'regress_ret_support');
 -- "5 years after the end of the financial year" (financial year from July)
 SELECT privacy.set_retention('regress_ret.books', 'booked_on', '5 years', align => 'year', year_start => 7,
                              time_zone => 'Europe/Copenhagen');
-SELECT at, privacy._retention_cutoff(p, at) AT TIME ZONE 'Europe/Copenhagen' AS expired_before
+SELECT at, privacy_internal._retention_cutoff(p, at) AT TIME ZONE 'Europe/Copenhagen' AS expired_before
   FROM privacy.retention_policy p,
        unnest(ARRAY['2031-06-30 23:00+02', '2031-07-01 00:00+02', '2032-01-15 12:00+01']::timestamptz[]) at
  WHERE p.tbl = 'regress_ret.books'::regclass ORDER BY at;
 -- calendar year, month, quarter, and the legal minimum counted alike
 SELECT align, keep, keep_at_least,
-       privacy._retention_cutoff(ROW('regress_ret.books'::regclass, 'booked_on', 2, keep, 'delete', keep_at_least,
+       privacy_internal._retention_cutoff(ROW('regress_ret.books'::regclass, 'booked_on', 2, keep, 'delete', keep_at_least,
                                      align, 1, 'Europe/Copenhagen', 'day', now(), 'x')::privacy.retention_policy,
                                  '2026-05-20 12:00+02') AT TIME ZONE 'Europe/Copenhagen' AS expired_before
   FROM (VALUES ('year', interval '5 years', NULL::interval), ('month', '3 months', NULL),
                ('quarter', '1 month', NULL), (NULL, '10 days', NULL),
                ('month', '3 months', '6 months')) v(align, keep, keep_at_least);
 SELECT table_name, description FROM privacy.retention_policies WHERE table_name = 'regress_ret.books'::regclass;
-SELECT i, privacy._interval_text(i) AS in_words
+SELECT i, privacy_internal._interval_text(i) AS in_words
   FROM unnest('{1 year 2 mons 3 days 04:05:06, 1 mon 1 day, 18 months, 00:00:00}'::interval[]) i;
 -- for erasure: until when the legal minimum keeps a row (none set here)
-SELECT privacy._legal_minimum_until('regress_ret.books', '2026-03-01') AS no_legal_minimum;
+SELECT privacy_internal._legal_minimum_until('regress_ret.books', '2026-03-01') AS no_legal_minimum;
 SELECT privacy.set_retention('regress_ret.books', 'booked_on', '5 years', align => 'year', year_start => 7,
                              keep_at_least => '5 years', time_zone => 'Europe/Copenhagen');
-SELECT d, privacy._legal_minimum_until('regress_ret.books', d) AT TIME ZONE 'Europe/Copenhagen' AS kept_until
+SELECT d, privacy_internal._legal_minimum_until('regress_ret.books', d) AT TIME ZONE 'Europe/Copenhagen' AS kept_until
   FROM unnest(ARRAY['2026-03-01 12:00+01', '2026-07-01 00:00+02']::timestamptz[]) d;
 SELECT privacy.drop_retention('regress_ret.books');
 SELECT privacy.drop_retention('regress_ret.books');
@@ -245,7 +245,7 @@ SELECT privacy.set_retention('regress_ret.cdr', 'started_at', '2 months', align 
 -- the table was filled before it was registered; the hold compares the
 -- stored (here raw) value through the column's transformation, so protect
 -- the stored value first, the way the protect trigger would have
-UPDATE regress_ret.cdr SET a_number = privacy._transform(a_number, 'msisdn_fpe', 'default');
+UPDATE regress_ret.cdr SET a_number = privacy_internal._transform(a_number, 'msisdn_fpe', 'default');
 SELECT privacy.hold('msisdn', '+4530000004', 'case 99') AS hold_id \gset
 -- a number the column's transformation refuses cannot be in it: no effect
 SELECT privacy.hold('msisdn', '+298 123456', 'case 100') AS faroe_hold_id \gset
@@ -357,9 +357,9 @@ SELECT detail->'failed'->0->>'table' AS failed_table FROM privacy.audit_log
 SELECT count(*) AS records_with_the_value FROM privacy.audit_log
  WHERE event LIKE 'retention.%' AND detail::text LIKE '%victim%';
 -- how a failure is recorded: values masked
-SELECT privacy._purge_error('P0001', 'the row of Anna@Example.DK with ''+45 20 55 66 77'' and "x"') AS p0,
-       privacy._purge_error('22P02', 'invalid input syntax for type integer: "20556677"') AS data,
-       privacy._purge_error('42703', 'record "b" has no field "done"') AS other;
+SELECT privacy_internal._purge_error('P0001', 'the row of Anna@Example.DK with ''+45 20 55 66 77'' and "x"') AS p0,
+       privacy_internal._purge_error('22P02', 'invalid input syntax for type integer: "20556677"') AS data,
+       privacy_internal._purge_error('42703', 'record "b" has no field "done"') AS other;
 -- a policy the owner broke (the time column is text now) fails the same way
 DROP TRIGGER refuse_all ON regress_ret.aaa_first;
 ALTER TABLE regress_ret.aaa_first ALTER COLUMN at TYPE text;
@@ -395,11 +395,11 @@ INSERT INTO regress_ret.contacts (id, caller, callee, pseud, fpe, at) VALUES
   (2, '+4599999991', NULL, NULL, NULL, '2019-07-01'),
   (3, '+4599999992', '+4599999993', NULL, NULL, '2020-06-01'),         -- old2: nobody held
   (4, NULL, '004520556677', NULL, NULL, '2022-01-01'),                 -- mentioned, 00 form
-  (5, NULL, NULL, privacy._transform('20556677', 'pseudonym', 'default', 'msisdn'), NULL, '2022-01-02'),  -- as the trigger stores it
-  (6, NULL, NULL, NULL, privacy._transform('+4520556677', 'msisdn_fpe', 'default'), '2022-01-03'),
+  (5, NULL, NULL, privacy_internal._transform('20556677', 'pseudonym', 'default', 'msisdn'), NULL, '2022-01-02'),  -- as the trigger stores it
+  (6, NULL, NULL, NULL, privacy_internal._transform('+4520556677', 'msisdn_fpe', 'default'), '2022-01-03'),
   (7, '+45 2055 6677', NULL, NULL, NULL, '2022-01-04'),
-  (8, '+4599999994', NULL, privacy._transform('+4599999994', 'pseudonym', 'default'), NULL, '2022-01-05'),
-  (9, NULL, NULL, NULL, privacy._transform('+4599999995', 'msisdn_fpe', 'default'), '2022-01-06'),
+  (8, '+4599999994', NULL, privacy_internal._transform('+4599999994', 'pseudonym', 'default'), NULL, '2022-01-05'),
+  (9, NULL, NULL, NULL, privacy_internal._transform('+4599999995', 'msisdn_fpe', 'default'), '2022-01-06'),
   (10, '20556677', NULL, NULL, NULL, now());
 SELECT privacy.set_retention('regress_ret.contacts', 'at', '1 year');
 SELECT privacy.hold('msisdn', '2055 6677', 'case 200') AS hold_id \gset
@@ -421,16 +421,16 @@ SELECT privacy.hold('email', 'a@b.dk', 'case');
 SELECT privacy.schedule_purge();
 RESET ROLE;
 -- run_purge's steps refuse a role that may run no purge
-GRANT EXECUTE ON FUNCTION privacy._purge_batch(regclass, bigint, integer, integer, integer) TO regress_ret_other;
+GRANT EXECUTE ON FUNCTION privacy_internal._purge_batch(regclass, bigint, integer, integer, integer) TO regress_ret_other;
 SET ROLE regress_ret_other;
-SELECT * FROM privacy._purge_batch('regress_ret.ticket', 0, 10, 100, 0);
+SELECT * FROM privacy_internal._purge_batch('regress_ret.ticket', 0, 10, 100, 0);
 RESET ROLE;
 -- a role granted purge() may run it
 GRANT EXECUTE ON FUNCTION privacy.purge(boolean, regclass, integer, integer) TO regress_ret_other;
 SET ROLE regress_ret_other;
 SELECT * FROM privacy.purge(true);
 RESET ROLE;
-REVOKE EXECUTE ON FUNCTION privacy._purge_batch(regclass, bigint, integer, integer, integer),
+REVOKE EXECUTE ON FUNCTION privacy_internal._purge_batch(regclass, bigint, integer, integer, integer),
                            privacy.purge(boolean, regclass, integer, integer) FROM regress_ret_other;
 SELECT privacy.purge(NULL);
 SELECT privacy.purge(false, 'regress_ret.trigger_log');
@@ -445,7 +445,7 @@ SELECT privacy.unschedule_purge();
 -- Every retention function has a comment and is not executable by PUBLIC
 SELECT p.oid::regprocedure AS public_retention_routine
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
    AND (p.proname ~ 'retention|purge|hold' OR p.proname LIKE '\_owner%')
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 

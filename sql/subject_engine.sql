@@ -73,12 +73,12 @@ SELECT e->>'table' AS tbl FROM jsonb_array_elements(privacy.export_subject('cust
 -- registered table can come in between.)
 BEGIN;
 SELECT count(*) FROM privacy.erase_subject('customer', '999', dry_run => true);
-SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+SELECT privacy_internal._subject_cache_get('order') IS NOT NULL AS kept;
 CREATE TEMP TABLE regress_eng_unrelated (x int);
 ANALYZE regress_eng_unrelated;
-SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+SELECT privacy_internal._subject_cache_get('order') IS NOT NULL AS kept;
 ALTER TABLE regress_eng.letter ADD COLUMN sent_at timestamptz;
-SELECT privacy._subject_cache_get('order') IS NOT NULL AS kept;
+SELECT privacy_internal._subject_cache_get('order') IS NOT NULL AS kept;
 COMMIT;
 
 -- Clean up
@@ -87,5 +87,5 @@ SELECT privacy.unprotect('regress_eng.mail');
 SELECT privacy.unregister_table(t) FROM unnest(ARRAY['regress_eng.account', 'regress_eng.ticket', 'regress_eng.mail', 'regress_eng.letter']::regclass[]) t;
 DROP SCHEMA regress_eng CASCADE;
 DELETE FROM privacy.restriction
- WHERE subject_ref IN (privacy._audit_ref('customer', '3'), privacy._audit_ref('email', 'three@example.dk'));
+ WHERE subject_ref IN (privacy_internal._audit_ref('customer', '3'), privacy_internal._audit_ref('email', 'three@example.dk'));
 RESET client_min_messages;

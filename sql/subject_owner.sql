@@ -254,38 +254,38 @@ SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_own_eve';
 
 -- Internal helpers stay internal: the owners have no EXECUTE on them
 SET ROLE regress_own_eve;
-SELECT privacy._subject_query('regress_own_e.customer', 'SELECT NULL::jsonb', '{}');
-SELECT * FROM privacy._subject_rows('regress_own_e.customer', 'SELECT NULL::jsonb', '{}');
-SELECT privacy._subject_exec('regress_own_e.customer', 'DELETE FROM regress_own_e.customer', '{}');
+SELECT privacy_internal._subject_query('regress_own_e.customer', 'SELECT NULL::jsonb', '{}');
+SELECT * FROM privacy_internal._subject_rows('regress_own_e.customer', 'SELECT NULL::jsonb', '{}');
+SELECT privacy_internal._subject_exec('regress_own_e.customer', 'DELETE FROM regress_own_e.customer', '{}');
 RESET ROLE;
 
 -- No crash on NULL: every C function of the subject and consent parts
-SELECT privacy._subject_query(NULL, NULL, NULL) IS NULL AS q,
-       privacy._subject_query('regress_own_e.customer', NULL, '{}') IS NULL AS q2,
-       privacy._subject_exec(NULL, NULL, NULL) IS NULL AS e,
-       privacy._subject_key(NULL, NULL, NULL) IS NULL AS k,
-       privacy._subject_key('msisdn', NULL, 'DK') IS NULL AS k2,
-       privacy._subject_cache_get(NULL) IS NULL AS g,
-       privacy._subject_cache_put(NULL, NULL) IS NULL AS p,
-       privacy._subject_cache_put('k', NULL) IS NULL AS p2,
-       privacy._subject_set_erasing(NULL) IS NULL AS s,
-       privacy._subject_erasing() AS erasing,
+SELECT privacy_internal._subject_query(NULL, NULL, NULL) IS NULL AS q,
+       privacy_internal._subject_query('regress_own_e.customer', NULL, '{}') IS NULL AS q2,
+       privacy_internal._subject_exec(NULL, NULL, NULL) IS NULL AS e,
+       privacy_internal._subject_key(NULL, NULL, NULL) IS NULL AS k,
+       privacy_internal._subject_key('msisdn', NULL, 'DK') IS NULL AS k2,
+       privacy_internal._subject_cache_get(NULL) IS NULL AS g,
+       privacy_internal._subject_cache_put(NULL, NULL) IS NULL AS p,
+       privacy_internal._subject_cache_put('k', NULL) IS NULL AS p2,
+       privacy_internal._subject_set_erasing(NULL) IS NULL AS s,
+       privacy_internal._subject_erasing() AS erasing,
        privacy.lookup_value(NULL, NULL, NULL) IS NULL AS n,
        privacy.lookup_value(NULL, 'x', 'DK') IS NULL AS ik,
-       privacy._consent_delete(NULL, NULL, NULL, NULL) IS NULL AS d,
-       privacy._consent_delete('regress_own_e.customer', 'email', 'equal', NULL) IS NULL AS d2,
-       privacy._consent_forget_identity(NULL, NULL) IS NULL AS f,
+       privacy_internal._consent_delete(NULL, NULL, NULL, NULL) IS NULL AS d,
+       privacy_internal._consent_delete('regress_own_e.customer', 'email', 'equal', NULL) IS NULL AS d2,
+       privacy_internal._consent_forget_identity(NULL, NULL) IS NULL AS f,
        privacy.has_consent('email', NULL, 'regress_own_service') IS NULL AS h;
-SELECT count(*) FROM privacy._subject_rows(NULL, NULL, NULL);
+SELECT count(*) FROM privacy_internal._subject_rows(NULL, NULL, NULL);
 SELECT privacy.has_consent(NULL, 'a@b.dk', NULL);
-SELECT privacy._consent_changed();
-SELECT privacy._subject_cols() IS NOT NULL AS cols;
-SELECT privacy._raise_hidden(NULL, NULL);
-SELECT privacy._raise_hidden('no', 'message');
-SELECT privacy._raise_hidden('55000', 'message', NULL, 'hint');
-SELECT privacy._consent_trigger();
-SELECT privacy._consent_append_only();
-SELECT privacy._restrict_trigger();
+SELECT privacy_internal._consent_changed();
+SELECT privacy_internal._subject_cols() IS NOT NULL AS cols;
+SELECT privacy_internal._raise_hidden(NULL, NULL);
+SELECT privacy_internal._raise_hidden('no', 'message');
+SELECT privacy_internal._raise_hidden('55000', 'message', NULL, 'hint');
+SELECT privacy_internal._consent_trigger();
+SELECT privacy_internal._consent_append_only();
+SELECT privacy_internal._restrict_trigger();
 
 DROP SCHEMA regress_own_e CASCADE;
 DROP SCHEMA regress_own_b CASCADE;

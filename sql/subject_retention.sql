@@ -65,10 +65,10 @@ ALTER TABLE regress_sr.fpe_calls OWNER TO regress_sr_owner;
 SELECT privacy.register_table('regress_sr.fpe_calls', 'regress_sr_traffic');
 SELECT privacy.register_column('regress_sr.fpe_calls', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
 INSERT INTO regress_sr.fpe_calls VALUES
-  (1, privacy._transform('+4520000011', 'msisdn_fpe', 'default'), now() - interval '40 days'),
-  (2, privacy._transform('+4520000012', 'msisdn_fpe', 'default'), now() - interval '41 days'),
+  (1, privacy_internal._transform('+4520000011', 'msisdn_fpe', 'default'), now() - interval '40 days'),
+  (2, privacy_internal._transform('+4520000012', 'msisdn_fpe', 'default'), now() - interval '41 days'),
   (3, 'not a number', now() - interval '42 days'),
-  (4, privacy._transform('+4520000011', 'msisdn_fpe', 'default'), now() - interval '1 day');
+  (4, privacy_internal._transform('+4520000011', 'msisdn_fpe', 'default'), now() - interval '1 day');
 SELECT privacy.set_retention('regress_sr.fpe_calls', 'at', '30 days', 'anonymize', time_zone => 'UTC');
 SELECT privacy.restrict_subject('msisdn', '+4520000011', 'regress_sr fpe') AS restricted;
 SELECT * FROM privacy.purge(false, 'regress_sr.fpe_calls');
@@ -92,13 +92,13 @@ SELECT v.id, 'regress-C77', (date_trunc('year', now() AT TIME ZONE 'Europe/Copen
   FROM (VALUES (1, interval '5 years'), (2, interval '7 years')) v(id, back);
 -- the rule, at fixed times: a row is under its minimum at `at` exactly
 -- when it is kept until after `at`
-SELECT bool_and((ts >= privacy._legal_minimum_from(p, at)) = (privacy._legal_minimum_until(p.tbl, ts) > at)) AS one_rule,
+SELECT bool_and((ts >= privacy_internal._legal_minimum_from(p, at)) = (privacy_internal._legal_minimum_until(p.tbl, ts) > at)) AS one_rule,
        count(*) AS checked
   FROM privacy.retention_policy p,
        generate_series('2020-01-01 00:00+01'::timestamptz, '2023-01-01', '5 days 7 hours') ts,
        unnest(ARRAY['2026-11-30 12:00+01', '2026-12-31 23:59:59+01', '2027-01-01 00:00+01', '2027-06-01 00:00+02']::timestamptz[]) at
  WHERE p.tbl = 'regress_sr.invoice'::regclass;
-SELECT privacy._legal_minimum_until('regress_sr.invoice', '2021-06-01') AT TIME ZONE 'Europe/Copenhagen' AS invoice_2021_06_01_kept_until;
+SELECT privacy_internal._legal_minimum_until('regress_sr.invoice', '2021-06-01') AT TIME ZONE 'Europe/Copenhagen' AS invoice_2021_06_01_kept_until;
 SELECT * FROM privacy.purge(true, 'regress_sr.invoice');
 SELECT table_name, action, rows,
        kept_until AT TIME ZONE 'Europe/Copenhagen'
@@ -106,7 +106,7 @@ SELECT table_name, action, rows,
   FROM privacy.erase_subject('customer', 'regress-C77')
  WHERE table_name = 'regress_sr.invoice'::regclass;
 SELECT id FROM regress_sr.invoice ORDER BY id;
-DELETE FROM privacy.restriction WHERE kind = 'customer' AND subject_ref = privacy._subject_ref('customer', 'regress-C77');
+DELETE FROM privacy.restriction WHERE kind = 'customer' AND subject_ref = privacy_internal._subject_ref('customer', 'regress-C77');
 SELECT privacy.drop_retention('regress_sr.invoice');
 
 ------------------------------------------------------------------------

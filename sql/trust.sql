@@ -28,24 +28,24 @@ SELECT count(*) AS api_entry_points,
        count(*) FILTER (WHERE p.prosecdef) AS security_definer,
        count(*) FILTER (WHERE NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig)) AS unpinned
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
    AND 'pg_privacy.definer=api' = ANY (p.proconfig);
 -- every SECURITY DEFINER function left pins its search_path
 SELECT p.oid::regprocedure AS unpinned_definer
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace AND p.prosecdef
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prosecdef
    AND (p.proconfig IS NULL OR NOT 'search_path=pg_catalog, pg_temp' = ANY (p.proconfig));
 
 -- 2. Nothing that runs with the extension owner's rights is executable by
 -- a role without grants (PUBLIC), volatile or not.
 SELECT p.oid::regprocedure AS privileged_for_public
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
    AND (p.prosecdef OR 'pg_privacy.definer=api' = ANY (p.proconfig))
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 SELECT count(*) AS public_procedures
   FROM pg_proc p
- WHERE p.pronamespace = 'privacy'::regnamespace AND p.prokind = 'p'
+ WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prokind = 'p'
    AND has_function_privilege('public', p.oid, 'EXECUTE');
 
 -- 3. A SECURITY DEFINER function of mallory's, called by a superuser, acts
@@ -166,7 +166,7 @@ BEGIN
   FOR f IN
     SELECT p.oid, p.oid::regprocedure::text AS sig, p.pronargs, p.proargtypes
       FROM pg_proc p
-     WHERE p.pronamespace = 'privacy'::regnamespace AND p.prokind = 'f'
+     WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prokind = 'f'
        AND p.pronargs > 0
        AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
      ORDER BY 2

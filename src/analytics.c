@@ -627,7 +627,7 @@ pgp_analyze_grouped_query(PG_FUNCTION_ARGS)
 	Index		rti = 0;
 
 	/* 0.1.0 declared it (query text): see src/compat.c */
-	pgp_compat_check_nargs(fcinfo, 2, "privacy._analyze_grouped_query");
+	pgp_compat_check_nargs(fcinfo, 2, "privacy_internal._analyze_grouped_query");
 	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	role = PG_GETARG_OID(1);
 	InitMaterializedSRF(fcinfo, 0);
@@ -829,7 +829,7 @@ PG_FUNCTION_INFO_V1(pgp_published_rows);
 
 /*
  * <view>_rows() RETURNS TABLE(...), LANGUAGE c, SECURITY DEFINER: the
- * row function of a published view, created by privacy._publish() and
+ * row function of a published view, created by privacy_internal._publish() and
  * owned by the extension owner.  Its rows come from the definition that
  * privacy.published records for it (the safe aggregate with its
  * suppression, or the extract), run with the rights of the role that

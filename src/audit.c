@@ -12,9 +12,9 @@
  * recompute a chain that verifies.
  *
  * The chain key's domain begins with a NUL byte.  The other users of the
- * audit purpose (privacy._audit_ref, whose domain is an identifier kind
+ * audit purpose (privacy_internal._audit_ref, whose domain is an identifier kind
  * given as text) can never name it, since text holds no NUL: no SQL
- * function but privacy._audit_digest computes MACs under this key.
+ * function but privacy_internal._audit_digest computes MACs under this key.
  *
  * The newest head (entry id, hash, key fingerprint) of every transaction
  * that appended to the chain is written to the server log, and only there,

@@ -23,7 +23,7 @@
  * security-restricted operation (a table owner's trigger, default or index
  * expression running during pg_privacy's or PostgreSQL's own maintenance
  * of her table), and then switches to the function's owner, the extension
- * owner; at exit it switches back.  privacy._invoker() returns the caller
+ * owner; at exit it switches back.  privacy_internal._invoker() returns the caller
  * of the outermost entry point: the role whose rights ownership checks
  * use and whose name the audit log records.
  *

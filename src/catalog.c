@@ -10,12 +10,12 @@
  * are the right key; but ALTER TABLE ... RENAME COLUMN must carry every one
  * of them along, or a declaration silently stops describing the table.
  *
- * One event trigger (privacy._on_ddl_end, src/sql/20_catalog.sql) follows
- * renames for all of them.  It asks privacy._renamed_column() for each
+ * One event trigger (privacy_internal._on_ddl_end, src/sql/20_catalog.sql) follows
+ * renames for all of them.  It asks privacy_internal._renamed_column() for each
  * collected command: the command's own parse tree says which relation,
  * which old name and which new name, so nothing is guessed from attribute
  * numbers and no catalog table needs a copy of them for this.  The SQL
- * side (privacy._follow_column_rename) updates every catalog table that
+ * side (privacy_internal._follow_column_rename) updates every catalog table that
  * names columns, in one place, and audits what it changed.
  *
  *-------------------------------------------------------------------------

@@ -764,7 +764,7 @@ pgp_has_consent(PG_FUNCTION_ARGS)
  */
 /*
  * The types a column holding identifiers may have: built-in text and
- * integer types (privacy._identifier_type_ok in SQL).
+ * integer types (privacy_internal._identifier_type_ok in SQL).
  */
 static bool
 pgp_consent_type_ok(Oid typid)
@@ -812,7 +812,7 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	pgp_catalog_select("SELECT q.col::pg_catalog.text, q.purpose, q.kind, k.normalize,"
-				 "       CASE WHEN privacy._has_protect_trigger(q.tbl) THEN c.protect END,"
+				 "       CASE WHEN privacy_internal._has_protect_trigger(q.tbl) THEN c.protect END,"
 				 "       c.domain, q.tbl::pg_catalog.oid"
 				 "  FROM privacy.consent_requirement q"
 				 "  JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind"
@@ -1042,12 +1042,12 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._consent_trigger() must be called as a trigger")));
+				 errmsg("privacy_internal._consent_trigger() must be called as a trigger")));
 	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._consent_trigger() must be a BEFORE INSERT OR UPDATE row trigger")));
+				 errmsg("privacy_internal._consent_trigger() must be a BEFORE INSERT OR UPDATE row trigger")));
 
 	rel = td->tg_relation;
 	tupdesc = RelationGetDescr(rel);
@@ -1318,7 +1318,7 @@ pgp_consent_append_only(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._consent_append_only() must be called as a trigger")));
+				 errmsg("privacy_internal._consent_append_only() must be called as a trigger")));
 
 	if (forgetting && TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
 		TRIGGER_FIRED_FOR_ROW(td->tg_event))
@@ -1368,7 +1368,7 @@ pgp_consent_append_only(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgp_consent_forget_identity);
 
 /* $2 in the normal form of the kind $1. */
-#define NORMALIZED_2 "privacy._identifier_normalize($1, $2)"
+#define NORMALIZED_2 "privacy_internal._identifier_normalize($1, $2)"
 
 /*
  * _consent_forget_identity(kind, value): the erasure hook.  Nulls the

@@ -29,10 +29,10 @@
  *				argument): the lookup value every statement that searches a
  *				column of identifiers as people typed them uses, and the
  *				expression of the index that serves them all
- *	  privacy._identifier_normalize(kind, value)
+ *	  privacy_internal._identifier_normalize(kind, value)
  *				the normal form of a kind's value under the setting, or an
  *				error: what the API functions store and look for
- *	  privacy._default_country()
+ *	  privacy_internal._default_country()
  *				the setting, for SQL that inlines it into the lookup value
  *
  *-------------------------------------------------------------------------

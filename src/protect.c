@@ -14,7 +14,7 @@
  * references) is built once with one catalog query and cached in
  * CacheMemoryContext.  A relcache invalidation of the relation or of its
  * registered ancestor drops it; the catalog functions send one when a
- * declaration changes (privacy._invalidate), and ALTER TABLE sends one by
+ * declaration changes (privacy_internal._invalidate), and ALTER TABLE sends one by
  * itself; a change of privacy.domain_grant drops every relation's state
  * (the owners' grants are checked when it is built).  Per row there is
  * no catalog lookup and no SPI: a loop over the
@@ -680,12 +680,12 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._protect_trigger() must be called as a trigger")));
+				 errmsg("privacy_internal._protect_trigger() must be called as a trigger")));
 	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		TRIGGER_FIRED_BY_DELETE(td->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._protect_trigger() must be a BEFORE INSERT OR UPDATE row trigger")));
+				 errmsg("privacy_internal._protect_trigger() must be a BEFORE INSERT OR UPDATE row trigger")));
 
 	rel = td->tg_relation;
 	tupdesc = RelationGetDescr(rel);
@@ -1058,7 +1058,7 @@ protect_check_attach(PartitionCmd *pc, bool may_switch_off)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* not read-only: a fresh snapshot sees the trigger the command cloned */
-	if (SPI_execute_with_args(pgp_internal_sql("SELECT privacy._has_protect_trigger($1)"), 1, argtypes, values,
+	if (SPI_execute_with_args(pgp_internal_sql("SELECT privacy_internal._has_protect_trigger($1)"), 1, argtypes, values,
 							  NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "checking the protect trigger of an attached partition failed");
 	protected_tree = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
@@ -1106,7 +1106,7 @@ PG_FUNCTION_INFO_V1(pgp_protect_event_trigger);
  * security-restricted operation, where a table owner's code may run in a
  * superuser's session): only then may a protection be switched off, with
  * a warning.  The checks themselves are the SECURITY DEFINER functions
- * privacy._protect_on_ddl_end(boolean) and _protect_on_sql_drop(boolean),
+ * privacy_internal._protect_on_ddl_end(boolean) and _protect_on_sql_drop(boolean),
  * called directly (they are granted to no one).
  */
 Datum
@@ -1121,7 +1121,7 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._protect_event_trigger() must be called as an event trigger")));
+				 errmsg("privacy_internal._protect_event_trigger() must be called as an event trigger")));
 	trigdata = (EventTriggerData *) fcinfo->context;
 	/*
 	 * pg_privacy's own install and update scripts create and alter its
@@ -1139,7 +1139,7 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._protect_event_trigger() does not handle event \"%s\"",
+				 errmsg("privacy_internal._protect_event_trigger() does not handle event \"%s\"",
 						trigdata->event)));
 	fnoid = pgp_internal_func(fname, 1, fargs);
 	OidFunctionCall1(fnoid, BoolGetDatum(may_switch_off));

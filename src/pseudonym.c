@@ -740,7 +740,7 @@ PG_FUNCTION_INFO_V1(pgp_audit_ref);
  * identifier: a keyed pseudonym under the audit key, with the identifier
  * kind as domain.  One-way; whoever knows an identifier (and may use the
  * key) can find the entries about it, nobody can read identifiers out of
- * the log.  value is expected normalized (see privacy._subject_ref).
+ * the log.  value is expected normalized (see privacy_internal._subject_ref).
  */
 Datum
 pgp_audit_ref(PG_FUNCTION_ARGS)

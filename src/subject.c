@@ -38,7 +38,7 @@
  *						far longer than running it for one subject.  Any
  *						relcache invalidation empties it; the catalog
  *						functions send one for every declaration they
- *						change (privacy._invalidate), and a change of a
+ *						change (privacy_internal._invalidate), and a change of a
  *						table's triggers or constraints sends one itself
  *
  *-------------------------------------------------------------------------
@@ -268,7 +268,7 @@ PG_FUNCTION_INFO_V1(pgp_subject_ids);
 /*
  * _subject_ids(params, key): the subject's identifiers for one column, the
  * array params->key of {"s": text, "span": tstzmultirange, "b": bool}
- * (privacy._subject_params), as rows (s, span, b).  Every generated
+ * (privacy_internal._subject_params), as rows (s, span, b).  Every generated
  * statement reads its identifiers through it, as the table's owner: pure
  * (it reads nothing but its argument, and parses a multirange with the
  * built-in input function only), so granted to PUBLIC.  In C so that a
@@ -344,7 +344,7 @@ typedef struct SubjectCacheEntry
 static HTAB *subject_cache = NULL;
 static MemoryContext SubjectCacheContext = NULL;
 
-/* The searchable columns (privacy._subject_column[]), flat, or NULL. */
+/* The searchable columns (privacy_internal._subject_column[]), flat, or NULL. */
 static struct varlena *subject_cols = NULL;
 
 /*
@@ -353,7 +353,7 @@ static struct varlena *subject_cols = NULL;
  * their partitions and pg_privacy's catalog tables.  Everything the cache
  * holds depends only on them: a declaration changed through the catalog
  * functions invalidates its table and privacy.registered_table
- * (privacy._invalidate); a change of a registered table's columns,
+ * (privacy_internal._invalidate); a change of a registered table's columns,
  * triggers, constraints, partitions or inheritance children invalidates
  * the table or the partition.  Invalidations of other relations (the
  * statistics that autovacuum writes to any table, an application's
@@ -503,7 +503,7 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 	bool		isnull = true;
 
 	/* 0.1.0 declared it (sql text, params jsonb): see src/compat.c */
-	pgp_compat_check_nargs(fcinfo, 3, "privacy._subject_query");
+	pgp_compat_check_nargs(fcinfo, 3, "privacy_internal._subject_query");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	values[0] = PG_GETARG_DATUM(2);
@@ -551,7 +551,7 @@ PG_FUNCTION_INFO_V1(pgp_subject_eval);
 /*
  * _subject_eval(sql, tbl, q, params): the first column (jsonb) of the
  * first row of sql, a query the extension built from its catalog over
- * privacy._subject_rows($1, $2, $3) (the rows of tbl, read as its owner),
+ * privacy_internal._subject_rows($1, $2, $3) (the rows of tbl, read as its owner),
  * that shows those rows: decrypts, masks.  It runs as the current user
  * (the extension owner, inside the API), read-only, through a plan kept
  * per backend: the export's per-table query is planned once, not per
@@ -597,7 +597,7 @@ PG_FUNCTION_INFO_V1(pgp_subject_cols);
 
 /*
  * _subject_cols(): the searchable identifier columns (the view
- * privacy._subject_column as an array), read once and kept flat until the
+ * privacy_internal._subject_column as an array), read once and kept flat until the
  * next relcache invalidation.  Every step of finding a subject reads them;
  * a copy of the flat array costs a memcpy, reading the view a query.
  */
@@ -619,7 +619,7 @@ subject_cols_kept(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		ret = SPI_execute(pgp_internal_sql("SELECT pg_catalog.array_agg(sc ORDER BY sc.tbl::pg_catalog.oid, sc.attnum)"
-											"  FROM privacy._subject_column sc"), true, 1);
+											"  FROM privacy_internal._subject_column sc"), true, 1);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -689,7 +689,7 @@ pgp_subject_cols(PG_FUNCTION_ARGS)
 /* What _subject_params keeps between calls (fn_extra). */
 typedef struct SubjectParamsState
 {
-	FmgrInfo	transform;		/* privacy._transform */
+	FmgrInfo	transform;		/* privacy_internal._transform */
 } SubjectParamsState;
 
 /* text of a Datum column of a deformed _subject_column, or NULL */
@@ -776,8 +776,8 @@ PG_FUNCTION_INFO_V1(pgp_subject_params);
  * of the kinds, the subject's identifiers of its kind as the column
  * stores them: {"<table oid>.<attnum>": [{"s", "span", "b"}]}.  A column
  * whose type is no longer one the search computes with fails closed
- * (privacy._subject_check raises); a protected column gets the value
- * through its transformation (privacy._transform); values that cannot be
+ * (privacy_internal._subject_check raises); a protected column gets the value
+ * through its transformation (privacy_internal._transform); values that cannot be
  * a value of a non-text column's built-in type are left out.  Every find,
  * export, erasure and restriction passes here, several times: C, so that
  * no statement runs per column.
@@ -818,7 +818,7 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 	if (st == NULL)
 	{
 		Oid			targs[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-		List	   *tname = list_make2(makeString("privacy"), makeString("_transform"));
+		List	   *tname = list_make2(makeString("privacy_internal"), makeString("_transform"));
 
 		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(SubjectParamsState));
 		fmgr_info_cxt(LookupFuncName(tname, 4, targs, false), &st->transform,
@@ -888,7 +888,7 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 				ctd = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(th),
 											 HeapTupleHeaderGetTypMod(th));
 				if (ctd->natts > 32 || ctd->natts < 18)
-					elog(ERROR, "unexpected shape of privacy._subject_column");
+					elog(ERROR, "unexpected shape of privacy_internal._subject_column");
 			}
 			tup.t_len = HeapTupleHeaderGetDatumLength(th);
 			ItemPointerSetInvalid(&tup.t_self);
@@ -915,12 +915,12 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 				continue;
 			if (!cn[17])
 			{
-				/* fail closed, with privacy._subject_check's own error */
+				/* fail closed, with privacy_internal._subject_check's own error */
 				Oid			cargs[1] = {HeapTupleHeaderGetTypeId(th)};
-				List	   *cname = list_make2(makeString("privacy"), makeString("_subject_check"));
+				List	   *cname = list_make2(makeString("privacy_internal"), makeString("_subject_check"));
 
 				OidFunctionCall1(LookupFuncName(cname, 1, cargs, false), celems[c]);
-				elog(ERROR, "privacy._subject_check passed a column with a type problem");
+				elog(ERROR, "privacy_internal._subject_check passed a column with a type problem");
 			}
 			cprotect = col_text(cv, cn, 5);
 			cdomain = col_text(cv, cn, 6);
@@ -1028,7 +1028,7 @@ PG_FUNCTION_INFO_V1(pgp_restrict_trigger);
 /*
  * The restriction trigger (AFTER UPDATE, FOR EACH STATEMENT, old rows as
  * the transition table pgp_old_rows): refuses an UPDATE of rows of a
- * restricted data subject.  See privacy._restrict_sql in 70_subject.sql
+ * restricted data subject.  See privacy_internal._restrict_sql in 70_subject.sql
  * for the three steps: the catalog and the restrictions are read as the
  * extension owner (pgp_catalog_select), the old rows only as the owner of
  * the table, in a security-restricted operation, so that nothing of the
@@ -1052,12 +1052,12 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._restrict_trigger() must be called as a trigger")));
+				 errmsg("privacy_internal._restrict_trigger() must be called as a trigger")));
 	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event) || td->tg_oldtable == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("privacy._restrict_trigger() must be an AFTER UPDATE statement trigger with an old transition table")));
+				 errmsg("privacy_internal._restrict_trigger() must be an AFTER UPDATE statement trigger with an old transition table")));
 	if (subject_erasing)
 		return PointerGetDatum(NULL);
 
@@ -1067,9 +1067,9 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	/* 1. the owner's query, or NULL (as the extension owner) */
-	pgp_catalog_select("SELECT privacy._restrict_sql($1)", 1, argtypes, values);
+	pgp_catalog_select("SELECT privacy_internal._restrict_sql($1)", 1, argtypes, values);
 	if (SPI_processed != 1)
-		elog(ERROR, "privacy._restrict_sql returned %d rows", (int) SPI_processed);
+		elog(ERROR, "privacy_internal._restrict_sql returned %d rows", (int) SPI_processed);
 	sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (sql == NULL)
 	{
@@ -1098,7 +1098,7 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 	if (!vals_null)
 	{
 		values[1] = vals;
-		pgp_catalog_select("SELECT privacy._restrict_check($1, $2)", 2, argtypes, values);
+		pgp_catalog_select("SELECT privacy_internal._restrict_check($1, $2)", 2, argtypes, values);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

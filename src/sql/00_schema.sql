@@ -6,22 +6,24 @@
 COMMENT ON SCHEMA privacy IS
   'pg_privacy: personal-data catalog, keyed pseudonymization, retention, consent and data-subject rights';
 
--- Everyone may look up names in the schema; what each function or relation
--- allows is granted one by one at the end of the script.
-GRANT USAGE ON SCHEMA privacy TO PUBLIC;
+-- Internal helpers live in a schema of their own, so that the API schema
+-- holds exactly the API.  Only the extension owner creates objects in it.
+CREATE SCHEMA privacy_internal;
+COMMENT ON SCHEMA privacy_internal IS
+  'pg_privacy: internal helpers, not part of the API; executable by no role but the extension owner unless granted in 90_privileges.sql';
 
 -- The role on whose behalf a statement runs, even inside SECURITY DEFINER
 -- functions (the role set by SET ROLE, else the session user).
-CREATE FUNCTION privacy._invoker() RETURNS name
+CREATE FUNCTION privacy_internal._invoker() RETURNS name
   LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_invoker';
-COMMENT ON FUNCTION privacy._invoker() IS
+COMMENT ON FUNCTION privacy_internal._invoker() IS
   'internal: the role on whose behalf the current statement runs';
 
 -- Raise an error unless the invoking role owns (is a member of the owner
 -- of) the relation.  Catalog functions run as the extension owner, so they
 -- check the caller's right to act on a table themselves.
-CREATE FUNCTION privacy._check_owner(tbl regclass) RETURNS void
+CREATE FUNCTION privacy_internal._check_owner(tbl regclass) RETURNS void
   LANGUAGE plpgsql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -30,7 +32,7 @@ DECLARE
 BEGIN
   SELECT c.relowner INTO owner FROM pg_catalog.pg_class c
    WHERE c.oid OPERATOR(pg_catalog.=) tbl;
-  IF NOT pg_catalog.pg_has_role(privacy._invoker(), owner, 'MEMBER') THEN
+  IF NOT pg_catalog.pg_has_role(privacy_internal._invoker(), owner, 'MEMBER') THEN
     RAISE EXCEPTION 'must be owner of table %', tbl
       USING ERRCODE = '42501';
   END IF;
@@ -39,6 +41,6 @@ $$;
 
 -- Make every backend drop its cached protect-trigger state of a table (and
 -- its partitions) at commit; called when a declaration changes.
-CREATE FUNCTION privacy._invalidate(tbl regclass) RETURNS void
+CREATE FUNCTION privacy_internal._invalidate(tbl regclass) RETURNS void
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_invalidate';

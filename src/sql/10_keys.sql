@@ -80,7 +80,7 @@ BEGIN
   END IF;
   IF held_n OPERATOR(pg_catalog.>) 0 THEN
     -- released with the key change, explicitly: recorded in its audit entry
-    UPDATE privacy.legal_hold h SET released_at = pg_catalog.now(), released_by = privacy._invoker()
+    UPDATE privacy.legal_hold h SET released_at = pg_catalog.now(), released_by = privacy_internal._invoker()
      WHERE h.released_at IS NULL
        AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
        AND EXISTS (SELECT FROM privacy.registered_column c
@@ -88,8 +88,8 @@ BEGIN
                       AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
   END IF;
   UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
-  PERFORM privacy._invalidate('privacy.key_state'::regclass);
-  PERFORM privacy._audit('key.change', NULL,
+  PERFORM privacy_internal._invalidate('privacy.key_state'::regclass);
+  PERFORM privacy_internal._audit('key.change', NULL,
                          pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
                                                        'holds_released', held_n));
   RETURN loaded;

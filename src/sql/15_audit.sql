@@ -3,13 +3,13 @@
 --
 -- Every privacy operation (catalog changes, purges, exports, erasures,
 -- restrictions, consent changes, re-identifications) appends one entry
--- through privacy._audit().  Entries never hold a raw identifier: subjects
+-- through privacy_internal._audit().  Entries never hold a raw identifier: subjects
 -- are referred to by keyed pseudonyms.
 --
 -- The chain.  Each entry's hash is HMAC-SHA256 under the audit chain key,
 -- a working key derived from the master key (HKDF, purpose "audit", a
 -- domain of its own, key version 1), over the previous entry's hash and
--- every field of the entry, each length-prefixed (privacy._audit_digest,
+-- every field of the entry, each length-prefixed (privacy_internal._audit_digest,
 -- src/audit.c).  An entry changed, removed or inserted breaks the chain, and
 -- whoever edits the table or a dump without the key cannot recompute it:
 -- plain SHA-256 or any other keyless recomputation does not verify.  Each
@@ -105,7 +105,7 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.audit_legacy', '');
 -- fields, as pg_privacy 0.1.0 computed it.  Used only to verify the legacy
 -- prefix of an updated database's chain (see audit_legacy); never to
 -- append.  Internal.
-CREATE FUNCTION privacy._audit_legacy_digest(prev bytea, id bigint, at timestamptz,
+CREATE FUNCTION privacy_internal._audit_legacy_digest(prev bytea, id bigint, at timestamptz,
                                              actor name, role name, event text,
                                              object text, detail jsonb)
   RETURNS bytea
@@ -126,34 +126,34 @@ AS $$
         pg_catalog.length(detail::text) || ':' || detail::text),
       'UTF8'))
 $$;
-COMMENT ON FUNCTION privacy._audit_legacy_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb) IS
+COMMENT ON FUNCTION privacy_internal._audit_legacy_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb) IS
   'internal: plain SHA-256 hash of an audit entry written by pg_privacy 0.1.0 (verification only)';
 
 -- The MAC of one entry under the audit chain key (src/audit.c): over the
 -- previous hash and each field, every field length-prefixed.  Only object
 -- may be NULL; 55000 without a usable key.  Internal, not for PUBLIC: whoever
 -- may call it can forge entries.
-CREATE FUNCTION privacy._audit_digest(prev bytea, id bigint, at timestamptz,
+CREATE FUNCTION privacy_internal._audit_digest(prev bytea, id bigint, at timestamptz,
                                       actor name, role name, event text,
                                       object text, detail jsonb,
                                       key_fingerprint text)
   RETURNS bytea
   LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_audit_digest';
-COMMENT ON FUNCTION privacy._audit_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb, text) IS
+COMMENT ON FUNCTION privacy_internal._audit_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb, text) IS
   'internal: keyed hash (HMAC-SHA256 under the audit chain key) of one audit entry chained to the previous one';
 
 -- Note a new chain head, written to the server log when the transaction
 -- commits (src/audit.c).  Internal.
-CREATE FUNCTION privacy._audit_anchor(id bigint, hash bytea, key_fingerprint text)
+CREATE FUNCTION privacy_internal._audit_anchor(id bigint, hash bytea, key_fingerprint text)
   RETURNS void
   LANGUAGE c VOLATILE PARALLEL UNSAFE
   AS 'MODULE_PATHNAME', 'pgp_audit_anchor';
-COMMENT ON FUNCTION privacy._audit_anchor(bigint, bytea, text) IS
+COMMENT ON FUNCTION privacy_internal._audit_anchor(bigint, bytea, text) IS
   'internal: write the audit chain head to the server log at commit';
 
 -- Append one entry.  Internal: called by the extension's own functions.
-CREATE FUNCTION privacy._audit(event text, object text DEFAULT NULL,
+CREATE FUNCTION privacy_internal._audit(event text, object text DEFAULT NULL,
                                detail jsonb DEFAULT '{}')
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
@@ -165,7 +165,7 @@ DECLARE
   new_id bigint;
   ts     timestamptz := pg_catalog.clock_timestamp();
   who    name := pg_catalog.session_user();
-  as_role name := privacy._invoker();
+  as_role name := privacy_internal._invoker();
   fp     text;
   h      bytea;
 BEGIN
@@ -185,22 +185,22 @@ BEGIN
     SELECT h0.last_hash INTO prev FROM privacy.audit_head h0 FOR UPDATE;
   END IF;
   new_id := pg_catalog.nextval('privacy.audit_log_id_seq');
-  h := privacy._audit_digest(prev, new_id, ts, who, as_role, event, object, detail, fp);
+  h := privacy_internal._audit_digest(prev, new_id, ts, who, as_role, event, object, detail, fp);
   INSERT INTO privacy.audit_log (id, at, actor, role, event, object, detail, prev_hash, hash, key_fingerprint)
        VALUES (new_id, ts, who, as_role, event, object, detail, prev, h, fp);
   UPDATE privacy.audit_head SET last_id = new_id, last_hash = h;
-  PERFORM privacy._audit_anchor(new_id, h, fp);
+  PERFORM privacy_internal._audit_anchor(new_id, h, fp);
   RETURN new_id;
 END
 $$;
-COMMENT ON FUNCTION privacy._audit(text, text, jsonb) IS
+COMMENT ON FUNCTION privacy_internal._audit(text, text, jsonb) IS
   'internal: append one entry to the keyed, hash-chained audit log';
 
 -- The walk behind both verify_audit_log functions (see the top of this
 -- file).  head_id/head_hash NULL: no supplied head.  Every comparison is
 -- NULL-safe: a NULL where the table says NOT NULL (constraints dropped by
 -- a superuser) is a mismatch, never a pass.
-CREATE FUNCTION privacy._audit_verify(head_id bigint, head_hash bytea) RETURNS bigint
+CREATE FUNCTION privacy_internal._audit_verify(head_id bigint, head_hash bytea) RETURNS bigint
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -236,7 +236,7 @@ BEGIN
       -- never after a keyed entry, never on a fresh install.
       IF keyed_seen OR legacy_end OR legacy.last_id IS NULL
          OR r.id OPERATOR(pg_catalog.>) legacy.last_id
-         OR (r.hash OPERATOR(pg_catalog.=) privacy._audit_legacy_digest(
+         OR (r.hash OPERATOR(pg_catalog.=) privacy_internal._audit_legacy_digest(
                r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail)) IS NOT TRUE THEN
         RETURN r.id;
       END IF;
@@ -252,7 +252,7 @@ BEGIN
         RETURN r.id;
       END IF;
       keyed_seen := true;
-      IF (r.hash OPERATOR(pg_catalog.=) privacy._audit_digest(
+      IF (r.hash OPERATOR(pg_catalog.=) privacy_internal._audit_digest(
             r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail,
             r.key_fingerprint)) IS NOT TRUE THEN
         RETURN r.id;
@@ -302,7 +302,7 @@ BEGIN
   RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION privacy._audit_verify(bigint, bytea) IS
+COMMENT ON FUNCTION privacy_internal._audit_verify(bigint, bytea) IS
   'internal: walk and verify the audit chain, optionally against a supplied head';
 
 -- NULL when the chain is intact, else the id of the first entry that does
@@ -314,7 +314,7 @@ CREATE FUNCTION privacy.verify_audit_log() RETURNS bigint
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
-  SELECT privacy._audit_verify(NULL::bigint, NULL::bytea)
+  SELECT privacy_internal._audit_verify(NULL::bigint, NULL::bytea)
 $$;
 COMMENT ON FUNCTION privacy.verify_audit_log() IS
   'NULL when the audit hash chain is intact, else the id of the first entry that does not verify';
@@ -334,7 +334,7 @@ BEGIN
             HINT = 'Pass the id and hash of a "pg_privacy audit head" line of the server log, '
                    'or call verify_audit_log() without a head.';
   END IF;
-  RETURN privacy._audit_verify(head_id, head_hash);
+  RETURN privacy_internal._audit_verify(head_id, head_hash);
 END
 $$;
 COMMENT ON FUNCTION privacy.verify_audit_log(bigint, bytea) IS
@@ -343,7 +343,7 @@ COMMENT ON FUNCTION privacy.verify_audit_log(bigint, bytea) IS
 -- Append-only: refuse UPDATE, DELETE and TRUNCATE to everyone, the table
 -- owner included.  (A superuser can still disable the trigger; the hash
 -- chain then shows what was done.)
-CREATE FUNCTION privacy._audit_append_only() RETURNS trigger
+CREATE FUNCTION privacy_internal._audit_append_only() RETURNS trigger
   LANGUAGE plpgsql
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -356,7 +356,7 @@ $$;
 
 CREATE TRIGGER audit_log_append_only
   BEFORE UPDATE OR DELETE ON privacy.audit_log
-  FOR EACH ROW EXECUTE FUNCTION privacy._audit_append_only();
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._audit_append_only();
 CREATE TRIGGER audit_log_no_truncate
   BEFORE TRUNCATE ON privacy.audit_log
-  FOR EACH STATEMENT EXECUTE FUNCTION privacy._audit_append_only();
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._audit_append_only();

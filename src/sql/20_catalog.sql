@@ -139,15 +139,15 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.domain_grant', '');
 
 -- May the role produce pseudonyms of the domain?  Cached per backend,
 -- dropped when privacy.domain_grant or a role membership changes.
-CREATE FUNCTION privacy._domain_allowed(role oid, domain text) RETURNS boolean
+CREATE FUNCTION privacy_internal._domain_allowed(role oid, domain text) RETURNS boolean
   LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_domain_allowed_sql';
-COMMENT ON FUNCTION privacy._domain_allowed(oid, text) IS
+COMMENT ON FUNCTION privacy_internal._domain_allowed(oid, text) IS
   'internal: whether a role may produce the pseudonyms of a domain (privacy.domain_grant)';
 
 -- Raise 42501 unless the owners of the table and of each of its partitions
 -- hold the domain of every keyed protect transformation given.
-CREATE FUNCTION privacy._check_domain_owner(tbl regclass, domain text) RETURNS void
+CREATE FUNCTION privacy_internal._check_domain_owner(tbl regclass, domain text) RETURNS void
   LANGUAGE plpgsql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -159,7 +159,7 @@ BEGIN
      WHERE c.oid OPERATOR(pg_catalog.=) tbl
         OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p)
   LOOP
-    IF NOT privacy._domain_allowed(owner, domain) THEN
+    IF NOT privacy_internal._domain_allowed(owner, domain) THEN
       RAISE EXCEPTION 'role "%" may not produce pseudonyms of domain "%"',
                       pg_catalog.pg_get_userbyid(owner), domain
         USING ERRCODE = '42501',
@@ -173,7 +173,7 @@ $$;
 
 -- Keep registered_column.attnum matching the column name, also when rows
 -- come back from a dump (attribute numbers can change across a restore).
-CREATE FUNCTION privacy._registered_column_attnum() RETURNS trigger
+CREATE FUNCTION privacy_internal._registered_column_attnum() RETURNS trigger
   LANGUAGE plpgsql
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -191,7 +191,7 @@ END
 $$;
 CREATE TRIGGER registered_column_attnum
   BEFORE INSERT OR UPDATE OF tbl, col ON privacy.registered_column
-  FOR EACH ROW EXECUTE FUNCTION privacy._registered_column_attnum();
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._registered_column_attnum();
 
 ------------------------------------------------------------------------
 -- Declaring purposes, tables and columns
@@ -246,7 +246,7 @@ BEGIN
            requires_consent = EXCLUDED.requires_consent,
            description = EXCLUDED.description,
            recipients = EXCLUDED.recipients;
-  PERFORM privacy._audit(
+  PERFORM privacy_internal._audit(
     CASE WHEN old.name IS NULL THEN 'catalog.define_purpose' ELSE 'catalog.redefine_purpose' END,
     name,
     pg_catalog.jsonb_build_object('legal_basis', legal_basis,
@@ -281,13 +281,13 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'purpose "%" does not exist', name USING ERRCODE = '22023';
   END IF;
-  PERFORM privacy._audit('catalog.drop_purpose', name);
+  PERFORM privacy_internal._audit('catalog.drop_purpose', name);
 END
 $$;
 COMMENT ON FUNCTION privacy.drop_purpose(text) IS 'remove a purpose no table uses';
 
 -- Raise 22023 unless the purpose exists.
-CREATE FUNCTION privacy._check_purpose(purpose text) RETURNS void
+CREATE FUNCTION privacy_internal._check_purpose(purpose text) RETURNS void
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -336,7 +336,7 @@ BEGIN
   IF rel.relpersistence OPERATOR(pg_catalog.=) 't' THEN
     RAISE EXCEPTION 'cannot register temporary table %', tbl USING ERRCODE = '42809';
   END IF;
-  IF rel.nspname IN ('pg_catalog', 'information_schema', 'privacy') THEN
+  IF rel.nspname IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal') THEN
     RAISE EXCEPTION 'cannot register system or pg_privacy table %', tbl USING ERRCODE = '42809';
   END IF;
   IF rel.relispartition THEN
@@ -347,16 +347,16 @@ BEGIN
             DETAIL = pg_catalog.format('It is a partition of %s.', parent),
             HINT = 'Register the partitioned table; its declarations apply to every partition.';
   END IF;
-  PERFORM privacy._check_owner(tbl);
-  PERFORM privacy._check_purpose(purpose);
+  PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._check_purpose(purpose);
   IF EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) register_table.tbl) THEN
     RAISE EXCEPTION 'table % is already registered', tbl
       USING ERRCODE = '42710',
             HINT = 'Use privacy.set_purpose() to change its purpose.';
   END IF;
   INSERT INTO privacy.registered_table (tbl, purpose, registered_by)
-       VALUES (tbl, purpose, privacy._invoker());
-  PERFORM privacy._audit('catalog.register_table', tbl::text,
+       VALUES (tbl, purpose, privacy_internal._invoker());
+  PERFORM privacy_internal._audit('catalog.register_table', tbl::text,
                          pg_catalog.jsonb_build_object('purpose', purpose));
 END
 $$;
@@ -374,175 +374,21 @@ BEGIN
   IF tbl IS NULL THEN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
   END IF;
-  PERFORM privacy._check_purpose(purpose);
+  PERFORM privacy_internal._check_purpose(purpose);
   SELECT t.purpose INTO old FROM privacy.registered_table t
    WHERE t.tbl OPERATOR(pg_catalog.=) set_purpose.tbl FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % is not registered', tbl
       USING ERRCODE = '55000', HINT = 'Register it with privacy.register_table().';
   END IF;
-  PERFORM privacy._check_owner(tbl);
+  PERFORM privacy_internal._check_owner(tbl);
   UPDATE privacy.registered_table t SET purpose = set_purpose.purpose
    WHERE t.tbl OPERATOR(pg_catalog.=) set_purpose.tbl;
-  PERFORM privacy._audit('catalog.set_purpose', tbl::text,
+  PERFORM privacy_internal._audit('catalog.set_purpose', tbl::text,
                          pg_catalog.jsonb_build_object('purpose', purpose, 'previous_purpose', old));
 END
 $$;
 COMMENT ON FUNCTION privacy.set_purpose(regclass, text) IS 'change the purpose a registered table is kept for';
-
--- Protection is verified, not assumed.  A table's protection is in force
--- when the table and each of its partitions have the trigger
--- zz_pg_privacy_protect running privacy._protect_trigger() as a BEFORE
--- INSERT OR UPDATE row trigger on every column, without WHEN condition,
--- enabled (origin mode), and no other enabled BEFORE INSERT/UPDATE row
--- trigger fires after it (row triggers fire in name order).  NULL when in
--- force, else the first reason it is not.
-CREATE FUNCTION privacy._protection_problem(tbl regclass) RETURNS text
-  LANGUAGE plpgsql STABLE STRICT
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  fn oid := pg_catalog.to_regprocedure('privacy._protect_trigger()');
-  r record;
-  g record;
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl) THEN
-    RETURN pg_catalog.format('table with OID %s does not exist', tbl::oid);
-  END IF;
-  -- The common case in one query over the whole partition tree: every
-  -- relation has the trigger as created, nothing fires after it or runs
-  -- it twice, no child by inheritance.  Only otherwise is the tree walked
-  -- below to name the problem.
-  IF (SELECT pg_catalog.bool_and(
-             EXISTS (SELECT FROM pg_catalog.pg_trigger t
-                      WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
-                        AND t.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
-                        AND t.tgfoid OPERATOR(pg_catalog.=) fn
-                        AND t.tgtype OPERATOR(pg_catalog.=) 23
-                        AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0
-                        AND t.tgqual IS NULL
-                        AND t.tgenabled OPERATOR(pg_catalog.=) 'O')
-             AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
-                              WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
-                                AND ((NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
-                                      AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
-                                      AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
-                                      AND t.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name)
-                                     OR (t.tgfoid OPERATOR(pg_catalog.=) fn
-                                         AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect')))
-             AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
-                               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
-                              WHERE i.inhparent OPERATOR(pg_catalog.=) tree.relid AND NOT c.relispartition))
-        FROM (SELECT tbl::oid AS relid
-              UNION SELECT p.relid::oid FROM pg_catalog.pg_partition_tree(tbl) p) tree) THEN
-    RETURN NULL;
-  END IF;
-  FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
-            WHERE c.oid OPERATOR(pg_catalog.=) tbl
-               OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p)
-            ORDER BY c.oid OPERATOR(pg_catalog.<>) tbl, c.oid::regclass::text
-  LOOP
-    SELECT t.tgfoid, t.tgtype, t.tgenabled, t.tgqual IS NOT NULL AS has_when,
-           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols
-      INTO g
-      FROM pg_catalog.pg_trigger t
-     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
-       AND t.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
-    IF NOT FOUND THEN
-      RETURN pg_catalog.format('trigger zz_pg_privacy_protect is missing on %s', r.rel);
-    ELSIF g.tgfoid OPERATOR(pg_catalog.<>) fn THEN
-      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s does not run privacy._protect_trigger()', r.rel);
-    ELSIF g.tgtype OPERATOR(pg_catalog.<>) 23 OR g.has_cols THEN
-      -- 23 = ROW | BEFORE | INSERT | UPDATE
-      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s is not a BEFORE INSERT OR UPDATE row trigger on every column', r.rel);
-    ELSIF g.has_when THEN
-      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s has a WHEN condition', r.rel);
-    ELSIF g.tgenabled OPERATOR(pg_catalog.<>) 'O' THEN
-      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s is %s', r.rel,
-                               CASE g.tgenabled WHEN 'D' THEN 'disabled'
-                                                WHEN 'R' THEN 'enabled for replica sessions only'
-                                                ELSE 'enabled always, not as created' END);
-    END IF;
-    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
-     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
-       AND NOT t.tgisinternal
-       AND t.tgenabled IN ('O', 'A')
-       AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3     -- ROW, BEFORE
-       AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0   -- INSERT or UPDATE
-       AND t.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name
-     ORDER BY t.tgname LIMIT 1;
-    IF FOUND THEN
-      RETURN pg_catalog.format('trigger %I on %s fires after zz_pg_privacy_protect', g.tgname, r.rel);
-    END IF;
-    -- a second trigger running the protect function transforms twice
-    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
-     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
-       AND t.tgfoid OPERATOR(pg_catalog.=) fn
-       AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect'
-     ORDER BY t.tgname LIMIT 1;
-    IF FOUND THEN
-      RETURN pg_catalog.format('trigger %I on %s runs privacy._protect_trigger() a second time', g.tgname, r.rel);
-    END IF;
-    -- a child by inheritance (not a partition) gets no protect trigger:
-    -- rows written to it are stored raw and show in every scan of the table
-    SELECT i.inhrelid::regclass AS child INTO g
-      FROM pg_catalog.pg_inherits i
-      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
-     WHERE i.inhparent OPERATOR(pg_catalog.=) r.rel AND NOT c.relispartition
-     ORDER BY i.inhrelid::regclass::text LIMIT 1;
-    IF FOUND THEN
-      RETURN pg_catalog.format('table %s inherits from %s: rows written to it are not protected', g.child, r.rel);
-    END IF;
-  END LOOP;
-  RETURN NULL;
-END
-$$;
-
--- True when the table carries a protect trigger (by name or by function),
--- whether or not it is in force: the table is meant to be protected.
-CREATE FUNCTION privacy._has_protect_trigger(tbl regclass) RETURNS boolean
-  LANGUAGE sql STABLE STRICT
-  SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
-                    AND (g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
-                         OR g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('privacy._protect_trigger()')))
-$$;
-
--- True when the table's protection is in force (see _protection_problem).
-CREATE FUNCTION privacy._is_protected(tbl regclass) RETURNS boolean
-  LANGUAGE sql STABLE STRICT
-  SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT privacy._protection_problem(tbl) IS NULL
-$$;
-
--- Raise 55000 when a table meant to be protected is not protected now.
--- The purge and erasure paths call it before they touch a table.
-CREATE FUNCTION privacy._check_protection(tbl regclass) RETURNS void
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  problem text;
-BEGIN
-  IF tbl IS NULL THEN
-    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF NOT privacy._has_protect_trigger(tbl) THEN
-    RETURN;
-  END IF;
-  problem := privacy._protection_problem(tbl);
-  IF problem IS NOT NULL THEN
-    RAISE LOG 'pg_privacy: protection of table % is not in force: % (role %)', tbl, problem, privacy._invoker();
-    RAISE EXCEPTION 'protection of table % is not in force', tbl
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.upper(pg_catalog.left(problem, 1)) || pg_catalog.substr(problem, 2) || '.',
-            HINT = 'Restore the protect trigger, or remove the protection with privacy.unprotect() and install it again with privacy.protect().';
-  END IF;
-END
-$$;
 
 CREATE FUNCTION privacy.unregister_table(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE
@@ -554,8 +400,8 @@ BEGIN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
           HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
   END IF;
-  PERFORM privacy._check_owner(tbl);
-  IF privacy._has_protect_trigger(tbl) THEN
+  PERFORM privacy_internal._check_owner(tbl);
+  IF privacy_internal._has_protect_trigger(tbl) THEN
     RAISE EXCEPTION 'table % is protected', tbl
       USING ERRCODE = '55000',
             DETAIL = 'Without its declarations the protect trigger would store raw values.',
@@ -565,8 +411,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % is not registered', tbl USING ERRCODE = '55000';
   END IF;
-  PERFORM privacy._invalidate(tbl);
-  PERFORM privacy._audit('catalog.unregister_table', tbl::text);
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('catalog.unregister_table', tbl::text);
 END
 $$;
 COMMENT ON FUNCTION privacy.unregister_table(regclass) IS
@@ -593,7 +439,7 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = 'Register it with privacy.register_table() first.';
   END IF;
-  PERFORM privacy._check_owner(tbl);
+  PERFORM privacy_internal._check_owner(tbl);
   SELECT a.attnum, a.atttypid, a.attnotnull, a.attgenerated, t.typcategory
     INTO att
     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
@@ -646,8 +492,8 @@ BEGIN
     END IF;
   END IF;
   -- Identifiers are matched, normalized and cast by the extension: only
-  -- built-in text and integer types (privacy._identifier_type_ok).
-  IF identifies IS NOT NULL AND NOT privacy._identifier_type_ok(att.atttypid) THEN
+  -- built-in text and integer types (privacy_internal._identifier_type_ok).
+  IF identifies IS NOT NULL AND NOT privacy_internal._identifier_type_ok(att.atttypid) THEN
     RAISE EXCEPTION 'an identifier column must have a built-in text or integer type'
       USING ERRCODE = '42804',
             DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
@@ -667,7 +513,7 @@ BEGIN
   END IF;
   -- A protected table produces the pseudonyms of its domain for its owner.
   IF protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
-    PERFORM privacy._check_domain_owner(tbl, domain);
+    PERFORM privacy_internal._check_domain_owner(tbl, domain);
   END IF;
   IF EXISTS (SELECT FROM privacy.registered_column c
               WHERE c.tbl OPERATOR(pg_catalog.=) register_column.tbl
@@ -682,10 +528,10 @@ BEGIN
   -- check at once while any subject is restricted (70_subject.sql).
   IF identifies IS NOT NULL AND link OPERATOR(pg_catalog.=) 'owner'
      AND EXISTS (SELECT FROM privacy.restriction) THEN
-    PERFORM privacy._restrict_install();
+    PERFORM privacy_internal._restrict_install();
   END IF;
-  PERFORM privacy._invalidate(tbl);
-  PERFORM privacy._audit('catalog.register_column', tbl::text,
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('catalog.register_column', tbl::text,
                          pg_catalog.jsonb_build_object('column', col, 'category', category,
                                                        'identifies', identifies, 'link', link,
                                                        'protect', protect, 'domain', domain));
@@ -700,8 +546,8 @@ CREATE FUNCTION privacy.unregister_column(tbl regclass, col name) RETURNS void
   SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
-  PERFORM privacy._check_owner(tbl);
-  IF privacy._has_protect_trigger(tbl) AND EXISTS (
+  PERFORM privacy_internal._check_owner(tbl);
+  IF privacy_internal._has_protect_trigger(tbl) AND EXISTS (
        SELECT FROM privacy.registered_column c
         WHERE c.tbl OPERATOR(pg_catalog.=) unregister_column.tbl
           AND c.col OPERATOR(pg_catalog.=) unregister_column.col AND c.protect IS NOT NULL) THEN
@@ -716,8 +562,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'column "%" of relation % is not registered', col, tbl USING ERRCODE = '55000';
   END IF;
-  PERFORM privacy._invalidate(tbl);
-  PERFORM privacy._audit('catalog.unregister_column', tbl::text,
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('catalog.unregister_column', tbl::text,
                          pg_catalog.jsonb_build_object('column', col));
 END
 $$;
@@ -746,7 +592,7 @@ SELECT c.oid::regclass                AS table_name,
  WHERE c.relkind IN ('r', 'p', 'f')
    AND NOT c.relispartition
    AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'privacy')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal')
    AND n.nspname !~ '^pg_toast'
    AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
@@ -763,14 +609,14 @@ COMMENT ON VIEW privacy.undeclared_columns IS
 -- integer types, whose casts, comparisons and output are PostgreSQL's own
 -- (never code of the table's owner).  Checked when a column is declared
 -- and again wherever identifiers are used.
-CREATE FUNCTION privacy._identifier_type_ok(typ oid) RETURNS boolean
+CREATE FUNCTION privacy_internal._identifier_type_ok(typ oid) RETURNS boolean
   LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
   SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT typ IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
                  'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
 $$;
-COMMENT ON FUNCTION privacy._identifier_type_ok(oid) IS
+COMMENT ON FUNCTION privacy_internal._identifier_type_ok(oid) IS
   'internal: whether a declared identifier column may have this type (built-in text and integer types)';
 
 ------------------------------------------------------------------------
@@ -778,7 +624,7 @@ COMMENT ON FUNCTION privacy._identifier_type_ok(oid) IS
 ------------------------------------------------------------------------
 
 -- A dropped table or column leaves the catalog with it; the audit log says so.
-CREATE FUNCTION privacy._on_sql_drop() RETURNS event_trigger
+CREATE FUNCTION privacy_internal._on_sql_drop() RETURNS event_trigger
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
@@ -795,7 +641,7 @@ BEGIN
       DELETE FROM privacy.published p WHERE p.view_name::oid OPERATOR(pg_catalog.=) o.objid;
       GET DIAGNOSTICS n = ROW_COUNT;
       IF n OPERATOR(pg_catalog.>) 0 THEN
-        PERFORM privacy._audit('analytics.unpublished', o.object_identity);
+        PERFORM privacy_internal._audit('analytics.unpublished', o.object_identity);
       END IF;
     ELSIF o.object_type OPERATOR(pg_catalog.=) 'table column' THEN
       DELETE FROM privacy.registered_column c
@@ -803,13 +649,13 @@ BEGIN
          AND c.attnum OPERATOR(pg_catalog.=) o.objsubid;
       GET DIAGNOSTICS n = ROW_COUNT;
       IF n OPERATOR(pg_catalog.>) 0 THEN
-        PERFORM privacy._audit('catalog.column_dropped', o.object_identity);
+        PERFORM privacy_internal._audit('catalog.column_dropped', o.object_identity);
       END IF;
     ELSE
       DELETE FROM privacy.registered_table t WHERE t.tbl::oid OPERATOR(pg_catalog.=) o.objid;
       GET DIAGNOSTICS n = ROW_COUNT;
       IF n OPERATOR(pg_catalog.>) 0 THEN
-        PERFORM privacy._audit('catalog.table_dropped', o.object_identity);
+        PERFORM privacy_internal._audit('catalog.table_dropped', o.object_identity);
       END IF;
     END IF;
   END LOOP;
@@ -818,11 +664,11 @@ $$;
 
 -- Which column an ALTER ... RENAME COLUMN renamed (src/catalog.c): read from
 -- the command itself, inside the ddl_command_end event trigger only.
-CREATE FUNCTION privacy._renamed_column(cmd pg_catalog.pg_ddl_command,
+CREATE FUNCTION privacy_internal._renamed_column(cmd pg_catalog.pg_ddl_command,
                                         OUT relid regclass, OUT old_name name, OUT new_name name)
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_renamed_column';
-COMMENT ON FUNCTION privacy._renamed_column(pg_catalog.pg_ddl_command) IS
+COMMENT ON FUNCTION privacy_internal._renamed_column(pg_catalog.pg_ddl_command) IS
   'internal: the relation, old and new name of a column renamed by a collected DDL command';
 
 -- A column of a user's table was renamed: every catalog table that names
@@ -834,7 +680,7 @@ COMMENT ON FUNCTION privacy._renamed_column(pg_catalog.pg_ddl_command) IS
 --                 link_columns            (70_subject.sql)
 -- Each change is audited under its module's event name; caches built from
 -- the old names are dropped in every backend at commit.
-CREATE FUNCTION privacy._follow_column_rename(tbl regclass, old_name name, new_name name)
+CREATE FUNCTION privacy_internal._follow_column_rename(tbl regclass, old_name name, new_name name)
   RETURNS void
   LANGUAGE plpgsql VOLATILE STRICT
   SET search_path = pg_catalog, pg_temp
@@ -848,7 +694,7 @@ BEGIN
    WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND c.col OPERATOR(pg_catalog.=) old_name;
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy._audit('catalog.column_renamed', tbl::text, detail);
+    PERFORM privacy_internal._audit('catalog.column_renamed', tbl::text, detail);
     followed := true;
   END IF;
 
@@ -856,7 +702,7 @@ BEGIN
    WHERE q.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND q.col OPERATOR(pg_catalog.=) old_name;
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy._audit('consent.column_renamed', tbl::text, detail);
+    PERFORM privacy_internal._audit('consent.column_renamed', tbl::text, detail);
     followed := true;
   END IF;
 
@@ -864,7 +710,7 @@ BEGIN
    WHERE p.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND p.time_column OPERATOR(pg_catalog.=) old_name;
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy._audit('retention.column_renamed', tbl::text, detail);
+    PERFORM privacy_internal._audit('retention.column_renamed', tbl::text, detail);
     followed := true;
   END IF;
 
@@ -880,21 +726,21 @@ BEGIN
           OR old_name OPERATOR(pg_catalog.=) ANY (s.link_columns));
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy._audit('subject.column_renamed', tbl::text, detail);
+    PERFORM privacy_internal._audit('subject.column_renamed', tbl::text, detail);
     followed := true;
   END IF;
 
   IF followed THEN
-    PERFORM privacy._invalidate(tbl);
+    PERFORM privacy_internal._invalidate(tbl);
   END IF;
 END
 $$;
-COMMENT ON FUNCTION privacy._follow_column_rename(regclass, name, name) IS
+COMMENT ON FUNCTION privacy_internal._follow_column_rename(regclass, name, name) IS
   'internal: carries a renamed column along in every catalog table that names columns';
 
 -- After ALTER TABLE (and ALTER FOREIGN TABLE, ALTER VIEW): follow renamed
 -- columns.
-CREATE FUNCTION privacy._on_ddl_end() RETURNS event_trigger
+CREATE FUNCTION privacy_internal._on_ddl_end() RETURNS event_trigger
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
@@ -905,16 +751,16 @@ BEGIN
   FOR r IN
     SELECT x.relid, x.old_name, x.new_name
       FROM pg_catalog.pg_event_trigger_ddl_commands() d,
-           LATERAL privacy._renamed_column(d.command) x
+           LATERAL privacy_internal._renamed_column(d.command) x
      WHERE x.relid IS NOT NULL
   LOOP
-    PERFORM privacy._follow_column_rename(r.relid, r.old_name, r.new_name);
+    PERFORM privacy_internal._follow_column_rename(r.relid, r.old_name, r.new_name);
   END LOOP;
 END
 $$;
 
 CREATE EVENT TRIGGER pg_privacy_sql_drop ON sql_drop
-  EXECUTE FUNCTION privacy._on_sql_drop();
+  EXECUTE FUNCTION privacy_internal._on_sql_drop();
 CREATE EVENT TRIGGER pg_privacy_ddl_end ON ddl_command_end
   WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW')
-  EXECUTE FUNCTION privacy._on_ddl_end();
+  EXECUTE FUNCTION privacy_internal._on_ddl_end();

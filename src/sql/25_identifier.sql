@@ -33,18 +33,18 @@ COMMENT ON FUNCTION privacy.lookup_value(text, text, text) IS
 -- error: 22023 for an unknown kind, 22P02 for a value without a normal
 -- form (the value never in the message).  What the API functions store
 -- and look for.
-CREATE FUNCTION privacy._identifier_normalize(kind text, value text)
+CREATE FUNCTION privacy_internal._identifier_normalize(kind text, value text)
   RETURNS text
   LANGUAGE c STABLE PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_identifier_normalize_kind';
-COMMENT ON FUNCTION privacy._identifier_normalize(text, text) IS
+COMMENT ON FUNCTION privacy_internal._identifier_normalize(text, text) IS
   'internal: an identifier in its kind''s normal form under pg_privacy.default_country, or an error';
 
 -- pg_privacy.default_country, defined by the library whether or not it
 -- was loaded before: the literal the statements inline into the lookup value.
-CREATE FUNCTION privacy._default_country()
+CREATE FUNCTION privacy_internal._default_country()
   RETURNS text
   LANGUAGE c STABLE STRICT PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_identifier_default_country';
-COMMENT ON FUNCTION privacy._default_country() IS
+COMMENT ON FUNCTION privacy_internal._default_country() IS
   'internal: pg_privacy.default_country';

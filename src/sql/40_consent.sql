@@ -18,7 +18,7 @@ CREATE TABLE privacy.consent_event (
   id             bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('privacy.consent_event_id_seq'),
   kind           text        NOT NULL REFERENCES privacy.identifier_kind,
   value          text,       -- normalized identifier; NULL once the subject is erased
-  subject_ref    text        NOT NULL,   -- privacy._subject_ref(kind, value): kept after erasure
+  subject_ref    text        NOT NULL,   -- privacy_internal._subject_ref(kind, value): kept after erasure
   purpose        text        NOT NULL REFERENCES privacy.purpose,
   event          text        NOT NULL CHECK (event IN ('grant', 'withdraw')),
   at             timestamptz NOT NULL,   -- when the subject gave or withdrew consent
@@ -70,18 +70,18 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.consent_requirement', '');
 ------------------------------------------------------------------------
 
 -- The register is append-only for everyone, its owner included; only
--- privacy._consent_forget_identity (below) may null an identifier.
-CREATE FUNCTION privacy._consent_append_only() RETURNS trigger
+-- privacy_internal._consent_forget_identity (below) may null an identifier.
+CREATE FUNCTION privacy_internal._consent_append_only() RETURNS trigger
   LANGUAGE c
   AS 'MODULE_PATHNAME', 'pgp_consent_append_only';
-COMMENT ON FUNCTION privacy._consent_append_only() IS
+COMMENT ON FUNCTION privacy_internal._consent_append_only() IS
   'internal: refuses UPDATE, DELETE and TRUNCATE on the consent register';
 CREATE TRIGGER consent_event_append_only
   BEFORE UPDATE OR DELETE ON privacy.consent_event
-  FOR EACH ROW EXECUTE FUNCTION privacy._consent_append_only();
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._consent_append_only();
 CREATE TRIGGER consent_event_no_truncate
   BEFORE TRUNCATE ON privacy.consent_event
-  FOR EACH STATEMENT EXECUTE FUNCTION privacy._consent_append_only();
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._consent_append_only();
 
 CREATE FUNCTION privacy.has_consent(kind text, value text, purpose text,
                                     at timestamptz DEFAULT NULL)
@@ -91,28 +91,28 @@ CREATE FUNCTION privacy.has_consent(kind text, value text, purpose text,
 COMMENT ON FUNCTION privacy.has_consent(text, text, text, timestamptz) IS
   'whether the subject identifier has consent for the purpose: now (at NULL: the latest event the statement sees) or at a past moment';
 
-CREATE FUNCTION privacy._consent_trigger() RETURNS trigger
+CREATE FUNCTION privacy_internal._consent_trigger() RETURNS trigger
   LANGUAGE c
   AS 'MODULE_PATHNAME', 'pgp_consent_trigger';
-COMMENT ON FUNCTION privacy._consent_trigger() IS
+COMMENT ON FUNCTION privacy_internal._consent_trigger() IS
   'internal: the require_consent trigger (BEFORE INSERT OR UPDATE, FOR EACH ROW)';
 
 -- Forget the trigger's per-transaction memory of checked consents; called
 -- after this transaction changed a consent.
-CREATE FUNCTION privacy._consent_changed() RETURNS void
+CREATE FUNCTION privacy_internal._consent_changed() RETURNS void
   LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_consent_changed';
-COMMENT ON FUNCTION privacy._consent_changed() IS
+COMMENT ON FUNCTION privacy_internal._consent_changed() IS
   'internal: resets the require_consent trigger''s per-transaction cache';
 
 -- Delete a subject's rows from a table as the table's owner (withdrawal
 -- cascade).  how: 'equal' (column as text equals match), 'msisdn' or
 -- 'email' (column normalized equals match).
-CREATE FUNCTION privacy._consent_delete(tbl regclass, col name, how text, match text)
+CREATE FUNCTION privacy_internal._consent_delete(tbl regclass, col name, how text, match text)
   RETURNS bigint
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_consent_delete';
-COMMENT ON FUNCTION privacy._consent_delete(regclass, name, text, text) IS
+COMMENT ON FUNCTION privacy_internal._consent_delete(regclass, name, text, text) IS
   'internal: deletes a subject''s rows from a table as its owner (withdrawal with on_withdraw => delete)';
 
 -- The erasure hook.  Nulls the identifier of every consent event of a
@@ -121,21 +121,21 @@ COMMENT ON FUNCTION privacy._consent_delete(regclass, name, text, text) IS
 -- current state.  The append-only trigger lets exactly this through, and
 -- only while this C function runs; EXECUTE stays with the extension owner
 -- (the data-subject erasure path).  Returns the number of events.
-CREATE FUNCTION privacy._consent_forget_identity(kind text, value text) RETURNS bigint
+CREATE FUNCTION privacy_internal._consent_forget_identity(kind text, value text) RETURNS bigint
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_consent_forget_identity';
-COMMENT ON FUNCTION privacy._consent_forget_identity(text, text) IS
+COMMENT ON FUNCTION privacy_internal._consent_forget_identity(text, text) IS
   'internal (erasure path only): nulls a subject''s identifier in the consent register, keeping subject_ref and the events';
 
 -- Raise an error about a data subject without logging the statement that
 -- names it (PL/pgSQL's RAISE cannot hide the statement).  Used by the
 -- consent and data-subject functions; never echo the value itself.
-CREATE FUNCTION privacy._raise_hidden(sqlstate text, message text, detail text DEFAULT NULL,
+CREATE FUNCTION privacy_internal._raise_hidden(sqlstate text, message text, detail text DEFAULT NULL,
                                       hint text DEFAULT NULL)
   RETURNS void
   LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_raise_hidden';
-COMMENT ON FUNCTION privacy._raise_hidden(text, text, text, text) IS
+COMMENT ON FUNCTION privacy_internal._raise_hidden(text, text, text, text) IS
   'internal: raises an error about a data subject with the statement hidden from the server log';
 
 ------------------------------------------------------------------------
@@ -145,7 +145,7 @@ COMMENT ON FUNCTION privacy._raise_hidden(text, text, text, text) IS
 -- Check a (kind, value, purpose) triple and return the value in its
 -- kind's normal form.  Errors: NULLs 22004; unknown kind or purpose, a
 -- purpose whose legal basis is not consent, no normal form: 22023/22P02.
-CREATE FUNCTION privacy._consent_subject(kind text, value text, purpose text)
+CREATE FUNCTION privacy_internal._consent_subject(kind text, value text, purpose text)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -178,10 +178,10 @@ BEGIN
             DETAIL = pg_catalog.format('Its legal basis is "%s"; consent is recorded only for purposes whose legal basis is consent.',
                                        p.legal_basis);
   END IF;
-  RETURN privacy._identifier_normalize(kind, value);
+  RETURN privacy_internal._identifier_normalize(kind, value);
 END
 $$;
-COMMENT ON FUNCTION privacy._consent_subject(text, text, text) IS
+COMMENT ON FUNCTION privacy_internal._consent_subject(text, text, text) IS
   'internal: checks a consent subject and purpose, returns the identifier in normal form';
 
 -- Lock the current state of (kind, value, purpose) for a change, creating
@@ -189,7 +189,7 @@ COMMENT ON FUNCTION privacy._consent_subject(text, text, text) IS
 -- which lets writers holding FOR KEY SHARE go on; withdrawals lock FOR
 -- UPDATE, which waits for every transaction that wrote a row relying on
 -- the consent, and makes later writers see the withdrawal.
-CREATE FUNCTION privacy._consent_lock_state(kind text, value text, purpose text, for_withdraw boolean)
+CREATE FUNCTION privacy_internal._consent_lock_state(kind text, value text, purpose text, for_withdraw boolean)
   RETURNS privacy.consent_state
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -223,13 +223,13 @@ BEGIN
   RAISE EXCEPTION 'could not lock the consent state' USING ERRCODE = 'XX000';
 END
 $$;
-COMMENT ON FUNCTION privacy._consent_lock_state(text, text, text, boolean) IS
+COMMENT ON FUNCTION privacy_internal._consent_lock_state(text, text, text, boolean) IS
   'internal: locks (creating on first grant) the consent state of an identifier and purpose';
 
 -- Append one event and move the state to it.  Shared by grant and
 -- withdraw once the state is locked; each audits the event afterwards
--- (privacy._consent_audit), the audit head being the last lock taken.
-CREATE FUNCTION privacy._consent_append(kind text, value text, purpose text, event text,
+-- (privacy_internal._consent_audit), the audit head being the last lock taken.
+CREATE FUNCTION privacy_internal._consent_append(kind text, value text, purpose text, event text,
                                         at timestamptz, source text, notice_version text,
                                         st privacy.consent_state)
   RETURNS bigint
@@ -239,7 +239,7 @@ AS $$
 DECLARE
   new_id bigint;
   ts     timestamptz := pg_catalog.clock_timestamp();
-  ref    text := privacy._subject_ref(kind, value);
+  ref    text := privacy_internal._subject_ref(kind, value);
 BEGIN
   IF at IS NULL THEN
     at := GREATEST(ts, st.at);
@@ -256,22 +256,22 @@ BEGIN
   INSERT INTO privacy.consent_event (kind, value, subject_ref, purpose, event, at, source,
                                      notice_version, actor, role, recorded_at)
        VALUES (kind, value, ref, purpose, event, at, source, notice_version,
-               pg_catalog.session_user(), privacy._invoker(), ts)
+               pg_catalog.session_user(), privacy_internal._invoker(), ts)
     RETURNING id INTO new_id;
   UPDATE privacy.consent_state s
      SET granted = (event OPERATOR(pg_catalog.=) 'grant'), event_id = new_id, at = _consent_append.at
    WHERE s.kind OPERATOR(pg_catalog.=) _consent_append.kind
      AND s.value OPERATOR(pg_catalog.=) _consent_append.value
      AND s.purpose OPERATOR(pg_catalog.=) _consent_append.purpose;
-  PERFORM privacy._consent_changed();
+  PERFORM privacy_internal._consent_changed();
   RETURN new_id;
 END
 $$;
-COMMENT ON FUNCTION privacy._consent_append(text, text, text, text, timestamptz, text, text, privacy.consent_state) IS
+COMMENT ON FUNCTION privacy_internal._consent_append(text, text, text, text, timestamptz, text, text, privacy.consent_state) IS
   'internal: appends one consent event and moves the state to it';
 
 -- Audit one consent event (after every other lock of the change).
-CREATE FUNCTION privacy._consent_audit(event_id bigint)
+CREATE FUNCTION privacy_internal._consent_audit(event_id bigint)
   RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -280,14 +280,14 @@ DECLARE
   e privacy.consent_event;
 BEGIN
   SELECT * INTO e FROM privacy.consent_event x WHERE x.id OPERATOR(pg_catalog.=) event_id;
-  PERFORM privacy._audit('consent.' || e.event, e.purpose,
+  PERFORM privacy_internal._audit('consent.' || e.event, e.purpose,
                          pg_catalog.jsonb_build_object('subject', e.subject_ref, 'kind', e.kind,
                                                        'event_id', e.id, 'at', e.at,
                                                        'source', e.source,
                                                        'notice_version', e.notice_version));
 END
 $$;
-COMMENT ON FUNCTION privacy._consent_audit(bigint) IS
+COMMENT ON FUNCTION privacy_internal._consent_audit(bigint) IS
   'internal: the audit entry of one consent event';
 
 CREATE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
@@ -307,17 +307,17 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy._consent_subject(kind, value, purpose);
-  st := privacy._consent_lock_state(kind, norm, purpose, false);
-  new_id := privacy._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
-  PERFORM privacy._consent_audit(new_id);
+  norm := privacy_internal._consent_subject(kind, value, purpose);
+  st := privacy_internal._consent_lock_state(kind, norm, purpose, false);
+  new_id := privacy_internal._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
+  PERFORM privacy_internal._consent_audit(new_id);
   RETURN new_id;
 EXCEPTION WHEN OTHERS THEN
   -- The statement that called this names a person: never logged with an
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.grant_consent(text, text, text, text, text, timestamptz) IS
@@ -346,7 +346,7 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
-  norm := privacy._consent_subject(kind, value, purpose);
+  norm := privacy_internal._consent_subject(kind, value, purpose);
   -- One lock order for every path that writes user tables and the audit
   -- log (erase_subject takes the same): the user tables first, in order of
   -- their oid, then the consent state, the audit head last.  So the tables
@@ -360,9 +360,9 @@ BEGIN
   IF locks IS NOT NULL THEN
     EXECUTE 'LOCK TABLE ' || locks || ' IN ROW EXCLUSIVE MODE';
   END IF;
-  st := privacy._consent_lock_state(kind, norm, purpose, true);
+  st := privacy_internal._consent_lock_state(kind, norm, purpose, true);
   IF st.granted IS NULL OR st.event_id IS NULL THEN
-    PERFORM privacy._raise_hidden('55000', pg_catalog.format('no consent to withdraw for purpose "%s"', purpose),
+    PERFORM privacy_internal._raise_hidden('55000', pg_catalog.format('no consent to withdraw for purpose "%s"', purpose),
                                   'Consent for this identifier and purpose was never granted.');
   END IF;
   IF NOT st.granted THEN
@@ -374,11 +374,11 @@ BEGIN
   END IF;
   -- The withdrawal is in force before anything of a table's owner runs
   -- (a trigger of hers writing the subject's row anew is refused).
-  new_id := privacy._consent_append(kind, norm, purpose, 'withdraw', at, source, NULL, st);
+  new_id := privacy_internal._consent_append(kind, norm, purpose, 'withdraw', at, source, NULL, st);
   -- Stop processing: delete the subject's rows where the requirement says
   -- so, as each table's owner, in this transaction; the audit head is
   -- locked last.
-  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy._has_protect_trigger(q.tbl) AS is_protected,
+  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy_internal._has_protect_trigger(q.tbl) AS is_protected,
                   k.normalize
              FROM privacy.consent_requirement q
              JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
@@ -391,9 +391,9 @@ BEGIN
   LOOP
     IF r.is_protected AND r.protect IS NOT NULL THEN
       -- fail closed where protection was switched off (raw values)
-      PERFORM privacy._check_protection(r.tbl);
+      PERFORM privacy_internal._check_protection(r.tbl);
       how := 'equal';
-      match := privacy._transform(norm, r.protect, r.domain, kind);
+      match := privacy_internal._transform(norm, r.protect, r.domain, kind);
     ELSIF r.normalize IN ('msisdn', 'email') THEN
       how := r.normalize;
       match := norm;
@@ -401,14 +401,14 @@ BEGIN
       how := 'equal';
       match := norm;
     END IF;
-    n := privacy._consent_delete(r.tbl, r.col, how, match);
+    n := privacy_internal._consent_delete(r.tbl, r.col, how, match);
     total := total OPERATOR(pg_catalog.+) n;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
   END LOOP;
-  PERFORM privacy._consent_audit(new_id);
+  PERFORM privacy_internal._consent_audit(new_id);
   IF tables OPERATOR(pg_catalog.<>) '{}'::jsonb THEN
-    PERFORM privacy._audit('consent.withdraw_cascade', purpose,
-                           pg_catalog.jsonb_build_object('subject', privacy._subject_ref(kind, norm),
+    PERFORM privacy_internal._audit('consent.withdraw_cascade', purpose,
+                           pg_catalog.jsonb_build_object('subject', privacy_internal._subject_ref(kind, norm),
                                                          'event_id', new_id, 'deleted', tables));
   END IF;
   RETURN new_id;
@@ -417,7 +417,7 @@ EXCEPTION WHEN OTHERS THEN
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.withdraw_consent(text, text, text, text, timestamptz) IS
@@ -448,7 +448,7 @@ BEGIN
   END IF;
   -- By the keyed subject reference, so the history of an erased identifier
   -- (value nulled, reference kept) is still found by whoever knows it.
-  ref := privacy._subject_ref(kind, privacy._identifier_normalize(kind, value));
+  ref := privacy_internal._subject_ref(kind, privacy_internal._identifier_normalize(kind, value));
   RETURN QUERY
     SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
       FROM privacy.consent_event e
@@ -460,7 +460,7 @@ EXCEPTION WHEN OTHERS THEN
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.consent_history(text, text) IS
@@ -494,8 +494,8 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
   END IF;
-  normv := privacy._identifier_normalize(kind, value);
-  ref := privacy._subject_ref(kind, normv);
+  normv := privacy_internal._identifier_normalize(kind, value);
+  ref := privacy_internal._subject_ref(kind, normv);
   SELECT pg_catalog.jsonb_agg(r ORDER BY r OPERATOR(pg_catalog.->>) 'purpose'), pg_catalog.max(m.last_id)
     INTO records, last_id
     FROM (
@@ -546,7 +546,7 @@ EXCEPTION WHEN OTHERS THEN
   -- error (errhidestmt), whatever the error.
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.consent_receipt(text, text, jsonb) IS
@@ -581,7 +581,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
   END IF;
-  IF rel.relkind NOT IN ('r', 'p') OR rel.nspname IN ('pg_catalog', 'information_schema', 'privacy') THEN
+  IF rel.relkind NOT IN ('r', 'p') OR rel.nspname IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal') THEN
     RAISE EXCEPTION '% is not a table that can require consent', tbl
       USING ERRCODE = '42809',
             DETAIL = 'Only ordinary and partitioned tables outside the system schemas can.';
@@ -591,7 +591,7 @@ BEGIN
       USING ERRCODE = '42809',
             HINT = 'Require it on the partitioned table; its trigger applies to every partition.';
   END IF;
-  PERFORM privacy._check_owner(tbl);
+  PERFORM privacy_internal._check_owner(tbl);
   SELECT a.attnum, a.atttypid INTO att FROM pg_catalog.pg_attribute a
    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) subject_column
      AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
@@ -600,7 +600,7 @@ BEGIN
   END IF;
   -- The trigger and the withdrawal read the column: built-in text and
   -- integer types only (checked again at each use).
-  IF NOT privacy._identifier_type_ok(att.atttypid) THEN
+  IF NOT privacy_internal._identifier_type_ok(att.atttypid) THEN
     RAISE EXCEPTION 'a subject column must have a built-in text or integer type'
       USING ERRCODE = '42804',
             DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', subject_column, tbl,
@@ -653,7 +653,7 @@ BEGIN
      AND q.purpose OPERATOR(pg_catalog.=) require_consent.purpose
      FOR UPDATE;
   INSERT INTO privacy.consent_requirement AS q (tbl, col, purpose, kind, on_withdraw, required_by)
-       VALUES (tbl, subject_column, purpose, use_kind, on_withdraw, privacy._invoker())
+       VALUES (tbl, subject_column, purpose, use_kind, on_withdraw, privacy_internal._invoker())
   ON CONFLICT ON CONSTRAINT consent_requirement_pkey DO UPDATE
        SET kind = EXCLUDED.kind, on_withdraw = EXCLUDED.on_withdraw;
   -- Named to fire after the table's own BEFORE triggers and before the
@@ -663,10 +663,10 @@ BEGIN
                     AND g.tgname OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent') THEN
     EXECUTE pg_catalog.format(
       'CREATE TRIGGER zy_pg_privacy_consent BEFORE INSERT OR UPDATE ON %s '
-      'FOR EACH ROW EXECUTE FUNCTION privacy._consent_trigger()', tbl);
+      'FOR EACH ROW EXECUTE FUNCTION privacy_internal._consent_trigger()', tbl);
   END IF;
-  PERFORM privacy._invalidate(tbl);
-  PERFORM privacy._audit(CASE WHEN old.tbl IS NULL THEN 'consent.require' ELSE 'consent.require_changed' END,
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit(CASE WHEN old.tbl IS NULL THEN 'consent.require' ELSE 'consent.require_changed' END,
                          tbl::text,
                          pg_catalog.jsonb_build_object('column', subject_column, 'purpose', purpose,
                                                        'kind', use_kind, 'on_withdraw', on_withdraw)
@@ -685,7 +685,7 @@ CREATE FUNCTION privacy.unrequire_consent(tbl regclass, subject_column name, pur
   SET pg_privacy.definer = 'api'
 AS $$
 BEGIN
-  PERFORM privacy._check_owner(tbl);
+  PERFORM privacy_internal._check_owner(tbl);
   DELETE FROM privacy.consent_requirement q
    WHERE q.tbl OPERATOR(pg_catalog.=) unrequire_consent.tbl
      AND q.col OPERATOR(pg_catalog.=) subject_column
@@ -698,8 +698,8 @@ BEGIN
   IF NOT EXISTS (SELECT FROM privacy.consent_requirement q WHERE q.tbl OPERATOR(pg_catalog.=) unrequire_consent.tbl) THEN
     EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS zy_pg_privacy_consent ON %s', tbl);
   END IF;
-  PERFORM privacy._invalidate(tbl);
-  PERFORM privacy._audit('consent.unrequire', tbl::text,
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('consent.unrequire', tbl::text,
                          pg_catalog.jsonb_build_object('column', subject_column, 'purpose', purpose));
 END
 $$;
@@ -707,7 +707,7 @@ COMMENT ON FUNCTION privacy.unrequire_consent(regclass, name, text) IS
   'stop requiring consent for the purpose in the table''s column';
 
 -- A dropped table takes its requirements with it.
-CREATE FUNCTION privacy._consent_on_sql_drop() RETURNS event_trigger
+CREATE FUNCTION privacy_internal._consent_on_sql_drop() RETURNS event_trigger
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
@@ -722,27 +722,27 @@ BEGIN
   END LOOP;
 END
 $$;
-COMMENT ON FUNCTION privacy._consent_on_sql_drop() IS
+COMMENT ON FUNCTION privacy_internal._consent_on_sql_drop() IS
   'internal: removes the consent requirements of dropped tables';
 CREATE EVENT TRIGGER pg_privacy_consent_sql_drop ON sql_drop
-  EXECUTE FUNCTION privacy._consent_on_sql_drop();
+  EXECUTE FUNCTION privacy_internal._consent_on_sql_drop();
 
 -- Which tables require consent, with the trigger's presence.
 -- Why the consent check of a table with a consent requirement is not in
--- force (see privacy._trigger_problem), or NULL.  The check is named to fire
+-- force (see privacy_internal._trigger_problem), or NULL.  The check is named to fire
 -- after the table's own BEFORE triggers and before the protect trigger, so
 -- only the protect trigger may follow it.  Reads pg_catalog only.
-CREATE FUNCTION privacy._consent_problem(tbl regclass) RETURNS text
+CREATE FUNCTION privacy_internal._consent_problem(tbl regclass) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT privacy._trigger_problem(tbl, 'zy_pg_privacy_consent', 'privacy._consent_trigger()'::regprocedure,
+  SELECT privacy_internal._trigger_problem(tbl, 'zy_pg_privacy_consent', 'privacy_internal._consent_trigger()'::regprocedure,
                                   23, ARRAY['zz_pg_privacy_protect']::name[])   -- 23: ROW BEFORE INSERT UPDATE
 $$;
 
 CREATE VIEW privacy.consent_requirements AS
 SELECT q.tbl AS table_name, q.col AS subject_column, q.kind, q.purpose, q.on_withdraw,
-       privacy._consent_problem(q.tbl) IS NULL AS enforced,
+       privacy_internal._consent_problem(q.tbl) IS NULL AS enforced,
        q.required_at, q.required_by
   FROM privacy.consent_requirement q;
 COMMENT ON VIEW privacy.consent_requirements IS

@@ -1,5 +1,5 @@
--- Retention: declarative policies, partition-aware purge, anonymization
--- instead of deletion, legal holds, and the nightly run by pg_cron.
+-- Retention: declarative policies, their legal minimums, and legal holds.
+-- The purge that carries them out is in 55_purge.sql.
 --
 -- A policy says, for one registered table, which column dates a row, how
 -- long a row is kept (optionally counted from the end of the calendar or
@@ -8,48 +8,12 @@
 -- turns into one instant per run, the cutoff: rows dated before it are
 -- expired.
 --
--- The purge works in batches (privacy._purge_batch), each one of:
---   - dropping one whole expired partition (range partitions on the time
---     column whose upper bound is at or before the cutoff and which hold no
---     row under a legal hold; never merely detached);
---   - deleting or anonymizing the rows of one key range [lo, hi) of the
---     time column, hi chosen so that the range holds batch_size rows; the
---     next batch starts at hi (keyset), so every row is visited once and
---     rows under a hold are skipped without being visited again.
--- Each batch's statement runs as the table's owner in a security-restricted
--- operation (src/retention.c), with a lock_timeout and retries.  Progress
--- (phase, next key, counts) is kept per table in privacy.retention_progress
--- and committed with each batch, so an interrupted run_purge is continued
--- by the next run, and nothing is counted twice.  When a table is done, its
--- receipt goes to the audit log: action, rows, partitions, the time window,
--- and no personal data.
---
--- CALL privacy.run_purge() commits after every batch: it is a plain
--- (not SECURITY DEFINER) procedure calling SECURITY DEFINER functions per
--- batch, because only such a procedure may commit.  privacy.purge() does
--- the same work in the caller's transaction.
---
--- Failures stay with their table: each batch (run_purge) or each table's
--- whole work (purge()) runs in a subtransaction; a table that fails (its
--- owner's trigger raises, a lock is not granted, a policy no longer fits
--- the table) is left as its last committed batch left it, audited
--- (retention.purge_failed: the table, the SQLSTATE and the message with
--- values masked) and listed in the run's receipt, and the other tables
--- are purged.
---
 -- What a purge leaves alone: rows under a legal hold (the identifier in
 -- any declared column of its kind, in any written form) and the
 -- partitions holding one; rows under their legal minimum (the rule of
 -- _legal_minimum_from, which erasure applies too); and, when anonymizing,
 -- the rows of restricted data subjects (which may be stored, not changed).
---
--- Concurrency: one purge at a time (an advisory lock: run_purge skips when
--- another purge runs, purge() waits); a batch holds a shared lock that
--- privacy.hold() takes exclusively, so a hold is either seen by a batch or
--- placed after it.  Dropping a partition locks the partition, then the
--- default partition, then the parent, each without waiting in a lock
--- queue (privacy._lock_nowait), so the application's writers never queue
--- behind a purge that is itself waiting.
+-- The hold predicate (_hold_predicate) is shared by the purge and erasure.
 
 ------------------------------------------------------------------------
 -- Catalog
@@ -121,7 +85,7 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.legal_hold_id_seq', '');
 
 -- Keep time_attnum matching the column name, also for rows restored from a
 -- dump (attribute numbers can change across a restore).
-CREATE FUNCTION privacy._retention_policy_attnum() RETURNS trigger
+CREATE FUNCTION privacy_internal._retention_policy_attnum() RETURNS trigger
   LANGUAGE plpgsql
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -139,43 +103,34 @@ END
 $$;
 CREATE TRIGGER retention_policy_attnum
   BEFORE INSERT OR UPDATE OF tbl, time_column ON privacy.retention_policy
-  FOR EACH ROW EXECUTE FUNCTION privacy._retention_policy_attnum();
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._retention_policy_attnum();
 
 -- A renamed time column is followed by the catalog's one rename-following
--- mechanism (privacy._follow_column_rename, 20_catalog.sql).
+-- mechanism (privacy_internal._follow_column_rename, 20_catalog.sql).
 
 ------------------------------------------------------------------------
 -- Internal helpers
 ------------------------------------------------------------------------
 
 -- Statements run as a table's owner (src/retention.c).
-CREATE FUNCTION privacy._owner_exec(tbl regclass, sql text, args text[] DEFAULT '{}',
+CREATE FUNCTION privacy_internal._owner_exec(tbl regclass, sql text, args text[] DEFAULT '{}',
                                     lock_timeout_ms integer DEFAULT 0)
   RETURNS bigint
   LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_owner_exec';
-COMMENT ON FUNCTION privacy._owner_exec(regclass, text, text[], integer) IS
+COMMENT ON FUNCTION privacy_internal._owner_exec(regclass, text, text[], integer) IS
   'internal: run a statement with text parameters as the table owner in a security-restricted operation; rows processed';
 
-CREATE FUNCTION privacy._owner_query(tbl regclass, sql text, args text[] DEFAULT '{}',
+CREATE FUNCTION privacy_internal._owner_query(tbl regclass, sql text, args text[] DEFAULT '{}',
                                      lock_timeout_ms integer DEFAULT 0)
   RETURNS text
   LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_owner_query';
-COMMENT ON FUNCTION privacy._owner_query(regclass, text, text[], integer) IS
+COMMENT ON FUNCTION privacy_internal._owner_query(regclass, text, text[], integer) IS
   'internal: run a query as the table owner in a security-restricted operation; first value as text';
 
--- Lock relations in ACCESS EXCLUSIVE mode, in the order given, without
--- waiting: 55P03 at the first one another session holds (src/retention.c).
-CREATE FUNCTION privacy._lock_nowait(rels regclass[])
-  RETURNS void
-  LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'pgp_lock_nowait';
-COMMENT ON FUNCTION privacy._lock_nowait(regclass[]) IS
-  'internal: take ACCESS EXCLUSIVE locks on relations in order without waiting (55P03 when one is taken)';
-
 -- The advisory lock keys: one purge at a time; holds against batches.
-CREATE FUNCTION privacy._lock_key(what text) RETURNS integer
+CREATE FUNCTION privacy_internal._lock_key(what text) RETURNS integer
   LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -183,12 +138,12 @@ BEGIN
   RETURN CASE what WHEN 'purge' THEN 1 WHEN 'hold' THEN 2 END;
 END
 $$;
-COMMENT ON FUNCTION privacy._lock_key(text) IS
+COMMENT ON FUNCTION privacy_internal._lock_key(text) IS
   'internal: second key of the advisory locks of purge and holds (first key: 0x70677072)';
 
 -- The start of the period (align) that ts falls in, in the time zone; the
 -- financial year (and its quarters) start in month year_start.
-CREATE FUNCTION privacy._period_start(ts timestamptz, align text, year_start integer, zone text)
+CREATE FUNCTION privacy_internal._period_start(ts timestamptz, align text, year_start integer, zone text)
   RETURNS timestamptz
   LANGUAGE plpgsql STABLE PARALLEL SAFE
   SET search_path = pg_catalog, pg_temp
@@ -208,7 +163,7 @@ BEGIN
   RETURN local AT TIME ZONE zone;
 END
 $$;
-COMMENT ON FUNCTION privacy._period_start(timestamptz, text, integer, text) IS
+COMMENT ON FUNCTION privacy_internal._period_start(timestamptz, text, integer, text) IS
   'internal: start of the day/week/month/quarter/(financial) year a time falls in, in a time zone';
 
 -- The legal minimum, one rule for purge and erasure alike: at time `at`,
@@ -217,9 +172,9 @@ COMMENT ON FUNCTION privacy._period_start(timestamptz, text, integer, text) IS
 -- the row's period, in the policy's time zone, or from the row's time
 -- without alignment); NULL when the policy has none.  The purge never
 -- takes such a row (its cutoff is at most this instant), and erasure keeps
--- it (privacy._legal_minimum_sql).  _legal_minimum_until says until when a
+-- it (privacy_internal._legal_minimum_sql).  _legal_minimum_until says until when a
 -- row is kept: the first instant at which this rule lets it go.
-CREATE FUNCTION privacy._legal_minimum_from(p privacy.retention_policy, at timestamptz)
+CREATE FUNCTION privacy_internal._legal_minimum_from(p privacy.retention_policy, at timestamptz)
   RETURNS timestamptz
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -228,18 +183,18 @@ BEGIN
   IF p.keep_at_least IS NULL OR at IS NULL THEN
     RETURN NULL;
   END IF;
-  RETURN privacy._period_start(((at AT TIME ZONE p.time_zone) OPERATOR(pg_catalog.-) p.keep_at_least) AT TIME ZONE p.time_zone,
+  RETURN privacy_internal._period_start(((at AT TIME ZONE p.time_zone) OPERATOR(pg_catalog.-) p.keep_at_least) AT TIME ZONE p.time_zone,
                                p.align, p.year_start, p.time_zone);
 END
 $$;
-COMMENT ON FUNCTION privacy._legal_minimum_from(privacy.retention_policy, timestamptz) IS
+COMMENT ON FUNCTION privacy_internal._legal_minimum_from(privacy.retention_policy, timestamptz) IS
   'internal: rows dated at or after this instant are under the legal minimum of the policy at time at (NULL: no minimum)';
 
 -- The cutoff of a policy at a given time: rows dated before it are
 -- expired.  A row is expired when `keep` has passed since the end of its
 -- period (or since its time, without alignment), and its legal minimum
--- (privacy._legal_minimum_from) as well.
-CREATE FUNCTION privacy._retention_cutoff(p privacy.retention_policy, at timestamptz)
+-- (privacy_internal._legal_minimum_from) as well.
+CREATE FUNCTION privacy_internal._retention_cutoff(p privacy.retention_policy, at timestamptz)
   RETURNS timestamptz
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -248,15 +203,15 @@ DECLARE
   local timestamp := at AT TIME ZONE p.time_zone;
   c timestamptz;
 BEGIN
-  c := privacy._period_start((local OPERATOR(pg_catalog.-) p.keep) AT TIME ZONE p.time_zone,
+  c := privacy_internal._period_start((local OPERATOR(pg_catalog.-) p.keep) AT TIME ZONE p.time_zone,
                              p.align, p.year_start, p.time_zone);
   IF p.keep_at_least IS NOT NULL THEN
-    c := LEAST(c, privacy._legal_minimum_from(p, at));
+    c := LEAST(c, privacy_internal._legal_minimum_from(p, at));
   END IF;
   RETURN c;
 END
 $$;
-COMMENT ON FUNCTION privacy._retention_cutoff(privacy.retention_policy, timestamptz) IS
+COMMENT ON FUNCTION privacy_internal._retention_cutoff(privacy.retention_policy, timestamptz) IS
   'internal: the instant before which rows of a policy''s table are expired';
 
 -- Until when the legal minimum of a table's policy keeps a row dated ts:
@@ -264,7 +219,7 @@ COMMENT ON FUNCTION privacy._retention_cutoff(privacy.retention_policy, timestam
 -- alignment); NULL when the table has no legal minimum.  Erasure reports
 -- it as kept_until; whether a row is kept is decided by
 -- _legal_minimum_from, of which this is the inverse.
-CREATE FUNCTION privacy._legal_minimum_until(tbl regclass, ts timestamptz) RETURNS timestamptz
+CREATE FUNCTION privacy_internal._legal_minimum_until(tbl regclass, ts timestamptz) RETURNS timestamptz
   LANGUAGE plpgsql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -276,7 +231,7 @@ BEGIN
   IF NOT FOUND OR p.keep_at_least IS NULL THEN
     RETURN NULL;
   END IF;
-  local := privacy._period_start(ts, p.align, p.year_start, p.time_zone) AT TIME ZONE p.time_zone;
+  local := privacy_internal._period_start(ts, p.align, p.year_start, p.time_zone) AT TIME ZONE p.time_zone;
   IF p.align IS NOT NULL THEN
     local := local OPERATOR(pg_catalog.+)
              CASE p.align WHEN 'quarter' THEN interval '3 months' ELSE ('1 ' || p.align)::interval END;
@@ -284,7 +239,7 @@ BEGIN
   RETURN (local OPERATOR(pg_catalog.+) p.keep_at_least) AT TIME ZONE p.time_zone;
 END
 $$;
-COMMENT ON FUNCTION privacy._legal_minimum_until(regclass, timestamptz) IS
+COMMENT ON FUNCTION privacy_internal._legal_minimum_until(regclass, timestamptz) IS
   'internal: until when the legal minimum of the table''s retention policy keeps a row dated ts (NULL: no minimum)';
 
 -- The legal minimum as SQL over a row of tbl (alias `alias`), for erasure:
@@ -292,7 +247,7 @@ COMMENT ON FUNCTION privacy._legal_minimum_until(regclass, timestamptz) IS
 -- table has no legal minimum), row_time the row's time as timestamptz in
 -- the policy's time zone (for _legal_minimum_until).  Only built-in
 -- operators and literals: the statement runs as the table's owner.
-CREATE FUNCTION privacy._legal_minimum_sql(tbl regclass, alias text, at timestamptz,
+CREATE FUNCTION privacy_internal._legal_minimum_sql(tbl regclass, alias text, at timestamptz,
                                            OUT keep_cond text, OUT row_time text)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -318,7 +273,7 @@ BEGIN
   -- the purge's own comparison, negated (a date is kept whole while any
   -- of its day is under the minimum)
   keep_cond := pg_catalog.format('(%s OPERATOR(pg_catalog.>=) %L::%s)', col,
-                                 privacy._retention_literal(privacy._legal_minimum_from(p, at), typ, p.time_zone),
+                                 privacy_internal._retention_literal(privacy_internal._legal_minimum_from(p, at), typ, p.time_zone),
                                  typ);
   row_time := CASE typ
                 WHEN 'timestamptz'::regtype THEN col
@@ -326,12 +281,12 @@ BEGIN
                 ELSE pg_catalog.format('pg_catalog.timezone(%L, %s::pg_catalog.timestamp)', p.time_zone, col) END;
 END
 $$;
-COMMENT ON FUNCTION privacy._legal_minimum_sql(regclass, text, timestamptz) IS
+COMMENT ON FUNCTION privacy_internal._legal_minimum_sql(regclass, text, timestamptz) IS
   'internal: SQL condition that a row is under the legal minimum of the table''s policy, and its time, for erasure';
 
 -- An interval in words ("5 years", "6 months", "1 year 2 days"), the
 -- same whatever the session's IntervalStyle.
-CREATE FUNCTION privacy._interval_text(i interval) RETURNS text
+CREATE FUNCTION privacy_internal._interval_text(i interval) RETURNS text
   LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -346,57 +301,23 @@ AS $$
 $$;
 
 -- A policy in words, for the record of processing.
-CREATE FUNCTION privacy._retention_text(p privacy.retention_policy) RETURNS text
+CREATE FUNCTION privacy_internal._retention_text(p privacy.retention_policy) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT CASE WHEN p.tbl IS NOT NULL THEN pg_catalog.concat(
     CASE p.action WHEN 'delete' THEN 'deleted' ELSE 'anonymized' END,
-    ' ', privacy._interval_text(p.keep),
+    ' ', privacy_internal._interval_text(p.keep),
     CASE WHEN p.align IS NULL THEN ' after ' || p.time_column
          WHEN p.align OPERATOR(pg_catalog.=) 'year' AND p.year_start OPERATOR(pg_catalog.<>) 1
            THEN ' after the end of the financial year (from month ' || p.year_start || ') of ' || p.time_column
          ELSE ' after the end of the ' || p.align || ' of ' || p.time_column END,
-    CASE WHEN p.keep_at_least IS NOT NULL THEN ', never before ' || privacy._interval_text(p.keep_at_least) END) END
+    CASE WHEN p.keep_at_least IS NOT NULL THEN ', never before ' || privacy_internal._interval_text(p.keep_at_least) END) END
 $$;
-
--- A text value of the time column's type from an instant, in a form every
--- DateStyle reads back the same.
-CREATE FUNCTION privacy._retention_literal(ts timestamptz, typ regtype, zone text) RETURNS text
-  LANGUAGE plpgsql STABLE STRICT
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF typ OPERATOR(pg_catalog.=) 'timestamptz'::regtype THEN
-    RETURN pg_catalog.to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') OPERATOR(pg_catalog.||) 'Z';
-  ELSIF typ OPERATOR(pg_catalog.=) 'timestamp'::regtype THEN
-    RETURN pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD"T"HH24:MI:SS.US');
-  END IF;
-  -- a date: the rows of a day are expired when the whole day is
-  RETURN pg_catalog.to_char(ts AT TIME ZONE zone, 'YYYY-MM-DD');
-END
-$$;
-
--- What a purge of one table needs to know, built from the catalog: the
--- relation to query, the time column, the predicate that leaves rows
--- under a hold alone (with its parameters), and for anonymize the SET list
--- and the predicate of rows not yet anonymized.
-CREATE TYPE privacy._retention_work AS (
-  policy       privacy.retention_policy,
-  relkind      "char",
-  rel          text,       -- relation as written in the statements
-  tcol         text,       -- quoted time column
-  ttype        regtype,
-  held         text,       -- predicate: the row is under a hold ($3...)
-  held_args    text[],
-  held_cols    integer,    -- how many columns the hold predicate looks at
-  set_list     text,       -- anonymize: SET ...
-  todo         text        -- anonymize: the row is not anonymized yet
-);
 
 -- The form an identifier is stored in by a protect transformation; NULL
 -- when the transformation refuses it (then no row can hold it there).
-CREATE FUNCTION privacy._stored_form(value text, protect text, domain text, identifies text)
+CREATE FUNCTION privacy_internal._stored_form(value text, protect text, domain text, identifies text)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -405,7 +326,7 @@ BEGIN
   IF value IS NULL OR protect IS NULL OR domain IS NULL THEN
     RETURN NULL;
   END IF;
-  RETURN privacy._transform(value, protect, domain, identifies);
+  RETURN privacy_internal._transform(value, protect, domain, identifies);
 EXCEPTION WHEN data_exception THEN
   RETURN NULL;
 END
@@ -416,7 +337,7 @@ $$;
 -- default country; others as they are.  A column protected before its
 -- transformation normalized what it was given stores the transform of
 -- the form that was typed; these are the forms a hold looks for there.
-CREATE FUNCTION privacy._retention_written_forms(vals text[], mode text, dc text) RETURNS text[]
+CREATE FUNCTION privacy_internal._retention_written_forms(vals text[], mode text, dc text) RETURNS text[]
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -450,7 +371,7 @@ BEGIN
   RETURN out;
 END
 $$;
-COMMENT ON FUNCTION privacy._retention_written_forms(text[], text, text) IS
+COMMENT ON FUNCTION privacy_internal._retention_written_forms(text[], text, text) IS
   'internal: usual written forms of normalized identifiers (a number in E.164, 00 and national forms)';
 
 -- The legal-hold predicate over a row of tbl: true when any registered
@@ -461,7 +382,7 @@ COMMENT ON FUNCTION privacy._retention_written_forms(text[], text, text) IS
 -- they are held_args, which the statement reads as $3, $4, ... (param_key
 -- NULL, the purge) or from its jsonb parameter $1 under param_key (the
 -- erasure's statements).  `alias` qualifies the columns.
-CREATE FUNCTION privacy._hold_arg(args text[], param_key text) RETURNS text
+CREATE FUNCTION privacy_internal._hold_arg(args text[], param_key text) RETURNS text
   LANGUAGE sql IMMUTABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -471,7 +392,7 @@ AS $$
                                      param_key, pg_catalog.cardinality(args) OPERATOR(pg_catalog.-) 1) END
 $$;
 
-CREATE FUNCTION privacy._hold_predicate(tbl regclass, alias text, param_key text,
+CREATE FUNCTION privacy_internal._hold_predicate(tbl regclass, alias text, param_key text,
                                         OUT held text, OUT held_args text[], OUT held_cols integer)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -483,7 +404,7 @@ DECLARE
   cond text[];
   parts text[] := '{}';
   colref text;
-  dc text := privacy._default_country();
+  dc text := privacy_internal._default_country();
 BEGIN
   -- Holds: every registered column that holds an identifier of the kind
   -- (owner or mention), whatever form it is written in.  A stored
@@ -521,25 +442,25 @@ BEGIN
     cond := '{}';
     IF c.protect IS NOT NULL THEN
       SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
-        FROM pg_catalog.unnest(privacy._retention_written_forms(c.vals, c.normalize, dc)) v,
-             privacy._stored_form(v, c.protect, c.domain, c.identifies) f
+        FROM pg_catalog.unnest(privacy_internal._retention_written_forms(c.vals, c.normalize, dc)) v,
+             privacy_internal._stored_form(v, c.protect, c.domain, c.identifies) f
        WHERE f IS NOT NULL;
       IF vals IS NOT NULL THEN
         held_args := held_args || vals::text;
         cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
-                                          colref, privacy._hold_arg(held_args, param_key));
+                                          colref, privacy_internal._hold_arg(held_args, param_key));
       END IF;
     ELSE
       held_args := held_args || c.vals::text;
       cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
-                                        colref, privacy._hold_arg(held_args, param_key));
+                                        colref, privacy_internal._hold_arg(held_args, param_key));
     END IF;
     -- as typed, or raw from before protection: by the normal form (not in
     -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
     IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
       held_args := held_args || norms::text;
       cond := cond || pg_catalog.format('privacy.lookup_value(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
-                                        c.normalize, colref, dc, privacy._hold_arg(held_args, param_key));
+                                        c.normalize, colref, dc, privacy_internal._hold_arg(held_args, param_key));
     END IF;
     CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
     parts := parts || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
@@ -549,286 +470,8 @@ BEGIN
                ELSE '(' || pg_catalog.array_to_string(parts, ' OR ') || ')' END;
 END
 $$;
-COMMENT ON FUNCTION privacy._hold_predicate(regclass, text, text) IS
+COMMENT ON FUNCTION privacy_internal._hold_predicate(regclass, text, text) IS
   'internal: SQL predicate true for rows of the table that hold an identifier under an active legal hold';
-
-CREATE FUNCTION privacy._retention_work(tbl regclass) RETURNS privacy._retention_work
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  w privacy._retention_work;
-  p privacy.retention_policy;
-  c record;
-  sets text[] := '{}';
-  todo text[] := '{}';
-  expr text;
-BEGIN
-  -- Fail closed on a table whose protection was switched off: its rows may
-  -- hold raw values that the hold predicate would not recognize.
-  PERFORM privacy._check_protection(tbl);
-  SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _retention_work.tbl;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'table % has no retention policy', tbl
-      USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
-  END IF;
-  w.policy := p;
-  SELECT k.relkind INTO w.relkind FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) tbl;
-  w.rel := CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' THEN tbl::text ELSE 'ONLY ' || tbl::text END;
-  SELECT pg_catalog.quote_ident(a.attname), a.atttypid::regtype INTO w.tcol, w.ttype
-    FROM pg_catalog.pg_attribute a
-   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.=) p.time_attnum
-     AND NOT a.attisdropped;
-  IF w.tcol IS NULL THEN
-    RAISE EXCEPTION 'the time column of the retention policy of % no longer exists', tbl
-      USING ERRCODE = '55000', HINT = 'Set the policy again with privacy.set_retention().';
-  END IF;
-  IF w.ttype NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
-    RAISE EXCEPTION 'time column % of relation % has type %', w.tcol, tbl, w.ttype
-      USING ERRCODE = '42804', HINT = 'The time column must be timestamptz, timestamp or date.';
-  END IF;
-
-  -- Holds (privacy._hold_predicate): the predicate's arguments are $3...
-  SELECT hp.held, hp.held_args, hp.held_cols INTO w.held, w.held_args, w.held_cols
-    FROM privacy._hold_predicate(tbl, NULL, NULL) hp;
-
-  IF p.action OPERATOR(pg_catalog.=) 'anonymize' THEN
-    -- the time column and other registered traffic times: generalized
-    FOR c IN
-      SELECT a.attname, a.atttypid::regtype AS typ
-        FROM pg_catalog.pg_attribute a
-       WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND NOT a.attisdropped
-         AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
-         AND (a.attnum OPERATOR(pg_catalog.=) p.time_attnum
-              OR EXISTS (SELECT FROM privacy.registered_column rc
-                          WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
-                            AND rc.col OPERATOR(pg_catalog.=) a.attname
-                            AND rc.category OPERATOR(pg_catalog.=) 'traffic'))
-       ORDER BY a.attnum
-    LOOP
-      expr := CASE c.typ
-        WHEN 'timestamptz'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I, %L)', p.generalize, c.attname, p.time_zone)
-        WHEN 'timestamp'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I)', p.generalize, c.attname)
-        ELSE pg_catalog.format('pg_catalog.date_trunc(%L, %I::pg_catalog.timestamp)::pg_catalog.date', p.generalize, c.attname) END;
-      sets := sets || pg_catalog.format('%I = %s', c.attname, expr);
-      todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %s', c.attname, expr);
-    END LOOP;
-    -- every other registered column, unless it is a traffic or location fact
-    FOR c IN
-      SELECT rc.col, a.attnotnull, a.atttypid, rc.protect
-        FROM privacy.registered_column rc
-        JOIN pg_catalog.pg_attribute a
-          ON a.attrelid OPERATOR(pg_catalog.=) rc.tbl AND a.attname OPERATOR(pg_catalog.=) rc.col
-         AND NOT a.attisdropped
-       WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
-         AND a.attnum OPERATOR(pg_catalog.<>) p.time_attnum
-         AND (rc.identifies IS NOT NULL OR rc.category NOT IN ('traffic', 'location'))
-       ORDER BY a.attnum
-    LOOP
-      IF NOT c.attnotnull THEN
-        sets := sets || pg_catalog.format('%I = NULL', c.col);
-        todo := todo || pg_catalog.format('%I IS NOT NULL', c.col);
-      ELSIF c.protect IS NULL
-            AND c.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
-        sets := sets || pg_catalog.format('%I = %L', c.col, '');
-        todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %L', c.col, '');
-      ELSE
-        RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be anonymized', c.col, tbl
-          USING ERRCODE = '55000',
-                DETAIL = CASE WHEN c.protect IS NOT NULL
-                              THEN 'Its protect transformation applies to any value but NULL, so only NULL hides it.'
-                              ELSE 'Only NULL (or an empty text) carries no personal data.' END,
-                HINT = pg_catalog.format('Allow NULL in it (ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL) or use action ''delete''.',
-                                         tbl, c.col);
-      END IF;
-    END LOOP;
-    w.set_list := pg_catalog.array_to_string(sets, ', ');
-    w.todo := '(' || pg_catalog.array_to_string(todo, ' OR ') || ')';
-  END IF;
-  RETURN w;
-END
-$$;
-COMMENT ON FUNCTION privacy._retention_work(regclass) IS
-  'internal: the relation, time column, hold predicate and anonymization of one table''s purge';
-
--- The WHERE clause of a batch: [lo <= t] and t < hi ($1), not held,
--- not anonymized yet.  $2 is lo.
-CREATE FUNCTION privacy._retention_where(w privacy._retention_work, with_lo boolean) RETURNS text
-  LANGUAGE plpgsql IMMUTABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  RETURN pg_catalog.concat_ws(' AND ',
-    CASE WHEN with_lo THEN pg_catalog.format('%s OPERATOR(pg_catalog.>=) $2::%s', w.tcol, w.ttype) END,
-    pg_catalog.format('%s OPERATOR(pg_catalog.<) $1::%s', w.tcol, w.ttype),
-    CASE WHEN w.held IS NOT NULL THEN 'NOT ' OPERATOR(pg_catalog.||) w.held END,
-    w.todo);
-END
-$$;
-
--- Rows of restricted data subjects (GDPR Art. 18, privacy.restrict_subject)
--- are left as they are by an anonymizing purge: restriction allows storing
--- them, not changing them (privacy._restrict_trigger refuses the UPDATE).
--- Returns the predicate that leaves them out of the rows `wh` selects (with
--- the parameters args), and its parameters to append; NULL when no active
--- restriction concerns the table.  The owner identifiers of those rows are
--- read as the table's owner; which of them are restricted is decided here,
--- by the restriction trigger's own match (keyed reference, and the period
--- for which the identifier was the subject's).
--- The restriction reference of a value stored by msisdn_fpe: '' when it
--- cannot be read back (not a pseudonym of that domain).
-CREATE FUNCTION privacy._retention_fpe_ref(kind text, val text, domain text) RETURNS text
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  RETURN COALESCE(privacy._audit_ref(kind, privacy._msisdn_decrypt(val, domain)), '');
-EXCEPTION WHEN data_exception THEN
-  RETURN '';
-END
-$$;
-COMMENT ON FUNCTION privacy._retention_fpe_ref(text, text, text) IS
-  'internal: restriction reference of an msisdn_fpe stored value, empty when it cannot be read back';
-
-CREATE FUNCTION privacy._retention_restricted(w privacy._retention_work, wh text, args text[],
-                                             lock_timeout_ms integer,
-                                             OUT pred text, OUT pargs text[])
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  dc text := privacy._default_country();
-  c record;
-  raw text;
-  vals text[];
-  rvals text[];
-  rspans tstzmultirange[];
-  rel text := (w.policy).tbl::text;     -- qualifies the outer row below
-  conds text[] := '{}';
-  n integer := pg_catalog.cardinality(args);
-BEGIN
-  pargs := '{}';
-  IF (w.policy).action OPERATOR(pg_catalog.<>) 'anonymize'
-     OR NOT EXISTS (SELECT FROM privacy.restriction r
-                     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
-    RETURN;
-  END IF;
-  FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
-            WHERE sc.tbl OPERATOR(pg_catalog.=) (w.policy).tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
-              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
-            ORDER BY sc.attnum LOOP
-    CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction r
-                               WHERE r.kind OPERATOR(pg_catalog.=) c.kind
-                                 AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
-    raw := privacy._owner_query((w.policy).tbl,
-             pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT %I::pg_catalog.text) FROM %s WHERE %s AND %I IS NOT NULL',
-                               c.col, w.rel, wh, c.col),
-             args, lock_timeout_ms);
-    CONTINUE WHEN raw IS NULL;
-    vals := raw::text[];
-    -- (a stored value that cannot be read back, which the trigger would
-    -- refuse as well, is left alone as if restricted)
-    WITH v AS (
-      SELECT u.val,
-             CASE WHEN c.protect IS NOT NULL THEN privacy._retention_fpe_ref(c.kind, u.val, c.domain)
-                  ELSE privacy._audit_ref(c.kind, privacy.lookup_value(c.mode, u.val, dc)) END AS ref
-        FROM pg_catalog.unnest(vals) u(val))
-    SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
-      INTO rvals, rspans
-      FROM (SELECT v.val, r.span
-              FROM v JOIN privacy.restriction r
-                ON r.kind OPERATOR(pg_catalog.=) c.kind AND r.subject_ref OPERATOR(pg_catalog.=) v.ref
-             WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
-            UNION ALL
-            SELECT v.val, '{(,)}'::pg_catalog.tstzmultirange FROM v WHERE v.ref OPERATOR(pg_catalog.=) '') x;
-    CONTINUE WHEN rvals IS NULL;
-    pargs := pargs || rvals::text || rspans::text;
-    conds := conds || pg_catalog.format(
-      'NOT EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest($%s::pg_catalog.text[]), pg_catalog.unnest($%s::pg_catalog.tstzmultirange[])) AS pgp_r(pgp_v, pgp_s) '
-      'WHERE %s.%I::pg_catalog.text OPERATOR(pg_catalog.=) pgp_r.pgp_v%s)',
-      n OPERATOR(pg_catalog.+) pg_catalog.cardinality(pargs) OPERATOR(pg_catalog.-) 1,
-      n OPERATOR(pg_catalog.+) pg_catalog.cardinality(pargs),
-      rel, c.col,
-      CASE WHEN c.is_validity THEN
-             pg_catalog.format(' AND pgp_r.pgp_s OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(%s, %s, ''[)'')',
-                               COALESCE(rel || '.' || pg_catalog.quote_ident(c.valid_from) || '::pg_catalog.timestamptz', 'NULL'),
-                               COALESCE(rel || '.' || pg_catalog.quote_ident(c.valid_to) || '::pg_catalog.timestamptz', 'NULL'))
-           WHEN c.event_time IS NOT NULL THEN
-             pg_catalog.format(' AND (pgp_r.pgp_s OPERATOR(pg_catalog.=) ''{(,)}'' OR pgp_r.pgp_s OPERATOR(pg_catalog.@>) %s.%I::pg_catalog.timestamptz)',
-                               rel, c.event_time)
-           ELSE '' END);
-  END LOOP;
-  IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.>) 0 THEN
-    pred := pg_catalog.array_to_string(conds, ' AND ');
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION privacy._retention_restricted(privacy._retention_work, text, text[], integer) IS
-  'internal: the predicate that leaves rows of restricted data subjects out of an anonymizing purge batch';
-
--- Whole partitions that a purge of tbl drops: leaves range-partitioned on
--- the time column alone, whose upper bound is at or before the cutoff (so
--- every row they can hold is expired).  Rows under a hold are checked by
--- the caller.
-CREATE FUNCTION privacy._retention_expired_partitions(w privacy._retention_work, cutoff timestamptz)
-  RETURNS TABLE(leaf regclass, upper_bound timestamptz)
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-  SET datestyle = 'ISO, YMD'
-AS $$
-DECLARE
-  r record;
-  bound text;
-  ub timestamptz;
-BEGIN
-  IF w.relkind OPERATOR(pg_catalog.<>) 'p' THEN
-    RETURN;
-  END IF;
-  FOR r IN
-    SELECT t.relid AS leaf, t.parentrelid AS parent,
-           pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS spec
-      FROM pg_catalog.pg_partition_tree((w.policy).tbl) t
-      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.relid
-      JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid OPERATOR(pg_catalog.=) t.parentrelid
-      JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) t.parentrelid
-                                    AND a.attnum OPERATOR(pg_catalog.=) pt.partattrs[0]
-     WHERE t.isleaf AND c.relkind OPERATOR(pg_catalog.=) 'r'
-       AND pt.partstrat OPERATOR(pg_catalog.=) 'r' AND pt.partnatts OPERATOR(pg_catalog.=) 1
-       AND a.attname OPERATOR(pg_catalog.=) (w.policy).time_column
-  LOOP
-    bound := pg_catalog.substring(r.spec, '\) TO \((.*)\)$');
-    CONTINUE WHEN bound IS NULL OR bound !~ '^''.*''$';     -- MAXVALUE
-    bound := pg_catalog.replace(pg_catalog.substr(bound, 2, pg_catalog.length(bound) OPERATOR(pg_catalog.-) 2), '''''', '''');
-    ub := CASE w.ttype
-            WHEN 'timestamptz'::regtype THEN bound::timestamptz
-            WHEN 'timestamp'::regtype THEN bound::timestamp AT TIME ZONE (w.policy).time_zone
-            ELSE bound::date::timestamp AT TIME ZONE (w.policy).time_zone END;
-    -- for a date column a row's whole day must be expired: compare dates
-    IF (w.ttype OPERATOR(pg_catalog.=) 'date'::regtype
-        AND bound::date OPERATOR(pg_catalog.<=) privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone)::date)
-       OR (w.ttype OPERATOR(pg_catalog.<>) 'date'::regtype AND ub OPERATOR(pg_catalog.<=) cutoff) THEN
-      leaf := r.leaf;
-      upper_bound := ub;
-      RETURN NEXT;
-    END IF;
-  END LOOP;
-END
-$$;
-
--- Raise 42501 unless the invoking role may run purges.
-CREATE FUNCTION privacy._check_purge_privilege() RETURNS void
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF NOT (pg_catalog.has_function_privilege(privacy._invoker(), 'privacy.purge(boolean, regclass, integer, integer)', 'EXECUTE')
-          OR pg_catalog.has_function_privilege(privacy._invoker(), 'privacy.run_purge(integer, integer, integer)', 'EXECUTE')) THEN
-    RAISE EXCEPTION 'permission denied to purge'
-      USING ERRCODE = '42501',
-            HINT = 'Grant EXECUTE on privacy.purge() or privacy.run_purge() to this role.';
-  END IF;
-END
-$$;
 
 ------------------------------------------------------------------------
 -- Policies
@@ -852,7 +495,7 @@ DECLARE
   zone text := COALESCE(time_zone, pg_catalog.current_setting('TimeZone'));
   rel record;
   other regclass;
-  w privacy._retention_work;
+  w privacy_internal._retention_work;
 BEGIN
   IF tbl IS NULL OR time_column IS NULL OR keep IS NULL OR action IS NULL THEN
     RAISE EXCEPTION 'table, time column, keep and action must not be null' USING ERRCODE = '22004';
@@ -862,7 +505,7 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = 'Register it with privacy.register_table() first; a policy is part of the record of processing.';
   END IF;
-  PERFORM privacy._check_owner(tbl);
+  PERFORM privacy_internal._check_owner(tbl);
   SELECT a.attnum, a.atttypid::regtype AS typ INTO att
     FROM pg_catalog.pg_attribute a
    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) time_column
@@ -935,7 +578,7 @@ BEGIN
   SELECT * INTO old FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) set_retention.tbl FOR UPDATE;
   INSERT INTO privacy.retention_policy AS p
          (tbl, time_column, time_attnum, keep, action, keep_at_least, align, year_start, time_zone, generalize, set_by)
-  VALUES (tbl, time_column, att.attnum, keep, action, keep_at_least, align, year_start, zone, generalize, privacy._invoker())
+  VALUES (tbl, time_column, att.attnum, keep, action, keep_at_least, align, year_start, zone, generalize, privacy_internal._invoker())
   ON CONFLICT ON CONSTRAINT retention_policy_pkey DO UPDATE
      SET time_column = EXCLUDED.time_column, keep = EXCLUDED.keep, action = EXCLUDED.action,
          keep_at_least = EXCLUDED.keep_at_least, align = EXCLUDED.align, year_start = EXCLUDED.year_start,
@@ -945,8 +588,8 @@ BEGIN
   DELETE FROM privacy.retention_progress g WHERE g.tbl OPERATOR(pg_catalog.=) set_retention.tbl;
   -- Check that the purge can be carried out (anonymize: every personal
   -- column can be emptied); an error undoes the change.
-  w := privacy._retention_work(tbl);
-  PERFORM privacy._audit(
+  w := privacy_internal._retention_work(tbl);
+  PERFORM privacy_internal._audit(
     CASE WHEN old.tbl IS NULL THEN 'retention.set' ELSE 'retention.change' END,
     tbl::text,
     pg_catalog.jsonb_build_object('time_column', time_column, 'keep', keep::text, 'action', action,
@@ -955,7 +598,7 @@ BEGIN
                                   'generalize', CASE WHEN action OPERATOR(pg_catalog.=) 'anonymize' THEN generalize END)
     OPERATOR(pg_catalog.||)
     CASE WHEN old.tbl IS NULL THEN '{}'::jsonb
-         ELSE pg_catalog.jsonb_build_object('previous', privacy._retention_text(old)) END);
+         ELSE pg_catalog.jsonb_build_object('previous', privacy_internal._retention_text(old)) END);
 END
 $$;
 COMMENT ON FUNCTION privacy.set_retention(regclass, name, interval, text, interval, text, integer, text, text) IS
@@ -973,10 +616,10 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % has no retention policy', tbl USING ERRCODE = '55000';
   END IF;
-  PERFORM privacy._check_owner(tbl);
+  PERFORM privacy_internal._check_owner(tbl);
   DELETE FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) drop_retention.tbl;
-  PERFORM privacy._audit('retention.drop', tbl::text,
-                         pg_catalog.jsonb_build_object('previous', privacy._retention_text(old)));
+  PERFORM privacy_internal._audit('retention.drop', tbl::text,
+                         pg_catalog.jsonb_build_object('previous', privacy_internal._retention_text(old)));
 END
 $$;
 COMMENT ON FUNCTION privacy.drop_retention(regclass) IS 'remove the retention policy of a table';
@@ -986,8 +629,8 @@ SELECT p.tbl AS table_name, t.purpose, p.time_column, p.keep, p.align AS period,
        CASE WHEN p.align IN ('year', 'quarter') THEN p.year_start END AS year_start,
        p.action, p.keep_at_least, p.time_zone,
        CASE WHEN p.action OPERATOR(pg_catalog.=) 'anonymize' THEN p.generalize END AS generalize,
-       privacy._retention_cutoff(p, pg_catalog.now()) AS expired_before,
-       privacy._retention_text(p) AS description,
+       privacy_internal._retention_cutoff(p, pg_catalog.now()) AS expired_before,
+       privacy_internal._retention_text(p) AS description,
        p.set_at, p.set_by,
        g.tbl IS NOT NULL AS purge_under_way
   FROM privacy.retention_policy p
@@ -1023,16 +666,16 @@ BEGIN
   END IF;
   -- the normal form under today's pg_privacy.default_country: a hold
   -- placed on a national number means the number it meant when placed
-  norm := privacy._identifier_normalize(kind, value);
+  norm := privacy_internal._identifier_normalize(kind, value);
   -- Wait for a purge batch in progress: it did not see this hold.  The
   -- next batch does.
-  PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy._lock_key('hold'));
+  PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy_internal._lock_key('hold'));
   INSERT INTO privacy.legal_hold (kind, value, reason, placed_by, until)
-       VALUES (kind, norm, reason, privacy._invoker(), until)
+       VALUES (kind, norm, reason, privacy_internal._invoker(), until)
     RETURNING id INTO new_id;
-  PERFORM privacy._audit('retention.hold', NULL,
+  PERFORM privacy_internal._audit('retention.hold', NULL,
                          pg_catalog.jsonb_build_object('hold', new_id, 'kind', kind,
-                                                       'subject', privacy._subject_ref(kind, value),
+                                                       'subject', privacy_internal._subject_ref(kind, value),
                                                        'until', until));
   RETURN new_id;
 END
@@ -1059,11 +702,11 @@ BEGIN
     RAISE EXCEPTION 'legal hold % was already released', hold_id
       USING ERRCODE = '55000', DETAIL = pg_catalog.format('It was released at %s.', h.released_at);
   END IF;
-  UPDATE privacy.legal_hold l SET released_at = pg_catalog.now(), released_by = privacy._invoker()
+  UPDATE privacy.legal_hold l SET released_at = pg_catalog.now(), released_by = privacy_internal._invoker()
    WHERE l.id OPERATOR(pg_catalog.=) hold_id;
-  PERFORM privacy._audit('retention.release_hold', NULL,
+  PERFORM privacy_internal._audit('retention.release_hold', NULL,
                          pg_catalog.jsonb_build_object('hold', hold_id, 'kind', h.kind,
-                                                       'subject', privacy._subject_ref(h.kind, h.value)));
+                                                       'subject', privacy_internal._subject_ref(h.kind, h.value)));
 END
 $$;
 COMMENT ON FUNCTION privacy.release_hold(bigint) IS
@@ -1079,738 +722,3 @@ SELECT h.id, h.kind,
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) h.kind;
 COMMENT ON VIEW privacy.legal_holds IS
   'legal holds with masked identifiers, and whether each is active';
-
-------------------------------------------------------------------------
--- The purge
-------------------------------------------------------------------------
-
--- One batch of the purge of one table.  Returns done when the table is
--- finished (its receipt is then in the audit log), with the totals of its
--- pass so far.
-CREATE FUNCTION privacy._purge_batch(tbl regclass, run_id bigint, batch_size integer,
-                                     lock_timeout_ms integer, retries integer,
-                                     OUT done boolean, OUT action text,
-                                     OUT rows bigint, OUT partitions integer)
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-  SET datestyle = 'ISO, YMD'
-AS $$
-DECLARE
-  w privacy._retention_work;
-  g privacy.retention_progress;
-  cutoff timestamptz;
-  cut text;
-  hi text;
-  n bigint := 0;
-  leaf regclass;
-  leafname text;
-  dropped_one boolean;
-  pend oid[];
-  i integer;
-  est bigint;
-  attempt integer;
-  wh text;
-  q text;
-  args text[];
-  parent regclass;
-  r record;
-BEGIN
-  PERFORM privacy._check_purge_privilege();
-  -- A hold placed from now on waits for this batch; one placed before is seen.
-  PERFORM pg_catalog.pg_advisory_xact_lock_shared(1885827186, privacy._lock_key('hold'));
-  IF NOT EXISTS (SELECT FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl) THEN
-    -- the policy (or the table) went away since the run started
-    done := true;
-    RETURN;
-  END IF;
-  w := privacy._retention_work(tbl);
-  action := (w.policy).action;
-
-  SELECT * INTO g FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl FOR UPDATE;
-  IF NOT FOUND THEN
-    INSERT INTO privacy.retention_progress AS p (tbl, run_id, first_run_id, started_at, cutoff, phase)
-         VALUES (tbl, run_id, run_id, pg_catalog.now(), privacy._retention_cutoff(w.policy, pg_catalog.now()),
-                 CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' AND (w.policy).action OPERATOR(pg_catalog.=) 'delete'
-                      THEN 'partitions' ELSE 'rows' END)
-      RETURNING * INTO g;
-  ELSIF g.run_id OPERATOR(pg_catalog.<>) run_id THEN
-    -- continuing an interrupted run: the cutoff as of now
-    UPDATE privacy.retention_progress p
-       SET run_id = _purge_batch.run_id, runs = p.runs OPERATOR(pg_catalog.+) 1,
-           cutoff = privacy._retention_cutoff(w.policy, pg_catalog.now())
-     WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
-      RETURNING * INTO g;
-  END IF;
-  cutoff := g.cutoff;
-
-  -- In one transaction (purge()), a partition dropped before holds the
-  -- parent's ACCESS EXCLUSIVE lock until the end: every writer of the
-  -- table waits for as long as this transaction does.  Then no lock is
-  -- waited for any more: the first one not granted fails the table, and
-  -- its work is undone (releasing the parent) instead.
-  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
-              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
-                AND l.locktype OPERATOR(pg_catalog.=) 'relation'
-                AND l.mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock' AND l.granted
-                AND l.database OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database d
-                                                        WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
-                AND l.relation IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(tbl) t WHERE NOT t.isleaf)) THEN
-    lock_timeout_ms := 1;
-    retries := 0;
-  END IF;
-
-  IF g.phase OPERATOR(pg_catalog.=) 'partitions' THEN
-    -- the expired partitions, listed once per pass, oldest first; each
-    -- batch drops the next one that holds no row under a hold
-    pend := g.pending;
-    IF pend IS NULL THEN
-      pend := ARRAY(SELECT e.leaf::oid FROM privacy._retention_expired_partitions(w, cutoff) e
-                     ORDER BY e.upper_bound, e.leaf::text);
-    END IF;
-    i := 1;
-    WHILE i OPERATOR(pg_catalog.<=) pg_catalog.cardinality(pend) LOOP
-      SELECT c.oid::regclass, GREATEST(c.reltuples, 0)::bigint INTO leaf, est
-        FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) pend[i];
-      i := i OPERATOR(pg_catalog.+) 1;
-      CONTINUE WHEN leaf IS NULL;   -- dropped meanwhile
-      leafname := leaf::text;       -- the name, before the oid is gone
-      dropped_one := false;
-      attempt := 0;
-      LOOP
-        -- Dropping a partition takes ACCESS EXCLUSIVE on it, on its parent
-        -- and on the parent's default partition.  Every INSERT into the
-        -- table queues behind a lock request on the parent, so the parent
-        -- is locked last, only once the partition (and the default) are
-        -- held, and never waited for: each lock is tried without waiting,
-        -- and a failed try gives back all of them (the subtransaction
-        -- ends), sleeps, and tries again.
-        BEGIN
-          PERFORM privacy._lock_nowait(ARRAY[leaf]);
-          IF w.held IS NULL
-             OR privacy._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leafname, w.held),
-                                     ARRAY[NULL, NULL]::text[] || w.held_args, lock_timeout_ms)::boolean IS FALSE THEN
-            SELECT i.inhparent::regclass INTO parent FROM pg_catalog.pg_inherits i
-             WHERE i.inhrelid OPERATOR(pg_catalog.=) leaf;
-            PERFORM privacy._lock_nowait(ARRAY(
-              SELECT d.partdefid::regclass FROM pg_catalog.pg_partitioned_table d
-               WHERE d.partrelid OPERATOR(pg_catalog.=) parent
-                 AND d.partdefid OPERATOR(pg_catalog.<>) 0 AND d.partdefid OPERATOR(pg_catalog.<>) leaf
-              UNION ALL SELECT parent WHERE parent IS NOT NULL));
-            PERFORM privacy._owner_exec(leaf, pg_catalog.format('DROP TABLE %s', leafname), '{}', lock_timeout_ms);
-            dropped_one := true;
-          END IF;
-          EXIT;
-        EXCEPTION WHEN lock_not_available THEN
-          attempt := attempt OPERATOR(pg_catalog.+) 1;
-          IF attempt OPERATOR(pg_catalog.>) retries THEN
-            RAISE EXCEPTION 'could not lock partition % to drop it', leafname
-              USING ERRCODE = '55P03',
-                    DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
-                    HINT = 'The next run tries again; the purge continues where it stopped.';
-          END IF;
-          PERFORM pg_catalog.pg_sleep(lock_timeout_ms OPERATOR(pg_catalog./) 1000.0);
-        END;
-      END LOOP;
-      IF dropped_one THEN
-        UPDATE privacy.retention_progress p
-           SET partitions = p.partitions OPERATOR(pg_catalog.+) 1,
-               dropped = p.dropped OPERATOR(pg_catalog.||) leafname,
-               dropped_rows_estimate = p.dropped_rows_estimate OPERATOR(pg_catalog.+) est,
-               pending = pend[i:],
-               batches = p.batches OPERATOR(pg_catalog.+) 1
-         WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
-          RETURNING * INTO g;
-        done := false;
-        rows := g.rows;
-        partitions := g.partitions;
-        RETURN;
-      END IF;
-      -- it holds a row under a hold: its other rows go by rows below
-    END LOOP;
-    UPDATE privacy.retention_progress p SET phase = 'rows', pending = '{}'
-     WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
-      RETURNING * INTO g;
-  END IF;
-
-  -- Rows: the key range [next_from, hi) holding batch_size rows to purge.
-  cut := privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone);
-  args := ARRAY[cut, g.next_from] OPERATOR(pg_catalog.||) w.held_args;
-  wh := privacy._retention_where(w, g.next_from IS NOT NULL);
-  IF (w.policy).action OPERATOR(pg_catalog.=) 'delete' THEN
-    q := pg_catalog.format('DELETE FROM %s WHERE %s', w.rel, wh);
-  ELSE
-    q := pg_catalog.format('UPDATE %s SET %s WHERE %s', w.rel, w.set_list, wh);
-  END IF;
-  attempt := 0;
-  LOOP
-    BEGIN
-      args[1] := cut;
-      hi := privacy._owner_query(tbl,
-              pg_catalog.format('SELECT %s FROM %s WHERE %s ORDER BY %s OFFSET %s LIMIT 1',
-                                w.tcol, w.rel, wh, w.tcol, batch_size), args, lock_timeout_ms);
-      IF hi IS NOT NULL AND hi OPERATOR(pg_catalog.=) g.next_from THEN
-        -- batch_size rows or more share one time: take them all
-        hi := privacy._owner_query(tbl,
-                pg_catalog.format('SELECT pg_catalog.min(%s) FROM %s WHERE %s AND %s OPERATOR(pg_catalog.>) $2::%s',
-                                  w.tcol, w.rel, wh, w.tcol, w.ttype), args, lock_timeout_ms);
-      END IF;
-      args[1] := COALESCE(hi, cut);
-      -- anonymize: the rows of restricted subjects stay as they are
-      r := privacy._retention_restricted(w, wh, args, lock_timeout_ms);
-      IF r.pred IS NULL THEN
-        n := privacy._owner_exec(tbl, q, args, lock_timeout_ms);
-      ELSE
-        n := privacy._owner_exec(tbl, q || ' AND ' || r.pred, args || r.pargs, lock_timeout_ms);
-      END IF;
-      EXIT;
-    EXCEPTION WHEN lock_not_available THEN
-      attempt := attempt OPERATOR(pg_catalog.+) 1;
-      IF attempt OPERATOR(pg_catalog.>) retries THEN
-        RAISE EXCEPTION 'could not lock rows of % to purge them', tbl
-          USING ERRCODE = '55P03',
-                DETAIL = pg_catalog.format('Gave up after %s attempts with lock_timeout %s ms.', attempt, lock_timeout_ms),
-                HINT = 'The next run tries again; the purge continues where it stopped.';
-      END IF;
-      PERFORM pg_catalog.pg_sleep(0.05 OPERATOR(pg_catalog.*) attempt);
-    END;
-  END LOOP;
-  UPDATE privacy.retention_progress p
-     SET rows = p.rows OPERATOR(pg_catalog.+) n, next_from = hi,
-         batches = p.batches OPERATOR(pg_catalog.+) 1
-   WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl
-    RETURNING * INTO g;
-  rows := g.rows;
-  partitions := g.partitions;
-  done := hi IS NULL;
-  IF done THEN
-    -- the receipt: no personal data, only what was done to which table
-    PERFORM privacy._audit('retention.purge', tbl::text,
-      pg_catalog.jsonb_build_object(
-        'run', g.first_run_id, 'action', (w.policy).action,
-        'rows', g.rows, 'partitions', g.partitions,
-        'dropped', pg_catalog.to_jsonb(g.dropped),
-        'dropped_rows_estimate', g.dropped_rows_estimate,
-        'expired_before', g.cutoff,
-        'policy', privacy._retention_text(w.policy),
-        'held_columns', w.held_cols,
-        'started_at', g.started_at, 'finished_at', pg_catalog.clock_timestamp(),
-        'batches', g.batches, 'runs', g.runs));
-    DELETE FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_batch.tbl;
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION privacy._purge_batch(regclass, bigint, integer, integer, integer) IS
-  'internal: one batch of a table''s purge (drop one expired partition, or purge one key range of rows), as the table owner';
-
--- What a purge of one table would do now: the expired partitions it
--- would drop and the rows it would delete or anonymize, counted with the
--- same predicates (a dry run).
-CREATE FUNCTION privacy._purge_preview(tbl regclass,
-                                       OUT action text, OUT rows bigint, OUT partitions integer)
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-  SET datestyle = 'ISO, YMD'
-AS $$
-DECLARE
-  w privacy._retention_work;
-  g privacy.retention_progress;
-  cutoff timestamptz;
-  leaf regclass;
-  dropped oid[] := '{}';
-  args text[];
-  wh text;
-  r record;
-BEGIN
-  PERFORM privacy._check_purge_privilege();
-  w := privacy._retention_work(tbl);
-  action := (w.policy).action;
-  partitions := 0;
-  SELECT * INTO g FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_preview.tbl;
-  cutoff := privacy._retention_cutoff(w.policy, pg_catalog.now());
-  IF w.relkind OPERATOR(pg_catalog.=) 'p' AND (w.policy).action OPERATOR(pg_catalog.=) 'delete'
-     AND (g.tbl IS NULL OR g.phase OPERATOR(pg_catalog.=) 'partitions') THEN
-    FOR leaf IN
-      SELECT c.oid::regclass FROM pg_catalog.pg_class c
-       WHERE g.pending IS NOT NULL AND c.oid OPERATOR(pg_catalog.=) ANY (g.pending)
-      UNION ALL
-      SELECT e.leaf FROM privacy._retention_expired_partitions(w, cutoff) e WHERE g.pending IS NULL
-    LOOP
-      IF w.held IS NULL
-         OR privacy._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leaf, w.held),
-                                 ARRAY[NULL, NULL]::text[] || w.held_args)::boolean IS FALSE THEN
-        partitions := partitions OPERATOR(pg_catalog.+) 1;
-        dropped := dropped OPERATOR(pg_catalog.||) leaf::oid;
-      END IF;
-    END LOOP;
-  END IF;
-  args := ARRAY[privacy._retention_literal(cutoff, w.ttype, (w.policy).time_zone), g.next_from]
-          OPERATOR(pg_catalog.||) w.held_args OPERATOR(pg_catalog.||) dropped::text;
-  wh := privacy._retention_where(w, g.next_from IS NOT NULL)
-        || pg_catalog.format(' AND tableoid OPERATOR(pg_catalog.<>) ALL ($%s::pg_catalog.oid[])', pg_catalog.cardinality(args));
-  r := privacy._retention_restricted(w, wh, args, 0);
-  IF r.pred IS NOT NULL THEN
-    wh := wh || ' AND ' || r.pred;
-    args := args || r.pargs;
-  END IF;
-  rows := privacy._owner_query(tbl, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE %s', w.rel, wh), args)::bigint;
-END
-$$;
-COMMENT ON FUNCTION privacy._purge_preview(regclass) IS
-  'internal: what a purge of the table would do now (dry run)';
-
-CREATE FUNCTION privacy.purge(dry_run boolean DEFAULT false, tbl regclass DEFAULT NULL,
-                              lock_timeout_ms integer DEFAULT 1000, retries integer DEFAULT 5)
-  RETURNS TABLE(table_name regclass, action text, rows bigint, partitions integer)
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  tables regclass[];
-  t regclass;
-  b record;
-  run bigint;
-  total_rows bigint := 0;
-  total_parts integer := 0;
-  failed jsonb := '[]';
-  f jsonb;
-  st text;
-  msg text;
-BEGIN
-  IF dry_run IS NULL THEN
-    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1
-     OR retries IS NULL OR retries OPERATOR(pg_catalog.<) 0 THEN
-    RAISE EXCEPTION 'invalid lock_timeout_ms % or retries %', lock_timeout_ms, retries
-      USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1, retries at least 0.';
-  END IF;
-  PERFORM privacy._check_purge_privilege();
-  IF tbl IS NOT NULL
-     AND NOT EXISTS (SELECT FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) purge.tbl) THEN
-    RAISE EXCEPTION 'table % has no retention policy', tbl
-      USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
-  END IF;
-  tables := ARRAY(SELECT p.tbl FROM privacy.retention_policy p
-                   WHERE purge.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) purge.tbl
-                   ORDER BY p.tbl::text);
-  IF pg_catalog.cardinality(tables) OPERATOR(pg_catalog.=) 0 THEN
-    RAISE NOTICE 'nothing to purge: no table has a retention policy'
-      USING HINT = 'Set one with privacy.set_retention(table, time_column, keep), for example privacy.set_retention(''app.cdr'', ''started_at'', ''6 months'').';
-  END IF;
-  IF dry_run THEN
-    FOREACH t IN ARRAY tables LOOP
-      BEGIN
-        SELECT * INTO b FROM privacy._purge_preview(t);
-        table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
-      EXCEPTION
-        WHEN query_canceled THEN
-          RAISE;
-        WHEN OTHERS THEN
-          GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-          f := privacy._purge_error(st, msg);
-          RAISE WARNING 'purge of % would fail: %', t, f OPERATOR(pg_catalog.->>) 'message'
-            USING DETAIL = pg_catalog.format('SQLSTATE %s.', st);
-          table_name := t; action := 'failed'; rows := NULL; partitions := NULL;
-      END;
-      RETURN NEXT;
-    END LOOP;
-    RETURN;
-  END IF;
-
-  -- A batch must see holds placed while the purge runs: READ COMMITTED.
-  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-    RAISE EXCEPTION 'purge must run at isolation level READ COMMITTED'
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('The transaction runs at %s; a snapshot taken earlier would not see a legal hold placed meanwhile.',
-                                       pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
-            HINT = 'Run it in a READ COMMITTED transaction, or use a dry run.';
-  END IF;
-  -- One purge at a time: wait for one in progress.
-  PERFORM pg_catalog.pg_advisory_xact_lock(1885827186, privacy._lock_key('purge'));
-  run := pg_catalog.nextval('privacy.retention_run_seq');
-  FOREACH t IN ARRAY tables LOOP
-    -- Each table in a subtransaction of its own: a table that fails (its
-    -- owner's trigger raises, a partition stays locked, its protection is
-    -- not in force) is left as it was, reported and audited, and the
-    -- other tables are purged.
-    BEGIN
-      LOOP
-        SELECT * INTO b FROM privacy._purge_batch(t, run, 10000, lock_timeout_ms, retries);
-        EXIT WHEN b.done;
-      END LOOP;
-    EXCEPTION
-      WHEN query_canceled THEN
-        RAISE;
-      WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        f := pg_catalog.jsonb_build_object('table', t::text) OPERATOR(pg_catalog.||) privacy._purge_error(st, msg);
-        failed := failed OPERATOR(pg_catalog.||) f;
-        PERFORM privacy._audit('retention.purge_failed', t::text,
-                               pg_catalog.jsonb_build_object('run', run, 'via', 'purge',
-                                                             'sqlstate', f OPERATOR(pg_catalog.->>) 'sqlstate',
-                                                             'message', f OPERATOR(pg_catalog.->>) 'message'));
-        RAISE WARNING 'purge of % failed: %', t, f OPERATOR(pg_catalog.->>) 'message'
-          USING DETAIL = pg_catalog.format('SQLSTATE %s. Nothing of this table was purged; the other tables were.', st);
-        table_name := t; action := 'failed'; rows := NULL; partitions := NULL;
-        RETURN NEXT;
-        CONTINUE;
-    END;
-    CONTINUE WHEN b.action IS NULL;     -- its policy was dropped meanwhile
-    table_name := t; action := b.action; rows := b.rows; partitions := b.partitions;
-    total_rows := total_rows OPERATOR(pg_catalog.+) b.rows;
-    total_parts := total_parts OPERATOR(pg_catalog.+) b.partitions;
-    RETURN NEXT;
-  END LOOP;
-  PERFORM privacy._audit('retention.run', NULL,
-                         pg_catalog.jsonb_build_object('run', run, 'via', 'purge', 'tables', pg_catalog.cardinality(tables),
-                                                       'rows', total_rows, 'partitions', total_parts,
-                                                       'failed', failed));
-END
-$$;
-COMMENT ON FUNCTION privacy.purge(boolean, regclass, integer, integer) IS
-  'purge expired rows of every table with a retention policy (or of one): drop expired partitions, delete or anonymize rows, keep rows under a hold; dry_run reports what it would do; one transaction, a table that fails is left as it was and reported (action failed)';
-
--- run_purge's steps (SECURITY DEFINER); the procedure itself cannot be.
-CREATE FUNCTION privacy._purge_begin(OUT run_id bigint, OUT tables regclass[])
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-AS $$
-BEGIN
-  PERFORM privacy._check_purge_privilege();
-  -- A run of this session that was interrupted may have kept the lock.
-  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
-              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
-                AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
-                AND l.classid OPERATOR(pg_catalog.=) 1885827186
-                AND l.objid OPERATOR(pg_catalog.=) privacy._lock_key('purge')::oid
-                AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
-                AND l.granted) THEN
-    PERFORM pg_catalog.pg_advisory_unlock(1885827186, privacy._lock_key('purge'));
-  END IF;
-  IF NOT pg_catalog.pg_try_advisory_lock(1885827186, privacy._lock_key('purge')) THEN
-    run_id := NULL;
-    RETURN;
-  END IF;
-  run_id := pg_catalog.nextval('privacy.retention_run_seq');
-  tables := ARRAY(SELECT p.tbl FROM privacy.retention_policy p ORDER BY p.tbl::text);
-END
-$$;
-COMMENT ON FUNCTION privacy._purge_begin() IS
-  'internal: start a run_purge (one purge at a time); NULL run id when another purge runs';
-
-CREATE FUNCTION privacy._purge_end(run_id bigint, tables integer, rows bigint, partitions integer,
-                                   failed jsonb)
-  RETURNS jsonb
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  f jsonb;
-  reported jsonb := '[]';
-BEGIN
-  PERFORM privacy._check_purge_privilege();
-  IF failed IS NOT NULL THEN
-    -- each failed table audited, with what went wrong and no value
-    FOR f IN SELECT e FROM pg_catalog.jsonb_array_elements(failed) e LOOP
-      f := pg_catalog.jsonb_build_object('table', f OPERATOR(pg_catalog.->>) 'table')
-           OPERATOR(pg_catalog.||) privacy._purge_error(f OPERATOR(pg_catalog.->>) 'sqlstate', f OPERATOR(pg_catalog.->>) 'message');
-      reported := reported OPERATOR(pg_catalog.||) f;
-      PERFORM privacy._audit('retention.purge_failed', f OPERATOR(pg_catalog.->>) 'table',
-                             pg_catalog.jsonb_build_object('run', run_id, 'via', 'run_purge',
-                                                           'sqlstate', f OPERATOR(pg_catalog.->>) 'sqlstate',
-                                                           'message', f OPERATOR(pg_catalog.->>) 'message'));
-    END LOOP;
-    IF tables IS NOT NULL THEN
-      PERFORM privacy._audit('retention.run', NULL,
-                             pg_catalog.jsonb_build_object('run', run_id, 'via', 'run_purge', 'tables', tables,
-                                                           'rows', rows, 'partitions', partitions,
-                                                           'failed', reported));
-    END IF;
-  END IF;
-  IF EXISTS (SELECT FROM pg_catalog.pg_locks l
-              WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()
-                AND l.locktype OPERATOR(pg_catalog.=) 'advisory'
-                AND l.classid OPERATOR(pg_catalog.=) 1885827186
-                AND l.objid OPERATOR(pg_catalog.=) privacy._lock_key('purge')::oid
-                AND l.objsubid OPERATOR(pg_catalog.=) 2 AND l.mode OPERATOR(pg_catalog.=) 'ExclusiveLock'
-                AND l.granted) THEN
-    PERFORM pg_catalog.pg_advisory_unlock(1885827186, privacy._lock_key('purge'));
-  END IF;
-  RETURN CASE WHEN failed IS NOT NULL THEN reported END;
-END
-$$;
-COMMENT ON FUNCTION privacy._purge_end(bigint, integer, bigint, integer, jsonb) IS
-  'internal: finish a run_purge: each failed table and the run''s receipt audited, the lock released; returns the failures as recorded';
-
--- A table's failure as the audit log and the receipt record it: the
--- SQLSTATE and the message, without what may be a personal value (an
--- error raised over a row, by a cast or by the owner's own trigger, can
--- quote one): quoted literals, e-mail addresses and digit runs are masked.
-CREATE FUNCTION privacy._purge_error(sqlstate text, message text) RETURNS jsonb
-  LANGUAGE plpgsql IMMUTABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  m text := COALESCE(message, '');
-BEGIN
-  m := pg_catalog.regexp_replace(m, $r$'[^']*'$r$, $r$'...'$r$, 'g');
-  m := pg_catalog.regexp_replace(m, $r$[^[:space:]"']*@[^[:space:]"']*$r$, '...', 'g');
-  m := pg_catalog.regexp_replace(m, '\+?[0-9][0-9 ().-]{4,}[0-9]', '...', 'g');
-  -- data and integrity errors, and errors a trigger raised, quote values
-  IF pg_catalog.left(sqlstate, 2) IN ('22', '23', 'P0') THEN
-    m := pg_catalog.regexp_replace(m, '"[^"]*"', '"..."', 'g');
-  END IF;
-  RETURN pg_catalog.jsonb_build_object('sqlstate', sqlstate, 'message', pg_catalog.left(m, 300));
-END
-$$;
-COMMENT ON FUNCTION privacy._purge_error(text, text) IS
-  'internal: a purge failure as recorded: SQLSTATE and the message with values masked';
-
--- The nightly job.  Not SECURITY DEFINER and without SET clauses, so that
--- it may COMMIT; every name and operator in it is qualified, because it
--- runs with the caller's search_path (pg_cron's superuser's among them).
-CREATE PROCEDURE privacy.run_purge(batch_size integer DEFAULT 10000,
-                                   lock_timeout_ms integer DEFAULT 1000,
-                                   retries integer DEFAULT 5)
-  LANGUAGE plpgsql
-AS $$
-DECLARE
-  b record;
-  run bigint;
-  tables regclass[];
-  t regclass;
-  total_rows bigint := 0;
-  total_parts integer := 0;
-  failed jsonb := pg_catalog.jsonb_build_array();
-  st text;
-  msg text;
-  table_failed boolean;
-  tbl_done boolean;
-  tbl_action text;
-  tbl_rows bigint;
-  tbl_parts integer;
-BEGIN
-  IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
-    RAISE EXCEPTION 'batch size must be positive' USING ERRCODE = '22023',
-          DETAIL = pg_catalog.format('batch_size was %s.', batch_size);
-  END IF;
-  IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1
-     OR retries IS NULL OR retries OPERATOR(pg_catalog.<) 0 THEN
-    RAISE EXCEPTION 'invalid lock_timeout_ms % or retries %', lock_timeout_ms, retries
-      USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1, retries at least 0.';
-  END IF;
-  -- Fails here, before anything is locked, when CALLed inside a
-  -- transaction block (where the batches could not commit).
-  COMMIT;
-  SELECT * INTO b FROM privacy._purge_begin();
-  IF b.run_id IS NULL THEN
-    RAISE NOTICE 'another purge is running; this one does nothing';
-    RETURN;
-  END IF;
-  run := b.run_id;
-  tables := b.tables;
-  IF pg_catalog.cardinality(tables) OPERATOR(pg_catalog.=) 0 THEN
-    RAISE NOTICE 'nothing to purge: no table has a retention policy'
-      USING HINT = 'Set one with privacy.set_retention(table, time_column, keep), for example privacy.set_retention(''app.cdr'', ''started_at'', ''6 months'').';
-  END IF;
-  COMMIT;
-  FOREACH t IN ARRAY tables LOOP
-    -- Each batch in a subtransaction of its own, committed after it: a
-    -- batch that fails is undone, the table is reported (and audited by
-    -- _purge_end), and the other tables are purged.  (The COMMIT is
-    -- outside the block: PL/pgSQL cannot commit inside one that catches
-    -- errors.)
-    table_failed := false;
-    tbl_done := false;
-    tbl_action := NULL;
-    LOOP
-      BEGIN
-        SELECT x.done, x.action, x.rows, x.partitions INTO tbl_done, tbl_action, tbl_rows, tbl_parts
-          FROM privacy._purge_batch(t, run, batch_size, lock_timeout_ms, retries) x;
-      EXCEPTION
-        WHEN query_canceled THEN
-          PERFORM privacy._purge_end(run, NULL, NULL, NULL, NULL);
-          RAISE;
-        WHEN OTHERS THEN
-          GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-          RAISE WARNING 'purge of % failed (SQLSTATE %); the other tables go on', t, st;
-          failed := failed OPERATOR(pg_catalog.||)
-                    pg_catalog.jsonb_build_object('table', t::text, 'sqlstate', st, 'message', msg);
-          table_failed := true;
-      END;
-      COMMIT;
-      EXIT WHEN table_failed OR tbl_done;
-    END LOOP;
-    IF NOT table_failed AND tbl_action IS NOT NULL THEN
-      total_rows := total_rows OPERATOR(pg_catalog.+) tbl_rows;
-      total_parts := total_parts OPERATOR(pg_catalog.+) tbl_parts;
-      RAISE NOTICE 'purged %: % % rows, % partitions dropped', t, tbl_action, tbl_rows, tbl_parts;
-    END IF;
-  END LOOP;
-  failed := privacy._purge_end(run, pg_catalog.cardinality(tables), total_rows, total_parts, failed);
-  COMMIT;
-  IF pg_catalog.jsonb_array_length(failed) OPERATOR(pg_catalog.>) 0 THEN
-    RAISE EXCEPTION 'purge failed for % of % tables', pg_catalog.jsonb_array_length(failed), pg_catalog.cardinality(tables)
-      USING ERRCODE = failed OPERATOR(pg_catalog.->) 0 OPERATOR(pg_catalog.->>) 'sqlstate',
-            DETAIL = (SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s', f OPERATOR(pg_catalog.->>) 'table',
-                                                                     f OPERATOR(pg_catalog.->>) 'message'), '; ')
-                        FROM pg_catalog.jsonb_array_elements(failed) f),
-            HINT = 'The other tables were purged; the next run continues the failed ones where they stopped.';
-  END IF;
-END
-$$;
-COMMENT ON PROCEDURE privacy.run_purge(integer, integer, integer) IS
-  'purge every table with a retention policy in batches, committing after each; CALL it outside a transaction block (pg_cron does)';
-
-------------------------------------------------------------------------
--- Scheduling with pg_cron
-------------------------------------------------------------------------
-
-CREATE FUNCTION privacy._check_pg_cron() RETURNS void
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
-    RAISE EXCEPTION 'pg_cron is not installed in database %', pg_catalog.current_database()
-      USING ERRCODE = '55000',
-            HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and cron.use_background_workers = on, restart, and run CREATE EXTENSION pg_cron; or schedule CALL privacy.run_purge() with another scheduler.';
-  END IF;
-END
-$$;
-
--- How pg_cron will run the purge job: in a background worker
--- (cron.use_background_workers = on: no connection, nothing to
--- authenticate), or as a client connecting to cron.host.  A connection
--- over TCP (cron.host defaults to localhost) needs a password on a stock
--- Debian cluster, whose pg_hba.conf asks for one on host lines; pg_cron
--- has none to give unless the server's OS user keeps it in ~/.pgpass,
--- which the server cannot see.  So schedule_purge refuses a job that
--- would connect over TCP, and says how to make it run without one.  A
--- connection through the Unix socket (cron.host set to the socket
--- directory) uses Debian's "local ... peer" line and is accepted.
--- Returns NULL when the job will run, else why not.
-CREATE FUNCTION privacy._cron_connection_problem() RETURNS text
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  bgw text := pg_catalog.current_setting('cron.use_background_workers', true);
-  host text := COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost');
-BEGIN
-  IF bgw OPERATOR(pg_catalog.=) 'on' THEN
-    RETURN NULL;
-  END IF;
-  IF pg_catalog.left(host, 1) OPERATOR(pg_catalog.=) '/' THEN
-    RETURN NULL;
-  END IF;
-  RETURN pg_catalog.format('cron.use_background_workers is off, so pg_cron would connect over TCP to %s port %s, where a stock pg_hba.conf asks for a password pg_cron does not have',
-                           host, pg_catalog.current_setting('port'));
-END
-$$;
-COMMENT ON FUNCTION privacy._cron_connection_problem() IS
-  'internal: why the purge job scheduled with pg_cron would fail to connect (NULL when it runs in a background worker or over the Unix socket)';
-
-CREATE FUNCTION privacy.schedule_purge(schedule text DEFAULT '30 3 * * *', batch_size integer DEFAULT 10000)
-  RETURNS bigint
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  job bigint;
-  old record;
-  cmd text;
-  problem text;
-  host text := COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost');
-  port integer := pg_catalog.current_setting('port')::integer;
-  how text;
-  st text;
-  msg text;
-BEGIN
-  IF schedule IS NULL OR batch_size IS NULL THEN
-    RAISE EXCEPTION 'schedule and batch size must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF batch_size OPERATOR(pg_catalog.<) 1 THEN
-    RAISE EXCEPTION 'batch size must be positive' USING ERRCODE = '22023',
-          DETAIL = pg_catalog.format('batch_size was %s.', batch_size);
-  END IF;
-  PERFORM privacy._check_pg_cron();
-  problem := privacy._cron_connection_problem();
-  IF problem IS NOT NULL THEN
-    RAISE EXCEPTION 'the purge job would not run: %', problem
-      USING ERRCODE = '55000',
-            HINT = 'Set cron.use_background_workers = on in postgresql.conf and restart (jobs then run without a connection); '
-                   'or set cron.host to the Unix socket directory (e.g. ''/var/run/postgresql''). '
-                   'If a ~/.pgpass of the server''s OS user provides the password, schedule it yourself: '
-                   'SELECT cron.schedule_in_database(''pg_privacy_purge'', ''30 3 * * *'', ''CALL privacy.run_purge()'', current_database()).';
-  END IF;
-  -- One statement only: pg_cron then runs it outside a transaction block,
-  -- where the procedure may commit after every batch.
-  cmd := pg_catalog.format('CALL privacy.run_purge(%s)', batch_size);
-  EXECUTE 'SELECT j.jobid, j.nodename, j.nodeport FROM cron.job j
-            WHERE j.jobname OPERATOR(pg_catalog.=) $1 AND j.username OPERATOR(pg_catalog.=) CURRENT_USER'
-    INTO old USING 'pg_privacy_purge';
-  BEGIN
-    IF old.jobid IS NOT NULL AND old.nodename IS NOT DISTINCT FROM host
-       AND old.nodeport IS NOT DISTINCT FROM port THEN
-      -- Same server: update the job in place (its run history stays).
-      EXECUTE 'SELECT cron.alter_job($1, $2, $3, $4, NULL, true)'
-        USING old.jobid, schedule, cmd, pg_catalog.current_database();
-      job := old.jobid;
-      how := 'updated';
-    ELSE
-      -- A job made for another node name or port (cron.host changed, the
-      -- cluster restored elsewhere) keeps them when altered: replace it.
-      IF old.jobid IS NOT NULL THEN
-        EXECUTE 'SELECT cron.unschedule($1)' USING old.jobid;
-        how := 'replaced';
-      ELSE
-        how := 'created';
-      END IF;
-      EXECUTE 'SELECT cron.schedule_in_database($1, $2, $3, $4)' INTO job
-        USING 'pg_privacy_purge', schedule, cmd, pg_catalog.current_database();
-    END IF;
-  EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-    IF msg LIKE 'invalid schedule%' THEN
-      RAISE EXCEPTION 'invalid schedule "%"', schedule
-        USING ERRCODE = '22023', HINT = 'Use cron syntax, for example ''30 3 * * *'' (03:30 every night).';
-    END IF;
-    RAISE;
-  END;
-  PERFORM privacy._audit('retention.schedule', NULL,
-                         pg_catalog.jsonb_build_object('job', job, 'schedule', schedule, 'batch_size', batch_size,
-                                                       'job_was', how));
-  RETURN job;
-END
-$$;
-COMMENT ON FUNCTION privacy.schedule_purge(text, integer) IS
-  'schedule CALL privacy.run_purge() with pg_cron (job "pg_privacy_purge" in this database; an existing one is updated, or replaced when made for another node); refuses a job that would need a connection pg_cron cannot make; returns the job id';
-
-CREATE FUNCTION privacy.unschedule_purge() RETURNS boolean
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  job bigint;
-BEGIN
-  PERFORM privacy._check_pg_cron();
-  EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobname OPERATOR(pg_catalog.=) $1 AND j.username OPERATOR(pg_catalog.=) CURRENT_USER'
-    INTO job USING 'pg_privacy_purge';
-  IF job IS NULL THEN
-    RETURN false;
-  END IF;
-  EXECUTE 'SELECT cron.unschedule($1)' USING job;
-  PERFORM privacy._audit('retention.unschedule', NULL, pg_catalog.jsonb_build_object('job', job));
-  RETURN true;
-END
-$$;
-COMMENT ON FUNCTION privacy.unschedule_purge() IS
-  'remove the pg_cron job of the purge; false when none was scheduled';

@@ -97,7 +97,7 @@ COMMENT ON FUNCTION privacy.k_anonymity(regclass, name[], integer) IS
 ------------------------------------------------------------------------
 
 -- Split a schema-qualified name; raise when it is not one.
-CREATE FUNCTION privacy._qualified_name(name text, what text) RETURNS text[]
+CREATE FUNCTION privacy_internal._qualified_name(name text, what text) RETURNS text[]
   LANGUAGE plpgsql IMMUTABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -120,7 +120,7 @@ $$;
 -- Create a published view: its row function and the view over it, both
 -- owned by the extension owner; record and audit it.  Internal, called by
 -- the builders (API entry points) after their checks.
-CREATE FUNCTION privacy._publish(parts text[], coldefs text, body text, kind text, source text,
+CREATE FUNCTION privacy_internal._publish(parts text[], coldefs text, body text, kind text, source text,
                                  min_group integer, with_total boolean, domain text,
                                  time_unit text, grant_to name, creator name, comment text,
                                  detail jsonb)
@@ -151,7 +151,7 @@ BEGIN
     EXECUTE pg_catalog.format('GRANT SELECT ON %s TO %I', v, grant_to);
     EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s() TO %I', fn, grant_to);
   END IF;
-  PERFORM privacy._audit('analytics.' OPERATOR(pg_catalog.||) kind, v::text,
+  PERFORM privacy_internal._audit('analytics.' OPERATOR(pg_catalog.||) kind, v::text,
                          pg_catalog.jsonb_strip_nulls(detail));
   RETURN v;
 END
@@ -159,7 +159,7 @@ $$;
 
 
 -- The caller may create the view in the schema.
-CREATE FUNCTION privacy._check_publish_schema(schema_name text, caller name)
+CREATE FUNCTION privacy_internal._check_publish_schema(schema_name text, caller name)
   RETURNS void
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -179,19 +179,19 @@ $$;
 -- Safe aggregates
 ------------------------------------------------------------------------
 
-CREATE FUNCTION privacy._analyze_grouped_query(query text, as_role oid)
+CREATE FUNCTION privacy_internal._analyze_grouped_query(query text, as_role oid)
   RETURNS TABLE(what text, col name, type text, kind text, rel regclass, rtindex integer)
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_analyze_grouped_query';
-COMMENT ON FUNCTION privacy._analyze_grouped_query(text, oid) IS
+COMMENT ON FUNCTION privacy_internal._analyze_grouped_query(text, oid) IS
   'internal: tables, columns and output columns of a grouped SELECT analyzed as as_role, or an error when a safe aggregate may not publish it';
 
-CREATE FUNCTION privacy._grouped_query_def(query text, as_role oid, subject_rtindex integer[],
+CREATE FUNCTION privacy_internal._grouped_query_def(query text, as_role oid, subject_rtindex integer[],
                                            subject_col name[])
   RETURNS text
   LANGUAGE c VOLATILE STRICT
   AS 'MODULE_PATHNAME', 'pgp_grouped_query_def';
-COMMENT ON FUNCTION privacy._grouped_query_def(text, oid, integer[], name[]) IS
+COMMENT ON FUNCTION privacy_internal._grouped_query_def(text, oid, integer[], name[]) IS
   'internal: a checked grouped SELECT as fully qualified SQL, with the distinct count of each given subject column added';
 
 -- May a safe aggregate use this column (anywhere in its query)?  Declared
@@ -199,7 +199,7 @@ COMMENT ON FUNCTION privacy._grouped_query_def(text, oid, integer[], name[]) IS
 -- Undeclared columns: yes, unless the name looks personal by
 -- privacy.name_pattern (as privacy.undeclared_columns lists them): then
 -- it must be declared first.
-CREATE FUNCTION privacy._check_publishable(rel regclass, col name)
+CREATE FUNCTION privacy_internal._check_publishable(rel regclass, col name)
   RETURNS void
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -253,7 +253,7 @@ CREATE FUNCTION privacy.create_safe_aggregate(view_name text, query text, min_gr
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
-  caller name := privacy._invoker();
+  caller name := privacy_internal._invoker();
   caller_id oid;
   parts text[];
   body text;
@@ -277,13 +277,13 @@ BEGIN
     RAISE EXCEPTION 'min_group must be at least 2'
       USING ERRCODE = '22023', DETAIL = pg_catalog.format('The value given was %s.', min_group);
   END IF;
-  parts := privacy._qualified_name(view_name, 'view');
+  parts := privacy_internal._qualified_name(view_name, 'view');
   SELECT r.oid INTO caller_id FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) caller;
-  PERFORM privacy._check_publish_schema(parts[1], caller);
+  PERFORM privacy_internal._check_publish_schema(parts[1], caller);
   q := pg_catalog.regexp_replace(query, '[[:space:];]+$', '');
 
   -- analyzed as the caller, who must be able to read what it reads
-  FOR s IN SELECT * FROM privacy._analyze_grouped_query(q, caller_id) LOOP
+  FOR s IN SELECT * FROM privacy_internal._analyze_grouped_query(q, caller_id) LOOP
     IF s.what OPERATOR(pg_catalog.=) 'relation' THEN
       FOR d IN SELECT c.col FROM privacy.registered_column c
                 WHERE c.tbl OPERATOR(pg_catalog.=) ANY (SELECT s.rel UNION SELECT a.relid FROM pg_catalog.pg_partition_ancestors(s.rel) a)
@@ -296,7 +296,7 @@ BEGIN
       CONTINUE;
     END IF;
     IF s.what OPERATOR(pg_catalog.=) 'column' THEN
-      PERFORM privacy._check_publishable(s.rel, s.col);
+      PERFORM privacy_internal._check_publishable(s.rel, s.col);
       CONTINUE;
     END IF;
     IF s.col OPERATOR(pg_catalog.=) count_column THEN
@@ -349,7 +349,7 @@ BEGIN
              GROUP BY u.rti) x;
   END IF;
   body := pg_catalog.format('WITH q AS MATERIALIZED (%s) SELECT %s FROM q WHERE %s OPERATOR(pg_catalog.>=) %s',
-                            privacy._grouped_query_def(q, caller_id, subj_rti, subj_col),
+                            privacy_internal._grouped_query_def(q, caller_id, subj_rti, subj_col),
                             pg_catalog.array_to_string(sel, ', '), size_expr, min_group);
   IF with_total THEN
     body := body OPERATOR(pg_catalog.||)
@@ -357,7 +357,7 @@ BEGIN
                               pg_catalog.array_to_string(tot, ', '), size_expr, min_group);
   END IF;
 
-  RETURN privacy._publish(parts, pg_catalog.array_to_string(coldefs, ', '), body, 'safe_aggregate', q,
+  RETURN privacy_internal._publish(parts, pg_catalog.array_to_string(coldefs, ', '), body, 'safe_aggregate', q,
                           min_group, with_total, NULL, NULL, grant_to, caller,
                           pg_catalog.format('safe aggregate (pg_privacy): groups under %s %s suppressed%s',
                                             min_group,
@@ -376,18 +376,18 @@ COMMENT ON FUNCTION privacy.create_safe_aggregate(text, text, integer, name, boo
 -- Pseudonymized extracts
 ------------------------------------------------------------------------
 
-CREATE FUNCTION privacy._extract_msisdn(raw text)
+CREATE FUNCTION privacy_internal._extract_msisdn(raw text)
   RETURNS text
   LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_extract_msisdn';
-COMMENT ON FUNCTION privacy._extract_msisdn(text) IS
+COMMENT ON FUNCTION privacy_internal._extract_msisdn(text) IS
   'internal: E.164 form of a phone number that pseudonymize_msisdn accepts, else NULL';
 
-CREATE FUNCTION privacy._extract_country(value text)
+CREATE FUNCTION privacy_internal._extract_country(value text)
   RETURNS text
   LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
   AS 'MODULE_PATHNAME', 'pgp_extract_country';
-COMMENT ON FUNCTION privacy._extract_country(text) IS
+COMMENT ON FUNCTION privacy_internal._extract_country(text) IS
   'internal: country_of(value), or NULL where no country can be derived';
 
 -- A pseudonymized extract of a registered table for analysts: every
@@ -414,7 +414,7 @@ CREATE FUNCTION privacy.create_pseudonymized_extract(view_name text, tbl regclas
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
-  caller name := privacy._invoker();
+  caller name := privacy_internal._invoker();
   parts text[];
   s record;
   expr text;
@@ -428,7 +428,7 @@ BEGIN
   IF view_name IS NULL OR tbl IS NULL OR domain IS NULL OR time_unit IS NULL THEN
     RAISE EXCEPTION 'view name, table, domain and time unit must not be null' USING ERRCODE = '22004';
   END IF;
-  parts := privacy._qualified_name(view_name, 'view');
+  parts := privacy_internal._qualified_name(view_name, 'view');
   IF time_unit OPERATOR(pg_catalog.<>) ALL (ARRAY['minute','hour','day','week','month','quarter','year']) THEN
     RAISE EXCEPTION 'invalid generalization unit "%"', time_unit
       USING ERRCODE = '22023', HINT = 'Use one of: minute, hour, day, week, month, quarter, year.';
@@ -451,7 +451,7 @@ BEGIN
     RAISE EXCEPTION 'an extract cannot read %, whose row-level security policies would apply', tbl
       USING ERRCODE = '0A000', HINT = 'Publish it as the table''s owner.';
   END IF;
-  PERFORM privacy._check_publish_schema(parts[1], caller);
+  PERFORM privacy_internal._check_publish_schema(parts[1], caller);
   FOR s IN
     SELECT a.attname AS col, a.atttypid AS typid, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
            c.category, c.identifies, c.protect,
@@ -489,9 +489,9 @@ BEGIN
         THEN pg_catalog.format('pg_catalog.date_trunc(%L, t.%I)', time_unit, s.col)
       WHEN s.category OPERATOR(pg_catalog.=) 'traffic' THEN pg_catalog.format('t.%I', s.col)
       WHEN s.category OPERATOR(pg_catalog.=) 'location'
-        THEN pg_catalog.format('privacy._extract_country(t.%I::text)', s.col)
+        THEN pg_catalog.format('privacy_internal._extract_country(t.%I::text)', s.col)
       WHEN s.identifies OPERATOR(pg_catalog.=) 'msisdn' AND s.protect IS NULL
-        THEN pg_catalog.format('privacy.pseudonymize(privacy.pseudonymize_msisdn(privacy._extract_msisdn(t.%I::text)), %L)', s.col, domain)
+        THEN pg_catalog.format('privacy.pseudonymize(privacy.pseudonymize_msisdn(privacy_internal._extract_msisdn(t.%I::text)), %L)', s.col, domain)
       WHEN s.identifies OPERATOR(pg_catalog.=) 'email' AND s.protect IS NULL
         -- the e-mail normal form (src/identifier.c), as protect stores it
         THEN pg_catalog.format('privacy.pseudonymize(COALESCE(privacy.lookup_value(''email'', t.%I::text, NULL), t.%I::text), %L)',
@@ -526,7 +526,7 @@ BEGIN
   SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) INTO src
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
    WHERE c.oid OPERATOR(pg_catalog.=) tbl;
-  RETURN privacy._publish(parts, cols, pg_catalog.format('SELECT %s FROM %s t', sel, src),
+  RETURN privacy_internal._publish(parts, cols, pg_catalog.format('SELECT %s FROM %s t', sel, src),
                           'pseudonymized_extract', tbl::text, NULL, NULL, domain, time_unit,
                           grant_to, caller,
                           pg_catalog.format('pseudonymized extract (pg_privacy) of %s: domain %s, time by %s',
@@ -552,7 +552,7 @@ CREATE FUNCTION privacy.unpublish(view_name regclass)
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
-  caller name := privacy._invoker();
+  caller name := privacy_internal._invoker();
   creator name;
   schema_owner oid;
   fn regprocedure;

@@ -20,7 +20,7 @@ SELECT privacy.define_purpose('bench_marketing', 'consent',
 -- entry each, would take longer than the measurements.
 INSERT INTO privacy.consent_event (kind, value, subject_ref, purpose, event, at, source,
                                    notice_version, actor, role, recorded_at)
-SELECT 'msisdn', s.msisdn, privacy._subject_ref('msisdn', s.msisdn), 'bench_marketing',
+SELECT 'msisdn', s.msisdn, privacy_internal._subject_ref('msisdn', s.msisdn), 'bench_marketing',
        v.event, v.at, 'bench', CASE WHEN v.event = 'grant' THEN 'mk-2025-01' END,
        current_user, current_user, v.at
   FROM (SELECT msisdn, row_number() OVER (ORDER BY msisdn) AS n
@@ -64,7 +64,7 @@ CREATE TABLE bench.sms_trigger (LIKE bench.sms_plain);
 CREATE TABLE bench.sms_consent (LIKE bench.sms_plain);
 -- The floor: the same C trigger function with no requirement to check.
 CREATE TRIGGER zy_pg_privacy_consent BEFORE INSERT OR UPDATE ON bench.sms_trigger
-  FOR EACH ROW EXECUTE FUNCTION privacy._consent_trigger();
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._consent_trigger();
 SELECT privacy.require_consent('bench.sms_consent', 'msisdn', 'bench_marketing', kind => 'msisdn') \g /dev/null
 
 SELECT count(*) AS nq FROM bench.consent_q \gset

@@ -75,11 +75,11 @@ SELECT jsonb_build_object(
   'customer', (SELECT jsonb_agg(to_jsonb(cu)) FROM cu),
   'subscription', (SELECT jsonb_agg(to_jsonb(s)) FROM telco.subscription s WHERE s.customer_id = c),
   'cdr', (SELECT jsonb_agg(to_jsonb(d) || jsonb_build_object('a_number', n.msisdn,
-                             'b_number', privacy.mask_msisdn(privacy._msisdn_decrypt(d.b_number, 'default'))))
+                             'b_number', privacy.mask_msisdn(privacy_internal._msisdn_decrypt(d.b_number, 'default'))))
             FROM nums n JOIN telco.cdr d ON d.a_number = n.p
            WHERE d.started_at >= n.valid_from AND (n.valid_to IS NULL OR d.started_at < n.valid_to)),
   'cdr_mentions', (SELECT jsonb_agg(to_jsonb(d) || jsonb_build_object('b_number', n.msisdn,
-                             'a_number', privacy.mask_msisdn(privacy._msisdn_decrypt(d.a_number, 'default'))))
+                             'a_number', privacy.mask_msisdn(privacy_internal._msisdn_decrypt(d.a_number, 'default'))))
             FROM nums n JOIN telco.cdr d ON d.b_number = n.p
            WHERE d.started_at >= n.valid_from AND (n.valid_to IS NULL OR d.started_at < n.valid_to)),
   'invoice', (SELECT jsonb_agg(to_jsonb(i)) FROM telco.invoice i WHERE i.customer_id = c),
@@ -89,10 +89,10 @@ SELECT jsonb_build_object(
   'newsletter', (SELECT jsonb_agg(to_jsonb(n)) FROM telco.newsletter_subscriber n
                   WHERE privacy.lookup_value('email', n.email, 'DK') = (SELECT email FROM cu)),
   'consent', (SELECT jsonb_agg(to_jsonb(e)) FROM privacy.consent_event e
-               WHERE e.subject_ref = ANY (ARRAY(SELECT privacy._audit_ref('msisdn', msisdn) FROM nums
-                                                UNION ALL SELECT privacy._audit_ref('email', email) FROM cu))),
+               WHERE e.subject_ref = ANY (ARRAY(SELECT privacy_internal._audit_ref('msisdn', msisdn) FROM nums
+                                                UNION ALL SELECT privacy_internal._audit_ref('email', email) FROM cu))),
   'requests', (SELECT jsonb_agg(to_jsonb(r)) FROM privacy.subject_request r
-                WHERE r.subject_ref = privacy._audit_ref('customer', c::text) AND r.closed_at IS NULL))
+                WHERE r.subject_ref = privacy_internal._audit_ref('customer', c::text) AND r.closed_at IS NULL))
 $$;
 
 -- The hand-written erasure: the same deletes and scrubs, one indexed

@@ -38,7 +38,7 @@ $node->safe_psql('postgres', 'TRUNCATE telco.consent_import');
 
 # With retention installed, invoices are bookkeeping: kept five years.
 my $with_retention = $node->safe_psql('postgres',
-	q{SELECT EXISTS (SELECT FROM pg_proc WHERE proname = 'set_retention' AND pronamespace = 'privacy'::regnamespace)});
+	q{SELECT EXISTS (SELECT FROM pg_proc WHERE proname = 'set_retention' AND pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace))});
 if ($with_retention eq 't')
 {
 	$node->safe_psql('postgres',

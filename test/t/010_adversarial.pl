@@ -307,14 +307,14 @@ $node->safe_psql('hostile', 'CREATE ROLE regress_nobody LOGIN');
 is($node->safe_psql('hostile', q{
 	SELECT string_agg(p.oid::regprocedure::text, ', ')
 	  FROM pg_proc p
-	 WHERE p.pronamespace = 'privacy'::regnamespace
+	 WHERE p.pronamespace = 'privacy_internal'::regnamespace
 	   AND (p.prosecdef OR 'pg_privacy.definer=api' = ANY (p.proconfig))
 	   AND has_function_privilege('regress_nobody', p.oid, 'EXECUTE')}),
 	'', 'no SECURITY DEFINER function or entry point is executable by a role without grants');
 is($node->safe_psql('hostile', q{
 	SELECT string_agg(p.oid::regprocedure::text, ', ')
 	  FROM pg_proc p
-	 WHERE p.pronamespace = 'privacy'::regnamespace AND p.proname LIKE '\_%'
+	 WHERE p.pronamespace = 'privacy_internal'::regnamespace AND p.proname LIKE '\_%'
 	   AND p.provolatile = 'v' AND p.prorettype <> 'trigger'::regtype
 	   AND has_function_privilege('regress_nobody', p.oid, 'EXECUTE')}),
 	'', 'no volatile internal helper is executable by a role without grants');
@@ -323,13 +323,13 @@ for my $call (
 	q{SELECT privacy.pseudonymize_msisdn('+4520556677')},
 	q{SELECT privacy.pseudonymize_email('a@example.dk')},
 	q{SELECT privacy.reidentify_msisdn('+4520556677')},
-	q{SELECT privacy._msisdn_decrypt('+4520556677', 'default')},
-	q{SELECT privacy._audit_ref('msisdn', '+4520556677')},
-	q{SELECT privacy._subject_ref('msisdn', '+4520556677')},
-	q{SELECT privacy._retention_fpe_ref('msisdn', '+4520556677', 'default')},
-	q{SELECT privacy._audit('forged', 'x', '{}')},
-	q{SELECT privacy._audit_anchor(1, '\x00', 'pgp1:0000000000000000')},
-	q{SELECT privacy._consent_subject('msisdn', '+4520556677', 'regress_adv_mkt')},
+	q{SELECT privacy_internal._msisdn_decrypt('+4520556677', 'default')},
+	q{SELECT privacy_internal._audit_ref('msisdn', '+4520556677')},
+	q{SELECT privacy_internal._subject_ref('msisdn', '+4520556677')},
+	q{SELECT privacy_internal._retention_fpe_ref('msisdn', '+4520556677', 'default')},
+	q{SELECT privacy_internal._audit('forged', 'x', '{}')},
+	q{SELECT privacy_internal._audit_anchor(1, '\x00', 'pgp1:0000000000000000')},
+	q{SELECT privacy_internal._consent_subject('msisdn', '+4520556677', 'regress_adv_mkt')},
 	q{SELECT privacy.has_consent('msisdn', '+4520556677', 'regress_adv_mkt')},
 	q{SELECT privacy.grant_domain('default', 'regress_nobody')},
 	q{SELECT privacy.accept_key_change(privacy.key_fingerprint())},
@@ -372,7 +372,7 @@ GRANT EXECUTE ON FUNCTION privacy.register_table(regclass, text),
 		SELECT privacy.register_table('n.t', 'regress_adv');
 		SELECT privacy.register_column('n.t', 'msisdn', 'phone', 'msisdn', protect => 'msisdn_fpe');
 		CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON n.t
-		  FOR EACH ROW EXECUTE FUNCTION privacy._protect_trigger();
+		  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger();
 		INSERT INTO n.t VALUES ('+4520556677');
 		SELECT msisdn FROM n.t;}, '-U', 'regress_nobody');
 	like($err, qr/ERROR/, 'a hand-made protect trigger without a domain grant is refused');
@@ -545,7 +545,7 @@ DECLARE r record; i int; a text; args text[]; variant int; t text;
 BEGIN
   FOR r IN SELECT p.oid, p.oid::regprocedure::text AS sig, p.pronargs, p.proargtypes
              FROM pg_proc p
-            WHERE p.pronamespace = 'privacy'::regnamespace AND p.prokind = 'f' AND p.pronargs > 0
+            WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prokind = 'f' AND p.pronargs > 0
               AND p.prorettype NOT IN ('trigger'::regtype, 'event_trigger'::regtype)
             ORDER BY 2 LOOP
     FOR variant IN 0..4 LOOP

@@ -37,11 +37,11 @@ SELECT privacy.pseudonymize_email('Ann.Jensen@Example.DK') AS pe,
 -- is written.  The audit reference of an e-mail address and the pseudonym
 -- the protect trigger stores do not depend on case (ASCII), white space or
 -- the column's collation; a national number is the setting's country's.
-SELECT privacy._subject_ref('email', ' INFO@Firma.DK ') AS ref_email,
-       privacy._subject_ref('email', 'info@firma.dk' COLLATE "tr-TR-x-icu")
-         = privacy._subject_ref('email', ' INFO@Firma.DK ') AS same_ref,
-       privacy._subject_ref('msisdn', '20 12 34 56') AS ref_msisdn,
-       privacy._subject_ref('customer', ' 1042 ') = privacy._subject_ref('customer', '1042') AS customer_trimmed;
+SELECT privacy_internal._subject_ref('email', ' INFO@Firma.DK ') AS ref_email,
+       privacy_internal._subject_ref('email', 'info@firma.dk' COLLATE "tr-TR-x-icu")
+         = privacy_internal._subject_ref('email', ' INFO@Firma.DK ') AS same_ref,
+       privacy_internal._subject_ref('msisdn', '20 12 34 56') AS ref_msisdn,
+       privacy_internal._subject_ref('customer', ' 1042 ') = privacy_internal._subject_ref('customer', '1042') AS customer_trimmed;
 CREATE SCHEMA keyed_ident;
 CREATE TABLE keyed_ident.contact (email text COLLATE "tr-TR-x-icu", phone text);
 SELECT privacy.define_purpose('keyed_ident', 'contract');

@@ -154,7 +154,7 @@ BEGIN
                                     pg_catalog.current_setting('port'));
         hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule): the job is made for this server.';
       ELSIF last.status IS NULL THEN
-        conn := privacy._cron_connection_problem();
+        conn := privacy_internal._cron_connection_problem();
         status := CASE WHEN conn IS NULL THEN 'ok' ELSE 'warning' END;
         detail := pg_catalog.format('purge job %s scheduled ''%s'' (%s), not run yet%s', job.jobid, job.schedule, job.command,
                                     CASE WHEN conn IS NULL THEN '' ELSE '; ' || conn END);
@@ -236,9 +236,9 @@ BEGIN
     n := n OPERATOR(pg_catalog.+) 1;
     status := 'error';
     detail := pg_catalog.format('protection of %s is not in force: %s', r.table_name,
-                                COALESCE(privacy._protection_problem(r.table_name),
+                                COALESCE(privacy_internal._protection_problem(r.table_name),
                                                     'it has protect declarations but no protect trigger'));
-    hint := CASE WHEN privacy._has_protect_trigger(r.table_name)
+    hint := CASE WHEN privacy_internal._has_protect_trigger(r.table_name)
                  THEN 'Restore the protect trigger (ALTER TABLE ... ENABLE TRIGGER zz_pg_privacy_protect, on every partition), or remove the protection with privacy.unprotect() and install it again with privacy.protect().'
                  ELSE pg_catalog.format('Run SELECT privacy.protect(%L) (rewrite_existing => true converts rows stored meanwhile).',
                                         r.table_name::text) END;

@@ -7,7 +7,7 @@
 -- check (restricted: a subject table while any subject is restricted).
 -- Read by catalog_problems and by the event trigger that refuses DDL
 -- switching an enforcement off.
-CREATE VIEW privacy._enforced_table AS
+CREATE VIEW privacy_internal._enforced_table AS
 SELECT t.tbl,
        EXISTS (SELECT FROM privacy.registered_table r WHERE r.tbl OPERATOR(pg_catalog.=) t.tbl) AS registered,
        EXISTS (SELECT FROM privacy.consent_requirement q WHERE q.tbl OPERATOR(pg_catalog.=) t.tbl) AS consent_required,
@@ -37,7 +37,7 @@ SELECT c.tbl                          AS table_name,
        p.requires_consent,
        p.recipients,
        p.description                  AS purpose_description,
-       privacy._retention_text(r)     AS retention,
+       privacy_internal._retention_text(r)     AS retention,
        r.keep                         AS retention_keep,
        r.action                       AS retention_action,
        r.keep_at_least                AS retention_keep_at_least
@@ -86,7 +86,7 @@ SELECT c.tbl, c.col,
     ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
    AND NOT a.attisdropped
  WHERE c.identifies IS NOT NULL
-   -- the list of privacy._identifier_type_ok, inline: whoever may read
+   -- the list of privacy_internal._identifier_type_ok, inline: whoever may read
    -- this view needs no grant on an internal function
    AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
                           'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
@@ -104,7 +104,7 @@ SELECT c.tbl, c.col,
   FROM privacy.registered_column c
   JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.tbl
  WHERE c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
-   -- as privacy._domain_allowed() decides, readable by whoever reads the view
+   -- as privacy_internal._domain_allowed() decides, readable by whoever reads the view
    AND NOT pg_catalog.pg_has_role(k.relowner,
                                   (SELECT o.relowner FROM pg_catalog.pg_class o
                                     WHERE o.oid OPERATOR(pg_catalog.=) 'privacy.registered_table'::regclass),
@@ -115,8 +115,8 @@ SELECT c.tbl, c.col,
                       AND pg_catalog.pg_has_role(k.relowner, g.grantee::pg_catalog.oid, 'USAGE'))
 UNION ALL
 SELECT t.tbl, NULL, e.what || ' is not in force: ' || e.problem
-  FROM privacy._enforced_table t
-  CROSS JOIN LATERAL privacy._enforcement_problems(t.tbl, t.registered, t.consent_required, t.restricted) e
+  FROM privacy_internal._enforced_table t
+  CROSS JOIN LATERAL privacy_internal._enforcement_problems(t.tbl, t.registered, t.consent_required, t.restricted) e
 UNION ALL
 SELECT q.tbl, q.col, pg_catalog.format('consent requirement for purpose "%s" names a column that does not exist', q.purpose)
   FROM privacy.consent_requirement q

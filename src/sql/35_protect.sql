@@ -1,0 +1,587 @@
+-- Protection on write: the protect trigger (src/protect.c) that transforms
+-- declared columns as rows are written, protect() and unprotect(), the
+-- rewrite of rows a table held before, and the event triggers that keep a
+-- protection (and the consent and restriction checks) from being switched
+-- off behind pg_privacy's back.
+
+-- Protection is verified, not assumed.  A table's protection is in force
+-- when the table and each of its partitions have the trigger
+-- zz_pg_privacy_protect running privacy_internal._protect_trigger() as a BEFORE
+-- INSERT OR UPDATE row trigger on every column, without WHEN condition,
+-- enabled (origin mode), and no other enabled BEFORE INSERT/UPDATE row
+-- trigger fires after it (row triggers fire in name order).  NULL when in
+-- force, else the first reason it is not.
+CREATE FUNCTION privacy_internal._protection_problem(tbl regclass) RETURNS text
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  fn oid := pg_catalog.to_regprocedure('privacy_internal._protect_trigger()');
+  r record;
+  g record;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl) THEN
+    RETURN pg_catalog.format('table with OID %s does not exist', tbl::oid);
+  END IF;
+  -- The common case in one query over the whole partition tree: every
+  -- relation has the trigger as created, nothing fires after it or runs
+  -- it twice, no child by inheritance.  Only otherwise is the tree walked
+  -- below to name the problem.
+  IF (SELECT pg_catalog.bool_and(
+             EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                      WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
+                        AND t.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                        AND t.tgfoid OPERATOR(pg_catalog.=) fn
+                        AND t.tgtype OPERATOR(pg_catalog.=) 23
+                        AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0
+                        AND t.tgqual IS NULL
+                        AND t.tgenabled OPERATOR(pg_catalog.=) 'O')
+             AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+                              WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
+                                AND ((NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
+                                      AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+                                      AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+                                      AND t.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name)
+                                     OR (t.tgfoid OPERATOR(pg_catalog.=) fn
+                                         AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect')))
+             AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+                              WHERE i.inhparent OPERATOR(pg_catalog.=) tree.relid AND NOT c.relispartition))
+        FROM (SELECT tbl::oid AS relid
+              UNION SELECT p.relid::oid FROM pg_catalog.pg_partition_tree(tbl) p) tree) THEN
+    RETURN NULL;
+  END IF;
+  FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+            WHERE c.oid OPERATOR(pg_catalog.=) tbl
+               OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p)
+            ORDER BY c.oid OPERATOR(pg_catalog.<>) tbl, c.oid::regclass::text
+  LOOP
+    SELECT t.tgfoid, t.tgtype, t.tgenabled, t.tgqual IS NOT NULL AS has_when,
+           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols
+      INTO g
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
+    IF NOT FOUND THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect is missing on %s', r.rel);
+    ELSIF g.tgfoid OPERATOR(pg_catalog.<>) fn THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s does not run privacy_internal._protect_trigger()', r.rel);
+    ELSIF g.tgtype OPERATOR(pg_catalog.<>) 23 OR g.has_cols THEN
+      -- 23 = ROW | BEFORE | INSERT | UPDATE
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s is not a BEFORE INSERT OR UPDATE row trigger on every column', r.rel);
+    ELSIF g.has_when THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s has a WHEN condition', r.rel);
+    ELSIF g.tgenabled OPERATOR(pg_catalog.<>) 'O' THEN
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s is %s', r.rel,
+                               CASE g.tgenabled WHEN 'D' THEN 'disabled'
+                                                WHEN 'R' THEN 'enabled for replica sessions only'
+                                                ELSE 'enabled always, not as created' END);
+    END IF;
+    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND NOT t.tgisinternal
+       AND t.tgenabled IN ('O', 'A')
+       AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3     -- ROW, BEFORE
+       AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0   -- INSERT or UPDATE
+       AND t.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name
+     ORDER BY t.tgname LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('trigger %I on %s fires after zz_pg_privacy_protect', g.tgname, r.rel);
+    END IF;
+    -- a second trigger running the protect function transforms twice
+    SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgfoid OPERATOR(pg_catalog.=) fn
+       AND t.tgname OPERATOR(pg_catalog.<>) 'zz_pg_privacy_protect'
+     ORDER BY t.tgname LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('trigger %I on %s runs privacy_internal._protect_trigger() a second time', g.tgname, r.rel);
+    END IF;
+    -- a child by inheritance (not a partition) gets no protect trigger:
+    -- rows written to it are stored raw and show in every scan of the table
+    SELECT i.inhrelid::regclass AS child INTO g
+      FROM pg_catalog.pg_inherits i
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+     WHERE i.inhparent OPERATOR(pg_catalog.=) r.rel AND NOT c.relispartition
+     ORDER BY i.inhrelid::regclass::text LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('table %s inherits from %s: rows written to it are not protected', g.child, r.rel);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+
+-- True when the table carries a protect trigger (by name or by function),
+-- whether or not it is in force: the table is meant to be protected.
+CREATE FUNCTION privacy_internal._has_protect_trigger(tbl regclass) RETURNS boolean
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND (g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                         OR g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('privacy_internal._protect_trigger()')))
+$$;
+
+-- True when the table's protection is in force (see _protection_problem).
+CREATE FUNCTION privacy_internal._is_protected(tbl regclass) RETURNS boolean
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy_internal._protection_problem(tbl) IS NULL
+$$;
+
+-- Raise 55000 when a table meant to be protected is not protected now.
+-- The purge and erasure paths call it before they touch a table.
+CREATE FUNCTION privacy_internal._check_protection(tbl regclass) RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  problem text;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT privacy_internal._has_protect_trigger(tbl) THEN
+    RETURN;
+  END IF;
+  problem := privacy_internal._protection_problem(tbl);
+  IF problem IS NOT NULL THEN
+    RAISE LOG 'pg_privacy: protection of table % is not in force: % (role %)', tbl, problem, privacy_internal._invoker();
+    RAISE EXCEPTION 'protection of table % is not in force', tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(problem, 1)) || pg_catalog.substr(problem, 2) || '.',
+            HINT = 'Restore the protect trigger, or remove the protection with privacy.unprotect() and install it again with privacy.protect().';
+  END IF;
+END
+$$;
+
+------------------------------------------------------------------------
+-- The protect trigger
+------------------------------------------------------------------------
+
+CREATE FUNCTION privacy_internal._protect_trigger() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_protect_trigger';
+COMMENT ON FUNCTION privacy_internal._protect_trigger() IS
+  'internal: the on-write protect trigger created by privacy.protect()';
+
+-- Rewrite the rows a table held before it was protected (see protect()).
+CREATE FUNCTION privacy_internal._rewrite_protected(tbl regclass, cols name[])
+  RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_rewrite_protected';
+COMMENT ON FUNCTION privacy_internal._rewrite_protected(regclass, name[]) IS
+  'internal: transform pre-existing rows through the protect trigger, as the table owner';
+
+-- One value through a protect transformation, as the trigger stores it in
+-- a column of identifier kind `identifies` (normalized by the kind first).
+-- Not STRICT: NULL value gives NULL, NULL identifies means no kind.
+CREATE FUNCTION privacy_internal._transform(value text, protect text, domain text,
+                                   identifies text DEFAULT NULL)
+  RETURNS text
+  LANGUAGE c STABLE PARALLEL RESTRICTED
+  AS 'MODULE_PATHNAME', 'pgp_transform';
+COMMENT ON FUNCTION privacy_internal._transform(text, text, text, text) IS
+  'internal: one value through a protect transformation, as the protect trigger stores it in a column of the identifier kind';
+
+-- privacy.unprotect() lets its own DROP TRIGGER pass the event trigger.
+CREATE FUNCTION privacy_internal._allow_protect_ddl(tbl regclass) RETURNS void
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_allow_protect_ddl';
+CREATE FUNCTION privacy_internal._protect_ddl_allowed(tbl regclass) RETURNS boolean
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_protect_ddl_allowed';
+
+CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ncols integer;
+  nrows bigint := 0;
+  d text;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
+  IF rewrite_existing IS NULL THEN
+    RAISE EXCEPTION 'rewrite_existing must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) protect.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() and declare its columns with privacy.register_column().';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  SELECT pg_catalog.count(*) INTO ncols FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL;
+  IF ncols OPERATOR(pg_catalog.=) 0 THEN
+    RAISE EXCEPTION 'no column of table % has a protect transformation', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Declare one with privacy.register_column(..., protect => ''pseudonym'').';
+  END IF;
+  IF privacy_internal._has_protect_trigger(tbl) THEN
+    PERFORM privacy_internal._check_protection(tbl);
+    IF rewrite_existing THEN
+      RAISE EXCEPTION 'table % is already protected', tbl
+        USING ERRCODE = '55000',
+              DETAIL = 'Its rows were protected on write; rewriting them would transform them twice.';
+    END IF;
+    RAISE NOTICE 'table % is already protected', tbl;
+    RETURN;
+  END IF;
+  -- The owner of the table (and of each partition) must hold the domains.
+  FOR d IN SELECT DISTINCT c.domain FROM privacy.registered_column c
+            WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl
+              AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
+  LOOP
+    PERFORM privacy_internal._check_domain_owner(tbl, d);
+  END LOOP;
+  -- A generated column is computed after BEFORE triggers: stored raw.
+  SELECT c.col INTO d FROM privacy.registered_column c
+    JOIN pg_catalog.pg_attribute a
+      ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+     AND NOT a.attisdropped
+   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+     AND a.attgenerated OPERATOR(pg_catalog.<>) '' LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot protect generated column "%" of relation %', d, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the protect trigger and would be stored untransformed.';
+  END IF;
+  -- No BEFORE row trigger may fire after ours and put a raw value back.
+  SELECT pg_catalog.format('trigger %I on %s', g.tgname, g.tgrelid::regclass) INTO d
+    FROM pg_catalog.pg_trigger g
+   WHERE (g.tgrelid OPERATOR(pg_catalog.=) tbl
+          OR g.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p))
+     AND NOT g.tgisinternal AND g.tgenabled IN ('O', 'A')
+     AND (g.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+     AND (g.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+     AND g.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name
+   ORDER BY g.tgname LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'table % has a BEFORE row trigger that would fire after the protect trigger', tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The %s sorts after zz_pg_privacy_protect and could store raw values.', d),
+            HINT = 'Rename that trigger so that it sorts before zz_pg_privacy_protect.';
+  END IF;
+  -- Named to fire after the table's other BEFORE triggers (they fire in
+  -- name order), so no later trigger can put a raw value back.
+  EXECUTE pg_catalog.format(
+    'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
+    'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
+  -- Rows written before protection: transformed in place through the new
+  -- trigger, in this transaction (the trigger's creation locks out
+  -- concurrent writers until commit), as the table's owner.
+  IF rewrite_existing THEN
+    nrows := privacy_internal._rewrite_protected(tbl,
+               ARRAY(SELECT c.col FROM privacy.registered_column c
+                      WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+                      ORDER BY c.attnum));
+  END IF;
+  PERFORM privacy_internal._audit('protect.on', tbl::text,
+                         pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', nrows));
+END
+$$;
+COMMENT ON FUNCTION privacy.protect(regclass, boolean) IS
+  'install the on-write protect trigger: each declared transformation is applied on INSERT, UPDATE and COPY, also on partitions; rewrite_existing converts rows already stored';
+
+CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
+    RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '55000';
+  END IF;
+  -- The event trigger lets this one drop pass (and only this one).
+  PERFORM privacy_internal._allow_protect_ddl(tbl);
+  EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
+  PERFORM privacy_internal._allow_protect_ddl(NULL);
+  PERFORM privacy_internal._audit('protect.off', tbl::text);
+END
+$$;
+COMMENT ON FUNCTION privacy.unprotect(regclass) IS 'remove the on-write protect trigger';
+
+-- Which tables are protected.
+CREATE VIEW privacy.protected_tables AS
+SELECT t.tbl AS table_name,
+       pg_catalog.array_agg(c.col::text || ':' || c.protect ORDER BY c.attnum) AS columns,
+       privacy_internal._is_protected(t.tbl) AS protected
+  FROM privacy.registered_table t
+  JOIN privacy.registered_column c ON c.tbl OPERATOR(pg_catalog.=) t.tbl
+ WHERE c.protect IS NOT NULL
+ GROUP BY t.tbl;
+COMMENT ON VIEW privacy.protected_tables IS
+  'registered tables with protect transformations, and whether their protection is in force (trigger present, enabled, last, on every partition)';
+
+------------------------------------------------------------------------
+-- Protection cannot be switched off behind pg_privacy's back
+------------------------------------------------------------------------
+
+-- The enforcement triggers besides the protect trigger (the consent check
+-- zy_pg_privacy_consent, the restriction check zx_pg_privacy_restrict) are
+-- verified the same way: the first reason why trigger `tgname` is not in
+-- force on tbl and on every relation of its partition tree, or NULL.  In
+-- force means: present, running fn, of the trigger type it was created
+-- with (tgtype), on every column, without WHEN condition, enabled as
+-- created (origin mode); and, for a BEFORE row trigger, no enabled BEFORE
+-- INSERT/UPDATE row trigger of the owner's fires after it (row triggers
+-- fire in name order) but those listed in `may_follow` (pg_privacy's own).
+CREATE FUNCTION privacy_internal._trigger_problem(tbl regclass, tgname name, fn regprocedure, tgtype integer,
+                                         may_follow name[])
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+  g record;
+BEGIN
+  FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
+            WHERE (c.oid OPERATOR(pg_catalog.=) tbl
+                   OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p))
+              AND c.relkind IN ('r', 'p', 'f')
+            ORDER BY c.oid OPERATOR(pg_catalog.<>) tbl, c.oid::regclass::text
+  LOOP
+    SELECT t.tgfoid, t.tgtype, t.tgenabled, t.tgqual IS NOT NULL AS has_when,
+           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols
+      INTO g
+      FROM pg_catalog.pg_trigger t
+     WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+       AND t.tgname OPERATOR(pg_catalog.=) _trigger_problem.tgname;
+    IF NOT FOUND THEN
+      RETURN pg_catalog.format('trigger %I is missing on %s', tgname, r.rel);
+    ELSIF g.tgfoid OPERATOR(pg_catalog.<>) fn THEN
+      RETURN pg_catalog.format('trigger %I on %s does not run %s', tgname, r.rel, fn);
+    ELSIF g.tgtype OPERATOR(pg_catalog.<>) _trigger_problem.tgtype OR g.has_cols THEN
+      RETURN pg_catalog.format('trigger %I on %s is not of the type pg_privacy created', tgname, r.rel);
+    ELSIF g.has_when THEN
+      RETURN pg_catalog.format('trigger %I on %s has a WHEN condition', tgname, r.rel);
+    ELSIF g.tgenabled OPERATOR(pg_catalog.<>) 'O' THEN
+      RETURN pg_catalog.format('trigger %I on %s is %s', tgname, r.rel,
+                               CASE g.tgenabled WHEN 'D' THEN 'disabled'
+                                                WHEN 'R' THEN 'enabled for replica sessions only'
+                                                ELSE 'enabled always, not as created' END);
+    END IF;
+    IF (tgtype OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3 THEN        -- ROW, BEFORE
+      SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
+       WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
+         AND NOT t.tgisinternal
+         AND t.tgenabled IN ('O', 'A')
+         AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+         AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+         AND t.tgname OPERATOR(pg_catalog.>) _trigger_problem.tgname
+         AND NOT (t.tgname OPERATOR(pg_catalog.=) ANY (COALESCE(may_follow, '{}'::name[])))
+       ORDER BY t.tgname LIMIT 1;
+      IF FOUND THEN
+        RETURN pg_catalog.format('trigger %I on %s fires after %I', g.tgname, r.rel, tgname);
+      END IF;
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._trigger_problem(regclass, name, regprocedure, integer, name[]) IS
+  'internal: why an enforcement trigger of pg_privacy is not in force on a table or one of its partitions (NULL: in force)';
+
+-- Every enforcement pg_privacy keeps on tbl that is not in force, one row
+-- per problem with what it switches off: the protection (a registered
+-- table carrying the protect trigger), the consent check (when
+-- consent_required: the table has a consent requirement) and the
+-- restriction check (when restricted: a subject table while any subject is
+-- restricted).  The flags come from the view privacy_internal._enforced_table;
+-- this function reads pg_catalog only, so a role granted catalog_problems
+-- needs nothing more.
+CREATE FUNCTION privacy_internal._enforcement_problems(tbl regclass, registered boolean, consent_required boolean,
+                                              restricted boolean, OUT what text, OUT problem text)
+  RETURNS SETOF record
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF registered AND privacy_internal._has_protect_trigger(tbl) THEN
+    what := 'protection';
+    problem := privacy_internal._protection_problem(tbl);
+    IF problem IS NOT NULL THEN
+      RETURN NEXT;
+    END IF;
+  END IF;
+  IF consent_required THEN
+    what := 'consent check';
+    problem := privacy_internal._consent_problem(tbl);
+    IF problem IS NOT NULL THEN
+      RETURN NEXT;
+    END IF;
+  END IF;
+  IF restricted THEN
+    what := 'restriction check';
+    problem := privacy_internal._restrict_problem(tbl);
+    IF problem IS NOT NULL THEN
+      RETURN NEXT;
+    END IF;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean) IS
+  'internal: the protection, consent check and restriction check of a table that are not in force, and why';
+
+-- After ALTER TABLE, CREATE TABLE, CREATE TRIGGER or ALTER TRIGGER: a
+-- command that leaves an enforcement of a table not in force (its
+-- protection, its consent check, its restriction check: see
+-- _enforcement_problems), because it disabled, replaced or renamed the
+-- trigger, added a BEFORE row trigger that fires after it, or attached a
+-- partition that has one, is refused.  A superuser acting on its own (not inside a
+-- security-restricted operation) may: a data-only restore with
+-- --disable-triggers does.  That is logged and audited, and
+-- catalog_problems shows it until the protection is back.  Called by the
+-- event trigger function privacy_internal._protect_event_trigger() (protect.c),
+-- which runs as the role executing the DDL and tells whether it may.
+CREATE FUNCTION privacy_internal._protect_on_ddl_end(may_switch_off boolean) RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  reg regclass;
+  e record;
+  who name := privacy_internal._invoker();
+BEGIN
+  -- A partition created or attached under a subject table while subjects
+  -- are restricted gets its restriction check (statement triggers are not
+  -- cloned to partitions).
+  IF EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy_internal._restrict_install();
+  END IF;
+  FOR reg IN
+    SELECT DISTINCT t.tbl
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      CROSS JOIN LATERAL (
+        SELECT CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass THEN d.objid
+                    WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
+                    THEN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g WHERE g.oid OPERATOR(pg_catalog.=) d.objid)
+               END AS relid) x
+      JOIN privacy_internal._enforced_table t
+        ON t.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(x.relid)))
+        OR t.tbl::oid OPERATOR(pg_catalog.=) x.relid
+        -- ALTER TABLE ... INHERIT a protected table
+        OR t.tbl::oid IN (SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                           WHERE i.inhrelid OPERATOR(pg_catalog.=) x.relid)
+     WHERE x.relid IS NOT NULL
+  LOOP
+    FOR e IN SELECT p.* FROM privacy_internal._enforced_table f,
+                    LATERAL privacy_internal._enforcement_problems(f.tbl, f.registered, f.consent_required, f.restricted) p
+              WHERE f.tbl OPERATOR(pg_catalog.=) reg LOOP
+      IF may_switch_off THEN
+        RAISE WARNING '% of table % is not in force', e.what, reg
+          USING DETAIL = e.problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
+        RAISE LOG 'pg_privacy: superuser % switched off % of table %: %', who, e.what, reg, e.problem;
+        BEGIN
+          PERFORM privacy_internal._audit(CASE e.what WHEN 'protection' THEN 'protect.weakened'
+                                             WHEN 'consent check' THEN 'consent.weakened'
+                                             ELSE 'subject.restriction_weakened' END,
+                                 reg::text, pg_catalog.jsonb_build_object('problem', e.problem));
+        EXCEPTION WHEN unique_violation THEN
+          -- a data-only restore loading the audit log itself: the server log has it
+          NULL;
+        END;
+        CONTINUE;
+      END IF;
+      RAISE LOG 'pg_privacy: refused DDL of role % that would switch off % of table %: %', who, e.what, reg, e.problem;
+      RAISE EXCEPTION 'cannot switch off the % of table %', e.what, reg
+        USING ERRCODE = '55000',
+              DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2) || '.',
+              HINT = CASE e.what WHEN 'protection' THEN 'Remove the protection with privacy.unprotect() first.'
+                                 WHEN 'consent check' THEN 'Remove the requirement with privacy.unrequire_consent() first.'
+                                 ELSE 'Lift the restrictions with privacy.unrestrict_subject() first.' END;
+    END LOOP;
+  END LOOP;
+END
+$$;
+
+-- DROP TRIGGER of an enforcement trigger on a table that still exists is
+-- refused: zz_pg_privacy_protect unless privacy.unprotect() drops it,
+-- zy_pg_privacy_consent while the table requires consent,
+-- zx_pg_privacy_restrict while any subject is restricted (DROP TABLE and
+-- DETACH PARTITION drop them with the table or from the partition: allowed).
+CREATE FUNCTION privacy_internal._protect_on_sql_drop(may_switch_off boolean) RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  o record;
+  rel regclass;
+  what text;
+  who name := privacy_internal._invoker();
+BEGIN
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
+            WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
+              AND x.address_names[3] IN ('zz_pg_privacy_protect', 'zy_pg_privacy_consent', 'zx_pg_privacy_restrict')
+  LOOP
+    rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
+    CONTINUE WHEN rel IS NULL;
+    IF o.address_names[3] OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect' THEN
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) rel);
+      CONTINUE WHEN privacy_internal._protect_ddl_allowed(rel);
+      what := 'protect trigger';
+    ELSIF o.address_names[3] OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent' THEN
+      -- privacy.unrequire_consent() drops it after the last requirement
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.consent_requirement q
+                                 WHERE q.tbl OPERATOR(pg_catalog.=) rel
+                                    OR q.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(rel))));
+      what := 'consent check';
+    ELSE
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction);
+      what := 'restriction check';
+    END IF;
+    IF may_switch_off THEN
+      RAISE WARNING '% of table % is not in force', CASE what WHEN 'protect trigger' THEN 'protection' ELSE what END, rel
+        USING DETAIL = pg_catalog.format('Its trigger %I was dropped.', o.address_names[3]);
+      RAISE LOG 'pg_privacy: superuser % dropped the % of table %', who, what, rel;
+      BEGIN
+        PERFORM privacy_internal._audit(CASE what WHEN 'protect trigger' THEN 'protect.weakened'
+                                         WHEN 'consent check' THEN 'consent.weakened'
+                                         ELSE 'subject.restriction_weakened' END,
+                               rel::text,
+                               pg_catalog.jsonb_build_object('problem', pg_catalog.format('trigger %s dropped', o.address_names[3])));
+      EXCEPTION WHEN unique_violation THEN
+        NULL;
+      END;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DROP TRIGGER % of role % on table %', o.address_names[3], who, rel;
+    RAISE EXCEPTION 'cannot drop the % of table %', what, rel
+      USING ERRCODE = '55000',
+            HINT = CASE what WHEN 'protect trigger' THEN 'Remove the protection with privacy.unprotect() first.'
+                             WHEN 'consent check' THEN 'Remove the requirement with privacy.unrequire_consent() first.'
+                             ELSE 'Lift the restrictions with privacy.unrestrict_subject() first.' END;
+  END LOOP;
+END
+$$;
+
+CREATE FUNCTION privacy_internal._protect_event_trigger() RETURNS event_trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_protect_event_trigger';
+COMMENT ON FUNCTION privacy_internal._protect_event_trigger() IS
+  'internal: refuses DDL that switches off the protection of a protected table';
+
+CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+  EXECUTE FUNCTION privacy_internal._protect_event_trigger();
+CREATE EVENT TRIGGER pg_privacy_protect_sql_drop ON sql_drop
+  WHEN TAG IN ('DROP TRIGGER', 'ALTER TABLE')
+  EXECUTE FUNCTION privacy_internal._protect_event_trigger();

@@ -1,0 +1,890 @@
+-- Data-subject rights, the subject engine's first two phases: finding a
+-- subject across every registered table (find), and what the law keeps of
+-- it (decide: legal minimums, holds, consent).  The rights built on them:
+-- requests and their deadlines (71_subject_requests.sql), export
+-- (72_subject_export.sql), restriction (73_subject_restrict.sql), erasure
+-- (74_subject_erase.sql).  The C side is src/subject.c.
+--
+-- Finding a subject.  A subject is reached from one identifier (kind,
+-- value), normalized by its kind.  Rows of a registered table whose owner
+-- columns hold one identifier of the subject give the subject's other
+-- identifiers (a subscription row ties a customer to a number): the search
+-- follows them to a fixed point, at most 10 rounds and 500 identifiers.
+-- Only owner columns link; a mention never pulls anyone in.
+--
+-- Reassigned identifiers.  privacy.set_subject_table() declares, per
+-- table, which column's identifier is held only for a period
+-- (validity_column, valid_from, valid_to: telco.subscription holds an
+-- msisdn from valid_from to valid_to) and when a row's event happened
+-- (event_time: telco.cdr.started_at).  A kind with a validity column is
+-- "reassignable".  An identifier of a reassignable kind found through a
+-- validity row is the subject's only during that row's period; one found
+-- in a row with an event time is the subject's at that moment.  A row found
+-- through a bounded identifier belongs to the subject only when its
+-- validity overlaps, or its event time falls in, the identifier's period:
+-- so the next holder of a number and the calls made from it are not the
+-- subject's.  Starting from a reassignable identifier, the subject is its
+-- holder at `at` (default now; the latest holder before that when nobody
+-- holds it then).  Tables that declare no time take every row of the
+-- identifier.
+--
+-- Columns stored transformed are searched through their transformation
+-- (privacy_internal._transform of the normalized value); msisdn_fpe columns are
+-- also read back (privacy_internal._msisdn_decrypt) to follow links.  Raw columns
+-- of kind msisdn or email are searched by the normal form of what people
+-- typed (privacy.lookup_value), which an expression index can serve;
+-- privacy.missing_indexes lists identifying columns without a usable index.
+--
+-- Acting as the table's owner.  Every statement that reads or writes a
+-- registered table runs as that table's owner in a security-restricted
+-- operation with search_path pg_catalog, pg_temp (src/owner.c, through
+-- src/subject.c: _subject_query and _subject_rows read, _subject_exec
+-- writes; the restriction trigger reads the old rows the same way), never
+-- as the extension owner or the caller: a cast to json of the owner's type
+-- in the export, her trigger on the erasure's DELETE, her index
+-- expressions run with her rights only.  These statements call nothing
+-- the owner may not execute: the subject's identifiers travel as their
+-- jsonb parameter, read by the pure C functions _subject_ids and
+-- _subject_ids_span; keyed work (decrypting an msisdn_fpe column, keyed
+-- references) is done by the extension on what the owner's query
+-- returned, which is plain JSON and text.
+--
+-- Identifier columns (and the time columns that bound them) have built-in
+-- types: text, varchar, char, smallint, integer, bigint or numeric
+-- (timestamptz, timestamp or date), checked when declared
+-- (register_column, set_subject_table) and again at every use
+-- (privacy_internal._subject_check): a column changed since to a domain, an enum or
+-- any type of the owner's stops export, erasure and restriction with 42804
+-- until it is changed back or unregistered, and privacy.catalog_problems
+-- lists it.  So nothing of the owner's is evaluated where the extension
+-- computes (casting, matching, normalizing identifiers).
+--
+-- Nothing here writes a raw identifier outside the registered tables:
+-- restrictions and requests keep privacy_internal._subject_ref() references, and
+-- the audit log the same.
+
+------------------------------------------------------------------------
+-- Declarations
+------------------------------------------------------------------------
+
+CREATE TABLE privacy.subject_table (
+  tbl             regclass PRIMARY KEY REFERENCES privacy.registered_table ON DELETE CASCADE,
+  event_time      name,     -- when a row's event happened (timestamptz/date/timestamp)
+  validity_column name,     -- the identifier column held only for a period
+  valid_from      name,     -- period start (inclusive), NULL: since ever
+  valid_to        name,     -- period end (exclusive), NULL: still held
+  link_columns    name[],   -- owner identifier columns that tie identifiers together (NULL: all)
+  source          text      -- where the data comes from (GDPR Art. 15(1)(g))
+);
+COMMENT ON TABLE privacy.subject_table IS
+  'pg_privacy: how to find a data subject in a registered table: event time, validity of reassigned identifiers, linking columns, source';
+SELECT pg_catalog.pg_extension_config_dump('privacy.subject_table', '');
+
+-- Restricted identifiers (GDPR Art. 18), by keyed reference only.
+CREATE TABLE privacy.restriction (
+  kind          text        NOT NULL REFERENCES privacy.identifier_kind,
+  subject_ref   text        NOT NULL,   -- privacy_internal._subject_ref(kind, value)
+  span          tstzmultirange NOT NULL DEFAULT '{(,)}',  -- when the identifier was the subject's
+  reason        text        NOT NULL,
+  origin        text        NOT NULL CHECK (origin IN ('request', 'erasure')),
+  until         timestamptz,            -- NULL: until lifted
+  restricted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  restricted_by name        NOT NULL,
+  PRIMARY KEY (kind, subject_ref)
+);
+COMMENT ON TABLE privacy.restriction IS
+  'pg_privacy: restricted data subjects (GDPR Art. 18) by keyed identifier reference; their rows can be stored and exported, not updated';
+SELECT pg_catalog.pg_extension_config_dump('privacy.restriction', '');
+
+CREATE SEQUENCE privacy.subject_request_id_seq;
+CREATE TABLE privacy.subject_request (
+  id               bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('privacy.subject_request_id_seq'),
+  kind             text        NOT NULL REFERENCES privacy.identifier_kind,
+  subject_ref      text        NOT NULL,
+  request          text        NOT NULL CHECK (request IN ('access', 'portability', 'erasure',
+                                                            'rectification', 'restriction', 'objection')),
+  received_at      timestamptz NOT NULL,
+  extension_months integer     NOT NULL DEFAULT 0 CHECK (extension_months BETWEEN 0 AND 2),
+  extension_reason text,
+  closed_at        timestamptz,
+  outcome          text,
+  opened_by        name        NOT NULL,
+  CHECK ((extension_months OPERATOR(pg_catalog.=) 0) = (extension_reason IS NULL)),
+  CHECK ((closed_at IS NULL) = (outcome IS NULL))
+);
+CREATE INDEX subject_request_subject ON privacy.subject_request (subject_ref);
+COMMENT ON TABLE privacy.subject_request IS
+  'pg_privacy: data-subject requests (GDPR Art. 15-21) and their deadlines; subjects by keyed reference only';
+SELECT pg_catalog.pg_extension_config_dump('privacy.subject_request', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.subject_request_id_seq', '');
+
+------------------------------------------------------------------------
+-- C helpers (src/subject.c)
+------------------------------------------------------------------------
+
+-- privacy.lookup_value under the name 0.2.0's missing_indexes proposed for
+-- expression indexes: kept so that such an index survives the update.  The
+-- statements search by the public name (one index serves consent, holds,
+-- export, erasure and restriction), so missing_indexes proposes the index
+-- on privacy.lookup_value, and the old one can be dropped.
+CREATE FUNCTION privacy_internal._subject_key(mode text, value text, default_country text)
+  RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_lookup_value';
+COMMENT ON FUNCTION privacy_internal._subject_key(text, text, text) IS
+  'internal: privacy.lookup_value under its 0.2.0 name, for expression indexes made then';
+
+CREATE FUNCTION privacy_internal._subject_exec(tbl regclass, sql text, params jsonb)
+  RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_exec';
+COMMENT ON FUNCTION privacy_internal._subject_exec(regclass, text, jsonb) IS
+  'internal: one erasure statement run as the table owner in a security-restricted operation';
+
+CREATE FUNCTION privacy_internal._subject_set_erasing(on_ boolean)
+  RETURNS void
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_set_erasing';
+COMMENT ON FUNCTION privacy_internal._subject_set_erasing(boolean) IS
+  'internal: marks this transaction as running erase_subject (reset at transaction end)';
+
+CREATE FUNCTION privacy_internal._subject_erasing()
+  RETURNS boolean
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_subject_erasing';
+COMMENT ON FUNCTION privacy_internal._subject_erasing() IS
+  'internal: true while erase_subject runs its statements';
+
+CREATE FUNCTION privacy_internal._subject_query(tbl regclass, sql text, params jsonb)
+  RETURNS jsonb
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_query';
+COMMENT ON FUNCTION privacy_internal._subject_query(regclass, text, jsonb) IS
+  'internal: one generated read-only query over a table and the subject''s identifiers, run as the table owner in a security-restricted operation, through a kept prepared plan';
+
+CREATE FUNCTION privacy_internal._subject_rows(tbl regclass, sql text, params jsonb)
+  RETURNS SETOF jsonb
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_rows';
+COMMENT ON FUNCTION privacy_internal._subject_rows(regclass, text, jsonb) IS
+  'internal: the rows of a generated read-only query over a table, run as the table owner in a security-restricted operation';
+
+CREATE FUNCTION privacy_internal._subject_eval(sql text, tbl regclass, q text, params jsonb)
+  RETURNS jsonb
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_eval';
+COMMENT ON FUNCTION privacy_internal._subject_eval(text, regclass, text, jsonb) IS
+  'internal: run a query built from the catalog over _subject_rows($1, $2, $3) through a plan kept per backend';
+
+CREATE FUNCTION privacy_internal._subject_cache_get(key text)
+  RETURNS text
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_cache_get';
+COMMENT ON FUNCTION privacy_internal._subject_cache_get(text) IS
+  'internal: SQL generated from the catalog, cached per backend until a relcache invalidation';
+
+CREATE FUNCTION privacy_internal._subject_cache_put(key text, value text)
+  RETURNS text
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_cache_put';
+COMMENT ON FUNCTION privacy_internal._subject_cache_put(text, text) IS
+  'internal: remember SQL generated from the catalog in the per-backend cache';
+
+------------------------------------------------------------------------
+-- Declaring how a table is searched
+------------------------------------------------------------------------
+
+-- The column's type, or an error naming what is wrong.
+CREATE FUNCTION privacy_internal._subject_check_column(tbl regclass, col name, what text, time_column boolean)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  typ regtype;
+BEGIN
+  SELECT a.atttypid::regtype INTO typ FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+      USING ERRCODE = '42703', DETAIL = pg_catalog.format('It was given as %s.', what);
+  END IF;
+  IF time_column AND typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION '% column "%" of relation % must be a date or time stamp', what, col, tbl
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('It has type %s.', typ);
+  END IF;
+END
+$$;
+
+CREATE FUNCTION privacy.set_subject_table(tbl regclass,
+                                          event_time name DEFAULT NULL,
+                                          validity_column name DEFAULT NULL,
+                                          valid_from name DEFAULT NULL,
+                                          valid_to name DEFAULT NULL,
+                                          link_columns name[] DEFAULT NULL,
+                                          source text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  c name;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) set_subject_table.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000', HINT = 'Register it with privacy.register_table() first.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  IF event_time IS NOT NULL THEN
+    PERFORM privacy_internal._subject_check_column(tbl, event_time, 'event_time', true);
+  END IF;
+  IF (validity_column IS NULL) <> (valid_from IS NULL AND valid_to IS NULL) THEN
+    RAISE EXCEPTION 'a validity column needs valid_from or valid_to, and they need a validity column'
+      USING ERRCODE = '22023',
+            HINT = 'Pass validity_column => ''msisdn'', valid_from => ''valid_from'', valid_to => ''valid_to''.';
+  END IF;
+  IF validity_column IS NOT NULL THEN
+    IF NOT EXISTS (SELECT FROM privacy.registered_column r
+                    WHERE r.tbl OPERATOR(pg_catalog.=) set_subject_table.tbl
+                      AND r.col OPERATOR(pg_catalog.=) validity_column
+                      AND r.identifies IS NOT NULL AND r.link OPERATOR(pg_catalog.=) 'owner') THEN
+      RAISE EXCEPTION 'column "%" of relation % is not a registered owner identifier', validity_column, tbl
+        USING ERRCODE = '22023',
+              HINT = 'Register it with privacy.register_column(..., identifies => ...).';
+    END IF;
+    IF valid_from IS NOT NULL THEN
+      PERFORM privacy_internal._subject_check_column(tbl, valid_from, 'valid_from', true);
+    END IF;
+    IF valid_to IS NOT NULL THEN
+      PERFORM privacy_internal._subject_check_column(tbl, valid_to, 'valid_to', true);
+    END IF;
+  END IF;
+  IF link_columns IS NOT NULL THEN
+    FOREACH c IN ARRAY link_columns LOOP
+      IF c IS NULL OR NOT EXISTS (SELECT FROM privacy.registered_column r
+                                   WHERE r.tbl OPERATOR(pg_catalog.=) set_subject_table.tbl
+                                     AND r.col OPERATOR(pg_catalog.=) c
+                                     AND r.identifies IS NOT NULL
+                                     AND r.link OPERATOR(pg_catalog.=) 'owner') THEN
+        RAISE EXCEPTION 'link column "%" of relation % is not a registered owner identifier', c, tbl
+          USING ERRCODE = '22023';
+      END IF;
+    END LOOP;
+  END IF;
+  INSERT INTO privacy.subject_table AS s (tbl, event_time, validity_column, valid_from, valid_to, link_columns, source)
+       VALUES (tbl, event_time, validity_column, valid_from, valid_to, link_columns, source)
+  ON CONFLICT ON CONSTRAINT subject_table_pkey DO UPDATE
+       SET event_time = EXCLUDED.event_time, validity_column = EXCLUDED.validity_column,
+           valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
+           link_columns = EXCLUDED.link_columns, source = EXCLUDED.source;
+  -- Every backend forgets the SQL it generated from the old declaration.
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('subject.set_table', tbl::text,
+                         pg_catalog.jsonb_build_object('event_time', event_time,
+                                                       'validity_column', validity_column,
+                                                       'valid_from', valid_from, 'valid_to', valid_to,
+                                                       'link_columns', link_columns, 'source', source));
+END
+$$;
+COMMENT ON FUNCTION privacy.set_subject_table(regclass, name, name, name, name, name[], text) IS
+  'declare how a data subject is found in a registered table: event time of a row, the identifier held only from valid_from to valid_to, the columns that link identifiers, and the data''s source';
+
+-- Every identifying column that can be searched, with what the search needs.
+-- type_problem is NULL when the column (and the table's time columns) still
+-- have the built-in types the search computes with; otherwise it says what
+-- is wrong, and every use of the column fails closed (privacy_internal._subject_check).
+CREATE VIEW privacy_internal._subject_column AS
+SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain,
+       k.normalize AS mode, a.atttypid::regtype AS typ, a.attnotnull AS notnull,
+       s.event_time, s.valid_from, s.valid_to,
+       (s.validity_column OPERATOR(pg_catalog.=) c.col) IS TRUE AS is_validity,
+       (c.link OPERATOR(pg_catalog.=) 'owner'
+        AND (s.link_columns IS NULL OR c.col OPERATOR(pg_catalog.=) ANY (s.link_columns))
+        AND (c.protect IS NULL OR c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')) AS links,
+       EXISTS (SELECT FROM privacy.subject_table v
+                 JOIN privacy.registered_column vc
+                   ON vc.tbl OPERATOR(pg_catalog.=) v.tbl AND vc.col OPERATOR(pg_catalog.=) v.validity_column
+                WHERE vc.identifies OPERATOR(pg_catalog.=) c.identifies) AS reassignable,
+       s.source,
+       CASE WHEN NOT privacy_internal._identifier_type_ok(a.atttypid)
+            THEN pg_catalog.format('identifier column "%s" of relation %s has type %s',
+                                   c.col, c.tbl, pg_catalog.format_type(a.atttypid, NULL))
+            ELSE (SELECT pg_catalog.format('time column "%s" of relation %s has type %s',
+                                           ta.attname, c.tbl, pg_catalog.format_type(ta.atttypid, NULL))
+                    FROM pg_catalog.pg_attribute ta
+                   WHERE ta.attrelid OPERATOR(pg_catalog.=) c.tbl AND NOT ta.attisdropped
+                     AND ta.attname IN (s.event_time, s.valid_from, s.valid_to)
+                     AND ta.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+                   ORDER BY ta.attnum LIMIT 1) END AS type_problem
+  FROM privacy.registered_column c
+  JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col AND NOT a.attisdropped
+  LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) c.tbl
+ WHERE c.protect IS NULL OR c.protect IN ('msisdn_fpe', 'pseudonym', 'email_pseudonym');
+COMMENT ON VIEW privacy_internal._subject_column IS
+  'internal: identifying columns a data subject can be searched by';
+
+-- Fail closed on a column whose type is no longer one the search computes
+-- with (a column changed to a domain, an enum or any type of the owner's
+-- since it was declared): its casts, checks and operators are the owner's
+-- code, and what it holds can no longer be matched as declared.
+CREATE FUNCTION privacy_internal._subject_check(c privacy_internal._subject_column)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF c.type_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot search % for data subjects', c.tbl
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.upper(pg_catalog.left(c.type_problem, 1)) || pg_catalog.substr(c.type_problem, 2)
+                     || '; identifier columns must be text, varchar, char, smallint, integer, bigint or numeric, and time columns timestamptz, timestamp or date.',
+            HINT = 'Change the column back to a built-in type, or unregister it (privacy.catalog_problems lists it).';
+  END IF;
+END
+$$;
+
+-- The searchable columns, from the per-backend cache (src/subject.c);
+-- NULL when there is none.
+CREATE FUNCTION privacy_internal._subject_cols()
+  RETURNS privacy_internal._subject_column[]
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_cols';
+COMMENT ON FUNCTION privacy_internal._subject_cols() IS
+  'internal: the searchable identifier columns, kept per backend until a relcache invalidation';
+
+-- Identifying columns whose lookup has no index: every export and erasure
+-- then scans the table.
+CREATE VIEW privacy.missing_indexes AS
+SELECT c.tbl AS table_name, c.col AS column_name, c.kind AS identifies, c.link,
+       CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email') THEN 'normal form'
+            ELSE 'stored value' END AS lookup,
+       CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email')
+            THEN pg_catalog.format('CREATE INDEX ON %s (privacy.lookup_value(%L, %I%s, %L))',
+                                   c.tbl, c.mode, c.col,
+                                   CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END,
+                                   privacy_internal._default_country())
+            ELSE pg_catalog.format('CREATE INDEX ON %s (%I)', c.tbl, c.col) END AS suggested_index
+  FROM privacy_internal._subject_column c
+ WHERE NOT EXISTS (
+   SELECT FROM pg_catalog.pg_index i
+    WHERE i.indrelid OPERATOR(pg_catalog.=) c.tbl
+      AND CASE WHEN c.protect IS NULL AND c.mode IN ('msisdn', 'email')
+               THEN i.indkey[0] OPERATOR(pg_catalog.=) 0
+                    AND pg_catalog.pg_get_indexdef(i.indexrelid, 1, true)
+                        OPERATOR(pg_catalog.~) ('(^|\.)lookup_value\(''' || c.mode || '''::text, '
+                                                || pg_catalog.regexp_replace(pg_catalog.quote_ident(c.col), '([^a-zA-Z0-9_])', '\\\1', 'g')
+                                                || '(::text)?, ''' || privacy_internal._default_country() || '''::text\)$')
+               ELSE i.indkey[0] OPERATOR(pg_catalog.=) c.attnum END);
+COMMENT ON VIEW privacy.missing_indexes IS
+  'identifying columns without an index for the data-subject lookup (export, erasure, restriction), with the index to create';
+
+------------------------------------------------------------------------
+-- Finding a subject
+------------------------------------------------------------------------
+
+-- The SQL condition that a row (alias t) holds the identifier of a record
+-- f(s text, span tstzmultirange, b boolean) in column c: f.s is the value as
+-- the column stores it (prepared by _subject_params); for a bounded span
+-- (f.b) the row's validity or event time must fall in it.
+CREATE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_column, dc text)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE
+           WHEN c.protect IS NOT NULL THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
+           WHEN c.mode IN ('msisdn', 'email') THEN
+             pg_catalog.format('privacy.lookup_value(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
+                               CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END, dc)
+           WHEN c.typ IN ('text'::regtype, 'varchar'::regtype) THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
+           -- built-in types only (privacy_internal._subject_check): their casts
+           ELSE pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s::pg_catalog.%s', c.col,
+                                  (SELECT y.typname FROM pg_catalog.pg_type y WHERE y.oid OPERATOR(pg_catalog.=) c.typ))
+         END
+      || CASE
+           WHEN c.is_validity THEN
+             pg_catalog.format(' AND (NOT f.b OR f.span OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)''))',
+                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+           WHEN c.event_time IS NOT NULL THEN
+             pg_catalog.format(' AND (NOT f.b OR f.span OPERATOR(pg_catalog.@>) t.%I::timestamptz)', c.event_time)
+           ELSE ''
+         END
+$$;
+
+-- The identifier a column of row t holds, in normal form (NULL when the
+-- column's transformation cannot be reversed), as the table's owner can
+-- compute it: a column protected by msisdn_fpe gives its stored pseudonym,
+-- which the caller decrypts (privacy_internal._subject_decrypt_expr) outside the
+-- owner's query.
+CREATE FUNCTION privacy_internal._subject_value_expr(c privacy_internal._subject_column, dc text)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE
+           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN pg_catalog.format('t.%I::pg_catalog.text', c.col)
+           WHEN c.protect IS NOT NULL THEN 'NULL::pg_catalog.text'
+           ELSE pg_catalog.format('privacy.lookup_value(%L, t.%I::pg_catalog.text, %L)', c.mode, c.col, dc)
+         END
+$$;
+
+-- The domain whose key decrypts what _subject_value_expr gives for c, or
+-- NULL when it is the identifier already.
+CREATE FUNCTION privacy_internal._subject_decrypt_domain(c privacy_internal._subject_column)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN c.domain END
+$$;
+
+-- The period for which an identifier found in column c of row t is the
+-- subject's.
+CREATE FUNCTION privacy_internal._subject_span_expr(c privacy_internal._subject_column)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE
+           WHEN c.is_validity THEN
+             pg_catalog.format('pg_catalog.tstzmultirange(pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)''))',
+                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+           WHEN c.reassignable AND c.event_time IS NOT NULL THEN
+             pg_catalog.format('pg_catalog.tstzmultirange(pg_catalog.tstzrange(t.%1$I::timestamptz, t.%1$I::timestamptz, ''[]''))',
+                               c.event_time)
+           ELSE '''{(,)}''::pg_catalog.tstzmultirange'
+         END
+$$;
+
+-- For every searchable column, the subject's identifiers of its kind as
+-- the column stores them: {"<table oid>.<attnum>": [{"s", "span", "b"}]}
+-- (src/subject.c).  Every use fails closed on a column whose type changed
+-- (privacy_internal._subject_check); protected columns get the value through
+-- privacy_internal._transform; values that cannot be cast to a non-text column's
+-- built-in type are left out.
+CREATE FUNCTION privacy_internal._subject_params(kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_subject_params';
+
+-- The subject's identifiers for one column (alias f), taken from the
+-- statement's parameter $1 (_subject_params).  The generated statements run
+-- as the table's owner, so they read the identifiers from their parameter
+-- with built-in functions only, never through an internal helper the owner
+-- may not execute.
+-- The identifiers of one column in the statement's parameter, as rows
+-- (src/subject.c).  A function of its own, so that the planner counts a
+-- handful of rows (ROWS 4), not jsonb_to_recordset's hundred, and probes
+-- each partition's index instead of scanning the table.  Pure: it reads
+-- nothing but its argument, so the table owners the statements run as may
+-- execute it (granted to PUBLIC in 90_privileges.sql).
+CREATE FUNCTION privacy_internal._subject_ids(params jsonb, key text)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean)
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  AS 'MODULE_PATHNAME', 'pgp_subject_ids';
+
+CREATE FUNCTION privacy_internal._subject_ids_sql(key text)
+  RETURNS text
+  LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT pg_catalog.format('privacy_internal._subject_ids($1, %L) f', key)
+$$;
+
+-- The FROM clause of one branch: the subject's identifiers for column c
+-- joined to the table's rows that hold them.
+CREATE FUNCTION privacy_internal._subject_from(c privacy_internal._subject_column, dc text)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT pg_catalog.format(
+           '%s JOIN %s t ON %s',
+           privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy_internal._subject_match(c, dc))
+$$;
+
+-- The identifiers of a column with an event time, split by whether their
+-- period is bounded (src/subject.c, _subject_ids_span): the bounded ones
+-- also join on the event time between the bounds of the period, which
+-- skips, per identifier, the partitions of a table partitioned by its
+-- event time that lie outside it.  (Not for the others: an open period
+-- also takes rows without an event time.)
+CREATE FUNCTION privacy_internal._subject_ids_span(params jsonb, key text, bounded boolean)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean, lo timestamptz, hi timestamptz)
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  AS 'MODULE_PATHNAME', 'pgp_subject_ids_span';
+
+-- The parts of column c's statements, in order: the identifiers (alias f)
+-- and the condition joining the table's rows (alias t) to them.  One part
+-- (all identifiers), or for a column with an event time two: bounded
+-- periods first, then open ones.
+CREATE FUNCTION privacy_internal._subject_parts(c privacy_internal._subject_column, dc text)
+  RETURNS TABLE(ids text, cond text)
+  LANGUAGE sql STABLE
+AS $$
+  SELECT x.ids, x.cond
+    FROM (SELECT 1 AS o, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
+                 privacy_internal._subject_match(c, dc) AS cond
+           WHERE c.event_time IS NULL OR c.is_validity
+          UNION ALL
+          SELECT 2, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f', c.tbl::oid::text || '.' || c.attnum::text),
+                 privacy_internal._subject_match(c, dc)
+                 || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
+                                      c.event_time)
+           WHERE c.event_time IS NOT NULL AND NOT c.is_validity
+          UNION ALL
+          SELECT 3, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
+                 privacy_internal._subject_match(c, dc)
+           WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
+   ORDER BY x.o
+$$;
+
+-- The erasure's statements for column c (verb delete: its rows; ctid: the
+-- ctids of its rows; scrub: its mentions set to NULL), without the keep
+-- condition the caller adds,
+-- for the identifiers params holds: built once per backend and kept
+-- (privacy_internal._subject_cache_get) until the catalog changes.
+CREATE FUNCTION privacy_internal._subject_stmts(verb text, c privacy_internal._subject_column, dc text, params jsonb)
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  k      text := c.tbl::oid::text || '.' || c.attnum::text;
+  ck     text := verb || ':' || k || ':' || dc;
+  cached text := privacy_internal._subject_cache_get(ck);
+  stmts  text[];
+BEGIN
+  IF cached IS NULL THEN
+    SELECT pg_catalog.array_agg(pg_catalog.format(
+             CASE verb WHEN 'delete' THEN 'DELETE FROM %1$s t USING %2$s WHERE %3$s'
+                       WHEN 'ctid' THEN 'SELECT t.ctid FROM %2$s JOIN %1$s t ON %3$s'
+                       ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,
+             c.tbl, p.ids, p.cond, c.col))
+      INTO stmts
+      FROM privacy_internal._subject_parts(c, dc) p;
+    cached := privacy_internal._subject_cache_put(ck, stmts::text);
+  END IF;
+  stmts := cached::text[];
+  IF pg_catalog.cardinality(stmts) OPERATOR(pg_catalog.=) 1 THEN
+    RETURN stmts;
+  END IF;
+  -- bounded, then open periods: only those the subject has
+  RETURN CASE WHEN params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"b": true}]'::jsonb
+              THEN ARRAY[stmts[1]] ELSE '{}'::text[] END
+         OPERATOR(pg_catalog.||)
+         CASE WHEN params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"b": false}]'::jsonb
+              THEN ARRAY[stmts[2]] ELSE '{}'::text[] END;
+END
+$$;
+
+-- All identifiers of the subject reached from (kind, value): the fixed
+-- point described at the top of this file.
+CREATE FUNCTION privacy_internal._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
+                                             OUT kinds text[], OUT vals text[], OUT spans tstzmultirange[])
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc       text := privacy_internal._default_country();
+  norm     text := privacy_internal._identifier_normalize(kind, value);
+  span0    tstzmultirange := '{(,)}';
+  c        privacy_internal._subject_column;
+  t        record;
+  r        record;
+  q        text;
+  branches text[];
+  rs       tstzrange[];
+  cached   text;
+  keys     text[];
+  link_all jsonb;
+  link_sql text[] := '{}';
+  fk       text[];
+  fv       text[];
+  fs       tstzmultirange[];
+  nk       text[];
+  nv       text[];
+  ns       tstzmultirange[];
+  params   jsonb;
+  rounds   integer := 0;
+  i        integer;
+  ranges   tstzrange[];
+  chosen   tstzmultirange;
+BEGIN
+  at := COALESCE(at, pg_catalog.now());
+  -- A reassignable identifier: its holder at `at`.
+  IF EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind
+                AND sc.is_validity) THEN
+    params := privacy_internal._subject_params(ARRAY[kind], ARRAY[norm], ARRAY['{(,)}'::tstzmultirange]);
+    ranges := '{}';
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+              WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind AND sc.is_validity LOOP
+      IF params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
+        -- read as the table's owner
+        rs := (privacy_internal._subject_query(c.tbl,
+                 pg_catalog.format('SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)''))::pg_catalog.text) FROM %s',
+                                   COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                                   COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'),
+                                   privacy_internal._subject_from(c, dc)),
+                 params) OPERATOR(pg_catalog.#>>) '{}')::tstzrange[];
+        ranges := ranges OPERATOR(pg_catalog.||) COALESCE(rs, '{}');
+      END IF;
+    END LOOP;
+    IF pg_catalog.cardinality(ranges) OPERATOR(pg_catalog.>) 0 THEN
+      SELECT pg_catalog.range_agg(x) INTO chosen FROM pg_catalog.unnest(ranges) x
+       WHERE x OPERATOR(pg_catalog.@>) at;
+      IF chosen IS NULL THEN
+        -- nobody holds it at `at`: its latest holder before, else the first after
+        SELECT pg_catalog.tstzmultirange(x) INTO chosen FROM pg_catalog.unnest(ranges) x
+         ORDER BY (pg_catalog.lower(x) OPERATOR(pg_catalog.<=) at) DESC,
+                  CASE WHEN pg_catalog.lower(x) OPERATOR(pg_catalog.<=) at THEN pg_catalog.lower(x) END DESC NULLS LAST,
+                  pg_catalog.lower(x)
+         LIMIT 1;
+      END IF;
+      span0 := chosen;
+    END IF;
+  END IF;
+
+  -- One query per linking table: for each searchable owner column, the
+  -- rows holding a current identifier, and from them every linking
+  -- column's identifier with its period.  Each runs as its table's owner
+  -- and gives what the owner can compute: an msisdn_fpe column's stored
+  -- pseudonym comes with its domain (d), and is decrypted here.
+  cached := privacy_internal._subject_cache_get('link:' || dc);
+  IF cached IS NOT NULL THEN
+    link_sql := cached::text[];
+  END IF;
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+            WHERE cached IS NULL AND sc.link OPERATOR(pg_catalog.=) 'owner'
+            GROUP BY sc.tbl
+           HAVING pg_catalog.count(*) FILTER (WHERE sc.links) OPERATOR(pg_catalog.>=) 1
+              AND pg_catalog.count(*) OPERATOR(pg_catalog.>=) 2
+            ORDER BY sc.tbl::oid LOOP
+    branches := '{}';
+    keys := '{}';
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+              WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              ORDER BY sc.attnum LOOP
+      q := pg_catalog.format('SELECT x.k, x.v, x.s, x.d FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d) WHERE x.v IS NOT NULL',
+             privacy_internal._subject_from(c, dc),
+             (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text)', l.kind,
+                                                             privacy_internal._subject_value_expr(l, dc),
+                                                             privacy_internal._subject_span_expr(l),
+                                                             privacy_internal._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
+                FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
+               WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links));
+      branches := branches OPERATOR(pg_catalog.||)
+                  pg_catalog.format('SELECT * FROM (%s) b WHERE $1 OPERATOR(pg_catalog.?) %L', q, c.tbl::oid::text || '.' || c.attnum::text);
+      keys := keys OPERATOR(pg_catalog.||) (c.tbl::oid::text || '.' || c.attnum::text);
+    END LOOP;
+    -- "table|key key ...|query": the query runs, as the table's owner,
+    -- only when a key has identifiers
+    link_sql := link_sql OPERATOR(pg_catalog.||)
+                (t.tbl::oid::text || '|' || pg_catalog.array_to_string(keys, ' ') || '|'
+                 || 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM ('
+                 || pg_catalog.array_to_string(branches, ' UNION ALL ') || ') z');
+  END LOOP;
+  IF cached IS NULL THEN
+    PERFORM privacy_internal._subject_cache_put('link:' || dc, link_sql::text);
+  END IF;
+
+  kinds := ARRAY[kind];
+  vals := ARRAY[norm];
+  spans := ARRAY[span0];
+  fk := kinds; fv := vals; fs := spans;
+  WHILE pg_catalog.cardinality(fk) OPERATOR(pg_catalog.>) 0 LOOP
+    rounds := rounds OPERATOR(pg_catalog.+) 1;
+    IF rounds OPERATOR(pg_catalog.>) 10 THEN
+      PERFORM privacy_internal._raise_hidden('54000', 'the identifiers of this data subject do not reach a fixed point in 10 rounds', NULL,
+              'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
+    END IF;
+    params := privacy_internal._subject_params(fk, fv, fs);
+    nk := '{}'; nv := '{}'; ns := '{}';
+    -- One query per round and linking table with identifiers to look up,
+    -- as its owner (a branch without identifiers of its column's kind
+    -- returns nothing at once); stored pseudonyms decrypted here.
+    link_all := NULL;
+    FOR i IN 1 .. COALESCE(pg_catalog.cardinality(link_sql), 0) LOOP
+      q := link_sql[i];
+      CONTINUE WHEN NOT params OPERATOR(pg_catalog.?|)
+                        pg_catalog.string_to_array(pg_catalog.split_part(q, '|', 2), ' ');
+      link_all := COALESCE(link_all, '[]'::jsonb) OPERATOR(pg_catalog.||)
+                  COALESCE(privacy_internal._subject_query(pg_catalog.split_part(q, '|', 1)::oid::regclass,
+                                                  pg_catalog.substr(q, pg_catalog.length(pg_catalog.split_part(q, '|', 1))
+                                                                       OPERATOR(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(q, '|', 2))
+                                                                       OPERATOR(pg_catalog.+) 3),
+                                                  params), '[]'::jsonb);
+    END LOOP;
+    IF link_all IS NOT NULL THEN
+      FOR r IN SELECT x.k, x.v, x.s
+                 FROM (SELECT e OPERATOR(pg_catalog.->>) 0 AS k,
+                              CASE WHEN e OPERATOR(pg_catalog.->>) 3 IS NULL THEN e OPERATOR(pg_catalog.->>) 1
+                                   ELSE privacy_internal._msisdn_decrypt(e OPERATOR(pg_catalog.->>) 1, e OPERATOR(pg_catalog.->>) 3) END AS v,
+                              (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
+                         FROM pg_catalog.jsonb_array_elements(link_all) e) x
+                WHERE x.v IS NOT NULL
+                ORDER BY x.k, x.v LOOP
+        i := pg_catalog.array_position(vals, r.v);
+        WHILE i IS NOT NULL AND kinds[i] OPERATOR(pg_catalog.<>) r.k LOOP
+          i := pg_catalog.array_position(vals, r.v, i OPERATOR(pg_catalog.+) 1);
+        END LOOP;
+        IF i IS NULL THEN
+          kinds := kinds OPERATOR(pg_catalog.||) r.k::text;
+          vals := vals OPERATOR(pg_catalog.||) r.v::text;
+          spans := spans OPERATOR(pg_catalog.||) r.s::tstzmultirange;
+          i := pg_catalog.cardinality(kinds);
+        ELSIF spans[i] OPERATOR(pg_catalog.@>) r.s::tstzmultirange THEN
+          CONTINUE;
+        ELSE
+          spans[i] := spans[i] OPERATOR(pg_catalog.+) r.s::tstzmultirange;
+        END IF;
+        IF pg_catalog.cardinality(kinds) OPERATOR(pg_catalog.>) 500 THEN
+          PERFORM privacy_internal._raise_hidden('54000', 'this data subject has more than 500 identifiers', NULL,
+                  'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
+        END IF;
+        nk := nk OPERATOR(pg_catalog.||) kinds[i];
+        nv := nv OPERATOR(pg_catalog.||) vals[i];
+        ns := ns OPERATOR(pg_catalog.||) spans[i];
+      END LOOP;
+    END IF;
+    fk := nk; fv := nv; fs := ns;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._subject_identifiers(text, text, timestamptz) IS
+  'internal: every identifier of the data subject reached from one, with the period it is the subject''s';
+
+-- The identifiers as the export shows them.
+CREATE FUNCTION privacy_internal._subject_identifiers_json(kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE plpgsql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'kind', k, 'value', v,
+           'periods', CASE WHEN s OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN NULL
+                           ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                          'from', pg_catalog.lower(r), 'to', pg_catalog.upper(r)) ORDER BY r)
+                                   FROM pg_catalog.unnest(s) r) END) ORDER BY o), '[]')
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, v, s, o));
+END
+$$;
+
+-- The keyed references of the subject's identifiers.
+CREATE FUNCTION privacy_internal._subject_refs(kinds text[], vals text[])
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref(k, v)), '{}')
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v));
+END
+$$;
+
+------------------------------------------------------------------------
+-- Integration with retention and consent (when installed)
+------------------------------------------------------------------------
+
+-- Every table's retention policy, by table oid (one query; empty without
+-- the retention part).
+CREATE FUNCTION privacy_internal._subject_retention_all()
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  result jsonb;
+BEGIN
+  IF pg_catalog.to_regclass('privacy.retention_policy') IS NULL THEN
+    RETURN '{}';
+  END IF;
+  -- static SQL: planned once per backend
+  SELECT pg_catalog.jsonb_object_agg(p.tbl::pg_catalog.oid::text,
+           pg_catalog.jsonb_build_object('time_column', p.time_column, 'keep', p.keep,
+                                         'action', p.action, 'keep_at_least', p.keep_at_least))
+    INTO result
+    FROM privacy.retention_policy p;
+  RETURN COALESCE(result, '{}');
+END
+$$;
+
+-- Active holds on any of the subject's identifiers: (reason, until),
+-- until NULL for an open-ended hold.  Read from the retention part's
+-- holds when installed.
+CREATE FUNCTION privacy_internal._subject_holds(kinds text[], vals text[])
+  RETURNS TABLE(hold_id bigint, reason text, until timestamptz)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF pg_catalog.to_regclass('privacy.legal_hold') IS NULL THEN
+    RETURN;
+  END IF;
+  RETURN QUERY
+    SELECT h.id, h.reason, h.until FROM privacy.legal_hold h
+     WHERE h.released_at IS NULL
+       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+       AND (h.kind, h.value) IN (SELECT u.k, u.v FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v))
+     ORDER BY h.id;
+END
+$$;
+
+-- The positions of the identifiers that have consent events (consent
+-- part; empty without it), found with one query.
+CREATE FUNCTION privacy_internal._subject_with_consent(kinds text[], vals text[])
+  RETURNS integer[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  result integer[];
+BEGIN
+  IF pg_catalog.to_regclass('privacy.consent_event') IS NULL THEN
+    RETURN '{}';
+  END IF;
+  -- A scalar subquery per identifier, so that each is one probe of the
+  -- subject_ref index (an EXISTS may be planned as a hash join over the
+  -- whole register).
+  SELECT pg_catalog.array_agg(i ORDER BY i) INTO result
+    FROM pg_catalog.generate_subscripts(kinds, 1) i
+   WHERE (SELECT true FROM privacy.consent_event e
+           WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(kinds[i], vals[i])
+             AND e.kind OPERATOR(pg_catalog.=) kinds[i] LIMIT 1);
+  RETURN COALESCE(result, '{}');
+END
+$$;
+
+-- The subject's consent receipts (consent part): one per identifier that
+-- has consent events; an empty array without the consent part.
+CREATE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  result jsonb := '[]';
+  receipt jsonb;
+  i integer;
+BEGIN
+  IF pg_catalog.to_regprocedure('privacy.consent_receipt(text,text,jsonb)') IS NULL THEN
+    RETURN result;    -- the consent part is not installed: no receipts
+  END IF;
+  -- a receipt only for identifiers with consent events (one query)
+  FOREACH i IN ARRAY privacy_internal._subject_with_consent(kinds, vals) LOOP
+    EXECUTE 'SELECT privacy.consent_receipt($1, $2)' INTO receipt USING kinds[i], vals[i];
+    IF receipt IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
+                                OPERATOR(pg_catalog.>) 0 THEN
+      result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(receipt);
+    END IF;
+  END LOOP;
+  RETURN result;
+END
+$$;

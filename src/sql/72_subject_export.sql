@@ -1,0 +1,395 @@
+-- Export (GDPR Art. 15 and 20): everything the database holds about a
+-- subject, found by 70_subject_find.sql, as one JSON document or in
+-- chunks; counterparties masked, each table with its purpose, legal basis,
+-- recipients, source and retention.
+
+------------------------------------------------------------------------
+-- Export
+------------------------------------------------------------------------
+
+-- The export reads a table in two steps.  The table's owner reads the
+-- subject's rows, each as to_jsonb(t) (_subject_rows_sql, run by
+-- _subject_query/_subject_rows as the owner in a security-restricted
+-- operation): whatever the row's types bring (a cast to json of the
+-- owner's type) runs with the owner's rights.  The extension then shows
+-- each row from that JSON alone (_subject_row_json): protected numbers
+-- decrypted, counterparties masked; nothing of the owner's runs there.
+
+-- The JSON of one row of table tbl as the export shows it, as an
+-- expression over x.j (the row as the owner's to_jsonb(t) gave it).  In
+-- the subject's own rows (mention_col NULL) the owner identifiers are
+-- shown in clear and every mention is masked; in another subject's row
+-- that mentions the subject (mention_col), only that column is shown, the
+-- row's owner identifiers and other personal data are masked, and
+-- traffic and location data stay.
+CREATE FUNCTION privacy_internal._subject_row_json(tbl regclass, mention_col name)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r     record;
+  parts text[] := '{}';
+  clear text;
+  clear_text text;
+  masked text;
+BEGIN
+  FOR r IN SELECT rc.col, rc.category, rc.identifies, rc.link, rc.protect, rc.domain
+             FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) _subject_row_json.tbl
+            ORDER BY rc.attnum LOOP
+    IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+      clear := pg_catalog.format('privacy_internal._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %L, %L)', r.col, r.domain);
+      clear_text := clear;
+    ELSE
+      clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
+      clear_text := pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col);
+    END IF;
+    masked := pg_catalog.format('CASE WHEN x.j OPERATOR(pg_catalog.->>) %L IS NOT NULL THEN ''(masked)'' END', r.col);
+    IF mention_col IS NULL THEN
+      IF r.link OPERATOR(pg_catalog.=) 'mention' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col,
+                   CASE WHEN r.identifies OPERATOR(pg_catalog.=) 'msisdn'
+                        THEN pg_catalog.format('privacy.mask_msisdn(%s)', clear_text)
+                        ELSE masked END);
+      ELSIF r.identifies IS NOT NULL AND r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
+      END IF;
+    ELSE
+      IF r.col OPERATOR(pg_catalog.=) mention_col THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
+      ELSIF r.identifies OPERATOR(pg_catalog.=) 'msisdn' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, privacy.mask_msisdn(%s)', r.col, clear_text);
+      ELSIF r.category NOT IN ('traffic', 'location') THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, masked);
+      END IF;
+    END IF;
+  END LOOP;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
+    RETURN 'x.j';
+  END IF;
+  -- jsonb_build_object takes at most 100 arguments: one call per 50 columns.
+  RETURN 'x.j OPERATOR(pg_catalog.||) ' ||
+         (SELECT pg_catalog.string_agg('pg_catalog.jsonb_build_object(' ||
+                   pg_catalog.array_to_string(parts[g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 1 :
+                                                    g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 50], ', ') || ')',
+                   ' OPERATOR(pg_catalog.||) ')
+            FROM pg_catalog.generate_series(0, (pg_catalog.cardinality(parts) OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 50) g);
+END
+$$;
+
+-- The query, run as the table's owner, returning the subject's rows of one
+-- table, each once, as jsonb [pri, mention column, to_jsonb(t)] (pri 0 =
+-- the subject's own row, 1 = a row that mentions the subject), in order of
+-- pri; and the expression over x.pri, x.m, x.j that shows such a row
+-- (_subject_row_json).  Both NULL when no column of the table can hold the
+-- subject's identifiers.
+CREATE FUNCTION privacy_internal._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c        privacy_internal._subject_column;
+  branches text[] := '{}';
+  whens    text[] := '{}';
+  own_json text;
+  key      text := tbl::oid::text || ':' || dc;
+  cached   text := privacy_internal._subject_cache_get('rows:' || key);
+BEGIN
+  -- two entries (no separator that a column name could hold), used only
+  -- together
+  IF cached IS NOT NULL THEN
+    shown := privacy_internal._subject_cache_get('shown:' || key);
+    IF shown IS NOT NULL THEN
+      q := NULLIF(cached, '');
+      shown := NULLIF(shown, '');
+      RETURN;
+    END IF;
+    shown := NULL;
+  END IF;
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
+            ORDER BY sc.link DESC, sc.attnum LOOP
+    IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
+      own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
+      branches := branches OPERATOR(pg_catalog.||)
+        pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          privacy_internal._subject_from(c, dc));
+    ELSE
+      branches := branches OPERATOR(pg_catalog.||)
+        pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                          c.col, privacy_internal._subject_from(c, dc));
+      whens := whens OPERATOR(pg_catalog.||)
+        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy_internal._subject_row_json(tbl, c.col));
+    END IF;
+  END LOOP;
+  IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_build_array(u.pri, u.m, u.j) FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
+         || pg_catalog.array_to_string(branches, ' UNION ALL ')
+         || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d';
+    shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
+             || pg_catalog.array_to_string(whens, ' ') || ' END';
+  END IF;
+  PERFORM privacy_internal._subject_cache_put('shown:' || key, COALESCE(shown, ''));
+  PERFORM privacy_internal._subject_cache_put('rows:' || key, COALESCE(q, ''));
+END
+$$;
+
+-- What the export says about a table besides its rows (GDPR Art. 15(1)).
+CREATE FUNCTION privacy_internal._subject_table_json(tbl regclass, retention jsonb)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN (
+  SELECT pg_catalog.jsonb_build_object(
+           'table', t.tbl::text,
+           'purpose', p.name,
+           'purpose_description', p.description,
+           'legal_basis', p.legal_basis,
+           'legal_basis_article', b.article,
+           'recipients', pg_catalog.to_jsonb(p.recipients),
+           'retention', retention OPERATOR(pg_catalog.->) (t.tbl::oid::text),
+           'source', s.source,
+           'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category)
+                            FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) t.tbl))
+    FROM privacy.registered_table t
+    JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
+    JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+    LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) t.tbl
+   WHERE t.tbl OPERATOR(pg_catalog.=) _subject_table_json.tbl);
+END
+$$;
+
+-- The export's header: everything but the rows.
+CREATE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refs text[] := privacy_internal._subject_refs(kinds, vals);    -- keyed, computed once
+BEGIN
+  RETURN (
+  SELECT pg_catalog.jsonb_build_object(
+           'format', 'pg_privacy.subject_export',
+           'version', 1,
+           'generated_at', pg_catalog.now(),
+           'subject', pg_catalog.jsonb_build_object('kind', kind, 'value', norm),
+           'identifiers', privacy_internal._subject_identifiers_json(kinds, vals, spans),
+           'restricted', EXISTS (SELECT FROM privacy.restriction r
+                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (refs)
+                                    AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),
+           'consent', privacy_internal._subject_consent(kinds, vals),
+           'requests', privacy_internal._subject_requests_json(refs)));
+END
+$$;
+
+-- The whole export, read in one snapshot (a STABLE function sees the
+-- snapshot of the statement calling it): a concurrent erasure is seen
+-- entirely or not at all.
+CREATE FUNCTION privacy_internal._subject_export(kind text, value text, at timestamptz)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc     text := privacy_internal._default_country();
+  ids    record;
+  params jsonb;
+  t      record;
+  rs     record;
+  own    jsonb;
+  ment   jsonb;
+  tables jsonb := '[]';
+  res    jsonb;
+  cols   privacy_internal._subject_column[] := privacy_internal._subject_cols();
+  c      privacy_internal._subject_column;
+  has_ids boolean;
+  reten  jsonb := privacy_internal._subject_retention_all();
+BEGIN
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(cols) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
+    -- only tables with a column that can hold one of the identifiers
+    has_ids := false;
+    FOREACH c IN ARRAY cols LOOP
+      IF c.tbl OPERATOR(pg_catalog.=) t.tbl AND params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
+        has_ids := true;
+        EXIT;
+      END IF;
+    END LOOP;
+    CONTINUE WHEN NOT has_ids;
+    rs := privacy_internal._subject_rows_sql(t.tbl, dc);
+    CONTINUE WHEN rs.q IS NULL;
+    -- the rows, read as the table's owner; shown from their JSON here
+    -- (planned once per backend and table: _subject_eval keeps the plan)
+    res := privacy_internal._subject_eval(
+             'SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
+                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1))
+               FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
+                            e OPERATOR(pg_catalog.->) 2 AS j
+                       FROM privacy_internal._subject_rows($1, $2, $3) e) x',
+             t.tbl, rs.q, params);
+    own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
+    ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
+    CONTINUE WHEN own IS NULL AND ment IS NULL;
+    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
+                privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
+  END LOOP;
+  RETURN privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
+         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', tables);
+END
+$$;
+
+CREATE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  doc  jsonb;
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  doc := privacy_internal._subject_export(kind, value, at);
+  PERFORM privacy_internal._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object(
+      'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+      'identifiers', pg_catalog.jsonb_array_length(doc OPERATOR(pg_catalog.->) 'identifiers'),
+      'tables', (SELECT COALESCE(pg_catalog.jsonb_object_agg(e OPERATOR(pg_catalog.->>) 'table',
+                                   pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'rows')
+                                   OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')
+                   FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'tables') e)));
+  RETURN doc;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+COMMENT ON FUNCTION privacy.export_subject(text, text, timestamptz) IS
+  'everything the database holds about a data subject as one JSON document (GDPR Art. 15 and 20): rows grouped by table with purpose, legal basis, retention, recipients and source, counterparties masked, consent receipts and open requests; audited';
+
+-- The same export as a stream: one row for the header, then per table one
+-- row of metadata and its rows in chunks of chunk_rows, so a subject with
+-- millions of rows is exported without one huge value.
+CREATE FUNCTION privacy_internal._subject_export_stream(kind text, value text, chunk_rows integer, at timestamptz)
+  RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc     text := privacy_internal._default_country();
+  ids    record;
+  params jsonb;
+  t      record;
+  r      record;
+  rs     record;
+  chunk  jsonb[];
+  cpri   integer;
+  meta   boolean;
+  reten  jsonb := privacy_internal._subject_retention_all();
+BEGIN
+  IF chunk_rows IS NULL OR chunk_rows OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'chunk_rows must be at least 1' USING ERRCODE = '22023';
+  END IF;
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
+  part := 0;
+  section := 'subject';
+  table_name := NULL;
+  data := privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans);
+  RETURN NEXT;
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+                               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
+                                 AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
+    rs := privacy_internal._subject_rows_sql(t.tbl, dc);
+    CONTINUE WHEN rs.q IS NULL;
+    meta := false;
+    chunk := '{}';
+    cpri := 0;
+    -- the rows, read as the table's owner (in order of pri); shown here
+    FOR r IN EXECUTE 'SELECT x.pri, ' || rs.shown || ' AS j
+                        FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
+                                     e OPERATOR(pg_catalog.->) 2 AS j
+                                FROM privacy_internal._subject_rows($1, $2, $3) e) x'
+               USING t.tbl, rs.q, params LOOP
+      IF NOT meta THEN
+        part := part OPERATOR(pg_catalog.+) 1;
+        section := 'table';
+        table_name := t.tbl;
+        data := privacy_internal._subject_table_json(t.tbl, reten);
+        RETURN NEXT;
+        meta := true;
+      END IF;
+      IF r.pri OPERATOR(pg_catalog.<>) cpri OR pg_catalog.cardinality(chunk) OPERATOR(pg_catalog.>=) chunk_rows THEN
+        IF pg_catalog.cardinality(chunk) OPERATOR(pg_catalog.>) 0 THEN
+          part := part OPERATOR(pg_catalog.+) 1;
+          section := CASE cpri WHEN 0 THEN 'rows' ELSE 'mentions' END;
+          data := pg_catalog.to_jsonb(chunk);
+          RETURN NEXT;
+        END IF;
+        chunk := '{}';
+        cpri := r.pri;
+      END IF;
+      chunk := chunk OPERATOR(pg_catalog.||) r.j;
+    END LOOP;
+    IF pg_catalog.cardinality(chunk) OPERATOR(pg_catalog.>) 0 THEN
+      part := part OPERATOR(pg_catalog.+) 1;
+      section := CASE cpri WHEN 0 THEN 'rows' ELSE 'mentions' END;
+      table_name := t.tbl;
+      data := pg_catalog.to_jsonb(chunk);
+      RETURN NEXT;
+    END IF;
+  END LOOP;
+END
+$$;
+
+CREATE FUNCTION privacy.export_subject_chunks(kind text, value text, chunk_rows integer DEFAULT 10000,
+                                              at timestamptz DEFAULT NULL)
+  RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  n    bigint := 0;
+  tabs jsonb := '{}';
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
+    IF section IN ('rows', 'mentions') THEN
+      tabs := tabs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(table_name::text,
+                COALESCE((tabs OPERATOR(pg_catalog.->>) table_name::text)::bigint, 0)
+                OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(data));
+    END IF;
+    n := n OPERATOR(pg_catalog.+) 1;
+    RETURN NEXT;
+  END LOOP;
+  PERFORM privacy_internal._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'chunks', n, 'tables', tabs));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+COMMENT ON FUNCTION privacy.export_subject_chunks(text, text, integer, timestamptz) IS
+  'the export of export_subject as a stream: a header row, then per table a metadata row and its rows in chunks of chunk_rows (for subjects with very many rows); audited';

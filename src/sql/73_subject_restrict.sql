@@ -1,0 +1,316 @@
+-- Restriction (GDPR Art. 18): a restricted subject's rows may be stored
+-- and exported, not updated; the restriction check (src/subject.c) on
+-- every subject table refuses an UPDATE that touches them.
+
+------------------------------------------------------------------------
+-- Restriction (GDPR Art. 18)
+------------------------------------------------------------------------
+
+-- The restriction trigger: AFTER UPDATE, FOR EACH STATEMENT, with the old
+-- rows as a transition table (src/subject.c).  It fires for the table's
+-- owner's (or any writer's) UPDATE and works in three steps, so that the
+-- old rows are read, and anything of their types evaluated, only with the
+-- rights of the table's owner:
+--   1. as the extension owner, _restrict_sql: NULL at once when no
+--      restriction is active; else the query over the old rows;
+--   2. as the owner of the table, in a security-restricted operation: that
+--      query, giving the distinct (column, stored value, period) of the old
+--      rows' owner identifiers, all built-in text;
+--   3. as the extension owner, _restrict_check: the keyed reference of each
+--      distinct value (decrypted when stored by msisdn_fpe), against the
+--      active restrictions and their periods; an error on a hit.
+
+-- Step 1: the owner's query over the old rows of fired (a registered table
+-- or a partition of one), or NULL when there is nothing to check.
+CREATE FUNCTION privacy_internal._restrict_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  reg   regclass;
+  c     privacy_internal._subject_column;
+  parts text[] := '{}';
+  key   text := 'restrict:' || fired::oid::text;
+  q     text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
+    RETURN NULL;
+  END IF;
+  q := privacy_internal._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
+  SELECT a.relid INTO reg
+    FROM (SELECT fired AS relid, 0 AS o
+          UNION ALL
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
+    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
+   ORDER BY a.o LIMIT 1;
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+            WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            ORDER BY sc.attnum LOOP
+    -- Fail closed on a column whose type changed since it was declared.
+    PERFORM privacy_internal._subject_check(c);
+    parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+      'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+      c.col, c.col,
+      CASE WHEN c.is_validity THEN
+             pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
+                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+           WHEN c.event_time IS NOT NULL THEN
+             pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
+           ELSE 'NULL::pg_catalog.text' END,
+      c.col);
+  END LOOP;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
+         || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') u';
+  END IF;
+  PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
+  RETURN q;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._restrict_sql(regclass) IS
+  'internal: the restriction trigger''s query over the old rows, run as the table''s owner; NULL when no restriction is active';
+
+-- Step 3: refuse the UPDATE when an old row belongs to a restricted
+-- subject.  vals: [[column, stored value, period], ...] from step 2.  The
+-- keyed reference is computed once per distinct value, and the period
+-- checked only for values that are restricted.
+CREATE FUNCTION privacy_internal._restrict_check(fired regclass, vals jsonb)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc  text := privacy_internal._default_country();
+  reg regclass;
+  hit record;
+BEGIN
+  IF vals IS NULL THEN
+    RETURN;
+  END IF;
+  SELECT a.relid INTO reg
+    FROM (SELECT fired AS relid, 0 AS o
+          UNION ALL
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
+    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
+   ORDER BY a.o LIMIT 1;
+  WITH e AS (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val,
+                    x OPERATOR(pg_catalog.->>) 2 AS span
+               FROM pg_catalog.jsonb_array_elements(vals) x),
+       n AS (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
+                    CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
+                         ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
+               FROM (SELECT DISTINCT e.col, e.val FROM e) d
+               JOIN pg_catalog.unnest(privacy_internal._subject_cols()) c
+                 ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
+       h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
+               FROM n JOIN privacy.restriction r
+                 ON r.kind OPERATOR(pg_catalog.=) n.kind
+                AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(n.kind, n.norm)
+              WHERE n.norm IS NOT NULL
+                AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
+  SELECT h.col, h.reason INTO hit
+    FROM h JOIN e ON e.col OPERATOR(pg_catalog.=) h.col AND e.val OPERATOR(pg_catalog.=) h.val
+   WHERE CASE WHEN h.is_validity THEN h.span OPERATOR(pg_catalog.&&) e.span::tstzrange
+              WHEN h.has_event THEN h.span OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange
+                                    OR h.span OPERATOR(pg_catalog.@>) e.span::timestamptz
+              ELSE true END
+   LIMIT 1;
+  IF hit.col IS NOT NULL THEN
+    -- the UPDATE statement may name the subject: not logged
+    PERFORM privacy_internal._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
+            pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
+                              fired, hit.col, hit.reason),
+            'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().');
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._restrict_check(regclass, jsonb) IS
+  'internal: refuses the UPDATE when an old row''s identifier belongs to a restricted subject';
+
+CREATE FUNCTION privacy_internal._restrict_trigger() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_restrict_trigger';
+COMMENT ON FUNCTION privacy_internal._restrict_trigger() IS
+  'internal: refuses UPDATE of rows of restricted data subjects (statement-level, transition table; reads the old rows as the table''s owner)';
+
+-- Install the restriction trigger on every registered table with owner
+-- identifiers (and on each partition, for UPDATEs aimed at a partition).
+CREATE FUNCTION privacy_internal._restrict_install()
+  RETURNS integer
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+  n integer := 0;
+BEGIN
+  FOR r IN SELECT p.relid
+             FROM (SELECT DISTINCT sc.tbl FROM privacy_internal._subject_column sc
+                    WHERE sc.link OPERATOR(pg_catalog.=) 'owner') t
+             CROSS JOIN LATERAL (SELECT t.tbl::oid::regclass AS relid
+                                 UNION SELECT pt.relid FROM pg_catalog.pg_partition_tree(t.tbl) pt) p
+             JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) p.relid
+            WHERE k.relkind IN ('r', 'p')
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                               WHERE g.tgrelid OPERATOR(pg_catalog.=) p.relid
+                                 AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict')
+            ORDER BY p.relid LOOP
+    -- (checked again: the event trigger that follows each CREATE TRIGGER
+    -- installs what is missing too)
+    CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                           WHERE g.tgrelid OPERATOR(pg_catalog.=) r.relid
+                             AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict');
+    EXECUTE pg_catalog.format(
+      'CREATE TRIGGER zx_pg_privacy_restrict AFTER UPDATE ON %s REFERENCING OLD TABLE AS pgp_old_rows '
+      'FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._restrict_trigger()', r.relid::regclass);
+    n := n OPERATOR(pg_catalog.+) 1;
+  END LOOP;
+  RETURN n;
+END
+$$;
+
+-- Why the restriction check of a subject table is not in force (see
+-- privacy_internal._trigger_problem), or NULL.  The check is an AFTER UPDATE
+-- statement trigger on the table and on each partition (statement triggers
+-- are not cloned to partitions; _restrict_install adds them, also to
+-- partitions created later).  It must be in force while any subject is
+-- restricted.  Reads pg_catalog only.
+CREATE FUNCTION privacy_internal._restrict_problem(tbl regclass) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy_internal._trigger_problem(tbl, 'zx_pg_privacy_restrict', 'privacy_internal._restrict_trigger()'::regprocedure,
+                                  16, NULL)   -- 16: STATEMENT AFTER UPDATE
+$$;
+
+-- Record restrictions of the subject's identifiers; returns how many.
+CREATE FUNCTION privacy_internal._restrict_ids(kinds text[], vals text[], spans tstzmultirange[],
+                                      reason text, origin text, until timestamptz)
+  RETURNS integer
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  n integer;
+BEGIN
+  INSERT INTO privacy.restriction AS r (kind, subject_ref, span, reason, origin, until, restricted_by)
+  SELECT u.k, privacy_internal._audit_ref(u.k, u.v), u.s, reason, origin, until, privacy_internal._invoker()
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) u(k, v, s)
+  ON CONFLICT ON CONSTRAINT restriction_pkey DO UPDATE
+     SET span = r.span OPERATOR(pg_catalog.+) EXCLUDED.span,
+         reason = EXCLUDED.reason, origin = EXCLUDED.origin,
+         until = CASE WHEN r.until IS NULL OR EXCLUDED.until IS NULL THEN NULL
+                      ELSE GREATEST(r.until, EXCLUDED.until) END;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  PERFORM privacy_internal._restrict_install();
+  RETURN n;
+END
+$$;
+
+CREATE FUNCTION privacy.restrict_subject(kind text, value text, reason text, at timestamptz DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ids  record;
+  n    integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
+      HINT = 'Say why processing is restricted, e.g. ''accuracy contested (Art. 18(1)(a))''.';
+  END IF;
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  n := privacy_internal._restrict_ids(ids.kinds, ids.vals, ids.spans, reason, 'request', NULL);
+  PERFORM privacy_internal._audit('subject.restrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+                                  'identifiers', n, 'reason', reason));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+COMMENT ON FUNCTION privacy.restrict_subject(text, text, text, timestamptz) IS
+  'restrict processing of a data subject (GDPR Art. 18): every identifier of the subject is restricted; its rows can be stored and exported, not updated; audited';
+
+CREATE FUNCTION privacy.unrestrict_subject(kind text, value text, at timestamptz DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ids record;
+  n   integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  DELETE FROM privacy.restriction r
+   WHERE r.origin OPERATOR(pg_catalog.=) 'request'
+     AND (r.kind, r.subject_ref) IN (SELECT u.k, privacy_internal._audit_ref(u.k, u.v)
+                                       FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v));
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    PERFORM privacy_internal._raise_hidden('55000', 'data subject is not restricted',
+      'No identifier of this subject has a restriction requested by the subject; restrictions kept after an erasure end on their own.');
+  END IF;
+  PERFORM privacy_internal._audit('subject.unrestrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+                                  'identifiers', n));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+COMMENT ON FUNCTION privacy.unrestrict_subject(text, text, timestamptz) IS
+  'lift the restriction of a data subject requested with restrict_subject; audited';
+
+CREATE FUNCTION privacy.is_restricted(kind text, value text)
+  RETURNS boolean
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  RETURN EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
+                    AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(is_restricted.kind, norm)
+                    AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+COMMENT ON FUNCTION privacy.is_restricted(text, text) IS
+  'whether processing of the identifier''s subject is restricted (by request, or for rows kept after an erasure)';
