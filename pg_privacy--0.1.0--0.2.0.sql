@@ -3587,14 +3587,6 @@ CREATE FUNCTION privacy._subject_rows(tbl regclass, sql text, params jsonb)
 COMMENT ON FUNCTION privacy._subject_rows(regclass, text, jsonb) IS
   'internal: the rows of a generated read-only query over a table, run as the table owner in a security-restricted operation';
 
-CREATE FUNCTION privacy._subject_eval(sql text, tbl regclass, q text, params jsonb)
-  RETURNS jsonb
-  LANGUAGE c STABLE
-  AS 'MODULE_PATHNAME', 'pgp_subject_eval';
-
-COMMENT ON FUNCTION privacy._subject_eval(text, regclass, text, jsonb) IS
-  'internal: run a query built from the catalog over _subject_rows($1, $2, $3) through a plan kept per backend';
-
 CREATE OR REPLACE FUNCTION privacy.set_subject_table(tbl regclass,
                                           event_time name DEFAULT NULL,
                                           validity_column name DEFAULT NULL,
@@ -3764,13 +3756,71 @@ $$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_params(kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
-  LANGUAGE c STABLE
-  AS 'MODULE_PATHNAME', 'pgp_subject_params';
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c      privacy._subject_column;
+  i      integer;
+  s      text;
+  arr    jsonb;
+  result jsonb := '{}';
+BEGIN
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) ANY (kinds) LOOP
+    -- every search, export, erasure and restriction passes here
+    PERFORM privacy._subject_check(c);
+    arr := '[]';
+    FOR i IN 1 .. pg_catalog.cardinality(kinds) LOOP
+      CONTINUE WHEN kinds[i] OPERATOR(pg_catalog.<>) c.kind;
+      IF c.protect IS NOT NULL THEN
+        s := privacy._transform(vals[i], c.protect, c.domain, c.kind);
+      ELSE
+        s := vals[i];
+        IF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+           AND s OPERATOR(pg_catalog.!~) '^[+-]?[0-9]{1,18}$' THEN
+          s := NULL;    -- not a value this column can hold
+        ELSIF c.mode OPERATOR(pg_catalog.=) 'text' AND c.typ NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
+          -- The built-in casts only (the type was checked above): never a
+          -- cast or domain check of the table's owner.
+          BEGIN
+            CASE c.typ
+              WHEN 'int2'::regtype THEN PERFORM s::pg_catalog.int2;
+              WHEN 'int4'::regtype THEN PERFORM s::pg_catalog.int4;
+              WHEN 'int8'::regtype THEN PERFORM s::pg_catalog.int8;
+              WHEN 'numeric'::regtype THEN PERFORM s::pg_catalog.numeric;
+            END CASE;
+          EXCEPTION WHEN data_exception THEN
+            s := NULL;    -- not a value this column can hold
+          END;
+        END IF;
+      END IF;
+      IF s IS NOT NULL THEN
+        arr := arr OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                 's', s, 'span', spans[i]::text,
+                 'b', spans[i] OPERATOR(pg_catalog.<>) '{(,)}'::tstzmultirange));
+      END IF;
+    END LOOP;
+    IF arr OPERATOR(pg_catalog.<>) '[]'::jsonb THEN
+      result := result OPERATOR(pg_catalog.||)
+                pg_catalog.jsonb_build_object(c.tbl::oid::text || '.' || c.attnum::text, arr);
+    END IF;
+  END LOOP;
+  RETURN result;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_ids(params jsonb, key text)
   RETURNS TABLE(s text, span tstzmultirange, b boolean)
-  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
-  AS 'MODULE_PATHNAME', 'pgp_subject_ids';
+  LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN QUERY
+    SELECT f.s, f.span, f.b
+      FROM pg_catalog.jsonb_to_recordset(params OPERATOR(pg_catalog.->) key)
+           AS f(s pg_catalog.text, span pg_catalog.tstzmultirange, b pg_catalog.bool);
+END
+$$;
 
 CREATE FUNCTION privacy._subject_ids_sql(key text)
   RETURNS text
@@ -3786,66 +3836,6 @@ AS $$
   SELECT pg_catalog.format(
            '%s JOIN %s t ON %s',
            privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy._subject_match(c, dc))
-$$;
-
-CREATE FUNCTION privacy._subject_ids_span(params jsonb, key text, bounded boolean)
-  RETURNS TABLE(s text, span tstzmultirange, b boolean, lo timestamptz, hi timestamptz)
-  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
-  AS 'MODULE_PATHNAME', 'pgp_subject_ids_span';
-
-CREATE FUNCTION privacy._subject_parts(c privacy._subject_column, dc text)
-  RETURNS TABLE(ids text, cond text)
-  LANGUAGE sql STABLE
-AS $$
-  SELECT x.ids, x.cond
-    FROM (SELECT 1 AS o, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
-                 privacy._subject_match(c, dc) AS cond
-           WHERE c.event_time IS NULL OR c.is_validity
-          UNION ALL
-          SELECT 2, pg_catalog.format('privacy._subject_ids_span($1, %L, true) f', c.tbl::oid::text || '.' || c.attnum::text),
-                 privacy._subject_match(c, dc)
-                 || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
-                                      c.event_time)
-           WHERE c.event_time IS NOT NULL AND NOT c.is_validity
-          UNION ALL
-          SELECT 3, pg_catalog.format('privacy._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
-                 privacy._subject_match(c, dc)
-           WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
-   ORDER BY x.o
-$$;
-
-CREATE FUNCTION privacy._subject_stmts(verb text, c privacy._subject_column, dc text, params jsonb)
-  RETURNS text[]
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  k      text := c.tbl::oid::text || '.' || c.attnum::text;
-  ck     text := verb || ':' || k || ':' || dc;
-  cached text := privacy._subject_cache_get(ck);
-  stmts  text[];
-BEGIN
-  IF cached IS NULL THEN
-    SELECT pg_catalog.array_agg(pg_catalog.format(
-             CASE verb WHEN 'delete' THEN 'DELETE FROM %1$s t USING %2$s WHERE %3$s'
-                       WHEN 'ctid' THEN 'SELECT t.ctid FROM %2$s JOIN %1$s t ON %3$s'
-                       ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,
-             c.tbl, p.ids, p.cond, c.col))
-      INTO stmts
-      FROM privacy._subject_parts(c, dc) p;
-    cached := privacy._subject_cache_put(ck, stmts::text);
-  END IF;
-  stmts := cached::text[];
-  IF pg_catalog.cardinality(stmts) OPERATOR(pg_catalog.=) 1 THEN
-    RETURN stmts;
-  END IF;
-  -- bounded, then open periods: only those the subject has
-  RETURN CASE WHEN params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"b": true}]'::jsonb
-              THEN ARRAY[stmts[1]] ELSE '{}'::text[] END
-         OPERATOR(pg_catalog.||)
-         CASE WHEN params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"b": false}]'::jsonb
-              THEN ARRAY[stmts[2]] ELSE '{}'::text[] END;
-END
 $$;
 
 CREATE OR REPLACE FUNCTION privacy._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
@@ -3923,11 +3913,12 @@ BEGIN
     link_sql := cached::text[];
   END IF;
   FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc
-            WHERE cached IS NULL AND sc.link OPERATOR(pg_catalog.=) 'owner'
+            WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
             GROUP BY sc.tbl
            HAVING pg_catalog.count(*) FILTER (WHERE sc.links) OPERATOR(pg_catalog.>=) 1
               AND pg_catalog.count(*) OPERATOR(pg_catalog.>=) 2
             ORDER BY sc.tbl::oid LOOP
+    EXIT WHEN cached IS NOT NULL;
     branches := '{}';
     keys := '{}';
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
@@ -4017,68 +4008,6 @@ BEGIN
     END IF;
     fk := nk; fv := nv; fs := ns;
   END LOOP;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION privacy._subject_retention_all()
-  RETURNS jsonb
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  result jsonb;
-BEGIN
-  IF pg_catalog.to_regclass('privacy.retention_policy') IS NULL THEN
-    RETURN '{}';
-  END IF;
-  -- static SQL: planned once per backend
-  SELECT pg_catalog.jsonb_object_agg(p.tbl::pg_catalog.oid::text,
-           pg_catalog.jsonb_build_object('time_column', p.time_column, 'keep', p.keep,
-                                         'action', p.action, 'keep_at_least', p.keep_at_least))
-    INTO result
-    FROM privacy.retention_policy p;
-  RETURN COALESCE(result, '{}');
-END
-$$;
-
-CREATE OR REPLACE FUNCTION privacy._subject_holds(kinds text[], vals text[])
-  RETURNS TABLE(hold_id bigint, reason text, until timestamptz)
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF pg_catalog.to_regclass('privacy.legal_hold') IS NULL THEN
-    RETURN;
-  END IF;
-  RETURN QUERY
-    SELECT h.id, h.reason, h.until FROM privacy.legal_hold h
-     WHERE h.released_at IS NULL
-       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
-       AND (h.kind, h.value) IN (SELECT u.k, u.v FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v))
-     ORDER BY h.id;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION privacy._subject_with_consent(kinds text[], vals text[])
-  RETURNS integer[]
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  result integer[];
-BEGIN
-  IF pg_catalog.to_regclass('privacy.consent_event') IS NULL THEN
-    RETURN '{}';
-  END IF;
-  -- A scalar subquery per identifier, so that each is one probe of the
-  -- subject_ref index (an EXISTS may be planned as a hash join over the
-  -- whole register).
-  SELECT pg_catalog.array_agg(i ORDER BY i) INTO result
-    FROM pg_catalog.generate_subscripts(kinds, 1) i
-   WHERE (SELECT true FROM privacy.consent_event e
-           WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy._audit_ref(kinds[i], vals[i])
-             AND e.kind OPERATOR(pg_catalog.=) kinds[i] LIMIT 1);
-  RETURN COALESCE(result, '{}');
 END
 $$;
 
@@ -4298,29 +4227,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION privacy._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
-  RETURNS jsonb
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  refs text[] := privacy._subject_refs(kinds, vals);    -- keyed, computed once
-BEGIN
-  RETURN (
-  SELECT pg_catalog.jsonb_build_object(
-           'format', 'pg_privacy.subject_export',
-           'version', 1,
-           'generated_at', pg_catalog.now(),
-           'subject', pg_catalog.jsonb_build_object('kind', kind, 'value', norm),
-           'identifiers', privacy._subject_identifiers_json(kinds, vals, spans),
-           'restricted', EXISTS (SELECT FROM privacy.restriction r
-                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (refs)
-                                    AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),
-           'consent', privacy._subject_consent(kinds, vals),
-           'requests', privacy._subject_requests_json(refs)));
-END
-$$;
-
 CREATE OR REPLACE FUNCTION privacy._subject_export(kind text, value text, at timestamptz)
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
@@ -4335,37 +4241,23 @@ DECLARE
   own    jsonb;
   ment   jsonb;
   tables jsonb := '[]';
-  res    jsonb;
-  cols   privacy._subject_column[] := privacy._subject_cols();
-  c      privacy._subject_column;
-  has_ids boolean;
   reten  jsonb := privacy._subject_retention_all();
 BEGIN
   ids := privacy._subject_identifiers(kind, value, at);
   params := privacy._subject_params(ids.kinds, ids.vals, ids.spans);
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(cols) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
-    -- only tables with a column that can hold one of the identifiers
-    has_ids := false;
-    FOREACH c IN ARRAY cols LOOP
-      IF c.tbl OPERATOR(pg_catalog.=) t.tbl AND params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
-        has_ids := true;
-        EXIT;
-      END IF;
-    END LOOP;
-    CONTINUE WHEN NOT has_ids;
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy._subject_cols()) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy._subject_cols()) sc
+                               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
+                                 AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
     rs := privacy._subject_rows_sql(t.tbl, dc);
     CONTINUE WHEN rs.q IS NULL;
     -- the rows, read as the table's owner; shown from their JSON here
-    -- (planned once per backend and table: _subject_eval keeps the plan)
-    res := privacy._subject_eval(
-             'SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
-                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1))
+    EXECUTE 'SELECT pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
+                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1)
                FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
                             e OPERATOR(pg_catalog.->) 2 AS j
-                       FROM privacy._subject_rows($1, $2, $3) e) x',
-             t.tbl, rs.q, params);
-    own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
-    ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
+                       FROM privacy._subject_rows($1, $2, $3) e) x'
+      INTO own, ment USING t.tbl, rs.q, params;
     CONTINUE WHEN own IS NULL AND ment IS NULL;
     tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
                 privacy._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
@@ -4764,14 +4656,8 @@ DECLARE
   any_hold boolean;
   scrubbed jsonb;
   referenced boolean;
-  refd    boolean;
   order_  regclass[];
   cached  text;
-  q       text;
-  stmts   text[];
-  ctids   text[];
-  dels    text[];
-  cols    privacy._subject_column[] := privacy._subject_cols();
   res     jsonb;
   reten   jsonb := privacy._subject_retention_all();
 BEGIN
@@ -4809,14 +4695,8 @@ BEGIN
 
   PERFORM privacy._subject_set_erasing(true);
   -- Fail closed before anything changes: a table whose protection was
-  -- switched off may hold raw values the erasure would not find.  The
-  -- check reads only the catalog (triggers, partitions, children), and
-  -- every change there invalidates the table's relcache entry, which
-  -- empties the per-backend cache: a success is remembered until then.
-  IF privacy._subject_cache_get('protected') IS NULL THEN
-    PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
-    PERFORM privacy._subject_cache_put('protected', 'ok');
-  END IF;
+  -- switched off may hold raw values the erasure would not find.
+  PERFORM privacy._check_protection(x) FROM pg_catalog.unnest(order_) x;
   any_hold := EXISTS (SELECT FROM privacy.legal_hold lh
                        WHERE lh.released_at IS NULL
                          AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now()));
@@ -4825,8 +4705,8 @@ BEGIN
     IF holds IS NOT NULL THEN
       -- Under a hold nothing of the subject changes: count what is kept.
       n := 0;
-      FOREACH c IN ARRAY cols LOOP
-        CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'owner';
+      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner' LOOP
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
         nrows := (privacy._subject_query(t.tbl,
                     'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM ' || privacy._subject_from(c, dc),
@@ -4844,17 +4724,11 @@ BEGIN
 
     -- Legal minimum: rows under keep_at_least stay, by the purge's own
     -- rule (privacy._legal_minimum_sql: period alignment and time zone).
-    IF reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least' IS NULL THEN
-      -- no legal minimum (privacy._legal_minimum_sql would say so too)
-      SELECT NULL::name AS time_column, NULL::interval AS keep_at_least, NULL::text AS keep_cond, NULL::text AS row_time
-        INTO keep;
-    ELSE
-      SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
-             (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least,
-             m.keep_cond, m.row_time
-        INTO keep
-        FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
-    END IF;
+    SELECT (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'time_column')::name AS time_column,
+           (reten OPERATOR(pg_catalog.->) (t.tbl::oid::text) OPERATOR(pg_catalog.->>) 'keep_at_least')::interval AS keep_at_least,
+           m.keep_cond, m.row_time
+      INTO keep
+      FROM privacy._legal_minimum_sql(t.tbl, 't', pg_catalog.now()) m;
     keepcond := COALESCE(keep.keep_cond, 'false');
     -- A legal hold on any identifier a row holds keeps the row as it is,
     -- whoever's identifier it is (a call of this subject to a held
@@ -4869,8 +4743,8 @@ BEGIN
       params := params OPERATOR(pg_catalog.||)
                 pg_catalog.jsonb_build_object('held.' || t.tbl::oid::text, pg_catalog.to_jsonb(held_args));
       n := 0;
-      FOREACH c IN ARRAY cols LOOP
-        CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl;
+      FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl LOOP
         CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
         nrows := (privacy._subject_query(t.tbl,
                     'SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM '
@@ -4888,31 +4762,9 @@ BEGIN
       keepcond := '(' || keepcond || ' OR ' || heldcond || ')';
     END IF;
     deleted := 0; kept := 0; until := NULL; referenced := false;
-    -- whether a foreign key references the table (or a partition of it),
-    -- remembered per backend until the catalog changes
-    cached := privacy._subject_cache_get('referenced:' || t.tbl::oid::text);
-    IF cached IS NULL THEN
-      cached := privacy._subject_cache_put('referenced:' || t.tbl::oid::text,
-                  EXISTS (SELECT FROM pg_catalog.pg_constraint k
-                           WHERE k.contype OPERATOR(pg_catalog.=) 'f'
-                             AND (k.confrelid OPERATOR(pg_catalog.=) t.tbl
-                                  OR k.confrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(t.tbl) p)))::text);
-    END IF;
-    refd := cached::boolean;
-    -- An ordinary table no foreign key references: the rows of all its
-    -- owner columns go in one DELETE (by their ctids; no concurrent writer,
-    -- the table is locked), not one per column.
-    cached := privacy._subject_cache_get('plain:' || t.tbl::oid::text);
-    IF cached IS NULL THEN
-      cached := privacy._subject_cache_put('plain:' || t.tbl::oid::text,
-                  EXISTS (SELECT FROM pg_catalog.pg_class k
-                           WHERE k.oid OPERATOR(pg_catalog.=) t.tbl AND k.relkind OPERATOR(pg_catalog.=) 'r')::text);
-    END IF;
-    ctids := '{}';
-    dels := '{}';
-    -- (cols is in order of table and attnum)
-    FOREACH c IN ARRAY cols LOOP
-      CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'owner';
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+              WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              ORDER BY sc.attnum LOOP
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF keep.keep_cond IS NOT NULL THEN
         res := privacy._subject_query(t.tbl,
@@ -4925,24 +4777,12 @@ BEGIN
         kept := GREATEST(kept, nrows);
         until := GREATEST(until, privacy._legal_minimum_until(t.tbl, row_until));
       END IF;
-      IF NOT refd AND cached::boolean THEN
-        ctids := ctids OPERATOR(pg_catalog.||) privacy._subject_stmts('ctid', c, dc, params);
-        dels := dels OPERATOR(pg_catalog.||) privacy._subject_stmts('delete', c, dc, params);
-        CONTINUE;
-      END IF;
-      -- the statements without their keep condition, built once per backend
-      stmts := privacy._subject_stmts('delete', c, dc, params);
-      n := 0;
-      IF NOT refd THEN
-        -- no foreign key references the table: no subtransaction needed
-        FOREACH q IN ARRAY stmts LOOP
-          n := n OPERATOR(pg_catalog.+) privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
-        END LOOP;
-      ELSE
       BEGIN
-        FOREACH q IN ARRAY stmts LOOP
-          n := n OPERATOR(pg_catalog.+) privacy._subject_exec(t.tbl, q || ' AND NOT ' || keepcond, params);
-        END LOOP;
+        n := privacy._subject_exec(t.tbl,
+               pg_catalog.format('DELETE FROM %s t USING %s WHERE %s AND NOT %s',
+                                 t.tbl, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
+                                 privacy._subject_match(c, dc), keepcond),
+               params);
       EXCEPTION WHEN foreign_key_violation THEN
         -- Rows that other kept rows still reference stay as long as they do.
         nrows := (privacy._subject_query(t.tbl, 'SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM ' || privacy._subject_from(c, dc),
@@ -4951,17 +4791,8 @@ BEGIN
         referenced := true;
         n := 0;
       END;
-      END IF;
       deleted := deleted OPERATOR(pg_catalog.+) n;
     END LOOP;
-    IF pg_catalog.cardinality(ctids) OPERATOR(pg_catalog.=) 1 THEN
-      deleted := deleted OPERATOR(pg_catalog.+) privacy._subject_exec(t.tbl, dels[1] || ' AND NOT ' || keepcond, params);
-    ELSIF pg_catalog.cardinality(ctids) OPERATOR(pg_catalog.>) 1 THEN
-      deleted := deleted OPERATOR(pg_catalog.+) privacy._subject_exec(t.tbl,
-                   'DELETE FROM ' || t.tbl::text || ' t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY('
-                   || pg_catalog.array_to_string(ctids, ' UNION ALL ') || ')) AND NOT ' || keepcond,
-                   params);
-    END IF;
     IF deleted OPERATOR(pg_catalog.>) 0 THEN
       action := 'delete'; rows := deleted; kept_until := NULL;
       reason := 'erased at the data subject''s request (GDPR Art. 17)';
@@ -4992,8 +4823,9 @@ BEGIN
     -- Mentions in other subjects' rows: the subject's identifier goes.
     scrubbed := '{}';
     n := 0;
-    FOREACH c IN ARRAY cols LOOP
-      CONTINUE WHEN c.tbl OPERATOR(pg_catalog.<>) t.tbl OR c.link IS NULL OR c.link OPERATOR(pg_catalog.<>) 'mention';
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy._subject_cols()) sc
+              WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'mention'
+              ORDER BY sc.attnum LOOP
       CONTINUE WHEN NOT params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text);
       IF c.notnull THEN
         RAISE EXCEPTION 'cannot scrub mentions in column "%" of relation %', c.col, c.tbl
@@ -5001,11 +4833,11 @@ BEGIN
                 DETAIL = 'The column is NOT NULL, so the subject''s identifier cannot be removed from other subjects'' rows.',
                 HINT = 'Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).';
       END IF;
-      nrows := 0;
-      FOREACH q IN ARRAY privacy._subject_stmts('scrub', c, dc, params) LOOP
-        nrows := nrows OPERATOR(pg_catalog.+)
-                 privacy._subject_exec(t.tbl, q || ' AND NOT ' || COALESCE(heldcond, 'false'), params);
-      END LOOP;
+      nrows := privacy._subject_exec(t.tbl,
+               pg_catalog.format('UPDATE %s t SET %I = NULL FROM %s WHERE %s AND NOT %s',
+                                 t.tbl, c.col, privacy._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text),
+                                 privacy._subject_match(c, dc), COALESCE(heldcond, 'false')),
+               params);
       IF nrows OPERATOR(pg_catalog.>) 0 THEN
         scrubbed := scrubbed OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(c.col, nrows);
         n := n OPERATOR(pg_catalog.+) nrows;
@@ -5572,7 +5404,5 @@ REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC
 GRANT EXECUTE ON FUNCTION privacy._subject_key(text, text, text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy._subject_ids(jsonb, text) TO PUBLIC;
-
-GRANT EXECUTE ON FUNCTION privacy._subject_ids_span(jsonb, text, boolean) TO PUBLIC;
 
 REVOKE ALL ON FUNCTION privacy.health() FROM PUBLIC;
