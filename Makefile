@@ -31,7 +31,8 @@ OBJS = \
 	src/consent.o \
 	src/retention.o \
 	src/catalog.o \
-	src/compat.o
+	src/compat.o \
+	src/schema.o
 
 # The install script is assembled from src/sql/*.sql in name order.
 SQL_PARTS  = $(sort $(wildcard src/sql/*.sql))
@@ -106,7 +107,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 
-$(OBJS): src/pg_privacy.h src/pgp_crypto.h src/e164.h src/pgp_transform.h src/identifier.h
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: demo test bench unit fuzz asan installcheck-keyed deb deb-installcheck check-version
 # The doors: each installs what is missing, builds, installs, runs a

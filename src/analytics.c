@@ -29,8 +29,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "compat.h"
 #include "e164.h"
+#include "owner.h"
 
 #include "access/htup_details.h"
 #include "access/relation.h"

@@ -32,7 +32,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "keys.h"
 
 #include "access/xact.h"
 #include "fmgr.h"

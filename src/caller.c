@@ -39,7 +39,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "caller.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -349,4 +351,20 @@ bool
 pgp_in_api(void)
 {
 	return api_depth > 0;
+}
+
+PG_FUNCTION_INFO_V1(pgp_invoker);
+
+/*
+ * _invoker(): the role that really acted, seen from inside pg_privacy's
+ * functions (where current_user is the extension owner): the caller of the
+ * outermost API entry point (caller.c).  Ownership checks use its rights;
+ * the audit log records it as the acting role.
+ */
+Datum
+pgp_invoker(PG_FUNCTION_ARGS)
+{
+	char	   *name = GetUserNameFromId(pgp_caller(), false);
+
+	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(name)));
 }

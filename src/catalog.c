@@ -20,7 +20,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"

@@ -26,27 +26,19 @@
  * What the older versions built on them (export, erasure and restriction
  * of a data subject, safe aggregates) works again after the update.
  *
- * Since 0.3.0 the internal helpers live in the schema privacy_internal;
- * a database still at 0.2.0 or 0.1.0 has them in privacy.  The statements
- * the library runs name them through pgp_internal_sql() and look them up
- * through pgp_internal_func(), which read them where this database has
- * them, so the protect, consent and restriction triggers and the event
- * triggers of an older database keep working until (and while) ALTER
- * EXTENSION pg_privacy UPDATE moves them.
- *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "compat.h"
+#include "identifier.h"
 
 #include "catalog/namespace.h"
 #include "fmgr.h"
-#include "identifier.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-
-#define INTERNAL_PREFIX "privacy_internal."
 
 /*
  * Refuse unless the function was declared with nargs arguments.  The
@@ -71,50 +63,6 @@ pgp_compat_check_nargs(FunctionCallInfo fcinfo, int nargs, const char *name)
 				 errdetail("The database's pg_privacy is at an older version than its library."),
 				 errhint("Run ALTER EXTENSION pg_privacy UPDATE in this database.")));
 	}
-}
-
-/*
- * sql as this database needs it: every privacy_internal.name read as
- * privacy.name while the schema privacy_internal does not exist (a
- * database at 0.2.0 or older).  Returns sql itself or a palloc'd copy.
- */
-const char *
-pgp_internal_sql(const char *sql)
-{
-	StringInfoData buf;
-	const char *p;
-	const char *hit;
-
-	if (strstr(sql, INTERNAL_PREFIX) == NULL ||
-		OidIsValid(get_namespace_oid("privacy_internal", true)))
-		return sql;
-	initStringInfo(&buf);
-	for (p = sql; (hit = strstr(p, INTERNAL_PREFIX)) != NULL; p = hit + strlen(INTERNAL_PREFIX))
-	{
-		appendBinaryStringInfo(&buf, p, hit - p);
-		appendStringInfoString(&buf, "privacy.");
-	}
-	appendStringInfoString(&buf, p);
-	return buf.data;
-}
-
-/*
- * The OID of the internal helper name(argtypes): in privacy_internal, or
- * in privacy in a database whose update has not moved it yet.  Only the
- * extension owner creates objects in either schema.
- */
-Oid
-pgp_internal_func(const char *name, int nargs, const Oid *argtypes)
-{
-	Oid			fn = InvalidOid;
-
-	if (OidIsValid(get_namespace_oid("privacy_internal", true)))
-		fn = LookupFuncName(list_make2(makeString("privacy_internal"), makeString(pstrdup(name))),
-							nargs, argtypes, true);
-	if (!OidIsValid(fn))
-		fn = LookupFuncName(list_make2(makeString("privacy"), makeString(pstrdup(name))),
-							nargs, argtypes, false);
-	return fn;
 }
 
 PG_FUNCTION_INFO_V1(pgp_identifier_normalize);

@@ -34,8 +34,14 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
-#include "pgp_transform.h"
+#include "postgres.h"
+
+#include "e164.h"
+#include "identifier.h"
+#include "keys.h"
+#include "owner.h"
+#include "pseudonym.h"
+#include "schema.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -352,7 +358,6 @@ privacy_relid(Oid nsp, const char *name)
 				 errhint("Is the pg_privacy extension installed in this database?")));
 	return relid;
 }
-
 
 /*
  * Make sure crels holds the register's OIDs and attribute numbers.

@@ -37,9 +37,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
 #include "identifier.h"
-#include "pgp_transform.h"
+#include "e164.h"
+#include "owner.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -310,4 +312,48 @@ Datum
 pgp_identifier_default_country(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(cstring_to_text(pgp_default_country));
+}
+
+/*
+ * Raise the error for a phone number that does not normalize.  The detail
+ * says what is wrong and where, never the number itself.
+ */
+void
+pgp_e164_error(PgpE164Status st, const PgpE164Result *res,
+			   const char *default_country)
+{
+	if (st == PGP_E164_BAD_DEFAULT_COUNTRY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errhidestmt(true),
+				 default_country ?
+				 errmsg("unknown default country \"%s\"", default_country) :
+				 errmsg("phone number has no country code and no default country is given"),
+				 errhint("Use an ISO 3166-1 alpha-2 country code such as 'DK', or write the number with + and its country code.")));
+	if (st == PGP_E164_BAD_CHAR || st == PGP_E164_MISPLACED_PLUS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errhidestmt(true),
+				 errmsg("invalid phone number"),
+				 errdetail("The number %s at position %zu.",
+						   pgp_e164_status_text(st), res->err_pos),
+				 errhint("A phone number holds digits, an optional leading +, and spaces, dashes, dots, slashes or parentheses.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errhidestmt(true),
+			 errmsg("invalid phone number"),
+			 errdetail("The number %s.", pgp_e164_status_text(st))));
+}
+
+/*
+ * Normalize or raise.
+ */
+void
+pgp_normalize_or_error(const char *raw, int len, const char *default_country,
+					   PgpE164Result *res)
+{
+	PgpE164Status st = pgp_e164_normalize(raw, len, default_country, res);
+
+	if (st != PGP_E164_OK)
+		pgp_e164_error(st, res, default_country);
 }

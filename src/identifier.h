@@ -8,7 +8,11 @@
 #ifndef PGP_IDENTIFIER_H
 #define PGP_IDENTIFIER_H
 
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "e164.h"
 
 /*
  * How values of an identifier kind are normalized
@@ -47,5 +51,12 @@ extern text *pgp_normalize_identifier(PgpIdNorm norm, const char *value, int len
 
 /* lookup_value(), also behind 0.1.0's _subject_key (compat.c) */
 extern PGDLLEXPORT Datum pgp_lookup_value(PG_FUNCTION_ARGS);
+
+/* the error of a phone number that does not normalize (never the number) */
+extern void pgp_e164_error(PgpE164Status st, const PgpE164Result *res,
+						   const char *default_country) pg_attribute_noreturn();
+extern void pgp_normalize_or_error(const char *raw, int len,
+								   const char *default_country,
+								   PgpE164Result *res);
 
 #endif							/* PGP_IDENTIFIER_H */

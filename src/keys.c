@@ -17,7 +17,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "keys.h"
+#include "owner.h"
 
 #include <fcntl.h>
 #include <limits.h>

@@ -32,7 +32,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "owner.h"
+#include "schema.h"
 
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
@@ -296,4 +299,38 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 	SPI_finish();
 	pgp_end_as_owner(&as_owner);
 	return processed;
+}
+
+/*
+ * Run a fully qualified SELECT on pg_privacy's own catalog as its owner
+ * (the extension owner), in a security-restricted operation: the roles
+ * whose writes fire pg_privacy's triggers cannot read the catalog.  The
+ * caller is connected to SPI; the result is in SPI_tuptable.
+ */
+void
+pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	Oid			catrel = get_relname_relid("registered_table",
+										   get_namespace_oid("privacy", false));
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile int ret = 0;
+
+	if (!OidIsValid(catrel))
+		elog(ERROR, "privacy.registered_table is missing");
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(pgp_rel_owner(catrel),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args(pgp_internal_sql(sql), nargs, argtypes, values, NULL, true, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 }

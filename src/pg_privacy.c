@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * pg_privacy.c
- *	  Module entry point of pg_privacy: settings and small SQL helpers.
+ *	  Module entry point of pg_privacy.
  *
  * The library belongs in shared_preload_libraries: its API entry points
  * rely on the function-manager hook installed at load (caller.c), and its
@@ -9,22 +9,51 @@
  * demand instead, it warns once per backend (and privacy.health() says
  * so).
  *
+ * The module is split by concern, one C file (with its header) for each,
+ * and one part of the install script in src/sql for each that declares
+ * SQL functions (see doc/architecture.md).  From the ground up:
+ *
+ *	  pgp_crypto.c	HKDF/HMAC primitives (pure C, also used by unit tests)
+ *	  ff1.c			FF1 format-preserving encryption (pure C)
+ *	  e164.c		E.164 phone number normalization (pure C)
+ *	  schema.c		the two schemas: where this database keeps its helpers
+ *	  owner.c		the one way to run SQL as a table's owner (security-
+ *					restricted, safe search_path), kept plans, and
+ *					pg_privacy's own catalog read as its owner
+ *	  caller.c		API entry points: who called, running as the extension
+ *					owner
+ *	  keys.c		master key file, HKDF working keys, per-backend key cache
+ *	  identifier.c	identifier kinds, their normal forms, the default
+ *					country and the indexable lookup value
+ *	  audit.c		the keyed hash chain of the audit log
+ *	  pseudonym.c	pseudonyms, format-preserving phone numbers, masking,
+ *					and the domain grants they check
+ *	  protect.c		the on-write protect trigger and its per-relation cache;
+ *					the event triggers that keep enforcement in force
+ *	  catalog.c		the catalog's view of DDL: renamed columns
+ *	  consent.c		the consent register's hot path and the consent trigger
+ *	  retention.c	purge statements run as the table owner
+ *	  analytics.c	safe aggregates and pseudonymized extracts
+ *	  subject.c		data-subject rights, the C side of the subject engine:
+ *					identifiers by column, statements run as the table owner,
+ *					generated SQL kept per backend
+ *	  compat.c		the library under a database at an older version
+ *	  pg_privacy.c	this file: _PG_init
+ *
+ * A file includes the headers of the files below it only.
+ *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "caller.h"
 #include "identifier.h"
-#include "pgp_transform.h"
+#include "keys.h"
+#include "protect.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/syscache.h"
-#include "catalog/namespace.h"
-#include "utils/lsyscache.h"
-#include "executor/spi.h"
-#include "access/htup_details.h"
-#include "catalog/pg_class.h"
 
 PG_MODULE_MAGIC;
 
@@ -61,52 +90,3 @@ _PG_init(void)
 #endif
 }
 
-PG_FUNCTION_INFO_V1(pgp_invoker);
-
-/*
- * _invoker(): the role that really acted, seen from inside pg_privacy's
- * functions (where current_user is the extension owner): the caller of the
- * outermost API entry point (caller.c).  Ownership checks use its rights;
- * the audit log records it as the acting role.
- */
-Datum
-pgp_invoker(PG_FUNCTION_ARGS)
-{
-	char	   *name = GetUserNameFromId(pgp_caller(), false);
-
-	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(name)));
-}
-
-/*
- * Run a fully qualified SELECT on pg_privacy's own catalog as its owner
- * (the extension owner), in a security-restricted operation: the roles
- * whose writes fire pg_privacy's triggers cannot read the catalog.  The
- * caller is connected to SPI; the result is in SPI_tuptable.
- */
-void
-pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
-{
-	Oid			catrel = get_relname_relid("registered_table",
-										   get_namespace_oid("privacy", false));
-	Oid			save_userid;
-	int			save_sec_context;
-	volatile int ret = 0;
-
-	if (!OidIsValid(catrel))
-		elog(ERROR, "privacy.registered_table is missing");
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(pgp_rel_owner(catrel),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		ret = SPI_execute_with_args(pgp_internal_sql(sql), nargs, argtypes, values, NULL, true, 0);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-}

@@ -81,8 +81,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
-#include "pgp_transform.h"
+#include "postgres.h"
+
+#include "protect.h"
+#include "e164.h"
+#include "identifier.h"
+#include "keys.h"
+#include "owner.h"
+#include "pseudonym.h"
+#include "schema.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -242,10 +249,13 @@ protect_ExecutorFinish(QueryDesc *queryDesc)
 	PG_END_TRY();
 }
 
+static void protect_invalidate_all(void);
+
 /* Install the executor hooks that count nesting levels.  From _PG_init. */
 void
 pgp_protect_init(void)
 {
+	pgp_on_domain_grant_change(protect_invalidate_all);
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = protect_ExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;
@@ -291,10 +301,11 @@ protect_relcache_cb(Datum arg, Oid relid)
 
 /*
  * Drop every relation's state (a domain grant changed: each table's owner
- * is checked again when its state is rebuilt).  Called by pseudonym.c.
+ * is checked again when its state is rebuilt).  Registered with
+ * pseudonym.c, which watches the grants.
  */
-void
-pgp_protect_invalidate_all(void)
+static void
+protect_invalidate_all(void)
 {
 	protect_relcache_cb((Datum) 0, InvalidOid);
 }
@@ -312,7 +323,6 @@ protect_cache_init(void)
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(protect_relcache_cb, (Datum) 0);
 }
-
 
 static ProtectKind
 parse_kind(const char *s)

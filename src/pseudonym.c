@@ -26,10 +26,14 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
-#include "pgp_transform.h"
+#include "postgres.h"
 
+#include "pseudonym.h"
 #include "e164.h"
+#include "identifier.h"
+#include "keys.h"
+#include "owner.h"
+
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "executor/spi.h"
@@ -43,7 +47,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
-
 
 static const char b64url[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -95,50 +98,6 @@ pgp_pseudonym(PgpKey *k, const char *data, int len, char *out)
 	if (bits > 0)
 		out[o++] = b64url[(acc << (6 - bits)) & 0x3f];
 	Assert(o == PGP_PSEUDONYM_LEN);
-}
-
-/*
- * Raise the error for a phone number that does not normalize.  The detail
- * says what is wrong and where, never the number itself.
- */
-void
-pgp_e164_error(PgpE164Status st, const PgpE164Result *res,
-			   const char *default_country)
-{
-	if (st == PGP_E164_BAD_DEFAULT_COUNTRY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errhidestmt(true),
-				 default_country ?
-				 errmsg("unknown default country \"%s\"", default_country) :
-				 errmsg("phone number has no country code and no default country is given"),
-				 errhint("Use an ISO 3166-1 alpha-2 country code such as 'DK', or write the number with + and its country code.")));
-	if (st == PGP_E164_BAD_CHAR || st == PGP_E164_MISPLACED_PLUS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errhidestmt(true),
-				 errmsg("invalid phone number"),
-				 errdetail("The number %s at position %zu.",
-						   pgp_e164_status_text(st), res->err_pos),
-				 errhint("A phone number holds digits, an optional leading +, and spaces, dashes, dots, slashes or parentheses.")));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-			 errhidestmt(true),
-			 errmsg("invalid phone number"),
-			 errdetail("The number %s.", pgp_e164_status_text(st))));
-}
-
-/*
- * Normalize or raise.
- */
-void
-pgp_normalize_or_error(const char *raw, int len, const char *default_country,
-					   PgpE164Result *res)
-{
-	PgpE164Status st = pgp_e164_normalize(raw, len, default_country, res);
-
-	if (st != PGP_E164_OK)
-		pgp_e164_error(st, res, default_country);
 }
 
 /*
@@ -300,11 +259,14 @@ static Oid	domain_grant_relid = InvalidOid;
 /* Bumped whenever the cached answers are dropped (call-site memos). */
 static uint64 domain_grant_generation = 1;
 
+/* What else to drop with them (the protect trigger's relation state). */
+static void (*domain_grant_callback) (void) = NULL;
+
 /*
  * Drop every answer: a grant, a role or a membership changed (or the
  * extension was created again, so the table's OID is looked up anew).
  * The protect trigger's per-relation state, built under the grants of
- * the day, goes with it.
+ * the day, goes with it (through the callback it registered).
  */
 static void
 domain_grant_reset(void)
@@ -316,7 +278,18 @@ domain_grant_reset(void)
 		hash_destroy(domain_grant_cache);
 		domain_grant_cache = NULL;
 	}
-	pgp_protect_invalidate_all();
+	if (domain_grant_callback != NULL)
+		domain_grant_callback();
+}
+
+/*
+ * Who else caches what the grants allowed: the protect trigger registers
+ * itself here (protect.c), so that this file needs to know nothing of it.
+ */
+void
+pgp_on_domain_grant_change(void (*callback) (void))
+{
+	domain_grant_callback = callback;
 }
 
 static void

@@ -24,7 +24,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "owner.h"
 
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -37,7 +39,6 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
-
 
 /*
  * Run sql with the text parameters in args as the owner of relid, in a

@@ -43,8 +43,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "pg_privacy.h"
-#include "pgp_transform.h"
+#include "postgres.h"
+
+#include "compat.h"
+#include "owner.h"
+#include "schema.h"
 
 #include "access/htup_details.h"
 #include "access/xact.h"
@@ -108,7 +111,6 @@ subject_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		GetCurrentTransactionNestLevel() <= subject_erasing_level)
 		subject_erasing = false;
 }
-
 
 PG_FUNCTION_INFO_V1(pgp_subject_exec);
 

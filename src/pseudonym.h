@@ -1,15 +1,17 @@
 /*-------------------------------------------------------------------------
  *
- * pgp_transform.h
- *	  The on-write transformations shared by the SQL functions
- *	  (pseudonym.c) and the protect trigger (protect.c).
+ * pseudonym.h
+ *	  The transformations of pseudonym.c, shared by its SQL functions and
+ *	  the protect trigger (protect.c), and the domain grants they check.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef PGP_TRANSFORM_H
-#define PGP_TRANSFORM_H
+#ifndef PGP_PSEUDONYM_H
+#define PGP_PSEUDONYM_H
 
-#include "pg_privacy.h"
+#include "postgres.h"
+
+#include "keys.h"
 #include "e164.h"
 #include "identifier.h"
 
@@ -19,17 +21,13 @@
 
 extern void pgp_check_domain(const char *domain, int len);
 extern void pgp_pseudonym(PgpKey *k, const char *data, int len, char *out);
-extern void pgp_e164_error(PgpE164Status st, const PgpE164Result *res,
-						   const char *default_country) pg_attribute_noreturn();
-extern void pgp_normalize_or_error(const char *raw, int len,
-								   const char *default_country,
-								   PgpE164Result *res);
 extern void pgp_msisdn_ff1(PgpKey *k, PgpE164Result *res, const char *domain,
 						   int domain_len, bool decrypt);
 extern text *pgp_email_pseudonym(PgpKey *k, const char *s, int len);
 extern void pgp_country(const char *s, int len, char *iso);
 extern bool pgp_domain_allowed(Oid roleid, const char *domain, int len);
 extern void pgp_check_domain_grant(Oid roleid, const char *domain, int len);
-extern void pgp_protect_invalidate_all(void);
+/* called when any domain grant, role or membership changes */
+extern void pgp_on_domain_grant_change(void (*callback) (void));
 
-#endif							/* PGP_TRANSFORM_H */
+#endif							/* PGP_PSEUDONYM_H */

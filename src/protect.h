@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * protect.h
+ *	  The protect trigger and the event triggers of enforcement (protect.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGP_PROTECT_H
+#define PGP_PROTECT_H
+
+#include "postgres.h"
+
+extern void pgp_protect_init(void);
+
+#endif							/* PGP_PROTECT_H */

@@ -1,0 +1,71 @@
+/*-------------------------------------------------------------------------
+ *
+ * schema.c
+ *	  pg_privacy's two schemas, and where this database keeps its helpers.
+ *
+ * The API lives in the schema privacy; since 0.3.0 the internal helpers
+ * live in privacy_internal, which only the extension owner can create
+ * objects in.  A database still at 0.2.0 or 0.1.0 (the library is
+ * replaced before ALTER EXTENSION pg_privacy UPDATE runs) has them in
+ * privacy.  The statements the library runs name helpers through
+ * pgp_internal_sql() and look them up through pgp_internal_func(), which
+ * find them where this database has them, so the protect, consent and
+ * restriction triggers and the event triggers of an older database keep
+ * working until (and while) the update moves them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "schema.h"
+
+#include "catalog/namespace.h"
+#include "lib/stringinfo.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+
+#define INTERNAL_PREFIX "privacy_internal."
+
+/*
+ * sql as this database needs it: every privacy_internal.name read as
+ * privacy.name while the schema privacy_internal does not exist (a
+ * database at 0.2.0 or older).  Returns sql itself or a palloc'd copy.
+ */
+const char *
+pgp_internal_sql(const char *sql)
+{
+	StringInfoData buf;
+	const char *p;
+	const char *hit;
+
+	if (strstr(sql, INTERNAL_PREFIX) == NULL ||
+		OidIsValid(get_namespace_oid("privacy_internal", true)))
+		return sql;
+	initStringInfo(&buf);
+	for (p = sql; (hit = strstr(p, INTERNAL_PREFIX)) != NULL; p = hit + strlen(INTERNAL_PREFIX))
+	{
+		appendBinaryStringInfo(&buf, p, hit - p);
+		appendStringInfoString(&buf, "privacy.");
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
+}
+
+/*
+ * The OID of the internal helper name(argtypes): in privacy_internal, or
+ * in privacy in a database whose update has not moved it yet.  Only the
+ * extension owner creates objects in either schema.
+ */
+Oid
+pgp_internal_func(const char *name, int nargs, const Oid *argtypes)
+{
+	Oid			fn = InvalidOid;
+
+	if (OidIsValid(get_namespace_oid("privacy_internal", true)))
+		fn = LookupFuncName(list_make2(makeString("privacy_internal"), makeString(pstrdup(name))),
+							nargs, argtypes, true);
+	if (!OidIsValid(fn))
+		fn = LookupFuncName(list_make2(makeString("privacy"), makeString(pstrdup(name))),
+							nargs, argtypes, false);
+	return fn;
+}
