@@ -968,7 +968,7 @@ BEGIN
   INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
        VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
   -- A table that now holds subjects' own identifiers gets the restriction
-  -- check at once while any subject is restricted (70_subject.sql).
+  -- check at once while any subject is restricted (73_subject_restrict.sql).
   IF identifies IS NOT NULL AND link OPERATOR(pg_catalog.=) 'owner'
      AND EXISTS (SELECT FROM privacy.restriction) THEN
     PERFORM privacy_internal._restrict_install();
@@ -6584,6 +6584,14 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy FROM PUBLIC;
 
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy_internal FROM PUBLIC;
 
+REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION privacy.health() FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA privacy TO PUBLIC;
+
+GRANT USAGE ON SCHEMA privacy_internal TO PUBLIC;
+
 GRANT EXECUTE ON FUNCTION privacy.normalize_msisdn(text, text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.lookup_value(text, text, text) TO PUBLIC;
@@ -6594,6 +6602,8 @@ GRANT EXECUTE ON FUNCTION privacy.country_of(text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.generalize(timestamptz, text) TO PUBLIC;
 
+GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBLIC;
+
 GRANT EXECUTE ON FUNCTION privacy_internal._protect_trigger() TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy_internal._is_protected(regclass), privacy_internal._has_protect_trigger(regclass),
@@ -6602,22 +6612,12 @@ GRANT EXECUTE ON FUNCTION privacy_internal._is_protected(regclass), privacy_inte
                           privacy_internal._consent_problem(regclass), privacy_internal._restrict_problem(regclass),
                           privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean) TO PUBLIC;
 
-GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBLIC;
-
 GRANT EXECUTE ON FUNCTION privacy_internal._extract_msisdn(text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy_internal._extract_country(text) TO PUBLIC;
-
-REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy_internal._subject_key(text, text, text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids(jsonb, text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids_span(jsonb, text, boolean) TO PUBLIC;
-
-REVOKE ALL ON FUNCTION privacy.health() FROM PUBLIC;
-
-GRANT USAGE ON SCHEMA privacy TO PUBLIC;
-
-GRANT USAGE ON SCHEMA privacy_internal TO PUBLIC;

@@ -3,7 +3,7 @@
  * retention.c
  *	  Running a purge statement as the owner of the table it touches.
  *
- * Retention (src/sql/50_retention.sql) is written in PL/pgSQL: it reads
+ * The purge (src/sql/55_purge.sql) is written in PL/pgSQL: it reads
  * the policies and holds, builds each DELETE, UPDATE or DROP with quoted
  * identifiers, and passes every value as a parameter.  The statement itself
  * is run here through pgp_owner_run (src/owner.c, the one way pg_privacy

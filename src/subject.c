@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * subject.c
- *	  C helpers of the data-subject rights (src/sql/70_subject.sql).
+ *	  C helpers of the data-subject rights (src/sql/70_subject_find.sql
+ *	  through 74_subject_erase.sql).
  *
  * The subject engine works in three phases: find (the subject's
  * identifiers to a fixed point), decide (legal minimums, holds,
@@ -1030,7 +1031,7 @@ PG_FUNCTION_INFO_V1(pgp_restrict_trigger);
 /*
  * The restriction trigger (AFTER UPDATE, FOR EACH STATEMENT, old rows as
  * the transition table pgp_old_rows): refuses an UPDATE of rows of a
- * restricted data subject.  See privacy_internal._restrict_sql in 70_subject.sql
+ * restricted data subject.  See privacy_internal._restrict_sql in 73_subject_restrict.sql
  * for the three steps: the catalog and the restrictions are read as the
  * extension owner (pgp_catalog_select), the old rows only as the owner of
  * the table, in a security-restricted operation, so that nothing of the

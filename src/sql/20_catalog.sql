@@ -525,7 +525,7 @@ BEGIN
   INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
        VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
   -- A table that now holds subjects' own identifiers gets the restriction
-  -- check at once while any subject is restricted (70_subject.sql).
+  -- check at once while any subject is restricted (73_subject_restrict.sql).
   IF identifies IS NOT NULL AND link OPERATOR(pg_catalog.=) 'owner'
      AND EXISTS (SELECT FROM privacy.restriction) THEN
     PERFORM privacy_internal._restrict_install();
@@ -677,7 +677,7 @@ COMMENT ON FUNCTION privacy_internal._renamed_column(pg_catalog.pg_ddl_command) 
 --   consent_requirement.col               (40_consent.sql)
 --   retention_policy.time_column          (50_retention.sql)
 --   subject_table.event_time, validity_column, valid_from, valid_to,
---                 link_columns            (70_subject.sql)
+--                 link_columns            (70_subject_find.sql)
 -- Each change is audited under its module's event name; caches built from
 -- the old names are dropped in every backend at commit.
 CREATE FUNCTION privacy_internal._follow_column_rename(tbl regclass, old_name name, new_name name)
