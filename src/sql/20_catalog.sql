@@ -686,50 +686,39 @@ CREATE FUNCTION privacy_internal._follow_column_rename(tbl regclass, old_name na
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  detail jsonb := pg_catalog.jsonb_build_object('from', old_name, 'to', new_name);
-  n bigint;
+  ev text;
   followed boolean := false;
 BEGIN
-  UPDATE privacy.registered_column c SET col = new_name
-   WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND c.col OPERATOR(pg_catalog.=) old_name;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy_internal._audit('catalog.column_renamed', tbl::text, detail);
+  FOR ev IN
+    WITH c AS (UPDATE privacy.registered_column c SET col = new_name
+                WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                  AND c.col OPERATOR(pg_catalog.=) old_name
+               RETURNING 'catalog.column_renamed'::text AS ev),
+         q AS (UPDATE privacy.consent_requirement q SET col = new_name
+                WHERE q.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                  AND q.col OPERATOR(pg_catalog.=) old_name
+               RETURNING 'consent.column_renamed'::text AS ev),
+         p AS (UPDATE privacy.retention_policy p SET time_column = new_name
+                WHERE p.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                  AND p.time_column OPERATOR(pg_catalog.=) old_name
+               RETURNING 'retention.column_renamed'::text AS ev),
+         s AS (UPDATE privacy.subject_table s
+                  SET event_time = CASE WHEN s.event_time OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.event_time END,
+                      validity_column = CASE WHEN s.validity_column OPERATOR(pg_catalog.=) old_name THEN new_name
+                                             ELSE s.validity_column END,
+                      valid_from = CASE WHEN s.valid_from OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.valid_from END,
+                      valid_to = CASE WHEN s.valid_to OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.valid_to END,
+                      link_columns = pg_catalog.array_replace(s.link_columns, old_name, new_name)
+                WHERE s.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                  AND (old_name OPERATOR(pg_catalog.=) ANY (ARRAY[s.event_time, s.validity_column, s.valid_from, s.valid_to])
+                       OR old_name OPERATOR(pg_catalog.=) ANY (s.link_columns))
+               RETURNING 'subject.column_renamed'::text AS ev)
+    SELECT DISTINCT u.ev FROM (TABLE c UNION ALL TABLE q UNION ALL TABLE p UNION ALL TABLE s) u
+     ORDER BY 1
+  LOOP
+    PERFORM privacy_internal._audit(ev, tbl::text, pg_catalog.jsonb_build_object('from', old_name, 'to', new_name));
     followed := true;
-  END IF;
-
-  UPDATE privacy.consent_requirement q SET col = new_name
-   WHERE q.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND q.col OPERATOR(pg_catalog.=) old_name;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy_internal._audit('consent.column_renamed', tbl::text, detail);
-    followed := true;
-  END IF;
-
-  UPDATE privacy.retention_policy p SET time_column = new_name
-   WHERE p.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl AND p.time_column OPERATOR(pg_catalog.=) old_name;
-  GET DIAGNOSTICS n = ROW_COUNT;
-  IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy_internal._audit('retention.column_renamed', tbl::text, detail);
-    followed := true;
-  END IF;
-
-  UPDATE privacy.subject_table s
-     SET event_time = CASE WHEN s.event_time OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.event_time END,
-         validity_column = CASE WHEN s.validity_column OPERATOR(pg_catalog.=) old_name THEN new_name
-                                ELSE s.validity_column END,
-         valid_from = CASE WHEN s.valid_from OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.valid_from END,
-         valid_to = CASE WHEN s.valid_to OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.valid_to END,
-         link_columns = pg_catalog.array_replace(s.link_columns, old_name, new_name)
-   WHERE s.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
-     AND (old_name OPERATOR(pg_catalog.=) ANY (ARRAY[s.event_time, s.validity_column, s.valid_from, s.valid_to])
-          OR old_name OPERATOR(pg_catalog.=) ANY (s.link_columns));
-  GET DIAGNOSTICS n = ROW_COUNT;
-  IF n OPERATOR(pg_catalog.>) 0 THEN
-    PERFORM privacy_internal._audit('subject.column_renamed', tbl::text, detail);
-    followed := true;
-  END IF;
-
+  END LOOP;
   IF followed THEN
     PERFORM privacy_internal._invalidate(tbl);
   END IF;

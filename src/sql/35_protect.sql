@@ -413,27 +413,13 @@ CREATE FUNCTION privacy_internal._enforcement_problems(tbl regclass, registered 
   SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF registered AND privacy_internal._has_protect_trigger(tbl) THEN
-    what := 'protection';
-    problem := privacy_internal._protection_problem(tbl);
-    IF problem IS NOT NULL THEN
-      RETURN NEXT;
-    END IF;
-  END IF;
-  IF consent_required THEN
-    what := 'consent check';
-    problem := privacy_internal._consent_problem(tbl);
-    IF problem IS NOT NULL THEN
-      RETURN NEXT;
-    END IF;
-  END IF;
-  IF restricted THEN
-    what := 'restriction check';
-    problem := privacy_internal._restrict_problem(tbl);
-    IF problem IS NOT NULL THEN
-      RETURN NEXT;
-    END IF;
-  END IF;
+  RETURN QUERY
+  SELECT x.w, x.p
+    FROM (VALUES ('protection', CASE WHEN registered AND privacy_internal._has_protect_trigger(tbl)
+                                     THEN privacy_internal._protection_problem(tbl) END),
+                 ('consent check', CASE WHEN consent_required THEN privacy_internal._consent_problem(tbl) END),
+                 ('restriction check', CASE WHEN restricted THEN privacy_internal._restrict_problem(tbl) END)) x(w, p)
+   WHERE x.p IS NOT NULL;
 END
 $$;
 COMMENT ON FUNCTION privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean) IS
