@@ -4523,22 +4523,30 @@ CREATE FUNCTION privacy_internal._subject_ids_span(params jsonb, key text, bound
   AS 'MODULE_PATHNAME', 'pgp_subject_ids_span';
 
 CREATE FUNCTION privacy_internal._subject_parts(c privacy_internal._subject_column, dc text)
-  RETURNS TABLE(ids text, cond text)
+  RETURNS TABLE(ids text, cond text, each boolean)
   LANGUAGE sql STABLE
 AS $$
-  SELECT x.ids, x.cond
+  SELECT x.ids, x.cond, x.each
     FROM (SELECT 1 AS o, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
-                 privacy_internal._subject_match(c, dc) AS cond
+                 privacy_internal._subject_match(c, dc) AS cond, false AS each
            WHERE c.event_time IS NULL OR c.is_validity
           UNION ALL
-          SELECT 2, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f', c.tbl::oid::text || '.' || c.attnum::text),
+          SELECT 2, CASE WHEN p.partitioned
+                         THEN '(SELECT $2::pg_catalog.text AS s, $3::pg_catalog.tstzmultirange AS span, true AS b,'
+                              ' $4::pg_catalog.timestamptz AS lo, $5::pg_catalog.timestamptz AS hi) f'
+                         ELSE pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f',
+                                                c.tbl::oid::text || '.' || c.attnum::text) END,
                  privacy_internal._subject_match(c, dc)
                  || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
-                                      c.event_time)
+                                      c.event_time),
+                 p.partitioned
+            FROM (SELECT EXISTS (SELECT FROM pg_catalog.pg_class k
+                                  WHERE k.oid OPERATOR(pg_catalog.=) c.tbl
+                                    AND k.relkind OPERATOR(pg_catalog.=) 'p') AS partitioned) p
            WHERE c.event_time IS NOT NULL AND NOT c.is_validity
           UNION ALL
           SELECT 3, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
-                 privacy_internal._subject_match(c, dc)
+                 privacy_internal._subject_match(c, dc), false
            WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
    ORDER BY x.o
 $$;
@@ -4555,7 +4563,9 @@ DECLARE
   stmts  text[];
 BEGIN
   IF cached IS NULL THEN
-    SELECT pg_catalog.array_agg(pg_catalog.format(
+    SELECT pg_catalog.array_agg(
+             CASE WHEN p.each THEN '/* per identifier ' || k || ' */ ' ELSE '' END
+             || pg_catalog.format(
              CASE verb WHEN 'delete' THEN 'DELETE FROM %1$s t USING %2$s WHERE %3$s'
                        WHEN 'ctid' THEN 'SELECT t.ctid FROM %2$s JOIN %1$s t ON %3$s'
                        ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,
@@ -5158,7 +5168,7 @@ DECLARE
   rs     record;
   own    jsonb;
   ment   jsonb;
-  tables jsonb := '[]';
+  tables jsonb[] := '{}';   -- one element per table, appended in place
   res    jsonb;
   cols   privacy_internal._subject_column[] := privacy_internal._subject_cols();
   c      privacy_internal._subject_column;
@@ -5191,12 +5201,14 @@ BEGIN
     own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
     ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
     CONTINUE WHEN own IS NULL AND ment IS NULL;
-    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
-                privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
-                pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
+    -- (an array of jsonb grows in place; a jsonb array would be copied
+    -- whole with every table's rows)
+    tables := tables OPERATOR(pg_catalog.||)
+                (privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
+                 pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
   END LOOP;
   RETURN privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
-         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', tables);
+         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', pg_catalog.to_jsonb(tables));
 END
 $$;
 

@@ -200,7 +200,7 @@ DECLARE
   rs     record;
   own    jsonb;
   ment   jsonb;
-  tables jsonb := '[]';
+  tables jsonb[] := '{}';   -- one element per table, appended in place
   res    jsonb;
   cols   privacy_internal._subject_column[] := privacy_internal._subject_cols();
   c      privacy_internal._subject_column;
@@ -233,12 +233,14 @@ BEGIN
     own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
     ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
     CONTINUE WHEN own IS NULL AND ment IS NULL;
-    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
-                privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
-                pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
+    -- (an array of jsonb grows in place; a jsonb array would be copied
+    -- whole with every table's rows)
+    tables := tables OPERATOR(pg_catalog.||)
+                (privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
+                 pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
   END LOOP;
   RETURN privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
-         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', tables);
+         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', pg_catalog.to_jsonb(tables));
 END
 $$;
 
