@@ -298,3 +298,20 @@ SELECT table_name, action, rows FROM privacy.erase_subject('msisdn', '+452900000
 SELECT cdr_id FROM regress_subj_p.cdr ORDER BY cdr_id;
 DROP SCHEMA regress_subj_p CASCADE;
 DELETE FROM privacy.purpose WHERE name = 'regress_subj_p';
+
+-- A table with inheritance children: the erasure deletes the subject's
+-- rows by table, never another row of a child that has the same ctid.
+CREATE SCHEMA regress_subj_i;
+SELECT privacy.define_purpose('regress_subj_i', 'contract');
+CREATE TABLE regress_subj_i.ticket (customer_id bigint, email text, note text);
+CREATE TABLE regress_subj_i.ticket_old () INHERITS (regress_subj_i.ticket);
+SELECT privacy.register_table('regress_subj_i.ticket', 'regress_subj_i');
+SELECT privacy.register_column('regress_subj_i.ticket', 'customer_id', 'customer_number', identifies => 'customer');
+SELECT privacy.register_column('regress_subj_i.ticket', 'email', 'email', identifies => 'email');
+INSERT INTO regress_subj_i.ticket VALUES (911, 'ann@example.dk', 'the subject''s');
+INSERT INTO regress_subj_i.ticket_old VALUES (912, 'bob@example.dk', 'another subject''s, in a child');
+SELECT tableoid::regclass AS tbl, ctid, customer_id FROM regress_subj_i.ticket ORDER BY 1;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '911') ORDER BY 1, 2;
+SELECT tableoid::regclass AS tbl, customer_id, note FROM regress_subj_i.ticket ORDER BY 1;
+DROP SCHEMA regress_subj_i CASCADE;
+DELETE FROM privacy.purpose WHERE name = 'regress_subj_i';
