@@ -4498,22 +4498,30 @@ CREATE FUNCTION privacy_internal._subject_ids_span(params jsonb, key text, bound
   AS 'MODULE_PATHNAME', 'pgp_subject_ids_span';
 
 CREATE FUNCTION privacy_internal._subject_parts(c privacy_internal._subject_column, dc text)
-  RETURNS TABLE(ids text, cond text)
+  RETURNS TABLE(ids text, cond text, each boolean)
   LANGUAGE sql STABLE
 AS $$
-  SELECT x.ids, x.cond
+  SELECT x.ids, x.cond, x.each
     FROM (SELECT 1 AS o, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
-                 privacy_internal._subject_match(c, dc) AS cond
+                 privacy_internal._subject_match(c, dc) AS cond, false AS each
            WHERE c.event_time IS NULL OR c.is_validity
           UNION ALL
-          SELECT 2, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f', c.tbl::oid::text || '.' || c.attnum::text),
+          SELECT 2, CASE WHEN p.partitioned
+                         THEN '(SELECT $2::pg_catalog.text AS s, $3::pg_catalog.tstzmultirange AS span, true AS b,'
+                              ' $4::pg_catalog.timestamptz AS lo, $5::pg_catalog.timestamptz AS hi) f'
+                         ELSE pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f',
+                                                c.tbl::oid::text || '.' || c.attnum::text) END,
                  privacy_internal._subject_match(c, dc)
                  || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
-                                      c.event_time)
+                                      c.event_time),
+                 p.partitioned
+            FROM (SELECT EXISTS (SELECT FROM pg_catalog.pg_class k
+                                  WHERE k.oid OPERATOR(pg_catalog.=) c.tbl
+                                    AND k.relkind OPERATOR(pg_catalog.=) 'p') AS partitioned) p
            WHERE c.event_time IS NOT NULL AND NOT c.is_validity
           UNION ALL
           SELECT 3, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
-                 privacy_internal._subject_match(c, dc)
+                 privacy_internal._subject_match(c, dc), false
            WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
    ORDER BY x.o
 $$;
@@ -4530,7 +4538,9 @@ DECLARE
   stmts  text[];
 BEGIN
   IF cached IS NULL THEN
-    SELECT pg_catalog.array_agg(pg_catalog.format(
+    SELECT pg_catalog.array_agg(
+             CASE WHEN p.each THEN '/* per identifier ' || k || ' */ ' ELSE '' END
+             || pg_catalog.format(
              CASE verb WHEN 'delete' THEN 'DELETE FROM %1$s t USING %2$s WHERE %3$s'
                        WHEN 'ctid' THEN 'SELECT t.ctid FROM %2$s JOIN %1$s t ON %3$s'
                        ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,
@@ -5032,6 +5042,8 @@ DECLARE
   own_json text;
   key      text := tbl::oid::text || ':' || dc;
   cached   text := privacy_internal._subject_cache_get('rows:' || key);
+  froms    text[];
+  f        text;
 BEGIN
   -- two entries (no separator that a column name could hold), used only
   -- together
@@ -5046,15 +5058,37 @@ BEGIN
   END IF;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
             ORDER BY sc.link DESC, sc.attnum LOOP
+    -- A table partitioned by its event time: each identifier's rows are
+    -- read from the partitions of its period only (the bounds lo, hi of
+    -- _subject_ids_span, open periods infinite, pruned per identifier as
+    -- the query runs), and the rows without an event time, which only an
+    -- open period takes, from the partition that holds them.
+    IF c.event_time IS NOT NULL AND NOT c.is_validity
+       AND EXISTS (SELECT FROM pg_catalog.pg_class k
+                    WHERE k.oid OPERATOR(pg_catalog.=) tbl AND k.relkind OPERATOR(pg_catalog.=) 'p') THEN
+      froms := ARRAY[
+        pg_catalog.format('(SELECT * FROM privacy_internal._subject_ids_span($1, %1$L, true)'
+                          ' UNION ALL SELECT * FROM privacy_internal._subject_ids_span($1, %1$L, false)) f'
+                          ' JOIN %2$s t ON %3$s AND t.%4$I::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) f.lo'
+                          ' AND t.%4$I::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) f.hi',
+                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc), c.event_time),
+        pg_catalog.format('privacy_internal._subject_ids_span($1, %1$L, false) f JOIN %2$s t ON %3$s AND t.%4$I IS NULL',
+                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc), c.event_time)];
+    ELSE
+      froms := ARRAY[privacy_internal._subject_from(c, dc)];
+    END IF;
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
       own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
-      branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                          privacy_internal._subject_from(c, dc));
+      FOREACH f IN ARRAY froms LOOP
+        branches := branches OPERATOR(pg_catalog.||)
+          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s', f);
+      END LOOP;
     ELSE
-      branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                          c.col, privacy_internal._subject_from(c, dc));
+      FOREACH f IN ARRAY froms LOOP
+        branches := branches OPERATOR(pg_catalog.||)
+          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                            c.col, f);
+      END LOOP;
       whens := whens OPERATOR(pg_catalog.||)
         pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy_internal._subject_row_json(tbl, c.col));
     END IF;
@@ -5133,7 +5167,7 @@ DECLARE
   rs     record;
   own    jsonb;
   ment   jsonb;
-  tables jsonb := '[]';
+  tables jsonb[] := '{}';   -- one element per table, appended in place
   res    jsonb;
   cols   privacy_internal._subject_column[] := privacy_internal._subject_cols();
   c      privacy_internal._subject_column;
@@ -5166,12 +5200,14 @@ BEGIN
     own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
     ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
     CONTINUE WHEN own IS NULL AND ment IS NULL;
-    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
-                privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
-                pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
+    -- (an array of jsonb grows in place; a jsonb array would be copied
+    -- whole with every table's rows)
+    tables := tables OPERATOR(pg_catalog.||)
+                (privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
+                 pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
   END LOOP;
   RETURN privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
-         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', tables);
+         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', pg_catalog.to_jsonb(tables));
 END
 $$;
 
@@ -5798,12 +5834,16 @@ BEGIN
     refd := cached::boolean;
     -- An ordinary table no foreign key references: the rows of all its
     -- owner columns go in one DELETE (by their ctids; no concurrent writer,
-    -- the table is locked), not one per column.
+    -- the table is locked), not one per column.  Not a table with
+    -- inheritance children: a ctid names a row of one table only, and the
+    -- same ctid in a child is another row.
     cached := privacy_internal._subject_cache_get('plain:' || t.tbl::oid::text);
     IF cached IS NULL THEN
       cached := privacy_internal._subject_cache_put('plain:' || t.tbl::oid::text,
                   EXISTS (SELECT FROM pg_catalog.pg_class k
-                           WHERE k.oid OPERATOR(pg_catalog.=) t.tbl AND k.relkind OPERATOR(pg_catalog.=) 'r')::text);
+                           WHERE k.oid OPERATOR(pg_catalog.=) t.tbl AND k.relkind OPERATOR(pg_catalog.=) 'r'
+                             AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                                              WHERE i.inhparent OPERATOR(pg_catalog.=) t.tbl))::text);
     END IF;
     ctids := '{}';
     dels := '{}';

@@ -236,3 +236,82 @@ DROP SCHEMA regress_subj CASCADE;
 DELETE FROM privacy.subject_request;
 DELETE FROM privacy.restriction;
 DELETE FROM privacy.purpose WHERE name LIKE 'regress_subj_%';
+
+-- A table partitioned by its event time: a number held for a bounded
+-- period is erased and exported from the partitions of that period only
+-- (one statement per identifier, the period's bounds as parameters that
+-- prune the partitions), exactly at the period's bounds.
+CREATE SCHEMA regress_subj_p;
+SELECT privacy.define_purpose('regress_subj_p', 'contract');
+CREATE TABLE regress_subj_p.subscription (customer_id bigint NOT NULL, msisdn text NOT NULL,
+                                          valid_from date NOT NULL, valid_to date);
+CREATE TABLE regress_subj_p.cdr (cdr_id int, a_number text NOT NULL, b_number text, started_at timestamptz)
+  PARTITION BY RANGE (started_at);
+CREATE TABLE regress_subj_p.cdr_01 PARTITION OF regress_subj_p.cdr FOR VALUES FROM ('2025-01-01') TO ('2025-02-01');
+CREATE TABLE regress_subj_p.cdr_02 PARTITION OF regress_subj_p.cdr FOR VALUES FROM ('2025-02-01') TO ('2025-03-01');
+CREATE TABLE regress_subj_p.cdr_03 PARTITION OF regress_subj_p.cdr FOR VALUES FROM ('2025-03-01') TO ('2025-04-01');
+CREATE TABLE regress_subj_p.cdr_null PARTITION OF regress_subj_p.cdr DEFAULT;
+SELECT privacy.register_table('regress_subj_p.subscription', 'regress_subj_p');
+SELECT privacy.register_column('regress_subj_p.subscription', 'customer_id', 'customer_number', identifies => 'customer');
+SELECT privacy.register_column('regress_subj_p.subscription', 'msisdn', 'phone', identifies => 'msisdn');
+SELECT privacy.set_subject_table('regress_subj_p.subscription', validity_column => 'msisdn',
+                                 valid_from => 'valid_from', valid_to => 'valid_to');
+SELECT privacy.register_table('regress_subj_p.cdr', 'regress_subj_p');
+SELECT privacy.register_column('regress_subj_p.cdr', 'a_number', 'phone', identifies => 'msisdn');
+SELECT privacy.register_column('regress_subj_p.cdr', 'b_number', 'phone', identifies => 'msisdn', link => 'mention');
+SELECT privacy.set_subject_table('regress_subj_p.cdr', event_time => 'started_at');
+-- customer 901 holds the number in February only; 902 before and after
+INSERT INTO regress_subj_p.subscription VALUES
+  (902, '+4529000001', '2025-01-01', '2025-02-01'),
+  (901, '+4529000001', '2025-02-01', '2025-03-01'),
+  (902, '+4529000001', '2025-03-01', NULL);
+INSERT INTO regress_subj_p.cdr VALUES
+  (1, '+4529000001', '+4529000009', '2025-01-31 23:59:59.999999'),
+  (2, '+4529000001', '+4529000009', '2025-02-01 00:00'),
+  (3, '+4529000001', '+4529000009', '2025-02-28 23:59:59.999999'),
+  (4, '+4529000001', '+4529000009', '2025-03-01 00:00'),
+  (5, '+4529000009', '+4529000001', '2025-01-31 23:59:59.999999'),
+  (6, '+4529000009', '+4529000001', '2025-02-15 12:00'),
+  (7, '+4529000009', '+4529000001', '2025-03-01 00:00'),
+  (8, '+4529000002', NULL, NULL),
+  (9, '+4529000002', NULL, '2025-02-10 00:00');
+-- the erasure's statements over the partitioned table run per identifier
+SELECT pg_catalog.left(s, 18) AS stmt, count(*)
+  FROM unnest(privacy_internal._subject_cols()) c,
+       unnest(privacy_internal._subject_stmts('delete', c, 'DK',
+                privacy_internal._subject_params(ARRAY['msisdn'], ARRAY['+4529000001'],
+                                                 ARRAY['{[2025-02-01,2025-03-01)}'::tstzmultirange]))) s
+ WHERE c.tbl = 'regress_subj_p.cdr'::regclass
+ GROUP BY 1 ORDER BY 1;
+-- an unfinished per-identifier statement is refused
+SELECT privacy_internal._subject_exec('regress_subj_p.cdr', '/* per identifier 1.2', '{}');
+SELECT jsonb_path_query_array(privacy.export_subject('customer', '901'),
+         '$.tables[*] ? (@.table == "regress_subj_p.cdr").rows[*].cdr_id') AS own,
+       jsonb_path_query_array(privacy.export_subject('customer', '901'),
+         '$.tables[*] ? (@.table == "regress_subj_p.cdr").mentions[*].cdr_id') AS mentions;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '901') ORDER BY 1, 2;
+SELECT cdr_id, a_number, b_number FROM regress_subj_p.cdr ORDER BY cdr_id;
+-- a number nobody held: every row, the ones without an event time too
+SELECT jsonb_path_query_array(privacy.export_subject('msisdn', '+4529000002'),
+         '$.tables[*] ? (@.table == "regress_subj_p.cdr").rows[*].cdr_id') AS own;
+SELECT table_name, action, rows FROM privacy.erase_subject('msisdn', '+4529000002') ORDER BY 1, 2;
+SELECT cdr_id FROM regress_subj_p.cdr ORDER BY cdr_id;
+DROP SCHEMA regress_subj_p CASCADE;
+DELETE FROM privacy.purpose WHERE name = 'regress_subj_p';
+
+-- A table with inheritance children: the erasure deletes the subject's
+-- rows by table, never another row of a child that has the same ctid.
+CREATE SCHEMA regress_subj_i;
+SELECT privacy.define_purpose('regress_subj_i', 'contract');
+CREATE TABLE regress_subj_i.ticket (customer_id bigint, email text, note text);
+CREATE TABLE regress_subj_i.ticket_old () INHERITS (regress_subj_i.ticket);
+SELECT privacy.register_table('regress_subj_i.ticket', 'regress_subj_i');
+SELECT privacy.register_column('regress_subj_i.ticket', 'customer_id', 'customer_number', identifies => 'customer');
+SELECT privacy.register_column('regress_subj_i.ticket', 'email', 'email', identifies => 'email');
+INSERT INTO regress_subj_i.ticket VALUES (911, 'ann@example.dk', 'the subject''s');
+INSERT INTO regress_subj_i.ticket_old VALUES (912, 'bob@example.dk', 'another subject''s, in a child');
+SELECT tableoid::regclass AS tbl, ctid, customer_id FROM regress_subj_i.ticket ORDER BY 1;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '911') ORDER BY 1, 2;
+SELECT tableoid::regclass AS tbl, customer_id, note FROM regress_subj_i.ticket ORDER BY 1;
+DROP SCHEMA regress_subj_i CASCADE;
+DELETE FROM privacy.purpose WHERE name = 'regress_subj_i';

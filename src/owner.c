@@ -112,7 +112,7 @@ pgp_end_as_owner(PgpAsOwner *save)
  * replanned per call.
  */
 #define PGP_MAX_PLANS 64
-#define PGP_MAX_PLAN_ARGS 4
+#define PGP_MAX_PLAN_ARGS 8
 
 typedef struct PgpKeptPlan
 {

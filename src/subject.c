@@ -113,13 +113,72 @@ subject_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 		subject_erasing = false;
 }
 
+
+/* Where subject_ids_walk sends each identifier's row. */
+typedef void (*SubjectIdsEmit) (void *arg, Datum *values, bool *nulls);
+
+static void subject_ids_walk(Jsonb *params, const char *key, int keylen, bool spans,
+							 bool want_bounded, SubjectIdsEmit emit, void *emit_arg);
+
 PG_FUNCTION_INFO_V1(pgp_subject_exec);
+
+/*
+ * The prefix of a statement run once per identifier with a bounded period
+ * (privacy_internal._subject_parts): "/ * per identifier <key> * / ".
+ */
+#define SUBJECT_EACH_PREFIX "/* per identifier "
+
+/* What subject_exec_one needs: the statement and the rows it processed. */
+typedef struct SubjectExecEach
+{
+	Oid			relid;
+	const char *sql;
+	Datum		params;
+	uint64		processed;
+} SubjectExecEach;
+
+/*
+ * subject_ids_walk's emit for _subject_exec: the statement for one
+ * identifier, its value, period and the period's bounds as the scalar
+ * parameters $2..$5 (so that the kept generic plan prunes the partitions
+ * outside the period when it starts), $1 still the whole parameter.
+ */
+static void
+subject_exec_one(void *arg, Datum *values, bool *nulls)
+{
+	SubjectExecEach *each = (SubjectExecEach *) arg;
+	Oid			argtypes[5] = {JSONBOID, TEXTOID, TSTZMULTIRANGEOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		v[5];
+	char		n[6] = "     ";
+
+	v[0] = each->params;
+	v[1] = values[0];
+	n[1] = nulls[0] ? 'n' : ' ';
+	v[2] = values[1];
+	n[2] = nulls[1] ? 'n' : ' ';
+	v[3] = values[3];
+	n[3] = nulls[3] ? 'n' : ' ';
+	v[4] = values[4];
+	n[4] = nulls[4] ? 'n' : ' ';
+	each->processed += pgp_owner_run(each->relid, each->sql, 5, argtypes, v, n,
+									 PGP_RUN_EXEC | PGP_RUN_KEEP_PLAN,
+									 0, InvalidOid,
+									 NULL, NULL, NULL, NULL);
+}
 
 /*
  * _subject_exec(tbl, sql, params): run one statement of the erasure (a
  * DELETE or UPDATE of tbl built by erase_subject with quoted identifiers,
  * its only parameter $1 the subject's identifiers as jsonb) as the owner
  * of tbl.  Returns the number of rows processed.
+ *
+ * A statement that begins "/ * per identifier <key> * / " runs once per
+ * identifier of params-><key> whose period is bounded, with the
+ * identifier's value, period and the period's inclusive bounds as $2..$5
+ * besides $1: over a table partitioned by its event time, each run reads
+ * only the partitions of one period, which the kept generic plan finds
+ * when it starts (initial partition pruning), where a join to all the
+ * identifiers would plan and probe every partition.
  *
  * erase_subject runs as the extension owner; the table's triggers,
  * defaults and index expressions belong to the table's owner and must not
@@ -136,11 +195,45 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
 	uint64		processed;
+	char	   *sql;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strncmp(sql, SUBJECT_EACH_PREFIX, strlen(SUBJECT_EACH_PREFIX)) == 0)
+	{
+		const char *key = sql + strlen(SUBJECT_EACH_PREFIX);
+		const char *end = strstr(key, " */");
+		SubjectExecEach each;
+		int			nestlevel;
+
+		if (end == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid per-identifier statement")));
+		each.relid = PG_GETARG_OID(0);
+		each.sql = sql;
+		each.params = PG_GETARG_DATUM(2);
+		each.processed = 0;
+
+		/*
+		 * The generic plan cannot know how wide a period is: guessing it
+		 * narrow, it would AND the event time's index (read over the whole
+		 * period) into the identifier's.  Planned without bitmap scans, it
+		 * probes the identifier's index only, the period pruning the
+		 * partitions.
+		 */
+		nestlevel = NewGUCNestLevel();
+		(void) set_config_option("enable_bitmapscan", "off",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		subject_ids_walk(PG_GETARG_JSONB_P(2), key, end - key, true, true,
+						 subject_exec_one, &each);
+		AtEOXact_GUC(true, nestlevel);
+		PG_RETURN_INT64((int64) each.processed);
+	}
 	values[0] = PG_GETARG_DATUM(2);
-	processed = pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+	processed = pgp_owner_run(PG_GETARG_OID(0), sql,
 							  1, argtypes, values, NULL,
 							  PGP_RUN_EXEC | PGP_RUN_KEEP_PLAN, 0, InvalidOid,
 							  NULL, NULL, NULL, NULL);
@@ -148,16 +241,15 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 }
 
 /*
- * The rows of _subject_ids and _subject_ids_span: the identifiers of
- * params->key; with spans, only those whose "b" is want_bounded, each with
- * the bounds (lo, hi) of its period, -infinity and infinity where open.
+ * The identifiers of params->key: with spans, only those whose "b" is
+ * want_bounded, each with the bounds (lo, hi) of its period, -infinity and
+ * infinity where open, both inclusive; each row (s, span, b[, lo, hi]) goes
+ * to emit.
  */
 static void
-subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
+subject_ids_walk(Jsonb *params, const char *key, int keylen, bool spans,
+				 bool want_bounded, SubjectIdsEmit emit, void *emit_arg)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Jsonb	   *params;
-	text	   *key;
 	JsonbValue	k;
 	JsonbValue *arr;
 	JsonbIterator *it;
@@ -168,18 +260,11 @@ subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
 	FmgrInfo	mr_flinfo;
 	TypeCacheEntry *mr_type = NULL;
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		return;
-	if (rsinfo->setDesc->natts != (spans ? 5 : 3))
-		elog(ERROR, "_subject_ids returns an unexpected row type");
-	params = PG_GETARG_JSONB_P(0);
-	key = PG_GETARG_TEXT_PP(1);
 	if (!JB_ROOT_IS_OBJECT(params))
 		return;
 	k.type = jbvString;
-	k.val.string.val = VARDATA_ANY(key);
-	k.val.string.len = VARSIZE_ANY_EXHDR(key);
+	k.val.string.val = (char *) key;
+	k.val.string.len = keylen;
 	arr = findJsonbValueFromContainer(&params->root, JB_FOBJECT, &k);
 	if (arr == NULL || arr->type != jbvBinary)
 		return;
@@ -239,7 +324,12 @@ subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
 		}
 		if (spans)
 		{
-			/* the period's bounds, for partition pruning; open is infinite */
+			/*
+			 * The period's bounds, for partition pruning, as inclusive
+			 * bounds (an exclusive one moved by the type's resolution, one
+			 * microsecond), so that t.event_time BETWEEN lo AND hi names the
+			 * same partitions as the period; open is infinite.
+			 */
 			values[3] = TimestampTzGetDatum(DT_NOBEGIN);
 			values[4] = TimestampTzGetDatum(DT_NOEND);
 			nulls[3] = nulls[4] = false;
@@ -256,14 +346,55 @@ subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
 					multirange_get_bounds(mr_type->rngtype, mr, 0, &lower, &tmp);
 					multirange_get_bounds(mr_type->rngtype, mr, mr->rangeCount - 1, &tmp, &upper);
 					if (!lower.infinite)
-						values[3] = lower.val;
+					{
+						TimestampTz lo = DatumGetTimestampTz(lower.val);
+
+						if (!lower.inclusive && !TIMESTAMP_NOT_FINITE(lo))
+							lo++;
+						values[3] = TimestampTzGetDatum(lo);
+					}
 					if (!upper.infinite)
-						values[4] = upper.val;
+					{
+						TimestampTz hi = DatumGetTimestampTz(upper.val);
+
+						if (!upper.inclusive && !TIMESTAMP_NOT_FINITE(hi))
+							hi--;
+						values[4] = TimestampTzGetDatum(hi);
+					}
 				}
 			}
 		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		emit(emit_arg, values, nulls);
 	}
+}
+
+/* subject_ids_walk's emit for the set-returning functions */
+static void
+subject_ids_put(void *arg, Datum *values, bool *nulls)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * The rows of _subject_ids and _subject_ids_span: the identifiers of
+ * params->key (subject_ids_walk).
+ */
+static void
+subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *key;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		return;
+	if (rsinfo->setDesc->natts != (spans ? 5 : 3))
+		elog(ERROR, "_subject_ids returns an unexpected row type");
+	key = PG_GETARG_TEXT_PP(1);
+	subject_ids_walk(PG_GETARG_JSONB_P(0), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
+					 spans, want_bounded, subject_ids_put, rsinfo);
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_ids);

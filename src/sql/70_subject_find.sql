@@ -521,33 +521,49 @@ CREATE FUNCTION privacy_internal._subject_ids_span(params jsonb, key text, bound
 -- The parts of column c's statements, in order: the identifiers (alias f)
 -- and the condition joining the table's rows (alias t) to them.  One part
 -- (all identifiers), or for a column with an event time two: bounded
--- periods first, then open ones.
+-- periods first, then open ones.  Over a partitioned table, the bounded
+-- part is run once per identifier (each: src/subject.c, _subject_exec),
+-- f its value, period and the period's bounds as the parameters $2..$5:
+-- its kept generic plan then reads only the partitions of that period
+-- (pruned when it starts), where a join to all the identifiers plans and
+-- probes every partition.
 CREATE FUNCTION privacy_internal._subject_parts(c privacy_internal._subject_column, dc text)
-  RETURNS TABLE(ids text, cond text)
+  RETURNS TABLE(ids text, cond text, each boolean)
   LANGUAGE sql STABLE
 AS $$
-  SELECT x.ids, x.cond
+  SELECT x.ids, x.cond, x.each
     FROM (SELECT 1 AS o, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
-                 privacy_internal._subject_match(c, dc) AS cond
+                 privacy_internal._subject_match(c, dc) AS cond, false AS each
            WHERE c.event_time IS NULL OR c.is_validity
           UNION ALL
-          SELECT 2, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f', c.tbl::oid::text || '.' || c.attnum::text),
+          SELECT 2, CASE WHEN p.partitioned
+                         THEN '(SELECT $2::pg_catalog.text AS s, $3::pg_catalog.tstzmultirange AS span, true AS b,'
+                              ' $4::pg_catalog.timestamptz AS lo, $5::pg_catalog.timestamptz AS hi) f'
+                         ELSE pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f',
+                                                c.tbl::oid::text || '.' || c.attnum::text) END,
                  privacy_internal._subject_match(c, dc)
                  || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
-                                      c.event_time)
+                                      c.event_time),
+                 p.partitioned
+            FROM (SELECT EXISTS (SELECT FROM pg_catalog.pg_class k
+                                  WHERE k.oid OPERATOR(pg_catalog.=) c.tbl
+                                    AND k.relkind OPERATOR(pg_catalog.=) 'p') AS partitioned) p
            WHERE c.event_time IS NOT NULL AND NOT c.is_validity
           UNION ALL
           SELECT 3, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
-                 privacy_internal._subject_match(c, dc)
+                 privacy_internal._subject_match(c, dc), false
            WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
    ORDER BY x.o
 $$;
 
 -- The erasure's statements for column c (verb delete: its rows; ctid: the
--- ctids of its rows; scrub: its mentions set to NULL), without the keep
--- condition the caller adds,
+-- ctids of its rows, for an ordinary table only, so never run per
+-- identifier; scrub: its mentions set
+-- to NULL), without the keep condition the caller adds,
 -- for the identifiers params holds: built once per backend and kept
--- (privacy_internal._subject_cache_get) until the catalog changes.
+-- (privacy_internal._subject_cache_get) until the catalog changes.  A
+-- statement run once per identifier begins "/* per identifier <key> */"
+-- (_subject_parts).
 CREATE FUNCTION privacy_internal._subject_stmts(verb text, c privacy_internal._subject_column, dc text, params jsonb)
   RETURNS text[]
   LANGUAGE plpgsql STABLE
@@ -560,7 +576,9 @@ DECLARE
   stmts  text[];
 BEGIN
   IF cached IS NULL THEN
-    SELECT pg_catalog.array_agg(pg_catalog.format(
+    SELECT pg_catalog.array_agg(
+             CASE WHEN p.each THEN '/* per identifier ' || k || ' */ ' ELSE '' END
+             || pg_catalog.format(
              CASE verb WHEN 'delete' THEN 'DELETE FROM %1$s t USING %2$s WHERE %3$s'
                        WHEN 'ctid' THEN 'SELECT t.ctid FROM %2$s JOIN %1$s t ON %3$s'
                        ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,

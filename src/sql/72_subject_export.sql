@@ -94,6 +94,8 @@ DECLARE
   own_json text;
   key      text := tbl::oid::text || ':' || dc;
   cached   text := privacy_internal._subject_cache_get('rows:' || key);
+  froms    text[];
+  f        text;
 BEGIN
   -- two entries (no separator that a column name could hold), used only
   -- together
@@ -108,15 +110,37 @@ BEGIN
   END IF;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
             ORDER BY sc.link DESC, sc.attnum LOOP
+    -- A table partitioned by its event time: each identifier's rows are
+    -- read from the partitions of its period only (the bounds lo, hi of
+    -- _subject_ids_span, open periods infinite, pruned per identifier as
+    -- the query runs), and the rows without an event time, which only an
+    -- open period takes, from the partition that holds them.
+    IF c.event_time IS NOT NULL AND NOT c.is_validity
+       AND EXISTS (SELECT FROM pg_catalog.pg_class k
+                    WHERE k.oid OPERATOR(pg_catalog.=) tbl AND k.relkind OPERATOR(pg_catalog.=) 'p') THEN
+      froms := ARRAY[
+        pg_catalog.format('(SELECT * FROM privacy_internal._subject_ids_span($1, %1$L, true)'
+                          ' UNION ALL SELECT * FROM privacy_internal._subject_ids_span($1, %1$L, false)) f'
+                          ' JOIN %2$s t ON %3$s AND t.%4$I::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) f.lo'
+                          ' AND t.%4$I::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) f.hi',
+                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc), c.event_time),
+        pg_catalog.format('privacy_internal._subject_ids_span($1, %1$L, false) f JOIN %2$s t ON %3$s AND t.%4$I IS NULL',
+                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc), c.event_time)];
+    ELSE
+      froms := ARRAY[privacy_internal._subject_from(c, dc)];
+    END IF;
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
       own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
-      branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                          privacy_internal._subject_from(c, dc));
+      FOREACH f IN ARRAY froms LOOP
+        branches := branches OPERATOR(pg_catalog.||)
+          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s', f);
+      END LOOP;
     ELSE
-      branches := branches OPERATOR(pg_catalog.||)
-        pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                          c.col, privacy_internal._subject_from(c, dc));
+      FOREACH f IN ARRAY froms LOOP
+        branches := branches OPERATOR(pg_catalog.||)
+          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                            c.col, f);
+      END LOOP;
       whens := whens OPERATOR(pg_catalog.||)
         pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy_internal._subject_row_json(tbl, c.col));
     END IF;
@@ -200,7 +224,7 @@ DECLARE
   rs     record;
   own    jsonb;
   ment   jsonb;
-  tables jsonb := '[]';
+  tables jsonb[] := '{}';   -- one element per table, appended in place
   res    jsonb;
   cols   privacy_internal._subject_column[] := privacy_internal._subject_cols();
   c      privacy_internal._subject_column;
@@ -233,12 +257,14 @@ BEGIN
     own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
     ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
     CONTINUE WHEN own IS NULL AND ment IS NULL;
-    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(
-                privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
-                pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
+    -- (an array of jsonb grows in place; a jsonb array would be copied
+    -- whole with every table's rows)
+    tables := tables OPERATOR(pg_catalog.||)
+                (privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
+                 pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
   END LOOP;
   RETURN privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
-         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', tables);
+         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', pg_catalog.to_jsonb(tables));
 END
 $$;
 

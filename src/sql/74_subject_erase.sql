@@ -224,12 +224,16 @@ BEGIN
     refd := cached::boolean;
     -- An ordinary table no foreign key references: the rows of all its
     -- owner columns go in one DELETE (by their ctids; no concurrent writer,
-    -- the table is locked), not one per column.
+    -- the table is locked), not one per column.  Not a table with
+    -- inheritance children: a ctid names a row of one table only, and the
+    -- same ctid in a child is another row.
     cached := privacy_internal._subject_cache_get('plain:' || t.tbl::oid::text);
     IF cached IS NULL THEN
       cached := privacy_internal._subject_cache_put('plain:' || t.tbl::oid::text,
                   EXISTS (SELECT FROM pg_catalog.pg_class k
-                           WHERE k.oid OPERATOR(pg_catalog.=) t.tbl AND k.relkind OPERATOR(pg_catalog.=) 'r')::text);
+                           WHERE k.oid OPERATOR(pg_catalog.=) t.tbl AND k.relkind OPERATOR(pg_catalog.=) 'r'
+                             AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i
+                                              WHERE i.inhparent OPERATOR(pg_catalog.=) t.tbl))::text);
     END IF;
     ctids := '{}';
     dels := '{}';
