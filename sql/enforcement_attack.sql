@@ -145,6 +145,28 @@ SELECT count(*) AS restriction_triggers FROM pg_trigger
 UPDATE regress_enf.account_1 SET plan = 'premium' WHERE id = 1;
 SELECT privacy.unrestrict_subject('email', 'held@example.dk');
 
+------------------------------------------------------------------------
+-- 5. A trigger of hers named like pg_privacy's own, and a check made to
+--    depend on an extension that she may drop
+------------------------------------------------------------------------
+SELECT privacy.require_consent('regress_enf.signup', 'email', 'regress_enf_news', kind => 'email');
+SET ROLE regress_enf_owner;
+-- zz_pg_privacy_protect fires after the consent check; on a table without
+-- protection, one of that name is hers and runs her function: refused
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_enf.signup
+  FOR EACH ROW EXECUTE FUNCTION regress_enf.swap();
+-- DROP EXTENSION would drop a check that depends on the extension: refused
+ALTER TRIGGER zy_pg_privacy_consent ON regress_enf.signup DEPENDS ON EXTENSION plpgsql;
+INSERT INTO regress_enf.signup VALUES ('yes@example.dk', 'still checked, not swapped');
+SELECT email, note FROM regress_enf.signup WHERE note = 'still checked, not swapped';
+RESET ROLE;
+-- a superuser may, warned, and catalog_problems lists it
+ALTER TRIGGER zy_pg_privacy_consent ON regress_enf.signup DEPENDS ON EXTENSION plpgsql;
+SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.%';
+ALTER TRIGGER zy_pg_privacy_consent ON regress_enf.signup NO DEPENDS ON EXTENSION plpgsql;
+SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.%';
+SELECT privacy.unrequire_consent('regress_enf.signup', 'email', 'regress_enf_news');
+
 DROP SCHEMA regress_enf CASCADE;
 SELECT privacy.drop_purpose('regress_enf_crm');
 DROP ROLE regress_enf_owner;

@@ -35,7 +35,11 @@ BEGIN
                         AND t.tgtype OPERATOR(pg_catalog.=) 23
                         AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0
                         AND t.tgqual IS NULL
-                        AND t.tgenabled OPERATOR(pg_catalog.=) 'O')
+                        AND t.tgenabled OPERATOR(pg_catalog.=) 'O'
+                        AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                                           AND d.objid OPERATOR(pg_catalog.=) t.oid
+                                           AND d.deptype OPERATOR(pg_catalog.=) 'x'))
              AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
                               WHERE t.tgrelid OPERATOR(pg_catalog.=) tree.relid
                                 AND ((NOT t.tgisinternal AND t.tgenabled IN ('O', 'A')
@@ -57,7 +61,11 @@ BEGIN
             ORDER BY c.oid OPERATOR(pg_catalog.<>) tbl, c.oid::regclass::text
   LOOP
     SELECT t.tgfoid, t.tgtype, t.tgenabled, t.tgqual IS NOT NULL AS has_when,
-           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols
+           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols,
+           EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                      AND d.objid OPERATOR(pg_catalog.=) t.oid
+                      AND d.deptype OPERATOR(pg_catalog.=) 'x') AS ext_dep
       INTO g
       FROM pg_catalog.pg_trigger t
      WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
@@ -76,6 +84,9 @@ BEGIN
                                CASE g.tgenabled WHEN 'D' THEN 'disabled'
                                                 WHEN 'R' THEN 'enabled for replica sessions only'
                                                 ELSE 'enabled always, not as created' END);
+    ELSIF g.ext_dep THEN
+      -- ALTER TRIGGER ... DEPENDS ON EXTENSION: DROP EXTENSION would drop it
+      RETURN pg_catalog.format('trigger zz_pg_privacy_protect on %s depends on an extension', r.rel);
     END IF;
     SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
      WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
@@ -358,7 +369,11 @@ BEGIN
             ORDER BY c.oid OPERATOR(pg_catalog.<>) tbl, c.oid::regclass::text
   LOOP
     SELECT t.tgfoid, t.tgtype, t.tgenabled, t.tgqual IS NOT NULL AS has_when,
-           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols
+           pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.>) 0 AS has_cols,
+           EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                      AND d.objid OPERATOR(pg_catalog.=) t.oid
+                      AND d.deptype OPERATOR(pg_catalog.=) 'x') AS ext_dep
       INTO g
       FROM pg_catalog.pg_trigger t
      WHERE t.tgrelid OPERATOR(pg_catalog.=) r.rel
@@ -376,6 +391,9 @@ BEGIN
                                CASE g.tgenabled WHEN 'D' THEN 'disabled'
                                                 WHEN 'R' THEN 'enabled for replica sessions only'
                                                 ELSE 'enabled always, not as created' END);
+    ELSIF g.ext_dep THEN
+      -- ALTER TRIGGER ... DEPENDS ON EXTENSION: DROP EXTENSION would drop it
+      RETURN pg_catalog.format('trigger %I on %s depends on an extension', tgname, r.rel);
     END IF;
     IF (tgtype OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3 THEN        -- ROW, BEFORE
       SELECT t.tgname INTO g FROM pg_catalog.pg_trigger t
@@ -385,7 +403,11 @@ BEGIN
          AND (t.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
          AND (t.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
          AND t.tgname OPERATOR(pg_catalog.>) _trigger_problem.tgname
-         AND NOT (t.tgname OPERATOR(pg_catalog.=) ANY (COALESCE(may_follow, '{}'::name[])))
+         -- pg_privacy's own by name and function: a trigger of the owner's
+         -- named zz_pg_privacy_protect on a table without protection is hers
+         AND NOT (t.tgname OPERATOR(pg_catalog.=) ANY (COALESCE(may_follow, '{}'::name[]))
+                  AND t.tgfoid IN (SELECT p.oid FROM pg_catalog.pg_proc p
+                                    WHERE p.pronamespace OPERATOR(pg_catalog.=) 'privacy_internal'::pg_catalog.regnamespace))
        ORDER BY t.tgname LIMIT 1;
       IF FOUND THEN
         RETURN pg_catalog.format('trigger %I on %s fires after %I', g.tgname, r.rel, tgname);
@@ -569,5 +591,5 @@ CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
   WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
   EXECUTE FUNCTION privacy_internal._protect_event_trigger();
 CREATE EVENT TRIGGER pg_privacy_protect_sql_drop ON sql_drop
-  WHEN TAG IN ('DROP TRIGGER', 'ALTER TABLE')
+  WHEN TAG IN ('DROP TRIGGER', 'ALTER TABLE', 'DROP EXTENSION')
   EXECUTE FUNCTION privacy_internal._protect_event_trigger();

@@ -21,3 +21,9 @@ DROP EVENT TRIGGER pg_privacy_protect_ddl_end;
 CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
   WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
   EXECUTE FUNCTION privacy_internal._protect_event_trigger();
+-- DROP EXTENSION drops a trigger that depends on the extension: an
+-- enforcement trigger so dropped is refused as DROP TRIGGER is.
+DROP EVENT TRIGGER pg_privacy_protect_sql_drop;
+CREATE EVENT TRIGGER pg_privacy_protect_sql_drop ON sql_drop
+  WHEN TAG IN ('DROP TRIGGER', 'ALTER TABLE', 'DROP EXTENSION')
+  EXECUTE FUNCTION privacy_internal._protect_event_trigger();
