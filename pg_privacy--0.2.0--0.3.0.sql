@@ -6649,6 +6649,8 @@ GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBL
 
 GRANT EXECUTE ON FUNCTION privacy_internal._protect_trigger() TO PUBLIC;
 
+GRANT EXECUTE ON FUNCTION privacy_internal._consent_trigger() TO PUBLIC;
+
 GRANT EXECUTE ON FUNCTION privacy_internal._is_protected(regclass), privacy_internal._has_protect_trigger(regclass),
                           privacy_internal._protection_problem(regclass),
                           privacy_internal._trigger_problem(regclass, name, regprocedure, integer, name[]),

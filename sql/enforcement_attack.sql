@@ -166,6 +166,19 @@ SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.
 ALTER TRIGGER zy_pg_privacy_consent ON regress_enf.signup NO DEPENDS ON EXTENSION plpgsql;
 SELECT * FROM privacy.catalog_problems WHERE table_name::text LIKE 'regress_enf.%';
 SELECT privacy.unrequire_consent('regress_enf.signup', 'email', 'regress_enf_news');
+-- the owner of a partitioned table that requires consent creates and
+-- attaches partitions (PostgreSQL checks EXECUTE on the cloned check's
+-- function), and they get the check
+SELECT privacy.require_consent('regress_enf.account', 'email', 'regress_enf_news', kind => 'email');
+SET ROLE regress_enf_owner;
+CREATE TABLE regress_enf.account_7 PARTITION OF regress_enf.account FOR VALUES FROM (700) TO (800);
+CREATE TABLE regress_enf.account_8 (id int NOT NULL, email text NOT NULL, plan text);
+ALTER TABLE regress_enf.account ATTACH PARTITION regress_enf.account_8 FOR VALUES FROM (800) TO (900);
+INSERT INTO regress_enf.account VALUES (750, 'no@example.dk', 'basic');
+INSERT INTO regress_enf.account VALUES (850, 'no@example.dk', 'basic');
+INSERT INTO regress_enf.account VALUES (851, 'yes@example.dk', 'basic');
+RESET ROLE;
+SELECT privacy.unrequire_consent('regress_enf.account', 'email', 'regress_enf_news');
 
 DROP SCHEMA regress_enf CASCADE;
 SELECT privacy.drop_purpose('regress_enf_crm');

@@ -222,8 +222,9 @@ SELECT 'privacy'::regnamespace AS nsp, count(*) AS internal_in_api_schema   -- i
 
 -- 9. Nothing in privacy_internal is executable by PUBLIC but these, each
 -- called in the context of another role and holding no key:
---   _protect_trigger: PostgreSQL checks EXECUTE on a trigger's function when
---     it clones the protect trigger to a partition a table owner attaches;
+--   _protect_trigger, _consent_trigger: PostgreSQL checks EXECUTE on a
+--     trigger's function when it clones the protect trigger or the consent
+--     check to a partition a table owner creates or attaches;
 --   _is_protected, _has_protect_trigger, _protection_problem: read pg_catalog
 --     only, for the views protected_tables and catalog_problems;
 --   _extract_msisdn, _extract_country: keyless, called in the rows of an
@@ -239,7 +240,7 @@ SELECT p.oid::regprocedure AS internal_for_public
   FROM pg_proc p
  WHERE p.pronamespace = 'privacy_internal'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
-   AND p.proname NOT IN ('_protect_trigger', '_is_protected', '_has_protect_trigger', '_protection_problem',
+   AND p.proname NOT IN ('_protect_trigger', '_consent_trigger', '_is_protected', '_has_protect_trigger', '_protection_problem',
                          '_trigger_problem', '_consent_problem', '_restrict_problem', '_enforcement_problems',
                          '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids', '_subject_ids_span')
  ORDER BY 1::text;

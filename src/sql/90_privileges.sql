@@ -88,6 +88,11 @@ GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBL
 -- only runs as a BEFORE row trigger and only applies the catalog's
 -- declarations, under the table owner's domain grants.
 GRANT EXECUTE ON FUNCTION privacy_internal._protect_trigger() TO PUBLIC;
+-- The consent check's function, for the same reason: without it the owner
+-- of a table that requires consent could create or attach no partition
+-- ("permission denied for function").  It only runs as a BEFORE row
+-- trigger and only applies the table's consent requirements.
+GRANT EXECUTE ON FUNCTION privacy_internal._consent_trigger() TO PUBLIC;
 -- Whether a table's protection, consent check and restriction check are in
 -- force: read from pg_catalog only, for the views protected_tables,
 -- consent_requirements and catalog_problems and whoever reads them.
