@@ -1627,6 +1627,16 @@ BEGIN
         RETURN pg_catalog.format('trigger %I on %s fires after %I', g.tgname, r.rel, tgname);
       END IF;
     END IF;
+    -- a child by inheritance (not a partition) gets no check: rows written
+    -- to it, or updated in it, show in every scan of the table
+    SELECT i.inhrelid::regclass AS child INTO g
+      FROM pg_catalog.pg_inherits i
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+     WHERE i.inhparent OPERATOR(pg_catalog.=) r.rel AND NOT c.relispartition
+     ORDER BY i.inhrelid::regclass::text LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('table %s inherits from %s: trigger %I does not check its rows', g.child, r.rel, tgname);
+    END IF;
   END LOOP;
   RETURN NULL;
 END

@@ -179,6 +179,15 @@ INSERT INTO regress_enf.account VALUES (850, 'no@example.dk', 'basic');
 INSERT INTO regress_enf.account VALUES (851, 'yes@example.dk', 'basic');
 RESET ROLE;
 SELECT privacy.unrequire_consent('regress_enf.account', 'email', 'regress_enf_news');
+-- a child by inheritance (not a partition) gets no check, and its rows
+-- show in every scan of the table: refused while the check is in force
+SELECT privacy.require_consent('regress_enf.signup', 'email', 'regress_enf_news', kind => 'email');
+SET ROLE regress_enf_owner;
+CREATE TABLE regress_enf.signup_child () INHERITS (regress_enf.signup);
+CREATE TABLE regress_enf.signup_loose (email text, note text);
+ALTER TABLE regress_enf.signup_loose INHERIT regress_enf.signup;
+RESET ROLE;
+SELECT privacy.unrequire_consent('regress_enf.signup', 'email', 'regress_enf_news');
 
 DROP SCHEMA regress_enf CASCADE;
 SELECT privacy.drop_purpose('regress_enf_crm');

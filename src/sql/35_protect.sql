@@ -351,7 +351,8 @@ COMMENT ON VIEW privacy.protected_tables IS
 -- with (tgtype), on every column, without WHEN condition, enabled as
 -- created (origin mode); and, for a BEFORE row trigger, no enabled BEFORE
 -- INSERT/UPDATE row trigger of the owner's fires after it (row triggers
--- fire in name order) but those listed in `may_follow` (pg_privacy's own).
+-- fire in name order) but those listed in `may_follow` (pg_privacy's own,
+-- by name and function); and no child by inheritance (it gets no check).
 CREATE FUNCTION privacy_internal._trigger_problem(tbl regclass, tgname name, fn regprocedure, tgtype integer,
                                          may_follow name[])
   RETURNS text
@@ -412,6 +413,16 @@ BEGIN
       IF FOUND THEN
         RETURN pg_catalog.format('trigger %I on %s fires after %I', g.tgname, r.rel, tgname);
       END IF;
+    END IF;
+    -- a child by inheritance (not a partition) gets no check: rows written
+    -- to it, or updated in it, show in every scan of the table
+    SELECT i.inhrelid::regclass AS child INTO g
+      FROM pg_catalog.pg_inherits i
+      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+     WHERE i.inhparent OPERATOR(pg_catalog.=) r.rel AND NOT c.relispartition
+     ORDER BY i.inhrelid::regclass::text LIMIT 1;
+    IF FOUND THEN
+      RETURN pg_catalog.format('table %s inherits from %s: trigger %I does not check its rows', g.child, r.rel, tgname);
     END IF;
   END LOOP;
   RETURN NULL;
