@@ -2229,11 +2229,19 @@ BEGIN
             HINT = 'Require it on the partitioned table; its trigger applies to every partition.';
   END IF;
   PERFORM privacy_internal._check_owner(tbl);
-  SELECT a.attnum, a.atttypid INTO att FROM pg_catalog.pg_attribute a
+  SELECT a.attnum, a.atttypid, a.attgenerated INTO att FROM pg_catalog.pg_attribute a
    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) subject_column
      AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'column "%" of relation % does not exist', subject_column, tbl USING ERRCODE = '42703';
+  END IF;
+  -- A generated column is computed after the BEFORE row trigger: the check
+  -- would see no subject (the trigger refuses every write to one, too).
+  IF att.attgenerated OPERATOR(pg_catalog.<>) '' THEN
+    RAISE EXCEPTION 'column "%" of relation % is a generated column', subject_column, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the consent check, which would see no subject.',
+            HINT = 'Require consent on the column it is computed from.';
   END IF;
   -- The trigger and the withdrawal read the column: built-in text and
   -- integer types only (checked again at each use).

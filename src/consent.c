@@ -851,6 +851,19 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 			rq->typid = att->atttypid;
 			rq->typbyval = att->attbyval;
 			rq->typlen = att->attlen;
+			/*
+			 * Fail closed on a generated column (a column dropped and added
+			 * again as one keeps the requirement by name): it is computed
+			 * after the BEFORE row triggers, so the check would see no
+			 * subject and let every row through.
+			 */
+			if (att->attgenerated != '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("column \"%s\" of relation \"%s\" that requires consent is a generated column",
+								col, RelationGetRelationName(rel)),
+						 errdetail("A generated column is computed after the consent check, which would see no subject."),
+						 errhint("Require consent on the column it is computed from.")));
 		}
 		if (rq->attnum == InvalidAttrNumber)
 			ereport(ERROR,
