@@ -1576,6 +1576,10 @@ DECLARE
   r record;
   g record;
 BEGIN
+  -- a check never answers "in force" for a table that is not there
+  IF tbl IS NOT NULL AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl) THEN
+    RETURN pg_catalog.format('table with OID %s does not exist', tbl::oid);
+  END IF;
   FOR r IN SELECT c.oid::regclass AS rel FROM pg_catalog.pg_class c
             WHERE (c.oid OPERATOR(pg_catalog.=) tbl
                    OR c.oid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p))

@@ -204,6 +204,10 @@ INSERT INTO regress_enf.signup (note) VALUES ('yes@example.dk');
 RESET ROLE;
 SELECT privacy.unrequire_consent('regress_enf.signup', 'email', 'regress_enf_news');
 
+-- the checks never answer "in force" for a table that is not there
+SELECT privacy_internal._consent_problem(4000000000::oid::regclass) AS consent_problem,
+       privacy_internal._restrict_problem(4000000000::oid::regclass) AS restrict_problem;
+
 DROP SCHEMA regress_enf CASCADE;
 SELECT privacy.drop_purpose('regress_enf_crm');
 DROP ROLE regress_enf_owner;
