@@ -24,6 +24,7 @@ OBJS = \
 	src/protect.o \
 	src/analytics.o \
 	src/subject.o \
+	src/engine.o \
 	src/pgp_crypto.o \
 	src/ff1.o \
 	src/e164.o \

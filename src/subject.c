@@ -46,6 +46,8 @@
  */
 #include "postgres.h"
 
+#include "subject.h"
+
 #include "compat.h"
 #include "owner.h"
 #include "schema.h"
@@ -192,14 +194,21 @@ subject_exec_one(void *arg, Datum *values, bool *nulls)
 Datum
 pgp_subject_exec(PG_FUNCTION_ARGS)
 {
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64((int64) pgp_subject_exec_sql(PG_GETARG_OID(0),
+												 text_to_cstring(PG_GETARG_TEXT_PP(1)),
+												 PG_GETARG_DATUM(2)));
+}
+
+/* _subject_exec's work, for the engine (src/engine.c) too. */
+uint64
+pgp_subject_exec_sql(Oid relid, const char *sql, Datum params)
+{
 	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
 	uint64		processed;
-	char	   *sql;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_NULL();
-	sql = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (strncmp(sql, SUBJECT_EACH_PREFIX, strlen(SUBJECT_EACH_PREFIX)) == 0)
 	{
 		const char *key = sql + strlen(SUBJECT_EACH_PREFIX);
@@ -211,9 +220,9 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid per-identifier statement")));
-		each.relid = PG_GETARG_OID(0);
+		each.relid = relid;
 		each.sql = sql;
-		each.params = PG_GETARG_DATUM(2);
+		each.params = params;
 		each.processed = 0;
 
 		/*
@@ -227,17 +236,17 @@ pgp_subject_exec(PG_FUNCTION_ARGS)
 		(void) set_config_option("enable_bitmapscan", "off",
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 								 true, 0, false);
-		subject_ids_walk(PG_GETARG_JSONB_P(2), key, end - key, true, true,
+		subject_ids_walk(DatumGetJsonbP(params), key, end - key, true, true,
 						 subject_exec_one, &each);
 		AtEOXact_GUC(true, nestlevel);
-		PG_RETURN_INT64((int64) each.processed);
+		return each.processed;
 	}
-	values[0] = PG_GETARG_DATUM(2);
-	processed = pgp_owner_run(PG_GETARG_OID(0), sql,
+	values[0] = params;
+	processed = pgp_owner_run(relid, sql,
 							  1, argtypes, values, NULL,
 							  PGP_RUN_EXEC | PGP_RUN_KEEP_PLAN, 0, InvalidOid,
 							  NULL, NULL, NULL, NULL);
-	PG_RETURN_INT64((int64) processed);
+	return processed;
 }
 
 /*
@@ -444,19 +453,26 @@ PG_FUNCTION_INFO_V1(pgp_subject_set_erasing);
 Datum
 pgp_subject_set_erasing(PG_FUNCTION_ARGS)
 {
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("erasure flag must not be null")));
+	pgp_subject_set_erasing_flag(PG_GETARG_BOOL(0));
+	PG_RETURN_VOID();
+}
+
+/* Mark (or unmark) this transaction as running an erasure. */
+void
+pgp_subject_set_erasing_flag(bool on)
+{
 	if (!subject_xact_cb_registered)
 	{
 		RegisterXactCallback(subject_xact_cb, NULL);
 		RegisterSubXactCallback(subject_subxact_cb, NULL);
 		subject_xact_cb_registered = true;
 	}
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("erasure flag must not be null")));
-	subject_erasing = PG_GETARG_BOOL(0);
+	subject_erasing = on;
 	subject_erasing_level = GetCurrentTransactionNestLevel();
-	PG_RETURN_VOID();
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_erasing);
@@ -472,7 +488,8 @@ pgp_subject_erasing(PG_FUNCTION_ARGS)
 typedef struct SubjectCacheEntry
 {
 	char		key[NAMEDATALEN * 2];
-	char	   *value;
+	char	   *value;			/* text of the SQL cache, or NULL */
+	void	   *obj;			/* what the C engine keeps under the key, or NULL */
 } SubjectCacheEntry;
 
 static HTAB *subject_cache = NULL;
@@ -582,7 +599,7 @@ pgp_subject_cache_get(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
 	e = hash_search(subject_cache, key, HASH_FIND, NULL);
-	if (e == NULL)
+	if (e == NULL || e->value == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(e->value));
 }
@@ -605,10 +622,96 @@ pgp_subject_cache_put(PG_FUNCTION_ARGS)
 		subject_cache_init();
 	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
 	e = hash_search(subject_cache, key, HASH_ENTER, &found);
-	if (found)
+	if (found && e->value != NULL)
 		pfree(e->value);
+	if (!found)
+		e->obj = NULL;
 	e->value = MemoryContextStrdup(SubjectCacheContext, text_to_cstring(value));
 	PG_RETURN_TEXT_P(value);
+}
+
+/*
+ * The same cache for C (src/engine.c): the text kept under key, or NULL.
+ * What the cache holds is gone at the next relcache invalidation, which
+ * any statement may process: callers copy what they use.
+ */
+const char *
+pgp_subject_cache_lookup(const char *key)
+{
+	char		k[NAMEDATALEN * 2];
+	SubjectCacheEntry *e;
+
+	if (subject_cache == NULL || strlen(key) >= NAMEDATALEN * 2)
+		return NULL;
+	memset(k, 0, sizeof(k));
+	strcpy(k, key);
+	e = hash_search(subject_cache, k, HASH_FIND, NULL);
+	return e ? e->value : NULL;
+}
+
+/* Keep value (text) under key; keys too long are not kept. */
+void
+pgp_subject_cache_store(const char *key, const char *value)
+{
+	char		k[NAMEDATALEN * 2];
+	SubjectCacheEntry *e;
+	bool		found;
+
+	if (strlen(key) >= NAMEDATALEN * 2)
+		return;
+	if (subject_cache == NULL)
+		subject_cache_init();
+	memset(k, 0, sizeof(k));
+	strcpy(k, key);
+	e = hash_search(subject_cache, k, HASH_ENTER, &found);
+	if (found && e->value != NULL)
+		pfree(e->value);
+	if (!found)
+		e->obj = NULL;
+	e->value = MemoryContextStrdup(SubjectCacheContext, value);
+}
+
+/* The object kept under key (allocated in pgp_subject_cache_memory()), or NULL. */
+void *
+pgp_subject_cache_obj(const char *key)
+{
+	char		k[NAMEDATALEN * 2];
+	SubjectCacheEntry *e;
+
+	if (subject_cache == NULL || strlen(key) >= NAMEDATALEN * 2)
+		return NULL;
+	memset(k, 0, sizeof(k));
+	strcpy(k, key);
+	e = hash_search(subject_cache, k, HASH_FIND, NULL);
+	return e ? e->obj : NULL;
+}
+
+/* Keep obj, allocated in pgp_subject_cache_memory(), under key. */
+void
+pgp_subject_cache_keep_obj(const char *key, void *obj)
+{
+	char		k[NAMEDATALEN * 2];
+	SubjectCacheEntry *e;
+	bool		found;
+
+	if (strlen(key) >= NAMEDATALEN * 2)
+		return;
+	if (subject_cache == NULL)
+		subject_cache_init();
+	memset(k, 0, sizeof(k));
+	strcpy(k, key);
+	e = hash_search(subject_cache, k, HASH_ENTER, &found);
+	if (!found)
+		e->value = NULL;
+	e->obj = obj;
+}
+
+/* Where objects kept in the cache live (reset with it). */
+MemoryContext
+pgp_subject_cache_memory(void)
+{
+	subject_cache_context();
+	return SubjectCacheContext;
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_query);
@@ -805,6 +908,20 @@ subject_cols_kept(void)
 		subject_cols = copy;
 	}
 	return subject_cols;
+}
+
+/* A copy of the searchable columns (an array of _subject_column), or NULL. */
+struct varlena *
+pgp_subject_cols_copy(void)
+{
+	struct varlena *kept = subject_cols_kept();
+	struct varlena *copy;
+
+	if (kept == NULL)
+		return NULL;
+	copy = palloc(VARSIZE(kept));
+	memcpy(copy, kept, VARSIZE(kept));
+	return copy;
 }
 
 Datum

@@ -502,7 +502,7 @@ do_bench() {
   make -s -C "$ROOT/test/bench/floor" install >/dev/null
   mkdir -p "$WORK/bench"; chown "$RUNAS" "$WORK/bench"
   as_pg env PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres BENCH_DIR="$WORK/bench" \
-    BENCH_SCALE="${BENCH_SCALE:-200}" bash "$WORK/src/test/bench/run.sh"
+    BENCH_SCALE="${BENCH_SCALE:-200}" BENCH_ONLY="${BENCH_ONLY:-}" bash "$WORK/src/test/bench/run.sh"
 }
 
 case "$MODE" in

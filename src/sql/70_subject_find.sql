@@ -600,47 +600,31 @@ BEGIN
 END
 $$;
 
--- All identifiers of the subject reached from (kind, value): the fixed
--- point described at the top of this file.
-CREATE FUNCTION privacy_internal._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
-                                             OUT kinds text[], OUT vals text[], OUT spans tstzmultirange[])
+-- A reassignable identifier's subject is its holder at `at` (default
+-- now; the latest holder before that when nobody holds it then): the
+-- period it held the identifier, NULL when no validity row holds it (the
+-- search then takes every row of it).  Run by the search (src/engine.c)
+-- for a reassignable starting identifier only.
+CREATE FUNCTION privacy_internal._subject_holder_span(kind text, norm text, at timestamptz)
+  RETURNS tstzmultirange
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   dc       text := privacy_internal._default_country();
-  norm     text := privacy_internal._identifier_normalize(kind, value);
-  span0    tstzmultirange := '{(,)}';
   c        privacy_internal._subject_column;
-  t        record;
-  r        record;
-  q        text;
-  branches text[];
-  rs       tstzrange[];
-  cached   text;
-  keys     text[];
-  link_all jsonb;
-  link_sql text[] := '{}';
-  fk       text[];
-  fv       text[];
-  fs       tstzmultirange[];
-  nk       text[];
-  nv       text[];
-  ns       tstzmultirange[];
   params   jsonb;
-  rounds   integer := 0;
-  i        integer;
+  rs       tstzrange[];
   ranges   tstzrange[];
   chosen   tstzmultirange;
 BEGIN
   at := COALESCE(at, pg_catalog.now());
-  -- A reassignable identifier: its holder at `at`.
-  IF EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind
+  IF EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.kind OPERATOR(pg_catalog.=) _subject_holder_span.kind
                 AND sc.is_validity) THEN
     params := privacy_internal._subject_params(ARRAY[kind], ARRAY[norm], ARRAY['{(,)}'::tstzmultirange]);
     ranges := '{}';
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
-              WHERE sc.kind OPERATOR(pg_catalog.=) _subject_identifiers.kind AND sc.is_validity LOOP
+              WHERE sc.kind OPERATOR(pg_catalog.=) _subject_holder_span.kind AND sc.is_validity LOOP
       IF params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
         -- read as the table's owner
         rs := (privacy_internal._subject_query(c.tbl,
@@ -663,21 +647,36 @@ BEGIN
                   pg_catalog.lower(x)
          LIMIT 1;
       END IF;
-      span0 := chosen;
+      RETURN chosen;
     END IF;
   END IF;
 
-  -- One query per linking table: for each searchable owner column, the
-  -- rows holding a current identifier, and from them every linking
-  -- column's identifier with its period.  Each runs as its table's owner
-  -- and gives what the owner can compute: an msisdn_fpe column's stored
-  -- pseudonym comes with its domain (d), and is decrypted here.
-  cached := privacy_internal._subject_cache_get('link:' || dc);
-  IF cached IS NOT NULL THEN
-    link_sql := cached::text[];
-  END IF;
+  RETURN NULL;
+END
+$$;
+
+-- The search's queries, one per linking table, built from the catalog
+-- (kept per backend by src/engine.c): for each searchable owner column,
+-- the rows holding a current identifier, and from them every linking
+-- column's identifier with its period, as "table|key key ...|query" (the
+-- query runs, as the table's owner, only when a key has identifiers).
+-- Each gives what the owner can compute: an msisdn_fpe column's stored
+-- pseudonym comes with its domain (d), and the engine decrypts it.
+CREATE FUNCTION privacy_internal._subject_link_sql(dc text)
+  RETURNS text[]
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c        privacy_internal._subject_column;
+  t        record;
+  q        text;
+  branches text[];
+  keys     text[];
+  link_sql text[] := '{}';
+BEGIN
   FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
-            WHERE cached IS NULL AND sc.link OPERATOR(pg_catalog.=) 'owner'
+            WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
             GROUP BY sc.tbl
            HAVING pg_catalog.count(*) FILTER (WHERE sc.links) OPERATOR(pg_catalog.>=) 1
               AND pg_catalog.count(*) OPERATOR(pg_catalog.>=) 2
@@ -699,80 +698,22 @@ BEGIN
                   pg_catalog.format('SELECT * FROM (%s) b WHERE $1 OPERATOR(pg_catalog.?) %L', q, c.tbl::oid::text || '.' || c.attnum::text);
       keys := keys OPERATOR(pg_catalog.||) (c.tbl::oid::text || '.' || c.attnum::text);
     END LOOP;
-    -- "table|key key ...|query": the query runs, as the table's owner,
-    -- only when a key has identifiers
     link_sql := link_sql OPERATOR(pg_catalog.||)
                 (t.tbl::oid::text || '|' || pg_catalog.array_to_string(keys, ' ') || '|'
                  || 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM ('
                  || pg_catalog.array_to_string(branches, ' UNION ALL ') || ') z');
   END LOOP;
-  IF cached IS NULL THEN
-    PERFORM privacy_internal._subject_cache_put('link:' || dc, link_sql::text);
-  END IF;
-
-  kinds := ARRAY[kind];
-  vals := ARRAY[norm];
-  spans := ARRAY[span0];
-  fk := kinds; fv := vals; fs := spans;
-  WHILE pg_catalog.cardinality(fk) OPERATOR(pg_catalog.>) 0 LOOP
-    rounds := rounds OPERATOR(pg_catalog.+) 1;
-    IF rounds OPERATOR(pg_catalog.>) 10 THEN
-      PERFORM privacy_internal._raise_hidden('54000', 'the identifiers of this data subject do not reach a fixed point in 10 rounds', NULL,
-              'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
-    END IF;
-    params := privacy_internal._subject_params(fk, fv, fs);
-    nk := '{}'; nv := '{}'; ns := '{}';
-    -- One query per round and linking table with identifiers to look up,
-    -- as its owner (a branch without identifiers of its column's kind
-    -- returns nothing at once); stored pseudonyms decrypted here.
-    link_all := NULL;
-    FOR i IN 1 .. COALESCE(pg_catalog.cardinality(link_sql), 0) LOOP
-      q := link_sql[i];
-      CONTINUE WHEN NOT params OPERATOR(pg_catalog.?|)
-                        pg_catalog.string_to_array(pg_catalog.split_part(q, '|', 2), ' ');
-      link_all := COALESCE(link_all, '[]'::jsonb) OPERATOR(pg_catalog.||)
-                  COALESCE(privacy_internal._subject_query(pg_catalog.split_part(q, '|', 1)::oid::regclass,
-                                                  pg_catalog.substr(q, pg_catalog.length(pg_catalog.split_part(q, '|', 1))
-                                                                       OPERATOR(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(q, '|', 2))
-                                                                       OPERATOR(pg_catalog.+) 3),
-                                                  params), '[]'::jsonb);
-    END LOOP;
-    IF link_all IS NOT NULL THEN
-      FOR r IN SELECT x.k, x.v, x.s
-                 FROM (SELECT e OPERATOR(pg_catalog.->>) 0 AS k,
-                              CASE WHEN e OPERATOR(pg_catalog.->>) 3 IS NULL THEN e OPERATOR(pg_catalog.->>) 1
-                                   ELSE privacy_internal._msisdn_decrypt(e OPERATOR(pg_catalog.->>) 1, e OPERATOR(pg_catalog.->>) 3) END AS v,
-                              (e OPERATOR(pg_catalog.->>) 2)::tstzmultirange AS s
-                         FROM pg_catalog.jsonb_array_elements(link_all) e) x
-                WHERE x.v IS NOT NULL
-                ORDER BY x.k, x.v LOOP
-        i := pg_catalog.array_position(vals, r.v);
-        WHILE i IS NOT NULL AND kinds[i] OPERATOR(pg_catalog.<>) r.k LOOP
-          i := pg_catalog.array_position(vals, r.v, i OPERATOR(pg_catalog.+) 1);
-        END LOOP;
-        IF i IS NULL THEN
-          kinds := kinds OPERATOR(pg_catalog.||) r.k::text;
-          vals := vals OPERATOR(pg_catalog.||) r.v::text;
-          spans := spans OPERATOR(pg_catalog.||) r.s::tstzmultirange;
-          i := pg_catalog.cardinality(kinds);
-        ELSIF spans[i] OPERATOR(pg_catalog.@>) r.s::tstzmultirange THEN
-          CONTINUE;
-        ELSE
-          spans[i] := spans[i] OPERATOR(pg_catalog.+) r.s::tstzmultirange;
-        END IF;
-        IF pg_catalog.cardinality(kinds) OPERATOR(pg_catalog.>) 500 THEN
-          PERFORM privacy_internal._raise_hidden('54000', 'this data subject has more than 500 identifiers', NULL,
-                  'An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).');
-        END IF;
-        nk := nk OPERATOR(pg_catalog.||) kinds[i];
-        nv := nv OPERATOR(pg_catalog.||) vals[i];
-        ns := ns OPERATOR(pg_catalog.||) spans[i];
-      END LOOP;
-    END IF;
-    fk := nk; fv := nv; fs := ns;
-  END LOOP;
+  RETURN link_sql;
 END
 $$;
+
+-- All identifiers of the subject reached from (kind, value): the fixed
+-- point described at the top of this file (src/engine.c).
+CREATE FUNCTION privacy_internal._subject_identifiers(kind text, value text, at timestamptz DEFAULT NULL,
+                                             OUT kinds text[], OUT vals text[], OUT spans tstzmultirange[])
+  LANGUAGE c STABLE
+  SET search_path = pg_catalog, pg_temp
+  AS 'MODULE_PATHNAME', 'pgp_subject_identifiers';
 COMMENT ON FUNCTION privacy_internal._subject_identifiers(text, text, timestamptz) IS
   'internal: every identifier of the data subject reached from one, with the period it is the subject''s';
 

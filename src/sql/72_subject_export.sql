@@ -210,63 +210,12 @@ $$;
 
 -- The whole export, read in one snapshot (a STABLE function sees the
 -- snapshot of the statement calling it): a concurrent erasure is seen
--- entirely or not at all.
+-- entirely or not at all (src/engine.c).
 CREATE FUNCTION privacy_internal._subject_export(kind text, value text, at timestamptz)
   RETURNS jsonb
-  LANGUAGE plpgsql STABLE
+  LANGUAGE c STABLE
   SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  dc     text := privacy_internal._default_country();
-  ids    record;
-  params jsonb;
-  t      record;
-  rs     record;
-  own    jsonb;
-  ment   jsonb;
-  tables jsonb[] := '{}';   -- one element per table, appended in place
-  res    jsonb;
-  cols   privacy_internal._subject_column[] := privacy_internal._subject_cols();
-  c      privacy_internal._subject_column;
-  has_ids boolean;
-  reten  jsonb := privacy_internal._subject_retention_all();
-BEGIN
-  ids := privacy_internal._subject_identifiers(kind, value, at);
-  params := privacy_internal._subject_params(ids.kinds, ids.vals, ids.spans);
-  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(cols) sc GROUP BY sc.tbl ORDER BY sc.tbl::text LOOP
-    -- only tables with a column that can hold one of the identifiers
-    has_ids := false;
-    FOREACH c IN ARRAY cols LOOP
-      IF c.tbl OPERATOR(pg_catalog.=) t.tbl AND params OPERATOR(pg_catalog.?) (c.tbl::oid::text || '.' || c.attnum::text) THEN
-        has_ids := true;
-        EXIT;
-      END IF;
-    END LOOP;
-    CONTINUE WHEN NOT has_ids;
-    rs := privacy_internal._subject_rows_sql(t.tbl, dc);
-    CONTINUE WHEN rs.q IS NULL;
-    -- the rows, read as the table's owner; shown from their JSON here
-    -- (planned once per backend and table: _subject_eval keeps the plan)
-    res := privacy_internal._subject_eval(
-             'SELECT pg_catalog.jsonb_build_array(pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0),
-                    pg_catalog.jsonb_agg(' || rs.shown || ') FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1))
-               FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
-                            e OPERATOR(pg_catalog.->) 2 AS j
-                       FROM privacy_internal._subject_rows($1, $2, $3) e) x',
-             t.tbl, rs.q, params);
-    own := NULLIF(res OPERATOR(pg_catalog.->) 0, 'null'::jsonb);
-    ment := NULLIF(res OPERATOR(pg_catalog.->) 1, 'null'::jsonb);
-    CONTINUE WHEN own IS NULL AND ment IS NULL;
-    -- (an array of jsonb grows in place; a jsonb array would be copied
-    -- whole with every table's rows)
-    tables := tables OPERATOR(pg_catalog.||)
-                (privacy_internal._subject_table_json(t.tbl, reten) OPERATOR(pg_catalog.||)
-                 pg_catalog.jsonb_build_object('rows', COALESCE(own, '[]'), 'mentions', COALESCE(ment, '[]')));
-  END LOOP;
-  RETURN privacy_internal._subject_header(kind, ids.vals[1], ids.kinds, ids.vals, ids.spans)
-         OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', pg_catalog.to_jsonb(tables));
-END
-$$;
+  AS 'MODULE_PATHNAME', 'pgp_subject_export';
 
 CREATE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
   RETURNS jsonb

@@ -16,6 +16,8 @@ echo "==> loading the telephony data set (scale $SCALE)"
 "${PSQL[@]}" -c "SELECT * FROM telco.generate(42, $SCALE)" -P footer=off
 "${PSQL[@]}" -f "$HERE/setup.sql" -v csv="$DIR/cdr.csv" >/dev/null
 
+# BENCH_ONLY=60_subject (a file name's beginning) runs that part alone.
 for part in "$HERE"/[0-9]*.sql; do
+  case "$(basename "$part")" in "${BENCH_ONLY:-}"*) ;; *) continue ;; esac
   "${PSQL[@]}" -v csv="$DIR/cdr.csv" -f "$part"
 done

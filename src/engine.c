@@ -1,0 +1,1757 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.c
+ *	  The subject engine: find, decide, apply, for export and erasure.
+ *
+ * A data-subject right runs in three phases:
+ *
+ *	  find		the subject's identifiers, from one, to a fixed point: rows
+ *				of a registered table whose owner columns hold one of them
+ *				give the others (_subject_identifiers)
+ *	  decide	what the law keeps: legal holds, legal minimums of the
+ *				retention policies, rows other kept rows reference
+ *	  apply		export the rows (_subject_export), or delete, keep and
+ *				restrict, scrub the subject's mentions in others' rows, and
+ *				forget it in the consent history (_subject_erase)
+ *
+ * Every statement over a user's table is built once per backend from the
+ * catalog (the SQL builders of src/sql/70_subject_find.sql through
+ * 74_subject_erase.sql, whose text src/subject.c keeps), planned once, and
+ * run as the table's owner through src/owner.c; the subject's identifiers
+ * travel as the statements' one jsonb parameter (_subject_params).  What
+ * the engine computes itself (decrypting a stored pseudonym, merging the
+ * periods an identifier was the subject's, the report) it computes as the
+ * extension owner, on the plain values the owner's statements returned.
+ * The SQL builders run only when the cache is empty (after a catalog
+ * change); the reports and the per-identifier checks of holds, legal
+ * minimums and consent stay SQL functions the engine calls.
+ *
+ * Export runs in the snapshot of the statement that calls it (STABLE): a
+ * concurrent erasure is seen whole or not at all.  Erasure locks every
+ * searchable table (and the tables they reference) first, then finds the
+ * subject in a snapshot taken after the lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "owner.h"
+#include "subject.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+#include "utils/varlena.h"
+
+/* the most identifiers a subject has, and rounds of the search */
+#define ENG_MAX_IDS		500
+#define ENG_MAX_ROUNDS	10
+
+/* One searchable column (a row of privacy_internal._subject_column). */
+typedef struct EngCol
+{
+	Oid			tbl;
+	char	   *col;
+	int			attnum;
+	char	   *kind;
+	char	   *link;			/* 'owner', 'mention' or NULL */
+	bool		notnull;
+	Datum		row;			/* the row itself, for the SQL builders */
+	Oid			rowtype;
+	char		key[32];		/* "<table oid>.<attnum>", as in params */
+} EngCol;
+
+/* One linking table's query of the search (privacy_internal._subject_link_sql). */
+typedef struct EngLink
+{
+	Oid			tbl;
+	int			nkeys;
+	char	  **keys;			/* the columns whose identifiers it looks up */
+	char	   *sql;
+} EngLink;
+
+/* What the engine keeps per call site (fn_extra). */
+typedef struct EngState
+{
+	FmgrInfo	params_fn;		/* privacy_internal._subject_params */
+	FmgrInfo	decrypt_fn;		/* privacy_internal._msisdn_decrypt */
+	FmgrInfo	contains_fn;	/* anymultirange @> anymultirange */
+	FmgrInfo	union_fn;		/* anymultirange + anymultirange */
+	Oid			mr_input;
+	Oid			mr_ioparam;
+} EngState;
+
+/* One call of the engine. */
+typedef struct Eng
+{
+	MemoryContext cxt;			/* what outlives the SPI calls */
+	EngState   *st;
+	char	   *dc;				/* pg_privacy.default_country */
+	EngCol	   *cols;
+	int			ncols;
+	bool		fresh;			/* erasure: each read in a new snapshot */
+	/* the subject */
+	int			nids;
+	int			maxids;
+	char	  **kinds;
+	char	  **vals;
+	Datum	   *spans;			/* tstzmultirange */
+	Datum		params;			/* jsonb: _subject_params of the above */
+} Eng;
+
+extern char *pgp_default_country;
+
+/* ---------------------------------------------------------------- setup */
+
+static Oid
+eng_func(const char *name, int nargs, Oid *argtypes)
+{
+	List	   *qn = list_make2(makeString("privacy_internal"), makeString(pstrdup(name)));
+
+	return LookupFuncName(qn, nargs, argtypes, false);
+}
+
+static EngState *
+eng_state(FunctionCallInfo fcinfo)
+{
+	EngState   *st = (EngState *) fcinfo->flinfo->fn_extra;
+
+	if (st == NULL)
+	{
+		MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+		Oid			pargs[3] = {TEXTARRAYOID, TEXTARRAYOID, TSTZMULTIRANGEARRAYOID};
+		Oid			dargs[2] = {TEXTOID, TEXTOID};
+
+		st = MemoryContextAllocZero(mcxt, sizeof(EngState));
+		fmgr_info_cxt(eng_func("_subject_params", 3, pargs), &st->params_fn, mcxt);
+		fmgr_info_cxt(eng_func("_msisdn_decrypt", 2, dargs), &st->decrypt_fn, mcxt);
+		fmgr_info_cxt(F_MULTIRANGE_CONTAINS_MULTIRANGE, &st->contains_fn, mcxt);
+		fmgr_info_cxt(F_MULTIRANGE_UNION, &st->union_fn, mcxt);
+		getTypeInputInfo(TSTZMULTIRANGEOID, &st->mr_input, &st->mr_ioparam);
+		fcinfo->flinfo->fn_extra = st;
+	}
+	return st;
+}
+
+static char *
+tuple_text(Datum *v, bool *n, int i)
+{
+	return n[i] ? NULL : TextDatumGetCString(v[i]);
+}
+
+/* The searchable columns, deformed, in the call's memory. */
+static void
+eng_load_cols(Eng *e)
+{
+	struct varlena *kept;
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+	int16		len;
+	bool		byval;
+	char		align;
+	TupleDesc	td = NULL;
+	MemoryContext old = MemoryContextSwitchTo(e->cxt);
+
+	e->cols = NULL;
+	e->ncols = 0;
+	kept = pgp_subject_cols_copy();
+	if (kept == NULL)
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	a = (ArrayType *) kept;
+	get_typlenbyvalalign(ARR_ELEMTYPE(a), &len, &byval, &align);
+	deconstruct_array(a, ARR_ELEMTYPE(a), len, byval, align, &elems, &nulls, &n);
+	e->cols = palloc0(sizeof(EngCol) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		HeapTupleHeader th;
+		HeapTupleData tup;
+		Datum		v[32];
+		bool		vn[32];
+		EngCol	   *c = &e->cols[e->ncols];
+
+		if (nulls[i])
+			continue;
+		th = DatumGetHeapTupleHeader(elems[i]);
+		if (td == NULL)
+		{
+			td = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(th), HeapTupleHeaderGetTypMod(th));
+			if (td->natts > 32 || td->natts < 18)
+				elog(ERROR, "unexpected shape of privacy_internal._subject_column");
+		}
+		tup.t_len = HeapTupleHeaderGetDatumLength(th);
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = InvalidOid;
+		tup.t_data = th;
+		heap_deform_tuple(&tup, td, v, vn);
+		/* tbl 0, col 1, attnum 2, kind 3, link 4, ..., notnull 9 */
+		if (vn[0] || vn[1] || vn[2] || vn[3])
+			continue;
+		c->tbl = DatumGetObjectId(v[0]);
+		c->col = pstrdup(NameStr(*DatumGetName(v[1])));
+		c->attnum = DatumGetInt16(v[2]);
+		c->kind = tuple_text(v, vn, 3);
+		c->link = tuple_text(v, vn, 4);
+		c->notnull = !vn[9] && DatumGetBool(v[9]);
+		c->row = elems[i];
+		c->rowtype = HeapTupleHeaderGetTypeId(th);
+		snprintf(c->key, sizeof(c->key), "%u.%d", c->tbl, c->attnum);
+		e->ncols++;
+	}
+	if (td != NULL)
+		ReleaseTupleDesc(td);
+	MemoryContextSwitchTo(old);
+}
+
+/* ------------------------------------------------------------ SQL calls */
+
+/*
+ * The first column of the first row of sql, run as the current user (the
+ * extension owner) through a plan kept per backend, copied into the call's
+ * memory; *isnull when there is no row or it is NULL.  The caller is
+ * connected to SPI.
+ */
+static Datum
+eng_sql(Eng *e, const char *sql, int nargs, Oid *types, Datum *vals,
+		const char *nulls, bool *isnull)
+{
+	SPIPlanPtr	plan = pgp_kept_plan(sql, nargs, types);
+	int			ret;
+	Datum		d;
+	bool		n;
+
+	ret = SPI_execute_plan(plan, vals, nulls, !e->fresh, 1);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	*isnull = true;
+	if (SPI_tuptable == NULL || SPI_processed == 0)
+		return (Datum) 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &n);
+	if (!n)
+	{
+		int16		len;
+		bool		byval;
+		MemoryContext old;
+
+		get_typlenbyval(SPI_gettypeid(SPI_tuptable->tupdesc, 1), &len, &byval);
+		old = MemoryContextSwitchTo(e->cxt);
+		d = datumCopy(d, byval, len);
+		MemoryContextSwitchTo(old);
+		*isnull = false;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return n ? (Datum) 0 : d;
+}
+
+/* The columns 1..natts of the first row of sql, like eng_sql; false: no row. */
+static bool
+eng_sql_row(Eng *e, const char *sql, int nargs, Oid *types, Datum *vals,
+			const char *nulls, int natts, Datum *out, bool *outnull)
+{
+	SPIPlanPtr	plan = pgp_kept_plan(sql, nargs, types);
+	int			ret;
+	int			i;
+	MemoryContext old;
+
+	ret = SPI_execute_plan(plan, vals, nulls, !e->fresh, 1);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < natts; i++)
+		outnull[i] = true;
+	if (SPI_tuptable == NULL || SPI_processed == 0)
+		return false;
+	if (SPI_tuptable->tupdesc->natts < natts)
+		elog(ERROR, "unexpected row of an engine query");
+	old = MemoryContextSwitchTo(e->cxt);
+	for (i = 0; i < natts; i++)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1, &outnull[i]);
+		int16		len;
+		bool		byval;
+
+		if (!outnull[i])
+		{
+			get_typlenbyval(SPI_gettypeid(SPI_tuptable->tupdesc, i + 1), &len, &byval);
+			out[i] = datumCopy(d, byval, len);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+	return true;
+}
+
+/* text of a Datum in the call's memory */
+static char *
+eng_text(Eng *e, Datum d)
+{
+	MemoryContext old = MemoryContextSwitchTo(e->cxt);
+	char	   *s = TextDatumGetCString(d);
+
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+static char *
+eng_strdup(Eng *e, const char *s)
+{
+	return s ? MemoryContextStrdup(e->cxt, s) : NULL;
+}
+
+/*
+ * A read-only query over tbl as its owner (the statement built from the
+ * catalog, its parameter $1 the subject's identifiers): the first column
+ * (jsonb) of its first row.  During an erasure each read takes a snapshot
+ * of its own, as a statement of a VOLATILE function does.
+ */
+static Datum
+eng_owner_query(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull)
+{
+	Oid			argtypes[1] = {JSONBOID};
+	Datum		values[1];
+	Datum		result = (Datum) 0;
+	MemoryContext old = MemoryContextSwitchTo(e->cxt);
+
+	values[0] = params;
+	if (e->fresh)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	(void) pgp_owner_run(tbl, sql, 1, argtypes, values, NULL,
+						 PGP_RUN_QUERY | PGP_RUN_KEEP_PLAN | PGP_RUN_READ_ONLY, 0, JSONBOID,
+						 &result, isnull, NULL, NULL);
+	if (e->fresh)
+		PopActiveSnapshot();
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+/* ------------------------------------------------------------ jsonb bits */
+
+/* params -> key, or NULL */
+static JsonbValue *
+eng_param(Datum params, const char *key)
+{
+	Jsonb	   *jb = DatumGetJsonbP(params);
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+}
+
+/* params ? key */
+static bool
+eng_has(Datum params, const char *key)
+{
+	return eng_param(params, key) != NULL;
+}
+
+/* whether params -> key holds an identifier whose "b" is want */
+static bool
+eng_has_b(Datum params, const char *key, bool want)
+{
+	JsonbValue *arr = eng_param(params, key);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		next_is_b = false;
+	bool		found = false;
+
+	if (arr == NULL || arr->type != jbvBinary)
+		return false;
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			next_is_b = (v.val.string.len == 1 && v.val.string.val[0] == 'b');
+		else if (tok == WJB_VALUE)
+		{
+			if (next_is_b && v.type == jbvBool && v.val.boolean == want)
+				found = true;
+			next_is_b = false;
+		}
+	}
+	return found;
+}
+
+/* element i of a jsonb array as text (NULL for a JSON null), in e->cxt */
+static char *
+eng_elem_text(Eng *e, JsonbContainer *arr, int i)
+{
+	JsonbValue *v = getIthJsonbValueFromContainer(arr, i);
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (v->type == jbvString)
+		return MemoryContextStrdup(e->cxt, pnstrdup(v->val.string.val, v->val.string.len));
+	elog(ERROR, "unexpected value in an engine row");
+	return NULL;
+}
+
+/* ------------------------------------------------------------- the cache */
+
+/*
+ * The text the SQL builder keeps under key, building it with sql (one
+ * text column, args as given) when the cache does not have it; copied.
+ */
+static char *
+eng_cached_text(Eng *e, const char *key, const char *sql, int nargs,
+				Oid *types, Datum *vals)
+{
+	const char *v = pgp_subject_cache_lookup(key);
+	bool		isnull;
+	Datum		d;
+	char	   *s;
+
+	if (v != NULL)
+		return eng_strdup(e, v);
+	d = eng_sql(e, sql, nargs, types, vals, NULL, &isnull);
+	s = isnull ? "" : eng_text(e, d);
+	pgp_subject_cache_store(key, s);
+	return eng_strdup(e, s);
+}
+
+/* The FROM clause joining column c's rows to its identifiers (cached). */
+static char *
+eng_from(Eng *e, EngCol *c)
+{
+	char		key[NAMEDATALEN * 2];
+	Oid			types[2] = {c->rowtype, TEXTOID};
+	Datum		vals[2] = {c->row, CStringGetTextDatum(e->dc)};
+
+	snprintf(key, sizeof(key), "from:%s:%s", c->key, e->dc);
+	return eng_cached_text(e, key,
+						   "SELECT privacy_internal._subject_from($1, $2)",
+						   2, types, vals);
+}
+
+/*
+ * The erasure's statements of column c for the verb (delete, ctid,
+ * scrub), built once per backend (privacy_internal._subject_stmts), and
+ * of them those the subject's identifiers need: the bounded periods' and
+ * the open ones'.
+ */
+static char **
+eng_stmts(Eng *e, const char *verb, EngCol *c, int *n)
+{
+	char		key[NAMEDATALEN * 2];
+	const char *v;
+	ArrayType  *a;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			ne;
+	char	  **out;
+	MemoryContext old;
+
+	snprintf(key, sizeof(key), "%s:%s:%s", verb, c->key, e->dc);
+	v = pgp_subject_cache_lookup(key);
+	if (v == NULL)
+	{
+		Oid			types[4] = {TEXTOID, c->rowtype, TEXTOID, JSONBOID};
+		Datum		vals[4] = {CStringGetTextDatum(verb), c->row, CStringGetTextDatum(e->dc), e->params};
+		bool		isnull;
+
+		(void) eng_sql(e, "SELECT privacy_internal._subject_stmts($1, $2, $3, $4)",
+					   4, types, vals, NULL, &isnull);
+		v = pgp_subject_cache_lookup(key);
+		if (v == NULL)
+			elog(ERROR, "privacy_internal._subject_stmts kept no statements");
+	}
+	old = MemoryContextSwitchTo(e->cxt);
+	a = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, (char *) v, TEXTOID, -1));
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
+	out = palloc0(sizeof(char *) * Max(ne, 1));
+	*n = 0;
+	if (ne == 1)
+	{
+		if (!nulls[0])
+			out[(*n)++] = TextDatumGetCString(elems[0]);
+	}
+	else
+	{
+		/* bounded, then open periods: only those the subject has */
+		if (ne >= 1 && !nulls[0] && eng_has_b(e->params, c->key, true))
+			out[(*n)++] = TextDatumGetCString(elems[0]);
+		if (ne >= 2 && !nulls[1] && eng_has_b(e->params, c->key, false))
+			out[(*n)++] = TextDatumGetCString(elems[1]);
+	}
+	MemoryContextSwitchTo(old);
+	return out;
+}
+
+/* The linking tables' queries of the search (cached), copied. */
+static EngLink *
+eng_links(Eng *e, int *n)
+{
+	char		key[NAMEDATALEN];
+	EngLink    *kept;
+	EngLink    *out;
+	int			i,
+				j;
+
+	snprintf(key, sizeof(key), "#link:%s", e->dc);
+	kept = (EngLink *) pgp_subject_cache_obj(key);
+	if (kept == NULL)
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		vals[1] = {CStringGetTextDatum(e->dc)};
+		bool		isnull;
+		Datum		d = eng_sql(e, "SELECT privacy_internal._subject_link_sql($1)",
+								1, types, vals, NULL, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(pgp_subject_cache_memory());
+		Datum	   *elems;
+		bool	   *nulls;
+		int			ne = 0;
+
+		if (!isnull)
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &ne);
+		/* entry 0 is a header: how many follow */
+		kept = palloc0(sizeof(EngLink) * (ne + 1));
+		kept[0].nkeys = 0;
+		for (i = 0; i < ne; i++)
+		{
+			/* "table|key key ...|query" */
+			char	   *s = TextDatumGetCString(elems[i]);
+			char	   *bar1 = strchr(s, '|');
+			char	   *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
+			EngLink    *l = &kept[1 + kept[0].nkeys];
+			char	   *k;
+			int			maxk;
+
+			if (nulls[i] || bar1 == NULL || bar2 == NULL)
+				elog(ERROR, "malformed link query of the subject search");
+			*bar1 = '\0';
+			*bar2 = '\0';
+			l->tbl = (Oid) strtoul(s, NULL, 10);
+			l->sql = bar2 + 1;
+			maxk = 1;
+			for (k = bar1 + 1; *k; k++)
+				if (*k == ' ')
+					maxk++;
+			l->keys = palloc0(sizeof(char *) * maxk);
+			for (k = strtok(bar1 + 1, " "); k != NULL; k = strtok(NULL, " "))
+				l->keys[l->nkeys++] = k;
+			kept[0].nkeys++;
+		}
+		MemoryContextSwitchTo(old);
+		pgp_subject_cache_keep_obj(key, kept);
+	}
+	*n = kept[0].nkeys;
+	out = MemoryContextAllocZero(e->cxt, sizeof(EngLink) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+	{
+		EngLink    *src = &kept[1 + i];
+
+		out[i].tbl = src->tbl;
+		out[i].sql = eng_strdup(e, src->sql);
+		out[i].nkeys = src->nkeys;
+		out[i].keys = MemoryContextAlloc(e->cxt, sizeof(char *) * Max(src->nkeys, 1));
+		for (j = 0; j < src->nkeys; j++)
+			out[i].keys[j] = eng_strdup(e, src->keys[j]);
+	}
+	return out;
+}
+
+/* A list of table OIDs kept under key, computed by sql (oid[]), copied. */
+static Oid *
+eng_oids(Eng *e, const char *key, const char *sql, int *n)
+{
+	Oid		   *kept = (Oid *) pgp_subject_cache_obj(key);
+	Oid		   *out;
+
+	if (kept == NULL)
+	{
+		bool		isnull;
+		Datum		d = eng_sql(e, sql, 0, NULL, NULL, NULL, &isnull);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			ne = 0,
+					i;
+
+		if (!isnull)
+			deconstruct_array(DatumGetArrayTypeP(d), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+							  &elems, &nulls, &ne);
+		kept = MemoryContextAlloc(pgp_subject_cache_memory(), sizeof(Oid) * (ne + 1));
+		kept[0] = (Oid) ne;
+		for (i = 0; i < ne; i++)
+			kept[i + 1] = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
+		pgp_subject_cache_keep_obj(key, kept);
+	}
+	*n = (int) kept[0];
+	out = MemoryContextAlloc(e->cxt, sizeof(Oid) * Max(*n, 1));
+	memcpy(out, kept + 1, sizeof(Oid) * *n);
+	return out;
+}
+
+/* --------------------------------------------------------------- arrays */
+
+static Datum
+eng_text_array(Eng *e, char **items, int n)
+{
+	MemoryContext old = MemoryContextSwitchTo(e->cxt);
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+	ArrayType  *a;
+
+	for (i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(items[i]);
+	a = construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT);
+	MemoryContextSwitchTo(old);
+	return PointerGetDatum(a);
+}
+
+static Datum
+eng_span_array(Eng *e, Datum *spans, int n)
+{
+	MemoryContext old = MemoryContextSwitchTo(e->cxt);
+	ArrayType  *a = construct_array(spans, n, TSTZMULTIRANGEOID, -1, false, TYPALIGN_DOUBLE);
+
+	MemoryContextSwitchTo(old);
+	return PointerGetDatum(a);
+}
+
+/* _subject_params(kinds, vals, spans) of the identifiers from..from+n-1 */
+static Datum
+eng_params(Eng *e, char **kinds, char **vals, Datum *spans, int n)
+{
+	Datum		r;
+	MemoryContext old;
+
+	r = FunctionCall3(&e->st->params_fn, eng_text_array(e, kinds, n),
+					  eng_text_array(e, vals, n), eng_span_array(e, spans, n));
+	old = MemoryContextSwitchTo(e->cxt);
+	r = PointerGetDatum(DatumGetJsonbPCopy(r));
+	MemoryContextSwitchTo(old);
+	return r;
+}
+
+/* ----------------------------------------------------------------- find */
+
+/* a row of a linking query: identifier kind, value, period */
+typedef struct EngFound
+{
+	char	   *k;
+	char	   *v;
+	char	   *s;
+} EngFound;
+
+static int
+eng_found_cmp(const void *a, const void *b)
+{
+	const EngFound *x = (const EngFound *) a;
+	const EngFound *y = (const EngFound *) b;
+	int			r = varstr_cmp(x->k, strlen(x->k), y->k, strlen(y->k), DEFAULT_COLLATION_OID);
+
+	if (r != 0)
+		return r;
+	return varstr_cmp(x->v, strlen(x->v), y->v, strlen(y->v), DEFAULT_COLLATION_OID);
+}
+
+static void
+eng_add_id(Eng *e, const char *k, const char *v, Datum span)
+{
+	if (e->nids == e->maxids)
+	{
+		e->maxids *= 2;
+		e->kinds = repalloc(e->kinds, sizeof(char *) * e->maxids);
+		e->vals = repalloc(e->vals, sizeof(char *) * e->maxids);
+		e->spans = repalloc(e->spans, sizeof(Datum) * e->maxids);
+	}
+	e->kinds[e->nids] = eng_strdup(e, k);
+	e->vals[e->nids] = eng_strdup(e, v);
+	e->spans[e->nids] = span;
+	e->nids++;
+}
+
+static void
+eng_too_many(const char *msg)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errhidestmt(true),
+			 errmsg("%s", msg),
+			 errhint("An identifier shared by many subjects links them; declare the linking columns with privacy.set_subject_table(link_columns => ...).")));
+}
+
+/*
+ * Every identifier of the subject reached from (kind, value), with the
+ * period each is the subject's (src/sql/70_subject_find.sql says how),
+ * into e->kinds, e->vals, e->spans; e->params is left unset.
+ */
+static void
+eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
+{
+	char	   *k0 = text_to_cstring(kind);
+	char	   *norm;
+	Datum		span0;
+	EngLink    *links;
+	int			nlinks;
+	int			rounds = 0;
+	int			from,
+				nfront;
+	char	  **fk;
+	char	  **fv;
+	Datum	   *fs;
+	int			i;
+	bool		reassignable = false;
+	MemoryContext old;
+
+	{
+		Oid			types[2] = {TEXTOID, TEXTOID};
+		Datum		vals[2] = {PointerGetDatum(kind), PointerGetDatum(value)};
+		bool		isnull;
+
+		/* the same errors as everywhere: 22023 unknown kind, 22P02 bad value */
+		norm = eng_text(e, eng_sql(e, "SELECT privacy_internal._identifier_normalize($1, $2)",
+								   2, types, vals, NULL, &isnull));
+	}
+	old = MemoryContextSwitchTo(e->cxt);
+	span0 = OidInputFunctionCall(e->st->mr_input, "{(,)}", e->st->mr_ioparam, -1);
+	MemoryContextSwitchTo(old);
+
+	/* a reassignable identifier: the subject is its holder at `at` */
+	for (i = 0; i < e->ncols; i++)
+	{
+		if (strcmp(e->cols[i].kind, k0) == 0)
+		{
+			HeapTupleHeader th = DatumGetHeapTupleHeader(e->cols[i].row);
+			bool		isnull;
+			Datum		v = GetAttributeByNum(th, 14, &isnull);	/* is_validity */
+
+			if (!isnull && DatumGetBool(v))
+				reassignable = true;
+		}
+	}
+	if (reassignable)
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+		Datum		vals[3] = {PointerGetDatum(kind), CStringGetTextDatum(norm), at};
+		char		nulls[3] = {' ', ' ', at_null ? 'n' : ' '};
+		bool		isnull;
+		Datum		d = eng_sql(e, "SELECT privacy_internal._subject_holder_span($1, $2, $3)",
+								3, types, vals, nulls, &isnull);
+
+		if (!isnull)
+			span0 = d;
+	}
+
+	links = eng_links(e, &nlinks);
+
+	e->maxids = 16;
+	e->nids = 0;
+	e->kinds = MemoryContextAlloc(e->cxt, sizeof(char *) * e->maxids);
+	e->vals = MemoryContextAlloc(e->cxt, sizeof(char *) * e->maxids);
+	e->spans = MemoryContextAlloc(e->cxt, sizeof(Datum) * e->maxids);
+	eng_add_id(e, k0, norm, span0);
+
+	/* the frontier: identifiers new or with a period grown last round */
+	fk = MemoryContextAlloc(e->cxt, sizeof(char *) * (ENG_MAX_IDS + 2) * 4);
+	fv = MemoryContextAlloc(e->cxt, sizeof(char *) * (ENG_MAX_IDS + 2) * 4);
+	fs = MemoryContextAlloc(e->cxt, sizeof(Datum) * (ENG_MAX_IDS + 2) * 4);
+	fk[0] = e->kinds[0];
+	fv[0] = e->vals[0];
+	fs[0] = e->spans[0];
+	nfront = 1;
+	from = 0;
+	(void) from;
+	while (nfront > 0)
+	{
+		Datum		params;
+		EngFound   *found = NULL;
+		int			nfound = 0;
+		int			maxfound = 0;
+		int			l;
+		char	  **nk;
+		char	  **nv;
+		Datum	   *ns;
+		int			nnew = 0;
+		int			maxnew;
+
+		rounds++;
+		if (rounds > ENG_MAX_ROUNDS)
+			eng_too_many("the identifiers of this data subject do not reach a fixed point in 10 rounds");
+		params = eng_params(e, fk, fv, fs, nfront);
+
+		/*
+		 * One query per linking table with identifiers to look up, as its
+		 * owner; stored pseudonyms decrypted here.
+		 */
+		for (l = 0; l < nlinks; l++)
+		{
+			bool		any = false;
+			bool		isnull;
+			Datum		res;
+			Jsonb	   *jb;
+			int			j,
+						cnt;
+
+			for (j = 0; j < links[l].nkeys && !any; j++)
+				any = eng_has(params, links[l].keys[j]);
+			if (!any)
+				continue;
+			res = eng_owner_query(e, links[l].tbl, links[l].sql, params, &isnull);
+			if (isnull)
+				continue;
+			jb = DatumGetJsonbP(res);
+			if (!JB_ROOT_IS_ARRAY(jb))
+				elog(ERROR, "unexpected result of a link query of the subject search");
+			cnt = JB_ROOT_COUNT(jb);
+			for (j = 0; j < cnt; j++)
+			{
+				JsonbValue *row = getIthJsonbValueFromContainer(&jb->root, j);
+				char	   *fkind,
+						   *fval,
+						   *fspan,
+						   *fdom;
+
+				if (row == NULL || row->type != jbvBinary)
+					elog(ERROR, "unexpected row of a link query of the subject search");
+				fkind = eng_elem_text(e, row->val.binary.data, 0);
+				fval = eng_elem_text(e, row->val.binary.data, 1);
+				fspan = eng_elem_text(e, row->val.binary.data, 2);
+				fdom = eng_elem_text(e, row->val.binary.data, 3);
+				if (fdom != NULL && fval != NULL)
+				{
+					/* a stored pseudonym: its number */
+					LOCAL_FCINFO(dfc, 2);
+					Datum		r;
+
+					InitFunctionCallInfoData(*dfc, &e->st->decrypt_fn, 2, InvalidOid, NULL, NULL);
+					dfc->args[0].value = CStringGetTextDatum(fval);
+					dfc->args[0].isnull = false;
+					dfc->args[1].value = CStringGetTextDatum(fdom);
+					dfc->args[1].isnull = false;
+					r = FunctionCallInvoke(dfc);
+					fval = dfc->isnull ? NULL : eng_text(e, r);
+				}
+				if (fval == NULL || fkind == NULL || fspan == NULL)
+					continue;
+				if (nfound == maxfound)
+				{
+					maxfound = Max(16, maxfound * 2);
+					found = found ? repalloc(found, sizeof(EngFound) * maxfound)
+						: MemoryContextAlloc(e->cxt, sizeof(EngFound) * maxfound);
+				}
+				found[nfound].k = fkind;
+				found[nfound].v = fval;
+				found[nfound].s = fspan;
+				nfound++;
+			}
+		}
+		if (nfound > 1)
+			qsort(found, nfound, sizeof(EngFound), eng_found_cmp);
+
+		maxnew = Max(nfound, 1);
+		nk = MemoryContextAlloc(e->cxt, sizeof(char *) * maxnew);
+		nv = MemoryContextAlloc(e->cxt, sizeof(char *) * maxnew);
+		ns = MemoryContextAlloc(e->cxt, sizeof(Datum) * maxnew);
+		for (i = 0; i < nfound; i++)
+		{
+			Datum		s;
+			int			p;
+
+			old = MemoryContextSwitchTo(e->cxt);
+			s = OidInputFunctionCall(e->st->mr_input, found[i].s, e->st->mr_ioparam, -1);
+			MemoryContextSwitchTo(old);
+			for (p = 0; p < e->nids; p++)
+				if (strcmp(e->vals[p], found[i].v) == 0 && strcmp(e->kinds[p], found[i].k) == 0)
+					break;
+			if (p == e->nids)
+				eng_add_id(e, found[i].k, found[i].v, s);
+			else if (DatumGetBool(FunctionCall2Coll(&e->st->contains_fn, InvalidOid,
+													e->spans[p], s)))
+				continue;
+			else
+			{
+				old = MemoryContextSwitchTo(e->cxt);
+				e->spans[p] = FunctionCall2Coll(&e->st->union_fn, InvalidOid, e->spans[p], s);
+				MemoryContextSwitchTo(old);
+			}
+			if (e->nids > ENG_MAX_IDS)
+				eng_too_many("this data subject has more than 500 identifiers");
+			nk[nnew] = e->kinds[p];
+			nv[nnew] = e->vals[p];
+			ns[nnew] = e->spans[p];
+			nnew++;
+		}
+		fk = nk;
+		fv = nv;
+		fs = ns;
+		nfront = nnew;
+	}
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static void
+eng_begin(Eng *e, FunctionCallInfo fcinfo, bool fresh)
+{
+	memset(e, 0, sizeof(Eng));
+	e->cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_privacy subject engine",
+								   ALLOCSET_DEFAULT_SIZES);
+	e->st = eng_state(fcinfo);
+	e->fresh = fresh;
+	e->dc = MemoryContextStrdup(e->cxt, pgp_default_country ? pgp_default_country : "");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	eng_load_cols(e);
+}
+
+static void
+eng_check_args(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errhidestmt(true),
+				 errmsg("identifier kind and value must not be null")));
+}
+
+/* ----------------------------------------------------------------- find */
+
+PG_FUNCTION_INFO_V1(pgp_subject_identifiers);
+
+/*
+ * _subject_identifiers(kind, value, at, OUT kinds, OUT vals, OUT spans):
+ * every identifier of the subject reached from one (restriction and the
+ * chunked export use it; export and erasure call the search directly).
+ */
+Datum
+pgp_subject_identifiers(PG_FUNCTION_ARGS)
+{
+	Eng			e;
+	TupleDesc	td;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	HeapTuple	tup;
+	MemoryContext outer = CurrentMemoryContext;
+
+	eng_check_args(fcinfo);
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_subject_identifiers must return a row");
+	eng_begin(&e, fcinfo, false);
+	eng_find(&e, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+			 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	values[0] = eng_text_array(&e, e.kinds, e.nids);
+	values[1] = eng_text_array(&e, e.vals, e.nids);
+	values[2] = eng_span_array(&e, e.spans, e.nids);
+	MemoryContextSwitchTo(outer);
+	td = BlessTupleDesc(td);
+	tup = heap_form_tuple(td, values, nulls);
+	SPI_finish();
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(e.cxt);
+	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
+}
+
+/* --------------------------------------------------------------- export */
+
+PG_FUNCTION_INFO_V1(pgp_subject_export);
+
+/*
+ * _subject_export(kind, value, at): the whole export document, read in one
+ * snapshot.  Per table with a column that can hold one of the subject's
+ * identifiers, its rows read as its owner (privacy_internal._subject_rows)
+ * and shown (decrypted, masked) by the table's query, built from the
+ * catalog once per backend and planned once; then the header (identifiers,
+ * restriction, consent receipts, open requests).
+ */
+Datum
+pgp_subject_export(PG_FUNCTION_ARGS)
+{
+	Eng			e;
+	Oid		   *tables;
+	int			ntables;
+	Datum	   *docs;
+	int			ndocs = 0;
+	Datum		reten;
+	bool		isnull;
+	int			t,
+				i;
+	Datum		doc;
+	MemoryContext outer = CurrentMemoryContext;
+
+	eng_check_args(fcinfo);
+	eng_begin(&e, fcinfo, false);
+	eng_find(&e, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+			 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	e.params = eng_params(&e, e.kinds, e.vals, e.spans, e.nids);
+	reten = eng_sql(&e, "SELECT privacy_internal._subject_retention_all()", 0, NULL, NULL, NULL, &isnull);
+	if (isnull)
+		reten = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+
+	/* the tables in the order of their names */
+	tables = eng_oids(&e, "#export_order",
+					  "SELECT pg_catalog.array_agg(x.t::pg_catalog.oid ORDER BY x.t::pg_catalog.text)"
+					  "  FROM (SELECT DISTINCT sc.tbl AS t"
+					  "          FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc) x",
+					  &ntables);
+	docs = MemoryContextAlloc(e.cxt, sizeof(Datum) * Max(ntables, 1));
+	for (t = 0; t < ntables; t++)
+	{
+		char		k[NAMEDATALEN];
+		const char *q;
+		const char *shown;
+		char	   *qc;
+		StringInfoData sql;
+		Oid			types[4] = {REGCLASSOID, TEXTOID, JSONBOID, JSONBOID};
+		Datum		vals[4];
+		Datum		d;
+		bool		has_ids = false;
+
+		/* only tables with a column that can hold one of the identifiers */
+		for (i = 0; i < e.ncols && !has_ids; i++)
+			has_ids = e.cols[i].tbl == tables[t] && eng_has(e.params, e.cols[i].key);
+		if (!has_ids)
+			continue;
+
+		/* the rows' query and how they are shown, built once per backend */
+		snprintf(k, sizeof(k), "rows:%u:%s", tables[t], e.dc);
+		q = pgp_subject_cache_lookup(k);
+		snprintf(k, sizeof(k), "shown:%u:%s", tables[t], e.dc);
+		shown = pgp_subject_cache_lookup(k);
+		if (q == NULL || shown == NULL)
+		{
+			Oid			btypes[2] = {REGCLASSOID, TEXTOID};
+			Datum		bvals[2] = {ObjectIdGetDatum(tables[t]), CStringGetTextDatum(e.dc)};
+			Datum		r[2];
+			bool		rn[2];
+
+			(void) eng_sql_row(&e, "SELECT r.q, r.shown FROM privacy_internal._subject_rows_sql($1, $2) r",
+							   2, btypes, bvals, NULL, 2, r, rn);
+			q = rn[0] ? "" : eng_text(&e, r[0]);
+			shown = rn[1] ? "" : eng_text(&e, r[1]);
+		}
+		if (q[0] == '\0' || shown[0] == '\0')
+			continue;
+		qc = eng_strdup(&e, q);
+
+		/*
+		 * The rows, read as the table's owner, shown here as the extension
+		 * owner; with what the export says about the table besides its rows.
+		 */
+		initStringInfo(&sql);
+		appendStringInfo(&sql,
+						 "SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN"
+						 " privacy_internal._subject_table_json($1, $4) OPERATOR(pg_catalog.||)"
+						 " pg_catalog.jsonb_build_object("
+						 "'rows', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0), '[]'),"
+						 " 'mentions', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1), '[]')) END"
+						 " FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,"
+						 " e OPERATOR(pg_catalog.->) 2 AS j"
+						 " FROM privacy_internal._subject_rows($1, $2, $3) e) x",
+						 shown, shown);
+		vals[0] = ObjectIdGetDatum(tables[t]);
+		vals[1] = CStringGetTextDatum(qc);
+		vals[2] = e.params;
+		vals[3] = reten;
+		d = eng_sql(&e, sql.data, 4, types, vals, NULL, &isnull);
+		if (!isnull)
+			docs[ndocs++] = d;
+	}
+
+	/* the header, and the tables */
+	{
+		Oid			types[6] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
+		TSTZMULTIRANGEARRAYOID, JSONBARRAYOID};
+		Datum		vals[6];
+		MemoryContext old = MemoryContextSwitchTo(e.cxt);
+
+		vals[0] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
+		vals[1] = CStringGetTextDatum(e.vals[0]);
+		vals[2] = eng_text_array(&e, e.kinds, e.nids);
+		vals[3] = eng_text_array(&e, e.vals, e.nids);
+		vals[4] = eng_span_array(&e, e.spans, e.nids);
+		vals[5] = PointerGetDatum(construct_array(docs, ndocs, JSONBOID, -1, false, TYPALIGN_INT));
+		MemoryContextSwitchTo(old);
+		doc = eng_sql(&e, "SELECT privacy_internal._subject_header($1, $2, $3, $4, $5)"
+					  " OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', pg_catalog.to_jsonb($6))",
+					  6, types, vals, NULL, &isnull);
+	}
+	MemoryContextSwitchTo(outer);
+	doc = PointerGetDatum(DatumGetJsonbPCopy(doc));
+	SPI_finish();
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(e.cxt);
+	PG_RETURN_DATUM(doc);
+}
+
+/* -------------------------------------------------------------- erasure */
+
+/* One line of the erasure's report. */
+static void
+eng_emit(ReturnSetInfo *rsinfo, Oid tbl, const char *action, int64 rows,
+		 const char *reason, TimestampTz until, bool until_null)
+{
+	Datum		v[5];
+	bool		n[5] = {false, false, false, false, until_null};
+	MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+
+	v[0] = ObjectIdGetDatum(tbl);
+	v[1] = CStringGetTextDatum(action);
+	v[2] = Int64GetDatum(rows);
+	v[3] = CStringGetTextDatum(reason);
+	v[4] = TimestampTzGetDatum(until);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	MemoryContextSwitchTo(old);
+}
+
+/* to_char(ts, 'YYYY-MM-DD') */
+static char *
+eng_date(TimestampTz ts)
+{
+	return TextDatumGetCString(DirectFunctionCall2Coll(timestamptz_to_char, DEFAULT_COLLATION_OID,
+													   TimestampTzGetDatum(ts),
+													   CStringGetTextDatum("YYYY-MM-DD")));
+}
+
+/* GREATEST(a, b) of nullable time stamps */
+static void
+eng_greatest(TimestampTz *a, bool *a_null, TimestampTz b, bool b_null)
+{
+	if (b_null)
+		return;
+	if (*a_null || b > *a)
+	{
+		*a = b;
+		*a_null = false;
+	}
+}
+
+/* "SELECT count(DISTINCT ...) ..." as the owner: its number */
+static int64
+eng_owner_count(Eng *e, Oid tbl, const char *sql)
+{
+	bool		isnull;
+	Datum		d = eng_owner_query(e, tbl, sql, e->params, &isnull);
+	Datum		n;
+
+	if (isnull)
+		return 0;
+	n = DirectFunctionCall1(jsonb_int8, d);
+	return DatumGetInt64(n);
+}
+
+/* a cached boolean fact about a table ('true'/'false' under key) */
+static bool
+eng_cached_bool(Eng *e, const char *key, const char *sql, Oid tbl)
+{
+	Oid			types[1] = {REGCLASSOID};
+	Datum		vals[1] = {ObjectIdGetDatum(tbl)};
+	char	   *s = eng_cached_text(e, key, sql, 1, types, vals);
+
+	return strcmp(s, "true") == 0;
+}
+
+/* run the erasure's statements of one column, keep condition appended */
+static int64
+eng_exec_all(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond)
+{
+	int64		n = 0;
+	int			i;
+
+	for (i = 0; i < nstmts; i++)
+	{
+		char	   *q = psprintf("%s AND NOT %s", stmts[i], cond);
+
+		n += (int64) pgp_subject_exec_sql(tbl, q, e->params);
+		pfree(q);
+	}
+	return n;
+}
+
+/*
+ * The same in a subtransaction: false when a foreign key of another table
+ * refuses the deletion (the rows stay), other errors thrown on.
+ */
+static bool
+eng_exec_all_fk(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond, int64 *n)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+	volatile int64 done = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		done = eng_exec_all(e, tbl, stmts, nstmts, cond);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode != ERRCODE_FOREIGN_KEY_VIOLATION)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	*n = ok ? done : 0;
+	return ok;
+}
+
+static int
+eng_cstr_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *) a;
+	const char *y = *(const char *const *) b;
+
+	return varstr_cmp(x, strlen(x), y, strlen(y), DEFAULT_COLLATION_OID);
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_erase);
+
+/*
+ * _subject_erase(kind, value, at): the erasure, returning its report
+ * (table_name, action, rows, reason, kept_until), as
+ * src/sql/74_subject_erase.sql describes: tables in the order that lets
+ * referencing rows go first, each table's rows deleted where no hold and
+ * no legal minimum keeps them, kept (and the subject restricted) where one
+ * does, mentions in other subjects' rows scrubbed, the consent history
+ * pseudonymized.
+ */
+Datum
+pgp_subject_erase(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Eng			e;
+	Oid		   *order;
+	int			norder;
+	Oid		   *keep_tbls;
+	int			nkeep_tbls;
+	char	   *holds = NULL;
+	bool		open_hold = false;
+	TimestampTz hold_until = 0;
+	bool		hold_until_null = true;
+	bool		any_hold;
+	bool		kept_any = false;
+	bool		forever = false;
+	TimestampTz max_until = 0;
+	bool		max_until_null = true;
+	Datum		reten;
+	bool		isnull;
+	int			t,
+				i;
+	MemoryContext outer = CurrentMemoryContext;
+
+	eng_check_args(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	eng_begin(&e, fcinfo, true);
+
+	/* every searchable table, and those they reference, locked first */
+	order = eng_oids(&e, "#order",
+					 "SELECT pg_catalog.array_agg(o.tbl::pg_catalog.oid ORDER BY o.depth, o.tbl::pg_catalog.text)"
+					 "  FROM privacy_internal._subject_table_order() o", &norder);
+	if (norder > 0)
+	{
+		const char *lock = pgp_subject_cache_lookup("#lock");
+		char	   *lockc;
+		int			ret;
+
+		if (lock == NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(e.cxt);
+			Datum	   *d = palloc(sizeof(Datum) * norder);
+			Oid			types[1] = {OIDARRAYOID};
+			Datum		vals[1];
+
+			for (i = 0; i < norder; i++)
+				d[i] = ObjectIdGetDatum(order[i]);
+			vals[0] = PointerGetDatum(construct_array(d, norder, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+			MemoryContextSwitchTo(old);
+			lockc = eng_text(&e, eng_sql(&e, "SELECT 'LOCK TABLE ' OPERATOR(pg_catalog.||)"
+										 " pg_catalog.string_agg(x::pg_catalog.regclass::pg_catalog.text, ', ' ORDER BY x)"
+										 " OPERATOR(pg_catalog.||) ' IN SHARE ROW EXCLUSIVE MODE'"
+										 " FROM pg_catalog.unnest($1) x",
+										 1, types, vals, NULL, &isnull));
+			pgp_subject_cache_store("#lock", lockc);
+		}
+		else
+			lockc = eng_strdup(&e, lock);
+		ret = SPI_execute(lockc, false, 0);
+		if (ret < 0)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	}
+
+	/* the subject, found in a snapshot taken after the lock */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	e.fresh = false;
+	eng_find(&e, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+			 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	e.fresh = true;
+	PopActiveSnapshot();
+	e.params = eng_params(&e, e.kinds, e.vals, e.spans, e.nids);
+
+	/* decide: legal holds on any of the identifiers */
+	{
+		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+		Datum		vals[2] = {eng_text_array(&e, e.kinds, e.nids), eng_text_array(&e, e.vals, e.nids)};
+		Datum		r[3];
+		bool		rn[3];
+
+		(void) eng_sql_row(&e, "SELECT pg_catalog.string_agg(h.reason, '; ' ORDER BY h.hold_id),"
+						   " pg_catalog.bool_or(h.until IS NULL), pg_catalog.max(h.until)"
+						   " FROM privacy_internal._subject_holds($1, $2) h",
+						   2, types, vals, NULL, 3, r, rn);
+		if (!rn[0])
+		{
+			holds = eng_text(&e, r[0]);
+			open_hold = !rn[1] && DatumGetBool(r[1]);
+			if (!open_hold && !rn[2])
+			{
+				hold_until = DatumGetTimestampTz(r[2]);
+				hold_until_null = false;
+			}
+		}
+	}
+
+	pgp_subject_set_erasing_flag(true);
+	if (pgp_subject_cache_lookup("protected") == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(e.cxt);
+		Datum	   *d = palloc(sizeof(Datum) * Max(norder, 1));
+		Oid			types[1] = {OIDARRAYOID};
+		Datum		vals[1];
+
+		for (i = 0; i < norder; i++)
+			d[i] = ObjectIdGetDatum(order[i]);
+		vals[0] = PointerGetDatum(construct_array(d, norder, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		MemoryContextSwitchTo(old);
+		/* every table still protected as declared, or the erasure stops */
+		{
+			SPIPlanPtr	plan = pgp_kept_plan("SELECT privacy_internal._check_protection(x::pg_catalog.regclass)"
+											 " FROM pg_catalog.unnest($1) x", 1, types);
+
+			if (SPI_execute_plan(plan, vals, NULL, false, 0) < 0)
+				elog(ERROR, "SPI_execute_plan failed");
+		}
+		pgp_subject_cache_store("protected", "ok");
+	}
+	any_hold = DatumGetBool(eng_sql(&e, "SELECT EXISTS (SELECT FROM privacy.legal_hold lh"
+									" WHERE lh.released_at IS NULL"
+									" AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now()))",
+									0, NULL, NULL, NULL, &isnull));
+	reten = eng_sql(&e, "SELECT privacy_internal._subject_retention_all()", 0, NULL, NULL, NULL, &isnull);
+	if (isnull)
+		reten = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	{
+		Oid			types[1] = {JSONBOID};
+		Datum		vals[1] = {reten};
+		Datum		d = eng_sql(&e, "SELECT pg_catalog.array_agg(x.k::pg_catalog.oid) FROM pg_catalog.jsonb_each($1) x(k, v)"
+								" WHERE x.v OPERATOR(pg_catalog.->>) 'keep_at_least' IS NOT NULL",
+								1, types, vals, NULL, &isnull);
+		Datum	   *elems;
+		bool	   *nulls;
+
+		nkeep_tbls = 0;
+		keep_tbls = NULL;
+		if (!isnull)
+		{
+			deconstruct_array(DatumGetArrayTypeP(d), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+							  &elems, &nulls, &nkeep_tbls);
+			keep_tbls = MemoryContextAlloc(e.cxt, sizeof(Oid) * Max(nkeep_tbls, 1));
+			for (i = 0; i < nkeep_tbls; i++)
+				keep_tbls[i] = DatumGetObjectId(elems[i]);
+		}
+	}
+
+	for (t = 0; t < norder; t++)
+	{
+		Oid			tbl = order[t];
+		char	   *keep_cond = NULL;
+		char	   *row_time = NULL;
+		char	   *keep_time_column = NULL;
+		char	   *keep_at_least = NULL;
+		char	   *keepcond;
+		char	   *heldcond = NULL;
+		int64		deleted = 0;
+		int64		kept = 0;
+		TimestampTz until = 0;
+		bool		until_null = true;
+		bool		referenced = false;
+		bool		refd;
+		bool		plain;
+		char		key[NAMEDATALEN * 2];
+		char	  **ctids = NULL;
+		char	  **dels = NULL;
+		int			nctids = 0;
+		int			ndels = 0;
+		int64		n;
+
+		if (holds != NULL)
+		{
+			/* a hold on the subject keeps every row of it */
+			n = 0;
+			for (i = 0; i < e.ncols; i++)
+			{
+				EngCol	   *c = &e.cols[i];
+
+				if (c->tbl != tbl || c->link == NULL || strcmp(c->link, "owner") != 0 ||
+					!eng_has(e.params, c->key))
+					continue;
+				n = Max(n, eng_owner_count(&e, tbl,
+										   psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM %s",
+													eng_from(&e, c))));
+			}
+			if (n > 0)
+			{
+				eng_emit(rsinfo, tbl, "keep", n,
+						 psprintf("legal hold: %s%s", holds,
+								  hold_until_null ? " (until released)"
+								  : psprintf(" (until %s)", eng_date(hold_until))),
+						 hold_until, hold_until_null);
+				kept_any = true;
+			}
+			continue;
+		}
+
+		/* the legal minimum of the table's retention policy */
+		for (i = 0; i < nkeep_tbls; i++)
+			if (keep_tbls[i] == tbl)
+				break;
+		if (i < nkeep_tbls)
+		{
+			Oid			types[3] = {JSONBOID, TEXTOID, REGCLASSOID};
+			Datum		vals[3];
+			Datum		r[4];
+			bool		rn[4];
+
+			snprintf(key, sizeof(key), "%u", tbl);
+			vals[0] = reten;
+			vals[1] = CStringGetTextDatum(key);
+			vals[2] = ObjectIdGetDatum(tbl);
+			if (eng_sql_row(&e, "SELECT ($1 OPERATOR(pg_catalog.->) $2 OPERATOR(pg_catalog.->>) 'time_column')::pg_catalog.name::pg_catalog.text,"
+							" ($1 OPERATOR(pg_catalog.->) $2 OPERATOR(pg_catalog.->>) 'keep_at_least')::pg_catalog.interval::pg_catalog.text,"
+							" m.keep_cond, m.row_time"
+							" FROM privacy_internal._legal_minimum_sql($3, 't', pg_catalog.now()) m",
+							3, types, vals, NULL, 4, r, rn))
+			{
+				keep_time_column = rn[0] ? NULL : eng_text(&e, r[0]);
+				keep_at_least = rn[1] ? NULL : eng_text(&e, r[1]);
+				keep_cond = rn[2] ? NULL : eng_text(&e, r[2]);
+				row_time = rn[3] ? NULL : eng_text(&e, r[3]);
+			}
+		}
+		keepcond = keep_cond ? keep_cond : "false";
+
+		/* rows that hold another identifier under a hold */
+		if (any_hold)
+		{
+			Oid			types[2] = {REGCLASSOID, TEXTOID};
+			Datum		vals[2];
+			Datum		r[2];
+			bool		rn[2];
+
+			snprintf(key, sizeof(key), "held.%u", tbl);
+			vals[0] = ObjectIdGetDatum(tbl);
+			vals[1] = CStringGetTextDatum(key);
+			if (eng_sql_row(&e, "SELECT hp.held, pg_catalog.to_jsonb(hp.held_args)"
+							" FROM privacy_internal._hold_predicate($1, 't', $2) hp",
+							2, types, vals, NULL, 2, r, rn) && !rn[0])
+			{
+				Oid			ptypes[3] = {JSONBOID, TEXTOID, JSONBOID};
+				Datum		pvals[3];
+				char		pnulls[3] = {' ', ' ', rn[1] ? 'n' : ' '};
+
+				heldcond = eng_text(&e, r[0]);
+				pvals[0] = e.params;
+				pvals[1] = CStringGetTextDatum(key);
+				pvals[2] = r[1];
+				e.params = eng_sql(&e, "SELECT $1 OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object($2, $3)",
+								   3, ptypes, pvals, pnulls, &isnull);
+			}
+		}
+		if (heldcond != NULL)
+		{
+			n = 0;
+			for (i = 0; i < e.ncols; i++)
+			{
+				EngCol	   *c = &e.cols[i];
+
+				if (c->tbl != tbl || !eng_has(e.params, c->key))
+					continue;
+				n = Max(n, eng_owner_count(&e, tbl,
+										   psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM %s AND %s",
+													eng_from(&e, c), heldcond)));
+			}
+			if (n > 0)
+			{
+				eng_emit(rsinfo, tbl, "keep", n,
+						 "legal hold on another identifier these rows hold (until released)", 0, true);
+				kept_any = true;
+				forever = true;
+			}
+			keepcond = psprintf("(%s OR %s)", keepcond, heldcond);
+		}
+
+		snprintf(key, sizeof(key), "referenced:%u", tbl);
+		refd = eng_cached_bool(&e, key,
+							   "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint k"
+							   " WHERE k.contype OPERATOR(pg_catalog.=) 'f'"
+							   " AND (k.confrelid OPERATOR(pg_catalog.=) $1"
+							   " OR k.confrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree($1) p)))::pg_catalog.text",
+							   tbl);
+		snprintf(key, sizeof(key), "plain:%u", tbl);
+		plain = eng_cached_bool(&e, key,
+								"SELECT EXISTS (SELECT FROM pg_catalog.pg_class k"
+								" WHERE k.oid OPERATOR(pg_catalog.=) $1 AND k.relkind OPERATOR(pg_catalog.=) 'r'"
+								" AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i"
+								" WHERE i.inhparent OPERATOR(pg_catalog.=) $1))::pg_catalog.text",
+								tbl);
+
+		/* the subject's own rows (cols are in order of table and attnum) */
+		for (i = 0; i < e.ncols; i++)
+		{
+			EngCol	   *c = &e.cols[i];
+			char	  **stmts;
+			int			nstmts;
+
+			if (c->tbl != tbl || c->link == NULL || strcmp(c->link, "owner") != 0 ||
+				!eng_has(e.params, c->key))
+				continue;
+			if (keep_cond != NULL)
+			{
+				bool		rnull;
+				Datum		res = eng_owner_query(&e, tbl,
+												  psprintf("SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s AND NOT %s",
+														   row_time, eng_from(&e, c), keep_cond,
+														   heldcond ? heldcond : "false"),
+												  e.params, &rnull);
+
+				if (!rnull)
+				{
+					Oid			types[2] = {JSONBOID, REGCLASSOID};
+					Datum		vals[2] = {res, ObjectIdGetDatum(tbl)};
+					Datum		r[2];
+					bool		rn[2];
+
+					(void) eng_sql_row(&e, "SELECT ($1 OPERATOR(pg_catalog.->>) 0)::pg_catalog.int8,"
+									   " privacy_internal._legal_minimum_until($2, ($1 OPERATOR(pg_catalog.->>) 1)::pg_catalog.timestamptz)",
+									   2, types, vals, NULL, 2, r, rn);
+					if (!rn[0])
+						kept = Max(kept, DatumGetInt64(r[0]));
+					eng_greatest(&until, &until_null,
+								 rn[1] ? 0 : DatumGetTimestampTz(r[1]), rn[1]);
+				}
+			}
+			if (!refd && plain)
+			{
+				/* one DELETE by ctid for all the columns of an ordinary table */
+				char	  **s;
+				int			ns,
+							j;
+
+				s = eng_stmts(&e, "ctid", c, &ns);
+				ctids = ctids ? repalloc(ctids, sizeof(char *) * (nctids + ns + 1))
+					: palloc(sizeof(char *) * (ns + 1));
+				for (j = 0; j < ns; j++)
+					ctids[nctids++] = s[j];
+				s = eng_stmts(&e, "delete", c, &ns);
+				dels = dels ? repalloc(dels, sizeof(char *) * (ndels + ns + 1))
+					: palloc(sizeof(char *) * (ns + 1));
+				for (j = 0; j < ns; j++)
+					dels[ndels++] = s[j];
+				continue;
+			}
+			stmts = eng_stmts(&e, "delete", c, &nstmts);
+			if (!refd)
+				n = eng_exec_all(&e, tbl, stmts, nstmts, keepcond);
+			else if (!eng_exec_all_fk(&e, tbl, stmts, nstmts, keepcond, &n))
+			{
+				/* rows that other kept rows still reference stay as long as they do */
+				kept = Max(kept, eng_owner_count(&e, tbl,
+												 psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s",
+														  eng_from(&e, c))));
+				referenced = true;
+				n = 0;
+			}
+			deleted += n;
+		}
+		if (nctids == 1)
+			deleted += eng_exec_all(&e, tbl, dels, 1, keepcond);
+		else if (nctids > 1)
+		{
+			StringInfoData q;
+			char	   *name = DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)));
+			char	   *one[1];
+
+			initStringInfo(&q);
+			appendStringInfo(&q, "DELETE FROM %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(", name);
+			for (i = 0; i < nctids; i++)
+				appendStringInfo(&q, "%s%s", i > 0 ? " UNION ALL " : "", ctids[i]);
+			appendStringInfoString(&q, "))");
+			one[0] = q.data;
+			deleted += eng_exec_all(&e, tbl, one, 1, keepcond);
+		}
+		if (deleted > 0)
+			eng_emit(rsinfo, tbl, "delete", deleted,
+					 "erased at the data subject's request (GDPR Art. 17)", 0, true);
+		if (kept > 0)
+		{
+			char	   *reason;
+
+			if (referenced)
+			{
+				/*
+				 * as long as the rows that reference them (tables referencing
+				 * this one were handled before it)
+				 */
+				eng_greatest(&until, &until_null, max_until, max_until_null);
+				reason = psprintf("referenced by rows kept in another table (until %s), restricted",
+								  until_null ? "they go" : eng_date(until));
+			}
+			else
+				reason = psprintf("legal minimum: kept %s after %s (until %s), restricted",
+								  keep_at_least ? keep_at_least : "",
+								  keep_time_column ? keep_time_column : "",
+								  until_null ? "" : eng_date(until));
+			eng_emit(rsinfo, tbl, "keep", kept, reason, until, until_null);
+			kept_any = true;
+			if (until_null)
+				forever = true;
+			else
+				eng_greatest(&max_until, &max_until_null, until, false);
+		}
+
+		/* mentions in other subjects' rows: the subject's identifier goes */
+		{
+			char	  **names = NULL;
+			int			nnames = 0;
+			int64		total = 0;
+
+			for (i = 0; i < e.ncols; i++)
+			{
+				EngCol	   *c = &e.cols[i];
+				char	  **stmts;
+				int			nstmts;
+				int64		nrows;
+
+				if (c->tbl != tbl || c->link == NULL || strcmp(c->link, "mention") != 0 ||
+					!eng_has(e.params, c->key))
+					continue;
+				if (c->notnull)
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("cannot scrub mentions in column \"%s\" of relation %s", c->col,
+									DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)))),
+							 errdetail("The column is NOT NULL, so the subject's identifier cannot be removed from other subjects' rows."),
+							 errhint("Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).")));
+				stmts = eng_stmts(&e, "scrub", c, &nstmts);
+				nrows = eng_exec_all(&e, tbl, stmts, nstmts, heldcond ? heldcond : "false");
+				if (nrows > 0)
+				{
+					names = names ? repalloc(names, sizeof(char *) * (nnames + 1))
+						: palloc(sizeof(char *));
+					names[nnames++] = c->col;
+					total += nrows;
+				}
+			}
+			if (total > 0)
+			{
+				StringInfoData r;
+
+				qsort(names, nnames, sizeof(char *), eng_cstr_cmp);
+				initStringInfo(&r);
+				appendStringInfoString(&r, "mentioned in other subjects' rows: ");
+				for (i = 0; i < nnames; i++)
+					appendStringInfo(&r, "%s%s", i > 0 ? ", " : "", quote_identifier(names[i]));
+				appendStringInfoString(&r, " set to NULL");
+				eng_emit(rsinfo, tbl, "scrub", total, r.data, 0, true);
+			}
+		}
+	}
+	pgp_subject_set_erasing_flag(false);
+
+	/* the consent history keeps its proof under a keyed reference */
+	if (holds == NULL)
+	{
+		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
+		Datum		vals[2] = {eng_text_array(&e, e.kinds, e.nids), eng_text_array(&e, e.vals, e.nids)};
+		Datum		d = eng_sql(&e, "SELECT privacy_internal._subject_forget_consent($1, $2)",
+								2, types, vals, NULL, &isnull);
+
+		if (!isnull && DatumGetInt64(d) > 0)
+		{
+			Oid			ce = get_relname_relid("consent_event", get_namespace_oid("privacy", false));
+
+			eng_emit(rsinfo, ce, "pseudonymize", DatumGetInt64(d),
+					 "proof of consent kept (GDPR Art. 7(1)); the identifier replaced by a keyed reference",
+					 0, true);
+		}
+	}
+
+	/* what is kept is restricted: stored, not processed or updated */
+	if (kept_any)
+	{
+		TimestampTz until;
+		bool		until_null;
+		Oid			types[6] = {TEXTARRAYOID, TEXTARRAYOID, TSTZMULTIRANGEARRAYOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+		Datum		vals[6];
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		Datum		d;
+
+		if (holds != NULL)
+		{
+			until = hold_until;
+			until_null = hold_until_null;
+			forever = open_hold;
+		}
+		else
+		{
+			until = max_until;
+			until_null = max_until_null;
+		}
+		if (forever)
+			until_null = true;
+		vals[0] = eng_text_array(&e, e.kinds, e.nids);
+		vals[1] = eng_text_array(&e, e.vals, e.nids);
+		vals[2] = eng_span_array(&e, e.spans, e.nids);
+		vals[3] = CStringGetTextDatum(holds ? psprintf("legal hold: %s", holds) : "rows kept after erasure");
+		vals[4] = CStringGetTextDatum("erasure");
+		vals[5] = TimestampTzGetDatum(until);
+		nulls[5] = until_null ? 'n' : ' ';
+		d = eng_sql(&e, "SELECT privacy_internal._restrict_ids($1, $2, $3, $4, $5, $6)::pg_catalog.int8",
+					6, types, vals, nulls, &isnull);
+		eng_emit(rsinfo, get_relname_relid("restriction", get_namespace_oid("privacy", false)),
+				 "restrict", isnull ? 0 : DatumGetInt64(d),
+				 "the kept rows are restricted: stored, not processed or updated",
+				 until, until_null);
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(e.cxt);
+	return (Datum) 0;
+}
