@@ -1013,6 +1013,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	{
 		char		k[NAMEDATALEN];
 		const char *q;
+		const char *qb;
 		const char *shown;
 		char	   *qc;
 		StringInfoData sql;
@@ -1032,7 +1033,22 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		q = pgp_subject_cache_lookup(k);
 		snprintf(k, sizeof(k), "shown:%u:%s", tables[t], e.dc);
 		shown = pgp_subject_cache_lookup(k);
-		if (q == NULL || shown == NULL)
+		snprintf(k, sizeof(k), "rowsb:%u:%s", tables[t], e.dc);
+		qb = pgp_subject_cache_lookup(k);
+		if (q != NULL && shown != NULL && qb != NULL)
+		{
+			/*
+			 * Without the branches of open periods when none of the
+			 * table's identifiers has one.
+			 */
+			bool		open = false;
+
+			for (i = 0; i < e.ncols && !open; i++)
+				open = e.cols[i].tbl == tables[t] && eng_has_b(e.params, e.cols[i].key, false);
+			if (!open)
+				q = qb;
+		}
+		else
 		{
 			Oid			btypes[2] = {REGCLASSOID, TEXTOID};
 			Datum		bvals[2] = {ObjectIdGetDatum(tables[t]), CStringGetTextDatum(e.dc)};
@@ -1061,7 +1077,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 						 " 'mentions', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1), '[]')) END"
 						 " FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,"
 						 " e OPERATOR(pg_catalog.->) 2 AS j"
-						 " FROM privacy_internal._subject_rows($1, $2, $3) e) x",
+						 " FROM privacy_internal._subject_rows($1, $2, $3) e OFFSET 0) x",
 						 shown, shown);
 		vals[0] = ObjectIdGetDatum(tables[t]);
 		vals[1] = CStringGetTextDatum(qc);
@@ -1086,8 +1102,27 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		vals[4] = eng_span_array(&e, e.spans, e.nids);
 		vals[5] = PointerGetDatum(construct_array(docs, ndocs, JSONBOID, -1, false, TYPALIGN_INT));
 		MemoryContextSwitchTo(old);
-		doc = eng_sql(&e, "SELECT privacy_internal._subject_header($1, $2, $3, $4, $5)"
-					  " OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('tables', pg_catalog.to_jsonb($6))",
+		/* privacy_internal._subject_header's document, and the tables */
+		doc = eng_sql(&e,
+					  "SELECT pg_catalog.jsonb_build_object("
+					  "'format', 'pg_privacy.subject_export', 'version', 1, 'generated_at', pg_catalog.now(),"
+					  " 'subject', pg_catalog.jsonb_build_object('kind', $1, 'value', $2),"
+					  " 'identifiers', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+					  "'kind', u.k, 'value', u.v, 'periods',"
+					  " CASE WHEN u.s OPERATOR(pg_catalog.=) '{(,)}'::pg_catalog.tstzmultirange THEN NULL"
+					  " ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+					  "'from', pg_catalog.lower(r), 'to', pg_catalog.upper(r)) ORDER BY r)"
+					  " FROM pg_catalog.unnest(u.s) r) END) ORDER BY u.o), '[]')"
+					  " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
+					  " WITH ORDINALITY u(k, v, s, o)),"
+					  " 'restricted', EXISTS (SELECT FROM privacy.restriction r"
+					  " WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (h.refs)"
+					  " AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),"
+					  " 'consent', privacy_internal._subject_consent($3, $4),"
+					  " 'requests', privacy_internal._subject_requests_json(h.refs),"
+					  " 'tables', pg_catalog.to_jsonb($6))"
+					  " FROM (SELECT ARRAY(SELECT privacy_internal._audit_ref(u.k, u.v)"
+					  " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) u(k, v)) AS refs) h",
 					  6, types, vals, NULL, &isnull);
 	}
 	MemoryContextSwitchTo(outer);
