@@ -78,12 +78,15 @@ typedef struct EngCol
 	char		key[32];		/* "<table oid>.<attnum>", as in params */
 } EngCol;
 
-/* One linking table's query of the search (privacy_internal._subject_link_sql). */
+/*
+ * One query of the search (privacy_internal._subject_link_sql): the rows of
+ * a linking table that hold an identifier of one column, and the
+ * identifiers they link to.
+ */
 typedef struct EngLink
 {
 	Oid			tbl;
-	int			nkeys;
-	char	  **keys;			/* the columns whose identifiers it looks up */
+	char	   *key;			/* the column whose identifiers it looks up */
 	char	   *sql;
 } EngLink;
 
@@ -500,15 +503,14 @@ eng_stmts(Eng *e, const char *verb, EngCol *c, int *n)
 	return out;
 }
 
-/* The linking tables' queries of the search (cached), copied. */
+/* The search's queries, by table and column (cached), copied. */
 static EngLink *
 eng_links(Eng *e, int *n)
 {
 	char		key[NAMEDATALEN];
 	EngLink    *kept;
 	EngLink    *out;
-	int			i,
-				j;
+	int			i;
 
 	snprintf(key, sizeof(key), "#link:%s", e->dc);
 	kept = (EngLink *) pgp_subject_cache_obj(key);
@@ -527,49 +529,35 @@ eng_links(Eng *e, int *n)
 		if (!isnull)
 			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
 							  &elems, &nulls, &ne);
-		/* entry 0 is a header: how many follow */
+		/* entry 0 is a header: tbl holds how many follow */
 		kept = palloc0(sizeof(EngLink) * (ne + 1));
-		kept[0].nkeys = 0;
 		for (i = 0; i < ne; i++)
 		{
-			/* "table|key key ...|query" */
-			char	   *s = TextDatumGetCString(elems[i]);
-			char	   *bar1 = strchr(s, '|');
+			/* "table|key|query" */
+			char	   *s = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+			char	   *bar1 = s ? strchr(s, '|') : NULL;
 			char	   *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
-			EngLink    *l = &kept[1 + kept[0].nkeys];
-			char	   *k;
-			int			maxk;
+			EngLink    *l = &kept[1 + i];
 
-			if (nulls[i] || bar1 == NULL || bar2 == NULL)
-				elog(ERROR, "malformed link query of the subject search");
+			if (bar2 == NULL)
+				elog(ERROR, "malformed query of the subject search");
 			*bar1 = '\0';
 			*bar2 = '\0';
 			l->tbl = (Oid) strtoul(s, NULL, 10);
+			l->key = bar1 + 1;
 			l->sql = bar2 + 1;
-			maxk = 1;
-			for (k = bar1 + 1; *k; k++)
-				if (*k == ' ')
-					maxk++;
-			l->keys = palloc0(sizeof(char *) * maxk);
-			for (k = strtok(bar1 + 1, " "); k != NULL; k = strtok(NULL, " "))
-				l->keys[l->nkeys++] = k;
-			kept[0].nkeys++;
 		}
+		kept[0].tbl = (Oid) ne;
 		MemoryContextSwitchTo(old);
 		pgp_subject_cache_keep_obj(key, kept);
 	}
-	*n = kept[0].nkeys;
+	*n = (int) kept[0].tbl;
 	out = MemoryContextAllocZero(e->cxt, sizeof(EngLink) * Max(*n, 1));
 	for (i = 0; i < *n; i++)
 	{
-		EngLink    *src = &kept[1 + i];
-
-		out[i].tbl = src->tbl;
-		out[i].sql = eng_strdup(e, src->sql);
-		out[i].nkeys = src->nkeys;
-		out[i].keys = MemoryContextAlloc(e->cxt, sizeof(char *) * Max(src->nkeys, 1));
-		for (j = 0; j < src->nkeys; j++)
-			out[i].keys[j] = eng_strdup(e, src->keys[j]);
+		out[i].tbl = kept[1 + i].tbl;
+		out[i].key = eng_strdup(e, kept[1 + i].key);
+		out[i].sql = eng_strdup(e, kept[1 + i].sql);
 	}
 	return out;
 }
@@ -782,7 +770,8 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 		EngFound   *found = NULL;
 		int			nfound = 0;
 		int			maxfound = 0;
-		int			l;
+		int			l,
+					lnext;
 		char	  **nk;
 		char	  **nv;
 		Datum	   *ns;
@@ -795,23 +784,33 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 		params = eng_params(e, fk, fv, fs, nfront);
 
 		/*
-		 * One query per linking table with identifiers to look up, as its
-		 * owner; stored pseudonyms decrypted here.
+		 * One query per linking table with identifiers to look up (the
+		 * union of its columns' that have some), as its owner; stored
+		 * pseudonyms decrypted here.
 		 */
-		for (l = 0; l < nlinks; l++)
+		for (l = 0; l < nlinks; l = lnext)
 		{
-			bool		any = false;
+			StringInfoData q;
+			int			nb = 0;
 			bool		isnull;
 			Datum		res;
 			Jsonb	   *jb;
 			int			j,
 						cnt;
 
-			for (j = 0; j < links[l].nkeys && !any; j++)
-				any = eng_has(params, links[l].keys[j]);
-			if (!any)
+			initStringInfo(&q);
+			appendStringInfoString(&q, "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM (");
+			for (lnext = l; lnext < nlinks && links[lnext].tbl == links[l].tbl; lnext++)
+			{
+				if (!eng_has(params, links[lnext].key))
+					continue;
+				appendStringInfo(&q, "%s%s", nb > 0 ? " UNION ALL " : "", links[lnext].sql);
+				nb++;
+			}
+			if (nb == 0)
 				continue;
-			res = eng_owner_query(e, links[l].tbl, links[l].sql, params, &isnull);
+			appendStringInfoString(&q, ") z");
+			res = eng_owner_query(e, links[l].tbl, q.data, params, &isnull);
 			if (isnull)
 				continue;
 			jb = DatumGetJsonbP(res);

@@ -655,24 +655,22 @@ BEGIN
 END
 $$;
 
--- The search's queries, one per linking table, built from the catalog
--- (kept per backend by src/engine.c): for each searchable owner column,
--- the rows holding a current identifier, and from them every linking
--- column's identifier with its period, as "table|key key ...|query" (the
--- query runs, as the table's owner, only when a key has identifiers).
+-- The search's queries, built from the catalog (kept per backend by
+-- src/engine.c): for each searchable owner column of a linking table, the
+-- rows holding one of the subject's identifiers of its column, and from
+-- them every linking column's identifier with its period, as
+-- "table|key|query".  The engine runs, per table and round, the union of
+-- the queries of the columns that have identifiers, as the table's owner.
 -- Each gives what the owner can compute: an msisdn_fpe column's stored
 -- pseudonym comes with its domain (d), and the engine decrypts it.
 CREATE FUNCTION privacy_internal._subject_link_sql(dc text)
   RETURNS text[]
-  LANGUAGE plpgsql VOLATILE
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   c        privacy_internal._subject_column;
   t        record;
-  q        text;
-  branches text[];
-  keys     text[];
   link_sql text[] := '{}';
 BEGIN
   FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
@@ -681,27 +679,20 @@ BEGIN
            HAVING pg_catalog.count(*) FILTER (WHERE sc.links) OPERATOR(pg_catalog.>=) 1
               AND pg_catalog.count(*) OPERATOR(pg_catalog.>=) 2
             ORDER BY sc.tbl::oid LOOP
-    branches := '{}';
-    keys := '{}';
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
-      q := pg_catalog.format('SELECT x.k, x.v, x.s, x.d FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d) WHERE x.v IS NOT NULL',
-             privacy_internal._subject_from(c, dc),
-             (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text)', l.kind,
-                                                             privacy_internal._subject_value_expr(l, dc),
-                                                             privacy_internal._subject_span_expr(l),
-                                                             privacy_internal._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
-                FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
-               WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links));
-      branches := branches OPERATOR(pg_catalog.||)
-                  pg_catalog.format('SELECT * FROM (%s) b WHERE $1 OPERATOR(pg_catalog.?) %L', q, c.tbl::oid::text || '.' || c.attnum::text);
-      keys := keys OPERATOR(pg_catalog.||) (c.tbl::oid::text || '.' || c.attnum::text);
+      link_sql := link_sql OPERATOR(pg_catalog.||)
+        (t.tbl::oid::text || '|' || c.tbl::oid::text || '.' || c.attnum::text || '|' ||
+         pg_catalog.format('SELECT x.k, x.v, x.s, x.d FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d) WHERE x.v IS NOT NULL',
+           privacy_internal._subject_from(c, dc),
+           (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text)', l.kind,
+                                                           privacy_internal._subject_value_expr(l, dc),
+                                                           privacy_internal._subject_span_expr(l),
+                                                           privacy_internal._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
+              FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
+             WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links)));
     END LOOP;
-    link_sql := link_sql OPERATOR(pg_catalog.||)
-                (t.tbl::oid::text || '|' || pg_catalog.array_to_string(keys, ' ') || '|'
-                 || 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM ('
-                 || pg_catalog.array_to_string(branches, ' UNION ALL ') || ') z');
   END LOOP;
   RETURN link_sql;
 END
