@@ -463,41 +463,56 @@ eng_stmts(Eng *e, const char *verb, EngCol *c, int *n)
 	ArrayType  *a;
 	Datum	   *elems;
 	bool	   *nulls;
-	int			ne;
+	int			ne,
+				i;
 	char	  **out;
+	char	  **kept;
 	MemoryContext old;
 
-	snprintf(key, sizeof(key), "%s:%s:%s", verb, c->key, e->dc);
-	v = pgp_subject_cache_lookup(key);
-	if (v == NULL)
+	snprintf(key, sizeof(key), "#%s:%s:%s", verb, c->key, e->dc);
+	kept = (char **) pgp_subject_cache_obj(key);
+	if (kept == NULL)
 	{
-		Oid			types[4] = {TEXTOID, c->rowtype, TEXTOID, JSONBOID};
-		Datum		vals[4] = {CStringGetTextDatum(verb), c->row, CStringGetTextDatum(e->dc), e->params};
-		bool		isnull;
-
-		(void) eng_sql(e, "SELECT privacy_internal._subject_stmts($1, $2, $3, $4)",
-					   4, types, vals, NULL, &isnull);
-		v = pgp_subject_cache_lookup(key);
+		v = pgp_subject_cache_lookup(key + 1);
 		if (v == NULL)
-			elog(ERROR, "privacy_internal._subject_stmts kept no statements");
+		{
+			Oid			types[4] = {TEXTOID, c->rowtype, TEXTOID, JSONBOID};
+			Datum		vals[4] = {CStringGetTextDatum(verb), c->row, CStringGetTextDatum(e->dc), e->params};
+			bool		isnull;
+
+			(void) eng_sql(e, "SELECT privacy_internal._subject_stmts($1, $2, $3, $4)",
+						   4, types, vals, NULL, &isnull);
+			v = pgp_subject_cache_lookup(key + 1);
+			if (v == NULL)
+				elog(ERROR, "privacy_internal._subject_stmts kept no statements");
+		}
+		/* parsed once: entry 0 counts the statements */
+		old = MemoryContextSwitchTo(pgp_subject_cache_memory());
+		a = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, (char *) v, TEXTOID, -1));
+		deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
+		kept = palloc0(sizeof(char *) * (ne + 1));
+		kept[0] = (char *) (intptr_t) ne;
+		for (i = 0; i < ne; i++)
+			kept[i + 1] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+		MemoryContextSwitchTo(old);
+		pgp_subject_cache_keep_obj(key, kept);
 	}
+	ne = (int) (intptr_t) kept[0];
 	old = MemoryContextSwitchTo(e->cxt);
-	a = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, (char *) v, TEXTOID, -1));
-	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
 	out = palloc0(sizeof(char *) * Max(ne, 1));
 	*n = 0;
 	if (ne == 1)
 	{
-		if (!nulls[0])
-			out[(*n)++] = TextDatumGetCString(elems[0]);
+		if (kept[1] != NULL)
+			out[(*n)++] = pstrdup(kept[1]);
 	}
 	else
 	{
 		/* bounded, then open periods: only those the subject has */
-		if (ne >= 1 && !nulls[0] && eng_has_b(e->params, c->key, true))
-			out[(*n)++] = TextDatumGetCString(elems[0]);
-		if (ne >= 2 && !nulls[1] && eng_has_b(e->params, c->key, false))
-			out[(*n)++] = TextDatumGetCString(elems[1]);
+		if (ne >= 1 && kept[1] != NULL && eng_has_b(e->params, c->key, true))
+			out[(*n)++] = pstrdup(kept[1]);
+		if (ne >= 2 && kept[2] != NULL && eng_has_b(e->params, c->key, false))
+			out[(*n)++] = pstrdup(kept[2]);
 	}
 	MemoryContextSwitchTo(old);
 	return out;
@@ -1349,17 +1364,35 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	PopActiveSnapshot();
 	e.params = eng_params(&e, e.kinds, e.vals, e.spans, e.nids);
 
-	/* decide: legal holds on any of the identifiers */
+	/*
+	 * decide: legal holds on any of the identifiers, whether any hold is
+	 * active, the retention policies, and the tables with a legal minimum
+	 */
 	{
 		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
 		Datum		vals[2] = {eng_text_array(&e, e.kinds, e.nids), eng_text_array(&e, e.vals, e.nids)};
-		Datum		r[3];
-		bool		rn[3];
+		Datum		r[6];
+		bool		rn[6];
+		Datum	   *elems;
+		bool	   *nulls;
 
-		(void) eng_sql_row(&e, "SELECT pg_catalog.string_agg(h.reason, '; ' ORDER BY h.hold_id),"
-						   " pg_catalog.bool_or(h.until IS NULL), pg_catalog.max(h.until)"
-						   " FROM privacy_internal._subject_holds($1, $2) h",
-						   2, types, vals, NULL, 3, r, rn);
+		(void) eng_sql_row(&e,
+						   "SELECT h.reasons, h.open, h.until,"
+						   " EXISTS (SELECT FROM privacy.legal_hold lh WHERE lh.released_at IS NULL"
+						   " AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now())),"
+						   " COALESCE(p.reten, '{}'), p.keep"
+						   " FROM (SELECT pg_catalog.string_agg(lh.reason, '; ' ORDER BY lh.id) AS reasons,"
+						   " pg_catalog.bool_or(lh.until IS NULL) AS open, pg_catalog.max(lh.until) AS until"
+						   " FROM privacy.legal_hold lh"
+						   " WHERE lh.released_at IS NULL"
+						   " AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now())"
+						   " AND (lh.kind, lh.value) IN (SELECT u.k, u.v FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(k, v))) h,"
+						   " (SELECT pg_catalog.jsonb_object_agg(rp.tbl::pg_catalog.oid::pg_catalog.text,"
+						   " pg_catalog.jsonb_build_object('time_column', rp.time_column, 'keep', rp.keep,"
+						   " 'action', rp.action, 'keep_at_least', rp.keep_at_least)) AS reten,"
+						   " pg_catalog.array_agg(rp.tbl::pg_catalog.oid) FILTER (WHERE rp.keep_at_least IS NOT NULL) AS keep"
+						   " FROM privacy.retention_policy rp) p",
+						   2, types, vals, NULL, 6, r, rn);
 		if (!rn[0])
 		{
 			holds = eng_text(&e, r[0]);
@@ -1369,6 +1402,18 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 				hold_until = DatumGetTimestampTz(r[2]);
 				hold_until_null = false;
 			}
+		}
+		any_hold = !rn[3] && DatumGetBool(r[3]);
+		reten = r[4];
+		nkeep_tbls = 0;
+		keep_tbls = NULL;
+		if (!rn[5])
+		{
+			deconstruct_array(DatumGetArrayTypeP(r[5]), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+							  &elems, &nulls, &nkeep_tbls);
+			keep_tbls = MemoryContextAlloc(e.cxt, sizeof(Oid) * Max(nkeep_tbls, 1));
+			for (i = 0; i < nkeep_tbls; i++)
+				keep_tbls[i] = DatumGetObjectId(elems[i]);
 		}
 	}
 
@@ -1394,34 +1439,6 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 		}
 		pgp_subject_cache_store("protected", "ok");
 	}
-	any_hold = DatumGetBool(eng_sql(&e, "SELECT EXISTS (SELECT FROM privacy.legal_hold lh"
-									" WHERE lh.released_at IS NULL"
-									" AND (lh.until IS NULL OR lh.until OPERATOR(pg_catalog.>) pg_catalog.now()))",
-									0, NULL, NULL, NULL, &isnull));
-	reten = eng_sql(&e, "SELECT privacy_internal._subject_retention_all()", 0, NULL, NULL, NULL, &isnull);
-	if (isnull)
-		reten = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-	{
-		Oid			types[1] = {JSONBOID};
-		Datum		vals[1] = {reten};
-		Datum		d = eng_sql(&e, "SELECT pg_catalog.array_agg(x.k::pg_catalog.oid) FROM pg_catalog.jsonb_each($1) x(k, v)"
-								" WHERE x.v OPERATOR(pg_catalog.->>) 'keep_at_least' IS NOT NULL",
-								1, types, vals, NULL, &isnull);
-		Datum	   *elems;
-		bool	   *nulls;
-
-		nkeep_tbls = 0;
-		keep_tbls = NULL;
-		if (!isnull)
-		{
-			deconstruct_array(DatumGetArrayTypeP(d), OIDOID, sizeof(Oid), true, TYPALIGN_INT,
-							  &elems, &nulls, &nkeep_tbls);
-			keep_tbls = MemoryContextAlloc(e.cxt, sizeof(Oid) * Max(nkeep_tbls, 1));
-			for (i = 0; i < nkeep_tbls; i++)
-				keep_tbls[i] = DatumGetObjectId(elems[i]);
-		}
-	}
-
 	for (t = 0; t < norder; t++)
 	{
 		Oid			tbl = order[t];
@@ -1734,14 +1751,38 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	{
 		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
 		Datum		vals[2] = {eng_text_array(&e, e.kinds, e.nids), eng_text_array(&e, e.vals, e.nids)};
-		Datum		d = eng_sql(&e, "SELECT privacy_internal._subject_forget_consent($1, $2)",
-								2, types, vals, NULL, &isnull);
+		int64		forgotten = 0;
+		int			ret;
+		uint64		j;
+		SPITupleTable *tt;
 
-		if (!isnull && DatumGetInt64(d) > 0)
+		/*
+		 * Each identifier that has consent events (one probe of the
+		 * subject_ref index each) replaced by its keyed reference.
+		 */
+		ret = SPI_execute_plan(pgp_kept_plan("SELECT privacy_internal._consent_forget_identity($1[i], $2[i])"
+											 " FROM pg_catalog.generate_subscripts($1, 1) i"
+											 " WHERE (SELECT true FROM privacy.consent_event ce"
+											 " WHERE ce.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref($1[i], $2[i])"
+											 " AND ce.kind OPERATOR(pg_catalog.=) $1[i] LIMIT 1)"
+											 " ORDER BY i", 2, types),
+							   vals, NULL, false, 0);
+		if (ret < 0)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		tt = SPI_tuptable;
+		for (j = 0; tt != NULL && j < SPI_processed; j++)
+		{
+			bool		fnull;
+			Datum		f = SPI_getbinval(tt->vals[j], tt->tupdesc, 1, &fnull);
+
+			if (!fnull)
+				forgotten += DatumGetInt64(f);
+		}
+		if (forgotten > 0)
 		{
 			Oid			ce = get_relname_relid("consent_event", get_namespace_oid("privacy", false));
 
-			eng_emit(rsinfo, ce, "pseudonymize", DatumGetInt64(d),
+			eng_emit(rsinfo, ce, "pseudonymize", forgotten,
 					 "proof of consent kept (GDPR Art. 7(1)); the identifier replaced by a keyed reference",
 					 0, true);
 		}
