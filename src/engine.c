@@ -1089,9 +1089,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 						 " pg_catalog.jsonb_build_object("
 						 "'rows', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0), '[]'),"
 						 " 'mentions', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1), '[]')) END"
-						 " FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,"
-						 " e OPERATOR(pg_catalog.->) 2 AS j"
-						 " FROM privacy_internal._subject_rows($1, $2, $3) e OFFSET 0) x",
+						 " FROM privacy_internal._subject_rows($1, $2, $3) x",
 						 shown, shown);
 		vals[0] = ObjectIdGetDatum(tables[t]);
 		vals[1] = CStringGetTextDatum(qc);

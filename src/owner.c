@@ -38,6 +38,7 @@
 #include "schema.h"
 
 #include "access/htup_details.h"
+#include "common/hashfn.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
@@ -111,12 +112,13 @@ pgp_end_as_owner(PgpAsOwner *save)
  * are generic (the identifiers' estimate is a fixed few rows), never
  * replanned per call.
  */
-#define PGP_MAX_PLANS 64
+#define PGP_MAX_PLANS 256
 #define PGP_MAX_PLAN_ARGS 8
 
 typedef struct PgpKeptPlan
 {
 	char	   *sql;
+	uint32		hash;			/* of sql, compared first */
 	int			nargs;
 	Oid			argtypes[PGP_MAX_PLAN_ARGS];
 	SPIPlanPtr	plan;
@@ -131,13 +133,15 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
 {
 	SPIPlanPtr	plan;
 	int			i;
+	uint32		hash = hash_bytes((const unsigned char *) sql, strlen(sql));
 
 	if (nargs > PGP_MAX_PLAN_ARGS)
 		elog(ERROR, "a kept plan takes at most %d parameters", PGP_MAX_PLAN_ARGS);
 	for (i = 0; i < n_kept_plans; i++)
 	{
-		if (kept_plans[i].nargs == nargs &&
-			memcmp(kept_plans[i].argtypes, argtypes, sizeof(Oid) * nargs) == 0 &&
+		if (kept_plans[i].hash == hash &&
+			kept_plans[i].nargs == nargs &&
+			(nargs == 0 || memcmp(kept_plans[i].argtypes, argtypes, sizeof(Oid) * nargs) == 0) &&
 			strcmp(kept_plans[i].sql, sql) == 0)
 			return kept_plans[i].plan;
 	}
@@ -156,8 +160,10 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
 		n_kept_plans--;
 	}
 	kept_plans[n_kept_plans].sql = MemoryContextStrdup(TopMemoryContext, sql);
+	kept_plans[n_kept_plans].hash = hash;
 	kept_plans[n_kept_plans].nargs = nargs;
-	memcpy(kept_plans[n_kept_plans].argtypes, argtypes, sizeof(Oid) * nargs);
+	if (nargs > 0)
+		memcpy(kept_plans[n_kept_plans].argtypes, argtypes, sizeof(Oid) * nargs);
 	kept_plans[n_kept_plans].plan = plan;
 	n_kept_plans++;
 	return plan;
@@ -172,10 +178,11 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
  *	  PGP_RUN_QUERY		a read-only query; its first row's first column in
  *						*result (copied into the caller's memory context,
  *						*isnull when there is no row or it is NULL)
- *	  PGP_RUN_ROWS		a read-only query; every row's first column put
- *						into store (desc), through a cursor, 1,000 rows at
- *						a time: a subject with millions of rows is read
- *						without one huge value
+ *	  PGP_RUN_ROWS		a read-only query; every row put into store (desc:
+ *						its first column when desc has one, else the whole
+ *						row, of exactly desc's types), through a cursor,
+ *						1,000 rows at a time: a subject with millions of
+ *						rows is read without one huge value
  *
  * PGP_RUN_READ_ONLY: a SELECT run in the caller's snapshot (a STABLE
  * caller reads one snapshot throughout); without it the statement takes a
@@ -234,16 +241,37 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 			SPI_cursor_fetch(portal, true, 1000);
 			if (SPI_processed == 0)
 				break;
-			if (SPI_tuptable->tupdesc->natts != 1 ||
-				(OidIsValid(expect_type) &&
-				 SPI_gettypeid(SPI_tuptable->tupdesc, 1) != expect_type))
-				elog(ERROR, "a statement run as the table's owner returned an unexpected row type");
-			for (i = 0; i < SPI_processed; i++)
+			if (desc->natts == 1)
 			{
-				bool		null;
-				Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &null);
+				if (SPI_tuptable->tupdesc->natts != 1 ||
+					(OidIsValid(expect_type) &&
+					 SPI_gettypeid(SPI_tuptable->tupdesc, 1) != expect_type))
+					elog(ERROR, "a statement run as the table's owner returned an unexpected row type");
+				for (i = 0; i < SPI_processed; i++)
+				{
+					bool		null;
+					Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &null);
 
-				tuplestore_putvalues(store, desc, &d, &null);
+					tuplestore_putvalues(store, desc, &d, &null);
+				}
+			}
+			else
+			{
+				/* whole rows, of exactly desc's column types */
+				Datum	   *v = palloc(sizeof(Datum) * desc->natts);
+				bool	   *n = palloc(sizeof(bool) * desc->natts);
+				int			a;
+
+				if (SPI_tuptable->tupdesc->natts != desc->natts)
+					elog(ERROR, "a statement run as the table's owner returned an unexpected row type");
+				for (a = 0; a < desc->natts; a++)
+					if (SPI_gettypeid(SPI_tuptable->tupdesc, a + 1) != TupleDescAttr(desc, a)->atttypid)
+						elog(ERROR, "a statement run as the table's owner returned an unexpected row type");
+				for (i = 0; i < SPI_processed; i++)
+				{
+					heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, v, n);
+					tuplestore_putvalues(store, desc, v, n);
+				}
 			}
 			processed += SPI_processed;
 			SPI_freetuptable(SPI_tuptable);

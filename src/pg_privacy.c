@@ -34,9 +34,11 @@
  *	  consent.c		the consent register's hot path and the consent trigger
  *	  retention.c	purge statements run as the table owner
  *	  analytics.c	safe aggregates and pseudonymized extracts
- *	  subject.c		data-subject rights, the C side of the subject engine:
- *					identifiers by column, statements run as the table owner,
- *					generated SQL kept per backend
+ *	  subject.c		data-subject rights, what the subject engine and the
+ *					SQL builders share: identifiers by column, statements
+ *					run as the table owner, generated SQL kept per backend
+ *	  engine.c		the subject engine: find, decide, apply (export and
+ *					erasure)
  *	  compat.c		the library under a database at an older version
  *	  pg_privacy.c	this file: _PG_init
  *

@@ -4,12 +4,12 @@
  *	  C helpers of the data-subject rights (src/sql/70_subject_find.sql
  *	  through 74_subject_erase.sql).
  *
- * The subject engine works in three phases: find (the subject's
- * identifiers to a fixed point), decide (legal minimums, holds,
+ * The subject engine (src/engine.c) works in three phases: find (the
+ * subject's identifiers to a fixed point), decide (legal minimums, holds,
  * restriction, consent) and apply (export rows, delete, scrub, restrict).
- * The phases' control flow and the reports are PL/pgSQL; the pieces below
- * are C because they run per statement or per row, need backend state, or
- * act as a table's owner (always through src/owner.c):
+ * The pieces below are what it and the SQL builders share: they run per
+ * statement or per row, keep backend state, or act as a table's owner
+ * (always through src/owner.c):
  *
  *	  _subject_params	find: the subject's identifiers by column, as each
  *						column stores them (transformed, cast-checked), the
@@ -28,14 +28,15 @@
  *						per backend (the plan cache replans it when a table
  *						changes), returning jsonb
  *	  _subject_rows		the same, returning every row (the export's rows)
- *	  _subject_eval		the export's per-table query that shows those rows
- *						(decrypts, masks), as the extension owner, through a
- *						kept plan
+ *	  _subject_eval		0.3.0's export query over _subject_rows (kept for a
+ *						database not yet updated; 0.4.0's engine runs its
+ *						own)
  *	  _restrict_trigger	the restriction trigger: the old rows read as the
  *						table's owner, checked as the extension owner
  *	  _subject_cache	the SQL that export and erasure generate from the
  *						catalog, and what they checked in it (protection,
- *						foreign keys), kept per backend: generating it takes
+ *						foreign keys), kept per backend (as text for the SQL
+ *						builders, as objects for the engine): generating it takes
  *						far longer than running it for one subject.  Any
  *						relcache invalidation empties it; the catalog
  *						functions send one for every declaration they
@@ -756,8 +757,8 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgp_subject_rows);
 
 /*
- * _subject_rows(tbl, sql, params): every row's first column (jsonb) of a
- * generated read-only query over tbl, as a set.  Run like _subject_query
+ * _subject_rows(tbl, sql, params): the rows (pri, m, j) of a generated
+ * read-only query over tbl, as a set.  Run like _subject_query
  * (as the owner of tbl, security-restricted), through a cursor, into a
  * tuplestore that spills to disk: a subject with millions of rows is
  * exported without one huge value.
@@ -772,9 +773,14 @@ pgp_subject_rows(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		return (Datum) 0;
-	if (rsinfo->setDesc->natts != 1 ||
-		TupleDescAttr(rsinfo->setDesc, 0)->atttypid != JSONBOID)
-		elog(ERROR, "_subject_rows must return jsonb");
+	/* (pri, m, j); 0.3.0 declared it returning one jsonb [pri, m, j] */
+	if (!((rsinfo->setDesc->natts == 1 &&
+		   TupleDescAttr(rsinfo->setDesc, 0)->atttypid == JSONBOID) ||
+		  (rsinfo->setDesc->natts == 3 &&
+		   TupleDescAttr(rsinfo->setDesc, 0)->atttypid == INT4OID &&
+		   TupleDescAttr(rsinfo->setDesc, 1)->atttypid == TEXTOID &&
+		   TupleDescAttr(rsinfo->setDesc, 2)->atttypid == JSONBOID)))
+		elog(ERROR, "_subject_rows must return (integer, text, jsonb)");
 	values[0] = PG_GETARG_DATUM(2);
 	(void) pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 						 1, argtypes, values, NULL,

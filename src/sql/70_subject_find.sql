@@ -163,18 +163,11 @@ COMMENT ON FUNCTION privacy_internal._subject_query(regclass, text, jsonb) IS
   'internal: one generated read-only query over a table and the subject''s identifiers, run as the table owner in a security-restricted operation, through a kept prepared plan';
 
 CREATE FUNCTION privacy_internal._subject_rows(tbl regclass, sql text, params jsonb)
-  RETURNS SETOF jsonb
+  RETURNS TABLE(pri integer, m text, j jsonb)
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_rows';
 COMMENT ON FUNCTION privacy_internal._subject_rows(regclass, text, jsonb) IS
   'internal: the rows of a generated read-only query over a table, run as the table owner in a security-restricted operation';
-
-CREATE FUNCTION privacy_internal._subject_eval(sql text, tbl regclass, q text, params jsonb)
-  RETURNS jsonb
-  LANGUAGE c STABLE
-  AS 'MODULE_PATHNAME', 'pgp_subject_eval';
-COMMENT ON FUNCTION privacy_internal._subject_eval(text, regclass, text, jsonb) IS
-  'internal: run a query built from the catalog over _subject_rows($1, $2, $3) through a plan kept per backend';
 
 CREATE FUNCTION privacy_internal._subject_cache_get(key text)
   RETURNS text
@@ -763,27 +756,6 @@ BEGIN
     INTO result
     FROM privacy.retention_policy p;
   RETURN COALESCE(result, '{}');
-END
-$$;
-
--- Active holds on any of the subject's identifiers: (reason, until),
--- until NULL for an open-ended hold.  Read from the retention part's
--- holds when installed.
-CREATE FUNCTION privacy_internal._subject_holds(kinds text[], vals text[])
-  RETURNS TABLE(hold_id bigint, reason text, until timestamptz)
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF pg_catalog.to_regclass('privacy.legal_hold') IS NULL THEN
-    RETURN;
-  END IF;
-  RETURN QUERY
-    SELECT h.id, h.reason, h.until FROM privacy.legal_hold h
-     WHERE h.released_at IS NULL
-       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
-       AND (h.kind, h.value) IN (SELECT u.k, u.v FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v))
-     ORDER BY h.id;
 END
 $$;
 

@@ -78,7 +78,7 @@ END
 $$;
 
 -- The query, run as the table's owner, returning the subject's rows of one
--- table, each once, as jsonb [pri, mention column, to_jsonb(t)] (pri 0 =
+-- table, each once, as (pri, mention column, to_jsonb(t)) (pri 0 =
 -- the subject's own row, 1 = a row that mentions the subject), in order of
 -- pri; and the expression over x.pri, x.m, x.j that shows such a row
 -- (_subject_row_json).  Both NULL when no column of the table can hold the
@@ -150,7 +150,7 @@ BEGIN
     END IF;
   END LOOP;
   IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
-    q := 'SELECT pg_catalog.jsonb_build_array(u.pri, u.m, u.j) FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
+    q := 'SELECT u.pri, u.m, u.j FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
          || pg_catalog.array_to_string(branches, ' UNION ALL ')
          || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d';
     shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
@@ -163,7 +163,7 @@ BEGIN
   -- branch is one more scan of each partition to set up.
   PERFORM privacy_internal._subject_cache_put('rowsb:' || key,
     CASE WHEN pg_catalog.cardinality(bounded) OPERATOR(pg_catalog.>) 0
-         THEN 'SELECT pg_catalog.jsonb_build_array(u.pri, u.m, u.j) FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
+         THEN 'SELECT u.pri, u.m, u.j FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
               || pg_catalog.array_to_string(bounded, ' UNION ALL ')
               || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d'
          ELSE '' END);
@@ -308,9 +308,7 @@ BEGIN
     cpri := 0;
     -- the rows, read as the table's owner (in order of pri); shown here
     FOR r IN EXECUTE 'SELECT x.pri, ' || rs.shown || ' AS j
-                        FROM (SELECT (e OPERATOR(pg_catalog.->>) 0)::pg_catalog.int4 AS pri, e OPERATOR(pg_catalog.->>) 1 AS m,
-                                     e OPERATOR(pg_catalog.->) 2 AS j
-                                FROM privacy_internal._subject_rows($1, $2, $3) e) x'
+                        FROM privacy_internal._subject_rows($1, $2, $3) x'
                USING t.tbl, rs.q, params LOOP
       IF NOT meta THEN
         part := part OPERATOR(pg_catalog.+) 1;

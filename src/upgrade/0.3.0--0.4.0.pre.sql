@@ -1,0 +1,4 @@
+-- The hand-written part of the update from 0.3.0 to 0.4.0 that runs before
+-- the generated functions: nothing changes in tables or types (the subject
+-- engine's functions become C; privacy_internal._subject_rows returns
+-- (pri, m, j), which the generated part drops and creates again).
