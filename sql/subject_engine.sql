@@ -81,6 +81,32 @@ ALTER TABLE regress_eng.letter ADD COLUMN sent_at timestamptz;
 SELECT privacy_internal._subject_cache_get('#lock') IS NOT NULL AS kept;
 COMMIT;
 
+-- The search's limits, for export and erasure alike, and nothing is
+-- erased when one is reached: a chain of accounts each linked to the next
+-- needs more than 10 rounds; an account linked to 600 addresses has more
+-- than 500 identifiers (54000, the statement never logged).
+CREATE TABLE regress_eng.chain (a text, b text);
+INSERT INTO regress_eng.chain SELECT 'c' || i, 'c' || (i + 1) FROM generate_series(1, 12) i;
+SELECT privacy.register_table('regress_eng.chain', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.chain', 'a', 'customer_number', identifies => 'customer');
+SELECT privacy.register_column('regress_eng.chain', 'b', 'customer_number', identifies => 'customer');
+SELECT privacy.export_subject('customer', 'c1');
+SELECT count(*) FROM privacy.erase_subject('customer', 'c1');
+SELECT count(*) AS chain_rows FROM regress_eng.chain;
+SELECT jsonb_array_length(privacy.export_subject('customer', 'c4')->'identifiers') AS ids_from_c4;
+CREATE TABLE regress_eng.fan (account text, email text);
+INSERT INTO regress_eng.fan SELECT 'f1', 'f' || i || '@example.dk' FROM generate_series(1, 600) i;
+SELECT privacy.register_table('regress_eng.fan', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.fan', 'account', 'customer_number', identifies => 'customer');
+SELECT privacy.register_column('regress_eng.fan', 'email', 'email', identifies => 'email');
+SELECT privacy.export_subject('customer', 'f1');
+SELECT count(*) FROM privacy.erase_subject('customer', 'f1');
+SELECT count(*) AS fan_rows FROM regress_eng.fan;
+-- declaring the linking column ends the fan-out: one identifier each
+SELECT privacy.set_subject_table('regress_eng.fan', link_columns => ARRAY['account']::name[]);
+SELECT jsonb_array_length(privacy.export_subject('customer', 'f1')->'identifiers') AS ids_from_f1;
+SELECT privacy.unregister_table('regress_eng.chain'), privacy.unregister_table('regress_eng.fan');
+
 -- Clean up
 SET client_min_messages = warning;
 SELECT privacy.unprotect('regress_eng.mail');
