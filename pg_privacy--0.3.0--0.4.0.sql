@@ -18,6 +18,12 @@
 
 DROP FUNCTION privacy_internal._subject_rows(regclass, text, jsonb);
 
+DROP FUNCTION privacy_internal._subject_eval(text, regclass, text, jsonb);
+
+DROP FUNCTION privacy_internal._subject_holds(text[], text[]);
+
+DROP FUNCTION privacy_internal._subject_forget_consent(text[], text[]);
+
 
 -- Functions new or changed in 0.4.0, in the order of its install script (generated)
 
@@ -300,7 +306,7 @@ CREATE OR REPLACE FUNCTION privacy_internal._subject_erase(kind text, value text
 -- 0.3.0 builders (their rows queries return one jsonb, 0.4.0's three
 -- columns): an invalidation of the catalog's tables empties the per-backend
 -- cache of each session at its next statement.
-SELECT pg_catalog.count(privacy_internal._invalidate(t.tbl)) FROM privacy.registered_table t;
+SELECT privacy_internal._invalidate(t.tbl) FROM privacy.registered_table t;
 SELECT privacy_internal._invalidate('privacy.registered_table'::pg_catalog.regclass);
 
 
