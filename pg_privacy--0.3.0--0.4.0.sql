@@ -27,6 +27,98 @@ DROP FUNCTION privacy_internal._subject_forget_consent(text[], text[]);
 
 -- Functions new or changed in 0.4.0, in the order of its install script (generated)
 
+CREATE FUNCTION privacy_internal._consent_receipt(kind text, normv text, controller jsonb)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  ref     text;
+  records jsonb;
+  last_id bigint;
+BEGIN
+  ref := privacy_internal._subject_ref(kind, normv);
+  SELECT pg_catalog.jsonb_agg(r ORDER BY r OPERATOR(pg_catalog.->>) 'purpose'), pg_catalog.max(m.last_id)
+    INTO records, last_id
+    FROM (
+      SELECT pg_catalog.jsonb_build_object(
+               'purpose', p.name,
+               'purposeDescription', p.description,
+               'legalBasis', p.legal_basis,
+               'legalBasisArticle', b.article,
+               'consentType', 'EXPLICIT',
+               'thirdPartyDisclosure', pg_catalog.cardinality(p.recipients) OPERATOR(pg_catalog.>) 0,
+               'thirdPartyName', pg_catalog.to_jsonb(p.recipients),
+               'termination', 'withdrawal at any time, as easy as giving it (GDPR Art. 7(3))',
+               'state', CASE pg_catalog.max(e.id) FILTER (WHERE e.event OPERATOR(pg_catalog.=) 'grant')
+                              OPERATOR(pg_catalog.=) pg_catalog.max(e.id)
+                             WHEN true THEN 'active' ELSE 'withdrawn' END,
+               'events', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                           'eventId', e.id,
+                           'eventType', CASE e.event WHEN 'grant' THEN 'given' ELSE 'withdrawn' END,
+                           'eventTime', e.at,
+                           'recordedTime', e.recorded_at,
+                           'collectionMethod', e.source,
+                           'noticeVersion', e.notice_version,
+                           'recordedBy', e.actor) ORDER BY e.at, e.id)) AS r,
+             pg_catalog.max(e.id) AS last_id
+        FROM privacy.consent_event e
+        JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) e.purpose
+        JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+       WHERE e.subject_ref OPERATOR(pg_catalog.=) ref
+         AND e.kind OPERATOR(pg_catalog.=) _consent_receipt.kind
+       GROUP BY p.name, p.description, p.legal_basis, b.article, p.recipients) m;
+  RETURN pg_catalog.jsonb_build_object(
+    'version', 'KI-CR-v1.1.0',
+    'model', 'ISO/IEC TS 27560 consent record',
+    'jurisdiction', 'DK',
+    'language', 'da',
+    -- Same subject and same last event give the same receipt id.
+    'consentReceiptID', CASE WHEN last_id IS NULL THEN NULL ELSE
+        pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ref || '|' || last_id::text, 'UTF8')), 'hex'), 32)::uuid::text END,
+    'iat', pg_catalog.floor(EXTRACT(epoch FROM pg_catalog.now()))::bigint,
+    'piiPrincipalId', pg_catalog.jsonb_build_object('kind', kind, 'value', normv),
+    'piiControllers', CASE WHEN controller IS NULL THEN '[]'::jsonb
+                           ELSE pg_catalog.jsonb_build_array(controller) END,
+    'sensitive', false,
+    'spiCat', '[]'::jsonb,
+    'consents', COALESCE(records, '[]'::jsonb));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.consent_receipt(kind text, value text, controller jsonb DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm    text;
+  normv   text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  IF kind IS NULL OR value IS NULL THEN
+    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
+   WHERE k.name OPERATOR(pg_catalog.=) consent_receipt.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+  END IF;
+  normv := privacy_internal._identifier_normalize(kind, value);
+  RETURN privacy_internal._consent_receipt(kind, normv, controller);
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
 CREATE FUNCTION privacy_internal._subject_rows(tbl regclass, sql text, params jsonb)
   RETURNS TABLE(pri integer, m text, j jsonb)
   LANGUAGE c STABLE STRICT
@@ -125,6 +217,25 @@ CREATE OR REPLACE FUNCTION privacy_internal._subject_identifiers(kind text, valu
   LANGUAGE c STABLE
   SET search_path = pg_catalog, pg_temp
   AS 'MODULE_PATHNAME', 'pgp_subject_identifiers';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  -- a receipt only for identifiers with consent events (one query), in
+  -- the order of the identifiers; each receipt made once (OFFSET 0)
+  RETURN (
+  SELECT COALESCE(pg_catalog.jsonb_agg(r.receipt ORDER BY r.i), '[]')
+    FROM (SELECT i, privacy_internal._consent_receipt(kinds[i], vals[i], NULL) AS receipt
+            FROM pg_catalog.unnest(privacy_internal._subject_with_consent(kinds, vals)) i
+          OFFSET 0) r
+   WHERE r.receipt IS NOT NULL
+     AND pg_catalog.jsonb_array_length(COALESCE(r.receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
+         OPERATOR(pg_catalog.>) 0);
+END
+$$;
 
 CREATE OR REPLACE FUNCTION privacy_internal._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
   LANGUAGE plpgsql STABLE

@@ -1412,17 +1412,19 @@ pgp_consent_forget_identity(PG_FUNCTION_ARGS)
 	{
 		int			ret;
 
-		ret = SPI_execute_with_args(pgp_internal_sql("UPDATE privacy.consent_event e SET value = NULL"
-													 " WHERE e.kind OPERATOR(pg_catalog.=) $1"
-													 "   AND e.value OPERATOR(pg_catalog.=) " NORMALIZED_2),
-									2, argtypes, values, NULL, false, 0);
+		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql("UPDATE privacy.consent_event e SET value = NULL"
+															   " WHERE e.kind OPERATOR(pg_catalog.=) $1"
+															   "   AND e.value OPERATOR(pg_catalog.=) " NORMALIZED_2),
+											 2, argtypes),
+							   values, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		n = SPI_processed;
-		ret = SPI_execute_with_args(pgp_internal_sql("DELETE FROM privacy.consent_state s"
-													 " WHERE s.kind OPERATOR(pg_catalog.=) $1"
-													 "   AND s.value OPERATOR(pg_catalog.=) " NORMALIZED_2),
-									2, argtypes, values, NULL, false, 0);
+		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql("DELETE FROM privacy.consent_state s"
+															   " WHERE s.kind OPERATOR(pg_catalog.=) $1"
+															   "   AND s.value OPERATOR(pg_catalog.=) " NORMALIZED_2),
+											 2, argtypes),
+							   values, NULL, false, 0);
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
 	}

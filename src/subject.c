@@ -769,6 +769,7 @@ pgp_subject_rows(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
+	int			nestlevel;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
@@ -782,10 +783,21 @@ pgp_subject_rows(PG_FUNCTION_ARGS)
 		   TupleDescAttr(rsinfo->setDesc, 2)->atttypid == JSONBOID)))
 		elog(ERROR, "_subject_rows must return (integer, text, jsonb)");
 	values[0] = PG_GETARG_DATUM(2);
+
+	/*
+	 * Planned without bitmap scans: the generic plan probes each
+	 * identifier's index (one node per partition to start, not two), as the
+	 * erasure's statements do.
+	 */
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_bitmapscan", "off",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 	(void) pgp_owner_run(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
 						 1, argtypes, values, NULL,
 						 PGP_RUN_ROWS | PGP_RUN_KEEP_PLAN | PGP_RUN_READ_ONLY, 0, JSONBOID,
 						 NULL, NULL, rsinfo->setResult, rsinfo->setDesc);
+	AtEOXact_GUC(true, nestlevel);
 	return (Datum) 0;
 }
 

@@ -466,35 +466,18 @@ $$;
 COMMENT ON FUNCTION privacy.consent_history(text, text) IS
   'every consent event of a subject identifier, oldest first: purpose, grant/withdraw, time, source, notice version';
 
--- A consent receipt: the subject's consents as JSON, with field names
--- after the Kantara Initiative Consent Receipt (v1.1) and the event model
--- of ISO/IEC TS 27560 (consent record, events given/withdrawn, state).
-CREATE FUNCTION privacy.consent_receipt(kind text, value text, controller jsonb DEFAULT NULL)
+-- The receipt of one identifier already in its normal form (consent_receipt
+-- without its checks; the export's receipts, src/engine.c).
+CREATE FUNCTION privacy_internal._consent_receipt(kind text, normv text, controller jsonb)
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
-  norm    text;
-  normv   text;
   ref     text;
   records jsonb;
   last_id bigint;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
-  IF kind IS NULL OR value IS NULL THEN
-    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
-  END IF;
-  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
-   WHERE k.name OPERATOR(pg_catalog.=) consent_receipt.kind;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
-  END IF;
-  normv := privacy_internal._identifier_normalize(kind, value);
   ref := privacy_internal._subject_ref(kind, normv);
   SELECT pg_catalog.jsonb_agg(r ORDER BY r OPERATOR(pg_catalog.->>) 'purpose'), pg_catalog.max(m.last_id)
     INTO records, last_id
@@ -524,7 +507,7 @@ BEGIN
         JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) e.purpose
         JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
        WHERE e.subject_ref OPERATOR(pg_catalog.=) ref
-         AND e.kind OPERATOR(pg_catalog.=) consent_receipt.kind
+         AND e.kind OPERATOR(pg_catalog.=) _consent_receipt.kind
        GROUP BY p.name, p.description, p.legal_basis, b.article, p.recipients) m;
   RETURN pg_catalog.jsonb_build_object(
     'version', 'KI-CR-v1.1.0',
@@ -541,6 +524,36 @@ BEGIN
     'sensitive', false,
     'spiCat', '[]'::jsonb,
     'consents', COALESCE(records, '[]'::jsonb));
+END
+$$;
+
+-- A consent receipt: the subject's consents as JSON, with field names
+-- after the Kantara Initiative Consent Receipt (v1.1) and the event model
+-- of ISO/IEC TS 27560 (consent record, events given/withdrawn, state).
+CREATE FUNCTION privacy.consent_receipt(kind text, value text, controller jsonb DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm    text;
+  normv   text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  IF kind IS NULL OR value IS NULL THEN
+    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
+   WHERE k.name OPERATOR(pg_catalog.=) consent_receipt.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+  END IF;
+  normv := privacy_internal._identifier_normalize(kind, value);
+  RETURN privacy_internal._consent_receipt(kind, normv, controller);
 EXCEPTION WHEN OTHERS THEN
   -- The statement that called this names a person: never logged with an
   -- error (errhidestmt), whatever the error.

@@ -791,22 +791,16 @@ CREATE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-  result jsonb := '[]';
-  receipt jsonb;
-  i integer;
 BEGIN
-  IF pg_catalog.to_regprocedure('privacy.consent_receipt(text,text,jsonb)') IS NULL THEN
-    RETURN result;    -- the consent part is not installed: no receipts
-  END IF;
-  -- a receipt only for identifiers with consent events (one query)
-  FOREACH i IN ARRAY privacy_internal._subject_with_consent(kinds, vals) LOOP
-    EXECUTE 'SELECT privacy.consent_receipt($1, $2)' INTO receipt USING kinds[i], vals[i];
-    IF receipt IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
-                                OPERATOR(pg_catalog.>) 0 THEN
-      result := result OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_array(receipt);
-    END IF;
-  END LOOP;
-  RETURN result;
+  -- a receipt only for identifiers with consent events (one query), in
+  -- the order of the identifiers; each receipt made once (OFFSET 0)
+  RETURN (
+  SELECT COALESCE(pg_catalog.jsonb_agg(r.receipt ORDER BY r.i), '[]')
+    FROM (SELECT i, privacy_internal._consent_receipt(kinds[i], vals[i], NULL) AS receipt
+            FROM pg_catalog.unnest(privacy_internal._subject_with_consent(kinds, vals)) i
+          OFFSET 0) r
+   WHERE r.receipt IS NOT NULL
+     AND pg_catalog.jsonb_array_length(COALESCE(r.receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
+         OPERATOR(pg_catalog.>) 0);
 END
 $$;
