@@ -1458,6 +1458,8 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 		char	  **dels = NULL;
 		int			nctids = 0;
 		int			ndels = 0;
+		int		   *pcols = palloc(sizeof(int) * Max(e.ncols, 1));
+		int			npcols = 0;
 		int64		n;
 
 		if (holds != NULL)
@@ -1616,7 +1618,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 								 rn[1] ? 0 : DatumGetTimestampTz(r[1]), rn[1]);
 				}
 			}
-			if (!refd && plain)
+			if (plain)
 			{
 				/* one DELETE by ctid for all the columns of an ordinary table */
 				char	  **s;
@@ -1633,6 +1635,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 					: palloc(sizeof(char *) * (ns + 1));
 				for (j = 0; j < ns; j++)
 					dels[ndels++] = s[j];
+				pcols[npcols++] = i;
 				continue;
 			}
 			stmts = eng_stmts(&e, "delete", c, &nstmts);
@@ -1649,21 +1652,55 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 			}
 			deleted += n;
 		}
-		if (nctids == 1)
-			deleted += eng_exec_all(&e, tbl, dels, 1, keepcond);
-		else if (nctids > 1)
+		if (nctids > 0)
 		{
-			StringInfoData q;
-			char	   *name = DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)));
 			char	   *one[1];
 
-			initStringInfo(&q);
-			appendStringInfo(&q, "DELETE FROM %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(", name);
-			for (i = 0; i < nctids; i++)
-				appendStringInfo(&q, "%s%s", i > 0 ? " UNION ALL " : "", ctids[i]);
-			appendStringInfoString(&q, "))");
-			one[0] = q.data;
-			deleted += eng_exec_all(&e, tbl, one, 1, keepcond);
+			if (nctids == 1)
+				one[0] = dels[0];
+			else
+			{
+				StringInfoData q;
+				char	   *name = DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)));
+
+				initStringInfo(&q);
+				appendStringInfo(&q, "DELETE FROM %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(", name);
+				for (i = 0; i < nctids; i++)
+					appendStringInfo(&q, "%s%s", i > 0 ? " UNION ALL " : "", ctids[i]);
+				appendStringInfoString(&q, "))");
+				one[0] = q.data;
+			}
+			if (!refd)
+				deleted += eng_exec_all(&e, tbl, one, 1, keepcond);
+			else if (eng_exec_all_fk(&e, tbl, one, 1, keepcond, &n))
+				deleted += n;
+			else
+			{
+				/*
+				 * A foreign key of another table refuses: column by column,
+				 * each in a subtransaction of its own; rows that other kept
+				 * rows still reference stay as long as they do.
+				 */
+				int			p;
+
+				for (p = 0; p < npcols; p++)
+				{
+					EngCol	   *c = &e.cols[pcols[p]];
+					char	  **stmts;
+					int			nstmts;
+
+					stmts = eng_stmts(&e, "delete", c, &nstmts);
+					if (eng_exec_all_fk(&e, tbl, stmts, nstmts, keepcond, &n))
+						deleted += n;
+					else
+					{
+						kept = Max(kept, eng_owner_count(&e, tbl,
+														 psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s",
+																  eng_from(&e, c))));
+						referenced = true;
+					}
+				}
+			}
 		}
 		if (deleted > 0)
 			eng_emit(rsinfo, tbl, "delete", deleted,
