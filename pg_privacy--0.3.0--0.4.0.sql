@@ -27,6 +27,95 @@ DROP FUNCTION privacy_internal._subject_forget_consent(text[], text[]);
 
 -- Functions new or changed in 0.4.0, in the order of its install script (generated)
 
+CREATE FUNCTION privacy_internal._undeclared_by_content(sample_rows integer DEFAULT 1000)
+  RETURNS TABLE(table_name regclass, column_name name, suggested_category text, matched_share numeric, sampled bigint)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  t       record;
+  q       text;
+  res     jsonb;
+  i       integer;
+  cnt     jsonb;
+  best    text;
+  bestn   bigint;
+  k       integer;
+  -- e-mail, national id, bank account, phone: in order of precedence
+  kinds   text[] := ARRAY['email', 'national_id', 'bank_account', 'phone'];
+  res_re  text[] := ARRAY[
+    '[[:alnum:]._%+-]+@[[:alnum:]-]+(\.[[:alnum:]-]+)*\.[[:alpha:]]{2,}',
+    '(^|[^[:alnum:]])((0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])[0-9]{2}[-+A]?[0-9]{3}[0-9A-Z]{1,2}|(19|20)?[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[-+][0-9]{4})($|[^[:alnum:]])',
+    '(^|[^[:alnum:]])[A-Z]{2}[0-9]{2}( ?[A-Z0-9]){11,30}($|[^[:alnum:]])',
+    '(^|[^[:alnum:]+])((\+|00)[1-9][0-9]([ .-]?[0-9]){6,13}|[2-9][0-9]( ?[0-9]){6})($|[^[:alnum:]])'];
+BEGIN
+  IF sample_rows IS NULL OR sample_rows OPERATOR(pg_catalog.<) 1 OR sample_rows OPERATOR(pg_catalog.>) 1000000 THEN
+    RAISE EXCEPTION 'sample_rows must be between 1 and 1000000' USING ERRCODE = '22023';
+  END IF;
+  FOR t IN
+    SELECT c.oid::regclass AS tbl,
+           pg_catalog.array_agg(a.attname ORDER BY a.attnum) AS cols
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+      JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+     WHERE c.relkind IN ('r', 'p')
+       AND NOT c.relispartition
+       AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal')
+       AND n.nspname !~ '^pg_toast'
+       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+       AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'json'::regtype, 'jsonb'::regtype)
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                        WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+                          AND d.objid OPERATOR(pg_catalog.=) c.oid
+                          AND d.deptype OPERATOR(pg_catalog.=) 'e')
+       AND NOT EXISTS (SELECT FROM privacy.registered_column rc
+                        WHERE rc.tbl OPERATOR(pg_catalog.=) c.oid
+                          AND rc.col OPERATOR(pg_catalog.=) a.attname)
+     GROUP BY c.oid
+     ORDER BY c.oid::regclass::text
+  LOOP
+    -- per column: [non-null values, matches of each kind]
+    SELECT 'SELECT pg_catalog.jsonb_build_array(' || pg_catalog.string_agg(
+             pg_catalog.format('pg_catalog.jsonb_build_array(pg_catalog.count(s.%1$I)%2$s)', 'v' || o,
+               (SELECT pg_catalog.string_agg(pg_catalog.format(', pg_catalog.count(*) FILTER (WHERE s.%I OPERATOR(pg_catalog.~) %L)', 'v' || o, r), '' ORDER BY ro)
+                  FROM pg_catalog.unnest(res_re) WITH ORDINALITY x(r, ro))), ', ' ORDER BY o)
+           || ')::pg_catalog.text FROM (SELECT '
+           || pg_catalog.string_agg(pg_catalog.format('t.%I::pg_catalog.text AS %I', col, 'v' || o), ', ' ORDER BY o)
+           || pg_catalog.format(' FROM %s t LIMIT %s) s', t.tbl, sample_rows)
+      INTO q
+      FROM pg_catalog.unnest(t.cols) WITH ORDINALITY u(col, o);
+    BEGIN
+      res := privacy_internal._owner_query(t.tbl, q, '{}', 100)::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+      CONTINUE;   -- locked, or unreadable: left out of this report
+    END;
+    FOR i IN 1 .. pg_catalog.cardinality(t.cols) LOOP
+      cnt := res OPERATOR(pg_catalog.->) (i OPERATOR(pg_catalog.-) 1);
+      CONTINUE WHEN (cnt OPERATOR(pg_catalog.->>) 0)::bigint OPERATOR(pg_catalog.=) 0;
+      best := NULL;
+      bestn := 0;
+      FOR k IN 1 .. pg_catalog.cardinality(kinds) LOOP
+        IF (cnt OPERATOR(pg_catalog.->>) k)::bigint OPERATOR(pg_catalog.>) bestn THEN
+          best := kinds[k];
+          bestn := (cnt OPERATOR(pg_catalog.->>) k)::bigint;
+        END IF;
+      END LOOP;
+      CONTINUE WHEN best IS NULL;
+      table_name := t.tbl;
+      column_name := t.cols[i];
+      suggested_category := best;
+      sampled := (cnt OPERATOR(pg_catalog.->>) 0)::bigint;
+      matched_share := pg_catalog.round(bestn::numeric OPERATOR(pg_catalog./) sampled, 3);
+      RETURN NEXT;
+    END LOOP;
+  END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._undeclared_by_content(integer) IS
+  'internal: undeclared text and JSON columns whose sampled content looks like e-mail addresses, phone numbers, national identity numbers or IBANs';
+
 CREATE FUNCTION privacy_internal._consent_receipt(kind text, normv text, controller jsonb)
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
@@ -408,7 +497,333 @@ CREATE OR REPLACE FUNCTION privacy_internal._subject_erase(kind text, value text
   SET search_path = pg_catalog, pg_temp
   AS 'MODULE_PATHNAME', 'pgp_subject_erase';
 
+CREATE OR REPLACE FUNCTION privacy.health()
+  RETURNS TABLE(area text, status text, detail text, hint text)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ext_owner oid;
+  libs text[];
+  loaded text;
+  stored text;
+  r record;
+  n bigint;
+  m bigint;
+  job record;
+  last record;
+  npolicies bigint;
+  conn text;
+BEGIN
+  -- Without the entry-point hook (the library loaded on demand, or not at
+  -- all) this function runs with the caller's rights: say so and stop.
+  SELECT e.extowner INTO ext_owner FROM pg_catalog.pg_extension e
+   WHERE e.extname OPERATOR(pg_catalog.=) 'pg_privacy';
+  IF ext_owner IS NULL OR NOT pg_catalog.pg_has_role(CURRENT_USER, ext_owner, 'USAGE') THEN
+    area := 'library'; status := 'error';
+    detail := 'pg_privacy''s API entry points are not in force in this session: the library is not preloaded';
+    hint := 'Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server.';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+
+  -- 1. The library.
+  area := 'library';
+  libs := ARRAY(SELECT pg_catalog.btrim(x, ' "')
+                  FROM pg_catalog.regexp_split_to_table(
+                         pg_catalog.current_setting('shared_preload_libraries'), ',') x);
+  IF 'pg_privacy' OPERATOR(pg_catalog.=) ANY (libs)
+     OR '$libdir/pg_privacy' OPERATOR(pg_catalog.=) ANY (libs) THEN
+    status := 'ok'; detail := 'pg_privacy is preloaded (shared_preload_libraries)'; hint := NULL;
+  ELSE
+    status := 'error';
+    detail := pg_catalog.format('pg_privacy is not in shared_preload_libraries (%s)',
+                                COALESCE(NULLIF(pg_catalog.current_setting('shared_preload_libraries'), ''), 'empty'));
+    hint := 'Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server: its API functions rely on a hook installed at load.';
+  END IF;
+  RETURN NEXT;
+
+  -- 2. The key: configured, usable, and the database's own.
+  area := 'key';
+  BEGIN
+    loaded := privacy.key_fingerprint();
+  EXCEPTION WHEN OTHERS THEN
+    status := 'error';
+    detail := SQLERRM;
+    hint := 'Set pg_privacy.key_file to a file of 64 hexadecimal digits (openssl rand -hex 32), mode 0600, outside the data directory, and reload.';
+    RETURN NEXT;
+  END;
+  IF loaded IS NOT NULL THEN
+    SELECT s.fingerprint INTO stored FROM privacy.key_state s;
+    IF stored IS NULL THEN
+      status := 'ok';
+      detail := pg_catalog.format('key %s loaded; no keyed data yet (the first keyed work records it)', loaded);
+      hint := NULL;
+    ELSIF stored OPERATOR(pg_catalog.=) loaded THEN
+      status := 'ok';
+      detail := pg_catalog.format('key %s loaded, the database''s key', loaded);
+      hint := NULL;
+    ELSE
+      status := 'error';
+      detail := pg_catalog.format('the loaded key %s is not the database''s key %s: keyed work fails', loaded, stored);
+      hint := pg_catalog.format('Install the key file of fingerprint %s and reload; if the key was replaced on purpose, run SELECT privacy.accept_key_change(%L).',
+                                stored, stored);
+    END IF;
+    RETURN NEXT;
+  END IF;
+
+  -- 3. The purge: scheduled with pg_cron, and its last run.
+  area := 'purge';
+  SELECT pg_catalog.count(*) INTO npolicies FROM privacy.retention_policy;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+    status := 'warning';
+    detail := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0
+                   THEN pg_catalog.format('pg_cron not installed in this database; tables with a retention policy: %s', npolicies)
+                   ELSE 'pg_cron not installed in this database' END;
+    hint := 'Schedule CALL privacy.run_purge() nightly: with pg_cron (cron.database_name = this database, cron.use_background_workers = on, CREATE EXTENSION pg_cron, SELECT privacy.schedule_purge()), '
+            'or with cron.schedule_in_database() from pg_cron''s database, or another scheduler.';
+    RETURN NEXT;
+  ELSE
+    EXECUTE 'SELECT j.jobid, j.schedule, j.command, j.nodename, j.nodeport, j.database, j.username, j.active
+               FROM cron.job j WHERE j.jobname OPERATOR(pg_catalog.=) $1
+              ORDER BY j.jobid DESC LIMIT 1'
+      INTO job USING 'pg_privacy_purge';
+    IF job.jobid IS NULL THEN
+      status := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0 THEN 'error' ELSE 'warning' END;
+      detail := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0
+                     THEN pg_catalog.format('the purge is not scheduled; tables with a retention policy: %s', npolicies)
+                     ELSE 'the purge is not scheduled (and no table has a retention policy)' END;
+      hint := 'Schedule it with SELECT privacy.schedule_purge(''30 3 * * *'').';
+      RETURN NEXT;
+    ELSE
+      EXECUTE 'SELECT d.status, d.return_message, d.start_time, d.end_time
+                 FROM cron.job_run_details d WHERE d.jobid OPERATOR(pg_catalog.=) $1
+                ORDER BY d.runid DESC LIMIT 1'
+        INTO last USING job.jobid;
+      IF NOT job.active THEN
+        status := 'error';
+        detail := pg_catalog.format('purge job %s is inactive', job.jobid);
+        hint := 'Activate it again with SELECT privacy.schedule_purge(schedule).';
+      ELSIF job.database OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
+        status := 'error';
+        detail := pg_catalog.format('purge job %s runs in database %s, not in this one', job.jobid, job.database);
+        hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule).';
+      ELSIF last.status IS NOT DISTINCT FROM 'failed' THEN
+        status := 'error';
+        detail := pg_catalog.format('the last run of purge job %s failed at %s: %s', job.jobid,
+                                    pg_catalog.to_char(COALESCE(last.end_time, last.start_time), 'YYYY-MM-DD HH24:MI:SSOF'),
+                                    COALESCE(last.return_message, 'no message'));
+        hint := CASE
+          WHEN last.return_message LIKE 'connection failed%'
+            THEN 'pg_cron could not connect: set cron.use_background_workers = on in postgresql.conf, restart, and SELECT privacy.schedule_purge(schedule).'
+          WHEN last.return_message LIKE 'could not start background process%'
+            THEN 'Raise max_worker_processes (pg_cron''s jobs need background workers beside parallel query and replication) and restart.'
+          ELSE 'See cron.job_run_details and privacy.audit_log (event retention.purge_failed); run CALL privacy.run_purge() by hand to see the error.' END;
+      ELSIF pg_catalog.current_setting('cron.use_background_workers', true) IS DISTINCT FROM 'on'
+            AND (job.nodename IS DISTINCT FROM COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost')
+                 OR job.nodeport IS DISTINCT FROM pg_catalog.current_setting('port')::integer) THEN
+        -- pg_cron connects to the node the job names: one restored from
+        -- another cluster, or made before cron.host changed, misses.
+        status := 'warning';
+        detail := pg_catalog.format('purge job %s connects to %s port %s, not to this server (%s port %s): its next run fails',
+                                    job.jobid, job.nodename, job.nodeport,
+                                    COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost'),
+                                    pg_catalog.current_setting('port'));
+        hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule): the job is made for this server.';
+      ELSIF last.status IS NULL THEN
+        conn := privacy_internal._cron_connection_problem();
+        status := CASE WHEN conn IS NULL THEN 'ok' ELSE 'warning' END;
+        detail := pg_catalog.format('purge job %s scheduled ''%s'' (%s), not run yet%s', job.jobid, job.schedule, job.command,
+                                    CASE WHEN conn IS NULL THEN '' ELSE '; ' || conn END);
+        hint := CASE WHEN conn IS NULL THEN NULL
+                     ELSE 'Set cron.use_background_workers = on and restart, then SELECT privacy.schedule_purge(schedule).' END;
+      ELSE
+        status := 'ok';
+        detail := pg_catalog.format('purge job %s scheduled ''%s''; last run %s at %s', job.jobid, job.schedule,
+                                    last.status, pg_catalog.to_char(COALESCE(last.end_time, last.start_time), 'YYYY-MM-DD HH24:MI:SSOF'));
+        hint := NULL;
+      END IF;
+      RETURN NEXT;
+    END IF;
+  END IF;
+
+  -- 4. Data-subject requests past their deadline and still open.
+  area := 'subject requests';
+  SELECT pg_catalog.count(*),
+         pg_catalog.string_agg(pg_catalog.format('%s (%s, due %s)', d.id, d.request, pg_catalog.to_char(d.due_at, 'YYYY-MM-DD')), ', ' ORDER BY d.due_at, d.id)
+    INTO n, detail
+    FROM privacy.request_deadlines d
+   WHERE d.closed_at IS NULL AND d.due_at OPERATOR(pg_catalog.<) pg_catalog.now();
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'error';
+    detail := pg_catalog.format('open requests past their deadline (%s): %s', n, detail);
+    hint := 'Answer them and close them with privacy.close_request(id, outcome); privacy.request_deadlines lists them.';
+  ELSE
+    SELECT pg_catalog.count(*) INTO m FROM privacy.subject_request q WHERE q.closed_at IS NULL;
+    status := 'ok';
+    detail := pg_catalog.format('no open request is overdue (%s open)', m);
+    hint := NULL;
+  END IF;
+  RETURN NEXT;
+
+  -- 5. The catalog: each problem is an error.
+  area := 'catalog';
+  n := 0;
+  FOR r IN SELECT p.table_name, p.column_name, p.problem FROM privacy.catalog_problems p
+            ORDER BY p.table_name::text, p.column_name, p.problem LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'error';
+    detail := pg_catalog.format('%s%s: %s', r.table_name,
+                                CASE WHEN r.column_name IS NULL THEN '' ELSE '.' || pg_catalog.quote_ident(r.column_name) END,
+                                r.problem);
+    hint := 'See privacy.catalog_problems; fix the table or its declaration (privacy.register_column, privacy.unregister_column).';
+    RETURN NEXT;
+  END LOOP;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('no catalog problem (registered tables: %s)',
+                                (SELECT pg_catalog.count(*) FROM privacy.registered_table));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 6. Columns that look personal but are not declared.
+  area := 'undeclared columns';
+  SELECT pg_catalog.count(*),
+         pg_catalog.string_agg(x.c, ', ' ORDER BY x.c) FILTER (WHERE x.i OPERATOR(pg_catalog.<=) 10)
+    INTO n, detail
+    FROM (SELECT u.table_name::text || '.' || pg_catalog.quote_ident(u.column_name) AS c,
+                 pg_catalog.row_number() OVER (ORDER BY u.table_name::text, u.column_name) AS i
+            FROM privacy_internal._undeclared_by_name u) x;
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('columns that look personal but are not declared (%s): %s%s', n, detail,
+                                CASE WHEN n OPERATOR(pg_catalog.>) 10 THEN ', ...' ELSE '' END);
+    hint := 'Declare them with privacy.register_column() (see privacy.undeclared_columns).';
+  ELSE
+    status := 'ok'; detail := 'no undeclared personal column'; hint := NULL;
+  END IF;
+  RETURN NEXT;
+
+  -- 7. Tables with protect transformations whose protection is not in force.
+  area := 'protection';
+  n := 0;
+  FOR r IN SELECT p.table_name FROM privacy.protected_tables p WHERE NOT p.protected
+            ORDER BY p.table_name::text LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'error';
+    detail := pg_catalog.format('protection of %s is not in force: %s', r.table_name,
+                                COALESCE(privacy_internal._protection_problem(r.table_name),
+                                                    'it has protect declarations but no protect trigger'));
+    hint := CASE WHEN privacy_internal._has_protect_trigger(r.table_name)
+                 THEN 'Restore the protect trigger (ALTER TABLE ... ENABLE TRIGGER zz_pg_privacy_protect, on every partition), or remove the protection with privacy.unprotect() and install it again with privacy.protect().'
+                 ELSE pg_catalog.format('Run SELECT privacy.protect(%L) (rewrite_existing => true converts rows stored meanwhile).',
+                                        r.table_name::text) END;
+    RETURN NEXT;
+  END LOOP;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('protection in force (protected tables: %s)', (SELECT pg_catalog.count(*) FROM privacy.protected_tables));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 8. Restrictions and legal holds past their end and still in place.
+  area := 'restrictions and holds';
+  SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT x.kind, ', ')
+    INTO n, detail
+    FROM privacy.restriction x
+   -- a restriction an erasure left on the rows it had to keep ends by
+   -- itself at its end (restrict checks ignore it from then on); one the
+   -- subject asked for is lifted by hand
+   WHERE x.origin OPERATOR(pg_catalog.=) 'request'
+     AND x.until IS NOT NULL AND x.until OPERATOR(pg_catalog.<) pg_catalog.now();
+  SELECT pg_catalog.count(*) INTO m
+    FROM privacy.legal_hold h
+   WHERE h.released_at IS NULL AND h.until IS NOT NULL AND h.until OPERATOR(pg_catalog.<) pg_catalog.now();
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('restrictions past their end and still in place (%s): kinds %s', n, detail);
+    hint := 'Lift them with privacy.unrestrict_subject(kind, value) or restrict again with a new end.';
+    RETURN NEXT;
+  END IF;
+  IF m OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('legal holds past their end and not released (%s): ids %s', m,
+                                (SELECT pg_catalog.string_agg(h.id::text, ', ' ORDER BY h.id) FROM privacy.legal_hold h
+                                  WHERE h.released_at IS NULL AND h.until IS NOT NULL
+                                    AND h.until OPERATOR(pg_catalog.<) pg_catalog.now()));
+    hint := 'Release them with privacy.release_hold(id), or place a new hold if the reason still holds (see privacy.legal_holds).';
+    RETURN NEXT;
+  END IF;
+  IF n OPERATOR(pg_catalog.=) 0 AND m OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('no restriction or hold past its end (restrictions: %s, active holds: %s)',
+                                (SELECT pg_catalog.count(*) FROM privacy.restriction),
+                                (SELECT pg_catalog.count(*) FROM privacy.legal_hold h
+                                  WHERE h.released_at IS NULL
+                                    AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>=) pg_catalog.now())));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+END
+$$;
+
 -- Views, triggers, comments and configuration new or changed in 0.4.0 (generated)
+
+CREATE VIEW privacy_internal._undeclared_by_name AS
+SELECT c.oid::regclass                AS table_name,
+       a.attname                      AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       m.category                     AS suggested_category,
+       (t.tbl IS NOT NULL)            AS table_registered
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+  CROSS JOIN LATERAL (
+        SELECT np.category FROM privacy.name_pattern np
+         WHERE a.attname::text OPERATOR(pg_catalog.~*) np.pattern
+         ORDER BY np.builtin, np.pattern LIMIT 1) m
+  LEFT JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) c.oid
+ WHERE c.relkind IN ('r', 'p', 'f')
+   AND NOT c.relispartition
+   AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal')
+   AND n.nspname !~ '^pg_toast'
+   AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+                      AND d.objid OPERATOR(pg_catalog.=) c.oid
+                      AND d.deptype OPERATOR(pg_catalog.=) 'e')
+   AND NOT EXISTS (SELECT FROM privacy.registered_column rc
+                    WHERE rc.tbl OPERATOR(pg_catalog.=) c.oid
+                      AND rc.col OPERATOR(pg_catalog.=) a.attname);
+
+COMMENT ON VIEW privacy_internal._undeclared_by_name IS
+  'internal: columns whose names look personal but are not declared (privacy.undeclared_columns; privacy.health)';
+
+CREATE OR REPLACE VIEW privacy.undeclared_columns AS
+SELECT COALESCE(nm.table_name, ct.table_name) AS table_name,
+       COALESCE(nm.column_name, ct.column_name) AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       COALESCE(nm.suggested_category, ct.suggested_category) AS suggested_category,
+       EXISTS (SELECT FROM privacy.registered_table r
+                WHERE r.tbl OPERATOR(pg_catalog.=) COALESCE(nm.table_name, ct.table_name)) AS table_registered,
+       CASE WHEN nm.column_name IS NOT NULL AND ct.column_name IS NOT NULL THEN 'name, content'
+            WHEN nm.column_name IS NOT NULL THEN 'name'
+            ELSE 'content' END AS found_by,
+       ct.matched_share,
+       ct.sampled
+  FROM privacy_internal._undeclared_by_name nm
+  FULL JOIN privacy_internal._undeclared_by_content() ct
+    ON ct.table_name OPERATOR(pg_catalog.=) nm.table_name AND ct.column_name OPERATOR(pg_catalog.=) nm.column_name
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) COALESCE(nm.table_name, ct.table_name)
+   AND a.attname OPERATOR(pg_catalog.=) COALESCE(nm.column_name, ct.column_name);
+
+COMMENT ON VIEW privacy.undeclared_columns IS
+  'columns that look personal but are not declared, by their name (phone, email, navn, cpr, kundenummer, ...) or their sampled content (phone numbers, e-mail addresses, CPR numbers, IBANs), with the share of sampled values that matched';
 
 -- The hand-written part of the update from 0.3.0 to 0.4.0 that runs after
 -- the generated functions.
@@ -419,6 +834,19 @@ CREATE OR REPLACE FUNCTION privacy_internal._subject_erase(kind text, value text
 -- cache of each session at its next statement.
 SELECT privacy_internal._invalidate(t.tbl) FROM privacy.registered_table t;
 SELECT privacy_internal._invalidate('privacy.registered_table'::pg_catalog.regclass);
+
+-- Danish and Nordic column names that look personal.
+INSERT INTO privacy.name_pattern (pattern, category, builtin) VALUES
+  ('telefon|(^|_)tlf|mobil|puhelin', 'phone', true),
+  ('e_?post|s[aä]hk[oö]posti', 'email', true),
+  ('(^|_)((for|efter|mellem|fuld|kontakt|etter|f[oö]r|slekt)_?)?(navn|namn|nimi)$|(suku|etu)nimi', 'name', true),
+  ('adresse|adress|osoite|(^|_)postnr|post_?nummer|postinumero|(^|_)gade(_|$)|(^|_)vej(_|$)|bynavn|(^|_)postby$|postort', 'postal_address', true),
+  ('(^|_)cpr|person_?n(umme)?r|f(ø|oe|o)dsels_?(nummer|nr|dato)|f[oö]delse_?datum|henkil[oö]tunnus|(^|_)hetu$|syntym[aä]', 'national_id', true),
+  ('kunde_?n(umme)?r|kund_?n(umme)?r|asiakas_?n(ume)?ro', 'customer_number', true),
+  ('konto_?n(umme)?r|tilinumero|(^|_)reg_?nr', 'bank_account', true),
+  ('org(anisations|anisasjons)?_?n(umme)?r|y_?tunnus', 'business_id', true),
+  ('(^|_)firma|virksomhed|f[oö]retag|yritys', 'company', true)
+  ON CONFLICT (pattern) DO NOTHING;
 
 
 -- Privileges: every GRANT and REVOKE of the 0.4.0 install script, in its order (generated)

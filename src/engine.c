@@ -712,8 +712,7 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 	EngLink    *links;
 	int			nlinks;
 	int			rounds = 0;
-	int			from,
-				nfront;
+	int			nfront;
 	char	  **fk;
 	char	  **fv;
 	Datum	   *fs;
@@ -777,8 +776,6 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 	fv[0] = e->vals[0];
 	fs[0] = e->spans[0];
 	nfront = 1;
-	from = 0;
-	(void) from;
 	while (nfront > 0)
 	{
 		Datum		params;
@@ -999,8 +996,8 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	Oid		   *tables;
 	int			ntables;
 	Datum	   *docs;
+	Datum	   *docoids;
 	int			ndocs = 0;
-	Datum		reten;
 	bool		isnull;
 	int			t,
 				i;
@@ -1012,9 +1009,6 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	eng_find(&e, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
 			 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
 	e.params = eng_params(&e, e.kinds, e.vals, e.spans, e.nids);
-	reten = eng_sql(&e, "SELECT privacy_internal._subject_retention_all()", 0, NULL, NULL, NULL, &isnull);
-	if (isnull)
-		reten = DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 
 	/* the tables in the order of their names */
 	tables = eng_oids(&e, "#export_order",
@@ -1023,6 +1017,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 					  "          FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc) x",
 					  &ntables);
 	docs = MemoryContextAlloc(e.cxt, sizeof(Datum) * Max(ntables, 1));
+	docoids = MemoryContextAlloc(e.cxt, sizeof(Datum) * Max(ntables, 1));
 	for (t = 0; t < ntables; t++)
 	{
 		char		k[NAMEDATALEN];
@@ -1031,8 +1026,8 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		const char *shown;
 		char	   *qc;
 		StringInfoData sql;
-		Oid			types[4] = {REGCLASSOID, TEXTOID, JSONBOID, JSONBOID};
-		Datum		vals[4];
+		Oid			types[3] = {REGCLASSOID, TEXTOID, JSONBOID};
+		Datum		vals[3];
 		Datum		d;
 		bool		has_ids = false;
 
@@ -1085,7 +1080,6 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		initStringInfo(&sql);
 		appendStringInfo(&sql,
 						 "SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN"
-						 " privacy_internal._subject_table_json($1, $4) OPERATOR(pg_catalog.||)"
 						 " pg_catalog.jsonb_build_object("
 						 "'rows', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0), '[]'),"
 						 " 'mentions', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1), '[]')) END"
@@ -1094,17 +1088,19 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		vals[0] = ObjectIdGetDatum(tables[t]);
 		vals[1] = CStringGetTextDatum(qc);
 		vals[2] = e.params;
-		vals[3] = reten;
-		d = eng_sql(&e, sql.data, 4, types, vals, NULL, &isnull);
+		d = eng_sql(&e, sql.data, 3, types, vals, NULL, &isnull);
 		if (!isnull)
+		{
+			docoids[ndocs] = ObjectIdGetDatum(tables[t]);
 			docs[ndocs++] = d;
+		}
 	}
 
 	/* the header, and the tables */
 	{
-		Oid			types[6] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
-		TSTZMULTIRANGEARRAYOID, JSONBARRAYOID};
-		Datum		vals[6];
+		Oid			types[7] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
+		TSTZMULTIRANGEARRAYOID, OIDARRAYOID, JSONBARRAYOID};
+		Datum		vals[7];
 		MemoryContext old = MemoryContextSwitchTo(e.cxt);
 
 		vals[0] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
@@ -1112,9 +1108,14 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		vals[2] = eng_text_array(&e, e.kinds, e.nids);
 		vals[3] = eng_text_array(&e, e.vals, e.nids);
 		vals[4] = eng_span_array(&e, e.spans, e.nids);
-		vals[5] = PointerGetDatum(construct_array(docs, ndocs, JSONBOID, -1, false, TYPALIGN_INT));
+		vals[5] = PointerGetDatum(construct_array(docoids, ndocs, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		vals[6] = PointerGetDatum(construct_array(docs, ndocs, JSONBOID, -1, false, TYPALIGN_INT));
 		MemoryContextSwitchTo(old);
-		/* privacy_internal._subject_header's document, and the tables */
+		/*
+		 * privacy_internal._subject_header's document, and the tables, each
+		 * with what the export says about it besides its rows
+		 * (privacy_internal._subject_table_json), read in one statement
+		 */
 		doc = eng_sql(&e,
 					  "SELECT pg_catalog.jsonb_build_object("
 					  "'format', 'pg_privacy.subject_export', 'version', 1, 'generated_at', pg_catalog.now(),"
@@ -1132,10 +1133,26 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 					  " AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),"
 					  " 'consent', privacy_internal._subject_consent($3, $4),"
 					  " 'requests', privacy_internal._subject_requests_json(h.refs),"
-					  " 'tables', pg_catalog.to_jsonb($6))"
+					  " 'tables', COALESCE((SELECT pg_catalog.jsonb_agg(m.meta OPERATOR(pg_catalog.||) d.doc ORDER BY d.o)"
+					  " FROM ROWS FROM (pg_catalog.unnest($6), pg_catalog.unnest($7)) WITH ORDINALITY d(t, doc, o)"
+					  " CROSS JOIN LATERAL (SELECT pg_catalog.jsonb_build_object("
+					  "'table', rt.tbl::pg_catalog.text, 'purpose', p.name, 'purpose_description', p.description,"
+					  " 'legal_basis', p.legal_basis, 'legal_basis_article', b.article,"
+					  " 'recipients', pg_catalog.to_jsonb(p.recipients),"
+					  " 'retention', (SELECT pg_catalog.jsonb_build_object('time_column', rp.time_column, 'keep', rp.keep,"
+					  " 'action', rp.action, 'keep_at_least', rp.keep_at_least)"
+					  " FROM privacy.retention_policy rp WHERE rp.tbl OPERATOR(pg_catalog.=) rt.tbl),"
+					  " 'source', st.source,"
+					  " 'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category) FROM privacy.registered_column rc"
+					  " WHERE rc.tbl OPERATOR(pg_catalog.=) rt.tbl)) AS meta"
+					  " FROM privacy.registered_table rt"
+					  " JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) rt.purpose"
+					  " JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis"
+					  " LEFT JOIN privacy.subject_table st ON st.tbl OPERATOR(pg_catalog.=) rt.tbl"
+					  " WHERE rt.tbl OPERATOR(pg_catalog.=) d.t::pg_catalog.regclass) m), '[]'))"
 					  " FROM (SELECT ARRAY(SELECT privacy_internal._audit_ref(u.k, u.v)"
 					  " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) u(k, v)) AS refs) h",
-					  6, types, vals, NULL, &isnull);
+					  7, types, vals, NULL, &isnull);
 	}
 	MemoryContextSwitchTo(outer);
 	doc = PointerGetDatum(DatumGetJsonbPCopy(doc));

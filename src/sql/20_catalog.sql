@@ -127,7 +127,17 @@ INSERT INTO privacy.name_pattern VALUES
   ('(^|_)cvr|(^|_)vat_?(no|number|id)', 'business_id', true),
   ('ip_?addr|(^|_)imsi|(^|_)imei|mac_?addr', 'online_identifier', true),
   ('(^|_)company', 'company', true),
-  ('customer_?(no|number|id)$', 'customer_number', true);
+  ('customer_?(no|number|id)$', 'customer_number', true),
+  -- Danish and Nordic names (with and without æ, ø, å, ä, ö)
+  ('telefon|(^|_)tlf|mobil|puhelin', 'phone', true),
+  ('e_?post|s[aä]hk[oö]posti', 'email', true),
+  ('(^|_)((for|efter|mellem|fuld|kontakt|etter|f[oö]r|slekt)_?)?(navn|namn|nimi)$|(suku|etu)nimi', 'name', true),
+  ('adresse|adress|osoite|(^|_)postnr|post_?nummer|postinumero|(^|_)gade(_|$)|(^|_)vej(_|$)|bynavn|(^|_)postby$|postort', 'postal_address', true),
+  ('(^|_)cpr|person_?n(umme)?r|f(ø|oe|o)dsels_?(nummer|nr|dato)|f[oö]delse_?datum|henkil[oö]tunnus|(^|_)hetu$|syntym[aä]', 'national_id', true),
+  ('kunde_?n(umme)?r|kund_?n(umme)?r|asiakas_?n(ume)?ro', 'customer_number', true),
+  ('konto_?n(umme)?r|tilinumero|(^|_)reg_?nr', 'bank_account', true),
+  ('org(anisations|anisasjons)?_?n(umme)?r|y_?tunnus', 'business_id', true),
+  ('(^|_)firma|virksomhed|f[oö]retag|yritys', 'company', true);
 
 SELECT pg_catalog.pg_extension_config_dump('privacy.category', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('privacy.identifier_kind', 'WHERE NOT builtin');
@@ -575,7 +585,7 @@ COMMENT ON FUNCTION privacy.unregister_column(regclass, name) IS 'remove a colum
 
 -- Columns whose names look personal but are not declared.  Partitions are
 -- covered by their parent; tables belonging to extensions are skipped.
-CREATE VIEW privacy.undeclared_columns AS
+CREATE VIEW privacy_internal._undeclared_by_name AS
 SELECT c.oid::regclass                AS table_name,
        a.attname                      AS column_name,
        pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
@@ -602,8 +612,131 @@ SELECT c.oid::regclass                AS table_name,
    AND NOT EXISTS (SELECT FROM privacy.registered_column rc
                     WHERE rc.tbl OPERATOR(pg_catalog.=) c.oid
                       AND rc.col OPERATOR(pg_catalog.=) a.attname);
+COMMENT ON VIEW privacy_internal._undeclared_by_name IS
+  'internal: columns whose names look personal but are not declared (privacy.undeclared_columns; privacy.health)';
+
+-- Undeclared columns of built-in text types (text, varchar, char, json,
+-- jsonb) whose content looks personal: of the first sample_rows rows of
+-- each table (a bounded sample: a large table costs what a small one
+-- does), the share of non-null values holding an e-mail address, a phone
+-- number, a national identity number (Danish CPR, Norwegian, Swedish,
+-- Finnish) or an IBAN anywhere in their text (so free text and JSON count
+-- too).  Each table is read as its owner in a security-restricted
+-- operation (privacy_internal._owner_query), casting only built-in types;
+-- a table that cannot be read within 100 ms (a lock) or whose read fails
+-- is left out, never stops the report.  The category is the one matched
+-- by most values (ties: e-mail, national id, bank account, phone).
+CREATE FUNCTION privacy_internal._undeclared_by_content(sample_rows integer DEFAULT 1000)
+  RETURNS TABLE(table_name regclass, column_name name, suggested_category text, matched_share numeric, sampled bigint)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  t       record;
+  q       text;
+  res     jsonb;
+  i       integer;
+  cnt     jsonb;
+  best    text;
+  bestn   bigint;
+  k       integer;
+  -- e-mail, national id, bank account, phone: in order of precedence
+  kinds   text[] := ARRAY['email', 'national_id', 'bank_account', 'phone'];
+  res_re  text[] := ARRAY[
+    '[[:alnum:]._%+-]+@[[:alnum:]-]+(\.[[:alnum:]-]+)*\.[[:alpha:]]{2,}',
+    '(^|[^[:alnum:]])((0[1-9]|[12][0-9]|3[01])(0[1-9]|1[0-2])[0-9]{2}[-+A]?[0-9]{3}[0-9A-Z]{1,2}|(19|20)?[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])[-+][0-9]{4})($|[^[:alnum:]])',
+    '(^|[^[:alnum:]])[A-Z]{2}[0-9]{2}( ?[A-Z0-9]){11,30}($|[^[:alnum:]])',
+    '(^|[^[:alnum:]+])((\+|00)[1-9][0-9]([ .-]?[0-9]){6,13}|[2-9][0-9]( ?[0-9]){6})($|[^[:alnum:]])'];
+BEGIN
+  IF sample_rows IS NULL OR sample_rows OPERATOR(pg_catalog.<) 1 OR sample_rows OPERATOR(pg_catalog.>) 1000000 THEN
+    RAISE EXCEPTION 'sample_rows must be between 1 and 1000000' USING ERRCODE = '22023';
+  END IF;
+  FOR t IN
+    SELECT c.oid::regclass AS tbl,
+           pg_catalog.array_agg(a.attname ORDER BY a.attnum) AS cols
+      FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+      JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+     WHERE c.relkind IN ('r', 'p')
+       AND NOT c.relispartition
+       AND c.relpersistence OPERATOR(pg_catalog.<>) 't'
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal')
+       AND n.nspname !~ '^pg_toast'
+       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+       AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'json'::regtype, 'jsonb'::regtype)
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                        WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+                          AND d.objid OPERATOR(pg_catalog.=) c.oid
+                          AND d.deptype OPERATOR(pg_catalog.=) 'e')
+       AND NOT EXISTS (SELECT FROM privacy.registered_column rc
+                        WHERE rc.tbl OPERATOR(pg_catalog.=) c.oid
+                          AND rc.col OPERATOR(pg_catalog.=) a.attname)
+     GROUP BY c.oid
+     ORDER BY c.oid::regclass::text
+  LOOP
+    -- per column: [non-null values, matches of each kind]
+    SELECT 'SELECT pg_catalog.jsonb_build_array(' || pg_catalog.string_agg(
+             pg_catalog.format('pg_catalog.jsonb_build_array(pg_catalog.count(s.%1$I)%2$s)', 'v' || o,
+               (SELECT pg_catalog.string_agg(pg_catalog.format(', pg_catalog.count(*) FILTER (WHERE s.%I OPERATOR(pg_catalog.~) %L)', 'v' || o, r), '' ORDER BY ro)
+                  FROM pg_catalog.unnest(res_re) WITH ORDINALITY x(r, ro))), ', ' ORDER BY o)
+           || ')::pg_catalog.text FROM (SELECT '
+           || pg_catalog.string_agg(pg_catalog.format('t.%I::pg_catalog.text AS %I', col, 'v' || o), ', ' ORDER BY o)
+           || pg_catalog.format(' FROM %s t LIMIT %s) s', t.tbl, sample_rows)
+      INTO q
+      FROM pg_catalog.unnest(t.cols) WITH ORDINALITY u(col, o);
+    BEGIN
+      res := privacy_internal._owner_query(t.tbl, q, '{}', 100)::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+      CONTINUE;   -- locked, or unreadable: left out of this report
+    END;
+    FOR i IN 1 .. pg_catalog.cardinality(t.cols) LOOP
+      cnt := res OPERATOR(pg_catalog.->) (i OPERATOR(pg_catalog.-) 1);
+      CONTINUE WHEN (cnt OPERATOR(pg_catalog.->>) 0)::bigint OPERATOR(pg_catalog.=) 0;
+      best := NULL;
+      bestn := 0;
+      FOR k IN 1 .. pg_catalog.cardinality(kinds) LOOP
+        IF (cnt OPERATOR(pg_catalog.->>) k)::bigint OPERATOR(pg_catalog.>) bestn THEN
+          best := kinds[k];
+          bestn := (cnt OPERATOR(pg_catalog.->>) k)::bigint;
+        END IF;
+      END LOOP;
+      CONTINUE WHEN best IS NULL;
+      table_name := t.tbl;
+      column_name := t.cols[i];
+      suggested_category := best;
+      sampled := (cnt OPERATOR(pg_catalog.->>) 0)::bigint;
+      matched_share := pg_catalog.round(bestn::numeric OPERATOR(pg_catalog./) sampled, 3);
+      RETURN NEXT;
+    END LOOP;
+  END LOOP;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._undeclared_by_content(integer) IS
+  'internal: undeclared text and JSON columns whose sampled content looks like e-mail addresses, phone numbers, national identity numbers or IBANs';
+
+-- Columns that look personal but are not declared: by their name
+-- (privacy.name_pattern), by their content (a sample of each table), or
+-- both; the share of sampled values that matched says how sure.
+CREATE VIEW privacy.undeclared_columns AS
+SELECT COALESCE(nm.table_name, ct.table_name) AS table_name,
+       COALESCE(nm.column_name, ct.column_name) AS column_name,
+       pg_catalog.format_type(a.atttypid, a.atttypmod) AS data_type,
+       COALESCE(nm.suggested_category, ct.suggested_category) AS suggested_category,
+       EXISTS (SELECT FROM privacy.registered_table r
+                WHERE r.tbl OPERATOR(pg_catalog.=) COALESCE(nm.table_name, ct.table_name)) AS table_registered,
+       CASE WHEN nm.column_name IS NOT NULL AND ct.column_name IS NOT NULL THEN 'name, content'
+            WHEN nm.column_name IS NOT NULL THEN 'name'
+            ELSE 'content' END AS found_by,
+       ct.matched_share,
+       ct.sampled
+  FROM privacy_internal._undeclared_by_name nm
+  FULL JOIN privacy_internal._undeclared_by_content() ct
+    ON ct.table_name OPERATOR(pg_catalog.=) nm.table_name AND ct.column_name OPERATOR(pg_catalog.=) nm.column_name
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) COALESCE(nm.table_name, ct.table_name)
+   AND a.attname OPERATOR(pg_catalog.=) COALESCE(nm.column_name, ct.column_name);
 COMMENT ON VIEW privacy.undeclared_columns IS
-  'columns whose names look personal (phone, email, name, address, account, ...) but are not declared';
+  'columns that look personal but are not declared, by their name (phone, email, navn, cpr, kundenummer, ...) or their sampled content (phone numbers, e-mail addresses, CPR numbers, IBANs), with the share of sampled values that matched';
 
 -- The types a declared identifier column may have: built-in text and
 -- integer types, whose casts, comparisons and output are PostgreSQL's own

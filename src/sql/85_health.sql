@@ -217,7 +217,7 @@ BEGIN
     INTO n, detail
     FROM (SELECT u.table_name::text || '.' || pg_catalog.quote_ident(u.column_name) AS c,
                  pg_catalog.row_number() OVER (ORDER BY u.table_name::text, u.column_name) AS i
-            FROM privacy.undeclared_columns u) x;
+            FROM privacy_internal._undeclared_by_name u) x;
   IF n OPERATOR(pg_catalog.>) 0 THEN
     status := 'warning';
     detail := pg_catalog.format('columns that look personal but are not declared (%s): %s%s', n, detail,
