@@ -8,7 +8,8 @@ RESET client_min_messages;
 
 CREATE SCHEMA regress_disc;
 
--- Danish and Nordic names; "created_by" and "status" are not personal.
+-- Danish and Nordic names; "created_by" and "status" are not personal
+-- names (nor is their content, while the table is empty).
 CREATE TABLE regress_disc.kunde (
   kundenummer text, fornavn text, efternavn text, adresse text, postnr text, bynavn text,
   tlf text, mobilnummer text, e_post text, cpr_nr text, foedselsdato date, kontonummer text,
