@@ -52,6 +52,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -1082,13 +1083,32 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 						 "SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.>) 0 THEN"
 						 " pg_catalog.jsonb_build_object("
 						 "'rows', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 0), '[]'),"
-						 " 'mentions', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1), '[]')) END"
-						 " FROM privacy_internal._subject_rows($1, $2, $3) x",
+						 " 'mentions', COALESCE(pg_catalog.jsonb_agg(%s) FILTER (WHERE x.pri OPERATOR(pg_catalog.=) 1), '[]')) END",
 						 shown, shown);
-		vals[0] = ObjectIdGetDatum(tables[t]);
-		vals[1] = CStringGetTextDatum(qc);
-		vals[2] = e.params;
-		d = eng_sql(&e, sql.data, 3, types, vals, NULL, &isnull);
+		if (strstr(shown, "privacy") == NULL)
+		{
+			/*
+			 * Built-in functions only in how the rows are shown (nothing to
+			 * decrypt, nothing of pg_privacy's): the table's owner reads and
+			 * shows them in one query.
+			 */
+			int			nestlevel = NewGUCNestLevel();
+
+			appendStringInfo(&sql, " FROM (%s) x", qc);
+			(void) set_config_option("enable_bitmapscan", "off",
+									 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+									 true, 0, false);
+			d = eng_owner_query(&e, tables[t], sql.data, e.params, &isnull);
+			AtEOXact_GUC(true, nestlevel);
+		}
+		else
+		{
+			appendStringInfoString(&sql, " FROM privacy_internal._subject_rows($1, $2, $3) x");
+			vals[0] = ObjectIdGetDatum(tables[t]);
+			vals[1] = CStringGetTextDatum(qc);
+			vals[2] = e.params;
+			d = eng_sql(&e, sql.data, 3, types, vals, NULL, &isnull);
+		}
 		if (!isnull)
 		{
 			docoids[ndocs] = ObjectIdGetDatum(tables[t]);
