@@ -999,6 +999,11 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	Datum	   *docs;
 	Datum	   *docoids;
 	int			ndocs = 0;
+	int		   *pend_slot;		/* tables their owners read and show */
+	Oid		   *pend_tbl;
+	Oid		   *pend_owner;
+	char	  **pend_sql;
+	int			npend = 0;
 	bool		isnull;
 	int			t,
 				i;
@@ -1019,6 +1024,10 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 					  &ntables);
 	docs = MemoryContextAlloc(e.cxt, sizeof(Datum) * Max(ntables, 1));
 	docoids = MemoryContextAlloc(e.cxt, sizeof(Datum) * Max(ntables, 1));
+	pend_slot = MemoryContextAlloc(e.cxt, sizeof(int) * Max(ntables, 1));
+	pend_tbl = MemoryContextAlloc(e.cxt, sizeof(Oid) * Max(ntables, 1));
+	pend_owner = MemoryContextAlloc(e.cxt, sizeof(Oid) * Max(ntables, 1));
+	pend_sql = MemoryContextAlloc(e.cxt, sizeof(char *) * Max(ntables, 1));
 	for (t = 0; t < ntables; t++)
 	{
 		char		k[NAMEDATALEN];
@@ -1090,16 +1099,16 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 			/*
 			 * Built-in functions only in how the rows are shown (nothing to
 			 * decrypt, nothing of pg_privacy's): the table's owner reads and
-			 * shows them in one query.
+			 * shows them, in one query with her other such tables (below).
 			 */
-			int			nestlevel = NewGUCNestLevel();
-
 			appendStringInfo(&sql, " FROM (%s) x", qc);
-			(void) set_config_option("enable_bitmapscan", "off",
-									 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-									 true, 0, false);
-			d = eng_owner_query(&e, tables[t], sql.data, e.params, &isnull);
-			AtEOXact_GUC(true, nestlevel);
+			pend_slot[npend] = ndocs;
+			pend_tbl[npend] = tables[t];
+			pend_owner[npend] = pgp_rel_owner(tables[t]);
+			pend_sql[npend++] = sql.data;
+			docoids[ndocs] = ObjectIdGetDatum(tables[t]);
+			docs[ndocs++] = (Datum) 0;
+			continue;
 		}
 		else
 		{
@@ -1115,6 +1124,68 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 			docs[ndocs++] = d;
 		}
 	}
+
+	/*
+	 * The tables read and shown by their owners: one query per owner, run
+	 * as that owner, each table's document a scalar subquery of it.
+	 */
+	for (t = 0; t < npend; t++)
+	{
+		StringInfoData q;
+		int			first = t;
+		int			u;
+		int			n = 0;
+		int			nestlevel;
+		Datum		res;
+		Jsonb	   *jb;
+
+		if (pend_sql[t] == NULL)
+			continue;
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT pg_catalog.jsonb_build_array(");
+		for (u = t; u < npend; u++)
+		{
+			if (pend_sql[u] == NULL || pend_owner[u] != pend_owner[first])
+				continue;
+			appendStringInfo(&q, "%s(%s)", n++ > 0 ? ", " : "", pend_sql[u]);
+		}
+		appendStringInfoString(&q, ")");
+		nestlevel = NewGUCNestLevel();
+		(void) set_config_option("enable_bitmapscan", "off",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		res = eng_owner_query(&e, pend_tbl[first], q.data, e.params, &isnull);
+		AtEOXact_GUC(true, nestlevel);
+		if (isnull)
+			elog(ERROR, "an export query returned no row");
+		jb = DatumGetJsonbP(res);
+		n = 0;
+		for (u = t; u < npend; u++)
+		{
+			JsonbValue *v;
+
+			if (pend_sql[u] == NULL || pend_owner[u] != pend_owner[first])
+				continue;
+			v = getIthJsonbValueFromContainer(&jb->root, n++);
+			if (v != NULL && v->type != jbvNull)
+			{
+				MemoryContext old = MemoryContextSwitchTo(e.cxt);
+
+				docs[pend_slot[u]] = PointerGetDatum(JsonbValueToJsonb(v));
+				MemoryContextSwitchTo(old);
+			}
+			pend_sql[u] = NULL;
+		}
+	}
+	/* the tables without rows go */
+	for (t = 0, i = 0; t < ndocs; t++)
+	{
+		if (docs[t] == (Datum) 0)
+			continue;
+		docs[i] = docs[t];
+		docoids[i++] = docoids[t];
+	}
+	ndocs = i;
 
 	/* the header, and the tables */
 	{

@@ -91,9 +91,12 @@ pgp_begin_as_role(Oid role, PgpAsOwner *save)
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
 	SetUserIdAndSecContext(role, save->sec_context | SECURITY_RESTRICTED_OPERATION);
 	save->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	/* (already so inside an API function: setting it again costs a lookup) */
+	if (namespace_search_path == NULL ||
+		strcmp(namespace_search_path, "pg_catalog, pg_temp") != 0)
+		(void) set_config_option("search_path", "pg_catalog, pg_temp",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
 }
 
 void
