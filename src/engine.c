@@ -48,6 +48,7 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -1104,6 +1105,8 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 			appendStringInfo(&sql, " FROM (%s) x", qc);
 			pend_slot[npend] = ndocs;
 			pend_tbl[npend] = tables[t];
+			/* locked: its owner cannot change before the query runs */
+			LockRelationOid(tables[t], AccessShareLock);
 			pend_owner[npend] = pgp_rel_owner(tables[t]);
 			pend_sql[npend++] = sql.data;
 			docoids[ndocs] = ObjectIdGetDatum(tables[t]);

@@ -43,6 +43,7 @@
 #include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -81,6 +82,11 @@ pgp_rel_owner(Oid relid)
 void
 pgp_begin_as_owner(Oid relid, PgpAsOwner *save)
 {
+	/*
+	 * Locked first (the statement locks it anyway): its owner cannot change
+	 * between reading it here and running the statement.
+	 */
+	LockRelationOid(relid, AccessShareLock);
 	pgp_begin_as_role(pgp_rel_owner(relid), save);
 }
 
@@ -204,6 +210,7 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	PgpAsOwner	as_owner;
+	int			outer_nestlevel = -1;
 	bool		read_only = (flags & PGP_RUN_READ_ONLY) != 0;
 	SPIPlanPtr	plan = NULL;
 	uint64		processed = 0;
@@ -211,16 +218,21 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 
 	if (isnull)
 		*isnull = true;
-	pgp_begin_as_owner(relid, &as_owner);
 	if (lock_timeout_ms > 0)
 	{
+		/*
+		 * The statement's lock_timeout holds for the lock taken on the
+		 * table before its owner is read (pgp_begin_as_owner) too.
+		 */
 		char		buf[32];
 
+		outer_nestlevel = NewGUCNestLevel();
 		snprintf(buf, sizeof(buf), "%d", lock_timeout_ms);
 		(void) set_config_option("lock_timeout", buf,
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 								 true, 0, false);
 	}
+	pgp_begin_as_owner(relid, &as_owner);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (flags & PGP_RUN_KEEP_PLAN)
@@ -330,6 +342,8 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 	}
 	SPI_finish();
 	pgp_end_as_owner(&as_owner);
+	if (outer_nestlevel >= 0)
+		AtEOXact_GUC(true, outer_nestlevel);
 	return processed;
 }
 
