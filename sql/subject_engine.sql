@@ -114,11 +114,44 @@ SELECT privacy.set_subject_table('regress_eng.fan', link_columns => ARRAY['accou
 SELECT jsonb_array_length(privacy.export_subject('customer', 'f1')->'identifiers') AS ids_from_f1;
 SELECT privacy.unregister_table('regress_eng.chain'), privacy.unregister_table('regress_eng.fan');
 
+-- A table's owner plants a deferred constraint trigger on the erasure's
+-- DELETE: it would fire at commit as the superuser who erases, outside the
+-- owner's restricted context.  The erasure refuses (55000), nothing is
+-- erased, the trigger never runs.
+CREATE ROLE regress_eng_mallory;
+GRANT USAGE, CREATE ON SCHEMA regress_eng TO regress_eng_mallory;
+SET ROLE regress_eng_mallory;
+CREATE TABLE regress_eng.trap (id text);
+INSERT INTO regress_eng.trap VALUES ('t1');
+CREATE TABLE regress_eng.trap_log (who name, super boolean);
+CREATE FUNCTION regress_eng.trap_fire() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO regress_eng.trap_log VALUES (current_user, (SELECT rolsuper FROM pg_roles WHERE rolname = current_user));
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER late AFTER DELETE ON regress_eng.trap
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION regress_eng.trap_fire();
+RESET ROLE;
+SELECT privacy.register_table('regress_eng.trap', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.trap', 'id', 'customer_number', identifies => 'customer');
+SELECT count(*) FROM privacy.erase_subject('customer', 't1');
+SELECT count(*) AS trap_rows, (SELECT count(*) FROM regress_eng.trap_log) AS fired FROM regress_eng.trap;
+-- made NOT DEFERRABLE, it fires inside the erasure, as the owner
+SET ROLE regress_eng_mallory;
+DROP TRIGGER late ON regress_eng.trap;
+CREATE CONSTRAINT TRIGGER late AFTER DELETE ON regress_eng.trap
+  NOT DEFERRABLE FOR EACH ROW EXECUTE FUNCTION regress_eng.trap_fire();
+RESET ROLE;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', 't1');
+SELECT who, super FROM regress_eng.trap_log;
+SELECT privacy.unregister_table('regress_eng.trap');
+
 -- Clean up
 SET client_min_messages = warning;
 SELECT privacy.unprotect('regress_eng.mail');
 SELECT privacy.unregister_table(t) FROM unnest(ARRAY['regress_eng.account', 'regress_eng.ticket', 'regress_eng.mail', 'regress_eng.letter']::regclass[]) t;
 DROP SCHEMA regress_eng CASCADE;
+DROP ROLE regress_eng_mallory;
 DELETE FROM privacy.restriction
  WHERE subject_ref IN (privacy_internal._audit_ref('customer', '3'), privacy_internal._audit_ref('email', 'three@example.dk'));
 RESET client_min_messages;

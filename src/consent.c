@@ -1286,6 +1286,7 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 	values[0] = match;
 
 	pgp_begin_as_owner(relid, &as_owner);
+	pgp_refuse_deferrable_triggers(relid);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (IsolationUsesXactSnapshot())

@@ -1132,7 +1132,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	 * The tables read and shown by their owners: one query per owner, run
 	 * as that owner, each table's document a scalar subquery of it.
 	 */
-	for (t = 0; t < npend; t++)
+	for (t = 0; t < npend; t += (pend_sql[t] == NULL) ? 1 : 0)
 	{
 		StringInfoData q;
 		int			first = t;
@@ -1144,9 +1144,10 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 
 		if (pend_sql[t] == NULL)
 			continue;
+		/* at most 50 tables a query (a function takes at most 100 arguments) */
 		initStringInfo(&q);
 		appendStringInfoString(&q, "SELECT pg_catalog.jsonb_build_array(");
-		for (u = t; u < npend; u++)
+		for (u = t; u < npend && n < 50; u++)
 		{
 			if (pend_sql[u] == NULL || pend_owner[u] != pend_owner[first])
 				continue;
@@ -1163,7 +1164,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 			elog(ERROR, "an export query returned no row");
 		jb = DatumGetJsonbP(res);
 		n = 0;
-		for (u = t; u < npend; u++)
+		for (u = t; u < npend && n < JB_ROOT_COUNT(jb); u++)
 		{
 			JsonbValue *v;
 

@@ -41,6 +41,9 @@
 #include "common/hashfn.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "utils/relcache.h"
+#include "utils/rel.h"
+#include "catalog/pg_inherits.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
@@ -115,7 +118,7 @@ pgp_end_as_owner(PgpAsOwner *save)
 /*
  * Kept plans, by statement text and parameter types.  The texts are built
  * from the catalog and are few; a new declaration makes new texts, and the
- * oldest plans go when the list is full.  A plan is independent of the
+ * least recently used plans go when the list is full.  A plan is independent of the
  * role that prepared it: permissions are checked when it runs, and the
  * plan cache replans it when a table or function it uses changes.  Plans
  * are generic (the identifiers' estimate is a fixed few rows), never
@@ -146,13 +149,28 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
 
 	if (nargs > PGP_MAX_PLAN_ARGS)
 		elog(ERROR, "a kept plan takes at most %d parameters", PGP_MAX_PLAN_ARGS);
-	for (i = 0; i < n_kept_plans; i++)
+	for (i = n_kept_plans - 1; i >= 0; i--)
 	{
 		if (kept_plans[i].hash == hash &&
 			kept_plans[i].nargs == nargs &&
 			(nargs == 0 || memcmp(kept_plans[i].argtypes, argtypes, sizeof(Oid) * nargs) == 0) &&
 			strcmp(kept_plans[i].sql, sql) == 0)
-			return kept_plans[i].plan;
+		{
+			/*
+			 * The most recently used goes last: the oldest, evicted when the
+			 * list is full, is never a plan running now (a statement that
+			 * runs adds far fewer plans than the list holds).
+			 */
+			if (i != n_kept_plans - 1)
+			{
+				PgpKeptPlan hit = kept_plans[i];
+
+				memmove(&kept_plans[i], &kept_plans[i + 1],
+						sizeof(PgpKeptPlan) * (n_kept_plans - 1 - i));
+				kept_plans[n_kept_plans - 1] = hit;
+			}
+			return kept_plans[n_kept_plans - 1].plan;
+		}
 	}
 	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
@@ -176,6 +194,50 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
 	kept_plans[n_kept_plans].plan = plan;
 	n_kept_plans++;
 	return plan;
+}
+
+/*
+ * A statement that writes to relid as its owner may fire the owner's
+ * triggers: inside the security-restricted operation, as the owner, unless
+ * a trigger is deferred.  A deferred trigger fires at commit, as whoever
+ * commits (the caller of an API function, the pg_cron job's superuser),
+ * outside that operation: the write is refused while relid or any of its
+ * partitions or children has a deferrable trigger of its own (foreign
+ * keys' internal triggers are PostgreSQL's and stay allowed).
+ */
+void
+pgp_refuse_deferrable_triggers(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Relation	r = RelationIdGetRelation(lfirst_oid(lc));
+		int			i;
+
+		if (!RelationIsValid(r))
+			continue;
+		for (i = 0; r->trigdesc != NULL && i < r->trigdesc->numtriggers; i++)
+		{
+			Trigger    *tg = &r->trigdesc->triggers[i];
+
+			if (tg->tgdeferrable && !tg->tgisinternal)
+			{
+				char	   *name = pstrdup(tg->tgname);
+				char	   *rel = pstrdup(RelationGetRelationName(r));
+
+				RelationClose(r);
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("relation \"%s\" has a deferrable trigger", rel),
+						 errdetail("Trigger \"%s\" could fire at commit, as whoever commits, outside the table owner's restricted context.", name),
+						 errhint("Make the trigger NOT DEFERRABLE, or drop it: pg_privacy writes to a table only where everything the write fires runs as the table's owner.")));
+			}
+		}
+		RelationClose(r);
+	}
+	list_free(rels);
 }
 
 /*
@@ -233,6 +295,9 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 								 true, 0, false);
 	}
 	pgp_begin_as_owner(relid, &as_owner);
+	if ((flags & PGP_RUN_EXEC) &&
+		pg_strncasecmp(sql, "DROP ", 5) != 0 && pg_strncasecmp(sql, "ALTER ", 6) != 0)
+		pgp_refuse_deferrable_triggers(relid);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (flags & PGP_RUN_KEEP_PLAN)

@@ -28,6 +28,9 @@ extern void pgp_begin_as_owner(Oid relid, PgpAsOwner *save);
 extern void pgp_begin_as_role(Oid role, PgpAsOwner *save);
 extern void pgp_end_as_owner(PgpAsOwner *save);
 
+/* refuse (55000) a write to relid while it has a deferrable trigger */
+extern void pgp_refuse_deferrable_triggers(Oid relid);
+
 /* pgp_owner_run's flags: one result kind, and whether to keep the plan */
 #define PGP_RUN_EXEC		0x01
 #define PGP_RUN_QUERY		0x02
