@@ -307,6 +307,27 @@ eng_sql_row(Eng *e, const char *sql, int nargs, Oid *types, Datum *vals,
 	return true;
 }
 
+/*
+ * eng_sql for the SQL builders, whose results the cache keeps: in a
+ * snapshot taken now (an export runs in its caller's, which may predate a
+ * declaration whose invalidation has emptied the cache already), so that
+ * what is kept is never older than the change that made it go.  An
+ * erasure's statements take a snapshot of their own anyway.
+ */
+static Datum
+eng_build_sql(Eng *e, const char *sql, int nargs, Oid *types, Datum *vals,
+			  const char *nulls, bool *isnull)
+{
+	Datum		d;
+
+	if (e->fresh)
+		return eng_sql(e, sql, nargs, types, vals, nulls, isnull);
+	PushActiveSnapshot(GetLatestSnapshot());
+	d = eng_sql(e, sql, nargs, types, vals, nulls, isnull);
+	PopActiveSnapshot();
+	return d;
+}
+
 /* text of a Datum in the call's memory */
 static char *
 eng_text(Eng *e, Datum d)
@@ -431,7 +452,7 @@ eng_cached_text(Eng *e, const char *key, const char *sql, int nargs,
 
 	if (v != NULL)
 		return eng_strdup(e, v);
-	d = eng_sql(e, sql, nargs, types, vals, NULL, &isnull);
+	d = eng_build_sql(e, sql, nargs, types, vals, NULL, &isnull);
 	s = isnull ? "" : eng_text(e, d);
 	pgp_subject_cache_store(key, s);
 	return eng_strdup(e, s);
@@ -482,7 +503,7 @@ eng_stmts(Eng *e, const char *verb, EngCol *c, int *n)
 			Datum		vals[4] = {CStringGetTextDatum(verb), c->row, CStringGetTextDatum(e->dc), e->params};
 			bool		isnull;
 
-			(void) eng_sql(e, "SELECT privacy_internal._subject_stmts($1, $2, $3, $4)",
+			(void) eng_build_sql(e, "SELECT privacy_internal._subject_stmts($1, $2, $3, $4)",
 						   4, types, vals, NULL, &isnull);
 			v = pgp_subject_cache_lookup(key + 1);
 			if (v == NULL)
@@ -536,7 +557,7 @@ eng_links(Eng *e, int *n)
 		Oid			types[1] = {TEXTOID};
 		Datum		vals[1] = {CStringGetTextDatum(e->dc)};
 		bool		isnull;
-		Datum		d = eng_sql(e, "SELECT privacy_internal._subject_link_sql($1)",
+		Datum		d = eng_build_sql(e, "SELECT privacy_internal._subject_link_sql($1)",
 								1, types, vals, NULL, &isnull);
 		MemoryContext old = MemoryContextSwitchTo(pgp_subject_cache_memory());
 		Datum	   *elems;
@@ -589,7 +610,7 @@ eng_oids(Eng *e, const char *key, const char *sql, int *n)
 	if (kept == NULL)
 	{
 		bool		isnull;
-		Datum		d = eng_sql(e, sql, 0, NULL, NULL, NULL, &isnull);
+		Datum		d = eng_build_sql(e, sql, 0, NULL, NULL, NULL, &isnull);
 		Datum	   *elems;
 		bool	   *nulls;
 		int			ne = 0,
@@ -1075,8 +1096,11 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 			Datum		r[2];
 			bool		rn[2];
 
+			/* built in a snapshot taken now (see eng_build_sql) */
+			PushActiveSnapshot(GetLatestSnapshot());
 			(void) eng_sql_row(&e, "SELECT r.q, r.shown FROM privacy_internal._subject_rows_sql($1, $2) r",
 							   2, btypes, bvals, NULL, 2, r, rn);
+			PopActiveSnapshot();
 			q = rn[0] ? "" : eng_text(&e, r[0]);
 			shown = rn[1] ? "" : eng_text(&e, r[1]);
 		}

@@ -78,6 +78,7 @@
 #include "utils/timestamp.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "funcapi.h"
 #include "utils/tuplestore.h"
 
@@ -871,8 +872,18 @@ subject_cols_kept(void)
 		struct varlena *flat;
 		struct varlena *copy;
 
+		/*
+		 * Read in a snapshot taken now, after the invalidations that
+		 * arrived: not the caller's, which may predate a declaration whose
+		 * invalidation has emptied the cache already (a REPEATABLE READ
+		 * transaction, or one statement's snapshot taken before the change
+		 * committed), so that what is kept is never older than the change
+		 * that made it go.
+		 */
+		AcceptInvalidationMessages();
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetLatestSnapshot());
 		ret = SPI_execute(pgp_internal_sql("SELECT pg_catalog.array_agg(sc ORDER BY sc.tbl::pg_catalog.oid, sc.attnum)"
 											"  FROM privacy_internal._subject_column sc"), true, 1);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -880,6 +891,7 @@ subject_cols_kept(void)
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 		{
+			PopActiveSnapshot();
 			SPI_finish();
 			return NULL;		/* no searchable column: nothing to keep */
 		}
@@ -900,6 +912,7 @@ subject_cols_kept(void)
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		PopActiveSnapshot();
 
 		subject_cache_context();
 		copy = MemoryContextAlloc(SubjectCacheContext, VARSIZE(flat));
