@@ -35,6 +35,7 @@
  */
 #include "postgres.h"
 
+#include "identifier.h"
 #include "owner.h"
 #include "subject.h"
 
@@ -120,8 +121,6 @@ typedef struct Eng
 	Datum	   *spans;			/* tstzmultirange */
 	Datum		params;			/* jsonb: _subject_params of the above */
 } Eng;
-
-extern char *pgp_default_country;
 
 /* ---------------------------------------------------------------- setup */
 
@@ -658,6 +657,22 @@ eng_span_array(Eng *e, Datum *spans, int n)
 	return PointerGetDatum(a);
 }
 
+/* oids[0..n-1] as an oid[] in the call's memory */
+static Datum
+eng_oid_array(Eng *e, Oid *oids, int n)
+{
+	MemoryContext old = MemoryContextSwitchTo(e->cxt);
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+	ArrayType  *a;
+
+	for (i = 0; i < n; i++)
+		d[i] = ObjectIdGetDatum(oids[i]);
+	a = construct_array(d, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT);
+	MemoryContextSwitchTo(old);
+	return PointerGetDatum(a);
+}
+
 /* _subject_params(kinds, vals, spans) of the identifiers from..from+n-1 */
 static Datum
 eng_params(Eng *e, char **kinds, char **vals, Datum *spans, int n)
@@ -743,16 +758,11 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 	bool		reassignable = false;
 	MemoryContext old;
 
-	{
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		Datum		vals[2] = {PointerGetDatum(kind), PointerGetDatum(value)};
-		bool		isnull;
-
-		/* the same errors as everywhere: 22023 unknown kind, 22P02 bad value */
-		norm = eng_text(e, eng_sql(e, "SELECT privacy_internal._identifier_normalize($1, $2)",
-								   2, types, vals, NULL, &isnull));
-	}
+	/* the identifier module's errors: 22023 unknown kind, 22P02 bad value */
 	old = MemoryContextSwitchTo(e->cxt);
+	norm = text_to_cstring(pgp_normalize_identifier(pgp_identifier_kind_norm(k0),
+													VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value),
+													pgp_default_country, false));
 	span0 = OidInputFunctionCall(e->st->mr_input, "{(,)}", e->st->mr_ioparam, -1);
 	MemoryContextSwitchTo(old);
 
@@ -1415,6 +1425,33 @@ eng_cstr_cmp(const void *a, const void *b)
 	return varstr_cmp(x, strlen(x), y, strlen(y), DEFAULT_COLLATION_OID);
 }
 
+/*
+ * Delete the subject's rows found through column c (keep condition
+ * appended): the rows deleted; when the table is referenced (refd), in a
+ * subtransaction, and if a foreign key of another table refuses, nothing
+ * is deleted and the rows stay as long as the rows that reference them
+ * (counted into *kept, *referenced set).
+ */
+static int64
+eng_delete_column(Eng *e, Oid tbl, EngCol *c, bool refd, const char *keepcond,
+				  int64 *kept, bool *referenced)
+{
+	char	  **stmts;
+	int			nstmts;
+	int64		n;
+
+	stmts = eng_stmts(e, "delete", c, &nstmts);
+	if (!refd)
+		return eng_exec_all(e, tbl, stmts, nstmts, keepcond);
+	if (eng_exec_all_fk(e, tbl, stmts, nstmts, keepcond, &n))
+		return n;
+	*kept = Max(*kept, eng_owner_count(e, tbl,
+									   psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s",
+												eng_from(e, c))));
+	*referenced = true;
+	return 0;
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_erase);
 
 /*
@@ -1466,15 +1503,9 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 
 		if (lock == NULL)
 		{
-			MemoryContext old = MemoryContextSwitchTo(e.cxt);
-			Datum	   *d = palloc(sizeof(Datum) * norder);
 			Oid			types[1] = {OIDARRAYOID};
-			Datum		vals[1];
+			Datum		vals[1] = {eng_oid_array(&e, order, norder)};
 
-			for (i = 0; i < norder; i++)
-				d[i] = ObjectIdGetDatum(order[i]);
-			vals[0] = PointerGetDatum(construct_array(d, norder, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-			MemoryContextSwitchTo(old);
 			lockc = eng_text(&e, eng_sql(&e, "SELECT 'LOCK TABLE ' OPERATOR(pg_catalog.||)"
 										 " pg_catalog.string_agg(x::pg_catalog.regclass::pg_catalog.text, ', ' ORDER BY x)"
 										 " OPERATOR(pg_catalog.||) ' IN SHARE ROW EXCLUSIVE MODE'"
@@ -1554,15 +1585,9 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	pgp_subject_set_erasing_flag(true);
 	if (pgp_subject_cache_lookup("protected") == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(e.cxt);
-		Datum	   *d = palloc(sizeof(Datum) * Max(norder, 1));
 		Oid			types[1] = {OIDARRAYOID};
-		Datum		vals[1];
+		Datum		vals[1] = {eng_oid_array(&e, order, norder)};
 
-		for (i = 0; i < norder; i++)
-			d[i] = ObjectIdGetDatum(order[i]);
-		vals[0] = PointerGetDatum(construct_array(d, norder, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-		MemoryContextSwitchTo(old);
 		/* every table still protected as declared, or the erasure stops */
 		{
 			SPIPlanPtr	plan = pgp_kept_plan("SELECT privacy_internal._check_protection(x::pg_catalog.regclass)"
@@ -1723,8 +1748,6 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 		for (i = 0; i < e.ncols; i++)
 		{
 			EngCol	   *c = &e.cols[i];
-			char	  **stmts;
-			int			nstmts;
 
 			if (c->tbl != tbl || c->link == NULL || strcmp(c->link, "owner") != 0 ||
 				!eng_has(e.params, c->key))
@@ -1774,19 +1797,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 				pcols[npcols++] = i;
 				continue;
 			}
-			stmts = eng_stmts(&e, "delete", c, &nstmts);
-			if (!refd)
-				n = eng_exec_all(&e, tbl, stmts, nstmts, keepcond);
-			else if (!eng_exec_all_fk(&e, tbl, stmts, nstmts, keepcond, &n))
-			{
-				/* rows that other kept rows still reference stay as long as they do */
-				kept = Max(kept, eng_owner_count(&e, tbl,
-												 psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s",
-														  eng_from(&e, c))));
-				referenced = true;
-				n = 0;
-			}
-			deleted += n;
+			deleted += eng_delete_column(&e, tbl, c, refd, keepcond, &kept, &referenced);
 		}
 		if (nctids > 0)
 		{
@@ -1812,30 +1823,12 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 				deleted += n;
 			else
 			{
-				/*
-				 * A foreign key of another table refuses: column by column,
-				 * each in a subtransaction of its own; rows that other kept
-				 * rows still reference stay as long as they do.
-				 */
+				/* a foreign key of another table refuses: column by column */
 				int			p;
 
 				for (p = 0; p < npcols; p++)
-				{
-					EngCol	   *c = &e.cols[pcols[p]];
-					char	  **stmts;
-					int			nstmts;
-
-					stmts = eng_stmts(&e, "delete", c, &nstmts);
-					if (eng_exec_all_fk(&e, tbl, stmts, nstmts, keepcond, &n))
-						deleted += n;
-					else
-					{
-						kept = Max(kept, eng_owner_count(&e, tbl,
-														 psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(*)) FROM %s",
-																  eng_from(&e, c))));
-						referenced = true;
-					}
-				}
+					deleted += eng_delete_column(&e, tbl, &e.cols[pcols[p]], true, keepcond,
+												 &kept, &referenced);
 			}
 		}
 		if (deleted > 0)

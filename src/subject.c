@@ -595,15 +595,15 @@ Datum
 pgp_subject_cache_get(PG_FUNCTION_ARGS)
 {
 	char		key[NAMEDATALEN * 2];
-	SubjectCacheEntry *e;
+	const char *v;
 
-	if (subject_cache == NULL || PG_ARGISNULL(0))
+	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
-	e = hash_search(subject_cache, key, HASH_FIND, NULL);
-	if (e == NULL || e->value == NULL)
+	subject_cache_key(PG_GETARG_TEXT_PP(0), key);	/* 54000 when too long */
+	v = pgp_subject_cache_lookup(key);
+	if (v == NULL)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(e->value));
+	PG_RETURN_TEXT_P(cstring_to_text(v));
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_cache_put);
@@ -614,22 +614,43 @@ pgp_subject_cache_put(PG_FUNCTION_ARGS)
 {
 	char		key[NAMEDATALEN * 2];
 	text	   *value;
-	SubjectCacheEntry *e;
-	bool		found;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	value = PG_GETARG_TEXT_PP(1);
-	if (subject_cache == NULL)
-		subject_cache_init();
-	subject_cache_key(PG_GETARG_TEXT_PP(0), key);
-	e = hash_search(subject_cache, key, HASH_ENTER, &found);
-	if (found && e->value != NULL)
-		pfree(e->value);
-	if (!found)
-		e->obj = NULL;
-	e->value = MemoryContextStrdup(SubjectCacheContext, text_to_cstring(value));
+	subject_cache_key(PG_GETARG_TEXT_PP(0), key);	/* 54000 when too long */
+	pgp_subject_cache_store(key, text_to_cstring(value));
 	PG_RETURN_TEXT_P(value);
+}
+
+/*
+ * The entry of key in the cache, or NULL when there is none (create: made,
+ * the cache too, empty); NULL for a key too long to keep.
+ */
+static SubjectCacheEntry *
+subject_cache_entry(const char *key, bool create)
+{
+	char		k[NAMEDATALEN * 2];
+	SubjectCacheEntry *e;
+	bool		found;
+
+	if (strlen(key) >= NAMEDATALEN * 2)
+		return NULL;
+	if (subject_cache == NULL)
+	{
+		if (!create)
+			return NULL;
+		subject_cache_init();
+	}
+	memset(k, 0, sizeof(k));
+	strcpy(k, key);
+	e = hash_search(subject_cache, k, create ? HASH_ENTER : HASH_FIND, &found);
+	if (e != NULL && create && !found)
+	{
+		e->value = NULL;
+		e->obj = NULL;
+	}
+	return e;
 }
 
 /*
@@ -640,14 +661,8 @@ pgp_subject_cache_put(PG_FUNCTION_ARGS)
 const char *
 pgp_subject_cache_lookup(const char *key)
 {
-	char		k[NAMEDATALEN * 2];
-	SubjectCacheEntry *e;
+	SubjectCacheEntry *e = subject_cache_entry(key, false);
 
-	if (subject_cache == NULL || strlen(key) >= NAMEDATALEN * 2)
-		return NULL;
-	memset(k, 0, sizeof(k));
-	strcpy(k, key);
-	e = hash_search(subject_cache, k, HASH_FIND, NULL);
 	return e ? e->value : NULL;
 }
 
@@ -655,21 +670,12 @@ pgp_subject_cache_lookup(const char *key)
 void
 pgp_subject_cache_store(const char *key, const char *value)
 {
-	char		k[NAMEDATALEN * 2];
-	SubjectCacheEntry *e;
-	bool		found;
+	SubjectCacheEntry *e = subject_cache_entry(key, true);
 
-	if (strlen(key) >= NAMEDATALEN * 2)
+	if (e == NULL)
 		return;
-	if (subject_cache == NULL)
-		subject_cache_init();
-	memset(k, 0, sizeof(k));
-	strcpy(k, key);
-	e = hash_search(subject_cache, k, HASH_ENTER, &found);
-	if (found && e->value != NULL)
+	if (e->value != NULL)
 		pfree(e->value);
-	if (!found)
-		e->obj = NULL;
 	e->value = MemoryContextStrdup(SubjectCacheContext, value);
 }
 
@@ -677,14 +683,8 @@ pgp_subject_cache_store(const char *key, const char *value)
 void *
 pgp_subject_cache_obj(const char *key)
 {
-	char		k[NAMEDATALEN * 2];
-	SubjectCacheEntry *e;
+	SubjectCacheEntry *e = subject_cache_entry(key, false);
 
-	if (subject_cache == NULL || strlen(key) >= NAMEDATALEN * 2)
-		return NULL;
-	memset(k, 0, sizeof(k));
-	strcpy(k, key);
-	e = hash_search(subject_cache, k, HASH_FIND, NULL);
 	return e ? e->obj : NULL;
 }
 
@@ -692,20 +692,10 @@ pgp_subject_cache_obj(const char *key)
 void
 pgp_subject_cache_keep_obj(const char *key, void *obj)
 {
-	char		k[NAMEDATALEN * 2];
-	SubjectCacheEntry *e;
-	bool		found;
+	SubjectCacheEntry *e = subject_cache_entry(key, true);
 
-	if (strlen(key) >= NAMEDATALEN * 2)
-		return;
-	if (subject_cache == NULL)
-		subject_cache_init();
-	memset(k, 0, sizeof(k));
-	strcpy(k, key);
-	e = hash_search(subject_cache, k, HASH_ENTER, &found);
-	if (!found)
-		e->value = NULL;
-	e->obj = obj;
+	if (e != NULL)
+		e->obj = obj;
 }
 
 /* Where objects kept in the cache live (reset with it). */
