@@ -466,66 +466,71 @@ $$;
 COMMENT ON FUNCTION privacy.consent_history(text, text) IS
   'every consent event of a subject identifier, oldest first: purpose, grant/withdraw, time, source, notice version';
 
--- The receipt of one identifier already in its normal form (consent_receipt
--- without its checks; the export's receipts, src/engine.c).
-CREATE FUNCTION privacy_internal._consent_receipt(kind text, normv text, controller jsonb)
-  RETURNS jsonb
+-- The receipts of identifiers already in their normal form, one row per
+-- identifier in the order given (i counts from 1), made by one statement:
+-- consent_receipt's without its checks, and the export's (an index probe
+-- of the register per identifier).
+CREATE FUNCTION privacy_internal._consent_receipts(kinds text[], normvs text[], controller jsonb)
+  RETURNS TABLE(i bigint, receipt jsonb)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-  ref     text;
-  records jsonb;
-  last_id bigint;
 BEGIN
-  ref := privacy_internal._subject_ref(kind, normv);
-  SELECT pg_catalog.jsonb_agg(r ORDER BY r OPERATOR(pg_catalog.->>) 'purpose'), pg_catalog.max(m.last_id)
-    INTO records, last_id
-    FROM (
-      SELECT pg_catalog.jsonb_build_object(
-               'purpose', p.name,
-               'purposeDescription', p.description,
-               'legalBasis', p.legal_basis,
-               'legalBasisArticle', b.article,
-               'consentType', 'EXPLICIT',
-               'thirdPartyDisclosure', pg_catalog.cardinality(p.recipients) OPERATOR(pg_catalog.>) 0,
-               'thirdPartyName', pg_catalog.to_jsonb(p.recipients),
-               'termination', 'withdrawal at any time, as easy as giving it (GDPR Art. 7(3))',
-               'state', CASE pg_catalog.max(e.id) FILTER (WHERE e.event OPERATOR(pg_catalog.=) 'grant')
-                              OPERATOR(pg_catalog.=) pg_catalog.max(e.id)
-                             WHEN true THEN 'active' ELSE 'withdrawn' END,
-               'events', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                           'eventId', e.id,
-                           'eventType', CASE e.event WHEN 'grant' THEN 'given' ELSE 'withdrawn' END,
-                           'eventTime', e.at,
-                           'recordedTime', e.recorded_at,
-                           'collectionMethod', e.source,
-                           'noticeVersion', e.notice_version,
-                           'recordedBy', e.actor) ORDER BY e.at, e.id)) AS r,
-             pg_catalog.max(e.id) AS last_id
-        FROM privacy.consent_event e
-        JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) e.purpose
-        JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
-       WHERE e.subject_ref OPERATOR(pg_catalog.=) ref
-         AND e.kind OPERATOR(pg_catalog.=) _consent_receipt.kind
-       GROUP BY p.name, p.description, p.legal_basis, b.article, p.recipients) m;
-  RETURN pg_catalog.jsonb_build_object(
+  -- PL/pgSQL, so that the statement is planned once per session
+  RETURN QUERY
+  SELECT u.o, pg_catalog.jsonb_build_object(
     'version', 'KI-CR-v1.1.0',
     'model', 'ISO/IEC TS 27560 consent record',
     'jurisdiction', 'DK',
     'language', 'da',
     -- Same subject and same last event give the same receipt id.
-    'consentReceiptID', CASE WHEN last_id IS NULL THEN NULL ELSE
-        pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(ref || '|' || last_id::text, 'UTF8')), 'hex'), 32)::uuid::text END,
+    'consentReceiptID', CASE WHEN c.last_id IS NULL THEN NULL ELSE
+        pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(u.ref || '|' || c.last_id::text, 'UTF8')), 'hex'), 32)::uuid::text END,
     'iat', pg_catalog.floor(EXTRACT(epoch FROM pg_catalog.now()))::bigint,
-    'piiPrincipalId', pg_catalog.jsonb_build_object('kind', kind, 'value', normv),
+    'piiPrincipalId', pg_catalog.jsonb_build_object('kind', u.k, 'value', u.v),
     'piiControllers', CASE WHEN controller IS NULL THEN '[]'::jsonb
                            ELSE pg_catalog.jsonb_build_array(controller) END,
     'sensitive', false,
     'spiCat', '[]'::jsonb,
-    'consents', COALESCE(records, '[]'::jsonb));
+    'consents', COALESCE(c.records, '[]'::jsonb))
+    FROM (SELECT w.k, w.v, w.o,
+                 privacy_internal._audit_ref(w.k, privacy_internal._identifier_normalize(w.k, w.v)) AS ref
+            FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(normvs)) WITH ORDINALITY w(k, v, o)) u
+    CROSS JOIN LATERAL (
+      SELECT pg_catalog.jsonb_agg(m.r ORDER BY m.r OPERATOR(pg_catalog.->>) 'purpose') AS records,
+             pg_catalog.max(m.last_id) AS last_id
+        FROM (
+          SELECT pg_catalog.jsonb_build_object(
+                   'purpose', p.name,
+                   'purposeDescription', p.description,
+                   'legalBasis', p.legal_basis,
+                   'legalBasisArticle', b.article,
+                   'consentType', 'EXPLICIT',
+                   'thirdPartyDisclosure', pg_catalog.cardinality(p.recipients) OPERATOR(pg_catalog.>) 0,
+                   'thirdPartyName', pg_catalog.to_jsonb(p.recipients),
+                   'termination', 'withdrawal at any time, as easy as giving it (GDPR Art. 7(3))',
+                   'state', CASE pg_catalog.max(e.id) FILTER (WHERE e.event OPERATOR(pg_catalog.=) 'grant')
+                                  OPERATOR(pg_catalog.=) pg_catalog.max(e.id)
+                                 WHEN true THEN 'active' ELSE 'withdrawn' END,
+                   'events', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                               'eventId', e.id,
+                               'eventType', CASE e.event WHEN 'grant' THEN 'given' ELSE 'withdrawn' END,
+                               'eventTime', e.at,
+                               'recordedTime', e.recorded_at,
+                               'collectionMethod', e.source,
+                               'noticeVersion', e.notice_version,
+                               'recordedBy', e.actor) ORDER BY e.at, e.id)) AS r,
+                 pg_catalog.max(e.id) AS last_id
+            FROM privacy.consent_event e
+            JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) e.purpose
+            JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+           WHERE e.subject_ref OPERATOR(pg_catalog.=) u.ref
+             AND e.kind OPERATOR(pg_catalog.=) u.k
+           GROUP BY p.name, p.description, p.legal_basis, b.article, p.recipients) m) c;
 END
 $$;
+COMMENT ON FUNCTION privacy_internal._consent_receipts(text[], text[], jsonb) IS
+  'internal: the consent receipts of identifiers in their normal form, one statement';
 
 -- A consent receipt: the subject's consents as JSON, with field names
 -- after the Kantara Initiative Consent Receipt (v1.1) and the event model
@@ -553,7 +558,7 @@ BEGIN
     RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
   END IF;
   normv := privacy_internal._identifier_normalize(kind, value);
-  RETURN privacy_internal._consent_receipt(kind, normv, controller);
+  RETURN (SELECT r.receipt FROM privacy_internal._consent_receipts(ARRAY[kind], ARRAY[normv], controller) r);
 EXCEPTION WHEN OTHERS THEN
   -- The statement that called this names a person: never logged with an
   -- error (errhidestmt), whatever the error.

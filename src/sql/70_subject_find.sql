@@ -759,48 +759,18 @@ BEGIN
 END
 $$;
 
--- The positions of the identifiers that have consent events (consent
--- part; empty without it), found with one query.
-CREATE FUNCTION privacy_internal._subject_with_consent(kinds text[], vals text[])
-  RETURNS integer[]
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  result integer[];
-BEGIN
-  IF pg_catalog.to_regclass('privacy.consent_event') IS NULL THEN
-    RETURN '{}';
-  END IF;
-  -- A scalar subquery per identifier, so that each is one probe of the
-  -- subject_ref index (an EXISTS may be planned as a hash join over the
-  -- whole register).
-  SELECT pg_catalog.array_agg(i ORDER BY i) INTO result
-    FROM pg_catalog.generate_subscripts(kinds, 1) i
-   WHERE (SELECT true FROM privacy.consent_event e
-           WHERE e.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(kinds[i], vals[i])
-             AND e.kind OPERATOR(pg_catalog.=) kinds[i] LIMIT 1);
-  RETURN COALESCE(result, '{}');
-END
-$$;
-
 -- The subject's consent receipts (consent part): one per identifier that
--- has consent events; an empty array without the consent part.
+-- has consent events, in the order of the identifiers, all made by one
+-- statement.
 CREATE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  -- a receipt only for identifiers with consent events (one query), in
-  -- the order of the identifiers; each receipt made once (OFFSET 0)
   RETURN (
   SELECT COALESCE(pg_catalog.jsonb_agg(r.receipt ORDER BY r.i), '[]')
-    FROM (SELECT i, privacy_internal._consent_receipt(kinds[i], vals[i], NULL) AS receipt
-            FROM pg_catalog.unnest(privacy_internal._subject_with_consent(kinds, vals)) i
-          OFFSET 0) r
-   WHERE r.receipt IS NOT NULL
-     AND pg_catalog.jsonb_array_length(COALESCE(r.receipt OPERATOR(pg_catalog.->) 'consents', '[]'))
-         OPERATOR(pg_catalog.>) 0);
+    FROM privacy_internal._consent_receipts(kinds, vals, NULL) r
+   WHERE pg_catalog.jsonb_array_length(r.receipt OPERATOR(pg_catalog.->) 'consents') OPERATOR(pg_catalog.>) 0);
 END
 $$;

@@ -1,0 +1,2 @@
+-- The hand-written part of the update from 0.4.0 to 0.5.0 that runs before
+-- the generated functions.
