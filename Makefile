@@ -23,6 +23,7 @@ OBJS = \
 	src/pseudonym.o \
 	src/protect.o \
 	src/analytics.o \
+	src/mask.o \
 	src/subject.o \
 	src/engine.o \
 	src/pgp_crypto.o \

@@ -8,9 +8,20 @@
 \echo Use "ALTER EXTENSION pg_privacy UPDATE TO '0.5.0'" to load this file. \quit
 
 -- The hand-written part of the update from 0.4.0 to 0.5.0 that runs before
--- the generated functions.
+-- the generated functions: a column's own mask (privacy.set_mask) is kept
+-- in the catalog.  The table of masked roles is new (created by the
+-- generated part; its comment and dump registration are in the .post part).
+
+ALTER TABLE privacy.registered_column ADD COLUMN mask text;
 
 -- Tables new in 0.5.0 (generated)
+
+CREATE TABLE privacy.masked_role (
+  role               regrole PRIMARY KEY,
+  privacy_by_default boolean NOT NULL DEFAULT false,
+  masked_at          timestamptz NOT NULL DEFAULT now(),
+  masked_by          name NOT NULL DEFAULT current_user
+);
 
 -- Functions removed, or whose arguments or result changed (generated)
 
@@ -117,6 +128,204 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+CREATE FUNCTION privacy.mask_name(value text) RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_mask_name';
+
+COMMENT ON FUNCTION privacy.mask_name(text) IS
+  'a name reduced to its initials: "Jens Peter Hansen" -> "J. P. H."';
+
+CREATE FUNCTION privacy.mask_email(value text) RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_mask_email';
+
+COMMENT ON FUNCTION privacy.mask_email(text) IS
+  'an e-mail address partially hidden: "jens.hansen@firma.dk" -> "j***@firma.dk"; anything else -> "***"';
+
+CREATE FUNCTION privacy.mask_address(value text) RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_mask_address';
+
+COMMENT ON FUNCTION privacy.mask_address(text) IS
+  'a postal address reduced to postal code and town: "Vestergade 12, 8000 Aarhus C" -> "8000 Aarhus C"; a street -> NULL';
+
+CREATE FUNCTION privacy.mask_account(value text, visible integer DEFAULT 4) RETURNS text
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_mask_account';
+
+COMMENT ON FUNCTION privacy.mask_account(text, integer) IS
+  'an account number with every digit but the last `visible` replaced by X, its format kept';
+
+CREATE FUNCTION privacy_internal._mask_pseudonym(value text) RETURNS text
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_text';
+
+CREATE FUNCTION privacy_internal._mask_pseudonym(value bigint) RETURNS bigint
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int8';
+
+CREATE FUNCTION privacy_internal._mask_pseudonym(value integer) RETURNS integer
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int4';
+
+CREATE FUNCTION privacy_internal._mask_pseudonym(value smallint) RETURNS smallint
+  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int2';
+
+COMMENT ON FUNCTION privacy_internal._mask_pseudonym(text) IS
+  'internal: keyed pseudonym of an identifier (128 bits, base64url), as a masked role reads it';
+
+COMMENT ON FUNCTION privacy_internal._mask_pseudonym(bigint) IS
+  'internal: keyed permutation of bigint identifiers (FF1), as a masked role reads them';
+
+COMMENT ON FUNCTION privacy_internal._mask_pseudonym(integer) IS
+  'internal: keyed permutation of integer identifiers (FF1), as a masked role reads them';
+
+COMMENT ON FUNCTION privacy_internal._mask_pseudonym(smallint) IS
+  'internal: keyed permutation of smallint identifiers (FF1), as a masked role reads them';
+
+CREATE FUNCTION privacy_internal._mask_column(tbl regclass, col name, privacy_by_default boolean,
+                                              OUT rule text, OUT expression text)
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_mask_column';
+
+COMMENT ON FUNCTION privacy_internal._mask_column(regclass, name, boolean) IS
+  'internal: the mask a masked role reads a column through (rule, SQL expression)';
+
+CREATE FUNCTION privacy_internal._mask_check(tbl regclass, col name, expression text) RETURNS void
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_mask_check';
+
+COMMENT ON FUNCTION privacy_internal._mask_check(regclass, name, text) IS
+  'internal: refuses a column mask that is not one scalar expression over the table''s own row';
+
+CREATE FUNCTION privacy_internal._mask_preloaded() RETURNS boolean
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_mask_preloaded';
+
+COMMENT ON FUNCTION privacy_internal._mask_preloaded() IS
+  'internal: was the library loaded at server start (the masking hooks in every session)';
+
+CREATE FUNCTION privacy.mask_role(role name, privacy_by_default boolean DEFAULT false) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  r      record;
+  writes text;
+BEGIN
+  IF role IS NULL OR privacy_by_default IS NULL THEN
+    RAISE EXCEPTION 'role and privacy_by_default must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT a.oid, a.rolsuper, a.rolreplication INTO r FROM pg_catalog.pg_roles a
+   WHERE a.rolname OPERATOR(pg_catalog.=) mask_role.role;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704';
+  END IF;
+  -- A role that can read the data files, or stream the WAL, reads around
+  -- any mask: masking it would be a promise the database cannot keep.
+  IF r.rolsuper OR r.rolreplication
+     OR pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'USAGE')
+     OR pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'USAGE')
+     OR pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'USAGE') THEN
+    RAISE EXCEPTION 'role "%" cannot be masked', role
+      USING ERRCODE = '42501',
+            DETAIL = 'A superuser, a replication role and a role with the privileges of pg_read_server_files, '
+                     'pg_write_server_files or pg_execute_server_program can read the data without the planner.';
+  END IF;
+  -- The masks are applied by hooks every session has only when the
+  -- library is loaded at server start.
+  IF NOT privacy_internal._mask_preloaded() THEN
+    RAISE EXCEPTION 'masking needs pg_privacy in shared_preload_libraries'
+      USING ERRCODE = '55000',
+            DETAIL = 'Sessions that have not loaded the library would read the tables unmasked.',
+            HINT = 'Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server.';
+  END IF;
+  INSERT INTO privacy.masked_role AS m (role, privacy_by_default)
+       VALUES (r.oid::regrole, mask_role.privacy_by_default)
+  ON CONFLICT ON CONSTRAINT masked_role_pkey DO UPDATE
+     SET privacy_by_default = EXCLUDED.privacy_by_default;
+  -- Plans made before (prepared statements, functions) are made again.
+  PERFORM privacy_internal._invalidate(t.tbl) FROM privacy.registered_table t;
+  PERFORM privacy_internal._invalidate('privacy.masked_role'::pg_catalog.regclass);
+  PERFORM privacy_internal._audit('mask.role', role::text,
+                         pg_catalog.jsonb_build_object('privacy_by_default', privacy_by_default));
+  -- A role that writes a registered table can read the masks of values
+  -- it chose itself (an INSERT then a SELECT): say where.
+  SELECT pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text) INTO writes
+    FROM privacy.registered_table t
+   WHERE pg_catalog.has_table_privilege(r.oid, t.tbl, 'INSERT, UPDATE');
+  IF writes IS NOT NULL THEN
+    RAISE WARNING 'masked role "%" may write registered tables: %', role, writes
+      USING DETAIL = 'It can read the masked form of values it writes itself, and so test guesses against keyed masks.',
+            HINT = 'Give masked roles read access only.';
+  END IF;
+END
+$$;
+
+COMMENT ON FUNCTION privacy.mask_role(name, boolean) IS
+  'the role reads every declared personal column of registered tables masked by its category; with privacy_by_default undeclared columns read as NULL';
+
+CREATE FUNCTION privacy.unmask_role(role name) RETURNS boolean
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  rid oid;
+BEGIN
+  IF role IS NULL THEN
+    RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT a.oid INTO rid FROM pg_catalog.pg_roles a WHERE a.rolname OPERATOR(pg_catalog.=) unmask_role.role;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704';
+  END IF;
+  DELETE FROM privacy.masked_role m WHERE m.role::oid OPERATOR(pg_catalog.=) rid;
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  PERFORM privacy_internal._invalidate(t.tbl) FROM privacy.registered_table t;
+  PERFORM privacy_internal._invalidate('privacy.masked_role'::pg_catalog.regclass);
+  PERFORM privacy_internal._audit('mask.unmask_role', role::text);
+  RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION privacy.unmask_role(name) IS
+  'the role reads registered tables unmasked again; false if it was not masked';
+
+CREATE FUNCTION privacy.set_mask(tbl regclass, col name, expression text) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  IF tbl IS NULL OR col IS NULL THEN
+    RAISE EXCEPTION 'table and column must not be null' USING ERRCODE = '22004';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  IF NOT EXISTS (SELECT FROM privacy.registered_column c
+                  WHERE c.tbl OPERATOR(pg_catalog.=) set_mask.tbl AND c.col OPERATOR(pg_catalog.=) set_mask.col) THEN
+    RAISE EXCEPTION 'column "%" of relation % is not declared', col, tbl
+      USING ERRCODE = '42704',
+            HINT = 'Declare it with privacy.register_column() first.';
+  END IF;
+  IF expression IS NOT NULL THEN
+    PERFORM privacy_internal._mask_check(tbl, col, expression);
+  END IF;
+  UPDATE privacy.registered_column c SET mask = expression
+   WHERE c.tbl OPERATOR(pg_catalog.=) set_mask.tbl AND c.col OPERATOR(pg_catalog.=) set_mask.col;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('mask.set_mask', tbl::text,
+                         pg_catalog.jsonb_build_object('column', col, 'expression', expression));
+END
+$$;
+
+COMMENT ON FUNCTION privacy.set_mask(regclass, name, text) IS
+  'the expression a masked role reads a declared column through, instead of its category''s mask (NULL: the category''s again)';
+
 CREATE OR REPLACE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
@@ -132,8 +341,25 @@ $$;
 
 -- Views, triggers, comments and configuration new or changed in 0.5.0 (generated)
 
+COMMENT ON TABLE privacy.masked_role IS
+  'pg_privacy: roles that read registered tables masked (privacy.mask_role)';
+
+SELECT pg_catalog.pg_extension_config_dump('privacy.masked_role', '');
+
+CREATE VIEW privacy.column_masks AS
+SELECT c.tbl AS table_name, c.col AS column_name, c.category, m.rule, m.expression
+  FROM privacy.registered_column c
+  CROSS JOIN LATERAL privacy_internal._mask_column(c.tbl, c.col, false) m;
+
+COMMENT ON VIEW privacy.column_masks IS
+  'pg_privacy: the mask a masked role reads each declared column through';
+
 -- The hand-written part of the update from 0.4.0 to 0.5.0 that runs after
 -- the generated functions.
+
+COMMENT ON TABLE privacy.masked_role IS
+  'pg_privacy: roles that read registered tables masked (privacy.mask_role)';
+SELECT pg_catalog.pg_extension_config_dump('privacy.masked_role', '');
 
 
 -- Privileges: every GRANT and REVOKE of the 0.5.0 install script, in its order (generated)
@@ -163,6 +389,22 @@ GRANT EXECUTE ON FUNCTION privacy.normalize_msisdn(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.lookup_value(text, text, text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.mask_msisdn(text, integer) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_name(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_email(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_address(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_account(text, integer) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(bigint) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(integer) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(smallint) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy.country_of(text) TO PUBLIC;
 

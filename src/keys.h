@@ -18,6 +18,7 @@
 #define PGP_KP_EMAIL			"email-pseudonym"
 #define PGP_KP_AUDIT			"audit"
 #define PGP_KP_FINGERPRINT		"fingerprint"
+#define PGP_KP_MASK				"mask"
 
 /* Length of a key fingerprint: "pgp1:" and 16 hex digits. */
 #define PGP_FINGERPRINT_LEN		21

@@ -34,6 +34,8 @@
  *	  consent.c		the consent register's hot path and the consent trigger
  *	  retention.c	purge statements run as the table owner
  *	  analytics.c	safe aggregates and pseudonymized extracts
+ *	  mask.c		masking by role: the planner reads registered tables
+ *					masked for masked roles, COPY TO too
  *	  subject.c		data-subject rights, what the subject engine and the
  *					SQL builders share: identifiers by column, statements
  *					run as the table owner, generated SQL kept per backend
@@ -51,6 +53,7 @@
 #include "caller.h"
 #include "identifier.h"
 #include "keys.h"
+#include "mask.h"
 #include "protect.h"
 
 #include "fmgr.h"
@@ -85,6 +88,7 @@ _PG_init(void)
 	pgp_identifier_define_gucs();
 	pgp_caller_init();
 	pgp_protect_init();
+	pgp_mask_init(process_shared_preload_libraries_in_progress);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("pg_privacy");
 #else

@@ -82,12 +82,48 @@ sql "SELECT cdr_id, a_number, b_number, started_at, duration_s, country FROM bi.
 sql "SET ROLE bi_reader; SELECT count(DISTINCT a_number) AS distinct_callers, count(*) AS calls FROM bi.cdr_extract"
 { "${PSQL[@]}" -c "SET ROLE bi_reader; SELECT count(*) FROM telco.cdr" 2>&1 || true; } | head -1 | sed 's/^/bi_reader reading telco.cdr directly: /'
 
-# The consent, retention and data-subject parts, each a psql script.
-for part in consent retention subject; do
+# The consent, retention, data-subject and masking parts, each a psql script.
+for part in consent retention subject mask; do
   if [ -f "$HERE/demo_$part.sql" ]; then
     "${PSQL[@]}" -P footer=off -f "$HERE/demo_$part.sql"
   fi
 done
+
+# A development copy: pg_dump run as the masked role support, restored into
+# a database of this cluster that has no pg_privacy.  Left out of the
+# restore: pg_privacy's triggers and the indexes on its functions
+# (register_subject.sql's lookup indexes), which need the extension.
+if [ -f "$HERE/demo_mask.sql" ]; then
+  title "Masking by role 2/2: a development copy, made by pg_dump run as support"
+  TMP=$(mktemp -d)
+  trap 'rm -rf "$TMP"' EXIT
+  pg_dump -U support -d postgres -n telco -Fc -f "$TMP/telco.dump"
+  pgp_idx=$("${PSQL[@]}" -At -c "SELECT string_agg(c.relname, ' ') FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                                   WHERE c.relnamespace = 'telco'::regnamespace
+                                     AND pg_get_indexdef(i.indexrelid) ~ '\mprivacy(_internal)?\.'")
+  pg_restore -l "$TMP/telco.dump" \
+    | awk -v idx="$pgp_idx" 'BEGIN { n = split(idx, a, " "); for (i = 1; i <= n; i++) skip[a[i]] = 1 }
+                             $4 == "TRIGGER" { t++; next }  $4 == "INDEX" && ($6 in skip) { x++; next }  { print }
+                             END { printf "%d %d\n", t, x > "/dev/stderr" }' >"$TMP/list" 2>"$TMP/left_out"
+  "${PSQL[@]}" -c 'CREATE DATABASE telco_dev'
+  pg_restore -L "$TMP/list" --exit-on-error --no-owner -d telco_dev "$TMP/telco.dump"
+  echo "pg_dump -U support -n telco -Fc, pg_restore into telco_dev, a database without pg_privacy (left out: $(
+    read -r t x <"$TMP/left_out"; echo "$t trigger(s), $x index(es) on pg_privacy's functions"))"
+  "${PSQL[@]}" -d telco_dev -P footer=off -c "SELECT customer_no, contact_name, email, bank_account FROM telco.customer ORDER BY cvr LIMIT 2"
+  "${PSQL[@]}" -At -c "SELECT email FROM telco.customer UNION SELECT lower(btrim(email)) FROM telco.newsletter_subscriber
+                       UNION SELECT lower(btrim(contact_email)) FROM telco.support_ticket WHERE contact_email IS NOT NULL" >"$TMP/emails"
+  found=$(pg_dump --data-only -d telco_dev | { grep -F -i -o -f "$TMP/emails" || true; } | sort -u | wc -l)
+  "${PSQL[@]}" -d telco_dev -At -c "
+    SELECT 'telco_dev: ' || count(*) FILTER (WHERE NOT part) || ' tables + ' || count(*) FILTER (WHERE part)
+           || ' CDR partitions, ' || sum(n) || ' rows; '
+           || CASE WHEN $found = 0 THEN 'no source e-mail address found in the copy'
+                   ELSE '$found source e-mail addresses FOUND in the copy' END
+           || ' (' || $(wc -l <"$TMP/emails") || ' looked for)'
+      FROM (SELECT c.relispartition AS part,
+                   (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM ONLY %s', c.oid::regclass),
+                                                        false, true, '')))[1]::text::bigint AS n
+              FROM pg_class c WHERE c.relnamespace = 'telco'::regnamespace AND c.relkind = 'r') t"
+fi
 
 title "The audit trail at the end"
 sql "SELECT event, count(*) AS entries FROM privacy.audit_log GROUP BY event ORDER BY min(id)"
@@ -113,6 +149,8 @@ cat <<'TXT'
 - Retention: a dry run shows what would go, the real run drops and anonymizes in committed batches,
   a legal hold keeps its rows, and every run leaves a receipt without personal data.
 - Data-subject rights: export, requests with deadlines, restriction, and erasure with its report.
+- Masking by role: support reads every declared column masked by its category, in any query;
+  pg_dump run as that role is an anonymized development copy whose keys still join.
 - privacy.health() answers "is it working?" in one query, read-only: library, key, purge job and its
   last run, overdue requests, catalog, undeclared columns, protection, restrictions and holds.
 TXT

@@ -89,6 +89,7 @@ CREATE TABLE privacy.registered_column (
   protect     text CHECK (protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym', 'country', 'null')),
   domain      text NOT NULL DEFAULT 'default'
               CHECK (pg_catalog.octet_length(domain) BETWEEN 1 AND 200),
+  mask        text,               -- privacy.set_mask: overrides the category's mask
   PRIMARY KEY (tbl, col)
 );
 COMMENT ON TABLE privacy.registered_column IS 'pg_privacy: columns holding personal data';

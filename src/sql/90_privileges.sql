@@ -50,6 +50,18 @@ GRANT EXECUTE ON FUNCTION privacy.normalize_msisdn(text, text) TO PUBLIC;
 -- evaluate it (as does every writer of a table indexed by it).
 GRANT EXECUTE ON FUNCTION privacy.lookup_value(text, text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.mask_msisdn(text, integer) TO PUBLIC;
+-- The masks of the categories (65_mask.sql): keyless display masks.
+GRANT EXECUTE ON FUNCTION privacy.mask_name(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.mask_email(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.mask_address(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy.mask_account(text, integer) TO PUBLIC;
+-- The keyed masks of identifiers run in the statements of masked roles,
+-- as those roles; each refuses (42501) wherever the planner did not put
+-- it as a column's mask, so whoever calls it by name gets nothing.
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(integer) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(smallint) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.country_of(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy.generalize(timestamptz, text) TO PUBLIC;
 -- Measuring k-anonymity reads only what the caller may read.

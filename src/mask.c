@@ -1,0 +1,1496 @@
+/*-------------------------------------------------------------------------
+ *
+ * mask.c
+ *	  Masking by role: a masked role reads every declared personal column
+ *	  of a registered table through the mask of its category.
+ *
+ * The masks are applied where every statement passes, the planner: when
+ * the current user (or, outside a SECURITY DEFINER function, the session
+ * user) is or inherits a role of privacy.masked_role, each registered
+ * table the statement reads becomes a subquery
+ *
+ *		SELECT mask(t.c1), t.c2, ... FROM <table> t
+ *
+ * with the table's own privileges, locks, row-level security and row
+ * marks, in the place and under the name the statement gave the table.
+ * Everything the statement does with the table (WHERE, ORDER BY, joins,
+ * whole-row references, functions and views of the role) therefore sees
+ * the masked values only, and so does EXPLAIN.  Tables reached through
+ * views are masked too: views are expanded before the planner runs.
+ * COPY table TO (pg_dump's data) is rewritten as COPY (SELECT ...) TO, which
+ * is planned like any statement: pg_dump run by a masked role writes an
+ * anonymized copy.
+ *
+ * What is refused to a masked role instead: reading the statistics of
+ * columns (pg_statistic, pg_statistic_ext_data and the views over them,
+ * which hold the most common values in clear), system columns of a masked
+ * table, and writes that read a masked column of the table they write
+ * (UPDATE ... WHERE email LIKE 'a%' would be an oracle).
+ *
+ * A plan made for a statement that reads a registered table depends on
+ * the role it was made for (PlannedStmt.dependsOnRole), so a cached plan
+ * is never reused across a change of role; mask_role and unmask_role
+ * invalidate the registered tables, so cached plans are made again.
+ *
+ * The masks of identifiers (customer numbers and the like) are keyed
+ * pseudonyms of the same type, so that keys still join: text gets an
+ * HMAC-SHA256 pseudonym, integers a keyed permutation (FF1 with cycle
+ * walking) of their own type, so that primary keys stay unique.  The
+ * functions that compute them refuse to run anywhere the planner did not
+ * put them as a column's mask (their FuncExpr carries a location no
+ * parser produces), so nobody can compute the mask of a guessed value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "keys.h"
+#include "mask.h"
+#include "pseudonym.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_statistic.h"
+#include "catalog/pg_statistic_ext_data.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/planner.h"
+#include "parser/analyze.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_func.h"
+#include "parser/parse_relation.h"
+#include "parser/parser.h"
+#include "parser/parsetree.h"
+#include "rewrite/rewriteManip.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/plancache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/* The location of a keyed mask's FuncExpr: no parser produces it. */
+#define PGP_MASK_LOCATION	(-0x5047504D)
+
+/* How a masked role reads a column. */
+typedef enum MaskRule
+{
+	MR_UNCHANGED,
+	MR_NULL,
+	MR_INITIALS,
+	MR_EMAIL,
+	MR_MSISDN,
+	MR_ADDRESS,
+	MR_ACCOUNT,
+	MR_PSEUDONYM,
+	MR_CUSTOM,
+	MR_DROPPED
+} MaskRule;
+
+static const char *const rule_names[] = {
+	"unchanged", "null", "initials", "partial_email", "msisdn_mask",
+	"postcode_town", "last_digits", "pseudonym", "custom", "dropped"
+};
+
+/* One masked role: a role of privacy.masked_role. */
+typedef struct MaskedRole
+{
+	Oid			role;
+	bool		privacy_by_default;
+} MaskedRole;
+
+/*
+ * What masking does to one relation, per backend.  declared[] and rules
+ * are read from the catalog (through the registered table the relation
+ * is, or is a partition or child of); the subqueries are made when a
+ * masked role first reads it.
+ */
+typedef struct MaskRel
+{
+	Oid			relid;			/* hash key */
+	bool		registered;
+	bool		masked[2];		/* does any column change? [privacy_by_default] */
+	Bitmapset  *cols[2];		/* the attnos that change */
+	MemoryContext cxt;			/* everything below */
+	int			natts;
+	MaskRule   *rule;			/* per attno - 1, for a declared column */
+	bool	   *declared;
+	char	  **custom;			/* set_mask's expression, or NULL */
+	Query	   *query[2];		/* the masked subquery, made on first use */
+} MaskRel;
+
+static planner_hook_type prev_planner_hook = NULL;
+static ProcessUtility_hook_type prev_utility_hook = NULL;
+static bool mask_preloaded = false;
+
+static MemoryContext mask_cxt = NULL;
+static bool state_valid = false;
+static Oid	masked_role_relid = InvalidOid;
+static Oid	registered_table_relid = InvalidOid;
+static Oid	registered_column_relid = InvalidOid;
+static MaskedRole *masked_roles = NULL;
+static int	n_masked_roles = 0;
+static HTAB *mask_rels = NULL;
+static Oid	keyed_funcs[4];		/* _mask_pseudonym(text, int8, int4, int2) */
+
+/* Set while pg_privacy analyzes its own subqueries (no masking there). */
+static int	mask_building = 0;
+
+/* ----------------------------------------------------------------
+ * The catalog, read by this backend
+ * ----------------------------------------------------------------
+ */
+
+static void
+drop_mask_rels(void)
+{
+	HASH_SEQ_STATUS st;
+	MaskRel    *mr;
+
+	if (mask_rels == NULL)
+		return;
+	hash_seq_init(&st, mask_rels);
+	while ((mr = hash_seq_search(&st)) != NULL)
+		if (mr->cxt)
+			MemoryContextDelete(mr->cxt);
+	hash_destroy(mask_rels);
+	mask_rels = NULL;
+}
+
+static void
+mask_relcache_cb(Datum arg, Oid relid)
+{
+	MaskRel    *mr;
+
+	if (!OidIsValid(relid) || relid == masked_role_relid ||
+		relid == registered_table_relid || relid == registered_column_relid)
+	{
+		state_valid = false;
+		return;
+	}
+	if (mask_rels != NULL &&
+		(mr = hash_search(mask_rels, &relid, HASH_FIND, NULL)) != NULL)
+	{
+		if (mr->cxt)
+			MemoryContextDelete(mr->cxt);
+		hash_search(mask_rels, &relid, HASH_REMOVE, NULL);
+	}
+}
+
+/* A function was created, changed or dropped: make the masks again. */
+static void
+mask_proc_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	state_valid = false;
+}
+
+/*
+ * Role membership or a role's attributes changed: a plan made for a role
+ * that was not masked may now be one that is (a plan depends on its role,
+ * not on the role's memberships).
+ */
+static void
+mask_auth_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	state_valid = false;
+	if (n_masked_roles > 0)
+		ResetPlanCache();
+}
+
+/* Attribute number of a column of one of pg_privacy's tables, by name. */
+static AttrNumber
+catalog_attnum(Relation rel, const char *name)
+{
+	int			i;
+
+	for (i = 0; i < RelationGetDescr(rel)->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
+			return a->attnum;
+	}
+	elog(ERROR, "pg_privacy: column \"%s\" of %s not found", name, RelationGetRelationName(rel));
+	return InvalidAttrNumber;	/* keep the compiler quiet */
+}
+
+/*
+ * Load the masked roles, once per change of the catalog.  Read in the
+ * latest snapshot, so that a role masked by a transaction that committed
+ * is masked at once; the catalog's tables are read directly (this runs
+ * inside the planner).
+ */
+static void
+mask_load_state(void)
+{
+	Oid			nsp;
+
+	if (state_valid)
+		return;
+	if (mask_cxt == NULL)
+		mask_cxt = AllocSetContextCreate(CacheMemoryContext, "pg_privacy masks",
+										 ALLOCSET_SMALL_SIZES);
+	drop_mask_rels();
+	MemoryContextReset(mask_cxt);
+	masked_roles = NULL;
+	n_masked_roles = 0;
+	masked_role_relid = registered_table_relid = registered_column_relid = InvalidOid;
+	memset(keyed_funcs, 0, sizeof(keyed_funcs));
+
+	nsp = get_namespace_oid("privacy", true);
+	if (OidIsValid(nsp))
+	{
+		masked_role_relid = get_relname_relid("masked_role", nsp);
+		registered_table_relid = get_relname_relid("registered_table", nsp);
+		registered_column_relid = get_relname_relid("registered_column", nsp);
+	}
+	if (OidIsValid(masked_role_relid) && OidIsValid(registered_table_relid) &&
+		OidIsValid(registered_column_relid))
+	{
+		Relation	rel = table_open(masked_role_relid, AccessShareLock);
+		AttrNumber	a_role = catalog_attnum(rel, "role");
+		AttrNumber	a_pbd = catalog_attnum(rel, "privacy_by_default");
+		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+		HeapTuple	tup;
+		int			cap = 8;
+
+		masked_roles = MemoryContextAlloc(mask_cxt, cap * sizeof(MaskedRole));
+		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		{
+			bool		isnull;
+			Datum		d = heap_getattr(tup, a_role, RelationGetDescr(rel), &isnull);
+
+			if (isnull)
+				continue;
+			if (n_masked_roles == cap)
+			{
+				cap *= 2;
+				masked_roles = repalloc(masked_roles, cap * sizeof(MaskedRole));
+			}
+			masked_roles[n_masked_roles].role = DatumGetObjectId(d);
+			d = heap_getattr(tup, a_pbd, RelationGetDescr(rel), &isnull);
+			masked_roles[n_masked_roles].privacy_by_default = !isnull && DatumGetBool(d);
+			n_masked_roles++;
+		}
+		table_endscan(scan);
+		UnregisterSnapshot(snap);
+		table_close(rel, AccessShareLock);
+	}
+	state_valid = true;
+}
+
+/* Is the role masked (never a superuser)?  privacy_by_default ORed in. */
+static bool
+role_masked(Oid role, bool *pbd)
+{
+	bool		hit = false;
+	int			i;
+
+	if (!OidIsValid(role) || superuser_arg(role))
+		return false;
+	for (i = 0; i < n_masked_roles; i++)
+	{
+		if (role == masked_roles[i].role || has_privs_of_role(role, masked_roles[i].role))
+		{
+			hit = true;
+			if (masked_roles[i].privacy_by_default)
+				*pbd = true;
+		}
+	}
+	return hit;
+}
+
+/*
+ * Does the statement being planned run masked?  When the current user is
+ * a masked role, or when the session user is one and no SECURITY DEFINER
+ * function (nor pg_privacy acting as a table's owner) has changed the
+ * user: SET ROLE does not take a masked login out of its masks.
+ */
+static bool
+mask_active(bool *pbd)
+{
+	bool		masked;
+
+	*pbd = false;
+	if (mask_building > 0 || !IsTransactionState())
+		return false;
+	mask_load_state();
+	if (n_masked_roles == 0)
+		return false;
+	masked = role_masked(GetUserId(), pbd);
+	if (!InLocalUserIdChange())
+		masked = role_masked(GetSessionUserId(), pbd) || masked;
+	return masked;
+}
+
+/*
+ * The registered table relid is, or is a partition or inheritance child
+ * of (InvalidOid if none): its declarations apply to it.
+ */
+static bool
+is_registered(Oid relid)
+{
+	Relation	rel = table_open(registered_table_relid, AccessShareLock);
+	AttrNumber	a_tbl = catalog_attnum(rel, "tbl");
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	HeapTuple	tup;
+	bool		found = false;
+
+	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, a_tbl, RelationGetDescr(rel), &isnull);
+
+		found = !isnull && DatumGetObjectId(d) == relid;
+	}
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static Oid
+registered_ancestor(Oid relid, int depth)
+{
+	Relation	inh;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			found = InvalidOid;
+
+	if (is_registered(relid))
+		return relid;
+	if (depth > 32)
+		return InvalidOid;
+	inh = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(inh, InheritsRelidSeqnoIndexId, true, NULL, 1, &key);
+	while (!OidIsValid(found) && (tup = systable_getnext(scan)) != NULL)
+		found = registered_ancestor(((Form_pg_inherits) GETSTRUCT(tup))->inhparent, depth + 1);
+	systable_endscan(scan);
+	table_close(inh, AccessShareLock);
+	return found;
+}
+
+/* The mask of a category. */
+static MaskRule
+category_rule(const char *category)
+{
+	static const struct
+	{
+		const char *category;
+		MaskRule	rule;
+	}			map[] = {
+		{"name", MR_INITIALS},
+		{"email", MR_EMAIL},
+		{"phone", MR_MSISDN},
+		{"postal_address", MR_ADDRESS},
+		{"bank_account", MR_ACCOUNT},
+		{"national_id", MR_NULL},
+		{"free_text", MR_NULL},
+		{"customer_number", MR_PSEUDONYM},
+		{"online_identifier", MR_PSEUDONYM},
+		{"traffic", MR_UNCHANGED},
+		{"location", MR_UNCHANGED},
+		{"company", MR_UNCHANGED},
+		{"business_id", MR_UNCHANGED},
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(map); i++)
+		if (strcmp(category, map[i].category) == 0)
+			return map[i].rule;
+	/* 'other' and categories of the DBA's own: nothing is known, NULL */
+	return MR_NULL;
+}
+
+/*
+ * What masking does to relid, from the catalog: the relation's own
+ * columns, matched by name with the declarations of the registered table
+ * it is (or descends from).
+ */
+static MaskRel *
+mask_rel(Oid relid)
+{
+	MaskRel    *mr;
+	bool		found;
+	Oid			reg;
+
+	if (mask_rels == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(MaskRel);
+		ctl.hcxt = mask_cxt;
+		mask_rels = hash_create("pg_privacy masked relations", 64, &ctl,
+								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	mr = hash_search(mask_rels, &relid, HASH_ENTER, &found);
+	if (found)
+		return mr;
+	memset(((char *) mr) + sizeof(Oid), 0, sizeof(MaskRel) - sizeof(Oid));
+
+	PG_TRY();
+	{
+		reg = (relid == registered_table_relid || relid == registered_column_relid ||
+			   relid == masked_role_relid) ? InvalidOid : registered_ancestor(relid, 0);
+		if (OidIsValid(reg))
+		{
+			Relation	rel = table_open(relid, AccessShareLock);
+			TupleDesc	desc = RelationGetDescr(rel);
+			Relation	cat = table_open(registered_column_relid, AccessShareLock);
+			AttrNumber	a_tbl = catalog_attnum(cat, "tbl");
+			AttrNumber	a_col = catalog_attnum(cat, "col");
+			AttrNumber	a_cat = catalog_attnum(cat, "category");
+			AttrNumber	a_mask = catalog_attnum(cat, "mask");
+			Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+			TableScanDesc scan;
+			HeapTuple	tup;
+			MemoryContext old;
+			int			i;
+
+			mr->cxt = AllocSetContextCreate(mask_cxt, "pg_privacy masked relation",
+											ALLOCSET_SMALL_SIZES);
+			old = MemoryContextSwitchTo(mr->cxt);
+			mr->registered = true;
+			mr->natts = desc->natts;
+			mr->rule = palloc0(sizeof(MaskRule) * Max(desc->natts, 1));
+			mr->declared = palloc0(sizeof(bool) * Max(desc->natts, 1));
+			mr->custom = palloc0(sizeof(char *) * Max(desc->natts, 1));
+			for (i = 0; i < desc->natts; i++)
+				mr->rule[i] = TupleDescAttr(desc, i)->attisdropped ? MR_DROPPED : MR_UNCHANGED;
+
+			scan = table_beginscan(cat, snap, 0, NULL);
+			while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+			{
+				bool		isnull;
+				Datum		d = heap_getattr(tup, a_tbl, RelationGetDescr(cat), &isnull);
+				char	   *colname;
+				AttrNumber	attno;
+
+				if (isnull || DatumGetObjectId(d) != reg)
+					continue;
+				d = heap_getattr(tup, a_col, RelationGetDescr(cat), &isnull);
+				if (isnull)
+					continue;
+				colname = NameStr(*DatumGetName(d));
+				attno = InvalidAttrNumber;
+				for (i = 0; i < desc->natts; i++)
+					if (!TupleDescAttr(desc, i)->attisdropped &&
+						strcmp(NameStr(TupleDescAttr(desc, i)->attname), colname) == 0)
+						attno = i + 1;
+				if (attno == InvalidAttrNumber)
+					continue;
+				mr->declared[attno - 1] = true;
+				d = heap_getattr(tup, a_mask, RelationGetDescr(cat), &isnull);
+				if (!isnull)
+				{
+					mr->custom[attno - 1] = TextDatumGetCString(d);
+					mr->rule[attno - 1] = MR_CUSTOM;
+				}
+				else
+				{
+					d = heap_getattr(tup, a_cat, RelationGetDescr(cat), &isnull);
+					mr->rule[attno - 1] = isnull ? MR_NULL : category_rule(TextDatumGetCString(d));
+				}
+			}
+			table_endscan(scan);
+			UnregisterSnapshot(snap);
+			table_close(cat, AccessShareLock);
+
+			for (i = 0; i < desc->natts; i++)
+			{
+				MaskRule	r = mr->rule[i];
+
+				if (r == MR_DROPPED)
+					continue;
+				if (r != MR_UNCHANGED)
+				{
+					mr->cols[0] = bms_add_member(mr->cols[0], i + 1);
+					mr->cols[1] = bms_add_member(mr->cols[1], i + 1);
+				}
+				else if (!mr->declared[i])
+					mr->cols[1] = bms_add_member(mr->cols[1], i + 1);
+			}
+			mr->masked[0] = !bms_is_empty(mr->cols[0]);
+			mr->masked[1] = !bms_is_empty(mr->cols[1]);
+			MemoryContextSwitchTo(old);
+			table_close(rel, AccessShareLock);
+		}
+	}
+	PG_CATCH();
+	{
+		if (mr->cxt)
+			MemoryContextDelete(mr->cxt);
+		hash_search(mask_rels, &relid, HASH_REMOVE, NULL);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return mr;
+}
+
+/* ----------------------------------------------------------------
+ * The masked subquery of a relation
+ * ----------------------------------------------------------------
+ */
+
+static bool
+is_string_type(Oid typid)
+{
+	char		cat;
+	bool		pref;
+
+	get_type_category_preferred(getBaseType(typid), &cat, &pref);
+	return cat == TYPCATEGORY_STRING;
+}
+
+static bool
+is_numeric_type(Oid typid)
+{
+	char		cat;
+	bool		pref;
+
+	get_type_category_preferred(getBaseType(typid), &cat, &pref);
+	return cat == TYPCATEGORY_NUMERIC;
+}
+
+/*
+ * The SQL expression a masked role reads column att through (the row is
+ * "t").  Returns the rule applied.  Text masks apply to string columns
+ * only; any other type reads as NULL under them.  A NOT NULL column whose
+ * mask gives NULL reads as '' (strings) or 0 (numbers), so that copies
+ * made by masked roles restore.
+ */
+static MaskRule
+column_sql(StringInfo buf, Form_pg_attribute att, MaskRule rule, const char *custom)
+{
+	const char *col = quote_identifier(NameStr(att->attname));
+	Oid			base = getBaseType(att->atttypid);
+	bool		str = is_string_type(att->atttypid);
+	StringInfoData e;
+	const char *fn = NULL;
+
+	if (rule == MR_UNCHANGED)
+	{
+		appendStringInfo(buf, "t.%s", col);
+		return rule;
+	}
+	initStringInfo(&e);
+	switch (rule)
+	{
+		case MR_INITIALS:
+			fn = "privacy.mask_name";
+			break;
+		case MR_EMAIL:
+			fn = "privacy.mask_email";
+			break;
+		case MR_MSISDN:
+			fn = "privacy.mask_msisdn";
+			break;
+		case MR_ADDRESS:
+			fn = "privacy.mask_address";
+			break;
+		case MR_ACCOUNT:
+			fn = "privacy.mask_account";
+			break;
+		default:
+			break;
+	}
+	if (fn != NULL)
+	{
+		if (str)
+			appendStringInfo(&e, "%s(t.%s::pg_catalog.text)", fn, col);
+		else
+			rule = MR_NULL;
+	}
+	else if (rule == MR_PSEUDONYM)
+	{
+		if (base == INT8OID || base == INT4OID || base == INT2OID)
+			appendStringInfo(&e, "privacy_internal._mask_pseudonym(t.%s::%s)", col,
+							 format_type_be_qualified(base));
+		else if (str)
+			appendStringInfo(&e, "privacy_internal._mask_pseudonym(t.%s::pg_catalog.text)", col);
+		else
+			rule = MR_NULL;
+	}
+	else if (rule == MR_CUSTOM)
+		appendStringInfo(&e, "(%s)", custom);
+	if (rule == MR_NULL)
+		appendStringInfoString(&e, "NULL");
+
+	if (att->attnotnull && (rule == MR_NULL || rule == MR_ADDRESS || rule == MR_CUSTOM) &&
+		(str || is_numeric_type(att->atttypid)))
+		appendStringInfo(buf, "CAST(COALESCE(%s, %s) AS %s)", e.data, str ? "''" : "0",
+						 format_type_with_typemod(att->atttypid, att->atttypmod));
+	else
+		appendStringInfo(buf, "CAST(%s AS %s)", e.data,
+						 format_type_with_typemod(att->atttypid, att->atttypmod));
+	pfree(e.data);
+	return rule;
+}
+
+/* A NULL of the size and alignment of a dropped column. */
+static const char *
+dropped_placeholder(Form_pg_attribute att)
+{
+	if (att->attlen == 8 && att->attalign == TYPALIGN_DOUBLE)
+		return "NULL::pg_catalog.int8";
+	if (att->attlen == 4 && att->attalign == TYPALIGN_INT)
+		return "NULL::pg_catalog.int4";
+	if (att->attlen == 2 && att->attalign == TYPALIGN_SHORT)
+		return "NULL::pg_catalog.int2";
+	if (att->attlen == 1)
+		return "NULL::pg_catalog.\"char\"";
+	return "NULL::pg_catalog.text";
+}
+
+static bool
+mark_keyed_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+	{
+		FuncExpr   *f = (FuncExpr *) node;
+		int			i;
+
+		for (i = 0; i < lengthof(keyed_funcs); i++)
+			if (OidIsValid(keyed_funcs[i]) && f->funcid == keyed_funcs[i])
+				f->location = PGP_MASK_LOCATION;
+	}
+	return expression_tree_walker(node, mark_keyed_walker, context);
+}
+
+static void
+lookup_keyed_funcs(void)
+{
+	static const Oid types[4] = {TEXTOID, INT8OID, INT4OID, INT2OID};
+	int			i;
+
+	for (i = 0; i < 4; i++)
+		if (!OidIsValid(keyed_funcs[i]))
+			keyed_funcs[i] = LookupFuncName(list_make2(makeString("privacy_internal"),
+													   makeString("_mask_pseudonym")),
+											1, &types[i], true);
+}
+
+/*
+ * Parse and analyze sql (one SELECT of pg_privacy's) under a search_path
+ * of pg_catalog only, without masking.
+ */
+static Query *
+analyze_own(const char *sql)
+{
+	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	Query	   *q;
+
+	mask_building++;
+	PG_TRY();
+	{
+		q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql, NULL, 0, NULL);
+	}
+	PG_FINALLY();
+	{
+		mask_building--;
+	}
+	PG_END_TRY();
+	return q;
+}
+
+/* Run under a search_path of pg_catalog only (undone at the end). */
+static int
+pin_search_path(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+/* The masked subquery of mr (made once per backend and catalog state). */
+static Query *
+mask_rel_query(MaskRel *mr, bool pbd)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	StringInfoData sql;
+	Query	   *q;
+	MemoryContext old;
+	int			nest;
+	int			i;
+
+	if (mr->query[pbd] != NULL)
+		return mr->query[pbd];
+
+	nest = pin_search_path();
+	rel = table_open(mr->relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		MaskRule	r = (i < mr->natts) ? mr->rule[i] : MR_UNCHANGED;
+
+		if (i > 0)
+			appendStringInfoString(&sql, ", ");
+		if (att->attisdropped)
+		{
+			appendStringInfoString(&sql, dropped_placeholder(att));
+			continue;
+		}
+		if (r == MR_UNCHANGED && pbd && !(i < mr->natts && mr->declared[i]))
+			r = MR_NULL;
+		(void) column_sql(&sql, att, r, r == MR_CUSTOM ? mr->custom[i] : NULL);
+		appendStringInfo(&sql, " AS %s", quote_identifier(NameStr(att->attname)));
+	}
+	appendStringInfo(&sql, " FROM %s t",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)));
+	table_close(rel, AccessShareLock);
+
+	lookup_keyed_funcs();
+	q = analyze_own(sql.data);
+	AtEOXact_GUC(true, nest);
+	if (list_length(q->rtable) != 1 || q->hasSubLinks || q->hasAggs ||
+		q->hasWindowFuncs || q->hasTargetSRFs || list_length(q->targetList) != desc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the masks of %s are not one expression per column", get_rel_name(mr->relid)),
+				 errhint("Check the masks set with privacy.set_mask().")));
+	(void) query_tree_walker(q, mark_keyed_walker, NULL, 0);
+
+	old = MemoryContextSwitchTo(mr->cxt);
+	mr->query[pbd] = copyObject(q);
+	MemoryContextSwitchTo(old);
+	pfree(sql.data);
+	return mr->query[pbd];
+}
+
+/* ----------------------------------------------------------------
+ * The planner: registered tables become their masked subqueries
+ * ----------------------------------------------------------------
+ */
+
+typedef struct VarRefs
+{
+	Index		varno;
+	int			sublevels_up;
+	Bitmapset  *attrs;			/* columns that count (attno > 0) */
+	bool		system;			/* system columns count */
+	bool		wholerow;		/* a whole-row reference counts */
+	AttrNumber	hit;			/* the first found, or InvalidAttrNumber */
+	bool		found;
+} VarRefs;
+
+static bool
+var_refs_walker(Node *node, VarRefs *c)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *v = (Var *) node;
+
+		if (v->varno == c->varno && v->varlevelsup == c->sublevels_up &&
+			((v->varattno < 0 && c->system) ||
+			 (v->varattno == 0 && c->wholerow) ||
+			 (v->varattno > 0 && bms_is_member(v->varattno, c->attrs))))
+		{
+			c->hit = v->varattno;
+			c->found = true;
+			return true;
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+	{
+		bool		r;
+
+		c->sublevels_up++;
+		r = query_tree_walker((Query *) node, var_refs_walker, c, 0);
+		c->sublevels_up--;
+		return r;
+	}
+	return expression_tree_walker(node, var_refs_walker, c);
+}
+
+/*
+ * Does q refer to the columns of rti described by c?  The table's own
+ * row-level security and WITH CHECK options are the owner's, not reads of
+ * the statement: they are left out of the search.
+ */
+static bool
+var_refs(Query *q, Index rti, VarRefs *c)
+{
+	RangeTblEntry *rte = rt_fetch(rti, q->rtable);
+	List	   *sq = rte->securityQuals;
+	List	   *wco = q->withCheckOptions;
+
+	c->varno = rti;
+	c->sublevels_up = 0;
+	c->found = false;
+	rte->securityQuals = NIL;
+	q->withCheckOptions = NIL;
+	(void) query_tree_walker(q, var_refs_walker, c, 0);
+	rte->securityQuals = sq;
+	q->withCheckOptions = wco;
+	return c->found;
+}
+
+typedef struct MaskWalk
+{
+	bool		active;			/* the statement runs masked */
+	bool		pbd;			/* ... with privacy by default */
+	bool		touched;		/* it reads a registered table */
+} MaskWalk;
+
+static void mask_query(Query *q, MaskWalk *w);
+
+static bool
+mask_walker(Node *node, MaskWalk *w)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		mask_query((Query *) node, w);
+		return false;
+	}
+	return expression_tree_walker(node, mask_walker, w);
+}
+
+/* Replace the relation rti of q by its masked subquery (as a view is). */
+static void
+mask_rte(Query *q, Index rti, RangeTblEntry *rte, MaskRel *mr, bool pbd)
+{
+	Query	   *sub = copyObject(mask_rel_query(mr, pbd));
+	RangeTblEntry *in = linitial_node(RangeTblEntry, sub->rtable);
+	RowMarkClause *rc = get_parse_rowmark(q, rti);
+
+	in->inh = rte->inh;
+	in->rellockmode = rte->rellockmode;
+	in->requiredPerms = rte->requiredPerms;
+	in->checkAsUser = rte->checkAsUser;
+	in->selectedCols = rte->selectedCols;
+	in->insertedCols = rte->insertedCols;
+	in->updatedCols = rte->updatedCols;
+	in->extraUpdatedCols = rte->extraUpdatedCols;
+	in->tablesample = rte->tablesample;
+	in->alias = rte->alias;
+	in->eref->aliasname = rte->eref->aliasname;
+	if (rte->securityQuals != NIL)
+	{
+		List	   *sq = copyObject(rte->securityQuals);
+
+		ChangeVarNodes((Node *) sq, rti, 1, 0);
+		in->securityQuals = sq;
+	}
+	if (rc != NULL)
+		applyLockingClause(sub, 1, rc->strength, rc->waitPolicy, true);
+
+	rte->rtekind = RTE_SUBQUERY;
+	rte->subquery = sub;
+	rte->security_barrier = false;
+	rte->relid = InvalidOid;
+	rte->relkind = 0;
+	rte->rellockmode = 0;
+	rte->tablesample = NULL;
+	rte->inh = false;
+	rte->requiredPerms = 0;
+	rte->checkAsUser = InvalidOid;
+	rte->selectedCols = NULL;
+	rte->insertedCols = NULL;
+	rte->updatedCols = NULL;
+	rte->extraUpdatedCols = NULL;
+	rte->securityQuals = NIL;
+}
+
+static void
+mask_query(Query *q, MaskWalk *w)
+{
+	ListCell   *lc;
+	Index		rti = 0;
+
+	/* first what q contains (its subqueries, CTEs, sublinks) */
+	(void) query_tree_walker(q, mask_walker, w, 0);
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		MaskRel    *mr;
+		VarRefs		c;
+
+		rti++;
+		if (rte->rtekind != RTE_RELATION)
+			continue;
+		if (w->active &&
+			(rte->relid == StatisticRelationId || rte->relid == StatisticExtDataRelationId))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a masked role cannot read column statistics"),
+					 errdetail("pg_statistic and the views over it hold the most common values of columns in clear.")));
+		mr = mask_rel(rte->relid);
+		if (!mr->registered)
+			continue;
+		w->touched = true;
+		if (!w->active || !mr->masked[w->pbd])
+			continue;
+
+		memset(&c, 0, sizeof(c));
+		if (rti == q->resultRelation)
+		{
+			if (q->commandType == CMD_MERGE)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("a masked role cannot MERGE into %s", get_rel_name(rte->relid)),
+						 errdetail("MERGE reads the rows of the table it writes, whose masked columns the role may not read.")));
+			c.attrs = mr->cols[w->pbd];
+			c.wholerow = true;
+			if (var_refs(q, rti, &c))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("a masked role cannot read masked column %s of %s in the statement that writes it",
+								c.hit > 0 ? quote_identifier(get_attname(rte->relid, c.hit, false)) : "(the whole row)",
+								get_rel_name(rte->relid)),
+						 errdetail("The statement would read the value in clear (a WHERE, SET or RETURNING over it)."),
+						 errhint("Write by columns the role reads unmasked.")));
+			continue;
+		}
+		if (q->onConflict != NULL && rti == q->onConflict->exclRelIndex)
+			continue;			/* the row the statement itself proposes */
+		c.system = true;
+		if (var_refs(q, rti, &c))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a masked role cannot read system column %s of %s",
+							get_attname(rte->relid, c.hit, true) ? get_attname(rte->relid, c.hit, true) : "?",
+							get_rel_name(rte->relid))));
+		mask_rte(q, rti, rte, mr, w->pbd);
+	}
+}
+
+static PlannedStmt *
+mask_planner(Query *parse, const char *query_string, int cursorOptions,
+			 ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+	MaskWalk	w;
+
+	w.touched = false;
+	w.active = mask_active(&w.pbd);
+	if (n_masked_roles > 0 && mask_building == 0)
+		mask_query(parse, &w);
+	if (prev_planner_hook)
+		result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	/* a plan that reads a registered table is made for its role only */
+	if (w.touched)
+		result->dependsOnRole = true;
+	return result;
+}
+
+/* ----------------------------------------------------------------
+ * COPY table TO: the masked SELECT instead
+ * ----------------------------------------------------------------
+ */
+
+static void
+mask_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			 ProcessUtilityContext context, ParamListInfo params,
+			 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	bool		pbd;
+
+	if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->relation != NULL &&
+		!((CopyStmt *) parsetree)->is_from && mask_active(&pbd))
+	{
+		CopyStmt   *copy = (CopyStmt *) parsetree;
+		Oid			relid = RangeVarGetRelid(copy->relation, AccessShareLock, true);
+
+		if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_RELATION)
+		{
+			MaskRel    *mr = mask_rel(relid);
+
+			if (mr->registered && mr->masked[pbd])
+			{
+				StringInfoData sql;
+				ListCell   *lc;
+				CopyStmt   *masked = copyObject(copy);
+				PlannedStmt *p = copyObject(pstmt);
+				List	   *raw;
+
+				initStringInfo(&sql);
+				appendStringInfoString(&sql, "SELECT ");
+				if (copy->attlist == NIL)
+					appendStringInfoChar(&sql, '*');
+				foreach(lc, copy->attlist)
+					appendStringInfo(&sql, "%s%s", lc == list_head(copy->attlist) ? "" : ", ",
+									 quote_identifier(strVal(lfirst(lc))));
+				appendStringInfo(&sql, " FROM ONLY %s",
+								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+															get_rel_name(relid)));
+				raw = raw_parser(sql.data, RAW_PARSE_DEFAULT);
+				masked->relation = NULL;
+				masked->attlist = NIL;
+				masked->query = linitial_node(RawStmt, raw)->stmt;
+				p->utilityStmt = (Node *) masked;
+				p->stmt_location = 0;
+				p->stmt_len = strlen(sql.data);
+				pstmt = p;
+				queryString = sql.data;
+				readOnlyTree = false;
+			}
+		}
+	}
+	if (prev_utility_hook)
+		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+void
+pgp_mask_init(bool preloaded)
+{
+	mask_preloaded = preloaded;
+	prev_planner_hook = planner_hook;
+	planner_hook = mask_planner;
+	prev_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = mask_utility;
+	CacheRegisterRelcacheCallback(mask_relcache_cb, (Datum) 0);
+	CacheRegisterSyscacheCallback(PROCOID, mask_proc_cb, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, mask_auth_cb, (Datum) 0);
+	CacheRegisterSyscacheCallback(AUTHOID, mask_auth_cb, (Datum) 0);
+}
+
+/* ----------------------------------------------------------------
+ * SQL: what a column reads as, a column's own mask, the preload
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(pgp_mask_preloaded);
+
+Datum
+pgp_mask_preloaded(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(mask_preloaded);
+}
+
+static AttrNumber
+column_attnum(Oid relid, Name col)
+{
+	AttrNumber	attno = get_attnum(relid, NameStr(*col));
+
+	if (attno <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation %s does not exist", NameStr(*col),
+						get_rel_name(relid))));
+	return attno;
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_column);
+
+/* _mask_column(tbl, col, privacy_by_default) -> (rule, expression) */
+Datum
+pgp_mask_column(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Name		col = PG_GETARG_NAME(1);
+	bool		pbd = PG_GETARG_BOOL(2);
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	MaskRel    *mr;
+	AttrNumber	attno;
+	MaskRule	r;
+	StringInfoData buf;
+	int			nest;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	state_valid = state_valid && OidIsValid(registered_column_relid);
+	mask_load_state();
+	if (!OidIsValid(registered_column_relid))
+		PG_RETURN_NULL();
+	attno = column_attnum(relid, col);
+	mr = mask_rel(relid);
+	r = (mr->registered && attno <= mr->natts) ? mr->rule[attno - 1] : MR_UNCHANGED;
+	if (r == MR_UNCHANGED && pbd && !(mr->registered && attno <= mr->natts && mr->declared[attno - 1]))
+		r = MR_NULL;
+	initStringInfo(&buf);
+	nest = pin_search_path();
+	{
+		HeapTuple	atup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attno));
+
+		if (!HeapTupleIsValid(atup))
+			elog(ERROR, "cache lookup failed for attribute %d of relation %u", attno, relid);
+		r = column_sql(&buf, (Form_pg_attribute) GETSTRUCT(atup), r,
+					   r == MR_CUSTOM ? mr->custom[attno - 1] : NULL);
+		ReleaseSysCache(atup);
+	}
+	AtEOXact_GUC(true, nest);
+	values[0] = CStringGetTextDatum(rule_names[r]);
+	values[1] = CStringGetTextDatum(buf.data);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+static bool
+has_subquery_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink) || IsA(node, Query))
+		return true;
+	return expression_tree_walker(node, has_subquery_walker, context);
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_check);
+
+/*
+ * _mask_check(tbl, col, expression): the expression is one scalar
+ * expression over the table's own row, of a type assignable to the
+ * column's: no subquery (so no other table), no aggregate, window or
+ * set-returning function.  Parsed under a search_path of pg_catalog only,
+ * as it will be when applied: functions of other schemas are qualified.
+ */
+Datum
+pgp_mask_check(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Name		col = PG_GETARG_NAME(1);
+	char	   *expr = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	AttrNumber	attno = column_attnum(relid, col);
+	Oid			coltype = get_atttype(relid, attno);
+	StringInfoData sql;
+	List	   *raw;
+	Query	   *q;
+	Oid			exprtype;
+	int			nest;
+
+	nest = pin_search_path();
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT (%s) FROM %s t", expr,
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												get_rel_name(relid)));
+	raw = raw_parser(sql.data, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1 || !IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt) ||
+		((SelectStmt *) linitial_node(RawStmt, raw)->stmt)->op != SETOP_NONE ||
+		list_length(((SelectStmt *) linitial_node(RawStmt, raw)->stmt)->targetList) != 1 ||
+		list_length(((SelectStmt *) linitial_node(RawStmt, raw)->stmt)->fromClause) != 1 ||
+		((SelectStmt *) linitial_node(RawStmt, raw)->stmt)->whereClause != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("a mask must be one expression")));
+	q = analyze_own(sql.data);
+	AtEOXact_GUC(true, nest);
+	if (q->hasSubLinks || has_subquery_walker((Node *) q->targetList, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a mask cannot contain a subquery"),
+				 errdetail("A mask reads the row it masks, and no other table.")));
+	if (q->hasAggs || q->hasWindowFuncs || q->hasTargetSRFs || list_length(q->rtable) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a mask cannot contain an aggregate, window or set-returning function"),
+				 errdetail("A mask gives one value per row.")));
+	exprtype = exprType((Node *) linitial_node(TargetEntry, q->targetList)->expr);
+	if (!can_coerce_type(1, &exprtype, &coltype, COERCION_ASSIGNMENT))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("a mask of column \"%s\" must be of type %s, not %s", NameStr(*col),
+						format_type_be(coltype), format_type_be(exprtype))));
+	PG_RETURN_VOID();
+}
+
+/* ----------------------------------------------------------------
+ * The masks of the categories
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(pgp_mask_name);
+
+/* "Jens Peter Hansen" -> "J. P. H." (words split at white space) */
+Datum
+pgp_mask_name(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	StringInfoData out;
+	int			i = 0;
+
+	initStringInfo(&out);
+	while (i < len)
+	{
+		int			l;
+
+		if (isspace((unsigned char) s[i]))
+		{
+			i++;
+			continue;
+		}
+		l = pg_mblen(s + i);
+		if (out.len > 0)
+			appendStringInfoChar(&out, ' ');
+		appendBinaryStringInfo(&out, s + i, Min(l, len - i));
+		appendStringInfoChar(&out, '.');
+		while (i < len && !isspace((unsigned char) s[i]))
+			i += pg_mblen(s + i);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_email);
+
+/* "jens.hansen@firma.dk" -> "j***@firma.dk"; not an address -> "***" */
+Datum
+pgp_mask_email(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			start = 0;
+	int			at = -1;
+	int			i;
+	StringInfoData out;
+
+	while (start < len && isspace((unsigned char) s[start]))
+		start++;
+	while (len > start && isspace((unsigned char) s[len - 1]))
+		len--;
+	for (i = start; i < len; i++)
+		if (s[i] == '@')
+			at = i;
+	if (at <= start || at >= len - 1)
+		PG_RETURN_TEXT_P(cstring_to_text("***"));
+	initStringInfo(&out);
+	appendBinaryStringInfo(&out, s + start, Min(pg_mblen(s + start), at - start));
+	appendStringInfoString(&out, "***");
+	appendBinaryStringInfo(&out, s + at, len - at);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_address);
+
+/*
+ * A postal address reduced to postal code and town: the last postal code
+ * (4 or 5 digits, or the Swedish "123 45") followed by a town, and
+ * everything after it.  A postal code alone is kept, and so is a value
+ * without digits (a town); anything else (a street) is NULL.
+ */
+Datum
+pgp_mask_address(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	int			start = 0;
+	int			found = -1;
+	int			i;
+	bool		digits = false;
+
+	while (start < len && isspace((unsigned char) s[start]))
+		start++;
+	while (len > start && isspace((unsigned char) s[len - 1]))
+		len--;
+	for (i = start; i < len; i++)
+		digits = digits || isdigit((unsigned char) s[i]);
+	if (!digits)
+		PG_RETURN_TEXT_P(cstring_to_text_with_len(s + start, len - start));
+
+	for (i = start; i < len; i++)
+	{
+		int			j = i;
+		int			n;
+
+		if (!isdigit((unsigned char) s[i]) || (i > start && isalnum((unsigned char) s[i - 1])))
+			continue;
+		while (j < len && isdigit((unsigned char) s[j]))
+			j++;
+		n = j - i;
+		/* "123 45" */
+		if (n == 3 && j + 3 <= len && s[j] == ' ' && isdigit((unsigned char) s[j + 1]) &&
+			isdigit((unsigned char) s[j + 2]) && (j + 3 == len || !isdigit((unsigned char) s[j + 3])))
+		{
+			j += 3;
+			n = 5;
+		}
+		if (n != 4 && n != 5)
+			continue;
+		if (j == len && i == start)
+			found = i;			/* a postal code alone */
+		else if (j < len && isspace((unsigned char) s[j]))
+		{
+			int			k = j;
+
+			while (k < len && isspace((unsigned char) s[k]))
+				k++;
+			if (k < len && !isdigit((unsigned char) s[k]) && !ispunct((unsigned char) s[k]))
+				found = i;
+		}
+		i = j;
+	}
+	if (found < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(s + found, len - found));
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_account);
+
+/* every digit but the last `visible` becomes X, the format kept */
+Datum
+pgp_mask_account(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	int32		visible = PG_GETARG_INT32(1);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	text	   *result;
+	char	   *s;
+	int			ndigits = 0;
+	int			i;
+
+	if (visible < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("visible must not be negative")));
+	result = (text *) palloc(VARHDRSZ + len);
+	SET_VARSIZE(result, VARHDRSZ + len);
+	s = VARDATA(result);
+	memcpy(s, VARDATA_ANY(t), len);
+	for (i = 0; i < len; i++)
+		ndigits += isdigit((unsigned char) s[i]) ? 1 : 0;
+	for (i = 0; i < len && ndigits > visible; i++)
+		if (isdigit((unsigned char) s[i]))
+		{
+			s[i] = 'X';
+			ndigits--;
+		}
+	PG_RETURN_TEXT_P(result);
+}
+
+/* ----------------------------------------------------------------
+ * The keyed masks of identifiers
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The key of the masks, for a call the planner put there; anything else
+ * (a call by name, in any statement) is refused.
+ */
+static PgpKey *
+mask_key(FunctionCallInfo fcinfo)
+{
+	Node	   *e = fcinfo->flinfo->fn_expr;
+
+	if (e == NULL || !IsA(e, FuncExpr) || ((FuncExpr *) e)->location != PGP_MASK_LOCATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the keyed masks of identifiers are applied by masking only"),
+				 errdetail("Computing the mask of a value of one's choice would reveal which value a masked role reads.")));
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(PgpKeyRef));
+	return pgp_key_cached((PgpKeyRef *) fcinfo->flinfo->fn_extra, PGP_KP_MASK, "default", 7);
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_pseudonym_text);
+
+Datum
+pgp_mask_pseudonym_text(PG_FUNCTION_ARGS)
+{
+	PgpKey	   *k = mask_key(fcinfo);
+	text	   *value = PG_GETARG_TEXT_PP(0);
+	text	   *result = (text *) palloc(VARHDRSZ + PGP_PSEUDONYM_LEN);
+
+	SET_VARSIZE(result, VARHDRSZ + PGP_PSEUDONYM_LEN);
+	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(result));
+	PG_RETURN_TEXT_P(result);
+}
+
+/*
+ * A keyed permutation of [0, max]: FF1 over ndigits decimal digits,
+ * repeated while the result is above max (cycle walking, so that every
+ * value of the range has exactly one image in it).  Negative values are
+ * permuted among themselves (-1 - x).
+ */
+static int64
+permute(PgpKey *k, int64 x, int64 max, int ndigits, const char *tweak)
+{
+	uint8_t		d[20];
+	bool		neg = x < 0;
+	uint64		v = neg ? (uint64) (-1 - x) : (uint64) x;
+	int			i;
+
+	do
+	{
+		uint64		u = v;
+
+		for (i = ndigits - 1; i >= 0; i--)
+		{
+			d[i] = (uint8_t) (u % 10);
+			u /= 10;
+		}
+		if (pgp_ff1_encrypt(pgp_key_ff1(k), 10, (const unsigned char *) tweak, strlen(tweak),
+							d, d, ndigits) != PGP_FF1_OK)
+			pgp_crypto_error("FF1");
+		v = 0;
+		for (i = 0; i < ndigits; i++)
+			v = v * 10 + d[i];
+	} while (v > (uint64) max);
+	return neg ? -1 - (int64) v : (int64) v;
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_pseudonym_int8);
+
+Datum
+pgp_mask_pseudonym_int8(PG_FUNCTION_ARGS)
+{
+	PgpKey	   *k = mask_key(fcinfo);
+
+	PG_RETURN_INT64(permute(k, PG_GETARG_INT64(0), PG_INT64_MAX, 19, "int8"));
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_pseudonym_int4);
+
+Datum
+pgp_mask_pseudonym_int4(PG_FUNCTION_ARGS)
+{
+	PgpKey	   *k = mask_key(fcinfo);
+
+	PG_RETURN_INT32((int32) permute(k, PG_GETARG_INT32(0), PG_INT32_MAX, 10, "int4"));
+}
+
+PG_FUNCTION_INFO_V1(pgp_mask_pseudonym_int2);
+
+Datum
+pgp_mask_pseudonym_int2(PG_FUNCTION_ARGS)
+{
+	PgpKey	   *k = mask_key(fcinfo);
+
+	/* 6 digits: FF1's smallest domain is 10^6 values */
+	PG_RETURN_INT16((int16) permute(k, PG_GETARG_INT16(0), PG_INT16_MAX, 6, "int2"));
+}
