@@ -9,9 +9,7 @@
 
 -- The hand-written part of the update from 0.4.0 to 0.5.0 that runs before
 -- the generated functions: a column's own mask (privacy.set_mask) is kept
--- in the catalog.  The table of masked roles is new (created by the
--- generated part; its comment and dump registration are in the .post part).
-
+-- in the catalog.
 ALTER TABLE privacy.registered_column ADD COLUMN mask text;
 
 -- Tables new in 0.5.0 (generated)
@@ -355,11 +353,8 @@ COMMENT ON VIEW privacy.column_masks IS
   'pg_privacy: the mask a masked role reads each declared column through';
 
 -- The hand-written part of the update from 0.4.0 to 0.5.0 that runs after
--- the generated functions.
-
-COMMENT ON TABLE privacy.masked_role IS
-  'pg_privacy: roles that read registered tables masked (privacy.mask_role)';
-SELECT pg_catalog.pg_extension_config_dump('privacy.masked_role', '');
+-- the generated functions: nothing (the table of masked roles, its comment
+-- and its dump registration, and the view column_masks are generated).
 
 
 -- Privileges: every GRANT and REVOKE of the 0.5.0 install script, in its order (generated)
