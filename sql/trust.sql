@@ -198,11 +198,12 @@ WITH api(name) AS (VALUES
   ('create_pseudonymized_extract'), ('create_safe_aggregate'), ('define_purpose'), ('drop_purpose'),
   ('drop_retention'), ('erase_subject'), ('export_subject'), ('export_subject_chunks'), ('extend_request'),
   ('generalize'), ('grant_consent'), ('grant_domain'), ('has_consent'), ('health'), ('hold'),
-  ('is_restricted'), ('k_anonymity'), ('key_fingerprint'), ('lookup_value'), ('mask_msisdn'), ('normalize_msisdn'),
+  ('is_restricted'), ('k_anonymity'), ('key_fingerprint'), ('lookup_value'), ('mask_account'), ('mask_address'),
+  ('mask_email'), ('mask_msisdn'), ('mask_name'), ('mask_role'), ('normalize_msisdn'),
   ('open_request'), ('protect'), ('pseudonymize'), ('pseudonymize_email'), ('pseudonymize_msisdn'),
   ('purge'), ('register_column'), ('register_table'), ('reidentify_msisdn'), ('release_hold'),
   ('require_consent'), ('restrict_subject'), ('revoke_domain'), ('run_purge'), ('schedule_purge'),
-  ('set_purpose'), ('set_retention'), ('set_subject_table'), ('unprotect'), ('unpublish'),
+  ('set_mask'), ('set_purpose'), ('set_retention'), ('set_subject_table'), ('unmask_role'), ('unprotect'), ('unpublish'),
   ('unregister_column'), ('unregister_table'), ('unrequire_consent'), ('unrestrict_subject'),
   ('unschedule_purge'), ('verify_audit_log'), ('withdraw_consent'))
 SELECT coalesce(p.proname, a.name) AS name,
@@ -235,14 +236,17 @@ SELECT 'privacy'::regnamespace AS nsp, count(*) AS internal_in_api_schema   -- i
 --     in force);
 --   _subject_ids, _subject_ids_span: the subject statements run as each
 --     table's owner read the subject's identifiers with them (pure);
---   _subject_key: expression indexes made under 0.2.0 name it.
+--   _subject_key: expression indexes made under 0.2.0 name it;
+--   _mask_pseudonym: the masks of identifiers, run by the statements of
+--     masked roles, refusing every call the planner did not place (mask.sql).
 SELECT p.oid::regprocedure AS internal_for_public
   FROM pg_proc p
  WHERE p.pronamespace = 'privacy_internal'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')
    AND p.proname NOT IN ('_protect_trigger', '_consent_trigger', '_is_protected', '_has_protect_trigger', '_protection_problem',
                          '_trigger_problem', '_consent_problem', '_restrict_problem', '_enforcement_problems',
-                         '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids', '_subject_ids_span')
+                         '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids', '_subject_ids_span',
+                         '_mask_pseudonym')
  ORDER BY 1::text;
 SELECT count(*) AS internal_relations_for_public
   FROM pg_class c
