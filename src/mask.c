@@ -44,6 +44,7 @@
  */
 #include "postgres.h"
 
+#include "caller.h"
 #include "keys.h"
 #include "mask.h"
 #include "pseudonym.h"
@@ -125,6 +126,7 @@ typedef struct MaskedRole
 typedef struct MaskRel
 {
 	Oid			relid;			/* hash key */
+	bool		stale;			/* the relation changed: read it again */
 	bool		registered;
 	bool		masked[2];		/* does any column change? [privacy_by_default] */
 	Bitmapset  *cols[2];		/* the attnos that change */
@@ -179,19 +181,21 @@ mask_relcache_cb(Datum arg, Oid relid)
 {
 	MaskRel    *mr;
 
+	/*
+	 * The catalog changed, or was missing when it was read (then the
+	 * extension may have been created since): everything is read again.
+	 */
 	if (!OidIsValid(relid) || relid == masked_role_relid ||
-		relid == registered_table_relid || relid == registered_column_relid)
+		relid == registered_table_relid || relid == registered_column_relid ||
+		!OidIsValid(masked_role_relid))
 	{
 		state_valid = false;
 		return;
 	}
+	/* marked only: the entry may be in use (this runs inside table_open) */
 	if (mask_rels != NULL &&
 		(mr = hash_search(mask_rels, &relid, HASH_FIND, NULL)) != NULL)
-	{
-		if (mr->cxt)
-			MemoryContextDelete(mr->cxt);
-		hash_search(mask_rels, &relid, HASH_REMOVE, NULL);
-	}
+		mr->stale = true;
 }
 
 /* A function was created, changed or dropped: make the masks again. */
@@ -320,9 +324,11 @@ role_masked(Oid role, bool *pbd)
 
 /*
  * Does the statement being planned run masked?  When the current user is
- * a masked role, or when the session user is one and no SECURITY DEFINER
- * function (nor pg_privacy acting as a table's owner) has changed the
- * user: SET ROLE does not take a masked login out of its masks.
+ * a masked role, or when the session user (the login) is one: neither SET
+ * ROLE nor a SECURITY DEFINER function takes a masked login out of its
+ * masks.  pg_privacy's own entry points are the exception: they act as
+ * the extension owner or a table's owner for the caller (an export the
+ * role was granted shows the subject's data, an erasure finds it).
  */
 static bool
 mask_active(bool *pbd)
@@ -336,7 +342,7 @@ mask_active(bool *pbd)
 	if (n_masked_roles == 0)
 		return false;
 	masked = role_masked(GetUserId(), pbd);
-	if (!InLocalUserIdChange())
+	if (!(InLocalUserIdChange() && pgp_in_api()))
 		masked = role_masked(GetSessionUserId(), pbd) || masked;
 	return masked;
 }
@@ -447,8 +453,10 @@ mask_rel(Oid relid)
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 	mr = hash_search(mask_rels, &relid, HASH_ENTER, &found);
-	if (found)
+	if (found && !mr->stale)
 		return mr;
+	if (found && mr->cxt)
+		MemoryContextDelete(mr->cxt);
 	memset(((char *) mr) + sizeof(Oid), 0, sizeof(MaskRel) - sizeof(Oid));
 
 	PG_TRY();
@@ -1133,7 +1141,6 @@ pgp_mask_column(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	state_valid = state_valid && OidIsValid(registered_column_relid);
 	mask_load_state();
 	if (!OidIsValid(registered_column_relid))
 		PG_RETURN_NULL();
