@@ -326,9 +326,12 @@ role_masked(Oid role, bool *pbd)
  * Does the statement being planned run masked?  When the current user is
  * a masked role, or when the session user (the login) is one: neither SET
  * ROLE nor a SECURITY DEFINER function takes a masked login out of its
- * masks.  pg_privacy's own entry points are the exception: they act as
- * the extension owner or a table's owner for the caller (an export the
- * role was granted shows the subject's data, an erasure finds it).
+ * masks.  Two exceptions act for a table's owner, not for the role:
+ * pg_privacy's own entry points (an export the role was granted shows the
+ * subject's data, an erasure finds it), and the foreign-key checks, which
+ * PostgreSQL runs as the owner of the referenced table with row-level
+ * security not forced (the only code that sets that flag): a masked role
+ * inserting an order must find its customer by the real key.
  */
 static bool
 mask_active(bool *pbd)
@@ -342,7 +345,7 @@ mask_active(bool *pbd)
 	if (n_masked_roles == 0)
 		return false;
 	masked = role_masked(GetUserId(), pbd);
-	if (!(InLocalUserIdChange() && pgp_in_api()))
+	if (!(InLocalUserIdChange() && (pgp_in_api() || InNoForceRLSOperation())))
 		masked = role_masked(GetSessionUserId(), pbd) || masked;
 	return masked;
 }

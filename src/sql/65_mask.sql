@@ -125,6 +125,21 @@ BEGIN
             DETAIL = 'A superuser, a replication role and a role with the privileges of pg_read_server_files, '
                      'pg_write_server_files or pg_execute_server_program can read the data without the planner.';
   END IF;
+  -- The owner of a registered table, or a role that may add triggers to
+  -- one, sees the rows in clear in its own triggers (NEW and OLD are not
+  -- masked): masking it would be a false promise too.
+  SELECT pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text) INTO writes
+    FROM privacy.registered_table t
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tbl
+   WHERE pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE')
+      OR pg_catalog.has_table_privilege(r.oid, t.tbl, 'TRIGGER');
+  IF writes IS NOT NULL THEN
+    RAISE EXCEPTION 'role "%" cannot be masked', role
+      USING ERRCODE = '42501',
+            DETAIL = pg_catalog.format('It owns, or may add triggers to, registered tables: %s. '
+                                       'Its triggers would see their rows in clear.', writes),
+            HINT = 'Let another role own the tables, and revoke TRIGGER.';
+  END IF;
   -- The masks are applied by hooks every session has only when the
   -- library is loaded at server start.
   IF NOT privacy_internal._mask_preloaded() THEN
