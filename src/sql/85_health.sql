@@ -289,7 +289,50 @@ BEGIN
     hint := NULL;
     RETURN NEXT;
   END IF;
+
+  -- 9. Masking: each masked role still one the masks hold for (mask_role's
+  -- conditions, which a later GRANT or ALTER ROLE can break).
+  area := 'masking';
+  m := 0;
+  FOR r IN
+    SELECT m.role::oid AS rid, a.rolname, a.oid IS NULL AS gone,
+           COALESCE(a.rolsuper OR a.rolreplication
+                    OR pg_catalog.pg_has_role(a.oid, 'pg_read_server_files', 'USAGE')
+                    OR pg_catalog.pg_has_role(a.oid, 'pg_write_server_files', 'USAGE')
+                    OR pg_catalog.pg_has_role(a.oid, 'pg_execute_server_program', 'USAGE'), false) AS reads_files,
+           (SELECT pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text)
+              FROM privacy.registered_table t
+              JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tbl
+             WHERE a.oid IS NOT NULL
+               AND (pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE')
+                    OR pg_catalog.has_table_privilege(a.oid, t.tbl, 'TRIGGER'))) AS owns
+      FROM privacy.masked_role m
+      LEFT JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.role::oid
+     ORDER BY m.role::oid
+  LOOP
+    IF r.gone THEN
+      status := 'warning';
+      detail := pg_catalog.format('a masked role (OID %s) no longer exists', r.rid);
+      hint := 'A role created again under its name is not masked: mask it with privacy.mask_role().';
+      RETURN NEXT;
+      m := m + 1;
+    ELSIF r.reads_files OR r.owns IS NOT NULL THEN
+      status := 'error';
+      detail := CASE WHEN r.reads_files
+                     THEN pg_catalog.format('masked role %I is a superuser, a replication role or may read the server''s files: it reads around the masks', r.rolname)
+                     ELSE pg_catalog.format('masked role %I owns, or may add triggers to, registered tables (%s): its triggers see their rows in clear', r.rolname, r.owns) END;
+      hint := 'Take the attribute, the membership, the ownership or the TRIGGER privilege back (mask_role refuses such roles).';
+      RETURN NEXT;
+      m := m + 1;
+    END IF;
+  END LOOP;
+  IF m OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('masked roles: %s', (SELECT pg_catalog.count(*) FROM privacy.masked_role));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION privacy.health() IS
-  'is pg_privacy working? one row per area (library, key, purge, subject requests, catalog, undeclared columns, protection, restrictions and holds) with status ok, warning or error, what was found and what to do; read-only, runs on a standby';
+  'is pg_privacy working? one row per area (library, key, purge, subject requests, catalog, undeclared columns, protection, restrictions and holds, masking) with status ok, warning or error, what was found and what to do; read-only, runs on a standby';
