@@ -155,19 +155,19 @@ COMMENT ON FUNCTION privacy.mask_account(text, integer) IS
   'an account number with every digit but the last `visible` replaced by X, its format kept';
 
 CREATE FUNCTION privacy_internal._mask_pseudonym(value text) RETURNS text
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_text';
 
 CREATE FUNCTION privacy_internal._mask_pseudonym(value bigint) RETURNS bigint
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int8';
 
 CREATE FUNCTION privacy_internal._mask_pseudonym(value integer) RETURNS integer
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int4';
 
 CREATE FUNCTION privacy_internal._mask_pseudonym(value smallint) RETURNS smallint
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int2';
 
 COMMENT ON FUNCTION privacy_internal._mask_pseudonym(text) IS

@@ -50,18 +50,21 @@ COMMENT ON FUNCTION privacy.mask_account(text, integer) IS
 -- Whoever could call these on a value of his choice could test guesses
 -- against the pseudonyms a masked role reads.  EXECUTE is granted to
 -- PUBLIC (the masked role's own statements run them), but each refuses
--- (42501) unless the planner put it there as a column's mask.
+-- (42501) unless the planner put it there as a column's mask.  PARALLEL
+-- RESTRICTED: the mark the planner gives them does not travel to parallel
+-- workers (plans are serialized without parse locations), so they run in
+-- the leader.
 CREATE FUNCTION privacy_internal._mask_pseudonym(value text) RETURNS text
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_text';
 CREATE FUNCTION privacy_internal._mask_pseudonym(value bigint) RETURNS bigint
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int8';
 CREATE FUNCTION privacy_internal._mask_pseudonym(value integer) RETURNS integer
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int4';
 CREATE FUNCTION privacy_internal._mask_pseudonym(value smallint) RETURNS smallint
-  LANGUAGE c STABLE STRICT PARALLEL SAFE
+  LANGUAGE c STABLE STRICT PARALLEL RESTRICTED
   AS 'MODULE_PATHNAME', 'pgp_mask_pseudonym_int2';
 COMMENT ON FUNCTION privacy_internal._mask_pseudonym(text) IS
   'internal: keyed pseudonym of an identifier (128 bits, base64url), as a masked role reads it';
