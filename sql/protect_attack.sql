@@ -432,6 +432,21 @@ SELECT privacy_internal._protection_problem(NULL) IS NULL AS strict_problem;
 SELECT privacy.country_of('QQ');
 SELECT privacy_internal._transform('QQ', 'country', 'default');
 
+------------------------------------------------------------------------
+-- The protect trigger on a table the catalog names no protected column of
+-- (a copy made by a table's owner, as Citus makes on each shard, or a table
+-- whose protected columns were undeclared): the row is refused, never
+-- stored untransformed.
+------------------------------------------------------------------------
+CREATE TABLE regress_att.copycat (a_number text);
+ALTER TABLE regress_att.copycat OWNER TO regress_owner;
+SET ROLE regress_owner;
+CREATE TRIGGER copycat_protect BEFORE INSERT OR UPDATE ON regress_att.copycat
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger();
+INSERT INTO regress_att.copycat VALUES ('+4520123456');
+RESET ROLE;
+SELECT count(*) AS stored_untransformed FROM regress_att.copycat;
+
 -- Clean up
 DROP SCHEMA regress_att CASCADE;
 DELETE FROM privacy.domain_grant WHERE grantee::text LIKE 'regress\_%';

@@ -709,7 +709,22 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 	pr = protect_lookup(rel);
 
-	if (pr->ncols > 0 && application_name != NULL &&
+	/*
+	 * The trigger fires on a relation pg_privacy knows no protected column
+	 * of: a copy of the trigger on a table the catalog does not name (a
+	 * Citus shard, whose OID is not the distributed table's), or a table
+	 * whose protected columns were undeclared.  Passing the row would
+	 * store raw values in a table that says it is protected: refuse.
+	 */
+	if (pr->ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has pg_privacy's protect trigger but no protected column in the catalog",
+						RelationGetRelationName(rel)),
+				 errdetail("The row would be stored untransformed."),
+				 errhint("Declare its protected columns (privacy.register_column with protect), or run privacy.unprotect() on it.")));
+
+	if (application_name != NULL &&
 		strcmp(application_name, "pg_restore") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
