@@ -208,6 +208,17 @@ SELECT privacy.unrequire_consent('regress_enf.signup', 'email', 'regress_enf_new
 SELECT privacy_internal._consent_problem(4000000000::oid::regclass) AS consent_problem,
        privacy_internal._restrict_problem(4000000000::oid::regclass) AS restrict_problem;
 
+-- the consent trigger copied by a table's owner onto a table no
+-- requirement names (as Citus copies it onto each shard): refused, never
+-- a row accepted without a check
+SET ROLE regress_enf_owner;
+CREATE TABLE regress_enf.copycat (email text);
+CREATE TRIGGER copycat_consent BEFORE INSERT OR UPDATE ON regress_enf.copycat
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._consent_trigger();
+INSERT INTO regress_enf.copycat VALUES ('nobody@example.dk');
+SELECT count(*) AS accepted FROM regress_enf.copycat;
+RESET ROLE;
+
 DROP SCHEMA regress_enf CASCADE;
 SELECT privacy.drop_purpose('regress_enf_crm');
 DROP ROLE regress_enf_owner;

@@ -1078,6 +1078,19 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 		tuple = td->tg_trigtuple;
 
 	cr = consent_rel_lookup(rel);
+
+	/*
+	 * No requirement names this relation (a copy of the trigger on a table
+	 * the catalog does not name, a Citus shard among them): accepting the
+	 * row would accept a subject without consent.  Refuse.
+	 */
+	if (cr->nreqs == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has pg_privacy's consent trigger but no consent requirement",
+						RelationGetRelationName(rel)),
+				 errdetail("A row of a subject without consent would be accepted."),
+				 errhint("Require consent with privacy.require_consent(), or drop the trigger with privacy.unrequire_consent().")));
 	for (i = 0; i < cr->nreqs; i++)
 	{
 		ConsentReq *rq = &cr->reqs[i];
