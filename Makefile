@@ -34,7 +34,8 @@ OBJS = \
 	src/retention.o \
 	src/catalog.o \
 	src/compat.o \
-	src/schema.o
+	src/schema.o \
+	src/citus.o
 
 # The install script is assembled from src/sql/*.sql in name order.
 SQL_PARTS  = $(sort $(wildcard src/sql/*.sql))

@@ -30,6 +30,165 @@ DROP FUNCTION privacy_internal._subject_with_consent(text[], text[]);
 
 -- Functions new or changed in 0.5.0, in the order of its install script (generated)
 
+CREATE FUNCTION privacy_internal._citus_refuse(tbl regclass, what text) RETURNS void
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_sql';
+
+COMMENT ON FUNCTION privacy_internal._citus_refuse(regclass, text) IS
+  'internal: refuses (0A000) when Citus manages the table';
+
+CREATE FUNCTION privacy_internal._citus_table(tbl regclass) RETURNS boolean
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_citus_table_sql';
+
+COMMENT ON FUNCTION privacy_internal._citus_table(regclass) IS
+  'internal: does Citus distribute, replicate or manage the table';
+
+CREATE FUNCTION privacy_internal._citus_refuse_worker(what text) RETURNS void
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_worker';
+
+COMMENT ON FUNCTION privacy_internal._citus_refuse_worker(text) IS
+  'internal: refuses (0A000) on a Citus worker';
+
+CREATE OR REPLACE FUNCTION privacy_internal._audit(event text, object text DEFAULT NULL,
+                               detail jsonb DEFAULT '{}')
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  prev   bytea;
+  new_id bigint;
+  ts     timestamptz := pg_catalog.clock_timestamp();
+  who    name := pg_catalog.session_user();
+  as_role name := privacy_internal._invoker();
+  fp     text;
+  h      bytea;
+BEGIN
+  IF event IS NULL THEN
+    RAISE EXCEPTION 'audit event must not be null' USING ERRCODE = '22004';
+  END IF;
+  detail := COALESCE(detail, '{}'::jsonb);
+  -- One chain, on the coordinator: never an entry in a Citus worker's own.
+  PERFORM privacy_internal._citus_refuse_worker(event);
+  -- Nothing is appended unkeyed: without a usable key this fails (55000).
+  fp := privacy.key_fingerprint();
+  -- Lock the head: writers queue here, and under REPEATABLE READ a
+  -- concurrent append raises a serialization failure instead of forking
+  -- the chain.
+  SELECT h0.last_hash INTO prev FROM privacy.audit_head h0 FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO privacy.audit_head VALUES (true, 0, '\x'::bytea)
+      ON CONFLICT DO NOTHING;
+    SELECT h0.last_hash INTO prev FROM privacy.audit_head h0 FOR UPDATE;
+  END IF;
+  new_id := pg_catalog.nextval('privacy.audit_log_id_seq');
+  h := privacy_internal._audit_digest(prev, new_id, ts, who, as_role, event, object, detail, fp);
+  INSERT INTO privacy.audit_log (id, at, actor, role, event, object, detail, prev_hash, hash, key_fingerprint)
+       VALUES (new_id, ts, who, as_role, event, object, detail, prev, h, fp);
+  UPDATE privacy.audit_head SET last_id = new_id, last_hash = h;
+  PERFORM privacy_internal._audit_anchor(new_id, h, fp);
+  RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ncols integer;
+  nrows bigint := 0;
+  d text;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
+          HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
+  END IF;
+  IF rewrite_existing IS NULL THEN
+    RAISE EXCEPTION 'rewrite_existing must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) protect.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() and declare its columns with privacy.register_column().';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._citus_refuse(tbl, 'protect');
+  SELECT pg_catalog.count(*) INTO ncols FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL;
+  IF ncols OPERATOR(pg_catalog.=) 0 THEN
+    RAISE EXCEPTION 'no column of table % has a protect transformation', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Declare one with privacy.register_column(..., protect => ''pseudonym'').';
+  END IF;
+  IF privacy_internal._has_protect_trigger(tbl) THEN
+    PERFORM privacy_internal._check_protection(tbl);
+    IF rewrite_existing THEN
+      RAISE EXCEPTION 'table % is already protected', tbl
+        USING ERRCODE = '55000',
+              DETAIL = 'Its rows were protected on write; rewriting them would transform them twice.';
+    END IF;
+    RAISE NOTICE 'table % is already protected', tbl;
+    RETURN;
+  END IF;
+  -- The owner of the table (and of each partition) must hold the domains.
+  FOR d IN SELECT DISTINCT c.domain FROM privacy.registered_column c
+            WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl
+              AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
+  LOOP
+    PERFORM privacy_internal._check_domain_owner(tbl, d);
+  END LOOP;
+  -- A generated column is computed after BEFORE triggers: stored raw.
+  SELECT c.col INTO d FROM privacy.registered_column c
+    JOIN pg_catalog.pg_attribute a
+      ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+     AND NOT a.attisdropped
+   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+     AND a.attgenerated OPERATOR(pg_catalog.<>) '' LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot protect generated column "%" of relation %', d, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the protect trigger and would be stored untransformed.';
+  END IF;
+  -- No BEFORE row trigger may fire after ours and put a raw value back.
+  SELECT pg_catalog.format('trigger %I on %s', g.tgname, g.tgrelid::regclass) INTO d
+    FROM pg_catalog.pg_trigger g
+   WHERE (g.tgrelid OPERATOR(pg_catalog.=) tbl
+          OR g.tgrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree(tbl) p))
+     AND NOT g.tgisinternal AND g.tgenabled IN ('O', 'A')
+     AND (g.tgtype::integer OPERATOR(pg_catalog.&) 3) OPERATOR(pg_catalog.=) 3
+     AND (g.tgtype::integer OPERATOR(pg_catalog.&) 20) OPERATOR(pg_catalog.<>) 0
+     AND g.tgname OPERATOR(pg_catalog.>) 'zz_pg_privacy_protect'::name
+   ORDER BY g.tgname LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'table % has a BEFORE row trigger that would fire after the protect trigger', tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The %s sorts after zz_pg_privacy_protect and could store raw values.', d),
+            HINT = 'Rename that trigger so that it sorts before zz_pg_privacy_protect.';
+  END IF;
+  -- Named to fire after the table's other BEFORE triggers (they fire in
+  -- name order), so no later trigger can put a raw value back.
+  EXECUTE pg_catalog.format(
+    'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
+    'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
+  -- Rows written before protection: transformed in place through the new
+  -- trigger, in this transaction (the trigger's creation locks out
+  -- concurrent writers until commit), as the table's owner.
+  IF rewrite_existing THEN
+    nrows := privacy_internal._rewrite_protected(tbl,
+               ARRAY(SELECT c.col FROM privacy.registered_column c
+                      WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+                      ORDER BY c.attnum));
+  END IF;
+  PERFORM privacy_internal._audit('protect.on', tbl::text,
+                         pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', nrows));
+END
+$$;
+
 CREATE FUNCTION privacy_internal._consent_receipts(kinds text[], normvs text[], controller jsonb)
   RETURNS TABLE(i bigint, receipt jsonb)
   LANGUAGE plpgsql STABLE
@@ -123,6 +282,359 @@ EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
   PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.require_consent(tbl regclass, subject_column name, purpose text,
+                                        on_withdraw text DEFAULT 'keep', kind text DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  rel      record;
+  att      record;
+  reg      record;
+  p        privacy.purpose;
+  old      privacy.consent_requirement;
+  use_kind text := kind;
+BEGIN
+  IF tbl IS NULL OR subject_column IS NULL OR purpose IS NULL OR on_withdraw IS NULL THEN
+    RAISE EXCEPTION 'table, subject column, purpose and on_withdraw must not be null'
+      USING ERRCODE = '22004';
+  END IF;
+  SELECT c.relkind, c.relispartition, n.nspname INTO rel
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+   WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+  END IF;
+  IF rel.relkind NOT IN ('r', 'p') OR rel.nspname IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal') THEN
+    RAISE EXCEPTION '% is not a table that can require consent', tbl
+      USING ERRCODE = '42809',
+            DETAIL = 'Only ordinary and partitioned tables outside the system schemas can.';
+  END IF;
+  IF rel.relispartition THEN
+    RAISE EXCEPTION 'cannot require consent on partition % on its own', tbl
+      USING ERRCODE = '42809',
+            HINT = 'Require it on the partitioned table; its trigger applies to every partition.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._citus_refuse(tbl, 'require_consent');
+  SELECT a.attnum, a.atttypid, a.attgenerated INTO att FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) subject_column
+     AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', subject_column, tbl USING ERRCODE = '42703';
+  END IF;
+  -- A generated column is computed after the BEFORE row trigger: the check
+  -- would see no subject (the trigger refuses every write to one, too).
+  IF att.attgenerated OPERATOR(pg_catalog.<>) '' THEN
+    RAISE EXCEPTION 'column "%" of relation % is a generated column', subject_column, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the consent check, which would see no subject.',
+            HINT = 'Require consent on the column it is computed from.';
+  END IF;
+  -- The trigger and the withdrawal read the column: built-in text and
+  -- integer types only (checked again at each use).
+  IF NOT privacy_internal._identifier_type_ok(att.atttypid) THEN
+    RAISE EXCEPTION 'a subject column must have a built-in text or integer type'
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', subject_column, tbl,
+                                       pg_catalog.format_type(att.atttypid, NULL)),
+            HINT = 'Use text, varchar, char, smallint, integer, bigint or numeric.';
+  END IF;
+  SELECT * INTO p FROM privacy.purpose q WHERE q.name OPERATOR(pg_catalog.=) require_consent.purpose;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'purpose "%" does not exist', purpose
+      USING ERRCODE = '22023', HINT = 'Define it first with privacy.define_purpose().';
+  END IF;
+  IF NOT p.requires_consent THEN
+    RAISE EXCEPTION 'purpose "%" is not based on consent', purpose
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Its legal basis is "%s"; consent is recorded only for purposes whose legal basis is consent.',
+                                       p.legal_basis);
+  END IF;
+  IF on_withdraw NOT IN ('keep', 'delete') THEN
+    RAISE EXCEPTION 'invalid on_withdraw "%"', on_withdraw
+      USING ERRCODE = '22023', HINT = 'Use "keep" or "delete".';
+  END IF;
+  SELECT c.identifies, c.protect INTO reg FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) require_consent.tbl
+     AND c.col OPERATOR(pg_catalog.=) subject_column;
+  IF use_kind IS NULL THEN
+    use_kind := reg.identifies;
+  ELSIF reg.identifies IS NOT NULL AND reg.identifies OPERATOR(pg_catalog.<>) use_kind THEN
+    RAISE EXCEPTION 'column "%" of relation % is declared to hold identifier kind "%", not "%"',
+                    subject_column, tbl, reg.identifies, use_kind
+      USING ERRCODE = '22023';
+  END IF;
+  IF use_kind IS NULL THEN
+    RAISE EXCEPTION 'the identifier kind of column "%" of relation % is unknown', subject_column, tbl
+      USING ERRCODE = '22023',
+            HINT = 'Register the column with identifies => ..., or pass kind => ....';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) use_kind) THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', use_kind USING ERRCODE = '22023';
+  END IF;
+  IF reg.protect IS NOT NULL AND reg.protect OPERATOR(pg_catalog.<>) 'msisdn_fpe' THEN
+    RAISE EXCEPTION 'cannot require consent on column "%" of relation %', subject_column, tbl
+      USING ERRCODE = '0A000',
+            DETAIL = pg_catalog.format('The column is protected by "%s", which cannot be reversed, so an update could not tell whose row it is.', reg.protect),
+            HINT = 'Require consent on a column that holds the identifier, raw or protected by msisdn_fpe.';
+  END IF;
+
+  SELECT * INTO old FROM privacy.consent_requirement q
+   WHERE q.tbl OPERATOR(pg_catalog.=) require_consent.tbl
+     AND q.col OPERATOR(pg_catalog.=) subject_column
+     AND q.purpose OPERATOR(pg_catalog.=) require_consent.purpose
+     FOR UPDATE;
+  INSERT INTO privacy.consent_requirement AS q (tbl, col, purpose, kind, on_withdraw, required_by)
+       VALUES (tbl, subject_column, purpose, use_kind, on_withdraw, privacy_internal._invoker())
+  ON CONFLICT ON CONSTRAINT consent_requirement_pkey DO UPDATE
+       SET kind = EXCLUDED.kind, on_withdraw = EXCLUDED.on_withdraw;
+  -- Named to fire after the table's own BEFORE triggers and before the
+  -- protect trigger (zz_pg_privacy_protect): it sees the raw identifier.
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                    AND g.tgname OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent') THEN
+    EXECUTE pg_catalog.format(
+      'CREATE TRIGGER zy_pg_privacy_consent BEFORE INSERT OR UPDATE ON %s '
+      'FOR EACH ROW EXECUTE FUNCTION privacy_internal._consent_trigger()', tbl);
+  END IF;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit(CASE WHEN old.tbl IS NULL THEN 'consent.require' ELSE 'consent.require_changed' END,
+                         tbl::text,
+                         pg_catalog.jsonb_build_object('column', subject_column, 'purpose', purpose,
+                                                       'kind', use_kind, 'on_withdraw', on_withdraw)
+                         OPERATOR(pg_catalog.||)
+                         CASE WHEN old.tbl IS NULL THEN '{}'::jsonb
+                              ELSE pg_catalog.jsonb_build_object('previous_on_withdraw', old.on_withdraw) END);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.set_retention(tbl regclass, time_column name, keep interval,
+                                      action text DEFAULT 'delete',
+                                      keep_at_least interval DEFAULT NULL,
+                                      align text DEFAULT NULL,
+                                      year_start integer DEFAULT 1,
+                                      time_zone text DEFAULT NULL,
+                                      generalize text DEFAULT 'day')
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  att record;
+  old privacy.retention_policy;
+  zone text := COALESCE(time_zone, pg_catalog.current_setting('TimeZone'));
+  rel record;
+  other regclass;
+  w privacy_internal._retention_work;
+BEGIN
+  IF tbl IS NULL OR time_column IS NULL OR keep IS NULL OR action IS NULL THEN
+    RAISE EXCEPTION 'table, time column, keep and action must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) set_retention.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() first; a policy is part of the record of processing.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._citus_refuse(tbl, 'set_retention');
+  SELECT a.attnum, a.atttypid::regtype AS typ INTO att
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) time_column
+     AND NOT a.attisdropped AND a.attnum OPERATOR(pg_catalog.>) 0;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', time_column, tbl USING ERRCODE = '42703';
+  END IF;
+  IF att.typ NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION 'time column "%" of relation % has type %', time_column, tbl, att.typ
+      USING ERRCODE = '42804',
+            HINT = 'The column that dates a row must be of type timestamptz, timestamp or date.';
+  END IF;
+  IF keep OPERATOR(pg_catalog.<=) interval '0' THEN
+    RAISE EXCEPTION 'retention period must be positive'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('keep was %s.', keep);
+  END IF;
+  IF keep_at_least IS NOT NULL AND keep_at_least OPERATOR(pg_catalog.<=) interval '0' THEN
+    RAISE EXCEPTION 'legal minimum must be positive'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('keep_at_least was %s.', keep_at_least);
+  END IF;
+  IF keep_at_least IS NOT NULL AND keep OPERATOR(pg_catalog.<) keep_at_least THEN
+    RAISE EXCEPTION 'retention period is shorter than the legal minimum'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('keep was %s, keep_at_least %s: rows could never be purged when they expire.',
+                                       keep, keep_at_least),
+            HINT = 'Keep rows at least as long as the law requires.';
+  END IF;
+  IF action NOT IN ('delete', 'anonymize') THEN
+    RAISE EXCEPTION 'invalid retention action "%"', action
+      USING ERRCODE = '22023', HINT = 'Use "delete" or "anonymize".';
+  END IF;
+  IF align IS NOT NULL AND align NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
+    RAISE EXCEPTION 'invalid period "%"', align
+      USING ERRCODE = '22023', HINT = 'Use one of: day, week, month, quarter, year (the financial year with year_start).';
+  END IF;
+  IF year_start IS NULL OR year_start NOT BETWEEN 1 AND 12 THEN
+    RAISE EXCEPTION 'invalid first month of the financial year: %', year_start
+      USING ERRCODE = '22023', HINT = 'year_start is a month, 1 to 12.';
+  END IF;
+  IF year_start OPERATOR(pg_catalog.<>) 1 AND align IS DISTINCT FROM 'year' AND align IS DISTINCT FROM 'quarter' THEN
+    RAISE EXCEPTION 'year_start applies only to periods "year" and "quarter"' USING ERRCODE = '22023';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_names z WHERE z.name OPERATOR(pg_catalog.=) zone)
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_timezone_abbrevs z WHERE z.abbrev OPERATOR(pg_catalog.=) zone) THEN
+    RAISE EXCEPTION 'time zone "%" not recognized', zone USING ERRCODE = '22023';
+  END IF;
+  IF generalize IS NULL OR generalize NOT IN ('minute', 'hour', 'day', 'week', 'month', 'quarter', 'year') THEN
+    RAISE EXCEPTION 'invalid generalization unit "%"', generalize
+      USING ERRCODE = '22023', HINT = 'Use one of: minute, hour, day, week, month, quarter, year.';
+  END IF;
+  -- Conflicts: a table that inherits from, or is inherited by, a table
+  -- with a policy would be purged under two policies.
+  WITH RECURSIVE up(r) AS (
+      SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl
+      UNION SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid OPERATOR(pg_catalog.=) up.r),
+    down(r) AS (
+      SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) tbl
+      UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN down ON i.inhparent OPERATOR(pg_catalog.=) down.r)
+  SELECT p.tbl INTO other FROM privacy.retention_policy p
+   WHERE p.tbl::oid IN (SELECT r FROM up UNION SELECT r FROM down)
+   LIMIT 1;
+  IF other IS NOT NULL THEN
+    RAISE EXCEPTION 'conflicting retention policy'
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('Table %s inherits from or is inherited by %s, which has a policy; its rows would be purged under both.',
+                                       tbl, other),
+            HINT = pg_catalog.format('Remove the policy of %s with privacy.drop_retention() first.', other);
+  END IF;
+
+  SELECT * INTO old FROM privacy.retention_policy p WHERE p.tbl OPERATOR(pg_catalog.=) set_retention.tbl FOR UPDATE;
+  INSERT INTO privacy.retention_policy AS p
+         (tbl, time_column, time_attnum, keep, action, keep_at_least, align, year_start, time_zone, generalize, set_by)
+  VALUES (tbl, time_column, att.attnum, keep, action, keep_at_least, align, year_start, zone, generalize, privacy_internal._invoker())
+  ON CONFLICT ON CONSTRAINT retention_policy_pkey DO UPDATE
+     SET time_column = EXCLUDED.time_column, keep = EXCLUDED.keep, action = EXCLUDED.action,
+         keep_at_least = EXCLUDED.keep_at_least, align = EXCLUDED.align, year_start = EXCLUDED.year_start,
+         time_zone = EXCLUDED.time_zone, generalize = EXCLUDED.generalize,
+         set_at = pg_catalog.now(), set_by = EXCLUDED.set_by;
+  -- A purge under way continues under the new policy from the start.
+  DELETE FROM privacy.retention_progress g WHERE g.tbl OPERATOR(pg_catalog.=) set_retention.tbl;
+  -- Check that the purge can be carried out (anonymize: every personal
+  -- column can be emptied); an error undoes the change.
+  w := privacy_internal._retention_work(tbl);
+  PERFORM privacy_internal._audit(
+    CASE WHEN old.tbl IS NULL THEN 'retention.set' ELSE 'retention.change' END,
+    tbl::text,
+    pg_catalog.jsonb_build_object('time_column', time_column, 'keep', keep::text, 'action', action,
+                                  'keep_at_least', keep_at_least::text, 'align', align,
+                                  'year_start', year_start, 'time_zone', zone,
+                                  'generalize', CASE WHEN action OPERATOR(pg_catalog.=) 'anonymize' THEN generalize END)
+    OPERATOR(pg_catalog.||)
+    CASE WHEN old.tbl IS NULL THEN '{}'::jsonb
+         ELSE pg_catalog.jsonb_build_object('previous', privacy_internal._retention_text(old)) END);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_work(tbl regclass) RETURNS privacy_internal._retention_work
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  w privacy_internal._retention_work;
+  p privacy.retention_policy;
+  c record;
+  sets text[] := '{}';
+  todo text[] := '{}';
+  expr text;
+BEGIN
+  -- Fail closed on a table whose protection was switched off: its rows may
+  -- hold raw values that the hold predicate would not recognize.
+  PERFORM privacy_internal._check_protection(tbl);
+  PERFORM privacy_internal._citus_refuse(tbl, 'the purge');
+  SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _retention_work.tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'table % has no retention policy', tbl
+      USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
+  END IF;
+  w.policy := p;
+  SELECT k.relkind INTO w.relkind FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) tbl;
+  w.rel := CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' THEN tbl::text ELSE 'ONLY ' || tbl::text END;
+  SELECT pg_catalog.quote_ident(a.attname), a.atttypid::regtype INTO w.tcol, w.ttype
+    FROM pg_catalog.pg_attribute a
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+     AND NOT a.attisdropped;
+  IF w.tcol IS NULL THEN
+    RAISE EXCEPTION 'the time column of the retention policy of % no longer exists', tbl
+      USING ERRCODE = '55000', HINT = 'Set the policy again with privacy.set_retention().';
+  END IF;
+  IF w.ttype NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype) THEN
+    RAISE EXCEPTION 'time column % of relation % has type %', w.tcol, tbl, w.ttype
+      USING ERRCODE = '42804', HINT = 'The time column must be timestamptz, timestamp or date.';
+  END IF;
+
+  -- Holds (privacy_internal._hold_predicate): the predicate's arguments are $3...
+  SELECT hp.held, hp.held_args, hp.held_cols INTO w.held, w.held_args, w.held_cols
+    FROM privacy_internal._hold_predicate(tbl, NULL, NULL) hp;
+
+  IF p.action OPERATOR(pg_catalog.=) 'anonymize' THEN
+    -- the time column and other registered traffic times: generalized
+    FOR c IN
+      SELECT a.attname, a.atttypid::regtype AS typ
+        FROM pg_catalog.pg_attribute a
+       WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND NOT a.attisdropped
+         AND a.atttypid IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+         AND (a.attnum OPERATOR(pg_catalog.=) p.time_attnum
+              OR EXISTS (SELECT FROM privacy.registered_column rc
+                          WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
+                            AND rc.col OPERATOR(pg_catalog.=) a.attname
+                            AND rc.category OPERATOR(pg_catalog.=) 'traffic'))
+       ORDER BY a.attnum
+    LOOP
+      expr := CASE c.typ
+        WHEN 'timestamptz'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I, %L)', p.generalize, c.attname, p.time_zone)
+        WHEN 'timestamp'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I)', p.generalize, c.attname)
+        ELSE pg_catalog.format('pg_catalog.date_trunc(%L, %I::pg_catalog.timestamp)::pg_catalog.date', p.generalize, c.attname) END;
+      sets := sets || pg_catalog.format('%I = %s', c.attname, expr);
+      todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %s', c.attname, expr);
+    END LOOP;
+    -- every other registered column, unless it is a traffic or location fact
+    FOR c IN
+      SELECT rc.col, a.attnotnull, a.atttypid, rc.protect
+        FROM privacy.registered_column rc
+        JOIN pg_catalog.pg_attribute a
+          ON a.attrelid OPERATOR(pg_catalog.=) rc.tbl AND a.attname OPERATOR(pg_catalog.=) rc.col
+         AND NOT a.attisdropped
+       WHERE rc.tbl OPERATOR(pg_catalog.=) _retention_work.tbl
+         AND a.attnum OPERATOR(pg_catalog.<>) p.time_attnum
+         AND (rc.identifies IS NOT NULL OR rc.category NOT IN ('traffic', 'location'))
+       ORDER BY a.attnum
+    LOOP
+      IF NOT c.attnotnull THEN
+        sets := sets || pg_catalog.format('%I = NULL', c.col);
+        todo := todo || pg_catalog.format('%I IS NOT NULL', c.col);
+      ELSIF c.protect IS NULL
+            AND c.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
+        sets := sets || pg_catalog.format('%I = %L', c.col, '');
+        todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %L', c.col, '');
+      ELSE
+        RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be anonymized', c.col, tbl
+          USING ERRCODE = '55000',
+                DETAIL = CASE WHEN c.protect IS NOT NULL
+                              THEN 'Its protect transformation applies to any value but NULL, so only NULL hides it.'
+                              ELSE 'Only NULL (or an empty text) carries no personal data.' END,
+                HINT = pg_catalog.format('Allow NULL in it (ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL) or use action ''delete''.',
+                                         tbl, c.col);
+      END IF;
+    END LOOP;
+    w.set_list := pg_catalog.array_to_string(sets, ', ');
+    w.todo := '(' || pg_catalog.array_to_string(todo, ' OR ') || ')';
+  END IF;
+  RETURN w;
 END
 $$;
 
@@ -349,6 +861,180 @@ BEGIN
   SELECT COALESCE(pg_catalog.jsonb_agg(r.receipt ORDER BY r.i), '[]')
     FROM privacy_internal._consent_receipts(kinds, vals, NULL) r
    WHERE pg_catalog.jsonb_array_length(r.receipt OPERATOR(pg_catalog.->) 'consents') OPERATOR(pg_catalog.>) 0);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  doc  jsonb;
+  norm text;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'export_subject') FROM privacy.registered_table t;
+  norm := privacy_internal._identifier_normalize(kind, value);
+  doc := privacy_internal._subject_export(kind, value, at);
+  PERFORM privacy_internal._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object(
+      'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+      'identifiers', pg_catalog.jsonb_array_length(doc OPERATOR(pg_catalog.->) 'identifiers'),
+      'tables', (SELECT COALESCE(pg_catalog.jsonb_object_agg(e OPERATOR(pg_catalog.->>) 'table',
+                                   pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'rows')
+                                   OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')
+                   FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'tables') e)));
+  RETURN doc;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.export_subject_chunks(kind text, value text, chunk_rows integer DEFAULT 10000,
+                                              at timestamptz DEFAULT NULL)
+  RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  n    bigint := 0;
+  tabs jsonb := '{}';
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'export_subject_chunks') FROM privacy.registered_table t;
+  norm := privacy_internal._identifier_normalize(kind, value);
+  FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
+    IF section IN ('rows', 'mentions') THEN
+      tabs := tabs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(table_name::text,
+                COALESCE((tabs OPERATOR(pg_catalog.->>) table_name::text)::bigint, 0)
+                OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(data));
+    END IF;
+    n := n OPERATOR(pg_catalog.+) 1;
+    RETURN NEXT;
+  END LOOP;
+  PERFORM privacy_internal._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'chunks', n, 'tables', tabs));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.restrict_subject(kind text, value text, reason text, at timestamptz DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ids  record;
+  n    integer;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'restrict_subject') FROM privacy.registered_table t;
+  IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
+      HINT = 'Say why processing is restricted, e.g. ''accuracy contested (Art. 18(1)(a))''.';
+  END IF;
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  n := privacy_internal._restrict_ids(ids.kinds, ids.vals, ids.spans, reason, 'request', NULL);
+  PERFORM privacy_internal._audit('subject.restrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+                                  'identifiers', n, 'reason', reason));
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
+                                      at timestamptz DEFAULT NULL)
+  RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  report jsonb;
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'erase_subject') FROM privacy.registered_table t;
+  norm := privacy_internal._identifier_normalize(kind, value);
+  IF dry_run IS NULL THEN
+    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'erase_subject must run at isolation level READ COMMITTED'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The transaction runs at %s; its snapshot could miss rows written concurrently.',
+                                       pg_catalog.current_setting('transaction_isolation'));
+  END IF;
+  IF dry_run THEN
+    -- The same work, rolled back: the report is exactly what an erasure
+    -- would do now.
+    BEGIN
+      SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+        FROM privacy_internal._subject_erase(kind, value, at) e;
+      RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_privacy dry run';
+    EXCEPTION WHEN assert_failure THEN
+      NULL;
+    END;
+  ELSE
+    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+      FROM privacy_internal._subject_erase(kind, value, at) e;
+  END IF;
+  report := COALESCE(report, '[]');
+  PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'report', (SELECT COALESCE(pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                               FROM pg_catalog.jsonb_array_elements(report) e)));
+  RETURN QUERY
+    SELECT (e OPERATOR(pg_catalog.->>) 'table_name')::regclass, e OPERATOR(pg_catalog.->>) 'action',
+           (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
+           (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
+      FROM pg_catalog.jsonb_array_elements(report) e;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 

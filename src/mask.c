@@ -45,6 +45,7 @@
 #include "postgres.h"
 
 #include "caller.h"
+#include "citus.h"
 #include "keys.h"
 #include "mask.h"
 #include "pseudonym.h"
@@ -992,6 +993,8 @@ mask_query(Query *q, MaskWalk *w)
 		}
 		if (q->onConflict != NULL && rti == q->onConflict->exclRelIndex)
 			continue;			/* the row the statement itself proposes */
+		/* on the shards the masks would not be those planned here */
+		pgp_citus_refuse(rte->relid, "masking");
 		c.system = true;
 		if (var_refs(q, rti, &c))
 			ereport(ERROR,
@@ -1051,9 +1054,13 @@ mask_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			{
 				StringInfoData sql;
 				ListCell   *lc;
-				CopyStmt   *masked = copyObject(copy);
-				PlannedStmt *p = copyObject(pstmt);
+				CopyStmt   *masked;
+				PlannedStmt *p;
 				List	   *raw;
+
+				pgp_citus_refuse(relid, "masking");
+				masked = copyObject(copy);
+				p = copyObject(pstmt);
 
 				initStringInfo(&sql);
 				appendStringInfoString(&sql, "SELECT ");

@@ -39,6 +39,25 @@ BEGIN
 END
 $$;
 
+-- Citus (src/citus.c): pg_privacy's guarantees do not hold on tables Citus
+-- manages yet, so the functions that would not keep them there refuse
+-- (0A000), and audited functions refuse to run on a worker.
+CREATE FUNCTION privacy_internal._citus_refuse(tbl regclass, what text) RETURNS void
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_sql';
+COMMENT ON FUNCTION privacy_internal._citus_refuse(regclass, text) IS
+  'internal: refuses (0A000) when Citus manages the table';
+CREATE FUNCTION privacy_internal._citus_table(tbl regclass) RETURNS boolean
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_citus_table_sql';
+COMMENT ON FUNCTION privacy_internal._citus_table(regclass) IS
+  'internal: does Citus distribute, replicate or manage the table';
+CREATE FUNCTION privacy_internal._citus_refuse_worker(what text) RETURNS void
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_worker';
+COMMENT ON FUNCTION privacy_internal._citus_refuse_worker(text) IS
+  'internal: refuses (0A000) on a Citus worker';
+
 -- Make every backend drop its cached protect-trigger state of a table (and
 -- its partitions) at commit; called when a declaration changes.
 CREATE FUNCTION privacy_internal._invalidate(tbl regclass) RETURNS void

@@ -173,6 +173,8 @@ BEGIN
     RAISE EXCEPTION 'audit event must not be null' USING ERRCODE = '22004';
   END IF;
   detail := COALESCE(detail, '{}'::jsonb);
+  -- One chain, on the coordinator: never an entry in a Citus worker's own.
+  PERFORM privacy_internal._citus_refuse_worker(event);
   -- Nothing is appended unkeyed: without a usable key this fails (55000).
   fp := privacy.key_fingerprint();
   -- Lock the head: writers queue here, and under REPEATABLE READ a

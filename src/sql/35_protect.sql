@@ -229,6 +229,7 @@ BEGIN
             HINT = 'Register it with privacy.register_table() and declare its columns with privacy.register_column().';
   END IF;
   PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._citus_refuse(tbl, 'protect');
   SELECT pg_catalog.count(*) INTO ncols FROM privacy.registered_column c
    WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL;
   IF ncols OPERATOR(pg_catalog.=) 0 THEN

@@ -610,6 +610,7 @@ BEGIN
             HINT = 'Require it on the partitioned table; its trigger applies to every partition.';
   END IF;
   PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._citus_refuse(tbl, 'require_consent');
   SELECT a.attnum, a.atttypid, a.attgenerated INTO att FROM pg_catalog.pg_attribute a
    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) subject_column
      AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;

@@ -506,6 +506,7 @@ BEGIN
             HINT = 'Register it with privacy.register_table() first; a policy is part of the record of processing.';
   END IF;
   PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._citus_refuse(tbl, 'set_retention');
   SELECT a.attnum, a.atttypid::regtype AS typ INTO att
     FROM pg_catalog.pg_attribute a
    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) time_column

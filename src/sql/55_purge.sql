@@ -98,6 +98,7 @@ BEGIN
   -- Fail closed on a table whose protection was switched off: its rows may
   -- hold raw values that the hold predicate would not recognize.
   PERFORM privacy_internal._check_protection(tbl);
+  PERFORM privacy_internal._citus_refuse(tbl, 'the purge');
   SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _retention_work.tbl;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % has no retention policy', tbl

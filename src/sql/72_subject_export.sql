@@ -245,6 +245,9 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'export_subject') FROM privacy.registered_table t;
   norm := privacy_internal._identifier_normalize(kind, value);
   doc := privacy_internal._subject_export(kind, value, at);
   PERFORM privacy_internal._audit('subject.export', NULL,
@@ -357,6 +360,9 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'export_subject_chunks') FROM privacy.registered_table t;
   norm := privacy_internal._identifier_normalize(kind, value);
   FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
     IF section IN ('rows', 'mentions') THEN

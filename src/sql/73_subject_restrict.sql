@@ -228,6 +228,9 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'restrict_subject') FROM privacy.registered_table t;
   IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
     RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
       HINT = 'Say why processing is restricted, e.g. ''accuracy contested (Art. 18(1)(a))''.';

@@ -61,6 +61,9 @@ DECLARE
   e_detail text;
   e_hint   text;
 BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'erase_subject') FROM privacy.registered_table t;
   norm := privacy_internal._identifier_normalize(kind, value);
   IF dry_run IS NULL THEN
     RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
