@@ -339,7 +339,7 @@ consent_register_callbacks(void)
 {
 	if (callbacks_registered)
 		return;
-	CacheRegisterRelcacheCallback(consent_relcache_cb, (Datum) 0);
+	pgp_on_relcache(consent_relcache_cb, (Datum) 0);
 	RegisterXactCallback(consent_xact_cb, NULL);
 	RegisterSubXactCallback(consent_subxact_cb, NULL);
 	callbacks_registered = true;

@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "keys.h"
+#include "schema.h"
 #include "owner.h"
 
 #include <fcntl.h>
@@ -506,7 +507,7 @@ check_database_key(void)
 	key_state_relid = relid;
 	if (!key_state_callback_set)
 	{
-		CacheRegisterRelcacheCallback(key_state_changed, (Datum) 0);
+		pgp_on_relcache(key_state_changed, (Datum) 0);
 		key_state_callback_set = true;
 	}
 	key_fingerprint_text(loaded);

@@ -48,6 +48,7 @@
 #include "citus.h"
 #include "keys.h"
 #include "mask.h"
+#include "schema.h"
 #include "pseudonym.h"
 
 #include "access/genam.h"
@@ -1099,7 +1100,7 @@ pgp_mask_init(bool preloaded)
 	planner_hook = mask_planner;
 	prev_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = mask_utility;
-	CacheRegisterRelcacheCallback(mask_relcache_cb, (Datum) 0);
+	pgp_on_relcache(mask_relcache_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, mask_proc_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, mask_auth_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHOID, mask_auth_cb, (Datum) 0);

@@ -321,7 +321,7 @@ protect_cache_init(void)
 	ctl.hcxt = CacheMemoryContext;
 	protect_cache = hash_create("pg_privacy protect cache", 64, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	CacheRegisterRelcacheCallback(protect_relcache_cb, (Datum) 0);
+	pgp_on_relcache(protect_relcache_cb, (Datum) 0);
 }
 
 static ProtectKind

@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "pseudonym.h"
+#include "schema.h"
 #include "e164.h"
 #include "identifier.h"
 #include "keys.h"
@@ -336,7 +337,7 @@ pgp_domain_allowed(Oid roleid, const char *domain, int len)
 											   get_namespace_oid("privacy", false));
 	if (!callbacks)
 	{
-		CacheRegisterRelcacheCallback(domain_grant_relcache_cb, (Datum) 0);
+		pgp_on_relcache(domain_grant_relcache_cb, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHOID, domain_grant_syscache_cb, (Datum) 0);
 		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, domain_grant_syscache_cb, (Datum) 0);
 		callbacks = true;

@@ -69,3 +69,34 @@ pgp_internal_func(const char *name, int nargs, const Oid *argtypes)
 							nargs, argtypes, false);
 	return fn;
 }
+
+/* The modules' relcache callbacks (see schema.h), called in order. */
+#define PGP_MAX_RELCACHE_CALLBACKS 16
+
+static struct
+{
+	RelcacheCallbackFunction fn;
+	Datum		arg;
+}			relcache_callbacks[PGP_MAX_RELCACHE_CALLBACKS];
+static int	n_relcache_callbacks = 0;
+
+static void
+pgp_relcache_dispatch(Datum arg, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < n_relcache_callbacks; i++)
+		relcache_callbacks[i].fn(relcache_callbacks[i].arg, relid);
+}
+
+void
+pgp_on_relcache(RelcacheCallbackFunction fn, Datum arg)
+{
+	if (n_relcache_callbacks >= PGP_MAX_RELCACHE_CALLBACKS)
+		elog(FATAL, "pg_privacy: out of relcache callback slots");
+	if (n_relcache_callbacks == 0)
+		CacheRegisterRelcacheCallback(pgp_relcache_dispatch, (Datum) 0);
+	relcache_callbacks[n_relcache_callbacks].fn = fn;
+	relcache_callbacks[n_relcache_callbacks].arg = arg;
+	n_relcache_callbacks++;
+}

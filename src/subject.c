@@ -555,7 +555,7 @@ subject_cache_context(void)
 		SubjectCacheContext = AllocSetContextCreate(TopMemoryContext,
 													"pg_privacy subject SQL cache",
 													ALLOCSET_DEFAULT_SIZES);
-		CacheRegisterRelcacheCallback(subject_cache_reset, (Datum) 0);
+		pgp_on_relcache(subject_cache_reset, (Datum) 0);
 	}
 }
 
