@@ -112,7 +112,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: demo test bench unit fuzz asan installcheck-keyed deb deb-installcheck check-version
+.PHONY: demo test bench test-citus unit fuzz asan installcheck-keyed deb deb-installcheck check-version
 # The doors: each installs what is missing, builds, installs, runs a
 # throwaway cluster and tears it down (see test/run.sh).
 demo:
@@ -121,6 +121,10 @@ test:
 	@bash test/run.sh test
 bench:
 	@bash test/run.sh bench
+# pg_privacy on Citus (never part of make test: Citus is not a Debian
+# package); skipped when Citus is not installed.  See README.md, Citus.
+test-citus:
+	@bash test/citus/run.sh
 # The regression and isolation suites against an AddressSanitizer/UBSan
 # build of the extension (also the last phase of make test).
 asan:

@@ -90,6 +90,7 @@
 #include "owner.h"
 #include "pseudonym.h"
 #include "schema.h"
+#include "citus.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -1090,6 +1091,8 @@ protect_check_attach(PartitionCmd *pc, bool may_switch_off)
 	SPI_finish();
 	if (!protected_tree)
 		return;
+	/* Citus attaching the shell of a distributed partition on a node */
+	pgp_citus_refuse(part, "attaching a partition to a protected table");
 
 	partname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
 										  get_rel_name(part));
