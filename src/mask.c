@@ -56,6 +56,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
@@ -68,7 +69,11 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "executor/executor.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/plancat.h"
 #include "optimizer/planner.h"
+#include "catalog/pg_class.h"
 #include "parser/analyze.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_func.h"
@@ -138,6 +143,7 @@ typedef struct MaskRel
 	bool	   *declared;
 	char	  **custom;			/* set_mask's expression, or NULL */
 	Query	   *query[2];		/* the masked subquery, made on first use */
+	bool		keyed;			/* a column is read through a keyed mask */
 } MaskRel;
 
 static planner_hook_type prev_planner_hook = NULL;
@@ -330,26 +336,65 @@ role_masked(Oid role, bool *pbd)
  * ROLE nor a SECURITY DEFINER function takes a masked login out of its
  * masks.  Two exceptions act for a table's owner, not for the role:
  * pg_privacy's own entry points (an export the role was granted shows the
- * subject's data, an erasure finds it), and the foreign-key checks, which
- * PostgreSQL runs as the owner of the referenced table with row-level
- * security not forced (the only code that sets that flag): a masked role
- * inserting an order must find its customer by the real key.
+ * subject's data, an erasure finds it), and the foreign-key checks and
+ * actions, which PostgreSQL runs as the owner of the table they read with
+ * row-level security not forced (the only code that sets that flag): a
+ * masked role inserting an order must find its customer by the real key.
+ * That exception is per table (MaskCtx.ri_owner): the triggers a
+ * foreign-key action fires run in the same context, as the owner of
+ * another table, and what they read of this one stays masked.
  */
-static bool
-mask_active(bool *pbd)
+typedef struct MaskCtx
 {
-	bool		masked;
+	bool		active;			/* the statement runs masked */
+	bool		pbd;			/* ... with privacy by default */
+	Oid			ri_owner;		/* in a foreign-key query: tables of this
+								 * owner read unmasked */
+} MaskCtx;
 
-	*pbd = false;
+static bool
+mask_active(MaskCtx *m)
+{
+	bool		session;
+
+	m->active = m->pbd = false;
+	m->ri_owner = InvalidOid;
 	if (mask_building > 0 || !IsTransactionState())
 		return false;
 	mask_load_state();
 	if (n_masked_roles == 0)
 		return false;
-	masked = role_masked(GetUserId(), pbd);
-	if (!(InLocalUserIdChange() && (pgp_in_api() || InNoForceRLSOperation())))
-		masked = role_masked(GetSessionUserId(), pbd) || masked;
-	return masked;
+	m->active = role_masked(GetUserId(), &m->pbd);
+	if (!(InLocalUserIdChange() && pgp_in_api()))
+	{
+		session = role_masked(GetSessionUserId(), &m->pbd);
+		if (session && !m->active && InLocalUserIdChange() && InNoForceRLSOperation())
+			m->ri_owner = GetUserId();
+		m->active = m->active || session;
+	}
+	return m->active;
+}
+
+/* Does the masked statement read relid masked? */
+static bool
+mask_applies(MaskCtx *m, MaskRel *mr, Oid relid)
+{
+	if (!m->active || !mr->registered || !mr->masked[m->pbd])
+		return false;
+	if (OidIsValid(m->ri_owner))
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		bool		own = false;
+
+		if (HeapTupleIsValid(tup))
+		{
+			own = ((Form_pg_class) GETSTRUCT(tup))->relowner == m->ri_owner;
+			ReleaseSysCache(tup);
+		}
+		if (own)
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -546,6 +591,8 @@ mask_rel(Oid relid)
 				else if (!mr->declared[i])
 					mr->cols[1] = bms_add_member(mr->cols[1], i + 1);
 			}
+			for (i = 0; i < desc->natts; i++)
+				mr->keyed = mr->keyed || mr->rule[i] == MR_PSEUDONYM;
 			mr->masked[0] = !bms_is_empty(mr->cols[0]);
 			mr->masked[1] = !bms_is_empty(mr->cols[1]);
 			MemoryContextSwitchTo(old);
@@ -793,7 +840,18 @@ mask_rel_query(MaskRel *mr, bool pbd)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the masks of %s are not one expression per column", get_rel_name(mr->relid)),
 				 errhint("Check the masks set with privacy.set_mask().")));
-	(void) query_tree_walker(q, mark_keyed_walker, NULL, 0);
+	/* the keyed masks the planner puts in, never one in a column's own mask */
+	{
+		ListCell   *lc;
+
+		foreach(lc, q->targetList)
+		{
+			TargetEntry *te = lfirst_node(TargetEntry, lc);
+
+			if (te->resno <= mr->natts && mr->rule[te->resno - 1] != MR_CUSTOM)
+				(void) mark_keyed_walker((Node *) te->expr, NULL);
+		}
+	}
 
 	old = MemoryContextSwitchTo(mr->cxt);
 	mr->query[pbd] = copyObject(q);
@@ -851,33 +909,28 @@ var_refs_walker(Node *node, VarRefs *c)
 }
 
 /*
- * Does q refer to the columns of rti described by c?  The table's own
- * row-level security and WITH CHECK options are the owner's, not reads of
- * the statement: they are left out of the search.
+ * Does q refer to the columns of rti described by c?  The relation's
+ * security quals and WITH CHECK options count too: they hold the
+ * conditions of the views a statement writes through (a security-barrier
+ * view over "cpr = '...'" makes an UPDATE an oracle), which cannot be told
+ * from row-level security policies; a policy over a masked column makes
+ * the masked role's writes refused, never an oracle.
  */
 static bool
 var_refs(Query *q, Index rti, VarRefs *c)
 {
-	RangeTblEntry *rte = rt_fetch(rti, q->rtable);
-	List	   *sq = rte->securityQuals;
-	List	   *wco = q->withCheckOptions;
-
 	c->varno = rti;
 	c->sublevels_up = 0;
 	c->found = false;
-	rte->securityQuals = NIL;
-	q->withCheckOptions = NIL;
 	(void) query_tree_walker(q, var_refs_walker, c, 0);
-	rte->securityQuals = sq;
-	q->withCheckOptions = wco;
 	return c->found;
 }
 
 typedef struct MaskWalk
 {
-	bool		active;			/* the statement runs masked */
-	bool		pbd;			/* ... with privacy by default */
+	MaskCtx		m;
 	bool		touched;		/* it reads a registered table */
+	bool		keyed;			/* a keyed mask was put in */
 } MaskWalk;
 
 static void mask_query(Query *q, MaskWalk *w);
@@ -903,6 +956,8 @@ mask_rte(Query *q, Index rti, RangeTblEntry *rte, MaskRel *mr, bool pbd)
 	RangeTblEntry *in = linitial_node(RangeTblEntry, sub->rtable);
 	RowMarkClause *rc = get_parse_rowmark(q, rti);
 
+	/* the mark of a relation read through its masks (see mask_relation_info) */
+	in->security_barrier = true;
 	in->inh = rte->inh;
 	in->rellockmode = rte->rellockmode;
 	in->requiredPerms = rte->requiredPerms;
@@ -959,7 +1014,7 @@ mask_query(Query *q, MaskWalk *w)
 		rti++;
 		if (rte->rtekind != RTE_RELATION)
 			continue;
-		if (w->active &&
+		if (w->m.active &&
 			(rte->relid == StatisticRelationId || rte->relid == StatisticExtDataRelationId))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -969,7 +1024,7 @@ mask_query(Query *q, MaskWalk *w)
 		if (!mr->registered)
 			continue;
 		w->touched = true;
-		if (!w->active || !mr->masked[w->pbd])
+		if (!mask_applies(&w->m, mr, rte->relid))
 			continue;
 
 		memset(&c, 0, sizeof(c));
@@ -980,7 +1035,7 @@ mask_query(Query *q, MaskWalk *w)
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 						 errmsg("a masked role cannot MERGE into %s", get_rel_name(rte->relid)),
 						 errdetail("MERGE reads the rows of the table it writes, whose masked columns the role may not read.")));
-			c.attrs = mr->cols[w->pbd];
+			c.attrs = mr->cols[w->m.pbd];
 			c.wholerow = true;
 			if (var_refs(q, rti, &c))
 				ereport(ERROR,
@@ -1003,28 +1058,68 @@ mask_query(Query *q, MaskWalk *w)
 					 errmsg("a masked role cannot read system column %s of %s",
 							get_attname(rte->relid, c.hit, true) ? get_attname(rte->relid, c.hit, true) : "?",
 							get_rel_name(rte->relid))));
-		mask_rte(q, rti, rte, mr, w->pbd);
+		mask_rte(q, rti, rte, mr, w->m.pbd);
+		w->keyed = w->keyed || mr->keyed;
 	}
+}
+
+/* What a plan says about its masks: the name of its last range table entry. */
+static const char *
+mark_name(MaskCtx *m)
+{
+	if (!m->active)
+		return "pg_privacy: unmasked";
+	return m->pbd ? "pg_privacy: masked, by default" : "pg_privacy: masked";
 }
 
 static PlannedStmt *
 mask_planner(Query *parse, const char *query_string, int cursorOptions,
 			 ParamListInfo boundParams)
 {
-	PlannedStmt *result;
+	PlannedStmt *volatile result = NULL;
 	MaskWalk	w;
 
 	w.touched = false;
-	w.active = mask_active(&w.pbd);
+	w.keyed = false;
+	(void) mask_active(&w.m);
 	if (n_masked_roles > 0 && mask_building == 0)
 		mask_query(parse, &w);
-	if (prev_planner_hook)
-		result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
-	else
-		result = standard_planner(parse, query_string, cursorOptions, boundParams);
-	/* a plan that reads a registered table is made for its role only */
+	/*
+	 * The keyed masks' key is checked against the database's here, not in
+	 * a parallel leader (the check runs a query).
+	 */
+	if (w.keyed)
+		(void) pgp_get_key(PGP_KP_MASK, "default", 7, PGP_KEY_VERSION);
+	/* SQL functions are planned on their own, masked, not inlined */
+	if (w.m.active)
+		pgp_no_inline++;
+	PG_TRY();
+	{
+		if (prev_planner_hook)
+			result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_FINALLY();
+	{
+		if (w.m.active)
+			pgp_no_inline--;
+	}
+	PG_END_TRY();
+	/*
+	 * A plan that reads a registered table is made for its role only, and
+	 * says whether it reads masked (checked when it runs: mask_executor_start).
+	 */
 	if (w.touched)
+	{
+		RangeTblEntry *mark = makeNode(RangeTblEntry);
+
 		result->dependsOnRole = true;
+		mark->rtekind = RTE_RESULT;
+		mark->eref = makeAlias(mark_name(&w.m), NIL);
+		mark->inh = w.keyed;	/* unused on RTE_RESULT: "has keyed masks" */
+		result->rtable = lappend(result->rtable, mark);
+	}
 	return result;
 }
 
@@ -1039,10 +1134,10 @@ mask_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	bool		pbd;
+	MaskCtx		m;
 
 	if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->relation != NULL &&
-		!((CopyStmt *) parsetree)->is_from && mask_active(&pbd))
+		!((CopyStmt *) parsetree)->is_from && mask_active(&m))
 	{
 		CopyStmt   *copy = (CopyStmt *) parsetree;
 		Oid			relid = RangeVarGetRelid(copy->relation, AccessShareLock, true);
@@ -1051,7 +1146,7 @@ mask_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		{
 			MaskRel    *mr = mask_rel(relid);
 
-			if (mr->registered && mr->masked[pbd])
+			if (mask_applies(&m, mr, relid))
 			{
 				StringInfoData sql;
 				ListCell   *lc;
@@ -1090,6 +1185,93 @@ mask_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+
+	/*
+	 * Another login in this session: the plans kept for a role may have been
+	 * made under the masks of the login before (a plan depends on its role,
+	 * the masks also on the login).  They are made again.
+	 */
+	if (IsA(parsetree, VariableSetStmt) && ((VariableSetStmt *) parsetree)->name != NULL &&
+		strcmp(((VariableSetStmt *) parsetree)->name, "session_authorization") == 0)
+		ResetPlanCache();
+}
+
+/*
+ * The last line: a registered table the planner is about to scan for a
+ * masked statement without its masks (a set-returning SQL function whose
+ * body the planner inlined after mask_planner, or anything else that puts
+ * a table into a statement late) is refused.  The tables read through
+ * their masks carry a mark (security_barrier, unused on a relation), and
+ * so do the partitions the planner expands from them; the tables a
+ * statement writes were checked by mask_query.
+ */
+static get_relation_info_hook_type prev_relation_info_hook = NULL;
+
+static void
+mask_relation_info(PlannerInfo *root, Oid relationObjectId, bool inhparent,
+				   RelOptInfo *rel)
+{
+	if (prev_relation_info_hook)
+		prev_relation_info_hook(root, relationObjectId, inhparent, rel);
+	if (mask_building == 0 && state_valid && n_masked_roles > 0)
+	{
+		RangeTblEntry *rte = planner_rt_fetch(rel->relid, root);
+		MaskCtx		m;
+
+		if (!rte->security_barrier && !bms_is_member(rel->relid, root->all_result_relids) &&
+			rel->relid != root->parse->resultRelation && mask_active(&m) &&
+			mask_applies(&m, mask_rel(relationObjectId), relationObjectId))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a masked role cannot read table %s this way", get_rel_name(relationObjectId)),
+					 errdetail("The table entered the statement after its masks were applied (a set-returning SQL function inlined by the planner, for instance)."),
+					 errhint("Read the table directly, or through a view or a PL/pgSQL function.")));
+	}
+}
+
+/*
+ * A plan made under other masks than the statement now runs under (a
+ * cached plan made for the same role in another login's session after SET
+ * SESSION AUTHORIZATION, or inside and outside pg_privacy's entry points)
+ * is not run: every kept plan is made again, and the statement fails once.
+ */
+static ExecutorStart_hook_type prev_executor_start_hook = NULL;
+
+static void
+mask_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	List	   *rt = queryDesc->plannedstmt->rtable;
+
+	/* a parallel worker runs its leader's plan, checked by the leader */
+	if (rt != NIL && mask_building == 0 && !IsParallelWorker())
+	{
+		RangeTblEntry *last = llast_node(RangeTblEntry, rt);
+
+		if (last->rtekind == RTE_RESULT && last->eref != NULL &&
+			strncmp(last->eref->aliasname, "pg_privacy: ", 12) == 0)
+		{
+			MaskCtx		m;
+
+			(void) mask_active(&m);
+			if (strcmp(last->eref->aliasname, mark_name(&m)) != 0)
+			{
+				ResetPlanCache();
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("a kept plan was made for other masks than this statement runs under"),
+						 errdetail("It was made \"%s\", and would run \"%s\".",
+								   last->eref->aliasname + 12, mark_name(&m) + 12),
+						 errhint("Run the statement again: the plan is made anew.")));
+			}
+			/* the key is checked here, not in a parallel leader (a query) */
+			if (last->inh)
+				(void) pgp_get_key(PGP_KP_MASK, "default", 7, PGP_KEY_VERSION);
+		}
+	}
+	if (prev_executor_start_hook)
+		prev_executor_start_hook(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 void
@@ -1100,6 +1282,10 @@ pgp_mask_init(bool preloaded)
 	planner_hook = mask_planner;
 	prev_utility_hook = ProcessUtility_hook;
 	ProcessUtility_hook = mask_utility;
+	prev_relation_info_hook = get_relation_info_hook;
+	get_relation_info_hook = mask_relation_info;
+	prev_executor_start_hook = ExecutorStart_hook;
+	ExecutorStart_hook = mask_executor_start;
 	pgp_on_relcache(mask_relcache_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(PROCOID, mask_proc_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, mask_auth_cb, (Datum) 0);
@@ -1187,6 +1373,20 @@ has_subquery_walker(Node *node, void *context)
 	return expression_tree_walker(node, has_subquery_walker, context);
 }
 
+static bool
+uses_keyed_walker(Node *node, void *context)
+{
+	int			i;
+
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+		for (i = 0; i < lengthof(keyed_funcs); i++)
+			if (OidIsValid(keyed_funcs[i]) && ((FuncExpr *) node)->funcid == keyed_funcs[i])
+				return true;
+	return expression_tree_walker(node, uses_keyed_walker, context);
+}
+
 PG_FUNCTION_INFO_V1(pgp_mask_check);
 
 /*
@@ -1224,8 +1424,31 @@ pgp_mask_check(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYNTAX_ERROR),
 				 errmsg("a mask must be one expression")));
+	/*
+	 * A literal (NULL, '…') is cast to the column's type, as it will be
+	 * when applied: a value of the wrong type is refused now.
+	 */
+	if (IsA(((ResTarget *) linitial(((SelectStmt *) linitial_node(RawStmt, raw)->stmt)->targetList))->val, A_Const))
+	{
+		Oid			typid;
+		int32		typmod;
+		Oid			coll;
+
+		get_atttypetypmodcoll(relid, attno, &typid, &typmod, &coll);
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT CAST((%s) AS %s) FROM %s t", expr,
+						 format_type_with_typemod(typid, typmod),
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													get_rel_name(relid)));
+	}
 	q = analyze_own(sql.data);
 	AtEOXact_GUC(true, nest);
+	lookup_keyed_funcs();
+	if (uses_keyed_walker((Node *) q->targetList, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a mask cannot call the keyed masks of identifiers"),
+				 errdetail("Masked roles would read the keyed mask of whatever value the expression gives.")));
 	if (q->hasSubLinks || has_subquery_walker((Node *) q->targetList, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

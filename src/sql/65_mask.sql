@@ -96,6 +96,32 @@ CREATE FUNCTION privacy_internal._mask_preloaded() RETURNS boolean
 COMMENT ON FUNCTION privacy_internal._mask_preloaded() IS
   'internal: was the library loaded at server start (the masking hooks in every session)';
 
+-- How a role could read around the masks (mask_role refuses it, health()
+-- reports it): it reads the server's files or the WAL (a superuser, a
+-- replication role, a member of a server-file role, INHERIT or not: it can
+-- SET ROLE), or it owns or may add triggers to registered tables (NEW and
+-- OLD are not masked), as itself or as a role it can SET ROLE to.
+CREATE FUNCTION privacy_internal._mask_reads_around(role oid, OUT files boolean, OUT tables text)
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT COALESCE(a.rolsuper OR a.rolreplication
+                  OR pg_catalog.pg_has_role(a.oid, 'pg_read_server_files', 'MEMBER')
+                  OR pg_catalog.pg_has_role(a.oid, 'pg_write_server_files', 'MEMBER')
+                  OR pg_catalog.pg_has_role(a.oid, 'pg_execute_server_program', 'MEMBER'), false),
+         (SELECT pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text)
+            FROM privacy.registered_table t
+            JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tbl
+           WHERE pg_catalog.pg_has_role(a.oid, c.relowner, 'MEMBER')
+              OR EXISTS (SELECT FROM pg_catalog.pg_roles g
+                          WHERE pg_catalog.pg_has_role(a.oid, g.oid, 'MEMBER')
+                            AND pg_catalog.has_table_privilege(g.oid, t.tbl, 'TRIGGER')))
+    FROM pg_catalog.pg_roles a
+   WHERE a.oid OPERATOR(pg_catalog.=) role
+$$;
+COMMENT ON FUNCTION privacy_internal._mask_reads_around(oid) IS
+  'internal: how a role could read around the masks: the server''s files, or registered tables it owns or may add triggers to';
+
 ------------------------------------------------------------------------
 -- The API
 ------------------------------------------------------------------------
@@ -107,40 +133,31 @@ CREATE FUNCTION privacy.mask_role(role name, privacy_by_default boolean DEFAULT 
 AS $$
 DECLARE
   r      record;
+  around record;
   writes text;
 BEGIN
   IF role IS NULL OR privacy_by_default IS NULL THEN
     RAISE EXCEPTION 'role and privacy_by_default must not be null' USING ERRCODE = '22004';
   END IF;
-  SELECT a.oid, a.rolsuper, a.rolreplication INTO r FROM pg_catalog.pg_roles a
+  SELECT a.oid INTO r FROM pg_catalog.pg_roles a
    WHERE a.rolname OPERATOR(pg_catalog.=) mask_role.role;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = '42704';
   END IF;
-  -- A role that can read the data files, or stream the WAL, reads around
-  -- any mask: masking it would be a promise the database cannot keep.
-  IF r.rolsuper OR r.rolreplication
-     OR pg_catalog.pg_has_role(r.oid, 'pg_read_server_files', 'USAGE')
-     OR pg_catalog.pg_has_role(r.oid, 'pg_write_server_files', 'USAGE')
-     OR pg_catalog.pg_has_role(r.oid, 'pg_execute_server_program', 'USAGE') THEN
+  -- A role that reads around the masks: masking it would be a promise the
+  -- database cannot keep.
+  SELECT x.files, x.tables INTO around FROM privacy_internal._mask_reads_around(r.oid) x;
+  IF around.files THEN
     RAISE EXCEPTION 'role "%" cannot be masked', role
       USING ERRCODE = '42501',
-            DETAIL = 'A superuser, a replication role and a role with the privileges of pg_read_server_files, '
+            DETAIL = 'A superuser, a replication role and a member of pg_read_server_files, '
                      'pg_write_server_files or pg_execute_server_program can read the data without the planner.';
   END IF;
-  -- The owner of a registered table, or a role that may add triggers to
-  -- one, sees the rows in clear in its own triggers (NEW and OLD are not
-  -- masked): masking it would be a false promise too.
-  SELECT pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text) INTO writes
-    FROM privacy.registered_table t
-    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tbl
-   WHERE pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE')
-      OR pg_catalog.has_table_privilege(r.oid, t.tbl, 'TRIGGER');
-  IF writes IS NOT NULL THEN
+  IF around.tables IS NOT NULL THEN
     RAISE EXCEPTION 'role "%" cannot be masked', role
       USING ERRCODE = '42501',
             DETAIL = pg_catalog.format('It owns, or may add triggers to, registered tables: %s. '
-                                       'Its triggers would see their rows in clear.', writes),
+                                       'Its triggers would see their rows in clear.', around.tables),
             HINT = 'Let another role own the tables, and revoke TRIGGER.';
   END IF;
   -- The masks are applied by hooks every session has only when the
@@ -151,10 +168,11 @@ BEGIN
             DETAIL = 'Sessions that have not loaded the library would read the tables unmasked.',
             HINT = 'Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server.';
   END IF;
-  INSERT INTO privacy.masked_role AS m (role, privacy_by_default)
-       VALUES (r.oid::regrole, mask_role.privacy_by_default)
+  INSERT INTO privacy.masked_role AS m (role, privacy_by_default, masked_by)
+       VALUES (r.oid::regrole, mask_role.privacy_by_default, privacy_internal._invoker())
   ON CONFLICT ON CONSTRAINT masked_role_pkey DO UPDATE
-     SET privacy_by_default = EXCLUDED.privacy_by_default;
+     SET privacy_by_default = EXCLUDED.privacy_by_default,
+         masked_at = EXCLUDED.masked_at, masked_by = EXCLUDED.masked_by;
   -- Plans made before (prepared statements, functions) are made again.
   PERFORM privacy_internal._invalidate(t.tbl) FROM privacy.registered_table t;
   PERFORM privacy_internal._invalidate('privacy.masked_role'::pg_catalog.regclass);

@@ -296,18 +296,10 @@ BEGIN
   m := 0;
   FOR r IN
     SELECT m.role::oid AS rid, a.rolname, a.oid IS NULL AS gone,
-           COALESCE(a.rolsuper OR a.rolreplication
-                    OR pg_catalog.pg_has_role(a.oid, 'pg_read_server_files', 'USAGE')
-                    OR pg_catalog.pg_has_role(a.oid, 'pg_write_server_files', 'USAGE')
-                    OR pg_catalog.pg_has_role(a.oid, 'pg_execute_server_program', 'USAGE'), false) AS reads_files,
-           (SELECT pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text)
-              FROM privacy.registered_table t
-              JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tbl
-             WHERE a.oid IS NOT NULL
-               AND (pg_catalog.pg_has_role(a.oid, c.relowner, 'USAGE')
-                    OR pg_catalog.has_table_privilege(a.oid, t.tbl, 'TRIGGER'))) AS owns
+           COALESCE(x.files, false) AS reads_files, x.tables AS owns
       FROM privacy.masked_role m
       LEFT JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.role::oid
+      LEFT JOIN LATERAL privacy_internal._mask_reads_around(a.oid) x ON a.oid IS NOT NULL
      ORDER BY m.role::oid
   LOOP
     IF r.gone THEN
