@@ -16,7 +16,10 @@
  *	  pgp_crypto.c	HKDF/HMAC primitives (pure C, also used by unit tests)
  *	  ff1.c			FF1 format-preserving encryption (pure C)
  *	  e164.c		E.164 phone number normalization (pure C)
- *	  schema.c		the two schemas: where this database keeps its helpers
+ *	  schema.c		the two schemas: where this database keeps its helpers;
+ *					the one relcache callback of all modules
+ *	  citus.c		what Citus made of a table, and of this server: the
+ *					refusals while pg_privacy's guarantees do not hold there
  *	  owner.c		the one way to run SQL as a table's owner (security-
  *					restricted, safe search_path), kept plans, and
  *					pg_privacy's own catalog read as its owner
