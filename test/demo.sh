@@ -122,7 +122,7 @@ if [ -f "$HERE/demo_mask.sql" ]; then
       FROM (SELECT c.relispartition AS part,
                    (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM ONLY %s', c.oid::regclass),
                                                         false, true, '')))[1]::text::bigint AS n
-              FROM pg_class c WHERE c.relnamespace = 'telco'::regnamespace AND c.relkind = 'r') t"
+              FROM pg_class c WHERE c.relnamespace = 'telco'::regnamespace AND c.relkind IN ('r', 'p')) t"
 fi
 
 title "The audit trail at the end"
