@@ -256,7 +256,8 @@ SELECT pg_temp.refusal($$DELETE FROM privacy.masked_role$$);
 SELECT pg_temp.refusal($$SELECT * FROM privacy.masked_role$$);
 RESET SESSION AUTHORIZATION;
 
--- The reader may write registered tables: masked, with a warning.
+-- The reader may write registered tables: masked, with a warning that its
+-- writes to them are refused while it is masked.
 SELECT privacy.mask_role('regress_mask_reader');
 -- a role granted mask_role masks in its own name
 GRANT EXECUTE ON FUNCTION privacy.mask_role(name, boolean), privacy.unmask_role(name) TO regress_mask_admin;
@@ -575,7 +576,8 @@ SELECT pg_temp.refusal($$SELECT count(*) FROM regress_mask.customer WHERE ctid =
 RESET SESSION AUTHORIZATION;
 
 ------------------------------------------------------------------------
--- 7. Writes: plain ones work, reading a masked column through them does not
+-- 7. Writes: a masked role writes no table it reads masked (its checks and
+--    errors would show or test the values in clear), whatever it reads
 ------------------------------------------------------------------------
 SET SESSION AUTHORIZATION regress_mask_reader;
 -- an UPDATE or DELETE whose WHERE is an oracle on the raw value: refused
@@ -633,7 +635,8 @@ RESET SESSION AUTHORIZATION;
 SELECT id, city, note, company FROM regress_mask.customer ORDER BY id;
 SELECT id, body FROM regress_mask.ticket ORDER BY id;
 SET SESSION AUTHORIZATION regress_mask_reader;
--- plain writes work: INSERT, UPDATE of a constant by an unmasked column, DELETE by one
+-- plain writes are refused too: INSERT, UPDATE of a constant by an unmasked
+-- column, DELETE by one (a failing row's DETAIL lists the row in clear)
 INSERT INTO regress_mask.customer (id, customer_no, name, street, cpr, segment, created_at)
   VALUES (1099, 'C-1099', 'New Customer', 'Vestergade 99, 8000 Aarhus C', '0303031234', 1, '2026-01-09 10:00+01');
 UPDATE regress_mask.customer SET note = 'updated by the reader', city = 'Aarhus' WHERE created_at = '2026-01-09 10:00+01';
@@ -761,6 +764,14 @@ BEGIN;
 UPDATE regress_mask.customer SET created_at = created_at + interval '1 second' WHERE created_at = '2026-01-01 10:00+01';
 ROLLBACK;
 RESET SESSION AUTHORIZATION;
+-- REFERENCES lets a role's own code (the casts and operators of the
+-- referencing column's type) run inside the foreign-key check as the
+-- table's owner: health() says so, and mask_role refuses such a role.
+SELECT status, detail FROM privacy.health() WHERE area = 'masking';
+SELECT pg_temp.refusal($$SELECT privacy.mask_role('regress_mask_reader')$$);
+SET ROLE regress_mask_owner;
+REVOKE REFERENCES (created_at) ON regress_mask.customer FROM regress_mask_plain;
+RESET ROLE;
 -- A GRANT after mask_role that breaks its conditions shows in health().
 GRANT TRIGGER ON regress_mask.ticket TO regress_mask_reader;
 SELECT status, detail FROM privacy.health() WHERE area = 'masking';
@@ -900,6 +911,63 @@ RESET SESSION AUTHORIZATION;
 SELECT event, object FROM privacy.audit_log WHERE event LIKE 'mask.%' AND object LIKE 'regress_mask.%' ORDER BY id;
 
 ------------------------------------------------------------------------
+-- 11b. The masked role's code in other statements
+------------------------------------------------------------------------
+-- A rule and a view the masked role owns read as the role, masked, for
+-- whoever uses them: an unmasked role firing the rule, or reading the
+-- view, copies masked values only.
+CREATE ROLE regress_mask_victim;
+SET SESSION AUTHORIZATION regress_mask_reader;
+CREATE TABLE regress_mask_r.inbox (x int);
+CREATE TABLE regress_mask_r.loot (v text);
+CREATE RULE grab AS ON INSERT TO regress_mask_r.inbox DO ALSO
+  INSERT INTO regress_mask_r.loot SELECT coalesce(cpr, '-') || ' ' || email FROM regress_mask.customer;
+CREATE VIEW regress_mask_r.lure AS SELECT cpr, email FROM regress_mask.customer;
+GRANT USAGE ON SCHEMA regress_mask_r TO regress_mask_victim;
+GRANT INSERT ON regress_mask_r.inbox TO regress_mask_victim;
+GRANT SELECT ON regress_mask_r.lure TO regress_mask_victim;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION regress_mask_victim;
+INSERT INTO regress_mask_r.inbox VALUES (1);
+SELECT count(*) FILTER (WHERE cpr ~ '[0-9]{6}') AS raw_cpr, count(*) FILTER (WHERE email ~ '^[^*]+@') AS raw_email,
+       count(*) AS seen
+  FROM regress_mask_r.lure;
+RESET SESSION AUTHORIZATION;
+SELECT count(*) FILTER (WHERE v ~ '[0-9]{10}' OR v ~ '^[^*]*@') AS raw_copied, count(*) AS copied FROM regress_mask_r.loot;
+-- The role's own code inside a foreign-key check (the cast of its type to
+-- the key's type) runs as the referenced table's owner, in the masked
+-- session: it reads masked, and the check finds no customer by a raw key.
+SET ROLE regress_mask_owner;
+GRANT REFERENCES ON regress_mask.customer TO regress_mask_plain;
+RESET ROLE;
+SET SESSION AUTHORIZATION regress_mask_reader;
+SET ROLE regress_mask_plain;
+CREATE TYPE regress_mask_r.ct AS (v text);
+CREATE FUNCTION regress_mask_r.ct2text(regress_mask_r.ct) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE NOTICE 'inside the check: %', (SELECT string_agg(coalesce(cpr, '-') || ' ' || name, ', ' ORDER BY created_at)
+                                         FROM regress_mask.customer);
+  RETURN $1.v;
+END $$;
+CREATE CAST (regress_mask_r.ct AS text) WITH FUNCTION regress_mask_r.ct2text(regress_mask_r.ct) AS IMPLICIT;
+CREATE TABLE regress_mask_r.fk2 (c regress_mask_r.ct REFERENCES regress_mask.customer (customer_no));
+SELECT pg_temp.refusal($$INSERT INTO regress_mask_r.fk2 VALUES (ROW('C-1001'))$$);
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
+SET ROLE regress_mask_owner;
+REVOKE REFERENCES ON regress_mask.customer FROM regress_mask_plain;
+RESET ROLE;
+-- Writes by the masked role are refused whatever they read: a failing
+-- row's DETAIL would list the row in clear, an ON CONFLICT ON CONSTRAINT
+-- or a unique check would say whether a raw value exists.
+SET SESSION AUTHORIZATION regress_mask_reader;
+SELECT pg_temp.refusal($$UPDATE regress_mask.customer SET customer_no = NULL WHERE city = 'Oslo'$$);
+SELECT pg_temp.refusal($$INSERT INTO regress_mask.customer (id, customer_no, name, street) VALUES (1999, 'C-1001', 'x', 'x')
+                         ON CONFLICT ON CONSTRAINT customer_customer_no_key DO NOTHING$$);
+COPY regress_mask.customer (id, customer_no, name, street) FROM STDIN;
+RESET SESSION AUTHORIZATION;
+
+------------------------------------------------------------------------
 -- 12. unmask_role: raw again, and no masked plan is reused either
 ------------------------------------------------------------------------
 SET SESSION AUTHORIZATION regress_mask_reader;
@@ -932,4 +1000,5 @@ SELECT privacy.drop_purpose('regress_mask');
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA privacy FROM regress_mask_owner, regress_mask_reader;
 DROP ROLE regress_mask_member, regress_mask_group, regress_mask_reader, regress_mask_plain, regress_mask_deputy,
           regress_mask_owner, regress_mask_super, regress_mask_repl, regress_mask_indirect, regress_mask_files,
-          regress_mask_writer, regress_mask_program, regress_mask_noinherit, regress_mask_trigger, regress_mask_admin;
+          regress_mask_writer, regress_mask_program, regress_mask_noinherit, regress_mask_trigger, regress_mask_admin,
+          regress_mask_victim;

@@ -73,6 +73,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/plancat.h"
 #include "optimizer/planner.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "parser/analyze.h"
 #include "parser/parse_coerce.h"
@@ -334,31 +335,26 @@ role_masked(Oid role, bool *pbd)
  * Does the statement being planned run masked?  When the current user is
  * a masked role, or when the session user (the login) is one: neither SET
  * ROLE nor a SECURITY DEFINER function takes a masked login out of its
- * masks.  Two exceptions act for a table's owner, not for the role:
- * pg_privacy's own entry points (an export the role was granted shows the
- * subject's data, an erasure finds it), and the foreign-key checks and
- * actions, which PostgreSQL runs as the owner of the table they read with
- * row-level security not forced (the only code that sets that flag): a
- * masked role inserting an order must find its customer by the real key.
- * That exception is per table (MaskCtx.ri_owner): the triggers a
- * foreign-key action fires run in the same context, as the owner of
- * another table, and what they read of this one stays masked.
+ * masks.  pg_privacy's own entry points are the exception: they act as
+ * the extension owner or a table's owner for the caller (an export the
+ * role was granted shows the subject's data, an erasure finds it).  The
+ * foreign-key checks a masked session's writes cause are masked too (a
+ * masked role writes no registered table; see mask_query): the code of a
+ * role's own types and casts runs inside them as the referenced table's
+ * owner.  Besides the statement's users, the role whose privileges read a
+ * table counts (mask_applies): a view or rule of a masked role reads
+ * masked for whoever uses it.
  */
 typedef struct MaskCtx
 {
 	bool		active;			/* the statement runs masked */
 	bool		pbd;			/* ... with privacy by default */
-	Oid			ri_owner;		/* in a foreign-key query: tables of this
-								 * owner read unmasked */
 } MaskCtx;
 
 static bool
 mask_active(MaskCtx *m)
 {
-	bool		session;
-
 	m->active = m->pbd = false;
-	m->ri_owner = InvalidOid;
 	if (mask_building > 0 || !IsTransactionState())
 		return false;
 	mask_load_state();
@@ -366,35 +362,27 @@ mask_active(MaskCtx *m)
 		return false;
 	m->active = role_masked(GetUserId(), &m->pbd);
 	if (!(InLocalUserIdChange() && pgp_in_api()))
-	{
-		session = role_masked(GetSessionUserId(), &m->pbd);
-		if (session && !m->active && InLocalUserIdChange() && InNoForceRLSOperation())
-			m->ri_owner = GetUserId();
-		m->active = m->active || session;
-	}
+		m->active = role_masked(GetSessionUserId(), &m->pbd) || m->active;
 	return m->active;
 }
 
-/* Does the masked statement read relid masked? */
+/*
+ * Does the statement read the relation masked?  Also when the role whose
+ * privileges read it (a view's or rule's owner, RangeTblEntry.checkAsUser)
+ * is masked.
+ */
 static bool
-mask_applies(MaskCtx *m, MaskRel *mr, Oid relid)
+mask_applies(MaskCtx *m, MaskRel *mr, Oid check_as)
 {
-	if (!m->active || !mr->registered || !mr->masked[m->pbd])
-		return false;
-	if (OidIsValid(m->ri_owner))
-	{
-		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-		bool		own = false;
+	bool		pbd = m->pbd;
+	bool		active = m->active;
 
-		if (HeapTupleIsValid(tup))
-		{
-			own = ((Form_pg_class) GETSTRUCT(tup))->relowner == m->ri_owner;
-			ReleaseSysCache(tup);
-		}
-		if (own)
-			return false;
-	}
-	return true;
+	if (!mr->registered)
+		return false;
+	if (OidIsValid(check_as) && n_masked_roles > 0 && role_masked(check_as, &pbd))
+		active = true;
+	m->pbd = pbd;
+	return active && mr->masked[pbd];
 }
 
 /*
@@ -796,7 +784,7 @@ mask_rel_query(MaskRel *mr, bool pbd)
 	Relation	rel;
 	TupleDesc	desc;
 	StringInfoData sql;
-	Query	   *q;
+	Query	   *volatile q = NULL;
 	MemoryContext old;
 	int			nest;
 	int			i;
@@ -832,7 +820,28 @@ mask_rel_query(MaskRel *mr, bool pbd)
 	table_close(rel, AccessShareLock);
 
 	lookup_keyed_funcs();
-	q = analyze_own(sql.data);
+	/*
+	 * Analyzed as the bootstrap superuser: the subquery is the same for
+	 * every role (names in schemas the current user may not look into, for
+	 * a view or rule whose owner reads the table); the table's privileges
+	 * are checked when it runs, as the statement's own (mask_rte).
+	 */
+	{
+		Oid			save_userid;
+		int			save_sec;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		PG_TRY();
+		{
+			q = analyze_own(sql.data);
+		}
+		PG_FINALLY();
+		{
+			SetUserIdAndSecContext(save_userid, save_sec);
+		}
+		PG_END_TRY();
+	}
 	AtEOXact_GUC(true, nest);
 	if (list_length(q->rtable) != 1 || q->hasSubLinks || q->hasAggs ||
 		q->hasWindowFuncs || q->hasTargetSRFs || list_length(q->targetList) != desc->natts)
@@ -1009,6 +1018,7 @@ mask_query(Query *q, MaskWalk *w)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 		MaskRel    *mr;
+		MaskCtx		rm;
 		VarRefs		c;
 
 		rti++;
@@ -1024,31 +1034,24 @@ mask_query(Query *q, MaskWalk *w)
 		if (!mr->registered)
 			continue;
 		w->touched = true;
-		if (!mask_applies(&w->m, mr, rte->relid))
+		rm = w->m;
+		if (!mask_applies(&rm, mr, rte->checkAsUser))
 			continue;
 
+		/*
+		 * A masked role writes no table it reads masked: the write's own
+		 * checks would show or test the values in clear (a failing row's
+		 * DETAIL lists the whole row, a unique or foreign-key check answers
+		 * whether a value exists, a WHERE or RETURNING reads the row).
+		 */
+		if (rti == q->resultRelation ||
+			(q->onConflict != NULL && rti == q->onConflict->exclRelIndex))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a masked role cannot write table %s", get_rel_name(rte->relid)),
+					 errdetail("Its checks and errors would show or test the table's values in clear."),
+					 errhint("Write as a role that is not masked.")));
 		memset(&c, 0, sizeof(c));
-		if (rti == q->resultRelation)
-		{
-			if (q->commandType == CMD_MERGE)
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("a masked role cannot MERGE into %s", get_rel_name(rte->relid)),
-						 errdetail("MERGE reads the rows of the table it writes, whose masked columns the role may not read.")));
-			c.attrs = mr->cols[w->m.pbd];
-			c.wholerow = true;
-			if (var_refs(q, rti, &c))
-				ereport(ERROR,
-						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("a masked role cannot read masked column %s of %s in the statement that writes it",
-								c.hit > 0 ? quote_identifier(get_attname(rte->relid, c.hit, false)) : "(the whole row)",
-								get_rel_name(rte->relid)),
-						 errdetail("The statement would read the value in clear (a WHERE, SET or RETURNING over it)."),
-						 errhint("Write by columns the role reads unmasked.")));
-			continue;
-		}
-		if (q->onConflict != NULL && rti == q->onConflict->exclRelIndex)
-			continue;			/* the row the statement itself proposes */
 		/* on the shards the masks would not be those planned here */
 		pgp_citus_refuse(rte->relid, "masking");
 		c.system = true;
@@ -1058,7 +1061,7 @@ mask_query(Query *q, MaskWalk *w)
 					 errmsg("a masked role cannot read system column %s of %s",
 							get_attname(rte->relid, c.hit, true) ? get_attname(rte->relid, c.hit, true) : "?",
 							get_rel_name(rte->relid))));
-		mask_rte(q, rti, rte, mr, w->m.pbd);
+		mask_rte(q, rti, rte, mr, rm.pbd);
 		w->keyed = w->keyed || mr->keyed;
 	}
 }
@@ -1137,16 +1140,22 @@ mask_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	MaskCtx		m;
 
 	if (IsA(parsetree, CopyStmt) && ((CopyStmt *) parsetree)->relation != NULL &&
-		!((CopyStmt *) parsetree)->is_from && mask_active(&m))
+		mask_active(&m))
 	{
 		CopyStmt   *copy = (CopyStmt *) parsetree;
 		Oid			relid = RangeVarGetRelid(copy->relation, AccessShareLock, true);
 
-		if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_RELATION)
+		if (OidIsValid(relid) && copy->is_from && mask_applies(&m, mask_rel(relid), InvalidOid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("a masked role cannot write table %s", get_rel_name(relid)),
+					 errdetail("Its checks and errors would show or test the table's values in clear."),
+					 errhint("Write as a role that is not masked.")));
+		if (OidIsValid(relid) && !copy->is_from && get_rel_relkind(relid) == RELKIND_RELATION)
 		{
 			MaskRel    *mr = mask_rel(relid);
 
-			if (mask_applies(&m, mr, relid))
+			if (mask_applies(&m, mr, InvalidOid))
 			{
 				StringInfoData sql;
 				ListCell   *lc;
@@ -1218,9 +1227,10 @@ mask_relation_info(PlannerInfo *root, Oid relationObjectId, bool inhparent,
 		RangeTblEntry *rte = planner_rt_fetch(rel->relid, root);
 		MaskCtx		m;
 
+		(void) mask_active(&m);
 		if (!rte->security_barrier && !bms_is_member(rel->relid, root->all_result_relids) &&
-			rel->relid != root->parse->resultRelation && mask_active(&m) &&
-			mask_applies(&m, mask_rel(relationObjectId), relationObjectId))
+			rel->relid != root->parse->resultRelation &&
+			mask_applies(&m, mask_rel(relationObjectId), rte->checkAsUser))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("a masked role cannot read table %s this way", get_rel_name(relationObjectId)),

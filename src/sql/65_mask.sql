@@ -100,7 +100,10 @@ COMMENT ON FUNCTION privacy_internal._mask_preloaded() IS
 -- reports it): it reads the server's files or the WAL (a superuser, a
 -- replication role, a member of a server-file role, INHERIT or not: it can
 -- SET ROLE), or it owns or may add triggers to registered tables (NEW and
--- OLD are not masked), as itself or as a role it can SET ROLE to.
+-- OLD are not masked), or may reference them in a foreign key (the check
+-- runs as the table's owner, through the casts and operators of the
+-- referencing column's type, which are the role's own code), as itself or
+-- as a role it can SET ROLE to.
 CREATE FUNCTION privacy_internal._mask_reads_around(role oid, OUT files boolean, OUT tables text)
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -115,7 +118,8 @@ AS $$
            WHERE pg_catalog.pg_has_role(a.oid, c.relowner, 'MEMBER')
               OR EXISTS (SELECT FROM pg_catalog.pg_roles g
                           WHERE pg_catalog.pg_has_role(a.oid, g.oid, 'MEMBER')
-                            AND pg_catalog.has_table_privilege(g.oid, t.tbl, 'TRIGGER')))
+                            AND (pg_catalog.has_table_privilege(g.oid, t.tbl, 'TRIGGER')
+                                 OR pg_catalog.has_any_column_privilege(g.oid, t.tbl, 'REFERENCES'))))
     FROM pg_catalog.pg_roles a
    WHERE a.oid OPERATOR(pg_catalog.=) role
 $$;
@@ -156,9 +160,9 @@ BEGIN
   IF around.tables IS NOT NULL THEN
     RAISE EXCEPTION 'role "%" cannot be masked', role
       USING ERRCODE = '42501',
-            DETAIL = pg_catalog.format('It owns, or may add triggers to, registered tables: %s. '
-                                       'Its triggers would see their rows in clear.', around.tables),
-            HINT = 'Let another role own the tables, and revoke TRIGGER.';
+            DETAIL = pg_catalog.format('It owns, may add triggers to, or may reference in a foreign key, registered tables: %s. '
+                                       'Its triggers, and its code in a foreign-key check, would see their rows in clear.', around.tables),
+            HINT = 'Let another role own the tables, and revoke TRIGGER and REFERENCES.';
   END IF;
   -- The masks are applied by hooks every session has only when the
   -- library is loaded at server start.
@@ -178,15 +182,15 @@ BEGIN
   PERFORM privacy_internal._invalidate('privacy.masked_role'::pg_catalog.regclass);
   PERFORM privacy_internal._audit('mask.role', role::text,
                          pg_catalog.jsonb_build_object('privacy_by_default', privacy_by_default));
-  -- A role that writes a registered table can read the masks of values
-  -- it chose itself (an INSERT then a SELECT): say where.
+  -- A masked role writes no registered table it reads masked (its writes
+  -- are refused): say where it may, so that the DBA knows.
   SELECT pg_catalog.string_agg(t.tbl::text, ', ' ORDER BY t.tbl::text) INTO writes
     FROM privacy.registered_table t
    WHERE pg_catalog.has_table_privilege(r.oid, t.tbl, 'INSERT, UPDATE');
   IF writes IS NOT NULL THEN
     RAISE WARNING 'masked role "%" may write registered tables: %', role, writes
-      USING DETAIL = 'It can read the masked form of values it writes itself, and so test guesses against keyed masks.',
-            HINT = 'Give masked roles read access only.';
+      USING DETAIL = 'While it is masked its writes to them are refused: their checks and errors would show or test their values in clear.',
+            HINT = 'Give masked roles read access only, and write as a role that is not masked.';
   END IF;
 END
 $$;

@@ -312,8 +312,8 @@ BEGIN
       status := 'error';
       detail := CASE WHEN r.reads_files
                      THEN pg_catalog.format('masked role %I is a superuser, a replication role or may read the server''s files: it reads around the masks', r.rolname)
-                     ELSE pg_catalog.format('masked role %I owns, or may add triggers to, registered tables (%s): its triggers see their rows in clear', r.rolname, r.owns) END;
-      hint := 'Take the attribute, the membership, the ownership or the TRIGGER privilege back (mask_role refuses such roles).';
+                     ELSE pg_catalog.format('masked role %I owns, may add triggers to, or may reference in a foreign key, registered tables (%s): its code sees their rows in clear', r.rolname, r.owns) END;
+      hint := 'Take the attribute, the membership, the ownership, or the TRIGGER or REFERENCES privilege back (mask_role refuses such roles).';
       RETURN NEXT;
       m := m + 1;
     END IF;
