@@ -48,6 +48,7 @@
 #include "citus.h"
 #include "keys.h"
 #include "mask.h"
+#include "owner.h"
 #include "schema.h"
 #include "pseudonym.h"
 
@@ -744,22 +745,32 @@ lookup_keyed_funcs(void)
 }
 
 /*
- * Parse and analyze sql (one SELECT of pg_privacy's) under a search_path
- * of pg_catalog only, without masking.
+ * Parse and analyze sql (one SELECT of pg_privacy's over relid, with the
+ * masks of its columns) without masking, as the table's owner in a
+ * security-restricted operation: analysis runs the input functions of the
+ * literals it meets, and a column's own mask (set_mask) is the owner's
+ * SQL.  The result is the same whoever plans: the table's privileges are
+ * checked when it runs, as the statement's own (mask_rte).
  */
 static Query *
-analyze_own(const char *sql)
+analyze_own(Oid relid, const char *sql)
 {
 	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-	Query	   *q;
+	Query	   *volatile q = NULL;
+	Oid			save_userid;
+	int			save_sec;
 
+	GetUserIdAndSecContext(&save_userid, &save_sec);
 	mask_building++;
+	SetUserIdAndSecContext(pgp_rel_owner(relid),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
 		q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql, NULL, 0, NULL);
 	}
 	PG_FINALLY();
 	{
+		SetUserIdAndSecContext(save_userid, save_sec);
 		mask_building--;
 	}
 	PG_END_TRY();
@@ -784,7 +795,7 @@ mask_rel_query(MaskRel *mr, bool pbd)
 	Relation	rel;
 	TupleDesc	desc;
 	StringInfoData sql;
-	Query	   *volatile q = NULL;
+	Query	   *q;
 	MemoryContext old;
 	int			nest;
 	int			i;
@@ -820,28 +831,7 @@ mask_rel_query(MaskRel *mr, bool pbd)
 	table_close(rel, AccessShareLock);
 
 	lookup_keyed_funcs();
-	/*
-	 * Analyzed as the bootstrap superuser: the subquery is the same for
-	 * every role (names in schemas the current user may not look into, for
-	 * a view or rule whose owner reads the table); the table's privileges
-	 * are checked when it runs, as the statement's own (mask_rte).
-	 */
-	{
-		Oid			save_userid;
-		int			save_sec;
-
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-		PG_TRY();
-		{
-			q = analyze_own(sql.data);
-		}
-		PG_FINALLY();
-		{
-			SetUserIdAndSecContext(save_userid, save_sec);
-		}
-		PG_END_TRY();
-	}
+	q = analyze_own(mr->relid, sql.data);
 	AtEOXact_GUC(true, nest);
 	if (list_length(q->rtable) != 1 || q->hasSubLinks || q->hasAggs ||
 		q->hasWindowFuncs || q->hasTargetSRFs || list_length(q->targetList) != desc->natts)
@@ -1451,7 +1441,7 @@ pgp_mask_check(PG_FUNCTION_ARGS)
 						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 													get_rel_name(relid)));
 	}
-	q = analyze_own(sql.data);
+	q = analyze_own(relid, sql.data);
 	AtEOXact_GUC(true, nest);
 	lookup_keyed_funcs();
 	if (uses_keyed_walker((Node *) q->targetList, NULL))
