@@ -964,7 +964,7 @@ SET SESSION AUTHORIZATION regress_mask_reader;
 SELECT pg_temp.refusal($$UPDATE regress_mask.customer SET customer_no = NULL WHERE city = 'Oslo'$$);
 SELECT pg_temp.refusal($$INSERT INTO regress_mask.customer (id, customer_no, name, street) VALUES (1999, 'C-1001', 'x', 'x')
                          ON CONFLICT ON CONSTRAINT customer_customer_no_key DO NOTHING$$);
-COPY regress_mask.customer (id, customer_no, name, street) FROM STDIN;
+SELECT pg_temp.refusal($$COPY regress_mask.customer (id, customer_no, name, street) FROM '/nonexistent'$$);
 RESET SESSION AUTHORIZATION;
 
 ------------------------------------------------------------------------
