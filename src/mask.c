@@ -82,6 +82,7 @@
 #include "parser/parse_relation.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
 #include "rewrite/rewriteManip.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -491,6 +492,13 @@ mask_rel(Oid relid)
 		mask_rels = hash_create("pg_privacy masked relations", 64, &ctl,
 								HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
+	/* a bound on what a backend keeps (temporary tables come and go) */
+	if (hash_get_num_entries(mask_rels) > 4096 &&
+		hash_search(mask_rels, &relid, HASH_FIND, NULL) == NULL)
+	{
+		drop_mask_rels();
+		return mask_rel(relid);
+	}
 	mr = hash_search(mask_rels, &relid, HASH_ENTER, &found);
 	if (found && !mr->stale)
 		return mr;
@@ -688,15 +696,63 @@ column_sql(StringInfo buf, Form_pg_attribute att, MaskRule rule, const char *cus
 	if (rule == MR_NULL)
 		appendStringInfoString(&e, "NULL");
 
-	if (att->attnotnull && (rule == MR_NULL || rule == MR_ADDRESS || rule == MR_CUSTOM) &&
-		(str || is_numeric_type(att->atttypid)))
-		appendStringInfo(buf, "CAST(COALESCE(%s, %s) AS %s)", e.data, str ? "''" : "0",
-						 format_type_with_typemod(att->atttypid, att->atttypmod));
-	else
-		appendStringInfo(buf, "CAST(%s AS %s)", e.data,
-						 format_type_with_typemod(att->atttypid, att->atttypmod));
+	/*
+	 * Cast to the column's base type: a domain's checks are not run on a
+	 * mask (mask_rel_query relabels the result to the column's own type).
+	 */
+	{
+		int32		basetypmod = att->atttypmod;
+		Oid			basetype = getBaseTypeAndTypmod(att->atttypid, &basetypmod);
+		bool		notnull = att->attnotnull;
+		HeapTuple	ttup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(att->atttypid));
+
+		if (HeapTupleIsValid(ttup))
+		{
+			notnull = notnull || ((Form_pg_type) GETSTRUCT(ttup))->typnotnull;
+			ReleaseSysCache(ttup);
+		}
+		if (notnull && (rule == MR_NULL || rule == MR_ADDRESS || rule == MR_CUSTOM) &&
+			(str || is_numeric_type(att->atttypid)))
+			appendStringInfo(buf, "CAST(COALESCE(%s, %s) AS %s)", e.data, str ? "''" : "0",
+							 format_type_with_typemod(basetype, basetypmod));
+		else
+			appendStringInfo(buf, "CAST(%s AS %s)", e.data,
+							 format_type_with_typemod(basetype, basetypmod));
+	}
 	pfree(e.data);
 	return rule;
+}
+
+/*
+ * A column's own mask must be one expression by itself: parsed alone as
+ * "SELECT (expr)", one target and nothing else.  Then, put in parentheses
+ * among the other columns' masks, it cannot change the statement around
+ * it (close a parenthesis, add a FROM, comment the rest out).
+ */
+static void
+check_mask_expression(const char *expr)
+{
+	char	   *sql = psprintf("SELECT (%s)", expr);
+	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);	/* 42601 if not SQL */
+	SelectStmt *sel;
+	bool		ok = false;
+
+	if (list_length(raw) == 1 && IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))
+	{
+		sel = (SelectStmt *) linitial_node(RawStmt, raw)->stmt;
+		ok = sel->op == SETOP_NONE && list_length(sel->targetList) == 1 &&
+			sel->fromClause == NIL && sel->whereClause == NULL && sel->groupClause == NIL &&
+			sel->havingClause == NULL && sel->windowClause == NIL && sel->sortClause == NIL &&
+			sel->limitCount == NULL && sel->limitOffset == NULL && sel->lockingClause == NIL &&
+			sel->withClause == NULL && sel->distinctClause == NIL && sel->intoClause == NULL &&
+			sel->valuesLists == NIL;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("a mask must be one expression"),
+				 errdetail("A column's mask is one SQL expression over the table's row, such as left(email, 1)."),
+				 errhint("Check the masks set with privacy.set_mask().")));
 }
 
 /* A NULL of the size and alignment of a dropped column. */
@@ -822,13 +878,14 @@ mask_rel_query(MaskRel *mr, bool pbd)
 		}
 		if (r == MR_UNCHANGED && pbd && !(i < mr->natts && mr->declared[i]))
 			r = MR_NULL;
+		if (r == MR_CUSTOM)
+			check_mask_expression(mr->custom[i]);
 		(void) column_sql(&sql, att, r, r == MR_CUSTOM ? mr->custom[i] : NULL);
 		appendStringInfo(&sql, " AS %s", quote_identifier(NameStr(att->attname)));
 	}
 	appendStringInfo(&sql, " FROM %s t",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												RelationGetRelationName(rel)));
-	table_close(rel, AccessShareLock);
 
 	lookup_keyed_funcs();
 	q = analyze_own(mr->relid, sql.data);
@@ -839,18 +896,33 @@ mask_rel_query(MaskRel *mr, bool pbd)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the masks of %s are not one expression per column", get_rel_name(mr->relid)),
 				 errhint("Check the masks set with privacy.set_mask().")));
-	/* the keyed masks the planner puts in, never one in a column's own mask */
+	/*
+	 * The keyed masks the planner puts in are marked, never one in a
+	 * column's own mask; a masked column gets its own type (a domain, not
+	 * checked on a mask) and collation back.
+	 */
 	{
 		ListCell   *lc;
 
 		foreach(lc, q->targetList)
 		{
 			TargetEntry *te = lfirst_node(TargetEntry, lc);
+			Form_pg_attribute att;
 
+			if (te->resno > desc->natts)
+				continue;
+			att = TupleDescAttr(desc, te->resno - 1);
 			if (te->resno <= mr->natts && mr->rule[te->resno - 1] != MR_CUSTOM)
 				(void) mark_keyed_walker((Node *) te->expr, NULL);
+			if (!att->attisdropped && !IsA(te->expr, Var) &&
+				(exprType((Node *) te->expr) != att->atttypid ||
+				 exprCollation((Node *) te->expr) != att->attcollation))
+				te->expr = (Expr *) makeRelabelType(te->expr, att->atttypid, att->atttypmod,
+													att->attcollation, COERCE_IMPLICIT_CAST);
 		}
 	}
+
+	table_close(rel, AccessShareLock);
 
 	old = MemoryContextSwitchTo(mr->cxt);
 	mr->query[pbd] = copyObject(q);
@@ -947,6 +1019,46 @@ mask_walker(Node *node, MaskWalk *w)
 	return expression_tree_walker(node, mask_walker, w);
 }
 
+static bool
+any_var_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return true;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, any_var_walker, context, 0);
+	return expression_tree_walker(node, any_var_walker, context);
+}
+
+static bool
+contain_any_var(Node *node)
+{
+	return any_var_walker(node, NULL);
+}
+
+/*
+ * The subqueries of a table's row-level security policies are the owner's
+ * filter, not reads of the statement: they are left unmasked (masked,
+ * a deny-list policy would compare raw values with masks and let rows
+ * through), and their tables carry the mark mask_relation_info passes.
+ */
+static bool
+policy_mark_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, policy_mark_walker, context, QTW_EXAMINE_RTES_BEFORE);
+	if (IsA(node, RangeTblEntry))
+	{
+		if (((RangeTblEntry *) node)->rtekind == RTE_RELATION)
+			((RangeTblEntry *) node)->security_barrier = true;
+		return false;
+	}
+	return expression_tree_walker(node, policy_mark_walker, context);
+}
+
 /* Replace the relation rti of q by its masked subquery (as a view is). */
 static void
 mask_rte(Query *q, Index rti, RangeTblEntry *rte, MaskRel *mr, bool pbd)
@@ -965,6 +1077,16 @@ mask_rte(Query *q, Index rti, RangeTblEntry *rte, MaskRel *mr, bool pbd)
 	in->insertedCols = rte->insertedCols;
 	in->updatedCols = rte->updatedCols;
 	in->extraUpdatedCols = rte->extraUpdatedCols;
+	/*
+	 * TABLESAMPLE moves one level down: its arguments may refer to outer
+	 * queries only through variables, which would then point one level too
+	 * near.  A masked table is sampled by constants and parameters only.
+	 */
+	if (rte->tablesample != NULL && contain_any_var((Node *) rte->tablesample))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a masked role cannot sample table %s by a column of another table",
+						get_rel_name(rte->relid))));
 	in->tablesample = rte->tablesample;
 	in->alias = rte->alias;
 	in->eref->aliasname = rte->eref->aliasname;
@@ -974,6 +1096,9 @@ mask_rte(Query *q, Index rti, RangeTblEntry *rte, MaskRel *mr, bool pbd)
 
 		ChangeVarNodes((Node *) sq, rti, 1, 0);
 		in->securityQuals = sq;
+		sub->hasRowSecurity = true;
+		if (checkExprHasSubLink((Node *) sq))
+			sub->hasSubLinks = true;
 	}
 	if (rc != NULL)
 		applyLockingClause(sub, 1, rc->strength, rc->waitPolicy, true);
@@ -995,14 +1120,52 @@ mask_rte(Query *q, Index rti, RangeTblEntry *rte, MaskRel *mr, bool pbd)
 	rte->securityQuals = NIL;
 }
 
+/*
+ * What q contains (its subqueries, CTEs, sublinks), except the security
+ * quals of its relations (see policy_mark_walker).
+ */
+static void
+mask_children(Query *q, MaskWalk *w)
+{
+	ListCell   *lc;
+	List	   *saved = NIL;
+
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+		saved = lappend(saved, rte->securityQuals);
+		if (rte->rtekind == RTE_RELATION && rte->securityQuals != NIL)
+		{
+			(void) policy_mark_walker((Node *) rte->securityQuals, NULL);
+			rte->securityQuals = NIL;
+		}
+	}
+	PG_TRY();
+	{
+		(void) query_tree_walker(q, mask_walker, w, 0);
+	}
+	PG_FINALLY();
+	{
+		ListCell   *sl = list_head(saved);
+
+		foreach(lc, q->rtable)
+		{
+			lfirst_node(RangeTblEntry, lc)->securityQuals = (List *) lfirst(sl);
+			sl = lnext(saved, sl);
+		}
+	}
+	PG_END_TRY();
+}
+
 static void
 mask_query(Query *q, MaskWalk *w)
 {
 	ListCell   *lc;
 	Index		rti = 0;
 
-	/* first what q contains (its subqueries, CTEs, sublinks) */
-	(void) query_tree_walker(q, mask_walker, w, 0);
+	/* first what q contains (see mask_children) */
+	mask_children(q, w);
 
 	foreach(lc, q->rtable)
 	{
@@ -1212,13 +1375,14 @@ mask_relation_info(PlannerInfo *root, Oid relationObjectId, bool inhparent,
 {
 	if (prev_relation_info_hook)
 		prev_relation_info_hook(root, relationObjectId, inhparent, rel);
-	if (mask_building == 0 && state_valid && n_masked_roles > 0)
+	if (mask_building == 0 && IsTransactionState())
 	{
 		RangeTblEntry *rte = planner_rt_fetch(rel->relid, root);
 		MaskCtx		m;
 
+		/* read the catalog again if it changed while planning: never skip */
 		(void) mask_active(&m);
-		if (!rte->security_barrier && !bms_is_member(rel->relid, root->all_result_relids) &&
+		if (n_masked_roles > 0 && !rte->security_barrier && !bms_is_member(rel->relid, root->all_result_relids) &&
 			rel->relid != root->parse->resultRelation &&
 			mask_applies(&m, mask_rel(relationObjectId), rte->checkAsUser))
 			ereport(ERROR,
@@ -1410,6 +1574,7 @@ pgp_mask_check(PG_FUNCTION_ARGS)
 	Oid			exprtype;
 	int			nest;
 
+	check_mask_expression(expr);
 	nest = pin_search_path();
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT (%s) FROM %s t", expr,
