@@ -1014,6 +1014,24 @@ SELECT privacy.set_mask('regress_mask_x.person', 'cpr', $$left(md5(random()::tex
 SET SESSION AUTHORIZATION regress_mask_reader;
 SELECT id, cpr FROM regress_mask_x.person;
 RESET SESSION AUTHORIZATION;
+-- ... but a policy the masked role wrote, on a table of its own or of a
+-- role it can SET ROLE to, is the role's read: masked, no oracle on raw values
+SET SESSION AUTHORIZATION regress_mask_reader;
+CREATE TABLE regress_mask_r.guess (g text);
+INSERT INTO regress_mask_r.guess VALUES ('jens.hansen@firma.dk'), ('nobody@nowhere.dk');
+ALTER TABLE regress_mask_r.guess ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY oracle ON regress_mask_r.guess
+  USING (EXISTS (SELECT 1 FROM regress_mask.customer c WHERE c.email = guess.g));
+SELECT count(*) AS guesses_confirmed FROM regress_mask_r.guess;
+SET ROLE regress_mask_plain;
+CREATE TABLE regress_mask_r.guess2 (g text);
+INSERT INTO regress_mask_r.guess2 VALUES ('jens.hansen@firma.dk');
+ALTER TABLE regress_mask_r.guess2 ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY oracle ON regress_mask_r.guess2
+  USING (EXISTS (SELECT 1 FROM regress_mask.customer c WHERE c.email = guess2.g));
+SELECT count(*) AS guesses_confirmed_as_member FROM regress_mask_r.guess2;
+RESET ROLE;
+RESET SESSION AUTHORIZATION;
 SELECT privacy.unregister_table(t)
   FROM unnest(ARRAY['regress_mask_x.person', 'regress_mask_x.blocked', 'regress_mask_x.child']::regclass[]) t;
 DROP SCHEMA regress_mask_x CASCADE;

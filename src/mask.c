@@ -1121,8 +1121,29 @@ mask_rte(Query *q, Index rti, RangeTblEntry *rte, MaskRel *mr, bool pbd)
 }
 
 /*
+ * Are the row-level security policies of relid its owner's filter, not
+ * the statement's?  Not when the owner is masked, nor when the statement
+ * runs masked and its user or login may act as the owner (SET ROLE): a
+ * masked role's own table with a policy over a registered table would be
+ * an oracle on the raw values.  Such policies are masked like any read.
+ */
+static bool
+policy_is_owners(Oid relid, MaskCtx *m)
+{
+	Oid			owner = pgp_rel_owner(relid);
+	bool		pbd = false;
+
+	if (role_masked(owner, &pbd))
+		return false;
+	if (m->active && (is_member_of_role(GetUserId(), owner) ||
+					  is_member_of_role(GetSessionUserId(), owner)))
+		return false;
+	return true;
+}
+
+/*
  * What q contains (its subqueries, CTEs, sublinks), except the security
- * quals of its relations (see policy_mark_walker).
+ * quals of its relations that are their owner's (see policy_mark_walker).
  */
 static void
 mask_children(Query *q, MaskWalk *w)
@@ -1135,7 +1156,8 @@ mask_children(Query *q, MaskWalk *w)
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
 		saved = lappend(saved, rte->securityQuals);
-		if (rte->rtekind == RTE_RELATION && rte->securityQuals != NIL)
+		if (rte->rtekind == RTE_RELATION && rte->securityQuals != NIL &&
+			policy_is_owners(rte->relid, &w->m))
 		{
 			(void) policy_mark_walker((Node *) rte->securityQuals, NULL);
 			rte->securityQuals = NIL;
