@@ -22,73 +22,56 @@
 #include "postgres.h"
 
 #include "citus.h"
+#include "schema.h"
 
-#include "access/heapam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
-#include "access/tableam.h"
 #include "catalog/pg_namespace.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/rel.h"
-#include "utils/snapmgr.h"
 
-/* Is some row's column `col` (an OID or int) of pg_catalog.`catalog` equal to value? */
+/* What a scan of a Citus catalog looks for: an OID, or the first int4. */
+typedef struct CatalogProbe
+{
+	Oid			value;			/* the OID to find, or InvalidOid */
+	int32		first;			/* the first row's value, when value is invalid */
+	bool		found;
+} CatalogProbe;
+
 static bool
-catalog_has(const char *catalog, const char *col, Oid value, bool *exists, int32 *first)
+probe_row(Datum *values, bool *nulls, void *arg)
+{
+	CatalogProbe *p = (CatalogProbe *) arg;
+
+	if (nulls[0])
+		return true;
+	if (!OidIsValid(p->value))
+		p->first = DatumGetInt32(values[0]);
+	p->found = !OidIsValid(p->value) || DatumGetObjectId(values[0]) == p->value;
+	return !p->found;
+}
+
+/*
+ * Does a row's column `col` of pg_catalog.`catalog` hold value (or, for
+ * InvalidOid, is there a row: its value in p->first)?  False when Citus's
+ * catalog is not there.
+ */
+static bool
+catalog_has(const char *catalog, const char *col, CatalogProbe *p)
 {
 	Oid			relid = get_relname_relid(catalog, PG_CATALOG_NAMESPACE);
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	AttrNumber	attno = InvalidAttrNumber;
-	Snapshot	snap;
-	bool		found = false;
-	int			i;
+	const char *cols[1] = {col};
 
-	*exists = OidIsValid(relid);
-	if (!*exists)
-		return false;
-	rel = table_open(relid, AccessShareLock);
-	for (i = 0; i < RelationGetDescr(rel)->natts; i++)
-		if (strcmp(NameStr(TupleDescAttr(RelationGetDescr(rel), i)->attname), col) == 0)
-			attno = i + 1;
-	if (attno == InvalidAttrNumber)
-	{
-		table_close(rel, AccessShareLock);
-		return false;
-	}
-	snap = RegisterSnapshot(GetLatestSnapshot());
-	scan = table_beginscan(rel, snap, 0, NULL);
-	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, attno, RelationGetDescr(rel), &isnull);
-
-		if (isnull)
-			continue;
-		if (first != NULL)
-		{
-			*first = DatumGetInt32(d);
-			found = true;
-		}
-		else
-			found = DatumGetObjectId(d) == value;
-	}
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	return found;
+	p->found = false;
+	return OidIsValid(relid) && pgp_scan_latest(relid, cols, 1, probe_row, p) && p->found;
 }
 
 /* Does Citus distribute, replicate or manage the table? */
 bool
 pgp_citus_table(Oid relid)
 {
-	bool		exists;
+	CatalogProbe p = {relid, 0, false};
 
-	return catalog_has("pg_dist_partition", "logicalrelid", relid, &exists, NULL);
+	return catalog_has("pg_dist_partition", "logicalrelid", &p);
 }
 
 void
@@ -132,15 +115,13 @@ PG_FUNCTION_INFO_V1(pgp_citus_refuse_worker);
 Datum
 pgp_citus_refuse_worker(PG_FUNCTION_ARGS)
 {
-	bool		exists;
-	int32		group = 0;
+	CatalogProbe p = {InvalidOid, 0, false};
 
-	(void) catalog_has("pg_dist_local_group", "groupid", InvalidOid, &exists, &group);
-	if (exists && group != 0)
+	if (catalog_has("pg_dist_local_group", "groupid", &p) && p.first != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s cannot run on a Citus worker", text_to_cstring(PG_GETARG_TEXT_PP(0))),
-				 errdetail("It writes pg_privacy's audit log, which is kept on the coordinator (group 0); this node is group %d.", group),
+				 errdetail("It writes pg_privacy's audit log, which is kept on the coordinator (group 0); this node is group %d.", p.first),
 				 errhint("Run it on the coordinator, outside queries Citus pushes down to the workers.")));
 	PG_RETURN_VOID();
 }

@@ -5,9 +5,10 @@
  *	  of a registered table through the mask of its category.
  *
  * The masks are applied where every statement passes, the planner: when
- * the current user (or, outside a SECURITY DEFINER function, the session
- * user) is or inherits a role of privacy.masked_role, each registered
- * table the statement reads becomes a subquery
+ * the current user or the login (session user) is or inherits a role of
+ * privacy.masked_role (see mask_active), or the role whose privileges read
+ * a table is (a view's or rule's owner), each registered table the
+ * statement reads becomes a subquery
  *
  *		SELECT mask(t.c1), t.c2, ... FROM <table> t
  *
@@ -24,8 +25,9 @@
  * What is refused to a masked role instead: reading the statistics of
  * columns (pg_statistic, pg_statistic_ext_data and the views over them,
  * which hold the most common values in clear), system columns of a masked
- * table, and writes that read a masked column of the table they write
- * (UPDATE ... WHERE email LIKE 'a%' would be an oracle).
+ * table, and any write to a table it reads masked (a failing row's DETAIL,
+ * a unique or foreign-key check, a WHERE or RETURNING would show or test
+ * the values in clear).
  *
  * A plan made for a statement that reads a registered table depends on
  * the role it was made for (PlannedStmt.dependsOnRole), so a cached plan
@@ -49,33 +51,30 @@
 #include "keys.h"
 #include "mask.h"
 #include "owner.h"
-#include "schema.h"
 #include "pseudonym.h"
+#include "schema.h"
 
 #include "access/genam.h"
-#include "access/heapam.h"
 #include "access/htup_details.h"
-#include "access/table.h"
-#include "access/tableam.h"
 #include "access/parallel.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_statistic.h"
 #include "catalog/pg_statistic_ext_data.h"
 #include "catalog/pg_type.h"
+#include "executor/executor.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
-#include "executor/executor.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/plancat.h"
 #include "optimizer/planner.h"
-#include "catalog/pg_authid.h"
-#include "catalog/pg_class.h"
 #include "parser/analyze.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_func.h"
@@ -139,7 +138,6 @@ typedef struct MaskRel
 	bool		stale;			/* the relation changed: read it again */
 	bool		registered;
 	bool		masked[2];		/* does any column change? [privacy_by_default] */
-	Bitmapset  *cols[2];		/* the attnos that change */
 	MemoryContext cxt;			/* everything below */
 	int			natts;
 	MaskRule   *rule;			/* per attno - 1, for a declared column */
@@ -160,6 +158,8 @@ static Oid	registered_table_relid = InvalidOid;
 static Oid	registered_column_relid = InvalidOid;
 static MaskedRole *masked_roles = NULL;
 static int	n_masked_roles = 0;
+static Oid *registered_tables = NULL;	/* sorted */
+static int	n_registered_tables = 0;
 static HTAB *mask_rels = NULL;
 static Oid	keyed_funcs[4];		/* _mask_pseudonym(text, int8, int4, int2) */
 
@@ -229,21 +229,40 @@ mask_auth_cb(Datum arg, int cacheid, uint32 hashvalue)
 		ResetPlanCache();
 }
 
-/* Attribute number of a column of one of pg_privacy's tables, by name. */
-static AttrNumber
-catalog_attnum(Relation rel, const char *name)
+/* A row of privacy.masked_role: (role, privacy_by_default). */
+static bool
+load_masked_role(Datum *values, bool *nulls, void *arg)
 {
-	int			i;
+	int		   *cap = (int *) arg;
 
-	for (i = 0; i < RelationGetDescr(rel)->natts; i++)
+	if (nulls[0])
+		return true;
+	if (n_masked_roles == *cap)
 	{
-		Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), i);
-
-		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
-			return a->attnum;
+		*cap *= 2;
+		masked_roles = repalloc(masked_roles, *cap * sizeof(MaskedRole));
 	}
-	elog(ERROR, "pg_privacy: column \"%s\" of %s not found", name, RelationGetRelationName(rel));
-	return InvalidAttrNumber;	/* keep the compiler quiet */
+	masked_roles[n_masked_roles].role = DatumGetObjectId(values[0]);
+	masked_roles[n_masked_roles].privacy_by_default = !nulls[1] && DatumGetBool(values[1]);
+	n_masked_roles++;
+	return true;
+}
+
+/* A row of privacy.registered_table: (tbl). */
+static bool
+load_registered_table(Datum *values, bool *nulls, void *arg)
+{
+	int		   *cap = (int *) arg;
+
+	if (nulls[0])
+		return true;
+	if (n_registered_tables == *cap)
+	{
+		*cap *= 2;
+		registered_tables = repalloc(registered_tables, *cap * sizeof(Oid));
+	}
+	registered_tables[n_registered_tables++] = DatumGetObjectId(values[0]);
+	return true;
 }
 
 /*
@@ -266,6 +285,8 @@ mask_load_state(void)
 	MemoryContextReset(mask_cxt);
 	masked_roles = NULL;
 	n_masked_roles = 0;
+	registered_tables = NULL;
+	n_registered_tables = 0;
 	masked_role_relid = registered_table_relid = registered_column_relid = InvalidOid;
 	memset(keyed_funcs, 0, sizeof(keyed_funcs));
 
@@ -279,35 +300,18 @@ mask_load_state(void)
 	if (OidIsValid(masked_role_relid) && OidIsValid(registered_table_relid) &&
 		OidIsValid(registered_column_relid))
 	{
-		Relation	rel = table_open(masked_role_relid, AccessShareLock);
-		AttrNumber	a_role = catalog_attnum(rel, "role");
-		AttrNumber	a_pbd = catalog_attnum(rel, "privacy_by_default");
-		Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-		TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-		HeapTuple	tup;
+		static const char *const role_cols[2] = {"role", "privacy_by_default"};
+		static const char *const table_cols[1] = {"tbl"};
 		int			cap = 8;
 
 		masked_roles = MemoryContextAlloc(mask_cxt, cap * sizeof(MaskedRole));
-		while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-		{
-			bool		isnull;
-			Datum		d = heap_getattr(tup, a_role, RelationGetDescr(rel), &isnull);
-
-			if (isnull)
-				continue;
-			if (n_masked_roles == cap)
-			{
-				cap *= 2;
-				masked_roles = repalloc(masked_roles, cap * sizeof(MaskedRole));
-			}
-			masked_roles[n_masked_roles].role = DatumGetObjectId(d);
-			d = heap_getattr(tup, a_pbd, RelationGetDescr(rel), &isnull);
-			masked_roles[n_masked_roles].privacy_by_default = !isnull && DatumGetBool(d);
-			n_masked_roles++;
-		}
-		table_endscan(scan);
-		UnregisterSnapshot(snap);
-		table_close(rel, AccessShareLock);
+		if (!pgp_scan_latest(masked_role_relid, role_cols, 2, load_masked_role, &cap))
+			elog(ERROR, "pg_privacy: privacy.masked_role has not the columns of this version");
+		cap = 16;
+		registered_tables = MemoryContextAlloc(mask_cxt, cap * sizeof(Oid));
+		if (!pgp_scan_latest(registered_table_relid, table_cols, 1, load_registered_table, &cap))
+			elog(ERROR, "pg_privacy: privacy.registered_table has not the columns of this version");
+		qsort(registered_tables, n_registered_tables, sizeof(Oid), oid_cmp);
 	}
 	state_valid = true;
 }
@@ -394,24 +398,8 @@ mask_applies(MaskCtx *m, MaskRel *mr, Oid check_as)
 static bool
 is_registered(Oid relid)
 {
-	Relation	rel = table_open(registered_table_relid, AccessShareLock);
-	AttrNumber	a_tbl = catalog_attnum(rel, "tbl");
-	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
-	HeapTuple	tup;
-	bool		found = false;
-
-	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, a_tbl, RelationGetDescr(rel), &isnull);
-
-		found = !isnull && DatumGetObjectId(d) == relid;
-	}
-	table_endscan(scan);
-	UnregisterSnapshot(snap);
-	table_close(rel, AccessShareLock);
-	return found;
+	return n_registered_tables > 0 &&
+		bsearch(&relid, registered_tables, n_registered_tables, sizeof(Oid), oid_cmp) != NULL;
 }
 
 static Oid
@@ -471,6 +459,59 @@ category_rule(const char *category)
 }
 
 /*
+ * How a masked role reads column i (0-based) of mr: its rule, or for an
+ * undeclared column under privacy by default, NULL.  A dropped column is
+ * MR_DROPPED either way.
+ */
+static MaskRule
+effective_rule(MaskRel *mr, int i, bool pbd)
+{
+	MaskRule	r = (mr->registered && i < mr->natts) ? mr->rule[i] : MR_UNCHANGED;
+
+	if (r == MR_UNCHANGED && pbd && !(mr->registered && i < mr->natts && mr->declared[i]))
+		r = MR_NULL;
+	return r;
+}
+
+/* The declarations of one registered table, read into a MaskRel. */
+typedef struct ColumnScan
+{
+	MaskRel    *mr;
+	TupleDesc	desc;			/* of the relation masked */
+	Oid			reg;			/* the registered table it is or descends from */
+} ColumnScan;
+
+/* A row of privacy.registered_column: (tbl, col, category, mask). */
+static bool
+load_column(Datum *values, bool *nulls, void *arg)
+{
+	ColumnScan *cs = (ColumnScan *) arg;
+	MaskRel    *mr = cs->mr;
+	const char *colname;
+	int			i;
+
+	if (nulls[0] || nulls[1] || DatumGetObjectId(values[0]) != cs->reg)
+		return true;
+	colname = NameStr(*DatumGetName(values[1]));
+	for (i = 0; i < cs->desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(cs->desc, i);
+
+		if (att->attisdropped || strcmp(NameStr(att->attname), colname) != 0)
+			continue;
+		mr->declared[i] = true;
+		if (!nulls[3])
+		{
+			mr->custom[i] = TextDatumGetCString(values[3]);
+			mr->rule[i] = MR_CUSTOM;
+		}
+		else
+			mr->rule[i] = nulls[2] ? MR_NULL : category_rule(TextDatumGetCString(values[2]));
+	}
+	return true;
+}
+
+/*
  * What masking does to relid, from the catalog: the relation's own
  * columns, matched by name with the declarations of the registered table
  * it is (or descends from).
@@ -512,16 +553,10 @@ mask_rel(Oid relid)
 			   relid == masked_role_relid) ? InvalidOid : registered_ancestor(relid, 0);
 		if (OidIsValid(reg))
 		{
+			static const char *const cols[4] = {"tbl", "col", "category", "mask"};
 			Relation	rel = table_open(relid, AccessShareLock);
 			TupleDesc	desc = RelationGetDescr(rel);
-			Relation	cat = table_open(registered_column_relid, AccessShareLock);
-			AttrNumber	a_tbl = catalog_attnum(cat, "tbl");
-			AttrNumber	a_col = catalog_attnum(cat, "col");
-			AttrNumber	a_cat = catalog_attnum(cat, "category");
-			AttrNumber	a_mask = catalog_attnum(cat, "mask");
-			Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-			TableScanDesc scan;
-			HeapTuple	tup;
+			ColumnScan	cs;
 			MemoryContext old;
 			int			i;
 
@@ -535,63 +570,17 @@ mask_rel(Oid relid)
 			mr->custom = palloc0(sizeof(char *) * Max(desc->natts, 1));
 			for (i = 0; i < desc->natts; i++)
 				mr->rule[i] = TupleDescAttr(desc, i)->attisdropped ? MR_DROPPED : MR_UNCHANGED;
-
-			scan = table_beginscan(cat, snap, 0, NULL);
-			while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-			{
-				bool		isnull;
-				Datum		d = heap_getattr(tup, a_tbl, RelationGetDescr(cat), &isnull);
-				char	   *colname;
-				AttrNumber	attno;
-
-				if (isnull || DatumGetObjectId(d) != reg)
-					continue;
-				d = heap_getattr(tup, a_col, RelationGetDescr(cat), &isnull);
-				if (isnull)
-					continue;
-				colname = NameStr(*DatumGetName(d));
-				attno = InvalidAttrNumber;
-				for (i = 0; i < desc->natts; i++)
-					if (!TupleDescAttr(desc, i)->attisdropped &&
-						strcmp(NameStr(TupleDescAttr(desc, i)->attname), colname) == 0)
-						attno = i + 1;
-				if (attno == InvalidAttrNumber)
-					continue;
-				mr->declared[attno - 1] = true;
-				d = heap_getattr(tup, a_mask, RelationGetDescr(cat), &isnull);
-				if (!isnull)
-				{
-					mr->custom[attno - 1] = TextDatumGetCString(d);
-					mr->rule[attno - 1] = MR_CUSTOM;
-				}
-				else
-				{
-					d = heap_getattr(tup, a_cat, RelationGetDescr(cat), &isnull);
-					mr->rule[attno - 1] = isnull ? MR_NULL : category_rule(TextDatumGetCString(d));
-				}
-			}
-			table_endscan(scan);
-			UnregisterSnapshot(snap);
-			table_close(cat, AccessShareLock);
-
+			cs.mr = mr;
+			cs.desc = desc;
+			cs.reg = reg;
+			if (!pgp_scan_latest(registered_column_relid, cols, 4, load_column, &cs))
+				elog(ERROR, "pg_privacy: privacy.registered_column has not the columns of this version");
 			for (i = 0; i < desc->natts; i++)
 			{
-				MaskRule	r = mr->rule[i];
-
-				if (r == MR_DROPPED)
-					continue;
-				if (r != MR_UNCHANGED)
-				{
-					mr->cols[0] = bms_add_member(mr->cols[0], i + 1);
-					mr->cols[1] = bms_add_member(mr->cols[1], i + 1);
-				}
-				else if (!mr->declared[i])
-					mr->cols[1] = bms_add_member(mr->cols[1], i + 1);
-			}
-			for (i = 0; i < desc->natts; i++)
+				mr->masked[0] = mr->masked[0] || effective_rule(mr, i, false) != MR_UNCHANGED;
+				mr->masked[1] = mr->masked[1] || effective_rule(mr, i, true) != MR_UNCHANGED;
 				mr->keyed = mr->keyed || mr->rule[i] == MR_PSEUDONYM;
-			mr->masked[0] = !bms_is_empty(mr->cols[0]);
-			mr->masked[1] = !bms_is_empty(mr->cols[1]);
+			}
 			MemoryContextSwitchTo(old);
 			table_close(rel, AccessShareLock);
 		}
@@ -867,7 +856,7 @@ mask_rel_query(MaskRel *mr, bool pbd)
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
-		MaskRule	r = (i < mr->natts) ? mr->rule[i] : MR_UNCHANGED;
+		MaskRule	r = effective_rule(mr, i, pbd);
 
 		if (i > 0)
 			appendStringInfoString(&sql, ", ");
@@ -876,8 +865,6 @@ mask_rel_query(MaskRel *mr, bool pbd)
 			appendStringInfoString(&sql, dropped_placeholder(att));
 			continue;
 		}
-		if (r == MR_UNCHANGED && pbd && !(i < mr->natts && mr->declared[i]))
-			r = MR_NULL;
 		if (r == MR_CUSTOM)
 			check_mask_expression(mr->custom[i]);
 		(void) column_sql(&sql, att, r, r == MR_CUSTOM ? mr->custom[i] : NULL);
@@ -936,19 +923,16 @@ mask_rel_query(MaskRel *mr, bool pbd)
  * ----------------------------------------------------------------
  */
 
-typedef struct VarRefs
+/* A system column of relation varno, at its level in q (see system_column). */
+typedef struct SysColRef
 {
 	Index		varno;
 	int			sublevels_up;
-	Bitmapset  *attrs;			/* columns that count (attno > 0) */
-	bool		system;			/* system columns count */
-	bool		wholerow;		/* a whole-row reference counts */
-	AttrNumber	hit;			/* the first found, or InvalidAttrNumber */
-	bool		found;
-} VarRefs;
+	AttrNumber	hit;			/* the first found */
+} SysColRef;
 
 static bool
-var_refs_walker(Node *node, VarRefs *c)
+system_column_walker(Node *node, SysColRef *c)
 {
 	if (node == NULL)
 		return false;
@@ -956,13 +940,9 @@ var_refs_walker(Node *node, VarRefs *c)
 	{
 		Var		   *v = (Var *) node;
 
-		if (v->varno == c->varno && v->varlevelsup == c->sublevels_up &&
-			((v->varattno < 0 && c->system) ||
-			 (v->varattno == 0 && c->wholerow) ||
-			 (v->varattno > 0 && bms_is_member(v->varattno, c->attrs))))
+		if (v->varno == c->varno && v->varlevelsup == c->sublevels_up && v->varattno < 0)
 		{
 			c->hit = v->varattno;
-			c->found = true;
 			return true;
 		}
 		return false;
@@ -972,29 +952,36 @@ var_refs_walker(Node *node, VarRefs *c)
 		bool		r;
 
 		c->sublevels_up++;
-		r = query_tree_walker((Query *) node, var_refs_walker, c, 0);
+		r = query_tree_walker((Query *) node, system_column_walker, c, 0);
 		c->sublevels_up--;
 		return r;
 	}
-	return expression_tree_walker(node, var_refs_walker, c);
+	return expression_tree_walker(node, system_column_walker, c);
 }
 
 /*
- * Does q refer to the columns of rti described by c?  The relation's
- * security quals and WITH CHECK options count too: they hold the
- * conditions of the views a statement writes through (a security-barrier
- * view over "cpr = '...'" makes an UPDATE an oracle), which cannot be told
- * from row-level security policies; a policy over a masked column makes
- * the masked role's writes refused, never an oracle.
+ * The first system column (ctid, tableoid, ...) of relation rti that q
+ * refers to, anywhere in it, or InvalidAttrNumber: a masked subquery has
+ * none to give.
  */
-static bool
-var_refs(Query *q, Index rti, VarRefs *c)
+static AttrNumber
+system_column(Query *q, Index rti)
 {
-	c->varno = rti;
-	c->sublevels_up = 0;
-	c->found = false;
-	(void) query_tree_walker(q, var_refs_walker, c, 0);
-	return c->found;
+	SysColRef	c = {rti, 0, InvalidAttrNumber};
+
+	(void) query_tree_walker(q, system_column_walker, &c, 0);
+	return c.hit;
+}
+
+/* A masked role writes no table it reads masked (see mask_query). */
+static void
+refuse_write(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("a masked role cannot write table %s", get_rel_name(relid)),
+			 errdetail("Its checks and errors would show or test the table's values in clear."),
+			 errhint("Write as a role that is not masked.")));
 }
 
 typedef struct MaskWalk
@@ -1194,7 +1181,7 @@ mask_query(Query *q, MaskWalk *w)
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 		MaskRel    *mr;
 		MaskCtx		rm;
-		VarRefs		c;
+		AttrNumber	sys;
 
 		rti++;
 		if (rte->rtekind != RTE_RELATION)
@@ -1221,20 +1208,15 @@ mask_query(Query *q, MaskWalk *w)
 		 */
 		if (rti == q->resultRelation ||
 			(q->onConflict != NULL && rti == q->onConflict->exclRelIndex))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("a masked role cannot write table %s", get_rel_name(rte->relid)),
-					 errdetail("Its checks and errors would show or test the table's values in clear."),
-					 errhint("Write as a role that is not masked.")));
-		memset(&c, 0, sizeof(c));
+			refuse_write(rte->relid);
 		/* on the shards the masks would not be those planned here */
 		pgp_citus_refuse(rte->relid, "masking");
-		c.system = true;
-		if (var_refs(q, rti, &c))
+		sys = system_column(q, rti);
+		if (sys != InvalidAttrNumber)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("a masked role cannot read system column %s of %s",
-							get_attname(rte->relid, c.hit, true) ? get_attname(rte->relid, c.hit, true) : "?",
+							get_attname(rte->relid, sys, true) ? get_attname(rte->relid, sys, true) : "?",
 							get_rel_name(rte->relid))));
 		mask_rte(q, rti, rte, mr, rm.pbd);
 		w->keyed = w->keyed || mr->keyed;
@@ -1321,11 +1303,7 @@ mask_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 		Oid			relid = RangeVarGetRelid(copy->relation, AccessShareLock, true);
 
 		if (OidIsValid(relid) && copy->is_from && mask_applies(&m, mask_rel(relid), InvalidOid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("a masked role cannot write table %s", get_rel_name(relid)),
-					 errdetail("Its checks and errors would show or test the table's values in clear."),
-					 errhint("Write as a role that is not masked.")));
+			refuse_write(relid);
 		if (OidIsValid(relid) && !copy->is_from && get_rel_relkind(relid) == RELKIND_RELATION)
 		{
 			MaskRel    *mr = mask_rel(relid);
@@ -1529,9 +1507,7 @@ pgp_mask_column(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	attno = column_attnum(relid, col);
 	mr = mask_rel(relid);
-	r = (mr->registered && attno <= mr->natts) ? mr->rule[attno - 1] : MR_UNCHANGED;
-	if (r == MR_UNCHANGED && pbd && !(mr->registered && attno <= mr->natts && mr->declared[attno - 1]))
-		r = MR_NULL;
+	r = effective_rule(mr, attno - 1, pbd);
 	initStringInfo(&buf);
 	nest = pin_search_path();
 	{

@@ -19,10 +19,15 @@
 
 #include "schema.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #define INTERNAL_PREFIX "privacy_internal."
 
@@ -99,4 +104,50 @@ pgp_on_relcache(RelcacheCallbackFunction fn, Datum arg)
 	relcache_callbacks[n_relcache_callbacks].fn = fn;
 	relcache_callbacks[n_relcache_callbacks].arg = arg;
 	n_relcache_callbacks++;
+}
+
+/* Every row of a table in the latest snapshot (see schema.h). */
+bool
+pgp_scan_latest(Oid relid, const char *const *cols, int ncols, PgpRowFn fn, void *arg)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	attnos[PGP_SCAN_MAX_COLS];
+	Datum		values[PGP_SCAN_MAX_COLS];
+	bool		nulls[PGP_SCAN_MAX_COLS];
+	Snapshot	snap;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int			i;
+	int			j;
+
+	Assert(ncols <= PGP_SCAN_MAX_COLS);
+	for (j = 0; j < ncols; j++)
+	{
+		attnos[j] = InvalidAttrNumber;
+		for (i = 0; i < desc->natts; i++)
+			if (!TupleDescAttr(desc, i)->attisdropped &&
+				strcmp(NameStr(TupleDescAttr(desc, i)->attname), cols[j]) == 0)
+				attnos[j] = i + 1;
+		if (attnos[j] == InvalidAttrNumber)
+		{
+			table_close(rel, AccessShareLock);
+			return false;
+		}
+	}
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		for (j = 0; j < ncols; j++)
+			values[j] = slot_getattr(slot, attnos[j], &nulls[j]);
+		if (!fn(values, nulls, arg))
+			break;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
+	return true;
 }

@@ -22,4 +22,15 @@ extern Oid	pgp_internal_func(const char *name, int nargs, const Oid *argtypes);
 #include "utils/inval.h"
 extern void pgp_on_relcache(RelcacheCallbackFunction fn, Datum arg);
 
+/*
+ * Every row of a table, read directly in the latest snapshot (no SPI: the
+ * callers run inside the planner's hooks): fn gets the values of the named
+ * columns, valid until it returns, and returns false to stop.  Returns
+ * false, reading nothing, when a named column is missing.
+ */
+#define PGP_SCAN_MAX_COLS 8
+typedef bool (*PgpRowFn) (Datum *values, bool *nulls, void *arg);
+extern bool pgp_scan_latest(Oid relid, const char *const *cols, int ncols,
+							PgpRowFn fn, void *arg);
+
 #endif							/* PGP_SCHEMA_H */
