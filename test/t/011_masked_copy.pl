@@ -368,6 +368,25 @@ SELECT pg_temp.contacts();}, extra_params => [ '-U', 'support' ]);
 is(($ret == 0 ? '' : "failed: $err") . join("\n", scan($out)), '',
 	'the masked role sees no identifier through a SECURITY DEFINER function it made for a role it can become');
 
+# --- masking survives the DBA's own dump and restore -------------------------
+
+# privacy.masked_role is dumped with the database: after a full pg_dump and
+# pg_restore (by the DBA, unmasked), support reads the restored database
+# masked, and the owner's own reads are still in clear (so the check can fail).
+run_ok('pg_dump -Fc of the whole database by the DBA',
+	'pg_dump', '-Fc', '-f', "$dir/full.dump", '-d', $node->connstr('postgres'));
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+run_ok('pg_restore of it into a new database of the same server',
+	'pg_restore', '--exit-on-error', '-d', $node->connstr('restored'), "$dir/full.dump");
+is($node->safe_psql('restored', q{SELECT string_agg(role::text, ',' ORDER BY role::text) FROM privacy.masked_role}),
+	'support,support_strict', 'the masked roles are restored');
+($ret, $out, $err) = $node->psql('restored', q{SELECT email || ' ' || contact_name || ' ' || customer_no FROM telco.customer},
+	extra_params => [ '-U', 'support' ]);
+is(($ret == 0 ? '' : "failed: $err") . join("\n", scan($out)), '',
+	'support reads the restored database masked');
+cmp_ok(scalar(scan($node->safe_psql('restored', q{SELECT email || ' ' || contact_name FROM telco.customer}))), '>', 0,
+	'the DBA reads the restored database in clear');
+
 $plain->stop;
 $node->stop;
 done_testing();
