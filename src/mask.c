@@ -577,6 +577,8 @@ mask_rel(Oid relid)
 				elog(ERROR, "pg_privacy: privacy.registered_column has not the columns of this version");
 			for (i = 0; i < desc->natts; i++)
 			{
+				if (mr->rule[i] == MR_DROPPED)
+					continue;
 				mr->masked[0] = mr->masked[0] || effective_rule(mr, i, false) != MR_UNCHANGED;
 				mr->masked[1] = mr->masked[1] || effective_rule(mr, i, true) != MR_UNCHANGED;
 				mr->keyed = mr->keyed || mr->rule[i] == MR_PSEUDONYM;
