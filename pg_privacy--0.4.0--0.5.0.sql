@@ -737,7 +737,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION privacy_internal._mask_reads_around(oid) IS
-  'internal: how a role could read around the masks: the server''s files, or registered tables it owns or may add triggers to';
+  'internal: how a role could read around the masks: the server''s files, or registered tables it owns, may add triggers to or may reference';
 
 CREATE FUNCTION privacy.mask_role(role name, privacy_by_default boolean DEFAULT false) RETURNS void
   LANGUAGE plpgsql VOLATILE

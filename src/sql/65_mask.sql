@@ -124,7 +124,7 @@ AS $$
    WHERE a.oid OPERATOR(pg_catalog.=) role
 $$;
 COMMENT ON FUNCTION privacy_internal._mask_reads_around(oid) IS
-  'internal: how a role could read around the masks: the server''s files, or registered tables it owns or may add triggers to';
+  'internal: how a role could read around the masks: the server''s files, or registered tables it owns, may add triggers to or may reference';
 
 ------------------------------------------------------------------------
 -- The API
