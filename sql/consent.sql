@@ -106,7 +106,7 @@ SELECT * FROM privacy.consent_history('msisdn', '+4520123456');
 SELECT privacy.consent_receipt('msisdn', '+4520123456');
 SELECT count(*) FROM privacy.consent_event;
 SELECT count(*) FROM privacy.consent_state;
-SELECT privacy_internal._consent_forget_identity('msisdn', '+4520123456');
+SELECT privacy_internal._consent_forget_identities('{msisdn}', '{+4520123456}');
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION privacy.has_consent(text, text, text, timestamptz) TO regress_consent_app;
 SET ROLE regress_consent_app;
@@ -269,11 +269,23 @@ SELECT count(*) AS offers_triggers FROM pg_trigger WHERE tgrelid = 'regress_cons
 -- The erasure hook: the identifier goes, the proof stays
 SELECT privacy.grant_consent('email', 'erin@example.dk', 'regress_newsletter', 'web form', 'nl-2026-06',
                              at => '2026-06-01 00:00+00') > 0 AS granted;
-SELECT privacy_internal._consent_forget_identity('email', ' ERIN@example.dk') AS events_forgotten;
+SELECT privacy_internal._consent_forget_identities('{email}', '{" ERIN@example.dk"}') AS events_forgotten;
 SELECT count(*) AS raw_left FROM privacy.consent_event WHERE value = 'erin@example.dk';
 SELECT privacy.has_consent('email', 'erin@example.dk', 'regress_newsletter') AS now,
        privacy.has_consent('email', 'erin@example.dk', 'regress_newsletter', '2026-07-01') AS then;
 SELECT purpose, event, at, notice_version FROM privacy.consent_history('email', 'erin@example.dk');
+-- all of a subject's identifiers at once: each in its normal form, the same
+-- identifier given twice in two forms forgotten once, a NULL skipped
+SELECT privacy.grant_consent('email', 'ida@example.dk', 'regress_newsletter', 'web form', 'nl-2026-06',
+                             at => '2026-06-02 00:00+00') > 0 AS granted_mail,
+       privacy.grant_consent('msisdn', '+4520999111', 'regress_sms', 'web form', 'sms-1',
+                             at => '2026-06-02 00:00+00') > 0 AS granted_number;
+SELECT privacy_internal._consent_forget_identities('{email,email,msisdn,msisdn}',
+                                                   '{ida@example.dk," IDA@Example.DK",20999111,NULL}') AS events_forgotten;
+SELECT count(*) AS raw_left FROM privacy.consent_event WHERE value IN ('ida@example.dk', '+4520999111');
+SELECT count(*) AS state_left FROM privacy.consent_state WHERE value IN ('ida@example.dk', '+4520999111');
+SELECT count(*) AS proof_kept FROM privacy.consent_event
+ WHERE subject_ref IN (privacy_internal._audit_ref('email', 'ida@example.dk'), privacy_internal._audit_ref('msisdn', '+4520999111'));
 -- (and only the hook may touch the register)
 UPDATE privacy.consent_event SET value = NULL WHERE value = 'bob@example.dk';
 

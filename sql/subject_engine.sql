@@ -146,6 +146,35 @@ SELECT table_name, action, rows FROM privacy.erase_subject('customer', 't1');
 SELECT who, super FROM regress_eng.trap_log;
 SELECT privacy.unregister_table('regress_eng.trap');
 
+-- The same trigger planted during the erasure, by a trigger of the owner's
+-- on the erasure's first statement (the deletion of the subject's rows):
+-- the next statement on the table (the scrub of its mentions) sees it and
+-- refuses (55000), and the whole erasure is rolled back; the trigger never
+-- fires as the superuser who erases.
+TRUNCATE regress_eng.trap_log;
+SET ROLE regress_eng_mallory;
+DROP TRIGGER late ON regress_eng.trap;
+ALTER TABLE regress_eng.trap ADD COLUMN friend text;
+INSERT INTO regress_eng.trap VALUES ('t2', NULL), ('t9', 't2');
+CREATE FUNCTION regress_eng.trap_plant() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'planted') THEN
+    CREATE CONSTRAINT TRIGGER planted AFTER UPDATE ON regress_eng.trap
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION regress_eng.trap_fire();
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER plant AFTER DELETE ON regress_eng.trap FOR EACH ROW EXECUTE FUNCTION regress_eng.trap_plant();
+RESET ROLE;
+SELECT privacy.register_table('regress_eng.trap', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.trap', 'id', 'customer_number', identifies => 'customer');
+SELECT privacy.register_column('regress_eng.trap', 'friend', 'customer_number', identifies => 'customer', link => 'mention');
+SELECT count(*) FROM privacy.erase_subject('customer', 't2');
+SELECT id, friend FROM regress_eng.trap ORDER BY id;
+SELECT count(*) AS fired FROM regress_eng.trap_log;
+SELECT count(*) AS planted FROM pg_trigger WHERE tgname = 'planted';
+SELECT privacy.unregister_table('regress_eng.trap');
+
 -- Clean up
 SET client_min_messages = warning;
 SELECT privacy.unprotect('regress_eng.mail');

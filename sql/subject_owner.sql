@@ -274,7 +274,7 @@ SELECT privacy_internal._subject_query(NULL, NULL, NULL) IS NULL AS q,
        privacy.lookup_value(NULL, 'x', 'DK') IS NULL AS ik,
        privacy_internal._consent_delete(NULL, NULL, NULL, NULL) IS NULL AS d,
        privacy_internal._consent_delete('regress_own_e.customer', 'email', 'equal', NULL) IS NULL AS d2,
-       privacy_internal._consent_forget_identity(NULL, NULL) IS NULL AS f,
+       privacy_internal._consent_forget_identities(NULL, NULL) IS NULL AS f,
        privacy.has_consent('email', NULL, 'regress_own_service') IS NULL AS h;
 SELECT count(*) FROM privacy_internal._subject_rows(NULL, NULL, NULL);
 SELECT privacy.has_consent(NULL, 'a@b.dk', NULL);

@@ -26,6 +26,11 @@
  * What the older versions built on them (export, erasure and restriction
  * of a data subject, safe aggregates) works again after the update.
  *
+ * pgp_consent_forget_identity (src/consent.c), the erasure's hook for one
+ * identifier up to 0.5.0, stays as an entry into the hook for all of them
+ * (0.6.0).  Until the update, the library's erasure calls a function the
+ * database does not have yet and stops with nothing erased (42883).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -192,7 +192,7 @@ typedef struct ConsentScan
 static ConsentScan *open_scans = NULL;
 
 /*
- * Set while _consent_forget_identity runs: the one UPDATE the append-only
+ * Set while _consent_forget_identities runs: the one UPDATE the append-only
  * trigger lets through.  Only C code sets it.
  */
 static bool forgetting = false;
@@ -1397,28 +1397,33 @@ pgp_consent_append_only(PG_FUNCTION_ARGS)
 	return (Datum) 0;			/* keep compiler quiet */
 }
 
-PG_FUNCTION_INFO_V1(pgp_consent_forget_identity);
-
-/* $2 in the normal form of the kind $1. */
-#define NORMALIZED_2 "privacy_internal._identifier_normalize($1, $2)"
+PG_FUNCTION_INFO_V1(pgp_consent_forget_identities);
 
 /*
- * _consent_forget_identity(kind, value): the erasure hook.  Nulls the
- * identifier (normalized as its kind says) in the subject's consent events
- * (subject_ref stays) and drops its current state rows.  Runs with the caller's rights: only the
- * extension owner holds EXECUTE and the tables' privileges.
+ * The identifiers ($1 kinds, $2 values) as (k, v), each value in the
+ * normal form of its kind, each pair once.
  */
-Datum
-pgp_consent_forget_identity(PG_FUNCTION_ARGS)
+#define FORGET_IDS \
+	"(SELECT DISTINCT u.k, privacy_internal._identifier_normalize(u.k, u.v) AS v" \
+	"   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(k, v)" \
+	"  WHERE u.k IS NOT NULL AND u.v IS NOT NULL) x"
+
+/*
+ * _consent_forget_identities(kinds, values): the erasure hook.  Nulls the
+ * subject's identifiers in its consent events (subject_ref stays) and
+ * drops their current state rows, all identifiers in one statement each.
+ * Runs with the caller's rights: only the extension owner holds EXECUTE
+ * and the tables' privileges.
+ */
+static uint64
+forget_identities(Datum kinds, Datum vals)
 {
 	Datum		values[2];
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Oid			argtypes[2] = {TEXTARRAYOID, TEXTARRAYOID};
 	uint64		n = 0;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
-	values[0] = PG_GETARG_DATUM(0);
-	values[1] = PG_GETARG_DATUM(1);
+	values[0] = kinds;
+	values[1] = vals;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	forgetting = true;
@@ -1427,20 +1432,22 @@ pgp_consent_forget_identity(PG_FUNCTION_ARGS)
 		int			ret;
 
 		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql("UPDATE privacy.consent_event e SET value = NULL"
-															   " WHERE e.kind OPERATOR(pg_catalog.=) $1"
-															   "   AND e.value OPERATOR(pg_catalog.=) " NORMALIZED_2),
+															   " FROM " FORGET_IDS
+															   " WHERE e.kind OPERATOR(pg_catalog.=) x.k"
+															   "   AND e.value OPERATOR(pg_catalog.=) x.v"),
 											 2, argtypes),
 							   values, NULL, false, 0);
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		n = SPI_processed;
 		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql("DELETE FROM privacy.consent_state s"
-															   " WHERE s.kind OPERATOR(pg_catalog.=) $1"
-															   "   AND s.value OPERATOR(pg_catalog.=) " NORMALIZED_2),
+															   " USING " FORGET_IDS
+															   " WHERE s.kind OPERATOR(pg_catalog.=) x.k"
+															   "   AND s.value OPERATOR(pg_catalog.=) x.v"),
 											 2, argtypes),
 							   values, NULL, false, 0);
 		if (ret != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	}
 	PG_FINALLY();
 	{
@@ -1449,5 +1456,33 @@ pgp_consent_forget_identity(PG_FUNCTION_ARGS)
 	PG_END_TRY();
 	SPI_finish();
 	checked_reset();
-	PG_RETURN_INT64((int64) n);
+	return n;
+}
+
+Datum
+pgp_consent_forget_identities(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64((int64) forget_identities(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)));
+}
+
+PG_FUNCTION_INFO_V1(pgp_consent_forget_identity);
+
+/*
+ * The same for one identifier: _consent_forget_identity(kind, value) of the
+ * install scripts up to 0.5.0 (see src/compat.c).
+ */
+Datum
+pgp_consent_forget_identity(PG_FUNCTION_ARGS)
+{
+	Datum		k;
+	Datum		v;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	k = PG_GETARG_DATUM(0);
+	v = PG_GETARG_DATUM(1);
+	PG_RETURN_INT64((int64) forget_identities(PointerGetDatum(construct_array(&k, 1, TEXTOID, -1, false, TYPALIGN_INT)),
+											  PointerGetDatum(construct_array(&v, 1, TEXTOID, -1, false, TYPALIGN_INT))));
 }

@@ -756,6 +756,9 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 	Datum	   *fs;
 	int			i;
 	bool		reassignable = false;
+	StringInfoData *qs;
+	Oid		   *qowner;
+	Oid		   *qtbl;
 	MemoryContext old;
 
 	/* the identifier module's errors: 22023 unknown kind, 22P02 bad value */
@@ -809,6 +812,10 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 	fv[0] = e->vals[0];
 	fs[0] = e->spans[0];
 	nfront = 1;
+	/* a query per owner: at most one per linking table */
+	qs = MemoryContextAlloc(e->cxt, sizeof(StringInfoData) * Max(nlinks, 1));
+	qowner = MemoryContextAlloc(e->cxt, sizeof(Oid) * Max(nlinks, 1));
+	qtbl = MemoryContextAlloc(e->cxt, sizeof(Oid) * Max(nlinks, 1));
 	while (nfront > 0)
 	{
 		Datum		params;
@@ -816,7 +823,9 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 		int			nfound = 0;
 		int			maxfound = 0;
 		int			l,
-					lnext;
+					lnext,
+					j;
+		int			nq;
 		char	  **nk;
 		char	  **nv;
 		Datum	   *ns;
@@ -829,33 +838,54 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 		params = eng_params(e, fk, fv, fs, nfront);
 
 		/*
-		 * One query per linking table with identifiers to look up (the
-		 * union of its columns' that have some), as its owner; stored
-		 * pseudonyms decrypted here.
+		 * One query per owner of linking tables with identifiers to look up
+		 * (the union of their columns' that have some), as that owner;
+		 * stored pseudonyms decrypted here.  Each table is locked before
+		 * its owner is read, so that no owner changes before the query
+		 * runs.
 		 */
+		nq = 0;
 		for (l = 0; l < nlinks; l = lnext)
 		{
-			StringInfoData q;
 			int			nb = 0;
-			bool		isnull;
-			Datum		res;
-			Jsonb	   *jb;
-			int			j,
-						cnt;
+			Oid			owner = InvalidOid;
 
-			initStringInfo(&q);
-			appendStringInfoString(&q, "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM (");
 			for (lnext = l; lnext < nlinks && links[lnext].tbl == links[l].tbl; lnext++)
 			{
 				if (!eng_has(params, links[lnext].key))
 					continue;
-				appendStringInfo(&q, "%s%s", nb > 0 ? " UNION ALL " : "", links[lnext].sql);
-				nb++;
+				if (nb++ == 0)
+				{
+					LockRelationOid(links[l].tbl, AccessShareLock);
+					owner = pgp_rel_owner(links[l].tbl);
+					for (j = 0; j < nq; j++)
+						if (qowner[j] == owner)
+							break;
+					if (j == nq)
+					{
+						qowner[nq] = owner;
+						qtbl[nq] = links[l].tbl;
+						initStringInfo(&qs[nq]);
+						appendStringInfoString(&qs[nq], "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM (");
+						nq++;
+					}
+					else
+						appendStringInfoString(&qs[j], " UNION ALL ");
+				}
+				else
+					appendStringInfoString(&qs[j], " UNION ALL ");
+				appendStringInfoString(&qs[j], links[lnext].sql);
 			}
-			if (nb == 0)
-				continue;
-			appendStringInfoString(&q, ") z");
-			res = eng_owner_query(e, links[l].tbl, q.data, params, &isnull);
+		}
+		for (l = 0; l < nq; l++)
+		{
+			bool		isnull;
+			Datum		res;
+			Jsonb	   *jb;
+			int			cnt;
+
+			appendStringInfoString(&qs[l], ") z");
+			res = eng_owner_query(e, qtbl[l], qs[l].data, params, &isnull);
 			if (isnull)
 				continue;
 			jb = DatumGetJsonbP(res);
@@ -1915,33 +1945,13 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	{
 		Oid			types[2] = {TEXTARRAYOID, TEXTARRAYOID};
 		Datum		vals[2] = {eng_text_array(&e, e.kinds, e.nids), eng_text_array(&e, e.vals, e.nids)};
-		int64		forgotten = 0;
-		int			ret;
-		uint64		j;
-		SPITupleTable *tt;
+		int64		forgotten;
+		Datum		d;
 
-		/*
-		 * Each identifier that has consent events (one probe of the
-		 * subject_ref index each) replaced by its keyed reference.
-		 */
-		ret = SPI_execute_plan(pgp_kept_plan("SELECT privacy_internal._consent_forget_identity($1[i], $2[i])"
-											 " FROM pg_catalog.generate_subscripts($1, 1) i"
-											 " WHERE (SELECT true FROM privacy.consent_event ce"
-											 " WHERE ce.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref($1[i], $2[i])"
-											 " AND ce.kind OPERATOR(pg_catalog.=) $1[i] LIMIT 1)"
-											 " ORDER BY i", 2, types),
-							   vals, NULL, false, 0);
-		if (ret < 0)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-		tt = SPI_tuptable;
-		for (j = 0; tt != NULL && j < SPI_processed; j++)
-		{
-			bool		fnull;
-			Datum		f = SPI_getbinval(tt->vals[j], tt->tupdesc, 1, &fnull);
-
-			if (!fnull)
-				forgotten += DatumGetInt64(f);
-		}
+		/* every identifier at once: one UPDATE, one DELETE */
+		d = eng_sql(&e, "SELECT privacy_internal._consent_forget_identities($1, $2)",
+					2, types, vals, NULL, &isnull);
+		forgotten = isnull ? 0 : DatumGetInt64(d);
 		if (forgotten > 0)
 		{
 			Oid			ce = get_relname_relid("consent_event", get_namespace_oid("privacy", false));

@@ -47,6 +47,8 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -205,11 +207,65 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
  * partitions or children has a deferrable trigger of its own (foreign
  * keys' internal triggers are PostgreSQL's and stay allowed).
  */
+/*
+ * Tables found without deferrable triggers in this transaction while it
+ * held a lock that keeps other sessions from creating triggers on them
+ * and their partitions (SHARE ROW EXCLUSIVE or stronger, as an erasure
+ * takes on every table it searches).  While it still holds that lock and
+ * no relation has changed since (a trigger this transaction created
+ * itself, by a trigger function of the owner's, say: any relcache
+ * invalidation forgets them all), the check is not made again for every
+ * statement.
+ */
+#define PGP_CHECKED_RELS 32
+static Oid	checked_rels[PGP_CHECKED_RELS];
+static int	n_checked_rels = 0;
+static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
+static bool checked_callback = false;
+
+static void
+checked_rels_forget(Datum arg, Oid relid)
+{
+	n_checked_rels = 0;
+}
+
+static bool
+locked_against_triggers(Oid relid)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	return LockHeldByMe(&tag, ShareRowExclusiveLock) ||
+		LockHeldByMe(&tag, ExclusiveLock) ||
+		LockHeldByMe(&tag, AccessExclusiveLock);
+}
+
 void
 pgp_refuse_deferrable_triggers(Oid relid)
 {
-	List	   *rels = find_all_inheritors(relid, NoLock, NULL);
+	List	   *rels;
 	ListCell   *lc;
+	int			i;
+	bool		locked;
+
+	if (!checked_callback)
+	{
+		pgp_on_relcache(checked_rels_forget, (Datum) 0);
+		checked_callback = true;
+	}
+	if (checked_lxid != MyProc->lxid)
+	{
+		checked_lxid = MyProc->lxid;
+		n_checked_rels = 0;
+	}
+	locked = locked_against_triggers(relid);
+	if (locked)
+	{
+		for (i = 0; i < n_checked_rels; i++)
+			if (checked_rels[i] == relid)
+				return;
+	}
+	rels = find_all_inheritors(relid, NoLock, NULL);
 
 	foreach(lc, rels)
 	{
@@ -238,6 +294,8 @@ pgp_refuse_deferrable_triggers(Oid relid)
 		RelationClose(r);
 	}
 	list_free(rels);
+	if (locked && n_checked_rels < PGP_CHECKED_RELS)
+		checked_rels[n_checked_rels++] = relid;
 }
 
 /*

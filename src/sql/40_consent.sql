@@ -70,7 +70,7 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.consent_requirement', '');
 ------------------------------------------------------------------------
 
 -- The register is append-only for everyone, its owner included; only
--- privacy_internal._consent_forget_identity (below) may null an identifier.
+-- privacy_internal._consent_forget_identities (below) may null an identifier.
 CREATE FUNCTION privacy_internal._consent_append_only() RETURNS trigger
   LANGUAGE c
   AS 'MODULE_PATHNAME', 'pgp_consent_append_only';
@@ -115,17 +115,18 @@ CREATE FUNCTION privacy_internal._consent_delete(tbl regclass, col name, how tex
 COMMENT ON FUNCTION privacy_internal._consent_delete(regclass, name, text, text) IS
   'internal: deletes a subject''s rows from a table as its owner (withdrawal with on_withdraw => delete)';
 
--- The erasure hook.  Nulls the identifier of every consent event of a
+-- The erasure hook.  Nulls the identifiers of every consent event of a
 -- subject (the keyed subject_ref stays, so the proof of what was consented
 -- and withdrawn survives without the identity) and drops the subject's
--- current state.  The append-only trigger lets exactly this through, and
--- only while this C function runs; EXECUTE stays with the extension owner
--- (the data-subject erasure path).  Returns the number of events.
-CREATE FUNCTION privacy_internal._consent_forget_identity(kind text, value text) RETURNS bigint
+-- current state: all its identifiers (kinds[i], vals[i]) in one statement
+-- each.  The append-only trigger lets exactly this through, and only while
+-- this C function runs; EXECUTE stays with the extension owner (the
+-- data-subject erasure path).  Returns the number of events.
+CREATE FUNCTION privacy_internal._consent_forget_identities(kinds text[], vals text[]) RETURNS bigint
   LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'pgp_consent_forget_identity';
-COMMENT ON FUNCTION privacy_internal._consent_forget_identity(text, text) IS
-  'internal (erasure path only): nulls a subject''s identifier in the consent register, keeping subject_ref and the events';
+  AS 'MODULE_PATHNAME', 'pgp_consent_forget_identities';
+COMMENT ON FUNCTION privacy_internal._consent_forget_identities(text[], text[]) IS
+  'internal (erasure path only): nulls a subject''s identifiers in the consent register, keeping subject_ref and the events';
 
 -- Raise an error about a data subject without logging the statement that
 -- names it (PL/pgSQL's RAISE cannot hide the statement).  Used by the
@@ -474,9 +475,12 @@ CREATE FUNCTION privacy_internal._consent_receipts(kinds text[], normvs text[], 
   RETURNS TABLE(i bigint, receipt jsonb)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
-  -- PL/pgSQL, so that the statement is planned once per session
+  -- PL/pgSQL, so that the statement is planned once per session: with a
+  -- generic plan, since a plan for the given arrays (their length known)
+  -- always looks cheaper and would be made again at every call
   RETURN QUERY
   SELECT u.o, pg_catalog.jsonb_build_object(
     'version', 'KI-CR-v1.1.0',

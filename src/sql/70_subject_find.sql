@@ -761,11 +761,12 @@ $$;
 
 -- The subject's consent receipts (consent part): one per identifier that
 -- has consent events, in the order of the identifiers, all made by one
--- statement.
+-- statement, planned once (see _consent_receipts).
 CREATE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
   RETURN (

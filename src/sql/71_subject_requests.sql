@@ -137,11 +137,13 @@ SELECT q.id, q.kind, q.subject_ref, q.request, q.received_at,
 COMMENT ON VIEW privacy.request_deadlines IS
   'data-subject requests with their due date (one month from receipt, plus extensions of up to two months), status and overdue flag (closed late counts as overdue)';
 
--- The subject's requests as the export shows them.
+-- The subject's requests as the export shows them, planned once (see
+-- _consent_receipts in 40_consent.sql).
 CREATE FUNCTION privacy_internal._subject_requests_json(refs text[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
   RETURN (
