@@ -118,12 +118,45 @@ BEGIN
 END
 $$;
 
+-- The hand-written erasure that does erase_subject's whole job: the same
+-- rows found as erase_subject finds them (the subscriber's numbers in the
+-- newsletter and in support tickets too), the tables locked against
+-- concurrent writes first, the identifiers nulled in the operator's own
+-- consent register (a copy of pg_privacy's, with its indexes and rows:
+-- pg_privacy's refuses every UPDATE but its own), and a row in an
+-- erasure log.
+CREATE TABLE bench.consent_event (LIKE privacy.consent_event INCLUDING DEFAULTS INCLUDING INDEXES);
+INSERT INTO bench.consent_event SELECT * FROM privacy.consent_event;
+CREATE TABLE bench.consent_state (LIKE privacy.consent_state INCLUDING DEFAULTS INCLUDING INDEXES);
+INSERT INTO bench.consent_state SELECT * FROM privacy.consent_state;
+CREATE TABLE bench.erasure_log (at timestamptz, who name, subject text, detail jsonb);
+ANALYZE bench.consent_event, bench.consent_state;
+CREATE FUNCTION bench.hand_erase_whole(c bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  mail text := (SELECT lower(btrim(email)) FROM telco.customer WHERE customer_id = c);
+  nums text[] := ARRAY(SELECT msisdn FROM telco.subscription WHERE customer_id = c);
+BEGIN
+  LOCK TABLE telco.customer, telco.subscription, telco.cdr, telco.invoice,
+             telco.newsletter_subscriber, telco.support_ticket IN SHARE ROW EXCLUSIVE MODE;
+  DELETE FROM telco.newsletter_subscriber n WHERE privacy.lookup_value('msisdn', n.phone, 'DK') = ANY (nums);
+  DELETE FROM telco.support_ticket t WHERE privacy.lookup_value('msisdn', t.msisdn_raw, 'DK') = ANY (nums);
+  PERFORM bench.hand_erase(c);
+  UPDATE bench.consent_event e SET value = NULL
+   WHERE (e.kind = 'msisdn' AND e.value = ANY (nums)) OR (e.kind = 'email' AND e.value = mail);
+  DELETE FROM bench.consent_state s
+   WHERE (s.kind = 'msisdn' AND s.value = ANY (nums)) OR (s.kind = 'email' AND s.value = mail);
+  INSERT INTO bench.erasure_log VALUES (now(), session_user, c::text, jsonb_build_object('numbers', cardinality(nums)));
+END
+$$;
+
+-- Five rounds each (the best counts): the erasures write, and one round
+-- in three is slowed by what the machine does meanwhile.
 DO $$
 DECLARE
   r int;
   ids text := (SELECT string_agg(customer_id::text, ',') FROM bench.subjects);
 BEGIN
-  FOR r IN 1..3 LOOP
+  FOR r IN 1..5 LOOP
     INSERT INTO bench.result SELECT 'export', 'hand-written SELECTs', r, bench.ms(
       format('SELECT bench.hand_export(c) FROM unnest(ARRAY[%s]::bigint[]) c', ids));
     INSERT INTO bench.result SELECT 'export', 'export_subject', r, bench.ms(
@@ -132,6 +165,8 @@ BEGIN
       format('SELECT bench.hand_erase(c) FROM unnest(ARRAY[%s]::bigint[]) c', ids));
     INSERT INTO bench.result SELECT 'erase', 'erase_subject', r, bench.ms_undo(
       format('SELECT privacy.erase_subject(''customer'', c::text) FROM unnest(ARRAY[%s]) c', ids));
+    INSERT INTO bench.result SELECT 'erase', 'hand-written, whole job', r, bench.ms_undo(
+      format('SELECT bench.hand_erase_whole(c) FROM unnest(ARRAY[%s]::bigint[]) c', ids));
   END LOOP;
 END
 $$;
@@ -158,7 +193,7 @@ END
 $$;
 
 \echo
-\echo '== data-subject rights (best of 3 rounds;' :n 'typical subscribers,' :cdrs 'own CDRs in all)'
+\echo '== data-subject rights (export and erasure best of 5 rounds, restriction of 3;' :n 'typical subscribers,' :cdrs 'own CDRs in all)'
 SELECT bench, variant, ms, round(ms / :n, 2) AS "ms/subject"
   FROM bench.best WHERE bench IN ('export', 'erase', 'restrict') ORDER BY bench, ms;
 
@@ -171,6 +206,9 @@ SELECT measure, ratio, target, CASE WHEN ok THEN 'met' ELSE 'NOT MET' END AS res
   SELECT 2, 'erase_subject / hand-written DELETE/UPDATE', round(e.ms / h.ms, 2), '<= 1.5', e.ms / h.ms <= 1.5
     FROM b e, b h WHERE e.variant = 'erase_subject' AND h.variant = 'hand-written DELETE/UPDATE'
   UNION ALL
-  SELECT 3, 'UPDATE with restriction check / without', round(e.ms / h.ms, 2), '<= 1.5', e.ms / h.ms <= 1.5
+  SELECT 3, 'erase_subject / hand-written, whole job', round(e.ms / h.ms, 2), '<= 1.5', e.ms / h.ms <= 1.5
+    FROM b e, b h WHERE e.variant = 'erase_subject' AND h.variant = 'hand-written, whole job'
+  UNION ALL
+  SELECT 4, 'UPDATE with restriction check / without', round(e.ms / h.ms, 2), '<= 1.5', e.ms / h.ms <= 1.5
     FROM b e, b h WHERE e.variant = 'UPDATE with the restriction check' AND h.variant = 'UPDATE without the check'
 ) s ORDER BY o;
