@@ -1042,6 +1042,61 @@ pgp_subject_identifiers(PG_FUNCTION_ARGS)
 
 /* --------------------------------------------------------------- export */
 
+/* Push every key and value of the object container c. */
+static void
+eng_push_fields(JsonbParseState **ps, JsonbContainer *c)
+{
+	JsonbIterator *it = JsonbIteratorInit(c);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY || tok == WJB_VALUE)
+			(void) pushJsonbValue(ps, tok, &v);
+	}
+}
+
+/*
+ * The export document: the header's fields, and "tables": per table its
+ * description (metas[i]) and its rows (docs[i]: "rows" and "mentions"),
+ * as the object metas[i] || docs[i].
+ */
+static Datum
+eng_export_document(Jsonb *header, Jsonb *metas, Datum *docs, int ndocs)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue	k;
+	JsonbValue *res;
+	int			i;
+
+	if (!JB_ROOT_IS_OBJECT(header) || !JB_ROOT_IS_ARRAY(metas) || JB_ROOT_COUNT(metas) != ndocs)
+		elog(ERROR, "unexpected parts of an export document");
+	(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	eng_push_fields(&ps, &header->root);
+	k.type = jbvString;
+	k.val.string.val = "tables";
+	k.val.string.len = 6;
+	(void) pushJsonbValue(&ps, WJB_KEY, &k);
+	(void) pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
+	for (i = 0; i < ndocs; i++)
+	{
+		JsonbValue *m = getIthJsonbValueFromContainer(&metas->root, i);
+		Jsonb	   *d = DatumGetJsonbP(docs[i]);
+
+		if (m == NULL || m->type != jbvBinary || !JsonContainerIsObject(m->val.binary.data) ||
+			!JB_ROOT_IS_OBJECT(d))
+			elog(ERROR, "unexpected part of an export document");
+		(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+		eng_push_fields(&ps, m->val.binary.data);
+		eng_push_fields(&ps, &d->root);
+		(void) pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	}
+	(void) pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_export);
 
 /*
@@ -1257,9 +1312,13 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 
 	/* the header, and the tables */
 	{
-		Oid			types[7] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
-		TSTZMULTIRANGEARRAYOID, OIDARRAYOID, JSONBARRAYOID};
-		Datum		vals[7];
+		Oid			types[5] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
+		TSTZMULTIRANGEARRAYOID};
+		Oid			mtypes[1] = {OIDARRAYOID};
+		Datum		vals[5];
+		Datum		mvals[1];
+		Datum		header;
+		Datum		metas;
 		MemoryContext old = MemoryContextSwitchTo(e.cxt);
 
 		vals[0] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
@@ -1267,51 +1326,71 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		vals[2] = eng_text_array(&e, e.kinds, e.nids);
 		vals[3] = eng_text_array(&e, e.vals, e.nids);
 		vals[4] = eng_span_array(&e, e.spans, e.nids);
-		vals[5] = PointerGetDatum(construct_array(docoids, ndocs, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
-		vals[6] = PointerGetDatum(construct_array(docs, ndocs, JSONBOID, -1, false, TYPALIGN_INT));
+		mvals[0] = PointerGetDatum(construct_array(docoids, ndocs, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 		MemoryContextSwitchTo(old);
+
 		/*
-		 * privacy_internal._subject_header's document, and the tables, each
-		 * with what the export says about it besides its rows
-		 * (privacy_internal._subject_table_json), read in one statement
+		 * privacy_internal._subject_header's document (identifiers,
+		 * restriction, consent receipts, open requests) ...
 		 */
-		doc = eng_sql(&e,
-					  "SELECT pg_catalog.jsonb_build_object("
-					  "'format', 'pg_privacy.subject_export', 'version', 1, 'generated_at', pg_catalog.now(),"
-					  " 'subject', pg_catalog.jsonb_build_object('kind', $1, 'value', $2),"
-					  " 'identifiers', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
-					  "'kind', u.k, 'value', u.v, 'periods',"
-					  " CASE WHEN u.s OPERATOR(pg_catalog.=) '{(,)}'::pg_catalog.tstzmultirange THEN NULL"
-					  " ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
-					  "'from', pg_catalog.lower(r), 'to', pg_catalog.upper(r)) ORDER BY r)"
-					  " FROM pg_catalog.unnest(u.s) r) END) ORDER BY u.o), '[]')"
-					  " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
-					  " WITH ORDINALITY u(k, v, s, o)),"
-					  " 'restricted', EXISTS (SELECT FROM privacy.restriction r"
-					  " WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (h.refs)"
-					  " AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),"
-					  " 'consent', privacy_internal._subject_consent($3, $4),"
-					  " 'requests', privacy_internal._subject_requests_json(h.refs),"
-					  " 'tables', COALESCE((SELECT pg_catalog.jsonb_agg(m.meta OPERATOR(pg_catalog.||) d.doc ORDER BY d.o)"
-					  " FROM ROWS FROM (pg_catalog.unnest($6), pg_catalog.unnest($7)) WITH ORDINALITY d(t, doc, o)"
-					  " CROSS JOIN LATERAL (SELECT pg_catalog.jsonb_build_object("
-					  "'table', rt.tbl::pg_catalog.text, 'purpose', p.name, 'purpose_description', p.description,"
-					  " 'legal_basis', p.legal_basis, 'legal_basis_article', b.article,"
-					  " 'recipients', pg_catalog.to_jsonb(p.recipients),"
-					  " 'retention', (SELECT pg_catalog.jsonb_build_object('time_column', rp.time_column, 'keep', rp.keep,"
-					  " 'action', rp.action, 'keep_at_least', rp.keep_at_least)"
-					  " FROM privacy.retention_policy rp WHERE rp.tbl OPERATOR(pg_catalog.=) rt.tbl),"
-					  " 'source', st.source,"
-					  " 'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category) FROM privacy.registered_column rc"
-					  " WHERE rc.tbl OPERATOR(pg_catalog.=) rt.tbl)) AS meta"
-					  " FROM privacy.registered_table rt"
-					  " JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) rt.purpose"
-					  " JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis"
-					  " LEFT JOIN privacy.subject_table st ON st.tbl OPERATOR(pg_catalog.=) rt.tbl"
-					  " WHERE rt.tbl OPERATOR(pg_catalog.=) d.t::pg_catalog.regclass) m), '[]'))"
-					  " FROM (SELECT ARRAY(SELECT privacy_internal._audit_ref(u.k, u.v)"
-					  " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) u(k, v)) AS refs) h",
-					  7, types, vals, NULL, &isnull);
+		header = eng_sql(&e,
+						 "SELECT pg_catalog.jsonb_build_object("
+						 "'format', 'pg_privacy.subject_export', 'version', 1, 'generated_at', pg_catalog.now(),"
+						 " 'subject', pg_catalog.jsonb_build_object('kind', $1, 'value', $2),"
+						 " 'identifiers', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+						 "'kind', u.k, 'value', u.v, 'periods',"
+						 " CASE WHEN u.s OPERATOR(pg_catalog.=) '{(,)}'::pg_catalog.tstzmultirange THEN NULL"
+						 " ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
+						 "'from', pg_catalog.lower(r), 'to', pg_catalog.upper(r)) ORDER BY r)"
+						 " FROM pg_catalog.unnest(u.s) r) END) ORDER BY u.o), '[]')"
+						 " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
+						 " WITH ORDINALITY u(k, v, s, o)),"
+						 " 'restricted', EXISTS (SELECT FROM privacy.restriction r"
+						 " WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (h.refs)"
+						 " AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),"
+						 " 'consent', privacy_internal._subject_consent($3, $4),"
+						 " 'requests', privacy_internal._subject_requests_json(h.refs))"
+						 " FROM (SELECT ARRAY(SELECT privacy_internal._audit_ref(u.k, u.v)"
+						 " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) u(k, v)) AS refs) h",
+						 5, types, vals, NULL, &isnull);
+		if (isnull)
+			elog(ERROR, "the export's header is missing");
+
+		/*
+		 * ... what the export says about each table besides its rows
+		 * (privacy_internal._subject_table_json), in the order of docoids
+		 * ...
+		 */
+		metas = eng_sql(&e,
+						"SELECT COALESCE(pg_catalog.jsonb_agg(m.meta ORDER BY d.o), '[]')"
+						" FROM pg_catalog.unnest($1) WITH ORDINALITY d(t, o)"
+						" CROSS JOIN LATERAL (SELECT pg_catalog.jsonb_build_object("
+						"'table', rt.tbl::pg_catalog.text, 'purpose', p.name, 'purpose_description', p.description,"
+						" 'legal_basis', p.legal_basis, 'legal_basis_article', b.article,"
+						" 'recipients', pg_catalog.to_jsonb(p.recipients),"
+						" 'retention', (SELECT pg_catalog.jsonb_build_object('time_column', rp.time_column, 'keep', rp.keep,"
+						" 'action', rp.action, 'keep_at_least', rp.keep_at_least)"
+						" FROM privacy.retention_policy rp WHERE rp.tbl OPERATOR(pg_catalog.=) rt.tbl),"
+						" 'source', st.source,"
+						" 'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category) FROM privacy.registered_column rc"
+						" WHERE rc.tbl OPERATOR(pg_catalog.=) rt.tbl)) AS meta"
+						" FROM privacy.registered_table rt"
+						" JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) rt.purpose"
+						" JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis"
+						" LEFT JOIN privacy.subject_table st ON st.tbl OPERATOR(pg_catalog.=) rt.tbl"
+						" WHERE rt.tbl OPERATOR(pg_catalog.=) d.t::pg_catalog.regclass) m",
+						1, mtypes, mvals, NULL, &isnull);
+		if (isnull)
+			elog(ERROR, "the export's table descriptions are missing");
+
+		/*
+		 * ... put together here: the header's fields, and "tables", each
+		 * table's description and its rows.  The rows, the bulk of the
+		 * document, are copied once, into the document itself.
+		 */
+		old = MemoryContextSwitchTo(e.cxt);
+		doc = eng_export_document(DatumGetJsonbP(header), DatumGetJsonbP(metas), docs, ndocs);
+		MemoryContextSwitchTo(old);
 	}
 	MemoryContextSwitchTo(outer);
 	doc = PointerGetDatum(DatumGetJsonbPCopy(doc));
