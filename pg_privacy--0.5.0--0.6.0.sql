@@ -11,6 +11,17 @@
 
 -- Tables new in 0.6.0 (generated)
 
+CREATE TABLE privacy.erasure_ledger_state (
+  database_id uuid        PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+  here        text        NOT NULL,
+  last_seq    bigint      NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+  last_mac    text,
+  last_at     timestamptz,
+  sources     jsonb       NOT NULL DEFAULT '[]',
+  replayed_at timestamptz
+);
+
 -- Functions removed, or whose arguments or result changed (generated)
 
 DROP FUNCTION privacy_internal._consent_forget_identity(text, text);
@@ -118,9 +129,828 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
+                                      at timestamptz DEFAULT NULL)
+  RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  report jsonb;
+  ledger privacy.erasure_ledger_state;
+  lkinds text[];
+  lvals  text[];
+  lspans tstzmultirange[];
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'erase_subject') FROM privacy.registered_table t;
+  norm := privacy_internal._identifier_normalize(kind, value);
+  IF dry_run IS NULL THEN
+    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'erase_subject must run at isolation level READ COMMITTED'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The transaction runs at %s; its snapshot could miss rows written concurrently.',
+                                       pg_catalog.current_setting('transaction_isolation'));
+  END IF;
+  IF dry_run THEN
+    -- The same work, rolled back: the report is exactly what an erasure
+    -- would do now.
+    BEGIN
+      SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+        FROM privacy_internal._subject_erase(kind, value, at) e;
+      RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_privacy dry run';
+    EXCEPTION WHEN assert_failure THEN
+      NULL;
+    END;
+  ELSE
+    -- With an erasure ledger: refused while the database is behind it;
+    -- the subject's identifiers, for its entry (src/sql/75_subject_ledger.sql)
+    ledger := privacy_internal._ledger_check();
+    IF ledger.database_id IS NOT NULL THEN
+      SELECT i.kinds, i.vals, i.spans INTO lkinds, lvals, lspans
+        FROM privacy_internal._subject_identifiers(kind, value, at) i;
+    END IF;
+    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+      FROM privacy_internal._subject_erase(kind, value, at) e;
+    IF ledger.database_id IS NOT NULL THEN
+      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, COALESCE(report, '[]'));
+    END IF;
+  END IF;
+  report := COALESCE(report, '[]');
+  PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'report', (SELECT COALESCE(pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                               FROM pg_catalog.jsonb_array_elements(report) e)));
+  RETURN QUERY
+    SELECT (e OPERATOR(pg_catalog.->>) 'table_name')::regclass, e OPERATOR(pg_catalog.->>) 'action',
+           (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
+           (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
+      FROM pg_catalog.jsonb_array_elements(report) e;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE FUNCTION privacy_internal._ledger_here() RETURNS text
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_ledger_here';
+
+COMMENT ON FUNCTION privacy_internal._ledger_here() IS
+  'internal: where this database lives (system identifier and database OID)';
+
+CREATE FUNCTION privacy_internal._ledger_configured() RETURNS boolean
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_ledger_configured';
+
+COMMENT ON FUNCTION privacy_internal._ledger_configured() IS
+  'internal: whether pg_privacy.erasure_ledger_file is set';
+
+CREATE FUNCTION privacy_internal._ledger_queue(line text) RETURNS void
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_ledger_queue';
+
+COMMENT ON FUNCTION privacy_internal._ledger_queue(text) IS
+  'internal: appends one line to the erasure ledger when the transaction commits (fsynced; the commit fails if it cannot)';
+
+CREATE FUNCTION privacy_internal._ledger_lines()
+  RETURNS TABLE(lineno bigint, body jsonb, line text)
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_ledger_lines';
+
+COMMENT ON FUNCTION privacy_internal._ledger_lines() IS
+  'internal: the lines of the erasure ledger file (body NULL for a line that is not a JSON object)';
+
+CREATE FUNCTION privacy_internal._ledger_tail(db text)
+  RETURNS TABLE(seq bigint, mac text)
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_ledger_tail';
+
+COMMENT ON FUNCTION privacy_internal._ledger_tail(text) IS
+  'internal: the sequence number and MAC of a database''s last entry in the erasure ledger';
+
+CREATE FUNCTION privacy_internal._ledger_state() RETURNS privacy.erasure_ledger_state
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  s privacy.erasure_ledger_state;
+BEGIN
+  SELECT * INTO s FROM privacy.erasure_ledger_state x
+   ORDER BY x.created_at, x.database_id LIMIT 1 FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO privacy.erasure_ledger_state (here) VALUES (privacy_internal._ledger_here())
+      RETURNING * INTO s;
+  END IF;
+  DELETE FROM privacy.erasure_ledger_state x WHERE x.database_id OPERATOR(pg_catalog.<>) s.database_id;
+  RETURN s;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._ledger_state() IS
+  'internal: this database''s erasure ledger state, locked';
+
+CREATE FUNCTION privacy_internal._ledger_entries()
+  RETURNS TABLE(lineno bigint, db uuid, seq bigint, at timestamptz, datname text, type text,
+                ids jsonb, report jsonb, requests jsonb, key_fingerprint text,
+                prev text, mac text, verified boolean, body jsonb)
+  LANGUAGE sql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT x.lineno, x.db, x.seq, x.at, x.datname, x.type, x.ids, x.report, x.requests, x.key_fingerprint,
+         x.prev, x.mac,
+         COALESCE(x.mac_ok
+                  AND (pg_catalog.lag(x.mac) OVER w IS NULL
+                       OR (pg_catalog.lag(x.mac) OVER w OPERATOR(pg_catalog.=) x.prev
+                           AND pg_catalog.lag(x.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) x.seq)), false),
+         x.body
+    FROM (SELECT l.lineno, l.body,
+                 CASE WHEN (l.body OPERATOR(pg_catalog.->>) 'db') OPERATOR(pg_catalog.~)
+                           '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                      THEN (l.body OPERATOR(pg_catalog.->>) 'db')::uuid END AS db,
+                 CASE WHEN pg_catalog.jsonb_typeof(l.body OPERATOR(pg_catalog.->) 'seq') OPERATOR(pg_catalog.=) 'number'
+                       AND (l.body OPERATOR(pg_catalog.->>) 'seq') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$'
+                      THEN (l.body OPERATOR(pg_catalog.->>) 'seq')::bigint END AS seq,
+                 CASE WHEN (l.body OPERATOR(pg_catalog.->>) 'at') OPERATOR(pg_catalog.~)
+                           '^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?[+-][0-9]{2}:[0-9]{2}$'
+                      THEN (l.body OPERATOR(pg_catalog.->>) 'at')::timestamptz END AS at,
+                 l.body OPERATOR(pg_catalog.->>) 'datname' AS datname,
+                 l.body OPERATOR(pg_catalog.->>) 'type' AS type,
+                 l.body OPERATOR(pg_catalog.->) 'ids' AS ids,
+                 l.body OPERATOR(pg_catalog.->) 'report' AS report,
+                 l.body OPERATOR(pg_catalog.->) 'requests' AS requests,
+                 l.body OPERATOR(pg_catalog.->>) 'key' AS key_fingerprint,
+                 l.body OPERATOR(pg_catalog.->>) 'prev' AS prev,
+                 l.body OPERATOR(pg_catalog.->>) 'mac' AS mac,
+                 (l.body OPERATOR(pg_catalog.->>) 'mac') OPERATOR(pg_catalog.=)
+                   privacy_internal._audit_ref('pg_privacy erasure ledger',
+                                               (l.body OPERATOR(pg_catalog.-) 'mac')::text) AS mac_ok
+            FROM privacy_internal._ledger_lines() l) x
+  WINDOW w AS (PARTITION BY x.db ORDER BY x.lineno)
+$$;
+
+COMMENT ON FUNCTION privacy_internal._ledger_entries() IS
+  'internal: the erasure ledger''s entries, parsed and verified';
+
+CREATE FUNCTION privacy_internal._ledger_check() RETURNS privacy.erasure_ledger_state
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  s privacy.erasure_ledger_state;
+  tail_seq bigint;
+BEGIN
+  IF NOT privacy_internal._ledger_configured() THEN
+    RETURN NULL;
+  END IF;
+  s := privacy_internal._ledger_state();
+  IF s.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here() THEN
+    RAISE EXCEPTION 'this database was restored or copied from another place: its erasure ledger must be replayed first'
+      USING ERRCODE = '55000',
+            DETAIL = 'Erasures recorded in the ledger after the backup it comes from are not applied here yet.',
+            HINT = 'Run SELECT * FROM privacy.replay_erasures(); then erase.';
+  END IF;
+  SELECT t.seq INTO tail_seq FROM privacy_internal._ledger_tail(s.database_id::text) t;
+  IF tail_seq OPERATOR(pg_catalog.>) s.last_seq THEN
+    RAISE EXCEPTION 'this database is older than its erasure ledger'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The ledger records %s erasure(s) of this database after its last one (number %s): it was restored from a backup taken before them.',
+                                       tail_seq OPERATOR(pg_catalog.-) s.last_seq, s.last_seq),
+            HINT = 'Run SELECT * FROM privacy.replay_erasures(); then erase.';
+  END IF;
+  RETURN s;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._ledger_check() IS
+  'internal: refuses an erasure while the database is behind its erasure ledger; its state, locked';
+
+CREATE FUNCTION privacy_internal._ledger_record(s privacy.erasure_ledger_state, kinds text[], vals text[],
+                                               spans tstzmultirange[], report jsonb)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refs  text[];
+  entry jsonb;
+  mac   text;
+BEGIN
+  refs := ARRAY(SELECT privacy_internal._audit_ref(u.k, u.v)
+                  FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
+                 ORDER BY u.o);
+  entry := pg_catalog.jsonb_build_object(
+    'v', 1, 'type', 'erasure', 'db', s.database_id, 'seq', s.last_seq OPERATOR(pg_catalog.+) 1,
+    'at', pg_catalog.clock_timestamp(), 'datname', pg_catalog.current_database(),
+    'ids', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('kind', u.k, 'ref', u.r)
+                                                  OPERATOR(pg_catalog.||)
+                                                  CASE WHEN u.p IS NULL OR u.p OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN '{}'::jsonb
+                                                       ELSE pg_catalog.jsonb_build_object('span', u.p::text) END
+                                                  ORDER BY u.o), '[]')
+              FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(refs), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, r, p, o)),
+    'report', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                 'table', r OPERATOR(pg_catalog.->>) 'table_name',
+                 'action', r OPERATOR(pg_catalog.->>) 'action',
+                 'rows', r OPERATOR(pg_catalog.->) 'rows',
+                 'kept_until', r OPERATOR(pg_catalog.->) 'kept_until',
+                 'why', CASE WHEN r OPERATOR(pg_catalog.->>) 'action' OPERATOR(pg_catalog.<>) 'keep' THEN NULL
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'legal hold%' THEN 'legal hold'
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'legal minimum%' THEN 'legal minimum'
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'referenced%' THEN 'referenced by kept rows'
+                             ELSE 'kept' END)), '[]')
+                 FROM pg_catalog.jsonb_array_elements(report) r),
+    'requests', (SELECT COALESCE(pg_catalog.jsonb_agg(q.id ORDER BY q.id), '[]')
+                   FROM privacy.subject_request q
+                  WHERE q.request OPERATOR(pg_catalog.=) 'erasure' AND q.closed_at IS NULL
+                    AND q.subject_ref OPERATOR(pg_catalog.=) ANY (refs)),
+    'key', privacy.key_fingerprint(),
+    'prev', s.last_mac);
+  mac := privacy_internal._audit_ref('pg_privacy erasure ledger', entry::text);
+  PERFORM privacy_internal._ledger_queue((entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('mac', mac))::text);
+  UPDATE privacy.erasure_ledger_state x
+     SET last_seq = s.last_seq OPERATOR(pg_catalog.+) 1, last_mac = mac, last_at = pg_catalog.clock_timestamp()
+   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  RETURN s.last_seq OPERATOR(pg_catalog.+) 1;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._ledger_record(privacy.erasure_ledger_state, text[], text[], tstzmultirange[], jsonb) IS
+  'internal: queues an erasure''s ledger entry (keyed references only) for the commit';
+
+CREATE FUNCTION privacy.replay_erasures(since timestamptz DEFAULT NULL)
+  RETURNS TABLE(database_id uuid, seq bigint, erased_at timestamptz, result text, report jsonb)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  s      privacy.erasure_ledger_state;
+  chains jsonb;
+  todo   jsonb;
+  wanted text[];
+  known  jsonb := '{}';
+  c      privacy_internal._subject_column;
+  dc     text := privacy_internal._default_country();
+  q      text;
+  dom    text;
+  e      jsonb;
+  fk     text;
+  fv     text;
+  fref   text;
+  bad    record;
+  own_seq bigint;
+  moved  boolean;
+  eid    uuid;
+  eseq   bigint;
+  eat    timestamptz;
+BEGIN
+  IF NOT privacy_internal._ledger_configured() THEN
+    RAISE EXCEPTION 'no erasure ledger is configured'
+      USING ERRCODE = '55000',
+            HINT = 'Set pg_privacy.erasure_ledger_file to the ledger the erasures were recorded in, and reload.';
+  END IF;
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'replay_erasures') FROM privacy.registered_table t;
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'replay_erasures must run at isolation level READ COMMITTED' USING ERRCODE = '55000';
+  END IF;
+  s := privacy_internal._ledger_state();
+  moved := s.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here();
+  -- the chains to follow: this database's own, and those it came from
+  chains := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', s.last_seq))
+            OPERATOR(pg_catalog.||) s.sources;
+
+  -- A line of these chains not as written (a MAC that does not verify
+  -- under the loaded key, a broken link, an entry this database has but
+  -- the ledger does not): nothing is replayed.
+  SELECT x.lineno, x.seq INTO bad
+    FROM privacy_internal._ledger_entries() x
+    JOIN pg_catalog.jsonb_array_elements(chains) ch ON x.db::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
+   WHERE x.type OPERATOR(pg_catalog.=) 'erasure' AND NOT x.verified
+   ORDER BY x.lineno LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'the erasure ledger is damaged or was altered at line %', bad.lineno
+      USING ERRCODE = 'XX001',
+            DETAIL = 'Its MAC does not verify under the loaded key, or it does not follow the entry before it.',
+            HINT = 'Put back the ledger file from its own backup, with the key it was written under; nothing was replayed.';
+  END IF;
+  IF s.last_seq OPERATOR(pg_catalog.>) 0 AND NOT EXISTS (
+       SELECT FROM privacy_internal._ledger_entries() x
+        WHERE x.db OPERATOR(pg_catalog.=) s.database_id AND x.seq OPERATOR(pg_catalog.=) s.last_seq
+          AND x.mac OPERATOR(pg_catalog.=) s.last_mac) THEN
+    RAISE EXCEPTION 'the erasure ledger does not hold this database''s last erasure (number %)', s.last_seq
+      USING ERRCODE = '55000',
+            DETAIL = 'The file named by pg_privacy.erasure_ledger_file is not the ledger this database recorded its erasures in, or lost lines.',
+            HINT = 'Set pg_privacy.erasure_ledger_file to this database''s ledger; nothing was replayed.';
+  END IF;
+
+  -- the entries to apply, oldest first
+  SELECT COALESCE(pg_catalog.jsonb_agg(x.body ORDER BY x.at, x.lineno), '[]') INTO todo
+    FROM privacy_internal._ledger_entries() x
+    JOIN pg_catalog.jsonb_array_elements(chains) ch ON x.db::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
+   WHERE x.type OPERATOR(pg_catalog.=) 'erasure'
+     AND (x.seq OPERATOR(pg_catalog.>) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint
+          OR (since IS NOT NULL AND x.at OPERATOR(pg_catalog.>=) since));
+
+  -- Who they are here: the keyed references of the identifiers in the
+  -- columns that hold a subject's own rows, smallest tables first, until
+  -- every entry has one identifier found (each column read once, as its
+  -- table's owner; the references computed here).
+  wanted := ARRAY(SELECT DISTINCT (i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref')
+                    FROM pg_catalog.jsonb_array_elements(todo) t,
+                         pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'ids') i
+                   WHERE NOT i OPERATOR(pg_catalog.?) 'span');
+  FOR c IN SELECT sc.* FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+             JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) sc.tbl
+            WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
+            ORDER BY k.reltuples, sc.tbl::text, sc.attnum LOOP
+    EXIT WHEN NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(todo) t
+                           WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'ids') i
+                                              WHERE NOT i OPERATOR(pg_catalog.?) 'span'
+                                                AND known OPERATOR(pg_catalog.?) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref'))));
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(wanted) w
+                               WHERE pg_catalog.split_part(w, ':', 1) OPERATOR(pg_catalog.=) c.kind);
+    dom := privacy_internal._subject_decrypt_domain(c);
+    q := pg_catalog.format('SELECT 0, NULL::pg_catalog.text, pg_catalog.to_jsonb(x.v) FROM (SELECT DISTINCT %s AS v FROM %s t) x WHERE x.v IS NOT NULL',
+                           privacy_internal._subject_value_expr(c, dc), c.tbl);
+    known := known OPERATOR(pg_catalog.||) COALESCE((
+      SELECT pg_catalog.jsonb_object_agg(m.key, m.v)
+        FROM (SELECT DISTINCT ON (y.key) y.key, y.v
+                FROM (SELECT c.kind || ':' || privacy_internal._audit_ref(c.kind, z.v) AS key, z.v
+                        FROM (SELECT CASE WHEN dom IS NULL THEN r.j OPERATOR(pg_catalog.#>>) '{}'
+                                          ELSE privacy_internal._msisdn_decrypt(r.j OPERATOR(pg_catalog.#>>) '{}', dom) END AS v
+                                FROM privacy_internal._subject_rows(c.tbl, q, '{}'::jsonb) r) z
+                       WHERE z.v IS NOT NULL) y
+               WHERE y.key OPERATOR(pg_catalog.=) ANY (wanted)) m), '{}');
+  END LOOP;
+
+  -- Each entry: erased again with the legal exceptions in force here
+  -- (holds, legal minimums), and this database's place moved past it.
+  FOR e IN SELECT t FROM pg_catalog.jsonb_array_elements(todo) t LOOP
+    fk := NULL;
+    fv := NULL;
+    -- An identifier that was the subject's for good.  A reassigned one (a
+    -- phone number, recorded with the period it was the subject's) is
+    -- never taken: here it may be another person's, and the subject is
+    -- found by the others (the customer number the erasure was asked for).
+    SELECT i OPERATOR(pg_catalog.->>) 'kind', known OPERATOR(pg_catalog.->>) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref')),
+           i OPERATOR(pg_catalog.->>) 'ref'
+      INTO fk, fv, fref
+      FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'ids') WITH ORDINALITY u(i, o)
+     WHERE known OPERATOR(pg_catalog.?) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref'))
+       AND NOT i OPERATOR(pg_catalog.?) 'span'
+     ORDER BY u.o LIMIT 1;
+    eid := (e OPERATOR(pg_catalog.->>) 'db')::uuid;
+    eseq := (e OPERATOR(pg_catalog.->>) 'seq')::bigint;
+    eat := (e OPERATOR(pg_catalog.->>) 'at')::timestamptz;
+    IF fv IS NULL THEN
+      result := 'not in this database';
+      report := '[]';
+    ELSE
+      SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') INTO report
+        FROM privacy_internal._subject_erase(fk, fv, NULL) x;
+      result := 'erased again';
+    END IF;
+    PERFORM privacy_internal._audit('subject.erase_replay', NULL,
+      pg_catalog.jsonb_build_object('database', eid, 'seq', eseq, 'erased_at', eat,
+                                    'kind', fk, 'subject', fref, 'result', result,
+                                    'report', (SELECT COALESCE(pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                                 FROM pg_catalog.jsonb_array_elements(report) r)));
+    IF eid OPERATOR(pg_catalog.=) s.database_id THEN
+      UPDATE privacy.erasure_ledger_state x
+         SET last_seq = eseq, last_mac = e OPERATOR(pg_catalog.->>) 'mac', last_at = eat
+       WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id AND x.last_seq OPERATOR(pg_catalog.<) eseq;
+    ELSE
+      UPDATE privacy.erasure_ledger_state x
+         SET sources = (SELECT pg_catalog.jsonb_agg(CASE WHEN src OPERATOR(pg_catalog.->>) 'db' OPERATOR(pg_catalog.=) eid::text
+                                                          AND (src OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.<) eseq
+                                                         THEN src OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('seq', eseq)
+                                                         ELSE src END)
+                          FROM pg_catalog.jsonb_array_elements(x.sources) src)
+       WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+    END IF;
+    database_id := eid;
+    seq := eseq;
+    erased_at := eat;
+    RETURN NEXT;
+  END LOOP;
+  UPDATE privacy.erasure_ledger_state x SET replayed_at = pg_catalog.clock_timestamp()
+   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+
+  -- Restored or copied elsewhere: from now on a chain of its own, which
+  -- remembers the one it came from.
+  IF moved THEN
+    SELECT x.last_seq INTO own_seq FROM privacy.erasure_ledger_state x
+     WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+    UPDATE privacy.erasure_ledger_state x
+       SET database_id = pg_catalog.gen_random_uuid(), created_at = pg_catalog.clock_timestamp(),
+           here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
+           sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', own_seq))
+                     OPERATOR(pg_catalog.||) x.sources
+     WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  END IF;
+END
+$$;
+
+COMMENT ON FUNCTION privacy.replay_erasures(timestamptz) IS
+  'after a restore or a copy: erase again every subject the erasure ledger names that this database does not know was erased (since: also those erased from that moment on), with the holds and legal minimums in force here; audited';
+
+CREATE OR REPLACE FUNCTION privacy.health()
+  RETURNS TABLE(area text, status text, detail text, hint text)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ext_owner oid;
+  libs text[];
+  loaded text;
+  stored text;
+  r record;
+  n bigint;
+  m bigint;
+  job record;
+  last record;
+  npolicies bigint;
+  conn text;
+BEGIN
+  -- Without the entry-point hook (the library loaded on demand, or not at
+  -- all) this function runs with the caller's rights: say so and stop.
+  SELECT e.extowner INTO ext_owner FROM pg_catalog.pg_extension e
+   WHERE e.extname OPERATOR(pg_catalog.=) 'pg_privacy';
+  IF ext_owner IS NULL OR NOT pg_catalog.pg_has_role(CURRENT_USER, ext_owner, 'USAGE') THEN
+    area := 'library'; status := 'error';
+    detail := 'pg_privacy''s API entry points are not in force in this session: the library is not preloaded';
+    hint := 'Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server.';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+
+  -- 1. The library.
+  area := 'library';
+  libs := ARRAY(SELECT pg_catalog.btrim(x, ' "')
+                  FROM pg_catalog.regexp_split_to_table(
+                         pg_catalog.current_setting('shared_preload_libraries'), ',') x);
+  IF 'pg_privacy' OPERATOR(pg_catalog.=) ANY (libs)
+     OR '$libdir/pg_privacy' OPERATOR(pg_catalog.=) ANY (libs) THEN
+    status := 'ok'; detail := 'pg_privacy is preloaded (shared_preload_libraries)'; hint := NULL;
+  ELSE
+    status := 'error';
+    detail := pg_catalog.format('pg_privacy is not in shared_preload_libraries (%s)',
+                                COALESCE(NULLIF(pg_catalog.current_setting('shared_preload_libraries'), ''), 'empty'));
+    hint := 'Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server: its API functions rely on a hook installed at load.';
+  END IF;
+  RETURN NEXT;
+
+  -- 2. The key: configured, usable, and the database's own.
+  area := 'key';
+  BEGIN
+    loaded := privacy.key_fingerprint();
+  EXCEPTION WHEN OTHERS THEN
+    status := 'error';
+    detail := SQLERRM;
+    hint := 'Set pg_privacy.key_file to a file of 64 hexadecimal digits (openssl rand -hex 32), mode 0600, outside the data directory, and reload.';
+    RETURN NEXT;
+  END;
+  IF loaded IS NOT NULL THEN
+    SELECT s.fingerprint INTO stored FROM privacy.key_state s;
+    IF stored IS NULL THEN
+      status := 'ok';
+      detail := pg_catalog.format('key %s loaded; no keyed data yet (the first keyed work records it)', loaded);
+      hint := NULL;
+    ELSIF stored OPERATOR(pg_catalog.=) loaded THEN
+      status := 'ok';
+      detail := pg_catalog.format('key %s loaded, the database''s key', loaded);
+      hint := NULL;
+    ELSE
+      status := 'error';
+      detail := pg_catalog.format('the loaded key %s is not the database''s key %s: keyed work fails', loaded, stored);
+      hint := pg_catalog.format('Install the key file of fingerprint %s and reload; if the key was replaced on purpose, run SELECT privacy.accept_key_change(%L).',
+                                stored, stored);
+    END IF;
+    RETURN NEXT;
+  END IF;
+
+  -- 3. The purge: scheduled with pg_cron, and its last run.
+  area := 'purge';
+  SELECT pg_catalog.count(*) INTO npolicies FROM privacy.retention_policy;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+    status := 'warning';
+    detail := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0
+                   THEN pg_catalog.format('pg_cron not installed in this database; tables with a retention policy: %s', npolicies)
+                   ELSE 'pg_cron not installed in this database' END;
+    hint := 'Schedule CALL privacy.run_purge() nightly: with pg_cron (cron.database_name = this database, cron.use_background_workers = on, CREATE EXTENSION pg_cron, SELECT privacy.schedule_purge()), '
+            'or with cron.schedule_in_database() from pg_cron''s database, or another scheduler.';
+    RETURN NEXT;
+  ELSE
+    EXECUTE 'SELECT j.jobid, j.schedule, j.command, j.nodename, j.nodeport, j.database, j.username, j.active
+               FROM cron.job j WHERE j.jobname OPERATOR(pg_catalog.=) $1
+              ORDER BY j.jobid DESC LIMIT 1'
+      INTO job USING 'pg_privacy_purge';
+    IF job.jobid IS NULL THEN
+      status := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0 THEN 'error' ELSE 'warning' END;
+      detail := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0
+                     THEN pg_catalog.format('the purge is not scheduled; tables with a retention policy: %s', npolicies)
+                     ELSE 'the purge is not scheduled (and no table has a retention policy)' END;
+      hint := 'Schedule it with SELECT privacy.schedule_purge(''30 3 * * *'').';
+      RETURN NEXT;
+    ELSE
+      EXECUTE 'SELECT d.status, d.return_message, d.start_time, d.end_time
+                 FROM cron.job_run_details d WHERE d.jobid OPERATOR(pg_catalog.=) $1
+                ORDER BY d.runid DESC LIMIT 1'
+        INTO last USING job.jobid;
+      IF NOT job.active THEN
+        status := 'error';
+        detail := pg_catalog.format('purge job %s is inactive', job.jobid);
+        hint := 'Activate it again with SELECT privacy.schedule_purge(schedule).';
+      ELSIF job.database OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
+        status := 'error';
+        detail := pg_catalog.format('purge job %s runs in database %s, not in this one', job.jobid, job.database);
+        hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule).';
+      ELSIF last.status IS NOT DISTINCT FROM 'failed' THEN
+        status := 'error';
+        detail := pg_catalog.format('the last run of purge job %s failed at %s: %s', job.jobid,
+                                    pg_catalog.to_char(COALESCE(last.end_time, last.start_time), 'YYYY-MM-DD HH24:MI:SSOF'),
+                                    COALESCE(last.return_message, 'no message'));
+        hint := CASE
+          WHEN last.return_message LIKE 'connection failed%'
+            THEN 'pg_cron could not connect: set cron.use_background_workers = on in postgresql.conf, restart, and SELECT privacy.schedule_purge(schedule).'
+          WHEN last.return_message LIKE 'could not start background process%'
+            THEN 'Raise max_worker_processes (pg_cron''s jobs need background workers beside parallel query and replication) and restart.'
+          ELSE 'See cron.job_run_details and privacy.audit_log (event retention.purge_failed); run CALL privacy.run_purge() by hand to see the error.' END;
+      ELSIF pg_catalog.current_setting('cron.use_background_workers', true) IS DISTINCT FROM 'on'
+            AND (job.nodename IS DISTINCT FROM COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost')
+                 OR job.nodeport IS DISTINCT FROM pg_catalog.current_setting('port')::integer) THEN
+        -- pg_cron connects to the node the job names: one restored from
+        -- another cluster, or made before cron.host changed, misses.
+        status := 'warning';
+        detail := pg_catalog.format('purge job %s connects to %s port %s, not to this server (%s port %s): its next run fails',
+                                    job.jobid, job.nodename, job.nodeport,
+                                    COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost'),
+                                    pg_catalog.current_setting('port'));
+        hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule): the job is made for this server.';
+      ELSIF last.status IS NULL THEN
+        conn := privacy_internal._cron_connection_problem();
+        status := CASE WHEN conn IS NULL THEN 'ok' ELSE 'warning' END;
+        detail := pg_catalog.format('purge job %s scheduled ''%s'' (%s), not run yet%s', job.jobid, job.schedule, job.command,
+                                    CASE WHEN conn IS NULL THEN '' ELSE '; ' || conn END);
+        hint := CASE WHEN conn IS NULL THEN NULL
+                     ELSE 'Set cron.use_background_workers = on and restart, then SELECT privacy.schedule_purge(schedule).' END;
+      ELSE
+        status := 'ok';
+        detail := pg_catalog.format('purge job %s scheduled ''%s''; last run %s at %s', job.jobid, job.schedule,
+                                    last.status, pg_catalog.to_char(COALESCE(last.end_time, last.start_time), 'YYYY-MM-DD HH24:MI:SSOF'));
+        hint := NULL;
+      END IF;
+      RETURN NEXT;
+    END IF;
+  END IF;
+
+  -- 4. Data-subject requests past their deadline and still open.
+  area := 'subject requests';
+  SELECT pg_catalog.count(*),
+         pg_catalog.string_agg(pg_catalog.format('%s (%s, due %s)', d.id, d.request, pg_catalog.to_char(d.due_at, 'YYYY-MM-DD')), ', ' ORDER BY d.due_at, d.id)
+    INTO n, detail
+    FROM privacy.request_deadlines d
+   WHERE d.closed_at IS NULL AND d.due_at OPERATOR(pg_catalog.<) pg_catalog.now();
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'error';
+    detail := pg_catalog.format('open requests past their deadline (%s): %s', n, detail);
+    hint := 'Answer them and close them with privacy.close_request(id, outcome); privacy.request_deadlines lists them.';
+  ELSE
+    SELECT pg_catalog.count(*) INTO m FROM privacy.subject_request q WHERE q.closed_at IS NULL;
+    status := 'ok';
+    detail := pg_catalog.format('no open request is overdue (%s open)', m);
+    hint := NULL;
+  END IF;
+  RETURN NEXT;
+
+  -- 5. The catalog: each problem is an error.
+  area := 'catalog';
+  n := 0;
+  FOR r IN SELECT p.table_name, p.column_name, p.problem FROM privacy.catalog_problems p
+            ORDER BY p.table_name::text, p.column_name, p.problem LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'error';
+    detail := pg_catalog.format('%s%s: %s', r.table_name,
+                                CASE WHEN r.column_name IS NULL THEN '' ELSE '.' || pg_catalog.quote_ident(r.column_name) END,
+                                r.problem);
+    hint := 'See privacy.catalog_problems; fix the table or its declaration (privacy.register_column, privacy.unregister_column).';
+    RETURN NEXT;
+  END LOOP;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('no catalog problem (registered tables: %s)',
+                                (SELECT pg_catalog.count(*) FROM privacy.registered_table));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 6. Columns that look personal but are not declared.
+  area := 'undeclared columns';
+  SELECT pg_catalog.count(*),
+         pg_catalog.string_agg(x.c, ', ' ORDER BY x.c) FILTER (WHERE x.i OPERATOR(pg_catalog.<=) 10)
+    INTO n, detail
+    FROM (SELECT u.table_name::text || '.' || pg_catalog.quote_ident(u.column_name) AS c,
+                 pg_catalog.row_number() OVER (ORDER BY u.table_name::text, u.column_name) AS i
+            FROM privacy_internal._undeclared_by_name u) x;
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('columns that look personal but are not declared (%s): %s%s', n, detail,
+                                CASE WHEN n OPERATOR(pg_catalog.>) 10 THEN ', ...' ELSE '' END);
+    hint := 'Declare them with privacy.register_column() (see privacy.undeclared_columns).';
+  ELSE
+    status := 'ok'; detail := 'no undeclared personal column'; hint := NULL;
+  END IF;
+  RETURN NEXT;
+
+  -- 7. Tables with protect transformations whose protection is not in force.
+  area := 'protection';
+  n := 0;
+  FOR r IN SELECT p.table_name FROM privacy.protected_tables p WHERE NOT p.protected
+            ORDER BY p.table_name::text LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'error';
+    detail := pg_catalog.format('protection of %s is not in force: %s', r.table_name,
+                                COALESCE(privacy_internal._protection_problem(r.table_name),
+                                                    'it has protect declarations but no protect trigger'));
+    hint := CASE WHEN privacy_internal._has_protect_trigger(r.table_name)
+                 THEN 'Restore the protect trigger (ALTER TABLE ... ENABLE TRIGGER zz_pg_privacy_protect, on every partition), or remove the protection with privacy.unprotect() and install it again with privacy.protect().'
+                 ELSE pg_catalog.format('Run SELECT privacy.protect(%L) (rewrite_existing => true converts rows stored meanwhile).',
+                                        r.table_name::text) END;
+    RETURN NEXT;
+  END LOOP;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('protection in force (protected tables: %s)', (SELECT pg_catalog.count(*) FROM privacy.protected_tables));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 8. Restrictions and legal holds past their end and still in place.
+  area := 'restrictions and holds';
+  SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT x.kind, ', ')
+    INTO n, detail
+    FROM privacy.restriction x
+   -- a restriction an erasure left on the rows it had to keep ends by
+   -- itself at its end (restrict checks ignore it from then on); one the
+   -- subject asked for is lifted by hand
+   WHERE x.origin OPERATOR(pg_catalog.=) 'request'
+     AND x.until IS NOT NULL AND x.until OPERATOR(pg_catalog.<) pg_catalog.now();
+  SELECT pg_catalog.count(*) INTO m
+    FROM privacy.legal_hold h
+   WHERE h.released_at IS NULL AND h.until IS NOT NULL AND h.until OPERATOR(pg_catalog.<) pg_catalog.now();
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('restrictions past their end and still in place (%s): kinds %s', n, detail);
+    hint := 'Lift them with privacy.unrestrict_subject(kind, value) or restrict again with a new end.';
+    RETURN NEXT;
+  END IF;
+  IF m OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('legal holds past their end and not released (%s): ids %s', m,
+                                (SELECT pg_catalog.string_agg(h.id::text, ', ' ORDER BY h.id) FROM privacy.legal_hold h
+                                  WHERE h.released_at IS NULL AND h.until IS NOT NULL
+                                    AND h.until OPERATOR(pg_catalog.<) pg_catalog.now()));
+    hint := 'Release them with privacy.release_hold(id), or place a new hold if the reason still holds (see privacy.legal_holds).';
+    RETURN NEXT;
+  END IF;
+  IF n OPERATOR(pg_catalog.=) 0 AND m OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('no restriction or hold past its end (restrictions: %s, active holds: %s)',
+                                (SELECT pg_catalog.count(*) FROM privacy.restriction),
+                                (SELECT pg_catalog.count(*) FROM privacy.legal_hold h
+                                  WHERE h.released_at IS NULL
+                                    AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>=) pg_catalog.now())));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 9. Masking: each masked role still one the masks hold for (mask_role's
+  -- conditions, which a later GRANT or ALTER ROLE can break).
+  area := 'masking';
+  m := 0;
+  FOR r IN
+    SELECT m.role::oid AS rid, a.rolname, a.oid IS NULL AS gone,
+           COALESCE(x.files, false) AS reads_files, x.tables AS owns
+      FROM privacy.masked_role m
+      LEFT JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.role::oid
+      LEFT JOIN LATERAL privacy_internal._mask_reads_around(a.oid) x ON a.oid IS NOT NULL
+     ORDER BY m.role::oid
+  LOOP
+    IF r.gone THEN
+      status := 'warning';
+      detail := pg_catalog.format('a masked role (OID %s) no longer exists', r.rid);
+      hint := 'A role created again under its name is not masked: mask it with privacy.mask_role().';
+      RETURN NEXT;
+      m := m + 1;
+    ELSIF r.reads_files OR r.owns IS NOT NULL THEN
+      status := 'error';
+      detail := CASE WHEN r.reads_files
+                     THEN pg_catalog.format('masked role %I is a superuser, a replication role or may read the server''s files: it reads around the masks', r.rolname)
+                     ELSE pg_catalog.format('masked role %I owns, may add triggers to, or may reference in a foreign key, registered tables (%s): its code sees their rows in clear', r.rolname, r.owns) END;
+      hint := 'Take the attribute, the membership, the ownership, or the TRIGGER or REFERENCES privilege back (mask_role refuses such roles).';
+      RETURN NEXT;
+      m := m + 1;
+    END IF;
+  END LOOP;
+  IF m OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('masked roles: %s', (SELECT pg_catalog.count(*) FROM privacy.masked_role));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 11. The erasure ledger (75_subject_ledger.sql): configured, and the
+  -- database where its ledger is.
+  area := 'erasure ledger';
+  hint := NULL;
+  IF NOT privacy_internal._ledger_configured() THEN
+    status := 'warning';
+    detail := 'no erasure ledger: a restore from a backup taken before an erasure brings the erased subject back, and nothing says so';
+    hint := 'Set pg_privacy.erasure_ledger_file to a file outside the data directory (doc/operations.md, "Erasures that survive a restore") and reload.';
+    RETURN NEXT;
+  ELSIF pg_catalog.pg_is_in_recovery() THEN
+    status := 'ok';
+    detail := 'a standby: the primary records erasures in the ledger';
+    RETURN NEXT;
+  ELSE
+    BEGIN
+      SELECT x.* INTO r FROM privacy.erasure_ledger_state x ORDER BY x.created_at, x.database_id LIMIT 1;
+      SELECT pg_catalog.count(*) FILTER (WHERE NOT e.verified),
+             pg_catalog.max(e.seq) FILTER (WHERE e.db OPERATOR(pg_catalog.=) r.database_id)
+        INTO n, m
+        FROM privacy_internal._ledger_entries() e
+       WHERE e.db OPERATOR(pg_catalog.=) r.database_id
+          OR e.db::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
+                                                         FROM pg_catalog.jsonb_array_elements(r.sources) src));
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        status := 'error';
+        detail := pg_catalog.format('%s line(s) of this database''s erasure ledger do not verify (altered, damaged, or written under another key)', n);
+        hint := 'Put back the ledger file from its own backup, with the key it was written under; replay_erasures refuses until then.';
+      ELSIF r.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here() THEN
+        status := 'error';
+        detail := 'this database was restored or copied from another place: erasures recorded after its backup may not be applied, and it refuses new ones';
+        hint := 'Run SELECT * FROM privacy.replay_erasures();';
+      ELSIF COALESCE(m, 0) OPERATOR(pg_catalog.>) r.last_seq THEN
+        status := 'error';
+        detail := pg_catalog.format('this database is older than its erasure ledger: %s erasure(s) recorded after its last one are not applied, and it refuses new ones',
+                                    m OPERATOR(pg_catalog.-) r.last_seq);
+        hint := 'Run SELECT * FROM privacy.replay_erasures();';
+      ELSIF COALESCE(m, 0) OPERATOR(pg_catalog.<) r.last_seq THEN
+        status := 'error';
+        detail := pg_catalog.format('the erasure ledger lacks this database''s erasures up to number %s: it is not this database''s ledger, or lost lines', r.last_seq);
+        hint := 'Set pg_privacy.erasure_ledger_file to this database''s ledger, or put the file back from its own backup.';
+      ELSE
+        status := 'ok';
+        detail := pg_catalog.format('%s erasure(s) recorded; the database is where its ledger is', r.last_seq);
+      END IF;
+    EXCEPTION WHEN OTHERS THEN
+      status := 'error';
+      detail := SQLERRM;
+      hint := 'The erasure ledger cannot be read: see the server log, and doc/operations.md.';
+    END;
+    RETURN NEXT;
+  END IF;
+END
+$$;
+
+COMMENT ON FUNCTION privacy.health() IS
+  'is pg_privacy working? one row per area (library, key, purge, subject requests, catalog, undeclared columns, protection, restrictions and holds, masking, erasure ledger) with status ok, warning or error, what was found and what to do; read-only, runs on a standby';
+
 -- Views, triggers, comments and configuration new or changed in 0.6.0 (generated)
 
+COMMENT ON TABLE privacy.erasure_ledger_state IS
+  'pg_privacy: this database''s identity and position in the erasure ledger (sources: the databases it was restored or copied from, and how far their erasures are applied here)';
 
+SELECT pg_catalog.pg_extension_config_dump('privacy.erasure_ledger_state', '');
+
+CREATE VIEW privacy.erasure_ledger AS
+SELECT e.lineno AS line, e.db AS database_id, e.seq, e.at AS erased_at, e.datname AS database_name,
+       e.ids AS identifiers, e.report, e.requests, e.key_fingerprint, e.verified,
+       (e.db OPERATOR(pg_catalog.=) s.database_id
+        OR e.db::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
+                                                       FROM pg_catalog.jsonb_array_elements(s.sources) src))) AS this_database
+  FROM privacy_internal._ledger_entries() e
+  LEFT JOIN LATERAL (SELECT x.database_id, x.sources FROM privacy.erasure_ledger_state x
+                      ORDER BY x.created_at, x.database_id LIMIT 1) s ON true;
+
+COMMENT ON VIEW privacy.erasure_ledger IS
+  'the erasure ledger file (pg_privacy.erasure_ledger_file): one row per erasure, subjects by keyed reference only, verified against the key and the chain';
+
+-- The erasure ledger's state: this database's identity, made where it lives now.
+INSERT INTO privacy.erasure_ledger_state (here) VALUES (privacy_internal._ledger_here());
 
 
 -- Privileges: every GRANT and REVOKE of the 0.6.0 install script, in its order (generated)

@@ -44,6 +44,8 @@
  *					run as the table owner, generated SQL kept per backend
  *	  engine.c		the subject engine: find, decide, apply (export and
  *					erasure)
+ *	  ledger.c		the erasure ledger file: written as an erasure commits,
+ *					read back by replay_erasures
  *	  compat.c		the library under a database at an older version
  *	  pg_privacy.c	this file: _PG_init
  *
@@ -56,6 +58,7 @@
 #include "caller.h"
 #include "identifier.h"
 #include "keys.h"
+#include "ledger.h"
 #include "mask.h"
 #include "protect.h"
 
@@ -89,6 +92,7 @@ _PG_init(void)
 				 errhint("Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server.")));
 	pgp_define_key_gucs();
 	pgp_identifier_define_gucs();
+	pgp_ledger_init();
 	pgp_caller_init();
 	pgp_protect_init();
 	pgp_mask_init(process_shared_preload_libraries_in_progress);

@@ -177,7 +177,7 @@ start_cluster() {
     as_pg pg_ctl -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
   fi
   rm -rf "$WORK"
-  mkdir -p "$WORK/data" "$SOCK" "$WORK/keys" "$WORK/src"
+  mkdir -p "$WORK/data" "$SOCK" "$WORK/keys" "$WORK/src" "$WORK/ledger"
   # A key of this run's own, outside the data directory, mode 0600.  The
   # test door uses the fixed test key so expected outputs hold exact values.
   if [ "$MODE" = test ] || [ "$MODE" = asan ]; then
@@ -188,7 +188,7 @@ start_cluster() {
   # The suites run from a copy the cluster's OS user can read and write.
   cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/src/"
   chown -R "$RUNAS" "$WORK"
-  chmod 700 "$WORK/keys"
+  chmod 700 "$WORK/keys" "$WORK/ledger"
   as_pg initdb -D "$WORK/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
   cat >> "$WORK/data/postgresql.conf" <<EOF
 port = $PORT
@@ -210,6 +210,11 @@ work_mem = '64MB'
 maintenance_work_mem = '512MB'
 log_min_messages = warning
 EOF
+  # The suites and the demo run with an erasure ledger, as a DBA should;
+  # make bench measures erase_subject without it and with it apart.
+  if [ "$MODE" != bench ]; then
+    echo "pg_privacy.erasure_ledger_file = '$WORK/ledger/erasures.ledger'" >> "$WORK/data/postgresql.conf"
+  fi
   as_pg pg_ctl -D "$WORK/data" -l "$WORK/server.log" -w -t 60 start >/dev/null
   CLUSTER_UP=1
 }
@@ -377,8 +382,9 @@ run_asan() {
          make -s -C "$A/src" PG_CONFIG="$bin/pg_config" SANITIZE=1 ASSERTS=1 PGP_DEVELOPER=1 install; } >"$A/build.log" 2>&1; then
     FAILED=$((FAILED + 1)); FAILURES+=("asan build: see $A/build.log"); tail -n 20 "$A/build.log"; return 0
   fi
-  mkdir -p "$A/data" "$A/sock" "$A/regress" "$A/isolation" "$A/reports"
+  mkdir -p "$A/data" "$A/sock" "$A/regress" "$A/isolation" "$A/reports" "$A/ledger"
   chown -R "$RUNAS" "$A"
+  chmod 700 "$A/ledger"
   as_pg "$bin/initdb" -D "$A/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
   cat >> "$A/data/postgresql.conf" <<EOF
 port = $aport
@@ -388,6 +394,7 @@ shared_preload_libraries = 'pg_cron,pg_privacy'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 pg_privacy.key_file = '$WORK/keys/master.key'
+pg_privacy.erasure_ledger_file = '$A/ledger/erasures.ledger'
 fsync = off
 jit = off
 max_parallel_workers_per_gather = 0

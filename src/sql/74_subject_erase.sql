@@ -56,6 +56,10 @@ AS $$
 DECLARE
   norm   text;
   report jsonb;
+  ledger privacy.erasure_ledger_state;
+  lkinds text[];
+  lvals  text[];
+  lspans tstzmultirange[];
   e_state  text;
   e_msg    text;
   e_detail text;
@@ -85,8 +89,18 @@ BEGIN
       NULL;
     END;
   ELSE
+    -- With an erasure ledger: refused while the database is behind it;
+    -- the subject's identifiers, for its entry (src/sql/75_subject_ledger.sql)
+    ledger := privacy_internal._ledger_check();
+    IF ledger.database_id IS NOT NULL THEN
+      SELECT i.kinds, i.vals, i.spans INTO lkinds, lvals, lspans
+        FROM privacy_internal._subject_identifiers(kind, value, at) i;
+    END IF;
     SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
       FROM privacy_internal._subject_erase(kind, value, at) e;
+    IF ledger.database_id IS NOT NULL THEN
+      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, COALESCE(report, '[]'));
+    END IF;
   END IF;
   report := COALESCE(report, '[]');
   PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,

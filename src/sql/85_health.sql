@@ -324,7 +324,59 @@ BEGIN
     hint := NULL;
     RETURN NEXT;
   END IF;
+
+  -- 11. The erasure ledger (75_subject_ledger.sql): configured, and the
+  -- database where its ledger is.
+  area := 'erasure ledger';
+  hint := NULL;
+  IF NOT privacy_internal._ledger_configured() THEN
+    status := 'warning';
+    detail := 'no erasure ledger: a restore from a backup taken before an erasure brings the erased subject back, and nothing says so';
+    hint := 'Set pg_privacy.erasure_ledger_file to a file outside the data directory (doc/operations.md, "Erasures that survive a restore") and reload.';
+    RETURN NEXT;
+  ELSIF pg_catalog.pg_is_in_recovery() THEN
+    status := 'ok';
+    detail := 'a standby: the primary records erasures in the ledger';
+    RETURN NEXT;
+  ELSE
+    BEGIN
+      SELECT x.* INTO r FROM privacy.erasure_ledger_state x ORDER BY x.created_at, x.database_id LIMIT 1;
+      SELECT pg_catalog.count(*) FILTER (WHERE NOT e.verified),
+             pg_catalog.max(e.seq) FILTER (WHERE e.db OPERATOR(pg_catalog.=) r.database_id)
+        INTO n, m
+        FROM privacy_internal._ledger_entries() e
+       WHERE e.db OPERATOR(pg_catalog.=) r.database_id
+          OR e.db::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
+                                                         FROM pg_catalog.jsonb_array_elements(r.sources) src));
+      IF n OPERATOR(pg_catalog.>) 0 THEN
+        status := 'error';
+        detail := pg_catalog.format('%s line(s) of this database''s erasure ledger do not verify (altered, damaged, or written under another key)', n);
+        hint := 'Put back the ledger file from its own backup, with the key it was written under; replay_erasures refuses until then.';
+      ELSIF r.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here() THEN
+        status := 'error';
+        detail := 'this database was restored or copied from another place: erasures recorded after its backup may not be applied, and it refuses new ones';
+        hint := 'Run SELECT * FROM privacy.replay_erasures();';
+      ELSIF COALESCE(m, 0) OPERATOR(pg_catalog.>) r.last_seq THEN
+        status := 'error';
+        detail := pg_catalog.format('this database is older than its erasure ledger: %s erasure(s) recorded after its last one are not applied, and it refuses new ones',
+                                    m OPERATOR(pg_catalog.-) r.last_seq);
+        hint := 'Run SELECT * FROM privacy.replay_erasures();';
+      ELSIF COALESCE(m, 0) OPERATOR(pg_catalog.<) r.last_seq THEN
+        status := 'error';
+        detail := pg_catalog.format('the erasure ledger lacks this database''s erasures up to number %s: it is not this database''s ledger, or lost lines', r.last_seq);
+        hint := 'Set pg_privacy.erasure_ledger_file to this database''s ledger, or put the file back from its own backup.';
+      ELSE
+        status := 'ok';
+        detail := pg_catalog.format('%s erasure(s) recorded; the database is where its ledger is', r.last_seq);
+      END IF;
+    EXCEPTION WHEN OTHERS THEN
+      status := 'error';
+      detail := SQLERRM;
+      hint := 'The erasure ledger cannot be read: see the server log, and doc/operations.md.';
+    END;
+    RETURN NEXT;
+  END IF;
 END
 $$;
 COMMENT ON FUNCTION privacy.health() IS
-  'is pg_privacy working? one row per area (library, key, purge, subject requests, catalog, undeclared columns, protection, restrictions and holds, masking) with status ok, warning or error, what was found and what to do; read-only, runs on a standby';
+  'is pg_privacy working? one row per area (library, key, purge, subject requests, catalog, undeclared columns, protection, restrictions and holds, masking, erasure ledger) with status ok, warning or error, what was found and what to do; read-only, runs on a standby';

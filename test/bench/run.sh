@@ -9,6 +9,7 @@ SRC=$(cd "$HERE/../.." && pwd)
 SCALE=${BENCH_SCALE:-200}
 DIR=${BENCH_DIR:-$SRC/bench-data}
 mkdir -p "$DIR"
+rm -f "$DIR/erasures.ledger"
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -d postgres)
 
 echo "==> loading the telephony data set (scale $SCALE)"
@@ -19,5 +20,5 @@ echo "==> loading the telephony data set (scale $SCALE)"
 # BENCH_ONLY=60_subject (a file name's beginning) runs that part alone.
 for part in "$HERE"/[0-9]*.sql; do
   case "$(basename "$part")" in "${BENCH_ONLY:-}"*) ;; *) continue ;; esac
-  "${PSQL[@]}" -v csv="$DIR/cdr.csv" -f "$part"
+  "${PSQL[@]}" -v csv="$DIR/cdr.csv" -v ledger="$DIR/erasures.ledger" -f "$part"
 done

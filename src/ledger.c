@@ -1,0 +1,649 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger.c
+ *	  The erasure ledger: every erasure appended to a file outside the data
+ *	  directory as it commits, so that a restore cannot take it back.
+ *
+ * The file is named by pg_privacy.erasure_ledger_file (superuser-only,
+ * reloadable, an absolute path outside the data directory).  It holds one
+ * JSON object per line, one line per erasure, made by
+ * src/sql/75_subject_ledger.sql: keyed references of the subject's
+ * identifiers only, never an identifier; the lines of one database form a
+ * chain (seq, prev, mac).  This file knows nothing of that content: it
+ * checks the path, writes the lines of a transaction when it commits, and
+ * reads them back.
+ *
+ * Writing: a line is queued by the transaction that erased
+ * (_ledger_queue), forgotten if its subtransaction rolls back, and
+ * appended with the transaction's other lines just before it commits
+ * (XACT_EVENT_PRE_COMMIT), under an exclusive flock, then fsynced (and the
+ * directory too when the file is new).  A line that cannot be written
+ * fails the commit: the erasure does not happen.  A crash after the write
+ * and before the commit leaves a line for an erasure that did not commit;
+ * the database is then behind its ledger, and replay_erasures() carries
+ * the erasure out (the subject asked for it).  A transaction that erased
+ * cannot be prepared (two-phase commit): its line would be written long
+ * before it is known to commit.
+ *
+ * Reading: _ledger_lines reads the file, _ledger_tail the last line of one
+ * database, remembering how far it read while the file only grows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "ledger.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "common/jsonapi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/jsonfuncs.h"
+#include "utils/memutils.h"
+
+char	   *pgp_erasure_ledger_file = NULL;
+
+/* Lines waiting for their transaction to commit. */
+typedef struct LedgerLine
+{
+	struct LedgerLine *next;
+	SubTransactionId subid;
+	char	   *text;			/* without the newline */
+} LedgerLine;
+
+static LedgerLine *pending = NULL;	/* in TopTransactionContext, newest first */
+static bool callbacks_set = false;
+
+/* What _ledger_tail read last: one database's last line, up to offset. */
+static struct
+{
+	bool		valid;
+	char		path[MAXPGPATH];
+	dev_t		dev;
+	ino_t		ino;
+	off_t		offset;			/* read up to here (whole lines) */
+	char		db[64];
+	int64		seq;			/* 0: none yet */
+	char		mac[128];
+}			tail_cache;
+
+#define LEDGER_HINT "Set pg_privacy.erasure_ledger_file to an absolute path outside the data directory, " \
+					"in a directory the server's OS user can write (on a disk backed up apart from the database), and reload."
+
+static bool
+check_ledger_file(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!is_absolute_path(*newval))
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errmsg("pg_privacy.erasure_ledger_file must be an absolute path");
+		GUC_check_errdetail("\"%s\" is a relative path.", *newval);
+		GUC_check_errhint("Name the ledger by its full path outside the data directory, "
+						  "for example '/var/lib/pg_privacy/erasures.ledger'.");
+		return false;
+	}
+	return true;
+}
+
+static void
+ledger_error(const char *problem, const char *detail) pg_attribute_noreturn();
+
+static void
+ledger_error(const char *problem, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("pg_privacy erasure ledger is not usable: %s", problem),
+			 detail ? errdetail("%s", detail) : 0,
+			 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".",
+						   pgp_erasure_ledger_file ? pgp_erasure_ledger_file : ""),
+			 errhint(LEDGER_HINT)));
+}
+
+static bool
+ledger_configured(void)
+{
+	return pgp_erasure_ledger_file != NULL && pgp_erasure_ledger_file[0] != '\0';
+}
+
+/*
+ * The ledger's path, checked: configured, absolute, in a directory that
+ * exists and does not lie inside the data directory (a copy of the data
+ * directory would carry the ledger back with it).
+ */
+static const char *
+ledger_path(void)
+{
+	char		dir[MAXPGPATH];
+	char		resolved[PATH_MAX];
+	char		datadir[PATH_MAX];
+	size_t		n;
+
+	if (!ledger_configured())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no erasure ledger is configured"),
+				 errdetail("pg_privacy.erasure_ledger_file is not set."),
+				 errhint(LEDGER_HINT)));
+	if (!is_absolute_path(pgp_erasure_ledger_file))
+		ledger_error("pg_privacy.erasure_ledger_file is not an absolute path", NULL);
+	strlcpy(dir, pgp_erasure_ledger_file, sizeof(dir));
+	get_parent_directory(dir);
+	if (dir[0] == '\0' || realpath(dir, resolved) == NULL)
+		ledger_error("the ledger's directory cannot be reached",
+					 "The directory does not exist or the server's OS user cannot reach it.");
+	if (DataDir != NULL && realpath(DataDir, datadir) != NULL)
+	{
+		n = strlen(datadir);
+		if (strncmp(resolved, datadir, n) == 0 && (resolved[n] == '/' || resolved[n] == '\0'))
+			ledger_error("the ledger lies inside the data directory",
+						 "A base backup or a copy of the data directory would bring it back with the database.");
+	}
+	return pgp_erasure_ledger_file;
+}
+
+/* Write len bytes, all of them. */
+static bool
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0)
+	{
+		ssize_t		w = write(fd, buf, len);
+
+		if (w < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		buf += w;
+		len -= (size_t) w;
+	}
+	return true;
+}
+
+/* Append the transaction's lines, oldest first, and make them durable. */
+static void
+ledger_flush(void)
+{
+	const char *path = ledger_path();
+	LedgerLine *l;
+	LedgerLine *ordered = NULL;
+	StringInfoData buf;
+	bool		created = false;
+	struct stat st;
+	int			fd;
+	int			save_errno;
+
+	/* oldest first */
+	for (l = pending; l != NULL;)
+	{
+		LedgerLine *next = l->next;
+
+		l->next = ordered;
+		ordered = l;
+		l = next;
+	}
+	pending = ordered;
+	initStringInfo(&buf);
+	for (l = pending; l != NULL; l = l->next)
+	{
+		appendStringInfoString(&buf, l->text);
+		appendStringInfoChar(&buf, '\n');
+	}
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
+	if (fd >= 0)
+		created = true;
+	else if (errno == EEXIST)
+		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the erasure ledger: %m"),
+				 errdetail("The erasure is not committed: an erasure the ledger does not record could be undone by a restore."),
+				 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path),
+				 errhint(LEDGER_HINT)));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		close(fd);
+		ledger_error("the ledger is not a regular file", NULL);
+	}
+	if (flock(fd, LOCK_EX) != 0 ||
+		!write_all(fd, buf.data, buf.len) ||
+		pg_fsync(fd) != 0)
+	{
+		save_errno = errno;
+		close(fd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write the erasure ledger: %m"),
+				 errdetail("The erasure is not committed: an erasure the ledger does not record could be undone by a restore."),
+				 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path),
+				 errhint(LEDGER_HINT)));
+	}
+	close(fd);					/* releases the lock */
+	if (created)
+	{
+		char		dir[MAXPGPATH];
+
+		strlcpy(dir, path, sizeof(dir));
+		get_parent_directory(dir);
+		fsync_fname(dir, true);
+	}
+	pfree(buf.data);
+	pending = NULL;
+}
+
+static void
+ledger_xact_cb(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (pending != NULL)
+				ledger_flush();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that erased a data subject"),
+						 errdetail("Its erasure ledger entry would be written before the transaction is known to commit."),
+						 errhint("Erase in a transaction of its own.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			pending = NULL;		/* (its memory goes with the transaction's) */
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+ledger_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+				  SubTransactionId parentSubid, void *arg)
+{
+	LedgerLine **p;
+
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		for (p = &pending; *p != NULL;)
+		{
+			if ((*p)->subid == mySubid)
+				*p = (*p)->next;
+			else
+				p = &(*p)->next;
+		}
+	}
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		LedgerLine *l;
+
+		for (l = pending; l != NULL; l = l->next)
+			if (l->subid == mySubid)
+				l->subid = parentSubid;
+	}
+}
+
+void
+pgp_ledger_init(void)
+{
+	DefineCustomStringVariable("pg_privacy.erasure_ledger_file",
+							   "File every data-subject erasure is appended to as it commits.",
+							   "An absolute path outside the data directory; a restore cannot take back what it records "
+							   "(privacy.replay_erasures).",
+							   &pgp_erasure_ledger_file,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY,
+							   check_ledger_file,
+							   NULL,
+							   NULL);
+}
+
+PG_FUNCTION_INFO_V1(pgp_ledger_configured);
+
+/* _ledger_configured(): whether pg_privacy.erasure_ledger_file is set. */
+Datum
+pgp_ledger_configured(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(ledger_configured());
+}
+
+PG_FUNCTION_INFO_V1(pgp_ledger_here);
+
+/*
+ * _ledger_here(): where this database lives, "<system identifier>:<database
+ * OID>": a restore into another cluster, or a copy in another database,
+ * is somewhere else.
+ */
+Datum
+pgp_ledger_here(PG_FUNCTION_ARGS)
+{
+	char		buf[64];
+
+	snprintf(buf, sizeof(buf), UINT64_FORMAT ":%u", GetSystemIdentifier(), MyDatabaseId);
+	PG_RETURN_TEXT_P(cstring_to_text(buf));
+}
+
+PG_FUNCTION_INFO_V1(pgp_ledger_queue);
+
+/*
+ * _ledger_queue(line): append line (one JSON object, no newline) to the
+ * ledger when this transaction commits.  The path is checked now, so that
+ * an erasure with no usable ledger fails before its report is shown.
+ */
+Datum
+pgp_ledger_queue(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	MemoryContext old;
+	LedgerLine *l;
+
+	(void) ledger_path();
+	if (memchr(VARDATA_ANY(t), '\n', VARSIZE_ANY_EXHDR(t)) != NULL ||
+		memchr(VARDATA_ANY(t), '\r', VARSIZE_ANY_EXHDR(t)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an erasure ledger entry is one line")));
+	if (IsInParallelMode())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("cannot record an erasure during a parallel operation")));
+	if (!callbacks_set)
+	{
+		RegisterXactCallback(ledger_xact_cb, NULL);
+		RegisterSubXactCallback(ledger_subxact_cb, NULL);
+		callbacks_set = true;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	l = palloc(sizeof(LedgerLine));
+	l->text = text_to_cstring(t);
+	l->subid = GetCurrentSubTransactionId();
+	l->next = pending;
+	pending = l;
+	MemoryContextSwitchTo(old);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The line (len bytes) as a jsonb object, or NULL when it is not one (a
+ * damaged or altered line is shown as such, never an error).
+ */
+static Jsonb *
+line_jsonb(char *line, int len)
+{
+	JsonLexContext *lex;
+	Datum		d;
+	Jsonb	   *jb;
+	char		save = line[len];
+
+	if (len == 0)
+		return NULL;
+	lex = makeJsonLexContextCstringLen(line, len, GetDatabaseEncoding(), false);
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	line[len] = '\0';
+	d = DirectFunctionCall1(jsonb_in, CStringGetDatum(line));
+	line[len] = save;
+	jb = DatumGetJsonbP(d);
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return NULL;
+	return jb;
+}
+
+/* text of key in object jb, or NULL */
+static char *
+jsonb_key_text(Jsonb *jb, const char *key)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+	if (v == NULL)
+		return NULL;
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	return NULL;
+}
+
+/*
+ * Read the ledger from offset, calling each(line) for every whole line;
+ * returns the offset after the last whole line.  A missing file is empty.
+ */
+typedef void (*LineFn) (char *line, int len, int64 lineno, void *arg);
+
+static off_t
+read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
+		   LineFn each, void *arg)
+{
+	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	char	   *buf;
+	size_t		cap = 65536;
+	size_t		have = 0;
+	off_t		done = offset;
+
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+		{
+			memset(st_out, 0, sizeof(*st_out));
+			return 0;
+		}
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the erasure ledger: %m"),
+				 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path)));
+	}
+	if (fstat(fd, st_out) != 0 || !S_ISREG(st_out->st_mode))
+	{
+		close(fd);
+		ledger_error("the ledger is not a regular file", NULL);
+	}
+	if (offset > st_out->st_size)
+		offset = done = 0;		/* (the caller notices: a shorter file) */
+	if (lseek(fd, offset, SEEK_SET) < 0)
+	{
+		close(fd);
+		ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the erasure ledger: %m")));
+	}
+	buf = palloc(cap + 1);
+	for (;;)
+	{
+		ssize_t		r;
+		size_t		start = 0;
+		size_t		i;
+
+		if (have == cap)
+		{
+			/* a line longer than the buffer: grow it */
+			cap *= 2;
+			if (cap > MaxAllocSize / 2)
+			{
+				close(fd);
+				ledger_error("the ledger holds a line too long to be an entry", NULL);
+			}
+			buf = repalloc(buf, cap + 1);
+		}
+		r = read(fd, buf + have, cap - have);
+		if (r < 0)
+		{
+			if (errno == EINTR)
+				continue;
+			close(fd);
+			ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the erasure ledger: %m")));
+		}
+		if (r == 0)
+			break;
+		have += (size_t) r;
+		for (i = 0; i < have; i++)
+		{
+			if (buf[i] != '\n')
+				continue;
+			CHECK_FOR_INTERRUPTS();
+			each(buf + start, (int) (i - start), ++lineno, arg);
+			done += (off_t) (i - start + 1);
+			start = i + 1;
+		}
+		memmove(buf, buf + start, have - start);
+		have -= start;
+	}
+	close(fd);
+	pfree(buf);
+	return done;
+}
+
+typedef struct LinesOut
+{
+	ReturnSetInfo *rsinfo;
+} LinesOut;
+
+static void
+lines_put(char *line, int len, int64 lineno, void *arg)
+{
+	LinesOut   *out = (LinesOut *) arg;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	Jsonb	   *jb = line_jsonb(line, len);
+
+	values[0] = Int64GetDatum(lineno);
+	if (jb != NULL)
+		values[1] = JsonbPGetDatum(jb);
+	else
+		nulls[1] = true;
+	values[2] = PointerGetDatum(cstring_to_text_with_len(line, len));
+	tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(pgp_ledger_lines);
+
+/*
+ * _ledger_lines(): every whole line of the ledger, in order: its number,
+ * the entry (NULL when the line is not a JSON object) and the line.
+ */
+Datum
+pgp_ledger_lines(PG_FUNCTION_ARGS)
+{
+	LinesOut	out;
+	struct stat st;
+	const char *path = ledger_path();
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	out.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	(void) read_lines(path, 0, 0, &st, lines_put, &out);
+	return (Datum) 0;
+}
+
+static void
+tail_put(char *line, int len, int64 lineno, void *arg)
+{
+	const char *db = (const char *) arg;
+	Jsonb	   *jb;
+	char	   *v;
+
+	char		save;
+	bool		mine;
+
+	/* cheap test first: only this database's lines are parsed */
+	if (len == 0)
+		return;
+	save = line[len];			/* the newline, or the buffer's spare byte */
+	line[len] = '\0';
+	mine = strstr(line, db) != NULL;
+	line[len] = save;
+	if (!mine)
+		return;
+	jb = line_jsonb(line, len);
+	if (jb == NULL)
+		return;
+	v = jsonb_key_text(jb, "db");
+	if (v == NULL || strcmp(v, db) != 0)
+		return;
+	v = jsonb_key_text(jb, "seq");
+	if (v == NULL)
+		return;
+	tail_cache.seq = strtoll(v, NULL, 10);
+	v = jsonb_key_text(jb, "mac");
+	strlcpy(tail_cache.mac, v ? v : "", sizeof(tail_cache.mac));
+}
+
+PG_FUNCTION_INFO_V1(pgp_ledger_tail);
+
+/*
+ * _ledger_tail(db): seq and mac of database db's last line in the ledger
+ * (no row when it has none).  Remembers how far it read: while the file
+ * is the same and only grew, the next call reads the new lines only.
+ */
+Datum
+pgp_ledger_tail(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *db = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	const char *path = ledger_path();
+	struct stat st;
+	off_t		from = 0;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (strlen(db) >= sizeof(tail_cache.db))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid database identity")));
+	if (stat(path, &st) == 0 && tail_cache.valid &&
+		strcmp(tail_cache.path, path) == 0 && strcmp(tail_cache.db, db) == 0 &&
+		tail_cache.dev == st.st_dev && tail_cache.ino == st.st_ino &&
+		st.st_size >= tail_cache.offset)
+		from = tail_cache.offset;
+	else
+	{
+		tail_cache.valid = false;
+		tail_cache.seq = 0;
+		tail_cache.mac[0] = '\0';
+		strlcpy(tail_cache.path, path, sizeof(tail_cache.path));
+		strlcpy(tail_cache.db, db, sizeof(tail_cache.db));
+	}
+	tail_cache.offset = read_lines(path, from, 0, &st, tail_put, db);
+	if (from > 0 && (st.st_dev != tail_cache.dev || st.st_ino != tail_cache.ino))
+	{
+		/* replaced meanwhile: read the new file whole */
+		tail_cache.seq = 0;
+		tail_cache.mac[0] = '\0';
+		tail_cache.offset = read_lines(path, 0, 0, &st, tail_put, db);
+	}
+	tail_cache.dev = st.st_dev;
+	tail_cache.ino = st.st_ino;
+	tail_cache.valid = true;
+	if (tail_cache.seq > 0)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int64GetDatum(tail_cache.seq);
+		values[1] = PointerGetDatum(cstring_to_text(tail_cache.mac));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
