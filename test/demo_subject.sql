@@ -105,3 +105,9 @@ SELECT a.event, a.detail->>'kind' AS kind, a.detail->>'subject' AS subject_ref,
        (SELECT string_agg((r->>'table_name') || ' ' || (r->>'action') || ' ' || (r->>'rows'), ', ')
           FROM jsonb_array_elements(a.detail->'report') r) AS report
   FROM privacy.audit_log a WHERE a.event = 'subject.erase' ORDER BY a.id DESC LIMIT 1;
+\echo '(and the erasure ledger, a file outside the data directory that no restore touches, has it too: a restore of a backup taken before it refuses to erase until privacy.replay_erasures() has erased Bo again)'
+SELECT seq, erased_at::timestamp(0) AS erased_at, verified, jsonb_array_length(identifiers) AS identifiers,
+       (SELECT string_agg((r->>'table') || ' ' || (r->>'action') || ' ' || (r->>'rows') || COALESCE(' (' || (r->>'why') || ')', ''), ', ')
+          FROM jsonb_array_elements(report) r) AS report
+  FROM privacy.erasure_ledger WHERE this_database ORDER BY line DESC LIMIT 1;
+SELECT area, status, detail FROM privacy.health() WHERE area = 'erasure ledger';
