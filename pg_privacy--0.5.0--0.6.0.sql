@@ -181,8 +181,9 @@ BEGIN
     END IF;
     SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
       FROM privacy_internal._subject_erase(kind, value, at) e;
-    IF ledger.database_id IS NOT NULL THEN
-      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, COALESCE(report, '[]'));
+    -- (an erasure that found nothing has nothing a restore could bring back)
+    IF ledger.database_id IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(report, '[]')) OPERATOR(pg_catalog.>) 0 THEN
+      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, report, at);
     END IF;
   END IF;
   report := COALESCE(report, '[]');
@@ -219,7 +220,7 @@ COMMENT ON FUNCTION privacy_internal._ledger_configured() IS
   'internal: whether pg_privacy.erasure_ledger_file is set';
 
 CREATE FUNCTION privacy_internal._ledger_queue(line text) RETURNS void
-  LANGUAGE c VOLATILE STRICT
+  LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_ledger_queue';
 
 COMMENT ON FUNCTION privacy_internal._ledger_queue(text) IS
@@ -249,7 +250,8 @@ DECLARE
   s privacy.erasure_ledger_state;
 BEGIN
   SELECT * INTO s FROM privacy.erasure_ledger_state x
-   ORDER BY x.created_at, x.database_id LIMIT 1 FOR UPDATE;
+   WHERE x.database_id OPERATOR(pg_catalog.=) (privacy_internal._ledger_identity()).database_id
+     FOR UPDATE;
   IF NOT FOUND THEN
     INSERT INTO privacy.erasure_ledger_state (here) VALUES (privacy_internal._ledger_here())
       RETURNING * INTO s;
@@ -263,20 +265,23 @@ COMMENT ON FUNCTION privacy_internal._ledger_state() IS
   'internal: this database''s erasure ledger state, locked';
 
 CREATE FUNCTION privacy_internal._ledger_entries()
-  RETURNS TABLE(lineno bigint, db uuid, seq bigint, at timestamptz, datname text, type text,
+  RETURNS TABLE(lineno bigint, chain uuid, db uuid, seq bigint, at timestamptz, datname text, type text,
                 ids jsonb, report jsonb, requests jsonb, key_fingerprint text,
-                prev text, mac text, verified boolean, body jsonb)
+                prev text, mac text, mac_ok boolean, verified boolean, body jsonb)
   LANGUAGE sql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT x.lineno, x.db, x.seq, x.at, x.datname, x.type, x.ids, x.report, x.requests, x.key_fingerprint,
-         x.prev, x.mac,
-         COALESCE(x.mac_ok
-                  AND (pg_catalog.lag(x.mac) OVER w IS NULL
-                       OR (pg_catalog.lag(x.mac) OVER w OPERATOR(pg_catalog.=) x.prev
-                           AND pg_catalog.lag(x.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) x.seq)), false),
+  SELECT x.lineno, x.chain, x.db, x.seq, x.at, x.datname, x.type, x.ids, x.report, x.requests, x.key_fingerprint,
+         x.prev, x.mac, COALESCE(x.mac_ok, false),
+         COALESCE(x.mac_ok AND x.type OPERATOR(pg_catalog.=) 'erasure'
+                  AND x.db OPERATOR(pg_catalog.=) x.chain
+                  AND CASE WHEN pg_catalog.lag(x.lineno) OVER w IS NULL
+                           THEN x.seq OPERATOR(pg_catalog.=) 1 AND x.prev IS NULL
+                           ELSE pg_catalog.lag(x.mac) OVER w OPERATOR(pg_catalog.=) x.prev
+                                AND pg_catalog.lag(x.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) x.seq END,
+                  false),
          x.body
-    FROM (SELECT l.lineno, l.body,
+    FROM (SELECT l.lineno, l.body, c.chain,
                  CASE WHEN (l.body OPERATOR(pg_catalog.->>) 'db') OPERATOR(pg_catalog.~)
                            '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                       THEN (l.body OPERATOR(pg_catalog.->>) 'db')::uuid END AS db,
@@ -284,10 +289,11 @@ AS $$
                        AND (l.body OPERATOR(pg_catalog.->>) 'seq') OPERATOR(pg_catalog.~) '^[0-9]{1,18}$'
                       THEN (l.body OPERATOR(pg_catalog.->>) 'seq')::bigint END AS seq,
                  CASE WHEN (l.body OPERATOR(pg_catalog.->>) 'at') OPERATOR(pg_catalog.~)
-                           '^[0-9]{4}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?[+-][0-9]{2}:[0-9]{2}$'
+                           '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?[+-](0[0-9]|1[0-5]):[0-5][0-9](:[0-5][0-9])?$'
                       THEN (l.body OPERATOR(pg_catalog.->>) 'at')::timestamptz END AS at,
                  l.body OPERATOR(pg_catalog.->>) 'datname' AS datname,
-                 l.body OPERATOR(pg_catalog.->>) 'type' AS type,
+                 CASE WHEN l.body OPERATOR(pg_catalog.->>) 'v' OPERATOR(pg_catalog.=) '1'
+                      THEN l.body OPERATOR(pg_catalog.->>) 'type' END AS type,
                  l.body OPERATOR(pg_catalog.->) 'ids' AS ids,
                  l.body OPERATOR(pg_catalog.->) 'report' AS report,
                  l.body OPERATOR(pg_catalog.->) 'requests' AS requests,
@@ -297,12 +303,30 @@ AS $$
                  (l.body OPERATOR(pg_catalog.->>) 'mac') OPERATOR(pg_catalog.=)
                    privacy_internal._audit_ref('pg_privacy erasure ledger',
                                                (l.body OPERATOR(pg_catalog.-) 'mac')::text) AS mac_ok
-            FROM privacy_internal._ledger_lines() l) x
-  WINDOW w AS (PARTITION BY x.db ORDER BY x.lineno)
+            FROM privacy_internal._ledger_lines() l
+            -- every identity the line's text names: its chains
+            LEFT JOIN LATERAL (SELECT DISTINCT m[1]::uuid AS chain
+                                 FROM pg_catalog.regexp_matches(COALESCE(l.line, ''),
+                                        '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})', 'g') m) c ON true) x
+  WINDOW w AS (PARTITION BY x.chain ORDER BY x.lineno)
 $$;
 
 COMMENT ON FUNCTION privacy_internal._ledger_entries() IS
   'internal: the erasure ledger''s entries, parsed and verified';
+
+CREATE FUNCTION privacy_internal._ledger_identity() RETURNS privacy.erasure_ledger_state
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT x FROM privacy.erasure_ledger_state x
+   ORDER BY (x.last_seq OPERATOR(pg_catalog.>) 0 OR x.sources OPERATOR(pg_catalog.<>) '[]'::jsonb
+             OR x.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here()) DESC,
+            x.created_at, x.database_id
+   LIMIT 1
+$$;
+
+COMMENT ON FUNCTION privacy_internal._ledger_identity() IS
+  'internal: this database''s erasure ledger state (not locked)';
 
 CREATE FUNCTION privacy_internal._ledger_check() RETURNS privacy.erasure_ledger_state
   LANGUAGE plpgsql VOLATILE
@@ -311,6 +335,7 @@ AS $$
 DECLARE
   s privacy.erasure_ledger_state;
   tail_seq bigint;
+  tail_mac text;
 BEGIN
   IF NOT privacy_internal._ledger_configured() THEN
     RETURN NULL;
@@ -322,35 +347,79 @@ BEGIN
             DETAIL = 'Erasures recorded in the ledger after the backup it comes from are not applied here yet.',
             HINT = 'Run SELECT * FROM privacy.replay_erasures(); then erase.';
   END IF;
-  SELECT t.seq INTO tail_seq FROM privacy_internal._ledger_tail(s.database_id::text) t;
+  SELECT t.seq, t.mac INTO tail_seq, tail_mac FROM privacy_internal._ledger_tail(s.database_id::text) t;
   IF tail_seq OPERATOR(pg_catalog.>) s.last_seq THEN
     RAISE EXCEPTION 'this database is older than its erasure ledger'
       USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('The ledger records %s erasure(s) of this database after its last one (number %s): it was restored from a backup taken before them.',
+            DETAIL = pg_catalog.format('The ledger records %s erasure(s) of this database after its last one (number %s): it was restored from a backup taken before them, or an erasure whose line was written did not commit.',
                                        tail_seq OPERATOR(pg_catalog.-) s.last_seq, s.last_seq),
             HINT = 'Run SELECT * FROM privacy.replay_erasures(); then erase.';
+  END IF;
+  IF COALESCE(tail_seq, 0) OPERATOR(pg_catalog.<) s.last_seq THEN
+    RAISE EXCEPTION 'the erasure ledger lacks this database''s erasures up to number %', s.last_seq
+      USING ERRCODE = '55000',
+            DETAIL = 'The file named by pg_privacy.erasure_ledger_file is not this database''s ledger, is missing, or lost lines.',
+            HINT = 'Put the ledger file back from its own backup; if it is lost, SELECT privacy.fork_erasure_ledger(); starts a new chain for this database.';
+  END IF;
+  IF tail_seq IS NOT NULL AND tail_mac IS DISTINCT FROM s.last_mac THEN
+    RAISE EXCEPTION 'another database wrote this database''s chain in the erasure ledger'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The ledger''s entry number %s of this database is not the one it wrote: a physical copy of it (a base backup, a promoted standby) erases into the same ledger.', tail_seq),
+            HINT = 'In each copy that is not the original, SELECT privacy.fork_erasure_ledger(); before erasing. Then run SELECT * FROM privacy.replay_erasures(); here.';
   END IF;
   RETURN s;
 END
 $$;
 
 COMMENT ON FUNCTION privacy_internal._ledger_check() IS
-  'internal: refuses an erasure while the database is behind its erasure ledger; its state, locked';
+  'internal: refuses an erasure unless the database is where its erasure ledger is; its state, locked';
+
+CREATE FUNCTION privacy.fork_erasure_ledger() RETURNS uuid
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  s privacy.erasure_ledger_state;
+  new_id uuid := pg_catalog.gen_random_uuid();
+BEGIN
+  s := privacy_internal._ledger_state();
+  UPDATE privacy.erasure_ledger_state x
+     SET database_id = new_id, created_at = pg_catalog.clock_timestamp(),
+         here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
+         sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', s.last_seq, 'mac', s.last_mac))
+                   OPERATOR(pg_catalog.||) x.sources
+   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  PERFORM privacy_internal._audit('ledger.fork', NULL,
+    pg_catalog.jsonb_build_object('from', s.database_id, 'from_seq', s.last_seq, 'to', new_id));
+  RETURN new_id;
+END
+$$;
+
+COMMENT ON FUNCTION privacy.fork_erasure_ledger() IS
+  'this database records its erasures in a chain of its own from now on, its old chain kept as its source (for a physical copy, or after the ledger file was lost); audited';
 
 CREATE FUNCTION privacy_internal._ledger_record(s privacy.erasure_ledger_state, kinds text[], vals text[],
-                                               spans tstzmultirange[], report jsonb)
+                                               spans tstzmultirange[], report jsonb, asked_at timestamptz)
   RETURNS bigint
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   refs  text[];
+  lrefs text[];
   entry jsonb;
   mac   text;
 BEGIN
+  -- the audit log's references, for the open requests; the ledger's own,
+  -- under a domain of its own (a reference read in the ledger cannot be
+  -- matched against the audit log or the requests)
   refs := ARRAY(SELECT privacy_internal._audit_ref(u.k, u.v)
                   FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
                  ORDER BY u.o);
+  lrefs := ARRAY(SELECT privacy_internal._audit_ref('ledger:' || u.k, u.v)
+                   FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
+                  ORDER BY u.o);
   entry := pg_catalog.jsonb_build_object(
     'v', 1, 'type', 'erasure', 'db', s.database_id, 'seq', s.last_seq OPERATOR(pg_catalog.+) 1,
     'at', pg_catalog.clock_timestamp(), 'datname', pg_catalog.current_database(),
@@ -359,7 +428,7 @@ BEGIN
                                                   CASE WHEN u.p IS NULL OR u.p OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN '{}'::jsonb
                                                        ELSE pg_catalog.jsonb_build_object('span', u.p::text) END
                                                   ORDER BY u.o), '[]')
-              FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(refs), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, r, p, o)),
+              FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(lrefs), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, r, p, o)),
     'report', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                  'table', r OPERATOR(pg_catalog.->>) 'table_name',
                  'action', r OPERATOR(pg_catalog.->>) 'action',
@@ -376,6 +445,7 @@ BEGIN
                   WHERE q.request OPERATOR(pg_catalog.=) 'erasure' AND q.closed_at IS NULL
                     AND q.subject_ref OPERATOR(pg_catalog.=) ANY (refs)),
     'key', privacy.key_fingerprint(),
+    'asked_at', asked_at,
     'prev', s.last_mac);
   mac := privacy_internal._audit_ref('pg_privacy erasure ledger', entry::text);
   PERFORM privacy_internal._ledger_queue((entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('mac', mac))::text);
@@ -386,7 +456,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION privacy_internal._ledger_record(privacy.erasure_ledger_state, text[], text[], tstzmultirange[], jsonb) IS
+COMMENT ON FUNCTION privacy_internal._ledger_record(privacy.erasure_ledger_state, text[], text[], tstzmultirange[], jsonb, timestamptz) IS
   'internal: queues an erasure''s ledger entry (keyed references only) for the commit';
 
 CREATE FUNCTION privacy.replay_erasures(since timestamptz DEFAULT NULL)
@@ -398,8 +468,10 @@ AS $$
 DECLARE
   s      privacy.erasure_ledger_state;
   chains jsonb;
+  lines  jsonb;
   todo   jsonb;
   wanted text[];
+  stable text[];
   known  jsonb := '{}';
   c      privacy_internal._subject_column;
   dc     text := privacy_internal._default_country();
@@ -409,12 +481,13 @@ DECLARE
   fk     text;
   fv     text;
   fref   text;
-  bad    record;
+  bad    jsonb;
   own_seq bigint;
   moved  boolean;
   eid    uuid;
   eseq   bigint;
   eat    timestamptz;
+  strangers bigint;
 BEGIN
   IF NOT privacy_internal._ledger_configured() THEN
     RAISE EXCEPTION 'no erasure ledger is configured'
@@ -427,58 +500,82 @@ BEGIN
   END IF;
   s := privacy_internal._ledger_state();
   moved := s.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here();
-  -- the chains to follow: this database's own, and those it came from
-  chains := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', s.last_seq))
+  -- the chains to follow, each from where this database is in it: its own,
+  -- and those it came from
+  chains := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', s.last_seq, 'mac', s.last_mac))
             OPERATOR(pg_catalog.||) s.sources;
-
-  -- A line of these chains not as written (a MAC that does not verify
-  -- under the loaded key, a broken link, an entry this database has but
-  -- the ledger does not): nothing is replayed.
-  SELECT x.lineno, x.seq INTO bad
+  -- their lines, read once
+  SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'lineno', x.lineno, 'chain', x.chain, 'seq', x.seq, 'at', x.at, 'mac', x.mac, 'mac_ok', x.mac_ok,
+           'verified', x.verified, 'body', x.body, 'from', (ch OPERATOR(pg_catalog.->>) 'seq')::bigint,
+           'from_mac', ch OPERATOR(pg_catalog.->>) 'mac') ORDER BY x.lineno), '[]')
+    INTO lines
     FROM privacy_internal._ledger_entries() x
-    JOIN pg_catalog.jsonb_array_elements(chains) ch ON x.db::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
-   WHERE x.type OPERATOR(pg_catalog.=) 'erasure' AND NOT x.verified
-   ORDER BY x.lineno LIMIT 1;
+    JOIN pg_catalog.jsonb_array_elements(chains) ch ON x.chain::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db');
+
+  -- Where this database is in each chain must be in the ledger, as it
+  -- recorded it (the same entry, by its MAC); every line after it must be
+  -- as written: its MAC under the loaded key, its place in the chain.  A
+  -- line not as written, a line missing, a foreign or garbled line in the
+  -- chain: nothing is replayed.
+  SELECT ch INTO bad FROM pg_catalog.jsonb_array_elements(chains) ch
+   WHERE (ch OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.>) 0
+     AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(lines) l
+                      WHERE l OPERATOR(pg_catalog.->>) 'chain' OPERATOR(pg_catalog.=) ch OPERATOR(pg_catalog.->>) 'db'
+                        AND (l OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint
+                        AND (ch OPERATOR(pg_catalog.->>) 'mac' IS NULL
+                             OR l OPERATOR(pg_catalog.->>) 'mac' OPERATOR(pg_catalog.=) ch OPERATOR(pg_catalog.->>) 'mac'))
+   LIMIT 1;
   IF FOUND THEN
-    RAISE EXCEPTION 'the erasure ledger is damaged or was altered at line %', bad.lineno
-      USING ERRCODE = 'XX001',
-            DETAIL = 'Its MAC does not verify under the loaded key, or it does not follow the entry before it.',
-            HINT = 'Put back the ledger file from its own backup, with the key it was written under; nothing was replayed.';
-  END IF;
-  IF s.last_seq OPERATOR(pg_catalog.>) 0 AND NOT EXISTS (
-       SELECT FROM privacy_internal._ledger_entries() x
-        WHERE x.db OPERATOR(pg_catalog.=) s.database_id AND x.seq OPERATOR(pg_catalog.=) s.last_seq
-          AND x.mac OPERATOR(pg_catalog.=) s.last_mac) THEN
-    RAISE EXCEPTION 'the erasure ledger does not hold this database''s last erasure (number %)', s.last_seq
+    RAISE EXCEPTION 'the erasure ledger does not hold this database''s last erasure (number %)', bad OPERATOR(pg_catalog.->>) 'seq'
       USING ERRCODE = '55000',
-            DETAIL = 'The file named by pg_privacy.erasure_ledger_file is not the ledger this database recorded its erasures in, or lost lines.',
+            DETAIL = 'The file named by pg_privacy.erasure_ledger_file is not the ledger this database recorded its erasures in, lost lines, or its entry was altered.',
             HINT = 'Set pg_privacy.erasure_ledger_file to this database''s ledger; nothing was replayed.';
+  END IF;
+  SELECT l INTO bad FROM pg_catalog.jsonb_array_elements(lines) l
+   WHERE NOT (l OPERATOR(pg_catalog.->>) 'verified')::boolean
+     AND (l OPERATOR(pg_catalog.->>) 'lineno')::bigint OPERATOR(pg_catalog.>) COALESCE(
+           (SELECT pg_catalog.max((a OPERATOR(pg_catalog.->>) 'lineno')::bigint) FROM pg_catalog.jsonb_array_elements(lines) a
+             WHERE a OPERATOR(pg_catalog.->>) 'chain' OPERATOR(pg_catalog.=) l OPERATOR(pg_catalog.->>) 'chain'
+               AND (a OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'from')::bigint
+               AND (l OPERATOR(pg_catalog.->>) 'from')::bigint OPERATOR(pg_catalog.>) 0), 0)
+   ORDER BY (l OPERATOR(pg_catalog.->>) 'lineno')::bigint LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'the erasure ledger is damaged or was altered at line %', bad OPERATOR(pg_catalog.->>) 'lineno'
+      USING ERRCODE = 'XX001',
+            DETAIL = 'Its MAC does not verify under the loaded key, it does not follow the entry before it, or it is not an entry.',
+            HINT = 'Put back the ledger file from its own backup, with the key it was written under; nothing was replayed.';
   END IF;
 
   -- the entries to apply, oldest first
-  SELECT COALESCE(pg_catalog.jsonb_agg(x.body ORDER BY x.at, x.lineno), '[]') INTO todo
-    FROM privacy_internal._ledger_entries() x
-    JOIN pg_catalog.jsonb_array_elements(chains) ch ON x.db::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
-   WHERE x.type OPERATOR(pg_catalog.=) 'erasure'
-     AND (x.seq OPERATOR(pg_catalog.>) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint
-          OR (since IS NOT NULL AND x.at OPERATOR(pg_catalog.>=) since));
+  SELECT COALESCE(pg_catalog.jsonb_agg(l OPERATOR(pg_catalog.->) 'body'
+                                       ORDER BY (l OPERATOR(pg_catalog.->>) 'at')::timestamptz, (l OPERATOR(pg_catalog.->>) 'lineno')::bigint), '[]')
+    INTO todo
+    FROM pg_catalog.jsonb_array_elements(lines) l
+   WHERE (l OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.>) (l OPERATOR(pg_catalog.->>) 'from')::bigint
+      OR (since IS NOT NULL AND (l OPERATOR(pg_catalog.->>) 'at')::timestamptz OPERATOR(pg_catalog.>=) since);
 
-  -- Who they are here: the keyed references of the identifiers in the
-  -- columns that hold a subject's own rows, smallest tables first, until
-  -- every entry has one identifier found (each column read once, as its
-  -- table's owner; the references computed here).
+  -- Who they are here: the references of the identifiers the subjects held
+  -- for good, in the columns that hold a subject's own rows, smallest
+  -- tables first, until every entry has one identifier found (each column
+  -- read once, as its table's owner; the references computed here).  A
+  -- kind that is reassigned here (a phone number) is never used: it may
+  -- be another person's now.
+  stable := ARRAY(SELECT DISTINCT sc.kind FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+                   WHERE NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) v
+                                      WHERE v.kind OPERATOR(pg_catalog.=) sc.kind AND v.is_validity));
   wanted := ARRAY(SELECT DISTINCT (i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref')
                     FROM pg_catalog.jsonb_array_elements(todo) t,
                          pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'ids') i
-                   WHERE NOT i OPERATOR(pg_catalog.?) 'span');
+                   WHERE NOT i OPERATOR(pg_catalog.?) 'span'
+                     AND i OPERATOR(pg_catalog.->>) 'kind' OPERATOR(pg_catalog.=) ANY (stable));
   FOR c IN SELECT sc.* FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
              JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) sc.tbl
-            WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
+            WHERE sc.link OPERATOR(pg_catalog.=) 'owner' AND sc.kind OPERATOR(pg_catalog.=) ANY (stable)
             ORDER BY k.reltuples, sc.tbl::text, sc.attnum LOOP
     EXIT WHEN NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(todo) t
                            WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'ids') i
-                                              WHERE NOT i OPERATOR(pg_catalog.?) 'span'
-                                                AND known OPERATOR(pg_catalog.?) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref'))));
+                                              WHERE known OPERATOR(pg_catalog.?) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref'))));
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(wanted) w
                                WHERE pg_catalog.split_part(w, ':', 1) OPERATOR(pg_catalog.=) c.kind);
     dom := privacy_internal._subject_decrypt_domain(c);
@@ -487,7 +584,7 @@ BEGIN
     known := known OPERATOR(pg_catalog.||) COALESCE((
       SELECT pg_catalog.jsonb_object_agg(m.key, m.v)
         FROM (SELECT DISTINCT ON (y.key) y.key, y.v
-                FROM (SELECT c.kind || ':' || privacy_internal._audit_ref(c.kind, z.v) AS key, z.v
+                FROM (SELECT c.kind || ':' || privacy_internal._audit_ref('ledger:' || c.kind, z.v) AS key, z.v
                         FROM (SELECT CASE WHEN dom IS NULL THEN r.j OPERATOR(pg_catalog.#>>) '{}'
                                           ELSE privacy_internal._msisdn_decrypt(r.j OPERATOR(pg_catalog.#>>) '{}', dom) END AS v
                                 FROM privacy_internal._subject_rows(c.tbl, q, '{}'::jsonb) r) z
@@ -500,27 +597,38 @@ BEGIN
   FOR e IN SELECT t FROM pg_catalog.jsonb_array_elements(todo) t LOOP
     fk := NULL;
     fv := NULL;
-    -- An identifier that was the subject's for good.  A reassigned one (a
-    -- phone number, recorded with the period it was the subject's) is
-    -- never taken: here it may be another person's, and the subject is
-    -- found by the others (the customer number the erasure was asked for).
+    fref := NULL;
     SELECT i OPERATOR(pg_catalog.->>) 'kind', known OPERATOR(pg_catalog.->>) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref')),
            i OPERATOR(pg_catalog.->>) 'ref'
       INTO fk, fv, fref
       FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'ids') WITH ORDINALITY u(i, o)
      WHERE known OPERATOR(pg_catalog.?) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref'))
-       AND NOT i OPERATOR(pg_catalog.?) 'span'
      ORDER BY u.o LIMIT 1;
     eid := (e OPERATOR(pg_catalog.->>) 'db')::uuid;
     eseq := (e OPERATOR(pg_catalog.->>) 'seq')::bigint;
     eat := (e OPERATOR(pg_catalog.->>) 'at')::timestamptz;
+    report := '[]';
     IF fv IS NULL THEN
       result := 'not in this database';
-      report := '[]';
     ELSE
-      SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') INTO report
-        FROM privacy_internal._subject_erase(fk, fv, NULL) x;
-      result := 'erased again';
+      -- The person found here must be the one erased: every identifier
+      -- it holds for good here is one the entry names.  An identifier
+      -- that passed to someone else since (an e-mail address taken by a
+      -- new customer) would otherwise erase that other person.
+      SELECT pg_catalog.count(*) INTO strangers
+        FROM privacy_internal._subject_identifiers(fk, fv, NULL) h,
+             ROWS FROM (pg_catalog.unnest(h.kinds), pg_catalog.unnest(h.vals)) u(k, v)
+       WHERE u.k OPERATOR(pg_catalog.=) ANY (stable)
+         AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'ids') i
+                          WHERE i OPERATOR(pg_catalog.->>) 'kind' OPERATOR(pg_catalog.=) u.k
+                            AND i OPERATOR(pg_catalog.->>) 'ref' OPERATOR(pg_catalog.=) privacy_internal._audit_ref('ledger:' || u.k, u.v));
+      IF strangers OPERATOR(pg_catalog.>) 0 THEN
+        result := 'ambiguous: not erased';
+      ELSE
+        SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') INTO report
+          FROM privacy_internal._subject_erase(fk, fv, NULL) x;
+        result := 'erased again';
+      END IF;
     END IF;
     PERFORM privacy_internal._audit('subject.erase_replay', NULL,
       pg_catalog.jsonb_build_object('database', eid, 'seq', eseq, 'erased_at', eat,
@@ -535,7 +643,7 @@ BEGIN
       UPDATE privacy.erasure_ledger_state x
          SET sources = (SELECT pg_catalog.jsonb_agg(CASE WHEN src OPERATOR(pg_catalog.->>) 'db' OPERATOR(pg_catalog.=) eid::text
                                                           AND (src OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.<) eseq
-                                                         THEN src OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('seq', eseq)
+                                                         THEN src OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('seq', eseq, 'mac', e OPERATOR(pg_catalog.->>) 'mac')
                                                          ELSE src END)
                           FROM pg_catalog.jsonb_array_elements(x.sources) src)
        WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
@@ -556,7 +664,8 @@ BEGIN
     UPDATE privacy.erasure_ledger_state x
        SET database_id = pg_catalog.gen_random_uuid(), created_at = pg_catalog.clock_timestamp(),
            here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
-           sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', own_seq))
+           sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', own_seq,
+                                                                                'mac', x.last_mac))
                      OPERATOR(pg_catalog.||) x.sources
      WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
   END IF;
@@ -887,15 +996,20 @@ BEGIN
     RETURN NEXT;
   ELSE
     BEGIN
-      SELECT x.* INTO r FROM privacy.erasure_ledger_state x ORDER BY x.created_at, x.database_id LIMIT 1;
-      SELECT pg_catalog.count(*) FILTER (WHERE NOT e.verified),
-             pg_catalog.max(e.seq) FILTER (WHERE e.db OPERATOR(pg_catalog.=) r.database_id)
-        INTO n, m
+      SELECT (i).* INTO r FROM (SELECT privacy_internal._ledger_identity() AS i) y;
+      SELECT t.seq, t.mac INTO m, conn FROM privacy_internal._ledger_tail(r.database_id::text) t;
+      -- this database's own lines after where it is, and its sources'
+      SELECT pg_catalog.count(*) INTO n
         FROM privacy_internal._ledger_entries() e
-       WHERE e.db OPERATOR(pg_catalog.=) r.database_id
-          OR e.db::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
-                                                         FROM pg_catalog.jsonb_array_elements(r.sources) src));
-      IF n OPERATOR(pg_catalog.>) 0 THEN
+        JOIN pg_catalog.jsonb_array_elements(pg_catalog.jsonb_build_array(
+               pg_catalog.jsonb_build_object('db', r.database_id, 'seq', r.last_seq)) OPERATOR(pg_catalog.||) r.sources) ch
+          ON e.chain::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
+       WHERE NOT e.verified AND (e.seq IS NULL OR e.seq OPERATOR(pg_catalog.>) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint);
+      IF r.database_id IS NULL THEN
+        status := 'error';
+        detail := 'this database has no erasure ledger identity (privacy.erasure_ledger_state is empty)';
+        hint := 'The next erasure makes one; erasures recorded under its old identity are not replayed here.';
+      ELSIF n OPERATOR(pg_catalog.>) 0 THEN
         status := 'error';
         detail := pg_catalog.format('%s line(s) of this database''s erasure ledger do not verify (altered, damaged, or written under another key)', n);
         hint := 'Put back the ledger file from its own backup, with the key it was written under; replay_erasures refuses until then.';
@@ -911,7 +1025,17 @@ BEGIN
       ELSIF COALESCE(m, 0) OPERATOR(pg_catalog.<) r.last_seq THEN
         status := 'error';
         detail := pg_catalog.format('the erasure ledger lacks this database''s erasures up to number %s: it is not this database''s ledger, or lost lines', r.last_seq);
-        hint := 'Set pg_privacy.erasure_ledger_file to this database''s ledger, or put the file back from its own backup.';
+        hint := 'Set pg_privacy.erasure_ledger_file to this database''s ledger, or put the file back from its own backup (privacy.fork_erasure_ledger() starts a new chain if it is lost).';
+      ELSIF m IS NOT NULL AND conn IS DISTINCT FROM r.last_mac THEN
+        status := 'error';
+        detail := pg_catalog.format('another database wrote this database''s chain in the erasure ledger (entry number %s is not the one it wrote)', m);
+        hint := 'In each physical copy that is not the original, run SELECT privacy.fork_erasure_ledger(); then replay_erasures() here.';
+      ELSIF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(r.sources) src
+                     WHERE (SELECT t.seq FROM privacy_internal._ledger_tail(src OPERATOR(pg_catalog.->>) 'db') t)
+                           OPERATOR(pg_catalog.>) (src OPERATOR(pg_catalog.->>) 'seq')::bigint) THEN
+        status := 'warning';
+        detail := 'the database this one was restored or copied from recorded erasures since that are not applied here';
+        hint := 'Run SELECT * FROM privacy.replay_erasures(); (a copy kept for tests: every night).';
       ELSE
         status := 'ok';
         detail := pg_catalog.format('%s erasure(s) recorded; the database is where its ledger is', r.last_seq);
@@ -937,17 +1061,17 @@ COMMENT ON TABLE privacy.erasure_ledger_state IS
 SELECT pg_catalog.pg_extension_config_dump('privacy.erasure_ledger_state', '');
 
 CREATE VIEW privacy.erasure_ledger AS
-SELECT e.lineno AS line, e.db AS database_id, e.seq, e.at AS erased_at, e.datname AS database_name,
+SELECT e.lineno AS line, e.chain AS database_id, e.seq, e.at AS erased_at, e.datname AS database_name,
        e.ids AS identifiers, e.report, e.requests, e.key_fingerprint, e.verified,
-       (e.db OPERATOR(pg_catalog.=) s.database_id
-        OR e.db::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
-                                                       FROM pg_catalog.jsonb_array_elements(s.sources) src))) AS this_database
+       e.chain OPERATOR(pg_catalog.=) s.database_id AS this_database
   FROM privacy_internal._ledger_entries() e
-  LEFT JOIN LATERAL (SELECT x.database_id, x.sources FROM privacy.erasure_ledger_state x
-                      ORDER BY x.created_at, x.database_id LIMIT 1) s ON true;
+  JOIN LATERAL privacy_internal._ledger_identity() s ON true
+ WHERE e.chain OPERATOR(pg_catalog.=) s.database_id
+    OR e.chain::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
+                                                      FROM pg_catalog.jsonb_array_elements(s.sources) src));
 
 COMMENT ON VIEW privacy.erasure_ledger IS
-  'the erasure ledger file (pg_privacy.erasure_ledger_file): one row per erasure, subjects by keyed reference only, verified against the key and the chain';
+  'this database''s lines of the erasure ledger file (pg_privacy.erasure_ledger_file): one row per erasure, subjects by keyed reference only, verified against the key and the chain (this_database: its own chain, else one it was restored or copied from)';
 
 -- The erasure ledger's state: this database's identity, made where it lives now.
 INSERT INTO privacy.erasure_ledger_state (here) VALUES (privacy_internal._ledger_here());

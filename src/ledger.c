@@ -34,6 +34,7 @@
 
 #include "ledger.h"
 
+#include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -108,6 +109,7 @@ ledger_error(const char *problem, const char *detail)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errhidestmt(true),
 			 errmsg("pg_privacy erasure ledger is not usable: %s", problem),
 			 detail ? errdetail("%s", detail) : 0,
 			 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".",
@@ -137,6 +139,7 @@ ledger_path(void)
 	if (!ledger_configured())
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errhidestmt(true),
 				 errmsg("no erasure ledger is configured"),
 				 errdetail("pg_privacy.erasure_ledger_file is not set."),
 				 errhint(LEDGER_HINT)));
@@ -157,24 +160,77 @@ ledger_path(void)
 	return pgp_erasure_ledger_file;
 }
 
-/* Write len bytes, all of them. */
-static bool
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		w = write(fd, buf, len);
+/*
+ * Errors of the commit's write.  They are raised after the statement that
+ * erased, outside the API function's own error handling: the statement
+ * (which names the person) is never logged with them.
+ */
+#define LEDGER_WRITE_ERROR(msg) \
+	ereport(ERROR, \
+			(errcode_for_file_access(), \
+			 errhidestmt(true), \
+			 errmsg(msg), \
+			 errdetail("The erasure is not committed: an erasure the ledger does not record could be undone by a restore."), \
+			 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path), \
+			 errhint(LEDGER_HINT)))
 
-		if (w < 0)
+/*
+ * Take the ledger's lock: waits while another writer appends, and can be
+ * cancelled meanwhile; gives up after a minute.
+ */
+static bool
+ledger_lock(int fd)
+{
+	int			waited = 0;
+
+	for (;;)
+	{
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return true;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return false;
+		CHECK_FOR_INTERRUPTS();
+		if (waited >= 60000)
 		{
-			if (errno == EINTR)
-				continue;
+			errno = EWOULDBLOCK;
 			return false;
 		}
-		buf += w;
-		len -= (size_t) w;
+		pg_usleep(10000L);
+		waited += 10;
 	}
-	return true;
+}
+
+/*
+ * A line cut short by a writer that failed before its commit (a full
+ * disk, a backend killed while writing): nothing committed ends without
+ * its newline, so what follows the last newline goes.  Under the lock.
+ */
+static bool
+ledger_drop_torn_tail(int fd, off_t size)
+{
+	char		buf[4096];
+	off_t		pos = size;
+
+	while (pos > 0)
+	{
+		size_t		n = (size_t) Min((off_t) sizeof(buf), pos);
+		ssize_t		r = pread(fd, buf, n, pos - (off_t) n);
+		ssize_t		i;
+
+		if (r != (ssize_t) n)
+			return false;
+		for (i = r - 1; i >= 0; i--)
+		{
+			if (buf[i] == '\n')
+			{
+				off_t		keep = pos - (off_t) n + i + 1;
+
+				return keep == size || ftruncate(fd, keep) == 0;
+			}
+		}
+		pos -= (off_t) n;
+	}
+	return ftruncate(fd, 0) == 0;
 }
 
 /* Append the transaction's lines, oldest first, and make them durable. */
@@ -185,10 +241,9 @@ ledger_flush(void)
 	LedgerLine *l;
 	LedgerLine *ordered = NULL;
 	StringInfoData buf;
-	bool		created = false;
 	struct stat st;
 	int			fd;
-	int			save_errno;
+	bool		created = false;
 
 	/* oldest first */
 	for (l = pending; l != NULL;)
@@ -207,46 +262,59 @@ ledger_flush(void)
 		appendStringInfoChar(&buf, '\n');
 	}
 
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC, S_IRUSR | S_IWUSR);
+	/* (transient files are closed by the abort an error causes) */
+	fd = OpenTransientFilePerm(path, O_RDWR | O_CREAT | O_EXCL | PG_BINARY | O_NOFOLLOW, S_IRUSR | S_IWUSR);
 	if (fd >= 0)
 		created = true;
 	else if (errno == EEXIST)
-		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+		fd = OpenTransientFile(path, O_RDWR | PG_BINARY | O_NOFOLLOW);
 	if (fd < 0)
+		LEDGER_WRITE_ERROR("could not open the erasure ledger: %m");
+	if (!ledger_lock(fd))
+		LEDGER_WRITE_ERROR("could not lock the erasure ledger: %m");
+	if (fstat(fd, &st) != 0)
+		LEDGER_WRITE_ERROR("could not read the erasure ledger: %m");
+	if (!S_ISREG(st.st_mode))
 		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open the erasure ledger: %m"),
-				 errdetail("The erasure is not committed: an erasure the ledger does not record could be undone by a restore."),
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errhidestmt(true),
+				 errmsg("pg_privacy erasure ledger is not usable: the ledger is not a regular file"),
 				 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path),
 				 errhint(LEDGER_HINT)));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-	{
-		close(fd);
-		ledger_error("the ledger is not a regular file", NULL);
-	}
-	if (flock(fd, LOCK_EX) != 0 ||
-		!write_all(fd, buf.data, buf.len) ||
-		pg_fsync(fd) != 0)
-	{
-		save_errno = errno;
-		close(fd);
-		errno = save_errno;
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write the erasure ledger: %m"),
-				 errdetail("The erasure is not committed: an erasure the ledger does not record could be undone by a restore."),
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errhidestmt(true),
+				 errmsg("pg_privacy erasure ledger is not usable: the ledger is not the server's own, or others may read or write it"),
+				 errdetail("It must belong to the server's OS user, with permissions 0600."),
 				 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path),
 				 errhint(LEDGER_HINT)));
-	}
-	close(fd);					/* releases the lock */
 	if (created)
 	{
+		/* the new file's name is durable before anything is written in it */
 		char		dir[MAXPGPATH];
 
 		strlcpy(dir, path, sizeof(dir));
 		get_parent_directory(dir);
-		fsync_fname(dir, true);
+		if (pg_fsync(fd) != 0 || fsync_fname_ext(dir, true, false, ERROR) != 0)
+			LEDGER_WRITE_ERROR("could not create the erasure ledger: %m");
 	}
+	if (st.st_size > 0 && !ledger_drop_torn_tail(fd, st.st_size))
+		LEDGER_WRITE_ERROR("could not repair the erasure ledger's last line: %m");
+	if (fstat(fd, &st) != 0)
+		LEDGER_WRITE_ERROR("could not read the erasure ledger: %m");
+	if (pwrite(fd, buf.data, buf.len, st.st_size) != (ssize_t) buf.len ||
+		pg_fsync(fd) != 0)
+	{
+		int			save_errno = errno ? errno : ENOSPC;
+
+		/* what was written of these lines goes, so the file stays whole */
+		if (ftruncate(fd, st.st_size) != 0)
+			save_errno = errno;
+		errno = save_errno;
+		LEDGER_WRITE_ERROR("could not write the erasure ledger: %m");
+	}
+	CloseTransientFile(fd);		/* releases the lock */
 	pfree(buf.data);
 	pending = NULL;
 }
@@ -264,6 +332,7 @@ ledger_xact_cb(XactEvent event, void *arg)
 			if (pending != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errhidestmt(true),
 						 errmsg("cannot PREPARE a transaction that erased a data subject"),
 						 errdetail("Its erasure ledger entry would be written before the transaction is known to commit."),
 						 errhint("Erase in a transaction of its own.")));
@@ -309,6 +378,14 @@ ledger_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 void
 pgp_ledger_init(void)
 {
+	/*
+	 * Registered at load, before anything else of the session's: the last
+	 * callback to run before the commit, so that nothing that could still
+	 * abort the transaction runs after its line is written.
+	 */
+	RegisterXactCallback(ledger_xact_cb, NULL);
+	RegisterSubXactCallback(ledger_subxact_cb, NULL);
+	callbacks_set = true;
 	DefineCustomStringVariable("pg_privacy.erasure_ledger_file",
 							   "File every data-subject erasure is appended to as it commits.",
 							   "An absolute path outside the data directory; a restore cannot take back what it records "
@@ -357,10 +434,16 @@ PG_FUNCTION_INFO_V1(pgp_ledger_queue);
 Datum
 pgp_ledger_queue(PG_FUNCTION_ARGS)
 {
-	text	   *t = PG_GETARG_TEXT_PP(0);
+	text	   *t;
+
 	MemoryContext old;
 	LedgerLine *l;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("an erasure ledger entry must not be null")));
+	t = PG_GETARG_TEXT_PP(0);
 	(void) ledger_path();
 	if (memchr(VARDATA_ANY(t), '\n', VARSIZE_ANY_EXHDR(t)) != NULL ||
 		memchr(VARDATA_ANY(t), '\r', VARSIZE_ANY_EXHDR(t)) != NULL)
@@ -388,6 +471,49 @@ pgp_ledger_queue(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Whether jsonb can hold what the line's text says: no \u0000 and no lone
+ * surrogate escape, no number beyond numeric's range (those are valid
+ * JSON that jsonb refuses with an error).
+ */
+static bool
+line_convertible(const char *line, int len)
+{
+	int			i;
+
+	for (i = 0; i + 5 < len; i++)
+	{
+		if (line[i] == '\\' && (line[i + 1] == 'u' || line[i + 1] == 'U'))
+		{
+			char		hex[5];
+			long		v;
+
+			memcpy(hex, line + i + 2, 4);
+			hex[4] = '\0';
+			v = strtol(hex, NULL, 16);
+			if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
+				return false;
+		}
+	}
+	for (i = 1; i + 1 < len; i++)
+	{
+		if ((line[i] == 'e' || line[i] == 'E') &&
+			(isdigit((unsigned char) line[i - 1]) || line[i - 1] == '.'))
+		{
+			int			j = i + 1;
+			int			nd = 0;
+
+			if (j < len && (line[j] == '+' || line[j] == '-'))
+				j++;
+			while (j < len && isdigit((unsigned char) line[j]))
+				j++, nd++;
+			if (nd >= 4)
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
  * The line (len bytes) as a jsonb object, or NULL when it is not one (a
  * damaged or altered line is shown as such, never an error).
  */
@@ -399,7 +525,7 @@ line_jsonb(char *line, int len)
 	Jsonb	   *jb;
 	char		save = line[len];
 
-	if (len == 0)
+	if (len == 0 || !pg_verifymbstr(line, len, true) || !line_convertible(line, len))
 		return NULL;
 	lex = makeJsonLexContextCstringLen(line, len, GetDatabaseEncoding(), false);
 	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
@@ -443,7 +569,7 @@ static off_t
 read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
 		   LineFn each, void *arg)
 {
-	int			fd = open(path, O_RDONLY | O_CLOEXEC);
+	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY | O_NOFOLLOW);
 	char	   *buf;
 	size_t		cap = 65536;
 	size_t		have = 0;
@@ -458,21 +584,16 @@ read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
 		}
 		ereport(ERROR,
 				(errcode_for_file_access(),
+				 errhidestmt(true),
 				 errmsg("could not read the erasure ledger: %m"),
 				 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path)));
 	}
 	if (fstat(fd, st_out) != 0 || !S_ISREG(st_out->st_mode))
-	{
-		close(fd);
 		ledger_error("the ledger is not a regular file", NULL);
-	}
 	if (offset > st_out->st_size)
 		offset = done = 0;		/* (the caller notices: a shorter file) */
 	if (lseek(fd, offset, SEEK_SET) < 0)
-	{
-		close(fd);
 		ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the erasure ledger: %m")));
-	}
 	buf = palloc(cap + 1);
 	for (;;)
 	{
@@ -485,10 +606,7 @@ read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
 			/* a line longer than the buffer: grow it */
 			cap *= 2;
 			if (cap > MaxAllocSize / 2)
-			{
-				close(fd);
 				ledger_error("the ledger holds a line too long to be an entry", NULL);
-			}
 			buf = repalloc(buf, cap + 1);
 		}
 		r = read(fd, buf + have, cap - have);
@@ -496,7 +614,6 @@ read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
 		{
 			if (errno == EINTR)
 				continue;
-			close(fd);
 			ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the erasure ledger: %m")));
 		}
 		if (r == 0)
@@ -514,7 +631,7 @@ read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
 		memmove(buf, buf + start, have - start);
 		have -= start;
 	}
-	close(fd);
+	CloseTransientFile(fd);
 	pfree(buf);
 	return done;
 }
@@ -537,7 +654,10 @@ lines_put(char *line, int len, int64 lineno, void *arg)
 		values[1] = JsonbPGetDatum(jb);
 	else
 		nulls[1] = true;
-	values[2] = PointerGetDatum(cstring_to_text_with_len(line, len));
+	if (pg_verifymbstr(line, len, true))
+		values[2] = PointerGetDatum(cstring_to_text_with_len(line, len));
+	else
+		nulls[2] = true;
 	tuplestore_putvalues(out->rsinfo->setResult, out->rsinfo->setDesc, values, nulls);
 }
 
@@ -593,6 +713,27 @@ tail_put(char *line, int len, int64 lineno, void *arg)
 	strlcpy(tail_cache.mac, v ? v : "", sizeof(tail_cache.mac));
 }
 
+/*
+ * Whether offset is still the end of a line of the file (the file was not
+ * replaced in place by other content since it was read up to there).
+ */
+static bool
+offset_ends_line(const char *path, off_t offset)
+{
+	int			fd;
+	char		c;
+	bool		ok;
+
+	if (offset == 0)
+		return true;
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	ok = pread(fd, &c, 1, offset - 1) == 1 && c == '\n';
+	CloseTransientFile(fd);
+	return ok;
+}
+
 PG_FUNCTION_INFO_V1(pgp_ledger_tail);
 
 /*
@@ -615,7 +756,7 @@ pgp_ledger_tail(PG_FUNCTION_ARGS)
 	if (stat(path, &st) == 0 && tail_cache.valid &&
 		strcmp(tail_cache.path, path) == 0 && strcmp(tail_cache.db, db) == 0 &&
 		tail_cache.dev == st.st_dev && tail_cache.ino == st.st_ino &&
-		st.st_size >= tail_cache.offset)
+		st.st_size >= tail_cache.offset && offset_ends_line(path, tail_cache.offset))
 		from = tail_cache.offset;
 	else
 	{

@@ -98,8 +98,9 @@ BEGIN
     END IF;
     SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
       FROM privacy_internal._subject_erase(kind, value, at) e;
-    IF ledger.database_id IS NOT NULL THEN
-      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, COALESCE(report, '[]'));
+    -- (an erasure that found nothing has nothing a restore could bring back)
+    IF ledger.database_id IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(report, '[]')) OPERATOR(pg_catalog.>) 0 THEN
+      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, report, at);
     END IF;
   END IF;
   report := COALESCE(report, '[]');

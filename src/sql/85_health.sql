@@ -340,15 +340,20 @@ BEGIN
     RETURN NEXT;
   ELSE
     BEGIN
-      SELECT x.* INTO r FROM privacy.erasure_ledger_state x ORDER BY x.created_at, x.database_id LIMIT 1;
-      SELECT pg_catalog.count(*) FILTER (WHERE NOT e.verified),
-             pg_catalog.max(e.seq) FILTER (WHERE e.db OPERATOR(pg_catalog.=) r.database_id)
-        INTO n, m
+      SELECT (i).* INTO r FROM (SELECT privacy_internal._ledger_identity() AS i) y;
+      SELECT t.seq, t.mac INTO m, conn FROM privacy_internal._ledger_tail(r.database_id::text) t;
+      -- this database's own lines after where it is, and its sources'
+      SELECT pg_catalog.count(*) INTO n
         FROM privacy_internal._ledger_entries() e
-       WHERE e.db OPERATOR(pg_catalog.=) r.database_id
-          OR e.db::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
-                                                         FROM pg_catalog.jsonb_array_elements(r.sources) src));
-      IF n OPERATOR(pg_catalog.>) 0 THEN
+        JOIN pg_catalog.jsonb_array_elements(pg_catalog.jsonb_build_array(
+               pg_catalog.jsonb_build_object('db', r.database_id, 'seq', r.last_seq)) OPERATOR(pg_catalog.||) r.sources) ch
+          ON e.chain::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
+       WHERE NOT e.verified AND (e.seq IS NULL OR e.seq OPERATOR(pg_catalog.>) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint);
+      IF r.database_id IS NULL THEN
+        status := 'error';
+        detail := 'this database has no erasure ledger identity (privacy.erasure_ledger_state is empty)';
+        hint := 'The next erasure makes one; erasures recorded under its old identity are not replayed here.';
+      ELSIF n OPERATOR(pg_catalog.>) 0 THEN
         status := 'error';
         detail := pg_catalog.format('%s line(s) of this database''s erasure ledger do not verify (altered, damaged, or written under another key)', n);
         hint := 'Put back the ledger file from its own backup, with the key it was written under; replay_erasures refuses until then.';
@@ -364,7 +369,17 @@ BEGIN
       ELSIF COALESCE(m, 0) OPERATOR(pg_catalog.<) r.last_seq THEN
         status := 'error';
         detail := pg_catalog.format('the erasure ledger lacks this database''s erasures up to number %s: it is not this database''s ledger, or lost lines', r.last_seq);
-        hint := 'Set pg_privacy.erasure_ledger_file to this database''s ledger, or put the file back from its own backup.';
+        hint := 'Set pg_privacy.erasure_ledger_file to this database''s ledger, or put the file back from its own backup (privacy.fork_erasure_ledger() starts a new chain if it is lost).';
+      ELSIF m IS NOT NULL AND conn IS DISTINCT FROM r.last_mac THEN
+        status := 'error';
+        detail := pg_catalog.format('another database wrote this database''s chain in the erasure ledger (entry number %s is not the one it wrote)', m);
+        hint := 'In each physical copy that is not the original, run SELECT privacy.fork_erasure_ledger(); then replay_erasures() here.';
+      ELSIF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(r.sources) src
+                     WHERE (SELECT t.seq FROM privacy_internal._ledger_tail(src OPERATOR(pg_catalog.->>) 'db') t)
+                           OPERATOR(pg_catalog.>) (src OPERATOR(pg_catalog.->>) 'seq')::bigint) THEN
+        status := 'warning';
+        detail := 'the database this one was restored or copied from recorded erasures since that are not applied here';
+        hint := 'Run SELECT * FROM privacy.replay_erasures(); (a copy kept for tests: every night).';
       ELSE
         status := 'ok';
         detail := pg_catalog.format('%s erasure(s) recorded; the database is where its ledger is', r.last_seq);
