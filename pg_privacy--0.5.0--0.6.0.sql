@@ -521,10 +521,10 @@ BEGIN
   SELECT ch INTO bad FROM pg_catalog.jsonb_array_elements(chains) ch
    WHERE (ch OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.>) 0
      AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(lines) l
-                      WHERE l OPERATOR(pg_catalog.->>) 'chain' OPERATOR(pg_catalog.=) ch OPERATOR(pg_catalog.->>) 'db'
+                      WHERE (l OPERATOR(pg_catalog.->>) 'chain') OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
                         AND (l OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint
                         AND (ch OPERATOR(pg_catalog.->>) 'mac' IS NULL
-                             OR l OPERATOR(pg_catalog.->>) 'mac' OPERATOR(pg_catalog.=) ch OPERATOR(pg_catalog.->>) 'mac'))
+                             OR (l OPERATOR(pg_catalog.->>) 'mac') OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'mac')))
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'the erasure ledger does not hold this database''s last erasure (number %)', bad OPERATOR(pg_catalog.->>) 'seq'
@@ -536,7 +536,7 @@ BEGIN
    WHERE NOT (l OPERATOR(pg_catalog.->>) 'verified')::boolean
      AND (l OPERATOR(pg_catalog.->>) 'lineno')::bigint OPERATOR(pg_catalog.>) COALESCE(
            (SELECT pg_catalog.max((a OPERATOR(pg_catalog.->>) 'lineno')::bigint) FROM pg_catalog.jsonb_array_elements(lines) a
-             WHERE a OPERATOR(pg_catalog.->>) 'chain' OPERATOR(pg_catalog.=) l OPERATOR(pg_catalog.->>) 'chain'
+             WHERE (a OPERATOR(pg_catalog.->>) 'chain') OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'chain')
                AND (a OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'from')::bigint
                AND (l OPERATOR(pg_catalog.->>) 'from')::bigint OPERATOR(pg_catalog.>) 0), 0)
    ORDER BY (l OPERATOR(pg_catalog.->>) 'lineno')::bigint LIMIT 1;

@@ -478,27 +478,39 @@ pgp_ledger_queue(PG_FUNCTION_ARGS)
 static bool
 line_convertible(const char *line, int len)
 {
+	bool		in_string = false;
 	int			i;
 
-	for (i = 0; i + 5 < len; i++)
+	for (i = 0; i < len; i++)
 	{
-		if (line[i] == '\\' && (line[i + 1] == 'u' || line[i + 1] == 'U'))
-		{
-			char		hex[5];
-			long		v;
+		char		ch = line[i];
 
-			memcpy(hex, line + i + 2, 4);
-			hex[4] = '\0';
-			v = strtol(hex, NULL, 16);
-			if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
-				return false;
-		}
-	}
-	for (i = 1; i + 1 < len; i++)
-	{
-		if ((line[i] == 'e' || line[i] == 'E') &&
-			(isdigit((unsigned char) line[i - 1]) || line[i - 1] == '.'))
+		if (in_string)
 		{
+			if (ch == '\\' && i + 1 < len)
+			{
+				if ((line[i + 1] == 'u' || line[i + 1] == 'U') && i + 5 < len)
+				{
+					char		hex[5];
+					long		v;
+
+					memcpy(hex, line + i + 2, 4);
+					hex[4] = '\0';
+					v = strtol(hex, NULL, 16);
+					if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
+						return false;
+				}
+				i++;			/* the escaped character */
+			}
+			else if (ch == '"')
+				in_string = false;
+		}
+		else if (ch == '"')
+			in_string = true;
+		else if ((ch == 'e' || ch == 'E') && i > 0 &&
+				 (isdigit((unsigned char) line[i - 1]) || line[i - 1] == '.'))
+		{
+			/* a number's exponent, outside strings */
 			int			j = i + 1;
 			int			nd = 0;
 

@@ -328,6 +328,21 @@ set_ledger($new, $ledger);
 ($ret, $out, $err) = $new->psql('telco', q{SELECT privacy_internal._ledger_queue(E'one\ntwo')});
 like($err, qr/an erasure ledger entry is one line/, 'an entry is one line');
 
+# Lines jsonb cannot hold are shown as damaged, never as an error; an
+# identity that looks like an exponent ("3e69370") is not one.
+open($out_fh, '>', "$dir/ledger/odd.ledger") or die;
+print $out_fh qq({"db": "c3e69370-9fc2-440e-91a7-ef90352655d4", "n": 1.5e3}\n);
+print $out_fh qq({"n": 1e99999}\n);
+print $out_fh qq({"s": "a\\u0000b"}\n);
+print $out_fh qq({"s": "\\ud800"}\n);
+print $out_fh qq(not json at all\n);
+close($out_fh);
+chmod(0600, "$dir/ledger/odd.ledger");
+set_ledger($new, "$dir/ledger/odd.ledger");
+is($new->safe_psql('telco', q{SELECT string_agg((body IS NOT NULL)::text, ',' ORDER BY lineno) FROM privacy_internal._ledger_lines()}),
+	'true,false,false,false,false', 'lines jsonb cannot hold are read as damaged, without an error');
+set_ledger($new, $ledger);
+
 $new->stop;
 $node->stop;
 done_testing();
