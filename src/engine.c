@@ -50,6 +50,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "storage/lmgr.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -1561,6 +1562,82 @@ eng_delete_column(Eng *e, Oid tbl, EngCol *c, bool refd, const char *keepcond,
 	return 0;
 }
 
+/*
+ * The identifiers the last erasure of this transaction acted on, found
+ * under its locks (for the erasure ledger's entry: src/sql/75_subject_ledger.sql).
+ */
+static struct
+{
+	LocalTransactionId lxid;
+	MemoryContext cxt;
+	int			n;
+	char	  **kinds;
+	char	  **vals;
+	Datum	   *spans;
+}			erased;
+
+static void
+eng_remember_erased(Eng *e)
+{
+	MemoryContext old;
+	int			i;
+
+	if (erased.cxt == NULL)
+		erased.cxt = AllocSetContextCreate(TopMemoryContext, "pg_privacy erased identifiers",
+										   ALLOCSET_SMALL_SIZES);
+	else
+		MemoryContextReset(erased.cxt);
+	old = MemoryContextSwitchTo(erased.cxt);
+	erased.n = e->nids;
+	erased.kinds = palloc(sizeof(char *) * Max(e->nids, 1));
+	erased.vals = palloc(sizeof(char *) * Max(e->nids, 1));
+	erased.spans = palloc(sizeof(Datum) * Max(e->nids, 1));
+	for (i = 0; i < e->nids; i++)
+	{
+		erased.kinds[i] = pstrdup(e->kinds[i]);
+		erased.vals[i] = pstrdup(e->vals[i]);
+		erased.spans[i] = datumCopy(e->spans[i], false, -1);
+	}
+	erased.lxid = MyProc->lxid;
+	MemoryContextSwitchTo(old);
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_erased_identifiers);
+
+/*
+ * _subject_erased_identifiers(): (kinds, vals, spans) of the last erasure
+ * of this transaction, NULLs when it made none.
+ */
+Datum
+pgp_subject_erased_identifiers(PG_FUNCTION_ARGS)
+{
+	TupleDesc	td;
+	Datum		values[3];
+	bool		nulls[3] = {true, true, true};
+	Datum	   *k;
+	Datum	   *v;
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_subject_erased_identifiers must return a row");
+	if (erased.cxt != NULL && erased.lxid == MyProc->lxid)
+	{
+		k = palloc(sizeof(Datum) * Max(erased.n, 1));
+		v = palloc(sizeof(Datum) * Max(erased.n, 1));
+		for (i = 0; i < erased.n; i++)
+		{
+			k[i] = CStringGetTextDatum(erased.kinds[i]);
+			v[i] = CStringGetTextDatum(erased.vals[i]);
+		}
+		values[0] = PointerGetDatum(construct_array(k, erased.n, TEXTOID, -1, false, TYPALIGN_INT));
+		values[1] = PointerGetDatum(construct_array(v, erased.n, TEXTOID, -1, false, TYPALIGN_INT));
+		values[2] = PointerGetDatum(construct_array(erased.spans, erased.n, TSTZMULTIRANGEOID, -1, false, TYPALIGN_INT));
+		nulls[0] = nulls[1] = nulls[2] = false;
+	}
+	td = BlessTupleDesc(td);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, values, nulls)));
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_erase);
 
 /*
@@ -1637,6 +1714,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	e.fresh = true;
 	PopActiveSnapshot();
 	e.params = eng_params(&e, e.kinds, e.vals, e.spans, e.nids);
+	eng_remember_erased(&e);
 
 	/*
 	 * decide: legal holds on any of the identifiers, whether any hold is

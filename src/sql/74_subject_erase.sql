@@ -46,6 +46,14 @@ CREATE FUNCTION privacy_internal._subject_erase(kind text, value text, at timest
   SET search_path = pg_catalog, pg_temp
   AS 'MODULE_PATHNAME', 'pgp_subject_erase';
 
+-- The identifiers the last erasure of this transaction acted on (for the
+-- erasure ledger, 75_subject_ledger.sql).
+CREATE FUNCTION privacy_internal._subject_erased_identifiers(OUT kinds text[], OUT vals text[], OUT spans tstzmultirange[])
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_subject_erased_identifiers';
+COMMENT ON FUNCTION privacy_internal._subject_erased_identifiers() IS
+  'internal: the identifiers the last erasure of this transaction acted on';
+
 CREATE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
                                       at timestamptz DEFAULT NULL)
   RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
@@ -89,15 +97,16 @@ BEGIN
       NULL;
     END;
   ELSE
-    -- With an erasure ledger: refused while the database is behind it;
-    -- the subject's identifiers, for its entry (src/sql/75_subject_ledger.sql)
+    -- With an erasure ledger: refused while the database is behind it
+    -- (src/sql/75_subject_ledger.sql)
     ledger := privacy_internal._ledger_check();
-    IF ledger.database_id IS NOT NULL THEN
-      SELECT i.kinds, i.vals, i.spans INTO lkinds, lvals, lspans
-        FROM privacy_internal._subject_identifiers(kind, value, at) i;
-    END IF;
     SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
       FROM privacy_internal._subject_erase(kind, value, at) e;
+    IF ledger.database_id IS NOT NULL THEN
+      -- the identifiers the erasure acted on, found under its locks
+      SELECT i.kinds, i.vals, i.spans INTO lkinds, lvals, lspans
+        FROM privacy_internal._subject_erased_identifiers() i;
+    END IF;
     -- (an erasure that found nothing has nothing a restore could bring back)
     IF ledger.database_id IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(report, '[]')) OPERATOR(pg_catalog.>) 0 THEN
       PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, report, at);
