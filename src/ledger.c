@@ -789,14 +789,42 @@ pgp_ledger_tail(PG_FUNCTION_ARGS)
 	tail_cache.dev = st.st_dev;
 	tail_cache.ino = st.st_ino;
 	tail_cache.valid = true;
-	if (tail_cache.seq > 0)
-	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
 
-		values[0] = Int64GetDatum(tail_cache.seq);
-		values[1] = PointerGetDatum(cstring_to_text(tail_cache.mac));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	/*
+	 * This transaction's own lines, not written yet, come after the file's:
+	 * the newest of them for db is the tail (an erasure after another in
+	 * one transaction).
+	 */
+	{
+		int64		seq = tail_cache.seq;
+		char	   *mac = tail_cache.mac;
+		LedgerLine *l;
+
+		for (l = pending; l != NULL; l = l->next)
+		{
+			Jsonb	   *jb;
+			char	   *v;
+
+			if (strstr(l->text, db) == NULL ||
+				(jb = line_jsonb(l->text, strlen(l->text))) == NULL)
+				continue;
+			v = jsonb_key_text(jb, "db");
+			if (v == NULL || strcmp(v, db) != 0 || (v = jsonb_key_text(jb, "seq")) == NULL)
+				continue;
+			seq = strtoll(v, NULL, 10);
+			v = jsonb_key_text(jb, "mac");
+			mac = v ? v : "";
+			break;				/* (newest first) */
+		}
+		if (seq > 0)
+		{
+			Datum		values[2];
+			bool		nulls[2] = {false, false};
+
+			values[0] = Int64GetDatum(seq);
+			values[1] = PointerGetDatum(cstring_to_text(mac));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
 	}
 	return (Datum) 0;
 }

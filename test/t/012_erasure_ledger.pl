@@ -343,6 +343,21 @@ is($new->safe_psql('telco', q{SELECT string_agg((body IS NOT NULL)::text, ',' OR
 	'true,false,false,false,false', 'lines jsonb cannot hold are read as damaged, without an error');
 set_ledger($new, $ledger);
 
+# --- several erasures in one transaction: one after the other in the chain ------
+my @two = split /\n/, $node->safe_psql('postgres', q{
+SELECT c.customer_id FROM telco.customer c
+ WHERE EXISTS (SELECT FROM telco.subscription s WHERE s.customer_id = c.customer_id)
+   AND c.customer_id NOT IN (} . join(',', @customers, $u) . q{) ORDER BY 1 LIMIT 2});
+my $before_n = scalar(ledger_lines());
+$node->safe_psql('postgres', qq{BEGIN;
+SELECT count(*) FROM privacy.erase_subject('customer', '$two[0]');
+SAVEPOINT s; SELECT count(*) FROM privacy.erase_subject('customer', '$two[1]'); ROLLBACK TO s;
+SELECT count(*) FROM privacy.erase_subject('customer', '$two[1]');
+COMMIT;});
+is(scalar(ledger_lines()) - $before_n, 2, 'two erasures in one transaction, one rolled back to its savepoint in between: two lines');
+is($node->safe_psql('postgres', q{SELECT string_agg(seq::text, ',' ORDER BY line) || ' ' || bool_and(verified) FROM (SELECT * FROM privacy.erasure_ledger WHERE this_database ORDER BY line DESC LIMIT 3) x}),
+	'6,7,8 true', '... numbered one after the other, the chain verified');
+
 $new->stop;
 $node->stop;
 done_testing();
