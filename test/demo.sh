@@ -148,11 +148,13 @@ cat <<'TXT'
 - Consent is replayed, normalized, enforced on write, and its withdrawal cascades in the same transaction.
 - Retention: a dry run shows what would go, the real run drops and anonymizes in committed batches,
   a legal hold keeps its rows, and every run leaves a receipt without personal data.
-- Data-subject rights: export, requests with deadlines, restriction, and erasure with its report.
+- Data-subject rights: export, requests with deadlines, restriction, and erasure with its report;
+  the erasure also written to a ledger outside the data directory, so that no restore undoes it.
 - Masking by role: support reads every declared column masked by its category, in any query;
   pg_dump run as that role is an anonymized development copy whose keys still join.
 - privacy.health() answers "is it working?" in one query, read-only: library, key, purge job and its
-  last run, overdue requests, catalog, undeclared columns, protection, restrictions and holds.
+  last run, overdue requests, catalog, undeclared columns, protection, restrictions and holds,
+  masking, the erasure ledger.
 TXT
 "${PSQL[@]}" -At -c "SELECT '- Left to do, as health() says: ' || coalesce(string_agg(area || ' (' || status || ')', ', ' ORDER BY area), 'nothing') || '.'
                        FROM privacy.health() WHERE status <> 'ok'"
