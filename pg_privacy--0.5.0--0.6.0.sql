@@ -99,6 +99,37 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION privacy_internal._subject_identifiers_json(kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE plpgsql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'kind', k, 'value', v,
+           'periods', CASE WHEN s OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN NULL
+                           ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                          'from', pg_catalog.lower(r), 'to', pg_catalog.upper(r)) ORDER BY r)
+                                   FROM pg_catalog.unnest(s) r) END) ORDER BY o), '[]')
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, v, s, o));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_refs(kinds text[], vals text[])
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref(k, v)), '{}')
+    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v));
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy_internal._subject_consent(kinds text[], vals text[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
@@ -126,6 +157,57 @@ BEGIN
            'status', d.status) ORDER BY d.id), '[]')
     FROM privacy.request_deadlines d
    WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (refs) AND d.closed_at IS NULL);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_table_json(tbl regclass, retention jsonb)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  RETURN (
+  SELECT pg_catalog.jsonb_build_object(
+           'table', t.tbl::text,
+           'purpose', p.name,
+           'purpose_description', p.description,
+           'legal_basis', p.legal_basis,
+           'legal_basis_article', b.article,
+           'recipients', pg_catalog.to_jsonb(p.recipients),
+           'retention', retention OPERATOR(pg_catalog.->) (t.tbl::oid::text),
+           'source', s.source,
+           'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category)
+                            FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) t.tbl))
+    FROM privacy.registered_table t
+    JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
+    JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+    LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) t.tbl
+   WHERE t.tbl OPERATOR(pg_catalog.=) _subject_table_json.tbl);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+  refs text[] := privacy_internal._subject_refs(kinds, vals);    -- keyed, computed once
+BEGIN
+  RETURN (
+  SELECT pg_catalog.jsonb_build_object(
+           'format', 'pg_privacy.subject_export',
+           'version', 1,
+           'generated_at', pg_catalog.now(),
+           'subject', pg_catalog.jsonb_build_object('kind', kind, 'value', norm),
+           'identifiers', privacy_internal._subject_identifiers_json(kinds, vals, spans),
+           'restricted', EXISTS (SELECT FROM privacy.restriction r
+                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (refs)
+                                    AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),
+           'consent', privacy_internal._subject_consent(kinds, vals),
+           'requests', privacy_internal._subject_requests_json(refs)));
 END
 $$;
 
@@ -382,6 +464,22 @@ $$;
 COMMENT ON FUNCTION privacy_internal._ledger_check() IS
   'internal: refuses an erasure unless the database is where its erasure ledger is; its state, locked';
 
+CREATE FUNCTION privacy_internal._ledger_fork(old uuid) RETURNS uuid
+  LANGUAGE sql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  UPDATE privacy.erasure_ledger_state x
+     SET database_id = pg_catalog.gen_random_uuid(), created_at = pg_catalog.clock_timestamp(),
+         here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
+         sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', x.database_id, 'seq', x.last_seq, 'mac', x.last_mac))
+                   OPERATOR(pg_catalog.||) x.sources
+   WHERE x.database_id OPERATOR(pg_catalog.=) old
+  RETURNING x.database_id
+$$;
+
+COMMENT ON FUNCTION privacy_internal._ledger_fork(uuid) IS
+  'internal: this database''s erasures from now on under a new identity, the old one (and how far it came) kept as a source';
+
 CREATE FUNCTION privacy.fork_erasure_ledger() RETURNS uuid
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -389,15 +487,10 @@ CREATE FUNCTION privacy.fork_erasure_ledger() RETURNS uuid
 AS $$
 DECLARE
   s privacy.erasure_ledger_state;
-  new_id uuid := pg_catalog.gen_random_uuid();
+  new_id uuid;
 BEGIN
   s := privacy_internal._ledger_state();
-  UPDATE privacy.erasure_ledger_state x
-     SET database_id = new_id, created_at = pg_catalog.clock_timestamp(),
-         here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
-         sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', s.last_seq, 'mac', s.last_mac))
-                   OPERATOR(pg_catalog.||) x.sources
-   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  new_id := privacy_internal._ledger_fork(s.database_id);
   PERFORM privacy_internal._audit('ledger.fork', NULL,
     pg_catalog.jsonb_build_object('from', s.database_id, 'from_seq', s.last_seq, 'to', new_id));
   RETURN new_id;
@@ -490,7 +583,6 @@ DECLARE
   fv     text;
   fref   text;
   bad    jsonb;
-  own_seq bigint;
   moved  boolean;
   eid    uuid;
   eseq   bigint;
@@ -667,15 +759,7 @@ BEGIN
   -- Restored or copied elsewhere: from now on a chain of its own, which
   -- remembers the one it came from.
   IF moved THEN
-    SELECT x.last_seq INTO own_seq FROM privacy.erasure_ledger_state x
-     WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
-    UPDATE privacy.erasure_ledger_state x
-       SET database_id = pg_catalog.gen_random_uuid(), created_at = pg_catalog.clock_timestamp(),
-           here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
-           sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', own_seq,
-                                                                                'mac', x.last_mac))
-                     OPERATOR(pg_catalog.||) x.sources
-     WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+    PERFORM privacy_internal._ledger_fork(s.database_id);
   END IF;
 END
 $$;

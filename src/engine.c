@@ -1334,25 +1334,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		 * privacy_internal._subject_header's document (identifiers,
 		 * restriction, consent receipts, open requests) ...
 		 */
-		header = eng_sql(&e,
-						 "SELECT pg_catalog.jsonb_build_object("
-						 "'format', 'pg_privacy.subject_export', 'version', 1, 'generated_at', pg_catalog.now(),"
-						 " 'subject', pg_catalog.jsonb_build_object('kind', $1, 'value', $2),"
-						 " 'identifiers', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
-						 "'kind', u.k, 'value', u.v, 'periods',"
-						 " CASE WHEN u.s OPERATOR(pg_catalog.=) '{(,)}'::pg_catalog.tstzmultirange THEN NULL"
-						 " ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object("
-						 "'from', pg_catalog.lower(r), 'to', pg_catalog.upper(r)) ORDER BY r)"
-						 " FROM pg_catalog.unnest(u.s) r) END) ORDER BY u.o), '[]')"
-						 " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5))"
-						 " WITH ORDINALITY u(k, v, s, o)),"
-						 " 'restricted', EXISTS (SELECT FROM privacy.restriction r"
-						 " WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (h.refs)"
-						 " AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),"
-						 " 'consent', privacy_internal._subject_consent($3, $4),"
-						 " 'requests', privacy_internal._subject_requests_json(h.refs))"
-						 " FROM (SELECT ARRAY(SELECT privacy_internal._audit_ref(u.k, u.v)"
-						 " FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) u(k, v)) AS refs) h",
+		header = eng_sql(&e, "SELECT privacy_internal._subject_header($1, $2, $3, $4, $5)",
 						 5, types, vals, NULL, &isnull);
 		if (isnull)
 			elog(ERROR, "the export's header is missing");
@@ -1363,23 +1345,10 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		 * ...
 		 */
 		metas = eng_sql(&e,
-						"SELECT COALESCE(pg_catalog.jsonb_agg(m.meta ORDER BY d.o), '[]')"
-						" FROM pg_catalog.unnest($1) WITH ORDINALITY d(t, o)"
-						" CROSS JOIN LATERAL (SELECT pg_catalog.jsonb_build_object("
-						"'table', rt.tbl::pg_catalog.text, 'purpose', p.name, 'purpose_description', p.description,"
-						" 'legal_basis', p.legal_basis, 'legal_basis_article', b.article,"
-						" 'recipients', pg_catalog.to_jsonb(p.recipients),"
-						" 'retention', (SELECT pg_catalog.jsonb_build_object('time_column', rp.time_column, 'keep', rp.keep,"
-						" 'action', rp.action, 'keep_at_least', rp.keep_at_least)"
-						" FROM privacy.retention_policy rp WHERE rp.tbl OPERATOR(pg_catalog.=) rt.tbl),"
-						" 'source', st.source,"
-						" 'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category) FROM privacy.registered_column rc"
-						" WHERE rc.tbl OPERATOR(pg_catalog.=) rt.tbl)) AS meta"
-						" FROM privacy.registered_table rt"
-						" JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) rt.purpose"
-						" JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis"
-						" LEFT JOIN privacy.subject_table st ON st.tbl OPERATOR(pg_catalog.=) rt.tbl"
-						" WHERE rt.tbl OPERATOR(pg_catalog.=) d.t::pg_catalog.regclass) m",
+						"SELECT COALESCE(pg_catalog.jsonb_agg(privacy_internal._subject_table_json(d.t::pg_catalog.regclass, r.reten)"
+						" ORDER BY d.o), '[]')"
+						" FROM pg_catalog.unnest($1) WITH ORDINALITY d(t, o),"
+						" (SELECT privacy_internal._subject_retention_all() AS reten) r",
 						1, mtypes, mvals, NULL, &isnull);
 		if (isnull)
 			elog(ERROR, "the export's table descriptions are missing");

@@ -195,14 +195,20 @@ key_file_error(const char *problem, const char *detail)
 }
 
 /*
- * True when path lies inside dir (both canonical absolute paths).
+ * True when path (canonical, absolute) lies inside the data directory:
+ * a file there travels with every base backup and copy of it.  Used for
+ * the key file and the erasure ledger (ledger.c).
  */
-static bool
-path_is_inside(const char *path, const char *dir)
+bool
+pgp_path_in_data_directory(const char *path)
 {
-	size_t		n = strlen(dir);
+	char		datadir[PATH_MAX];
+	size_t		n;
 
-	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+	if (DataDir == NULL || realpath(DataDir, datadir) == NULL)
+		return false;
+	n = strlen(datadir);
+	return strncmp(path, datadir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
 /*
@@ -221,7 +227,6 @@ load_master_key(void)
 	int			i;
 	int			ndig = 0;
 	char		resolved[PATH_MAX];
-	char		datadir[PATH_MAX];
 
 	if (pgp_key_file == NULL || pgp_key_file[0] == '\0')
 		ereport(ERROR,
@@ -237,8 +242,7 @@ load_master_key(void)
 	if (realpath(pgp_key_file, resolved) == NULL)
 		key_file_error("the key file cannot be opened",
 					   "The file does not exist or cannot be reached by the server.");
-	if (DataDir != NULL && realpath(DataDir, datadir) != NULL &&
-		path_is_inside(resolved, datadir))
+	if (pgp_path_in_data_directory(resolved))
 		key_file_error("the key file lies inside the data directory",
 					   "Base backups and file copies of the data directory would carry the key.");
 

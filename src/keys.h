@@ -56,6 +56,7 @@ extern PgpKey *pgp_get_key(const char *purpose, const char *domain,
 extern PgpHmac *pgp_key_hmac(PgpKey *k);
 extern PgpFF1 *pgp_key_ff1(PgpKey *k);
 extern void pgp_crypto_error(const char *what) pg_attribute_noreturn();
+extern bool pgp_path_in_data_directory(const char *path);
 
 /*
  * Fast path: a call site caches the PgpKey it used last, valid while the

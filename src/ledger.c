@@ -33,6 +33,7 @@
 #include "postgres.h"
 
 #include "ledger.h"
+#include "keys.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -66,7 +67,6 @@ typedef struct LedgerLine
 } LedgerLine;
 
 static LedgerLine *pending = NULL;	/* in TopTransactionContext, newest first */
-static bool callbacks_set = false;
 
 /* What _ledger_tail read last: one database's last line, up to offset. */
 static struct
@@ -96,6 +96,12 @@ check_ledger_file(char **newval, void **extra, GucSource source)
 		GUC_check_errdetail("\"%s\" is a relative path.", *newval);
 		GUC_check_errhint("Name the ledger by its full path outside the data directory, "
 						  "for example '/var/lib/pg_privacy/erasures.ledger'.");
+		return false;
+	}
+	if (strlen(*newval) >= MAXPGPATH)
+	{
+		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
+		GUC_check_errmsg("pg_privacy.erasure_ledger_file is too long");
 		return false;
 	}
 	return true;
@@ -133,8 +139,6 @@ ledger_path(void)
 {
 	char		dir[MAXPGPATH];
 	char		resolved[PATH_MAX];
-	char		datadir[PATH_MAX];
-	size_t		n;
 
 	if (!ledger_configured())
 		ereport(ERROR,
@@ -150,13 +154,9 @@ ledger_path(void)
 	if (dir[0] == '\0' || realpath(dir, resolved) == NULL)
 		ledger_error("the ledger's directory cannot be reached",
 					 "The directory does not exist or the server's OS user cannot reach it.");
-	if (DataDir != NULL && realpath(DataDir, datadir) != NULL)
-	{
-		n = strlen(datadir);
-		if (strncmp(resolved, datadir, n) == 0 && (resolved[n] == '/' || resolved[n] == '\0'))
-			ledger_error("the ledger lies inside the data directory",
-						 "A base backup or a copy of the data directory would bring it back with the database.");
-	}
+	if (pgp_path_in_data_directory(resolved))
+		ledger_error("the ledger lies inside the data directory",
+					 "A base backup or a copy of the data directory would bring it back with the database.");
 	return pgp_erasure_ledger_file;
 }
 
@@ -385,7 +385,6 @@ pgp_ledger_init(void)
 	 */
 	RegisterXactCallback(ledger_xact_cb, NULL);
 	RegisterSubXactCallback(ledger_subxact_cb, NULL);
-	callbacks_set = true;
 	DefineCustomStringVariable("pg_privacy.erasure_ledger_file",
 							   "File every data-subject erasure is appended to as it commits.",
 							   "An absolute path outside the data directory; a restore cannot take back what it records "
@@ -454,12 +453,6 @@ pgp_ledger_queue(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
 				 errmsg("cannot record an erasure during a parallel operation")));
-	if (!callbacks_set)
-	{
-		RegisterXactCallback(ledger_xact_cb, NULL);
-		RegisterSubXactCallback(ledger_subxact_cb, NULL);
-		callbacks_set = true;
-	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	l = palloc(sizeof(LedgerLine));
 	l->text = text_to_cstring(t);

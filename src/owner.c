@@ -199,15 +199,6 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
 }
 
 /*
- * A statement that writes to relid as its owner may fire the owner's
- * triggers: inside the security-restricted operation, as the owner, unless
- * a trigger is deferred.  A deferred trigger fires at commit, as whoever
- * commits (the caller of an API function, the pg_cron job's superuser),
- * outside that operation: the write is refused while relid or any of its
- * partitions or children has a deferrable trigger of its own (foreign
- * keys' internal triggers are PostgreSQL's and stay allowed).
- */
-/*
  * Tables found without deferrable triggers in this transaction while it
  * held a lock that keeps other sessions from creating triggers on them
  * and their partitions (SHARE ROW EXCLUSIVE or stronger, as an erasure
@@ -240,6 +231,15 @@ locked_against_triggers(Oid relid)
 		LockHeldByMe(&tag, AccessExclusiveLock);
 }
 
+/*
+ * A statement that writes to relid as its owner may fire the owner's
+ * triggers: inside the security-restricted operation, as the owner, unless
+ * a trigger is deferred.  A deferred trigger fires at commit, as whoever
+ * commits (the caller of an API function, the pg_cron job's superuser),
+ * outside that operation: the write is refused while relid or any of its
+ * partitions or children has a deferrable trigger of its own (foreign
+ * keys' internal triggers are PostgreSQL's and stay allowed).
+ */
 void
 pgp_refuse_deferrable_triggers(Oid relid)
 {

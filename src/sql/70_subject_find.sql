@@ -706,6 +706,7 @@ CREATE FUNCTION privacy_internal._subject_identifiers_json(kinds text[], vals te
   RETURNS jsonb
   LANGUAGE plpgsql IMMUTABLE
   SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
   RETURN (
@@ -724,6 +725,7 @@ CREATE FUNCTION privacy_internal._subject_refs(kinds text[], vals text[])
   RETURNS text[]
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
   RETURN (

@@ -176,6 +176,7 @@ CREATE FUNCTION privacy_internal._subject_table_json(tbl regclass, retention jso
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
   RETURN (
@@ -198,11 +199,14 @@ BEGIN
 END
 $$;
 
--- The export's header: everything but the rows.
+-- The export's header: everything but the rows (and the tables'
+-- descriptions, _subject_table_json).  Its statements and the helpers'
+-- take arrays: planned once (see _consent_receipts in 40_consent.sql).
 CREATE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   refs text[] := privacy_internal._subject_refs(kinds, vals);    -- keyed, computed once

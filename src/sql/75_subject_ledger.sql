@@ -243,6 +243,21 @@ COMMENT ON FUNCTION privacy_internal._ledger_check() IS
 -- this point are still replayed here when asked).  For a physical copy of
 -- a database (a base backup, a promoted standby used apart), and for a
 -- database whose ledger file is lost.
+CREATE FUNCTION privacy_internal._ledger_fork(old uuid) RETURNS uuid
+  LANGUAGE sql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  UPDATE privacy.erasure_ledger_state x
+     SET database_id = pg_catalog.gen_random_uuid(), created_at = pg_catalog.clock_timestamp(),
+         here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
+         sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', x.database_id, 'seq', x.last_seq, 'mac', x.last_mac))
+                   OPERATOR(pg_catalog.||) x.sources
+   WHERE x.database_id OPERATOR(pg_catalog.=) old
+  RETURNING x.database_id
+$$;
+COMMENT ON FUNCTION privacy_internal._ledger_fork(uuid) IS
+  'internal: this database''s erasures from now on under a new identity, the old one (and how far it came) kept as a source';
+
 CREATE FUNCTION privacy.fork_erasure_ledger() RETURNS uuid
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -250,15 +265,10 @@ CREATE FUNCTION privacy.fork_erasure_ledger() RETURNS uuid
 AS $$
 DECLARE
   s privacy.erasure_ledger_state;
-  new_id uuid := pg_catalog.gen_random_uuid();
+  new_id uuid;
 BEGIN
   s := privacy_internal._ledger_state();
-  UPDATE privacy.erasure_ledger_state x
-     SET database_id = new_id, created_at = pg_catalog.clock_timestamp(),
-         here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
-         sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', s.last_seq, 'mac', s.last_mac))
-                   OPERATOR(pg_catalog.||) x.sources
-   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  new_id := privacy_internal._ledger_fork(s.database_id);
   PERFORM privacy_internal._audit('ledger.fork', NULL,
     pg_catalog.jsonb_build_object('from', s.database_id, 'from_seq', s.last_seq, 'to', new_id));
   RETURN new_id;
@@ -356,7 +366,6 @@ DECLARE
   fv     text;
   fref   text;
   bad    jsonb;
-  own_seq bigint;
   moved  boolean;
   eid    uuid;
   eseq   bigint;
@@ -533,15 +542,7 @@ BEGIN
   -- Restored or copied elsewhere: from now on a chain of its own, which
   -- remembers the one it came from.
   IF moved THEN
-    SELECT x.last_seq INTO own_seq FROM privacy.erasure_ledger_state x
-     WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
-    UPDATE privacy.erasure_ledger_state x
-       SET database_id = pg_catalog.gen_random_uuid(), created_at = pg_catalog.clock_timestamp(),
-           here = privacy_internal._ledger_here(), last_seq = 0, last_mac = NULL, last_at = NULL,
-           sources = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', own_seq,
-                                                                                'mac', x.last_mac))
-                     OPERATOR(pg_catalog.||) x.sources
-     WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+    PERFORM privacy_internal._ledger_fork(s.database_id);
   END IF;
 END
 $$;

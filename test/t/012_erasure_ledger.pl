@@ -343,6 +343,21 @@ is($new->safe_psql('telco', q{SELECT string_agg((body IS NOT NULL)::text, ',' OR
 	'true,false,false,false,false', 'lines jsonb cannot hold are read as damaged, without an error');
 set_ledger($new, $ledger);
 
+# --- nobody but the DBA reads, writes or replays the ledger ----------------------
+$node->safe_psql('postgres', q{CREATE ROLE regress_ledger_mallory LOGIN; GRANT USAGE ON SCHEMA telco TO regress_ledger_mallory;
+                               ALTER TABLE telco.invoice OWNER TO regress_ledger_mallory});
+for my $try ('SELECT count(*) FROM privacy.erasure_ledger',
+	'SELECT count(*) FROM privacy_internal._ledger_lines()',
+	q{SELECT privacy_internal._ledger_queue('{}')},
+	'SELECT count(*) FROM privacy.replay_erasures()',
+	'SELECT privacy.fork_erasure_ledger()',
+	'UPDATE privacy.erasure_ledger_state SET last_seq = 0')
+{
+	($ret, $out, $err) = $node->psql('postgres', "SET ROLE regress_ledger_mallory; $try");
+	like($err, qr/permission denied/, "a table owner is refused: $try");
+}
+$node->safe_psql('postgres', q{ALTER TABLE telco.invoice OWNER TO CURRENT_USER});
+
 # --- several erasures in one transaction: one after the other in the chain ------
 my @two = split /\n/, $node->safe_psql('postgres', q{
 SELECT c.customer_id FROM telco.customer c
