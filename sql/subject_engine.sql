@@ -41,6 +41,32 @@ SELECT e->>'table' AS tbl, jsonb_array_length(e->'rows') AS n
 SELECT table_name, action, rows FROM privacy.erase_subject('customer', '1') ORDER BY 1, 2;
 SELECT ticket_id FROM regress_eng.ticket ORDER BY 1;
 
+-- What the export says about each table is kept too.  A declaration
+-- written by hand, not through a catalog function, reaches the next
+-- export of the session (the declaration tables' statement trigger), and
+-- a change rolled back is gone again.
+SELECT e->>'table' AS tbl, e->>'purpose_description' AS description, e->>'legal_basis_article' AS article,
+       e->'retention' AS retention, e->>'source' AS source
+  FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e ORDER BY 1;
+UPDATE privacy.purpose SET description = 'changed by hand' WHERE name = 'regress_eng_p';
+INSERT INTO privacy.subject_table (tbl, source) SELECT 'regress_eng.mail', 'a mail system'
+ WHERE NOT EXISTS (SELECT FROM privacy.subject_table WHERE tbl = 'regress_eng.mail'::regclass);
+SELECT e->>'table' AS tbl, e->>'purpose_description' AS description, e->>'source' AS source
+  FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e ORDER BY 1;
+BEGIN;
+UPDATE privacy.legal_basis SET article = 'changed in a transaction' WHERE name = 'contract';
+SELECT DISTINCT e->>'legal_basis_article' AS article
+  FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e;
+ROLLBACK;
+SELECT DISTINCT e->>'legal_basis_article' AS article
+  FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e;
+-- The trigger function is a statement trigger only.
+CREATE TABLE regress_eng.scratch (x int);
+CREATE TRIGGER misuse BEFORE INSERT ON regress_eng.scratch
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+INSERT INTO regress_eng.scratch VALUES (1);
+DROP TABLE regress_eng.scratch;
+
 -- No foreign key references account yet (remembered by the erasure); one
 -- is added: the next erasure keeps a referenced row instead of failing.
 SELECT table_name, action, rows FROM privacy.erase_subject('customer', '2') ORDER BY 1, 2;

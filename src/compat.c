@@ -31,6 +31,11 @@
  * (0.6.0).  Until the update, the library's erasure calls a function the
  * database does not have yet and stops with nothing erased (42883).
  *
+ * The export reads its tables' descriptions with one statement and keeps
+ * them per backend (0.7.0, _subject_tables_json); in a database not updated
+ * yet it reads them through the older function per table, at every export
+ * (engine.c, eng_table_descriptions).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

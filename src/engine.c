@@ -1064,14 +1064,14 @@ eng_push_fields(JsonbParseState **ps, JsonbContainer *c)
  * as the object metas[i] || docs[i].
  */
 static Datum
-eng_export_document(Jsonb *header, Jsonb *metas, Datum *docs, int ndocs)
+eng_export_document(Jsonb *header, Jsonb **metas, Datum *docs, int ndocs)
 {
 	JsonbParseState *ps = NULL;
 	JsonbValue	k;
 	JsonbValue *res;
 	int			i;
 
-	if (!JB_ROOT_IS_OBJECT(header) || !JB_ROOT_IS_ARRAY(metas) || JB_ROOT_COUNT(metas) != ndocs)
+	if (!JB_ROOT_IS_OBJECT(header))
 		elog(ERROR, "unexpected parts of an export document");
 	(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	eng_push_fields(&ps, &header->root);
@@ -1082,20 +1082,95 @@ eng_export_document(Jsonb *header, Jsonb *metas, Datum *docs, int ndocs)
 	(void) pushJsonbValue(&ps, WJB_BEGIN_ARRAY, NULL);
 	for (i = 0; i < ndocs; i++)
 	{
-		JsonbValue *m = getIthJsonbValueFromContainer(&metas->root, i);
 		Jsonb	   *d = DatumGetJsonbP(docs[i]);
 
-		if (m == NULL || m->type != jbvBinary || !JsonContainerIsObject(m->val.binary.data) ||
-			!JB_ROOT_IS_OBJECT(d))
+		if (metas[i] == NULL || !JB_ROOT_IS_OBJECT(metas[i]) || !JB_ROOT_IS_OBJECT(d))
 			elog(ERROR, "unexpected part of an export document");
 		(void) pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
-		eng_push_fields(&ps, m->val.binary.data);
+		eng_push_fields(&ps, &metas[i]->root);
 		eng_push_fields(&ps, &d->root);
 		(void) pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	}
 	(void) pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
 	res = pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
+/*
+ * The descriptions of the tables (oids, n of them), in their order, each
+ * kept in the subject cache under "meta:<oid>".  When one is missing, all
+ * are read again by one statement (which may empty the cache: nothing
+ * looked up before it is used), in a snapshot taken now (see
+ * eng_build_sql), so that what is kept is never older than the change
+ * that emptied the cache.  The result points into the cache: the caller
+ * uses it before any other statement runs.
+ *
+ * A database not yet updated to 0.7.0 has neither the statement (it has
+ * one function per table) nor the declaration tables' trigger that keeps
+ * the descriptions current: they are read at every export there.
+ */
+static Jsonb **
+eng_table_descriptions(Eng *e, Datum *oids, int n)
+{
+	Jsonb	  **metas = MemoryContextAllocZero(e->cxt, sizeof(Jsonb *) * Max(n, 1));
+	Oid			argtypes[1] = {OIDARRAYOID};
+	bool		current;
+	bool		missing = false;
+	int			i;
+	char		k[NAMEDATALEN];
+
+	current = OidIsValid(LookupFuncName(list_make2(makeString("privacy_internal"),
+												   makeString("_subject_tables_json")),
+										1, argtypes, true));
+	for (i = 0; i < n && !missing; i++)
+	{
+		snprintf(k, sizeof(k), "meta:%u", DatumGetObjectId(oids[i]));
+		metas[i] = current ? (Jsonb *) pgp_subject_cache_obj(k) : NULL;
+		missing = metas[i] == NULL;
+	}
+	if (missing)
+	{
+		Datum		vals[1];
+		Datum		d;
+		bool		isnull;
+		Jsonb	   *arr;
+
+		vals[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		PushActiveSnapshot(GetLatestSnapshot());
+		if (current)
+			d = eng_sql(e, "SELECT privacy_internal._subject_tables_json($1)",
+						1, argtypes, vals, NULL, &isnull);
+		else
+			d = eng_sql(e,
+						"SELECT COALESCE(pg_catalog.jsonb_agg(privacy_internal._subject_table_json(d.t::pg_catalog.regclass, r.reten)"
+						" ORDER BY d.o), '[]')"
+						" FROM pg_catalog.unnest($1) WITH ORDINALITY d(t, o),"
+						" (SELECT privacy_internal._subject_retention_all() AS reten) r",
+						1, argtypes, vals, NULL, &isnull);
+		PopActiveSnapshot();
+		if (isnull)
+			elog(ERROR, "the export's table descriptions are missing");
+		arr = DatumGetJsonbP(d);
+		if (!JB_ROOT_IS_ARRAY(arr) || JB_ROOT_COUNT(arr) != n)
+			elog(ERROR, "unexpected table descriptions of an export document");
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *v = getIthJsonbValueFromContainer(&arr->root, i);
+			MemoryContext old;
+
+			if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+				elog(ERROR, "a table of the export is not registered");
+			old = MemoryContextSwitchTo(current ? pgp_subject_cache_memory() : e->cxt);
+			metas[i] = JsonbValueToJsonb(v);
+			MemoryContextSwitchTo(old);
+			if (current)
+			{
+				snprintf(k, sizeof(k), "meta:%u", DatumGetObjectId(oids[i]));
+				pgp_subject_cache_keep_obj(k, metas[i]);
+			}
+		}
+	}
+	return metas;
 }
 
 PG_FUNCTION_INFO_V1(pgp_subject_export);
@@ -1315,11 +1390,9 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	{
 		Oid			types[5] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
 		TSTZMULTIRANGEARRAYOID};
-		Oid			mtypes[1] = {OIDARRAYOID};
 		Datum		vals[5];
-		Datum		mvals[1];
 		Datum		header;
-		Datum		metas;
+		Jsonb	  **metas;
 		MemoryContext old = MemoryContextSwitchTo(e.cxt);
 
 		vals[0] = PointerGetDatum(PG_GETARG_TEXT_PP(0));
@@ -1327,7 +1400,6 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		vals[2] = eng_text_array(&e, e.kinds, e.nids);
 		vals[3] = eng_text_array(&e, e.vals, e.nids);
 		vals[4] = eng_span_array(&e, e.spans, e.nids);
-		mvals[0] = PointerGetDatum(construct_array(docoids, ndocs, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 		MemoryContextSwitchTo(old);
 
 		/*
@@ -1341,25 +1413,18 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 
 		/*
 		 * ... what the export says about each table besides its rows
-		 * (privacy_internal._subject_table_json), in the order of docoids
-		 * ...
+		 * (privacy_internal._subject_tables_json): kept per backend, like
+		 * the statements, and gone with them when a declaration changes
+		 * (the declaration tables' statement trigger) ...
 		 */
-		metas = eng_sql(&e,
-						"SELECT COALESCE(pg_catalog.jsonb_agg(privacy_internal._subject_table_json(d.t::pg_catalog.regclass, r.reten)"
-						" ORDER BY d.o), '[]')"
-						" FROM pg_catalog.unnest($1) WITH ORDINALITY d(t, o),"
-						" (SELECT privacy_internal._subject_retention_all() AS reten) r",
-						1, mtypes, mvals, NULL, &isnull);
-		if (isnull)
-			elog(ERROR, "the export's table descriptions are missing");
-
+		metas = eng_table_descriptions(&e, docoids, ndocs);
 		/*
 		 * ... put together here: the header's fields, and "tables", each
 		 * table's description and its rows.  The rows, the bulk of the
 		 * document, are copied once, into the document itself.
 		 */
 		old = MemoryContextSwitchTo(e.cxt);
-		doc = eng_export_document(DatumGetJsonbP(header), DatumGetJsonbP(metas), docs, ndocs);
+		doc = eng_export_document(DatumGetJsonbP(header), metas, docs, ndocs);
 		MemoryContextSwitchTo(old);
 	}
 	MemoryContextSwitchTo(outer);

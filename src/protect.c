@@ -1023,6 +1023,29 @@ pgp_invalidate(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+PG_FUNCTION_INFO_V1(pgp_catalog_changed);
+
+/*
+ * _catalog_changed(): statement trigger on the declaration tables
+ * (purposes, legal bases, registered tables and columns, subject tables,
+ * retention policies).  However they were written, by the catalog
+ * functions or by hand, every backend drops what it derived from them
+ * (the subject engine's statements and table descriptions, subject.c)
+ * when the change commits, and this backend at once.
+ */
+Datum
+pgp_catalog_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("_catalog_changed must be called as a statement trigger")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
+	return PointerGetDatum(NULL);
+}
+
 static void
 protect_xact_cb(XactEvent event, void *arg)
 {

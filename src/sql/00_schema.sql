@@ -58,6 +58,15 @@ CREATE FUNCTION privacy_internal._citus_refuse_worker(what text) RETURNS void
 COMMENT ON FUNCTION privacy_internal._citus_refuse_worker(text) IS
   'internal: refuses (0A000) on a Citus worker';
 
+-- The statement trigger of the declaration tables: every backend forgets
+-- what it derived from them when a change commits, however it was written
+-- (src/protect.c).
+CREATE FUNCTION privacy_internal._catalog_changed() RETURNS trigger
+  LANGUAGE c
+  AS 'MODULE_PATHNAME', 'pgp_catalog_changed';
+COMMENT ON FUNCTION privacy_internal._catalog_changed() IS
+  'internal: a declaration table changed; drops the sessions'' derived statements and descriptions';
+
 -- Make every backend drop its cached protect-trigger state of a table (and
 -- its partitions) at commit; called when a declaration changes.
 CREATE FUNCTION privacy_internal._invalidate(tbl regclass) RETURNS void

@@ -79,6 +79,8 @@ CREATE TABLE privacy.subject_table (
 COMMENT ON TABLE privacy.subject_table IS
   'pg_privacy: how to find a data subject in a registered table: event time, validity of reassigned identifiers, linking columns, source';
 SELECT pg_catalog.pg_extension_config_dump('privacy.subject_table', '');
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.subject_table
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();   -- (src/subject.c)
 
 -- Restricted identifiers (GDPR Art. 18), by keyed reference only.
 CREATE TABLE privacy.restriction (
@@ -737,29 +739,6 @@ $$;
 ------------------------------------------------------------------------
 -- Integration with retention and consent (when installed)
 ------------------------------------------------------------------------
-
--- Every table's retention policy, by table oid (one query; empty without
--- the retention part).
-CREATE FUNCTION privacy_internal._subject_retention_all()
-  RETURNS jsonb
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  result jsonb;
-BEGIN
-  IF pg_catalog.to_regclass('privacy.retention_policy') IS NULL THEN
-    RETURN '{}';
-  END IF;
-  -- static SQL: planned once per backend
-  SELECT pg_catalog.jsonb_object_agg(p.tbl::pg_catalog.oid::text,
-           pg_catalog.jsonb_build_object('time_column', p.time_column, 'keep', p.keep,
-                                         'action', p.action, 'keep_at_least', p.keep_at_least))
-    INTO result
-    FROM privacy.retention_policy p;
-  RETURN COALESCE(result, '{}');
-END
-$$;
 
 -- The subject's consent receipts (consent part): one per identifier that
 -- has consent events, in the order of the identifiers, all made by one

@@ -171,8 +171,11 @@ BEGIN
 END
 $$;
 
--- What the export says about a table besides its rows (GDPR Art. 15(1)).
-CREATE FUNCTION privacy_internal._subject_table_json(tbl regclass, retention jsonb)
+-- What the export says about each of the tables besides their rows (GDPR
+-- Art. 15(1)): purpose, legal basis, recipients, retention, source and
+-- categories, one element per table of tbls in its order (null for a table
+-- not registered), all of them read by one statement, planned once.
+CREATE FUNCTION privacy_internal._subject_tables_json(tbls oid[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -180,27 +183,33 @@ CREATE FUNCTION privacy_internal._subject_table_json(tbl regclass, retention jso
 AS $$
 BEGIN
   RETURN (
-  SELECT pg_catalog.jsonb_build_object(
-           'table', t.tbl::text,
-           'purpose', p.name,
-           'purpose_description', p.description,
-           'legal_basis', p.legal_basis,
-           'legal_basis_article', b.article,
-           'recipients', pg_catalog.to_jsonb(p.recipients),
-           'retention', retention OPERATOR(pg_catalog.->) (t.tbl::oid::text),
-           'source', s.source,
-           'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category)
-                            FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) t.tbl))
-    FROM privacy.registered_table t
-    JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
-    JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+  SELECT COALESCE(pg_catalog.jsonb_agg(
+           CASE WHEN t.tbl IS NOT NULL THEN
+           pg_catalog.jsonb_build_object(
+             'table', t.tbl::text,
+             'purpose', p.name,
+             'purpose_description', p.description,
+             'legal_basis', p.legal_basis,
+             'legal_basis_article', b.article,
+             'recipients', pg_catalog.to_jsonb(p.recipients),
+             'retention', CASE WHEN rp.tbl IS NOT NULL THEN
+                            pg_catalog.jsonb_build_object('time_column', rp.time_column, 'keep', rp.keep,
+                                                          'action', rp.action, 'keep_at_least', rp.keep_at_least) END,
+             'source', s.source,
+             'categories', (SELECT pg_catalog.jsonb_agg(DISTINCT rc.category)
+                              FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) t.tbl)) END
+           ORDER BY d.o), '[]')
+    FROM pg_catalog.unnest(tbls) WITH ORDINALITY d(t, o)
+    LEFT JOIN privacy.registered_table t ON t.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) d.t
+    LEFT JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) t.purpose
+    LEFT JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
     LEFT JOIN privacy.subject_table s ON s.tbl OPERATOR(pg_catalog.=) t.tbl
-   WHERE t.tbl OPERATOR(pg_catalog.=) _subject_table_json.tbl);
+    LEFT JOIN privacy.retention_policy rp ON rp.tbl OPERATOR(pg_catalog.=) t.tbl);
 END
 $$;
 
 -- The export's header: everything but the rows (and the tables'
--- descriptions, _subject_table_json).  Its statements and the helpers'
+-- descriptions, _subject_tables_json).  Its statements and the helpers'
 -- take arrays: planned once (see _consent_receipts in 40_consent.sql).
 CREATE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
@@ -292,7 +301,6 @@ DECLARE
   chunk  jsonb[];
   cpri   integer;
   meta   boolean;
-  reten  jsonb := privacy_internal._subject_retention_all();
 BEGIN
   IF chunk_rows IS NULL OR chunk_rows OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'chunk_rows must be at least 1' USING ERRCODE = '22023';
@@ -321,7 +329,7 @@ BEGIN
         part := part OPERATOR(pg_catalog.+) 1;
         section := 'table';
         table_name := t.tbl;
-        data := privacy_internal._subject_table_json(t.tbl, reten);
+        data := privacy_internal._subject_tables_json(ARRAY[t.tbl::pg_catalog.oid]) OPERATOR(pg_catalog.->) 0;
         RETURN NEXT;
         meta := true;
       END IF;
