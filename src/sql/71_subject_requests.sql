@@ -137,20 +137,3 @@ SELECT q.id, q.kind, q.subject_ref, q.request, q.received_at,
 COMMENT ON VIEW privacy.request_deadlines IS
   'data-subject requests with their due date (one month from receipt, plus extensions of up to two months), status and overdue flag (closed late counts as overdue)';
 
--- The subject's requests as the export shows them, planned once (see
--- _consent_receipts in 40_consent.sql).
-CREATE FUNCTION privacy_internal._subject_requests_json(refs text[])
-  RETURNS jsonb
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-  SET plan_cache_mode = force_generic_plan
-AS $$
-BEGIN
-  RETURN (
-  SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-           'id', d.id, 'request', d.request, 'received_at', d.received_at, 'due_at', d.due_at,
-           'status', d.status) ORDER BY d.id), '[]')
-    FROM privacy.request_deadlines d
-   WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (refs) AND d.closed_at IS NULL);
-END
-$$;

@@ -209,16 +209,14 @@ END
 $$;
 
 -- The export's header: everything but the rows (and the tables'
--- descriptions, _subject_tables_json).  Its statements and the helpers'
--- take arrays: planned once (see _consent_receipts in 40_consent.sql).
+-- descriptions, _subject_tables_json), one statement over the arrays of
+-- identifiers: planned once (see _consent_receipts in 40_consent.sql).
 CREATE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
   RETURNS jsonb
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
   SET plan_cache_mode = force_generic_plan
 AS $$
-DECLARE
-  refs text[] := privacy_internal._subject_refs(kinds, vals);    -- keyed, computed once
 BEGIN
   RETURN (
   SELECT pg_catalog.jsonb_build_object(
@@ -226,12 +224,31 @@ BEGIN
            'version', 1,
            'generated_at', pg_catalog.now(),
            'subject', pg_catalog.jsonb_build_object('kind', kind, 'value', norm),
-           'identifiers', privacy_internal._subject_identifiers_json(kinds, vals, spans),
-           'restricted', EXISTS (SELECT FROM privacy.restriction r
-                                  WHERE r.subject_ref OPERATOR(pg_catalog.=) ANY (refs)
-                                    AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())),
-           'consent', privacy_internal._subject_consent(kinds, vals),
-           'requests', privacy_internal._subject_requests_json(refs)));
+           -- each identifier with the periods it was the subject's
+           'identifiers', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                    'kind', u.k, 'value', u.v,
+                                    'periods', CASE WHEN u.s OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN NULL
+                                                    ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                                                   'from', pg_catalog.lower(p), 'to', pg_catalog.upper(p)) ORDER BY p)
+                                                            FROM pg_catalog.unnest(u.s) p) END) ORDER BY u.o), '[]')
+                             FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans))
+                                  WITH ORDINALITY u(k, v, s, o)),
+           'restricted', EXISTS (SELECT FROM privacy.restriction x
+                                  WHERE x.subject_ref OPERATOR(pg_catalog.=) ANY (r.refs)
+                                    AND (x.until IS NULL OR x.until OPERATOR(pg_catalog.>) pg_catalog.now())),
+           -- a receipt per identifier with consent events
+           'consent', (SELECT COALESCE(pg_catalog.jsonb_agg(c.receipt ORDER BY c.i), '[]')
+                         FROM privacy_internal._consent_receipts(kinds, vals, NULL) c
+                        WHERE pg_catalog.jsonb_array_length(c.receipt OPERATOR(pg_catalog.->) 'consents') OPERATOR(pg_catalog.>) 0),
+           -- the open requests of the subject
+           'requests', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                 'id', d.id, 'request', d.request, 'received_at', d.received_at, 'due_at', d.due_at,
+                                 'status', d.status) ORDER BY d.id), '[]')
+                          FROM privacy.request_deadlines d
+                         WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (r.refs) AND d.closed_at IS NULL))
+    -- the identifiers' keyed references, computed once
+    FROM (SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref(u.k, u.v)), '{}') AS refs
+            FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v)) r);
 END
 $$;
 
