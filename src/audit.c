@@ -141,8 +141,29 @@ pgp_audit_digest(PG_FUNCTION_ARGS)
 		if (i != 6)
 			require_arg(fcinfo, i, names[i]);
 
-	k = pgp_key_cached(&audit_keyref, PGP_KP_AUDIT, PGP_AUDIT_CHAIN_DOMAIN,
-					   PGP_AUDIT_CHAIN_DOMAIN_LEN);
+	/*
+	 * Under the key the entry names: the current one (appending, and
+	 * checking entries made under it), or an older key that
+	 * pg_privacy.key_file still lists (checking entries made before a key
+	 * change).  A key not listed: 55000, never a digest under another key.
+	 */
+	{
+		text	   *fpt = PG_GETARG_TEXT_PP(8);
+		char		cur[PGP_FINGERPRINT_LEN + 1];
+		char	   *fp = text_to_cstring(fpt);
+		int			m;
+
+		k = pgp_key_cached(&audit_keyref, PGP_KP_AUDIT, PGP_AUDIT_CHAIN_DOMAIN,
+						   PGP_AUDIT_CHAIN_DOMAIN_LEN);
+		pgp_key_fingerprint_of(0, cur);
+		if (strcmp(fp, cur) != 0)
+		{
+			m = pgp_key_require(fp, "An audit entry");
+			k = pgp_get_key_of(m, PGP_KP_AUDIT, PGP_AUDIT_CHAIN_DOMAIN,
+							   PGP_AUDIT_CHAIN_DOMAIN_LEN, PGP_KEY_VERSION);
+		}
+		pfree(fp);
+	}
 
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, PGP_AUDIT_TAG, sizeof(PGP_AUDIT_TAG));	/* with NUL */

@@ -6,7 +6,10 @@
  * The 256-bit master key lives in a file named by pg_privacy.key_file
  * (superuser-only, reloadable).  It is read lazily by the first function
  * that needs a key, never stored in a table, never passed through SQL and
- * never printed.  Every working key is derived from it with HKDF-SHA256
+ * never printed.  The setting may list older keys after the current one
+ * (comma-separated paths): they are read only when something made under
+ * them is checked (an audit entry, an erasure ledger line), found by their
+ * fingerprint, and never used for new work.  Every working key is derived from it with HKDF-SHA256
  * (RFC 5869) for one (purpose, domain, version); derived keys and the
  * OpenSSL contexts prepared from them are cached for the life of the
  * backend and wiped when the key file setting is reloaded (SIGHUP).
@@ -38,6 +41,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -54,9 +58,21 @@ uint64		pgp_key_generation = 1;
 /* Bumped when the key file setting is (re)assigned: keys are reloaded. */
 static uint64 key_file_generation = 1;
 
-/* Master key state of this backend. */
-static unsigned char master_key[PGP_KEY_LEN];
-static bool master_loaded = false;
+/*
+ * The master keys of this backend: masters[0] the current key, the others
+ * older keys listed after it, each read on first use.
+ */
+typedef struct MasterKey
+{
+	char		path[MAXPGPATH];
+	unsigned char key[PGP_KEY_LEN];
+	bool		loaded;
+	bool		fp_known;
+	char		fingerprint[PGP_FINGERPRINT_LEN + 1];
+} MasterKey;
+
+static MasterKey masters[PGP_MAX_KEYS];
+static int	n_masters = 0;
 static uint64 master_generation = 0;
 
 /* Derived keys, a short list: one entry per purpose and domain in use. */
@@ -101,22 +117,90 @@ assign_key_file(const char *newval, void *extra)
 }
 
 /*
- * GUC check hook: the key file must be named by an absolute path (the
- * server's working directory is the data directory, where the key must
- * not lie).  Refused when set or reloaded, not at first use; an empty
- * value stays allowed and means "not configured".
+ * Split a key_file setting into its paths (trimmed); false, with the
+ * problem in *problem, when one is empty or relative, a path repeats, or
+ * there are more than PGP_MAX_KEYS.
+ */
+static bool
+split_key_files(const char *value, char paths[][MAXPGPATH], int *n, const char **problem)
+{
+	const char *p = value;
+
+	*n = 0;
+	while (true)
+	{
+		const char *end = strchr(p, ',');
+		size_t		len = end ? (size_t) (end - p) : strlen(p);
+		int			i;
+
+		while (len > 0 && (*p == ' ' || *p == '\t'))
+		{
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0)
+		{
+			*problem = "an empty path";
+			return false;
+		}
+		if (len >= MAXPGPATH)
+		{
+			*problem = "a path that is too long";
+			return false;
+		}
+		if (*n >= PGP_MAX_KEYS)
+		{
+			*problem = "more than " CppAsString2(PGP_MAX_KEYS) " keys";
+			return false;
+		}
+		memcpy(paths[*n], p, len);
+		paths[*n][len] = '\0';
+		if (!is_absolute_path(paths[*n]))
+		{
+			*problem = "a relative path";
+			return false;
+		}
+		for (i = 0; i < *n; i++)
+			if (strcmp(paths[i], paths[*n]) == 0)
+			{
+				*problem = "the same path twice";
+				return false;
+			}
+		(*n)++;
+		if (end == NULL)
+			return true;
+		p = end + 1;
+	}
+}
+
+/*
+ * GUC check hook: the key files must be named by absolute paths (the
+ * server's working directory is the data directory, where a key must not
+ * lie), the current key first, then the older ones, each once.  Refused
+ * when set or reloaded, not at first use; an empty value stays allowed and
+ * means "not configured".
  */
 static bool
 check_key_file(char **newval, void **extra, GucSource source)
 {
+	char		paths[PGP_MAX_KEYS][MAXPGPATH];
+	int			n;
+	const char *problem = NULL;
+
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
-	if (!is_absolute_path(*newval))
+	if (!split_key_files(*newval, paths, &n, &problem))
 	{
 		GUC_check_errcode(ERRCODE_INVALID_PARAMETER_VALUE);
-		GUC_check_errmsg("pg_privacy.key_file must be an absolute path");
-		GUC_check_errdetail("\"%s\" is a relative path.", *newval);
-		GUC_check_errhint("Name the key file by its full path outside the data directory, "
+		if (strcmp(problem, "a relative path") == 0)
+			GUC_check_errmsg("pg_privacy.key_file must be an absolute path");
+		else
+			GUC_check_errmsg("pg_privacy.key_file names %s", problem);
+		GUC_check_errdetail("It lists the current key's file first, then the files of older keys, "
+							"separated by commas, each by its absolute path.");
+		GUC_check_errhint("Name each key file by its full path outside the data directory, "
 						  "for example '/etc/postgresql/pg_privacy/master.key'.");
 		return false;
 	}
@@ -130,8 +214,8 @@ void
 pgp_define_key_gucs(void)
 {
 	DefineCustomStringVariable("pg_privacy.key_file",
-							   "File holding the pg_privacy master key (64 hexadecimal digits).",
-							   "Must be readable only by the server's OS user and lie outside the data directory.",
+							   "File holding the pg_privacy master key (64 hexadecimal digits); older keys' files may follow, comma-separated.",
+							   "Each must be readable only by the server's OS user and lie outside the data directory.",
 							   &pgp_key_file,
 							   "",
 							   PGC_SIGHUP,
@@ -179,19 +263,28 @@ hexval(char c)
  * the path goes to the server log only, the content never anywhere.
  */
 static void
-key_file_error(const char *problem, const char *detail)
+key_file_error(int m, const char *problem, const char *detail)
 pg_attribute_noreturn();
 
 static void
-key_file_error(const char *problem, const char *detail)
+key_file_error(int m, const char *problem, const char *detail)
 {
+	if (m == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errhidestmt(true),
+				 errmsg("pg_privacy master key is not usable: %s", problem),
+				 detail ? errdetail("%s", detail) : 0,
+				 errdetail_log("pg_privacy.key_file is \"%s\".", pgp_key_file),
+				 errhint(PGP_KEYFILE_HINT)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errhidestmt(true),
-			 errmsg("pg_privacy master key is not usable: %s", problem),
+			 errmsg("pg_privacy older key %d is not usable: %s", m + 1, problem),
 			 detail ? errdetail("%s", detail) : 0,
 			 errdetail_log("pg_privacy.key_file is \"%s\".", pgp_key_file),
-			 errhint(PGP_KEYFILE_HINT)));
+			 errhint("Fix or remove the file of key %d (the %d%s path of pg_privacy.key_file) and reload the configuration.",
+					 m + 1, m + 1, m == 1 ? "nd" : m == 2 ? "rd" : "th")));
 }
 
 /*
@@ -212,14 +305,44 @@ pgp_path_in_data_directory(const char *path)
 }
 
 /*
- * Read and check the master key file into master_key.  Refuses a file
- * that is missing, not a regular file, accessible by group or others,
- * inside the data directory, or not exactly 64 hex digits (plus optional
- * trailing whitespace).  The buffer holding the file's text is wiped.
+ * The listed key files, parsed again after a reload of the setting: every
+ * master key and derived key of this backend is wiped first.
  */
 static void
-load_master_key(void)
+refresh_masters(void)
 {
+	char		paths[PGP_MAX_KEYS][MAXPGPATH];
+	int			n = 0;
+	const char *problem = NULL;
+	int			i;
+
+	if (master_generation == key_file_generation)
+		return;
+	release_keys();
+	n_masters = 0;
+	master_generation = key_file_generation;
+	if (pgp_key_file == NULL || pgp_key_file[0] == '\0')
+		return;
+	if (!split_key_files(pgp_key_file, paths, &n, &problem))
+		return;					/* refused by the check hook; not configured */
+	for (i = 0; i < n; i++)
+	{
+		memset(&masters[i], 0, sizeof(MasterKey));
+		strlcpy(masters[i].path, paths[i], MAXPGPATH);
+	}
+	n_masters = n;
+}
+
+/*
+ * Read and check key file m into masters[m].key.  Refuses a file that is
+ * missing, not a regular file, accessible by group or others, inside the
+ * data directory, or not exactly 64 hex digits (plus optional trailing
+ * whitespace).  The buffer holding the file's text is wiped.
+ */
+static void
+load_master(int m)
+{
+	MasterKey  *mk = &masters[m];
 	int			fd;
 	struct stat st;
 	char		buf[128];
@@ -228,44 +351,33 @@ load_master_key(void)
 	int			ndig = 0;
 	char		resolved[PATH_MAX];
 
-	if (pgp_key_file == NULL || pgp_key_file[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errhidestmt(true),
-				 errmsg("pg_privacy master key is not configured"),
-				 errdetail("pg_privacy.key_file is not set."),
-				 errhint(PGP_KEYFILE_HINT)));
-
-	if (!is_absolute_path(pgp_key_file))
-		key_file_error("pg_privacy.key_file is not an absolute path", NULL);
-
-	if (realpath(pgp_key_file, resolved) == NULL)
-		key_file_error("the key file cannot be opened",
+	if (realpath(mk->path, resolved) == NULL)
+		key_file_error(m, "the key file cannot be opened",
 					   "The file does not exist or cannot be reached by the server.");
 	if (pgp_path_in_data_directory(resolved))
-		key_file_error("the key file lies inside the data directory",
+		key_file_error(m, "the key file lies inside the data directory",
 					   "Base backups and file copies of the data directory would carry the key.");
 
 	fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		key_file_error("the key file cannot be opened",
+		key_file_error(m, "the key file cannot be opened",
 					   "The server's OS user cannot read it.");
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 	{
 		close(fd);
-		key_file_error("the key file is not a regular file", NULL);
+		key_file_error(m, "the key file is not a regular file", NULL);
 	}
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 	{
 		close(fd);
-		key_file_error("the key file is accessible by group or others",
+		key_file_error(m, "the key file is accessible by group or others",
 					   "Its permissions must be 0600 or 0400.");
 	}
 
 	n = read(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0)
-		key_file_error("the key file cannot be read", NULL);
+		key_file_error(m, "the key file cannot be read", NULL);
 
 	/* 64 hex digits, then only whitespace */
 	for (i = 0; i < n; i++)
@@ -275,9 +387,9 @@ load_master_key(void)
 		if (v >= 0 && ndig < 2 * PGP_KEY_LEN)
 		{
 			if (ndig % 2 == 0)
-				master_key[ndig / 2] = (unsigned char) (v << 4);
+				mk->key[ndig / 2] = (unsigned char) (v << 4);
 			else
-				master_key[ndig / 2] |= (unsigned char) v;
+				mk->key[ndig / 2] |= (unsigned char) v;
 			ndig++;
 		}
 		else if (ndig == 2 * PGP_KEY_LEN &&
@@ -292,11 +404,29 @@ load_master_key(void)
 	OPENSSL_cleanse(buf, sizeof(buf));
 	if (ndig != 2 * PGP_KEY_LEN || n >= (ssize_t) sizeof(buf))
 	{
-		OPENSSL_cleanse(master_key, sizeof(master_key));
-		key_file_error("the key file is malformed",
+		OPENSSL_cleanse(mk->key, sizeof(mk->key));
+		key_file_error(m, "the key file is malformed",
 					   "The file must hold exactly 64 hexadecimal digits (256 bits).");
 	}
-	master_loaded = true;
+	mk->loaded = true;
+}
+
+/* The current key (masters[0]) read, or an error saying why not. */
+static void
+load_current_master(void)
+{
+	refresh_masters();
+	if (pgp_key_file == NULL || pgp_key_file[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errhidestmt(true),
+				 errmsg("pg_privacy master key is not configured"),
+				 errdetail("pg_privacy.key_file is not set."),
+				 errhint(PGP_KEYFILE_HINT)));
+	if (n_masters == 0)
+		key_file_error(0, "pg_privacy.key_file is not a list of absolute paths", NULL);
+	if (!masters[0].loaded)
+		load_master(0);
 }
 
 /*
@@ -306,6 +436,7 @@ static void
 release_keys(void)
 {
 	PgpKey	   *k = key_cache;
+	int			i;
 
 	while (k != NULL)
 	{
@@ -322,39 +453,32 @@ release_keys(void)
 	}
 	key_cache = NULL;
 	key_cache_len = 0;
-	OPENSSL_cleanse(master_key, sizeof(master_key));
-	master_loaded = false;
+	for (i = 0; i < PGP_MAX_KEYS; i++)
+	{
+		OPENSSL_cleanse(masters[i].key, sizeof(masters[i].key));
+		masters[i].loaded = false;
+		masters[i].fp_known = false;
+	}
 }
 
 /*
- * Return the working key for (purpose, domain, version), deriving it on
- * first use: HKDF-SHA256 with the master key as input keying material, a
- * fixed salt, and info = purpose 0x00 domain 0x00 version (4 bytes, big
- * endian).  Raises 55000 when no usable master key is configured.
+ * The working key for (purpose, domain, version) of master key m, derived
+ * on first use: HKDF-SHA256 with the master key as input keying material,
+ * a fixed salt, and info = purpose 0x00 domain 0x00 version (4 bytes, big
+ * endian).  Master key m is read already.
  */
-PgpKey *
-pgp_get_key(const char *purpose, const char *domain, int domain_len,
-			uint32 version)
+static PgpKey *
+derive_key(int m, const char *purpose, const char *domain, int domain_len,
+		   uint32 version)
 {
 	PgpKey	   *k;
 	size_t		plen = strlen(purpose);
 	size_t		info_len;
 	unsigned char *info;
 
-	if (master_generation != key_file_generation)
-	{
-		release_keys();
-		master_generation = key_file_generation;
-	}
-	if (!master_loaded)
-		load_master_key();
-	if (pgp_key_checked != pgp_key_generation &&
-		strcmp(purpose, PGP_KP_FINGERPRINT) != 0)
-		check_database_key();
-
 	for (k = key_cache; k != NULL; k = k->next)
 	{
-		if (k->version == version && strcmp(k->purpose, purpose) == 0 &&
+		if (k->master == m && k->version == version && strcmp(k->purpose, purpose) == 0 &&
 			k->domain_len == domain_len &&
 			memcmp(k->domain, domain, domain_len) == 0)
 			return k;
@@ -368,7 +492,7 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 		 */
 		release_keys();
 		pgp_key_generation++;
-		load_master_key();
+		load_master(m);
 	}
 
 	k = calloc(1, sizeof(PgpKey));
@@ -385,6 +509,7 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 	k->domain_len = domain_len;
 	k->purpose = purpose;
 	k->version = version;
+	k->master = m;
 
 	info_len = plen + 1 + domain_len + 1 + 4;
 	info = palloc(info_len);
@@ -397,7 +522,7 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 	info[info_len - 2] = (unsigned char) (version >> 8);
 	info[info_len - 1] = (unsigned char) version;
 
-	if (!pgp_hkdf_sha256(master_key, PGP_KEY_LEN,
+	if (!pgp_hkdf_sha256(masters[m].key, PGP_KEY_LEN,
 						 (const unsigned char *) PGP_HKDF_SALT, strlen(PGP_HKDF_SALT),
 						 info, info_len, k->key, PGP_KEY_LEN))
 	{
@@ -412,6 +537,120 @@ pgp_get_key(const char *purpose, const char *domain, int domain_len,
 	key_cache = k;
 	key_cache_len++;
 	return k;
+}
+
+/*
+ * Return the working key of the current master key for (purpose, domain,
+ * version).  Raises 55000 when no usable master key is configured, or
+ * when it is not the database's key (check_database_key).
+ */
+PgpKey *
+pgp_get_key(const char *purpose, const char *domain, int domain_len,
+			uint32 version)
+{
+	load_current_master();
+	if (pgp_key_checked != pgp_key_generation &&
+		strcmp(purpose, PGP_KP_FINGERPRINT) != 0)
+		check_database_key();
+	return derive_key(0, purpose, domain, domain_len, version);
+}
+
+/* How many keys pg_privacy.key_file lists (the current one first). */
+int
+pgp_key_count(void)
+{
+	refresh_masters();
+	return n_masters;
+}
+
+/*
+ * The fingerprint of listed key m, "pgp1:" and 16 hex digits, into out:
+ * the first 64 bits of a working key derived for that sole purpose.
+ * Reads the key file (its errors are raised).
+ */
+void
+pgp_key_fingerprint_of(int m, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	PgpKey	   *k;
+	int			i;
+
+	refresh_masters();
+	if (m < 0 || m >= n_masters)
+		elog(ERROR, "no key %d in pg_privacy.key_file", m + 1);
+	if (!masters[m].fp_known)
+	{
+		if (!masters[m].loaded)
+			load_master(m);
+		k = derive_key(m, PGP_KP_FINGERPRINT, "", 0, PGP_KEY_VERSION);
+		memcpy(masters[m].fingerprint, "pgp1:", 5);
+		for (i = 0; i < 8; i++)
+		{
+			masters[m].fingerprint[5 + 2 * i] = hex[k->key[i] >> 4];
+			masters[m].fingerprint[5 + 2 * i + 1] = hex[k->key[i] & 0x0f];
+		}
+		masters[m].fingerprint[PGP_FINGERPRINT_LEN] = '\0';
+		masters[m].fp_known = true;
+	}
+	memcpy(out, masters[m].fingerprint, PGP_FINGERPRINT_LEN + 1);
+}
+
+/*
+ * The position in pg_privacy.key_file of the key with fingerprint fp, or
+ * -1 when none of the listed keys has it.  Reads the listed key files in
+ * turn until it is found (their errors are raised: a listed key that
+ * cannot be read is a configuration to fix, never skipped).
+ */
+int
+pgp_key_find(const char *fp)
+{
+	char		f[PGP_FINGERPRINT_LEN + 1];
+	int			m;
+
+	for (m = 0; m < pgp_key_count(); m++)
+	{
+		pgp_key_fingerprint_of(m, f);
+		if (strcmp(f, fp) == 0)
+			return m;
+	}
+	return -1;
+}
+
+/*
+ * pgp_key_find(fp), or 55000 when no listed key has that fingerprint;
+ * what says what was made under it.
+ */
+int
+pgp_key_require(const char *fp, const char *what)
+{
+	int			m = pgp_key_find(fp);
+
+	if (m < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no key of fingerprint %s is loaded", fp),
+				 errdetail("%s made under that key can be checked only with it.", what),
+				 errhint("List that key's file after the current one in pg_privacy.key_file and reload the configuration.")));
+	return m;
+}
+
+/*
+ * The working key of listed key m for (purpose, domain, version): for
+ * checking what was made under an older key (the current one, m 0, goes
+ * through pgp_get_key and the database's check).
+ */
+PgpKey *
+pgp_get_key_of(int m, const char *purpose, const char *domain, int domain_len,
+			   uint32 version)
+{
+	if (m == 0)
+		return pgp_get_key(purpose, domain, domain_len, version);
+	refresh_masters();
+	if (m < 0 || m >= n_masters)
+		elog(ERROR, "no key %d in pg_privacy.key_file", m + 1);
+	if (!masters[m].loaded)
+		load_master(m);
+	return derive_key(m, purpose, domain, domain_len, version);
 }
 
 /*
@@ -450,24 +689,12 @@ pgp_key_ff1(PgpKey *k)
 	return &k->ff1;
 }
 
-/*
- * The fingerprint of the loaded master key, "pgp1:" and 16 hex digits: the
- * first 64 bits of a working key derived for that sole purpose.
- */
+/* The fingerprint of the current master key (see pgp_key_fingerprint_of). */
 static void
 key_fingerprint_text(char *out)
 {
-	PgpKey	   *k = pgp_get_key(PGP_KP_FINGERPRINT, "", 0, PGP_KEY_VERSION);
-	static const char hex[] = "0123456789abcdef";
-	int			i;
-
-	memcpy(out, "pgp1:", 5);
-	for (i = 0; i < 8; i++)
-	{
-		out[5 + 2 * i] = hex[k->key[i] >> 4];
-		out[5 + 2 * i + 1] = hex[k->key[i] & 0x0f];
-	}
-	out[PGP_FINGERPRINT_LEN] = '\0';
+	load_current_master();
+	pgp_key_fingerprint_of(0, out);
 }
 
 /* A change of privacy.key_state makes every backend check again. */
@@ -567,7 +794,8 @@ check_database_key(void)
 				 errdetail("The database's pseudonyms, holds and keyed references were made with the key of fingerprint %s; "
 						   "the loaded key has fingerprint %s.", stored, loaded),
 				 errhint("Install the key file of fingerprint %s and reload the configuration. "
-						 "If the key was replaced on purpose, declare it with SELECT privacy.accept_key_change('%s'); "
+						 "If the key was replaced on purpose, declare it with SELECT privacy.accept_key_change('%s'), "
+						 "and keep the replaced key's file listed after the new one in pg_privacy.key_file; "
 						 "existing pseudonyms are not converted.", stored, stored)));
 	if (stored != NULL)
 		pgp_key_checked = pgp_key_generation;
@@ -586,4 +814,72 @@ pgp_key_fingerprint(PG_FUNCTION_ARGS)
 
 	key_fingerprint_text(out);
 	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+PG_FUNCTION_INFO_V1(pgp_key_listed);
+
+/*
+ * _key_listed(fingerprint): whether pg_privacy.key_file lists a key of
+ * that fingerprint (the listed key files are read to tell).
+ */
+Datum
+pgp_key_listed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(pgp_key_find(text_to_cstring(PG_GETARG_TEXT_PP(0))) >= 0);
+}
+
+PG_FUNCTION_INFO_V1(pgp_key_list);
+
+/*
+ * _key_list(): the keys pg_privacy.key_file lists, in order (position 1
+ * the current key): each one's fingerprint, or NULL and the problem when
+ * its file cannot be used.  Never a path, never key material.
+ */
+Datum
+pgp_key_list(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			m;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	n = pgp_key_count();
+	for (m = 0; m < n; m++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+		char		fp[PGP_FINGERPRINT_LEN + 1];
+		MemoryContext cxt = CurrentMemoryContext;
+
+		values[0] = Int32GetDatum(m + 1);
+
+		/*
+		 * A key file that cannot be used is reported, not raised: its error
+		 * (55000, key_file_error) comes from reading one file, with nothing
+		 * held, so it is caught without a subtransaction; anything else is
+		 * raised.
+		 */
+		PG_TRY();
+		{
+			pgp_key_fingerprint_of(m, fp);
+			values[1] = CStringGetTextDatum(fp);
+			nulls[2] = true;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *ed;
+
+			MemoryContextSwitchTo(cxt);
+			ed = CopyErrorData();
+			if (ed->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+				PG_RE_THROW();
+			FlushErrorState();
+			nulls[1] = true;
+			values[2] = CStringGetTextDatum(ed->message);
+			FreeErrorData(ed);
+		}
+		PG_END_TRY();
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -23,6 +23,9 @@
 /* Length of a key fingerprint: "pgp1:" and 16 hex digits. */
 #define PGP_FINGERPRINT_LEN		21
 
+/* At most this many keys in pg_privacy.key_file (the current, then older). */
+#define PGP_MAX_KEYS			8
+
 /* Current key version mixed into every derivation. */
 #define PGP_KEY_VERSION			1
 
@@ -39,6 +42,7 @@ typedef struct PgpKey
 	char	   *domain;			/* NUL-terminated copy */
 	int			domain_len;
 	uint32		version;
+	int			master;			/* position of its master key in pg_privacy.key_file */
 	unsigned char key[PGP_KEY_LEN];
 	bool		hmac_ready;
 	PgpHmac		hmac;
@@ -53,6 +57,12 @@ extern uint64 pgp_key_checked;	/* generation the database's key was checked for 
 extern void pgp_define_key_gucs(void);
 extern PgpKey *pgp_get_key(const char *purpose, const char *domain,
 						   int domain_len, uint32 version);
+extern int	pgp_key_count(void);
+extern void pgp_key_fingerprint_of(int m, char *out);
+extern int	pgp_key_find(const char *fp);
+extern int	pgp_key_require(const char *fp, const char *what);
+extern PgpKey *pgp_get_key_of(int m, const char *purpose, const char *domain,
+							  int domain_len, uint32 version);
 extern PgpHmac *pgp_key_hmac(PgpKey *k);
 extern PgpFF1 *pgp_key_ff1(PgpKey *k);
 extern void pgp_crypto_error(const char *what) pg_attribute_noreturn();

@@ -722,3 +722,32 @@ pgp_audit_ref(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(keyed_pseudonym_text(fcinfo, PGP_KP_AUDIT,
 										  PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), "ref:"));
 }
+
+PG_FUNCTION_INFO_V1(pgp_audit_ref_under);
+
+/*
+ * _audit_ref_under(fingerprint, kind, value): _audit_ref(kind, value) under
+ * the listed key of that fingerprint (the current one, or an older one
+ * pg_privacy.key_file lists after it): to check and match what was made
+ * before a key change.  55000 when no listed key has that fingerprint.
+ */
+Datum
+pgp_audit_ref_under(PG_FUNCTION_ARGS)
+{
+	char	   *fp = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *domain = PG_GETARG_TEXT_PP(1);
+	text	   *value = PG_GETARG_TEXT_PP(2);
+	int			dlen = VARSIZE_ANY_EXHDR(domain);
+	int			m;
+	PgpKey	   *k;
+	text	   *result;
+
+	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	m = pgp_key_require(fp, "A reference");
+	k = pgp_get_key_of(m, PGP_KP_AUDIT, VARDATA_ANY(domain), dlen, PGP_KEY_VERSION);
+	result = (text *) palloc(VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
+	SET_VARSIZE(result, VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
+	memcpy(VARDATA(result), "ref:", 4);
+	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(result) + 4);
+	PG_RETURN_TEXT_P(result);
+}

@@ -7,6 +7,23 @@ CREATE FUNCTION privacy.key_fingerprint() RETURNS text
 COMMENT ON FUNCTION privacy.key_fingerprint() IS
   'identifies the loaded master key without revealing it (equal fingerprints pseudonymize alike)';
 
+-- The keys pg_privacy.key_file lists, in order (position 1: the current
+-- key, then older keys kept to check what was made under them): each
+-- one's fingerprint, or the problem of its file.  Never a path, never key
+-- material.
+CREATE FUNCTION privacy_internal._key_list()
+  RETURNS TABLE(listed_at integer, fingerprint text, problem text)
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_key_list';
+COMMENT ON FUNCTION privacy_internal._key_list() IS
+  'internal: the keys pg_privacy.key_file lists (current first): fingerprint, or the problem of the file';
+
+CREATE FUNCTION privacy_internal._key_listed(fingerprint text) RETURNS boolean
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_key_listed';
+COMMENT ON FUNCTION privacy_internal._key_listed(text) IS
+  'internal: whether pg_privacy.key_file lists a key of that fingerprint';
+
 -- The key this database's pseudonyms, holds and keyed references were made
 -- with, by fingerprint.  Recorded by the first keyed work in the database
 -- and carried by pg_dump: keyed work under another key (a restore onto a
@@ -86,6 +103,14 @@ BEGIN
        AND EXISTS (SELECT FROM privacy.registered_column c
                     WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
                       AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  END IF;
+  -- The audit entries and erasure ledger lines made under the replaced key
+  -- are checked with it: kept listed after the new one, they stay
+  -- verifiable (privacy.key_versions).
+  IF NOT privacy_internal._key_listed(stored) THEN
+    RAISE WARNING 'the replaced key % is not listed in pg_privacy.key_file', stored
+      USING DETAIL = 'The audit entries and erasure ledger lines made under it cannot be verified while it is not.',
+            HINT = pg_catalog.format('List its file after the new key''s in pg_privacy.key_file (see privacy.key_versions), or keep the key file of fingerprint %s where it can be listed again.', stored);
   END IF;
   UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
   PERFORM privacy_internal._invalidate('privacy.key_state'::regclass);

@@ -248,8 +248,11 @@ BEGIN
         END IF;
         legacy_end := true;
       END IF;
-    ELSIF (r.key_fingerprint OPERATOR(pg_catalog.=) fp) IS TRUE THEN
-      -- the legacy prefix, when there is one, ends at its recorded head
+    ELSIF (r.key_fingerprint OPERATOR(pg_catalog.=) fp) IS TRUE
+          OR (r.key_fingerprint IS NOT NULL AND privacy_internal._key_listed(r.key_fingerprint)) THEN
+      -- under the loaded key, or an older one pg_privacy.key_file lists
+      -- (_audit_digest takes the key the entry names).
+      -- The legacy prefix, when there is one, ends at its recorded head
       IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
         RETURN r.id;
       END IF;
@@ -260,7 +263,7 @@ BEGIN
         RETURN r.id;
       END IF;
     ELSE
-      -- chained under another key: links are checked, MACs cannot be
+      -- chained under a key not listed: links are checked, MACs cannot be
       IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
         RETURN r.id;
       END IF;
@@ -296,10 +299,10 @@ BEGIN
   IF other_from IS NOT NULL THEN
     RAISE EXCEPTION 'the audit log was chained under another key'
       USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('Entries %s to %s name key %s; the loaded key is %s.',
+            DETAIL = pg_catalog.format('Entries %s to %s name key %s, which pg_privacy.key_file does not list; the loaded key is %s.',
                                        other_from, other_to, other_fp, fp),
-            HINT = 'Verify the audit log on a server that loads the key it was chained under; '
-                   'its entries cannot be verified under another key.';
+            HINT = 'List the file of that key after the current one in pg_privacy.key_file and reload '
+                   '(privacy.key_versions shows the keys the log needs); its entries cannot be verified under another key.';
   END IF;
   RETURN NULL;
 END

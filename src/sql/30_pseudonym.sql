@@ -42,6 +42,16 @@ CREATE FUNCTION privacy_internal._audit_ref(kind text, value text) RETURNS text
 COMMENT ON FUNCTION privacy_internal._audit_ref(text, text) IS
   'internal: keyed one-way reference to an identifier, as written to the audit log';
 
+-- The same reference under a listed key of the given fingerprint (the
+-- current one, or an older one pg_privacy.key_file lists after it): to
+-- check and match what was made before a key change.  55000 when no listed
+-- key has that fingerprint.
+CREATE FUNCTION privacy_internal._audit_ref_under(fingerprint text, kind text, value text) RETURNS text
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_audit_ref_under';
+COMMENT ON FUNCTION privacy_internal._audit_ref_under(text, text, text) IS
+  'internal: _audit_ref under the listed key of a fingerprint';
+
 CREATE FUNCTION privacy_internal._subject_ref(kind text, value text) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp

@@ -104,8 +104,9 @@ COMMENT ON FUNCTION privacy_internal._ledger_state() IS
   'internal: this database''s erasure ledger state, locked';
 
 -- The ledger's entries: each line parsed (NULL where a field is missing
--- or malformed), and whether it is as written: its MAC under the loaded
--- key, and its place in its database's chain.  A line is counted in the
+-- or malformed), and whether it is as written: its MAC under the key it
+-- names (the loaded one, or an older one pg_privacy.key_file lists; NULL,
+-- unknown, under a key not listed), and its place in its database's chain.  A line is counted in the
 -- chain of every database identity its text names, whether it parses or
 -- not (a garbled or foreign line in a chain breaks it); the first line of
 -- a chain is its number 1 with no previous MAC, each next one the number
@@ -118,14 +119,15 @@ CREATE FUNCTION privacy_internal._ledger_entries()
   SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT x.lineno, x.chain, x.db, x.seq, x.at, x.datname, x.type, x.ids, x.report, x.requests, x.key_fingerprint,
-         x.prev, x.mac, COALESCE(x.mac_ok, false),
-         COALESCE(x.mac_ok AND x.type OPERATOR(pg_catalog.=) 'erasure'
-                  AND x.db OPERATOR(pg_catalog.=) x.chain
-                  AND CASE WHEN pg_catalog.lag(x.lineno) OVER w IS NULL
-                           THEN x.seq OPERATOR(pg_catalog.=) 1 AND x.prev IS NULL
-                           ELSE pg_catalog.lag(x.mac) OVER w OPERATOR(pg_catalog.=) x.prev
-                                AND pg_catalog.lag(x.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) x.seq END,
-                  false),
+         x.prev, x.mac, x.mac_ok,
+         CASE WHEN COALESCE(x.type OPERATOR(pg_catalog.=) 'erasure'
+                            AND x.db OPERATOR(pg_catalog.=) x.chain
+                            AND CASE WHEN pg_catalog.lag(x.lineno) OVER w IS NULL
+                                     THEN x.seq OPERATOR(pg_catalog.=) 1 AND x.prev IS NULL
+                                     ELSE pg_catalog.lag(x.mac) OVER w OPERATOR(pg_catalog.=) x.prev
+                                          AND pg_catalog.lag(x.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) x.seq END,
+                            false) IS NOT TRUE THEN false
+              ELSE x.mac_ok END,
          x.body
     FROM (SELECT l.lineno, l.body, c.chain,
                  CASE WHEN (l.body OPERATOR(pg_catalog.->>) 'db') OPERATOR(pg_catalog.~)
@@ -146,9 +148,13 @@ AS $$
                  l.body OPERATOR(pg_catalog.->>) 'key' AS key_fingerprint,
                  l.body OPERATOR(pg_catalog.->>) 'prev' AS prev,
                  l.body OPERATOR(pg_catalog.->>) 'mac' AS mac,
-                 (l.body OPERATOR(pg_catalog.->>) 'mac') OPERATOR(pg_catalog.=)
-                   privacy_internal._audit_ref('pg_privacy erasure ledger',
-                                               (l.body OPERATOR(pg_catalog.-) 'mac')::text) AS mac_ok
+                 CASE WHEN l.body IS NULL OR pg_catalog.jsonb_typeof(l.body OPERATOR(pg_catalog.->) 'key') IS DISTINCT FROM 'string'
+                           OR pg_catalog.jsonb_typeof(l.body OPERATOR(pg_catalog.->) 'mac') IS DISTINCT FROM 'string' THEN false
+                      WHEN privacy_internal._key_listed(l.body OPERATOR(pg_catalog.->>) 'key') THEN
+                        (l.body OPERATOR(pg_catalog.->>) 'mac') OPERATOR(pg_catalog.=)
+                          privacy_internal._audit_ref_under(l.body OPERATOR(pg_catalog.->>) 'key', 'pg_privacy erasure ledger',
+                                                            (l.body OPERATOR(pg_catalog.-) 'mac')::text)
+                 END AS mac_ok
             FROM privacy_internal._ledger_lines() l
             -- every identity the line's text names: its chains
             LEFT JOIN LATERAL (SELECT DISTINCT m[1]::uuid AS chain
@@ -189,6 +195,23 @@ SELECT e.lineno AS line, e.chain AS database_id, e.seq, e.at AS erased_at, e.dat
                                                       FROM pg_catalog.jsonb_array_elements(s.sources) src));
 COMMENT ON VIEW privacy.erasure_ledger IS
   'this database''s lines of the erasure ledger file (pg_privacy.erasure_ledger_file): one row per erasure, subjects by keyed reference only, verified against the key and the chain (this_database: its own chain, else one it was restored or copied from)';
+
+-- This database's ledger lines per key they were made under (none
+-- without a ledger): for privacy.key_versions.
+CREATE FUNCTION privacy_internal._ledger_key_lines()
+  RETURNS TABLE(fingerprint text, lines bigint)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT privacy_internal._ledger_configured() THEN
+    RETURN;
+  END IF;
+  RETURN QUERY SELECT e.key_fingerprint, pg_catalog.count(*) FROM privacy.erasure_ledger e GROUP BY e.key_fingerprint;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._ledger_key_lines() IS
+  'internal: this database''s erasure ledger lines per key fingerprint';
 
 -- Before an erasure: the database must be where its ledger is.  Returns
 -- its state, locked (erasures are recorded one after the other), or NULL
@@ -356,6 +379,7 @@ DECLARE
   todo   jsonb;
   wanted text[];
   stable text[];
+  ekeys  text[];
   known  jsonb := '{}';
   c      privacy_internal._subject_column;
   dc     text := privacy_internal._default_country();
@@ -415,18 +439,27 @@ BEGIN
             DETAIL = 'The file named by pg_privacy.erasure_ledger_file is not the ledger this database recorded its erasures in, lost lines, or its entry was altered.',
             HINT = 'Set pg_privacy.erasure_ledger_file to this database''s ledger; nothing was replayed.';
   END IF;
+  -- The first line after where this database is that is not as written:
+  -- made under a key pg_privacy.key_file does not list (it cannot be
+  -- checked), or damaged.  Nothing is replayed.
   SELECT l INTO bad FROM pg_catalog.jsonb_array_elements(lines) l
-   WHERE NOT (l OPERATOR(pg_catalog.->>) 'verified')::boolean
+   WHERE (l OPERATOR(pg_catalog.->>) 'verified')::boolean IS NOT TRUE
      AND (l OPERATOR(pg_catalog.->>) 'lineno')::bigint OPERATOR(pg_catalog.>) COALESCE(
            (SELECT pg_catalog.max((a OPERATOR(pg_catalog.->>) 'lineno')::bigint) FROM pg_catalog.jsonb_array_elements(lines) a
              WHERE (a OPERATOR(pg_catalog.->>) 'chain') OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'chain')
                AND (a OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'from')::bigint
                AND (l OPERATOR(pg_catalog.->>) 'from')::bigint OPERATOR(pg_catalog.>) 0), 0)
    ORDER BY (l OPERATOR(pg_catalog.->>) 'lineno')::bigint LIMIT 1;
-  IF FOUND THEN
+  IF FOUND AND pg_catalog.jsonb_typeof(bad OPERATOR(pg_catalog.->) 'verified') OPERATOR(pg_catalog.=) 'null' THEN
+    RAISE EXCEPTION 'line % of the erasure ledger was made under key %, which pg_privacy.key_file does not list',
+                    bad OPERATOR(pg_catalog.->>) 'lineno', bad OPERATOR(pg_catalog.#>>) '{body,key}'
+      USING ERRCODE = '55000',
+            DETAIL = 'Its MAC can be checked, and its subject matched, only with that key: it was written before a key change, or not by pg_privacy.',
+            HINT = 'List the file of that key after the current one in pg_privacy.key_file and reload (privacy.key_versions); nothing was replayed.';
+  ELSIF FOUND THEN
     RAISE EXCEPTION 'the erasure ledger is damaged or was altered at line %', bad OPERATOR(pg_catalog.->>) 'lineno'
       USING ERRCODE = 'XX001',
-            DETAIL = 'Its MAC does not verify under the loaded key, it does not follow the entry before it, or it is not an entry.',
+            DETAIL = 'Its MAC does not verify under the key it names, it does not follow the entry before it, or it is not an entry.',
             HINT = 'Put back the ledger file from its own backup, with the key it was written under; nothing was replayed.';
   END IF;
 
@@ -447,6 +480,9 @@ BEGIN
   stable := ARRAY(SELECT DISTINCT sc.kind FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                    WHERE NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) v
                                       WHERE v.kind OPERATOR(pg_catalog.=) sc.kind AND v.is_validity));
+  -- the keys the entries were made under (each entry's references are
+  -- under its own)
+  ekeys := ARRAY(SELECT DISTINCT t OPERATOR(pg_catalog.->>) 'key' FROM pg_catalog.jsonb_array_elements(todo) t);
   wanted := ARRAY(SELECT DISTINCT (i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref')
                     FROM pg_catalog.jsonb_array_elements(todo) t,
                          pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'ids') i
@@ -467,10 +503,11 @@ BEGIN
     known := known OPERATOR(pg_catalog.||) COALESCE((
       SELECT pg_catalog.jsonb_object_agg(m.key, m.v)
         FROM (SELECT DISTINCT ON (y.key) y.key, y.v
-                FROM (SELECT c.kind || ':' || privacy_internal._audit_ref('ledger:' || c.kind, z.v) AS key, z.v
+                FROM (SELECT c.kind || ':' || privacy_internal._audit_ref_under(kf.fp, 'ledger:' || c.kind, z.v) AS key, z.v
                         FROM (SELECT CASE WHEN dom IS NULL THEN r.j OPERATOR(pg_catalog.#>>) '{}'
                                           ELSE privacy_internal._msisdn_decrypt(r.j OPERATOR(pg_catalog.#>>) '{}', dom) END AS v
-                                FROM privacy_internal._subject_rows(c.tbl, q, '{}'::jsonb) r) z
+                                FROM privacy_internal._subject_rows(c.tbl, q, '{}'::jsonb) r) z,
+                             pg_catalog.unnest(ekeys) kf(fp)
                        WHERE z.v IS NOT NULL) y
                WHERE y.key OPERATOR(pg_catalog.=) ANY (wanted)) m), '{}');
   END LOOP;
@@ -504,7 +541,8 @@ BEGIN
        WHERE u.k OPERATOR(pg_catalog.=) ANY (stable)
          AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'ids') i
                           WHERE i OPERATOR(pg_catalog.->>) 'kind' OPERATOR(pg_catalog.=) u.k
-                            AND i OPERATOR(pg_catalog.->>) 'ref' OPERATOR(pg_catalog.=) privacy_internal._audit_ref('ledger:' || u.k, u.v));
+                            AND i OPERATOR(pg_catalog.->>) 'ref' OPERATOR(pg_catalog.=)
+                                privacy_internal._audit_ref_under(e OPERATOR(pg_catalog.->>) 'key', 'ledger:' || u.k, u.v));
       IF strangers OPERATOR(pg_catalog.>) 0 THEN
         result := 'ambiguous: not erased';
       ELSE

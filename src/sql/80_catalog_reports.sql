@@ -146,3 +146,55 @@ SELECT t.tbl, NULL, 'table does not exist'
  WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl);
 COMMENT ON VIEW privacy.catalog_problems IS
   'registered tables and columns the catalog no longer describes correctly (empty when all is well)';
+
+-- The keys of this database: every key its keyed work was done under (by
+-- the audit log, whose entries name their key, and privacy.key_state),
+-- numbered in the order of their first use, and every key
+-- pg_privacy.key_file lists; with what still needs each.  The audit
+-- entries and erasure ledger lines made under a key are checked with it:
+-- while there are any, its file stays listed (after the current key's), or
+-- verify_audit_log and replay_erasures refuse (55000).  Pseudonyms stored
+-- under a key that accept_key_change replaced are not converted; they are
+-- not counted here.
+CREATE VIEW privacy.key_versions AS
+WITH audit AS (
+  SELECT l.key_fingerprint AS fingerprint, pg_catalog.count(*) AS entries, pg_catalog.min(l.id) AS first_id,
+         pg_catalog.min(l.at) AS first_at, pg_catalog.max(l.at) AS last_at
+    FROM privacy.audit_log l
+   WHERE l.key_fingerprint IS NOT NULL
+   GROUP BY l.key_fingerprint),
+listed AS (SELECT k.listed_at, k.fingerprint, k.problem FROM privacy_internal._key_list() k),
+ledger AS (SELECT g.fingerprint, g.lines FROM privacy_internal._ledger_key_lines() g),
+state AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
+used AS (
+  SELECT u.fingerprint, pg_catalog.min(u.o) AS o
+    FROM (SELECT a.fingerprint, a.first_id::numeric AS o FROM audit a
+          UNION ALL SELECT s.fingerprint, 1e30 FROM state s
+          UNION ALL SELECT g.fingerprint, 1e31 FROM ledger g WHERE g.fingerprint IS NOT NULL) u
+   GROUP BY u.fingerprint),
+known AS (
+  SELECT u.fingerprint FROM used u
+  UNION SELECT l.fingerprint FROM listed l WHERE l.fingerprint IS NOT NULL)
+SELECT (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=) u.o) AS version,
+       k.fingerprint,
+       k.fingerprint OPERATOR(pg_catalog.=) COALESCE((SELECT s.fingerprint FROM state s),
+                                                      (SELECT l.fingerprint FROM listed l WHERE l.listed_at OPERATOR(pg_catalog.=) 1)) AS current,
+       l.listed_at,
+       COALESCE(a.entries, 0) AS audit_entries,
+       COALESCE(g.lines, 0) AS ledger_lines,
+       COALESCE(a.first_at, (SELECT s.recorded_at FROM state s WHERE s.fingerprint OPERATOR(pg_catalog.=) k.fingerprint)) AS first_used,
+       a.last_at AS last_used,
+       COALESCE(a.entries, 0) OPERATOR(pg_catalog.>) 0 OR COALESCE(g.lines, 0) OPERATOR(pg_catalog.>) 0
+         OR k.fingerprint OPERATOR(pg_catalog.=) (SELECT s.fingerprint FROM state s) AS needed,
+       NULL::text AS problem
+  FROM known k
+  LEFT JOIN used u ON u.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
+  LEFT JOIN listed l ON l.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
+  LEFT JOIN audit a ON a.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
+  LEFT JOIN ledger g ON g.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
+UNION ALL
+-- a listed key whose file cannot be used
+SELECT NULL, NULL, false, l.listed_at, NULL, NULL, NULL, NULL, NULL, l.problem
+  FROM listed l WHERE l.fingerprint IS NULL;
+COMMENT ON VIEW privacy.key_versions IS
+  'the keys of this database (numbered by first use) and of pg_privacy.key_file (listed_at: 1 the current key; problem: a listed file that cannot be used): the audit entries and erasure ledger lines made under each, which need it listed to be verified';

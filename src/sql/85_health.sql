@@ -95,6 +95,43 @@ BEGIN
     RETURN NEXT;
   END IF;
 
+  -- 2b. Older keys: the audit entries and erasure ledger lines made under
+  -- a replaced key are checked with it (privacy.key_versions).
+  area := 'key history';
+  BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s (version %s: %s audit entries, %s ledger lines)',
+                                                   v.fingerprint, v.version, v.audit_entries, v.ledger_lines), '; ' ORDER BY v.version),
+           pg_catalog.count(*)
+      INTO conn, n
+      FROM privacy.key_versions v
+     WHERE v.needed AND v.listed_at IS NULL AND v.fingerprint IS NOT NULL;
+    SELECT pg_catalog.string_agg(v.listed_at || ': ' || v.problem, '; ' ORDER BY v.listed_at), pg_catalog.count(*)
+      INTO stored, m
+      FROM privacy.key_versions v
+     WHERE v.fingerprint IS NULL;
+    IF m OPERATOR(pg_catalog.>) 0 THEN
+      status := 'error';
+      detail := pg_catalog.format('pg_privacy.key_file lists key files that cannot be used: %s', stored);
+      hint := 'Fix or remove them and reload: checking what was made under an older key fails while one cannot be read.';
+    ELSIF n OPERATOR(pg_catalog.>) 0 THEN
+      status := 'warning';
+      detail := pg_catalog.format('what was made under %s replaced key(s) cannot be verified: %s', n, conn);
+      hint := 'List the file of each after the current key''s in pg_privacy.key_file and reload; verify_audit_log and replay_erasures refuse until then.';
+    ELSE
+      status := 'ok';
+      detail := pg_catalog.format('%s key(s) listed; every key the audit log and the erasure ledger need is listed',
+                                  (SELECT pg_catalog.count(*) FROM privacy.key_versions v WHERE v.listed_at IS NOT NULL));
+      hint := NULL;
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    status := 'error';
+    detail := SQLERRM;
+    hint := 'Check pg_privacy.key_file: every listed file must be a usable key file.';
+  END;
+  RETURN NEXT;
+  conn := NULL;
+  stored := NULL;
+
   -- 3. The purge: scheduled with pg_cron, and its last run.
   area := 'purge';
   SELECT pg_catalog.count(*) INTO npolicies FROM privacy.retention_policy;
@@ -348,15 +385,15 @@ BEGIN
         JOIN pg_catalog.jsonb_array_elements(pg_catalog.jsonb_build_array(
                pg_catalog.jsonb_build_object('db', r.database_id, 'seq', r.last_seq)) OPERATOR(pg_catalog.||) r.sources) ch
           ON e.chain::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
-       WHERE NOT e.verified AND (e.seq IS NULL OR e.seq OPERATOR(pg_catalog.>) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint);
+       WHERE e.verified IS NOT TRUE AND (e.seq IS NULL OR e.seq OPERATOR(pg_catalog.>) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint);
       IF r.database_id IS NULL THEN
         status := 'error';
         detail := 'this database has no erasure ledger identity (privacy.erasure_ledger_state is empty)';
         hint := 'The next erasure makes one; erasures recorded under its old identity are not replayed here.';
       ELSIF n OPERATOR(pg_catalog.>) 0 THEN
         status := 'error';
-        detail := pg_catalog.format('%s line(s) of this database''s erasure ledger do not verify (altered, damaged, or written under another key)', n);
-        hint := 'Put back the ledger file from its own backup, with the key it was written under; replay_erasures refuses until then.';
+        detail := pg_catalog.format('%s line(s) of this database''s erasure ledger do not verify (altered, damaged, or made under a key pg_privacy.key_file does not list)', n);
+        hint := 'List the keys the ledger was written under in pg_privacy.key_file (privacy.key_versions), or put back the ledger file from its own backup; replay_erasures refuses until then.';
       ELSIF r.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here() THEN
         status := 'error';
         detail := 'this database was restored or copied from another place: erasures recorded after its backup may not be applied, and it refuses new ones';
@@ -394,4 +431,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION privacy.health() IS
-  'is pg_privacy working? one row per area (library, key, purge, subject requests, catalog, undeclared columns, protection, restrictions and holds, masking, erasure ledger) with status ok, warning or error, what was found and what to do; read-only, runs on a standby';
+  'is pg_privacy working? one row per area (library, key, key history, purge, subject requests, catalog, undeclared columns, protection, restrictions and holds, masking, erasure ledger) with status ok, warning or error, what was found and what to do; read-only, runs on a standby';

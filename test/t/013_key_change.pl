@@ -1,0 +1,160 @@
+# Older keys in pg_privacy.key_file: after a key change, what was made
+# under the replaced key (audit entries, erasure ledger lines) is checked
+# with it while its file is listed after the new key's, and refused (55000,
+# saying which key) when it is not; privacy.key_versions says what needs
+# each key.  A backup taken before the key change is restored into a
+# cluster that runs its key, lists the new one after it, and replays the
+# erasures recorded under both.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $src = $ENV{PGP_SRC} // '.';
+my $dir = PostgreSQL::Test::Utils::tempdir();
+
+sub key_file
+{
+	my ($name, $mode) = @_;
+	my $f = "$dir/$name.key";
+	open(my $fh, '>', $f) or die;
+	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
+	close($fh);
+	chmod($mode // 0600, $f);
+	return $f;
+}
+my $key_a = key_file('a');
+my $key_b = key_file('b');
+my $key_bad = key_file('bad', 0644);
+mkdir("$dir/ledger") or die;
+chmod(0700, "$dir/ledger");
+my $ledger = "$dir/ledger/erasures.ledger";
+
+my $node = PostgreSQL::Test::Cluster->new('keys');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+pg_privacy.key_file = '$key_a'
+pg_privacy.erasure_ledger_file = '$ledger'
+});
+$node->start;
+
+# Set pg_privacy.key_file and wait until new sessions see it.
+sub set_keys
+{
+	my ($n, $value) = @_;
+	$n->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
+	$n->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	$n->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
+	  or die "the key setting was not reloaded";
+}
+
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
+for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
+{
+	$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-f', $f ],
+		"load $f");
+}
+$node->safe_psql('postgres', 'SELECT telco.generate(42, 1)');
+my ($x, $y) = split /\n/, $node->safe_psql('postgres', q{
+SELECT c.customer_id FROM telco.customer c
+ WHERE EXISTS (SELECT FROM telco.subscription s WHERE s.customer_id = c.customer_id)
+   AND NOT EXISTS (SELECT FROM telco.subscription s JOIN telco.subscription o
+                     ON o.msisdn = s.msisdn AND o.customer_id <> s.customer_id
+                    WHERE s.customer_id = c.customer_id)
+ ORDER BY c.customer_id LIMIT 2});
+my $fp_a = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
+
+sub customer_rows
+{
+	my ($n, $db, $c) = @_;
+	return $n->safe_psql($db, qq{SELECT count(*) FROM telco.customer WHERE customer_id = $c});
+}
+
+# --- a backup, then an erasure under key A ----------------------------------
+$node->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/before.dump", '-d', $node->connstr('postgres') ],
+	'a logical backup before the erasures and the key change');
+$node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.erase_subject('customer', '$x')});
+is(customer_rows($node, 'postgres', $x), '0', 'the first subject is erased under key A');
+
+# --- the key is changed: B current, A listed after it ------------------------
+set_keys($node, "$key_b, $key_a");
+my $fp_b = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
+isnt($fp_b, $fp_a, 'key B is loaded as the current key');
+my ($ret, $out, $err) = $node->psql('postgres', q{SELECT privacy.pseudonymize_msisdn('+4520123456')});
+like($err, qr/pg_privacy master key does not match this database/,
+	'keyed work fails closed until the change is declared');
+($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
+is($ret, 0, 'accept_key_change declares it');
+unlike($err, qr/WARNING/, '... with no warning: the replaced key stays listed');
+is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't',
+	'verify_audit_log checks the entries made under A with A, and those under B with B');
+is($node->safe_psql('postgres', qq{SELECT count(DISTINCT key_fingerprint) FROM privacy.audit_log WHERE key_fingerprint IN ('$fp_a', '$fp_b')}),
+	'2', '... the log holding entries under both');
+
+$node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.erase_subject('customer', '$y')});
+is(customer_rows($node, 'postgres', $y), '0', 'the second subject is erased under key B');
+is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || (key_fingerprint = privacy.key_fingerprint()) || ':' || verified, ',' ORDER BY seq)
+                                   FROM privacy.erasure_ledger WHERE this_database}),
+	'1:false:true,2:true:true', 'the ledger lines made under A and under B both verify');
+
+is($node->safe_psql('postgres', qq{
+SELECT string_agg(version || ':' || (fingerprint = '$fp_b') || ':' || current || ':' || listed_at || ':' || (audit_entries > 0)
+                  || ':' || ledger_lines || ':' || needed, ',' ORDER BY version)
+  FROM privacy.key_versions}),
+	'1:false:false:2:true:1:true,2:true:true:1:true:1:true',
+	'key_versions: A is version 1, listed second, needed by audit entries and a ledger line; B is version 2, current');
+
+# a listed key whose file cannot be used is reported; the current key's work goes on
+set_keys($node, "$key_b, $key_a, $key_bad");
+is($node->safe_psql('postgres', q{SELECT listed_at || ': ' || problem FROM privacy.key_versions WHERE fingerprint IS NULL}),
+	'3: pg_privacy older key 3 is not usable: the key file is accessible by group or others',
+	'key_versions reports an older key file that cannot be used');
+is($node->safe_psql('postgres', q{SELECT privacy.pseudonymize_msisdn('+4520123456') IS NOT NULL}), 't',
+	'... and the current key works meanwhile');
+is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't',
+	'... and verify_audit_log finds key A before it');
+
+# --- without key A listed, what was made under it cannot be checked ----------
+set_keys($node, $key_b);
+($ret, $out, $err) = $node->psql('postgres', 'SELECT privacy.verify_audit_log()');
+like($err, qr/the audit log was chained under another key/, 'without A, verify_audit_log refuses (55000)');
+like($err, qr/name key \Q$fp_a\E, which pg_privacy.key_file does not list/, '... naming the key it needs');
+is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || COALESCE(verified::text, 'unknown'), ',' ORDER BY seq)
+                                   FROM privacy.erasure_ledger WHERE this_database}),
+	'1:unknown,2:true', 'the ledger line made under A is unknown, not damaged, without A');
+is($node->safe_psql('postgres', qq{SELECT listed_at IS NULL AND needed FROM privacy.key_versions WHERE fingerprint = '$fp_a'}),
+	't', 'key_versions: A is needed and not listed');
+is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'key history'}),
+	'warning', 'health warns that the audit log needs a key not listed');
+
+# --- the backup from before the change, restored where its key runs ----------
+my $new = PostgreSQL::Test::Cluster->new('restored');
+$new->init;
+$new->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+pg_privacy.key_file = '$key_a'
+pg_privacy.erasure_ledger_file = '$ledger'
+});
+$new->start;
+$new->safe_psql('postgres', 'CREATE DATABASE telco');
+$new->command_ok([ 'pg_restore', '-d', $new->connstr('telco'), "$dir/before.dump" ], 'pg_restore into a fresh cluster running key A');
+is(customer_rows($new, 'telco', $x) . customer_rows($new, 'telco', $y), '11', 'the restore brought both erased subjects back');
+($ret, $out, $err) = $new->psql('telco', q{SELECT count(*) FROM privacy.replay_erasures()});
+like($err, qr/line 2 of the erasure ledger was made under key \Q$fp_b\E, which pg_privacy.key_file does not list/,
+	'replay_erasures refuses a line made under a key not listed (55000)');
+is(customer_rows($new, 'telco', $x), '1', '... and replays nothing');
+set_keys($new, "$key_a, $key_b");
+is($new->safe_psql('telco', q{SELECT string_agg(seq || ':' || result, ',' ORDER BY seq) FROM privacy.replay_erasures()}),
+	'1:erased again,2:erased again', 'with B listed after A, both erasures are replayed');
+is(customer_rows($new, 'telco', $x) . customer_rows($new, 'telco', $y), '00', '... and both subjects are gone again');
+
+# --- a key change whose replaced key is not listed: a warning ----------------
+set_keys($node, $key_a);
+($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_b')});
+is($ret, 0, 'accept_key_change back to A, with B not listed, is done');
+like($err, qr/WARNING:  the replaced key \Q$fp_b\E is not listed in pg_privacy.key_file/, '... with a warning saying B is needed');
+
+done_testing();
