@@ -73,6 +73,12 @@ sub customer_rows
 	return $n->safe_psql($db, qq{SELECT count(*) FROM telco.customer WHERE customer_id = $c});
 }
 
+# the first subject's calls, found under key A before it is erased
+my $x_cdrs = $node->safe_psql('postgres', qq{
+SELECT string_agg(d.cdr_id::text, ',') FROM telco.cdr d
+ WHERE d.a_number IN (SELECT privacy.pseudonymize_msisdn(s.msisdn) FROM telco.subscription s WHERE s.customer_id = $x)});
+like($x_cdrs, qr/^\d+(,\d+)*$/, 'the first subject has calls');
+
 # --- a backup, then an erasure under key A ----------------------------------
 $node->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/before.dump", '-d', $node->connstr('postgres') ],
 	'a logical backup before the erasures and the key change');
@@ -150,6 +156,37 @@ set_keys($new, "$key_a, $key_b");
 is($new->safe_psql('telco', q{SELECT string_agg(seq || ':' || result, ',' ORDER BY seq) FROM privacy.replay_erasures()}),
 	'1:erased again,2:erased again', 'with B listed after A, both erasures are replayed');
 is(customer_rows($new, 'telco', $x) . customer_rows($new, 'telco', $y), '00', '... and both subjects are gone again');
+
+# --- what an old backup still reveals once the key it was made under is gone --
+# Key A is destroyed: a cluster with only key B restores the backup taken
+# before the erasures.  Columns that are not protected hold what they held
+# (the subject's e-mail address, its phone numbers in its subscriptions);
+# the protected ones and the keyed references cannot be read or matched.
+my $old = PostgreSQL::Test::Cluster->new('old_backup');
+$old->init;
+$old->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+pg_privacy.key_file = '$key_b'
+});
+$old->start;
+$old->safe_psql('postgres', 'CREATE DATABASE telco');
+$old->command_ok([ 'pg_restore', '-d', $old->connstr('telco'), "$dir/before.dump" ], 'the old backup restored where key A is gone');
+my ($x_mail, $x_number) = split /\|/, $old->safe_psql('telco', qq{
+SELECT c.email || '|' || min(s.msisdn) FROM telco.customer c JOIN telco.subscription s USING (customer_id)
+ WHERE c.customer_id = $x GROUP BY c.email});
+like($x_mail, qr/@/, 'a column that is not protected still holds the erased subject\'s e-mail address');
+like($x_number, qr/^\+\d+$/, '... and its phone number, in the subscription that holds it in clear');
+($ret, $out, $err) = $old->psql('telco', q{SELECT privacy.reidentify_msisdn(a_number) FROM telco.cdr LIMIT 1});
+like($err, qr/pg_privacy master key does not match this database/, 'its protected phone numbers cannot be read: keyed work is refused under key B');
+$old->safe_psql('telco', qq{SELECT privacy.accept_key_change('$fp_a')});
+like($old->safe_psql('telco', qq{
+SELECT count(*) FILTER (WHERE privacy.reidentify_msisdn(d.a_number) IN (SELECT s.msisdn FROM telco.subscription s WHERE s.customer_id = $x))
+       || ' of ' || count(*)
+  FROM telco.cdr d WHERE d.cdr_id IN ($x_cdrs)}),
+	qr/^0 of [1-9]/, 'even forced to key B, none of the subject\'s calls decrypts to its numbers (FF1 under another key gives other numbers)');
+isnt($old->safe_psql('telco', qq{SELECT privacy_internal._audit_ref('customer', '$x')}),
+	$new->safe_psql('telco', qq{SELECT privacy_internal._audit_ref('customer', '$x')}),
+	'and its keyed references cannot be recomputed: under key B the reference of the same customer number is another');
 
 # --- a key change whose replaced key is not listed: a warning ----------------
 set_keys($node, $key_a);
