@@ -106,6 +106,24 @@ pgp_citus_table_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(pgp_citus_table(PG_GETARG_OID(0)));
 }
 
+/*
+ * 0A000 on a Citus worker (a node whose group is not the coordinator's, 0):
+ * what runs there would read or write pg_privacy's catalog, consent
+ * register or audit log, which are kept on the coordinator; why says which.
+ */
+void
+pgp_citus_refuse_on_worker(const char *what, const char *why)
+{
+	CatalogProbe p = {InvalidOid, 0, false};
+
+	if (catalog_has("pg_dist_local_group", "groupid", &p) && p.first != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot run on a Citus worker", what),
+				 errdetail("%s, which is kept on the coordinator (group 0); this node is group %d.", why, p.first),
+				 errhint("Run it on the coordinator, outside queries Citus pushes down to the workers.")));
+}
+
 PG_FUNCTION_INFO_V1(pgp_citus_refuse_worker);
 
 /*
@@ -115,13 +133,7 @@ PG_FUNCTION_INFO_V1(pgp_citus_refuse_worker);
 Datum
 pgp_citus_refuse_worker(PG_FUNCTION_ARGS)
 {
-	CatalogProbe p = {InvalidOid, 0, false};
-
-	if (catalog_has("pg_dist_local_group", "groupid", &p) && p.first != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s cannot run on a Citus worker", text_to_cstring(PG_GETARG_TEXT_PP(0))),
-				 errdetail("It writes pg_privacy's audit log, which is kept on the coordinator (group 0); this node is group %d.", p.first),
-				 errhint("Run it on the coordinator, outside queries Citus pushes down to the workers.")));
+	pgp_citus_refuse_on_worker(text_to_cstring(PG_GETARG_TEXT_PP(0)),
+							   "It writes pg_privacy's audit log");
 	PG_RETURN_VOID();
 }

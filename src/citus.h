@@ -12,5 +12,6 @@
 
 extern bool pgp_citus_table(Oid relid);
 extern void pgp_citus_refuse(Oid relid, const char *what);
+extern void pgp_citus_refuse_on_worker(const char *what, const char *why);
 
 #endif							/* PGP_CITUS_H */

@@ -36,6 +36,7 @@
  */
 #include "postgres.h"
 
+#include "citus.h"
 #include "e164.h"
 #include "identifier.h"
 #include "keys.h"
@@ -730,8 +731,16 @@ pgp_has_consent(PG_FUNCTION_ARGS)
 
 	if (cache == NULL || !text_same(cache->kind, kind) || !text_same(cache->purpose, purpose))
 	{
-		IdNorm		norm = consent_validate(kind, purpose);
-		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		IdNorm		norm;
+		MemoryContext old;
+
+		/*
+		 * Pushed down by Citus into a worker, it would read that node's own,
+		 * empty register: refused there (once per call site and purpose).
+		 */
+		pgp_citus_refuse_on_worker("has_consent", "It reads pg_privacy's consent register");
+		norm = consent_validate(kind, purpose);
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
 		if (cache == NULL)
 			cache = palloc0(sizeof(HasConsentCache));
@@ -1269,6 +1278,9 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 	how = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	match = PG_GETARG_DATUM(3);
 	qcol = quote_identifier(col);
+
+	/* a table Citus manages: its rows are on the shards (citus.c) */
+	pgp_citus_refuse(relid, "withdraw_consent(on_withdraw => 'delete')");
 
 	/* fail closed on a column whose type changed since it was declared */
 	attnum = get_attnum(relid, col);

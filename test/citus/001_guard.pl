@@ -148,6 +148,40 @@ refuses($coord, q{INSERT INTO telco.sms_out (msisdn, body) VALUES ('+4520999999'
 	'a row of a subject without consent is refused on the shard of a distributed table');
 is($coord->safe_psql('postgres', q{SELECT count(*) FROM telco.sms_out}), '0', 'nothing was accepted');
 
+# has_consent pushed down into the workers, or called on a worker, would
+# read that node's own, empty register: refused there (0A000), never a
+# wrong answer.  On the coordinator it reads the register.
+$coord->safe_psql('postgres', q{
+CREATE TABLE telco.contacts (msisdn text NOT NULL);
+SELECT create_distributed_table('telco.contacts', 'msisdn');
+INSERT INTO telco.contacts VALUES ('+4520999999'), ('+4520888888');
+SELECT privacy.grant_consent('msisdn', '+4520999999', 'sms_marketing', 'web', 'n-1');
+});
+is($coord->safe_psql('postgres', q{SELECT privacy.has_consent('msisdn', '+4520999999', 'sms_marketing')}), 't',
+	'has_consent on the coordinator reads its register');
+$err = refuses($coord, q{SELECT count(*) FROM telco.contacts WHERE privacy.has_consent('msisdn', msisdn, 'sms_marketing')},
+	'0A000', 'has_consent pushed down into the workers refuses');
+like($err, qr/has_consent cannot run on a Citus worker/, '... saying why');
+refuses($w1, q{SELECT privacy.has_consent('msisdn', '+4520999999', 'sms_marketing')}, '0A000',
+	'has_consent called on a worker refuses');
+
+# A withdrawal whose cascade would delete the subject's rows from a table
+# Citus manages refuses (0A000) and records nothing: the consent stands.
+$coord->safe_psql('postgres', q{
+CREATE TABLE telco.sms_queue (msisdn text NOT NULL, body text);
+SELECT privacy.register_table('telco.sms_queue', 'newsletter');
+SELECT privacy.register_column('telco.sms_queue', 'msisdn', 'phone', identifies => 'msisdn');
+SELECT privacy.require_consent('telco.sms_queue', 'msisdn', 'sms_marketing', on_withdraw => 'delete');
+SET citus.enable_unsafe_triggers = on;
+SELECT create_distributed_table('telco.sms_queue', 'msisdn');
+});
+$err = refuses($coord, q{SELECT privacy.withdraw_consent('msisdn', '+4520999999', 'sms_marketing', 'stop')}, '0A000',
+	'a withdrawal that would cascade into a distributed table refuses');
+like($err, qr/withdraw_consent\(on_withdraw => 'delete'\) is not supported on table sms_queue, which Citus manages/,
+	'... naming the table');
+is($coord->safe_psql('postgres', q{SELECT privacy.has_consent('msisdn', '+4520999999', 'sms_marketing')}), 't',
+	'... and records nothing');
+
 # --- the functions refuse on Citus tables -------------------------------------
 
 $coord->safe_psql('postgres', q{CREATE TABLE telco.cdr_plain (LIKE telco.cdr INCLUDING ALL)});
