@@ -60,6 +60,7 @@ DECLARE
   loaded text := privacy.key_fingerprint();
   held_n bigint;
   held_kinds text;
+  ledger text;
 BEGIN
   IF old_fingerprint IS NULL THEN
     RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
@@ -111,19 +112,25 @@ BEGIN
                     WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
                       AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
   END IF;
+  UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
+  -- With an erasure ledger: the change is a line of the database's chain,
+  -- made under the replaced key; without that key, a new chain
+  -- (src/sql/75_subject_ledger.sql).
+  ledger := privacy_internal._ledger_record_key_change(stored, loaded);
   -- The audit entries and erasure ledger lines made under the replaced key
   -- are checked with it: kept listed after the new one, they stay
   -- verifiable (privacy.key_versions).
   IF NOT privacy_internal._key_listed(stored) THEN
     RAISE WARNING 'the replaced key % is not listed in pg_privacy.key_file', stored
-      USING DETAIL = 'The audit entries and erasure ledger lines made under it cannot be verified while it is not.',
+      USING DETAIL = 'The audit entries and erasure ledger lines made under it cannot be verified while it is not.'
+                     || CASE WHEN ledger OPERATOR(pg_catalog.=) 'forked'
+                             THEN ' This database''s erasures go on in a new chain of the erasure ledger.' ELSE '' END,
             HINT = pg_catalog.format('List its file after the new key''s in pg_privacy.key_file (see privacy.key_versions), or keep the key file of fingerprint %s where it can be listed again.', stored);
   END IF;
-  UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
   PERFORM privacy_internal._invalidate('privacy.key_state'::regclass);
   PERFORM privacy_internal._audit('key.change', NULL,
                          pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
-                                                       'holds_released', held_n));
+                                                       'holds_released', held_n, 'erasure_ledger', ledger));
   RETURN loaded;
 END
 $$;
@@ -145,6 +152,9 @@ DECLARE
   legacy     record;
   keyed_seen boolean := false;
   legacy_end boolean := false;
+  cur_key    text;      -- the key of the keyed entries so far
+  seg_start  bigint;    -- the first entry under it
+  db_key     text;
 BEGIN
   -- Fails closed (55000) when no usable key is loaded.
   fp := privacy.key_fingerprint();
@@ -183,6 +193,19 @@ BEGIN
         RETURN r.id;
       END IF;
       keyed_seen := true;
+      -- The chain's key changes only where accept_key_change says so: its
+      -- entry, under the new key, names the key before and the new one.
+      -- Whoever still holds a replaced key cannot append under it.
+      IF cur_key IS NOT NULL AND r.key_fingerprint OPERATOR(pg_catalog.<>) cur_key
+         AND (r.event OPERATOR(pg_catalog.<>) 'key.change'
+              OR (r.detail OPERATOR(pg_catalog.->>) 'from') IS DISTINCT FROM cur_key
+              OR (r.detail OPERATOR(pg_catalog.->>) 'to') IS DISTINCT FROM r.key_fingerprint) THEN
+        RETURN r.id;
+      END IF;
+      IF cur_key IS DISTINCT FROM r.key_fingerprint THEN
+        seg_start := r.id;
+      END IF;
+      cur_key := r.key_fingerprint;
       IF (r.hash OPERATOR(pg_catalog.=) privacy_internal._audit_digest(
             r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail,
             r.key_fingerprint)) IS NOT TRUE THEN
@@ -193,6 +216,7 @@ BEGIN
       IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
         RETURN r.id;
       END IF;
+      -- (never intact then: 55000 below, whatever else the walk finds)
       keyed_seen := true;
       other_from := COALESCE(other_from, r.id);
       other_to := r.id;
@@ -222,11 +246,25 @@ BEGIN
   IF NOT FOUND AND last_id OPERATOR(pg_catalog.<>) 0 THEN
     RETURN last_id;
   END IF;
+  -- The newest entries are under the database's key: a tail under an
+  -- older key was appended by whoever still holds it.
+  IF other_from IS NULL AND cur_key IS DISTINCT FROM fp AND cur_key IS NOT NULL THEN
+    SELECT s.fingerprint INTO db_key FROM privacy.key_state s;
+    IF db_key IS DISTINCT FROM fp THEN
+      RAISE EXCEPTION 'the loaded key is not the database''s key'
+        USING ERRCODE = '55000',
+              DETAIL = pg_catalog.format('The database''s key is %s; the loaded key is %s.', db_key, fp),
+              HINT = 'Verify the audit log once the key change is declared with accept_key_change, or with the database''s key loaded.';
+    END IF;
+    RETURN seg_start;
+  END IF;
   IF other_from IS NOT NULL THEN
     RAISE EXCEPTION 'the audit log was chained under another key'
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.format('Entries %s to %s name key %s, which pg_privacy.key_file does not list; the loaded key is %s.',
-                                       other_from, other_to, other_fp, fp),
+                                       other_from, other_to,
+                                       CASE WHEN other_fp OPERATOR(pg_catalog.~) '^pgp1:[0-9a-f]{16}$' THEN other_fp
+                                            ELSE '(not a key fingerprint)' END, fp),
             HINT = 'List the file of that key after the current one in pg_privacy.key_file and reload '
                    '(privacy.key_versions shows the keys the log needs); its entries cannot be verified under another key.';
   END IF;
@@ -392,18 +430,28 @@ CREATE OR REPLACE FUNCTION privacy_internal._ledger_entries()
   LANGUAGE sql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT x.lineno, x.chain, x.db, x.seq, x.at, x.datname, x.type, x.ids, x.report, x.requests, x.key_fingerprint,
-         x.prev, x.mac, x.mac_ok,
-         CASE WHEN COALESCE(x.type OPERATOR(pg_catalog.=) 'erasure'
-                            AND x.db OPERATOR(pg_catalog.=) x.chain
-                            AND CASE WHEN pg_catalog.lag(x.lineno) OVER w IS NULL
-                                     THEN x.seq OPERATOR(pg_catalog.=) 1 AND x.prev IS NULL
-                                     ELSE pg_catalog.lag(x.mac) OVER w OPERATOR(pg_catalog.=) x.prev
-                                          AND pg_catalog.lag(x.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) x.seq END,
+  SELECT z.lineno, z.chain, z.db, z.seq, z.at, z.datname, z.type, z.ids, z.report, z.requests, z.key_fingerprint,
+         z.prev, z.mac, z.mac_ok,
+         CASE WHEN COALESCE(z.type IN ('erasure', 'key_change')
+                            AND z.db OPERATOR(pg_catalog.=) z.chain
+                            AND CASE WHEN pg_catalog.lag(z.lineno) OVER w IS NULL
+                                     THEN z.seq OPERATOR(pg_catalog.=) 1 AND z.prev IS NULL
+                                     ELSE pg_catalog.lag(z.mac) OVER w OPERATOR(pg_catalog.=) z.prev
+                                          AND pg_catalog.lag(z.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) z.seq END
+                            -- under the key in force: after a key change, the new one
+                            AND CASE WHEN z.type OPERATOR(pg_catalog.=) 'key_change'
+                                     THEN z.key_fingerprint OPERATOR(pg_catalog.=) z.mfrom AND z.mto IS NOT NULL
+                                          AND (pg_catalog.lag(z.in_force) OVER w IS NULL
+                                               OR z.mfrom OPERATOR(pg_catalog.=) pg_catalog.lag(z.in_force) OVER w)
+                                     ELSE z.in_force IS NULL OR z.key_fingerprint OPERATOR(pg_catalog.=) z.in_force END,
                             false) IS NOT TRUE THEN false
-              ELSE x.mac_ok END,
-         x.body
-    FROM (SELECT l.lineno, l.body, c.chain,
+              ELSE z.mac_ok END,
+         z.body
+    FROM (SELECT y.*, pg_catalog.first_value(y.mto) OVER (PARTITION BY y.chain, y.changes ORDER BY y.lineno) AS in_force
+            FROM (SELECT x.*,
+                         pg_catalog.count(*) FILTER (WHERE x.type OPERATOR(pg_catalog.=) 'key_change')
+                           OVER (PARTITION BY x.chain ORDER BY x.lineno ROWS UNBOUNDED PRECEDING) AS changes
+                    FROM (SELECT l.lineno, l.body, c.chain,
                  CASE WHEN (l.body OPERATOR(pg_catalog.->>) 'db') OPERATOR(pg_catalog.~)
                            '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                       THEN (l.body OPERATOR(pg_catalog.->>) 'db')::uuid END AS db,
@@ -422,6 +470,8 @@ AS $$
                  l.body OPERATOR(pg_catalog.->>) 'key' AS key_fingerprint,
                  l.body OPERATOR(pg_catalog.->>) 'prev' AS prev,
                  l.body OPERATOR(pg_catalog.->>) 'mac' AS mac,
+                 CASE WHEN l.body OPERATOR(pg_catalog.->>) 'type' OPERATOR(pg_catalog.=) 'key_change' THEN l.body OPERATOR(pg_catalog.->>) 'from' END AS mfrom,
+                 CASE WHEN l.body OPERATOR(pg_catalog.->>) 'type' OPERATOR(pg_catalog.=) 'key_change' THEN l.body OPERATOR(pg_catalog.->>) 'to' END AS mto,
                  CASE WHEN l.body IS NULL OR pg_catalog.jsonb_typeof(l.body OPERATOR(pg_catalog.->) 'key') IS DISTINCT FROM 'string'
                            OR pg_catalog.jsonb_typeof(l.body OPERATOR(pg_catalog.->) 'mac') IS DISTINCT FROM 'string' THEN false
                       WHEN privacy_internal._key_listed(l.body OPERATOR(pg_catalog.->>) 'key') THEN
@@ -433,8 +483,8 @@ AS $$
             -- every identity the line's text names: its chains
             LEFT JOIN LATERAL (SELECT DISTINCT m[1]::uuid AS chain
                                  FROM pg_catalog.regexp_matches(COALESCE(l.line, ''),
-                                        '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})', 'g') m) c ON true) x
-  WINDOW w AS (PARTITION BY x.chain ORDER BY x.lineno)
+                                        '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})', 'g') m) c ON true) x) y) z
+  WINDOW w AS (PARTITION BY z.chain ORDER BY z.lineno)
 $$;
 
 CREATE FUNCTION privacy_internal._ledger_key_lines()
@@ -452,6 +502,41 @@ $$;
 
 COMMENT ON FUNCTION privacy_internal._ledger_key_lines() IS
   'internal: this database''s erasure ledger lines per key fingerprint';
+
+CREATE FUNCTION privacy_internal._ledger_record_key_change(old_fp text, new_fp text) RETURNS text
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  s     privacy.erasure_ledger_state;
+  entry jsonb;
+  mac   text;
+BEGIN
+  -- refused (55000) unless the database is where its ledger is: replay
+  -- first, so that no restored database skips its replay by a key change
+  s := privacy_internal._ledger_check();
+  IF s.database_id IS NULL OR s.last_seq OPERATOR(pg_catalog.=) 0 THEN
+    RETURN NULL;
+  END IF;
+  IF NOT privacy_internal._key_listed(old_fp) THEN
+    PERFORM privacy_internal._ledger_fork(s.database_id);
+    RETURN 'forked';
+  END IF;
+  entry := pg_catalog.jsonb_build_object(
+    'v', 1, 'type', 'key_change', 'db', s.database_id, 'seq', s.last_seq OPERATOR(pg_catalog.+) 1,
+    'at', pg_catalog.clock_timestamp(), 'datname', pg_catalog.current_database(),
+    'from', old_fp, 'to', new_fp, 'key', old_fp, 'prev', s.last_mac);
+  mac := privacy_internal._audit_ref_under(old_fp, 'pg_privacy erasure ledger', entry::text);
+  PERFORM privacy_internal._ledger_queue((entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('mac', mac))::text);
+  UPDATE privacy.erasure_ledger_state x
+     SET last_seq = s.last_seq OPERATOR(pg_catalog.+) 1, last_mac = mac, last_at = pg_catalog.clock_timestamp()
+   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  RETURN 'recorded';
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._ledger_record_key_change(text, text) IS
+  'internal: queues the line of a key change in the database''s erasure ledger chain, under the replaced key (or forks the chain when that key is not listed)';
 
 CREATE OR REPLACE FUNCTION privacy.replay_erasures(since timestamptz DEFAULT NULL)
   RETURNS TABLE(database_id uuid, seq bigint, erased_at timestamptz, result text, report jsonb)
@@ -526,20 +611,25 @@ BEGIN
             DETAIL = 'The file named by pg_privacy.erasure_ledger_file is not the ledger this database recorded its erasures in, lost lines, or its entry was altered.',
             HINT = 'Set pg_privacy.erasure_ledger_file to this database''s ledger; nothing was replayed.';
   END IF;
-  -- The first line after where this database is that is not as written:
-  -- made under a key pg_privacy.key_file does not list (it cannot be
-  -- checked), or damaged.  Nothing is replayed.
+  -- The first line that is not as written, after where this database is
+  -- or among those since asks for again: made under a key
+  -- pg_privacy.key_file does not list (it cannot be checked), or damaged.
+  -- Nothing is replayed.
   SELECT l INTO bad FROM pg_catalog.jsonb_array_elements(lines) l
    WHERE (l OPERATOR(pg_catalog.->>) 'verified')::boolean IS NOT TRUE
-     AND (l OPERATOR(pg_catalog.->>) 'lineno')::bigint OPERATOR(pg_catalog.>) COALESCE(
+     AND ((l OPERATOR(pg_catalog.->>) 'lineno')::bigint OPERATOR(pg_catalog.>) COALESCE(
            (SELECT pg_catalog.max((a OPERATOR(pg_catalog.->>) 'lineno')::bigint) FROM pg_catalog.jsonb_array_elements(lines) a
              WHERE (a OPERATOR(pg_catalog.->>) 'chain') OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'chain')
                AND (a OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'from')::bigint
                AND (l OPERATOR(pg_catalog.->>) 'from')::bigint OPERATOR(pg_catalog.>) 0), 0)
+          OR (since IS NOT NULL AND ((l OPERATOR(pg_catalog.->>) 'at')::timestamptz OPERATOR(pg_catalog.>=) since
+                                     OR l OPERATOR(pg_catalog.->>) 'at' IS NULL)))
    ORDER BY (l OPERATOR(pg_catalog.->>) 'lineno')::bigint LIMIT 1;
   IF FOUND AND pg_catalog.jsonb_typeof(bad OPERATOR(pg_catalog.->) 'verified') OPERATOR(pg_catalog.=) 'null' THEN
     RAISE EXCEPTION 'line % of the erasure ledger was made under key %, which pg_privacy.key_file does not list',
-                    bad OPERATOR(pg_catalog.->>) 'lineno', bad OPERATOR(pg_catalog.#>>) '{body,key}'
+                    bad OPERATOR(pg_catalog.->>) 'lineno',
+                    CASE WHEN bad OPERATOR(pg_catalog.#>>) '{body,key}' OPERATOR(pg_catalog.~) '^pgp1:[0-9a-f]{16}$'
+                         THEN bad OPERATOR(pg_catalog.#>>) '{body,key}' ELSE '(not a key fingerprint)' END
       USING ERRCODE = '55000',
             DETAIL = 'Its MAC can be checked, and its subject matched, only with that key: it was written before a key change, or not by pg_privacy.',
             HINT = 'List the file of that key after the current one in pg_privacy.key_file and reload (privacy.key_versions); nothing was replayed.';
@@ -615,7 +705,10 @@ BEGIN
     eseq := (e OPERATOR(pg_catalog.->>) 'seq')::bigint;
     eat := (e OPERATOR(pg_catalog.->>) 'at')::timestamptz;
     report := '[]';
-    IF fv IS NULL THEN
+    IF e OPERATOR(pg_catalog.->>) 'type' OPERATOR(pg_catalog.=) 'key_change' THEN
+      -- a key change: nothing to apply; the database's place moves past it
+      result := NULL;
+    ELSIF fv IS NULL THEN
       result := 'not in this database';
     ELSE
       -- The person found here must be the one erased: every identifier
@@ -638,11 +731,13 @@ BEGIN
         result := 'erased again';
       END IF;
     END IF;
-    PERFORM privacy_internal._audit('subject.erase_replay', NULL,
-      pg_catalog.jsonb_build_object('database', eid, 'seq', eseq, 'erased_at', eat,
-                                    'kind', fk, 'subject', fref, 'result', result,
-                                    'report', (SELECT COALESCE(pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.-) 'reason'), '[]')
-                                                 FROM pg_catalog.jsonb_array_elements(report) r)));
+    IF result IS NOT NULL THEN
+      PERFORM privacy_internal._audit('subject.erase_replay', NULL,
+        pg_catalog.jsonb_build_object('database', eid, 'seq', eseq, 'erased_at', eat,
+                                      'kind', fk, 'subject', fref, 'result', result,
+                                      'report', (SELECT COALESCE(pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                                   FROM pg_catalog.jsonb_array_elements(report) r)));
+    END IF;
     IF eid OPERATOR(pg_catalog.=) s.database_id THEN
       UPDATE privacy.erasure_ledger_state x
          SET last_seq = eseq, last_mac = e OPERATOR(pg_catalog.->>) 'mac', last_at = eat
@@ -656,10 +751,12 @@ BEGIN
                           FROM pg_catalog.jsonb_array_elements(x.sources) src)
        WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
     END IF;
-    database_id := eid;
-    seq := eseq;
-    erased_at := eat;
-    RETURN NEXT;
+    IF result IS NOT NULL THEN
+      database_id := eid;
+      seq := eseq;
+      erased_at := eat;
+      RETURN NEXT;
+    END IF;
   END LOOP;
   UPDATE privacy.erasure_ledger_state x SET replayed_at = pg_catalog.clock_timestamp()
    WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
@@ -1110,6 +1207,21 @@ CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON p
 CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.subject_table
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
+CREATE OR REPLACE VIEW privacy.erasure_ledger AS
+SELECT e.lineno AS line, e.chain AS database_id, e.seq, e.at AS erased_at, e.datname AS database_name,
+       e.ids AS identifiers, e.report, e.requests, e.key_fingerprint, COALESCE(e.verified, false) AS verified,
+       e.chain OPERATOR(pg_catalog.=) s.database_id AS this_database,
+       e.mac_ok IS NOT NULL AS key_listed,
+       e.type AS entry_type
+  FROM privacy_internal._ledger_entries() e
+  JOIN LATERAL privacy_internal._ledger_identity() s ON true
+ WHERE e.chain OPERATOR(pg_catalog.=) s.database_id
+    OR e.chain::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
+                                                      FROM pg_catalog.jsonb_array_elements(s.sources) src));
+
+COMMENT ON VIEW privacy.erasure_ledger IS
+  'this database''s lines of the erasure ledger file (pg_privacy.erasure_ledger_file): one row per erasure (entry_type erasure) or key change (key_change), subjects by keyed reference only, verified against the key it names and the chain (false too when that key is not listed in pg_privacy.key_file: key_listed); this_database: its own chain, else one it was restored or copied from';
+
 CREATE VIEW privacy.key_versions AS
 WITH audit AS (
   SELECT l.key_fingerprint AS fingerprint, pg_catalog.count(*) AS entries, pg_catalog.min(l.id) AS first_id,
@@ -1117,7 +1229,10 @@ WITH audit AS (
     FROM privacy.audit_log l
    WHERE l.key_fingerprint IS NOT NULL
    GROUP BY l.key_fingerprint),
-listed AS (SELECT k.listed_at, k.fingerprint, k.problem FROM privacy_internal._key_list() k),
+keylist AS (SELECT k.listed_at, k.fingerprint, k.problem FROM privacy_internal._key_list() k),
+-- one row per key (a key file listed twice, or a copy of it, counts once)
+listed AS (SELECT pg_catalog.min(k.listed_at) AS listed_at, k.fingerprint FROM keylist k
+            WHERE k.fingerprint IS NOT NULL GROUP BY k.fingerprint),
 ledger AS (SELECT g.fingerprint, g.lines FROM privacy_internal._ledger_key_lines() g),
 state AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
 used AS (
@@ -1129,7 +1244,7 @@ used AS (
 known AS (
   SELECT u.fingerprint FROM used u
   UNION SELECT l.fingerprint FROM listed l WHERE l.fingerprint IS NOT NULL)
-SELECT (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=) u.o) AS version,
+SELECT CASE WHEN u.o IS NOT NULL THEN (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=) u.o) END AS version,
        k.fingerprint,
        k.fingerprint OPERATOR(pg_catalog.=) COALESCE((SELECT s.fingerprint FROM state s),
                                                       (SELECT l.fingerprint FROM listed l WHERE l.listed_at OPERATOR(pg_catalog.=) 1)) AS current,
@@ -1149,7 +1264,7 @@ SELECT (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=)
 UNION ALL
 -- a listed key whose file cannot be used
 SELECT NULL, NULL, false, l.listed_at, NULL, NULL, NULL, NULL, NULL, l.problem
-  FROM listed l WHERE l.fingerprint IS NULL;
+  FROM keylist l WHERE l.fingerprint IS NULL;
 
 COMMENT ON VIEW privacy.key_versions IS
   'the keys of this database (numbered by first use) and of pg_privacy.key_file (listed_at: 1 the current key; problem: a listed file that cannot be used): the audit entries and erasure ledger lines made under each, which need it listed to be verified';

@@ -53,6 +53,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -1101,9 +1102,10 @@ eng_export_document(Jsonb *header, Jsonb **metas, Datum *docs, int ndocs)
  * kept in the subject cache under "meta:<oid>".  When one is missing, all
  * are read again by one statement (which may empty the cache: nothing
  * looked up before it is used), in a snapshot taken now (see
- * eng_build_sql), so that what is kept is never older than the change
- * that emptied the cache.  The result points into the cache: the caller
- * uses it before any other statement runs.
+ * eng_build_sql); they are kept unless an invalidation emptied the cache
+ * while the statement ran (what it read may predate that change).  The
+ * result may point into the cache: the caller uses it before any other
+ * statement runs.
  *
  * A database not yet updated to 0.7.0 has neither the statement (it has
  * one function per table) nor the declaration tables' trigger that keeps
@@ -1134,8 +1136,12 @@ eng_table_descriptions(Eng *e, Datum *oids, int n)
 		Datum		d;
 		bool		isnull;
 		Jsonb	   *arr;
+		uint64		resets;
+		bool		keep;
 
 		vals[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		AcceptInvalidationMessages();
+		resets = pgp_subject_cache_resets();
 		PushActiveSnapshot(GetLatestSnapshot());
 		if (current)
 			d = eng_sql(e, "SELECT privacy_internal._subject_tables_json($1)",
@@ -1153,6 +1159,8 @@ eng_table_descriptions(Eng *e, Datum *oids, int n)
 		arr = DatumGetJsonbP(d);
 		if (!JB_ROOT_IS_ARRAY(arr) || JB_ROOT_COUNT(arr) != n)
 			elog(ERROR, "unexpected table descriptions of an export document");
+		/* an invalidation processed meanwhile: used, not kept */
+		keep = current && resets == pgp_subject_cache_resets();
 		for (i = 0; i < n; i++)
 		{
 			JsonbValue *v = getIthJsonbValueFromContainer(&arr->root, i);
@@ -1160,10 +1168,10 @@ eng_table_descriptions(Eng *e, Datum *oids, int n)
 
 			if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 				elog(ERROR, "a table of the export is not registered");
-			old = MemoryContextSwitchTo(current ? pgp_subject_cache_memory() : e->cxt);
+			old = MemoryContextSwitchTo(keep ? pgp_subject_cache_memory() : e->cxt);
 			metas[i] = JsonbValueToJsonb(v);
 			MemoryContextSwitchTo(old);
-			if (current)
+			if (keep)
 			{
 				snprintf(k, sizeof(k), "meta:%u", DatumGetObjectId(oids[i]));
 				pgp_subject_cache_keep_obj(k, metas[i]);

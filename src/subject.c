@@ -515,6 +515,9 @@ static struct varlena *subject_cols = NULL;
 static Oid *subject_watched = NULL;
 static int	subject_nwatched = 0;
 
+/* How many times the cache was emptied in this backend. */
+static uint64 subject_cache_resets = 0;
+
 static int
 oid_cmp_unsigned(const void *a, const void *b)
 {
@@ -536,6 +539,7 @@ subject_cache_reset(Datum arg, Oid relid)
 		bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid),
 				oid_cmp_unsigned) == NULL)
 		return;
+	subject_cache_resets++;
 	if (subject_cache != NULL)
 		hash_destroy(subject_cache);
 	subject_cache = NULL;
@@ -696,6 +700,18 @@ pgp_subject_cache_keep_obj(const char *key, void *obj)
 
 	if (e != NULL)
 		e->obj = obj;
+}
+
+/*
+ * How many times the cache was emptied: a caller that reads what it will
+ * keep compares the count before its snapshot and after its statement,
+ * and keeps nothing when an invalidation emptied the cache in between
+ * (what it read may predate the change that emptied it).
+ */
+uint64
+pgp_subject_cache_resets(void)
+{
+	return subject_cache_resets;
 }
 
 /* Where objects kept in the cache live (reset with it). */

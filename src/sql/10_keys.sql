@@ -53,6 +53,7 @@ DECLARE
   loaded text := privacy.key_fingerprint();
   held_n bigint;
   held_kinds text;
+  ledger text;
 BEGIN
   IF old_fingerprint IS NULL THEN
     RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
@@ -104,19 +105,25 @@ BEGIN
                     WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
                       AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
   END IF;
+  UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
+  -- With an erasure ledger: the change is a line of the database's chain,
+  -- made under the replaced key; without that key, a new chain
+  -- (src/sql/75_subject_ledger.sql).
+  ledger := privacy_internal._ledger_record_key_change(stored, loaded);
   -- The audit entries and erasure ledger lines made under the replaced key
   -- are checked with it: kept listed after the new one, they stay
   -- verifiable (privacy.key_versions).
   IF NOT privacy_internal._key_listed(stored) THEN
     RAISE WARNING 'the replaced key % is not listed in pg_privacy.key_file', stored
-      USING DETAIL = 'The audit entries and erasure ledger lines made under it cannot be verified while it is not.',
+      USING DETAIL = 'The audit entries and erasure ledger lines made under it cannot be verified while it is not.'
+                     || CASE WHEN ledger OPERATOR(pg_catalog.=) 'forked'
+                             THEN ' This database''s erasures go on in a new chain of the erasure ledger.' ELSE '' END,
             HINT = pg_catalog.format('List its file after the new key''s in pg_privacy.key_file (see privacy.key_versions), or keep the key file of fingerprint %s where it can be listed again.', stored);
   END IF;
-  UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
   PERFORM privacy_internal._invalidate('privacy.key_state'::regclass);
   PERFORM privacy_internal._audit('key.change', NULL,
                          pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
-                                                       'holds_released', held_n));
+                                                       'holds_released', held_n, 'erasure_ledger', ledger));
   RETURN loaded;
 END
 $$;

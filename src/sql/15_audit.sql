@@ -219,6 +219,9 @@ DECLARE
   legacy     record;
   keyed_seen boolean := false;
   legacy_end boolean := false;
+  cur_key    text;      -- the key of the keyed entries so far
+  seg_start  bigint;    -- the first entry under it
+  db_key     text;
 BEGIN
   -- Fails closed (55000) when no usable key is loaded.
   fp := privacy.key_fingerprint();
@@ -257,6 +260,19 @@ BEGIN
         RETURN r.id;
       END IF;
       keyed_seen := true;
+      -- The chain's key changes only where accept_key_change says so: its
+      -- entry, under the new key, names the key before and the new one.
+      -- Whoever still holds a replaced key cannot append under it.
+      IF cur_key IS NOT NULL AND r.key_fingerprint OPERATOR(pg_catalog.<>) cur_key
+         AND (r.event OPERATOR(pg_catalog.<>) 'key.change'
+              OR (r.detail OPERATOR(pg_catalog.->>) 'from') IS DISTINCT FROM cur_key
+              OR (r.detail OPERATOR(pg_catalog.->>) 'to') IS DISTINCT FROM r.key_fingerprint) THEN
+        RETURN r.id;
+      END IF;
+      IF cur_key IS DISTINCT FROM r.key_fingerprint THEN
+        seg_start := r.id;
+      END IF;
+      cur_key := r.key_fingerprint;
       IF (r.hash OPERATOR(pg_catalog.=) privacy_internal._audit_digest(
             r.prev_hash, r.id, r.at, r.actor, r.role, r.event, r.object, r.detail,
             r.key_fingerprint)) IS NOT TRUE THEN
@@ -267,6 +283,7 @@ BEGIN
       IF legacy.last_id IS NOT NULL AND NOT legacy_end THEN
         RETURN r.id;
       END IF;
+      -- (never intact then: 55000 below, whatever else the walk finds)
       keyed_seen := true;
       other_from := COALESCE(other_from, r.id);
       other_to := r.id;
@@ -296,11 +313,25 @@ BEGIN
   IF NOT FOUND AND last_id OPERATOR(pg_catalog.<>) 0 THEN
     RETURN last_id;
   END IF;
+  -- The newest entries are under the database's key: a tail under an
+  -- older key was appended by whoever still holds it.
+  IF other_from IS NULL AND cur_key IS DISTINCT FROM fp AND cur_key IS NOT NULL THEN
+    SELECT s.fingerprint INTO db_key FROM privacy.key_state s;
+    IF db_key IS DISTINCT FROM fp THEN
+      RAISE EXCEPTION 'the loaded key is not the database''s key'
+        USING ERRCODE = '55000',
+              DETAIL = pg_catalog.format('The database''s key is %s; the loaded key is %s.', db_key, fp),
+              HINT = 'Verify the audit log once the key change is declared with accept_key_change, or with the database''s key loaded.';
+    END IF;
+    RETURN seg_start;
+  END IF;
   IF other_from IS NOT NULL THEN
     RAISE EXCEPTION 'the audit log was chained under another key'
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.format('Entries %s to %s name key %s, which pg_privacy.key_file does not list; the loaded key is %s.',
-                                       other_from, other_to, other_fp, fp),
+                                       other_from, other_to,
+                                       CASE WHEN other_fp OPERATOR(pg_catalog.~) '^pgp1:[0-9a-f]{16}$' THEN other_fp
+                                            ELSE '(not a key fingerprint)' END, fp),
             HINT = 'List the file of that key after the current one in pg_privacy.key_file and reload '
                    '(privacy.key_versions shows the keys the log needs); its entries cannot be verified under another key.';
   END IF;

@@ -110,7 +110,10 @@ COMMENT ON FUNCTION privacy_internal._ledger_state() IS
 -- chain of every database identity its text names, whether it parses or
 -- not (a garbled or foreign line in a chain breaks it); the first line of
 -- a chain is its number 1 with no previous MAC, each next one the number
--- after and carrying the MAC of the line before it.
+-- after and carrying the MAC of the line before it.  A key change is a line
+-- of the chain too (accept_key_change), made under the key it replaces:
+-- after it, the chain's lines are under the new key, so whoever still holds
+-- the replaced one cannot continue the chain.
 CREATE FUNCTION privacy_internal._ledger_entries()
   RETURNS TABLE(lineno bigint, chain uuid, db uuid, seq bigint, at timestamptz, datname text, type text,
                 ids jsonb, report jsonb, requests jsonb, key_fingerprint text,
@@ -118,18 +121,28 @@ CREATE FUNCTION privacy_internal._ledger_entries()
   LANGUAGE sql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT x.lineno, x.chain, x.db, x.seq, x.at, x.datname, x.type, x.ids, x.report, x.requests, x.key_fingerprint,
-         x.prev, x.mac, x.mac_ok,
-         CASE WHEN COALESCE(x.type OPERATOR(pg_catalog.=) 'erasure'
-                            AND x.db OPERATOR(pg_catalog.=) x.chain
-                            AND CASE WHEN pg_catalog.lag(x.lineno) OVER w IS NULL
-                                     THEN x.seq OPERATOR(pg_catalog.=) 1 AND x.prev IS NULL
-                                     ELSE pg_catalog.lag(x.mac) OVER w OPERATOR(pg_catalog.=) x.prev
-                                          AND pg_catalog.lag(x.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) x.seq END,
+  SELECT z.lineno, z.chain, z.db, z.seq, z.at, z.datname, z.type, z.ids, z.report, z.requests, z.key_fingerprint,
+         z.prev, z.mac, z.mac_ok,
+         CASE WHEN COALESCE(z.type IN ('erasure', 'key_change')
+                            AND z.db OPERATOR(pg_catalog.=) z.chain
+                            AND CASE WHEN pg_catalog.lag(z.lineno) OVER w IS NULL
+                                     THEN z.seq OPERATOR(pg_catalog.=) 1 AND z.prev IS NULL
+                                     ELSE pg_catalog.lag(z.mac) OVER w OPERATOR(pg_catalog.=) z.prev
+                                          AND pg_catalog.lag(z.seq) OVER w OPERATOR(pg_catalog.+) 1 OPERATOR(pg_catalog.=) z.seq END
+                            -- under the key in force: after a key change, the new one
+                            AND CASE WHEN z.type OPERATOR(pg_catalog.=) 'key_change'
+                                     THEN z.key_fingerprint OPERATOR(pg_catalog.=) z.mfrom AND z.mto IS NOT NULL
+                                          AND (pg_catalog.lag(z.in_force) OVER w IS NULL
+                                               OR z.mfrom OPERATOR(pg_catalog.=) pg_catalog.lag(z.in_force) OVER w)
+                                     ELSE z.in_force IS NULL OR z.key_fingerprint OPERATOR(pg_catalog.=) z.in_force END,
                             false) IS NOT TRUE THEN false
-              ELSE x.mac_ok END,
-         x.body
-    FROM (SELECT l.lineno, l.body, c.chain,
+              ELSE z.mac_ok END,
+         z.body
+    FROM (SELECT y.*, pg_catalog.first_value(y.mto) OVER (PARTITION BY y.chain, y.changes ORDER BY y.lineno) AS in_force
+            FROM (SELECT x.*,
+                         pg_catalog.count(*) FILTER (WHERE x.type OPERATOR(pg_catalog.=) 'key_change')
+                           OVER (PARTITION BY x.chain ORDER BY x.lineno ROWS UNBOUNDED PRECEDING) AS changes
+                    FROM (SELECT l.lineno, l.body, c.chain,
                  CASE WHEN (l.body OPERATOR(pg_catalog.->>) 'db') OPERATOR(pg_catalog.~)
                            '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
                       THEN (l.body OPERATOR(pg_catalog.->>) 'db')::uuid END AS db,
@@ -148,6 +161,8 @@ AS $$
                  l.body OPERATOR(pg_catalog.->>) 'key' AS key_fingerprint,
                  l.body OPERATOR(pg_catalog.->>) 'prev' AS prev,
                  l.body OPERATOR(pg_catalog.->>) 'mac' AS mac,
+                 CASE WHEN l.body OPERATOR(pg_catalog.->>) 'type' OPERATOR(pg_catalog.=) 'key_change' THEN l.body OPERATOR(pg_catalog.->>) 'from' END AS mfrom,
+                 CASE WHEN l.body OPERATOR(pg_catalog.->>) 'type' OPERATOR(pg_catalog.=) 'key_change' THEN l.body OPERATOR(pg_catalog.->>) 'to' END AS mto,
                  CASE WHEN l.body IS NULL OR pg_catalog.jsonb_typeof(l.body OPERATOR(pg_catalog.->) 'key') IS DISTINCT FROM 'string'
                            OR pg_catalog.jsonb_typeof(l.body OPERATOR(pg_catalog.->) 'mac') IS DISTINCT FROM 'string' THEN false
                       WHEN privacy_internal._key_listed(l.body OPERATOR(pg_catalog.->>) 'key') THEN
@@ -159,8 +174,8 @@ AS $$
             -- every identity the line's text names: its chains
             LEFT JOIN LATERAL (SELECT DISTINCT m[1]::uuid AS chain
                                  FROM pg_catalog.regexp_matches(COALESCE(l.line, ''),
-                                        '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})', 'g') m) c ON true) x
-  WINDOW w AS (PARTITION BY x.chain ORDER BY x.lineno)
+                                        '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})', 'g') m) c ON true) x) y) z
+  WINDOW w AS (PARTITION BY z.chain ORDER BY z.lineno)
 $$;
 COMMENT ON FUNCTION privacy_internal._ledger_entries() IS
   'internal: the erasure ledger''s entries, parsed and verified';
@@ -186,15 +201,17 @@ COMMENT ON FUNCTION privacy_internal._ledger_identity() IS
 -- those it was restored or copied from), whether each is as written.
 CREATE VIEW privacy.erasure_ledger AS
 SELECT e.lineno AS line, e.chain AS database_id, e.seq, e.at AS erased_at, e.datname AS database_name,
-       e.ids AS identifiers, e.report, e.requests, e.key_fingerprint, e.verified,
-       e.chain OPERATOR(pg_catalog.=) s.database_id AS this_database
+       e.ids AS identifiers, e.report, e.requests, e.key_fingerprint, COALESCE(e.verified, false) AS verified,
+       e.chain OPERATOR(pg_catalog.=) s.database_id AS this_database,
+       e.mac_ok IS NOT NULL AS key_listed,
+       e.type AS entry_type
   FROM privacy_internal._ledger_entries() e
   JOIN LATERAL privacy_internal._ledger_identity() s ON true
  WHERE e.chain OPERATOR(pg_catalog.=) s.database_id
     OR e.chain::text OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
                                                       FROM pg_catalog.jsonb_array_elements(s.sources) src));
 COMMENT ON VIEW privacy.erasure_ledger IS
-  'this database''s lines of the erasure ledger file (pg_privacy.erasure_ledger_file): one row per erasure, subjects by keyed reference only, verified against the key and the chain (this_database: its own chain, else one it was restored or copied from)';
+  'this database''s lines of the erasure ledger file (pg_privacy.erasure_ledger_file): one row per erasure (entry_type erasure) or key change (key_change), subjects by keyed reference only, verified against the key it names and the chain (false too when that key is not listed in pg_privacy.key_file: key_listed); this_database: its own chain, else one it was restored or copied from';
 
 -- This database's ledger lines per key they were made under (none
 -- without a ledger): for privacy.key_versions.
@@ -364,6 +381,46 @@ $$;
 COMMENT ON FUNCTION privacy_internal._ledger_record(privacy.erasure_ledger_state, text[], text[], tstzmultirange[], jsonb, timestamptz) IS
   'internal: queues an erasure''s ledger entry (keyed references only) for the commit';
 
+-- A key change (accept_key_change): a line of the database's chain, made
+-- under the key it replaces, saying which key the chain's lines are under
+-- from then on: 'recorded'.  When the replaced key is not listed (lost),
+-- that line cannot be made: the database's erasures go on in a chain of
+-- its own, the old one kept as its source ('forked').  NULL without a
+-- ledger, or for a chain with no line yet.
+CREATE FUNCTION privacy_internal._ledger_record_key_change(old_fp text, new_fp text) RETURNS text
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  s     privacy.erasure_ledger_state;
+  entry jsonb;
+  mac   text;
+BEGIN
+  -- refused (55000) unless the database is where its ledger is: replay
+  -- first, so that no restored database skips its replay by a key change
+  s := privacy_internal._ledger_check();
+  IF s.database_id IS NULL OR s.last_seq OPERATOR(pg_catalog.=) 0 THEN
+    RETURN NULL;
+  END IF;
+  IF NOT privacy_internal._key_listed(old_fp) THEN
+    PERFORM privacy_internal._ledger_fork(s.database_id);
+    RETURN 'forked';
+  END IF;
+  entry := pg_catalog.jsonb_build_object(
+    'v', 1, 'type', 'key_change', 'db', s.database_id, 'seq', s.last_seq OPERATOR(pg_catalog.+) 1,
+    'at', pg_catalog.clock_timestamp(), 'datname', pg_catalog.current_database(),
+    'from', old_fp, 'to', new_fp, 'key', old_fp, 'prev', s.last_mac);
+  mac := privacy_internal._audit_ref_under(old_fp, 'pg_privacy erasure ledger', entry::text);
+  PERFORM privacy_internal._ledger_queue((entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('mac', mac))::text);
+  UPDATE privacy.erasure_ledger_state x
+     SET last_seq = s.last_seq OPERATOR(pg_catalog.+) 1, last_mac = mac, last_at = pg_catalog.clock_timestamp()
+   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  RETURN 'recorded';
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._ledger_record_key_change(text, text) IS
+  'internal: queues the line of a key change in the database''s erasure ledger chain, under the replaced key (or forks the chain when that key is not listed)';
+
 -- Replay: erase again every subject the ledger names that this database
 -- does not know was erased (restored from an older backup, or copied).
 CREATE FUNCTION privacy.replay_erasures(since timestamptz DEFAULT NULL)
@@ -439,20 +496,25 @@ BEGIN
             DETAIL = 'The file named by pg_privacy.erasure_ledger_file is not the ledger this database recorded its erasures in, lost lines, or its entry was altered.',
             HINT = 'Set pg_privacy.erasure_ledger_file to this database''s ledger; nothing was replayed.';
   END IF;
-  -- The first line after where this database is that is not as written:
-  -- made under a key pg_privacy.key_file does not list (it cannot be
-  -- checked), or damaged.  Nothing is replayed.
+  -- The first line that is not as written, after where this database is
+  -- or among those since asks for again: made under a key
+  -- pg_privacy.key_file does not list (it cannot be checked), or damaged.
+  -- Nothing is replayed.
   SELECT l INTO bad FROM pg_catalog.jsonb_array_elements(lines) l
    WHERE (l OPERATOR(pg_catalog.->>) 'verified')::boolean IS NOT TRUE
-     AND (l OPERATOR(pg_catalog.->>) 'lineno')::bigint OPERATOR(pg_catalog.>) COALESCE(
+     AND ((l OPERATOR(pg_catalog.->>) 'lineno')::bigint OPERATOR(pg_catalog.>) COALESCE(
            (SELECT pg_catalog.max((a OPERATOR(pg_catalog.->>) 'lineno')::bigint) FROM pg_catalog.jsonb_array_elements(lines) a
              WHERE (a OPERATOR(pg_catalog.->>) 'chain') OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'chain')
                AND (a OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'from')::bigint
                AND (l OPERATOR(pg_catalog.->>) 'from')::bigint OPERATOR(pg_catalog.>) 0), 0)
+          OR (since IS NOT NULL AND ((l OPERATOR(pg_catalog.->>) 'at')::timestamptz OPERATOR(pg_catalog.>=) since
+                                     OR l OPERATOR(pg_catalog.->>) 'at' IS NULL)))
    ORDER BY (l OPERATOR(pg_catalog.->>) 'lineno')::bigint LIMIT 1;
   IF FOUND AND pg_catalog.jsonb_typeof(bad OPERATOR(pg_catalog.->) 'verified') OPERATOR(pg_catalog.=) 'null' THEN
     RAISE EXCEPTION 'line % of the erasure ledger was made under key %, which pg_privacy.key_file does not list',
-                    bad OPERATOR(pg_catalog.->>) 'lineno', bad OPERATOR(pg_catalog.#>>) '{body,key}'
+                    bad OPERATOR(pg_catalog.->>) 'lineno',
+                    CASE WHEN bad OPERATOR(pg_catalog.#>>) '{body,key}' OPERATOR(pg_catalog.~) '^pgp1:[0-9a-f]{16}$'
+                         THEN bad OPERATOR(pg_catalog.#>>) '{body,key}' ELSE '(not a key fingerprint)' END
       USING ERRCODE = '55000',
             DETAIL = 'Its MAC can be checked, and its subject matched, only with that key: it was written before a key change, or not by pg_privacy.',
             HINT = 'List the file of that key after the current one in pg_privacy.key_file and reload (privacy.key_versions); nothing was replayed.';
@@ -528,7 +590,10 @@ BEGIN
     eseq := (e OPERATOR(pg_catalog.->>) 'seq')::bigint;
     eat := (e OPERATOR(pg_catalog.->>) 'at')::timestamptz;
     report := '[]';
-    IF fv IS NULL THEN
+    IF e OPERATOR(pg_catalog.->>) 'type' OPERATOR(pg_catalog.=) 'key_change' THEN
+      -- a key change: nothing to apply; the database's place moves past it
+      result := NULL;
+    ELSIF fv IS NULL THEN
       result := 'not in this database';
     ELSE
       -- The person found here must be the one erased: every identifier
@@ -551,11 +616,13 @@ BEGIN
         result := 'erased again';
       END IF;
     END IF;
-    PERFORM privacy_internal._audit('subject.erase_replay', NULL,
-      pg_catalog.jsonb_build_object('database', eid, 'seq', eseq, 'erased_at', eat,
-                                    'kind', fk, 'subject', fref, 'result', result,
-                                    'report', (SELECT COALESCE(pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.-) 'reason'), '[]')
-                                                 FROM pg_catalog.jsonb_array_elements(report) r)));
+    IF result IS NOT NULL THEN
+      PERFORM privacy_internal._audit('subject.erase_replay', NULL,
+        pg_catalog.jsonb_build_object('database', eid, 'seq', eseq, 'erased_at', eat,
+                                      'kind', fk, 'subject', fref, 'result', result,
+                                      'report', (SELECT COALESCE(pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                                   FROM pg_catalog.jsonb_array_elements(report) r)));
+    END IF;
     IF eid OPERATOR(pg_catalog.=) s.database_id THEN
       UPDATE privacy.erasure_ledger_state x
          SET last_seq = eseq, last_mac = e OPERATOR(pg_catalog.->>) 'mac', last_at = eat
@@ -569,10 +636,12 @@ BEGIN
                           FROM pg_catalog.jsonb_array_elements(x.sources) src)
        WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
     END IF;
-    database_id := eid;
-    seq := eseq;
-    erased_at := eat;
-    RETURN NEXT;
+    IF result IS NOT NULL THEN
+      database_id := eid;
+      seq := eseq;
+      erased_at := eat;
+      RETURN NEXT;
+    END IF;
   END LOOP;
   UPDATE privacy.erasure_ledger_state x SET replayed_at = pg_catalog.clock_timestamp()
    WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;

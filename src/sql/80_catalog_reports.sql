@@ -163,7 +163,10 @@ WITH audit AS (
     FROM privacy.audit_log l
    WHERE l.key_fingerprint IS NOT NULL
    GROUP BY l.key_fingerprint),
-listed AS (SELECT k.listed_at, k.fingerprint, k.problem FROM privacy_internal._key_list() k),
+keylist AS (SELECT k.listed_at, k.fingerprint, k.problem FROM privacy_internal._key_list() k),
+-- one row per key (a key file listed twice, or a copy of it, counts once)
+listed AS (SELECT pg_catalog.min(k.listed_at) AS listed_at, k.fingerprint FROM keylist k
+            WHERE k.fingerprint IS NOT NULL GROUP BY k.fingerprint),
 ledger AS (SELECT g.fingerprint, g.lines FROM privacy_internal._ledger_key_lines() g),
 state AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
 used AS (
@@ -175,7 +178,7 @@ used AS (
 known AS (
   SELECT u.fingerprint FROM used u
   UNION SELECT l.fingerprint FROM listed l WHERE l.fingerprint IS NOT NULL)
-SELECT (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=) u.o) AS version,
+SELECT CASE WHEN u.o IS NOT NULL THEN (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=) u.o) END AS version,
        k.fingerprint,
        k.fingerprint OPERATOR(pg_catalog.=) COALESCE((SELECT s.fingerprint FROM state s),
                                                       (SELECT l.fingerprint FROM listed l WHERE l.listed_at OPERATOR(pg_catalog.=) 1)) AS current,
@@ -195,6 +198,6 @@ SELECT (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=)
 UNION ALL
 -- a listed key whose file cannot be used
 SELECT NULL, NULL, false, l.listed_at, NULL, NULL, NULL, NULL, NULL, l.problem
-  FROM listed l WHERE l.fingerprint IS NULL;
+  FROM keylist l WHERE l.fingerprint IS NULL;
 COMMENT ON VIEW privacy.key_versions IS
   'the keys of this database (numbered by first use) and of pg_privacy.key_file (listed_at: 1 the current key; problem: a listed file that cannot be used): the audit entries and erasure ledger lines made under each, which need it listed to be verified';

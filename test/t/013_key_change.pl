@@ -100,17 +100,62 @@ is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't
 is($node->safe_psql('postgres', qq{SELECT count(DISTINCT key_fingerprint) FROM privacy.audit_log WHERE key_fingerprint IN ('$fp_a', '$fp_b')}),
 	'2', '... the log holding entries under both');
 
+# Whoever still holds key A cannot append to the audit log under it: the
+# chain's key changes only at an accept_key_change entry, and its newest
+# entries must be under the database's key.
+sub forged_audit
+{
+	my ($event, $detail) = @_;
+	return $node->safe_psql('postgres', qq{
+BEGIN;
+INSERT INTO privacy.audit_log (id, at, actor, role, event, object, detail, prev_hash, hash, key_fingerprint)
+SELECT h.last_id + 1, now(), 'mallory', 'mallory', '$event', NULL, '$detail'::jsonb, h.last_hash,
+       privacy_internal._audit_digest(h.last_hash, h.last_id + 1, now(), 'mallory', 'mallory', '$event', NULL, '$detail'::jsonb, '$fp_a'),
+       '$fp_a'
+  FROM privacy.audit_head h;
+UPDATE privacy.audit_head SET last_id = l.id, last_hash = l.hash
+  FROM (SELECT id, hash FROM privacy.audit_log ORDER BY id DESC LIMIT 1) l;
+SELECT privacy.verify_audit_log() = (SELECT max(id) FROM privacy.audit_log);
+ROLLBACK;});
+}
+is(forged_audit('forged.event', '{}'), 't', 'an entry appended under the replaced key A does not verify (its id is reported)');
+is(forged_audit('key.change', qq({"from": "$fp_b", "to": "$fp_a"})), 't',
+	'nor does a forged key change back to A made with A');
+is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't', '(the log is intact again)');
+
 $node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.erase_subject('customer', '$y')});
 is(customer_rows($node, 'postgres', $y), '0', 'the second subject is erased under key B');
-is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || (key_fingerprint = privacy.key_fingerprint()) || ':' || verified, ',' ORDER BY seq)
+is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || entry_type || ':' || (key_fingerprint = privacy.key_fingerprint()) || ':' || verified, ',' ORDER BY seq)
                                    FROM privacy.erasure_ledger WHERE this_database}),
-	'1:false:true,2:true:true', 'the ledger lines made under A and under B both verify');
+	'1:erasure:false:true,2:key_change:false:true,3:erasure:true:true',
+	'the ledger: the erasure under A, the key change (made under A), the erasure under B; all verify');
+
+# Whoever still holds key A cannot continue the chain under it: a line
+# appended under A after the key change does not verify.
+my ($dbid0, $last_mac) = split /\|/, $node->safe_psql('postgres', 'SELECT database_id || \'|\' || last_mac FROM privacy.erasure_ledger_state');
+my $forged = $node->safe_psql('postgres', qq{
+SELECT (e || jsonb_build_object('mac', privacy_internal._audit_ref_under('$fp_a', 'pg_privacy erasure ledger', e::text)))::text
+  FROM (SELECT jsonb_build_object('v', 1, 'type', 'erasure', 'db', '$dbid0', 'seq', 4, 'at', now(), 'datname', 'postgres',
+                                  'ids', jsonb_build_array(jsonb_build_object('kind', 'customer',
+                                           'ref', privacy_internal._audit_ref_under('$fp_a', 'ledger:customer', '1'))),
+                                  'report', '[]'::jsonb, 'requests', '[]'::jsonb, 'key', '$fp_a', 'prev', '$last_mac') AS e) x});
+open(my $saved, '<', $ledger) or die;
+my @before_forgery = <$saved>;
+close($saved);
+open(my $app, '>>', $ledger) or die;
+print $app "$forged\n";
+close($app);
+is($node->safe_psql('postgres', q{SELECT verified FROM privacy.erasure_ledger WHERE this_database AND seq = 4}), 'f',
+	'a line appended under the replaced key A after the key change does not verify');
+open(my $restore, '>', $ledger) or die;
+print $restore @before_forgery;
+close($restore);
 
 is($node->safe_psql('postgres', qq{
 SELECT string_agg(version || ':' || (fingerprint = '$fp_b') || ':' || current || ':' || listed_at || ':' || (audit_entries > 0)
                   || ':' || ledger_lines || ':' || needed, ',' ORDER BY version)
   FROM privacy.key_versions}),
-	'1:false:false:2:true:1:true,2:true:true:1:true:1:true',
+	'1:false:false:2:true:2:true,2:true:true:1:true:1:true',
 	'key_versions: A is version 1, listed second, needed by audit entries and a ledger line; B is version 2, current');
 
 # a listed key whose file cannot be used is reported; the current key's work goes on
@@ -128,9 +173,9 @@ set_keys($node, $key_b);
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT privacy.verify_audit_log()');
 like($err, qr/the audit log was chained under another key/, 'without A, verify_audit_log refuses (55000)');
 like($err, qr/name key \Q$fp_a\E, which pg_privacy.key_file does not list/, '... naming the key it needs');
-is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || COALESCE(verified::text, 'unknown'), ',' ORDER BY seq)
+is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || verified || ':' || key_listed, ',' ORDER BY seq)
                                    FROM privacy.erasure_ledger WHERE this_database}),
-	'1:unknown,2:true', 'the ledger line made under A is unknown, not damaged, without A');
+	'1:false:false,2:false:false,3:true:true', 'without A, the ledger lines made under A are not verified, and their key is not listed');
 is($node->safe_psql('postgres', qq{SELECT listed_at IS NULL AND needed FROM privacy.key_versions WHERE fingerprint = '$fp_a'}),
 	't', 'key_versions: A is needed and not listed');
 is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'key history'}),
@@ -149,12 +194,12 @@ $new->safe_psql('postgres', 'CREATE DATABASE telco');
 $new->command_ok([ 'pg_restore', '-d', $new->connstr('telco'), "$dir/before.dump" ], 'pg_restore into a fresh cluster running key A');
 is(customer_rows($new, 'telco', $x) . customer_rows($new, 'telco', $y), '11', 'the restore brought both erased subjects back');
 ($ret, $out, $err) = $new->psql('telco', q{SELECT count(*) FROM privacy.replay_erasures()});
-like($err, qr/line 2 of the erasure ledger was made under key \Q$fp_b\E, which pg_privacy.key_file does not list/,
+like($err, qr/line 3 of the erasure ledger was made under key \Q$fp_b\E, which pg_privacy.key_file does not list/,
 	'replay_erasures refuses a line made under a key not listed (55000)');
 is(customer_rows($new, 'telco', $x), '1', '... and replays nothing');
 set_keys($new, "$key_a, $key_b");
 is($new->safe_psql('telco', q{SELECT string_agg(seq || ':' || result, ',' ORDER BY seq) FROM privacy.replay_erasures()}),
-	'1:erased again,2:erased again', 'with B listed after A, both erasures are replayed');
+	'1:erased again,3:erased again', 'with B listed after A, both erasures are replayed (and the key change passed)');
 is(customer_rows($new, 'telco', $x) . customer_rows($new, 'telco', $y), '00', '... and both subjects are gone again');
 
 # --- what an old backup still reveals once the key it was made under is gone --
@@ -190,8 +235,28 @@ isnt($old->safe_psql('telco', qq{SELECT privacy_internal._audit_ref('customer', 
 
 # --- a key change whose replaced key is not listed: a warning ----------------
 set_keys($node, $key_a);
+my $chain_before = $node->safe_psql('postgres', 'SELECT database_id FROM privacy.erasure_ledger_state');
 ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_b')});
 is($ret, 0, 'accept_key_change back to A, with B not listed, is done');
 like($err, qr/WARNING:  the replaced key \Q$fp_b\E is not listed in pg_privacy.key_file/, '... with a warning saying B is needed');
+like($err, qr/erasures go on in a new chain of the erasure ledger/, '... and that the database\'s erasures go on in a new chain');
+is($node->safe_psql('postgres', qq{SELECT database_id <> '$chain_before' AND sources->0->>'db' = '$chain_before'
+                                     FROM privacy.erasure_ledger_state}), 't',
+	'(the key change could not be a line of the old chain without B: a new chain, the old one its source)');
+
+# --- replay_erasures(since) checks every line it applies ---------------------
+# A forged line at the head of the ledger, in this database's chain, before
+# where the database is: replay_erasures() alone would not apply it, since
+# asks for it again, and it is refused like any line not as written.
+my $dbid = $node->safe_psql('postgres', 'SELECT database_id FROM privacy.erasure_ledger_state');
+open(my $in, '<', $ledger) or die;
+my @all = <$in>;
+close($in);
+open(my $outf, '>', $ledger) or die;
+print $outf qq({"v": 1, "type": "erasure", "db": "$dbid", "seq": 1, "at": "2001-01-01T00:00:00+00:00", "ids": [{"kind": "customer", "ref": "ref:forged"}], "report": [], "requests": [], "key": "$fp_a", "prev": null, "mac": "ref:garbage"}\n);
+print $outf @all;
+close($outf);
+($ret, $out, $err) = $node->psql('postgres', q{SELECT count(*) FROM privacy.replay_erasures(since => '2000-01-01')});
+like($err, qr/the erasure ledger is damaged or was altered at line 1/, 'replay_erasures(since) refuses a line not as written before where the database is');
 
 done_testing();
