@@ -159,7 +159,10 @@ SELECT string_agg(version || ':' || (fingerprint = '$fp_b') || ':' || current ||
 	'key_versions: A is version 1, listed second, needed by audit entries and a ledger line; B is version 2, current');
 
 # a listed key whose file cannot be used is reported; the current key's work goes on
-set_keys($node, "$key_b, $key_a, $key_bad");
+system('cp', '-p', $key_a, "$dir/a-copy.key") == 0 or die;
+set_keys($node, "$key_b, $key_a, $key_bad, $dir/a-copy.key");
+is($node->safe_psql('postgres', qq{SELECT count(*) || ':' || min(listed_at) FROM privacy.key_versions WHERE fingerprint = '$fp_a'}),
+	'1:2', 'key_versions: a key listed twice (a copy of its file) is one row, at its first place');
 is($node->safe_psql('postgres', q{SELECT listed_at || ': ' || problem FROM privacy.key_versions WHERE fingerprint IS NULL}),
 	'3: pg_privacy older key 3 is not usable: the key file is accessible by group or others',
 	'key_versions reports an older key file that cannot be used');
