@@ -1186,25 +1186,46 @@ COMMENT ON FUNCTION privacy.health() IS
 
 -- Views, triggers, comments and configuration new or changed in 0.7.0 (generated)
 
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.identifier_kind
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.identifier_kind
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.identifier_kind
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.legal_basis
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.legal_basis
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.legal_basis
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.purpose
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.purpose
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.purpose
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.registered_table
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.registered_table
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.registered_table
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.registered_column
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.registered_column
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.registered_column
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.retention_policy
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.retention_policy
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.retention_policy
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.subject_table
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.subject_table
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.subject_table
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
 CREATE OR REPLACE VIEW privacy.erasure_ledger AS

@@ -43,7 +43,7 @@ SELECT ticket_id FROM regress_eng.ticket ORDER BY 1;
 
 -- What the export says about each table is kept too.  A declaration
 -- written by hand, not through a catalog function, reaches the next
--- export of the session (the declaration tables' statement trigger), and
+-- export of the session (the declaration tables' trigger), and
 -- a change rolled back is gone again.
 SELECT e->>'table' AS tbl, e->>'purpose_description' AS description, e->>'legal_basis_article' AS article,
        e->'retention' AS retention, e->>'source' AS source
@@ -60,10 +60,14 @@ SELECT DISTINCT e->>'legal_basis_article' AS article
 ROLLBACK;
 SELECT DISTINCT e->>'legal_basis_article' AS article
   FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e;
--- The trigger function is a statement trigger only.
+-- The trigger function is an AFTER trigger only.
 CREATE TABLE regress_eng.scratch (x int);
 CREATE TRIGGER misuse BEFORE INSERT ON regress_eng.scratch
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+INSERT INTO regress_eng.scratch VALUES (1);
+DROP TRIGGER misuse ON regress_eng.scratch;
+CREATE TRIGGER misuse AFTER INSERT ON regress_eng.scratch
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 INSERT INTO regress_eng.scratch VALUES (1);
 DROP TABLE regress_eng.scratch;
 

@@ -1423,7 +1423,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		 * ... what the export says about each table besides its rows
 		 * (privacy_internal._subject_tables_json): kept per backend, like
 		 * the statements, and gone with them when a declaration changes
-		 * (the declaration tables' statement trigger) ...
+		 * (the declaration tables' trigger) ...
 		 */
 		metas = eng_table_descriptions(&e, docoids, ndocs);
 		/*

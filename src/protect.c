@@ -1026,22 +1026,26 @@ pgp_invalidate(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgp_catalog_changed);
 
 /*
- * _catalog_changed(): statement trigger on the declaration tables
- * (purposes, legal bases, registered tables and columns, subject tables,
- * retention policies).  However they were written, by the catalog
- * functions or by hand, every backend drops what it derived from them
- * (the subject engine's statements and table descriptions, subject.c)
- * when the change commits, and this backend at once.
+ * _catalog_changed(): AFTER trigger on the declaration tables (purposes,
+ * legal bases, identifier kinds, registered tables and columns, subject
+ * tables, retention policies): for each row written, and for TRUNCATE.
+ * However they were written, by the catalog functions or by hand, every
+ * backend drops what it derived from them (the subject engine's statements
+ * and table descriptions, subject.c) when the change commits, and this
+ * backend at once.  Per row, so that a statement that changes no row (the
+ * rename-following UPDATEs after any DDL) drops nothing; the invalidation
+ * is queued once per command however many rows change.
  */
 Datum
 pgp_catalog_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		(TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) && !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("_catalog_changed must be called as a statement trigger")));
+				 errmsg("_catalog_changed must be called as an AFTER row trigger, or an AFTER TRUNCATE trigger")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
 	return PointerGetDatum(NULL);
 }

@@ -58,7 +58,7 @@ CREATE FUNCTION privacy_internal._citus_refuse_worker(what text) RETURNS void
 COMMENT ON FUNCTION privacy_internal._citus_refuse_worker(text) IS
   'internal: refuses (0A000) on a Citus worker';
 
--- The statement trigger of the declaration tables: every backend forgets
+-- The trigger of the declaration tables: every backend forgets
 -- what it derived from them when a change commits, however it was written
 -- (src/protect.c).
 CREATE FUNCTION privacy_internal._catalog_changed() RETURNS trigger

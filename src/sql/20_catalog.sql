@@ -206,15 +206,25 @@ CREATE TRIGGER registered_column_attnum
 
 -- A change of a declaration, however made, reaches every session's
 -- derived statements and table descriptions (src/subject.c).
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.identifier_kind
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.identifier_kind
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.identifier_kind
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.legal_basis
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.legal_basis
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.legal_basis
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.purpose
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.purpose
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.purpose
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.registered_table
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.registered_table
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.registered_table
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.registered_column
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.registered_column
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.registered_column
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
 ------------------------------------------------------------------------

@@ -36,8 +36,10 @@ CREATE TABLE privacy.retention_policy (
 );
 COMMENT ON TABLE privacy.retention_policy IS
   'pg_privacy: retention policies, one per registered table';
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.retention_policy
-  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();   -- (src/subject.c)
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.retention_policy
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();   -- (src/subject.c)
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.retention_policy
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
 -- Legal holds: the identifier is kept normalized by its kind, because the
 -- purge must find the subject's rows (through each column's transformation)

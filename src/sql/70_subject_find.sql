@@ -79,8 +79,10 @@ CREATE TABLE privacy.subject_table (
 COMMENT ON TABLE privacy.subject_table IS
   'pg_privacy: how to find a data subject in a registered table: event time, validity of reassigned identifiers, linking columns, source';
 SELECT pg_catalog.pg_extension_config_dump('privacy.subject_table', '');
-CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.subject_table
-  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();   -- (src/subject.c)
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.subject_table
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();   -- (src/subject.c)
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.subject_table
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
 -- Restricted identifiers (GDPR Art. 18), by keyed reference only.
 CREATE TABLE privacy.restriction (
