@@ -865,7 +865,9 @@ PG_FUNCTION_INFO_V1(pgp_subject_cols);
  */
 /*
  * The searchable columns as kept (flat, in SubjectCacheContext), read on
- * first use after an invalidation; NULL when there is none.
+ * first use after an invalidation; NULL when there is none.  Callers copy
+ * the result at once: when an invalidation arrived while it was read, it
+ * is returned without being kept.
  */
 static struct varlena *
 subject_cols_kept(void)
@@ -877,6 +879,7 @@ subject_cols_kept(void)
 		Datum		d;
 		struct varlena *flat;
 		struct varlena *copy;
+		uint64		resets;
 
 		/*
 		 * Read in a snapshot taken now, after the invalidations that
@@ -887,6 +890,7 @@ subject_cols_kept(void)
 		 * that made it go.
 		 */
 		AcceptInvalidationMessages();
+		resets = subject_cache_resets;
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetLatestSnapshot());
@@ -923,6 +927,16 @@ subject_cols_kept(void)
 		subject_cache_context();
 		copy = MemoryContextAlloc(SubjectCacheContext, VARSIZE(flat));
 		memcpy(copy, flat, VARSIZE(flat));
+		if (resets != subject_cache_resets)
+		{
+			/*
+			 * An invalidation emptied the cache while the statements ran:
+			 * what they read may predate the change.  Used by this caller
+			 * (who copies it at once), not kept.
+			 */
+			SPI_finish();
+			return copy;
+		}
 		if (!isnull)
 		{
 			ArrayType  *a = DatumGetArrayTypeP(d);
