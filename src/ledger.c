@@ -26,7 +26,8 @@
  * before it is known to commit.
  *
  * Reading: _ledger_lines reads the file, _ledger_tail the last line of one
- * database, remembering how far it read while the file only grows.
+ * database: the first time from the file's end backwards, then, while the
+ * file only grows, the lines appended since.
  *
  *-------------------------------------------------------------------------
  */
@@ -685,10 +686,22 @@ pgp_ledger_lines(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+static bool tail_match(char *line, int len, const char *db);
+
 static void
 tail_put(char *line, int len, int64 lineno, void *arg)
 {
-	const char *db = (const char *) arg;
+	(void) tail_match(line, len, (const char *) arg);
+}
+
+/*
+ * Whether line (len bytes, not NUL-terminated; line[len] may be written and
+ * is put back) is an entry of database db with a sequence number: then
+ * tail_cache's seq and mac are set from it.
+ */
+static bool
+tail_match(char *line, int len, const char *db)
+{
 	Jsonb	   *jb;
 	char	   *v;
 
@@ -697,25 +710,26 @@ tail_put(char *line, int len, int64 lineno, void *arg)
 
 	/* cheap test first: only this database's lines are parsed */
 	if (len == 0)
-		return;
+		return false;
 	save = line[len];			/* the newline, or the buffer's spare byte */
 	line[len] = '\0';
 	mine = strstr(line, db) != NULL;
 	line[len] = save;
 	if (!mine)
-		return;
+		return false;
 	jb = line_jsonb(line, len);
 	if (jb == NULL)
-		return;
+		return false;
 	v = jsonb_key_text(jb, "db");
 	if (v == NULL || strcmp(v, db) != 0)
-		return;
+		return false;
 	v = jsonb_key_text(jb, "seq");
 	if (v == NULL)
-		return;
+		return false;
 	tail_cache.seq = strtoll(v, NULL, 10);
 	v = jsonb_key_text(jb, "mac");
 	strlcpy(tail_cache.mac, v ? v : "", sizeof(tail_cache.mac));
+	return true;
 }
 
 /*
@@ -737,6 +751,128 @@ offset_ends_line(const char *path, off_t offset)
 	ok = pread(fd, &c, 1, offset - 1) == 1 && c == '\n';
 	CloseTransientFile(fd);
 	return ok;
+}
+
+/*
+ * The first read of a database's tail: database db's last line, found by
+ * reading the file backwards from its last complete line, so that the
+ * first erasure of a session costs the ledger's newest lines, not its
+ * whole size.  Sets tail_cache's seq and mac (0 and "" when db has no
+ * line); returns the offset just after the last complete line (where the
+ * next read goes on, as read_lines returns), with the file's stat.
+ */
+static off_t
+tail_backwards(const char *path, const char *db, struct stat *st_out)
+{
+	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY | O_NOFOLLOW);
+	size_t		cap = 65536;
+	char	   *buf;
+	size_t		have = 0;		/* bytes held, at buf[cap - have .. cap) */
+	off_t		pos;			/* file offset of the first byte held */
+	off_t		end = 0;		/* just after the last complete line */
+	bool		line_known = false; /* the held bytes end where a line ends */
+
+	tail_cache.seq = 0;
+	tail_cache.mac[0] = '\0';
+	if (fd < 0)
+	{
+		if (errno == ENOENT)
+		{
+			memset(st_out, 0, sizeof(*st_out));
+			return 0;
+		}
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errhidestmt(true),
+				 errmsg("could not read the erasure ledger: %m"),
+				 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path)));
+	}
+	if (fstat(fd, st_out) != 0 || !S_ISREG(st_out->st_mode))
+		ledger_error("the ledger is not a regular file", NULL);
+	pos = st_out->st_size;
+	buf = palloc(cap + 1);
+	while (pos > 0)
+	{
+		size_t		want;
+		ssize_t		r;
+		size_t		i;
+		size_t		line_end = cap; /* index of the newline after a line */
+
+		if (have == cap)
+		{
+			/* a line longer than the buffer: grow it, the bytes held at its end */
+			char	   *nbuf;
+
+			if (cap > MaxAllocSize / 4)
+				ledger_error("the ledger holds a line too long to be an entry", NULL);
+			nbuf = palloc(cap * 2 + 1);
+			memcpy(nbuf + cap * 2 - have, buf + cap - have, have);
+			pfree(buf);
+			buf = nbuf;
+			cap *= 2;
+			line_end = cap;
+		}
+		want = Min(cap - have, (size_t) pos);
+		r = pread(fd, buf + cap - have - want, want, pos - (off_t) want);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			ereport(ERROR, (errcode_for_file_access(), errmsg("could not read the erasure ledger: %m")));
+		if ((size_t) r != want)
+		{
+			/* cut short meanwhile (a torn line repaired): read it forwards */
+			CloseTransientFile(fd);
+			pfree(buf);
+			tail_cache.seq = 0;
+			tail_cache.mac[0] = '\0';
+			return read_lines(path, 0, 0, st_out, tail_put, unconstify(char *, db));
+		}
+		pos -= (off_t) want;
+		have += want;
+
+		/* the lines held, newest first */
+		for (i = cap; i > cap - have; i--)
+		{
+			if (buf[i - 1] != '\n')
+				continue;
+			if (!line_known)
+			{
+				/* the file's last newline: what follows it is torn */
+				end = pos + (off_t) (i - (cap - have));
+				line_known = true;
+				line_end = i - 1;
+				continue;
+			}
+			CHECK_FOR_INTERRUPTS();
+			if (tail_match(buf + i, (int) (line_end - i), db))
+			{
+				CloseTransientFile(fd);
+				pfree(buf);
+				return end;
+			}
+			line_end = i - 1;
+		}
+		/* keep the earliest line, unfinished, at the buffer's end */
+		if (line_known)
+		{
+			size_t		keep = line_end - (cap - have);
+
+			memmove(buf + cap - keep, buf + cap - have, keep);
+			have = keep;
+		}
+		else
+			have = 0;			/* no newline yet: a torn line, never read */
+	}
+	/* the file's first line, which no newline precedes */
+	if (line_known && tail_match(buf + cap - have, (int) have, db))
+	{
+		CloseTransientFile(fd);
+		pfree(buf);
+		return end;
+	}
+	CloseTransientFile(fd);
+	pfree(buf);
+	return end;
 }
 
 PG_FUNCTION_INFO_V1(pgp_ledger_tail);
@@ -771,13 +907,14 @@ pgp_ledger_tail(PG_FUNCTION_ARGS)
 		strlcpy(tail_cache.path, path, sizeof(tail_cache.path));
 		strlcpy(tail_cache.db, db, sizeof(tail_cache.db));
 	}
-	tail_cache.offset = read_lines(path, from, 0, &st, tail_put, db);
+	if (from > 0)
+		tail_cache.offset = read_lines(path, from, 0, &st, tail_put, db);
+	else
+		tail_cache.offset = tail_backwards(path, db, &st);
 	if (from > 0 && (st.st_dev != tail_cache.dev || st.st_ino != tail_cache.ino))
 	{
-		/* replaced meanwhile: read the new file whole */
-		tail_cache.seq = 0;
-		tail_cache.mac[0] = '\0';
-		tail_cache.offset = read_lines(path, 0, 0, &st, tail_put, db);
+		/* replaced meanwhile: the new file's tail */
+		tail_cache.offset = tail_backwards(path, db, &st);
 	}
 	tail_cache.dev = st.st_dev;
 	tail_cache.ino = st.st_ino;

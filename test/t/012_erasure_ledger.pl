@@ -373,6 +373,30 @@ is(scalar(ledger_lines()) - $before_n, 2, 'two erasures in one transaction, one 
 is($node->safe_psql('postgres', q{SELECT string_agg(seq::text, ',' ORDER BY line) || ' ' || bool_and(verified) FROM (SELECT * FROM privacy.erasure_ledger WHERE this_database ORDER BY line DESC LIMIT 3) x}),
 	'6,7,8 true', '... numbered one after the other, the chain verified');
 
+# --- a large ledger: a new session finds its database's last line from the end --
+# Other databases' lines after this one's (200 kB of them, one line longer
+# than the reader's block), and a torn line at the very end: a new session
+# reads the tail backwards and finds this database's last entry.
+my $last = $node->safe_psql('postgres', 'SELECT last_seq FROM privacy.erasure_ledger_state');
+open(my $app, '>>', $ledger) or die;
+for my $i (1 .. 1500)
+{
+	printf $app qq({"v": 1, "type": "erasure", "db": "00000000-0000-4000-8000-%012d", "seq": %d, "pad": "%s"}\n),
+	  $i % 7, $i, 'x' x 100;
+}
+print $app qq({"v": 1, "type": "erasure", "db": "00000000-0000-4000-8000-000000000001", "pad": "), 'y' x 150000, qq("}\n);
+print $app qq({"v": 1, "type": "erasure", "db": "00000000-0000-4000-8000-000000000002", "seq": 9);
+close($app);
+is($node->safe_psql('postgres', q{SELECT t.seq FROM privacy.erasure_ledger_state s, privacy_internal._ledger_tail(s.database_id::text) t}),
+	$last, 'a new session finds this database\'s last entry at the end of a large ledger, past a torn line and a long one');
+my @three = split /\n/, $node->safe_psql('postgres', q{
+SELECT c.customer_id FROM telco.customer c
+ WHERE EXISTS (SELECT FROM telco.subscription s WHERE s.customer_id = c.customer_id)
+   AND c.customer_id NOT IN (} . join(',', @customers, $u, @two) . q{) ORDER BY 1 LIMIT 1});
+$node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.erase_subject('customer', '$three[0]')});
+is($node->safe_psql('postgres', q{SELECT seq || ' ' || verified FROM privacy.erasure_ledger WHERE this_database ORDER BY line DESC LIMIT 1}),
+	($last + 1) . ' true', '... and the next erasure follows it (the torn line cut off)');
+
 $new->stop;
 $node->stop;
 done_testing();
