@@ -1032,9 +1032,10 @@ PG_FUNCTION_INFO_V1(pgp_catalog_changed);
  * However they were written, by the catalog functions or by hand, every
  * backend drops what it derived from them (the subject engine's statements
  * and table descriptions, subject.c) when the change commits, and this
- * backend at once.  Per row, so that a statement that changes no row (the
- * rename-following UPDATEs after any DDL) drops nothing; the invalidation
- * is queued once per command however many rows change.
+ * backend at once.  Per row, so that a statement that changes no row (an
+ * UPDATE or DELETE that matches nothing, as most of the rename-following
+ * UPDATEs do) drops nothing; the invalidation is queued once per command
+ * however many rows change.
  */
 Datum
 pgp_catalog_changed(PG_FUNCTION_ARGS)
