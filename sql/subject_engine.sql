@@ -60,6 +60,16 @@ SELECT DISTINCT e->>'legal_basis_article' AS article
 ROLLBACK;
 SELECT DISTINCT e->>'legal_basis_article' AS article
   FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e;
+-- A protection rule written by hand reaches the table's protect trigger in
+-- this session too: a row that declares a table drops the table's cached
+-- state, as the catalog functions do.
+INSERT INTO regress_eng.mail VALUES ('six@example.dk', now()) RETURNING addr <> 'six@example.dk' AS protected;
+BEGIN;
+UPDATE privacy.registered_column SET protect = 'null' WHERE tbl = 'regress_eng.mail'::regclass AND col = 'addr';
+INSERT INTO regress_eng.mail VALUES ('seven@example.dk', now()) RETURNING addr IS NULL AS nulled_by_the_new_rule;
+ROLLBACK;
+DELETE FROM regress_eng.mail WHERE addr <> privacy.pseudonymize_email('four@example.dk');
+
 -- The trigger function is an AFTER trigger only.
 CREATE TABLE regress_eng.scratch (x int);
 CREATE TRIGGER misuse BEFORE INSERT ON regress_eng.scratch

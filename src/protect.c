@@ -1042,12 +1042,43 @@ pgp_catalog_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
 
+	TupleDesc	desc;
+	AttrNumber	tblatt;
+
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		(TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) && !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event)))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("_catalog_changed must be called as an AFTER row trigger, or an AFTER TRUNCATE trigger")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
+
+	/*
+	 * A row that declares a table (its column tbl): the table too, as
+	 * _invalidate does for the catalog functions, so that the protect and
+	 * consent triggers' states follow a declaration written by hand.  A
+	 * table already dropped (its declaration deleted after it) has nothing
+	 * to drop.
+	 */
+	desc = RelationGetDescr(td->tg_relation);
+	tblatt = SPI_fnumber(desc, "tbl");
+	if (TRIGGER_FIRED_FOR_ROW(td->tg_event) && tblatt > 0 &&
+		TupleDescAttr(desc, tblatt - 1)->atttypid == REGCLASSOID)
+	{
+		HeapTuple	rows[2] = {td->tg_trigtuple, td->tg_newtuple};
+		int			i;
+
+		for (i = 0; i < 2; i++)
+		{
+			bool		isnull;
+			Datum		v;
+
+			if (rows[i] == NULL)
+				continue;
+			v = heap_getattr(rows[i], tblatt, desc, &isnull);
+			if (!isnull && SearchSysCacheExists1(RELOID, v))
+				CacheInvalidateRelcacheByRelid(DatumGetObjectId(v));
+		}
+	}
 	return PointerGetDatum(NULL);
 }
 
