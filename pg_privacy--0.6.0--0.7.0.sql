@@ -492,11 +492,20 @@ CREATE FUNCTION privacy_internal._ledger_key_lines()
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  s privacy.erasure_ledger_state;
 BEGIN
   IF NOT privacy_internal._ledger_configured() THEN
     RETURN;
   END IF;
-  RETURN QUERY SELECT e.key_fingerprint, pg_catalog.count(*) FROM privacy.erasure_ledger e GROUP BY e.key_fingerprint;
+  s := privacy_internal._ledger_identity();
+  RETURN QUERY
+    SELECT l.body OPERATOR(pg_catalog.->>) 'key', pg_catalog.count(*)
+      FROM privacy_internal._ledger_lines() l
+     WHERE l.body OPERATOR(pg_catalog.->>) 'db' OPERATOR(pg_catalog.=) s.database_id::text
+        OR l.body OPERATOR(pg_catalog.->>) 'db' OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
+                                                                               FROM pg_catalog.jsonb_array_elements(s.sources) src))
+     GROUP BY 1;
 END
 $$;
 
@@ -786,6 +795,7 @@ DECLARE
   job record;
   last record;
   npolicies bigint;
+  nkeys bigint;
   conn text;
 BEGIN
   -- Without the entry-point hook (the library loaded on demand, or not at
@@ -849,16 +859,16 @@ BEGIN
   -- a replaced key are checked with it (privacy.key_versions).
   area := 'key history';
   BEGIN
+    -- one read of the view (it reads the whole audit log and the ledger)
     SELECT pg_catalog.string_agg(pg_catalog.format('%s (version %s: %s audit entries, %s ledger lines)',
-                                                   v.fingerprint, v.version, v.audit_entries, v.ledger_lines), '; ' ORDER BY v.version),
-           pg_catalog.count(*)
-      INTO conn, n
-      FROM privacy.key_versions v
-     WHERE v.needed AND v.listed_at IS NULL AND v.fingerprint IS NOT NULL;
-    SELECT pg_catalog.string_agg(v.listed_at || ': ' || v.problem, '; ' ORDER BY v.listed_at), pg_catalog.count(*)
-      INTO stored, m
-      FROM privacy.key_versions v
-     WHERE v.fingerprint IS NULL;
+                                                   v.fingerprint, v.version, v.audit_entries, v.ledger_lines), '; ' ORDER BY v.version)
+             FILTER (WHERE v.needed AND v.listed_at IS NULL AND v.fingerprint IS NOT NULL),
+           pg_catalog.count(*) FILTER (WHERE v.needed AND v.listed_at IS NULL AND v.fingerprint IS NOT NULL),
+           pg_catalog.string_agg(v.listed_at || ': ' || v.problem, '; ' ORDER BY v.listed_at) FILTER (WHERE v.fingerprint IS NULL),
+           pg_catalog.count(*) FILTER (WHERE v.fingerprint IS NULL),
+           pg_catalog.count(*) FILTER (WHERE v.listed_at IS NOT NULL)
+      INTO conn, n, stored, m, nkeys
+      FROM privacy.key_versions v;
     IF m OPERATOR(pg_catalog.>) 0 THEN
       status := 'error';
       detail := pg_catalog.format('pg_privacy.key_file lists key files that cannot be used: %s', stored);
@@ -869,8 +879,7 @@ BEGIN
       hint := 'List the file of each after the current key''s in pg_privacy.key_file and reload; verify_audit_log and replay_erasures refuse until then.';
     ELSE
       status := 'ok';
-      detail := pg_catalog.format('%s key(s) listed; every key the audit log and the erasure ledger need is listed',
-                                  (SELECT pg_catalog.count(*) FROM privacy.key_versions v WHERE v.listed_at IS NOT NULL));
+      detail := pg_catalog.format('%s key(s) listed; every key the audit log and the erasure ledger need is listed', nkeys);
       hint := NULL;
     END IF;
   EXCEPTION WHEN OTHERS THEN

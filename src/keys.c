@@ -269,22 +269,15 @@ pg_attribute_noreturn();
 static void
 key_file_error(int m, const char *problem, const char *detail)
 {
-	if (m == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errhidestmt(true),
-				 errmsg("pg_privacy master key is not usable: %s", problem),
-				 detail ? errdetail("%s", detail) : 0,
-				 errdetail_log("pg_privacy.key_file is \"%s\".", pgp_key_file),
-				 errhint(PGP_KEYFILE_HINT)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errhidestmt(true),
-			 errmsg("pg_privacy older key %d is not usable: %s", m + 1, problem),
+			 m == 0 ? errmsg("pg_privacy master key is not usable: %s", problem)
+			 : errmsg("pg_privacy older key %d is not usable: %s", m + 1, problem),
 			 detail ? errdetail("%s", detail) : 0,
 			 errdetail_log("pg_privacy.key_file is \"%s\".", pgp_key_file),
-			 errhint("Fix or remove the file of key %d (the %d%s path of pg_privacy.key_file) and reload the configuration.",
-					 m + 1, m + 1, m == 1 ? "nd" : m == 2 ? "rd" : "th")));
+			 m == 0 ? errhint(PGP_KEYFILE_HINT)
+			 : errhint("Fix or remove path number %d of pg_privacy.key_file and reload the configuration.", m + 1)));
 }
 
 /*

@@ -214,17 +214,27 @@ COMMENT ON VIEW privacy.erasure_ledger IS
   'this database''s lines of the erasure ledger file (pg_privacy.erasure_ledger_file): one row per erasure (entry_type erasure) or key change (key_change), subjects by keyed reference only, verified against the key it names and the chain (false too when that key is not listed in pg_privacy.key_file: key_listed); this_database: its own chain, else one it was restored or copied from';
 
 -- This database's ledger lines per key they were made under (none
--- without a ledger): for privacy.key_versions.
+-- without a ledger): for privacy.key_versions.  Counted as the lines say,
+-- not verified (privacy.erasure_ledger verifies them).
 CREATE FUNCTION privacy_internal._ledger_key_lines()
   RETURNS TABLE(fingerprint text, lines bigint)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  s privacy.erasure_ledger_state;
 BEGIN
   IF NOT privacy_internal._ledger_configured() THEN
     RETURN;
   END IF;
-  RETURN QUERY SELECT e.key_fingerprint, pg_catalog.count(*) FROM privacy.erasure_ledger e GROUP BY e.key_fingerprint;
+  s := privacy_internal._ledger_identity();
+  RETURN QUERY
+    SELECT l.body OPERATOR(pg_catalog.->>) 'key', pg_catalog.count(*)
+      FROM privacy_internal._ledger_lines() l
+     WHERE l.body OPERATOR(pg_catalog.->>) 'db' OPERATOR(pg_catalog.=) s.database_id::text
+        OR l.body OPERATOR(pg_catalog.->>) 'db' OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT src OPERATOR(pg_catalog.->>) 'db'
+                                                                               FROM pg_catalog.jsonb_array_elements(s.sources) src))
+     GROUP BY 1;
 END
 $$;
 COMMENT ON FUNCTION privacy_internal._ledger_key_lines() IS
