@@ -569,24 +569,21 @@ jsonb_key_text(Jsonb *jb, const char *key)
  * Read the ledger from offset, calling each(line) for every whole line;
  * returns the offset after the last whole line.  A missing file is empty.
  */
-typedef void (*LineFn) (char *line, int len, int64 lineno, void *arg);
-
-static off_t
-read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
-		   LineFn each, void *arg)
+/*
+ * The ledger file opened for reading, with its stat; -1 (and a zeroed
+ * stat) when there is no file yet.  Any other failure is an error.
+ */
+static int
+ledger_open_read(const char *path, struct stat *st_out)
 {
 	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY | O_NOFOLLOW);
-	char	   *buf;
-	size_t		cap = 65536;
-	size_t		have = 0;
-	off_t		done = offset;
 
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
 		{
 			memset(st_out, 0, sizeof(*st_out));
-			return 0;
+			return -1;
 		}
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -596,6 +593,23 @@ read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
 	}
 	if (fstat(fd, st_out) != 0 || !S_ISREG(st_out->st_mode))
 		ledger_error("the ledger is not a regular file", NULL);
+	return fd;
+}
+
+typedef void (*LineFn) (char *line, int len, int64 lineno, void *arg);
+
+static off_t
+read_lines(const char *path, off_t offset, int64 lineno, struct stat *st_out,
+		   LineFn each, void *arg)
+{
+	int			fd = ledger_open_read(path, st_out);
+	char	   *buf;
+	size_t		cap = 65536;
+	size_t		have = 0;
+	off_t		done = offset;
+
+	if (fd < 0)
+		return 0;				/* no ledger file yet */
 	if (offset > st_out->st_size)
 		offset = done = 0;		/* (the caller notices: a shorter file) */
 	if (lseek(fd, offset, SEEK_SET) < 0)
@@ -764,7 +778,7 @@ offset_ends_line(const char *path, off_t offset)
 static off_t
 tail_backwards(const char *path, const char *db, struct stat *st_out)
 {
-	int			fd = OpenTransientFile(path, O_RDONLY | PG_BINARY | O_NOFOLLOW);
+	int			fd;
 	size_t		cap = 65536;
 	char	   *buf;
 	size_t		have = 0;		/* bytes held, at buf[cap - have .. cap) */
@@ -774,21 +788,9 @@ tail_backwards(const char *path, const char *db, struct stat *st_out)
 
 	tail_cache.seq = 0;
 	tail_cache.mac[0] = '\0';
+	fd = ledger_open_read(path, st_out);
 	if (fd < 0)
-	{
-		if (errno == ENOENT)
-		{
-			memset(st_out, 0, sizeof(*st_out));
-			return 0;
-		}
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errhidestmt(true),
-				 errmsg("could not read the erasure ledger: %m"),
-				 errdetail_log("pg_privacy.erasure_ledger_file is \"%s\".", path)));
-	}
-	if (fstat(fd, st_out) != 0 || !S_ISREG(st_out->st_mode))
-		ledger_error("the ledger is not a regular file", NULL);
+		return 0;				/* no ledger file yet */
 	pos = st_out->st_size;
 	buf = palloc(cap + 1);
 	while (pos > 0)
