@@ -1225,6 +1225,12 @@ CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.regis
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.registered_column
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.consent_requirement
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.consent_requirement
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+
 CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.retention_policy
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
 

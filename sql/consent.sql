@@ -178,6 +178,13 @@ SELECT id, email, note FROM regress_consent.newsletter ORDER BY id;
 -- UPDATE: to a subject without consent is refused; other columns are fine
 UPDATE regress_consent.newsletter SET email = 'carl@example.dk' WHERE id = 1;
 UPDATE regress_consent.newsletter SET note = 'updated' WHERE id = 1;
+-- A requirement written by hand reaches the consent trigger in this
+-- session too: a row that declares a table drops the table's state.
+BEGIN;
+INSERT INTO privacy.consent_requirement (tbl, col, purpose, kind, on_withdraw, required_by)
+VALUES ('regress_consent.newsletter', 'email', 'regress_sms', 'email', 'keep', current_user);
+INSERT INTO regress_consent.newsletter VALUES (40, 'bob@example.dk', 'now needs sms consent too');
+ROLLBACK;
 -- In one transaction: a grant counts at once, a withdrawal too
 BEGIN;
 SELECT privacy.grant_consent('email', 'carl@example.dk', 'regress_newsletter', 'sales call', 'nl-2026-01') > 0 AS carl;

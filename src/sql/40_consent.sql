@@ -59,6 +59,12 @@ CREATE TABLE privacy.consent_requirement (
 );
 COMMENT ON TABLE privacy.consent_requirement IS
   'pg_privacy: tables that refuse rows of subjects without consent for a purpose (privacy.require_consent)';
+-- A requirement written by hand reaches every session's consent trigger,
+-- as one written by require_consent does (src/protect.c).
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.consent_requirement
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.consent_requirement
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
 
 SELECT pg_catalog.pg_extension_config_dump('privacy.consent_event', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.consent_event_id_seq', '');
