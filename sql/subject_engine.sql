@@ -69,6 +69,32 @@ UPDATE privacy.registered_column SET protect = 'null' WHERE tbl = 'regress_eng.m
 INSERT INTO regress_eng.mail VALUES ('seven@example.dk', now()) RETURNING addr IS NULL AS nulled_by_the_new_rule;
 ROLLBACK;
 DELETE FROM regress_eng.mail WHERE addr <> privacy.pseudonymize_email('four@example.dk');
+-- So do declarations written where ordinary triggers stay silent
+-- (session_replication_role = replica, as logical replication's apply
+-- writes): the declaration tables' triggers are enabled ALWAYS.
+SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE t.tgname IN ('catalog_changed', 'catalog_truncated') ORDER BY 1, 2;
+SET session_replication_role = replica;
+UPDATE privacy.purpose SET description = 'changed as a replica' WHERE name = 'regress_eng_p';
+RESET session_replication_role;
+SELECT DISTINCT e->>'purpose_description' AS description
+  FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e;
+BEGIN;
+INSERT INTO regress_eng.mail VALUES ('seven@example.dk', now()) RETURNING addr <> 'seven@example.dk' AS protected;
+SET LOCAL session_replication_role = replica;
+UPDATE privacy.registered_column SET protect = 'null' WHERE tbl = 'regress_eng.mail'::regclass AND col = 'addr';
+SET LOCAL session_replication_role = origin;
+INSERT INTO regress_eng.mail VALUES ('eight@example.dk', now()) RETURNING addr IS NULL AS nulled_by_the_rule_written_as_replica;
+ROLLBACK;
+UPDATE privacy.purpose SET description = NULL WHERE name = 'regress_eng_p';
+
+-- The statements name their tables by schema: a schema renamed in the
+-- middle of the session, the next export and erasure build them again.
+ALTER SCHEMA regress_eng RENAME TO regress_eng_renamed;
+SELECT e->>'table' AS tbl FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e ORDER BY 1;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '4', dry_run => true) ORDER BY 1, 2;
+ALTER SCHEMA regress_eng_renamed RENAME TO regress_eng;
+SELECT e->>'table' AS tbl FROM jsonb_array_elements(privacy.export_subject('customer', '4')->'tables') e ORDER BY 1;
 
 -- The trigger function is an AFTER trigger only.
 CREATE TABLE regress_eng.scratch (x int);

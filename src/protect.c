@@ -1029,7 +1029,8 @@ PG_FUNCTION_INFO_V1(pgp_catalog_changed);
  * _catalog_changed(): AFTER trigger on the declaration tables (purposes,
  * legal bases, identifier kinds, registered tables and columns, subject
  * tables, retention policies, consent requirements): for each row written,
- * and for TRUNCATE.
+ * and for TRUNCATE; enabled ALWAYS, so that it fires under
+ * session_replication_role = replica and in logical replication's apply.
  * However they were written, by the catalog functions or by hand, every
  * backend drops what it derived from them (the subject engine's statements
  * and table descriptions, subject.c) when the change commits, and this

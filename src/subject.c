@@ -41,7 +41,9 @@
  *						relcache invalidation empties it; the catalog
  *						functions send one for every declaration they
  *						change (privacy_internal._invalidate), and a change of a
- *						table's triggers or constraints sends one itself
+ *						table's triggers or constraints sends one itself;
+ *						so does a change of a schema (the statements name
+ *						their tables by schema)
  *
  *-------------------------------------------------------------------------
  */
@@ -515,6 +517,9 @@ static struct varlena *subject_cols = NULL;
 static Oid *subject_watched = NULL;
 static int	subject_nwatched = 0;
 
+/* The pg_namespace syscache hash values of their schemas. */
+static uint32 *subject_watched_nsp = NULL;
+
 /* How many times the cache was emptied in this backend. */
 static uint64 subject_cache_resets = 0;
 
@@ -545,12 +550,39 @@ subject_cache_reset(Datum arg, Oid relid)
 	subject_cache = NULL;
 	subject_cols = NULL;
 	subject_watched = NULL;
+	subject_watched_nsp = NULL;
 	subject_nwatched = 0;
 	if (SubjectCacheContext != NULL)
 		MemoryContextReset(SubjectCacheContext);
 }
 
-/* The cache's memory context and invalidation callback, on first use. */
+/*
+ * Syscache callback on pg_namespace: the statements name their tables
+ * schema-qualified, so a schema renamed (or any other change of a schema,
+ * rare) empties the cache; the tables' own relcache entries are not
+ * invalidated by it.
+ */
+static void
+subject_cache_schema_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	int			i;
+
+	/*
+	 * Only a schema of a relation the cache depends on: the first temporary
+	 * table of a session (which may create its schema) leaves it alone.
+	 */
+	if (hashvalue != 0 && subject_watched_nsp != NULL)
+	{
+		for (i = 0; i < subject_nwatched; i++)
+			if (subject_watched_nsp[i] == hashvalue)
+				break;
+		if (i == subject_nwatched)
+			return;
+	}
+	subject_cache_reset((Datum) 0, InvalidOid);
+}
+
+/* The cache's memory context and invalidation callbacks, on first use. */
 static void
 subject_cache_context(void)
 {
@@ -560,6 +592,7 @@ subject_cache_context(void)
 													"pg_privacy subject SQL cache",
 													ALLOCSET_DEFAULT_SIZES);
 		pgp_on_relcache(subject_cache_reset, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, subject_cache_schema_changed, (Datum) 0);
 	}
 }
 
@@ -945,6 +978,7 @@ subject_cols_kept(void)
 			int			n;
 			int			i;
 			Oid		   *w;
+			uint32	   *ns;
 
 			deconstruct_array(a, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
 							  &elems, &nulls, &n);
@@ -952,7 +986,16 @@ subject_cols_kept(void)
 			for (i = 0; i < n; i++)
 				w[i] = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
 			qsort(w, n, sizeof(Oid), oid_cmp_unsigned);
+			ns = MemoryContextAlloc(SubjectCacheContext, sizeof(uint32) * Max(n, 1));
+			for (i = 0; i < n; i++)
+			{
+				Oid			nsp = OidIsValid(w[i]) ? get_rel_namespace(w[i]) : InvalidOid;
+
+				/* (a relation gone has no schema; 0 matches no change) */
+				ns[i] = OidIsValid(nsp) ? GetSysCacheHashValue1(NAMESPACEOID, ObjectIdGetDatum(nsp)) : 0;
+			}
 			subject_watched = w;
+			subject_watched_nsp = ns;
 			subject_nwatched = n;
 		}
 		SPI_finish();

@@ -205,27 +205,35 @@ CREATE TRIGGER registered_column_attnum
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._registered_column_attnum();
 
 -- A change of a declaration, however made, reaches every session's
--- derived statements and table descriptions (src/subject.c).
+-- derived statements and table descriptions (src/subject.c).  The
+-- triggers fire ALWAYS: also in a session with session_replication_role =
+-- replica, and in logical replication's apply of a declaration table, where
+-- ordinary triggers stay silent and sessions would keep stale rules.
 CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.identifier_kind
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.identifier_kind
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.identifier_kind ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.legal_basis
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.legal_basis
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.legal_basis ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.purpose
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.purpose
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.purpose ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.registered_table
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.registered_table
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.registered_table ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.registered_column
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.registered_column
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.registered_column ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 
 ------------------------------------------------------------------------
 -- Declaring purposes, tables and columns

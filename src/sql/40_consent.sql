@@ -65,6 +65,7 @@ CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.conse
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.consent_requirement
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.consent_requirement ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 
 SELECT pg_catalog.pg_extension_config_dump('privacy.consent_event', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.consent_event_id_seq', '');

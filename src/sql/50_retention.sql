@@ -40,6 +40,7 @@ CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.reten
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();   -- (src/subject.c)
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.retention_policy
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.retention_policy ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 
 -- Legal holds: the identifier is kept normalized by its kind, because the
 -- purge must find the subject's rows (through each column's transformation)

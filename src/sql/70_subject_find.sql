@@ -83,6 +83,7 @@ CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.subje
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();   -- (src/subject.c)
 CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.subject_table
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.subject_table ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 
 -- Restricted identifiers (GDPR Art. 18), by keyed reference only.
 CREATE TABLE privacy.restriction (
