@@ -241,6 +241,35 @@ SELECT count(*) AS fired FROM regress_eng.trap_log;
 SELECT count(*) AS planted FROM pg_trigger WHERE tgname = 'planted';
 SELECT privacy.unregister_table('regress_eng.trap');
 
+-- An invalidation in the middle of an erasure (here: the owner's trigger
+-- on the first table alters the second, a registered table): what the
+-- erasure builds after it is used, not kept (it could come from a
+-- snapshot older than the change), and the erasure is whole.  The next
+-- erasure keeps what it builds.
+CREATE TABLE regress_eng.w_first (id text);
+CREATE TABLE regress_eng.w_last (id text);
+INSERT INTO regress_eng.w_first VALUES ('w1');
+INSERT INTO regress_eng.w_last VALUES ('w1'), ('w2');
+CREATE FUNCTION regress_eng.w_alter() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  ALTER TABLE regress_eng.w_last SET (fillfactor = 90);
+  RETURN OLD;
+END $$;
+CREATE TRIGGER w_alter BEFORE DELETE ON regress_eng.w_first FOR EACH ROW EXECUTE FUNCTION regress_eng.w_alter();
+SELECT privacy.register_table(t, 'regress_eng_p') FROM unnest(ARRAY['regress_eng.w_first', 'regress_eng.w_last']::regclass[]) t;
+SELECT privacy.register_column(t, 'id', 'customer_number', identifies => 'customer')
+  FROM unnest(ARRAY['regress_eng.w_first', 'regress_eng.w_last']::regclass[]) t;
+CREATE FUNCTION pg_temp.w_kept() RETURNS boolean LANGUAGE sql AS $$
+  SELECT privacy_internal._subject_cache_get(v || ':' || 'regress_eng.w_last'::regclass::oid || '.1:'
+                                            || current_setting('pg_privacy.default_country')) IS NOT NULL
+    FROM unnest(ARRAY['ctid', 'delete']) v ORDER BY v LIMIT 1 $$;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', 'w1') ORDER BY 1, 2;
+SELECT pg_temp.w_kept() AS kept_after_the_invalidation;
+SELECT id FROM regress_eng.w_first UNION ALL SELECT id FROM regress_eng.w_last ORDER BY 1;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', 'w2') ORDER BY 1, 2;
+SELECT pg_temp.w_kept() AS kept_by_the_next_erasure;
+SELECT privacy.unregister_table(t) FROM unnest(ARRAY['regress_eng.w_first', 'regress_eng.w_last']::regclass[]) t;
+
 -- Clean up
 SET client_min_messages = warning;
 SELECT privacy.unprotect('regress_eng.mail');

@@ -503,12 +503,33 @@ eng_stmts(Eng *e, const char *verb, EngCol *c, int *n)
 			Oid			types[4] = {TEXTOID, c->rowtype, TEXTOID, JSONBOID};
 			Datum		vals[4] = {CStringGetTextDatum(verb), c->row, CStringGetTextDatum(e->dc), e->params};
 			bool		isnull;
+			Datum		d;
 
-			(void) eng_build_sql(e, "SELECT privacy_internal._subject_stmts($1, $2, $3, $4)",
-						   4, types, vals, NULL, &isnull);
+			d = eng_build_sql(e, "SELECT privacy_internal._subject_stmts($1, $2, $3, $4)",
+							  4, types, vals, NULL, &isnull);
 			v = pgp_subject_cache_lookup(key + 1);
 			if (v == NULL)
-				elog(ERROR, "privacy_internal._subject_stmts kept no statements");
+			{
+				/*
+				 * Not kept (an invalidation came in during this call): the
+				 * statements the builder chose for the subject's
+				 * identifiers, for this call only.
+				 */
+				ArrayType  *sa;
+
+				if (isnull)
+					elog(ERROR, "privacy_internal._subject_stmts returned no statements");
+				sa = DatumGetArrayTypeP(d);
+				deconstruct_array(sa, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &ne);
+				old = MemoryContextSwitchTo(e->cxt);
+				out = palloc0(sizeof(char *) * Max(ne, 1));
+				*n = 0;
+				for (i = 0; i < ne; i++)
+					if (!nulls[i])
+						out[(*n)++] = TextDatumGetCString(elems[i]);
+				MemoryContextSwitchTo(old);
+				return out;
+			}
 		}
 		/* parsed once: entry 0 counts the statements */
 		old = MemoryContextSwitchTo(pgp_subject_cache_memory());
@@ -990,6 +1011,8 @@ eng_begin(Eng *e, FunctionCallInfo fcinfo, bool fresh)
 	e->st = eng_state(fcinfo);
 	e->fresh = fresh;
 	e->dc = MemoryContextStrdup(e->cxt, pgp_default_country ? pgp_default_country : "");
+	/* what the call builds is kept only while no invalidation came in */
+	pgp_subject_build_begin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	eng_load_cols(e);
@@ -1039,6 +1062,7 @@ pgp_subject_identifiers(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(e.cxt);
+	pgp_subject_build_end();
 	PG_RETURN_DATUM(HeapTupleGetDatum(tup));
 }
 
@@ -1440,6 +1464,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(e.cxt);
+	pgp_subject_build_end();
 	PG_RETURN_DATUM(doc);
 }
 
@@ -2201,5 +2226,6 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	SPI_finish();
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(e.cxt);
+	pgp_subject_build_end();
 	return (Datum) 0;
 }

@@ -94,6 +94,19 @@ static int	subject_erasing_level = 0;
 static bool subject_xact_cb_registered = false;
 
 /*
+ * The engine's build window (pgp_subject_build_begin/end): while a call of
+ * the engine runs, nothing is kept once an invalidation has emptied the
+ * cache since the call began.  What the call built after that may come
+ * from a snapshot older than the change that emptied it (a declaration
+ * committed while the builder ran), and kept, it would outlive that
+ * change; it is used by this call and built again by the next.
+ */
+static int	build_depth = 0;
+static int	build_level = 0;
+static uint64 build_resets = 0;
+static void subject_register_callbacks(void);
+
+/*
  * Transaction callback: the erasure flag never outlives the transaction
  * that set it, whether it commits or aborts.
  */
@@ -103,7 +116,10 @@ subject_xact_cb(XactEvent event, void *arg)
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
 		event == XACT_EVENT_PREPARE)
+	{
 		subject_erasing = false;
+		build_depth = 0;
+	}
 }
 
 /*
@@ -117,6 +133,10 @@ subject_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 	if (event == SUBXACT_EVENT_ABORT_SUB && subject_erasing &&
 		GetCurrentTransactionNestLevel() <= subject_erasing_level)
 		subject_erasing = false;
+	/* an engine call that failed in it: its window ends */
+	if (event == SUBXACT_EVENT_ABORT_SUB && build_depth > 0 &&
+		GetCurrentTransactionNestLevel() <= build_level)
+		build_depth = 0;
 }
 
 
@@ -465,9 +485,8 @@ pgp_subject_set_erasing(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Mark (or unmark) this transaction as running an erasure. */
-void
-pgp_subject_set_erasing_flag(bool on)
+static void
+subject_register_callbacks(void)
 {
 	if (!subject_xact_cb_registered)
 	{
@@ -475,6 +494,13 @@ pgp_subject_set_erasing_flag(bool on)
 		RegisterSubXactCallback(subject_subxact_cb, NULL);
 		subject_xact_cb_registered = true;
 	}
+}
+
+/* Mark (or unmark) this transaction as running an erasure. */
+void
+pgp_subject_set_erasing_flag(bool on)
+{
+	subject_register_callbacks();
 	subject_erasing = on;
 	subject_erasing_level = GetCurrentTransactionNestLevel();
 }
@@ -656,7 +682,7 @@ pgp_subject_cache_put(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	value = PG_GETARG_TEXT_PP(1);
 	subject_cache_key(PG_GETARG_TEXT_PP(0), key);	/* 54000 when too long */
-	pgp_subject_cache_store(key, text_to_cstring(value));
+	pgp_subject_cache_store(key, text_to_cstring(value));	/* (or not: see there) */
 	PG_RETURN_TEXT_P(value);
 }
 
@@ -703,11 +729,28 @@ pgp_subject_cache_lookup(const char *key)
 	return e ? e->value : NULL;
 }
 
-/* Keep value (text) under key; keys too long are not kept. */
+/*
+ * Whether what is built now may be kept: not inside an engine call that
+ * an invalidation has interrupted (the build window, above).
+ */
+static bool
+subject_cache_may_keep(void)
+{
+	return build_depth == 0 || build_resets == subject_cache_resets;
+}
+
+/*
+ * Keep value (text) under key; keys too long are not kept, nor anything
+ * built in an engine call an invalidation interrupted.
+ */
 void
 pgp_subject_cache_store(const char *key, const char *value)
 {
-	SubjectCacheEntry *e = subject_cache_entry(key, true);
+	SubjectCacheEntry *e;
+
+	if (!subject_cache_may_keep())
+		return;
+	e = subject_cache_entry(key, true);
 
 	if (e == NULL)
 		return;
@@ -725,14 +768,44 @@ pgp_subject_cache_obj(const char *key)
 	return e ? e->obj : NULL;
 }
 
-/* Keep obj, allocated in pgp_subject_cache_memory(), under key. */
+/*
+ * Keep obj, allocated in pgp_subject_cache_memory(), under key (or not,
+ * as pgp_subject_cache_store; obj stays valid until the next reset).
+ */
 void
 pgp_subject_cache_keep_obj(const char *key, void *obj)
 {
-	SubjectCacheEntry *e = subject_cache_entry(key, true);
+	SubjectCacheEntry *e;
+
+	if (!subject_cache_may_keep())
+		return;
+	e = subject_cache_entry(key, true);
 
 	if (e != NULL)
 		e->obj = obj;
+}
+
+/*
+ * The build window of one engine call (src/engine.c), begun before it
+ * reads anything it may keep, ended when it returns; an error ends it with
+ * the (sub)transaction that fails.
+ */
+void
+pgp_subject_build_begin(void)
+{
+	subject_register_callbacks();
+	if (build_depth++ == 0)
+	{
+		build_resets = subject_cache_resets;
+		build_level = GetCurrentTransactionNestLevel();
+	}
+}
+
+void
+pgp_subject_build_end(void)
+{
+	if (build_depth > 0)
+		build_depth--;
 }
 
 /*
@@ -1411,8 +1484,10 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/* 1. the owner's query, or NULL (as the extension owner) */
+	/* 1. the owner's query, or NULL (as the extension owner; kept as built) */
+	pgp_subject_build_begin();
 	pgp_catalog_select("SELECT privacy_internal._restrict_sql($1)", 1, argtypes, values);
+	pgp_subject_build_end();
 	if (SPI_processed != 1)
 		elog(ERROR, "privacy_internal._restrict_sql returned %d rows", (int) SPI_processed);
 	sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

@@ -23,6 +23,8 @@ extern void *pgp_subject_cache_obj(const char *key);
 extern void pgp_subject_cache_keep_obj(const char *key, void *obj);
 extern MemoryContext pgp_subject_cache_memory(void);
 extern uint64 pgp_subject_cache_resets(void);
+extern void pgp_subject_build_begin(void);
+extern void pgp_subject_build_end(void);
 
 /* a palloc'd copy of the array of privacy_internal._subject_column, or NULL */
 extern struct varlena *pgp_subject_cols_copy(void);
