@@ -131,7 +131,9 @@ $node->psql('dst', q{SELECT privacy.country_of('QX')});
 my $log = slurp_file($node->logfile);
 like($log, qr/unknown country code/, 'the country error is logged');
 like($log, qr/invalid phone number/, 'the phone number error is logged');
-unlike($log, qr/QX|2O55 6677/, 'neither the value nor the statement holding it is in the log');
+# (quoted, as a statement or a message would hold it: a pseudonym logged
+# by the restore's COPY may contain the letters QX)
+unlike($log, qr/['"]QX['"]|2O55 6677/, 'neither the value nor the statement holding it is in the log');
 like($log, qr/superuser \S+ switched off protection of table telco\.cdr/, 'the superuser\'s disabling is in the server log');
 is($node->safe_psql('dst', q{SELECT count(*) FROM privacy.audit_log WHERE event = 'protect.weakened'}), '0',
 	'(no audit entry: the full restore did not switch anything off)');
