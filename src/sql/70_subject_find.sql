@@ -95,11 +95,48 @@ CREATE TABLE privacy.restriction (
   until         timestamptz,            -- NULL: until lifted
   restricted_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
   restricted_by name        NOT NULL,
-  PRIMARY KEY (kind, subject_ref)
+  PRIMARY KEY (kind, subject_ref),
+  -- the key subject_ref was made with: a restriction made before a key
+  -- change is matched under it (privacy_internal._restriction_refs)
+  key_fingerprint text      NOT NULL DEFAULT privacy.key_fingerprint()
 );
+CREATE INDEX restriction_key ON privacy.restriction (key_fingerprint);
 COMMENT ON TABLE privacy.restriction IS
   'pg_privacy: restricted data subjects (GDPR Art. 18) by keyed identifier reference; their rows can be stored and exported, not updated';
 SELECT pg_catalog.pg_extension_config_dump('privacy.restriction', '');
+
+-- The keys the restrictions were made with, one index probe each.
+CREATE FUNCTION privacy_internal._restriction_keys()
+  RETURNS text[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH RECURSIVE k(fp) AS (
+    SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
+    UNION ALL
+    SELECT (SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
+             WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp)
+      FROM k WHERE k.fp IS NOT NULL)
+  SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') FROM k
+$$;
+COMMENT ON FUNCTION privacy_internal._restriction_keys() IS
+  'internal: the fingerprints of the keys the restrictions were made with';
+
+-- The references an identifier (kind, normalized value) has under each key
+-- a restriction was made with: a restriction made before a key change
+-- still matches.  A key pg_privacy.key_file no longer lists fails closed
+-- (55000): what that key's restrictions cover cannot be told.
+CREATE FUNCTION privacy_internal._restriction_refs(kind text, value text)
+  RETURNS text[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref_under(k.fp, kind, value)), '{}')
+    FROM pg_catalog.unnest(privacy_internal._restriction_keys()) k(fp)
+   WHERE value IS NOT NULL
+$$;
+COMMENT ON FUNCTION privacy_internal._restriction_refs(text, text) IS
+  'internal: an identifier''s references under every key a restriction was made with';
 
 CREATE SEQUENCE privacy.subject_request_id_seq;
 CREATE TABLE privacy.subject_request (

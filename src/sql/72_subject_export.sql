@@ -233,9 +233,12 @@ BEGIN
                                                             FROM pg_catalog.unnest(u.s) p) END) ORDER BY u.o), '[]')
                              FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans))
                                   WITH ORDINALITY u(k, v, s, o)),
-           'restricted', EXISTS (SELECT FROM privacy.restriction x
-                                  WHERE x.subject_ref OPERATOR(pg_catalog.=) ANY (r.refs)
-                                    AND (x.until IS NULL OR x.until OPERATOR(pg_catalog.>) pg_catalog.now())),
+           -- (under every key a restriction was made with)
+           'restricted', EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v)
+                                   JOIN privacy.restriction x
+                                     ON x.kind OPERATOR(pg_catalog.=) u.k
+                                    AND x.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._restriction_refs(u.k, u.v))
+                                  WHERE x.until IS NULL OR x.until OPERATOR(pg_catalog.>) pg_catalog.now()),
            -- a receipt per identifier with consent events
            'consent', (SELECT COALESCE(pg_catalog.jsonb_agg(c.receipt ORDER BY c.i), '[]')
                          FROM privacy_internal._consent_receipts(kinds, vals, NULL) c

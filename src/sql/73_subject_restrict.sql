@@ -112,7 +112,7 @@ BEGIN
        h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
                FROM n JOIN privacy.restriction r
                  ON r.kind OPERATOR(pg_catalog.=) n.kind
-                AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(n.kind, n.norm)
+                AND r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._restriction_refs(n.kind, n.norm))
               WHERE n.norm IS NOT NULL
                 AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
   SELECT h.col, h.reason INTO hit
@@ -200,8 +200,9 @@ AS $$
 DECLARE
   n integer;
 BEGIN
-  INSERT INTO privacy.restriction AS r (kind, subject_ref, span, reason, origin, until, restricted_by)
-  SELECT u.k, privacy_internal._audit_ref(u.k, u.v), u.s, reason, origin, until, privacy_internal._invoker()
+  INSERT INTO privacy.restriction AS r (kind, subject_ref, span, reason, origin, until, restricted_by, key_fingerprint)
+  SELECT u.k, privacy_internal._audit_ref(u.k, u.v), u.s, reason, origin, until, privacy_internal._invoker(),
+         privacy.key_fingerprint()
     FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) u(k, v, s)
   ON CONFLICT ON CONSTRAINT restriction_pkey DO UPDATE
      SET span = r.span OPERATOR(pg_catalog.+) EXCLUDED.span,
@@ -268,8 +269,9 @@ BEGIN
   ids := privacy_internal._subject_identifiers(kind, value, at);
   DELETE FROM privacy.restriction r
    WHERE r.origin OPERATOR(pg_catalog.=) 'request'
-     AND (r.kind, r.subject_ref) IN (SELECT u.k, privacy_internal._audit_ref(u.k, u.v)
-                                       FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v));
+     AND (r.kind, r.subject_ref) IN (SELECT u.k, x.ref
+                                       FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v),
+                                            pg_catalog.unnest(privacy_internal._restriction_refs(u.k, u.v)) x(ref));
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.=) 0 THEN
     PERFORM privacy_internal._raise_hidden('55000', 'data subject is not restricted',
@@ -305,7 +307,7 @@ BEGIN
   norm := privacy_internal._identifier_normalize(kind, value);
   RETURN EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
-                    AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref(is_restricted.kind, norm)
+                    AND r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._restriction_refs(is_restricted.kind, norm))
                     AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
 EXCEPTION WHEN OTHERS THEN
   -- The statement that called this names a person: never logged with an

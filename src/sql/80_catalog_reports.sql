@@ -169,11 +169,14 @@ listed AS (SELECT pg_catalog.min(k.listed_at) AS listed_at, k.fingerprint FROM k
             WHERE k.fingerprint IS NOT NULL GROUP BY k.fingerprint),
 ledger AS (SELECT g.fingerprint, g.lines FROM privacy_internal._ledger_key_lines() g),
 state AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
+restr AS (SELECT r.key_fingerprint AS fingerprint, pg_catalog.count(*) AS n FROM privacy.restriction r
+           GROUP BY r.key_fingerprint),
 used AS (
   SELECT u.fingerprint, pg_catalog.min(u.o) AS o
     FROM (SELECT a.fingerprint, a.first_id::numeric AS o FROM audit a
           UNION ALL SELECT s.fingerprint, 1e30 FROM state s
-          UNION ALL SELECT g.fingerprint, 1e31 FROM ledger g WHERE g.fingerprint IS NOT NULL) u
+          UNION ALL SELECT g.fingerprint, 1e31 FROM ledger g WHERE g.fingerprint IS NOT NULL
+          UNION ALL SELECT r.fingerprint, 1e32 FROM restr r) u
    GROUP BY u.fingerprint),
 known AS (
   SELECT u.fingerprint FROM used u
@@ -188,16 +191,19 @@ SELECT CASE WHEN u.o IS NOT NULL THEN (SELECT pg_catalog.count(*) FROM used v WH
        COALESCE(a.first_at, (SELECT s.recorded_at FROM state s WHERE s.fingerprint OPERATOR(pg_catalog.=) k.fingerprint)) AS first_used,
        a.last_at AS last_used,
        COALESCE(a.entries, 0) OPERATOR(pg_catalog.>) 0 OR COALESCE(g.lines, 0) OPERATOR(pg_catalog.>) 0
+         OR COALESCE(r.n, 0) OPERATOR(pg_catalog.>) 0
          OR k.fingerprint OPERATOR(pg_catalog.=) (SELECT s.fingerprint FROM state s) AS needed,
-       NULL::text AS problem
+       NULL::text AS problem,
+       COALESCE(r.n, 0) AS restrictions
   FROM known k
   LEFT JOIN used u ON u.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN listed l ON l.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN audit a ON a.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN ledger g ON g.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
+  LEFT JOIN restr r ON r.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
 UNION ALL
 -- a listed key whose file cannot be used
-SELECT NULL, NULL, false, l.listed_at, NULL, NULL, NULL, NULL, NULL, l.problem
+SELECT NULL, NULL, false, l.listed_at, NULL, NULL, NULL, NULL, NULL, l.problem, NULL
   FROM keylist l WHERE l.fingerprint IS NULL;
 COMMENT ON VIEW privacy.key_versions IS
-  'the keys of this database (numbered by first use) and of pg_privacy.key_file (listed_at: 1 the current key; problem: a listed file that cannot be used): the audit entries and erasure ledger lines made under each, which need it listed to be verified';
+  'the keys of this database (numbered by first use) and of pg_privacy.key_file (listed_at: 1 the current key; problem: a listed file that cannot be used): the audit entries, erasure ledger lines and restrictions made under each, which need it listed to be verified or matched';

@@ -38,6 +38,7 @@ DECLARE
   npolicies bigint;
   nkeys bigint;
   conn text;
+  unlisted_restrictions numeric;
 BEGIN
   -- Without the entry-point hook (the library loaded on demand, or not at
   -- all) this function runs with the caller's rights: say so and stop.
@@ -101,26 +102,32 @@ BEGIN
   area := 'key history';
   BEGIN
     -- one read of the view (it reads the whole audit log and the ledger)
-    SELECT pg_catalog.string_agg(pg_catalog.format('%s (version %s: %s audit entries, %s ledger lines)',
-                                                   v.fingerprint, v.version, v.audit_entries, v.ledger_lines), '; ' ORDER BY v.version)
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s (version %s: %s audit entries, %s ledger lines, %s restrictions)',
+                                                   v.fingerprint, v.version, v.audit_entries, v.ledger_lines, v.restrictions),
+                                 '; ' ORDER BY v.version)
              FILTER (WHERE v.needed AND v.listed_at IS NULL AND v.fingerprint IS NOT NULL),
            pg_catalog.count(*) FILTER (WHERE v.needed AND v.listed_at IS NULL AND v.fingerprint IS NOT NULL),
            pg_catalog.string_agg(v.listed_at || ': ' || v.problem, '; ' ORDER BY v.listed_at) FILTER (WHERE v.fingerprint IS NULL),
            pg_catalog.count(*) FILTER (WHERE v.fingerprint IS NULL),
-           pg_catalog.count(*) FILTER (WHERE v.listed_at IS NOT NULL)
-      INTO conn, n, stored, m, nkeys
+           pg_catalog.count(*) FILTER (WHERE v.listed_at IS NOT NULL),
+           COALESCE(pg_catalog.sum(v.restrictions) FILTER (WHERE v.listed_at IS NULL AND v.fingerprint IS NOT NULL), 0)
+      INTO conn, n, stored, m, nkeys, unlisted_restrictions
       FROM privacy.key_versions v;
     IF m OPERATOR(pg_catalog.>) 0 THEN
       status := 'error';
       detail := pg_catalog.format('pg_privacy.key_file lists key files that cannot be used: %s', stored);
       hint := 'Fix or remove them and reload: checking what was made under an older key fails while one cannot be read.';
+    ELSIF unlisted_restrictions OPERATOR(pg_catalog.>) 0 THEN
+      status := 'error';
+      detail := pg_catalog.format('restrictions were made under %s replaced key(s) that are not listed: %s', n, conn);
+      hint := 'List the file of each after the current key''s in pg_privacy.key_file and reload: until then every update of a subject table with a restricted subject, is_restricted and the purge''s anonymization refuse (they cannot tell whom those restrictions cover).';
     ELSIF n OPERATOR(pg_catalog.>) 0 THEN
       status := 'warning';
       detail := pg_catalog.format('what was made under %s replaced key(s) cannot be verified: %s', n, conn);
       hint := 'List the file of each after the current key''s in pg_privacy.key_file and reload; verify_audit_log and replay_erasures refuse until then.';
     ELSE
       status := 'ok';
-      detail := pg_catalog.format('%s key(s) listed; every key the audit log and the erasure ledger need is listed', nkeys);
+      detail := pg_catalog.format('%s key(s) listed; every key the audit log, the erasure ledger and the restrictions need is listed', nkeys);
       hint := NULL;
     END IF;
   EXCEPTION WHEN OTHERS THEN

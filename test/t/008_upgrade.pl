@@ -404,6 +404,10 @@ SELECT privacy.grant_consent('msisdn', s.msisdn, 'upgrade_mail', 'web', 'n-2', '
   FROM telco.subscription s WHERE s.customer_id = $customer;});
 	is($node->safe_psql($db, qq{SELECT jsonb_array_length(privacy.export_subject('customer', '$customer') -> 'consent') > 0}),
 		't', "$old: the subject compared has consent receipts");
+	# another customer restricted at $old: after the update, its restriction
+	# names the key it was made with, and still holds
+	my $restricted = $node->safe_psql($db, q{SELECT max(customer_id) FROM telco.subscription});
+	$node->safe_psql($db, qq{SELECT privacy.restrict_subject('customer', '$restricted', 'accuracy contested')});
 	my %before = map { $_ => $node->safe_psql($db, $q{$_}) } qw(data catalog holds lookup triggers);
 	my $doc = q{(SELECT privacy.export_subject('customer', '} . $customer . q{') - 'generated_at' AS d)};
 	my $out = $node->safe_psql($db, qq{
@@ -425,6 +429,12 @@ ROLLBACK;
 		is($node->safe_psql($db, $q{$what}), $before{$what}, "$old -> 0.8.0: $what unchanged by the update");
 	}
 	is($node->safe_psql($db, 'SELECT privacy.verify_audit_log() IS NULL'), 't', "$old -> 0.8.0: the audit chain verifies");
+	is($node->safe_psql($db, qq{SELECT bool_and(key_fingerprint = privacy.key_fingerprint()) || ' ' || privacy.is_restricted('customer', '$restricted')
+	                              FROM privacy.restriction}),
+		'true true', "$old -> 0.8.0: the restriction made at $old names the database's key, and holds");
+	my ($r, $o, $e) = $node->psql($db, qq{UPDATE telco.customer SET email = email WHERE customer_id = $restricted});
+	like($e, qr/cannot update a row of a data subject whose processing is restricted/,
+		"$old -> 0.8.0: the restricted customer's row still cannot be updated");
 }
 
 made_at('v3', '0.3.0');

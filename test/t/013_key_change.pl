@@ -58,13 +58,13 @@ for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/
 		"load $f");
 }
 $node->safe_psql('postgres', 'SELECT telco.generate(42, 1)');
-my ($x, $y) = split /\n/, $node->safe_psql('postgres', q{
+my ($x, $y, $z) = split /\n/, $node->safe_psql('postgres', q{
 SELECT c.customer_id FROM telco.customer c
  WHERE EXISTS (SELECT FROM telco.subscription s WHERE s.customer_id = c.customer_id)
    AND NOT EXISTS (SELECT FROM telco.subscription s JOIN telco.subscription o
                      ON o.msisdn = s.msisdn AND o.customer_id <> s.customer_id
                     WHERE s.customer_id = c.customer_id)
- ORDER BY c.customer_id LIMIT 2});
+ ORDER BY c.customer_id LIMIT 3});
 my $fp_a = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
 
 sub customer_rows
@@ -78,6 +78,7 @@ my $x_cdrs = $node->safe_psql('postgres', qq{
 SELECT string_agg(d.cdr_id::text, ',') FROM telco.cdr d
  WHERE d.a_number IN (SELECT privacy.pseudonymize_msisdn(s.msisdn) FROM telco.subscription s WHERE s.customer_id = $x)});
 like($x_cdrs, qr/^\d+(,\d+)*$/, 'the first subject has calls');
+my ($ret, $out, $err);
 
 # --- a backup, then an erasure under key A ----------------------------------
 $node->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/before.dump", '-d', $node->connstr('postgres') ],
@@ -85,11 +86,22 @@ $node->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/before.dump", '-d', $node->con
 $node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.erase_subject('customer', '$x')});
 is(customer_rows($node, 'postgres', $x), '0', 'the first subject is erased under key A');
 
+# a third subject's processing is restricted under key A (its keyed
+# references are made with A)
+$node->safe_psql('postgres', qq{SELECT privacy.restrict_subject('customer', '$z', 'accuracy contested')});
+sub update_z
+{
+	my ($n) = @_;
+	return $n->psql('postgres', qq{UPDATE telco.customer SET email = email WHERE customer_id = $z});
+}
+($ret, $out, $err) = update_z($node);
+like($err, qr/cannot update a row of a data subject whose processing is restricted/, 'under key A, the restricted subject\'s row cannot be updated');
+
 # --- the key is changed: B current, A listed after it ------------------------
 set_keys($node, "$key_b, $key_a");
 my $fp_b = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
 isnt($fp_b, $fp_a, 'key B is loaded as the current key');
-my ($ret, $out, $err) = $node->psql('postgres', q{SELECT privacy.pseudonymize_msisdn('+4520123456')});
+($ret, $out, $err) = $node->psql('postgres', q{SELECT privacy.pseudonymize_msisdn('+4520123456')});
 like($err, qr/pg_privacy master key does not match this database/,
 	'keyed work fails closed until the change is declared');
 ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
@@ -97,6 +109,37 @@ is($ret, 0, 'accept_key_change declares it');
 unlike($err, qr/WARNING/, '... with no warning: the replaced key stays listed');
 is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't',
 	'verify_audit_log checks the entries made under A with A, and those under B with B');
+
+# The restriction made under A holds under B: its references are checked
+# under the key each was made with.
+($ret, $out, $err) = update_z($node);
+like($err, qr/cannot update a row of a data subject whose processing is restricted/,
+	'after the key change, the row of the subject restricted under A still cannot be updated');
+is($node->safe_psql('postgres', qq{SELECT privacy.is_restricted('customer', '$z')}), 't', '... is_restricted says so');
+is($node->safe_psql('postgres', qq{SELECT privacy.export_subject('customer', '$z') ->> 'restricted'}), 'true',
+	'... and so does its export');
+is($node->safe_psql('postgres', qq{SELECT string_agg(DISTINCT key_fingerprint, ',') FROM privacy.restriction}), $fp_a,
+	'... its references stay under A, which privacy.restriction names');
+is($node->safe_psql('postgres', qq{SELECT restrictions > 0 AND needed FROM privacy.key_versions WHERE fingerprint = '$fp_a'}), 't',
+	'key_versions counts the restrictions made under A, which need it');
+# the purge's anonymization leaves the rows of the subject restricted
+# under A too
+$node->safe_psql('postgres', qq{
+CREATE TABLE telco.note (id int, email text, at timestamptz NOT NULL);
+SELECT privacy.register_table('telco.note', 'customer_relationship');
+SELECT privacy.register_column('telco.note', 'email', 'email', identifies => 'email');
+INSERT INTO telco.note SELECT 1, email, now() - interval '40 days' FROM telco.customer WHERE customer_id = $z;
+INSERT INTO telco.note VALUES (2, 'someone.else\@example.dk', now() - interval '40 days');
+SELECT privacy.set_retention('telco.note', 'at', '30 days', 'anonymize', time_zone => 'UTC');
+SELECT count(*) FROM privacy.purge(false, 'telco.note');});
+is($node->safe_psql('postgres', q{SELECT string_agg(id || ':' || (email IS NULL), ',' ORDER BY id) FROM telco.note}),
+	'1:false,2:true', 'the purge anonymizes the expired rows but those of the subject restricted under A');
+$node->safe_psql('postgres', q{SELECT privacy.drop_retention('telco.note'); SELECT privacy.unregister_table('telco.note'); DROP TABLE telco.note;});
+# restricted again under B: references under B, the subject's under both keys
+$node->safe_psql('postgres', qq{SELECT privacy.restrict_subject('customer', '$z', 'accuracy contested again')});
+is($node->safe_psql('postgres', qq{SELECT string_agg(DISTINCT key_fingerprint, ',' ORDER BY key_fingerprint) = (SELECT string_agg(f, ',' ORDER BY f) FROM unnest(ARRAY['$fp_a', '$fp_b']) f)
+                                     FROM privacy.restriction}), 't',
+	'a restriction made under B is made under B');
 is($node->safe_psql('postgres', qq{SELECT count(DISTINCT key_fingerprint) FROM privacy.audit_log WHERE key_fingerprint IN ('$fp_a', '$fp_b')}),
 	'2', '... the log holding entries under both');
 
@@ -181,8 +224,18 @@ is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || verified || ':
 	'1:false:false,2:false:false,3:true:true', 'without A, the ledger lines made under A are not verified, and their key is not listed');
 is($node->safe_psql('postgres', qq{SELECT listed_at IS NULL AND needed FROM privacy.key_versions WHERE fingerprint = '$fp_a'}),
 	't', 'key_versions: A is needed and not listed');
-is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'key history'}),
-	'warning', 'health warns that the audit log needs a key not listed');
+is($node->safe_psql('postgres', q{SELECT status || ': ' || detail FROM privacy.health() WHERE area = 'key history'}),
+	"error: restrictions were made under 1 replaced key(s) that are not listed: $fp_a (version 1: "
+	. $node->safe_psql('postgres', qq{SELECT audit_entries || ' audit entries, ' || ledger_lines || ' ledger lines, ' || restrictions || ' restrictions)'
+	                                   FROM privacy.key_versions WHERE fingerprint = '$fp_a'}),
+	'health reports an error: restrictions need a key that is not listed');
+# Restrictions made under A cannot be matched: the update of a restricted
+# subject's table, and is_restricted, fail closed, naming the key.
+($ret, $out, $err) = update_z($node);
+like($err, qr/ERROR:  no key of fingerprint \Q$fp_a\E is loaded/,
+	'without A, an update of a table holding restricted subjects refuses (55000), naming A');
+($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.is_restricted('customer', '$x')});
+like($err, qr/no key of fingerprint \Q$fp_a\E is loaded/, '... and so does is_restricted, for any subject');
 
 # --- the backup from before the change, restored where its key runs ----------
 my $new = PostgreSQL::Test::Cluster->new('restored');
@@ -246,6 +299,18 @@ like($err, qr/erasures go on in a new chain of the erasure ledger/, '... and tha
 is($node->safe_psql('postgres', qq{SELECT database_id <> '$chain_before' AND sources->0->>'db' = '$chain_before'
                                      FROM privacy.erasure_ledger_state}), 't',
 	'(the key change could not be a line of the old chain without B: a new chain, the old one its source)');
+
+# The restrictions under B, which is now replaced and not listed, fail
+# closed in turn; with both keys listed, the subject's restriction is
+# lifted under both.
+($ret, $out, $err) = update_z($node);
+like($err, qr/no key of fingerprint \Q$fp_b\E is loaded/, 'back under A, the restrictions made under B (not listed) fail closed');
+set_keys($node, "$key_a, $key_b");
+$node->safe_psql('postgres', qq{SELECT privacy.unrestrict_subject('customer', '$z')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.restriction WHERE origin = 'request'}), '0',
+	'with both listed, unrestrict_subject lifts what was made under A and under B');
+($ret, $out, $err) = update_z($node);
+is($ret, 0, '... and the subject\'s row can be updated again');
 
 # --- replay_erasures(since) checks every line it applies ---------------------
 # A forged line at the head of the ledger, in this database's chain, before
