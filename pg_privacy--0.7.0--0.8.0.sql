@@ -190,9 +190,14 @@ BEGIN
                                  'status', d.status) ORDER BY d.id), '[]')
                           FROM privacy.request_deadlines d
                          WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (r.refs) AND d.closed_at IS NULL))
-    -- the identifiers' keyed references, computed once
-    FROM (SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref(u.k, u.v)), '{}') AS refs
-            FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v)) r);
+    -- the identifiers' keyed references, computed once, under every key
+    -- pg_privacy.key_file lists: a request opened before a key change is
+    -- found (a request is a record; one made under a key no longer listed
+    -- is not, and nothing fails)
+    FROM (SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref_under(k.fingerprint, u.k, u.v)), '{}') AS refs
+            FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v),
+                 privacy_internal._key_list() k
+           WHERE k.fingerprint IS NOT NULL AND u.v IS NOT NULL) r);
 END
 $$;
 
@@ -332,6 +337,66 @@ EXCEPTION WHEN OTHERS THEN
   GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
                           e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
   PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._ledger_record(s privacy.erasure_ledger_state, kinds text[], vals text[],
+                                               spans tstzmultirange[], report jsonb, asked_at timestamptz)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refs  text[];
+  lrefs text[];
+  entry jsonb;
+  mac   text;
+BEGIN
+  -- the audit log's references, for the open requests (under every listed
+  -- key: a request opened before a key change); the ledger's own, under a
+  -- domain of its own (a reference read in the ledger cannot be matched
+  -- against the audit log or the requests)
+  refs := ARRAY(SELECT privacy_internal._audit_ref_under(k.fingerprint, u.k, u.v)
+                  FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o),
+                       privacy_internal._key_list() k
+                 WHERE k.fingerprint IS NOT NULL AND u.v IS NOT NULL
+                 ORDER BY u.o, k.listed_at);
+  lrefs := ARRAY(SELECT privacy_internal._audit_ref('ledger:' || u.k, u.v)
+                   FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
+                  ORDER BY u.o);
+  entry := pg_catalog.jsonb_build_object(
+    'v', 1, 'type', 'erasure', 'db', s.database_id, 'seq', s.last_seq OPERATOR(pg_catalog.+) 1,
+    'at', pg_catalog.clock_timestamp(), 'datname', pg_catalog.current_database(),
+    'ids', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('kind', u.k, 'ref', u.r)
+                                                  OPERATOR(pg_catalog.||)
+                                                  CASE WHEN u.p IS NULL OR u.p OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN '{}'::jsonb
+                                                       ELSE pg_catalog.jsonb_build_object('span', u.p::text) END
+                                                  ORDER BY u.o), '[]')
+              FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(lrefs), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, r, p, o)),
+    'report', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                 'table', r OPERATOR(pg_catalog.->>) 'table_name',
+                 'action', r OPERATOR(pg_catalog.->>) 'action',
+                 'rows', r OPERATOR(pg_catalog.->) 'rows',
+                 'kept_until', r OPERATOR(pg_catalog.->) 'kept_until',
+                 'why', CASE WHEN r OPERATOR(pg_catalog.->>) 'action' OPERATOR(pg_catalog.<>) 'keep' THEN NULL
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'legal hold%' THEN 'legal hold'
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'legal minimum%' THEN 'legal minimum'
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'referenced%' THEN 'referenced by kept rows'
+                             ELSE 'kept' END)), '[]')
+                 FROM pg_catalog.jsonb_array_elements(report) r),
+    'requests', (SELECT COALESCE(pg_catalog.jsonb_agg(q.id ORDER BY q.id), '[]')
+                   FROM privacy.subject_request q
+                  WHERE q.request OPERATOR(pg_catalog.=) 'erasure' AND q.closed_at IS NULL
+                    AND q.subject_ref OPERATOR(pg_catalog.=) ANY (refs)),
+    'key', privacy.key_fingerprint(),
+    'asked_at', asked_at,
+    'prev', s.last_mac);
+  mac := privacy_internal._audit_ref('pg_privacy erasure ledger', entry::text);
+  PERFORM privacy_internal._ledger_queue((entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('mac', mac))::text);
+  UPDATE privacy.erasure_ledger_state x
+     SET last_seq = s.last_seq OPERATOR(pg_catalog.+) 1, last_mac = mac, last_at = pg_catalog.clock_timestamp()
+   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  RETURN s.last_seq OPERATOR(pg_catalog.+) 1;
 END
 $$;
 

@@ -249,9 +249,14 @@ BEGIN
                                  'status', d.status) ORDER BY d.id), '[]')
                           FROM privacy.request_deadlines d
                          WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (r.refs) AND d.closed_at IS NULL))
-    -- the identifiers' keyed references, computed once
-    FROM (SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref(u.k, u.v)), '{}') AS refs
-            FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v)) r);
+    -- the identifiers' keyed references, computed once, under every key
+    -- pg_privacy.key_file lists: a request opened before a key change is
+    -- found (a request is a record; one made under a key no longer listed
+    -- is not, and nothing fails)
+    FROM (SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref_under(k.fingerprint, u.k, u.v)), '{}') AS refs
+            FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v),
+                 privacy_internal._key_list() k
+           WHERE k.fingerprint IS NOT NULL AND u.v IS NOT NULL) r);
 END
 $$;
 

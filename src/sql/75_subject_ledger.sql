@@ -344,12 +344,15 @@ DECLARE
   entry jsonb;
   mac   text;
 BEGIN
-  -- the audit log's references, for the open requests; the ledger's own,
-  -- under a domain of its own (a reference read in the ledger cannot be
-  -- matched against the audit log or the requests)
-  refs := ARRAY(SELECT privacy_internal._audit_ref(u.k, u.v)
-                  FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
-                 ORDER BY u.o);
+  -- the audit log's references, for the open requests (under every listed
+  -- key: a request opened before a key change); the ledger's own, under a
+  -- domain of its own (a reference read in the ledger cannot be matched
+  -- against the audit log or the requests)
+  refs := ARRAY(SELECT privacy_internal._audit_ref_under(k.fingerprint, u.k, u.v)
+                  FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o),
+                       privacy_internal._key_list() k
+                 WHERE k.fingerprint IS NOT NULL AND u.v IS NOT NULL
+                 ORDER BY u.o, k.listed_at);
   lrefs := ARRAY(SELECT privacy_internal._audit_ref('ledger:' || u.k, u.v)
                    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
                   ORDER BY u.o);

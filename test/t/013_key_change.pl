@@ -87,8 +87,11 @@ $node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.erase_subject('cust
 is(customer_rows($node, 'postgres', $x), '0', 'the first subject is erased under key A');
 
 # a third subject's processing is restricted under key A (its keyed
-# references are made with A)
+# references are made with A); it and the second subject have requests
+# open, recorded under A too
 $node->safe_psql('postgres', qq{SELECT privacy.restrict_subject('customer', '$z', 'accuracy contested')});
+my $z_request = $node->safe_psql('postgres', qq{SELECT privacy.open_request('customer', '$z', 'access')});
+my $y_request = $node->safe_psql('postgres', qq{SELECT privacy.open_request('customer', '$y', 'erasure')});
 sub update_z
 {
 	my ($n) = @_;
@@ -118,6 +121,8 @@ like($err, qr/cannot update a row of a data subject whose processing is restrict
 is($node->safe_psql('postgres', qq{SELECT privacy.is_restricted('customer', '$z')}), 't', '... is_restricted says so');
 is($node->safe_psql('postgres', qq{SELECT privacy.export_subject('customer', '$z') ->> 'restricted'}), 'true',
 	'... and so does its export');
+is($node->safe_psql('postgres', qq{SELECT privacy.export_subject('customer', '$z') -> 'requests' -> 0 ->> 'id'}), $z_request,
+	'the export lists the request opened under A');
 is($node->safe_psql('postgres', qq{SELECT string_agg(DISTINCT key_fingerprint, ',') FROM privacy.restriction}), $fp_a,
 	'... its references stay under A, which privacy.restriction names');
 is($node->safe_psql('postgres', qq{SELECT restrictions > 0 AND needed FROM privacy.key_versions WHERE fingerprint = '$fp_a'}), 't',
@@ -168,6 +173,8 @@ is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't
 
 $node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.erase_subject('customer', '$y')});
 is(customer_rows($node, 'postgres', $y), '0', 'the second subject is erased under key B');
+is($node->safe_psql('postgres', q{SELECT requests::text FROM privacy.erasure_ledger WHERE this_database AND seq = 3}), "[$y_request]",
+	'... and its ledger line names the erasure request opened under A');
 is($node->safe_psql('postgres', q{SELECT string_agg(seq || ':' || entry_type || ':' || (key_fingerprint = privacy.key_fingerprint()) || ':' || verified, ',' ORDER BY seq)
                                    FROM privacy.erasure_ledger WHERE this_database}),
 	'1:erasure:false:true,2:key_change:false:true,3:erasure:true:true',
