@@ -67,6 +67,12 @@ SELECT c.customer_id FROM telco.customer c
  ORDER BY c.customer_id LIMIT 3});
 my $fp_a = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
 
+# a database at 0.7.0, whose restrictions do not name their key yet: one
+# made under A here, one under B after the key change, then updated
+$node->safe_psql('postgres', 'CREATE DATABASE v7');
+$node->safe_psql('v7', q{CREATE EXTENSION pg_privacy VERSION '0.7.0'});
+$node->safe_psql('v7', q{SELECT privacy.restrict_subject('customer', '41', 'under A')});
+
 sub customer_rows
 {
 	my ($n, $db, $c) = @_;
@@ -112,6 +118,17 @@ is($ret, 0, 'accept_key_change declares it');
 unlike($err, qr/WARNING/, '... with no warning: the replaced key stays listed');
 is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't',
 	'verify_audit_log checks the entries made under A with A, and those under B with B');
+
+# the 0.7.0 database: its key change, a restriction under B, the update
+$node->safe_psql('v7', qq{SELECT privacy.accept_key_change('$fp_a')});
+$node->safe_psql('v7', q{SELECT privacy.restrict_subject('customer', '42', 'under B')});
+$node->safe_psql('v7', 'ALTER EXTENSION pg_privacy UPDATE');
+is($node->safe_psql('v7', qq{
+SELECT string_agg(r.reason || ':' || (r.key_fingerprint = CASE r.reason WHEN 'under A' THEN '$fp_a' ELSE '$fp_b' END), ',' ORDER BY r.reason)
+       || ' ' || privacy.is_restricted('customer', '41') || ' ' || privacy.is_restricted('customer', '42')
+  FROM privacy.restriction r}),
+	'under A:true,under B:true true true',
+	'updated from 0.7.0 after a key change, each restriction names the key it was made under, and both hold');
 
 # The restriction made under A holds under B: its references are checked
 # under the key each was made with.
