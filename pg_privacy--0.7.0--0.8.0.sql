@@ -44,6 +44,121 @@ DROP FUNCTION privacy_internal._retention_fpe_ref(text, text, text);
 
 -- Functions new or changed in 0.8.0, in the order of its install script (generated)
 
+CREATE OR REPLACE FUNCTION privacy.consent_history(kind text, value text)
+  RETURNS TABLE(purpose text, event text, at timestamptz, source text, notice_version text,
+                event_id bigint, recorded_at timestamptz, actor name)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  refs text[];
+  e_state  text;
+  e_msg    text;
+  e_detail text;
+  e_hint   text;
+BEGIN
+  IF kind IS NULL OR value IS NULL THEN
+    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
+   WHERE k.name OPERATOR(pg_catalog.=) consent_history.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+  END IF;
+  -- By the identifier, and by the keyed subject reference, so the history
+  -- of an erased identifier (value nulled, reference kept) is still found
+  -- by whoever knows it: under every key pg_privacy.key_file lists (an
+  -- event recorded before a key change).
+  norm := privacy_internal._identifier_normalize(kind, value);
+  refs := ARRAY(SELECT privacy_internal._audit_ref_under(k.fingerprint, consent_history.kind, norm)
+                  FROM privacy_internal._key_list() k WHERE k.fingerprint IS NOT NULL);
+  RETURN QUERY
+    SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
+      FROM privacy.consent_event e
+     WHERE (e.subject_ref OPERATOR(pg_catalog.=) ANY (refs) OR e.value OPERATOR(pg_catalog.=) norm)
+       AND e.kind OPERATOR(pg_catalog.=) consent_history.kind
+     ORDER BY e.at, e.id;
+EXCEPTION WHEN OTHERS THEN
+  -- The statement that called this names a person: never logged with an
+  -- error (errhidestmt), whatever the error.
+  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
+                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
+  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_receipts(kinds text[], normvs text[], controller jsonb)
+  RETURNS TABLE(i bigint, receipt jsonb)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  -- PL/pgSQL, so that the statement is planned once per session: with a
+  -- generic plan, since a plan for the given arrays (their length known)
+  -- always looks cheaper and would be made again at every call
+  RETURN QUERY
+  SELECT u.o, pg_catalog.jsonb_build_object(
+    'version', 'KI-CR-v1.1.0',
+    'model', 'ISO/IEC TS 27560 consent record',
+    'jurisdiction', 'DK',
+    'language', 'da',
+    -- Same subject and same last event give the same receipt id.
+    'consentReceiptID', CASE WHEN c.last_id IS NULL THEN NULL ELSE
+        pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(u.ref || '|' || c.last_id::text, 'UTF8')), 'hex'), 32)::uuid::text END,
+    'iat', pg_catalog.floor(EXTRACT(epoch FROM pg_catalog.now()))::bigint,
+    'piiPrincipalId', pg_catalog.jsonb_build_object('kind', u.k, 'value', u.v),
+    'piiControllers', CASE WHEN controller IS NULL THEN '[]'::jsonb
+                           ELSE pg_catalog.jsonb_build_array(controller) END,
+    'sensitive', false,
+    'spiCat', '[]'::jsonb,
+    'consents', COALESCE(c.records, '[]'::jsonb))
+    -- events by the identifier, and by its keyed reference (an erased
+    -- identifier's) under every key pg_privacy.key_file lists (an event
+    -- recorded before a key change); the receipt id under the current key
+    FROM (SELECT w.k, w.v, w.o, w.nv,
+                 privacy_internal._audit_ref(w.k, w.nv) AS ref,
+                 ARRAY(SELECT privacy_internal._audit_ref_under(f.fp, w.k, w.nv) FROM pg_catalog.unnest(kl.fps) f(fp)) AS refs
+            FROM (SELECT x.k, x.v, x.o, privacy_internal._identifier_normalize(x.k, x.v) AS nv
+                    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(normvs)) WITH ORDINALITY x(k, v, o)) w,
+                 (SELECT pg_catalog.array_agg(k.fingerprint) AS fps
+                    FROM privacy_internal._key_list() k WHERE k.fingerprint IS NOT NULL) kl) u
+    CROSS JOIN LATERAL (
+      SELECT pg_catalog.jsonb_agg(m.r ORDER BY m.r OPERATOR(pg_catalog.->>) 'purpose') AS records,
+             pg_catalog.max(m.last_id) AS last_id
+        FROM (
+          SELECT pg_catalog.jsonb_build_object(
+                   'purpose', p.name,
+                   'purposeDescription', p.description,
+                   'legalBasis', p.legal_basis,
+                   'legalBasisArticle', b.article,
+                   'consentType', 'EXPLICIT',
+                   'thirdPartyDisclosure', pg_catalog.cardinality(p.recipients) OPERATOR(pg_catalog.>) 0,
+                   'thirdPartyName', pg_catalog.to_jsonb(p.recipients),
+                   'termination', 'withdrawal at any time, as easy as giving it (GDPR Art. 7(3))',
+                   'state', CASE pg_catalog.max(e.id) FILTER (WHERE e.event OPERATOR(pg_catalog.=) 'grant')
+                                  OPERATOR(pg_catalog.=) pg_catalog.max(e.id)
+                                 WHEN true THEN 'active' ELSE 'withdrawn' END,
+                   'events', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                               'eventId', e.id,
+                               'eventType', CASE e.event WHEN 'grant' THEN 'given' ELSE 'withdrawn' END,
+                               'eventTime', e.at,
+                               'recordedTime', e.recorded_at,
+                               'collectionMethod', e.source,
+                               'noticeVersion', e.notice_version,
+                               'recordedBy', e.actor) ORDER BY e.at, e.id)) AS r,
+                 pg_catalog.max(e.id) AS last_id
+            FROM privacy.consent_event e
+            JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) e.purpose
+            JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+           WHERE (e.subject_ref OPERATOR(pg_catalog.=) ANY (u.refs) OR e.value OPERATOR(pg_catalog.=) u.nv)
+             AND e.kind OPERATOR(pg_catalog.=) u.k
+           GROUP BY p.name, p.description, p.legal_basis, b.article, p.recipients) m) c;
+END
+$$;
+
 CREATE FUNCTION privacy_internal._retention_fpe_refs(kind text, val text, domain text) RETURNS text[]
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp

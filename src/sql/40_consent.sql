@@ -440,7 +440,7 @@ CREATE FUNCTION privacy.consent_history(kind text, value text)
 AS $$
 DECLARE
   norm text;
-  ref  text;
+  refs text[];
   e_state  text;
   e_msg    text;
   e_detail text;
@@ -454,13 +454,17 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
   END IF;
-  -- By the keyed subject reference, so the history of an erased identifier
-  -- (value nulled, reference kept) is still found by whoever knows it.
-  ref := privacy_internal._subject_ref(kind, privacy_internal._identifier_normalize(kind, value));
+  -- By the identifier, and by the keyed subject reference, so the history
+  -- of an erased identifier (value nulled, reference kept) is still found
+  -- by whoever knows it: under every key pg_privacy.key_file lists (an
+  -- event recorded before a key change).
+  norm := privacy_internal._identifier_normalize(kind, value);
+  refs := ARRAY(SELECT privacy_internal._audit_ref_under(k.fingerprint, consent_history.kind, norm)
+                  FROM privacy_internal._key_list() k WHERE k.fingerprint IS NOT NULL);
   RETURN QUERY
     SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
       FROM privacy.consent_event e
-     WHERE e.subject_ref OPERATOR(pg_catalog.=) ref
+     WHERE (e.subject_ref OPERATOR(pg_catalog.=) ANY (refs) OR e.value OPERATOR(pg_catalog.=) norm)
        AND e.kind OPERATOR(pg_catalog.=) consent_history.kind
      ORDER BY e.at, e.id;
 EXCEPTION WHEN OTHERS THEN
@@ -504,9 +508,16 @@ BEGIN
     'sensitive', false,
     'spiCat', '[]'::jsonb,
     'consents', COALESCE(c.records, '[]'::jsonb))
-    FROM (SELECT w.k, w.v, w.o,
-                 privacy_internal._audit_ref(w.k, privacy_internal._identifier_normalize(w.k, w.v)) AS ref
-            FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(normvs)) WITH ORDINALITY w(k, v, o)) u
+    -- events by the identifier, and by its keyed reference (an erased
+    -- identifier's) under every key pg_privacy.key_file lists (an event
+    -- recorded before a key change); the receipt id under the current key
+    FROM (SELECT w.k, w.v, w.o, w.nv,
+                 privacy_internal._audit_ref(w.k, w.nv) AS ref,
+                 ARRAY(SELECT privacy_internal._audit_ref_under(f.fp, w.k, w.nv) FROM pg_catalog.unnest(kl.fps) f(fp)) AS refs
+            FROM (SELECT x.k, x.v, x.o, privacy_internal._identifier_normalize(x.k, x.v) AS nv
+                    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(normvs)) WITH ORDINALITY x(k, v, o)) w,
+                 (SELECT pg_catalog.array_agg(k.fingerprint) AS fps
+                    FROM privacy_internal._key_list() k WHERE k.fingerprint IS NOT NULL) kl) u
     CROSS JOIN LATERAL (
       SELECT pg_catalog.jsonb_agg(m.r ORDER BY m.r OPERATOR(pg_catalog.->>) 'purpose') AS records,
              pg_catalog.max(m.last_id) AS last_id
@@ -535,7 +546,7 @@ BEGIN
             FROM privacy.consent_event e
             JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) e.purpose
             JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
-           WHERE e.subject_ref OPERATOR(pg_catalog.=) u.ref
+           WHERE (e.subject_ref OPERATOR(pg_catalog.=) ANY (u.refs) OR e.value OPERATOR(pg_catalog.=) u.nv)
              AND e.kind OPERATOR(pg_catalog.=) u.k
            GROUP BY p.name, p.description, p.legal_basis, b.article, p.recipients) m) c;
 END

@@ -86,6 +86,16 @@ SELECT string_agg(d.cdr_id::text, ',') FROM telco.cdr d
 like($x_cdrs, qr/^\d+(,\d+)*$/, 'the first subject has calls');
 my ($ret, $out, $err);
 
+# consent recorded under A: the third subject's e-mail address, and the
+# first's, which is erased below (its events keep their reference only)
+my ($x_email, $z_email) = split /\n/, $node->safe_psql('postgres', qq{
+SELECT email FROM telco.customer WHERE customer_id IN ($x, $z) ORDER BY customer_id});
+$node->safe_psql('postgres', qq{
+SELECT privacy.define_purpose('kc_news', 'consent');
+SELECT privacy.grant_consent('email', '$x_email', 'kc_news', 'web', 'n-1');
+SELECT privacy.grant_consent('email', '$z_email', 'kc_news', 'web', 'n-1');
+SELECT privacy.withdraw_consent('email', '$z_email', 'kc_news', 'mail');});
+
 # --- a backup, then an erasure under key A ----------------------------------
 $node->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/before.dump", '-d', $node->connstr('postgres') ],
 	'a logical backup before the erasures and the key change');
@@ -140,6 +150,16 @@ is($node->safe_psql('postgres', qq{SELECT privacy.export_subject('customer', '$z
 	'... and so does its export');
 is($node->safe_psql('postgres', qq{SELECT privacy.export_subject('customer', '$z') -> 'requests' -> 0 ->> 'id'}), $z_request,
 	'the export lists the request opened under A');
+# The consent history recorded under A is found under B: by the identifier,
+# and (the erased subject's) by its reference under A.
+is($node->safe_psql('postgres', qq{SELECT string_agg(event, ',' ORDER BY event_id) FROM privacy.consent_history('email', '$z_email')}),
+	'grant,withdraw', 'consent_history finds the events recorded under A');
+is($node->safe_psql('postgres', qq{
+SELECT r -> 'consents' -> 0 ->> 'state' FROM jsonb_array_elements(privacy.export_subject('customer', '$z') -> 'consent') r
+ WHERE r -> 'piiPrincipalId' ->> 'kind' = 'email'}),
+	'withdrawn', '... and so do the receipts in its export');
+is($node->safe_psql('postgres', qq{SELECT string_agg(event, ',' ORDER BY event_id) FROM privacy.consent_history('email', '$x_email')}),
+	'grant', '... and the history of the subject erased under A, by its reference under A');
 is($node->safe_psql('postgres', qq{SELECT string_agg(DISTINCT key_fingerprint, ',') FROM privacy.restriction}), $fp_a,
 	'... its references stay under A, which privacy.restriction names');
 is($node->safe_psql('postgres', qq{SELECT restrictions > 0 AND needed FROM privacy.key_versions WHERE fingerprint = '$fp_a'}), 't',
@@ -260,6 +280,10 @@ like($err, qr/ERROR:  no key of fingerprint \Q$fp_a\E is loaded/,
 	'without A, an update of a table holding restricted subjects refuses (55000), naming A');
 ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.is_restricted('customer', '$x')});
 like($err, qr/no key of fingerprint \Q$fp_a\E is loaded/, '... and so does is_restricted, for any subject');
+is($node->safe_psql('postgres', qq{SELECT string_agg(event, ',' ORDER BY event_id) FROM privacy.consent_history('email', '$z_email')}),
+	'grant,withdraw', 'without A, the consent history of an identifier is still found by the identifier');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.consent_history('email', '$x_email')}),
+	'0', '... but an erased one\'s, whose events hold only references under A, no more (what a destroyed key leaves unlinkable)');
 
 # --- the backup from before the change, restored where its key runs ----------
 my $new = PostgreSQL::Test::Cluster->new('restored');
