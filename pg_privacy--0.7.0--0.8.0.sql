@@ -159,19 +159,19 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION privacy_internal._retention_fpe_refs(kind text, val text, domain text) RETURNS text[]
+CREATE FUNCTION privacy_internal._retention_fpe_norm(val text, domain text) RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  RETURN COALESCE(privacy_internal._restriction_refs(kind, privacy_internal._msisdn_decrypt(val, domain)), '{}');
+  RETURN COALESCE(privacy_internal._msisdn_decrypt(val, domain), '');
 EXCEPTION WHEN data_exception THEN
-  RETURN ARRAY[''];
+  RETURN '';
 END
 $$;
 
-COMMENT ON FUNCTION privacy_internal._retention_fpe_refs(text, text, text) IS
-  'internal: restriction references of an msisdn_fpe stored value (under every key a restriction was made with), {""} when it cannot be read back';
+COMMENT ON FUNCTION privacy_internal._retention_fpe_norm(text, text) IS
+  'internal: the number an msisdn_fpe stored value holds, empty when it cannot be read back';
 
 CREATE OR REPLACE FUNCTION privacy_internal._retention_restricted(w privacy_internal._retention_work, wh text, args text[],
                                              lock_timeout_ms integer,
@@ -186,6 +186,7 @@ DECLARE
   vals text[];
   rvals text[];
   rspans tstzmultirange[];
+  keys text[];
   rel text := (w.policy).tbl::text;     -- qualifies the outer row below
   conds text[] := '{}';
   n integer := pg_catalog.cardinality(args);
@@ -196,6 +197,8 @@ BEGIN
                      WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
     RETURN;
   END IF;
+  -- the keys the restrictions in force were made with, read once
+  keys := privacy_internal._restriction_keys();
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) (w.policy).tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
@@ -213,17 +216,19 @@ BEGIN
     -- refuse as well, is left alone as if restricted)
     WITH v AS (
       SELECT u.val,
-             CASE WHEN c.protect IS NOT NULL THEN privacy_internal._retention_fpe_refs(c.kind, u.val, c.domain)
-                  ELSE privacy_internal._restriction_refs(c.kind, privacy.lookup_value(c.mode, u.val, dc)) END AS refs
+             CASE WHEN c.protect IS NOT NULL THEN privacy_internal._retention_fpe_norm(u.val, c.domain)
+                  ELSE privacy.lookup_value(c.mode, u.val, dc) END AS norm
         FROM pg_catalog.unnest(vals) u(val))
     SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
       INTO rvals, rspans
       FROM (SELECT v.val, r.span
-              FROM v JOIN privacy.restriction r
-                ON r.kind OPERATOR(pg_catalog.=) c.kind AND r.subject_ref OPERATOR(pg_catalog.=) ANY (v.refs)
+              FROM v CROSS JOIN pg_catalog.unnest(keys) k(fp)
+              JOIN privacy.restriction r
+                ON r.kind OPERATOR(pg_catalog.=) c.kind
+               AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref_under(k.fp, c.kind, v.norm)
              WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
             UNION ALL
-            SELECT v.val, '{(,)}'::pg_catalog.tstzmultirange FROM v WHERE v.refs OPERATOR(pg_catalog.=) ARRAY['']) x;
+            SELECT v.val, '{(,)}'::pg_catalog.tstzmultirange FROM v WHERE v.norm OPERATOR(pg_catalog.=) '') x;
     CONTINUE WHEN rvals IS NULL;
     pargs := pargs || rvals::text || rspans::text;
     conds := conds || pg_catalog.format(
@@ -254,15 +259,17 @@ CREATE FUNCTION privacy_internal._restriction_keys()
 AS $$
   WITH RECURSIVE k(fp) AS (
     SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
+     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
     UNION ALL
     SELECT (SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
-             WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp)
+             WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp
+               AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
       FROM k WHERE k.fp IS NOT NULL)
   SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') FROM k
 $$;
 
 COMMENT ON FUNCTION privacy_internal._restriction_keys() IS
-  'internal: the fingerprints of the keys the restrictions were made with';
+  'internal: the fingerprints of the keys the restrictions in force were made with';
 
 CREATE FUNCTION privacy_internal._restriction_refs(kind text, value text)
   RETURNS text[]
@@ -332,13 +339,16 @@ CREATE OR REPLACE FUNCTION privacy_internal._restrict_check(fired regclass, vals
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc  text := privacy_internal._default_country();
-  reg regclass;
-  hit record;
+  dc   text := privacy_internal._default_country();
+  reg  regclass;
+  hit  record;
+  keys text[];
 BEGIN
   IF vals IS NULL THEN
     RETURN;
   END IF;
+  -- the keys the restrictions in force were made with, read once
+  keys := privacy_internal._restriction_keys();
   SELECT a.relid INTO reg
     FROM (SELECT fired AS relid, 0 AS o
           UNION ALL
@@ -355,9 +365,10 @@ BEGIN
                JOIN pg_catalog.unnest(privacy_internal._subject_cols()) c
                  ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
        h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
-               FROM n JOIN privacy.restriction r
+               FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
+               JOIN privacy.restriction r
                  ON r.kind OPERATOR(pg_catalog.=) n.kind
-                AND r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._restriction_refs(n.kind, n.norm))
+                AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref_under(k.fp, n.kind, n.norm)
               WHERE n.norm IS NOT NULL
                 AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
   SELECT h.col, h.reason INTO hit
@@ -961,7 +972,9 @@ listed AS (SELECT pg_catalog.min(k.listed_at) AS listed_at, k.fingerprint FROM k
             WHERE k.fingerprint IS NOT NULL GROUP BY k.fingerprint),
 ledger AS (SELECT g.fingerprint, g.lines FROM privacy_internal._ledger_key_lines() g),
 state AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
+-- the restrictions in force (one past its end binds no key)
 restr AS (SELECT r.key_fingerprint AS fingerprint, pg_catalog.count(*) AS n FROM privacy.restriction r
+           WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
            GROUP BY r.key_fingerprint),
 used AS (
   SELECT u.fingerprint, pg_catalog.min(u.o) AS o
@@ -970,10 +983,12 @@ used AS (
           UNION ALL SELECT g.fingerprint, 1e31 FROM ledger g WHERE g.fingerprint IS NOT NULL
           UNION ALL SELECT r.fingerprint, 1e32 FROM restr r) u
    GROUP BY u.fingerprint),
+-- numbered by first use (keys known from the same source only: by fingerprint)
+numbered AS (SELECT u.fingerprint, pg_catalog.row_number() OVER (ORDER BY u.o, u.fingerprint) AS version FROM used u),
 known AS (
   SELECT u.fingerprint FROM used u
   UNION SELECT l.fingerprint FROM listed l WHERE l.fingerprint IS NOT NULL)
-SELECT CASE WHEN u.o IS NOT NULL THEN (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=) u.o) END AS version,
+SELECT nb.version,
        k.fingerprint,
        k.fingerprint OPERATOR(pg_catalog.=) COALESCE((SELECT s.fingerprint FROM state s),
                                                       (SELECT l.fingerprint FROM listed l WHERE l.listed_at OPERATOR(pg_catalog.=) 1)) AS current,
@@ -988,7 +1003,7 @@ SELECT CASE WHEN u.o IS NOT NULL THEN (SELECT pg_catalog.count(*) FROM used v WH
        NULL::text AS problem,
        COALESCE(r.n, 0) AS restrictions
   FROM known k
-  LEFT JOIN used u ON u.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
+  LEFT JOIN numbered nb ON nb.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN listed l ON l.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN audit a ON a.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN ledger g ON g.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
@@ -1011,6 +1026,11 @@ ALTER TABLE privacy.registered_column ENABLE ALWAYS TRIGGER catalog_changed, ENA
 ALTER TABLE privacy.consent_requirement ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 ALTER TABLE privacy.retention_policy ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 ALTER TABLE privacy.subject_table ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
+-- So do the domain grants' trigger (a revoke reaches open sessions) and
+-- the triggers that number a declared column on this server.
+ALTER TABLE privacy.domain_grant ENABLE ALWAYS TRIGGER domain_grant_changed;
+ALTER TABLE privacy.registered_column ENABLE ALWAYS TRIGGER registered_column_attnum;
+ALTER TABLE privacy.retention_policy ENABLE ALWAYS TRIGGER retention_policy_attnum;
 
 
 -- Privileges: every GRANT and REVOKE of the 0.8.0 install script, in its order (generated)

@@ -166,6 +166,24 @@ SELECT privacy.unrestrict_subject('customer', '1');
 SELECT privacy.unrestrict_subject('customer', '1');
 UPDATE regress_subj.customer SET name = 'Ann Jensen' WHERE customer_id = 1;
 SELECT privacy.is_restricted('customer', '1');
+-- A restriction names the key of its references, and is matched under it:
+-- made under a key pg_privacy.key_file does not list, it cannot be told
+-- whom it covers, and every check of restrictions fails closed (55000)
+-- while it is in force; past its end it binds no key.
+SELECT privacy.restrict_subject('customer', '1', 'regress key') \gset
+SELECT count(*) AS under_the_current_key FROM privacy.restriction WHERE key_fingerprint = privacy.key_fingerprint();
+BEGIN;
+INSERT INTO privacy.restriction (kind, subject_ref, reason, origin, until, restricted_by, key_fingerprint)
+VALUES ('customer', 'ref:made-under-another-key', 'case', 'request', '2001-01-01', 'regress', 'pgp1:0000000000000000');
+SELECT privacy.is_restricted('customer', '2') AS c2_past_its_end;
+UPDATE regress_subj.customer SET name = 'Bob H.' WHERE customer_id = 2;
+UPDATE privacy.restriction SET until = NULL WHERE subject_ref = 'ref:made-under-another-key';
+SAVEPOINT in_force;
+SELECT privacy.is_restricted('customer', '2');
+ROLLBACK TO SAVEPOINT in_force;
+UPDATE regress_subj.customer SET name = 'Bob H.' WHERE customer_id = 2;
+ROLLBACK;
+SELECT privacy.unrestrict_subject('customer', '1');
 
 -- Requests and their deadlines
 SELECT privacy.open_request('customer', '1', 'complaint');

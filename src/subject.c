@@ -101,8 +101,9 @@ static bool subject_xact_cb_registered = false;
  * committed while the builder ran), and kept, it would outlive that
  * change; it is used by this call and built again by the next.
  */
+#define BUILD_MAX_NEST 16
 static int	build_depth = 0;
-static int	build_level = 0;
+static int	build_levels[BUILD_MAX_NEST];	/* the nesting level each began at */
 static uint64 build_resets = 0;
 static void subject_register_callbacks(void);
 
@@ -133,10 +134,15 @@ subject_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
 	if (event == SUBXACT_EVENT_ABORT_SUB && subject_erasing &&
 		GetCurrentTransactionNestLevel() <= subject_erasing_level)
 		subject_erasing = false;
-	/* an engine call that failed in it: its window ends */
-	if (event == SUBXACT_EVENT_ABORT_SUB && build_depth > 0 &&
-		GetCurrentTransactionNestLevel() <= build_level)
-		build_depth = 0;
+	/* the engine calls that began in it, or deeper, failed: their windows end */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		int			level = GetCurrentTransactionNestLevel();
+
+		while (build_depth > 0 &&
+			   build_levels[Min(build_depth, BUILD_MAX_NEST) - 1] >= level)
+			build_depth--;
+	}
 }
 
 
@@ -794,11 +800,11 @@ void
 pgp_subject_build_begin(void)
 {
 	subject_register_callbacks();
-	if (build_depth++ == 0)
-	{
+	if (build_depth == 0)
 		build_resets = subject_cache_resets;
-		build_level = GetCurrentTransactionNestLevel();
-	}
+	if (build_depth < BUILD_MAX_NEST)
+		build_levels[build_depth] = GetCurrentTransactionNestLevel();
+	build_depth++;
 }
 
 void
@@ -1484,9 +1490,16 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/* 1. the owner's query, or NULL (as the extension owner; kept as built) */
+	/*
+	 * 1. the owner's query, or NULL (as the extension owner), built in a
+	 * snapshot taken now, not the UPDATE's (which may predate a declaration
+	 * whose invalidation this statement has processed already: kept, what
+	 * it built would outlive that declaration)
+	 */
 	pgp_subject_build_begin();
+	PushActiveSnapshot(GetLatestSnapshot());
 	pgp_catalog_select("SELECT privacy_internal._restrict_sql($1)", 1, argtypes, values);
+	PopActiveSnapshot();
 	pgp_subject_build_end();
 	if (SPI_processed != 1)
 		elog(ERROR, "privacy_internal._restrict_sql returned %d rows", (int) SPI_processed);

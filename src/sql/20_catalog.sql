@@ -203,6 +203,8 @@ $$;
 CREATE TRIGGER registered_column_attnum
   BEFORE INSERT OR UPDATE OF tbl, col ON privacy.registered_column
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._registered_column_attnum();
+-- (also in logical replication's apply: the column's number on this server)
+ALTER TABLE privacy.registered_column ENABLE ALWAYS TRIGGER registered_column_attnum;
 
 -- A change of a declaration, however made, reaches every session's
 -- derived statements and table descriptions (src/subject.c).  The

@@ -134,6 +134,9 @@ $$;
 CREATE TRIGGER domain_grant_changed
   AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON privacy.domain_grant
   FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._domain_grant_changed();
+-- (also under session_replication_role = replica and in logical
+-- replication's apply: a revoke written there reaches open sessions)
+ALTER TABLE privacy.domain_grant ENABLE ALWAYS TRIGGER domain_grant_changed;
 
 -- Domains are capabilities (see privacy.domain_grant).
 CREATE FUNCTION privacy.grant_domain(domain text, grantee regrole) RETURNS void

@@ -109,6 +109,8 @@ $$;
 CREATE TRIGGER retention_policy_attnum
   BEFORE INSERT OR UPDATE OF tbl, time_column ON privacy.retention_policy
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._retention_policy_attnum();
+-- (also in logical replication's apply: the column's number on this server)
+ALTER TABLE privacy.retention_policy ENABLE ALWAYS TRIGGER retention_policy_attnum;
 
 -- A renamed time column is followed by the catalog's one rename-following
 -- mechanism (privacy_internal._follow_column_rename, 20_catalog.sql).

@@ -209,18 +209,18 @@ $$;
 -- for which the identifier was the subject's).
 -- The restriction reference of a value stored by msisdn_fpe: '' when it
 -- cannot be read back (not a pseudonym of that domain).
-CREATE FUNCTION privacy_internal._retention_fpe_refs(kind text, val text, domain text) RETURNS text[]
+CREATE FUNCTION privacy_internal._retention_fpe_norm(val text, domain text) RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  RETURN COALESCE(privacy_internal._restriction_refs(kind, privacy_internal._msisdn_decrypt(val, domain)), '{}');
+  RETURN COALESCE(privacy_internal._msisdn_decrypt(val, domain), '');
 EXCEPTION WHEN data_exception THEN
-  RETURN ARRAY[''];
+  RETURN '';
 END
 $$;
-COMMENT ON FUNCTION privacy_internal._retention_fpe_refs(text, text, text) IS
-  'internal: restriction references of an msisdn_fpe stored value (under every key a restriction was made with), {""} when it cannot be read back';
+COMMENT ON FUNCTION privacy_internal._retention_fpe_norm(text, text) IS
+  'internal: the number an msisdn_fpe stored value holds, empty when it cannot be read back';
 
 CREATE FUNCTION privacy_internal._retention_restricted(w privacy_internal._retention_work, wh text, args text[],
                                              lock_timeout_ms integer,
@@ -235,6 +235,7 @@ DECLARE
   vals text[];
   rvals text[];
   rspans tstzmultirange[];
+  keys text[];
   rel text := (w.policy).tbl::text;     -- qualifies the outer row below
   conds text[] := '{}';
   n integer := pg_catalog.cardinality(args);
@@ -245,6 +246,8 @@ BEGIN
                      WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
     RETURN;
   END IF;
+  -- the keys the restrictions in force were made with, read once
+  keys := privacy_internal._restriction_keys();
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) (w.policy).tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
@@ -262,17 +265,19 @@ BEGIN
     -- refuse as well, is left alone as if restricted)
     WITH v AS (
       SELECT u.val,
-             CASE WHEN c.protect IS NOT NULL THEN privacy_internal._retention_fpe_refs(c.kind, u.val, c.domain)
-                  ELSE privacy_internal._restriction_refs(c.kind, privacy.lookup_value(c.mode, u.val, dc)) END AS refs
+             CASE WHEN c.protect IS NOT NULL THEN privacy_internal._retention_fpe_norm(u.val, c.domain)
+                  ELSE privacy.lookup_value(c.mode, u.val, dc) END AS norm
         FROM pg_catalog.unnest(vals) u(val))
     SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
       INTO rvals, rspans
       FROM (SELECT v.val, r.span
-              FROM v JOIN privacy.restriction r
-                ON r.kind OPERATOR(pg_catalog.=) c.kind AND r.subject_ref OPERATOR(pg_catalog.=) ANY (v.refs)
+              FROM v CROSS JOIN pg_catalog.unnest(keys) k(fp)
+              JOIN privacy.restriction r
+                ON r.kind OPERATOR(pg_catalog.=) c.kind
+               AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref_under(k.fp, c.kind, v.norm)
              WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
             UNION ALL
-            SELECT v.val, '{(,)}'::pg_catalog.tstzmultirange FROM v WHERE v.refs OPERATOR(pg_catalog.=) ARRAY['']) x;
+            SELECT v.val, '{(,)}'::pg_catalog.tstzmultirange FROM v WHERE v.norm OPERATOR(pg_catalog.=) '') x;
     CONTINUE WHEN rvals IS NULL;
     pargs := pargs || rvals::text || rspans::text;
     conds := conds || pg_catalog.format(

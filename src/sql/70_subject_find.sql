@@ -105,7 +105,8 @@ COMMENT ON TABLE privacy.restriction IS
   'pg_privacy: restricted data subjects (GDPR Art. 18) by keyed identifier reference; their rows can be stored and exported, not updated';
 SELECT pg_catalog.pg_extension_config_dump('privacy.restriction', '');
 
--- The keys the restrictions were made with, one index probe each.
+-- The keys the restrictions in force were made with, one index probe each
+-- (a restriction past its end binds no key).
 CREATE FUNCTION privacy_internal._restriction_keys()
   RETURNS text[]
   LANGUAGE sql STABLE
@@ -113,14 +114,16 @@ CREATE FUNCTION privacy_internal._restriction_keys()
 AS $$
   WITH RECURSIVE k(fp) AS (
     SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
+     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
     UNION ALL
     SELECT (SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
-             WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp)
+             WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp
+               AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
       FROM k WHERE k.fp IS NOT NULL)
   SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') FROM k
 $$;
 COMMENT ON FUNCTION privacy_internal._restriction_keys() IS
-  'internal: the fingerprints of the keys the restrictions were made with';
+  'internal: the fingerprints of the keys the restrictions in force were made with';
 
 -- The references an identifier (kind, normalized value) has under each key
 -- a restriction was made with: a restriction made before a key change

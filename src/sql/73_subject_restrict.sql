@@ -87,13 +87,16 @@ CREATE FUNCTION privacy_internal._restrict_check(fired regclass, vals jsonb)
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc  text := privacy_internal._default_country();
-  reg regclass;
-  hit record;
+  dc   text := privacy_internal._default_country();
+  reg  regclass;
+  hit  record;
+  keys text[];
 BEGIN
   IF vals IS NULL THEN
     RETURN;
   END IF;
+  -- the keys the restrictions in force were made with, read once
+  keys := privacy_internal._restriction_keys();
   SELECT a.relid INTO reg
     FROM (SELECT fired AS relid, 0 AS o
           UNION ALL
@@ -110,9 +113,10 @@ BEGIN
                JOIN pg_catalog.unnest(privacy_internal._subject_cols()) c
                  ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
        h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
-               FROM n JOIN privacy.restriction r
+               FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
+               JOIN privacy.restriction r
                  ON r.kind OPERATOR(pg_catalog.=) n.kind
-                AND r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._restriction_refs(n.kind, n.norm))
+                AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref_under(k.fp, n.kind, n.norm)
               WHERE n.norm IS NOT NULL
                 AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
   SELECT h.col, h.reason INTO hit

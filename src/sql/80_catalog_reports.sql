@@ -169,7 +169,9 @@ listed AS (SELECT pg_catalog.min(k.listed_at) AS listed_at, k.fingerprint FROM k
             WHERE k.fingerprint IS NOT NULL GROUP BY k.fingerprint),
 ledger AS (SELECT g.fingerprint, g.lines FROM privacy_internal._ledger_key_lines() g),
 state AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
+-- the restrictions in force (one past its end binds no key)
 restr AS (SELECT r.key_fingerprint AS fingerprint, pg_catalog.count(*) AS n FROM privacy.restriction r
+           WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
            GROUP BY r.key_fingerprint),
 used AS (
   SELECT u.fingerprint, pg_catalog.min(u.o) AS o
@@ -178,10 +180,12 @@ used AS (
           UNION ALL SELECT g.fingerprint, 1e31 FROM ledger g WHERE g.fingerprint IS NOT NULL
           UNION ALL SELECT r.fingerprint, 1e32 FROM restr r) u
    GROUP BY u.fingerprint),
+-- numbered by first use (keys known from the same source only: by fingerprint)
+numbered AS (SELECT u.fingerprint, pg_catalog.row_number() OVER (ORDER BY u.o, u.fingerprint) AS version FROM used u),
 known AS (
   SELECT u.fingerprint FROM used u
   UNION SELECT l.fingerprint FROM listed l WHERE l.fingerprint IS NOT NULL)
-SELECT CASE WHEN u.o IS NOT NULL THEN (SELECT pg_catalog.count(*) FROM used v WHERE v.o OPERATOR(pg_catalog.<=) u.o) END AS version,
+SELECT nb.version,
        k.fingerprint,
        k.fingerprint OPERATOR(pg_catalog.=) COALESCE((SELECT s.fingerprint FROM state s),
                                                       (SELECT l.fingerprint FROM listed l WHERE l.listed_at OPERATOR(pg_catalog.=) 1)) AS current,
@@ -196,7 +200,7 @@ SELECT CASE WHEN u.o IS NOT NULL THEN (SELECT pg_catalog.count(*) FROM used v WH
        NULL::text AS problem,
        COALESCE(r.n, 0) AS restrictions
   FROM known k
-  LEFT JOIN used u ON u.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
+  LEFT JOIN numbered nb ON nb.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN listed l ON l.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN audit a ON a.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN ledger g ON g.fingerprint OPERATOR(pg_catalog.=) k.fingerprint

@@ -8,3 +8,8 @@ ALTER TABLE privacy.registered_column ENABLE ALWAYS TRIGGER catalog_changed, ENA
 ALTER TABLE privacy.consent_requirement ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 ALTER TABLE privacy.retention_policy ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
 ALTER TABLE privacy.subject_table ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
+-- So do the domain grants' trigger (a revoke reaches open sessions) and
+-- the triggers that number a declared column on this server.
+ALTER TABLE privacy.domain_grant ENABLE ALWAYS TRIGGER domain_grant_changed;
+ALTER TABLE privacy.registered_column ENABLE ALWAYS TRIGGER registered_column_attnum;
+ALTER TABLE privacy.retention_policy ENABLE ALWAYS TRIGGER retention_policy_attnum;

@@ -326,7 +326,7 @@ for my $call (
 	q{SELECT privacy_internal._msisdn_decrypt('+4520556677', 'default')},
 	q{SELECT privacy_internal._audit_ref('msisdn', '+4520556677')},
 	q{SELECT privacy_internal._subject_ref('msisdn', '+4520556677')},
-	q{SELECT privacy_internal._retention_fpe_refs('msisdn', '+4520556677', 'default')},
+	q{SELECT privacy_internal._retention_fpe_norm('+4520556677', 'default')},
 	q{SELECT privacy_internal._restriction_refs('msisdn', '+4520556677')},
 	q{SELECT privacy_internal._audit('forged', 'x', '{}')},
 	q{SELECT privacy_internal._audit_anchor(1, '\x00', 'pgp1:0000000000000000')},
