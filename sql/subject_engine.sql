@@ -139,12 +139,12 @@ SELECT e->>'table' AS tbl FROM jsonb_array_elements(privacy.export_subject('cust
 -- registered table can come in between.)
 BEGIN;
 SELECT count(*) FROM privacy.erase_subject('customer', '999', dry_run => true);
-SELECT privacy_internal._subject_cache_get('#lock') IS NOT NULL AS kept;
+SELECT privacy_internal._subject_cache_get('protected') IS NOT NULL AS kept;
 CREATE TEMP TABLE regress_eng_unrelated (x int);
 ANALYZE regress_eng_unrelated;
-SELECT privacy_internal._subject_cache_get('#lock') IS NOT NULL AS kept;
+SELECT privacy_internal._subject_cache_get('protected') IS NOT NULL AS kept;
 ALTER TABLE regress_eng.letter ADD COLUMN sent_at timestamptz;
-SELECT privacy_internal._subject_cache_get('#lock') IS NOT NULL AS kept;
+SELECT privacy_internal._subject_cache_get('protected') IS NOT NULL AS kept;
 COMMIT;
 
 -- The search's limits, for export and erasure alike, and nothing is
@@ -268,6 +268,16 @@ SELECT pg_temp.w_kept() AS kept_after_the_invalidation;
 SELECT id FROM regress_eng.w_first UNION ALL SELECT id FROM regress_eng.w_last ORDER BY 1;
 SELECT table_name, action, rows FROM privacy.erase_subject('customer', 'w2') ORDER BY 1, 2;
 SELECT pg_temp.w_kept() AS kept_by_the_next_erasure;
+-- A table a registered table references, not registered itself, is
+-- locked by the erasure too, named at each erasure: renamed in the middle
+-- of the session, the next erasure locks it under its new name.
+CREATE TABLE regress_eng.w_plan (plan_id int PRIMARY KEY);
+INSERT INTO regress_eng.w_plan VALUES (1);
+ALTER TABLE regress_eng.w_last ADD COLUMN plan_id int REFERENCES regress_eng.w_plan;
+INSERT INTO regress_eng.w_last VALUES ('w3', 1), ('w4', 1);
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', 'w3') ORDER BY 1, 2;
+ALTER TABLE regress_eng.w_plan RENAME TO w_plan_renamed;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', 'w4') ORDER BY 1, 2;
 SELECT privacy.unregister_table(t) FROM unnest(ARRAY['regress_eng.w_first', 'regress_eng.w_last']::regclass[]) t;
 
 -- Clean up

@@ -1594,6 +1594,15 @@ eng_exec_all_fk(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond, int
 }
 
 static int
+eng_oid_cmp(const void *a, const void *b)
+{
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
+
+	return (x > y) - (x < y);
+}
+
+static int
 eng_cstr_cmp(const void *a, const void *b)
 {
 	const char *x = *(const char *const *) a;
@@ -1750,25 +1759,33 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 					 "  FROM privacy_internal._subject_table_order() o", &norder);
 	if (norder > 0)
 	{
-		const char *lock = pgp_subject_cache_lookup("#lock");
-		char	   *lockc;
+		/*
+		 * Named now, from their OIDs (some, the tables registered tables
+		 * reference, are not watched by the cache: a name kept would go
+		 * stale when one is renamed); in the order of their OIDs.
+		 */
+		StringInfoData lockc;
+		Oid		   *sorted = MemoryContextAlloc(e.cxt, sizeof(Oid) * norder);
 		int			ret;
 
-		if (lock == NULL)
+		memcpy(sorted, order, sizeof(Oid) * norder);
+		qsort(sorted, norder, sizeof(Oid), eng_oid_cmp);
+		initStringInfo(&lockc);
+		appendStringInfoString(&lockc, "LOCK TABLE ");
+		for (i = 0; i < norder; i++)
 		{
-			Oid			types[1] = {OIDARRAYOID};
-			Datum		vals[1] = {eng_oid_array(&e, order, norder)};
+			char	   *rel = get_rel_name(sorted[i]);
+			char	   *nsp = rel ? get_namespace_name(get_rel_namespace(sorted[i])) : NULL;
 
-			lockc = eng_text(&e, eng_sql(&e, "SELECT 'LOCK TABLE ' OPERATOR(pg_catalog.||)"
-										 " pg_catalog.string_agg(x::pg_catalog.regclass::pg_catalog.text, ', ' ORDER BY x)"
-										 " OPERATOR(pg_catalog.||) ' IN SHARE ROW EXCLUSIVE MODE'"
-										 " FROM pg_catalog.unnest($1) x",
-										 1, types, vals, NULL, &isnull));
-			pgp_subject_cache_store("#lock", lockc);
+			if (rel == NULL || nsp == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_TABLE),
+						 errmsg("relation with OID %u does not exist", sorted[i]),
+						 errhint("A table was dropped while the erasure started; try again.")));
+			appendStringInfo(&lockc, "%s%s", i > 0 ? ", " : "", quote_qualified_identifier(nsp, rel));
 		}
-		else
-			lockc = eng_strdup(&e, lock);
-		ret = SPI_execute(lockc, false, 0);
+		appendStringInfoString(&lockc, " IN SHARE ROW EXCLUSIVE MODE");
+		ret = SPI_execute(lockc.data, false, 0);
 		if (ret < 0)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	}
