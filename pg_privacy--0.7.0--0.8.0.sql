@@ -252,36 +252,40 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION privacy_internal._restriction_keys()
+CREATE FUNCTION privacy_internal._restriction_keys(in_force boolean DEFAULT true)
   RETURNS text[]
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
   WITH RECURSIVE k(fp) AS (
     SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
-     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+     WHERE NOT in_force OR r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
     UNION ALL
     SELECT (SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
              WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp
-               AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
-      FROM k WHERE k.fp IS NOT NULL)
-  SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') FROM k
+               AND (NOT in_force OR r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
+      FROM k WHERE k.fp IS NOT NULL),
+  labels AS (SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') AS fps FROM k)
+  SELECT CASE WHEN pg_catalog.cardinality(l.fps) OPERATOR(pg_catalog.=) 0
+                OR privacy.key_fingerprint() OPERATOR(pg_catalog.=) ANY (l.fps) THEN l.fps
+              ELSE l.fps OPERATOR(pg_catalog.||) privacy.key_fingerprint() END
+    FROM labels l
 $$;
 
-COMMENT ON FUNCTION privacy_internal._restriction_keys() IS
-  'internal: the fingerprints of the keys the restrictions in force were made with';
+COMMENT ON FUNCTION privacy_internal._restriction_keys(boolean) IS
+  'internal: the fingerprints of the keys the restrictions in force (or all) were made with, and the current one';
 
-CREATE FUNCTION privacy_internal._restriction_refs(kind text, value text)
+CREATE FUNCTION privacy_internal._restriction_refs(kind text, value text, in_force boolean DEFAULT true)
   RETURNS text[]
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref_under(k.fp, kind, value)), '{}')
-    FROM pg_catalog.unnest(privacy_internal._restriction_keys()) k(fp)
+    FROM pg_catalog.unnest(privacy_internal._restriction_keys(in_force)) k(fp)
    WHERE value IS NOT NULL
 $$;
 
-COMMENT ON FUNCTION privacy_internal._restriction_refs(text, text) IS
+COMMENT ON FUNCTION privacy_internal._restriction_refs(text, text, boolean) IS
   'internal: an identifier''s references under every key a restriction was made with';
 
 CREATE OR REPLACE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
@@ -403,6 +407,8 @@ BEGIN
     FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) u(k, v, s)
   ON CONFLICT ON CONSTRAINT restriction_pkey DO UPDATE
      SET span = r.span OPERATOR(pg_catalog.+) EXCLUDED.span,
+         -- (the same reference made now: it is under the current key)
+         key_fingerprint = EXCLUDED.key_fingerprint,
          reason = EXCLUDED.reason, origin = EXCLUDED.origin,
          until = CASE WHEN r.until IS NULL OR EXCLUDED.until IS NULL THEN NULL
                       ELSE GREATEST(r.until, EXCLUDED.until) END;
@@ -431,7 +437,7 @@ BEGIN
    WHERE r.origin OPERATOR(pg_catalog.=) 'request'
      AND (r.kind, r.subject_ref) IN (SELECT u.k, x.ref
                                        FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v),
-                                            pg_catalog.unnest(privacy_internal._restriction_refs(u.k, u.v)) x(ref));
+                                            pg_catalog.unnest(privacy_internal._restriction_refs(u.k, u.v, false)) x(ref));
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.=) 0 THEN
     PERFORM privacy_internal._raise_hidden('55000', 'data subject is not restricted',

@@ -44,6 +44,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "utils/syscache.h"
+#include "catalog/pg_inherits.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -1760,34 +1762,26 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	if (norder > 0)
 	{
 		/*
-		 * Named now, from their OIDs (some, the tables registered tables
-		 * reference, are not watched by the cache: a name kept would go
-		 * stale when one is renamed); in the order of their OIDs.
+		 * Locked by OID, in the order of their OIDs, with their partitions
+		 * and inheritance children (as LOCK TABLE does): no name to go
+		 * stale (some, the tables registered tables reference, are not
+		 * watched by the cache) or to race with a rename.
 		 */
-		StringInfoData lockc;
 		Oid		   *sorted = MemoryContextAlloc(e.cxt, sizeof(Oid) * norder);
-		int			ret;
 
 		memcpy(sorted, order, sizeof(Oid) * norder);
 		qsort(sorted, norder, sizeof(Oid), eng_oid_cmp);
-		initStringInfo(&lockc);
-		appendStringInfoString(&lockc, "LOCK TABLE ");
 		for (i = 0; i < norder; i++)
 		{
-			char	   *rel = get_rel_name(sorted[i]);
-			char	   *nsp = rel ? get_namespace_name(get_rel_namespace(sorted[i])) : NULL;
-
-			if (rel == NULL || nsp == NULL)
+			LockRelationOid(sorted[i], ShareRowExclusiveLock);
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(sorted[i])))
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_TABLE),
 						 errmsg("relation with OID %u does not exist", sorted[i]),
 						 errhint("A table was dropped while the erasure started; try again.")));
-			appendStringInfo(&lockc, "%s%s", i > 0 ? ", " : "", quote_qualified_identifier(nsp, rel));
+			if (has_subclass(sorted[i]))
+				list_free(find_all_inheritors(sorted[i], ShareRowExclusiveLock, NULL));
 		}
-		appendStringInfoString(&lockc, " IN SHARE ROW EXCLUSIVE MODE");
-		ret = SPI_execute(lockc.data, false, 0);
-		if (ret < 0)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	}
 
 	/* the subject, found in a snapshot taken after the lock */

@@ -1527,11 +1527,32 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 		elog(ERROR, "the restriction trigger's query must return one jsonb");
 	pgp_end_as_owner(&as_owner);
 
-	/* 3. the check against the restrictions (as the extension owner) */
+	/*
+	 * 3. the check against the restrictions (as the extension owner).  Its
+	 * errors (a restricted row, or a restriction whose key is not listed:
+	 * 55000) are logged without the UPDATE statement, which may name the
+	 * subject; rethrown at once, so no subtransaction is needed.
+	 */
 	if (!vals_null)
 	{
+		MemoryContext cxt = CurrentMemoryContext;
+
 		values[1] = vals;
-		pgp_catalog_select("SELECT privacy_internal._restrict_check($1, $2)", 2, argtypes, values);
+		PG_TRY();
+		{
+			pgp_catalog_select("SELECT privacy_internal._restrict_check($1, $2)", 2, argtypes, values);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			edata->hide_stmt = true;
+			ReThrowError(edata);
+		}
+		PG_END_TRY();
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

@@ -105,40 +105,48 @@ COMMENT ON TABLE privacy.restriction IS
   'pg_privacy: restricted data subjects (GDPR Art. 18) by keyed identifier reference; their rows can be stored and exported, not updated';
 SELECT pg_catalog.pg_extension_config_dump('privacy.restriction', '');
 
--- The keys the restrictions in force were made with, one index probe each
--- (a restriction past its end binds no key).
-CREATE FUNCTION privacy_internal._restriction_keys()
+-- The keys the restrictions in force (in_force false: all of them) were
+-- made with, one index probe each (a restriction past its end binds no
+-- key), and the current key whenever there is a restriction: a reference
+-- made under it is matched even where its row names another key (one made
+-- in a transaction that a key change overlapped, named on the update to
+-- 0.8.0 after the key in force when the transaction began).
+CREATE FUNCTION privacy_internal._restriction_keys(in_force boolean DEFAULT true)
   RETURNS text[]
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
   WITH RECURSIVE k(fp) AS (
     SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
-     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+     WHERE NOT in_force OR r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
     UNION ALL
     SELECT (SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
              WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp
-               AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
-      FROM k WHERE k.fp IS NOT NULL)
-  SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') FROM k
+               AND (NOT in_force OR r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
+      FROM k WHERE k.fp IS NOT NULL),
+  labels AS (SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') AS fps FROM k)
+  SELECT CASE WHEN pg_catalog.cardinality(l.fps) OPERATOR(pg_catalog.=) 0
+                OR privacy.key_fingerprint() OPERATOR(pg_catalog.=) ANY (l.fps) THEN l.fps
+              ELSE l.fps OPERATOR(pg_catalog.||) privacy.key_fingerprint() END
+    FROM labels l
 $$;
-COMMENT ON FUNCTION privacy_internal._restriction_keys() IS
-  'internal: the fingerprints of the keys the restrictions in force were made with';
+COMMENT ON FUNCTION privacy_internal._restriction_keys(boolean) IS
+  'internal: the fingerprints of the keys the restrictions in force (or all) were made with, and the current one';
 
 -- The references an identifier (kind, normalized value) has under each key
 -- a restriction was made with: a restriction made before a key change
 -- still matches.  A key pg_privacy.key_file no longer lists fails closed
 -- (55000): what that key's restrictions cover cannot be told.
-CREATE FUNCTION privacy_internal._restriction_refs(kind text, value text)
+CREATE FUNCTION privacy_internal._restriction_refs(kind text, value text, in_force boolean DEFAULT true)
   RETURNS text[]
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref_under(k.fp, kind, value)), '{}')
-    FROM pg_catalog.unnest(privacy_internal._restriction_keys()) k(fp)
+    FROM pg_catalog.unnest(privacy_internal._restriction_keys(in_force)) k(fp)
    WHERE value IS NOT NULL
 $$;
-COMMENT ON FUNCTION privacy_internal._restriction_refs(text, text) IS
+COMMENT ON FUNCTION privacy_internal._restriction_refs(text, text, boolean) IS
   'internal: an identifier''s references under every key a restriction was made with';
 
 CREATE SEQUENCE privacy.subject_request_id_seq;

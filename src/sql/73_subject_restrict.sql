@@ -210,6 +210,8 @@ BEGIN
     FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans)) u(k, v, s)
   ON CONFLICT ON CONSTRAINT restriction_pkey DO UPDATE
      SET span = r.span OPERATOR(pg_catalog.+) EXCLUDED.span,
+         -- (the same reference made now: it is under the current key)
+         key_fingerprint = EXCLUDED.key_fingerprint,
          reason = EXCLUDED.reason, origin = EXCLUDED.origin,
          until = CASE WHEN r.until IS NULL OR EXCLUDED.until IS NULL THEN NULL
                       ELSE GREATEST(r.until, EXCLUDED.until) END;
@@ -275,7 +277,7 @@ BEGIN
    WHERE r.origin OPERATOR(pg_catalog.=) 'request'
      AND (r.kind, r.subject_ref) IN (SELECT u.k, x.ref
                                        FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v),
-                                            pg_catalog.unnest(privacy_internal._restriction_refs(u.k, u.v)) x(ref));
+                                            pg_catalog.unnest(privacy_internal._restriction_refs(u.k, u.v, false)) x(ref));
   GET DIAGNOSTICS n = ROW_COUNT;
   IF n OPERATOR(pg_catalog.=) 0 THEN
     PERFORM privacy_internal._raise_hidden('55000', 'data subject is not restricted',

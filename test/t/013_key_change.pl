@@ -129,16 +129,20 @@ unlike($err, qr/WARNING/, '... with no warning: the replaced key stays listed');
 is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't',
 	'verify_audit_log checks the entries made under A with A, and those under B with B');
 
-# the 0.7.0 database: its key change, a restriction under B, the update
-$node->safe_psql('v7', qq{SELECT privacy.accept_key_change('$fp_a')});
-$node->safe_psql('v7', q{SELECT privacy.restrict_subject('customer', '42', 'under B')});
+# the 0.7.0 database: its key change and, in the same transaction, a
+# restriction under B (the transaction began under A); the update
+$node->safe_psql('v7', qq{BEGIN; SELECT privacy.accept_key_change('$fp_a');
+SELECT privacy.restrict_subject('customer', '42', 'under B'); COMMIT;});
 $node->safe_psql('v7', 'ALTER EXTENSION pg_privacy UPDATE');
 is($node->safe_psql('v7', qq{
 SELECT string_agg(r.reason || ':' || (r.key_fingerprint = CASE r.reason WHEN 'under A' THEN '$fp_a' ELSE '$fp_b' END), ',' ORDER BY r.reason)
        || ' ' || privacy.is_restricted('customer', '41') || ' ' || privacy.is_restricted('customer', '42')
   FROM privacy.restriction r}),
-	'under A:true,under B:true true true',
-	'updated from 0.7.0 after a key change, each restriction names the key it was made under, and both hold');
+	'under A:true,under B:false true true',
+	'updated from 0.7.0 after a key change: both restrictions hold, also the one made in the transaction of the change (named after the key the transaction began under, matched under the current key)');
+$node->safe_psql('v7', q{SELECT privacy.restrict_subject('customer', '42', 'under B')});
+is($node->safe_psql('v7', qq{SELECT key_fingerprint = '$fp_b' FROM privacy.restriction WHERE reason = 'under B'}), 't',
+	'... and restricted again, it names the current key');
 
 # The restriction made under A holds under B: its references are checked
 # under the key each was made with.
@@ -279,6 +283,11 @@ my $other = $node->safe_psql('postgres', qq{SELECT max(customer_id) FROM telco.c
 ($ret, $out, $err) = $node->psql('postgres', qq{UPDATE telco.customer SET email = email WHERE customer_id = $other});
 like($err, qr/ERROR:  no key of fingerprint \Q$fp_a\E is loaded/,
 	'without A, an update of a table holding restricted subjects refuses (55000), naming A, for any subject');
+$node->psql('postgres', 'SELECT 1/0 AS regress_logged_statement');
+my $log = slurp_file($node->logfile);
+like($log, qr/STATEMENT:\s+SELECT 1\/0 AS regress_logged_statement/, '(a failing statement is logged on this server)');
+unlike($log, qr/STATEMENT:\s+UPDATE telco\.customer SET email = email WHERE customer_id = $other/,
+	'... and the server log does not hold the statement, which names the subject');
 ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.is_restricted('customer', '$x')});
 like($err, qr/no key of fingerprint \Q$fp_a\E is loaded/, '... and so does is_restricted, for any subject');
 is($node->safe_psql('postgres', qq{SELECT string_agg(event, ',' ORDER BY event_id) FROM privacy.consent_history('email', '$z_email')}),
@@ -359,6 +368,12 @@ set_keys($node, "$key_a, $key_b");
 $node->safe_psql('postgres', qq{SELECT privacy.unrestrict_subject('customer', '$z')});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.restriction WHERE origin = 'request'}), '0',
 	'with both listed, unrestrict_subject lifts what was made under A and under B');
+# a restriction past its end binds no key, and is still lifted
+$node->safe_psql('postgres', qq{SELECT privacy.restrict_subject('customer', '$z', 'for a while');
+UPDATE privacy.restriction SET until = now() - interval '1 day' WHERE reason = 'for a while';});
+$node->safe_psql('postgres', qq{SELECT privacy.unrestrict_subject('customer', '$z')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.restriction WHERE reason = 'for a while'}), '0',
+	'unrestrict_subject lifts a restriction past its end');
 ($ret, $out, $err) = update_z($node);
 is($ret, 0, '... and the subject\'s row can be updated again');
 
