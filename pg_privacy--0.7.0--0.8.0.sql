@@ -362,19 +362,23 @@ BEGIN
   WITH e AS (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val,
                     x OPERATOR(pg_catalog.->>) 2 AS span
                FROM pg_catalog.jsonb_array_elements(vals) x),
-       n AS (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
+       -- (materialized: each distinct value read back once, each
+       -- reference computed once per key, not once per row and restriction)
+       n AS MATERIALIZED (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
                     CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
                          ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
                FROM (SELECT DISTINCT e.col, e.val FROM e) d
                JOIN pg_catalog.unnest(privacy_internal._subject_cols()) c
                  ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
-       h AS (SELECT n.col, n.val, n.is_validity, n.has_event, r.reason, r.span
-               FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
-               JOIN privacy.restriction r
-                 ON r.kind OPERATOR(pg_catalog.=) n.kind
-                AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref_under(k.fp, n.kind, n.norm)
-              WHERE n.norm IS NOT NULL
-                AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
+       nk AS MATERIALIZED (SELECT n.col, n.val, n.kind, n.is_validity, n.has_event,
+                                  privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
+                             FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
+                            WHERE n.norm IS NOT NULL),
+       h AS (SELECT nk.col, nk.val, nk.is_validity, nk.has_event, r.reason, r.span
+               FROM nk JOIN privacy.restriction r
+                 ON r.kind OPERATOR(pg_catalog.=) nk.kind
+                AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
+              WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())
   SELECT h.col, h.reason INTO hit
     FROM h JOIN e ON e.col OPERATOR(pg_catalog.=) h.col AND e.val OPERATOR(pg_catalog.=) h.val
    WHERE CASE WHEN h.is_validity THEN h.span OPERATOR(pg_catalog.&&) e.span::tstzrange
