@@ -1129,7 +1129,8 @@ eng_export_document(Jsonb *header, Jsonb **metas, Datum *docs, int ndocs)
  * are read again by one statement (which may empty the cache: nothing
  * looked up before it is used), in a snapshot taken now (see
  * eng_build_sql); they are kept unless an invalidation emptied the cache
- * while the statement ran (what it read may predate that change).  The
+ * during the engine call (pgp_subject_cache_may_keep: what it read may
+ * predate that change).  The
  * result may point into the cache: the caller uses it before any other
  * statement runs.
  *
@@ -1162,12 +1163,10 @@ eng_table_descriptions(Eng *e, Datum *oids, int n)
 		Datum		d;
 		bool		isnull;
 		Jsonb	   *arr;
-		uint64		resets;
 		bool		keep;
 
 		vals[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
 		AcceptInvalidationMessages();
-		resets = pgp_subject_cache_resets();
 		PushActiveSnapshot(GetLatestSnapshot());
 		if (current)
 			d = eng_sql(e, "SELECT privacy_internal._subject_tables_json($1)",
@@ -1185,8 +1184,8 @@ eng_table_descriptions(Eng *e, Datum *oids, int n)
 		arr = DatumGetJsonbP(d);
 		if (!JB_ROOT_IS_ARRAY(arr) || JB_ROOT_COUNT(arr) != n)
 			elog(ERROR, "unexpected table descriptions of an export document");
-		/* an invalidation processed meanwhile: used, not kept */
-		keep = current && resets == pgp_subject_cache_resets();
+		/* an invalidation processed during this call: used, not kept */
+		keep = current && pgp_subject_cache_may_keep();
 		for (i = 0; i < n; i++)
 		{
 			JsonbValue *v = getIthJsonbValueFromContainer(&arr->root, i);
@@ -1596,15 +1595,6 @@ eng_exec_all_fk(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond, int
 }
 
 static int
-eng_oid_cmp(const void *a, const void *b)
-{
-	Oid			x = *(const Oid *) a;
-	Oid			y = *(const Oid *) b;
-
-	return (x > y) - (x < y);
-}
-
-static int
 eng_cstr_cmp(const void *a, const void *b)
 {
 	const char *x = *(const char *const *) a;
@@ -1770,7 +1760,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 		Oid		   *sorted = MemoryContextAlloc(e.cxt, sizeof(Oid) * norder);
 
 		memcpy(sorted, order, sizeof(Oid) * norder);
-		qsort(sorted, norder, sizeof(Oid), eng_oid_cmp);
+		qsort(sorted, norder, sizeof(Oid), oid_cmp);
 		for (i = 0; i < norder; i++)
 		{
 			LockRelationOid(sorted[i], ShareRowExclusiveLock);

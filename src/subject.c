@@ -555,14 +555,6 @@ static uint32 *subject_watched_nsp = NULL;
 /* How many times the cache was emptied in this backend. */
 static uint64 subject_cache_resets = 0;
 
-static int
-oid_cmp_unsigned(const void *a, const void *b)
-{
-	Oid			x = *(const Oid *) a;
-	Oid			y = *(const Oid *) b;
-
-	return (x > y) - (x < y);
-}
 
 /*
  * Relcache callback: a declaration (or a table) changed somewhere; forget
@@ -574,7 +566,7 @@ subject_cache_reset(Datum arg, Oid relid)
 {
 	if (OidIsValid(relid) && subject_watched != NULL &&
 		bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid),
-				oid_cmp_unsigned) == NULL)
+				oid_cmp) == NULL)
 		return;
 	subject_cache_resets++;
 	if (subject_cache != NULL)
@@ -739,8 +731,8 @@ pgp_subject_cache_lookup(const char *key)
  * Whether what is built now may be kept: not inside an engine call that
  * an invalidation has interrupted (the build window, above).
  */
-static bool
-subject_cache_may_keep(void)
+bool
+pgp_subject_cache_may_keep(void)
 {
 	return build_depth == 0 || build_resets == subject_cache_resets;
 }
@@ -754,7 +746,7 @@ pgp_subject_cache_store(const char *key, const char *value)
 {
 	SubjectCacheEntry *e;
 
-	if (!subject_cache_may_keep())
+	if (!pgp_subject_cache_may_keep())
 		return;
 	e = subject_cache_entry(key, true);
 
@@ -783,7 +775,7 @@ pgp_subject_cache_keep_obj(const char *key, void *obj)
 {
 	SubjectCacheEntry *e;
 
-	if (!subject_cache_may_keep())
+	if (!pgp_subject_cache_may_keep())
 		return;
 	e = subject_cache_entry(key, true);
 
@@ -812,18 +804,6 @@ pgp_subject_build_end(void)
 {
 	if (build_depth > 0)
 		build_depth--;
-}
-
-/*
- * How many times the cache was emptied: a caller that reads what it will
- * keep compares the count before its snapshot and after its statement,
- * and keeps nothing when an invalidation emptied the cache in between
- * (what it read may predate the change that emptied it).
- */
-uint64
-pgp_subject_cache_resets(void)
-{
-	return subject_cache_resets;
 }
 
 /* Where objects kept in the cache live (reset with it). */
@@ -1064,7 +1044,7 @@ subject_cols_kept(void)
 			w = MemoryContextAlloc(SubjectCacheContext, sizeof(Oid) * Max(n, 1));
 			for (i = 0; i < n; i++)
 				w[i] = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
-			qsort(w, n, sizeof(Oid), oid_cmp_unsigned);
+			qsort(w, n, sizeof(Oid), oid_cmp);
 			ns = MemoryContextAlloc(SubjectCacheContext, sizeof(uint32) * Max(n, 1));
 			for (i = 0; i < n; i++)
 			{

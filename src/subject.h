@@ -22,7 +22,7 @@ extern void pgp_subject_cache_store(const char *key, const char *value);
 extern void *pgp_subject_cache_obj(const char *key);
 extern void pgp_subject_cache_keep_obj(const char *key, void *obj);
 extern MemoryContext pgp_subject_cache_memory(void);
-extern uint64 pgp_subject_cache_resets(void);
+extern bool pgp_subject_cache_may_keep(void);
 extern void pgp_subject_build_begin(void);
 extern void pgp_subject_build_end(void);
 
