@@ -29,9 +29,8 @@ INSERT INTO privacy.audit_log VALUES (0, now(), 'x', 'x', 'x', NULL, '{}', '\x',
 SELECT privacy_internal._audit('forged');
 SELECT privacy.verify_audit_log();
 SELECT privacy.verify_audit_log(1, '\x00');
--- nor compute or anchor a digest: whoever could would forge entries
+-- nor compute a digest: whoever could would forge entries
 SELECT privacy_internal._audit_digest('\x', 1, now(), 'x', 'x', 'x', NULL, '{}', 'x');
-SELECT privacy_internal._audit_anchor(1, sha256('x'), 'x');
 SELECT privacy_internal._audit_verify(NULL, NULL);
 RESET ROLE;
 DROP ROLE regress_audit_user;
@@ -228,10 +227,6 @@ SELECT privacy_internal._audit_digest('\x', 1, '2026-01-01', 'x', 'x', 'x', NULL
 -- moving bytes between fields changes the digest
 SELECT privacy_internal._audit_digest('\x', 1, '2026-01-01', 'ab', 'c', 'x', NULL, '{}', 'x')
     <> privacy_internal._audit_digest('\x', 1, '2026-01-01', 'a', 'bc', 'x', NULL, '{}', 'x') AS fields_delimited;
-SELECT privacy_internal._audit_anchor(NULL, sha256('x'), 'x');
-SELECT privacy_internal._audit_anchor(1, NULL, 'x');
-SELECT privacy_internal._audit_anchor(1, sha256('x'), NULL);
-SELECT privacy_internal._audit_anchor(1, '\x00', 'x');
 SELECT privacy_internal._audit(NULL);
 
 SELECT privacy.drop_purpose('regress_audit_2');
@@ -244,3 +239,42 @@ SELECT privacy.define_purpose('regress_audit', 'no_such_basis');
 SELECT count(*) - :before AS new_entries FROM privacy.audit_log;
 
 SELECT privacy.drop_purpose('regress_audit');
+
+-- A batch in one transaction: many entries, each in a subtransaction (as
+-- every API function's exception block makes one), one in five rolled
+-- back.  The head is found again where the transaction last wrote it, and
+-- after a rollback (that version gone) by a scan: every entry kept is
+-- chained to the one before it, the head names the newest, and an entry
+-- rolled back leaves nothing.
+SELECT max(id) AS before_batch FROM privacy.audit_log \gset
+BEGIN;
+DO $$
+BEGIN
+  FOR i IN 1..300 LOOP
+    BEGIN
+      PERFORM privacy_internal._audit('regress.batch', 'regress_audit_batch', jsonb_build_object('i', i));
+      IF i % 5 = 0 THEN
+        RAISE division_by_zero;
+      END IF;
+    EXCEPTION WHEN division_by_zero THEN
+      NULL;
+    END;
+  END LOOP;
+END
+$$;
+SELECT count(*) AS batch_entries,
+       count(*) FILTER (WHERE (detail->>'i')::int % 5 = 0) AS rolled_back_entries
+  FROM privacy.audit_log WHERE object = 'regress_audit_batch';
+SELECT (SELECT last_id FROM privacy.audit_head) = (SELECT max(id) FROM privacy.audit_log) AS head_is_newest,
+       privacy.verify_audit_log() AS first_bad_entry;
+-- the head row changed behind pg_privacy's back in the same transaction
+-- (a superuser's UPDATE moves it elsewhere): the next entry still finds it
+UPDATE privacy.audit_head SET last_id = last_id;
+SELECT privacy_internal._audit('regress.batch', 'regress_audit_batch') > :before_batch AS appended;
+SELECT (SELECT last_id FROM privacy.audit_head) = (SELECT max(id) FROM privacy.audit_log) AS head_is_newest,
+       privacy.verify_audit_log() AS first_bad_entry;
+COMMIT;
+SELECT count(*) AS batch_entries FROM privacy.audit_log WHERE object = 'regress_audit_batch';
+-- and in the next transaction
+SELECT privacy_internal._audit('regress.batch', 'regress_audit_batch') > :before_batch AS appended;
+SELECT privacy.verify_audit_log() AS first_bad_entry;

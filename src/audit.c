@@ -34,13 +34,22 @@
  */
 #include "postgres.h"
 
+#include "caller.h"
+#include "citus.h"
 #include "keys.h"
+#include "owner.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/itemptr.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -127,19 +136,17 @@ PG_FUNCTION_INFO_V1(pgp_audit_digest);
  * length-prefixed string.  Only object may be NULL.  Raises 55000 when no
  * usable master key is loaded.  Never returns or logs the key.
  */
-Datum
-pgp_audit_digest(PG_FUNCTION_ARGS)
+/*
+ * The MAC of one entry (see _audit_digest below) into out; object may be
+ * NULL, nothing else.
+ */
+static void
+audit_digest(const char *prev, int prevlen, int64 id, TimestampTz at,
+			 const char *actor, const char *role, text *event, text *object,
+			 Datum detail, const char *fp, int fplen, unsigned char *out)
 {
-	static const char *const names[] = {"prev_hash", "id", "at", "actor", "role",
-	"event", "object", "detail", "key_fingerprint"};
 	StringInfoData buf;
 	PgpKey	   *k;
-	bytea	   *result;
-	int			i;
-
-	for (i = 0; i < 9; i++)
-		if (i != 6)
-			require_arg(fcinfo, i, names[i]);
 
 	/*
 	 * Under the key the entry names: the current one (appending, and
@@ -148,72 +155,73 @@ pgp_audit_digest(PG_FUNCTION_ARGS)
 	 * change).  A key not listed: 55000, never a digest under another key.
 	 */
 	{
-		text	   *fpt = PG_GETARG_TEXT_PP(8);
 		char		cur[PGP_FINGERPRINT_LEN + 1];
-		char	   *fp = text_to_cstring(fpt);
+		char	   *fps = pnstrdup(fp, fplen);
 		int			m;
 
 		k = pgp_key_cached(&audit_keyref, PGP_KP_AUDIT, PGP_AUDIT_CHAIN_DOMAIN,
 						   PGP_AUDIT_CHAIN_DOMAIN_LEN);
 		pgp_key_fingerprint_of(0, cur);
-		if (strcmp(fp, cur) != 0)
+		if (strcmp(fps, cur) != 0)
 		{
-			m = pgp_key_require(fp, "An audit entry");
+			m = pgp_key_require(fps, "An audit entry");
 			k = pgp_get_key_of(m, PGP_KP_AUDIT, PGP_AUDIT_CHAIN_DOMAIN,
 							   PGP_AUDIT_CHAIN_DOMAIN_LEN, PGP_KEY_VERSION);
 		}
-		pfree(fp);
+		pfree(fps);
 	}
 
 	initStringInfo(&buf);
 	appendBinaryStringInfo(&buf, PGP_AUDIT_TAG, sizeof(PGP_AUDIT_TAG));	/* with NUL */
-	{
-		bytea	   *prev = PG_GETARG_BYTEA_PP(0);
-
-		put_field(&buf, VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev));
-	}
-	put_i64(&buf, PG_GETARG_INT64(1));
-	put_i64(&buf, (int64) PG_GETARG_TIMESTAMPTZ(2));
-	{
-		Name		actor = PG_GETARG_NAME(3);
-		Name		role = PG_GETARG_NAME(4);
-
-		put_field(&buf, NameStr(*actor), strlen(NameStr(*actor)));
-		put_field(&buf, NameStr(*role), strlen(NameStr(*role)));
-	}
-	{
-		text	   *event = PG_GETARG_TEXT_PP(5);
-
-		put_field(&buf, VARDATA_ANY(event), VARSIZE_ANY_EXHDR(event));
-	}
-	if (PG_ARGISNULL(6))
+	put_field(&buf, prev, prevlen);
+	put_i64(&buf, id);
+	put_i64(&buf, (int64) at);
+	put_field(&buf, actor, strlen(actor));
+	put_field(&buf, role, strlen(role));
+	put_field(&buf, VARDATA_ANY(event), VARSIZE_ANY_EXHDR(event));
+	if (object == NULL)
 		appendStringInfoCharMacro(&buf, 0);
 	else
 	{
-		text	   *object = PG_GETARG_TEXT_PP(6);
-
 		appendStringInfoCharMacro(&buf, 1);
 		put_field(&buf, VARDATA_ANY(object), VARSIZE_ANY_EXHDR(object));
 	}
 	{
-		char	   *detail = DatumGetCString(DirectFunctionCall1(jsonb_out,
-																 PG_GETARG_DATUM(7)));
+		char	   *d = DatumGetCString(DirectFunctionCall1(jsonb_out, detail));
 
-		put_field(&buf, detail, strlen(detail));
-		pfree(detail);
+		put_field(&buf, d, strlen(d));
+		pfree(d);
 	}
-	{
-		text	   *fp = PG_GETARG_TEXT_PP(8);
+	put_field(&buf, fp, fplen);
 
-		put_field(&buf, VARDATA_ANY(fp), VARSIZE_ANY_EXHDR(fp));
-	}
-
-	result = (bytea *) palloc(VARHDRSZ + PGP_SHA256_LEN);
-	SET_VARSIZE(result, VARHDRSZ + PGP_SHA256_LEN);
 	if (!pgp_hmac_sha256(pgp_key_hmac(k), (const unsigned char *) buf.data,
-						 buf.len, (unsigned char *) VARDATA(result)))
+						 buf.len, out))
 		pgp_crypto_error("HMAC");
 	pfree(buf.data);
+}
+
+Datum
+pgp_audit_digest(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"prev_hash", "id", "at", "actor", "role",
+	"event", "object", "detail", "key_fingerprint"};
+	bytea	   *result;
+	bytea	   *prev;
+	text	   *fp;
+	int			i;
+
+	for (i = 0; i < 9; i++)
+		if (i != 6)
+			require_arg(fcinfo, i, names[i]);
+	prev = PG_GETARG_BYTEA_PP(0);
+	fp = PG_GETARG_TEXT_PP(8);
+	result = (bytea *) palloc(VARHDRSZ + PGP_SHA256_LEN);
+	SET_VARSIZE(result, VARHDRSZ + PGP_SHA256_LEN);
+	audit_digest(VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev), PG_GETARG_INT64(1),
+				 PG_GETARG_TIMESTAMPTZ(2), NameStr(*PG_GETARG_NAME(3)),
+				 NameStr(*PG_GETARG_NAME(4)), PG_GETARG_TEXT_PP(5),
+				 PG_ARGISNULL(6) ? NULL : PG_GETARG_TEXT_PP(6), PG_GETARG_DATUM(7),
+				 VARDATA_ANY(fp), VARSIZE_ANY_EXHDR(fp), (unsigned char *) VARDATA(result));
 	PG_RETURN_BYTEA_P(result);
 }
 
@@ -300,34 +308,22 @@ audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
-PG_FUNCTION_INFO_V1(pgp_audit_anchor);
-
 /*
- * _audit_anchor(id bigint, hash bytea, key_fingerprint text): note the new
- * chain head; it is written to the server log if and when the current
+ * Note a new chain head: written to the server log if and when the current
  * transaction commits (see the file header).
  */
-Datum
-pgp_audit_anchor(PG_FUNCTION_ARGS)
+static void
+audit_note_head(int64 id, const unsigned char *hash, const char *fp, int fplen)
 {
 	int			level = GetCurrentTransactionNestLevel();
-	bytea	   *hash;
-	text	   *fp;
 	PendingHead *h;
 
-	require_arg(fcinfo, 0, "id");
-	require_arg(fcinfo, 1, "hash");
-	require_arg(fcinfo, 2, "key_fingerprint");
-	hash = PG_GETARG_BYTEA_PP(1);
-	fp = PG_GETARG_TEXT_PP(2);
-	if (VARSIZE_ANY_EXHDR(hash) != PGP_SHA256_LEN ||
-		VARSIZE_ANY_EXHDR(fp) > PGP_AUDIT_FP_MAX)
+	if (fplen > PGP_AUDIT_FP_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("not an audit chain head"),
 				 errdetail("A head is a %d-byte hash and a key fingerprint of at most %d bytes.",
 						   PGP_SHA256_LEN, PGP_AUDIT_FP_MAX)));
-
 	if (!callbacks_registered)
 	{
 		RegisterXactCallback(audit_xact_callback, NULL);
@@ -352,9 +348,251 @@ pgp_audit_anchor(PG_FUNCTION_ARGS)
 	h = &pending[npending++];
 	memset(h, 0, sizeof(*h));
 	h->level = level;
-	h->id = PG_GETARG_INT64(0);
-	memcpy(h->hash, VARDATA_ANY(hash), PGP_SHA256_LEN);
-	memcpy(h->fp, VARDATA_ANY(fp), VARSIZE_ANY_EXHDR(fp));
-	h->fp[VARSIZE_ANY_EXHDR(fp)] = '\0';
+	h->id = id;
+	memcpy(h->hash, hash, PGP_SHA256_LEN);
+	memcpy(h->fp, fp, fplen);
+	h->fp[fplen] = '\0';
+}
+
+PG_FUNCTION_INFO_V1(pgp_audit_anchor);
+
+/*
+ * _audit_anchor(id bigint, hash bytea, key_fingerprint text): the SQL entry
+ * point of audit_note_head, which the _audit of a database at 0.8.0 or
+ * older calls until ALTER EXTENSION pg_privacy UPDATE (since 0.9.0 _audit
+ * is pgp_audit_append below, and the SQL function is gone).
+ */
+Datum
+pgp_audit_anchor(PG_FUNCTION_ARGS)
+{
+	bytea	   *hash;
+	text	   *fp;
+
+	require_arg(fcinfo, 0, "id");
+	require_arg(fcinfo, 1, "hash");
+	require_arg(fcinfo, 2, "key_fingerprint");
+	hash = PG_GETARG_BYTEA_PP(1);
+	fp = PG_GETARG_TEXT_PP(2);
+	if (VARSIZE_ANY_EXHDR(hash) != PGP_SHA256_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not an audit chain head"),
+				 errdetail("A head is a %d-byte hash and a key fingerprint of at most %d bytes.",
+						   PGP_SHA256_LEN, PGP_AUDIT_FP_MAX)));
+	audit_note_head(PG_GETARG_INT64(0), (const unsigned char *) VARDATA_ANY(hash),
+					VARDATA_ANY(fp), VARSIZE_ANY_EXHDR(fp));
 	PG_RETURN_VOID();
+}
+
+/*
+ * Where this transaction last wrote the head row: its tuple, found again
+ * by TID.  The head row is updated by every entry, and a transaction that
+ * appends many entries (a batch of erasures, a replay after a restore)
+ * leaves as many versions of it on its pages, none of them removable
+ * before it ends: found by a scan, the n-th entry would look at the n-1
+ * versions before it, every one of them checked against the transaction's
+ * subtransactions.  Only a hint: the one row of audit_head this
+ * transaction can see is the head, so a tuple found at the TID is the head;
+ * when none is (the subtransaction that wrote it rolled back, a new
+ * transaction), the head is found by a scan, as before.
+ */
+static LocalTransactionId head_lxid = InvalidLocalTransactionId;
+static ItemPointerData head_tid;
+
+/*
+ * Run a kept statement that finds the head row by TID ($n = TID).  Planned
+ * (when it is, on first use or after an invalidation) without sequential
+ * scans: on a table of one page the planner prefers reading the page to
+ * fetching the TID, and that scan reads every version.
+ */
+static int
+audit_exec_by_tid(SPIPlanPtr plan, Datum *vals)
+{
+	int			nestlevel = NewGUCNestLevel();
+	int			ret;
+
+	(void) set_config_option("enable_seqscan", "off",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	ret = SPI_execute_plan(plan, vals, NULL, false, 0);
+	AtEOXact_GUC(true, nestlevel);
+	return ret;
+}
+
+/*
+ * Lock the head row, and read its last_hash (palloc'd into *prev) and its
+ * TID; false when there is none.  Locked by an UPDATE that changes nothing,
+ * not by SELECT ... FOR UPDATE: a row lock taken in a subtransaction on a
+ * version another subtransaction of the same transaction wrote is kept on
+ * every later version in a MultiXact of all of them, which every later
+ * reader then reads whole (again a cost that grows with each entry).
+ */
+static bool
+audit_lock_head(bool by_tid, bytea **prev, ItemPointer tid)
+{
+	int			ret;
+	bool		isnull;
+	Datum		d;
+
+	if (by_tid)
+	{
+		Oid			types[1] = {TIDOID};
+		Datum		vals[1] = {PointerGetDatum(&head_tid)};
+
+		ret = audit_exec_by_tid(pgp_kept_plan("UPDATE privacy.audit_head h SET last_id = h.last_id"
+											  " WHERE h.ctid OPERATOR(pg_catalog.=) $1"
+											  " RETURNING h.last_hash, h.ctid",
+											  1, types),
+								vals);
+	}
+	else
+		ret = SPI_execute_plan(pgp_kept_plan("UPDATE privacy.audit_head h SET last_id = h.last_id"
+											 " RETURNING h.last_hash, h.ctid",
+											 0, NULL),
+							   NULL, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return false;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the audit chain head has no hash")));
+	*prev = DatumGetByteaPCopy(d);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	ItemPointerCopy((ItemPointer) DatumGetPointer(d), tid);
+	return true;
+}
+
+PG_FUNCTION_INFO_V1(pgp_audit_append);
+
+/*
+ * _audit(event text, object text, detail jsonb) -> bigint: append one
+ * entry to the chain and return its id.  The head row is locked first, so
+ * writers queue there (and under REPEATABLE READ a concurrent append raises
+ * a serialization failure instead of forking the chain); the entry is
+ * chained to the head's hash under the current key (55000 without one),
+ * the head moved to it, and the new head noted for the server log at
+ * commit.  Refused on a Citus worker: one chain, on the coordinator.
+ */
+Datum
+pgp_audit_append(PG_FUNCTION_ARGS)
+{
+	text	   *event;
+	text	   *object;
+	Datum		detail;
+	TimestampTz ts = GetCurrentTimestamp();
+	char	   *who = GetUserNameFromId(GetSessionUserId(), false);
+	char	   *as_role = GetUserNameFromId(pgp_caller(), false);
+	char		fp[PGP_FINGERPRINT_LEN + 1];
+	bytea	   *prev = NULL;
+	ItemPointerData tid;
+	unsigned char hash[PGP_SHA256_LEN];
+	bytea	   *hashv;
+	int64		new_id;
+	bool		isnull;
+	int			ret;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("audit event must not be null")));
+	event = PG_GETARG_TEXT_PP(0);
+	object = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
+	detail = PG_ARGISNULL(2) ? DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))
+		: PG_GETARG_DATUM(2);
+	pgp_citus_refuse_on_worker(text_to_cstring(event), "It writes pg_privacy's audit log");
+	/* nothing is appended unkeyed: without a usable key this fails (55000) */
+	pgp_key_current_fingerprint(fp);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (!(head_lxid == MyProc->lxid && audit_lock_head(true, &prev, &tid)) &&
+		!audit_lock_head(false, &prev, &tid))
+	{
+		ret = SPI_execute("INSERT INTO privacy.audit_head VALUES (true, 0, '\\x'::bytea)"
+						  " ON CONFLICT DO NOTHING", false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+		if (!audit_lock_head(false, &prev, &tid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the audit chain head is missing")));
+	}
+
+	ret = SPI_execute_plan(pgp_kept_plan("SELECT pg_catalog.nextval('privacy.audit_log_id_seq'::pg_catalog.regclass)",
+										 0, NULL),
+						   NULL, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	new_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	audit_digest(VARDATA_ANY(prev), VARSIZE_ANY_EXHDR(prev), new_id, ts, who, as_role,
+				 event, object, detail, fp, strlen(fp), hash);
+	hashv = (bytea *) palloc(VARHDRSZ + PGP_SHA256_LEN);
+	SET_VARSIZE(hashv, VARHDRSZ + PGP_SHA256_LEN);
+	memcpy(VARDATA(hashv), hash, PGP_SHA256_LEN);
+
+	{
+		Oid			types[10] = {INT8OID, TIMESTAMPTZOID, NAMEOID, NAMEOID, TEXTOID,
+		TEXTOID, JSONBOID, BYTEAOID, BYTEAOID, TEXTOID};
+		Datum		vals[10];
+		char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		vals[0] = Int64GetDatum(new_id);
+		vals[1] = TimestampTzGetDatum(ts);
+		vals[2] = DirectFunctionCall1(namein, CStringGetDatum(who));
+		vals[3] = DirectFunctionCall1(namein, CStringGetDatum(as_role));
+		vals[4] = PointerGetDatum(event);
+		vals[5] = object ? PointerGetDatum(object) : (Datum) 0;
+		nulls[5] = object ? ' ' : 'n';
+		vals[6] = detail;
+		vals[7] = PointerGetDatum(prev);
+		vals[8] = PointerGetDatum(hashv);
+		vals[9] = CStringGetTextDatum(fp);
+		ret = SPI_execute_plan(pgp_kept_plan("INSERT INTO privacy.audit_log"
+											 " (id, at, actor, role, event, object, detail, prev_hash, hash, key_fingerprint)"
+											 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+											 10, types),
+							   vals, nulls, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	}
+	{
+		Oid			types[3] = {INT8OID, BYTEAOID, TIDOID};
+		Datum		vals[3] = {Int64GetDatum(new_id), PointerGetDatum(hashv),
+		PointerGetDatum(&tid)};
+		bool		found;
+
+		ret = audit_exec_by_tid(pgp_kept_plan("UPDATE privacy.audit_head h SET last_id = $1, last_hash = $2"
+											  " WHERE h.ctid OPERATOR(pg_catalog.=) $3 RETURNING h.ctid",
+											  3, types),
+								vals);
+		if (ret != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		found = SPI_processed == 1;
+		if (!found)
+		{
+			/* (the row moved while its lock was awaited) */
+			ret = SPI_execute_plan(pgp_kept_plan("UPDATE privacy.audit_head h SET last_id = $1, last_hash = $2"
+												 " RETURNING h.ctid",
+												 2, types),
+								   vals, NULL, false, 0);
+			if (ret != SPI_OK_UPDATE_RETURNING)
+				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+			found = SPI_processed == 1;
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the audit chain head is missing")));
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1, &isnull)),
+						&head_tid);
+		head_lxid = MyProc->lxid;
+	}
+	SPI_finish();
+	audit_note_head(new_id, hash, fp, strlen(fp));
+	PG_RETURN_INT64(new_id);
 }

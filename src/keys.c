@@ -690,6 +690,13 @@ key_fingerprint_text(char *out)
 	pgp_key_fingerprint_of(0, out);
 }
 
+/* The fingerprint of the current master key, for C callers; 55000 without one. */
+void
+pgp_key_current_fingerprint(char *out)
+{
+	key_fingerprint_text(out);
+}
+
 /* A change of privacy.key_state makes every backend check again. */
 static void
 key_state_changed(Datum arg, Oid relid)

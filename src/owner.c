@@ -127,7 +127,7 @@ pgp_end_as_owner(PgpAsOwner *save)
  * replanned per call.
  */
 #define PGP_MAX_PLANS 256
-#define PGP_MAX_PLAN_ARGS 8
+#define PGP_MAX_PLAN_ARGS 10
 
 typedef struct PgpKeptPlan
 {

@@ -143,58 +143,22 @@ CREATE FUNCTION privacy_internal._audit_digest(prev bytea, id bigint, at timesta
 COMMENT ON FUNCTION privacy_internal._audit_digest(bytea, bigint, timestamptz, name, name, text, text, jsonb, text) IS
   'internal: keyed hash (HMAC-SHA256 under the audit chain key) of one audit entry chained to the previous one';
 
--- Note a new chain head, written to the server log when the transaction
--- commits (src/audit.c).  Internal.
-CREATE FUNCTION privacy_internal._audit_anchor(id bigint, hash bytea, key_fingerprint text)
-  RETURNS void
-  LANGUAGE c VOLATILE PARALLEL UNSAFE
-  AS 'MODULE_PATHNAME', 'pgp_audit_anchor';
-COMMENT ON FUNCTION privacy_internal._audit_anchor(bigint, bytea, text) IS
-  'internal: write the audit chain head to the server log at commit';
-
--- Append one entry.  Internal: called by the extension's own functions.
+-- Append one entry (src/audit.c): the head row locked (writers queue
+-- there, and under REPEATABLE READ a concurrent append raises a
+-- serialization failure instead of forking the chain), the entry chained
+-- to the head's hash under the current key (55000 without one: nothing is
+-- appended unkeyed), the head moved to it and noted for the server log at
+-- commit.  Refused on a Citus worker: one chain, on the coordinator.  The
+-- head row is found again by where this transaction last wrote it, so a
+-- transaction appending many entries does not scan the versions it left
+-- behind.  Internal: called by the extension's own functions.
 CREATE FUNCTION privacy_internal._audit(event text, object text DEFAULT NULL,
                                detail jsonb DEFAULT '{}')
   RETURNS bigint
-  LANGUAGE plpgsql VOLATILE
+  LANGUAGE c VOLATILE
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  prev   bytea;
-  new_id bigint;
-  ts     timestamptz := pg_catalog.clock_timestamp();
-  who    name := pg_catalog.session_user();
-  as_role name := privacy_internal._invoker();
-  fp     text;
-  h      bytea;
-BEGIN
-  IF event IS NULL THEN
-    RAISE EXCEPTION 'audit event must not be null' USING ERRCODE = '22004';
-  END IF;
-  detail := COALESCE(detail, '{}'::jsonb);
-  -- One chain, on the coordinator: never an entry in a Citus worker's own.
-  PERFORM privacy_internal._citus_refuse_worker(event);
-  -- Nothing is appended unkeyed: without a usable key this fails (55000).
-  fp := privacy.key_fingerprint();
-  -- Lock the head: writers queue here, and under REPEATABLE READ a
-  -- concurrent append raises a serialization failure instead of forking
-  -- the chain.
-  SELECT h0.last_hash INTO prev FROM privacy.audit_head h0 FOR UPDATE;
-  IF NOT FOUND THEN
-    INSERT INTO privacy.audit_head VALUES (true, 0, '\x'::bytea)
-      ON CONFLICT DO NOTHING;
-    SELECT h0.last_hash INTO prev FROM privacy.audit_head h0 FOR UPDATE;
-  END IF;
-  new_id := pg_catalog.nextval('privacy.audit_log_id_seq');
-  h := privacy_internal._audit_digest(prev, new_id, ts, who, as_role, event, object, detail, fp);
-  INSERT INTO privacy.audit_log (id, at, actor, role, event, object, detail, prev_hash, hash, key_fingerprint)
-       VALUES (new_id, ts, who, as_role, event, object, detail, prev, h, fp);
-  UPDATE privacy.audit_head SET last_id = new_id, last_hash = h;
-  PERFORM privacy_internal._audit_anchor(new_id, h, fp);
-  RETURN new_id;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'pgp_audit_append';
 COMMENT ON FUNCTION privacy_internal._audit(text, text, jsonb) IS
   'internal: append one entry to the keyed, hash-chained audit log';
 

@@ -329,7 +329,6 @@ for my $call (
 	q{SELECT privacy_internal._retention_fpe_norm('+4520556677', 'default')},
 	q{SELECT privacy_internal._restriction_refs('msisdn', '+4520556677')},
 	q{SELECT privacy_internal._audit('forged', 'x', '{}')},
-	q{SELECT privacy_internal._audit_anchor(1, '\x00', 'pgp1:0000000000000000')},
 	q{SELECT privacy_internal._consent_subject('msisdn', '+4520556677', 'regress_adv_mkt')},
 	q{SELECT privacy.has_consent('msisdn', '+4520556677', 'regress_adv_mkt')},
 	q{SELECT privacy.grant_domain('default', 'regress_nobody')},
