@@ -26,6 +26,398 @@ CREATE OR REPLACE FUNCTION privacy_internal._audit(event text, object text DEFAU
   SET search_path = pg_catalog, pg_temp
   AS 'MODULE_PATHNAME', 'pgp_audit_append';
 
+CREATE OR REPLACE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
+                                      source text DEFAULT NULL, notice_version text DEFAULT NULL,
+                                      at timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  st     privacy.consent_state;
+  new_id bigint;
+BEGIN
+  norm := privacy_internal._consent_subject(kind, value, purpose);
+  st := privacy_internal._consent_lock_state(kind, norm, purpose, false);
+  new_id := privacy_internal._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
+  PERFORM privacy_internal._consent_audit(new_id);
+  RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.withdraw_consent(kind text, value text, purpose text,
+                                         source text DEFAULT NULL, at timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  st     privacy.consent_state;
+  new_id bigint;
+  r      record;
+  n      bigint;
+  how    text;
+  match  text;
+  total  bigint := 0;
+  tables jsonb := '{}';
+  locks  text;
+BEGIN
+  norm := privacy_internal._consent_subject(kind, value, purpose);
+  -- One lock order for every path that writes user tables and the audit
+  -- log (erase_subject takes the same): the user tables first, in order of
+  -- their oid, then the consent state, the audit head last.  So the tables
+  -- the cascade deletes from are locked before anything else: an erasure
+  -- holding them makes the withdrawal wait here, holding nothing it needs.
+  SELECT pg_catalog.string_agg(x.tbl::text, ', ' ORDER BY x.tbl::oid) INTO locks
+    FROM (SELECT DISTINCT q.tbl FROM privacy.consent_requirement q
+           WHERE q.purpose OPERATOR(pg_catalog.=) withdraw_consent.purpose
+             AND q.kind OPERATOR(pg_catalog.=) withdraw_consent.kind
+             AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete') x;
+  IF locks IS NOT NULL THEN
+    EXECUTE 'LOCK TABLE ' || locks || ' IN ROW EXCLUSIVE MODE';
+  END IF;
+  st := privacy_internal._consent_lock_state(kind, norm, purpose, true);
+  IF st.granted IS NULL OR st.event_id IS NULL THEN
+    PERFORM privacy_internal._raise_hidden('55000', pg_catalog.format('no consent to withdraw for purpose "%s"', purpose),
+                                  'Consent for this identifier and purpose was never granted.');
+  END IF;
+  IF NOT st.granted THEN
+    -- Withdrawing twice (a second click on an unsubscribe link) changes
+    -- nothing: the withdrawal in force is the answer.
+    RAISE NOTICE 'consent for purpose "%" is already withdrawn', purpose
+      USING DETAIL = pg_catalog.format('Withdrawn at %s (event %s).', st.at, st.event_id);
+    RETURN st.event_id;
+  END IF;
+  -- The withdrawal is in force before anything of a table's owner runs
+  -- (a trigger of hers writing the subject's row anew is refused).
+  new_id := privacy_internal._consent_append(kind, norm, purpose, 'withdraw', at, source, NULL, st);
+  -- Stop processing: delete the subject's rows where the requirement says
+  -- so, as each table's owner, in this transaction; the audit head is
+  -- locked last.
+  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy_internal._has_protect_trigger(q.tbl) AS is_protected,
+                  k.normalize
+             FROM privacy.consent_requirement q
+             JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
+             LEFT JOIN privacy.registered_column c
+               ON c.tbl OPERATOR(pg_catalog.=) q.tbl AND c.col OPERATOR(pg_catalog.=) q.col
+            WHERE q.purpose OPERATOR(pg_catalog.=) withdraw_consent.purpose
+              AND q.kind OPERATOR(pg_catalog.=) withdraw_consent.kind
+              AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete'
+            ORDER BY q.tbl::oid, q.col
+  LOOP
+    IF r.is_protected AND r.protect IS NOT NULL THEN
+      -- fail closed where protection was switched off (raw values)
+      PERFORM privacy_internal._check_protection(r.tbl);
+      how := 'equal';
+      match := privacy_internal._transform(norm, r.protect, r.domain, kind);
+    ELSIF r.normalize IN ('msisdn', 'email') THEN
+      how := r.normalize;
+      match := norm;
+    ELSE
+      how := 'equal';
+      match := norm;
+    END IF;
+    n := privacy_internal._consent_delete(r.tbl, r.col, how, match);
+    total := total OPERATOR(pg_catalog.+) n;
+    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
+  END LOOP;
+  PERFORM privacy_internal._consent_audit(new_id);
+  IF tables OPERATOR(pg_catalog.<>) '{}'::jsonb THEN
+    PERFORM privacy_internal._audit('consent.withdraw_cascade', purpose,
+                           pg_catalog.jsonb_build_object('subject', privacy_internal._subject_ref(kind, norm),
+                                                         'event_id', new_id, 'deleted', tables));
+  END IF;
+  RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.consent_history(kind text, value text)
+  RETURNS TABLE(purpose text, event text, at timestamptz, source text, notice_version text,
+                event_id bigint, recorded_at timestamptz, actor name)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  refs text[];
+BEGIN
+  IF kind IS NULL OR value IS NULL THEN
+    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
+   WHERE k.name OPERATOR(pg_catalog.=) consent_history.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+  END IF;
+  -- By the identifier, and by the keyed subject reference, so the history
+  -- of an erased identifier (value nulled, reference kept) is still found
+  -- by whoever knows it: under every key pg_privacy.key_file lists (an
+  -- event recorded before a key change).
+  norm := privacy_internal._identifier_normalize(kind, value);
+  refs := ARRAY(SELECT privacy_internal._audit_ref_under(k.fingerprint, consent_history.kind, norm)
+                  FROM privacy_internal._key_list() k WHERE k.fingerprint IS NOT NULL);
+  RETURN QUERY
+    SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
+      FROM privacy.consent_event e
+     WHERE (e.subject_ref OPERATOR(pg_catalog.=) ANY (refs) OR e.value OPERATOR(pg_catalog.=) norm)
+       AND e.kind OPERATOR(pg_catalog.=) consent_history.kind
+     ORDER BY e.at, e.id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.consent_receipt(kind text, value text, controller jsonb DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm    text;
+  normv   text;
+BEGIN
+  IF kind IS NULL OR value IS NULL THEN
+    RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT k.normalize INTO norm FROM privacy.identifier_kind k
+   WHERE k.name OPERATOR(pg_catalog.=) consent_receipt.kind;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', kind USING ERRCODE = '22023';
+  END IF;
+  normv := privacy_internal._identifier_normalize(kind, value);
+  RETURN (SELECT r.receipt FROM privacy_internal._consent_receipts(ARRAY[kind], ARRAY[normv], controller) r);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.open_request(kind text, value text, request text,
+                                     received_at timestamptz DEFAULT pg_catalog.now())
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  new_id bigint;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  IF request IS NULL OR request NOT IN ('access', 'portability', 'erasure', 'rectification', 'restriction', 'objection') THEN
+    RAISE EXCEPTION 'invalid request "%"', request
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: access, portability, erasure, rectification, restriction, objection.';
+  END IF;
+  IF received_at IS NULL OR received_at OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+    RAISE EXCEPTION 'a request cannot be received in the future'
+      USING ERRCODE = '22023', DETAIL = pg_catalog.format('received_at is %s.', received_at);
+  END IF;
+  INSERT INTO privacy.subject_request (kind, subject_ref, request, received_at, opened_by)
+       VALUES (kind, privacy_internal._audit_ref(kind, norm), request, received_at, privacy_internal._invoker())
+    RETURNING id INTO new_id;
+  PERFORM privacy_internal._audit('subject.request_open', request,
+    pg_catalog.jsonb_build_object('id', new_id, 'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'received_at', received_at));
+  RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  doc  jsonb;
+  norm text;
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'export_subject') FROM privacy.registered_table t;
+  norm := privacy_internal._identifier_normalize(kind, value);
+  doc := privacy_internal._subject_export(kind, value, at);
+  PERFORM privacy_internal._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object(
+      'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+      'identifiers', pg_catalog.jsonb_array_length(doc OPERATOR(pg_catalog.->) 'identifiers'),
+      'tables', (SELECT COALESCE(pg_catalog.jsonb_object_agg(e OPERATOR(pg_catalog.->>) 'table',
+                                   pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'rows')
+                                   OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')
+                   FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'tables') e)));
+  RETURN doc;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.export_subject_chunks(kind text, value text, chunk_rows integer DEFAULT 10000,
+                                              at timestamptz DEFAULT NULL)
+  RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+  n    bigint := 0;
+  tabs jsonb := '{}';
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'export_subject_chunks') FROM privacy.registered_table t;
+  norm := privacy_internal._identifier_normalize(kind, value);
+  FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
+    IF section IN ('rows', 'mentions') THEN
+      tabs := tabs OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(table_name::text,
+                COALESCE((tabs OPERATOR(pg_catalog.->>) table_name::text)::bigint, 0)
+                OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(data));
+    END IF;
+    n := n OPERATOR(pg_catalog.+) 1;
+    RETURN NEXT;
+  END LOOP;
+  PERFORM privacy_internal._audit('subject.export', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'chunks', n, 'tables', tabs));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.restrict_subject(kind text, value text, reason text, at timestamptz DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ids  record;
+  n    integer;
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'restrict_subject') FROM privacy.registered_table t;
+  IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
+    RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
+      HINT = 'Say why processing is restricted, e.g. ''accuracy contested (Art. 18(1)(a))''.';
+  END IF;
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  n := privacy_internal._restrict_ids(ids.kinds, ids.vals, ids.spans, reason, 'request', NULL);
+  PERFORM privacy_internal._audit('subject.restrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+                                  'identifiers', n, 'reason', reason));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.unrestrict_subject(kind text, value text, at timestamptz DEFAULT NULL)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ids record;
+  n   integer;
+BEGIN
+  ids := privacy_internal._subject_identifiers(kind, value, at);
+  DELETE FROM privacy.restriction r
+   WHERE r.origin OPERATOR(pg_catalog.=) 'request'
+     AND (r.kind, r.subject_ref) IN (SELECT u.k, x.ref
+                                       FROM ROWS FROM (pg_catalog.unnest(ids.kinds), pg_catalog.unnest(ids.vals)) u(k, v),
+                                            pg_catalog.unnest(privacy_internal._restriction_refs(u.k, u.v, false)) x(ref));
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    PERFORM privacy_internal._raise_hidden('55000', 'data subject is not restricted',
+      'No identifier of this subject has a restriction requested by the subject; restrictions kept after an erasure end on their own.');
+  END IF;
+  PERFORM privacy_internal._audit('subject.unrestrict', NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
+                                  'identifiers', n));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.is_restricted(kind text, value text)
+  RETURNS boolean
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm text;
+BEGIN
+  norm := privacy_internal._identifier_normalize(kind, value);
+  RETURN EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
+                    AND r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._restriction_refs(is_restricted.kind, norm))
+                    AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
+                                      at timestamptz DEFAULT NULL)
+  RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  report jsonb;
+  ledger privacy.erasure_ledger_state;
+  lkinds text[];
+  lvals  text[];
+  lspans tstzmultirange[];
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'erase_subject') FROM privacy.registered_table t;
+  norm := privacy_internal._identifier_normalize(kind, value);
+  IF dry_run IS NULL THEN
+    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'erase_subject must run at isolation level READ COMMITTED'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The transaction runs at %s; its snapshot could miss rows written concurrently.',
+                                       pg_catalog.current_setting('transaction_isolation'));
+  END IF;
+  IF dry_run THEN
+    -- The same work, rolled back: the report is exactly what an erasure
+    -- would do now.
+    BEGIN
+      SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+        FROM privacy_internal._subject_erase(kind, value, at) e;
+      RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_privacy dry run';
+    EXCEPTION WHEN assert_failure THEN
+      NULL;
+    END;
+  ELSE
+    -- With an erasure ledger: refused while the database is behind it
+    -- (src/sql/75_subject_ledger.sql)
+    ledger := privacy_internal._ledger_check();
+    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+      FROM privacy_internal._subject_erase(kind, value, at) e;
+    IF ledger.database_id IS NOT NULL THEN
+      -- the identifiers the erasure acted on, found under its locks
+      SELECT i.kinds, i.vals, i.spans INTO lkinds, lvals, lspans
+        FROM privacy_internal._subject_erased_identifiers() i;
+    END IF;
+    -- (an erasure that found nothing has nothing a restore could bring back)
+    IF ledger.database_id IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(report, '[]')) OPERATOR(pg_catalog.>) 0 THEN
+      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, report, at);
+    END IF;
+  END IF;
+  report := COALESCE(report, '[]');
+  PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'report', (SELECT COALESCE(pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                               FROM pg_catalog.jsonb_array_elements(report) e)));
+  RETURN QUERY
+    SELECT (e OPERATOR(pg_catalog.->>) 'table_name')::regclass, e OPERATOR(pg_catalog.->>) 'action',
+           (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
+           (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
+      FROM pg_catalog.jsonb_array_elements(report) e;
+END
+$$;
+
 -- Views, triggers, comments and configuration new or changed in 0.9.0 (generated)
 
 -- Nothing after the functions: 0.9.0 changes no view, trigger or data.

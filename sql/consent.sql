@@ -392,6 +392,31 @@ SELECT count(*) AS raw_identifiers_in_audit FROM privacy.audit_log
    AND detail::text ~* '(example\.dk|\m(\+?45)?20123456\M|\m(\+?45)?30111111\M|\m1042\M)';
 SELECT privacy.verify_audit_log() AS first_bad_entry;
 
+-- A batch of calls in one transaction starts no subtransaction per call
+-- (the API functions have no exception handler of their own; the
+-- entry-point hook keeps a failing call's statement out of the log): it
+-- takes one transaction id, not one per call.  (With one per call, a
+-- large batch would overflow every other session's snapshot with
+-- subtransactions, and burn transaction ids.)
+SELECT txid_current() AS xid_before \gset
+BEGIN;
+SELECT count(privacy.grant_consent('msisdn', '+4520' || (100000 + i)::text, 'regress_sms', 'batch', 'n-1'))
+       AS granted
+  FROM generate_series(1, 40) i;
+SELECT count(*) AS history_events
+  FROM generate_series(1, 40) i, privacy.consent_history('msisdn', '+4520' || (100000 + i)::text) h;
+SELECT count(privacy.withdraw_consent('msisdn', '+4520' || (100000 + i)::text, 'regress_sms', 'batch'))
+       AS withdrawn
+  FROM generate_series(1, 40) i;
+SELECT count(privacy.export_subject('msisdn', '+4520' || (100000 + i)::text)) AS exported,
+       count(privacy.is_restricted('msisdn', '+4520' || (100000 + i)::text)) AS checked
+  FROM generate_series(1, 10) i;
+SELECT count(*) AS erasure_report_rows
+  FROM generate_series(1, 10) i, privacy.erase_subject('msisdn', '+4520' || (100000 + i)::text) e;
+COMMIT;
+SELECT txid_current() - :xid_before < 10 AS no_transaction_id_per_call;
+SELECT privacy.verify_audit_log() AS first_bad_entry;
+
 -- Clean up.  The register cannot be emptied through SQL; a superuser
 -- disabling its trigger can (and is the only one who can).
 DROP SCHEMA regress_consent CASCADE;

@@ -94,6 +94,9 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* Set when an entry point unwinds with an error, until the transaction ends. */
 static bool hide_statement = false;
+
+/* The library was loaded after server start (not preloaded). */
+static bool loaded_late = false;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
 /* Any change of pg_proc may change a function's settings or owner. */
@@ -228,7 +231,18 @@ pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 	if (event != FHET_START)
 	{
 		if (!DatumGetBool(*private))
+		{
+			/*
+			 * No frame: not an entry point, or a call that began before
+			 * the library was loaded (not preloaded: loaded by this very
+			 * call), whose start the hook never saw.  In a session that
+			 * loaded the library late, an error unwinding any function
+			 * with settings is reported without its statement.
+			 */
+			if (event == FHET_ABORT && loaded_late)
+				hide_statement = true;
 			return;
+		}
 		if (event == FHET_END)
 		{
 			if (api_depth > 0)
@@ -317,8 +331,9 @@ caller_xact_callback(XactEvent event, void *arg)
  * Install the hook and define the marking setting.  Called from _PG_init.
  */
 void
-pgp_caller_init(void)
+pgp_caller_init(bool preloaded)
 {
+	loaded_late = !preloaded;
 	DefineCustomStringVariable(PGP_DEFINER_SETTING,
 							   "Marks pg_privacy's API entry points (no effect when set otherwise).",
 							   NULL,

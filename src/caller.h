@@ -10,7 +10,7 @@
 
 #include "postgres.h"
 
-extern void pgp_caller_init(void);
+extern void pgp_caller_init(bool preloaded);
 extern Oid	pgp_caller(void);
 extern bool pgp_in_api(void);
 

@@ -93,7 +93,7 @@ _PG_init(void)
 	pgp_define_key_gucs();
 	pgp_identifier_define_gucs();
 	pgp_ledger_init();
-	pgp_caller_init();
+	pgp_caller_init(process_shared_preload_libraries_in_progress);
 	pgp_protect_init();
 	pgp_mask_init(process_shared_preload_libraries_in_progress);
 #if PG_VERSION_NUM >= 150000

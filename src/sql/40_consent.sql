@@ -136,8 +136,14 @@ COMMENT ON FUNCTION privacy_internal._consent_forget_identities(text[], text[]) 
   'internal (erasure path only): nulls a subject''s identifiers in the consent register, keeping subject_ref and the events';
 
 -- Raise an error about a data subject without logging the statement that
--- names it (PL/pgSQL's RAISE cannot hide the statement).  Used by the
--- consent and data-subject functions; never echo the value itself.
+-- names it (PL/pgSQL's RAISE cannot hide the statement); never echo the
+-- value itself.  Any error that unwinds an API entry point (the consent and
+-- data-subject functions among them, each called with an identifier) is
+-- logged without its statement by the entry-point hook (src/caller.c), so
+-- they need no exception handler of their own: none, so that a batch of
+-- calls in one transaction starts no subtransaction per call.  Used where
+-- PL/pgSQL raises such an error itself (the restriction trigger runs
+-- outside any entry point).
 CREATE FUNCTION privacy_internal._raise_hidden(sqlstate text, message text, detail text DEFAULT NULL,
                                       hint text DEFAULT NULL)
   RETURNS void
@@ -310,22 +316,12 @@ DECLARE
   norm   text;
   st     privacy.consent_state;
   new_id bigint;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   norm := privacy_internal._consent_subject(kind, value, purpose);
   st := privacy_internal._consent_lock_state(kind, norm, purpose, false);
   new_id := privacy_internal._consent_append(kind, norm, purpose, 'grant', at, source, notice_version, st);
   PERFORM privacy_internal._consent_audit(new_id);
   RETURN new_id;
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.grant_consent(text, text, text, text, text, timestamptz) IS
@@ -349,10 +345,6 @@ DECLARE
   total  bigint := 0;
   tables jsonb := '{}';
   locks  text;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   norm := privacy_internal._consent_subject(kind, value, purpose);
   -- One lock order for every path that writes user tables and the audit
@@ -420,12 +412,6 @@ BEGIN
                                                          'event_id', new_id, 'deleted', tables));
   END IF;
   RETURN new_id;
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.withdraw_consent(text, text, text, text, timestamptz) IS
@@ -441,10 +427,6 @@ AS $$
 DECLARE
   norm text;
   refs text[];
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   IF kind IS NULL OR value IS NULL THEN
     RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
@@ -467,12 +449,6 @@ BEGIN
      WHERE (e.subject_ref OPERATOR(pg_catalog.=) ANY (refs) OR e.value OPERATOR(pg_catalog.=) norm)
        AND e.kind OPERATOR(pg_catalog.=) consent_history.kind
      ORDER BY e.at, e.id;
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.consent_history(text, text) IS
@@ -566,10 +542,6 @@ AS $$
 DECLARE
   norm    text;
   normv   text;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   IF kind IS NULL OR value IS NULL THEN
     RAISE EXCEPTION 'identifier kind and value must not be null' USING ERRCODE = '22004';
@@ -581,12 +553,6 @@ BEGIN
   END IF;
   normv := privacy_internal._identifier_normalize(kind, value);
   RETURN (SELECT r.receipt FROM privacy_internal._consent_receipts(ARRAY[kind], ARRAY[normv], controller) r);
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.consent_receipt(text, text, jsonb) IS

@@ -16,10 +16,6 @@ AS $$
 DECLARE
   norm   text;
   new_id bigint;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   norm := privacy_internal._identifier_normalize(kind, value);
   IF request IS NULL OR request NOT IN ('access', 'portability', 'erasure', 'rectification', 'restriction', 'objection') THEN
@@ -38,12 +34,6 @@ BEGIN
     pg_catalog.jsonb_build_object('id', new_id, 'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
                                   'received_at', received_at));
   RETURN new_id;
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.open_request(text, text, text, timestamptz) IS

@@ -278,10 +278,6 @@ AS $$
 DECLARE
   doc  jsonb;
   norm text;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   -- the subject's tables are searched, read and changed by statements
   -- Citus cannot plan: refused while Citus manages one (src/citus.c)
@@ -297,12 +293,6 @@ BEGIN
                                    OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')
                    FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'tables') e)));
   RETURN doc;
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.export_subject(text, text, timestamptz) IS
@@ -392,10 +382,6 @@ DECLARE
   norm text;
   n    bigint := 0;
   tabs jsonb := '{}';
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   -- the subject's tables are searched, read and changed by statements
   -- Citus cannot plan: refused while Citus manages one (src/citus.c)
@@ -413,12 +399,6 @@ BEGIN
   PERFORM privacy_internal._audit('subject.export', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
                                   'chunks', n, 'tables', tabs));
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.export_subject_chunks(text, text, integer, timestamptz) IS

@@ -234,10 +234,6 @@ AS $$
 DECLARE
   ids  record;
   n    integer;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   -- the subject's tables are searched, read and changed by statements
   -- Citus cannot plan: refused while Citus manages one (src/citus.c)
@@ -251,12 +247,6 @@ BEGIN
   PERFORM privacy_internal._audit('subject.restrict', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
                                   'identifiers', n, 'reason', reason));
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.restrict_subject(text, text, text, timestamptz) IS
@@ -271,10 +261,6 @@ AS $$
 DECLARE
   ids record;
   n   integer;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   ids := privacy_internal._subject_identifiers(kind, value, at);
   DELETE FROM privacy.restriction r
@@ -290,12 +276,6 @@ BEGIN
   PERFORM privacy_internal._audit('subject.unrestrict', NULL,
     pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, ids.vals[1]),
                                   'identifiers', n));
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.unrestrict_subject(text, text, timestamptz) IS
@@ -309,22 +289,12 @@ CREATE FUNCTION privacy.is_restricted(kind text, value text)
 AS $$
 DECLARE
   norm text;
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   norm := privacy_internal._identifier_normalize(kind, value);
   RETURN EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.kind OPERATOR(pg_catalog.=) is_restricted.kind
                     AND r.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._restriction_refs(is_restricted.kind, norm))
                     AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.is_restricted(text, text) IS

@@ -68,10 +68,6 @@ DECLARE
   lkinds text[];
   lvals  text[];
   lspans tstzmultirange[];
-  e_state  text;
-  e_msg    text;
-  e_detail text;
-  e_hint   text;
 BEGIN
   -- the subject's tables are searched, read and changed by statements
   -- Citus cannot plan: refused while Citus manages one (src/citus.c)
@@ -122,12 +118,6 @@ BEGIN
            (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
            (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
       FROM pg_catalog.jsonb_array_elements(report) e;
-EXCEPTION WHEN OTHERS THEN
-  -- The statement that called this names a person: never logged with an
-  -- error (errhidestmt), whatever the error.
-  GET STACKED DIAGNOSTICS e_state = RETURNED_SQLSTATE, e_msg = MESSAGE_TEXT,
-                          e_detail = PG_EXCEPTION_DETAIL, e_hint = PG_EXCEPTION_HINT;
-  PERFORM privacy_internal._raise_hidden(e_state, e_msg, NULLIF(e_detail, ''), NULLIF(e_hint, ''));
 END
 $$;
 COMMENT ON FUNCTION privacy.erase_subject(text, text, boolean, timestamptz) IS

@@ -202,6 +202,19 @@ $node->restart;
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT status || ' | ' || detail FROM privacy.health() WHERE area = 'library'});
 like($out, qr/^error \| pg_privacy is not in shared_preload_libraries \(pg_cron\)$/, 'health: not preloaded is an error');
 like($err, qr/WARNING:  pg_privacy is not loaded through shared_preload_libraries/, 'loading it on demand warns');
+# The first API call of a session loads the library itself (the hook did
+# not see it start): an error of that call is still logged without the
+# statement, which names the subject.
+{
+	my $logstart = -s $node->logfile;
+	my ($r, $o, $e) = $node->psql('postgres',
+		q{SELECT * FROM privacy.erase_subject('email', 'late.load.unique@example.dk', NULL)});
+	like($e, qr/dry_run must not be null/, 'not preloaded: the first call of a session fails as it should');
+	my $log = slurp_file($node->logfile, $logstart);
+	like($log, qr/ERROR:  dry_run must not be null/, '(the error is logged)');
+	unlike($log, qr/STATEMENT:[^\n]*late\.load\.unique/,
+		'not preloaded: the statement naming the subject is not logged with the error');
+}
 $node->safe_psql('postgres', q{CREATE ROLE monitor LOGIN; GRANT USAGE ON SCHEMA privacy TO monitor;
                               GRANT EXECUTE ON FUNCTION privacy.health() TO monitor});
 is($node->safe_psql('postgres', q{SELECT area || ' | ' || status || ' | ' || detail FROM privacy.health()}, extra_params => ['-U', 'monitor']),
