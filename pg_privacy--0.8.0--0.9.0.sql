@@ -26,6 +26,13 @@ CREATE OR REPLACE FUNCTION privacy_internal._audit(event text, object text DEFAU
   SET search_path = pg_catalog, pg_temp
   AS 'MODULE_PATHNAME', 'pgp_audit_append';
 
+CREATE FUNCTION privacy_internal._audit_refs(kind text, value text) RETURNS text[]
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_audit_refs';
+
+COMMENT ON FUNCTION privacy_internal._audit_refs(text, text) IS
+  'internal: _audit_ref under every usable listed key, the current one first';
+
 CREATE OR REPLACE FUNCTION privacy.grant_consent(kind text, value text, purpose text,
                                       source text DEFAULT NULL, notice_version text DEFAULT NULL,
                                       at timestamptz DEFAULT NULL)
@@ -159,14 +166,81 @@ BEGIN
   -- by whoever knows it: under every key pg_privacy.key_file lists (an
   -- event recorded before a key change).
   norm := privacy_internal._identifier_normalize(kind, value);
-  refs := ARRAY(SELECT privacy_internal._audit_ref_under(k.fingerprint, consent_history.kind, norm)
-                  FROM privacy_internal._key_list() k WHERE k.fingerprint IS NOT NULL);
+  refs := privacy_internal._audit_refs(consent_history.kind, norm);
   RETURN QUERY
     SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
       FROM privacy.consent_event e
      WHERE (e.subject_ref OPERATOR(pg_catalog.=) ANY (refs) OR e.value OPERATOR(pg_catalog.=) norm)
        AND e.kind OPERATOR(pg_catalog.=) consent_history.kind
      ORDER BY e.at, e.id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._consent_receipts(kinds text[], normvs text[], controller jsonb)
+  RETURNS TABLE(i bigint, receipt jsonb)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  -- PL/pgSQL, so that the statement is planned once per session: with a
+  -- generic plan, since a plan for the given arrays (their length known)
+  -- always looks cheaper and would be made again at every call
+  RETURN QUERY
+  SELECT u.o, pg_catalog.jsonb_build_object(
+    'version', 'KI-CR-v1.1.0',
+    'model', 'ISO/IEC TS 27560 consent record',
+    'jurisdiction', 'DK',
+    'language', 'da',
+    -- Same subject and same last event give the same receipt id.
+    'consentReceiptID', CASE WHEN c.last_id IS NULL THEN NULL ELSE
+        pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(u.ref || '|' || c.last_id::text, 'UTF8')), 'hex'), 32)::uuid::text END,
+    'iat', pg_catalog.floor(EXTRACT(epoch FROM pg_catalog.now()))::bigint,
+    'piiPrincipalId', pg_catalog.jsonb_build_object('kind', u.k, 'value', u.v),
+    'piiControllers', CASE WHEN controller IS NULL THEN '[]'::jsonb
+                           ELSE pg_catalog.jsonb_build_array(controller) END,
+    'sensitive', false,
+    'spiCat', '[]'::jsonb,
+    'consents', COALESCE(c.records, '[]'::jsonb))
+    -- events by the identifier, and by its keyed reference (an erased
+    -- identifier's) under every key pg_privacy.key_file lists (an event
+    -- recorded before a key change); the receipt id under the current key
+    FROM (SELECT w.k, w.v, w.o, w.nv,
+                 privacy_internal._audit_ref(w.k, w.nv) AS ref,
+                 privacy_internal._audit_refs(w.k, w.nv) AS refs
+            FROM (SELECT x.k, x.v, x.o, privacy_internal._identifier_normalize(x.k, x.v) AS nv
+                    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(normvs)) WITH ORDINALITY x(k, v, o)) w) u
+    CROSS JOIN LATERAL (
+      SELECT pg_catalog.jsonb_agg(m.r ORDER BY m.r OPERATOR(pg_catalog.->>) 'purpose') AS records,
+             pg_catalog.max(m.last_id) AS last_id
+        FROM (
+          SELECT pg_catalog.jsonb_build_object(
+                   'purpose', p.name,
+                   'purposeDescription', p.description,
+                   'legalBasis', p.legal_basis,
+                   'legalBasisArticle', b.article,
+                   'consentType', 'EXPLICIT',
+                   'thirdPartyDisclosure', pg_catalog.cardinality(p.recipients) OPERATOR(pg_catalog.>) 0,
+                   'thirdPartyName', pg_catalog.to_jsonb(p.recipients),
+                   'termination', 'withdrawal at any time, as easy as giving it (GDPR Art. 7(3))',
+                   'state', CASE pg_catalog.max(e.id) FILTER (WHERE e.event OPERATOR(pg_catalog.=) 'grant')
+                                  OPERATOR(pg_catalog.=) pg_catalog.max(e.id)
+                                 WHEN true THEN 'active' ELSE 'withdrawn' END,
+                   'events', pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                               'eventId', e.id,
+                               'eventType', CASE e.event WHEN 'grant' THEN 'given' ELSE 'withdrawn' END,
+                               'eventTime', e.at,
+                               'recordedTime', e.recorded_at,
+                               'collectionMethod', e.source,
+                               'noticeVersion', e.notice_version,
+                               'recordedBy', e.actor) ORDER BY e.at, e.id)) AS r,
+                 pg_catalog.max(e.id) AS last_id
+            FROM privacy.consent_event e
+            JOIN privacy.purpose p ON p.name OPERATOR(pg_catalog.=) e.purpose
+            JOIN privacy.legal_basis b ON b.name OPERATOR(pg_catalog.=) p.legal_basis
+           WHERE (e.subject_ref OPERATOR(pg_catalog.=) ANY (u.refs) OR e.value OPERATOR(pg_catalog.=) u.nv)
+             AND e.kind OPERATOR(pg_catalog.=) u.k
+           GROUP BY p.name, p.description, p.legal_basis, b.article, p.recipients) m) c;
 END
 $$;
 
@@ -221,6 +295,54 @@ BEGIN
     pg_catalog.jsonb_build_object('id', new_id, 'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
                                   'received_at', received_at));
   RETURN new_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_header(kind text, norm text, kinds text[], vals text[], spans tstzmultirange[])
+  RETURNS jsonb
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  RETURN (
+  SELECT pg_catalog.jsonb_build_object(
+           'format', 'pg_privacy.subject_export',
+           'version', 1,
+           'generated_at', pg_catalog.now(),
+           'subject', pg_catalog.jsonb_build_object('kind', kind, 'value', norm),
+           -- each identifier with the periods it was the subject's
+           'identifiers', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                    'kind', u.k, 'value', u.v,
+                                    'periods', CASE WHEN u.s OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN NULL
+                                                    ELSE (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                                                   'from', pg_catalog.lower(p), 'to', pg_catalog.upper(p)) ORDER BY p)
+                                                            FROM pg_catalog.unnest(u.s) p) END) ORDER BY u.o), '[]')
+                             FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals), pg_catalog.unnest(spans))
+                                  WITH ORDINALITY u(k, v, s, o)),
+           -- (under every key a restriction was made with)
+           'restricted', EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v)
+                                   JOIN privacy.restriction x
+                                     ON x.kind OPERATOR(pg_catalog.=) u.k
+                                    AND x.subject_ref OPERATOR(pg_catalog.=) ANY (privacy_internal._restriction_refs(u.k, u.v))
+                                  WHERE x.until IS NULL OR x.until OPERATOR(pg_catalog.>) pg_catalog.now()),
+           -- a receipt per identifier with consent events
+           'consent', (SELECT COALESCE(pg_catalog.jsonb_agg(c.receipt ORDER BY c.i), '[]')
+                         FROM privacy_internal._consent_receipts(kinds, vals, NULL) c
+                        WHERE pg_catalog.jsonb_array_length(c.receipt OPERATOR(pg_catalog.->) 'consents') OPERATOR(pg_catalog.>) 0),
+           -- the open requests of the subject
+           'requests', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                                 'id', d.id, 'request', d.request, 'received_at', d.received_at, 'due_at', d.due_at,
+                                 'status', d.status) ORDER BY d.id), '[]')
+                          FROM privacy.request_deadlines d
+                         WHERE d.subject_ref OPERATOR(pg_catalog.=) ANY (r.refs) AND d.closed_at IS NULL))
+    -- the identifiers' keyed references, computed once, under every key
+    -- pg_privacy.key_file lists: a request opened before a key change is
+    -- found (a request is a record; one made under a key no longer listed
+    -- is not, and nothing fails)
+    FROM (SELECT COALESCE(pg_catalog.array_agg(f.ref), '{}') AS refs
+            FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v),
+                 pg_catalog.unnest(privacy_internal._audit_refs(u.k, u.v)) f(ref)) r);
 END
 $$;
 
@@ -415,6 +537,65 @@ BEGIN
            (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
            (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
       FROM pg_catalog.jsonb_array_elements(report) e;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._ledger_record(s privacy.erasure_ledger_state, kinds text[], vals text[],
+                                               spans tstzmultirange[], report jsonb, asked_at timestamptz)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  refs  text[];
+  lrefs text[];
+  entry jsonb;
+  mac   text;
+BEGIN
+  -- the audit log's references, for the open requests (under every listed
+  -- key: a request opened before a key change); the ledger's own, under a
+  -- domain of its own (a reference read in the ledger cannot be matched
+  -- against the audit log or the requests)
+  refs := ARRAY(SELECT f.ref
+                  FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o),
+                       pg_catalog.unnest(privacy_internal._audit_refs(u.k, u.v)) WITH ORDINALITY f(ref, n)
+                 ORDER BY u.o, f.n);
+  lrefs := ARRAY(SELECT privacy_internal._audit_ref('ledger:' || u.k, u.v)
+                   FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
+                  ORDER BY u.o);
+  entry := pg_catalog.jsonb_build_object(
+    'v', 1, 'type', 'erasure', 'db', s.database_id, 'seq', s.last_seq OPERATOR(pg_catalog.+) 1,
+    'at', pg_catalog.clock_timestamp(), 'datname', pg_catalog.current_database(),
+    'ids', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('kind', u.k, 'ref', u.r)
+                                                  OPERATOR(pg_catalog.||)
+                                                  CASE WHEN u.p IS NULL OR u.p OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange THEN '{}'::jsonb
+                                                       ELSE pg_catalog.jsonb_build_object('span', u.p::text) END
+                                                  ORDER BY u.o), '[]')
+              FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(lrefs), pg_catalog.unnest(spans)) WITH ORDINALITY u(k, r, p, o)),
+    'report', (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                 'table', r OPERATOR(pg_catalog.->>) 'table_name',
+                 'action', r OPERATOR(pg_catalog.->>) 'action',
+                 'rows', r OPERATOR(pg_catalog.->) 'rows',
+                 'kept_until', r OPERATOR(pg_catalog.->) 'kept_until',
+                 'why', CASE WHEN r OPERATOR(pg_catalog.->>) 'action' OPERATOR(pg_catalog.<>) 'keep' THEN NULL
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'legal hold%' THEN 'legal hold'
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'legal minimum%' THEN 'legal minimum'
+                             WHEN r OPERATOR(pg_catalog.->>) 'reason' LIKE 'referenced%' THEN 'referenced by kept rows'
+                             ELSE 'kept' END)), '[]')
+                 FROM pg_catalog.jsonb_array_elements(report) r),
+    'requests', (SELECT COALESCE(pg_catalog.jsonb_agg(q.id ORDER BY q.id), '[]')
+                   FROM privacy.subject_request q
+                  WHERE q.request OPERATOR(pg_catalog.=) 'erasure' AND q.closed_at IS NULL
+                    AND q.subject_ref OPERATOR(pg_catalog.=) ANY (refs)),
+    'key', privacy.key_fingerprint(),
+    'asked_at', asked_at,
+    'prev', s.last_mac);
+  mac := privacy_internal._audit_ref('pg_privacy erasure ledger', entry::text);
+  PERFORM privacy_internal._ledger_queue((entry OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('mac', mac))::text);
+  UPDATE privacy.erasure_ledger_state x
+     SET last_seq = s.last_seq OPERATOR(pg_catalog.+) 1, last_mac = mac, last_at = pg_catalog.clock_timestamp()
+   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+  RETURN s.last_seq OPERATOR(pg_catalog.+) 1;
 END
 $$;
 

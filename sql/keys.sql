@@ -36,6 +36,11 @@ SELECT privacy_internal._audit_ref_under(privacy.key_fingerprint(), 'msisdn', '+
        = privacy_internal._audit_ref('msisdn', '+4520000000') AS same_reference;
 SELECT privacy_internal._audit_ref_under('pgp1:0000000000000000', 'msisdn', '+4520000000');
 SELECT privacy_internal._audit_ref_under(privacy.key_fingerprint(), '', '+4520000000');
+-- Under every listed key that can be used: here the one, the reference.
+SELECT privacy_internal._audit_refs('msisdn', '+4520000000')
+       = ARRAY[privacy_internal._audit_ref('msisdn', '+4520000000')] AS every_listed_key;
+SELECT privacy_internal._audit_refs('', '+4520000000');
+SELECT privacy_internal._audit_refs('msisdn', NULL) IS NULL AS strict;
 -- The database's keys: one, current, listed first, needed.
 SELECT privacy.key_fingerprint() AS fp \gset
 SELECT version, current, listed_at, needed, problem, fingerprint = :'fp' AS the_loaded_key

@@ -828,6 +828,40 @@ pgp_key_listed(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(pgp_key_find(text_to_cstring(PG_GETARG_TEXT_PP(0))) >= 0);
 }
 
+/*
+ * The fingerprint of listed key m into fp, or false (with its problem in
+ * *problem when not NULL) when its file cannot be used.  A key file's
+ * error (55000) comes from reading one file, with nothing held, so it is
+ * caught without a subtransaction; anything else is raised.
+ */
+bool
+pgp_key_usable(int m, char *fp, char **problem)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		pgp_key_fingerprint_of(m, fp);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *ed;
+
+		MemoryContextSwitchTo(cxt);
+		ed = CopyErrorData();
+		if (ed->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
+			PG_RE_THROW();
+		FlushErrorState();
+		if (problem != NULL)
+			*problem = pstrdup(ed->message);
+		FreeErrorData(ed);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
 PG_FUNCTION_INFO_V1(pgp_key_list);
 
 /*
@@ -849,36 +883,20 @@ pgp_key_list(PG_FUNCTION_ARGS)
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 		char		fp[PGP_FINGERPRINT_LEN + 1];
-		MemoryContext cxt = CurrentMemoryContext;
+		char	   *problem = NULL;
 
 		values[0] = Int32GetDatum(m + 1);
-
-		/*
-		 * A key file that cannot be used is reported, not raised: its error
-		 * (55000, key_file_error) comes from reading one file, with nothing
-		 * held, so it is caught without a subtransaction; anything else is
-		 * raised.
-		 */
-		PG_TRY();
+		/* a key file that cannot be used is reported, not raised */
+		if (pgp_key_usable(m, fp, &problem))
 		{
-			pgp_key_fingerprint_of(m, fp);
 			values[1] = CStringGetTextDatum(fp);
 			nulls[2] = true;
 		}
-		PG_CATCH();
+		else
 		{
-			ErrorData  *ed;
-
-			MemoryContextSwitchTo(cxt);
-			ed = CopyErrorData();
-			if (ed->sqlerrcode != ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE)
-				PG_RE_THROW();
-			FlushErrorState();
 			nulls[1] = true;
-			values[2] = CStringGetTextDatum(ed->message);
-			FreeErrorData(ed);
+			values[2] = CStringGetTextDatum(problem);
 		}
-		PG_END_TRY();
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -60,6 +60,7 @@ extern PgpKey *pgp_get_key(const char *purpose, const char *domain,
 extern int	pgp_key_count(void);
 extern void pgp_key_fingerprint_of(int m, char *out);
 extern void pgp_key_current_fingerprint(char *out);
+extern bool pgp_key_usable(int m, char *fp, char **problem);
 extern int	pgp_key_find(const char *fp);
 extern int	pgp_key_require(const char *fp, const char *what);
 extern PgpKey *pgp_get_key_of(int m, const char *purpose, const char *domain,

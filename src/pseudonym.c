@@ -37,10 +37,12 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -721,6 +723,45 @@ pgp_audit_ref(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_TEXT_P(keyed_pseudonym_text(fcinfo, PGP_KP_AUDIT,
 										  PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), "ref:"));
+}
+
+PG_FUNCTION_INFO_V1(pgp_audit_refs);
+
+/*
+ * _audit_refs(kind, value): _audit_ref(kind, value) under every key
+ * pg_privacy.key_file lists that can be used, the current one first: to
+ * match what was made before a key change (a request, a consent event of
+ * an erased identifier).  A listed key whose file cannot be used is passed
+ * over, as _key_list() reports it.
+ */
+Datum
+pgp_audit_refs(PG_FUNCTION_ARGS)
+{
+	text	   *domain = PG_GETARG_TEXT_PP(0);
+	text	   *value = PG_GETARG_TEXT_PP(1);
+	int			dlen = VARSIZE_ANY_EXHDR(domain);
+	int			n = pgp_key_count();
+	Datum	   *refs = palloc(sizeof(Datum) * Max(n, 1));
+	int			nrefs = 0;
+	int			m;
+
+	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	for (m = 0; m < n; m++)
+	{
+		char		fp[PGP_FINGERPRINT_LEN + 1];
+		PgpKey	   *k;
+		text	   *ref;
+
+		if (!pgp_key_usable(m, fp, NULL))
+			continue;
+		k = pgp_get_key_of(m, PGP_KP_AUDIT, VARDATA_ANY(domain), dlen, PGP_KEY_VERSION);
+		ref = (text *) palloc(VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
+		SET_VARSIZE(ref, VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
+		memcpy(VARDATA(ref), "ref:", 4);
+		pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(ref) + 4);
+		refs[nrefs++] = PointerGetDatum(ref);
+	}
+	PG_RETURN_ARRAYTYPE_P(construct_array(refs, nrefs, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 PG_FUNCTION_INFO_V1(pgp_audit_ref_under);

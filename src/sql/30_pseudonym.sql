@@ -52,6 +52,15 @@ CREATE FUNCTION privacy_internal._audit_ref_under(fingerprint text, kind text, v
 COMMENT ON FUNCTION privacy_internal._audit_ref_under(text, text, text) IS
   'internal: _audit_ref under the listed key of a fingerprint';
 
+-- The same reference under every key pg_privacy.key_file lists that can be
+-- used, the current one first: to match what was made before a key change
+-- (a request, the consent events of an erased identifier).
+CREATE FUNCTION privacy_internal._audit_refs(kind text, value text) RETURNS text[]
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_audit_refs';
+COMMENT ON FUNCTION privacy_internal._audit_refs(text, text) IS
+  'internal: _audit_ref under every usable listed key, the current one first';
+
 CREATE FUNCTION privacy_internal._subject_ref(kind text, value text) RETURNS text
   LANGUAGE sql STABLE STRICT
   SET search_path = pg_catalog, pg_temp

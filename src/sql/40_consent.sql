@@ -441,8 +441,7 @@ BEGIN
   -- by whoever knows it: under every key pg_privacy.key_file lists (an
   -- event recorded before a key change).
   norm := privacy_internal._identifier_normalize(kind, value);
-  refs := ARRAY(SELECT privacy_internal._audit_ref_under(k.fingerprint, consent_history.kind, norm)
-                  FROM privacy_internal._key_list() k WHERE k.fingerprint IS NOT NULL);
+  refs := privacy_internal._audit_refs(consent_history.kind, norm);
   RETURN QUERY
     SELECT e.purpose, e.event, e.at, e.source, e.notice_version, e.id, e.recorded_at, e.actor
       FROM privacy.consent_event e
@@ -489,11 +488,9 @@ BEGIN
     -- recorded before a key change); the receipt id under the current key
     FROM (SELECT w.k, w.v, w.o, w.nv,
                  privacy_internal._audit_ref(w.k, w.nv) AS ref,
-                 ARRAY(SELECT privacy_internal._audit_ref_under(f.fp, w.k, w.nv) FROM pg_catalog.unnest(kl.fps) f(fp)) AS refs
+                 privacy_internal._audit_refs(w.k, w.nv) AS refs
             FROM (SELECT x.k, x.v, x.o, privacy_internal._identifier_normalize(x.k, x.v) AS nv
-                    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(normvs)) WITH ORDINALITY x(k, v, o)) w,
-                 (SELECT pg_catalog.array_agg(k.fingerprint) AS fps
-                    FROM privacy_internal._key_list() k WHERE k.fingerprint IS NOT NULL) kl) u
+                    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(normvs)) WITH ORDINALITY x(k, v, o)) w) u
     CROSS JOIN LATERAL (
       SELECT pg_catalog.jsonb_agg(m.r ORDER BY m.r OPERATOR(pg_catalog.->>) 'purpose') AS records,
              pg_catalog.max(m.last_id) AS last_id

@@ -253,10 +253,9 @@ BEGIN
     -- pg_privacy.key_file lists: a request opened before a key change is
     -- found (a request is a record; one made under a key no longer listed
     -- is not, and nothing fails)
-    FROM (SELECT COALESCE(pg_catalog.array_agg(privacy_internal._audit_ref_under(k.fingerprint, u.k, u.v)), '{}') AS refs
+    FROM (SELECT COALESCE(pg_catalog.array_agg(f.ref), '{}') AS refs
             FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v),
-                 privacy_internal._key_list() k
-           WHERE k.fingerprint IS NOT NULL AND u.v IS NOT NULL) r);
+                 pg_catalog.unnest(privacy_internal._audit_refs(u.k, u.v)) f(ref)) r);
 END
 $$;
 

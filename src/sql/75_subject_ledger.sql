@@ -348,11 +348,10 @@ BEGIN
   -- key: a request opened before a key change); the ledger's own, under a
   -- domain of its own (a reference read in the ledger cannot be matched
   -- against the audit log or the requests)
-  refs := ARRAY(SELECT privacy_internal._audit_ref_under(k.fingerprint, u.k, u.v)
+  refs := ARRAY(SELECT f.ref
                   FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o),
-                       privacy_internal._key_list() k
-                 WHERE k.fingerprint IS NOT NULL AND u.v IS NOT NULL
-                 ORDER BY u.o, k.listed_at);
+                       pg_catalog.unnest(privacy_internal._audit_refs(u.k, u.v)) WITH ORDINALITY f(ref, n)
+                 ORDER BY u.o, f.n);
   lrefs := ARRAY(SELECT privacy_internal._audit_ref('ledger:' || u.k, u.v)
                    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
                   ORDER BY u.o);

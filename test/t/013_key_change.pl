@@ -261,6 +261,11 @@ is($node->safe_psql('postgres', q{SELECT privacy.pseudonymize_msisdn('+452012345
 	'... and the current key works meanwhile');
 is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't',
 	'... and verify_audit_log finds key A before it');
+is($node->safe_psql('postgres', qq{SELECT privacy_internal._audit_refs('msisdn', '+4520123456')
+  = ARRAY[privacy_internal._audit_ref_under('$fp_b', 'msisdn', '+4520123456'),
+          privacy_internal._audit_ref_under('$fp_a', 'msisdn', '+4520123456'),
+          privacy_internal._audit_ref_under('$fp_a', 'msisdn', '+4520123456')]}), 't',
+	'... and the references under every listed key pass over it: B, A and its copy, in their order');
 
 # --- without key A listed, what was made under it cannot be checked ----------
 set_keys($node, $key_b);
