@@ -391,10 +391,13 @@ pgp_audit_anchor(PG_FUNCTION_ARGS)
  * leaves as many versions of it on its pages, none of them removable
  * before it ends: found by a scan, the n-th entry would look at the n-1
  * versions before it, every one of them checked against the transaction's
- * subtransactions.  Only a hint: the one row of audit_head this
- * transaction can see is the head, so a tuple found at the TID is the head;
- * when none is (the subtransaction that wrote it rolled back, a new
- * transaction), the head is found by a scan, as before.
+ * subtransactions.  Only a hint: the tuple found at the TID is used only
+ * when it is visible and this transaction wrote it (its xmin is one of the
+ * transaction's own), so that it is the head and no other transaction can
+ * change it before this one ends (a writer waits for this transaction):
+ * it needs no lock of its own.  Otherwise (the subtransaction that wrote
+ * it rolled back, a new transaction, the row written behind pg_privacy's
+ * back) the head is locked and found by a scan, as before.
  */
 static LocalTransactionId head_lxid = InvalidLocalTransactionId;
 static ItemPointerData head_tid;
@@ -420,12 +423,16 @@ audit_exec_by_tid(SPIPlanPtr plan, Datum *vals)
 }
 
 /*
- * Lock the head row, and read its last_hash (palloc'd into *prev) and its
- * TID; false when there is none.  Locked by an UPDATE that changes nothing,
- * not by SELECT ... FOR UPDATE: a row lock taken in a subtransaction on a
- * version another subtransaction of the same transaction wrote is kept on
- * every later version in a MultiXact of all of them, which every later
- * reader then reads whole (again a cost that grows with each entry).
+ * The head row's last_hash (palloc'd into *prev) and TID, the row held by
+ * this transaction; false when there is none.
+ *
+ * By TID: the version this transaction last wrote, if still visible and
+ * its own (see above), with no lock taken.  Otherwise by a scan, locked by
+ * an UPDATE that changes nothing, not by SELECT ... FOR UPDATE: a row lock
+ * taken in a subtransaction on a version another subtransaction of the
+ * same transaction wrote is kept on every later version in a MultiXact of
+ * all of them, which every later reader then reads whole (again a cost
+ * that grows with each entry).
  */
 static bool
 audit_lock_head(bool by_tid, bytea **prev, ItemPointer tid)
@@ -439,21 +446,29 @@ audit_lock_head(bool by_tid, bytea **prev, ItemPointer tid)
 		Oid			types[1] = {TIDOID};
 		Datum		vals[1] = {PointerGetDatum(&head_tid)};
 
-		ret = audit_exec_by_tid(pgp_kept_plan("UPDATE privacy.audit_head h SET last_id = h.last_id"
-											  " WHERE h.ctid OPERATOR(pg_catalog.=) $1"
-											  " RETURNING h.last_hash, h.ctid",
+		ret = audit_exec_by_tid(pgp_kept_plan("SELECT h.last_hash, h.ctid, h.xmin FROM privacy.audit_head h"
+											  " WHERE h.ctid OPERATOR(pg_catalog.=) $1",
 											  1, types),
 								vals);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed != 1)
+			return false;
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		if (isnull || !TransactionIdIsCurrentTransactionId(DatumGetTransactionId(d)))
+			return false;
 	}
 	else
+	{
 		ret = SPI_execute_plan(pgp_kept_plan("UPDATE privacy.audit_head h SET last_id = h.last_id"
 											 " RETURNING h.last_hash, h.ctid",
 											 0, NULL),
 							   NULL, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		return false;
+		if (ret != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+		if (SPI_processed == 0)
+			return false;
+	}
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		ereport(ERROR,
@@ -563,30 +578,23 @@ pgp_audit_append(PG_FUNCTION_ARGS)
 		Oid			types[3] = {INT8OID, BYTEAOID, TIDOID};
 		Datum		vals[3] = {Int64GetDatum(new_id), PointerGetDatum(hashv),
 		PointerGetDatum(&tid)};
-		bool		found;
 
+		/*
+		 * The version read above, held by this transaction: nobody else
+		 * can have moved it.  Were it gone, the entry would fork the
+		 * chain: fail instead.
+		 */
 		ret = audit_exec_by_tid(pgp_kept_plan("UPDATE privacy.audit_head h SET last_id = $1, last_hash = $2"
 											  " WHERE h.ctid OPERATOR(pg_catalog.=) $3 RETURNING h.ctid",
 											  3, types),
 								vals);
 		if (ret != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-		found = SPI_processed == 1;
-		if (!found)
-		{
-			/* (the row moved while its lock was awaited) */
-			ret = SPI_execute_plan(pgp_kept_plan("UPDATE privacy.audit_head h SET last_id = $1, last_hash = $2"
-												 " RETURNING h.ctid",
-												 2, types),
-								   vals, NULL, false, 0);
-			if (ret != SPI_OK_UPDATE_RETURNING)
-				elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
-			found = SPI_processed == 1;
-		}
-		if (!found)
+		if (SPI_processed != 1)
 			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the audit chain head is missing")));
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("the audit chain head moved during an append"),
+					 errhint("Retry the transaction.")));
 		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc, 1, &isnull)),
 						&head_tid);
