@@ -278,3 +278,33 @@ SELECT count(*) AS batch_entries FROM privacy.audit_log WHERE object = 'regress_
 -- and in the next transaction
 SELECT privacy_internal._audit('regress.batch', 'regress_audit_batch') > :before_batch AS appended;
 SELECT privacy.verify_audit_log() AS first_bad_entry;
+
+-- A superuser's trigger on the head row that drops the head's move: the
+-- append fails (40001) and leaves no entry, rather than fork the chain.
+-- One that drops every update of it: the head cannot be locked (55000).
+SELECT count(*) AS entries_before FROM privacy.audit_log \gset
+BEGIN;
+CREATE FUNCTION regress_keep_head() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.last_id <> OLD.last_id THEN
+    RETURN NULL;
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER regress_keep_head BEFORE UPDATE ON privacy.audit_head
+  FOR EACH ROW EXECUTE FUNCTION regress_keep_head();
+SELECT privacy_internal._audit('regress.blocked');
+ROLLBACK;
+BEGIN;
+CREATE FUNCTION regress_no_head() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER regress_no_head BEFORE UPDATE ON privacy.audit_head
+  FOR EACH ROW EXECUTE FUNCTION regress_no_head();
+SELECT privacy_internal._audit('regress.blocked');
+ROLLBACK;
+SELECT count(*) - :entries_before AS new_entries, privacy.verify_audit_log() AS first_bad_entry
+  FROM privacy.audit_log;

@@ -533,7 +533,7 @@ pgp_audit_append(PG_FUNCTION_ARGS)
 		if (!audit_lock_head(false, &prev, &tid))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the audit chain head is missing")));
+					 errmsg("the audit chain head is missing or cannot be updated")));
 	}
 
 	ret = SPI_execute_plan(pgp_kept_plan("SELECT pg_catalog.nextval('privacy.audit_log_id_seq'::pg_catalog.regclass)",
