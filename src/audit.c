@@ -405,8 +405,9 @@ static ItemPointerData head_tid;
 /*
  * Run a kept statement that finds the head row by TID ($n = TID).  Planned
  * (when it is, on first use or after an invalidation) without sequential
- * scans: on a table of one page the planner prefers reading the page to
- * fetching the TID, and that scan reads every version.
+ * scans and with TID scans, whatever the session set: on a table of one
+ * page the planner prefers reading the page to fetching the TID, and that
+ * scan reads every version.
  */
 static int
 audit_exec_by_tid(SPIPlanPtr plan, Datum *vals)
@@ -415,6 +416,9 @@ audit_exec_by_tid(SPIPlanPtr plan, Datum *vals)
 	int			ret;
 
 	(void) set_config_option("enable_seqscan", "off",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	(void) set_config_option("enable_tidscan", "on",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 	ret = SPI_execute_plan(plan, vals, NULL, false, 0);

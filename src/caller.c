@@ -44,12 +44,14 @@
 #include "caller.h"
 
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -95,8 +97,11 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 /* Set when an entry point unwinds with an error, until the transaction ends. */
 static bool hide_statement = false;
 
-/* The library was loaded after server start (not preloaded). */
-static bool loaded_late = false;
+/*
+ * Not preloaded: the transaction that loaded the library (the call that
+ * loaded it began before the hook existed).
+ */
+static LocalTransactionId loaded_late_lxid = InvalidLocalTransactionId;
 static fmgr_hook_type prev_fmgr_hook = NULL;
 
 /* Any change of pg_proc may change a function's settings or owner. */
@@ -235,11 +240,12 @@ pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 			/*
 			 * No frame: not an entry point, or a call that began before
 			 * the library was loaded (not preloaded: loaded by this very
-			 * call), whose start the hook never saw.  In a session that
-			 * loaded the library late, an error unwinding any function
+			 * call), whose start the hook never saw.  In the transaction
+			 * that loaded the library, an error unwinding any function
 			 * with settings is reported without its statement.
 			 */
-			if (event == FHET_ABORT && loaded_late)
+			if (event == FHET_ABORT && loaded_late_lxid != InvalidLocalTransactionId &&
+				loaded_late_lxid == MyProc->lxid)
 				hide_statement = true;
 			return;
 		}
@@ -274,6 +280,7 @@ pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 	if (sec & SECURITY_RESTRICTED_OPERATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errhidestmt(true),
 				 errmsg("pg_privacy function %s cannot be called inside a security-restricted operation",
 						get_func_name(flinfo->fn_oid)),
 				 errdetail("It was called by code of a table's owner (a trigger, default, index expression or function) "
@@ -282,6 +289,7 @@ pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 	if (e->writes && RecoveryInProgress())
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errhidestmt(true),
 				 errmsg("pg_privacy function %s cannot run on a standby server",
 						get_func_name(flinfo->fn_oid)),
 				 errdetail("It writes the audit log or pg_privacy's catalog, and this server is in recovery."),
@@ -289,6 +297,7 @@ pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 	if (api_depth >= PGP_API_MAX_DEPTH)
 		ereport(ERROR,
 				(errcode(ERRCODE_STATEMENT_TOO_COMPLEX),
+				 errhidestmt(true),
 				 errmsg("pg_privacy entry points nested more than %d deep",
 						PGP_API_MAX_DEPTH)));
 	f = &api_stack[api_depth++];
@@ -308,8 +317,18 @@ pgp_fmgr_hook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *private)
 static void
 pgp_emit_log(ErrorData *edata)
 {
-	if (hide_statement && edata->elevel >= ERROR)
+	/*
+	 * Also the detail written to the log only: a deadlock's names the
+	 * query of every process in the cycle.  A parallel worker cannot tell
+	 * whether an entry point of its leader's unwinds, and logs the
+	 * leader's statement as its own: it hides it always (the leader
+	 * reports the same error).
+	 */
+	if (edata->elevel >= ERROR && (hide_statement || IsParallelWorker()))
+	{
 		edata->hide_stmt = true;
+		edata->detail_log = NULL;
+	}
 	if (prev_emit_log_hook)
 		(*prev_emit_log_hook) (edata);
 }
@@ -333,7 +352,8 @@ caller_xact_callback(XactEvent event, void *arg)
 void
 pgp_caller_init(bool preloaded)
 {
-	loaded_late = !preloaded;
+	if (!preloaded && IsTransactionState())
+		loaded_late_lxid = MyProc->lxid;
 	DefineCustomStringVariable(PGP_DEFINER_SETTING,
 							   "Marks pg_privacy's API entry points (no effect when set otherwise).",
 							   NULL,

@@ -159,5 +159,33 @@ like($log, qr/cannot update a row of a data subject whose processing is restrict
 like($log, qr/a legal hold needs a reason/, 'the refused hold is logged');
 unlike($log, qr/99 88 77 66|zed\.unique|30303030/, 'no statement naming the subject is logged');
 
+# A deadlock's detail, written to the server log only, names the query of
+# every process in the cycle: for an API call that names a person, it is
+# not logged.  The erasure waits for an application's lock on mk.sms
+# while holding a table the application then waits for; the erasure's
+# session, with the shorter deadlock_timeout, finds the cycle.
+$node->safe_psql('dst', 'CREATE TABLE public.dl_a (id int)');
+my $holder = $node->background_psql('dst');
+$holder->query_safe(q{SET deadlock_timeout = '60s'});
+$holder->query_safe('BEGIN');
+$holder->query_safe('UPDATE mk.sms SET body = body WHERE false');
+my $eraser = $node->background_psql('dst', on_error_stop => 0);
+$eraser->query_safe(q{SET deadlock_timeout = '2s'});
+$eraser->query_safe('BEGIN');
+$eraser->query_safe('LOCK TABLE public.dl_a IN ACCESS EXCLUSIVE MODE');
+$logstart = -s $node->logfile;
+$eraser->query_until(qr/erasing/, qq{\\echo erasing\nSELECT * FROM privacy.erase_subject('msisdn', '+4577123456');\n});
+$node->poll_query_until('dst', q{SELECT count(*) = 1 FROM pg_stat_activity
+                                  WHERE wait_event_type = 'Lock' AND query LIKE '%erase_subject%'})
+  or die 'the erasure did not wait';
+# waits for the erasure, until the erasure's deadlock check ends it
+$holder->query_safe('LOCK TABLE public.dl_a IN ACCESS SHARE MODE');
+$holder->query_safe('COMMIT');
+$eraser->quit;
+$holder->quit;
+my $dlog = slurp_file($node->logfile, $logstart);
+like($dlog, qr/deadlock detected/, 'the erasure was caught in a deadlock, and it is logged');
+unlike($dlog, qr/77123456/, 'without the queries of the processes, which name the subject');
+
 $node->stop;
 done_testing();
