@@ -70,6 +70,7 @@ is($standby->safe_psql('postgres',
 	'key=ok,library=ok,protection=ok', 'privacy.health() answers read-only on the standby');
 
 # --- what must write refuses, naming the primary --------------------------
+my $standby_log = -s $standby->logfile;
 for my $case (
 	[ q{SELECT privacy.reidentify_msisdn(privacy.pseudonymize_msisdn('+4520123456'))}, 'reidentify_msisdn' ],
 	[ q{SELECT privacy.export_subject('msisdn', '+4520123456')}, 'export_subject' ],
@@ -84,6 +85,10 @@ for my $case (
 		"$fn: read-only transaction error names the function");
 	like($err, qr/HINT:\s+Run it on the primary server/, "$fn: the hint names the primary");
 }
+# the refusals are logged without the statements, which name subjects
+my $slog = slurp_file($standby->logfile, $standby_log);
+like($slog, qr/cannot run on a standby server/, 'the refusals are logged on the standby');
+unlike($slog, qr/STATEMENT:[^\n]*\+4520/, 'without the statements naming subjects');
 
 # and the same calls work on the primary
 is($primary->safe_psql('postgres',
