@@ -313,12 +313,12 @@ audit_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  * transaction commits (see the file header).
  */
 static void
-audit_note_head(int64 id, const unsigned char *hash, const char *fp, int fplen)
+audit_note_head(int64 id, const char *hash, int hashlen, const char *fp, int fplen)
 {
 	int			level = GetCurrentTransactionNestLevel();
 	PendingHead *h;
 
-	if (fplen > PGP_AUDIT_FP_MAX)
+	if (hashlen != PGP_SHA256_LEN || fplen > PGP_AUDIT_FP_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("not an audit chain head"),
@@ -373,13 +373,7 @@ pgp_audit_anchor(PG_FUNCTION_ARGS)
 	require_arg(fcinfo, 2, "key_fingerprint");
 	hash = PG_GETARG_BYTEA_PP(1);
 	fp = PG_GETARG_TEXT_PP(2);
-	if (VARSIZE_ANY_EXHDR(hash) != PGP_SHA256_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("not an audit chain head"),
-				 errdetail("A head is a %d-byte hash and a key fingerprint of at most %d bytes.",
-						   PGP_SHA256_LEN, PGP_AUDIT_FP_MAX)));
-	audit_note_head(PG_GETARG_INT64(0), (const unsigned char *) VARDATA_ANY(hash),
+	audit_note_head(PG_GETARG_INT64(0), VARDATA_ANY(hash), VARSIZE_ANY_EXHDR(hash),
 					VARDATA_ANY(fp), VARSIZE_ANY_EXHDR(fp));
 	PG_RETURN_VOID();
 }
@@ -605,6 +599,6 @@ pgp_audit_append(PG_FUNCTION_ARGS)
 		head_lxid = MyProc->lxid;
 	}
 	SPI_finish();
-	audit_note_head(new_id, hash, fp, strlen(fp));
+	audit_note_head(new_id, (const char *) hash, PGP_SHA256_LEN, fp, strlen(fp));
 	PG_RETURN_INT64(new_id);
 }

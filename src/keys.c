@@ -682,19 +682,15 @@ pgp_key_ff1(PgpKey *k)
 	return &k->ff1;
 }
 
-/* The fingerprint of the current master key (see pgp_key_fingerprint_of). */
-static void
-key_fingerprint_text(char *out)
-{
-	load_current_master();
-	pgp_key_fingerprint_of(0, out);
-}
-
-/* The fingerprint of the current master key, for C callers; 55000 without one. */
+/*
+ * The fingerprint of the current master key (see pgp_key_fingerprint_of);
+ * 55000 without one.
+ */
 void
 pgp_key_current_fingerprint(char *out)
 {
-	key_fingerprint_text(out);
+	load_current_master();
+	pgp_key_fingerprint_of(0, out);
 }
 
 /* A change of privacy.key_state makes every backend check again. */
@@ -741,7 +737,7 @@ check_database_key(void)
 		pgp_on_relcache(key_state_changed, (Datum) 0);
 		key_state_callback_set = true;
 	}
-	key_fingerprint_text(loaded);
+	pgp_key_current_fingerprint(loaded);
 
 	owner = pgp_rel_owner(relid);
 	db_key_checking = true;
@@ -812,7 +808,7 @@ pgp_key_fingerprint(PG_FUNCTION_ARGS)
 {
 	char		out[PGP_FINGERPRINT_LEN + 1];
 
-	key_fingerprint_text(out);
+	pgp_key_current_fingerprint(out);
 	PG_RETURN_TEXT_P(cstring_to_text(out));
 }
 

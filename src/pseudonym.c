@@ -725,6 +725,20 @@ pgp_audit_ref(PG_FUNCTION_ARGS)
 										  PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1), "ref:"));
 }
 
+/* _audit_ref(domain, value) under listed key m ("ref:" and the pseudonym) */
+static text *
+audit_ref_of(int m, text *domain, text *value)
+{
+	PgpKey	   *k = pgp_get_key_of(m, PGP_KP_AUDIT, VARDATA_ANY(domain),
+								   VARSIZE_ANY_EXHDR(domain), PGP_KEY_VERSION);
+	text	   *ref = (text *) palloc(VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
+
+	SET_VARSIZE(ref, VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
+	memcpy(VARDATA(ref), "ref:", 4);
+	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(ref) + 4);
+	return ref;
+}
+
 PG_FUNCTION_INFO_V1(pgp_audit_refs);
 
 /*
@@ -749,17 +763,9 @@ pgp_audit_refs(PG_FUNCTION_ARGS)
 	for (m = 0; m < n; m++)
 	{
 		char		fp[PGP_FINGERPRINT_LEN + 1];
-		PgpKey	   *k;
-		text	   *ref;
 
-		if (!pgp_key_usable(m, fp, NULL))
-			continue;
-		k = pgp_get_key_of(m, PGP_KP_AUDIT, VARDATA_ANY(domain), dlen, PGP_KEY_VERSION);
-		ref = (text *) palloc(VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
-		SET_VARSIZE(ref, VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
-		memcpy(VARDATA(ref), "ref:", 4);
-		pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(ref) + 4);
-		refs[nrefs++] = PointerGetDatum(ref);
+		if (pgp_key_usable(m, fp, NULL))
+			refs[nrefs++] = PointerGetDatum(audit_ref_of(m, domain, value));
 	}
 	PG_RETURN_ARRAYTYPE_P(construct_array(refs, nrefs, TEXTOID, -1, false, TYPALIGN_INT));
 }
@@ -780,15 +786,8 @@ pgp_audit_ref_under(PG_FUNCTION_ARGS)
 	text	   *value = PG_GETARG_TEXT_PP(2);
 	int			dlen = VARSIZE_ANY_EXHDR(domain);
 	int			m;
-	PgpKey	   *k;
-	text	   *result;
 
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
 	m = pgp_key_require(fp, "A reference");
-	k = pgp_get_key_of(m, PGP_KP_AUDIT, VARDATA_ANY(domain), dlen, PGP_KEY_VERSION);
-	result = (text *) palloc(VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
-	SET_VARSIZE(result, VARHDRSZ + 4 + PGP_PSEUDONYM_LEN);
-	memcpy(VARDATA(result), "ref:", 4);
-	pgp_pseudonym(k, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), VARDATA(result) + 4);
-	PG_RETURN_TEXT_P(result);
+	PG_RETURN_TEXT_P(audit_ref_of(m, domain, value));
 }
