@@ -267,6 +267,33 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION privacy_internal._restriction_keys(in_force boolean DEFAULT true)
+  RETURNS text[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH RECURSIVE k(fp) AS (
+    SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
+     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+        OR (NOT in_force AND r.origin OPERATOR(pg_catalog.=) 'request'
+            AND privacy_internal._key_listed(r.key_fingerprint))
+    UNION ALL
+    SELECT (SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
+             WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp
+               AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+                    OR (NOT in_force AND r.origin OPERATOR(pg_catalog.=) 'request'
+                        AND privacy_internal._key_listed(r.key_fingerprint))))
+      FROM k WHERE k.fp IS NOT NULL),
+  labels AS (SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') AS fps FROM k)
+  SELECT CASE WHEN pg_catalog.cardinality(l.fps) OPERATOR(pg_catalog.=) 0
+                OR privacy.key_fingerprint() OPERATOR(pg_catalog.=) ANY (l.fps) THEN l.fps
+              ELSE l.fps OPERATOR(pg_catalog.||) privacy.key_fingerprint() END
+    FROM labels l
+$$;
+
+COMMENT ON FUNCTION privacy_internal._restriction_keys(boolean) IS
+  'internal: the fingerprints of the keys the restrictions in force (in_force false: and the listed keys of requested ones past their end) were made with, and the current one';
+
 CREATE OR REPLACE FUNCTION privacy.open_request(kind text, value text, request text,
                                      received_at timestamptz DEFAULT pg_catalog.now())
   RETURNS bigint

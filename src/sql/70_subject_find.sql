@@ -105,12 +105,16 @@ COMMENT ON TABLE privacy.restriction IS
   'pg_privacy: restricted data subjects (GDPR Art. 18) by keyed identifier reference; their rows can be stored and exported, not updated';
 SELECT pg_catalog.pg_extension_config_dump('privacy.restriction', '');
 
--- The keys the restrictions in force (in_force false: all of them) were
--- made with, one index probe each (a restriction past its end binds no
--- key), and the current key whenever there is a restriction: a reference
+-- The keys the restrictions in force were made with, one index probe each
+-- (a restriction past its end binds no key), and the current key whenever
+-- there is a restriction: a reference
 -- made under it is matched even where its row names another key (one made
 -- in a transaction that a key change overlapped, named on the update to
--- 0.8.0 after the key in force when the transaction began).
+-- 0.8.0 after the key in force when the transaction began).  in_force
+-- false (unrestrict_subject, which also lifts a request's restriction past
+-- its end): also the keys of restrictions made at a request and past their
+-- end, while pg_privacy.key_file lists them; one whose key is gone stays,
+-- binding nothing.
 CREATE FUNCTION privacy_internal._restriction_keys(in_force boolean DEFAULT true)
   RETURNS text[]
   LANGUAGE sql STABLE
@@ -118,11 +122,15 @@ CREATE FUNCTION privacy_internal._restriction_keys(in_force boolean DEFAULT true
 AS $$
   WITH RECURSIVE k(fp) AS (
     SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
-     WHERE NOT in_force OR r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+        OR (NOT in_force AND r.origin OPERATOR(pg_catalog.=) 'request'
+            AND privacy_internal._key_listed(r.key_fingerprint))
     UNION ALL
     SELECT (SELECT pg_catalog.min(r.key_fingerprint) FROM privacy.restriction r
              WHERE r.key_fingerprint OPERATOR(pg_catalog.>) k.fp
-               AND (NOT in_force OR r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()))
+               AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+                    OR (NOT in_force AND r.origin OPERATOR(pg_catalog.=) 'request'
+                        AND privacy_internal._key_listed(r.key_fingerprint))))
       FROM k WHERE k.fp IS NOT NULL),
   labels AS (SELECT COALESCE(pg_catalog.array_agg(k.fp) FILTER (WHERE k.fp IS NOT NULL), '{}') AS fps FROM k)
   SELECT CASE WHEN pg_catalog.cardinality(l.fps) OPERATOR(pg_catalog.=) 0
@@ -131,7 +139,7 @@ AS $$
     FROM labels l
 $$;
 COMMENT ON FUNCTION privacy_internal._restriction_keys(boolean) IS
-  'internal: the fingerprints of the keys the restrictions in force (or all) were made with, and the current one';
+  'internal: the fingerprints of the keys the restrictions in force (in_force false: and the listed keys of requested ones past their end) were made with, and the current one';
 
 -- The references an identifier (kind, normalized value) has under each key
 -- a restriction was made with: a restriction made before a key change

@@ -381,6 +381,23 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.restriction WHERE
 	'unrestrict_subject lifts a restriction past its end');
 ($ret, $out, $err) = update_z($node);
 is($ret, 0, '... and the subject\'s row can be updated again');
+# Restrictions past their end under a key no longer listed bind nothing:
+# an erasure's (which nothing lifts) does not stop unrestrict_subject, nor
+# a request's left behind.
+$node->safe_psql('postgres', qq{
+INSERT INTO privacy.restriction (kind, subject_ref, reason, origin, until, restricted_by, key_fingerprint)
+VALUES ('customer', 'ref:kept-after-erasure', 'rows kept after erasure', 'erasure', now() - interval '1 day', 'x', '$fp_b'),
+       ('customer', 'ref:requested-once', 'contested', 'request', now() - interval '1 day', 'x', '$fp_b')});
+set_keys($node, $key_a);
+$node->safe_psql('postgres', qq{SELECT privacy.restrict_subject('customer', '$z', 'only under A')});
+($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.unrestrict_subject('customer', '$z')});
+is($ret, 0, 'with B gone, restrictions past their end made under B do not stop unrestrict_subject') or diag($err);
+is($node->safe_psql('postgres', q{SELECT string_agg(reason, ',' ORDER BY reason) FROM privacy.restriction}),
+	'contested,rows kept after erasure', '... which lifts the subject\'s, and leaves those it cannot tell (binding nothing)');
+($ret, $out, $err) = update_z($node);
+is($ret, 0, '... and the subject\'s row can be updated') or diag($err);
+$node->safe_psql('postgres', q{DELETE FROM privacy.restriction});
+set_keys($node, "$key_a, $key_b");
 
 # --- replay_erasures(since) checks every line it applies ---------------------
 # A forged line at the head of the ledger, in this database's chain, before
