@@ -207,8 +207,9 @@ $$;
 -- read as the table's owner; which of them are restricted is decided here,
 -- by the restriction trigger's own match (keyed reference, and the period
 -- for which the identifier was the subject's).
--- The restriction reference of a value stored by msisdn_fpe: '' when it
--- cannot be read back (not a pseudonym of that domain).
+-- The number a value stored by msisdn_fpe stands for, to be matched
+-- against restrictions: '' when it cannot be read back (not a pseudonym of
+-- that domain).
 CREATE FUNCTION privacy_internal._retention_fpe_norm(val text, domain text) RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp

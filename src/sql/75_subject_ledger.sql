@@ -349,9 +349,8 @@ BEGIN
   -- domain of its own (a reference read in the ledger cannot be matched
   -- against the audit log or the requests)
   refs := ARRAY(SELECT f.ref
-                  FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o),
-                       pg_catalog.unnest(privacy_internal._audit_refs(u.k, u.v)) WITH ORDINALITY f(ref, n)
-                 ORDER BY u.o, f.n);
+                  FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) u(k, v),
+                       pg_catalog.unnest(privacy_internal._audit_refs(u.k, u.v)) f(ref));
   lrefs := ARRAY(SELECT privacy_internal._audit_ref('ledger:' || u.k, u.v)
                    FROM ROWS FROM (pg_catalog.unnest(kinds), pg_catalog.unnest(vals)) WITH ORDINALITY u(k, v, o)
                   ORDER BY u.o);

@@ -120,7 +120,7 @@ BEGIN
     ELSIF unlisted_restrictions OPERATOR(pg_catalog.>) 0 THEN
       status := 'error';
       detail := pg_catalog.format('restrictions were made under %s replaced key(s) that are not listed: %s', n, conn);
-      hint := 'List the file of each after the current key''s in pg_privacy.key_file and reload: until then every update of a subject table with a restricted subject, is_restricted and the purge''s anonymization refuse (they cannot tell whom those restrictions cover).';
+      hint := 'List the file of each after the current key''s in pg_privacy.key_file and reload: until then every update of a table that holds data subjects, is_restricted, unrestrict_subject, export_subject and the purge''s anonymization refuse (they cannot tell whom those restrictions cover).';
     ELSIF n OPERATOR(pg_catalog.>) 0 THEN
       status := 'warning';
       detail := pg_catalog.format('what was made under %s replaced key(s) cannot be verified: %s', n, conn);
