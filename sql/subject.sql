@@ -160,6 +160,11 @@ UPDATE regress_subj.cdr_2025 SET price = 9 WHERE cdr_id = 4;
 -- Bob's rows, and Bob's use of the number Ann once had, are not restricted
 UPDATE regress_subj.customer SET name = 'Bob H.' WHERE customer_id = 2;
 UPDATE regress_subj.cdr SET price = 2.5 WHERE cdr_id = 2;
+-- One statement over many rows: refused when any of them is the
+-- restricted subject's in its period (row 1: Ann's first number, in her
+-- time), not for the same number outside it (rows 2 and 5: Bob's)
+UPDATE regress_subj.cdr SET price = price WHERE cdr_id IN (1, 2, 3, 5);
+UPDATE regress_subj.cdr SET price = price WHERE cdr_id IN (2, 3, 5) RETURNING cdr_id;
 -- Stored rows stay exportable
 SELECT (privacy.export_subject('customer', '1')->>'restricted')::boolean AS restricted;
 SELECT privacy.unrestrict_subject('customer', '1');

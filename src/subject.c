@@ -1430,14 +1430,95 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgp_restrict_trigger);
 
 /*
+ * Run a catalog query of the restriction check (as the extension owner)
+ * whose errors (a restricted row, or a restriction whose key is not
+ * listed: 55000) are logged without the UPDATE statement, which may name
+ * the subject; rethrown at once, so no subtransaction is needed.
+ */
+static void
+restrict_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		pgp_catalog_select(sql, nargs, argtypes, values);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->hide_stmt = true;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+}
+
+/*
+ * The query of the restriction check over the old rows that a catalog
+ * function (_restrict_sql or _restrict_rows_sql) builds as the extension
+ * owner, in a snapshot taken now, not the UPDATE's (which may predate a
+ * declaration whose invalidation this statement has processed already:
+ * kept, what it built would outlive that declaration); NULL for none.
+ */
+static char *
+restrict_query(const char *fn_sql, Datum relid)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {relid};
+
+	pgp_subject_build_begin();
+	PushActiveSnapshot(GetLatestSnapshot());
+	pgp_catalog_select(fn_sql, 1, argtypes, values);
+	PopActiveSnapshot();
+	pgp_subject_build_end();
+	if (SPI_processed != 1)
+		elog(ERROR, "%s returned %d rows", fn_sql, (int) SPI_processed);
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * The one jsonb (or NULL) a query over the old rows returns, run as the
+ * table's owner in a security-restricted operation.
+ */
+static Datum
+restrict_owner_rows(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values,
+					bool *isnull)
+{
+	PgpAsOwner	as_owner;
+	int			ret;
+	Datum		d;
+
+	pgp_begin_as_owner(relid, &as_owner);
+	ret = nargs > 0 ? SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 1)
+		: SPI_execute(sql, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed != 1 || SPI_tuptable->tupdesc->natts != 1 ||
+		SPI_gettypeid(SPI_tuptable->tupdesc, 1) != JSONBOID)
+		elog(ERROR, "the restriction trigger's query must return one jsonb");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+	pgp_end_as_owner(&as_owner);
+	return d;
+}
+
+/*
  * The restriction trigger (AFTER UPDATE, FOR EACH STATEMENT, old rows as
  * the transition table pgp_old_rows): refuses an UPDATE of rows of a
- * restricted data subject.  See privacy_internal._restrict_sql in 73_subject_restrict.sql
- * for the three steps: the catalog and the restrictions are read as the
- * extension owner (pgp_catalog_select), the old rows only as the owner of
- * the table, in a security-restricted operation, so that nothing of the
- * owner's (a cast, a comparison of her type) runs with more rights than
- * hers, whoever wrote.  The erasure's own statements pass (_erasing).
+ * restricted data subject.  See privacy_internal._restrict_sql in
+ * 73_subject_restrict.sql for the steps: the catalog and the restrictions
+ * are read as the extension owner (pgp_catalog_select), the old rows only
+ * as the owner of the table, in a security-restricted operation, so that
+ * nothing of the owner's (a cast, a comparison of her type) runs with more
+ * rights than hers, whoever wrote.  The erasure's own statements pass
+ * (_erasing).
+ *
+ * In a database not updated to 0.10.0 yet (no _restrict_hits), the older
+ * _restrict_sql's query gives every old row with its period at once, for
+ * _restrict_check.
  */
 Datum
 pgp_restrict_trigger(PG_FUNCTION_ARGS)
@@ -1448,10 +1529,9 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		isnull;
 	char	   *sql;
-	Datum		vals = (Datum) 0;
-	bool		vals_null = true;
-	PgpAsOwner	as_owner;
-	int			ret;
+	Datum		vals;
+	bool		vals_null;
+	bool		two_steps;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -1467,72 +1547,52 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 
 	relid = RelationGetRelid(td->tg_relation);
 	values[0] = ObjectIdGetDatum(relid);
+	two_steps = OidIsValid(LookupFuncName(list_make2(makeString("privacy_internal"),
+													 makeString("_restrict_hits")),
+										  2, argtypes, true));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	/*
-	 * 1. the owner's query, or NULL (as the extension owner), built in a
-	 * snapshot taken now, not the UPDATE's (which may predate a declaration
-	 * whose invalidation this statement has processed already: kept, what
-	 * it built would outlive that declaration)
-	 */
-	pgp_subject_build_begin();
-	PushActiveSnapshot(GetLatestSnapshot());
-	pgp_catalog_select("SELECT privacy_internal._restrict_sql($1)", 1, argtypes, values);
-	PopActiveSnapshot();
-	pgp_subject_build_end();
-	if (SPI_processed != 1)
-		elog(ERROR, "privacy_internal._restrict_sql returned %d rows", (int) SPI_processed);
-	sql = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	/* 1. the owner's query, or NULL: no restriction in force */
+	sql = restrict_query("SELECT privacy_internal._restrict_sql($1)", values[0]);
 	if (sql == NULL)
 	{
 		SPI_finish();
 		return PointerGetDatum(NULL);
 	}
-
-	/* 2. the old rows, read as the table's owner */
 	if (SPI_register_trigger_data(td) != SPI_OK_TD_REGISTER)
 		elog(ERROR, "SPI_register_trigger_data failed");
-	pgp_begin_as_owner(relid, &as_owner);
-	ret = SPI_execute(sql, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 1 && SPI_tuptable->tupdesc->natts == 1 &&
-		SPI_gettypeid(SPI_tuptable->tupdesc, 1) == JSONBOID)
-	{
-		vals = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		vals_null = isnull;
-	}
-	else
-		elog(ERROR, "the restriction trigger's query must return one jsonb");
-	pgp_end_as_owner(&as_owner);
 
-	/*
-	 * 3. the check against the restrictions (as the extension owner).  Its
-	 * errors (a restricted row, or a restriction whose key is not listed:
-	 * 55000) are logged without the UPDATE statement, which may name the
-	 * subject; rethrown at once, so no subtransaction is needed.
-	 */
+	/* 2. the old rows' identifiers, each once, read as the table's owner */
+	vals = restrict_owner_rows(relid, sql, 0, NULL, NULL, &vals_null);
+
+	if (two_steps && !vals_null)
+	{
+		Datum		hits;
+		Oid			hits_type[1] = {TEXTARRAYOID};
+
+		/* 3. those a restriction in force holds (as the extension owner) */
+		values[1] = vals;
+		restrict_catalog_select("SELECT privacy_internal._restrict_hits($1, $2)", 2, argtypes, values);
+		if (SPI_processed != 1)
+			elog(ERROR, "privacy_internal._restrict_hits returned %d rows", (int) SPI_processed);
+		hits = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		vals_null = isnull;
+		if (!isnull)
+		{
+			/* 4. the rows that hold them, with their periods (as the owner) */
+			sql = restrict_query("SELECT privacy_internal._restrict_rows_sql($1)", values[0]);
+			if (sql == NULL)
+				elog(ERROR, "privacy_internal._restrict_rows_sql returned no query");
+			vals = restrict_owner_rows(relid, sql, 1, hits_type, &hits, &vals_null);
+		}
+	}
+
+	/* the periods against the restrictions' (as the extension owner) */
 	if (!vals_null)
 	{
-		MemoryContext cxt = CurrentMemoryContext;
-
 		values[1] = vals;
-		PG_TRY();
-		{
-			pgp_catalog_select("SELECT privacy_internal._restrict_check($1, $2)", 2, argtypes, values);
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			edata->hide_stmt = true;
-			ReThrowError(edata);
-		}
-		PG_END_TRY();
+		restrict_catalog_select("SELECT privacy_internal._restrict_check($1, $2)", 2, argtypes, values);
 	}
 	SPI_finish();
 	return PointerGetDatum(NULL);

@@ -8,40 +8,38 @@
 
 -- The restriction trigger: AFTER UPDATE, FOR EACH STATEMENT, with the old
 -- rows as a transition table (src/subject.c).  It fires for the table's
--- owner's (or any writer's) UPDATE and works in three steps, so that the
--- old rows are read, and anything of their types evaluated, only with the
+-- owner's (or any writer's) UPDATE and works in steps, so that the old
+-- rows are read, and anything of their types evaluated, only with the
 -- rights of the table's owner:
 --   1. as the extension owner, _restrict_sql: NULL at once when no
---      restriction is active; else the query over the old rows;
+--      restriction is in force; else the query over the old rows;
 --   2. as the owner of the table, in a security-restricted operation: that
---      query, giving the distinct (column, stored value, period) of the old
---      rows' owner identifiers, all built-in text;
---   3. as the extension owner, _restrict_check: the keyed reference of each
+--      query, giving each distinct (column, stored value) of the old rows'
+--      owner identifiers once, all built-in text;
+--   3. as the extension owner, _restrict_hits: the keyed reference of each
 --      distinct value (decrypted when stored by msisdn_fpe), against the
---      active restrictions and their periods; an error on a hit.
+--      restrictions in force whatever their periods; NULL, the usual
+--      answer, ends the check;
+--   4. only for values some restriction holds: as the table's owner again,
+--      _restrict_rows_sql's query, the rows that hold them with their
+--      periods (validity or event time); and as the extension owner,
+--      _restrict_check, the periods against the restrictions', an error on
+--      a hit.
+-- The period of a row is read only in step 4: an UPDATE of many rows
+-- costs one reference per distinct identifier, not a value per row.
 
--- Step 1: the owner's query over the old rows of fired (a registered table
--- or a partition of one), or NULL when there is nothing to check.
-CREATE FUNCTION privacy_internal._restrict_sql(fired regclass)
-  RETURNS text
+-- The owner identifier columns of fired (a registered table or a partition
+-- of one) that the restriction check reads, each checked against its
+-- declaration (fail closed on a column whose type changed since).
+CREATE FUNCTION privacy_internal._restrict_cols(fired regclass)
+  RETURNS SETOF privacy_internal._subject_column
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  reg   regclass;
-  c     privacy_internal._subject_column;
-  parts text[] := '{}';
-  key   text := 'restrict:' || fired::oid::text;
-  q     text;
+  reg regclass;
+  c   privacy_internal._subject_column;
 BEGIN
-  IF NOT EXISTS (SELECT FROM privacy.restriction r
-                  WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
-    RETURN NULL;
-  END IF;
-  q := privacy_internal._subject_cache_get(key);
-  IF q IS NOT NULL THEN
-    RETURN NULLIF(q, '');
-  END IF;
   SELECT a.relid INTO reg
     FROM (SELECT fired AS relid, 0 AS o
           UNION ALL
@@ -52,35 +50,132 @@ BEGIN
             WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
               AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
             ORDER BY sc.attnum LOOP
-    -- Fail closed on a column whose type changed since it was declared.
     PERFORM privacy_internal._subject_check(c);
-    parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
-      'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
-      c.col, c.col,
-      CASE WHEN c.is_validity THEN
-             pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
-                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
-                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
-           WHEN c.event_time IS NOT NULL THEN
-             pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
-           ELSE 'NULL::pg_catalog.text' END,
-      c.col);
+    RETURN NEXT c;
   END LOOP;
-  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.>) 0 THEN
-    q := 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
-         || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') u';
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._restrict_cols(regclass) IS
+  'internal: the owner identifier columns the restriction check of a table reads';
+
+-- Step 1: the owner's query over the old rows of fired, giving each
+-- distinct (column, stored value) once as [[column, value], ...], or NULL
+-- when there is nothing to check.  Kept per backend.
+CREATE FUNCTION privacy_internal._restrict_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  key   text := 'restrict_values:' || fired::oid::text;
+  q     text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
+    RETURN NULL;
   END IF;
+  q := privacy_internal._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
+  SELECT 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(u.col, u.val)) FROM (SELECT DISTINCT x.col, x.val FROM ('
+         || pg_catalog.string_agg(pg_catalog.format(
+              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+              c.col, c.col, c.col), ' UNION ALL ' ORDER BY c.attnum)
+         || ') x) u'
+    INTO q
+    FROM privacy_internal._restrict_cols(fired) c;
   PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
   RETURN q;
 END
 $$;
 COMMENT ON FUNCTION privacy_internal._restrict_sql(regclass) IS
-  'internal: the restriction trigger''s query over the old rows, run as the table''s owner; NULL when no restriction is active';
+  'internal: the restriction trigger''s query over the old rows (each distinct identifier once), run as the table''s owner; NULL when no restriction is in force';
 
--- Step 3: refuse the UPDATE when an old row belongs to a restricted
--- subject.  vals: [[column, stored value, period], ...] from step 2.  The
--- keyed reference is computed once per distinct value, and the period
--- checked only for values that are restricted.
+-- Step 3: of vals ([[column, stored value], ...] from step 2), the stored
+-- values whose keyed reference a restriction in force holds, whatever its
+-- period; NULL when none.  The reference is computed once per distinct
+-- value and key.
+CREATE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc   text := privacy_internal._default_country();
+  keys text[];
+  hits text[];
+BEGIN
+  IF vals IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- the keys the restrictions in force were made with, read once
+  keys := privacy_internal._restriction_keys();
+  WITH n AS MATERIALIZED (
+         SELECT d.val, c.kind,
+                CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
+                     ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
+           FROM (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
+                   FROM pg_catalog.jsonb_array_elements(vals) x) d
+           JOIN privacy_internal._restrict_cols(fired) c ON c.col OPERATOR(pg_catalog.=) d.col::name),
+       -- (each reference computed once per value and key)
+       nk AS MATERIALIZED (
+         SELECT n.val, n.kind, privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
+           FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
+          WHERE n.norm IS NOT NULL)
+  SELECT pg_catalog.array_agg(DISTINCT nk.val) INTO hits
+    FROM nk JOIN privacy.restriction r
+      ON r.kind OPERATOR(pg_catalog.=) nk.kind AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
+   WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now();
+  RETURN hits;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._restrict_hits(regclass, jsonb) IS
+  'internal: the old rows'' identifier values a restriction in force holds (whatever its period), or NULL';
+
+-- Step 4: the owner's query over the old rows of fired that hold one of
+-- the values $1 (text[], from step 3), giving [[column, stored value,
+-- period], ...] for _restrict_check.  Kept per backend.
+CREATE FUNCTION privacy_internal._restrict_rows_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  key   text := 'restrict_rows:' || fired::oid::text;
+  q     text;
+BEGIN
+  q := privacy_internal._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
+  SELECT 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
+         || pg_catalog.string_agg(pg_catalog.format(
+              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t'
+              ' WHERE t.%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)',
+              c.col, c.col,
+              CASE WHEN c.is_validity THEN
+                     pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
+                                       COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                                       COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+                   WHEN c.event_time IS NOT NULL THEN
+                     pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
+                   ELSE 'NULL::pg_catalog.text' END,
+              c.col), ' UNION ALL ' ORDER BY c.attnum)
+         || ') u'
+    INTO q
+    FROM privacy_internal._restrict_cols(fired) c;
+  PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
+  RETURN q;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._restrict_rows_sql(regclass) IS
+  'internal: the restriction trigger''s query over the old rows holding restricted values, with their periods, run as the table''s owner';
+
+-- Step 4, the check: refuse the UPDATE when an old row belongs to a
+-- restricted subject in the restriction's period.  vals: [[column, stored
+-- value, period], ...] from _restrict_rows_sql's query.  The keyed
+-- reference is computed once per distinct value.
 CREATE FUNCTION privacy_internal._restrict_check(fired regclass, vals jsonb)
   RETURNS void
   LANGUAGE plpgsql STABLE

@@ -1,0 +1,227 @@
+/* pg_privacy--0.9.0--0.10.0.sql: ALTER EXTENSION pg_privacy UPDATE TO '0.10.0'
+ *
+ * Assembled by src/upgrade/gen_upgrade.py from src/upgrade/0.9.0--0.10.0.pre.sql,
+ * the differences between the 0.9.0 and 0.10.0 install scripts, and
+ * src/upgrade/0.9.0--0.10.0.post.sql.  Edit those, not this file.
+ */
+
+\echo Use "ALTER EXTENSION pg_privacy UPDATE TO '0.10.0'" to load this file. \quit
+
+-- Nothing before the functions: 0.10.0 changes no table.
+
+-- Tables new in 0.10.0 (generated)
+
+-- Functions removed, or whose arguments or result changed (generated)
+
+
+-- Functions new or changed in 0.10.0, in the order of its install script (generated)
+
+CREATE FUNCTION privacy_internal._restrict_cols(fired regclass)
+  RETURNS SETOF privacy_internal._subject_column
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  reg regclass;
+  c   privacy_internal._subject_column;
+BEGIN
+  SELECT a.relid INTO reg
+    FROM (SELECT fired AS relid, 0 AS o
+          UNION ALL
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
+    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
+   ORDER BY a.o LIMIT 1;
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+            WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            ORDER BY sc.attnum LOOP
+    PERFORM privacy_internal._subject_check(c);
+    RETURN NEXT c;
+  END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._restrict_cols(regclass) IS
+  'internal: the owner identifier columns the restriction check of a table reads';
+
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  key   text := 'restrict_values:' || fired::oid::text;
+  q     text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
+    RETURN NULL;
+  END IF;
+  q := privacy_internal._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
+  SELECT 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(u.col, u.val)) FROM (SELECT DISTINCT x.col, x.val FROM ('
+         || pg_catalog.string_agg(pg_catalog.format(
+              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+              c.col, c.col, c.col), ' UNION ALL ' ORDER BY c.attnum)
+         || ') x) u'
+    INTO q
+    FROM privacy_internal._restrict_cols(fired) c;
+  PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
+  RETURN q;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._restrict_sql(regclass) IS
+  'internal: the restriction trigger''s query over the old rows (each distinct identifier once), run as the table''s owner; NULL when no restriction is in force';
+
+CREATE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc   text := privacy_internal._default_country();
+  keys text[];
+  hits text[];
+BEGIN
+  IF vals IS NULL THEN
+    RETURN NULL;
+  END IF;
+  -- the keys the restrictions in force were made with, read once
+  keys := privacy_internal._restriction_keys();
+  WITH n AS MATERIALIZED (
+         SELECT d.val, c.kind,
+                CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
+                     ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
+           FROM (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
+                   FROM pg_catalog.jsonb_array_elements(vals) x) d
+           JOIN privacy_internal._restrict_cols(fired) c ON c.col OPERATOR(pg_catalog.=) d.col::name),
+       -- (each reference computed once per value and key)
+       nk AS MATERIALIZED (
+         SELECT n.val, n.kind, privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
+           FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
+          WHERE n.norm IS NOT NULL)
+  SELECT pg_catalog.array_agg(DISTINCT nk.val) INTO hits
+    FROM nk JOIN privacy.restriction r
+      ON r.kind OPERATOR(pg_catalog.=) nk.kind AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
+   WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now();
+  RETURN hits;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._restrict_hits(regclass, jsonb) IS
+  'internal: the old rows'' identifier values a restriction in force holds (whatever its period), or NULL';
+
+CREATE FUNCTION privacy_internal._restrict_rows_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  key   text := 'restrict_rows:' || fired::oid::text;
+  q     text;
+BEGIN
+  q := privacy_internal._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
+  SELECT 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
+         || pg_catalog.string_agg(pg_catalog.format(
+              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t'
+              ' WHERE t.%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)',
+              c.col, c.col,
+              CASE WHEN c.is_validity THEN
+                     pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
+                                       COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                                       COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+                   WHEN c.event_time IS NOT NULL THEN
+                     pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
+                   ELSE 'NULL::pg_catalog.text' END,
+              c.col), ' UNION ALL ' ORDER BY c.attnum)
+         || ') u'
+    INTO q
+    FROM privacy_internal._restrict_cols(fired) c;
+  PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
+  RETURN q;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._restrict_rows_sql(regclass) IS
+  'internal: the restriction trigger''s query over the old rows holding restricted values, with their periods, run as the table''s owner';
+
+-- Views, triggers, comments and configuration new or changed in 0.10.0 (generated)
+
+-- Nothing after the functions: 0.10.0 changes no view, trigger or data.
+
+
+-- Privileges: every GRANT and REVOKE of the 0.10.0 install script, in its order (generated)
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA privacy FROM PUBLIC;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA privacy_internal FROM PUBLIC;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA privacy FROM PUBLIC;
+
+REVOKE ALL ON ALL TABLES IN SCHEMA privacy_internal FROM PUBLIC;
+
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy FROM PUBLIC;
+
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy_internal FROM PUBLIC;
+
+REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION privacy.health() FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA privacy TO PUBLIC;
+
+GRANT USAGE ON SCHEMA privacy_internal TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.normalize_msisdn(text, text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.lookup_value(text, text, text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_msisdn(text, integer) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_name(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_email(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_address(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.mask_account(text, integer) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(bigint) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(integer) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._mask_pseudonym(smallint) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.country_of(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.generalize(timestamptz, text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._protect_trigger() TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._consent_trigger() TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._is_protected(regclass), privacy_internal._has_protect_trigger(regclass),
+                          privacy_internal._protection_problem(regclass),
+                          privacy_internal._trigger_problem(regclass, name, regprocedure, integer, name[]),
+                          privacy_internal._consent_problem(regclass), privacy_internal._restrict_problem(regclass),
+                          privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._extract_msisdn(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._extract_country(text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._subject_key(text, text, text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids(jsonb, text) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids_span(jsonb, text, boolean) TO PUBLIC;
