@@ -115,6 +115,33 @@ INSERT INTO regress_eng.contract VALUES (3);
 SELECT table_name, action, rows, reason FROM privacy.erase_subject('customer', '3') ORDER BY 1, 2;
 SELECT account_id FROM regress_eng.account ORDER BY 1;
 
+-- While a foreign key references account, the erasure tells whether a row
+-- of another table would refuse the deletion before it deletes (account 3
+-- above is kept so).  An account nothing references goes without a
+-- subtransaction: a batch of erasures in one transaction takes one
+-- transaction id, not one per erasure.
+INSERT INTO regress_eng.account SELECT i, 'batch' || i || '@example.dk', 'z' FROM generate_series(100, 139) i;
+SELECT txid_current() AS xid_before \gset
+BEGIN;
+SELECT count(*) FILTER (WHERE e.action = 'delete') AS deleted, count(*) FILTER (WHERE e.action <> 'delete') AS other
+  FROM generate_series(100, 139) i, privacy.erase_subject('customer', i::text) e;
+COMMIT;
+SELECT txid_current() - :xid_before < 5 AS no_transaction_id_per_erasure;
+SELECT count(*) AS batch_left FROM regress_eng.account WHERE account_id >= 100;
+-- A foreign key that acts on delete (CASCADE here) is not told ahead: the
+-- deletion is tried, and the referencing row goes with it.
+CREATE TABLE regress_eng.cascade_child (account_id bigint REFERENCES regress_eng.account ON DELETE CASCADE);
+INSERT INTO regress_eng.account VALUES (140, 'c140@example.dk', 'z');
+INSERT INTO regress_eng.cascade_child VALUES (140);
+SELECT privacy_internal._subject_fk_checks('regress_eng.account') AS fk_checks;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '140') ORDER BY 1, 2;
+SELECT count(*) AS children_left FROM regress_eng.cascade_child;
+DROP TABLE regress_eng.cascade_child;
+-- The check of each constraint, built from the catalog: the keys read as
+-- account's owner, the rows holding them looked for as contract's owner
+SELECT x->>'fk' = 'regress_eng.contract'::regclass::oid::text AS fk, x->>'keys' AS keys, x->>'check' AS check
+  FROM jsonb_array_elements(privacy_internal._subject_fk_checks('regress_eng.account')::jsonb) x;
+
 -- The protection was checked and found in force (remembered); it is
 -- switched off in the middle of the session: the next erasure refuses.
 ALTER TABLE regress_eng.mail DISABLE TRIGGER zz_pg_privacy_protect;
@@ -241,6 +268,27 @@ SELECT count(*) AS fired FROM regress_eng.trap_log;
 SELECT count(*) AS planted FROM pg_trigger WHERE tgname = 'planted';
 SELECT privacy.unregister_table('regress_eng.trap');
 
+-- A table of another owner references account: the erasure looks for its
+-- rows as that owner, before it deletes.  A row of hers that holds the
+-- account's key keeps the account.  One her own row-level security hides
+-- from her is still found by PostgreSQL's check of the constraint: the
+-- erasure fails (23503), erasing nothing.
+GRANT REFERENCES ON regress_eng.account TO regress_eng_mallory;
+INSERT INTO regress_eng.account VALUES (150, 'c150@example.dk', 'z'), (151, 'c151@example.dk', 'z');
+SET ROLE regress_eng_mallory;
+CREATE TABLE regress_eng.m_contract (account_id bigint REFERENCES regress_eng.account);
+INSERT INTO regress_eng.m_contract VALUES (150), (151);
+RESET ROLE;
+SELECT table_name, action, rows, reason FROM privacy.erase_subject('customer', '150') ORDER BY 1, 2;
+SET ROLE regress_eng_mallory;
+ALTER TABLE regress_eng.m_contract ENABLE ROW LEVEL SECURITY;
+ALTER TABLE regress_eng.m_contract FORCE ROW LEVEL SECURITY;
+CREATE POLICY hide ON regress_eng.m_contract USING (account_id <> 151);
+RESET ROLE;
+SELECT table_name, action, rows FROM privacy.erase_subject('customer', '151') ORDER BY 1, 2;
+SELECT account_id FROM regress_eng.account WHERE account_id IN (150, 151) ORDER BY 1;
+DROP TABLE regress_eng.m_contract;
+
 -- An invalidation in the middle of an erasure (here: the owner's trigger
 -- on the first table alters the second, a registered table): what the
 -- erasure builds after it is used, not kept (it could come from a
@@ -287,5 +335,6 @@ SELECT privacy.unregister_table(t) FROM unnest(ARRAY['regress_eng.account', 'reg
 DROP SCHEMA regress_eng CASCADE;
 DROP ROLE regress_eng_mallory;
 DELETE FROM privacy.restriction
- WHERE subject_ref IN (privacy_internal._audit_ref('customer', '3'), privacy_internal._audit_ref('email', 'three@example.dk'));
+ WHERE subject_ref IN (privacy_internal._audit_ref('customer', '3'), privacy_internal._audit_ref('email', 'three@example.dk'),
+                       privacy_internal._audit_ref('customer', '150'), privacy_internal._audit_ref('email', 'c150@example.dk'));
 RESET client_min_messages;

@@ -31,6 +31,12 @@
  * (0.6.0).  Until the update, the library's erasure calls a function the
  * database does not have yet and stops with nothing erased (42883).
  *
+ * In a database not updated to 0.10.0 yet, the restriction trigger
+ * (subject.c) reads every old row with its period, as the older
+ * _restrict_sql's query does, when _restrict_hits is missing; and the
+ * erasure (engine.c, eng_fk_refused) tries the deletion of rows other
+ * tables reference in a subtransaction when _subject_fk_checks is.
+ *
  * The export reads its tables' descriptions with one statement and keeps
  * them per backend (0.7.0, _subject_tables_json); in a database not updated
  * yet it reads them through the older function per table, at every export

@@ -30,6 +30,61 @@ AS $$
     FROM t
 $$;
 
+-- Whether foreign keys of other tables would refuse deleting rows of tbl
+-- (an ordinary table), told without trying (src/engine.c, eng_fk_refused):
+-- per constraint, the query that reads the keys of the rows about to go
+-- as tbl's owner ("keys": a select list over tbl t, each referenced
+-- column as text, aggregated) and the query that looks for rows holding
+-- them as the referencing table's owner ("check": $1 those keys, with the
+-- constraint's own equality operators), as a jsonb array; '-' when it
+-- cannot be told so (a constraint that acts on delete, CASCADE, SET NULL
+-- or SET DEFAULT, or is deferrable, or tbl referencing itself, or a key
+-- of a type or operator not built in): the erasure then tries the
+-- deletion in a subtransaction.  Built once per backend and kept.
+CREATE FUNCTION privacy_internal._subject_fk_checks(tbl regclass)
+  RETURNS text
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH k AS (
+    SELECT c.oid, c.conrelid, c.confdeltype, c.condeferrable,
+           u.i, pa.attname AS pkcol, pa.atttypid AS pktype, fa.attname AS fkcol, fa.atttypid AS fktype,
+           o.oid AS op, o.oprname, o.oprnamespace
+      FROM pg_catalog.pg_constraint c
+      CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.conpfeqop)) WITH ORDINALITY u(pk, fk, op, i)
+      JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.confrelid AND pa.attnum OPERATOR(pg_catalog.=) u.pk
+      JOIN pg_catalog.pg_attribute fa ON fa.attrelid OPERATOR(pg_catalog.=) c.conrelid AND fa.attnum OPERATOR(pg_catalog.=) u.fk
+      JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) u.op
+     WHERE c.contype OPERATOR(pg_catalog.=) 'f' AND c.confrelid OPERATOR(pg_catalog.=) tbl
+       AND c.conparentid OPERATOR(pg_catalog.=) 0),
+  per AS (
+    SELECT k.oid, k.conrelid,
+           pg_catalog.bool_and(k.confdeltype IN ('a', 'r') AND NOT k.condeferrable
+                               AND k.conrelid OPERATOR(pg_catalog.<>) tbl::pg_catalog.oid
+                               AND k.pktype OPERATOR(pg_catalog.<) 16384 AND k.fktype OPERATOR(pg_catalog.<) 16384
+                               AND k.op OPERATOR(pg_catalog.<) 16384
+                               AND k.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace) AS ok,
+           'SELECT pg_catalog.jsonb_build_array('
+           || pg_catalog.string_agg(pg_catalog.format('COALESCE(pg_catalog.array_agg(t.%I::pg_catalog.text), ''{}'')', k.pkcol), ', ' ORDER BY k.i)
+           || ')' AS keys,
+           'SELECT pg_catalog.to_jsonb(EXISTS (SELECT FROM ROWS FROM ('
+           || pg_catalog.string_agg(pg_catalog.format('pg_catalog.jsonb_array_elements_text($1 OPERATOR(pg_catalog.->) %s)', k.i - 1), ', ' ORDER BY k.i)
+           || ') z(' || pg_catalog.string_agg('v' || k.i, ', ' ORDER BY k.i) || ') JOIN '
+           || CASE WHEN (SELECT r.relkind FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) k.conrelid) OPERATOR(pg_catalog.=) 'p'
+                   THEN '' ELSE 'ONLY ' END
+           || k.conrelid::pg_catalog.regclass::pg_catalog.text || ' x ON '
+           || pg_catalog.string_agg(pg_catalog.format('z.v%s::%s OPERATOR(pg_catalog.%s) x.%I',
+                                                      k.i, pg_catalog.format_type(k.pktype, NULL), k.oprname, k.fkcol),
+                                    ' AND ' ORDER BY k.i)
+           || '))' AS chk
+      FROM k GROUP BY k.oid, k.conrelid)
+  SELECT CASE WHEN pg_catalog.bool_and(per.ok) THEN
+           pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('fk', per.conrelid::pg_catalog.oid::pg_catalog.text, 'keys', per.keys, 'check', per.chk)
+                                ORDER BY per.oid)::pg_catalog.text
+         ELSE '-' END
+    FROM per
+$$;
+
 -- The erasure and its report (src/engine.c): every searchable table locked
 -- first; the subject found in a snapshot taken after the lock; tables in
 -- order (referencing rows first: _subject_table_order); per table the

@@ -423,6 +423,14 @@ SELECT privacy.grant_consent('msisdn', s.msisdn, 'upgrade_mail', 'web', 'n-2', '
 		"$old: under the new library, the restricted customer's row cannot be updated before the update");
 	is($node->safe_psql($db, qq{UPDATE telco.customer SET email = email WHERE customer_id = $customer RETURNING true}),
 		't', "$old: under the new library, another customer's row can be updated before the update");
+	if ($old eq '0.9.0')
+	{
+		# the erasure tries the deletion of a referenced row in a
+		# subtransaction until the update brings _subject_fk_checks
+		is($node->safe_psql($db, qq{SELECT count(*) > 0 FROM privacy.erase_subject('customer', '$customer', dry_run => true) e
+		                            WHERE e.table_name = 'telco.customer'::regclass AND e.action = 'delete'}),
+			't', "$old: under the new library, erase_subject deletes a referenced customer's row before the update");
+	}
 	my %before = map { $_ => $node->safe_psql($db, $q{$_}) } qw(data catalog holds lookup triggers);
 	my $doc = q{(SELECT privacy.export_subject('customer', '} . $customer . q{') - 'generated_at' AS d)};
 	my $out = $node->safe_psql($db, qq{
