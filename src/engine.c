@@ -1554,6 +1554,33 @@ eng_exec_all(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond)
 }
 
 /*
+ * The subtransactions the erasures of this transaction started to try
+ * deleting rows that other tables reference (eng_exec_all_fk).  Each takes
+ * a transaction id.  PostgreSQL keeps 64 of a transaction's in shared
+ * memory; past them, every other session's snapshot looks the running
+ * transaction's subtransactions up in pg_subtrans.  For the first
+ * ENG_FK_TRIES an erasure tries the deletion, the cheapest way for one
+ * erasure; after them it first looks whether a row of another table holds
+ * their keys (eng_fk_refused), so that a batch of erasures in one
+ * transaction stays below that limit.
+ */
+#define ENG_FK_TRIES 32
+static LocalTransactionId fk_tries_lxid = InvalidLocalTransactionId;
+static int	fk_tries = 0;
+
+/* whether this transaction's erasures may still try a deletion */
+static bool
+eng_fk_may_try(void)
+{
+	if (fk_tries_lxid != MyProc->lxid)
+	{
+		fk_tries_lxid = MyProc->lxid;
+		fk_tries = 0;
+	}
+	return fk_tries < ENG_FK_TRIES;
+}
+
+/*
  * The same in a subtransaction: false when a foreign key of another table
  * refuses the deletion (the rows stay), other errors thrown on.
  */
@@ -1565,6 +1592,8 @@ eng_exec_all_fk(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond, int
 	volatile bool ok = true;
 	volatile int64 done = 0;
 
+	(void) eng_fk_may_try();
+	fk_tries++;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
@@ -1618,9 +1647,9 @@ eng_field_text(JsonbContainer *obj, const char *key)
  * told so.  Each constraint's keys of those rows are read as tbl's owner,
  * and the rows that hold them looked for as the referencing table's
  * owner, with the constraint's own equality operators, as PostgreSQL's
- * own check does.  With 0 the erasure deletes without a subtransaction,
- * so a batch of erasures in one transaction takes no transaction id per
- * erasure.  A referencing row written in between (only into a table the
+ * own check does.  With 0 the erasure deletes without a subtransaction
+ * (used once a transaction's erasures have tried ENG_FK_TRIES deletions:
+ * see fk_tries).  A referencing row written in between (only into a table the
  * erasure has not locked) makes the DELETE fail with 23503, and the
  * erasure with it: nothing is lost, and the next try keeps the row.
  */
@@ -2165,7 +2194,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 				appendStringInfoString(&q, "))");
 				one[0] = q.data;
 			}
-			if (!refd || eng_fk_refused(&e, tbl, ctids, nctids, keepcond) == 0)
+			if (!refd || (!eng_fk_may_try() && eng_fk_refused(&e, tbl, ctids, nctids, keepcond) == 0))
 				deleted += eng_exec_all(&e, tbl, one, 1, keepcond);
 			else if (eng_exec_all_fk(&e, tbl, one, 1, keepcond, &n))
 				deleted += n;
