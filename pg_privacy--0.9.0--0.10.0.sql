@@ -44,7 +44,7 @@ $$;
 COMMENT ON FUNCTION privacy_internal._restrict_cols(regclass) IS
   'internal: the owner identifier columns the restriction check of a table reads';
 
-CREATE OR REPLACE FUNCTION privacy_internal._restrict_sql(fired regclass)
+CREATE FUNCTION privacy_internal._restrict_values_sql(fired regclass)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -63,7 +63,7 @@ BEGIN
   END IF;
   SELECT 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(u.col, u.val)) FROM (SELECT DISTINCT x.col, x.val FROM ('
          || pg_catalog.string_agg(pg_catalog.format(
-              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text COLLATE pg_catalog."C" AS val FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
               c.col, c.col, c.col), ' UNION ALL ' ORDER BY c.attnum)
          || ') x) u'
     INTO q
@@ -73,7 +73,7 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION privacy_internal._restrict_sql(regclass) IS
+COMMENT ON FUNCTION privacy_internal._restrict_values_sql(regclass) IS
   'internal: the restriction trigger''s query over the old rows (each distinct identifier once), run as the table''s owner; NULL when no restriction is in force';
 
 CREATE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
@@ -130,7 +130,7 @@ BEGIN
   SELECT 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
          || pg_catalog.string_agg(pg_catalog.format(
               'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t'
-              ' WHERE t.%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)',
+              ' WHERE t.%I::pg_catalog.text COLLATE pg_catalog."C" OPERATOR(pg_catalog.=) ANY ($1)',
               c.col, c.col,
               CASE WHEN c.is_validity THEN
                      pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
@@ -159,7 +159,8 @@ AS $$
   WITH k AS (
     SELECT c.oid, c.conrelid, c.confdeltype, c.condeferrable,
            u.i, pa.attname AS pkcol, pa.atttypid AS pktype, fa.attname AS fkcol, fa.atttypid AS fktype,
-           o.oid AS op, o.oprname, o.oprnamespace
+           pa.attcollation AS pkcoll, fa.attcollation AS fkcoll,
+           o.oid AS op, o.oprname, o.oprnamespace, o.oprleft, o.oprright
       FROM pg_catalog.pg_constraint c
       CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.conpfeqop)) WITH ORDINALITY u(pk, fk, op, i)
       JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.confrelid AND pa.attnum OPERATOR(pg_catalog.=) u.pk
@@ -171,7 +172,14 @@ AS $$
     SELECT k.oid, k.conrelid,
            pg_catalog.bool_and(k.confdeltype IN ('a', 'r') AND NOT k.condeferrable
                                AND k.conrelid OPERATOR(pg_catalog.<>) tbl::pg_catalog.oid
-                               AND k.pktype OPERATOR(pg_catalog.<) 16384 AND k.fktype OPERATOR(pg_catalog.<) 16384
+                               -- keys whose text form reads back exactly, compared
+                               -- byte for byte (deterministic built-in collations)
+                               AND k.pktype IN ('int2'::pg_catalog.regtype, 'int4'::pg_catalog.regtype, 'int8'::pg_catalog.regtype,
+                                                'numeric'::pg_catalog.regtype, 'text'::pg_catalog.regtype,
+                                                'varchar'::pg_catalog.regtype, 'bpchar'::pg_catalog.regtype,
+                                                'uuid'::pg_catalog.regtype)
+                               AND k.fktype OPERATOR(pg_catalog.<) 16384
+                               AND k.pkcoll IN (0, 100, 950, 951) AND k.fkcoll IN (0, 100, 950, 951)
                                AND k.op OPERATOR(pg_catalog.<) 16384
                                AND k.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace) AS ok,
            'SELECT pg_catalog.jsonb_build_array('
@@ -183,8 +191,12 @@ AS $$
            || CASE WHEN (SELECT r.relkind FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) k.conrelid) OPERATOR(pg_catalog.=) 'p'
                    THEN '' ELSE 'ONLY ' END
            || k.conrelid::pg_catalog.regclass::pg_catalog.text || ' x ON '
-           || pg_catalog.string_agg(pg_catalog.format('z.v%s::%s OPERATOR(pg_catalog.%s) x.%I',
-                                                      k.i, pg_catalog.format_type(k.pktype, NULL), k.oprname, k.fkcol),
+           -- (both sides of the constraint's operator of its own input
+           -- types, without a length: what resolves to it exactly)
+           || pg_catalog.string_agg(pg_catalog.format('z.v%s::%s OPERATOR(pg_catalog.%s) x.%I%s',
+                                                      k.i, pg_catalog.format_type(k.oprleft, -1), k.oprname, k.fkcol,
+                                                      CASE WHEN k.fktype OPERATOR(pg_catalog.=) k.oprright THEN ''
+                                                           ELSE '::' OPERATOR(pg_catalog.||) pg_catalog.format_type(k.oprright, -1) END),
                                     ' AND ' ORDER BY k.i)
            || '))' AS chk
       FROM k GROUP BY k.oid, k.conrelid)

@@ -354,8 +354,18 @@ eng_strdup(Eng *e, const char *s)
  * (jsonb) of its first row.  During an erasure each read takes a snapshot
  * of its own, as a statement of a VOLATILE function does.
  */
+static Datum eng_owner_query_flags(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull,
+									int flags);
+
 static Datum
 eng_owner_query(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull)
+{
+	return eng_owner_query_flags(e, tbl, sql, params, isnull, 0);
+}
+
+/* the same, with pgp_owner_run's flags besides (PGP_RUN_NOFORCE_RLS) */
+static Datum
+eng_owner_query_flags(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull, int flags)
 {
 	Oid			argtypes[1] = {JSONBOID};
 	Datum		values[1];
@@ -366,7 +376,7 @@ eng_owner_query(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull)
 	if (e->fresh)
 		PushActiveSnapshot(GetTransactionSnapshot());
 	(void) pgp_owner_run(tbl, sql, 1, argtypes, values, NULL,
-						 PGP_RUN_QUERY | PGP_RUN_KEEP_PLAN | PGP_RUN_READ_ONLY, 0, JSONBOID,
+						 PGP_RUN_QUERY | PGP_RUN_KEEP_PLAN | PGP_RUN_READ_ONLY | flags, 0, JSONBOID,
 						 &result, isnull, NULL, NULL);
 	if (e->fresh)
 		PopActiveSnapshot();
@@ -1656,7 +1666,6 @@ eng_field_text(JsonbContainer *obj, const char *key)
 static int
 eng_fk_refused(Eng *e, Oid tbl, char **ctids, int nctids, const char *keepcond)
 {
-	char		key[NAMEDATALEN * 2];
 	char	   *spec;
 	Jsonb	   *jb;
 	int			i,
@@ -1670,8 +1679,19 @@ eng_fk_refused(Eng *e, Oid tbl, char **ctids, int nctids, const char *keepcond)
 											  makeString("_subject_fk_checks")),
 								   1, types, true)))
 		return -1;
-	snprintf(key, sizeof(key), "fkchecks:%u", tbl);
-	spec = eng_cached_text(e, key, "SELECT privacy_internal._subject_fk_checks($1)", 1, types, vals);
+	/*
+	 * Built at each use, not kept: the checks name referencing tables and
+	 * columns that the cache does not watch (they need not be registered).
+	 */
+	{
+		bool		isnull;
+		Datum		d = eng_build_sql(e, "SELECT privacy_internal._subject_fk_checks($1)", 1, types, vals,
+									  NULL, &isnull);
+
+		if (isnull)
+			return -1;
+		spec = eng_text(e, d);
+	}
 	if (spec[0] == '\0' || strcmp(spec, "-") == 0)
 		return -1;
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(spec)));
@@ -1709,7 +1729,7 @@ eng_fk_refused(Eng *e, Oid tbl, char **ctids, int nctids, const char *keepcond)
 		k = eng_owner_query(e, tbl, psprintf("%s%s", keys, rows.data), e->params, &isnull);
 		if (isnull)
 			continue;
-		r = eng_owner_query(e, fkrel, check, k, &isnull);
+		r = eng_owner_query_flags(e, fkrel, check, k, &isnull, PGP_RUN_NOFORCE_RLS);
 		if (isnull || DatumGetBool(DirectFunctionCall1(jsonb_bool, r)))
 			return 1;
 	}

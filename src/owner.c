@@ -318,6 +318,9 @@ pgp_refuse_deferrable_triggers(Oid relid)
  * new snapshot, as a statement of a VOLATILE function does.
  * PGP_RUN_KEEP_PLAN: the statement is built from the catalog and prepared
  * once per backend (pgp_kept_plan); otherwise it is planned for this run.
+ * PGP_RUN_NOFORCE_RLS: the owner's own FORCE ROW LEVEL SECURITY does not
+ * hide rows from the statement, as for PostgreSQL's check of a foreign key
+ * (for the erasure's look for referencing rows).
  * lock_timeout_ms > 0 sets lock_timeout for the statement only.
  * expect_type, when valid, is the type the first column must have.
  */
@@ -353,6 +356,14 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 								 true, 0, false);
 	}
 	pgp_begin_as_owner(relid, &as_owner);
+	if (flags & PGP_RUN_NOFORCE_RLS)
+	{
+		Oid			userid;
+		int			sec_context;
+
+		GetUserIdAndSecContext(&userid, &sec_context);
+		SetUserIdAndSecContext(userid, sec_context | SECURITY_NOFORCE_RLS);
+	}
 	if ((flags & PGP_RUN_EXEC) &&
 		pg_strncasecmp(sql, "DROP ", 5) != 0 && pg_strncasecmp(sql, "ALTER ", 6) != 0)
 		pgp_refuse_deferrable_triggers(relid);

@@ -37,6 +37,7 @@ extern void pgp_refuse_deferrable_triggers(Oid relid);
 #define PGP_RUN_ROWS		0x04
 #define PGP_RUN_KEEP_PLAN	0x10
 #define PGP_RUN_READ_ONLY	0x20
+#define PGP_RUN_NOFORCE_RLS	0x40
 
 extern SPIPlanPtr pgp_kept_plan(const char *sql, int nargs, Oid *argtypes);
 extern uint64 pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,

@@ -1459,7 +1459,7 @@ restrict_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values
 
 /*
  * The query of the restriction check over the old rows that a catalog
- * function (_restrict_sql or _restrict_rows_sql) builds as the extension
+ * function (_restrict_values_sql, _restrict_rows_sql or _restrict_sql) builds as the extension
  * owner, in a snapshot taken now, not the UPDATE's (which may predate a
  * declaration whose invalidation this statement has processed already:
  * kept, what it built would outlive that declaration); NULL for none.
@@ -1508,17 +1508,17 @@ restrict_owner_rows(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum 
 /*
  * The restriction trigger (AFTER UPDATE, FOR EACH STATEMENT, old rows as
  * the transition table pgp_old_rows): refuses an UPDATE of rows of a
- * restricted data subject.  See privacy_internal._restrict_sql in
- * 73_subject_restrict.sql for the steps: the catalog and the restrictions
+ * restricted data subject.  See 73_subject_restrict.sql for the steps: the catalog and the restrictions
  * are read as the extension owner (pgp_catalog_select), the old rows only
  * as the owner of the table, in a security-restricted operation, so that
  * nothing of the owner's (a cast, a comparison of her type) runs with more
  * rights than hers, whoever wrote.  The erasure's own statements pass
  * (_erasing).
  *
- * In a database not updated to 0.10.0 yet (no _restrict_hits), the older
+ * In a database not updated to 0.10.0 yet (no _restrict_hits),
  * _restrict_sql's query gives every old row with its period at once, for
- * _restrict_check.
+ * _restrict_check, as before (and still does for a backend that runs the
+ * library of an older version after the update).
  */
 Datum
 pgp_restrict_trigger(PG_FUNCTION_ARGS)
@@ -1554,7 +1554,8 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 
 	/* 1. the owner's query, or NULL: no restriction in force */
-	sql = restrict_query("SELECT privacy_internal._restrict_sql($1)", values[0]);
+	sql = restrict_query(two_steps ? "SELECT privacy_internal._restrict_values_sql($1)"
+						 : "SELECT privacy_internal._restrict_sql($1)", values[0]);
 	if (sql == NULL)
 	{
 		SPI_finish();

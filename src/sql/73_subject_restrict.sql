@@ -11,8 +11,8 @@
 -- owner's (or any writer's) UPDATE and works in steps, so that the old
 -- rows are read, and anything of their types evaluated, only with the
 -- rights of the table's owner:
---   1. as the extension owner, _restrict_sql: NULL at once when no
---      restriction is in force; else the query over the old rows;
+--   1. as the extension owner, _restrict_values_sql: NULL at once when
+--      no restriction is in force; else the query over the old rows;
 --   2. as the owner of the table, in a security-restricted operation: that
 --      query, giving each distinct (column, stored value) of the old rows'
 --      owner identifiers once, all built-in text;
@@ -58,10 +58,70 @@ $$;
 COMMENT ON FUNCTION privacy_internal._restrict_cols(regclass) IS
   'internal: the owner identifier columns the restriction check of a table reads';
 
+-- The restriction check of the library before 0.10.0 (a backend that
+-- loaded it before the package was upgraded, until it ends): the owner's
+-- query over all the old rows of fired with their periods, for
+-- _restrict_check, or NULL when there is nothing to check.
+CREATE FUNCTION privacy_internal._restrict_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  reg   regclass;
+  c     privacy_internal._subject_column;
+  parts text[] := '{}';
+  key   text := 'restrict:' || fired::oid::text;
+  q     text;
+BEGIN
+  IF NOT EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
+    RETURN NULL;
+  END IF;
+  q := privacy_internal._subject_cache_get(key);
+  IF q IS NOT NULL THEN
+    RETURN NULLIF(q, '');
+  END IF;
+  SELECT a.relid INTO reg
+    FROM (SELECT fired AS relid, 0 AS o
+          UNION ALL
+          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
+    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
+   ORDER BY a.o LIMIT 1;
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+            WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            ORDER BY sc.attnum LOOP
+    -- Fail closed on a column whose type changed since it was declared.
+    PERFORM privacy_internal._subject_check(c);
+    parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+      'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+      c.col, c.col,
+      CASE WHEN c.is_validity THEN
+             pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
+                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+           WHEN c.event_time IS NOT NULL THEN
+             pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
+           ELSE 'NULL::pg_catalog.text' END,
+      c.col);
+  END LOOP;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
+         || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') u';
+  END IF;
+  PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
+  RETURN q;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._restrict_sql(regclass) IS
+  'internal: the restriction trigger''s query over the old rows, run as the table''s owner; NULL when no restriction is active';
+
 -- Step 1: the owner's query over the old rows of fired, giving each
 -- distinct (column, stored value) once as [[column, value], ...], or NULL
--- when there is nothing to check.  Kept per backend.
-CREATE FUNCTION privacy_internal._restrict_sql(fired regclass)
+-- when there is nothing to check.  Kept per backend.  (Values compared
+-- byte for byte, whatever the columns' collations: "C".)
+CREATE FUNCTION privacy_internal._restrict_values_sql(fired regclass)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -80,7 +140,7 @@ BEGIN
   END IF;
   SELECT 'SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(u.col, u.val)) FROM (SELECT DISTINCT x.col, x.val FROM ('
          || pg_catalog.string_agg(pg_catalog.format(
-              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
+              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text COLLATE pg_catalog."C" AS val FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
               c.col, c.col, c.col), ' UNION ALL ' ORDER BY c.attnum)
          || ') x) u'
     INTO q
@@ -89,7 +149,7 @@ BEGIN
   RETURN q;
 END
 $$;
-COMMENT ON FUNCTION privacy_internal._restrict_sql(regclass) IS
+COMMENT ON FUNCTION privacy_internal._restrict_values_sql(regclass) IS
   'internal: the restriction trigger''s query over the old rows (each distinct identifier once), run as the table''s owner; NULL when no restriction is in force';
 
 -- Step 3: of vals ([[column, stored value], ...] from step 2), the stored
@@ -152,7 +212,7 @@ BEGIN
   SELECT 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
          || pg_catalog.string_agg(pg_catalog.format(
               'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t'
-              ' WHERE t.%I::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)',
+              ' WHERE t.%I::pg_catalog.text COLLATE pg_catalog."C" OPERATOR(pg_catalog.=) ANY ($1)',
               c.col, c.col,
               CASE WHEN c.is_validity THEN
                      pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',

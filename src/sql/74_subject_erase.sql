@@ -39,8 +39,10 @@ $$;
 -- constraint's own equality operators), as a jsonb array; '-' when it
 -- cannot be told so (a constraint that acts on delete, CASCADE, SET NULL
 -- or SET DEFAULT, or is deferrable, or tbl referencing itself, or a key
--- of a type or operator not built in): the erasure then tries the
--- deletion in a subtransaction.  Built once per backend and kept.
+-- of another type than integers, numeric, text, varchar, char and uuid, a
+-- collation other than the built-in deterministic ones, an operator not
+-- built in): the erasure then tries the deletion in a subtransaction.
+-- Built at each use (it names tables the subject cache does not watch).
 CREATE FUNCTION privacy_internal._subject_fk_checks(tbl regclass)
   RETURNS text
   LANGUAGE sql STABLE
@@ -49,7 +51,8 @@ AS $$
   WITH k AS (
     SELECT c.oid, c.conrelid, c.confdeltype, c.condeferrable,
            u.i, pa.attname AS pkcol, pa.atttypid AS pktype, fa.attname AS fkcol, fa.atttypid AS fktype,
-           o.oid AS op, o.oprname, o.oprnamespace
+           pa.attcollation AS pkcoll, fa.attcollation AS fkcoll,
+           o.oid AS op, o.oprname, o.oprnamespace, o.oprleft, o.oprright
       FROM pg_catalog.pg_constraint c
       CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.conpfeqop)) WITH ORDINALITY u(pk, fk, op, i)
       JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.confrelid AND pa.attnum OPERATOR(pg_catalog.=) u.pk
@@ -61,7 +64,14 @@ AS $$
     SELECT k.oid, k.conrelid,
            pg_catalog.bool_and(k.confdeltype IN ('a', 'r') AND NOT k.condeferrable
                                AND k.conrelid OPERATOR(pg_catalog.<>) tbl::pg_catalog.oid
-                               AND k.pktype OPERATOR(pg_catalog.<) 16384 AND k.fktype OPERATOR(pg_catalog.<) 16384
+                               -- keys whose text form reads back exactly, compared
+                               -- byte for byte (deterministic built-in collations)
+                               AND k.pktype IN ('int2'::pg_catalog.regtype, 'int4'::pg_catalog.regtype, 'int8'::pg_catalog.regtype,
+                                                'numeric'::pg_catalog.regtype, 'text'::pg_catalog.regtype,
+                                                'varchar'::pg_catalog.regtype, 'bpchar'::pg_catalog.regtype,
+                                                'uuid'::pg_catalog.regtype)
+                               AND k.fktype OPERATOR(pg_catalog.<) 16384
+                               AND k.pkcoll IN (0, 100, 950, 951) AND k.fkcoll IN (0, 100, 950, 951)
                                AND k.op OPERATOR(pg_catalog.<) 16384
                                AND k.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace) AS ok,
            'SELECT pg_catalog.jsonb_build_array('
@@ -73,8 +83,12 @@ AS $$
            || CASE WHEN (SELECT r.relkind FROM pg_catalog.pg_class r WHERE r.oid OPERATOR(pg_catalog.=) k.conrelid) OPERATOR(pg_catalog.=) 'p'
                    THEN '' ELSE 'ONLY ' END
            || k.conrelid::pg_catalog.regclass::pg_catalog.text || ' x ON '
-           || pg_catalog.string_agg(pg_catalog.format('z.v%s::%s OPERATOR(pg_catalog.%s) x.%I',
-                                                      k.i, pg_catalog.format_type(k.pktype, NULL), k.oprname, k.fkcol),
+           -- (both sides of the constraint's operator of its own input
+           -- types, without a length: what resolves to it exactly)
+           || pg_catalog.string_agg(pg_catalog.format('z.v%s::%s OPERATOR(pg_catalog.%s) x.%I%s',
+                                                      k.i, pg_catalog.format_type(k.oprleft, -1), k.oprname, k.fkcol,
+                                                      CASE WHEN k.fktype OPERATOR(pg_catalog.=) k.oprright THEN ''
+                                                           ELSE '::' OPERATOR(pg_catalog.||) pg_catalog.format_type(k.oprright, -1) END),
                                     ' AND ' ORDER BY k.i)
            || '))' AS chk
       FROM k GROUP BY k.oid, k.conrelid)
