@@ -207,6 +207,75 @@ AS $$
     FROM per
 $$;
 
+CREATE OR REPLACE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
+                                      at timestamptz DEFAULT NULL)
+  RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  report jsonb;
+  ledger privacy.erasure_ledger_state;
+  lkinds text[];
+  lvals  text[];
+  lspans tstzmultirange[];
+BEGIN
+  -- the subject's tables are searched, read and changed by statements
+  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'erase_subject') FROM privacy.registered_table t;
+  norm := privacy_internal._identifier_normalize(kind, value);
+  IF dry_run IS NULL THEN
+    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'erase_subject must run at isolation level READ COMMITTED'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The transaction runs at %s; its snapshot could miss rows written concurrently.',
+                                       pg_catalog.current_setting('transaction_isolation'));
+  END IF;
+  IF dry_run THEN
+    -- The same work, rolled back: the report is exactly what an erasure
+    -- would do now.
+    BEGIN
+      SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+        FROM privacy_internal._subject_erase(kind, value, at) e;
+      RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_privacy dry run';
+    EXCEPTION WHEN assert_failure THEN
+      NULL;
+    END;
+  ELSE
+    -- With an erasure ledger: refused while the database is behind it
+    -- (src/sql/75_subject_ledger.sql)
+    IF privacy_internal._ledger_configured() THEN
+      ledger := privacy_internal._ledger_check();
+    END IF;
+    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
+      FROM privacy_internal._subject_erase(kind, value, at) e;
+    IF ledger.database_id IS NOT NULL THEN
+      -- the identifiers the erasure acted on, found under its locks
+      SELECT i.kinds, i.vals, i.spans INTO lkinds, lvals, lspans
+        FROM privacy_internal._subject_erased_identifiers() i;
+    END IF;
+    -- (an erasure that found nothing has nothing a restore could bring back)
+    IF ledger.database_id IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(report, '[]')) OPERATOR(pg_catalog.>) 0 THEN
+      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, report, at);
+    END IF;
+  END IF;
+  report := COALESCE(report, '[]');
+  PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
+    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
+                                  'report', (SELECT COALESCE(pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                               FROM pg_catalog.jsonb_array_elements(report) e)));
+  RETURN QUERY
+    SELECT (e OPERATOR(pg_catalog.->>) 'table_name')::regclass, e OPERATOR(pg_catalog.->>) 'action',
+           (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
+           (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
+      FROM pg_catalog.jsonb_array_elements(report) e;
+END
+$$;
+
 -- Views, triggers, comments and configuration new or changed in 0.10.0 (generated)
 
 -- Nothing after the functions: 0.10.0 changes no view, trigger or data.

@@ -1418,7 +1418,7 @@ PG_FUNCTION_INFO_V1(pgp_consent_forget_identities);
 #define FORGET_IDS \
 	"(SELECT DISTINCT u.k, privacy_internal._identifier_normalize(u.k, u.v) AS v" \
 	"   FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) u(k, v)" \
-	"  WHERE u.k IS NOT NULL AND u.v IS NOT NULL) x"
+	"  WHERE u.k IS NOT NULL AND u.v IS NOT NULL)"
 
 /*
  * _consent_forget_identities(kinds, values): the erasure hook.  Nulls the
@@ -1443,8 +1443,13 @@ forget_identities(Datum kinds, Datum vals)
 	{
 		int			ret;
 
-		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql("UPDATE privacy.consent_event e SET value = NULL"
-															   " FROM " FORGET_IDS
+		/* (one statement: the identifiers normalized once) */
+		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql("WITH x AS MATERIALIZED " FORGET_IDS ","
+															   " d AS (DELETE FROM privacy.consent_state s USING x"
+															   " WHERE s.kind OPERATOR(pg_catalog.=) x.k"
+															   "   AND s.value OPERATOR(pg_catalog.=) x.v)"
+															   " UPDATE privacy.consent_event e SET value = NULL"
+															   " FROM x"
 															   " WHERE e.kind OPERATOR(pg_catalog.=) x.k"
 															   "   AND e.value OPERATOR(pg_catalog.=) x.v"),
 											 2, argtypes),
@@ -1452,14 +1457,6 @@ forget_identities(Datum kinds, Datum vals)
 		if (ret != SPI_OK_UPDATE)
 			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 		n = SPI_processed;
-		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql("DELETE FROM privacy.consent_state s"
-															   " USING " FORGET_IDS
-															   " WHERE s.kind OPERATOR(pg_catalog.=) x.k"
-															   "   AND s.value OPERATOR(pg_catalog.=) x.v"),
-											 2, argtypes),
-							   values, NULL, false, 0);
-		if (ret != SPI_OK_DELETE)
-			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	}
 	PG_FINALLY();
 	{

@@ -37,6 +37,7 @@
 
 #include "identifier.h"
 #include "owner.h"
+#include "schema.h"
 #include "subject.h"
 
 #include "access/htup_details.h"
@@ -1564,30 +1565,23 @@ eng_exec_all(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond)
 }
 
 /*
- * The subtransactions the erasures of this transaction started to try
- * deleting rows that other tables reference (eng_exec_all_fk).  Each takes
- * a transaction id.  PostgreSQL keeps 64 of a transaction's in shared
- * memory; past them, every other session's snapshot looks the running
- * transaction's subtransactions up in pg_subtrans.  For the first
- * ENG_FK_TRIES an erasure tries the deletion, the cheapest way for one
- * erasure; after them it first looks whether a row of another table holds
- * their keys (eng_fk_refused), so that a batch of erasures in one
- * transaction stays below that limit.
+ * An erasure tries deleting rows that other tables reference in a
+ * subtransaction (eng_exec_all_fk), which takes a transaction id.
+ * PostgreSQL keeps 64 of a transaction's in shared memory; past them,
+ * every other session's snapshot looks the running transaction's
+ * subtransactions up in pg_subtrans.  While the transaction holds fewer
+ * than ENG_FK_TRIES (counted as PostgreSQL counts them: a subtransaction
+ * rolled back is gone), an erasure tries the deletion, the cheapest way
+ * for one erasure; after that it first looks whether a row of another
+ * table holds their keys (eng_fk_refused), so that a batch of erasures in
+ * one transaction stays below that limit.
  */
 #define ENG_FK_TRIES 32
-static LocalTransactionId fk_tries_lxid = InvalidLocalTransactionId;
-static int	fk_tries = 0;
 
-/* whether this transaction's erasures may still try a deletion */
 static bool
 eng_fk_may_try(void)
 {
-	if (fk_tries_lxid != MyProc->lxid)
-	{
-		fk_tries_lxid = MyProc->lxid;
-		fk_tries = 0;
-	}
-	return fk_tries < ENG_FK_TRIES;
+	return !MyProc->subxidStatus.overflowed && MyProc->subxidStatus.count < ENG_FK_TRIES;
 }
 
 /*
@@ -1602,8 +1596,6 @@ eng_exec_all_fk(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond, int
 	volatile bool ok = true;
 	volatile int64 done = 0;
 
-	(void) eng_fk_may_try();
-	fk_tries++;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
@@ -1650,6 +1642,106 @@ eng_field_text(JsonbContainer *obj, const char *key)
 }
 
 /*
+ * The look-ahead's checks per referenced table (_subject_fk_checks), kept
+ * per backend until a relation they name (the table, a referencing one)
+ * or any schema changes: they name referencing tables and columns that
+ * need not be registered, so the subject cache does not watch them.
+ */
+typedef struct EngFkChecks
+{
+	Oid			tbl;
+	char	   *spec;
+	Oid		   *rels;
+	int			nrels;
+} EngFkChecks;
+
+#define ENG_FK_CACHE 64
+static EngFkChecks fk_cache[ENG_FK_CACHE];
+static int	fk_ncache = 0;
+static MemoryContext fk_cxt = NULL;
+
+static void
+fk_cache_forget(int i)
+{
+	pfree(fk_cache[i].spec);
+	if (fk_cache[i].rels)
+		pfree(fk_cache[i].rels);
+	fk_cache[i] = fk_cache[--fk_ncache];
+}
+
+static void
+fk_cache_relcache_cb(Datum arg, Oid relid)
+{
+	int			i,
+				j;
+
+	for (i = fk_ncache - 1; i >= 0; i--)
+	{
+		bool		hit = !OidIsValid(relid) || fk_cache[i].tbl == relid;
+
+		for (j = 0; !hit && j < fk_cache[i].nrels; j++)
+			hit = fk_cache[i].rels[j] == relid;
+		if (hit)
+			fk_cache_forget(i);
+	}
+}
+
+static void
+fk_cache_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	while (fk_ncache > 0)
+		fk_cache_forget(fk_ncache - 1);
+}
+
+static const char *
+fk_cache_get(Oid tbl)
+{
+	int			i;
+
+	for (i = 0; i < fk_ncache; i++)
+		if (fk_cache[i].tbl == tbl)
+			return fk_cache[i].spec;
+	return NULL;
+}
+
+/* keep spec (jb: it parsed, or NULL) for tbl, with the tables it names */
+static void
+fk_cache_put(Oid tbl, const char *spec, Jsonb *jb)
+{
+	EngFkChecks *c;
+	int			i,
+				n;
+
+	if (fk_cxt == NULL)
+	{
+		fk_cxt = AllocSetContextCreate(TopMemoryContext, "pg_privacy foreign key checks",
+									   ALLOCSET_SMALL_SIZES);
+		pgp_on_relcache(fk_cache_relcache_cb, (Datum) 0);
+		CacheRegisterSyscacheCallback(NAMESPACEOID, fk_cache_syscache_cb, (Datum) 0);
+	}
+	if (fk_ncache == ENG_FK_CACHE)
+		fk_cache_forget(0);
+	c = &fk_cache[fk_ncache];
+	c->tbl = tbl;
+	c->spec = MemoryContextStrdup(fk_cxt, spec);
+	c->rels = NULL;
+	c->nrels = 0;
+	n = (jb != NULL && JB_ROOT_IS_ARRAY(jb)) ? JB_ROOT_COUNT(jb) : 0;
+	if (n > 0)
+	{
+		c->rels = MemoryContextAlloc(fk_cxt, sizeof(Oid) * n);
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *v = getIthJsonbValueFromContainer(&jb->root, i);
+			char	   *fk = (v != NULL && v->type == jbvBinary) ? eng_field_text(v->val.binary.data, "fk") : NULL;
+
+			c->rels[c->nrels++] = fk ? (Oid) strtoul(fk, NULL, 10) : InvalidOid;
+		}
+	}
+	fk_ncache++;
+}
+
+/*
  * Whether a foreign key of another table would refuse deleting the rows
  * of the ordinary table tbl that the ctid statements find (keep condition
  * appended), told without trying (privacy_internal._subject_fk_checks): 0
@@ -1658,15 +1750,15 @@ eng_field_text(JsonbContainer *obj, const char *key)
  * and the rows that hold them looked for as the referencing table's
  * owner, with the constraint's own equality operators, as PostgreSQL's
  * own check does.  With 0 the erasure deletes without a subtransaction
- * (used once a transaction's erasures have tried ENG_FK_TRIES deletions:
- * see fk_tries).  A referencing row written in between (only into a table the
+ * (used once the transaction holds ENG_FK_TRIES subtransactions: see
+ * eng_fk_may_try).  A referencing row written in between (only into a table the
  * erasure has not locked) makes the DELETE fail with 23503, and the
  * erasure with it: nothing is lost, and the next try keeps the row.
  */
 static int
 eng_fk_refused(Eng *e, Oid tbl, char **ctids, int nctids, const char *keepcond)
 {
-	char	   *spec;
+	const char *spec;
 	Jsonb	   *jb;
 	int			i,
 				n;
@@ -1679,18 +1771,17 @@ eng_fk_refused(Eng *e, Oid tbl, char **ctids, int nctids, const char *keepcond)
 											  makeString("_subject_fk_checks")),
 								   1, types, true)))
 		return -1;
-	/*
-	 * Built at each use, not kept: the checks name referencing tables and
-	 * columns that the cache does not watch (they need not be registered).
-	 */
+	spec = fk_cache_get(tbl);
+	if (spec == NULL)
 	{
 		bool		isnull;
 		Datum		d = eng_build_sql(e, "SELECT privacy_internal._subject_fk_checks($1)", 1, types, vals,
 									  NULL, &isnull);
 
-		if (isnull)
-			return -1;
-		spec = eng_text(e, d);
+		spec = isnull ? "" : eng_text(e, d);
+		jb = (spec[0] == '\0' || strcmp(spec, "-") == 0) ? NULL
+			: DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(spec)));
+		fk_cache_put(tbl, spec, jb);
 	}
 	if (spec[0] == '\0' || strcmp(spec, "-") == 0)
 		return -1;

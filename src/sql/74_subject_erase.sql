@@ -164,7 +164,9 @@ BEGIN
   ELSE
     -- With an erasure ledger: refused while the database is behind it
     -- (src/sql/75_subject_ledger.sql)
-    ledger := privacy_internal._ledger_check();
+    IF privacy_internal._ledger_configured() THEN
+      ledger := privacy_internal._ledger_check();
+    END IF;
     SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
       FROM privacy_internal._subject_erase(kind, value, at) e;
     IF ledger.database_id IS NOT NULL THEN
