@@ -165,6 +165,20 @@ UPDATE regress_subj.cdr SET price = 2.5 WHERE cdr_id = 2;
 -- time), not for the same number outside it (rows 2 and 5: Bob's)
 UPDATE regress_subj.cdr SET price = price WHERE cdr_id IN (1, 2, 3, 5);
 UPDATE regress_subj.cdr SET price = price WHERE cdr_id IN (2, 3, 5) RETURNING cdr_id;
+-- An upsert that updates her row is an UPDATE too; so is moving her row to
+-- another partition (its event time changed); another subject's upsert
+-- and move pass
+INSERT INTO regress_subj.customer VALUES (1, 'Ann J.', 'x@example.dk')
+  ON CONFLICT (customer_id) DO UPDATE SET name = EXCLUDED.name;
+INSERT INTO regress_subj.customer VALUES (2, 'Bob H.', 'x@example.dk')
+  ON CONFLICT (customer_id) DO UPDATE SET name = EXCLUDED.name RETURNING customer_id, name;
+BEGIN;
+CREATE TABLE regress_subj.cdr_2026 PARTITION OF regress_subj.cdr FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SAVEPOINT moved;
+UPDATE regress_subj.cdr SET started_at = '2026-05-01 10:00' WHERE cdr_id = 4;
+ROLLBACK TO SAVEPOINT moved;
+UPDATE regress_subj.cdr SET started_at = '2026-09-01 10:00' WHERE cdr_id = 2 RETURNING cdr_id, tableoid::regclass;
+ROLLBACK;
 -- Stored rows stay exportable
 SELECT (privacy.export_subject('customer', '1')->>'restricted')::boolean AS restricted;
 SELECT privacy.unrestrict_subject('customer', '1');
