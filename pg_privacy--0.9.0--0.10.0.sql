@@ -44,6 +44,20 @@ $$;
 COMMENT ON FUNCTION privacy_internal._restrict_cols(regclass) IS
   'internal: the owner identifier columns the restriction check of a table reads';
 
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_sql(fired regclass)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM privacy.restriction r
+                  WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
+    RETURN NULL;
+  END IF;
+  RETURN privacy_internal._restrict_rows_sql(fired, false);
+END
+$$;
+
 CREATE FUNCTION privacy_internal._restrict_values_sql(fired regclass)
   RETURNS text
   LANGUAGE plpgsql STABLE
@@ -76,51 +90,57 @@ $$;
 COMMENT ON FUNCTION privacy_internal._restrict_values_sql(regclass) IS
   'internal: the restriction trigger''s query over the old rows (each distinct identifier once), run as the table''s owner; NULL when no restriction is in force';
 
-CREATE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
-  RETURNS text[]
+CREATE FUNCTION privacy_internal._restrict_matches(fired regclass, vals jsonb)
+  RETURNS TABLE(col text, val text, is_validity boolean, has_event boolean, reason text, span tstzmultirange)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   dc   text := privacy_internal._default_country();
-  keys text[];
-  hits text[];
+  keys text[] := privacy_internal._restriction_keys();
 BEGIN
-  IF vals IS NULL THEN
-    RETURN NULL;
-  END IF;
-  -- the keys the restrictions in force were made with, read once
-  keys := privacy_internal._restriction_keys();
+  RETURN QUERY
   WITH n AS MATERIALIZED (
-         SELECT d.val, c.kind,
+         SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
                 CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
                      ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
-           FROM (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
+           FROM (SELECT DISTINCT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
                    FROM pg_catalog.jsonb_array_elements(vals) x) d
            JOIN privacy_internal._restrict_cols(fired) c ON c.col OPERATOR(pg_catalog.=) d.col::name),
        -- (each reference computed once per value and key)
        nk AS MATERIALIZED (
-         SELECT n.val, n.kind, privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
+         SELECT n.col, n.val, n.kind, n.is_validity, n.has_event,
+                privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
            FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
           WHERE n.norm IS NOT NULL)
-  SELECT pg_catalog.array_agg(DISTINCT nk.val) INTO hits
+  SELECT nk.col, nk.val, nk.is_validity, nk.has_event, r.reason, r.span
     FROM nk JOIN privacy.restriction r
       ON r.kind OPERATOR(pg_catalog.=) nk.kind AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
    WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now();
-  RETURN hits;
 END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._restrict_matches(regclass, jsonb) IS
+  'internal: the restrictions in force that hold an identifier value of the old rows, whatever their periods';
+
+CREATE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
+  RETURNS text[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.array_agg(DISTINCT m.val) FROM privacy_internal._restrict_matches(fired, vals) m
 $$;
 
 COMMENT ON FUNCTION privacy_internal._restrict_hits(regclass, jsonb) IS
   'internal: the old rows'' identifier values a restriction in force holds (whatever its period), or NULL';
 
-CREATE FUNCTION privacy_internal._restrict_rows_sql(fired regclass)
+CREATE FUNCTION privacy_internal._restrict_rows_sql(fired regclass, filtered boolean DEFAULT true)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  key   text := 'restrict_rows:' || fired::oid::text;
+  key   text := CASE WHEN filtered THEN 'restrict_rows:' ELSE 'restrict:' END || fired::oid::text;
   q     text;
 BEGIN
   q := privacy_internal._subject_cache_get(key);
@@ -129,8 +149,7 @@ BEGIN
   END IF;
   SELECT 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
          || pg_catalog.string_agg(pg_catalog.format(
-              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t'
-              ' WHERE t.%I::pg_catalog.text COLLATE pg_catalog."C" OPERATOR(pg_catalog.=) ANY ($1)',
+              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE %s',
               c.col, c.col,
               CASE WHEN c.is_validity THEN
                      pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
@@ -139,7 +158,10 @@ BEGIN
                    WHEN c.event_time IS NOT NULL THEN
                      pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
                    ELSE 'NULL::pg_catalog.text' END,
-              c.col), ' UNION ALL ' ORDER BY c.attnum)
+              CASE WHEN filtered
+                   THEN pg_catalog.format('t.%I::pg_catalog.text COLLATE pg_catalog."C" OPERATOR(pg_catalog.=) ANY ($1)', c.col)
+                   ELSE pg_catalog.format('t.%I IS NOT NULL', c.col) END),
+              ' UNION ALL ' ORDER BY c.attnum)
          || ') u'
     INTO q
     FROM privacy_internal._restrict_cols(fired) c;
@@ -148,8 +170,40 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION privacy_internal._restrict_rows_sql(regclass) IS
-  'internal: the restriction trigger''s query over the old rows holding restricted values, with their periods, run as the table''s owner';
+COMMENT ON FUNCTION privacy_internal._restrict_rows_sql(regclass, boolean) IS
+  'internal: the restriction trigger''s query over the old rows holding restricted values (or all of them), with their periods, run as the table''s owner';
+
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_check(fired regclass, vals jsonb)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  hit  record;
+BEGIN
+  IF vals IS NULL THEN
+    RETURN;
+  END IF;
+  WITH e AS (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val,
+                    x OPERATOR(pg_catalog.->>) 2 AS span
+               FROM pg_catalog.jsonb_array_elements(vals) x)
+  SELECT h.col, h.reason INTO hit
+    FROM privacy_internal._restrict_matches(fired, vals) h
+    JOIN e ON e.col OPERATOR(pg_catalog.=) h.col AND e.val OPERATOR(pg_catalog.=) h.val
+   WHERE CASE WHEN h.is_validity THEN h.span OPERATOR(pg_catalog.&&) e.span::tstzrange
+              WHEN h.has_event THEN h.span OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange
+                                    OR h.span OPERATOR(pg_catalog.@>) e.span::timestamptz
+              ELSE true END
+   LIMIT 1;
+  IF hit.col IS NOT NULL THEN
+    -- the UPDATE statement may name the subject: not logged
+    PERFORM privacy_internal._raise_hidden('55000', 'cannot update a row of a data subject whose processing is restricted',
+            pg_catalog.format('A row of %s belongs, by its column "%s", to a restricted subject (%s).',
+                              fired, hit.col, hit.reason),
+            'Rows of a restricted subject can be stored and exported only; lift the restriction with privacy.unrestrict_subject().');
+  END IF;
+END
+$$;
 
 CREATE FUNCTION privacy_internal._subject_fk_checks(tbl regclass)
   RETURNS text
@@ -160,7 +214,7 @@ AS $$
     SELECT c.oid, c.conrelid, c.confdeltype, c.condeferrable,
            u.i, pa.attname AS pkcol, pa.atttypid AS pktype, fa.attname AS fkcol, fa.atttypid AS fktype,
            pa.attcollation AS pkcoll, fa.attcollation AS fkcoll,
-           o.oid AS op, o.oprname, o.oprnamespace, o.oprleft, o.oprright
+           o.oid AS op, o.oprname, o.oprleft, o.oprright
       FROM pg_catalog.pg_constraint c
       CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.conpfeqop)) WITH ORDINALITY u(pk, fk, op, i)
       JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.confrelid AND pa.attnum OPERATOR(pg_catalog.=) u.pk
@@ -180,8 +234,7 @@ AS $$
                                                 'uuid'::pg_catalog.regtype)
                                AND k.fktype OPERATOR(pg_catalog.<) 16384
                                AND k.pkcoll IN (0, 100, 950, 951) AND k.fkcoll IN (0, 100, 950, 951)
-                               AND k.op OPERATOR(pg_catalog.<) 16384
-                               AND k.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace) AS ok,
+                               AND k.op OPERATOR(pg_catalog.<) 16384) AS ok,
            'SELECT pg_catalog.jsonb_build_array('
            || pg_catalog.string_agg(pg_catalog.format('COALESCE(pg_catalog.array_agg(t.%I::pg_catalog.text), ''{}'')', k.pkcol), ', ' ORDER BY k.i)
            || ')' AS keys,
@@ -205,75 +258,6 @@ AS $$
                                 ORDER BY per.oid)::pg_catalog.text
          ELSE '-' END
     FROM per
-$$;
-
-CREATE OR REPLACE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
-                                      at timestamptz DEFAULT NULL)
-  RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  norm   text;
-  report jsonb;
-  ledger privacy.erasure_ledger_state;
-  lkinds text[];
-  lvals  text[];
-  lspans tstzmultirange[];
-BEGIN
-  -- the subject's tables are searched, read and changed by statements
-  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
-  PERFORM privacy_internal._citus_refuse(t.tbl, 'erase_subject') FROM privacy.registered_table t;
-  norm := privacy_internal._identifier_normalize(kind, value);
-  IF dry_run IS NULL THEN
-    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-    RAISE EXCEPTION 'erase_subject must run at isolation level READ COMMITTED'
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('The transaction runs at %s; its snapshot could miss rows written concurrently.',
-                                       pg_catalog.current_setting('transaction_isolation'));
-  END IF;
-  IF dry_run THEN
-    -- The same work, rolled back: the report is exactly what an erasure
-    -- would do now.
-    BEGIN
-      SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
-        FROM privacy_internal._subject_erase(kind, value, at) e;
-      RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_privacy dry run';
-    EXCEPTION WHEN assert_failure THEN
-      NULL;
-    END;
-  ELSE
-    -- With an erasure ledger: refused while the database is behind it
-    -- (src/sql/75_subject_ledger.sql)
-    IF privacy_internal._ledger_configured() THEN
-      ledger := privacy_internal._ledger_check();
-    END IF;
-    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
-      FROM privacy_internal._subject_erase(kind, value, at) e;
-    IF ledger.database_id IS NOT NULL THEN
-      -- the identifiers the erasure acted on, found under its locks
-      SELECT i.kinds, i.vals, i.spans INTO lkinds, lvals, lspans
-        FROM privacy_internal._subject_erased_identifiers() i;
-    END IF;
-    -- (an erasure that found nothing has nothing a restore could bring back)
-    IF ledger.database_id IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(report, '[]')) OPERATOR(pg_catalog.>) 0 THEN
-      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, report, at);
-    END IF;
-  END IF;
-  report := COALESCE(report, '[]');
-  PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
-    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
-                                  'report', (SELECT COALESCE(pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'reason'), '[]')
-                                               FROM pg_catalog.jsonb_array_elements(report) e)));
-  RETURN QUERY
-    SELECT (e OPERATOR(pg_catalog.->>) 'table_name')::regclass, e OPERATOR(pg_catalog.->>) 'action',
-           (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
-           (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
-      FROM pg_catalog.jsonb_array_elements(report) e;
-END
 $$;
 
 -- Views, triggers, comments and configuration new or changed in 0.10.0 (generated)

@@ -355,16 +355,6 @@ eng_strdup(Eng *e, const char *s)
  * (jsonb) of its first row.  During an erasure each read takes a snapshot
  * of its own, as a statement of a VOLATILE function does.
  */
-static Datum eng_owner_query_flags(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull,
-									int flags);
-
-static Datum
-eng_owner_query(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull)
-{
-	return eng_owner_query_flags(e, tbl, sql, params, isnull, 0);
-}
-
-/* the same, with pgp_owner_run's flags besides (PGP_RUN_NOFORCE_RLS) */
 static Datum
 eng_owner_query_flags(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull, int flags)
 {
@@ -385,19 +375,32 @@ eng_owner_query_flags(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnu
 	return result;
 }
 
+/* the same, with no flags besides (flags: PGP_RUN_NOFORCE_RLS) */
+static Datum
+eng_owner_query(Eng *e, Oid tbl, const char *sql, Datum params, bool *isnull)
+{
+	return eng_owner_query_flags(e, tbl, sql, params, isnull, 0);
+}
+
 /* ------------------------------------------------------------ jsonb bits */
 
-/* params -> key, or NULL */
+/* obj -> key (a jsonb object's container), or NULL */
 static JsonbValue *
-eng_param(Datum params, const char *key)
+eng_field(JsonbContainer *obj, const char *key)
 {
-	Jsonb	   *jb = DatumGetJsonbP(params);
 	JsonbValue	k;
 
 	k.type = jbvString;
 	k.val.string.val = (char *) key;
 	k.val.string.len = strlen(key);
-	return findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+	return findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
+}
+
+/* params -> key, or NULL */
+static JsonbValue *
+eng_param(Datum params, const char *key)
+{
+	return eng_field(&DatumGetJsonbP(params)->root, key);
 }
 
 /* params ? key */
@@ -1159,9 +1162,7 @@ eng_table_descriptions(Eng *e, Datum *oids, int n)
 	int			i;
 	char		k[NAMEDATALEN];
 
-	current = OidIsValid(LookupFuncName(list_make2(makeString("privacy_internal"),
-												   makeString("_subject_tables_json")),
-										1, argtypes, true));
+	current = pgp_internal_func_exists("_subject_tables_json", 1, argtypes);
 	for (i = 0; i < n && !missing; i++)
 	{
 		snprintf(k, sizeof(k), "meta:%u", DatumGetObjectId(oids[i]));
@@ -1625,17 +1626,31 @@ eng_exec_all_fk(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond, int
 	return ok;
 }
 
+/*
+ * "<tbl> t WHERE t.ctid = ANY (...)": the rows of the ordinary table tbl
+ * that the ctid statements (eng_stmts "ctid") find, one per column
+ */
+static char *
+eng_ctid_rows(Oid tbl, char **ctids, int nctids)
+{
+	StringInfoData q;
+	int			i;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "%s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(",
+					 DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl))));
+	for (i = 0; i < nctids; i++)
+		appendStringInfo(&q, "%s%s", i > 0 ? " UNION ALL " : "", ctids[i]);
+	appendStringInfoString(&q, "))");
+	return q.data;
+}
+
 /* a string field of a jsonb object (a container), copied; NULL if absent */
 static char *
 eng_field_text(JsonbContainer *obj, const char *key)
 {
-	JsonbValue	k;
-	JsonbValue *v;
+	JsonbValue *v = eng_field(obj, key);
 
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
 	if (v == NULL || v->type != jbvString)
 		return NULL;
 	return pnstrdup(v->val.string.val, v->val.string.len);
@@ -1759,44 +1774,38 @@ static int
 eng_fk_refused(Eng *e, Oid tbl, char **ctids, int nctids, const char *keepcond)
 {
 	const char *spec;
+	bool		kept;
 	Jsonb	   *jb;
 	int			i,
 				n;
-	StringInfoData rows;
+	char	   *rows;
 	Oid			types[1] = {REGCLASSOID};
 	Datum		vals[1] = {ObjectIdGetDatum(tbl)};
 
-	/* (a database not updated to 0.10.0 yet: tried, as its version did) */
-	if (!OidIsValid(LookupFuncName(list_make2(makeString("privacy_internal"),
-											  makeString("_subject_fk_checks")),
-								   1, types, true)))
-		return -1;
 	spec = fk_cache_get(tbl);
-	if (spec == NULL)
+	kept = spec != NULL;
+	if (!kept)
 	{
 		bool		isnull;
-		Datum		d = eng_build_sql(e, "SELECT privacy_internal._subject_fk_checks($1)", 1, types, vals,
-									  NULL, &isnull);
+		Datum		d;
 
+		/* (a database not updated to 0.10.0 yet: tried, as its version did) */
+		if (!pgp_internal_func_exists("_subject_fk_checks", 1, types))
+			return -1;
+		d = eng_build_sql(e, "SELECT privacy_internal._subject_fk_checks($1)", 1, types, vals,
+						  NULL, &isnull);
 		spec = isnull ? "" : eng_text(e, d);
-		jb = (spec[0] == '\0' || strcmp(spec, "-") == 0) ? NULL
-			: DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(spec)));
-		fk_cache_put(tbl, spec, jb);
 	}
-	if (spec[0] == '\0' || strcmp(spec, "-") == 0)
-		return -1;
-	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(spec)));
-	if (!JB_ROOT_IS_ARRAY(jb))
+	jb = (spec[0] == '\0' || strcmp(spec, "-") == 0) ? NULL
+		: DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(spec)));
+	if (!kept)
+		fk_cache_put(tbl, spec, jb);
+	if (jb == NULL || !JB_ROOT_IS_ARRAY(jb))
 		return -1;
 	n = JB_ROOT_COUNT(jb);
 
 	/* the rows about to go, as the DELETE finds them */
-	initStringInfo(&rows);
-	appendStringInfo(&rows, " FROM %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(",
-					 DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl))));
-	for (i = 0; i < nctids; i++)
-		appendStringInfo(&rows, "%s%s", i > 0 ? " UNION ALL " : "", ctids[i]);
-	appendStringInfo(&rows, ")) AND NOT %s", keepcond);
+	rows = psprintf(" FROM %s AND NOT %s", eng_ctid_rows(tbl, ctids, nctids), keepcond);
 
 	for (i = 0; i < n; i++)
 	{
@@ -1817,7 +1826,7 @@ eng_fk_refused(Eng *e, Oid tbl, char **ctids, int nctids, const char *keepcond)
 		if (fk == NULL || keys == NULL || check == NULL)
 			return -1;
 		fkrel = (Oid) strtoul(fk, NULL, 10);
-		k = eng_owner_query(e, tbl, psprintf("%s%s", keys, rows.data), e->params, &isnull);
+		k = eng_owner_query(e, tbl, psprintf("%s%s", keys, rows), e->params, &isnull);
 		if (isnull)
 			continue;
 		r = eng_owner_query_flags(e, fkrel, check, k, &isnull, PGP_RUN_NOFORCE_RLS);
@@ -2294,17 +2303,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 			if (nctids == 1)
 				one[0] = dels[0];
 			else
-			{
-				StringInfoData q;
-				char	   *name = DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)));
-
-				initStringInfo(&q);
-				appendStringInfo(&q, "DELETE FROM %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY (ARRAY(", name);
-				for (i = 0; i < nctids; i++)
-					appendStringInfo(&q, "%s%s", i > 0 ? " UNION ALL " : "", ctids[i]);
-				appendStringInfoString(&q, "))");
-				one[0] = q.data;
-			}
+				one[0] = psprintf("DELETE FROM %s", eng_ctid_rows(tbl, ctids, nctids));
 			if (!refd || (!eng_fk_may_try() && eng_fk_refused(&e, tbl, ctids, nctids, keepcond) == 0))
 				deleted += eng_exec_all(&e, tbl, one, 1, keepcond);
 			else if (eng_exec_all_fk(&e, tbl, one, 1, keepcond, &n))

@@ -75,6 +75,18 @@ pgp_internal_func(const char *name, int nargs, const Oid *argtypes)
 	return fn;
 }
 
+/*
+ * Whether privacy_internal has the helper name(argtypes): false in a
+ * database whose update has not added it yet (the library then works as
+ * that version did).
+ */
+bool
+pgp_internal_func_exists(const char *name, int nargs, const Oid *argtypes)
+{
+	return OidIsValid(LookupFuncName(list_make2(makeString("privacy_internal"), makeString(pstrdup(name))),
+									 nargs, argtypes, true));
+}
+
 /* The modules' relcache callbacks (see schema.h), called in order. */
 #define PGP_MAX_RELCACHE_CALLBACKS 16
 

@@ -12,6 +12,7 @@
 
 extern const char *pgp_internal_sql(const char *sql);
 extern Oid	pgp_internal_func(const char *name, int nargs, const Oid *argtypes);
+extern bool pgp_internal_func_exists(const char *name, int nargs, const Oid *argtypes);
 
 /*
  * Relcache invalidation callbacks of pg_privacy's modules, all behind the

@@ -1459,8 +1459,8 @@ restrict_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values
 
 /*
  * The query of the restriction check over the old rows that a catalog
- * function (_restrict_values_sql, _restrict_rows_sql or _restrict_sql) builds as the extension
- * owner, in a snapshot taken now, not the UPDATE's (which may predate a
+ * function (_restrict_values_sql, _restrict_rows_sql or _restrict_sql)
+ * builds as the extension owner, in a snapshot taken now, not the UPDATE's (which may predate a
  * declaration whose invalidation this statement has processed already:
  * kept, what it built would outlive that declaration); NULL for none.
  */
@@ -1547,9 +1547,7 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 
 	relid = RelationGetRelid(td->tg_relation);
 	values[0] = ObjectIdGetDatum(relid);
-	two_steps = OidIsValid(LookupFuncName(list_make2(makeString("privacy_internal"),
-													 makeString("_restrict_hits")),
-										  2, argtypes, true));
+	two_steps = pgp_internal_func_exists("_restrict_hits", 2, argtypes);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 

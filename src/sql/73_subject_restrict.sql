@@ -67,51 +67,12 @@ CREATE FUNCTION privacy_internal._restrict_sql(fired regclass)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-  reg   regclass;
-  c     privacy_internal._subject_column;
-  parts text[] := '{}';
-  key   text := 'restrict:' || fired::oid::text;
-  q     text;
 BEGIN
   IF NOT EXISTS (SELECT FROM privacy.restriction r
                   WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
     RETURN NULL;
   END IF;
-  q := privacy_internal._subject_cache_get(key);
-  IF q IS NOT NULL THEN
-    RETURN NULLIF(q, '');
-  END IF;
-  SELECT a.relid INTO reg
-    FROM (SELECT fired AS relid, 0 AS o
-          UNION ALL
-          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
-    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
-   ORDER BY a.o LIMIT 1;
-  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
-            WHERE sc.tbl OPERATOR(pg_catalog.=) reg AND sc.link OPERATOR(pg_catalog.=) 'owner'
-              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
-            ORDER BY sc.attnum LOOP
-    -- Fail closed on a column whose type changed since it was declared.
-    PERFORM privacy_internal._subject_check(c);
-    parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
-      'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE t.%I IS NOT NULL',
-      c.col, c.col,
-      CASE WHEN c.is_validity THEN
-             pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
-                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
-                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
-           WHEN c.event_time IS NOT NULL THEN
-             pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
-           ELSE 'NULL::pg_catalog.text' END,
-      c.col);
-  END LOOP;
-  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.>) 0 THEN
-    q := 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
-         || pg_catalog.array_to_string(parts, ' UNION ALL ') || ') u';
-  END IF;
-  PERFORM privacy_internal._subject_cache_put(key, COALESCE(q, ''));
-  RETURN q;
+  RETURN privacy_internal._restrict_rows_sql(fired, false);
 END
 $$;
 COMMENT ON FUNCTION privacy_internal._restrict_sql(regclass) IS
@@ -152,57 +113,66 @@ $$;
 COMMENT ON FUNCTION privacy_internal._restrict_values_sql(regclass) IS
   'internal: the restriction trigger''s query over the old rows (each distinct identifier once), run as the table''s owner; NULL when no restriction is in force';
 
--- Step 3: of vals ([[column, stored value], ...] from step 2), the stored
--- values whose keyed reference a restriction in force holds, whatever its
--- period; NULL when none.  The reference is computed once per distinct
--- value and key.
-CREATE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
-  RETURNS text[]
+-- The restrictions in force that hold a value of vals ([[column, stored
+-- value, ...], ...]), whatever their periods: per distinct (column,
+-- value), its keyed reference under every key a restriction was made with
+-- (read once; the value decrypted first when stored by msisdn_fpe).
+CREATE FUNCTION privacy_internal._restrict_matches(fired regclass, vals jsonb)
+  RETURNS TABLE(col text, val text, is_validity boolean, has_event boolean, reason text, span tstzmultirange)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   dc   text := privacy_internal._default_country();
-  keys text[];
-  hits text[];
+  keys text[] := privacy_internal._restriction_keys();
 BEGIN
-  IF vals IS NULL THEN
-    RETURN NULL;
-  END IF;
-  -- the keys the restrictions in force were made with, read once
-  keys := privacy_internal._restriction_keys();
+  RETURN QUERY
   WITH n AS MATERIALIZED (
-         SELECT d.val, c.kind,
+         SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
                 CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
                      ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
-           FROM (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
+           FROM (SELECT DISTINCT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
                    FROM pg_catalog.jsonb_array_elements(vals) x) d
            JOIN privacy_internal._restrict_cols(fired) c ON c.col OPERATOR(pg_catalog.=) d.col::name),
        -- (each reference computed once per value and key)
        nk AS MATERIALIZED (
-         SELECT n.val, n.kind, privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
+         SELECT n.col, n.val, n.kind, n.is_validity, n.has_event,
+                privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
            FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
           WHERE n.norm IS NOT NULL)
-  SELECT pg_catalog.array_agg(DISTINCT nk.val) INTO hits
+  SELECT nk.col, nk.val, nk.is_validity, nk.has_event, r.reason, r.span
     FROM nk JOIN privacy.restriction r
       ON r.kind OPERATOR(pg_catalog.=) nk.kind AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
    WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now();
-  RETURN hits;
 END
+$$;
+COMMENT ON FUNCTION privacy_internal._restrict_matches(regclass, jsonb) IS
+  'internal: the restrictions in force that hold an identifier value of the old rows, whatever their periods';
+
+-- Step 3: of vals ([[column, stored value], ...] from step 2), the stored
+-- values a restriction in force holds, whatever its period; NULL when
+-- none.
+CREATE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
+  RETURNS text[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.array_agg(DISTINCT m.val) FROM privacy_internal._restrict_matches(fired, vals) m
 $$;
 COMMENT ON FUNCTION privacy_internal._restrict_hits(regclass, jsonb) IS
   'internal: the old rows'' identifier values a restriction in force holds (whatever its period), or NULL';
 
 -- Step 4: the owner's query over the old rows of fired that hold one of
--- the values $1 (text[], from step 3), giving [[column, stored value,
--- period], ...] for _restrict_check.  Kept per backend.
-CREATE FUNCTION privacy_internal._restrict_rows_sql(fired regclass)
+-- the values $1 (text[], from step 3; filtered false: every old row),
+-- giving [[column, stored value, period], ...] for _restrict_check.  Kept
+-- per backend.
+CREATE FUNCTION privacy_internal._restrict_rows_sql(fired regclass, filtered boolean DEFAULT true)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  key   text := 'restrict_rows:' || fired::oid::text;
+  key   text := CASE WHEN filtered THEN 'restrict_rows:' ELSE 'restrict:' END || fired::oid::text;
   q     text;
 BEGIN
   q := privacy_internal._subject_cache_get(key);
@@ -211,8 +181,7 @@ BEGIN
   END IF;
   SELECT 'SELECT pg_catalog.jsonb_agg(DISTINCT pg_catalog.jsonb_build_array(u.col, u.val, u.span)) FROM ('
          || pg_catalog.string_agg(pg_catalog.format(
-              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t'
-              ' WHERE t.%I::pg_catalog.text COLLATE pg_catalog."C" OPERATOR(pg_catalog.=) ANY ($1)',
+              'SELECT %L::pg_catalog.text AS col, t.%I::pg_catalog.text AS val, %s AS span FROM pgp_old_rows t WHERE %s',
               c.col, c.col,
               CASE WHEN c.is_validity THEN
                      pg_catalog.format('pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)'')::pg_catalog.text',
@@ -221,7 +190,10 @@ BEGIN
                    WHEN c.event_time IS NOT NULL THEN
                      pg_catalog.format('t.%I::pg_catalog.timestamptz::pg_catalog.text', c.event_time)
                    ELSE 'NULL::pg_catalog.text' END,
-              c.col), ' UNION ALL ' ORDER BY c.attnum)
+              CASE WHEN filtered
+                   THEN pg_catalog.format('t.%I::pg_catalog.text COLLATE pg_catalog."C" OPERATOR(pg_catalog.=) ANY ($1)', c.col)
+                   ELSE pg_catalog.format('t.%I IS NOT NULL', c.col) END),
+              ' UNION ALL ' ORDER BY c.attnum)
          || ') u'
     INTO q
     FROM privacy_internal._restrict_cols(fired) c;
@@ -229,8 +201,8 @@ BEGIN
   RETURN q;
 END
 $$;
-COMMENT ON FUNCTION privacy_internal._restrict_rows_sql(regclass) IS
-  'internal: the restriction trigger''s query over the old rows holding restricted values, with their periods, run as the table''s owner';
+COMMENT ON FUNCTION privacy_internal._restrict_rows_sql(regclass, boolean) IS
+  'internal: the restriction trigger''s query over the old rows holding restricted values (or all of them), with their periods, run as the table''s owner';
 
 -- Step 4, the check: refuse the UPDATE when an old row belongs to a
 -- restricted subject in the restriction's period.  vals: [[column, stored
@@ -242,44 +214,17 @@ CREATE FUNCTION privacy_internal._restrict_check(fired regclass, vals jsonb)
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  dc   text := privacy_internal._default_country();
-  reg  regclass;
   hit  record;
-  keys text[];
 BEGIN
   IF vals IS NULL THEN
     RETURN;
   END IF;
-  -- the keys the restrictions in force were made with, read once
-  keys := privacy_internal._restriction_keys();
-  SELECT a.relid INTO reg
-    FROM (SELECT fired AS relid, 0 AS o
-          UNION ALL
-          SELECT p.relid, p.o FROM pg_catalog.pg_partition_ancestors(fired) WITH ORDINALITY p(relid, o)) a
-    JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) a.relid
-   ORDER BY a.o LIMIT 1;
   WITH e AS (SELECT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val,
                     x OPERATOR(pg_catalog.->>) 2 AS span
-               FROM pg_catalog.jsonb_array_elements(vals) x),
-       -- (materialized: each distinct value read back once, each
-       -- reference computed once per key, not once per row and restriction)
-       n AS MATERIALIZED (SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
-                    CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
-                         ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
-               FROM (SELECT DISTINCT e.col, e.val FROM e) d
-               JOIN pg_catalog.unnest(privacy_internal._subject_cols()) c
-                 ON c.tbl OPERATOR(pg_catalog.=) reg AND c.col OPERATOR(pg_catalog.=) d.col::name),
-       nk AS MATERIALIZED (SELECT n.col, n.val, n.kind, n.is_validity, n.has_event,
-                                  privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
-                             FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
-                            WHERE n.norm IS NOT NULL),
-       h AS (SELECT nk.col, nk.val, nk.is_validity, nk.has_event, r.reason, r.span
-               FROM nk JOIN privacy.restriction r
-                 ON r.kind OPERATOR(pg_catalog.=) nk.kind
-                AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
-              WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now())
+               FROM pg_catalog.jsonb_array_elements(vals) x)
   SELECT h.col, h.reason INTO hit
-    FROM h JOIN e ON e.col OPERATOR(pg_catalog.=) h.col AND e.val OPERATOR(pg_catalog.=) h.val
+    FROM privacy_internal._restrict_matches(fired, vals) h
+    JOIN e ON e.col OPERATOR(pg_catalog.=) h.col AND e.val OPERATOR(pg_catalog.=) h.val
    WHERE CASE WHEN h.is_validity THEN h.span OPERATOR(pg_catalog.&&) e.span::tstzrange
               WHEN h.has_event THEN h.span OPERATOR(pg_catalog.=) '{(,)}'::tstzmultirange
                                     OR h.span OPERATOR(pg_catalog.@>) e.span::timestamptz

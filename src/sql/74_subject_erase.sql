@@ -42,7 +42,8 @@ $$;
 -- of another type than integers, numeric, text, varchar, char and uuid, a
 -- collation other than the built-in deterministic ones, an operator not
 -- built in): the erasure then tries the deletion in a subtransaction.
--- Built at each use (it names tables the subject cache does not watch).
+-- Kept per backend by the engine until a table it names changes (it names
+-- tables the subject cache does not watch).
 CREATE FUNCTION privacy_internal._subject_fk_checks(tbl regclass)
   RETURNS text
   LANGUAGE sql STABLE
@@ -52,7 +53,7 @@ AS $$
     SELECT c.oid, c.conrelid, c.confdeltype, c.condeferrable,
            u.i, pa.attname AS pkcol, pa.atttypid AS pktype, fa.attname AS fkcol, fa.atttypid AS fktype,
            pa.attcollation AS pkcoll, fa.attcollation AS fkcoll,
-           o.oid AS op, o.oprname, o.oprnamespace, o.oprleft, o.oprright
+           o.oid AS op, o.oprname, o.oprleft, o.oprright
       FROM pg_catalog.pg_constraint c
       CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.conpfeqop)) WITH ORDINALITY u(pk, fk, op, i)
       JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) c.confrelid AND pa.attnum OPERATOR(pg_catalog.=) u.pk
@@ -72,8 +73,7 @@ AS $$
                                                 'uuid'::pg_catalog.regtype)
                                AND k.fktype OPERATOR(pg_catalog.<) 16384
                                AND k.pkcoll IN (0, 100, 950, 951) AND k.fkcoll IN (0, 100, 950, 951)
-                               AND k.op OPERATOR(pg_catalog.<) 16384
-                               AND k.oprnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace) AS ok,
+                               AND k.op OPERATOR(pg_catalog.<) 16384) AS ok,
            'SELECT pg_catalog.jsonb_build_array('
            || pg_catalog.string_agg(pg_catalog.format('COALESCE(pg_catalog.array_agg(t.%I::pg_catalog.text), ''{}'')', k.pkcol), ', ' ORDER BY k.i)
            || ')' AS keys,
@@ -164,9 +164,7 @@ BEGIN
   ELSE
     -- With an erasure ledger: refused while the database is behind it
     -- (src/sql/75_subject_ledger.sql)
-    IF privacy_internal._ledger_configured() THEN
-      ledger := privacy_internal._ledger_check();
-    END IF;
+    ledger := privacy_internal._ledger_check();
     SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
       FROM privacy_internal._subject_erase(kind, value, at) e;
     IF ledger.database_id IS NOT NULL THEN
