@@ -447,6 +447,50 @@ INSERT INTO regress_att.copycat VALUES ('+4520123456');
 RESET ROLE;
 SELECT count(*) AS stored_untransformed FROM regress_att.copycat;
 
+------------------------------------------------------------------------
+-- The signed rule the protect trigger of a Citus table carries onto its
+-- shards (src/protect.c): on a table that is no shard, copied there or
+-- forged, it protects nothing and the row is refused.
+------------------------------------------------------------------------
+-- Only pg_privacy signs a rule, from its catalog.
+SET ROLE regress_owner;
+SELECT privacy_internal._protect_shard_rule('regress_att.copycat');
+RESET ROLE;
+CREATE TABLE regress_att.signed (a_number text, b_number text);
+SELECT privacy.register_table('regress_att.signed', 'regress_att');
+SELECT privacy.register_column('regress_att.signed', 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT r[1] AS rule, r[2] AS mac FROM privacy_internal._protect_shard_rule('regress_att.signed') r \gset
+SELECT :'rule' ~ '^\{"v": 1, "schema": "regress_att", "table": "signed", "owner": "[^"]+", "country": "DK", "cols": \[\["a_number", "msisdn_fpe", "msisdn", "default", false\]\]\}$' AS rule_from_catalog,
+       :'mac' ~ '^[0-9a-f]{64}$' AS mac_hex;
+-- the same catalog signs the same rule
+SELECT (privacy_internal._protect_shard_rule('regress_att.signed'))[2] = :'mac' AS same_signature;
+-- copied onto a table that is no shard of it
+CREATE TABLE regress_att.forged (a_number text, b_number text);
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.forged
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(:'rule', :'mac');
+INSERT INTO regress_att.forged VALUES ('+4520123456', NULL);
+-- with another signature
+DROP TRIGGER zz_pg_privacy_protect ON regress_att.forged;
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.forged
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(:'rule', '00');
+INSERT INTO regress_att.forged VALUES ('+4520123456', NULL);
+-- changed under its signature: naming this table
+SELECT replace(:'rule', '"signed"', '"forged"') AS forged_rule \gset
+DROP TRIGGER zz_pg_privacy_protect ON regress_att.forged;
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.forged
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(:'forged_rule', :'mac');
+INSERT INTO regress_att.forged VALUES ('+4520123456', NULL);
+-- not JSON, under a signature of another text
+DROP TRIGGER zz_pg_privacy_protect ON regress_att.forged;
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.forged
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger('{', :'mac');
+INSERT INTO regress_att.forged VALUES ('+4520123456', NULL);
+SELECT count(*) AS stored_untransformed FROM regress_att.forged;
+-- on a table that is not Citus's, protect() creates the trigger without a rule
+SELECT privacy.protect('regress_att.signed');
+SELECT tgnargs FROM pg_trigger WHERE tgrelid = 'regress_att.signed'::regclass AND tgname = 'zz_pg_privacy_protect';
+SELECT privacy.unprotect('regress_att.signed');
+
 -- Clean up
 DROP SCHEMA regress_att CASCADE;
 DELETE FROM privacy.domain_grant WHERE grantee::text LIKE 'regress\_%';

@@ -3,14 +3,17 @@
  * citus.c
  *	  What Citus made of a table, and of this server.
  *
- * pg_privacy's guarantees do not hold on tables Citus manages yet: the
- * per-row triggers Citus copies onto the shards look their rules up by the
- * shard's OID (and now refuse every row, protect.c and consent.c), the
- * purge and the subject engine build statements Citus cannot plan, and an
- * audited function pushed down to a worker would write the worker's own
- * audit chain.  Until each is built for Citus, every function whose
- * guarantee would not hold refuses (0A000) and says why: never a silent
- * pass-through.
+ * The protect trigger Citus copies onto the shards of a protected table
+ * carries the table's signed rule (protect.c); what it needs from here is
+ * the table a shard belongs to (pg_dist_shard) and the table's
+ * distribution column (pg_dist_partition).  Elsewhere pg_privacy's
+ * guarantees do not hold on tables Citus manages yet: the consent trigger
+ * Citus copies onto the shards looks its requirements up by the shard's
+ * OID (and refuses every row, consent.c), the purge and the subject
+ * engine build statements Citus cannot plan, and an audited function
+ * pushed down to a worker would write the worker's own audit chain.  Until
+ * each is built for Citus, every function whose guarantee would not hold
+ * refuses (0A000) and says why: never a silent pass-through.
  *
  * Citus is recognised by its catalog, read directly (no Citus function is
  * called, so nothing here needs Citus loaded): a table Citus distributes,
@@ -124,6 +127,15 @@ pgp_citus_refuse_on_worker(const char *what, const char *why)
 				 errhint("Run it on the coordinator, outside queries Citus pushes down to the workers.")));
 }
 
+/* Is this node a Citus worker (its group is not the coordinator's, 0)? */
+bool
+pgp_citus_worker(void)
+{
+	CatalogProbe p = {InvalidOid, 0, false};
+
+	return catalog_has("pg_dist_local_group", "groupid", &p) && p.first != 0;
+}
+
 PG_FUNCTION_INFO_V1(pgp_citus_refuse_worker);
 
 /*
@@ -136,4 +148,150 @@ pgp_citus_refuse_worker(PG_FUNCTION_ARGS)
 	pgp_citus_refuse_on_worker(text_to_cstring(PG_GETARG_TEXT_PP(0)),
 							   "It writes pg_privacy's audit log");
 	PG_RETURN_VOID();
+}
+
+/* What a scan of pg_dist_shard or pg_dist_partition looks for. */
+typedef struct ShardProbe
+{
+	int64		shardid;		/* the shard to find (pg_dist_shard) */
+	Oid			relid;			/* the table to find (pg_dist_partition) */
+	Oid			found_relid;	/* its logical table */
+	char	   *partkey;		/* its distribution key, as Citus wrote it */
+	bool		found;
+} ShardProbe;
+
+static bool
+shard_row(Datum *values, bool *nulls, void *arg)
+{
+	ShardProbe *p = (ShardProbe *) arg;
+
+	if (nulls[0] || nulls[1] || DatumGetInt64(values[0]) != p->shardid)
+		return true;
+	p->found_relid = DatumGetObjectId(values[1]);
+	p->found = true;
+	return false;
+}
+
+/*
+ * The logical table whose shard relation relid is, by Citus's catalog
+ * (pg_dist_shard: on a worker with Citus's metadata, on the coordinator for
+ * its own placements), with the shard's id in *shardid; InvalidOid when
+ * relid is no shard.  A shard is named after its table: the table's name
+ * (cut and hashed when too long), "_", the shard id, in the table's schema.
+ */
+Oid
+pgp_citus_shard_of(Oid relid, int64 *shardid)
+{
+	char	   *relname = get_rel_name(relid);
+	Oid			catalog = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
+	const char *cols[2] = {"shardid", "logicalrelid"};
+	const char *us;
+	const char *d;
+	char	   *logical;
+	char		suffix[32];
+	ShardProbe	p;
+
+	if (relname == NULL || !OidIsValid(catalog))
+		return InvalidOid;
+	us = strrchr(relname, '_');
+	if (us == NULL || us[1] == '\0')
+		return InvalidOid;
+	for (d = us + 1; *d; d++)
+		if (*d < '0' || *d > '9')
+			return InvalidOid;
+	if (strlen(us + 1) > 18)
+		return InvalidOid;
+	memset(&p, 0, sizeof(p));
+	p.shardid = strtoll(us + 1, NULL, 10);
+	if (!pgp_scan_latest(catalog, cols, 2, shard_row, &p) || !p.found)
+		return InvalidOid;
+	/* the shard lies in its table's schema and is named after it */
+	if (get_rel_namespace(p.found_relid) != get_rel_namespace(relid))
+		return InvalidOid;
+	logical = get_rel_name(p.found_relid);
+	if (logical == NULL)
+		return InvalidOid;
+	snprintf(suffix, sizeof(suffix), "_" INT64_FORMAT, p.shardid);
+	if (strlen(logical) + strlen(suffix) < NAMEDATALEN)
+	{
+		if (strlen(relname) != strlen(logical) + strlen(suffix) ||
+			strncmp(relname, logical, strlen(logical)) != 0)
+			return InvalidOid;
+	}
+	else if (strncmp(relname, logical, 16) != 0)
+		return InvalidOid;
+	*shardid = p.shardid;
+	return p.found_relid;
+}
+
+static bool
+partition_row(Datum *values, bool *nulls, void *arg)
+{
+	ShardProbe *p = (ShardProbe *) arg;
+
+	if (nulls[0] || DatumGetObjectId(values[0]) != p->relid)
+		return true;
+	p->found = true;
+	p->partkey = nulls[1] ? NULL : TextDatumGetCString(values[1]);
+	return false;
+}
+
+/*
+ * The distribution column of a table Citus manages (InvalidAttrNumber for
+ * a reference table, which has none), read from pg_dist_partition's
+ * partkey (a Var: ":varattno N"); *known false when the table is not
+ * there or the key cannot be read.
+ */
+AttrNumber
+pgp_citus_dist_attnum(Oid logicalrelid, bool *known)
+{
+	Oid			catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	const char *cols[2] = {"logicalrelid", "partkey"};
+	ShardProbe	p;
+	const char *v;
+	long		attno;
+	char	   *end;
+
+	*known = false;
+	memset(&p, 0, sizeof(p));
+	p.relid = logicalrelid;
+	if (!OidIsValid(catalog) || !pgp_scan_latest(catalog, cols, 2, partition_row, &p) || !p.found)
+		return InvalidAttrNumber;
+	if (p.partkey == NULL || p.partkey[0] == '\0')
+	{
+		*known = true;
+		return InvalidAttrNumber;
+	}
+	v = strstr(p.partkey, ":varattno ");
+	if (v == NULL)
+		return InvalidAttrNumber;
+	attno = strtol(v + strlen(":varattno "), &end, 10);
+	if (end == v + strlen(":varattno ") || attno <= 0 || attno > MaxAttrNumber)
+		return InvalidAttrNumber;
+	*known = true;
+	return (AttrNumber) attno;
+}
+
+PG_FUNCTION_INFO_V1(pgp_citus_dist_column);
+
+/* _citus_dist_column(tbl): the distribution column's name, or NULL. */
+Datum
+pgp_citus_dist_column(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	bool		known;
+	AttrNumber	a = pgp_citus_dist_attnum(relid, &known);
+	char	   *name;
+
+	if (!known)
+	{
+		if (pgp_citus_table(relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot read the distribution column of table %s", get_rel_name(relid))));
+		PG_RETURN_NULL();
+	}
+	if (a == InvalidAttrNumber || (name = get_attname(relid, a, true)) == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(name));
 }

@@ -23,6 +23,7 @@
 #include "postgres.h"
 
 #include "keys.h"
+#include "citus.h"
 #include "schema.h"
 #include "owner.h"
 
@@ -759,8 +760,15 @@ check_database_key(void)
 				stored = MemoryContextStrdup(TopTransactionContext, v);
 		}
 		else if (!RecoveryInProgress() && !XactReadOnly && !IsParallelWorker() &&
-				 !IsInParallelMode())
+				 !IsInParallelMode() && !pgp_citus_worker())
 		{
+			/*
+			 * (Not on a Citus worker: there the shards' triggers run in
+			 * several connections of one distributed transaction, and the
+			 * second insert would wait for the first; a worker's key is
+			 * checked against the coordinator's by the signed rules of the
+			 * shards' protect triggers, src/protect.c.)
+			 */
 			Oid			argtypes[1] = {TEXTOID};
 			Datum		values[1];
 

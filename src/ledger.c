@@ -35,6 +35,7 @@
 
 #include "ledger.h"
 #include "keys.h"
+#include "schema.h"
 
 #include <ctype.h>
 #include <fcntl.h>
@@ -549,20 +550,7 @@ line_jsonb(char *line, int len)
 static char *
 jsonb_key_text(Jsonb *jb, const char *key)
 {
-	JsonbValue	k;
-	JsonbValue *v;
-
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
-	if (v == NULL)
-		return NULL;
-	if (v->type == jbvString)
-		return pnstrdup(v->val.string.val, v->val.string.len);
-	if (v->type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	return NULL;
+	return pgp_jsonb_text(&jb->root, key);
 }
 
 /*

@@ -18,8 +18,10 @@
  *	  e164.c		E.164 phone number normalization (pure C)
  *	  schema.c		the two schemas: where this database keeps its helpers;
  *					the one relcache callback of all modules
- *	  citus.c		what Citus made of a table, and of this server: the
- *					refusals while pg_privacy's guarantees do not hold there
+ *	  citus.c		what Citus made of a table, and of this server: a
+ *					shard's table and a table's distribution column (for
+ *					the signed protect rules), and the refusals where
+ *					pg_privacy's guarantees do not hold there yet
  *	  owner.c		the one way to run SQL as a table's owner (security-
  *					restricted, safe search_path), kept plans, and
  *					pg_privacy's own catalog read as its owner

@@ -112,6 +112,8 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -150,6 +152,8 @@ typedef struct ProtectCol
 	int32		maxlen;			/* character limit from the typmod, or -1 */
 	char	   *domain;
 	int			domain_len;
+	const char *country;		/* default country of a signed rule, or NULL:
+								 * pg_privacy.default_country */
 	PgpKeyRef	ref;
 } ProtectCol;
 
@@ -159,6 +163,8 @@ typedef struct ProtectRel
 	Oid			registered;		/* the registered table (itself or an
 								 * ancestor) */
 	bool		valid;
+	uint64		signed_keygen;	/* a signed rule's: the key generation its
+								 * signature was checked under, else 0 */
 	int			ncols;
 	ProtectCol *cols;
 	int		   *repl_cols;		/* scratch for heap_modify_tuple_by_cols */
@@ -345,12 +351,390 @@ parse_kind(const char *s)
 	return PROTECT_NULL;		/* keep compiler quiet */
 }
 
+/* The per-column arrays of a relation's state, for n columns, in cxt. */
+static void
+protect_alloc_cols(ProtectRel *pr, MemoryContext cxt, int n)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	n = Max(n, 1);
+	pr->cols = palloc0(sizeof(ProtectCol) * n);
+	pr->repl_cols = palloc(sizeof(int) * n);
+	pr->repl_vals = palloc(sizeof(Datum) * n);
+	pr->repl_nulls = palloc(sizeof(bool) * n);
+	pr->memo_vals = palloc0(sizeof(Datum) * n);
+	pr->memo_nulls = palloc0(sizeof(bool) * n);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Column col of the firing relation as protected column pc: its attribute
+ * (by name), type and length limit, transformation (kind), domain (in cxt)
+ * and identifier kind's normalization (norm, or NULL); hint says where to
+ * look when the column does not fit.
+ */
+static void
+protect_set_col(ProtectCol *pc, Relation rel, MemoryContext cxt, const char *col,
+				const char *kind, const char *domain, const char *norm, const char *hint)
+{
+	Form_pg_attribute att;
+
+	pc->attnum = get_attnum(RelationGetRelid(rel), col);
+	if (pc->attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protected column \"%s\" does not exist in relation \"%s\"",
+						col, RelationGetRelationName(rel)),
+				 errhint("%s", hint)));
+	att = TupleDescAttr(RelationGetDescr(rel), pc->attnum - 1);
+	pc->typid = att->atttypid;
+	pc->maxlen = (att->atttypmod >= VARHDRSZ) ? att->atttypmod - VARHDRSZ : -1;
+	/* computed after BEFORE triggers: would be stored raw */
+	if (att->attgenerated != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("protected column \"%s\" of relation \"%s\" is a generated column",
+						col, RelationGetRelationName(rel)),
+				 errdetail("A generated column is computed after the protect trigger and would be stored untransformed."),
+				 errhint("%s", hint)));
+	pc->kind = parse_kind(kind);
+	if (pc->kind != PROTECT_NULL &&
+		pc->typid != TEXTOID && pc->typid != VARCHAROID && pc->typid != BPCHAROID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("protected column \"%s\" of relation \"%s\" is not of a text type",
+						col, RelationGetRelationName(rel)),
+				 errhint("%s", hint)));
+	pc->domain = MemoryContextStrdup(cxt, domain);
+	pc->domain_len = strlen(domain);
+	if (norm == NULL || pc->kind == PROTECT_COUNTRY || pc->kind == PROTECT_NULL)
+		pc->norm = NORM_NONE;
+	else
+		pc->norm = pgp_identifier_norm_from_name(norm, strlen(norm));
+}
+
+/* ------------------------------------------------------------------
+ * Signed rules: the protect trigger on the shards of a Citus table
+ *
+ * On a table Citus manages, the rows live in shards, on every node, whose
+ * OIDs no catalog of pg_privacy names, and the nodes' own catalogs are
+ * empty.  So privacy.protect() writes the table's rule into the trigger
+ * itself, as its two arguments, and Citus copies the trigger onto every
+ * shard (also onto the new placement of a moved shard, and onto the
+ * shards of a node added later):
+ *   1. the rule, JSON: {"v": 1, "schema", "table", "owner", "country",
+ *      "cols": [[column, transformation, identifier kind's normalization or
+ *      null, domain, denied], ...]}, built from the catalog alone
+ *      (_protect_shard_rule, never from an argument);
+ *   2. its HMAC-SHA256 under a key derived from the master key (purpose
+ *      PGP_KP_SHARD_RULE), in hex.
+ * The trigger on a shard checks, before it transforms anything, that the
+ * signature holds under the node's own key (so every node transforms under
+ * the coordinator's key, or refuses), that the relation is a shard of the
+ * table the rule names (pg_dist_shard), owned by the role the rule names
+ * (who held the domains when it was signed), and that no protected column
+ * is the distribution column.  A rule can be copied but not changed, and
+ * it protects nothing but the shards of its own table.
+ * ------------------------------------------------------------------
+ */
+#define PGP_KP_SHARD_RULE	"shard-rule"
+#define SHARD_RULE_DOMAIN	"citus"
+#define SHARD_RULE_VERSION	1
+
+/* The rule's signature, 64 hex digits and a NUL, into out. */
+static void
+shard_rule_mac(const char *rule, char *out)
+{
+	PgpKey	   *k = pgp_get_key(PGP_KP_SHARD_RULE, SHARD_RULE_DOMAIN,
+								strlen(SHARD_RULE_DOMAIN), PGP_KEY_VERSION);
+	unsigned char mac[PGP_SHA256_LEN];
+	StringInfoData msg;
+
+	initStringInfo(&msg);
+	appendStringInfoString(&msg, "pg_privacy shard rule\n");
+	appendStringInfoString(&msg, rule);
+	if (!pgp_hmac_sha256(pgp_key_hmac(k), (const unsigned char *) msg.data, msg.len, mac))
+		pgp_crypto_error("HMAC-SHA256");
+	hex_encode((const char *) mac, PGP_SHA256_LEN, out);
+	out[2 * PGP_SHA256_LEN] = '\0';
+	explicit_bzero(mac, sizeof(mac));
+	pfree(msg.data);
+}
+
+static void
+rule_invalid(Relation rel, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the protect rule on table \"%s\" is not valid", RelationGetRelationName(rel)),
+			 errdetail("%s", why),
+			 errhint("Run privacy.protect() on the distributed table on the coordinator again.")));
+}
+
+/*
+ * The state of a relation the catalog does not name, from the signed rule
+ * its trigger carries (see above); columns allocated in cxt.
+ */
+static void
+protect_build_signed(ProtectRel *pr, Relation rel, Trigger *tg, MemoryContext cxt)
+{
+	const char *rule = tg->tgargs[0];
+	const char *mac = tg->tgargs[1];
+	char		expect[2 * PGP_SHA256_LEN + 1];
+	Oid			relid = RelationGetRelid(rel);
+	Jsonb	   *jb;
+	JsonbValue	k;
+	JsonbValue *cols;
+	char	   *v;
+	char	   *schema;
+	char	   *table;
+	char	   *owner;
+	char	   *country;
+	char	   *relowner;
+	Oid			logical;
+	Oid			named = InvalidOid;
+	int64		shardid = 0;
+	List	   *candidates;
+	ListCell   *lc;
+	AttrNumber	distatt;
+	bool		known;
+	char	   *distcol = NULL;
+	int			ncols,
+				i,
+				d;
+
+	/* 1. signed under this node's key, by pg_privacy */
+	shard_rule_mac(rule, expect);
+	d = strlen(mac) == 2 * PGP_SHA256_LEN ? 0 : 1;
+	for (i = 0; i < 2 * PGP_SHA256_LEN && mac[i] != '\0'; i++)
+		d |= (unsigned char) mac[i] ^ (unsigned char) expect[i];
+	if (d != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the protect rule on table \"%s\" is not signed with this node's key",
+						RelationGetRelationName(rel)),
+				 errdetail("Either this node loads another key than the coordinator, or the rule was not written by privacy.protect(); the row would not be transformed as the coordinator transforms it."),
+				 errhint("Load the coordinator's key file on every node (pg_privacy.key_file), then run privacy.protect() on the distributed table on the coordinator again.")));
+
+	/* 2. the rule */
+	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(rule)));
+	if (!JB_ROOT_IS_OBJECT(jb))
+		rule_invalid(rel, "It is not a JSON object.");
+	v = pgp_jsonb_text(&jb->root, "v");
+	if (v == NULL || strcmp(v, "1") != 0)
+		rule_invalid(rel, "It is of another version.");
+	schema = pgp_jsonb_text(&jb->root, "schema");
+	table = pgp_jsonb_text(&jb->root, "table");
+	owner = pgp_jsonb_text(&jb->root, "owner");
+	country = pgp_jsonb_text(&jb->root, "country");
+	if (schema == NULL || table == NULL || owner == NULL)
+		rule_invalid(rel, "It names no table or owner.");
+	k.type = jbvString;
+	k.val.string.val = "cols";
+	k.val.string.len = 4;
+	cols = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+	if (cols == NULL || cols->type != jbvBinary || !JsonContainerIsArray(cols->val.binary.data))
+		rule_invalid(rel, "It names no columns.");
+
+	/* 3. a shard of the table the rule names (or of a partition of it) */
+	logical = pgp_citus_shard_of(relid, &shardid);
+	if (!OidIsValid(logical))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" carries the protect rule of table %s but is not a shard of it",
+						RelationGetRelationName(rel), quote_qualified_identifier(schema, table)),
+				 errdetail("A signed protect rule protects only the shards of the Citus table it was written for; the row would be stored untransformed."),
+				 errhint("Protect this table with privacy.protect().")));
+	candidates = list_make1_oid(logical);
+	if (get_rel_relispartition(logical))
+		candidates = list_concat(candidates, get_partition_ancestors(logical));
+	foreach(lc, candidates)
+	{
+		Oid			c = lfirst_oid(lc);
+		char	   *nsp = get_namespace_name(get_rel_namespace(c));
+		char	   *name = get_rel_name(c);
+
+		if (nsp && name && strcmp(nsp, schema) == 0 && strcmp(name, table) == 0)
+		{
+			named = c;
+			break;
+		}
+	}
+	if (!OidIsValid(named))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shard \"%s\" carries the protect rule of table %s, not of its own table %s",
+						RelationGetRelationName(rel), quote_qualified_identifier(schema, table),
+						quote_qualified_identifier(get_namespace_name(get_rel_namespace(logical)),
+												   get_rel_name(logical))),
+				 errdetail("The table was renamed since it was protected, or the rule was copied from another table; the row would not be transformed as declared."),
+				 errhint("Run privacy.protect() on the distributed table on the coordinator again.")));
+
+	/* 4. owned by whom held the domains when the rule was signed */
+	relowner = GetUserNameFromId(rel->rd_rel->relowner, true);
+	if (relowner == NULL || strcmp(relowner, owner) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shard \"%s\" is owned by role \"%s\", its protect rule by role \"%s\"",
+						RelationGetRelationName(rel), relowner ? relowner : "?", owner),
+				 errdetail("Whoever owns a protected table can read the pseudonyms of numbers of her choice, so the owner must hold the domains; the table changed owner since it was protected."),
+				 errhint("Run privacy.protect() on the distributed table on the coordinator again.")));
+
+	/* 5. the distribution column is never transformed on the shard */
+	distatt = pgp_citus_dist_attnum(logical, &known);
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot read the distribution column of the table of shard \"%s\"",
+						RelationGetRelationName(rel))));
+	if (distatt != InvalidAttrNumber)
+		distcol = get_attname(logical, distatt, true);
+
+	/* 6. the columns, resolved by name in this relation */
+	ncols = JsonContainerSize(cols->val.binary.data);
+	protect_alloc_cols(pr, cxt, ncols);
+	country = country ? MemoryContextStrdup(cxt, country) : NULL;
+	for (i = 0; i < ncols; i++)
+	{
+		JsonbValue *c = getIthJsonbValueFromContainer(cols->val.binary.data, i);
+		char	   *f[5];
+		int			j;
+		ProtectCol *pc = &pr->cols[pr->ncols];
+
+		if (c == NULL || c->type != jbvBinary || !JsonContainerIsArray(c->val.binary.data) ||
+			JsonContainerSize(c->val.binary.data) != 5)
+			rule_invalid(rel, "A column is not [name, transformation, normalization, domain, denied].");
+		for (j = 0; j < 5; j++)
+		{
+			JsonbValue *e = getIthJsonbValueFromContainer(c->val.binary.data, j);
+
+			f[j] = NULL;
+			if (e != NULL && e->type == jbvString)
+				f[j] = pnstrdup(e->val.string.val, e->val.string.len);
+			else if (e != NULL && e->type == jbvBool)
+				f[j] = pstrdup(e->val.boolean ? "true" : "false");
+		}
+		if (f[0] == NULL || f[1] == NULL || f[3] == NULL || f[4] == NULL)
+			rule_invalid(rel, "A column lacks its name, transformation or domain.");
+		if (distcol != NULL && strcmp(distcol, f[0]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("protected column \"%s\" of shard \"%s\" is its table's distribution column",
+							f[0], RelationGetRelationName(rel)),
+					 errdetail("Citus routes a row by the value the coordinator sees: a transformed distribution column would lie in the shard of its raw value."),
+					 errhint("Distribute the table by another column, or remove the protection with privacy.unprotect().")));
+		if (strcmp(f[4], "true") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" may not produce pseudonyms of domain \"%s\"", owner, f[3]),
+					 errdetail("Whoever produces a domain's pseudonyms can reverse them by trying every value."),
+					 errhint("The owner of pg_privacy grants a domain with privacy.grant_domain().")));
+		protect_set_col(pc, rel, cxt, f[0], f[1], f[3], f[2],
+						"Run privacy.protect() on the distributed table on the coordinator again.");
+		pc->country = country;
+		pr->ncols++;
+	}
+	/* partition moves within the shard: the shard's root is the table */
+	if (rel->rd_rel->relispartition)
+		pr->registered = llast_oid(get_partition_ancestors(relid));
+	else
+		pr->registered = relid;
+	pr->signed_keygen = pgp_key_generation;
+}
+
+PG_FUNCTION_INFO_V1(pgp_protect_shard_rule);
+
+/*
+ * _protect_shard_rule(tbl): the rule and its signature for the protect
+ * trigger of a Citus table (see above), from the catalog: the table's
+ * schema and name, its owner, pg_privacy.default_country, and per
+ * protected column its transformation, identifier kind's normalization,
+ * domain and whether the owner may not produce that domain's pseudonyms.
+ */
+Datum
+pgp_protect_shard_rule(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+	StringInfoData r;
+	char	   *nsp;
+	char	   *name;
+	Oid			ownerid;
+	char		mac[2 * PGP_SHA256_LEN + 1];
+	Datum		out[2];
+	uint64		i;
+
+	nsp = get_namespace_name(get_rel_namespace(relid));
+	name = get_rel_name(relid);
+	if (nsp == NULL || name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	ownerid = pgp_rel_owner(relid);
+	initStringInfo(&r);
+	appendStringInfoString(&r, "{\"v\": " CppAsString2(SHARD_RULE_VERSION) ", \"schema\": ");
+	escape_json(&r, nsp);
+	appendStringInfoString(&r, ", \"table\": ");
+	escape_json(&r, name);
+	appendStringInfoString(&r, ", \"owner\": ");
+	escape_json(&r, GetUserNameFromId(ownerid, false));
+	appendStringInfoString(&r, ", \"country\": ");
+	if (pgp_default_country != NULL && pgp_default_country[0] != '\0')
+		escape_json(&r, pgp_default_country);
+	else
+		appendStringInfoString(&r, "null");
+	appendStringInfoString(&r, ", \"cols\": [");
+
+	values[0] = ObjectIdGetDatum(relid);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT c.col::pg_catalog.text, c.protect, k.normalize, c.domain"
+					   "  FROM privacy.registered_column c"
+					   "  LEFT JOIN privacy.identifier_kind k"
+					   "    ON k.name OPERATOR(pg_catalog.=) c.identifies"
+					   " WHERE c.tbl OPERATOR(pg_catalog.=) $1 AND c.protect IS NOT NULL"
+					   " ORDER BY c.attnum",
+					   1, argtypes, values);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		char	   *col = SPI_getvalue(t, td, 1);
+		char	   *kind = SPI_getvalue(t, td, 2);
+		char	   *norm = SPI_getvalue(t, td, 3);
+		char	   *domain = SPI_getvalue(t, td, 4);
+		bool		keyed = strcmp(kind, "pseudonym") == 0 || strcmp(kind, "msisdn_fpe") == 0 ||
+			strcmp(kind, "email_pseudonym") == 0;
+
+		appendStringInfoString(&r, i > 0 ? ", [" : "[");
+		escape_json(&r, col);
+		appendStringInfoString(&r, ", ");
+		escape_json(&r, kind);
+		appendStringInfoString(&r, ", ");
+		if (norm != NULL)
+			escape_json(&r, norm);
+		else
+			appendStringInfoString(&r, "null");
+		appendStringInfoString(&r, ", ");
+		escape_json(&r, domain);
+		appendStringInfo(&r, ", %s]",
+						 keyed && !pgp_domain_allowed(ownerid, domain, strlen(domain)) ? "true" : "false");
+	}
+	SPI_finish();
+	appendStringInfoString(&r, "]}");
+	shard_rule_mac(r.data, mac);
+	out[0] = CStringGetTextDatum(r.data);
+	out[1] = CStringGetTextDatum(mac);
+	PG_RETURN_ARRAYTYPE_P(construct_array(out, 2, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
 /*
  * Build the state of the firing relation from the catalog: one query,
  * attribute numbers resolved by name in this relation.
  */
 static void
-protect_build(ProtectRel *pr, Relation rel)
+protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 {
 	Oid			relid = RelationGetRelid(rel);
 	List	   *ancestors = NIL;
@@ -363,7 +747,6 @@ protect_build(ProtectRel *pr, Relation rel)
 	Datum		values[1];
 	MemoryContext oldcxt;
 	MemoryContext cxt;
-	TupleDesc	tupdesc = RelationGetDescr(rel);
 
 	if (pr->cxt != NULL)
 		MemoryContextDelete(pr->cxt);
@@ -372,6 +755,7 @@ protect_build(ProtectRel *pr, Relation rel)
 	pr->memo_lxid = InvalidLocalTransactionId;
 	pr->ncols = 0;
 	pr->registered = InvalidOid;
+	pr->signed_keygen = 0;
 
 	if (rel->rd_rel->relispartition)
 		ancestors = get_partition_ancestors(relid);
@@ -400,13 +784,8 @@ protect_build(ProtectRel *pr, Relation rel)
 					   " ORDER BY c.attnum",
 					   1, argtypes, values);
 
+	protect_alloc_cols(pr, cxt, (int) SPI_processed);
 	oldcxt = MemoryContextSwitchTo(cxt);
-	pr->cols = palloc0(sizeof(ProtectCol) * Max(SPI_processed, 1));
-	pr->repl_cols = palloc(sizeof(int) * Max(SPI_processed, 1));
-	pr->repl_vals = palloc(sizeof(Datum) * Max(SPI_processed, 1));
-	pr->repl_nulls = palloc(sizeof(bool) * Max(SPI_processed, 1));
-	pr->memo_vals = palloc0(sizeof(Datum) * Max(SPI_processed, 1));
-	pr->memo_nulls = palloc0(sizeof(bool) * Max(SPI_processed, 1));
 	pr->memo_cxt = AllocSetContextCreate(cxt, "pg_privacy protect memo",
 										 ALLOCSET_SMALL_SIZES);
 	for (i = 0; i < (int) SPI_processed; i++)
@@ -419,44 +798,9 @@ protect_build(ProtectRel *pr, Relation rel)
 		char	   *norm = SPI_getvalue(t, td, 5);
 		bool		isnull;
 		Oid			reg = DatumGetObjectId(SPI_getbinval(t, td, 4, &isnull));
-		ProtectCol *pc = &pr->cols[pr->ncols];
 
-		pc->attnum = get_attnum(relid, col);
-		if (pc->attnum != InvalidAttrNumber)
-		{
-			Form_pg_attribute att = TupleDescAttr(tupdesc, pc->attnum - 1);
-
-			pc->typid = att->atttypid;
-			pc->maxlen = (att->atttypmod >= VARHDRSZ) ? att->atttypmod - VARHDRSZ : -1;
-			/* computed after BEFORE triggers: would be stored raw */
-			if (att->attgenerated != '\0')
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("protected column \"%s\" of relation \"%s\" is a generated column",
-								col, RelationGetRelationName(rel)),
-						 errdetail("A generated column is computed after the protect trigger and would be stored untransformed."),
-						 errhint("See privacy.catalog_problems.")));
-		}
-		if (pc->attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("protected column \"%s\" does not exist in relation \"%s\"",
-							col, RelationGetRelationName(rel)),
-					 errhint("See privacy.catalog_problems.")));
-		pc->kind = parse_kind(kind);
-		if (pc->kind != PROTECT_NULL &&
-			pc->typid != TEXTOID && pc->typid != VARCHAROID && pc->typid != BPCHAROID)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("protected column \"%s\" of relation \"%s\" is not of a text type",
-							col, RelationGetRelationName(rel)),
-					 errhint("See privacy.catalog_problems.")));
-		pc->domain = pstrdup(domain);
-		pc->domain_len = strlen(domain);
-		if (norm == NULL || pc->kind == PROTECT_COUNTRY || pc->kind == PROTECT_NULL)
-			pc->norm = NORM_NONE;
-		else
-			pc->norm = pgp_identifier_norm_from_name(norm, strlen(norm));
+		protect_set_col(&pr->cols[pr->ncols], rel, cxt, col, kind, domain, norm,
+						"See privacy.catalog_problems.");
 		pr->registered = reg;
 		pr->ncols++;
 	}
@@ -479,6 +823,24 @@ protect_build(ProtectRel *pr, Relation rel)
 								   pc->domain, pc->domain_len);
 	}
 
+	/* a shard of a Citus table: the rule its trigger carries, signed */
+	if (pr->ncols == 0 && tg != NULL && tg->tgnargs == 2)
+	{
+		PG_TRY();
+		{
+			protect_build_signed(pr, rel, tg, cxt);
+		}
+		PG_CATCH();
+		{
+			MemoryContextDelete(cxt);
+			pr->ncols = 0;
+			pr->cxt = NULL;
+			pr->memo_cxt = NULL;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
+
 	pr->cxt = cxt;
 	pr->valid = true;
 }
@@ -487,7 +849,7 @@ protect_build(ProtectRel *pr, Relation rel)
  * The cached state of the firing relation, built on first use.
  */
 static ProtectRel *
-protect_lookup(Relation rel)
+protect_lookup(Relation rel, Trigger *tg)
 {
 	Oid			relid = RelationGetRelid(rel);
 	ProtectRel *pr;
@@ -504,12 +866,16 @@ protect_lookup(Relation rel)
 		pr->memo_lxid = InvalidLocalTransactionId;
 		pr->ncols = 0;
 		pr->registered = InvalidOid;
+		pr->signed_keygen = 0;
 	}
+	/* a signed rule is checked again under a reloaded key */
+	if (pr->valid && pr->signed_keygen != 0 && pr->signed_keygen != pgp_key_generation)
+		pr->valid = false;
 	if (!pr->valid)
 	{
 		PG_TRY();
 		{
-			protect_build(pr, rel);
+			protect_build(pr, rel, tg);
 		}
 		PG_CATCH();
 		{
@@ -544,6 +910,7 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 	text	   *out;
 	PgpKey	   *k;
 	PgpE164Result nres;
+	const char *country = pc->country ? pc->country : pgp_default_country;
 
 	/*
 	 * One identifier, one pseudonym: normalize by the identifier kind
@@ -553,16 +920,17 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 	 * identifier without a normal form (blank, no "@") is transformed as
 	 * written.
 	 */
+
 	if (pc->norm == PGP_ID_MSISDN && pc->kind != PROTECT_MSISDN_FPE)
 	{
-		pgp_normalize_or_error(s, len, pgp_default_country, &nres);
+		pgp_normalize_or_error(s, len, country, &nres);
 		s = nres.number;
 		len = nres.ndigits + 1;
 	}
 	else if (pc->norm == PGP_ID_EMAIL || pc->norm == PGP_ID_TEXT)
 	{
 		text	   *normal = pgp_normalize_identifier((PgpIdNorm) pc->norm, s, len,
-													  pgp_default_country, true);
+													  country, true);
 
 		if (normal != NULL)
 		{
@@ -583,7 +951,7 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 			{
 				PgpE164Result res;
 
-				pgp_normalize_or_error(s, len, pgp_default_country, &res);
+				pgp_normalize_or_error(s, len, country, &res);
 				k = pgp_key_cached(&pc->ref, PGP_KP_MSISDN_FPE, pc->domain, pc->domain_len);
 				pgp_msisdn_ff1(k, &res, pc->domain, pc->domain_len, false);
 				out = cstring_to_text_with_len(res.number, res.ndigits + 1);
@@ -708,7 +1076,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	else
 		tuple = td->tg_trigtuple;
 
-	pr = protect_lookup(rel);
+	pr = protect_lookup(rel, td->tg_trigger);
 
 	/*
 	 * The trigger fires on a relation pg_privacy knows no protected column
@@ -723,7 +1091,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" has pg_privacy's protect trigger but no protected column in the catalog",
 						RelationGetRelationName(rel)),
 				 errdetail("The row would be stored untransformed."),
-				 errhint("Declare its protected columns (privacy.register_column with protect), or run privacy.unprotect() on it.")));
+				 errhint("Declare its protected columns (privacy.register_column with protect), or run privacy.unprotect() on it; for a shard of a table Citus manages, run privacy.protect() on that table on the coordinator.")));
 
 	if (application_name != NULL &&
 		strcmp(application_name, "pg_restore") == 0)

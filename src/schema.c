@@ -26,6 +26,8 @@
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -116,6 +118,26 @@ pgp_on_relcache(RelcacheCallbackFunction fn, Datum arg)
 	relcache_callbacks[n_relcache_callbacks].fn = fn;
 	relcache_callbacks[n_relcache_callbacks].arg = arg;
 	n_relcache_callbacks++;
+}
+
+/* The text of key in a jsonb object (see schema.h). */
+char *
+pgp_jsonb_text(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
+	if (v == NULL)
+		return NULL;
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	return NULL;
 }
 
 /* Every row of a table in the latest snapshot (see schema.h). */

@@ -31,6 +31,10 @@ extern void pgp_on_relcache(RelcacheCallbackFunction fn, Datum arg);
  */
 #define PGP_SCAN_MAX_COLS 8
 typedef bool (*PgpRowFn) (Datum *values, bool *nulls, void *arg);
+/* The text of key in a jsonb object (a string, or a number as text), or NULL. */
+struct JsonbContainer;
+extern char *pgp_jsonb_text(struct JsonbContainer *obj, const char *key);
+
 extern bool pgp_scan_latest(Oid relid, const char *const *cols, int ncols,
 							PgpRowFn fn, void *arg);
 

@@ -39,9 +39,9 @@ BEGIN
 END
 $$;
 
--- Citus (src/citus.c): pg_privacy's guarantees do not hold on tables Citus
--- manages yet, so the functions that would not keep them there refuse
--- (0A000), and audited functions refuse to run on a worker.
+-- Citus (src/citus.c): the functions whose guarantees do not hold on tables
+-- Citus manages yet refuse there (0A000), and audited functions refuse to
+-- run on a worker.  protect() works there (src/protect.c, signed rules).
 CREATE FUNCTION privacy_internal._citus_refuse(tbl regclass, what text) RETURNS void
   LANGUAGE c STABLE
   AS 'MODULE_PATHNAME', 'pgp_citus_refuse_sql';
@@ -57,6 +57,11 @@ CREATE FUNCTION privacy_internal._citus_refuse_worker(what text) RETURNS void
   AS 'MODULE_PATHNAME', 'pgp_citus_refuse_worker';
 COMMENT ON FUNCTION privacy_internal._citus_refuse_worker(text) IS
   'internal: refuses (0A000) on a Citus worker';
+CREATE FUNCTION privacy_internal._citus_dist_column(tbl regclass) RETURNS text
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_citus_dist_column';
+COMMENT ON FUNCTION privacy_internal._citus_dist_column(regclass) IS
+  'internal: the distribution column of a table Citus manages (NULL for a reference or local table)';
 
 -- The trigger of the declaration tables: every backend forgets
 -- what it derived from them when a change commits, however it was written

@@ -121,6 +121,9 @@ BEGIN
             HINT = pg_catalog.format('List its file after the new key''s in pg_privacy.key_file (see privacy.key_versions), or keep the key file of fingerprint %s where it can be listed again.', stored);
   END IF;
   PERFORM privacy_internal._invalidate('privacy.key_state'::regclass);
+  -- The rules the shards of protected Citus tables carry are signed
+  -- under the key (src/protect.c): signed again under the new one.
+  PERFORM privacy_internal._protect_citus_resign(NULL);
   PERFORM privacy_internal._audit('key.change', NULL,
                          pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
                                                        'holds_released', held_n, 'erasure_ledger', ledger));

@@ -167,6 +167,8 @@ BEGIN
   ON CONFLICT DO NOTHING;
   PERFORM privacy_internal._audit('pseudonym.grant_domain', domain,
                          pg_catalog.jsonb_build_object('grantee', grantee::text));
+  -- the shards of protected Citus tables read the grant from their rule
+  PERFORM privacy_internal._protect_citus_resign(domain);
 END
 $$;
 COMMENT ON FUNCTION privacy.grant_domain(text, regrole) IS
@@ -190,6 +192,8 @@ BEGIN
   END IF;
   PERFORM privacy_internal._audit('pseudonym.revoke_domain', domain,
                          pg_catalog.jsonb_build_object('grantee', grantee::text));
+  -- the shards of protected Citus tables read the grant from their rule
+  PERFORM privacy_internal._protect_citus_resign(domain);
 END
 $$;
 COMMENT ON FUNCTION privacy.revoke_domain(text, regrole) IS

@@ -198,6 +198,70 @@ CREATE FUNCTION privacy_internal._transform(value text, protect text, domain tex
 COMMENT ON FUNCTION privacy_internal._transform(text, text, text, text) IS
   'internal: one value through a protect transformation, as the protect trigger stores it in a column of the identifier kind';
 
+-- The rule and its signature that the protect trigger of a Citus table
+-- carries onto every shard (src/protect.c, signed rules): built from the
+-- catalog, never from an argument.
+CREATE FUNCTION privacy_internal._protect_shard_rule(tbl regclass) RETURNS text[]
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_protect_shard_rule';
+COMMENT ON FUNCTION privacy_internal._protect_shard_rule(regclass) IS
+  'internal: the signed rule for the protect trigger of a Citus table''s shards';
+
+-- (Re)create the protect trigger of a Citus table with its signed rule;
+-- Citus copies it onto every shard.  Also after what makes the rule stale:
+-- a domain grant or revocation, a key change, a rename or a new owner.
+CREATE FUNCTION privacy_internal._protect_citus_sign(tbl regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r      text[] := privacy_internal._protect_shard_rule(tbl);
+  unsafe text := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
+BEGIN
+  -- Citus creates a trigger on its tables' shards only when told that
+  -- triggers there are safe: this one reads nothing but its row and its
+  -- own rule
+  PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
+              WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
+    PERFORM privacy_internal._allow_protect_ddl(tbl);
+    EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
+    PERFORM privacy_internal._allow_protect_ddl(NULL);
+  END IF;
+  EXECUTE pg_catalog.format(
+    'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
+    'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(%L, %L)', tbl, r[1], r[2]);
+  PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', COALESCE(unsafe, 'off'), true);
+END
+$$;
+
+-- Sign again the rules of the protected Citus tables (those with a column
+-- in `domain`, or all for NULL), after what changes them.
+CREATE FUNCTION privacy_internal._protect_citus_resign(domain text) RETURNS integer
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  t regclass;
+  n integer := 0;
+BEGIN
+  FOR t IN SELECT r.tbl FROM privacy.registered_table r
+            WHERE privacy_internal._has_protect_trigger(r.tbl)
+              AND privacy_internal._citus_table(r.tbl)
+              AND EXISTS (SELECT FROM privacy.registered_column c
+                           WHERE c.tbl OPERATOR(pg_catalog.=) r.tbl AND c.protect IS NOT NULL
+                             AND (_protect_citus_resign.domain IS NULL
+                                  OR c.domain OPERATOR(pg_catalog.=) _protect_citus_resign.domain))
+            ORDER BY r.tbl::text
+  LOOP
+    PERFORM privacy_internal._protect_citus_sign(t);
+    n := n OPERATOR(pg_catalog.+) 1;
+  END LOOP;
+  RETURN n;
+END
+$$;
+
 -- privacy.unprotect() lets its own DROP TRIGGER pass the event trigger.
 CREATE FUNCTION privacy_internal._allow_protect_ddl(tbl regclass) RETURNS void
   LANGUAGE c VOLATILE
@@ -215,6 +279,7 @@ DECLARE
   ncols integer;
   nrows bigint := 0;
   d text;
+  citus boolean;
 BEGIN
   IF tbl IS NULL THEN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
@@ -229,7 +294,6 @@ BEGIN
             HINT = 'Register it with privacy.register_table() and declare its columns with privacy.register_column().';
   END IF;
   PERFORM privacy_internal._check_owner(tbl);
-  PERFORM privacy_internal._citus_refuse(tbl, 'protect');
   SELECT pg_catalog.count(*) INTO ncols FROM privacy.registered_column c
    WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL;
   IF ncols OPERATOR(pg_catalog.=) 0 THEN
@@ -237,12 +301,52 @@ BEGIN
       USING ERRCODE = '55000',
             HINT = 'Declare one with privacy.register_column(..., protect => ''pseudonym'').';
   END IF;
+  -- A table Citus manages: its rows are on the shards, whose trigger reads
+  -- the rule it carries (src/protect.c, signed rules).
+  citus := privacy_internal._citus_table(tbl);
+  IF citus THEN
+    IF rewrite_existing THEN
+      RAISE EXCEPTION 'rewrite_existing is not supported on table %, which Citus manages', tbl
+        USING ERRCODE = '0A000',
+              DETAIL = 'Rewriting the rows already on the shards through Citus is not built.',
+              HINT = 'Protect an empty distributed table and load the rows into it (INSERT ... SELECT from the raw table): the shards transform them.';
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_class k
+                WHERE k.oid OPERATOR(pg_catalog.=) tbl AND k.relkind OPERATOR(pg_catalog.=) 'p') THEN
+      RAISE EXCEPTION 'protect is not supported on partitioned table %, which Citus manages', tbl
+        USING ERRCODE = '0A000',
+              DETAIL = 'The partitions Citus creates and attaches on every node are not covered yet.',
+              HINT = 'Protect distributed tables without partitions, or keep the partitioned table local.';
+    END IF;
+    d := privacy_internal._citus_dist_column(tbl);
+    IF d IS NOT NULL AND EXISTS (SELECT FROM privacy.registered_column c
+                                  WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+                                    AND c.col OPERATOR(pg_catalog.=) d) THEN
+      RAISE EXCEPTION 'cannot protect column "%" of table %: it is the distribution column', d, tbl
+        USING ERRCODE = '0A000',
+              DETAIL = 'Citus routes a row by the value the coordinator sees, before the trigger on the shard transforms it: the row would lie in the shard of its raw value, and queries by pseudonym would not find it.',
+              HINT = 'Distribute the table by another column (a customer or row id), or store the pseudonym itself: write privacy.pseudonymize_msisdn(...) in the INSERT and declare the column without protect.';
+    END IF;
+  END IF;
   IF privacy_internal._has_protect_trigger(tbl) THEN
     PERFORM privacy_internal._check_protection(tbl);
     IF rewrite_existing THEN
       RAISE EXCEPTION 'table % is already protected', tbl
         USING ERRCODE = '55000',
               DETAIL = 'Its rows were protected on write; rewriting them would transform them twice.';
+    END IF;
+    IF citus THEN
+      -- signed again: the rule as the catalog, owner, names and key now are
+      FOR d IN SELECT DISTINCT c.domain FROM privacy.registered_column c
+                WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl
+                  AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
+      LOOP
+        PERFORM privacy_internal._check_domain_owner(tbl, d);
+      END LOOP;
+      PERFORM privacy_internal._protect_citus_sign(tbl);
+      PERFORM privacy_internal._audit('protect.on', tbl::text,
+                             pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', 0, 'citus', 'signed again'));
+      RETURN;
     END IF;
     RAISE NOTICE 'table % is already protected', tbl;
     RETURN;
@@ -284,9 +388,13 @@ BEGIN
   END IF;
   -- Named to fire after the table's other BEFORE triggers (they fire in
   -- name order), so no later trigger can put a raw value back.
-  EXECUTE pg_catalog.format(
-    'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
-    'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
+  IF citus THEN
+    PERFORM privacy_internal._protect_citus_sign(tbl);
+  ELSE
+    EXECUTE pg_catalog.format(
+      'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
+      'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
+  END IF;
   -- Rows written before protection: transformed in place through the new
   -- trigger, in this transaction (the trigger's creation locks out
   -- concurrent writers until commit), as the table's owner.
@@ -308,6 +416,8 @@ CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
+DECLARE
+  unsafe text;
 BEGIN
   IF tbl IS NULL THEN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
@@ -319,10 +429,18 @@ BEGIN
                     AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
     RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '55000';
   END IF;
+  -- Citus drops it from every shard only when told triggers are safe
+  IF privacy_internal._citus_table(tbl) THEN
+    unsafe := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  END IF;
   -- The event trigger lets this one drop pass (and only this one).
   PERFORM privacy_internal._allow_protect_ddl(tbl);
   EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
   PERFORM privacy_internal._allow_protect_ddl(NULL);
+  IF unsafe IS NOT NULL THEN
+    PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', unsafe, true);
+  END IF;
   PERFORM privacy_internal._audit('protect.off', tbl::text);
 END
 $$;

@@ -1,0 +1,264 @@
+# protect() on tables Citus manages (make test-citus): the protect trigger
+# carries the table's rule, signed under the master key, and Citus copies
+# it onto every shard.  Checked on a coordinator and two workers:
+#   * rows written through the coordinator (INSERT, COPY, UPDATE) are stored
+#     on the shards as the pseudonyms the coordinator computes, and a router
+#     query by pseudonym finds them;
+#   * a shard moved to the other worker keeps its values (not transformed
+#     twice) and its protection;
+#   * a reference table's placements, the coordinator's included, too;
+#   * the distribution column is never protected (0A000), nor a
+#     partitioned table yet;
+#   * a rule changed on a worker, a rule copied onto another table's shard,
+#     a worker loading another key, a new owner without the domain, a
+#     revoked domain and a renamed table all refuse rows (never a raw or
+#     wrongly transformed value), and protect() or grant_domain() sign the
+#     rule again;
+#   * unprotect() removes the trigger from every shard.
+# What the shards hold is read on the shards themselves
+# (run_command_on_shards).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use CitusCluster;
+
+my ($coord, $w1, $w2, $keyfile, $dir) = CitusCluster::start();
+sub refuses { return CitusCluster::refuses(@_); }
+sub q1 { return $coord->safe_psql('postgres', $_[0]); }
+
+# --- a distributed table, protected after it is distributed ------------------
+
+q1(q{
+CREATE TABLE telco.calls (id bigint NOT NULL, customer_id bigint NOT NULL, a_number text, b_number text,
+                          at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (customer_id, id));
+SELECT create_distributed_table('telco.calls', 'customer_id');
+SELECT privacy.register_table('telco.calls', 'traffic');
+SELECT privacy.register_column('telco.calls', 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('telco.calls', 'b_number', 'phone', identifies => 'msisdn', link => 'mention', protect => 'msisdn_fpe');
+});
+is(q1(q{SELECT current_setting('citus.enable_unsafe_triggers')}), 'off',
+	'triggers are not declared safe in the session');
+q1(q{SELECT privacy.protect('telco.calls')});
+is(q1(q{SELECT tgnargs FROM pg_trigger WHERE tgrelid = 'telco.calls'::regclass AND tgname = 'zz_pg_privacy_protect'}),
+	'2', 'protect() on a distributed table: the trigger carries the signed rule');
+is(q1(q{SELECT count(*) FROM run_command_on_shards('telco.calls',
+  $$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'zz\_pg\_privacy\_protect%%' AND tgnargs = 2$$)
+  WHERE result <> '1'}), '0', '... on every shard');
+is(q1(q{SELECT privacy_internal._protection_problem('telco.calls') IS NULL}), 't',
+	'... and the protection is in force');
+
+# the raw rows, kept on the coordinator only to compare
+q1(q{
+CREATE TABLE public.raw_calls AS
+SELECT g AS id, g % 97 AS customer_id,
+       '+4520' || lpad((g * 7919 % 1000000)::text, 6, '0') AS a_number,
+       '+4530' || lpad((g * 104729 % 1000000)::text, 6, '0') AS b_number
+  FROM generate_series(1, 1000) g;
+INSERT INTO telco.calls (id, customer_id, a_number, b_number) SELECT * FROM public.raw_calls WHERE id <= 500;
+});
+$coord->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $coord->connstr('postgres'), '-c',
+	q{\copy (SELECT * FROM public.raw_calls WHERE id > 500) TO '} . "$dir/calls.csv" . q{' WITH (FORMAT csv)} ],
+	'the other half written to a file');
+$coord->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $coord->connstr('postgres'), '-c',
+	q{\copy telco.calls (id, customer_id, a_number, b_number) FROM '} . "$dir/calls.csv" . q{' WITH (FORMAT csv)} ],
+	'... and loaded by COPY through the coordinator');
+
+# What the shards hold, fetched to the coordinator and compared there.
+sub compare
+{
+	return q1(q{
+CREATE TEMP TABLE got AS SELECT id, customer_id, a_number, b_number FROM telco.calls;
+SELECT count(*) FILTER (WHERE g.a_number = privacy.pseudonymize_msisdn(r.a_number)
+                          AND g.b_number IS NOT DISTINCT FROM privacy.pseudonymize_msisdn(r.b_number)) || '/' ||
+       count(*) FILTER (WHERE g.a_number = r.a_number OR g.b_number = r.b_number) || '/' || count(*)
+  FROM got g JOIN public.raw_calls r USING (id);
+});
+}
+is(compare(), '1000/0/1000', 'every row on the shards holds the pseudonyms the coordinator computes, no raw number');
+is(q1(q{SELECT sum(result::bigint) FROM run_command_on_shards('telco.calls', $$SELECT count(*) FROM %s$$)}),
+	'1000', 'the shards hold the 1,000 rows');
+my ($raw_a) = q1(q{SELECT a_number FROM public.raw_calls WHERE id = 1});
+is(q1(qq{SELECT count(*) FROM run_command_on_shards('telco.calls', \$\$SELECT count(*) FROM %s WHERE a_number = '$raw_a'\$\$)
+  WHERE result <> '0'}), '0', 'no shard holds a raw A-number');
+is(q1(qq{SELECT count(*) FROM telco.calls WHERE customer_id = 1 AND a_number = privacy.pseudonymize_msisdn('$raw_a')}),
+	'1', 'a router query by pseudonym finds the row');
+
+# an UPDATE through the coordinator: the new number transformed, the
+# untouched one left as stored
+q1(q{UPDATE telco.calls SET b_number = '+4540000001' WHERE customer_id = 1 AND id = 1});
+is(q1(qq{SELECT a_number = privacy.pseudonymize_msisdn('$raw_a') AND b_number = privacy.pseudonymize_msisdn('+4540000001')
+  FROM telco.calls WHERE customer_id = 1 AND id = 1}), 't', 'an UPDATE transforms the new value and leaves the other as stored');
+q1(q{UPDATE public.raw_calls SET b_number = '+4540000001' WHERE id = 1});
+
+# --- a shard move ------------------------------------------------------------
+
+my $before = q1(q{SELECT md5(string_agg(id || a_number || b_number, ',' ORDER BY id)) FROM telco.calls});
+my ($shard, $from, $to) = split /\|/, q1(sprintf(q{
+SELECT s.shardid, n.nodeport, CASE WHEN n.nodeport = %d THEN %d ELSE %d END
+  FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
+ WHERE s.shardid = get_shard_id_for_distribution_column('telco.calls', 1)}, $w1->port, $w2->port, $w1->port));
+q1(qq{SELECT citus_move_shard_placement($shard, '127.0.0.1', $from, '127.0.0.1', $to, 'block_writes')});
+is(q1(qq{SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $shard}), $to, "shard $shard moved (block_writes)");
+is(q1(q{SELECT md5(string_agg(id || a_number || b_number, ',' ORDER BY id)) FROM telco.calls}), $before,
+	'... with its rows as they were: nothing transformed twice');
+q1(qq{SELECT citus_move_shard_placement($shard, '127.0.0.1', $to, '127.0.0.1', $from, 'force_logical')});
+is(q1(qq{SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $shard}), $from, "... and back (logical replication)");
+is(q1(q{SELECT md5(string_agg(id || a_number || b_number, ',' ORDER BY id)) FROM telco.calls}), $before,
+	'... still as they were');
+q1(q{INSERT INTO telco.calls (id, customer_id, a_number, b_number) VALUES (1001, 1, '+4520999001', NULL);
+     INSERT INTO public.raw_calls VALUES (1001, 1, '+4520999001', NULL)});
+is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520999001') FROM telco.calls WHERE customer_id = 1 AND id = 1001}),
+	't', 'a row written to the moved shard is transformed');
+
+# --- where protect() refuses on Citus ------------------------------------------
+
+my $err = refuses($coord, q{
+CREATE TABLE telco.calls_by_number (a_number text, at timestamptz);
+SELECT create_distributed_table('telco.calls_by_number', 'a_number');
+SELECT privacy.register_table('telco.calls_by_number', 'traffic');
+SELECT privacy.register_column('telco.calls_by_number', 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('telco.calls_by_number')}, '0A000', 'protecting the distribution column is refused');
+like($err, qr/it is the distribution column.*HINT:.*pseudonymize_msisdn/s, '... saying why and what to do instead');
+refuses($coord, q{SELECT privacy.protect('telco.calls', rewrite_existing => true)}, '0A000',
+	'rewrite_existing on a protected Citus table is refused: never transformed twice');
+$err = refuses($coord, q{
+CREATE TABLE telco.calls_empty (LIKE telco.calls);
+SELECT create_distributed_table('telco.calls_empty', 'customer_id');
+SELECT privacy.register_table('telco.calls_empty', 'traffic');
+SELECT privacy.register_column('telco.calls_empty', 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('telco.calls_empty', rewrite_existing => true)}, '0A000',
+	'rewrite_existing on a Citus table is refused (0A000)');
+like($err, qr/INSERT \.\.\. SELECT/, '... saying how to load rows instead');
+refuses($coord, q{
+CREATE TABLE telco.calls_parted (customer_id bigint, a_number text, at timestamptz NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE telco.calls_parted_2026 PARTITION OF telco.calls_parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SELECT create_distributed_table('telco.calls_parted', 'customer_id');
+SELECT privacy.register_table('telco.calls_parted', 'traffic');
+SELECT privacy.register_column('telco.calls_parted', 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('telco.calls_parted')}, '0A000', 'a partitioned Citus table is refused (0A000)');
+
+# --- a reference table ---------------------------------------------------------
+
+q1(q{
+CREATE TABLE telco.contact_ref (id int PRIMARY KEY, msisdn text);
+SELECT create_reference_table('telco.contact_ref');
+SELECT privacy.register_table('telco.contact_ref', 'traffic');
+SELECT privacy.register_column('telco.contact_ref', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('telco.contact_ref');
+INSERT INTO telco.contact_ref VALUES (1, '+4520555001'), (2, '+4520555002');
+});
+is(q1(q{SELECT count(DISTINCT result) || '/' || count(*) FROM run_command_on_placements('telco.contact_ref',
+  $$SELECT string_agg(msisdn, ',' ORDER BY id) FROM %s$$)}), '1/3',
+	'a reference table: its three placements (the coordinator\'s too) hold the same values');
+is(q1(q{SELECT string_agg((msisdn = privacy.pseudonymize_msisdn('+452055500' || id))::text, ',' ORDER BY id) FROM telco.contact_ref}),
+	'true,true', '... the pseudonyms');
+
+# --- what the shards' triggers refuse ---------------------------------------------
+
+# the shard of customer 2 and the worker that has it
+my ($s2, $port2) = split /\|/, q1(q{
+SELECT s.shardid, n.nodeport FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
+ WHERE s.shardid = get_shard_id_for_distribution_column('telco.calls', 2)});
+my $wk = $port2 == $w1->port ? $w1 : $w2;
+my $other = $port2 == $w1->port ? $w2 : $w1;
+# (Citus names the trigger on a shard after the shard)
+my $args = qq{FROM pg_trigger WHERE tgrelid = 'telco.calls_$s2'::regclass AND tgname = 'zz_pg_privacy_protect_$s2'};
+my $rule = $wk->safe_psql('postgres', qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[1] $args});
+my $mac = $wk->safe_psql('postgres', qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[2] $args});
+like($rule, qr/"table": "calls"/, 'the rule on the shard names its table');
+like($mac, qr/^[0-9a-f]{64}$/, '... and carries its signature');
+
+# a rule changed on the worker: the B-number left out
+(my $weak = $rule) =~ s/, \["b_number"[^\]]*\]//;
+isnt($weak, $rule, 'a rule without the B-number');
+$wk->safe_psql('postgres', qq{
+DROP TRIGGER zz_pg_privacy_protect_$s2 ON telco.calls_$s2;
+CREATE TRIGGER zz_pg_privacy_protect_$s2 BEFORE INSERT OR UPDATE ON telco.calls_$s2
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger('$weak', '$mac');
+});
+$err = refuses($coord, q{INSERT INTO telco.calls (id, customer_id, a_number, b_number) VALUES (2001, 2, '+4520111001', '+4530111001')},
+	'55000', 'a rule changed on a worker refuses the row');
+like($err, qr/not signed with this node's key/, '... its signature does not hold');
+q1(q{SELECT privacy.protect('telco.calls')});
+q1(q{INSERT INTO telco.calls (id, customer_id, a_number, b_number) VALUES (2001, 2, '+4520111001', '+4530111001');
+     INSERT INTO public.raw_calls VALUES (2001, 2, '+4520111001', '+4530111001')});
+is(q1(q{SELECT b_number = privacy.pseudonymize_msisdn('+4530111001') FROM telco.calls WHERE customer_id = 2 AND id = 2001}),
+	't', 'protect() again signs the rule anew on every shard: the row is transformed');
+
+# the rule copied onto the shard of another table
+q1(q{
+CREATE TABLE telco.notes (id bigint, customer_id bigint NOT NULL, a_number text, b_number text);
+SELECT create_distributed_table('telco.notes', 'customer_id', colocate_with => 'telco.calls');
+});
+my $ns2 = q1(q{SELECT get_shard_id_for_distribution_column('telco.notes', 2)});
+my $rule2 = $wk->safe_psql('postgres', qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[1] $args});
+my $mac2 = $wk->safe_psql('postgres', qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[2] $args});
+$wk->safe_psql('postgres', qq{
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON telco.notes_$ns2
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(\$r\$$rule2\$r\$, '$mac2');
+});
+$err = refuses($coord, q{INSERT INTO telco.notes VALUES (1, 2, '+4520111002', NULL)}, '55000',
+	'a signed rule copied onto the shard of another table refuses the row');
+like($err, qr/carries the protect rule of table telco\.calls, not of its own table telco\.notes/, '... naming both');
+
+# a worker that loads another key
+my $key2 = CitusCluster::key_file($dir, 'other.key');
+$wk->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$key2'});
+$wk->reload;
+refuses($coord, q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2002, 2, '+4520111003')}, '55000',
+	'a worker loading another key than the coordinator refuses the row');
+is(q1(q{SELECT count(*) FROM telco.calls WHERE customer_id = 2 AND id = 2002}), '0', '... and stores nothing');
+$wk->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$keyfile'});
+$wk->reload;
+q1(q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2002, 2, '+4520111003');
+     INSERT INTO public.raw_calls VALUES (2002, 2, '+4520111003', NULL)});
+is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520111003') FROM telco.calls WHERE customer_id = 2 AND id = 2002}),
+	't', '... and accepts it again under the coordinator\'s key');
+
+# a new owner, without the domain
+q1(q{CREATE ROLE traffic_owner; ALTER TABLE telco.calls OWNER TO traffic_owner});
+$err = refuses($coord, q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2003, 2, '+4520111004')}, '55000',
+	'after a change of owner the shards refuse rows');
+like($err, qr/owned by role "traffic_owner", its protect rule by role "postgres"/, '... naming both owners');
+refuses($coord, q{SELECT privacy.protect('telco.calls')}, '42501',
+	'protect() again refuses an owner without the domain');
+q1(q{SELECT privacy.grant_domain('default', 'traffic_owner')});
+q1(q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2003, 2, '+4520111004');
+     INSERT INTO public.raw_calls VALUES (2003, 2, '+4520111004', NULL)});
+is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520111004') FROM telco.calls WHERE customer_id = 2 AND id = 2003}),
+	't', 'grant_domain signs the rule again: the new owner\'s rows are transformed');
+q1(q{SELECT privacy.revoke_domain('default', 'traffic_owner')});
+$err = refuses($coord, q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2004, 2, '+4520111005')}, '42501',
+	'revoke_domain reaches the shards: rows refused');
+like($err, qr/may not produce pseudonyms of domain "default"/, '... saying why');
+q1(q{SELECT privacy.grant_domain('default', 'traffic_owner')});
+
+# a renamed table: its shards are renamed, the rule names the old name
+q1(q{ALTER TABLE telco.calls RENAME TO calls_archive});
+$err = refuses($coord, q{INSERT INTO telco.calls_archive (id, customer_id, a_number) VALUES (2005, 2, '+4520111006')}, '55000',
+	'after a rename the shards refuse rows until the rule is signed again');
+like($err, qr/renamed since it was protected/, '... saying why');
+q1(q{SELECT privacy.protect('telco.calls_archive')});
+q1(q{INSERT INTO telco.calls_archive (id, customer_id, a_number) VALUES (2005, 2, '+4520111006');
+     INSERT INTO public.raw_calls VALUES (2005, 2, '+4520111006', NULL)});
+is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520111006') FROM telco.calls_archive WHERE customer_id = 2 AND id = 2005}),
+	't', '... and accept them after protect()');
+q1(q{ALTER TABLE telco.calls_archive RENAME TO calls; SELECT privacy.protect('telco.calls')});
+
+# the whole table once more, after all of that
+is(compare(), '1005/0/1005', 'every row still holds its pseudonyms, none transformed twice, no raw number');
+
+# --- unprotect ----------------------------------------------------------------------
+
+q1(q{SELECT privacy.unprotect('telco.calls')});
+is(q1(q{SELECT count(*) FROM run_command_on_shards('telco.calls',
+  $$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'zz\_pg\_privacy\_protect%%'$$)
+  WHERE result <> '0'}), '0', 'unprotect() removes the trigger from every shard');
+
+$_->stop for ($coord, $w1, $w2);
+done_testing();
