@@ -111,6 +111,189 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION privacy.register_column(tbl regclass, col name, category text,
+                                        identifies text DEFAULT NULL,
+                                        link text DEFAULT 'owner',
+                                        protect text DEFAULT NULL,
+                                        domain text DEFAULT 'default')
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  att record;
+BEGIN
+  IF tbl IS NULL OR col IS NULL OR category IS NULL THEN
+    RAISE EXCEPTION 'table, column and category must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) register_column.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() first.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  SELECT a.attnum, a.atttypid, a.attnotnull, a.attgenerated, t.typcategory
+    INTO att
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+     AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+  END IF;
+  IF att.attnum OPERATOR(pg_catalog.<=) 0 THEN
+    RAISE EXCEPTION 'cannot register system column "%"', col USING ERRCODE = '22023';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.category c WHERE c.name OPERATOR(pg_catalog.=) category) THEN
+    RAISE EXCEPTION 'unknown category "%"', category
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(c.name, ', ' ORDER BY c.name)
+                                        FROM privacy.category c) || '.';
+  END IF;
+  IF identifies IS NOT NULL
+     AND NOT EXISTS (SELECT FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) identifies) THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', identifies
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
+                                        FROM privacy.identifier_kind k) || '.';
+  END IF;
+  IF link IS NULL OR link NOT IN ('owner', 'mention') THEN
+    RAISE EXCEPTION 'invalid link "%"', link
+      USING ERRCODE = '22023', HINT = 'Use "owner" or "mention".';
+  END IF;
+  IF link OPERATOR(pg_catalog.=) 'mention' AND identifies IS NULL THEN
+    RAISE EXCEPTION 'a mention must say which identifier kind it holds'
+      USING ERRCODE = '22023', HINT = 'Pass identifies => ''msisdn'' (or another kind).';
+  END IF;
+  IF protect IS NOT NULL THEN
+    IF protect NOT IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym', 'country', 'null') THEN
+      RAISE EXCEPTION 'invalid protect transformation "%"', protect
+        USING ERRCODE = '22023',
+              HINT = 'Use one of: pseudonym, msisdn_fpe, email_pseudonym, country, null.';
+    END IF;
+    IF protect OPERATOR(pg_catalog.=) 'null' AND att.attnotnull THEN
+      RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be protected by nulling', col, tbl
+        USING ERRCODE = '22023';
+    END IF;
+    IF protect OPERATOR(pg_catalog.<>) 'null'
+       AND att.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
+       AND NOT (protect OPERATOR(pg_catalog.=) 'country' AND att.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype) THEN
+      RAISE EXCEPTION 'protect transformation "%" needs a text or varchar column', protect
+        USING ERRCODE = '42804',
+              DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
+                                         pg_catalog.format_type(att.atttypid, NULL));
+    END IF;
+  END IF;
+  -- Identifiers are matched, normalized and cast by the extension: only
+  -- built-in text and integer types (privacy_internal._identifier_type_ok).
+  IF identifies IS NOT NULL AND NOT privacy_internal._identifier_type_ok(att.atttypid) THEN
+    RAISE EXCEPTION 'an identifier column must have a built-in text or integer type'
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
+                                       pg_catalog.format_type(att.atttypid, NULL)),
+            HINT = 'Use text, varchar, char, smallint, integer, bigint or numeric.';
+  END IF;
+  IF domain IS NULL OR pg_catalog.octet_length(domain) NOT BETWEEN 1 AND 200 THEN
+    RAISE EXCEPTION 'invalid pseudonymization domain'
+      USING ERRCODE = '22023',
+            DETAIL = 'A domain is a non-empty text of at most 200 bytes.';
+  END IF;
+  IF protect IS NOT NULL AND att.attgenerated OPERATOR(pg_catalog.<>) '' THEN
+    RAISE EXCEPTION 'cannot protect generated column "%" of relation %', col, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the protect trigger and would be stored untransformed.',
+            HINT = 'Protect the columns it is computed from, or register it without protect.';
+  END IF;
+  -- A protected table produces the pseudonyms of its domain for its owner.
+  IF protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
+    PERFORM privacy_internal._check_domain_owner(tbl, domain);
+  END IF;
+  IF EXISTS (SELECT FROM privacy.registered_column c
+              WHERE c.tbl OPERATOR(pg_catalog.=) register_column.tbl
+                AND c.col OPERATOR(pg_catalog.=) register_column.col) THEN
+    RAISE EXCEPTION 'column "%" of relation % is already registered', col, tbl
+      USING ERRCODE = '42710',
+            HINT = 'Unregister it with privacy.unregister_column() to declare it anew.';
+  END IF;
+  INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
+       VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
+  -- the shards of a protected Citus table transform by the rule their
+  -- trigger carries (src/protect.c): signed again with this column
+  IF protect IS NOT NULL AND privacy_internal._has_protect_trigger(tbl) AND privacy_internal._citus_table(tbl) THEN
+    PERFORM privacy_internal._protect_citus_sign(tbl);
+  END IF;
+  -- A table that now holds subjects' own identifiers gets the restriction
+  -- check at once while any subject is restricted (73_subject_restrict.sql).
+  IF identifies IS NOT NULL AND link OPERATOR(pg_catalog.=) 'owner'
+     AND EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy_internal._restrict_install();
+  END IF;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('catalog.register_column', tbl::text,
+                         pg_catalog.jsonb_build_object('column', col, 'category', category,
+                                                       'identifies', identifies, 'link', link,
+                                                       'protect', protect, 'domain', domain));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._follow_column_rename(tbl regclass, old_name name, new_name name)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  ev text;
+  followed boolean := false;
+BEGIN
+  -- The shards of a protected Citus table transform the columns their
+  -- signed rule names (src/protect.c): a renamed protected column would be
+  -- stored raw under its new name, another column transformed under the
+  -- old one.
+  IF privacy_internal._citus_table(tbl) AND privacy_internal._has_protect_trigger(tbl)
+     AND EXISTS (SELECT FROM privacy.registered_column c
+                  WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                    AND c.col OPERATOR(pg_catalog.=) old_name AND c.protect IS NOT NULL) THEN
+    RAISE EXCEPTION 'cannot rename protected column "%" of table %, which Citus manages', old_name, tbl
+      USING ERRCODE = '0A000',
+            DETAIL = 'The protect trigger on its shards transforms the column by the name its signed rule gives.',
+            HINT = 'Keep the name; or remove the protection with privacy.unprotect() while no row is written, rename the column, and protect the table again.';
+  END IF;
+  FOR ev IN
+    WITH c AS (UPDATE privacy.registered_column c SET col = new_name
+                WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                  AND c.col OPERATOR(pg_catalog.=) old_name
+               RETURNING 'catalog.column_renamed'::text AS ev),
+         q AS (UPDATE privacy.consent_requirement q SET col = new_name
+                WHERE q.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                  AND q.col OPERATOR(pg_catalog.=) old_name
+               RETURNING 'consent.column_renamed'::text AS ev),
+         p AS (UPDATE privacy.retention_policy p SET time_column = new_name
+                WHERE p.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                  AND p.time_column OPERATOR(pg_catalog.=) old_name
+               RETURNING 'retention.column_renamed'::text AS ev),
+         s AS (UPDATE privacy.subject_table s
+                  SET event_time = CASE WHEN s.event_time OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.event_time END,
+                      validity_column = CASE WHEN s.validity_column OPERATOR(pg_catalog.=) old_name THEN new_name
+                                             ELSE s.validity_column END,
+                      valid_from = CASE WHEN s.valid_from OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.valid_from END,
+                      valid_to = CASE WHEN s.valid_to OPERATOR(pg_catalog.=) old_name THEN new_name ELSE s.valid_to END,
+                      link_columns = pg_catalog.array_replace(s.link_columns, old_name, new_name)
+                WHERE s.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                  AND (old_name OPERATOR(pg_catalog.=) ANY (ARRAY[s.event_time, s.validity_column, s.valid_from, s.valid_to])
+                       OR old_name OPERATOR(pg_catalog.=) ANY (s.link_columns))
+               RETURNING 'subject.column_renamed'::text AS ev)
+    SELECT DISTINCT u.ev FROM (TABLE c UNION ALL TABLE q UNION ALL TABLE p UNION ALL TABLE s) u
+     ORDER BY 1
+  LOOP
+    PERFORM privacy_internal._audit(ev, tbl::text, pg_catalog.jsonb_build_object('from', old_name, 'to', new_name));
+    followed := true;
+  END LOOP;
+  IF followed THEN
+    PERFORM privacy_internal._invalidate(tbl);
+  END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy.grant_domain(domain text, grantee regrole) RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -158,28 +341,48 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION privacy_internal._protect_shard_rule(tbl regclass) RETURNS text[]
-  LANGUAGE c VOLATILE STRICT
+CREATE FUNCTION privacy_internal._protect_shard_rule(tbl regclass, country text DEFAULT NULL) RETURNS text[]
+  LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_protect_shard_rule';
 
-COMMENT ON FUNCTION privacy_internal._protect_shard_rule(regclass) IS
+COMMENT ON FUNCTION privacy_internal._protect_shard_rule(regclass, text) IS
   'internal: the signed rule for the protect trigger of a Citus table''s shards';
 
-CREATE FUNCTION privacy_internal._protect_citus_sign(tbl regclass) RETURNS void
+CREATE FUNCTION privacy_internal._protect_rule_country(tbl regclass) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  -- (the first argument: the bytes before the first NUL)
+  SELECT pg_catalog.convert_from(pg_catalog.substr(g.tgargs, 1, pg_catalog.position(g.tgargs, '\x00'::bytea) OPERATOR(pg_catalog.-) 1),
+                                 'UTF8')::jsonb OPERATOR(pg_catalog.->>) 'country'
+    FROM pg_catalog.pg_trigger g
+   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+     AND g.tgnargs OPERATOR(pg_catalog.=) 2
+$$;
+
+CREATE FUNCTION privacy_internal._protect_citus_sign(tbl regclass, country text DEFAULT NULL,
+                                                     force boolean DEFAULT false) RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  r      text[] := privacy_internal._protect_shard_rule(tbl);
+  r      text[] := privacy_internal._protect_shard_rule(
+                     tbl, COALESCE(country, privacy_internal._protect_rule_country(tbl)));
   unsafe text := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
+  now_args bytea;
 BEGIN
+  SELECT g.tgargs INTO now_args FROM pg_catalog.pg_trigger g
+   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
+  IF NOT force AND now_args OPERATOR(pg_catalog.=) (pg_catalog.convert_to(r[1], 'UTF8') OPERATOR(pg_catalog.||) '\x00'::bytea
+                                      OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], 'UTF8')
+                                      OPERATOR(pg_catalog.||) '\x00'::bytea) THEN
+    RETURN;
+  END IF;
   -- Citus creates a trigger on its tables' shards only when told that
   -- triggers there are safe: this one reads nothing but its row and its
   -- own rule
   PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
-  IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
-              WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
-                AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
+  IF now_args IS NOT NULL THEN
     PERFORM privacy_internal._allow_protect_ddl(tbl);
     EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
     PERFORM privacy_internal._allow_protect_ddl(NULL);
@@ -188,6 +391,29 @@ BEGIN
     'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
     'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(%L, %L)', tbl, r[1], r[2]);
   PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', COALESCE(unsafe, 'off'), true);
+END
+$$;
+
+CREATE FUNCTION privacy_internal._protect_rule_stale(tbl regclass) RETURNS boolean
+  LANGUAGE plpgsql VOLATILE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r text[];
+  now_args bytea;
+BEGIN
+  IF NOT privacy_internal._citus_table(tbl) THEN
+    RETURN false;
+  END IF;
+  SELECT g.tgargs INTO now_args FROM pg_catalog.pg_trigger g
+   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  r := privacy_internal._protect_shard_rule(tbl, privacy_internal._protect_rule_country(tbl));
+  RETURN now_args IS DISTINCT FROM (pg_catalog.convert_to(r[1], 'UTF8') OPERATOR(pg_catalog.||) '\x00'::bytea
+                                    OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], 'UTF8')
+                                    OPERATOR(pg_catalog.||) '\x00'::bytea);
 END
 $$;
 
@@ -263,6 +489,15 @@ BEGIN
               DETAIL = 'The partitions Citus creates and attaches on every node are not covered yet.',
               HINT = 'Protect distributed tables without partitions, or keep the partitioned table local.';
     END IF;
+    -- (Citus cuts and hashes the shard names of a longer name: the
+    -- shards' trigger would not recognise them)
+    IF pg_catalog.octet_length((SELECT k.relname FROM pg_catalog.pg_class k
+                                 WHERE k.oid OPERATOR(pg_catalog.=) tbl)::text) OPERATOR(pg_catalog.>) 40 THEN
+      RAISE EXCEPTION 'protect is not supported on table %, which Citus manages, with a name longer than 40 bytes', tbl
+        USING ERRCODE = '0A000',
+              DETAIL = 'Its shards would be named by a hash Citus adds, which the protect trigger on a shard does not check.',
+              HINT = 'Rename the table to a shorter name.';
+    END IF;
     d := privacy_internal._citus_dist_column(tbl);
     IF d IS NOT NULL AND EXISTS (SELECT FROM privacy.registered_column c
                                   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
@@ -288,7 +523,7 @@ BEGIN
       LOOP
         PERFORM privacy_internal._check_domain_owner(tbl, d);
       END LOOP;
-      PERFORM privacy_internal._protect_citus_sign(tbl);
+      PERFORM privacy_internal._protect_citus_sign(tbl, pg_catalog.current_setting('pg_privacy.default_country'), true);
       PERFORM privacy_internal._audit('protect.on', tbl::text,
                              pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', 0, 'citus', 'signed again'));
       RETURN;
@@ -334,7 +569,7 @@ BEGIN
   -- Named to fire after the table's other BEFORE triggers (they fire in
   -- name order), so no later trigger can put a raw value back.
   IF citus THEN
-    PERFORM privacy_internal._protect_citus_sign(tbl);
+    PERFORM privacy_internal._protect_citus_sign(tbl, pg_catalog.current_setting('pg_privacy.default_country'), true);
   ELSE
     EXECUTE pg_catalog.format(
       'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
@@ -385,6 +620,437 @@ BEGIN
     PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', unsafe, true);
   END IF;
   PERFORM privacy_internal._audit('protect.off', tbl::text);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.health()
+  RETURNS TABLE(area text, status text, detail text, hint text)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  ext_owner oid;
+  libs text[];
+  loaded text;
+  stored text;
+  r record;
+  n bigint;
+  m bigint;
+  job record;
+  last record;
+  npolicies bigint;
+  nkeys bigint;
+  conn text;
+  unlisted_restrictions numeric;
+BEGIN
+  -- Without the entry-point hook (the library loaded on demand, or not at
+  -- all) this function runs with the caller's rights: say so and stop.
+  SELECT e.extowner INTO ext_owner FROM pg_catalog.pg_extension e
+   WHERE e.extname OPERATOR(pg_catalog.=) 'pg_privacy';
+  IF ext_owner IS NULL OR NOT pg_catalog.pg_has_role(CURRENT_USER, ext_owner, 'USAGE') THEN
+    area := 'library'; status := 'error';
+    detail := 'pg_privacy''s API entry points are not in force in this session: the library is not preloaded';
+    hint := 'Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server.';
+    RETURN NEXT;
+    RETURN;
+  END IF;
+
+  -- 1. The library.
+  area := 'library';
+  libs := ARRAY(SELECT pg_catalog.btrim(x, ' "')
+                  FROM pg_catalog.regexp_split_to_table(
+                         pg_catalog.current_setting('shared_preload_libraries'), ',') x);
+  IF 'pg_privacy' OPERATOR(pg_catalog.=) ANY (libs)
+     OR '$libdir/pg_privacy' OPERATOR(pg_catalog.=) ANY (libs) THEN
+    status := 'ok'; detail := 'pg_privacy is preloaded (shared_preload_libraries)'; hint := NULL;
+  ELSE
+    status := 'error';
+    detail := pg_catalog.format('pg_privacy is not in shared_preload_libraries (%s)',
+                                COALESCE(NULLIF(pg_catalog.current_setting('shared_preload_libraries'), ''), 'empty'));
+    hint := 'Add pg_privacy to shared_preload_libraries in postgresql.conf and restart the server: its API functions rely on a hook installed at load.';
+  END IF;
+  RETURN NEXT;
+
+  -- 2. The key: configured, usable, and the database's own.
+  area := 'key';
+  BEGIN
+    loaded := privacy.key_fingerprint();
+  EXCEPTION WHEN OTHERS THEN
+    status := 'error';
+    detail := SQLERRM;
+    hint := 'Set pg_privacy.key_file to a file of 64 hexadecimal digits (openssl rand -hex 32), mode 0600, outside the data directory, and reload.';
+    RETURN NEXT;
+  END;
+  IF loaded IS NOT NULL THEN
+    SELECT s.fingerprint INTO stored FROM privacy.key_state s;
+    IF stored IS NULL THEN
+      status := 'ok';
+      detail := pg_catalog.format('key %s loaded; no keyed data yet (the first keyed work records it)', loaded);
+      hint := NULL;
+    ELSIF stored OPERATOR(pg_catalog.=) loaded THEN
+      status := 'ok';
+      detail := pg_catalog.format('key %s loaded, the database''s key', loaded);
+      hint := NULL;
+    ELSE
+      status := 'error';
+      detail := pg_catalog.format('the loaded key %s is not the database''s key %s: keyed work fails', loaded, stored);
+      hint := pg_catalog.format('Install the key file of fingerprint %s and reload; if the key was replaced on purpose, run SELECT privacy.accept_key_change(%L).',
+                                stored, stored);
+    END IF;
+    RETURN NEXT;
+  END IF;
+
+  -- 2b. Older keys: the audit entries and erasure ledger lines made under
+  -- a replaced key are checked with it (privacy.key_versions).
+  area := 'key history';
+  BEGIN
+    -- one read of the view (it reads the whole audit log and the ledger)
+    SELECT pg_catalog.string_agg(pg_catalog.format('%s (version %s: %s audit entries, %s ledger lines, %s restrictions)',
+                                                   v.fingerprint, v.version, v.audit_entries, v.ledger_lines, v.restrictions),
+                                 '; ' ORDER BY v.version)
+             FILTER (WHERE v.needed AND v.listed_at IS NULL AND v.fingerprint IS NOT NULL),
+           pg_catalog.count(*) FILTER (WHERE v.needed AND v.listed_at IS NULL AND v.fingerprint IS NOT NULL),
+           pg_catalog.string_agg(v.listed_at || ': ' || v.problem, '; ' ORDER BY v.listed_at) FILTER (WHERE v.fingerprint IS NULL),
+           pg_catalog.count(*) FILTER (WHERE v.fingerprint IS NULL),
+           pg_catalog.count(*) FILTER (WHERE v.listed_at IS NOT NULL),
+           COALESCE(pg_catalog.sum(v.restrictions) FILTER (WHERE v.listed_at IS NULL AND v.fingerprint IS NOT NULL), 0)
+      INTO conn, n, stored, m, nkeys, unlisted_restrictions
+      FROM privacy.key_versions v;
+    IF m OPERATOR(pg_catalog.>) 0 THEN
+      status := 'error';
+      detail := pg_catalog.format('pg_privacy.key_file lists key files that cannot be used: %s', stored);
+      hint := 'Fix or remove them and reload: checking what was made under an older key fails while one cannot be read.';
+    ELSIF unlisted_restrictions OPERATOR(pg_catalog.>) 0 THEN
+      status := 'error';
+      detail := pg_catalog.format('restrictions were made under %s replaced key(s) that are not listed: %s', n, conn);
+      hint := 'List the file of each after the current key''s in pg_privacy.key_file and reload: until then every update of a table that holds data subjects, is_restricted, unrestrict_subject, export_subject and the purge''s anonymization refuse (they cannot tell whom those restrictions cover).';
+    ELSIF n OPERATOR(pg_catalog.>) 0 THEN
+      status := 'warning';
+      detail := pg_catalog.format('what was made under %s replaced key(s) cannot be verified: %s', n, conn);
+      hint := 'List the file of each after the current key''s in pg_privacy.key_file and reload; verify_audit_log and replay_erasures refuse until then.';
+    ELSE
+      status := 'ok';
+      detail := pg_catalog.format('%s key(s) listed; every key the audit log, the erasure ledger and the restrictions need is listed', nkeys);
+      hint := NULL;
+    END IF;
+  EXCEPTION WHEN OTHERS THEN
+    status := 'error';
+    detail := SQLERRM;
+    hint := 'Check pg_privacy.key_file: every listed file must be a usable key file.';
+  END;
+  RETURN NEXT;
+  conn := NULL;
+  stored := NULL;
+
+  -- 3. The purge: scheduled with pg_cron, and its last run.
+  area := 'purge';
+  SELECT pg_catalog.count(*) INTO npolicies FROM privacy.retention_policy;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_cron') THEN
+    status := 'warning';
+    detail := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0
+                   THEN pg_catalog.format('pg_cron not installed in this database; tables with a retention policy: %s', npolicies)
+                   ELSE 'pg_cron not installed in this database' END;
+    hint := 'Schedule CALL privacy.run_purge() nightly: with pg_cron (cron.database_name = this database, cron.use_background_workers = on, CREATE EXTENSION pg_cron, SELECT privacy.schedule_purge()), '
+            'or with cron.schedule_in_database() from pg_cron''s database, or another scheduler.';
+    RETURN NEXT;
+  ELSE
+    EXECUTE 'SELECT j.jobid, j.schedule, j.command, j.nodename, j.nodeport, j.database, j.username, j.active
+               FROM cron.job j WHERE j.jobname OPERATOR(pg_catalog.=) $1
+              ORDER BY j.jobid DESC LIMIT 1'
+      INTO job USING 'pg_privacy_purge';
+    IF job.jobid IS NULL THEN
+      status := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0 THEN 'error' ELSE 'warning' END;
+      detail := CASE WHEN npolicies OPERATOR(pg_catalog.>) 0
+                     THEN pg_catalog.format('the purge is not scheduled; tables with a retention policy: %s', npolicies)
+                     ELSE 'the purge is not scheduled (and no table has a retention policy)' END;
+      hint := 'Schedule it with SELECT privacy.schedule_purge(''30 3 * * *'').';
+      RETURN NEXT;
+    ELSE
+      EXECUTE 'SELECT d.status, d.return_message, d.start_time, d.end_time
+                 FROM cron.job_run_details d WHERE d.jobid OPERATOR(pg_catalog.=) $1
+                ORDER BY d.runid DESC LIMIT 1'
+        INTO last USING job.jobid;
+      IF NOT job.active THEN
+        status := 'error';
+        detail := pg_catalog.format('purge job %s is inactive', job.jobid);
+        hint := 'Activate it again with SELECT privacy.schedule_purge(schedule).';
+      ELSIF job.database OPERATOR(pg_catalog.<>) pg_catalog.current_database() THEN
+        status := 'error';
+        detail := pg_catalog.format('purge job %s runs in database %s, not in this one', job.jobid, job.database);
+        hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule).';
+      ELSIF last.status IS NOT DISTINCT FROM 'failed' THEN
+        status := 'error';
+        detail := pg_catalog.format('the last run of purge job %s failed at %s: %s', job.jobid,
+                                    pg_catalog.to_char(COALESCE(last.end_time, last.start_time), 'YYYY-MM-DD HH24:MI:SSOF'),
+                                    COALESCE(last.return_message, 'no message'));
+        hint := CASE
+          WHEN last.return_message LIKE 'connection failed%'
+            THEN 'pg_cron could not connect: set cron.use_background_workers = on in postgresql.conf, restart, and SELECT privacy.schedule_purge(schedule).'
+          WHEN last.return_message LIKE 'could not start background process%'
+            THEN 'Raise max_worker_processes (pg_cron''s jobs need background workers beside parallel query and replication) and restart.'
+          ELSE 'See cron.job_run_details and privacy.audit_log (event retention.purge_failed); run CALL privacy.run_purge() by hand to see the error.' END;
+      ELSIF pg_catalog.current_setting('cron.use_background_workers', true) IS DISTINCT FROM 'on'
+            AND (job.nodename IS DISTINCT FROM COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost')
+                 OR job.nodeport IS DISTINCT FROM pg_catalog.current_setting('port')::integer) THEN
+        -- pg_cron connects to the node the job names: one restored from
+        -- another cluster, or made before cron.host changed, misses.
+        status := 'warning';
+        detail := pg_catalog.format('purge job %s connects to %s port %s, not to this server (%s port %s): its next run fails',
+                                    job.jobid, job.nodename, job.nodeport,
+                                    COALESCE(pg_catalog.current_setting('cron.host', true), 'localhost'),
+                                    pg_catalog.current_setting('port'));
+        hint := 'Schedule it again with SELECT privacy.schedule_purge(schedule): the job is made for this server.';
+      ELSIF last.status IS NULL THEN
+        conn := privacy_internal._cron_connection_problem();
+        status := CASE WHEN conn IS NULL THEN 'ok' ELSE 'warning' END;
+        detail := pg_catalog.format('purge job %s scheduled ''%s'' (%s), not run yet%s', job.jobid, job.schedule, job.command,
+                                    CASE WHEN conn IS NULL THEN '' ELSE '; ' || conn END);
+        hint := CASE WHEN conn IS NULL THEN NULL
+                     ELSE 'Set cron.use_background_workers = on and restart, then SELECT privacy.schedule_purge(schedule).' END;
+      ELSE
+        status := 'ok';
+        detail := pg_catalog.format('purge job %s scheduled ''%s''; last run %s at %s', job.jobid, job.schedule,
+                                    last.status, pg_catalog.to_char(COALESCE(last.end_time, last.start_time), 'YYYY-MM-DD HH24:MI:SSOF'));
+        hint := NULL;
+      END IF;
+      RETURN NEXT;
+    END IF;
+  END IF;
+
+  -- 4. Data-subject requests past their deadline and still open.
+  area := 'subject requests';
+  SELECT pg_catalog.count(*),
+         pg_catalog.string_agg(pg_catalog.format('%s (%s, due %s)', d.id, d.request, pg_catalog.to_char(d.due_at, 'YYYY-MM-DD')), ', ' ORDER BY d.due_at, d.id)
+    INTO n, detail
+    FROM privacy.request_deadlines d
+   WHERE d.closed_at IS NULL AND d.due_at OPERATOR(pg_catalog.<) pg_catalog.now();
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'error';
+    detail := pg_catalog.format('open requests past their deadline (%s): %s', n, detail);
+    hint := 'Answer them and close them with privacy.close_request(id, outcome); privacy.request_deadlines lists them.';
+  ELSE
+    SELECT pg_catalog.count(*) INTO m FROM privacy.subject_request q WHERE q.closed_at IS NULL;
+    status := 'ok';
+    detail := pg_catalog.format('no open request is overdue (%s open)', m);
+    hint := NULL;
+  END IF;
+  RETURN NEXT;
+
+  -- 5. The catalog: each problem is an error.
+  area := 'catalog';
+  n := 0;
+  FOR r IN SELECT p.table_name, p.column_name, p.problem FROM privacy.catalog_problems p
+            ORDER BY p.table_name::text, p.column_name, p.problem LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'error';
+    detail := pg_catalog.format('%s%s: %s', r.table_name,
+                                CASE WHEN r.column_name IS NULL THEN '' ELSE '.' || pg_catalog.quote_ident(r.column_name) END,
+                                r.problem);
+    hint := 'See privacy.catalog_problems; fix the table or its declaration (privacy.register_column, privacy.unregister_column).';
+    RETURN NEXT;
+  END LOOP;
+  -- a protected Citus table whose shards carry another rule than the
+  -- catalog signs now (src/protect.c, signed rules)
+  FOR r IN SELECT t.tbl FROM privacy.registered_table t
+            WHERE EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl)
+              AND privacy_internal._protect_rule_stale(t.tbl)
+            ORDER BY t.tbl::text LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'error';
+    detail := pg_catalog.format('%s: the protect rule on its shards is not the one the catalog gives now (renamed, another owner, or a domain taken away)', r.tbl);
+    hint := pg_catalog.format('Run SELECT privacy.protect(%L) on the coordinator.', r.tbl::text);
+    RETURN NEXT;
+  END LOOP;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('no catalog problem (registered tables: %s)',
+                                (SELECT pg_catalog.count(*) FROM privacy.registered_table));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 6. Columns that look personal but are not declared.
+  area := 'undeclared columns';
+  SELECT pg_catalog.count(*),
+         pg_catalog.string_agg(x.c, ', ' ORDER BY x.c) FILTER (WHERE x.i OPERATOR(pg_catalog.<=) 10)
+    INTO n, detail
+    FROM (SELECT u.table_name::text || '.' || pg_catalog.quote_ident(u.column_name) AS c,
+                 pg_catalog.row_number() OVER (ORDER BY u.table_name::text, u.column_name) AS i
+            FROM privacy_internal._undeclared_by_name u) x;
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('columns that look personal but are not declared (%s): %s%s', n, detail,
+                                CASE WHEN n OPERATOR(pg_catalog.>) 10 THEN ', ...' ELSE '' END);
+    hint := 'Declare them with privacy.register_column() (see privacy.undeclared_columns).';
+  ELSE
+    status := 'ok'; detail := 'no undeclared personal column'; hint := NULL;
+  END IF;
+  RETURN NEXT;
+
+  -- 7. Tables with protect transformations whose protection is not in force.
+  area := 'protection';
+  n := 0;
+  FOR r IN SELECT p.table_name FROM privacy.protected_tables p WHERE NOT p.protected
+            ORDER BY p.table_name::text LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'error';
+    detail := pg_catalog.format('protection of %s is not in force: %s', r.table_name,
+                                COALESCE(privacy_internal._protection_problem(r.table_name),
+                                                    'it has protect declarations but no protect trigger'));
+    hint := CASE WHEN privacy_internal._has_protect_trigger(r.table_name)
+                 THEN 'Restore the protect trigger (ALTER TABLE ... ENABLE TRIGGER zz_pg_privacy_protect, on every partition), or remove the protection with privacy.unprotect() and install it again with privacy.protect().'
+                 ELSE pg_catalog.format('Run SELECT privacy.protect(%L) (rewrite_existing => true converts rows stored meanwhile).',
+                                        r.table_name::text) END;
+    RETURN NEXT;
+  END LOOP;
+  IF n OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('protection in force (protected tables: %s)', (SELECT pg_catalog.count(*) FROM privacy.protected_tables));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 8. Restrictions and legal holds past their end and still in place.
+  area := 'restrictions and holds';
+  SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT x.kind, ', ')
+    INTO n, detail
+    FROM privacy.restriction x
+   -- a restriction an erasure left on the rows it had to keep ends by
+   -- itself at its end (restrict checks ignore it from then on); one the
+   -- subject asked for is lifted by hand
+   WHERE x.origin OPERATOR(pg_catalog.=) 'request'
+     AND x.until IS NOT NULL AND x.until OPERATOR(pg_catalog.<) pg_catalog.now();
+  SELECT pg_catalog.count(*) INTO m
+    FROM privacy.legal_hold h
+   WHERE h.released_at IS NULL AND h.until IS NOT NULL AND h.until OPERATOR(pg_catalog.<) pg_catalog.now();
+  IF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('restrictions past their end and still in place (%s): kinds %s', n, detail);
+    hint := 'Lift them with privacy.unrestrict_subject(kind, value) or restrict again with a new end.';
+    RETURN NEXT;
+  END IF;
+  IF m OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('legal holds past their end and not released (%s): ids %s', m,
+                                (SELECT pg_catalog.string_agg(h.id::text, ', ' ORDER BY h.id) FROM privacy.legal_hold h
+                                  WHERE h.released_at IS NULL AND h.until IS NOT NULL
+                                    AND h.until OPERATOR(pg_catalog.<) pg_catalog.now()));
+    hint := 'Release them with privacy.release_hold(id), or place a new hold if the reason still holds (see privacy.legal_holds).';
+    RETURN NEXT;
+  END IF;
+  IF n OPERATOR(pg_catalog.=) 0 AND m OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('no restriction or hold past its end (restrictions: %s, active holds: %s)',
+                                (SELECT pg_catalog.count(*) FROM privacy.restriction),
+                                (SELECT pg_catalog.count(*) FROM privacy.legal_hold h
+                                  WHERE h.released_at IS NULL
+                                    AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>=) pg_catalog.now())));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 9. Masking: each masked role still one the masks hold for (mask_role's
+  -- conditions, which a later GRANT or ALTER ROLE can break).
+  area := 'masking';
+  m := 0;
+  FOR r IN
+    SELECT m.role::oid AS rid, a.rolname, a.oid IS NULL AS gone,
+           COALESCE(x.files, false) AS reads_files, x.tables AS owns
+      FROM privacy.masked_role m
+      LEFT JOIN pg_catalog.pg_roles a ON a.oid OPERATOR(pg_catalog.=) m.role::oid
+      LEFT JOIN LATERAL privacy_internal._mask_reads_around(a.oid) x ON a.oid IS NOT NULL
+     ORDER BY m.role::oid
+  LOOP
+    IF r.gone THEN
+      status := 'warning';
+      detail := pg_catalog.format('a masked role (OID %s) no longer exists', r.rid);
+      hint := 'A role created again under its name is not masked: mask it with privacy.mask_role().';
+      RETURN NEXT;
+      m := m + 1;
+    ELSIF r.reads_files OR r.owns IS NOT NULL THEN
+      status := 'error';
+      detail := CASE WHEN r.reads_files
+                     THEN pg_catalog.format('masked role %I is a superuser, a replication role or may read the server''s files: it reads around the masks', r.rolname)
+                     ELSE pg_catalog.format('masked role %I owns, may add triggers to, or may reference in a foreign key, registered tables (%s): its code sees their rows in clear', r.rolname, r.owns) END;
+      hint := 'Take the attribute, the membership, the ownership, or the TRIGGER or REFERENCES privilege back (mask_role refuses such roles).';
+      RETURN NEXT;
+      m := m + 1;
+    END IF;
+  END LOOP;
+  IF m OPERATOR(pg_catalog.=) 0 THEN
+    status := 'ok';
+    detail := pg_catalog.format('masked roles: %s', (SELECT pg_catalog.count(*) FROM privacy.masked_role));
+    hint := NULL;
+    RETURN NEXT;
+  END IF;
+
+  -- 11. The erasure ledger (75_subject_ledger.sql): configured, and the
+  -- database where its ledger is.
+  area := 'erasure ledger';
+  hint := NULL;
+  IF NOT privacy_internal._ledger_configured() THEN
+    status := 'warning';
+    detail := 'no erasure ledger: a restore from a backup taken before an erasure brings the erased subject back, and nothing says so';
+    hint := 'Set pg_privacy.erasure_ledger_file to a file outside the data directory (doc/operations.md, "Erasures that survive a restore") and reload.';
+    RETURN NEXT;
+  ELSIF pg_catalog.pg_is_in_recovery() THEN
+    status := 'ok';
+    detail := 'a standby: the primary records erasures in the ledger';
+    RETURN NEXT;
+  ELSE
+    BEGIN
+      SELECT (i).* INTO r FROM (SELECT privacy_internal._ledger_identity() AS i) y;
+      SELECT t.seq, t.mac INTO m, conn FROM privacy_internal._ledger_tail(r.database_id::text) t;
+      -- this database's own lines after where it is, and its sources'
+      SELECT pg_catalog.count(*) INTO n
+        FROM privacy_internal._ledger_entries() e
+        JOIN pg_catalog.jsonb_array_elements(pg_catalog.jsonb_build_array(
+               pg_catalog.jsonb_build_object('db', r.database_id, 'seq', r.last_seq)) OPERATOR(pg_catalog.||) r.sources) ch
+          ON e.chain::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
+       WHERE e.verified IS NOT TRUE AND (e.seq IS NULL OR e.seq OPERATOR(pg_catalog.>) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint);
+      IF r.database_id IS NULL THEN
+        status := 'error';
+        detail := 'this database has no erasure ledger identity (privacy.erasure_ledger_state is empty)';
+        hint := 'The next erasure makes one; erasures recorded under its old identity are not replayed here.';
+      ELSIF n OPERATOR(pg_catalog.>) 0 THEN
+        status := 'error';
+        detail := pg_catalog.format('%s line(s) of this database''s erasure ledger do not verify (altered, damaged, or made under a key pg_privacy.key_file does not list)', n);
+        hint := 'List the keys the ledger was written under in pg_privacy.key_file (privacy.key_versions), or put back the ledger file from its own backup; replay_erasures refuses until then.';
+      ELSIF r.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here() THEN
+        status := 'error';
+        detail := 'this database was restored or copied from another place: erasures recorded after its backup may not be applied, and it refuses new ones';
+        hint := 'Run SELECT * FROM privacy.replay_erasures();';
+      ELSIF COALESCE(m, 0) OPERATOR(pg_catalog.>) r.last_seq THEN
+        status := 'error';
+        detail := pg_catalog.format('this database is older than its erasure ledger: %s erasure(s) recorded after its last one are not applied, and it refuses new ones',
+                                    m OPERATOR(pg_catalog.-) r.last_seq);
+        hint := 'Run SELECT * FROM privacy.replay_erasures();';
+      ELSIF COALESCE(m, 0) OPERATOR(pg_catalog.<) r.last_seq THEN
+        status := 'error';
+        detail := pg_catalog.format('the erasure ledger lacks this database''s erasures up to number %s: it is not this database''s ledger, or lost lines', r.last_seq);
+        hint := 'Set pg_privacy.erasure_ledger_file to this database''s ledger, or put the file back from its own backup (privacy.fork_erasure_ledger() starts a new chain if it is lost).';
+      ELSIF m IS NOT NULL AND conn IS DISTINCT FROM r.last_mac THEN
+        status := 'error';
+        detail := pg_catalog.format('another database wrote this database''s chain in the erasure ledger (entry number %s is not the one it wrote)', m);
+        hint := 'In each physical copy that is not the original, run SELECT privacy.fork_erasure_ledger(); then replay_erasures() here.';
+      ELSIF EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(r.sources) src
+                     WHERE (SELECT t.seq FROM privacy_internal._ledger_tail(src OPERATOR(pg_catalog.->>) 'db') t)
+                           OPERATOR(pg_catalog.>) (src OPERATOR(pg_catalog.->>) 'seq')::bigint) THEN
+        status := 'warning';
+        detail := 'the database this one was restored or copied from recorded erasures since that are not applied here';
+        hint := 'Run SELECT * FROM privacy.replay_erasures(); (a copy kept for tests: every night).';
+      ELSE
+        status := 'ok';
+        detail := pg_catalog.format('%s erasure(s) recorded; the database is where its ledger is', r.last_seq);
+      END IF;
+    EXCEPTION WHEN OTHERS THEN
+      status := 'error';
+      detail := SQLERRM;
+      hint := 'The erasure ledger cannot be read: see the server log, and doc/operations.md.';
+    END;
+    RETURN NEXT;
+  END IF;
 END
 $$;
 

@@ -59,7 +59,7 @@ SELECT p.oid::regprocedure AS internal, has_function_privilege('regress_att_pub'
  WHERE p.pronamespace = 'privacy_internal'::regnamespace
    AND p.proname IN ('_publish', '_analyze_grouped_query', '_grouped_query_def',
                      '_check_publishable', '_check_publish_schema', '_qualified_name')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT count(*) AS record_published_left FROM pg_proc
  WHERE pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND proname = '_record_published';
 SET ROLE regress_att_nobody;

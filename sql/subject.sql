@@ -93,11 +93,11 @@ INSERT INTO regress_subj.newsletter VALUES
 
 -- Columns without an index for the lookup
 SELECT table_name, column_name, lookup, suggested_index FROM privacy.missing_indexes
- WHERE table_name::text LIKE 'regress_subj.%' ORDER BY 1::text, 2;
+ WHERE table_name::text LIKE 'regress_subj.%' ORDER BY table_name::text, column_name;
 CREATE INDEX ON regress_subj.subscription (privacy.lookup_value('msisdn', msisdn, 'DK'));
 CREATE INDEX ON regress_subj.newsletter (privacy.lookup_value('email', email, 'DK'));
 SELECT table_name, column_name FROM privacy.missing_indexes
- WHERE table_name::text LIKE 'regress_subj.%' ORDER BY 1::text, 2;
+ WHERE table_name::text LIKE 'regress_subj.%' ORDER BY table_name::text, column_name;
 
 -- Bad input
 SELECT privacy.export_subject('passport', 'X1');

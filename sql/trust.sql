@@ -247,7 +247,7 @@ SELECT p.oid::regprocedure AS internal_for_public
                          '_trigger_problem', '_consent_problem', '_restrict_problem', '_enforcement_problems',
                          '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids', '_subject_ids_span',
                          '_mask_pseudonym')
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT count(*) AS internal_relations_for_public
   FROM pg_class c
  WHERE c.relnamespace = 'privacy_internal'::regnamespace

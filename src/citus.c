@@ -155,6 +155,7 @@ typedef struct ShardProbe
 {
 	int64		shardid;		/* the shard to find (pg_dist_shard) */
 	Oid			relid;			/* the table to find (pg_dist_partition) */
+	int32		group;			/* the node group to find (pg_dist_placement) */
 	Oid			found_relid;	/* its logical table */
 	char	   *partkey;		/* its distribution key, as Citus wrote it */
 	bool		found;
@@ -172,54 +173,76 @@ shard_row(Datum *values, bool *nulls, void *arg)
 	return false;
 }
 
+static bool
+placement_row(Datum *values, bool *nulls, void *arg)
+{
+	ShardProbe *p = (ShardProbe *) arg;
+
+	if (nulls[0] || nulls[1] || DatumGetInt64(values[0]) != p->shardid ||
+		DatumGetInt32(values[1]) != p->group)
+		return true;
+	p->found = true;
+	return false;
+}
+
 /*
- * The logical table whose shard relation relid is, by Citus's catalog
- * (pg_dist_shard: on a worker with Citus's metadata, on the coordinator for
- * its own placements), with the shard's id in *shardid; InvalidOid when
- * relid is no shard.  A shard is named after its table: the table's name
- * (cut and hashed when too long), "_", the shard id, in the table's schema.
+ * The logical table whose shard relation relid is, by Citus's catalog, with
+ * the shard's id in *shardid; InvalidOid when relid is no shard placed on
+ * this node.  A shard is named after its table, "<table>_<shard id>", in
+ * the table's schema (pg_dist_shard), and this node holds a placement of it
+ * (pg_dist_placement, this node's group in pg_dist_local_group): a table of
+ * that name on a node without the placement is no shard.  (Citus cuts and
+ * hashes the name of a table too long for the suffix: such shards are not
+ * recognised, so protect() refuses those names.)
  */
 Oid
 pgp_citus_shard_of(Oid relid, int64 *shardid)
 {
 	char	   *relname = get_rel_name(relid);
 	Oid			catalog = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
+	Oid			placements = get_relname_relid("pg_dist_placement", PG_CATALOG_NAMESPACE);
 	const char *cols[2] = {"shardid", "logicalrelid"};
+	const char *pcols[2] = {"shardid", "groupid"};
 	const char *us;
 	const char *d;
 	char	   *logical;
-	char		suffix[32];
+	char		expect[NAMEDATALEN * 2];
 	ShardProbe	p;
+	CatalogProbe g = {InvalidOid, 0, false};
 
-	if (relname == NULL || !OidIsValid(catalog))
+	if (relname == NULL || !OidIsValid(catalog) || !OidIsValid(placements))
 		return InvalidOid;
 	us = strrchr(relname, '_');
-	if (us == NULL || us[1] == '\0')
+	if (us == NULL || us[1] == '\0' || us[1] == '0' || strlen(us + 1) > 18)
 		return InvalidOid;
 	for (d = us + 1; *d; d++)
 		if (*d < '0' || *d > '9')
 			return InvalidOid;
-	if (strlen(us + 1) > 18)
-		return InvalidOid;
 	memset(&p, 0, sizeof(p));
 	p.shardid = strtoll(us + 1, NULL, 10);
 	if (!pgp_scan_latest(catalog, cols, 2, shard_row, &p) || !p.found)
 		return InvalidOid;
-	/* the shard lies in its table's schema and is named after it */
+	/* in its table's schema, named exactly after it */
 	if (get_rel_namespace(p.found_relid) != get_rel_namespace(relid))
 		return InvalidOid;
 	logical = get_rel_name(p.found_relid);
 	if (logical == NULL)
 		return InvalidOid;
-	snprintf(suffix, sizeof(suffix), "_" INT64_FORMAT, p.shardid);
-	if (strlen(logical) + strlen(suffix) < NAMEDATALEN)
+	snprintf(expect, sizeof(expect), "%s_" INT64_FORMAT, logical, p.shardid);
+	if (strcmp(expect, relname) != 0)
+		return InvalidOid;
+	/* placed on this node */
+	if (!catalog_has("pg_dist_local_group", "groupid", &g))
+		return InvalidOid;
 	{
-		if (strlen(relname) != strlen(logical) + strlen(suffix) ||
-			strncmp(relname, logical, strlen(logical)) != 0)
+		ShardProbe	q;
+
+		memset(&q, 0, sizeof(q));
+		q.shardid = p.shardid;
+		q.group = g.first;
+		if (!pgp_scan_latest(placements, pcols, 2, placement_row, &q) || !q.found)
 			return InvalidOid;
 	}
-	else if (strncmp(relname, logical, 16) != 0)
-		return InvalidOid;
 	*shardid = p.shardid;
 	return p.found_relid;
 }

@@ -801,7 +801,7 @@ check_database_key(void)
 						 "If the key was replaced on purpose, declare it with SELECT privacy.accept_key_change('%s'), "
 						 "and keep the replaced key's file listed after the new one in pg_privacy.key_file; "
 						 "existing pseudonyms are not converted.", stored, stored)));
-	if (stored != NULL)
+	if (stored != NULL || pgp_citus_worker())
 		pgp_key_checked = pgp_key_generation;
 }
 

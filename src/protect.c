@@ -165,6 +165,8 @@ typedef struct ProtectRel
 	bool		valid;
 	uint64		signed_keygen;	/* a signed rule's: the key generation its
 								 * signature was checked under, else 0 */
+	char		signed_tgname[NAMEDATALEN];	/* and the one trigger that
+											 * carries it */
 	int			ncols;
 	ProtectCol *cols;
 	int		   *repl_cols;		/* scratch for heap_modify_tuple_by_cols */
@@ -424,17 +426,24 @@ protect_set_col(ProtectCol *pc, Relation rel, MemoryContext cxt, const char *col
  * shards of a node added later):
  *   1. the rule, JSON: {"v": 1, "schema", "table", "owner", "country",
  *      "cols": [[column, transformation, identifier kind's normalization or
- *      null, domain, denied], ...]}, built from the catalog alone
- *      (_protect_shard_rule, never from an argument);
+ *      null, domain, denied], ...]}, built from the catalog
+ *      (_protect_shard_rule, never from an argument, but for the default
+ *      country, which protect() takes from its session and a later signing
+ *      from the rule it replaces);
  *   2. its HMAC-SHA256 under a key derived from the master key (purpose
  *      PGP_KP_SHARD_RULE), in hex.
  * The trigger on a shard checks, before it transforms anything, that the
  * signature holds under the node's own key (so every node transforms under
  * the coordinator's key, or refuses), that the relation is a shard of the
- * table the rule names (pg_dist_shard), owned by the role the rule names
- * (who held the domains when it was signed), and that no protected column
- * is the distribution column.  A rule can be copied but not changed, and
- * it protects nothing but the shards of its own table.
+ * table the rule names, named exactly after it and placed on this node
+ * (pg_dist_shard, pg_dist_placement), that it is the one trigger Citus
+ * named after the shard (a second one would transform twice), that the
+ * shard is owned by the role the rule names (who held the domains when it
+ * was signed), and that no protected column is the distribution column.
+ * A rule can be copied but not changed, and it protects nothing but the
+ * shards of its own table.  What changes a rule (a declaration, a grant, a
+ * key change) signs it again; a rename or a new owner makes the shards
+ * refuse rows until protect() signs it again.
  * ------------------------------------------------------------------
  */
 #define PGP_KP_SHARD_RULE	"shard-rule"
@@ -545,6 +554,19 @@ protect_build_signed(ProtectRel *pr, Relation rel, Trigger *tg, MemoryContext cx
 						RelationGetRelationName(rel), quote_qualified_identifier(schema, table)),
 				 errdetail("A signed protect rule protects only the shards of the Citus table it was written for; the row would be stored untransformed."),
 				 errhint("Protect this table with privacy.protect().")));
+	/* by the one trigger Citus names after the shard (not a second one) */
+	{
+		char		tgexpect[NAMEDATALEN + 32];
+
+		snprintf(tgexpect, sizeof(tgexpect), "zz_pg_privacy_protect_" INT64_FORMAT, shardid);
+		if (strcmp(tg->tgname, tgexpect) != 0 || strlen(tgexpect) >= NAMEDATALEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the protect rule on shard \"%s\" is carried by trigger \"%s\", not by \"%s\"",
+							RelationGetRelationName(rel), tg->tgname, tgexpect),
+					 errdetail("Only the trigger Citus copied from the distributed table transforms its rows: a second one would transform them twice."),
+					 errhint("Drop that trigger, and run privacy.protect() on the distributed table on the coordinator again.")));
+	}
 	candidates = list_make1_oid(logical);
 	if (get_rel_relispartition(logical))
 		candidates = list_concat(candidates, get_partition_ancestors(logical));
@@ -640,21 +662,23 @@ protect_build_signed(ProtectRel *pr, Relation rel, Trigger *tg, MemoryContext cx
 	else
 		pr->registered = relid;
 	pr->signed_keygen = pgp_key_generation;
+	strlcpy(pr->signed_tgname, tg->tgname, NAMEDATALEN);
 }
 
 PG_FUNCTION_INFO_V1(pgp_protect_shard_rule);
 
 /*
- * _protect_shard_rule(tbl): the rule and its signature for the protect
- * trigger of a Citus table (see above), from the catalog: the table's
- * schema and name, its owner, pg_privacy.default_country, and per
+ * _protect_shard_rule(tbl, country): the rule and its signature for the
+ * protect trigger of a Citus table (see above), from the catalog: the
+ * table's schema and name, its owner, the default country (country, or
+ * pg_privacy.default_country), and per
  * protected column its transformation, identifier kind's normalization,
  * domain and whether the owner may not produce that domain's pseudonyms.
  */
 Datum
 pgp_protect_shard_rule(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
+	Oid			relid;
 	Oid			argtypes[1] = {REGCLASSOID};
 	Datum		values[1];
 	StringInfoData r;
@@ -664,6 +688,13 @@ pgp_protect_shard_rule(PG_FUNCTION_ARGS)
 	char		mac[2 * PGP_SHA256_LEN + 1];
 	Datum		out[2];
 	uint64		i;
+	const char *country = pgp_default_country;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
+		country = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	nsp = get_namespace_name(get_rel_namespace(relid));
 	name = get_rel_name(relid);
@@ -680,8 +711,8 @@ pgp_protect_shard_rule(PG_FUNCTION_ARGS)
 	appendStringInfoString(&r, ", \"owner\": ");
 	escape_json(&r, GetUserNameFromId(ownerid, false));
 	appendStringInfoString(&r, ", \"country\": ");
-	if (pgp_default_country != NULL && pgp_default_country[0] != '\0')
-		escape_json(&r, pgp_default_country);
+	if (country != NULL && country[0] != '\0')
+		escape_json(&r, country);
 	else
 		appendStringInfoString(&r, "null");
 	appendStringInfoString(&r, ", \"cols\": [");
@@ -1077,6 +1108,18 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		tuple = td->tg_trigtuple;
 
 	pr = protect_lookup(rel, td->tg_trigger);
+
+	/*
+	 * A shard's state comes from the rule of one trigger: another trigger
+	 * running this function on the shard would transform the row twice.
+	 */
+	if (pr->signed_keygen != 0 && strcmp(td->tg_trigger->tgname, pr->signed_tgname) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the protect rule on shard \"%s\" is carried by trigger \"%s\", not by \"%s\"",
+						RelationGetRelationName(rel), td->tg_trigger->tgname, pr->signed_tgname),
+				 errdetail("Only the trigger Citus copied from the distributed table transforms its rows: a second one would transform them twice."),
+				 errhint("Drop that trigger.")));
 
 	/*
 	 * The trigger fires on a relation pg_privacy knows no protected column

@@ -568,6 +568,11 @@ BEGIN
   END IF;
   INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
        VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
+  -- the shards of a protected Citus table transform by the rule their
+  -- trigger carries (src/protect.c): signed again with this column
+  IF protect IS NOT NULL AND privacy_internal._has_protect_trigger(tbl) AND privacy_internal._citus_table(tbl) THEN
+    PERFORM privacy_internal._protect_citus_sign(tbl);
+  END IF;
   -- A table that now holds subjects' own identifiers gets the restriction
   -- check at once while any subject is restricted (73_subject_restrict.sql).
   IF identifies IS NOT NULL AND link OPERATOR(pg_catalog.=) 'owner'
@@ -856,6 +861,19 @@ DECLARE
   ev text;
   followed boolean := false;
 BEGIN
+  -- The shards of a protected Citus table transform the columns their
+  -- signed rule names (src/protect.c): a renamed protected column would be
+  -- stored raw under its new name, another column transformed under the
+  -- old one.
+  IF privacy_internal._citus_table(tbl) AND privacy_internal._has_protect_trigger(tbl)
+     AND EXISTS (SELECT FROM privacy.registered_column c
+                  WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl
+                    AND c.col OPERATOR(pg_catalog.=) old_name AND c.protect IS NOT NULL) THEN
+    RAISE EXCEPTION 'cannot rename protected column "%" of table %, which Citus manages', old_name, tbl
+      USING ERRCODE = '0A000',
+            DETAIL = 'The protect trigger on its shards transforms the column by the name its signed rule gives.',
+            HINT = 'Keep the name; or remove the protection with privacy.unprotect() while no row is written, rename the column, and protect the table again.';
+  END IF;
   FOR ev IN
     WITH c AS (UPDATE privacy.registered_column c SET col = new_name
                 WHERE c.tbl OPERATOR(pg_catalog.=) _follow_column_rename.tbl

@@ -200,31 +200,58 @@ COMMENT ON FUNCTION privacy_internal._transform(text, text, text, text) IS
 
 -- The rule and its signature that the protect trigger of a Citus table
 -- carries onto every shard (src/protect.c, signed rules): built from the
--- catalog, never from an argument.
-CREATE FUNCTION privacy_internal._protect_shard_rule(tbl regclass) RETURNS text[]
-  LANGUAGE c VOLATILE STRICT
+-- catalog, never from an argument, but for the default country national
+-- numbers are read in (NULL: pg_privacy.default_country).
+CREATE FUNCTION privacy_internal._protect_shard_rule(tbl regclass, country text DEFAULT NULL) RETURNS text[]
+  LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_protect_shard_rule';
-COMMENT ON FUNCTION privacy_internal._protect_shard_rule(regclass) IS
+COMMENT ON FUNCTION privacy_internal._protect_shard_rule(regclass, text) IS
   'internal: the signed rule for the protect trigger of a Citus table''s shards';
+
+-- The default country of the rule the protect trigger of a Citus table
+-- carries, or NULL.
+CREATE FUNCTION privacy_internal._protect_rule_country(tbl regclass) RETURNS text
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  -- (the first argument: the bytes before the first NUL)
+  SELECT pg_catalog.convert_from(pg_catalog.substr(g.tgargs, 1, pg_catalog.position(g.tgargs, '\x00'::bytea) OPERATOR(pg_catalog.-) 1),
+                                 'UTF8')::jsonb OPERATOR(pg_catalog.->>) 'country'
+    FROM pg_catalog.pg_trigger g
+   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+     AND g.tgnargs OPERATOR(pg_catalog.=) 2
+$$;
 
 -- (Re)create the protect trigger of a Citus table with its signed rule;
 -- Citus copies it onto every shard.  Also after what makes the rule stale:
--- a domain grant or revocation, a key change, a rename or a new owner.
-CREATE FUNCTION privacy_internal._protect_citus_sign(tbl regclass) RETURNS void
+-- a declaration, a domain grant or revocation, a key change, a rename or a
+-- new owner (the rule's default country kept unless `country` is given).
+-- A rule that would not change is left as it is (dropping and creating the
+-- trigger locks the table and every shard), unless `force`: protect()
+-- writes it onto every shard again, whatever a shard holds.
+CREATE FUNCTION privacy_internal._protect_citus_sign(tbl regclass, country text DEFAULT NULL,
+                                                     force boolean DEFAULT false) RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  r      text[] := privacy_internal._protect_shard_rule(tbl);
+  r      text[] := privacy_internal._protect_shard_rule(
+                     tbl, COALESCE(country, privacy_internal._protect_rule_country(tbl)));
   unsafe text := pg_catalog.current_setting('citus.enable_unsafe_triggers', true);
+  now_args bytea;
 BEGIN
+  SELECT g.tgargs INTO now_args FROM pg_catalog.pg_trigger g
+   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
+  IF NOT force AND now_args OPERATOR(pg_catalog.=) (pg_catalog.convert_to(r[1], 'UTF8') OPERATOR(pg_catalog.||) '\x00'::bytea
+                                      OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], 'UTF8')
+                                      OPERATOR(pg_catalog.||) '\x00'::bytea) THEN
+    RETURN;
+  END IF;
   -- Citus creates a trigger on its tables' shards only when told that
   -- triggers there are safe: this one reads nothing but its row and its
   -- own rule
   PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
-  IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
-              WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
-                AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
+  IF now_args IS NOT NULL THEN
     PERFORM privacy_internal._allow_protect_ddl(tbl);
     EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
     PERFORM privacy_internal._allow_protect_ddl(NULL);
@@ -233,6 +260,32 @@ BEGIN
     'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
     'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(%L, %L)', tbl, r[1], r[2]);
   PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', COALESCE(unsafe, 'off'), true);
+END
+$$;
+
+-- Whether the rule the protect trigger of a Citus table carries onto its
+-- shards is not the one the catalog signs now (a rename, a new owner, a
+-- domain taken away by a change of role membership): privacy.health().
+CREATE FUNCTION privacy_internal._protect_rule_stale(tbl regclass) RETURNS boolean
+  LANGUAGE plpgsql VOLATILE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r text[];
+  now_args bytea;
+BEGIN
+  IF NOT privacy_internal._citus_table(tbl) THEN
+    RETURN false;
+  END IF;
+  SELECT g.tgargs INTO now_args FROM pg_catalog.pg_trigger g
+   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
+  IF NOT FOUND THEN
+    RETURN false;
+  END IF;
+  r := privacy_internal._protect_shard_rule(tbl, privacy_internal._protect_rule_country(tbl));
+  RETURN now_args IS DISTINCT FROM (pg_catalog.convert_to(r[1], 'UTF8') OPERATOR(pg_catalog.||) '\x00'::bytea
+                                    OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], 'UTF8')
+                                    OPERATOR(pg_catalog.||) '\x00'::bytea);
 END
 $$;
 
@@ -318,6 +371,15 @@ BEGIN
               DETAIL = 'The partitions Citus creates and attaches on every node are not covered yet.',
               HINT = 'Protect distributed tables without partitions, or keep the partitioned table local.';
     END IF;
+    -- (Citus cuts and hashes the shard names of a longer name: the
+    -- shards' trigger would not recognise them)
+    IF pg_catalog.octet_length((SELECT k.relname FROM pg_catalog.pg_class k
+                                 WHERE k.oid OPERATOR(pg_catalog.=) tbl)::text) OPERATOR(pg_catalog.>) 40 THEN
+      RAISE EXCEPTION 'protect is not supported on table %, which Citus manages, with a name longer than 40 bytes', tbl
+        USING ERRCODE = '0A000',
+              DETAIL = 'Its shards would be named by a hash Citus adds, which the protect trigger on a shard does not check.',
+              HINT = 'Rename the table to a shorter name.';
+    END IF;
     d := privacy_internal._citus_dist_column(tbl);
     IF d IS NOT NULL AND EXISTS (SELECT FROM privacy.registered_column c
                                   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
@@ -343,7 +405,7 @@ BEGIN
       LOOP
         PERFORM privacy_internal._check_domain_owner(tbl, d);
       END LOOP;
-      PERFORM privacy_internal._protect_citus_sign(tbl);
+      PERFORM privacy_internal._protect_citus_sign(tbl, pg_catalog.current_setting('pg_privacy.default_country'), true);
       PERFORM privacy_internal._audit('protect.on', tbl::text,
                              pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', 0, 'citus', 'signed again'));
       RETURN;
@@ -389,7 +451,7 @@ BEGIN
   -- Named to fire after the table's other BEFORE triggers (they fire in
   -- name order), so no later trigger can put a raw value back.
   IF citus THEN
-    PERFORM privacy_internal._protect_citus_sign(tbl);
+    PERFORM privacy_internal._protect_citus_sign(tbl, pg_catalog.current_setting('pg_privacy.default_country'), true);
   ELSE
     EXECUTE pg_catalog.format(
       'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '

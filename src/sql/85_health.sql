@@ -246,6 +246,18 @@ BEGIN
     hint := 'See privacy.catalog_problems; fix the table or its declaration (privacy.register_column, privacy.unregister_column).';
     RETURN NEXT;
   END LOOP;
+  -- a protected Citus table whose shards carry another rule than the
+  -- catalog signs now (src/protect.c, signed rules)
+  FOR r IN SELECT t.tbl FROM privacy.registered_table t
+            WHERE EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl)
+              AND privacy_internal._protect_rule_stale(t.tbl)
+            ORDER BY t.tbl::text LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'error';
+    detail := pg_catalog.format('%s: the protect rule on its shards is not the one the catalog gives now (renamed, another owner, or a domain taken away)', r.tbl);
+    hint := pg_catalog.format('Run SELECT privacy.protect(%L) on the coordinator.', r.tbl::text);
+    RETURN NEXT;
+  END LOOP;
   IF n OPERATOR(pg_catalog.=) 0 THEN
     status := 'ok';
     detail := pg_catalog.format('no catalog problem (registered tables: %s)',

@@ -199,12 +199,37 @@ my $ns2 = q1(q{SELECT get_shard_id_for_distribution_column('telco.notes', 2)});
 my $rule2 = $wk->safe_psql('postgres', qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[1] $args});
 my $mac2 = $wk->safe_psql('postgres', qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[2] $args});
 $wk->safe_psql('postgres', qq{
-CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON telco.notes_$ns2
+CREATE TRIGGER zz_pg_privacy_protect_$ns2 BEFORE INSERT OR UPDATE ON telco.notes_$ns2
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(\$r\$$rule2\$r\$, '$mac2');
 });
 $err = refuses($coord, q{INSERT INTO telco.notes VALUES (1, 2, '+4520111002', NULL)}, '55000',
 	'a signed rule copied onto the shard of another table refuses the row');
 like($err, qr/carries the protect rule of table telco\.calls, not of its own table telco\.notes/, '... naming both');
+
+# a second trigger carrying the rule on the real shard would transform twice
+$wk->safe_psql('postgres', qq{
+CREATE TRIGGER zzz_again BEFORE INSERT OR UPDATE ON telco.calls_$s2
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(\$r\$$rule2\$r\$, '$mac2');
+});
+$err = refuses($coord, q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2010, 2, '+4520111010')}, '55000',
+	'a second trigger carrying the rule on a shard refuses the row, never transforms it twice');
+like($err, qr/is carried by trigger "zzz_again", not by "zz_pg_privacy_protect_$s2"/, '... naming the trigger');
+$wk->safe_psql('postgres', qq{DROP TRIGGER zzz_again ON telco.calls_$s2});
+
+# a table named like a shard on a node that holds no placement of it (the
+# coordinator), with the rule copied: no shard
+my $s_other = q1(q{SELECT get_shard_id_for_distribution_column('telco.calls', 5)});
+q1(qq{
+SET citus.enable_manual_changes_to_shards = on;
+CREATE TABLE telco.calls_$s_other (id bigint, customer_id bigint, a_number text, b_number text, at timestamptz);
+CREATE TRIGGER zz_pg_privacy_protect_$s_other BEFORE INSERT OR UPDATE ON telco.calls_$s_other
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(\$r\$$rule2\$r\$, '$mac2');
+}) unless q1(qq{SELECT count(*) FROM pg_dist_placement WHERE shardid = $s_other AND groupid = 0}) ne '0';
+$err = refuses($coord, qq{SET citus.enable_manual_changes_to_shards = on;
+INSERT INTO telco.calls_$s_other VALUES (1, 5, '+4520111011', NULL, now())}, '55000',
+	'a table named like a shard on a node without its placement is no shard: the row is refused');
+like($err, qr/is not a shard of it/, '... saying so');
+q1(qq{SET citus.enable_manual_changes_to_shards = on; DROP TABLE telco.calls_$s_other});
 
 # a worker that loads another key
 my $key2 = CitusCluster::key_file($dir, 'other.key');
@@ -225,6 +250,9 @@ q1(q{CREATE ROLE traffic_owner; ALTER TABLE telco.calls OWNER TO traffic_owner})
 $err = refuses($coord, q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2003, 2, '+4520111004')}, '55000',
 	'after a change of owner the shards refuse rows');
 like($err, qr/owned by role "traffic_owner", its protect rule by role "postgres"/, '... naming both owners');
+my $stale = q{SELECT count(*) FROM privacy.health() h WHERE h.area = 'catalog' AND h.status = 'error'
+  AND h.detail LIKE 'telco.calls: the protect rule on its shards is not the one the catalog gives now%'};
+is(q1($stale), '1', 'health() reports the stale rule');
 refuses($coord, q{SELECT privacy.protect('telco.calls')}, '42501',
 	'protect() again refuses an owner without the domain');
 q1(q{SELECT privacy.grant_domain('default', 'traffic_owner')});
@@ -250,8 +278,31 @@ is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520111006') FROM telco.
 	't', '... and accept them after protect()');
 q1(q{ALTER TABLE telco.calls_archive RENAME TO calls; SELECT privacy.protect('telco.calls')});
 
+# a protected column declared later: the rule is signed again with it
+q1(q{ALTER TABLE telco.calls ADD COLUMN callback text;
+     SELECT privacy.register_column('telco.calls', 'callback', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+     INSERT INTO telco.calls (id, customer_id, a_number, callback) VALUES (2006, 2, '+4520111007', '+4520111008');
+     INSERT INTO public.raw_calls VALUES (2006, 2, '+4520111007', NULL)});
+is(q1(q{SELECT callback = privacy.pseudonymize_msisdn('+4520111008') FROM telco.calls WHERE customer_id = 2 AND id = 2006}),
+	't', 'a protected column declared after protect() is transformed on the shards at once');
+
+# a protected column cannot be renamed: the rule names it
+$err = refuses($coord, q{ALTER TABLE telco.calls RENAME COLUMN callback TO callback_number}, '0A000',
+	'renaming a protected column of a protected Citus table is refused');
+like($err, qr/cannot rename protected column "callback"/, '... saying which');
+
+# the rule keeps its default country when a grant signs it again from a
+# session with another one
+q1(q{SET pg_privacy.default_country = 'SE'; SELECT privacy.grant_domain('default', 'traffic_owner')});
+q1(q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2007, 2, '20 11 10 09');
+     INSERT INTO public.raw_calls VALUES (2007, 2, '+4520111009', NULL)});
+is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520111009') FROM telco.calls WHERE customer_id = 2 AND id = 2007}),
+	't', 'a national number is read in the default country the table was protected under');
+
 # the whole table once more, after all of that
-is(compare(), '1005/0/1005', 'every row still holds its pseudonyms, none transformed twice, no raw number');
+is(compare(), '1007/0/1007', 'every row still holds its pseudonyms, none transformed twice, no raw number');
+
+is(q1($stale), '0', 'health() reports no stale rule once protect() signed it again');
 
 # --- unprotect ----------------------------------------------------------------------
 
