@@ -490,6 +490,17 @@ SELECT count(*) AS stored_untransformed FROM regress_att.forged;
 SELECT privacy.protect('regress_att.signed');
 SELECT tgnargs FROM pg_trigger WHERE tgrelid = 'regress_att.signed'::regclass AND tgname = 'zz_pg_privacy_protect';
 SELECT privacy.unprotect('regress_att.signed');
+-- A local table whose protect trigger carries a rule for shards (as
+-- undistribute_table leaves it) and that the catalog declares: the catalog
+-- decides, the rule is not read; protect() gives it the local trigger.
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.signed
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(:'rule', :'mac');
+INSERT INTO regress_att.signed VALUES ('+4520123456', NULL);
+SELECT privacy.protect('regress_att.signed');
+SELECT tgnargs FROM pg_trigger WHERE tgrelid = 'regress_att.signed'::regclass AND tgname = 'zz_pg_privacy_protect';
+INSERT INTO regress_att.signed VALUES ('+4520123456', NULL);
+SELECT a_number = privacy.pseudonymize_msisdn('+4520123456') AS transformed_once FROM regress_att.signed;
+SELECT privacy.unprotect('regress_att.signed');
 
 -- Clean up
 DROP SCHEMA regress_att CASCADE;

@@ -547,13 +547,29 @@ protect_build_signed(ProtectRel *pr, Relation rel, Trigger *tg, MemoryContext cx
 
 	/* 3. a shard of the table the rule names (or of a partition of it) */
 	logical = pgp_citus_shard_of(relid, &shardid);
+	/*
+	 * A partition of a shard (of a partitioned distributed table) carries
+	 * the clone of its root shard's trigger, named after the root shard.
+	 */
+	if (OidIsValid(logical) && rel->rd_rel->relispartition)
+	{
+		Oid			root = llast_oid(get_partition_ancestors(relid));
+		int64		rootshard = 0;
+		Oid			rootlogical = pgp_citus_shard_of(root, &rootshard);
+
+		if (!OidIsValid(rootlogical) ||
+			!list_member_oid(get_partition_ancestors(logical), rootlogical))
+			logical = InvalidOid;
+		else
+			shardid = rootshard;
+	}
 	if (!OidIsValid(logical))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table \"%s\" carries the protect rule of table %s but is not a shard of it",
 						RelationGetRelationName(rel), quote_qualified_identifier(schema, table)),
 				 errdetail("A signed protect rule protects only the shards of the Citus table it was written for; the row would be stored untransformed."),
-				 errhint("Protect this table with privacy.protect().")));
+				 errhint("Run privacy.protect() on this table (after registering it, if Citus made it anew), or on the distributed table on the coordinator.")));
 	/* by the one trigger Citus names after the shard (not a second one) */
 	{
 		char		tgexpect[NAMEDATALEN + 32];
@@ -1563,8 +1579,13 @@ protect_check_attach(PartitionCmd *pc, bool may_switch_off)
 	SPI_finish();
 	if (!protected_tree)
 		return;
-	/* Citus attaching the shell of a distributed partition on a node */
-	pgp_citus_refuse(part, "attaching a partition to a protected table");
+	/*
+	 * Citus attaching the shell of a distributed partition on a worker: the
+	 * coordinator checked the partition (through Citus, below) when it was
+	 * attached there, and a shell holds no rows.
+	 */
+	if (pgp_citus_worker() && pgp_citus_table(part))
+		return;
 
 	partname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
 										  get_rel_name(part));

@@ -364,13 +364,6 @@ BEGIN
               DETAIL = 'Rewriting the rows already on the shards through Citus is not built.',
               HINT = 'Protect an empty distributed table and load the rows into it (INSERT ... SELECT from the raw table): the shards transform them.';
     END IF;
-    IF EXISTS (SELECT FROM pg_catalog.pg_class k
-                WHERE k.oid OPERATOR(pg_catalog.=) tbl AND k.relkind OPERATOR(pg_catalog.=) 'p') THEN
-      RAISE EXCEPTION 'protect is not supported on partitioned table %, which Citus manages', tbl
-        USING ERRCODE = '0A000',
-              DETAIL = 'The partitions Citus creates and attaches on every node are not covered yet.',
-              HINT = 'Protect distributed tables without partitions, or keep the partitioned table local.';
-    END IF;
     -- (Citus cuts and hashes the shard names of a longer name: the
     -- shards' trigger would not recognise them)
     IF pg_catalog.octet_length((SELECT k.relname FROM pg_catalog.pg_class k
@@ -408,6 +401,22 @@ BEGIN
       PERFORM privacy_internal._protect_citus_sign(tbl, pg_catalog.current_setting('pg_privacy.default_country'), true);
       PERFORM privacy_internal._audit('protect.on', tbl::text,
                              pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', 0, 'citus', 'signed again'));
+      RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                  AND g.tgnargs OPERATOR(pg_catalog.>) 0) THEN
+      -- a table Citus no longer manages (undistribute_table) keeps the
+      -- trigger of its shards, whose rule protects no local table: the
+      -- catalog's trigger instead
+      PERFORM privacy_internal._allow_protect_ddl(tbl);
+      EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
+      PERFORM privacy_internal._allow_protect_ddl(NULL);
+      EXECUTE pg_catalog.format(
+        'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
+        'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
+      PERFORM privacy_internal._audit('protect.on', tbl::text,
+                             pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', 0, 'citus', 'no longer'));
       RETURN;
     END IF;
     RAISE NOTICE 'table % is already protected', tbl;

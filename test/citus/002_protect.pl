@@ -7,8 +7,9 @@
 #   * a shard moved to the other worker keeps its values (not transformed
 #     twice) and its protection;
 #   * a reference table's placements, the coordinator's included, too;
-#   * the distribution column is never protected (0A000), nor a
-#     partitioned table yet;
+#   * a partitioned distributed table, with a partition made later and a
+#     row moved between partitions, and a shard split;
+#   * the distribution column is never protected (0A000);
 #   * a rule changed on a worker, a rule copied onto another table's shard,
 #     a worker loading another key, a new owner without the domain, a
 #     revoked domain and a renamed table all refuse rows (never a raw or
@@ -134,13 +135,45 @@ SELECT privacy.register_column('telco.calls_empty', 'a_number', 'phone', identif
 SELECT privacy.protect('telco.calls_empty', rewrite_existing => true)}, '0A000',
 	'rewrite_existing on a Citus table is refused (0A000)');
 like($err, qr/INSERT \.\.\. SELECT/, '... saying how to load rows instead');
-refuses($coord, q{
-CREATE TABLE telco.calls_parted (customer_id bigint, a_number text, at timestamptz NOT NULL) PARTITION BY RANGE (at);
+
+# --- a partitioned distributed table -------------------------------------------
+
+q1(q{
+CREATE TABLE telco.calls_parted (id bigint NOT NULL, customer_id bigint NOT NULL, a_number text, at timestamptz NOT NULL)
+  PARTITION BY RANGE (at);
 CREATE TABLE telco.calls_parted_2026 PARTITION OF telco.calls_parted FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 SELECT create_distributed_table('telco.calls_parted', 'customer_id');
 SELECT privacy.register_table('telco.calls_parted', 'traffic');
 SELECT privacy.register_column('telco.calls_parted', 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
-SELECT privacy.protect('telco.calls_parted')}, '0A000', 'a partitioned Citus table is refused (0A000)');
+SELECT privacy.protect('telco.calls_parted');
+INSERT INTO telco.calls_parted VALUES (1, 1, '+4520600001', '2026-05-01');
+-- a partition created after protect(): Citus makes and attaches its shards
+CREATE TABLE telco.calls_parted_2027 PARTITION OF telco.calls_parted FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
+INSERT INTO telco.calls_parted VALUES (2, 1, '+4520600002', '2027-05-01'), (3, 2, '+4520600003', '2027-06-01');
+-- a row moved to another partition by its time
+UPDATE telco.calls_parted SET at = '2027-02-01' WHERE id = 1;
+});
+is(q1(q{SELECT string_agg((a_number = privacy.pseudonymize_msisdn('+452060000' || id))::text, ',' ORDER BY id) FROM telco.calls_parted}),
+	'true,true,true', 'a partitioned distributed table: rows in its partitions, a partition made later and a row moved between partitions hold their pseudonyms');
+is(q1(q{SELECT count(*) FROM run_command_on_shards('telco.calls_parted_2027',
+  $$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'zz\_pg\_privacy\_protect%%' AND tgnargs = 2$$)
+  WHERE result <> '1'}), '0', '... the shards of the partition made later carry the rule');
+is(q1(q{SELECT privacy_internal._protection_problem('telco.calls_parted') IS NULL}), 't', '... and its protection is in force');
+
+# --- a shard split ---------------------------------------------------------------
+
+my $before_split = q1(q{SELECT md5(string_agg(id || a_number || coalesce(b_number, ''), ',' ORDER BY id)) FROM telco.calls});
+my ($sp, $lo, $hi) = split /\|/, q1(q{SELECT shardid, shardminvalue, shardmaxvalue FROM pg_dist_shard
+  WHERE shardid = get_shard_id_for_distribution_column('telco.calls', 1)});
+my $mid = int(($lo + $hi) / 2);
+q1(qq{SELECT citus_split_shard_by_split_points($sp, ARRAY['$mid'],
+  ARRAY[(SELECT nodeid FROM pg_dist_node WHERE nodeport = } . $w1->port . q{), (SELECT nodeid FROM pg_dist_node WHERE nodeport = } . $w2->port . q{)], 'block_writes')});
+is(q1(q{SELECT md5(string_agg(id || a_number || coalesce(b_number, ''), ',' ORDER BY id)) FROM telco.calls}), $before_split,
+	'a shard split copies the rows as they were: nothing transformed twice');
+q1(q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (1002, 1, '+4520999002');
+     INSERT INTO public.raw_calls VALUES (1002, 1, '+4520999002', NULL)});
+is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520999002') FROM telco.calls WHERE customer_id = 1 AND id = 1002}),
+	't', '... and a row written to a split shard is transformed');
 
 # --- a reference table ---------------------------------------------------------
 
@@ -300,9 +333,27 @@ is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520111009') FROM telco.
 	't', 'a national number is read in the default country the table was protected under');
 
 # the whole table once more, after all of that
-is(compare(), '1007/0/1007', 'every row still holds its pseudonyms, none transformed twice, no raw number');
+is(compare(), '1008/0/1008', 'every row still holds its pseudonyms, none transformed twice, no raw number');
 
 is(q1($stale), '0', 'health() reports no stale rule once protect() signed it again');
+
+# --- a table Citus no longer manages -----------------------------------------------
+
+q1(q{SET citus.enable_unsafe_triggers = on; SELECT undistribute_table('telco.contact_ref')});
+is(q1(q{SELECT string_agg((msisdn = privacy.pseudonymize_msisdn('+452055500' || id))::text, ',' ORDER BY id) FROM telco.contact_ref}),
+	'true,true', 'undistribute_table copies the rows as they were');
+$err = refuses($coord, q{INSERT INTO telco.contact_ref VALUES (3, '+4520555003')}, '55000',
+	'... and the local table refuses rows while its trigger carries a rule for shards');
+like($err, qr/is not a shard of it/, '... saying why');
+q1(q{
+SELECT privacy.register_table('telco.contact_ref', 'traffic');
+SELECT privacy.register_column('telco.contact_ref', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('telco.contact_ref');
+INSERT INTO telco.contact_ref VALUES (3, '+4520555003');
+});
+is(q1(q{SELECT (msisdn = privacy.pseudonymize_msisdn('+4520555003')) || ' ' || (SELECT tgnargs FROM pg_trigger
+  WHERE tgrelid = 'telco.contact_ref'::regclass AND tgname = 'zz_pg_privacy_protect') FROM telco.contact_ref WHERE id = 3}),
+	'true 0', 'protect() gives it the local trigger again, and its rows are transformed');
 
 # --- unprotect ----------------------------------------------------------------------
 
