@@ -113,7 +113,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: demo test bench test-citus unit fuzz asan installcheck-keyed deb deb-installcheck check-version
+.PHONY: demo test bench test-citus bench-citus unit fuzz asan installcheck-keyed deb deb-installcheck check-version
 # The doors: each installs what is missing, builds, installs, runs a
 # throwaway cluster and tears it down (see test/run.sh).
 demo:
@@ -126,6 +126,10 @@ bench:
 # package); skipped when Citus is not installed.  See README.md, Citus.
 test-citus:
 	@bash test/citus/run.sh
+# The protect trigger's cost on Citus beside one server's (COPY), when
+# Citus is installed.
+bench-citus:
+	@bash test/citus/run.sh bench
 # The regression and isolation suites against an AddressSanitizer/UBSan
 # build of the extension (also the last phase of make test).
 asan:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # make test-citus: pg_privacy on a Citus coordinator and two workers.
+# make bench-citus (this script with the argument bench): test/citus/bench.
 #
 # Citus is not a Debian package, so it is never a dependency of make test.
 # This door runs when a PostgreSQL 15 installation with Citus is found:
@@ -36,11 +37,19 @@ say "coordinator and two workers"
 log=$WORK/citus.log
 as_run() { if [ "$(id -u)" -eq 0 ]; then su "$RUNAS" -s /bin/bash -c "$(printf '%q ' "$@")"; else "$@"; fi; }
 rc=0
+TESTS=("$WORK"/src/test/citus/*.pl)
+[ "${1:-test}" = bench ] && TESTS=("$WORK"/src/test/citus/bench/*.pl)
 as_run env PATH="$INSTALL/bin:$PATH" TESTDIR="$WORK" PG_REGRESS="$INSTALL/lib/pgxs/src/test/regress/pg_regress" PGP_SRC="$WORK/src" PGP_CITUS_INSTALL="$INSTALL" \
-  PERL5LIB="$INSTALL/lib/pgxs/src/test/perl" prove -v "$WORK"/src/test/citus/*.pl >"$log" 2>&1 || rc=$?
+  PGP_CITUS_BENCH_ROWS="${PGP_CITUS_BENCH_ROWS:-1000000}" \
+  PERL5LIB="$INSTALL/lib/pgxs/src/test/perl" prove -v "${TESTS[@]}" >"$log" 2>&1 || rc=$?
 p=$(grep -Ec '^ok [0-9]+' "$log" || true)
 f=$(grep -Ec '^not ok [0-9]+' "$log" || true)
 if { [ "$rc" -ne 0 ] || [ "$p" -eq 0 ]; } && [ "$f" -eq 0 ]; then f=1; fi
-grep -E '^(not ok|#)' "$log" | head -n 40 || true
-echo "test-citus: $p passed, $f failed (log: $log)"
+if [ "${1:-test}" = bench ]; then
+  grep -E '^# ' "$log" | grep -vE 'Running|Checking port|Found port|No postmaster|Postmaster PID' | sed 's/^# //' || true
+  echo "bench-citus: $p passed, $f failed (log: $log)"
+else
+  grep -E '^(not ok|#)' "$log" | head -n 40 || true
+  echo "test-citus: $p passed, $f failed (log: $log)"
+fi
 [ "$f" -eq 0 ]

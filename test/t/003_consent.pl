@@ -55,7 +55,7 @@ my $state_q = q{
   SELECT string_agg(concat_ws('/', kind, value, purpose, granted, event_id, at), ';' ORDER BY kind, value, purpose)
     FROM privacy.consent_state};
 my $req_q = q{
-  SELECT string_agg(concat_ws('/', table_name, subject_column, kind, purpose, on_withdraw, enforced), ';' ORDER BY 1)
+  SELECT string_agg(concat_ws('/', table_name, subject_column, kind, purpose, on_withdraw, enforced), ';' ORDER BY table_name::text, subject_column, purpose)
     FROM privacy.consent_requirements};
 my $answers_q = q{
   SELECT concat_ws(',',

@@ -89,7 +89,7 @@ my %q = (
 );
 # The functions the triggers of user tables run (by OID), and the views
 # that call pg_privacy's functions.
-$q{triggers} = q{SELECT string_agg(concat_ws('|', t.tgrelid::regclass, t.tgname, t.tgfoid), ',' ORDER BY 1)
+$q{triggers} = q{SELECT string_agg(concat_ws('|', t.tgrelid::regclass, t.tgname, t.tgfoid), ',' ORDER BY t.tgrelid::regclass::text, t.tgname)
                    FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
                   WHERE NOT t.tgisinternal
                     AND c.relnamespace NOT IN ('privacy'::regnamespace, 'pg_catalog'::regnamespace)};
