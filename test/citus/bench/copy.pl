@@ -23,7 +23,7 @@ my $csv = "$dir/cdr.csv";
 
 $coord->safe_psql('postgres', qq{
 CREATE SCHEMA b;
-COPY (SELECT g, '+4520' || lpad((g * 7919 % 1000000)::text, 6, '0'), '+4530' || lpad((g * 104729 % 1000000)::text, 6, '0'),
+COPY (SELECT g, '+4520' || lpad((g::bigint * 7919 % 1000000)::text, 6, '0'), '+4530' || lpad((g::bigint * 104729 % 1000000)::text, 6, '0'),
              timestamptz '2026-01-01' + g * interval '13 seconds', g % 600, (g % 97) / 10.0, 'DK'
         FROM generate_series(1, $rows) g) TO '$csv' WITH (FORMAT csv);
 SELECT privacy.define_purpose('b_traffic', 'legal_obligation');
