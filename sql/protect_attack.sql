@@ -486,6 +486,15 @@ CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.forg
   FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger('{', :'mac');
 INSERT INTO regress_att.forged VALUES ('+4520123456', NULL);
 SELECT count(*) AS stored_untransformed FROM regress_att.forged;
+-- (a superuser acting on its own was warned above); a table owner may not
+-- put a rule on her table at all: only protect() writes one, an older rule
+-- read from pg_trigger included
+SET ROLE regress_owner;
+CREATE TABLE regress_att.planted (a_number text, b_number text);
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON regress_att.planted
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(:'rule', :'mac');
+RESET ROLE;
+SELECT count(*) AS planted FROM pg_trigger WHERE tgrelid = 'regress_att.planted'::regclass;
 -- on a table that is not Citus's, protect() creates the trigger without a rule
 SELECT privacy.protect('regress_att.signed');
 SELECT tgnargs FROM pg_trigger WHERE tgrelid = 'regress_att.signed'::regclass AND tgname = 'zz_pg_privacy_protect';

@@ -136,6 +136,15 @@ pgp_citus_worker(void)
 	return catalog_has("pg_dist_local_group", "groupid", &p) && p.first != 0;
 }
 
+PG_FUNCTION_INFO_V1(pgp_citus_worker_sql);
+
+/* _citus_worker(): is this node a Citus worker? */
+Datum
+pgp_citus_worker_sql(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(pgp_citus_worker());
+}
+
 PG_FUNCTION_INFO_V1(pgp_citus_refuse_worker);
 
 /*

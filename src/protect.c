@@ -711,6 +711,10 @@ pgp_protect_shard_rule(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
 		country = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (country != NULL && country[0] != '\0' && !pgp_e164_country_known(country))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown default country \"%s\"", country)));
 
 	nsp = get_namespace_name(get_rel_namespace(relid));
 	name = get_rel_name(relid);
@@ -1539,12 +1543,44 @@ pgp_allow_protect_ddl(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(pgp_protect_ddl_allowed);
 
-/* _protect_ddl_allowed(tbl): is privacy.unprotect() dropping its trigger? */
+/*
+ * _protect_ddl_allowed(tbl): is privacy.unprotect() (or protect() on a
+ * Citus table) dropping or creating tbl's trigger?  Also for a shard of
+ * that table placed on this node, where Citus runs the same command.
+ */
 Datum
 pgp_protect_ddl_allowed(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(OidIsValid(protect_ddl_relid) &&
-				   protect_ddl_relid == PG_GETARG_OID(0));
+	Oid			relid = PG_GETARG_OID(0);
+	int64		shardid;
+	Oid			logical;
+
+	if (!OidIsValid(protect_ddl_relid))
+		PG_RETURN_BOOL(false);
+	if (protect_ddl_relid == relid)
+		PG_RETURN_BOOL(true);
+	logical = pgp_citus_shard_of(relid, &shardid);
+	PG_RETURN_BOOL(OidIsValid(logical) &&
+				   (logical == protect_ddl_relid ||
+					(get_rel_relispartition(logical) &&
+					 list_member_oid(get_partition_ancestors(logical), protect_ddl_relid))));
+}
+
+PG_FUNCTION_INFO_V1(pgp_protect_shard_table);
+
+/*
+ * _protect_shard_table(rel): the table Citus made rel a shard of, placed on
+ * this node, or NULL (a table of the coordinator or of a worker).
+ */
+Datum
+pgp_protect_shard_table(PG_FUNCTION_ARGS)
+{
+	int64		shardid;
+	Oid			logical = pgp_citus_shard_of(PG_GETARG_OID(0), &shardid);
+
+	if (!OidIsValid(logical))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(logical);
 }
 
 /*
@@ -1580,12 +1616,22 @@ protect_check_attach(PartitionCmd *pc, bool may_switch_off)
 	if (!protected_tree)
 		return;
 	/*
-	 * Citus attaching the shell of a distributed partition on a worker: the
-	 * coordinator checked the partition (through Citus, below) when it was
-	 * attached there, and a shell holds no rows.
+	 * A table Citus manages: on the coordinator, refused (below); on a
+	 * worker, Citus attaching the shell of a partition made on the
+	 * coordinator (CREATE TABLE ... PARTITION OF), which holds no rows.
 	 */
-	if (pgp_citus_worker() && pgp_citus_table(part))
-		return;
+	if (pgp_citus_table(part))
+	{
+		if (pgp_citus_worker())
+			return;
+		/* its rows are on its shards, which this check cannot read */
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot attach table %s, which Citus manages, to a protected table",
+						get_rel_name(part)),
+				 errdetail("Its rows on the shards were not written through the protect trigger, and cannot be checked here."),
+				 errhint("Create the partition with CREATE TABLE ... PARTITION OF the protected table: Citus distributes it, and its shards transform the rows written to it.")));
+	}
 
 	partname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
 										  get_rel_name(part));

@@ -57,6 +57,11 @@ CREATE FUNCTION privacy_internal._citus_refuse_worker(what text) RETURNS void
   AS 'MODULE_PATHNAME', 'pgp_citus_refuse_worker';
 COMMENT ON FUNCTION privacy_internal._citus_refuse_worker(text) IS
   'internal: refuses (0A000) on a Citus worker';
+CREATE FUNCTION privacy_internal._citus_worker() RETURNS boolean
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_citus_worker_sql';
+COMMENT ON FUNCTION privacy_internal._citus_worker() IS
+  'internal: is this node a Citus worker';
 CREATE FUNCTION privacy_internal._citus_dist_column(tbl regclass) RETURNS text
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_citus_dist_column';

@@ -210,16 +210,22 @@ COMMENT ON FUNCTION privacy_internal._protect_shard_rule(regclass, text) IS
 
 -- The default country of the rule the protect trigger of a Citus table
 -- carries, or NULL.
+-- (NULL when the rule does not read as one: protect() then signs with its
+-- session's default country)
 CREATE FUNCTION privacy_internal._protect_rule_country(tbl regclass) RETURNS text
-  LANGUAGE sql STABLE STRICT
+  LANGUAGE plpgsql STABLE STRICT
   SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
   -- (the first argument: the bytes before the first NUL)
-  SELECT pg_catalog.convert_from(pg_catalog.substr(g.tgargs, 1, pg_catalog.position(g.tgargs, '\x00'::bytea) OPERATOR(pg_catalog.-) 1),
-                                 'UTF8')::jsonb OPERATOR(pg_catalog.->>) 'country'
-    FROM pg_catalog.pg_trigger g
-   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
-     AND g.tgnargs OPERATOR(pg_catalog.=) 2
+  RETURN (SELECT pg_catalog.convert_from(pg_catalog.substr(g.tgargs, 1, pg_catalog.position(g.tgargs, '\x00'::bytea) OPERATOR(pg_catalog.-) 1),
+                                         pg_catalog.getdatabaseencoding())::jsonb OPERATOR(pg_catalog.->>) 'country'
+            FROM pg_catalog.pg_trigger g
+           WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+             AND g.tgnargs OPERATOR(pg_catalog.=) 2);
+EXCEPTION WHEN OTHERS THEN
+  RETURN NULL;
+END
 $$;
 
 -- (Re)create the protect trigger of a Citus table with its signed rule;
@@ -242,8 +248,8 @@ DECLARE
 BEGIN
   SELECT g.tgargs INTO now_args FROM pg_catalog.pg_trigger g
    WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
-  IF NOT force AND now_args OPERATOR(pg_catalog.=) (pg_catalog.convert_to(r[1], 'UTF8') OPERATOR(pg_catalog.||) '\x00'::bytea
-                                      OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], 'UTF8')
+  IF NOT force AND now_args OPERATOR(pg_catalog.=) (pg_catalog.convert_to(r[1], pg_catalog.getdatabaseencoding()) OPERATOR(pg_catalog.||) '\x00'::bytea
+                                      OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], pg_catalog.getdatabaseencoding())
                                       OPERATOR(pg_catalog.||) '\x00'::bytea) THEN
     RETURN;
   END IF;
@@ -251,14 +257,16 @@ BEGIN
   -- triggers there are safe: this one reads nothing but its row and its
   -- own rule
   PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+  -- the event triggers let these pass (and only these: a rule is written
+  -- by protect() alone)
+  PERFORM privacy_internal._allow_protect_ddl(tbl);
   IF now_args IS NOT NULL THEN
-    PERFORM privacy_internal._allow_protect_ddl(tbl);
     EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
-    PERFORM privacy_internal._allow_protect_ddl(NULL);
   END IF;
   EXECUTE pg_catalog.format(
     'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
     'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(%L, %L)', tbl, r[1], r[2]);
+  PERFORM privacy_internal._allow_protect_ddl(NULL);
   PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', COALESCE(unsafe, 'off'), true);
 END
 $$;
@@ -283,8 +291,8 @@ BEGIN
     RETURN false;
   END IF;
   r := privacy_internal._protect_shard_rule(tbl, privacy_internal._protect_rule_country(tbl));
-  RETURN now_args IS DISTINCT FROM (pg_catalog.convert_to(r[1], 'UTF8') OPERATOR(pg_catalog.||) '\x00'::bytea
-                                    OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], 'UTF8')
+  RETURN now_args IS DISTINCT FROM (pg_catalog.convert_to(r[1], pg_catalog.getdatabaseencoding()) OPERATOR(pg_catalog.||) '\x00'::bytea
+                                    OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], pg_catalog.getdatabaseencoding())
                                     OPERATOR(pg_catalog.||) '\x00'::bytea);
 END
 $$;
@@ -322,6 +330,10 @@ CREATE FUNCTION privacy_internal._allow_protect_ddl(tbl regclass) RETURNS void
 CREATE FUNCTION privacy_internal._protect_ddl_allowed(tbl regclass) RETURNS boolean
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_protect_ddl_allowed';
+-- The table Citus made rel a shard of (placed on this node), or NULL.
+CREATE FUNCTION privacy_internal._protect_shard_table(rel regclass) RETURNS regclass
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_protect_shard_table';
 
 CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
   LANGUAGE plpgsql VOLATILE
@@ -672,7 +684,44 @@ DECLARE
   reg regclass;
   e record;
   who name := privacy_internal._invoker();
+  fn regprocedure := pg_catalog.to_regprocedure('privacy_internal._protect_trigger()');
+  manual boolean := COALESCE(pg_catalog.current_setting('citus.enable_manual_changes_to_shards', true), 'off')
+                    OPERATOR(pg_catalog.=) 'on';
 BEGIN
+  -- The protect trigger with a signed rule (a Citus table's, src/protect.c)
+  -- is written by protect() alone: an owner putting back an older rule read
+  -- from pg_trigger would have the shards transform by a rule the catalog no
+  -- longer gives (a revoked domain, a column declared since).  On a worker,
+  -- Citus copies it onto the shards; there, and on any node, a change by
+  -- hand to a shard (citus.enable_manual_changes_to_shards) may not create
+  -- one or disable the one a shard has.
+  FOR e IN
+    SELECT g.tgrelid::regclass AS rel, g.tgname,
+           CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0
+                THEN 'a protect trigger with a rule was created' ELSE 'its protect trigger was disabled' END AS problem
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      JOIN pg_catalog.pg_trigger g
+        ON g.tgfoid OPERATOR(pg_catalog.=) fn
+       AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.oid OPERATOR(pg_catalog.=) d.objid)
+            OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND g.tgrelid OPERATOR(pg_catalog.=) d.objid))
+     WHERE NOT privacy_internal._protect_ddl_allowed(g.tgrelid::regclass)
+       AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0
+             AND (manual OR NOT privacy_internal._citus_worker()))
+            OR (manual AND g.tgenabled OPERATOR(pg_catalog.<>) 'O'
+                AND privacy_internal._protect_shard_table(g.tgrelid::regclass) IS NOT NULL))
+  LOOP
+    IF may_switch_off THEN
+      RAISE WARNING 'protection of table % is not as pg_privacy made it: %', e.rel, e.problem;
+      RAISE LOG 'pg_privacy: superuser % changed the protect trigger % of table %: %', who, e.tgname, e.rel, e.problem;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DDL of role % on the protect trigger % of table %: %', who, e.tgname, e.rel, e.problem;
+    RAISE EXCEPTION 'cannot change the protect trigger % of table %', e.tgname, e.rel
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2)
+                     || '; only privacy.protect() writes a signed rule, and Citus copies it onto the shards.',
+            HINT = 'Run privacy.protect() on the table on the coordinator.';
+  END LOOP;
   -- A partition created or attached under a subject table while subjects
   -- are restricted gets its restriction check (statement triggers are not
   -- cloned to partitions).
@@ -741,6 +790,28 @@ DECLARE
   what text;
   who name := privacy_internal._invoker();
 BEGIN
+  -- the protect trigger of a shard (named after it by Citus), dropped by a
+  -- change by hand to the shard (citus.enable_manual_changes_to_shards)
+  IF COALESCE(pg_catalog.current_setting('citus.enable_manual_changes_to_shards', true), 'off') OPERATOR(pg_catalog.=) 'on' THEN
+    FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
+              WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
+                AND x.address_names[3] LIKE 'zz\_pg\_privacy\_protect\_%'
+    LOOP
+      rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
+      CONTINUE WHEN rel IS NULL OR privacy_internal._protect_shard_table(rel) IS NULL
+                    OR privacy_internal._protect_ddl_allowed(rel);
+      IF may_switch_off THEN
+        RAISE WARNING 'protection of shard % is not in force', rel
+          USING DETAIL = pg_catalog.format('Its trigger %I was dropped.', o.address_names[3]);
+        RAISE LOG 'pg_privacy: superuser % dropped the protect trigger of shard %', who, rel;
+        CONTINUE;
+      END IF;
+      RAISE LOG 'pg_privacy: refused DROP TRIGGER % of role % on shard %', o.address_names[3], who, rel;
+      RAISE EXCEPTION 'cannot drop the protect trigger of shard %', rel
+        USING ERRCODE = '55000',
+              HINT = 'Remove the protection with privacy.unprotect() on the table on the coordinator.';
+    END LOOP;
+  END IF;
   FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
             WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
               AND x.address_names[3] IN ('zz_pg_privacy_protect', 'zy_pg_privacy_consent', 'zx_pg_privacy_restrict')

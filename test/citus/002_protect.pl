@@ -159,6 +159,22 @@ is(q1(q{SELECT count(*) FROM run_command_on_shards('telco.calls_parted_2027',
   $$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'zz\_pg\_privacy\_protect%%' AND tgnargs = 2$$)
   WHERE result <> '1'}), '0', '... the shards of the partition made later carry the rule');
 is(q1(q{SELECT privacy_internal._protection_problem('telco.calls_parted') IS NULL}), 't', '... and its protection is in force');
+# a distributed table attached as a partition: refused (its rows on the
+# shards cannot be checked); a partition made with PARTITION OF is the way
+$err = refuses($coord, q{
+CREATE TABLE telco.calls_parted_2028 (id bigint NOT NULL, customer_id bigint NOT NULL, a_number text, at timestamptz NOT NULL);
+SELECT create_distributed_table('telco.calls_parted_2028', 'customer_id', colocate_with => 'telco.calls_parted');
+INSERT INTO telco.calls_parted_2028 VALUES (9, 1, '+4520600009', '2028-05-01');
+ALTER TABLE telco.calls_parted ATTACH PARTITION telco.calls_parted_2028 FOR VALUES FROM ('2028-01-01') TO ('2029-01-01')},
+	'0A000', 'a distributed table is not attached as a partition of a protected table');
+like($err, qr/cannot attach table calls_parted_2028, which Citus manages, to a protected table.*HINT:.*PARTITION OF/s,
+	'... saying why and what to do instead');
+q1(q{
+CREATE TABLE telco.calls_parted_2029 PARTITION OF telco.calls_parted FOR VALUES FROM ('2029-01-01') TO ('2030-01-01');
+INSERT INTO telco.calls_parted VALUES (4, 2, '+4520600004', '2029-05-01');
+});
+is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520600004') FROM telco.calls_parted WHERE id = 4}),
+	't', '... and rows written to a partition made with PARTITION OF are transformed');
 
 # --- a shard split ---------------------------------------------------------------
 
@@ -298,6 +314,43 @@ $err = refuses($coord, q{INSERT INTO telco.calls (id, customer_id, a_number) VAL
 	'revoke_domain reaches the shards: rows refused');
 like($err, qr/may not produce pseudonyms of domain "default"/, '... saying why');
 q1(q{SELECT privacy.grant_domain('default', 'traffic_owner')});
+
+# the owner puts an older rule back through the coordinator (read from
+# pg_trigger before the revocation): refused, only protect() writes a rule;
+# and on a shard placed on the coordinator (a reference table's), a change
+# by hand may neither drop nor disable the shard's trigger
+q1(q{
+CREATE TABLE telco.owned_ref (id int PRIMARY KEY, msisdn text);
+ALTER TABLE telco.owned_ref OWNER TO traffic_owner;
+SELECT create_reference_table('telco.owned_ref');
+SELECT privacy.register_table('telco.owned_ref', 'traffic');
+SELECT privacy.register_column('telco.owned_ref', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('telco.owned_ref');
+GRANT EXECUTE ON FUNCTION privacy.unprotect(regclass) TO traffic_owner;
+GRANT USAGE ON SCHEMA telco TO traffic_owner;
+});
+my $oargs = q{FROM pg_trigger WHERE tgrelid = 'telco.owned_ref'::regclass AND tgname = 'zz_pg_privacy_protect'};
+my $orule = q1(qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[1] $oargs});
+my $omac = q1(qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[2] $oargs});
+my $oshard = q1(q{SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'telco.owned_ref'::regclass});
+$err = refuses($coord, qq{SET ROLE traffic_owner; SET citus.enable_manual_changes_to_shards = on;
+ALTER TABLE telco.owned_ref_$oshard DISABLE TRIGGER zz_pg_privacy_protect_$oshard}, '55000',
+	'the owner may not disable the protect trigger of a shard on the coordinator by hand');
+like($err, qr/its protect trigger was disabled/i, '... saying so');
+$err = refuses($coord, qq{SET ROLE traffic_owner; SET citus.enable_manual_changes_to_shards = on;
+DROP TRIGGER zz_pg_privacy_protect_$oshard ON telco.owned_ref_$oshard}, '55000',
+	'... nor drop it');
+like($err, qr/cannot drop the protect trigger of shard/, '... saying so');
+$err = refuses($coord, qq{SET ROLE traffic_owner; SELECT privacy.unprotect('telco.owned_ref');
+SET citus.enable_unsafe_triggers = on;
+CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON telco.owned_ref
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(\$r\$$orule\$r\$, '$omac')}, '55000',
+	'the owner may not put a signed rule back on her table through the coordinator');
+like($err, qr/a protect trigger with a rule was created/i, '... saying why');
+is(q1(q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'telco.owned_ref'::regclass AND tgnargs > 0}) . '/' .
+   q1(q{SELECT count(*) FROM run_command_on_placements('telco.owned_ref',
+     $$SELECT count(*) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgnargs > 0$$) WHERE result <> '0'}),
+	'0/0', '... no placement carries it (her unprotect() stands, and is audited)');
 
 # a renamed table: its shards are renamed, the rule names the old name
 q1(q{ALTER TABLE telco.calls RENAME TO calls_archive});
