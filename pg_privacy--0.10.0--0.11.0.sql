@@ -665,16 +665,18 @@ DECLARE
   e record;
   who name := privacy_internal._invoker();
   fn regprocedure := pg_catalog.to_regprocedure('privacy_internal._protect_trigger()');
-  manual boolean := COALESCE(pg_catalog.current_setting('citus.enable_manual_changes_to_shards', true), 'off')
-                    OPERATOR(pg_catalog.=) 'on';
+  -- pg_privacy's own DDL reaches the shards on a worker as the role it
+  -- runs as there: the extension owner
+  own boolean := who OPERATOR(pg_catalog.=) (SELECT r.rolname FROM pg_catalog.pg_extension x
+                                               JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.extowner
+                                              WHERE x.extname OPERATOR(pg_catalog.=) 'pg_privacy');
 BEGIN
   -- The protect trigger with a signed rule (a Citus table's, src/protect.c)
   -- is written by protect() alone: an owner putting back an older rule read
   -- from pg_trigger would have the shards transform by a rule the catalog no
-  -- longer gives (a revoked domain, a column declared since).  On a worker,
-  -- Citus copies it onto the shards; there, and on any node, a change by
-  -- hand to a shard (citus.enable_manual_changes_to_shards) may not create
-  -- one or disable the one a shard has.
+  -- longer gives (a revoked domain, a column declared since).  Neither may
+  -- anyone but pg_privacy create one on a shard or disable a shard's, on any
+  -- node (Citus itself does not stop a table's owner there).
   FOR e IN
     SELECT g.tgrelid::regclass AS rel, g.tgname,
            CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0
@@ -685,9 +687,9 @@ BEGIN
        AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.oid OPERATOR(pg_catalog.=) d.objid)
             OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND g.tgrelid OPERATOR(pg_catalog.=) d.objid))
      WHERE NOT privacy_internal._protect_ddl_allowed(g.tgrelid::regclass)
-       AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0
-             AND (manual OR NOT privacy_internal._citus_worker()))
-            OR (manual AND g.tgenabled OPERATOR(pg_catalog.<>) 'O'
+       AND NOT (own AND privacy_internal._citus_worker())
+       AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0)
+            OR (g.tgenabled OPERATOR(pg_catalog.<>) 'O'
                 AND privacy_internal._protect_shard_table(g.tgrelid::regclass) IS NOT NULL))
   LOOP
     IF may_switch_off THEN
@@ -765,9 +767,13 @@ DECLARE
   what text;
   who name := privacy_internal._invoker();
 BEGIN
-  -- the protect trigger of a shard (named after it by Citus), dropped by a
-  -- change by hand to the shard (citus.enable_manual_changes_to_shards)
-  IF COALESCE(pg_catalog.current_setting('citus.enable_manual_changes_to_shards', true), 'off') OPERATOR(pg_catalog.=) 'on' THEN
+  -- the protect trigger of a shard (named after it by Citus), dropped by
+  -- anyone but pg_privacy (whose DDL reaches a worker's shards as the
+  -- extension owner)
+  IF NOT (privacy_internal._citus_worker()
+          AND who OPERATOR(pg_catalog.=) (SELECT r.rolname FROM pg_catalog.pg_extension x
+                                            JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.extowner
+                                           WHERE x.extname OPERATOR(pg_catalog.=) 'pg_privacy')) THEN
     FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
               WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
                 AND x.address_names[3] LIKE 'zz\_pg\_privacy\_protect\_%'

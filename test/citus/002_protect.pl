@@ -333,7 +333,7 @@ my $oargs = q{FROM pg_trigger WHERE tgrelid = 'telco.owned_ref'::regclass AND tg
 my $orule = q1(qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[1] $oargs});
 my $omac = q1(qq{SELECT (string_to_array(encode(tgargs, 'escape'), '\\000'))[2] $oargs});
 my $oshard = q1(q{SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'telco.owned_ref'::regclass});
-$err = refuses($coord, qq{SET ROLE traffic_owner; SET citus.enable_manual_changes_to_shards = on;
+$err = refuses($coord, qq{SET ROLE traffic_owner;
 ALTER TABLE telco.owned_ref_$oshard DISABLE TRIGGER zz_pg_privacy_protect_$oshard}, '55000',
 	'the owner may not disable the protect trigger of a shard on the coordinator by hand');
 like($err, qr/its protect trigger was disabled/i, '... saying so');
@@ -341,6 +341,13 @@ $err = refuses($coord, qq{SET ROLE traffic_owner; SET citus.enable_manual_change
 DROP TRIGGER zz_pg_privacy_protect_$oshard ON telco.owned_ref_$oshard}, '55000',
 	'... nor drop it');
 like($err, qr/cannot drop the protect trigger of shard/, '... saying so');
+for my $w ($w1, $w2)
+{
+	refuses($w, qq{SET ROLE traffic_owner; ALTER TABLE telco.owned_ref_$oshard DISABLE TRIGGER zz_pg_privacy_protect_$oshard},
+		'55000', 'on worker ' . $w->port . ', the owner may not disable a shard\'s protect trigger either');
+	refuses($w, qq{SET ROLE traffic_owner; DROP TRIGGER zz_pg_privacy_protect_$oshard ON telco.owned_ref_$oshard},
+		'55000', '... nor drop it');
+}
 $err = refuses($coord, qq{SET ROLE traffic_owner; SELECT privacy.unprotect('telco.owned_ref');
 SET citus.enable_unsafe_triggers = on;
 CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON telco.owned_ref
