@@ -19,6 +19,8 @@
 #define PGP_KP_AUDIT			"audit"
 #define PGP_KP_FINGERPRINT		"fingerprint"
 #define PGP_KP_MASK				"mask"
+#define PGP_KP_SHARD_RULE		"shard-rule"	/* the signed protect rules of
+											 * Citus shards (protect.c) */
 
 /* Length of a key fingerprint: "pgp1:" and 16 hex digits. */
 #define PGP_FINGERPRINT_LEN		21

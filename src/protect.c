@@ -446,7 +446,6 @@ protect_set_col(ProtectCol *pc, Relation rel, MemoryContext cxt, const char *col
  * refuse rows until protect() signs it again.
  * ------------------------------------------------------------------
  */
-#define PGP_KP_SHARD_RULE	"shard-rule"
 #define SHARD_RULE_DOMAIN	"citus"
 #define SHARD_RULE_VERSION	1
 
@@ -755,8 +754,8 @@ pgp_protect_shard_rule(PG_FUNCTION_ARGS)
 		char	   *kind = SPI_getvalue(t, td, 2);
 		char	   *norm = SPI_getvalue(t, td, 3);
 		char	   *domain = SPI_getvalue(t, td, 4);
-		bool		keyed = strcmp(kind, "pseudonym") == 0 || strcmp(kind, "msisdn_fpe") == 0 ||
-			strcmp(kind, "email_pseudonym") == 0;
+		ProtectKind pk = parse_kind(kind);
+		bool		keyed = pk != PROTECT_COUNTRY && pk != PROTECT_NULL;
 
 		appendStringInfoString(&r, i > 0 ? ", [" : "[");
 		escape_json(&r, col);
@@ -971,7 +970,6 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 	 * identifier without a normal form (blank, no "@") is transformed as
 	 * written.
 	 */
-
 	if (pc->norm == PGP_ID_MSISDN && pc->kind != PROTECT_MSISDN_FPE)
 	{
 		pgp_normalize_or_error(s, len, country, &nres);

@@ -571,12 +571,7 @@ BEGIN
   -- the shards of a protected Citus table transform by the rule their
   -- trigger carries (src/protect.c): signed again with this column
   IF protect IS NOT NULL AND privacy_internal._has_protect_trigger(tbl) AND privacy_internal._citus_table(tbl) THEN
-    IF privacy_internal._citus_dist_column(tbl) OPERATOR(pg_catalog.=) col THEN
-      RAISE EXCEPTION 'cannot protect column "%" of table %: it is the distribution column', col, tbl
-        USING ERRCODE = '0A000',
-              DETAIL = 'Citus routes a row by the value the coordinator sees, before the trigger on the shard transforms it.',
-              HINT = 'Declare the column without protect, and store privacy.pseudonymize_msisdn(...) in it if it must hold a pseudonym.';
-    END IF;
+    PERFORM privacy_internal._protect_citus_dist_check(tbl);
     PERFORM privacy_internal._protect_citus_sign(tbl);
   END IF;
   -- A table that now holds subjects' own identifiers gets the restriction

@@ -228,6 +228,17 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
+-- A rule and its signature as pg_trigger.tgargs holds them (each argument
+-- followed by a NUL, in the database's encoding).
+CREATE FUNCTION privacy_internal._protect_rule_args(r text[]) RETURNS bytea
+  LANGUAGE sql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_catalog.convert_to(r[1], pg_catalog.getdatabaseencoding()) OPERATOR(pg_catalog.||) '\x00'::bytea
+         OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], pg_catalog.getdatabaseencoding())
+         OPERATOR(pg_catalog.||) '\x00'::bytea
+$$;
+
 -- (Re)create the protect trigger of a Citus table with its signed rule;
 -- Citus copies it onto every shard.  Also after what makes the rule stale:
 -- a declaration, a domain grant or revocation, a key change, a rename or a
@@ -248,9 +259,7 @@ DECLARE
 BEGIN
   SELECT g.tgargs INTO now_args FROM pg_catalog.pg_trigger g
    WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect';
-  IF NOT force AND now_args OPERATOR(pg_catalog.=) (pg_catalog.convert_to(r[1], pg_catalog.getdatabaseencoding()) OPERATOR(pg_catalog.||) '\x00'::bytea
-                                      OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], pg_catalog.getdatabaseencoding())
-                                      OPERATOR(pg_catalog.||) '\x00'::bytea) THEN
+  IF NOT force AND now_args OPERATOR(pg_catalog.=) privacy_internal._protect_rule_args(r) THEN
     RETURN;
   END IF;
   -- Citus creates a trigger on its tables' shards only when told that
@@ -268,6 +277,27 @@ BEGIN
     'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger(%L, %L)', tbl, r[1], r[2]);
   PERFORM privacy_internal._allow_protect_ddl(NULL);
   PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', COALESCE(unsafe, 'off'), true);
+END
+$$;
+
+-- 0A000 when a protected column of a Citus table is its distribution
+-- column: Citus routes a row by the value the coordinator sees, before the
+-- trigger on the shard transforms it (protect(), register_column).
+CREATE FUNCTION privacy_internal._protect_citus_dist_check(tbl regclass) RETURNS void
+  LANGUAGE plpgsql STABLE STRICT
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  d text := privacy_internal._citus_dist_column(tbl);
+BEGIN
+  IF d IS NOT NULL AND EXISTS (SELECT FROM privacy.registered_column c
+                                WHERE c.tbl OPERATOR(pg_catalog.=) _protect_citus_dist_check.tbl AND c.protect IS NOT NULL
+                                  AND c.col OPERATOR(pg_catalog.=) d) THEN
+    RAISE EXCEPTION 'cannot protect column "%" of table %: it is the distribution column', d, tbl
+      USING ERRCODE = '0A000',
+            DETAIL = 'Citus routes a row by the value the coordinator sees, before the trigger on the shard transforms it: the row would lie in the shard of its raw value, and queries by pseudonym would not find it.',
+            HINT = 'Distribute the table by another column (a customer or row id), or store the pseudonym itself: write privacy.pseudonymize_msisdn(...) in the INSERT and declare the column without protect.';
+  END IF;
 END
 $$;
 
@@ -291,9 +321,7 @@ BEGIN
     RETURN false;
   END IF;
   r := privacy_internal._protect_shard_rule(tbl, privacy_internal._protect_rule_country(tbl));
-  RETURN now_args IS DISTINCT FROM (pg_catalog.convert_to(r[1], pg_catalog.getdatabaseencoding()) OPERATOR(pg_catalog.||) '\x00'::bytea
-                                    OPERATOR(pg_catalog.||) pg_catalog.convert_to(r[2], pg_catalog.getdatabaseencoding())
-                                    OPERATOR(pg_catalog.||) '\x00'::bytea);
+  RETURN now_args IS DISTINCT FROM privacy_internal._protect_rule_args(r);
 END
 $$;
 
@@ -385,15 +413,7 @@ BEGIN
               DETAIL = 'Its shards would be named by a hash Citus adds, which the protect trigger on a shard does not check.',
               HINT = 'Rename the table to a shorter name.';
     END IF;
-    d := privacy_internal._citus_dist_column(tbl);
-    IF d IS NOT NULL AND EXISTS (SELECT FROM privacy.registered_column c
-                                  WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
-                                    AND c.col OPERATOR(pg_catalog.=) d) THEN
-      RAISE EXCEPTION 'cannot protect column "%" of table %: it is the distribution column', d, tbl
-        USING ERRCODE = '0A000',
-              DETAIL = 'Citus routes a row by the value the coordinator sees, before the trigger on the shard transforms it: the row would lie in the shard of its raw value, and queries by pseudonym would not find it.',
-              HINT = 'Distribute the table by another column (a customer or row id), or store the pseudonym itself: write privacy.pseudonymize_msisdn(...) in the INSERT and declare the column without protect.';
-    END IF;
+    PERFORM privacy_internal._protect_citus_dist_check(tbl);
   END IF;
   IF privacy_internal._has_protect_trigger(tbl) THEN
     PERFORM privacy_internal._check_protection(tbl);
@@ -402,37 +422,17 @@ BEGIN
         USING ERRCODE = '55000',
               DETAIL = 'Its rows were protected on write; rewriting them would transform them twice.';
     END IF;
-    IF citus THEN
-      -- signed again: the rule as the catalog, owner, names and key now are
-      FOR d IN SELECT DISTINCT c.domain FROM privacy.registered_column c
-                WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl
-                  AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
-      LOOP
-        PERFORM privacy_internal._check_domain_owner(tbl, d);
-      END LOOP;
-      PERFORM privacy_internal._protect_citus_sign(tbl, pg_catalog.current_setting('pg_privacy.default_country'), true);
-      PERFORM privacy_internal._audit('protect.on', tbl::text,
-                             pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', 0, 'citus', 'signed again'));
+    -- A Citus table's rule is signed again below (as the catalog, owner,
+    -- names and key now are); a table Citus no longer manages
+    -- (undistribute_table) gets the local trigger instead of the one its
+    -- shards carried, whose rule protects no local table.
+    IF NOT citus AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                                  WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
+                                    AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                                    AND g.tgnargs OPERATOR(pg_catalog.>) 0) THEN
+      RAISE NOTICE 'table % is already protected', tbl;
       RETURN;
     END IF;
-    IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
-                  AND g.tgnargs OPERATOR(pg_catalog.>) 0) THEN
-      -- a table Citus no longer manages (undistribute_table) keeps the
-      -- trigger of its shards, whose rule protects no local table: the
-      -- catalog's trigger instead
-      PERFORM privacy_internal._allow_protect_ddl(tbl);
-      EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
-      PERFORM privacy_internal._allow_protect_ddl(NULL);
-      EXECUTE pg_catalog.format(
-        'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
-        'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
-      PERFORM privacy_internal._audit('protect.on', tbl::text,
-                             pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', 0, 'citus', 'no longer'));
-      RETURN;
-    END IF;
-    RAISE NOTICE 'table % is already protected', tbl;
-    RETURN;
   END IF;
   -- The owner of the table (and of each partition) must hold the domains.
   FOR d IN SELECT DISTINCT c.domain FROM privacy.registered_column c
@@ -474,6 +474,11 @@ BEGIN
   IF citus THEN
     PERFORM privacy_internal._protect_citus_sign(tbl, pg_catalog.current_setting('pg_privacy.default_country'), true);
   ELSE
+    IF privacy_internal._has_protect_trigger(tbl) THEN
+      PERFORM privacy_internal._allow_protect_ddl(tbl);
+      EXECUTE pg_catalog.format('DROP TRIGGER zz_pg_privacy_protect ON %s', tbl);
+      PERFORM privacy_internal._allow_protect_ddl(NULL);
+    END IF;
     EXECUTE pg_catalog.format(
       'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
       'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
