@@ -801,6 +801,7 @@ CREATE FUNCTION privacy_internal._on_sql_drop() RETURNS event_trigger
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
 AS $$
 DECLARE
   o record;
@@ -919,6 +920,7 @@ CREATE FUNCTION privacy_internal._on_ddl_end() RETURNS event_trigger
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
 AS $$
 DECLARE
   r record;

@@ -684,6 +684,7 @@ CREATE FUNCTION privacy_internal._protect_on_ddl_end(may_switch_off boolean) RET
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
 AS $$
 DECLARE
   reg regclass;
@@ -790,6 +791,7 @@ CREATE FUNCTION privacy_internal._protect_on_sql_drop(may_switch_off boolean) RE
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
 AS $$
 DECLARE
   o record;

@@ -723,6 +723,7 @@ CREATE FUNCTION privacy_internal._consent_on_sql_drop() RETURNS event_trigger
   LANGUAGE plpgsql
   SECURITY DEFINER
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
 AS $$
 DECLARE
   o record;

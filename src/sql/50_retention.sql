@@ -136,6 +136,27 @@ CREATE FUNCTION privacy_internal._owner_query(tbl regclass, sql text, args text[
 COMMENT ON FUNCTION privacy_internal._owner_query(regclass, text, text[], integer) IS
   'internal: run a query as the table owner in a security-restricted operation; first value as text';
 
+-- A purge on Citus (distributed and reference tables): partitions are
+-- dropped and rows deleted through Citus's own planning, holds included
+-- (their predicate has only IMMUTABLE functions of the row, and its
+-- arguments are evaluated on the coordinator).  An anonymizing purge is
+-- refused: its UPDATE generalizes times in the policy's time zone (a
+-- STABLE function of the row, which Citus does not push into an UPDATE)
+-- and leaves restricted subjects' rows alone by reading them first.
+CREATE FUNCTION privacy_internal._retention_citus_check(tbl regclass, action text) RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF action OPERATOR(pg_catalog.=) 'anonymize' AND privacy_internal._citus_table(tbl) THEN
+    RAISE EXCEPTION 'retention action "anonymize" is not supported on %: Citus manages it', tbl
+      USING ERRCODE = '0A000',
+            DETAIL = 'Anonymizing generalizes each row''s times in the policy''s time zone and leaves the rows of restricted data subjects as they are; Citus cannot run that UPDATE on its shards.',
+            HINT = 'Use action ''delete'' on tables Citus manages, or keep the table on the coordinator (undistribute_table).';
+  END IF;
+END
+$$;
+
 -- The advisory lock keys: one purge at a time; holds against batches.
 CREATE FUNCTION privacy_internal._lock_key(what text) RETURNS integer
   LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
@@ -470,7 +491,9 @@ BEGIN
                                         c.normalize, colref, dc, privacy_internal._hold_arg(held_args, param_key));
     END IF;
     CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
-    parts := parts || pg_catalog.format('COALESCE(%s, false)', pg_catalog.array_to_string(cond, ' OR '));
+    -- (IS TRUE, not COALESCE: Citus plans no STABLE cast, such as the
+    -- arguments' ::text[], inside a COALESCE of a distributed DELETE)
+    parts := parts || pg_catalog.format('(%s) IS TRUE', pg_catalog.array_to_string(cond, ' OR '));
   END LOOP;
   held_cols := pg_catalog.cardinality(parts);
   held := CASE WHEN pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN NULL
@@ -513,7 +536,6 @@ BEGIN
             HINT = 'Register it with privacy.register_table() first; a policy is part of the record of processing.';
   END IF;
   PERFORM privacy_internal._check_owner(tbl);
-  PERFORM privacy_internal._citus_refuse(tbl, 'set_retention');
   SELECT a.attnum, a.atttypid::regtype AS typ INTO att
     FROM pg_catalog.pg_attribute a
    WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) time_column
@@ -545,6 +567,7 @@ BEGIN
     RAISE EXCEPTION 'invalid retention action "%"', action
       USING ERRCODE = '22023', HINT = 'Use "delete" or "anonymize".';
   END IF;
+  PERFORM privacy_internal._retention_citus_check(tbl, action);
   IF align IS NOT NULL AND align NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
     RAISE EXCEPTION 'invalid period "%"', align
       USING ERRCODE = '22023', HINT = 'Use one of: day, week, month, quarter, year (the financial year with year_start).';

@@ -98,12 +98,13 @@ BEGIN
   -- Fail closed on a table whose protection was switched off: its rows may
   -- hold raw values that the hold predicate would not recognize.
   PERFORM privacy_internal._check_protection(tbl);
-  PERFORM privacy_internal._citus_refuse(tbl, 'the purge');
   SELECT * INTO p FROM privacy.retention_policy r WHERE r.tbl OPERATOR(pg_catalog.=) _retention_work.tbl;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'table % has no retention policy', tbl
       USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
   END IF;
+  -- (a policy set before Citus took the table over)
+  PERFORM privacy_internal._retention_citus_check(tbl, p.action);
   w.policy := p;
   SELECT k.relkind INTO w.relkind FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) tbl;
   w.rel := CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' THEN tbl::text ELSE 'ONLY ' || tbl::text END;
@@ -381,6 +382,7 @@ CREATE FUNCTION privacy_internal._purge_batch(tbl regclass, run_id bigint, batch
                                      OUT rows bigint, OUT partitions integer)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
   SET pg_privacy.definer = 'api'
   SET datestyle = 'ISO, YMD'
 AS $$
@@ -476,7 +478,7 @@ BEGIN
         BEGIN
           PERFORM privacy_internal._lock_nowait(ARRAY[leaf]);
           IF w.held IS NULL
-             OR privacy_internal._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leafname, w.held),
+             OR privacy_internal._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %s LIMIT 1)', leafname, w.held),
                                      ARRAY[NULL, NULL]::text[] || w.held_args, lock_timeout_ms)::boolean IS FALSE THEN
             SELECT i.inhparent::regclass INTO parent FROM pg_catalog.pg_inherits i
              WHERE i.inhrelid OPERATOR(pg_catalog.=) leaf;
@@ -598,6 +600,7 @@ CREATE FUNCTION privacy_internal._purge_preview(tbl regclass,
                                        OUT action text, OUT rows bigint, OUT partitions integer)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
   SET pg_privacy.definer = 'api'
   SET datestyle = 'ISO, YMD'
 AS $$
@@ -626,7 +629,7 @@ BEGIN
       SELECT e.leaf FROM privacy_internal._retention_expired_partitions(w, cutoff) e WHERE g.pending IS NULL
     LOOP
       IF w.held IS NULL
-         OR privacy_internal._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s WHERE %s)', leaf, w.held),
+         OR privacy_internal._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %s LIMIT 1)', leaf, w.held),
                                  ARRAY[NULL, NULL]::text[] || w.held_args)::boolean IS FALSE THEN
         partitions := partitions OPERATOR(pg_catalog.+) 1;
         dropped := dropped OPERATOR(pg_catalog.||) leaf::oid;
@@ -634,9 +637,21 @@ BEGIN
     END LOOP;
   END IF;
   args := ARRAY[privacy_internal._retention_literal(cutoff, w.ttype, (w.policy).time_zone), g.next_from]
-          OPERATOR(pg_catalog.||) w.held_args OPERATOR(pg_catalog.||) dropped::text;
-  wh := privacy_internal._retention_where(w, g.next_from IS NOT NULL)
-        || pg_catalog.format(' AND tableoid OPERATOR(pg_catalog.<>) ALL ($%s::pg_catalog.oid[])', pg_catalog.cardinality(args));
+          OPERATOR(pg_catalog.||) w.held_args;
+  wh := privacy_internal._retention_where(w, g.next_from IS NOT NULL);
+  IF privacy_internal._citus_table(tbl) THEN
+    -- On Citus a row's tableoid is its shard's: the rows of the partitions
+    -- dropped are counted apart and taken off (only a purge that deletes
+    -- drops partitions, and those hold no row under a hold)
+    rows := privacy_internal._owner_query(tbl, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE %s', w.rel, wh), args)::bigint;
+    FOREACH leaf IN ARRAY dropped::regclass[] LOOP
+      rows := rows OPERATOR(pg_catalog.-)
+              privacy_internal._owner_query(leaf, pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s', leaf, wh), args)::bigint;
+    END LOOP;
+    RETURN;
+  END IF;
+  args := args OPERATOR(pg_catalog.||) dropped::text;
+  wh := wh || pg_catalog.format(' AND tableoid OPERATOR(pg_catalog.<>) ALL ($%s::pg_catalog.oid[])', pg_catalog.cardinality(args));
   r := privacy_internal._retention_restricted(w, wh, args, 0);
   IF r.pred IS NOT NULL THEN
     wh := wh || ' AND ' || r.pred;
@@ -653,6 +668,7 @@ CREATE FUNCTION privacy.purge(dry_run boolean DEFAULT false, tbl regclass DEFAUL
   RETURNS TABLE(table_name regclass, action text, rows bigint, partitions integer)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE

@@ -329,6 +329,7 @@ CREATE FUNCTION privacy.restrict_subject(kind text, value text, reason text, at 
   RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
@@ -356,6 +357,7 @@ CREATE FUNCTION privacy.unrestrict_subject(kind text, value text, at timestamptz
   RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE

@@ -23,6 +23,7 @@ CREATE FUNCTION privacy.health()
   RETURNS TABLE(area text, status text, detail text, hint text)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
+  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE

@@ -1,0 +1,208 @@
+# The retention purge on tables Citus manages (make test-citus): expired
+# partitions of a distributed, partitioned CDR table dropped through the
+# coordinator, expired rows of a distributed table and of a reference table
+# deleted in batches, legal holds respected, the dry run's counts those of
+# the purge, every receipt in the coordinator's audit chain.  Checked on a
+# coordinator and two workers, the tables owned by a role without special
+# rights (the purge runs its statements as the owner), what the shards hold
+# read on the shards themselves (run_command_on_shards), before and after a
+# shard move.  An anonymizing purge is refused there (0A000).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use CitusCluster;
+
+my ($coord, $w1, $w2) = CitusCluster::start();
+sub refuses { return CitusCluster::refuses(@_); }
+sub q1 { return $coord->safe_psql('postgres', $_[0]); }
+
+my $held = '+4520000007';
+
+# --- the tables, owned by billing --------------------------------------------
+
+q1(q{
+CREATE ROLE billing LOGIN;
+GRANT USAGE, CREATE ON SCHEMA telco TO billing;
+SET ROLE billing;
+-- 24 monthly partitions, the oldest 23 months back; the CDRs distributed by
+-- A-number, the B-number protected
+CREATE TABLE telco.dcdr (cdr_id bigint NOT NULL, a_number text NOT NULL, b_number text,
+                         started_at timestamptz NOT NULL, duration_s integer,
+                         PRIMARY KEY (a_number, cdr_id, started_at)) PARTITION BY RANGE (started_at);
+DO $$
+DECLARE m timestamptz;
+BEGIN
+  FOR i IN 0..23 LOOP
+    m := date_trunc('month', now()) - make_interval(months => 23 - i);
+    EXECUTE format('CREATE TABLE telco.dcdr_%s PARTITION OF telco.dcdr FOR VALUES FROM (%L) TO (%L)',
+                   i, m, m + interval '1 month');
+  END LOOP;
+END $$;
+SELECT create_distributed_table('telco.dcdr', 'a_number');
+CREATE TABLE telco.usage (id bigint PRIMARY KEY, msisdn text NOT NULL, at timestamptz NOT NULL, bytes bigint);
+SELECT create_distributed_table('telco.usage', 'id');
+CREATE TABLE telco.topup (id bigint PRIMARY KEY, msisdn text NOT NULL, at date NOT NULL, amount numeric);
+SELECT create_reference_table('telco.topup');
+RESET ROLE;
+SELECT privacy.register_table('telco.dcdr', 'traffic');
+SELECT privacy.register_column('telco.dcdr', 'a_number', 'phone', identifies => 'msisdn');
+SELECT privacy.register_column('telco.dcdr', 'b_number', 'phone', identifies => 'msisdn', link => 'mention', protect => 'msisdn_fpe');
+SELECT privacy.protect('telco.dcdr');
+SELECT privacy.register_table('telco.usage', 'traffic');
+SELECT privacy.register_column('telco.usage', 'msisdn', 'phone', identifies => 'msisdn');
+SELECT privacy.register_table('telco.topup', 'billing');
+SELECT privacy.register_column('telco.topup', 'msisdn', 'phone', identifies => 'msisdn');
+SET ROLE billing;
+-- a row a day over the 24 months for 400 numbers; the held number calls in
+-- some months only
+INSERT INTO telco.dcdr (cdr_id, a_number, b_number, started_at, duration_s)
+SELECT g, '+4520' || lpad((g % 400)::text, 6, '0'), '+4530' || lpad((g % 777)::text, 6, '0'),
+       date_trunc('month', now()) - interval '23 months' + (g % 720) * interval '1 day' + interval '1 hour', g % 600
+  FROM generate_series(1, 20000) g
+ WHERE g % 400 <> 7 OR (g % 720) BETWEEN 60 AND 150;
+INSERT INTO telco.usage SELECT g, '+4520' || lpad((g % 400)::text, 6, '0'), now() - (g % 500) * interval '1 day', g
+  FROM generate_series(1, 6000) g;
+INSERT INTO telco.topup SELECT g, '+4520' || lpad((g % 400)::text, 6, '0'), current_date - (g % 900), g % 50
+  FROM generate_series(1, 3000) g;
+});
+is(q1(q{SELECT string_agg(logicalrelid::text || ':' || partmethod, ',' ORDER BY logicalrelid::text) FROM pg_dist_partition
+         WHERE logicalrelid::text IN ('telco.dcdr', 'telco.usage', 'telco.topup')}),
+	'telco.dcdr:h,telco.topup:n,telco.usage:h', 'a distributed partitioned table, a distributed table, a reference table');
+
+# --- policies ------------------------------------------------------------------
+
+my $err = refuses($coord, q{SELECT privacy.set_retention('telco.dcdr', 'started_at', '12 months', action => 'anonymize')},
+	'0A000', 'an anonymizing policy is refused on a distributed table');
+like($err, qr/Citus cannot run that UPDATE on its shards/, '... and says why');
+refuses($coord, q{SELECT privacy.set_retention('telco.topup', 'at', '2 years', action => 'anonymize')},
+	'0A000', '... and on a reference table');
+q1(q{
+SELECT privacy.set_retention('telco.dcdr', 'started_at', '12 months', align => 'month');
+SELECT privacy.set_retention('telco.usage', 'at', '6 months');
+SELECT privacy.set_retention('telco.topup', 'at', '2 years');
+});
+is(q1(q{SELECT count(*) FROM privacy.retention_policy}), '3', 'deleting policies on all three');
+
+q1(qq{SELECT privacy.hold('msisdn', '$held', 'dispute 2291')});
+
+# What the purge must do, computed here: the expired partitions without a
+# held row, and the expired rows outside them that are not held.
+my $cut = q1(q{SELECT date_trunc('month', now() - interval '12 months')});
+my $expired_parts = q1(qq{
+SELECT count(*) FROM generate_series(0, 23) i
+ WHERE date_trunc('month', now()) - make_interval(months => 22 - i) <= '$cut'});
+my $held_parts = q1(qq{
+SELECT count(DISTINCT date_trunc('month', started_at)) FROM telco.dcdr
+ WHERE a_number = '$held' AND started_at < '$cut'});
+my $dropped_rows = q1(qq{
+SELECT count(*) FROM telco.dcdr WHERE started_at < '$cut'
+   AND date_trunc('month', started_at) NOT IN (SELECT DISTINCT date_trunc('month', started_at) FROM telco.dcdr
+                                                WHERE a_number = '$held' AND started_at < '$cut')});
+my $batch_rows = q1(qq{
+SELECT count(*) FROM telco.dcdr WHERE started_at < '$cut' AND a_number <> '$held'
+   AND date_trunc('month', started_at) IN (SELECT DISTINCT date_trunc('month', started_at) FROM telco.dcdr
+                                            WHERE a_number = '$held' AND started_at < '$cut')});
+my $held_rows = q1(qq{SELECT count(*) FROM telco.dcdr WHERE started_at < '$cut' AND a_number = '$held'});
+cmp_ok($held_parts, '>', 0, 'the held number has rows in some expired partitions');
+cmp_ok($held_parts, '<', $expired_parts, '... not in all of them');
+
+# --- the dry run ----------------------------------------------------------------
+
+is(q1(q{SELECT rows || '/' || partitions FROM privacy.purge(dry_run => true, tbl => 'telco.dcdr')}),
+	"$batch_rows/" . ($expired_parts - $held_parts),
+	'dry run: the expired partitions without a held row, and the other expired rows that are not held');
+my $usage_rows = q1(qq{SELECT count(*) FROM telco.usage WHERE at < now() - interval '6 months' AND msisdn <> '$held'});
+is(q1(q{SELECT rows FROM privacy.purge(dry_run => true, tbl => 'telco.usage')}), $usage_rows,
+	'dry run of the distributed table');
+my $topup_rows = q1(qq{SELECT count(*) FROM telco.topup WHERE at < (now() - interval '2 years')::date AND msisdn <> '$held'});
+is(q1(q{SELECT rows FROM privacy.purge(dry_run => true, tbl => 'telco.topup')}), $topup_rows,
+	'dry run of the reference table');
+is(q1(q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'telco.dcdr'::regclass}), '24', 'the dry run dropped nothing');
+
+# --- the purge ------------------------------------------------------------------
+
+my $audit_before = q1(q{SELECT max(id) FROM privacy.audit_log});
+q1(q{CALL privacy.run_purge(batch_size => 500)});
+is(q1(q{SELECT count(*) FROM pg_inherits WHERE inhparent = 'telco.dcdr'::regclass}),
+	24 - ($expired_parts - $held_parts), 'the expired partitions without a held row are dropped');
+is(q1(q{SELECT sum(result::int) = (SELECT count(*) FROM pg_inherits WHERE inhparent = 'telco.dcdr'::regclass)
+                                  * (SELECT count(*) FROM pg_dist_shard WHERE logicalrelid = 'telco.dcdr'::regclass)
+          FROM run_command_on_workers($$SELECT count(*) FROM pg_class WHERE relname ~ '^dcdr_[0-9]+_[0-9]+$' AND relkind = 'r'$$)}), 't',
+	'... with their shards on the workers');
+is(q1(qq{SELECT count(*) FROM telco.dcdr WHERE started_at < '$cut'}), $held_rows,
+	'of the expired CDRs only the held number\'s remain');
+is(q1(qq{SELECT sum(result::int) FROM run_command_on_shards('telco.dcdr',
+          \$\$SELECT count(*) FROM %s WHERE started_at < '$cut' AND a_number <> '$held'\$\$)}), '0',
+	'... as the shards themselves hold');
+is(q1(qq{SELECT count(*) FROM telco.usage WHERE at < now() - interval '6 months'}),
+	q1(qq{SELECT count(*) FROM telco.usage WHERE at < now() - interval '6 months' AND msisdn = '$held'}),
+	'the distributed table: only the held rows remain expired');
+is(q1(qq{SELECT sum(result::int) FROM run_command_on_shards('telco.usage',
+          \$\$SELECT count(*) FROM %s WHERE at < now() - interval '6 months' AND msisdn <> '$held'\$\$)}), '0',
+	'... on its shards');
+is(q1(qq{SELECT string_agg(result, ',') FROM run_command_on_placements('telco.topup',
+          \$\$SELECT count(*) FROM %s WHERE at < (now() - interval '2 years')::date AND msisdn <> '$held'\$\$)}), '0,0,0',
+	'the reference table: on every placement, the coordinator\'s included');
+cmp_ok(q1(qq{SELECT count(*) FROM telco.topup WHERE msisdn = '$held' AND at < (now() - interval '2 years')::date}), '>', 0,
+	'... the held rows kept');
+
+is(q1(qq{SELECT string_agg(object || ':' || (detail->>'rows') || ':' || (detail->>'partitions'), ',' ORDER BY object)
+           FROM privacy.audit_log WHERE id > $audit_before AND event = 'retention.purge'}),
+	"telco.dcdr:$batch_rows:" . ($expired_parts - $held_parts) . ",telco.topup:$topup_rows:0,telco.usage:$usage_rows:0",
+	'a receipt per table in the coordinator\'s chain, with what the dry run said');
+is($w1->safe_psql('postgres', 'SELECT count(*) FROM privacy.audit_log') . '/' .
+   $w2->safe_psql('postgres', 'SELECT count(*) FROM privacy.audit_log'), '0/0', 'none in a worker\'s');
+is(q1(q{SELECT privacy.verify_audit_log() IS NULL}), 't', 'the chain verifies');
+is(q1(q{SELECT count(*) FROM privacy.retention_progress}), '0', 'no purge left half done');
+
+# the protection of the partitioned table is intact after its partitions went
+q1(q{SET ROLE billing; INSERT INTO telco.dcdr VALUES (999999, '+4520999999', '+4531000001', now(), 1)});
+is(q1(q{SELECT b_number = privacy.pseudonymize_msisdn('+4531000001') FROM telco.dcdr WHERE cdr_id = 999999}), 't',
+	'a new row is still protected on its shard');
+
+# --- a second run, after a shard move ------------------------------------------
+
+# The shard of the distributed table that holds id 1 moves to the other
+# worker; the expired rows written there after the move are purged too.
+my ($shard, $from, $to) = split /\|/, q1(sprintf(q{
+SELECT s.shardid, n.nodeport, CASE WHEN n.nodeport = %d THEN %d ELSE %d END
+  FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
+ WHERE s.logicalrelid = 'telco.usage'::regclass AND s.shardid = get_shard_id_for_distribution_column('telco.usage', 1)},
+	$w1->port, $w2->port, $w1->port));
+q1(qq{SELECT citus_move_shard_placement($shard, '127.0.0.1', $from, '127.0.0.1', $to, shard_transfer_mode => 'block_writes')});
+is(q1(qq{SELECT n.nodeport FROM pg_dist_placement pl JOIN pg_dist_node n ON n.groupid = pl.groupid WHERE pl.shardid = $shard}),
+	$to, 'a shard of the distributed table moved to the other worker');
+q1(q{SET ROLE billing; INSERT INTO telco.usage SELECT 100000 + g, '+4520000123', now() - interval '1 year', g FROM generate_series(1, 300) g});
+my $moved = q1(qq{SELECT count(*) FROM telco.usage WHERE id > 100000 AND get_shard_id_for_distribution_column('telco.usage', id) = $shard});
+cmp_ok($moved, '>', 0, 'expired rows written to the moved shard');
+q1(q{CALL privacy.run_purge(batch_size => 100)});
+is(q1(q{SELECT count(*) FROM telco.usage WHERE id > 100000}), '0', 'the second run purges them, the moved shard\'s too');
+is(q1(qq{SELECT sum(result::int) FROM run_command_on_shards('telco.usage',
+          \$\$SELECT count(*) FROM %s WHERE at < now() - interval '6 months' AND msisdn <> '$held'\$\$)}), '0',
+	'... as the shards hold');
+
+# --- a policy set before Citus took the table over ------------------------------
+
+q1(q{
+CREATE TABLE telco.usage_log (id bigserial, msisdn text, at timestamptz NOT NULL);
+SELECT privacy.register_table('telco.usage_log', 'traffic');
+SELECT privacy.register_column('telco.usage_log', 'msisdn', 'phone', identifies => 'msisdn');
+SELECT privacy.set_retention('telco.usage_log', 'at', '1 month', action => 'anonymize');
+INSERT INTO telco.usage_log (msisdn, at) VALUES ('+4520111111', now() - interval '1 year');
+SELECT create_distributed_table('telco.usage_log', 'msisdn');
+});
+is(q1(q{SELECT action FROM privacy.purge(dry_run => true, tbl => 'telco.usage_log')}), 'failed',
+	'an anonymizing policy set before the table was distributed: the purge reports the table failed');
+refuses($coord, q{SELECT * FROM privacy_internal._purge_preview('telco.usage_log')}, '0A000', '... with 0A000');
+is(q1(q{SELECT count(*) FROM telco.usage_log WHERE msisdn IS NOT NULL}), '1', '... and changed nothing');
+q1(q{SELECT privacy.set_retention('telco.usage_log', 'at', '1 month')});
+q1(q{CALL privacy.run_purge()});
+is(q1(q{SELECT count(*) FROM telco.usage_log}), '0', 'set to delete, the purge deletes its expired row');
+
+$_->stop for ($coord, $w1, $w2);
+done_testing();
