@@ -77,7 +77,7 @@ for my $round (1 .. 3)
 		q1($sql);
 		my $ms = (time - $t0) * 1000;
 		$best{$t} = $ms if !defined $best{$t} || $ms < $best{$t};
-		$left{$t} = q1(qq{SELECT count(*) || '/' || (SELECT count(*) FROM pg_inherits WHERE inhparent = 'b.$t'::regclass) FROM b.$t});
+		$left{$t} = q1(qq{SELECT count(*) FROM b.$t}) . '/' . q1(qq{SELECT count(*) FROM pg_inherits WHERE inhparent = 'b.$t'::regclass});
 		if ($purge)
 		{
 			q1(qq{SELECT privacy.unregister_table('b.$t')});
