@@ -19,18 +19,17 @@ SELECT p.oid::regprocedure AS definer_without_pinned_search_path
  WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace) AND p.prosecdef
    AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false);
 
--- The functions that run DDL checks, the subject rights, the purge and
--- health plan their own catalog and lookup queries: never JIT-compiled
--- (a compilation costs more than such a query; under the server's default
--- jit = on, every ALTER TABLE and every export would pay one).
+-- The event triggers, the purge and health plan their own catalog
+-- queries, which are never JIT-compiled: a compilation (about 200 ms)
+-- costs more than such a query, and under the server's default jit = on
+-- every ALTER TABLE would pay one once the catalog is large (a Citus
+-- worker's with its shards).
 SELECT p.oid::regprocedure AS planned_with_jit
   FROM pg_proc p
  WHERE p.pronamespace IN ('privacy'::regnamespace, 'privacy_internal'::regnamespace)
    AND (p.prorettype = 'event_trigger'::regtype AND p.prolang <> (SELECT oid FROM pg_language WHERE lanname = 'c')
         OR p.oid IN ('privacy_internal._protect_on_ddl_end(boolean)'::regprocedure,
                      'privacy_internal._protect_on_sql_drop(boolean)'::regprocedure,
-                     'privacy.export_subject(text, text, timestamptz)'::regprocedure,
-                     'privacy.erase_subject(text, text, boolean, timestamptz)'::regprocedure,
                      'privacy.purge(boolean, regclass, integer, integer)'::regprocedure,
                      'privacy_internal._purge_batch(regclass, bigint, integer, integer, integer)'::regprocedure,
                      'privacy.health()'::regprocedure))

@@ -272,7 +272,6 @@ CREATE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEF
   RETURNS jsonb
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
-  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
@@ -376,7 +375,6 @@ CREATE FUNCTION privacy.export_subject_chunks(kind text, value text, chunk_rows 
   RETURNS TABLE(part integer, section text, table_name regclass, data jsonb)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
-  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE

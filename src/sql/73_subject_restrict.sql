@@ -329,7 +329,6 @@ CREATE FUNCTION privacy.restrict_subject(kind text, value text, reason text, at 
   RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
-  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
@@ -357,7 +356,6 @@ CREATE FUNCTION privacy.unrestrict_subject(kind text, value text, at timestamptz
   RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
-  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE

@@ -128,7 +128,6 @@ CREATE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEF
   RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
-  SET jit = off
   SET pg_privacy.definer = 'api'
 AS $$
 DECLARE
