@@ -6,7 +6,8 @@
 # coordinator and two workers, the tables owned by a role without special
 # rights (the purge runs its statements as the owner), what the shards hold
 # read on the shards themselves (run_command_on_shards), before and after a
-# shard move.  An anonymizing purge is refused there (0A000).
+# shard move; an owner's own trigger on her shards runs with her rights.  An
+# anonymizing purge is refused there (0A000).
 use strict;
 use warnings;
 
@@ -187,6 +188,40 @@ is(q1(q{SELECT count(*) FROM telco.usage WHERE id > 100000}), '0', 'the second r
 is(q1(qq{SELECT sum(result::int) FROM run_command_on_shards('telco.usage',
           \$\$SELECT count(*) FROM %s WHERE at < now() - interval '6 months' AND msisdn <> '$held'\$\$)}), '0',
 	'... as the shards hold');
+
+# --- a hostile owner's trigger on the shards -----------------------------------
+
+# The purge deletes as the table's owner, on the workers too: a trigger she
+# puts on her shards runs with her rights, never with those of the
+# superuser who runs the purge.
+q1(q{ALTER SYSTEM SET citus.enable_unsafe_triggers = on; SELECT pg_reload_conf()});
+q1(q{
+SET ROLE billing;
+CREATE TABLE telco.usage2 (id bigint PRIMARY KEY, msisdn text NOT NULL, at timestamptz NOT NULL);
+SELECT create_distributed_table('telco.usage2', 'id');
+INSERT INTO telco.usage2 SELECT g, '+4520000001', now() - interval '1 year' FROM generate_series(1, 10) g;
+CREATE FUNCTION telco.grab() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE 'ALTER ROLE billing SUPERUSER';
+  RETURN OLD;
+END $$;
+CREATE TRIGGER grab BEFORE DELETE ON telco.usage2 FOR EACH ROW EXECUTE FUNCTION telco.grab();
+RESET ROLE;
+SELECT privacy.register_table('telco.usage2', 'traffic');
+SELECT privacy.register_column('telco.usage2', 'msisdn', 'phone', identifies => 'msisdn');
+SELECT privacy.set_retention('telco.usage2', 'at', '6 months');
+});
+q1(q{ALTER SYSTEM RESET citus.enable_unsafe_triggers; SELECT pg_reload_conf()});
+my ($hret, $hout, $herr) = $coord->psql('postgres', 'CALL privacy.run_purge()');
+ok($hret != 0 && $herr =~ /must be superuser to alter superuser roles/,
+	'an owner\'s trigger on her shards runs with her rights: the purge of her table fails') or diag($herr);
+is(q1(q{SELECT rolsuper FROM pg_roles WHERE rolname = 'billing'}) . '/' .
+   q1(q{SELECT string_agg(result, ',') FROM run_command_on_workers($$SELECT rolsuper FROM pg_roles WHERE rolname = 'billing'$$)}),
+	'f/f,f', '... and she is superuser on no node');
+is(q1(q{SELECT count(*) FROM telco.usage2}), '10', '... her rows stay, for the next run');
+is(q1(q{SELECT event FROM privacy.audit_log WHERE event LIKE 'retention.purge%' AND object = 'telco.usage2' ORDER BY id DESC LIMIT 1}),
+	'retention.purge_failed', '... and the failure is audited');
+q1(q{SET ROLE billing; DROP TABLE telco.usage2; DROP FUNCTION telco.grab()});
 
 # --- a policy set before Citus took the table over ------------------------------
 
