@@ -669,6 +669,20 @@ $$;
 COMMENT ON FUNCTION privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean) IS
   'internal: the protection, consent check and restriction check of a table that are not in force, and why';
 
+-- Is this DDL pg_privacy's own on a Citus worker?  protect() and
+-- unprotect() on the coordinator reach a worker's shards as the role they
+-- run as there: the extension owner.  (Asked only of DDL that touched a
+-- shard's protect trigger.)
+CREATE FUNCTION privacy_internal._protect_own_worker_ddl(who name) RETURNS boolean
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT privacy_internal._citus_worker()
+         AND who OPERATOR(pg_catalog.=) (SELECT r.rolname FROM pg_catalog.pg_extension x
+                                           JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.extowner
+                                          WHERE x.extname OPERATOR(pg_catalog.=) 'pg_privacy')
+$$;
+
 -- After ALTER TABLE, CREATE TABLE, CREATE TRIGGER or ALTER TRIGGER: a
 -- command that leaves an enforcement of a table not in force (its
 -- protection, its consent check, its restriction check: see
@@ -691,11 +705,6 @@ DECLARE
   e record;
   who name := privacy_internal._invoker();
   fn regprocedure := pg_catalog.to_regprocedure('privacy_internal._protect_trigger()');
-  -- pg_privacy's own DDL reaches the shards on a worker as the role it
-  -- runs as there: the extension owner
-  own boolean := who OPERATOR(pg_catalog.=) (SELECT r.rolname FROM pg_catalog.pg_extension x
-                                               JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.extowner
-                                              WHERE x.extname OPERATOR(pg_catalog.=) 'pg_privacy');
 BEGIN
   -- The protect trigger with a signed rule (a Citus table's, src/protect.c)
   -- is written by protect() alone: an owner putting back an older rule read
@@ -713,7 +722,7 @@ BEGIN
        AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.oid OPERATOR(pg_catalog.=) d.objid)
             OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND g.tgrelid OPERATOR(pg_catalog.=) d.objid))
      WHERE NOT privacy_internal._protect_ddl_allowed(g.tgrelid::regclass)
-       AND NOT (own AND privacy_internal._citus_worker())
+       AND NOT privacy_internal._protect_own_worker_ddl(who)
        AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0)
             OR (g.tgenabled OPERATOR(pg_catalog.<>) 'O'
                 AND privacy_internal._protect_shard_table(g.tgrelid::regclass) IS NOT NULL))
@@ -800,31 +809,26 @@ DECLARE
   who name := privacy_internal._invoker();
 BEGIN
   -- the protect trigger of a shard (named after it by Citus), dropped by
-  -- anyone but pg_privacy (whose DDL reaches a worker's shards as the
-  -- extension owner)
-  IF NOT (privacy_internal._citus_worker()
-          AND who OPERATOR(pg_catalog.=) (SELECT r.rolname FROM pg_catalog.pg_extension x
-                                            JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.extowner
-                                           WHERE x.extname OPERATOR(pg_catalog.=) 'pg_privacy')) THEN
-    FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
-              WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
-                AND x.address_names[3] LIKE 'zz\_pg\_privacy\_protect\_%'
-    LOOP
-      rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
-      CONTINUE WHEN rel IS NULL OR privacy_internal._protect_shard_table(rel) IS NULL
-                    OR privacy_internal._protect_ddl_allowed(rel);
-      IF may_switch_off THEN
-        RAISE WARNING 'protection of shard % is not in force', rel
-          USING DETAIL = pg_catalog.format('Its trigger %I was dropped.', o.address_names[3]);
-        RAISE LOG 'pg_privacy: superuser % dropped the protect trigger of shard %', who, rel;
-        CONTINUE;
-      END IF;
-      RAISE LOG 'pg_privacy: refused DROP TRIGGER % of role % on shard %', o.address_names[3], who, rel;
-      RAISE EXCEPTION 'cannot drop the protect trigger of shard %', rel
-        USING ERRCODE = '55000',
-              HINT = 'Remove the protection with privacy.unprotect() on the table on the coordinator.';
-    END LOOP;
-  END IF;
+  -- anyone but pg_privacy
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
+            WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
+              AND x.address_names[3] LIKE 'zz\_pg\_privacy\_protect\_%'
+  LOOP
+    rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
+    CONTINUE WHEN rel IS NULL OR privacy_internal._protect_shard_table(rel) IS NULL
+                  OR privacy_internal._protect_ddl_allowed(rel)
+                  OR privacy_internal._protect_own_worker_ddl(who);
+    IF may_switch_off THEN
+      RAISE WARNING 'protection of shard % is not in force', rel
+        USING DETAIL = pg_catalog.format('Its trigger %I was dropped.', o.address_names[3]);
+      RAISE LOG 'pg_privacy: superuser % dropped the protect trigger of shard %', who, rel;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DROP TRIGGER % of role % on shard %', o.address_names[3], who, rel;
+    RAISE EXCEPTION 'cannot drop the protect trigger of shard %', rel
+      USING ERRCODE = '55000',
+            HINT = 'Remove the protection with privacy.unprotect() on the table on the coordinator.';
+  END LOOP;
   FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
             WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
               AND x.address_names[3] IN ('zz_pg_privacy_protect', 'zy_pg_privacy_consent', 'zx_pg_privacy_restrict')
