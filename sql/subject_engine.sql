@@ -176,6 +176,56 @@ ALTER TABLE regress_eng.letter ADD COLUMN sent_at timestamptz;
 SELECT privacy_internal._subject_cache_get('protected') IS NOT NULL AS kept;
 COMMIT;
 
+-- VACUUM and ANALYZE of a registered table (by hand or by autovacuum)
+-- send the same invalidation as a change of the table: its shape is
+-- checked, found unchanged, and what the cache keeps stays (the first
+-- erasure after an autovacuum does not build everything again).  A change
+-- of the shape made behind pg_privacy's back empties it: a trigger added
+-- or disabled, a foreign key that references the table, a new owner, a
+-- partition attached, a column's default, a check constraint.
+CREATE ROLE regress_eng_other;
+GRANT USAGE, CREATE ON SCHEMA regress_eng TO regress_eng_other;
+CREATE TABLE regress_eng.parted (account_id bigint, at date) PARTITION BY RANGE (at);
+CREATE TABLE regress_eng.parted_1 PARTITION OF regress_eng.parted FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+SELECT privacy.register_table('regress_eng.parted', 'regress_eng_p');
+SELECT privacy.register_column('regress_eng.parted', 'account_id', 'customer_number', identifies => 'customer');
+CREATE FUNCTION pg_temp.kept_after(ddl text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM count(*) FROM privacy.erase_subject('customer', '999', dry_run => true);
+  IF privacy_internal._subject_cache_get('protected') IS NULL THEN
+    RAISE EXCEPTION 'nothing kept before: %', ddl;
+  END IF;
+  EXECUTE ddl;
+  RETURN privacy_internal._subject_cache_get('protected') IS NOT NULL;
+END $$;
+SELECT count(*) FROM privacy.erase_subject('customer', '999', dry_run => true);
+VACUUM ANALYZE regress_eng.account, regress_eng.letter, regress_eng.parted, regress_eng.parted_1;
+SELECT privacy_internal._subject_cache_get('protected') IS NOT NULL AS kept_after_vacuum_analyze;
+VACUUM (FULL) regress_eng.ticket;
+SELECT privacy_internal._subject_cache_get('protected') IS NOT NULL AS kept_after_vacuum_full;
+SELECT ddl, pg_temp.kept_after(ddl) AS kept FROM unnest(ARRAY[
+  'ANALYZE regress_eng.parted',
+  'CREATE TRIGGER t_noop BEFORE DELETE ON regress_eng.letter FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()',
+  'ALTER TABLE regress_eng.letter DISABLE TRIGGER t_noop',
+  'DROP TRIGGER t_noop ON regress_eng.letter',
+  'CREATE TABLE regress_eng.refers (account_id bigint REFERENCES regress_eng.account)',
+  'ALTER TABLE regress_eng.letter OWNER TO regress_eng_other',
+  'ALTER TABLE regress_eng.letter OWNER TO CURRENT_USER',
+  'CREATE TABLE regress_eng.parted_2 PARTITION OF regress_eng.parted FOR VALUES FROM (''2021-01-01'') TO (''2022-01-01'')',
+  'ALTER TABLE regress_eng.parted DETACH PARTITION regress_eng.parted_2',
+  'ALTER TABLE regress_eng.letter ALTER COLUMN body SET DEFAULT ''x''',
+  'ALTER TABLE regress_eng.letter ADD CONSTRAINT body_short CHECK (length(body) < 1000)',
+  'ALTER TABLE regress_eng.letter ALTER COLUMN body TYPE varchar(2000)',
+  'CREATE INDEX ON regress_eng.letter (account_id)',
+  'CREATE RULE r_noop AS ON DELETE TO regress_eng.letter DO ALSO NOTHING'
+  ]) WITH ORDINALITY AS d(ddl, o) ORDER BY o;
+DROP RULE r_noop ON regress_eng.letter;
+DROP TABLE regress_eng.refers, regress_eng.parted_2;
+SELECT privacy.unregister_table('regress_eng.parted');
+DROP TABLE regress_eng.parted;
+REVOKE ALL ON SCHEMA regress_eng FROM regress_eng_other;
+DROP ROLE regress_eng_other;
+
 -- The search's limits, for export and erasure alike, and nothing is
 -- erased when one is reached: a chain of accounts each linked to the next
 -- needs more than 10 rounds; an account linked to 600 addresses has more

@@ -37,13 +37,17 @@
  *						catalog, and what they checked in it (protection,
  *						foreign keys), kept per backend (as text for the SQL
  *						builders, as objects for the engine): generating it takes
- *						far longer than running it for one subject.  Any
- *						relcache invalidation empties it; the catalog
- *						functions send one for every declaration they
- *						change (privacy_internal._invalidate), and a change of a
- *						table's triggers or constraints sends one itself;
- *						so does a change of a schema (the statements name
- *						their tables by schema)
+ *						far longer than running it for one subject.  An
+ *						invalidation of pg_privacy's catalog empties it
+ *						(the catalog functions send one for every
+ *						declaration they change, privacy_internal._invalidate);
+ *						so does one of a registered table or partition
+ *						whose shape changed (columns, triggers,
+ *						constraints, owner, partitions: checked at the
+ *						next use, for VACUUM and ANALYZE send the same
+ *						invalidation and change none of it), and a change
+ *						of a schema (the statements name their tables by
+ *						schema)
  *
  *-------------------------------------------------------------------------
  */
@@ -63,6 +67,7 @@
 #include "utils/resowner.h"
 #include "utils/typcache.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -83,6 +88,9 @@
 #include "utils/snapmgr.h"
 #include "funcapi.h"
 #include "utils/tuplestore.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "lib/stringinfo.h"
 
 /*
  * True while erase_subject runs its statements (this transaction only),
@@ -544,7 +552,8 @@ static struct varlena *subject_cols = NULL;
  * triggers, constraints, partitions or inheritance children invalidates
  * the table or the partition.  Invalidations of other relations (the
  * statistics that autovacuum writes to any table, an application's
- * temporary tables) leave the cache alone.
+ * temporary tables) leave the cache alone; so does an invalidation of a
+ * registered table or partition that left its shape as it was (below).
  */
 static Oid *subject_watched = NULL;
 static int	subject_nwatched = 0;
@@ -552,22 +561,35 @@ static int	subject_nwatched = 0;
 /* The pg_namespace syscache hash values of their schemas. */
 static uint32 *subject_watched_nsp = NULL;
 
+/*
+ * Per watched relation, its shape when the cache was filled (subject_shape),
+ * or NULL for pg_privacy's own catalog tables, whose every invalidation
+ * empties the cache (a declaration changed: the rows change, the shape
+ * does not).
+ */
+static char **subject_watched_shape = NULL;
+static int *subject_watched_shapelen = NULL;
+
+/*
+ * Watched relations invalidated since the cache was last used: an
+ * invalidation may be a change of the table or only of its statistics
+ * (VACUUM and ANALYZE, by hand or by autovacuum, rewrite the table's
+ * pg_class row, and with it send the same invalidation as an ALTER
+ * TABLE).  Checked at the next use (subject_cache_settle): the shape
+ * changed, the cache is emptied; else it stays.
+ */
+#define SUBJECT_MAX_SUSPECTS 64
+static Oid	subject_suspects[SUBJECT_MAX_SUSPECTS];
+static int	subject_nsuspects = 0;
+
 /* How many times the cache was emptied in this backend. */
 static uint64 subject_cache_resets = 0;
 
 
-/*
- * Relcache callback: a declaration (or a table) changed somewhere; forget
- * everything generated, unless the relation is not one the cache depends
- * on.  Rebuilding costs one export's worth of catalog reads.
- */
+/* Forget everything generated. */
 static void
-subject_cache_reset(Datum arg, Oid relid)
+subject_cache_empty(void)
 {
-	if (OidIsValid(relid) && subject_watched != NULL &&
-		bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid),
-				oid_cmp) == NULL)
-		return;
 	subject_cache_resets++;
 	if (subject_cache != NULL)
 		hash_destroy(subject_cache);
@@ -575,9 +597,308 @@ subject_cache_reset(Datum arg, Oid relid)
 	subject_cols = NULL;
 	subject_watched = NULL;
 	subject_watched_nsp = NULL;
+	subject_watched_shape = NULL;
+	subject_watched_shapelen = NULL;
 	subject_nwatched = 0;
+	subject_nsuspects = 0;
 	if (SubjectCacheContext != NULL)
 		MemoryContextReset(SubjectCacheContext);
+}
+
+/*
+ * Relcache callback: a declaration (or a table) changed somewhere; forget
+ * everything generated, unless the relation is not one the cache depends
+ * on, or is a table whose shape is checked at the next use (it may have
+ * been vacuumed or analyzed only).  Rebuilding costs one export's worth of
+ * catalog reads.  No catalog is read here: the callback runs wherever
+ * invalidations are taken in.
+ */
+static void
+subject_cache_reset(Datum arg, Oid relid)
+{
+	Oid		   *hit;
+	int			i;
+
+	if (OidIsValid(relid) && subject_watched != NULL)
+	{
+		hit = bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid), oid_cmp);
+		if (hit == NULL)
+			return;
+		if (subject_watched_shape != NULL && subject_watched_shape[hit - subject_watched] != NULL)
+		{
+			for (i = 0; i < subject_nsuspects; i++)
+				if (subject_suspects[i] == relid)
+					return;
+			if (subject_nsuspects < SUBJECT_MAX_SUSPECTS)
+			{
+				subject_suspects[subject_nsuspects++] = relid;
+				return;
+			}
+		}
+	}
+	subject_cache_empty();
+}
+
+/* Append the bytes of a value to a shape. */
+#define SHAPE_PUT(buf, v)	appendBinaryStringInfo((buf), (const char *) &(v), sizeof(v))
+
+static void
+shape_put_str(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoChar(buf, '\x01');
+	else
+		appendBinaryStringInfo(buf, s, strlen(s) + 1);
+}
+
+static void
+shape_put_class_attr(StringInfo buf, HeapTuple tup, AttrNumber attno)
+{
+	bool		isnull;
+	Datum		d = SysCacheGetAttr(RELOID, tup, attno, &isnull);
+
+	if (isnull)
+		appendStringInfoChar(buf, '\x01');
+	else
+	{
+		struct varlena *v = PG_DETOAST_DATUM_PACKED(d);
+		int32		len = VARSIZE_ANY_EXHDR(v);
+
+		SHAPE_PUT(buf, len);
+		appendBinaryStringInfo(buf, VARDATA_ANY(v), len);
+	}
+}
+
+/* Append a list of OIDs (its length first), and free the list. */
+static void
+shape_put_oids(StringInfo buf, List *oids)
+{
+	ListCell   *lc;
+	int			n = list_length(oids);
+
+	SHAPE_PUT(buf, n);
+	foreach(lc, oids)
+	{
+		Oid			o = lfirst_oid(lc);
+
+		SHAPE_PUT(buf, o);
+	}
+	list_free(oids);
+}
+
+/*
+ * The shape of a relation: everything of it that the generated statements
+ * and the checks kept with them may depend on, as bytes, compared whole.
+ * Its pg_class row but the figures that VACUUM and ANALYZE keep (pages,
+ * tuples, all-visible pages, the frozen and multixact horizons, the
+ * file), its columns, defaults and check constraints, triggers, foreign
+ * keys (and, through the triggers that enforce them, the keys that
+ * reference it), indexes, rules and inheritance children.  False when the
+ * relation is gone.
+ *
+ * Reads the catalog (and so may take in invalidations, which may empty
+ * the cache: the caller checks).  The relation is not locked: a change
+ * committed after this read sends its own invalidation, checked again.
+ */
+static bool
+subject_shape(Oid relid, StringInfo buf)
+{
+	HeapTuple	tup;
+	Form_pg_class c;
+	Relation	rel;
+	List	   *children;
+	List	   *indexes;
+	List	   *fkeys;
+	ListCell   *lc;
+	int			i,
+				j;
+
+	/* first what reads the catalog, then the relcache entry's own fields */
+	children = find_inheritance_children(relid, NoLock);
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	c = (Form_pg_class) GETSTRUCT(tup);
+	SHAPE_PUT(buf, c->oid);
+	shape_put_str(buf, NameStr(c->relname));
+	SHAPE_PUT(buf, c->relnamespace);
+	SHAPE_PUT(buf, c->reltype);
+	SHAPE_PUT(buf, c->reloftype);
+	SHAPE_PUT(buf, c->relowner);
+	SHAPE_PUT(buf, c->relam);
+	SHAPE_PUT(buf, c->reltablespace);
+	SHAPE_PUT(buf, c->reltoastrelid);
+	SHAPE_PUT(buf, c->relhasindex);
+	SHAPE_PUT(buf, c->relisshared);
+	SHAPE_PUT(buf, c->relpersistence);
+	SHAPE_PUT(buf, c->relkind);
+	SHAPE_PUT(buf, c->relnatts);
+	SHAPE_PUT(buf, c->relchecks);
+	SHAPE_PUT(buf, c->relhasrules);
+	SHAPE_PUT(buf, c->relhastriggers);
+	SHAPE_PUT(buf, c->relhassubclass);
+	SHAPE_PUT(buf, c->relrowsecurity);
+	SHAPE_PUT(buf, c->relforcerowsecurity);
+	SHAPE_PUT(buf, c->relispopulated);
+	SHAPE_PUT(buf, c->relreplident);
+	SHAPE_PUT(buf, c->relispartition);
+	SHAPE_PUT(buf, c->relrewrite);
+	shape_put_class_attr(buf, tup, Anum_pg_class_relacl);
+	shape_put_class_attr(buf, tup, Anum_pg_class_reloptions);
+	shape_put_class_attr(buf, tup, Anum_pg_class_relpartbound);
+	ReleaseSysCache(tup);
+
+	shape_put_oids(buf, children);
+
+	rel = RelationIdGetRelation(relid);
+	if (!RelationIsValid(rel))
+		return false;
+	indexes = RelationGetIndexList(rel);
+	shape_put_oids(buf, indexes);
+	fkeys = RelationGetFKeyList(rel);
+	i = list_length(fkeys);
+	SHAPE_PUT(buf, i);
+	foreach(lc, fkeys)
+	{
+		ForeignKeyCacheInfo *fk = lfirst_node(ForeignKeyCacheInfo, lc);
+
+		SHAPE_PUT(buf, fk->conoid);
+		SHAPE_PUT(buf, fk->conrelid);
+		SHAPE_PUT(buf, fk->confrelid);
+		SHAPE_PUT(buf, fk->nkeys);
+		for (j = 0; j < fk->nkeys; j++)
+		{
+			SHAPE_PUT(buf, fk->conkey[j]);
+			SHAPE_PUT(buf, fk->confkey[j]);
+			SHAPE_PUT(buf, fk->conpfeqop[j]);
+		}
+	}
+
+	/* the relcache entry's own fields: nothing below reads the catalog */
+	for (i = 0; i < RelationGetDescr(rel)->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), i);
+
+		shape_put_str(buf, NameStr(a->attname));
+		SHAPE_PUT(buf, a->atttypid);
+		SHAPE_PUT(buf, a->atttypmod);
+		SHAPE_PUT(buf, a->attndims);
+		SHAPE_PUT(buf, a->attnotnull);
+		SHAPE_PUT(buf, a->atthasdef);
+		SHAPE_PUT(buf, a->attidentity);
+		SHAPE_PUT(buf, a->attgenerated);
+		SHAPE_PUT(buf, a->attisdropped);
+		SHAPE_PUT(buf, a->attislocal);
+		SHAPE_PUT(buf, a->attinhcount);
+		SHAPE_PUT(buf, a->attcollation);
+	}
+	if (RelationGetDescr(rel)->constr != NULL)
+	{
+		TupleConstr *k = RelationGetDescr(rel)->constr;
+
+		SHAPE_PUT(buf, k->num_defval);
+		for (i = 0; i < k->num_defval; i++)
+		{
+			SHAPE_PUT(buf, k->defval[i].adnum);
+			shape_put_str(buf, k->defval[i].adbin);
+		}
+		SHAPE_PUT(buf, k->num_check);
+		for (i = 0; i < k->num_check; i++)
+		{
+			shape_put_str(buf, k->check[i].ccname);
+			shape_put_str(buf, k->check[i].ccbin);
+			SHAPE_PUT(buf, k->check[i].ccvalid);
+			SHAPE_PUT(buf, k->check[i].ccnoinherit);
+		}
+	}
+	if (rel->trigdesc != NULL)
+	{
+		SHAPE_PUT(buf, rel->trigdesc->numtriggers);
+		for (i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *t = &rel->trigdesc->triggers[i];
+
+			SHAPE_PUT(buf, t->tgoid);
+			shape_put_str(buf, t->tgname);
+			SHAPE_PUT(buf, t->tgfoid);
+			SHAPE_PUT(buf, t->tgtype);
+			SHAPE_PUT(buf, t->tgenabled);
+			SHAPE_PUT(buf, t->tgisinternal);
+			SHAPE_PUT(buf, t->tgisclone);
+			SHAPE_PUT(buf, t->tgconstrrelid);
+			SHAPE_PUT(buf, t->tgconstrindid);
+			SHAPE_PUT(buf, t->tgconstraint);
+			SHAPE_PUT(buf, t->tgdeferrable);
+			SHAPE_PUT(buf, t->tginitdeferred);
+			SHAPE_PUT(buf, t->tgnargs);
+			for (j = 0; j < t->tgnargs; j++)
+				shape_put_str(buf, t->tgargs[j]);
+			SHAPE_PUT(buf, t->tgnattr);
+			for (j = 0; j < t->tgnattr; j++)
+				SHAPE_PUT(buf, t->tgattr[j]);
+			shape_put_str(buf, t->tgqual);
+			shape_put_str(buf, t->tgoldtable);
+			shape_put_str(buf, t->tgnewtable);
+		}
+	}
+	if (rel->rd_rules != NULL)
+	{
+		SHAPE_PUT(buf, rel->rd_rules->numLocks);
+		for (i = 0; i < rel->rd_rules->numLocks; i++)
+		{
+			SHAPE_PUT(buf, rel->rd_rules->rules[i]->ruleId);
+			SHAPE_PUT(buf, rel->rd_rules->rules[i]->event);
+			SHAPE_PUT(buf, rel->rd_rules->rules[i]->enabled);
+			SHAPE_PUT(buf, rel->rd_rules->rules[i]->isInstead);
+		}
+	}
+	RelationClose(rel);
+	return true;
+}
+
+/*
+ * Check the watched relations invalidated since the last use: any whose
+ * shape changed (or that is gone) empties the cache.  Called before the
+ * cache is read or written, in a transaction.
+ */
+static void
+subject_cache_settle(void)
+{
+	while (subject_nsuspects > 0 && subject_watched != NULL)
+	{
+		Oid			relid = subject_suspects[subject_nsuspects - 1];
+		uint64		resets = subject_cache_resets;
+		StringInfoData buf;
+		Oid		   *hit;
+		bool		same;
+		int			i;
+
+		if (!IsTransactionState())
+		{
+			subject_cache_empty();
+			return;
+		}
+		subject_nsuspects--;
+		initStringInfo(&buf);
+		same = subject_shape(relid, &buf);
+		if (resets != subject_cache_resets || subject_watched == NULL)
+		{
+			/* emptied while the catalog was read: nothing left to check */
+			pfree(buf.data);
+			return;
+		}
+		hit = bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid), oid_cmp);
+		i = hit ? hit - subject_watched : -1;
+		same = same && i >= 0 && subject_watched_shape[i] != NULL &&
+			subject_watched_shapelen[i] == buf.len &&
+			memcmp(subject_watched_shape[i], buf.data, buf.len) == 0;
+		pfree(buf.data);
+		if (!same)
+		{
+			subject_cache_empty();
+			return;
+		}
+	}
 }
 
 /*
@@ -697,6 +1018,7 @@ subject_cache_entry(const char *key, bool create)
 
 	if (strlen(key) >= NAMEDATALEN * 2)
 		return NULL;
+	subject_cache_settle();
 	if (subject_cache == NULL)
 	{
 		if (!create)
@@ -734,6 +1056,7 @@ pgp_subject_cache_lookup(const char *key)
 bool
 pgp_subject_cache_may_keep(void)
 {
+	subject_cache_settle();
 	return build_depth == 0 || build_resets == subject_cache_resets;
 }
 
@@ -964,6 +1287,7 @@ PG_FUNCTION_INFO_V1(pgp_subject_cols);
 static struct varlena *
 subject_cols_kept(void)
 {
+	subject_cache_settle();
 	if (subject_cols == NULL)
 	{
 		int			ret;
@@ -972,6 +1296,10 @@ subject_cols_kept(void)
 		struct varlena *flat;
 		struct varlena *copy;
 		uint64		resets;
+		Oid		   *w = NULL;
+		uint32	   *ns = NULL;
+		StringInfoData *shapes = NULL;
+		int			n = 0;
 
 		/*
 		 * Read in a snapshot taken now, after the invalidations that
@@ -1014,6 +1342,41 @@ subject_cols_kept(void)
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(d);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			i;
+			Oid			own_nsp[2] = {get_namespace_oid("privacy", true),
+			get_namespace_oid("privacy_internal", true)};
+
+			deconstruct_array(a, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+							  &elems, &nulls, &n);
+			w = palloc(sizeof(Oid) * Max(n, 1));
+			for (i = 0; i < n; i++)
+				w[i] = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
+			qsort(w, n, sizeof(Oid), oid_cmp);
+			ns = palloc(sizeof(uint32) * Max(n, 1));
+			shapes = palloc0(sizeof(StringInfoData) * Max(n, 1));
+			for (i = 0; i < n; i++)
+			{
+				Oid			nsp = OidIsValid(w[i]) ? get_rel_namespace(w[i]) : InvalidOid;
+
+				/* (a relation gone has no schema; 0 matches no change) */
+				ns[i] = OidIsValid(nsp) ? GetSysCacheHashValue1(NAMESPACEOID, ObjectIdGetDatum(nsp)) : 0;
+				/* pg_privacy's catalog tables have no shape: see subject_watched_shape */
+				if (OidIsValid(nsp) && nsp != own_nsp[0] && nsp != own_nsp[1])
+				{
+					initStringInfo(&shapes[i]);
+					if (!subject_shape(w[i], &shapes[i]))
+					{
+						pfree(shapes[i].data);
+						shapes[i].data = NULL;
+					}
+				}
+			}
+		}
 		PopActiveSnapshot();
 
 		subject_cache_context();
@@ -1031,31 +1394,23 @@ subject_cols_kept(void)
 		}
 		if (!isnull)
 		{
-			ArrayType  *a = DatumGetArrayTypeP(d);
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n;
 			int			i;
-			Oid		   *w;
-			uint32	   *ns;
 
-			deconstruct_array(a, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
-							  &elems, &nulls, &n);
-			w = MemoryContextAlloc(SubjectCacheContext, sizeof(Oid) * Max(n, 1));
+			subject_watched = MemoryContextAlloc(SubjectCacheContext, sizeof(Oid) * Max(n, 1));
+			memcpy(subject_watched, w, sizeof(Oid) * Max(n, 1));
+			subject_watched_nsp = MemoryContextAlloc(SubjectCacheContext, sizeof(uint32) * Max(n, 1));
+			memcpy(subject_watched_nsp, ns, sizeof(uint32) * Max(n, 1));
+			subject_watched_shape = MemoryContextAllocZero(SubjectCacheContext, sizeof(char *) * Max(n, 1));
+			subject_watched_shapelen = MemoryContextAllocZero(SubjectCacheContext, sizeof(int) * Max(n, 1));
 			for (i = 0; i < n; i++)
-				w[i] = nulls[i] ? InvalidOid : DatumGetObjectId(elems[i]);
-			qsort(w, n, sizeof(Oid), oid_cmp);
-			ns = MemoryContextAlloc(SubjectCacheContext, sizeof(uint32) * Max(n, 1));
-			for (i = 0; i < n; i++)
-			{
-				Oid			nsp = OidIsValid(w[i]) ? get_rel_namespace(w[i]) : InvalidOid;
-
-				/* (a relation gone has no schema; 0 matches no change) */
-				ns[i] = OidIsValid(nsp) ? GetSysCacheHashValue1(NAMESPACEOID, ObjectIdGetDatum(nsp)) : 0;
-			}
-			subject_watched = w;
-			subject_watched_nsp = ns;
+				if (shapes[i].data != NULL)
+				{
+					subject_watched_shape[i] = MemoryContextAlloc(SubjectCacheContext, Max(shapes[i].len, 1));
+					memcpy(subject_watched_shape[i], shapes[i].data, shapes[i].len);
+					subject_watched_shapelen[i] = shapes[i].len;
+				}
 			subject_nwatched = n;
+			subject_nsuspects = 0;
 		}
 		SPI_finish();
 		subject_cols = copy;

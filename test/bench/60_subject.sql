@@ -210,6 +210,22 @@ SELECT pg_reload_conf();
 SELECT pg_sleep(0.5);
 \o
 
+-- Right after a VACUUM (autovacuum's, most of the time): it invalidates
+-- what backends planned over the table, and the hand-written erasure and
+-- erase_subject alike plan their statements again.  erase_subject keeps
+-- the statements it generated: it checks that the vacuumed tables' shape
+-- is unchanged (src/subject.c).  Each erasure follows a VACUUM of its
+-- own, the two variants in turn.
+\o /dev/null
+SELECT 'VACUUM telco.customer, telco.subscription, telco.cdr, telco.invoice, telco.newsletter_subscriber, telco.support_ticket',
+       format('INSERT INTO bench.result SELECT %L, %L, %s, bench.ms_undo(%L)', 'erase_vacuum', v.variant, r,
+              format(v.q, (SELECT string_agg(customer_id::text, ',') FROM bench.subjects)))
+  FROM generate_series(1, 3) r,
+       (VALUES (0, 'hand-written DELETE/UPDATE, after VACUUM', 'SELECT bench.hand_erase(c) FROM unnest(ARRAY[%s]::bigint[]) c'),
+               (1, 'erase_subject, after VACUUM', 'SELECT privacy.erase_subject(''customer'', c::text) FROM unnest(ARRAY[%s]) c')) v(o, variant, q)
+ ORDER BY r, (v.o + r) % 2 \gexec
+\o
+
 -- The restriction check on UPDATE: 100,000 CDRs updated with no
 -- restriction trigger, and with it installed and one subject restricted.
 -- Each UPDATE is rolled back, which leaves its row versions behind, dead:
@@ -237,11 +253,11 @@ INSERT INTO bench.result SELECT 'restrict', 'UPDATE with the restriction check',
 SELECT privacy.unrestrict_subject('customer', :'victim') IS NULL AS unrestricted \gset
 
 \echo
-\echo '== data-subject rights (export and erasure best of 5 rounds, restriction of 3;' :n 'typical subscribers,' :cdrs 'own CDRs in all)'
+\echo '== data-subject rights (export and erasure best of 5 rounds; after a VACUUM, and restriction, best of 3;' :n 'typical subscribers,' :cdrs 'own CDRs in all)'
 SELECT bench, variant, ms, round(ms / :n, 2) AS "ms/subject"
-  FROM bench.best WHERE bench IN ('export', 'erase', 'restrict') ORDER BY bench, ms;
+  FROM bench.best WHERE bench IN ('export', 'erase', 'erase_vacuum', 'restrict') ORDER BY bench, ms;
 
-WITH b AS (SELECT variant, ms FROM bench.best WHERE bench IN ('export', 'erase', 'restrict'))
+WITH b AS (SELECT variant, ms FROM bench.best WHERE bench IN ('export', 'erase', 'erase_vacuum', 'restrict'))
 SELECT measure, ratio, target, CASE WHEN ok THEN 'met' WHEN NOT ok THEN 'NOT MET' ELSE '-' END AS result FROM (
   SELECT 1 AS o, 'export_subject / hand-written SELECTs' AS measure,
          round(e.ms / h.ms, 2) AS ratio, '<= 1.5' AS target, e.ms / h.ms <= 1.5 AS ok
@@ -256,6 +272,9 @@ SELECT measure, ratio, target, CASE WHEN ok THEN 'met' WHEN NOT ok THEN 'NOT MET
   SELECT 4, 'erase_subject, erasure ledger on / hand-written, whole job', round(e.ms / h.ms, 2), '-', NULL
     FROM b e, b h WHERE e.variant = 'erase_subject, erasure ledger on' AND h.variant = 'hand-written, whole job'
   UNION ALL
-  SELECT 5, 'UPDATE with restriction check / without', round(e.ms / h.ms, 2), '<= 1.5', e.ms / h.ms <= 1.5
+  SELECT 5, 'the same, each right after a VACUUM', round(e.ms / h.ms, 2), '-', NULL
+    FROM b e, b h WHERE e.variant = 'erase_subject, after VACUUM' AND h.variant = 'hand-written DELETE/UPDATE, after VACUUM'
+  UNION ALL
+  SELECT 6, 'UPDATE with restriction check / without', round(e.ms / h.ms, 2), '<= 1.5', e.ms / h.ms <= 1.5
     FROM b e, b h WHERE e.variant = 'UPDATE with the restriction check' AND h.variant = 'UPDATE without the check'
 ) s ORDER BY o;
