@@ -137,25 +137,13 @@ COMMENT ON FUNCTION privacy_internal._owner_query(regclass, text, text[], intege
   'internal: run a query as the table owner in a security-restricted operation; first value as text';
 
 -- A purge on Citus (distributed and reference tables): partitions are
--- dropped and rows deleted through Citus's own planning, holds included
--- (their predicate has only IMMUTABLE functions of the row, and its
--- arguments are evaluated on the coordinator).  An anonymizing purge is
--- refused: its UPDATE generalizes times in the policy's time zone (a
--- STABLE function of the row, which Citus does not push into an UPDATE)
--- and leaves restricted subjects' rows alone by reading them first.
-CREATE FUNCTION privacy_internal._retention_citus_check(tbl regclass, action text) RETURNS void
-  LANGUAGE plpgsql STABLE
-  SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF action OPERATOR(pg_catalog.=) 'anonymize' AND privacy_internal._citus_table(tbl) THEN
-    RAISE EXCEPTION 'retention action "anonymize" is not supported on %: Citus manages it', tbl
-      USING ERRCODE = '0A000',
-            DETAIL = 'Anonymizing generalizes each row''s times in the policy''s time zone and leaves the rows of restricted data subjects as they are; Citus cannot run that UPDATE on its shards.',
-            HINT = 'Use action ''delete'' on tables Citus manages, or keep the table on the coordinator (undistribute_table).';
-  END IF;
-END
-$$;
+-- dropped and rows deleted or anonymized through Citus's own planning,
+-- holds included (their predicate has only IMMUTABLE functions of the row,
+-- and its arguments are evaluated on the coordinator); an anonymizing
+-- UPDATE generalizes times with IMMUTABLE functions only
+-- (privacy_internal._retention_work), and is refused where it would change the
+-- distribution column or would have to leave a restricted subject's rows
+-- out (privacy_internal._retention_restricted).
 
 -- The advisory lock keys: one purge at a time; holds against batches.
 CREATE FUNCTION privacy_internal._lock_key(what text) RETURNS integer
@@ -567,7 +555,6 @@ BEGIN
     RAISE EXCEPTION 'invalid retention action "%"', action
       USING ERRCODE = '22023', HINT = 'Use "delete" or "anonymize".';
   END IF;
-  PERFORM privacy_internal._retention_citus_check(tbl, action);
   IF align IS NOT NULL AND align NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
     RAISE EXCEPTION 'invalid period "%"', align
       USING ERRCODE = '22023', HINT = 'Use one of: day, week, month, quarter, year (the financial year with year_start).';

@@ -93,7 +93,10 @@ DECLARE
   c record;
   sets text[] := '{}';
   todo text[] := '{}';
+  written name[] := '{}';
   expr text;
+  citus boolean;
+  dcol text;
 BEGIN
   -- Fail closed on a table whose protection was switched off: its rows may
   -- hold raw values that the hold predicate would not recognize.
@@ -103,8 +106,7 @@ BEGIN
     RAISE EXCEPTION 'table % has no retention policy', tbl
       USING ERRCODE = '55000', HINT = 'Set one with privacy.set_retention().';
   END IF;
-  -- (a policy set before Citus took the table over)
-  PERFORM privacy_internal._retention_citus_check(tbl, p.action);
+  citus := privacy_internal._citus_table(tbl);
   w.policy := p;
   SELECT k.relkind INTO w.relkind FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) tbl;
   w.rel := CASE WHEN w.relkind OPERATOR(pg_catalog.=) 'p' THEN tbl::text ELSE 'ONLY ' || tbl::text END;
@@ -139,11 +141,22 @@ BEGIN
                             AND rc.category OPERATOR(pg_catalog.=) 'traffic'))
        ORDER BY a.attnum
     LOOP
-      expr := CASE c.typ
-        WHEN 'timestamptz'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I, %L)', p.generalize, c.attname, p.time_zone)
-        WHEN 'timestamp'::regtype THEN pg_catalog.format('pg_catalog.date_trunc(%L, %I)', p.generalize, c.attname)
+      -- On a Citus table, the time zone's truncation written with
+      -- IMMUTABLE functions only, which Citus runs on the shards (the
+      -- same result, but in the hour repeated when summer time ends,
+      -- which an 'hour' or 'minute' generalization names by its second
+      -- occurrence).
+      expr := CASE
+        WHEN c.typ OPERATOR(pg_catalog.=) 'timestamptz'::regtype AND citus THEN
+          pg_catalog.format('pg_catalog.timezone(%L, pg_catalog.date_trunc(%L, pg_catalog.timezone(%L, %I)))',
+                            p.time_zone, p.generalize, p.time_zone, c.attname)
+        WHEN c.typ OPERATOR(pg_catalog.=) 'timestamptz'::regtype THEN
+          pg_catalog.format('pg_catalog.date_trunc(%L, %I, %L)', p.generalize, c.attname, p.time_zone)
+        WHEN c.typ OPERATOR(pg_catalog.=) 'timestamp'::regtype THEN
+          pg_catalog.format('pg_catalog.date_trunc(%L, %I)', p.generalize, c.attname)
         ELSE pg_catalog.format('pg_catalog.date_trunc(%L, %I::pg_catalog.timestamp)::pg_catalog.date', p.generalize, c.attname) END;
       sets := sets || pg_catalog.format('%I = %s', c.attname, expr);
+      written := written || c.attname;
       todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %s', c.attname, expr);
     END LOOP;
     -- every other registered column, unless it is a traffic or location fact
@@ -158,6 +171,7 @@ BEGIN
          AND (rc.identifies IS NOT NULL OR rc.category NOT IN ('traffic', 'location'))
        ORDER BY a.attnum
     LOOP
+      written := written || c.col;
       IF NOT c.attnotnull THEN
         sets := sets || pg_catalog.format('%I = NULL', c.col);
         todo := todo || pg_catalog.format('%I IS NOT NULL', c.col);
@@ -175,6 +189,15 @@ BEGIN
                                          tbl, c.col);
       END IF;
     END LOOP;
+    -- Citus routes each row by its distribution column and changes it in
+    -- no UPDATE
+    dcol := CASE WHEN citus THEN privacy_internal._citus_dist_column(tbl) END;
+    IF dcol OPERATOR(pg_catalog.=) ANY (written) THEN
+      RAISE EXCEPTION 'retention action "anonymize" would change column "%" of %, its distribution column', dcol, tbl
+        USING ERRCODE = '0A000',
+              DETAIL = 'Citus places each row by its distribution column, and an UPDATE cannot change it; anonymizing empties personal columns and generalizes times.',
+              HINT = 'Use action ''delete'', or distribute the table by a column that holds no personal data and no time.';
+    END IF;
     w.set_list := pg_catalog.array_to_string(sets, ', ');
     w.todo := '(' || pg_catalog.array_to_string(todo, ' OR ') || ')';
   END IF;
@@ -297,6 +320,12 @@ BEGIN
                                rel, c.event_time)
            ELSE '' END);
   END LOOP;
+  IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.>) 0 AND privacy_internal._citus_table((w.policy).tbl) THEN
+    RAISE EXCEPTION 'the expired rows of % cannot be anonymized while a data subject of its rows is restricted', (w.policy).tbl
+      USING ERRCODE = '0A000',
+            DETAIL = 'Citus manages the table: the anonymizing UPDATE cannot leave the restricted subjects'' rows out on its shards.',
+            HINT = 'The purge anonymizes the table once the restrictions end (privacy.unrestrict_subject), or use action ''delete''.';
+  END IF;
   IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.>) 0 THEN
     pred := pg_catalog.array_to_string(conds, ' AND ');
   END IF;

@@ -6,10 +6,11 @@
 #   * the protect and consent triggers Citus copies onto the shards refuse
 #     rows instead of storing raw values or rows without consent, before
 #     and after a shard move;
-#   * require_consent, export, erasure, restriction, masking and an
-#     anonymizing retention policy refuse (0A000) on Citus tables and say why,
-#     and so does protect where it cannot hold (the distribution column);
-#     002_protect.pl has protect on Citus tables;
+#   * require_consent, export, erasure, restriction and masking refuse
+#     (0A000) on Citus tables and say why, and so do protect and an
+#     anonymizing retention policy where they cannot hold (the
+#     distribution column); 002_protect.pl has protect on Citus tables,
+#     003_purge.pl the purge;
 #   * an audited function pushed down to a worker refuses (0A000), so no
 #     audit entry lands in a worker's own chain;
 #   * what does work there (k-anonymity, safe aggregates) still does.
@@ -153,7 +154,7 @@ like($err, qr/it is the distribution column/, '... and says why');
 refuses($coord, q{SELECT privacy.require_consent('telco.cdr_plain', 'a_number', 'sms_marketing')}, '0A000',
 	'require_consent refuses a distributed table');
 refuses($coord, q{SELECT privacy.set_retention('telco.cdr_plain', 'started_at', '6 months', action => 'anonymize')}, '0A000',
-	'set_retention refuses to anonymize a distributed table (003_purge.pl has the purge that deletes)');
+	'set_retention refuses to anonymize a table distributed by a column it would empty (003_purge.pl has the purge)');
 
 my $customer = $coord->safe_psql('postgres', q{SELECT min(customer_id) FROM telco.customer});
 refuses($coord, qq{SELECT privacy.export_subject('customer', '$customer')}, '0A000',
