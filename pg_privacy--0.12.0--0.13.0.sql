@@ -154,6 +154,8 @@ DECLARE
   sets text[] := '{}';
   todo text[] := '{}';
   written name[] := '{}';
+  notnull_col name;         -- the first column anonymize cannot empty
+  notnull_protected boolean;
   expr text;
   citus boolean;
   dcol text;
@@ -239,14 +241,9 @@ BEGIN
             AND c.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) THEN
         sets := sets || pg_catalog.format('%I = %L', c.col, '');
         todo := todo || pg_catalog.format('%I OPERATOR(pg_catalog.<>) %L', c.col, '');
-      ELSE
-        RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be anonymized', c.col, tbl
-          USING ERRCODE = '55000',
-                DETAIL = CASE WHEN c.protect IS NOT NULL
-                              THEN 'Its protect transformation applies to any value but NULL, so only NULL hides it.'
-                              ELSE 'Only NULL (or an empty text) carries no personal data.' END,
-                HINT = pg_catalog.format('Allow NULL in it (ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL) or use action ''delete''.',
-                                         tbl, c.col);
+      ELSIF notnull_col IS NULL THEN
+        notnull_col := c.col;   -- refused below
+        notnull_protected := c.protect IS NOT NULL;
       END IF;
     END LOOP;
     -- Citus routes each row by its distribution column and changes it in
@@ -257,6 +254,15 @@ BEGIN
         USING ERRCODE = '0A000',
               DETAIL = 'Citus places each row by its distribution column, and an UPDATE cannot change it; anonymizing empties personal columns and generalizes times.',
               HINT = 'Use action ''delete'', or distribute the table by a column that holds no personal data and no time.';
+    END IF;
+    IF notnull_col IS NOT NULL THEN
+      RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be anonymized', notnull_col, tbl
+        USING ERRCODE = '55000',
+              DETAIL = CASE WHEN notnull_protected
+                            THEN 'Its protect transformation applies to any value but NULL, so only NULL hides it.'
+                            ELSE 'Only NULL (or an empty text) carries no personal data.' END,
+              HINT = pg_catalog.format('Allow NULL in it (ALTER TABLE %s ALTER COLUMN %I DROP NOT NULL) or use action ''delete''.',
+                                       tbl, notnull_col);
     END IF;
     w.set_list := pg_catalog.array_to_string(sets, ', ');
     w.todo := '(' || pg_catalog.array_to_string(todo, ' OR ') || ')';
