@@ -89,6 +89,7 @@
 #include "funcapi.h"
 #include "utils/tuplestore.h"
 #include "utils/rel.h"
+#include "storage/lmgr.h"
 #include "utils/relcache.h"
 #include "lib/stringinfo.h"
 
@@ -114,6 +115,7 @@ static int	build_depth = 0;
 static int	build_levels[BUILD_MAX_NEST];	/* the nesting level each began at */
 static uint64 build_resets = 0;
 static void subject_register_callbacks(void);
+static void subject_cache_free_retired(void);
 
 /*
  * Transaction callback: the erasure flag never outlives the transaction
@@ -128,6 +130,7 @@ subject_xact_cb(XactEvent event, void *arg)
 	{
 		subject_erasing = false;
 		build_depth = 0;
+		subject_cache_free_retired();
 	}
 }
 
@@ -539,6 +542,26 @@ typedef struct SubjectCacheEntry
 static HTAB *subject_cache = NULL;
 static MemoryContext SubjectCacheContext = NULL;
 
+/*
+ * The memory of emptied caches, kept until no caller can hold a pointer
+ * into it: the end of the transaction, or the start of the next engine
+ * call (pgp_subject_build_begin at depth 0).  An engine call that holds an
+ * object it kept, or is about to keep, may see the cache emptied under it
+ * (an invalidation taken in by any catalog read, or a suspect's shape
+ * checked); what it holds stays valid until the call is over.
+ */
+static MemoryContext SubjectRetiredContext = NULL;
+static bool subject_callbacks_registered = false;
+
+/*
+ * Something was kept outside an engine call (the SQL builders called from
+ * PL/pgSQL, in their caller's snapshot, which may predate a change whose
+ * invalidation was already taken in): until the cache is next emptied,
+ * any invalidation of a watched relation empties it, without a shape
+ * check, as before shapes were checked.
+ */
+static bool subject_cache_weak = false;
+
 /* The searchable columns (privacy_internal._subject_column[]), flat, or NULL. */
 static struct varlena *subject_cols = NULL;
 
@@ -591,8 +614,6 @@ static void
 subject_cache_empty(void)
 {
 	subject_cache_resets++;
-	if (subject_cache != NULL)
-		hash_destroy(subject_cache);
 	subject_cache = NULL;
 	subject_cols = NULL;
 	subject_watched = NULL;
@@ -601,8 +622,25 @@ subject_cache_empty(void)
 	subject_watched_shapelen = NULL;
 	subject_nwatched = 0;
 	subject_nsuspects = 0;
+	subject_cache_weak = false;
 	if (SubjectCacheContext != NULL)
-		MemoryContextReset(SubjectCacheContext);
+	{
+		/* the hash table and what it holds go with the context, later */
+		if (SubjectRetiredContext == NULL)
+			SubjectRetiredContext = AllocSetContextCreate(TopMemoryContext,
+														  "pg_privacy emptied subject SQL caches",
+														  ALLOCSET_SMALL_SIZES);
+		MemoryContextSetParent(SubjectCacheContext, SubjectRetiredContext);
+		SubjectCacheContext = NULL;
+	}
+}
+
+/* Free the emptied caches' memory: nobody holds a pointer into it now. */
+static void
+subject_cache_free_retired(void)
+{
+	if (SubjectRetiredContext != NULL)
+		MemoryContextDeleteChildren(SubjectRetiredContext);
 }
 
 /*
@@ -624,7 +662,8 @@ subject_cache_reset(Datum arg, Oid relid)
 		hit = bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid), oid_cmp);
 		if (hit == NULL)
 			return;
-		if (subject_watched_shape != NULL && subject_watched_shape[hit - subject_watched] != NULL)
+		if (!subject_cache_weak && subject_watched_shape != NULL &&
+			subject_watched_shape[hit - subject_watched] != NULL)
 		{
 			for (i = 0; i < subject_nsuspects; i++)
 				if (subject_suspects[i] == relid)
@@ -713,11 +752,22 @@ subject_shape(Oid relid, StringInfo buf)
 	int			i,
 				j;
 
-	/* first what reads the catalog, then the relcache entry's own fields */
+	/*
+	 * Locked while it is read, so that it cannot be dropped meanwhile; not
+	 * waited for (someone altering or dropping it: take it as changed),
+	 * and let go at once, not kept to the end of the caller's transaction
+	 * (an application's UPDATE checking a restriction).  First what reads
+	 * the catalog, then the relcache entry's own fields.
+	 */
+	if (!ConditionalLockRelationOid(relid, AccessShareLock))
+		return false;
 	children = find_inheritance_children(relid, NoLock);
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
+	{
+		UnlockRelationOid(relid, AccessShareLock);
 		return false;
+	}
 	c = (Form_pg_class) GETSTRUCT(tup);
 	SHAPE_PUT(buf, c->oid);
 	shape_put_str(buf, NameStr(c->relname));
@@ -752,7 +802,10 @@ subject_shape(Oid relid, StringInfo buf)
 
 	rel = RelationIdGetRelation(relid);
 	if (!RelationIsValid(rel))
+	{
+		UnlockRelationOid(relid, AccessShareLock);
 		return false;
+	}
 	indexes = RelationGetIndexList(rel);
 	shape_put_oids(buf, indexes);
 	fkeys = RelationGetFKeyList(rel);
@@ -853,6 +906,7 @@ subject_shape(Oid relid, StringInfo buf)
 		}
 	}
 	RelationClose(rel);
+	UnlockRelationOid(relid, AccessShareLock);
 	return true;
 }
 
@@ -880,7 +934,17 @@ subject_cache_settle(void)
 		}
 		subject_nsuspects--;
 		initStringInfo(&buf);
-		same = subject_shape(relid, &buf);
+		/* (an error while it is checked must not lose the suspect) */
+		PG_TRY();
+		{
+			same = subject_shape(relid, &buf);
+		}
+		PG_CATCH();
+		{
+			subject_cache_empty();
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 		if (resets != subject_cache_resets || subject_watched == NULL)
 		{
 			/* emptied while the catalog was read: nothing left to check */
@@ -932,12 +996,14 @@ static void
 subject_cache_context(void)
 {
 	if (SubjectCacheContext == NULL)
-	{
 		SubjectCacheContext = AllocSetContextCreate(TopMemoryContext,
 													"pg_privacy subject SQL cache",
 													ALLOCSET_DEFAULT_SIZES);
+	if (!subject_callbacks_registered)
+	{
 		pgp_on_relcache(subject_cache_reset, (Datum) 0);
 		CacheRegisterSyscacheCallback(NAMESPACEOID, subject_cache_schema_changed, (Datum) 0);
+		subject_callbacks_registered = true;
 	}
 }
 
@@ -1075,6 +1141,8 @@ pgp_subject_cache_store(const char *key, const char *value)
 
 	if (e == NULL)
 		return;
+	if (build_depth == 0)
+		subject_cache_weak = true;
 	if (e->value != NULL)
 		pfree(e->value);
 	e->value = MemoryContextStrdup(SubjectCacheContext, value);
@@ -1103,7 +1171,11 @@ pgp_subject_cache_keep_obj(const char *key, void *obj)
 	e = subject_cache_entry(key, true);
 
 	if (e != NULL)
+	{
+		if (build_depth == 0)
+			subject_cache_weak = true;
 		e->obj = obj;
+	}
 }
 
 /*
@@ -1116,7 +1188,13 @@ pgp_subject_build_begin(void)
 {
 	subject_register_callbacks();
 	if (build_depth == 0)
+	{
+		/* no engine call runs: nothing points into an emptied cache */
+		subject_cache_free_retired();
+		/* what was invalidated before the call is checked before it */
+		subject_cache_settle();
 		build_resets = subject_cache_resets;
+	}
 	if (build_depth < BUILD_MAX_NEST)
 		build_levels[build_depth] = GetCurrentTransactionNestLevel();
 	build_depth++;
