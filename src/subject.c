@@ -1443,8 +1443,16 @@ subject_cols_kept(void)
 
 				/* (a relation gone has no schema; 0 matches no change) */
 				ns[i] = OidIsValid(nsp) ? GetSysCacheHashValue1(NAMESPACEOID, ObjectIdGetDatum(nsp)) : 0;
-				/* pg_privacy's catalog tables have no shape: see subject_watched_shape */
-				if (OidIsValid(nsp) && nsp != own_nsp[0] && nsp != own_nsp[1])
+				/*
+				 * pg_privacy's catalog tables have no shape (see
+				 * subject_watched_shape); nor has any relation when the
+				 * cache is filled outside an engine call (the purge's
+				 * hold predicates, the consent trigger): reading every
+				 * partition's shape costs more than such a caller saves,
+				 * and the cache is emptied by any invalidation until an
+				 * engine call fills it again.
+				 */
+				if (build_depth > 0 && OidIsValid(nsp) && nsp != own_nsp[0] && nsp != own_nsp[1])
 				{
 					initStringInfo(&shapes[i]);
 					if (!subject_shape(w[i], &shapes[i]))
