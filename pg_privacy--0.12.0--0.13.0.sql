@@ -356,6 +356,74 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION privacy_internal._purge_preview(tbl regclass,
+                                       OUT action text, OUT rows bigint, OUT partitions integer)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET jit = off
+  SET pg_privacy.definer = 'api'
+  SET datestyle = 'ISO, YMD'
+AS $$
+DECLARE
+  w privacy_internal._retention_work;
+  g privacy.retention_progress;
+  cutoff timestamptz;
+  leaf regclass;
+  dropped oid[] := '{}';
+  args text[];
+  wh text;
+  r record;
+BEGIN
+  PERFORM privacy_internal._check_purge_privilege();
+  w := privacy_internal._retention_work(tbl);
+  action := (w.policy).action;
+  partitions := 0;
+  SELECT * INTO g FROM privacy.retention_progress p WHERE p.tbl OPERATOR(pg_catalog.=) _purge_preview.tbl;
+  cutoff := privacy_internal._retention_cutoff(w.policy, pg_catalog.now());
+  IF w.relkind OPERATOR(pg_catalog.=) 'p' AND (w.policy).action OPERATOR(pg_catalog.=) 'delete'
+     AND (g.tbl IS NULL OR g.phase OPERATOR(pg_catalog.=) 'partitions') THEN
+    FOR leaf IN
+      SELECT c.oid::regclass FROM pg_catalog.pg_class c
+       WHERE g.pending IS NOT NULL AND c.oid OPERATOR(pg_catalog.=) ANY (g.pending)
+      UNION ALL
+      SELECT e.leaf FROM privacy_internal._retention_expired_partitions(w, cutoff) e WHERE g.pending IS NULL
+    LOOP
+      IF w.held IS NULL
+         OR privacy_internal._owner_query(leaf, pg_catalog.format('SELECT EXISTS (SELECT 1 FROM ONLY %s WHERE %s LIMIT 1)', leaf, w.held),
+                                 ARRAY[NULL, NULL]::text[] || w.held_args)::boolean IS FALSE THEN
+        partitions := partitions OPERATOR(pg_catalog.+) 1;
+        dropped := dropped OPERATOR(pg_catalog.||) leaf::oid;
+      END IF;
+    END LOOP;
+  END IF;
+  args := ARRAY[privacy_internal._retention_literal(cutoff, w.ttype, (w.policy).time_zone), g.next_from]
+          OPERATOR(pg_catalog.||) w.held_args;
+  wh := privacy_internal._retention_where(w, g.next_from IS NOT NULL);
+  IF privacy_internal._citus_table(tbl) THEN
+    -- On Citus a row's tableoid is its shard's: the rows of the partitions
+    -- dropped are counted apart and taken off (only a purge that deletes
+    -- drops partitions, and those hold no row under a hold)
+    rows := privacy_internal._owner_query(tbl, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE %s', w.rel, wh), args)::bigint;
+    FOREACH leaf IN ARRAY dropped::regclass[] LOOP
+      rows := rows OPERATOR(pg_catalog.-)
+              privacy_internal._owner_query(leaf, pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s', leaf, wh), args)::bigint;
+    END LOOP;
+    -- (an anonymizing purge refuses there while a subject of its rows is
+    -- restricted: so does its dry run)
+    PERFORM privacy_internal._retention_restricted(w, wh, args, 0);
+    RETURN;
+  END IF;
+  args := args OPERATOR(pg_catalog.||) dropped::text;
+  wh := wh || pg_catalog.format(' AND tableoid OPERATOR(pg_catalog.<>) ALL ($%s::pg_catalog.oid[])', pg_catalog.cardinality(args));
+  r := privacy_internal._retention_restricted(w, wh, args, 0);
+  IF r.pred IS NOT NULL THEN
+    wh := wh || ' AND ' || r.pred;
+    args := args || r.pargs;
+  END IF;
+  rows := privacy_internal._owner_query(tbl, pg_catalog.format('SELECT pg_catalog.count(*) FROM %s WHERE %s', w.rel, wh), args)::bigint;
+END
+$$;
+
 -- Views, triggers, comments and configuration new or changed in 0.13.0 (generated)
 
 -- Nothing after the functions: 0.13.0 changes no view, trigger or data.

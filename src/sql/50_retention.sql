@@ -136,15 +136,6 @@ CREATE FUNCTION privacy_internal._owner_query(tbl regclass, sql text, args text[
 COMMENT ON FUNCTION privacy_internal._owner_query(regclass, text, text[], integer) IS
   'internal: run a query as the table owner in a security-restricted operation; first value as text';
 
--- A purge on Citus (distributed and reference tables): partitions are
--- dropped and rows deleted or anonymized through Citus's own planning,
--- holds included (their predicate has only IMMUTABLE functions of the row,
--- and its arguments are evaluated on the coordinator); an anonymizing
--- UPDATE generalizes times with IMMUTABLE functions only
--- (privacy_internal._retention_work), and is refused where it would change the
--- distribution column or would have to leave a restricted subject's rows
--- out (privacy_internal._retention_restricted).
-
 -- The advisory lock keys: one purge at a time; holds against batches.
 CREATE FUNCTION privacy_internal._lock_key(what text) RETURNS integer
   LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE

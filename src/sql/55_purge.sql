@@ -66,6 +66,15 @@ BEGIN
 END
 $$;
 
+-- A purge on Citus (distributed and reference tables): partitions are
+-- dropped and rows deleted or anonymized through Citus's own planning,
+-- holds included (their predicate has only IMMUTABLE functions of the row,
+-- and its arguments are evaluated on the coordinator); an anonymizing
+-- UPDATE generalizes times with IMMUTABLE functions only
+-- (privacy_internal._retention_work), and is refused where it would change the
+-- distribution column or would have to leave a restricted subject's rows
+-- out (privacy_internal._retention_restricted).
+
 -- What a purge of one table needs to know, built from the catalog: the
 -- relation to query, the time column, the predicate that leaves rows
 -- under a hold alone (with its parameters), and for anonymize the SET list
@@ -683,6 +692,9 @@ BEGIN
       rows := rows OPERATOR(pg_catalog.-)
               privacy_internal._owner_query(leaf, pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s', leaf, wh), args)::bigint;
     END LOOP;
+    -- (an anonymizing purge refuses there while a subject of its rows is
+    -- restricted: so does its dry run)
+    PERFORM privacy_internal._retention_restricted(w, wh, args, 0);
     RETURN;
   END IF;
   args := args OPERATOR(pg_catalog.||) dropped::text;

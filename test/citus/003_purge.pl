@@ -300,6 +300,8 @@ SET ROLE billing;
 INSERT INTO telco.cell_event VALUES (90001, 3, '+4520000011', now() - interval '1 year'),
                                     (90002, 4, '+4520000012', now() - interval '1 year');
 });
+is(q1(q{SELECT action FROM privacy.purge(dry_run => true, tbl => 'telco.cell_event')}), 'failed',
+	'with a restricted subject among its expired rows, the dry run reports the table failed, as the purge will');
 my ($rret, $rout, $rerr) = $coord->psql('postgres', 'CALL privacy.run_purge()');
 ok($rret != 0 && $rerr =~ /purge failed for 1 of/, 'run_purge reports the failed table');
 is(q1(q{SELECT event FROM privacy.audit_log WHERE event LIKE 'retention.purge%' AND object = 'telco.cell_event' ORDER BY id DESC LIMIT 1}),
