@@ -553,15 +553,6 @@ static MemoryContext SubjectCacheContext = NULL;
 static MemoryContext SubjectRetiredContext = NULL;
 static bool subject_callbacks_registered = false;
 
-/*
- * Something was kept outside an engine call (the SQL builders called from
- * PL/pgSQL, in their caller's snapshot, which may predate a change whose
- * invalidation was already taken in): until the cache is next emptied,
- * any invalidation of a watched relation empties it, without a shape
- * check, as before shapes were checked.
- */
-static bool subject_cache_weak = false;
-
 /* The searchable columns (privacy_internal._subject_column[]), flat, or NULL. */
 static struct varlena *subject_cols = NULL;
 
@@ -622,7 +613,6 @@ subject_cache_empty(void)
 	subject_watched_shapelen = NULL;
 	subject_nwatched = 0;
 	subject_nsuspects = 0;
-	subject_cache_weak = false;
 	if (SubjectCacheContext != NULL)
 	{
 		/* the hash table and what it holds go with the context, later */
@@ -662,8 +652,7 @@ subject_cache_reset(Datum arg, Oid relid)
 		hit = bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid), oid_cmp);
 		if (hit == NULL)
 			return;
-		if (!subject_cache_weak && subject_watched_shape != NULL &&
-			subject_watched_shape[hit - subject_watched] != NULL)
+		if (subject_watched_shape != NULL && subject_watched_shape[hit - subject_watched] != NULL)
 		{
 			for (i = 0; i < subject_nsuspects; i++)
 				if (subject_suspects[i] == relid)
@@ -953,7 +942,7 @@ subject_cache_settle(void)
 		}
 		hit = bsearch(&relid, subject_watched, subject_nwatched, sizeof(Oid), oid_cmp);
 		i = hit ? hit - subject_watched : -1;
-		same = same && i >= 0 && subject_watched_shape[i] != NULL &&
+		same = same && i >= 0 && subject_watched_shape != NULL && subject_watched_shape[i] != NULL &&
 			subject_watched_shapelen[i] == buf.len &&
 			memcmp(subject_watched_shape[i], buf.data, buf.len) == 0;
 		pfree(buf.data);
@@ -1116,6 +1105,24 @@ pgp_subject_cache_lookup(const char *key)
 }
 
 /*
+ * Something is kept outside an engine call (the SQL builders called from
+ * PL/pgSQL, in their caller's snapshot, which may predate a change whose
+ * invalidation was already taken in): the shapes are dropped, so that
+ * until the cache is next emptied any invalidation of a watched relation
+ * empties it, as before shapes were checked.  (The suspects were settled
+ * just before, by pgp_subject_cache_may_keep.)
+ */
+static void
+subject_cache_kept_outside(void)
+{
+	if (build_depth == 0)
+	{
+		subject_watched_shape = NULL;
+		subject_watched_shapelen = NULL;
+	}
+}
+
+/*
  * Whether what is built now may be kept: not inside an engine call that
  * an invalidation has interrupted (the build window, above).
  */
@@ -1141,8 +1148,7 @@ pgp_subject_cache_store(const char *key, const char *value)
 
 	if (e == NULL)
 		return;
-	if (build_depth == 0)
-		subject_cache_weak = true;
+	subject_cache_kept_outside();
 	if (e->value != NULL)
 		pfree(e->value);
 	e->value = MemoryContextStrdup(SubjectCacheContext, value);
@@ -1172,8 +1178,7 @@ pgp_subject_cache_keep_obj(const char *key, void *obj)
 
 	if (e != NULL)
 	{
-		if (build_depth == 0)
-			subject_cache_weak = true;
+		subject_cache_kept_outside();
 		e->obj = obj;
 	}
 }
