@@ -239,6 +239,26 @@ UPDATE regress_subj.cdr SET b_number = '+4520000005' WHERE b_number IS NULL;
 ALTER TABLE regress_subj.cdr ALTER COLUMN b_number SET NOT NULL;
 SELECT * FROM privacy.erase_subject('customer', '1');
 SELECT count(*) AS ann_rows FROM regress_subj.subscription WHERE customer_id = 1;
+-- ... nor in a dry run, whose error leaves the caller's transaction usable:
+-- caught, then a dry run that succeeds and a write in the same
+-- transaction, and no audit entry for the failed one
+SELECT count(*) AS dry_runs_before FROM privacy.audit_log WHERE event = 'subject.erase_dry_run' \gset
+DO $$
+DECLARE
+  n bigint;
+BEGIN
+  BEGIN
+    PERFORM count(*) FROM privacy.erase_subject('customer', '1', dry_run => true);
+    RAISE EXCEPTION 'the dry run did not fail';
+  EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    RAISE NOTICE 'dry run refused: %', SQLERRM;
+  END;
+  SELECT count(*) INTO n FROM privacy.erase_subject('customer', '2', dry_run => true);
+  RAISE NOTICE 'then a dry run of another subject in the same transaction reports % line(s)', n;
+  UPDATE regress_subj.customer SET name = name WHERE customer_id = 2;
+END
+$$;
+SELECT count(*) - :dry_runs_before AS dry_runs_audited FROM privacy.audit_log WHERE event = 'subject.erase_dry_run';
 ALTER TABLE regress_subj.cdr ALTER COLUMN b_number DROP NOT NULL;
 -- The erasure
 SELECT * FROM privacy.erase_subject('customer', '1');

@@ -35,6 +35,7 @@
  */
 #include "postgres.h"
 
+#include "engine.h"
 #include "identifier.h"
 #include "owner.h"
 #include "schema.h"
@@ -1483,21 +1484,28 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 
 /* -------------------------------------------------------------- erasure */
 
-/* One line of the erasure's report. */
+/* The erasure's report as it is made: PgpErasureRow in cxt. */
+typedef struct EngReport
+{
+	MemoryContext cxt;
+	List	   *rows;
+} EngReport;
+
+/* One line of the erasure's report, kept in the report's memory. */
 static void
-eng_emit(ReturnSetInfo *rsinfo, Oid tbl, const char *action, int64 rows,
+eng_emit(EngReport *rep, Oid tbl, const char *action, int64 rows,
 		 const char *reason, TimestampTz until, bool until_null)
 {
-	Datum		v[5];
-	bool		n[5] = {false, false, false, false, until_null};
-	MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	MemoryContext old = MemoryContextSwitchTo(rep->cxt);
+	PgpErasureRow *r = palloc(sizeof(PgpErasureRow));
 
-	v[0] = ObjectIdGetDatum(tbl);
-	v[1] = CStringGetTextDatum(action);
-	v[2] = Int64GetDatum(rows);
-	v[3] = CStringGetTextDatum(reason);
-	v[4] = TimestampTzGetDatum(until);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	r->tbl = tbl;
+	r->action = pstrdup(action);
+	r->rows = rows;
+	r->reason = pstrdup(reason);
+	r->until = until;
+	r->until_null = until_null;
+	rep->rows = lappend(rep->rows, r);
 	MemoryContextSwitchTo(old);
 }
 
@@ -1912,6 +1920,33 @@ eng_remember_erased(Eng *e)
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * The identifiers the last erasure of this transaction acted on, as the
+ * arrays kinds text[], vals text[], spans tstzmultirange[] in the current
+ * memory context; false when this transaction made none.
+ */
+bool
+pgp_engine_erased(Datum *kinds, Datum *vals, Datum *spans)
+{
+	Datum	   *k;
+	Datum	   *v;
+	int			i;
+
+	if (erased.cxt == NULL || erased.lxid != MyProc->lxid)
+		return false;
+	k = palloc(sizeof(Datum) * Max(erased.n, 1));
+	v = palloc(sizeof(Datum) * Max(erased.n, 1));
+	for (i = 0; i < erased.n; i++)
+	{
+		k[i] = CStringGetTextDatum(erased.kinds[i]);
+		v[i] = CStringGetTextDatum(erased.vals[i]);
+	}
+	*kinds = PointerGetDatum(construct_array(k, erased.n, TEXTOID, -1, false, TYPALIGN_INT));
+	*vals = PointerGetDatum(construct_array(v, erased.n, TEXTOID, -1, false, TYPALIGN_INT));
+	*spans = PointerGetDatum(construct_array(erased.spans, erased.n, TSTZMULTIRANGEOID, -1, false, TYPALIGN_INT));
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_erased_identifiers);
 
 /*
@@ -1924,45 +1959,31 @@ pgp_subject_erased_identifiers(PG_FUNCTION_ARGS)
 	TupleDesc	td;
 	Datum		values[3];
 	bool		nulls[3] = {true, true, true};
-	Datum	   *k;
-	Datum	   *v;
-	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &td) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "_subject_erased_identifiers must return a row");
-	if (erased.cxt != NULL && erased.lxid == MyProc->lxid)
-	{
-		k = palloc(sizeof(Datum) * Max(erased.n, 1));
-		v = palloc(sizeof(Datum) * Max(erased.n, 1));
-		for (i = 0; i < erased.n; i++)
-		{
-			k[i] = CStringGetTextDatum(erased.kinds[i]);
-			v[i] = CStringGetTextDatum(erased.vals[i]);
-		}
-		values[0] = PointerGetDatum(construct_array(k, erased.n, TEXTOID, -1, false, TYPALIGN_INT));
-		values[1] = PointerGetDatum(construct_array(v, erased.n, TEXTOID, -1, false, TYPALIGN_INT));
-		values[2] = PointerGetDatum(construct_array(erased.spans, erased.n, TSTZMULTIRANGEOID, -1, false, TYPALIGN_INT));
+	if (pgp_engine_erased(&values[0], &values[1], &values[2]))
 		nulls[0] = nulls[1] = nulls[2] = false;
-	}
 	td = BlessTupleDesc(td);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(td, values, nulls)));
 }
 
-PG_FUNCTION_INFO_V1(pgp_subject_erase);
-
 /*
- * _subject_erase(kind, value, at): the erasure, returning its report
- * (table_name, action, rows, reason, kept_until), as
- * src/sql/74_subject_erase.sql describes: tables in the order that lets
- * referencing rows go first, each table's rows deleted where no hold and
- * no legal minimum keeps them, kept (and the subject restricted) where one
- * does, mentions in other subjects' rows scrubbed, the consent history
- * pseudonymized.
+ * The erasure (src/sql/74_subject_erase.sql describes it): tables in the
+ * order that lets referencing rows go first, each table's rows deleted
+ * where no hold and no legal minimum keeps them, kept (and the subject
+ * restricted) where one does, mentions in other subjects' rows scrubbed,
+ * the consent history pseudonymized.  Returns its report, a list of
+ * PgpErasureRow in cxt (which must outlive the call: a dry run reads it
+ * after rolling the erasure back).  fcinfo is the calling function's, for
+ * the state the engine keeps in its fn_extra.
  */
-Datum
-pgp_subject_erase(PG_FUNCTION_ARGS)
+List *
+pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *value,
+				 Datum at, bool at_null)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	EngReport	rep_s = {cxt, NIL};
+	EngReport  *rep = &rep_s;
 	Eng			e;
 	Oid		   *order;
 	int			norder;
@@ -1983,8 +2004,6 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 				i;
 	MemoryContext outer = CurrentMemoryContext;
 
-	eng_check_args(fcinfo);
-	InitMaterializedSRF(fcinfo, 0);
 	eng_begin(&e, fcinfo, true);
 
 	/* every searchable table, and those they reference, locked first */
@@ -2019,8 +2038,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	/* the subject, found in a snapshot taken after the lock */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	e.fresh = false;
-	eng_find(&e, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
-			 PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	eng_find(&e, kind, value, at, at_null);
 	e.fresh = true;
 	PopActiveSnapshot();
 	e.params = eng_params(&e, e.kinds, e.vals, e.spans, e.nids);
@@ -2137,7 +2155,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 			}
 			if (n > 0)
 			{
-				eng_emit(rsinfo, tbl, "keep", n,
+				eng_emit(rep, tbl, "keep", n,
 						 psprintf("legal hold: %s%s", holds,
 								  hold_until_null ? " (until released)"
 								  : psprintf(" (until %s)", eng_date(hold_until))),
@@ -2218,7 +2236,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 			}
 			if (n > 0)
 			{
-				eng_emit(rsinfo, tbl, "keep", n,
+				eng_emit(rep, tbl, "keep", n,
 						 "legal hold on another identifier these rows hold (until released)", 0, true);
 				kept_any = true;
 				forever = true;
@@ -2319,7 +2337,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 			}
 		}
 		if (deleted > 0)
-			eng_emit(rsinfo, tbl, "delete", deleted,
+			eng_emit(rep, tbl, "delete", deleted,
 					 "erased at the data subject's request (GDPR Art. 17)", 0, true);
 		if (kept > 0)
 		{
@@ -2340,7 +2358,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 								  keep_at_least ? keep_at_least : "",
 								  keep_time_column ? keep_time_column : "",
 								  until_null ? "" : eng_date(until));
-			eng_emit(rsinfo, tbl, "keep", kept, reason, until, until_null);
+			eng_emit(rep, tbl, "keep", kept, reason, until, until_null);
 			kept_any = true;
 			if (until_null)
 				forever = true;
@@ -2391,7 +2409,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 				for (i = 0; i < nnames; i++)
 					appendStringInfo(&r, "%s%s", i > 0 ? ", " : "", quote_identifier(names[i]));
 				appendStringInfoString(&r, " set to NULL");
-				eng_emit(rsinfo, tbl, "scrub", total, r.data, 0, true);
+				eng_emit(rep, tbl, "scrub", total, r.data, 0, true);
 			}
 		}
 	}
@@ -2413,7 +2431,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 		{
 			Oid			ce = get_relname_relid("consent_event", get_namespace_oid("privacy", false));
 
-			eng_emit(rsinfo, ce, "pseudonymize", forgotten,
+			eng_emit(rep, ce, "pseudonymize", forgotten,
 					 "proof of consent kept (GDPR Art. 7(1)); the identifier replaced by a keyed reference",
 					 0, true);
 		}
@@ -2451,7 +2469,7 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 		nulls[5] = until_null ? 'n' : ' ';
 		d = eng_sql(&e, "SELECT privacy_internal._restrict_ids($1, $2, $3, $4, $5, $6)::pg_catalog.int8",
 					6, types, vals, nulls, &isnull);
-		eng_emit(rsinfo, get_relname_relid("restriction", get_namespace_oid("privacy", false)),
+		eng_emit(rep, get_relname_relid("restriction", get_namespace_oid("privacy", false)),
 				 "restrict", isnull ? 0 : DatumGetInt64(d),
 				 "the kept rows are restricted: stored, not processed or updated",
 				 until, until_null);
@@ -2460,5 +2478,39 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(e.cxt);
 	pgp_subject_build_end();
+	return rep->rows;
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_erase);
+
+/*
+ * _subject_erase(kind, value, at): the erasure, returning its report
+ * (table_name, action, rows, reason, kept_until); erase_subject is the
+ * API (src/erasure.c), this the engine alone (replay_erasures calls it).
+ */
+Datum
+pgp_subject_erase(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *rows;
+	ListCell   *lc;
+
+	eng_check_args(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	rows = pgp_engine_erase(fcinfo, CurrentMemoryContext, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+							PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	foreach(lc, rows)
+	{
+		PgpErasureRow *r = (PgpErasureRow *) lfirst(lc);
+		Datum		v[5];
+		bool		n[5] = {false, false, false, false, r->until_null};
+
+		v[0] = ObjectIdGetDatum(r->tbl);
+		v[1] = CStringGetTextDatum(r->action);
+		v[2] = Int64GetDatum(r->rows);
+		v[3] = CStringGetTextDatum(r->reason);
+		v[4] = TimestampTzGetDatum(r->until);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
 	return (Datum) 0;
 }

@@ -123,71 +123,22 @@ CREATE FUNCTION privacy_internal._subject_erased_identifiers(OUT kinds text[], O
 COMMENT ON FUNCTION privacy_internal._subject_erased_identifiers() IS
   'internal: the identifiers the last erasure of this transaction acted on';
 
+-- The API entry (src/erasure.c): refused while Citus manages a registered
+-- table (0A000); the identifier normalized (22004, 22023, 22P02); dry_run
+-- not null (22004); READ COMMITTED only (55000: an earlier snapshot could
+-- miss rows written concurrently); with an erasure ledger, refused while
+-- the database is behind it (_ledger_check, 75_subject_ledger.sql); the
+-- erasure (_subject_erase's engine; a dry run does it in a subtransaction
+-- rolled back, so that its report is exactly what an erasure would do
+-- now); with a ledger, its entry (_ledger_record) when it found anything;
+-- one audit entry (the kind, the subject's keyed reference, the report
+-- without its reasons); the report.
 CREATE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
                                       at timestamptz DEFAULT NULL)
   RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)
-  LANGUAGE plpgsql VOLATILE
+  LANGUAGE c VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  norm   text;
-  report jsonb;
-  ledger privacy.erasure_ledger_state;
-  lkinds text[];
-  lvals  text[];
-  lspans tstzmultirange[];
-BEGIN
-  -- the subject's tables are searched, read and changed by statements
-  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
-  PERFORM privacy_internal._citus_refuse(t.tbl, 'erase_subject') FROM privacy.registered_table t;
-  norm := privacy_internal._identifier_normalize(kind, value);
-  IF dry_run IS NULL THEN
-    RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = '22004';
-  END IF;
-  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
-    RAISE EXCEPTION 'erase_subject must run at isolation level READ COMMITTED'
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('The transaction runs at %s; its snapshot could miss rows written concurrently.',
-                                       pg_catalog.current_setting('transaction_isolation'));
-  END IF;
-  IF dry_run THEN
-    -- The same work, rolled back: the report is exactly what an erasure
-    -- would do now.
-    BEGIN
-      SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
-        FROM privacy_internal._subject_erase(kind, value, at) e;
-      RAISE EXCEPTION USING ERRCODE = 'P0004', MESSAGE = 'pg_privacy dry run';
-    EXCEPTION WHEN assert_failure THEN
-      NULL;
-    END;
-  ELSE
-    -- With an erasure ledger: refused while the database is behind it
-    -- (src/sql/75_subject_ledger.sql)
-    ledger := privacy_internal._ledger_check();
-    SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e)) INTO report
-      FROM privacy_internal._subject_erase(kind, value, at) e;
-    IF ledger.database_id IS NOT NULL THEN
-      -- the identifiers the erasure acted on, found under its locks
-      SELECT i.kinds, i.vals, i.spans INTO lkinds, lvals, lspans
-        FROM privacy_internal._subject_erased_identifiers() i;
-    END IF;
-    -- (an erasure that found nothing has nothing a restore could bring back)
-    IF ledger.database_id IS NOT NULL AND pg_catalog.jsonb_array_length(COALESCE(report, '[]')) OPERATOR(pg_catalog.>) 0 THEN
-      PERFORM privacy_internal._ledger_record(ledger, lkinds, lvals, lspans, report, at);
-    END IF;
-  END IF;
-  report := COALESCE(report, '[]');
-  PERFORM privacy_internal._audit(CASE WHEN dry_run THEN 'subject.erase_dry_run' ELSE 'subject.erase' END, NULL,
-    pg_catalog.jsonb_build_object('kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
-                                  'report', (SELECT COALESCE(pg_catalog.jsonb_agg(e OPERATOR(pg_catalog.-) 'reason'), '[]')
-                                               FROM pg_catalog.jsonb_array_elements(report) e)));
-  RETURN QUERY
-    SELECT (e OPERATOR(pg_catalog.->>) 'table_name')::regclass, e OPERATOR(pg_catalog.->>) 'action',
-           (e OPERATOR(pg_catalog.->>) 'rows')::bigint, e OPERATOR(pg_catalog.->>) 'reason',
-           (e OPERATOR(pg_catalog.->>) 'kept_until')::timestamptz
-      FROM pg_catalog.jsonb_array_elements(report) e;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'pgp_erase_subject';
 COMMENT ON FUNCTION privacy.erase_subject(text, text, boolean, timestamptz) IS
   'erase a data subject in one transaction (GDPR Art. 17): delete its rows, keep and restrict rows under a legal minimum or hold (saying why and until when), scrub its mentions in others'' rows, pseudonymize it in the consent history; dry_run reports without changing; audited';

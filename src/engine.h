@@ -1,0 +1,40 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.h
+ *	  What the subject engine (src/engine.c) offers the API entry points
+ *	  written in C (src/erasure.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGP_ENGINE_H
+#define PGP_ENGINE_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "utils/timestamp.h"
+
+/* One line of an erasure's report. */
+typedef struct PgpErasureRow
+{
+	Oid			tbl;			/* table_name */
+	char	   *action;			/* delete, keep, scrub, pseudonymize, restrict */
+	int64		rows;
+	char	   *reason;
+	TimestampTz until;			/* kept_until, unless until_null */
+	bool		until_null;
+} PgpErasureRow;
+
+/*
+ * The erasure of the subject of (kind, value) at `at`: its report, a list
+ * of PgpErasureRow allocated in cxt.  fcinfo is the calling function's
+ * (the engine keeps per-function state in its fn_extra).
+ */
+extern List *pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *value,
+							  Datum at, bool at_null);
+
+/* the identifiers the last erasure of this transaction acted on */
+extern bool pgp_engine_erased(Datum *kinds, Datum *vals, Datum *spans);
+
+#endif							/* PGP_ENGINE_H */

@@ -1,0 +1,1 @@
+-- Nothing after the functions: 0.14.0 changes no view, trigger or data.
