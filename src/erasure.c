@@ -170,10 +170,11 @@ erasure_ledger_record(Datum state, Oid state_type, List *rows, Datum at, bool at
 	vals[4] = erasure_report_jsonb(rows, true);
 	vals[5] = at;
 	nulls[5] = at_null ? 'n' : ' ';
-	ret = SPI_execute_with_args("SELECT privacy_internal._ledger_record($1, $2, $3, $4, $5, $6)",
-								6, types, vals, nulls, false, 0);
+	ret = SPI_execute_plan(pgp_kept_plan("SELECT privacy_internal._ledger_record($1, $2, $3, $4, $5, $6)",
+										 6, types),
+						   vals, nulls, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 }
 
 /* The erasure, rolled back: what it would do now. */
@@ -277,7 +278,8 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 		{
 			bool		isnull;
 
-			ret = SPI_execute("SELECT privacy_internal._ledger_check()", false, 0);
+			ret = SPI_execute_plan(pgp_kept_plan("SELECT privacy_internal._ledger_check()", 0, NULL),
+								   NULL, NULL, false, 0);
 			if (ret != SPI_OK_SELECT || SPI_processed != 1)
 				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 			ledger = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
