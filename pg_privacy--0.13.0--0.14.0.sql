@@ -16,6 +16,47 @@
 
 -- Functions new or changed in 0.14.0, in the order of its install script (generated)
 
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_matches(fired regclass, vals jsonb)
+  RETURNS TABLE(col text, val text, is_validity boolean, has_event boolean, reason text, span tstzmultirange)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+  dc   text := privacy_internal._default_country();
+  keys text[] := privacy_internal._restriction_keys();
+BEGIN
+  RETURN QUERY
+  WITH n AS MATERIALIZED (
+         SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
+                CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
+                     ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
+           FROM (SELECT DISTINCT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
+                   FROM pg_catalog.jsonb_array_elements(vals) x) d
+           JOIN privacy_internal._restrict_cols(fired) c ON c.col OPERATOR(pg_catalog.=) d.col::name),
+       -- (each reference computed once per value and key)
+       nk AS MATERIALIZED (
+         SELECT n.col, n.val, n.kind, n.is_validity, n.has_event,
+                privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
+           FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
+          WHERE n.norm IS NOT NULL)
+  SELECT nk.col, nk.val, nk.is_validity, nk.has_event, r.reason, r.span
+    FROM nk JOIN privacy.restriction r
+      ON r.kind OPERATOR(pg_catalog.=) nk.kind AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
+   WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now();
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN (SELECT pg_catalog.array_agg(DISTINCT m.val) FROM privacy_internal._restrict_matches(fired, vals) m);
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
                                       at timestamptz DEFAULT NULL)
   RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)

@@ -485,7 +485,9 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
  * Run a fully qualified SELECT on pg_privacy's own catalog as its owner
  * (the extension owner), in a security-restricted operation: the roles
  * whose writes fire pg_privacy's triggers cannot read the catalog.  The
- * caller is connected to SPI; the result is in SPI_tuptable.
+ * caller is connected to SPI; the result is in SPI_tuptable.  The texts
+ * are constants: each is planned once per backend and kept (the triggers
+ * that read the catalog run it for every statement).
  */
 void
 pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
@@ -504,7 +506,8 @@ pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(pgp_internal_sql(sql), nargs, argtypes, values, NULL, true, 0);
+		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql(sql), nargs, argtypes),
+							   values, NULL, true, 0);
 	}
 	PG_FINALLY();
 	{
@@ -512,5 +515,5 @@ pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
 	}
 	PG_END_TRY();
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 }

@@ -117,10 +117,14 @@ COMMENT ON FUNCTION privacy_internal._restrict_values_sql(regclass) IS
 -- value, ...], ...]), whatever their periods: per distinct (column,
 -- value), its keyed reference under every key a restriction was made with
 -- (read once; the value decrypted first when stored by msisdn_fpe).
+-- Its query is planned once per backend (a generic plan): it runs for
+-- every UPDATE statement of a registered table while a restriction is in
+-- force, and a plan made for each call's values cost more than the check.
 CREATE FUNCTION privacy_internal._restrict_matches(fired regclass, vals jsonb)
   RETURNS TABLE(col text, val text, is_validity boolean, has_event boolean, reason text, span tstzmultirange)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   dc   text := privacy_internal._default_country();
@@ -152,12 +156,16 @@ COMMENT ON FUNCTION privacy_internal._restrict_matches(regclass, jsonb) IS
 -- Step 3: of vals ([[column, stored value], ...] from step 2), the stored
 -- values a restriction in force holds, whatever its period; NULL when
 -- none.
+-- (PL/pgSQL, whose plan is kept, where an SQL function with settings
+-- would be parsed and planned at every call.)
 CREATE FUNCTION privacy_internal._restrict_hits(fired regclass, vals jsonb)
   RETURNS text[]
-  LANGUAGE sql STABLE
+  LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT pg_catalog.array_agg(DISTINCT m.val) FROM privacy_internal._restrict_matches(fired, vals) m
+BEGIN
+  RETURN (SELECT pg_catalog.array_agg(DISTINCT m.val) FROM privacy_internal._restrict_matches(fired, vals) m);
+END
 $$;
 COMMENT ON FUNCTION privacy_internal._restrict_hits(regclass, jsonb) IS
   'internal: the old rows'' identifier values a restriction in force holds (whatever its period), or NULL';
