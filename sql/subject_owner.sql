@@ -138,6 +138,25 @@ TRUNCATE regress_own_e.ran_as;
 -- Erasure across tables of two ordinary owners: each statement runs as
 -- its table's owner (her trigger sees her own role), the identifiers
 -- travel as a parameter, and the mention in Bob's table is scrubbed.
+-- A dry run reports the whole erasure or fails: Eve's trigger that fails
+-- an assertion (P0004, the SQLSTATE a dry run's own rollback could be
+-- taken for) makes it fail, never report an erasure with nothing in it.
+SET ROLE regress_own_eve;
+CREATE FUNCTION regress_own_e.no_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  ASSERT false, 'eve says no';
+  RETURN OLD;
+END $$;
+CREATE TRIGGER no_delete BEFORE DELETE ON regress_own_e.customer
+  FOR EACH ROW EXECUTE FUNCTION regress_own_e.no_delete();
+RESET ROLE;
+SELECT count(*) AS dry_runs_before FROM privacy.audit_log WHERE event = 'subject.erase_dry_run' \gset
+SELECT * FROM privacy.erase_subject('customer', '1', dry_run => true);
+SELECT count(*) - :dry_runs_before AS dry_runs_audited FROM privacy.audit_log WHERE event = 'subject.erase_dry_run';
+SET ROLE regress_own_eve;
+DROP TRIGGER no_delete ON regress_own_e.customer;
+DROP FUNCTION regress_own_e.no_delete();
+RESET ROLE;
 SELECT * FROM privacy.erase_subject('customer', '1', dry_run => true);
 SELECT * FROM privacy.erase_subject('customer', '1');
 SELECT customer_id, email FROM regress_own_e.customer ORDER BY 1;

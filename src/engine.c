@@ -1943,7 +1943,7 @@ pgp_engine_erased(Datum *kinds, Datum *vals, Datum *spans)
 	}
 	*kinds = PointerGetDatum(construct_array(k, erased.n, TEXTOID, -1, false, TYPALIGN_INT));
 	*vals = PointerGetDatum(construct_array(v, erased.n, TEXTOID, -1, false, TYPALIGN_INT));
-	*spans = PointerGetDatum(construct_array(erased.spans, erased.n, TSTZMULTIRANGEOID, -1, false, TYPALIGN_INT));
+	*spans = PointerGetDatum(construct_array(erased.spans, erased.n, TSTZMULTIRANGEOID, -1, false, TYPALIGN_DOUBLE));
 	return true;
 }
 

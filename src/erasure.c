@@ -55,6 +55,7 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 /* 0A000 for every registered table Citus manages (only where Citus is). */
@@ -177,7 +178,12 @@ erasure_ledger_record(Datum state, Oid state_type, List *rows, Datum at, bool at
 		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 }
 
-/* The erasure, rolled back: what it would do now. */
+/*
+ * The erasure, rolled back: what it would do now.  Every error it raises
+ * is raised again after the rollback, an assertion failure (P0004) of a
+ * table owner's trigger too: a dry run either reports the whole erasure
+ * or fails.
+ */
 static List *
 erasure_dry_run(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *value,
 				Datum at, bool at_null)
@@ -233,8 +239,16 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int			ret;
 
+	/* the report's set, made before any work: a caller that cannot take one fails first */
+	InitMaterializedSRF(fcinfo, 0);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+
+	/*
+	 * The checks read the catalog in a snapshot taken now, as each
+	 * statement of a PL/pgSQL function would, not the calling statement's.
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	erasure_refuse_citus();
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -246,6 +260,7 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 	norm = pgp_normalize_identifier(pgp_identifier_kind_norm(text_to_cstring(kind)),
 									VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value),
 									pgp_default_country, false);
+	PopActiveSnapshot();
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -315,7 +330,6 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	InitMaterializedSRF(fcinfo, 0);
 	foreach(lc, rows)
 	{
 		PgpErasureRow *r = (PgpErasureRow *) lfirst(lc);
