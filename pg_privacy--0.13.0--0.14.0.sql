@@ -57,6 +57,41 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_install()
+  RETURNS integer
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+  n integer := 0;
+BEGIN
+  FOR r IN SELECT p.relid
+             FROM (SELECT DISTINCT sc.tbl FROM privacy_internal._subject_column sc
+                    WHERE sc.link OPERATOR(pg_catalog.=) 'owner') t
+             CROSS JOIN LATERAL (SELECT t.tbl::oid::regclass AS relid
+                                 UNION SELECT pt.relid FROM pg_catalog.pg_partition_tree(t.tbl) pt) p
+             JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) p.relid
+            WHERE k.relkind IN ('r', 'p')
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                               WHERE g.tgrelid OPERATOR(pg_catalog.=) p.relid
+                                 AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict')
+              AND NOT privacy_internal._citus_table(p.relid)
+            ORDER BY p.relid LOOP
+    -- (checked again: the event trigger that follows each CREATE TRIGGER
+    -- installs what is missing too)
+    CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                           WHERE g.tgrelid OPERATOR(pg_catalog.=) r.relid
+                             AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict');
+    EXECUTE pg_catalog.format(
+      'CREATE TRIGGER zx_pg_privacy_restrict AFTER UPDATE ON %s REFERENCING OLD TABLE AS pgp_old_rows '
+      'FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._restrict_trigger()', r.relid::regclass);
+    n := n OPERATOR(pg_catalog.+) 1;
+  END LOOP;
+  RETURN n;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy.erase_subject(kind text, value text, dry_run boolean DEFAULT false,
                                       at timestamptz DEFAULT NULL)
   RETURNS TABLE(table_name regclass, action text, rows bigint, reason text, kept_until timestamptz)

@@ -289,8 +289,7 @@ is(q1(q{SELECT string_agg(action || ':' || rows, ',' ORDER BY table_name::text) 
 # the anonymizing UPDATE could not leave her rows out on the shards, so the
 # table's purge fails (0A000, audited) and changes nothing.
 # (written by hand: restrict_subject refuses while Citus manages a
-# registered table, and no DDL runs while it is there, for the restriction
-# trigger cannot be put on a reference table)
+# registered table)
 q1(q{
 SET session_replication_role = replica;
 INSERT INTO privacy.restriction (kind, subject_ref, reason, origin, restricted_by)
@@ -300,6 +299,17 @@ SET ROLE billing;
 INSERT INTO telco.cell_event VALUES (90001, 3, '+4520000011', now() - interval '1 year'),
                                     (90002, 4, '+4520000012', now() - interval '1 year');
 });
+# While it exists, DDL still runs: the restriction check is not put on
+# tables Citus manages (it cannot be), and catalog_problems says so.
+q1(q{CREATE TABLE public.ddl_while_restricted (id int); DROP TABLE public.ddl_while_restricted;});
+is(q1(q{SELECT count(*) FROM pg_trigger WHERE tgname = 'zx_pg_privacy_restrict'
+         AND tgrelid IN ('telco.cell_event'::regclass, 'telco.contact'::regclass)}), '0',
+	'a DDL while a subject is restricted runs, and puts no restriction check on the Citus tables');
+like(q1(q{SELECT string_agg(table_name::text || ': ' || problem, '; ' ORDER BY table_name::text)
+           FROM privacy.catalog_problems WHERE problem LIKE 'restriction check %'
+            AND table_name IN ('telco.cell_event'::regclass, 'telco.contact'::regclass)}),
+	qr/^telco\.cell_event: restriction check is not in force: trigger zx_pg_privacy_restrict is missing .*; telco\.contact: restriction check is not in force: trigger zx_pg_privacy_restrict is missing/,
+	'catalog_problems names the restriction check missing on each Citus table');
 is(q1(q{SELECT action FROM privacy.purge(dry_run => true, tbl => 'telco.cell_event')}), 'failed',
 	'with a restricted subject among its expired rows, the dry run reports the table failed, as the purge will');
 my ($rret, $rout, $rerr) = $coord->psql('postgres', 'CALL privacy.run_purge()');
