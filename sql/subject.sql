@@ -165,6 +165,20 @@ UPDATE regress_subj.cdr SET price = 2.5 WHERE cdr_id = 2;
 -- time), not for the same number outside it (rows 2 and 5: Bob's)
 UPDATE regress_subj.cdr SET price = price WHERE cdr_id IN (1, 2, 3, 5);
 UPDATE regress_subj.cdr SET price = price WHERE cdr_id IN (2, 3, 5) RETURNING cdr_id;
+-- The check's plan over the old rows is kept per backend, under the
+-- table's row layout: after a column is added and another's type changed
+-- in the same session, it is planned again, and still refuses her row and
+-- passes Bob's
+BEGIN;
+ALTER TABLE regress_subj.customer ADD COLUMN note text DEFAULT 'n';
+ALTER TABLE regress_subj.customer ALTER COLUMN name TYPE varchar(200);
+UPDATE regress_subj.customer SET name = 'Bob H.' WHERE customer_id = 2 RETURNING customer_id, name, note;
+SAVEPOINT layout;
+UPDATE regress_subj.customer SET name = 'Ann J.' WHERE customer_id = 1;
+ROLLBACK TO SAVEPOINT layout;
+ALTER TABLE regress_subj.customer DROP COLUMN note;
+UPDATE regress_subj.customer SET name = 'Ann J.' WHERE customer_id = 1;
+ROLLBACK;
 -- An upsert that updates her row is an UPDATE too; so is moving her row to
 -- another partition (its event time changed); another subject's upsert
 -- and move pass

@@ -1927,20 +1927,47 @@ restrict_query(const char *fn_sql, Datum relid)
 }
 
 /*
+ * The layout of the rows of the transition table: the trigger relation's
+ * columns (number, type, modifier, collation, dropped), as text.  The
+ * plan cache does not watch a transition table: a plan kept over it is
+ * kept under its text and this layout, so that a table whose columns
+ * changed is planned again, never read by a plan made for another row
+ * type.
+ */
+static char *
+restrict_layout(TupleDesc desc)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		appendStringInfo(&buf, "%s%u:%d:%u%s", i > 0 ? "," : "", a->atttypid, a->atttypmod,
+						 a->attcollation, a->attisdropped ? "d" : "");
+	}
+	return buf.data;
+}
+
+/*
  * The one jsonb (or NULL) a query over the old rows returns, run as the
- * table's owner in a security-restricted operation.
+ * table's owner in a security-restricted operation.  The query text is
+ * the catalog's, constant per table while its declarations and layout
+ * stand: its plan is kept (pgp_kept_plan) under the text and the layout.
  */
 static Datum
-restrict_owner_rows(Oid relid, const char *sql, int nargs, Oid *argtypes, Datum *values,
-					bool *isnull)
+restrict_owner_rows(Oid relid, TupleDesc desc, const char *sql, int nargs, Oid *argtypes,
+					Datum *values, bool *isnull)
 {
 	PgpAsOwner	as_owner;
 	int			ret;
 	Datum		d;
+	char	   *keyed = psprintf("/* pgp_old_rows %s */ %s", restrict_layout(desc), sql);
 
 	pgp_begin_as_owner(relid, &as_owner);
-	ret = nargs > 0 ? SPI_execute_with_args(sql, nargs, argtypes, values, NULL, true, 1)
-		: SPI_execute(sql, true, 1);
+	ret = SPI_execute_plan(pgp_kept_plan(keyed, nargs, argtypes), values, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed != 1 || SPI_tuptable->tupdesc->natts != 1 ||
@@ -2009,7 +2036,7 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_register_trigger_data failed");
 
 	/* 2. the old rows' identifiers, each once, read as the table's owner */
-	vals = restrict_owner_rows(relid, sql, 0, NULL, NULL, &vals_null);
+	vals = restrict_owner_rows(relid, RelationGetDescr(td->tg_relation), sql, 0, NULL, NULL, &vals_null);
 
 	if (two_steps && !vals_null)
 	{
@@ -2029,7 +2056,8 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 			sql = restrict_query("SELECT privacy_internal._restrict_rows_sql($1)", values[0]);
 			if (sql == NULL)
 				elog(ERROR, "privacy_internal._restrict_rows_sql returned no query");
-			vals = restrict_owner_rows(relid, sql, 1, hits_type, &hits, &vals_null);
+			vals = restrict_owner_rows(relid, RelationGetDescr(td->tg_relation), sql, 1, hits_type, &hits,
+									   &vals_null);
 		}
 	}
 
