@@ -53,6 +53,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -141,6 +142,22 @@ typedef struct PgpKeptPlan
 static PgpKeptPlan kept_plans[PGP_MAX_PLANS];
 static int	n_kept_plans = 0;
 
+/* Is a statement running a kept plan (its generic plan held by more than its source)? */
+static bool
+kept_plan_running(SPIPlanPtr plan)
+{
+	ListCell   *lc;
+
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+	{
+		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
+
+		if (ps->gplan != NULL && ps->gplan->refcount > 1)
+			return true;
+	}
+	return false;
+}
+
 /* The kept plan of sql (inside SPI), prepared on first use. */
 SPIPlanPtr
 pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
@@ -177,17 +194,27 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
 	plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
 	if (n_kept_plans == PGP_MAX_PLANS)
 	{
-		/* forget the oldest */
-		SPI_freeplan(kept_plans[0].plan);
-		pfree(kept_plans[0].sql);
-		memmove(&kept_plans[0], &kept_plans[1],
-				sizeof(PgpKeptPlan) * (PGP_MAX_PLANS - 1));
+		/*
+		 * Forget the oldest that no statement is running (a plan whose
+		 * generic plan someone holds besides its source is executing: its
+		 * memory must outlive that run).  Were every one running, the new
+		 * plan is used once and not kept (it goes with the caller's SPI
+		 * connection).
+		 */
+		for (i = 0; i < n_kept_plans && kept_plan_running(kept_plans[i].plan); i++)
+			;
+		if (i == n_kept_plans)
+			return plan;
+		SPI_freeplan(kept_plans[i].plan);
+		pfree(kept_plans[i].sql);
+		memmove(&kept_plans[i], &kept_plans[i + 1],
+				sizeof(PgpKeptPlan) * (n_kept_plans - 1 - i));
 		n_kept_plans--;
 	}
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
 	kept_plans[n_kept_plans].sql = MemoryContextStrdup(TopMemoryContext, sql);
 	kept_plans[n_kept_plans].hash = hash;
 	kept_plans[n_kept_plans].nargs = nargs;
