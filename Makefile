@@ -26,7 +26,7 @@ OBJS = \
 	src/mask.o \
 	src/subject.o \
 	src/engine.o \
-	src/erasure.o \
+	src/rights.o \
 	src/ledger.o \
 	src/pgp_crypto.o \
 	src/ff1.o \

@@ -16,6 +16,13 @@
 
 -- Functions new or changed in 0.14.0, in the order of its install script (generated)
 
+CREATE OR REPLACE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
+  RETURNS jsonb
+  LANGUAGE c VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+  AS 'MODULE_PATHNAME', 'pgp_export_subject';
+
 CREATE OR REPLACE FUNCTION privacy_internal._restrict_matches(fired regclass, vals jsonb)
   RETURNS TABLE(col text, val text, is_validity boolean, has_event boolean, reason text, span tstzmultirange)
   LANGUAGE plpgsql STABLE

@@ -42,12 +42,13 @@
  * yet it reads them through the older function per table, at every export
  * (engine.c, eng_table_descriptions).
  *
- * erase_subject is C from 0.14.0 (erasure.c, pgp_erase_subject): from
- * then on the SQL functions it calls are part of what a later library
- * must find in a database at 0.14.0: _ledger_check(), _ledger_record with
- * its six arguments, _audit(event, object, detail), _audit_ref(kind,
- * value).  A later version that changes one of them keeps the older form
- * callable, or has pgp_erase_subject check which the database has.
+ * export_subject and erase_subject are C from 0.14.0 (rights.c,
+ * pgp_export_subject, pgp_erase_subject): from then on the SQL functions
+ * they call are part of what a later library must find in a database at
+ * 0.14.0: _ledger_check(), _ledger_record with its six arguments,
+ * _audit(event, object, detail), _audit_ref(kind, value).  A later version
+ * that changes one of them keeps the older form callable, or has the
+ * entry check which the database has.
  *
  *-------------------------------------------------------------------------
  */

@@ -2486,7 +2486,7 @@ PG_FUNCTION_INFO_V1(pgp_subject_erase);
 /*
  * _subject_erase(kind, value, at): the erasure, returning its report
  * (table_name, action, rows, reason, kept_until); erase_subject is the
- * API (src/erasure.c), this the engine alone (replay_erasures calls it).
+ * API (src/rights.c), this the engine alone (replay_erasures calls it).
  */
 Datum
 pgp_subject_erase(PG_FUNCTION_ARGS)

@@ -2,7 +2,7 @@
  *
  * engine.h
  *	  What the subject engine (src/engine.c) offers the API entry points
- *	  written in C (src/erasure.c).
+ *	  written in C (src/rights.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +33,12 @@ typedef struct PgpErasureRow
  */
 extern List *pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *value,
 							  Datum at, bool at_null);
+
+/*
+ * _subject_export(kind, value, at): the export document; export_subject
+ * calls it with its own arguments, which are in the same places.
+ */
+extern PGDLLEXPORT Datum pgp_subject_export(PG_FUNCTION_ARGS);
 
 /* the identifiers the last erasure of this transaction acted on */
 extern bool pgp_engine_erased(Datum *kinds, Datum *vals, Datum *spans);

@@ -46,8 +46,8 @@
  *					run as the table owner, generated SQL kept per backend
  *	  engine.c		the subject engine: find, decide, apply (export and
  *					erasure)
- *	  erasure.c		erase_subject, the erasure's API entry: checks, dry
- *					run, ledger and audit entries, report
+ *	  rights.c		export_subject and erase_subject, the API entries of
+ *					the engine: checks, dry run, ledger and audit entries
  *	  ledger.c		the erasure ledger file: written as an erasure commits,
  *					read back by replay_erasures
  *	  compat.c		the library under a database at an older version

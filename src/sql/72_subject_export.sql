@@ -268,32 +268,17 @@ CREATE FUNCTION privacy_internal._subject_export(kind text, value text, at times
   SET search_path = pg_catalog, pg_temp
   AS 'MODULE_PATHNAME', 'pgp_subject_export';
 
+-- The API entry (src/rights.c): refused while Citus manages a registered
+-- table (0A000); the identifier normalized (22004, 22023, 22P02); the
+-- document (_subject_export's engine) read in one snapshot taken at the
+-- call; one audit entry (the kind, the subject's keyed reference, how many
+-- identifiers, the rows per table).
 CREATE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
   RETURNS jsonb
-  LANGUAGE plpgsql VOLATILE
+  LANGUAGE c VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  doc  jsonb;
-  norm text;
-BEGIN
-  -- the subject's tables are searched, read and changed by statements
-  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
-  PERFORM privacy_internal._citus_refuse(t.tbl, 'export_subject') FROM privacy.registered_table t;
-  norm := privacy_internal._identifier_normalize(kind, value);
-  doc := privacy_internal._subject_export(kind, value, at);
-  PERFORM privacy_internal._audit('subject.export', NULL,
-    pg_catalog.jsonb_build_object(
-      'kind', kind, 'subject', privacy_internal._audit_ref(kind, norm),
-      'identifiers', pg_catalog.jsonb_array_length(doc OPERATOR(pg_catalog.->) 'identifiers'),
-      'tables', (SELECT COALESCE(pg_catalog.jsonb_object_agg(e OPERATOR(pg_catalog.->>) 'table',
-                                   pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'rows')
-                                   OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')
-                   FROM pg_catalog.jsonb_array_elements(doc OPERATOR(pg_catalog.->) 'tables') e)));
-  RETURN doc;
-END
-$$;
+  AS 'MODULE_PATHNAME', 'pgp_export_subject';
 COMMENT ON FUNCTION privacy.export_subject(text, text, timestamptz) IS
   'everything the database holds about a data subject as one JSON document (GDPR Art. 15 and 20): rows grouped by table with purpose, legal basis, retention, recipients and source, counterparties masked, consent receipts and open requests; audited';
 

@@ -123,7 +123,7 @@ CREATE FUNCTION privacy_internal._subject_erased_identifiers(OUT kinds text[], O
 COMMENT ON FUNCTION privacy_internal._subject_erased_identifiers() IS
   'internal: the identifiers the last erasure of this transaction acted on';
 
--- The API entry (src/erasure.c): refused while Citus manages a registered
+-- The API entry (src/rights.c): refused while Citus manages a registered
 -- table (0A000); the identifier normalized (22004, 22023, 22P02); dry_run
 -- not null (22004); READ COMMITTED only (55000: an earlier snapshot could
 -- miss rows written concurrently); with an erasure ledger, refused while

@@ -1,9 +1,29 @@
 /*-------------------------------------------------------------------------
  *
- * erasure.c
- *	  privacy.erase_subject: the API entry of an erasure (GDPR Art. 17).
+ * rights.c
+ *	  privacy.export_subject and privacy.erase_subject: the API entries of
+ *	  the subject engine (src/engine.c) for access (GDPR Art. 15 and 20)
+ *	  and erasure (Art. 17).
  *
- * What src/sql/74_subject_erase.sql declares, in the order it is done:
+ * They are C, not PL/pgSQL, because an export or an erasure of a typical
+ * subscriber takes two milliseconds, and a PL/pgSQL wrapper (which passed
+ * the erasure's report through jsonb and back) added a sixth to it (make
+ * bench, 60_subject).  The SQL functions they call (the audit's, the
+ * erasure ledger's) are called as they are, as kept plans.  Both run as
+ * API entry points (SET pg_privacy.definer = 'api', src/caller.c): as
+ * the extension owner, the caller recorded.
+ *
+ * export_subject, as src/sql/72_subject_export.sql declares it:
+ *
+ *	  1. refused (0A000) while Citus manages a registered table;
+ *	  2. the identifier normalized (22004 null, 22023 unknown kind, 22P02 a
+ *		 value with no normal form);
+ *	  3. the document (the engine's _subject_export), read in one snapshot
+ *		 taken at the call;
+ *	  4. one audit entry: the kind, the subject's keyed reference, how many
+ *		 identifiers, and the rows per table.
+ *
+ * erase_subject:
  *
  *	  1. refused (0A000) while Citus manages a registered table;
  *	  2. the identifier normalized (22004 null, 22023 unknown kind, 22P02
@@ -20,14 +40,6 @@
  *	  6. one audit entry: the kind, the subject's keyed reference and the
  *		 report without its reasons;
  *	  7. the report returned.
- *
- * It is C, not PL/pgSQL, because an erasure of a typical subscriber takes
- * two milliseconds and a PL/pgSQL wrapper that passes the report through
- * jsonb added a sixth to it (make bench, 60_subject).  The ledger's and
- * the audit's own SQL functions are called as they are.
- *
- * It runs as an API entry point (SET pg_privacy.definer = 'api',
- * src/caller.c): as the extension owner, the caller recorded.
  *
  *-------------------------------------------------------------------------
  */
@@ -60,7 +72,7 @@
 
 /* 0A000 for every registered table Citus manages (only where Citus is). */
 static void
-erasure_refuse_citus(void)
+rights_refuse_citus(const char *what)
 {
 	int			ret;
 	uint64		i;
@@ -77,7 +89,7 @@ erasure_refuse_citus(void)
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			pgp_citus_refuse(DatumGetObjectId(d), "erase_subject");
+			pgp_citus_refuse(DatumGetObjectId(d), what);
 	}
 }
 
@@ -249,7 +261,7 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 	 * statement of a PL/pgSQL function would, not the calling statement's.
 	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	erasure_refuse_citus();
+	rights_refuse_citus("erase_subject");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -344,4 +356,68 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
 	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(pgp_export_subject);
+
+/*
+ * export_subject(kind, value, at): the document of _subject_export, and
+ * its audit entry.  Its arguments are _subject_export's, in the same
+ * places: the engine reads them from this call.
+ */
+Datum
+pgp_export_subject(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	text	   *kind;
+	text	   *value;
+	text	   *norm;
+	Datum		doc;
+	int			ret;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* a snapshot taken now, for the checks and the whole document */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rights_refuse_citus("export_subject");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errhidestmt(true),
+				 errmsg("identifier kind and value must not be null")));
+	kind = PG_GETARG_TEXT_PP(0);
+	value = PG_GETARG_TEXT_PP(1);
+	norm = pgp_normalize_identifier(pgp_identifier_kind_norm(text_to_cstring(kind)),
+									VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value),
+									pgp_default_country, false);
+
+	/* the document, made in the caller's memory (it outlives this SPI connection) */
+	{
+		MemoryContext spicxt = MemoryContextSwitchTo(cxt);
+
+		doc = pgp_subject_export(fcinfo);
+		MemoryContextSwitchTo(spicxt);
+	}
+	PopActiveSnapshot();
+
+	/* the audit entry: how many identifiers, the rows per table */
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
+		Datum		vals[3] = {PointerGetDatum(kind), PointerGetDatum(norm), doc};
+
+		ret = SPI_execute_plan(pgp_kept_plan("SELECT privacy_internal._audit('subject.export', NULL,"
+											 " pg_catalog.jsonb_build_object('kind', $1,"
+											 " 'subject', privacy_internal._audit_ref($1, $2),"
+											 " 'identifiers', pg_catalog.jsonb_array_length($3 OPERATOR(pg_catalog.->) 'identifiers'),"
+											 " 'tables', (SELECT COALESCE(pg_catalog.jsonb_object_agg(e OPERATOR(pg_catalog.->>) 'table',"
+											 " pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'rows')"
+											 " OPERATOR(pg_catalog.+) pg_catalog.jsonb_array_length(e OPERATOR(pg_catalog.->) 'mentions')), '{}')"
+											 " FROM pg_catalog.jsonb_array_elements($3 OPERATOR(pg_catalog.->) 'tables') e)))",
+											 3, types),
+							   vals, NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
+	}
+	SPI_finish();
+	PG_RETURN_DATUM(doc);
 }
