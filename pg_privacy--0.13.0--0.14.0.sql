@@ -16,6 +16,107 @@
 
 -- Functions new or changed in 0.14.0, in the order of its install script (generated)
 
+CREATE OR REPLACE FUNCTION privacy_internal._protect_on_ddl_end(may_switch_off boolean) RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+  SET jit = off
+AS $$
+DECLARE
+  reg regclass;
+  e record;
+  who name := privacy_internal._invoker();
+  fn regprocedure := pg_catalog.to_regprocedure('privacy_internal._protect_trigger()');
+BEGIN
+  -- The protect trigger with a signed rule (a Citus table's, src/protect.c)
+  -- is written by protect() alone: an owner putting back an older rule read
+  -- from pg_trigger would have the shards transform by a rule the catalog no
+  -- longer gives (a revoked domain, a column declared since).  Neither may
+  -- anyone but pg_privacy create one on a shard or disable a shard's, on any
+  -- node (Citus itself does not stop a table's owner there).
+  FOR e IN
+    SELECT g.tgrelid::regclass AS rel, g.tgname,
+           CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0
+                THEN 'a protect trigger with a rule was created' ELSE 'its protect trigger was disabled' END AS problem
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      JOIN pg_catalog.pg_trigger g
+        ON g.tgfoid OPERATOR(pg_catalog.=) fn
+       AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.oid OPERATOR(pg_catalog.=) d.objid)
+            OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND g.tgrelid OPERATOR(pg_catalog.=) d.objid))
+     WHERE NOT privacy_internal._protect_ddl_allowed(g.tgrelid::regclass)
+       AND NOT privacy_internal._protect_own_worker_ddl(who)
+       AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0)
+            OR (g.tgenabled OPERATOR(pg_catalog.<>) 'O'
+                AND privacy_internal._protect_shard_table(g.tgrelid::regclass) IS NOT NULL))
+  LOOP
+    IF may_switch_off THEN
+      RAISE WARNING 'protection of table % is not as pg_privacy made it: %', e.rel, e.problem;
+      RAISE LOG 'pg_privacy: superuser % changed the protect trigger % of table %: %', who, e.tgname, e.rel, e.problem;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DDL of role % on the protect trigger % of table %: %', who, e.tgname, e.rel, e.problem;
+    RAISE EXCEPTION 'cannot change the protect trigger % of table %', e.tgname, e.rel
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2)
+                     || '; only privacy.protect() writes a signed rule, and Citus copies it onto the shards.',
+            HINT = 'Run privacy.protect() on the table on the coordinator.';
+  END LOOP;
+  -- A partition created or attached under a subject table while subjects
+  -- are restricted gets its restriction check (statement triggers are not
+  -- cloned to partitions).  Not after CREATE TRIGGER, which creates no
+  -- table: the install's own CREATE TRIGGER would start another install,
+  -- one level deeper for every table (the stack ran out at about 220).
+  IF EXISTS (SELECT FROM privacy.restriction)
+     AND EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
+                  WHERE d.command_tag OPERATOR(pg_catalog.<>) 'CREATE TRIGGER') THEN
+    PERFORM privacy_internal._restrict_install();
+  END IF;
+  FOR reg IN
+    SELECT DISTINCT t.tbl
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      CROSS JOIN LATERAL (
+        SELECT CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass THEN d.objid
+                    WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
+                    THEN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g WHERE g.oid OPERATOR(pg_catalog.=) d.objid)
+               END AS relid) x
+      JOIN privacy_internal._enforced_table t
+        ON t.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(x.relid)))
+        OR t.tbl::oid OPERATOR(pg_catalog.=) x.relid
+        -- ALTER TABLE ... INHERIT a protected table
+        OR t.tbl::oid IN (SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                           WHERE i.inhrelid OPERATOR(pg_catalog.=) x.relid)
+     WHERE x.relid IS NOT NULL
+  LOOP
+    FOR e IN SELECT p.* FROM privacy_internal._enforced_table f,
+                    LATERAL privacy_internal._enforcement_problems(f.tbl, f.registered, f.consent_required, f.restricted) p
+              WHERE f.tbl OPERATOR(pg_catalog.=) reg LOOP
+      IF may_switch_off THEN
+        RAISE WARNING '% of table % is not in force', e.what, reg
+          USING DETAIL = e.problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
+        RAISE LOG 'pg_privacy: superuser % switched off % of table %: %', who, e.what, reg, e.problem;
+        BEGIN
+          PERFORM privacy_internal._audit(CASE e.what WHEN 'protection' THEN 'protect.weakened'
+                                             WHEN 'consent check' THEN 'consent.weakened'
+                                             ELSE 'subject.restriction_weakened' END,
+                                 reg::text, pg_catalog.jsonb_build_object('problem', e.problem));
+        EXCEPTION WHEN unique_violation THEN
+          -- a data-only restore loading the audit log itself: the server log has it
+          NULL;
+        END;
+        CONTINUE;
+      END IF;
+      RAISE LOG 'pg_privacy: refused DDL of role % that would switch off % of table %: %', who, e.what, reg, e.problem;
+      RAISE EXCEPTION 'cannot switch off the % of table %', e.what, reg
+        USING ERRCODE = '55000',
+              DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2) || '.',
+              HINT = CASE e.what WHEN 'protection' THEN 'Remove the protection with privacy.unprotect() first.'
+                                 WHEN 'consent check' THEN 'Remove the requirement with privacy.unrequire_consent() first.'
+                                 ELSE 'Lift the restrictions with privacy.unrestrict_subject() first.' END;
+    END LOOP;
+  END LOOP;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy.export_subject(kind text, value text, at timestamptz DEFAULT NULL)
   RETURNS jsonb
   LANGUAGE c VOLATILE

@@ -386,3 +386,29 @@ SELECT table_name, action, rows FROM privacy.erase_subject('customer', '911') OR
 SELECT tableoid::regclass AS tbl, customer_id, note FROM regress_subj_i.ticket ORDER BY 1;
 DROP SCHEMA regress_subj_i CASCADE;
 DELETE FROM privacy.purpose WHERE name = 'regress_subj_i';
+
+-- A restriction made while a subject table has hundreds of partitions:
+-- each gets its restriction check (statement triggers are not cloned to
+-- partitions), one CREATE TRIGGER after another, not an install started
+-- again by each of them (which ran out of stack at about 220)
+CREATE SCHEMA regress_subj_p;
+SELECT privacy.define_purpose('regress_subj_p', 'contract');
+CREATE TABLE regress_subj_p.event (customer_id bigint, day integer, note text) PARTITION BY LIST (day);
+DO $$
+BEGIN
+  FOR d IN 1..300 LOOP
+    EXECUTE format('CREATE TABLE regress_subj_p.event_%s PARTITION OF regress_subj_p.event FOR VALUES IN (%s)', d, d);
+  END LOOP;
+END
+$$;
+INSERT INTO regress_subj_p.event VALUES (921, 300, 'hers'), (922, 300, 'his');
+SELECT privacy.register_table('regress_subj_p.event', 'regress_subj_p');
+SELECT privacy.register_column('regress_subj_p.event', 'customer_id', 'customer_number', identifies => 'customer');
+SELECT privacy.restrict_subject('customer', '921', 'contested') IS NOT NULL AS restricted;
+SELECT count(*) AS restriction_checks FROM pg_trigger
+ WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid::regclass::text LIKE 'regress_subj_p.event%';
+UPDATE regress_subj_p.event_300 SET note = 'x' WHERE customer_id = 921;
+UPDATE regress_subj_p.event_300 SET note = 'his, updated' WHERE customer_id = 922 RETURNING note;
+SELECT privacy.unrestrict_subject('customer', '921');
+DROP SCHEMA regress_subj_p CASCADE;
+DELETE FROM privacy.purpose WHERE name = 'regress_subj_p';

@@ -38,6 +38,7 @@
 #include "schema.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "common/hashfn.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
@@ -53,7 +54,6 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/plancache.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -142,20 +142,35 @@ typedef struct PgpKeptPlan
 static PgpKeptPlan kept_plans[PGP_MAX_PLANS];
 static int	n_kept_plans = 0;
 
-/* Is a statement running a kept plan (its generic plan held by more than its source)? */
-static bool
-kept_plan_running(SPIPlanPtr plan)
+/*
+ * Plans forgotten by the list in this transaction.  A plan may be running
+ * when it is forgotten (a statement that runs it can add plans: a trigger
+ * that reads the catalog), and nothing tells when its run ends: it is
+ * freed when the transaction ends, when none runs.  At most
+ * PGP_MAX_RETIRED wait: past them, a new plan is used once and not kept.
+ */
+#define PGP_MAX_RETIRED 64
+
+static SPIPlanPtr retired_plans[PGP_MAX_RETIRED];
+static int	n_retired_plans = 0;
+static bool retire_callback = false;
+
+static void
+kept_plans_xact_callback(XactEvent event, void *arg)
 {
-	ListCell   *lc;
-
-	foreach(lc, SPI_plan_get_plan_sources(plan))
+	switch (event)
 	{
-		CachedPlanSource *ps = (CachedPlanSource *) lfirst(lc);
-
-		if (ps->gplan != NULL && ps->gplan->refcount > 1)
-			return true;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			while (n_retired_plans > 0)
+				SPI_freeplan(retired_plans[--n_retired_plans]);
+			break;
+		default:
+			break;
 	}
-	return false;
 }
 
 /* The kept plan of sql (inside SPI), prepared on first use. */
@@ -197,20 +212,21 @@ pgp_kept_plan(const char *sql, int nargs, Oid *argtypes)
 	if (n_kept_plans == PGP_MAX_PLANS)
 	{
 		/*
-		 * Forget the oldest that no statement is running (a plan whose
-		 * generic plan someone holds besides its source is executing: its
-		 * memory must outlive that run).  Were every one running, the new
-		 * plan is used once and not kept (it goes with the caller's SPI
-		 * connection).
+		 * Forget the oldest, freed when the transaction ends (it may be
+		 * running).  With PGP_MAX_RETIRED waiting already, the new plan is
+		 * used once and not kept: it goes with the caller's SPI connection.
 		 */
-		for (i = 0; i < n_kept_plans && kept_plan_running(kept_plans[i].plan); i++)
-			;
-		if (i == n_kept_plans)
+		if (n_retired_plans == PGP_MAX_RETIRED)
 			return plan;
-		SPI_freeplan(kept_plans[i].plan);
-		pfree(kept_plans[i].sql);
-		memmove(&kept_plans[i], &kept_plans[i + 1],
-				sizeof(PgpKeptPlan) * (n_kept_plans - 1 - i));
+		if (!retire_callback)
+		{
+			RegisterXactCallback(kept_plans_xact_callback, NULL);
+			retire_callback = true;
+		}
+		retired_plans[n_retired_plans++] = kept_plans[0].plan;
+		pfree(kept_plans[0].sql);
+		memmove(&kept_plans[0], &kept_plans[1],
+				sizeof(PgpKeptPlan) * (PGP_MAX_PLANS - 1));
 		n_kept_plans--;
 	}
 	if (SPI_keepplan(plan) != 0)

@@ -60,6 +60,7 @@
 #include "schema.h"
 
 #include "access/htup_details.h"
+#include "common/hashfn.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "nodes/makefuncs.h"
@@ -1927,27 +1928,36 @@ restrict_query(const char *fn_sql, Datum relid)
 }
 
 /*
- * The layout of the rows of the transition table: the trigger relation's
- * columns (number, type, modifier, collation, dropped), as text.  The
- * plan cache does not watch a transition table: a plan kept over it is
- * kept under its text and this layout, so that a table whose columns
- * changed is planned again, never read by a plan made for another row
- * type.
+ * The relation and the layout of the rows of the transition table: the
+ * trigger relation's OID and its columns (name, type, modifier, collation,
+ * dropped) in order, as text.  The plan cache does not watch a transition
+ * table, and a plan over it reads its columns by position: a plan kept
+ * over it is kept under its text and this key, so that it is used for
+ * this relation only (another with the same query, its columns in another
+ * order, gets its own) and a relation whose columns changed is planned
+ * again.
  */
 static char *
-restrict_layout(TupleDesc desc)
+restrict_layout(Oid relid, TupleDesc desc)
 {
 	StringInfoData buf;
+	StringInfoData names;
 	int			i;
 
 	initStringInfo(&buf);
+	initStringInfo(&names);
+	appendStringInfo(&buf, "%u", relid);
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, i);
 
-		appendStringInfo(&buf, "%s%u:%d:%u%s", i > 0 ? "," : "", a->atttypid, a->atttypmod,
-						 a->attcollation, a->attisdropped ? "d" : "");
+		/* numbers only in the text: a column's name goes in by a hash */
+		appendStringInfo(&buf, ",%u:%d:%u%s", a->atttypid, a->atttypmod, a->attcollation,
+						 a->attisdropped ? ":d" : "");
+		appendBinaryStringInfo(&names, NameStr(a->attname), strlen(NameStr(a->attname)) + 1);
 	}
+	appendStringInfo(&buf, ",%016llx",
+					 (unsigned long long) hash_bytes_extended((const unsigned char *) names.data, names.len, 0));
 	return buf.data;
 }
 
@@ -1964,7 +1974,7 @@ restrict_owner_rows(Oid relid, TupleDesc desc, const char *sql, int nargs, Oid *
 	PgpAsOwner	as_owner;
 	int			ret;
 	Datum		d;
-	char	   *keyed = psprintf("/* pgp_old_rows %s */ %s", restrict_layout(desc), sql);
+	char	   *keyed = psprintf("/* pgp_old_rows %s */ %s", restrict_layout(relid, desc), sql);
 
 	pgp_begin_as_owner(relid, &as_owner);
 	ret = SPI_execute_plan(pgp_kept_plan(keyed, nargs, argtypes), values, NULL, true, 1);

@@ -741,8 +741,12 @@ BEGIN
   END LOOP;
   -- A partition created or attached under a subject table while subjects
   -- are restricted gets its restriction check (statement triggers are not
-  -- cloned to partitions).
-  IF EXISTS (SELECT FROM privacy.restriction) THEN
+  -- cloned to partitions).  Not after CREATE TRIGGER, which creates no
+  -- table: the install's own CREATE TRIGGER would start another install,
+  -- one level deeper for every table (the stack ran out at about 220).
+  IF EXISTS (SELECT FROM privacy.restriction)
+     AND EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
+                  WHERE d.command_tag OPERATOR(pg_catalog.<>) 'CREATE TRIGGER') THEN
     PERFORM privacy_internal._restrict_install();
   END IF;
   FOR reg IN
