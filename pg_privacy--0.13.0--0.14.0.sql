@@ -28,6 +28,24 @@ DECLARE
   who name := privacy_internal._invoker();
   fn regprocedure := pg_catalog.to_regprocedure('privacy_internal._protect_trigger()');
 BEGIN
+  -- A command that only created restriction checks as _restrict_install
+  -- makes them (AFTER UPDATE statement triggers of that name and function,
+  -- with no condition and no column list) adds enforcement: nothing to
+  -- install or check.  The install makes one per table and partition, and
+  -- an install started again by each of them nested one level deeper per
+  -- table (restrict_subject ran out of stack at about 220).
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
+                  WHERE NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                             AND EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                                          WHERE g.oid OPERATOR(pg_catalog.=) d.objid
+                                            AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict'
+                                            AND g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('privacy_internal._restrict_trigger()')
+                                            AND g.tgtype OPERATOR(pg_catalog.=) 16
+                                            AND g.tgenabled OPERATOR(pg_catalog.=) 'O'
+                                            AND g.tgqual IS NULL
+                                            AND pg_catalog.cardinality(g.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0))) THEN
+    RETURN;
+  END IF;
   -- The protect trigger with a signed rule (a Citus table's, src/protect.c)
   -- is written by protect() alone: an owner putting back an older rule read
   -- from pg_trigger would have the shards transform by a rule the catalog no
@@ -63,12 +81,8 @@ BEGIN
   END LOOP;
   -- A partition created or attached under a subject table while subjects
   -- are restricted gets its restriction check (statement triggers are not
-  -- cloned to partitions).  Not after CREATE TRIGGER, which creates no
-  -- table: the install's own CREATE TRIGGER would start another install,
-  -- one level deeper for every table (the stack ran out at about 220).
-  IF EXISTS (SELECT FROM privacy.restriction)
-     AND EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
-                  WHERE d.command_tag OPERATOR(pg_catalog.<>) 'CREATE TRIGGER') THEN
+  -- cloned to partitions).
+  IF EXISTS (SELECT FROM privacy.restriction) THEN
     PERFORM privacy_internal._restrict_install();
   END IF;
   FOR reg IN

@@ -412,3 +412,24 @@ UPDATE regress_subj_p.event_300 SET note = 'his, updated' WHERE customer_id = 92
 SELECT privacy.unrestrict_subject('customer', '921');
 DROP SCHEMA regress_subj_p CASCADE;
 DELETE FROM privacy.purpose WHERE name = 'regress_subj_p';
+
+-- Two tables whose restriction check runs the same query over columns of
+-- the same types, in another order: each has its own plan (a plan reads
+-- the transition table's columns by position)
+CREATE SCHEMA regress_subj_o;
+SELECT privacy.define_purpose('regress_subj_o', 'contract');
+CREATE TABLE regress_subj_o.pair_a (x bigint, customer_id bigint);
+CREATE TABLE regress_subj_o.pair_b (customer_id bigint, x bigint);
+INSERT INTO regress_subj_o.pair_a VALUES (931, 932);
+INSERT INTO regress_subj_o.pair_b VALUES (931, 932);
+SELECT privacy.register_table('regress_subj_o.pair_a', 'regress_subj_o');
+SELECT privacy.register_column('regress_subj_o.pair_a', 'customer_id', 'customer_number', identifies => 'customer');
+SELECT privacy.register_table('regress_subj_o.pair_b', 'regress_subj_o');
+SELECT privacy.register_column('regress_subj_o.pair_b', 'customer_id', 'customer_number', identifies => 'customer');
+SELECT privacy.restrict_subject('customer', '931', 'contested') IS NOT NULL AS restricted;
+UPDATE regress_subj_o.pair_a SET x = x RETURNING customer_id;
+UPDATE regress_subj_o.pair_b SET x = x RETURNING customer_id;
+UPDATE regress_subj_o.pair_a SET x = x RETURNING customer_id;
+SELECT privacy.unrestrict_subject('customer', '931');
+DROP SCHEMA regress_subj_o CASCADE;
+DELETE FROM privacy.purpose WHERE name = 'regress_subj_o';
