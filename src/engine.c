@@ -2481,24 +2481,12 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 	return rep->rows;
 }
 
-PG_FUNCTION_INFO_V1(pgp_subject_erase);
-
-/*
- * _subject_erase(kind, value, at): the erasure, returning its report
- * (table_name, action, rows, reason, kept_until); erase_subject is the
- * API (src/rights.c), this the engine alone (replay_erasures calls it).
- */
-Datum
-pgp_subject_erase(PG_FUNCTION_ARGS)
+/* The report's rows into the result set of a function that returns it. */
+void
+pgp_engine_report_put(ReturnSetInfo *rsinfo, List *rows)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	List	   *rows;
 	ListCell   *lc;
 
-	eng_check_args(fcinfo);
-	InitMaterializedSRF(fcinfo, 0);
-	rows = pgp_engine_erase(fcinfo, CurrentMemoryContext, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
-							PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
 	foreach(lc, rows)
 	{
 		PgpErasureRow *r = (PgpErasureRow *) lfirst(lc);
@@ -2512,5 +2500,25 @@ pgp_subject_erase(PG_FUNCTION_ARGS)
 		v[4] = TimestampTzGetDatum(r->until);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
+}
+
+PG_FUNCTION_INFO_V1(pgp_subject_erase);
+
+/*
+ * _subject_erase(kind, value, at): the erasure, returning its report
+ * (table_name, action, rows, reason, kept_until); erase_subject is the
+ * API (src/rights.c), this the engine alone (replay_erasures calls it).
+ */
+Datum
+pgp_subject_erase(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *rows;
+
+	eng_check_args(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
+	rows = pgp_engine_erase(fcinfo, CurrentMemoryContext, PG_GETARG_TEXT_PP(0), PG_GETARG_TEXT_PP(1),
+							PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+	pgp_engine_report_put(rsinfo, rows);
 	return (Datum) 0;
 }

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 #include "nodes/pg_list.h"
 #include "utils/timestamp.h"
 
@@ -39,6 +40,9 @@ extern List *pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *
  * calls it with its own arguments, which are in the same places.
  */
 extern PGDLLEXPORT Datum pgp_subject_export(PG_FUNCTION_ARGS);
+
+/* the report's rows into the result set (InitMaterializedSRF made) */
+extern void pgp_engine_report_put(ReturnSetInfo *rsinfo, List *rows);
 
 /* the identifiers the last erasure of this transaction acted on */
 extern bool pgp_engine_erased(Datum *kinds, Datum *vals, Datum *spans);

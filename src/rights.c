@@ -93,6 +93,28 @@ rights_refuse_citus(const char *what)
 	}
 }
 
+/*
+ * What both entries check first, in the active snapshot: Citus (0A000),
+ * kind and value not null (22004, the statement hidden: it may name the
+ * subject), the value in its kind's normal form (22023, 22P02).  Returns
+ * the normal form; *kind and *value are the arguments.
+ */
+static text *
+rights_subject(FunctionCallInfo fcinfo, const char *what, text **kind, text **value)
+{
+	rights_refuse_citus(what);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errhidestmt(true),
+				 errmsg("identifier kind and value must not be null")));
+	*kind = PG_GETARG_TEXT_PP(0);
+	*value = PG_GETARG_TEXT_PP(1);
+	return pgp_normalize_identifier(pgp_identifier_kind_norm(text_to_cstring(*kind)),
+									VARDATA_ANY(*value), VARSIZE_ANY_EXHDR(*value),
+									pgp_default_country, false);
+}
+
 /* A string, or null, as a jsonb value. */
 static void
 jb_string(JsonbParseState **st, const char *s)
@@ -248,7 +270,6 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 	Datum		at = PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3);
 	bool		at_null = PG_ARGISNULL(3);
 	List	   *rows;
-	ListCell   *lc;
 	int			ret;
 
 	/* the report's set, made before any work: a caller that cannot take one fails first */
@@ -261,17 +282,7 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 	 * statement of a PL/pgSQL function would, not the calling statement's.
 	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	rights_refuse_citus("erase_subject");
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errhidestmt(true),
-				 errmsg("identifier kind and value must not be null")));
-	kind = PG_GETARG_TEXT_PP(0);
-	value = PG_GETARG_TEXT_PP(1);
-	norm = pgp_normalize_identifier(pgp_identifier_kind_norm(text_to_cstring(kind)),
-									VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value),
-									pgp_default_country, false);
+	norm = rights_subject(fcinfo, "erase_subject", &kind, &value);
 	PopActiveSnapshot();
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -342,19 +353,7 @@ pgp_erase_subject(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 
-	foreach(lc, rows)
-	{
-		PgpErasureRow *r = (PgpErasureRow *) lfirst(lc);
-		Datum		v[5];
-		bool		n[5] = {false, false, false, false, r->until_null};
-
-		v[0] = ObjectIdGetDatum(r->tbl);
-		v[1] = CStringGetTextDatum(r->action);
-		v[2] = Int64GetDatum(r->rows);
-		v[3] = CStringGetTextDatum(r->reason);
-		v[4] = TimestampTzGetDatum(r->until);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
-	}
+	pgp_engine_report_put(rsinfo, rows);
 	return (Datum) 0;
 }
 
@@ -379,17 +378,7 @@ pgp_export_subject(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	/* a snapshot taken now, for the checks and the whole document */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	rights_refuse_citus("export_subject");
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errhidestmt(true),
-				 errmsg("identifier kind and value must not be null")));
-	kind = PG_GETARG_TEXT_PP(0);
-	value = PG_GETARG_TEXT_PP(1);
-	norm = pgp_normalize_identifier(pgp_identifier_kind_norm(text_to_cstring(kind)),
-									VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value),
-									pgp_default_country, false);
+	norm = rights_subject(fcinfo, "export_subject", &kind, &value);
 
 	/* the document, made in the caller's memory (it outlives this SPI connection) */
 	{
