@@ -25,12 +25,15 @@
 #include "postgres.h"
 
 #include "citus.h"
+#include "owner.h"
 #include "schema.h"
 
 #include "catalog/pg_namespace.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/regproc.h"
 
 /* What a scan of a Citus catalog looks for: an OID, or the first int4. */
 typedef struct CatalogProbe
@@ -68,6 +71,13 @@ catalog_has(const char *catalog, const char *col, CatalogProbe *p)
 	return OidIsValid(relid) && pgp_scan_latest(relid, cols, 1, probe_row, p) && p->found;
 }
 
+/* Is Citus installed in this database (its catalog there)? */
+bool
+pgp_citus_present(void)
+{
+	return OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE));
+}
+
 /* Does Citus distribute, replicate or manage the table? */
 bool
 pgp_citus_table(Oid relid)
@@ -85,9 +95,64 @@ pgp_citus_refuse(Oid relid, const char *what)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s is not supported on table %s, which Citus manages", what,
 						get_rel_name(relid)),
-				 errdetail("pg_privacy's guarantees do not hold on Citus tables yet: the triggers Citus copies onto the shards "
-						   "do not find the table's declarations, and pg_privacy's statements are not planned for distributed tables."),
+				 errdetail("pg_privacy does not make this guarantee hold on tables Citus manages yet; "
+						   "doc/operations.md (Citus) lists what works there."),
 				 errhint("Keep the personal data this needs in tables Citus does not manage (see doc/operations.md, Citus).")));
+}
+
+/*
+ * 0A000 while a registered table is a shard Citus made of another table
+ * (only where Citus is; the caller is connected to SPI): Citus makes a table that references a reference
+ * table a Citus local table by renaming it into its shard and making a new
+ * one of the old name, and the declarations stay with the shard, whose
+ * rows the statements would then change behind Citus.
+ */
+void
+pgp_citus_refuse_shards(const char *what)
+{
+	int			ret;
+	uint64		i;
+
+	if (!pgp_citus_present())
+		return;
+	ret = SPI_execute_plan(pgp_kept_plan("SELECT t.tbl::pg_catalog.oid FROM privacy.registered_table t", 0, NULL),
+						   NULL, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			tbl = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		shardid;
+		Oid			logical;
+
+		if (isnull)
+			continue;
+		logical = pgp_citus_shard_named(tbl, &shardid);
+		if (OidIsValid(logical))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s cannot run while registered table %s is a shard Citus made of table %s", what,
+							DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl))),
+							DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(logical)))),
+					 errdetail("Citus makes a table that references a reference table a Citus local table: it renames the table "
+							   "into its shard and makes a new table of the old name. pg_privacy's declarations stayed with the shard."),
+					 errhint("Declare the table Citus made (register_table, register_column) and unregister the shard; "
+							 "privacy.catalog_problems lists every such table.")));
+	}
+}
+
+PG_FUNCTION_INFO_V1(pgp_citus_refuse_shards_sql);
+
+/* _citus_refuse_shards(what) */
+Datum
+pgp_citus_refuse_shards_sql(PG_FUNCTION_ARGS)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_citus_refuse_shards(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	SPI_finish();
+	PG_RETURN_VOID();
 }
 
 PG_FUNCTION_INFO_V1(pgp_citus_refuse_sql);
@@ -136,6 +201,23 @@ pgp_citus_worker(void)
 	return catalog_has("pg_dist_local_group", "groupid", &p) && p.first != 0;
 }
 
+PG_FUNCTION_INFO_V1(pgp_citus_shard_named_sql);
+
+/*
+ * _citus_shard_named(rel): the table Citus's catalog names rel a shard of,
+ * placed on this node or not (yet), or NULL.
+ */
+Datum
+pgp_citus_shard_named_sql(PG_FUNCTION_ARGS)
+{
+	int64		shardid;
+	Oid			logical = pgp_citus_shard_named(PG_GETARG_OID(0), &shardid);
+
+	if (!OidIsValid(logical))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(logical);
+}
+
 PG_FUNCTION_INFO_V1(pgp_citus_worker_sql);
 
 /* _citus_worker(): is this node a Citus worker? */
@@ -158,6 +240,8 @@ pgp_citus_refuse_worker(PG_FUNCTION_ARGS)
 							   "It writes pg_privacy's audit log");
 	PG_RETURN_VOID();
 }
+
+static Oid	citus_shard_of(Oid relid, int64 *shardid, bool placed);
 
 /* What a scan of pg_dist_shard or pg_dist_partition looks for. */
 typedef struct ShardProbe
@@ -207,6 +291,22 @@ placement_row(Datum *values, bool *nulls, void *arg)
 Oid
 pgp_citus_shard_of(Oid relid, int64 *shardid)
 {
+	return citus_shard_of(relid, shardid, true);
+}
+
+/*
+ * The same, placed on this node or not (yet): the table a shard being
+ * created here belongs to, before its placement is recorded (a move).
+ */
+Oid
+pgp_citus_shard_named(Oid relid, int64 *shardid)
+{
+	return citus_shard_of(relid, shardid, false);
+}
+
+static Oid
+citus_shard_of(Oid relid, int64 *shardid, bool placed)
+{
 	char	   *relname = get_rel_name(relid);
 	Oid			catalog = get_relname_relid("pg_dist_shard", PG_CATALOG_NAMESPACE);
 	Oid			placements = get_relname_relid("pg_dist_placement", PG_CATALOG_NAMESPACE);
@@ -241,6 +341,11 @@ pgp_citus_shard_of(Oid relid, int64 *shardid)
 	if (strcmp(expect, relname) != 0)
 		return InvalidOid;
 	/* placed on this node */
+	if (!placed)
+	{
+		*shardid = p.shardid;
+		return p.found_relid;
+	}
 	if (!catalog_has("pg_dist_local_group", "groupid", &g))
 		return InvalidOid;
 	{

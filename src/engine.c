@@ -35,6 +35,7 @@
  */
 #include "postgres.h"
 
+#include "citus.h"
 #include "engine.h"
 #include "identifier.h"
 #include "owner.h"
@@ -233,6 +234,31 @@ eng_load_cols(Eng *e)
 	if (td != NULL)
 		ReleaseTupleDesc(td);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * What identifies a row's relation, with its ctid: the relation's OID, or
+ * on a table Citus manages (where each node gives its shards OIDs of its
+ * own, and shards on two nodes may share one) the shard's name.
+ */
+static const char *
+eng_rowrel(Oid tbl)
+{
+	return pgp_citus_table(tbl) ? "t.tableoid::pg_catalog.regclass::pg_catalog.text" : "t.tableoid";
+}
+
+/* Is c the distribution column of a table Citus manages? */
+static bool
+eng_citus_dist_col(EngCol *c)
+{
+	bool		known;
+	AttrNumber	a = pgp_citus_dist_attnum(c->tbl, &known);
+
+	if (!known && pgp_citus_table(c->tbl))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot read the distribution column of table %s", get_rel_name(c->tbl))));
+	return known && a == c->attnum;
 }
 
 /* ------------------------------------------------------------ SQL calls */
@@ -1556,6 +1582,21 @@ eng_cached_bool(Eng *e, const char *key, const char *sql, Oid tbl)
 	return strcmp(s, "true") == 0;
 }
 
+/* Does a foreign key reference tbl (or a partition of it)? */
+static bool
+eng_referenced(Eng *e, Oid tbl)
+{
+	char		key[NAMEDATALEN];
+
+	snprintf(key, sizeof(key), "referenced:%u", tbl);
+	return eng_cached_bool(e, key,
+						   "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint k"
+						   " WHERE k.contype OPERATOR(pg_catalog.=) 'f'"
+						   " AND (k.confrelid OPERATOR(pg_catalog.=) $1"
+						   " OR k.confrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree($1) p)))::pg_catalog.text",
+						   tbl);
+}
+
 /* run the erasure's statements of one column, keep condition appended */
 static int64
 eng_exec_all(Eng *e, Oid tbl, char **stmts, int nstmts, const char *cond)
@@ -1969,6 +2010,48 @@ pgp_subject_erased_identifiers(PG_FUNCTION_ARGS)
 }
 
 /*
+ * For the tables Citus manages among the erasure's (locked on this node
+ * already): the same lock on every node, through Citus's own LOCK TABLE,
+ * which it takes on the tables of the nodes that route writes too, run as
+ * the table's owner; and, when one of them is a reference table other
+ * tables reference, multi-shard statements one shard at a time for the
+ * rest of the erasure (citus.multi_shard_modify_mode): Citus refuses to
+ * change a reference table after a parallel change of a table with a
+ * foreign key to it in the same transaction.  *guc_nest: the GUC nest
+ * level to restore at the end, when a setting was made.
+ */
+static void
+eng_citus_prepare(Eng *e, Oid *tbls, int ntbls, int *guc_nest)
+{
+	bool		sequential = false;
+	int			i;
+
+	if (!pgp_citus_present())
+		return;
+	for (i = 0; i < ntbls; i++)
+	{
+		bool		known;
+
+		if (!pgp_citus_table(tbls[i]))
+			continue;
+		(void) pgp_owner_run(tbls[i],
+							 psprintf("LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE",
+									  DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbls[i])))),
+							 0, NULL, NULL, NULL, PGP_RUN_EXEC, 0, InvalidOid, NULL, NULL, NULL, NULL);
+		if (!sequential &&
+			pgp_citus_dist_attnum(tbls[i], &known) == InvalidAttrNumber && known &&
+			eng_referenced(e, tbls[i]))
+			sequential = true;
+	}
+	if (sequential)
+	{
+		*guc_nest = NewGUCNestLevel();
+		(void) set_config_option("citus.multi_shard_modify_mode", "sequential",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	}
+}
+
+/*
  * The erasure (src/sql/74_subject_erase.sql describes it): tables in the
  * order that lets referencing rows go first, each table's rows deleted
  * where no hold and no legal minimum keeps them, kept (and the subject
@@ -2002,6 +2085,7 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 	bool		isnull;
 	int			t,
 				i;
+	int			guc_nest = -1;
 	MemoryContext outer = CurrentMemoryContext;
 
 	eng_begin(&e, fcinfo, true);
@@ -2033,6 +2117,7 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 			if (has_subclass(sorted[i]))
 				list_free(find_all_inheritors(sorted[i], ShareRowExclusiveLock, NULL));
 		}
+		eng_citus_prepare(&e, sorted, norder, &guc_nest);
 	}
 
 	/* the subject, found in a snapshot taken after the lock */
@@ -2150,8 +2235,8 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 					!eng_has(e.params, c->key))
 					continue;
 				n = Max(n, eng_owner_count(&e, tbl,
-										   psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM %s",
-													eng_from(&e, c))));
+										   psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (%s, t.ctid))) FROM %s",
+													eng_rowrel(tbl), eng_from(&e, c))));
 			}
 			if (n > 0)
 			{
@@ -2231,8 +2316,8 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 				if (c->tbl != tbl || !eng_has(e.params, c->key))
 					continue;
 				n = Max(n, eng_owner_count(&e, tbl,
-										   psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (t.tableoid, t.ctid))) FROM %s AND %s",
-													eng_from(&e, c), heldcond)));
+										   psprintf("SELECT pg_catalog.to_jsonb(pg_catalog.count(DISTINCT (%s, t.ctid))) FROM %s AND %s",
+													eng_rowrel(tbl), eng_from(&e, c), heldcond)));
 			}
 			if (n > 0)
 			{
@@ -2244,13 +2329,7 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 			keepcond = psprintf("(%s OR %s)", keepcond, heldcond);
 		}
 
-		snprintf(key, sizeof(key), "referenced:%u", tbl);
-		refd = eng_cached_bool(&e, key,
-							   "SELECT EXISTS (SELECT FROM pg_catalog.pg_constraint k"
-							   " WHERE k.contype OPERATOR(pg_catalog.=) 'f'"
-							   " AND (k.confrelid OPERATOR(pg_catalog.=) $1"
-							   " OR k.confrelid IN (SELECT p.relid FROM pg_catalog.pg_partition_tree($1) p)))::pg_catalog.text",
-							   tbl);
+		refd = eng_referenced(&e, tbl);
 		snprintf(key, sizeof(key), "plain:%u", tbl);
 		plain = eng_cached_bool(&e, key,
 								"SELECT EXISTS (SELECT FROM pg_catalog.pg_class k"
@@ -2258,6 +2337,9 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 								" AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i"
 								" WHERE i.inhparent OPERATOR(pg_catalog.=) $1))::pg_catalog.text",
 								tbl);
+		/* (a ctid names a row of one shard only: never on Citus) */
+		if (plain && pgp_citus_table(tbl))
+			plain = false;
 
 		/* the subject's own rows (cols are in order of table and attnum) */
 		for (i = 0; i < e.ncols; i++)
@@ -2271,8 +2353,8 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 			{
 				bool		rnull;
 				Datum		res = eng_owner_query(&e, tbl,
-												  psprintf("SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (t.tableoid, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s AND NOT %s",
-														   row_time, eng_from(&e, c), keep_cond,
+												  psprintf("SELECT pg_catalog.jsonb_build_array(pg_catalog.count(DISTINCT (%s, t.ctid)), pg_catalog.max(%s)) FROM %s AND %s AND NOT %s",
+														   eng_rowrel(tbl), row_time, eng_from(&e, c), keep_cond,
 														   heldcond ? heldcond : "false"),
 												  e.params, &rnull);
 
@@ -2389,6 +2471,14 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 									DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)))),
 							 errdetail("The column is NOT NULL, so the subject's identifier cannot be removed from other subjects' rows."),
 							 errhint("Allow NULL in the column (ALTER TABLE ... ALTER COLUMN ... DROP NOT NULL).")));
+				if (eng_citus_dist_col(c))
+					ereport(ERROR,
+							(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							 errmsg("cannot scrub mentions in column \"%s\" of relation %s", c->col,
+									DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)))),
+							 errdetail("It is the table's distribution column: Citus places each row by it, and no UPDATE can change it, "
+									   "so the subject's identifier cannot be removed from other subjects' rows."),
+							 errhint("Distribute the table by a column that holds no identifier.")));
 				stmts = eng_stmts(&e, "scrub", c, &nstmts);
 				nrows = eng_exec_all(&e, tbl, stmts, nstmts, heldcond ? heldcond : "false");
 				if (nrows > 0)
@@ -2475,6 +2565,8 @@ pgp_engine_erase(FunctionCallInfo fcinfo, MemoryContext cxt, text *kind, text *v
 				 until, until_null);
 	}
 	SPI_finish();
+	if (guc_nest >= 0)
+		AtEOXact_GUC(true, guc_nest);
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(e.cxt);
 	pgp_subject_build_end();

@@ -34,6 +34,7 @@
  */
 #include "postgres.h"
 
+#include "citus.h"
 #include "owner.h"
 #include "schema.h"
 
@@ -412,7 +413,15 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 		pgp_refuse_deferrable_triggers(relid);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (flags & PGP_RUN_KEEP_PLAN)
+
+	/*
+	 * Citus plans a distributed statement only with its parameters' values
+	 * in hand: on a table it manages the statement is planned for this run,
+	 * with a custom plan, never kept.
+	 */
+	if ((flags & PGP_RUN_KEEP_PLAN) && pgp_citus_table(relid))
+		flags &= ~PGP_RUN_KEEP_PLAN;
+	else if (flags & PGP_RUN_KEEP_PLAN)
 		plan = pgp_kept_plan(sql, nargs, argtypes);
 
 	if (flags & PGP_RUN_ROWS)
@@ -421,7 +430,7 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 
 		if (plan == NULL)
 		{
-			plan = SPI_prepare(sql, nargs, argtypes);
+			plan = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_CUSTOM_PLAN);
 			if (plan == NULL)
 				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		}

@@ -15,7 +15,9 @@
  *
  * export_subject, as src/sql/72_subject_export.sql declares it:
  *
- *	  1. refused (0A000) while Citus manages a registered table;
+ *	  1. refused (0A000) on a Citus worker; on the coordinator the tables
+ *		 Citus manages are read as the others (the owner's statements are
+ *		 planned per run there: src/owner.c);
  *	  2. the identifier normalized (22004 null, 22023 unknown kind, 22P02 a
  *		 value with no normal form);
  *	  3. the document (the engine's _subject_export), read in one snapshot
@@ -25,7 +27,10 @@
  *
  * erase_subject:
  *
- *	  1. refused (0A000) while Citus manages a registered table;
+ *	  1. refused (0A000) on a Citus worker; an erasure that would keep
+ *		 rows refuses (0A000) while Citus manages a subject table, since
+ *		 the restriction of what it keeps cannot be checked there
+ *		 (_restrict_ids);
  *	  2. the identifier normalized (22004 null, 22023 unknown kind, 22P02
  *		 a value with no normal form); dry_run not null (22004); the
  *		 transaction at READ COMMITTED (55000): a snapshot taken earlier
@@ -70,31 +75,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-/* 0A000 for every registered table Citus manages (only where Citus is). */
-static void
-rights_refuse_citus(const char *what)
-{
-	int			ret;
-	uint64		i;
-
-	if (!OidIsValid(get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE)))
-		return;
-	ret = SPI_execute_plan(pgp_kept_plan("SELECT t.tbl::pg_catalog.oid FROM privacy.registered_table t", 0, NULL),
-						   NULL, NULL, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
-
-		if (!isnull)
-			pgp_citus_refuse(DatumGetObjectId(d), what);
-	}
-}
-
 /*
- * What both entries check first, in the active snapshot: Citus (0A000),
+ * What both entries check first, in the active snapshot: not on a Citus
+ * worker (0A000: the audit log and the catalog are the coordinator's),
  * kind and value not null (22004, the statement hidden: it may name the
  * subject), the value in its kind's normal form (22023, 22P02).  Returns
  * the normal form; *kind and *value are the arguments.
@@ -102,7 +85,8 @@ rights_refuse_citus(const char *what)
 static text *
 rights_subject(FunctionCallInfo fcinfo, const char *what, text **kind, text **value)
 {
-	rights_refuse_citus(what);
+	pgp_citus_refuse_on_worker(what, "It reads pg_privacy's catalog and writes its audit log");
+	pgp_citus_refuse_shards(what);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -55,6 +55,7 @@
 
 #include "subject.h"
 
+#include "citus.h"
 #include "compat.h"
 #include "owner.h"
 #include "schema.h"
@@ -789,6 +790,17 @@ subject_shape(Oid relid, StringInfo buf)
 	ReleaseSysCache(tup);
 
 	shape_put_oids(buf, children);
+
+	/*
+	 * Whether Citus manages it: the statements identify a row across shards
+	 * otherwise there (create_distributed_table leaves the table's OID and
+	 * may leave the rest of its shape as it was).
+	 */
+	{
+		bool		citus = pgp_citus_table(relid);
+
+		SHAPE_PUT(buf, citus);
+	}
 
 	rel = RelationIdGetRelation(relid);
 	if (!RelationIsValid(rel))

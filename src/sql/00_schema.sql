@@ -41,7 +41,8 @@ $$;
 
 -- Citus (src/citus.c): the functions whose guarantees do not hold on tables
 -- Citus manages yet refuse there (0A000), and audited functions refuse to
--- run on a worker.  protect() works there (src/protect.c, signed rules).
+-- run on a worker.  protect() works there (src/protect.c, signed rules),
+-- and so do the purge, export and erasure (statements Citus plans).
 CREATE FUNCTION privacy_internal._citus_refuse(tbl regclass, what text) RETURNS void
   LANGUAGE c STABLE
   AS 'MODULE_PATHNAME', 'pgp_citus_refuse_sql';
@@ -57,6 +58,16 @@ CREATE FUNCTION privacy_internal._citus_refuse_worker(what text) RETURNS void
   AS 'MODULE_PATHNAME', 'pgp_citus_refuse_worker';
 COMMENT ON FUNCTION privacy_internal._citus_refuse_worker(text) IS
   'internal: refuses (0A000) on a Citus worker';
+CREATE FUNCTION privacy_internal._citus_shard_named(rel regclass) RETURNS regclass
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_citus_shard_named_sql';
+COMMENT ON FUNCTION privacy_internal._citus_shard_named(regclass) IS
+  'internal: the table Citus names the relation a shard of (placed on this node or not yet), or NULL';
+CREATE FUNCTION privacy_internal._citus_refuse_shards(what text) RETURNS void
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_shards_sql';
+COMMENT ON FUNCTION privacy_internal._citus_refuse_shards(text) IS
+  'internal: refuses (0A000) while a registered table is a shard Citus made of another table';
 CREATE FUNCTION privacy_internal._citus_worker() RETURNS boolean
   LANGUAGE c STABLE
   AS 'MODULE_PATHNAME', 'pgp_citus_worker_sql';

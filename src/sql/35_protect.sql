@@ -741,6 +741,19 @@ BEGIN
             OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND g.tgrelid OPERATOR(pg_catalog.=) d.objid))
      WHERE NOT privacy_internal._protect_ddl_allowed(g.tgrelid::regclass)
        AND NOT privacy_internal._protect_own_worker_ddl(who)
+       -- (Citus creates the trigger on a new placement of a shard, in a
+       -- move or a split, as the table's owner: a copy of the rule its
+       -- table on this node carries now, exactly, may be made by anyone)
+       AND NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
+                AND EXISTS (SELECT FROM pg_catalog.pg_trigger lg
+                             WHERE lg.tgrelid OPERATOR(pg_catalog.=) privacy_internal._citus_shard_named(g.tgrelid::regclass)
+                               AND lg.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                               AND lg.tgfoid OPERATOR(pg_catalog.=) fn
+                               AND lg.tgenabled OPERATOR(pg_catalog.=) 'O'
+                               AND lg.tgtype OPERATOR(pg_catalog.=) g.tgtype
+                               AND lg.tgqual IS NULL AND g.tgqual IS NULL
+                               AND lg.tgnargs OPERATOR(pg_catalog.=) g.tgnargs
+                               AND lg.tgargs OPERATOR(pg_catalog.=) g.tgargs))
        AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0)
             OR (g.tgenabled OPERATOR(pg_catalog.<>) 'O'
                 AND privacy_internal._protect_shard_table(g.tgrelid::regclass) IS NOT NULL))

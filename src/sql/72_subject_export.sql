@@ -78,7 +78,7 @@ END
 $$;
 
 -- The query, run as the table's owner, returning the subject's rows of one
--- table, each once, as (pri, mention column, to_jsonb(t)) (pri 0 =
+-- table, each once (by relation and ctid, on Citus by shard and ctid), as (pri, mention column, to_jsonb(t)) (pri 0 =
 -- the subject's own row, 1 = a row that mentions the subject), in order of
 -- pri; and the expression over x.pri, x.m, x.j that shows such a row
 -- (_subject_row_json).  Both NULL when no column of the table can hold the
@@ -97,6 +97,9 @@ DECLARE
   froms    text[];
   f        text;
   bounded  text[] := '{}';   -- the branches without those of open periods only
+  -- a row is its relation and ctid; on Citus, where each shard's OID is
+  -- its node's own (shards on two nodes may share one), its shard's name
+  rid      text;
 BEGIN
   -- two entries (no separator that a column name could hold), used only
   -- together
@@ -109,6 +112,8 @@ BEGIN
     END IF;
     shown := NULL;
   END IF;
+  rid := CASE WHEN privacy_internal._citus_table(tbl)
+              THEN 't.tableoid::pg_catalog.regclass::pg_catalog.text' ELSE 't.tableoid' END;
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
             ORDER BY sc.link DESC, sc.attnum LOOP
     -- A table partitioned by its event time: each identifier's rows are
@@ -135,14 +140,14 @@ BEGIN
       own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
-          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s', f);
+          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s', rid, f);
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
     ELSE
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
-          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, t.tableoid AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                            c.col, f);
+          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
+                            c.col, rid, f);
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
       whens := whens OPERATOR(pg_catalog.||)
@@ -268,8 +273,8 @@ CREATE FUNCTION privacy_internal._subject_export(kind text, value text, at times
   SET search_path = pg_catalog, pg_temp
   AS 'MODULE_PATHNAME', 'pgp_subject_export';
 
--- The API entry (src/rights.c): refused while Citus manages a registered
--- table (0A000); the identifier normalized (22004, 22023, 22P02); the
+-- The API entry (src/rights.c): refused on a Citus worker (0A000); the
+-- identifier normalized (22004, 22023, 22P02); the
 -- document (_subject_export's engine) read in one snapshot taken at the
 -- call; one audit entry (the kind, the subject's keyed reference, how many
 -- identifiers, the rows per table).
@@ -367,9 +372,10 @@ DECLARE
   n    bigint := 0;
   tabs jsonb := '{}';
 BEGIN
-  -- the subject's tables are searched, read and changed by statements
-  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
-  PERFORM privacy_internal._citus_refuse(t.tbl, 'export_subject_chunks') FROM privacy.registered_table t;
+  -- audited: on the coordinator only (tables Citus manages are read as
+  -- the others there, src/owner.c)
+  PERFORM privacy_internal._citus_refuse_worker('export_subject_chunks');
+  PERFORM privacy_internal._citus_refuse_shards('export_subject_chunks');
   norm := privacy_internal._identifier_normalize(kind, value);
   FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
     IF section IN ('rows', 'mentions') THEN

@@ -322,7 +322,27 @@ CREATE FUNCTION privacy_internal._restrict_ids(kinds text[], vals text[], spans 
 AS $$
 DECLARE
   n integer;
+  c regclass;
 BEGIN
+  -- The restriction check cannot be put on a table Citus manages
+  -- (_restrict_install): a restriction would not hold there, and DDL on it
+  -- would be refused for as long as it lasts.  Fail closed, for
+  -- restrict_subject and for the erasure that would restrict what it keeps.
+  SELECT t.tbl INTO c
+    FROM (SELECT DISTINCT sc.tbl FROM privacy_internal._subject_column sc
+           WHERE sc.link OPERATOR(pg_catalog.=) 'owner') t
+   WHERE privacy_internal._citus_table(t.tbl)
+   ORDER BY t.tbl::text LIMIT 1;
+  IF c IS NOT NULL THEN
+    RAISE EXCEPTION 'cannot restrict a data subject while Citus manages subject table %', c
+      USING ERRCODE = '0A000',
+            DETAIL = 'A restriction (GDPR Art. 18) is enforced by a check on every table that holds data subjects'' rows, '
+                     'and pg_privacy cannot put that check on tables Citus manages: updates of the subject''s rows there '
+                     'would not be refused. An erasure restricts the rows it keeps (legal minimum, legal hold, referenced rows), '
+                     'so an erasure that keeps rows refuses too, and changes nothing.',
+            HINT = 'Erase the subject once its rows are past their legal minimum and no legal hold is on it, '
+                   'or keep the tables with a legal minimum out of Citus (see doc/operations.md, Citus).';
+  END IF;
   INSERT INTO privacy.restriction AS r (kind, subject_ref, span, reason, origin, until, restricted_by, key_fingerprint)
   SELECT u.k, privacy_internal._audit_ref(u.k, u.v), u.s, reason, origin, until, privacy_internal._invoker(),
          privacy.key_fingerprint()
@@ -350,9 +370,9 @@ DECLARE
   ids  record;
   n    integer;
 BEGIN
-  -- the subject's tables are searched, read and changed by statements
-  -- Citus cannot plan: refused while Citus manages one (src/citus.c)
-  PERFORM privacy_internal._citus_refuse(t.tbl, 'restrict_subject') FROM privacy.registered_table t;
+  -- audited: on the coordinator only; refused while Citus manages a
+  -- subject table (_restrict_ids: the check cannot be put there)
+  PERFORM privacy_internal._citus_refuse_worker('restrict_subject');
   IF reason IS NULL OR pg_catalog.btrim(reason) OPERATOR(pg_catalog.=) '' THEN
     RAISE EXCEPTION 'a restriction needs a reason' USING ERRCODE = '22023',
       HINT = 'Say why processing is restricted, e.g. ''accuracy contested (Art. 18(1)(a))''.';

@@ -143,7 +143,16 @@ SELECT s.tbl, x.col, pg_catalog.format('subject table''s %s column does not exis
 UNION ALL
 SELECT t.tbl, NULL, 'table does not exist'
   FROM privacy.registered_table t
- WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl);
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl)
+UNION ALL
+-- (Citus makes a table that references a reference table a Citus local
+-- table: it renames the table into its shard and makes a new one of the
+-- old name; the declarations stay with the shard)
+SELECT t.tbl, NULL,
+       pg_catalog.format('Citus made this table a shard of table %s: declare that table instead', x.logical)
+  FROM privacy.registered_table t
+  CROSS JOIN LATERAL (SELECT privacy_internal._citus_shard_named(t.tbl) AS logical) x
+ WHERE x.logical IS NOT NULL;
 COMMENT ON VIEW privacy.catalog_problems IS
   'registered tables and columns the catalog no longer describes correctly (empty when all is well)';
 

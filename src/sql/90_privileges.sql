@@ -106,13 +106,15 @@ GRANT EXECUTE ON FUNCTION privacy_internal._protect_trigger() TO PUBLIC;
 -- trigger and only applies the table's consent requirements.
 GRANT EXECUTE ON FUNCTION privacy_internal._consent_trigger() TO PUBLIC;
 -- Whether a table's protection, consent check and restriction check are in
--- force: read from pg_catalog only, for the views protected_tables,
--- consent_requirements and catalog_problems and whoever reads them.
+-- force, and whether Citus made a table a shard: read from the catalogs
+-- only, for the views protected_tables, consent_requirements and
+-- catalog_problems and whoever reads them.
 GRANT EXECUTE ON FUNCTION privacy_internal._is_protected(regclass), privacy_internal._has_protect_trigger(regclass),
                           privacy_internal._protection_problem(regclass),
                           privacy_internal._trigger_problem(regclass, name, regprocedure, integer, name[]),
                           privacy_internal._consent_problem(regclass), privacy_internal._restrict_problem(regclass),
-                          privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean) TO PUBLIC;
+                          privacy_internal._enforcement_problems(regclass, boolean, boolean, boolean),
+                          privacy_internal._citus_shard_named(regclass) TO PUBLIC;
 -- Keyless and immutable, called in the rows of an extract, which are
 -- computed with the publisher's rights.
 GRANT EXECUTE ON FUNCTION privacy_internal._extract_msisdn(text) TO PUBLIC;

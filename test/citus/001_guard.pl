@@ -6,11 +6,12 @@
 #   * the protect and consent triggers Citus copies onto the shards refuse
 #     rows instead of storing raw values or rows without consent, before
 #     and after a shard move;
-#   * require_consent, export, erasure, restriction and masking refuse
-#     (0A000) on Citus tables and say why, and so do protect and an
-#     anonymizing retention policy where they cannot hold (the
-#     distribution column); 002_protect.pl has protect on Citus tables,
-#     003_purge.pl the purge;
+#   * require_consent, restriction (and an erasure that would restrict
+#     the rows it keeps) and masking refuse (0A000) on Citus tables and say
+#     why, and so do protect and an anonymizing retention policy where they
+#     cannot hold (the distribution column); 002_protect.pl has protect on
+#     Citus tables, 003_purge.pl the purge, 004_subject.pl export and
+#     erasure;
 #   * an audited function pushed down to a worker refuses (0A000), so no
 #     audit entry lands in a worker's own chain;
 #   * what does work there (k-anonymity, safe aggregates) still does.
@@ -157,10 +158,22 @@ refuses($coord, q{SELECT privacy.set_retention('telco.cdr_plain', 'started_at', 
 	'set_retention refuses to anonymize a table distributed by a column it would empty (003_purge.pl has the purge)');
 
 my $customer = $coord->safe_psql('postgres', q{SELECT min(customer_id) FROM telco.customer});
-refuses($coord, qq{SELECT privacy.export_subject('customer', '$customer')}, '0A000',
-	'export_subject refuses while a registered table is a Citus table');
+# (004_subject.pl has export and erasure on Citus tables.)  Making
+# telco.customer a reference table made Citus convert the tables that
+# reference it (subscriptions, invoices, tickets) into Citus local tables:
+# it renamed each into its shard and made a new table of the old name, and
+# pg_privacy's declarations stayed with the shards.
+like($coord->safe_psql('postgres', q{SELECT string_agg(problem, ';' ORDER BY table_name::text) FROM privacy.catalog_problems
+                                      WHERE problem LIKE 'Citus made this table a shard%'}),
+	qr/^Citus made this table a shard of table telco\.invoice: declare that table instead;.*telco\.subscription.*telco\.support_ticket/,
+	'catalog_problems names the declared tables Citus made shards of others');
+$err = refuses($coord, qq{SELECT privacy.export_subject('customer', '$customer')}, '0A000',
+	'export_subject refuses while a declared table is such a shard');
+like($err, qr/is a shard Citus made of table telco\.(invoice|subscription|support_ticket)/, '... and says why');
+refuses($coord, qq{SELECT * FROM privacy.export_subject_chunks('customer', '$customer', 100)}, '0A000',
+	'... so does export_subject_chunks');
 refuses($coord, qq{SELECT * FROM privacy.erase_subject('customer', '$customer')}, '0A000',
-	'erase_subject refuses');
+	'... and erase_subject');
 refuses($coord, qq{SELECT privacy.restrict_subject('customer', '$customer', 'test')}, '0A000',
 	'restrict_subject refuses');
 is($coord->safe_psql('postgres', qq{SELECT count(*) FROM telco.customer WHERE customer_id = $customer}),

@@ -1,0 +1,1 @@
+-- Nothing after the functions: the changed view catalog_problems is generated.

@@ -1,0 +1,1 @@
+-- Nothing before the functions: 0.15.0 changes no table.
