@@ -825,6 +825,7 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 	StringInfoData *qs;
 	Oid		   *qowner;
 	Oid		   *qtbl;
+	bool	   *qcitus;
 	MemoryContext old;
 
 	/* the identifier module's errors: 22023 unknown kind, 22P02 bad value */
@@ -881,6 +882,7 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 	/* a query per owner: at most one per linking table */
 	qs = MemoryContextAlloc(e->cxt, sizeof(StringInfoData) * Max(nlinks, 1));
 	qowner = MemoryContextAlloc(e->cxt, sizeof(Oid) * Max(nlinks, 1));
+	qcitus = MemoryContextAlloc(e->cxt, sizeof(bool) * Max(nlinks, 1));
 	qtbl = MemoryContextAlloc(e->cxt, sizeof(Oid) * Max(nlinks, 1));
 	while (nfront > 0)
 	{
@@ -908,13 +910,15 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 		 * (the union of their columns' that have some), as that owner;
 		 * stored pseudonyms decrypted here.  Each table is locked before
 		 * its owner is read, so that no owner changes before the query
-		 * runs.
+		 * runs.  The tables Citus manages have queries of their own (per
+		 * owner), which Citus plans at each run (src/owner.c).
 		 */
 		nq = 0;
 		for (l = 0; l < nlinks; l = lnext)
 		{
 			int			nb = 0;
 			Oid			owner = InvalidOid;
+			bool		citus = false;
 
 			for (lnext = l; lnext < nlinks && links[lnext].tbl == links[l].tbl; lnext++)
 			{
@@ -924,12 +928,14 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 				{
 					LockRelationOid(links[l].tbl, AccessShareLock);
 					owner = pgp_rel_owner(links[l].tbl);
+					citus = pgp_citus_table(links[l].tbl);
 					for (j = 0; j < nq; j++)
-						if (qowner[j] == owner)
+						if (qowner[j] == owner && qcitus[j] == citus)
 							break;
 					if (j == nq)
 					{
 						qowner[nq] = owner;
+						qcitus[nq] = citus;
 						qtbl[nq] = links[l].tbl;
 						initStringInfo(&qs[nq]);
 						appendStringInfoString(&qs[nq], "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM (");
@@ -1267,6 +1273,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	int		   *pend_slot;		/* tables their owners read and show */
 	Oid		   *pend_tbl;
 	Oid		   *pend_owner;
+	bool	   *pend_citus;
 	char	  **pend_sql;
 	int			npend = 0;
 	bool		isnull;
@@ -1292,6 +1299,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 	pend_slot = MemoryContextAlloc(e.cxt, sizeof(int) * Max(ntables, 1));
 	pend_tbl = MemoryContextAlloc(e.cxt, sizeof(Oid) * Max(ntables, 1));
 	pend_owner = MemoryContextAlloc(e.cxt, sizeof(Oid) * Max(ntables, 1));
+	pend_citus = MemoryContextAlloc(e.cxt, sizeof(bool) * Max(ntables, 1));
 	pend_sql = MemoryContextAlloc(e.cxt, sizeof(char *) * Max(ntables, 1));
 	for (t = 0; t < ntables; t++)
 	{
@@ -1375,6 +1383,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 			/* locked: its owner cannot change before the query runs */
 			LockRelationOid(tables[t], AccessShareLock);
 			pend_owner[npend] = pgp_rel_owner(tables[t]);
+			pend_citus[npend] = pgp_citus_table(tables[t]);
 			pend_sql[npend++] = sql.data;
 			docoids[ndocs] = ObjectIdGetDatum(tables[t]);
 			docs[ndocs++] = (Datum) 0;
@@ -1397,7 +1406,9 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 
 	/*
 	 * The tables read and shown by their owners: one query per owner, run
-	 * as that owner, each table's document a scalar subquery of it.
+	 * as that owner, each table's document a scalar subquery of it (the
+	 * tables Citus manages in queries of their own, which Citus plans at
+	 * each run: src/owner.c).
 	 */
 	for (t = 0; t < npend; t += (pend_sql[t] == NULL) ? 1 : 0)
 	{
@@ -1416,7 +1427,8 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		appendStringInfoString(&q, "SELECT pg_catalog.jsonb_build_array(");
 		for (u = t; u < npend && n < 50; u++)
 		{
-			if (pend_sql[u] == NULL || pend_owner[u] != pend_owner[first])
+			if (pend_sql[u] == NULL || pend_owner[u] != pend_owner[first] ||
+				pend_citus[u] != pend_citus[first])
 				continue;
 			appendStringInfo(&q, "%s(%s)", n++ > 0 ? ", " : "", pend_sql[u]);
 		}
@@ -1435,7 +1447,8 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		{
 			JsonbValue *v;
 
-			if (pend_sql[u] == NULL || pend_owner[u] != pend_owner[first])
+			if (pend_sql[u] == NULL || pend_owner[u] != pend_owner[first] ||
+				pend_citus[u] != pend_citus[first])
 				continue;
 			v = getIthJsonbValueFromContainer(&jb->root, n++);
 			if (v != NULL && v->type != jbvNull)

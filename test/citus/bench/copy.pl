@@ -4,8 +4,8 @@
 # whose A- and B-numbers are protected (msisdn_fpe, signed rule on every
 # shard) against the same distributed table unprotected; and the same two
 # COPYs into local tables of the coordinator.  Best of three rounds, the
-# variants interleaved.  (bench/purge.pl has the purge; the erasure refuses
-# on Citus tables so far: not measured.)
+# variants interleaved.  (bench/purge.pl has the purge, bench/erase.pl the
+# erasure.)
 use strict;
 use warnings;
 
