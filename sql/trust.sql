@@ -238,7 +238,9 @@ SELECT 'privacy'::regnamespace AS nsp, count(*) AS internal_in_api_schema   -- i
 --     table's owner read the subject's identifiers with them (pure);
 --   _subject_key: expression indexes made under 0.2.0 name it;
 --   _mask_pseudonym: the masks of identifiers, run by the statements of
---     masked roles, refusing every call the planner did not place (mask.sql).
+--     masked roles, refusing every call the planner did not place (mask.sql);
+--   _citus_shard_named: reads Citus's catalog only (which PUBLIC reads), for
+--     catalog_problems (a declared table Citus made a shard of another).
 SELECT p.oid::regprocedure AS internal_for_public
   FROM pg_proc p
  WHERE p.pronamespace = 'privacy_internal'::regnamespace
@@ -246,7 +248,7 @@ SELECT p.oid::regprocedure AS internal_for_public
    AND p.proname NOT IN ('_protect_trigger', '_consent_trigger', '_is_protected', '_has_protect_trigger', '_protection_problem',
                          '_trigger_problem', '_consent_problem', '_restrict_problem', '_enforcement_problems',
                          '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids', '_subject_ids_span',
-                         '_mask_pseudonym')
+                         '_mask_pseudonym', '_citus_shard_named')
  ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT count(*) AS internal_relations_for_public
   FROM pg_class c
