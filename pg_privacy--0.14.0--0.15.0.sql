@@ -23,12 +23,12 @@ CREATE FUNCTION privacy_internal._citus_shard_named(rel regclass) RETURNS regcla
 COMMENT ON FUNCTION privacy_internal._citus_shard_named(regclass) IS
   'internal: the table Citus names the relation a shard of (placed on this node or not yet), or NULL';
 
-CREATE FUNCTION privacy_internal._citus_refuse_shards(what text) RETURNS void
+CREATE FUNCTION privacy_internal._citus_refuse_unready(what text) RETURNS void
   LANGUAGE c STABLE STRICT
-  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_shards_sql';
+  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_unready_sql';
 
-COMMENT ON FUNCTION privacy_internal._citus_refuse_shards(text) IS
-  'internal: refuses (0A000) while a registered table is a shard Citus made of another table';
+COMMENT ON FUNCTION privacy_internal._citus_refuse_unready(text) IS
+  'internal: refuses while export and erasure cannot run on the tables Citus manages (src/citus.c)';
 
 CREATE OR REPLACE FUNCTION privacy_internal._protect_on_ddl_end(may_switch_off boolean) RETURNS void
   LANGUAGE plpgsql
@@ -77,22 +77,11 @@ BEGIN
             OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND g.tgrelid OPERATOR(pg_catalog.=) d.objid))
      WHERE NOT privacy_internal._protect_ddl_allowed(g.tgrelid::regclass)
        AND NOT privacy_internal._protect_own_worker_ddl(who)
-       -- (Citus creates the trigger on a new placement of a shard, in a
-       -- move or a split, as the table's owner: a copy of the rule its
-       -- table on this node carries now, exactly, may be made by anyone)
-       AND NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
-                AND EXISTS (SELECT FROM pg_catalog.pg_trigger lg
-                             WHERE lg.tgrelid OPERATOR(pg_catalog.=) privacy_internal._citus_shard_named(g.tgrelid::regclass)
-                               AND lg.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
-                               AND lg.tgfoid OPERATOR(pg_catalog.=) fn
-                               AND lg.tgenabled OPERATOR(pg_catalog.=) 'O'
-                               AND lg.tgtype OPERATOR(pg_catalog.=) g.tgtype
-                               AND lg.tgqual IS NULL AND g.tgqual IS NULL
-                               AND lg.tgnargs OPERATOR(pg_catalog.=) g.tgnargs
-                               AND lg.tgargs OPERATOR(pg_catalog.=) g.tgargs))
        AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0)
+            -- (a shard, placed on this node or not yet: the tables of a
+            -- new placement a move builds are served once it is recorded)
             OR (g.tgenabled OPERATOR(pg_catalog.<>) 'O'
-                AND privacy_internal._protect_shard_table(g.tgrelid::regclass) IS NOT NULL))
+                AND privacy_internal._citus_shard_named(g.tgrelid::regclass) IS NOT NULL))
   LOOP
     IF may_switch_off THEN
       RAISE WARNING 'protection of table % is not as pg_privacy made it: %', e.rel, e.problem;
@@ -154,6 +143,84 @@ BEGIN
                                  WHEN 'consent check' THEN 'Remove the requirement with privacy.unrequire_consent() first.'
                                  ELSE 'Lift the restrictions with privacy.unrestrict_subject() first.' END;
     END LOOP;
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._protect_on_sql_drop(may_switch_off boolean) RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+  SET jit = off
+AS $$
+DECLARE
+  o record;
+  rel regclass;
+  what text;
+  who name := privacy_internal._invoker();
+BEGIN
+  -- the protect trigger of a shard (named after it by Citus), dropped by
+  -- anyone but pg_privacy
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
+            WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
+              AND x.address_names[3] LIKE 'zz\_pg\_privacy\_protect\_%'
+  LOOP
+    rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
+    CONTINUE WHEN rel IS NULL OR privacy_internal._citus_shard_named(rel) IS NULL
+                  OR privacy_internal._protect_ddl_allowed(rel)
+                  OR privacy_internal._protect_own_worker_ddl(who);
+    IF may_switch_off THEN
+      RAISE WARNING 'protection of shard % is not in force', rel
+        USING DETAIL = pg_catalog.format('Its trigger %I was dropped.', o.address_names[3]);
+      RAISE LOG 'pg_privacy: superuser % dropped the protect trigger of shard %', who, rel;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DROP TRIGGER % of role % on shard %', o.address_names[3], who, rel;
+    RAISE EXCEPTION 'cannot drop the protect trigger of shard %', rel
+      USING ERRCODE = '55000',
+            HINT = 'Remove the protection with privacy.unprotect() on the table on the coordinator.';
+  END LOOP;
+  FOR o IN SELECT * FROM pg_catalog.pg_event_trigger_dropped_objects() x
+            WHERE x.object_type OPERATOR(pg_catalog.=) 'trigger'
+              AND x.address_names[3] IN ('zz_pg_privacy_protect', 'zy_pg_privacy_consent', 'zx_pg_privacy_restrict')
+  LOOP
+    rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
+    CONTINUE WHEN rel IS NULL;
+    IF o.address_names[3] OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect' THEN
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) rel);
+      CONTINUE WHEN privacy_internal._protect_ddl_allowed(rel);
+      what := 'protect trigger';
+    ELSIF o.address_names[3] OPERATOR(pg_catalog.=) 'zy_pg_privacy_consent' THEN
+      -- privacy.unrequire_consent() drops it after the last requirement
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.consent_requirement q
+                                 WHERE q.tbl OPERATOR(pg_catalog.=) rel
+                                    OR q.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(rel))));
+      what := 'consent check';
+    ELSE
+      CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction);
+      what := 'restriction check';
+    END IF;
+    IF may_switch_off THEN
+      RAISE WARNING '% of table % is not in force', CASE what WHEN 'protect trigger' THEN 'protection' ELSE what END, rel
+        USING DETAIL = pg_catalog.format('Its trigger %I was dropped.', o.address_names[3]);
+      RAISE LOG 'pg_privacy: superuser % dropped the % of table %', who, what, rel;
+      BEGIN
+        PERFORM privacy_internal._audit(CASE what WHEN 'protect trigger' THEN 'protect.weakened'
+                                         WHEN 'consent check' THEN 'consent.weakened'
+                                         ELSE 'subject.restriction_weakened' END,
+                               rel::text,
+                               pg_catalog.jsonb_build_object('problem', pg_catalog.format('trigger %s dropped', o.address_names[3])));
+      EXCEPTION WHEN unique_violation THEN
+        NULL;
+      END;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DROP TRIGGER % of role % on table %', o.address_names[3], who, rel;
+    RAISE EXCEPTION 'cannot drop the % of table %', what, rel
+      USING ERRCODE = '55000',
+            HINT = CASE what WHEN 'protect trigger' THEN 'Remove the protection with privacy.unprotect() first.'
+                             WHEN 'consent check' THEN 'Remove the requirement with privacy.unrequire_consent() first.'
+                             ELSE 'Lift the restrictions with privacy.unrestrict_subject() first.' END;
   END LOOP;
 END
 $$;
@@ -266,7 +333,7 @@ BEGIN
   -- audited: on the coordinator only (tables Citus manages are read as
   -- the others there, src/owner.c)
   PERFORM privacy_internal._citus_refuse_worker('export_subject_chunks');
-  PERFORM privacy_internal._citus_refuse_shards('export_subject_chunks');
+  PERFORM privacy_internal._citus_refuse_unready('export_subject_chunks');
   norm := privacy_internal._identifier_normalize(kind, value);
   FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
     IF section IN ('rows', 'mentions') THEN

@@ -28,12 +28,18 @@
 #include "owner.h"
 #include "schema.h"
 
+#include "access/relation.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
 
 /* What a scan of a Citus catalog looks for: an OID, or the first int4. */
 typedef struct CatalogProbe
@@ -101,14 +107,49 @@ pgp_citus_refuse(Oid relid, const char *what)
 }
 
 /*
- * 0A000 while a registered table is a shard Citus made of another table
- * (only where Citus is; the caller is connected to SPI): Citus makes a table that references a reference
- * table a Citus local table by renaming it into its shard and making a new
- * one of the old name, and the declarations stay with the shard, whose
- * rows the statements would then change behind Citus.
+ * Does the table on this node (or a partition of it) hold pages of its
+ * own?  A table Citus distributed keeps, on the coordinator, the rows it
+ * held before, unless truncate_local_data_after_distributing_table() ran.
+ */
+static bool
+citus_local_rows_left(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+	bool		left = false;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = relation_open(lfirst_oid(lc), NoLock);
+
+		if (RELKIND_HAS_STORAGE(rel->rd_rel->relkind) && RelationGetNumberOfBlocks(rel) > 0)
+			left = true;
+		relation_close(rel, NoLock);
+		if (left)
+			break;
+	}
+	list_free(rels);
+	return left;
+}
+
+/*
+ * What export and erasure need of the registered tables where Citus is
+ * (nothing elsewhere; the caller is connected to SPI), refused otherwise:
+ *
+ *	  0A000 while a registered table is a shard Citus made of another:
+ *		Citus makes a table that references a reference table a Citus local
+ *		table by renaming it into its shard and making a new one of the old
+ *		name, and the declarations stay with the shard, whose rows the
+ *		statements would change behind Citus;
+ *	  0A000 while a table Citus manages keeps on the coordinator the rows it
+ *		held before it was distributed: no query reads them and no erasure
+ *		would reach them;
+ *	  55000 while the owner of a table Citus manages cannot log in: the
+ *		statements run as the owner, and Citus connects to the workers as
+ *		that role.
  */
 void
-pgp_citus_refuse_shards(const char *what)
+pgp_citus_refuse_unready(const char *what)
 {
 	int			ret;
 	uint64		i;
@@ -119,38 +160,64 @@ pgp_citus_refuse_shards(const char *what)
 						   NULL, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	for (i = 0; i < SPI_processed; i++)
+	/* (the shards first: catalog_problems names them) */
+	for (i = 0; i < 2 * SPI_processed; i++)
 	{
 		bool		isnull;
-		Oid			tbl = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		Oid			tbl = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i % SPI_processed], SPI_tuptable->tupdesc, 1, &isnull));
 		int64		shardid;
 		Oid			logical;
+		char	   *name;
+		HeapTuple	role;
+		bool		canlogin;
 
-		if (isnull)
+		if (isnull || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(tbl)))
 			continue;
-		logical = pgp_citus_shard_named(tbl, &shardid);
+		name = DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)));
+		logical = i < SPI_processed ? pgp_citus_shard_named(tbl, &shardid) : InvalidOid;
+		if (i < SPI_processed && !OidIsValid(logical))
+			continue;
 		if (OidIsValid(logical))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s cannot run while registered table %s is a shard Citus made of table %s", what,
-							DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl))),
+					 errmsg("%s cannot run while registered table %s is a shard Citus made of table %s", what, name,
 							DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(logical)))),
 					 errdetail("Citus makes a table that references a reference table a Citus local table: it renames the table "
 							   "into its shard and makes a new table of the old name. pg_privacy's declarations stayed with the shard."),
 					 errhint("Declare the table Citus made (register_table, register_column) and unregister the shard; "
 							 "privacy.catalog_problems lists every such table.")));
+		if (!pgp_citus_table(tbl))
+			continue;
+		if (citus_local_rows_left(tbl))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s cannot run while table %s keeps on the coordinator the rows it held before Citus distributed it",
+							what, name),
+					 errdetail("Citus copied them into the shards and left them in the table on the coordinator, "
+							   "where no query reads them and no erasure reaches them."),
+					 errhint("Remove them: SELECT truncate_local_data_after_distributing_table('%s');", name)));
+		role = SearchSysCache1(AUTHOID, ObjectIdGetDatum(pgp_rel_owner(tbl)));
+		canlogin = HeapTupleIsValid(role) && ((Form_pg_authid) GETSTRUCT(role))->rolcanlogin;
+		if (HeapTupleIsValid(role))
+			ReleaseSysCache(role);
+		if (!canlogin)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s cannot run while the owner of table %s, which Citus manages, cannot log in", what, name),
+					 errdetail("pg_privacy runs its statements over a table as the table's owner, and Citus connects to the workers as that role."),
+					 errhint("Give the owner LOGIN, and let it connect from the coordinator to the workers (pg_hba.conf).")));
 	}
 }
 
-PG_FUNCTION_INFO_V1(pgp_citus_refuse_shards_sql);
+PG_FUNCTION_INFO_V1(pgp_citus_refuse_unready_sql);
 
-/* _citus_refuse_shards(what) */
+/* _citus_refuse_unready(what) */
 Datum
-pgp_citus_refuse_shards_sql(PG_FUNCTION_ARGS)
+pgp_citus_refuse_unready_sql(PG_FUNCTION_ARGS)
 {
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	pgp_citus_refuse_shards(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	pgp_citus_refuse_unready(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -15,7 +15,7 @@
 extern bool pgp_citus_present(void);
 extern bool pgp_citus_table(Oid relid);
 extern void pgp_citus_refuse(Oid relid, const char *what);
-extern void pgp_citus_refuse_shards(const char *what);
+extern void pgp_citus_refuse_unready(const char *what);
 extern void pgp_citus_refuse_on_worker(const char *what, const char *why);
 extern bool pgp_citus_worker(void);
 extern Oid	pgp_citus_shard_of(Oid relid, int64 *shardid);

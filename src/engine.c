@@ -257,7 +257,9 @@ eng_citus_dist_col(EngCol *c)
 	if (!known && pgp_citus_table(c->tbl))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot read the distribution column of table %s", get_rel_name(c->tbl))));
+				 errmsg("cannot read the distribution column of table %s", get_rel_name(c->tbl)),
+				 errdetail("Citus's catalog pg_dist_partition does not give it in the form pg_privacy reads (a column of the table)."),
+				 errhint("Check the Citus version: pg_privacy is tested with Citus 12.1.")));
 	return known && a == c->attnum;
 }
 

@@ -1590,7 +1590,7 @@ pgp_protect_shard_table(PG_FUNCTION_ARGS)
  * table), which is logged.  The partition is read as its owner.
  */
 static void
-protect_check_attach(RangeVar *parent, PartitionCmd *pc, bool may_switch_off)
+protect_check_attach(PartitionCmd *pc, bool may_switch_off)
 {
 	Oid			part = RangeVarGetRelid(pc->name, NoLock, true);
 	Oid			argtypes[1] = {REGCLASSOID};
@@ -1613,30 +1613,6 @@ protect_check_attach(RangeVar *parent, PartitionCmd *pc, bool may_switch_off)
 	SPI_finish();
 	if (!protected_tree)
 		return;
-
-	/*
-	 * Citus moving or splitting a shard of a protected partitioned table
-	 * makes the new placement on this worker: the partitions' shards,
-	 * filled with the rows of the placement they come from (written
-	 * through the protect trigger there), attached to the table's shard,
-	 * all before the new placement is recorded.  Tables named shards by
-	 * Citus's catalog and not placed on this node, both of them, are no
-	 * placement a query reads; once recorded, they hold what was copied.
-	 * (A partition attached to a shard placed here is checked as any.)
-	 */
-	if (pgp_citus_worker())
-	{
-		Oid			parentrel = RangeVarGetRelid(parent, NoLock, true);
-		int64		shardid;
-
-		if (OidIsValid(parentrel) &&
-			OidIsValid(pgp_citus_shard_named(part, &shardid)) &&
-			!OidIsValid(pgp_citus_shard_of(part, &shardid)) &&
-			OidIsValid(pgp_citus_shard_named(parentrel, &shardid)) &&
-			!OidIsValid(pgp_citus_shard_of(parentrel, &shardid)))
-			return;
-	}
-
 	/*
 	 * A table Citus manages: on the coordinator, refused (below); on a
 	 * worker, Citus attaching the shell of a partition made on the
@@ -1743,8 +1719,7 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 
 			if (IsA(cmd, AlterTableCmd) && cmd->subtype == AT_AttachPartition &&
 				cmd->def != NULL && IsA(cmd->def, PartitionCmd))
-				protect_check_attach(((AlterTableStmt *) trigdata->parsetree)->relation,
-									 (PartitionCmd *) cmd->def, may_switch_off);
+				protect_check_attach((PartitionCmd *) cmd->def, may_switch_off);
 		}
 	}
 	PG_RETURN_VOID();

@@ -86,7 +86,7 @@ static text *
 rights_subject(FunctionCallInfo fcinfo, const char *what, text **kind, text **value)
 {
 	pgp_citus_refuse_on_worker(what, "It reads pg_privacy's catalog and writes its audit log");
-	pgp_citus_refuse_shards(what);
+	pgp_citus_refuse_unready(what);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

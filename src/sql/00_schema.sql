@@ -63,11 +63,11 @@ CREATE FUNCTION privacy_internal._citus_shard_named(rel regclass) RETURNS regcla
   AS 'MODULE_PATHNAME', 'pgp_citus_shard_named_sql';
 COMMENT ON FUNCTION privacy_internal._citus_shard_named(regclass) IS
   'internal: the table Citus names the relation a shard of (placed on this node or not yet), or NULL';
-CREATE FUNCTION privacy_internal._citus_refuse_shards(what text) RETURNS void
+CREATE FUNCTION privacy_internal._citus_refuse_unready(what text) RETURNS void
   LANGUAGE c STABLE STRICT
-  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_shards_sql';
-COMMENT ON FUNCTION privacy_internal._citus_refuse_shards(text) IS
-  'internal: refuses (0A000) while a registered table is a shard Citus made of another table';
+  AS 'MODULE_PATHNAME', 'pgp_citus_refuse_unready_sql';
+COMMENT ON FUNCTION privacy_internal._citus_refuse_unready(text) IS
+  'internal: refuses while export and erasure cannot run on the tables Citus manages (src/citus.c)';
 CREATE FUNCTION privacy_internal._citus_worker() RETURNS boolean
   LANGUAGE c STABLE
   AS 'MODULE_PATHNAME', 'pgp_citus_worker_sql';

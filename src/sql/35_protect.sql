@@ -741,22 +741,11 @@ BEGIN
             OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND g.tgrelid OPERATOR(pg_catalog.=) d.objid))
      WHERE NOT privacy_internal._protect_ddl_allowed(g.tgrelid::regclass)
        AND NOT privacy_internal._protect_own_worker_ddl(who)
-       -- (Citus creates the trigger on a new placement of a shard, in a
-       -- move or a split, as the table's owner: a copy of the rule its
-       -- table on this node carries now, exactly, may be made by anyone)
-       AND NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
-                AND EXISTS (SELECT FROM pg_catalog.pg_trigger lg
-                             WHERE lg.tgrelid OPERATOR(pg_catalog.=) privacy_internal._citus_shard_named(g.tgrelid::regclass)
-                               AND lg.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
-                               AND lg.tgfoid OPERATOR(pg_catalog.=) fn
-                               AND lg.tgenabled OPERATOR(pg_catalog.=) 'O'
-                               AND lg.tgtype OPERATOR(pg_catalog.=) g.tgtype
-                               AND lg.tgqual IS NULL AND g.tgqual IS NULL
-                               AND lg.tgnargs OPERATOR(pg_catalog.=) g.tgnargs
-                               AND lg.tgargs OPERATOR(pg_catalog.=) g.tgargs))
        AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0)
+            -- (a shard, placed on this node or not yet: the tables of a
+            -- new placement a move builds are served once it is recorded)
             OR (g.tgenabled OPERATOR(pg_catalog.<>) 'O'
-                AND privacy_internal._protect_shard_table(g.tgrelid::regclass) IS NOT NULL))
+                AND privacy_internal._citus_shard_named(g.tgrelid::regclass) IS NOT NULL))
   LOOP
     IF may_switch_off THEN
       RAISE WARNING 'protection of table % is not as pg_privacy made it: %', e.rel, e.problem;
@@ -846,7 +835,7 @@ BEGIN
               AND x.address_names[3] LIKE 'zz\_pg\_privacy\_protect\_%'
   LOOP
     rel := pg_catalog.to_regclass(pg_catalog.format('%I.%I', o.address_names[1], o.address_names[2]));
-    CONTINUE WHEN rel IS NULL OR privacy_internal._protect_shard_table(rel) IS NULL
+    CONTINUE WHEN rel IS NULL OR privacy_internal._citus_shard_named(rel) IS NULL
                   OR privacy_internal._protect_ddl_allowed(rel)
                   OR privacy_internal._protect_own_worker_ddl(who);
     IF may_switch_off THEN

@@ -375,7 +375,7 @@ BEGIN
   -- audited: on the coordinator only (tables Citus manages are read as
   -- the others there, src/owner.c)
   PERFORM privacy_internal._citus_refuse_worker('export_subject_chunks');
-  PERFORM privacy_internal._citus_refuse_shards('export_subject_chunks');
+  PERFORM privacy_internal._citus_refuse_unready('export_subject_chunks');
   norm := privacy_internal._identifier_normalize(kind, value);
   FOR part, section, table_name, data IN SELECT * FROM privacy_internal._subject_export_stream(kind, value, chunk_rows, at) LOOP
     IF section IN ('rows', 'mentions') THEN

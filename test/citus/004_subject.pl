@@ -18,7 +18,12 @@
 #   * where the guarantee cannot hold it refuses (0A000) and changes
 #     nothing: an erasure that would keep rows (their restriction cannot be
 #     checked on Citus tables), restrict_subject, a mention in a
-#     distribution column, and both functions on a worker;
+#     distribution column, a table that keeps its former rows on the
+#     coordinator, an owner that cannot log in, and both functions on a
+#     worker;
+#   * the shards of a protected table owned by an ordinary role do not
+#     move (Citus builds the new placement as the owner), and the owner on
+#     a worker cannot attach raw rows to her shard nor disable its trigger;
 #   * the owner's own trigger on her shards runs with her rights only.
 use strict;
 use warnings;
@@ -187,35 +192,56 @@ is((split /\n/, $locks)[-1], '4,4', 'the erasure holds its lock on each table on
 
 # --- after a shard move --------------------------------------------------------
 
+# The shard of D0005's notes moves to the other worker.
 my ($shard, $from, $to) = split /\|/, q1(sprintf(q{
 SELECT s.shardid, n.nodeport, CASE WHEN n.nodeport = %d THEN %d ELSE %d END
   FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
- WHERE s.shardid = get_shard_id_for_distribution_column('telco.dcalls', '+4540000005')}, $w1->port, $w2->port, $w1->port));
+ WHERE s.shardid = get_shard_id_for_distribution_column('telco.dnotes', 105)}, $w1->port, $w2->port, $w1->port));
 q1(qq{SELECT citus_move_shard_placement($shard, '127.0.0.1', $from, '127.0.0.1', $to, 'block_writes')});
-is(q1(qq{SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $shard}), $to, "the shard of D0005's calls moved");
+is(q1(qq{SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $shard}), $to, "the shard of D0005's notes moved");
 is(exported('customer', 'D0005'), 'telco.dcalls:90/90 telco.dcust:1/0 telco.dnotes:1/0 telco.dsub:1/0',
-	'... the export finds its calls on the new placement');
+	'... the export finds its note on the new placement');
 q1(q{SELECT * FROM privacy.erase_subject('customer', 'D0005')});
-is(on_shards('telco.dcalls', q{a_number = '+4540000005'}), '0', '... and the erasure deletes them there');
+is(on_shards('telco.dnotes', q{customer_no = 'D0005'}) . '/' . on_shards('telco.dcalls', q{a_number = '+4540000005'}), '0/0',
+	'... and the erasure deletes it there');
 
-# the new placement was built by Citus, as the table's owner: the protect
-# trigger copied with the rule the table carries now, the partitions' shards
-# attached with the rows copied.  The owner herself, connected to a worker,
-# cannot attach raw rows to a placed shard, not even from a table named like
-# a shard of a partition placed on the other worker.
-my ($wport) = q1(qq{SELECT n.nodeport FROM pg_dist_placement pl JOIN pg_dist_node n ON n.groupid = pl.groupid WHERE pl.shardid = $shard});
-my $wk = $wport == $w1->port ? $w1 : $w2;
+# The shards of a protected table owned by a role without superuser do not
+# move: Citus builds the new placement as the table's owner, and on the
+# worker pg_privacy cannot tell its copy (its trigger, its partitions with
+# their rows) from what the owner herself would put there.
+my ($cshard, $cfrom, $cto) = split /\|/, q1(sprintf(q{
+SELECT s.shardid, n.nodeport, CASE WHEN n.nodeport = %d THEN %d ELSE %d END
+  FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
+ WHERE s.shardid = get_shard_id_for_distribution_column('telco.dcalls', '+4540000007')}, $w1->port, $w2->port, $w1->port));
+my $calls_before = q1(q{SELECT md5(string_agg(id || a_number || coalesce(b_number, ''), ',' ORDER BY id)) FROM telco.dcalls});
+my $err = refuses($coord, qq{SELECT citus_move_shard_placement($cshard, '127.0.0.1', $cfrom, '127.0.0.1', $cto, 'block_writes')}, '55000',
+	'a shard of a protected table owned by an ordinary role does not move');
+like($err, qr/cannot change the protect trigger|cannot attach partition/, '... pg_privacy refuses the new placement\'s trigger');
+is(q1(qq{SELECT nodeport FROM pg_dist_shard_placement WHERE shardid = $cshard}) . ' ' .
+   q1(q{SELECT md5(string_agg(id || a_number || coalesce(b_number, ''), ',' ORDER BY id)) FROM telco.dcalls}),
+	"$cfrom $calls_before", '... it stays where it was, with its rows as they were');
+
+# The owner herself, connected to a worker, cannot attach raw rows to a
+# placed shard, not even from a table named like a shard of a partition
+# placed on the other worker.
+my $wk = $cfrom == $w1->port ? $w1 : $w2;
 my $other_old = q1(qq{SELECT s.shardid FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
-                       WHERE s.logicalrelid = 'telco.dcalls_old'::regclass AND n.nodeport <> $wport LIMIT 1});
+                       WHERE s.logicalrelid = 'telco.dcalls_old'::regclass AND n.nodeport <> $cfrom LIMIT 1});
 my ($ret, $out, $attach_err) = $wk->psql('postgres', qq{
 \\set VERBOSITY verbose
 CREATE TABLE telco.dcalls_old_$other_old (id bigint NOT NULL, a_number text NOT NULL, b_number text, started_at timestamptz NOT NULL);
-INSERT INTO telco.dcalls_old_$other_old VALUES (1, '+4540000005', '+4540000006', now() + interval '2 months');
-ALTER TABLE telco.dcalls_$shard ATTACH PARTITION telco.dcalls_old_$other_old
+INSERT INTO telco.dcalls_old_$other_old VALUES (1, '+4540000007', '+4540000006', now() + interval '2 months');
+ALTER TABLE telco.dcalls_$cshard ATTACH PARTITION telco.dcalls_old_$other_old
   FOR VALUES FROM (now() + interval '1 month') TO (now() + interval '3 months');}, extra_params => [ '-U', 'crm' ]);
 like($attach_err, qr/ERROR:\s+55000: cannot attach partition/, 'the owner attaching raw rows to a placed shard on a worker is refused');
-is($wk->safe_psql('postgres', qq{SELECT count(*) FROM pg_inherits WHERE inhparent = 'telco.dcalls_$shard'::regclass}), '3',
+is($wk->safe_psql('postgres', qq{SELECT count(*) FROM pg_inherits WHERE inhparent = 'telco.dcalls_$cshard'::regclass}), '3',
 	'... the shard keeps its three partitions');
+# nor switch off the protect trigger of a table named like a shard, placed
+# here or not yet (a new placement is served once the move records it)
+($ret, $out, $attach_err) = $wk->psql('postgres', qq{
+\\set VERBOSITY verbose
+ALTER TABLE telco.dcalls_$cshard DISABLE TRIGGER zz_pg_privacy_protect_$cshard;}, extra_params => [ '-U', 'crm' ]);
+like($attach_err, qr/ERROR:\s+55000: cannot change the protect trigger/, '... nor disable the protect trigger of her shard');
 
 # --- where it refuses -----------------------------------------------------------
 
@@ -224,7 +250,7 @@ is($wk->safe_psql('postgres', qq{SELECT count(*) FROM pg_inherits WHERE inhparen
 q1(q{GRANT EXECUTE ON FUNCTION privacy.set_retention, privacy.drop_retention TO crm;
      SET ROLE crm;
      SELECT privacy.set_retention('telco.dcalls', 'started_at', '2 years', keep_at_least => '6 months')});
-my $err = refuses($coord, q{SELECT * FROM privacy.erase_subject('customer', 'D0003')}, '0A000',
+$err = refuses($coord, q{SELECT * FROM privacy.erase_subject('customer', 'D0003')}, '0A000',
 	'an erasure that would keep rows under a legal minimum refuses');
 like($err, qr/cannot restrict a data subject while Citus manages subject table/, '... and says why');
 refuses($coord, q{SELECT * FROM privacy.erase_subject('customer', 'D0003', dry_run => true)}, '0A000', '... so does its dry run');
@@ -262,6 +288,36 @@ for my $w ($w1, $w2)
 	refuses($w, q{SELECT * FROM privacy.erase_subject('customer', 'D0004')}, '0A000', 'erase_subject refuses on a worker');
 }
 is(on_shards('telco.dcust', q{customer_no = 'D0004'}), '1', '... and nothing changed');
+
+# a table distributed with its rows keeps them on the coordinator until
+# they are truncated there: no query reads them, no erasure would reach them
+q1(q{SET ROLE crm;
+     CREATE TABLE telco.dlate (id bigint PRIMARY KEY, customer_no text);
+     INSERT INTO telco.dlate SELECT g, 'D0004' FROM generate_series(1, 10) g;
+     SELECT create_distributed_table('telco.dlate', 'id');
+     RESET ROLE;
+     SELECT privacy.register_table('telco.dlate', 'customer_relationship');
+     SELECT privacy.register_column('telco.dlate', 'customer_no', 'customer_number', identifies => 'customer')});
+$err = refuses($coord, q{SELECT * FROM privacy.erase_subject('customer', 'D0004')}, '0A000',
+	'an erasure refuses while a distributed table keeps its former rows on the coordinator');
+like($err, qr/keeps on the coordinator the rows it held before Citus distributed it.*truncate_local_data_after_distributing_table/s,
+	'... and says how to remove them');
+refuses($coord, q{SELECT privacy.export_subject('customer', 'D0004')}, '0A000', '... so does the export');
+q1(q{SELECT truncate_local_data_after_distributing_table('telco.dlate')});
+is(exported('customer', 'D0004'), 'telco.dcalls:90/90 telco.dcust:1/0 telco.dlate:10/0 telco.dnotes:1/0 telco.dsub:1/0',
+	'once truncated there, the export reads the shards');
+
+# an owner that cannot log in: Citus connects to the workers as the owner
+q1(q{CREATE ROLE nl NOLOGIN;
+     CREATE TABLE telco.dnl (id bigint PRIMARY KEY, customer_no text);
+     SELECT create_distributed_table('telco.dnl', 'id');
+     ALTER TABLE telco.dnl OWNER TO nl;
+     SELECT privacy.register_table('telco.dnl', 'customer_relationship');
+     SELECT privacy.register_column('telco.dnl', 'customer_no', 'customer_number', identifies => 'customer')});
+$err = refuses($coord, q{SELECT * FROM privacy.erase_subject('customer', 'D0004')}, '55000',
+	'an erasure refuses while the owner of a Citus table cannot log in');
+like($err, qr/owner of table telco\.dnl, which Citus manages, cannot log in/, '... naming the table');
+q1(q{SELECT privacy.unregister_table('telco.dnl'); SELECT privacy.unregister_table('telco.dlate')});
 
 # --- a hostile owner -----------------------------------------------------------
 
