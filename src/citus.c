@@ -29,12 +29,14 @@
 #include "schema.h"
 
 #include "access/relation.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_namespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "storage/bufmgr.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -114,15 +116,24 @@ pgp_citus_refuse(Oid relid, const char *what)
 static bool
 citus_local_rows_left(Oid relid)
 {
-	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	List	   *rels;
 	ListCell   *lc;
 	bool		left = false;
 
+	LockRelationOid(relid, AccessShareLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return false;
+	rels = find_all_inheritors(relid, AccessShareLock, NULL);
 	foreach(lc, rels)
 	{
 		Relation	rel = relation_open(lfirst_oid(lc), NoLock);
 
-		if (RELKIND_HAS_STORAGE(rel->rd_rel->relkind) && RelationGetNumberOfBlocks(rel) > 0)
+		/*
+		 * Heap tables only: another access method (Citus's columnar) may
+		 * keep pages of its own in an empty table.
+		 */
+		if (RELKIND_HAS_STORAGE(rel->rd_rel->relkind) && rel->rd_rel->relam == HEAP_TABLE_AM_OID &&
+			RelationGetNumberOfBlocks(rel) > 0)
 			left = true;
 		relation_close(rel, NoLock);
 		if (left)
@@ -195,7 +206,7 @@ pgp_citus_refuse_unready(const char *what)
 							what, name),
 					 errdetail("Citus copied them into the shards and left them in the table on the coordinator, "
 							   "where no query reads them and no erasure reaches them."),
-					 errhint("Remove them: SELECT truncate_local_data_after_distributing_table('%s');", name)));
+					 errhint("Remove them: SELECT truncate_local_data_after_distributing_table(%s);", quote_literal_cstr(name))));
 		role = SearchSysCache1(AUTHOID, ObjectIdGetDatum(pgp_rel_owner(tbl)));
 		canlogin = HeapTupleIsValid(role) && ((Form_pg_authid) GETSTRUCT(role))->rolcanlogin;
 		if (HeapTupleIsValid(role))

@@ -753,6 +753,19 @@ BEGIN
       CONTINUE;
     END IF;
     RAISE LOG 'pg_privacy: refused DDL of role % on the protect trigger % of table %: %', who, e.tgname, e.rel, e.problem;
+    -- a shard's new placement, built by a move or a split as the owner
+    IF e.problem OPERATOR(pg_catalog.=) 'a protect trigger with a rule was created'
+       AND privacy_internal._citus_shard_named(e.rel) IS NOT NULL AND privacy_internal._protect_shard_table(e.rel) IS NULL THEN
+      RAISE EXCEPTION 'cannot move or split the shards of protected table %, owned by %',
+                      privacy_internal._citus_shard_named(e.rel),
+                      (SELECT k.relowner::pg_catalog.regrole FROM pg_catalog.pg_class k
+                        WHERE k.oid OPERATOR(pg_catalog.=) privacy_internal._citus_shard_named(e.rel))
+        USING ERRCODE = '55000',
+              DETAIL = 'Citus builds the new placement of a shard as the table''s owner, and pg_privacy cannot tell its copy of '
+                       'the protect trigger and the rows from what the owner could write there herself.',
+              HINT = 'Give the table to a superuser for the move, then back, and run privacy.protect() on it again '
+                     '(see doc/operations.md, Citus).';
+    END IF;
     RAISE EXCEPTION 'cannot change the protect trigger % of table %', e.tgname, e.rel
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2)
