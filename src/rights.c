@@ -15,9 +15,12 @@
  *
  * export_subject, as src/sql/72_subject_export.sql declares it:
  *
- *	  1. refused (0A000) on a Citus worker; on the coordinator the tables
- *		 Citus manages are read as the others (the owner's statements are
- *		 planned per run there: src/owner.c);
+ *	  1. refused (0A000) on a Citus worker, and while a table Citus
+ *		 manages is not ready for it (pgp_citus_refuse_unready: a table
+ *		 Citus made a shard of another, former rows left on the
+ *		 coordinator, an owner that cannot log in); on the coordinator the
+ *		 tables Citus manages are read as the others (the owner's
+ *		 statements are planned per run there: src/owner.c);
  *	  2. the identifier normalized (22004 null, 22023 unknown kind, 22P02 a
  *		 value with no normal form);
  *	  3. the document (the engine's _subject_export), read in one snapshot
@@ -27,9 +30,9 @@
  *
  * erase_subject:
  *
- *	  1. refused (0A000) on a Citus worker; an erasure that would keep
- *		 rows refuses (0A000) while Citus manages a subject table, since
- *		 the restriction of what it keeps cannot be checked there
+ *	  1. refused as export_subject is; an erasure that would keep rows
+ *		 refuses (0A000) while Citus manages a subject table, since the
+ *		 restriction of what it keeps cannot be checked there
  *		 (_restrict_ids);
  *	  2. the identifier normalized (22004 null, 22023 unknown kind, 22P02
  *		 a value with no normal form); dry_run not null (22004); the
