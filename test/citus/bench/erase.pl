@@ -81,7 +81,7 @@ SELECT privacy.protect('b.${p}calls');
 INSERT INTO b.${p}cust SELECT 'K' || g, 'k' || g || '\@example.dk', 'Name ' || g FROM generate_series(1, $subs) g;
 INSERT INTO b.${p}sub SELECT g, 'K' || g, '+4540' || lpad(g::text, 6, '0'), now() - interval '2 years', NULL FROM generate_series(1, $subs) g;
 INSERT INTO b.${p}calls
-SELECT n, '+4540' || lpad((n % $subs + 1)::text, 6, '0'), '+4540' || lpad(((n * 7919) % $subs + 1)::text, 6, '0'),
+SELECT n, '+4540' || lpad((n % $subs + 1)::text, 6, '0'), '+4540' || lpad(((n::bigint * 7919) % $subs + 1)::text, 6, '0'),
        now() - (n % 330) * interval '1 day' - (n % 86400) * interval '1 second', n % 600
   FROM generate_series(1, $rows) n;
 -- the indexes the lookups use: the engine's (missing_indexes proposes it)
