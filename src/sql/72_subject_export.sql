@@ -78,9 +78,9 @@ END
 $$;
 
 -- The query, run as the table's owner, returning the subject's rows of one
--- table, each once (by relation and ctid, on Citus by shard and ctid), as (pri, mention column, to_jsonb(t)) (pri 0 =
--- the subject's own row, 1 = a row that mentions the subject), in order of
--- pri; and the expression over x.pri, x.m, x.j that shows such a row
+-- table, each once (by relation and ctid, on Citus by shard and ctid), as
+-- (pri, mention column, to_jsonb(t)) (pri 0 = the subject's own row, 1 = a
+-- row that mentions the subject), in order of pri; and the expression over x.pri, x.m, x.j that shows such a row
 -- (_subject_row_json).  Both NULL when no column of the table can hold the
 -- subject's identifiers.
 CREATE FUNCTION privacy_internal._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
@@ -273,8 +273,10 @@ CREATE FUNCTION privacy_internal._subject_export(kind text, value text, at times
   SET search_path = pg_catalog, pg_temp
   AS 'MODULE_PATHNAME', 'pgp_subject_export';
 
--- The API entry (src/rights.c): refused on a Citus worker (0A000); the
--- identifier normalized (22004, 22023, 22P02); the
+-- The API entry (src/rights.c): refused on a Citus worker (0A000) and
+-- while a table Citus manages is not ready for it (0A000, 55000:
+-- src/citus.c, pgp_citus_refuse_unready); the identifier normalized
+-- (22004, 22023, 22P02); the
 -- document (_subject_export's engine) read in one snapshot taken at the
 -- call; one audit entry (the kind, the subject's keyed reference, how many
 -- identifiers, the rows per table).

@@ -123,8 +123,8 @@ CREATE FUNCTION privacy_internal._subject_erased_identifiers(OUT kinds text[], O
 COMMENT ON FUNCTION privacy_internal._subject_erased_identifiers() IS
   'internal: the identifiers the last erasure of this transaction acted on';
 
--- The API entry (src/rights.c): refused on a Citus worker (0A000), and
--- when it would keep rows while Citus manages a subject table (0A000,
+-- The API entry (src/rights.c): refused as export_subject is, and when
+-- it would keep rows while Citus manages a subject table (0A000,
 -- _restrict_ids); the identifier normalized (22004, 22023, 22P02); dry_run
 -- not null (22004); READ COMMITTED only (55000: an earlier snapshot could
 -- miss rows written concurrently); with an erasure ledger, refused while
