@@ -163,6 +163,8 @@ void
 pgp_citus_refuse_unready(const char *what)
 {
 	int			ret;
+	int			n = 0;
+	Oid		   *tbls;
 	uint64		i;
 
 	if (!pgp_citus_present())
@@ -171,35 +173,44 @@ pgp_citus_refuse_unready(const char *what)
 						   NULL, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	/* (the shards first: catalog_problems names them) */
-	for (i = 0; i < 2 * SPI_processed; i++)
+	tbls = palloc(sizeof(Oid) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
-		Oid			tbl = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i % SPI_processed], SPI_tuptable->tupdesc, 1, &isnull));
-		int64		shardid;
-		Oid			logical;
-		char	   *name;
-		HeapTuple	role;
-		bool		canlogin;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 
-		if (isnull || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(tbl)))
-			continue;
-		name = DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbl)));
-		logical = i < SPI_processed ? pgp_citus_shard_named(tbl, &shardid) : InvalidOid;
-		if (i < SPI_processed && !OidIsValid(logical))
-			continue;
+		if (!isnull && SearchSysCacheExists1(RELOID, d))
+			tbls[n++] = DatumGetObjectId(d);
+	}
+
+	/* the shards first: catalog_problems names them */
+	for (i = 0; i < n; i++)
+	{
+		int64		shardid;
+		Oid			logical = pgp_citus_shard_named(tbls[i], &shardid);
+
 		if (OidIsValid(logical))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("%s cannot run while registered table %s is a shard Citus made of table %s", what, name,
+					 errmsg("%s cannot run while registered table %s is a shard Citus made of table %s", what,
+							DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbls[i]))),
 							DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(logical)))),
 					 errdetail("Citus makes a table that references a reference table a Citus local table: it renames the table "
 							   "into its shard and makes a new table of the old name. pg_privacy's declarations stayed with the shard."),
 					 errhint("Declare the table Citus made (register_table, register_column) and unregister the shard; "
 							 "privacy.catalog_problems lists every such table.")));
-		if (!pgp_citus_table(tbl))
+	}
+
+	for (i = 0; i < n; i++)
+	{
+		char	   *name;
+		HeapTuple	role;
+		bool		canlogin;
+
+		if (!pgp_citus_table(tbls[i]))
 			continue;
-		if (citus_local_rows_left(tbl))
+		name = DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(tbls[i])));
+		if (citus_local_rows_left(tbls[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("%s cannot run while table %s keeps on the coordinator the rows it held before Citus distributed it",
@@ -207,7 +218,7 @@ pgp_citus_refuse_unready(const char *what)
 					 errdetail("Citus copied them into the shards and left them in the table on the coordinator, "
 							   "where no query reads them and no erasure reaches them."),
 					 errhint("Remove them: SELECT truncate_local_data_after_distributing_table(%s);", quote_literal_cstr(name))));
-		role = SearchSysCache1(AUTHOID, ObjectIdGetDatum(pgp_rel_owner(tbl)));
+		role = SearchSysCache1(AUTHOID, ObjectIdGetDatum(pgp_rel_owner(tbls[i])));
 		canlogin = HeapTupleIsValid(role) && ((Form_pg_authid) GETSTRUCT(role))->rolcanlogin;
 		if (HeapTupleIsValid(role))
 			ReleaseSysCache(role);
@@ -218,6 +229,7 @@ pgp_citus_refuse_unready(const char *what)
 					 errdetail("pg_privacy runs its statements over a table as the table's owner, and Citus connects to the workers as that role."),
 					 errhint("Give the owner LOGIN, and let it connect from the coordinator to the workers (pg_hba.conf).")));
 	}
+	pfree(tbls);
 }
 
 PG_FUNCTION_INFO_V1(pgp_citus_refuse_unready_sql);

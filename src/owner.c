@@ -419,10 +419,13 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
 	 * in hand: on a table it manages the statement is planned for this run,
 	 * with a custom plan, never kept.
 	 */
-	if ((flags & PGP_RUN_KEEP_PLAN) && pgp_citus_table(relid))
-		flags &= ~PGP_RUN_KEEP_PLAN;
-	else if (flags & PGP_RUN_KEEP_PLAN)
-		plan = pgp_kept_plan(sql, nargs, argtypes);
+	if (flags & PGP_RUN_KEEP_PLAN)
+	{
+		if (pgp_citus_table(relid))
+			flags &= ~PGP_RUN_KEEP_PLAN;
+		else
+			plan = pgp_kept_plan(sql, nargs, argtypes);
+	}
 
 	if (flags & PGP_RUN_ROWS)
 	{

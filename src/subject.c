@@ -61,9 +61,9 @@
 #include "schema.h"
 
 #include "access/htup_details.h"
-#include "common/hashfn.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "utils/resowner.h"

@@ -242,6 +242,26 @@ is($wk->safe_psql('postgres', qq{SELECT count(*) FROM pg_inherits WHERE inhparen
 \\set VERBOSITY verbose
 ALTER TABLE telco.dcalls_$cshard DISABLE TRIGGER zz_pg_privacy_protect_$cshard;}, extra_params => [ '-U', 'crm' ]);
 like($attach_err, qr/ERROR:\s+55000: cannot change the protect trigger/, '... nor disable the protect trigger of her shard');
+# ... nor that of a table named like a shard this worker does not hold (yet):
+# the tables of a new placement a move builds, served once it is recorded
+my $other_calls = q1(qq{SELECT s.shardid FROM pg_dist_shard s JOIN pg_dist_placement pl USING (shardid) JOIN pg_dist_node n ON n.groupid = pl.groupid
+                         WHERE s.logicalrelid = 'telco.dcalls'::regclass AND n.nodeport <> $cfrom LIMIT 1});
+$wk->safe_psql('postgres', qq{
+SET citus.enable_manual_changes_to_shards = on;
+SET client_min_messages = error;
+CREATE TABLE telco.dcalls_$other_calls (id bigint NOT NULL, a_number text NOT NULL, b_number text, started_at timestamptz NOT NULL);
+CREATE TRIGGER zz_pg_privacy_protect_$other_calls BEFORE INSERT OR UPDATE ON telco.dcalls_$other_calls
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger('{}', 'x');
+ALTER TABLE telco.dcalls_$other_calls OWNER TO crm;});
+for my $ddl ("ALTER TABLE telco.dcalls_$other_calls DISABLE TRIGGER zz_pg_privacy_protect_$other_calls",
+             "DROP TRIGGER zz_pg_privacy_protect_$other_calls ON telco.dcalls_$other_calls")
+{
+	($ret, $out, $attach_err) = $wk->psql('postgres', "\\set VERBOSITY verbose\nSET citus.enable_manual_changes_to_shards = on;\n$ddl;",
+		extra_params => [ '-U', 'crm' ]);
+	like($attach_err, qr/ERROR:\s+55000: cannot (change|drop) the protect trigger/,
+		"... nor, on a table named like a shard not placed on her worker: $ddl");
+}
+$wk->safe_psql('postgres', qq{SET citus.enable_manual_changes_to_shards = on; DROP TABLE telco.dcalls_$other_calls});
 
 # --- where it refuses -----------------------------------------------------------
 
