@@ -155,6 +155,9 @@ typedef struct ProtectCol
 	const char *country;		/* default country of a signed rule, or NULL:
 								 * pg_privacy.default_country */
 	PgpKeyRef	ref;
+	PgpKey	   *pending_key;	/* msisdn_fpe under the relation's pending
+								 * key (see "Key rotation" at the top) */
+	uint64		pending_gen;	/* key generation pending_key was found in */
 } ProtectCol;
 
 typedef struct ProtectRel
@@ -167,6 +170,11 @@ typedef struct ProtectRel
 								 * signature was checked under, else 0 */
 	char		signed_tgname[NAMEDATALEN];	/* and the one trigger that
 											 * carries it */
+	char		pending_fp[PGP_FINGERPRINT_LEN + 1];	/* the older key whose
+														 * pseudonyms privacy.rekey()
+														 * has not converted here,
+														 * or "" */
+	bool		has_fpe;		/* some column is msisdn_fpe */
 	int			ncols;
 	ProtectCol *cols;
 	int		   *repl_cols;		/* scratch for heap_modify_tuple_by_cols */
@@ -193,6 +201,7 @@ typedef struct UpdateMemo
 	uint64		seq;
 	Oid			relid;			/* firing relation */
 	Oid			registered;
+	char		pending_fp[PGP_FINGERPRINT_LEN + 1];	/* its pending key, or "" */
 	int			ncols;
 	Datum	   *vals;
 	bool	   *nulls;
@@ -285,6 +294,9 @@ static bool protect_xact_cb_registered = false;
  * UPDATE leaves their values unchanged.  InvalidOid otherwise.
  */
 static Oid	rewrite_relid = InvalidOid;
+
+/* The relation whose msisdn_fpe pseudonyms privacy.rekey() converts now. */
+static Oid	rekey_relid = InvalidOid;
 
 /*
  * Relcache callback: forget the state of an invalidated relation, and of
@@ -806,6 +818,8 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 	pr->ncols = 0;
 	pr->registered = InvalidOid;
 	pr->signed_keygen = 0;
+	pr->pending_fp[0] = '\0';
+	pr->has_fpe = false;
 
 	if (rel->rd_rel->relispartition)
 		ancestors = get_partition_ancestors(relid);
@@ -851,10 +865,33 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 
 		protect_set_col(&pr->cols[pr->ncols], rel, cxt, col, kind, domain, norm,
 						"See privacy.catalog_problems.");
+		if (pr->cols[pr->ncols].kind == PROTECT_MSISDN_FPE)
+			pr->has_fpe = true;
 		pr->registered = reg;
 		pr->ncols++;
 	}
 	MemoryContextSwitchTo(oldcxt);
+
+	/*
+	 * The older key this relation's phone-number pseudonyms are still
+	 * under, until privacy.rekey() converts them (see "Key rotation").
+	 */
+	if (pr->has_fpe)
+	{
+		Oid			reltype[1] = {OIDOID};
+		Datum		relval[1] = {ObjectIdGetDatum(relid)};
+
+		pgp_catalog_select("SELECT p.from_key FROM privacy.rekey_pending p"
+						   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+						   1, reltype, relval);
+		if (SPI_processed > 0)
+		{
+			char	   *fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (fp != NULL && strlen(fp) == PGP_FINGERPRINT_LEN)
+				strlcpy(pr->pending_fp, fp, sizeof(pr->pending_fp));
+		}
+	}
 	SPI_finish();
 
 	/*
@@ -917,6 +954,8 @@ protect_lookup(Relation rel, Trigger *tg)
 		pr->ncols = 0;
 		pr->registered = InvalidOid;
 		pr->signed_keygen = 0;
+		pr->pending_fp[0] = '\0';
+		pr->has_fpe = false;
 	}
 	/* a signed rule is checked again under a reloaded key */
 	if (pr->valid && pr->signed_keygen != 0 && pr->signed_keygen != pgp_key_generation)
@@ -952,7 +991,8 @@ text_equal(Datum a, Datum b)
  * Apply one column's transformation to a non-null value.
  */
 static Datum
-protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum value)
+protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum value,
+			  PgpKey *fpe_key)
 {
 	text	   *t = (text *) PG_DETOAST_DATUM_PACKED(value);
 	const char *s = VARDATA_ANY(t);
@@ -1001,7 +1041,8 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 				PgpE164Result res;
 
 				pgp_normalize_or_error(s, len, country, &res);
-				k = pgp_key_cached(&pc->ref, PGP_KP_MSISDN_FPE, pc->domain, pc->domain_len);
+				k = fpe_key ? fpe_key :
+					pgp_key_cached(&pc->ref, PGP_KP_MSISDN_FPE, pc->domain, pc->domain_len);
 				pgp_msisdn_ff1(k, &res, pc->domain, pc->domain_len, false);
 				out = cstring_to_text_with_len(res.number, res.ndigits + 1);
 				break;
@@ -1045,6 +1086,53 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 		out = padded;
 	}
 	return PointerGetDatum(out);
+}
+
+/*
+ * The working key of a relation's pending key (the older key its
+ * phone-number pseudonyms are under until privacy.rekey() converts them)
+ * for an msisdn_fpe column; 55000 when pg_privacy.key_file no longer
+ * lists that key.
+ */
+static PgpKey *
+protect_pending_key(ProtectRel *pr, ProtectCol *pc, Relation rel)
+{
+	if (pc->pending_key == NULL || pc->pending_gen != pgp_key_generation)
+	{
+		int			m = pgp_key_find(pr->pending_fp);
+
+		if (m < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("no key of fingerprint %s is loaded", pr->pending_fp),
+					 errdetail("The phone-number pseudonyms of relation \"%s\" are under that key until privacy.rekey() converts them; rows written there are pseudonymized under it too.",
+							   RelationGetRelationName(rel)),
+					 errhint("List that key's file after the current one in pg_privacy.key_file, reload the configuration and run CALL privacy.rekey().")));
+		pc->pending_key = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, pc->domain,
+										 pc->domain_len, PGP_KEY_VERSION);
+		pc->pending_gen = pgp_key_generation;
+	}
+	return pc->pending_key;
+}
+
+/*
+ * privacy.rekey(): a stored phone-number pseudonym of the relation's
+ * pending key, decrypted under it and pseudonymized again under the
+ * current key (as the column stores it).
+ */
+static Datum
+protect_rekey_value(ProtectRel *pr, ProtectCol *pc, Relation rel,
+					const char *colname, Datum value)
+{
+	text	   *t = (text *) PG_DETOAST_DATUM_PACKED(value);
+	PgpE164Result res;
+
+	pgp_normalize_or_error(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), NULL, &res);
+	pgp_msisdn_ff1(protect_pending_key(pr, pc, rel), &res, pc->domain,
+				   pc->domain_len, true);
+	return protect_value(pc, colname, RelationGetRelationName(rel),
+						 PointerGetDatum(cstring_to_text_with_len(res.number, res.ndigits + 1)),
+						 NULL);
 }
 
 /* Does the memo hold exactly this non-null value for the column? */
@@ -1165,6 +1253,46 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 	rewriting = OidIsValid(rewrite_relid) &&
 		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));
+
+	/*
+	 * privacy.rekey() converting this relation: its UPDATE sets each
+	 * msisdn_fpe column to itself; each pseudonym goes from the pending key
+	 * to the current one.  Nothing else of the row is touched.
+	 */
+	if (OidIsValid(rekey_relid) && rekey_relid == RelationGetRelid(rel) && oldtuple != NULL)
+	{
+		if (pr->pending_fp[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("relation \"%s\" has no pseudonyms to convert to the current key",
+							RelationGetRelationName(rel))));
+		for (i = 0; i < pr->ncols; i++)
+		{
+			ProtectCol *pc = &pr->cols[i];
+			bool		isnull;
+			Datum		d;
+
+			if (pc->kind != PROTECT_MSISDN_FPE)
+				continue;
+			d = heap_getattr(tuple, pc->attnum, tupdesc, &isnull);
+			if (isnull)
+				continue;
+			pr->repl_cols[nrepl] = pc->attnum;
+			pr->repl_vals[nrepl] =
+				protect_rekey_value(pr, pc, rel,
+									NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname), d);
+			pr->repl_nulls[nrepl] = false;
+			nrepl++;
+		}
+		for (i = depth; i < PROTECT_MAX_DEPTH; i++)
+			protect_last_seq[i] = seq;
+		if (nrepl == 0)
+			return PointerGetDatum(tuple);
+		return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, nrepl,
+														 pr->repl_cols,
+														 pr->repl_vals,
+														 pr->repl_nulls));
+	}
 	/* BEFORE UPDATE of EXCLUDED, right after this relation's BEFORE INSERT */
 	upsert_memo = oldtuple != NULL && !rewriting && pr->memo_lxid == lxid &&
 		pr->memo_stmt == stmt && pr->memo_depth == depth && pr->memo_seq == prev_seq;
@@ -1174,6 +1302,19 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		um->registered == pr->registered &&
 		OidIsValid(pr->registered) && um->relid != RelationGetRelid(rel) &&
 		um->ncols == pr->ncols;
+
+	/*
+	 * A row moving between partitions whose phone-number pseudonyms are
+	 * under different keys (privacy.rekey() has converted one and not the
+	 * other): its pseudonyms would be under the wrong key where it lands.
+	 */
+	if (move_memo && pr->has_fpe && strcmp(um->pending_fp, pr->pending_fp) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot move a row of table \"%s\" to partition \"%s\" before privacy.rekey() has converted both partitions",
+						get_rel_name(pr->registered), RelationGetRelationName(rel)),
+				 errdetail("The phone-number pseudonyms of the two partitions are under different keys."),
+				 errhint("Run CALL privacy.rekey() to finish the key rotation, then update the row again.")));
 	/* this firing is the last one at its level and for the levels within */
 	for (i = depth; i < PROTECT_MAX_DEPTH; i++)
 		protect_last_seq[i] = seq;
@@ -1233,7 +1374,9 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			pr->repl_vals[nrepl] =
 				protect_value(pc,
 							  NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname),
-							  RelationGetRelationName(rel), d);
+							  RelationGetRelationName(rel), d,
+							  (pc->kind == PROTECT_MSISDN_FPE && pr->pending_fp[0] != '\0')
+							  ? protect_pending_key(pr, pc, rel) : NULL);
 			pr->repl_nulls[nrepl] = false;
 		}
 		nrepl++;
@@ -1276,6 +1419,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			um->seq = seq;
 			um->relid = RelationGetRelid(rel);
 			um->registered = pr->registered;
+			strlcpy(um->pending_fp, pr->pending_fp, sizeof(um->pending_fp));
 			um->ncols = pr->ncols;
 		}
 	}
@@ -1348,23 +1492,20 @@ pgp_transform(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	if (ts->col.kind != PROTECT_COUNTRY)
 		pgp_check_domain_grant(GetUserId(), ts->col.domain, ts->col.domain_len);
-	PG_RETURN_DATUM(protect_value(&ts->col, "value", "argument", PG_GETARG_DATUM(0)));
+	PG_RETURN_DATUM(protect_value(&ts->col, "value", "argument", PG_GETARG_DATUM(0), NULL));
 }
 
-PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
-
 /*
- * _rewrite_protected(tbl, cols): transform the rows a table held before it
- * was protected, through the protect trigger (which must exist), with an
- * UPDATE that sets each protected column to itself.
- *
- * The UPDATE runs as the table's owner in a security-restricted operation
- * with a safe search_path, as PostgreSQL's own maintenance commands do, so
- * a trigger or default the owner planted never runs with the rights of the
- * caller of this SECURITY DEFINER path.  Returns the number of rows.
+ * UPDATE [ONLY] tbl SET col = col, ... for the given columns, as the
+ * table's owner in a security-restricted operation with a safe
+ * search_path (src/owner.c), as PostgreSQL's own maintenance commands run,
+ * so a trigger or default the owner planted never runs with the rights of
+ * the caller of a privileged path.  *mark names the table while it runs:
+ * the protect trigger then converts those columns although the UPDATE
+ * leaves them unchanged.  Returns the number of rows.
  */
-Datum
-pgp_rewrite_protected(PG_FUNCTION_ARGS)
+static uint64
+protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 {
 	Oid			relid;
 	ArrayType  *cols;
@@ -1397,10 +1538,10 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 	deconstruct_array(cols, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR,
 					  &elems, &nulls, &ncols);
 	if (ncols == 0)
-		PG_RETURN_INT64(0);
+		return 0;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s SET ",
+	appendStringInfo(&sql, "UPDATE %s%s SET ", only ? "ONLY " : "",
 					 quote_qualified_identifier(nspname, relname));
 	for (i = 0; i < ncols; i++)
 	{
@@ -1414,7 +1555,7 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 		appendStringInfo(&sql, "%s%s = %s", i > 0 ? ", " : "", col, col);
 	}
 
-	rewrite_relid = relid;
+	*mark = relid;
 	PG_TRY();
 	{
 		/* as the table's owner (src/owner.c) */
@@ -1423,11 +1564,38 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 	}
 	PG_FINALLY();
 	{
-		rewrite_relid = InvalidOid;
+		*mark = InvalidOid;
 	}
 	PG_END_TRY();
+	return processed;
+}
 
-	PG_RETURN_INT64((int64) processed);
+PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
+
+/*
+ * _rewrite_protected(tbl, cols): transform the rows a table held before it
+ * was protected, through the protect trigger (which must exist), with an
+ * UPDATE that sets each protected column to itself.
+ */
+Datum
+pgp_rewrite_protected(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) protect_self_update(fcinfo, &rewrite_relid, false));
+}
+
+PG_FUNCTION_INFO_V1(pgp_rekey_protected);
+
+/*
+ * _rekey_protected(rel, cols): convert the phone-number pseudonyms of one
+ * relation (a table, or one partition of it) from its pending key to the
+ * current one, through the protect trigger, with an UPDATE ONLY that sets
+ * each msisdn_fpe column to itself.  The caller (privacy_internal._rekey_rel)
+ * holds a lock on the relation that keeps writers out until it commits.
+ */
+Datum
+pgp_rekey_protected(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) protect_self_update(fcinfo, &rekey_relid, true));
 }
 
 PG_FUNCTION_INFO_V1(pgp_invalidate);

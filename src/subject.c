@@ -1688,6 +1688,23 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 					  fcinfo->flinfo->fn_mcxt);
 		fcinfo->flinfo->fn_extra = st;
 	}
+	/*
+	 * Phone-number pseudonyms of a searched table still under an older
+	 * key (privacy.rekey() has not converted them) would be missed or
+	 * taken for another number: fail closed (src/sql/36_rekey.sql).  The
+	 * check runs only while some relation is pending.
+	 */
+	{
+		Oid			ctypes[1] = {TEXTARRAYOID};
+		Datum		cvals[1] = {PG_GETARG_DATUM(0)};
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		pgp_catalog_select("SELECT privacy_internal._check_rekeyed(NULL, $1)"
+						   "  FROM (SELECT FROM privacy.rekey_pending LIMIT 1) p",
+						   1, ctypes, cvals);
+		SPI_finish();
+	}
 	kinds_a = PG_GETARG_ARRAYTYPE_P(0);
 	vals_a = PG_GETARG_ARRAYTYPE_P(1);
 	spans_a = PG_GETARG_ARRAYTYPE_P(2);

@@ -41,8 +41,12 @@ SELECT pg_catalog.pg_extension_config_dump('privacy.key_state', '');
 -- Declare a deliberate key change: the database now belongs to the loaded
 -- key.  The caller names the fingerprint being replaced, so a mistyped or
 -- stale call cannot move a database to a wrong key.  Existing pseudonyms
--- are not converted: lookups of rows written under the old key no longer
--- match, which is why the change is explicit and audited.
+-- are not converted by the change: HMAC pseudonyms cannot be (they are
+-- one-way), and lookups of rows written under the old key no longer match
+-- them, which is why the change is explicit and audited; the
+-- phone-number pseudonyms of msisdn_fpe columns are converted afterwards
+-- by privacy.rekey(), and until then the lookups that would meet them
+-- refuse (src/sql/36_rekey.sql).
 CREATE FUNCTION privacy.accept_key_change(old_fingerprint text, holds text DEFAULT 'refuse') RETURNS text
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -54,6 +58,7 @@ DECLARE
   held_n bigint;
   held_kinds text;
   ledger text;
+  pending bigint;
 BEGIN
   IF old_fingerprint IS NULL THEN
     RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
@@ -72,6 +77,9 @@ BEGIN
   IF stored OPERATOR(pg_catalog.=) loaded THEN
     RAISE EXCEPTION 'the loaded key is already the database''s key' USING ERRCODE = '55000';
   END IF;
+  -- The relations whose phone-number pseudonyms stay under the replaced
+  -- key until privacy.rekey() converts them (src/sql/36_rekey.sql).
+  pending := privacy_internal._rekey_mark(stored, loaded);
   -- A legal hold finds the rows that hold its identifier in a protected
   -- column by transforming the identifier under the current key: rows
   -- written under the replaced key would no longer be recognized, and the
@@ -126,9 +134,15 @@ BEGIN
   PERFORM privacy_internal._protect_citus_resign(NULL);
   PERFORM privacy_internal._audit('key.change', NULL,
                          pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
-                                                       'holds_released', held_n, 'erasure_ledger', ledger));
+                                                       'holds_released', held_n, 'erasure_ledger', ledger,
+                                                       'rekey_pending', pending));
+  IF pending OPERATOR(pg_catalog.>) 0 THEN
+    RAISE NOTICE '% relation(s) hold phone-number pseudonyms under the replaced key', pending
+      USING DETAIL = 'Until privacy.rekey() converts them, rows written there are pseudonymized under the replaced key, and export, erasure and restriction of the subjects they may hold refuse.',
+            HINT = 'Run CALL privacy.rekey() now (privacy.rekey_progress shows what is left); keep the replaced key listed in pg_privacy.key_file until it is done.';
+  END IF;
   RETURN loaded;
 END
 $$;
 COMMENT ON FUNCTION privacy.accept_key_change(text, text) IS
-  'declare that the loaded master key replaces the database''s key of the given fingerprint (existing pseudonyms are not converted; refused while legal holds cover protected columns unless holds => ''release'')';
+  'declare that the loaded master key replaces the database''s key of the given fingerprint (phone-number pseudonyms are then converted by privacy.rekey(), other pseudonyms are not; refused while legal holds cover protected columns unless holds => ''release'')';

@@ -392,6 +392,9 @@ BEGIN
     IF r.is_protected AND r.protect IS NOT NULL THEN
       -- fail closed where protection was switched off (raw values)
       PERFORM privacy_internal._check_protection(r.tbl);
+      IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+        PERFORM privacy_internal._check_rekeyed(r.tbl);
+      END IF;
       how := 'equal';
       match := privacy_internal._transform(norm, r.protect, r.domain, kind);
     ELSIF r.normalize IN ('msisdn', 'email') THEN

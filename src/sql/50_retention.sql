@@ -447,6 +447,10 @@ BEGIN
            LATERAL (VALUES (v), (privacy.lookup_value(c.normalize, v, dc))) x(f)
      WHERE f IS NOT NULL;
     cond := '{}';
+    -- held numbers looked for under the current key only
+    IF c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+      PERFORM privacy_internal._check_rekeyed(_hold_predicate.tbl);
+    END IF;
     IF c.protect IS NOT NULL THEN
       SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
         FROM pg_catalog.unnest(privacy_internal._retention_written_forms(c.vals, c.normalize, dc)) v,

@@ -295,6 +295,10 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction r
                                WHERE r.kind OPERATOR(pg_catalog.=) c.kind
                                  AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
+    -- stored numbers read back under the current key only
+    IF c.protect IS NOT NULL THEN
+      PERFORM privacy_internal._check_rekeyed((w.policy).tbl);
+    END IF;
     raw := privacy_internal._owner_query((w.policy).tbl,
              pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT %I::pg_catalog.text) FROM %s WHERE %s AND %I IS NOT NULL',
                                c.col, w.rel, wh, c.col),

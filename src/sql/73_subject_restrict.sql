@@ -130,6 +130,12 @@ DECLARE
   dc   text := privacy_internal._default_country();
   keys text[] := privacy_internal._restriction_keys();
 BEGIN
+  -- stored phone numbers are read back under the current key only
+  IF EXISTS (SELECT FROM privacy.rekey_pending) THEN
+    IF EXISTS (SELECT FROM privacy_internal._restrict_cols(fired) c WHERE c.protect IS NOT NULL) THEN
+      PERFORM privacy_internal._check_rekeyed(fired);
+    END IF;
+  END IF;
   RETURN QUERY
   WITH n AS MATERIALIZED (
          SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,

@@ -571,6 +571,10 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(wanted) w
                                WHERE pg_catalog.split_part(w, ':', 1) OPERATOR(pg_catalog.=) c.kind);
     dom := privacy_internal._subject_decrypt_domain(c);
+    -- stored numbers read back under the current key only
+    IF dom IS NOT NULL THEN
+      PERFORM privacy_internal._check_rekeyed(c.tbl);
+    END IF;
     q := pg_catalog.format('SELECT 0, NULL::pg_catalog.text, pg_catalog.to_jsonb(x.v) FROM (SELECT DISTINCT %s AS v FROM %s t) x WHERE x.v IS NOT NULL',
                            privacy_internal._subject_value_expr(c, dc), c.tbl);
     known := known OPERATOR(pg_catalog.||) COALESCE((

@@ -162,9 +162,11 @@ COMMENT ON VIEW privacy.catalog_problems IS
 -- pg_privacy.key_file lists; with what still needs each.  The audit
 -- entries and erasure ledger lines made under a key are checked with it:
 -- while there are any, its file stays listed (after the current key's), or
--- verify_audit_log and replay_erasures refuse (55000).  Pseudonyms stored
--- under a key that accept_key_change replaced are not converted; they are
--- not counted here.
+-- verify_audit_log and replay_erasures refuse (55000).  rekey_relations:
+-- the tables and partitions whose phone-number pseudonyms are still under
+-- the key until privacy.rekey() converts them (their writes and privacy.rekey()
+-- need it listed).  HMAC pseudonyms stored under a key that
+-- accept_key_change replaced are not converted; they are not counted.
 CREATE VIEW privacy.key_versions AS
 WITH audit AS (
   SELECT l.key_fingerprint AS fingerprint, pg_catalog.count(*) AS entries, pg_catalog.min(l.id) AS first_id,
@@ -182,12 +184,16 @@ state AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
 restr AS (SELECT r.key_fingerprint AS fingerprint, pg_catalog.count(*) AS n FROM privacy.restriction r
            WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
            GROUP BY r.key_fingerprint),
+-- the relations whose phone-number pseudonyms are still under the key
+rekey AS (SELECT p.from_key AS fingerprint, pg_catalog.count(*) AS n FROM privacy.rekey_pending p
+           GROUP BY p.from_key),
 used AS (
   SELECT u.fingerprint, pg_catalog.min(u.o) AS o
     FROM (SELECT a.fingerprint, a.first_id::numeric AS o FROM audit a
           UNION ALL SELECT s.fingerprint, 1e30 FROM state s
           UNION ALL SELECT g.fingerprint, 1e31 FROM ledger g WHERE g.fingerprint IS NOT NULL
-          UNION ALL SELECT r.fingerprint, 1e32 FROM restr r) u
+          UNION ALL SELECT r.fingerprint, 1e32 FROM restr r
+          UNION ALL SELECT x.fingerprint, 1e33 FROM rekey x) u
    GROUP BY u.fingerprint),
 -- numbered by first use (keys known from the same source only: by fingerprint)
 numbered AS (SELECT u.fingerprint, pg_catalog.row_number() OVER (ORDER BY u.o, u.fingerprint) AS version FROM used u),
@@ -204,19 +210,21 @@ SELECT nb.version,
        COALESCE(a.first_at, (SELECT s.recorded_at FROM state s WHERE s.fingerprint OPERATOR(pg_catalog.=) k.fingerprint)) AS first_used,
        a.last_at AS last_used,
        COALESCE(a.entries, 0) OPERATOR(pg_catalog.>) 0 OR COALESCE(g.lines, 0) OPERATOR(pg_catalog.>) 0
-         OR COALESCE(r.n, 0) OPERATOR(pg_catalog.>) 0
+         OR COALESCE(r.n, 0) OPERATOR(pg_catalog.>) 0 OR COALESCE(x.n, 0) OPERATOR(pg_catalog.>) 0
          OR k.fingerprint OPERATOR(pg_catalog.=) (SELECT s.fingerprint FROM state s) AS needed,
        NULL::text AS problem,
-       COALESCE(r.n, 0) AS restrictions
+       COALESCE(r.n, 0) AS restrictions,
+       COALESCE(x.n, 0) AS rekey_relations
   FROM known k
   LEFT JOIN numbered nb ON nb.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN listed l ON l.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN audit a ON a.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN ledger g ON g.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
   LEFT JOIN restr r ON r.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
+  LEFT JOIN rekey x ON x.fingerprint OPERATOR(pg_catalog.=) k.fingerprint
 UNION ALL
 -- a listed key whose file cannot be used
-SELECT NULL, NULL, false, l.listed_at, NULL, NULL, NULL, NULL, NULL, l.problem, NULL
+SELECT NULL, NULL, false, l.listed_at, NULL, NULL, NULL, NULL, NULL, l.problem, NULL, NULL
   FROM keylist l WHERE l.fingerprint IS NULL;
 COMMENT ON VIEW privacy.key_versions IS
-  'the keys of this database (numbered by first use) and of pg_privacy.key_file (listed_at: 1 the current key; problem: a listed file that cannot be used): the audit entries, erasure ledger lines and restrictions made under each, which need it listed to be verified or matched';
+  'the keys of this database (numbered by first use) and of pg_privacy.key_file (listed_at: 1 the current key; problem: a listed file that cannot be used): the audit entries, erasure ledger lines and restrictions made under each, and the relations whose phone-number pseudonyms privacy.rekey() has not converted from it, which need it listed';

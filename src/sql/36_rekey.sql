@@ -1,0 +1,321 @@
+-- Key rotation of phone-number pseudonyms.
+--
+-- A column protected by msisdn_fpe stores a phone number encrypted under
+-- the key (format-preserving, reversible).  After accept_key_change() the
+-- rows written before it still hold pseudonyms under the replaced key.
+-- Those pseudonyms are numbers themselves: looked up under the new key
+-- they are not found, or are taken for another person's number (a
+-- pseudonym under one key equals another number's pseudonym under the
+-- other key about as often as a random number of the same length is in the
+-- table).  So the change records every relation (a table, or each
+-- partition of a partitioned one) whose pseudonyms are under the replaced
+-- key as pending, and until privacy.rekey() has converted it:
+--
+--   * the protect trigger writes that relation's pseudonyms under the
+--     key its stored ones are under (src/protect.c), so each relation is
+--     under one key at any time; a new partition is under the current key;
+--   * export, erasure, restriction, the consent cascade and the purge's
+--     legal holds refuse (55000) where they would look up or read those
+--     pseudonyms (privacy_internal._check_rekeyed): never a silent miss,
+--     never another person's row;
+--   * privacy.key_versions counts the relations that still need the key.
+--
+-- privacy.rekey() converts one relation per transaction: it locks the
+-- relation against writes (SHARE ROW EXCLUSIVE, waiting at most
+-- lock_timeout_ms), decrypts each pseudonym under the pending key and
+-- encrypts it under the current one through the protect trigger, as the
+-- table's owner, drops the relation from the pending list, logs and audits
+-- it, and commits.  A crash or cancel loses at most the relation being
+-- converted, whose pending row is still there: the next CALL goes on.
+
+CREATE TABLE privacy.rekey_pending (
+  rel      regclass    PRIMARY KEY,
+  tbl      regclass    NOT NULL,
+  from_key text        NOT NULL CHECK (from_key ~ '^pgp1:[0-9a-f]{16}$'),
+  since    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE privacy.rekey_pending IS
+  'pg_privacy: relations whose phone-number pseudonyms (msisdn_fpe) are under an older key until privacy.rekey() converts them';
+SELECT pg_catalog.pg_extension_config_dump('privacy.rekey_pending', '');
+
+CREATE SEQUENCE privacy.rekey_log_id_seq;
+CREATE TABLE privacy.rekey_log (
+  id          bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('privacy.rekey_log_id_seq'),
+  rel         text        NOT NULL,
+  tbl         text        NOT NULL,
+  from_key    text        NOT NULL,
+  to_key      text        NOT NULL,
+  rows        bigint      NOT NULL,
+  started_at  timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL
+);
+COMMENT ON TABLE privacy.rekey_log IS
+  'pg_privacy: relations privacy.rekey() converted, with their row counts and times';
+SELECT pg_catalog.pg_extension_config_dump('privacy.rekey_log', '');
+SELECT pg_catalog.pg_extension_config_dump('privacy.rekey_log_id_seq', '');
+
+CREATE FUNCTION privacy_internal._rekey_protected(rel regclass, cols name[])
+  RETURNS bigint
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_rekey_protected';
+COMMENT ON FUNCTION privacy_internal._rekey_protected(regclass, name[]) IS
+  'internal: convert the msisdn_fpe pseudonyms of one relation from its pending key to the current one, through the protect trigger, as the table owner';
+
+-- The protected tables with a column protected by msisdn_fpe, and their
+-- relations that hold rows (the table itself, or its leaf partitions).
+CREATE FUNCTION privacy_internal._rekey_relations()
+  RETURNS TABLE(tbl regclass, rel regclass)
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT t.tbl, p.relid::regclass
+    FROM privacy.registered_table t
+    CROSS JOIN LATERAL pg_catalog.pg_partition_tree(t.tbl) p
+    JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) p.relid
+   WHERE k.relkind IN ('r', 'm')
+     AND EXISTS (SELECT FROM privacy.registered_column c
+                  WHERE c.tbl OPERATOR(pg_catalog.=) t.tbl
+                    AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+     AND privacy_internal._has_protect_trigger(t.tbl)
+$$;
+
+-- Called by accept_key_change() before it records the new key: every
+-- relation of a table protected by msisdn_fpe that is not pending already
+-- is pending from the replaced key (one already pending stays under the
+-- older key it is under); relations pending from the new key are under it
+-- already.  Refuses (0A000, nothing changed) on a table Citus manages,
+-- whose shards' pseudonyms cannot be converted.  Returns the number of
+-- relations pending.
+CREATE FUNCTION privacy_internal._rekey_mark(from_key text, to_key text) RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  citus regclass;
+  n bigint;
+BEGIN
+  SELECT r.tbl INTO citus FROM privacy_internal._rekey_relations() r
+   WHERE privacy_internal._citus_table(r.tbl) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot change the key while table %, which Citus manages, has a column protected by msisdn_fpe', citus
+      USING ERRCODE = '0A000',
+            DETAIL = 'Its phone-number pseudonyms are under the database''s key on the shards; converting them to a new key is not built for tables Citus manages, and they would be looked up under the wrong key.',
+            HINT = 'Keep the database''s key; nothing was changed.';
+  END IF;
+  DELETE FROM privacy.rekey_pending p WHERE p.from_key OPERATOR(pg_catalog.=) _rekey_mark.to_key;
+  INSERT INTO privacy.rekey_pending (rel, tbl, from_key)
+  SELECT DISTINCT ON (r.rel) r.rel, r.tbl, _rekey_mark.from_key
+    FROM privacy_internal._rekey_relations() r
+   ORDER BY r.rel
+  ON CONFLICT (rel) DO NOTHING;
+  -- relations gone since (dropped, or no longer of a protected table)
+  DELETE FROM privacy.rekey_pending p
+   WHERE NOT EXISTS (SELECT FROM privacy_internal._rekey_relations() r
+                      WHERE r.rel OPERATOR(pg_catalog.=) p.rel);
+  SELECT pg_catalog.count(*) INTO n FROM privacy.rekey_pending;
+  -- the protect trigger of each relation reads its pending key
+  PERFORM privacy_internal._invalidate(p.rel) FROM privacy.rekey_pending p;
+  RETURN n;
+END
+$$;
+
+-- Fail closed where a lookup would meet pseudonyms under an older key: a
+-- table (or, tbl NULL, any table with a column of one of the kinds, NULL:
+-- any) that has a column protected by msisdn_fpe and relations pending.
+CREATE FUNCTION privacy_internal._check_rekeyed(tbl regclass, kinds text[] DEFAULT NULL) RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r record;
+BEGIN
+  IF NOT EXISTS (SELECT FROM privacy.rekey_pending) THEN
+    RETURN;
+  END IF;
+  SELECT p.tbl, pg_catalog.count(*) AS n, pg_catalog.min(p.from_key) AS k INTO r
+    FROM privacy.rekey_pending p
+   WHERE (_check_rekeyed.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) _check_rekeyed.tbl
+          OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_check_rekeyed.tbl) x))
+     AND (kinds IS NULL
+          OR EXISTS (SELECT FROM privacy.registered_column c
+                      WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl
+                        AND c.identifies OPERATOR(pg_catalog.=) ANY (kinds)))
+   GROUP BY p.tbl
+   ORDER BY p.tbl::pg_catalog.oid
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'the phone-number pseudonyms of table % are not yet under the current key', r.tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('%s of its relations hold pseudonyms made under key %s, which privacy.rekey() has not converted: looked up under the current key they would be missed, or taken for another number.',
+                                       r.n, r.k),
+            HINT = 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left), then try again.';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._check_rekeyed(regclass, text[]) IS
+  'internal: 55000 when a table searched for the kinds still holds msisdn_fpe pseudonyms under an older key';
+
+-- Convert one pending relation (one transaction: the caller commits).
+CREATE FUNCTION privacy_internal._rekey_rel(rel regclass, lock_timeout_ms integer)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  p privacy.rekey_pending;
+  cur text;
+  cols name[];
+  n bigint;
+  started timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+  -- the key this conversion writes under cannot change meanwhile
+  SELECT s.fingerprint INTO cur FROM privacy.key_state s FOR SHARE;
+  -- one conversion of a relation at a time (a second CALL waits, then
+  -- finds it done)
+  SELECT * INTO p FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) _rekey_rel.rel FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN NULL;
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy_internal._rekey_relations() r WHERE r.rel OPERATOR(pg_catalog.=) p.rel) THEN
+    -- dropped, detached or unprotected since: nothing of ours to convert
+    DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+    RETURN NULL;
+  END IF;
+  IF NOT privacy_internal._key_listed(p.from_key) THEN
+    RAISE EXCEPTION 'no key of fingerprint % is loaded', p.from_key
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The phone-number pseudonyms of %s are under that key; they can be converted only with it.', p.rel),
+            HINT = 'List that key''s file after the current one in pg_privacy.key_file and reload the configuration (privacy.key_versions).';
+  END IF;
+  PERFORM privacy_internal._check_protection(p.tbl);
+  PERFORM pg_catalog.set_config('lock_timeout', lock_timeout_ms::text, true);
+  -- writers wait while this relation is converted, so that each relation
+  -- is under one key when this commits
+  EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', p.rel);
+  PERFORM pg_catalog.set_config('lock_timeout', '0', true);
+  SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
+    FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe';
+  n := privacy_internal._rekey_protected(p.rel, cols);
+  DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+  INSERT INTO privacy.rekey_log (rel, tbl, from_key, to_key, rows, started_at, finished_at)
+  VALUES (p.rel::text, p.tbl::text, p.from_key, cur, n, started, pg_catalog.clock_timestamp());
+  PERFORM privacy_internal._invalidate(p.rel);
+  PERFORM privacy_internal._audit('key.rekey', p.rel::text,
+                         pg_catalog.jsonb_build_object('table', p.tbl::text, 'from', p.from_key, 'to', cur,
+                                                       'columns', pg_catalog.cardinality(cols), 'rows', n));
+  RETURN n;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._rekey_rel(regclass, integer) IS
+  'internal: one step of privacy.rekey(): convert one pending relation''s phone-number pseudonyms to the current key';
+
+-- The pending relations, in the order rekey converts them.
+CREATE FUNCTION privacy_internal._rekey_todo() RETURNS regclass[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+  SELECT COALESCE(pg_catalog.array_agg(p.rel ORDER BY p.since, p.rel::pg_catalog.oid), '{}')
+    FROM privacy.rekey_pending p
+$$;
+COMMENT ON FUNCTION privacy_internal._rekey_todo() IS
+  'internal: the relations privacy.rekey() has left to convert';
+
+-- Not SECURITY DEFINER and without SET clauses, so that it may COMMIT;
+-- every name and operator in it is qualified, because it runs with the
+-- caller's search_path.
+CREATE PROCEDURE privacy.rekey(lock_timeout_ms integer DEFAULT 1000)
+  LANGUAGE plpgsql
+AS $$
+DECLARE
+  todo regclass[];
+  r regclass;
+  n bigint;
+  done integer := 0;
+  total bigint := 0;
+  failed jsonb := pg_catalog.jsonb_build_array();
+  st text;
+  msg text;
+BEGIN
+  IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'invalid lock_timeout_ms %', lock_timeout_ms
+      USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1.';
+  END IF;
+  -- Fails here, before anything is locked, when CALLed inside a
+  -- transaction block (where the relations could not commit one by one).
+  COMMIT;
+  todo := privacy_internal._rekey_todo();
+  IF pg_catalog.cardinality(todo) OPERATOR(pg_catalog.=) 0 THEN
+    RAISE NOTICE 'nothing to rekey: every phone-number pseudonym is under the current key';
+    RETURN;
+  END IF;
+  FOREACH r IN ARRAY todo LOOP
+    BEGIN
+      n := privacy_internal._rekey_rel(r, lock_timeout_ms);
+      IF n IS NOT NULL THEN
+        done := done OPERATOR(pg_catalog.+) 1;
+        total := total OPERATOR(pg_catalog.+) n;
+      END IF;
+    EXCEPTION
+      WHEN query_canceled THEN
+        RAISE;
+      WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+        RAISE WARNING 'rekey of % failed (SQLSTATE %): %', r, st, msg;
+        failed := failed OPERATOR(pg_catalog.||)
+                  pg_catalog.jsonb_build_object('relation', r::text, 'sqlstate', st, 'message', msg);
+    END;
+    COMMIT;
+  END LOOP;
+  RAISE NOTICE 'rekeyed % relation(s), % row(s)', done, total;
+  IF pg_catalog.jsonb_array_length(failed) OPERATOR(pg_catalog.>) 0 THEN
+    RAISE EXCEPTION 'rekey failed for % relation(s)', pg_catalog.jsonb_array_length(failed)
+      USING ERRCODE = '55000',
+            DETAIL = (SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s (%s)', f->>'relation', f->>'message', f->>'sqlstate'), '; ')
+                        FROM pg_catalog.jsonb_array_elements(failed) f),
+            HINT = 'The other relations were converted; CALL privacy.rekey() again continues with these.';
+  END IF;
+END
+$$;
+COMMENT ON PROCEDURE privacy.rekey(integer) IS
+  'convert every phone-number pseudonym (msisdn_fpe) still under an older key to the current key, one table or partition per transaction; resumable; CALL it outside a transaction block';
+
+-- Progress of the rotation, per table: relations converted since the
+-- current key was recorded and left, their rows (left: the planner's
+-- estimate), the rate so far and the estimated end.  Readable from any
+-- session while privacy.rekey() runs (the relation being converted shows
+-- once it commits).
+CREATE VIEW privacy.rekey_progress AS
+WITH k AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
+done AS (
+  SELECT l.tbl, pg_catalog.count(*) AS rels, pg_catalog.sum(l.rows) AS rows,
+         pg_catalog.sum(pg_catalog.date_part('epoch', l.finished_at OPERATOR(pg_catalog.-) l.started_at)) AS secs,
+         pg_catalog.min(l.started_at) AS first_at, pg_catalog.max(l.finished_at) AS last_at
+    FROM privacy.rekey_log l, k
+   WHERE l.to_key OPERATOR(pg_catalog.=) k.fingerprint AND l.finished_at OPERATOR(pg_catalog.>=) k.recorded_at
+   GROUP BY l.tbl),
+todo AS (
+  SELECT p.tbl::text AS tbl, pg_catalog.count(*) AS rels,
+         pg_catalog.sum(GREATEST(c.reltuples, 0))::bigint AS rows,
+         pg_catalog.min(p.from_key) AS from_key
+    FROM privacy.rekey_pending p
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.rel
+   GROUP BY p.tbl)
+SELECT COALESCE(t.tbl, d.tbl) AS tbl,
+       t.from_key,
+       COALESCE(d.rels, 0) AS relations_done,
+       COALESCE(t.rels, 0) AS relations_left,
+       COALESCE(d.rows, 0)::bigint AS rows_done,
+       COALESCE(t.rows, 0) AS rows_left,
+       CASE WHEN d.secs OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round((d.rows OPERATOR(pg_catalog./) d.secs)::numeric) END AS rows_per_second,
+       CASE WHEN COALESCE(t.rels, 0) OPERATOR(pg_catalog.=) 0 THEN d.last_at
+            WHEN d.secs OPERATOR(pg_catalog.>) 0 AND d.rows OPERATOR(pg_catalog.>) 0
+              THEN pg_catalog.now() OPERATOR(pg_catalog.+)
+                   pg_catalog.make_interval(secs => (t.rows OPERATOR(pg_catalog.*) d.secs OPERATOR(pg_catalog./) d.rows)::double precision)
+       END AS estimated_end
+  FROM todo t
+  FULL JOIN done d ON d.tbl OPERATOR(pg_catalog.=) t.tbl;
+COMMENT ON VIEW privacy.rekey_progress IS
+  'the key rotation of phone-number pseudonyms per table: relations and rows converted to the current key and left, rate, estimated end (the finish time when nothing is left)';

@@ -1,0 +1,243 @@
+# Key rotation of phone-number pseudonyms: after accept_key_change the
+# CDRs' A- and B-numbers (msisdn_fpe) are under the replaced key until
+# CALL privacy.rekey() converts them, one partition per transaction.
+# Meanwhile each partition is under one key (rows written there use its
+# key), the lookups that would meet old pseudonyms refuse (55000) instead
+# of missing them or matching another number, a row cannot move between
+# partitions under different keys, and a conversion killed with kill -9
+# goes on where it stopped.  Afterwards every number reads back under the
+# new key as it was, export and erasure find the subject, and the replaced
+# key is needed no more.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $src = $ENV{PGP_SRC} // '.';
+my $dir = PostgreSQL::Test::Utils::tempdir();
+
+sub key_file
+{
+	my ($name) = @_;
+	my $f = "$dir/$name.key";
+	open(my $fh, '>', $f) or die;
+	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
+	close($fh);
+	chmod(0600, $f);
+	return $f;
+}
+my $key_a = key_file('a');
+my $key_b = key_file('b');
+
+my $node = PostgreSQL::Test::Cluster->new('rekey');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+pg_privacy.key_file = '$key_a'
+restart_after_crash = on
+});
+$node->start;
+
+sub set_keys
+{
+	my ($value) = @_;
+	$node->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	$node->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
+	  or die "the key setting was not reloaded";
+}
+
+# (sqlstate, stderr) of a statement expected to fail
+sub fails
+{
+	my ($sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', $sql, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
+	return ($state // "rc=$ret", $err);
+}
+
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
+for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
+{
+	$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-f', $f ],
+		"load $f");
+}
+$node->safe_psql('postgres', 'SELECT telco.generate(42, 1)');
+my $fp_a = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
+
+# The numbers behind every CDR, read back under key A.
+$node->safe_psql('postgres', q{
+CREATE TABLE public.truth AS
+SELECT cdr_id, privacy_internal._msisdn_decrypt(a_number, 'default') AS a,
+       privacy_internal._msisdn_decrypt(b_number, 'default') AS b
+  FROM telco.cdr});
+my $ncdr = $node->safe_psql('postgres', 'SELECT count(*) FROM public.truth');
+cmp_ok($ncdr, '>', 100, "the data set has CDRs ($ncdr)");
+my $nparts = $node->safe_psql('postgres',
+	q{SELECT count(*) FROM pg_partition_tree('telco.cdr') p JOIN pg_class c ON c.oid = p.relid WHERE c.relkind = 'r'});
+my ($parts_with_rows) = $node->safe_psql('postgres',
+	q{SELECT count(DISTINCT tableoid) FROM telco.cdr});
+cmp_ok($parts_with_rows, '>', 2, "the CDRs lie in several partitions ($parts_with_rows of $nparts)");
+
+# A subscriber with calls, and a number she called.
+my ($subj, $called) = split /\|/, $node->safe_psql('postgres', q{
+SELECT t.a, min(t.b) FROM public.truth t WHERE t.b IS NOT NULL
+ GROUP BY t.a ORDER BY count(*) DESC, t.a LIMIT 1});
+my $subj_calls = $node->safe_psql('postgres', qq{SELECT count(*) FROM public.truth WHERE a = '$subj'});
+my $export_before = $node->safe_psql('postgres',
+	qq{SELECT jsonb_array_length(t->'rows') FROM jsonb_array_elements(privacy.export_subject('msisdn', '$subj')->'tables') t WHERE t->>'table' = 'telco.cdr'});
+cmp_ok($export_before, '>=', $subj_calls, "the export finds the subscriber's calls under key A ($export_before)");
+
+# The rotation: B first, A kept after it; the database accepts B.
+set_keys("$key_b,$key_a");
+my ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
+is($ret, 0, 'accept_key_change declares key B');
+like($err, qr/NOTICE:\s+$nparts relation\(s\) hold phone-number pseudonyms under the replaced key/,
+	'and says how many relations hold pseudonyms under the replaced key');
+my $fp_b = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
+isnt($fp_b, $fp_a, 'key B is loaded');
+is($node->safe_psql('postgres', qq{SELECT rekey_relations || ' ' || needed FROM privacy.key_versions WHERE fingerprint = '$fp_a'}),
+	"$nparts true", 'key_versions: every CDR partition still needs key A');
+is($node->safe_psql('postgres', q{SELECT relations_done || ' ' || relations_left FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}),
+	"0 $nparts", 'rekey_progress: nothing converted yet');
+
+# Until the conversion, the lookups that would meet A's pseudonyms refuse.
+my ($st, $e) = fails(qq{SELECT count(*) FROM privacy.export_subject('msisdn', '$subj')});
+is($st, '55000', 'export refuses while the CDRs are under key A');
+like($e, qr/phone-number pseudonyms of table telco\.cdr are not yet under the current key/, '(saying why)');
+like($e, qr/CALL privacy\.rekey\(\)/, '(and what to do)');
+($st, $e) = fails(qq{SELECT * FROM privacy.erase_subject('msisdn', '$subj')});
+is($st, '55000', 'erasure refuses too');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM telco.cdr c JOIN public.truth t USING (cdr_id) WHERE t.a = '$subj'}),
+	$subj_calls, 'nothing was erased');
+# A subject of another kind: customers are found through the subscriptions,
+# which the CDRs do not hold; a search that reaches no CDR table runs.
+my $cust = $node->safe_psql('postgres', q{SELECT min(customer_id) FROM telco.customer});
+($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.export_subject('customer', '$cust') IS NOT NULL});
+like($err, qr/phone-number pseudonyms of table telco\.cdr are not yet under the current key/,
+	'an export of a customer refuses too (her numbers lead to the CDRs)');
+
+# A row written now into a partition still under A is pseudonymized under A.
+my $first_part = $node->safe_psql('postgres',
+	q{SELECT tableoid::regclass FROM telco.cdr ORDER BY started_at LIMIT 1});
+$node->safe_psql('postgres', qq{
+INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+SELECT '+4520990001', '+4520990002', min(started_at), 1, 0, 'DK', 'voice' FROM $first_part;
+INSERT INTO public.truth SELECT max(cdr_id), '+4520990001', '+4520990002' FROM telco.cdr});
+is($node->safe_psql('postgres', qq{SELECT privacy_internal._msisdn_decrypt(a_number, 'default') <> '+4520990001'
+                                     FROM telco.cdr WHERE cdr_id = (SELECT max(cdr_id) FROM public.truth)}),
+	't', 'a row written into a partition under A is not under B');
+
+# Convert the first partition alone: a row cannot move from a partition
+# under one key into a partition under the other.
+is($node->safe_psql('postgres', qq{SELECT privacy_internal._rekey_rel('$first_part', 1000) > 0}), 't',
+	'one partition converted');
+my $other_part = $node->safe_psql('postgres',
+	qq{SELECT tableoid::regclass FROM telco.cdr WHERE tableoid <> '$first_part'::regclass ORDER BY started_at DESC LIMIT 1});
+($st, $e) = fails(qq{UPDATE telco.cdr SET started_at = (SELECT min(started_at) FROM $first_part)
+                     WHERE cdr_id = (SELECT min(cdr_id) FROM $other_part)});
+is($st, '55000', 'a row does not move between partitions under different keys');
+like($e, qr/before privacy\.rekey\(\) has converted both partitions/, '(saying why)');
+
+# Without key A listed, nothing can be written under it or converted from it.
+set_keys($key_b);
+($st, $e) = fails(qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+                     SELECT '+4520990003', NULL, min(started_at), 1, 0, 'DK', 'voice' FROM $other_part});
+is($st, '55000', 'without key A, a write into a partition under A refuses');
+like($e, qr/no key of fingerprint \Q$fp_a\E is loaded/, '(naming the key)');
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+like($err, qr/rekey failed for \d+ relation/, 'without key A, rekey fails for the partitions under it');
+like($err, qr/no key of fingerprint \Q$fp_a\E is loaded/, '(naming the key)');
+is($node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}),
+	'1', 'and converted nothing more');
+set_keys("$key_b,$key_a");
+
+# A conversion killed with kill -9 halfway: a session holds one partition,
+# so rekey waits there after converting the ones before it.
+my $todo = $node->safe_psql('postgres', 'SELECT privacy_internal._rekey_todo()');
+my @todo = ($todo =~ /([a-z_.0-9]+)/g);
+my $held = $todo[ int(@todo / 2) ];
+my $app = $node->background_psql('postgres');
+$app->query_safe('BEGIN');
+$app->query_safe("INSERT INTO $held (a_number, b_number, started_at, duration_s, price, country, call_type)
+                  SELECT '+4520990004', '+4520990005', min(started_at), 1, 0, 'DK', 'voice' FROM $held");
+my $rekeyer = $node->background_psql('postgres', on_error_stop => 0);
+$rekeyer->query_until(qr/rekeying/, "\\echo rekeying\nCALL privacy.rekey(600000);\n");
+$node->poll_query_until('postgres', qq{SELECT count(*) > 0 FROM pg_locks l WHERE l.relation = '$held'::regclass AND NOT l.granted})
+  or die 'rekey did not reach the held partition';
+my $done_before = $node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'});
+cmp_ok($done_before, '>', 1, "rekey converted partitions before the held one ($done_before), visible from another session");
+my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL privacy.rekey%' AND state = 'active'});
+kill 'KILL', $pid;
+eval { $app->quit; };
+eval { $rekeyer->quit; };
+$node->poll_query_until('postgres', 'SELECT true') or die 'the server did not come back';
+is($node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}),
+	$done_before, 'after kill -9 the converted partitions stay converted');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.rekey_pending WHERE rel = '$held'::regclass}),
+	'1', 'the held partition is still pending');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM $held WHERE a_number IS NOT NULL
+                                     AND privacy_internal._msisdn_decrypt(a_number, 'default') = '+4520990004'}),
+	'0', '(the insert of the killed session is gone, as its transaction)');
+# Every row of a converted partition reads back under B, and of a pending one only under A.
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM telco.cdr c JOIN public.truth t USING (cdr_id)
+ WHERE NOT EXISTS (SELECT FROM privacy.rekey_pending p WHERE p.rel = c.tableoid::regclass)
+   AND (privacy_internal._msisdn_decrypt(c.a_number, 'default') IS DISTINCT FROM t.a
+        OR privacy_internal._msisdn_decrypt(c.b_number, 'default') IS DISTINCT FROM t.b)}),
+	'0', 'every number of a converted partition reads back under B as it was');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM telco.cdr c JOIN public.truth t USING (cdr_id)
+ WHERE EXISTS (SELECT FROM privacy.rekey_pending p WHERE p.rel = c.tableoid::regclass)
+   AND privacy_internal._msisdn_decrypt(c.a_number, 'default') = t.a}),
+	'0', 'no number of a pending partition reads back under B (they are under A)');
+
+# Resumed: the next CALL converts the rest.
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+is($ret, 0, 'CALL privacy.rekey() again finishes');
+like($err, qr/NOTICE:\s+rekeyed \d+ relation\(s\), \d+ row\(s\)/, '(and reports what it did)');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_pending'), '0', 'nothing is pending');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM telco.cdr c JOIN public.truth t USING (cdr_id)
+ WHERE privacy_internal._msisdn_decrypt(c.a_number, 'default') IS DISTINCT FROM t.a
+    OR privacy_internal._msisdn_decrypt(c.b_number, 'default') IS DISTINCT FROM t.b}),
+	'0', 'every number of every CDR reads back under B as it was: none transformed twice, none missed');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM telco.cdr'),
+	$node->safe_psql('postgres', 'SELECT count(*) FROM public.truth'), 'no row lost or added');
+is($node->safe_psql('postgres', q{SELECT relations_left || ' ' || rows_left || ' ' || (estimated_end IS NOT NULL) FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}),
+	'0 0 true', 'rekey_progress: nothing left, with the time it finished');
+is($node->safe_psql('postgres', qq{SELECT rekey_relations || ' ' || audit_entries FROM privacy.key_versions WHERE fingerprint = '$fp_a'}) =~ /^0 /
+	? 'ok' : 'no', 'ok', 'key_versions: no relation needs key A any more');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE event = 'key.rekey'}),
+	$node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_log'), 'each conversion is audited');
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+like($err, qr/nothing to rekey/, 'a further CALL has nothing to do');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM telco.cdr c JOIN public.truth t USING (cdr_id)
+ WHERE privacy_internal._msisdn_decrypt(c.a_number, 'default') IS DISTINCT FROM t.a}),
+	'0', '(and changes nothing)');
+
+# New rows are under B; the subject is found and erased.
+$node->safe_psql('postgres', qq{
+INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+SELECT '+4520990006', NULL, min(started_at), 1, 0, 'DK', 'voice' FROM $held});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM telco.cdr
+                                   WHERE privacy_internal._msisdn_decrypt(a_number, 'default') = '+4520990006'}),
+	'1', 'a new row is under B');
+is($node->safe_psql('postgres', qq{SELECT jsonb_array_length(t->'rows') >= $subj_calls FROM jsonb_array_elements(privacy.export_subject('msisdn', '$subj')->'tables') t WHERE t->>'table' = 'telco.cdr'}),
+	't', 'the export finds the subscriber\'s calls under B');
+$node->safe_psql('postgres', qq{SELECT * FROM privacy.erase_subject('msisdn', '$subj')});
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM telco.cdr c JOIN public.truth t USING (cdr_id) WHERE t.a = '$subj'}),
+	'0', 'the erasure removes her calls');
+
+# With the rotation done, key A can go.
+set_keys($key_b);
+is($node->safe_psql('postgres', qq{SELECT privacy.export_subject('msisdn', '$called') ? 'tables'}),
+	't', 'without key A, exports run');
+$node->safe_psql('postgres', q{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+                               SELECT '+4520990007', NULL, now(), 1, 0, 'DK', 'voice'});
+pass('without key A, writes run');
+
+done_testing();
