@@ -876,7 +876,7 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 	 * The older key this relation's phone-number pseudonyms are still
 	 * under, until privacy.rekey() converts them (see "Key rotation").
 	 */
-	if (pr->has_fpe)
+	if (pr->has_fpe && pgp_rekey_tracked())
 	{
 		Oid			reltype[1] = {OIDOID};
 		Datum		relval[1] = {ObjectIdGetDatum(relid)};
@@ -1086,6 +1086,19 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 		out = padded;
 	}
 	return PointerGetDatum(out);
+}
+
+/*
+ * Whether the installed version of the extension records the relations a
+ * key rotation has not converted (privacy.rekey_pending, 0.16.0): a
+ * database at an older version runs this library too.
+ */
+bool
+pgp_rekey_tracked(void)
+{
+	Oid			nsp = get_namespace_oid("privacy", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rekey_pending", nsp));
 }
 
 /*

@@ -12,4 +12,6 @@
 
 extern void pgp_protect_init(void);
 
+extern bool pgp_rekey_tracked(void);
+
 #endif							/* PGP_PROTECT_H */

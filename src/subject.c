@@ -58,6 +58,7 @@
 #include "citus.h"
 #include "compat.h"
 #include "owner.h"
+#include "protect.h"
 #include "schema.h"
 
 #include "access/htup_details.h"
@@ -1694,6 +1695,7 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 	 * taken for another number: fail closed (src/sql/36_rekey.sql).  The
 	 * check runs only while some relation is pending.
 	 */
+	if (pgp_rekey_tracked())
 	{
 		Oid			ctypes[1] = {TEXTARRAYOID};
 		Datum		cvals[1] = {PG_GETARG_DATUM(0)};

@@ -256,6 +256,9 @@ def main():
     pre_dropped_views = {m.group(1) for _, x in sqlsplit.split(pre)
                          for m in [re.match(r'DROP\s+VIEW\s+(?:IF\s+EXISTS\s+)?([\w.]+)', x, re.I)] if m}
     new_ids = set()
+    # statements the hand-written part before the functions makes itself
+    # (a new table with its sequence, in the order it needs)
+    pre_stmts = {sqlsplit.norm(x) for _, x in sqlsplit.split(pre)}
     for _, s in new:
         if FUNC_RE.match(s):
             f = parse_function(s)
@@ -282,6 +285,8 @@ def main():
                 re.match(r'COMMENT\s+ON\s+VIEW\s+([\w.]+)', s, re.I).group(1) in pre_dropped_views:
             late.append(s)
         elif s.startswith('\\echo') or sqlsplit.norm(s) in old_other or s in new_schemas:
+            continue
+        elif sqlsplit.norm(s) in pre_stmts:
             continue
         elif re.match(r'CREATE\s+TABLE\s', s, re.I):
             name = re.match(r'CREATE\s+TABLE\s+([\w.]+)', s, re.I).group(1)

@@ -1,0 +1,1 @@
+-- Nothing after the functions: the changed view key_versions and the new view rekey_progress are generated.
