@@ -41,6 +41,7 @@
 #include "identifier.h"
 #include "keys.h"
 #include "owner.h"
+#include "protect.h"
 #include "pseudonym.h"
 #include "schema.h"
 
@@ -121,6 +122,12 @@ typedef struct ConsentReq
 	char	   *domain;
 	int			domain_len;
 	PgpKeyRef	ref;
+	char		pending_fp[PGP_FINGERPRINT_LEN + 1];	/* the older key the
+														 * relation's pseudonyms
+														 * are under until
+														 * privacy.rekey(), or "" */
+	PgpKey	   *pending_key;
+	uint64		pending_gen;
 } ConsentReq;
 
 typedef struct ConsentRel
@@ -924,6 +931,34 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 		cr->nreqs++;
 	}
 	MemoryContextSwitchTo(oldcxt);
+
+	/*
+	 * A stored phone-number pseudonym of a relation privacy.rekey() has not
+	 * converted is under the older key (src/sql/36_rekey.sql).
+	 */
+	for (i = 0; i < cr->nreqs; i++)
+	{
+		if (!cr->reqs[i].fpe || !pgp_rekey_tracked())
+			continue;
+		{
+			Oid			reltype[1] = {OIDOID};
+			Datum		relval[1] = {ObjectIdGetDatum(RelationGetRelid(rel))};
+
+			pgp_catalog_select("SELECT p.from_key FROM privacy.rekey_pending p"
+							   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							   1, reltype, relval);
+			if (SPI_processed > 0)
+			{
+				char	   *fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+				int			j;
+
+				if (fp != NULL && strlen(fp) == PGP_FINGERPRINT_LEN)
+					for (j = 0; j < cr->nreqs; j++)
+						strlcpy(cr->reqs[j].pending_fp, fp, sizeof(cr->reqs[j].pending_fp));
+			}
+		}
+		break;
+	}
 	SPI_finish();
 
 	cr->cxt = cxt;
@@ -1041,7 +1076,22 @@ row_subject(ConsentReq *rq, Datum d, bool stored)
 		PgpKey	   *k;
 
 		pgp_normalize_or_error(s, len, NULL, &res);
-		k = pgp_key_cached(&rq->ref, PGP_KP_MSISDN_FPE, rq->domain, rq->domain_len);
+		if (rq->pending_fp[0] != '\0')
+		{
+			/* under the older key until privacy.rekey() converts it */
+			if (rq->pending_key == NULL || rq->pending_gen != pgp_key_generation)
+			{
+				int			m = pgp_key_require(rq->pending_fp,
+												"The phone-number pseudonyms privacy.rekey() has not converted were");
+
+				rq->pending_key = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, rq->domain,
+												 rq->domain_len, PGP_KEY_VERSION);
+				rq->pending_gen = pgp_key_generation;
+			}
+			k = rq->pending_key;
+		}
+		else
+			k = pgp_key_cached(&rq->ref, PGP_KP_MSISDN_FPE, rq->domain, rq->domain_len);
 		pgp_msisdn_ff1(k, &res, rq->domain, rq->domain_len, true);
 		return cstring_to_text_with_len(res.number, res.ndigits + 1);
 	}
@@ -1085,6 +1135,13 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 	}
 	else
 		tuple = td->tg_trigtuple;
+
+	/*
+	 * privacy.rekey() converting the relation's phone-number pseudonyms
+	 * to the current key: the same subjects, nothing to check.
+	 */
+	if (oldtuple != NULL && pgp_rekeying(RelationGetRelid(rel)))
+		return PointerGetDatum(tuple);
 
 	cr = consent_rel_lookup(rel);
 

@@ -295,8 +295,14 @@ static bool protect_xact_cb_registered = false;
  */
 static Oid	rewrite_relid = InvalidOid;
 
-/* The relation whose msisdn_fpe pseudonyms privacy.rekey() converts now. */
+/*
+ * The relation whose msisdn_fpe pseudonyms privacy.rekey() converts now,
+ * and the executor nesting level of its UPDATE: a statement nested in it
+ * (a trigger of the table's owner writing the table again) is an ordinary
+ * write.
+ */
 static Oid	rekey_relid = InvalidOid;
+static int	rekey_depth = -1;
 
 /*
  * Relcache callback: forget the state of an invalidated relation, and of
@@ -1089,10 +1095,21 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
 }
 
 /*
- * Whether the installed version of the extension records the relations a
+ * pgp_rekeying: whether this firing is privacy.rekey()'s own UPDATE of the
+ * relation (not a statement nested in it), which changes no subject: the
+ * consent and restriction checks let it pass.
+ *
+ * pgp_rekey_tracked: whether the installed version of the extension records the relations a
  * key rotation has not converted (privacy.rekey_pending, 0.16.0): a
  * database at an older version runs this library too.
  */
+bool
+pgp_rekeying(Oid relid)
+{
+	return OidIsValid(rekey_relid) && rekey_relid == relid &&
+		protect_exec_depth == rekey_depth;
+}
+
 bool
 pgp_rekey_tracked(void)
 {
@@ -1272,7 +1289,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	 * msisdn_fpe column to itself; each pseudonym goes from the pending key
 	 * to the current one.  Nothing else of the row is touched.
 	 */
-	if (OidIsValid(rekey_relid) && rekey_relid == RelationGetRelid(rel) && oldtuple != NULL)
+	if (oldtuple != NULL && pgp_rekeying(RelationGetRelid(rel)))
 	{
 		if (pr->pending_fp[0] == '\0')
 			ereport(ERROR,
@@ -1569,6 +1586,7 @@ protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 	}
 
 	*mark = relid;
+	rekey_depth = protect_exec_depth + 1;	/* the UPDATE's level */
 	PG_TRY();
 	{
 		/* as the table's owner (src/owner.c) */
@@ -1578,6 +1596,7 @@ protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 	PG_FINALLY();
 	{
 		*mark = InvalidOid;
+		rekey_depth = -1;
 	}
 	PG_END_TRY();
 	return processed;

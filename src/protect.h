@@ -13,5 +13,6 @@
 extern void pgp_protect_init(void);
 
 extern bool pgp_rekey_tracked(void);
+extern bool pgp_rekeying(Oid relid);
 
 #endif							/* PGP_PROTECT_H */

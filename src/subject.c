@@ -2056,10 +2056,11 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privacy_internal._restrict_trigger() must be an AFTER UPDATE statement trigger with an old transition table")));
-	if (subject_erasing)
+	relid = RelationGetRelid(td->tg_relation);
+	/* the erasure's scrub, and privacy.rekey()'s conversion: no subject changes */
+	if (subject_erasing || pgp_rekeying(relid))
 		return PointerGetDatum(NULL);
 
-	relid = RelationGetRelid(td->tg_relation);
 	values[0] = ObjectIdGetDatum(relid);
 	two_steps = pgp_internal_func_exists("_restrict_hits", 2, argtypes);
 	if (SPI_connect() != SPI_OK_CONNECT)

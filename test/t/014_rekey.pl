@@ -90,6 +90,16 @@ my $export_before = $node->safe_psql('postgres',
 	qq{SELECT jsonb_array_length(t->'rows') FROM jsonb_array_elements(privacy.export_subject('msisdn', '$subj')->'tables') t WHERE t->>'table' = 'telco.cdr'});
 cmp_ok($export_before, '>=', $subj_calls, "the export finds the subscriber's calls under key A ($export_before)");
 
+# Consent for a purpose required on the A-number: the subscriber and the
+# other callers consented, one caller did not.
+my $other = $node->safe_psql('postgres', qq{SELECT min(a) FROM public.truth WHERE a <> '$subj'});
+my $third = $node->safe_psql('postgres', qq{SELECT max(a) FROM public.truth WHERE a NOT IN ('$subj', '$other')});
+$node->safe_psql('postgres', qq{
+SELECT privacy.define_purpose('call_analytics', 'consent', requires_consent => true);
+SELECT privacy.grant_consent('msisdn', t.a, 'call_analytics')
+  FROM (SELECT DISTINCT a FROM public.truth WHERE a <> '$other') t;
+SELECT privacy.require_consent('telco.cdr', 'a_number', 'call_analytics');});
+
 # The rotation: B first, A kept after it; the database accepts B.
 set_keys("$key_b,$key_a");
 my ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
@@ -119,14 +129,24 @@ my $cust = $node->safe_psql('postgres', q{SELECT min(customer_id) FROM telco.cus
 like($err, qr/phone-number pseudonyms of table telco\.cdr are not yet under the current key/,
 	'an export of a customer refuses too (her numbers lead to the CDRs)');
 
+# The consent check reads a stored number back under the key its
+# partition is under: an update of the subscriber's calls passes, one of
+# the caller without consent is refused.
+is($node->safe_psql('postgres', qq{WITH u AS (UPDATE telco.cdr c SET duration_s = duration_s + 1 FROM public.truth t
+                                     WHERE t.cdr_id = c.cdr_id AND t.a = '$subj' RETURNING 1) SELECT count(*) FROM u}),
+	$subj_calls, 'an update of her calls passes the consent check while they are under A');
+($st, $e) = fails(qq{UPDATE telco.cdr c SET duration_s = duration_s + 1 FROM public.truth t
+                     WHERE t.cdr_id = c.cdr_id AND t.a = '$other'});
+like($e, qr/no consent for purpose "call_analytics"/, 'an update of a call of the caller without consent is refused');
+
 # A row written now into a partition still under A is pseudonymized under A.
 my $first_part = $node->safe_psql('postgres',
 	q{SELECT tableoid::regclass FROM telco.cdr ORDER BY started_at LIMIT 1});
 $node->safe_psql('postgres', qq{
 INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
-SELECT '+4520990001', '+4520990002', min(started_at), 1, 0, 'DK', 'voice' FROM $first_part;
-INSERT INTO public.truth SELECT max(cdr_id), '+4520990001', '+4520990002' FROM telco.cdr});
-is($node->safe_psql('postgres', qq{SELECT privacy_internal._msisdn_decrypt(a_number, 'default') <> '+4520990001'
+SELECT '$third', '+4520990002', min(started_at), 1, 0, 'DK', 'voice' FROM $first_part;
+INSERT INTO public.truth SELECT max(cdr_id), '$third', '+4520990002' FROM telco.cdr});
+is($node->safe_psql('postgres', qq{SELECT privacy_internal._msisdn_decrypt(a_number, 'default') <> '$third'
                                      FROM telco.cdr WHERE cdr_id = (SELECT max(cdr_id) FROM public.truth)}),
 	't', 'a row written into a partition under A is not under B');
 
@@ -135,16 +155,21 @@ is($node->safe_psql('postgres', qq{SELECT privacy_internal._msisdn_decrypt(a_num
 is($node->safe_psql('postgres', qq{SELECT privacy_internal._rekey_rel('$first_part', 1000) > 0}), 't',
 	'one partition converted');
 my $other_part = $node->safe_psql('postgres',
-	qq{SELECT tableoid::regclass FROM telco.cdr WHERE tableoid <> '$first_part'::regclass ORDER BY started_at DESC LIMIT 1});
+	qq{SELECT c.tableoid::regclass FROM telco.cdr c JOIN public.truth t USING (cdr_id)
+	    WHERE c.tableoid <> '$first_part'::regclass AND t.a = '$third' ORDER BY c.started_at DESC LIMIT 1});
+# (without the consent requirement, whose check on the destination would
+# refuse the row first: it reads a moved row's number as written)
+$node->safe_psql('postgres', q{SELECT privacy.unrequire_consent('telco.cdr', 'a_number', 'call_analytics')});
 ($st, $e) = fails(qq{UPDATE telco.cdr SET started_at = (SELECT min(started_at) FROM $first_part)
-                     WHERE cdr_id = (SELECT min(cdr_id) FROM $other_part)});
+                     WHERE cdr_id = (SELECT min(c.cdr_id) FROM $other_part c JOIN public.truth t USING (cdr_id) WHERE t.a = '$third')});
 is($st, '55000', 'a row does not move between partitions under different keys');
 like($e, qr/before privacy\.rekey\(\) has converted both partitions/, '(saying why)');
+$node->safe_psql('postgres', q{SELECT privacy.require_consent('telco.cdr', 'a_number', 'call_analytics')});
 
 # Without key A listed, nothing can be written under it or converted from it.
 set_keys($key_b);
 ($st, $e) = fails(qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
-                     SELECT '+4520990003', NULL, min(started_at), 1, 0, 'DK', 'voice' FROM $other_part});
+                     SELECT '$third', NULL, min(started_at), 1, 0, 'DK', 'voice' FROM $other_part});
 is($st, '55000', 'without key A, a write into a partition under A refuses');
 like($e, qr/no key of fingerprint \Q$fp_a\E is loaded/, '(naming the key)');
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
@@ -162,7 +187,7 @@ my $held = $todo[ int(@todo / 2) ];
 my $app = $node->background_psql('postgres');
 $app->query_safe('BEGIN');
 $app->query_safe("INSERT INTO $held (a_number, b_number, started_at, duration_s, price, country, call_type)
-                  SELECT '+4520990004', '+4520990005', min(started_at), 1, 0, 'DK', 'voice' FROM $held");
+                  SELECT '$third', '+4520990005', min(started_at), 1, 0, 'DK', 'voice' FROM $held");
 my $rekeyer = $node->background_psql('postgres', on_error_stop => 0);
 $rekeyer->query_until(qr/rekeying/, "\\echo rekeying\nCALL privacy.rekey(600000);\n");
 $node->poll_query_until('postgres', qq{SELECT count(*) > 0 FROM pg_locks l WHERE l.relation = '$held'::regclass AND NOT l.granted})
@@ -178,8 +203,7 @@ is($node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progr
 	$done_before, 'after kill -9 the converted partitions stay converted');
 is($node->safe_psql('postgres', qq{SELECT count(*) FROM privacy.rekey_pending WHERE rel = '$held'::regclass}),
 	'1', 'the held partition is still pending');
-is($node->safe_psql('postgres', qq{SELECT count(*) FROM $held WHERE a_number IS NOT NULL
-                                     AND privacy_internal._msisdn_decrypt(a_number, 'default') = '+4520990004'}),
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM $held h WHERE NOT EXISTS (SELECT FROM public.truth t WHERE t.cdr_id = h.cdr_id)}),
 	'0', '(the insert of the killed session is gone, as its transaction)');
 # Every row of a converted partition reads back under B, and of a pending one only under A.
 is($node->safe_psql('postgres', q{
@@ -222,9 +246,9 @@ SELECT count(*) FROM telco.cdr c JOIN public.truth t USING (cdr_id)
 # New rows are under B; the subject is found and erased.
 $node->safe_psql('postgres', qq{
 INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
-SELECT '+4520990006', NULL, min(started_at), 1, 0, 'DK', 'voice' FROM $held});
+SELECT '$third', '+4520990006', min(started_at), 1, 0, 'DK', 'voice' FROM $held});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM telco.cdr
-                                   WHERE privacy_internal._msisdn_decrypt(a_number, 'default') = '+4520990006'}),
+                                   WHERE privacy_internal._msisdn_decrypt(b_number, 'default') = '+4520990006'}),
 	'1', 'a new row is under B');
 is($node->safe_psql('postgres', qq{SELECT jsonb_array_length(t->'rows') >= $subj_calls FROM jsonb_array_elements(privacy.export_subject('msisdn', '$subj')->'tables') t WHERE t->>'table' = 'telco.cdr'}),
 	't', 'the export finds the subscriber\'s calls under B');
@@ -236,8 +260,8 @@ is($node->safe_psql('postgres', qq{SELECT count(*) FROM telco.cdr c JOIN public.
 set_keys($key_b);
 is($node->safe_psql('postgres', qq{SELECT privacy.export_subject('msisdn', '$called') ? 'tables'}),
 	't', 'without key A, exports run');
-$node->safe_psql('postgres', q{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
-                               SELECT '+4520990007', NULL, now(), 1, 0, 'DK', 'voice'});
+$node->safe_psql('postgres', qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+                               SELECT '$third', NULL, now(), 1, 0, 'DK', 'voice'});
 pass('without key A, writes run');
 
 done_testing();
