@@ -201,7 +201,7 @@ WITH api(name) AS (VALUES
   ('is_restricted'), ('k_anonymity'), ('key_fingerprint'), ('lookup_value'), ('mask_account'), ('mask_address'),
   ('mask_email'), ('mask_msisdn'), ('mask_name'), ('mask_role'), ('normalize_msisdn'),
   ('open_request'), ('protect'), ('pseudonymize'), ('pseudonymize_email'), ('pseudonymize_msisdn'),
-  ('purge'), ('register_column'), ('register_table'), ('reidentify_msisdn'), ('release_hold'), ('replay_erasures'), ('fork_erasure_ledger'),
+  ('purge'), ('register_column'), ('register_table'), ('reidentify_msisdn'), ('rekey'), ('release_hold'), ('replay_erasures'), ('fork_erasure_ledger'),
   ('require_consent'), ('restrict_subject'), ('revoke_domain'), ('run_purge'), ('schedule_purge'),
   ('set_mask'), ('set_purpose'), ('set_retention'), ('set_subject_table'), ('unmask_role'), ('unprotect'), ('unpublish'),
   ('unregister_column'), ('unregister_table'), ('unrequire_consent'), ('unrestrict_subject'),

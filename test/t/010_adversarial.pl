@@ -727,6 +727,16 @@ is($restored->safe_psql('dst', q{SELECT privacy.pseudonymize_msisdn('+4520123456
 	ok($o eq '+4520123456' || $e =~ /ERROR/,
 		'after the key change a row written under the old key re-identifies right or fails, never to another number');
 }
+# With the replaced key listed after the new one, rekey converts the CDRs'
+# numbers: the row then re-identifies right under the new key.
+$restored->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$dir/b.key, $dir/a.key'});
+$restored->reload;
+$restored->poll_query_until('dst', q{SELECT current_setting('pg_privacy.key_file') LIKE '%a.key'})
+  or die 'the key setting was not reloaded';
+$restored->safe_psql('dst', 'CALL privacy.rekey()');
+is($restored->safe_psql('dst', q{SELECT privacy.reidentify_msisdn(a_number) FROM telco.cdr WHERE id = 3}), '+4520123456',
+	'after rekey a row written under the replaced key re-identifies right under the new key');
+is($restored->safe_psql('dst', 'SELECT count(*) FROM privacy.rekey_pending'), '0', '(nothing left under the replaced key)');
 
 # ---------------------------------------------------------------------------
 # 6. A key file swapped under an open session, then reloaded

@@ -1,0 +1,120 @@
+-- Key rotation: CALL privacy.rekey() converting the CDRs' A- and B-numbers
+-- (1M rows at scale 200, two msisdn_fpe columns, 25 monthly partitions)
+-- from the replaced key to the new one, against the hand-written UPDATE
+-- that writes the same values: the same numbers in clear in an
+-- unprotected table with the same indexes, each pseudonymized under the
+-- new key by pseudonymize_msisdn.  The UPDATE computes one FF1 per value;
+-- rekey decrypts under the old key and encrypts under the new one, and
+-- commits per partition.  Runs last: it changes the database's key (twice,
+-- for two rounds of rekey; three rounds of the UPDATE, each on a fresh
+-- copy after a checkpoint).
+SET client_min_messages = warning;
+
+SELECT count(DISTINCT r.tbl) AS fpe_tables, count(*) AS fpe_relations FROM privacy_internal._rekey_relations() r \gset
+SELECT :fpe_tables = 1 AS only_cdr \gset
+\if :only_cdr
+\else
+  \echo 'rekey bench: a table other than telco.cdr has msisdn_fpe columns; rekey would convert it too'
+  \quit
+\endif
+
+-- The numbers in clear, as the hand-written variant starts from them.
+DROP TABLE IF EXISTS bench.rekey_clear;
+CREATE TABLE bench.rekey_clear AS
+  SELECT cdr_id, privacy_internal._msisdn_decrypt(a_number, 'default') AS a_number,
+         privacy_internal._msisdn_decrypt(b_number, 'default') AS b_number, started_at
+    FROM telco.cdr;
+SELECT count(*) AS ncdr FROM bench.rekey_clear \gset
+
+DROP TABLE IF EXISTS bench.rekey_result;
+CREATE TABLE bench.rekey_result (variant text, round int, ms numeric, rows bigint);
+
+-- Two more keys, next to the data set's CSV (outside the data directory).
+SELECT current_setting('pg_privacy.key_file') AS key_a \gset
+\set key_b :csv '.rekey-b.key'
+\set key_c :csv '.rekey-c.key'
+COPY (SELECT encode(gen_random_bytes(32), 'hex')) TO :'key_b';
+COPY (SELECT encode(gen_random_bytes(32), 'hex')) TO :'key_c';
+
+CREATE OR REPLACE FUNCTION bench.hand_copy() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  DROP TABLE IF EXISTS bench.rekey_hand;
+  CREATE TABLE bench.rekey_hand AS SELECT * FROM bench.rekey_clear;
+  CREATE INDEX ON bench.rekey_hand (a_number);
+  CREATE INDEX ON bench.rekey_hand (b_number);
+  CREATE INDEX ON bench.rekey_hand (started_at);
+END $$;
+CREATE OR REPLACE FUNCTION bench.t0() RETURNS void LANGUAGE sql AS $$
+  SELECT set_config('bench.t0', clock_timestamp()::text, false);
+$$;
+CREATE OR REPLACE FUNCTION bench.rekey_record(v text, r int, nrows bigint) RETURNS void LANGUAGE sql AS $$
+  INSERT INTO bench.rekey_result
+  SELECT v, r, round((extract(epoch FROM clock_timestamp() - current_setting('bench.t0')::timestamptz) * 1000)::numeric, 1), nrows;
+$$;
+CREATE OR REPLACE FUNCTION bench.set_keys(k text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('ALTER SYSTEM SET pg_privacy.key_file = %L', k);
+  PERFORM pg_reload_conf();
+END $$;
+
+-- Round 1: key B replaces A.
+SELECT fingerprint AS fp_a FROM privacy.key_state \gset
+SELECT bench.set_keys(:'key_b' || ', ' || :'key_a') \g /dev/null
+SELECT pg_sleep(0.5) \g /dev/null
+\c
+SET client_min_messages = warning;
+SELECT privacy.accept_key_change(:'fp_a') \g /dev/null
+
+-- The hand-written UPDATE, three rounds under key B.
+\o /dev/null
+SELECT stmt FROM (
+  SELECT r, o, stmt FROM generate_series(1, 3) r, LATERAL (VALUES
+    (1, 'SELECT bench.hand_copy()'),
+    (2, 'VACUUM ANALYZE bench.rekey_hand'),
+    (3, 'CHECKPOINT'),
+    (4, 'SELECT bench.t0()'),
+    (5, 'UPDATE bench.rekey_hand SET a_number = privacy.pseudonymize_msisdn(a_number), b_number = privacy.pseudonymize_msisdn(b_number)'),
+    (6, format($q$SELECT bench.rekey_record('hand UPDATE', %s, (SELECT count(*) FROM bench.rekey_hand))$q$, r))
+  ) s(o, stmt)
+) q ORDER BY r, o \gexec
+\o
+
+-- rekey, round 1 (A to B)
+VACUUM ANALYZE telco.cdr;
+CHECKPOINT;
+SELECT bench.t0() \g /dev/null
+CALL privacy.rekey();
+SELECT bench.rekey_record('rekey', 1, (SELECT sum(rows) FROM privacy.rekey_log WHERE to_key = privacy.key_fingerprint())) \g /dev/null
+-- the same values as the hand-written UPDATE's
+SELECT count(*) AS differ FROM telco.cdr c JOIN bench.rekey_hand h USING (cdr_id)
+ WHERE c.a_number IS DISTINCT FROM h.a_number OR c.b_number IS DISTINCT FROM h.b_number \gset
+
+-- rekey, round 2 (B to C)
+SELECT bench.set_keys(:'key_c' || ', ' || :'key_b' || ', ' || :'key_a') \g /dev/null
+SELECT pg_sleep(0.5) \g /dev/null
+\c
+SET client_min_messages = warning;
+SELECT fingerprint AS fp_b FROM privacy.key_state \gset
+SELECT privacy.accept_key_change(:'fp_b') \g /dev/null
+VACUUM ANALYZE telco.cdr;
+CHECKPOINT;
+SELECT bench.t0() \g /dev/null
+CALL privacy.rekey();
+SELECT bench.rekey_record('rekey', 2, (SELECT sum(rows) FROM privacy.rekey_log WHERE to_key = privacy.key_fingerprint())) \g /dev/null
+
+CREATE OR REPLACE VIEW bench.rekey_best AS
+  SELECT DISTINCT ON (variant) variant, ms, rows FROM bench.rekey_result ORDER BY variant, ms;
+
+\echo
+\echo '== Key rotation: rekey of the CDRs (two msisdn_fpe columns) against the hand-written UPDATE (best of 2 and 3 rounds)'
+SELECT variant, ms, round(ms * 1000000 / NULLIF(rows, 0)) AS "ns/row", rows FROM bench.rekey_best ORDER BY ms;
+
+SELECT measure, ratio, target, result FROM (
+  SELECT 1 AS o, 'rekey 1M CDRs (2 FPE columns) / hand UPDATE' AS measure, round(k.ms / h.ms, 2) AS ratio,
+         '<= 2' AS target,
+         CASE WHEN k.ms / h.ms <= 2 AND k.rows = :ncdr AND :differ = 0 THEN 'met'
+              WHEN :differ <> 0 THEN 'NOT MET: values differ' ELSE 'NOT MET' END AS result
+    FROM bench.rekey_best k, bench.rekey_best h WHERE k.variant = 'rekey' AND h.variant = 'hand UPDATE'
+) s ORDER BY o;
+
+DROP TABLE bench.rekey_hand, bench.rekey_clear;
