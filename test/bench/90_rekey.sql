@@ -1,8 +1,9 @@
 -- Key rotation: CALL privacy.rekey() converting the CDRs' A- and B-numbers
--- (1M rows at scale 200, two msisdn_fpe columns, 25 monthly partitions)
+-- (1M rows at scale 200, two msisdn_fpe columns, 24 monthly partitions and
+-- a default one, each number and the time indexed)
 -- from the replaced key to the new one, against the hand-written UPDATE
 -- that writes the same values: the same numbers in clear in an
--- unprotected table with the same indexes, each pseudonymized under the
+-- unprotected table of the same layout and indexes, each pseudonymized under the
 -- new key by pseudonymize_msisdn.  The UPDATE computes one FF1 per value;
 -- rekey decrypts under the old key and encrypts under the new one, and
 -- commits per partition.  Runs last: it changes the database's key (twice,
@@ -10,21 +11,54 @@
 -- copy after a checkpoint).
 SET client_min_messages = warning;
 
-SELECT count(DISTINCT r.tbl) AS fpe_tables, count(*) AS fpe_relations FROM privacy_internal._rekey_relations() r \gset
-SELECT :fpe_tables = 1 AS only_cdr \gset
-\if :only_cdr
+SELECT privacy.define_purpose('bench_rekey', 'legal_obligation')
+ WHERE NOT EXISTS (SELECT FROM privacy.purpose WHERE name = 'bench_rekey') \g /dev/null
+
+-- The CDRs partitioned by month like telco.cdr (24 months and a default
+-- partition), indexed on both numbers and the time; protected (the CDRs'
+-- numbers pseudonymized under key A on the way in) or not.
+CREATE OR REPLACE FUNCTION bench.rekey_part(t text, protected boolean) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+  m int;
+  lo timestamptz;
+  tbl regclass;
+BEGIN
+  EXECUTE format('DROP TABLE IF EXISTS bench.%I', t);
+  EXECUTE format('CREATE TABLE bench.%I (LIKE telco.cdr) PARTITION BY RANGE (started_at)', t);
+  FOR m IN 0..23 LOOP
+    lo := (timestamp '2024-12-01' + make_interval(months => m)) AT TIME ZONE 'Europe/Copenhagen';
+    EXECUTE format('CREATE TABLE bench.%I PARTITION OF bench.%I FOR VALUES FROM (%L) TO (%L)',
+                   t || '_p' || lpad(m::text, 2, '0'), t, lo,
+                   (timestamp '2024-12-01' + make_interval(months => m + 1)) AT TIME ZONE 'Europe/Copenhagen');
+  END LOOP;
+  EXECUTE format('CREATE TABLE bench.%I PARTITION OF bench.%I DEFAULT', t || '_default', t);
+  EXECUTE format('CREATE INDEX ON bench.%I (a_number)', t);
+  EXECUTE format('CREATE INDEX ON bench.%I (b_number)', t);
+  EXECUTE format('CREATE INDEX ON bench.%I (started_at)', t);
+  tbl := format('bench.%I', t)::regclass;
+  IF protected THEN
+    PERFORM privacy.register_table(tbl, 'bench_rekey');
+    PERFORM privacy.register_column(tbl, 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+    PERFORM privacy.register_column(tbl, 'b_number', 'phone', identifies => 'msisdn', link => 'mention', protect => 'msisdn_fpe');
+    PERFORM privacy.protect(tbl);
+  END IF;
+END $$;
+
+SELECT bench.rekey_part('rekey_cdr', true) \g /dev/null
+INSERT INTO bench.rekey_cdr SELECT * FROM telco.cdr ORDER BY started_at;
+-- the numbers as the switch delivered them, in a table of the same layout
+SELECT bench.rekey_part('rekey_clear', false) \g /dev/null
+INSERT INTO bench.rekey_clear SELECT * FROM telco.cdr ORDER BY started_at;
+SELECT count(*) AS ncdr FROM bench.rekey_clear \gset
+
+SELECT string_agg(DISTINCT r.tbl::text, ', ') AS others FROM privacy_internal._rekey_relations() r
+ WHERE r.tbl <> 'bench.rekey_cdr'::regclass \gset
+SELECT :'others' = '' AS alone \gset
+\if :alone
 \else
-  \echo 'rekey bench: a table other than telco.cdr has msisdn_fpe columns; rekey would convert it too'
+  \echo 'rekey bench: other tables have msisdn_fpe columns (' :'others' '); rekey would convert them too'
   \quit
 \endif
-
--- The numbers in clear, as the hand-written variant starts from them.
-DROP TABLE IF EXISTS bench.rekey_clear;
-CREATE TABLE bench.rekey_clear AS
-  SELECT cdr_id, privacy_internal._msisdn_decrypt(a_number, 'default') AS a_number,
-         privacy_internal._msisdn_decrypt(b_number, 'default') AS b_number, started_at
-    FROM telco.cdr;
-SELECT count(*) AS ncdr FROM bench.rekey_clear \gset
 
 DROP TABLE IF EXISTS bench.rekey_result;
 CREATE TABLE bench.rekey_result (variant text, round int, ms numeric, rows bigint);
@@ -38,11 +72,8 @@ COPY (SELECT encode(gen_random_bytes(32), 'hex')) TO :'key_c';
 
 CREATE OR REPLACE FUNCTION bench.hand_copy() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-  DROP TABLE IF EXISTS bench.rekey_hand;
-  CREATE TABLE bench.rekey_hand AS SELECT * FROM bench.rekey_clear;
-  CREATE INDEX ON bench.rekey_hand (a_number);
-  CREATE INDEX ON bench.rekey_hand (b_number);
-  CREATE INDEX ON bench.rekey_hand (started_at);
+  PERFORM bench.rekey_part('rekey_hand', false);
+  INSERT INTO bench.rekey_hand SELECT * FROM bench.rekey_clear ORDER BY started_at;
 END $$;
 CREATE OR REPLACE FUNCTION bench.t0() RETURNS void LANGUAGE sql AS $$
   SELECT set_config('bench.t0', clock_timestamp()::text, false);
@@ -80,13 +111,13 @@ SELECT stmt FROM (
 \o
 
 -- rekey, round 1 (A to B)
-VACUUM ANALYZE telco.cdr;
+VACUUM ANALYZE bench.rekey_cdr;
 CHECKPOINT;
 SELECT bench.t0() \g /dev/null
 CALL privacy.rekey();
 SELECT bench.rekey_record('rekey', 1, (SELECT sum(rows) FROM privacy.rekey_log WHERE to_key = privacy.key_fingerprint())) \g /dev/null
 -- the same values as the hand-written UPDATE's
-SELECT count(*) AS differ FROM telco.cdr c JOIN bench.rekey_hand h USING (cdr_id)
+SELECT count(*) AS differ FROM bench.rekey_cdr c JOIN bench.rekey_hand h USING (cdr_id)
  WHERE c.a_number IS DISTINCT FROM h.a_number OR c.b_number IS DISTINCT FROM h.b_number \gset
 
 -- rekey, round 2 (B to C)
@@ -96,7 +127,7 @@ SELECT pg_sleep(0.5) \g /dev/null
 SET client_min_messages = warning;
 SELECT fingerprint AS fp_b FROM privacy.key_state \gset
 SELECT privacy.accept_key_change(:'fp_b') \g /dev/null
-VACUUM ANALYZE telco.cdr;
+VACUUM ANALYZE bench.rekey_cdr;
 CHECKPOINT;
 SELECT bench.t0() \g /dev/null
 CALL privacy.rekey();
@@ -118,3 +149,7 @@ SELECT measure, ratio, target, result FROM (
 ) s ORDER BY o;
 
 DROP TABLE bench.rekey_hand, bench.rekey_clear;
+SELECT privacy.unprotect('bench.rekey_cdr') \g /dev/null
+SELECT privacy.unregister_table('bench.rekey_cdr') \g /dev/null
+DROP TABLE bench.rekey_cdr;
+SELECT privacy.drop_purpose('bench_rekey') \g /dev/null
