@@ -51,7 +51,7 @@ SELECT bench.rekey_part('rekey_clear', false) \g /dev/null
 INSERT INTO bench.rekey_clear SELECT * FROM telco.cdr ORDER BY started_at;
 SELECT count(*) AS ncdr FROM bench.rekey_clear \gset
 
-SELECT string_agg(DISTINCT r.tbl::text, ', ') AS others FROM privacy_internal._rekey_relations() r
+SELECT COALESCE(string_agg(DISTINCT r.tbl::text, ', '), '') AS others FROM privacy_internal._rekey_relations() r
  WHERE r.tbl <> 'bench.rekey_cdr'::regclass \gset
 SELECT :'others' = '' AS alone \gset
 \if :alone
