@@ -82,15 +82,11 @@ CREATE OR REPLACE FUNCTION bench.rekey_record(v text, r int, nrows bigint) RETUR
   INSERT INTO bench.rekey_result
   SELECT v, r, round((extract(epoch FROM clock_timestamp() - current_setting('bench.t0')::timestamptz) * 1000)::numeric, 1), nrows;
 $$;
-CREATE OR REPLACE FUNCTION bench.set_keys(k text) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE format('ALTER SYSTEM SET pg_privacy.key_file = %L', k);
-  PERFORM pg_reload_conf();
-END $$;
 
 -- Round 1: key B replaces A.
 SELECT fingerprint AS fp_a FROM privacy.key_state \gset
-SELECT bench.set_keys(:'key_b' || ', ' || :'key_a') \g /dev/null
+SELECT format('ALTER SYSTEM SET pg_privacy.key_file = %L', :'key_b' || ', ' || :'key_a') \gexec
+SELECT pg_reload_conf() \g /dev/null
 SELECT pg_sleep(0.5) \g /dev/null
 \c
 SET client_min_messages = warning;
@@ -121,7 +117,8 @@ SELECT count(*) AS differ FROM bench.rekey_cdr c JOIN bench.rekey_hand h USING (
  WHERE c.a_number IS DISTINCT FROM h.a_number OR c.b_number IS DISTINCT FROM h.b_number \gset
 
 -- rekey, round 2 (B to C)
-SELECT bench.set_keys(:'key_c' || ', ' || :'key_b' || ', ' || :'key_a') \g /dev/null
+SELECT format('ALTER SYSTEM SET pg_privacy.key_file = %L', :'key_c' || ', ' || :'key_b' || ', ' || :'key_a') \gexec
+SELECT pg_reload_conf() \g /dev/null
 SELECT pg_sleep(0.5) \g /dev/null
 \c
 SET client_min_messages = warning;
@@ -148,6 +145,9 @@ SELECT measure, ratio, target, result FROM (
     FROM bench.rekey_best k, bench.rekey_best h WHERE k.variant = 'rekey' AND h.variant = 'hand UPDATE'
 ) s ORDER BY o;
 
+-- the bench cluster's key as it was (the later parts of a run, if any, use it)
+SELECT format('ALTER SYSTEM SET pg_privacy.key_file = %L', :'key_a') \gexec
+SELECT pg_reload_conf() \g /dev/null
 DROP TABLE bench.rekey_hand, bench.rekey_clear;
 SELECT privacy.unprotect('bench.rekey_cdr') \g /dev/null
 SELECT privacy.unregister_table('bench.rekey_cdr') \g /dev/null
