@@ -67,8 +67,9 @@ CREATE TABLE bench.rekey_result (variant text, round int, ms numeric, rows bigin
 SELECT current_setting('pg_privacy.key_file') AS key_a \gset
 \set key_b :csv '.rekey-b.key'
 \set key_c :csv '.rekey-c.key'
-COPY (SELECT encode(gen_random_bytes(32), 'hex')) TO :'key_b';
-COPY (SELECT encode(gen_random_bytes(32), 'hex')) TO :'key_c';
+\setenv PGP_BENCH_KEY_B :key_b
+\setenv PGP_BENCH_KEY_C :key_c
+\! umask 077; openssl rand -hex 32 > "$PGP_BENCH_KEY_B"; openssl rand -hex 32 > "$PGP_BENCH_KEY_C"
 
 CREATE OR REPLACE FUNCTION bench.hand_copy() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
