@@ -112,7 +112,7 @@ VACUUM ANALYZE bench.rekey_cdr;
 CHECKPOINT;
 SELECT bench.t0() \g /dev/null
 CALL privacy.rekey();
-SELECT bench.rekey_record('rekey', 1, (SELECT sum(rows) FROM privacy.rekey_log WHERE to_key = privacy.key_fingerprint())) \g /dev/null
+SELECT bench.rekey_record('rekey', 1, (SELECT sum(rows) FROM privacy.rekey_log WHERE to_key = privacy.key_fingerprint())::bigint) \g /dev/null
 -- the same values as the hand-written UPDATE's
 SELECT count(*) AS differ FROM bench.rekey_cdr c JOIN bench.rekey_hand h USING (cdr_id)
  WHERE c.a_number IS DISTINCT FROM h.a_number OR c.b_number IS DISTINCT FROM h.b_number \gset
@@ -129,7 +129,7 @@ VACUUM ANALYZE bench.rekey_cdr;
 CHECKPOINT;
 SELECT bench.t0() \g /dev/null
 CALL privacy.rekey();
-SELECT bench.rekey_record('rekey', 2, (SELECT sum(rows) FROM privacy.rekey_log WHERE to_key = privacy.key_fingerprint())) \g /dev/null
+SELECT bench.rekey_record('rekey', 2, (SELECT sum(rows) FROM privacy.rekey_log WHERE to_key = privacy.key_fingerprint())::bigint) \g /dev/null
 
 CREATE OR REPLACE VIEW bench.rekey_best AS
   SELECT DISTINCT ON (variant) variant, ms, rows FROM bench.rekey_result ORDER BY variant, ms;
