@@ -799,8 +799,8 @@ check_database_key(void)
 						   "the loaded key has fingerprint %s.", stored, loaded),
 				 errhint("Install the key file of fingerprint %s and reload the configuration. "
 						 "If the key was replaced on purpose, declare it with SELECT privacy.accept_key_change('%s'), "
-						 "and keep the replaced key's file listed after the new one in pg_privacy.key_file; "
-						 "existing pseudonyms are not converted.", stored, stored)));
+						 "keep the replaced key's file listed after the new one in pg_privacy.key_file, "
+						 "and convert the phone-number pseudonyms with CALL privacy.rekey().", stored, stored)));
 	if (stored != NULL || pgp_citus_worker())
 		pgp_key_checked = pgp_key_generation;
 }

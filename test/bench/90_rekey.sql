@@ -146,9 +146,6 @@ SELECT measure, ratio, target, result FROM (
     FROM bench.rekey_best k, bench.rekey_best h WHERE k.variant = 'rekey' AND h.variant = 'hand UPDATE'
 ) s ORDER BY o;
 
--- the bench cluster's key as it was (the later parts of a run, if any, use it)
-SELECT format('ALTER SYSTEM SET pg_privacy.key_file = %L', :'key_a') \gexec
-SELECT pg_reload_conf() \g /dev/null
 DROP TABLE bench.rekey_hand, bench.rekey_clear;
 SELECT privacy.unprotect('bench.rekey_cdr') \g /dev/null
 SELECT privacy.unregister_table('bench.rekey_cdr') \g /dev/null
