@@ -177,23 +177,32 @@ BEGIN
   IF NOT FOUND THEN
     RETURN NULL;
   END IF;
-  IF NOT EXISTS (SELECT FROM privacy_internal._rekey_relations() r WHERE r.rel OPERATOR(pg_catalog.=) p.rel) THEN
-    -- dropped, detached or unprotected since: nothing of ours to convert
-    DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
-    RETURN NULL;
-  END IF;
   IF NOT privacy_internal._key_listed(p.from_key) THEN
     RAISE EXCEPTION 'no key of fingerprint % is loaded', p.from_key
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.format('The phone-number pseudonyms of %s are under that key; they can be converted only with it.', p.rel),
             HINT = 'List that key''s file after the current one in pg_privacy.key_file and reload the configuration (privacy.key_versions).';
   END IF;
+  -- Writers wait while this relation is converted, so that each relation
+  -- is under one key when this commits.  Taken first: while it waits for
+  -- a writer, this transaction holds no other lock (the purge may drop
+  -- other partitions meanwhile).
+  IF EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
+    PERFORM pg_catalog.set_config('lock_timeout', lock_timeout_ms::text, true);
+    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', p.rel);
+    PERFORM pg_catalog.set_config('lock_timeout', '0', true);
+  END IF;
+  -- dropped, detached or unprotected since: nothing of ours to convert
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
+     OR NOT (p.rel OPERATOR(pg_catalog.=) p.tbl
+             OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+     OR NOT EXISTS (SELECT FROM privacy.registered_column c
+                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+     OR NOT privacy_internal._has_protect_trigger(p.tbl) THEN
+    DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+    RETURN NULL;
+  END IF;
   PERFORM privacy_internal._check_protection(p.tbl);
-  PERFORM pg_catalog.set_config('lock_timeout', lock_timeout_ms::text, true);
-  -- writers wait while this relation is converted, so that each relation
-  -- is under one key when this commits
-  EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', p.rel);
-  PERFORM pg_catalog.set_config('lock_timeout', '0', true);
   SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
     FROM privacy.registered_column c
    WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe';

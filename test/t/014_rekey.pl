@@ -194,6 +194,19 @@ $node->poll_query_until('postgres', qq{SELECT count(*) > 0 FROM pg_locks l WHERE
   or die 'rekey did not reach the held partition';
 my $done_before = $node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'});
 cmp_ok($done_before, '>', 1, "rekey converted partitions before the held one ($done_before), visible from another session");
+# Meanwhile writes to the other partitions, converted or not, go on.
+my $later_part = $node->safe_psql('postgres', qq{SELECT min(c.tableoid::regclass::text) FROM telco.cdr c
+  JOIN privacy.rekey_pending p ON p.rel = c.tableoid::regclass WHERE c.tableoid <> '$held'::regclass});
+($ret, $out, $err) = $node->psql('postgres', qq{SET lock_timeout = '2s';
+WITH i AS (INSERT INTO $later_part (a_number, b_number, started_at, duration_s, price, country, call_type)
+           SELECT '$third', '+4520990011', min(started_at), 1, 0, 'DK', 'voice' FROM $later_part RETURNING cdr_id)
+INSERT INTO public.truth SELECT cdr_id, '$third', '+4520990011' FROM i;
+WITH i AS (INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+           SELECT '$third', '+4520990012', min(started_at), 1, 0, 'DK', 'voice' FROM $first_part RETURNING cdr_id)
+INSERT INTO public.truth SELECT cdr_id, '$third', '+4520990012' FROM i;});
+is($ret, 0, 'while rekey waits for one partition, rows are written into a pending one and a converted one');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM pg_locks l WHERE l.relation = '$held'::regclass AND NOT l.granted}),
+	'1', 'rekey is still waiting for the held partition');
 my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL privacy.rekey%' AND state = 'active'});
 kill 'KILL', $pid;
 eval { $app->quit; };
@@ -218,6 +231,21 @@ SELECT count(*) FROM telco.cdr c JOIN public.truth t USING (cdr_id)
    AND privacy_internal._msisdn_decrypt(c.a_number, 'default') = t.a}),
 	'0', 'no number of a pending partition reads back under B (they are under A)');
 
+# Between conversions the purge runs (the expired rows: the first ten days
+# of the oldest partition); with a legal hold on a number it refuses on
+# the CDRs, whose held numbers it cannot look up yet.
+$node->safe_psql('postgres', q{SELECT privacy.set_retention('telco.cdr', 'started_at',
+  date_trunc('day', now() - (SELECT min(started_at) + interval '10 days' FROM telco.cdr)))});
+my $hold = $node->safe_psql('postgres', qq{SELECT privacy.hold('msisdn', '$other', 'litigation')});
+($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, 'telco.cdr', 2000, 0)},
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/not yet under the current key/, 'with a legal hold on a number, the purge of the CDRs refuses while they are pending');
+$node->safe_psql('postgres', qq{SELECT privacy.release_hold($hold)});
+my $before_purge = $node->safe_psql('postgres', 'SELECT count(*) FROM telco.cdr');
+($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, 'telco.cdr', 2000, 0)});
+is($ret, 0, 'without a hold, the purge runs while partitions are pending');
+cmp_ok($node->safe_psql('postgres', 'SELECT count(*) FROM telco.cdr'), '<', $before_purge, '(and purges)');
+$node->safe_psql('postgres', q{DELETE FROM public.truth t WHERE NOT EXISTS (SELECT FROM telco.cdr c WHERE c.cdr_id = t.cdr_id)});
 # Resumed: the next CALL converts the rest.
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 is($ret, 0, 'CALL privacy.rekey() again finishes');
