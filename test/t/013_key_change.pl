@@ -128,6 +128,10 @@ is($ret, 0, 'accept_key_change declares it');
 unlike($err, qr/WARNING/, '... with no warning: the replaced key stays listed');
 is($node->safe_psql('postgres', 'SELECT privacy.verify_audit_log() IS NULL'), 't',
 	'verify_audit_log checks the entries made under A with A, and those under B with B');
+# the CDRs' phone-number pseudonyms, converted from A to B
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+like($err, qr/rekeyed \d+ relation\(s\)/, 'rekey converts the CDRs\' numbers to key B');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_pending'), '0', '(none is left under A)');
 
 # the 0.7.0 database: its key change and, in the same transaction, a
 # restriction under B (the transaction began under A); the update
@@ -370,6 +374,7 @@ is($node->safe_psql('postgres', qq{SELECT database_id <> '$chain_before' AND sou
 like($err, qr/no key of fingerprint \Q$fp_b\E is loaded/,
 	'back under A, the restrictions made under B (not listed) fail closed: any subject\'s update refuses, naming B');
 set_keys($node, "$key_a, $key_b");
+$node->safe_psql('postgres', 'CALL privacy.rekey()');
 $node->safe_psql('postgres', qq{SELECT privacy.unrestrict_subject('customer', '$z')});
 is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.restriction WHERE origin = 'request'}), '0',
 	'with both listed, unrestrict_subject lifts what was made under A and under B');
