@@ -140,6 +140,32 @@ BEGIN
   conn := NULL;
   stored := NULL;
 
+  -- 2c. Key rotation: relations whose phone-number pseudonyms are still
+  -- under a replaced key (src/sql/36_rekey.sql).
+  area := 'key rotation';
+  SELECT pg_catalog.count(*),
+         pg_catalog.count(*) FILTER (WHERE NOT privacy_internal._key_listed(p.from_key)),
+         pg_catalog.string_agg(DISTINCT p.tbl::text, ', '),
+         pg_catalog.string_agg(DISTINCT p.from_key, ', ')
+    INTO n, m, conn, stored
+    FROM privacy.rekey_pending p;
+  IF m OPERATOR(pg_catalog.>) 0 THEN
+    status := 'error';
+    detail := pg_catalog.format('%s relation(s) of %s hold phone-number pseudonyms under a key pg_privacy.key_file does not list (%s)', m, conn, stored);
+    hint := 'List that key''s file after the current one and reload: until then writes to those relations refuse; then run CALL privacy.rekey().';
+  ELSIF n OPERATOR(pg_catalog.>) 0 THEN
+    status := 'warning';
+    detail := pg_catalog.format('%s relation(s) of %s hold phone-number pseudonyms under the replaced key %s: export, erasure and restriction of the subjects they may hold refuse until they are converted', n, conn, stored);
+    hint := 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left).';
+  ELSE
+    status := 'ok';
+    detail := 'every phone-number pseudonym is under the current key';
+    hint := NULL;
+  END IF;
+  RETURN NEXT;
+  conn := NULL;
+  stored := NULL;
+
   -- 3. The purge: scheduled with pg_cron, and its last run.
   area := 'purge';
   SELECT pg_catalog.count(*) INTO npolicies FROM privacy.retention_policy;

@@ -112,6 +112,9 @@ is($node->safe_psql('postgres', qq{SELECT rekey_relations || ' ' || needed FROM 
 	"$nparts true", 'key_versions: every CDR partition still needs key A');
 is($node->safe_psql('postgres', q{SELECT relations_done || ' ' || relations_left FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}),
 	"0 $nparts", 'rekey_progress: nothing converted yet');
+like($node->safe_psql('postgres', q{SELECT status || ': ' || detail FROM privacy.health() WHERE area = 'key rotation'}),
+	qr/^warning: $nparts relation\(s\) of telco\.cdr hold phone-number pseudonyms under the replaced key/,
+	'health() warns about the relations left to convert');
 
 # Until the conversion, the lookups that would meet A's pseudonyms refuse.
 my ($st, $e) = fails(qq{SELECT count(*) FROM privacy.export_subject('msisdn', '$subj')});
@@ -173,6 +176,8 @@ set_keys($key_b);
 is($st, '55000', 'without key A, a write into a partition under A refuses');
 like($e, qr/no key of fingerprint \Q$fp_a\E is loaded/, '(naming the key)');
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+like($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'key rotation'}), qr/^error$/,
+	'without key A, health() reports an error');
 like($err, qr/rekey failed for \d+ relation/, 'without key A, rekey fails for the partitions under it');
 like($err, qr/no key of fingerprint \Q$fp_a\E is loaded/, '(naming the key)');
 is($node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}),
@@ -264,6 +269,8 @@ is($node->safe_psql('postgres', qq{SELECT rekey_relations || ' ' || audit_entrie
 	? 'ok' : 'no', 'ok', 'key_versions: no relation needs key A any more');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE event = 'key.rekey'}),
 	$node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_log'), 'each conversion is audited');
+is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'key rotation'}), 'ok',
+	'health(): key rotation ok');
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 like($err, qr/nothing to rekey/, 'a further CALL has nothing to do');
 is($node->safe_psql('postgres', q{
