@@ -294,6 +294,23 @@ q1(q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2002, 2, '+4520
 is(q1(q{SELECT a_number = privacy.pseudonymize_msisdn('+4520111003') FROM telco.calls WHERE customer_id = 2 AND id = 2002}),
 	't', '... and accepts it again under the coordinator\'s key');
 
+# A key change while a Citus table has msisdn_fpe columns: refused, nothing
+# changed (the shards' pseudonyms cannot be converted by rekey).
+my $fp_coord = q1(q{SELECT fingerprint FROM privacy.key_state});
+$coord->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$key2, $keyfile'});
+$coord->reload;
+$coord->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') LIKE '%, %'})
+  or die 'the key setting was not reloaded';
+$err = refuses($coord, qq{SELECT privacy.accept_key_change('$fp_coord')}, '0A000',
+	'a key change is refused while a Citus table has an msisdn_fpe column');
+like($err, qr/cannot change the key while table telco\.calls(_by_number)?, which Citus manages/, '... naming the table');
+is(q1(q{SELECT fingerprint FROM privacy.key_state}), $fp_coord, '... and the database keeps its key');
+is(q1(q{SELECT count(*) FROM privacy.rekey_pending}), '0', '... with nothing pending');
+$coord->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$keyfile'});
+$coord->reload;
+$coord->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') NOT LIKE '%, %'})
+  or die 'the key setting was not reloaded';
+
 # a new owner, without the domain
 q1(q{CREATE ROLE traffic_owner; ALTER TABLE telco.calls OWNER TO traffic_owner});
 $err = refuses($coord, q{INSERT INTO telco.calls (id, customer_id, a_number) VALUES (2003, 2, '+4520111004')}, '55000',
