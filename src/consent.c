@@ -944,7 +944,7 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 			Oid			reltype[1] = {OIDOID};
 			Datum		relval[1] = {ObjectIdGetDatum(RelationGetRelid(rel))};
 
-			pgp_catalog_select("SELECT p.from_key FROM privacy.rekey_pending p"
+			pgp_catalog_select_latest("SELECT p.from_key FROM privacy.rekey_pending p"
 							   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 							   1, reltype, relval);
 			if (SPI_processed > 0)

@@ -36,6 +36,8 @@
 
 #include "citus.h"
 #include "owner.h"
+
+#include "utils/snapmgr.h"
 #include "schema.h"
 
 #include "access/htup_details.h"
@@ -544,8 +546,29 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
  * are constants: each is planned once per backend and kept (the triggers
  * that read the catalog run it for every statement).
  */
+static void catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						   bool latest);
+
 void
 pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	catalog_select(sql, nargs, argtypes, values, false);
+}
+
+/*
+ * pgp_catalog_select with the latest committed state, not the
+ * transaction's snapshot: for what a lock the caller holds makes final (a
+ * relation's pending key, src/sql/36_rekey.sql, read by a writer at
+ * REPEATABLE READ whose snapshot predates privacy.rekey()'s commit).
+ */
+void
+pgp_catalog_select_latest(const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	catalog_select(sql, nargs, argtypes, values, true);
+}
+
+static void
+catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values, bool latest)
 {
 	Oid			catrel = get_relname_relid("registered_table",
 										   get_namespace_oid("privacy", false));
@@ -561,8 +584,13 @@ pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
-		ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql(sql), nargs, argtypes),
-							   values, NULL, true, 0);
+		if (latest)
+			ret = SPI_execute_snapshot(pgp_kept_plan(pgp_internal_sql(sql), nargs, argtypes),
+									   values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+									   true, false, 0);
+		else
+			ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql(sql), nargs, argtypes),
+								   values, NULL, true, 0);
 	}
 	PG_FINALLY();
 	{

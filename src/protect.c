@@ -887,7 +887,7 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 		Oid			reltype[1] = {OIDOID};
 		Datum		relval[1] = {ObjectIdGetDatum(relid)};
 
-		pgp_catalog_select("SELECT p.from_key FROM privacy.rekey_pending p"
+		pgp_catalog_select_latest("SELECT p.from_key FROM privacy.rekey_pending p"
 						   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 						   1, reltype, relval);
 		if (SPI_processed > 0)
@@ -1289,8 +1289,48 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	 * msisdn_fpe column to itself; each pseudonym goes from the pending key
 	 * to the current one.  Nothing else of the row is touched.
 	 */
+	/*
+	 * A write of the relation nested in privacy.rekey()'s UPDATE of it (a
+	 * trigger of the table's owner): it would be made under the pending
+	 * key of a relation about to be marked converted.
+	 */
+	if (OidIsValid(rekey_relid) && rekey_relid == RelationGetRelid(rel) &&
+		protect_exec_depth != rekey_depth)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot write relation \"%s\" while privacy.rekey() converts it",
+						RelationGetRelationName(rel)),
+				 errdetail("A statement run inside the conversion (a trigger of the table) wrote the relation being converted.")));
 	if (oldtuple != NULL && pgp_rekeying(RelationGetRelid(rel)))
 	{
+		int			a;
+
+		/*
+		 * rekey's UPDATE sets each column to itself: a row that reaches
+		 * this trigger (the last BEFORE trigger) otherwise was changed by
+		 * a trigger of the table's owner, which must not ride on the
+		 * conversion (it passes the consent and restriction checks).
+		 */
+		for (a = 1; a <= tupdesc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, a - 1);
+			bool		n1,
+						n2;
+			Datum		v1,
+						v2;
+
+			if (att->attisdropped)
+				continue;
+			v1 = heap_getattr(tuple, a, tupdesc, &n1);
+			v2 = heap_getattr(oldtuple, a, tupdesc, &n2);
+			if (n1 != n2 || (!n1 && !datum_image_eq(v1, v2, att->attbyval, att->attlen)))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("a trigger of relation \"%s\" changed column \"%s\" of a row privacy.rekey() converts",
+								RelationGetRelationName(rel), NameStr(att->attname)),
+						 errdetail("The conversion changes the phone-number pseudonyms only; nothing of it was kept."),
+						 errhint("Make the table's BEFORE UPDATE triggers leave the row alone, then run CALL privacy.rekey() again.")));
+		}
 		if (pr->pending_fp[0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -70,9 +70,12 @@ CREATE FUNCTION privacy_internal._rekey_relations()
 AS $$
   SELECT t.tbl, p.relid::regclass
     FROM privacy.registered_table t
-    CROSS JOIN LATERAL pg_catalog.pg_partition_tree(t.tbl) p
+    -- the table itself (pg_partition_tree lists nothing for a table that
+    -- is neither partitioned nor a partition), or its partitions
+    CROSS JOIN LATERAL (SELECT t.tbl::pg_catalog.oid AS relid
+                        UNION SELECT x.relid FROM pg_catalog.pg_partition_tree(t.tbl) x) p
     JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) p.relid
-   WHERE k.relkind IN ('r', 'm')
+   WHERE k.relkind OPERATOR(pg_catalog.=) 'r'
      AND EXISTS (SELECT FROM privacy.registered_column c
                   WHERE c.tbl OPERATOR(pg_catalog.=) t.tbl
                     AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
@@ -108,10 +111,10 @@ BEGIN
     FROM privacy_internal._rekey_relations() r
    ORDER BY r.rel
   ON CONFLICT (rel) DO NOTHING;
-  -- relations gone since (dropped, or no longer of a protected table)
+  -- relations dropped since (one detached stays pending: its pseudonyms
+  -- are under its key wherever it is attached again)
   DELETE FROM privacy.rekey_pending p
-   WHERE NOT EXISTS (SELECT FROM privacy_internal._rekey_relations() r
-                      WHERE r.rel OPERATOR(pg_catalog.=) p.rel);
+   WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel);
   SELECT pg_catalog.count(*) INTO n FROM privacy.rekey_pending;
   -- the protect trigger of each relation reads its pending key
   PERFORM privacy_internal._invalidate(p.rel) FROM privacy.rekey_pending p;
@@ -134,8 +137,11 @@ BEGIN
   END IF;
   SELECT p.tbl, pg_catalog.count(*) AS n, pg_catalog.min(p.from_key) AS k INTO r
     FROM privacy.rekey_pending p
-   WHERE (_check_rekeyed.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) _check_rekeyed.tbl
+   WHERE (_check_rekeyed.tbl IS NULL OR p.rel OPERATOR(pg_catalog.=) _check_rekeyed.tbl
           OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_check_rekeyed.tbl) x))
+     -- a part of its table now (a detached one is not searched with it)
+     AND (p.rel OPERATOR(pg_catalog.=) p.tbl
+          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
      AND (kinds IS NULL
           OR EXISTS (SELECT FROM privacy.registered_column c
                       WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl
@@ -167,6 +173,7 @@ DECLARE
   cur text;
   cols name[];
   n bigint;
+  total bigint;
   started timestamptz := pg_catalog.clock_timestamp();
 BEGIN
   -- the key this conversion writes under cannot change meanwhile
@@ -192,21 +199,45 @@ BEGIN
     EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', p.rel);
     PERFORM pg_catalog.set_config('lock_timeout', '0', true);
   END IF;
-  -- dropped, detached or unprotected since: nothing of ours to convert
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
-     OR NOT (p.rel OPERATOR(pg_catalog.=) p.tbl
-             OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
-     OR NOT EXISTS (SELECT FROM privacy.registered_column c
-                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
-     OR NOT privacy_internal._has_protect_trigger(p.tbl) THEN
+  -- dropped since: nothing left to convert
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
     DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
     RETURN NULL;
   END IF;
+  -- detached from its table, or the table no longer protected by
+  -- msisdn_fpe: its pseudonyms stay under their key, and it stays pending
+  -- (attached again, it is converted then)
+  IF NOT (p.rel OPERATOR(pg_catalog.=) p.tbl
+          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+     OR NOT EXISTS (SELECT FROM privacy.registered_column c
+                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+     OR NOT privacy_internal._has_protect_trigger(p.tbl) THEN
+    RAISE EXCEPTION 'relation % is no longer a protected part of table %', p.rel, p.tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('Its phone-number pseudonyms are under key %s; they are converted only through the protect trigger of its table.', p.from_key),
+            HINT = pg_catalog.format('Attach it to %s again (or protect that table again) and run CALL privacy.rekey(); or drop it.', p.tbl);
+  END IF;
   PERFORM privacy_internal._check_protection(p.tbl);
+  -- A rule of the owner could make the UPDATE convert nothing, or other rows.
+  IF EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.ev_class OPERATOR(pg_catalog.=) p.rel) THEN
+    RAISE EXCEPTION 'cannot rekey relation %, which has rules', p.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'A rule could keep the conversion''s UPDATE from reaching its rows.',
+            HINT = 'Drop the rules of the relation, then run CALL privacy.rekey() again.';
+  END IF;
+  -- every row, counted under the lock: a trigger of the owner that skips
+  -- a row (returns NULL) would leave it under the old key
+  EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s', p.rel) INTO total;
   SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
     FROM privacy.registered_column c
    WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe';
   n := privacy_internal._rekey_protected(p.rel, cols);
+  IF n OPERATOR(pg_catalog.<>) total THEN
+    RAISE EXCEPTION 'privacy.rekey() converted % of the % rows of relation %', n, total, p.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'A trigger of the table kept rows from being updated; nothing of the relation was converted.',
+            HINT = 'Make the table''s BEFORE UPDATE triggers return the row, then run CALL privacy.rekey() again.';
+  END IF;
   DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
   INSERT INTO privacy.rekey_log (rel, tbl, from_key, to_key, rows, started_at, finished_at)
   VALUES (p.rel::text, p.tbl::text, p.from_key, cur, n, started, pg_catalog.clock_timestamp());

@@ -299,4 +299,88 @@ $node->safe_psql('postgres', qq{INSERT INTO telco.cdr (a_number, b_number, start
                                SELECT '$third', NULL, now(), 1, 0, 'DK', 'voice'});
 pass('without key A, writes run');
 
+# --- a second rotation, over a hostile table owner's tables ---------------
+# mallory owns a table that is not partitioned and a partitioned one; her
+# triggers and rules try to make rekey skip rows, keep old pseudonyms, or
+# carry her own changes past the consent and restriction checks.
+my $key_c = key_file('c');
+$node->safe_psql('postgres', q{
+CREATE ROLE mallory LOGIN;
+CREATE SCHEMA mal AUTHORIZATION mallory;
+SELECT privacy.grant_domain('default', 'mallory');
+CREATE TABLE mal.plain (id int PRIMARY KEY, msisdn text, note text);
+CREATE TABLE mal.part (id int, msisdn text, note text) PARTITION BY RANGE (id);
+CREATE TABLE mal.part_p1 PARTITION OF mal.part FOR VALUES FROM (0) TO (10);
+CREATE TABLE mal.part_p2 PARTITION OF mal.part FOR VALUES FROM (10) TO (20);
+CREATE TABLE mal.part_p3 PARTITION OF mal.part FOR VALUES FROM (20) TO (30);
+CREATE TABLE mal.part_p4 PARTITION OF mal.part FOR VALUES FROM (30) TO (40);
+ALTER TABLE mal.plain OWNER TO mallory;
+ALTER TABLE mal.part OWNER TO mallory;
+ALTER TABLE mal.part_p1 OWNER TO mallory;
+ALTER TABLE mal.part_p2 OWNER TO mallory;
+ALTER TABLE mal.part_p3 OWNER TO mallory;
+ALTER TABLE mal.part_p4 OWNER TO mallory;
+SELECT privacy.register_table(t, 'traffic') FROM unnest('{mal.plain,mal.part}'::regclass[]) t;
+SELECT privacy.register_column(t, 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe')
+  FROM unnest('{mal.plain,mal.part}'::regclass[]) t;
+SELECT privacy.protect(t) FROM unnest('{mal.plain,mal.part}'::regclass[]) t;
+CREATE TABLE public.mal_truth (tbl text, id int, msisdn text);
+INSERT INTO public.mal_truth SELECT 'mal.plain', i, '+45209900' || lpad(i::text, 2, '0') FROM generate_series(1, 5) i;
+INSERT INTO public.mal_truth SELECT 'mal.part', i, '+45209901' || lpad(i::text, 2, '0') FROM generate_series(1, 39) i;
+GRANT SELECT ON public.mal_truth TO mallory;});
+$node->safe_psql('postgres', q{SET ROLE mallory;
+INSERT INTO mal.plain SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.plain';
+INSERT INTO mal.part SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.part';});
+my $mal_ok = q{SELECT count(*) FROM (SELECT 'mal.plain' AS tbl, id, msisdn FROM mal.plain UNION ALL SELECT 'mal.part', id, msisdn FROM mal.part) x
+  JOIN public.mal_truth t USING (tbl, id) WHERE privacy_internal._msisdn_decrypt(x.msisdn, 'default') = t.msisdn};
+is($node->safe_psql('postgres', $mal_ok), '44', 'mallory\'s 44 numbers read back under B');
+
+set_keys("$key_c, $key_b");
+$node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp_b')});
+is($node->safe_psql('postgres', q{SELECT string_agg(rel::text, ',' ORDER BY rel::text) FROM privacy.rekey_pending WHERE rel::text LIKE 'mal.%'}),
+	'mal.part_p1,mal.part_p2,mal.part_p3,mal.part_p4,mal.plain', 'a table that is not partitioned is pending too, and each partition');
+($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(msisdn) FROM mal.plain WHERE id = 1});
+is($st, '55000', 'reidentify_msisdn refuses while phone-number pseudonyms are pending (it cannot tell their key)');
+
+# her triggers and rule, and a detached partition
+$node->safe_psql('postgres', q{SET ROLE mallory;
+CREATE FUNCTION mal.touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN NEW.note := 'changed during rekey'; RETURN NEW; END $$;
+CREATE TRIGGER a_touch BEFORE UPDATE ON mal.part_p1 FOR EACH ROW EXECUTE FUNCTION mal.touch();
+CREATE FUNCTION mal.skip() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.id = 12 THEN RETURN NULL; END IF; RETURN NEW; END $$;
+CREATE TRIGGER a_skip BEFORE UPDATE ON mal.part_p2 FOR EACH ROW EXECUTE FUNCTION mal.skip();
+CREATE RULE nothing AS ON UPDATE TO mal.part_p3 DO INSTEAD NOTHING;
+CREATE FUNCTION mal.more() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO mal.plain VALUES (99, '+4520990199', 'nested'); RETURN NULL; END $$;
+CREATE TRIGGER a_more AFTER UPDATE ON mal.plain FOR EACH STATEMENT EXECUTE FUNCTION mal.more();});
+$node->safe_psql('postgres', q{ALTER TABLE mal.part DETACH PARTITION mal.part_p4});
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+like($err, qr/rekey failed for 5 relation\(s\)/, 'rekey refuses the five relations of mallory it cannot convert as they are');
+like($err, qr/mal\.part_p1: a trigger of relation "part_p1" changed column "note" of a row privacy\.rekey\(\) converts/,
+	'a trigger that changes the row: refused');
+like($err, qr/mal\.part_p2: privacy\.rekey\(\) converted 9 of the 10 rows of relation mal\.part_p2/,
+	'a trigger that skips a row: refused');
+like($err, qr/mal\.part_p3: cannot rekey relation mal\.part_p3, which has rules/, 'a rule: refused');
+like($err, qr/mal\.plain: cannot write relation "plain" while privacy\.rekey\(\) converts it/,
+	'a trigger that writes the relation during its conversion: refused');
+like($err, qr/mal\.part_p4: relation mal\.part_p4 is no longer a protected part of table mal\.part/,
+	'a detached partition stays pending');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending}), '5', 'those five are left, the CDRs converted');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mal.plain WHERE id = 99}) . ' '
+	. $node->safe_psql('postgres', q{SELECT count(*) FROM mal.part WHERE note <> 'n'}), '0 0', 'none of her changes was kept');
+is($node->safe_psql('postgres', q{SELECT relations_left FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}), '0',
+	'(the CDRs are done)');
+
+# she gives up: the relations convert, attached again the partition too
+$node->safe_psql('postgres', q{SET ROLE mallory;
+DROP TRIGGER a_touch ON mal.part_p1; DROP TRIGGER a_skip ON mal.part_p2;
+DROP RULE nothing ON mal.part_p3; DROP TRIGGER a_more ON mal.plain;});
+$node->safe_psql('postgres', q{ALTER TABLE mal.part ATTACH PARTITION mal.part_p4 FOR VALUES FROM (30) TO (40)});
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+is($ret, 0, 'then rekey converts them') or diag($err);
+is($node->safe_psql('postgres', $mal_ok), '44', 'and her 44 numbers read back under C: none converted twice, none left');
+is($node->safe_psql('postgres', q{SELECT privacy.reidentify_msisdn(msisdn) FROM mal.plain WHERE id = 1}), '+4520990001',
+	'reidentify_msisdn reads them back again');
+
 done_testing();
