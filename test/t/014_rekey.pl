@@ -342,6 +342,22 @@ is($node->safe_psql('postgres', q{SELECT string_agg(rel::text, ',' ORDER BY rel:
 ($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(msisdn) FROM mal.plain WHERE id = 1});
 is($st, '55000', 'reidentify_msisdn refuses while phone-number pseudonyms are pending (it cannot tell their key)');
 
+# A writer at REPEATABLE READ whose snapshot predates the conversion of a
+# partition writes there under the new key (the pending key is read in the
+# latest committed state, which its lock on the partition makes final).
+my $rr = $node->background_psql('postgres');
+$rr->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$rr->query_safe('SELECT count(*) FROM privacy.rekey_pending');
+is($node->safe_psql('postgres', qq{SELECT privacy_internal._rekey_rel('$first_part', 1000) IS NOT NULL}), 't',
+	'a partition converted meanwhile');
+$rr->query_safe(qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+  SELECT '$third', '+4520990021', min(started_at), 1, 0, 'DK', 'voice' FROM $first_part});
+$rr->query_safe('COMMIT');
+$rr->quit;
+is($node->safe_psql('postgres', q{SELECT count(*) FROM telco.cdr WHERE b_number IS NOT NULL
+                                   AND privacy_internal._msisdn_decrypt(b_number, 'default') = '+4520990021'}),
+	'1', 'the row that writer wrote there is under the new key');
+
 # her triggers and rule, and a detached partition
 $node->safe_psql('postgres', q{SET ROLE mallory;
 CREATE FUNCTION mal.touch() RETURNS trigger LANGUAGE plpgsql AS $$
