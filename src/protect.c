@@ -66,6 +66,19 @@
  * Rows stored raw before protect() (without rewrite_existing) carry their
  * raw value through a move, as they would through any UPDATE.
  *
+ * Key rotation.  After accept_key_change(), each relation (a table, or a
+ * leaf partition) of a table with msisdn_fpe columns is pending under the
+ * replaced key (privacy.rekey_pending, src/sql/36_rekey.sql) until
+ * privacy.rekey() converts it: the trigger writes that relation's
+ * phone-number pseudonyms under its pending key (read when its state is
+ * built, in the latest committed state), so each relation is under one key
+ * at any time, and refuses a partition move between relations under
+ * different keys.  rekey's own UPDATE of a relation (SET col = col, as the
+ * owner) converts each pseudonym: decrypted under the pending key,
+ * encrypted under the current one; the trigger refuses it when an earlier
+ * BEFORE trigger changed the row, and refuses any write of the relation
+ * nested in it.
+ *
  * A restore.  pg_restore creates the protect trigger after it loads the
  * data, so its rows (protected when they were dumped) pass once.  The
  * trigger fires in a pg_restore session only when data is restored into a
@@ -1285,11 +1298,6 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));
 
 	/*
-	 * privacy.rekey() converting this relation: its UPDATE sets each
-	 * msisdn_fpe column to itself; each pseudonym goes from the pending key
-	 * to the current one.  Nothing else of the row is touched.
-	 */
-	/*
 	 * A write of the relation nested in privacy.rekey()'s UPDATE of it (a
 	 * trigger of the table's owner): it would be made under the pending
 	 * key of a relation about to be marked converted.
@@ -1301,6 +1309,11 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 				 errmsg("cannot write relation \"%s\" while privacy.rekey() converts it",
 						RelationGetRelationName(rel)),
 				 errdetail("A statement run inside the conversion (a trigger of the table) wrote the relation being converted.")));
+	/*
+	 * privacy.rekey() converting this relation: its UPDATE sets each
+	 * msisdn_fpe column to itself; each pseudonym goes from the pending key
+	 * to the current one.  Nothing else of the row is touched.
+	 */
 	if (oldtuple != NULL && pgp_rekeying(RelationGetRelid(rel)))
 	{
 		int			a;

@@ -116,8 +116,10 @@ BEGIN
   DELETE FROM privacy.rekey_pending p
    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel);
   SELECT pg_catalog.count(*) INTO n FROM privacy.rekey_pending;
-  -- the protect trigger of each relation reads its pending key
-  PERFORM privacy_internal._invalidate(p.rel) FROM privacy.rekey_pending p;
+  -- the protect trigger of each relation reads its pending key again
+  -- (also where it is pending no more)
+  PERFORM privacy_internal._invalidate(r.tbl)
+     FROM (SELECT DISTINCT x.tbl FROM privacy_internal._rekey_relations() x) r;
   RETURN n;
 END
 $$;
