@@ -19,6 +19,15 @@ COMMENT ON TABLE privacy.rekey_pending IS
   'pg_privacy: relations whose phone-number pseudonyms (msisdn_fpe) are under an older key until privacy.rekey() converts them';
 SELECT pg_catalog.pg_extension_config_dump('privacy.rekey_pending', '');
 
+-- Every write of it reaches every session (the lookups remember that
+-- nothing is pending until it changes: src/protect.c), also by hand and in
+-- logical replication's apply.
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.rekey_pending
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.rekey_pending
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.rekey_pending ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
+
 CREATE SEQUENCE privacy.rekey_log_id_seq;
 CREATE TABLE privacy.rekey_log (
   id          bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('privacy.rekey_log_id_seq'),
@@ -143,6 +152,28 @@ $$;
 COMMENT ON FUNCTION privacy.accept_key_change(text, text) IS
   'declare that the loaded master key replaces the database''s key of the given fingerprint (phone-number pseudonyms are then converted by privacy.rekey(), other pseudonyms are not; refused while legal holds cover protected columns unless holds => ''release'')';
 
+CREATE OR REPLACE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text DEFAULT 'default')
+  RETURNS text
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  result text;
+BEGIN
+  -- A pseudonym of a relation privacy.rekey() has not converted is under
+  -- the replaced key: decrypted under the current one it gives another,
+  -- valid-looking number.  The pseudonym does not say where it comes
+  -- from, so none is read back while any is left (src/sql/36_rekey.sql).
+  PERFORM privacy_internal._check_rekeyed(NULL, ARRAY['msisdn']);
+  result := privacy_internal._msisdn_decrypt(pseudonym, domain);
+  PERFORM privacy_internal._audit('pseudonym.reidentify', NULL,
+                         pg_catalog.jsonb_build_object('domain', domain, 'kind', 'msisdn',
+                                                       'subject', privacy_internal._subject_ref('msisdn', result)));
+  RETURN result;
+END
+$$;
+
 CREATE FUNCTION privacy_internal._rekey_protected(rel regclass, cols name[])
   RETURNS bigint
   LANGUAGE c VOLATILE STRICT
@@ -158,9 +189,12 @@ CREATE FUNCTION privacy_internal._rekey_relations()
 AS $$
   SELECT t.tbl, p.relid::regclass
     FROM privacy.registered_table t
-    CROSS JOIN LATERAL pg_catalog.pg_partition_tree(t.tbl) p
+    -- the table itself (pg_partition_tree lists nothing for a table that
+    -- is neither partitioned nor a partition), or its partitions
+    CROSS JOIN LATERAL (SELECT t.tbl::pg_catalog.oid AS relid
+                        UNION SELECT x.relid FROM pg_catalog.pg_partition_tree(t.tbl) x) p
     JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) p.relid
-   WHERE k.relkind IN ('r', 'm')
+   WHERE k.relkind OPERATOR(pg_catalog.=) 'r'
      AND EXISTS (SELECT FROM privacy.registered_column c
                   WHERE c.tbl OPERATOR(pg_catalog.=) t.tbl
                     AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
@@ -189,13 +223,15 @@ BEGIN
     FROM privacy_internal._rekey_relations() r
    ORDER BY r.rel
   ON CONFLICT (rel) DO NOTHING;
-  -- relations gone since (dropped, or no longer of a protected table)
+  -- relations dropped since (one detached stays pending: its pseudonyms
+  -- are under its key wherever it is attached again)
   DELETE FROM privacy.rekey_pending p
-   WHERE NOT EXISTS (SELECT FROM privacy_internal._rekey_relations() r
-                      WHERE r.rel OPERATOR(pg_catalog.=) p.rel);
+   WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel);
   SELECT pg_catalog.count(*) INTO n FROM privacy.rekey_pending;
-  -- the protect trigger of each relation reads its pending key
-  PERFORM privacy_internal._invalidate(p.rel) FROM privacy.rekey_pending p;
+  -- the protect trigger of each relation reads its pending key again
+  -- (also where it is pending no more)
+  PERFORM privacy_internal._invalidate(r.tbl)
+     FROM (SELECT DISTINCT x.tbl FROM privacy_internal._rekey_relations() x) r;
   RETURN n;
 END
 $$;
@@ -212,8 +248,11 @@ BEGIN
   END IF;
   SELECT p.tbl, pg_catalog.count(*) AS n, pg_catalog.min(p.from_key) AS k INTO r
     FROM privacy.rekey_pending p
-   WHERE (_check_rekeyed.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) _check_rekeyed.tbl
+   WHERE (_check_rekeyed.tbl IS NULL OR p.rel OPERATOR(pg_catalog.=) _check_rekeyed.tbl
           OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_check_rekeyed.tbl) x))
+     -- a part of its table now (a detached one is not searched with it)
+     AND (p.rel OPERATOR(pg_catalog.=) p.tbl
+          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
      AND (kinds IS NULL
           OR EXISTS (SELECT FROM privacy.registered_column c
                       WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl
@@ -245,6 +284,7 @@ DECLARE
   cur text;
   cols name[];
   n bigint;
+  total bigint;
   started timestamptz := pg_catalog.clock_timestamp();
 BEGIN
   -- the key this conversion writes under cannot change meanwhile
@@ -270,21 +310,53 @@ BEGIN
     EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', p.rel);
     PERFORM pg_catalog.set_config('lock_timeout', '0', true);
   END IF;
-  -- dropped, detached or unprotected since: nothing of ours to convert
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
-     OR NOT (p.rel OPERATOR(pg_catalog.=) p.tbl
-             OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
-     OR NOT EXISTS (SELECT FROM privacy.registered_column c
-                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
-     OR NOT privacy_internal._has_protect_trigger(p.tbl) THEN
+  -- dropped since: nothing left to convert
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
     DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
     RETURN NULL;
   END IF;
+  -- detached from its table, or the table no longer protected by
+  -- msisdn_fpe: its pseudonyms stay under their key, and it stays pending
+  -- (attached again, it is converted then)
+  IF NOT (p.rel OPERATOR(pg_catalog.=) p.tbl
+          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+     OR NOT EXISTS (SELECT FROM privacy.registered_column c
+                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+     OR NOT privacy_internal._has_protect_trigger(p.tbl) THEN
+    RAISE EXCEPTION 'relation % is no longer a protected part of table %', p.rel, p.tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('Its phone-number pseudonyms are under key %s; they are converted only through the protect trigger of its table.', p.from_key),
+            HINT = pg_catalog.format('Attach it to %s again (or protect that table again) and run CALL privacy.rekey(); or drop it.', p.tbl);
+  END IF;
   PERFORM privacy_internal._check_protection(p.tbl);
+  -- A rule of the owner could make the UPDATE convert nothing, or other rows.
+  IF EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.ev_class OPERATOR(pg_catalog.=) p.rel) THEN
+    RAISE EXCEPTION 'cannot rekey relation %, which has rules', p.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'A rule could keep the conversion''s UPDATE from reaching its rows.',
+            HINT = 'Drop the rules of the relation, then run CALL privacy.rekey() again.';
+  END IF;
+  -- Every row, counted under the lock when a BEFORE UPDATE row trigger of
+  -- the owner could skip one (return NULL) and leave it under the old key.
+  -- (The lock keeps her from adding one meanwhile.)
+  IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
+               JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) g.tgfoid
+              WHERE g.tgrelid OPERATOR(pg_catalog.=) p.rel AND NOT g.tgisinternal
+                AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'
+                AND (g.tgtype::integer OPERATOR(pg_catalog.&) 19) OPERATOR(pg_catalog.=) 19   -- ROW, BEFORE, UPDATE
+                AND f.pronamespace OPERATOR(pg_catalog.<>) 'privacy_internal'::regnamespace) THEN
+    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s', p.rel) INTO total;
+  END IF;
   SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
     FROM privacy.registered_column c
    WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe';
   n := privacy_internal._rekey_protected(p.rel, cols);
+  IF total IS NOT NULL AND n OPERATOR(pg_catalog.<>) total THEN
+    RAISE EXCEPTION 'privacy.rekey() converted % of the % rows of relation %', n, total, p.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'A trigger of the table kept rows from being updated; nothing of the relation was converted.',
+            HINT = 'Make the table''s BEFORE UPDATE triggers return the row, then run CALL privacy.rekey() again.';
+  END IF;
   DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
   INSERT INTO privacy.rekey_log (rel, tbl, from_key, to_key, rows, started_at, finished_at)
   VALUES (p.rel::text, p.tbl::text, p.from_key, cur, n, started, pg_catalog.clock_timestamp());

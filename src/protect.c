@@ -1132,6 +1132,52 @@ pgp_rekey_tracked(void)
 }
 
 /*
+ * Whether no relation is pending (privacy.rekey_pending is empty), as the
+ * lookups ask at every call: remembered in the backend until that table's
+ * next relcache invalidation, which every write of it sends (its trigger
+ * catalog_changed), so that a call while nothing is pending costs no
+ * query.  Read in the latest committed state, so that what is remembered
+ * is never older than the invalidations already taken in.  The caller is
+ * connected to SPI.
+ */
+static bool rekey_none_known = false;
+static Oid	rekey_pending_oid = InvalidOid;
+static bool rekey_cb_registered = false;
+
+static void
+rekey_relcache_cb(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == rekey_pending_oid)
+		rekey_none_known = false;
+}
+
+bool
+pgp_rekey_nothing_pending(void)
+{
+	Oid			nsp;
+	bool		isnull;
+	bool		none;
+
+	if (rekey_none_known)
+		return true;
+	nsp = get_namespace_oid("privacy", true);
+	rekey_pending_oid = OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
+	if (!OidIsValid(rekey_pending_oid))
+		return true;			/* a version before 0.16.0: nothing tracked */
+	if (!rekey_cb_registered)
+	{
+		CacheRegisterRelcacheCallback(rekey_relcache_cb, (Datum) 0);
+		rekey_cb_registered = true;
+	}
+	pgp_catalog_select_latest("SELECT NOT EXISTS (SELECT FROM privacy.rekey_pending)", 0, NULL, NULL);
+	none = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+		!isnull;
+	rekey_none_known = none;
+	return none;
+}
+
+/*
  * The working key of a relation's pending key (the older key its
  * phone-number pseudonyms are under until privacy.rekey() converts them)
  * for an msisdn_fpe column; 55000 when pg_privacy.key_file no longer

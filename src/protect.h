@@ -14,5 +14,6 @@ extern void pgp_protect_init(void);
 
 extern bool pgp_rekey_tracked(void);
 extern bool pgp_rekeying(Oid relid);
+extern bool pgp_rekey_nothing_pending(void);
 
 #endif							/* PGP_PROTECT_H */

@@ -1695,16 +1695,14 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 	 * taken for another number: fail closed (src/sql/36_rekey.sql).  The
 	 * check runs only while some relation is pending.
 	 */
-	if (pgp_rekey_tracked())
 	{
 		Oid			ctypes[1] = {TEXTARRAYOID};
 		Datum		cvals[1] = {PG_GETARG_DATUM(0)};
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		pgp_catalog_select("SELECT privacy_internal._check_rekeyed(NULL, $1)"
-						   "  FROM (SELECT FROM privacy.rekey_pending LIMIT 1) p",
-						   1, ctypes, cvals);
+		if (!pgp_rekey_nothing_pending())
+			pgp_catalog_select("SELECT privacy_internal._check_rekeyed(NULL, $1)", 1, ctypes, cvals);
 		SPI_finish();
 	}
 	kinds_a = PG_GETARG_ARRAYTYPE_P(0);

@@ -10,6 +10,15 @@ COMMENT ON TABLE privacy.rekey_pending IS
   'pg_privacy: relations whose phone-number pseudonyms (msisdn_fpe) are under an older key until privacy.rekey() converts them';
 SELECT pg_catalog.pg_extension_config_dump('privacy.rekey_pending', '');
 
+-- Every write of it reaches every session (the lookups remember that
+-- nothing is pending until it changes: src/protect.c), also by hand and in
+-- logical replication's apply.
+CREATE TRIGGER catalog_changed AFTER INSERT OR UPDATE OR DELETE ON privacy.rekey_pending
+  FOR EACH ROW EXECUTE FUNCTION privacy_internal._catalog_changed();
+CREATE TRIGGER catalog_truncated AFTER TRUNCATE ON privacy.rekey_pending
+  FOR EACH STATEMENT EXECUTE FUNCTION privacy_internal._catalog_changed();
+ALTER TABLE privacy.rekey_pending ENABLE ALWAYS TRIGGER catalog_changed, ENABLE ALWAYS TRIGGER catalog_truncated;
+
 CREATE SEQUENCE privacy.rekey_log_id_seq;
 CREATE TABLE privacy.rekey_log (
   id          bigint      PRIMARY KEY DEFAULT pg_catalog.nextval('privacy.rekey_log_id_seq'),
