@@ -316,6 +316,7 @@ static Oid	rewrite_relid = InvalidOid;
  */
 static Oid	rekey_relid = InvalidOid;
 static int	rekey_depth = -1;
+static uint64 rekey_rows = 0;	/* rows the trigger converted in it */
 
 /*
  * Relcache callback: forget the state of an invalidated relation, and of
@@ -1415,6 +1416,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		}
 		for (i = depth; i < PROTECT_MAX_DEPTH; i++)
 			protect_last_seq[i] = seq;
+		rekey_rows++;
 		if (nrepl == 0)
 			return PointerGetDatum(tuple);
 		return PointerGetDatum(heap_modify_tuple_by_cols(tuple, tupdesc, nrepl,
@@ -1686,11 +1688,16 @@ protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 
 	*mark = relid;
 	rekey_depth = protect_exec_depth + 1;	/* the UPDATE's level */
+	rekey_rows = 0;
 	PG_TRY();
 	{
-		/* as the table's owner (src/owner.c) */
+		/*
+		 * as the table's owner (src/owner.c); a conversion is not subject
+		 * to her row security: every row is converted
+		 */
 		processed = pgp_owner_run(relid, sql.data, 0, NULL, NULL, NULL,
-								  PGP_RUN_EXEC, 0, InvalidOid, NULL, NULL, NULL, NULL);
+								  PGP_RUN_EXEC | (mark == &rekey_relid ? PGP_RUN_NOFORCE_RLS : 0),
+								  0, InvalidOid, NULL, NULL, NULL, NULL);
 	}
 	PG_FINALLY();
 	{
@@ -1698,6 +1705,18 @@ protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 		rekey_depth = -1;
 	}
 	PG_END_TRY();
+
+	/*
+	 * Each row the UPDATE reports, converted by the protect trigger (it does
+	 * not fire under session_replication_role = replica, for one).
+	 */
+	if (mark == &rekey_relid && rekey_rows != processed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the protect trigger converted %llu of the %llu rows privacy.rekey() updated in relation \"%s\"",
+						(unsigned long long) rekey_rows, (unsigned long long) processed, relname),
+				 errdetail("Nothing of the relation was converted."),
+				 errhint("Run CALL privacy.rekey() with session_replication_role = origin, its protect trigger enabled.")));
 	return processed;
 }
 

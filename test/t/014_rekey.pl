@@ -320,25 +320,41 @@ ALTER TABLE mal.part_p1 OWNER TO mallory;
 ALTER TABLE mal.part_p2 OWNER TO mallory;
 ALTER TABLE mal.part_p3 OWNER TO mallory;
 ALTER TABLE mal.part_p4 OWNER TO mallory;
-SELECT privacy.register_table(t, 'traffic') FROM unnest('{mal.plain,mal.part}'::regclass[]) t;
+CREATE TABLE mal.rls (id int PRIMARY KEY, msisdn text, note text);
+CREATE TABLE mal.gen (id int PRIMARY KEY, msisdn text, note text);
+CREATE TABLE mal.par (id int PRIMARY KEY, msisdn text UNIQUE, note text);
+CREATE TABLE mal.chi (id int PRIMARY KEY, msisdn text REFERENCES mal.par (msisdn) ON UPDATE CASCADE, note text);
+ALTER TABLE mal.rls OWNER TO mallory;
+ALTER TABLE mal.gen OWNER TO mallory;
+ALTER TABLE mal.par OWNER TO mallory;
+ALTER TABLE mal.chi OWNER TO mallory;
+SELECT privacy.register_table(t, 'traffic') FROM unnest('{mal.plain,mal.part,mal.rls,mal.gen,mal.par,mal.chi}'::regclass[]) t;
 SELECT privacy.register_column(t, 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe')
-  FROM unnest('{mal.plain,mal.part}'::regclass[]) t;
-SELECT privacy.protect(t) FROM unnest('{mal.plain,mal.part}'::regclass[]) t;
+  FROM unnest('{mal.plain,mal.part,mal.rls,mal.gen,mal.par,mal.chi}'::regclass[]) t;
+SELECT privacy.protect(t) FROM unnest('{mal.plain,mal.part,mal.rls,mal.gen,mal.par,mal.chi}'::regclass[]) t;
 CREATE TABLE public.mal_truth (tbl text, id int, msisdn text);
 INSERT INTO public.mal_truth SELECT 'mal.plain', i, '+45209900' || lpad(i::text, 2, '0') FROM generate_series(1, 5) i;
 INSERT INTO public.mal_truth SELECT 'mal.part', i, '+45209901' || lpad(i::text, 2, '0') FROM generate_series(1, 39) i;
+INSERT INTO public.mal_truth SELECT t, i, '+4520990' || n || lpad(i::text, 2, '0')
+  FROM (VALUES ('mal.rls', 2), ('mal.gen', 3), ('mal.par', 4), ('mal.chi', 4)) v(t, n), generate_series(1, 5) i;
 GRANT SELECT ON public.mal_truth TO mallory;});
 $node->safe_psql('postgres', q{SET ROLE mallory;
 INSERT INTO mal.plain SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.plain';
-INSERT INTO mal.part SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.part';});
-my $mal_ok = q{SELECT count(*) FROM (SELECT 'mal.plain' AS tbl, id, msisdn FROM mal.plain UNION ALL SELECT 'mal.part', id, msisdn FROM mal.part) x
+INSERT INTO mal.part SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.part';
+INSERT INTO mal.rls SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.rls';
+INSERT INTO mal.gen SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.gen';
+INSERT INTO mal.par SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.par';
+INSERT INTO mal.chi SELECT id, msisdn, 'n' FROM public.mal_truth WHERE tbl = 'mal.chi';});
+my $mal_ok = q{SELECT count(*) FROM (SELECT 'mal.plain' AS tbl, id, msisdn FROM mal.plain UNION ALL SELECT 'mal.part', id, msisdn FROM mal.part
+  UNION ALL SELECT 'mal.rls', id, msisdn FROM mal.rls UNION ALL SELECT 'mal.gen', id, msisdn FROM mal.gen
+  UNION ALL SELECT 'mal.par', id, msisdn FROM mal.par UNION ALL SELECT 'mal.chi', id, msisdn FROM mal.chi) x
   JOIN public.mal_truth t USING (tbl, id) WHERE privacy_internal._msisdn_decrypt(x.msisdn, 'default') = t.msisdn};
-is($node->safe_psql('postgres', $mal_ok), '44', 'mallory\'s 44 numbers read back under B');
+is($node->safe_psql('postgres', $mal_ok), '64', 'mallory\'s 64 numbers read back under B');
 
 set_keys("$key_c, $key_b");
 $node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp_b')});
 is($node->safe_psql('postgres', q{SELECT string_agg(rel::text, ',' ORDER BY rel::text) FROM privacy.rekey_pending WHERE rel::text LIKE 'mal.%'}),
-	'mal.part_p1,mal.part_p2,mal.part_p3,mal.part_p4,mal.plain', 'a table that is not partitioned is pending too, and each partition');
+	'mal.chi,mal.gen,mal.par,mal.part_p1,mal.part_p2,mal.part_p3,mal.part_p4,mal.plain,mal.rls', 'a table that is not partitioned is pending too, and each partition');
 ($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(msisdn) FROM mal.plain WHERE id = 1});
 is($st, '55000', 'reidentify_msisdn refuses while phone-number pseudonyms are pending (it cannot tell their key)');
 
@@ -369,10 +385,22 @@ CREATE TRIGGER a_skip BEFORE UPDATE ON mal.part_p2 FOR EACH ROW EXECUTE FUNCTION
 CREATE RULE nothing AS ON UPDATE TO mal.part_p3 DO INSTEAD NOTHING;
 CREATE FUNCTION mal.more() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN INSERT INTO mal.plain VALUES (99, '+4520990199', 'nested'); RETURN NULL; END $$;
-CREATE TRIGGER a_more AFTER UPDATE ON mal.plain FOR EACH STATEMENT EXECUTE FUNCTION mal.more();});
+CREATE TRIGGER a_more AFTER UPDATE ON mal.plain FOR EACH STATEMENT EXECUTE FUNCTION mal.more();
+ALTER TABLE mal.rls ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mal.rls FORCE ROW LEVEL SECURITY;
+CREATE POLICY sel ON mal.rls FOR SELECT USING (true);
+CREATE POLICY upd ON mal.rls FOR UPDATE USING (id <> 1);
+CREATE TABLE mal.side (id int, v text);
+INSERT INTO mal.side VALUES (1, 'orig');
+CREATE FUNCTION mal.lie(i int) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT v FROM mal.side WHERE id = i $$;
+ALTER TABLE mal.gen ADD COLUMN g text GENERATED ALWAYS AS (mal.lie(id)) STORED;});
+# (a careless DBA: rekey's UPDATE under session_replication_role = replica,
+# where the protect trigger does not fire)
+($st, $e) = fails(q{SET session_replication_role = replica; SELECT privacy_internal._rekey_rel('mal.rls', 1000)});
+like($e, qr/cannot rekey with session_replication_role = replica/, 'rekey refuses under session_replication_role = replica');
 $node->safe_psql('postgres', q{ALTER TABLE mal.part DETACH PARTITION mal.part_p4});
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
-like($err, qr/rekey failed for 5 relation\(s\)/, 'rekey refuses the five relations of mallory it cannot convert as they are');
+like($err, qr/rekey failed for 8 relation\(s\)/, 'rekey refuses the eight relations of mallory it cannot convert as they are');
 like($err, qr/mal\.part_p1: a trigger of relation "part_p1" changed column "note" of a row privacy\.rekey\(\) converts/,
 	'a trigger that changes the row: refused');
 like($err, qr/mal\.part_p2: privacy\.rekey\(\) converted 9 of the 10 rows of relation mal\.part_p2/,
@@ -382,7 +410,17 @@ like($err, qr/mal\.plain: cannot write relation "plain" while privacy\.rekey\(\)
 	'a trigger that writes the relation during its conversion: refused');
 like($err, qr/mal\.part_p4: relation mal\.part_p4 is no longer a protected part of table mal\.part/,
 	'a detached partition stays pending');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending}), '5', 'those five are left, the CDRs converted');
+like($err, qr/mal\.gen: cannot rekey relation mal\.gen, which has a generated column computed by a function that is not built in/,
+	'a generated column computed by her function: refused');
+like($err, qr/mal\.par: cannot rekey relation mal\.par, whose phone-number column takes part in a foreign key/,
+	'a foreign key between phone-number columns: refused, on the referenced side');
+like($err, qr/mal\.chi: cannot rekey relation mal\.chi, whose phone-number column takes part in a foreign key/,
+	'... and on the referencing side');
+unlike($err, qr/mal\.rls:/, 'her row security does not keep rekey from a row (it converts the whole table)');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending}), '8', 'those eight are left, the CDRs converted');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM mal.rls x JOIN public.mal_truth t ON t.tbl = 'mal.rls' AND t.id = x.id
+                                   WHERE privacy_internal._msisdn_decrypt(x.msisdn, 'default') = t.msisdn}),
+	'5', 'all five numbers of her table with row security read back under C, the one her policy hides from updates too');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM mal.plain WHERE id = 99}) . ' '
 	. $node->safe_psql('postgres', q{SELECT count(*) FROM mal.part WHERE note <> 'n'}), '0 0', 'none of her changes was kept');
 is($node->safe_psql('postgres', q{SELECT relations_left FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}), '0',
@@ -391,11 +429,12 @@ is($node->safe_psql('postgres', q{SELECT relations_left FROM privacy.rekey_progr
 # she gives up: the relations convert, attached again the partition too
 $node->safe_psql('postgres', q{SET ROLE mallory;
 DROP TRIGGER a_touch ON mal.part_p1; DROP TRIGGER a_skip ON mal.part_p2;
-DROP RULE nothing ON mal.part_p3; DROP TRIGGER a_more ON mal.plain;});
+DROP RULE nothing ON mal.part_p3; DROP TRIGGER a_more ON mal.plain;
+ALTER TABLE mal.gen DROP COLUMN g; ALTER TABLE mal.chi DROP CONSTRAINT chi_msisdn_fkey;});
 $node->safe_psql('postgres', q{ALTER TABLE mal.part ATTACH PARTITION mal.part_p4 FOR VALUES FROM (30) TO (40)});
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 is($ret, 0, 'then rekey converts them') or diag($err);
-is($node->safe_psql('postgres', $mal_ok), '44', 'and her 44 numbers read back under C: none converted twice, none left');
+is($node->safe_psql('postgres', $mal_ok), '64', 'and her 64 numbers read back under C: none converted twice, none left');
 is($node->safe_psql('postgres', q{SELECT privacy.reidentify_msisdn(msisdn) FROM mal.plain WHERE id = 1}), '+4520990001',
 	'reidentify_msisdn reads them back again');
 
