@@ -143,12 +143,20 @@ BEGIN
   -- 2c. Key rotation: relations whose phone-number pseudonyms are still
   -- under a replaced key (src/sql/36_rekey.sql).
   area := 'key rotation';
-  SELECT pg_catalog.count(*),
-         pg_catalog.count(*) FILTER (WHERE NOT privacy_internal._key_listed(p.from_key)),
-         pg_catalog.string_agg(DISTINCT p.tbl::text, ', '),
-         pg_catalog.string_agg(DISTINCT p.from_key, ', ')
-    INTO n, m, conn, stored
-    FROM privacy.rekey_pending p;
+  BEGIN
+    SELECT pg_catalog.count(*),
+           pg_catalog.count(*) FILTER (WHERE NOT privacy_internal._key_listed(p.from_key)),
+           pg_catalog.string_agg(DISTINCT p.tbl::text, ', '),
+           pg_catalog.string_agg(DISTINCT p.from_key, ', ')
+      INTO n, m, conn, stored
+      FROM privacy.rekey_pending p;
+  EXCEPTION WHEN OTHERS THEN
+    -- (the key files cannot be read: the area key says why)
+    n := 1;
+    m := 1;
+    conn := SQLERRM;
+    stored := 'unknown';
+  END;
   IF m OPERATOR(pg_catalog.>) 0 THEN
     status := 'error';
     detail := pg_catalog.format('%s relation(s) of %s hold phone-number pseudonyms under a key pg_privacy.key_file does not list (%s)', m, conn, stored);
