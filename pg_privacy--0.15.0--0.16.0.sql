@@ -1154,13 +1154,14 @@ BEGIN
       INTO n, m, conn, stored
       FROM privacy.rekey_pending p;
   EXCEPTION WHEN OTHERS THEN
-    -- (the key files cannot be read: the area key says why)
-    n := 1;
-    m := 1;
+    n := NULL;
     conn := SQLERRM;
-    stored := 'unknown';
   END;
-  IF m OPERATOR(pg_catalog.>) 0 THEN
+  IF n IS NULL THEN
+    status := 'error';
+    detail := pg_catalog.format('cannot tell whether the keys of the relations left to convert are listed: %s', conn);
+    hint := 'Check pg_privacy.key_file (the area key says more).';
+  ELSIF m OPERATOR(pg_catalog.>) 0 THEN
     status := 'error';
     detail := pg_catalog.format('%s relation(s) of %s hold phone-number pseudonyms under a key pg_privacy.key_file does not list (%s)', m, conn, stored);
     hint := 'List that key''s file after the current one and reload: until then writes to those relations refuse; then run CALL privacy.rekey().';
