@@ -511,6 +511,26 @@ INSERT INTO regress_att.signed VALUES ('+4520123456', NULL);
 SELECT a_number = privacy.pseudonymize_msisdn('+4520123456') AS transformed_once FROM regress_att.signed;
 SELECT privacy.unprotect('regress_att.signed');
 
+------------------------------------------------------------------------
+-- A rewrite of a protected column by DDL fires no trigger
+------------------------------------------------------------------------
+SELECT privacy.grant_domain('default', 'regress_owner') IS NOT NULL AS granted;
+SET ROLE regress_owner;
+CREATE TABLE regress_att.retyped (id int, msisdn text, note text);
+SELECT privacy.register_table('regress_att.retyped', 'regress_att');
+SELECT privacy.register_column('regress_att.retyped', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('regress_att.retyped');
+INSERT INTO regress_att.retyped VALUES (1, '+4520123456', 'n');
+-- her USING expression would store the number in clear: refused
+ALTER TABLE regress_att.retyped ALTER COLUMN msisdn TYPE text USING ('+4520123456');
+SELECT msisdn = privacy.pseudonymize_msisdn('+4520123456') AS still_protected FROM regress_att.retyped;
+-- a type change without USING, and a USING on a column not protected, pass
+ALTER TABLE regress_att.retyped ALTER COLUMN msisdn TYPE varchar(20);
+ALTER TABLE regress_att.retyped ALTER COLUMN note TYPE text USING (note || '!');
+SELECT msisdn = privacy.pseudonymize_msisdn('+4520123456') AS still_protected, note FROM regress_att.retyped;
+RESET ROLE;
+SELECT privacy.unprotect('regress_att.retyped');
+
 -- Clean up
 DROP SCHEMA regress_att CASCADE;
 DELETE FROM privacy.domain_grant WHERE grantee::text LIKE 'regress\_%';

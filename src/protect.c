@@ -1992,6 +1992,49 @@ PG_FUNCTION_INFO_V1(pgp_protect_event_trigger);
  * privacy_internal._protect_on_ddl_end(boolean) and _protect_on_sql_drop(boolean),
  * called directly (they are granted to no one).
  */
+/*
+ * ALTER TABLE ... ALTER COLUMN ... TYPE ... USING (expression) rewrites
+ * the column's every value without firing a trigger: on a protected
+ * column the table's owner would store values of her choice, raw numbers
+ * among them.  Refused (55000); a superuser acting directly may, with a
+ * warning, as she may switch a protection off.
+ */
+static void
+protect_check_retype(RangeVar *rv, const char *col, bool may_switch_off)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		vals[2];
+	bool		isnull;
+	bool		protected_col;
+
+	if (!OidIsValid(relid))
+		return;
+	vals[0] = ObjectIdGetDatum(relid);
+	vals[1] = CStringGetTextDatum(col);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT EXISTS (SELECT FROM privacy.registered_column c"
+					   " WHERE (c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+					   "        OR c.tbl::pg_catalog.oid IN (SELECT a.relid::pg_catalog.oid"
+					   "                                   FROM pg_catalog.pg_partition_ancestors($1) a))"
+					   "   AND c.col::pg_catalog.text OPERATOR(pg_catalog.=) $2"
+					   "   AND c.protect IS NOT NULL)",
+					   2, types, vals);
+	protected_col = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+		!isnull;
+	SPI_finish();
+	if (!protected_col)
+		return;
+	ereport(may_switch_off ? WARNING : ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s the values of protected column \"%s\" of relation \"%s\" through ALTER COLUMN ... TYPE ... USING",
+					may_switch_off ? "rewriting" : "cannot rewrite", col, get_rel_name(relid)),
+			 errdetail("The rewrite fires no trigger: the values it stores are not transformed."),
+			 errhint("Change the type without USING, or write the values with UPDATE, which the protect trigger transforms.")));
+}
+
 Datum
 pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 {
@@ -2038,6 +2081,11 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 			if (IsA(cmd, AlterTableCmd) && cmd->subtype == AT_AttachPartition &&
 				cmd->def != NULL && IsA(cmd->def, PartitionCmd))
 				protect_check_attach((PartitionCmd *) cmd->def, may_switch_off);
+			if (IsA(cmd, AlterTableCmd) && cmd->subtype == AT_AlterColumnType &&
+				cmd->def != NULL && IsA(cmd->def, ColumnDef) &&
+				((ColumnDef *) cmd->def)->raw_default != NULL && cmd->name != NULL)
+				protect_check_retype(((AlterTableStmt *) trigdata->parsetree)->relation,
+									 cmd->name, may_switch_off);
 		}
 	}
 	PG_RETURN_VOID();
