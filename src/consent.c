@@ -104,6 +104,7 @@ typedef struct ConsentReq
 {
 	AttrNumber	attnum;
 	char	   *colname;
+	char	   *relname;		/* the firing relation's, for messages */
 	Oid			typid;
 	bool		typbyval;
 	int16		typlen;
@@ -899,6 +900,7 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 					 errdetail("A subject column must have a built-in text or integer type."),
 					 errhint("Change the column back, or remove the requirement with privacy.unrequire_consent().")));
 		rq->colname = pstrdup(col);
+		rq->relname = pstrdup(RelationGetRelationName(rel));
 		rq->is_text = (rq->typid == TEXTOID || rq->typid == VARCHAROID || rq->typid == BPCHAROID);
 		if (!rq->is_text)
 		{
@@ -936,28 +938,15 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 	 * A stored phone-number pseudonym of a relation privacy.rekey() has not
 	 * converted is under the older key (src/sql/36_rekey.sql).
 	 */
-	for (i = 0; i < cr->nreqs; i++)
+	for (i = 0; i < cr->nreqs && !cr->reqs[i].fpe; i++)
+		;
+	if (i < cr->nreqs)
 	{
-		if (!cr->reqs[i].fpe || !pgp_rekey_tracked())
-			continue;
-		{
-			Oid			reltype[1] = {OIDOID};
-			Datum		relval[1] = {ObjectIdGetDatum(RelationGetRelid(rel))};
+		char		fp[PGP_FINGERPRINT_LEN + 1];
 
-			pgp_catalog_select_latest("SELECT p.from_key FROM privacy.rekey_pending p"
-							   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-							   1, reltype, relval);
-			if (SPI_processed > 0)
-			{
-				char	   *fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-				int			j;
-
-				if (fp != NULL && strlen(fp) == PGP_FINGERPRINT_LEN)
-					for (j = 0; j < cr->nreqs; j++)
-						strlcpy(cr->reqs[j].pending_fp, fp, sizeof(cr->reqs[j].pending_fp));
-			}
-		}
-		break;
+		pgp_rekey_pending_key(RelationGetRelid(rel), fp);
+		for (i = 0; i < cr->nreqs; i++)
+			strlcpy(cr->reqs[i].pending_fp, fp, sizeof(cr->reqs[i].pending_fp));
 	}
 	SPI_finish();
 
@@ -1077,19 +1066,9 @@ row_subject(ConsentReq *rq, Datum d, bool stored)
 
 		pgp_normalize_or_error(s, len, NULL, &res);
 		if (rq->pending_fp[0] != '\0')
-		{
 			/* under the older key until privacy.rekey() converts it */
-			if (rq->pending_key == NULL || rq->pending_gen != pgp_key_generation)
-			{
-				int			m = pgp_key_require(rq->pending_fp,
-												"The phone-number pseudonyms privacy.rekey() has not converted were");
-
-				rq->pending_key = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, rq->domain,
-												 rq->domain_len, PGP_KEY_VERSION);
-				rq->pending_gen = pgp_key_generation;
-			}
-			k = rq->pending_key;
-		}
+			k = pgp_pending_fpe_key(rq->pending_fp, rq->domain, rq->domain_len,
+									&rq->pending_key, &rq->pending_gen, rq->relname);
 		else
 			k = pgp_key_cached(&rq->ref, PGP_KP_MSISDN_FPE, rq->domain, rq->domain_len);
 		pgp_msisdn_ff1(k, &res, rq->domain, rq->domain_len, true);

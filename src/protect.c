@@ -896,22 +896,8 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 	 * The older key this relation's phone-number pseudonyms are still
 	 * under, until privacy.rekey() converts them (see "Key rotation").
 	 */
-	if (pr->has_fpe && pgp_rekey_tracked())
-	{
-		Oid			reltype[1] = {OIDOID};
-		Datum		relval[1] = {ObjectIdGetDatum(relid)};
-
-		pgp_catalog_select_latest("SELECT p.from_key FROM privacy.rekey_pending p"
-						   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-						   1, reltype, relval);
-		if (SPI_processed > 0)
-		{
-			char	   *fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-			if (fp != NULL && strlen(fp) == PGP_FINGERPRINT_LEN)
-				strlcpy(pr->pending_fp, fp, sizeof(pr->pending_fp));
-		}
-	}
+	if (pr->has_fpe)
+		pgp_rekey_pending_key(relid, pr->pending_fp);
 	SPI_finish();
 
 	/*
@@ -1138,8 +1124,7 @@ pgp_rekey_tracked(void)
  * next relcache invalidation, which every write of it sends (its trigger
  * catalog_changed), so that a call while nothing is pending costs no
  * query.  Read in the latest committed state, so that what is remembered
- * is never older than the invalidations already taken in.  The caller is
- * connected to SPI.
+ * is never older than the invalidations already taken in.
  */
 static bool rekey_none_known = false;
 static Oid	rekey_pending_oid = InvalidOid;
@@ -1159,7 +1144,7 @@ pgp_rekey_nothing_pending(void)
 	bool		isnull;
 	bool		none;
 
-	if (rekey_none_known)
+	if (likely(rekey_none_known))
 		return true;
 	nsp = get_namespace_oid("privacy", true);
 	rekey_pending_oid = OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
@@ -1170,10 +1155,13 @@ pgp_rekey_nothing_pending(void)
 		CacheRegisterRelcacheCallback(rekey_relcache_cb, (Datum) 0);
 		rekey_cb_registered = true;
 	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	pgp_catalog_select_latest("SELECT NOT EXISTS (SELECT FROM privacy.rekey_pending)", 0, NULL, NULL);
 	none = SPI_processed == 1 &&
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
 		!isnull;
+	SPI_finish();
 	rekey_none_known = none;
 	return none;
 }
@@ -1187,22 +1175,66 @@ pgp_rekey_nothing_pending(void)
 static PgpKey *
 protect_pending_key(ProtectRel *pr, ProtectCol *pc, Relation rel)
 {
-	if (pc->pending_key == NULL || pc->pending_gen != pgp_key_generation)
+	return pgp_pending_fpe_key(pr->pending_fp, pc->domain, pc->domain_len,
+							   &pc->pending_key, &pc->pending_gen,
+							   RelationGetRelationName(rel));
+}
+
+/*
+ * The key (fingerprint, into fp; "" when none) the phone-number
+ * pseudonyms of relation relid are pending under (src/sql/36_rekey.sql),
+ * read in the latest committed state: a writer holds a lock on the
+ * relation that makes it final, even when its snapshot is older (a
+ * REPEATABLE READ transaction begun before privacy.rekey() converted the
+ * relation).  For the protect and consent triggers' state; the caller is
+ * connected to SPI.
+ */
+void
+pgp_rekey_pending_key(Oid relid, char *fp)
+{
+	Oid			reltype[1] = {OIDOID};
+	Datum		relval[1] = {ObjectIdGetDatum(relid)};
+
+	fp[0] = '\0';
+	if (!pgp_rekey_tracked())
+		return;
+	pgp_catalog_select_latest("SELECT p.from_key FROM privacy.rekey_pending p"
+							  " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+							  1, reltype, relval);
+	if (SPI_processed > 0)
 	{
-		int			m = pgp_key_find(pr->pending_fp);
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (v != NULL && strlen(v) == PGP_FINGERPRINT_LEN)
+			strlcpy(fp, v, PGP_FINGERPRINT_LEN + 1);
+	}
+}
+
+/*
+ * The msisdn_fpe working key of a relation's pending key fp for a domain,
+ * kept in *cache while the key generation (*gen) holds; 55000 when
+ * pg_privacy.key_file no longer lists that key (relname names the
+ * relation whose pseudonyms need it).
+ */
+PgpKey *
+pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
+					PgpKey **cache, uint64 *gen, const char *relname)
+{
+	if (*cache == NULL || *gen != pgp_key_generation)
+	{
+		int			m = pgp_key_find(fp);
 
 		if (m < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("no key of fingerprint %s is loaded", pr->pending_fp),
+					 errmsg("no key of fingerprint %s is loaded", fp),
 					 errdetail("The phone-number pseudonyms of relation \"%s\" are under that key until privacy.rekey() converts them; rows written there are pseudonymized under it too.",
-							   RelationGetRelationName(rel)),
+							   relname),
 					 errhint("List that key's file after the current one in pg_privacy.key_file, reload the configuration and run CALL privacy.rekey().")));
-		pc->pending_key = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, pc->domain,
-										 pc->domain_len, PGP_KEY_VERSION);
-		pc->pending_gen = pgp_key_generation;
+		*cache = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, domain, domain_len, PGP_KEY_VERSION);
+		*gen = pgp_key_generation;
 	}
-	return pc->pending_key;
+	return *cache;
 }
 
 /*
@@ -1631,12 +1663,14 @@ pgp_transform(PG_FUNCTION_ARGS)
  * table's owner in a security-restricted operation with a safe
  * search_path (src/owner.c), as PostgreSQL's own maintenance commands run,
  * so a trigger or default the owner planted never runs with the rights of
- * the caller of a privileged path.  *mark names the table while it runs:
- * the protect trigger then converts those columns although the UPDATE
- * leaves them unchanged.  Returns the number of rows.
+ * the caller of a privileged path.  While it runs the table is named
+ * (rewrite_relid, or for privacy.rekey() rekey_relid, ONLY the relation,
+ * without the owner's forced row security): the protect trigger then
+ * converts those columns although the UPDATE leaves them unchanged.
+ * Returns the number of rows.
  */
 static uint64
-protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
+protect_self_update(FunctionCallInfo fcinfo, bool rekey)
 {
 	Oid			relid;
 	ArrayType  *cols;
@@ -1672,7 +1706,7 @@ protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 		return 0;
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s%s SET ", only ? "ONLY " : "",
+	appendStringInfo(&sql, "UPDATE %s%s SET ", rekey ? "ONLY " : "",
 					 quote_qualified_identifier(nspname, relname));
 	for (i = 0; i < ncols; i++)
 	{
@@ -1686,9 +1720,14 @@ protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 		appendStringInfo(&sql, "%s%s = %s", i > 0 ? ", " : "", col, col);
 	}
 
-	*mark = relid;
-	rekey_depth = protect_exec_depth + 1;	/* the UPDATE's level */
-	rekey_rows = 0;
+	if (rekey)
+	{
+		rekey_relid = relid;
+		rekey_depth = protect_exec_depth + 1;	/* the UPDATE's level */
+		rekey_rows = 0;
+	}
+	else
+		rewrite_relid = relid;
 	PG_TRY();
 	{
 		/*
@@ -1696,12 +1735,13 @@ protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 		 * to her row security: every row is converted
 		 */
 		processed = pgp_owner_run(relid, sql.data, 0, NULL, NULL, NULL,
-								  PGP_RUN_EXEC | (mark == &rekey_relid ? PGP_RUN_NOFORCE_RLS : 0),
+								  PGP_RUN_EXEC | (rekey ? PGP_RUN_NOFORCE_RLS : 0),
 								  0, InvalidOid, NULL, NULL, NULL, NULL);
 	}
 	PG_FINALLY();
 	{
-		*mark = InvalidOid;
+		rewrite_relid = InvalidOid;
+		rekey_relid = InvalidOid;
 		rekey_depth = -1;
 	}
 	PG_END_TRY();
@@ -1710,7 +1750,7 @@ protect_self_update(FunctionCallInfo fcinfo, Oid *mark, bool only)
 	 * Each row the UPDATE reports, converted by the protect trigger (it does
 	 * not fire under session_replication_role = replica, for one).
 	 */
-	if (mark == &rekey_relid && rekey_rows != processed)
+	if (rekey && rekey_rows != processed)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the protect trigger converted %llu of the %llu rows privacy.rekey() updated in relation \"%s\"",
@@ -1730,7 +1770,7 @@ PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
 Datum
 pgp_rewrite_protected(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64((int64) protect_self_update(fcinfo, &rewrite_relid, false));
+	PG_RETURN_INT64((int64) protect_self_update(fcinfo, false));
 }
 
 PG_FUNCTION_INFO_V1(pgp_rekey_protected);
@@ -1745,7 +1785,7 @@ PG_FUNCTION_INFO_V1(pgp_rekey_protected);
 Datum
 pgp_rekey_protected(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64((int64) protect_self_update(fcinfo, &rekey_relid, true));
+	PG_RETURN_INT64((int64) protect_self_update(fcinfo, true));
 }
 
 PG_FUNCTION_INFO_V1(pgp_invalidate);

@@ -1695,14 +1695,14 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 	 * taken for another number: fail closed (src/sql/36_rekey.sql).  The
 	 * check runs only while some relation is pending.
 	 */
+	if (!pgp_rekey_nothing_pending())
 	{
 		Oid			ctypes[1] = {TEXTARRAYOID};
 		Datum		cvals[1] = {PG_GETARG_DATUM(0)};
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (!pgp_rekey_nothing_pending())
-			pgp_catalog_select("SELECT privacy_internal._check_rekeyed(NULL, $1)", 1, ctypes, cvals);
+		pgp_catalog_select("SELECT privacy_internal._check_rekeyed(NULL, $1)", 1, ctypes, cvals);
 		SPI_finish();
 	}
 	kinds_a = PG_GETARG_ARRAYTYPE_P(0);

@@ -358,6 +358,26 @@ is($node->safe_psql('postgres', q{SELECT string_agg(rel::text, ',' ORDER BY rel:
 ($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(msisdn) FROM mal.plain WHERE id = 1});
 is($st, '55000', 'reidentify_msisdn refuses while phone-number pseudonyms are pending (it cannot tell their key)');
 
+# An upsert into a pending relation stores the new number once, under its key.
+$node->safe_psql('postgres', q{SET ROLE mallory;
+INSERT INTO mal.plain VALUES (5, '+4520990055', 'n') ON CONFLICT (id) DO UPDATE SET msisdn = EXCLUDED.msisdn;
+RESET ROLE;
+UPDATE public.mal_truth SET msisdn = '+4520990055' WHERE tbl = 'mal.plain' AND id = 5;});
+
+# A dump taken while relations are pending, restored into another
+# database: they are pending there too, and rekey converts them there.
+my $dump = "$dir/pending.dump";
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump while relations are pending');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '-d', $node->connstr('restored'), $dump ], 'pg_restore into another database');
+is($node->safe_psql('restored', q{SELECT count(*) FROM privacy.rekey_pending}),
+	$node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending}), 'the restored database has the same relations pending');
+$node->safe_psql('restored', 'ALTER TABLE mal.chi DROP CONSTRAINT chi_msisdn_fkey');   # (as rekey would ask)
+($ret, $out, $err) = $node->psql('restored', 'CALL privacy.rekey()');
+is($ret, 0, 'rekey converts them there') or diag($err);
+is($node->safe_psql('restored', $mal_ok), '64', 'and mallory\'s 64 numbers read back under C there, the upserted one too');
+$node->safe_psql('postgres', 'DROP DATABASE restored');
+
 # A writer at REPEATABLE READ whose snapshot predates the conversion of a
 # partition writes there under the new key (the pending key is read in the
 # latest committed state, which its lock on the partition makes final).
