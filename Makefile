@@ -22,6 +22,7 @@ OBJS = \
 	src/audit.o \
 	src/pseudonym.o \
 	src/protect.o \
+	src/rekey.o \
 	src/analytics.o \
 	src/mask.o \
 	src/subject.o \

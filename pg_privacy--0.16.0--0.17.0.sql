@@ -7,18 +7,565 @@
 
 \echo Use "ALTER EXTENSION pg_privacy UPDATE TO '0.17.0'" to load this file. \quit
 
--- 0.16.0 to 0.17.0
+-- privacy.rekey() converts a relation in batches (src/sql/36_rekey.sql,
+-- src/rekey.c): how far it has come in each pending relation.
+ALTER TABLE privacy.rekey_pending
+  ADD COLUMN order_col  name,
+  ADD COLUMN order_type regtype,
+  ADD COLUMN watermark  bytea,
+  ADD COLUMN rows_done  bigint      NOT NULL DEFAULT 0,
+  ADD COLUMN started_at timestamptz,
+  ADD CONSTRAINT rekey_pending_order_check CHECK ((order_col IS NULL) = (order_type IS NULL)),
+  ADD CONSTRAINT rekey_pending_watermark_check CHECK (watermark IS NULL OR order_col IS NOT NULL);
+-- rekey(lock_timeout_ms) is rekey(batch_size, lock_timeout_ms) now
+DROP PROCEDURE privacy.rekey(integer);
+-- the view gains a column at its end, and its rows count the batches
+DROP VIEW privacy.rekey_progress;
 
 -- Tables new in 0.17.0 (generated)
 
 -- Functions removed, or whose arguments or result changed (generated)
 
+DROP FUNCTION privacy_internal._rekey_protected(regclass, name[]);
+
+DROP FUNCTION privacy_internal._rekey_rel(regclass, integer);
+
+DROP FUNCTION privacy_internal._rekey_todo();
+
 
 -- Functions new or changed in 0.17.0, in the order of its install script (generated)
 
+CREATE OR REPLACE FUNCTION privacy_internal._protect_on_ddl_end(may_switch_off boolean) RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+  SET jit = off
+AS $$
+DECLARE
+  reg regclass;
+  e record;
+  who name := privacy_internal._invoker();
+  fn regprocedure := pg_catalog.to_regprocedure('privacy_internal._protect_trigger()');
+BEGIN
+  -- A command that only created restriction checks as _restrict_install
+  -- makes them (AFTER UPDATE statement triggers of that name and function,
+  -- with no condition and no column list) adds enforcement: nothing to
+  -- install or check.  The install makes one per table and partition, and
+  -- an install started again by each of them nested one level deeper per
+  -- table (restrict_subject ran out of stack at about 220).
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
+                  WHERE NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass
+                             AND EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                                          WHERE g.oid OPERATOR(pg_catalog.=) d.objid
+                                            AND g.tgname OPERATOR(pg_catalog.=) 'zx_pg_privacy_restrict'
+                                            AND g.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure('privacy_internal._restrict_trigger()')
+                                            AND g.tgtype OPERATOR(pg_catalog.=) 16
+                                            AND g.tgenabled OPERATOR(pg_catalog.=) 'O'
+                                            AND g.tgqual IS NULL
+                                            AND pg_catalog.cardinality(g.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0))) THEN
+    RETURN;
+  END IF;
+  -- The column privacy.rekey() converts a relation in order of tells which
+  -- of its rows are under which key (src/rekey.c): until the relation is
+  -- converted it may be neither dropped, nor renamed, nor given another
+  -- type (the rows' keys could no longer be told apart).
+  IF pg_catalog.to_regclass('privacy.rekey_pending') IS NOT NULL THEN
+    FOR e IN
+      SELECT p.rel, p.order_col, p.order_type
+        FROM privacy.rekey_pending p
+       WHERE p.watermark IS NOT NULL
+         AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
+         AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                          WHERE a.attrelid OPERATOR(pg_catalog.=) p.rel
+                            AND a.attname OPERATOR(pg_catalog.=) p.order_col
+                            AND NOT a.attisdropped
+                            AND a.atttypid OPERATOR(pg_catalog.=) p.order_type)
+       ORDER BY p.rel::pg_catalog.oid
+       LIMIT 1
+    LOOP
+      RAISE EXCEPTION 'cannot drop, rename or retype column % of relation % while privacy.rekey() converts it in order of that column', e.order_col, e.rel
+        USING ERRCODE = '55000',
+              DETAIL = 'Which of its rows are under the current key and which under the replaced one is told by that column.',
+              HINT = 'Run CALL privacy.rekey() to the end (privacy.rekey_progress), then change the column.';
+    END LOOP;
+  END IF;
+  -- The protect trigger with a signed rule (a Citus table's, src/protect.c)
+  -- is written by protect() alone: an owner putting back an older rule read
+  -- from pg_trigger would have the shards transform by a rule the catalog no
+  -- longer gives (a revoked domain, a column declared since).  Neither may
+  -- anyone but pg_privacy create one on a shard or disable a shard's, on any
+  -- node (Citus itself does not stop a table's owner there).
+  FOR e IN
+    SELECT g.tgrelid::regclass AS rel, g.tgname,
+           CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0
+                THEN 'a protect trigger with a rule was created' ELSE 'its protect trigger was disabled' END AS problem
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      JOIN pg_catalog.pg_trigger g
+        ON g.tgfoid OPERATOR(pg_catalog.=) fn
+       AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.oid OPERATOR(pg_catalog.=) d.objid)
+            OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND g.tgrelid OPERATOR(pg_catalog.=) d.objid))
+     WHERE NOT privacy_internal._protect_ddl_allowed(g.tgrelid::regclass)
+       AND NOT privacy_internal._protect_own_worker_ddl(who)
+       AND ((d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass AND g.tgnargs OPERATOR(pg_catalog.>) 0)
+            -- (a shard, placed on this node or not yet: the tables of a
+            -- new placement a move builds are served once it is recorded)
+            OR (g.tgenabled OPERATOR(pg_catalog.<>) 'O'
+                AND privacy_internal._citus_shard_named(g.tgrelid::regclass) IS NOT NULL))
+  LOOP
+    IF may_switch_off THEN
+      RAISE WARNING 'protection of table % is not as pg_privacy made it: %', e.rel, e.problem;
+      RAISE LOG 'pg_privacy: superuser % changed the protect trigger % of table %: %', who, e.tgname, e.rel, e.problem;
+      CONTINUE;
+    END IF;
+    RAISE LOG 'pg_privacy: refused DDL of role % on the protect trigger % of table %: %', who, e.tgname, e.rel, e.problem;
+    -- a shard's new placement, built by a move or a split as the owner
+    IF e.problem OPERATOR(pg_catalog.=) 'a protect trigger with a rule was created'
+       AND privacy_internal._citus_shard_named(e.rel) IS NOT NULL AND privacy_internal._protect_shard_table(e.rel) IS NULL THEN
+      RAISE EXCEPTION 'cannot move or split the shards of protected table %, owned by %',
+                      privacy_internal._citus_shard_named(e.rel),
+                      (SELECT k.relowner::pg_catalog.regrole FROM pg_catalog.pg_class k
+                        WHERE k.oid OPERATOR(pg_catalog.=) privacy_internal._citus_shard_named(e.rel))
+        USING ERRCODE = '55000',
+              DETAIL = 'Citus builds the new placement of a shard as the table''s owner, and pg_privacy cannot tell its copy of '
+                       'the protect trigger and the rows from what the owner could write there herself.',
+              HINT = 'Give the table to a superuser for the move, then back, and run privacy.protect() on it again '
+                     '(see doc/operations.md, Citus).';
+    END IF;
+    RAISE EXCEPTION 'cannot change the protect trigger % of table %', e.tgname, e.rel
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2)
+                     || '; only privacy.protect() writes a signed rule, and Citus copies it onto the shards.',
+            HINT = 'Run privacy.protect() on the table on the coordinator.';
+  END LOOP;
+  -- A partition created or attached under a subject table while subjects
+  -- are restricted gets its restriction check (statement triggers are not
+  -- cloned to partitions).
+  IF EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy_internal._restrict_install();
+  END IF;
+  FOR reg IN
+    SELECT DISTINCT t.tbl
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      CROSS JOIN LATERAL (
+        SELECT CASE WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass THEN d.objid
+                    WHEN d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
+                    THEN (SELECT g.tgrelid FROM pg_catalog.pg_trigger g WHERE g.oid OPERATOR(pg_catalog.=) d.objid)
+               END AS relid) x
+      JOIN privacy_internal._enforced_table t
+        ON t.tbl::oid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT pg_catalog.pg_partition_ancestors(x.relid)))
+        OR t.tbl::oid OPERATOR(pg_catalog.=) x.relid
+        -- ALTER TABLE ... INHERIT a protected table
+        OR t.tbl::oid IN (SELECT i.inhparent FROM pg_catalog.pg_inherits i
+                           WHERE i.inhrelid OPERATOR(pg_catalog.=) x.relid)
+     WHERE x.relid IS NOT NULL
+  LOOP
+    FOR e IN SELECT p.* FROM privacy_internal._enforced_table f,
+                    LATERAL privacy_internal._enforcement_problems(f.tbl, f.registered, f.consent_required, f.restricted) p
+              WHERE f.tbl OPERATOR(pg_catalog.=) reg LOOP
+      IF may_switch_off THEN
+        RAISE WARNING '% of table % is not in force', e.what, reg
+          USING DETAIL = e.problem, HINT = 'Restore it before writing to the table; privacy.catalog_problems lists it.';
+        RAISE LOG 'pg_privacy: superuser % switched off % of table %: %', who, e.what, reg, e.problem;
+        BEGIN
+          PERFORM privacy_internal._audit(CASE e.what WHEN 'protection' THEN 'protect.weakened'
+                                             WHEN 'consent check' THEN 'consent.weakened'
+                                             ELSE 'subject.restriction_weakened' END,
+                                 reg::text, pg_catalog.jsonb_build_object('problem', e.problem));
+        EXCEPTION WHEN unique_violation THEN
+          -- a data-only restore loading the audit log itself: the server log has it
+          NULL;
+        END;
+        CONTINUE;
+      END IF;
+      RAISE LOG 'pg_privacy: refused DDL of role % that would switch off % of table %: %', who, e.what, reg, e.problem;
+      RAISE EXCEPTION 'cannot switch off the % of table %', e.what, reg
+        USING ERRCODE = '55000',
+              DETAIL = pg_catalog.upper(pg_catalog.left(e.problem, 1)) || pg_catalog.substr(e.problem, 2) || '.',
+              HINT = CASE e.what WHEN 'protection' THEN 'Remove the protection with privacy.unprotect() first.'
+                                 WHEN 'consent check' THEN 'Remove the requirement with privacy.unrequire_consent() first.'
+                                 ELSE 'Lift the restrictions with privacy.unrestrict_subject() first.' END;
+    END LOOP;
+  END LOOP;
+END
+$$;
+
+CREATE FUNCTION privacy_internal._rekey_batch(rel regclass, cols name[], order_col name, order_type regtype,
+                                      lo bytea, batch_size integer, count_rows boolean,
+                                      OUT hi bytea, OUT rows bigint)
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_rekey_batch';
+
+COMMENT ON FUNCTION privacy_internal._rekey_batch(regclass, name[], name, regtype, bytea, integer, boolean) IS
+  'internal: convert the msisdn_fpe pseudonyms of one batch of a relation (past the watermark lo, batch_size rows in order of order_col) from its pending key to the current one, through the protect trigger, as the table owner; hi: the new watermark, NULL when the relation is done';
+
+CREATE FUNCTION privacy_internal._rekey_order_column(rel regclass, tbl regclass)
+  RETURNS TABLE(col name, typ regtype)
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT a.attname, a.atttypid::regtype
+    FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+    JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam
+    JOIN pg_catalog.pg_attribute a
+      ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+    JOIN pg_catalog.pg_opclass oc ON oc.oid OPERATOR(pg_catalog.=) i.indclass[0]
+   WHERE i.indrelid OPERATOR(pg_catalog.=) _rekey_order_column.rel
+     AND am.amname OPERATOR(pg_catalog.=) 'btree'
+     AND i.indisvalid AND i.indisready AND i.indpred IS NULL
+     AND i.indkey[0] OPERATOR(pg_catalog.<>) 0
+     AND oc.opcdefault AND oc.opcintype OPERATOR(pg_catalog.=) a.atttypid
+     AND (i.indoption[0] OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.=) 0
+     AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''
+     AND a.atttypid IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype,
+                        'pg_catalog.numeric'::regtype, 'pg_catalog.date'::regtype,
+                        'pg_catalog.timestamp'::regtype, 'pg_catalog.timestamptz'::regtype,
+                        'pg_catalog.uuid'::regtype)
+     AND NOT EXISTS (SELECT FROM privacy.registered_column c
+                      WHERE c.tbl OPERATOR(pg_catalog.=) _rekey_order_column.tbl
+                        AND c.col OPERATOR(pg_catalog.=) a.attname
+                        AND c.protect IS NOT NULL)
+   ORDER BY i.indisunique DESC, i.indisprimary DESC, i.indexrelid
+   LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._rekey_mark(from_key text, to_key text) RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  citus regclass;
+  part record;
+  n bigint;
+BEGIN
+  SELECT r.tbl INTO citus FROM privacy_internal._rekey_relations() r
+   WHERE privacy_internal._citus_table(r.tbl) LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot change the key while table %, which Citus manages, has a column protected by msisdn_fpe', citus
+      USING ERRCODE = '0A000',
+            DETAIL = 'Its phone-number pseudonyms are under the database''s key on the shards; converting them to a new key is not built for tables Citus manages, and they would be looked up under the wrong key.',
+            HINT = 'Keep the database''s key; nothing was changed.';
+  END IF;
+  -- A relation privacy.rekey() has converted in part holds rows under two
+  -- keys already; a third could not be told apart.
+  SELECT p.rel, p.from_key INTO part FROM privacy.rekey_pending p
+   WHERE p.watermark IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
+   ORDER BY p.since, p.rel::pg_catalog.oid LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot change the key while privacy.rekey() has converted relation % in part', part.rel
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('Some of its phone-number pseudonyms are under key %s, the others under the current key; rows under a third key could not be told apart.', part.from_key),
+            HINT = 'Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then change the key; nothing was changed.';
+  END IF;
+  DELETE FROM privacy.rekey_pending p WHERE p.from_key OPERATOR(pg_catalog.=) _rekey_mark.to_key;
+  INSERT INTO privacy.rekey_pending (rel, tbl, from_key)
+  SELECT DISTINCT ON (r.rel) r.rel, r.tbl, _rekey_mark.from_key
+    FROM privacy_internal._rekey_relations() r
+   ORDER BY r.rel
+  ON CONFLICT (rel) DO NOTHING;
+  -- relations dropped since (one detached stays pending: its pseudonyms
+  -- are under its key wherever it is attached again)
+  DELETE FROM privacy.rekey_pending p
+   WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel);
+  SELECT pg_catalog.count(*) INTO n FROM privacy.rekey_pending;
+  -- the protect trigger of each relation reads its pending key again
+  -- (also where it is pending no more)
+  PERFORM privacy_internal._invalidate(r.tbl)
+     FROM (SELECT DISTINCT x.tbl FROM privacy_internal._rekey_relations() x) r;
+  RETURN n;
+END
+$$;
+
+CREATE FUNCTION privacy_internal._rekey_rel(rel regclass, lock_timeout_ms integer, batch_size integer DEFAULT 2147483647,
+                                            OUT rows bigint, OUT finished boolean)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  p privacy.rekey_pending;
+  cur text;
+  cols name[];
+  b record;
+  count_rows boolean := false;
+  started timestamptz := pg_catalog.clock_timestamp();
+BEGIN
+  finished := true;
+  -- the key this conversion writes under cannot change meanwhile
+  SELECT s.fingerprint INTO cur FROM privacy.key_state s FOR SHARE;
+  -- one conversion of a relation at a time (a second CALL waits, then
+  -- finds it done)
+  SELECT * INTO p FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) _rekey_rel.rel FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF NOT privacy_internal._key_listed(p.from_key) THEN
+    RAISE EXCEPTION 'no key of fingerprint % is loaded', p.from_key
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('The phone-number pseudonyms of %s are under that key; they can be converted only with it.', p.rel),
+            HINT = 'List that key''s file after the current one in pg_privacy.key_file and reload the configuration (privacy.key_versions).';
+  END IF;
+  -- Writers wait while this relation is converted, so that each relation
+  -- is under one key when this commits.  Taken first: while it waits for
+  -- a writer, this transaction holds no other lock (the purge may drop
+  -- other partitions meanwhile).
+  IF EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
+    PERFORM pg_catalog.set_config('lock_timeout', lock_timeout_ms::text, true);
+    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', p.rel);
+    PERFORM pg_catalog.set_config('lock_timeout', '0', true);
+  END IF;
+  -- dropped since: nothing left to convert
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
+    DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+    RETURN;
+  END IF;
+  -- detached from its table, or the table no longer protected by
+  -- msisdn_fpe: its pseudonyms stay under their key, and it stays pending
+  -- (attached again, it is converted then)
+  IF NOT (p.rel OPERATOR(pg_catalog.=) p.tbl
+          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+     OR NOT EXISTS (SELECT FROM privacy.registered_column c
+                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+     OR NOT privacy_internal._has_protect_trigger(p.tbl) THEN
+    RAISE EXCEPTION 'relation % is no longer a protected part of table %', p.rel, p.tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('Its phone-number pseudonyms are under key %s; they are converted only through the protect trigger of its table.', p.from_key),
+            HINT = pg_catalog.format('Attach it to %s again (or protect that table again) and run CALL privacy.rekey(); or drop it.', p.tbl);
+  END IF;
+  PERFORM privacy_internal._check_protection(p.tbl);
+  IF pg_catalog.current_setting('session_replication_role') OPERATOR(pg_catalog.<>) 'origin' THEN
+    RAISE EXCEPTION 'cannot rekey with session_replication_role = %', pg_catalog.current_setting('session_replication_role')
+      USING ERRCODE = '55000',
+            DETAIL = 'The protect trigger, which converts the pseudonyms, does not fire then.',
+            HINT = 'SET session_replication_role = origin, then run CALL privacy.rekey() again.';
+  END IF;
+  -- A stored generated column computed by a function of the owner (or
+  -- anything else not built in: only those are recorded in pg_depend) is
+  -- computed after the protect trigger: it could change the row of a
+  -- subject past the consent and restriction checks the conversion skips.
+  IF EXISTS (SELECT FROM pg_catalog.pg_attrdef ad
+               JOIN pg_catalog.pg_attribute a
+                 ON a.attrelid OPERATOR(pg_catalog.=) ad.adrelid AND a.attnum OPERATOR(pg_catalog.=) ad.adnum
+               JOIN pg_catalog.pg_depend d
+                 ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
+                AND d.objid OPERATOR(pg_catalog.=) ad.oid
+              WHERE ad.adrelid OPERATOR(pg_catalog.=) p.rel AND a.attgenerated OPERATOR(pg_catalog.=) 's'
+                AND NOT (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                         AND d.refobjid OPERATOR(pg_catalog.=) p.rel)) THEN
+    RAISE EXCEPTION 'cannot rekey relation %, which has a generated column computed by a function that is not built in', p.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'The column is computed after the protect trigger, during the conversion, which skips the consent and restriction checks.',
+            HINT = 'Drop the generated column, or compute it with built-in functions only, then run CALL privacy.rekey() again.';
+  END IF;
+  -- A foreign key between phone-number columns: the two sides cannot be
+  -- converted one after the other (the key's check, or its cascade into
+  -- the other side's protect trigger, fails at the first).
+  IF EXISTS (SELECT FROM pg_catalog.pg_constraint k
+              WHERE k.contype OPERATOR(pg_catalog.=) 'f'
+                AND (k.conrelid OPERATOR(pg_catalog.=) p.rel OR k.confrelid OPERATOR(pg_catalog.=) p.rel
+                     OR k.conrelid IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a)
+                     OR k.confrelid IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+                AND EXISTS (SELECT FROM (VALUES (k.conrelid, k.conkey), (k.confrelid, k.confkey)) side(r, keys)
+                              JOIN pg_catalog.pg_attribute a
+                                ON a.attrelid OPERATOR(pg_catalog.=) side.r AND a.attnum OPERATOR(pg_catalog.=) ANY (side.keys)
+                              JOIN privacy.registered_column c
+                                ON c.col OPERATOR(pg_catalog.=) a.attname
+                               AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+                               AND (c.tbl OPERATOR(pg_catalog.=) side.r
+                                    OR c.tbl IN (SELECT x.relid FROM pg_catalog.pg_partition_ancestors(side.r) x)))) THEN
+    RAISE EXCEPTION 'cannot rekey relation %, whose phone-number column takes part in a foreign key', p.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'The referencing and the referenced pseudonyms would be under different keys between the two conversions.',
+            HINT = 'Drop the foreign key for the rotation, run CALL privacy.rekey(), and create it again.';
+  END IF;
+  -- A rule of the owner could make the UPDATE convert nothing, or other rows.
+  IF EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.ev_class OPERATOR(pg_catalog.=) p.rel) THEN
+    RAISE EXCEPTION 'cannot rekey relation %, which has rules', p.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'A rule could keep the conversion''s UPDATE from reaching its rows.',
+            HINT = 'Drop the rules of the relation, then run CALL privacy.rekey() again.';
+  END IF;
+  -- The rows of the batch, counted under the lock when a BEFORE UPDATE row
+  -- trigger of the owner could skip one (return NULL) and leave it under
+  -- the old key.  (The lock keeps her from adding one meanwhile.)
+  count_rows := EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                          JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) g.tgfoid
+                         WHERE g.tgrelid OPERATOR(pg_catalog.=) p.rel AND NOT g.tgisinternal
+                           AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'
+                           AND (g.tgtype::integer OPERATOR(pg_catalog.&) 19) OPERATOR(pg_catalog.=) 19   -- ROW, BEFORE, UPDATE
+                           AND f.pronamespace OPERATOR(pg_catalog.<>) 'privacy_internal'::regnamespace);
+  SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
+    FROM privacy.registered_column c
+   WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe';
+  -- the first batch chooses the order column (none: the relation whole)
+  IF p.started_at IS NULL THEN
+    SELECT o.col, o.typ INTO p.order_col, p.order_type
+      FROM privacy_internal._rekey_order_column(p.rel, p.tbl) o;
+    p.started_at := started;
+    UPDATE privacy.rekey_pending x SET order_col = p.order_col, order_type = p.order_type, started_at = p.started_at
+     WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+  END IF;
+  b := privacy_internal._rekey_batch(p.rel, cols, p.order_col, p.order_type, p.watermark,
+                                     _rekey_rel.batch_size, count_rows);
+  rows := b.rows;
+  p.rows_done := p.rows_done OPERATOR(pg_catalog.+) b.rows;
+  -- the relation's state in every backend, read again with the watermark
+  PERFORM privacy_internal._invalidate(p.rel);
+  IF b.hi IS NOT NULL THEN
+    UPDATE privacy.rekey_pending x SET watermark = b.hi, rows_done = p.rows_done
+     WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+    finished := false;
+    RETURN;
+  END IF;
+  DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+  INSERT INTO privacy.rekey_log (rel, tbl, from_key, to_key, rows, started_at, finished_at)
+  VALUES (p.rel::text, p.tbl::text, p.from_key, cur, p.rows_done, p.started_at, pg_catalog.clock_timestamp());
+  PERFORM privacy_internal._audit('key.rekey', p.rel::text,
+                         pg_catalog.jsonb_build_object('table', p.tbl::text, 'from', p.from_key, 'to', cur,
+                                                       'columns', pg_catalog.cardinality(cols), 'rows', p.rows_done,
+                                                       'order_column', p.order_col));
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._rekey_rel(regclass, integer, integer) IS
+  'internal: one step of privacy.rekey(): convert one batch of a pending relation''s phone-number pseudonyms to the current key';
+
+CREATE FUNCTION privacy_internal._rekey_todo(tbl regclass DEFAULT NULL) RETURNS regclass[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+  SELECT COALESCE(pg_catalog.array_agg(p.rel ORDER BY p.since, p.rel::pg_catalog.oid), '{}')
+    FROM privacy.rekey_pending p
+   WHERE _rekey_todo.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) _rekey_todo.tbl
+$$;
+
+COMMENT ON FUNCTION privacy_internal._rekey_todo(regclass) IS
+  'internal: the relations privacy.rekey() has left to convert';
+
+CREATE PROCEDURE privacy.rekey(batch_size integer DEFAULT 10000, lock_timeout_ms integer DEFAULT 1000,
+                               only_table regclass DEFAULT NULL)
+  LANGUAGE plpgsql
+AS $$
+DECLARE
+  todo regclass[];
+  r regclass;
+  step record;
+  done integer := 0;
+  total bigint := 0;
+  failed jsonb := pg_catalog.jsonb_build_array();
+  st text;
+  msg text;
+BEGIN
+  IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'invalid batch_size %', batch_size
+      USING ERRCODE = '22023', HINT = 'batch_size, the rows converted per transaction, must be at least 1.';
+  END IF;
+  IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'invalid lock_timeout_ms %', lock_timeout_ms
+      USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1.';
+  END IF;
+  -- Fails here, before anything is locked, when CALLed inside a
+  -- transaction block (where the batches could not commit one by one).
+  COMMIT;
+  todo := privacy_internal._rekey_todo(only_table);
+  IF pg_catalog.cardinality(todo) OPERATOR(pg_catalog.=) 0 THEN
+    IF only_table IS NULL THEN
+      RAISE NOTICE 'nothing to rekey: every phone-number pseudonym is under the current key';
+    ELSE
+      RAISE NOTICE 'nothing to rekey in %: its phone-number pseudonyms are under the current key', only_table;
+    END IF;
+    RETURN;
+  END IF;
+  FOREACH r IN ARRAY todo LOOP
+    -- batch after batch, each committed, until the relation is done
+    LOOP
+      BEGIN
+        step := privacy_internal._rekey_rel(r, lock_timeout_ms, batch_size);
+        total := total OPERATOR(pg_catalog.+) COALESCE(step.rows, 0);
+      EXCEPTION
+        WHEN query_canceled THEN
+          RAISE;
+        WHEN OTHERS THEN
+          GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+          RAISE WARNING 'rekey of % failed (SQLSTATE %): %', r, st, msg;
+          failed := failed OPERATOR(pg_catalog.||)
+                    pg_catalog.jsonb_build_object('relation', r::text, 'sqlstate', st, 'message', msg);
+          step := NULL;
+      END;
+      COMMIT;
+      EXIT WHEN step IS NULL OR step.finished;
+    END LOOP;
+    IF step IS NOT NULL AND step.rows IS NOT NULL THEN
+      done := done OPERATOR(pg_catalog.+) 1;
+    END IF;
+  END LOOP;
+  RAISE NOTICE 'rekeyed % relation(s), % row(s)', done, total;
+  IF pg_catalog.jsonb_array_length(failed) OPERATOR(pg_catalog.>) 0 THEN
+    RAISE EXCEPTION 'rekey failed for % relation(s)', pg_catalog.jsonb_array_length(failed)
+      USING ERRCODE = '55000',
+            DETAIL = (SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s (%s)', f->>'relation', f->>'message', f->>'sqlstate'), '; ')
+                        FROM pg_catalog.jsonb_array_elements(failed) f),
+            HINT = 'The other relations were converted; CALL privacy.rekey() again continues with these, from where they stopped.';
+  END IF;
+END
+$$;
+
+COMMENT ON PROCEDURE privacy.rekey(integer, integer, regclass) IS
+  'convert every phone-number pseudonym (msisdn_fpe) still under an older key (of one table: only_table) to the current key, batch_size rows per transaction, each relation in order of an indexed column; resumable; CALL it outside a transaction block';
+
 -- Views, triggers, comments and configuration new or changed in 0.17.0 (generated)
 
--- 0.16.0 to 0.17.0
+CREATE VIEW privacy.rekey_progress AS
+WITH k AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
+done AS (
+  SELECT l.tbl, pg_catalog.count(*) AS rels, pg_catalog.sum(l.rows) AS rows,
+         pg_catalog.sum(pg_catalog.date_part('epoch', l.finished_at OPERATOR(pg_catalog.-) l.started_at)) AS secs,
+         pg_catalog.min(l.started_at) AS first_at, pg_catalog.max(l.finished_at) AS last_at
+    FROM privacy.rekey_log l, k
+   WHERE l.to_key OPERATOR(pg_catalog.=) k.fingerprint AND l.finished_at OPERATOR(pg_catalog.>=) k.recorded_at
+   GROUP BY l.tbl),
+todo AS (
+  -- qualified, as rekey_log names it (whatever the reader's search_path)
+  SELECT (SELECT pg_catalog.format('%I.%I', n.nspname, x.relname)
+            FROM pg_catalog.pg_class x JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) x.relnamespace
+           WHERE x.oid OPERATOR(pg_catalog.=) p.tbl) AS tbl,
+         pg_catalog.count(*) AS rels,
+         pg_catalog.sum(GREATEST(GREATEST(c.reltuples, 0)::bigint OPERATOR(pg_catalog.-) p.rows_done, 0))::bigint AS rows,
+         pg_catalog.min(p.from_key) AS from_key,
+         pg_catalog.count(*) FILTER (WHERE p.watermark IS NOT NULL) AS part,
+         pg_catalog.sum(p.rows_done) AS rows_part,
+         pg_catalog.sum(pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) p.started_at))
+           FILTER (WHERE p.watermark IS NOT NULL) AS secs_part
+    FROM privacy.rekey_pending p
+    JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.rel
+   GROUP BY p.tbl),
+t AS (
+  SELECT COALESCE(t.tbl, d.tbl) AS tbl, t.from_key, d.rels AS drels, t.rels AS trels, t.part, t.rows AS left_rows,
+         COALESCE(d.rows, 0) OPERATOR(pg_catalog.+) COALESCE(t.rows_part, 0) AS done_rows,
+         COALESCE(d.secs, 0) OPERATOR(pg_catalog.+) COALESCE(t.secs_part, 0) AS secs,
+         d.last_at
+    FROM todo t
+    FULL JOIN done d ON d.tbl OPERATOR(pg_catalog.=) t.tbl)
+SELECT t.tbl,
+       t.from_key,
+       COALESCE(t.drels, 0) AS relations_done,
+       COALESCE(t.trels, 0) AS relations_left,
+       t.done_rows::bigint AS rows_done,
+       COALESCE(t.left_rows, 0) AS rows_left,
+       CASE WHEN t.secs OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round((t.done_rows OPERATOR(pg_catalog./) t.secs)::numeric) END AS rows_per_second,
+       CASE WHEN COALESCE(t.trels, 0) OPERATOR(pg_catalog.=) 0 THEN t.last_at
+            WHEN t.secs OPERATOR(pg_catalog.>) 0 AND t.done_rows OPERATOR(pg_catalog.>) 0
+              THEN pg_catalog.now() OPERATOR(pg_catalog.+)
+                   pg_catalog.make_interval(secs => (t.left_rows OPERATOR(pg_catalog.*) t.secs OPERATOR(pg_catalog./) t.done_rows)::double precision)
+       END AS estimated_end,
+       COALESCE(t.part, 0) AS relations_in_part
+  FROM t;
+
+COMMENT ON VIEW privacy.rekey_progress IS
+  'the key rotation of phone-number pseudonyms per table: relations and rows converted to the current key and left, rate, estimated end (the finish time when nothing is left), relations converted in part';
+
+-- Nothing after the functions: the changed view rekey_progress is generated.
 
 
 -- Privileges: every GRANT and REVOKE of the 0.17.0 install script, in its order (generated)
@@ -37,7 +584,7 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy_internal FROM PUBLIC;
 
 REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC;
 
-REVOKE ALL ON PROCEDURE privacy.rekey(integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE privacy.rekey(integer, integer, regclass) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION privacy.health() FROM PUBLIC;
 

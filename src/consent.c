@@ -42,6 +42,7 @@
 #include "keys.h"
 #include "owner.h"
 #include "protect.h"
+#include "rekey.h"
 #include "pseudonym.h"
 #include "schema.h"
 
@@ -123,11 +124,7 @@ typedef struct ConsentReq
 	char	   *domain;
 	int			domain_len;
 	PgpKeyRef	ref;
-	char		pending_fp[PGP_FINGERPRINT_LEN + 1];	/* the older key the
-														 * relation's pseudonyms
-														 * are under until
-														 * privacy.rekey(), or "" */
-	PgpKey	   *pending_key;
+	PgpKey	   *pending_key;	/* under the relation's pending key */
 	uint64		pending_gen;
 } ConsentReq;
 
@@ -138,6 +135,7 @@ typedef struct ConsentRel
 	bool		valid;
 	int			nreqs;
 	ConsentReq *reqs;
+	PgpRekeyRegion region;		/* the key rotation's (src/rekey.c) */
 	MemoryContext cxt;
 } ConsentRel;
 
@@ -935,18 +933,26 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 	MemoryContextSwitchTo(oldcxt);
 
 	/*
-	 * A stored phone-number pseudonym of a relation privacy.rekey() has not
-	 * converted is under the older key (src/sql/36_rekey.sql).
+	 * A stored phone-number pseudonym of a row privacy.rekey() has not
+	 * converted is under the older key (src/rekey.c).
 	 */
 	for (i = 0; i < cr->nreqs && !cr->reqs[i].fpe; i++)
 		;
+	cr->region.fp[0] = '\0';
+	cr->region.has_wm = false;
 	if (i < cr->nreqs)
 	{
-		char		fp[PGP_FINGERPRINT_LEN + 1];
-
-		pgp_rekey_pending_key(RelationGetRelid(rel), fp);
-		for (i = 0; i < cr->nreqs; i++)
-			strlcpy(cr->reqs[i].pending_fp, fp, sizeof(cr->reqs[i].pending_fp));
+		PG_TRY();
+		{
+			pgp_rekey_region(rel, cxt, &cr->region);
+		}
+		PG_CATCH();
+		{
+			MemoryContextDelete(cxt);
+			cr->nreqs = 0;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
 	}
 	SPI_finish();
 
@@ -1042,7 +1048,7 @@ checked_probe(const char *key, int klen, bool add)
  * column protected by msisdn_fpe is the stored pseudonym: decrypt it.
  */
 static text *
-row_subject(ConsentReq *rq, Datum d, bool stored)
+row_subject(ConsentRel *cr, ConsentReq *rq, Datum d, bool stored, bool pending)
 {
 	char	   *s;
 	int			len;
@@ -1065,9 +1071,9 @@ row_subject(ConsentReq *rq, Datum d, bool stored)
 		PgpKey	   *k;
 
 		pgp_normalize_or_error(s, len, NULL, &res);
-		if (rq->pending_fp[0] != '\0')
+		if (pending)
 			/* under the older key until privacy.rekey() converts it */
-			k = pgp_pending_fpe_key(rq->pending_fp, rq->domain, rq->domain_len,
+			k = pgp_pending_fpe_key(cr->region.fp, rq->domain, rq->domain_len,
 									&rq->pending_key, &rq->pending_gen, rq->relname);
 		else
 			k = pgp_key_cached(&rq->ref, PGP_KP_MSISDN_FPE, rq->domain, rq->domain_len);
@@ -1194,7 +1200,8 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 		}
 		else
 		{
-			subject = row_subject(rq, d, stored);
+			subject = row_subject(cr, rq, d, stored,
+								  stored && pgp_rekey_row_pending(&cr->region, oldtuple, tupdesc));
 			klen = rq->keyprefix_len + 1 + VARSIZE_ANY_EXHDR(subject);
 			cacheable = klen < (int) sizeof(key);
 			if (cacheable)

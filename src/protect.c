@@ -69,15 +69,19 @@
  * Key rotation.  After accept_key_change(), each relation (a table, or a
  * leaf partition) of a table with msisdn_fpe columns is pending under the
  * replaced key (privacy.rekey_pending, src/sql/36_rekey.sql) until
- * privacy.rekey() converts it: the trigger writes that relation's
- * phone-number pseudonyms under its pending key (read when its state is
- * built, in the latest committed state), so each relation is under one key
- * at any time, and refuses a partition move between relations under
- * different keys.  rekey's own UPDATE of a relation (SET col = col, as the
- * owner) converts each pseudonym: decrypted under the pending key,
- * encrypted under the current one; the trigger refuses it when an earlier
- * BEFORE trigger changed the row, and refuses any write of the relation
- * nested in it.
+ * privacy.rekey() converts it, in batches in order of one of its columns
+ * (src/rekey.c): a row whose order column is at most the watermark of the
+ * batches done is under the current key, any other row under the pending
+ * key (read when the relation's state is built, in the latest committed
+ * state).  The trigger writes each row's phone-number pseudonyms under
+ * the key of its place: an UPDATE that moves a row across the watermark
+ * converts its unchanged pseudonyms to the other key, and a partition
+ * move between relations under different keys is refused.  rekey's own
+ * UPDATE of a batch (SET col = col, as the owner) converts each
+ * pseudonym: decrypted under the pending key, encrypted under the current
+ * one; the trigger refuses it when an earlier BEFORE trigger changed the
+ * row or the row is not under the pending key, and refuses any write of
+ * the relation nested in it.
  *
  * A restore.  pg_restore creates the protect trigger after it loads the
  * data, so its rows (protected when they were dumped) pass once.  The
@@ -97,6 +101,7 @@
 #include "postgres.h"
 
 #include "protect.h"
+#include "rekey.h"
 #include "e164.h"
 #include "identifier.h"
 #include "keys.h"
@@ -183,10 +188,8 @@ typedef struct ProtectRel
 								 * signature was checked under, else 0 */
 	char		signed_tgname[NAMEDATALEN];	/* and the one trigger that
 											 * carries it */
-	char		pending_fp[PGP_FINGERPRINT_LEN + 1];	/* the older key whose
-														 * pseudonyms privacy.rekey()
-														 * has not converted here,
-														 * or "" */
+	PgpRekeyRegion region;		/* the key rotation's: which rows are under
+								 * an older key (src/rekey.c) */
 	bool		has_fpe;		/* some column is msisdn_fpe */
 	int			ncols;
 	ProtectCol *cols;
@@ -198,6 +201,7 @@ typedef struct ProtectRel
 	LocalTransactionId memo_lxid;
 	TimestampTz memo_stmt;		/* statement start */
 	uint64		memo_seq;		/* firing number */
+	bool		memo_pending;	/* its pseudonyms under the pending key */
 	int			memo_depth;		/* executor nesting level of the firing */
 	Datum	   *memo_vals;		/* per column, in cxt's child memo_cxt */
 	bool	   *memo_nulls;
@@ -214,7 +218,9 @@ typedef struct UpdateMemo
 	uint64		seq;
 	Oid			relid;			/* firing relation */
 	Oid			registered;
-	char		pending_fp[PGP_FINGERPRINT_LEN + 1];	/* its pending key, or "" */
+	char		row_fp[PGP_FINGERPRINT_LEN + 1];	/* the key the row's
+													 * pseudonyms are under:
+													 * its pending key, or "" */
 	int			ncols;
 	Datum	   *vals;
 	bool	   *nulls;
@@ -838,7 +844,8 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 	pr->ncols = 0;
 	pr->registered = InvalidOid;
 	pr->signed_keygen = 0;
-	pr->pending_fp[0] = '\0';
+	pr->region.fp[0] = '\0';
+	pr->region.has_wm = false;
 	pr->has_fpe = false;
 
 	if (rel->rd_rel->relispartition)
@@ -894,10 +901,25 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 
 	/*
 	 * The older key this relation's phone-number pseudonyms are still
-	 * under, until privacy.rekey() converts them (see "Key rotation").
+	 * under, until privacy.rekey() converts them, and how far it has come
+	 * (see "Key rotation").
 	 */
 	if (pr->has_fpe)
-		pgp_rekey_pending_key(relid, pr->pending_fp);
+	{
+		PG_TRY();
+		{
+			pgp_rekey_region(rel, cxt, &pr->region);
+		}
+		PG_CATCH();
+		{
+			MemoryContextDelete(cxt);
+			pr->ncols = 0;
+			pr->region.fp[0] = '\0';
+			pr->region.has_wm = false;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+	}
 	SPI_finish();
 
 	/*
@@ -960,7 +982,8 @@ protect_lookup(Relation rel, Trigger *tg)
 		pr->ncols = 0;
 		pr->registered = InvalidOid;
 		pr->signed_keygen = 0;
-		pr->pending_fp[0] = '\0';
+		pr->region.fp[0] = '\0';
+		pr->region.has_wm = false;
 		pr->has_fpe = false;
 	}
 	/* a signed rule is checked again under a reloaded key */
@@ -1098,10 +1121,6 @@ protect_value(ProtectCol *pc, const char *colname, const char *relname, Datum va
  * pgp_rekeying: whether this firing is privacy.rekey()'s own UPDATE of the
  * relation (not a statement nested in it), which changes no subject: the
  * consent and restriction checks let it pass.
- *
- * pgp_rekey_tracked: whether the installed version of the extension records the relations a
- * key rotation has not converted (privacy.rekey_pending, 0.16.0): a
- * database at an older version runs this library too.
  */
 bool
 pgp_rekeying(Oid relid)
@@ -1110,151 +1129,41 @@ pgp_rekeying(Oid relid)
 		protect_exec_depth == rekey_depth;
 }
 
-bool
-pgp_rekey_tracked(void)
-{
-	Oid			nsp = get_namespace_oid("privacy", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rekey_pending", nsp));
-}
-
 /*
- * Whether no relation is pending (privacy.rekey_pending is empty), as the
- * lookups ask at every call: remembered in the backend until that table's
- * next relcache invalidation, which every write of it sends (its trigger
- * catalog_changed), so that a call while nothing is pending costs no
- * query.  Read in the latest committed state, so that what is remembered
- * is never older than the invalidations already taken in.
- */
-static bool rekey_none_known = false;
-static Oid	rekey_pending_oid = InvalidOid;
-static bool rekey_cb_registered = false;
-
-static void
-rekey_relcache_cb(Datum arg, Oid relid)
-{
-	if (!OidIsValid(relid) || relid == rekey_pending_oid)
-		rekey_none_known = false;
-}
-
-bool
-pgp_rekey_nothing_pending(void)
-{
-	Oid			nsp;
-	bool		isnull;
-	bool		none;
-
-	if (likely(rekey_none_known))
-		return true;
-	nsp = get_namespace_oid("privacy", true);
-	rekey_pending_oid = OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
-	if (!OidIsValid(rekey_pending_oid))
-		return true;			/* a version before 0.16.0: nothing tracked */
-	if (!rekey_cb_registered)
-	{
-		CacheRegisterRelcacheCallback(rekey_relcache_cb, (Datum) 0);
-		rekey_cb_registered = true;
-	}
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	pgp_catalog_select_latest("SELECT NOT EXISTS (SELECT FROM privacy.rekey_pending)", 0, NULL, NULL);
-	none = SPI_processed == 1 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
-		!isnull;
-	SPI_finish();
-	rekey_none_known = none;
-	return none;
-}
-
-/*
- * The working key of a relation's pending key (the older key its
- * phone-number pseudonyms are under until privacy.rekey() converts them)
- * for an msisdn_fpe column; 55000 when pg_privacy.key_file no longer
- * lists that key.
+ * The msisdn_fpe working key of a row: under the relation's pending key
+ * (the older key its phone-number pseudonyms are under until
+ * privacy.rekey() converts them; 55000 when pg_privacy.key_file no longer
+ * lists it), or the current key.
  */
 static PgpKey *
-protect_pending_key(ProtectRel *pr, ProtectCol *pc, Relation rel)
+protect_fpe_key(ProtectRel *pr, ProtectCol *pc, Relation rel, bool pending)
 {
-	return pgp_pending_fpe_key(pr->pending_fp, pc->domain, pc->domain_len,
-							   &pc->pending_key, &pc->pending_gen,
-							   RelationGetRelationName(rel));
+	if (pending)
+		return pgp_pending_fpe_key(pr->region.fp, pc->domain, pc->domain_len,
+								   &pc->pending_key, &pc->pending_gen,
+								   RelationGetRelationName(rel));
+	return pgp_key_cached(&pc->ref, PGP_KP_MSISDN_FPE, pc->domain, pc->domain_len);
 }
 
 /*
- * The key (fingerprint, into fp; "" when none) the phone-number
- * pseudonyms of relation relid are pending under (src/sql/36_rekey.sql),
- * read in the latest committed state: a writer holds a lock on the
- * relation that makes it final, even when its snapshot is older (a
- * REPEATABLE READ transaction begun before privacy.rekey() converted the
- * relation).  For the protect and consent triggers' state; the caller is
- * connected to SPI.
- */
-void
-pgp_rekey_pending_key(Oid relid, char *fp)
-{
-	Oid			reltype[1] = {OIDOID};
-	Datum		relval[1] = {ObjectIdGetDatum(relid)};
-
-	fp[0] = '\0';
-	if (!pgp_rekey_tracked())
-		return;
-	pgp_catalog_select_latest("SELECT p.from_key FROM privacy.rekey_pending p"
-							  " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-							  1, reltype, relval);
-	if (SPI_processed > 0)
-	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		if (v != NULL && strlen(v) == PGP_FINGERPRINT_LEN)
-			strlcpy(fp, v, PGP_FINGERPRINT_LEN + 1);
-	}
-}
-
-/*
- * The msisdn_fpe working key of a relation's pending key fp for a domain,
- * kept in *cache while the key generation (*gen) holds; 55000 when
- * pg_privacy.key_file no longer lists that key (relname names the
- * relation whose pseudonyms need it).
- */
-PgpKey *
-pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
-					PgpKey **cache, uint64 *gen, const char *relname)
-{
-	if (*cache == NULL || *gen != pgp_key_generation)
-	{
-		int			m = pgp_key_find(fp);
-
-		if (m < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("no key of fingerprint %s is loaded", fp),
-					 errdetail("The phone-number pseudonyms of relation \"%s\" are under that key until privacy.rekey() converts them; rows written there are pseudonymized under it too.",
-							   relname),
-					 errhint("List that key's file after the current one in pg_privacy.key_file, reload the configuration and run CALL privacy.rekey().")));
-		*cache = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, domain, domain_len, PGP_KEY_VERSION);
-		*gen = pgp_key_generation;
-	}
-	return *cache;
-}
-
-/*
- * privacy.rekey(): a stored phone-number pseudonym of the relation's
- * pending key, decrypted under it and pseudonymized again under the
- * current key (as the column stores it).
+ * A stored phone-number pseudonym under one key (the relation's pending
+ * key, or the current one), decrypted and pseudonymized again under the
+ * other (as the column stores it): privacy.rekey()'s conversion, and a row
+ * that moves across the watermark of a relation being converted.
  */
 static Datum
-protect_rekey_value(ProtectRel *pr, ProtectCol *pc, Relation rel,
-					const char *colname, Datum value)
+protect_reencrypt(ProtectRel *pr, ProtectCol *pc, Relation rel,
+				  const char *colname, Datum value, bool from_pending, bool to_pending)
 {
 	text	   *t = (text *) PG_DETOAST_DATUM_PACKED(value);
 	PgpE164Result res;
 
 	pgp_normalize_or_error(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), NULL, &res);
-	pgp_msisdn_ff1(protect_pending_key(pr, pc, rel), &res, pc->domain,
+	pgp_msisdn_ff1(protect_fpe_key(pr, pc, rel, from_pending), &res, pc->domain,
 				   pc->domain_len, true);
 	return protect_value(pc, colname, RelationGetRelationName(rel),
 						 PointerGetDatum(cstring_to_text_with_len(res.number, res.ndigits + 1)),
-						 NULL);
+						 to_pending ? protect_fpe_key(pr, pc, rel, true) : NULL);
 }
 
 /* Does the memo hold exactly this non-null value for the column? */
@@ -1308,6 +1217,8 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	bool		rewriting;
 	bool		upsert_memo;
 	bool		move_memo;
+	bool		new_pending;
+	bool		old_pending;
 	LocalTransactionId lxid = MyProc->lxid;
 	TimestampTz stmt = GetCurrentStatementStartTimestamp();
 	uint64		seq = ++protect_fire_seq;
@@ -1423,11 +1334,18 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 						 errdetail("The conversion changes the phone-number pseudonyms only; nothing of it was kept."),
 						 errhint("Make the table's BEFORE UPDATE triggers leave the row alone, then run CALL privacy.rekey() again.")));
 		}
-		if (pr->pending_fp[0] == '\0')
+		if (pr->region.fp[0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("relation \"%s\" has no pseudonyms to convert to the current key",
 							RelationGetRelationName(rel))));
+		/* never converted twice */
+		if (!pgp_rekey_row_pending(&pr->region, oldtuple, tupdesc))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("a row of relation \"%s\" that privacy.rekey() converts is under the current key already",
+							RelationGetRelationName(rel)),
+					 errdetail("Nothing of the batch was converted.")));
 		for (i = 0; i < pr->ncols; i++)
 		{
 			ProtectCol *pc = &pr->cols[i];
@@ -1441,8 +1359,9 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 				continue;
 			pr->repl_cols[nrepl] = pc->attnum;
 			pr->repl_vals[nrepl] =
-				protect_rekey_value(pr, pc, rel,
-									NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname), d);
+				protect_reencrypt(pr, pc, rel,
+								  NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname), d,
+								  true, false);
 			pr->repl_nulls[nrepl] = false;
 			nrepl++;
 		}
@@ -1471,7 +1390,12 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	 * under different keys (privacy.rekey() has converted one and not the
 	 * other): its pseudonyms would be under the wrong key where it lands.
 	 */
-	if (move_memo && pr->has_fpe && strcmp(um->pending_fp, pr->pending_fp) != 0)
+	/* the key each side of the row is under (see "Key rotation") */
+	new_pending = pr->has_fpe && pgp_rekey_row_pending(&pr->region, tuple, tupdesc);
+	old_pending = oldtuple != NULL && pr->has_fpe &&
+		pgp_rekey_row_pending(&pr->region, oldtuple, tupdesc);
+	if (move_memo && pr->has_fpe &&
+		strcmp(um->row_fp, new_pending ? pr->region.fp : "") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot move a row of table \"%s\" to partition \"%s\" before privacy.rekey() has converted both partitions",
@@ -1496,13 +1420,46 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			Datum		od = heap_getattr(oldtuple, pc->attnum, tupdesc, &oldnull);
 
 			if (!oldnull && text_equal(d, od))
-				continue;		/* unchanged: already protected */
+			{
+				/*
+				 * unchanged: already protected, under the key of the row's
+				 * old place; moved across the watermark of a relation being
+				 * converted, under the other key now
+				 */
+				if (pc->kind == PROTECT_MSISDN_FPE && old_pending != new_pending)
+				{
+					pr->repl_cols[nrepl] = pc->attnum;
+					pr->repl_vals[nrepl] =
+						protect_reencrypt(pr, pc, rel,
+										  NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname),
+										  d, old_pending, new_pending);
+					pr->repl_nulls[nrepl] = false;
+					nrepl++;
+				}
+				continue;
+			}
 			if (upsert_memo)
 			{
 				int			j;
 
 				if (memo_matches(pr->memo_vals, pr->memo_nulls, i, d))
-					continue;	/* EXCLUDED: protected by BEFORE INSERT */
+				{
+					/*
+					 * EXCLUDED: protected by BEFORE INSERT, under the key
+					 * of the place the proposed row had
+					 */
+					if (pc->kind == PROTECT_MSISDN_FPE && pr->memo_pending != new_pending)
+					{
+						pr->repl_cols[nrepl] = pc->attnum;
+						pr->repl_vals[nrepl] =
+							protect_reencrypt(pr, pc, rel,
+											  NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname),
+											  d, pr->memo_pending, new_pending);
+						pr->repl_nulls[nrepl] = false;
+						nrepl++;
+					}
+					continue;
+				}
 
 				/*
 				 * EXCLUDED of another protected column (SET b = EXCLUDED.a):
@@ -1538,8 +1495,8 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 				protect_value(pc,
 							  NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname),
 							  RelationGetRelationName(rel), d,
-							  (pc->kind == PROTECT_MSISDN_FPE && pr->pending_fp[0] != '\0')
-							  ? protect_pending_key(pr, pc, rel) : NULL);
+							  (pc->kind == PROTECT_MSISDN_FPE && new_pending)
+							  ? protect_fpe_key(pr, pc, rel, true) : NULL);
 			pr->repl_nulls[nrepl] = false;
 		}
 		nrepl++;
@@ -1562,6 +1519,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			MemoryContextReset(pr->memo_cxt);
 			memo_store(pr->memo_cxt, pr, tupdesc, result, pr->memo_vals, pr->memo_nulls);
 			pr->memo_lxid = lxid;
+			pr->memo_pending = new_pending;
 			pr->memo_stmt = stmt;
 			pr->memo_seq = seq;
 			pr->memo_depth = depth;
@@ -1582,7 +1540,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			um->seq = seq;
 			um->relid = RelationGetRelid(rel);
 			um->registered = pr->registered;
-			strlcpy(um->pending_fp, pr->pending_fp, sizeof(um->pending_fp));
+			strlcpy(um->row_fp, new_pending ? pr->region.fp : "", sizeof(um->row_fp));
 			um->ncols = pr->ncols;
 		}
 	}
@@ -1659,21 +1617,23 @@ pgp_transform(PG_FUNCTION_ARGS)
 }
 
 /*
- * UPDATE [ONLY] tbl SET col = col, ... for the given columns, as the
- * table's owner in a security-restricted operation with a safe
- * search_path (src/owner.c), as PostgreSQL's own maintenance commands run,
- * so a trigger or default the owner planted never runs with the rights of
- * the caller of a privileged path.  While it runs the table is named
- * (rewrite_relid, or for privacy.rekey() rekey_relid, ONLY the relation,
- * without the owner's forced row security): the protect trigger then
+ * UPDATE [ONLY] tbl t SET col = col, ... [WHERE where] for the given
+ * columns, as the table's owner in a security-restricted operation with a
+ * safe search_path (src/owner.c), as PostgreSQL's own maintenance commands
+ * run, so a trigger or default the owner planted never runs with the
+ * rights of the caller of a privileged path.  While it runs the table is
+ * named (rewrite_relid, or for privacy.rekey() rekey_relid, ONLY the
+ * relation, without the owner's forced row security, with the condition
+ * where over alias t and its parameters): the protect trigger then
  * converts those columns although the UPDATE leaves them unchanged.
- * Returns the number of rows.
+ * Returns the number of rows.  For rekey, count_rows counts the rows the
+ * condition selects first, and the UPDATE must reach each (a BEFORE
+ * trigger of the owner returning NULL would leave one under the old key).
  */
 static uint64
-protect_self_update(FunctionCallInfo fcinfo, bool rekey)
+protect_self_update(Oid relid, ArrayType *cols, bool rekey, const char *where,
+					int nargs, Oid *argtypes, Datum *argvals, bool count_rows)
 {
-	Oid			relid;
-	ArrayType  *cols;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			ncols;
@@ -1682,13 +1642,8 @@ protect_self_update(FunctionCallInfo fcinfo, bool rekey)
 	char	   *nspname;
 	StringInfoData sql;
 	uint64		processed = 0;
+	volatile int64 total = -1;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table and columns must not be null")));
-	relid = PG_GETARG_OID(0);
-	cols = PG_GETARG_ARRAYTYPE_P(1);
 	if (ARR_NDIM(cols) > 1 || ARR_ELEMTYPE(cols) != NAMEOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -1705,8 +1660,23 @@ protect_self_update(FunctionCallInfo fcinfo, bool rekey)
 	if (ncols == 0)
 		return 0;
 
+	if (rekey && count_rows)
+	{
+		Datum		d;
+		bool		isnull;
+
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT pg_catalog.count(*) FROM ONLY %s t%s%s",
+						 quote_qualified_identifier(nspname, relname),
+						 where ? " WHERE " : "", where ? where : "");
+		(void) pgp_owner_run(relid, sql.data, nargs, argtypes, argvals, NULL,
+							 PGP_RUN_QUERY | PGP_RUN_NOFORCE_RLS, 0, INT8OID,
+							 &d, &isnull, NULL, NULL);
+		total = isnull ? 0 : DatumGetInt64(d);
+	}
+
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "UPDATE %s%s SET ", rekey ? "ONLY " : "",
+	appendStringInfo(&sql, "UPDATE %s%s t SET ", rekey ? "ONLY " : "",
 					 quote_qualified_identifier(nspname, relname));
 	for (i = 0; i < ncols; i++)
 	{
@@ -1719,6 +1689,8 @@ protect_self_update(FunctionCallInfo fcinfo, bool rekey)
 		col = quote_identifier(NameStr(*DatumGetName(elems[i])));
 		appendStringInfo(&sql, "%s%s = %s", i > 0 ? ", " : "", col, col);
 	}
+	if (where)
+		appendStringInfo(&sql, " WHERE %s", where);
 
 	if (rekey)
 	{
@@ -1734,7 +1706,7 @@ protect_self_update(FunctionCallInfo fcinfo, bool rekey)
 		 * as the table's owner (src/owner.c); a conversion is not subject
 		 * to her row security: every row is converted
 		 */
-		processed = pgp_owner_run(relid, sql.data, 0, NULL, NULL, NULL,
+		processed = pgp_owner_run(relid, sql.data, nargs, argtypes, argvals, NULL,
 								  PGP_RUN_EXEC | (rekey ? PGP_RUN_NOFORCE_RLS : 0),
 								  0, InvalidOid, NULL, NULL, NULL, NULL);
 	}
@@ -1755,9 +1727,28 @@ protect_self_update(FunctionCallInfo fcinfo, bool rekey)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the protect trigger converted %llu of the %llu rows privacy.rekey() updated in relation \"%s\"",
 						(unsigned long long) rekey_rows, (unsigned long long) processed, relname),
-				 errdetail("Nothing of the relation was converted."),
+				 errdetail("Nothing of the batch was converted."),
 				 errhint("Run CALL privacy.rekey() with session_replication_role = origin, its protect trigger enabled.")));
+	if (total >= 0 && (uint64) total != processed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("privacy.rekey() converted %llu of the %lld rows of relation \"%s\"",
+						(unsigned long long) processed, (long long) total, relname),
+				 errdetail("A trigger of the table kept rows from being updated; nothing of the batch was converted."),
+				 errhint("Make the table's BEFORE UPDATE triggers return the row, then run CALL privacy.rekey() again.")));
 	return processed;
+}
+
+/*
+ * privacy.rekey()'s UPDATE of one batch of a relation (src/rekey.c): the
+ * rows where selects (over alias t; NULL: every row).
+ */
+uint64
+pgp_protect_rekey_update(Oid relid, ArrayType *cols, const char *where,
+						 int nargs, Oid *argtypes, Datum *argvals, bool count_rows)
+{
+	return protect_self_update(relid, cols, true, where, nargs, argtypes, argvals,
+							   count_rows);
 }
 
 PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
@@ -1770,22 +1761,29 @@ PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
 Datum
 pgp_rewrite_protected(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64((int64) protect_self_update(fcinfo, false));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and columns must not be null")));
+	PG_RETURN_INT64((int64) protect_self_update(PG_GETARG_OID(0), PG_GETARG_ARRAYTYPE_P(1),
+												false, NULL, 0, NULL, NULL, false));
 }
 
 PG_FUNCTION_INFO_V1(pgp_rekey_protected);
 
 /*
- * _rekey_protected(rel, cols): convert the phone-number pseudonyms of one
- * relation (a table, or one partition of it) from its pending key to the
- * current one, through the protect trigger, with an UPDATE ONLY that sets
- * each msisdn_fpe column to itself.  The caller (privacy_internal._rekey_rel)
- * holds a lock on the relation that keeps writers out until it commits.
+ * _rekey_protected(rel, cols) of 0.16.0, which converts a relation whole
+ * (0.17.0 converts it in batches: pgp_rekey_batch, src/rekey.c).
  */
 Datum
 pgp_rekey_protected(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT64((int64) protect_self_update(fcinfo, true));
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and columns must not be null")));
+	PG_RETURN_INT64((int64) protect_self_update(PG_GETARG_OID(0), PG_GETARG_ARRAYTYPE_P(1),
+												true, NULL, 0, NULL, NULL, false));
 }
 
 PG_FUNCTION_INFO_V1(pgp_invalidate);

@@ -12,12 +12,13 @@
 
 extern void pgp_protect_init(void);
 
-extern bool pgp_rekey_tracked(void);
+#include "utils/array.h"
+
+/* privacy.rekey(): whether this firing is its own UPDATE of relid */
 extern bool pgp_rekeying(Oid relid);
-extern bool pgp_rekey_nothing_pending(void);
-extern void pgp_rekey_pending_key(Oid relid, char *fp);
-extern struct PgpKey *pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
-										  struct PgpKey **cache, uint64 *gen,
-										  const char *relname);
+/* privacy.rekey()'s UPDATE of one batch of a relation (src/rekey.c) */
+extern uint64 pgp_protect_rekey_update(Oid relid, ArrayType *cols, const char *where,
+									   int nargs, Oid *argtypes, Datum *argvals,
+									   bool count_rows);
 
 #endif							/* PGP_PROTECT_H */

@@ -59,6 +59,7 @@
 #include "compat.h"
 #include "owner.h"
 #include "protect.h"
+#include "rekey.h"
 #include "schema.h"
 
 #include "access/htup_details.h"

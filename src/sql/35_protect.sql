@@ -724,6 +724,30 @@ BEGIN
                                             AND pg_catalog.cardinality(g.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0))) THEN
     RETURN;
   END IF;
+  -- The column privacy.rekey() converts a relation in order of tells which
+  -- of its rows are under which key (src/rekey.c): until the relation is
+  -- converted it may be neither dropped, nor renamed, nor given another
+  -- type (the rows' keys could no longer be told apart).
+  IF pg_catalog.to_regclass('privacy.rekey_pending') IS NOT NULL THEN
+    FOR e IN
+      SELECT p.rel, p.order_col, p.order_type
+        FROM privacy.rekey_pending p
+       WHERE p.watermark IS NOT NULL
+         AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
+         AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                          WHERE a.attrelid OPERATOR(pg_catalog.=) p.rel
+                            AND a.attname OPERATOR(pg_catalog.=) p.order_col
+                            AND NOT a.attisdropped
+                            AND a.atttypid OPERATOR(pg_catalog.=) p.order_type)
+       ORDER BY p.rel::pg_catalog.oid
+       LIMIT 1
+    LOOP
+      RAISE EXCEPTION 'cannot drop, rename or retype column % of relation % while privacy.rekey() converts it in order of that column', e.order_col, e.rel
+        USING ERRCODE = '55000',
+              DETAIL = 'Which of its rows are under the current key and which under the replaced one is told by that column.',
+              HINT = 'Run CALL privacy.rekey() to the end (privacy.rekey_progress), then change the column.';
+    END LOOP;
+  END IF;
   -- The protect trigger with a signed rule (a Citus table's, src/protect.c)
   -- is written by protect() alone: an owner putting back an older rule read
   -- from pg_trigger would have the shards transform by a rule the catalog no

@@ -20,19 +20,38 @@
 --     never another person's row;
 --   * privacy.key_versions counts the relations that still need the key.
 --
--- privacy.rekey() converts one relation per transaction: it locks the
--- relation against writes (SHARE ROW EXCLUSIVE, waiting at most
--- lock_timeout_ms), decrypts each pseudonym under the pending key and
--- encrypts it under the current one through the protect trigger, as the
--- table's owner, drops the relation from the pending list, logs and audits
--- it, and commits.  A crash or cancel loses at most the relation being
--- converted, whose pending row is still there: the next CALL goes on.
+-- privacy.rekey() converts a relation in batches, each its own
+-- transaction, in order of one of its columns (the order column: not
+-- protected, of a built-in type with a total order, the leading column of
+-- a btree index; src/rekey.c).  Each batch locks the relation against
+-- writes (SHARE ROW EXCLUSIVE, waiting at most lock_timeout_ms) while it
+-- decrypts each pseudonym of the rows past the watermark, up to
+-- batch_size rows further, under the pending key and encrypts it under
+-- the current one through the protect trigger, as the table's owner, and
+-- moves the watermark; then commits.  A row whose order column is at most
+-- the watermark is under the current key, any other row under the pending
+-- key: the protect trigger writes each row under the key of its place.
+-- The last batch converts the rest (the rows without a value in the order
+-- column too), drops the relation from the pending list, logs and audits
+-- it.  A relation with no order column is converted in one batch.  A crash
+-- or cancel loses at most the batch under way: the next CALL goes on from
+-- the watermark.
 
 CREATE TABLE privacy.rekey_pending (
   rel      regclass    PRIMARY KEY,
   tbl      regclass    NOT NULL,
   from_key text        NOT NULL CHECK (from_key ~ '^pgp1:[0-9a-f]{16}$'),
-  since    timestamptz NOT NULL DEFAULT pg_catalog.now()
+  since    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  -- how far privacy.rekey() has come (src/rekey.c): rows whose order_col
+  -- is at most watermark (the value in its type's binary form) are under
+  -- the current key; NULL before the first batch
+  order_col  name,
+  order_type regtype,
+  watermark  bytea,
+  rows_done  bigint      NOT NULL DEFAULT 0,
+  started_at timestamptz,
+  CONSTRAINT rekey_pending_order_check CHECK ((order_col IS NULL) = (order_type IS NULL)),
+  CONSTRAINT rekey_pending_watermark_check CHECK (watermark IS NULL OR order_col IS NOT NULL)
 );
 COMMENT ON TABLE privacy.rekey_pending IS
   'pg_privacy: relations whose phone-number pseudonyms (msisdn_fpe) are under an older key until privacy.rekey() converts them';
@@ -63,12 +82,49 @@ COMMENT ON TABLE privacy.rekey_log IS
 SELECT pg_catalog.pg_extension_config_dump('privacy.rekey_log', '');
 SELECT pg_catalog.pg_extension_config_dump('privacy.rekey_log_id_seq', '');
 
-CREATE FUNCTION privacy_internal._rekey_protected(rel regclass, cols name[])
-  RETURNS bigint
-  LANGUAGE c VOLATILE STRICT
-  AS 'MODULE_PATHNAME', 'pgp_rekey_protected';
-COMMENT ON FUNCTION privacy_internal._rekey_protected(regclass, name[]) IS
-  'internal: convert the msisdn_fpe pseudonyms of one relation from its pending key to the current one, through the protect trigger, as the table owner';
+CREATE FUNCTION privacy_internal._rekey_batch(rel regclass, cols name[], order_col name, order_type regtype,
+                                      lo bytea, batch_size integer, count_rows boolean,
+                                      OUT hi bytea, OUT rows bigint)
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_rekey_batch';
+COMMENT ON FUNCTION privacy_internal._rekey_batch(regclass, name[], name, regtype, bytea, integer, boolean) IS
+  'internal: convert the msisdn_fpe pseudonyms of one batch of a relation (past the watermark lo, batch_size rows in order of order_col) from its pending key to the current one, through the protect trigger, as the table owner; hi: the new watermark, NULL when the relation is done';
+
+-- The column privacy.rekey() converts a relation in order of: the leading
+-- column of a valid btree index of the relation, by the type's default
+-- order, of a type whose order no setting changes (src/rekey.c), neither
+-- protected nor generated (the conversion leaves it as it is); a unique
+-- index first.  None: the relation is converted in one batch.
+CREATE FUNCTION privacy_internal._rekey_order_column(rel regclass, tbl regclass)
+  RETURNS TABLE(col name, typ regtype)
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT a.attname, a.atttypid::regtype
+    FROM pg_catalog.pg_index i
+    JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+    JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam
+    JOIN pg_catalog.pg_attribute a
+      ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+    JOIN pg_catalog.pg_opclass oc ON oc.oid OPERATOR(pg_catalog.=) i.indclass[0]
+   WHERE i.indrelid OPERATOR(pg_catalog.=) _rekey_order_column.rel
+     AND am.amname OPERATOR(pg_catalog.=) 'btree'
+     AND i.indisvalid AND i.indisready AND i.indpred IS NULL
+     AND i.indkey[0] OPERATOR(pg_catalog.<>) 0
+     AND oc.opcdefault AND oc.opcintype OPERATOR(pg_catalog.=) a.atttypid
+     AND (i.indoption[0] OPERATOR(pg_catalog.&) 1) OPERATOR(pg_catalog.=) 0
+     AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''
+     AND a.atttypid IN ('pg_catalog.int2'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int8'::regtype,
+                        'pg_catalog.numeric'::regtype, 'pg_catalog.date'::regtype,
+                        'pg_catalog.timestamp'::regtype, 'pg_catalog.timestamptz'::regtype,
+                        'pg_catalog.uuid'::regtype)
+     AND NOT EXISTS (SELECT FROM privacy.registered_column c
+                      WHERE c.tbl OPERATOR(pg_catalog.=) _rekey_order_column.tbl
+                        AND c.col OPERATOR(pg_catalog.=) a.attname
+                        AND c.protect IS NOT NULL)
+   ORDER BY i.indisunique DESC, i.indisprimary DESC, i.indexrelid
+   LIMIT 1
+$$;
 
 -- The protected tables with a column protected by msisdn_fpe, and their
 -- relations that hold rows (the table itself, or its leaf partitions).
@@ -104,6 +160,7 @@ CREATE FUNCTION privacy_internal._rekey_mark(from_key text, to_key text) RETURNS
 AS $$
 DECLARE
   citus regclass;
+  part record;
   n bigint;
 BEGIN
   SELECT r.tbl INTO citus FROM privacy_internal._rekey_relations() r
@@ -113,6 +170,17 @@ BEGIN
       USING ERRCODE = '0A000',
             DETAIL = 'Its phone-number pseudonyms are under the database''s key on the shards; converting them to a new key is not built for tables Citus manages, and they would be looked up under the wrong key.',
             HINT = 'Keep the database''s key; nothing was changed.';
+  END IF;
+  -- A relation privacy.rekey() has converted in part holds rows under two
+  -- keys already; a third could not be told apart.
+  SELECT p.rel, p.from_key INTO part FROM privacy.rekey_pending p
+   WHERE p.watermark IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
+   ORDER BY p.since, p.rel::pg_catalog.oid LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot change the key while privacy.rekey() has converted relation % in part', part.rel
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('Some of its phone-number pseudonyms are under key %s, the others under the current key; rows under a third key could not be told apart.', part.from_key),
+            HINT = 'Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then change the key; nothing was changed.';
   END IF;
   DELETE FROM privacy.rekey_pending p WHERE p.from_key OPERATOR(pg_catalog.=) _rekey_mark.to_key;
   INSERT INTO privacy.rekey_pending (rel, tbl, from_key)
@@ -172,9 +240,11 @@ $$;
 COMMENT ON FUNCTION privacy_internal._check_rekeyed(regclass, text[]) IS
   'internal: 55000 when a table searched for the kinds still holds msisdn_fpe pseudonyms under an older key';
 
--- Convert one pending relation (one transaction: the caller commits).
-CREATE FUNCTION privacy_internal._rekey_rel(rel regclass, lock_timeout_ms integer)
-  RETURNS bigint
+-- Convert one batch of a pending relation (one transaction: the caller
+-- commits): rows, the rows converted (NULL when the relation is pending no
+-- more), finished, whether the relation is converted whole now.
+CREATE FUNCTION privacy_internal._rekey_rel(rel regclass, lock_timeout_ms integer, batch_size integer DEFAULT 2147483647,
+                                            OUT rows bigint, OUT finished boolean)
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
@@ -183,17 +253,18 @@ DECLARE
   p privacy.rekey_pending;
   cur text;
   cols name[];
-  n bigint;
-  total bigint;
+  b record;
+  count_rows boolean := false;
   started timestamptz := pg_catalog.clock_timestamp();
 BEGIN
+  finished := true;
   -- the key this conversion writes under cannot change meanwhile
   SELECT s.fingerprint INTO cur FROM privacy.key_state s FOR SHARE;
   -- one conversion of a relation at a time (a second CALL waits, then
   -- finds it done)
   SELECT * INTO p FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) _rekey_rel.rel FOR UPDATE;
   IF NOT FOUND THEN
-    RETURN NULL;
+    RETURN;
   END IF;
   IF NOT privacy_internal._key_listed(p.from_key) THEN
     RAISE EXCEPTION 'no key of fingerprint % is loaded', p.from_key
@@ -213,7 +284,7 @@ BEGIN
   -- dropped since: nothing left to convert
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
     DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
-    RETURN NULL;
+    RETURN;
   END IF;
   -- detached from its table, or the table no longer protected by
   -- msisdn_fpe: its pseudonyms stay under their key, and it stays pending
@@ -281,97 +352,123 @@ BEGIN
             DETAIL = 'A rule could keep the conversion''s UPDATE from reaching its rows.',
             HINT = 'Drop the rules of the relation, then run CALL privacy.rekey() again.';
   END IF;
-  -- Every row, counted under the lock when a BEFORE UPDATE row trigger of
-  -- the owner could skip one (return NULL) and leave it under the old key.
-  -- (The lock keeps her from adding one meanwhile.)
-  IF EXISTS (SELECT FROM pg_catalog.pg_trigger g
-               JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) g.tgfoid
-              WHERE g.tgrelid OPERATOR(pg_catalog.=) p.rel AND NOT g.tgisinternal
-                AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'
-                AND (g.tgtype::integer OPERATOR(pg_catalog.&) 19) OPERATOR(pg_catalog.=) 19   -- ROW, BEFORE, UPDATE
-                AND f.pronamespace OPERATOR(pg_catalog.<>) 'privacy_internal'::regnamespace) THEN
-    EXECUTE pg_catalog.format('SELECT pg_catalog.count(*) FROM ONLY %s', p.rel) INTO total;
-  END IF;
+  -- The rows of the batch, counted under the lock when a BEFORE UPDATE row
+  -- trigger of the owner could skip one (return NULL) and leave it under
+  -- the old key.  (The lock keeps her from adding one meanwhile.)
+  count_rows := EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                          JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) g.tgfoid
+                         WHERE g.tgrelid OPERATOR(pg_catalog.=) p.rel AND NOT g.tgisinternal
+                           AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'
+                           AND (g.tgtype::integer OPERATOR(pg_catalog.&) 19) OPERATOR(pg_catalog.=) 19   -- ROW, BEFORE, UPDATE
+                           AND f.pronamespace OPERATOR(pg_catalog.<>) 'privacy_internal'::regnamespace);
   SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
     FROM privacy.registered_column c
    WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe';
-  n := privacy_internal._rekey_protected(p.rel, cols);
-  IF total IS NOT NULL AND n OPERATOR(pg_catalog.<>) total THEN
-    RAISE EXCEPTION 'privacy.rekey() converted % of the % rows of relation %', n, total, p.rel
-      USING ERRCODE = '55000',
-            DETAIL = 'A trigger of the table kept rows from being updated; nothing of the relation was converted.',
-            HINT = 'Make the table''s BEFORE UPDATE triggers return the row, then run CALL privacy.rekey() again.';
+  -- the first batch chooses the order column (none: the relation whole)
+  IF p.started_at IS NULL THEN
+    SELECT o.col, o.typ INTO p.order_col, p.order_type
+      FROM privacy_internal._rekey_order_column(p.rel, p.tbl) o;
+    p.started_at := started;
+    UPDATE privacy.rekey_pending x SET order_col = p.order_col, order_type = p.order_type, started_at = p.started_at
+     WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+  END IF;
+  b := privacy_internal._rekey_batch(p.rel, cols, p.order_col, p.order_type, p.watermark,
+                                     _rekey_rel.batch_size, count_rows);
+  rows := b.rows;
+  p.rows_done := p.rows_done OPERATOR(pg_catalog.+) b.rows;
+  -- the relation's state in every backend, read again with the watermark
+  PERFORM privacy_internal._invalidate(p.rel);
+  IF b.hi IS NOT NULL THEN
+    UPDATE privacy.rekey_pending x SET watermark = b.hi, rows_done = p.rows_done
+     WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+    finished := false;
+    RETURN;
   END IF;
   DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
   INSERT INTO privacy.rekey_log (rel, tbl, from_key, to_key, rows, started_at, finished_at)
-  VALUES (p.rel::text, p.tbl::text, p.from_key, cur, n, started, pg_catalog.clock_timestamp());
-  PERFORM privacy_internal._invalidate(p.rel);
+  VALUES (p.rel::text, p.tbl::text, p.from_key, cur, p.rows_done, p.started_at, pg_catalog.clock_timestamp());
   PERFORM privacy_internal._audit('key.rekey', p.rel::text,
                          pg_catalog.jsonb_build_object('table', p.tbl::text, 'from', p.from_key, 'to', cur,
-                                                       'columns', pg_catalog.cardinality(cols), 'rows', n));
-  RETURN n;
+                                                       'columns', pg_catalog.cardinality(cols), 'rows', p.rows_done,
+                                                       'order_column', p.order_col));
 END
 $$;
-COMMENT ON FUNCTION privacy_internal._rekey_rel(regclass, integer) IS
-  'internal: one step of privacy.rekey(): convert one pending relation''s phone-number pseudonyms to the current key';
+COMMENT ON FUNCTION privacy_internal._rekey_rel(regclass, integer, integer) IS
+  'internal: one step of privacy.rekey(): convert one batch of a pending relation''s phone-number pseudonyms to the current key';
 
--- The pending relations, in the order rekey converts them.
-CREATE FUNCTION privacy_internal._rekey_todo() RETURNS regclass[]
+-- The pending relations (of table tbl, NULL: of every table), in the
+-- order rekey converts them.
+CREATE FUNCTION privacy_internal._rekey_todo(tbl regclass DEFAULT NULL) RETURNS regclass[]
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
 AS $$
   SELECT COALESCE(pg_catalog.array_agg(p.rel ORDER BY p.since, p.rel::pg_catalog.oid), '{}')
     FROM privacy.rekey_pending p
+   WHERE _rekey_todo.tbl IS NULL OR p.tbl OPERATOR(pg_catalog.=) _rekey_todo.tbl
 $$;
-COMMENT ON FUNCTION privacy_internal._rekey_todo() IS
+COMMENT ON FUNCTION privacy_internal._rekey_todo(regclass) IS
   'internal: the relations privacy.rekey() has left to convert';
 
 -- Not SECURITY DEFINER and without SET clauses, so that it may COMMIT;
 -- every name and operator in it is qualified, because it runs with the
 -- caller's search_path.
-CREATE PROCEDURE privacy.rekey(lock_timeout_ms integer DEFAULT 1000)
+CREATE PROCEDURE privacy.rekey(batch_size integer DEFAULT 10000, lock_timeout_ms integer DEFAULT 1000,
+                               only_table regclass DEFAULT NULL)
   LANGUAGE plpgsql
 AS $$
 DECLARE
   todo regclass[];
   r regclass;
-  n bigint;
+  step record;
   done integer := 0;
   total bigint := 0;
   failed jsonb := pg_catalog.jsonb_build_array();
   st text;
   msg text;
 BEGIN
+  IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'invalid batch_size %', batch_size
+      USING ERRCODE = '22023', HINT = 'batch_size, the rows converted per transaction, must be at least 1.';
+  END IF;
   IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'invalid lock_timeout_ms %', lock_timeout_ms
       USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1.';
   END IF;
   -- Fails here, before anything is locked, when CALLed inside a
-  -- transaction block (where the relations could not commit one by one).
+  -- transaction block (where the batches could not commit one by one).
   COMMIT;
-  todo := privacy_internal._rekey_todo();
+  todo := privacy_internal._rekey_todo(only_table);
   IF pg_catalog.cardinality(todo) OPERATOR(pg_catalog.=) 0 THEN
-    RAISE NOTICE 'nothing to rekey: every phone-number pseudonym is under the current key';
+    IF only_table IS NULL THEN
+      RAISE NOTICE 'nothing to rekey: every phone-number pseudonym is under the current key';
+    ELSE
+      RAISE NOTICE 'nothing to rekey in %: its phone-number pseudonyms are under the current key', only_table;
+    END IF;
     RETURN;
   END IF;
   FOREACH r IN ARRAY todo LOOP
-    BEGIN
-      n := privacy_internal._rekey_rel(r, lock_timeout_ms);
-      IF n IS NOT NULL THEN
-        done := done OPERATOR(pg_catalog.+) 1;
-        total := total OPERATOR(pg_catalog.+) n;
-      END IF;
-    EXCEPTION
-      WHEN query_canceled THEN
-        RAISE;
-      WHEN OTHERS THEN
-        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
-        RAISE WARNING 'rekey of % failed (SQLSTATE %): %', r, st, msg;
-        failed := failed OPERATOR(pg_catalog.||)
-                  pg_catalog.jsonb_build_object('relation', r::text, 'sqlstate', st, 'message', msg);
-    END;
-    COMMIT;
+    -- batch after batch, each committed, until the relation is done
+    LOOP
+      BEGIN
+        step := privacy_internal._rekey_rel(r, lock_timeout_ms, batch_size);
+        total := total OPERATOR(pg_catalog.+) COALESCE(step.rows, 0);
+      EXCEPTION
+        WHEN query_canceled THEN
+          RAISE;
+        WHEN OTHERS THEN
+          GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT;
+          RAISE WARNING 'rekey of % failed (SQLSTATE %): %', r, st, msg;
+          failed := failed OPERATOR(pg_catalog.||)
+                    pg_catalog.jsonb_build_object('relation', r::text, 'sqlstate', st, 'message', msg);
+          step := NULL;
+      END;
+      COMMIT;
+      EXIT WHEN step IS NULL OR step.finished;
+    END LOOP;
+    IF step IS NOT NULL AND step.rows IS NOT NULL THEN
+      done := done OPERATOR(pg_catalog.+) 1;
+    END IF;
   END LOOP;
   RAISE NOTICE 'rekeyed % relation(s), % row(s)', done, total;
   IF pg_catalog.jsonb_array_length(failed) OPERATOR(pg_catalog.>) 0 THEN
@@ -379,18 +476,18 @@ BEGIN
       USING ERRCODE = '55000',
             DETAIL = (SELECT pg_catalog.string_agg(pg_catalog.format('%s: %s (%s)', f->>'relation', f->>'message', f->>'sqlstate'), '; ')
                         FROM pg_catalog.jsonb_array_elements(failed) f),
-            HINT = 'The other relations were converted; CALL privacy.rekey() again continues with these.';
+            HINT = 'The other relations were converted; CALL privacy.rekey() again continues with these, from where they stopped.';
   END IF;
 END
 $$;
-COMMENT ON PROCEDURE privacy.rekey(integer) IS
-  'convert every phone-number pseudonym (msisdn_fpe) still under an older key to the current key, one table or partition per transaction; resumable; CALL it outside a transaction block';
+COMMENT ON PROCEDURE privacy.rekey(integer, integer, regclass) IS
+  'convert every phone-number pseudonym (msisdn_fpe) still under an older key (of one table: only_table) to the current key, batch_size rows per transaction, each relation in order of an indexed column; resumable; CALL it outside a transaction block';
 
 -- Progress of the rotation, per table: relations converted since the
 -- current key was recorded and left, their rows (left: the planner's
--- estimate), the rate so far and the estimated end.  Readable from any
--- session while privacy.rekey() runs (the relation being converted shows
--- once it commits).
+-- estimate, less the rows of the batches done in relations converted in
+-- part), the rate so far and the estimated end.  Readable from any
+-- session while privacy.rekey() runs (each batch shows once it commits).
 CREATE VIEW privacy.rekey_progress AS
 WITH k AS (SELECT s.fingerprint, s.recorded_at FROM privacy.key_state s),
 done AS (
@@ -401,25 +498,40 @@ done AS (
    WHERE l.to_key OPERATOR(pg_catalog.=) k.fingerprint AND l.finished_at OPERATOR(pg_catalog.>=) k.recorded_at
    GROUP BY l.tbl),
 todo AS (
-  SELECT p.tbl::text AS tbl, pg_catalog.count(*) AS rels,
-         pg_catalog.sum(GREATEST(c.reltuples, 0))::bigint AS rows,
-         pg_catalog.min(p.from_key) AS from_key
+  -- qualified, as rekey_log names it (whatever the reader's search_path)
+  SELECT (SELECT pg_catalog.format('%I.%I', n.nspname, x.relname)
+            FROM pg_catalog.pg_class x JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) x.relnamespace
+           WHERE x.oid OPERATOR(pg_catalog.=) p.tbl) AS tbl,
+         pg_catalog.count(*) AS rels,
+         pg_catalog.sum(GREATEST(GREATEST(c.reltuples, 0)::bigint OPERATOR(pg_catalog.-) p.rows_done, 0))::bigint AS rows,
+         pg_catalog.min(p.from_key) AS from_key,
+         pg_catalog.count(*) FILTER (WHERE p.watermark IS NOT NULL) AS part,
+         pg_catalog.sum(p.rows_done) AS rows_part,
+         pg_catalog.sum(pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) p.started_at))
+           FILTER (WHERE p.watermark IS NOT NULL) AS secs_part
     FROM privacy.rekey_pending p
     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.rel
-   GROUP BY p.tbl)
-SELECT COALESCE(t.tbl, d.tbl) AS tbl,
+   GROUP BY p.tbl),
+t AS (
+  SELECT COALESCE(t.tbl, d.tbl) AS tbl, t.from_key, d.rels AS drels, t.rels AS trels, t.part, t.rows AS left_rows,
+         COALESCE(d.rows, 0) OPERATOR(pg_catalog.+) COALESCE(t.rows_part, 0) AS done_rows,
+         COALESCE(d.secs, 0) OPERATOR(pg_catalog.+) COALESCE(t.secs_part, 0) AS secs,
+         d.last_at
+    FROM todo t
+    FULL JOIN done d ON d.tbl OPERATOR(pg_catalog.=) t.tbl)
+SELECT t.tbl,
        t.from_key,
-       COALESCE(d.rels, 0) AS relations_done,
-       COALESCE(t.rels, 0) AS relations_left,
-       COALESCE(d.rows, 0)::bigint AS rows_done,
-       COALESCE(t.rows, 0) AS rows_left,
-       CASE WHEN d.secs OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round((d.rows OPERATOR(pg_catalog./) d.secs)::numeric) END AS rows_per_second,
-       CASE WHEN COALESCE(t.rels, 0) OPERATOR(pg_catalog.=) 0 THEN d.last_at
-            WHEN d.secs OPERATOR(pg_catalog.>) 0 AND d.rows OPERATOR(pg_catalog.>) 0
+       COALESCE(t.drels, 0) AS relations_done,
+       COALESCE(t.trels, 0) AS relations_left,
+       t.done_rows::bigint AS rows_done,
+       COALESCE(t.left_rows, 0) AS rows_left,
+       CASE WHEN t.secs OPERATOR(pg_catalog.>) 0 THEN pg_catalog.round((t.done_rows OPERATOR(pg_catalog./) t.secs)::numeric) END AS rows_per_second,
+       CASE WHEN COALESCE(t.trels, 0) OPERATOR(pg_catalog.=) 0 THEN t.last_at
+            WHEN t.secs OPERATOR(pg_catalog.>) 0 AND t.done_rows OPERATOR(pg_catalog.>) 0
               THEN pg_catalog.now() OPERATOR(pg_catalog.+)
-                   pg_catalog.make_interval(secs => (t.rows OPERATOR(pg_catalog.*) d.secs OPERATOR(pg_catalog./) d.rows)::double precision)
-       END AS estimated_end
-  FROM todo t
-  FULL JOIN done d ON d.tbl OPERATOR(pg_catalog.=) t.tbl;
+                   pg_catalog.make_interval(secs => (t.left_rows OPERATOR(pg_catalog.*) t.secs OPERATOR(pg_catalog./) t.done_rows)::double precision)
+       END AS estimated_end,
+       COALESCE(t.part, 0) AS relations_in_part
+  FROM t;
 COMMENT ON VIEW privacy.rekey_progress IS
-  'the key rotation of phone-number pseudonyms per table: relations and rows converted to the current key and left, rate, estimated end (the finish time when nothing is left)';
+  'the key rotation of phone-number pseudonyms per table: relations and rows converted to the current key and left, rate, estimated end (the finish time when nothing is left), relations converted in part';

@@ -1,1 +1,1 @@
--- 0.16.0 to 0.17.0
+-- Nothing after the functions: the changed view rekey_progress is generated.

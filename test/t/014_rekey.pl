@@ -1,6 +1,6 @@
 # Key rotation of phone-number pseudonyms: after accept_key_change the
 # CDRs' A- and B-numbers (msisdn_fpe) are under the replaced key until
-# CALL privacy.rekey() converts them, one partition per transaction.
+# CALL privacy.rekey() converts them, in batches per partition.
 # Meanwhile each partition is under one key (rows written there use its
 # key), the lookups that would meet old pseudonyms refuse (55000) instead
 # of missing them or matching another number, a row cannot move between
@@ -155,7 +155,7 @@ is($node->safe_psql('postgres', qq{SELECT privacy_internal._msisdn_decrypt(a_num
 
 # Convert the first partition alone: a row cannot move from a partition
 # under one key into a partition under the other.
-is($node->safe_psql('postgres', qq{SELECT privacy_internal._rekey_rel('$first_part', 1000) > 0}), 't',
+is($node->safe_psql('postgres', qq{SELECT rows > 0 AND finished FROM privacy_internal._rekey_rel('$first_part', 1000)}), 't',
 	'one partition converted');
 my $other_part = $node->safe_psql('postgres',
 	qq{SELECT c.tableoid::regclass FROM telco.cdr c JOIN public.truth t USING (cdr_id)
@@ -194,7 +194,7 @@ $app->query_safe('BEGIN');
 $app->query_safe("INSERT INTO $held (a_number, b_number, started_at, duration_s, price, country, call_type)
                   SELECT '$third', '+4520990005', min(started_at), 1, 0, 'DK', 'voice' FROM $held");
 my $rekeyer = $node->background_psql('postgres', on_error_stop => 0);
-$rekeyer->query_until(qr/rekeying/, "\\echo rekeying\nCALL privacy.rekey(600000);\n");
+$rekeyer->query_until(qr/rekeying/, "\\echo rekeying\nCALL privacy.rekey(lock_timeout_ms => 600000);\n");
 $node->poll_query_until('postgres', qq{SELECT count(*) > 0 FROM pg_locks l WHERE l.relation = '$held'::regclass AND NOT l.granted})
   or die 'rekey did not reach the held partition';
 my $done_before = $node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'});
@@ -384,7 +384,7 @@ $node->safe_psql('postgres', 'DROP DATABASE restored');
 my $rr = $node->background_psql('postgres');
 $rr->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
 $rr->query_safe('SELECT count(*) FROM privacy.rekey_pending');
-is($node->safe_psql('postgres', qq{SELECT privacy_internal._rekey_rel('$first_part', 1000) IS NOT NULL}), 't',
+is($node->safe_psql('postgres', qq{SELECT rows IS NOT NULL AND finished FROM privacy_internal._rekey_rel('$first_part', 1000)}), 't',
 	'a partition converted meanwhile');
 $rr->query_safe(qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
   SELECT '$third', '+4520990021', min(started_at), 1, 0, 'DK', 'voice' FROM $first_part});

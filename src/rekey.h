@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * rekey.h
+ *	  Which key a stored phone-number pseudonym is under during a key
+ *	  rotation (rekey.c; the rotation itself: src/sql/36_rekey.sql).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGP_REKEY_H
+#define PGP_REKEY_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "utils/relcache.h"
+
+#include "keys.h"
+
+/*
+ * A relation's state in a key rotation: the older key its msisdn_fpe
+ * pseudonyms are pending under (fp, "" when none), and, once
+ * privacy.rekey() has converted part of it, the column it converts in
+ * order of and the watermark: a row whose order column is at most the
+ * watermark is under the current key, any other row (the column NULL
+ * among them) under fp.
+ */
+typedef struct PgpRekeyRegion
+{
+	char		fp[PGP_FINGERPRINT_LEN + 1];
+	bool		has_wm;
+	AttrNumber	attnum;			/* the order column in the relation */
+	Datum		wm;				/* in the memory context it was read into */
+	FmgrInfo	cmp;			/* the order type's btree comparison */
+} PgpRekeyRegion;
+
+extern bool pgp_rekey_tracked(void);
+extern bool pgp_rekey_nothing_pending(void);
+extern void pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg);
+extern bool pgp_rekey_row_pending(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc);
+extern bool pgp_rekey_order_type_ok(Oid typid);
+extern struct PgpKey *pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
+										  struct PgpKey **cache, uint64 *gen,
+										  const char *relname);
+
+#endif							/* PGP_REKEY_H */
