@@ -1732,8 +1732,9 @@ protect_self_update(Oid relid, ArrayType *cols, bool rekey, const char *where,
 	if (total >= 0 && (uint64) total != processed)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("privacy.rekey() converted %llu of the %lld rows of relation \"%s\"",
-						(unsigned long long) processed, (long long) total, relname),
+				 errmsg("privacy.rekey() converted %llu of the %lld rows of relation %s",
+						(unsigned long long) processed, (long long) total,
+						quote_qualified_identifier(nspname, relname)),
 				 errdetail("A trigger of the table kept rows from being updated; nothing of the batch was converted."),
 				 errhint("Make the table's BEFORE UPDATE triggers return the row, then run CALL privacy.rekey() again.")));
 	return processed;
