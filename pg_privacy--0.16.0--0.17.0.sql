@@ -450,7 +450,8 @@ AS $$
 DECLARE
   todo regclass[];
   r regclass;
-  step record;
+  nrows bigint;
+  fin boolean;
   done integer := 0;
   total bigint := 0;
   failed jsonb := pg_catalog.jsonb_build_array();
@@ -481,8 +482,9 @@ BEGIN
     -- batch after batch, each committed, until the relation is done
     LOOP
       BEGIN
-        step := privacy_internal._rekey_rel(r, lock_timeout_ms, batch_size);
-        total := total OPERATOR(pg_catalog.+) COALESCE(step.rows, 0);
+        SELECT s.rows, s.finished INTO nrows, fin
+          FROM privacy_internal._rekey_rel(r, lock_timeout_ms, batch_size) s;
+        total := total OPERATOR(pg_catalog.+) COALESCE(nrows, 0);
       EXCEPTION
         WHEN query_canceled THEN
           RAISE;
@@ -491,12 +493,12 @@ BEGIN
           RAISE WARNING 'rekey of % failed (SQLSTATE %): %', r, st, msg;
           failed := failed OPERATOR(pg_catalog.||)
                     pg_catalog.jsonb_build_object('relation', r::text, 'sqlstate', st, 'message', msg);
-          step := NULL;
+          fin := NULL;
       END;
       COMMIT;
-      EXIT WHEN step IS NULL OR step.finished;
+      EXIT WHEN fin IS NOT FALSE;   -- done, or failed
     END LOOP;
-    IF step IS NOT NULL AND step.rows IS NOT NULL THEN
+    IF fin AND nrows IS NOT NULL THEN
       done := done OPERATOR(pg_catalog.+) 1;
     END IF;
   END LOOP;

@@ -50,12 +50,17 @@
  * that changes one of them keeps the older form callable, or has the
  * entry check which the database has.
  *
+ * 0.16.0's privacy.rekey() converts a relation whole, through
+ * _rekey_protected(rel, cols) (pgp_rekey_protected); 0.17.0 converts it in
+ * batches (rekey.c, pgp_rekey_batch).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "compat.h"
 #include "identifier.h"
+#include "protect.h"
 
 #include "catalog/namespace.h"
 #include "fmgr.h"
@@ -124,4 +129,21 @@ Datum
 pgp_subject_key(PG_FUNCTION_ARGS)
 {
 	return pgp_lookup_value(fcinfo);
+}
+
+PG_FUNCTION_INFO_V1(pgp_rekey_protected);
+
+/*
+ * 0.16.0's _rekey_protected(rel, cols): convert the phone-number pseudonyms
+ * of one relation whole, from its pending key to the current one.
+ */
+Datum
+pgp_rekey_protected(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table and columns must not be null")));
+	PG_RETURN_INT64((int64) pgp_protect_rekey_update(PG_GETARG_OID(0), PG_GETARG_ARRAYTYPE_P(1),
+													 NULL, 0, NULL, NULL, false));
 }

@@ -33,8 +33,11 @@
  *	  audit.c		the keyed hash chain of the audit log
  *	  pseudonym.c	pseudonyms, format-preserving phone numbers, masking,
  *					and the domain grants they check
+ *	  rekey.c		which key a stored phone-number pseudonym is under
+ *					during a key rotation (the watermark of rekey's batches)
  *	  protect.c		the on-write protect trigger and its per-relation cache;
- *					the event triggers that keep enforcement in force
+ *					the event triggers that keep enforcement in force;
+ *					rekey's batches, run through the trigger
  *	  catalog.c		the catalog's view of DDL: renamed columns
  *	  consent.c		the consent register's hot path and the consent trigger
  *	  retention.c	purge statements run as the table owner

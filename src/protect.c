@@ -124,6 +124,7 @@
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -138,6 +139,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "lib/stringinfo.h"
+#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "access/xact.h"
 #include "storage/proc.h"
@@ -1752,6 +1754,167 @@ pgp_protect_rekey_update(Oid relid, ArrayType *cols, const char *where,
 							   count_rows);
 }
 
+/* A value of the order type from its binary form. */
+static Datum
+rekey_recv(bytea *b, Oid typ)
+{
+	StringInfoData buf;
+	Oid			recv;
+	Oid			ioparam;
+
+	getTypeBinaryInputInfo(typ, &recv, &ioparam);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+	return OidReceiveFunctionCall(recv, &buf, ioparam, -1);
+}
+
+PG_FUNCTION_INFO_V1(pgp_rekey_batch);
+
+/*
+ * _rekey_batch(rel, cols, order_col, order_type, lo, batch_size,
+ * count_rows) -> (hi bytea, rows bigint): convert the msisdn_fpe columns
+ * cols of the rows of relation rel past the watermark lo (NULL: from the
+ * start) up to the batch_size-th next value of the order column (every
+ * row of that value too), hi, through the protect trigger as the table's
+ * owner (above).  hi NULL: the rows left were fewer, and every row
+ * past lo, the order column NULL among them, was converted (order_col
+ * NULL: the whole relation, in one batch).  count_rows: the rows in the
+ * range are counted first, and a trigger of the owner that kept one from
+ * being updated is refused (55000).  The caller holds the relation's lock
+ * and records hi as the new watermark.
+ */
+Datum
+pgp_rekey_batch(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	ArrayType  *cols;
+	bool		ordered = !PG_ARGISNULL(2);
+	Oid			typ = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
+	bool		has_lo = !PG_ARGISNULL(4);
+	int32		batch_size;
+	bool		count_rows;
+	char	   *relname;
+	char	   *qrel;
+	const char *qcol = NULL;
+	Datum		lo = (Datum) 0;
+	Datum		hi = (Datum) 0;
+	bool		hi_null = true;
+	StringInfoData where;
+	Oid			argtypes[2];
+	Datum		argvals[2];
+	int			nargs = 0;
+	uint64		processed;
+	TupleDesc	rtd;
+	Datum		out[2];
+	bool		outnull[2] = {false, false};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(5) || PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation, columns, batch size and count_rows must not be null")));
+	relid = PG_GETARG_OID(0);
+	cols = PG_GETARG_ARRAYTYPE_P(1);
+	batch_size = PG_GETARG_INT32(5);
+	count_rows = PG_GETARG_BOOL(6);
+	if (batch_size < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid batch size %d", batch_size)));
+	if (get_call_result_type(fcinfo, NULL, &rtd) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	relname = get_rel_name(relid);
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	qrel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname);
+
+	initStringInfo(&where);
+	if (ordered)
+	{
+		const char *col = NameStr(*PG_GETARG_NAME(2));
+		AttrNumber	attnum = get_attnum(relid, col);
+
+		if (attnum <= 0 || get_atttype(relid, attnum) != typ || !pgp_rekey_order_type_ok(typ))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the key rotation of relation \"%s\" cannot tell its rows' keys apart", relname),
+					 errdetail("privacy.rekey() converts it in order of column \"%s\" of type %s, which is gone or changed.",
+							   col, OidIsValid(typ) ? format_type_be(typ) : "?"),
+					 errhint("Give the relation back that column, as it was, then run CALL privacy.rekey().")));
+		qcol = quote_identifier(col);
+		if (has_lo)
+		{
+			lo = rekey_recv(PG_GETARG_BYTEA_PP(4), typ);
+			argtypes[nargs] = typ;
+			argvals[nargs++] = lo;
+		}
+
+		/*
+		 * The next watermark: the batch_size-th value past lo, as the
+		 * owner sees her table without her forced row security (a bound
+		 * only; the UPDATE converts every row up to it).  Built-in
+		 * operators of a built-in type.
+		 */
+		{
+			StringInfoData q;
+			Oid			qtypes[2];
+			Datum		qvals[2];
+			int			qn = nargs;
+			bool		isnull = true;
+
+			memcpy(qtypes, argtypes, sizeof(Oid) * nargs);
+			memcpy(qvals, argvals, sizeof(Datum) * nargs);
+			qtypes[qn] = INT8OID;
+			qvals[qn++] = Int64GetDatum((int64) batch_size - 1);
+			initStringInfo(&q);
+			appendStringInfo(&q, "SELECT t.%s FROM ONLY %s t WHERE ", qcol, qrel);
+			if (has_lo)
+				appendStringInfo(&q, "t.%s OPERATOR(pg_catalog.>) $1", qcol);
+			else
+				appendStringInfo(&q, "t.%s IS NOT NULL", qcol);
+			appendStringInfo(&q, " ORDER BY t.%s OFFSET $%d LIMIT 1", qcol, qn);
+			(void) pgp_owner_run(relid, q.data, qn, qtypes, qvals, NULL,
+								 PGP_RUN_QUERY | PGP_RUN_NOFORCE_RLS, 0, typ,
+								 &hi, &isnull, NULL, NULL);
+			hi_null = isnull;
+		}
+		if (has_lo)
+			appendStringInfo(&where, "t.%s OPERATOR(pg_catalog.>) $1", qcol);
+		if (!hi_null)
+		{
+			argtypes[nargs] = typ;
+			argvals[nargs++] = hi;
+			appendStringInfo(&where, "%st.%s OPERATOR(pg_catalog.<=) $%d",
+							 has_lo ? " AND " : "", qcol, nargs);
+		}
+		else if (has_lo)
+		{
+			/* the last batch: every row past lo, and those without a value */
+			resetStringInfo(&where);
+			appendStringInfo(&where, "(t.%s OPERATOR(pg_catalog.>) $1 OR t.%s IS NULL)", qcol, qcol);
+		}
+	}
+
+	processed = protect_self_update(relid, cols, true, where.len > 0 ? where.data : NULL,
+									nargs, argtypes, argvals, count_rows);
+	if (hi_null)
+		outnull[0] = true;
+	else
+	{
+		Oid			send;
+		bool		varlena;
+		bytea	   *b;
+
+		getTypeBinaryOutputInfo(typ, &send, &varlena);
+		b = OidSendFunctionCall(send, hi);
+
+		out[0] = PointerGetDatum(b);
+	}
+	out[1] = Int64GetDatum((int64) processed);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(rtd), out, outnull)));
+}
+
 PG_FUNCTION_INFO_V1(pgp_rewrite_protected);
 
 /*
@@ -1768,23 +1931,6 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 				 errmsg("table and columns must not be null")));
 	PG_RETURN_INT64((int64) protect_self_update(PG_GETARG_OID(0), PG_GETARG_ARRAYTYPE_P(1),
 												false, NULL, 0, NULL, NULL, false));
-}
-
-PG_FUNCTION_INFO_V1(pgp_rekey_protected);
-
-/*
- * _rekey_protected(rel, cols) of 0.16.0, which converts a relation whole
- * (0.17.0 converts it in batches: pgp_rekey_batch, src/rekey.c).
- */
-Datum
-pgp_rekey_protected(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("table and columns must not be null")));
-	PG_RETURN_INT64((int64) protect_self_update(PG_GETARG_OID(0), PG_GETARG_ARRAYTYPE_P(1),
-												true, NULL, 0, NULL, NULL, false));
 }
 
 PG_FUNCTION_INFO_V1(pgp_invalidate);
