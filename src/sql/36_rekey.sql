@@ -371,6 +371,10 @@ BEGIN
     p.started_at := started;
     UPDATE privacy.rekey_pending x SET order_col = p.order_col, order_type = p.order_type, started_at = p.started_at
      WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+    IF p.order_col IS NULL THEN
+      RAISE NOTICE 'relation % has no index rekey can convert it in order of: it is converted in one transaction, its writers held meanwhile', p.rel
+        USING HINT = 'An index on a column of type smallint, integer, bigint, numeric, date, timestamp, timestamptz or uuid that is neither protected nor generated lets rekey convert it in batches.';
+    END IF;
   END IF;
   b := privacy_internal._rekey_batch(p.rel, cols, p.order_col, p.order_type, p.watermark,
                                      _rekey_rel.batch_size, count_rows);
