@@ -276,6 +276,29 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION privacy_internal._rekey_keys(tbl regclass) RETURNS text[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT COALESCE(pg_catalog.array_agg(DISTINCT p.from_key ORDER BY p.from_key), '{}')
+    FROM privacy.rekey_pending p
+   WHERE (p.rel OPERATOR(pg_catalog.=) _rekey_keys.tbl
+          OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_rekey_keys.tbl) x))
+     AND (p.rel OPERATOR(pg_catalog.=) p.tbl
+          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+$$;
+
+COMMENT ON FUNCTION privacy_internal._rekey_keys(regclass) IS
+  'internal: the older keys the phone-number pseudonyms of a table are pending under';
+
+CREATE FUNCTION privacy_internal._msisdn_under(fingerprint text, number text, domain text, decrypt boolean)
+  RETURNS text
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_msisdn_under';
+
+COMMENT ON FUNCTION privacy_internal._msisdn_under(text, text, text, boolean) IS
+  'internal: a phone number''s msisdn_fpe pseudonym under the listed key of that fingerprint (decrypt: the number a pseudonym under it stands for)';
+
 CREATE FUNCTION privacy_internal._rekey_rel(rel regclass, lock_timeout_ms integer, batch_size integer DEFAULT 2147483647,
                                             OUT rows bigint, OUT finished boolean)
   LANGUAGE plpgsql VOLATILE
@@ -519,6 +542,248 @@ $$;
 
 COMMENT ON PROCEDURE privacy.rekey(integer, integer, regclass) IS
   'convert every phone-number pseudonym (msisdn_fpe) still under an older key (of one table: only_table) to the current key, batch_size rows per transaction, each relation in order of an indexed column; resumable; CALL it outside a transaction block';
+
+CREATE OR REPLACE FUNCTION privacy_internal._hold_predicate(tbl regclass, alias text, param_key text,
+                                        OUT held text, OUT held_args text[], OUT held_cols integer)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c record;
+  vals text[];
+  norms text[];
+  cond text[];
+  parts text[] := '{}';
+  colref text;
+  dc text := privacy_internal._default_country();
+BEGIN
+  -- Holds: every registered column that holds an identifier of the kind
+  -- (owner or mention), whatever form it is written in.  A stored
+  -- (transformed) value is compared with the transformation of the held
+  -- identifier and of its usual written forms; a value as typed, and one
+  -- written before the column was protected, by its kind's normal form
+  -- (privacy.lookup_value: '20 55 66 77', '004520556677' and '+4520556677'
+  -- are one number; the expression export and erasure use, so one index
+  -- serves them all).  Only built-in operators and the keyless, PUBLIC
+  -- lookup_value: the predicate runs as the table's owner.  Holds store
+  -- the normal form computed when they were placed (under the setting of
+  -- that moment); today's default country reads the column.
+  held_args := '{}';
+  FOR c IN
+    SELECT rc.col, rc.protect, rc.domain, rc.identifies, ik.normalize,
+           (SELECT pg_catalog.array_agg(DISTINCT h.value)
+              FROM privacy.legal_hold h
+             WHERE h.kind OPERATOR(pg_catalog.=) rc.identifies
+               AND h.released_at IS NULL
+               AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())) AS vals
+      FROM privacy.registered_column rc
+      JOIN privacy.identifier_kind ik ON ik.name OPERATOR(pg_catalog.=) rc.identifies
+     WHERE rc.tbl OPERATOR(pg_catalog.=) _hold_predicate.tbl
+       AND (rc.protect IS NULL OR rc.protect NOT IN ('null', 'country'))
+     ORDER BY rc.attnum
+  LOOP
+    CONTINUE WHEN c.vals IS NULL;
+    colref := CASE WHEN alias IS NULL THEN pg_catalog.quote_ident(c.col)
+                   ELSE pg_catalog.quote_ident(alias) || '.' || pg_catalog.quote_ident(c.col) END;
+    -- the normal forms (as lookup_value writes them) of the held values
+    SELECT pg_catalog.array_agg(DISTINCT f) INTO norms
+      FROM pg_catalog.unnest(c.vals) v,
+           LATERAL (VALUES (v), (privacy.lookup_value(c.normalize, v, dc))) x(f)
+     WHERE f IS NOT NULL;
+    cond := '{}';
+    IF c.protect IS NOT NULL THEN
+      -- and, while relations of the table are pending under an older key
+      -- (src/sql/36_rekey.sql), a held number's pseudonym under that key
+      -- too: its rows are kept whichever key they are under
+      SELECT pg_catalog.array_agg(DISTINCT x.f) INTO vals
+        FROM (SELECT f
+                FROM pg_catalog.unnest(privacy_internal._retention_written_forms(c.vals, c.normalize, dc)) v,
+                     privacy_internal._stored_form(v, c.protect, c.domain, c.identifies) f
+              UNION
+              SELECT privacy_internal._msisdn_under(k, v, c.domain, false)
+                FROM pg_catalog.unnest(privacy_internal._rekey_keys(_hold_predicate.tbl)) k,
+                     pg_catalog.unnest(c.vals) v
+               WHERE c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe') x
+       WHERE x.f IS NOT NULL;
+      IF vals IS NOT NULL THEN
+        held_args := held_args || vals::text;
+        cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
+                                          colref, privacy_internal._hold_arg(held_args, param_key));
+      END IF;
+    ELSE
+      held_args := held_args || c.vals::text;
+      cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',
+                                        colref, privacy_internal._hold_arg(held_args, param_key));
+    END IF;
+    -- as typed, or raw from before protection: by the normal form (not in
+    -- an msisdn_fpe column, whose pseudonyms are numbers themselves)
+    IF norms IS NOT NULL AND c.protect IS DISTINCT FROM 'msisdn_fpe' THEN
+      held_args := held_args || norms::text;
+      cond := cond || pg_catalog.format('privacy.lookup_value(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
+                                        c.normalize, colref, dc, privacy_internal._hold_arg(held_args, param_key));
+    END IF;
+    CONTINUE WHEN pg_catalog.cardinality(cond) OPERATOR(pg_catalog.=) 0;
+    -- (IS TRUE, not COALESCE: Citus plans no STABLE cast, such as the
+    -- arguments' ::text[], inside a COALESCE of a distributed DELETE)
+    parts := parts || pg_catalog.format('(%s) IS TRUE', pg_catalog.array_to_string(cond, ' OR '));
+  END LOOP;
+  held_cols := pg_catalog.cardinality(parts);
+  held := CASE WHEN pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN NULL
+               ELSE '(' || pg_catalog.array_to_string(parts, ' OR ') || ')' END;
+END
+$$;
+
+CREATE FUNCTION privacy_internal._retention_fpe_norm_under(fingerprint text, val text, domain text) RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN COALESCE(privacy_internal._msisdn_under(fingerprint, val, domain, true), '');
+EXCEPTION WHEN data_exception THEN
+  RETURN '';
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._retention_fpe_norm_under(text, text, text) IS
+  'internal: the number an msisdn_fpe stored value holds under an older key, empty when it cannot be read back';
+
+CREATE OR REPLACE FUNCTION privacy_internal._retention_restricted(w privacy_internal._retention_work, wh text, args text[],
+                                             lock_timeout_ms integer,
+                                             OUT pred text, OUT pargs text[])
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  dc text := privacy_internal._default_country();
+  c record;
+  raw text;
+  vals text[];
+  rvals text[];
+  rspans tstzmultirange[];
+  keys text[];
+  pend text[];
+  rel text := (w.policy).tbl::text;     -- qualifies the outer row below
+  conds text[] := '{}';
+  n integer := pg_catalog.cardinality(args);
+BEGIN
+  pargs := '{}';
+  IF (w.policy).action OPERATOR(pg_catalog.<>) 'anonymize'
+     OR NOT EXISTS (SELECT FROM privacy.restriction r
+                     WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()) THEN
+    RETURN;
+  END IF;
+  -- the keys the restrictions in force were made with, read once
+  keys := privacy_internal._restriction_keys();
+  pend := privacy_internal._rekey_keys((w.policy).tbl);
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+            WHERE sc.tbl OPERATOR(pg_catalog.=) (w.policy).tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            ORDER BY sc.attnum LOOP
+    CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction r
+                               WHERE r.kind OPERATOR(pg_catalog.=) c.kind
+                                 AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
+    raw := privacy_internal._owner_query((w.policy).tbl,
+             pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT %I::pg_catalog.text) FROM %s WHERE %s AND %I IS NOT NULL',
+                               c.col, w.rel, wh, c.col),
+             args, lock_timeout_ms);
+    CONTINUE WHEN raw IS NULL;
+    vals := raw::text[];
+    -- (a stored value that cannot be read back, which the trigger would
+    -- refuse as well, is left alone as if restricted)
+    -- A stored number read back under the current key and, while
+    -- relations of the table are pending under an older key
+    -- (src/sql/36_rekey.sql), under that key too: a restricted subject's
+    -- row is left out whichever key it is under.
+    WITH v AS (
+      SELECT u.val,
+             CASE WHEN c.protect IS NOT NULL THEN privacy_internal._retention_fpe_norm(u.val, c.domain)
+                  ELSE privacy.lookup_value(c.mode, u.val, dc) END AS norm
+        FROM pg_catalog.unnest(vals) u(val)
+      UNION
+      SELECT u.val, privacy_internal._retention_fpe_norm_under(k, u.val, c.domain)
+        FROM pg_catalog.unnest(vals) u(val), pg_catalog.unnest(pend) k
+       WHERE c.protect IS NOT NULL)
+    SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
+      INTO rvals, rspans
+      FROM (SELECT v.val, r.span
+              FROM v CROSS JOIN pg_catalog.unnest(keys) k(fp)
+              JOIN privacy.restriction r
+                ON r.kind OPERATOR(pg_catalog.=) c.kind
+               AND r.subject_ref OPERATOR(pg_catalog.=) privacy_internal._audit_ref_under(k.fp, c.kind, v.norm)
+             WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()
+            UNION ALL
+            SELECT v.val, '{(,)}'::pg_catalog.tstzmultirange FROM v WHERE v.norm OPERATOR(pg_catalog.=) '') x;
+    CONTINUE WHEN rvals IS NULL;
+    pargs := pargs || rvals::text || rspans::text;
+    conds := conds || pg_catalog.format(
+      'NOT EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest($%s::pg_catalog.text[]), pg_catalog.unnest($%s::pg_catalog.tstzmultirange[])) AS pgp_r(pgp_v, pgp_s) '
+      'WHERE %s.%I::pg_catalog.text OPERATOR(pg_catalog.=) pgp_r.pgp_v%s)',
+      n OPERATOR(pg_catalog.+) pg_catalog.cardinality(pargs) OPERATOR(pg_catalog.-) 1,
+      n OPERATOR(pg_catalog.+) pg_catalog.cardinality(pargs),
+      rel, c.col,
+      CASE WHEN c.is_validity THEN
+             pg_catalog.format(' AND pgp_r.pgp_s OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(%s, %s, ''[)'')',
+                               COALESCE(rel || '.' || pg_catalog.quote_ident(c.valid_from) || '::pg_catalog.timestamptz', 'NULL'),
+                               COALESCE(rel || '.' || pg_catalog.quote_ident(c.valid_to) || '::pg_catalog.timestamptz', 'NULL'))
+           WHEN c.event_time IS NOT NULL THEN
+             pg_catalog.format(' AND (pgp_r.pgp_s OPERATOR(pg_catalog.=) ''{(,)}'' OR pgp_r.pgp_s OPERATOR(pg_catalog.@>) %s.%I::pg_catalog.timestamptz)',
+                               rel, c.event_time)
+           ELSE '' END);
+  END LOOP;
+  IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.>) 0 AND privacy_internal._citus_table((w.policy).tbl) THEN
+    RAISE EXCEPTION 'the expired rows of % cannot be anonymized while a data subject of its rows is restricted', (w.policy).tbl
+      USING ERRCODE = '0A000',
+            DETAIL = 'Citus manages the table: the anonymizing UPDATE cannot leave the restricted subjects'' rows out on its shards.',
+            HINT = 'The purge anonymizes the table once the restrictions end (privacy.unrestrict_subject), or use action ''delete''.';
+  END IF;
+  IF pg_catalog.cardinality(conds) OPERATOR(pg_catalog.>) 0 THEN
+    pred := pg_catalog.array_to_string(conds, ' AND ');
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._restrict_matches(fired regclass, vals jsonb)
+  RETURNS TABLE(col text, val text, is_validity boolean, has_event boolean, reason text, span tstzmultirange)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+  SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+  dc   text := privacy_internal._default_country();
+  keys text[] := privacy_internal._restriction_keys();
+  -- While relations of the table are pending under an older key
+  -- (src/sql/36_rekey.sql), a stored phone number is read back under that
+  -- key too: a restricted subject's row is refused whichever key it is
+  -- under (and, rarely, another row whose number under the other key is
+  -- hers: refused too, never hers let through).
+  pend text[] := CASE WHEN EXISTS (SELECT FROM privacy.rekey_pending)
+                      THEN privacy_internal._rekey_keys(fired) ELSE '{}' END;
+BEGIN
+  RETURN QUERY
+  WITH n AS MATERIALIZED (
+         SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event, r.norm
+           FROM (SELECT DISTINCT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
+                   FROM pg_catalog.jsonb_array_elements(vals) x) d
+           JOIN privacy_internal._restrict_cols(fired) c ON c.col OPERATOR(pg_catalog.=) d.col::name
+           CROSS JOIN LATERAL (
+             SELECT CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
+                         ELSE privacy.lookup_value(c.mode, d.val, dc) END
+             UNION
+             SELECT privacy_internal._msisdn_under(k.fp, d.val, c.domain, true)
+               FROM pg_catalog.unnest(pend) k(fp)
+              WHERE c.protect IS NOT NULL) r(norm)),
+       -- (each reference computed once per value and key)
+       nk AS MATERIALIZED (
+         SELECT n.col, n.val, n.kind, n.is_validity, n.has_event,
+                privacy_internal._audit_ref_under(k.fp, n.kind, n.norm) AS ref
+           FROM n CROSS JOIN pg_catalog.unnest(keys) k(fp)
+          WHERE n.norm IS NOT NULL)
+  SELECT nk.col, nk.val, nk.is_validity, nk.has_event, r.reason, r.span
+    FROM nk JOIN privacy.restriction r
+      ON r.kind OPERATOR(pg_catalog.=) nk.kind AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
+   WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now();
+END
+$$;
 
 -- Views, triggers, comments and configuration new or changed in 0.17.0 (generated)
 

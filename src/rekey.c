@@ -30,7 +30,9 @@
 #include "postgres.h"
 
 #include "rekey.h"
+#include "identifier.h"
 #include "owner.h"
+#include "pseudonym.h"
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
@@ -263,4 +265,45 @@ pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
 		*gen = pgp_key_generation;
 	}
 	return *cache;
+}
+
+PG_FUNCTION_INFO_V1(pgp_msisdn_under);
+
+/*
+ * _msisdn_under(fingerprint, number, domain, decrypt): a phone number's
+ * msisdn_fpe pseudonym under the listed key of that fingerprint (decrypt:
+ * the number a pseudonym under it stands for).  For the checks that must
+ * keep a row whichever key it is under while a rotation runs (legal holds,
+ * restrictions): 55000 when the key is not listed.  Internal, not
+ * executable by PUBLIC.
+ */
+Datum
+pgp_msisdn_under(PG_FUNCTION_ARGS)
+{
+	char	   *fp;
+	text	   *value;
+	text	   *domain;
+	int			dlen;
+	int			m;
+	PgpKey	   *k;
+	PgpE164Result res;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		PG_RETURN_NULL();
+	fp = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	value = PG_GETARG_TEXT_PP(1);
+	domain = PG_GETARG_TEXT_PP(2);
+	dlen = VARSIZE_ANY_EXHDR(domain);
+	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	m = pgp_key_find(fp);
+	if (m < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no key of fingerprint %s is loaded", fp),
+				 errdetail("Phone-number pseudonyms under that key are still stored: privacy.rekey() has not converted them."),
+				 errhint("List that key's file after the current one in pg_privacy.key_file, reload the configuration and run CALL privacy.rekey().")));
+	k = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, VARDATA_ANY(domain), dlen, PGP_KEY_VERSION);
+	pgp_normalize_or_error(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), NULL, &res);
+	pgp_msisdn_ff1(k, &res, VARDATA_ANY(domain), dlen, PG_GETARG_BOOL(3));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(res.number, res.ndigits + 1));
 }

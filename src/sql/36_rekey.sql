@@ -201,6 +201,37 @@ BEGIN
 END
 $$;
 
+-- The keys the phone-number pseudonyms of table tbl (itself, or its
+-- attached partitions) are pending under, for the checks that keep a row
+-- whichever key it is under while a rotation runs: legal holds in the
+-- purge, restrictions in the purge and the restriction trigger.  Those
+-- look a held or restricted number up under each of these keys as well
+-- as the current one (privacy_internal._msisdn_under), so that a row under
+-- either is kept; a row of another number whose pseudonym under the other
+-- key is the same is kept too (about one chance in the size of the
+-- numbering plan per row and number): kept a little longer, or its update
+-- refused, never a held or restricted row lost.
+CREATE FUNCTION privacy_internal._rekey_keys(tbl regclass) RETURNS text[]
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT COALESCE(pg_catalog.array_agg(DISTINCT p.from_key ORDER BY p.from_key), '{}')
+    FROM privacy.rekey_pending p
+   WHERE (p.rel OPERATOR(pg_catalog.=) _rekey_keys.tbl
+          OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_rekey_keys.tbl) x))
+     AND (p.rel OPERATOR(pg_catalog.=) p.tbl
+          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+$$;
+COMMENT ON FUNCTION privacy_internal._rekey_keys(regclass) IS
+  'internal: the older keys the phone-number pseudonyms of a table are pending under';
+
+CREATE FUNCTION privacy_internal._msisdn_under(fingerprint text, number text, domain text, decrypt boolean)
+  RETURNS text
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_msisdn_under';
+COMMENT ON FUNCTION privacy_internal._msisdn_under(text, text, text, boolean) IS
+  'internal: a phone number''s msisdn_fpe pseudonym under the listed key of that fingerprint (decrypt: the number a pseudonym under it stands for)';
+
 -- Fail closed where a lookup would meet pseudonyms under an older key: a
 -- table (or, tbl NULL, any table with a column of one of the kinds, NULL:
 -- any) that has a column protected by msisdn_fpe and relations pending.

@@ -447,15 +447,20 @@ BEGIN
            LATERAL (VALUES (v), (privacy.lookup_value(c.normalize, v, dc))) x(f)
      WHERE f IS NOT NULL;
     cond := '{}';
-    -- held numbers looked for under the current key only
-    IF c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
-      PERFORM privacy_internal._check_rekeyed(_hold_predicate.tbl);
-    END IF;
     IF c.protect IS NOT NULL THEN
-      SELECT pg_catalog.array_agg(DISTINCT f) INTO vals
-        FROM pg_catalog.unnest(privacy_internal._retention_written_forms(c.vals, c.normalize, dc)) v,
-             privacy_internal._stored_form(v, c.protect, c.domain, c.identifies) f
-       WHERE f IS NOT NULL;
+      -- and, while relations of the table are pending under an older key
+      -- (src/sql/36_rekey.sql), a held number's pseudonym under that key
+      -- too: its rows are kept whichever key they are under
+      SELECT pg_catalog.array_agg(DISTINCT x.f) INTO vals
+        FROM (SELECT f
+                FROM pg_catalog.unnest(privacy_internal._retention_written_forms(c.vals, c.normalize, dc)) v,
+                     privacy_internal._stored_form(v, c.protect, c.domain, c.identifies) f
+              UNION
+              SELECT privacy_internal._msisdn_under(k, v, c.domain, false)
+                FROM pg_catalog.unnest(privacy_internal._rekey_keys(_hold_predicate.tbl)) k,
+                     pg_catalog.unnest(c.vals) v
+               WHERE c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe') x
+       WHERE x.f IS NOT NULL;
       IF vals IS NOT NULL THEN
         held_args := held_args || vals::text;
         cond := cond || pg_catalog.format('%s::pg_catalog.text OPERATOR(pg_catalog.=) ANY (%s)',

@@ -262,6 +262,21 @@ $$;
 COMMENT ON FUNCTION privacy_internal._retention_fpe_norm(text, text) IS
   'internal: the number an msisdn_fpe stored value holds, empty when it cannot be read back';
 
+-- The same under an older key still listed (a relation pending under it:
+-- src/sql/36_rekey.sql); 55000 when it is not listed.
+CREATE FUNCTION privacy_internal._retention_fpe_norm_under(fingerprint text, val text, domain text) RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN COALESCE(privacy_internal._msisdn_under(fingerprint, val, domain, true), '');
+EXCEPTION WHEN data_exception THEN
+  RETURN '';
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._retention_fpe_norm_under(text, text, text) IS
+  'internal: the number an msisdn_fpe stored value holds under an older key, empty when it cannot be read back';
+
 CREATE FUNCTION privacy_internal._retention_restricted(w privacy_internal._retention_work, wh text, args text[],
                                              lock_timeout_ms integer,
                                              OUT pred text, OUT pargs text[])
@@ -276,6 +291,7 @@ DECLARE
   rvals text[];
   rspans tstzmultirange[];
   keys text[];
+  pend text[];
   rel text := (w.policy).tbl::text;     -- qualifies the outer row below
   conds text[] := '{}';
   n integer := pg_catalog.cardinality(args);
@@ -288,6 +304,7 @@ BEGIN
   END IF;
   -- the keys the restrictions in force were made with, read once
   keys := privacy_internal._restriction_keys();
+  pend := privacy_internal._rekey_keys((w.policy).tbl);
   FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
             WHERE sc.tbl OPERATOR(pg_catalog.=) (w.policy).tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               AND (sc.protect IS NULL OR sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
@@ -295,10 +312,6 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM privacy.restriction r
                                WHERE r.kind OPERATOR(pg_catalog.=) c.kind
                                  AND (r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now()));
-    -- stored numbers read back under the current key only
-    IF c.protect IS NOT NULL THEN
-      PERFORM privacy_internal._check_rekeyed((w.policy).tbl);
-    END IF;
     raw := privacy_internal._owner_query((w.policy).tbl,
              pg_catalog.format('SELECT pg_catalog.array_agg(DISTINCT %I::pg_catalog.text) FROM %s WHERE %s AND %I IS NOT NULL',
                                c.col, w.rel, wh, c.col),
@@ -307,11 +320,19 @@ BEGIN
     vals := raw::text[];
     -- (a stored value that cannot be read back, which the trigger would
     -- refuse as well, is left alone as if restricted)
+    -- A stored number read back under the current key and, while
+    -- relations of the table are pending under an older key
+    -- (src/sql/36_rekey.sql), under that key too: a restricted subject's
+    -- row is left out whichever key it is under.
     WITH v AS (
       SELECT u.val,
              CASE WHEN c.protect IS NOT NULL THEN privacy_internal._retention_fpe_norm(u.val, c.domain)
                   ELSE privacy.lookup_value(c.mode, u.val, dc) END AS norm
-        FROM pg_catalog.unnest(vals) u(val))
+        FROM pg_catalog.unnest(vals) u(val)
+      UNION
+      SELECT u.val, privacy_internal._retention_fpe_norm_under(k, u.val, c.domain)
+        FROM pg_catalog.unnest(vals) u(val), pg_catalog.unnest(pend) k
+       WHERE c.protect IS NOT NULL)
     SELECT pg_catalog.array_agg(x.val ORDER BY x.val), pg_catalog.array_agg(x.span ORDER BY x.val)
       INTO rvals, rspans
       FROM (SELECT v.val, r.span

@@ -129,21 +129,27 @@ AS $$
 DECLARE
   dc   text := privacy_internal._default_country();
   keys text[] := privacy_internal._restriction_keys();
+  -- While relations of the table are pending under an older key
+  -- (src/sql/36_rekey.sql), a stored phone number is read back under that
+  -- key too: a restricted subject's row is refused whichever key it is
+  -- under (and, rarely, another row whose number under the other key is
+  -- hers: refused too, never hers let through).
+  pend text[] := CASE WHEN EXISTS (SELECT FROM privacy.rekey_pending)
+                      THEN privacy_internal._rekey_keys(fired) ELSE '{}' END;
 BEGIN
-  -- stored phone numbers are read back under the current key only
-  IF EXISTS (SELECT FROM privacy.rekey_pending) THEN
-    IF EXISTS (SELECT FROM privacy_internal._restrict_cols(fired) c WHERE c.protect IS NOT NULL) THEN
-      PERFORM privacy_internal._check_rekeyed(fired);
-    END IF;
-  END IF;
   RETURN QUERY
   WITH n AS MATERIALIZED (
-         SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event,
-                CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
-                     ELSE privacy.lookup_value(c.mode, d.val, dc) END AS norm
+         SELECT d.col, d.val, c.kind, c.is_validity, c.event_time IS NOT NULL AS has_event, r.norm
            FROM (SELECT DISTINCT x OPERATOR(pg_catalog.->>) 0 AS col, x OPERATOR(pg_catalog.->>) 1 AS val
                    FROM pg_catalog.jsonb_array_elements(vals) x) d
-           JOIN privacy_internal._restrict_cols(fired) c ON c.col OPERATOR(pg_catalog.=) d.col::name),
+           JOIN privacy_internal._restrict_cols(fired) c ON c.col OPERATOR(pg_catalog.=) d.col::name
+           CROSS JOIN LATERAL (
+             SELECT CASE WHEN c.protect IS NOT NULL THEN privacy_internal._msisdn_decrypt(d.val, c.domain)
+                         ELSE privacy.lookup_value(c.mode, d.val, dc) END
+             UNION
+             SELECT privacy_internal._msisdn_under(k.fp, d.val, c.domain, true)
+               FROM pg_catalog.unnest(pend) k(fp)
+              WHERE c.protect IS NOT NULL) r(norm)),
        -- (each reference computed once per value and key)
        nk AS MATERIALIZED (
          SELECT n.col, n.val, n.kind, n.is_validity, n.has_event,

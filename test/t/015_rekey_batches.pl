@@ -90,6 +90,10 @@ SELECT g AS n, CASE WHEN g <= 1000 THEN timestamptz '2026-01-01' + ((g - 1) / 25
   FROM generate_series(1, 1020) g;
 INSERT INTO app.events SELECT t, a, b FROM public.ev_truth;
 INSERT INTO app.notes SELECT '+4560' || lpad(g::text, 6, '0'), NULL FROM generate_series(1, 50) g;});
+# Two callers of the events restricted before the rotation.
+$node->safe_psql('postgres', q{
+SELECT privacy.restrict_subject('msisdn', '+4540000020', 'accuracy contested');
+SELECT privacy.restrict_subject('msisdn', '+4540000600', 'accuracy contested');});
 my $fp_a = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
 
 # Rows of app.calls whose numbers do not read back under the current key
@@ -262,16 +266,45 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM app.notes WHERE privacy_i
 is($node->safe_psql('postgres', q{SELECT detail->>'order_column' IS NULL FROM privacy.audit_log WHERE event = 'key.rekey' AND object = 'app.notes'}),
 	't', '(its audit entry names no order column)');
 
-# --- Duplicates and NULLs in the order column ----------------------------
+# --- Duplicates and NULLs in the order column; holds and restrictions -----
 is($node->safe_psql('postgres', q{SELECT rows || ' ' || finished FROM privacy_internal._rekey_rel('app.events', 1000, 30)}),
 	'50 false', 'a batch takes every row of its last value (30 rows asked, two values of 25 converted)');
 is($node->safe_psql('postgres', q{SELECT order_col || ' ' || rows_done FROM privacy.rekey_pending WHERE rel = 'app.events'::regclass}),
 	't 50', 'in order of the indexed time');
+# The number each event holds, read under the key of its place (B for the
+# first two hours, A after them and without a time).
+my $ev_number = qq{CASE WHEN e.t < timestamptz '2026-01-01 02:00' THEN privacy_internal._msisdn_decrypt(e.a, 'default')
+                       ELSE privacy_internal._msisdn_under('$fp_a', e.a, 'default', true) END};
+# The restriction check of an UPDATE reads a stored number under either key.
+($st, $e) = fails(qq{UPDATE app.events e SET b = b WHERE $ev_number = '+4540000020'});
+like($e, qr/restricted/, 'an update of a restricted caller\'s event below the watermark is refused');
+($st, $e) = fails(qq{UPDATE app.events e SET b = b WHERE $ev_number = '+4540000600'});
+like($e, qr/restricted/, 'and past it');
+($ret, $out, $err) = $node->psql('postgres', qq{UPDATE app.events e SET b = b WHERE $ev_number IN ('+4540000030', '+4540000700')});
+is($ret, 0, 'an update of other callers\' events runs on both sides while restrictions are in force') or diag($err);
+# The purge runs with legal holds on numbers on both sides of the
+# watermark, and keeps their events.
+$node->safe_psql('postgres', q{
+SELECT privacy.hold('msisdn', '+4540000010', 'litigation');
+SELECT privacy.hold('msisdn', '+4540000500', 'litigation');
+SELECT privacy.set_retention('app.events', 't', '30 days');});
+($ret, $out, $err) = $node->psql('postgres', q{SELECT rows FROM privacy.purge(false, 'app.events', 2000, 0)});
+is($ret, 0, 'the purge runs with legal holds in force while the events are converted in part') or diag($err);
+is($node->safe_psql('postgres', qq{SELECT string_agg($ev_number, ',' ORDER BY $ev_number) FROM app.events e
+  WHERE e.t IS NOT NULL AND $ev_number IN ('+4540000010', '+4540000500')}),
+	'+4540000010,+4540000500', 'the held numbers\' events are kept, below the watermark and past it');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM app.events e WHERE e.t IS NOT NULL
+  AND $ev_number NOT IN ('+4540000010', '+4540000500', '+4540000020', '+4540000600')}),
+	'0', 'every other expired event is purged');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.events WHERE t IS NULL}), '20', 'the events without a time are kept');
+$node->safe_psql('postgres', q{DELETE FROM public.ev_truth t WHERE t.t IS NOT NULL
+  AND t.a NOT IN ('+4540000010', '+4540000500', '+4540000020', '+4540000600')});
+my $ev_left = $node->safe_psql('postgres', 'SELECT count(*) FROM app.events');
 ($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey(30)});
 is($ret, 0, 'CALL privacy.rekey(30) finishes the events') or diag($err);
 is($node->safe_psql('postgres', q{SELECT count(*) FROM app.events e JOIN public.ev_truth t
   ON t.a = privacy_internal._msisdn_decrypt(e.a, 'default') AND t.b = privacy_internal._msisdn_decrypt(e.b, 'default')
-  AND t.t IS NOT DISTINCT FROM e.t}), '1020', 'every event reads back under B, those without a time too');
+  AND t.t IS NOT DISTINCT FROM e.t}), $ev_left, "every event left ($ev_left) reads back under B, those without a time too");
 is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_pending'), '0', 'nothing is pending');
 
 # --- Bad input -----------------------------------------------------------
