@@ -137,12 +137,10 @@ BEGIN
                      || '; only privacy.protect() writes a signed rule, and Citus copies it onto the shards.',
             HINT = 'Run privacy.protect() on the table on the coordinator.';
   END LOOP;
-  -- A partition created or attached under a subject table while subjects
-  -- are restricted gets its restriction check (statement triggers are not
-  -- cloned to partitions).
-  IF EXISTS (SELECT FROM privacy.restriction) THEN
-    PERFORM privacy_internal._restrict_install();
-  END IF;
+  -- (A partition created or attached under a subject table while subjects
+  -- are restricted gets its restriction check from
+  -- privacy_internal._restrict_on_partition_ddl, which src/protect.c calls
+  -- after CREATE TABLE and ATTACH PARTITION only.)
   FOR reg IN
     SELECT DISTINCT t.tbl
       FROM pg_catalog.pg_event_trigger_ddl_commands() d
@@ -782,6 +780,19 @@ BEGIN
     FROM nk JOIN privacy.restriction r
       ON r.kind OPERATOR(pg_catalog.=) nk.kind AND r.subject_ref OPERATOR(pg_catalog.=) nk.ref
    WHERE r.until IS NULL OR r.until OPERATOR(pg_catalog.>) pg_catalog.now();
+END
+$$;
+
+CREATE FUNCTION privacy_internal._restrict_on_partition_ddl()
+  RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy_internal._restrict_install();
+  END IF;
 END
 $$;
 

@@ -409,6 +409,24 @@ SELECT count(*) AS restriction_checks FROM pg_trigger
  WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid::regclass::text LIKE 'regress_subj_p.event%';
 UPDATE regress_subj_p.event_300 SET note = 'x' WHERE customer_id = 921;
 UPDATE regress_subj_p.event_300 SET note = 'his, updated' WHERE customer_id = 922 RETURNING note;
+-- a partition created, and a table attached, while the subject is
+-- restricted get their checks; an index or a constraint added does not
+-- install anything (pg_restore creates the checks itself after them)
+CREATE TABLE regress_subj_p.event_301 PARTITION OF regress_subj_p.event FOR VALUES IN (301);
+CREATE TABLE regress_subj_p.event_302 (customer_id bigint, day integer, note text);
+INSERT INTO regress_subj_p.event_302 VALUES (921, 302, 'hers too');
+ALTER TABLE regress_subj_p.event ATTACH PARTITION regress_subj_p.event_302 FOR VALUES IN (302);
+SELECT tgrelid::regclass AS checked FROM pg_trigger
+ WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid IN ('regress_subj_p.event_301'::regclass, 'regress_subj_p.event_302'::regclass)
+ ORDER BY 1;
+UPDATE regress_subj_p.event_302 SET note = 'x' WHERE customer_id = 921;
+CREATE TABLE regress_subj_p.loose (customer_id bigint);
+SELECT privacy.register_table('regress_subj_p.loose', 'regress_subj_p');
+SELECT privacy.register_column('regress_subj_p.loose', 'customer_id', 'customer_number', identifies => 'customer');
+DROP TRIGGER zx_pg_privacy_restrict ON regress_subj_p.loose;
+CREATE INDEX ON regress_subj_p.loose (customer_id);
+SELECT count(*) AS loose_checks FROM pg_trigger
+ WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid = 'regress_subj_p.loose'::regclass;
 SELECT privacy.unrestrict_subject('customer', '921');
 DROP SCHEMA regress_subj_p CASCADE;
 DELETE FROM privacy.purpose WHERE name = 'regress_subj_p';

@@ -2252,8 +2252,32 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privacy_internal._protect_event_trigger() does not handle event \"%s\"",
 						trigdata->event)));
+	/*
+	 * A partition created or attached: its restriction check, while
+	 * subjects are restricted (a database before 0.17.0 installs it in
+	 * _protect_on_ddl_end, after every command); first, so that the
+	 * checks that follow find it in force.
+	 */
+	if (strcmp(trigdata->event, "ddl_command_end") == 0 && trigdata->parsetree != NULL &&
+		pgp_internal_func_exists("_restrict_on_partition_ddl", 0, NULL))
+	{
+		bool		partition_ddl = IsA(trigdata->parsetree, CreateStmt);
+
+		if (IsA(trigdata->parsetree, AlterTableStmt))
+		{
+			ListCell   *lc;
+
+			foreach(lc, ((AlterTableStmt *) trigdata->parsetree)->cmds)
+				if (IsA(lfirst(lc), AlterTableCmd) &&
+					((AlterTableCmd *) lfirst(lc))->subtype == AT_AttachPartition)
+					partition_ddl = true;
+		}
+		if (partition_ddl)
+			OidFunctionCall0(pgp_internal_func("_restrict_on_partition_ddl", 0, NULL));
+	}
 	fnoid = pgp_internal_func(fname, 1, fargs);
 	OidFunctionCall1(fnoid, BoolGetDatum(may_switch_off));
+
 	if (strcmp(trigdata->event, "ddl_command_end") == 0 &&
 		trigdata->parsetree != NULL && IsA(trigdata->parsetree, AlterTableStmt))
 	{

@@ -311,6 +311,27 @@ BEGIN
 END
 $$;
 
+-- After CREATE TABLE and ALTER TABLE ... ATTACH PARTITION (called by the
+-- event trigger, src/protect.c, and granted to no one): while subjects are
+-- restricted, a partition created or attached under a subject table gets
+-- its restriction check (statement triggers are not cloned to
+-- partitions).  After those commands only: pg_restore creates the checks
+-- of the tables it restores itself, after their indexes and constraints,
+-- whose DDL would otherwise have installed them first and made its own
+-- CREATE TRIGGER fail (and with it a restore in one transaction).
+CREATE FUNCTION privacy_internal._restrict_on_partition_ddl()
+  RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy_internal._restrict_install();
+  END IF;
+END
+$$;
+
 -- Why the restriction check of a subject table is not in force (see
 -- privacy_internal._trigger_problem), or NULL.  The check is an AFTER UPDATE
 -- statement trigger on the table and on each partition (statement triggers

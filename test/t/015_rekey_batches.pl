@@ -214,7 +214,8 @@ is($node->safe_psql('postgres', $by_place_1000), '3002 0', 'and every row is und
 my $dump = "$dir/half.dump";
 $node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump while the calls are converted in part');
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
-$node->command_ok([ 'pg_restore', '-d', $node->connstr('restored'), $dump ], 'pg_restore into another database');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '--single-transaction', '-d', $node->connstr('restored'), $dump ],
+	'pg_restore into another database, in one transaction (with restrictions in force: pg_restore creates their checks itself)');
 is($node->safe_psql('restored', q{SELECT order_col || ' ' || encode(watermark, 'hex') FROM privacy.rekey_pending WHERE rel = 'app.calls'::regclass}),
 	'id 00000000000003e8', 'the restored database is halfway too');
 is($node->safe_psql('restored', $by_place_1000), '3002 0', 'its rows are under the keys of their places');
