@@ -2227,6 +2227,7 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 	bool		may_switch_off;
 	const char *fname;
 	Oid			fargs[1] = {BOOLOID};
+	Oid			rekey_ddl_args[2] = {REGCLASSOID, NAMEOID};
 	Oid			fnoid;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -2295,6 +2296,19 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 				((ColumnDef *) cmd->def)->raw_default != NULL && cmd->name != NULL)
 				protect_check_retype(((AlterTableStmt *) trigdata->parsetree)->relation,
 									 cmd->name, may_switch_off);
+			/* the order column of a relation rekey has converted in part */
+			if (IsA(cmd, AlterTableCmd) && cmd->name != NULL &&
+				(cmd->subtype == AT_AlterColumnType || cmd->subtype == AT_DropColumn) &&
+				pgp_internal_func_exists("_rekey_column_ddl", 2, rekey_ddl_args))
+			{
+				Oid			relid = RangeVarGetRelid(((AlterTableStmt *) trigdata->parsetree)->relation,
+													 NoLock, true);
+
+				if (OidIsValid(relid))
+					OidFunctionCall2(pgp_internal_func("_rekey_column_ddl", 2, rekey_ddl_args),
+									 ObjectIdGetDatum(relid),
+									 DirectFunctionCall1(namein, CStringGetDatum(cmd->name)));
+			}
 		}
 	}
 	PG_RETURN_VOID();

@@ -217,10 +217,9 @@ CREATE FUNCTION privacy_internal._rekey_keys(tbl regclass) RETURNS text[]
 AS $$
   SELECT COALESCE(pg_catalog.array_agg(DISTINCT p.from_key ORDER BY p.from_key), '{}')
     FROM privacy.rekey_pending p
-   WHERE (p.rel OPERATOR(pg_catalog.=) _rekey_keys.tbl
-          OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_rekey_keys.tbl) x))
-     AND (p.rel OPERATOR(pg_catalog.=) p.tbl
-          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+   -- a part of the table now, whichever table it was pending with
+   WHERE p.rel OPERATOR(pg_catalog.=) _rekey_keys.tbl
+      OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_rekey_keys.tbl) x)
 $$;
 COMMENT ON FUNCTION privacy_internal._rekey_keys(regclass) IS
   'internal: the older keys the phone-number pseudonyms of a table are pending under';
@@ -231,6 +230,35 @@ CREATE FUNCTION privacy_internal._msisdn_under(fingerprint text, number text, do
   AS 'MODULE_PATHNAME', 'pgp_msisdn_under';
 COMMENT ON FUNCTION privacy_internal._msisdn_under(text, text, text, boolean) IS
   'internal: a phone number''s msisdn_fpe pseudonym under the listed key of that fingerprint (decrypt: the number a pseudonym under it stands for)';
+
+-- After ALTER TABLE rel ALTER COLUMN col TYPE ... or DROP COLUMN col
+-- (called by the event trigger, src/protect.c): refused while col is the
+-- order column of rel, or of a partition of it, that privacy.rekey() has
+-- converted in part.  Its values tell which rows are under which key: a
+-- rewrite (USING, a narrower precision) would move rows across the
+-- watermark without the protect trigger, and a column dropped and added
+-- again under the same name would pass for it.
+CREATE FUNCTION privacy_internal._rekey_column_ddl(rel regclass, col name) RETURNS void
+  LANGUAGE plpgsql
+  SECURITY DEFINER
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  p record;
+BEGIN
+  SELECT x.rel INTO p FROM privacy.rekey_pending x
+   WHERE x.watermark IS NOT NULL AND x.order_col OPERATOR(pg_catalog.=) _rekey_column_ddl.col
+     AND (x.rel OPERATOR(pg_catalog.=) _rekey_column_ddl.rel
+          OR x.rel IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(_rekey_column_ddl.rel) t))
+   ORDER BY x.rel::pg_catalog.oid LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot drop, rename or retype column % of relation % while privacy.rekey() converts it in order of that column', col, p.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'Which of its rows are under the current key and which under the replaced one is told by that column.',
+            HINT = 'Run CALL privacy.rekey() to the end (privacy.rekey_progress), then change the column.';
+  END IF;
+END
+$$;
 
 -- Fail closed where a lookup would meet pseudonyms under an older key: a
 -- table (or, tbl NULL, any table with a column of one of the kinds, NULL:
@@ -245,19 +273,25 @@ BEGIN
   IF NOT EXISTS (SELECT FROM privacy.rekey_pending) THEN
     RETURN;
   END IF;
-  SELECT p.tbl, pg_catalog.count(*) AS n, pg_catalog.min(p.from_key) AS k INTO r
-    FROM privacy.rekey_pending p
-   WHERE (_check_rekeyed.tbl IS NULL OR p.rel OPERATOR(pg_catalog.=) _check_rekeyed.tbl
-          OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_check_rekeyed.tbl) x))
-     -- a part of its table now (a detached one is not searched with it)
-     AND (p.rel OPERATOR(pg_catalog.=) p.tbl
-          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
+  -- each pending relation with the registered table it is a part of now
+  -- (itself, or an ancestor: one detached is searched with no table, one
+  -- attached to another table is searched with that one)
+  SELECT g.tbl, pg_catalog.count(*) AS n, pg_catalog.min(g.from_key) AS k INTO r
+    FROM (SELECT p.rel, p.from_key,
+                 (SELECT t.tbl FROM privacy.registered_table t
+                   WHERE t.tbl OPERATOR(pg_catalog.=) p.rel
+                      OR t.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a)
+                   ORDER BY t.tbl::pg_catalog.oid LIMIT 1) AS tbl
+            FROM privacy.rekey_pending p) g
+   WHERE g.tbl IS NOT NULL
+     AND (_check_rekeyed.tbl IS NULL OR g.rel OPERATOR(pg_catalog.=) _check_rekeyed.tbl
+          OR g.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_check_rekeyed.tbl) x))
      AND (kinds IS NULL
           OR EXISTS (SELECT FROM privacy.registered_column c
-                      WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl
+                      WHERE c.tbl OPERATOR(pg_catalog.=) g.tbl
                         AND c.identifies OPERATOR(pg_catalog.=) ANY (kinds)))
-   GROUP BY p.tbl
-   ORDER BY p.tbl::pg_catalog.oid
+   GROUP BY g.tbl
+   ORDER BY g.tbl::pg_catalog.oid
    LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'the phone-number pseudonyms of table % are not yet under the current key', r.tbl
@@ -406,6 +440,20 @@ BEGIN
       RAISE NOTICE 'relation % has no index rekey can convert it in order of: it is converted in one transaction, its writers held meanwhile', p.rel
         USING HINT = 'An index on a column of type smallint, integer, bigint, numeric, date, timestamp, timestamptz or uuid that is neither protected nor generated lets rekey convert it in batches.';
     END IF;
+  END IF;
+  -- (an index on the order column dropped since the first batch: each
+  -- batch reads the relation whole from then on)
+  IF p.watermark IS NOT NULL AND NOT EXISTS (
+       SELECT FROM pg_catalog.pg_index i
+         JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+         JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam
+         JOIN pg_catalog.pg_attribute a
+           ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+        WHERE i.indrelid OPERATOR(pg_catalog.=) p.rel AND am.amname OPERATOR(pg_catalog.=) 'btree'
+          AND i.indisvalid AND i.indpred IS NULL AND a.attname OPERATOR(pg_catalog.=) p.order_col) THEN
+    RAISE WARNING 'relation % has no index on column % any more, which rekey converts it in order of: each batch reads the relation whole', p.rel, p.order_col
+      USING HINT = pg_catalog.format('Create an index on %s (%I), or convert the rest in one batch: CALL privacy.rekey(batch_size => 2147483647, only_table => ''%s'').',
+                                     p.rel, p.order_col, p.tbl);
   END IF;
   b := privacy_internal._rekey_batch(p.rel, cols, p.order_col, p.order_type, p.watermark,
                                      _rekey_rel.batch_size, count_rows);

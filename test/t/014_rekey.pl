@@ -448,6 +448,23 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM mal.plain WHERE id = 99})
 is($node->safe_psql('postgres', q{SELECT relations_left FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}), '0',
 	'(the CDRs are done)');
 
+# The detached partition attached (by a superuser, warned) to another
+# protected table: lookups of that table count it and refuse, and the
+# purge's holds look its numbers up under its key too.
+$node->safe_psql('postgres', q{
+CREATE TABLE mal.other (id int, msisdn text, note text) PARTITION BY RANGE (id);
+SELECT privacy.register_table('mal.other', 'call_analytics');
+SELECT privacy.register_column('mal.other', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('mal.other');});
+($ret, $out, $err) = $node->psql('postgres', q{ALTER TABLE mal.other ATTACH PARTITION mal.part_p4 FOR VALUES FROM (30) TO (40)});
+($st, $e) = fails(q{SELECT privacy_internal._check_rekeyed('mal.other')});
+is($st, '55000', 'a pending partition attached to another table: lookups of that table refuse');
+like($e, qr/the phone-number pseudonyms of table mal\.other are not yet under the current key/, '(naming it)');
+is($node->safe_psql('postgres', q{SELECT cardinality(privacy_internal._rekey_keys('mal.other'))}), '1',
+	'(and its key is looked up with that table\'s holds)');
+$node->safe_psql('postgres', q{ALTER TABLE mal.other DETACH PARTITION mal.part_p4;
+SELECT privacy.unprotect('mal.other'); SELECT privacy.unregister_table('mal.other'); DROP TABLE mal.other;});
+
 # she gives up: the relations convert, attached again the partition too
 $node->safe_psql('postgres', q{SET ROLE mallory;
 DROP TRIGGER a_touch ON mal.part_p1; DROP TRIGGER a_skip ON mal.part_p2;
