@@ -35,6 +35,69 @@ DROP FUNCTION privacy_internal._rekey_todo();
 
 -- Functions new or changed in 0.17.0, in the order of its install script (generated)
 
+CREATE OR REPLACE FUNCTION privacy.register_table(tbl regclass, purpose text) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  rel record;
+  parent regclass;
+BEGIN
+  IF tbl IS NULL THEN
+    RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname, c.reloftype
+    INTO rel
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+   WHERE c.oid OPERATOR(pg_catalog.=) tbl;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'relation with OID % does not exist', tbl::oid USING ERRCODE = '42P01';
+  END IF;
+  IF rel.relkind NOT IN ('r', 'p', 'f') THEN
+    RAISE EXCEPTION '% is not a table', tbl
+      USING ERRCODE = '42809',
+            DETAIL = 'Only ordinary, partitioned and foreign tables hold personal data in the catalog.';
+  END IF;
+  IF rel.relpersistence OPERATOR(pg_catalog.=) 't' THEN
+    RAISE EXCEPTION 'cannot register temporary table %', tbl USING ERRCODE = '42809';
+  END IF;
+  -- A typed table's columns follow its composite type: ALTER TYPE ...
+  -- CASCADE renames, drops and retypes them under a command tag no event
+  -- trigger of pg_privacy sees (the catalog would not follow, the
+  -- protection could be turned onto another column).
+  IF rel.reloftype OPERATOR(pg_catalog.<>) 0 THEN
+    RAISE EXCEPTION 'cannot register typed table %', tbl
+      USING ERRCODE = '0A000',
+            DETAIL = pg_catalog.format('Its columns follow composite type %s, which ALTER TYPE ... CASCADE changes without the checks that keep a registered table''s declarations and protection in force.',
+                                       rel.reloftype::regtype),
+            HINT = pg_catalog.format('Make it an ordinary table first: ALTER TABLE %s NOT OF.', tbl);
+  END IF;
+  IF rel.nspname IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal') THEN
+    RAISE EXCEPTION 'cannot register system or pg_privacy table %', tbl USING ERRCODE = '42809';
+  END IF;
+  IF rel.relispartition THEN
+    SELECT i.inhparent::regclass INTO parent FROM pg_catalog.pg_inherits i
+     WHERE i.inhrelid OPERATOR(pg_catalog.=) tbl;
+    RAISE EXCEPTION 'cannot register partition % on its own', tbl
+      USING ERRCODE = '42809',
+            DETAIL = pg_catalog.format('It is a partition of %s.', parent),
+            HINT = 'Register the partitioned table; its declarations apply to every partition.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  PERFORM privacy_internal._check_purpose(purpose);
+  IF EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) register_table.tbl) THEN
+    RAISE EXCEPTION 'table % is already registered', tbl
+      USING ERRCODE = '42710',
+            HINT = 'Use privacy.set_purpose() to change its purpose.';
+  END IF;
+  INSERT INTO privacy.registered_table (tbl, purpose, registered_by)
+       VALUES (tbl, purpose, privacy_internal._invoker());
+  PERFORM privacy_internal._audit('catalog.register_table', tbl::text,
+                         pg_catalog.jsonb_build_object('purpose', purpose));
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy_internal._protect_on_ddl_end(may_switch_off boolean) RETURNS void
   LANGUAGE plpgsql
   SECURITY DEFINER
@@ -65,6 +128,21 @@ BEGIN
                                             AND pg_catalog.cardinality(g.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0))) THEN
     RETURN;
   END IF;
+  -- A registered table made a typed table (ALTER TABLE ... OF type): its
+  -- columns would follow ALTER TYPE ... CASCADE, which no check of
+  -- pg_privacy sees (register_table refuses typed tables).
+  FOR e IN
+    SELECT DISTINCT t.tbl, k.reloftype::regtype AS typ
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) d.objid
+      JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) k.oid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+       AND k.reloftype OPERATOR(pg_catalog.<>) 0
+  LOOP
+    RAISE EXCEPTION 'cannot make registered table % a typed table', e.tbl
+      USING ERRCODE = '0A000',
+            DETAIL = pg_catalog.format('Its columns would follow composite type %s, which ALTER TYPE ... CASCADE changes without the checks that keep its declarations and protection in force.', e.typ);
+  END LOOP;
   -- The column privacy.rekey() converts a relation in order of tells which
   -- of its rows are under which key (src/rekey.c): until the relation is
   -- converted it may be neither dropped, nor renamed, nor given another
@@ -922,7 +1000,13 @@ SELECT t.tbl,
 COMMENT ON VIEW privacy.rekey_progress IS
   'the key rotation of phone-number pseudonyms per table: relations and rows converted to the current key and left, rate, estimated end (the finish time when nothing is left), relations converted in part';
 
--- Nothing after the functions: the changed view rekey_progress is generated.
+-- The changed view rekey_progress is generated.  The protect trigger's
+-- DDL checks also run after CREATE SCHEMA, whose schema elements (tables,
+-- triggers) fire no event trigger of their own.
+DROP EVENT TRIGGER pg_privacy_protect_ddl_end;
+CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER', 'CREATE SCHEMA')
+  EXECUTE FUNCTION privacy_internal._protect_event_trigger();
 
 
 -- Privileges: every GRANT and REVOKE of the 0.17.0 install script, in its order (generated)

@@ -72,7 +72,7 @@ SET ROLE regress_enf_owner;
 ALTER TABLE regress_enf.account DISABLE TRIGGER zx_pg_privacy_restrict;
 ALTER TABLE regress_enf.account_1 DISABLE TRIGGER ALL;
 DROP TRIGGER zx_pg_privacy_restrict ON regress_enf.account_1;
--- (a renamed check is replaced at once: the partition keeps one in force)
+-- (a renamed check: refused, the partition keeps its check in force)
 ALTER TRIGGER zx_pg_privacy_restrict ON regress_enf.account_1 RENAME TO harmless;
 -- a partition created now gets the check at once
 CREATE TABLE regress_enf.account_2 PARTITION OF regress_enf.account FOR VALUES FROM (100) TO (200);
@@ -85,6 +85,15 @@ CREATE TABLE regress_enf.account_3 (id int PRIMARY KEY, email text NOT NULL, pla
 ALTER TABLE regress_enf.account ATTACH PARTITION regress_enf.account_3 FOR VALUES FROM (200) TO (300);
 INSERT INTO regress_enf.account VALUES (201, 'held@example.dk', 'basic');
 UPDATE regress_enf.account_3 SET plan = 'premium' WHERE id = 201;
+-- and so does a partition created inside CREATE SCHEMA (its schema
+-- elements fire no event trigger of their own)
+RESET ROLE;
+DO $$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO regress_enf_owner', current_database()); END $$;
+SET ROLE regress_enf_owner;
+CREATE SCHEMA regress_enf_side
+  CREATE TABLE account_4 PARTITION OF regress_enf.account FOR VALUES FROM (300) TO (400);
+INSERT INTO regress_enf.account VALUES (301, 'held@example.dk', 'basic');
+UPDATE regress_enf_side.account_4 SET plan = 'premium' WHERE id = 301;
 RESET ROLE;
 SELECT tgrelid::regclass AS rel, tgenabled FROM pg_trigger
  WHERE tgname = 'zx_pg_privacy_restrict' AND tgrelid::regclass::text LIKE 'regress_enf.%' ORDER BY 1;
@@ -220,5 +229,7 @@ SELECT count(*) AS accepted FROM regress_enf.copycat;
 RESET ROLE;
 
 DROP SCHEMA regress_enf CASCADE;
+DROP SCHEMA regress_enf_side CASCADE;
+DO $$ BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM regress_enf_owner', current_database()); END $$;
 SELECT privacy.drop_purpose('regress_enf_crm');
 DROP ROLE regress_enf_owner;

@@ -531,6 +531,18 @@ SELECT msisdn = privacy.pseudonymize_msisdn('+4520123456') AS still_protected, n
 RESET ROLE;
 SELECT privacy.unprotect('regress_att.retyped');
 
+-- A typed table cannot be registered: ALTER TYPE ... CASCADE renames,
+-- drops and retypes its columns under a command tag no check sees; nor can
+-- a registered table be made one
+CREATE TYPE regress_att.row_t AS (id int, msisdn text);
+CREATE TABLE regress_att.typed OF regress_att.row_t;
+SELECT privacy.register_table('regress_att.typed', 'regress_att');
+CREATE TABLE regress_att.untyped (id int, msisdn text);
+SELECT privacy.register_table('regress_att.untyped', 'regress_att');
+ALTER TABLE regress_att.untyped OF regress_att.row_t;
+SELECT reloftype = 0 AS still_untyped FROM pg_class WHERE oid = 'regress_att.untyped'::regclass;
+SELECT privacy.unregister_table('regress_att.untyped');
+
 -- Clean up
 DROP SCHEMA regress_att CASCADE;
 DELETE FROM privacy.domain_grant WHERE grantee::text LIKE 'regress\_%';

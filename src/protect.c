@@ -2264,6 +2264,16 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 	{
 		bool		partition_ddl = IsA(trigdata->parsetree, CreateStmt);
 
+		/* CREATE SCHEMA ... CREATE TABLE ...: its elements run inside it */
+		if (IsA(trigdata->parsetree, CreateSchemaStmt))
+		{
+			ListCell   *lc;
+
+			foreach(lc, ((CreateSchemaStmt *) trigdata->parsetree)->schemaElts)
+				if (IsA(lfirst(lc), CreateStmt))
+					partition_ddl = true;
+		}
+
 		if (IsA(trigdata->parsetree, AlterTableStmt))
 		{
 			ListCell   *lc;

@@ -365,7 +365,7 @@ BEGIN
   IF tbl IS NULL THEN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004';
   END IF;
-  SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname
+  SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname, c.reloftype
     INTO rel
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
    WHERE c.oid OPERATOR(pg_catalog.=) tbl;
@@ -379,6 +379,17 @@ BEGIN
   END IF;
   IF rel.relpersistence OPERATOR(pg_catalog.=) 't' THEN
     RAISE EXCEPTION 'cannot register temporary table %', tbl USING ERRCODE = '42809';
+  END IF;
+  -- A typed table's columns follow its composite type: ALTER TYPE ...
+  -- CASCADE renames, drops and retypes them under a command tag no event
+  -- trigger of pg_privacy sees (the catalog would not follow, the
+  -- protection could be turned onto another column).
+  IF rel.reloftype OPERATOR(pg_catalog.<>) 0 THEN
+    RAISE EXCEPTION 'cannot register typed table %', tbl
+      USING ERRCODE = '0A000',
+            DETAIL = pg_catalog.format('Its columns follow composite type %s, which ALTER TYPE ... CASCADE changes without the checks that keep a registered table''s declarations and protection in force.',
+                                       rel.reloftype::regtype),
+            HINT = pg_catalog.format('Make it an ordinary table first: ALTER TABLE %s NOT OF.', tbl);
   END IF;
   IF rel.nspname IN ('pg_catalog', 'information_schema', 'privacy', 'privacy_internal') THEN
     RAISE EXCEPTION 'cannot register system or pg_privacy table %', tbl USING ERRCODE = '42809';

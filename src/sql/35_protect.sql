@@ -724,6 +724,21 @@ BEGIN
                                             AND pg_catalog.cardinality(g.tgattr::pg_catalog.int2[]) OPERATOR(pg_catalog.=) 0))) THEN
     RETURN;
   END IF;
+  -- A registered table made a typed table (ALTER TABLE ... OF type): its
+  -- columns would follow ALTER TYPE ... CASCADE, which no check of
+  -- pg_privacy sees (register_table refuses typed tables).
+  FOR e IN
+    SELECT DISTINCT t.tbl, k.reloftype::regtype AS typ
+      FROM pg_catalog.pg_event_trigger_ddl_commands() d
+      JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) d.objid
+      JOIN privacy.registered_table t ON t.tbl OPERATOR(pg_catalog.=) k.oid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+       AND k.reloftype OPERATOR(pg_catalog.<>) 0
+  LOOP
+    RAISE EXCEPTION 'cannot make registered table % a typed table', e.tbl
+      USING ERRCODE = '0A000',
+            DETAIL = pg_catalog.format('Its columns would follow composite type %s, which ALTER TYPE ... CASCADE changes without the checks that keep its declarations and protection in force.', e.typ);
+  END LOOP;
   -- The column privacy.rekey() converts a relation in order of tells which
   -- of its rows are under which key (src/rekey.c): until the relation is
   -- converted it may be neither dropped, nor renamed, nor given another
@@ -935,8 +950,10 @@ CREATE FUNCTION privacy_internal._protect_event_trigger() RETURNS event_trigger
 COMMENT ON FUNCTION privacy_internal._protect_event_trigger() IS
   'internal: refuses DDL that switches off the protection of a protected table';
 
+-- (CREATE SCHEMA too: the tables and triggers created by its schema
+-- elements fire no event trigger of their own)
 CREATE EVENT TRIGGER pg_privacy_protect_ddl_end ON ddl_command_end
-  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER')
+  WHEN TAG IN ('ALTER TABLE', 'ALTER FOREIGN TABLE', 'CREATE TABLE', 'CREATE TRIGGER', 'ALTER TRIGGER', 'CREATE SCHEMA')
   EXECUTE FUNCTION privacy_internal._protect_event_trigger();
 CREATE EVENT TRIGGER pg_privacy_protect_sql_drop ON sql_drop
   WHEN TAG IN ('DROP TRIGGER', 'ALTER TABLE', 'DROP EXTENSION')
