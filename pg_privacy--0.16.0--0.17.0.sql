@@ -1000,6 +1000,109 @@ SELECT t.tbl,
 COMMENT ON VIEW privacy.rekey_progress IS
   'the key rotation of phone-number pseudonyms per table: relations and rows converted to the current key and left, rate, estimated end (the finish time when nothing is left), relations converted in part';
 
+CREATE OR REPLACE VIEW privacy.catalog_problems AS
+SELECT c.tbl AS table_name, c.col AS column_name,
+       'column does not exist'::text AS problem
+  FROM privacy.registered_column c
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) c.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) c.col AND NOT a.attisdropped)
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('type %s does not suit protect transformation "%s"',
+                         pg_catalog.format_type(a.atttypid, NULL), c.protect)
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.protect IS NOT NULL AND c.protect OPERATOR(pg_catalog.<>) 'null'
+   AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
+   AND NOT (c.protect OPERATOR(pg_catalog.=) 'country' AND a.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype)
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('identifier column has type %s, not a built-in text or integer type',
+                         pg_catalog.format_type(a.atttypid, NULL))
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.identifies IS NOT NULL
+   -- the list of privacy_internal._identifier_type_ok, inline: whoever may read
+   -- this view needs no grant on an internal function
+   AND a.atttypid NOT IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype,
+                          'int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'numeric'::regtype)
+UNION ALL
+SELECT c.tbl, c.col, 'protected column is generated and would be stored untransformed'
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
+   AND NOT a.attisdropped
+ WHERE c.protect IS NOT NULL AND a.attgenerated OPERATOR(pg_catalog.<>) ''
+UNION ALL
+SELECT c.tbl, c.col,
+       pg_catalog.format('owner %s of the table may not produce pseudonyms of domain "%s"',
+                         pg_catalog.pg_get_userbyid(k.relowner), c.domain)
+  FROM privacy.registered_column c
+  JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) c.tbl
+ WHERE c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
+   -- as privacy_internal._domain_allowed() decides, readable by whoever reads the view
+   AND NOT pg_catalog.pg_has_role(k.relowner,
+                                  (SELECT o.relowner FROM pg_catalog.pg_class o
+                                    WHERE o.oid OPERATOR(pg_catalog.=) 'privacy.registered_table'::regclass),
+                                  'USAGE')
+   AND NOT EXISTS (SELECT FROM privacy.domain_grant g
+                     JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) g.grantee::pg_catalog.oid
+                    WHERE g.domain OPERATOR(pg_catalog.=) c.domain
+                      AND pg_catalog.pg_has_role(k.relowner, g.grantee::pg_catalog.oid, 'USAGE'))
+UNION ALL
+SELECT t.tbl, NULL, e.what || ' is not in force: ' || e.problem
+  FROM privacy_internal._enforced_table t
+  CROSS JOIN LATERAL privacy_internal._enforcement_problems(t.tbl, t.registered, t.consent_required, t.restricted) e
+UNION ALL
+SELECT q.tbl, q.col, pg_catalog.format('consent requirement for purpose "%s" names a column that does not exist', q.purpose)
+  FROM privacy.consent_requirement q
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) q.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) q.col AND NOT a.attisdropped)
+UNION ALL
+SELECT p.tbl, p.time_column, 'retention policy names a time column that does not exist'
+  FROM privacy.retention_policy p
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) p.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) p.time_column AND NOT a.attisdropped)
+UNION ALL
+SELECT s.tbl, x.col, pg_catalog.format('subject table''s %s column does not exist', x.role)
+  FROM privacy.subject_table s
+  CROSS JOIN LATERAL (VALUES ('event_time', s.event_time), ('validity', s.validity_column),
+                             ('valid_from', s.valid_from), ('valid_to', s.valid_to)
+                      UNION ALL
+                      SELECT 'link', l FROM pg_catalog.unnest(s.link_columns) l) x(role, col)
+ WHERE x.col IS NOT NULL
+   AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) s.tbl
+                      AND a.attname OPERATOR(pg_catalog.=) x.col AND NOT a.attisdropped)
+UNION ALL
+SELECT t.tbl, NULL, 'table does not exist'
+  FROM privacy.registered_table t
+ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) t.tbl)
+UNION ALL
+-- (Citus makes a table that references a reference table a Citus local
+-- table: it renames the table into its shard and makes a new one of the
+-- old name; the declarations stay with the shard)
+SELECT t.tbl, NULL,
+       pg_catalog.format('Citus made this table a shard of table %s: declare that table instead', x.logical)
+  FROM privacy.registered_table t
+  CROSS JOIN LATERAL (SELECT privacy_internal._citus_shard_named(t.tbl) AS logical) x
+ WHERE x.logical IS NOT NULL
+UNION ALL
+-- (registered before register_table refused typed tables, 0.17.0)
+SELECT t.tbl, NULL,
+       pg_catalog.format('typed table of composite type %s: ALTER TYPE ... CASCADE changes its columns out of sight of every check; make it an ordinary table (ALTER TABLE ... NOT OF)',
+                         k.reloftype::regtype)
+  FROM privacy.registered_table t
+  JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) t.tbl
+ WHERE k.reloftype OPERATOR(pg_catalog.<>) 0;
+
 -- The changed view rekey_progress is generated.  The protect trigger's
 -- DDL checks also run after CREATE SCHEMA, whose schema elements (tables,
 -- triggers) fire no event trigger of their own.

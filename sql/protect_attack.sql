@@ -541,6 +541,12 @@ CREATE TABLE regress_att.untyped (id int, msisdn text);
 SELECT privacy.register_table('regress_att.untyped', 'regress_att');
 ALTER TABLE regress_att.untyped OF regress_att.row_t;
 SELECT reloftype = 0 AS still_untyped FROM pg_class WHERE oid = 'regress_att.untyped'::regclass;
+-- (one registered before 0.17.0 refused them: catalog_problems names it)
+ALTER EVENT TRIGGER pg_privacy_protect_ddl_end DISABLE;
+ALTER TABLE regress_att.untyped OF regress_att.row_t;
+ALTER EVENT TRIGGER pg_privacy_protect_ddl_end ENABLE;
+SELECT problem FROM privacy.catalog_problems WHERE table_name = 'regress_att.untyped'::regclass;
+ALTER TABLE regress_att.untyped NOT OF;
 SELECT privacy.unregister_table('regress_att.untyped');
 
 -- Clean up

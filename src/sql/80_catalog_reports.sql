@@ -152,7 +152,15 @@ SELECT t.tbl, NULL,
        pg_catalog.format('Citus made this table a shard of table %s: declare that table instead', x.logical)
   FROM privacy.registered_table t
   CROSS JOIN LATERAL (SELECT privacy_internal._citus_shard_named(t.tbl) AS logical) x
- WHERE x.logical IS NOT NULL;
+ WHERE x.logical IS NOT NULL
+UNION ALL
+-- (registered before register_table refused typed tables, 0.17.0)
+SELECT t.tbl, NULL,
+       pg_catalog.format('typed table of composite type %s: ALTER TYPE ... CASCADE changes its columns out of sight of every check; make it an ordinary table (ALTER TABLE ... NOT OF)',
+                         k.reloftype::regtype)
+  FROM privacy.registered_table t
+  JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) t.tbl
+ WHERE k.reloftype OPERATOR(pg_catalog.<>) 0;
 COMMENT ON VIEW privacy.catalog_problems IS
   'registered tables and columns the catalog no longer describes correctly (empty when all is well)';
 
