@@ -25,6 +25,12 @@
  * final even in a REPEATABLE READ transaction whose snapshot is older.
  * Each batch invalidates the relation's state in every backend.
  *
+ * The checks that keep a row (legal holds and restrictions, in the purge
+ * and the restriction trigger) look a number up under each key a table's
+ * relations are pending under as well as the current one, through
+ * _msisdn_under (pgp_msisdn_under): a row is kept whichever key it is
+ * under.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -49,19 +55,6 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
-
-/*
- * Whether the installed version of the extension records the relations a
- * key rotation has not converted (privacy.rekey_pending, 0.16.0): a
- * database at an older version runs this library too.
- */
-bool
-pgp_rekey_tracked(void)
-{
-	Oid			nsp = get_namespace_oid("privacy", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rekey_pending", nsp));
-}
 
 /*
  * Whether no relation is pending (privacy.rekey_pending is empty), as the

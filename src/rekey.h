@@ -35,7 +35,6 @@ typedef struct PgpRekeyRegion
 	FmgrInfo	cmp;			/* the order type's btree comparison */
 } PgpRekeyRegion;
 
-extern bool pgp_rekey_tracked(void);
 extern bool pgp_rekey_nothing_pending(void);
 extern void pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg);
 extern bool pgp_rekey_row_pending(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc);
