@@ -497,7 +497,7 @@ COMMENT ON FUNCTION privacy_internal._rekey_todo(regclass) IS
 -- every name and operator in it is qualified, because it runs with the
 -- caller's search_path.
 CREATE PROCEDURE privacy.rekey(batch_size integer DEFAULT 10000, lock_timeout_ms integer DEFAULT 1000,
-                               only_table regclass DEFAULT NULL)
+                               only_table regclass DEFAULT NULL, max_seconds integer DEFAULT NULL)
   LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -510,6 +510,8 @@ DECLARE
   failed jsonb := pg_catalog.jsonb_build_array();
   st text;
   msg text;
+  began timestamptz := pg_catalog.clock_timestamp();
+  out_of_time boolean := false;
 BEGIN
   IF batch_size IS NULL OR batch_size OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'invalid batch_size %', batch_size
@@ -518,6 +520,10 @@ BEGIN
   IF lock_timeout_ms IS NULL OR lock_timeout_ms OPERATOR(pg_catalog.<) 1 THEN
     RAISE EXCEPTION 'invalid lock_timeout_ms %', lock_timeout_ms
       USING ERRCODE = '22023', HINT = 'lock_timeout_ms must be at least 1.';
+  END IF;
+  IF max_seconds OPERATOR(pg_catalog.<) 1 THEN
+    RAISE EXCEPTION 'invalid max_seconds %', max_seconds
+      USING ERRCODE = '22023', HINT = 'max_seconds, after which no further batch is begun, must be at least 1 (NULL: no limit).';
   END IF;
   -- Fails here, before anything is locked, when CALLed inside a
   -- transaction block (where the batches could not commit one by one).
@@ -532,8 +538,15 @@ BEGIN
     RETURN;
   END IF;
   FOREACH r IN ARRAY todo LOOP
-    -- batch after batch, each committed, until the relation is done
+    -- batch after batch, each committed, until the relation is done (or
+    -- the time given is up: no further batch is begun)
     LOOP
+      IF max_seconds IS NOT NULL
+         AND pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) (began OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => max_seconds)) THEN
+        out_of_time := true;
+        fin := NULL;
+        EXIT;
+      END IF;
       BEGIN
         SELECT s.rows, s.finished INTO nrows, fin
           FROM privacy_internal._rekey_rel(r, lock_timeout_ms, batch_size) s;
@@ -554,8 +567,13 @@ BEGIN
     IF fin AND nrows IS NOT NULL THEN
       done := done OPERATOR(pg_catalog.+) 1;
     END IF;
+    EXIT WHEN out_of_time;
   END LOOP;
   RAISE NOTICE 'rekeyed % relation(s), % row(s)', done, total;
+  IF out_of_time THEN
+    RAISE NOTICE 'stopped after % second(s), with relations left to convert', max_seconds
+      USING HINT = 'CALL privacy.rekey() again goes on from where each relation''s last batch left it (privacy.rekey_progress).';
+  END IF;
   IF pg_catalog.jsonb_array_length(failed) OPERATOR(pg_catalog.>) 0 THEN
     RAISE EXCEPTION 'rekey failed for % relation(s)', pg_catalog.jsonb_array_length(failed)
       USING ERRCODE = '55000',
@@ -565,8 +583,8 @@ BEGIN
   END IF;
 END
 $$;
-COMMENT ON PROCEDURE privacy.rekey(integer, integer, regclass) IS
-  'convert every phone-number pseudonym (msisdn_fpe) still under an older key (of one table: only_table) to the current key, batch_size rows per transaction, each relation in order of an indexed column; resumable; CALL it outside a transaction block';
+COMMENT ON PROCEDURE privacy.rekey(integer, integer, regclass, integer) IS
+  'convert every phone-number pseudonym (msisdn_fpe) still under an older key (of one table: only_table) to the current key, batch_size rows per transaction, each relation in order of an indexed column, beginning no batch after max_seconds; resumable; CALL it outside a transaction block';
 
 -- Progress of the rotation, per table: relations converted since the
 -- current key was recorded and left, their rows (left: the planner's

@@ -11,7 +11,7 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA privacy_internal FROM PUBLIC;
 -- Procedures are not functions to REVOKE ... ON ALL FUNCTIONS.
 REVOKE ALL ON PROCEDURE privacy.run_purge(integer, integer, integer) FROM PUBLIC;
 -- The key rotation is the DBA's (it calls _rekey_todo and _rekey_rel).
-REVOKE ALL ON PROCEDURE privacy.rekey(integer, integer, regclass) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE privacy.rekey(integer, integer, regclass, integer) FROM PUBLIC;
 -- Said again for the one function whose report (table names, request ids,
 -- the key's fingerprint) is for the DBA and the monitoring the DBA
 -- chooses; it runs as the extension owner and only reads, so a monitoring

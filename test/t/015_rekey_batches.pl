@@ -329,5 +329,22 @@ is($st, '22023', 'batch_size 0 is refused');
 is($st, '22023', 'batch_size NULL is refused');
 ($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey(only_table => 'app.calls')});
 like($err, qr/nothing to rekey in app\.calls/, 'only_table: nothing left in that table');
+($st, $e) = fails(q{CALL privacy.rekey(max_seconds => 0)});
+is($st, '22023', 'max_seconds 0 is refused');
+
+# --- A second rotation, within a time limit --------------------------------
+$node->safe_psql('postgres', q{SELECT privacy.release_hold(id) FROM privacy.legal_hold WHERE released_at IS NULL});
+set_keys("$key_c,$key_b");
+$node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp_b')});
+($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey(batch_size => 1, max_seconds => 1)});
+is($ret, 0, 'rekey with max_seconds ends without error') or diag($err);
+like($err, qr/stopped after 1 second\(s\), with relations left to convert/, 'it stops when the time given is up, and says so');
+cmp_ok($node->safe_psql('postgres', q{SELECT sum(rows_done) FROM privacy.rekey_progress}), '>', 0, '(having converted some rows)');
+cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending}), '>', 0, '(and left some)');
+like($node->safe_psql('postgres', q{SELECT detail FROM privacy.health() WHERE area = 'key rotation'}), qr/\(1 of them converted in part\)/,
+	'health() counts the relation converted in part');
+($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey()});
+is($ret, 0, 'the next CALL finishes') or diag($err);
+is($node->safe_psql('postgres', $calls_wrong), '0', 'and every call reads back under C');
 
 done_testing();
