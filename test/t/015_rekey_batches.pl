@@ -233,7 +233,13 @@ is($node->safe_psql('restored', $calls_wrong), '0', 'and every call reads back u
 $node->safe_psql('postgres', 'DROP DATABASE restored');
 
 # --- The rest, with writers running beside it ----------------------------
-# A writer inserts and moves rows while CALL privacy.rekey(5) runs.
+# A writer inserts and moves rows while CALL privacy.rekey(5) runs.  (A
+# BEFORE UPDATE trigger of the table that sleeps 2 ms a row makes the
+# conversion last some seconds whatever the machine, so that the writes
+# fall between batches; rekey counts the rows of each batch then.)
+$node->safe_psql('postgres', q{
+CREATE FUNCTION public.slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
+CREATE TRIGGER a_slow BEFORE UPDATE ON app.calls FOR EACH ROW EXECUTE FUNCTION public.slow();});
 my $rekeyer = $node->background_psql('postgres', on_error_stop => 0);
 $rekeyer->query_until(qr/rekeying/, "\\echo rekeying\nCALL privacy.rekey(5, 60000, 'app.calls');\n\\echo rekeyed\n");
 my $wrote = 0;
@@ -256,6 +262,7 @@ SELECT encode(watermark, 'hex') FROM privacy.rekey_pending WHERE rel = 'app.call
 }
 $rekeyer->query_until(qr/rekeyed/, '');
 $rekeyer->quit;
+$node->safe_psql('postgres', q{DROP TRIGGER a_slow ON app.calls; DROP FUNCTION public.slow();});
 is($wrote, 40, 'writers went on while rekey converted the calls in batches of 5');
 cmp_ok(scalar(keys %seen), '>=', 2, 'their writes fell between different batches (' . scalar(keys %seen) . ' watermarks seen)');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending WHERE rel = 'app.calls'::regclass}), '0', 'the calls are converted');
