@@ -1393,9 +1393,8 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	 * other): its pseudonyms would be under the wrong key where it lands.
 	 */
 	/* the key each side of the row is under (see "Key rotation") */
-	new_pending = pr->has_fpe && pgp_rekey_row_pending(&pr->region, tuple, tupdesc);
-	old_pending = oldtuple != NULL && pr->has_fpe &&
-		pgp_rekey_row_pending(&pr->region, oldtuple, tupdesc);
+	new_pending = pgp_rekey_row_pending_fast(&pr->region, tuple, tupdesc);
+	old_pending = oldtuple != NULL && pgp_rekey_row_pending_fast(&pr->region, oldtuple, tupdesc);
 	if (move_memo && pr->has_fpe &&
 		strcmp(um->row_fp, new_pending ? pr->region.fp : "") != 0)
 		ereport(ERROR,
@@ -1754,20 +1753,6 @@ pgp_protect_rekey_update(Oid relid, ArrayType *cols, const char *where,
 							   count_rows);
 }
 
-/* A value of the order type from its binary form. */
-static Datum
-rekey_recv(bytea *b, Oid typ)
-{
-	StringInfoData buf;
-	Oid			recv;
-	Oid			ioparam;
-
-	getTypeBinaryInputInfo(typ, &recv, &ioparam);
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
-	return OidReceiveFunctionCall(recv, &buf, ioparam, -1);
-}
-
 PG_FUNCTION_INFO_V1(pgp_rekey_batch);
 
 /*
@@ -1833,19 +1818,12 @@ pgp_rekey_batch(PG_FUNCTION_ARGS)
 	if (ordered)
 	{
 		const char *col = NameStr(*PG_GETARG_NAME(2));
-		AttrNumber	attnum = get_attnum(relid, col);
 
-		if (attnum <= 0 || get_atttype(relid, attnum) != typ || !pgp_rekey_order_type_ok(typ))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("the key rotation of relation \"%s\" cannot tell its rows' keys apart", relname),
-					 errdetail("privacy.rekey() converts it in order of column \"%s\" of type %s, which is gone or changed.",
-							   col, OidIsValid(typ) ? format_type_be(typ) : "?"),
-					 errhint("Give the relation back that column, as it was, then run CALL privacy.rekey().")));
+		(void) pgp_rekey_order_attnum(relid, col, typ);
 		qcol = quote_identifier(col);
 		if (has_lo)
 		{
-			lo = rekey_recv(PG_GETARG_BYTEA_PP(4), typ);
+			lo = pgp_rekey_order_value(PG_GETARG_BYTEA_PP(4), typ);
 			argtypes[nargs] = typ;
 			argvals[nargs++] = lo;
 		}
@@ -2259,8 +2237,7 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 	 * _protect_on_ddl_end, after every command); first, so that the
 	 * checks that follow find it in force.
 	 */
-	if (strcmp(trigdata->event, "ddl_command_end") == 0 && trigdata->parsetree != NULL &&
-		pgp_internal_func_exists("_restrict_on_partition_ddl", 0, NULL))
+	if (strcmp(trigdata->event, "ddl_command_end") == 0 && trigdata->parsetree != NULL)
 	{
 		bool		partition_ddl = IsA(trigdata->parsetree, CreateStmt);
 
@@ -2283,7 +2260,7 @@ pgp_protect_event_trigger(PG_FUNCTION_ARGS)
 					((AlterTableCmd *) lfirst(lc))->subtype == AT_AttachPartition)
 					partition_ddl = true;
 		}
-		if (partition_ddl)
+		if (partition_ddl && pgp_internal_func_exists("_restrict_on_partition_ddl", 0, NULL))
 			OidFunctionCall0(pgp_internal_func("_restrict_on_partition_ddl", 0, NULL));
 	}
 	fnoid = pgp_internal_func(fname, 1, fargs);

@@ -129,6 +129,43 @@ pgp_rekey_order_type_ok(Oid typid)
 }
 
 /*
+ * The attribute number of relid's order column col, which must still be of
+ * type typ (a type pgp_rekey_order_type_ok accepts): 55000 when it is gone
+ * or changed, for the rows' keys could no longer be told apart.  Shared by
+ * the triggers' region (below) and rekey's batch (src/protect.c).
+ */
+AttrNumber
+pgp_rekey_order_attnum(Oid relid, const char *col, Oid typ)
+{
+	AttrNumber	attnum = col != NULL ? get_attnum(relid, col) : InvalidAttrNumber;
+
+	if (attnum <= 0 || !OidIsValid(typ) || get_atttype(relid, attnum) != typ ||
+		!pgp_rekey_order_type_ok(typ))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the key rotation of relation \"%s\" cannot tell its rows' keys apart",
+						get_rel_name(relid)),
+				 errdetail("privacy.rekey() converts it in order of column \"%s\" of type %s, which is gone or changed.",
+						   col ? col : "?", OidIsValid(typ) ? format_type_be(typ) : "?"),
+				 errhint("Give the relation back that column, as it was, then run CALL privacy.rekey().")));
+	return attnum;
+}
+
+/* A value of the order type typ from the binary form a watermark keeps. */
+Datum
+pgp_rekey_order_value(bytea *b, Oid typ)
+{
+	StringInfoData buf;
+	Oid			recv;
+	Oid			ioparam;
+
+	getTypeBinaryInputInfo(typ, &recv, &ioparam);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+	return OidReceiveFunctionCall(recv, &buf, ioparam, -1);
+}
+
+/*
  * The region of relation rel (see the top), read in the latest committed
  * state into rg; the watermark is kept in cxt.  55000 when the order
  * column is gone or changed its type (the rows' keys could not be told
@@ -148,7 +185,6 @@ pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
 	Oid			typ;
 	bytea	   *wm;
 	AttrNumber	attnum;
-	Form_pg_attribute att = NULL;
 
 	rg->fp[0] = '\0';
 	rg->has_wm = false;
@@ -180,29 +216,12 @@ pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
 		return;					/* not begun: every row is pending */
 	col = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	typ = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	attnum = col != NULL ? get_attnum(relid, col) : InvalidAttrNumber;
-	if (attnum > 0 && attnum <= RelationGetNumberOfAttributes(rel))
-		att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
-	if (att == NULL || att->attisdropped || isnull || att->atttypid != typ ||
-		!pgp_rekey_order_type_ok(typ))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the key rotation of relation \"%s\" cannot tell its rows' keys apart",
-						RelationGetRelationName(rel)),
-				 errdetail("privacy.rekey() converts it in order of column \"%s\" of type %s, which is gone or changed.",
-						   col ? col : "?", OidIsValid(typ) ? format_type_be(typ) : "?"),
-				 errhint("Give the relation back that column, as it was, then run CALL privacy.rekey().")));
+	attnum = pgp_rekey_order_attnum(RelationGetRelid(rel), col, isnull ? InvalidOid : typ);
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
-		StringInfoData buf;
-		Oid			recv;
-		Oid			ioparam;
 		TypeCacheEntry *tc;
 
-		getTypeBinaryInputInfo(typ, &recv, &ioparam);
-		initStringInfo(&buf);
-		appendBinaryStringInfo(&buf, VARDATA_ANY(wm), VARSIZE_ANY_EXHDR(wm));
-		rg->wm = OidReceiveFunctionCall(recv, &buf, ioparam, -1);
+		rg->wm = pgp_rekey_order_value(wm, typ);
 		tc = lookup_type_cache(typ, TYPECACHE_CMP_PROC_FINFO);
 		if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
 			elog(ERROR, "no btree comparison for type %s", format_type_be(typ));
@@ -237,7 +256,7 @@ pgp_rekey_row_pending(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc)
  * The msisdn_fpe working key of a relation's pending key fp for a domain,
  * kept in *cache while the key generation (*gen) holds; 55000 when
  * pg_privacy.key_file no longer lists that key (relname names the
- * relation whose pseudonyms need it).
+ * relation whose pseudonyms need it, NULL: none in particular).
  */
 PgpKey *
 pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
@@ -251,8 +270,10 @@ pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("no key of fingerprint %s is loaded", fp),
-					 errdetail("The phone-number pseudonyms of relation \"%s\" are under that key until privacy.rekey() converts them; rows written there are pseudonymized under it too.",
-							   relname),
+					 relname != NULL
+					 ? errdetail("The phone-number pseudonyms of relation \"%s\" are under that key until privacy.rekey() converts them; rows written there are pseudonymized under it too.",
+								 relname)
+					 : errdetail("Phone-number pseudonyms under that key are still stored: privacy.rekey() has not converted them."),
 					 errhint("List that key's file after the current one in pg_privacy.key_file, reload the configuration and run CALL privacy.rekey().")));
 		*cache = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, domain, domain_len, PGP_KEY_VERSION);
 		*gen = pgp_key_generation;
@@ -277,8 +298,8 @@ pgp_msisdn_under(PG_FUNCTION_ARGS)
 	text	   *value;
 	text	   *domain;
 	int			dlen;
-	int			m;
-	PgpKey	   *k;
+	PgpKey	   *k = NULL;
+	uint64		gen = 0;
 	PgpE164Result res;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
@@ -288,14 +309,7 @@ pgp_msisdn_under(PG_FUNCTION_ARGS)
 	domain = PG_GETARG_TEXT_PP(2);
 	dlen = VARSIZE_ANY_EXHDR(domain);
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
-	m = pgp_key_find(fp);
-	if (m < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("no key of fingerprint %s is loaded", fp),
-				 errdetail("Phone-number pseudonyms under that key are still stored: privacy.rekey() has not converted them."),
-				 errhint("List that key's file after the current one in pg_privacy.key_file, reload the configuration and run CALL privacy.rekey().")));
-	k = pgp_get_key_of(m, PGP_KP_MSISDN_FPE, VARDATA_ANY(domain), dlen, PGP_KEY_VERSION);
+	k = pgp_pending_fpe_key(fp, VARDATA_ANY(domain), dlen, &k, &gen, NULL);
 	pgp_normalize_or_error(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), NULL, &res);
 	pgp_msisdn_ff1(k, &res, VARDATA_ANY(domain), dlen, PG_GETARG_BOOL(3));
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(res.number, res.ndigits + 1));

@@ -39,6 +39,15 @@ extern bool pgp_rekey_nothing_pending(void);
 extern void pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg);
 extern bool pgp_rekey_row_pending(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc);
 extern bool pgp_rekey_order_type_ok(Oid typid);
+extern AttrNumber pgp_rekey_order_attnum(Oid relid, const char *col, Oid typ);
+extern Datum pgp_rekey_order_value(bytea *b, Oid typ);
+
+/* Whether the row is under the relation's pending key: per row, inline. */
+static inline bool
+pgp_rekey_row_pending_fast(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc)
+{
+	return rg->fp[0] != '\0' && pgp_rekey_row_pending(rg, tuple, tupdesc);
+}
 extern struct PgpKey *pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
 										  struct PgpKey **cache, uint64 *gen,
 										  const char *relname);

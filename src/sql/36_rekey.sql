@@ -90,12 +90,14 @@ CREATE FUNCTION privacy_internal._rekey_batch(rel regclass, cols name[], order_c
 COMMENT ON FUNCTION privacy_internal._rekey_batch(regclass, name[], name, regtype, bytea, integer, boolean) IS
   'internal: convert the msisdn_fpe pseudonyms of one batch of a relation (past the watermark lo, batch_size rows in order of order_col) from its pending key to the current one, through the protect trigger, as the table owner; hi: the new watermark, NULL when the relation is done';
 
--- The column privacy.rekey() converts a relation in order of: the leading
--- column of a valid btree index of the relation, by the type's default
--- order, of a type whose order no setting changes (src/rekey.c), neither
--- protected nor generated (the conversion leaves it as it is); a unique
--- index first.  None: the relation is converted in one batch.
-CREATE FUNCTION privacy_internal._rekey_order_column(rel regclass, tbl regclass)
+-- The columns privacy.rekey() can convert a relation in order of, best
+-- first: the leading column of a valid btree index of the relation, by
+-- the type's default order, of a type whose order no setting changes
+-- (src/rekey.c), neither protected nor generated (the conversion leaves it
+-- as it is); a unique index first.  The first batch takes the first (none:
+-- the relation is converted in one batch); a later one warns when its
+-- column is no longer among them.
+CREATE FUNCTION privacy_internal._rekey_order_columns(rel regclass, tbl regclass)
   RETURNS TABLE(col name, typ regtype)
   LANGUAGE sql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -107,7 +109,7 @@ AS $$
     JOIN pg_catalog.pg_attribute a
       ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
     JOIN pg_catalog.pg_opclass oc ON oc.oid OPERATOR(pg_catalog.=) i.indclass[0]
-   WHERE i.indrelid OPERATOR(pg_catalog.=) _rekey_order_column.rel
+   WHERE i.indrelid OPERATOR(pg_catalog.=) _rekey_order_columns.rel
      AND am.amname OPERATOR(pg_catalog.=) 'btree'
      AND i.indisvalid AND i.indisready AND i.indpred IS NULL
      AND i.indkey[0] OPERATOR(pg_catalog.<>) 0
@@ -119,11 +121,10 @@ AS $$
                         'pg_catalog.timestamp'::regtype, 'pg_catalog.timestamptz'::regtype,
                         'pg_catalog.uuid'::regtype)
      AND NOT EXISTS (SELECT FROM privacy.registered_column c
-                      WHERE c.tbl OPERATOR(pg_catalog.=) _rekey_order_column.tbl
+                      WHERE c.tbl OPERATOR(pg_catalog.=) _rekey_order_columns.tbl
                         AND c.col OPERATOR(pg_catalog.=) a.attname
                         AND c.protect IS NOT NULL)
    ORDER BY i.indisunique DESC, i.indisprimary DESC, i.indexrelid
-   LIMIT 1
 $$;
 
 -- The protected tables with a column protected by msisdn_fpe, and their
@@ -432,7 +433,7 @@ BEGIN
   -- the first batch chooses the order column (none: the relation whole)
   IF p.started_at IS NULL THEN
     SELECT o.col, o.typ INTO p.order_col, p.order_type
-      FROM privacy_internal._rekey_order_column(p.rel, p.tbl) o;
+      FROM privacy_internal._rekey_order_columns(p.rel, p.tbl) o LIMIT 1;
     p.started_at := started;
     UPDATE privacy.rekey_pending x SET order_col = p.order_col, order_type = p.order_type, started_at = p.started_at
      WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
@@ -443,14 +444,9 @@ BEGIN
   END IF;
   -- (an index on the order column dropped since the first batch: each
   -- batch reads the relation whole from then on)
-  IF p.watermark IS NOT NULL AND NOT EXISTS (
-       SELECT FROM pg_catalog.pg_index i
-         JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
-         JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam
-         JOIN pg_catalog.pg_attribute a
-           ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
-        WHERE i.indrelid OPERATOR(pg_catalog.=) p.rel AND am.amname OPERATOR(pg_catalog.=) 'btree'
-          AND i.indisvalid AND i.indpred IS NULL AND a.attname OPERATOR(pg_catalog.=) p.order_col) THEN
+  IF p.watermark IS NOT NULL
+     AND NOT EXISTS (SELECT FROM privacy_internal._rekey_order_columns(p.rel, p.tbl) o
+                      WHERE o.col OPERATOR(pg_catalog.=) p.order_col) THEN
     RAISE WARNING 'relation % has no index on column % any more, which rekey converts it in order of: each batch reads the relation whole', p.rel, p.order_col
       USING HINT = pg_catalog.format('Create an index on %s (%I), or convert the rest in one batch: CALL privacy.rekey(batch_size => 2147483647, only_table => ''%s'').',
                                      p.rel, p.order_col, p.tbl);

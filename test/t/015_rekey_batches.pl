@@ -350,6 +350,22 @@ cmp_ok($node->safe_psql('postgres', q{SELECT sum(rows_done) FROM privacy.rekey_p
 cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending}), '>', 0, '(and left some)');
 like($node->safe_psql('postgres', q{SELECT detail FROM privacy.health() WHERE area = 'key rotation'}), qr/\(1 of them converted in part\)/,
 	'health() counts the relation converted in part');
+# Without key B listed, what looks numbers up under it fails closed: the
+# purge with a hold on a number, and the restriction check of an UPDATE
+# (of a row already under C: the protect trigger lets it through).
+my $hold2 = $node->safe_psql('postgres', q{SELECT privacy.hold('msisdn', '+4540000010', 'litigation')});
+$node->safe_psql('postgres', q{INSERT INTO app.events VALUES ('2026-01-01', '+4540000998', NULL)});   # (expired)
+set_keys($key_c);
+my $ev_before = $node->safe_psql('postgres', 'SELECT count(*) FROM app.events');
+($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, 'app.events', 2000, 0)});
+like($err, qr/WARNING:  purge of app\.events failed: no key of fingerprint \Q$fp_b\E is loaded/,
+	'without the pending key listed, the purge with a hold fails on the table, naming the key');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM app.events'), $ev_before, '(and purges nothing of it)');
+($st, $e) = fails(q{UPDATE app.calls SET note = 'z' WHERE id = (SELECT min(id) FROM app.calls)});
+is($st, '55000', 'and so does an update while restrictions are in force');
+like($e, qr/no key of fingerprint \Q$fp_b\E is loaded/, '(naming it)');
+set_keys("$key_c,$key_b");
+$node->safe_psql('postgres', qq{SELECT privacy.release_hold($hold2)});
 ($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey()});
 is($ret, 0, 'the next CALL finishes') or diag($err);
 is($node->safe_psql('postgres', $calls_wrong), '0', 'and every call reads back under C');
