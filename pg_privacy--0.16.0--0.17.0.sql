@@ -26,6 +26,12 @@ DROP VIEW privacy.rekey_progress;
 
 -- Functions removed, or whose arguments or result changed (generated)
 
+DROP FUNCTION privacy_internal._subject_rows(regclass, text, jsonb);
+
+DROP FUNCTION privacy_internal._subject_ids(jsonb, text);
+
+DROP FUNCTION privacy_internal._subject_ids_span(jsonb, text, boolean);
+
 DROP FUNCTION privacy_internal._rekey_protected(regclass, name[]);
 
 DROP FUNCTION privacy_internal._rekey_rel(regclass, integer);
@@ -34,6 +40,104 @@ DROP FUNCTION privacy_internal._rekey_todo();
 
 
 -- Functions new or changed in 0.17.0, in the order of its install script (generated)
+
+CREATE OR REPLACE FUNCTION privacy.accept_key_change(old_fingerprint text, holds text DEFAULT 'refuse') RETURNS text
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  stored text;
+  loaded text := privacy.key_fingerprint();
+  held_n bigint;
+  held_kinds text;
+  ledger text;
+  pending bigint;
+BEGIN
+  IF old_fingerprint IS NULL THEN
+    RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
+  END IF;
+  SELECT s.fingerprint INTO stored FROM privacy.key_state s FOR UPDATE;
+  IF stored IS NULL THEN
+    RAISE EXCEPTION 'this database has no recorded key'
+      USING ERRCODE = '55000',
+            HINT = 'The first keyed work records the loaded key; there is nothing to change.';
+  END IF;
+  IF stored OPERATOR(pg_catalog.<>) old_fingerprint THEN
+    RAISE EXCEPTION 'fingerprint % is not the database''s key', old_fingerprint
+      USING ERRCODE = '22023',
+            DETAIL = pg_catalog.format('The database''s key has fingerprint %s.', stored);
+  END IF;
+  IF stored OPERATOR(pg_catalog.=) loaded THEN
+    RAISE EXCEPTION 'the loaded key is already the database''s key' USING ERRCODE = '55000';
+  END IF;
+  -- The relations whose phone-number pseudonyms stay under the replaced
+  -- key until privacy.rekey() converts them (src/sql/36_rekey.sql).
+  pending := privacy_internal._rekey_mark(stored, loaded);
+  -- A legal hold finds the rows that hold its identifier in a protected
+  -- column by transforming the identifier under the current key: rows
+  -- written under the replaced key would no longer be recognized, and the
+  -- purge or an erasure would remove what the hold must keep.  Refuse
+  -- while such a hold is active.
+  SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT h.kind, ', ')
+    INTO held_n, held_kinds
+    FROM privacy.legal_hold h
+   WHERE h.released_at IS NULL
+     AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+     AND EXISTS (SELECT FROM privacy.registered_column c
+                  WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
+                    AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  IF holds IS NULL OR holds NOT IN ('refuse', 'release') THEN
+    RAISE EXCEPTION 'invalid holds option "%"', holds
+      USING ERRCODE = '22023', HINT = 'Use ''refuse'' (the default) or ''release''.';
+  END IF;
+  IF held_n OPERATOR(pg_catalog.>) 0 AND holds OPERATOR(pg_catalog.=) 'refuse' THEN
+    RAISE EXCEPTION 'cannot accept a new key while legal holds cover protected columns'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('%s active hold(s) on %s identifiers; rows protected under the key %s would no longer be recognized as held.',
+                                       held_n, held_kinds, stored),
+            HINT = 'Install the key file of the database''s key again; or secure the rows the holds keep and call accept_key_change(..., holds => ''release''), which releases them with the key change.';
+  END IF;
+  IF held_n OPERATOR(pg_catalog.>) 0 THEN
+    -- released with the key change, explicitly: recorded in its audit entry
+    UPDATE privacy.legal_hold h SET released_at = pg_catalog.now(), released_by = privacy_internal._invoker()
+     WHERE h.released_at IS NULL
+       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
+       AND EXISTS (SELECT FROM privacy.registered_column c
+                    WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
+                      AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
+  END IF;
+  UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
+  -- With an erasure ledger: the change is a line of the database's chain,
+  -- made under the replaced key; without that key, a new chain
+  -- (src/sql/75_subject_ledger.sql).
+  ledger := privacy_internal._ledger_record_key_change(stored, loaded);
+  -- The audit entries and erasure ledger lines made under the replaced key
+  -- are checked with it: kept listed after the new one, they stay
+  -- verifiable (privacy.key_versions).
+  IF NOT privacy_internal._key_listed(stored) THEN
+    RAISE WARNING 'the replaced key % is not listed in pg_privacy.key_file', stored
+      USING DETAIL = 'The audit entries and erasure ledger lines made under it cannot be verified while it is not.'
+                     || CASE WHEN ledger OPERATOR(pg_catalog.=) 'forked'
+                             THEN ' This database''s erasures go on in a new chain of the erasure ledger.' ELSE '' END,
+            HINT = pg_catalog.format('List its file after the new key''s in pg_privacy.key_file (see privacy.key_versions), or keep the key file of fingerprint %s where it can be listed again.', stored);
+  END IF;
+  PERFORM privacy_internal._invalidate('privacy.key_state'::regclass);
+  -- The rules the shards of protected Citus tables carry are signed
+  -- under the key (src/protect.c): signed again under the new one.
+  PERFORM privacy_internal._protect_citus_resign(NULL);
+  PERFORM privacy_internal._audit('key.change', NULL,
+                         pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
+                                                       'holds_released', held_n, 'erasure_ledger', ledger,
+                                                       'rekey_pending', pending));
+  IF pending OPERATOR(pg_catalog.>) 0 THEN
+    RAISE NOTICE '% relation(s) hold phone-number pseudonyms under the replaced key', pending
+      USING DETAIL = 'Until privacy.rekey() converts them, rows written there are pseudonymized under the replaced key; export, erasure and restriction find their rows under either key, and privacy.reidentify_msisdn() needs the key of the row (privacy.row_key()).',
+            HINT = 'Run CALL privacy.rekey() now (privacy.rekey_progress shows what is left); keep the replaced key listed in pg_privacy.key_file until it is done.';
+  END IF;
+  RETURN loaded;
+END
+$$;
 
 CREATE OR REPLACE FUNCTION privacy.register_table(tbl regclass, purpose text) RETURNS void
   LANGUAGE plpgsql VOLATILE
@@ -97,6 +201,55 @@ BEGIN
                          pg_catalog.jsonb_build_object('purpose', purpose));
 END
 $$;
+
+CREATE OR REPLACE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text DEFAULT 'default')
+  RETURNS text
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  result text;
+BEGIN
+  -- A pseudonym of a relation privacy.rekey() has not converted is under
+  -- the replaced key: decrypted under the current one it gives another,
+  -- valid-looking number.  The pseudonym does not say where it comes
+  -- from, so none is read back while any is left (src/sql/36_rekey.sql),
+  -- but by the form that names the key of its row.
+  IF EXISTS (SELECT FROM privacy.rekey_pending) THEN
+    RAISE EXCEPTION 'cannot tell which key a phone-number pseudonym is under while a key rotation runs'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('%s relation(s) hold phone-number pseudonyms under a replaced key, which privacy.rekey() has not converted: decrypted under the current key, such a pseudonym gives another, valid-looking number.',
+                                       (SELECT pg_catalog.count(*) FROM privacy.rekey_pending)),
+            HINT = 'Name the key of the row the pseudonym comes from: privacy.reidentify_msisdn(t.col, domain, privacy.row_key(t.tableoid, t)); or run CALL privacy.rekey() first.';
+  END IF;
+  result := privacy_internal._msisdn_decrypt(pseudonym, domain);
+  PERFORM privacy_internal._audit('pseudonym.reidentify', NULL,
+                         pg_catalog.jsonb_build_object('domain', domain, 'kind', 'msisdn',
+                                                       'subject', privacy_internal._subject_ref('msisdn', result)));
+  RETURN result;
+END
+$$;
+
+CREATE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text, key_fingerprint text)
+  RETURNS text
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  result text;
+BEGIN
+  result := privacy_internal._msisdn_under(key_fingerprint, pseudonym, domain, true);
+  PERFORM privacy_internal._audit('pseudonym.reidentify', NULL,
+                         pg_catalog.jsonb_build_object('domain', domain, 'kind', 'msisdn', 'key', key_fingerprint,
+                                                       'subject', privacy_internal._subject_ref('msisdn', result)));
+  RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION privacy.reidentify_msisdn(text, text, text) IS
+  'the phone number behind a phone-number pseudonym made under the listed key of that fingerprint (privacy.row_key gives a row''s); every call is audited';
 
 CREATE OR REPLACE FUNCTION privacy_internal._protect_on_ddl_end(may_switch_off boolean) RETURNS void
   LANGUAGE plpgsql
@@ -372,6 +525,20 @@ CREATE FUNCTION privacy_internal._msisdn_under(fingerprint text, number text, do
 
 COMMENT ON FUNCTION privacy_internal._msisdn_under(text, text, text, boolean) IS
   'internal: a phone number''s msisdn_fpe pseudonym under the listed key of that fingerprint (decrypt: the number a pseudonym under it stands for)';
+
+CREATE FUNCTION privacy_internal._row_key(rel oid, r record) RETURNS text
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_row_key';
+
+COMMENT ON FUNCTION privacy_internal._row_key(oid, record) IS
+  'internal: the fingerprint of the key a row''s phone-number pseudonyms are under (the pending key until privacy.rekey() reaches the row)';
+
+CREATE FUNCTION privacy.row_key(rel regclass, r record) RETURNS text
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_row_key';
+
+COMMENT ON FUNCTION privacy.row_key(regclass, record) IS
+  'the fingerprint of the key under which the phone-number pseudonyms of a row (its tableoid, the row) are stored: the replaced key until privacy.rekey() converts the row';
 
 CREATE FUNCTION privacy_internal._rekey_column_ddl(rel regclass, col name) RETURNS void
   LANGUAGE plpgsql
@@ -706,6 +873,111 @@ $$;
 COMMENT ON PROCEDURE privacy.rekey(integer, integer, regclass, integer) IS
   'convert every phone-number pseudonym (msisdn_fpe) still under an older key (of one table: only_table) to the current key, batch_size rows per transaction, each relation in order of an indexed column, beginning no batch after max_seconds; resumable; CALL it outside a transaction block';
 
+CREATE OR REPLACE FUNCTION privacy.withdraw_consent(kind text, value text, purpose text,
+                                         source text DEFAULT NULL, at timestamptz DEFAULT NULL)
+  RETURNS bigint
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  norm   text;
+  st     privacy.consent_state;
+  new_id bigint;
+  r      record;
+  n      bigint;
+  how    text;
+  match  text;
+  total  bigint := 0;
+  tables jsonb := '{}';
+  locks  text;
+  pend   text[];
+  fp     text;
+BEGIN
+  norm := privacy_internal._consent_subject(kind, value, purpose);
+  -- One lock order for every path that writes user tables and the audit
+  -- log (erase_subject takes the same): the user tables first, in order of
+  -- their oid, then the consent state, the audit head last.  So the tables
+  -- the cascade deletes from are locked before anything else: an erasure
+  -- holding them makes the withdrawal wait here, holding nothing it needs.
+  SELECT pg_catalog.string_agg(x.tbl::text, ', ' ORDER BY x.tbl::oid) INTO locks
+    FROM (SELECT DISTINCT q.tbl FROM privacy.consent_requirement q
+           WHERE q.purpose OPERATOR(pg_catalog.=) withdraw_consent.purpose
+             AND q.kind OPERATOR(pg_catalog.=) withdraw_consent.kind
+             AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete') x;
+  IF locks IS NOT NULL THEN
+    EXECUTE 'LOCK TABLE ' || locks || ' IN ROW EXCLUSIVE MODE';
+  END IF;
+  st := privacy_internal._consent_lock_state(kind, norm, purpose, true);
+  IF st.granted IS NULL OR st.event_id IS NULL THEN
+    PERFORM privacy_internal._raise_hidden('55000', pg_catalog.format('no consent to withdraw for purpose "%s"', purpose),
+                                  'Consent for this identifier and purpose was never granted.');
+  END IF;
+  IF NOT st.granted THEN
+    -- Withdrawing twice (a second click on an unsubscribe link) changes
+    -- nothing: the withdrawal in force is the answer.
+    RAISE NOTICE 'consent for purpose "%" is already withdrawn', purpose
+      USING DETAIL = pg_catalog.format('Withdrawn at %s (event %s).', st.at, st.event_id);
+    RETURN st.event_id;
+  END IF;
+  -- The withdrawal is in force before anything of a table's owner runs
+  -- (a trigger of hers writing the subject's row anew is refused).
+  new_id := privacy_internal._consent_append(kind, norm, purpose, 'withdraw', at, source, NULL, st);
+  -- Stop processing: delete the subject's rows where the requirement says
+  -- so, as each table's owner, in this transaction; the audit head is
+  -- locked last.
+  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy_internal._has_protect_trigger(q.tbl) AS is_protected,
+                  k.normalize
+             FROM privacy.consent_requirement q
+             JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
+             LEFT JOIN privacy.registered_column c
+               ON c.tbl OPERATOR(pg_catalog.=) q.tbl AND c.col OPERATOR(pg_catalog.=) q.col
+            WHERE q.purpose OPERATOR(pg_catalog.=) withdraw_consent.purpose
+              AND q.kind OPERATOR(pg_catalog.=) withdraw_consent.kind
+              AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete'
+            ORDER BY q.tbl::oid, q.col
+  LOOP
+    IF r.is_protected AND r.protect IS NOT NULL THEN
+      -- fail closed where protection was switched off (raw values)
+      PERFORM privacy_internal._check_protection(r.tbl);
+      how := 'equal';
+      match := privacy_internal._transform(norm, r.protect, r.domain, kind);
+      pend := CASE WHEN r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+                   THEN privacy_internal._rekey_keys(r.tbl) ELSE '{}' END;
+      IF pg_catalog.cardinality(pend) OPERATOR(pg_catalog.>) 0 THEN
+        -- a key rotation runs (src/sql/36_rekey.sql): the number under
+        -- each key, matched with the rows under that key only
+        n := 0;
+        FOREACH fp IN ARRAY privacy.key_fingerprint() OPERATOR(pg_catalog.||) pend LOOP
+          n := n OPERATOR(pg_catalog.+)
+               privacy_internal._consent_delete(r.tbl, r.col, 'under:' || fp,
+                                                privacy_internal._msisdn_under(fp, norm, r.domain, false));
+        END LOOP;
+        total := total OPERATOR(pg_catalog.+) n;
+        tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
+        CONTINUE;
+      END IF;
+    ELSIF r.normalize IN ('msisdn', 'email') THEN
+      how := r.normalize;
+      match := norm;
+    ELSE
+      how := 'equal';
+      match := norm;
+    END IF;
+    n := privacy_internal._consent_delete(r.tbl, r.col, how, match);
+    total := total OPERATOR(pg_catalog.+) n;
+    tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
+  END LOOP;
+  PERFORM privacy_internal._consent_audit(new_id);
+  IF tables OPERATOR(pg_catalog.<>) '{}'::jsonb THEN
+    PERFORM privacy_internal._audit('consent.withdraw_cascade', purpose,
+                           pg_catalog.jsonb_build_object('subject', privacy_internal._subject_ref(kind, norm),
+                                                         'event_id', new_id, 'deleted', tables));
+  END IF;
+  RETURN new_id;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy_internal._hold_predicate(tbl regclass, alias text, param_key text,
                                         OUT held text, OUT held_args text[], OUT held_cols integer)
   LANGUAGE plpgsql STABLE
@@ -905,6 +1177,284 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION privacy_internal._subject_rows(tbl regclass, sql text, params jsonb)
+  RETURNS TABLE(pri integer, m text, j jsonb, k text)
+  LANGUAGE c STABLE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_subject_rows';
+
+COMMENT ON FUNCTION privacy_internal._subject_rows(regclass, text, jsonb) IS
+  'internal: the rows of a generated read-only query over a table, run as the table owner in a security-restricted operation';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_column, dc text)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE
+           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+             pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s AND (f.o OR privacy_internal._row_key(t.tableoid, t) OPERATOR(pg_catalog.=) f.k)', c.col)
+           WHEN c.protect IS NOT NULL THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
+           WHEN c.mode IN ('msisdn', 'email') THEN
+             pg_catalog.format('privacy.lookup_value(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
+                               CASE WHEN c.typ OPERATOR(pg_catalog.=) 'text'::regtype THEN '' ELSE '::text' END, dc)
+           WHEN c.typ IN ('text'::regtype, 'varchar'::regtype) THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
+           -- built-in types only (privacy_internal._subject_check): their casts
+           ELSE pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s::pg_catalog.%s', c.col,
+                                  (SELECT y.typname FROM pg_catalog.pg_type y WHERE y.oid OPERATOR(pg_catalog.=) c.typ))
+         END
+      || CASE
+           WHEN c.is_validity THEN
+             pg_catalog.format(' AND (NOT f.b OR f.span OPERATOR(pg_catalog.&&) pg_catalog.tstzrange(t.%s::timestamptz, t.%s::timestamptz, ''[)''))',
+                               COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
+                               COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'))
+           WHEN c.event_time IS NOT NULL THEN
+             pg_catalog.format(' AND (NOT f.b OR f.span OPERATOR(pg_catalog.@>) t.%I::timestamptz)', c.event_time)
+           ELSE ''
+         END
+$$;
+
+CREATE FUNCTION privacy_internal._subject_row_key_expr(c privacy_internal._subject_column)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t) END'
+              ELSE 'NULL::pg_catalog.text' END
+$$;
+
+CREATE FUNCTION privacy_internal._subject_ids(params jsonb, key text)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean, k text, o boolean)
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  AS 'MODULE_PATHNAME', 'pgp_subject_ids';
+
+CREATE FUNCTION privacy_internal._subject_ids_span(params jsonb, key text, bounded boolean)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean, lo timestamptz, hi timestamptz, k text, o boolean)
+  LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
+  AS 'MODULE_PATHNAME', 'pgp_subject_ids_span';
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_parts(c privacy_internal._subject_column, dc text)
+  RETURNS TABLE(ids text, cond text, each boolean)
+  LANGUAGE sql STABLE
+AS $$
+  SELECT x.ids, x.cond, x.each
+    FROM (SELECT 1 AS o, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
+                 privacy_internal._subject_match(c, dc) AS cond, false AS each
+           WHERE c.event_time IS NULL OR c.is_validity
+          UNION ALL
+          SELECT 2, CASE WHEN p.partitioned
+                         THEN '(SELECT $2::pg_catalog.text AS s, $3::pg_catalog.tstzmultirange AS span, true AS b,'
+                              ' $4::pg_catalog.timestamptz AS lo, $5::pg_catalog.timestamptz AS hi,'
+                              ' $6::pg_catalog.text AS k, $7::pg_catalog.bool AS o) f'
+                         ELSE pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f',
+                                                c.tbl::oid::text || '.' || c.attnum::text) END,
+                 privacy_internal._subject_match(c, dc)
+                 || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
+                                      c.event_time),
+                 p.partitioned
+            FROM (SELECT EXISTS (SELECT FROM pg_catalog.pg_class k
+                                  WHERE k.oid OPERATOR(pg_catalog.=) c.tbl
+                                    AND k.relkind OPERATOR(pg_catalog.=) 'p') AS partitioned) p
+           WHERE c.event_time IS NOT NULL AND NOT c.is_validity
+          UNION ALL
+          SELECT 3, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
+                 privacy_internal._subject_match(c, dc), false
+           WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
+   ORDER BY x.o
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_link_sql(dc text)
+  RETURNS text[]
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c        privacy_internal._subject_column;
+  t        record;
+  link_sql text[] := '{}';
+BEGIN
+  FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+            WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
+            GROUP BY sc.tbl
+           HAVING pg_catalog.count(*) FILTER (WHERE sc.links) OPERATOR(pg_catalog.>=) 1
+              AND pg_catalog.count(*) OPERATOR(pg_catalog.>=) 2
+            ORDER BY sc.tbl::oid LOOP
+    FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+              WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
+              ORDER BY sc.attnum LOOP
+      link_sql := link_sql OPERATOR(pg_catalog.||)
+        (t.tbl::oid::text || '|' || c.tbl::oid::text || '.' || c.attnum::text || '|' ||
+         pg_catalog.format('SELECT x.k, x.v, x.s, x.d, x.r FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d, r) WHERE x.v IS NOT NULL',
+           privacy_internal._subject_from(c, dc),
+           (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text, %s)', l.kind,
+                                                           privacy_internal._subject_value_expr(l, dc),
+                                                           privacy_internal._subject_span_expr(l),
+                                                           privacy_internal._subject_decrypt_domain(l),
+                                                           privacy_internal._subject_row_key_expr(l)), ', ' ORDER BY l.attnum)
+              FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
+             WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links)));
+    END LOOP;
+  END LOOP;
+  RETURN link_sql;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_row_json(tbl regclass, mention_col name)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  r     record;
+  parts text[] := '{}';
+  clear text;
+  clear_text text;
+  masked text;
+BEGIN
+  FOR r IN SELECT rc.col, rc.category, rc.identifies, rc.link, rc.protect, rc.domain
+             FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) _subject_row_json.tbl
+            ORDER BY rc.attnum LOOP
+    IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+      -- under the key of its row (x.k) while a key rotation runs
+      clear := pg_catalog.format('CASE WHEN x.k IS NULL THEN privacy_internal._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L)'
+                                 ' ELSE privacy_internal._msisdn_under(x.k, x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, true) END',
+                                 r.col, r.domain);
+      clear_text := clear;
+    ELSE
+      clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
+      clear_text := pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col);
+    END IF;
+    masked := pg_catalog.format('CASE WHEN x.j OPERATOR(pg_catalog.->>) %L IS NOT NULL THEN ''(masked)'' END', r.col);
+    IF mention_col IS NULL THEN
+      IF r.link OPERATOR(pg_catalog.=) 'mention' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col,
+                   CASE WHEN r.identifies OPERATOR(pg_catalog.=) 'msisdn'
+                        THEN pg_catalog.format('privacy.mask_msisdn(%s)', clear_text)
+                        ELSE masked END);
+      ELSIF r.identifies IS NOT NULL AND r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
+      END IF;
+    ELSE
+      IF r.col OPERATOR(pg_catalog.=) mention_col THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
+      ELSIF r.identifies OPERATOR(pg_catalog.=) 'msisdn' THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, privacy.mask_msisdn(%s)', r.col, clear_text);
+      ELSIF r.category NOT IN ('traffic', 'location') THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, masked);
+      END IF;
+    END IF;
+  END LOOP;
+  IF pg_catalog.cardinality(parts) OPERATOR(pg_catalog.=) 0 THEN
+    RETURN 'x.j';
+  END IF;
+  -- jsonb_build_object takes at most 100 arguments: one call per 50 columns.
+  RETURN 'x.j OPERATOR(pg_catalog.||) ' ||
+         (SELECT pg_catalog.string_agg('pg_catalog.jsonb_build_object(' ||
+                   pg_catalog.array_to_string(parts[g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 1 :
+                                                    g OPERATOR(pg_catalog.*) 50 OPERATOR(pg_catalog.+) 50], ', ') || ')',
+                   ' OPERATOR(pg_catalog.||) ')
+            FROM pg_catalog.generate_series(0, (pg_catalog.cardinality(parts) OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 50) g);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy_internal._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  c        privacy_internal._subject_column;
+  branches text[] := '{}';
+  whens    text[] := '{}';
+  own_json text;
+  key      text := tbl::oid::text || ':' || dc;
+  cached   text := privacy_internal._subject_cache_get('rows:' || key);
+  froms    text[];
+  f        text;
+  bounded  text[] := '{}';   -- the branches without those of open periods only
+  -- a row is its relation and ctid; on Citus, where each shard's OID is
+  -- its node's own (shards on two nodes may share one), its shard's name
+  rid      text;
+  -- the key of the row's phone-number pseudonyms while a key rotation
+  -- runs (NULL: the current key), which shows them decrypted
+  rkey     text := CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+                                      WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
+                                        AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+                        THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t) END'
+                        ELSE 'NULL::pg_catalog.text' END;
+BEGIN
+  -- two entries (no separator that a column name could hold), used only
+  -- together
+  IF cached IS NOT NULL THEN
+    shown := privacy_internal._subject_cache_get('shown:' || key);
+    IF shown IS NOT NULL THEN
+      q := NULLIF(cached, '');
+      shown := NULLIF(shown, '');
+      RETURN;
+    END IF;
+    shown := NULL;
+  END IF;
+  rid := CASE WHEN privacy_internal._citus_table(tbl)
+              THEN 't.tableoid::pg_catalog.regclass::pg_catalog.text' ELSE 't.tableoid' END;
+  FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
+            ORDER BY sc.link DESC, sc.attnum LOOP
+    -- A table partitioned by its event time: each identifier's rows are
+    -- read from the partitions of its period only (the bounds lo, hi of
+    -- _subject_ids_span, open periods infinite, pruned per identifier as
+    -- the query runs), and the rows without an event time, which only an
+    -- open period takes, from the partition that holds them.
+    IF c.event_time IS NOT NULL AND NOT c.is_validity
+       AND EXISTS (SELECT FROM pg_catalog.pg_class k
+                    WHERE k.oid OPERATOR(pg_catalog.=) tbl AND k.relkind OPERATOR(pg_catalog.=) 'p') THEN
+      froms := ARRAY[
+        pg_catalog.format('(SELECT * FROM privacy_internal._subject_ids_span($1, %1$L, true)'
+                          ' UNION ALL SELECT * FROM privacy_internal._subject_ids_span($1, %1$L, false)) f'
+                          ' JOIN %2$s t ON %3$s AND t.%4$I::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) f.lo'
+                          ' AND t.%4$I::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) f.hi',
+                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc), c.event_time),
+        pg_catalog.format('privacy_internal._subject_ids_span($1, %1$L, false) f JOIN %2$s t ON %3$s AND t.%4$I IS NULL',
+                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc), c.event_time)];
+    ELSE
+      froms := ARRAY[privacy_internal._subject_from(c, dc)];
+    END IF;
+    -- (of two froms, the second reads the rows of open periods only)
+    IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
+      own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
+      FOREACH f IN ARRAY froms LOOP
+        branches := branches OPERATOR(pg_catalog.||)
+          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j, %s AS k FROM %s', rid, rkey, f);
+      END LOOP;
+      bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
+    ELSE
+      FOREACH f IN ARRAY froms LOOP
+        branches := branches OPERATOR(pg_catalog.||)
+          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j, %s AS k FROM %s',
+                            c.col, rid, rkey, f);
+      END LOOP;
+      bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
+      whens := whens OPERATOR(pg_catalog.||)
+        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy_internal._subject_row_json(tbl, c.col));
+    END IF;
+  END LOOP;
+  IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
+    q := 'SELECT u.pri, u.m, u.j, u.k FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j, u.k FROM ('
+         || pg_catalog.array_to_string(branches, ' UNION ALL ')
+         || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d';
+    shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
+             || pg_catalog.array_to_string(whens, ' ') || ' END';
+  END IF;
+  PERFORM privacy_internal._subject_cache_put('shown:' || key, COALESCE(shown, ''));
+  -- The same query without the branches of open periods only, for a
+  -- subject whose identifiers of the table all have bounded periods
+  -- (src/engine.c): over a table partitioned by its event time, every
+  -- branch is one more scan of each partition to set up.
+  PERFORM privacy_internal._subject_cache_put('rowsb:' || key,
+    CASE WHEN pg_catalog.cardinality(bounded) OPERATOR(pg_catalog.>) 0
+         THEN 'SELECT u.pri, u.m, u.j, u.k FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j, u.k FROM ('
+              || pg_catalog.array_to_string(bounded, ' UNION ALL ')
+              || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d'
+         ELSE '' END);
+  PERFORM privacy_internal._subject_cache_put('rows:' || key, COALESCE(q, ''));
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy_internal._restrict_matches(fired regclass, vals jsonb)
   RETURNS TABLE(col text, val text, is_validity boolean, has_event boolean, reason text, span tstzmultirange)
   LANGUAGE plpgsql STABLE
@@ -957,6 +1507,244 @@ AS $$
 BEGIN
   IF EXISTS (SELECT FROM privacy.restriction) THEN
     PERFORM privacy_internal._restrict_install();
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION privacy.replay_erasures(since timestamptz DEFAULT NULL)
+  RETURNS TABLE(database_id uuid, seq bigint, erased_at timestamptz, result text, report jsonb)
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  s      privacy.erasure_ledger_state;
+  chains jsonb;
+  lines  jsonb;
+  todo   jsonb;
+  wanted text[];
+  stable text[];
+  ekeys  text[];
+  known  jsonb := '{}';
+  c      privacy_internal._subject_column;
+  dc     text := privacy_internal._default_country();
+  q      text;
+  dom    text;
+  e      jsonb;
+  fk     text;
+  fv     text;
+  fref   text;
+  bad    jsonb;
+  moved  boolean;
+  eid    uuid;
+  eseq   bigint;
+  eat    timestamptz;
+  strangers bigint;
+BEGIN
+  IF NOT privacy_internal._ledger_configured() THEN
+    RAISE EXCEPTION 'no erasure ledger is configured'
+      USING ERRCODE = '55000',
+            HINT = 'Set pg_privacy.erasure_ledger_file to the ledger the erasures were recorded in, and reload.';
+  END IF;
+  PERFORM privacy_internal._citus_refuse(t.tbl, 'replay_erasures') FROM privacy.registered_table t;
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'replay_erasures must run at isolation level READ COMMITTED' USING ERRCODE = '55000';
+  END IF;
+  s := privacy_internal._ledger_state();
+  moved := s.here OPERATOR(pg_catalog.<>) privacy_internal._ledger_here();
+  -- the chains to follow, each from where this database is in it: its own,
+  -- and those it came from
+  chains := pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object('db', s.database_id, 'seq', s.last_seq, 'mac', s.last_mac))
+            OPERATOR(pg_catalog.||) s.sources;
+  -- their lines, read once
+  SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'lineno', x.lineno, 'chain', x.chain, 'seq', x.seq, 'at', x.at, 'mac', x.mac, 'mac_ok', x.mac_ok,
+           'verified', x.verified, 'body', x.body, 'from', (ch OPERATOR(pg_catalog.->>) 'seq')::bigint,
+           'from_mac', ch OPERATOR(pg_catalog.->>) 'mac') ORDER BY x.lineno), '[]')
+    INTO lines
+    FROM privacy_internal._ledger_entries() x
+    JOIN pg_catalog.jsonb_array_elements(chains) ch ON x.chain::text OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db');
+
+  -- Where this database is in each chain must be in the ledger, as it
+  -- recorded it (the same entry, by its MAC); every line after it must be
+  -- as written: its MAC under the loaded key, its place in the chain.  A
+  -- line not as written, a line missing, a foreign or garbled line in the
+  -- chain: nothing is replayed.
+  SELECT ch INTO bad FROM pg_catalog.jsonb_array_elements(chains) ch
+   WHERE (ch OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.>) 0
+     AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(lines) l
+                      WHERE (l OPERATOR(pg_catalog.->>) 'chain') OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'db')
+                        AND (l OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'seq')::bigint
+                        AND (ch OPERATOR(pg_catalog.->>) 'mac' IS NULL
+                             OR (l OPERATOR(pg_catalog.->>) 'mac') OPERATOR(pg_catalog.=) (ch OPERATOR(pg_catalog.->>) 'mac')))
+   LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'the erasure ledger does not hold this database''s last erasure (number %)', bad OPERATOR(pg_catalog.->>) 'seq'
+      USING ERRCODE = '55000',
+            DETAIL = 'The file named by pg_privacy.erasure_ledger_file is not the ledger this database recorded its erasures in, lost lines, or its entry was altered.',
+            HINT = 'Set pg_privacy.erasure_ledger_file to this database''s ledger; nothing was replayed.';
+  END IF;
+  -- The first line that is not as written, after where this database is
+  -- or among those since asks for again: made under a key
+  -- pg_privacy.key_file does not list (it cannot be checked), or damaged.
+  -- Nothing is replayed.
+  SELECT l INTO bad FROM pg_catalog.jsonb_array_elements(lines) l
+   WHERE (l OPERATOR(pg_catalog.->>) 'verified')::boolean IS NOT TRUE
+     AND ((l OPERATOR(pg_catalog.->>) 'lineno')::bigint OPERATOR(pg_catalog.>) COALESCE(
+           (SELECT pg_catalog.max((a OPERATOR(pg_catalog.->>) 'lineno')::bigint) FROM pg_catalog.jsonb_array_elements(lines) a
+             WHERE (a OPERATOR(pg_catalog.->>) 'chain') OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'chain')
+               AND (a OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.=) (l OPERATOR(pg_catalog.->>) 'from')::bigint
+               AND (l OPERATOR(pg_catalog.->>) 'from')::bigint OPERATOR(pg_catalog.>) 0), 0)
+          OR (since IS NOT NULL AND ((l OPERATOR(pg_catalog.->>) 'at')::timestamptz OPERATOR(pg_catalog.>=) since
+                                     OR l OPERATOR(pg_catalog.->>) 'at' IS NULL)))
+   ORDER BY (l OPERATOR(pg_catalog.->>) 'lineno')::bigint LIMIT 1;
+  IF FOUND AND pg_catalog.jsonb_typeof(bad OPERATOR(pg_catalog.->) 'verified') OPERATOR(pg_catalog.=) 'null' THEN
+    RAISE EXCEPTION 'line % of the erasure ledger was made under key %, which pg_privacy.key_file does not list',
+                    bad OPERATOR(pg_catalog.->>) 'lineno',
+                    CASE WHEN bad OPERATOR(pg_catalog.#>>) '{body,key}' OPERATOR(pg_catalog.~) '^pgp1:[0-9a-f]{16}$'
+                         THEN bad OPERATOR(pg_catalog.#>>) '{body,key}' ELSE '(not a key fingerprint)' END
+      USING ERRCODE = '55000',
+            DETAIL = 'Its MAC can be checked, and its subject matched, only with that key: it was written before a key change, or not by pg_privacy.',
+            HINT = 'List the file of that key after the current one in pg_privacy.key_file and reload (privacy.key_versions); nothing was replayed.';
+  ELSIF FOUND THEN
+    RAISE EXCEPTION 'the erasure ledger is damaged or was altered at line %', bad OPERATOR(pg_catalog.->>) 'lineno'
+      USING ERRCODE = 'XX001',
+            DETAIL = 'Its MAC does not verify under the key it names, it does not follow the entry before it, or it is not an entry.',
+            HINT = 'Put back the ledger file from its own backup, with the key it was written under; nothing was replayed.';
+  END IF;
+
+  -- the entries to apply, oldest first
+  SELECT COALESCE(pg_catalog.jsonb_agg(l OPERATOR(pg_catalog.->) 'body'
+                                       ORDER BY (l OPERATOR(pg_catalog.->>) 'at')::timestamptz, (l OPERATOR(pg_catalog.->>) 'lineno')::bigint), '[]')
+    INTO todo
+    FROM pg_catalog.jsonb_array_elements(lines) l
+   WHERE (l OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.>) (l OPERATOR(pg_catalog.->>) 'from')::bigint
+      OR (since IS NOT NULL AND (l OPERATOR(pg_catalog.->>) 'at')::timestamptz OPERATOR(pg_catalog.>=) since);
+
+  -- Who they are here: the references of the identifiers the subjects held
+  -- for good, in the columns that hold a subject's own rows, smallest
+  -- tables first, until every entry has one identifier found (each column
+  -- read once, as its table's owner; the references computed here).  A
+  -- kind that is reassigned here (a phone number) is never used: it may
+  -- be another person's now.
+  stable := ARRAY(SELECT DISTINCT sc.kind FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+                   WHERE NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) v
+                                      WHERE v.kind OPERATOR(pg_catalog.=) sc.kind AND v.is_validity));
+  -- the keys the entries were made under (each entry's references are
+  -- under its own)
+  ekeys := ARRAY(SELECT DISTINCT t OPERATOR(pg_catalog.->>) 'key' FROM pg_catalog.jsonb_array_elements(todo) t);
+  wanted := ARRAY(SELECT DISTINCT (i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref')
+                    FROM pg_catalog.jsonb_array_elements(todo) t,
+                         pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'ids') i
+                   WHERE NOT i OPERATOR(pg_catalog.?) 'span'
+                     AND i OPERATOR(pg_catalog.->>) 'kind' OPERATOR(pg_catalog.=) ANY (stable));
+  FOR c IN SELECT sc.* FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+             JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) sc.tbl
+            WHERE sc.link OPERATOR(pg_catalog.=) 'owner' AND sc.kind OPERATOR(pg_catalog.=) ANY (stable)
+            ORDER BY k.reltuples, sc.tbl::text, sc.attnum LOOP
+    EXIT WHEN NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(todo) t
+                           WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(t OPERATOR(pg_catalog.->) 'ids') i
+                                              WHERE known OPERATOR(pg_catalog.?) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref'))));
+    CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(wanted) w
+                               WHERE pg_catalog.split_part(w, ':', 1) OPERATOR(pg_catalog.=) c.kind);
+    dom := privacy_internal._subject_decrypt_domain(c);
+    -- stored numbers read back under the key of their row (k, while a key
+    -- rotation runs: src/sql/36_rekey.sql)
+    q := pg_catalog.format('SELECT 0, NULL::pg_catalog.text, pg_catalog.to_jsonb(x.v), x.k FROM (SELECT DISTINCT %s AS v, %s AS k FROM %s t) x WHERE x.v IS NOT NULL',
+                           privacy_internal._subject_value_expr(c, dc),
+                           CASE WHEN dom IS NOT NULL
+                                     AND pg_catalog.cardinality(privacy_internal._rekey_keys(c.tbl)) OPERATOR(pg_catalog.>) 0
+                                THEN 'privacy_internal._row_key(t.tableoid, t)' ELSE 'NULL::pg_catalog.text' END,
+                           c.tbl);
+    known := known OPERATOR(pg_catalog.||) COALESCE((
+      SELECT pg_catalog.jsonb_object_agg(m.key, m.v)
+        FROM (SELECT DISTINCT ON (y.key) y.key, y.v
+                FROM (SELECT c.kind || ':' || privacy_internal._audit_ref_under(kf.fp, 'ledger:' || c.kind, z.v) AS key, z.v
+                        FROM (SELECT CASE WHEN dom IS NULL THEN r.j OPERATOR(pg_catalog.#>>) '{}'
+                                          WHEN r.k IS NOT NULL THEN privacy_internal._msisdn_under(r.k, r.j OPERATOR(pg_catalog.#>>) '{}', dom, true)
+                                          ELSE privacy_internal._msisdn_decrypt(r.j OPERATOR(pg_catalog.#>>) '{}', dom) END AS v
+                                FROM privacy_internal._subject_rows(c.tbl, q, '{}'::jsonb) r) z,
+                             pg_catalog.unnest(ekeys) kf(fp)
+                       WHERE z.v IS NOT NULL) y
+               WHERE y.key OPERATOR(pg_catalog.=) ANY (wanted)) m), '{}');
+  END LOOP;
+
+  -- Each entry: erased again with the legal exceptions in force here
+  -- (holds, legal minimums), and this database's place moved past it.
+  FOR e IN SELECT t FROM pg_catalog.jsonb_array_elements(todo) t LOOP
+    fk := NULL;
+    fv := NULL;
+    fref := NULL;
+    SELECT i OPERATOR(pg_catalog.->>) 'kind', known OPERATOR(pg_catalog.->>) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref')),
+           i OPERATOR(pg_catalog.->>) 'ref'
+      INTO fk, fv, fref
+      FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'ids') WITH ORDINALITY u(i, o)
+     WHERE known OPERATOR(pg_catalog.?) ((i OPERATOR(pg_catalog.->>) 'kind') || ':' || (i OPERATOR(pg_catalog.->>) 'ref'))
+     ORDER BY u.o LIMIT 1;
+    eid := (e OPERATOR(pg_catalog.->>) 'db')::uuid;
+    eseq := (e OPERATOR(pg_catalog.->>) 'seq')::bigint;
+    eat := (e OPERATOR(pg_catalog.->>) 'at')::timestamptz;
+    report := '[]';
+    IF e OPERATOR(pg_catalog.->>) 'type' OPERATOR(pg_catalog.=) 'key_change' THEN
+      -- a key change: nothing to apply; the database's place moves past it
+      result := NULL;
+    ELSIF fv IS NULL THEN
+      result := 'not in this database';
+    ELSE
+      -- The person found here must be the one erased: every identifier
+      -- it holds for good here is one the entry names.  An identifier
+      -- that passed to someone else since (an e-mail address taken by a
+      -- new customer) would otherwise erase that other person.
+      SELECT pg_catalog.count(*) INTO strangers
+        FROM privacy_internal._subject_identifiers(fk, fv, NULL) h,
+             ROWS FROM (pg_catalog.unnest(h.kinds), pg_catalog.unnest(h.vals)) u(k, v)
+       WHERE u.k OPERATOR(pg_catalog.=) ANY (stable)
+         AND NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(e OPERATOR(pg_catalog.->) 'ids') i
+                          WHERE i OPERATOR(pg_catalog.->>) 'kind' OPERATOR(pg_catalog.=) u.k
+                            AND i OPERATOR(pg_catalog.->>) 'ref' OPERATOR(pg_catalog.=)
+                                privacy_internal._audit_ref_under(e OPERATOR(pg_catalog.->>) 'key', 'ledger:' || u.k, u.v));
+      IF strangers OPERATOR(pg_catalog.>) 0 THEN
+        result := 'ambiguous: not erased';
+      ELSE
+        SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(x)), '[]') INTO report
+          FROM privacy_internal._subject_erase(fk, fv, NULL) x;
+        result := 'erased again';
+      END IF;
+    END IF;
+    IF result IS NOT NULL THEN
+      PERFORM privacy_internal._audit('subject.erase_replay', NULL,
+        pg_catalog.jsonb_build_object('database', eid, 'seq', eseq, 'erased_at', eat,
+                                      'kind', fk, 'subject', fref, 'result', result,
+                                      'report', (SELECT COALESCE(pg_catalog.jsonb_agg(r OPERATOR(pg_catalog.-) 'reason'), '[]')
+                                                   FROM pg_catalog.jsonb_array_elements(report) r)));
+    END IF;
+    IF eid OPERATOR(pg_catalog.=) s.database_id THEN
+      UPDATE privacy.erasure_ledger_state x
+         SET last_seq = eseq, last_mac = e OPERATOR(pg_catalog.->>) 'mac', last_at = eat
+       WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id AND x.last_seq OPERATOR(pg_catalog.<) eseq;
+    ELSE
+      UPDATE privacy.erasure_ledger_state x
+         SET sources = (SELECT pg_catalog.jsonb_agg(CASE WHEN src OPERATOR(pg_catalog.->>) 'db' OPERATOR(pg_catalog.=) eid::text
+                                                          AND (src OPERATOR(pg_catalog.->>) 'seq')::bigint OPERATOR(pg_catalog.<) eseq
+                                                         THEN src OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('seq', eseq, 'mac', e OPERATOR(pg_catalog.->>) 'mac')
+                                                         ELSE src END)
+                          FROM pg_catalog.jsonb_array_elements(x.sources) src)
+       WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+    END IF;
+    IF result IS NOT NULL THEN
+      database_id := eid;
+      seq := eseq;
+      erased_at := eat;
+      RETURN NEXT;
+    END IF;
+  END LOOP;
+  UPDATE privacy.erasure_ledger_state x SET replayed_at = pg_catalog.clock_timestamp()
+   WHERE x.database_id OPERATOR(pg_catalog.=) s.database_id;
+
+  -- Restored or copied elsewhere: from now on a chain of its own, which
+  -- remembers the one it came from.
+  IF moved THEN
+    PERFORM privacy_internal._ledger_fork(s.database_id);
   END IF;
 END
 $$;
@@ -1106,7 +1894,7 @@ BEGIN
     hint := 'List that key''s file after the current one and reload: until then writes to those relations refuse; then run CALL privacy.rekey().';
   ELSIF n OPERATOR(pg_catalog.>) 0 THEN
     status := 'warning';
-    detail := pg_catalog.format('%s relation(s) of %s hold phone-number pseudonyms under the replaced key %s (%s of them converted in part): export, erasure and restriction of the subjects they may hold refuse until they are converted',
+    detail := pg_catalog.format('%s relation(s) of %s hold phone-number pseudonyms under the replaced key %s (%s of them converted in part); the replaced key must stay listed until they are converted',
                                 n, conn, stored,
                                 (SELECT pg_catalog.count(*) FROM privacy.rekey_pending p WHERE p.watermark IS NOT NULL));
     hint := 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left; max_seconds bounds a run to a maintenance window).';
@@ -1672,3 +2460,5 @@ GRANT EXECUTE ON FUNCTION privacy_internal._subject_key(text, text, text) TO PUB
 GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids(jsonb, text) TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids_span(jsonb, text, boolean) TO PUBLIC;
+
+GRANT EXECUTE ON FUNCTION privacy_internal._row_key(oid, record) TO PUBLIC;

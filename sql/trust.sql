@@ -201,7 +201,7 @@ WITH api(name) AS (VALUES
   ('is_restricted'), ('k_anonymity'), ('key_fingerprint'), ('lookup_value'), ('mask_account'), ('mask_address'),
   ('mask_email'), ('mask_msisdn'), ('mask_name'), ('mask_role'), ('normalize_msisdn'),
   ('open_request'), ('protect'), ('pseudonymize'), ('pseudonymize_email'), ('pseudonymize_msisdn'),
-  ('purge'), ('register_column'), ('register_table'), ('reidentify_msisdn'), ('rekey'), ('release_hold'), ('replay_erasures'), ('fork_erasure_ledger'),
+  ('purge'), ('register_column'), ('register_table'), ('reidentify_msisdn'), ('rekey'), ('release_hold'), ('replay_erasures'), ('fork_erasure_ledger'), ('row_key'),
   ('require_consent'), ('restrict_subject'), ('revoke_domain'), ('run_purge'), ('schedule_purge'),
   ('set_mask'), ('set_purpose'), ('set_retention'), ('set_subject_table'), ('unmask_role'), ('unprotect'), ('unpublish'),
   ('unregister_column'), ('unregister_table'), ('unrequire_consent'), ('unrestrict_subject'),
@@ -236,6 +236,9 @@ SELECT 'privacy'::regnamespace AS nsp, count(*) AS internal_in_api_schema   -- i
 --     in force);
 --   _subject_ids, _subject_ids_span: the subject statements run as each
 --     table's owner read the subject's identifiers with them (pure);
+--   _row_key: those statements ask the key a row's pseudonyms are under
+--     while a key rotation runs (it answers only a role that may read the
+--     relation);
 --   _subject_key: expression indexes made under 0.2.0 name it;
 --   _mask_pseudonym: the masks of identifiers, run by the statements of
 --     masked roles, refusing every call the planner did not place (mask.sql);
@@ -248,7 +251,7 @@ SELECT p.oid::regprocedure AS internal_for_public
    AND p.proname NOT IN ('_protect_trigger', '_consent_trigger', '_is_protected', '_has_protect_trigger', '_protection_problem',
                          '_trigger_problem', '_consent_problem', '_restrict_problem', '_enforcement_problems',
                          '_extract_msisdn', '_extract_country', '_subject_key', '_subject_ids', '_subject_ids_span',
-                         '_mask_pseudonym', '_citus_shard_named')
+                         '_row_key', '_mask_pseudonym', '_citus_shard_named')
  ORDER BY p.oid::regprocedure::text COLLATE "C";
 SELECT count(*) AS internal_relations_for_public
   FROM pg_class c

@@ -1341,13 +1341,32 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 				 errhint("Change the column back, or remove the requirement with privacy.unrequire_consent().")));
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "DELETE FROM %s WHERE ",
+	appendStringInfo(&sql, "DELETE FROM %s t WHERE ",
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 												get_rel_name(relid)));
 	if (strcmp(how, "equal") == 0)
-		appendStringInfo(&sql, "%s::pg_catalog.text OPERATOR(pg_catalog.=) $1", qcol);
+		appendStringInfo(&sql, "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) $1", qcol);
+	else if (strncmp(how, "under:", 6) == 0)
+	{
+		/*
+		 * A phone-number pseudonym while a key rotation runs: match under
+		 * the key given, the rows under that key only (_row_key, read in
+		 * the DELETE's snapshot: src/sql/36_rekey.sql)
+		 */
+		const char *fp = how + 6;
+		const char *p;
+
+		if (strlen(fp) != PGP_FINGERPRINT_LEN)
+			elog(ERROR, "invalid match \"%s\"", how);
+		for (p = fp; *p; p++)
+			if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == ':'))
+				elog(ERROR, "invalid match \"%s\"", how);
+		appendStringInfo(&sql, "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) $1"
+						 " AND privacy_internal._row_key(t.tableoid, t) OPERATOR(pg_catalog.=) %s",
+						 qcol, quote_literal_cstr(fp));
+	}
 	else if (strcmp(how, "msisdn") == 0 || strcmp(how, "email") == 0)
-		appendStringInfo(&sql, "privacy.lookup_value('%s', %s::pg_catalog.text, %s) OPERATOR(pg_catalog.=) $1",
+		appendStringInfo(&sql, "privacy.lookup_value('%s', t.%s::pg_catalog.text, %s) OPERATOR(pg_catalog.=) $1",
 						 how, qcol, quote_literal_cstr(pgp_default_country));
 	else
 		elog(ERROR, "invalid match \"%s\"", how);

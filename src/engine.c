@@ -39,6 +39,7 @@
 #include "engine.h"
 #include "identifier.h"
 #include "owner.h"
+#include "rekey.h"
 #include "schema.h"
 #include "subject.h"
 
@@ -940,7 +941,7 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 						qcitus[nq] = citus;
 						qtbl[nq] = links[l].tbl;
 						initStringInfo(&qs[nq]);
-						appendStringInfoString(&qs[nq], "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM (");
+						appendStringInfoString(&qs[nq], "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d, z.r)) FROM (");
 						nq++;
 					}
 					else
@@ -972,7 +973,8 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 				char	   *fkind,
 						   *fval,
 						   *fspan,
-						   *fdom;
+						   *fdom,
+						   *fkey;
 
 				if (row == NULL || row->type != jbvBinary)
 					elog(ERROR, "unexpected row of a link query of the subject search");
@@ -980,7 +982,20 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 				fval = eng_elem_text(e, row->val.binary.data, 1);
 				fspan = eng_elem_text(e, row->val.binary.data, 2);
 				fdom = eng_elem_text(e, row->val.binary.data, 3);
-				if (fdom != NULL && fval != NULL)
+				fkey = eng_elem_text(e, row->val.binary.data, 4);
+				if (fdom != NULL && fval != NULL && fkey != NULL)
+				{
+					/*
+					 * a stored pseudonym of a table in a key rotation: its
+					 * number under the key of its row
+					 */
+					fval = eng_text(e, DirectFunctionCall4(pgp_msisdn_under,
+														   CStringGetTextDatum(fkey),
+														   CStringGetTextDatum(fval),
+														   CStringGetTextDatum(fdom),
+														   BoolGetDatum(true)));
+				}
+				else if (fdom != NULL && fval != NULL)
 				{
 					/* a stored pseudonym: its number */
 					LOCAL_FCINFO(dfc, 2);

@@ -41,12 +41,15 @@
 #include "pseudonym.h"
 
 #include "access/htup_details.h"
+#include "catalog/partition.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "libpq/pqformat.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
@@ -313,4 +316,214 @@ pgp_msisdn_under(PG_FUNCTION_ARGS)
 	pgp_normalize_or_error(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), NULL, &res);
 	pgp_msisdn_ff1(k, &res, VARDATA_ANY(domain), dlen, PG_GETARG_BOOL(3));
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(res.number, res.ndigits + 1));
+}
+
+/*
+ * _row_key(rel, r): the fingerprint of the key under which the phone-number
+ * pseudonyms of row r of relation rel (its tableoid) are stored: the
+ * relation's pending key when privacy.rekey() has not reached the row (see
+ * the top), else the current key.  For the subject engine's statements
+ * (export, erasure, restriction, the link search, the replay of erasures),
+ * which match a stored pseudonym to the subject's number under the key of
+ * its row and decrypt it under that key.
+ *
+ * The watermark is read in the snapshot of the statement that calls it:
+ * the same state as the rows that statement reads, since a batch moves its
+ * rows and the watermark in one commit.  (The triggers' region is read in
+ * the latest committed state instead, which their lock makes final.)  r is
+ * the statement's whole row of the table (of a partitioned table, the
+ * parent's row type): the order column is found in it by name.
+ *
+ * The statements run as the table's owner, so PUBLIC may execute it; it
+ * answers only a role that may read rel or a table rel is a partition of
+ * (42501 otherwise): it tells on which side of the watermark a value lies.
+ */
+typedef struct RowKeyRel
+{
+	Oid			relid;
+	char		fp[PGP_FINGERPRINT_LEN + 1];	/* "" while not pending */
+	bool		has_wm;
+	char	   *col;
+	Oid			typ;
+	Datum		wm;
+	FmgrInfo	cmp;
+	Oid			rectype;		/* the row type attnum was found in */
+	int32		rectypmod;
+	AttrNumber	attnum;
+} RowKeyRel;
+
+typedef struct RowKeyState
+{
+	char		current[PGP_FINGERPRINT_LEN + 1];
+	int			n;
+	int			max;
+	RowKeyRel  *rels;
+} RowKeyState;
+
+static void
+row_key_check_access(Oid relid)
+{
+	List	   *anc;
+	ListCell   *lc;
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+		return;
+	anc = get_partition_ancestors(relid);
+	foreach(lc, anc)
+		if (pg_class_aclcheck(lfirst_oid(lc), GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+			return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for relation %s", get_rel_name(relid))));
+}
+
+static RowKeyRel *
+row_key_rel(FunctionCallInfo fcinfo, RowKeyState *st, Oid relid)
+{
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	RowKeyRel  *r;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	int			i;
+
+	for (i = 0; i < st->n; i++)
+		if (st->rels[i].relid == relid)
+			return &st->rels[i];
+	if (get_rel_relkind(relid) == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	row_key_check_access(relid);
+	if (st->n == st->max)
+	{
+		st->max = Max(4, st->max * 2);
+		st->rels = st->rels ? repalloc(st->rels, sizeof(RowKeyRel) * st->max)
+			: MemoryContextAlloc(cxt, sizeof(RowKeyRel) * st->max);
+	}
+	r = &st->rels[st->n];
+	memset(r, 0, sizeof(RowKeyRel));
+	r->relid = relid;
+	if (!pgp_rekey_nothing_pending())
+	{
+		bool		isnull;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		/* in the statement's snapshot (see above) */
+		pgp_catalog_select("SELECT p.from_key, p.order_col::pg_catalog.text, p.order_type::pg_catalog.oid, p.watermark"
+						   "  FROM privacy.rekey_pending p"
+						   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+						   1, argtypes, values);
+		if (SPI_processed == 1)
+		{
+			char	   *fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			bytea	   *wm;
+
+			if (fp != NULL && strlen(fp) == PGP_FINGERPRINT_LEN)
+			{
+				strlcpy(r->fp, fp, sizeof(r->fp));
+				wm = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+				if (!isnull)
+				{
+					char	   *col = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+					Oid			typ = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+					MemoryContext oldcxt;
+					TypeCacheEntry *tc;
+
+					if (col == NULL || isnull || !pgp_rekey_order_type_ok(typ))
+						(void) pgp_rekey_order_attnum(relid, col, isnull ? InvalidOid : typ);
+					oldcxt = MemoryContextSwitchTo(cxt);
+					r->col = pstrdup(col);
+					r->typ = typ;
+					r->wm = pgp_rekey_order_value(wm, typ);
+					tc = lookup_type_cache(typ, TYPECACHE_CMP_PROC_FINFO);
+					if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
+						elog(ERROR, "no btree comparison for type %s", format_type_be(typ));
+					fmgr_info_copy(&r->cmp, &tc->cmp_proc_finfo, cxt);
+					MemoryContextSwitchTo(oldcxt);
+					r->has_wm = true;
+				}
+			}
+		}
+		SPI_finish();
+	}
+	st->n++;
+	return r;
+}
+
+PG_FUNCTION_INFO_V1(pgp_row_key);
+
+Datum
+pgp_row_key(PG_FUNCTION_ARGS)
+{
+	RowKeyState *st = (RowKeyState *) fcinfo->flinfo->fn_extra;
+	RowKeyRel  *r;
+	HeapTupleHeader th;
+	Oid			rectype;
+	int32		rectypmod;
+	HeapTupleData tup;
+	TupleDesc	td;
+	Datum		v;
+	bool		isnull;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (st == NULL)
+	{
+		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowKeyState));
+		pgp_key_current_fingerprint(st->current);
+		fcinfo->flinfo->fn_extra = st;
+	}
+	r = row_key_rel(fcinfo, st, PG_GETARG_OID(0));
+	if (r->fp[0] == '\0')
+		PG_RETURN_TEXT_P(cstring_to_text(st->current));
+	if (!r->has_wm)
+		PG_RETURN_TEXT_P(cstring_to_text(r->fp));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the row must not be null")));
+	th = PG_GETARG_HEAPTUPLEHEADER(1);
+	rectype = HeapTupleHeaderGetTypeId(th);
+	rectypmod = HeapTupleHeaderGetTypMod(th);
+	td = lookup_rowtype_tupdesc(rectype, rectypmod);
+	if (r->attnum == InvalidAttrNumber || r->rectype != rectype || r->rectypmod != rectypmod)
+	{
+		int			i;
+
+		r->attnum = InvalidAttrNumber;
+		for (i = 0; i < td->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(td, i);
+
+			if (!a->attisdropped && strcmp(NameStr(a->attname), r->col) == 0)
+			{
+				if (a->atttypid == r->typ)
+					r->attnum = a->attnum;
+				break;
+			}
+		}
+		if (r->attnum == InvalidAttrNumber)
+		{
+			ReleaseTupleDesc(td);
+			(void) pgp_rekey_order_attnum(r->relid, r->col, r->typ);
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the key rotation of relation \"%s\" cannot tell its rows' keys apart",
+							get_rel_name(r->relid)),
+					 errdetail("The row read has no column \"%s\" of type %s.",
+							   r->col, format_type_be(r->typ))));
+		}
+		r->rectype = rectype;
+		r->rectypmod = rectypmod;
+	}
+	tup.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tup.t_self);
+	tup.t_tableOid = InvalidOid;
+	tup.t_data = th;
+	v = heap_getattr(&tup, r->attnum, td, &isnull);
+	ReleaseTupleDesc(td);
+	if (isnull || DatumGetInt32(FunctionCall2Coll(&r->cmp, InvalidOid, v, r->wm)) > 0)
+		PG_RETURN_TEXT_P(cstring_to_text(r->fp));
+	PG_RETURN_TEXT_P(cstring_to_text(st->current));
 }

@@ -48,6 +48,8 @@ pgp_rekey_row_pending_fast(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdes
 {
 	return rg->fp[0] != '\0' && pgp_rekey_row_pending(rg, tuple, tupdesc);
 }
+/* _msisdn_under(fingerprint, number, domain, decrypt), for DirectFunctionCall */
+extern PGDLLEXPORT Datum pgp_msisdn_under(PG_FUNCTION_ARGS);
 extern struct PgpKey *pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
 										  struct PgpKey **cache, uint64 *gen,
 										  const char *relname);

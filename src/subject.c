@@ -188,15 +188,18 @@ typedef struct SubjectExecEach
  * subject_ids_walk's emit for _subject_exec: the statement for one
  * identifier, its value, period and the period's bounds as the scalar
  * parameters $2..$5 (so that the kept generic plan prunes the partitions
- * outside the period when it starts), $1 still the whole parameter.
+ * outside the period when it starts), and the key it is under and whether
+ * the table's rows are all under the current key as $6, $7
+ * (subject_ids_walk); $1 still the whole parameter.
  */
 static void
 subject_exec_one(void *arg, Datum *values, bool *nulls)
 {
 	SubjectExecEach *each = (SubjectExecEach *) arg;
-	Oid			argtypes[5] = {JSONBOID, TEXTOID, TSTZMULTIRANGEOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		v[5];
-	char		n[6] = "     ";
+	Oid			argtypes[7] = {JSONBOID, TEXTOID, TSTZMULTIRANGEOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TEXTOID, BOOLOID};
+	Datum		v[7];
+	char		n[8] = "       ";
 
 	v[0] = each->params;
 	v[1] = values[0];
@@ -207,7 +210,10 @@ subject_exec_one(void *arg, Datum *values, bool *nulls)
 	n[3] = nulls[3] ? 'n' : ' ';
 	v[4] = values[4];
 	n[4] = nulls[4] ? 'n' : ' ';
-	each->processed += pgp_owner_run(each->relid, each->sql, 5, argtypes, v, n,
+	v[5] = values[5];
+	n[5] = nulls[5] ? 'n' : ' ';
+	v[6] = values[6];
+	each->processed += pgp_owner_run(each->relid, each->sql, 7, argtypes, v, n,
 									 PGP_RUN_EXEC | PGP_RUN_KEEP_PLAN,
 									 0, InvalidOid,
 									 NULL, NULL, NULL, NULL);
@@ -297,8 +303,8 @@ pgp_subject_exec_sql(Oid relid, const char *sql, Datum params)
 /*
  * The identifiers of params->key: with spans, only those whose "b" is
  * want_bounded, each with the bounds (lo, hi) of its period, -infinity and
- * infinity where open, both inclusive; each row (s, span, b[, lo, hi]) goes
- * to emit.
+ * infinity where open, both inclusive; each row (s, span, b, lo, hi, k, o:
+ * lo and hi NULL without spans) goes to emit.
  */
 static void
 subject_ids_walk(Jsonb *params, const char *key, int keylen, bool spans,
@@ -336,8 +342,10 @@ subject_ids_walk(Jsonb *params, const char *key, int keylen, bool spans,
 		JsonbValue *fs;
 		JsonbValue *fspan;
 		JsonbValue *fb;
-		Datum		values[5];
-		bool		nulls[5] = {true, true, true, true, true};
+		JsonbValue *fk;
+		JsonbValue *fo;
+		Datum		values[7];
+		bool		nulls[7] = {true, true, true, true, true, true, false};
 
 		if (tok != WJB_ELEM)
 			continue;
@@ -376,6 +384,24 @@ subject_ids_walk(Jsonb *params, const char *key, int keylen, bool spans,
 			values[1] = InputFunctionCall(&mr_flinfo, str, mr_ioparam, -1);
 			nulls[1] = false;
 		}
+		/*
+		 * The key s is under (a phone-number pseudonym's, while a rotation
+		 * runs: k its fingerprint), and whether the table's rows are all
+		 * under the current key (o, true when absent): the statements
+		 * then need not ask each row's key (privacy_internal._row_key).
+		 */
+		f.val.string.val = "k";
+		f.val.string.len = 1;
+		fk = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		if (fk != NULL && fk->type == jbvString)
+		{
+			values[5] = PointerGetDatum(cstring_to_text_with_len(fk->val.string.val,
+																 fk->val.string.len));
+			nulls[5] = false;
+		}
+		f.val.string.val = "o";
+		fo = findJsonbValueFromContainer(elem, JB_FOBJECT, &f);
+		values[6] = BoolGetDatum(fo == NULL || fo->type != jbvBool || fo->val.boolean);
 		if (spans)
 		{
 			/*
@@ -428,7 +454,16 @@ subject_ids_put(void *arg, Datum *values, bool *nulls)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
 
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	if (rsinfo->setDesc->natts == 5)
+	{
+		/* _subject_ids: (s, span, b, k, o) */
+		Datum		v[5] = {values[0], values[1], values[2], values[5], values[6]};
+		bool		n[5] = {nulls[0], nulls[1], nulls[2], nulls[5], nulls[6]};
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+	else
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
 /*
@@ -444,7 +479,7 @@ subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return;
-	if (rsinfo->setDesc->natts != (spans ? 5 : 3))
+	if (rsinfo->setDesc->natts != (spans ? 7 : 5))
 		elog(ERROR, "_subject_ids returns an unexpected row type");
 	key = PG_GETARG_TEXT_PP(1);
 	subject_ids_walk(PG_GETARG_JSONB_P(0), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
@@ -455,8 +490,9 @@ PG_FUNCTION_INFO_V1(pgp_subject_ids);
 
 /*
  * _subject_ids(params, key): the subject's identifiers for one column, the
- * array params->key of {"s": text, "span": tstzmultirange, "b": bool}
- * (privacy_internal._subject_params), as rows (s, span, b).  Every generated
+ * array params->key of {"s": text, "span": tstzmultirange, "b": bool,
+ * "k": text, "o": bool} (privacy_internal._subject_params), as rows (s,
+ * span, b, k, o).  Every generated
  * statement reads its identifiers through it, as the table's owner: pure
  * (it reads nothing but its argument, and parses a multirange with the
  * built-in input function only), so granted to PUBLIC.  In C so that a
@@ -1277,7 +1313,7 @@ pgp_subject_query(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgp_subject_rows);
 
 /*
- * _subject_rows(tbl, sql, params): the rows (pri, m, j) of a generated
+ * _subject_rows(tbl, sql, params): the rows (pri, m, j, k) of a generated
  * read-only query over tbl, as a set.  Run like _subject_query
  * (as the owner of tbl, security-restricted), through a cursor, into a
  * tuplestore that spills to disk: a subject with millions of rows is
@@ -1294,14 +1330,19 @@ pgp_subject_rows(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		return (Datum) 0;
-	/* (pri, m, j); 0.3.0 declared it returning one jsonb [pri, m, j] */
+	/*
+	 * (pri, m, j, k); 0.3.0 declared it returning one jsonb [pri, m, j],
+	 * 0.4.0 to 0.16.0 (pri, m, j)
+	 */
 	if (!((rsinfo->setDesc->natts == 1 &&
 		   TupleDescAttr(rsinfo->setDesc, 0)->atttypid == JSONBOID) ||
-		  (rsinfo->setDesc->natts == 3 &&
+		  ((rsinfo->setDesc->natts == 3 || rsinfo->setDesc->natts == 4) &&
 		   TupleDescAttr(rsinfo->setDesc, 0)->atttypid == INT4OID &&
 		   TupleDescAttr(rsinfo->setDesc, 1)->atttypid == TEXTOID &&
-		   TupleDescAttr(rsinfo->setDesc, 2)->atttypid == JSONBOID)))
-		elog(ERROR, "_subject_rows must return (integer, text, jsonb)");
+		   TupleDescAttr(rsinfo->setDesc, 2)->atttypid == JSONBOID &&
+		   (rsinfo->setDesc->natts == 3 ||
+			TupleDescAttr(rsinfo->setDesc, 3)->atttypid == TEXTOID))))
+		elog(ERROR, "_subject_rows must return (integer, text, jsonb, text)");
 	values[0] = PG_GETARG_DATUM(2);
 
 	/*
@@ -1634,6 +1675,106 @@ fits_builtin_type(const char *s, Oid typ)
 	return ok;
 }
 
+/*
+ * One identifier of a column in _subject_params' document: {"s": its value
+ * as the column stores it, "span", "b": whether the span is bounded, "k":
+ * the key s is under (a phone-number pseudonym's, while the table's
+ * relations are pending), "o": whether the table's rows are all under the
+ * current key}.
+ */
+static void
+params_push_id(JsonbParseState **state, const char *sval, const char *span, const char *key,
+			   bool only_current)
+{
+	JsonbValue	k;
+	JsonbValue	v;
+
+	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
+	k.type = jbvString;
+	k.val.string.val = "s";
+	k.val.string.len = 1;
+	pushJsonbValue(state, WJB_KEY, &k);
+	v.type = jbvString;
+	v.val.string.val = (char *) sval;
+	v.val.string.len = strlen(sval);
+	pushJsonbValue(state, WJB_VALUE, &v);
+	k.val.string.val = "span";
+	k.val.string.len = 4;
+	pushJsonbValue(state, WJB_KEY, &k);
+	if (span == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) span;
+		v.val.string.len = strlen(span);
+	}
+	pushJsonbValue(state, WJB_VALUE, &v);
+	k.val.string.val = "b";
+	k.val.string.len = 1;
+	pushJsonbValue(state, WJB_KEY, &k);
+	if (span == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvBool;
+		v.val.boolean = strcmp(span, "{(,)}") != 0;
+	}
+	pushJsonbValue(state, WJB_VALUE, &v);
+	if (key != NULL)
+	{
+		k.val.string.val = "k";
+		k.val.string.len = 1;
+		pushJsonbValue(state, WJB_KEY, &k);
+		v.type = jbvString;
+		v.val.string.val = (char *) key;
+		v.val.string.len = strlen(key);
+		pushJsonbValue(state, WJB_VALUE, &v);
+	}
+	k.val.string.val = "o";
+	k.val.string.len = 1;
+	pushJsonbValue(state, WJB_KEY, &k);
+	v.type = jbvBool;
+	v.val.boolean = only_current;
+	pushJsonbValue(state, WJB_VALUE, &v);
+	pushJsonbValue(state, WJB_END_OBJECT, NULL);
+}
+
+/*
+ * The keys the phone-number pseudonyms of table tbl (or its partitions)
+ * are pending under (privacy_internal._rekey_keys, read in the caller's
+ * snapshot), into *keys; how many.
+ */
+static int
+subject_pending_keys(Oid tbl, char ***keys)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(tbl)};
+	MemoryContext cxt = CurrentMemoryContext;
+	int			n = 0;
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT privacy_internal._rekey_keys($1)", 1, argtypes, values);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *a = DatumGetArrayTypeP(d);
+		Datum	   *el;
+		bool	   *nulls;
+		int			i;
+
+		deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &el, &nulls, &n);
+		*keys = MemoryContextAlloc(cxt, sizeof(char *) * Max(n, 1));
+		for (i = 0; i < n; i++)
+			(*keys)[i] = MemoryContextStrdup(cxt, nulls[i] ? "" : TextDatumGetCString(el[i]));
+	}
+	SPI_finish();
+	return n;
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_params);
 
 /*
@@ -1677,6 +1818,8 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 	JsonbValue *res;
 	int			c,
 				i;
+	bool		pending;
+	char		current_fp[PGP_FINGERPRINT_LEN + 1];
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
@@ -1691,21 +1834,13 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = st;
 	}
 	/*
-	 * Phone-number pseudonyms of a searched table still under an older
-	 * key (privacy.rekey() has not converted them) would be missed or
-	 * taken for another number: fail closed (src/sql/36_rekey.sql).  The
-	 * check runs only while some relation is pending.
+	 * While a key rotation runs (some relation is pending), the tables
+	 * with relations pending hold phone-number pseudonyms under the
+	 * current key and under the pending ones (src/sql/36_rekey.sql).
 	 */
-	if (!pgp_rekey_nothing_pending())
-	{
-		Oid			ctypes[1] = {TEXTARRAYOID};
-		Datum		cvals[1] = {PG_GETARG_DATUM(0)};
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		pgp_catalog_select("SELECT privacy_internal._check_rekeyed(NULL, $1)", 1, ctypes, cvals);
-		SPI_finish();
-	}
+	pending = !pgp_rekey_nothing_pending();
+	if (pending)
+		pgp_key_current_fingerprint(current_fp);
 	kinds_a = PG_GETARG_ARRAYTYPE_P(0);
 	vals_a = PG_GETARG_ARRAYTYPE_P(1);
 	spans_a = PG_GETARG_ARRAYTYPE_P(2);
@@ -1760,6 +1895,9 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 			bool		any = false;
 			bool		has_kind = false;
 			char		keybuf[32];
+			int			npend;
+			char	  **pend = NULL;
+			bool		fpe;
 
 			if (cnulls[c])
 				continue;
@@ -1807,12 +1945,15 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 			cdomain = col_text(cv, cn, 6);
 			cmode = col_text(cv, cn, 7);
 			ctyp = cn[8] ? InvalidOid : DatumGetObjectId(cv[8]);
+			npend = 0;
+			if (pending)
+				npend = subject_pending_keys(DatumGetObjectId(cv[0]), &pend);
+			fpe = cprotect != NULL && strcmp(cprotect, "msisdn_fpe") == 0;
 
 			for (i = 0; i < nk; i++)
 			{
 				char	   *sval = NULL;
 				JsonbValue	k;
-				JsonbValue	v;
 
 				if (kind_s[i] == NULL || strcmp(kind_s[i], ckind) != 0)
 					continue;
@@ -1860,39 +2001,30 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 					pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 					any = true;
 				}
-				pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-				k.type = jbvString;
-				k.val.string.val = "s";
-				k.val.string.len = 1;
-				pushJsonbValue(&state, WJB_KEY, &k);
-				v.type = jbvString;
-				v.val.string.val = sval;
-				v.val.string.len = strlen(sval);
-				pushJsonbValue(&state, WJB_VALUE, &v);
-				k.val.string.val = "span";
-				k.val.string.len = 4;
-				pushJsonbValue(&state, WJB_KEY, &k);
-				if (span_s[i] == NULL)
-					v.type = jbvNull;
-				else
+				/*
+				 * A phone number searched in a table with relations
+				 * pending: under the current key and under each pending
+				 * one, each with its key, which the statements match with
+				 * the key of the row (privacy_internal._row_key).
+				 */
+				params_push_id(&state, sval, span_s[i], (fpe && npend > 0) ? current_fp : NULL,
+							   npend == 0);
+				if (fpe)
 				{
-					v.type = jbvString;
-					v.val.string.val = span_s[i];
-					v.val.string.len = strlen(span_s[i]);
+					int			j;
+
+					for (j = 0; j < npend; j++)
+					{
+						Datum		u;
+
+						u = DirectFunctionCall4(pgp_msisdn_under,
+												CStringGetTextDatum(pend[j]),
+												vals[i],
+												CStringGetTextDatum(cdomain ? cdomain : "default"),
+												BoolGetDatum(false));
+						params_push_id(&state, TextDatumGetCString(u), span_s[i], pend[j], false);
+					}
 				}
-				pushJsonbValue(&state, WJB_VALUE, &v);
-				k.val.string.val = "b";
-				k.val.string.len = 1;
-				pushJsonbValue(&state, WJB_KEY, &k);
-				if (span_s[i] == NULL)
-					v.type = jbvNull;
-				else
-				{
-					v.type = jbvBool;
-					v.val.boolean = strcmp(span_s[i], "{(,)}") != 0;
-				}
-				pushJsonbValue(&state, WJB_VALUE, &v);
-				pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 			}
 			if (any)
 				pushJsonbValue(&state, WJB_END_ARRAY, NULL);

@@ -148,6 +148,9 @@ check_release_tree() {
 
 CLUSTER_UP=0
 ASAN_UP=0
+# set once the summary is printed last (with the server log before it), so
+# that the end of the output says what failed
+SUMMARY_SHOWN=0
 stop_cluster() {
   if [ "$CLUSTER_UP" = 1 ]; then
     as_pg pg_ctl -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
@@ -161,7 +164,7 @@ stop_cluster() {
 cleanup() {
   local rc=$?
   stop_cluster
-  if [ "$rc" -ne 0 ] && [ -f "$WORK/server.log" ]; then
+  if [ "$rc" -ne 0 ] && [ "$SUMMARY_SHOWN" = 0 ] && [ -f "$WORK/server.log" ]; then
     echo "--- last lines of the server log ($WORK/server.log) ---" >&2
     tail -n 20 "$WORK/server.log" >&2 || true
   fi
@@ -243,7 +246,7 @@ count_regress() {
   # option) still counts as a failure.
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; tail -n 20 "$log"; fi
   PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
-  [ "$f" -eq 0 ] || FAILURES+=("$suite: see $(dirname "$log")/regression.diffs")
+  [ "$f" -eq 0 ] || FAILURES+=("$suite: $(grep -Ei '\.\.\. failed' "$log" | sed -E 's/^[^a-z0-9_]*//; s/ +\.\.\..*//' | head -n 5 | tr '\n' ' ' || true)see $(dirname "$log")/regression.diffs")
   note "$suite: $p passed, $f failed"
 }
 
@@ -328,7 +331,7 @@ run_tap() {
       p=$(grep -Ec '^ok [0-9]+' "$log" || true)
       f=$(grep -Ec '^not ok [0-9]+' "$log" || true)
       [ "$f" -gt 0 ] || f=1
-      FAILURES+=("tap $name: see $log")
+      FAILURES+=("tap $name: $(grep -E '^not ok' "$log" | head -n 3 | tr '\n' ';' || true) see $log")
       grep -E '^(not ok|#)' "$log" | head -n 30 || true
     fi
     PASSED=$((PASSED + p)); FAILED=$((FAILED + f))
@@ -485,10 +488,21 @@ do_test() {
   run_deb
   echo
   if [ ${#FAILURES[@]} -gt 0 ]; then
-    printf 'failed: %s\n' "${FAILURES[@]}"
+    # on standard error too, last, where a CI that keeps the end of it
+    # shows what failed
+    {
+      if [ -f "$WORK/server.log" ]; then
+        echo "--- last lines of the server log ($WORK/server.log) ---"
+        tail -n 20 "$WORK/server.log" || true
+        echo "---"
+      fi
+      printf 'failed: %s\n' "${FAILURES[@]}"
+    } | tee /dev/stderr
   fi
   note "make test took $((SECONDS - t0)) s"
   echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ] || echo "$PASSED passed, $FAILED failed" >&2
+  SUMMARY_SHOWN=1
   [ "$FAILED" -eq 0 ]
 }
 

@@ -138,7 +138,7 @@ BEGIN
                                                        'rekey_pending', pending));
   IF pending OPERATOR(pg_catalog.>) 0 THEN
     RAISE NOTICE '% relation(s) hold phone-number pseudonyms under the replaced key', pending
-      USING DETAIL = 'Until privacy.rekey() converts them, rows written there are pseudonymized under the replaced key, and export, erasure and restriction of the subjects they may hold refuse.',
+      USING DETAIL = 'Until privacy.rekey() converts them, rows written there are pseudonymized under the replaced key; export, erasure and restriction find their rows under either key, and privacy.reidentify_msisdn() needs the key of the row (privacy.row_key()).',
             HINT = 'Run CALL privacy.rekey() now (privacy.rekey_progress shows what is left); keep the replaced key listed in pg_privacy.key_file until it is done.';
   END IF;
   RETURN loaded;

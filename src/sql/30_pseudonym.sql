@@ -84,8 +84,15 @@ BEGIN
   -- A pseudonym of a relation privacy.rekey() has not converted is under
   -- the replaced key: decrypted under the current one it gives another,
   -- valid-looking number.  The pseudonym does not say where it comes
-  -- from, so none is read back while any is left (src/sql/36_rekey.sql).
-  PERFORM privacy_internal._check_rekeyed(NULL, ARRAY['msisdn']);
+  -- from, so none is read back while any is left (src/sql/36_rekey.sql),
+  -- but by the form that names the key of its row.
+  IF EXISTS (SELECT FROM privacy.rekey_pending) THEN
+    RAISE EXCEPTION 'cannot tell which key a phone-number pseudonym is under while a key rotation runs'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('%s relation(s) hold phone-number pseudonyms under a replaced key, which privacy.rekey() has not converted: decrypted under the current key, such a pseudonym gives another, valid-looking number.',
+                                       (SELECT pg_catalog.count(*) FROM privacy.rekey_pending)),
+            HINT = 'Name the key of the row the pseudonym comes from: privacy.reidentify_msisdn(t.col, domain, privacy.row_key(t.tableoid, t)); or run CALL privacy.rekey() first.';
+  END IF;
   result := privacy_internal._msisdn_decrypt(pseudonym, domain);
   PERFORM privacy_internal._audit('pseudonym.reidentify', NULL,
                          pg_catalog.jsonb_build_object('domain', domain, 'kind', 'msisdn',
@@ -95,6 +102,28 @@ END
 $$;
 COMMENT ON FUNCTION privacy.reidentify_msisdn(text, text) IS
   'the phone number behind a pseudonymize_msisdn pseudonym; every call is audited';
+
+-- The same under a key named by its fingerprint, one pg_privacy.key_file
+-- lists (55000 otherwise): while a key rotation runs, the key of the row
+-- the pseudonym was read from (privacy.row_key, src/sql/36_rekey.sql).
+CREATE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text, key_fingerprint text)
+  RETURNS text
+  LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  result text;
+BEGIN
+  result := privacy_internal._msisdn_under(key_fingerprint, pseudonym, domain, true);
+  PERFORM privacy_internal._audit('pseudonym.reidentify', NULL,
+                         pg_catalog.jsonb_build_object('domain', domain, 'kind', 'msisdn', 'key', key_fingerprint,
+                                                       'subject', privacy_internal._subject_ref('msisdn', result)));
+  RETURN result;
+END
+$$;
+COMMENT ON FUNCTION privacy.reidentify_msisdn(text, text, text) IS
+  'the phone number behind a phone-number pseudonym made under the listed key of that fingerprint (privacy.row_key gives a row''s); every call is audited';
 
 CREATE FUNCTION privacy.pseudonymize_email(email text, domain text DEFAULT 'default')
   RETURNS text

@@ -232,6 +232,31 @@ CREATE FUNCTION privacy_internal._msisdn_under(fingerprint text, number text, do
 COMMENT ON FUNCTION privacy_internal._msisdn_under(text, text, text, boolean) IS
   'internal: a phone number''s msisdn_fpe pseudonym under the listed key of that fingerprint (decrypt: the number a pseudonym under it stands for)';
 
+-- Which key a row's phone-number pseudonyms are under, for the subject
+-- engine (export, erasure, restriction, the link search, the replay of
+-- erasures), which matches and decrypts a stored pseudonym under the key of
+-- its row (src/rekey.c, pgp_row_key): rel the row's relation (tableoid), r
+-- the statement's whole row.  The watermark is read in the calling
+-- statement's snapshot, the same state as the rows it reads.  The
+-- statements run as the table's owner: PUBLIC may execute it
+-- (90_privileges.sql), and it answers only a role that may read rel or a
+-- table it is a partition of.
+CREATE FUNCTION privacy_internal._row_key(rel oid, r record) RETURNS text
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_row_key';
+COMMENT ON FUNCTION privacy_internal._row_key(oid, record) IS
+  'internal: the fingerprint of the key a row''s phone-number pseudonyms are under (the pending key until privacy.rekey() reaches the row)';
+
+-- The same for whoever re-identifies a number read from a row while a key
+-- rotation runs: privacy.reidentify_msisdn(t.a_number, 'default',
+-- privacy.row_key(t.tableoid, t)).  Granted to no one by default, as
+-- reidentify_msisdn.
+CREATE FUNCTION privacy.row_key(rel regclass, r record) RETURNS text
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_row_key';
+COMMENT ON FUNCTION privacy.row_key(regclass, record) IS
+  'the fingerprint of the key under which the phone-number pseudonyms of a row (its tableoid, the row) are stored: the replaced key until privacy.rekey() converts the row';
+
 -- After ALTER TABLE rel ALTER COLUMN col TYPE ... or DROP COLUMN col
 -- (called by the event trigger, src/protect.c): refused while col is the
 -- order column of rel, or of a partition of it, that privacy.rekey() has

@@ -345,6 +345,8 @@ DECLARE
   total  bigint := 0;
   tables jsonb := '{}';
   locks  text;
+  pend   text[];
+  fp     text;
 BEGIN
   norm := privacy_internal._consent_subject(kind, value, purpose);
   -- One lock order for every path that writes user tables and the audit
@@ -392,11 +394,23 @@ BEGIN
     IF r.is_protected AND r.protect IS NOT NULL THEN
       -- fail closed where protection was switched off (raw values)
       PERFORM privacy_internal._check_protection(r.tbl);
-      IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
-        PERFORM privacy_internal._check_rekeyed(r.tbl);
-      END IF;
       how := 'equal';
       match := privacy_internal._transform(norm, r.protect, r.domain, kind);
+      pend := CASE WHEN r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+                   THEN privacy_internal._rekey_keys(r.tbl) ELSE '{}' END;
+      IF pg_catalog.cardinality(pend) OPERATOR(pg_catalog.>) 0 THEN
+        -- a key rotation runs (src/sql/36_rekey.sql): the number under
+        -- each key, matched with the rows under that key only
+        n := 0;
+        FOREACH fp IN ARRAY privacy.key_fingerprint() OPERATOR(pg_catalog.||) pend LOOP
+          n := n OPERATOR(pg_catalog.+)
+               privacy_internal._consent_delete(r.tbl, r.col, 'under:' || fp,
+                                                privacy_internal._msisdn_under(fp, norm, r.domain, false));
+        END LOOP;
+        total := total OPERATOR(pg_catalog.+) n;
+        tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
+        CONTINUE;
+      END IF;
     ELSIF r.normalize IN ('msisdn', 'email') THEN
       how := r.normalize;
       match := norm;

@@ -224,7 +224,7 @@ COMMENT ON FUNCTION privacy_internal._subject_query(regclass, text, jsonb) IS
   'internal: one generated read-only query over a table and the subject''s identifiers, run as the table owner in a security-restricted operation, through a kept prepared plan';
 
 CREATE FUNCTION privacy_internal._subject_rows(tbl regclass, sql text, params jsonb)
-  RETURNS TABLE(pri integer, m text, j jsonb)
+  RETURNS TABLE(pri integer, m text, j jsonb, k text)
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_subject_rows';
 COMMENT ON FUNCTION privacy_internal._subject_rows(regclass, text, jsonb) IS
@@ -445,14 +445,22 @@ COMMENT ON VIEW privacy.missing_indexes IS
 ------------------------------------------------------------------------
 
 -- The SQL condition that a row (alias t) holds the identifier of a record
--- f(s text, span tstzmultirange, b boolean) in column c: f.s is the value as
--- the column stores it (prepared by _subject_params); for a bounded span
--- (f.b) the row's validity or event time must fall in it.
+-- f(s text, span tstzmultirange, b boolean, k text, o boolean) in column c:
+-- f.s is the value as the column stores it (prepared by _subject_params);
+-- for a bounded span (f.b) the row's validity or event time must fall in
+-- it.  A phone-number pseudonym is matched under the key of its row: while
+-- a key rotation runs, the table's rows are under the current key or a
+-- pending one, and f holds the number under each (f.k the key; f.o when
+-- every row of the table is under the current one).  So a row under the
+-- old key whose pseudonym equals another number's under the new key is
+-- never taken for that number's.
 CREATE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_column, dc text)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
   SELECT CASE
+           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+             pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s AND (f.o OR privacy_internal._row_key(t.tableoid, t) OPERATOR(pg_catalog.=) f.k)', c.col)
            WHEN c.protect IS NOT NULL THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
            WHEN c.mode IN ('msisdn', 'email') THEN
              pg_catalog.format('privacy.lookup_value(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
@@ -498,6 +506,19 @@ AS $$
   SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN c.domain END
 $$;
 
+-- The key under which a stored pseudonym of column c of row t is to be
+-- decrypted: NULL for the current key (every row of the table under it:
+-- f.o; or nothing to decrypt), else the key of the row
+-- (privacy_internal._row_key) while a key rotation runs.
+CREATE FUNCTION privacy_internal._subject_row_key_expr(c privacy_internal._subject_column)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t) END'
+              ELSE 'NULL::pg_catalog.text' END
+$$;
+
 -- The period for which an identifier found in column c of row t is the
 -- subject's.
 CREATE FUNCTION privacy_internal._subject_span_expr(c privacy_internal._subject_column)
@@ -539,7 +560,7 @@ CREATE FUNCTION privacy_internal._subject_params(kinds text[], vals text[], span
 -- nothing but its argument, so the table owners the statements run as may
 -- execute it (granted to PUBLIC in 90_privileges.sql).
 CREATE FUNCTION privacy_internal._subject_ids(params jsonb, key text)
-  RETURNS TABLE(s text, span tstzmultirange, b boolean)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean, k text, o boolean)
   LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
   AS 'MODULE_PATHNAME', 'pgp_subject_ids';
 
@@ -568,7 +589,7 @@ $$;
 -- event time that lie outside it.  (Not for the others: an open period
 -- also takes rows without an event time.)
 CREATE FUNCTION privacy_internal._subject_ids_span(params jsonb, key text, bounded boolean)
-  RETURNS TABLE(s text, span tstzmultirange, b boolean, lo timestamptz, hi timestamptz)
+  RETURNS TABLE(s text, span tstzmultirange, b boolean, lo timestamptz, hi timestamptz, k text, o boolean)
   LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE ROWS 4
   AS 'MODULE_PATHNAME', 'pgp_subject_ids_span';
 
@@ -592,7 +613,8 @@ AS $$
           UNION ALL
           SELECT 2, CASE WHEN p.partitioned
                          THEN '(SELECT $2::pg_catalog.text AS s, $3::pg_catalog.tstzmultirange AS span, true AS b,'
-                              ' $4::pg_catalog.timestamptz AS lo, $5::pg_catalog.timestamptz AS hi) f'
+                              ' $4::pg_catalog.timestamptz AS lo, $5::pg_catalog.timestamptz AS hi,'
+                              ' $6::pg_catalog.text AS k, $7::pg_catalog.bool AS o) f'
                          ELSE pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f',
                                                 c.tbl::oid::text || '.' || c.attnum::text) END,
                  privacy_internal._subject_match(c, dc)
@@ -716,7 +738,8 @@ $$;
 -- "table|key|query".  The engine runs, per table and round, the union of
 -- the queries of the columns that have identifiers, as the table's owner.
 -- Each gives what the owner can compute: an msisdn_fpe column's stored
--- pseudonym comes with its domain (d), and the engine decrypts it.
+-- pseudonym comes with its domain (d) and, while a key rotation runs, the
+-- key of its row (r), and the engine decrypts it under that key.
 CREATE FUNCTION privacy_internal._subject_link_sql(dc text)
   RETURNS text[]
   LANGUAGE plpgsql STABLE
@@ -738,12 +761,13 @@ BEGIN
               ORDER BY sc.attnum LOOP
       link_sql := link_sql OPERATOR(pg_catalog.||)
         (t.tbl::oid::text || '|' || c.tbl::oid::text || '.' || c.attnum::text || '|' ||
-         pg_catalog.format('SELECT x.k, x.v, x.s, x.d FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d) WHERE x.v IS NOT NULL',
+         pg_catalog.format('SELECT x.k, x.v, x.s, x.d, x.r FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d, r) WHERE x.v IS NOT NULL',
            privacy_internal._subject_from(c, dc),
-           (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text)', l.kind,
+           (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text, %s)', l.kind,
                                                            privacy_internal._subject_value_expr(l, dc),
                                                            privacy_internal._subject_span_expr(l),
-                                                           privacy_internal._subject_decrypt_domain(l)), ', ' ORDER BY l.attnum)
+                                                           privacy_internal._subject_decrypt_domain(l),
+                                                           privacy_internal._subject_row_key_expr(l)), ', ' ORDER BY l.attnum)
               FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
              WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links)));
     END LOOP;

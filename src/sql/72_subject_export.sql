@@ -38,7 +38,10 @@ BEGIN
              FROM privacy.registered_column rc WHERE rc.tbl OPERATOR(pg_catalog.=) _subject_row_json.tbl
             ORDER BY rc.attnum LOOP
     IF r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
-      clear := pg_catalog.format('privacy_internal._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %L, %L)', r.col, r.domain);
+      -- under the key of its row (x.k) while a key rotation runs
+      clear := pg_catalog.format('CASE WHEN x.k IS NULL THEN privacy_internal._msisdn_decrypt(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L)'
+                                 ' ELSE privacy_internal._msisdn_under(x.k, x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, true) END',
+                                 r.col, r.domain);
       clear_text := clear;
     ELSE
       clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
@@ -100,6 +103,13 @@ DECLARE
   -- a row is its relation and ctid; on Citus, where each shard's OID is
   -- its node's own (shards on two nodes may share one), its shard's name
   rid      text;
+  -- the key of the row's phone-number pseudonyms while a key rotation
+  -- runs (NULL: the current key), which shows them decrypted
+  rkey     text := CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+                                      WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
+                                        AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+                        THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t) END'
+                        ELSE 'NULL::pg_catalog.text' END;
 BEGIN
   -- two entries (no separator that a column name could hold), used only
   -- together
@@ -140,14 +150,14 @@ BEGIN
       own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
-          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s', rid, f);
+          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j, %s AS k FROM %s', rid, rkey, f);
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
     ELSE
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
-          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j FROM %s',
-                            c.col, rid, f);
+          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j, %s AS k FROM %s',
+                            c.col, rid, rkey, f);
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
       whens := whens OPERATOR(pg_catalog.||)
@@ -155,7 +165,7 @@ BEGIN
     END IF;
   END LOOP;
   IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
-    q := 'SELECT u.pri, u.m, u.j FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
+    q := 'SELECT u.pri, u.m, u.j, u.k FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j, u.k FROM ('
          || pg_catalog.array_to_string(branches, ' UNION ALL ')
          || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d';
     shown := 'CASE WHEN x.pri OPERATOR(pg_catalog.=) 0 THEN ' || COALESCE(own_json, 'NULL::pg_catalog.jsonb') || ' '
@@ -168,7 +178,7 @@ BEGIN
   -- branch is one more scan of each partition to set up.
   PERFORM privacy_internal._subject_cache_put('rowsb:' || key,
     CASE WHEN pg_catalog.cardinality(bounded) OPERATOR(pg_catalog.>) 0
-         THEN 'SELECT u.pri, u.m, u.j FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j FROM ('
+         THEN 'SELECT u.pri, u.m, u.j, u.k FROM (SELECT DISTINCT ON (u.o, u.d) u.pri, u.m, u.o, u.d, u.j, u.k FROM ('
               || pg_catalog.array_to_string(bounded, ' UNION ALL ')
               || ') u ORDER BY u.o, u.d, u.pri) u ORDER BY u.pri, u.o, u.d'
          ELSE '' END);

@@ -571,17 +571,20 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(wanted) w
                                WHERE pg_catalog.split_part(w, ':', 1) OPERATOR(pg_catalog.=) c.kind);
     dom := privacy_internal._subject_decrypt_domain(c);
-    -- stored numbers read back under the current key only
-    IF dom IS NOT NULL THEN
-      PERFORM privacy_internal._check_rekeyed(c.tbl);
-    END IF;
-    q := pg_catalog.format('SELECT 0, NULL::pg_catalog.text, pg_catalog.to_jsonb(x.v) FROM (SELECT DISTINCT %s AS v FROM %s t) x WHERE x.v IS NOT NULL',
-                           privacy_internal._subject_value_expr(c, dc), c.tbl);
+    -- stored numbers read back under the key of their row (k, while a key
+    -- rotation runs: src/sql/36_rekey.sql)
+    q := pg_catalog.format('SELECT 0, NULL::pg_catalog.text, pg_catalog.to_jsonb(x.v), x.k FROM (SELECT DISTINCT %s AS v, %s AS k FROM %s t) x WHERE x.v IS NOT NULL',
+                           privacy_internal._subject_value_expr(c, dc),
+                           CASE WHEN dom IS NOT NULL
+                                     AND pg_catalog.cardinality(privacy_internal._rekey_keys(c.tbl)) OPERATOR(pg_catalog.>) 0
+                                THEN 'privacy_internal._row_key(t.tableoid, t)' ELSE 'NULL::pg_catalog.text' END,
+                           c.tbl);
     known := known OPERATOR(pg_catalog.||) COALESCE((
       SELECT pg_catalog.jsonb_object_agg(m.key, m.v)
         FROM (SELECT DISTINCT ON (y.key) y.key, y.v
                 FROM (SELECT c.kind || ':' || privacy_internal._audit_ref_under(kf.fp, 'ledger:' || c.kind, z.v) AS key, z.v
                         FROM (SELECT CASE WHEN dom IS NULL THEN r.j OPERATOR(pg_catalog.#>>) '{}'
+                                          WHEN r.k IS NOT NULL THEN privacy_internal._msisdn_under(r.k, r.j OPERATOR(pg_catalog.#>>) '{}', dom, true)
                                           ELSE privacy_internal._msisdn_decrypt(r.j OPERATOR(pg_catalog.#>>) '{}', dom) END AS v
                                 FROM privacy_internal._subject_rows(c.tbl, q, '{}'::jsonb) r) z,
                              pg_catalog.unnest(ekeys) kf(fp)

@@ -34,7 +34,8 @@ GRANT USAGE ON SCHEMA privacy TO PUBLIC;
 -- name a helper while running as a role that is not the extension owner;
 -- what each helper allows is still its own EXECUTE grant:
 --   * statements pg_privacy generates and runs as a table's owner (the
---     subject statements) call _subject_ids and _subject_ids_span by name;
+--     subject statements) call _subject_ids, _subject_ids_span and
+--     _row_key by name;
 --   * the views protected_tables and catalog_problems, read by anyone
 --     granted them, call the enforcement checks by name;
 --   * run_purge, a procedure running as its caller, calls its steps
@@ -72,7 +73,9 @@ GRANT EXECUTE ON FUNCTION privacy.k_anonymity(regclass, name[], integer) TO PUBL
 -- Not granted to PUBLIC, each for its reason:
 --   * the keyed functions (pseudonymize*, key_fingerprint): whoever can
 --     call them can test guesses against pseudonyms; reidentify_msisdn
---     stays with the extension owner unless granted;
+--     (and row_key, which names the key to re-identify a row's number
+--     under during a key rotation) stays with the extension owner unless
+--     granted;
 --   * the consent register: has_consent reveals whether a person
 --     consented, grant_consent/withdraw_consent write the proof,
 --     consent_history and consent_receipt disclose it,
@@ -128,3 +131,6 @@ GRANT EXECUTE ON FUNCTION privacy_internal._subject_key(text, text, text) TO PUB
 -- key, no data), executed by the table owners the statements run as.
 GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids(jsonb, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION privacy_internal._subject_ids_span(jsonb, text, boolean) TO PUBLIC;
+-- The key a row's pseudonyms are under during a key rotation, called by
+-- the same statements; it answers only a role that may read the relation.
+GRANT EXECUTE ON FUNCTION privacy_internal._row_key(oid, record) TO PUBLIC;

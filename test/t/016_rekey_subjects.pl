@@ -1,0 +1,240 @@
+# The rights of data subjects while a key rotation runs.  A relation that
+# privacy.rekey() has converted in part holds phone-number pseudonyms under
+# the new key (up to the watermark) and under the replaced one (past it):
+# the same stored value can stand for two numbers, one under each key.
+# Export, erasure, restriction, the consent cascade, the link search and
+# the replay of erasures match and decrypt each stored number under the
+# key of its row, read in the snapshot of the statement that reads the
+# row: never another person's row, none missed.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $dir = PostgreSQL::Test::Utils::tempdir();
+
+sub key_file
+{
+	my ($name) = @_;
+	my $f = "$dir/$name.key";
+	open(my $fh, '>', $f) or die;
+	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
+	close($fh);
+	chmod(0600, $f);
+	return $f;
+}
+my $key_a = key_file('a');
+my $key_b = key_file('b');
+my $ledger = "$dir/erasures.ledger";
+
+my $node = PostgreSQL::Test::Cluster->new('rekey_subjects');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+pg_privacy.key_file = '$key_a'
+pg_privacy.erasure_ledger_file = '$ledger'
+});
+$node->start;
+
+sub set_keys
+{
+	my ($value) = @_;
+	$node->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	$node->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
+	  or die "the key setting was not reloaded";
+}
+
+# (sqlstate, stderr) of a statement expected to fail
+sub fails
+{
+	my ($sql, $db) = @_;
+	my ($ret, $out, $err) = $node->psql($db // 'postgres', $sql, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
+	return ($state // "rc=$ret", $err);
+}
+
+# Subscriptions tie a customer to a number; calls name the caller (owner)
+# and the called (a mention).  Each of the 400 numbers makes 5 calls, at
+# ids n, n+400, n+800, n+1200, n+1600.
+$node->safe_psql('postgres', q{
+CREATE EXTENSION pg_privacy;
+SELECT privacy.define_purpose('billing', 'contract');
+CREATE SCHEMA app;
+CREATE TABLE app.subs (id bigint PRIMARY KEY, customer text NOT NULL, msisdn text);
+CREATE TABLE app.calls (id bigint PRIMARY KEY, a text, b text);
+SELECT privacy.register_table(t, 'billing') FROM unnest('{app.subs,app.calls}'::regclass[]) t;
+SELECT privacy.register_column('app.subs', 'customer', 'customer_number', identifies => 'customer');
+SELECT privacy.register_column('app.subs', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('app.calls', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('app.calls', 'b', 'phone', identifies => 'msisdn', link => 'mention', protect => 'msisdn_fpe');
+SELECT privacy.protect(t) FROM unnest('{app.subs,app.calls}'::regclass[]) t;
+INSERT INTO app.subs SELECT g, 'C' || g, '+4520' || lpad(g::text, 6, '0') FROM generate_series(1, 400) g;
+INSERT INTO app.calls SELECT g, '+4520' || lpad(((g - 1) % 400 + 1)::text, 6, '0'), '+4530' || lpad(g::text, 6, '0')
+  FROM generate_series(1, 2000) g;
+CREATE ROLE analyst LOGIN;});
+my $fp_a = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
+
+set_keys("$key_b,$key_a");
+my ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
+is($ret, 0, 'the key change to B is accepted') or diag($err);
+like($err, qr/export, erasure and restriction find their rows under either key/,
+	'accept_key_change says the subjects are found during the rotation');
+my $fp_b = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
+
+# Before any batch every row is under A.
+my $export_ids = q{SELECT COALESCE(string_agg(t->>'table' || ':' || (r->>'id') || '=' || COALESCE(r->>'a', r->>'msisdn'), ','
+                                   ORDER BY t->>'table', (r->>'id')::bigint), '')
+  FROM jsonb_array_elements(privacy.export_subject('KIND', 'NUM')->'tables') t, jsonb_array_elements(t->'rows') r};
+sub export_of
+{
+	my ($kind, $value, $db) = @_;
+	return $node->safe_psql($db // 'postgres', $export_ids =~ s/KIND/$kind/r =~ s/NUM/$value/r);
+}
+my $s = '+4520000007';
+my $s_rows = join(',', map { "app.calls:$_=$s" } (7, 407, 807, 1207, 1607)) . ",app.subs:7=$s";
+is(export_of('msisdn', $s), $s_rows, 'before any batch (every row under A) the export finds the subscriber');
+
+# One batch of each table: subs up to id 200, calls up to id 1000 under B.
+is($node->safe_psql('postgres', q{SELECT string_agg(x.rows::text, ',') FROM (
+  SELECT (privacy_internal._rekey_rel('app.subs', 1000, 200)).rows
+  UNION ALL SELECT (privacy_internal._rekey_rel('app.calls', 1000, 1000)).rows) x}), '200,1000', 'one batch of each table');
+
+# Numbers whose pseudonyms collide across the two keys: X past the
+# watermark (under A) is stored as S is under B; Y below it (under B) is
+# stored as S is under A.  Z, a subscription past the watermark, is stored
+# as number 100's subscription below it.
+my ($x, $y, $z) = split /\|/, $node->safe_psql('postgres', qq{SELECT
+  privacy_internal._msisdn_under('$fp_a', privacy_internal._msisdn_under('$fp_b', '$s', 'default', false), 'default', true),
+  privacy_internal._msisdn_under('$fp_b', privacy_internal._msisdn_under('$fp_a', '$s', 'default', false), 'default', true),
+  privacy_internal._msisdn_under('$fp_a', privacy_internal._msisdn_under('$fp_b', '+4520000100', 'default', false), 'default', true)});
+$node->safe_psql('postgres', qq{
+INSERT INTO app.calls VALUES (2500, '$x', NULL), (-1, '$y', NULL), (2600, '$z', NULL);
+INSERT INTO app.subs VALUES (450, 'CX', '$z');});
+is($node->safe_psql('postgres', q{SELECT (SELECT a FROM app.calls WHERE id = 2500) = (SELECT a FROM app.calls WHERE id = 7)
+  AND (SELECT a FROM app.calls WHERE id = -1) = (SELECT a FROM app.calls WHERE id = 1207)
+  AND (SELECT msisdn FROM app.subs WHERE id = 450) = (SELECT msisdn FROM app.subs WHERE id = 100)}), 't',
+	'the same stored values stand for different numbers on the two sides of the watermarks');
+
+# --- Export ------------------------------------------------------------------
+is(export_of('msisdn', $s), $s_rows, 'the export of S finds her rows on both sides, and no row of X or Y');
+is(export_of('msisdn', $x), "app.calls:2500=$x", 'the export of X finds only his row (stored as S\'s are under B)');
+is(export_of('msisdn', $y), "app.calls:-1=$y", 'the export of Y finds only his row (stored as S\'s are under A)');
+is(export_of('msisdn', '+4530001607'), '', '(a mention is not an own row)');
+is($node->safe_psql('postgres', q{SELECT string_agg((r->>'id') || '=' || (r->>'b'), ',')
+  FROM jsonb_array_elements(privacy.export_subject('msisdn', '+4530001607')->'tables') t, jsonb_array_elements(t->'mentions') r}),
+	'1607=+4530001607', 'a called number past the watermark is found among the mentions, read back under A');
+# The link search: a customer's subscription gives her number, read back
+# under the key of its row, which leads to her calls.
+is(export_of('customer', 'C7'), $s_rows, 'the export of customer C7 (subscription under B) reaches her calls');
+is(export_of('customer', 'C300'), join(',', map { "app.calls:$_=+4520000300" } (300, 700, 1100, 1500, 1900)) . ',app.subs:300=+4520000300',
+	'the export of customer C300 (subscription under A) reaches hers');
+is(export_of('customer', 'CX'), "app.calls:2600=$z,app.subs:450=$z",
+	'the export of customer CX reaches Z\'s call only, not those of the number stored alike under B');
+is(export_of('customer', 'C100'), join(',', map { "app.calls:$_=+4520000100" } (100, 500, 900, 1300, 1700)) . ',app.subs:100=+4520000100',
+	'and customer C100 hers only');
+# The streamed export reads the same rows.
+is($node->safe_psql('postgres', qq{SELECT string_agg(r->>'id', ',' ORDER BY (r->>'id')::bigint)
+  FROM privacy.export_subject_chunks('msisdn', '$s', 2) c, jsonb_array_elements(c.data) r
+ WHERE c.table_name = 'app.calls'::regclass AND c.section = 'rows'}),
+	'7,407,807,1207,1607', 'the streamed export finds the same rows');
+
+# --- A REPEATABLE READ reader and a batch --------------------------------
+# A reader whose snapshot predates a batch sees the rows as they were and
+# the watermark as it was: each row under the key it had then.
+my $reader = $node->background_psql('postgres');
+$reader->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$reader->query_safe('SELECT count(*) FROM app.calls');
+is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.calls', 1000, 700)).rows}), '700',
+	'a batch converts calls 1001 to 1700 meanwhile');
+is($reader->query_safe($export_ids =~ s/KIND/msisdn/r =~ s/NUM/$s/r), $s_rows,
+	'the reader\'s export, in its older snapshot, finds the same rows');
+is($reader->query_safe($export_ids =~ s/KIND/msisdn/r =~ s/NUM/$x/r), "app.calls:2500=$x", '(and X\'s only)');
+$reader->query_safe('COMMIT');
+$reader->quit;
+is(export_of('msisdn', $s), $s_rows, 'after the batch too');
+is(export_of('msisdn', $y), "app.calls:-1=$y", '(and Y\'s only)');
+
+# --- Restriction ---------------------------------------------------------------
+# A customer restricted through her subscription under A: her number is
+# restricted too, and the update of her call past the watermark refused.
+$node->safe_psql('postgres', q{SELECT privacy.restrict_subject('customer', 'C300', 'accuracy contested')});
+is($node->safe_psql('postgres', q{SELECT privacy.is_restricted('msisdn', '+4520000300')}), 't',
+	'restricting customer C300 restricts her number, read back under A');
+my ($st, $e) = fails(q{UPDATE app.calls SET b = NULL WHERE id = 1900});
+is($st, '55000', 'an update of her call past the watermark is refused');
+($st, $e) = fails(q{UPDATE app.calls SET b = NULL WHERE id = 300});
+is($st, '55000', 'and below it');
+$node->safe_psql('postgres', q{SELECT privacy.unrestrict_subject('customer', 'C300')});
+
+# --- The consent cascade ---------------------------------------------------------
+$node->safe_psql('postgres', qq{
+SELECT privacy.define_purpose('marketing', 'consent', requires_consent => true);
+SELECT privacy.grant_consent('msisdn', n, 'marketing') FROM unnest(ARRAY['$s', '$x', '$y']) n;
+SELECT privacy.require_consent('app.calls', 'a', 'marketing', on_withdraw => 'delete');
+SELECT privacy.withdraw_consent('msisdn', '$s', 'marketing');});
+is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 7, 407, 807, 1207, 1607, 2500)}),
+	'-1,2500', 'withdrawing S\'s consent deletes her calls on both sides, not X\'s or Y\'s stored alike');
+$node->safe_psql('postgres', q{SELECT privacy.unrequire_consent('app.calls', 'a', 'marketing')});
+
+# --- Erasure, a dump taken before it, and the replay -----------------------------
+$node->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/before.dump", '-d', $node->connstr('postgres') ],
+	'a dump halfway through the rotation, before the erasure');
+is($node->safe_psql('postgres', qq{SELECT string_agg(table_name || ':' || action || ':' || rows, ',' ORDER BY table_name::text)
+  FROM privacy.erase_subject('msisdn', '$x')}), 'app.calls:delete:1,privacy.consent_event:pseudonymize:1',
+	'the erasure of X deletes his one row (and pseudonymizes his consent events)');
+is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 2500, 2600)}),
+	'-1,2600', '(Y\'s and Z\'s stay)');
+is($node->safe_psql('postgres', q{SELECT string_agg(table_name || ':' || action || ':' || rows, ',' ORDER BY table_name::text)
+  FROM privacy.erase_subject('customer', 'CX')}), 'app.calls:delete:1,app.subs:delete:1', 'the erasure of customer CX');
+is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.subs WHERE id IN (100, 450)})
+	. ' ' . $node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (100, 500, 2600)}),
+	'100 100,500', 'deletes her subscription and Z\'s call, not number 100\'s stored alike');
+
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--single-transaction', '--exit-on-error', '-d', $node->connstr('restored'), "$dir/before.dump" ],
+	'the dump restores');
+is($node->safe_psql('restored', q{SELECT count(*) FROM privacy.rekey_pending WHERE watermark IS NOT NULL}), '2',
+	'(halfway, as it was dumped)');
+is($node->safe_psql('restored', q{SELECT string_agg(seq || ':' || result, ',' ORDER BY seq) FROM privacy.replay_erasures()}),
+	'1:erased again,2:erased again', 'replay_erasures erases X and customer CX again');
+is($node->safe_psql('restored', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 8, 100, 2500, 2600)})
+	. ' ' . $node->safe_psql('restored', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.subs WHERE id IN (100, 450)}),
+	'-1,8,100 100', 'only their rows are gone from the restored database');
+$node->safe_psql('postgres', 'DROP DATABASE restored');
+
+# --- Who may ask a row's key ---------------------------------------------------
+$node->safe_psql('postgres', q{GRANT USAGE ON SCHEMA app TO analyst});
+($st, $e) = fails(q{SET ROLE analyst; SELECT privacy_internal._row_key(c.tableoid, c) FROM app.calls c LIMIT 1});
+is($st, '42501', 'a role that cannot read the table cannot read it through _row_key either');
+($st, $e) = fails(q{SET ROLE analyst; SELECT privacy_internal._row_key('app.calls'::regclass, ROW(1500::bigint, 'x', 'y'))});
+is($st, '42501', 'nor ask on which side of the watermark a value lies');
+$node->safe_psql('postgres', q{GRANT SELECT ON app.calls TO analyst});
+is($node->safe_psql('postgres', q{SET ROLE analyst; SELECT string_agg(DISTINCT privacy_internal._row_key(c.tableoid, c), ',')
+  FROM app.calls c WHERE c.id IN (5, 1500)}), $fp_b, 'one who may read it gets the key of each row');
+is($node->safe_psql('postgres', q{SET ROLE analyst; SELECT privacy_internal._row_key(c.tableoid, c) FROM app.calls c WHERE c.id = 2000}),
+	$fp_a, '(A past the watermark)');
+
+# --- Re-identification -----------------------------------------------------------
+($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(a) FROM app.calls WHERE id = 2000});
+is($st, '55000', 'reidentify_msisdn without a key refuses while a rotation runs');
+like($e, qr/privacy\.row_key\(t\.tableoid, t\)/, '(and says how to name the row\'s key)');
+is($node->safe_psql('postgres', q{SELECT string_agg(c.id || '=' || privacy.reidentify_msisdn(c.a, 'default', privacy.row_key(c.tableoid, c)), ',' ORDER BY c.id)
+  FROM app.calls c WHERE c.id IN (-1, 8, 2000)}), "-1=$y,8=+4520000008,2000=+4520000400",
+	'reidentify_msisdn under the key of each row gives each number, on both sides of the watermark');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE event = 'pseudonym.reidentify' AND detail ? 'key'}), '3',
+	'(each call audited with the key)');
+($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(a, 'default', 'pgp1:0000000000000000') FROM app.calls WHERE id = 2000});
+is($st, '55000', 'a key not listed is refused');
+
+# --- The rotation finished -------------------------------------------------------
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+is($ret, 0, 'the rotation finishes') or diag($err);
+is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_pending'), '0', '(nothing pending)');
+is(export_of('msisdn', $y), "app.calls:-1=$y", 'Y\'s row under B as it was');
+is(export_of('customer', 'C100'), join(',', map { "app.calls:$_=+4520000100" } (100, 500, 900, 1300, 1700)) . ',app.subs:100=+4520000100',
+	'customer C100\'s rows under B as they were');
+
+done_testing();
