@@ -221,7 +221,7 @@ BEGIN
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.format('%s relation(s) hold phone-number pseudonyms under a replaced key, which privacy.rekey() has not converted: decrypted under the current key, such a pseudonym gives another, valid-looking number.',
                                        (SELECT pg_catalog.count(*) FROM privacy.rekey_pending)),
-            HINT = 'Name the key of the row the pseudonym comes from: privacy.reidentify_msisdn(t.col, domain, privacy.row_key(t.tableoid, t)); or run CALL privacy.rekey() first.';
+            HINT = 'Name the key of the row the pseudonym comes from: privacy.reidentify_msisdn(t.col, domain, privacy.row_key(t.tableoid, t.*)); or run CALL privacy.rekey() first.';
   END IF;
   result := privacy_internal._msisdn_decrypt(pseudonym, domain);
   PERFORM privacy_internal._audit('pseudonym.reidentify', NULL,
@@ -1177,6 +1177,26 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION privacy_internal._purge_error(sqlstate text, message text) RETURNS jsonb
+  LANGUAGE plpgsql IMMUTABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  m text := COALESCE(message, '');
+BEGIN
+  m := pg_catalog.regexp_replace(m, $r$'[^']*'$r$, $r$'...'$r$, 'g');
+  m := pg_catalog.regexp_replace(m, $r$[^[:space:]"']*@[^[:space:]"']*$r$, '...', 'g');
+  -- numbers, not the digits inside a word or a key's fingerprint
+  -- (pgp1:<16 hex digits>, which the key errors name)
+  m := pg_catalog.regexp_replace(m, '(^|[^0-9A-Za-z_])(?<!pgp[0-9]:)\+?[0-9][0-9 ().-]{4,}[0-9](?![0-9A-Za-z_])', '\1...', 'g');
+  -- data and integrity errors, and errors a trigger raised, quote values
+  IF pg_catalog.left(sqlstate, 2) IN ('22', '23', 'P0') THEN
+    m := pg_catalog.regexp_replace(m, '"[^"]*"', '"..."', 'g');
+  END IF;
+  RETURN pg_catalog.jsonb_build_object('sqlstate', sqlstate, 'message', pg_catalog.left(m, 300));
+END
+$$;
+
 CREATE FUNCTION privacy_internal._subject_rows(tbl regclass, sql text, params jsonb)
   RETURNS TABLE(pri integer, m text, j jsonb, k text)
   LANGUAGE c STABLE STRICT
@@ -1191,7 +1211,7 @@ CREATE OR REPLACE FUNCTION privacy_internal._subject_match(c privacy_internal._s
 AS $$
   SELECT CASE
            WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
-             pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s AND (f.o OR privacy_internal._row_key(t.tableoid, t) OPERATOR(pg_catalog.=) f.k)', c.col)
+             pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s AND (f.o OR privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) f.k)', c.col)
            WHEN c.protect IS NOT NULL THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
            WHEN c.mode IN ('msisdn', 'email') THEN
              pg_catalog.format('privacy.lookup_value(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
@@ -1217,7 +1237,7 @@ CREATE FUNCTION privacy_internal._subject_row_key_expr(c privacy_internal._subje
   LANGUAGE sql STABLE
 AS $$
   SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
-              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t) END'
+              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
               ELSE 'NULL::pg_catalog.text' END
 $$;
 
@@ -1377,7 +1397,7 @@ DECLARE
   rkey     text := CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                                       WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
                                         AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
-                        THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t) END'
+                        THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
                         ELSE 'NULL::pg_catalog.text' END;
 BEGIN
   -- two entries (no separator that a column name could hold), used only
@@ -1419,13 +1439,13 @@ BEGIN
       own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
-          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j, %s AS k FROM %s', rid, rkey, f);
+          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t.*) AS j, %s AS k FROM %s', rid, rkey, f);
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
     ELSE
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
-          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j, %s AS k FROM %s',
+          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t.*) AS j, %s AS k FROM %s',
                             c.col, rid, rkey, f);
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
@@ -1654,7 +1674,7 @@ BEGIN
                            privacy_internal._subject_value_expr(c, dc),
                            CASE WHEN dom IS NOT NULL
                                      AND pg_catalog.cardinality(privacy_internal._rekey_keys(c.tbl)) OPERATOR(pg_catalog.>) 0
-                                THEN 'privacy_internal._row_key(t.tableoid, t)' ELSE 'NULL::pg_catalog.text' END,
+                                THEN 'privacy_internal._row_key(t.tableoid, t.*)' ELSE 'NULL::pg_catalog.text' END,
                            c.tbl);
     known := known OPERATOR(pg_catalog.||) COALESCE((
       SELECT pg_catalog.jsonb_object_agg(m.key, m.v)

@@ -1362,7 +1362,7 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 			if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || *p == ':'))
 				elog(ERROR, "invalid match \"%s\"", how);
 		appendStringInfo(&sql, "t.%s::pg_catalog.text OPERATOR(pg_catalog.=) $1"
-						 " AND privacy_internal._row_key(t.tableoid, t) OPERATOR(pg_catalog.=) %s",
+						 " AND privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) %s",
 						 qcol, quote_literal_cstr(fp));
 	}
 	else if (strcmp(how, "msisdn") == 0 || strcmp(how, "email") == 0)

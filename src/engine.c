@@ -941,7 +941,13 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 						qcitus[nq] = citus;
 						qtbl[nq] = links[l].tbl;
 						initStringInfo(&qs[nq]);
-						appendStringInfoString(&qs[nq], "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d, z.r)) FROM (");
+						/*
+						 * the key of the row (r) since 0.17.0: an older
+						 * version's queries give the first four
+						 */
+						appendStringInfoString(&qs[nq], strstr(links[lnext].sql, "x(k, v, s, d, r)") != NULL
+											   ? "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d, z.r)) FROM ("
+											   : "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM (");
 						nq++;
 					}
 					else

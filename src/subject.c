@@ -453,8 +453,9 @@ static void
 subject_ids_put(void *arg, Datum *values, bool *nulls)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+	int			natts = rsinfo->setDesc->natts;
 
-	if (rsinfo->setDesc->natts == 5)
+	if (natts == 5 && TupleDescAttr(rsinfo->setDesc, 4)->atttypid == BOOLOID)
 	{
 		/* _subject_ids: (s, span, b, k, o) */
 		Datum		v[5] = {values[0], values[1], values[2], values[5], values[6]};
@@ -463,6 +464,10 @@ subject_ids_put(void *arg, Datum *values, bool *nulls)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
 	else
+		/*
+		 * _subject_ids_span: (s, span, b, lo, hi, k, o); as declared before
+		 * 0.17.0, the first 3 or 5 of them
+		 */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -479,7 +484,9 @@ subject_ids_rows(FunctionCallInfo fcinfo, bool spans, bool want_bounded)
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		return;
-	if (rsinfo->setDesc->natts != (spans ? 7 : 5))
+	/* (as declared before 0.17.0: without k and o) */
+	if (spans ? (rsinfo->setDesc->natts != 7 && rsinfo->setDesc->natts != 5)
+		: (rsinfo->setDesc->natts != 5 && rsinfo->setDesc->natts != 3))
 		elog(ERROR, "_subject_ids returns an unexpected row type");
 	key = PG_GETARG_TEXT_PP(1);
 	subject_ids_walk(PG_GETARG_JSONB_P(0), VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),

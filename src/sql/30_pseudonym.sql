@@ -91,7 +91,7 @@ BEGIN
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.format('%s relation(s) hold phone-number pseudonyms under a replaced key, which privacy.rekey() has not converted: decrypted under the current key, such a pseudonym gives another, valid-looking number.',
                                        (SELECT pg_catalog.count(*) FROM privacy.rekey_pending)),
-            HINT = 'Name the key of the row the pseudonym comes from: privacy.reidentify_msisdn(t.col, domain, privacy.row_key(t.tableoid, t)); or run CALL privacy.rekey() first.';
+            HINT = 'Name the key of the row the pseudonym comes from: privacy.reidentify_msisdn(t.col, domain, privacy.row_key(t.tableoid, t.*)); or run CALL privacy.rekey() first.';
   END IF;
   result := privacy_internal._msisdn_decrypt(pseudonym, domain);
   PERFORM privacy_internal._audit('pseudonym.reidentify', NULL,

@@ -249,7 +249,7 @@ COMMENT ON FUNCTION privacy_internal._row_key(oid, record) IS
 
 -- The same for whoever re-identifies a number read from a row while a key
 -- rotation runs: privacy.reidentify_msisdn(t.a_number, 'default',
--- privacy.row_key(t.tableoid, t)).  Granted to no one by default, as
+-- privacy.row_key(t.tableoid, t.*)).  Granted to no one by default, as
 -- reidentify_msisdn.
 CREATE FUNCTION privacy.row_key(rel regclass, r record) RETURNS text
   LANGUAGE c STABLE

@@ -460,7 +460,7 @@ CREATE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_colu
 AS $$
   SELECT CASE
            WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
-             pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s AND (f.o OR privacy_internal._row_key(t.tableoid, t) OPERATOR(pg_catalog.=) f.k)', c.col)
+             pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s AND (f.o OR privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) f.k)', c.col)
            WHEN c.protect IS NOT NULL THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
            WHEN c.mode IN ('msisdn', 'email') THEN
              pg_catalog.format('privacy.lookup_value(%L, t.%I%s, %L) OPERATOR(pg_catalog.=) f.s', c.mode, c.col,
@@ -515,7 +515,7 @@ CREATE FUNCTION privacy_internal._subject_row_key_expr(c privacy_internal._subje
   LANGUAGE sql STABLE
 AS $$
   SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
-              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t) END'
+              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
               ELSE 'NULL::pg_catalog.text' END
 $$;
 

@@ -108,7 +108,7 @@ DECLARE
   rkey     text := CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                                       WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
                                         AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
-                        THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t) END'
+                        THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
                         ELSE 'NULL::pg_catalog.text' END;
 BEGIN
   -- two entries (no separator that a column name could hold), used only
@@ -150,13 +150,13 @@ BEGIN
       own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
-          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j, %s AS k FROM %s', rid, rkey, f);
+          pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t.*) AS j, %s AS k FROM %s', rid, rkey, f);
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
     ELSE
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
-          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t) AS j, %s AS k FROM %s',
+          pg_catalog.format('SELECT 1 AS pri, %L::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t.*) AS j, %s AS k FROM %s',
                             c.col, rid, rkey, f);
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];

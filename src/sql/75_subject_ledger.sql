@@ -577,7 +577,7 @@ BEGIN
                            privacy_internal._subject_value_expr(c, dc),
                            CASE WHEN dom IS NOT NULL
                                      AND pg_catalog.cardinality(privacy_internal._rekey_keys(c.tbl)) OPERATOR(pg_catalog.>) 0
-                                THEN 'privacy_internal._row_key(t.tableoid, t)' ELSE 'NULL::pg_catalog.text' END,
+                                THEN 'privacy_internal._row_key(t.tableoid, t.*)' ELSE 'NULL::pg_catalog.text' END,
                            c.tbl);
     known := known OPERATOR(pg_catalog.||) COALESCE((
       SELECT pg_catalog.jsonb_object_agg(m.key, m.v)
