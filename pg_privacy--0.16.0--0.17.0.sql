@@ -1210,7 +1210,10 @@ CREATE OR REPLACE FUNCTION privacy_internal._subject_match(c privacy_internal._s
   LANGUAGE sql STABLE
 AS $$
   SELECT CASE
-           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+           -- (not on a table Citus manages, whose relations are never
+           -- pending: a key change waits for it, src/sql/10_keys.sql; and
+           -- Citus runs no STABLE function of a row in an UPDATE)
+           WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' AND NOT privacy_internal._citus_table(c.tbl) THEN
              pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s AND (f.o OR privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) f.k)', c.col)
            WHEN c.protect IS NOT NULL THEN pg_catalog.format('t.%I OPERATOR(pg_catalog.=) f.s', c.col)
            WHEN c.mode IN ('msisdn', 'email') THEN
@@ -1236,7 +1239,7 @@ CREATE FUNCTION privacy_internal._subject_row_key_expr(c privacy_internal._subje
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
-  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' AND NOT privacy_internal._citus_table(c.tbl)
               THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
               ELSE 'NULL::pg_catalog.text' END
 $$;
@@ -1397,6 +1400,7 @@ DECLARE
   rkey     text := CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                                       WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
                                         AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+                         AND NOT privacy_internal._citus_table(tbl)
                         THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
                         ELSE 'NULL::pg_catalog.text' END;
 BEGIN

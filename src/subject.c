@@ -1954,7 +1954,21 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 			ctyp = cn[8] ? InvalidOid : DatumGetObjectId(cv[8]);
 			npend = 0;
 			if (pending)
+			{
 				npend = subject_pending_keys(DatumGetObjectId(cv[0]), &pend);
+				/*
+				 * A table Citus manages is never pending (a key change
+				 * waits for it); should one be, its statements cannot ask
+				 * a row's key: fail closed.
+				 */
+				if (npend > 0 && pgp_citus_table(DatumGetObjectId(cv[0])))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("the phone-number pseudonyms of table %s are not yet under the current key",
+									get_rel_name(DatumGetObjectId(cv[0]))),
+							 errdetail("Citus manages the table: its rows cannot be matched under the key of each."),
+							 errhint("Run CALL privacy.rekey() (privacy.rekey_progress shows what is left), then try again.")));
+			}
 			fpe = cprotect != NULL && strcmp(cprotect, "msisdn_fpe") == 0;
 
 			for (i = 0; i < nk; i++)
