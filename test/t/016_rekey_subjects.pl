@@ -167,6 +167,18 @@ is($reader->query_safe($export_ids =~ s/KIND/msisdn/r =~ s/NUM/$x/r), "app.calls
 $reader->query_safe('COMMIT');
 $reader->quit;
 is(export_of('msisdn', $s), $s_rows, 'after the batch too');
+# A batch under way (not committed) does not hold the export, which reads
+# the rows and the watermark as they were before it.
+my $batch = $node->background_psql('postgres');
+$batch->query_safe('BEGIN');
+is($batch->query_safe(q{SELECT (privacy_internal._rekey_rel('app.calls', 1000, 200)).rows}), '200',
+	'a batch converts calls 1701 to 1900, not committed yet');
+is(export_of('msisdn', '+4520000300'), join(',', map { "app.calls:$_=+4520000300" } (300, 700, 1100, 1500, 1900)) . ',app.subs:300=+4520000300',
+	'an export meanwhile reads each row under the key it has before the batch');
+$batch->query_safe('COMMIT');
+$batch->quit;
+is(export_of('msisdn', '+4520000300'), join(',', map { "app.calls:$_=+4520000300" } (300, 700, 1100, 1500, 1900)) . ',app.subs:300=+4520000300',
+	'and after its commit, the key it has after');
 is(export_of('msisdn', $y), "app.calls:-1=$y", '(and Y\'s only)');
 
 # --- Restriction ---------------------------------------------------------------
@@ -176,9 +188,11 @@ $node->safe_psql('postgres', q{SELECT privacy.restrict_subject('customer', 'C300
 is($node->safe_psql('postgres', q{SELECT privacy.is_restricted('msisdn', '+4520000300')}), 't',
 	'restricting customer C300 restricts her number, read back under A');
 my ($st, $e) = fails(q{UPDATE app.calls SET b = NULL WHERE id = 1900});
-is($st, '55000', 'an update of her call past the watermark is refused');
+is($st, '55000', 'an update of her call converted by the last batch is refused');
 ($st, $e) = fails(q{UPDATE app.calls SET b = NULL WHERE id = 300});
-is($st, '55000', 'and below it');
+is($st, '55000', 'and one converted long before');
+($st, $e) = fails(q{UPDATE app.subs SET customer = 'C300' WHERE id = 300});
+is($st, '55000', 'and the update of her subscription past the watermark (under A)');
 $node->safe_psql('postgres', q{SELECT privacy.unrestrict_subject('customer', 'C300')});
 
 # --- The consent cascade ---------------------------------------------------------
