@@ -1661,6 +1661,21 @@ protect_self_update(Oid relid, ArrayType *cols, bool rekey, const char *where,
 	if (ncols == 0)
 		return 0;
 
+	/*
+	 * The UPDATE reads the relation in the transaction's snapshot.  Under
+	 * REPEATABLE READ or SERIALIZABLE that snapshot may predate the lock
+	 * that holds the writers off: a row committed in between would be
+	 * left as it is (raw, or under the old key) while the relation, or the
+	 * watermark past it, is taken for converted.
+	 */
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot convert the rows of relation \"%s\" at isolation level %s",
+						relname, IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("The transaction's snapshot may be older than the lock that holds the writers off: a row committed in between would not be converted."),
+				 errhint("Run it at READ COMMITTED (for CALL privacy.rekey(): SET default_transaction_isolation = 'read committed').")));
+
 	if (rekey && count_rows)
 	{
 		Datum		d;

@@ -549,6 +549,15 @@ BEGIN
   -- Fails here, before anything is locked, when CALLed inside a
   -- transaction block (where the batches could not commit one by one).
   COMMIT;
+  -- Each batch reads its rows after it has locked the relation: at
+  -- READ COMMITTED only (src/protect.c, protect_self_update).
+  IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+    RAISE EXCEPTION 'rekey must run at isolation level READ COMMITTED'
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.format('Its transactions run at %s: a batch''s snapshot could be older than its lock, and a row committed in between would not be converted.',
+                                       pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))),
+            HINT = 'SET default_transaction_isolation = ''read committed'', then CALL privacy.rekey() again.';
+  END IF;
   todo := privacy_internal._rekey_todo(only_table);
   IF pg_catalog.cardinality(todo) OPERATOR(pg_catalog.=) 0 THEN
     IF only_table IS NULL THEN

@@ -255,6 +255,30 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE e
 ($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(a, 'default', 'pgp1:0000000000000000') FROM app.calls WHERE id = 2000});
 is($st, '55000', 'a key not listed is refused');
 
+# --- Conversions at READ COMMITTED only ------------------------------------------
+# A batch's snapshot taken before its lock (REPEATABLE READ) would miss a
+# row committed in between and leave it under the old key below the new
+# watermark: refused, as the rewrite of a table's rows when it is protected.
+my $wm = $node->safe_psql('postgres', q{SELECT encode(watermark, 'hex') FROM privacy.rekey_pending WHERE rel = 'app.calls'::regclass});
+($st, $e) = fails(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM privacy_internal._rekey_rel('app.calls', 1000, 10); COMMIT;});
+is($st, '55000', 'a batch at REPEATABLE READ is refused');
+like($e, qr/cannot convert the rows of relation "calls" at isolation level REPEATABLE READ/, '(saying why)');
+($st, $e) = fails(q{SET default_transaction_isolation = 'serializable'; CALL privacy.rekey();});
+is($st, '55000', 'so is CALL privacy.rekey() in a session whose transactions are SERIALIZABLE');
+like($e, qr/rekey must run at isolation level READ COMMITTED/, '(saying why)');
+is($node->safe_psql('postgres', q{SELECT encode(watermark, 'hex') FROM privacy.rekey_pending WHERE rel = 'app.calls'::regclass}), $wm,
+	'(the watermark did not move)');
+$node->safe_psql('postgres', q{CREATE TABLE app.raw (id bigint, a text);
+SELECT privacy.register_table('app.raw', 'billing');
+SELECT privacy.register_column('app.raw', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+INSERT INTO app.raw VALUES (1, '+4520777777');});
+($st, $e) = fails(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT privacy.protect('app.raw', rewrite_existing => true); COMMIT;});
+is($st, '55000', 'protect(rewrite_existing) at REPEATABLE READ is refused');
+is($node->safe_psql('postgres', q{SELECT a || ' ' || privacy_internal._has_protect_trigger('app.raw') FROM app.raw}), '+4520777777 false',
+	'(nothing changed)');
+$node->safe_psql('postgres', q{SELECT privacy.protect('app.raw', rewrite_existing => true)});
+is($node->safe_psql('postgres', q{SELECT a <> '+4520777777' FROM app.raw}), 't', 'at READ COMMITTED it converts the rows');
+
 # --- The rotation finished -------------------------------------------------------
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 is($ret, 0, 'the rotation finishes') or diag($err);
