@@ -107,6 +107,40 @@ pgp_rekey_nothing_pending(void)
 	return none;
 }
 
+/* Whether this version of the extension tracks pending relations. */
+bool
+pgp_rekey_tracked(void)
+{
+	Oid			nsp = get_namespace_oid("privacy", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rekey_pending", nsp));
+}
+
+/*
+ * Whether a relation is pending in the caller's snapshot (not the latest
+ * committed state, as pgp_rekey_nothing_pending): for the subject engine,
+ * whose statements read the rows in that snapshot or a later one, so that
+ * a relation pending for them is pending for it.  The caller is not
+ * connected to SPI.
+ */
+bool
+pgp_rekey_pending_in_snapshot(void)
+{
+	bool		isnull;
+	bool		any;
+
+	if (!pgp_rekey_tracked())
+		return false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT EXISTS (SELECT FROM privacy.rekey_pending)", 0, NULL, NULL);
+	any = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+		!isnull;
+	SPI_finish();
+	return any;
+}
+
 /*
  * The types a relation may be converted in order of: built in, with a
  * total order that no setting changes (no collation, no time zone in the
@@ -403,7 +437,13 @@ row_key_rel(FunctionCallInfo fcinfo, RowKeyState *st, Oid relid)
 	r = &st->rels[st->n];
 	memset(r, 0, sizeof(RowKeyRel));
 	r->relid = relid;
-	if (!pgp_rekey_nothing_pending())
+
+	/*
+	 * Always read, never taken from pgp_rekey_nothing_pending(): that is
+	 * the latest committed state, and the statement's snapshot may be
+	 * older than the batch that finished the relation.
+	 */
+	if (pgp_rekey_tracked())
 	{
 		bool		isnull;
 

@@ -1843,9 +1843,16 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 	/*
 	 * While a key rotation runs (some relation is pending), the tables
 	 * with relations pending hold phone-number pseudonyms under the
-	 * current key and under the pending ones (src/sql/36_rekey.sql).
+	 * current key and under the pending ones (src/sql/36_rekey.sql).  Read
+	 * in this call's snapshot, which the statements that use these
+	 * parameters share or follow (an export reads in its caller's
+	 * snapshot, an erasure in later ones): the latest committed state
+	 * could say nothing is pending where their older snapshot still sees
+	 * rows under the replaced key.  (Once a relation is done it stays so:
+	 * one pending here and done for a statement is read right by _row_key
+	 * there.)
 	 */
-	pending = !pgp_rekey_nothing_pending();
+	pending = pgp_rekey_pending_in_snapshot();
 	if (pending)
 		pgp_key_current_fingerprint(current_fp);
 	kinds_a = PG_GETARG_ARRAYTYPE_P(0);

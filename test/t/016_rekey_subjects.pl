@@ -280,8 +280,22 @@ $node->safe_psql('postgres', q{SELECT privacy.protect('app.raw', rewrite_existin
 is($node->safe_psql('postgres', q{SELECT a <> '+4520777777' FROM app.raw}), 't', 'at READ COMMITTED it converts the rows');
 
 # --- The rotation finished -------------------------------------------------------
+# A reader whose snapshot is older than the end of the rotation still
+# sees rows under A (call 1999, subscription 399): it reads them so.
+my $n399 = join(',', map { "app.calls:$_=+4520000399" } (399, 799, 1199, 1599, 1999)) . ',app.subs:399=+4520000399';
+is(export_of('msisdn', '+4520000399'), $n399, 'the export of a number with rows past the watermarks');
+my $old_reader = $node->background_psql('postgres');
+$old_reader->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$old_reader->query_safe('SELECT count(*) FROM app.calls');
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 is($ret, 0, 'the rotation finishes') or diag($err);
+# (the document without its audit entry, which a REPEATABLE READ reader
+# could not append after rekey's: 40001)
+is($old_reader->query_safe($export_ids =~ s/KIND/msisdn/r =~ s/NUM/+4520000399/r
+	=~ s/privacy\.export_subject\('msisdn', '\+4520000399'\)/privacy_internal._subject_export('msisdn', '+4520000399', NULL)/r), $n399,
+	'a reader whose snapshot is older than its end finds the rows as they were (under A), read right');
+$old_reader->query_safe('COMMIT');
+$old_reader->quit;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_pending'), '0', '(nothing pending)');
 is(export_of('msisdn', $y), "app.calls:-1=$y", 'Y\'s row under B as it was');
 is(export_of('customer', 'C100'), join(',', map { "app.calls:$_=+4520000100" } (100, 500, 900, 1300, 1700)) . ',app.subs:100=+4520000100',
