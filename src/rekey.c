@@ -55,6 +55,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -114,6 +115,20 @@ pgp_rekey_tracked(void)
 	Oid			nsp = get_namespace_oid("privacy", true);
 
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rekey_pending", nsp));
+}
+
+/*
+ * Whether the database's version matches stored phone numbers under the
+ * key of their row (0.17.0: privacy_internal._row_key), rather than
+ * refusing where a searched table is pending (0.16.0).
+ */
+bool
+pgp_rekey_row_keys(void)
+{
+	Oid			nsp = get_namespace_oid("privacy", true);
+	Oid			pending = OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
+
+	return OidIsValid(pending) && get_attnum(pending, "watermark") != InvalidAttrNumber;
 }
 
 /*
@@ -375,6 +390,7 @@ pgp_msisdn_under(PG_FUNCTION_ARGS)
 typedef struct RowKeyRel
 {
 	Oid			relid;
+	bool		protected_fpe;	/* a part of a table protected by msisdn_fpe */
 	char		fp[PGP_FINGERPRINT_LEN + 1];	/* "" while not pending */
 	bool		has_wm;
 	char	   *col;
@@ -392,6 +408,19 @@ typedef struct RowKeyState
 	int			n;
 	int			max;
 	RowKeyRel  *rels;
+	/*
+	 * What the relations' states were read in: the snapshot (an
+	 * expression of PL/pgSQL is kept for the whole transaction, and at
+	 * READ COMMITTED each of its statements has a snapshot of its own) and
+	 * the key generation.
+	 */
+	bool		valid;
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	curcid;
+	uint64		completions;
+	uint64		keygen;
+	MemoryContext cxt;			/* the relations' states, reset with them */
 } RowKeyState;
 
 static void
@@ -411,10 +440,38 @@ row_key_check_access(Oid relid)
 			 errmsg("permission denied for relation %s", get_rel_name(relid))));
 }
 
+/*
+ * Whether relid, or a table it is a partition of, is registered with a
+ * column protected by msisdn_fpe: _row_key answers for those only (NULL
+ * for any other relation, whose rows hold no such pseudonym).
+ */
+static bool
+row_key_protected(Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	bool		isnull;
+	bool		yes;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT EXISTS (SELECT FROM privacy.registered_column c"
+					   "  WHERE c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'"
+					   "    AND (c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
+					   "         OR c.tbl::pg_catalog.oid IN (SELECT a.relid::pg_catalog.oid"
+					   "                                        FROM pg_catalog.pg_partition_ancestors($1::pg_catalog.regclass) a)))",
+					   1, argtypes, values);
+	yes = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+		!isnull;
+	SPI_finish();
+	return yes;
+}
+
 static RowKeyRel *
 row_key_rel(FunctionCallInfo fcinfo, RowKeyState *st, Oid relid)
 {
-	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	MemoryContext cxt = st->cxt;
 	RowKeyRel  *r;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
@@ -437,6 +494,12 @@ row_key_rel(FunctionCallInfo fcinfo, RowKeyState *st, Oid relid)
 	r = &st->rels[st->n];
 	memset(r, 0, sizeof(RowKeyRel));
 	r->relid = relid;
+	r->protected_fpe = row_key_protected(relid);
+	if (!r->protected_fpe)
+	{
+		st->n++;
+		return r;
+	}
 
 	/*
 	 * Always read, never taken from pgp_rekey_nothing_pending(): that is
@@ -506,15 +569,40 @@ pgp_row_key(PG_FUNCTION_ARGS)
 	Datum		v;
 	bool		isnull;
 
+	Snapshot	snap;
+
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	if (st == NULL)
 	{
 		st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowKeyState));
-		pgp_key_current_fingerprint(st->current);
+		st->cxt = AllocSetContextCreate(fcinfo->flinfo->fn_mcxt, "pg_privacy row keys",
+										ALLOCSET_SMALL_SIZES);
 		fcinfo->flinfo->fn_extra = st;
 	}
+	/* the relations' states as the calling statement's snapshot shows them */
+	if (!ActiveSnapshotSet())
+		elog(ERROR, "_row_key needs an active snapshot");
+	snap = GetActiveSnapshot();
+	if (!st->valid || st->keygen != pgp_key_generation ||
+		st->xmin != snap->xmin || st->xmax != snap->xmax || st->curcid != snap->curcid ||
+		st->completions != snap->snapXactCompletionCount)
+	{
+		MemoryContextReset(st->cxt);
+		st->rels = NULL;
+		st->max = 0;
+		st->n = 0;
+		st->valid = true;
+		pgp_key_current_fingerprint(st->current);
+		st->keygen = pgp_key_generation;
+		st->xmin = snap->xmin;
+		st->xmax = snap->xmax;
+		st->curcid = snap->curcid;
+		st->completions = snap->snapXactCompletionCount;
+	}
 	r = row_key_rel(fcinfo, st, PG_GETARG_OID(0));
+	if (!r->protected_fpe)
+		PG_RETURN_NULL();
 	if (r->fp[0] == '\0')
 		PG_RETURN_TEXT_P(cstring_to_text(st->current));
 	if (!r->has_wm)

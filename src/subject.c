@@ -1853,6 +1853,21 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 	 * there.)
 	 */
 	pending = pgp_rekey_pending_in_snapshot();
+	if (pending && !pgp_rekey_row_keys())
+	{
+		/*
+		 * A database at 0.16.0, whose statements cannot ask a row's key:
+		 * fail closed as it did, where a searched table is pending.
+		 */
+		Oid			ctypes[1] = {TEXTARRAYOID};
+		Datum		cvals[1] = {PG_GETARG_DATUM(0)};
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		pgp_catalog_select("SELECT privacy_internal._check_rekeyed(NULL, $1)", 1, ctypes, cvals);
+		SPI_finish();
+		pending = false;
+	}
 	if (pending)
 		pgp_key_current_fingerprint(current_fp);
 	kinds_a = PG_GETARG_ARRAYTYPE_P(0);

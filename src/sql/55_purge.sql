@@ -936,9 +936,10 @@ DECLARE
 BEGIN
   m := pg_catalog.regexp_replace(m, $r$'[^']*'$r$, $r$'...'$r$, 'g');
   m := pg_catalog.regexp_replace(m, $r$[^[:space:]"']*@[^[:space:]"']*$r$, '...', 'g');
-  -- numbers, not the digits inside a word or a key's fingerprint
-  -- (pgp1:<16 hex digits>, which the key errors name)
-  m := pg_catalog.regexp_replace(m, '(^|[^0-9A-Za-z_])(?<!pgp[0-9]:)\+?[0-9][0-9 ().-]{4,}[0-9](?![0-9A-Za-z_])', '\1...', 'g');
+  -- numbers (inside a word too: an account number, phone4520...), but
+  -- not the digits of a key's fingerprint (pgp1:<16 hex digits>, which
+  -- the key errors name)
+  m := pg_catalog.regexp_replace(m, '(?<!pgp[0-9]:[0-9a-f]{0,15})\+?[0-9][0-9 ().-]{4,}[0-9]', '...', 'g');
   -- data and integrity errors, and errors a trigger raised, quote values
   IF pg_catalog.left(sqlstate, 2) IN ('22', '23', 'P0') THEN
     m := pg_catalog.regexp_replace(m, '"[^"]*"', '"..."', 'g');

@@ -242,6 +242,8 @@ is($node->safe_psql('postgres', q{SET ROLE analyst; SELECT string_agg(DISTINCT p
   FROM app.calls c WHERE c.id IN (5, 1500)}), $fp_b, 'one who may read it gets the key of each row');
 is($node->safe_psql('postgres', q{SET ROLE analyst; SELECT privacy_internal._row_key(c.tableoid, c) FROM app.calls c WHERE c.id = 2000}),
 	$fp_a, '(A past the watermark)');
+is($node->safe_psql('postgres', q{SET ROLE analyst; SELECT privacy_internal._row_key('pg_catalog.pg_class'::regclass, NULL) IS NULL}),
+	't', 'a relation without phone-number pseudonyms has no row key (nor tells the key\'s fingerprint)');
 
 # --- Re-identification -----------------------------------------------------------
 ($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(a) FROM app.calls WHERE id = 2000});
@@ -254,6 +256,46 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE e
 	'(each call audited with the key)');
 ($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(a, 'default', 'pgp1:0000000000000000') FROM app.calls WHERE id = 2000});
 is($st, '55000', 'a key not listed is refused');
+
+# --- row_key in a PL/pgSQL function across a batch ------------------------------
+# An expression of PL/pgSQL is kept for the transaction; at READ COMMITTED
+# each of its statements reads anew, and so does row_key.
+$node->safe_psql('postgres', q{CREATE FUNCTION app.key_of(bigint) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE rec app.calls;
+BEGIN
+  SELECT * INTO rec FROM app.calls WHERE id = $1;
+  RETURN privacy.row_key('app.calls', rec);
+END $f$;});
+my $keyer = $node->background_psql('postgres');
+$keyer->query_safe('BEGIN');
+is($keyer->query_safe('SELECT app.key_of(1950)'), $fp_a, 'row_key in a function: call 1950 is under A');
+is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.calls', 1000, 50)).rows}), '50',
+	'a batch converts calls 1901 to 1950');
+is($keyer->query_safe('SELECT app.key_of(1950)'), $fp_b, 'the same function in the same transaction: now under B');
+$keyer->query_safe('COMMIT');
+$keyer->quit;
+
+# --- A database at 0.16.0 with this library -----------------------------------
+# Its statements cannot ask a row's key: a search that reaches a pending
+# table refuses as 0.16.0 did; one that does not runs.
+$node->safe_psql('postgres', 'CREATE DATABASE old16');
+$node->safe_psql('old16', q{CREATE EXTENSION pg_privacy VERSION '0.16.0';
+SELECT privacy.define_purpose('billing', 'contract');
+CREATE TABLE calls (id bigint PRIMARY KEY, a text);
+CREATE TABLE mails (id bigint, e text);
+SELECT privacy.register_table(t, 'billing') FROM unnest('{calls,mails}'::regclass[]) t;
+SELECT privacy.register_column('calls', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('mails', 'e', 'email', identifies => 'email');
+SELECT privacy.protect('calls');
+INSERT INTO calls VALUES (1, '+4520000001');
+INSERT INTO mails VALUES (1, 'a@example.com');
+INSERT INTO privacy.rekey_pending (rel, tbl, from_key) VALUES ('calls', 'calls', privacy.key_fingerprint());});
+($st, $e) = fails(q{SELECT privacy.export_subject('msisdn', '+4520000001')}, 'old16');
+is($st, '55000', 'at 0.16.0, an export that reaches the pending table refuses');
+like($e, qr/phone-number pseudonyms of table public\.calls are not yet under the current key/, '(as 0.16.0 said)');
+is($node->safe_psql('old16', q{SELECT jsonb_array_length(privacy.export_subject('email', 'a@example.com')->'tables')}), '1',
+	'one that does not reach it runs');
+$node->safe_psql('postgres', 'DROP DATABASE old16');
 
 # --- Conversions at READ COMMITTED only ------------------------------------------
 # A batch's snapshot taken before its lock (REPEATABLE READ) would miss a
