@@ -69,6 +69,7 @@
  * is never older than the invalidations already taken in.
  */
 static bool rekey_none_known = false;
+static uint64 rekey_none_completions = 0;	/* (below) */
 static Oid	rekey_pending_oid = InvalidOid;
 static bool rekey_cb_registered = false;
 
@@ -104,6 +105,12 @@ pgp_rekey_nothing_pending(void)
 		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
 		!isnull;
 	SPI_finish();
+	/*
+	 * The transactions completed when it was read, at most: a snapshot
+	 * that counts as many has seen the table empty too
+	 * (pgp_rekey_pending_in_snapshot).
+	 */
+	rekey_none_completions = none ? GetLatestSnapshot()->snapXactCompletionCount : 0;
 	rekey_none_known = none;
 	return none;
 }
@@ -145,6 +152,18 @@ pgp_rekey_pending_in_snapshot(void)
 	bool		any;
 
 	if (!pgp_rekey_tracked())
+		return false;
+
+	/*
+	 * Nothing pending in the latest committed state, read when no more
+	 * transactions had completed than the caller's snapshot counts: that
+	 * snapshot is as new, and sees nothing pending either (once a relation
+	 * is done it stays so).  So a lookup pays no query while no rotation
+	 * runs; a snapshot older than the end of one reads the table.
+	 */
+	AcceptInvalidationMessages();
+	if (pgp_rekey_nothing_pending() && rekey_none_completions != 0 && ActiveSnapshotSet() &&
+		GetActiveSnapshot()->snapXactCompletionCount >= rekey_none_completions)
 		return false;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
