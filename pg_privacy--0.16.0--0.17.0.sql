@@ -15,8 +15,10 @@ ALTER TABLE privacy.rekey_pending
   ADD COLUMN watermark  bytea,
   ADD COLUMN rows_done  bigint      NOT NULL DEFAULT 0,
   ADD COLUMN started_at timestamptz,
+  ADD COLUMN high_mark  bytea,
   ADD CONSTRAINT rekey_pending_order_check CHECK ((order_col IS NULL) = (order_type IS NULL)),
-  ADD CONSTRAINT rekey_pending_watermark_check CHECK (watermark IS NULL OR order_col IS NOT NULL);
+  ADD CONSTRAINT rekey_pending_watermark_check CHECK (watermark IS NULL OR order_col IS NOT NULL),
+  ADD CONSTRAINT rekey_pending_high_mark_check CHECK (high_mark IS NULL OR order_col IS NOT NULL);
 -- rekey(lock_timeout_ms) is rekey(batch_size, lock_timeout_ms) now
 DROP PROCEDURE privacy.rekey(integer);
 -- the view gains a column at its end, and its rows count the batches
@@ -304,7 +306,7 @@ BEGIN
     FOR e IN
       SELECT p.rel, p.order_col, p.order_type
         FROM privacy.rekey_pending p
-       WHERE p.watermark IS NOT NULL
+       WHERE (p.watermark IS NOT NULL OR p.high_mark IS NOT NULL)
          AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
          AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
                           WHERE a.attrelid OPERATOR(pg_catalog.=) p.rel
@@ -419,13 +421,20 @@ END
 $$;
 
 CREATE FUNCTION privacy_internal._rekey_batch(rel regclass, cols name[], order_col name, order_type regtype,
-                                      lo bytea, batch_size integer, count_rows boolean,
+                                      lo bytea, mark bytea, batch_size integer, count_rows boolean,
                                       OUT hi bytea, OUT rows bigint)
   LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_rekey_batch';
 
-COMMENT ON FUNCTION privacy_internal._rekey_batch(regclass, name[], name, regtype, bytea, integer, boolean) IS
-  'internal: convert the msisdn_fpe pseudonyms of one batch of a relation (past the watermark lo, batch_size rows in order of order_col) from its pending key to the current one, through the protect trigger, as the table owner; hi: the new watermark, NULL when the relation is done';
+COMMENT ON FUNCTION privacy_internal._rekey_batch(regclass, name[], name, regtype, bytea, bytea, integer, boolean) IS
+  'internal: convert the msisdn_fpe pseudonyms of one batch of a relation (past the watermark lo, batch_size rows in order of order_col, up to the high mark) from its pending key to the current one, through the protect trigger, as the table owner; hi: the new watermark, NULL when the relation is done';
+
+CREATE FUNCTION privacy_internal._rekey_high_mark(rel regclass, order_col name, order_type regtype) RETURNS bytea
+  LANGUAGE c VOLATILE
+  AS 'MODULE_PATHNAME', 'pgp_rekey_high_mark';
+
+COMMENT ON FUNCTION privacy_internal._rekey_high_mark(regclass, name, regtype) IS
+  'internal: the largest value of a relation''s order column (binary form) when its conversion begins, read as its owner';
 
 CREATE FUNCTION privacy_internal._rekey_order_columns(rel regclass, tbl regclass)
   RETURNS TABLE(col name, typ regtype)
@@ -477,7 +486,7 @@ BEGIN
   -- A relation privacy.rekey() has converted in part holds rows under two
   -- keys already; a third could not be told apart.
   SELECT p.rel, p.from_key INTO part FROM privacy.rekey_pending p
-   WHERE p.watermark IS NOT NULL AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
+   WHERE (p.watermark IS NOT NULL OR p.high_mark IS NOT NULL) AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
    ORDER BY p.since, p.rel::pg_catalog.oid LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'cannot change the key while privacy.rekey() has converted relation % in part', part.rel
@@ -549,7 +558,7 @@ DECLARE
   p record;
 BEGIN
   SELECT x.rel INTO p FROM privacy.rekey_pending x
-   WHERE x.watermark IS NOT NULL AND x.order_col OPERATOR(pg_catalog.=) _rekey_column_ddl.col
+   WHERE (x.watermark IS NOT NULL OR x.high_mark IS NOT NULL) AND x.order_col OPERATOR(pg_catalog.=) _rekey_column_ddl.col
      AND (x.rel OPERATOR(pg_catalog.=) _rekey_column_ddl.rel
           OR x.rel IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(_rekey_column_ddl.rel) t))
    ORDER BY x.rel::pg_catalog.oid LIMIT 1;
@@ -614,6 +623,7 @@ DECLARE
   cols name[];
   b record;
   count_rows boolean := false;
+  bsize integer := _rekey_rel.batch_size;
   started timestamptz := pg_catalog.clock_timestamp();
 BEGIN
   finished := true;
@@ -723,29 +733,52 @@ BEGIN
   SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
     FROM privacy.registered_column c
    WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe';
-  -- the first batch chooses the order column (none: the relation whole)
+  -- The conversion begins: it chooses the order column (none: the
+  -- relation is converted whole, in one batch) and records the high mark,
+  -- the column's largest value now (read after the lock, at READ
+  -- COMMITTED): rows written above it from now on are under the current
+  -- key, and the batches stop at it.  batch_size 0 (rekey's first pass):
+  -- only that (a relation without an order column is left to its one
+  -- batch).
   IF p.started_at IS NULL THEN
     SELECT o.col, o.typ INTO p.order_col, p.order_type
       FROM privacy_internal._rekey_order_columns(p.rel, p.tbl) o LIMIT 1;
     p.started_at := started;
-    UPDATE privacy.rekey_pending x SET order_col = p.order_col, order_type = p.order_type, started_at = p.started_at
+    IF p.order_col IS NOT NULL THEN
+      p.high_mark := privacy_internal._rekey_high_mark(p.rel, p.order_col, p.order_type);
+    END IF;
+    UPDATE privacy.rekey_pending x SET order_col = p.order_col, order_type = p.order_type, started_at = p.started_at,
+                                       high_mark = p.high_mark
      WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
+    -- the protect trigger writes above the mark under the current key
+    PERFORM privacy_internal._invalidate(p.rel);
     IF p.order_col IS NULL THEN
       RAISE NOTICE 'relation % has no index rekey can convert it in order of: it is converted in one transaction, its writers held meanwhile', p.rel
         USING HINT = 'An index on a column of type smallint, integer, bigint, numeric, date, timestamp, timestamptz or uuid that is neither protected nor generated lets rekey convert it in batches.';
+    ELSIF _rekey_rel.batch_size OPERATOR(pg_catalog.=) 0 AND p.high_mark IS NULL THEN
+      -- nothing to mark: converted now, in one batch (its rows, if any,
+      -- have no value in the order column), so that its new rows are
+      -- under the current key at once
+      bsize := 2147483647;
     END IF;
   END IF;
-  -- (an index on the order column dropped since the first batch: each
-  -- batch reads the relation whole from then on)
-  IF p.watermark IS NOT NULL
+  IF bsize OPERATOR(pg_catalog.=) 0 THEN
+    -- begun, and left to the batches
+    rows := 0;
+    finished := false;
+    RETURN;
+  END IF;
+  -- (an index on the order column dropped since the conversion began:
+  -- each batch reads the relation whole from then on)
+  IF (p.watermark IS NOT NULL OR p.high_mark IS NOT NULL)
      AND NOT EXISTS (SELECT FROM privacy_internal._rekey_order_columns(p.rel, p.tbl) o
                       WHERE o.col OPERATOR(pg_catalog.=) p.order_col) THEN
     RAISE WARNING 'relation % has no index on column % any more, which rekey converts it in order of: each batch reads the relation whole', p.rel, p.order_col
       USING HINT = pg_catalog.format('Create an index on %s (%I), or convert the rest in one batch: CALL privacy.rekey(batch_size => 2147483647, only_table => ''%s'').',
                                      p.rel, p.order_col, p.tbl);
   END IF;
-  b := privacy_internal._rekey_batch(p.rel, cols, p.order_col, p.order_type, p.watermark,
-                                     _rekey_rel.batch_size, count_rows);
+  b := privacy_internal._rekey_batch(p.rel, cols, p.order_col, p.order_type, p.watermark, p.high_mark,
+                                     bsize, count_rows);
   rows := b.rows;
   p.rows_done := p.rows_done OPERATOR(pg_catalog.+) b.rows;
   -- the relation's state in every backend, read again with the watermark
@@ -832,6 +865,28 @@ BEGIN
     END IF;
     RETURN;
   END IF;
+  -- A first pass begins every relation not yet begun that it can lock at
+  -- once (each committed): its high mark recorded, the rows written into
+  -- it above the mark are under the current key from then on, while the
+  -- batches go from relation to relation.  A relation a writer holds is
+  -- begun by its first batch instead.
+  FOREACH r IN ARRAY todo LOOP
+    CONTINUE WHEN EXISTS (SELECT FROM privacy.rekey_pending x
+                           WHERE x.rel OPERATOR(pg_catalog.=) r AND x.started_at IS NOT NULL);
+    BEGIN
+      SELECT s.rows, s.finished INTO nrows, fin FROM privacy_internal._rekey_rel(r, LEAST(lock_timeout_ms, 100), 0) s;
+      total := total OPERATOR(pg_catalog.+) COALESCE(nrows, 0);
+      IF fin AND nrows IS NOT NULL THEN
+        done := done OPERATOR(pg_catalog.+) 1;   -- (nothing to mark: converted)
+      END IF;
+    EXCEPTION
+      WHEN query_canceled THEN
+        RAISE;
+      WHEN OTHERS THEN
+        NULL;   -- (its first batch reports it)
+    END;
+    COMMIT;
+  END LOOP;
   FOREACH r IN ARRAY todo LOOP
     -- batch after batch, each committed, until the relation is done (or
     -- the time given is up: no further batch is begun)
@@ -1930,7 +1985,7 @@ BEGIN
     status := 'warning';
     detail := pg_catalog.format('%s relation(s) of %s hold phone-number pseudonyms under the replaced key %s (%s of them converted in part); the replaced key must stay listed until they are converted',
                                 n, conn, stored,
-                                (SELECT pg_catalog.count(*) FROM privacy.rekey_pending p WHERE p.watermark IS NOT NULL));
+                                (SELECT pg_catalog.count(*) FROM privacy.rekey_pending p WHERE p.watermark IS NOT NULL OR p.high_mark IS NOT NULL));
     hint := 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left; max_seconds bounds a run to a maintenance window).';
   ELSE
     status := 'ok';
@@ -2278,10 +2333,10 @@ todo AS (
          pg_catalog.count(*) AS rels,
          pg_catalog.sum(GREATEST(GREATEST(c.reltuples, 0)::bigint OPERATOR(pg_catalog.-) p.rows_done, 0))::bigint AS rows,
          pg_catalog.min(p.from_key) AS from_key,
-         pg_catalog.count(*) FILTER (WHERE p.watermark IS NOT NULL) AS part,
+         pg_catalog.count(*) FILTER (WHERE p.watermark IS NOT NULL OR p.high_mark IS NOT NULL) AS part,
          pg_catalog.sum(p.rows_done) AS rows_part,
          pg_catalog.sum(pg_catalog.date_part('epoch', pg_catalog.now() OPERATOR(pg_catalog.-) p.started_at))
-           FILTER (WHERE p.watermark IS NOT NULL) AS secs_part
+           FILTER (WHERE p.watermark IS NOT NULL OR p.high_mark IS NOT NULL) AS secs_part
     FROM privacy.rekey_pending p
     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.rel
    GROUP BY p.tbl),

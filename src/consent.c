@@ -940,6 +940,7 @@ consent_rel_build(ConsentRel *cr, Relation rel)
 		;
 	cr->region.fp[0] = '\0';
 	cr->region.has_wm = false;
+	cr->region.has_hi = false;
 	if (i < cr->nreqs)
 	{
 		PG_TRY();

@@ -848,6 +848,7 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 	pr->signed_keygen = 0;
 	pr->region.fp[0] = '\0';
 	pr->region.has_wm = false;
+	pr->region.has_hi = false;
 	pr->has_fpe = false;
 
 	if (rel->rd_rel->relispartition)
@@ -918,6 +919,7 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 			pr->ncols = 0;
 			pr->region.fp[0] = '\0';
 			pr->region.has_wm = false;
+			pr->region.has_hi = false;
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
@@ -986,6 +988,7 @@ protect_lookup(Relation rel, Trigger *tg)
 		pr->signed_keygen = 0;
 		pr->region.fp[0] = '\0';
 		pr->region.has_wm = false;
+		pr->region.has_hi = false;
 		pr->has_fpe = false;
 	}
 	/* a signed rule is checked again under a reloaded key */
@@ -1771,14 +1774,15 @@ pgp_protect_rekey_update(Oid relid, ArrayType *cols, const char *where,
 PG_FUNCTION_INFO_V1(pgp_rekey_batch);
 
 /*
- * _rekey_batch(rel, cols, order_col, order_type, lo, batch_size,
+ * _rekey_batch(rel, cols, order_col, order_type, lo, mark, batch_size,
  * count_rows) -> (hi bytea, rows bigint): convert the msisdn_fpe columns
  * cols of the rows of relation rel past the watermark lo (NULL: from the
  * start) up to the batch_size-th next value of the order column (every
- * row of that value too), hi, through the protect trigger as the table's
- * owner (above).  hi NULL: the rows left were fewer, and every row
- * past lo, the order column NULL among them, was converted (order_col
- * NULL: the whole relation, in one batch).  count_rows: the rows in the
+ * row of that value too) not above the high mark (NULL: none), hi,
+ * through the protect trigger as the table's owner (above).  hi NULL: the
+ * rows left were fewer, and every row past lo up to the high mark, the
+ * order column NULL among them, was converted (order_col NULL: the whole
+ * relation, in one batch).  count_rows: the rows in the
  * range are counted first, and a trigger of the owner that kept one from
  * being updated is refused (55000).  The caller holds the relation's lock
  * and records hi as the new watermark.
@@ -1791,6 +1795,7 @@ pgp_rekey_batch(PG_FUNCTION_ARGS)
 	bool		ordered = !PG_ARGISNULL(2);
 	Oid			typ = PG_ARGISNULL(3) ? InvalidOid : PG_GETARG_OID(3);
 	bool		has_lo = !PG_ARGISNULL(4);
+	bool		has_mark = !PG_ARGISNULL(5);
 	int32		batch_size;
 	bool		count_rows;
 	char	   *relname;
@@ -1800,22 +1805,24 @@ pgp_rekey_batch(PG_FUNCTION_ARGS)
 	Datum		hi = (Datum) 0;
 	bool		hi_null = true;
 	StringInfoData where;
-	Oid			argtypes[2];
-	Datum		argvals[2];
+	Oid			argtypes[3];
+	Datum		argvals[3];
 	int			nargs = 0;
+	int			lo_arg = 0;
+	int			mark_arg = 0;
 	uint64		processed;
 	TupleDesc	rtd;
 	Datum		out[2];
 	bool		outnull[2] = {false, false};
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(5) || PG_ARGISNULL(6))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(6) || PG_ARGISNULL(7))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("relation, columns, batch size and count_rows must not be null")));
 	relid = PG_GETARG_OID(0);
 	cols = PG_GETARG_ARRAYTYPE_P(1);
-	batch_size = PG_GETARG_INT32(5);
-	count_rows = PG_GETARG_BOOL(6);
+	batch_size = PG_GETARG_INT32(6);
+	count_rows = PG_GETARG_BOOL(7);
 	if (batch_size < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1841,18 +1848,26 @@ pgp_rekey_batch(PG_FUNCTION_ARGS)
 			lo = pgp_rekey_order_value(PG_GETARG_BYTEA_PP(4), typ);
 			argtypes[nargs] = typ;
 			argvals[nargs++] = lo;
+			lo_arg = nargs;
+		}
+		if (has_mark)
+		{
+			argtypes[nargs] = typ;
+			argvals[nargs++] = pgp_rekey_order_value(PG_GETARG_BYTEA_PP(5), typ);
+			mark_arg = nargs;
 		}
 
 		/*
-		 * The next watermark: the batch_size-th value past lo, as the
-		 * owner sees her table without her forced row security (a bound
-		 * only; the UPDATE converts every row up to it).  Built-in
+		 * The next watermark: the batch_size-th value past lo, up to the
+		 * high mark (the rows above it are under the current key already),
+		 * as the owner sees her table without her forced row security (a
+		 * bound only; the UPDATE converts every row up to it).  Built-in
 		 * operators of a built-in type.
 		 */
 		{
 			StringInfoData q;
-			Oid			qtypes[2];
-			Datum		qvals[2];
+			Oid			qtypes[3];
+			Datum		qvals[3];
 			int			qn = nargs;
 			bool		isnull = true;
 
@@ -1863,29 +1878,39 @@ pgp_rekey_batch(PG_FUNCTION_ARGS)
 			initStringInfo(&q);
 			appendStringInfo(&q, "SELECT t.%s FROM ONLY %s t WHERE ", qcol, qrel);
 			if (has_lo)
-				appendStringInfo(&q, "t.%s OPERATOR(pg_catalog.>) $1", qcol);
+				appendStringInfo(&q, "t.%s OPERATOR(pg_catalog.>) $%d", qcol, lo_arg);
 			else
 				appendStringInfo(&q, "t.%s IS NOT NULL", qcol);
+			if (has_mark)
+				appendStringInfo(&q, " AND t.%s OPERATOR(pg_catalog.<=) $%d", qcol, mark_arg);
 			appendStringInfo(&q, " ORDER BY t.%s OFFSET $%d LIMIT 1", qcol, qn);
 			(void) pgp_owner_run(relid, q.data, qn, qtypes, qvals, NULL,
 								 PGP_RUN_QUERY | PGP_RUN_NOFORCE_RLS, 0, typ,
 								 &hi, &isnull, NULL, NULL);
 			hi_null = isnull;
 		}
-		if (has_lo)
-			appendStringInfo(&where, "t.%s OPERATOR(pg_catalog.>) $1", qcol);
 		if (!hi_null)
 		{
+			/* (lo, hi]: hi is at most the high mark */
+			if (has_lo)
+				appendStringInfo(&where, "t.%s OPERATOR(pg_catalog.>) $%d AND ", qcol, lo_arg);
 			argtypes[nargs] = typ;
 			argvals[nargs++] = hi;
-			appendStringInfo(&where, "%st.%s OPERATOR(pg_catalog.<=) $%d",
-							 has_lo ? " AND " : "", qcol, nargs);
+			appendStringInfo(&where, "t.%s OPERATOR(pg_catalog.<=) $%d", qcol, nargs);
 		}
-		else if (has_lo)
+		else if (has_lo || has_mark)
 		{
-			/* the last batch: every row past lo, and those without a value */
-			resetStringInfo(&where);
-			appendStringInfo(&where, "(t.%s OPERATOR(pg_catalog.>) $1 OR t.%s IS NULL)", qcol, qcol);
+			/*
+			 * the last batch: every row past lo up to the high mark, and
+			 * those without a value
+			 */
+			appendStringInfoString(&where, "((");
+			if (has_lo)
+				appendStringInfo(&where, "t.%s OPERATOR(pg_catalog.>) $%d%s", qcol, lo_arg,
+								 has_mark ? " AND " : "");
+			if (has_mark)
+				appendStringInfo(&where, "t.%s OPERATOR(pg_catalog.<=) $%d", qcol, mark_arg);
+			appendStringInfo(&where, ") OR t.%s IS NULL)", qcol);
 		}
 	}
 
@@ -1906,6 +1931,60 @@ pgp_rekey_batch(PG_FUNCTION_ARGS)
 	}
 	out[1] = Int64GetDatum((int64) processed);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(rtd), out, outnull)));
+}
+
+PG_FUNCTION_INFO_V1(pgp_rekey_high_mark);
+
+/*
+ * _rekey_high_mark(rel, order_col, order_type) -> bytea: the largest value
+ * of the order column of rel (NULL: none), in its type's binary form, as
+ * the owner sees her table without her forced row security, when the
+ * conversion of rel begins (src/sql/36_rekey.sql).  The caller holds the
+ * relation against writers and reads at READ COMMITTED, after the lock: no
+ * row under the old key lies above it.
+ */
+Datum
+pgp_rekey_high_mark(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	const char *col;
+	Oid			typ;
+	char	   *relname;
+	StringInfoData q;
+	Datum		v = (Datum) 0;
+	bool		isnull = true;
+	Oid			send;
+	bool		varlena;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation, order column and its type must not be null")));
+	relid = PG_GETARG_OID(0);
+	col = NameStr(*PG_GETARG_NAME(1));
+	typ = PG_GETARG_OID(2);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot begin the conversion of a relation at isolation level %s",
+						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errhint("Run it at READ COMMITTED (for CALL privacy.rekey(): SET default_transaction_isolation = 'read committed').")));
+	relname = get_rel_name(relid);
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	(void) pgp_rekey_order_attnum(relid, col, typ);
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT pg_catalog.max(t.%s) FROM ONLY %s t", quote_identifier(col),
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname));
+	(void) pgp_owner_run(relid, q.data, 0, NULL, NULL, NULL,
+						 PGP_RUN_QUERY | PGP_RUN_NOFORCE_RLS, 0, typ,
+						 &v, &isnull, NULL, NULL);
+	if (isnull)
+		PG_RETURN_NULL();
+	getTypeBinaryOutputInfo(typ, &send, &varlena);
+	PG_RETURN_BYTEA_P(OidSendFunctionCall(send, v));
 }
 
 PG_FUNCTION_INFO_V1(pgp_rewrite_protected);

@@ -251,28 +251,35 @@ pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
 	Oid			nsp;
 	Oid			pending;
 	bool		isnull;
+	bool		wm_null;
+	bool		hi_null;
 	char	   *fp;
 	char	   *col;
 	Oid			typ;
 	bytea	   *wm;
+	bytea	   *hi;
 	AttrNumber	attnum;
 
 	rg->fp[0] = '\0';
 	rg->has_wm = false;
+	rg->has_hi = false;
 	rg->attnum = InvalidAttrNumber;
 	rg->wm = (Datum) 0;
+	rg->hi = (Datum) 0;
 	nsp = get_namespace_oid("privacy", true);
 	pending = OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
 	if (!OidIsValid(pending))
 		return;					/* a version before 0.16.0: nothing tracked */
 	if (get_attnum(pending, "watermark") == InvalidAttrNumber)
 		/* 0.16.0: a relation is converted whole */
-		pgp_catalog_select_latest("SELECT p.from_key, NULL::pg_catalog.text, NULL::pg_catalog.oid, NULL::pg_catalog.bytea"
+		pgp_catalog_select_latest("SELECT p.from_key, NULL::pg_catalog.text, NULL::pg_catalog.oid, NULL::pg_catalog.bytea,"
+								  "       NULL::pg_catalog.bytea"
 								  "  FROM privacy.rekey_pending p"
 								  " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 								  1, reltype, relval);
 	else
-		pgp_catalog_select_latest("SELECT p.from_key, p.order_col::pg_catalog.text, p.order_type::pg_catalog.oid, p.watermark"
+		pgp_catalog_select_latest("SELECT p.from_key, p.order_col::pg_catalog.text, p.order_type::pg_catalog.oid, p.watermark,"
+								  "       p.high_mark"
 								  "  FROM privacy.rekey_pending p"
 								  " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 								  1, reltype, relval);
@@ -282,8 +289,9 @@ pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
 	if (fp == NULL || strlen(fp) != PGP_FINGERPRINT_LEN)
 		return;
 	strlcpy(rg->fp, fp, sizeof(rg->fp));
-	wm = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-	if (isnull)
+	wm = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &wm_null));
+	hi = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &hi_null));
+	if (wm_null && hi_null)
 		return;					/* not begun: every row is pending */
 	col = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	typ = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
@@ -292,7 +300,10 @@ pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
 		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
 		TypeCacheEntry *tc;
 
-		rg->wm = pgp_rekey_order_value(wm, typ);
+		if (!wm_null)
+			rg->wm = pgp_rekey_order_value(wm, typ);
+		if (!hi_null)
+			rg->hi = pgp_rekey_order_value(hi, typ);
 		tc = lookup_type_cache(typ, TYPECACHE_CMP_PROC_FINFO);
 		if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
 			elog(ERROR, "no btree comparison for type %s", format_type_be(typ));
@@ -300,7 +311,8 @@ pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
 		MemoryContextSwitchTo(oldcxt);
 	}
 	rg->attnum = attnum;
-	rg->has_wm = true;
+	rg->has_wm = !wm_null;
+	rg->has_hi = !hi_null;
 }
 
 /*
@@ -315,12 +327,27 @@ pgp_rekey_row_pending(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc)
 
 	if (rg->fp[0] == '\0')
 		return false;
-	if (!rg->has_wm)
+	if (!rg->has_wm && !rg->has_hi)
 		return true;
 	v = heap_getattr(tuple, rg->attnum, tupdesc, &isnull);
+	return pgp_rekey_value_pending(rg, v, isnull);
+}
+
+/*
+ * Whether a row whose order column holds v (isnull: none) is under the
+ * pending key: not at or below the watermark, nor above the high mark.
+ * For a region with an order column (has_wm or has_hi).
+ */
+bool
+pgp_rekey_value_pending(PgpRekeyRegion *rg, Datum v, bool isnull)
+{
 	if (isnull)
 		return true;
-	return DatumGetInt32(FunctionCall2Coll(&rg->cmp, InvalidOid, v, rg->wm)) > 0;
+	if (rg->has_wm && DatumGetInt32(FunctionCall2Coll(&rg->cmp, InvalidOid, v, rg->wm)) <= 0)
+		return false;
+	if (rg->has_hi && DatumGetInt32(FunctionCall2Coll(&rg->cmp, InvalidOid, v, rg->hi)) > 0)
+		return false;
+	return true;
 }
 
 /*
@@ -410,12 +437,9 @@ typedef struct RowKeyRel
 {
 	Oid			relid;
 	bool		protected_fpe;	/* a part of a table protected by msisdn_fpe */
-	char		fp[PGP_FINGERPRINT_LEN + 1];	/* "" while not pending */
-	bool		has_wm;
+	PgpRekeyRegion rg;			/* fp "" while not pending; attnum unused */
 	char	   *col;
 	Oid			typ;
-	Datum		wm;
-	FmgrInfo	cmp;
 	Oid			rectype;		/* the row type attnum was found in */
 	int32		rectypmod;
 	AttrNumber	attnum;
@@ -532,20 +556,25 @@ row_key_rel(FunctionCallInfo fcinfo, RowKeyState *st, Oid relid)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		/* in the statement's snapshot (see above) */
-		pgp_catalog_select("SELECT p.from_key, p.order_col::pg_catalog.text, p.order_type::pg_catalog.oid, p.watermark"
+		pgp_catalog_select("SELECT p.from_key, p.order_col::pg_catalog.text, p.order_type::pg_catalog.oid, p.watermark,"
+						   "       p.high_mark"
 						   "  FROM privacy.rekey_pending p"
 						   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 						   1, argtypes, values);
 		if (SPI_processed == 1)
 		{
 			char	   *fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			bool		wm_null;
+			bool		hi_null;
 			bytea	   *wm;
+			bytea	   *hi;
 
 			if (fp != NULL && strlen(fp) == PGP_FINGERPRINT_LEN)
 			{
-				strlcpy(r->fp, fp, sizeof(r->fp));
-				wm = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-				if (!isnull)
+				strlcpy(r->rg.fp, fp, sizeof(r->rg.fp));
+				wm = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &wm_null));
+				hi = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &hi_null));
+				if (!wm_null || !hi_null)
 				{
 					char	   *col = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 					Oid			typ = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
@@ -557,13 +586,17 @@ row_key_rel(FunctionCallInfo fcinfo, RowKeyState *st, Oid relid)
 					oldcxt = MemoryContextSwitchTo(cxt);
 					r->col = pstrdup(col);
 					r->typ = typ;
-					r->wm = pgp_rekey_order_value(wm, typ);
+					if (!wm_null)
+						r->rg.wm = pgp_rekey_order_value(wm, typ);
+					if (!hi_null)
+						r->rg.hi = pgp_rekey_order_value(hi, typ);
 					tc = lookup_type_cache(typ, TYPECACHE_CMP_PROC_FINFO);
 					if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
 						elog(ERROR, "no btree comparison for type %s", format_type_be(typ));
-					fmgr_info_copy(&r->cmp, &tc->cmp_proc_finfo, cxt);
+					fmgr_info_copy(&r->rg.cmp, &tc->cmp_proc_finfo, cxt);
 					MemoryContextSwitchTo(oldcxt);
-					r->has_wm = true;
+					r->rg.has_wm = !wm_null;
+					r->rg.has_hi = !hi_null;
 				}
 			}
 		}
@@ -622,10 +655,10 @@ pgp_row_key(PG_FUNCTION_ARGS)
 	r = row_key_rel(fcinfo, st, PG_GETARG_OID(0));
 	if (!r->protected_fpe)
 		PG_RETURN_NULL();
-	if (r->fp[0] == '\0')
+	if (r->rg.fp[0] == '\0')
 		PG_RETURN_TEXT_P(cstring_to_text(st->current));
-	if (!r->has_wm)
-		PG_RETURN_TEXT_P(cstring_to_text(r->fp));
+	if (!r->rg.has_wm && !r->rg.has_hi)
+		PG_RETURN_TEXT_P(cstring_to_text(r->rg.fp));
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -670,7 +703,7 @@ pgp_row_key(PG_FUNCTION_ARGS)
 	tup.t_data = th;
 	v = heap_getattr(&tup, r->attnum, td, &isnull);
 	ReleaseTupleDesc(td);
-	if (isnull || DatumGetInt32(FunctionCall2Coll(&r->cmp, InvalidOid, v, r->wm)) > 0)
-		PG_RETURN_TEXT_P(cstring_to_text(r->fp));
+	if (pgp_rekey_value_pending(&r->rg, v, isnull))
+		PG_RETURN_TEXT_P(cstring_to_text(r->rg.fp));
 	PG_RETURN_TEXT_P(cstring_to_text(st->current));
 }

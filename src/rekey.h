@@ -21,17 +21,19 @@
 /*
  * A relation's state in a key rotation: the older key its msisdn_fpe
  * pseudonyms are pending under (fp, "" when none), and, once
- * privacy.rekey() has converted part of it, the column it converts in
- * order of and the watermark: a row whose order column is at most the
- * watermark is under the current key, any other row (the column NULL
- * among them) under fp.
+ * privacy.rekey() has begun it, the column it converts in order of, the
+ * watermark and the high mark: a row whose order column is at most the
+ * watermark or above the high mark is under the current key, any other
+ * row (the column NULL among them) under fp.
  */
 typedef struct PgpRekeyRegion
 {
 	char		fp[PGP_FINGERPRINT_LEN + 1];
 	bool		has_wm;
+	bool		has_hi;
 	AttrNumber	attnum;			/* the order column in the relation */
 	Datum		wm;				/* in the memory context it was read into */
+	Datum		hi;				/* the high mark, likewise */
 	FmgrInfo	cmp;			/* the order type's btree comparison */
 } PgpRekeyRegion;
 
@@ -46,6 +48,8 @@ extern AttrNumber pgp_rekey_order_attnum(Oid relid, const char *col, Oid typ);
 extern Datum pgp_rekey_order_value(bytea *b, Oid typ);
 
 /* Whether the row is under the relation's pending key: per row, inline. */
+extern bool pgp_rekey_value_pending(PgpRekeyRegion *rg, Datum v, bool isnull);
+
 static inline bool
 pgp_rekey_row_pending_fast(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc)
 {

@@ -747,7 +747,7 @@ BEGIN
     FOR e IN
       SELECT p.rel, p.order_col, p.order_type
         FROM privacy.rekey_pending p
-       WHERE p.watermark IS NOT NULL
+       WHERE (p.watermark IS NOT NULL OR p.high_mark IS NOT NULL)
          AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
          AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
                           WHERE a.attrelid OPERATOR(pg_catalog.=) p.rel

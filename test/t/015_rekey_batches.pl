@@ -136,25 +136,32 @@ INSERT INTO app.calls VALUES (7, '+4571000007', NULL, 'u') ON CONFLICT (id) DO U
 UPDATE public.truth SET a = '+4571000007', b = NULL WHERE id = 7;
 INSERT INTO app.calls VALUES (2500, '+4571002500', '+4572002500', 'u') ON CONFLICT (id) DO UPDATE SET b = EXCLUDED.b;
 UPDATE public.truth SET b = '+4572002500' WHERE id = 2500;
--- rows that move across the watermark, their numbers unchanged, and one changed too
+-- rows that move across the watermark and the high mark (3000), their
+-- numbers unchanged, and one changed too
 UPDATE app.calls SET id = 6000 WHERE id = 10;
 UPDATE public.truth SET id = 6000 WHERE id = 10;
 UPDATE app.calls SET id = 10 WHERE id = 2900;
 UPDATE public.truth SET id = 10 WHERE id = 2900;
+UPDATE app.calls SET id = 2900 WHERE id = 12;
+UPDATE public.truth SET id = 2900 WHERE id = 12;
 UPDATE app.calls SET id = 6001, b = '+4572006001' WHERE id = 11;
 UPDATE public.truth SET id = 6001, b = '+4572006001' WHERE id = 11;
 -- an update of another column on either side
-UPDATE app.calls SET note = 'x' WHERE id IN (12, 2000);};
+UPDATE app.calls SET note = 'x' WHERE id IN (13, 2000);};
 ($ret, $out, $err) = $node->psql('postgres', $w);
 is($ret, 0, 'between batches rows are written at once on both sides of the watermark, upserted and moved across it') or diag($err);
-# The watermark of this check: 500 (ids are bigint).
+# The watermark of this check: 500 (ids are bigint); the high mark: 3000,
+# the largest id when the first batch began (5000, 6000 and 6001 are
+# above it, under B).
+is($node->safe_psql('postgres', q{SELECT ('x' || encode(high_mark, 'hex'))::bit(64)::bigint FROM privacy.rekey_pending WHERE rel = 'app.calls'::regclass}),
+	'3000', 'the first batch recorded the high mark, the largest id then');
 my $all_by_place = q{SELECT count(*) FILTER (WHERE ok) || ' ' || count(*) FILTER (WHERE NOT ok) FROM (
-  SELECT CASE WHEN c.id <= 500
+  SELECT CASE WHEN c.id <= 500 OR c.id > 3000
               THEN privacy_internal._msisdn_decrypt(c.a, 'default') IS NOT DISTINCT FROM t.a
                    AND privacy_internal._msisdn_decrypt(c.b, 'default') IS NOT DISTINCT FROM t.b
               ELSE privacy_internal._msisdn_decrypt(c.a, 'default') IS DISTINCT FROM t.a END AS ok
     FROM app.calls c JOIN public.truth t USING (id)) x};
-is($node->safe_psql('postgres', $all_by_place), '3002 0', 'every row is under the key of its place: B up to the watermark, A past it');
+is($node->safe_psql('postgres', $all_by_place), '3002 0', 'every row is under the key of its place: B up to the watermark and above the high mark, A between');
 
 # The consent check of an UPDATE reads a stored number under its row's key.
 $node->safe_psql('postgres', q{
@@ -177,9 +184,13 @@ is($node->safe_psql('postgres', $export_ids =~ s/NUM/+4520000100/r), '100=+45200
 is($node->safe_psql('postgres', $export_ids =~ s/NUM/+4520002000/r), '2000=+4520002000',
 	'and one past it, read back under A');
 is($node->safe_psql('postgres', $export_ids =~ s/NUM/+4520000010/r), '6000=+4520000010',
-	'and a row moved up across the watermark');
+	'and a row moved up above the high mark');
+is($node->safe_psql('postgres', $export_ids =~ s/NUM/+4520000012/r), '2900=+4520000012',
+	'and one moved up across the watermark');
 is($node->safe_psql('postgres', $export_ids =~ s/NUM/+4520002900/r), '10=+4520002900',
 	'and one moved down across it');
+is($node->safe_psql('postgres', $export_ids =~ s/NUM/+4571005000/r), '5000=+4571005000',
+	'and one inserted above the high mark');
 
 # The order column stays as it is until the relation is done; the key
 # cannot change again meanwhile.

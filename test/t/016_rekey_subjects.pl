@@ -118,16 +118,25 @@ my ($x, $y, $z) = split /\|/, $node->safe_psql('postgres', qq{SELECT
   privacy_internal._msisdn_under('$fp_b', privacy_internal._msisdn_under('$fp_a', '$s', 'default', false), 'default', true),
   privacy_internal._msisdn_under('$fp_a', privacy_internal._msisdn_under('$fp_b', '+4520000100', 'default', false), 'default', true)});
 $node->safe_psql('postgres', qq{
-INSERT INTO app.calls VALUES (2500, '$x', NULL), (-1, '$y', NULL), (2600, '$z', NULL);
-INSERT INTO app.subs VALUES (450, 'CX', '$z');});
-is($node->safe_psql('postgres', q{SELECT (SELECT a FROM app.calls WHERE id = 2500) = (SELECT a FROM app.calls WHERE id = 7)
+UPDATE app.calls SET a = '$x', b = NULL WHERE id = 1996;
+UPDATE app.calls SET a = '$z', b = NULL WHERE id = 1997;
+INSERT INTO app.calls VALUES (-1, '$y', NULL);
+UPDATE app.subs SET customer = 'CX', msisdn = '$z' WHERE id = 350;});
+is($node->safe_psql('postgres', q{SELECT (SELECT a FROM app.calls WHERE id = 1996) = (SELECT a FROM app.calls WHERE id = 7)
   AND (SELECT a FROM app.calls WHERE id = -1) = (SELECT a FROM app.calls WHERE id = 1207)
-  AND (SELECT msisdn FROM app.subs WHERE id = 450) = (SELECT msisdn FROM app.subs WHERE id = 100)}), 't',
+  AND (SELECT msisdn FROM app.subs WHERE id = 350) = (SELECT msisdn FROM app.subs WHERE id = 100)}), 't',
 	'the same stored values stand for different numbers on the two sides of the watermarks');
+
+# The high mark of each table: its largest id when its first batch began.
+# A call written above it is under B at once.
+$node->safe_psql('postgres', q{INSERT INTO app.calls VALUES (2600, '+4529999999', NULL)});
+is($node->safe_psql('postgres', qq{SELECT privacy_internal._msisdn_decrypt(c.a, 'default') || ' ' || (privacy_internal._row_key(c.tableoid, c.*) = '$fp_b')
+  FROM app.calls c WHERE c.id = 2600}), '+4529999999 true', 'a call written above the high mark (2000) is under B at once');
+is(export_of('msisdn', '+4529999999'), 'app.calls:2600=+4529999999', '(and found so)');
 
 # --- Export ------------------------------------------------------------------
 is(export_of('msisdn', $s), $s_rows, 'the export of S finds her rows on both sides, and no row of X or Y');
-is(export_of('msisdn', $x), "app.calls:2500=$x", 'the export of X finds only his row (stored as S\'s are under B)');
+is(export_of('msisdn', $x), "app.calls:1996=$x", 'the export of X finds only his row (stored as S\'s are under B)');
 is(export_of('msisdn', $y), "app.calls:-1=$y", 'the export of Y finds only his row (stored as S\'s are under A)');
 is(export_of('msisdn', '+4530001607'), '', '(a mention is not an own row)');
 is($node->safe_psql('postgres', q{SELECT string_agg((r->>'id') || '=' || (r->>'b'), ',')
@@ -138,7 +147,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg((r->>'id') || '=' || (r->>'b
 is(export_of('customer', 'C7'), $s_rows, 'the export of customer C7 (subscription under B) reaches her calls');
 is(export_of('customer', 'C300'), join(',', map { "app.calls:$_=+4520000300" } (300, 700, 1100, 1500, 1900)) . ',app.subs:300=+4520000300',
 	'the export of customer C300 (subscription under A) reaches hers');
-is(export_of('customer', 'CX'), "app.calls:2600=$z,app.subs:450=$z",
+is(export_of('customer', 'CX'), "app.calls:1997=$z,app.subs:350=$z",
 	'the export of customer CX reaches Z\'s call only, not those of the number stored alike under B');
 is(export_of('customer', 'C100'), join(',', map { "app.calls:$_=+4520000100" } (100, 500, 900, 1300, 1700)) . ',app.subs:100=+4520000100',
 	'and customer C100 hers only');
@@ -163,7 +172,7 @@ is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.calls
 	'a batch converts calls 1001 to 1700 meanwhile');
 is($reader->query_safe($export_ids =~ s/KIND/msisdn/r =~ s/NUM/$s/r), $s_rows,
 	'the reader\'s export, in its older snapshot, finds the same rows');
-is($reader->query_safe($export_ids =~ s/KIND/msisdn/r =~ s/NUM/$x/r), "app.calls:2500=$x", '(and X\'s only)');
+is($reader->query_safe($export_ids =~ s/KIND/msisdn/r =~ s/NUM/$x/r), "app.calls:1996=$x", '(and X\'s only)');
 $reader->query_safe('COMMIT');
 $reader->quit;
 is(export_of('msisdn', $s), $s_rows, 'after the batch too');
@@ -201,8 +210,8 @@ SELECT privacy.define_purpose('marketing', 'consent', requires_consent => true);
 SELECT privacy.grant_consent('msisdn', n, 'marketing') FROM unnest(ARRAY['$s', '$x', '$y']) n;
 SELECT privacy.require_consent('app.calls', 'a', 'marketing', on_withdraw => 'delete');
 SELECT privacy.withdraw_consent('msisdn', '$s', 'marketing');});
-is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 7, 407, 807, 1207, 1607, 2500)}),
-	'-1,2500', 'withdrawing S\'s consent deletes her calls on both sides, not X\'s or Y\'s stored alike');
+is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 7, 407, 807, 1207, 1607, 1996)}),
+	'-1,1996', 'withdrawing S\'s consent deletes her calls on both sides, not X\'s or Y\'s stored alike');
 $node->safe_psql('postgres', q{SELECT privacy.unrequire_consent('app.calls', 'a', 'marketing')});
 
 # --- Erasure, a dump taken before it, and the replay -----------------------------
@@ -211,12 +220,12 @@ $node->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/before.dump", '-d', $node->con
 is($node->safe_psql('postgres', qq{SELECT string_agg(table_name || ':' || action || ':' || rows, ',' ORDER BY table_name::text)
   FROM privacy.erase_subject('msisdn', '$x')}), 'app.calls:delete:1,privacy.consent_event:pseudonymize:1',
 	'the erasure of X deletes his one row (and pseudonymizes his consent events)');
-is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 2500, 2600)}),
-	'-1,2600', '(Y\'s and Z\'s stay)');
+is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 1996, 1997)}),
+	'-1,1997', '(Y\'s and Z\'s stay)');
 is($node->safe_psql('postgres', q{SELECT string_agg(table_name || ':' || action || ':' || rows, ',' ORDER BY table_name::text)
   FROM privacy.erase_subject('customer', 'CX')}), 'app.calls:delete:1,app.subs:delete:1', 'the erasure of customer CX');
-is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.subs WHERE id IN (100, 450)})
-	. ' ' . $node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (100, 500, 2600)}),
+is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.subs WHERE id IN (100, 350)})
+	. ' ' . $node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (100, 500, 1997)}),
 	'100 100,500', 'deletes her subscription and Z\'s call, not number 100\'s stored alike');
 
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
@@ -226,8 +235,8 @@ is($node->safe_psql('restored', q{SELECT count(*) FROM privacy.rekey_pending WHE
 	'(halfway, as it was dumped)');
 is($node->safe_psql('restored', q{SELECT string_agg(seq || ':' || result, ',' ORDER BY seq) FROM privacy.replay_erasures()}),
 	'1:erased again,2:erased again', 'replay_erasures erases X and customer CX again');
-is($node->safe_psql('restored', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 8, 100, 2500, 2600)})
-	. ' ' . $node->safe_psql('restored', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.subs WHERE id IN (100, 450)}),
+is($node->safe_psql('restored', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.calls WHERE id IN (-1, 8, 100, 1996, 1997)})
+	. ' ' . $node->safe_psql('restored', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.subs WHERE id IN (100, 350)}),
 	'-1,8,100 100', 'only their rows are gone from the restored database');
 $node->safe_psql('postgres', 'DROP DATABASE restored');
 
