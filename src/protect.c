@@ -1396,6 +1396,8 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	 * other): its pseudonyms would be under the wrong key where it lands.
 	 */
 	/* the key each side of the row is under (see "Key rotation") */
+	if (pr->has_fpe)
+		pgp_rekey_check_snapshot(rel);
 	new_pending = pgp_rekey_row_pending_fast(&pr->region, tuple, tupdesc);
 	old_pending = oldtuple != NULL && pgp_rekey_row_pending_fast(&pr->region, oldtuple, tupdesc);
 	if (move_memo && pr->has_fpe &&
@@ -1976,7 +1978,9 @@ pgp_rekey_high_mark(PG_FUNCTION_ARGS)
 				 errmsg("relation with OID %u does not exist", relid)));
 	(void) pgp_rekey_order_attnum(relid, col, typ);
 	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT pg_catalog.max(t.%s) FROM ONLY %s t", quote_identifier(col),
+	/* (not max(): uuid has none) */
+	appendStringInfo(&q, "SELECT t.%1$s FROM ONLY %2$s t WHERE t.%1$s IS NOT NULL ORDER BY t.%1$s DESC LIMIT 1",
+					 quote_identifier(col),
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), relname));
 	(void) pgp_owner_run(relid, q.data, 0, NULL, NULL, NULL,
 						 PGP_RUN_QUERY | PGP_RUN_NOFORCE_RLS, 0, typ,

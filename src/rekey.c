@@ -48,6 +48,8 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
+#include "access/xact.h"
 #include "libpq/pqformat.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -173,6 +175,92 @@ pgp_rekey_pending_in_snapshot(void)
 		!isnull;
 	SPI_finish();
 	return any;
+}
+
+/*
+ * A relation's row of privacy.rekey_pending as the caller's snapshot (or
+ * the latest committed state) shows it, as text, for a comparison: ""
+ * when there is none.
+ */
+static char *
+rekey_state_text(Oid relid, bool latest)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	const char *sql = "SELECT pg_catalog.concat_ws('|', p.from_key, pg_catalog.encode(p.watermark, 'hex'),"
+		"       pg_catalog.encode(p.high_mark, 'hex'))"
+		"  FROM privacy.rekey_pending p"
+		" WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1";
+	char	   *r = NULL;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (latest)
+		pgp_catalog_select_latest(sql, 1, argtypes, values);
+	else
+		pgp_catalog_select(sql, 1, argtypes, values);
+	if (SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		r = MemoryContextStrdup(cxt, v ? v : "");
+	}
+	SPI_finish();
+	return r ? r : pstrdup("");
+}
+
+/*
+ * A writer whose transaction reads in one snapshot (REPEATABLE READ,
+ * SERIALIZABLE) writes each row of relid under the key its place has in
+ * the relation's latest state (pgp_rekey_region: its lock makes that
+ * final), but reads its rows back (the subject engine, row_key) under the
+ * key its snapshot shows.  Where the two differ (a batch or the first pass
+ * of privacy.rekey() committed since the snapshot), a row it writes could
+ * be read back under the other key, as another number: a serialization
+ * failure instead, as PostgreSQL raises for a row changed since the
+ * snapshot (the application retries).  Checked once per relation and
+ * transaction: the writer's lock keeps rekey off the relation until it
+ * ends.  Called by the protect trigger, for relations with msisdn_fpe
+ * columns.
+ */
+void
+pgp_rekey_check_snapshot(Relation rel)
+{
+	static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
+	static Oid	checked[64];
+	static int	nchecked = 0;
+	Oid			relid = RelationGetRelid(rel);
+	char	   *then;
+	char	   *now;
+	int			i;
+
+	if (!IsolationUsesXactSnapshot() || !pgp_rekey_tracked())
+		return;
+	if (checked_lxid != MyProc->lxid)
+	{
+		checked_lxid = MyProc->lxid;
+		nchecked = 0;
+	}
+	for (i = 0; i < nchecked; i++)
+		if (checked[i] == relid)
+			return;
+	/* nothing pending, and the snapshot as new as that knowledge */
+	if (!(pgp_rekey_nothing_pending() && rekey_none_completions != 0 && ActiveSnapshotSet() &&
+		  GetActiveSnapshot()->snapXactCompletionCount >= rekey_none_completions))
+	{
+		then = rekey_state_text(relid, false);
+		now = rekey_state_text(relid, true);
+		if (strcmp(then, now) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent key rotation of relation \"%s\"",
+							RelationGetRelationName(rel)),
+					 errdetail("privacy.rekey() converted part of the relation after this transaction's snapshot was taken: a row written now could be read back in it under the other key."),
+					 errhint("Retry the transaction.")));
+	}
+	if (nchecked < lengthof(checked))
+		checked[nchecked++] = relid;
 }
 
 /*

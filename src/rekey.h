@@ -41,6 +41,7 @@ extern bool pgp_rekey_nothing_pending(void);
 extern bool pgp_rekey_tracked(void);
 extern bool pgp_rekey_pending_in_snapshot(void);
 extern bool pgp_rekey_row_keys(void);
+extern void pgp_rekey_check_snapshot(Relation rel);
 extern void pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg);
 extern bool pgp_rekey_row_pending(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc);
 extern bool pgp_rekey_order_type_ok(Oid typid);

@@ -373,6 +373,12 @@ BEGIN
   IF NOT FOUND THEN
     RETURN;
   END IF;
+  IF bsize OPERATOR(pg_catalog.=) 0 AND p.started_at IS NOT NULL THEN
+    -- (rekey's first pass: begun already)
+    rows := 0;
+    finished := false;
+    RETURN;
+  END IF;
   IF NOT privacy_internal._key_listed(p.from_key) THEN
     RAISE EXCEPTION 'no key of fingerprint % is loaded', p.from_key
       USING ERRCODE = '55000',
@@ -610,10 +616,12 @@ BEGIN
   -- once (each committed): its high mark recorded, the rows written into
   -- it above the mark are under the current key from then on, while the
   -- batches go from relation to relation.  A relation a writer holds is
-  -- begun by its first batch instead.
+  -- begun by its first batch instead.  (_rekey_rel skips one begun
+  -- already: the caller, a role the DBA granted rekey to, reads nothing
+  -- of pg_privacy's catalog itself.)
   FOREACH r IN ARRAY todo LOOP
-    CONTINUE WHEN EXISTS (SELECT FROM privacy.rekey_pending x
-                           WHERE x.rel OPERATOR(pg_catalog.=) r AND x.started_at IS NOT NULL);
+    EXIT WHEN max_seconds IS NOT NULL
+              AND pg_catalog.clock_timestamp() OPERATOR(pg_catalog.>=) (began OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => max_seconds));
     BEGIN
       SELECT s.rows, s.finished INTO nrows, fin FROM privacy_internal._rekey_rel(r, LEAST(lock_timeout_ms, 100), 0) s;
       total := total OPERATOR(pg_catalog.+) COALESCE(nrows, 0);

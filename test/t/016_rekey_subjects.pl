@@ -74,6 +74,12 @@ SELECT privacy.protect(t) FROM unnest('{app.subs,app.calls}'::regclass[]) t;
 INSERT INTO app.subs SELECT g, 'C' || g, '+4520' || lpad(g::text, 6, '0') FROM generate_series(1, 400) g;
 INSERT INTO app.calls SELECT g, '+4520' || lpad(((g - 1) % 400 + 1)::text, 6, '0'), '+4530' || lpad(g::text, 6, '0')
   FROM generate_series(1, 2000) g;
+-- a table whose order column is a uuid (no max() for it)
+CREATE TABLE app.u (id uuid PRIMARY KEY, a text);
+SELECT privacy.register_table('app.u', 'billing');
+SELECT privacy.register_column('app.u', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('app.u');
+INSERT INTO app.u SELECT md5(g::text)::uuid, '+4580' || lpad(g::text, 6, '0') FROM generate_series(1, 30) g;
 -- a table with a column named as the statements' alias (t), no index
 CREATE TABLE app.memo (t text, a text);
 SELECT privacy.register_table('app.memo', 'billing');
@@ -126,6 +132,16 @@ is($node->safe_psql('postgres', q{SELECT (SELECT a FROM app.calls WHERE id = 199
   AND (SELECT a FROM app.calls WHERE id = -1) = (SELECT a FROM app.calls WHERE id = 1207)
   AND (SELECT msisdn FROM app.subs WHERE id = 350) = (SELECT msisdn FROM app.subs WHERE id = 100)}), 't',
 	'the same stored values stand for different numbers on the two sides of the watermarks');
+
+# A table ordered by a uuid: its high mark and a batch; its rows found.
+is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.u', 1000, 10)).rows}), '10',
+	'a batch of a table ordered by a uuid');
+is($node->safe_psql('postgres', q{SELECT high_mark IS NOT NULL AND watermark IS NOT NULL FROM privacy.rekey_pending WHERE rel = 'app.u'::regclass}),
+	't', '(with its high mark and its watermark)');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.u u
+  WHERE privacy_internal._msisdn_under(privacy_internal._row_key(u.tableoid, u.*), u.a, 'default', true) = '+4580' || lpad(
+        (SELECT g FROM generate_series(1, 30) g WHERE md5(g::text)::uuid = u.id)::text, 6, '0')}), '30',
+	'each of its rows reads back under the key of its place');
 
 # The high mark of each table: its largest id when its first batch began.
 # A call written above it is under B at once.
@@ -231,7 +247,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) F
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
 $node->command_ok([ 'pg_restore', '--single-transaction', '--exit-on-error', '-d', $node->connstr('restored'), "$dir/before.dump" ],
 	'the dump restores');
-is($node->safe_psql('restored', q{SELECT count(*) FROM privacy.rekey_pending WHERE watermark IS NOT NULL}), '2',
+is($node->safe_psql('restored', q{SELECT count(*) FROM privacy.rekey_pending WHERE watermark IS NOT NULL}), '3',
 	'(halfway, as it was dumped)');
 is($node->safe_psql('restored', q{SELECT string_agg(seq || ':' || result, ',' ORDER BY seq) FROM privacy.replay_erasures()}),
 	'1:erased again,2:erased again', 'replay_erasures erases X and customer CX again');
@@ -283,6 +299,26 @@ is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.calls
 is($keyer->query_safe('SELECT app.key_of(1950)'), $fp_b, 'the same function in the same transaction: now under B');
 $keyer->query_safe('COMMIT');
 $keyer->quit;
+
+# --- A REPEATABLE READ writer across a batch -------------------------------------
+# It would write a row by the relation's latest state and read it back by
+# its snapshot's: a serialization failure instead.
+my $rr = $node->background_psql('postgres', on_error_stop => 0);
+$rr->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$rr->query_safe('SELECT count(*) FROM app.calls');
+is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.calls', 1000, 10)).rows}), '10',
+	'a batch converts calls 1951 to 1960');
+$rr->query(q{INSERT INTO app.calls VALUES (2700, '+4529999998', NULL)});
+like($rr->{stderr}, qr/could not serialize access due to a concurrent key rotation of relation "calls"/,
+	'a REPEATABLE READ writer whose snapshot is older than the batch fails to serialize (40001)');
+$rr->{stderr} = '';
+$rr->query_safe('ROLLBACK');
+$rr->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$rr->query_safe(q{INSERT INTO app.calls VALUES (2700, '+4529999998', NULL)});
+is($rr->query_safe(q{SELECT privacy.export_subject('msisdn', '+4529999998')->'tables'->0->'rows'->0->>'a'}), '+4529999998',
+	'retried, it writes the row and reads it back in its own snapshot');
+$rr->query_safe('COMMIT');
+$rr->quit;
 
 # --- A database at 0.16.0 with this library -----------------------------------
 # Its statements cannot ask a row's key: a search that reaches a pending
@@ -349,6 +385,8 @@ $old_reader->query_safe('COMMIT');
 $old_reader->quit;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_pending'), '0', '(nothing pending)');
 is(export_of('msisdn', $y), "app.calls:-1=$y", 'Y\'s row under B as it was');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.u WHERE privacy_internal._msisdn_decrypt(a, 'default') LIKE '+4580%'}), '30',
+	'the table ordered by a uuid is converted, every row read back under B');
 is(export_of('customer', 'C100'), join(',', map { "app.calls:$_=+4520000100" } (100, 500, 900, 1300, 1700)) . ',app.subs:100=+4520000100',
 	'customer C100\'s rows under B as they were');
 
