@@ -22,8 +22,15 @@
  * The protect and consent triggers read a relation's region
  * (pgp_rekey_region) when they build its state, in the latest committed
  * state: a writer holds the relation's lock, which makes what it reads
- * final even in a REPEATABLE READ transaction whose snapshot is older.
- * Each batch invalidates the relation's state in every backend.
+ * final.  A REPEATABLE READ writer whose snapshot is older than that state
+ * fails to serialize (pgp_rekey_check_snapshot): it would read its rows
+ * back by its snapshot's.  Each batch invalidates the relation's state in
+ * every backend.  The readers (the subject engine, _row_key) read the
+ * region in their statement's snapshot, the same state as its rows.
+ *
+ * The high mark: when a relation's conversion begins, the largest value
+ * of its order column then; rows written above it are under the current
+ * key, and the batches stop at it.
  *
  * The checks that keep a row (legal holds and restrictions, in the purge
  * and the restriction trigger) look a number up under each key a table's

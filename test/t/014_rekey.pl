@@ -390,15 +390,23 @@ is($node->safe_psql('restored', $mal_ok), '64', 'and mallory\'s 64 numbers read 
 $node->safe_psql('postgres', 'DROP DATABASE restored');
 
 # A writer at REPEATABLE READ whose snapshot predates the conversion of a
-# partition writes there under the new key (the pending key is read in the
-# latest committed state, which its lock on the partition makes final).
-my $rr = $node->background_psql('postgres');
+# partition would write there by the partition's latest state (the new
+# key) and read the row back in its snapshot by the old one: it fails to
+# serialize (40001), and its retry writes under the new key.
+my $rr = $node->background_psql('postgres', on_error_stop => 0);
 $rr->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
 $rr->query_safe('SELECT count(*) FROM privacy.rekey_pending');
 is($node->safe_psql('postgres', qq{SELECT rows IS NOT NULL AND finished FROM privacy_internal._rekey_rel('$first_part', 1000)}), 't',
 	'a partition converted meanwhile');
-$rr->query_safe(qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
-  SELECT '$third', '+4520990021', min(started_at), 1, 0, 'DK', 'voice' FROM $first_part});
+my $rr_insert = qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+  SELECT '$third', '+4520990021', min(started_at), 1, 0, 'DK', 'voice' FROM $first_part};
+$rr->query($rr_insert);
+like($rr->{stderr}, qr/could not serialize access due to a concurrent key rotation/,
+	'a REPEATABLE READ writer whose snapshot predates the conversion fails to serialize');
+$rr->{stderr} = '';
+$rr->query_safe('ROLLBACK');
+$rr->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$rr->query_safe($rr_insert);
 $rr->query_safe('COMMIT');
 $rr->quit;
 is($node->safe_psql('postgres', q{SELECT count(*) FROM telco.cdr WHERE b_number IS NOT NULL
