@@ -204,7 +204,10 @@ $app->query_safe("INSERT INTO $held (a_number, b_number, started_at, duration_s,
                   SELECT '$third', '+4520990005', min(started_at), 1, 0, 'DK', 'voice' FROM $held");
 my $rekeyer = $node->background_psql('postgres', on_error_stop => 0);
 $rekeyer->query_until(qr/rekeying/, "\\echo rekeying\nCALL privacy.rekey(lock_timeout_ms => 600000);\n");
-$node->poll_query_until('postgres', qq{SELECT count(*) > 0 FROM pg_locks l WHERE l.relation = '$held'::regclass AND NOT l.granted})
+# (its first pass waits there 100 ms at most, and goes on: a wait of a
+# second is its batch's, once the partitions before it are converted)
+$node->poll_query_until('postgres', qq{SELECT count(*) > 0 FROM pg_locks l WHERE l.relation = '$held'::regclass AND NOT l.granted
+  AND l.waitstart < clock_timestamp() - interval '1 second'})
   or die 'rekey did not reach the held partition';
 my $done_before = $node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'});
 cmp_ok($done_before, '>', 1, "rekey converted partitions before the held one ($done_before), visible from another session");
