@@ -1308,12 +1308,20 @@ AS $$
          END
 $$;
 
+CREATE FUNCTION privacy_internal._subject_row_key_sql(tbl regclass)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE WHEN NOT privacy_internal._citus_table(tbl)
+              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
+              ELSE 'NULL::pg_catalog.text' END
+$$;
+
 CREATE FUNCTION privacy_internal._subject_row_key_expr(c privacy_internal._subject_column)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
-  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' AND NOT privacy_internal._citus_table(c.tbl)
-              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN privacy_internal._subject_row_key_sql(c.tbl)
               ELSE 'NULL::pg_catalog.text' END
 $$;
 
@@ -1473,8 +1481,7 @@ DECLARE
   rkey     text := CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                                       WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
                                         AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
-                         AND NOT privacy_internal._citus_table(tbl)
-                        THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
+                        THEN privacy_internal._subject_row_key_sql(tbl)
                         ELSE 'NULL::pg_catalog.text' END;
 BEGIN
   -- two entries (no separator that a column name could hold), used only

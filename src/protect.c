@@ -1623,6 +1623,26 @@ pgp_transform(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A conversion of a relation's rows (rekey's batch and high mark,
+ * protect(rewrite_existing)) reads them after it has locked the relation
+ * against writers.  Under REPEATABLE READ or SERIALIZABLE the transaction's
+ * snapshot may predate that lock: a row committed in between would be
+ * left as it is (raw, or under the old key) while the relation, or the
+ * watermark past it, is taken for converted.
+ */
+static void
+require_read_committed(const char *relname)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot convert the rows of relation \"%s\" at isolation level %s",
+						relname, IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("The transaction's snapshot may be older than the lock that holds the writers off: a row committed in between would not be converted."),
+				 errhint("Run it at READ COMMITTED (for CALL privacy.rekey(): SET default_transaction_isolation = 'read committed').")));
+}
+
+/*
  * UPDATE [ONLY] tbl t SET col = col, ... [WHERE where] for the given
  * columns, as the table's owner in a security-restricted operation with a
  * safe search_path (src/owner.c), as PostgreSQL's own maintenance commands
@@ -1666,20 +1686,7 @@ protect_self_update(Oid relid, ArrayType *cols, bool rekey, const char *where,
 	if (ncols == 0)
 		return 0;
 
-	/*
-	 * The UPDATE reads the relation in the transaction's snapshot.  Under
-	 * REPEATABLE READ or SERIALIZABLE that snapshot may predate the lock
-	 * that holds the writers off: a row committed in between would be
-	 * left as it is (raw, or under the old key) while the relation, or the
-	 * watermark past it, is taken for converted.
-	 */
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot convert the rows of relation \"%s\" at isolation level %s",
-						relname, IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
-				 errdetail("The transaction's snapshot may be older than the lock that holds the writers off: a row committed in between would not be converted."),
-				 errhint("Run it at READ COMMITTED (for CALL privacy.rekey(): SET default_transaction_isolation = 'read committed').")));
+	require_read_committed(relname);
 
 	if (rekey && count_rows)
 	{
@@ -1965,17 +1972,12 @@ pgp_rekey_high_mark(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	col = NameStr(*PG_GETARG_NAME(1));
 	typ = PG_GETARG_OID(2);
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot begin the conversion of a relation at isolation level %s",
-						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
-				 errhint("Run it at READ COMMITTED (for CALL privacy.rekey(): SET default_transaction_isolation = 'read committed').")));
 	relname = get_rel_name(relid);
 	if (relname == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
+	require_read_committed(relname);
 	(void) pgp_rekey_order_attnum(relid, col, typ);
 	initStringInfo(&q);
 	/* (not max(): uuid has none) */

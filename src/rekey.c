@@ -89,17 +89,24 @@ rekey_relcache_cb(Datum arg, Oid relid)
 		rekey_none_known = false;
 }
 
+/* privacy.rekey_pending, InvalidOid in a version before 0.16.0 */
+static Oid
+rekey_pending_relid(void)
+{
+	Oid			nsp = get_namespace_oid("privacy", true);
+
+	return OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
+}
+
 bool
 pgp_rekey_nothing_pending(void)
 {
-	Oid			nsp;
 	bool		isnull;
 	bool		none;
 
 	if (likely(rekey_none_known))
 		return true;
-	nsp = get_namespace_oid("privacy", true);
-	rekey_pending_oid = OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
+	rekey_pending_oid = rekey_pending_relid();
 	if (!OidIsValid(rekey_pending_oid))
 		return true;			/* a version before 0.16.0: nothing tracked */
 	if (!rekey_cb_registered)
@@ -124,15 +131,6 @@ pgp_rekey_nothing_pending(void)
 	return none;
 }
 
-/* Whether this version of the extension tracks pending relations. */
-bool
-pgp_rekey_tracked(void)
-{
-	Oid			nsp = get_namespace_oid("privacy", true);
-
-	return OidIsValid(nsp) && OidIsValid(get_relname_relid("rekey_pending", nsp));
-}
-
 /*
  * Whether the database's version matches stored phone numbers under the
  * key of their row (0.17.0: privacy_internal._row_key), rather than
@@ -141,10 +139,23 @@ pgp_rekey_tracked(void)
 bool
 pgp_rekey_row_keys(void)
 {
-	Oid			nsp = get_namespace_oid("privacy", true);
-	Oid			pending = OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
+	Oid			pending = rekey_pending_relid();
 
 	return OidIsValid(pending) && get_attnum(pending, "watermark") != InvalidAttrNumber;
+}
+
+/*
+ * Nothing pending in the latest committed state, read when no more
+ * transactions had completed than the caller's snapshot counts: that
+ * snapshot is as new, and sees nothing pending either (once a relation
+ * is done it stays so).  So a reader pays no query while no rotation runs;
+ * a snapshot older than the end of one reads the table.
+ */
+static bool
+rekey_none_in_snapshot(void)
+{
+	return pgp_rekey_nothing_pending() && rekey_none_completions != 0 && ActiveSnapshotSet() &&
+		GetActiveSnapshot()->snapXactCompletionCount >= rekey_none_completions;
 }
 
 /*
@@ -160,19 +171,8 @@ pgp_rekey_pending_in_snapshot(void)
 	bool		isnull;
 	bool		any;
 
-	if (!pgp_rekey_tracked())
-		return false;
-
-	/*
-	 * Nothing pending in the latest committed state, read when no more
-	 * transactions had completed than the caller's snapshot counts: that
-	 * snapshot is as new, and sees nothing pending either (once a relation
-	 * is done it stays so).  So a lookup pays no query while no rotation
-	 * runs; a snapshot older than the end of one reads the table.
-	 */
 	AcceptInvalidationMessages();
-	if (pgp_rekey_nothing_pending() && rekey_none_completions != 0 && ActiveSnapshotSet() &&
-		GetActiveSnapshot()->snapXactCompletionCount >= rekey_none_completions)
+	if (rekey_none_in_snapshot() || !OidIsValid(rekey_pending_oid))
 		return false;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -229,10 +229,11 @@ rekey_state_text(Oid relid, bool latest)
  * snapshot (the application retries).  Checked once per relation and
  * transaction: the writer's lock keeps rekey off the relation until it
  * ends.  Called by the protect trigger, for relations with msisdn_fpe
- * columns.
+ * columns, through pgp_rekey_check_snapshot (rekey.h), which tests the
+ * isolation level inline (per row).
  */
 void
-pgp_rekey_check_snapshot(Relation rel)
+pgp_rekey_check_snapshot_xact(Relation rel)
 {
 	static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
 	static Oid	checked[64];
@@ -242,8 +243,6 @@ pgp_rekey_check_snapshot(Relation rel)
 	char	   *now;
 	int			i;
 
-	if (!IsolationUsesXactSnapshot() || !pgp_rekey_tracked())
-		return;
 	if (checked_lxid != MyProc->lxid)
 	{
 		checked_lxid = MyProc->lxid;
@@ -252,9 +251,8 @@ pgp_rekey_check_snapshot(Relation rel)
 	for (i = 0; i < nchecked; i++)
 		if (checked[i] == relid)
 			return;
-	/* nothing pending, and the snapshot as new as that knowledge */
-	if (!(pgp_rekey_nothing_pending() && rekey_none_completions != 0 && ActiveSnapshotSet() &&
-		  GetActiveSnapshot()->snapXactCompletionCount >= rekey_none_completions))
+	/* (rekey_none_in_snapshot finds the catalog once per backend) */
+	if (!rekey_none_in_snapshot() && OidIsValid(rekey_pending_oid))
 	{
 		then = rekey_state_text(relid, false);
 		now = rekey_state_text(relid, true);
@@ -332,52 +330,49 @@ pgp_rekey_order_value(bytea *b, Oid typ)
 }
 
 /*
- * The region of relation rel (see the top), read in the latest committed
- * state into rg; the watermark is kept in cxt.  55000 when the order
- * column is gone or changed its type (the rows' keys could not be told
- * apart).  The caller is connected to SPI.
+ * The region of relation relid (see the top) as privacy.rekey_pending
+ * holds it, in the latest committed state (latest) or the caller's
+ * snapshot, into rg, its watermark and high mark kept in cxt; rg->attnum
+ * is left unset.  When the relation's conversion has begun, the order
+ * column's name (in cxt) and type into *col and *typ (else NULL).  55000
+ * when the order column recorded is not one the rows' keys can be told
+ * by.  The caller is connected to SPI.
  */
-void
-pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
+static void
+rekey_region_read(Oid relid, bool latest, MemoryContext cxt, PgpRekeyRegion *rg,
+				  char **col, Oid *typ)
 {
-	Oid			relid = RelationGetRelid(rel);
 	Oid			reltype[1] = {OIDOID};
 	Datum		relval[1] = {ObjectIdGetDatum(relid)};
-	Oid			nsp;
-	Oid			pending;
+	Oid			pending = rekey_pending_relid();
+	const char *sql;
 	bool		isnull;
 	bool		wm_null;
 	bool		hi_null;
 	char	   *fp;
-	char	   *col;
-	Oid			typ;
 	bytea	   *wm;
 	bytea	   *hi;
-	AttrNumber	attnum;
 
-	rg->fp[0] = '\0';
-	rg->has_wm = false;
-	rg->has_hi = false;
-	rg->attnum = InvalidAttrNumber;
-	rg->wm = (Datum) 0;
-	rg->hi = (Datum) 0;
-	nsp = get_namespace_oid("privacy", true);
-	pending = OidIsValid(nsp) ? get_relname_relid("rekey_pending", nsp) : InvalidOid;
+	memset(rg, 0, sizeof(PgpRekeyRegion));
+	*col = NULL;
+	*typ = InvalidOid;
 	if (!OidIsValid(pending))
 		return;					/* a version before 0.16.0: nothing tracked */
 	if (get_attnum(pending, "watermark") == InvalidAttrNumber)
 		/* 0.16.0: a relation is converted whole */
-		pgp_catalog_select_latest("SELECT p.from_key, NULL::pg_catalog.text, NULL::pg_catalog.oid, NULL::pg_catalog.bytea,"
-								  "       NULL::pg_catalog.bytea"
-								  "  FROM privacy.rekey_pending p"
-								  " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-								  1, reltype, relval);
+		sql = "SELECT p.from_key, NULL::pg_catalog.text, NULL::pg_catalog.oid, NULL::pg_catalog.bytea,"
+			"       NULL::pg_catalog.bytea"
+			"  FROM privacy.rekey_pending p"
+			" WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1";
 	else
-		pgp_catalog_select_latest("SELECT p.from_key, p.order_col::pg_catalog.text, p.order_type::pg_catalog.oid, p.watermark,"
-								  "       p.high_mark"
-								  "  FROM privacy.rekey_pending p"
-								  " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-								  1, reltype, relval);
+		sql = "SELECT p.from_key, p.order_col::pg_catalog.text, p.order_type::pg_catalog.oid, p.watermark,"
+			"       p.high_mark"
+			"  FROM privacy.rekey_pending p"
+			" WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1";
+	if (latest)
+		pgp_catalog_select_latest(sql, 1, reltype, relval);
+	else
+		pgp_catalog_select(sql, 1, reltype, relval);
 	if (SPI_processed == 0)
 		return;
 	fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -388,26 +383,46 @@ pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
 	hi = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &hi_null));
 	if (wm_null && hi_null)
 		return;					/* not begun: every row is pending */
-	col = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	typ = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	attnum = pgp_rekey_order_attnum(RelationGetRelid(rel), col, isnull ? InvalidOid : typ);
 	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+		char	   *c = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		Oid			t = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		MemoryContext oldcxt;
 		TypeCacheEntry *tc;
 
+		if (c == NULL || isnull || !pgp_rekey_order_type_ok(t))
+			(void) pgp_rekey_order_attnum(relid, c, isnull ? InvalidOid : t);
+		oldcxt = MemoryContextSwitchTo(cxt);
+		*col = pstrdup(c);
+		*typ = t;
 		if (!wm_null)
-			rg->wm = pgp_rekey_order_value(wm, typ);
+			rg->wm = pgp_rekey_order_value(wm, t);
 		if (!hi_null)
-			rg->hi = pgp_rekey_order_value(hi, typ);
-		tc = lookup_type_cache(typ, TYPECACHE_CMP_PROC_FINFO);
+			rg->hi = pgp_rekey_order_value(hi, t);
+		tc = lookup_type_cache(t, TYPECACHE_CMP_PROC_FINFO);
 		if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
-			elog(ERROR, "no btree comparison for type %s", format_type_be(typ));
+			elog(ERROR, "no btree comparison for type %s", format_type_be(t));
 		fmgr_info_copy(&rg->cmp, &tc->cmp_proc_finfo, cxt);
 		MemoryContextSwitchTo(oldcxt);
 	}
-	rg->attnum = attnum;
 	rg->has_wm = !wm_null;
 	rg->has_hi = !hi_null;
+}
+
+/*
+ * The region of relation rel (see the top), read in the latest committed
+ * state into rg; the watermark and high mark are kept in cxt.  55000 when
+ * the order column is gone or changed its type (the rows' keys could not
+ * be told apart).  The caller is connected to SPI.
+ */
+void
+pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg)
+{
+	char	   *col;
+	Oid			typ;
+
+	rekey_region_read(RelationGetRelid(rel), true, cxt, rg, &col, &typ);
+	if (col != NULL)
+		rg->attnum = pgp_rekey_order_attnum(RelationGetRelid(rel), col, typ);
 }
 
 /*
@@ -611,8 +626,6 @@ row_key_rel(FunctionCallInfo fcinfo, RowKeyState *st, Oid relid)
 {
 	MemoryContext cxt = st->cxt;
 	RowKeyRel  *r;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	int			i;
 
 	for (i = 0; i < st->n; i++)
@@ -640,63 +653,15 @@ row_key_rel(FunctionCallInfo fcinfo, RowKeyState *st, Oid relid)
 	}
 
 	/*
-	 * Always read, never taken from pgp_rekey_nothing_pending(): that is
-	 * the latest committed state, and the statement's snapshot may be
-	 * older than the batch that finished the relation.
+	 * Read in the statement's snapshot, never taken from
+	 * pgp_rekey_nothing_pending(): that is the latest committed state, and
+	 * the statement's snapshot may be older than the batch that finished
+	 * the relation.
 	 */
-	if (pgp_rekey_tracked())
-	{
-		bool		isnull;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		/* in the statement's snapshot (see above) */
-		pgp_catalog_select("SELECT p.from_key, p.order_col::pg_catalog.text, p.order_type::pg_catalog.oid, p.watermark,"
-						   "       p.high_mark"
-						   "  FROM privacy.rekey_pending p"
-						   " WHERE p.rel::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
-						   1, argtypes, values);
-		if (SPI_processed == 1)
-		{
-			char	   *fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			bool		wm_null;
-			bool		hi_null;
-			bytea	   *wm;
-			bytea	   *hi;
-
-			if (fp != NULL && strlen(fp) == PGP_FINGERPRINT_LEN)
-			{
-				strlcpy(r->rg.fp, fp, sizeof(r->rg.fp));
-				wm = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &wm_null));
-				hi = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &hi_null));
-				if (!wm_null || !hi_null)
-				{
-					char	   *col = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-					Oid			typ = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-					MemoryContext oldcxt;
-					TypeCacheEntry *tc;
-
-					if (col == NULL || isnull || !pgp_rekey_order_type_ok(typ))
-						(void) pgp_rekey_order_attnum(relid, col, isnull ? InvalidOid : typ);
-					oldcxt = MemoryContextSwitchTo(cxt);
-					r->col = pstrdup(col);
-					r->typ = typ;
-					if (!wm_null)
-						r->rg.wm = pgp_rekey_order_value(wm, typ);
-					if (!hi_null)
-						r->rg.hi = pgp_rekey_order_value(hi, typ);
-					tc = lookup_type_cache(typ, TYPECACHE_CMP_PROC_FINFO);
-					if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
-						elog(ERROR, "no btree comparison for type %s", format_type_be(typ));
-					fmgr_info_copy(&r->rg.cmp, &tc->cmp_proc_finfo, cxt);
-					MemoryContextSwitchTo(oldcxt);
-					r->rg.has_wm = !wm_null;
-					r->rg.has_hi = !hi_null;
-				}
-			}
-		}
-		SPI_finish();
-	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rekey_region_read(relid, false, cxt, &r->rg, &r->col, &r->typ);
+	SPI_finish();
 	st->n++;
 	return r;
 }

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/htup.h"
+#include "access/xact.h"
 #include "access/tupdesc.h"
 #include "fmgr.h"
 #include "utils/relcache.h"
@@ -38,10 +39,21 @@ typedef struct PgpRekeyRegion
 } PgpRekeyRegion;
 
 extern bool pgp_rekey_nothing_pending(void);
-extern bool pgp_rekey_tracked(void);
 extern bool pgp_rekey_pending_in_snapshot(void);
 extern bool pgp_rekey_row_keys(void);
-extern void pgp_rekey_check_snapshot(Relation rel);
+extern void pgp_rekey_check_snapshot_xact(Relation rel);
+
+/*
+ * For a writer at REPEATABLE READ or SERIALIZABLE: a serialization failure
+ * where rekey changed the relation's state since its snapshot (rekey.c).
+ * Per row: the isolation level is tested inline.
+ */
+static inline void
+pgp_rekey_check_snapshot(Relation rel)
+{
+	if (IsolationUsesXactSnapshot())
+		pgp_rekey_check_snapshot_xact(rel);
+}
 extern void pgp_rekey_region(Relation rel, MemoryContext cxt, PgpRekeyRegion *rg);
 extern bool pgp_rekey_row_pending(PgpRekeyRegion *rg, HeapTuple tuple, TupleDesc tupdesc);
 extern bool pgp_rekey_order_type_ok(Oid typid);

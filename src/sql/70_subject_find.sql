@@ -509,6 +509,20 @@ AS $$
   SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN c.domain END
 $$;
 
+-- The key of a row t of table tbl that holds phone-number pseudonyms
+-- (below; the export reads it with each row): NULL for the current key
+-- (every row of the table under it: f.o); a table Citus manages is never
+-- pending (a key change waits for it), and Citus runs no STABLE function
+-- of a row in an UPDATE: NULL there.
+CREATE FUNCTION privacy_internal._subject_row_key_sql(tbl regclass)
+  RETURNS text
+  LANGUAGE sql STABLE
+AS $$
+  SELECT CASE WHEN NOT privacy_internal._citus_table(tbl)
+              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
+              ELSE 'NULL::pg_catalog.text' END
+$$;
+
 -- The key under which a stored pseudonym of column c of row t is to be
 -- decrypted: NULL for the current key (every row of the table under it:
 -- f.o; or nothing to decrypt), else the key of the row
@@ -517,8 +531,7 @@ CREATE FUNCTION privacy_internal._subject_row_key_expr(c privacy_internal._subje
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
-  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' AND NOT privacy_internal._citus_table(c.tbl)
-              THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
+  SELECT CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN privacy_internal._subject_row_key_sql(c.tbl)
               ELSE 'NULL::pg_catalog.text' END
 $$;
 

@@ -108,8 +108,7 @@ DECLARE
   rkey     text := CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                                       WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
                                         AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
-                         AND NOT privacy_internal._citus_table(tbl)
-                        THEN 'CASE WHEN f.o THEN NULL::pg_catalog.text ELSE privacy_internal._row_key(t.tableoid, t.*) END'
+                        THEN privacy_internal._subject_row_key_sql(tbl)
                         ELSE 'NULL::pg_catalog.text' END;
 BEGIN
   -- two entries (no separator that a column name could hold), used only
