@@ -140,7 +140,12 @@ SELECT privacy.grant_consent('email', 'yes@example.dk', 'marketing', 'web form')
 INSERT INTO regress_cat.line (msisdn, email, valid_from) VALUES ('+4520000001', 'yes@example.dk', '2026-01-01');
 INSERT INTO regress_cat.line (msisdn, email, valid_from, observed_at)
      VALUES ('+4520000001', 'yes@example.dk', '2020-01-01', '2020-06-01');
--- the subject search and the purge use the new names
+-- the subject search and the purge use the new names (the search reaches
+-- regress_cat.cdr through the line's number: a table declared protected
+-- without its protect trigger is refused, its values could be raw)
+SELECT t->>'table' AS table_name, jsonb_array_length(t->'rows') AS exported_rows
+  FROM jsonb_array_elements(privacy.export_subject('email', 'yes@example.dk')->'tables') t;
+SELECT privacy.protect('regress_cat.cdr');
 SELECT t->>'table' AS table_name, jsonb_array_length(t->'rows') AS exported_rows
   FROM jsonb_array_elements(privacy.export_subject('email', 'yes@example.dk')->'tables') t;
 SELECT table_name, action, rows FROM privacy.purge(dry_run => true, tbl => 'regress_cat.line');

@@ -1124,9 +1124,11 @@ pgp_consent_trigger(PG_FUNCTION_ARGS)
 
 	/*
 	 * privacy.rekey() converting the relation's phone-number pseudonyms
-	 * to the current key: the same subjects, nothing to check.
+	 * to the current key, or protect() the values it held raw: the same
+	 * subjects, nothing to check.
 	 */
-	if (oldtuple != NULL && pgp_rekeying(RelationGetRelid(rel)))
+	if (oldtuple != NULL &&
+		(pgp_rekeying(RelationGetRelid(rel)) || pgp_rewriting(RelationGetRelid(rel))))
 		return PointerGetDatum(tuple);
 
 	cr = consent_rel_lookup(rel);

@@ -315,6 +315,7 @@ static bool protect_xact_cb_registered = false;
  * UPDATE leaves their values unchanged.  InvalidOid otherwise.
  */
 static Oid	rewrite_relid = InvalidOid;
+static int	rewrite_depth = -1;		/* its UPDATE's executor level */
 
 /*
  * The relation whose msisdn_fpe pseudonyms privacy.rekey() converts now,
@@ -1135,6 +1136,61 @@ pgp_rekeying(Oid relid)
 }
 
 /*
+ * pgp_rewriting: whether this firing is protect(..., rewrite_existing =>
+ * true)'s own UPDATE of the table (or of a partition of it), not a
+ * statement nested in it.  It converts the values a row holds and changes
+ * no subject (the protect trigger refuses a row another trigger changed):
+ * the consent and restriction checks let it pass, as they let rekey's.
+ * They could not read its rows anyway: their protected columns hold raw
+ * values, which the checks would take for pseudonyms.
+ */
+bool
+pgp_rewriting(Oid relid)
+{
+	if (!OidIsValid(rewrite_relid) || protect_exec_depth != rewrite_depth)
+		return false;
+	if (relid == rewrite_relid)
+		return true;
+	return get_rel_relispartition(relid) &&
+		list_member_oid(get_partition_ancestors(relid), rewrite_relid);
+}
+
+/*
+ * A conversion's UPDATE (rekey's batch, protect's rewrite) sets each
+ * column to itself: a row that reaches the protect trigger (the last
+ * BEFORE trigger) otherwise was changed by a trigger of the table's owner,
+ * which must not ride on the conversion past the consent and restriction
+ * checks it skips.
+ */
+static void
+refuse_changed_row(Relation rel, TupleDesc tupdesc, HeapTuple tuple, HeapTuple oldtuple,
+				   const char *what)
+{
+	int			a;
+
+	for (a = 1; a <= tupdesc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, a - 1);
+		bool		n1,
+					n2;
+		Datum		v1,
+					v2;
+
+		if (att->attisdropped)
+			continue;
+		v1 = heap_getattr(tuple, a, tupdesc, &n1);
+		v2 = heap_getattr(oldtuple, a, tupdesc, &n2);
+		if (n1 != n2 || (!n1 && !datum_image_eq(v1, v2, att->attbyval, att->attlen)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("a trigger of relation \"%s\" changed column \"%s\" of a row %s converts",
+							RelationGetRelationName(rel), NameStr(att->attname), what),
+					 errdetail("The conversion changes the protected values only; nothing of it was kept."),
+					 errhint("Make the table's BEFORE UPDATE triggers leave the row alone, then run it again.")));
+	}
+}
+
+/*
  * The msisdn_fpe working key of a row: under the relation's pending key
  * (the older key its phone-number pseudonyms are under until
  * privacy.rekey() converts them; 55000 when pg_privacy.key_file no longer
@@ -1291,6 +1347,8 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 
 	rewriting = OidIsValid(rewrite_relid) &&
 		(rewrite_relid == pr->registered || rewrite_relid == RelationGetRelid(rel));
+	if (rewriting && oldtuple != NULL && protect_exec_depth == rewrite_depth)
+		refuse_changed_row(rel, tupdesc, tuple, oldtuple, "privacy.protect()");
 
 	/*
 	 * A write of the relation nested in privacy.rekey()'s UPDATE of it (a
@@ -1311,34 +1369,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	 */
 	if (oldtuple != NULL && pgp_rekeying(RelationGetRelid(rel)))
 	{
-		int			a;
-
-		/*
-		 * rekey's UPDATE sets each column to itself: a row that reaches
-		 * this trigger (the last BEFORE trigger) otherwise was changed by
-		 * a trigger of the table's owner, which must not ride on the
-		 * conversion (it passes the consent and restriction checks).
-		 */
-		for (a = 1; a <= tupdesc->natts; a++)
-		{
-			Form_pg_attribute att = TupleDescAttr(tupdesc, a - 1);
-			bool		n1,
-						n2;
-			Datum		v1,
-						v2;
-
-			if (att->attisdropped)
-				continue;
-			v1 = heap_getattr(tuple, a, tupdesc, &n1);
-			v2 = heap_getattr(oldtuple, a, tupdesc, &n2);
-			if (n1 != n2 || (!n1 && !datum_image_eq(v1, v2, att->attbyval, att->attlen)))
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("a trigger of relation \"%s\" changed column \"%s\" of a row privacy.rekey() converts",
-								RelationGetRelationName(rel), NameStr(att->attname)),
-						 errdetail("The conversion changes the phone-number pseudonyms only; nothing of it was kept."),
-						 errhint("Make the table's BEFORE UPDATE triggers leave the row alone, then run CALL privacy.rekey() again.")));
-		}
+		refuse_changed_row(rel, tupdesc, tuple, oldtuple, "privacy.rekey()");
 		if (pr->region.fp[0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1727,7 +1758,10 @@ protect_self_update(Oid relid, ArrayType *cols, bool rekey, const char *where,
 		rekey_rows = 0;
 	}
 	else
+	{
 		rewrite_relid = relid;
+		rewrite_depth = protect_exec_depth + 1;	/* the UPDATE's level */
+	}
 	PG_TRY();
 	{
 		/*
@@ -1741,6 +1775,7 @@ protect_self_update(Oid relid, ArrayType *cols, bool rekey, const char *where,
 	PG_FINALLY();
 	{
 		rewrite_relid = InvalidOid;
+		rewrite_depth = -1;
 		rekey_relid = InvalidOid;
 		rekey_depth = -1;
 	}
@@ -2009,6 +2044,37 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 				 errmsg("table and columns must not be null")));
 	PG_RETURN_INT64((int64) protect_self_update(PG_GETARG_OID(0), PG_GETARG_ARRAYTYPE_P(1),
 												false, NULL, 0, NULL, NULL, false));
+}
+
+PG_FUNCTION_INFO_V1(pgp_has_rows);
+
+/*
+ * _has_rows(tbl): whether the table (or a partition of it) holds a row,
+ * read as its owner in a security-restricted operation (src/owner.c),
+ * without her forced row security: protect() asks it before it leaves
+ * rows raw.
+ */
+Datum
+pgp_has_rows(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname = relname ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+	StringInfoData sql;
+	Datum		d;
+	bool		isnull;
+
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT EXISTS (SELECT FROM %s)",
+					 quote_qualified_identifier(nspname, relname));
+	(void) pgp_owner_run(relid, sql.data, 0, NULL, NULL, NULL,
+						 PGP_RUN_QUERY | PGP_RUN_NOFORCE_RLS, 0, BOOLOID,
+						 &d, &isnull, NULL, NULL);
+	PG_RETURN_BOOL(!isnull && DatumGetBool(d));
 }
 
 PG_FUNCTION_INFO_V1(pgp_invalidate);

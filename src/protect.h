@@ -16,6 +16,8 @@ extern void pgp_protect_init(void);
 
 /* privacy.rekey(): whether this firing is its own UPDATE of relid */
 extern bool pgp_rekeying(Oid relid);
+/* protect(rewrite_existing): whether this firing is its own UPDATE of relid */
+extern bool pgp_rewriting(Oid relid);
 /* privacy.rekey()'s UPDATE of one batch of a relation (src/rekey.c) */
 extern uint64 pgp_protect_rekey_update(Oid relid, ArrayType *cols, const char *where,
 									   int nargs, Oid *argtypes, Datum *argvals,

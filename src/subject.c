@@ -1970,6 +1970,26 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 				OidFunctionCall1(LookupFuncName(cname, 1, cargs, false), celems[c]);
 				elog(ERROR, "privacy_internal._subject_check passed a column with a type problem");
 			}
+			/*
+			 * A column declared protected in a table without the protect
+			 * trigger (protect_problem 18; a database at 0.17.0 has no such
+			 * column): its values may be raw, or pseudonyms written while
+			 * it was protected, and the search matches the pseudonym only.
+			 * A raw row would be silently missed: fail closed.
+			 */
+			if (ctd->natts > 18 && !cn[18])
+			{
+				char	   *problem = TextDatumGetCString(cv[18]);
+
+				problem[0] = pg_toupper((unsigned char) problem[0]);
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("protection of table %s is not in force",
+								DatumGetCString(DirectFunctionCall1(regclassout, cv[0]))),
+						 errdetail("%s: its values may be stored raw, and the search for a data subject matches their pseudonyms only.",
+								   problem),
+						 errhint("Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.")));
+			}
 			cprotect = col_text(cv, cn, 5);
 			cdomain = col_text(cv, cn, 6);
 			cmode = col_text(cv, cn, 7);
@@ -2231,8 +2251,8 @@ pgp_restrict_trigger(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("privacy_internal._restrict_trigger() must be an AFTER UPDATE statement trigger with an old transition table")));
 	relid = RelationGetRelid(td->tg_relation);
-	/* the erasure's scrub, and privacy.rekey()'s conversion: no subject changes */
-	if (subject_erasing || pgp_rekeying(relid))
+	/* the erasure's scrub, rekey's and protect()'s conversions: no subject changes */
+	if (subject_erasing || pgp_rekeying(relid) || pgp_rewriting(relid))
 		return PointerGetDatum(NULL);
 
 	values[0] = ObjectIdGetDatum(relid);

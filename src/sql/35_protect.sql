@@ -180,6 +180,13 @@ COMMENT ON FUNCTION privacy_internal._protect_trigger() IS
   'internal: the on-write protect trigger created by privacy.protect()';
 
 -- Rewrite the rows a table held before it was protected (see protect()).
+-- Whether a table holds a row, read as its owner (src/protect.c).
+CREATE FUNCTION privacy_internal._has_rows(tbl regclass) RETURNS boolean
+  LANGUAGE c VOLATILE STRICT
+  AS 'MODULE_PATHNAME', 'pgp_has_rows';
+COMMENT ON FUNCTION privacy_internal._has_rows(regclass) IS
+  'internal: whether the table holds a row, read as its owner';
+
 CREATE FUNCTION privacy_internal._rewrite_protected(tbl regclass, cols name[])
   RETURNS bigint
   LANGUAGE c VOLATILE STRICT
@@ -363,7 +370,7 @@ CREATE FUNCTION privacy_internal._protect_shard_table(rel regclass) RETURNS regc
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_protect_shard_table';
 
-CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT false) RETURNS void
+CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT NULL) RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
@@ -373,13 +380,11 @@ DECLARE
   nrows bigint := 0;
   d text;
   citus boolean;
+  had_trigger boolean := privacy_internal._has_protect_trigger(tbl);
 BEGIN
   IF tbl IS NULL THEN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
           HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
-  END IF;
-  IF rewrite_existing IS NULL THEN
-    RAISE EXCEPTION 'rewrite_existing must not be null' USING ERRCODE = '22004';
   END IF;
   IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) protect.tbl) THEN
     RAISE EXCEPTION 'table % is not registered', tbl
@@ -483,9 +488,25 @@ BEGIN
       'CREATE TRIGGER zz_pg_privacy_protect BEFORE INSERT OR UPDATE ON %s '
       'FOR EACH ROW EXECUTE FUNCTION privacy_internal._protect_trigger()', tbl);
   END IF;
+  -- Rows written before protection.  Left raw, they would be stored
+  -- beside pseudonyms that cannot be told from them: export, erasure and
+  -- restriction would not find them, and no later conversion could tell
+  -- which rows to convert.  So a table that holds rows is protected only
+  -- with an explicit choice (the trigger's creation above locks out
+  -- concurrent writers until commit: no row comes in between).
+  IF rewrite_existing IS NULL AND NOT had_trigger AND NOT citus AND privacy_internal._has_rows(tbl) THEN
+    RAISE EXCEPTION 'table % holds rows written while it was not protected', tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'Left as they are, raw values would stay beside the pseudonyms written from now on: the search for a data subject would not find them, and no later conversion could tell them apart. Nothing was changed.',
+            HINT = pg_catalog.format('Convert them now: SELECT privacy.protect(%L, rewrite_existing => true); or, if they hold pseudonyms already (the table was protected before and nothing was written since privacy.unprotect()), leave them as they are: rewrite_existing => false.', tbl);
+  END IF;
+  IF rewrite_existing IS FALSE AND NOT had_trigger AND NOT citus AND privacy_internal._has_rows(tbl) THEN
+    RAISE WARNING 'the rows table % held before privacy.protect() are left as they are', tbl
+      USING DETAIL = 'Values written raw (before the table was protected, or while it was not) stay raw: export, erasure and restriction match its protected columns by pseudonym and do not find those rows by them.';
+    nrows := -1;
+  END IF;
   -- Rows written before protection: transformed in place through the new
-  -- trigger, in this transaction (the trigger's creation locks out
-  -- concurrent writers until commit), as the table's owner.
+  -- trigger, in this transaction, as the table's owner.
   IF rewrite_existing THEN
     nrows := privacy_internal._rewrite_protected(tbl,
                ARRAY(SELECT c.col FROM privacy.registered_column c
@@ -493,11 +514,12 @@ BEGIN
                       ORDER BY c.attnum));
   END IF;
   PERFORM privacy_internal._audit('protect.on', tbl::text,
-                         pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', nrows));
+                         pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', GREATEST(nrows, 0),
+                                                       'rows_left_raw', nrows OPERATOR(pg_catalog.<) 0));
 END
 $$;
 COMMENT ON FUNCTION privacy.protect(regclass, boolean) IS
-  'install the on-write protect trigger: each declared transformation is applied on INSERT, UPDATE and COPY, also on partitions; rewrite_existing converts rows already stored';
+  'install the on-write protect trigger: each declared transformation is applied on INSERT, UPDATE and COPY, also on partitions; rewrite_existing converts rows already stored (true) or leaves them raw (false); a table that holds rows needs one or the other';
 
 CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE

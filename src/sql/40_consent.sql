@@ -391,6 +391,17 @@ BEGIN
               AND q.on_withdraw OPERATOR(pg_catalog.=) 'delete'
             ORDER BY q.tbl::oid, q.col
   LOOP
+    -- A column declared protected in a table without the protect trigger
+    -- (never protected, or unprotected since) may hold raw values or
+    -- pseudonyms, which cannot be told apart: fail closed, as export and
+    -- erasure do, rather than delete some of the subject's rows.
+    IF NOT r.is_protected AND r.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
+      RAISE EXCEPTION 'protection of table % is not in force', r.tbl
+        USING ERRCODE = '55000',
+              DETAIL = pg_catalog.format('Column "%s" of relation %s is declared protected by %s, but the table has no protect trigger: its values may be stored raw, and the withdrawal''s deletion could not find all of the subject''s rows. Nothing was changed.',
+                                         r.col, r.tbl, r.protect),
+              HINT = 'Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.';
+    END IF;
     IF r.is_protected AND r.protect IS NOT NULL THEN
       -- fail closed where protection was switched off (raw values)
       PERFORM privacy_internal._check_protection(r.tbl);

@@ -375,7 +375,14 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
                    WHERE ta.attrelid OPERATOR(pg_catalog.=) c.tbl AND NOT ta.attisdropped
                      AND ta.attname IN (s.event_time, s.valid_from, s.valid_to)
                      AND ta.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
-                   ORDER BY ta.attnum LIMIT 1) END AS type_problem
+                   ORDER BY ta.attnum LIMIT 1) END AS type_problem,
+       -- a column declared protected whose table has no protect trigger
+       -- (never protected, or unprotected since): its values may be raw,
+       -- or pseudonyms from before, and cannot be told apart; every search
+       -- of it fails closed (src/subject.c)
+       CASE WHEN c.protect IS NOT NULL AND NOT privacy_internal._has_protect_trigger(c.tbl)
+            THEN pg_catalog.format('column "%s" of relation %s is declared protected by %s, but the table has no protect trigger',
+                                   c.col, c.tbl, c.protect) END AS protect_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies
   JOIN pg_catalog.pg_attribute a

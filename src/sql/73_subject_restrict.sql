@@ -149,6 +149,12 @@ BEGIN
              UNION
              SELECT privacy_internal._msisdn_under(k.fp, d.val, c.domain, true)
                FROM pg_catalog.unnest(pend) k(fp)
+              WHERE c.protect IS NOT NULL
+             -- and read as a raw number: a row written before the table was
+             -- protected, or while it was not (a number read both ways
+             -- that is a restricted subject's is refused either way)
+             UNION
+             SELECT privacy.lookup_value(c.mode, d.val, dc)
               WHERE c.protect IS NOT NULL) r(norm)),
        -- (each reference computed once per value and key)
        nk AS MATERIALIZED (
