@@ -462,12 +462,15 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
                      AND ta.atttypid NOT IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
                    ORDER BY ta.attnum LIMIT 1) END AS type_problem,
        -- a column declared protected whose table has no protect trigger
-       -- (never protected, or unprotected since): its values may be raw,
-       -- or pseudonyms from before, and cannot be told apart; every search
+       -- (never protected, or unprotected since), or whose protection is
+       -- not in force (its trigger switched off by a superuser): its values
+       -- may be raw, or pseudonyms, and cannot be told apart; every search
        -- of it fails closed (src/subject.c)
-       CASE WHEN c.protect IS NOT NULL AND NOT privacy_internal._has_protect_trigger(c.tbl)
+       CASE WHEN c.protect IS NULL THEN NULL
+            WHEN NOT privacy_internal._has_protect_trigger(c.tbl)
             THEN pg_catalog.format('column "%s" of relation %s is declared protected by %s, but the table has no protect trigger',
-                                   c.col, c.tbl, c.protect) END AS protect_problem
+                                   c.col, c.tbl, c.protect)
+            ELSE privacy_internal._protection_problem(c.tbl) END AS protect_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies
   JOIN pg_catalog.pg_attribute a

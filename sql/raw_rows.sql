@@ -99,7 +99,22 @@ UPDATE regress_raw.calls SET at = at WHERE id = 3;
 UPDATE regress_raw.calls SET at = at WHERE id = 4;
 SELECT privacy.unrestrict_subject('msisdn', '+4520000001');
 
--- 6. Unprotected again: refused again.
+-- 6. Protection switched off by a superuser (the trigger disabled): rows
+-- written meanwhile are raw; the export and the restriction refuse too,
+-- as the erasure did already.
+SET client_min_messages = error;
+ALTER TABLE regress_raw.empty DISABLE TRIGGER zz_pg_privacy_protect;
+SET client_min_messages = warning;
+INSERT INTO regress_raw.empty VALUES ('+4520000008');
+SELECT privacy.export_subject('msisdn', '+4520000008');
+SELECT privacy.restrict_subject('msisdn', '+4520000008', 'regress_raw');
+SET client_min_messages = error;
+ALTER TABLE regress_raw.empty ENABLE TRIGGER zz_pg_privacy_protect;
+SET client_min_messages = warning;
+DELETE FROM regress_raw.empty;
+SELECT jsonb_array_length(privacy.export_subject('msisdn', '+4520000008')->'tables') AS tables_found;
+
+-- 7. Unprotected again: refused again.
 SELECT privacy.unprotect('regress_raw.calls');
 SELECT * FROM privacy.erase_subject('msisdn', '+4520000003');
 SELECT count(*) AS rows_left FROM regress_raw.calls;
