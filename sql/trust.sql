@@ -200,7 +200,7 @@ WITH api(name) AS (VALUES
   ('generalize'), ('grant_consent'), ('grant_domain'), ('has_consent'), ('health'), ('hold'),
   ('is_restricted'), ('k_anonymity'), ('key_fingerprint'), ('lookup_value'), ('mask_account'), ('mask_address'),
   ('mask_email'), ('mask_msisdn'), ('mask_name'), ('mask_role'), ('normalize_msisdn'),
-  ('open_request'), ('protect'), ('pseudonymize'), ('pseudonymize_email'), ('pseudonymize_msisdn'),
+  ('open_request'), ('protect'), ('protect_in_batches'), ('pseudonymize'), ('pseudonymize_email'), ('pseudonymize_msisdn'),
   ('purge'), ('register_column'), ('register_table'), ('reidentify_msisdn'), ('rekey'), ('release_hold'), ('replay_erasures'), ('fork_erasure_ledger'), ('row_key'),
   ('require_consent'), ('restrict_subject'), ('revoke_domain'), ('run_purge'), ('schedule_purge'),
   ('set_mask'), ('set_purpose'), ('set_retention'), ('set_subject_table'), ('unmask_role'), ('unprotect'), ('unpublish'),

@@ -906,9 +906,10 @@ protect_build(ProtectRel *pr, Relation rel, Trigger *tg)
 	/*
 	 * The older key this relation's phone-number pseudonyms are still
 	 * under, until privacy.rekey() converts them, and how far it has come
-	 * (see "Key rotation").
+	 * (see "Key rotation"); or "raw": the rows it held before
+	 * protect_in_batches(), which privacy.rekey() converts the same way.
 	 */
-	if (pr->has_fpe)
+	if (pr->ncols > 0)
 	{
 		PG_TRY();
 		{
@@ -1280,6 +1281,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	bool		move_memo;
 	bool		new_pending;
 	bool		old_pending;
+	bool		raw = false;
 	LocalTransactionId lxid = MyProc->lxid;
 	TimestampTz stmt = GetCurrentStatementStartTimestamp();
 	uint64		seq = ++protect_fire_seq;
@@ -1375,6 +1377,7 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("relation \"%s\" has no pseudonyms to convert to the current key",
 							RelationGetRelationName(rel))));
+		raw = PGP_REKEY_RAW(&pr->region);
 		/* never converted twice */
 		if (!pgp_rekey_row_pending(&pr->region, oldtuple, tupdesc))
 			ereport(ERROR,
@@ -1388,16 +1391,26 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 			bool		isnull;
 			Datum		d;
 
-			if (pc->kind != PROTECT_MSISDN_FPE)
+			if (pc->kind != PROTECT_MSISDN_FPE && !raw)
 				continue;
 			d = heap_getattr(tuple, pc->attnum, tupdesc, &isnull);
 			if (isnull)
 				continue;
 			pr->repl_cols[nrepl] = pc->attnum;
-			pr->repl_vals[nrepl] =
-				protect_reencrypt(pr, pc, rel,
-								  NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname), d,
-								  true, false);
+			if (raw && pc->kind == PROTECT_NULL)
+			{
+				pr->repl_vals[nrepl] = (Datum) 0;
+				pr->repl_nulls[nrepl] = true;
+				nrepl++;
+				continue;
+			}
+			/* raw: transformed as on write; else from the pending key */
+			pr->repl_vals[nrepl] = raw
+				? protect_value(pc, NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname),
+								RelationGetRelationName(rel), d, NULL)
+				: protect_reencrypt(pr, pc, rel,
+									NameStr(TupleDescAttr(tupdesc, pc->attnum - 1)->attname), d,
+									true, false);
 			pr->repl_nulls[nrepl] = false;
 			nrepl++;
 		}
@@ -1431,6 +1444,21 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 		pgp_rekey_check_snapshot(rel);
 	new_pending = pgp_rekey_row_pending_fast(&pr->region, tuple, tupdesc);
 	old_pending = oldtuple != NULL && pgp_rekey_row_pending_fast(&pr->region, oldtuple, tupdesc);
+
+	/*
+	 * A row the relation held before protect_in_batches() that
+	 * privacy.rekey() has not converted yet: its values are raw, and the
+	 * row cannot be marked converted apart from its place.  Written (or
+	 * written there), it would be stored raw or converted unseen: refuse.
+	 * Rows above the high mark (new rows) are written as usual.
+	 */
+	if ((new_pending || old_pending) && PGP_REKEY_RAW(&pr->region))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot write a row of relation \"%s\" that privacy.rekey() has not converted since the table was protected",
+						RelationGetRelationName(rel)),
+				 errdetail("The rows the table held before it was protected are converted in batches; until its batch, such a row holds raw values."),
+				 errhint("Run CALL privacy.rekey() (privacy.rekey_progress shows what is left), then write the row again.")));
 	if (move_memo && pr->has_fpe &&
 		strcmp(um->row_fp, new_pending ? pr->region.fp : "") != 0)
 		ereport(ERROR,

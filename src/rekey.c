@@ -228,21 +228,39 @@ rekey_state_text(Oid relid, bool latest)
  * failure instead, as PostgreSQL raises for a row changed since the
  * snapshot (the application retries).  Checked once per relation and
  * transaction: the writer's lock keeps rekey off the relation until it
- * ends.  Called by the protect trigger, for relations with msisdn_fpe
+ * ends, or until the subtransaction that took it is rolled back (ROLLBACK
+ * TO SAVEPOINT, a PL/pgSQL exception block caught): then every relation is
+ * checked again at its next write, since a batch may have come in
+ * between.  Called by the protect trigger, for relations with msisdn_fpe
  * columns, through pgp_rekey_check_snapshot (rekey.h), which tests the
  * isolation level inline (per row).
  */
+static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
+static Oid	checked[64];
+static int	nchecked = 0;
+static bool checked_cb_registered = false;
+
+static void
+rekey_checked_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+						 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		nchecked = 0;
+}
+
 void
 pgp_rekey_check_snapshot_xact(Relation rel)
 {
-	static LocalTransactionId checked_lxid = InvalidLocalTransactionId;
-	static Oid	checked[64];
-	static int	nchecked = 0;
 	Oid			relid = RelationGetRelid(rel);
 	char	   *then;
 	char	   *now;
 	int			i;
 
+	if (!checked_cb_registered)
+	{
+		RegisterSubXactCallback(rekey_checked_subxact_cb, NULL);
+		checked_cb_registered = true;
+	}
 	if (checked_lxid != MyProc->lxid)
 	{
 		checked_lxid = MyProc->lxid;
@@ -376,7 +394,7 @@ rekey_region_read(Oid relid, bool latest, MemoryContext cxt, PgpRekeyRegion *rg,
 	if (SPI_processed == 0)
 		return;
 	fp = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (fp == NULL || strlen(fp) != PGP_FINGERPRINT_LEN)
+	if (fp == NULL || (strlen(fp) != PGP_FINGERPRINT_LEN && strcmp(fp, PGP_REKEY_RAW_FP) != 0))
 		return;
 	strlcpy(rg->fp, fp, sizeof(rg->fp));
 	wm = (bytea *) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &wm_null));
@@ -470,6 +488,15 @@ PgpKey *
 pgp_pending_fpe_key(const char *fp, const char *domain, int domain_len,
 					PgpKey **cache, uint64 *gen, const char *relname)
 {
+	/* rows from before protect_in_batches(): under no key */
+	if (strcmp(fp, PGP_REKEY_RAW_FP) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 relname != NULL
+				 ? errmsg("cannot write a row of relation \"%s\" that privacy.rekey() has not converted since the table was protected", relname)
+				 : errmsg("rows written before their table was protected are not converted yet"),
+				 errdetail("The rows the table held before it was protected are converted in batches; until its batch, such a row holds raw values."),
+				 errhint("Run CALL privacy.rekey() (privacy.rekey_progress shows what is left), then write the row again.")));
 	if (*cache == NULL || *gen != pgp_key_generation)
 	{
 		int			m = pgp_key_find(fp);

@@ -1988,7 +1988,9 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 								DatumGetCString(DirectFunctionCall1(regclassout, cv[0]))),
 						 errdetail("%s: its values may be stored raw, and the search for a data subject matches their pseudonyms only.",
 								   problem),
-						 errhint("Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.")));
+						 strstr(problem, "privacy.rekey()") != NULL
+						 ? errhint("Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then try again.")
+						 : errhint("Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.")));
 			}
 			cprotect = col_text(cv, cn, 5);
 			cdomain = col_text(cv, cn, 6);

@@ -86,11 +86,11 @@ BEGIN
   -- valid-looking number.  The pseudonym does not say where it comes
   -- from, so none is read back while any is left (src/sql/36_rekey.sql),
   -- but by the form that names the key of its row.
-  IF EXISTS (SELECT FROM privacy.rekey_pending) THEN
+  IF EXISTS (SELECT FROM privacy.rekey_pending p WHERE p.from_key OPERATOR(pg_catalog.<>) 'raw') THEN
     RAISE EXCEPTION 'cannot tell which key a phone-number pseudonym is under while a key rotation runs'
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.format('%s relation(s) hold phone-number pseudonyms under a replaced key, which privacy.rekey() has not converted: decrypted under the current key, such a pseudonym gives another, valid-looking number.',
-                                       (SELECT pg_catalog.count(*) FROM privacy.rekey_pending)),
+                                       (SELECT pg_catalog.count(*) FROM privacy.rekey_pending p WHERE p.from_key OPERATOR(pg_catalog.<>) 'raw')),
             HINT = 'Name the key of the row the pseudonym comes from: privacy.reidentify_msisdn(t.col, domain, privacy.row_key(t.tableoid, t.*)); or run CALL privacy.rekey() first.';
   END IF;
   result := privacy_internal._msisdn_decrypt(pseudonym, domain);

@@ -370,7 +370,9 @@ CREATE FUNCTION privacy_internal._protect_shard_table(rel regclass) RETURNS regc
   LANGUAGE c STABLE STRICT
   AS 'MODULE_PATHNAME', 'pgp_protect_shard_table';
 
-CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT NULL) RETURNS void
+-- protect() and protect_in_batches() (below): batched, the rows the table
+-- holds are left to CALL privacy.rekey().
+CREATE FUNCTION privacy_internal._protect(tbl regclass, rewrite_existing boolean, batched boolean) RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
   SET pg_privacy.definer = 'api'
@@ -386,14 +388,14 @@ BEGIN
     RAISE EXCEPTION 'table must not be null' USING ERRCODE = '22004',
           HINT = 'A mistyped table name given to to_regclass() yields NULL; check the name.';
   END IF;
-  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) protect.tbl) THEN
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) _protect.tbl) THEN
     RAISE EXCEPTION 'table % is not registered', tbl
       USING ERRCODE = '55000',
             HINT = 'Register it with privacy.register_table() and declare its columns with privacy.register_column().';
   END IF;
   PERFORM privacy_internal._check_owner(tbl);
   SELECT pg_catalog.count(*) INTO ncols FROM privacy.registered_column c
-   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL;
+   WHERE c.tbl OPERATOR(pg_catalog.=) _protect.tbl AND c.protect IS NOT NULL;
   IF ncols OPERATOR(pg_catalog.=) 0 THEN
     RAISE EXCEPTION 'no column of table % has a protect transformation', tbl
       USING ERRCODE = '55000',
@@ -441,7 +443,7 @@ BEGIN
   END IF;
   -- The owner of the table (and of each partition) must hold the domains.
   FOR d IN SELECT DISTINCT c.domain FROM privacy.registered_column c
-            WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl
+            WHERE c.tbl OPERATOR(pg_catalog.=) _protect.tbl
               AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym')
   LOOP
     PERFORM privacy_internal._check_domain_owner(tbl, d);
@@ -451,7 +453,7 @@ BEGIN
     JOIN pg_catalog.pg_attribute a
       ON a.attrelid OPERATOR(pg_catalog.=) c.tbl AND a.attname OPERATOR(pg_catalog.=) c.col
      AND NOT a.attisdropped
-   WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+   WHERE c.tbl OPERATOR(pg_catalog.=) _protect.tbl AND c.protect IS NOT NULL
      AND a.attgenerated OPERATOR(pg_catalog.<>) '' LIMIT 1;
   IF FOUND THEN
     RAISE EXCEPTION 'cannot protect generated column "%" of relation %', d, tbl
@@ -505,21 +507,97 @@ BEGIN
       USING DETAIL = 'Values written raw (before the table was protected, or while it was not) stay raw: export, erasure and restriction match its protected columns by pseudonym and do not find those rows by them.';
     nrows := -1;
   END IF;
+  -- Rows written before protection, in batches: each relation (the table,
+  -- or each of its partitions) is pending from 'raw' (privacy.rekey_pending,
+  -- src/sql/36_rekey.sql) and begun now, under the trigger's lock: its
+  -- high mark recorded, so that rows written from now on above it are
+  -- protected as usual, while CALL privacy.rekey() converts the others in
+  -- batches, each its own transaction.  Until then the protect trigger
+  -- refuses to write a row left raw, and the search for a data subject
+  -- refuses the table.  A relation that cannot be converted in batches (no
+  -- order column, or nothing to mark) is converted now.
+  IF batched THEN
+    IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+      RAISE EXCEPTION 'cannot convert the rows of relation % at isolation level %', tbl,
+                      pg_catalog.upper(pg_catalog.current_setting('transaction_isolation'))
+        USING ERRCODE = '55000',
+              DETAIL = 'The transaction''s snapshot may be older than the lock that holds the writers off: a row committed in between would not be converted.',
+              HINT = 'Run it at READ COMMITTED.';
+    END IF;
+    IF EXISTS (SELECT FROM privacy.rekey_pending p
+                WHERE p.rel OPERATOR(pg_catalog.=) _protect.tbl
+                   OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_protect.tbl) x)) THEN
+      RAISE EXCEPTION 'relation % is pending in privacy.rekey_pending already', tbl
+        USING ERRCODE = '55000', HINT = 'Run CALL privacy.rekey() to the end first.';
+    END IF;
+    INSERT INTO privacy.rekey_pending (rel, tbl, from_key)
+    SELECT r.rel, _protect.tbl, 'raw'
+      FROM (SELECT _protect.tbl::pg_catalog.oid AS rel
+            UNION SELECT x.relid FROM pg_catalog.pg_partition_tree(_protect.tbl) x) r
+      JOIN pg_catalog.pg_class k ON k.oid OPERATOR(pg_catalog.=) r.rel
+     WHERE k.relkind OPERATOR(pg_catalog.=) 'r';
+    PERFORM privacy_internal._invalidate(tbl);
+    FOR d IN SELECT p.rel::text FROM privacy.rekey_pending p
+              WHERE p.tbl OPERATOR(pg_catalog.=) _protect.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw'
+              ORDER BY p.rel::pg_catalog.oid
+    LOOP
+      nrows := nrows OPERATOR(pg_catalog.+)
+               COALESCE((SELECT s.rows FROM privacy_internal._rekey_rel(d::regclass, 1000, 0) s), 0);
+      IF EXISTS (SELECT FROM privacy.rekey_pending p
+                  WHERE p.rel OPERATOR(pg_catalog.=) d::regclass AND p.high_mark IS NULL) THEN
+        nrows := nrows OPERATOR(pg_catalog.+)
+                 COALESCE((SELECT s.rows FROM privacy_internal._rekey_rel(d::regclass, 1000, 2147483647) s), 0);
+      END IF;
+    END LOOP;
   -- Rows written before protection: transformed in place through the new
   -- trigger, in this transaction, as the table's owner.
-  IF rewrite_existing THEN
+  ELSIF rewrite_existing THEN
     nrows := privacy_internal._rewrite_protected(tbl,
                ARRAY(SELECT c.col FROM privacy.registered_column c
-                      WHERE c.tbl OPERATOR(pg_catalog.=) protect.tbl AND c.protect IS NOT NULL
+                      WHERE c.tbl OPERATOR(pg_catalog.=) _protect.tbl AND c.protect IS NOT NULL
                       ORDER BY c.attnum));
   END IF;
   PERFORM privacy_internal._audit('protect.on', tbl::text,
                          pg_catalog.jsonb_build_object('columns', ncols, 'rows_rewritten', GREATEST(nrows, 0),
-                                                       'rows_left_raw', nrows OPERATOR(pg_catalog.<) 0));
+                                                       'rows_left_raw', nrows OPERATOR(pg_catalog.<) 0,
+                                                       'batched', batched));
+  IF batched AND EXISTS (SELECT FROM privacy.rekey_pending p WHERE p.tbl OPERATOR(pg_catalog.=) _protect.tbl
+                                                             AND p.from_key OPERATOR(pg_catalog.=) 'raw') THEN
+    RAISE NOTICE 'the rows table % held are converted by CALL privacy.rekey()', tbl
+      USING DETAIL = 'New rows are protected now. Until a row is converted it cannot be updated, and export, erasure and restriction refuse the table.',
+            HINT = 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left).';
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._protect(regclass, boolean, boolean) IS
+  'internal: privacy.protect() and privacy.protect_in_batches()';
+
+CREATE FUNCTION privacy.protect(tbl regclass, rewrite_existing boolean DEFAULT NULL) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  PERFORM privacy_internal._protect(tbl, rewrite_existing, false);
 END
 $$;
 COMMENT ON FUNCTION privacy.protect(regclass, boolean) IS
   'install the on-write protect trigger: each declared transformation is applied on INSERT, UPDATE and COPY, also on partitions; rewrite_existing converts rows already stored (true) or leaves them raw (false); a table that holds rows needs one or the other';
+
+-- The same as protect(tbl, rewrite_existing => true), but the rows the
+-- table holds are converted in batches by CALL privacy.rekey(), each its
+-- own transaction, resumable: for a table too large for one.
+CREATE FUNCTION privacy.protect_in_batches(tbl regclass) RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+BEGIN
+  PERFORM privacy_internal._protect(tbl, true, true);
+END
+$$;
+COMMENT ON FUNCTION privacy.protect_in_batches(regclass) IS
+  'install the on-write protect trigger, and leave the rows the table holds to CALL privacy.rekey(), which converts them in batches; until then a row not converted cannot be written and the search for a data subject refuses the table';
 
 CREATE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE
@@ -538,6 +616,15 @@ BEGIN
                   WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl
                     AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect') THEN
     RAISE EXCEPTION 'table % is not protected', tbl USING ERRCODE = '55000';
+  END IF;
+  -- Rows it held before protect_in_batches() half converted:
+  -- without the trigger, the two kinds could never be told apart.
+  IF EXISTS (SELECT FROM privacy.rekey_pending p
+              WHERE p.tbl OPERATOR(pg_catalog.=) unprotect.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw') THEN
+    RAISE EXCEPTION 'cannot unprotect table % while privacy.rekey() converts the rows it held before it was protected', tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'Its rows converted so far are pseudonyms, the others raw: without the protect trigger they could not be told apart.',
+            HINT = 'Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then unprotect it.';
   END IF;
   -- Citus drops it from every shard only when told triggers are safe
   IF privacy_internal._citus_table(tbl) THEN

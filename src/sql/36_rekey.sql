@@ -45,7 +45,10 @@
 CREATE TABLE privacy.rekey_pending (
   rel      regclass    PRIMARY KEY,
   tbl      regclass    NOT NULL,
-  from_key text        NOT NULL CHECK (from_key ~ '^pgp1:[0-9a-f]{16}$'),
+  -- the older key its pseudonyms are under, or 'raw': rows the table held
+  -- before protect_in_batches(), which privacy.rekey() converts the same
+  -- way (src/sql/35_protect.sql)
+  from_key text        NOT NULL CHECK (from_key ~ '^pgp1:[0-9a-f]{16}$' OR from_key = 'raw'),
   since    timestamptz NOT NULL DEFAULT pg_catalog.now(),
   -- how far privacy.rekey() has come (src/rekey.c): rows whose order_col
   -- is at most watermark (the value in its type's binary form) are under
@@ -187,6 +190,19 @@ BEGIN
             DETAIL = 'Its phone-number pseudonyms are under the database''s key on the shards; converting them to a new key is not built for tables Citus manages, and they would be looked up under the wrong key.',
             HINT = 'Keep the database''s key; nothing was changed.';
   END IF;
+  -- Rows a table held before protection, not converted yet: the rows
+  -- converted so far are under the current key, and a second key among
+  -- them could not be told apart.
+  SELECT p.rel INTO part FROM privacy.rekey_pending p
+   WHERE p.from_key OPERATOR(pg_catalog.=) 'raw'
+     AND EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel)
+   ORDER BY p.since, p.rel::pg_catalog.oid LIMIT 1;
+  IF FOUND THEN
+    RAISE EXCEPTION 'cannot change the key while privacy.rekey() converts the rows relation % held before it was protected', part.rel
+      USING ERRCODE = '55000',
+            DETAIL = 'Its rows converted so far are under the current key, the others raw; rows under a second key could not be told apart.',
+            HINT = 'Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then change the key; nothing was changed.';
+  END IF;
   -- A relation privacy.rekey() has converted in part holds rows under two
   -- keys already; a third could not be told apart.
   SELECT p.rel, p.from_key INTO part FROM privacy.rekey_pending p
@@ -233,9 +249,11 @@ CREATE FUNCTION privacy_internal._rekey_keys(tbl regclass) RETURNS text[]
 AS $$
   SELECT COALESCE(pg_catalog.array_agg(DISTINCT p.from_key ORDER BY p.from_key), '{}')
     FROM privacy.rekey_pending p
-   -- a part of the table now, whichever table it was pending with
-   WHERE p.rel OPERATOR(pg_catalog.=) _rekey_keys.tbl
-      OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_rekey_keys.tbl) x)
+   -- a part of the table now, whichever table it was pending with (rows
+   -- left raw before protection are under no key)
+   WHERE (p.rel OPERATOR(pg_catalog.=) _rekey_keys.tbl
+          OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_rekey_keys.tbl) x))
+     AND p.from_key OPERATOR(pg_catalog.<>) 'raw'
 $$;
 COMMENT ON FUNCTION privacy_internal._rekey_keys(regclass) IS
   'internal: the older keys the phone-number pseudonyms of a table are pending under';
@@ -379,7 +397,7 @@ BEGIN
     finished := false;
     RETURN;
   END IF;
-  IF NOT privacy_internal._key_listed(p.from_key) THEN
+  IF p.from_key OPERATOR(pg_catalog.<>) 'raw' AND NOT privacy_internal._key_listed(p.from_key) THEN
     RAISE EXCEPTION 'no key of fingerprint % is loaded', p.from_key
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.format('The phone-number pseudonyms of %s are under that key; they can be converted only with it.', p.rel),
@@ -405,11 +423,15 @@ BEGIN
   IF NOT (p.rel OPERATOR(pg_catalog.=) p.tbl
           OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
      OR NOT EXISTS (SELECT FROM privacy.registered_column c
-                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl
+                       AND (c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+                            OR (p.from_key OPERATOR(pg_catalog.=) 'raw' AND c.protect IS NOT NULL)))
      OR NOT privacy_internal._has_protect_trigger(p.tbl) THEN
     RAISE EXCEPTION 'relation % is no longer a protected part of table %', p.rel, p.tbl
       USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('Its phone-number pseudonyms are under key %s; they are converted only through the protect trigger of its table.', p.from_key),
+            DETAIL = CASE WHEN p.from_key OPERATOR(pg_catalog.=) 'raw'
+                          THEN 'Its rows from before protection are raw; they are converted only through the protect trigger of its table.'
+                          ELSE pg_catalog.format('Its phone-number pseudonyms are under key %s; they are converted only through the protect trigger of its table.', p.from_key) END,
             HINT = pg_catalog.format('Attach it to %s again (or protect that table again) and run CALL privacy.rekey(); or drop it.', p.tbl);
   END IF;
   PERFORM privacy_internal._check_protection(p.tbl);
@@ -450,7 +472,8 @@ BEGIN
                                 ON a.attrelid OPERATOR(pg_catalog.=) side.r AND a.attnum OPERATOR(pg_catalog.=) ANY (side.keys)
                               JOIN privacy.registered_column c
                                 ON c.col OPERATOR(pg_catalog.=) a.attname
-                               AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+                               AND (c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+                                    OR (p.from_key OPERATOR(pg_catalog.=) 'raw' AND c.protect IS NOT NULL))
                                AND (c.tbl OPERATOR(pg_catalog.=) side.r
                                     OR c.tbl IN (SELECT x.relid FROM pg_catalog.pg_partition_ancestors(side.r) x)))) THEN
     RAISE EXCEPTION 'cannot rekey relation %, whose phone-number column takes part in a foreign key', p.rel
@@ -474,9 +497,12 @@ BEGIN
                            AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'
                            AND (g.tgtype::integer OPERATOR(pg_catalog.&) 19) OPERATOR(pg_catalog.=) 19   -- ROW, BEFORE, UPDATE
                            AND f.pronamespace OPERATOR(pg_catalog.<>) 'privacy_internal'::regnamespace);
+  -- (rows from before protection: every protected column)
   SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
     FROM privacy.registered_column c
-   WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl AND c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe';
+   WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl
+     AND (c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
+          OR (p.from_key OPERATOR(pg_catalog.=) 'raw' AND c.protect IS NOT NULL));
   -- The conversion begins: it chooses the order column (none: the
   -- relation is converted whole, in one batch) and records the high mark,
   -- the column's largest value now (read after the lock, at READ
@@ -536,7 +562,7 @@ BEGIN
   DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
   INSERT INTO privacy.rekey_log (rel, tbl, from_key, to_key, rows, started_at, finished_at)
   VALUES (p.rel::text, p.tbl::text, p.from_key, cur, p.rows_done, p.started_at, pg_catalog.clock_timestamp());
-  PERFORM privacy_internal._audit('key.rekey', p.rel::text,
+  PERFORM privacy_internal._audit(CASE WHEN p.from_key OPERATOR(pg_catalog.=) 'raw' THEN 'protect.converted' ELSE 'key.rekey' END, p.rel::text,
                          pg_catalog.jsonb_build_object('table', p.tbl::text, 'from', p.from_key, 'to', cur,
                                                        'columns', pg_catalog.cardinality(cols), 'rows', p.rows_done,
                                                        'order_column', p.order_col));

@@ -380,7 +380,11 @@ BEGIN
   -- Stop processing: delete the subject's rows where the requirement says
   -- so, as each table's owner, in this transaction; the audit head is
   -- locked last.
-  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain, privacy_internal._has_protect_trigger(q.tbl) AS is_protected,
+  FOR r IN SELECT q.tbl, q.col, c.protect, c.domain,
+                  privacy_internal._has_protect_trigger(q.tbl)
+                  AND NOT EXISTS (SELECT FROM privacy.rekey_pending p
+                                   WHERE p.tbl OPERATOR(pg_catalog.=) q.tbl
+                                     AND p.from_key OPERATOR(pg_catalog.=) 'raw') AS is_protected,
                   k.normalize
              FROM privacy.consent_requirement q
              JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
@@ -398,7 +402,7 @@ BEGIN
     IF NOT r.is_protected AND r.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
       RAISE EXCEPTION 'protection of table % is not in force', r.tbl
         USING ERRCODE = '55000',
-              DETAIL = pg_catalog.format('Column "%s" of relation %s is declared protected by %s, but the table has no protect trigger: its values may be stored raw, and the withdrawal''s deletion could not find all of the subject''s rows. Nothing was changed.',
+              DETAIL = pg_catalog.format('Column "%s" of relation %s is declared protected by %s, but the table has no protect trigger, or holds rows from before its protection that privacy.rekey() has not converted yet: its values may be stored raw, and the withdrawal''s deletion could not find all of the subject''s rows. Nothing was changed.',
                                          r.col, r.tbl, r.protect),
               HINT = 'Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.';
     END IF;

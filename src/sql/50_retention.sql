@@ -474,10 +474,14 @@ BEGIN
     -- as typed, or raw from before protection: by the normal form (not in
     -- an msisdn_fpe column, whose pseudonyms are numbers themselves,
     -- unless the table has no protect trigger: never protected, or
-    -- unprotected since, its rows may hold the number raw, and a hold
-    -- keeps too much rather than too little)
+    -- unprotected since, its rows may hold the number raw; or rows from
+    -- before protect_in_batches() are not converted yet: a hold keeps too
+    -- much rather than too little)
     IF norms IS NOT NULL AND (c.protect IS DISTINCT FROM 'msisdn_fpe'
-                              OR NOT privacy_internal._has_protect_trigger(_hold_predicate.tbl)) THEN
+                              OR NOT privacy_internal._has_protect_trigger(_hold_predicate.tbl)
+                              OR EXISTS (SELECT FROM privacy.rekey_pending p
+                                          WHERE p.tbl OPERATOR(pg_catalog.=) _hold_predicate.tbl
+                                            AND p.from_key OPERATOR(pg_catalog.=) 'raw')) THEN
       held_args := held_args || norms::text;
       cond := cond || pg_catalog.format('privacy.lookup_value(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
                                         c.normalize, colref, dc, privacy_internal._hold_arg(held_args, param_key));

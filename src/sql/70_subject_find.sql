@@ -385,6 +385,14 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
             WHEN NOT privacy_internal._has_protect_trigger(c.tbl)
             THEN pg_catalog.format('column "%s" of relation %s is declared protected by %s, but the table has no protect trigger',
                                    c.col, c.tbl, c.protect)
+            -- rows held before protect_in_batches() that
+            -- privacy.rekey() has not converted yet: raw
+            WHEN EXISTS (SELECT FROM privacy.rekey_pending p
+                          WHERE p.tbl OPERATOR(pg_catalog.=) c.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw')
+            THEN pg_catalog.format('relation %s holds rows from before it was protected that privacy.rekey() has not converted yet',
+                                   (SELECT p.rel FROM privacy.rekey_pending p
+                                     WHERE p.tbl OPERATOR(pg_catalog.=) c.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw'
+                                     ORDER BY p.rel::pg_catalog.oid LIMIT 1))
             ELSE privacy_internal._protection_problem(c.tbl) END AS protect_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies

@@ -194,6 +194,7 @@ restr AS (SELECT r.key_fingerprint AS fingerprint, pg_catalog.count(*) AS n FROM
            GROUP BY r.key_fingerprint),
 -- the relations whose phone-number pseudonyms are still under the key
 rekey AS (SELECT p.from_key AS fingerprint, pg_catalog.count(*) AS n FROM privacy.rekey_pending p
+           WHERE p.from_key OPERATOR(pg_catalog.<>) 'raw'
            GROUP BY p.from_key),
 used AS (
   SELECT u.fingerprint, pg_catalog.min(u.o) AS o

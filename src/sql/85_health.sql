@@ -149,7 +149,8 @@ BEGIN
            pg_catalog.string_agg(DISTINCT p.tbl::text, ', '),
            pg_catalog.string_agg(DISTINCT p.from_key, ', ')
       INTO n, m, conn, stored
-      FROM privacy.rekey_pending p;
+      FROM privacy.rekey_pending p
+     WHERE p.from_key OPERATOR(pg_catalog.<>) 'raw';
   EXCEPTION WHEN OTHERS THEN
     n := NULL;
     conn := SQLERRM;
@@ -343,6 +344,17 @@ BEGIN
                  THEN 'Restore the protect trigger (ALTER TABLE ... ENABLE TRIGGER zz_pg_privacy_protect, on every partition), or remove the protection with privacy.unprotect() and install it again with privacy.protect().'
                  ELSE pg_catalog.format('Run SELECT privacy.protect(%L) (rewrite_existing => true converts rows stored meanwhile).',
                                         r.table_name::text) END;
+    RETURN NEXT;
+  END LOOP;
+  -- rows held before protect_in_batches(), not converted yet
+  FOR r IN SELECT p.tbl, pg_catalog.count(*) AS rels FROM privacy.rekey_pending p
+            WHERE p.from_key OPERATOR(pg_catalog.=) 'raw'
+            GROUP BY p.tbl ORDER BY p.tbl::text LOOP
+    n := n OPERATOR(pg_catalog.+) 1;
+    status := 'warning';
+    detail := pg_catalog.format('%s relation(s) of %s hold rows from before its protection that privacy.rekey() has not converted yet: they cannot be updated, and export, erasure and restriction refuse the table',
+                                r.rels, r.tbl);
+    hint := 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left).';
     RETURN NEXT;
   END LOOP;
   IF n OPERATOR(pg_catalog.=) 0 THEN

@@ -177,6 +177,21 @@ def arg_type(a):
     return mode, ' '.join(toks).lower()
 
 
+def same_but_defaults(old_args, new_args):
+    """Whether two argument lists differ in their defaults' values only:
+    the same names, modes and types, no default removed (what CREATE OR
+    REPLACE FUNCTION accepts)."""
+    o, n = split_args(old_args), split_args(new_args)
+    if len(o) != len(n):
+        return False
+    for a, b in zip(o, n):
+        ha = re.split(r'\s+DEFAULT\s+|\s*=\s*', a, maxsplit=1, flags=re.I)
+        hb = re.split(r'\s+DEFAULT\s+|\s*=\s*', b, maxsplit=1, flags=re.I)
+        if ha[0].strip().lower() != hb[0].strip().lower() or (len(ha) > 1 and len(hb) == 1):
+            return False
+    return True
+
+
 def identity(name, args):
     """name(intypes) identifying a function; the DROP form of it."""
     types = [t if m == 'IN' else m + ' ' + t for m, t in map(arg_type, split_args(args))
@@ -269,7 +284,10 @@ def main():
                 created.add(f['id'])
             elif sqlsplit.norm(o['stmt']) == sqlsplit.norm(s):
                 continue
-            elif o['args'] == f['args'] and o['ret'] == f['ret'] and o['kind'] == f['kind']:
+            elif (o['args'] == f['args'] or same_but_defaults(o['args'], f['args'])) \
+                    and o['ret'] == f['ret'] and o['kind'] == f['kind']:
+                # (a default's value may change in place: the function
+                # keeps its OID and the grants a DBA gave on it)
                 body.append(FUNC_RE.sub(lambda m: 'CREATE OR REPLACE %s %s(' % (m.group(1), m.group(2)), s, 1))
             else:
                 drops.append('DROP %s %s;' % (o['kind'], o['id']))

@@ -319,6 +319,23 @@ is($rr->query_safe(q{SELECT privacy.export_subject('msisdn', '+4529999998')->'ta
 	'retried, it writes the row and reads it back in its own snapshot');
 $rr->query_safe('COMMIT');
 $rr->quit;
+# The writer is checked once while its lock keeps rekey off the relation: a
+# savepoint rolled back lets that lock go, and a batch may come in between.
+# Checked again then.
+$rr = $node->background_psql('postgres', on_error_stop => 0);
+$rr->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$rr->query_safe('SELECT count(*) FROM app.calls');
+$rr->query_safe('SAVEPOINT s');
+$rr->query_safe(q{INSERT INTO app.calls VALUES (2701, '+4529999997', NULL)});
+$rr->query_safe('ROLLBACK TO SAVEPOINT s');
+is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.calls', 1000, 10)).rows}), '10',
+	'a batch converts calls 1961 to 1970 once the savepoint is rolled back');
+$rr->query(q{INSERT INTO app.calls VALUES (2701, '+4529999997', NULL)});
+like($rr->{stderr}, qr/could not serialize access due to a concurrent key rotation of relation "calls"/,
+	'a REPEATABLE READ writer is checked again after a savepoint rolled back (40001)');
+$rr->{stderr} = '';
+$rr->query_safe('ROLLBACK');
+$rr->quit;
 
 # --- A database at 0.16.0 with this library -----------------------------------
 # Its statements cannot ask a row's key: a search that reaches a pending

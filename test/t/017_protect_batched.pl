@@ -1,0 +1,211 @@
+# The rows a table held before it was protected, converted in batches:
+# privacy.protect_in_batches(tbl) installs the
+# protect trigger and leaves each relation (the table, or each partition)
+# pending from "raw", begun under the trigger's lock (its high mark
+# recorded); CALL privacy.rekey() converts them batch_size rows per
+# transaction, resumable.  Meanwhile new rows are protected as usual, a
+# row not yet converted cannot be written, the search for a data subject
+# refuses the table, legal holds keep its raw rows from the purge, the key
+# cannot change and the table cannot be unprotected.  A conversion killed
+# with kill -9 loses its batch alone; at the end every row holds exactly
+# what the trigger would have stored, transformed once.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $dir = PostgreSQL::Test::Utils::tempdir();
+
+sub key_file
+{
+	my ($name) = @_;
+	my $f = "$dir/$name.key";
+	open(my $fh, '>', $f) or die;
+	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
+	close($fh);
+	chmod(0600, $f);
+	return $f;
+}
+my $key_a = key_file('a');
+my $key_b = key_file('b');
+
+my $node = PostgreSQL::Test::Cluster->new('protect_batched');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_privacy'
+pg_privacy.key_file = '$key_a'
+restart_after_crash = on
+});
+$node->start;
+
+sub set_keys
+{
+	my ($value) = @_;
+	$node->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+	$node->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
+	  or die "the key setting was not reloaded";
+}
+
+# (sqlstate, stderr) of a statement expected to fail
+sub fails
+{
+	my ($sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', $sql, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
+	return ($state // "rc=$ret", $err);
+}
+
+# A CDR table in three partitions by id (the last one empty), 6,000 rows
+# written raw; a table of contacts without an index (converted at once);
+# the truth beside them.
+$node->safe_psql('postgres', q{
+CREATE EXTENSION pg_privacy;
+SELECT privacy.define_purpose('billing', 'contract');
+CREATE SCHEMA app;
+CREATE TABLE app.cdr (id bigint PRIMARY KEY, a text, b text, e text, at timestamptz NOT NULL, note text)
+  PARTITION BY RANGE (id);
+CREATE TABLE app.cdr_1 PARTITION OF app.cdr FOR VALUES FROM (0) TO (3001);
+CREATE TABLE app.cdr_2 PARTITION OF app.cdr FOR VALUES FROM (3001) TO (1000000);
+CREATE TABLE app.cdr_3 PARTITION OF app.cdr FOR VALUES FROM (1000000) TO (2000000);
+INSERT INTO app.cdr
+SELECT g, '+4520' || lpad((g % 997)::text, 6, '0'), '20 ' || lpad((g % 991)::text, 6, '0'),
+       'U' || (g % 101) || '@Example.dk ', now() - make_interval(days => g % 1500), 'call ' || g
+  FROM generate_series(1, 6000) g;
+CREATE TABLE app.contact (a text, e text);
+INSERT INTO app.contact SELECT '+4531' || lpad(g::text, 6, '0'), 'c' || g || '@example.dk' FROM generate_series(1, 50) g;
+CREATE TABLE public.truth AS SELECT id, a, b, e FROM app.cdr;
+CREATE TABLE public.ctruth AS SELECT a, e FROM app.contact;
+SELECT privacy.register_table(t, 'billing') FROM unnest('{app.cdr,app.contact}'::regclass[]) t;
+SELECT privacy.register_column('app.cdr', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('app.cdr', 'b', 'phone', identifies => 'msisdn', link => 'mention', protect => 'msisdn_fpe');
+SELECT privacy.register_column('app.cdr', 'e', 'email', identifies => 'email', protect => 'email_pseudonym');
+SELECT privacy.register_column('app.cdr', 'at', 'traffic');
+SELECT privacy.register_column('app.contact', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('app.contact', 'e', 'email', identifies => 'email', protect => 'pseudonym');
+SELECT privacy.set_retention('app.cdr', 'at', '3 years');
+});
+# The number of row 5, held; written raw as '+4520000005'.
+my $held = '+4520000005';
+$node->safe_psql('postgres', qq{SELECT privacy.hold('msisdn', '$held', 'dispute')});
+
+# --- protect, batched -------------------------------------------------------
+my ($st, $e) = fails(q{SELECT privacy.protect_in_batches(NULL)});
+is($st, '22004', 'a NULL table is refused');
+($st, $e) = fails(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT privacy.protect_in_batches('app.cdr'); COMMIT;});
+is($st, '55000', 'so is a batched protect at REPEATABLE READ');
+is($node->safe_psql('postgres', q{SELECT privacy_internal._has_protect_trigger('app.cdr')}), 'f', '(nothing changed)');
+my ($ret, $out, $err) = $node->psql('postgres', q{SELECT privacy.protect_in_batches('app.cdr')});
+is($ret, 0, 'protect_in_batches(app.cdr)') or diag($err);
+like($err, qr/the rows table app\.cdr held are converted by CALL privacy\.rekey\(\)/, '... says how the rows are converted');
+is($node->safe_psql('postgres', q{SELECT string_agg(rel::text || ' ' || from_key || ' ' || order_col || ' '
+    || ('x' || encode(high_mark, 'hex'))::bit(64)::bigint, ', ' ORDER BY rel::text) FROM privacy.rekey_pending}),
+	'app.cdr_1 raw id 3000, app.cdr_2 raw id 6000', 'both partitions with rows are pending from raw, begun: their high marks the largest ids');
+is($node->safe_psql('postgres', q{SELECT rel || ' ' || rows FROM privacy.rekey_log WHERE from_key = 'raw'}), 'app.cdr_3 0',
+	'the empty partition, nothing to mark, is converted at once');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr c JOIN public.truth t USING (id) WHERE c.a = t.a AND c.b = t.b AND c.e = t.e}),
+	'6000', '(no row converted yet)');
+$node->safe_psql('postgres', q{SELECT privacy.protect_in_batches('app.contact')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending WHERE tbl = 'app.contact'::regclass}), '0',
+	'a table without an index to convert it in order of is converted at once');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.contact c JOIN public.ctruth t ON c.a = privacy.pseudonymize_msisdn(t.a)
+    AND c.e = privacy_internal._transform(t.e, 'pseudonym', 'default', 'email')}), '50', '(each of its rows transformed)');
+
+# --- during the conversion ---------------------------------------------------
+$node->safe_psql('postgres', q{INSERT INTO app.cdr VALUES (6001, '+4529000001', NULL, 'new@example.dk', now(), 'new');
+INSERT INTO public.truth VALUES (6001, '+4529000001', NULL, 'new@example.dk')});
+is($node->safe_psql('postgres', q{SELECT a = privacy.pseudonymize_msisdn('+4529000001') FROM app.cdr WHERE id = 6001}), 't',
+	'a new row (above the high mark) is protected on write');
+($st, $e) = fails(q{UPDATE app.cdr SET note = 'x' WHERE id = 10});
+is($st, '55000', 'a row not yet converted cannot be updated');
+like($e, qr/cannot write a row of relation "cdr_1" that privacy\.rekey\(\) has not converted since the table was protected/, '... saying why');
+$node->safe_psql('postgres', q{DELETE FROM app.cdr WHERE id = 20; DELETE FROM public.truth WHERE id = 20});
+($st, $e) = fails(q{INSERT INTO app.cdr VALUES (20, '+4529000002', NULL, NULL, now(), 'late')});
+is($st, '55000', 'nor a row inserted among them (a late one below the high mark)');
+($st, $e) = fails(q{SELECT privacy.export_subject('msisdn', '+4520000007')});
+is($st, '55000', 'the export refuses the table');
+like($e, qr/Relation app\.cdr_\d holds rows from before it was protected that privacy\.rekey\(\) has not converted yet/, '... naming the relation');
+like($e, qr/HINT:\s+Run CALL privacy\.rekey\(\)/, '... and what to do');
+($st, $e) = fails(q{SELECT * FROM privacy.erase_subject('msisdn', '+4520000007')});
+is($st, '55000', 'so does the erasure');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr WHERE a = '+4520000007'}), '7', '(nothing erased)');
+($st, $e) = fails(q{SELECT privacy.unprotect('app.cdr')});
+is($st, '55000', 'the table cannot be unprotected meanwhile');
+set_keys("$key_b,$key_a");
+my $fp_a = $node->safe_psql('postgres', q{SELECT fingerprint FROM privacy.key_state});
+($st, $e) = fails(qq{SELECT privacy.accept_key_change('$fp_a')});
+is($st, '55000', 'nor can the key change');
+like($e, qr/cannot change the key while privacy\.rekey\(\) converts the rows relation app\.cdr_\d held before it was protected/, '... saying why');
+set_keys($key_a);
+is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'protection'}), 'warning',
+	'health() warns of the rows left to convert');
+# The purge deletes the old rows it may; the held number's raw rows stay.
+my $old_held = $node->safe_psql('postgres', qq{SELECT count(*) FROM app.cdr WHERE a = '$held' AND at < now() - interval '3 years'});
+cmp_ok($old_held, '>', 0, "rows of the held number are past retention ($old_held)");
+($ret, $out, $err) = $node->psql('postgres', q{SELECT table_name, action, rows FROM privacy.purge(false, 'app.cdr')});
+is($ret, 0, 'the purge runs during the conversion') or diag($err);
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM app.cdr WHERE a = '$held' AND at < now() - interval '3 years'}), $old_held,
+	'the held number\'s raw rows are kept');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr WHERE at < now() - interval '3 years' AND id <= 6000
+    AND privacy.lookup_value('msisdn', a, 'DK') <> '+4520000005' AND privacy.lookup_value('msisdn', b, 'DK') <> '+4520000005'}), '0',
+	'the others past retention are deleted (a row that mentions the held number in b is kept too)');
+$node->safe_psql('postgres', q{DELETE FROM public.truth t WHERE NOT EXISTS (SELECT FROM app.cdr c WHERE c.id = t.id)});
+
+# --- kill -9 in the middle, then resume ----------------------------------------
+# A writer holds the second partition (an uncommitted new row, above its
+# mark): rekey converts the first in batches, then waits there.
+my $app = $node->background_psql('postgres');
+$app->query_safe('BEGIN');
+$app->query_safe(q{INSERT INTO app.cdr VALUES (6002, '+4529000003', NULL, NULL, now(), 'held open')});
+my $rekeyer = $node->background_psql('postgres', on_error_stop => 0);
+$rekeyer->query_until(qr/converting/, "\\echo converting\nCALL privacy.rekey(batch_size => 250, lock_timeout_ms => 600000);\n");
+$node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_locks l WHERE l.relation = 'app.cdr_2'::regclass AND NOT l.granted
+  AND l.waitstart < clock_timestamp() - interval '1 second'})
+  or die 'rekey did not reach the held partition';
+is($node->safe_psql('postgres', q{SELECT relations_done || ' ' || relations_left FROM privacy.rekey_progress WHERE tbl = 'app.cdr'}),
+	'2 1', 'rekey converted the first partition, visible from another session, and waits for the second');
+my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL privacy.rekey%' AND state = 'active'});
+kill 'KILL', $pid;
+eval { $app->quit; };
+eval { $rekeyer->quit; };
+$node->poll_query_until('postgres', 'SELECT true') or die 'the server did not come back';
+is($node->safe_psql('postgres', q{SELECT string_agg(rel::text, ',') FROM privacy.rekey_pending}), 'app.cdr_2',
+	'after kill -9 the first partition stays converted, the second pending');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr WHERE id = 6002}), '0', '(the writer\'s row is gone with its transaction)');
+# Half of the second partition, in batches, with writes between them.
+is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.cdr_2', 1000, 1000)).rows}), '1000', 'a batch of 1,000 rows');
+$node->safe_psql('postgres', q{INSERT INTO app.cdr VALUES (6003, '+4529000004', NULL, 'late@example.dk', now(), 'between batches');
+INSERT INTO public.truth VALUES (6003, '+4529000004', NULL, 'late@example.dk')});
+($st, $e) = fails(q{UPDATE app.cdr SET note = 'x' WHERE id = 5500});
+is($st, '55000', 'a row past the watermark still cannot be updated');
+($ret, $out, $err) = $node->psql('postgres', q{UPDATE app.cdr SET note = 'converted' WHERE id = 3100});
+is($ret, 0, 'one at or below the watermark can') or diag($err);
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey(batch_size => 400)');
+is($ret, 0, 'CALL privacy.rekey() goes on from the watermark to the end') or diag($err);
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending}), '0', 'nothing is pending');
+
+# --- every row transformed once ----------------------------------------------------
+is($node->safe_psql('postgres', q{
+SELECT count(*) FILTER (WHERE c.a IS NOT DISTINCT FROM privacy_internal._transform(t.a, 'msisdn_fpe', 'default', 'msisdn')
+                          AND c.b IS NOT DISTINCT FROM privacy_internal._transform(t.b, 'msisdn_fpe', 'default', 'msisdn')
+                          AND c.e IS NOT DISTINCT FROM privacy_internal._transform(t.e, 'email_pseudonym', 'default', 'email'))
+       || '/' || count(*) || '/' || (SELECT count(*) FROM app.cdr)
+  FROM app.cdr c JOIN public.truth t USING (id)}),
+	do { my $n = $node->safe_psql('postgres', 'SELECT count(*) FROM public.truth'); "$n/$n/$n" },
+	'every row, old and new, holds what the protect trigger stores for its values, transformed once');
+is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || sum(rows) FROM privacy.rekey_log WHERE from_key = 'raw' AND tbl = 'app.cdr'}),
+	'3 ' . $node->safe_psql('postgres', 'SELECT count(*) FROM app.cdr WHERE id <= 6000'),
+	'rekey_log: the three partitions converted from raw, with their rows');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE event = 'protect.converted'}), '4',
+	'each relation\'s conversion audited (the contacts\' too)');
+is($node->safe_psql('postgres', q{SELECT jsonb_array_length(privacy.export_subject('msisdn', '+4520000007')->'tables')}), '1',
+	'the export runs again and finds the subject');
+($ret, $out, $err) = $node->psql('postgres', q{UPDATE app.cdr SET note = 'x' WHERE id = 10});
+is($ret, 0, 'and any row can be updated') or diag($err);
+is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'protection'}), 'ok', 'health() is content');
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+like($err, qr/nothing to rekey/, 'a second CALL finds nothing to do');
+
+done_testing();
