@@ -248,7 +248,7 @@ BEGIN
   IF batched AND EXISTS (SELECT FROM privacy.rekey_pending p WHERE p.tbl OPERATOR(pg_catalog.=) _protect.tbl
                                                              AND p.from_key OPERATOR(pg_catalog.=) 'raw') THEN
     RAISE NOTICE 'the rows table % held are converted by CALL privacy.rekey()', tbl
-      USING DETAIL = 'New rows are protected now. Until a row is converted it cannot be updated, and export, erasure and restriction refuse the table.',
+      USING DETAIL = 'New rows are protected now. Until a row is converted its protected columns cannot be changed, and export, erasure and restriction refuse the table.',
             HINT = 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left).';
   END IF;
 END
@@ -281,7 +281,7 @@ END
 $$;
 
 COMMENT ON FUNCTION privacy.protect_in_batches(regclass) IS
-  'install the on-write protect trigger, and leave the rows the table holds to CALL privacy.rekey(), which converts them in batches; until then a row not converted cannot be written and the search for a data subject refuses the table';
+  'install the on-write protect trigger, and leave the rows the table holds to CALL privacy.rekey(), which converts them in batches; until then the protected columns of a row not converted cannot be changed and the search for a data subject refuses the table';
 
 CREATE OR REPLACE FUNCTION privacy.unprotect(tbl regclass) RETURNS void
   LANGUAGE plpgsql VOLATILE
@@ -1201,7 +1201,7 @@ BEGIN
             GROUP BY p.tbl ORDER BY p.tbl::text LOOP
     n := n OPERATOR(pg_catalog.+) 1;
     status := 'warning';
-    detail := pg_catalog.format('%s relation(s) of %s hold rows from before its protection that privacy.rekey() has not converted yet: they cannot be updated, and export, erasure and restriction refuse the table',
+    detail := pg_catalog.format('%s relation(s) of %s hold rows from before its protection that privacy.rekey() has not converted yet: their protected columns cannot be changed, and export, erasure and restriction refuse the table',
                                 r.rels, r.tbl);
     hint := 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left).';
     RETURN NEXT;

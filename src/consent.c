@@ -1066,6 +1066,12 @@ row_subject(ConsentRel *cr, ConsentReq *rq, Datum d, bool stored, bool pending)
 		s = OutputFunctionCall(&rq->typoutput, d);
 		len = strlen(s);
 	}
+	/*
+	 * a row a table held before protect_in_batches() that privacy.rekey()
+	 * has not converted: its value is raw
+	 */
+	if (stored && rq->fpe && pending && PGP_REKEY_RAW(&cr->region))
+		return identifier_normalize(rq->norm, s, len, false);
 	if (stored && rq->fpe)
 	{
 		PgpE164Result res;

@@ -1453,12 +1453,41 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 	 * Rows above the high mark (new rows) are written as usual.
 	 */
 	if ((new_pending || old_pending) && PGP_REKEY_RAW(&pr->region))
+	{
+		/*
+		 * An UPDATE that leaves the row in its place and each protected
+		 * column as it was or NULL (the application's update of another
+		 * column, the purge's anonymizing, an erasure's scrubbing) keeps
+		 * the row what it was: raw where it is not NULL, converted with
+		 * the others by its batch.
+		 */
+		if (oldtuple != NULL && old_pending && new_pending)
+		{
+			bool		kept = true;
+
+			for (i = 0; i < pr->ncols && kept; i++)
+			{
+				bool		isnull,
+							oldnull;
+				Datum		d = heap_getattr(tuple, pr->cols[i].attnum, tupdesc, &isnull);
+				Datum		od = heap_getattr(oldtuple, pr->cols[i].attnum, tupdesc, &oldnull);
+
+				kept = isnull || (!oldnull && text_equal(d, od));
+			}
+			if (kept)
+			{
+				for (i = depth; i < PROTECT_MAX_DEPTH; i++)
+					protect_last_seq[i] = seq;
+				return PointerGetDatum(tuple);
+			}
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot write a row of relation \"%s\" that privacy.rekey() has not converted since the table was protected",
 						RelationGetRelationName(rel)),
-				 errdetail("The rows the table held before it was protected are converted in batches; until its batch, such a row holds raw values."),
+				 errdetail("The rows the table held before it was protected are converted in batches; until its batch, such a row holds raw values, and may be updated only leaving its protected columns as they are or NULL, in its place."),
 				 errhint("Run CALL privacy.rekey() (privacy.rekey_progress shows what is left), then write the row again.")));
+	}
 	if (move_memo && pr->has_fpe &&
 		strcmp(um->row_fp, new_pending ? pr->region.fp : "") != 0)
 		ereport(ERROR,

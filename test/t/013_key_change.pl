@@ -11,23 +11,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgpKeys;
 
 my $src = $ENV{PGP_SRC} // '.';
 my $dir = PostgreSQL::Test::Utils::tempdir();
 
-sub key_file
-{
-	my ($name, $mode) = @_;
-	my $f = "$dir/$name.key";
-	open(my $fh, '>', $f) or die;
-	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
-	close($fh);
-	chmod($mode // 0600, $f);
-	return $f;
-}
-my $key_a = key_file('a');
-my $key_b = key_file('b');
-my $key_bad = key_file('bad', 0644);
+my $key_a = key_file($dir, 'a');
+my $key_b = key_file($dir, 'b');
+my $key_bad = key_file($dir, 'bad', 0644);
 mkdir("$dir/ledger") or die;
 chmod(0700, "$dir/ledger");
 my $ledger = "$dir/ledger/erasures.ledger";
@@ -42,15 +35,6 @@ pg_privacy.erasure_ledger_file = '$ledger'
 $node->start;
 
 # Set pg_privacy.key_file and wait until new sessions see it.
-sub set_keys
-{
-	my ($n, $value) = @_;
-	$n->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
-	$n->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	$n->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
-	  or die "the key setting was not reloaded";
-}
-
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
 for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
 {

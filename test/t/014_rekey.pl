@@ -14,22 +14,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgpKeys;
 
 my $src = $ENV{PGP_SRC} // '.';
 my $dir = PostgreSQL::Test::Utils::tempdir();
 
-sub key_file
-{
-	my ($name) = @_;
-	my $f = "$dir/$name.key";
-	open(my $fh, '>', $f) or die;
-	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
-	close($fh);
-	chmod(0600, $f);
-	return $f;
-}
-my $key_a = key_file('a');
-my $key_b = key_file('b');
+my $key_a = key_file($dir, 'a');
+my $key_b = key_file($dir, 'b');
 
 my $node = PostgreSQL::Test::Cluster->new('rekey');
 $node->init;
@@ -39,24 +32,6 @@ pg_privacy.key_file = '$key_a'
 restart_after_crash = on
 });
 $node->start;
-
-sub set_keys
-{
-	my ($value) = @_;
-	$node->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	$node->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
-	  or die "the key setting was not reloaded";
-}
-
-# (sqlstate, stderr) of a statement expected to fail
-sub fails
-{
-	my ($sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', $sql, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
-	return ($state // "rc=$ret", $err);
-}
 
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_privacy');
 for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
@@ -107,7 +82,7 @@ SELECT privacy.grant_consent('msisdn', t.a, 'call_analytics')
 SELECT privacy.require_consent('telco.cdr', 'a_number', 'call_analytics');});
 
 # The rotation: B first, A kept after it; the database accepts B.
-set_keys("$key_b,$key_a");
+set_keys($node, "$key_b,$key_a");
 my ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
 is($ret, 0, 'accept_key_change declares key B');
 like($err, qr/NOTICE:\s+$nparts relation\(s\) hold phone-number pseudonyms under the replaced key/,
@@ -147,7 +122,7 @@ cmp_ok($node->safe_psql('postgres', qq{SELECT count(*) FROM jsonb_array_elements
 is($node->safe_psql('postgres', qq{WITH u AS (UPDATE telco.cdr c SET duration_s = duration_s + 1 FROM public.truth t
                                      WHERE t.cdr_id = c.cdr_id AND t.a = '$subj' RETURNING 1) SELECT count(*) FROM u}),
 	$subj_calls, 'an update of her calls passes the consent check while they are under A');
-my ($st, $e) = fails(qq{UPDATE telco.cdr c SET duration_s = duration_s + 1 FROM public.truth t
+my ($st, $e) = fails($node, qq{UPDATE telco.cdr c SET duration_s = duration_s + 1 FROM public.truth t
                      WHERE t.cdr_id = c.cdr_id AND t.a = '$other'});
 like($e, qr/no consent for purpose "call_analytics"/, 'an update of a call of the caller without consent is refused');
 
@@ -172,15 +147,15 @@ my $other_part = $node->safe_psql('postgres',
 # (without the consent requirement, whose check on the destination would
 # refuse the row first: it reads a moved row's number as written)
 $node->safe_psql('postgres', q{SELECT privacy.unrequire_consent('telco.cdr', 'a_number', 'call_analytics')});
-($st, $e) = fails(qq{UPDATE telco.cdr SET started_at = (SELECT min(started_at) FROM $first_part)
+($st, $e) = fails($node, qq{UPDATE telco.cdr SET started_at = (SELECT min(started_at) FROM $first_part)
                      WHERE cdr_id = (SELECT min(c.cdr_id) FROM $other_part c JOIN public.truth t USING (cdr_id) WHERE t.a = '$third')});
 is($st, '55000', 'a row does not move between partitions under different keys');
 like($e, qr/before privacy\.rekey\(\) has converted both partitions/, '(saying why)');
 $node->safe_psql('postgres', q{SELECT privacy.require_consent('telco.cdr', 'a_number', 'call_analytics')});
 
 # Without key A listed, nothing can be written under it or converted from it.
-set_keys($key_b);
-($st, $e) = fails(qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
+set_keys($node, $key_b);
+($st, $e) = fails($node, qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
                      SELECT '$third', NULL, min(started_at), 1, 0, 'DK', 'voice' FROM $other_part});
 is($st, '55000', 'without key A, a write into a partition under A refuses');
 like($e, qr/no key of fingerprint \Q$fp_a\E is loaded/, '(naming the key)');
@@ -191,7 +166,7 @@ like($err, qr/rekey failed for \d+ relation/, 'without key A, rekey fails for th
 like($err, qr/no key of fingerprint \Q$fp_a\E is loaded/, '(naming the key)');
 is($node->safe_psql('postgres', q{SELECT relations_done FROM privacy.rekey_progress WHERE tbl = 'telco.cdr'}),
 	'1', 'and converted nothing more');
-set_keys("$key_b,$key_a");
+set_keys($node, "$key_b,$key_a");
 
 # A conversion killed with kill -9 halfway: a session holds one partition,
 # so rekey waits there after converting the ones before it.
@@ -306,7 +281,7 @@ is($node->safe_psql('postgres', qq{SELECT count(*) FROM telco.cdr c JOIN public.
 	'0', 'the erasure removes her calls');
 
 # With the rotation done, key A can go.
-set_keys($key_b);
+set_keys($node, $key_b);
 is($node->safe_psql('postgres', qq{SELECT privacy.export_subject('msisdn', '$called') ? 'tables'}),
 	't', 'without key A, exports run');
 $node->safe_psql('postgres', qq{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
@@ -317,7 +292,7 @@ pass('without key A, writes run');
 # mallory owns a table that is not partitioned and a partitioned one; her
 # triggers and rules try to make rekey skip rows, keep old pseudonyms, or
 # carry her own changes past the consent and restriction checks.
-my $key_c = key_file('c');
+my $key_c = key_file($dir, 'c');
 $node->safe_psql('postgres', q{
 CREATE ROLE mallory LOGIN;
 CREATE SCHEMA mal AUTHORIZATION mallory;
@@ -365,11 +340,11 @@ my $mal_ok = q{SELECT count(*) FROM (SELECT 'mal.plain' AS tbl, id, msisdn FROM 
   JOIN public.mal_truth t USING (tbl, id) WHERE privacy_internal._msisdn_decrypt(x.msisdn, 'default') = t.msisdn};
 is($node->safe_psql('postgres', $mal_ok), '64', 'mallory\'s 64 numbers read back under B');
 
-set_keys("$key_c, $key_b");
+set_keys($node, "$key_c, $key_b");
 $node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp_b')});
 is($node->safe_psql('postgres', q{SELECT string_agg(rel::text, ',' ORDER BY rel::text) FROM privacy.rekey_pending WHERE rel::text LIKE 'mal.%'}),
 	'mal.chi,mal.gen,mal.par,mal.part_p1,mal.part_p2,mal.part_p3,mal.part_p4,mal.plain,mal.rls', 'a table that is not partitioned is pending too, and each partition');
-($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(msisdn) FROM mal.plain WHERE id = 1});
+($st, $e) = fails($node, q{SELECT privacy.reidentify_msisdn(msisdn) FROM mal.plain WHERE id = 1});
 is($st, '55000', 'reidentify_msisdn refuses while phone-number pseudonyms are pending (it cannot tell their key)');
 
 # An upsert into a pending relation stores the new number once, under its key.
@@ -438,7 +413,7 @@ CREATE FUNCTION mal.lie(i int) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 
 ALTER TABLE mal.gen ADD COLUMN g text GENERATED ALWAYS AS (mal.lie(id)) STORED;});
 # (a careless DBA: rekey's UPDATE under session_replication_role = replica,
 # where the protect trigger does not fire)
-($st, $e) = fails(q{SET session_replication_role = replica; SELECT privacy_internal._rekey_rel('mal.rls', 1000)});
+($st, $e) = fails($node, q{SET session_replication_role = replica; SELECT privacy_internal._rekey_rel('mal.rls', 1000)});
 like($e, qr/cannot rekey with session_replication_role = replica/, 'rekey refuses under session_replication_role = replica');
 $node->safe_psql('postgres', q{ALTER TABLE mal.part DETACH PARTITION mal.part_p4});
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
@@ -478,7 +453,7 @@ SELECT privacy.register_table('mal.other', 'call_analytics');
 SELECT privacy.register_column('mal.other', 'msisdn', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
 SELECT privacy.protect('mal.other');});
 ($ret, $out, $err) = $node->psql('postgres', q{ALTER TABLE mal.other ATTACH PARTITION mal.part_p4 FOR VALUES FROM (30) TO (40)});
-($st, $e) = fails(q{SELECT privacy_internal._check_rekeyed('mal.other')});
+($st, $e) = fails($node, q{SELECT privacy_internal._check_rekeyed('mal.other')});
 is($st, '55000', 'a pending partition attached to another table: the check of that table counts it');
 like($e, qr/the phone-number pseudonyms of table mal\.other are not yet under the current key/, '(naming it)');
 is($node->safe_psql('postgres', q{SELECT cardinality(privacy_internal._rekey_keys('mal.other'))}), '1',

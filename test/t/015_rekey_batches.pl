@@ -17,22 +17,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgpKeys;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
 
-sub key_file
-{
-	my ($name) = @_;
-	my $f = "$dir/$name.key";
-	open(my $fh, '>', $f) or die;
-	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
-	close($fh);
-	chmod(0600, $f);
-	return $f;
-}
-my $key_a = key_file('a');
-my $key_b = key_file('b');
-my $key_c = key_file('c');
+my $key_a = key_file($dir, 'a');
+my $key_b = key_file($dir, 'b');
+my $key_c = key_file($dir, 'c');
 
 my $node = PostgreSQL::Test::Cluster->new('rekey_batches');
 $node->init;
@@ -42,24 +35,6 @@ pg_privacy.key_file = '$key_a'
 restart_after_crash = on
 });
 $node->start;
-
-sub set_keys
-{
-	my ($value) = @_;
-	$node->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	$node->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
-	  or die "the key setting was not reloaded";
-}
-
-# (sqlstate, stderr) of a statement expected to fail
-sub fails
-{
-	my ($sql, $db) = @_;
-	my ($ret, $out, $err) = $node->psql($db // 'postgres', $sql, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
-	return ($state // "rc=$ret", $err);
-}
 
 # Three tables of phone numbers (two msisdn_fpe columns each): calls with
 # a bigint primary key; events ordered by a time with duplicates and
@@ -103,7 +78,7 @@ my $calls_wrong = q{SELECT count(*) FROM app.calls c JOIN public.truth t USING (
      OR privacy_internal._msisdn_decrypt(c.b, 'default') IS DISTINCT FROM t.b};
 is($node->safe_psql('postgres', $calls_wrong), '0', 'the calls read back under key A');
 
-set_keys("$key_b,$key_a");
+set_keys($node, "$key_b,$key_a");
 $node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
 my $fp_b = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
 is($node->safe_psql('postgres', $calls_wrong), '3000', 'after the key change no call reads back under key B');
@@ -169,9 +144,9 @@ SELECT privacy.grant_consent('msisdn', a, 'marketing') FROM public.truth WHERE i
 SELECT privacy.require_consent('app.calls', 'a', 'marketing');});
 ($ret, $out, $err) = $node->psql('postgres', q{UPDATE app.calls SET note = 'c' WHERE id IN (21, 2021)});
 is($ret, 0, 'an update of consenting subjects\' rows passes the consent check on both sides of the watermark') or diag($err);
-my ($st, $e) = fails(q{UPDATE app.calls SET note = 'c' WHERE id = 20});
+my ($st, $e) = fails($node, q{UPDATE app.calls SET note = 'c' WHERE id = 20});
 is($st, '42501', 'an update of a row below the watermark of a subject without consent is refused');
-($st, $e) = fails(q{UPDATE app.calls SET note = 'c' WHERE id = 2020});
+($st, $e) = fails($node, q{UPDATE app.calls SET note = 'c' WHERE id = 2020});
 is($st, '42501', 'and above it');
 $node->safe_psql('postgres', q{SELECT privacy.unrequire_consent('app.calls', 'a', 'marketing')});
 
@@ -194,28 +169,28 @@ is($node->safe_psql('postgres', $export_ids =~ s/NUM/+4571005000/r), '5000=+4571
 
 # The order column stays as it is until the relation is done; the key
 # cannot change again meanwhile.
-($st, $e) = fails(q{ALTER TABLE app.calls RENAME COLUMN id TO call_id});
+($st, $e) = fails($node, q{ALTER TABLE app.calls RENAME COLUMN id TO call_id});
 is($st, '55000', 'the order column cannot be renamed meanwhile');
 like($e, qr/cannot drop, rename or retype column id of relation app\.calls/, '(saying why)');
-($st, $e) = fails(q{ALTER TABLE app.calls ALTER COLUMN id TYPE numeric});
+($st, $e) = fails($node, q{ALTER TABLE app.calls ALTER COLUMN id TYPE numeric});
 is($st, '55000', 'nor retyped');
-($st, $e) = fails(q{ALTER TABLE app.calls DROP COLUMN id CASCADE});
+($st, $e) = fails($node, q{ALTER TABLE app.calls DROP COLUMN id CASCADE});
 is($st, '55000', 'nor dropped');
 # (a rewrite of its values fires no trigger: the same type with USING, a
 # narrower precision, the column dropped and added again)
-($st, $e) = fails(q{ALTER TABLE app.calls ALTER COLUMN id TYPE bigint USING id + 1000});
+($st, $e) = fails($node, q{ALTER TABLE app.calls ALTER COLUMN id TYPE bigint USING id + 1000});
 is($st, '55000', 'nor rewritten in its own type with USING');
-($st, $e) = fails(q{ALTER TABLE app.calls ALTER COLUMN id TYPE bigint});
+($st, $e) = fails($node, q{ALTER TABLE app.calls ALTER COLUMN id TYPE bigint});
 is($st, '55000', 'nor altered to its own type');
-($st, $e) = fails(q{ALTER TABLE app.calls DROP COLUMN id CASCADE, ADD COLUMN id bigint DEFAULT 0});
+($st, $e) = fails($node, q{ALTER TABLE app.calls DROP COLUMN id CASCADE, ADD COLUMN id bigint DEFAULT 0});
 is($st, '55000', 'nor dropped and added again in one statement');
 ($ret, $out, $err) = $node->psql('postgres', q{ALTER TABLE app.calls RENAME COLUMN note TO remark; ALTER TABLE app.calls RENAME COLUMN remark TO note});
 is($ret, 0, 'another column may be changed');
-set_keys("$key_c,$key_b,$key_a");
-($st, $e) = fails(qq{SELECT privacy.accept_key_change('$fp_b')});
+set_keys($node, "$key_c,$key_b,$key_a");
+($st, $e) = fails($node, qq{SELECT privacy.accept_key_change('$fp_b')});
 is($st, '55000', 'a further key change is refused while a relation is converted in part');
 like($e, qr/cannot change the key while privacy\.rekey\(\) has converted relation app\.calls in part/, '(naming it)');
-set_keys("$key_b,$key_a");
+set_keys($node, "$key_b,$key_a");
 is($node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()'), $fp_b, '(nothing was changed)');
 
 # --- A batch killed with kill -9 -----------------------------------------
@@ -228,7 +203,7 @@ $batch->query_safe(q{SELECT * FROM privacy_internal._rekey_rel('app.calls', 1000
 my $pid = $batch->query_safe('SELECT pg_backend_pid()');
 $pid =~ s/\D//g;
 # a writer waits for the batch's lock
-($st, $e) = fails(q{SET lock_timeout = '200ms'; INSERT INTO app.calls VALUES (9000, '+4571009000', NULL, 'w')});
+($st, $e) = fails($node, q{SET lock_timeout = '200ms'; INSERT INTO app.calls VALUES (9000, '+4571009000', NULL, 'w')});
 is($st, '55P03', 'a writer waits while a batch converts (it holds the relation for the batch)');
 kill 'KILL', $pid;
 eval { $batch->quit; };
@@ -311,12 +286,12 @@ is($node->safe_psql('postgres', q{SELECT order_col || ' ' || rows_done FROM priv
 # first two hours, A after them and without a time).
 my $ev_number = qq{CASE WHEN e.t < timestamptz '2026-01-01 02:00' THEN privacy_internal._msisdn_decrypt(e.a, 'default')
                        ELSE privacy_internal._msisdn_under('$fp_a', e.a, 'default', true) END};
-($st, $e) = fails(q{ALTER TABLE app.events ALTER COLUMN t TYPE timestamptz(0)});
+($st, $e) = fails($node, q{ALTER TABLE app.events ALTER COLUMN t TYPE timestamptz(0)});
 is($st, '55000', 'the order column of a relation converted in part cannot be given a narrower precision');
 # The restriction check of an UPDATE reads a stored number under either key.
-($st, $e) = fails(qq{UPDATE app.events e SET b = b WHERE $ev_number = '+4540000020'});
+($st, $e) = fails($node, qq{UPDATE app.events e SET b = b WHERE $ev_number = '+4540000020'});
 like($e, qr/restricted/, 'an update of a restricted caller\'s event below the watermark is refused');
-($st, $e) = fails(qq{UPDATE app.events e SET b = b WHERE $ev_number = '+4540000600'});
+($st, $e) = fails($node, qq{UPDATE app.events e SET b = b WHERE $ev_number = '+4540000600'});
 like($e, qr/restricted/, 'and past it');
 ($ret, $out, $err) = $node->psql('postgres', qq{UPDATE app.events e SET b = b WHERE $ev_number IN ('+4540000030', '+4540000700')});
 is($ret, 0, 'an update of other callers\' events runs on both sides while restrictions are in force') or diag($err);
@@ -350,18 +325,18 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM app.events e JOIN public.
 is($node->safe_psql('postgres', 'SELECT count(*) FROM privacy.rekey_pending'), '0', 'nothing is pending');
 
 # --- Bad input -----------------------------------------------------------
-($st, $e) = fails(q{CALL privacy.rekey(0)});
+($st, $e) = fails($node, q{CALL privacy.rekey(0)});
 is($st, '22023', 'batch_size 0 is refused');
-($st, $e) = fails(q{CALL privacy.rekey(NULL)});
+($st, $e) = fails($node, q{CALL privacy.rekey(NULL)});
 is($st, '22023', 'batch_size NULL is refused');
 ($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey(only_table => 'app.calls')});
 like($err, qr/nothing to rekey in app\.calls/, 'only_table: nothing left in that table');
-($st, $e) = fails(q{CALL privacy.rekey(max_seconds => 0)});
+($st, $e) = fails($node, q{CALL privacy.rekey(max_seconds => 0)});
 is($st, '22023', 'max_seconds 0 is refused');
 
 # --- A second rotation, within a time limit --------------------------------
 $node->safe_psql('postgres', q{SELECT privacy.release_hold(id) FROM privacy.legal_hold WHERE released_at IS NULL});
-set_keys("$key_c,$key_b");
+set_keys($node, "$key_c,$key_b");
 $node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp_b')});
 ($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey(batch_size => 1, max_seconds => 1)});
 is($ret, 0, 'rekey with max_seconds ends without error') or diag($err);
@@ -375,16 +350,16 @@ like($node->safe_psql('postgres', q{SELECT detail FROM privacy.health() WHERE ar
 # (of a row already under C: the protect trigger lets it through).
 my $hold2 = $node->safe_psql('postgres', q{SELECT privacy.hold('msisdn', '+4540000010', 'litigation')});
 $node->safe_psql('postgres', q{INSERT INTO app.events VALUES ('2026-01-01', '+4540000998', NULL)});   # (expired)
-set_keys($key_c);
+set_keys($node, $key_c);
 my $ev_before = $node->safe_psql('postgres', 'SELECT count(*) FROM app.events');
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, 'app.events', 2000, 0)});
 like($err, qr/WARNING:  purge of app\.events failed: no key of fingerprint \Q$fp_b\E is loaded/,
 	'without the pending key listed, the purge with a hold fails on the table, naming the key');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM app.events'), $ev_before, '(and purges nothing of it)');
-($st, $e) = fails(q{UPDATE app.calls SET note = 'z' WHERE id = (SELECT min(id) FROM app.calls)});
+($st, $e) = fails($node, q{UPDATE app.calls SET note = 'z' WHERE id = (SELECT min(id) FROM app.calls)});
 is($st, '55000', 'and so does an update while restrictions are in force');
 like($e, qr/no key of fingerprint \Q$fp_b\E is loaded/, '(naming it)');
-set_keys("$key_c,$key_b");
+set_keys($node, "$key_c,$key_b");
 $node->safe_psql('postgres', qq{SELECT privacy.release_hold($hold2)});
 ($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey()});
 is($ret, 0, 'the next CALL finishes') or diag($err);

@@ -12,21 +12,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgpKeys;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
 
-sub key_file
-{
-	my ($name) = @_;
-	my $f = "$dir/$name.key";
-	open(my $fh, '>', $f) or die;
-	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
-	close($fh);
-	chmod(0600, $f);
-	return $f;
-}
-my $key_a = key_file('a');
-my $key_b = key_file('b');
+my $key_a = key_file($dir, 'a');
+my $key_b = key_file($dir, 'b');
 my $ledger = "$dir/erasures.ledger";
 
 my $node = PostgreSQL::Test::Cluster->new('rekey_subjects');
@@ -37,24 +30,6 @@ pg_privacy.key_file = '$key_a'
 pg_privacy.erasure_ledger_file = '$ledger'
 });
 $node->start;
-
-sub set_keys
-{
-	my ($value) = @_;
-	$node->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	$node->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
-	  or die "the key setting was not reloaded";
-}
-
-# (sqlstate, stderr) of a statement expected to fail
-sub fails
-{
-	my ($sql, $db) = @_;
-	my ($ret, $out, $err) = $node->psql($db // 'postgres', $sql, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
-	return ($state // "rc=$ret", $err);
-}
 
 # Subscriptions tie a customer to a number; calls name the caller (owner)
 # and the called (a mention).  Each of the 400 numbers makes 5 calls, at
@@ -89,7 +64,7 @@ INSERT INTO app.memo VALUES ('hello', '+4520000007');
 CREATE ROLE analyst LOGIN;});
 my $fp_a = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
 
-set_keys("$key_b,$key_a");
+set_keys($node, "$key_b,$key_a");
 my ($ret, $out, $err) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
 is($ret, 0, 'the key change to B is accepted') or diag($err);
 like($err, qr/export, erasure and restriction find their rows under either key/,
@@ -212,11 +187,11 @@ is(export_of('msisdn', $y), "app.calls:-1=$y", '(and Y\'s only)');
 $node->safe_psql('postgres', q{SELECT privacy.restrict_subject('customer', 'C300', 'accuracy contested')});
 is($node->safe_psql('postgres', q{SELECT privacy.is_restricted('msisdn', '+4520000300')}), 't',
 	'restricting customer C300 restricts her number, read back under A');
-my ($st, $e) = fails(q{UPDATE app.calls SET b = NULL WHERE id = 1900});
+my ($st, $e) = fails($node, q{UPDATE app.calls SET b = NULL WHERE id = 1900});
 is($st, '55000', 'an update of her call converted by the last batch is refused');
-($st, $e) = fails(q{UPDATE app.calls SET b = NULL WHERE id = 300});
+($st, $e) = fails($node, q{UPDATE app.calls SET b = NULL WHERE id = 300});
 is($st, '55000', 'and one converted long before');
-($st, $e) = fails(q{UPDATE app.subs SET customer = 'C300' WHERE id = 300});
+($st, $e) = fails($node, q{UPDATE app.subs SET customer = 'C300' WHERE id = 300});
 is($st, '55000', 'and the update of her subscription past the watermark (under A)');
 $node->safe_psql('postgres', q{SELECT privacy.unrestrict_subject('customer', 'C300')});
 
@@ -258,9 +233,9 @@ $node->safe_psql('postgres', 'DROP DATABASE restored');
 
 # --- Who may ask a row's key ---------------------------------------------------
 $node->safe_psql('postgres', q{GRANT USAGE ON SCHEMA app TO analyst});
-($st, $e) = fails(q{SET ROLE analyst; SELECT privacy_internal._row_key(c.tableoid, c) FROM app.calls c LIMIT 1});
+($st, $e) = fails($node, q{SET ROLE analyst; SELECT privacy_internal._row_key(c.tableoid, c) FROM app.calls c LIMIT 1});
 is($st, '42501', 'a role that cannot read the table cannot read it through _row_key either');
-($st, $e) = fails(q{SET ROLE analyst; SELECT privacy_internal._row_key('app.calls'::regclass, ROW(1500::bigint, 'x', 'y'))});
+($st, $e) = fails($node, q{SET ROLE analyst; SELECT privacy_internal._row_key('app.calls'::regclass, ROW(1500::bigint, 'x', 'y'))});
 is($st, '42501', 'nor ask on which side of the watermark a value lies');
 $node->safe_psql('postgres', q{GRANT SELECT ON app.calls TO analyst});
 is($node->safe_psql('postgres', q{SET ROLE analyst; SELECT string_agg(DISTINCT privacy_internal._row_key(c.tableoid, c), ',')
@@ -271,7 +246,7 @@ is($node->safe_psql('postgres', q{SET ROLE analyst; SELECT privacy_internal._row
 	't', 'a relation without phone-number pseudonyms has no row key (nor tells the key\'s fingerprint)');
 
 # --- Re-identification -----------------------------------------------------------
-($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(a) FROM app.calls WHERE id = 2000});
+($st, $e) = fails($node, q{SELECT privacy.reidentify_msisdn(a) FROM app.calls WHERE id = 2000});
 is($st, '55000', 'reidentify_msisdn without a key refuses while a rotation runs');
 like($e, qr/privacy\.row_key\(t\.tableoid, t\.\*\)/, '(and says how to name the row\'s key)');
 is($node->safe_psql('postgres', q{SELECT string_agg(c.id || '=' || privacy.reidentify_msisdn(c.a, 'default', privacy.row_key(c.tableoid, c)), ',' ORDER BY c.id)
@@ -279,7 +254,7 @@ is($node->safe_psql('postgres', q{SELECT string_agg(c.id || '=' || privacy.reide
 	'reidentify_msisdn under the key of each row gives each number, on both sides of the watermark');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE event = 'pseudonym.reidentify' AND detail ? 'key'}), '3',
 	'(each call audited with the key)');
-($st, $e) = fails(q{SELECT privacy.reidentify_msisdn(a, 'default', 'pgp1:0000000000000000') FROM app.calls WHERE id = 2000});
+($st, $e) = fails($node, q{SELECT privacy.reidentify_msisdn(a, 'default', 'pgp1:0000000000000000') FROM app.calls WHERE id = 2000});
 is($st, '55000', 'a key not listed is refused');
 
 # --- row_key in a PL/pgSQL function across a batch ------------------------------
@@ -352,7 +327,7 @@ SELECT privacy.protect('calls');
 INSERT INTO calls VALUES (1, '+4520000001');
 INSERT INTO mails VALUES (1, 'a@example.com');
 INSERT INTO privacy.rekey_pending (rel, tbl, from_key) VALUES ('calls', 'calls', privacy.key_fingerprint());});
-($st, $e) = fails(q{SELECT privacy.export_subject('msisdn', '+4520000001')}, 'old16');
+($st, $e) = fails($node, q{SELECT privacy.export_subject('msisdn', '+4520000001')}, 'old16');
 is($st, '55000', 'at 0.16.0, an export that reaches the pending table refuses');
 like($e, qr/phone-number pseudonyms of table public\.calls are not yet under the current key/, '(as 0.16.0 said)');
 is($node->safe_psql('old16', q{SELECT jsonb_array_length(privacy.export_subject('email', 'a@example.com')->'tables')}), '1',
@@ -364,10 +339,10 @@ $node->safe_psql('postgres', 'DROP DATABASE old16');
 # row committed in between and leave it under the old key below the new
 # watermark: refused, as the rewrite of a table's rows when it is protected.
 my $wm = $node->safe_psql('postgres', q{SELECT encode(watermark, 'hex') FROM privacy.rekey_pending WHERE rel = 'app.calls'::regclass});
-($st, $e) = fails(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM privacy_internal._rekey_rel('app.calls', 1000, 10); COMMIT;});
+($st, $e) = fails($node, q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM privacy_internal._rekey_rel('app.calls', 1000, 10); COMMIT;});
 is($st, '55000', 'a batch at REPEATABLE READ is refused');
 like($e, qr/cannot convert the rows of relation "calls" at isolation level REPEATABLE READ/, '(saying why)');
-($st, $e) = fails(q{SET default_transaction_isolation = 'serializable'; CALL privacy.rekey();});
+($st, $e) = fails($node, q{SET default_transaction_isolation = 'serializable'; CALL privacy.rekey();});
 is($st, '55000', 'so is CALL privacy.rekey() in a session whose transactions are SERIALIZABLE');
 like($e, qr/rekey must run at isolation level READ COMMITTED/, '(saying why)');
 is($node->safe_psql('postgres', q{SELECT encode(watermark, 'hex') FROM privacy.rekey_pending WHERE rel = 'app.calls'::regclass}), $wm,
@@ -376,7 +351,7 @@ $node->safe_psql('postgres', q{CREATE TABLE app.raw (id bigint, a text);
 SELECT privacy.register_table('app.raw', 'billing');
 SELECT privacy.register_column('app.raw', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
 INSERT INTO app.raw VALUES (1, '+4520777777');});
-($st, $e) = fails(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT privacy.protect('app.raw', rewrite_existing => true); COMMIT;});
+($st, $e) = fails($node, q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT privacy.protect('app.raw', rewrite_existing => true); COMMIT;});
 is($st, '55000', 'protect(rewrite_existing) at REPEATABLE READ is refused');
 is($node->safe_psql('postgres', q{SELECT a || ' ' || privacy_internal._has_protect_trigger('app.raw') FROM app.raw}), '+4520777777 false',
 	'(nothing changed)');

@@ -15,21 +15,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgpKeys;
 
 my $dir = PostgreSQL::Test::Utils::tempdir();
 
-sub key_file
-{
-	my ($name) = @_;
-	my $f = "$dir/$name.key";
-	open(my $fh, '>', $f) or die;
-	print $fh join('', map { sprintf('%02x', int(rand(256))) } 1 .. 32), "\n";
-	close($fh);
-	chmod(0600, $f);
-	return $f;
-}
-my $key_a = key_file('a');
-my $key_b = key_file('b');
+my $key_a = key_file($dir, 'a');
+my $key_b = key_file($dir, 'b');
 
 my $node = PostgreSQL::Test::Cluster->new('protect_batched');
 $node->init;
@@ -39,24 +32,6 @@ pg_privacy.key_file = '$key_a'
 restart_after_crash = on
 });
 $node->start;
-
-sub set_keys
-{
-	my ($value) = @_;
-	$node->safe_psql('postgres', qq{ALTER SYSTEM SET pg_privacy.key_file = '$value'});
-	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
-	$node->poll_query_until('postgres', qq{SELECT current_setting('pg_privacy.key_file') = '$value'})
-	  or die "the key setting was not reloaded";
-}
-
-# (sqlstate, stderr) of a statement expected to fail
-sub fails
-{
-	my ($sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', $sql, extra_params => [ '-v', 'VERBOSITY=verbose' ]);
-	my ($state) = $err =~ /ERROR:\s+([0-9A-Z]{5}):/;
-	return ($state // "rc=$ret", $err);
-}
 
 # A CDR table in three partitions by id (the last one empty), 6,000 rows
 # written raw; a table of contacts without an index (converted at once);
@@ -92,9 +67,9 @@ my $held = '+4520000005';
 $node->safe_psql('postgres', qq{SELECT privacy.hold('msisdn', '$held', 'dispute')});
 
 # --- protect, batched -------------------------------------------------------
-my ($st, $e) = fails(q{SELECT privacy.protect_in_batches(NULL)});
+my ($st, $e) = fails($node, q{SELECT privacy.protect_in_batches(NULL)});
 is($st, '22004', 'a NULL table is refused');
-($st, $e) = fails(q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT privacy.protect_in_batches('app.cdr'); COMMIT;});
+($st, $e) = fails($node, q{BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT privacy.protect_in_batches('app.cdr'); COMMIT;});
 is($st, '55000', 'so is a batched protect at REPEATABLE READ');
 is($node->safe_psql('postgres', q{SELECT privacy_internal._has_protect_trigger('app.cdr')}), 'f', '(nothing changed)');
 my ($ret, $out, $err) = $node->psql('postgres', q{SELECT privacy.protect_in_batches('app.cdr')});
@@ -118,27 +93,34 @@ $node->safe_psql('postgres', q{INSERT INTO app.cdr VALUES (6001, '+4529000001', 
 INSERT INTO public.truth VALUES (6001, '+4529000001', NULL, 'new@example.dk')});
 is($node->safe_psql('postgres', q{SELECT a = privacy.pseudonymize_msisdn('+4529000001') FROM app.cdr WHERE id = 6001}), 't',
 	'a new row (above the high mark) is protected on write');
-($st, $e) = fails(q{UPDATE app.cdr SET note = 'x' WHERE id = 10});
-is($st, '55000', 'a row not yet converted cannot be updated');
+($st, $e) = fails($node, q{UPDATE app.cdr SET a = '+4529999999' WHERE id = 10});
+is($st, '55000', 'a row not yet converted cannot be given a new protected value');
 like($e, qr/cannot write a row of relation "cdr_1" that privacy\.rekey\(\) has not converted since the table was protected/, '... saying why');
+($st, $e) = fails($node, q{UPDATE app.cdr SET id = 7000 WHERE id = 11});
+is($st, '55000', 'nor moved out of its place');
+($ret, $out, $err) = $node->psql('postgres', q{UPDATE app.cdr SET note = 'updated' WHERE id = 10;
+UPDATE app.cdr SET b = NULL WHERE id = 12; UPDATE public.truth SET b = NULL WHERE id = 12;});
+is($ret, 0, 'an update of another column, or one setting a protected column NULL, keeps the row as it is') or diag($err);
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr c JOIN public.truth t USING (id) WHERE id IN (10, 12) AND c.a = t.a}), '2',
+	'(both rows still raw, converted with the others by their batch)');
 $node->safe_psql('postgres', q{DELETE FROM app.cdr WHERE id = 20; DELETE FROM public.truth WHERE id = 20});
-($st, $e) = fails(q{INSERT INTO app.cdr VALUES (20, '+4529000002', NULL, NULL, now(), 'late')});
+($st, $e) = fails($node, q{INSERT INTO app.cdr VALUES (20, '+4529000002', NULL, NULL, now(), 'late')});
 is($st, '55000', 'nor a row inserted among them (a late one below the high mark)');
-($st, $e) = fails(q{SELECT privacy.export_subject('msisdn', '+4520000007')});
+($st, $e) = fails($node, q{SELECT privacy.export_subject('msisdn', '+4520000007')});
 is($st, '55000', 'the export refuses the table');
 like($e, qr/Relation app\.cdr_\d holds rows from before it was protected that privacy\.rekey\(\) has not converted yet/, '... naming the relation');
 like($e, qr/HINT:\s+Run CALL privacy\.rekey\(\)/, '... and what to do');
-($st, $e) = fails(q{SELECT * FROM privacy.erase_subject('msisdn', '+4520000007')});
+($st, $e) = fails($node, q{SELECT * FROM privacy.erase_subject('msisdn', '+4520000007')});
 is($st, '55000', 'so does the erasure');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr WHERE a = '+4520000007'}), '7', '(nothing erased)');
-($st, $e) = fails(q{SELECT privacy.unprotect('app.cdr')});
+($st, $e) = fails($node, q{SELECT privacy.unprotect('app.cdr')});
 is($st, '55000', 'the table cannot be unprotected meanwhile');
-set_keys("$key_b,$key_a");
+set_keys($node, "$key_b,$key_a");
 my $fp_a = $node->safe_psql('postgres', q{SELECT fingerprint FROM privacy.key_state});
-($st, $e) = fails(qq{SELECT privacy.accept_key_change('$fp_a')});
+($st, $e) = fails($node, qq{SELECT privacy.accept_key_change('$fp_a')});
 is($st, '55000', 'nor can the key change');
 like($e, qr/cannot change the key while privacy\.rekey\(\) converts the rows relation app\.cdr_\d held before it was protected/, '... saying why');
-set_keys($key_a);
+set_keys($node, $key_a);
 is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'protection'}), 'warning',
 	'health() warns of the rows left to convert');
 # The purge deletes the old rows it may; the held number's raw rows stay.
@@ -178,9 +160,10 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr WHERE id = 6002})
 is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.cdr_2', 1000, 1000)).rows}), '1000', 'a batch of 1,000 rows');
 $node->safe_psql('postgres', q{INSERT INTO app.cdr VALUES (6003, '+4529000004', NULL, 'late@example.dk', now(), 'between batches');
 INSERT INTO public.truth VALUES (6003, '+4529000004', NULL, 'late@example.dk')});
-($st, $e) = fails(q{UPDATE app.cdr SET note = 'x' WHERE id = 5500});
-is($st, '55000', 'a row past the watermark still cannot be updated');
-($ret, $out, $err) = $node->psql('postgres', q{UPDATE app.cdr SET note = 'converted' WHERE id = 3100});
+($st, $e) = fails($node, q{UPDATE app.cdr SET e = 'other@example.dk' WHERE id = 5500});
+is($st, '55000', 'a row past the watermark still cannot be given a new protected value');
+($ret, $out, $err) = $node->psql('postgres', q{UPDATE app.cdr SET e = 'other@example.dk' WHERE id = 3100;
+UPDATE public.truth SET e = 'other@example.dk' WHERE id = 3100});
 is($ret, 0, 'one at or below the watermark can') or diag($err);
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey(batch_size => 400)');
 is($ret, 0, 'CALL privacy.rekey() goes on from the watermark to the end') or diag($err);
