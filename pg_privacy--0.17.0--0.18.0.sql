@@ -20,6 +20,142 @@ ALTER TABLE privacy.rekey_pending
 
 -- Functions new or changed in 0.18.0, in the order of its install script (generated)
 
+CREATE OR REPLACE FUNCTION privacy.register_column(tbl regclass, col name, category text,
+                                        identifies text DEFAULT NULL,
+                                        link text DEFAULT 'owner',
+                                        protect text DEFAULT NULL,
+                                        domain text DEFAULT 'default')
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE
+  SET search_path = pg_catalog, pg_temp
+  SET pg_privacy.definer = 'api'
+AS $$
+DECLARE
+  att record;
+BEGIN
+  IF tbl IS NULL OR col IS NULL OR category IS NULL THEN
+    RAISE EXCEPTION 'table, column and category must not be null' USING ERRCODE = '22004';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.registered_table t WHERE t.tbl OPERATOR(pg_catalog.=) register_column.tbl) THEN
+    RAISE EXCEPTION 'table % is not registered', tbl
+      USING ERRCODE = '55000',
+            HINT = 'Register it with privacy.register_table() first.';
+  END IF;
+  PERFORM privacy_internal._check_owner(tbl);
+  SELECT a.attnum, a.atttypid, a.attnotnull, a.attgenerated, t.typcategory
+    INTO att
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+   WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) col
+     AND NOT a.attisdropped;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl USING ERRCODE = '42703';
+  END IF;
+  IF att.attnum OPERATOR(pg_catalog.<=) 0 THEN
+    RAISE EXCEPTION 'cannot register system column "%"', col USING ERRCODE = '22023';
+  END IF;
+  IF NOT EXISTS (SELECT FROM privacy.category c WHERE c.name OPERATOR(pg_catalog.=) category) THEN
+    RAISE EXCEPTION 'unknown category "%"', category
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(c.name, ', ' ORDER BY c.name)
+                                        FROM privacy.category c) || '.';
+  END IF;
+  IF identifies IS NOT NULL
+     AND NOT EXISTS (SELECT FROM privacy.identifier_kind k WHERE k.name OPERATOR(pg_catalog.=) identifies) THEN
+    RAISE EXCEPTION 'unknown identifier kind "%"', identifies
+      USING ERRCODE = '22023',
+            HINT = 'Use one of: ' || (SELECT pg_catalog.string_agg(k.name, ', ' ORDER BY k.name)
+                                        FROM privacy.identifier_kind k) || '.';
+  END IF;
+  IF link IS NULL OR link NOT IN ('owner', 'mention') THEN
+    RAISE EXCEPTION 'invalid link "%"', link
+      USING ERRCODE = '22023', HINT = 'Use "owner" or "mention".';
+  END IF;
+  IF link OPERATOR(pg_catalog.=) 'mention' AND identifies IS NULL THEN
+    RAISE EXCEPTION 'a mention must say which identifier kind it holds'
+      USING ERRCODE = '22023', HINT = 'Pass identifies => ''msisdn'' (or another kind).';
+  END IF;
+  IF protect IS NOT NULL THEN
+    IF protect NOT IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym', 'country', 'null') THEN
+      RAISE EXCEPTION 'invalid protect transformation "%"', protect
+        USING ERRCODE = '22023',
+              HINT = 'Use one of: pseudonym, msisdn_fpe, email_pseudonym, country, null.';
+    END IF;
+    IF protect OPERATOR(pg_catalog.=) 'null' AND att.attnotnull THEN
+      RAISE EXCEPTION 'column "%" of relation % is NOT NULL and cannot be protected by nulling', col, tbl
+        USING ERRCODE = '22023';
+    END IF;
+    IF protect OPERATOR(pg_catalog.<>) 'null'
+       AND att.atttypid NOT IN ('text'::regtype, 'varchar'::regtype)
+       AND NOT (protect OPERATOR(pg_catalog.=) 'country' AND att.atttypid OPERATOR(pg_catalog.=) 'bpchar'::regtype) THEN
+      RAISE EXCEPTION 'protect transformation "%" needs a text or varchar column', protect
+        USING ERRCODE = '42804',
+              DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
+                                         pg_catalog.format_type(att.atttypid, NULL));
+    END IF;
+  END IF;
+  -- Identifiers are matched, normalized and cast by the extension: only
+  -- built-in text and integer types (privacy_internal._identifier_type_ok).
+  IF identifies IS NOT NULL AND NOT privacy_internal._identifier_type_ok(att.atttypid) THEN
+    RAISE EXCEPTION 'an identifier column must have a built-in text or integer type'
+      USING ERRCODE = '42804',
+            DETAIL = pg_catalog.format('Column "%s" of relation %s has type %s.', col, tbl,
+                                       pg_catalog.format_type(att.atttypid, NULL)),
+            HINT = 'Use text, varchar, char, smallint, integer, bigint or numeric.';
+  END IF;
+  IF domain IS NULL OR pg_catalog.octet_length(domain) NOT BETWEEN 1 AND 200 THEN
+    RAISE EXCEPTION 'invalid pseudonymization domain'
+      USING ERRCODE = '22023',
+            DETAIL = 'A domain is a non-empty text of at most 200 bytes.';
+  END IF;
+  IF protect IS NOT NULL AND att.attgenerated OPERATOR(pg_catalog.<>) '' THEN
+    RAISE EXCEPTION 'cannot protect generated column "%" of relation %', col, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'A generated column is computed after the protect trigger and would be stored untransformed.',
+            HINT = 'Protect the columns it is computed from, or register it without protect.';
+  END IF;
+  -- A protected table produces the pseudonyms of its domain for its owner.
+  IF protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
+    PERFORM privacy_internal._check_domain_owner(tbl, domain);
+  END IF;
+  IF EXISTS (SELECT FROM privacy.registered_column c
+              WHERE c.tbl OPERATOR(pg_catalog.=) register_column.tbl
+                AND c.col OPERATOR(pg_catalog.=) register_column.col) THEN
+    RAISE EXCEPTION 'column "%" of relation % is already registered', col, tbl
+      USING ERRCODE = '42710',
+            HINT = 'Unregister it with privacy.unregister_column() to declare it anew.';
+  END IF;
+  -- A protected table's trigger transforms the column from now on; the
+  -- values it holds already would stay raw among them, never found by the
+  -- search for a data subject, and no conversion could tell them apart.
+  IF protect IS NOT NULL AND privacy_internal._has_protect_trigger(tbl) AND NOT privacy_internal._citus_table(tbl)
+     AND privacy_internal._has_rows(tbl, col) THEN
+    RAISE EXCEPTION 'column "%" of protected table % holds values', col, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'Declared protected now, its values would stay raw beside the ones the protect trigger transforms from now on, and the search for a data subject would not find them.',
+            HINT = 'Declare it without protect (its values are then searched as they are written), or set it NULL in every row first.';
+  END IF;
+  INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
+       VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
+  -- the shards of a protected Citus table transform by the rule their
+  -- trigger carries (src/protect.c): signed again with this column
+  IF protect IS NOT NULL AND privacy_internal._has_protect_trigger(tbl) AND privacy_internal._citus_table(tbl) THEN
+    PERFORM privacy_internal._protect_citus_dist_check(tbl);
+    PERFORM privacy_internal._protect_citus_sign(tbl);
+  END IF;
+  -- A table that now holds subjects' own identifiers gets the restriction
+  -- check at once while any subject is restricted (73_subject_restrict.sql).
+  IF identifies IS NOT NULL AND link OPERATOR(pg_catalog.=) 'owner'
+     AND EXISTS (SELECT FROM privacy.restriction) THEN
+    PERFORM privacy_internal._restrict_install();
+  END IF;
+  PERFORM privacy_internal._invalidate(tbl);
+  PERFORM privacy_internal._audit('catalog.register_column', tbl::text,
+                         pg_catalog.jsonb_build_object('column', col, 'category', category,
+                                                       'identifies', identifies, 'link', link,
+                                                       'protect', protect, 'domain', domain));
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy.reidentify_msisdn(pseudonym text, domain text DEFAULT 'default')
   RETURNS text
   LANGUAGE plpgsql VOLATILE STRICT PARALLEL UNSAFE
@@ -49,12 +185,12 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION privacy_internal._has_rows(tbl regclass) RETURNS boolean
-  LANGUAGE c VOLATILE STRICT
+CREATE FUNCTION privacy_internal._has_rows(tbl regclass, col name DEFAULT NULL) RETURNS boolean
+  LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_has_rows';
 
-COMMENT ON FUNCTION privacy_internal._has_rows(regclass) IS
-  'internal: whether the table holds a row, read as its owner';
+COMMENT ON FUNCTION privacy_internal._has_rows(regclass, name) IS
+  'internal: whether the table holds a row (whose col is not NULL), read as its owner';
 
 CREATE FUNCTION privacy_internal._protect(tbl regclass, rewrite_existing boolean, batched boolean) RETURNS void
   LANGUAGE plpgsql VOLATILE
@@ -303,8 +439,7 @@ BEGIN
   END IF;
   -- Rows it held before protect_in_batches() half converted:
   -- without the trigger, the two kinds could never be told apart.
-  IF EXISTS (SELECT FROM privacy.rekey_pending p
-              WHERE p.tbl OPERATOR(pg_catalog.=) unprotect.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw') THEN
+  IF privacy_internal._raw_relation(tbl) IS NOT NULL THEN
     RAISE EXCEPTION 'cannot unprotect table % while privacy.rekey() converts the rows it held before it was protected', tbl
       USING ERRCODE = '55000',
             DETAIL = 'Its rows converted so far are pseudonyms, the others raw: without the protect trigger they could not be told apart.',
@@ -399,6 +534,20 @@ AS $$
      AND p.from_key OPERATOR(pg_catalog.<>) 'raw'
 $$;
 
+CREATE FUNCTION privacy_internal._raw_relation(tbl regclass) RETURNS regclass
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT p.rel FROM privacy.rekey_pending p
+   WHERE p.from_key OPERATOR(pg_catalog.=) 'raw'
+     AND (p.rel OPERATOR(pg_catalog.=) _raw_relation.tbl
+          OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_raw_relation.tbl) x))
+   ORDER BY p.rel::pg_catalog.oid LIMIT 1
+$$;
+
+COMMENT ON FUNCTION privacy_internal._raw_relation(regclass) IS
+  'internal: a relation of the table holding rows from before protect_in_batches() not converted yet';
+
 CREATE OR REPLACE FUNCTION privacy_internal._rekey_rel(rel regclass, lock_timeout_ms integer, batch_size integer DEFAULT 2147483647,
                                             OUT rows bigint, OUT finished boolean)
   LANGUAGE plpgsql VOLATILE
@@ -448,6 +597,23 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
     DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
     RETURN;
+  END IF;
+  -- Rows from before protect_in_batches() are raw whatever table they
+  -- belong to: a relation attached since to another registered table is
+  -- converted by that table's declarations (and searched with it).
+  IF p.from_key OPERATOR(pg_catalog.=) 'raw' THEN
+    SELECT t.tbl INTO p.tbl
+      FROM privacy.registered_table t
+     WHERE t.tbl OPERATOR(pg_catalog.=) p.rel
+        OR t.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a)
+     ORDER BY t.tbl OPERATOR(pg_catalog.=) p.rel DESC, t.tbl::pg_catalog.oid LIMIT 1;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'relation % is no longer part of a registered table', p.rel
+        USING ERRCODE = '55000',
+              DETAIL = 'Its rows from before its protection are raw; they are converted only through the protect trigger of a protected table it is part of.',
+              HINT = 'Attach it to a protected table and run CALL privacy.rekey(); or drop it.';
+    END IF;
+    UPDATE privacy.rekey_pending x SET tbl = p.tbl WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
   END IF;
   -- detached from its table, or the table no longer protected by
   -- msisdn_fpe: its pseudonyms stay under their key, and it stays pending
@@ -656,9 +822,7 @@ BEGIN
   -- locked last.
   FOR r IN SELECT q.tbl, q.col, c.protect, c.domain,
                   privacy_internal._has_protect_trigger(q.tbl)
-                  AND NOT EXISTS (SELECT FROM privacy.rekey_pending p
-                                   WHERE p.tbl OPERATOR(pg_catalog.=) q.tbl
-                                     AND p.from_key OPERATOR(pg_catalog.=) 'raw') AS is_protected,
+                  AND privacy_internal._raw_relation(q.tbl) IS NULL AS is_protected,
                   k.normalize
              FROM privacy.consent_requirement q
              JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
@@ -801,9 +965,7 @@ BEGIN
     -- much rather than too little)
     IF norms IS NOT NULL AND (c.protect IS DISTINCT FROM 'msisdn_fpe'
                               OR NOT privacy_internal._has_protect_trigger(_hold_predicate.tbl)
-                              OR EXISTS (SELECT FROM privacy.rekey_pending p
-                                          WHERE p.tbl OPERATOR(pg_catalog.=) _hold_predicate.tbl
-                                            AND p.from_key OPERATOR(pg_catalog.=) 'raw')) THEN
+                              OR privacy_internal._raw_relation(_hold_predicate.tbl) IS NOT NULL) THEN
       held_args := held_args || norms::text;
       cond := cond || pg_catalog.format('privacy.lookup_value(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
                                         c.normalize, colref, dc, privacy_internal._hold_arg(held_args, param_key));
@@ -1392,12 +1554,9 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
                                    c.col, c.tbl, c.protect)
             -- rows held before protect_in_batches() that
             -- privacy.rekey() has not converted yet: raw
-            WHEN EXISTS (SELECT FROM privacy.rekey_pending p
-                          WHERE p.tbl OPERATOR(pg_catalog.=) c.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw')
+            WHEN privacy_internal._raw_relation(c.tbl) IS NOT NULL
             THEN pg_catalog.format('relation %s holds rows from before it was protected that privacy.rekey() has not converted yet',
-                                   (SELECT p.rel FROM privacy.rekey_pending p
-                                     WHERE p.tbl OPERATOR(pg_catalog.=) c.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw'
-                                     ORDER BY p.rel::pg_catalog.oid LIMIT 1))
+                                   privacy_internal._raw_relation(c.tbl))
             ELSE privacy_internal._protection_problem(c.tbl) END AS protect_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies

@@ -99,6 +99,14 @@ UPDATE regress_raw.calls SET at = at WHERE id = 3;
 UPDATE regress_raw.calls SET at = at WHERE id = 4;
 SELECT privacy.unrestrict_subject('msisdn', '+4520000001');
 
+-- 5b. A column declared protected on a protected table that holds values
+-- in it would keep them raw: refused; a column without values is not.
+ALTER TABLE regress_raw.calls ADD COLUMN other text, ADD COLUMN spare text;
+UPDATE regress_raw.calls SET other = '+4520000009' WHERE id = 4;
+SELECT privacy.register_column('regress_raw.calls', 'other', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('regress_raw.calls', 'spare', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT col, protect FROM privacy.registered_column WHERE tbl = 'regress_raw.calls'::regclass ORDER BY attnum;
+
 -- 6. Protection switched off by a superuser (the trigger disabled): rows
 -- written meanwhile are raw; the export and the restriction refuse too,
 -- as the erasure did already.

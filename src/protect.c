@@ -2106,10 +2106,11 @@ pgp_rewrite_protected(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(pgp_has_rows);
 
 /*
- * _has_rows(tbl): whether the table (or a partition of it) holds a row,
- * read as its owner in a security-restricted operation (src/owner.c),
- * without her forced row security: protect() asks it before it leaves
- * rows raw.
+ * _has_rows(tbl, col): whether the table (or a partition of it) holds a
+ * row (col not NULL: whose col is not NULL), read as its owner in a
+ * security-restricted operation (src/owner.c), without her forced row
+ * security: protect() and register_column() ask it before they would leave
+ * values raw in a protected column.
  */
 Datum
 pgp_has_rows(PG_FUNCTION_ARGS)
@@ -2126,8 +2127,12 @@ pgp_has_rows(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT EXISTS (SELECT FROM %s)",
+	appendStringInfo(&sql, "SELECT EXISTS (SELECT FROM %s t",
 					 quote_qualified_identifier(nspname, relname));
+	if (PG_NARGS() > 1 && !PG_ARGISNULL(1))
+		appendStringInfo(&sql, " WHERE t.%s IS NOT NULL",
+						 quote_identifier(NameStr(*PG_GETARG_NAME(1))));
+	appendStringInfoChar(&sql, ')');
 	(void) pgp_owner_run(relid, sql.data, 0, NULL, NULL, NULL,
 						 PGP_RUN_QUERY | PGP_RUN_NOFORCE_RLS, 0, BOOLOID,
 						 &d, &isnull, NULL, NULL);

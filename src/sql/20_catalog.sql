@@ -577,6 +577,16 @@ BEGIN
       USING ERRCODE = '42710',
             HINT = 'Unregister it with privacy.unregister_column() to declare it anew.';
   END IF;
+  -- A protected table's trigger transforms the column from now on; the
+  -- values it holds already would stay raw among them, never found by the
+  -- search for a data subject, and no conversion could tell them apart.
+  IF protect IS NOT NULL AND privacy_internal._has_protect_trigger(tbl) AND NOT privacy_internal._citus_table(tbl)
+     AND privacy_internal._has_rows(tbl, col) THEN
+    RAISE EXCEPTION 'column "%" of protected table % holds values', col, tbl
+      USING ERRCODE = '55000',
+            DETAIL = 'Declared protected now, its values would stay raw beside the ones the protect trigger transforms from now on, and the search for a data subject would not find them.',
+            HINT = 'Declare it without protect (its values are then searched as they are written), or set it NULL in every row first.';
+  END IF;
   INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
        VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
   -- the shards of a protected Citus table transform by the rule their

@@ -180,12 +180,13 @@ COMMENT ON FUNCTION privacy_internal._protect_trigger() IS
   'internal: the on-write protect trigger created by privacy.protect()';
 
 -- Rewrite the rows a table held before it was protected (see protect()).
--- Whether a table holds a row, read as its owner (src/protect.c).
-CREATE FUNCTION privacy_internal._has_rows(tbl regclass) RETURNS boolean
-  LANGUAGE c VOLATILE STRICT
+-- Whether a table holds a row (col given: one whose col is not NULL), read
+-- as its owner (src/protect.c).
+CREATE FUNCTION privacy_internal._has_rows(tbl regclass, col name DEFAULT NULL) RETURNS boolean
+  LANGUAGE c VOLATILE
   AS 'MODULE_PATHNAME', 'pgp_has_rows';
-COMMENT ON FUNCTION privacy_internal._has_rows(regclass) IS
-  'internal: whether the table holds a row, read as its owner';
+COMMENT ON FUNCTION privacy_internal._has_rows(regclass, name) IS
+  'internal: whether the table holds a row (whose col is not NULL), read as its owner';
 
 CREATE FUNCTION privacy_internal._rewrite_protected(tbl regclass, cols name[])
   RETURNS bigint
@@ -619,8 +620,7 @@ BEGIN
   END IF;
   -- Rows it held before protect_in_batches() half converted:
   -- without the trigger, the two kinds could never be told apart.
-  IF EXISTS (SELECT FROM privacy.rekey_pending p
-              WHERE p.tbl OPERATOR(pg_catalog.=) unprotect.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw') THEN
+  IF privacy_internal._raw_relation(tbl) IS NOT NULL THEN
     RAISE EXCEPTION 'cannot unprotect table % while privacy.rekey() converts the rows it held before it was protected', tbl
       USING ERRCODE = '55000',
             DETAIL = 'Its rows converted so far are pseudonyms, the others raw: without the protect trigger they could not be told apart.',

@@ -258,6 +258,22 @@ $$;
 COMMENT ON FUNCTION privacy_internal._rekey_keys(regclass) IS
   'internal: the older keys the phone-number pseudonyms of a table are pending under';
 
+-- A relation of table tbl (itself or a partition of it now, whichever
+-- table it was protected with) that holds rows from before
+-- protect_in_batches() not converted yet, or NULL.
+CREATE FUNCTION privacy_internal._raw_relation(tbl regclass) RETURNS regclass
+  LANGUAGE sql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT p.rel FROM privacy.rekey_pending p
+   WHERE p.from_key OPERATOR(pg_catalog.=) 'raw'
+     AND (p.rel OPERATOR(pg_catalog.=) _raw_relation.tbl
+          OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree(_raw_relation.tbl) x))
+   ORDER BY p.rel::pg_catalog.oid LIMIT 1
+$$;
+COMMENT ON FUNCTION privacy_internal._raw_relation(regclass) IS
+  'internal: a relation of the table holding rows from before protect_in_batches() not converted yet';
+
 CREATE FUNCTION privacy_internal._msisdn_under(fingerprint text, number text, domain text, decrypt boolean)
   RETURNS text
   LANGUAGE c STABLE
@@ -416,6 +432,23 @@ BEGIN
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
     DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
     RETURN;
+  END IF;
+  -- Rows from before protect_in_batches() are raw whatever table they
+  -- belong to: a relation attached since to another registered table is
+  -- converted by that table's declarations (and searched with it).
+  IF p.from_key OPERATOR(pg_catalog.=) 'raw' THEN
+    SELECT t.tbl INTO p.tbl
+      FROM privacy.registered_table t
+     WHERE t.tbl OPERATOR(pg_catalog.=) p.rel
+        OR t.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a)
+     ORDER BY t.tbl OPERATOR(pg_catalog.=) p.rel DESC, t.tbl::pg_catalog.oid LIMIT 1;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'relation % is no longer part of a registered table', p.rel
+        USING ERRCODE = '55000',
+              DETAIL = 'Its rows from before its protection are raw; they are converted only through the protect trigger of a protected table it is part of.',
+              HINT = 'Attach it to a protected table and run CALL privacy.rekey(); or drop it.';
+    END IF;
+    UPDATE privacy.rekey_pending x SET tbl = p.tbl WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
   END IF;
   -- detached from its table, or the table no longer protected by
   -- msisdn_fpe: its pseudonyms stay under their key, and it stays pending

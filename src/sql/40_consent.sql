@@ -382,9 +382,7 @@ BEGIN
   -- locked last.
   FOR r IN SELECT q.tbl, q.col, c.protect, c.domain,
                   privacy_internal._has_protect_trigger(q.tbl)
-                  AND NOT EXISTS (SELECT FROM privacy.rekey_pending p
-                                   WHERE p.tbl OPERATOR(pg_catalog.=) q.tbl
-                                     AND p.from_key OPERATOR(pg_catalog.=) 'raw') AS is_protected,
+                  AND privacy_internal._raw_relation(q.tbl) IS NULL AS is_protected,
                   k.normalize
              FROM privacy.consent_requirement q
              JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind

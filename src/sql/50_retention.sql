@@ -479,9 +479,7 @@ BEGIN
     -- much rather than too little)
     IF norms IS NOT NULL AND (c.protect IS DISTINCT FROM 'msisdn_fpe'
                               OR NOT privacy_internal._has_protect_trigger(_hold_predicate.tbl)
-                              OR EXISTS (SELECT FROM privacy.rekey_pending p
-                                          WHERE p.tbl OPERATOR(pg_catalog.=) _hold_predicate.tbl
-                                            AND p.from_key OPERATOR(pg_catalog.=) 'raw')) THEN
+                              OR privacy_internal._raw_relation(_hold_predicate.tbl) IS NOT NULL) THEN
       held_args := held_args || norms::text;
       cond := cond || pg_catalog.format('privacy.lookup_value(%L, %s::pg_catalog.text, %L) OPERATOR(pg_catalog.=) ANY (%s)',
                                         c.normalize, colref, dc, privacy_internal._hold_arg(held_args, param_key));

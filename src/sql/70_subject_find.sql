@@ -387,12 +387,9 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
                                    c.col, c.tbl, c.protect)
             -- rows held before protect_in_batches() that
             -- privacy.rekey() has not converted yet: raw
-            WHEN EXISTS (SELECT FROM privacy.rekey_pending p
-                          WHERE p.tbl OPERATOR(pg_catalog.=) c.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw')
+            WHEN privacy_internal._raw_relation(c.tbl) IS NOT NULL
             THEN pg_catalog.format('relation %s holds rows from before it was protected that privacy.rekey() has not converted yet',
-                                   (SELECT p.rel FROM privacy.rekey_pending p
-                                     WHERE p.tbl OPERATOR(pg_catalog.=) c.tbl AND p.from_key OPERATOR(pg_catalog.=) 'raw'
-                                     ORDER BY p.rel::pg_catalog.oid LIMIT 1))
+                                   privacy_internal._raw_relation(c.tbl))
             ELSE privacy_internal._protection_problem(c.tbl) END AS protect_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies

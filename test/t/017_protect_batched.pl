@@ -191,4 +191,32 @@ is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 like($err, qr/nothing to rekey/, 'a second CALL finds nothing to do');
 
+# --- a partition moved to another table before its conversion ---------------------
+# Detached and attached to another protected table, its raw rows go with
+# it: the other table is refused by the search, its holds keep them, and
+# rekey converts them by that table's declarations.
+$node->safe_psql('postgres', q{
+CREATE TABLE app.x (id bigint PRIMARY KEY, a text, at timestamptz NOT NULL) PARTITION BY RANGE (id);
+CREATE TABLE app.x_1 PARTITION OF app.x FOR VALUES FROM (0) TO (100);
+INSERT INTO app.x SELECT g, '+45219000' || lpad(g::text, 2, '0'), now() - interval '10 years' FROM generate_series(1, 50) g;
+CREATE TABLE app.y (id bigint PRIMARY KEY, a text, at timestamptz NOT NULL) PARTITION BY RANGE (id);
+SELECT privacy.register_table(t, 'billing') FROM unnest('{app.x,app.y}'::regclass[]) t;
+SELECT privacy.register_column(t, 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe') FROM unnest('{app.x,app.y}'::regclass[]) t;
+SELECT privacy.protect('app.y');
+SELECT privacy.set_retention('app.y', 'at', '3 years');
+SELECT privacy.protect_in_batches('app.x');
+SELECT privacy.hold('msisdn', '+4521900007', 'dispute');
+ALTER TABLE app.x DETACH PARTITION app.x_1;
+});
+$node->psql('postgres', q{ALTER TABLE app.y ATTACH PARTITION app.x_1 FOR VALUES FROM (0) TO (100)});
+($st, $e) = fails($node, q{SELECT privacy.export_subject('msisdn', '+4521900003')});
+is($st, '55000', 'a raw partition attached to another table: the search refuses that table');
+like($e, qr/Relation app\.x_1 holds rows from before it was protected/, '... naming the partition');
+($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, 'app.y')});
+is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',') FROM app.y}), '7', 'the purge of that table keeps the held raw row alone');
+($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
+is($ret, 0, 'rekey converts the partition as part of the table it belongs to now') or diag($err);
+is($node->safe_psql('postgres', q{SELECT a = privacy.pseudonymize_msisdn('+4521900007') FROM app.y}), 't', '(its row transformed)');
+is($node->safe_psql('postgres', q{SELECT tbl FROM privacy.rekey_log WHERE rel = 'app.x_1'}), 'app.y', '(logged with that table)');
+
 done_testing();
