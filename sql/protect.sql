@@ -98,6 +98,9 @@ SELECT privacy.unregister_table('regress_prot.cdr');
 -- A declaration added later is picked up by this session at once
 ALTER TABLE regress_prot.cdr ADD COLUMN cell_id text;
 INSERT INTO regress_prot.cdr (id, a_number, cell_id, started_at) VALUES (9, '+4520123456', 'DK-CPH-0042', '2026-01-10');
+-- (refused while the column holds a value the trigger never saw)
+SELECT privacy.register_column('regress_prot.cdr', 'cell_id', 'location', protect => 'null');
+UPDATE regress_prot.cdr SET cell_id = NULL WHERE id = 9;
 SELECT privacy.register_column('regress_prot.cdr', 'cell_id', 'location', protect => 'null');
 INSERT INTO regress_prot.cdr (id, a_number, cell_id, started_at) VALUES (9, '+4520123456', 'DK-CPH-0043', '2026-01-10');
 SELECT cell_id FROM regress_prot.cdr WHERE id = 9 ORDER BY 1 NULLS LAST;
