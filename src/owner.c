@@ -547,12 +547,12 @@ pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes,
  * that read the catalog run it for every statement).
  */
 static void catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values,
-						   bool latest);
+						   Snapshot snap);
 
 void
 pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
 {
-	catalog_select(sql, nargs, argtypes, values, false);
+	catalog_select(sql, nargs, argtypes, values, InvalidSnapshot);
 }
 
 /*
@@ -564,11 +564,18 @@ pgp_catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values)
 void
 pgp_catalog_select_latest(const char *sql, int nargs, Oid *argtypes, Datum *values)
 {
-	catalog_select(sql, nargs, argtypes, values, true);
+	catalog_select(sql, nargs, argtypes, values, GetLatestSnapshot());
+}
+
+/* pgp_catalog_select in a snapshot of the caller's */
+void
+pgp_catalog_select_in(Snapshot snap, const char *sql, int nargs, Oid *argtypes, Datum *values)
+{
+	catalog_select(sql, nargs, argtypes, values, snap);
 }
 
 static void
-catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values, bool latest)
+catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values, Snapshot snap)
 {
 	Oid			catrel = get_relname_relid("registered_table",
 										   get_namespace_oid("privacy", false));
@@ -584,9 +591,9 @@ catalog_select(const char *sql, int nargs, Oid *argtypes, Datum *values, bool la
 						   SECURITY_RESTRICTED_OPERATION);
 	PG_TRY();
 	{
-		if (latest)
+		if (snap != InvalidSnapshot)
 			ret = SPI_execute_snapshot(pgp_kept_plan(pgp_internal_sql(sql), nargs, argtypes),
-									   values, NULL, GetLatestSnapshot(), InvalidSnapshot,
+									   values, NULL, snap, InvalidSnapshot,
 									   true, false, 0);
 		else
 			ret = SPI_execute_plan(pgp_kept_plan(pgp_internal_sql(sql), nargs, argtypes),

@@ -47,6 +47,8 @@ extern uint64 pgp_owner_run(Oid relid, const char *sql, int nargs, Oid *argtypes
 							Tuplestorestate *store, TupleDesc desc);
 
 /* pg_privacy's own catalog read as its owner */
+extern void pgp_catalog_select_in(Snapshot snap, const char *sql, int nargs, Oid *argtypes,
+								  Datum *values);
 extern void pgp_catalog_select_latest(const char *sql, int nargs, Oid *argtypes,
 									  Datum *values);
 extern void pgp_catalog_select(const char *sql, int nargs, Oid *argtypes,

@@ -102,7 +102,8 @@ bool
 pgp_rekey_nothing_pending(void)
 {
 	bool		isnull;
-	bool		none;
+	volatile bool none = false;
+	Snapshot	snap;
 
 	if (likely(rekey_none_known))
 		return true;
@@ -114,19 +115,30 @@ pgp_rekey_nothing_pending(void)
 		CacheRegisterRelcacheCallback(rekey_relcache_cb, (Datum) 0);
 		rekey_cb_registered = true;
 	}
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	pgp_catalog_select_latest("SELECT NOT EXISTS (SELECT FROM privacy.rekey_pending)", 0, NULL, NULL);
-	none = SPI_processed == 1 &&
-		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
-		!isnull;
-	SPI_finish();
 	/*
-	 * The transactions completed when it was read, at most: a snapshot
+	 * Read in a snapshot of the latest committed state, kept: the
+	 * transactions it counts as completed are those it saw, and a snapshot
 	 * that counts as many has seen the table empty too
-	 * (pgp_rekey_pending_in_snapshot).
+	 * (pgp_rekey_pending_in_snapshot).  (A count read afterwards could
+	 * include a commit the query did not see.)
 	 */
-	rekey_none_completions = none ? GetLatestSnapshot()->snapXactCompletionCount : 0;
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		pgp_catalog_select_in(snap, "SELECT NOT EXISTS (SELECT FROM privacy.rekey_pending)", 0, NULL, NULL);
+		none = SPI_processed == 1 &&
+			DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+			!isnull;
+		SPI_finish();
+		rekey_none_completions = none ? snap->snapXactCompletionCount : 0;
+	}
+	PG_FINALLY();
+	{
+		UnregisterSnapshot(snap);
+	}
+	PG_END_TRY();
 	rekey_none_known = none;
 	return none;
 }
