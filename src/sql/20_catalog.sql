@@ -580,12 +580,18 @@ BEGIN
   -- A protected table's trigger transforms the column from now on; the
   -- values it holds already would stay raw among them, never found by the
   -- search for a data subject, and no conversion could tell them apart.
+  -- (Not a table whose trigger carries a rule for shards, as
+  -- undistribute_table leaves it: it refuses every row, and what it holds
+  -- was written through the shards' trigger.)
   IF protect IS NOT NULL AND privacy_internal._has_protect_trigger(tbl) AND NOT privacy_internal._citus_table(tbl)
+     AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                      WHERE g.tgrelid OPERATOR(pg_catalog.=) tbl AND g.tgname OPERATOR(pg_catalog.=) 'zz_pg_privacy_protect'
+                        AND g.tgnargs OPERATOR(pg_catalog.>) 0)
      AND privacy_internal._has_rows(tbl, col) THEN
     RAISE EXCEPTION 'column "%" of protected table % holds values', col, tbl
       USING ERRCODE = '55000',
             DETAIL = 'Declared protected now, its values would stay raw beside the ones the protect trigger transforms from now on, and the search for a data subject would not find them.',
-            HINT = 'Declare it without protect (its values are then searched as they are written), or set it NULL in every row first.';
+            HINT = 'Declare it without protect (its values are then searched as they are written), or set it NULL in every row first; if its values are pseudonyms already, unprotect the table, declare the column, and protect it again with rewrite_existing => false.';
   END IF;
   INSERT INTO privacy.registered_column (tbl, col, attnum, category, identifies, link, protect, domain)
        VALUES (tbl, col, att.attnum, category, identifies, link, protect, domain);
