@@ -22,10 +22,9 @@ END
 $$;
 
 \o /dev/null
+\set cdr_rewrite 1
 \ir ../data/register.sql
 \ir ../data/register_subject.sql
-SELECT privacy.unprotect('telco.cdr');
-SELECT privacy.protect('telco.cdr', rewrite_existing => true);
 \o
 -- The whole database vacuumed and analyzed, and a checkpoint: the earlier
 -- parts of the bench leave millions of rows behind that autovacuum would

@@ -16,6 +16,7 @@ SET jit = off;
 SELECT NOT EXISTS (SELECT FROM privacy.registered_table WHERE tbl = 'telco.cdr'::regclass) AS declare_telco \gset
 \if :declare_telco
 \o /dev/null
+\set cdr_rewrite 1
 \ir ../data/register.sql
 \o
 SET client_min_messages = warning;
