@@ -1472,7 +1472,14 @@ pgp_protect_trigger(PG_FUNCTION_ARGS)
 				Datum		d = heap_getattr(tuple, pr->cols[i].attnum, tupdesc, &isnull);
 				Datum		od = heap_getattr(oldtuple, pr->cols[i].attnum, tupdesc, &oldnull);
 
-				kept = isnull || (!oldnull && text_equal(d, od));
+				/*
+				 * (a value of EXCLUDED is a new one, transformed by BEFORE
+				 * INSERT, even when it equals the raw value byte for byte)
+				 */
+				kept = isnull ||
+					(!oldnull && text_equal(d, od) &&
+					 !(upsert_memo && pr->cols[i].kind != PROTECT_NULL &&
+					   memo_matches(pr->memo_vals, pr->memo_nulls, i, d)));
 			}
 			if (kept)
 			{

@@ -191,6 +191,26 @@ is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 like($err, qr/nothing to rekey/, 'a second CALL finds nothing to do');
 
+# --- an upsert onto a raw row ------------------------------------------------------
+# EXCLUDED holds a new value, transformed by BEFORE INSERT: one that equals
+# the raw row's value byte for byte is refused like any other.
+$node->safe_psql('postgres', q{
+CREATE TABLE app.u (id bigint PRIMARY KEY, a text, note text UNIQUE);
+INSERT INTO app.u SELECT g, '+4522000' || lpad(g::text, 3, '0'), 'n' || g FROM generate_series(1, 20) g;
+SELECT privacy.register_table('app.u', 'billing');
+SELECT privacy.register_column('app.u', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect_in_batches('app.u');
+});
+my $x = $node->safe_psql('postgres', q{SELECT privacy.reidentify_msisdn('+4522000003')});
+is($node->safe_psql('postgres', qq{SELECT privacy.pseudonymize_msisdn('$x')}), '+4522000003', "(the number whose pseudonym is row 3's raw value)");
+($st, $e) = fails($node, qq{INSERT INTO app.u VALUES (100, '$x', 'n3') ON CONFLICT (note) DO UPDATE SET a = EXCLUDED.a});
+is($st, '55000', 'an upsert giving a raw row a new value equal to its raw one is refused');
+($ret, $out, $err) = $node->psql('postgres', q{INSERT INTO app.u VALUES (101, '+4529000009', 'n4') ON CONFLICT (note) DO UPDATE SET note = 'n4 again'});
+is($ret, 0, 'one that leaves its protected column alone runs') or diag($err);
+$node->psql('postgres', 'CALL privacy.rekey()');
+is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.u WHERE a <> privacy.pseudonymize_msisdn('+4522000' || lpad(id::text, 3, '0'))}), '',
+	'each row of it converted once');
+
 # --- a partition moved to another table before its conversion ---------------------
 # Detached and attached to another protected table, its raw rows go with
 # it: the other table is refused by the search, its holds keep them, and
