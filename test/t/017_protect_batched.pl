@@ -211,6 +211,24 @@ $node->psql('postgres', 'CALL privacy.rekey()');
 is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY id) FROM app.u WHERE a <> privacy.pseudonymize_msisdn('+4522000' || lpad(id::text, 3, '0'))}), '',
 	'each row of it converted once');
 
+# --- the purge's anonymizing of raw rows ----------------------------------------
+# Its UPDATE sets their identifiers NULL and leaves the rest as it was:
+# allowed, and the row is converted with the others by its batch.
+$node->safe_psql('postgres', q{
+CREATE TABLE app.v (id bigint PRIMARY KEY, a text, at timestamptz NOT NULL);
+INSERT INTO app.v SELECT g, '+4523000' || lpad(g::text, 3, '0'), now() - make_interval(years => (g % 2) * 5) FROM generate_series(1, 12) g;
+SELECT privacy.register_table('app.v', 'billing');
+SELECT privacy.register_column('app.v', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('app.v', 'at', 'traffic');
+SELECT privacy.set_retention('app.v', 'at', '3 years', 'anonymize');
+SELECT privacy.protect_in_batches('app.v');
+});
+($ret, $out, $err) = $node->psql('postgres', q{SELECT action || ' ' || rows FROM privacy.purge(false, 'app.v')});
+is($out, 'anonymize 6', 'the purge anonymizes the raw rows past retention during the conversion') or diag($err);
+$node->psql('postgres', 'CALL privacy.rekey()');
+is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE a IS NULL) || ' ' || count(*) FILTER (WHERE a = privacy.pseudonymize_msisdn('+4523000' || lpad(id::text, 3, '0'))) FROM app.v}),
+	'6 6', '(their numbers NULL; the others converted once)');
+
 # --- a partition moved to another table before its conversion ---------------------
 # Detached and attached to another protected table, its raw rows go with
 # it: the other table is refused by the search, its holds keep them, and
