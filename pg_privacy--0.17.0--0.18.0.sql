@@ -987,6 +987,24 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION privacy_internal._subject_protect_check(c privacy_internal._subject_column)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF c.protect_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'protection of table % is not in force', c.tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(c.protect_problem, 1)) || pg_catalog.substr(c.protect_problem, 2)
+                     || ': its values may be stored raw, and the search for a data subject matches their pseudonyms only.',
+            HINT = CASE WHEN privacy_internal._raw_relation(c.tbl) IS NOT NULL
+                        THEN 'Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then try again.'
+                        ELSE 'Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.' END;
+  END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION privacy_internal._restrict_matches(fired regclass, vals jsonb)
   RETURNS TABLE(col text, val text, is_validity boolean, has_event boolean, reason text, span tstzmultirange)
   LANGUAGE plpgsql STABLE

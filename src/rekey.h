@@ -19,6 +19,10 @@
 
 #include "keys.h"
 
+/* the pending "key" of rows a table held before protect_in_batches() */
+#define PGP_REKEY_RAW_FP "raw"
+#define PGP_REKEY_RAW(rg) (strcmp((rg)->fp, PGP_REKEY_RAW_FP) == 0)
+
 /*
  * A relation's state in a key rotation: the older key its msisdn_fpe
  * pseudonyms are pending under (fp, "" when none), and, once
@@ -27,10 +31,6 @@
  * watermark or above the high mark is under the current key, any other
  * row (the column NULL among them) under fp.
  */
-/* the pending "key" of rows a table held before protect_in_batches() */
-#define PGP_REKEY_RAW_FP "raw"
-#define PGP_REKEY_RAW(rg) (strcmp((rg)->fp, PGP_REKEY_RAW_FP) == 0)
-
 typedef struct PgpRekeyRegion
 {
 	char		fp[PGP_FINGERPRINT_LEN + 1];

@@ -1971,26 +1971,20 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 				elog(ERROR, "privacy_internal._subject_check passed a column with a type problem");
 			}
 			/*
-			 * A column declared protected in a table without the protect
-			 * trigger (protect_problem 18; a database at 0.17.0 has no such
-			 * column): its values may be raw, or pseudonyms written while
-			 * it was protected, and the search matches the pseudonym only.
-			 * A raw row would be silently missed: fail closed.
+			 * A column declared protected whose protection the search cannot
+			 * rely on (protect_problem 18; a database at 0.17.0 has no such
+			 * column): its values may be raw, and the search matches the
+			 * pseudonym only.  A raw row would be silently missed: fail
+			 * closed, with privacy_internal._subject_protect_check's error.
 			 */
 			if (ctd->natts > 18 && !cn[18])
 			{
-				char	   *problem = TextDatumGetCString(cv[18]);
+				Oid			cargs[1] = {HeapTupleHeaderGetTypeId(th)};
+				List	   *cname = list_make2(makeString("privacy_internal"),
+											   makeString("_subject_protect_check"));
 
-				problem[0] = pg_toupper((unsigned char) problem[0]);
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("protection of table %s is not in force",
-								DatumGetCString(DirectFunctionCall1(regclassout, cv[0]))),
-						 errdetail("%s: its values may be stored raw, and the search for a data subject matches their pseudonyms only.",
-								   problem),
-						 strstr(problem, "privacy.rekey()") != NULL
-						 ? errhint("Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then try again.")
-						 : errhint("Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.")));
+				OidFunctionCall1(LookupFuncName(cname, 1, cargs, false), celems[c]);
+				elog(ERROR, "privacy_internal._subject_protect_check passed a column with a protection problem");
 			}
 			cprotect = col_text(cv, cn, 5);
 			cdomain = col_text(cv, cn, 6);

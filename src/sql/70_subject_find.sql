@@ -420,6 +420,29 @@ BEGIN
 END
 $$;
 
+-- Fail closed on a column declared protected whose protection the search
+-- cannot rely on (c.protect_problem): its values may be raw, and the search
+-- matches their pseudonyms only.  Not called by the restriction trigger,
+-- which reads a stored number both ways (73_subject_restrict.sql), so
+-- that rows not yet converted by protect_in_batches() stay writable.
+CREATE FUNCTION privacy_internal._subject_protect_check(c privacy_internal._subject_column)
+  RETURNS void
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF c.protect_problem IS NOT NULL THEN
+    RAISE EXCEPTION 'protection of table % is not in force', c.tbl
+      USING ERRCODE = '55000',
+            DETAIL = pg_catalog.upper(pg_catalog.left(c.protect_problem, 1)) || pg_catalog.substr(c.protect_problem, 2)
+                     || ': its values may be stored raw, and the search for a data subject matches their pseudonyms only.',
+            HINT = CASE WHEN privacy_internal._raw_relation(c.tbl) IS NOT NULL
+                        THEN 'Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then try again.'
+                        ELSE 'Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.' END;
+  END IF;
+END
+$$;
+
 -- The searchable columns, from the per-backend cache (src/subject.c);
 -- NULL when there is none.
 CREATE FUNCTION privacy_internal._subject_cols()

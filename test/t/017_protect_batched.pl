@@ -158,6 +158,26 @@ is($node->safe_psql('postgres', q{SELECT string_agg(rel::text, ',') FROM privacy
 is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr WHERE id = 6002}), '0', '(the writer\'s row is gone with its transaction)');
 # Half of the second partition, in batches, with writes between them.
 is($node->safe_psql('postgres', q{SELECT (privacy_internal._rekey_rel('app.cdr_2', 1000, 1000)).rows}), '1000', 'a batch of 1,000 rows');
+# A dump taken halfway restores halfway: the raw rows stay pending in the
+# restored database (pg_restore creates the protect trigger after the
+# data), and rekey converts them there, once.
+my $dump = "$dir/halfway.dump";
+$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('postgres') ], 'pg_dump halfway through the conversion');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->command_ok([ 'pg_restore', '--exit-on-error', '--single-transaction', '-d', $node->connstr('restored'), $dump ],
+	'pg_restore into another database');
+is($node->safe_psql('restored', q{SELECT string_agg(rel::text || ' ' || from_key || ' ' || (watermark IS NOT NULL), ',') FROM privacy.rekey_pending}),
+	'app.cdr_2 raw true', 'the restored database is halfway too');
+($ret, $out, $err) = $node->psql('restored', 'CALL privacy.rekey(batch_size => 700)');
+is($ret, 0, 'rekey finishes there') or diag($err);
+is($node->safe_psql('restored', q{
+SELECT count(*) FILTER (WHERE c.a IS NOT DISTINCT FROM privacy_internal._transform(t.a, 'msisdn_fpe', 'default', 'msisdn')
+                          AND c.e IS NOT DISTINCT FROM privacy_internal._transform(t.e, 'email_pseudonym', 'default', 'email'))
+       || '/' || count(*)
+  FROM app.cdr c JOIN public.truth t USING (id)}),
+	do { my $n = $node->safe_psql('restored', 'SELECT count(*) FROM app.cdr c JOIN public.truth t USING (id)'); "$n/$n" },
+	'every restored row transformed once');
+$node->safe_psql('postgres', 'DROP DATABASE restored');
 $node->safe_psql('postgres', q{INSERT INTO app.cdr VALUES (6003, '+4529000004', NULL, 'late@example.dk', now(), 'between batches');
 INSERT INTO public.truth VALUES (6003, '+4529000004', NULL, 'late@example.dk')});
 ($st, $e) = fails($node, q{UPDATE app.cdr SET e = 'other@example.dk' WHERE id = 5500});
