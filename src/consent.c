@@ -1374,6 +1374,18 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 						 " AND privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) %s",
 						 qcol, quote_literal_cstr(fp));
 	}
+	else if (strcmp(how, "raw:msisdn") == 0 || strcmp(how, "raw:email") == 0 ||
+			 strcmp(how, "raw:text") == 0)
+	{
+		/*
+		 * Rows not converted since protect_in_batches(), which hold the
+		 * identifier raw: by the normal form their conversion gives it
+		 * (rows of that key only, read in the DELETE's snapshot)
+		 */
+		appendStringInfo(&sql, "privacy.lookup_value('%s', t.%s::pg_catalog.text, %s) OPERATOR(pg_catalog.=) $1"
+						 " AND privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) 'raw'",
+						 how + 4, qcol, quote_literal_cstr(pgp_default_country));
+	}
 	else if (strcmp(how, "msisdn") == 0 || strcmp(how, "email") == 0)
 		appendStringInfo(&sql, "privacy.lookup_value('%s', t.%s::pg_catalog.text, %s) OPERATOR(pg_catalog.=) $1",
 						 how, qcol, quote_literal_cstr(pgp_default_country));

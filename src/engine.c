@@ -99,6 +99,8 @@ typedef struct EngLink
 	Oid			tbl;
 	char	   *key;			/* the column whose identifiers it looks up */
 	char	   *sql;
+	char	   *rawsql;			/* the same matching rows not converted since
+								 * protect_in_batches() raw (NULL: none) */
 } EngLink;
 
 /* What the engine keeps per call site (fn_extra). */
@@ -440,6 +442,40 @@ eng_has(Datum params, const char *key)
 	return eng_param(params, key) != NULL;
 }
 
+/*
+ * Whether params -> key holds an identifier of rows not converted since
+ * protect_in_batches() (its "k" is "raw": src/subject.c, _subject_params):
+ * the column's statements are then the raw ones
+ * (privacy_internal._subject_raw says the same in SQL).
+ */
+static bool
+eng_has_raw(Datum params, const char *key)
+{
+	JsonbValue *arr = eng_param(params, key);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		next_is_k = false;
+	bool		found = false;
+
+	if (arr == NULL || arr->type != jbvBinary)
+		return false;
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			next_is_k = (v.val.string.len == 1 && v.val.string.val[0] == 'k');
+		else if (tok == WJB_VALUE)
+		{
+			if (next_is_k && v.type == jbvString && v.val.string.len == 3 &&
+				memcmp(v.val.string.val, "raw", 3) == 0)
+				found = true;
+			next_is_k = false;
+		}
+	}
+	return found;
+}
+
 /* whether params -> key holds an identifier whose "b" is want */
 static bool
 eng_has_b(Datum params, const char *key, bool want)
@@ -513,6 +549,14 @@ eng_from(Eng *e, EngCol *c)
 	Oid			types[2] = {c->rowtype, TEXTOID};
 	Datum		vals[2] = {c->row, CStringGetTextDatum(e->dc)};
 
+	/* the raw one when the subject's identifiers there include raw ones */
+	if (eng_has_raw(e->params, c->key))
+	{
+		snprintf(key, sizeof(key), "from:%s:%s:raw", c->key, e->dc);
+		return eng_cached_text(e, key,
+							   "SELECT privacy_internal._subject_from($1, $2, true)",
+							   2, types, vals);
+	}
 	snprintf(key, sizeof(key), "from:%s:%s", c->key, e->dc);
 	return eng_cached_text(e, key,
 						   "SELECT privacy_internal._subject_from($1, $2)",
@@ -539,7 +583,9 @@ eng_stmts(Eng *e, const char *verb, EngCol *c, int *n)
 	char	  **kept;
 	MemoryContext old;
 
-	snprintf(key, sizeof(key), "#%s:%s:%s", verb, c->key, e->dc);
+	/* (the raw statements under a key of their own, as _subject_stmts keeps them) */
+	snprintf(key, sizeof(key), "#%s:%s:%s%s", verb, c->key, e->dc,
+			 eng_has_raw(e->params, c->key) ? ":raw" : "");
 	kept = (char **) pgp_subject_cache_obj(key);
 	if (kept == NULL)
 	{
@@ -617,6 +663,7 @@ eng_links(Eng *e, int *n)
 	EngLink    *kept;
 	EngLink    *out;
 	int			i;
+	int			nl;
 
 	snprintf(key, sizeof(key), "#link:%s", e->dc);
 	kept = (EngLink *) pgp_subject_cache_obj(key);
@@ -637,23 +684,39 @@ eng_links(Eng *e, int *n)
 							  &elems, &nulls, &ne);
 		/* entry 0 is a header: tbl holds how many follow */
 		kept = palloc0(sizeof(EngLink) * (ne + 1));
+		nl = 0;
 		for (i = 0; i < ne; i++)
 		{
-			/* "table|key|query" */
+			/*
+			 * "table|key|query", a protected column's followed by its raw
+			 * query, "table|key#raw|query"
+			 */
 			char	   *s = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
 			char	   *bar1 = s ? strchr(s, '|') : NULL;
 			char	   *bar2 = bar1 ? strchr(bar1 + 1, '|') : NULL;
-			EngLink    *l = &kept[1 + i];
+			EngLink    *l;
+			size_t		klen;
 
 			if (bar2 == NULL)
 				elog(ERROR, "malformed query of the subject search");
 			*bar1 = '\0';
 			*bar2 = '\0';
+			klen = strlen(bar1 + 1);
+			if (klen > 4 && strcmp(bar1 + 1 + klen - 4, "#raw") == 0)
+			{
+				l = &kept[nl];
+				bar1[1 + klen - 4] = '\0';
+				if (nl == 0 || l->tbl != (Oid) strtoul(s, NULL, 10) || strcmp(l->key, bar1 + 1) != 0)
+					elog(ERROR, "malformed query of the subject search");
+				l->rawsql = bar2 + 1;
+				continue;
+			}
+			l = &kept[1 + nl++];
 			l->tbl = (Oid) strtoul(s, NULL, 10);
 			l->key = bar1 + 1;
 			l->sql = bar2 + 1;
 		}
-		kept[0].tbl = (Oid) ne;
+		kept[0].tbl = (Oid) nl;
 		MemoryContextSwitchTo(old);
 		pgp_subject_cache_keep_obj(key, kept);
 	}
@@ -664,6 +727,7 @@ eng_links(Eng *e, int *n)
 		out[i].tbl = kept[1 + i].tbl;
 		out[i].key = eng_strdup(e, kept[1 + i].key);
 		out[i].sql = eng_strdup(e, kept[1 + i].sql);
+		out[i].rawsql = kept[1 + i].rawsql ? eng_strdup(e, kept[1 + i].rawsql) : NULL;
 	}
 	return out;
 }
@@ -925,8 +989,13 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 
 			for (lnext = l; lnext < nlinks && links[lnext].tbl == links[l].tbl; lnext++)
 			{
+				const char *lsql;
+
 				if (!eng_has(params, links[lnext].key))
 					continue;
+				/* its raw query when the subject has raw identifiers there */
+				lsql = (links[lnext].rawsql != NULL && eng_has_raw(params, links[lnext].key))
+					? links[lnext].rawsql : links[lnext].sql;
 				if (nb++ == 0)
 				{
 					LockRelationOid(links[l].tbl, AccessShareLock);
@@ -945,7 +1014,7 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 						 * the key of the row (r) since 0.17.0: an older
 						 * version's queries give the first four
 						 */
-						appendStringInfoString(&qs[nq], strstr(links[lnext].sql, "x(k, v, s, d, r)") != NULL
+						appendStringInfoString(&qs[nq], strstr(lsql, "x(k, v, s, d, r)") != NULL
 											   ? "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d, z.r)) FROM ("
 											   : "SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(z.k, z.v, z.s::pg_catalog.text, z.d)) FROM (");
 						nq++;
@@ -955,7 +1024,7 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 				}
 				else
 					appendStringInfoString(&qs[j], " UNION ALL ");
-				appendStringInfoString(&qs[j], links[lnext].sql);
+				appendStringInfoString(&qs[j], lsql);
 			}
 		}
 		for (l = 0; l < nq; l++)
@@ -995,11 +1064,22 @@ eng_find(Eng *e, text *kind, text *value, Datum at, bool at_null)
 					 * a stored pseudonym of a table in a key rotation: its
 					 * number under the key of its row
 					 */
-					fval = eng_text(e, DirectFunctionCall4(pgp_msisdn_under,
-														   CStringGetTextDatum(fkey),
-														   CStringGetTextDatum(fval),
-														   CStringGetTextDatum(fdom),
-														   BoolGetDatum(true)));
+					LOCAL_FCINFO(ufc, 4);
+					Datum		r;
+
+					/*
+					 * (of a row not converted since protect_in_batches(),
+					 * key "raw": the number it holds raw, NULL when it is
+					 * none)
+					 */
+					InitFunctionCallInfoData(*ufc, NULL, 4, InvalidOid, NULL, NULL);
+					ufc->args[0].value = CStringGetTextDatum(fkey);
+					ufc->args[1].value = CStringGetTextDatum(fval);
+					ufc->args[2].value = CStringGetTextDatum(fdom);
+					ufc->args[3].value = BoolGetDatum(true);
+					ufc->args[0].isnull = ufc->args[1].isnull = ufc->args[2].isnull = ufc->args[3].isnull = false;
+					r = pgp_msisdn_under(ufc);
+					fval = ufc->isnull ? NULL : eng_text(e, r);
 				}
 				else if (fdom != NULL && fval != NULL)
 				{
@@ -1336,6 +1416,7 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		Datum		vals[3];
 		Datum		d;
 		bool		has_ids = false;
+		bool		raw;
 
 		/* only tables with a column that can hold one of the identifiers */
 		for (i = 0; i < e.ncols && !has_ids; i++)
@@ -1343,12 +1424,20 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		if (!has_ids)
 			continue;
 
-		/* the rows' query and how they are shown, built once per backend */
-		snprintf(k, sizeof(k), "rows:%u:%s", tables[t], e.dc);
+		/*
+		 * the rows' query and how they are shown, built once per backend;
+		 * the raw ones (under keys of their own) when the subject's
+		 * identifiers of the table include rows not converted since
+		 * protect_in_batches()
+		 */
+		raw = false;
+		for (i = 0; i < e.ncols && !raw; i++)
+			raw = e.cols[i].tbl == tables[t] && eng_has_raw(e.params, e.cols[i].key);
+		snprintf(k, sizeof(k), "rows:%u:%s%s", tables[t], e.dc, raw ? ":raw" : "");
 		q = pgp_subject_cache_lookup(k);
-		snprintf(k, sizeof(k), "shown:%u:%s", tables[t], e.dc);
+		snprintf(k, sizeof(k), "shown:%u:%s%s", tables[t], e.dc, raw ? ":raw" : "");
 		shown = pgp_subject_cache_lookup(k);
-		snprintf(k, sizeof(k), "rowsb:%u:%s", tables[t], e.dc);
+		snprintf(k, sizeof(k), "rowsb:%u:%s%s", tables[t], e.dc, raw ? ":raw" : "");
 		qb = pgp_subject_cache_lookup(k);
 		if (q != NULL && shown != NULL && qb != NULL)
 		{
@@ -1372,7 +1461,8 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 
 			/* built in a snapshot taken now (see eng_build_sql) */
 			PushActiveSnapshot(GetLatestSnapshot());
-			(void) eng_sql_row(&e, "SELECT r.q, r.shown FROM privacy_internal._subject_rows_sql($1, $2) r",
+			(void) eng_sql_row(&e, raw ? "SELECT r.q, r.shown FROM privacy_internal._subject_rows_sql($1, $2, true) r"
+							   : "SELECT r.q, r.shown FROM privacy_internal._subject_rows_sql($1, $2) r",
 							   2, btypes, bvals, NULL, 2, r, rn);
 			PopActiveSnapshot();
 			q = rn[0] ? "" : eng_text(&e, r[0]);

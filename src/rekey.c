@@ -535,8 +535,9 @@ PG_FUNCTION_INFO_V1(pgp_msisdn_under);
  * msisdn_fpe pseudonym under the listed key of that fingerprint (decrypt:
  * the number a pseudonym under it stands for).  For the checks that must
  * keep a row whichever key it is under while a rotation runs (legal holds,
- * restrictions): 55000 when the key is not listed.  Internal, not
- * executable by PUBLIC.
+ * restrictions): 55000 when the key is not listed.  Under "raw" (a row
+ * not converted since protect_in_batches), the number itself.  Internal,
+ * not executable by PUBLIC.
  */
 Datum
 pgp_msisdn_under(PG_FUNCTION_ARGS)
@@ -556,6 +557,23 @@ pgp_msisdn_under(PG_FUNCTION_ARGS)
 	domain = PG_GETARG_TEXT_PP(2);
 	dlen = VARSIZE_ANY_EXHDR(domain);
 	pgp_check_domain(VARDATA_ANY(domain), dlen);
+	if (strcmp(fp, PGP_REKEY_RAW_FP) == 0)
+	{
+		/*
+		 * A row not yet converted since protect_in_batches() (the "key"
+		 * _row_key gives it): it holds the number raw, which is what it
+		 * stands for, in the normal form the conversion will give it under
+		 * pg_privacy.default_country; NULL when it has none (such a value
+		 * is no one's number, and the conversion refuses it).
+		 */
+		text	   *normal = pgp_normalize_identifier(PGP_ID_MSISDN, VARDATA_ANY(value),
+													  VARSIZE_ANY_EXHDR(value),
+													  pgp_default_country, true);
+
+		if (normal == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_TEXT_P(normal);
+	}
 	k = pgp_pending_fpe_key(fp, VARDATA_ANY(domain), dlen, &k, &gen, NULL);
 	pgp_normalize_or_error(VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), NULL, &res);
 	pgp_msisdn_ff1(k, &res, VARDATA_ANY(domain), dlen, PG_GETARG_BOOL(3));
@@ -585,7 +603,7 @@ pgp_msisdn_under(PG_FUNCTION_ARGS)
 typedef struct RowKeyRel
 {
 	Oid			relid;
-	bool		protected_fpe;	/* a part of a table protected by msisdn_fpe */
+	bool		protected_fpe;	/* a part of a table with a keyed protected column */
 	PgpRekeyRegion rg;			/* fp "" while not pending; attnum unused */
 	char	   *col;
 	Oid			typ;
@@ -634,8 +652,11 @@ row_key_check_access(Oid relid)
 
 /*
  * Whether relid, or a table it is a partition of, is registered with a
- * column protected by msisdn_fpe: _row_key answers for those only (NULL
- * for any other relation, whose rows hold no such pseudonym).
+ * column protected by a keyed transformation the search matches
+ * (msisdn_fpe, pseudonym, email_pseudonym): _row_key answers for those only
+ * (NULL for any other relation, whose rows hold no such value).  Of a table
+ * without msisdn_fpe it tells the rows not converted since
+ * protect_in_batches() ("raw") from the others (the current key).
  */
 static bool
 row_key_protected(Oid relid)
@@ -648,7 +669,7 @@ row_key_protected(Oid relid)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	pgp_catalog_select("SELECT EXISTS (SELECT FROM privacy.registered_column c"
-					   "  WHERE c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'"
+					   "  WHERE c.protect IN ('msisdn_fpe', 'pseudonym', 'email_pseudonym')"
 					   "    AND (c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
 					   "         OR c.tbl::pg_catalog.oid IN (SELECT a.relid::pg_catalog.oid"
 					   "                                        FROM pg_catalog.pg_partition_ancestors($1::pg_catalog.regclass) a)))",

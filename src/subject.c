@@ -57,6 +57,7 @@
 
 #include "citus.h"
 #include "compat.h"
+#include "identifier.h"
 #include "owner.h"
 #include "protect.h"
 #include "rekey.h"
@@ -1782,6 +1783,33 @@ subject_pending_keys(Oid tbl, char ***keys)
 	return n;
 }
 
+/*
+ * Whether table tbl (itself or a partition of it now) holds rows from
+ * before protect_in_batches() that privacy.rekey() has not converted yet,
+ * in this statement's snapshot (src/sql/36_rekey.sql).
+ */
+static bool
+subject_raw_table(Oid tbl)
+{
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1] = {ObjectIdGetDatum(tbl)};
+	bool		isnull;
+	bool		yes;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	pgp_catalog_select("SELECT EXISTS (SELECT FROM privacy.rekey_pending p"
+					   "  WHERE p.from_key OPERATOR(pg_catalog.=) 'raw'"
+					   "    AND (p.rel OPERATOR(pg_catalog.=) $1"
+					   "         OR p.rel IN (SELECT x.relid FROM pg_catalog.pg_partition_tree($1) x)))",
+					   1, argtypes, values);
+	yes = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) &&
+		!isnull;
+	SPI_finish();
+	return yes;
+}
+
 PG_FUNCTION_INFO_V1(pgp_subject_params);
 
 /*
@@ -1927,6 +1955,8 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 			int			npend;
 			char	  **pend = NULL;
 			bool		fpe;
+			bool		raw;
+			char	   *rawmode = NULL;
 
 			if (cnulls[c])
 				continue;
@@ -1991,9 +2021,19 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 			cmode = col_text(cv, cn, 7);
 			ctyp = cn[8] ? InvalidOid : DatumGetObjectId(cv[8]);
 			npend = 0;
+			raw = false;
 			if (pending)
 			{
 				npend = subject_pending_keys(DatumGetObjectId(cv[0]), &pend);
+				raw = subject_raw_table(DatumGetObjectId(cv[0]));
+				/* (protect_in_batches refuses a table Citus manages) */
+				if (raw && pgp_citus_table(DatumGetObjectId(cv[0])))
+					ereport(ERROR,
+							(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+							 errmsg("table %s holds rows from before its protection that are not converted yet",
+									get_rel_name(DatumGetObjectId(cv[0]))),
+							 errdetail("Citus manages the table: its rows cannot be told apart."),
+							 errhint("Run CALL privacy.rekey() (privacy.rekey_progress shows what is left), then try again.")));
 				/*
 				 * A table Citus manages is never pending (a key change
 				 * waits for it); should one be, its statements cannot ask
@@ -2008,6 +2048,19 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 							 errhint("Run CALL privacy.rekey() (privacy.rekey_progress shows what is left), then try again.")));
 			}
 			fpe = cprotect != NULL && strcmp(cprotect, "msisdn_fpe") == 0;
+			/*
+			 * A column of a table with rows not converted since
+			 * protect_in_batches(): such a row holds the identifier raw,
+			 * which its conversion will normalize as the protect trigger
+			 * does (a phone number as one under msisdn_fpe, else by the
+			 * kind) and transform.  So it is the subject's exactly when
+			 * that normal form is the subject's identifier's: the
+			 * statements match it so (privacy_internal._subject_match,
+			 * the key "raw"), and the rows under the current key only by
+			 * their stored value.
+			 */
+			if (raw && cprotect != NULL)
+				rawmode = fpe ? "msisdn" : cmode;
 
 			for (i = 0; i < nk; i++)
 			{
@@ -2066,8 +2119,19 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 				 * one, each with its key, which the statements match with
 				 * the key of the row (privacy_internal._row_key).
 				 */
-				params_push_id(&state, sval, span_s[i], (fpe && npend > 0) ? current_fp : NULL,
-							   npend == 0);
+				params_push_id(&state, sval, span_s[i],
+							   ((fpe && npend > 0) || rawmode != NULL) ? current_fp : NULL,
+							   npend == 0 && !raw);
+				if (rawmode != NULL && i < nv && !vals_n[i])
+				{
+					text	   *rv = pgp_normalize_identifier(pgp_identifier_norm_from_name(rawmode, strlen(rawmode)),
+															  VARDATA_ANY(DatumGetTextPP(vals[i])),
+															  VARSIZE_ANY_EXHDR(DatumGetTextPP(vals[i])),
+															  pgp_default_country, true);
+
+					if (rv != NULL)
+						params_push_id(&state, text_to_cstring(rv), span_s[i], PGP_REKEY_RAW_FP, false);
+				}
 				if (fpe)
 				{
 					int			j;

@@ -565,7 +565,7 @@ BEGIN
   IF batched AND EXISTS (SELECT FROM privacy.rekey_pending p WHERE p.tbl OPERATOR(pg_catalog.=) _protect.tbl
                                                              AND p.from_key OPERATOR(pg_catalog.=) 'raw') THEN
     RAISE NOTICE 'the rows table % held are converted by CALL privacy.rekey()', tbl
-      USING DETAIL = 'New rows are protected now. Until a row is converted its protected columns cannot be changed, and export, erasure and restriction refuse the table.',
+      USING DETAIL = 'New rows are protected now. Until a row is converted its protected columns cannot be changed; export, erasure and restriction read it raw, scanning the table.',
             HINT = 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left).';
   END IF;
 END

@@ -114,7 +114,10 @@ COMMENT ON FUNCTION privacy_internal._consent_changed() IS
 
 -- Delete a subject's rows from a table as the table's owner (withdrawal
 -- cascade).  how: 'equal' (column as text equals match), 'msisdn' or
--- 'email' (column normalized equals match).
+-- 'email' (column normalized equals match), 'under:<fingerprint>' (equal,
+-- rows under that key only: privacy_internal._row_key), 'raw:<normalization>'
+-- (column normalized equals match, rows not converted since
+-- protect_in_batches() only).
 CREATE FUNCTION privacy_internal._consent_delete(tbl regclass, col name, how text, match text)
   RETURNS bigint
   LANGUAGE c VOLATILE STRICT
@@ -381,8 +384,8 @@ BEGIN
   -- so, as each table's owner, in this transaction; the audit head is
   -- locked last.
   FOR r IN SELECT q.tbl, q.col, c.protect, c.domain,
-                  privacy_internal._has_protect_trigger(q.tbl)
-                  AND privacy_internal._raw_relation(q.tbl) IS NULL AS is_protected,
+                  privacy_internal._has_protect_trigger(q.tbl) AS is_protected,
+                  privacy_internal._raw_relation(q.tbl) IS NOT NULL AS has_raw,
                   k.normalize
              FROM privacy.consent_requirement q
              JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) q.kind
@@ -400,7 +403,7 @@ BEGIN
     IF NOT r.is_protected AND r.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
       RAISE EXCEPTION 'protection of table % is not in force', r.tbl
         USING ERRCODE = '55000',
-              DETAIL = pg_catalog.format('Column "%s" of relation %s is declared protected by %s, but the table has no protect trigger, or holds rows from before its protection that privacy.rekey() has not converted yet: its values may be stored raw, and the withdrawal''s deletion could not find all of the subject''s rows. Nothing was changed.',
+              DETAIL = pg_catalog.format('Column "%s" of relation %s is declared protected by %s, but the table has no protect trigger: its values may be stored raw, and the withdrawal''s deletion could not find all of the subject''s rows. Nothing was changed.',
                                          r.col, r.tbl, r.protect),
               HINT = 'Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.';
     END IF;
@@ -411,7 +414,23 @@ BEGIN
       match := privacy_internal._transform(norm, r.protect, r.domain, kind);
       pend := CASE WHEN r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
                    THEN privacy_internal._rekey_keys(r.tbl) ELSE '{}' END;
-      IF pg_catalog.cardinality(pend) OPERATOR(pg_catalog.>) 0 THEN
+      IF r.has_raw AND r.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym') THEN
+        -- rows not converted since protect_in_batches() hold the
+        -- identifier raw: matched by the normal form the conversion gives
+        -- it ("raw", src/consent.c), the others under the current key
+        n := privacy_internal._consent_delete(r.tbl, r.col, 'under:' || privacy.key_fingerprint(),
+                                              privacy_internal._transform(norm, r.protect, r.domain, kind))
+             OPERATOR(pg_catalog.+)
+             privacy_internal._consent_delete(r.tbl, r.col,
+                                              'raw:' || CASE WHEN r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN 'msisdn'
+                                                             ELSE r.normalize END,
+                                              privacy.lookup_value(CASE WHEN r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN 'msisdn'
+                                                                        ELSE r.normalize END,
+                                                                   norm, privacy_internal._default_country()));
+        total := total OPERATOR(pg_catalog.+) n;
+        tables := tables OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object(r.tbl::text, n);
+        CONTINUE;
+      ELSIF pg_catalog.cardinality(pend) OPERATOR(pg_catalog.>) 0 THEN
         -- a key rotation runs (src/sql/36_rekey.sql): the number under
         -- each key, matched with the rows under that key only
         n := 0;

@@ -385,11 +385,9 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
             WHEN NOT privacy_internal._has_protect_trigger(c.tbl)
             THEN pg_catalog.format('column "%s" of relation %s is declared protected by %s, but the table has no protect trigger',
                                    c.col, c.tbl, c.protect)
-            -- rows held before protect_in_batches() that
-            -- privacy.rekey() has not converted yet: raw
-            WHEN privacy_internal._raw_relation(c.tbl) IS NOT NULL
-            THEN pg_catalog.format('relation %s holds rows from before it was protected that privacy.rekey() has not converted yet',
-                                   privacy_internal._raw_relation(c.tbl))
+            -- (rows held before protect_in_batches() that privacy.rekey()
+            -- has not converted yet are raw, and the search matches them
+            -- raw: _subject_match)
             ELSE privacy_internal._protection_problem(c.tbl) END AS protect_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies
@@ -436,9 +434,7 @@ BEGIN
       USING ERRCODE = '55000',
             DETAIL = pg_catalog.upper(pg_catalog.left(c.protect_problem, 1)) || pg_catalog.substr(c.protect_problem, 2)
                      || ': its values may be stored raw, and the search for a data subject matches their pseudonyms only.',
-            HINT = CASE WHEN privacy_internal._raw_relation(c.tbl) IS NOT NULL
-                        THEN 'Run CALL privacy.rekey() to the end (privacy.rekey_progress shows what is left), then try again.'
-                        ELSE 'Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds), or declare the column without protect if it is meant to hold raw values.' END;
+            HINT = 'Protect the table (SELECT privacy.protect(tbl, rewrite_existing => true) converts the rows it holds, privacy.protect_in_batches(tbl) in batches), or declare the column without protect if it is meant to hold raw values.';
   END IF;
 END
 $$;
@@ -492,11 +488,28 @@ COMMENT ON VIEW privacy.missing_indexes IS
 -- every row of the table is under the current one).  So a row under the
 -- old key whose pseudonym equals another number's under the new key is
 -- never taken for that number's.
-CREATE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_column, dc text)
+--
+-- raw: the statement for a subject whose identifiers (_subject_params)
+-- include, for column c, rows not converted since protect_in_batches()
+-- (f.k 'raw', f.s the identifier in the normal form the conversion gives
+-- it): such a row (privacy_internal._row_key 'raw') is matched by the
+-- normal form of the value it holds raw, every other row by its stored
+-- value under the current key.  It reads the whole table (no index serves
+-- both), for as long as the conversion runs; the statements are chosen by
+-- the subject's identifiers (the cache key says which), never by a state
+-- read apart from them.
+CREATE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_column, dc text, raw boolean DEFAULT false)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
   SELECT CASE
+           WHEN raw AND c.protect IS NOT NULL AND NOT privacy_internal._citus_table(c.tbl) THEN
+             pg_catalog.format('((f.k OPERATOR(pg_catalog.=) ''raw'') IS NOT TRUE AND t.%1$I OPERATOR(pg_catalog.=) f.s'
+                               ' AND (f.o OR privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) f.k)'
+                               ' OR f.k OPERATOR(pg_catalog.=) ''raw'''
+                               ' AND privacy.lookup_value(%2$L, t.%1$I::pg_catalog.text, %3$L) OPERATOR(pg_catalog.=) f.s'
+                               ' AND privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) ''raw'')',
+                               c.col, CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN 'msisdn' ELSE c.mode END, dc)
            -- (not on a table Citus manages, whose relations are never
            -- pending: a key change waits for it, src/sql/10_keys.sql; and
            -- Citus runs no STABLE function of a row in an UPDATE)
@@ -627,13 +640,23 @@ $$;
 
 -- The FROM clause of one branch: the subject's identifiers for column c
 -- joined to the table's rows that hold them.
-CREATE FUNCTION privacy_internal._subject_from(c privacy_internal._subject_column, dc text)
+CREATE FUNCTION privacy_internal._subject_from(c privacy_internal._subject_column, dc text, raw boolean DEFAULT false)
   RETURNS text
   LANGUAGE sql STABLE
 AS $$
   SELECT pg_catalog.format(
            '%s JOIN %s t ON %s',
-           privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy_internal._subject_match(c, dc))
+           privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text), c.tbl, privacy_internal._subject_match(c, dc, raw))
+$$;
+
+-- Whether the subject's identifiers for the column of key k (params, from
+-- _subject_params) include rows not converted since protect_in_batches():
+-- its statements are then the raw ones (_subject_match).
+CREATE FUNCTION privacy_internal._subject_raw(params jsonb, k text)
+  RETURNS boolean
+  LANGUAGE sql IMMUTABLE
+AS $$
+  SELECT COALESCE(params OPERATOR(pg_catalog.->) k OPERATOR(pg_catalog.@>) '[{"k": "raw"}]'::jsonb, false)
 $$;
 
 -- The identifiers of a column with an event time, split by whether their
@@ -656,13 +679,13 @@ CREATE FUNCTION privacy_internal._subject_ids_span(params jsonb, key text, bound
 -- its kept generic plan then reads only the partitions of that period
 -- (pruned when it starts), where a join to all the identifiers plans and
 -- probes every partition.
-CREATE FUNCTION privacy_internal._subject_parts(c privacy_internal._subject_column, dc text)
+CREATE FUNCTION privacy_internal._subject_parts(c privacy_internal._subject_column, dc text, raw boolean DEFAULT false)
   RETURNS TABLE(ids text, cond text, each boolean)
   LANGUAGE sql STABLE
 AS $$
   SELECT x.ids, x.cond, x.each
     FROM (SELECT 1 AS o, privacy_internal._subject_ids_sql(c.tbl::oid::text || '.' || c.attnum::text) AS ids,
-                 privacy_internal._subject_match(c, dc) AS cond, false AS each
+                 privacy_internal._subject_match(c, dc, raw) AS cond, false AS each
            WHERE c.event_time IS NULL OR c.is_validity
           UNION ALL
           SELECT 2, CASE WHEN p.partitioned
@@ -671,7 +694,7 @@ AS $$
                               ' $6::pg_catalog.text AS k, $7::pg_catalog.bool AS o) f'
                          ELSE pg_catalog.format('privacy_internal._subject_ids_span($1, %L, true) f',
                                                 c.tbl::oid::text || '.' || c.attnum::text) END,
-                 privacy_internal._subject_match(c, dc)
+                 privacy_internal._subject_match(c, dc, raw)
                  || pg_catalog.format(' AND t.%1$I::timestamptz OPERATOR(pg_catalog.>=) f.lo AND t.%1$I::timestamptz OPERATOR(pg_catalog.<=) f.hi',
                                       c.event_time),
                  p.partitioned
@@ -681,7 +704,7 @@ AS $$
            WHERE c.event_time IS NOT NULL AND NOT c.is_validity
           UNION ALL
           SELECT 3, pg_catalog.format('privacy_internal._subject_ids_span($1, %L, false) f', c.tbl::oid::text || '.' || c.attnum::text),
-                 privacy_internal._subject_match(c, dc), false
+                 privacy_internal._subject_match(c, dc, raw), false
            WHERE c.event_time IS NOT NULL AND NOT c.is_validity) x
    ORDER BY x.o
 $$;
@@ -701,7 +724,9 @@ CREATE FUNCTION privacy_internal._subject_stmts(verb text, c privacy_internal._s
 AS $$
 DECLARE
   k      text := c.tbl::oid::text || '.' || c.attnum::text;
-  ck     text := verb || ':' || k || ':' || dc;
+  -- (the raw statements under a key of their own: src/engine.c builds it too)
+  raw    boolean := privacy_internal._subject_raw(params, c.tbl::oid::text || '.' || c.attnum::text);
+  ck     text := verb || ':' || k || ':' || dc || CASE WHEN raw THEN ':raw' ELSE '' END;
   cached text := privacy_internal._subject_cache_get(ck);
   stmts  text[];
 BEGIN
@@ -714,7 +739,7 @@ BEGIN
                        ELSE 'UPDATE %1$s t SET %4$I = NULL FROM %2$s WHERE %3$s' END,
              c.tbl, p.ids, p.cond, c.col))
       INTO stmts
-      FROM privacy_internal._subject_parts(c, dc) p;
+      FROM privacy_internal._subject_parts(c, dc, raw) p;
     cached := privacy_internal._subject_cache_put(ck, stmts::text);
   END IF;
   stmts := cached::text[];
@@ -761,7 +786,8 @@ BEGIN
                  pg_catalog.format('SELECT pg_catalog.to_jsonb(pg_catalog.array_agg(pg_catalog.tstzrange(t.%s::pg_catalog.timestamptz, t.%s::pg_catalog.timestamptz, ''[)''))::pg_catalog.text) FROM %s',
                                    COALESCE(pg_catalog.quote_ident(c.valid_from), 'NULL'),
                                    COALESCE(pg_catalog.quote_ident(c.valid_to), 'NULL'),
-                                   privacy_internal._subject_from(c, dc)),
+                                   privacy_internal._subject_from(c, dc,
+                                     privacy_internal._subject_raw(params, c.tbl::oid::text || '.' || c.attnum::text))),
                  params) OPERATOR(pg_catalog.#>>) '{}')::tstzrange[];
         ranges := ranges OPERATOR(pg_catalog.||) COALESCE(rs, '{}');
       END IF;
@@ -793,7 +819,10 @@ $$;
 -- the queries of the columns that have identifiers, as the table's owner.
 -- Each gives what the owner can compute: an msisdn_fpe column's stored
 -- pseudonym comes with its domain (d) and, while a key rotation runs, the
--- key of its row (r), and the engine decrypts it under that key.
+-- key of its row (r), and the engine decrypts it under that key.  A
+-- protected column's query is followed by its raw one (_subject_match),
+-- "table|key#raw|query", which the engine runs instead when the subject's
+-- identifiers of that column include raw ones (_subject_raw).
 CREATE FUNCTION privacy_internal._subject_link_sql(dc text)
   RETURNS text[]
   LANGUAGE plpgsql STABLE
@@ -803,6 +832,7 @@ DECLARE
   c        privacy_internal._subject_column;
   t        record;
   link_sql text[] := '{}';
+  raw      boolean;
 BEGIN
   FOR t IN SELECT sc.tbl FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
             WHERE sc.link OPERATOR(pg_catalog.=) 'owner'
@@ -813,17 +843,21 @@ BEGIN
     FOR c IN SELECT * FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
               WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl AND sc.link OPERATOR(pg_catalog.=) 'owner'
               ORDER BY sc.attnum LOOP
-      link_sql := link_sql OPERATOR(pg_catalog.||)
-        (t.tbl::oid::text || '|' || c.tbl::oid::text || '.' || c.attnum::text || '|' ||
-         pg_catalog.format('SELECT x.k, x.v, x.s, x.d, x.r FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d, r) WHERE x.v IS NOT NULL',
-           privacy_internal._subject_from(c, dc),
-           (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text, %s)', l.kind,
-                                                           privacy_internal._subject_value_expr(l, dc),
-                                                           privacy_internal._subject_span_expr(l),
-                                                           privacy_internal._subject_decrypt_domain(l),
-                                                           privacy_internal._subject_row_key_expr(l)), ', ' ORDER BY l.attnum)
-              FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
-             WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links)));
+      FOREACH raw IN ARRAY CASE WHEN c.protect IS NOT NULL AND NOT privacy_internal._citus_table(c.tbl)
+                                THEN '{false,true}'::boolean[] ELSE '{false}'::boolean[] END LOOP
+        link_sql := link_sql OPERATOR(pg_catalog.||)
+          (t.tbl::oid::text || '|' || c.tbl::oid::text || '.' || c.attnum::text
+           || CASE WHEN raw THEN '#raw' ELSE '' END || '|' ||
+           pg_catalog.format('SELECT x.k, x.v, x.s, x.d, x.r FROM %s CROSS JOIN LATERAL (VALUES %s) x(k, v, s, d, r) WHERE x.v IS NOT NULL',
+             privacy_internal._subject_from(c, dc, raw),
+             (SELECT pg_catalog.string_agg(pg_catalog.format('(%L, %s, %s, %L::pg_catalog.text, %s)', l.kind,
+                                                             privacy_internal._subject_value_expr(l, dc),
+                                                             privacy_internal._subject_span_expr(l),
+                                                             privacy_internal._subject_decrypt_domain(l),
+                                                             privacy_internal._subject_row_key_expr(l)), ', ' ORDER BY l.attnum)
+                FROM pg_catalog.unnest(privacy_internal._subject_cols()) l
+               WHERE l.tbl OPERATOR(pg_catalog.=) t.tbl AND l.links)));
+      END LOOP;
     END LOOP;
   END LOOP;
   RETURN link_sql;

@@ -85,8 +85,10 @@ $$;
 -- (pri, mention column, to_jsonb(t)) (pri 0 = the subject's own row, 1 = a
 -- row that mentions the subject), in order of pri; and the expression over x.pri, x.m, x.j that shows such a row
 -- (_subject_row_json).  Both NULL when no column of the table can hold the
--- subject's identifiers.
-CREATE FUNCTION privacy_internal._subject_rows_sql(tbl regclass, dc text, OUT q text, OUT shown text)
+-- subject's identifiers.  raw: the subject's identifiers include rows not
+-- converted since protect_in_batches() (privacy_internal._subject_match;
+-- kept under keys of their own).
+CREATE FUNCTION privacy_internal._subject_rows_sql(tbl regclass, dc text, raw boolean DEFAULT false, OUT q text, OUT shown text)
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
 AS $$
@@ -95,7 +97,7 @@ DECLARE
   branches text[] := '{}';
   whens    text[] := '{}';
   own_json text;
-  key      text := tbl::oid::text || ':' || dc;
+  key      text := tbl::oid::text || ':' || dc || CASE WHEN raw THEN ':raw' ELSE '' END;
   cached   text := privacy_internal._subject_cache_get('rows:' || key);
   froms    text[];
   f        text;
@@ -139,11 +141,11 @@ BEGIN
                           ' UNION ALL SELECT * FROM privacy_internal._subject_ids_span($1, %1$L, false)) f'
                           ' JOIN %2$s t ON %3$s AND t.%4$I::pg_catalog.timestamptz OPERATOR(pg_catalog.>=) f.lo'
                           ' AND t.%4$I::pg_catalog.timestamptz OPERATOR(pg_catalog.<=) f.hi',
-                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc), c.event_time),
+                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc, raw), c.event_time),
         pg_catalog.format('privacy_internal._subject_ids_span($1, %1$L, false) f JOIN %2$s t ON %3$s AND t.%4$I IS NULL',
-                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc), c.event_time)];
+                          c.tbl::oid::text || '.' || c.attnum::text, c.tbl, privacy_internal._subject_match(c, dc, raw), c.event_time)];
     ELSE
-      froms := ARRAY[privacy_internal._subject_from(c, dc)];
+      froms := ARRAY[privacy_internal._subject_from(c, dc, raw)];
     END IF;
     -- (of two froms, the second reads the rows of open periods only)
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
@@ -332,7 +334,10 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    rs := privacy_internal._subject_rows_sql(t.tbl, dc);
+    rs := privacy_internal._subject_rows_sql(t.tbl, dc,
+            EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+                     WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
+                       AND privacy_internal._subject_raw(params, sc.tbl::oid::text || '.' || sc.attnum::text)));
     CONTINUE WHEN rs.q IS NULL;
     meta := false;
     chunk := '{}';

@@ -572,11 +572,13 @@ BEGIN
                                WHERE pg_catalog.split_part(w, ':', 1) OPERATOR(pg_catalog.=) c.kind);
     dom := privacy_internal._subject_decrypt_domain(c);
     -- stored numbers read back under the key of their row (k, while a key
-    -- rotation runs: src/sql/36_rekey.sql)
+    -- rotation runs: src/sql/36_rekey.sql; "raw" for a row not converted
+    -- since protect_in_batches(), which holds the number itself)
     q := pg_catalog.format('SELECT 0, NULL::pg_catalog.text, pg_catalog.to_jsonb(x.v), x.k FROM (SELECT DISTINCT %s AS v, %s AS k FROM %s t) x WHERE x.v IS NOT NULL',
                            privacy_internal._subject_value_expr(c, dc),
                            CASE WHEN dom IS NOT NULL
-                                     AND pg_catalog.cardinality(privacy_internal._rekey_keys(c.tbl)) OPERATOR(pg_catalog.>) 0
+                                     AND (pg_catalog.cardinality(privacy_internal._rekey_keys(c.tbl)) OPERATOR(pg_catalog.>) 0
+                                          OR privacy_internal._raw_relation(c.tbl) IS NOT NULL)
                                 THEN 'privacy_internal._row_key(t.tableoid, t.*)' ELSE 'NULL::pg_catalog.text' END,
                            c.tbl);
     known := known OPERATOR(pg_catalog.||) COALESCE((

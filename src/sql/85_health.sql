@@ -352,7 +352,7 @@ BEGIN
             GROUP BY p.tbl ORDER BY p.tbl::text LOOP
     n := n OPERATOR(pg_catalog.+) 1;
     status := 'warning';
-    detail := pg_catalog.format('%s relation(s) of %s hold rows from before its protection that privacy.rekey() has not converted yet: their protected columns cannot be changed, and export, erasure and restriction refuse the table',
+    detail := pg_catalog.format('%s relation(s) of %s hold rows from before its protection that privacy.rekey() has not converted yet: their protected columns cannot be changed, and export, erasure and restriction read them raw, scanning the table',
                                 r.rels, r.tbl);
     hint := 'Run CALL privacy.rekey() (privacy.rekey_progress shows what is left).';
     RETURN NEXT;

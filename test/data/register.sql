@@ -52,8 +52,11 @@ SELECT privacy.register_column('telco.cdr', 'duration_s', 'traffic');
 SELECT privacy.register_column('telco.cdr', 'price',      'traffic');
 SELECT privacy.register_column('telco.cdr', 'country',    'location', protect => 'country');
 -- (empty here in the demo; a caller that loaded CDRs first sets
--- cdr_rewrite, and they are converted: protect() refuses to leave them raw)
-\if :{?cdr_rewrite}
+-- cdr_rewrite, and they are converted: protect() refuses to leave them raw;
+-- or cdr_batched, and they are left to CALL privacy.rekey())
+\if :{?cdr_batched}
+SELECT privacy.protect_in_batches('telco.cdr');
+\elif :{?cdr_rewrite}
 SELECT privacy.protect('telco.cdr', rewrite_existing => true);
 \else
 SELECT privacy.protect('telco.cdr');

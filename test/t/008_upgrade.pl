@@ -1,8 +1,8 @@
-# ALTER EXTENSION pg_privacy UPDATE to 0.18.0, from 0.1.0, 0.2.0, 0.3.0, 0.4.0, 0.5.0, 0.6.0, 0.7.0, 0.8.0, 0.9.0, 0.10.0, 0.11.0, 0.12.0, 0.13.0, 0.14.0, 0.15.0, 0.16.0 and 0.17.0
+# ALTER EXTENSION pg_privacy UPDATE to 0.19.0, from 0.1.0, 0.2.0, 0.3.0, 0.4.0, 0.5.0, 0.6.0, 0.7.0, 0.8.0, 0.9.0, 0.10.0, 0.11.0, 0.12.0, 0.13.0, 0.14.0, 0.15.0, 0.16.0, 0.17.0 and 0.18.0
 # (the steps chained by PostgreSQL): a database made at the old version
-# (under the 0.18.0 library, as after a package upgrade) and filled with
+# (under the 0.19.0 library, as after a package upgrade) and filled with
 # the telephony data set ends up with exactly the objects, ACLs and
-# behaviour of a fresh 0.18.0 install, with its data, catalog, consent
+# behaviour of a fresh 0.19.0 install, with its data, catalog, consent
 # register, holds and audit chain intact.  The helpers that moved from
 # privacy to privacy_internal in 0.3.0 keep their OIDs: the protect,
 # consent and restriction triggers of user tables and the extracts'
@@ -37,7 +37,7 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE old');
 $node->safe_psql('old', q{CREATE EXTENSION pg_privacy VERSION '0.1.0'});
 is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
-	'0.1.0', 'CREATE EXTENSION pg_privacy VERSION 0.1.0 works with the 0.18.0 library');
+	'0.1.0', 'CREATE EXTENSION pg_privacy VERSION 0.1.0 works with the 0.19.0 library');
 
 for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
 {
@@ -102,7 +102,7 @@ is($node->safe_psql('old', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 't
 
 $node->safe_psql('old', 'ALTER EXTENSION pg_privacy UPDATE');
 is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
-	'0.18.0', 'ALTER EXTENSION pg_privacy UPDATE goes from 0.1.0 to 0.18.0 (through 0.2.0, 0.3.0, 0.4.0, 0.5.0, 0.6.0, 0.7.0, 0.8.0, 0.9.0, 0.10.0, 0.11.0, 0.12.0, 0.13.0, 0.14.0, 0.15.0, 0.16.0 and 0.17.0)');
+	'0.19.0', 'ALTER EXTENSION pg_privacy UPDATE goes from 0.1.0 to 0.19.0 (through 0.2.0, 0.3.0, 0.4.0, 0.5.0, 0.6.0, 0.7.0, 0.8.0, 0.9.0, 0.10.0, 0.11.0, 0.12.0, 0.13.0, 0.14.0, 0.15.0, 0.16.0, 0.17.0 and 0.18.0)');
 
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION pg_privacy');
@@ -247,10 +247,10 @@ $node->safe_psql('old', q{INSERT INTO public.mailing VALUES ('ann@example.dk'), 
 ok($ret != 0 && $err =~ /no consent for purpose "newsletter"/, 'a consent requirement made at 0.1.0 still refuses a subject without consent');
 is($node->safe_psql('old', 'SELECT count(*) FROM public.mailing'), '2', 'rows of consenting subjects are written');
 
-# a view published at 0.1.0 can be taken back at 0.18.0
+# a view published at 0.1.0 can be taken back at 0.19.0
 $node->safe_psql('old', q{SELECT privacy.unpublish('bi.cdr_extract')});
 is($node->safe_psql('old', q{SELECT count(*) || ' ' || (to_regclass('bi.cdr_extract') IS NULL) FROM privacy.published}),
-	'0 true', 'a view published at 0.1.0 is unpublished at 0.18.0');
+	'0 true', 'a view published at 0.1.0 is unpublished at 0.19.0');
 $node->safe_psql('old', q{SELECT privacy.define_purpose('regress_upgrade_2', 'contract')});
 is($node->safe_psql('old', 'SELECT privacy.verify_audit_log() IS NULL'), 't', 'new entries chain on');
 if ($node->safe_psql('old', q{SELECT to_regprocedure('privacy.health()') IS NOT NULL}) eq 't')
@@ -304,7 +304,7 @@ ROLLBACK;
 $node->safe_psql('postgres', 'CREATE DATABASE mid');
 $node->safe_psql('mid', q{CREATE EXTENSION pg_privacy VERSION '0.2.0'});
 is($node->safe_psql('mid', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
-	'0.2.0', 'CREATE EXTENSION pg_privacy VERSION 0.2.0 works with the 0.18.0 library');
+	'0.2.0', 'CREATE EXTENSION pg_privacy VERSION 0.2.0 works with the 0.19.0 library');
 for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
 {
 	$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('mid'), '-f', $f ],
@@ -330,49 +330,49 @@ my $extract_before = $node->safe_psql('mid', q{SELECT count(*) FROM bi.cdr_extra
 
 $node->safe_psql('mid', 'ALTER EXTENSION pg_privacy UPDATE');
 is($node->safe_psql('mid', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
-	'0.18.0', 'ALTER EXTENSION pg_privacy UPDATE goes from 0.2.0 to 0.18.0 (through 0.3.0, 0.4.0, 0.5.0, 0.6.0, 0.7.0, 0.8.0, 0.9.0, 0.10.0, 0.11.0, 0.12.0, 0.13.0, 0.14.0, 0.15.0, 0.16.0 and 0.17.0)');
+	'0.19.0', 'ALTER EXTENSION pg_privacy UPDATE goes from 0.2.0 to 0.19.0 (through 0.3.0, 0.4.0, 0.5.0, 0.6.0, 0.7.0, 0.8.0, 0.9.0, 0.10.0, 0.11.0, 0.12.0, 0.13.0, 0.14.0, 0.15.0, 0.16.0, 0.17.0 and 0.18.0)');
 same_as_fresh('mid', '0.2.0');
 for my $what (sort keys %mid_before)
 {
-	is($node->safe_psql('mid', $q{$what}), $mid_before{$what}, "0.2.0 -> 0.18.0: $what unchanged by the update");
+	is($node->safe_psql('mid', $q{$what}), $mid_before{$what}, "0.2.0 -> 0.19.0: $what unchanged by the update");
 }
 is($node->safe_psql('mid', q{SELECT string_agg(DISTINCT t.tgfoid::regprocedure::text, ',')
 	FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
 	WHERE NOT t.tgisinternal AND c.relnamespace NOT IN ('privacy'::regnamespace, 'pg_catalog'::regnamespace)}),
 	'privacy_internal._consent_trigger(),privacy_internal._protect_trigger(),privacy_internal._restrict_trigger()',
-	'0.2.0 -> 0.18.0: the protect, consent and restriction triggers run the moved functions');
+	'0.2.0 -> 0.19.0: the protect, consent and restriction triggers run the moved functions');
 is($node->safe_psql('mid', q{INSERT INTO telco.cdr (a_number, b_number, started_at, duration_s, price, country, call_type)
 	VALUES ('+4520999888', '+4530123456', (SELECT max(started_at) FROM telco.cdr), 10, 1, 'DK', 'voice')
-	RETURNING a_number}), $pseudonym, '0.2.0 -> 0.18.0: the protect trigger still stores the pseudonym');
+	RETURNING a_number}), $pseudonym, '0.2.0 -> 0.19.0: the protect trigger still stores the pseudonym');
 is($node->safe_psql('mid', q{SELECT string_agg(table_name || ' ' || protected, ',') FROM privacy.protected_tables}),
-	'telco.cdr true', '0.2.0 -> 0.18.0: the protection of telco.cdr is in force');
+	'telco.cdr true', '0.2.0 -> 0.19.0: the protection of telco.cdr is in force');
 is($node->safe_psql('mid', q{SELECT count(*) FROM privacy.catalog_problems}), '0',
-	'0.2.0 -> 0.18.0: catalog_problems is empty');
+	'0.2.0 -> 0.19.0: catalog_problems is empty');
 ($ret, $out, $err) = $node->psql('mid', qq{UPDATE telco.subscription SET msisdn = msisdn WHERE msisdn = '$restricted'});
-ok($ret != 0 && $err =~ /restrict/i, '0.2.0 -> 0.18.0: the restriction trigger still refuses an update of a restricted subject');
+ok($ret != 0 && $err =~ /restrict/i, '0.2.0 -> 0.19.0: the restriction trigger still refuses an update of a restricted subject');
 is($node->safe_psql('mid', q{SELECT count(*) FROM bi.cdr_extract}), $extract_before + 1,
-	'0.2.0 -> 0.18.0: an extract published at 0.2.0 reads through the moved helpers, the new row too');
+	'0.2.0 -> 0.19.0: an extract published at 0.2.0 reads through the moved helpers, the new row too');
 $node->safe_psql('mid', q{INSERT INTO public.mailing VALUES ('ann@example.dk')});
 ($ret, $out, $err) = $node->psql('mid', q{INSERT INTO public.mailing VALUES ('bob@example.dk')});
 ok($ret != 0 && $err =~ /no consent for purpose "newsletter"/,
-	'0.2.0 -> 0.18.0: a consent requirement made at 0.2.0 still refuses a subject without consent');
+	'0.2.0 -> 0.19.0: a consent requirement made at 0.2.0 still refuses a subject without consent');
 ok($node->safe_psql('mid', q{SELECT privacy.export_subject('email', 'ann@example.dk') IS NOT NULL}) eq 't',
-	'0.2.0 -> 0.18.0: export_subject works after the update');
-is($node->safe_psql('mid', 'SELECT privacy.verify_audit_log() IS NULL'), 't', '0.2.0 -> 0.18.0: the audit chain verifies');
+	'0.2.0 -> 0.19.0: export_subject works after the update');
+is($node->safe_psql('mid', 'SELECT privacy.verify_audit_log() IS NULL'), 't', '0.2.0 -> 0.19.0: the audit chain verifies');
 $node->safe_psql('mid', q{SELECT privacy.define_purpose('regress_upgrade_3', 'contract')});
-is($node->safe_psql('mid', 'SELECT privacy.verify_audit_log() IS NULL'), 't', '0.2.0 -> 0.18.0: new entries chain on');
+is($node->safe_psql('mid', 'SELECT privacy.verify_audit_log() IS NULL'), 't', '0.2.0 -> 0.19.0: new entries chain on');
 # an ordinary role reaches the internal schema's names only, never creates there
 $node->safe_psql('mid', 'CREATE ROLE regress_upgrade_mallory');
 ($ret, $out, $err) = $node->psql('mid', q{SET ROLE regress_upgrade_mallory;
 CREATE FUNCTION privacy_internal._protect_trigger_x() RETURNS int LANGUAGE sql AS 'SELECT 1'});
-like($err, qr/permission denied for schema privacy_internal/, '0.2.0 -> 0.18.0: no role but the owner creates in privacy_internal');
+like($err, qr/permission denied for schema privacy_internal/, '0.2.0 -> 0.19.0: no role but the owner creates in privacy_internal');
 
-# --- databases made at 0.3.0 to 0.17.0 --------------------------
+# --- databases made at 0.3.0 to 0.18.0 --------------------------
 
 # A database made at $old with the telephony data set and a hold.  In one
 # session and one transaction (so that the consent receipts' issue time is
 # the same): the $old engine keeps the statements it built, the update
-# runs, and the 0.18.0 engine builds its own (the kept ones are forgotten)
+# runs, and the 0.19.0 engine builds its own (the kept ones are forgotten)
 # and gives the same export document, consent receipts included.
 sub made_at
 {
@@ -380,7 +380,7 @@ sub made_at
 	$node->safe_psql('postgres', "CREATE DATABASE $db");
 	$node->safe_psql($db, qq{CREATE EXTENSION pg_privacy VERSION '$old'});
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
-		$old, "CREATE EXTENSION pg_privacy VERSION $old works with the 0.18.0 library");
+		$old, "CREATE EXTENSION pg_privacy VERSION $old works with the 0.19.0 library");
 	for my $f ("$src/test/data/telephony.sql", "$src/test/data/register.sql", "$src/test/data/register_subject.sql")
 	{
 		$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr($db), '-f', $f ],
@@ -389,7 +389,7 @@ sub made_at
 	$node->safe_psql($db, 'SELECT telco.generate(42, 1)');
 	$node->safe_psql($db, q{SELECT privacy.hold('msisdn', '+4530123456', 'litigation')});
 	# (up to 0.8.0, its audit entries noted for the server log by
-	# _audit_anchor, which the 0.18.0 library keeps for it and checks as before)
+	# _audit_anchor, which the 0.19.0 library keeps for it and checks as before)
 	if ((split /\./, $old)[1] <= 8)
 	{
 		my ($aret, $aout, $aerr) = $node->psql($db, q{SELECT privacy_internal._audit_anchor(1, '\x00', 'x')});
@@ -443,21 +443,21 @@ BEGIN;
 SELECT count(*) > 0 FROM privacy.erase_subject('customer', '$customer') e WHERE e.action = 'delete';
 ROLLBACK;
 });
-	is($out, "t\nt", "$old -> 0.18.0: in the session that updated, export_subject gives the document $old gave, and erase_subject deletes");
+	is($out, "t\nt", "$old -> 0.19.0: in the session that updated, export_subject gives the document $old gave, and erase_subject deletes");
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'pg_privacy'}),
-		'0.18.0', "ALTER EXTENSION pg_privacy UPDATE goes from $old to 0.18.0");
+		'0.19.0', "ALTER EXTENSION pg_privacy UPDATE goes from $old to 0.19.0");
 	same_as_fresh($db, $old);
 	for my $what (sort keys %before)
 	{
-		is($node->safe_psql($db, $q{$what}), $before{$what}, "$old -> 0.18.0: $what unchanged by the update");
+		is($node->safe_psql($db, $q{$what}), $before{$what}, "$old -> 0.19.0: $what unchanged by the update");
 	}
-	is($node->safe_psql($db, 'SELECT privacy.verify_audit_log() IS NULL'), 't', "$old -> 0.18.0: the audit chain verifies");
+	is($node->safe_psql($db, 'SELECT privacy.verify_audit_log() IS NULL'), 't', "$old -> 0.19.0: the audit chain verifies");
 	is($node->safe_psql($db, qq{SELECT bool_and(key_fingerprint = privacy.key_fingerprint()) || ' ' || privacy.is_restricted('customer', '$restricted')
 	                              FROM privacy.restriction}),
-		'true true', "$old -> 0.18.0: the restriction made at $old names the database's key, and holds");
+		'true true', "$old -> 0.19.0: the restriction made at $old names the database's key, and holds");
 	my ($r, $o, $e) = $node->psql($db, qq{UPDATE telco.customer SET email = email WHERE customer_id = $restricted});
 	like($e, qr/cannot update a row of a data subject whose processing is restricted/,
-		"$old -> 0.18.0: the restricted customer's row still cannot be updated");
+		"$old -> 0.19.0: the restricted customer's row still cannot be updated");
 }
 
 made_at('v3', '0.3.0');
@@ -475,5 +475,6 @@ made_at('v14', '0.14.0');
 made_at('v15', '0.15.0');
 made_at('v16', '0.16.0');
 made_at('v17', '0.17.0');
+made_at('v18', '0.18.0');
 
 done_testing();

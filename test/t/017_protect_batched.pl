@@ -4,11 +4,13 @@
 # pending from "raw", begun under the trigger's lock (its high mark
 # recorded); CALL privacy.rekey() converts them batch_size rows per
 # transaction, resumable.  Meanwhile new rows are protected as usual, a
-# row not yet converted cannot be written, the search for a data subject
-# refuses the table, legal holds keep its raw rows from the purge, the key
-# cannot change and the table cannot be unprotected.  A conversion killed
-# with kill -9 loses its batch alone; at the end every row holds exactly
-# what the trigger would have stored, transformed once.
+# row not yet converted cannot be given a new protected value, the search
+# for a data subject (export, erasure, restriction, the consent cascade)
+# reads such a row raw and finds exactly what it finds once the row is
+# converted, legal holds keep its raw rows from the purge, the key cannot
+# change and the table cannot be unprotected.  A conversion killed with
+# kill -9 loses its batch alone; at the end every row holds exactly what
+# the trigger would have stored, transformed once.
 use strict;
 use warnings;
 
@@ -34,8 +36,9 @@ restart_after_crash = on
 $node->start;
 
 # A CDR table in three partitions by id (the last one empty), 6,000 rows
-# written raw; a table of contacts without an index (converted at once);
-# the truth beside them.
+# written raw (row 2999's A-number is the pseudonym of another row's
+# number: raw, it is a number of its own); a table of contacts without an
+# index (converted at once); the truth beside them.
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_privacy;
 SELECT privacy.define_purpose('billing', 'contract');
@@ -51,6 +54,7 @@ SELECT g, '+4520' || lpad((g % 997)::text, 6, '0'), '20 ' || lpad((g % 991)::tex
   FROM generate_series(1, 6000) g;
 CREATE TABLE app.contact (a text, e text);
 INSERT INTO app.contact SELECT '+4531' || lpad(g::text, 6, '0'), 'c' || g || '@example.dk' FROM generate_series(1, 50) g;
+UPDATE app.cdr SET a = privacy.pseudonymize_msisdn('+4520000007') WHERE id = 2999;
 CREATE TABLE public.truth AS SELECT id, a, b, e FROM app.cdr;
 CREATE TABLE public.ctruth AS SELECT a, e FROM app.contact;
 SELECT privacy.register_table(t, 'billing') FROM unnest('{app.cdr,app.contact}'::regclass[]) t;
@@ -65,6 +69,25 @@ SELECT privacy.set_retention('app.cdr', 'at', '3 years');
 # The number of row 5, held; written raw as '+4520000005'.
 my $held = '+4520000005';
 $node->safe_psql('postgres', qq{SELECT privacy.hold('msisdn', '$held', 'dispute')});
+
+# What the search finds for a subject: the ids of its own rows with their
+# A-numbers as the export shows them, of the rows that mention it with
+# their B-numbers, and what its erasure would do.
+sub found
+{
+	my ($db, $kind, $value) = @_;
+	my $sql = q{
+WITH d AS (SELECT privacy.export_subject(%1$L, %2$L) AS d)
+SELECT 'own ' || COALESCE((SELECT string_agg((r->>'id') || ':' || COALESCE(r->>'a', ''), ',' ORDER BY (r->>'id')::bigint)
+                             FROM d, jsonb_path_query(d.d, '$.tables[*].rows[*]') r), '')
+    || ' mentions ' || COALESCE((SELECT string_agg((r->>'id') || ':' || COALESCE(r->>'b', ''), ',' ORDER BY (r->>'id')::bigint)
+                             FROM d, jsonb_path_query(d.d, '$.tables[*].mentions[*]') r), '')
+    || ' erase ' || COALESCE((SELECT string_agg(action || ' ' || rows, ',' ORDER BY action)
+                               FROM privacy.erase_subject(%1$L, %2$L, dry_run => true)), '')};
+	$sql =~ s/%1\$L/'$kind'/g;
+	$sql =~ s/%2\$L/'$value'/g;
+	return $node->safe_psql($db, $sql);
+}
 
 # --- protect, batched -------------------------------------------------------
 my ($st, $e) = fails($node, q{SELECT privacy.protect_in_batches(NULL)});
@@ -106,13 +129,35 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr c JOIN public.tru
 $node->safe_psql('postgres', q{DELETE FROM app.cdr WHERE id = 20; DELETE FROM public.truth WHERE id = 20});
 ($st, $e) = fails($node, q{INSERT INTO app.cdr VALUES (20, '+4529000002', NULL, NULL, now(), 'late')});
 is($st, '55000', 'nor a row inserted among them (a late one below the high mark)');
-($st, $e) = fails($node, q{SELECT privacy.export_subject('msisdn', '+4520000007')});
-is($st, '55000', 'the export refuses the table');
-like($e, qr/Relation app\.cdr_\d holds rows from before it was protected that privacy\.rekey\(\) has not converted yet/, '... naming the relation');
-like($e, qr/HINT:\s+Run CALL privacy\.rekey\(\)/, '... and what to do');
-($st, $e) = fails($node, q{SELECT * FROM privacy.erase_subject('msisdn', '+4520000007')});
-is($st, '55000', 'so does the erasure');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr WHERE a = '+4520000007'}), '7', '(nothing erased)');
+# The search reads the rows not yet converted raw: for each subject it
+# finds what it finds in a copy of the database whose rows are converted
+# (its own rows with their numbers in clear, the rows that mention it,
+# masked, and what an erasure would do).
+$node->safe_psql('postgres', 'CREATE DATABASE converted TEMPLATE postgres');
+($ret, $out, $err) = $node->psql('converted', 'CALL privacy.rekey()');
+is($node->safe_psql('converted', 'SELECT count(*) FROM privacy.rekey_pending'), '0', '(the copy converted)') or diag($err);
+my $p7 = $node->safe_psql('postgres', q{SELECT privacy.pseudonymize_msisdn('+4520000007')});
+my @subjects = ([ 'msisdn', '+4520000007' ], [ 'msisdn', '+4520000011' ], [ 'msisdn', $p7 ], [ 'email', 'u7@example.dk' ],
+	[ 'email', 'U7@EXAMPLE.DK' ], [ 'msisdn', '+4520000990' ], [ 'msisdn', '+4529000001' ]);
+is(found('postgres', 'msisdn', '+4520000007'),
+	'own 7:+4520000007,1004:+4520000007,2001:+4520000007,2998:+4520000007,3995:+4520000007,4992:+4520000007,5989:+4520000007'
+	. ' mentions 998:+4520000007,1989:+4520000007,2980:+4520000007,3971:+4520000007,4962:+4520000007,5953:+4520000007'
+	. ' erase delete 7,scrub 6',
+	'export and erasure find a number\'s raw rows, and the rows that mention it in national form (shown in clear to her), not row 2999 that holds its pseudonym');
+is(found('postgres', 'msisdn', $p7), "own 2999:$p7 mentions  erase delete 1", '... which is found as the number it is');
+for my $s (@subjects)
+{
+	is(found('postgres', @$s), found('converted', @$s), "the search for $s->[0] $s->[1] during the conversion finds what it finds once it is done");
+}
+$node->safe_psql('postgres', 'DROP DATABASE converted');
+($ret, $out, $err) = $node->psql('postgres', q{SELECT action || ' ' || rows FROM privacy.erase_subject('msisdn', '+4520000007') ORDER BY 1});
+is($out, "delete 7\nscrub 6", 'the erasure of a number during the conversion') or diag($err);
+$node->safe_psql('postgres', q{DELETE FROM public.truth WHERE a = '+4520000007';
+UPDATE public.truth SET b = NULL WHERE privacy.lookup_value('msisdn', b, 'DK') = '+4520000007'});
+is($node->safe_psql('postgres', q{SELECT count(*) FILTER (WHERE a = '+4520000007') || ' '
+    || count(*) FILTER (WHERE privacy.lookup_value('msisdn', b, 'DK') = '+4520000007') || ' ' || count(*) FILTER (WHERE id = 2999)
+    || ' ' || (count(*) = (SELECT count(*) FROM public.truth)) FROM app.cdr}), '0 0 1 true',
+	'... deletes its raw rows, scrubs its raw mentions, and nothing else');
 ($st, $e) = fails($node, q{SELECT privacy.unprotect('app.cdr')});
 is($st, '55000', 'the table cannot be unprotected meanwhile');
 set_keys($node, "$key_b,$key_a");
@@ -134,6 +179,13 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM app.cdr WHERE at < now() 
     AND privacy.lookup_value('msisdn', a, 'DK') <> '+4520000005' AND privacy.lookup_value('msisdn', b, 'DK') <> '+4520000005'}), '0',
 	'the others past retention are deleted (a row that mentions the held number in b is kept too)');
 $node->safe_psql('postgres', q{DELETE FROM public.truth t WHERE NOT EXISTS (SELECT FROM app.cdr c WHERE c.id = t.id)});
+
+# A restriction during the conversion: its raw rows cannot be updated, and
+# the conversion passes them (it changes no subject).
+($ret, $out, $err) = $node->psql('postgres', q{SELECT privacy.restrict_subject('msisdn', '+4520000011', 'accuracy contested')});
+is($ret, 0, 'a data subject is restricted during the conversion') or diag($err);
+($st, $e) = fails($node, q{UPDATE app.cdr SET note = 'changed' WHERE id = 1008});
+like($e, qr/restrict/i, '... and an update of its raw row is refused');
 
 # --- kill -9 in the middle, then resume ----------------------------------------
 # A writer holds the second partition (an uncommitted new row, above its
@@ -177,6 +229,11 @@ SELECT count(*) FILTER (WHERE c.a IS NOT DISTINCT FROM privacy_internal._transfo
   FROM app.cdr c JOIN public.truth t USING (id)}),
 	do { my $n = $node->safe_psql('restored', 'SELECT count(*) FROM app.cdr c JOIN public.truth t USING (id)'); "$n/$n" },
 	'every restored row transformed once');
+for my $s (@subjects)
+{
+	is(found('postgres', @$s), found('restored', @$s),
+		"halfway (a partition converted, one up to its watermark), the search for $s->[0] $s->[1] finds what it finds once all is converted");
+}
 $node->safe_psql('postgres', 'DROP DATABASE restored');
 $node->safe_psql('postgres', q{INSERT INTO app.cdr VALUES (6003, '+4529000004', NULL, 'late@example.dk', now(), 'between batches');
 INSERT INTO public.truth VALUES (6003, '+4529000004', NULL, 'late@example.dk')});
@@ -203,10 +260,13 @@ is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || sum(rows) FROM priva
 	'rekey_log: the three partitions converted from raw, with their rows');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.audit_log WHERE event = 'protect.converted'}), '4',
 	'each relation\'s conversion audited (the contacts\' too)');
-is($node->safe_psql('postgres', q{SELECT jsonb_array_length(privacy.export_subject('msisdn', '+4520000007')->'tables')}), '1',
-	'the export runs again and finds the subject');
+is($node->safe_psql('postgres', q{SELECT jsonb_array_length(privacy.export_subject('msisdn', '+4520000011')->'tables')}), '1',
+	'the export finds the subject in the converted table');
 ($ret, $out, $err) = $node->psql('postgres', q{UPDATE app.cdr SET note = 'x' WHERE id = 10});
 is($ret, 0, 'and any row can be updated') or diag($err);
+($st, $e) = fails($node, q{UPDATE app.cdr SET note = 'changed' WHERE id = 1008});
+like($e, qr/restrict/i, 'but the restricted subject\'s, converted');
+$node->safe_psql('postgres', q{SELECT privacy.unrestrict_subject('msisdn', '+4520000011')});
 is($node->safe_psql('postgres', q{SELECT status FROM privacy.health() WHERE area = 'protection'}), 'ok', 'health() is content');
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 like($err, qr/nothing to rekey/, 'a second CALL finds nothing to do');
@@ -267,14 +327,39 @@ SELECT privacy.hold('msisdn', '+4521900007', 'dispute');
 ALTER TABLE app.x DETACH PARTITION app.x_1;
 });
 $node->psql('postgres', q{ALTER TABLE app.y ATTACH PARTITION app.x_1 FOR VALUES FROM (0) TO (100)});
-($st, $e) = fails($node, q{SELECT privacy.export_subject('msisdn', '+4521900003')});
-is($st, '55000', 'a raw partition attached to another table: the search refuses that table');
-like($e, qr/Relation app\.x_1 holds rows from before it was protected/, '... naming the partition');
+is($node->safe_psql('postgres', q{SELECT string_agg(t->>'table' || ' ' || (r->>'id') || ' ' || (r->>'a'), ',')
+    FROM jsonb_array_elements(privacy.export_subject('msisdn', '+4521900003')->'tables') t, jsonb_array_elements(t->'rows') r}),
+	'app.y 3 +4521900003', 'a raw partition attached to another table: the search finds its raw row with that table');
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT * FROM privacy.purge(false, 'app.y')});
 is($node->safe_psql('postgres', q{SELECT string_agg(id::text, ',') FROM app.y}), '7', 'the purge of that table keeps the held raw row alone');
 ($ret, $out, $err) = $node->psql('postgres', 'CALL privacy.rekey()');
 is($ret, 0, 'rekey converts the partition as part of the table it belongs to now') or diag($err);
 is($node->safe_psql('postgres', q{SELECT a = privacy.pseudonymize_msisdn('+4521900007') FROM app.y}), 't', '(its row transformed)');
 is($node->safe_psql('postgres', q{SELECT tbl FROM privacy.rekey_log WHERE rel = 'app.x_1'}), 'app.y', '(logged with that table)');
+
+# --- the consent cascade ----------------------------------------------------------
+# A withdrawal deletes the subject's raw rows (its number written in
+# national form too) during the conversion, and its converted rows after it.
+$node->safe_psql('postgres', q{
+SELECT privacy.define_purpose('marketing', 'consent', requires_consent => true);
+CREATE TABLE app.m (id bigint PRIMARY KEY, a text);
+SELECT privacy.register_table('app.m', 'marketing');
+SELECT privacy.register_column('app.m', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.grant_consent('msisdn', '+454000000' || g, 'marketing') FROM generate_series(1, 5) g;
+SELECT privacy.require_consent('app.m', 'a', 'marketing', on_withdraw => 'delete');
+INSERT INTO app.m SELECT g, CASE WHEN g % 2 = 0 THEN '40 00 00 0' ELSE '+454000000' END || (g % 5 + 1) FROM generate_series(1, 40) g;
+SELECT privacy.protect_in_batches('app.m');
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending WHERE tbl = 'app.m'::regclass}), '1', '(a table pending from raw)');
+($ret, $out, $err) = $node->psql('postgres', q{SELECT privacy.withdraw_consent('msisdn', '+4540000003', 'marketing')});
+is($ret, 0, 'a consent is withdrawn during the conversion') or diag($err);
+is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(*) FILTER (WHERE privacy.lookup_value('msisdn', a, 'DK') = '+4540000003') FROM app.m}), '32 0',
+	'... its cascade deletes the subject\'s raw rows, in whatever form, and no other');
+is($node->safe_psql('postgres', q{SELECT (detail->'deleted'->>'app.m') FROM privacy.audit_log WHERE event = 'consent.withdraw_cascade' ORDER BY id DESC LIMIT 1}),
+	'8', '(audited)');
+$node->psql('postgres', 'CALL privacy.rekey()');
+$node->safe_psql('postgres', q{SELECT privacy.withdraw_consent('msisdn', '+4540000004', 'marketing')});
+is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(*) FILTER (WHERE a = privacy.pseudonymize_msisdn('+4540000005')) FROM app.m}),
+	'24 8', 'after the conversion, a withdrawal deletes the converted rows');
 
 done_testing();

@@ -1,0 +1,1 @@
+-- Nothing to do before the generated part.
