@@ -1382,7 +1382,7 @@ pgp_consent_delete(PG_FUNCTION_ARGS)
 		 * identifier raw: by the normal form their conversion gives it
 		 * (rows of that key only, read in the DELETE's snapshot)
 		 */
-		appendStringInfo(&sql, "privacy.lookup_value('%s', t.%s::pg_catalog.text, %s) OPERATOR(pg_catalog.=) $1"
+		appendStringInfo(&sql, "privacy.lookup_value('%s', t.%s::pg_catalog.text, %s) COLLATE \"C\" OPERATOR(pg_catalog.=) $1"
 						 " AND privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) 'raw'",
 						 how + 4, qcol, quote_literal_cstr(pgp_default_country));
 	}

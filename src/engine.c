@@ -1430,9 +1430,8 @@ pgp_subject_export(PG_FUNCTION_ARGS)
 		 * identifiers of the table include rows not converted since
 		 * protect_in_batches()
 		 */
-		raw = false;
-		for (i = 0; i < e.ncols && !raw; i++)
-			raw = e.cols[i].tbl == tables[t] && eng_has_raw(e.params, e.cols[i].key);
+		snprintf(k, sizeof(k), "raw:%u", tables[t]);
+		raw = eng_has(e.params, k);
 		snprintf(k, sizeof(k), "rows:%u:%s%s", tables[t], e.dc, raw ? ":raw" : "");
 		q = pgp_subject_cache_lookup(k);
 		snprintf(k, sizeof(k), "shown:%u:%s%s", tables[t], e.dc, raw ? ":raw" : "");

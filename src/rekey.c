@@ -652,11 +652,10 @@ row_key_check_access(Oid relid)
 
 /*
  * Whether relid, or a table it is a partition of, is registered with a
- * column protected by a keyed transformation the search matches
- * (msisdn_fpe, pseudonym, email_pseudonym): _row_key answers for those only
- * (NULL for any other relation, whose rows hold no such value).  Of a table
- * without msisdn_fpe it tells the rows not converted since
- * protect_in_batches() ("raw") from the others (the current key).
+ * protected column: _row_key answers for those only (NULL for any other
+ * relation, whose rows hold nothing protected).  Of a table without
+ * msisdn_fpe it tells the rows not converted since protect_in_batches()
+ * ("raw") from the others (the current key).
  */
 static bool
 row_key_protected(Oid relid)
@@ -669,7 +668,7 @@ row_key_protected(Oid relid)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	pgp_catalog_select("SELECT EXISTS (SELECT FROM privacy.registered_column c"
-					   "  WHERE c.protect IN ('msisdn_fpe', 'pseudonym', 'email_pseudonym')"
+					   "  WHERE c.protect IS NOT NULL"
 					   "    AND (c.tbl::pg_catalog.oid OPERATOR(pg_catalog.=) $1"
 					   "         OR c.tbl::pg_catalog.oid IN (SELECT a.relid::pg_catalog.oid"
 					   "                                        FROM pg_catalog.pg_partition_ancestors($1::pg_catalog.regclass) a)))",
@@ -826,4 +825,20 @@ pgp_row_key(PG_FUNCTION_ARGS)
 	if (pgp_rekey_value_pending(&r->rg, v, isnull))
 		PG_RETURN_TEXT_P(cstring_to_text(r->rg.fp));
 	PG_RETURN_TEXT_P(cstring_to_text(st->current));
+}
+
+PG_FUNCTION_INFO_V1(pgp_library_reads_raw);
+
+/*
+ * _library_reads_raw(): true.  The library of 0.19.0 on reads the rows not
+ * converted since protect_in_batches() raw; an older one, still loaded in
+ * a session after the extension was updated (before the server restarts),
+ * has no such function: a search that reaches such a table there fails
+ * (privacy_internal._subject_column) instead of reading them as
+ * pseudonyms.
+ */
+Datum
+pgp_library_reads_raw(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(true);
 }

@@ -1855,6 +1855,7 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 				i;
 	bool		pending;
 	char		current_fp[PGP_FINGERPRINT_LEN + 1];
+	List	   *raw_tables = NIL;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
@@ -2061,6 +2062,27 @@ pgp_subject_params(PG_FUNCTION_ARGS)
 			 */
 			if (raw && cprotect != NULL)
 				rawmode = fpe ? "msisdn" : cmode;
+			/*
+			 * and the table marked, "raw:<table oid>": its export shows the
+			 * protected columns of such a row as its conversion will
+			 * store them (privacy_internal._subject_row_json)
+			 */
+			if (raw && !list_member_oid(raw_tables, DatumGetObjectId(cv[0])))
+			{
+				JsonbValue	mk;
+				JsonbValue	mv;
+				char		mbuf[32];
+
+				raw_tables = lappend_oid(raw_tables, DatumGetObjectId(cv[0]));
+				snprintf(mbuf, sizeof(mbuf), "raw:%u", DatumGetObjectId(cv[0]));
+				mk.type = jbvString;
+				mk.val.string.val = pstrdup(mbuf);
+				mk.val.string.len = strlen(mbuf);
+				pushJsonbValue(&state, WJB_KEY, &mk);
+				mv.type = jbvBool;
+				mv.val.boolean = true;
+				pushJsonbValue(&state, WJB_VALUE, &mv);
+			}
 
 			for (i = 0; i < nk; i++)
 			{

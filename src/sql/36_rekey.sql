@@ -274,6 +274,18 @@ $$;
 COMMENT ON FUNCTION privacy_internal._raw_relation(regclass) IS
   'internal: a relation of the table holding rows from before protect_in_batches() not converted yet';
 
+-- Whether the library loaded in this session reads the rows of such a
+-- relation raw in the search for a data subject (0.19.0 on): a library
+-- from before, still loaded after an update until the server restarts,
+-- has no such function, and a search that reaches such a table fails
+-- there (privacy_internal._subject_column) rather than read them as
+-- pseudonyms.
+CREATE FUNCTION privacy_internal._library_reads_raw() RETURNS boolean
+  LANGUAGE c STABLE
+  AS 'MODULE_PATHNAME', 'pgp_library_reads_raw';
+COMMENT ON FUNCTION privacy_internal._library_reads_raw() IS
+  'internal: true; a library too old to read rows not converted since protect_in_batches() has no such function';
+
 CREATE FUNCTION privacy_internal._msisdn_under(fingerprint text, number text, domain text, decrypt boolean)
   RETURNS text
   LANGUAGE c STABLE
@@ -407,8 +419,8 @@ BEGIN
   IF NOT FOUND THEN
     RETURN;
   END IF;
-  IF bsize OPERATOR(pg_catalog.=) 0 AND p.started_at IS NOT NULL THEN
-    -- (rekey's first pass: begun already)
+  IF bsize OPERATOR(pg_catalog.<=) 0 AND p.started_at IS NOT NULL THEN
+    -- (rekey's first pass, or accept_key_change's: begun already)
     rows := 0;
     finished := false;
     RETURN;
@@ -558,14 +570,17 @@ BEGIN
     IF p.order_col IS NULL THEN
       RAISE NOTICE 'relation % has no index rekey can convert it in order of: it is converted in one transaction, its writers held meanwhile', p.rel
         USING HINT = 'An index on a column of type smallint, integer, bigint, numeric, date, timestamp, timestamptz or uuid that is neither protected nor generated lets rekey convert it in batches.';
-    ELSIF _rekey_rel.batch_size OPERATOR(pg_catalog.=) 0 AND p.high_mark IS NULL THEN
+    ELSIF _rekey_rel.batch_size OPERATOR(pg_catalog.<=) 0 AND p.high_mark IS NULL
+          AND (_rekey_rel.batch_size OPERATOR(pg_catalog.=) 0 OR NOT privacy_internal._has_rows(p.rel)) THEN
       -- nothing to mark: converted now, in one batch (its rows, if any,
       -- have no value in the order column), so that its new rows are
-      -- under the current key at once
+      -- under the current key at once (batch_size -1, accept_key_change's
+      -- pass: only a relation without rows, a partition made ahead of
+      -- time among them)
       bsize := 2147483647;
     END IF;
   END IF;
-  IF bsize OPERATOR(pg_catalog.=) 0 THEN
+  IF bsize OPERATOR(pg_catalog.<=) 0 THEN
     -- begun, and left to the batches
     rows := 0;
     finished := false;

@@ -387,7 +387,12 @@ SELECT c.tbl, c.col, c.attnum, c.identifies AS kind, c.link, c.protect, c.domain
                                    c.col, c.tbl, c.protect)
             -- (rows held before protect_in_batches() that privacy.rekey()
             -- has not converted yet are raw, and the search matches them
-            -- raw: _subject_match)
+            -- raw: _subject_match; a library from before 0.19.0, still
+            -- loaded after the update, fails here instead of reading them
+            -- as pseudonyms)
+            WHEN CASE WHEN privacy_internal._raw_relation(c.tbl) IS NOT NULL THEN NOT privacy_internal._library_reads_raw() END
+            THEN pg_catalog.format('relation %s holds rows from before it was protected, which the pg_privacy library loaded in this session cannot read (restart the server after an update of pg_privacy)',
+                                   privacy_internal._raw_relation(c.tbl))
             ELSE privacy_internal._protection_problem(c.tbl) END AS protect_problem
   FROM privacy.registered_column c
   JOIN privacy.identifier_kind k ON k.name OPERATOR(pg_catalog.=) c.identifies
@@ -497,7 +502,9 @@ COMMENT ON VIEW privacy.missing_indexes IS
 -- value under the current key.  It reads the whole table (no index serves
 -- both), for as long as the conversion runs; the statements are chosen by
 -- the subject's identifiers (the cache key says which), never by a state
--- read apart from them.
+-- read apart from them.  (Compared in the "C" collation: a column of a
+-- case- or accent-insensitive collation of the owner's would take other
+-- spellings for the subject's.)
 CREATE FUNCTION privacy_internal._subject_match(c privacy_internal._subject_column, dc text, raw boolean DEFAULT false)
   RETURNS text
   LANGUAGE sql STABLE
@@ -507,7 +514,7 @@ AS $$
              pg_catalog.format('((f.k OPERATOR(pg_catalog.=) ''raw'') IS NOT TRUE AND t.%1$I OPERATOR(pg_catalog.=) f.s'
                                ' AND (f.o OR privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) f.k)'
                                ' OR f.k OPERATOR(pg_catalog.=) ''raw'''
-                               ' AND privacy.lookup_value(%2$L, t.%1$I::pg_catalog.text, %3$L) OPERATOR(pg_catalog.=) f.s'
+                               ' AND privacy.lookup_value(%2$L, t.%1$I::pg_catalog.text, %3$L) COLLATE "C" OPERATOR(pg_catalog.=) f.s'
                                ' AND privacy_internal._row_key(t.tableoid, t.*) OPERATOR(pg_catalog.=) ''raw'')',
                                c.col, CASE WHEN c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN 'msisdn' ELSE c.mode END, dc)
            -- (not on a table Citus manages, whose relations are never

@@ -21,8 +21,10 @@
 -- shown in clear and every mention is masked; in another subject's row
 -- that mentions the subject (mention_col), only that column is shown, the
 -- row's owner identifiers and other personal data are masked, and
--- traffic and location data stay.
-CREATE FUNCTION privacy_internal._subject_row_json(tbl regclass, mention_col name)
+-- traffic and location data stay.  raw: the table holds rows not converted
+-- since protect_in_batches() (x.k 'raw'): their protected columns are
+-- shown as their conversion will store them, never raw.
+CREATE FUNCTION privacy_internal._subject_row_json(tbl regclass, mention_col name, raw boolean DEFAULT false)
   RETURNS text
   LANGUAGE plpgsql STABLE
   SET search_path = pg_catalog, pg_temp
@@ -43,18 +45,32 @@ BEGIN
                                  ' ELSE privacy_internal._msisdn_under(x.k, x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, true) END',
                                  r.col, r.domain);
       clear_text := clear;
+    ELSIF raw AND r.protect IS NOT NULL THEN
+      -- a row not yet converted: the value its conversion will store
+      clear_text := pg_catalog.format('CASE WHEN x.k OPERATOR(pg_catalog.=) ''raw'''
+                                      ' THEN privacy_internal._transform(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L)'
+                                      ' ELSE x.j OPERATOR(pg_catalog.->>) %1$L END',
+                                      r.col, r.protect, r.domain, r.identifies);
+      clear := pg_catalog.format('CASE WHEN x.k OPERATOR(pg_catalog.=) ''raw'''
+                                 ' THEN pg_catalog.to_jsonb(privacy_internal._transform(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L))'
+                                 ' ELSE x.j OPERATOR(pg_catalog.->) %1$L END',
+                                 r.col, r.protect, r.domain, r.identifies);
     ELSE
       clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
       clear_text := pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col);
     END IF;
-    masked := pg_catalog.format('CASE WHEN x.j OPERATOR(pg_catalog.->>) %L IS NOT NULL THEN ''(masked)'' END', r.col);
+    masked := pg_catalog.format('CASE WHEN (%s) IS NOT NULL THEN ''(masked)'' END',
+                                CASE WHEN raw AND r.protect IS NOT NULL AND r.protect OPERATOR(pg_catalog.<>) 'msisdn_fpe'
+                                     THEN clear_text
+                                     ELSE pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col) END);
     IF mention_col IS NULL THEN
       IF r.link OPERATOR(pg_catalog.=) 'mention' THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col,
                    CASE WHEN r.identifies OPERATOR(pg_catalog.=) 'msisdn'
                         THEN pg_catalog.format('privacy.mask_msisdn(%s)', clear_text)
                         ELSE masked END);
-      ELSIF r.identifies IS NOT NULL AND r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe' THEN
+      ELSIF (r.identifies IS NOT NULL AND r.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+            OR (raw AND r.protect IS NOT NULL) THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
       END IF;
     ELSE
@@ -64,6 +80,8 @@ BEGIN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, privacy.mask_msisdn(%s)', r.col, clear_text);
       ELSIF r.category NOT IN ('traffic', 'location') THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, masked);
+      ELSIF raw AND r.protect IS NOT NULL THEN
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col, clear);
       END IF;
     END IF;
   END LOOP;
@@ -107,9 +125,9 @@ DECLARE
   rid      text;
   -- the key of the row's phone-number pseudonyms while a key rotation
   -- runs (NULL: the current key), which shows them decrypted
-  rkey     text := CASE WHEN EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
-                                      WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
-                                        AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
+  rkey     text := CASE WHEN raw OR EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
+                                             WHERE sc.tbl OPERATOR(pg_catalog.=) _subject_rows_sql.tbl
+                                               AND sc.protect OPERATOR(pg_catalog.=) 'msisdn_fpe')
                         THEN privacy_internal._subject_row_key_sql(tbl)
                         ELSE 'NULL::pg_catalog.text' END;
 BEGIN
@@ -149,7 +167,7 @@ BEGIN
     END IF;
     -- (of two froms, the second reads the rows of open periods only)
     IF c.link OPERATOR(pg_catalog.=) 'owner' THEN
-      own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL));
+      own_json := COALESCE(own_json, privacy_internal._subject_row_json(tbl, NULL, raw));
       FOREACH f IN ARRAY froms LOOP
         branches := branches OPERATOR(pg_catalog.||)
           pg_catalog.format('SELECT 0 AS pri, NULL::pg_catalog.text AS m, %s AS o, t.ctid AS d, pg_catalog.to_jsonb(t.*) AS j, %s AS k FROM %s', rid, rkey, f);
@@ -163,7 +181,7 @@ BEGIN
       END LOOP;
       bounded := bounded OPERATOR(pg_catalog.||) branches[pg_catalog.cardinality(branches) OPERATOR(pg_catalog.-) pg_catalog.cardinality(froms) OPERATOR(pg_catalog.+) 1];
       whens := whens OPERATOR(pg_catalog.||)
-        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy_internal._subject_row_json(tbl, c.col));
+        pg_catalog.format('WHEN x.m OPERATOR(pg_catalog.=) %L THEN %s', c.col, privacy_internal._subject_row_json(tbl, c.col, raw));
     END IF;
   END LOOP;
   IF pg_catalog.cardinality(branches) OPERATOR(pg_catalog.>) 0 THEN
@@ -334,10 +352,7 @@ BEGIN
     CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
                                WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
                                  AND params OPERATOR(pg_catalog.?) (sc.tbl::oid::text || '.' || sc.attnum::text));
-    rs := privacy_internal._subject_rows_sql(t.tbl, dc,
-            EXISTS (SELECT FROM pg_catalog.unnest(privacy_internal._subject_cols()) sc
-                     WHERE sc.tbl OPERATOR(pg_catalog.=) t.tbl
-                       AND privacy_internal._subject_raw(params, sc.tbl::oid::text || '.' || sc.attnum::text)));
+    rs := privacy_internal._subject_rows_sql(t.tbl, dc, params OPERATOR(pg_catalog.?) ('raw:' || t.tbl::oid::text));
     CONTINUE WHEN rs.q IS NULL;
     meta := false;
     chunk := '{}';

@@ -362,4 +362,51 @@ $node->safe_psql('postgres', q{SELECT privacy.withdraw_consent('msisdn', '+45400
 is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || count(*) FILTER (WHERE a = privacy.pseudonymize_msisdn('+4540000005')) FROM app.m}),
 	'24 8', 'after the conversion, a withdrawal deletes the converted rows');
 
+# --- what the export shows of a row not yet converted -----------------------------
+# Every protected column as its conversion will store it (the country, NULL,
+# the pseudonym), in the subject's own rows and in other subjects' rows
+# that mention her: the document is the one a converted copy gives, and
+# holds no raw value.  A column of a case-insensitive collation does not
+# take another spelling for the subject's.
+$node->safe_psql('postgres', q{
+CREATE COLLATION public.ci (provider = icu, locale = 'und-u-ks-level1', deterministic = false);
+CREATE TABLE app.w (id bigint PRIMARY KEY, a text, b text, e text COLLATE public.ci, cc text, loc text, imsi text, at timestamptz NOT NULL);
+INSERT INTO app.w SELECT g, '+4520' || lpad((g % 97)::text, 6, '0'), '+4530' || lpad((g % 89)::text, 6, '0'),
+  CASE WHEN g % 2 = 0 THEN 'René' ELSE 'rene' END || (g % 13) || '@example.dk', '+4640' || lpad(g::text, 6, '0'), 'cell-' || g,
+  '23801' || lpad(g::text, 10, '0'), now() FROM generate_series(1, 2000) g;
+SELECT privacy.register_table('app.w', 'billing');
+SELECT privacy.register_column('app.w', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.register_column('app.w', 'b', 'phone', identifies => 'msisdn', link => 'mention', protect => 'msisdn_fpe');
+SELECT privacy.register_column('app.w', 'e', 'email', identifies => 'email', protect => 'email_pseudonym');
+SELECT privacy.register_column('app.w', 'cc', 'traffic', protect => 'country');
+SELECT privacy.register_column('app.w', 'loc', 'location', protect => 'null');
+SELECT privacy.register_column('app.w', 'imsi', 'traffic', protect => 'pseudonym');
+SELECT privacy.protect_in_batches('app.w');
+});
+$node->safe_psql('postgres', 'CREATE DATABASE wconv TEMPLATE postgres');
+$node->psql('wconv', 'CALL privacy.rekey()');
+is($node->safe_psql('wconv', q{SELECT count(*) FROM privacy.rekey_pending}), '0', '(a converted copy)');
+my $doc = q{SELECT (d - 'generated_at') #>> '{}' FROM (SELECT privacy.export_subject(%s) AS d) x};
+for my $s ([ 'msisdn', '+4530000011' ], [ 'msisdn', '+4520000011' ], [ 'email', 'rene7@example.dk' ])
+{
+	my $q = sprintf($doc, "'$s->[0]', '$s->[1]'");
+	my $raw = $node->safe_psql('postgres', $q);
+	is($raw, $node->safe_psql('wconv', $q), "the export of $s->[0] $s->[1] during the conversion is the converted copy's");
+	unlike($raw, qr/cell-|2380100|\+4640/, '... with no raw value of a protected column in it');
+}
+is($node->safe_psql('postgres', q{SELECT string_agg(action || ' ' || rows, ',' ORDER BY action) FROM privacy.erase_subject('email', 'rene7@example.dk', dry_run => true)}),
+	$node->safe_psql('wconv', q{SELECT string_agg(action || ' ' || rows, ',' ORDER BY action) FROM privacy.erase_subject('email', 'rene7@example.dk', dry_run => true)}),
+	'a column of a case-insensitive collation: the erasure of rene7@ during the conversion takes what it takes once converted, not René7@\'s rows');
+$node->safe_psql('postgres', 'DROP DATABASE wconv');
+# A library from before 0.19.0, still loaded after an update (simulated:
+# it has no _library_reads_raw, whose stand-in says false here): the search
+# fails rather than read raw rows as pseudonyms.
+($st, $e) = fails($node, q{BEGIN;
+CREATE OR REPLACE FUNCTION privacy_internal._library_reads_raw() RETURNS boolean LANGUAGE sql AS 'SELECT false';
+SELECT privacy.export_subject('msisdn', '+4520000011');
+ROLLBACK;});
+is($st, '55000', 'a library that cannot read raw rows: the search refuses the table');
+like($e, qr/which the pg_privacy library loaded in this session cannot read \(restart the server after an update of pg_privacy\)/, '(saying why)');
+$node->psql('postgres', 'CALL privacy.rekey()');
+
 done_testing();
