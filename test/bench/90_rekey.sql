@@ -162,6 +162,21 @@ BEGIN
   PERFORM privacy.register_column(tbl, 'a_number', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
   PERFORM privacy.register_column(tbl, 'b_number', 'phone', identifies => 'msisdn', link => 'mention', protect => 'msisdn_fpe');
 END $$;
+-- The export of a subject while the table is converted (its raw rows read
+-- by their normal form, the table scanned) and once it is, timed apart
+-- from the conversion (bench.t_pause, bench.t_resume).
+CREATE OR REPLACE FUNCTION bench.t_pause() RETURNS void LANGUAGE sql AS $$
+  SELECT set_config('bench.acc', (clock_timestamp() - current_setting('bench.t0')::timestamptz)::text, false);
+$$;
+CREATE OR REPLACE FUNCTION bench.t_resume() RETURNS void LANGUAGE sql AS $$
+  SELECT set_config('bench.t0', (clock_timestamp() - current_setting('bench.acc')::interval)::text, false);
+$$;
+SELECT a_number AS conv_subj FROM bench.rekey_clear GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1 \gset
+CREATE OR REPLACE FUNCTION bench.export_rows(n text) RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM jsonb_array_elements(privacy.export_subject('msisdn', n)->'tables') t,
+                      jsonb_array_elements(t->'rows') r
+   WHERE t->>'table' = 'bench.conv_batch'
+$$;
 \o /dev/null
 SELECT stmt FROM (
   SELECT r, o, stmt FROM generate_series(1, 2) r, LATERAL (VALUES
@@ -176,8 +191,14 @@ SELECT stmt FROM (
     (9, 'CHECKPOINT'),
     (10, 'SELECT bench.t0()'),
     (11, 'SELECT privacy.protect_in_batches(''bench.conv_batch'')'),
+    (11.1, 'SELECT bench.t_pause()'),
+    (11.2, 'SELECT bench.t0()'),
+    (11.3, format($q$SELECT bench.rekey_record('export, table being converted', %s, bench.export_rows(%L))$q$, r, :'conv_subj')),
+    (11.4, 'SELECT bench.t_resume()'),
     (12, 'CALL privacy.rekey(10000, 60000, ''bench.conv_batch'')'),
-    (13, format($q$SELECT bench.rekey_record('protect_in_batches + rekey', %s, (SELECT sum(rows) FROM privacy.rekey_log WHERE from_key = 'raw' AND tbl = 'bench.conv_batch' AND finished_at >= current_setting('bench.t0')::timestamptz)::bigint)$q$, r))
+    (13, format($q$SELECT bench.rekey_record('protect_in_batches + rekey', %s, (SELECT sum(rows) FROM privacy.rekey_log WHERE from_key = 'raw' AND tbl = 'bench.conv_batch' AND finished_at >= current_setting('bench.t0')::timestamptz)::bigint)$q$, r)),
+    (14, 'SELECT bench.t0()'),
+    (15, format($q$SELECT bench.rekey_record('export, table converted', %s, bench.export_rows(%L))$q$, r, :'conv_subj'))
   ) s(o, stmt)
 ) q ORDER BY r, o \gexec
 \o
@@ -198,6 +219,15 @@ SELECT 'protect_in_batches + rekey / protect(rewrite_existing), 1M CDRs' AS meas
 SELECT privacy.unprotect(t) FROM unnest('{bench.conv_one,bench.conv_batch}'::regclass[]) t \g /dev/null
 SELECT privacy.unregister_table(t) FROM unnest('{bench.conv_one,bench.conv_batch}'::regclass[]) t \g /dev/null
 DROP TABLE bench.conv_one, bench.conv_batch;
+
+\echo
+\echo '== The export of a subject with calls in that table, while protect_in_batches converts it (its raw rows read by their normal form, the table scanned) and once it is (best of 2 rounds)'
+SELECT variant, ms, rows FROM bench.rekey_best WHERE variant LIKE 'export%' ORDER BY ms;
+SELECT 'export during protect_in_batches / after, 1M CDRs' AS measure, round(d.ms / a.ms, 2) AS ratio,
+       '(report)' AS target,
+       CASE WHEN d.rows = a.rows AND d.rows > 0 THEN 'reported, same rows' ELSE 'rows differ' END AS result
+  FROM bench.rekey_best d, bench.rekey_best a
+ WHERE d.variant = 'export, table being converted' AND a.variant = 'export, table converted';
 
 DROP TABLE bench.rekey_hand, bench.rekey_clear;
 SELECT privacy.unprotect('bench.rekey_cdr') \g /dev/null
