@@ -26,128 +26,6 @@ DROP FUNCTION privacy_internal._subject_rows_sql(regclass, text);
 
 -- Functions new or changed in 0.19.0, in the order of its install script (generated)
 
-CREATE OR REPLACE FUNCTION privacy.accept_key_change(old_fingerprint text, holds text DEFAULT 'refuse') RETURNS text
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  stored text;
-  loaded text := privacy.key_fingerprint();
-  held_n bigint;
-  held_kinds text;
-  ledger text;
-  pending bigint;
-  rel regclass;
-  begun bigint := 0;
-BEGIN
-  IF old_fingerprint IS NULL THEN
-    RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
-  END IF;
-  SELECT s.fingerprint INTO stored FROM privacy.key_state s FOR UPDATE;
-  IF stored IS NULL THEN
-    RAISE EXCEPTION 'this database has no recorded key'
-      USING ERRCODE = '55000',
-            HINT = 'The first keyed work records the loaded key; there is nothing to change.';
-  END IF;
-  IF stored OPERATOR(pg_catalog.<>) old_fingerprint THEN
-    RAISE EXCEPTION 'fingerprint % is not the database''s key', old_fingerprint
-      USING ERRCODE = '22023',
-            DETAIL = pg_catalog.format('The database''s key has fingerprint %s.', stored);
-  END IF;
-  IF stored OPERATOR(pg_catalog.=) loaded THEN
-    RAISE EXCEPTION 'the loaded key is already the database''s key' USING ERRCODE = '55000';
-  END IF;
-  -- The relations whose phone-number pseudonyms stay under the replaced
-  -- key until privacy.rekey() converts them (src/sql/36_rekey.sql).
-  pending := privacy_internal._rekey_mark(stored, loaded);
-  -- A legal hold finds the rows that hold its identifier in a protected
-  -- column by transforming the identifier under the current key: rows
-  -- written under the replaced key would no longer be recognized, and the
-  -- purge or an erasure would remove what the hold must keep.  Refuse
-  -- while such a hold is active.
-  SELECT pg_catalog.count(*), pg_catalog.string_agg(DISTINCT h.kind, ', ')
-    INTO held_n, held_kinds
-    FROM privacy.legal_hold h
-   WHERE h.released_at IS NULL
-     AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
-     AND EXISTS (SELECT FROM privacy.registered_column c
-                  WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
-                    AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
-  IF holds IS NULL OR holds NOT IN ('refuse', 'release') THEN
-    RAISE EXCEPTION 'invalid holds option "%"', holds
-      USING ERRCODE = '22023', HINT = 'Use ''refuse'' (the default) or ''release''.';
-  END IF;
-  IF held_n OPERATOR(pg_catalog.>) 0 AND holds OPERATOR(pg_catalog.=) 'refuse' THEN
-    RAISE EXCEPTION 'cannot accept a new key while legal holds cover protected columns'
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('%s active hold(s) on %s identifiers; rows protected under the key %s would no longer be recognized as held.',
-                                       held_n, held_kinds, stored),
-            HINT = 'Install the key file of the database''s key again; or secure the rows the holds keep and call accept_key_change(..., holds => ''release''), which releases them with the key change.';
-  END IF;
-  IF held_n OPERATOR(pg_catalog.>) 0 THEN
-    -- released with the key change, explicitly: recorded in its audit entry
-    UPDATE privacy.legal_hold h SET released_at = pg_catalog.now(), released_by = privacy_internal._invoker()
-     WHERE h.released_at IS NULL
-       AND (h.until IS NULL OR h.until OPERATOR(pg_catalog.>) pg_catalog.now())
-       AND EXISTS (SELECT FROM privacy.registered_column c
-                    WHERE c.identifies OPERATOR(pg_catalog.=) h.kind
-                      AND c.protect IN ('pseudonym', 'msisdn_fpe', 'email_pseudonym'));
-  END IF;
-  UPDATE privacy.key_state SET fingerprint = loaded, recorded_at = pg_catalog.now();
-  -- With an erasure ledger: the change is a line of the database's chain,
-  -- made under the replaced key; without that key, a new chain
-  -- (src/sql/75_subject_ledger.sql).
-  ledger := privacy_internal._ledger_record_key_change(stored, loaded);
-  -- The audit entries and erasure ledger lines made under the replaced key
-  -- are checked with it: kept listed after the new one, they stay
-  -- verifiable (privacy.key_versions).
-  IF NOT privacy_internal._key_listed(stored) THEN
-    RAISE WARNING 'the replaced key % is not listed in pg_privacy.key_file', stored
-      USING DETAIL = 'The audit entries and erasure ledger lines made under it cannot be verified while it is not.'
-                     || CASE WHEN ledger OPERATOR(pg_catalog.=) 'forked'
-                             THEN ' This database''s erasures go on in a new chain of the erasure ledger.' ELSE '' END,
-            HINT = pg_catalog.format('List its file after the new key''s in pg_privacy.key_file (see privacy.key_versions), or keep the key file of fingerprint %s where it can be listed again.', stored);
-  END IF;
-  PERFORM privacy_internal._invalidate('privacy.key_state'::regclass);
-  -- The rules the shards of protected Citus tables carry are signed
-  -- under the key (src/protect.c): signed again under the new one.
-  PERFORM privacy_internal._protect_citus_resign(NULL);
-  PERFORM privacy_internal._audit('key.change', NULL,
-                         pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
-                                                       'holds_released', held_n, 'erasure_ledger', ledger,
-                                                       'rekey_pending', pending));
-  -- Each relation pending under the replaced key is begun here (after
-  -- the entry of the key change, which the audit chain's later entries,
-  -- a conversion's among them, are made under), as
-  -- rekey's first pass begins it (src/sql/36_rekey.sql): its high mark
-  -- recorded under its lock, so that the rows written into it above the
-  -- mark, new CDRs among them, are under the new key from this commit on;
-  -- one without rows is converted at once.  A relation a writer holds for
-  -- more than 100 ms, or past the first 256 (their locks are held to the
-  -- commit), is begun by rekey's first pass instead.
-  FOR rel IN SELECT x.rel FROM privacy.rekey_pending x
-              WHERE x.from_key OPERATOR(pg_catalog.=) stored AND x.started_at IS NULL
-              ORDER BY x.rel::pg_catalog.oid LIMIT 256 LOOP
-    BEGIN
-      PERFORM privacy_internal._rekey_rel(rel, 100, -1);
-      begun := begun OPERATOR(pg_catalog.+) 1;
-    EXCEPTION
-      WHEN query_canceled THEN
-        RAISE;
-      WHEN OTHERS THEN
-        NULL;   -- (rekey's first pass begins it)
-    END;
-  END LOOP;
-  IF pending OPERATOR(pg_catalog.>) 0 THEN
-    RAISE NOTICE '% relation(s) hold phone-number pseudonyms under the replaced key', pending
-      USING DETAIL = pg_catalog.format('%s of them begun: rows written there above their present largest order value are under the new key, the others under the replaced key until privacy.rekey() converts them; export, erasure and restriction find their rows under either key, and privacy.reidentify_msisdn() needs the key of the row (privacy.row_key()).', begun),
-            HINT = 'Run CALL privacy.rekey() now (privacy.rekey_progress shows what is left); keep the replaced key listed in pg_privacy.key_file until it is done.';
-  END IF;
-  RETURN loaded;
-END
-$$;
-
 CREATE OR REPLACE FUNCTION privacy_internal._protect(tbl regclass, rewrite_existing boolean, batched boolean) RETURNS void
   LANGUAGE plpgsql VOLATILE
   SET search_path = pg_catalog, pg_temp
@@ -352,228 +230,6 @@ CREATE FUNCTION privacy_internal._library_reads_raw() RETURNS boolean
 
 COMMENT ON FUNCTION privacy_internal._library_reads_raw() IS
   'internal: true; a library too old to read rows not converted since protect_in_batches() has no such function';
-
-CREATE OR REPLACE FUNCTION privacy_internal._rekey_rel(rel regclass, lock_timeout_ms integer, batch_size integer DEFAULT 2147483647,
-                                            OUT rows bigint, OUT finished boolean)
-  LANGUAGE plpgsql VOLATILE
-  SET search_path = pg_catalog, pg_temp
-  SET pg_privacy.definer = 'api'
-AS $$
-DECLARE
-  p privacy.rekey_pending;
-  cur text;
-  cols name[];
-  b record;
-  count_rows boolean := false;
-  bsize integer := _rekey_rel.batch_size;
-  started timestamptz := pg_catalog.clock_timestamp();
-BEGIN
-  finished := true;
-  -- the key this conversion writes under cannot change meanwhile
-  SELECT s.fingerprint INTO cur FROM privacy.key_state s FOR SHARE;
-  -- one conversion of a relation at a time (a second CALL waits, then
-  -- finds it done)
-  SELECT * INTO p FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) _rekey_rel.rel FOR UPDATE;
-  IF NOT FOUND THEN
-    RETURN;
-  END IF;
-  IF bsize OPERATOR(pg_catalog.<=) 0 AND p.started_at IS NOT NULL THEN
-    -- (rekey's first pass, or accept_key_change's: begun already)
-    rows := 0;
-    finished := false;
-    RETURN;
-  END IF;
-  IF p.from_key OPERATOR(pg_catalog.<>) 'raw' AND NOT privacy_internal._key_listed(p.from_key) THEN
-    RAISE EXCEPTION 'no key of fingerprint % is loaded', p.from_key
-      USING ERRCODE = '55000',
-            DETAIL = pg_catalog.format('The phone-number pseudonyms of %s are under that key; they can be converted only with it.', p.rel),
-            HINT = 'List that key''s file after the current one in pg_privacy.key_file and reload the configuration (privacy.key_versions).';
-  END IF;
-  -- Writers wait while this relation is converted, so that each relation
-  -- is under one key when this commits.  Taken first: while it waits for
-  -- a writer, this transaction holds no other lock (the purge may drop
-  -- other partitions meanwhile).
-  IF EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
-    PERFORM pg_catalog.set_config('lock_timeout', lock_timeout_ms::text, true);
-    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', p.rel);
-    PERFORM pg_catalog.set_config('lock_timeout', '0', true);
-  END IF;
-  -- dropped since: nothing left to convert
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_class k WHERE k.oid OPERATOR(pg_catalog.=) p.rel) THEN
-    DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
-    RETURN;
-  END IF;
-  -- Rows from before protect_in_batches() are raw whatever table they
-  -- belong to: a relation attached since to another registered table is
-  -- converted by that table's declarations (and searched with it).
-  IF p.from_key OPERATOR(pg_catalog.=) 'raw' THEN
-    SELECT t.tbl INTO p.tbl
-      FROM privacy.registered_table t
-     WHERE t.tbl OPERATOR(pg_catalog.=) p.rel
-        OR t.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a)
-     ORDER BY t.tbl OPERATOR(pg_catalog.=) p.rel DESC, t.tbl::pg_catalog.oid LIMIT 1;
-    IF NOT FOUND THEN
-      RAISE EXCEPTION 'relation % is no longer part of a registered table', p.rel
-        USING ERRCODE = '55000',
-              DETAIL = 'Its rows from before its protection are raw; they are converted only through the protect trigger of a protected table it is part of.',
-              HINT = 'Attach it to a protected table and run CALL privacy.rekey(); or drop it.';
-    END IF;
-    UPDATE privacy.rekey_pending x SET tbl = p.tbl WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
-  END IF;
-  -- detached from its table, or the table no longer protected by
-  -- msisdn_fpe: its pseudonyms stay under their key, and it stays pending
-  -- (attached again, it is converted then)
-  IF NOT (p.rel OPERATOR(pg_catalog.=) p.tbl
-          OR p.tbl IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
-     OR NOT EXISTS (SELECT FROM privacy.registered_column c
-                     WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl
-                       AND (c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
-                            OR (p.from_key OPERATOR(pg_catalog.=) 'raw' AND c.protect IS NOT NULL)))
-     OR NOT privacy_internal._has_protect_trigger(p.tbl) THEN
-    RAISE EXCEPTION 'relation % is no longer a protected part of table %', p.rel, p.tbl
-      USING ERRCODE = '55000',
-            DETAIL = CASE WHEN p.from_key OPERATOR(pg_catalog.=) 'raw'
-                          THEN 'Its rows from before protection are raw; they are converted only through the protect trigger of its table.'
-                          ELSE pg_catalog.format('Its phone-number pseudonyms are under key %s; they are converted only through the protect trigger of its table.', p.from_key) END,
-            HINT = pg_catalog.format('Attach it to %s again (or protect that table again) and run CALL privacy.rekey(); or drop it.', p.tbl);
-  END IF;
-  PERFORM privacy_internal._check_protection(p.tbl);
-  IF pg_catalog.current_setting('session_replication_role') OPERATOR(pg_catalog.<>) 'origin' THEN
-    RAISE EXCEPTION 'cannot rekey with session_replication_role = %', pg_catalog.current_setting('session_replication_role')
-      USING ERRCODE = '55000',
-            DETAIL = 'The protect trigger, which converts the pseudonyms, does not fire then.',
-            HINT = 'SET session_replication_role = origin, then run CALL privacy.rekey() again.';
-  END IF;
-  -- A stored generated column computed by a function of the owner (or
-  -- anything else not built in: only those are recorded in pg_depend) is
-  -- computed after the protect trigger: it could change the row of a
-  -- subject past the consent and restriction checks the conversion skips.
-  IF EXISTS (SELECT FROM pg_catalog.pg_attrdef ad
-               JOIN pg_catalog.pg_attribute a
-                 ON a.attrelid OPERATOR(pg_catalog.=) ad.adrelid AND a.attnum OPERATOR(pg_catalog.=) ad.adnum
-               JOIN pg_catalog.pg_depend d
-                 ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass
-                AND d.objid OPERATOR(pg_catalog.=) ad.oid
-              WHERE ad.adrelid OPERATOR(pg_catalog.=) p.rel AND a.attgenerated OPERATOR(pg_catalog.=) 's'
-                AND NOT (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                         AND d.refobjid OPERATOR(pg_catalog.=) p.rel)) THEN
-    RAISE EXCEPTION 'cannot rekey relation %, which has a generated column computed by a function that is not built in', p.rel
-      USING ERRCODE = '55000',
-            DETAIL = 'The column is computed after the protect trigger, during the conversion, which skips the consent and restriction checks.',
-            HINT = 'Drop the generated column, or compute it with built-in functions only, then run CALL privacy.rekey() again.';
-  END IF;
-  -- A foreign key between phone-number columns: the two sides cannot be
-  -- converted one after the other (the key's check, or its cascade into
-  -- the other side's protect trigger, fails at the first).
-  IF EXISTS (SELECT FROM pg_catalog.pg_constraint k
-              WHERE k.contype OPERATOR(pg_catalog.=) 'f'
-                AND (k.conrelid OPERATOR(pg_catalog.=) p.rel OR k.confrelid OPERATOR(pg_catalog.=) p.rel
-                     OR k.conrelid IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a)
-                     OR k.confrelid IN (SELECT a.relid FROM pg_catalog.pg_partition_ancestors(p.rel) a))
-                AND EXISTS (SELECT FROM (VALUES (k.conrelid, k.conkey), (k.confrelid, k.confkey)) side(r, keys)
-                              JOIN pg_catalog.pg_attribute a
-                                ON a.attrelid OPERATOR(pg_catalog.=) side.r AND a.attnum OPERATOR(pg_catalog.=) ANY (side.keys)
-                              JOIN privacy.registered_column c
-                                ON c.col OPERATOR(pg_catalog.=) a.attname
-                               AND (c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
-                                    OR (p.from_key OPERATOR(pg_catalog.=) 'raw' AND c.protect IS NOT NULL))
-                               AND (c.tbl OPERATOR(pg_catalog.=) side.r
-                                    OR c.tbl IN (SELECT x.relid FROM pg_catalog.pg_partition_ancestors(side.r) x)))) THEN
-    RAISE EXCEPTION 'cannot rekey relation %, whose phone-number column takes part in a foreign key', p.rel
-      USING ERRCODE = '55000',
-            DETAIL = 'The referencing and the referenced pseudonyms would be under different keys between the two conversions.',
-            HINT = 'Drop the foreign key for the rotation, run CALL privacy.rekey(), and create it again.';
-  END IF;
-  -- A rule of the owner could make the UPDATE convert nothing, or other rows.
-  IF EXISTS (SELECT FROM pg_catalog.pg_rewrite w WHERE w.ev_class OPERATOR(pg_catalog.=) p.rel) THEN
-    RAISE EXCEPTION 'cannot rekey relation %, which has rules', p.rel
-      USING ERRCODE = '55000',
-            DETAIL = 'A rule could keep the conversion''s UPDATE from reaching its rows.',
-            HINT = 'Drop the rules of the relation, then run CALL privacy.rekey() again.';
-  END IF;
-  -- The rows of the batch, counted under the lock when a BEFORE UPDATE row
-  -- trigger of the owner could skip one (return NULL) and leave it under
-  -- the old key.  (The lock keeps her from adding one meanwhile.)
-  count_rows := EXISTS (SELECT FROM pg_catalog.pg_trigger g
-                          JOIN pg_catalog.pg_proc f ON f.oid OPERATOR(pg_catalog.=) g.tgfoid
-                         WHERE g.tgrelid OPERATOR(pg_catalog.=) p.rel AND NOT g.tgisinternal
-                           AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'
-                           AND (g.tgtype::integer OPERATOR(pg_catalog.&) 19) OPERATOR(pg_catalog.=) 19   -- ROW, BEFORE, UPDATE
-                           AND f.pronamespace OPERATOR(pg_catalog.<>) 'privacy_internal'::regnamespace);
-  -- (rows from before protection: every protected column)
-  SELECT pg_catalog.array_agg(c.col ORDER BY c.attnum) INTO cols
-    FROM privacy.registered_column c
-   WHERE c.tbl OPERATOR(pg_catalog.=) p.tbl
-     AND (c.protect OPERATOR(pg_catalog.=) 'msisdn_fpe'
-          OR (p.from_key OPERATOR(pg_catalog.=) 'raw' AND c.protect IS NOT NULL));
-  -- The conversion begins: it chooses the order column (none: the
-  -- relation is converted whole, in one batch) and records the high mark,
-  -- the column's largest value now (read after the lock, at READ
-  -- COMMITTED): rows written above it from now on are under the current
-  -- key, and the batches stop at it.  batch_size 0 (rekey's first pass):
-  -- only that (a relation without an order column is left to its one
-  -- batch).
-  IF p.started_at IS NULL THEN
-    SELECT o.col, o.typ INTO p.order_col, p.order_type
-      FROM privacy_internal._rekey_order_columns(p.rel, p.tbl) o LIMIT 1;
-    p.started_at := started;
-    IF p.order_col IS NOT NULL THEN
-      p.high_mark := privacy_internal._rekey_high_mark(p.rel, p.order_col, p.order_type);
-    END IF;
-    UPDATE privacy.rekey_pending x SET order_col = p.order_col, order_type = p.order_type, started_at = p.started_at,
-                                       high_mark = p.high_mark
-     WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
-    -- the protect trigger writes above the mark under the current key
-    PERFORM privacy_internal._invalidate(p.rel);
-    IF p.order_col IS NULL THEN
-      RAISE NOTICE 'relation % has no index rekey can convert it in order of: it is converted in one transaction, its writers held meanwhile', p.rel
-        USING HINT = 'An index on a column of type smallint, integer, bigint, numeric, date, timestamp, timestamptz or uuid that is neither protected nor generated lets rekey convert it in batches.';
-    ELSIF _rekey_rel.batch_size OPERATOR(pg_catalog.<=) 0 AND p.high_mark IS NULL
-          AND (_rekey_rel.batch_size OPERATOR(pg_catalog.=) 0 OR NOT privacy_internal._has_rows(p.rel)) THEN
-      -- nothing to mark: converted now, in one batch (its rows, if any,
-      -- have no value in the order column), so that its new rows are
-      -- under the current key at once (batch_size -1, accept_key_change's
-      -- pass: only a relation without rows, a partition made ahead of
-      -- time among them)
-      bsize := 2147483647;
-    END IF;
-  END IF;
-  IF bsize OPERATOR(pg_catalog.<=) 0 THEN
-    -- begun, and left to the batches
-    rows := 0;
-    finished := false;
-    RETURN;
-  END IF;
-  -- (an index on the order column dropped since the conversion began:
-  -- each batch reads the relation whole from then on)
-  IF (p.watermark IS NOT NULL OR p.high_mark IS NOT NULL)
-     AND NOT EXISTS (SELECT FROM privacy_internal._rekey_order_columns(p.rel, p.tbl) o
-                      WHERE o.col OPERATOR(pg_catalog.=) p.order_col) THEN
-    RAISE WARNING 'relation % has no index on column % any more, which rekey converts it in order of: each batch reads the relation whole', p.rel, p.order_col
-      USING HINT = pg_catalog.format('Create an index on %s (%I), or convert the rest in one batch: CALL privacy.rekey(batch_size => 2147483647, only_table => ''%s'').',
-                                     p.rel, p.order_col, p.tbl);
-  END IF;
-  b := privacy_internal._rekey_batch(p.rel, cols, p.order_col, p.order_type, p.watermark, p.high_mark,
-                                     bsize, count_rows);
-  rows := b.rows;
-  p.rows_done := p.rows_done OPERATOR(pg_catalog.+) b.rows;
-  -- the relation's state in every backend, read again with the watermark
-  PERFORM privacy_internal._invalidate(p.rel);
-  IF b.hi IS NOT NULL THEN
-    UPDATE privacy.rekey_pending x SET watermark = b.hi, rows_done = p.rows_done
-     WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
-    finished := false;
-    RETURN;
-  END IF;
-  DELETE FROM privacy.rekey_pending x WHERE x.rel OPERATOR(pg_catalog.=) p.rel;
-  INSERT INTO privacy.rekey_log (rel, tbl, from_key, to_key, rows, started_at, finished_at)
-  VALUES (p.rel::text, p.tbl::text, p.from_key, cur, p.rows_done, p.started_at, pg_catalog.clock_timestamp());
-  PERFORM privacy_internal._audit(CASE WHEN p.from_key OPERATOR(pg_catalog.=) 'raw' THEN 'protect.converted' ELSE 'key.rekey' END, p.rel::text,
-                         pg_catalog.jsonb_build_object('table', p.tbl::text, 'from', p.from_key, 'to', cur,
-                                                       'columns', pg_catalog.cardinality(cols), 'rows', p.rows_done,
-                                                       'order_column', p.order_col));
-END
-$$;
 
 CREATE OR REPLACE FUNCTION privacy.withdraw_consent(kind text, value text, purpose text,
                                          source text DEFAULT NULL, at timestamptz DEFAULT NULL)
@@ -938,6 +594,21 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION privacy_internal._transform_shown(value text, protect text, domain text, identifies text, own boolean)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN privacy_internal._transform(value, protect, domain, identifies);
+EXCEPTION WHEN data_exception THEN
+  RETURN CASE WHEN own THEN value END;
+END
+$$;
+
+COMMENT ON FUNCTION privacy_internal._transform_shown(text, text, text, text, boolean) IS
+  'internal: a protected value of a row not yet converted as the export shows it (its transformation; refused: the own value, else NULL)';
+
 CREATE FUNCTION privacy_internal._subject_row_json(tbl regclass, mention_col name, raw boolean DEFAULT false)
   RETURNS text
   LANGUAGE plpgsql STABLE
@@ -960,23 +631,23 @@ BEGIN
                                  r.col, r.domain);
       clear_text := clear;
     ELSIF raw AND r.protect IS NOT NULL THEN
-      -- a row not yet converted: the value its conversion will store
+      -- a row not yet converted: the value its conversion will store (one
+      -- it will refuse: the subject's own as stored, another's not at all)
       clear_text := pg_catalog.format('CASE WHEN x.k OPERATOR(pg_catalog.=) ''raw'''
-                                      ' THEN privacy_internal._transform(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L)'
+                                      ' THEN privacy_internal._transform_shown(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L, %5$L)'
                                       ' ELSE x.j OPERATOR(pg_catalog.->>) %1$L END',
-                                      r.col, r.protect, r.domain, r.identifies);
+                                      r.col, r.protect, r.domain, r.identifies, mention_col IS NULL);
       clear := pg_catalog.format('CASE WHEN x.k OPERATOR(pg_catalog.=) ''raw'''
-                                 ' THEN pg_catalog.to_jsonb(privacy_internal._transform(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L))'
+                                 ' THEN pg_catalog.to_jsonb(privacy_internal._transform_shown(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L, %5$L))'
                                  ' ELSE x.j OPERATOR(pg_catalog.->) %1$L END',
-                                 r.col, r.protect, r.domain, r.identifies);
+                                 r.col, r.protect, r.domain, r.identifies, mention_col IS NULL);
     ELSE
       clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
       clear_text := pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col);
     END IF;
-    masked := pg_catalog.format('CASE WHEN (%s) IS NOT NULL THEN ''(masked)'' END',
-                                CASE WHEN raw AND r.protect IS NOT NULL AND r.protect OPERATOR(pg_catalog.<>) 'msisdn_fpe'
-                                     THEN clear_text
-                                     ELSE pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col) END);
+    -- (a column protected by null holds nothing once converted)
+    masked := CASE WHEN raw AND r.protect OPERATOR(pg_catalog.=) 'null' THEN 'NULL::pg_catalog.text'
+                   ELSE pg_catalog.format('CASE WHEN x.j OPERATOR(pg_catalog.->>) %L IS NOT NULL THEN ''(masked)'' END', r.col) END;
     IF mention_col IS NULL THEN
       IF r.link OPERATOR(pg_catalog.=) 'mention' THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col,

@@ -50,6 +50,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 char	   *pgp_key_file = NULL;
 
@@ -750,8 +751,26 @@ check_database_key(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		connected = true;
-		if (SPI_execute("SELECT fingerprint FROM privacy.key_state", true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "reading privacy.key_state failed");
+		/*
+		 * In the latest committed state, not the statement's snapshot: a
+		 * statement that began before a key change and outlived it (the
+		 * configuration reloaded under it only at its end) must not go on
+		 * writing under the replaced key into a relation the change's
+		 * rotation has since begun under the new one.
+		 */
+		{
+			SPIPlanPtr	plan = SPI_prepare("SELECT fingerprint FROM privacy.key_state", 0, NULL);
+			Snapshot	snap;
+			int			ret;
+
+			if (plan == NULL)
+				elog(ERROR, "reading privacy.key_state failed");
+			snap = RegisterSnapshot(GetLatestSnapshot());
+			ret = SPI_execute_snapshot(plan, NULL, NULL, snap, InvalidSnapshot, true, false, 1);
+			UnregisterSnapshot(snap);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "reading privacy.key_state failed");
+		}
 		if (SPI_processed > 0)
 		{
 			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

@@ -59,8 +59,6 @@ DECLARE
   held_kinds text;
   ledger text;
   pending bigint;
-  rel regclass;
-  begun bigint := 0;
 BEGIN
   IF old_fingerprint IS NULL THEN
     RAISE EXCEPTION 'old fingerprint must not be null' USING ERRCODE = '22004';
@@ -138,31 +136,9 @@ BEGIN
                          pg_catalog.jsonb_build_object('from', stored, 'to', loaded,
                                                        'holds_released', held_n, 'erasure_ledger', ledger,
                                                        'rekey_pending', pending));
-  -- Each relation pending under the replaced key is begun here (after
-  -- the entry of the key change, which the audit chain's later entries,
-  -- a conversion's among them, are made under), as
-  -- rekey's first pass begins it (src/sql/36_rekey.sql): its high mark
-  -- recorded under its lock, so that the rows written into it above the
-  -- mark, new CDRs among them, are under the new key from this commit on;
-  -- one without rows is converted at once.  A relation a writer holds for
-  -- more than 100 ms, or past the first 256 (their locks are held to the
-  -- commit), is begun by rekey's first pass instead.
-  FOR rel IN SELECT x.rel FROM privacy.rekey_pending x
-              WHERE x.from_key OPERATOR(pg_catalog.=) stored AND x.started_at IS NULL
-              ORDER BY x.rel::pg_catalog.oid LIMIT 256 LOOP
-    BEGIN
-      PERFORM privacy_internal._rekey_rel(rel, 100, -1);
-      begun := begun OPERATOR(pg_catalog.+) 1;
-    EXCEPTION
-      WHEN query_canceled THEN
-        RAISE;
-      WHEN OTHERS THEN
-        NULL;   -- (rekey's first pass begins it)
-    END;
-  END LOOP;
   IF pending OPERATOR(pg_catalog.>) 0 THEN
     RAISE NOTICE '% relation(s) hold phone-number pseudonyms under the replaced key', pending
-      USING DETAIL = pg_catalog.format('%s of them begun: rows written there above their present largest order value are under the new key, the others under the replaced key until privacy.rekey() converts them; export, erasure and restriction find their rows under either key, and privacy.reidentify_msisdn() needs the key of the row (privacy.row_key()).', begun),
+      USING DETAIL = 'Until privacy.rekey() converts them, rows written there are pseudonymized under the replaced key; export, erasure and restriction find their rows under either key, and privacy.reidentify_msisdn() needs the key of the row (privacy.row_key()).',
             HINT = 'Run CALL privacy.rekey() now (privacy.rekey_progress shows what is left); keep the replaced key listed in pg_privacy.key_file until it is done.';
   END IF;
   RETURN loaded;

@@ -419,8 +419,8 @@ BEGIN
   IF NOT FOUND THEN
     RETURN;
   END IF;
-  IF bsize OPERATOR(pg_catalog.<=) 0 AND p.started_at IS NOT NULL THEN
-    -- (rekey's first pass, or accept_key_change's: begun already)
+  IF bsize OPERATOR(pg_catalog.=) 0 AND p.started_at IS NOT NULL THEN
+    -- (rekey's first pass: begun already)
     rows := 0;
     finished := false;
     RETURN;
@@ -570,17 +570,14 @@ BEGIN
     IF p.order_col IS NULL THEN
       RAISE NOTICE 'relation % has no index rekey can convert it in order of: it is converted in one transaction, its writers held meanwhile', p.rel
         USING HINT = 'An index on a column of type smallint, integer, bigint, numeric, date, timestamp, timestamptz or uuid that is neither protected nor generated lets rekey convert it in batches.';
-    ELSIF _rekey_rel.batch_size OPERATOR(pg_catalog.<=) 0 AND p.high_mark IS NULL
-          AND (_rekey_rel.batch_size OPERATOR(pg_catalog.=) 0 OR NOT privacy_internal._has_rows(p.rel)) THEN
+    ELSIF _rekey_rel.batch_size OPERATOR(pg_catalog.=) 0 AND p.high_mark IS NULL THEN
       -- nothing to mark: converted now, in one batch (its rows, if any,
       -- have no value in the order column), so that its new rows are
-      -- under the current key at once (batch_size -1, accept_key_change's
-      -- pass: only a relation without rows, a partition made ahead of
-      -- time among them)
+      -- under the current key at once
       bsize := 2147483647;
     END IF;
   END IF;
-  IF bsize OPERATOR(pg_catalog.<=) 0 THEN
+  IF bsize OPERATOR(pg_catalog.=) 0 THEN
     -- begun, and left to the batches
     rows := 0;
     finished := false;

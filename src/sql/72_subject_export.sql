@@ -15,6 +15,24 @@
 -- each row from that JSON alone (_subject_row_json): protected numbers
 -- decrypted, counterparties masked; nothing of the owner's runs there.
 
+-- A protected value of a row not yet converted since protect_in_batches(),
+-- as the export shows it: what its conversion will store; a value the
+-- conversion refuses (not a phone number, not an e-mail address), as it is
+-- stored when it is the subject's own (own), else nothing.
+CREATE FUNCTION privacy_internal._transform_shown(value text, protect text, domain text, identifies text, own boolean)
+  RETURNS text
+  LANGUAGE plpgsql STABLE
+  SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  RETURN privacy_internal._transform(value, protect, domain, identifies);
+EXCEPTION WHEN data_exception THEN
+  RETURN CASE WHEN own THEN value END;
+END
+$$;
+COMMENT ON FUNCTION privacy_internal._transform_shown(text, text, text, text, boolean) IS
+  'internal: a protected value of a row not yet converted as the export shows it (its transformation; refused: the own value, else NULL)';
+
 -- The JSON of one row of table tbl as the export shows it, as an
 -- expression over x.j (the row as the owner's to_jsonb(t) gave it).  In
 -- the subject's own rows (mention_col NULL) the owner identifiers are
@@ -46,23 +64,23 @@ BEGIN
                                  r.col, r.domain);
       clear_text := clear;
     ELSIF raw AND r.protect IS NOT NULL THEN
-      -- a row not yet converted: the value its conversion will store
+      -- a row not yet converted: the value its conversion will store (one
+      -- it will refuse: the subject's own as stored, another's not at all)
       clear_text := pg_catalog.format('CASE WHEN x.k OPERATOR(pg_catalog.=) ''raw'''
-                                      ' THEN privacy_internal._transform(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L)'
+                                      ' THEN privacy_internal._transform_shown(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L, %5$L)'
                                       ' ELSE x.j OPERATOR(pg_catalog.->>) %1$L END',
-                                      r.col, r.protect, r.domain, r.identifies);
+                                      r.col, r.protect, r.domain, r.identifies, mention_col IS NULL);
       clear := pg_catalog.format('CASE WHEN x.k OPERATOR(pg_catalog.=) ''raw'''
-                                 ' THEN pg_catalog.to_jsonb(privacy_internal._transform(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L))'
+                                 ' THEN pg_catalog.to_jsonb(privacy_internal._transform_shown(x.j OPERATOR(pg_catalog.->>) %1$L, %2$L, %3$L, %4$L, %5$L))'
                                  ' ELSE x.j OPERATOR(pg_catalog.->) %1$L END',
-                                 r.col, r.protect, r.domain, r.identifies);
+                                 r.col, r.protect, r.domain, r.identifies, mention_col IS NULL);
     ELSE
       clear := pg_catalog.format('x.j OPERATOR(pg_catalog.->) %L', r.col);
       clear_text := pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col);
     END IF;
-    masked := pg_catalog.format('CASE WHEN (%s) IS NOT NULL THEN ''(masked)'' END',
-                                CASE WHEN raw AND r.protect IS NOT NULL AND r.protect OPERATOR(pg_catalog.<>) 'msisdn_fpe'
-                                     THEN clear_text
-                                     ELSE pg_catalog.format('x.j OPERATOR(pg_catalog.->>) %L', r.col) END);
+    -- (a column protected by null holds nothing once converted)
+    masked := CASE WHEN raw AND r.protect OPERATOR(pg_catalog.=) 'null' THEN 'NULL::pg_catalog.text'
+                   ELSE pg_catalog.format('CASE WHEN x.j OPERATOR(pg_catalog.->>) %L IS NOT NULL THEN ''(masked)'' END', r.col) END;
     IF mention_col IS NULL THEN
       IF r.link OPERATOR(pg_catalog.=) 'mention' THEN
         parts := parts OPERATOR(pg_catalog.||) pg_catalog.format('%L, %s', r.col,

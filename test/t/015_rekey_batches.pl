@@ -79,7 +79,7 @@ my $calls_wrong = q{SELECT count(*) FROM app.calls c JOIN public.truth t USING (
 is($node->safe_psql('postgres', $calls_wrong), '0', 'the calls read back under key A');
 
 set_keys($node, "$key_b,$key_a");
-my ($aret, $aout, $aerr) = $node->psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
+$node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp_a')});
 my $fp_b = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
 is($node->safe_psql('postgres', $calls_wrong), '3000', 'after the key change no call reads back under key B');
 
@@ -271,7 +271,7 @@ is($node->safe_psql('postgres', q{SELECT detail->>'order_column' FROM privacy.au
 # --- A table without a usable index: converted whole ---------------------
 ($ret, $out, $err) = $node->psql('postgres', q{SELECT rows || ' ' || finished FROM privacy_internal._rekey_rel('app.notes', 1000, 10)});
 is($out, '50 true', 'a table without a usable index is converted in one batch, whatever the batch size');
-like($aerr, qr/NOTICE:  relation app\.notes has no index rekey can convert it in order of/, '(the key change, which began it, said so)');
+like($err, qr/NOTICE:  relation app\.notes has no index rekey can convert it in order of/, '(saying so)');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM app.notes WHERE privacy_internal._msisdn_decrypt(a, 'default') LIKE '+4560%'}),
 	'50', 'and reads back under B');
 is($node->safe_psql('postgres', q{SELECT detail->>'order_column' IS NULL FROM privacy.audit_log WHERE event = 'key.rekey' AND object = 'app.notes'}),
@@ -364,5 +364,45 @@ $node->safe_psql('postgres', qq{SELECT privacy.release_hold($hold2)});
 ($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey()});
 is($ret, 0, 'the next CALL finishes') or diag($err);
 is($node->safe_psql('postgres', $calls_wrong), '0', 'and every call reads back under C');
+
+# --- A statement that outlives a key change ------------------------------
+# An INSERT into a partitioned table, begun under key C, sleeps before its
+# rows reach a partition (their sort) while the key is replaced by D and
+# rekey converts both partitions.  When its rows reach one it fails
+# (55000), the key it loaded no longer the database's, rather than write
+# under C rows that would be read, and left, as under D.
+my $key_d = key_file($dir, 'd');
+$node->safe_psql('postgres', q{
+CREATE TABLE app.p (id bigint, a text) PARTITION BY RANGE (id);
+CREATE TABLE app.p_1 PARTITION OF app.p FOR VALUES FROM (0) TO (1000);
+CREATE TABLE app.p_2 PARTITION OF app.p FOR VALUES FROM (1000) TO (2000);
+CREATE INDEX ON app.p (id);
+SELECT privacy.register_table('app.p', 'billing');
+SELECT privacy.register_column('app.p', 'a', 'phone', identifies => 'msisdn', protect => 'msisdn_fpe');
+SELECT privacy.protect('app.p');
+INSERT INTO app.p SELECT g, '+4541' || lpad(g::text, 6, '0') FROM generate_series(1, 10) g;
+});
+my $slow = $node->background_psql('postgres', on_error_stop => 0);
+$slow->query_until(qr/started/, q{\echo started
+INSERT INTO app.p SELECT s.g, s.a FROM (SELECT g, '+4542' || lpad(g::text, 6, '0') AS a, pg_sleep(CASE WHEN g = 995 THEN 6 ELSE 0 END)
+                                         FROM generate_series(995, 1005) g ORDER BY g) s;
+\echo finished
+});
+$node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE 'INSERT INTO app.p%'})
+  or die 'the INSERT did not reach its sleep';
+my $fp_c = $node->safe_psql('postgres', 'SELECT privacy.key_fingerprint()');
+set_keys($node, "$key_d,$key_c,$key_b");
+$node->safe_psql('postgres', qq{SELECT privacy.accept_key_change('$fp_c')});
+$node->psql('postgres', q{CALL privacy.rekey(only_table => 'app.p', lock_timeout_ms => 100)});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM privacy.rekey_pending WHERE tbl = 'app.p'::regclass}),
+	'0', '(both partitions converted under D meanwhile)');
+$slow->query_until(qr/finished/, '');
+like($slow->{stderr}, qr/pg_privacy master key does not match this database/,
+	'an INSERT that outlived a key change fails when its rows reach a partition rekey has done under the new key');
+$slow->quit;
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.p}), '10', '(nothing of it written)');
+($ret, $out, $err) = $node->psql('postgres', q{CALL privacy.rekey()});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM app.p WHERE privacy_internal._msisdn_decrypt(a, 'default') = '+4541' || lpad(id::text, 6, '0')}),
+	'10', 'the rest converted: every row reads back under D') or diag($err);
 
 done_testing();
