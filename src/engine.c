@@ -443,6 +443,40 @@ eng_has(Datum params, const char *key)
 }
 
 /*
+ * Whether params -> key holds an identifier whose one-letter field f is
+ * the value want (its type and, for a string, its text).
+ */
+static bool
+eng_has_field(Datum params, const char *key, char f, const JsonbValue *want)
+{
+	JsonbValue *arr = eng_param(params, key);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	bool		next_is_f = false;
+	bool		found = false;
+
+	if (arr == NULL || arr->type != jbvBinary)
+		return false;
+	it = JsonbIteratorInit(arr->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			next_is_f = (v.val.string.len == 1 && v.val.string.val[0] == f);
+		else if (tok == WJB_VALUE)
+		{
+			if (next_is_f && v.type == want->type &&
+				(v.type == jbvBool ? v.val.boolean == want->val.boolean :
+				 v.type == jbvString && v.val.string.len == want->val.string.len &&
+				 memcmp(v.val.string.val, want->val.string.val, v.val.string.len) == 0))
+				found = true;
+			next_is_f = false;
+		}
+	}
+	return found;
+}
+
+/*
  * Whether params -> key holds an identifier of rows not converted since
  * protect_in_batches() (its "k" is "raw": src/subject.c, _subject_params):
  * the column's statements are then the raw ones
@@ -451,57 +485,23 @@ eng_has(Datum params, const char *key)
 static bool
 eng_has_raw(Datum params, const char *key)
 {
-	JsonbValue *arr = eng_param(params, key);
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	bool		next_is_k = false;
-	bool		found = false;
+	JsonbValue	raw;
 
-	if (arr == NULL || arr->type != jbvBinary)
-		return false;
-	it = JsonbIteratorInit(arr->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			next_is_k = (v.val.string.len == 1 && v.val.string.val[0] == 'k');
-		else if (tok == WJB_VALUE)
-		{
-			if (next_is_k && v.type == jbvString && v.val.string.len == 3 &&
-				memcmp(v.val.string.val, "raw", 3) == 0)
-				found = true;
-			next_is_k = false;
-		}
-	}
-	return found;
+	raw.type = jbvString;
+	raw.val.string.val = (char *) "raw";
+	raw.val.string.len = 3;
+	return eng_has_field(params, key, 'k', &raw);
 }
 
 /* whether params -> key holds an identifier whose "b" is want */
 static bool
 eng_has_b(Datum params, const char *key, bool want)
 {
-	JsonbValue *arr = eng_param(params, key);
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	bool		next_is_b = false;
-	bool		found = false;
+	JsonbValue	b;
 
-	if (arr == NULL || arr->type != jbvBinary)
-		return false;
-	it = JsonbIteratorInit(arr->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			next_is_b = (v.val.string.len == 1 && v.val.string.val[0] == 'b');
-		else if (tok == WJB_VALUE)
-		{
-			if (next_is_b && v.type == jbvBool && v.val.boolean == want)
-				found = true;
-			next_is_b = false;
-		}
-	}
-	return found;
+	b.type = jbvBool;
+	b.val.boolean = want;
+	return eng_has_field(params, key, 'b', &b);
 }
 
 /* element i of a jsonb array as text (NULL for a JSON null), in e->cxt */
